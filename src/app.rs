@@ -1,0 +1,141 @@
+//! The composition root: settings, logging, the store and the command, and the mapping of
+//! errors to exit codes (0 ok, 1 runtime failure, 2 usage or configuration error).
+
+use crate::cli::commands::{self, Ctx, UsageError};
+use crate::cli::{Cli, Command, ConfigCommand};
+use crate::config::{ConfigError, FlagValues, Inputs, Settings, keys};
+use crate::logging::{self, LogOptions};
+use crate::store::Store;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing::Instrument;
+
+/// Exit code of a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs a parsed command line to completion and returns the process exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("plantsync: error: {error:#}");
+            tracing::info!("command failed: {error:#}");
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+fn exit_code(error: &anyhow::Error) -> u8 {
+    let usage = error.chain().any(|cause| cause.is::<ConfigError>() || cause.is::<UsageError>());
+    if usage { EXIT_USAGE } else { 1 }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut flags = FlagValues::default();
+    flags.set(&keys::DATA_DIR, cli.data_dir.as_ref().map(|p| p.display().to_string()));
+    flags.set(&keys::TIMEZONE, cli.timezone.clone());
+    flags.set(&keys::LOG_LEVEL, cli.log_level.clone());
+    let inputs = Inputs::from_process(cli.config.clone(), flags);
+
+    // `init` must work even when the existing configuration is broken: it is how to fix it.
+    if let Command::Init(args) = &cli.command {
+        let path = config_file_path(&inputs)?;
+        return commands::config::init(&path, args.force, &mut std::io::stdout().lock());
+    }
+
+    // Everything is validated before anything (log file, database) is written.
+    let settings = Settings::resolve(&inputs)?;
+    if let Command::Config(ConfigCommand::Show(format)) = &cli.command {
+        return commands::config::show(&settings, format.format, &mut std::io::stdout().lock());
+    }
+
+    let _log_guard = logging::init(&LogOptions {
+        level: settings.log_level.value.clone(),
+        // Inspection commands print their data on stdout; keep stderr for problems.
+        console_level: Some("warn".to_owned()),
+        dir: Some(settings.log_dir()),
+        retention_days: settings.log_retention_days.value as usize,
+        timezone: settings.timezone.value,
+    });
+
+    let store = Store::open(settings.database_path())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let operation = operation_name(&cli.command);
+    let span = tracing::info_span!("command", source = "user", operation);
+    let result = runtime.block_on(dispatch(&store, &settings, cli.command).instrument(span));
+    store.close();
+    result
+}
+
+async fn dispatch(store: &Store, settings: &Settings, command: Command) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    let mut ctx = Ctx { store, settings, out: &mut stdout };
+    match command {
+        Command::Org(cmd) => commands::org::run(&mut ctx, cmd).await,
+        Command::Vendor(cmd) => commands::vendor::run(&mut ctx, cmd).await,
+        Command::Plants(cmd) => commands::plants::run(&mut ctx, cmd).await,
+        Command::Alerts(cmd) => commands::alerts::run(&mut ctx, cmd).await,
+        Command::Runs(cmd) => commands::runs::run(&mut ctx, cmd).await,
+        Command::Status(format) => commands::status::run(&mut ctx, format.format).await,
+        Command::Init(_) | Command::Config(_) => Ok(()),
+    }
+}
+
+/// The `[OPERATION]` of a command's log lines, e.g. `org-add`.
+fn operation_name(command: &Command) -> &'static str {
+    use crate::cli::{AlertsCommand as A, OrgCommand as O, PlantsCommand as P, RunsCommand as R, VendorCommand as V};
+    match command {
+        Command::Init(_) => "init",
+        Command::Config(_) => "config-show",
+        Command::Org(O::Add { .. }) => "org-add",
+        Command::Org(O::List(_)) => "org-list",
+        Command::Org(O::Set { .. }) => "org-set",
+        Command::Org(O::Remove { .. }) => "org-remove",
+        Command::Vendor(V::Add { .. }) => "vendor-add",
+        Command::Vendor(V::List { .. }) => "vendor-list",
+        Command::Vendor(V::Show { .. }) => "vendor-show",
+        Command::Vendor(V::Set { .. }) => "vendor-set",
+        Command::Vendor(V::Enable { .. }) => "vendor-enable",
+        Command::Vendor(V::Disable { .. }) => "vendor-disable",
+        Command::Vendor(V::Remove { .. }) => "vendor-remove",
+        Command::Plants(P::List { .. }) => "plants-list",
+        Command::Plants(P::Show { .. }) => "plants-show",
+        Command::Alerts(A::List { .. }) => "alerts-list",
+        Command::Alerts(A::Show { .. }) => "alerts-show",
+        Command::Runs(R::List { .. }) => "runs-list",
+        Command::Runs(R::Show { .. }) => "runs-show",
+        Command::Status(_) => "status",
+    }
+}
+
+/// Where `init` writes: `--config`, else `PLANTSYNC_CONFIG`, else the platform config dir.
+fn config_file_path(inputs: &Inputs) -> anyhow::Result<PathBuf> {
+    inputs
+        .config_flag
+        .clone()
+        .or_else(|| inputs.env.get(keys::CONFIG_ENV).filter(|p| !p.is_empty()).map(PathBuf::from))
+        .or_else(|| inputs.default_config_path.clone())
+        .ok_or_else(|| UsageError("no home directory: pass --config <FILE>".into()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{OrgCommand, PlantsCommand};
+
+    #[test]
+    fn operation_names_follow_the_command() {
+        let org = Command::Org(OrgCommand::Remove { org: "x".into(), force: false });
+        assert_eq!(operation_name(&org), "org-remove");
+        let plants = Command::Plants(PlantsCommand::Show { id: 1, format: crate::cli::FormatArg { format: crate::cli::Format::Json } });
+        assert_eq!(operation_name(&plants), "plants-show");
+        let status = Command::Status(crate::cli::FormatArg { format: crate::cli::Format::Table });
+        assert_eq!(operation_name(&status), "status");
+    }
+
+    #[test]
+    fn usage_errors_exit_2_others_1() {
+        assert_eq!(exit_code(&anyhow::Error::new(UsageError("x".into()))), 2);
+        assert_eq!(exit_code(&anyhow::anyhow!("boom")), 1);
+    }
+}

@@ -1,0 +1,100 @@
+//! `plantsync alerts list|show`.
+
+use super::{Ctx, UsageError};
+use crate::cli::AlertsCommand;
+use crate::cli::output::{Format, Table, TABLE_WIDTH, key_values, text_cell, time_cell, write_csv, write_json};
+use crate::cli::time_arg::parse_since;
+use crate::domain::{Alert, AlertId, PlantId, Timestamp};
+use crate::store::AlertFilter;
+use serde::Serialize;
+
+/// Runs an `alerts` subcommand.
+pub async fn run(ctx: &mut Ctx<'_>, command: AlertsCommand) -> anyhow::Result<()> {
+    match command {
+        AlertsCommand::List { org, vendor, plant, severity, status, since, limit, format } => {
+            let since = since
+                .map(|text| parse_since(&text, ctx.tz(), Timestamp::now()).map_err(UsageError))
+                .transpose()?;
+            let filter = AlertFilter { org, vendor, plant: plant.map(PlantId), severity, status, since, limit };
+            let alerts = ctx.store.list_alerts(filter).await?;
+            print_list(ctx, &alerts, format.format)
+        }
+        AlertsCommand::Show { id, format } => {
+            let (alert, raw) = ctx.store.get_alert(AlertId(id)).await?;
+            show(ctx, &alert, raw, format.format)
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AlertDetails<'a> {
+    #[serde(flatten)]
+    alert: &'a Alert,
+    raw: Option<serde_json::Value>,
+}
+
+fn show(ctx: &mut Ctx<'_>, alert: &Alert, raw: Option<String>, format: Format) -> anyhow::Result<()> {
+    let raw = raw.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+    match format {
+        Format::Json => write_json(ctx.out, &AlertDetails { alert, raw }),
+        Format::Csv => write_csv(ctx.out, std::slice::from_ref(alert)),
+        Format::Table => {
+            let tz = ctx.tz();
+            let text = key_values(&[
+                ("id", alert.id.to_string()),
+                ("title", alert.title.clone()),
+                ("severity", alert.severity.to_string()),
+                ("status", alert.status.to_string()),
+                ("vendor id", alert.vendor_id.to_string()),
+                ("occurrence key", alert.vendor_alert_key.clone()),
+                ("plant", plant_cell(alert)),
+                ("device", text_cell(alert.device_sn.as_deref())),
+                ("code", text_cell(alert.code.as_deref())),
+                ("description", text_cell(alert.description.as_deref())),
+                ("started", time_cell(alert.started_at.as_ref(), tz)),
+                ("ended", time_cell(alert.ended_at.as_ref(), tz)),
+            ]);
+            write!(ctx.out, "{text}")?;
+            if let Some(raw) = raw {
+                writeln!(ctx.out, "raw vendor record:\n{}", serde_json::to_string_pretty(&raw)?)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn plant_cell(alert: &Alert) -> String {
+    match (alert.plant_id, &alert.plant_name) {
+        (Some(id), Some(name)) => format!("{name} (id {id})"),
+        (Some(id), None) => id.to_string(),
+        _ => "-".to_owned(),
+    }
+}
+
+fn print_list(ctx: &mut Ctx<'_>, alerts: &[Alert], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => write_json(ctx.out, alerts),
+        Format::Csv => write_csv(ctx.out, alerts),
+        Format::Table => {
+            let mut table = Table::default()
+                .column("ID", 2, true)
+                .column("STARTED", 16, false)
+                .column("SEV", 4, false)
+                .column("STATUS", 6, false)
+                .column("PLANT", 6, false)
+                .column("TITLE", 10, false);
+            for a in alerts {
+                table.row(vec![
+                    a.id.to_string(),
+                    time_cell(a.started_at.as_ref(), ctx.tz()),
+                    a.severity.to_string(),
+                    a.status.to_string(),
+                    text_cell(a.plant_name.as_deref()),
+                    a.title.clone(),
+                ]);
+            }
+            write!(ctx.out, "{}", table.render(TABLE_WIDTH))?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The command implementations, one module per group. Each writes its result to `out`
+//! and returns errors for `app` to turn into an exit code.
+
+pub mod alerts;
+pub mod config;
+pub mod org;
+pub mod plants;
+pub mod runs;
+pub mod status;
+pub mod vendor;
+
+use crate::config::Settings;
+use crate::store::Store;
+use std::io::Write;
+
+/// A usage error found after parsing (a missing credential flag, a bad `--since`): exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// What every command gets.
+pub struct Ctx<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The settings.
+    pub settings: &'a Settings,
+    /// Standard output (a buffer in tests).
+    pub out: &'a mut dyn Write,
+}
+
+impl Ctx<'_> {
+    /// The configured zone, for table times.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.settings.timezone.value
+    }
+}

@@ -1,0 +1,70 @@
+//! `plantsync status`: what the local database holds and how each vendor is doing.
+
+use super::Ctx;
+use crate::cli::output::{Format, Table, TABLE_WIDTH, key_values, text_cell, time_cell, write_csv, write_json, yes_no};
+
+/// Runs `status`.
+pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
+    let status = ctx.store.status().await?;
+    match format {
+        Format::Json => write_json(ctx.out, &status),
+        Format::Csv => write_csv(ctx.out, &status.vendor_health),
+        Format::Table => {
+            let tz = ctx.tz();
+            write!(
+                ctx.out,
+                "{}",
+                key_values(&[
+                    ("database", status.database_path.clone()),
+                    ("size", human_bytes(status.database_bytes)),
+                    ("schema version", status.schema_version.to_string()),
+                    ("organizations", status.organizations.to_string()),
+                    ("vendors", format!("{} ({} active)", status.vendors, status.active_vendors)),
+                    ("plants", format!("{} ({} active)", status.plants, status.active_plants)),
+                    ("alerts", format!("{} ({} active)", status.alerts, status.active_alerts)),
+                    ("last plant sync run", time_cell(status.last_plant_run_at.as_ref(), tz)),
+                    ("last alert sync run", time_cell(status.last_alert_run_at.as_ref(), tz)),
+                ])
+            )?;
+            if !status.vendor_health.is_empty() {
+                let mut table = Table::default()
+                    .column("ID", 2, true)
+                    .column("VENDOR", 8, false)
+                    .column("KIND", 8, false)
+                    .column("ON", 3, false)
+                    .column("LAST SYNC", 16, false)
+                    .column("FAILS", 5, true)
+                    .column("LAST ERROR", 10, false);
+                for v in &status.vendor_health {
+                    let error = if v.needs_user_action {
+                        format!("NEEDS ACTION: {}", text_cell(v.last_error.as_deref()))
+                    } else {
+                        text_cell(v.last_error.as_deref())
+                    };
+                    table.row(vec![
+                        v.id.to_string(),
+                        v.name.clone(),
+                        v.kind.to_string(),
+                        yes_no(v.is_active),
+                        time_cell(v.last_synced_at.as_ref(), tz),
+                        v.consecutive_failures.to_string(),
+                        error,
+                    ]);
+                }
+                write!(ctx.out, "\n{}", table.render(TABLE_WIDTH))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}

@@ -1,0 +1,213 @@
+//! `plantsync vendor add|list|show|set|enable|disable|remove`.
+
+use super::{Ctx, UsageError};
+use crate::cli::output::{Format, Table, TABLE_WIDTH, key_values, text_cell, time_cell, write_csv, write_json, yes_no};
+use crate::cli::secrets::SecretReader;
+use crate::cli::{CredentialArgs, VendorCommand};
+use crate::domain::{CredentialField, Credentials, NewVendor, Vendor, VendorKind};
+use crate::store::{VendorFilter, VendorPatch};
+use serde::Serialize;
+use tracing::info;
+
+/// Runs a `vendor` subcommand.
+pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()> {
+    match command {
+        VendorCommand::Add { name, kind, org, base_url, disabled, credentials } => {
+            let org_id = match &org {
+                Some(reference) => Some(ctx.store.find_org(reference).await?.id),
+                None => None,
+            };
+            let creds = collect_new_credentials(kind, &credentials)?;
+            let vendor = ctx
+                .store
+                .add_vendor(NewVendor { name, kind, org_id, base_url, is_active: !disabled }, creds)
+                .await?;
+            info!(vendor = %vendor.id, kind = %vendor.kind, "vendor '{}' created", vendor.name);
+            show(ctx, &vendor, Format::Table).await?;
+        }
+        VendorCommand::List { org, kind, active, format } => {
+            let vendors = ctx.store.list_vendors(VendorFilter { org, kind, active }).await?;
+            print_list(ctx, &vendors, format.format)?;
+        }
+        VendorCommand::Show { vendor, format } => {
+            let vendor = ctx.store.find_vendor(&vendor).await?;
+            show(ctx, &vendor, format.format).await?;
+        }
+        VendorCommand::Set {
+            vendor,
+            name,
+            org,
+            no_org,
+            base_url,
+            default_url,
+            credentials,
+            password,
+            app_secret,
+            api_key,
+        } => {
+            let current = ctx.store.find_vendor(&vendor).await?;
+            let mut creds = plain_credentials(&credentials);
+            let mut reader = None;
+            for (wanted, field) in [
+                (password, CredentialField::Password),
+                (app_secret, CredentialField::AppSecret),
+                (api_key, CredentialField::ApiKey),
+            ] {
+                if wanted {
+                    let reader = reader.get_or_insert_with(SecretReader::from_stdin);
+                    creds.set(field, reader.read(&format!("new {}", field.label(current.kind)))?);
+                }
+            }
+            let patch = VendorPatch {
+                name,
+                org: if no_org { Some(None) } else { org.map(Some) },
+                base_url: if default_url { Some(None) } else { base_url.map(Some) },
+                is_active: None,
+                credentials: (creds != Credentials::default()).then_some(creds),
+            };
+            let updated = ctx.store.update_vendor(&current.id.to_string(), patch).await?;
+            info!(vendor = %updated.id, "vendor '{}' updated", updated.name);
+            show(ctx, &updated, Format::Table).await?;
+        }
+        VendorCommand::Enable { vendor } => set_active(ctx, &vendor, true).await?,
+        VendorCommand::Disable { vendor } => set_active(ctx, &vendor, false).await?,
+        VendorCommand::Remove { vendor, force } => {
+            let removed = ctx.store.remove_vendor(&vendor, force).await?;
+            info!(vendor = %removed.id, plants = removed.plant_count, "vendor '{}' removed", removed.name);
+            writeln!(ctx.out, "removed vendor '{}' (id {}) and its {} plant(s)", removed.name, removed.id, removed.plant_count)?;
+        }
+    }
+    Ok(())
+}
+
+async fn set_active(ctx: &mut Ctx<'_>, vendor: &str, active: bool) -> anyhow::Result<()> {
+    let patch = VendorPatch { is_active: Some(active), ..Default::default() };
+    let updated = ctx.store.update_vendor(vendor, patch).await?;
+    let verb = if active { "enabled" } else { "disabled" };
+    info!(vendor = %updated.id, "vendor '{}' {verb}", updated.name);
+    writeln!(ctx.out, "{verb} vendor '{}' (id {})", updated.name, updated.id)?;
+    Ok(())
+}
+
+fn plain_credentials(args: &CredentialArgs) -> Credentials {
+    Credentials {
+        username: args.username.clone(),
+        app_id: args.app_id.clone(),
+        company_id: args.company_id.clone(),
+        ..Default::default()
+    }
+}
+
+/// Takes the non-secret fields from flags, checks the kind's required ones are there, then
+/// reads the kind's secrets (prompt or stdin).
+fn collect_new_credentials(kind: VendorKind, args: &CredentialArgs) -> anyhow::Result<Credentials> {
+    let mut creds = plain_credentials(args);
+    let missing_flags: Vec<String> = kind
+        .required_credentials()
+        .iter()
+        .filter(|f| !f.is_secret() && !creds.has(**f))
+        .map(|f| format!("--{} ({})", f.as_str().replace('_', "-"), f.label(kind)))
+        .collect();
+    if !missing_flags.is_empty() {
+        return Err(UsageError(format!("a {kind} vendor needs {}", missing_flags.join(" and "))).into());
+    }
+    let mut reader = SecretReader::from_stdin();
+    for field in kind.required_credentials().iter().filter(|f| f.is_secret()) {
+        creds.set(*field, reader.read(field.label(kind))?);
+    }
+    Ok(creds)
+}
+
+/// What `vendor show --format json` prints: the vendor plus which credentials are set.
+#[derive(Serialize)]
+struct VendorDetails<'a> {
+    #[serde(flatten)]
+    vendor: &'a Vendor,
+    credentials_set: Vec<&'static str>,
+    credentials_missing: Vec<&'static str>,
+}
+
+async fn show(ctx: &mut Ctx<'_>, vendor: &Vendor, format: Format) -> anyhow::Result<()> {
+    let creds = ctx.store.vendor_credential_fields(vendor.id).await?;
+    let all = [
+        CredentialField::Username,
+        CredentialField::Password,
+        CredentialField::AppId,
+        CredentialField::AppSecret,
+        CredentialField::ApiKey,
+        CredentialField::CompanyId,
+    ];
+    let details = VendorDetails {
+        vendor,
+        credentials_set: all.iter().filter(|f| creds.has(**f)).map(|f| f.as_str()).collect(),
+        credentials_missing: creds.missing_for(vendor.kind).iter().map(|f| f.as_str()).collect(),
+    };
+    match format {
+        Format::Json => write_json(ctx.out, &details),
+        Format::Csv => write_csv(ctx.out, std::slice::from_ref(vendor)),
+        Format::Table => {
+            let tz = ctx.tz();
+            let text = key_values(&[
+                ("id", vendor.id.to_string()),
+                ("name", vendor.name.clone()),
+                ("kind", vendor.kind.to_string()),
+                ("organization", org_cell(vendor)),
+                ("base url", vendor.base_url.clone().unwrap_or_else(|| "(default)".into())),
+                ("active", yes_no(vendor.is_active)),
+                ("plants", vendor.plant_count.to_string()),
+                ("last plant sync", time_cell(vendor.last_synced_at.as_ref(), tz)),
+                ("last alert sync", time_cell(vendor.last_alerts_synced_at.as_ref(), tz)),
+                ("last error", text_cell(vendor.last_error.as_deref())),
+                ("failures in a row", vendor.consecutive_failures.to_string()),
+                ("needs your action", yes_no(vendor.needs_user_action)),
+                ("credentials set", list_or_dash(&details.credentials_set)),
+                ("credentials missing", list_or_dash(&details.credentials_missing)),
+            ]);
+            write!(ctx.out, "{text}")?;
+            Ok(())
+        }
+    }
+}
+
+fn list_or_dash(items: &[&str]) -> String {
+    if items.is_empty() { "-".to_owned() } else { items.join(", ") }
+}
+
+fn org_cell(vendor: &Vendor) -> String {
+    match (&vendor.org_id, &vendor.org_name) {
+        (Some(id), Some(name)) => format!("{name} (id {id})"),
+        _ => "- (never synced automatically)".to_owned(),
+    }
+}
+
+fn print_list(ctx: &mut Ctx<'_>, vendors: &[Vendor], format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => write_json(ctx.out, vendors),
+        Format::Csv => write_csv(ctx.out, vendors),
+        Format::Table => {
+            let mut table = Table::default()
+                .column("ID", 2, true)
+                .column("NAME", 8, false)
+                .column("KIND", 8, false)
+                .column("ORG", 6, false)
+                .column("ON", 3, false)
+                .column("PLANTS", 6, true)
+                .column("LAST SYNC", 16, false)
+                .column("ERROR", 5, false);
+            for v in vendors {
+                table.row(vec![
+                    v.id.to_string(),
+                    v.name.clone(),
+                    v.kind.to_string(),
+                    text_cell(v.org_name.as_deref()),
+                    yes_no(v.is_active),
+                    v.plant_count.to_string(),
+                    time_cell(v.last_synced_at.as_ref(), ctx.tz()),
+                    text_cell(v.last_error.as_deref()),
+                ]);
+            }
+            write!(ctx.out, "{}", table.render(TABLE_WIDTH))?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! The command line: clap definitions here, one module per command group in `commands`,
+//! and the table/JSON/CSV rendering in `output`.
+//!
+//! Exit codes: 0 success, 1 runtime failure (including "not found" and conflicts with
+//! existing data), 2 usage or configuration error.
+
+pub mod commands;
+pub mod output;
+mod secrets;
+mod time_arg;
+
+use crate::domain::{AlertStatus, RunKind, RunStatus, Severity, VendorKind};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub use output::Format;
+
+/// plantsync: keeps solar plants and alerts from vendor portals in a local SQLite file.
+#[derive(Debug, Parser)]
+#[command(name = "plantsync", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Config file (default: the platform config dir's plantsync/config.toml; env PLANTSYNC_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory holding plantsync.db and logs/ (env PLANTSYNC_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// IANA time zone of the schedule and window (env PLANTSYNC_TIMEZONE).
+    #[arg(long, global = true, value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// Log level or filter, e.g. debug (env PLANTSYNC_LOG).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented example config file.
+    Init(InitArgs),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage organizations (the unit of sync settings).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage vendors (monitoring-portal accounts).
+    #[command(subcommand)]
+    Vendor(VendorCommand),
+    /// Inspect plants.
+    #[command(subcommand)]
+    Plants(PlantsCommand),
+    /// Inspect alerts.
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Inspect the sync history.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Counts, per-vendor health and the database file.
+    Status(FormatArg),
+}
+
+/// `init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting, its value (secrets redacted) and where it came from.
+    Show(FormatArg),
+}
+
+/// `--format` of listings.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct FormatArg {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `org ...`.
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization.
+    Add {
+        /// Unique name.
+        name: String,
+        /// Minutes between scheduled syncs, 1-1440 (default: sync.default_interval_minutes).
+        #[arg(long, value_name = "MINUTES", allow_negative_numbers = true,
+              value_parser = clap::value_parser!(i64).range(1..=1440))]
+        interval: Option<i64>,
+        /// Whether the schedule syncs it: on or off.
+        #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new(), default_value = "on")]
+        auto_sync: bool,
+    },
+    /// List organizations.
+    List(FormatArg),
+    /// Change an organization's name or sync settings.
+    Set {
+        /// Id or name.
+        org: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Minutes between scheduled syncs, 1-1440.
+        #[arg(long, value_name = "MINUTES", allow_negative_numbers = true,
+              value_parser = clap::value_parser!(i64).range(1..=1440))]
+        interval: Option<i64>,
+        /// on or off.
+        #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+        auto_sync: Option<bool>,
+    },
+    /// Delete an organization.
+    Remove {
+        /// Id or name.
+        org: String,
+        /// Also detach its vendors (they stop syncing automatically).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Credential flags that are not secrets. Secrets are never flags: they are prompted for,
+/// or read from stdin one per line.
+#[derive(Debug, Args, Default, Clone)]
+pub struct CredentialArgs {
+    /// Login name or e-mail (Solarman, Sungrow; FusionSolar API account userName).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Application id (Solarman appId, Sungrow app key).
+    #[arg(long)]
+    pub app_id: Option<String>,
+    /// Solarman business orgId (optional).
+    #[arg(long)]
+    pub company_id: Option<String>,
+}
+
+/// `vendor ...`.
+#[derive(Debug, Subcommand)]
+pub enum VendorCommand {
+    /// Create a vendor; its secrets are prompted for (or read from stdin, one per line).
+    Add {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Portal kind.
+        #[arg(long, value_parser = parse_kind)]
+        kind: VendorKind,
+        /// Organization id or name (without one it is never synced automatically).
+        #[arg(long)]
+        org: Option<String>,
+        /// Base URL override (regional host, test server).
+        #[arg(long, value_name = "URL", value_parser = parse_url)]
+        base_url: Option<String>,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+        /// Credential fields that are not secrets.
+        #[command(flatten)]
+        credentials: CredentialArgs,
+    },
+    /// List vendors.
+    List {
+        /// Only this organization (id or name).
+        #[arg(long)]
+        org: Option<String>,
+        /// Only this kind.
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<VendorKind>,
+        /// Only active (true) or disabled (false) vendors.
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        active: Option<bool>,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Show one vendor (which credentials are set, never their values).
+    Show {
+        /// Id or unique name.
+        vendor: String,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Change a vendor's settings or credentials.
+    Set {
+        /// Id or unique name.
+        vendor: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Move to this organization (id or name); its plants move with it.
+        #[arg(long, conflicts_with = "no_org")]
+        org: Option<String>,
+        /// Detach from its organization.
+        #[arg(long)]
+        no_org: bool,
+        /// New base URL.
+        #[arg(long, value_name = "URL", value_parser = parse_url, conflicts_with = "default_url")]
+        base_url: Option<String>,
+        /// Return to the kind's default base URL.
+        #[arg(long)]
+        default_url: bool,
+        /// Credential fields that are not secrets.
+        #[command(flatten)]
+        credentials: CredentialArgs,
+        /// Replace the password / system code (prompted, or read from stdin).
+        #[arg(long)]
+        password: bool,
+        /// Replace the app secret (prompted, or read from stdin).
+        #[arg(long)]
+        app_secret: bool,
+        /// Replace the API key / token (prompted, or read from stdin).
+        #[arg(long)]
+        api_key: bool,
+    },
+    /// Include a vendor in syncs again.
+    Enable {
+        /// Id or unique name.
+        vendor: String,
+    },
+    /// Leave a vendor out of syncs, keeping its data.
+    Disable {
+        /// Id or unique name.
+        vendor: String,
+    },
+    /// Delete a vendor.
+    Remove {
+        /// Id or unique name.
+        vendor: String,
+        /// Also delete its plants and alerts.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Sort keys of `plants list`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlantSortArg {
+    /// Name.
+    Name,
+    /// Installed capacity.
+    Capacity,
+    /// Current power.
+    Power,
+    /// Today's energy.
+    Energy,
+    /// Last change.
+    Updated,
+    /// Id.
+    Id,
+}
+
+/// `plants ...`.
+#[derive(Debug, Subcommand)]
+pub enum PlantsCommand {
+    /// List plants.
+    List {
+        /// Only this organization (id or name).
+        #[arg(long)]
+        org: Option<String>,
+        /// Only this vendor (id or unique name).
+        #[arg(long)]
+        vendor: Option<String>,
+        /// Only this network status, e.g. NORMAL, ALL_OFFLINE.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only active (true) or inactive (false) plants.
+        #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+        active: Option<bool>,
+        /// Name contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// Sort key.
+        #[arg(long, value_enum, default_value_t = PlantSortArg::Name)]
+        sort: PlantSortArg,
+        /// Descending order.
+        #[arg(long)]
+        desc: bool,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Show one plant with the vendor's raw record.
+    Show {
+        /// Plant id.
+        id: i64,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+/// `alerts ...`.
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// List alerts, newest first.
+    List {
+        /// Only this organization (id or name).
+        #[arg(long)]
+        org: Option<String>,
+        /// Only this vendor (id or unique name).
+        #[arg(long)]
+        vendor: Option<String>,
+        /// Only this plant id.
+        #[arg(long)]
+        plant: Option<i64>,
+        /// Only this severity.
+        #[arg(long, value_parser = parse_severity)]
+        severity: Option<Severity>,
+        /// Only this status.
+        #[arg(long, value_parser = parse_alert_status)]
+        status: Option<AlertStatus>,
+        /// Started at or after: RFC 3339, a date (YYYY-MM-DD, in the configured zone) or an age (30m, 24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many rows.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Show one alert with the vendor's raw record.
+    Show {
+        /// Alert id.
+        id: i64,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+/// `runs ...`.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List sync runs, newest first.
+    List {
+        /// Only this kind.
+        #[arg(long, value_parser = parse_run_kind)]
+        kind: Option<RunKind>,
+        /// Only this status.
+        #[arg(long, value_parser = parse_run_status)]
+        status: Option<RunStatus>,
+        /// At most this many rows.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
+    },
+    /// Show one run with its per-vendor results and summary.
+    Show {
+        /// Run id.
+        id: i64,
+        /// Output format.
+        #[command(flatten)]
+        format: FormatArg,
+    },
+}
+
+fn parse_kind(text: &str) -> Result<VendorKind, String> {
+    text.parse().map_err(|e: crate::domain::ParseEnumError| e.to_string())
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    text.parse().map_err(|e: crate::domain::ParseEnumError| e.to_string())
+}
+
+fn parse_alert_status(text: &str) -> Result<AlertStatus, String> {
+    text.parse().map_err(|e: crate::domain::ParseEnumError| e.to_string())
+}
+
+fn parse_run_kind(text: &str) -> Result<RunKind, String> {
+    text.parse().map_err(|e: crate::domain::ParseEnumError| e.to_string())
+}
+
+fn parse_run_status(text: &str) -> Result<RunStatus, String> {
+    text.parse().map_err(|e: crate::domain::ParseEnumError| e.to_string())
+}
+
+/// Accepts `http://` and `https://` URLs with a host; the trailing slash is dropped.
+fn parse_url(text: &str) -> Result<String, String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| format!("'{text}' is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+        return Err(format!("'{text}' has no host"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn url_validation() {
+        assert_eq!(parse_url("http://127.0.0.1:8080/").unwrap(), "http://127.0.0.1:8080");
+        assert!(parse_url("ftp://x").is_err());
+        assert!(parse_url("https://").is_err());
+    }
+}

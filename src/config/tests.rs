@@ -1,0 +1,180 @@
+use super::*;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    inputs: Inputs,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = Inputs {
+            default_config_path: Some(dir.path().join("absent.toml")),
+            default_data_dir: Some(dir.path().join("data")),
+            ..Default::default()
+        };
+        Self { dir, inputs }
+    }
+
+    fn file(mut self, toml: &str) -> Self {
+        let path = self.dir.path().join("config.toml");
+        std::fs::write(&path, toml).unwrap();
+        self.inputs.config_flag = Some(path);
+        self
+    }
+
+    fn env(mut self, var: &str, value: &str) -> Self {
+        self.inputs.env.insert(var.into(), value.into());
+        self
+    }
+
+    fn flag(mut self, key: &Key, value: &str) -> Self {
+        self.inputs.flags.set(key, Some(value.into()));
+        self
+    }
+
+    fn resolve(&self) -> Result<Settings, ConfigError> {
+        Settings::resolve(&self.inputs)
+    }
+}
+
+const FILE: &str = r#"
+data_dir = "/from/file"
+timezone = "Europe/Berlin"
+[log]
+level = "debug"
+[sync]
+window_start = "20:00"
+concurrency = 2
+"#;
+
+#[test]
+fn defaults_when_nothing_is_given() {
+    let s = Fixture::new().resolve().unwrap();
+    assert_eq!(s.timezone.value, chrono_tz::Asia::Kolkata);
+    assert_eq!(s.window_start.value.to_string(), "19:00");
+    assert_eq!(s.window_end.value.to_string(), "06:00");
+    assert_eq!(s.sync_schedule.value, "*/15 * * * *");
+    assert!(s.sync_enabled.value);
+    assert_eq!(s.sync_concurrency.value, 4);
+    assert!(s.cron_secret.value.is_none());
+    assert_eq!(s.timezone.source, Source::Default);
+    assert!(s.config_file.is_none());
+}
+
+/// Each row: a key, then the value expected with the file, file+env, file+env+flag.
+#[test]
+fn each_layer_overrides_the_one_below() {
+    let file_only = Fixture::new().file(FILE);
+    let s = file_only.resolve().unwrap();
+    assert_eq!(s.data_dir.value, PathBuf::from("/from/file"));
+    assert_eq!(s.timezone.value, chrono_tz::Europe::Berlin);
+    assert_eq!(s.log_level.value, "debug");
+    assert_eq!(s.window_start.value.to_string(), "20:00");
+    assert_eq!(s.sync_concurrency.value, 2);
+    assert!(matches!(s.timezone.source, Source::File { key: "timezone", .. }));
+
+    let with_env = Fixture::new()
+        .file(FILE)
+        .env("PLANTSYNC_DATA_DIR", "/from/env")
+        .env("PLANTSYNC_TIMEZONE", "UTC")
+        .env("PLANTSYNC_LOG", "warn")
+        .env("SYNC_WINDOW_START", "21:30")
+        .env("PLANTSYNC_SYNC_CONCURRENCY", "3");
+    let s = with_env.resolve().unwrap();
+    assert_eq!(s.data_dir.value, PathBuf::from("/from/env"));
+    assert_eq!(s.timezone.value, chrono_tz::UTC);
+    assert_eq!(s.log_level.value, "warn");
+    assert_eq!(s.window_start.value.to_string(), "21:30");
+    assert_eq!(s.sync_concurrency.value, 3);
+    assert_eq!(s.window_start.source, Source::Env { var: "SYNC_WINDOW_START" });
+
+    let with_flags = with_env
+        .flag(&keys::DATA_DIR, "/from/flag")
+        .flag(&keys::TIMEZONE, "America/New_York")
+        .flag(&keys::LOG_LEVEL, "error");
+    let s = with_flags.resolve().unwrap();
+    assert_eq!(s.data_dir.value, PathBuf::from("/from/flag"));
+    assert_eq!(s.timezone.value, chrono_tz::America::New_York);
+    assert_eq!(s.log_level.value, "error");
+    assert_eq!(s.data_dir.source, Source::Flag { flag: "--data-dir" });
+    // Keys without a flag keep the environment's value.
+    assert_eq!(s.window_start.value.to_string(), "21:30");
+}
+
+#[test]
+fn plantsync_variable_beats_the_original_name() {
+    let s = Fixture::new()
+        .env("ENABLE_PLANT_SYNC_CRON", "false")
+        .env("PLANT_SYNC_CRON_SCHEDULE", "*/5 * * * *")
+        .resolve()
+        .unwrap();
+    assert!(!s.sync_enabled.value);
+    assert_eq!(s.sync_schedule.value, "*/5 * * * *");
+    let s = Fixture::new()
+        .env("ENABLE_PLANT_SYNC_CRON", "false")
+        .env("PLANTSYNC_SYNC_ENABLED", "true")
+        .resolve()
+        .unwrap();
+    assert!(s.sync_enabled.value);
+    assert_eq!(s.sync_enabled.source, Source::Env { var: "PLANTSYNC_SYNC_ENABLED" });
+}
+
+fn error_of(fixture: Fixture) -> String {
+    fixture.resolve().unwrap_err().to_string()
+}
+
+#[test]
+fn bad_values_name_value_key_and_source() {
+    let cases: Vec<(Fixture, &[&str])> = vec![
+        (
+            Fixture::new().env("SYNC_WINDOW_START", "25:00"),
+            &["'25:00'", "sync.window_start", "environment variable SYNC_WINDOW_START", "hour 25"],
+        ),
+        (
+            Fixture::new().file("timezone = \"Mars/Olympus\""),
+            &["'Mars/Olympus'", "timezone", "config file", "key timezone", "IANA"],
+        ),
+        (
+            Fixture::new().env("PLANT_SYNC_CRON_SCHEDULE", "every 15 minutes"),
+            &["'every 15 minutes'", "sync.schedule", "PLANT_SYNC_CRON_SCHEDULE", "cron"],
+        ),
+        (
+            Fixture::new().file("[sync]\ndefault_interval_minutes = -5"),
+            &["'-5'", "sync.default_interval_minutes", "key sync.default_interval_minutes", "1 to 1440"],
+        ),
+        (
+            Fixture::new().flag(&keys::TIMEZONE, "Nowhere"),
+            &["'Nowhere'", "command-line flag --timezone"],
+        ),
+        (
+            Fixture::new().env("ENABLE_PLANT_SYNC_CRON", "maybe"),
+            &["'maybe'", "ENABLE_PLANT_SYNC_CRON", "true or false"],
+        ),
+        (Fixture::new().file("[sync]\nwindow_strat = \"19:00\""), &["unknown key 'sync.window_strat'"]),
+        (Fixture::new().file("timezone = "), &["not valid TOML"]),
+    ];
+    for (fixture, needles) in cases {
+        let message = error_of(fixture);
+        for needle in needles {
+            assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+        }
+    }
+}
+
+#[test]
+fn missing_explicit_config_file_is_an_error() {
+    let mut fixture = Fixture::new();
+    fixture.inputs.config_flag = Some(fixture.dir.path().join("nope.toml"));
+    assert!(error_of(fixture).contains("cannot read config file"));
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_and_show() {
+    let s = Fixture::new().env("CRON_SECRET", "cron-secret-value-123").resolve().unwrap();
+    assert_eq!(s.cron_secret.value.as_ref().map(Secret::expose), Some("cron-secret-value-123"));
+    assert!(!format!("{s:?}").contains("cron-secret-value-123"));
+    let shown = s.entries().iter().map(|(k, v, src)| format!("{k}={v} ({src})")).collect::<String>();
+    assert!(!shown.contains("cron-secret-value-123"), "{shown}");
+    assert!(shown.contains("api.cron_secret=**REDACTED** (environment variable CRON_SECRET)"));
+}

@@ -1,0 +1,24 @@
+//! Plain types shared by every layer: ids, kinds, records, the sync summary, secrets.
+//!
+//! Nothing here performs I/O. The store maps these to rows, the CLI and the API serialize
+//! them, the vendors produce the `Vendor*` observation types and the sync engine moves them
+//! between the two.
+
+mod credentials;
+mod enums;
+mod ids;
+mod records;
+mod secret;
+mod summary;
+mod time;
+
+pub use credentials::{CredentialField, Credentials};
+pub use enums::{AlertStatus, ParseEnumError, RunKind, RunSource, RunStatus, Severity, VendorKind};
+pub use ids::{AlertId, OrgId, PlantId, RunId, VendorId};
+pub use records::{
+    Alert, NewOrganization, NewVendor, Organization, Plant, SyncRun, SyncRunVendor, Vendor,
+    VendorAlert, VendorPlant,
+};
+pub use secret::{REDACTED, Secret};
+pub use summary::{SyncSummary, VendorResult};
+pub use time::{ParseTimestampError, TimeOfDay, Timestamp};

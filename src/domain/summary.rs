@@ -1,0 +1,106 @@
+//! The run summary in the original system's JSON shape, which callers of
+//! `/api/cron/sync-plants` already parse: keys and nesting must not change.
+
+use super::{OrgId, VendorId};
+use serde::{Deserialize, Serialize};
+
+/// Result of one vendor within a run (`summary.results[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VendorResult {
+    /// The vendor's id.
+    pub vendor_id: VendorId,
+    /// The vendor's name.
+    pub vendor_name: String,
+    /// Its organization's id.
+    pub org_id: Option<OrgId>,
+    /// Its organization's name.
+    pub org_name: Option<String>,
+    /// Whether the vendor's sync succeeded (see the sync engine's success rule).
+    pub success: bool,
+    /// `created + updated`.
+    pub synced: u64,
+    /// Rows created.
+    pub created: u64,
+    /// Rows updated.
+    pub updated: u64,
+    /// Rows the vendor listed.
+    pub total: u64,
+    /// What went wrong, or `null`.
+    pub error: Option<String>,
+}
+
+/// A whole run (`summary`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSummary {
+    /// Vendors that ran.
+    pub total_vendors: u64,
+    /// Vendors that succeeded.
+    pub successful: u64,
+    /// Vendors that failed.
+    pub failed: u64,
+    /// Sum of `synced`.
+    pub total_plants_synced: u64,
+    /// Sum of `created`.
+    pub total_plants_created: u64,
+    /// Sum of `updated`.
+    pub total_plants_updated: u64,
+    /// Wall time of the run, milliseconds.
+    pub duration: u64,
+    /// One entry per vendor.
+    pub results: Vec<VendorResult>,
+}
+
+impl SyncSummary {
+    /// Builds the totals from the per-vendor results.
+    pub fn from_results(results: Vec<VendorResult>, duration_ms: u64) -> Self {
+        let successful = results.iter().filter(|r| r.success).count() as u64;
+        Self {
+            total_vendors: results.len() as u64,
+            successful,
+            failed: results.len() as u64 - successful,
+            total_plants_synced: results.iter().map(|r| r.synced).sum(),
+            total_plants_created: results.iter().map(|r| r.created).sum(),
+            total_plants_updated: results.iter().map(|r| r.updated).sum(),
+            duration: duration_ms,
+            results,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_the_original_system() {
+        let summary = SyncSummary::from_results(
+            vec![VendorResult {
+                vendor_id: VendorId(1),
+                vendor_name: "Solarman Vendor 1".into(),
+                org_id: Some(OrgId(3)),
+                org_name: Some("Organization A".into()),
+                success: true,
+                synced: 250,
+                created: 10,
+                updated: 240,
+                total: 250,
+                error: None,
+            }],
+            45230,
+        );
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "totalVendors": 1, "successful": 1, "failed": 0,
+                "totalPlantsSynced": 250, "totalPlantsCreated": 10, "totalPlantsUpdated": 240,
+                "duration": 45230,
+                "results": [{"vendorId": 1, "vendorName": "Solarman Vendor 1", "orgId": 3,
+                    "orgName": "Organization A", "success": true, "synced": 250, "created": 10,
+                    "updated": 240, "total": 250, "error": null}]
+            })
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! Versioned migrations keyed on `PRAGMA user_version`.
+//!
+//! Step 1 is `schema.sql`. A schema change is a new entry appended to [`STEPS`]; a shipped
+//! step is never edited, so every database walks the same path to the same schema.
+
+use super::{Result, StoreError};
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// The migration steps, in order; step `i` moves `user_version` from `i` to `i + 1`.
+const STEPS: &[&str] = &[include_str!("../../schema.sql")];
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`]; a no-op when it is already there.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    if user_version(conn)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // IMMEDIATE takes the write lock first, so two processes starting together cannot both
+    // apply the same step; the version is read again under the lock.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = user_version(&tx)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (index, step) in STEPS.iter().enumerate().skip(found.max(0) as usize) {
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn empty_file_gets_the_whole_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        let names = tables(&conn);
+        for table in
+            ["organizations", "vendors", "vendor_credentials", "vendor_tokens", "plants", "alerts"]
+        {
+            assert!(names.iter().any(|n| n == table), "{table} missing from {names:?}");
+        }
+    }
+
+    #[test]
+    fn second_open_is_a_no_op_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        drop(Store::open(&path).unwrap());
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute("INSERT INTO organizations (name) VALUES ('Kept')", []).unwrap();
+        }
+        let schema_before: Vec<String> = {
+            let conn = Connection::open(&path).unwrap();
+            let mut stmt = conn.prepare("SELECT sql FROM sqlite_master ORDER BY name").unwrap();
+            stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+                .unwrap()
+                .map(|s| s.unwrap().unwrap_or_default())
+                .collect()
+        };
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let mut stmt = conn.prepare("SELECT sql FROM sqlite_master ORDER BY name").unwrap();
+        let schema_after: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap()
+            .map(|s| s.unwrap().unwrap_or_default())
+            .collect();
+        assert_eq!(schema_before, schema_after);
+        let count: i64 =
+            conn.query_row("SELECT count(*) FROM organizations", [], |r| r.get(0)).unwrap();
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn newer_database_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 5).unwrap();
+        }
+        let err = Store::open(&path).unwrap_err().to_string();
+        assert!(err.contains("newer than this plantsync supports"), "{err}");
+        let conn = Connection::open(&path).unwrap();
+        assert!(tables(&conn).is_empty());
+    }
+}

@@ -1,0 +1,289 @@
+//! The local SQLite store: every SQL statement of plantsync lives under this module.
+//!
+//! # Design
+//!
+//! * **One writer.** A dedicated OS thread owns the only read-write connection and runs the
+//!   closures sent to it one at a time (the shape of tokio-rusqlite), so no `rusqlite` call
+//!   ever blocks a tokio worker and writers never contend for SQLite's lock inside one
+//!   process. Every multi-statement change runs in one transaction on that thread.
+//! * **Many readers.** Listings run on read-only connections (WAL lets them read while a sync
+//!   writes) from a small pool, on tokio's blocking threads.
+//! * **Schema** comes from `schema.sql` at the repository root, applied by [`migrate`] as
+//!   numbered steps keyed on `PRAGMA user_version`.
+//! * **Change sequence.** Every insert or real change of an organization, vendor, plant, alert
+//!   or run takes the next value of `change_counter` into its `change_seq`, so the upstream
+//!   push can ask for "what changed after N". An upsert that changes nothing takes no value.
+//!
+//! Times are stored as UTC text, see [`crate::domain::Timestamp`].
+
+mod alerts;
+mod codec;
+mod migrate;
+mod orgs;
+mod plants;
+mod runs;
+mod seq;
+mod status;
+mod vendors;
+
+pub use alerts::{AlertFilter, AlertUpsertOutcome};
+pub use orgs::OrgPatch;
+pub use migrate::SCHEMA_VERSION;
+pub use plants::{PlantFilter, PlantSort, UpsertCounts};
+pub use runs::{NewRunVendor, RunDetails, RunFilter};
+pub use status::{StoreStatus, VendorHealth};
+pub use vendors::{VendorFilter, VendorPatch, VendorWithCredentials};
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+/// How long a connection waits for another process's write lock before giving up. A sync
+/// batch holds the lock for milliseconds; five seconds covers a CLI write during a sync.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read-only connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 4;
+
+/// Errors of the store. Messages name the thing that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or prepared.
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file was written by a newer plantsync.
+    #[error(
+        "database {path} has schema version {found}, newer than this plantsync supports ({supported}); upgrade plantsync"
+    )]
+    TooNew {
+        /// The file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// What this build knows.
+        supported: i64,
+    },
+    /// A row that was asked for does not exist.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What kind of row ("organization", "vendor" ...).
+        what: &'static str,
+        /// The id or name asked for.
+        id: String,
+    },
+    /// A change conflicts with existing data (a unique name, a row still in use).
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored value could not be decoded (hand-edited or corrupt row).
+    #[error("invalid stored value in {column}: {detail}")]
+    Corrupt {
+        /// Table and column.
+        column: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Any other SQLite failure.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The writer thread has stopped (the process is shutting down).
+    #[error("database writer has stopped")]
+    Closed,
+}
+
+/// Shorthand for store results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+type WriteJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Handle to the store; cheap to clone, usable from any thread or task.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies pending migrations and
+    /// starts the writer thread. Blocking: call it before entering async code or from
+    /// `spawn_blocking`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir)?;
+        }
+        let mut conn = open_writer(&path)?;
+        restrict_file_permissions(&path);
+        migrate::migrate(&mut conn, &path)?;
+
+        let (tx, rx) = mpsc::channel::<WriteJob>();
+        std::thread::Builder::new()
+            .name("plantsync-db-writer".into())
+            .spawn(move || {
+                // Jobs run in arrival order; the thread ends when every sender is dropped.
+                for job in rx {
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Conflict(format!("cannot start database writer: {e}")))?;
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(Some(tx)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stops accepting writes; the writer thread finishes the queued jobs and exits.
+    pub fn close(&self) {
+        if let Ok(mut writer) = self.inner.writer.lock() {
+            writer.take();
+        }
+    }
+
+    /// Runs `f` on the writer thread and waits for its result without blocking the runtime.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            // The caller may have given up (cancelled task); the result is then dropped.
+            let _ = reply_tx.send(f(conn));
+        });
+        {
+            let writer = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
+            let sender = writer.as_ref().ok_or(StoreError::Closed)?;
+            sender.send(job).map_err(|_| StoreError::Closed)?;
+        }
+        reply_rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a pooled read-only connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner.readers.lock().ok().and_then(|mut pool| pool.pop()) {
+                Some(conn) => conn,
+                None => open_reader(&inner.path)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = inner.readers.lock()
+                && pool.len() < MAX_IDLE_READERS
+            {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Credentials live in the database: keep the directory private to its owner.
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// The database holds vendor credentials, so it is readable by its owner only.
+fn restrict_file_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+#[allow(clippy::disallowed_methods)] // the one place that opens connections
+fn open_writer(path: &Path) -> Result<Connection> {
+    let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    // WAL: readers (CLI, API) never block the writer and the writer never blocks them.
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+    // NORMAL in WAL mode: a commit does not fsync; the WAL is synced at checkpoints. An
+    // application crash loses nothing; a power cut may lose the last few commits but never
+    // corrupts the file, and a sync simply fetches those rows again on its next run. FULL
+    // would cost an fsync per batch of 100 plants for no gain in that trade.
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    Ok(conn)
+}
+
+/// Turns a unique-constraint failure into a [`StoreError::Conflict`] with `message`.
+fn conflict_on_unique(err: rusqlite::Error, message: impl FnOnce() -> String) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(message()),
+        _ => StoreError::Sqlite(err),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Store;
+
+    /// A store on a real file in a fresh temporary directory.
+    pub fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("plantsync.db")).expect("open store");
+        (dir, store)
+    }
+}

@@ -1,0 +1,462 @@
+//! Plants: the idempotent upsert from vendor listings, deactivation of vanished plants and
+//! the listings.
+//!
+//! The upsert keeps two promises the original system broke: a field the vendor did not send
+//! (`None`) never overwrites a stored value with NULL, while a real `0` is stored as `0`; and
+//! an upsert that changes nothing leaves `updated_at` and `change_seq` alone (it still records
+//! `last_refreshed_at`, which says when the vendor last listed the plant).
+
+use super::{Result, Store, StoreError, codec::like_contains, orgs, seq, vendors};
+use crate::domain::{OrgId, Plant, PlantId, Timestamp, VendorId, VendorPlant};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// Columns a vendor may leave out: merged with `coalesce` so absence keeps the stored value.
+const OPTIONAL_COLUMNS: &[&str] = &[
+    "capacity_kw",
+    "address",
+    "latitude",
+    "longitude",
+    "timezone",
+    "network_status",
+    "current_power_kw",
+    "daily_energy_kwh",
+    "total_energy_kwh",
+    "vendor_updated_at",
+];
+
+/// The upsert statement, built once from [`OPTIONAL_COLUMNS`] so the "changed" test and the
+/// assignments cannot drift apart.
+static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    let changed = std::iter::once("plants.org_id IS NOT excluded.org_id".to_owned())
+        .chain(std::iter::once("plants.name IS NOT excluded.name".to_owned()))
+        .chain(std::iter::once("plants.is_active = 0".to_owned()))
+        .chain(OPTIONAL_COLUMNS.iter().map(|c| {
+            format!("(excluded.{c} IS NOT NULL AND plants.{c} IS NOT excluded.{c})")
+        }))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let merges = OPTIONAL_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = coalesce(excluded.{c}, plants.{c})"))
+        .collect::<Vec<_>>()
+        .join(",\n    ");
+    format!(
+        "INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, {optional},
+            last_refreshed_at, is_active, raw_json, change_seq, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+            ?15, 1, ?16, ?17, ?15, ?15)
+         ON CONFLICT (vendor_id, vendor_plant_id) DO UPDATE SET
+            org_id = excluded.org_id,
+            name = excluded.name,
+            {merges},
+            last_refreshed_at = excluded.last_refreshed_at,
+            is_active = 1,
+            raw_json = coalesce(excluded.raw_json, plants.raw_json),
+            change_seq = CASE WHEN {changed} THEN excluded.change_seq ELSE plants.change_seq END,
+            updated_at = CASE WHEN {changed} THEN excluded.updated_at ELSE plants.updated_at END
+         RETURNING id, change_seq",
+        optional = OPTIONAL_COLUMNS.join(", "),
+    )
+});
+
+/// What an upsert did, row by row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UpsertCounts {
+    /// New rows.
+    pub created: u64,
+    /// Existing rows with a real change.
+    pub updated: u64,
+    /// Existing rows the vendor reported exactly as stored.
+    pub unchanged: u64,
+}
+
+impl UpsertCounts {
+    /// Adds another batch's counts.
+    pub fn add(&mut self, other: UpsertCounts) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// Sort orders for [`Store::list_plants`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PlantSort {
+    /// By name.
+    #[default]
+    Name,
+    /// By installed capacity.
+    Capacity,
+    /// By current power.
+    Power,
+    /// By today's energy.
+    Energy,
+    /// By last change.
+    Updated,
+    /// By id.
+    Id,
+}
+
+impl PlantSort {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Capacity => "capacity_kw",
+            Self::Power => "current_power_kw",
+            Self::Energy => "daily_energy_kwh",
+            Self::Updated => "updated_at",
+            Self::Id => "id",
+        }
+    }
+}
+
+/// Filters for [`Store::list_plants`].
+#[derive(Debug, Clone, Default)]
+pub struct PlantFilter {
+    /// Organization id or name.
+    pub org: Option<String>,
+    /// Vendor id or unique name.
+    pub vendor: Option<String>,
+    /// Network status (case-insensitive), e.g. `NORMAL`.
+    pub status: Option<String>,
+    /// Only active (`true`) or inactive (`false`) plants.
+    pub active: Option<bool>,
+    /// Substring of the name (case-insensitive for ASCII).
+    pub search: Option<String>,
+    /// Sort order.
+    pub sort: PlantSort,
+    /// Reverse the order.
+    pub descending: bool,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+}
+
+const COLUMNS: &str = "id, vendor_id, org_id, vendor_plant_id, name, capacity_kw, address,
+    latitude, longitude, timezone, network_status, current_power_kw, daily_energy_kwh,
+    total_energy_kwh, vendor_updated_at, last_refreshed_at, is_active, change_seq, created_at,
+    updated_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Plant> {
+    Ok(Plant {
+        id: row.get(0)?,
+        vendor_id: row.get(1)?,
+        org_id: row.get(2)?,
+        vendor_plant_id: row.get(3)?,
+        name: row.get(4)?,
+        capacity_kw: row.get(5)?,
+        address: row.get(6)?,
+        latitude: row.get(7)?,
+        longitude: row.get(8)?,
+        timezone: row.get(9)?,
+        network_status: row.get(10)?,
+        current_power_kw: row.get(11)?,
+        daily_energy_kwh: row.get(12)?,
+        total_energy_kwh: row.get(13)?,
+        vendor_updated_at: row.get(14)?,
+        last_refreshed_at: row.get(15)?,
+        is_active: row.get(16)?,
+        change_seq: row.get(17)?,
+        created_at: row.get(18)?,
+        updated_at: row.get(19)?,
+    })
+}
+
+/// Upserts `plants` of one vendor inside the caller's transaction.
+fn upsert(
+    conn: &Connection,
+    vendor_id: VendorId,
+    org_id: Option<OrgId>,
+    plants: &[VendorPlant],
+    now: Timestamp,
+) -> Result<UpsertCounts> {
+    let max_id_before: i64 =
+        conn.query_row("SELECT coalesce(max(id), 0) FROM plants", [], |r| r.get(0))?;
+    let mut last_seq = seq::current(conn)?;
+    let mut stmt = conn.prepare_cached(&UPSERT_SQL)?;
+    let mut counts = UpsertCounts::default();
+    let mut seen = HashSet::with_capacity(plants.len());
+    for plant in plants {
+        let candidate = last_seq + 1;
+        let (id, change_seq): (i64, i64) = stmt.query_row(
+            params![
+                vendor_id,
+                org_id,
+                plant.vendor_plant_id,
+                plant.name,
+                plant.capacity_kw,
+                plant.address,
+                plant.latitude,
+                plant.longitude,
+                plant.timezone,
+                plant.network_status,
+                plant.current_power_kw,
+                plant.daily_energy_kwh,
+                plant.total_energy_kwh,
+                plant.vendor_updated_at,
+                now,
+                plant.raw_json,
+                candidate,
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let took_number = change_seq == candidate;
+        if took_number {
+            last_seq = candidate;
+        }
+        // A plant listed twice in one batch is counted once.
+        if !seen.insert(id) {
+            continue;
+        }
+        if id > max_id_before {
+            counts.created += 1;
+        } else if took_number {
+            counts.updated += 1;
+        } else {
+            counts.unchanged += 1;
+        }
+    }
+    seq::set(conn, last_seq)?;
+    Ok(counts)
+}
+
+impl Store {
+    /// Upserts one batch of a vendor's plants in one transaction, keyed on
+    /// `(vendor_id, vendor_plant_id)`. The plants take the vendor's organization. Either the
+    /// whole batch is stored or none of it (the caller may then retry row by row).
+    pub async fn upsert_plants(
+        &self,
+        vendor_id: VendorId,
+        plants: Vec<VendorPlant>,
+        now: Timestamp,
+    ) -> Result<UpsertCounts> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let vendor = vendors::get(&tx, vendor_id)?;
+            let counts = upsert(&tx, vendor_id, vendor.org_id, &plants, now)?;
+            tx.commit()?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    /// Marks the vendor's active plants that were not listed since `since` (the start of a
+    /// complete listing) as inactive; returns how many.
+    pub async fn deactivate_plants_not_seen_since(
+        &self,
+        vendor_id: VendorId,
+        since: Timestamp,
+    ) -> Result<u64> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let change = seq::current(&tx)? + 1;
+            let changed = tx.execute(
+                "UPDATE plants SET is_active = 0, change_seq = ?1,
+                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE vendor_id = ?2 AND is_active = 1
+                   AND (last_refreshed_at IS NULL OR last_refreshed_at < ?3)",
+                params![change, vendor_id, since],
+            )?;
+            if changed > 0 {
+                seq::set(&tx, change)?;
+            }
+            tx.commit()?;
+            Ok(changed as u64)
+        })
+        .await
+    }
+
+    /// Plants matching `filter`.
+    pub async fn list_plants(&self, filter: PlantFilter) -> Result<Vec<Plant>> {
+        self.read(move |conn| {
+            let mut sql = format!("SELECT {COLUMNS} FROM plants WHERE 1 = 1");
+            let mut args: Vec<Value> = Vec::new();
+            if let Some(org) = &filter.org {
+                args.push(Value::Integer(orgs::resolve(conn, org)?.id.0));
+                sql.push_str(&format!(" AND org_id = ?{}", args.len()));
+            }
+            if let Some(vendor) = &filter.vendor {
+                args.push(Value::Integer(vendors::resolve(conn, vendor)?.id.0));
+                sql.push_str(&format!(" AND vendor_id = ?{}", args.len()));
+            }
+            if let Some(status) = &filter.status {
+                args.push(Value::Text(status.trim().to_owned()));
+                sql.push_str(&format!(" AND network_status = ?{} COLLATE NOCASE", args.len()));
+            }
+            if let Some(active) = filter.active {
+                args.push(Value::Integer(i64::from(active)));
+                sql.push_str(&format!(" AND is_active = ?{}", args.len()));
+            }
+            if let Some(search) = &filter.search {
+                args.push(Value::Text(like_contains(search)));
+                sql.push_str(&format!(" AND name LIKE ?{} ESCAPE '\\'", args.len()));
+            }
+            let direction = if filter.descending { "DESC" } else { "ASC" };
+            sql.push_str(&format!(" ORDER BY {} {direction}, id {direction}", filter.sort.column()));
+            if let Some(limit) = filter.limit {
+                args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+                sql.push_str(&format!(" LIMIT ?{}", args.len()));
+            }
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args), from_row)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// One plant by id, with the vendor's raw record.
+    pub async fn get_plant(&self, id: PlantId) -> Result<(Plant, Option<String>)> {
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {COLUMNS}, raw_json FROM plants WHERE id = ?1"),
+                [id],
+                |row| Ok((from_row(row)?, row.get(20)?)),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound { what: "plant", id: id.to_string() })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Credentials, NewOrganization, NewVendor, VendorKind};
+    use crate::store::test_support::temp_store;
+
+    async fn vendor(store: &Store) -> VendorId {
+        let org = store
+            .add_org(NewOrganization { name: "Org".into(), auto_sync_enabled: true, sync_interval_minutes: 15 })
+            .await
+            .unwrap();
+        store
+            .add_vendor(
+                NewVendor {
+                    name: "V".into(),
+                    kind: VendorKind::Sungrow,
+                    org_id: Some(org.id),
+                    base_url: None,
+                    is_active: true,
+                },
+                Credentials::default(),
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    fn plant(id: &str, power: Option<f64>) -> VendorPlant {
+        VendorPlant {
+            vendor_plant_id: id.into(),
+            name: format!("Plant {id}"),
+            capacity_kw: Some(10.0),
+            current_power_kw: power,
+            ..Default::default()
+        }
+    }
+
+    async fn one(store: &Store, vendor: VendorId, id: &str) -> Plant {
+        store
+            .list_plants(PlantFilter { vendor: Some(vendor.to_string()), ..Default::default() })
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.vendor_plant_id == id)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn created_then_updated_then_unchanged() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let t1 = Timestamp::now();
+        let first = store.upsert_plants(v, vec![plant("1", Some(1.0)), plant("2", Some(2.0))], t1).await.unwrap();
+        assert_eq!(first, UpsertCounts { created: 2, updated: 0, unchanged: 0 });
+
+        let before = one(&store, v, "1").await;
+        let t2 = Timestamp::from_unix_millis(t1.as_datetime().timestamp_millis() + 1000).unwrap();
+        let second = store.upsert_plants(v, vec![plant("1", Some(1.0)), plant("2", Some(5.0))], t2).await.unwrap();
+        assert_eq!(second, UpsertCounts { created: 0, updated: 1, unchanged: 1 });
+
+        let after = one(&store, v, "1").await;
+        assert_eq!(after.updated_at, before.updated_at, "no-op must not bump updated_at");
+        assert_eq!(after.change_seq, before.change_seq, "no-op must not bump change_seq");
+        assert_eq!(after.last_refreshed_at, Some(t2), "a listing still records when it was seen");
+        let changed = one(&store, v, "2").await;
+        assert!(changed.change_seq > before.change_seq);
+        assert_eq!(changed.updated_at, t2);
+    }
+
+    #[tokio::test]
+    async fn missing_value_keeps_stored_one_and_zero_stays_zero() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        store.upsert_plants(v, vec![plant("1", Some(4.5))], Timestamp::now()).await.unwrap();
+        let counts = store.upsert_plants(v, vec![plant("1", None)], Timestamp::now()).await.unwrap();
+        assert_eq!(counts.unchanged, 1);
+        assert_eq!(one(&store, v, "1").await.current_power_kw, Some(4.5));
+        store.upsert_plants(v, vec![plant("1", Some(0.0))], Timestamp::now()).await.unwrap();
+        assert_eq!(one(&store, v, "1").await.current_power_kw, Some(0.0));
+    }
+
+    #[tokio::test]
+    async fn duplicate_in_one_batch_is_counted_once() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let counts = store
+            .upsert_plants(v, vec![plant("1", Some(1.0)), plant("1", Some(2.0))], Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(counts, UpsertCounts { created: 1, updated: 0, unchanged: 0 });
+        assert_eq!(one(&store, v, "1").await.current_power_kw, Some(2.0));
+    }
+
+    #[tokio::test]
+    async fn vanished_plants_become_inactive_and_come_back() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let t1 = Timestamp::now();
+        store.upsert_plants(v, vec![plant("1", None), plant("2", None)], t1).await.unwrap();
+        let t2 = Timestamp::from_unix_millis(t1.as_datetime().timestamp_millis() + 1000).unwrap();
+        store.upsert_plants(v, vec![plant("1", None)], t2).await.unwrap();
+        assert_eq!(store.deactivate_plants_not_seen_since(v, t2).await.unwrap(), 1);
+        assert!(!one(&store, v, "2").await.is_active);
+        assert!(one(&store, v, "1").await.is_active);
+        let back = store.upsert_plants(v, vec![plant("2", None)], Timestamp::now()).await.unwrap();
+        assert_eq!(back.updated, 1, "reactivation is a real change");
+        assert!(one(&store, v, "2").await.is_active);
+    }
+
+    #[tokio::test]
+    async fn filters_sort_and_limit() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let mut plants = vec![plant("1", Some(3.0)), plant("2", Some(1.0)), plant("3", Some(2.0))];
+        plants[0].name = "Zeta 50%".into();
+        plants[1].network_status = Some("ALL_OFFLINE".into());
+        store.upsert_plants(v, plants, Timestamp::now()).await.unwrap();
+        let by_power = store
+            .list_plants(PlantFilter { sort: PlantSort::Power, descending: true, limit: Some(2), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(by_power.iter().map(|p| p.vendor_plant_id.as_str()).collect::<Vec<_>>(), ["1", "3"]);
+        let offline = store
+            .list_plants(PlantFilter { status: Some("all_offline".into()), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(offline.len(), 1);
+        let search = store
+            .list_plants(PlantFilter { search: Some("50%".into()), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(search.len(), 1);
+        let none = store
+            .list_plants(PlantFilter { search: Some("%".into()), org: Some("Org".into()), ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(none.len(), 1, "a literal % only matches names containing it");
+    }
+}

@@ -1,0 +1,132 @@
+//! The offline status report: counts, per-vendor health, the database file.
+
+use super::{Result, SCHEMA_VERSION, Store, codec::count};
+use crate::domain::{Timestamp, VendorId, VendorKind};
+use serde::Serialize;
+
+/// One vendor's sync health.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VendorHealth {
+    /// Id.
+    pub id: VendorId,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: VendorKind,
+    /// Whether syncs include it.
+    pub is_active: bool,
+    /// Last successful plant sync.
+    pub last_synced_at: Option<Timestamp>,
+    /// Last successful alert sync.
+    pub last_alerts_synced_at: Option<Timestamp>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Failures in a row.
+    pub consecutive_failures: u32,
+    /// Credentials were rejected; waiting for the user.
+    pub needs_user_action: bool,
+}
+
+/// What `plantsync status` reports without a running agent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreStatus {
+    /// The database file.
+    pub database_path: String,
+    /// Its size with the WAL, bytes.
+    pub database_bytes: u64,
+    /// Its schema version.
+    pub schema_version: i64,
+    /// Organizations.
+    pub organizations: u64,
+    /// Vendors.
+    pub vendors: u64,
+    /// Active vendors.
+    pub active_vendors: u64,
+    /// Plants.
+    pub plants: u64,
+    /// Active plants.
+    pub active_plants: u64,
+    /// Alerts.
+    pub alerts: u64,
+    /// Alerts still active.
+    pub active_alerts: u64,
+    /// Start of the last plant sync run.
+    pub last_plant_run_at: Option<Timestamp>,
+    /// Start of the last alert sync run.
+    pub last_alert_run_at: Option<Timestamp>,
+    /// Per-vendor health.
+    pub vendor_health: Vec<VendorHealth>,
+}
+
+impl Store {
+    /// Gathers the status report in one read transaction.
+    pub async fn status(&self) -> Result<StoreStatus> {
+        let path = self.path().to_path_buf();
+        self.read(move |conn| {
+            let counts = conn.query_row(
+                "SELECT (SELECT count(*) FROM organizations),
+                        (SELECT count(*) FROM vendors),
+                        (SELECT count(*) FROM vendors WHERE is_active = 1),
+                        (SELECT count(*) FROM plants),
+                        (SELECT count(*) FROM plants WHERE is_active = 1),
+                        (SELECT count(*) FROM alerts),
+                        (SELECT count(*) FROM alerts WHERE status = 'ACTIVE'),
+                        (SELECT max(started_at) FROM sync_runs WHERE kind = 'plants'),
+                        (SELECT max(started_at) FROM sync_runs WHERE kind = 'alerts')",
+                [],
+                |row| {
+                    Ok((
+                        [count(row, 0)?, count(row, 1)?, count(row, 2)?, count(row, 3)?, count(row, 4)?, count(row, 5)?, count(row, 6)?],
+                        row.get::<_, Option<Timestamp>>(7)?,
+                        row.get::<_, Option<Timestamp>>(8)?,
+                    ))
+                },
+            )?;
+            let mut stmt = conn.prepare(
+                "SELECT id, name, kind, is_active, last_synced_at, last_alerts_synced_at,
+                        last_error, consecutive_failures, needs_user_action
+                 FROM vendors ORDER BY name, id",
+            )?;
+            let vendor_health = stmt
+                .query_map([], |row| {
+                    Ok(VendorHealth {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        kind: row.get(2)?,
+                        is_active: row.get(3)?,
+                        last_synced_at: row.get(4)?,
+                        last_alerts_synced_at: row.get(5)?,
+                        last_error: row.get(6)?,
+                        consecutive_failures: row.get(7)?,
+                        needs_user_action: row.get(8)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            let database_bytes = ["", "-wal"]
+                .iter()
+                .filter_map(|suffix| {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    std::fs::metadata(file).ok().map(|m| m.len())
+                })
+                .sum();
+            let [organizations, vendors, active_vendors, plants, active_plants, alerts, active_alerts] = counts.0;
+            Ok(StoreStatus {
+                database_path: path.display().to_string(),
+                database_bytes,
+                schema_version: SCHEMA_VERSION,
+                organizations,
+                vendors,
+                active_vendors,
+                plants,
+                active_plants,
+                alerts,
+                active_alerts,
+                last_plant_run_at: counts.1,
+                last_alert_run_at: counts.2,
+                vendor_health,
+            })
+        })
+        .await
+    }
+}

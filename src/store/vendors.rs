@@ -1,0 +1,397 @@
+//! Vendors (monitoring-portal accounts) and their credentials.
+//!
+//! Credentials sit in `vendor_credentials` and only [`Store::vendor_with_credentials`] reads
+//! them; every listing selects from `vendors` alone, so a secret cannot leak into one by a
+//! careless `SELECT *`.
+
+use super::{Result, Store, StoreError, codec::count, orgs, seq};
+use crate::domain::{Credentials, NewVendor, OrgId, Secret, Vendor, VendorId, VendorKind};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+const SELECT: &str = "SELECT v.id, v.name, v.kind, v.org_id, o.name, v.base_url, v.is_active,
+        v.last_synced_at, v.last_alerts_synced_at, v.last_error, v.consecutive_failures,
+        v.needs_user_action, (SELECT count(*) FROM plants p WHERE p.vendor_id = v.id),
+        v.change_seq, v.created_at, v.updated_at
+    FROM vendors v LEFT JOIN organizations o ON o.id = v.org_id";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Vendor> {
+    Ok(Vendor {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        kind: row.get(2)?,
+        org_id: row.get(3)?,
+        org_name: row.get(4)?,
+        base_url: row.get(5)?,
+        is_active: row.get(6)?,
+        last_synced_at: row.get(7)?,
+        last_alerts_synced_at: row.get(8)?,
+        last_error: row.get(9)?,
+        consecutive_failures: row.get(10)?,
+        needs_user_action: row.get(11)?,
+        plant_count: count(row, 12)?,
+        change_seq: row.get(13)?,
+        created_at: row.get(14)?,
+        updated_at: row.get(15)?,
+    })
+}
+
+/// A vendor together with its credentials: what an adapter needs to log in.
+#[derive(Debug, Clone)]
+pub struct VendorWithCredentials {
+    /// The vendor.
+    pub vendor: Vendor,
+    /// Its credentials (secrets redacted in `Debug`).
+    pub credentials: Credentials,
+}
+
+/// A partial change of a vendor; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct VendorPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New organization (`Some(None)` detaches it).
+    pub org: Option<Option<String>>,
+    /// New base URL (`Some(None)` returns to the kind's default).
+    pub base_url: Option<Option<String>>,
+    /// Enable or disable.
+    pub is_active: Option<bool>,
+    /// Credential fields to replace; the others are kept.
+    pub credentials: Option<Credentials>,
+}
+
+/// Filters for [`Store::list_vendors`].
+#[derive(Debug, Clone, Default)]
+pub struct VendorFilter {
+    /// Only this organization (id or name).
+    pub org: Option<String>,
+    /// Only this kind.
+    pub kind: Option<VendorKind>,
+    /// Only active (`true`) or inactive (`false`) vendors.
+    pub active: Option<bool>,
+}
+
+pub(super) fn get(conn: &Connection, id: VendorId) -> Result<Vendor> {
+    conn.query_row(&format!("{SELECT} WHERE v.id = ?1"), [id], from_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound { what: "vendor", id: id.to_string() })
+}
+
+/// Finds a vendor by id, or by exact name when `reference` is not a number and the name is
+/// unique.
+pub(super) fn resolve(conn: &Connection, reference: &str) -> Result<Vendor> {
+    if let Ok(id) = reference.parse::<VendorId>() {
+        return get(conn, id);
+    }
+    let mut stmt = conn.prepare(&format!("{SELECT} WHERE v.name = ?1 ORDER BY v.id"))?;
+    let mut found: Vec<Vendor> =
+        stmt.query_map([reference.trim()], from_row)?.collect::<Result<_, _>>()?;
+    match found.len() {
+        0 => Err(StoreError::NotFound { what: "vendor", id: format!("'{reference}'") }),
+        1 => Ok(found.remove(0)),
+        n => Err(StoreError::Conflict(format!(
+            "{n} vendors are named '{reference}' (ids {}); use the id",
+            found.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+fn write_credentials(conn: &Connection, id: VendorId, creds: &Credentials) -> Result<()> {
+    conn.execute(
+        "INSERT INTO vendor_credentials (vendor_id, username, password, app_id, app_secret, api_key, company_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (vendor_id) DO UPDATE SET username = excluded.username,
+            password = excluded.password, app_id = excluded.app_id,
+            app_secret = excluded.app_secret, api_key = excluded.api_key,
+            company_id = excluded.company_id,
+            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        params![
+            id,
+            creds.username,
+            creds.password.as_ref().map(Secret::expose),
+            creds.app_id,
+            creds.app_secret.as_ref().map(Secret::expose),
+            creds.api_key.as_ref().map(Secret::expose),
+            creds.company_id,
+        ],
+    )?;
+    Ok(())
+}
+
+fn read_credentials(conn: &Connection, id: VendorId) -> Result<Credentials> {
+    let creds = conn
+        .query_row(
+            "SELECT username, password, app_id, app_secret, api_key, company_id
+             FROM vendor_credentials WHERE vendor_id = ?1",
+            [id],
+            |row| {
+                let secret = |i| row.get::<_, Option<String>>(i).map(|v| v.map(Secret::new));
+                Ok(Credentials {
+                    username: row.get(0)?,
+                    password: secret(1)?,
+                    app_id: row.get(2)?,
+                    app_secret: secret(3)?,
+                    api_key: secret(4)?,
+                    company_id: row.get(5)?,
+                })
+            },
+        )
+        .optional()?;
+    Ok(creds.unwrap_or_default())
+}
+
+impl Store {
+    /// Creates a vendor with its credentials, in one transaction.
+    pub async fn add_vendor(&self, new: NewVendor, credentials: Credentials) -> Result<Vendor> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            if let Some(org) = new.org_id {
+                orgs::get(&tx, org)?;
+            }
+            let change = seq::next(&tx)?;
+            tx.execute(
+                "INSERT INTO vendors (name, kind, org_id, base_url, is_active, change_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![new.name.trim(), new.kind, new.org_id, new.base_url, new.is_active, change],
+            )?;
+            let id = VendorId(tx.last_insert_rowid());
+            write_credentials(&tx, id, &credentials)?;
+            let vendor = get(&tx, id)?;
+            tx.commit()?;
+            Ok(vendor)
+        })
+        .await
+    }
+
+    /// Vendors matching `filter`, by name.
+    pub async fn list_vendors(&self, filter: VendorFilter) -> Result<Vec<Vendor>> {
+        self.read(move |conn| {
+            let org = filter.org.as_deref().map(|r| orgs::resolve(conn, r)).transpose()?;
+            let mut stmt = conn.prepare(&format!(
+                "{SELECT} WHERE (?1 IS NULL OR v.org_id = ?1) AND (?2 IS NULL OR v.kind = ?2)
+                   AND (?3 IS NULL OR v.is_active = ?3)
+                 ORDER BY v.name, v.id"
+            ))?;
+            let rows = stmt
+                .query_map(params![org.map(|o| o.id), filter.kind, filter.active], from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// One vendor by id or unique name.
+    pub async fn find_vendor(&self, reference: &str) -> Result<Vendor> {
+        let reference = reference.to_owned();
+        self.read(move |conn| resolve(conn, &reference)).await
+    }
+
+    /// A vendor and its credentials, for the sync engine.
+    pub async fn vendor_with_credentials(&self, id: VendorId) -> Result<VendorWithCredentials> {
+        self.read(move |conn| {
+            Ok(VendorWithCredentials { vendor: get(conn, id)?, credentials: read_credentials(conn, id)? })
+        })
+        .await
+    }
+
+    /// Which credential fields of a vendor are set (never their values).
+    pub async fn vendor_credential_fields(&self, id: VendorId) -> Result<Credentials> {
+        self.read(move |conn| read_credentials(conn, id)).await
+    }
+
+    /// Applies `patch` in one transaction. Moving a vendor to another organization moves
+    /// its plants too. New credentials clear the "needs the user's action" flag and the
+    /// cached token, since both belonged to the old ones.
+    pub async fn update_vendor(&self, reference: &str, patch: VendorPatch) -> Result<Vendor> {
+        let reference = reference.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let vendor = resolve(&tx, &reference)?;
+            let name = patch.name.as_deref().map(str::trim).unwrap_or(&vendor.name).to_owned();
+            let org_id: Option<OrgId> = match &patch.org {
+                Some(Some(org)) => Some(orgs::resolve(&tx, org)?.id),
+                Some(None) => None,
+                None => vendor.org_id,
+            };
+            let base_url = patch.base_url.clone().unwrap_or_else(|| vendor.base_url.clone());
+            let is_active = patch.is_active.unwrap_or(vendor.is_active);
+
+            let mut credentials_changed = false;
+            if let Some(newer) = patch.credentials {
+                let mut creds = read_credentials(&tx, vendor.id)?;
+                let before = creds.clone();
+                creds.merge(newer);
+                if creds != before {
+                    write_credentials(&tx, vendor.id, &creds)?;
+                    tx.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor.id])?;
+                    credentials_changed = true;
+                }
+            }
+            let settings_changed = name != vendor.name
+                || org_id != vendor.org_id
+                || base_url != vendor.base_url
+                || is_active != vendor.is_active;
+            let needs_user_action = vendor.needs_user_action && !credentials_changed;
+            if !settings_changed && needs_user_action == vendor.needs_user_action {
+                tx.commit()?;
+                return Ok(vendor);
+            }
+            let change = seq::next(&tx)?;
+            tx.execute(
+                "UPDATE vendors SET name = ?1, org_id = ?2, base_url = ?3, is_active = ?4,
+                        needs_user_action = ?5, change_seq = ?6,
+                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?7",
+                params![name, org_id, base_url, is_active, needs_user_action, change, vendor.id],
+            )?;
+            if org_id != vendor.org_id {
+                tx.execute(
+                    "UPDATE plants SET org_id = ?1, change_seq = ?2,
+                            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                     WHERE vendor_id = ?3",
+                    params![org_id, change, vendor.id],
+                )?;
+            }
+            let updated = get(&tx, vendor.id)?;
+            tx.commit()?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    /// Deletes a vendor with its credentials, token, plants and alerts. Refuses when it
+    /// still has plants unless `with_data` is set.
+    pub async fn remove_vendor(&self, reference: &str, with_data: bool) -> Result<Vendor> {
+        let reference = reference.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let vendor = resolve(&tx, &reference)?;
+            if vendor.plant_count > 0 && !with_data {
+                return Err(StoreError::Conflict(format!(
+                    "vendor '{}' (id {}) has {} plant(s); pass --force to delete them with it, \
+                     or `plantsync vendor disable {}` to keep them",
+                    vendor.name, vendor.id, vendor.plant_count, vendor.id
+                )));
+            }
+            tx.execute("DELETE FROM vendors WHERE id = ?1", [vendor.id])?;
+            tx.commit()?;
+            Ok(vendor)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CredentialField, NewOrganization};
+    use crate::store::test_support::temp_store;
+
+    async fn org(store: &Store, name: &str) -> OrgId {
+        store
+            .add_org(NewOrganization { name: name.into(), auto_sync_enabled: true, sync_interval_minutes: 15 })
+            .await
+            .unwrap()
+            .id
+    }
+
+    fn solarman(org: Option<OrgId>) -> NewVendor {
+        NewVendor { name: "Roof".into(), kind: VendorKind::Solarman, org_id: org, base_url: None, is_active: true }
+    }
+
+    #[tokio::test]
+    async fn credentials_round_trip_apart_from_listings() {
+        let (_dir, store) = temp_store();
+        let org = org(&store, "Alpha").await;
+        let mut creds = Credentials::default();
+        creds.set(CredentialField::Username, "ops@example.com".into());
+        creds.set(CredentialField::Password, "s3cret-pw".into());
+        let vendor = store.add_vendor(solarman(Some(org)), creds).await.unwrap();
+        let listed = store.list_vendors(VendorFilter::default()).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(!format!("{listed:?}").contains("s3cret-pw"));
+        let full = store.vendor_with_credentials(vendor.id).await.unwrap();
+        assert_eq!(full.credentials.password.unwrap().expose(), "s3cret-pw");
+    }
+
+    #[tokio::test]
+    async fn unknown_org_is_a_readable_error() {
+        let (_dir, store) = temp_store();
+        let err = store.add_vendor(solarman(Some(OrgId(9))), Credentials::default()).await.unwrap_err();
+        assert_eq!(err.to_string(), "organization 9 not found");
+    }
+
+    #[tokio::test]
+    async fn foreign_keys_are_enforced() {
+        let (_dir, store) = temp_store();
+        let result = store
+            .write(|conn| {
+                conn.execute(
+                    "INSERT INTO plants (vendor_id, vendor_plant_id, name) VALUES (999, 'x', 'x')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await;
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("FOREIGN KEY"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn new_credentials_clear_needs_user_action_and_token() {
+        let (_dir, store) = temp_store();
+        let vendor = store.add_vendor(solarman(None), Credentials::default()).await.unwrap();
+        store
+            .write(move |conn| {
+                conn.execute("UPDATE vendors SET needs_user_action = 1 WHERE id = ?1", [vendor.id])?;
+                conn.execute(
+                    "INSERT INTO vendor_tokens (vendor_id, access_token) VALUES (?1, 'tok')",
+                    [vendor.id],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let mut creds = Credentials::default();
+        creds.set(CredentialField::Password, "new".into());
+        let updated = store
+            .update_vendor("Roof", VendorPatch { credentials: Some(creds), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(!updated.needs_user_action);
+        let tokens: i64 = store
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM vendor_tokens", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(tokens, 0);
+    }
+
+    #[tokio::test]
+    async fn moving_a_vendor_moves_its_plants() {
+        let (_dir, store) = temp_store();
+        let a = org(&store, "A").await;
+        let b = org(&store, "B").await;
+        let vendor = store.add_vendor(solarman(Some(a)), Credentials::default()).await.unwrap();
+        store
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name) VALUES (?1, ?2, '1', 'P')",
+                    params![vendor.id, a],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        store
+            .update_vendor("Roof", VendorPatch { org: Some(Some("B".into())), ..Default::default() })
+            .await
+            .unwrap();
+        let org_of_plant: OrgId = store
+            .read(|c| Ok(c.query_row("SELECT org_id FROM plants", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(org_of_plant, b);
+        let err = store.remove_vendor("Roof", false).await.unwrap_err().to_string();
+        assert!(err.contains("has 1 plant(s)"), "{err}");
+        store.remove_vendor("Roof", true).await.unwrap();
+    }
+}
