@@ -83,7 +83,10 @@ async fn dispatch(store: &Store, settings: &Settings, command: Command) -> anyho
 
 /// The `[OPERATION]` of a command's log lines, e.g. `org-add`.
 fn operation_name(command: &Command) -> &'static str {
-    use crate::cli::{AlertsCommand as A, OrgCommand as O, PlantsCommand as P, RunsCommand as R, VendorCommand as V};
+    use crate::cli::{
+        AlertsCommand as A, OrgCommand as O, PlantsCommand as P, RunsCommand as R,
+        VendorCommand as V,
+    };
     match command {
         Command::Init(_) => "init",
         Command::Config(_) => "config-show",
@@ -127,7 +130,10 @@ mod tests {
     fn operation_names_follow_the_command() {
         let org = Command::Org(OrgCommand::Remove { org: "x".into(), force: false });
         assert_eq!(operation_name(&org), "org-remove");
-        let plants = Command::Plants(PlantsCommand::Show { id: 1, format: crate::cli::FormatArg { format: crate::cli::Format::Json } });
+        let plants = Command::Plants(PlantsCommand::Show {
+            id: 1,
+            format: crate::cli::FormatArg { format: crate::cli::Format::Json },
+        });
         assert_eq!(operation_name(&plants), "plants-show");
         let status = Command::Status(crate::cli::FormatArg { format: crate::cli::Format::Table });
         assert_eq!(operation_name(&status), "status");

@@ -86,6 +86,10 @@ impl Visit for LogContext {
 }
 
 impl LogContext {
+    fn is_context_field(name: &str) -> bool {
+        matches!(name, "source" | "operation" | "vendor" | "org" | "request_id" | "user")
+    }
+
     fn store(&mut self, field: &Field, value: String) {
         let slot = match field.name() {
             "source" => &mut self.source,
@@ -158,6 +162,10 @@ where
                 }
             }
         }
+        // Context fields on the event itself (`info!(vendor = %id, ...)`) fill the brackets too.
+        let mut own = LogContext::default();
+        event.record(&mut own);
+        context.merge_from(&own);
         let now = chrono::Utc::now().with_timezone(&self.timezone);
         let dash = || "-".to_owned();
         write!(
@@ -176,8 +184,46 @@ where
         if let Some(user) = context.user {
             write!(writer, "[User:{user}] ")?;
         }
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        let mut rest = MessageAndFields { writer: writer.by_ref(), result: Ok(()), first: true };
+        event.record(&mut rest);
+        rest.result?;
         writeln!(writer)
+    }
+}
+
+/// Writes an event's message, then its non-context fields as `key=value`.
+struct MessageAndFields<'a> {
+    writer: Writer<'a>,
+    result: fmt::Result,
+    first: bool,
+}
+
+impl Visit for MessageAndFields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.write(format_args!("{value}"));
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            "message" => self.write(format_args!("{value:?}")),
+            name if LogContext::is_context_field(name) => {}
+            name => self.write(format_args!("{name}={value:?}")),
+        }
+    }
+}
+
+impl MessageAndFields<'_> {
+    fn write(&mut self, args: fmt::Arguments<'_>) {
+        if self.result.is_err() {
+            return;
+        }
+        let separator = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = write!(self.writer, "{separator}{args}");
     }
 }
 
@@ -302,7 +348,12 @@ mod tests {
     #[test]
     fn nested_spans_build_the_context_line() {
         let lines = capture(|| {
-            let run = info_span!("run", source = "cron", operation = "sync-plants", request_id = "abc12345");
+            let run = info_span!(
+                "run",
+                source = "cron",
+                operation = "sync-plants",
+                request_id = "abc12345"
+            );
             let _run = run.enter();
             info!("Starting sync");
             let vendor = info_span!("vendor", vendor = 4, operation = "sync-vendor-4");
@@ -310,8 +361,13 @@ mod tests {
             let org = info_span!("org", org = 2);
             let _org = org.enter();
             warn!(plants = 250, "Vendor synced");
+            info!(org = 9, reason = "late", "Org override");
         });
-        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(
+            without_time(&lines[2]),
+            "[CRON] [sync-vendor-4] [INFO] [Vendor:4] [Org:9] [Req:abc12345] Org override reason=\"late\""
+        );
         assert_eq!(
             without_time(&lines[0]),
             "[CRON] [sync-plants] [INFO] [Vendor:-] [Org:-] [Req:abc12345] Starting sync"
@@ -340,7 +396,8 @@ mod tests {
                 info!("hello");
             }
         });
-        let sources: Vec<&str> = lines.iter().map(|l| without_time(l).split(' ').next().unwrap()).collect();
+        let sources: Vec<&str> =
+            lines.iter().map(|l| without_time(l).split(' ').next().unwrap()).collect();
         assert_eq!(sources, ["[SYSTEM]", "[USER]", "[API]", "[TRAY]"]);
     }
 

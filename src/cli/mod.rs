@@ -98,7 +98,8 @@ pub enum OrgCommand {
               value_parser = clap::value_parser!(i64).range(1..=1440))]
         interval: Option<i64>,
         /// Whether the schedule syncs it: on or off.
-        #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new(), default_value = "on")]
+        #[arg(long, value_name = "on|off", action = clap::ArgAction::Set,
+              value_parser = clap::builder::BoolishValueParser::new(), default_value = "on")]
         auto_sync: bool,
     },
     /// List organizations.

@@ -17,7 +17,7 @@ pub fn parse_since(text: &str, tz: Tz, now: Timestamp) -> Result<Timestamp, Stri
             .from_local_datetime(&midnight)
             .earliest()
             .ok_or_else(|| format!("'{text}' has no midnight in {tz}"))?;
-        return Ok(Timestamp::from_datetime(local));
+        return Ok(Timestamp::from_datetime(&local));
     }
     let split = text.len().saturating_sub(1);
     let (number, unit) = text.split_at(split);
@@ -47,7 +47,10 @@ mod tests {
         let now: Timestamp = "2026-11-29T12:00:00Z".parse().unwrap();
         let tz = chrono_tz::Asia::Kolkata;
         assert_eq!(parse_since("24h", tz, now).unwrap().to_canonical(), "2026-11-28T12:00:00.000Z");
-        assert_eq!(parse_since("2026-11-29", tz, now).unwrap().to_canonical(), "2026-11-28T18:30:00.000Z");
+        assert_eq!(
+            parse_since("2026-11-29", tz, now).unwrap().to_canonical(),
+            "2026-11-28T18:30:00.000Z"
+        );
         assert_eq!(
             parse_since("2026-11-01T00:00:00+00:00", tz, now).unwrap().to_canonical(),
             "2026-11-01T00:00:00.000Z"

@@ -67,7 +67,9 @@ pub enum ConfigError {
         known: String,
     },
     /// No data dir was given and the platform has no home directory.
-    #[error("cannot determine a data directory: no home directory; pass --data-dir or set PLANTSYNC_DATA_DIR")]
+    #[error(
+        "cannot determine a data directory: no home directory; pass --data-dir or set PLANTSYNC_DATA_DIR"
+    )]
     NoDataDir,
 }
 

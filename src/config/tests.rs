@@ -120,7 +120,7 @@ fn plantsync_variable_beats_the_original_name() {
     assert_eq!(s.sync_enabled.source, Source::Env { var: "PLANTSYNC_SYNC_ENABLED" });
 }
 
-fn error_of(fixture: Fixture) -> String {
+fn error_of(fixture: &Fixture) -> String {
     fixture.resolve().unwrap_err().to_string()
 }
 
@@ -141,7 +141,12 @@ fn bad_values_name_value_key_and_source() {
         ),
         (
             Fixture::new().file("[sync]\ndefault_interval_minutes = -5"),
-            &["'-5'", "sync.default_interval_minutes", "key sync.default_interval_minutes", "1 to 1440"],
+            &[
+                "'-5'",
+                "sync.default_interval_minutes",
+                "key sync.default_interval_minutes",
+                "1 to 1440",
+            ],
         ),
         (
             Fixture::new().flag(&keys::TIMEZONE, "Nowhere"),
@@ -151,11 +156,14 @@ fn bad_values_name_value_key_and_source() {
             Fixture::new().env("ENABLE_PLANT_SYNC_CRON", "maybe"),
             &["'maybe'", "ENABLE_PLANT_SYNC_CRON", "true or false"],
         ),
-        (Fixture::new().file("[sync]\nwindow_strat = \"19:00\""), &["unknown key 'sync.window_strat'"]),
+        (
+            Fixture::new().file("[sync]\nwindow_strat = \"19:00\""),
+            &["unknown key 'sync.window_strat'"],
+        ),
         (Fixture::new().file("timezone = "), &["not valid TOML"]),
     ];
     for (fixture, needles) in cases {
-        let message = error_of(fixture);
+        let message = error_of(&fixture);
         for needle in needles {
             assert!(message.contains(needle), "{message:?} lacks {needle:?}");
         }
@@ -166,7 +174,7 @@ fn bad_values_name_value_key_and_source() {
 fn missing_explicit_config_file_is_an_error() {
     let mut fixture = Fixture::new();
     fixture.inputs.config_flag = Some(fixture.dir.path().join("nope.toml"));
-    assert!(error_of(fixture).contains("cannot read config file"));
+    assert!(error_of(&fixture).contains("cannot read config file"));
 }
 
 #[test]
@@ -174,7 +182,8 @@ fn secrets_are_redacted_in_debug_and_show() {
     let s = Fixture::new().env("CRON_SECRET", "cron-secret-value-123").resolve().unwrap();
     assert_eq!(s.cron_secret.value.as_ref().map(Secret::expose), Some("cron-secret-value-123"));
     assert!(!format!("{s:?}").contains("cron-secret-value-123"));
-    let shown = s.entries().iter().map(|(k, v, src)| format!("{k}={v} ({src})")).collect::<String>();
+    let shown =
+        s.entries().iter().map(|(k, v, src)| format!("{k}={v} ({src})")).collect::<String>();
     assert!(!shown.contains("cron-secret-value-123"), "{shown}");
     assert!(shown.contains("api.cron_secret=**REDACTED** (environment variable CRON_SECRET)"));
 }

@@ -21,11 +21,11 @@ impl Timestamp {
     /// The current time, truncated to milliseconds so that a value survives a round trip
     /// through its text form unchanged.
     pub fn now() -> Self {
-        Self::from_datetime(Utc::now())
+        Self::from_datetime(&Utc::now())
     }
 
     /// Wraps a `DateTime`, truncated to milliseconds.
-    pub fn from_datetime<Tz: TimeZone>(dt: DateTime<Tz>) -> Self {
+    pub fn from_datetime<Tz: TimeZone>(dt: &DateTime<Tz>) -> Self {
         let utc = dt.with_timezone(&Utc);
         let millis = utc.timestamp_millis();
         Self(Utc.timestamp_millis_opt(millis).single().unwrap_or(utc))
@@ -57,7 +57,7 @@ impl FromStr for Timestamp {
     type Err = ParseTimestampError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         DateTime::parse_from_rfc3339(s.trim())
-            .map(Self::from_datetime)
+            .map(|dt| Self::from_datetime(&dt))
             .map_err(|_| ParseTimestampError(s.to_owned()))
     }
 }

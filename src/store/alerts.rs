@@ -1,7 +1,9 @@
 //! Alerts: the upsert on the occurrence key and the listings.
 
 use super::{Result, Store, StoreError, orgs, seq, vendors};
-use crate::domain::{Alert, AlertId, AlertStatus, PlantId, Severity, Timestamp, VendorAlert, VendorId};
+use crate::domain::{
+    Alert, AlertId, AlertStatus, PlantId, Severity, Timestamp, VendorAlert, VendorId,
+};
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
@@ -160,8 +162,9 @@ impl Store {
     /// Alerts matching `filter`, newest first.
     pub async fn list_alerts(&self, filter: AlertFilter) -> Result<Vec<Alert>> {
         self.read(move |conn| {
-            let mut sql =
-                format!("SELECT {COLUMNS} FROM alerts a LEFT JOIN plants p ON p.id = a.plant_id WHERE 1 = 1");
+            let mut sql = format!(
+                "SELECT {COLUMNS} FROM alerts a LEFT JOIN plants p ON p.id = a.plant_id WHERE 1 = 1"
+            );
             let mut args: Vec<Value> = Vec::new();
             if let Some(org) = &filter.org {
                 args.push(Value::Integer(orgs::resolve(conn, org)?.id.0));
@@ -193,7 +196,8 @@ impl Store {
                 sql.push_str(&format!(" LIMIT ?{}", args.len()));
             }
             let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), from_row)?.collect::<Result<_, _>>()?;
+            let rows =
+                stmt.query_map(params_from_iter(args), from_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
         })
         .await
@@ -243,29 +247,53 @@ mod tests {
     async fn occurrence_key_upsert_resolves_and_links_plant() {
         let (_dir, store) = temp_store();
         let org = store
-            .add_org(NewOrganization { name: "O".into(), auto_sync_enabled: true, sync_interval_minutes: 15 })
+            .add_org(NewOrganization {
+                name: "O".into(),
+                auto_sync_enabled: true,
+                sync_interval_minutes: 15,
+            })
             .await
             .unwrap();
         let v = store
             .add_vendor(
-                NewVendor { name: "V".into(), kind: VendorKind::Sungrow, org_id: Some(org.id), base_url: None, is_active: true },
+                NewVendor {
+                    name: "V".into(),
+                    kind: VendorKind::Sungrow,
+                    org_id: Some(org.id),
+                    base_url: None,
+                    is_active: true,
+                },
                 Credentials::default(),
             )
             .await
             .unwrap()
             .id;
         store
-            .upsert_plants(v, vec![VendorPlant { vendor_plant_id: "P1".into(), name: "P".into(), ..Default::default() }], Timestamp::now())
+            .upsert_plants(
+                v,
+                vec![VendorPlant {
+                    vendor_plant_id: "P1".into(),
+                    name: "P".into(),
+                    ..Default::default()
+                }],
+                Timestamp::now(),
+            )
             .await
             .unwrap();
-        let first = store.upsert_alerts(v, vec![alert("k1", None)], Timestamp::now()).await.unwrap();
+        let first =
+            store.upsert_alerts(v, vec![alert("k1", None)], Timestamp::now()).await.unwrap();
         assert_eq!(first.created, 1);
-        let again = store.upsert_alerts(v, vec![alert("k1", None)], Timestamp::now()).await.unwrap();
+        let again =
+            store.upsert_alerts(v, vec![alert("k1", None)], Timestamp::now()).await.unwrap();
         assert_eq!(again.unchanged, 1);
         let end: Timestamp = "2026-04-06T03:00:00Z".parse().unwrap();
-        let resolved = store.upsert_alerts(v, vec![alert("k1", Some(end))], Timestamp::now()).await.unwrap();
+        let resolved =
+            store.upsert_alerts(v, vec![alert("k1", Some(end))], Timestamp::now()).await.unwrap();
         assert_eq!(resolved.updated, 1);
-        let listed = store.list_alerts(AlertFilter { org: Some("O".into()), ..Default::default() }).await.unwrap();
+        let listed = store
+            .list_alerts(AlertFilter { org: Some("O".into()), ..Default::default() })
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].status, AlertStatus::Resolved);
         assert_eq!(listed[0].plant_name.as_deref(), Some("P"));

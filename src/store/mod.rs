@@ -8,7 +8,7 @@
 //!   process. Every multi-statement change runs in one transaction on that thread.
 //! * **Many readers.** Listings run on read-only connections (WAL lets them read while a sync
 //!   writes) from a small pool, on tokio's blocking threads.
-//! * **Schema** comes from `schema.sql` at the repository root, applied by [`migrate`] as
+//! * **Schema** comes from `schema.sql` at the repository root, applied by `migrate` as
 //!   numbered steps keyed on `PRAGMA user_version`.
 //! * **Change sequence.** Every insert or real change of an organization, vendor, plant, alert
 //!   or run takes the next value of `change_counter` into its `change_seq`, so the upstream
@@ -27,8 +27,8 @@ mod status;
 mod vendors;
 
 pub use alerts::{AlertFilter, AlertUpsertOutcome};
-pub use orgs::OrgPatch;
 pub use migrate::SCHEMA_VERSION;
+pub use orgs::OrgPatch;
 pub use plants::{PlantFilter, PlantSort, UpsertCounts};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
 pub use status::{StoreStatus, VendorHealth};
@@ -118,6 +118,7 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -141,7 +142,7 @@ impl Store {
         migrate::migrate(&mut conn, &path)?;
 
         let (tx, rx) = mpsc::channel::<WriteJob>();
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("plantsync-db-writer".into())
             .spawn(move || {
                 // Jobs run in arrival order; the thread ends when every sender is dropped.
@@ -155,6 +156,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(writer_thread)),
                 readers: Mutex::new(Vec::new()),
             }),
         })
@@ -165,10 +167,19 @@ impl Store {
         &self.inner.path
     }
 
-    /// Stops accepting writes; the writer thread finishes the queued jobs and exits.
+    /// Stops accepting writes and waits until the writer thread has finished the queued
+    /// jobs and closed its connection (which checkpoints the WAL into the database file).
+    /// Blocking; call it outside async code at shutdown.
     pub fn close(&self) {
         if let Ok(mut writer) = self.inner.writer.lock() {
             writer.take();
+        }
+        if let Ok(mut readers) = self.inner.readers.lock() {
+            readers.clear();
+        }
+        let handle = self.inner.writer_thread.lock().ok().and_then(|mut h| h.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
         }
     }
 

@@ -33,9 +33,11 @@ static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
     let changed = std::iter::once("plants.org_id IS NOT excluded.org_id".to_owned())
         .chain(std::iter::once("plants.name IS NOT excluded.name".to_owned()))
         .chain(std::iter::once("plants.is_active = 0".to_owned()))
-        .chain(OPTIONAL_COLUMNS.iter().map(|c| {
-            format!("(excluded.{c} IS NOT NULL AND plants.{c} IS NOT excluded.{c})")
-        }))
+        .chain(
+            OPTIONAL_COLUMNS
+                .iter()
+                .map(|c| format!("(excluded.{c} IS NOT NULL AND plants.{c} IS NOT excluded.{c})")),
+        )
         .collect::<Vec<_>>()
         .join(" OR ");
     let merges = OPTIONAL_COLUMNS
@@ -294,13 +296,17 @@ impl Store {
                 sql.push_str(&format!(" AND name LIKE ?{} ESCAPE '\\'", args.len()));
             }
             let direction = if filter.descending { "DESC" } else { "ASC" };
-            sql.push_str(&format!(" ORDER BY {} {direction}, id {direction}", filter.sort.column()));
+            sql.push_str(&format!(
+                " ORDER BY {} {direction}, id {direction}",
+                filter.sort.column()
+            ));
             if let Some(limit) = filter.limit {
                 args.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
                 sql.push_str(&format!(" LIMIT ?{}", args.len()));
             }
             let mut stmt = conn.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), from_row)?.collect::<Result<_, _>>()?;
+            let rows =
+                stmt.query_map(params_from_iter(args), from_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
         })
         .await
@@ -329,7 +335,11 @@ mod tests {
 
     async fn vendor(store: &Store) -> VendorId {
         let org = store
-            .add_org(NewOrganization { name: "Org".into(), auto_sync_enabled: true, sync_interval_minutes: 15 })
+            .add_org(NewOrganization {
+                name: "Org".into(),
+                auto_sync_enabled: true,
+                sync_interval_minutes: 15,
+            })
             .await
             .unwrap();
         store
@@ -373,12 +383,18 @@ mod tests {
         let (_dir, store) = temp_store();
         let v = vendor(&store).await;
         let t1 = Timestamp::now();
-        let first = store.upsert_plants(v, vec![plant("1", Some(1.0)), plant("2", Some(2.0))], t1).await.unwrap();
+        let first = store
+            .upsert_plants(v, vec![plant("1", Some(1.0)), plant("2", Some(2.0))], t1)
+            .await
+            .unwrap();
         assert_eq!(first, UpsertCounts { created: 2, updated: 0, unchanged: 0 });
 
         let before = one(&store, v, "1").await;
         let t2 = Timestamp::from_unix_millis(t1.as_datetime().timestamp_millis() + 1000).unwrap();
-        let second = store.upsert_plants(v, vec![plant("1", Some(1.0)), plant("2", Some(5.0))], t2).await.unwrap();
+        let second = store
+            .upsert_plants(v, vec![plant("1", Some(1.0)), plant("2", Some(5.0))], t2)
+            .await
+            .unwrap();
         assert_eq!(second, UpsertCounts { created: 0, updated: 1, unchanged: 1 });
 
         let after = one(&store, v, "1").await;
@@ -395,7 +411,8 @@ mod tests {
         let (_dir, store) = temp_store();
         let v = vendor(&store).await;
         store.upsert_plants(v, vec![plant("1", Some(4.5))], Timestamp::now()).await.unwrap();
-        let counts = store.upsert_plants(v, vec![plant("1", None)], Timestamp::now()).await.unwrap();
+        let counts =
+            store.upsert_plants(v, vec![plant("1", None)], Timestamp::now()).await.unwrap();
         assert_eq!(counts.unchanged, 1);
         assert_eq!(one(&store, v, "1").await.current_power_kw, Some(4.5));
         store.upsert_plants(v, vec![plant("1", Some(0.0))], Timestamp::now()).await.unwrap();
@@ -439,10 +456,18 @@ mod tests {
         plants[1].network_status = Some("ALL_OFFLINE".into());
         store.upsert_plants(v, plants, Timestamp::now()).await.unwrap();
         let by_power = store
-            .list_plants(PlantFilter { sort: PlantSort::Power, descending: true, limit: Some(2), ..Default::default() })
+            .list_plants(PlantFilter {
+                sort: PlantSort::Power,
+                descending: true,
+                limit: Some(2),
+                ..Default::default()
+            })
             .await
             .unwrap();
-        assert_eq!(by_power.iter().map(|p| p.vendor_plant_id.as_str()).collect::<Vec<_>>(), ["1", "3"]);
+        assert_eq!(
+            by_power.iter().map(|p| p.vendor_plant_id.as_str()).collect::<Vec<_>>(),
+            ["1", "3"]
+        );
         let offline = store
             .list_plants(PlantFilter { status: Some("all_offline".into()), ..Default::default() })
             .await
@@ -454,7 +479,11 @@ mod tests {
             .unwrap();
         assert_eq!(search.len(), 1);
         let none = store
-            .list_plants(PlantFilter { search: Some("%".into()), org: Some("Org".into()), ..Default::default() })
+            .list_plants(PlantFilter {
+                search: Some("%".into()),
+                org: Some("Org".into()),
+                ..Default::default()
+            })
             .await
             .unwrap();
         assert_eq!(none.len(), 1, "a literal % only matches names containing it");

@@ -204,11 +204,16 @@ impl Store {
         self.read(move |conn| {
             let run = get(conn, id)?;
             let summary: Option<String> =
-                conn.query_row("SELECT summary_json FROM sync_runs WHERE id = ?1", [id], |r| r.get(0))?;
-            let summary = summary
-                .map(|text| serde_json::from_str(&text))
-                .transpose()
-                .map_err(|e| StoreError::Corrupt { column: "sync_runs.summary_json".into(), detail: e.to_string() })?;
+                conn.query_row("SELECT summary_json FROM sync_runs WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+            let summary =
+                summary.map(|text| serde_json::from_str(&text)).transpose().map_err(|e| {
+                    StoreError::Corrupt {
+                        column: "sync_runs.summary_json".into(),
+                        detail: e.to_string(),
+                    }
+                })?;
             let mut stmt = conn.prepare(
                 "SELECT vendor_id, vendor_name, org_id, org_name, success, synced, created, updated,
                         unchanged, total, error, duration_ms
@@ -261,7 +266,13 @@ mod tests {
             duration_ms: 12,
         };
         store
-            .finish_run(run, RunStatus::Failed, None, vec![result], Some(serde_json::json!({"totalVendors": 1})))
+            .finish_run(
+                run,
+                RunStatus::Failed,
+                None,
+                vec![result],
+                Some(serde_json::json!({"totalVendors": 1})),
+            )
             .await
             .unwrap();
         let details = store.get_run(run).await.unwrap();

@@ -76,7 +76,15 @@ impl Store {
                 [],
                 |row| {
                     Ok((
-                        [count(row, 0)?, count(row, 1)?, count(row, 2)?, count(row, 3)?, count(row, 4)?, count(row, 5)?, count(row, 6)?],
+                        [
+                            count(row, 0)?,
+                            count(row, 1)?,
+                            count(row, 2)?,
+                            count(row, 3)?,
+                            count(row, 4)?,
+                            count(row, 5)?,
+                            count(row, 6)?,
+                        ],
                         row.get::<_, Option<Timestamp>>(7)?,
                         row.get::<_, Option<Timestamp>>(8)?,
                     ))
@@ -110,7 +118,15 @@ impl Store {
                     std::fs::metadata(file).ok().map(|m| m.len())
                 })
                 .sum();
-            let [organizations, vendors, active_vendors, plants, active_plants, alerts, active_alerts] = counts.0;
+            let [
+                organizations,
+                vendors,
+                active_vendors,
+                plants,
+                active_plants,
+                alerts,
+                active_alerts,
+            ] = counts.0;
             Ok(StoreStatus {
                 database_path: path.display().to_string(),
                 database_bytes,

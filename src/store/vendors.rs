@@ -188,7 +188,10 @@ impl Store {
     /// A vendor and its credentials, for the sync engine.
     pub async fn vendor_with_credentials(&self, id: VendorId) -> Result<VendorWithCredentials> {
         self.read(move |conn| {
-            Ok(VendorWithCredentials { vendor: get(conn, id)?, credentials: read_credentials(conn, id)? })
+            Ok(VendorWithCredentials {
+                vendor: get(conn, id)?,
+                credentials: read_credentials(conn, id)?,
+            })
         })
         .await
     }
@@ -288,14 +291,24 @@ mod tests {
 
     async fn org(store: &Store, name: &str) -> OrgId {
         store
-            .add_org(NewOrganization { name: name.into(), auto_sync_enabled: true, sync_interval_minutes: 15 })
+            .add_org(NewOrganization {
+                name: name.into(),
+                auto_sync_enabled: true,
+                sync_interval_minutes: 15,
+            })
             .await
             .unwrap()
             .id
     }
 
     fn solarman(org: Option<OrgId>) -> NewVendor {
-        NewVendor { name: "Roof".into(), kind: VendorKind::Solarman, org_id: org, base_url: None, is_active: true }
+        NewVendor {
+            name: "Roof".into(),
+            kind: VendorKind::Solarman,
+            org_id: org,
+            base_url: None,
+            is_active: true,
+        }
     }
 
     #[tokio::test]
@@ -316,7 +329,8 @@ mod tests {
     #[tokio::test]
     async fn unknown_org_is_a_readable_error() {
         let (_dir, store) = temp_store();
-        let err = store.add_vendor(solarman(Some(OrgId(9))), Credentials::default()).await.unwrap_err();
+        let err =
+            store.add_vendor(solarman(Some(OrgId(9))), Credentials::default()).await.unwrap_err();
         assert_eq!(err.to_string(), "organization 9 not found");
     }
 
@@ -342,7 +356,10 @@ mod tests {
         let vendor = store.add_vendor(solarman(None), Credentials::default()).await.unwrap();
         store
             .write(move |conn| {
-                conn.execute("UPDATE vendors SET needs_user_action = 1 WHERE id = ?1", [vendor.id])?;
+                conn.execute(
+                    "UPDATE vendors SET needs_user_action = 1 WHERE id = ?1",
+                    [vendor.id],
+                )?;
                 conn.execute(
                     "INSERT INTO vendor_tokens (vendor_id, access_token) VALUES (?1, 'tok')",
                     [vendor.id],
@@ -382,7 +399,10 @@ mod tests {
             .await
             .unwrap();
         store
-            .update_vendor("Roof", VendorPatch { org: Some(Some("B".into())), ..Default::default() })
+            .update_vendor(
+                "Roof",
+                VendorPatch { org: Some(Some("B".into())), ..Default::default() },
+            )
             .await
             .unwrap();
         let org_of_plant: OrgId = store

@@ -2,7 +2,9 @@
 
 use super::{Ctx, UsageError};
 use crate::cli::AlertsCommand;
-use crate::cli::output::{Format, Table, TABLE_WIDTH, key_values, text_cell, time_cell, write_csv, write_json};
+use crate::cli::output::{
+    Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json,
+};
 use crate::cli::time_arg::parse_since;
 use crate::domain::{Alert, AlertId, PlantId, Timestamp};
 use crate::store::AlertFilter;
@@ -15,7 +17,15 @@ pub async fn run(ctx: &mut Ctx<'_>, command: AlertsCommand) -> anyhow::Result<()
             let since = since
                 .map(|text| parse_since(&text, ctx.tz(), Timestamp::now()).map_err(UsageError))
                 .transpose()?;
-            let filter = AlertFilter { org, vendor, plant: plant.map(PlantId), severity, status, since, limit };
+            let filter = AlertFilter {
+                org,
+                vendor,
+                plant: plant.map(PlantId),
+                severity,
+                status,
+                since,
+                limit,
+            };
             let alerts = ctx.store.list_alerts(filter).await?;
             print_list(ctx, &alerts, format.format)
         }
@@ -33,8 +43,14 @@ struct AlertDetails<'a> {
     raw: Option<serde_json::Value>,
 }
 
-fn show(ctx: &mut Ctx<'_>, alert: &Alert, raw: Option<String>, format: Format) -> anyhow::Result<()> {
-    let raw = raw.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+fn show(
+    ctx: &mut Ctx<'_>,
+    alert: &Alert,
+    raw: Option<String>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let raw =
+        raw.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
     match format {
         Format::Json => write_json(ctx.out, &AlertDetails { alert, raw }),
         Format::Csv => write_csv(ctx.out, std::slice::from_ref(alert)),

@@ -24,13 +24,16 @@ pub fn show(settings: &Settings, format: Format, out: &mut dyn Write) -> anyhow:
         Format::Json => write_json(out, &entries),
         Format::Csv => write_csv(out, &entries),
         Format::Table => {
-            let file = settings
-                .config_file
-                .as_ref()
-                .map_or_else(|| "(none found; built-in defaults)".to_owned(), |p| p.display().to_string());
+            let file = settings.config_file.as_ref().map_or_else(
+                || "(none found; built-in defaults)".to_owned(),
+                |p| p.display().to_string(),
+            );
             writeln!(out, "config file: {file}")?;
             writeln!(out, "database:    {}\n", settings.database_path().display())?;
-            let mut table = Table::default().column("KEY", 10, false).column("VALUE", 12, false).column("SOURCE", 20, false);
+            let mut table = Table::default()
+                .column("KEY", 10, false)
+                .column("VALUE", 12, false)
+                .column("SOURCE", 20, false);
             for e in entries {
                 table.row(vec![e.key.to_owned(), e.value, e.source]);
             }

@@ -2,7 +2,9 @@
 
 use super::Ctx;
 use crate::cli::OrgCommand;
-use crate::cli::output::{Format, Table, TABLE_WIDTH, key_values, time_cell, write_csv, write_json, yes_no};
+use crate::cli::output::{
+    Format, TABLE_WIDTH, Table, key_values, time_cell, write_csv, write_json, yes_no,
+};
 use crate::domain::{NewOrganization, Organization};
 use crate::store::OrgPatch;
 use tracing::info;
@@ -11,10 +13,15 @@ use tracing::info;
 pub async fn run(ctx: &mut Ctx<'_>, command: OrgCommand) -> anyhow::Result<()> {
     match command {
         OrgCommand::Add { name, interval, auto_sync } => {
-            let interval = interval.map_or(ctx.settings.default_interval_minutes.value, |i| i as u32);
+            let interval =
+                interval.map_or(ctx.settings.default_interval_minutes.value, |i| i as u32);
             let org = ctx
                 .store
-                .add_org(NewOrganization { name, auto_sync_enabled: auto_sync, sync_interval_minutes: interval })
+                .add_org(NewOrganization {
+                    name,
+                    auto_sync_enabled: auto_sync,
+                    sync_interval_minutes: interval,
+                })
                 .await?;
             info!(org = %org.id, "organization '{}' created", org.name);
             write!(ctx.out, "{}", describe(&org, ctx))?;
@@ -24,7 +31,11 @@ pub async fn run(ctx: &mut Ctx<'_>, command: OrgCommand) -> anyhow::Result<()> {
             print_list(ctx, &orgs, format.format)?;
         }
         OrgCommand::Set { org, name, interval, auto_sync } => {
-            let patch = OrgPatch { name, auto_sync_enabled: auto_sync, sync_interval_minutes: interval.map(|i| i as u32) };
+            let patch = OrgPatch {
+                name,
+                auto_sync_enabled: auto_sync,
+                sync_interval_minutes: interval.map(|i| i as u32),
+            };
             let updated = ctx.store.update_org(&org, patch).await?;
             info!(org = %updated.id, "organization '{}' updated", updated.name);
             write!(ctx.out, "{}", describe(&updated, ctx))?;

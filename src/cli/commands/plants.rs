@@ -1,7 +1,10 @@
 //! `plantsync plants list|show`.
 
 use super::Ctx;
-use crate::cli::output::{Format, Table, TABLE_WIDTH, key_values, number_cell, text_cell, time_cell, write_csv, write_json, yes_no};
+use crate::cli::output::{
+    Format, TABLE_WIDTH, Table, key_values, number_cell, text_cell, time_cell, write_csv,
+    write_json, yes_no,
+};
 use crate::cli::{PlantSortArg, PlantsCommand};
 use crate::domain::{Plant, PlantId};
 use crate::store::{PlantFilter, PlantSort};
@@ -45,9 +48,15 @@ struct PlantDetails<'a> {
     raw: Option<serde_json::Value>,
 }
 
-fn show(ctx: &mut Ctx<'_>, plant: &Plant, raw: Option<String>, format: Format) -> anyhow::Result<()> {
+fn show(
+    ctx: &mut Ctx<'_>,
+    plant: &Plant,
+    raw: Option<String>,
+    format: Format,
+) -> anyhow::Result<()> {
     // Raw text that is not JSON (a hand-edited row) is shown as a string rather than lost.
-    let raw = raw.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+    let raw =
+        raw.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
     match format {
         Format::Json => write_json(ctx.out, &PlantDetails { plant, raw }),
         Format::Csv => write_csv(ctx.out, std::slice::from_ref(plant)),

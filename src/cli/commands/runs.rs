@@ -2,7 +2,9 @@
 
 use super::Ctx;
 use crate::cli::RunsCommand;
-use crate::cli::output::{Format, Table, TABLE_WIDTH, key_values, text_cell, time_cell, write_csv, write_json, yes_no};
+use crate::cli::output::{
+    Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json, yes_no,
+};
 use crate::domain::{RunId, SyncRun};
 use crate::store::RunFilter;
 
@@ -94,7 +96,8 @@ fn seconds(run: &SyncRun) -> String {
     run.finished_at.map_or_else(
         || "-".to_owned(),
         |end| {
-            let ms = end.as_datetime().timestamp_millis() - run.started_at.as_datetime().timestamp_millis();
+            let ms = end.as_datetime().timestamp_millis()
+                - run.started_at.as_datetime().timestamp_millis();
             format!("{:.1}", ms as f64 / 1000.0)
         },
     )

@@ -1,7 +1,9 @@
 //! `plantsync status`: what the local database holds and how each vendor is doing.
 
 use super::Ctx;
-use crate::cli::output::{Format, Table, TABLE_WIDTH, key_values, text_cell, time_cell, write_csv, write_json, yes_no};
+use crate::cli::output::{
+    Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json, yes_no,
+};
 
 /// Runs `status`.
 pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {

@@ -1,7 +1,9 @@
 //! `plantsync vendor add|list|show|set|enable|disable|remove`.
 
 use super::{Ctx, UsageError};
-use crate::cli::output::{Format, Table, TABLE_WIDTH, key_values, text_cell, time_cell, write_csv, write_json, yes_no};
+use crate::cli::output::{
+    Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json, yes_no,
+};
 use crate::cli::secrets::SecretReader;
 use crate::cli::{CredentialArgs, VendorCommand};
 use crate::domain::{CredentialField, Credentials, NewVendor, Vendor, VendorKind};
@@ -74,7 +76,11 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
         VendorCommand::Remove { vendor, force } => {
             let removed = ctx.store.remove_vendor(&vendor, force).await?;
             info!(vendor = %removed.id, plants = removed.plant_count, "vendor '{}' removed", removed.name);
-            writeln!(ctx.out, "removed vendor '{}' (id {}) and its {} plant(s)", removed.name, removed.id, removed.plant_count)?;
+            writeln!(
+                ctx.out,
+                "removed vendor '{}' (id {}) and its {} plant(s)",
+                removed.name, removed.id, removed.plant_count
+            )?;
         }
     }
     Ok(())
@@ -109,7 +115,9 @@ fn collect_new_credentials(kind: VendorKind, args: &CredentialArgs) -> anyhow::R
         .map(|f| format!("--{} ({})", f.as_str().replace('_', "-"), f.label(kind)))
         .collect();
     if !missing_flags.is_empty() {
-        return Err(UsageError(format!("a {kind} vendor needs {}", missing_flags.join(" and "))).into());
+        return Err(
+            UsageError(format!("a {kind} vendor needs {}", missing_flags.join(" and "))).into()
+        );
     }
     let mut reader = SecretReader::from_stdin();
     for field in kind.required_credentials().iter().filter(|f| f.is_secret()) {

@@ -1,0 +1,233 @@
+//! Managing and inspecting through the binary; the same rows through `sqlite3`.
+
+use crate::support::{Sandbox, assert_snapshot, normalize, sqlite3};
+use plantsync::domain::{AlertStatus, Severity, Timestamp, VendorAlert, VendorId, VendorPlant};
+use plantsync::store::Store;
+
+fn add_org_and_vendor(sandbox: &Sandbox) {
+    sandbox.ok(&["org", "add", "Alpha Solar", "--interval", "30"]);
+    sandbox.ok(&["org", "add", "Beta Energy", "--auto-sync", "off"]);
+    let mut cmd = sandbox.cmd();
+    cmd.args(["vendor", "add", "--name", "Roof One", "--kind", "sungrow", "--org", "Alpha Solar"])
+        .args([
+            "--app-id",
+            "APPKEY1",
+            "--username",
+            "ops@example.com",
+            "--base-url",
+            "http://127.0.0.1:9/",
+        ])
+        .write_stdin("secret-key-xyz\npassword-abc\n")
+        .assert()
+        .success();
+    let mut cmd = sandbox.cmd();
+    cmd.args(["vendor", "add", "--name", "Edge", "--kind", "solaredge"])
+        .write_stdin("edge-api-key-123\n")
+        .assert()
+        .success();
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn orgs_and_vendors_in_every_format_match_sqlite3() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+
+    let mut orgs = json(&sandbox.ok(&["org", "list", "--format", "json"]));
+    normalize(&mut orgs);
+    assert_snapshot("org_list", &orgs);
+    let mut vendors = json(&sandbox.ok(&["vendor", "list", "--format", "json"]));
+    normalize(&mut vendors);
+    assert_snapshot("vendor_list", &vendors);
+
+    let table = sandbox.ok(&["vendor", "list"]);
+    assert!(table.lines().next().unwrap().starts_with("ID  NAME"), "{table}");
+    assert!(table.contains("Roof One") && table.contains("sungrow"), "{table}");
+    for line in table.lines() {
+        assert!(line.chars().count() <= 80, "wider than 80 columns: {line}");
+    }
+    let csv = sandbox.ok(&["org", "list", "--format", "csv"]);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("id,name,auto_sync_enabled,sync_interval_minutes"));
+    assert!(lines.next().unwrap().starts_with("1,Alpha Solar,true,30,1,0,"));
+
+    // The same rows, read by the sqlite3 CLI from the same file.
+    let rows = sqlite3(
+        &sandbox.db(),
+        "SELECT id, name, auto_sync_enabled, sync_interval_minutes FROM organizations ORDER BY id",
+    );
+    assert_eq!(rows, "1|Alpha Solar|1|30\n2|Beta Energy|0|15\n");
+    let rows =
+        sqlite3(&sandbox.db(), "SELECT id, name, kind, org_id, base_url FROM vendors ORDER BY id");
+    assert_eq!(rows, "1|Roof One|sungrow|1|http://127.0.0.1:9\n2|Edge|solaredge||\n");
+}
+
+#[test]
+fn org_set_and_remove_with_vendors() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    let shown =
+        sandbox.ok(&["org", "set", "Alpha Solar", "--interval", "60", "--auto-sync", "off"]);
+    assert!(shown.contains("60 min") && shown.contains("auto sync  no"), "{shown}");
+    let refused = sandbox.cmd().args(["org", "remove", "1"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("still has 1 vendor(s)"));
+    sandbox.ok(&["org", "remove", "1", "--force"]);
+    let vendor = json(&sandbox.ok(&["vendor", "show", "Roof One", "--format", "json"]));
+    assert_eq!(vendor["org_id"], serde_json::Value::Null);
+}
+
+#[test]
+fn vendor_set_enable_disable_and_credentials_missing() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    sandbox.ok(&["vendor", "disable", "Edge"]);
+    let inactive = json(&sandbox.ok(&["vendor", "list", "--active", "false", "--format", "json"]));
+    assert_eq!(inactive.as_array().unwrap().len(), 1);
+    sandbox.ok(&["vendor", "enable", "2"]);
+    sandbox.ok(&["vendor", "set", "Edge", "--org", "Beta Energy", "--name", "Edge Fleet"]);
+    let shown = json(&sandbox.ok(&["vendor", "show", "Edge Fleet", "--format", "json"]));
+    assert_eq!(shown["org_name"], "Beta Energy");
+    assert_eq!(shown["credentials_set"], serde_json::json!(["api_key"]));
+    assert_eq!(shown["credentials_missing"], serde_json::json!([]));
+
+    // A missing non-secret credential is a usage error, and nothing is created.
+    let output = sandbox
+        .cmd()
+        .args(["vendor", "add", "--name", "X", "--kind", "solarman", "--username", "u"])
+        .write_stdin("a\nb\n")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("needs --app-id (Solarman appId)"));
+    // A secret missing on stdin is an error too.
+    let output = sandbox
+        .cmd()
+        .args(["vendor", "add", "--name", "Y", "--kind", "growatt"])
+        .write_stdin("")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Growatt API token"));
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM vendors"), "2\n");
+}
+
+/// Fills the sandbox's database through the library, as the sync engine will.
+fn seed_plants(sandbox: &Sandbox) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(sandbox.db()).unwrap();
+        let plants = (1..=5)
+            .map(|i| VendorPlant {
+                vendor_plant_id: format!("ps-{i}"),
+                name: format!("Farm {i}"),
+                capacity_kw: Some(10.0 * f64::from(i)),
+                current_power_kw: Some(f64::from(i)),
+                network_status: Some(if i == 3 { "ALL_OFFLINE" } else { "NORMAL" }.into()),
+                raw_json: Some(format!("{{\"ps_id\":{i}}}")),
+                ..Default::default()
+            })
+            .collect();
+        store.upsert_plants(VendorId(1), plants, Timestamp::now()).await.unwrap();
+        let alert = VendorAlert {
+            vendor_alert_key: "ps-2|key|10|20260406100000".into(),
+            vendor_plant_id: Some("ps-2".into()),
+            device_sn: Some("A235".into()),
+            severity: Severity::High,
+            status: AlertStatus::Active,
+            code: Some("10".into()),
+            title: "Grid power outage".into(),
+            description: None,
+            started_at: Some("2026-04-06T02:00:00Z".parse().unwrap()),
+            ended_at: None,
+            raw_json: None,
+        };
+        store.upsert_alerts(VendorId(1), vec![alert], Timestamp::now()).await.unwrap();
+        store.close();
+    });
+}
+
+#[test]
+fn plants_and_alerts_listings_filter_and_show() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    seed_plants(&sandbox);
+
+    let all = json(&sandbox.ok(&["plants", "list", "--org", "Alpha Solar", "--format", "json"]));
+    assert_eq!(all.as_array().unwrap().len(), 5);
+    let offline =
+        json(&sandbox.ok(&["plants", "list", "--status", "all_offline", "--format", "json"]));
+    assert_eq!(offline[0]["name"], "Farm 3");
+    let top = json(&sandbox.ok(&[
+        "plants", "list", "--sort", "capacity", "--desc", "--limit", "2", "--format", "json",
+    ]));
+    assert_eq!(
+        top.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["Farm 5", "Farm 4"]
+    );
+    let search = json(&sandbox.ok(&["plants", "list", "--search", "farm 4", "--format", "json"]));
+    assert_eq!(search.as_array().unwrap().len(), 1);
+    let none = json(&sandbox.ok(&["plants", "list", "--org", "Beta Energy", "--format", "json"]));
+    assert_eq!(none, serde_json::json!([]));
+    let mut one = json(&sandbox.ok(&["plants", "show", "2", "--format", "json"]));
+    normalize(&mut one);
+    assert_snapshot("plant_show", &one);
+    let table = sandbox.ok(&["plants", "list"]);
+    assert!(table.ends_with("5 plant(s)\n"), "{table}");
+
+    let alerts = json(&sandbox.ok(&[
+        "alerts",
+        "list",
+        "--severity",
+        "high",
+        "--since",
+        "2026-04-01",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(alerts[0]["plant_name"], "Farm 2");
+    let later = json(&sandbox.ok(&[
+        "alerts",
+        "list",
+        "--since",
+        "2026-05-01T00:00:00Z",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(later, serde_json::json!([]));
+    let shown = sandbox.ok(&["alerts", "show", "1"]);
+    assert!(shown.contains("Grid power outage") && shown.contains("A235"), "{shown}");
+
+    let bad_since = sandbox.cmd().args(["alerts", "list", "--since", "whenever"]).output().unwrap();
+    assert_eq!(bad_since.status.code(), Some(2));
+    let missing = sandbox.cmd().args(["plants", "show", "99"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("plant 99 not found"));
+
+    let status = json(&sandbox.ok(&["status", "--format", "json"]));
+    assert_eq!(status["plants"], 5);
+    assert_eq!(status["active_alerts"], 1);
+    assert!(status["database_bytes"].as_u64().unwrap() > 0);
+    let runs = json(&sandbox.ok(&["runs", "list", "--format", "json"]));
+    assert_eq!(runs, serde_json::json!([]));
+}
+
+#[test]
+fn log_lines_carry_the_user_source_and_operation() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    let logs = sandbox.logs();
+    assert!(
+        logs.contains(
+            "] [USER] [org-add] [INFO] [Vendor:-] [Org:1] organization 'Alpha Solar' created"
+        ),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("] [USER] [vendor-add] [INFO] [Vendor:1] [Org:-] vendor 'Roof One' created"),
+        "{logs}"
+    );
+}

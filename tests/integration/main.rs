@@ -1,0 +1,9 @@
+//! End-to-end tests through the real `plantsync` binary on temporary data dirs.
+
+// Test helpers may panic on setup failures: that is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod config;
+mod secrets;
+mod support;

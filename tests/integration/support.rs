@@ -1,0 +1,120 @@
+//! Helpers: a temporary data dir, the binary with a clean environment, snapshots.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+/// A scratch installation: data dir plus an (absent unless written) config file.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.data_dir().join("plantsync.db")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// `plantsync` with only this sandbox's settings: no inherited PLANTSYNC_* or original
+    /// variables, HOME inside the sandbox.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("plantsync").expect("binary");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PLANTSYNC_")
+                || [
+                    "ENABLE_PLANT_SYNC_CRON",
+                    "CRON_SECRET",
+                    "SYNC_WINDOW_START",
+                    "SYNC_WINDOW_END",
+                    "PLANT_SYNC_CRON_SCHEDULE",
+                ]
+                .contains(&key.as_str())
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("home/.local/share"))
+            .arg("--data-dir")
+            .arg(self.data_dir());
+        cmd
+    }
+
+    /// Runs and returns stdout, asserting success.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.cmd().args(args).output().expect("run");
+        assert!(
+            output.status.success(),
+            "plantsync {args:?} failed: {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8")
+    }
+
+    /// Every log line written so far.
+    pub fn logs(&self) -> String {
+        let dir = self.data_dir().join("logs");
+        let mut text = String::new();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        text
+    }
+}
+
+/// Runs the `sqlite3` CLI on `db` and returns its output.
+pub fn sqlite3(db: &Path, sql: &str) -> String {
+    let output = std::process::Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("the sqlite3 CLI must be installed (the README's test command installs it)");
+    assert!(output.status.success(), "sqlite3 failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Replaces values that change between runs (times, temp paths) with placeholders.
+pub fn normalize(json: &mut serde_json::Value) {
+    match json {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key.ends_with("_at") && value.is_string() {
+                    *value = serde_json::Value::String("<time>".into());
+                } else {
+                    normalize(value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(normalize),
+        _ => {}
+    }
+}
+
+/// Compares `actual` with `tests/snapshots/<name>.json`; `UPDATE_SNAPSHOTS=1` rewrites it.
+pub fn assert_snapshot(name: &str, actual: &serde_json::Value) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.json"));
+    let pretty = serde_json::to_string_pretty(actual).expect("json") + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &pretty).expect("write snapshot");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("missing snapshot {}; run with UPDATE_SNAPSHOTS=1", path.display())
+    });
+    assert_eq!(pretty, expected, "snapshot {name} differs (UPDATE_SNAPSHOTS=1 to accept)");
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (`.ci/run` calls exactly this).
+#
+# Works on a fresh Debian machine with only the Rust toolchain, as root (or with sudo):
+# installs the system packages the tests use, then runs formatting, lints, docs and every
+# test. Safe to run again; it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the tests need:
+#   sqlite3   the tests read the agent's database with the real sqlite3 CLI
+packages=()
+command -v sqlite3 >/dev/null 2>&1 || packages+=(sqlite3)
+if ((${#packages[@]})); then
+    echo "==> installing system packages: ${packages[*]}"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
+fi
+
+for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+done
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --all-targets --all-features -- -D warnings
+echo "==> cargo test"
+cargo test --all-features
+echo "==> cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+echo "==> all checks passed"
