@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command, ConfigCommand};
 use crate::config::{ConfigError, FlagValues, Inputs, Settings, keys};
 use crate::logging::{self, LogOptions};
 use crate::store::Store;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing::Instrument;
@@ -68,8 +69,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn dispatch(store: &Store, settings: &Settings, command: Command) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    let mut ctx = Ctx { store, settings, out: &mut stdout };
+    // Listings can be tens of thousands of lines: buffer rather than flush at every newline.
+    let mut stdout = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+    let result = run_command(store, settings, command, &mut stdout).await;
+    stdout.flush()?;
+    result
+}
+
+async fn run_command(
+    store: &Store,
+    settings: &Settings,
+    command: Command,
+    stdout: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let mut ctx = Ctx { store, settings, out: stdout };
     match command {
         Command::Org(cmd) => commands::org::run(&mut ctx, cmd).await,
         Command::Vendor(cmd) => commands::vendor::run(&mut ctx, cmd).await,
