@@ -2,8 +2,9 @@
 //! errors to exit codes (0 ok, 1 runtime failure, 2 usage or configuration error).
 
 use crate::cli::commands::{self, Ctx, UsageError};
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{Cli, Command, ConfigCommand, SyncCommand};
 use crate::config::{ConfigError, FlagValues, Inputs, Settings, keys};
+use crate::domain::RunKind;
 use crate::logging::{self, LogOptions};
 use crate::store::Store;
 use std::io::Write;
@@ -60,7 +61,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     });
 
     let store = Store::open(settings.database_path())?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Syncs parse vendor JSON while the writer thread stores it: give them both cores.
+    let runtime = if matches!(cli.command, Command::Sync(_)) {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    };
     let operation = operation_name(&cli.command);
     let span = tracing::info_span!("command", source = "user", operation);
     let result = runtime.block_on(dispatch(&store, &settings, cli.command).instrument(span));
@@ -90,6 +96,12 @@ async fn run_command(
         Command::Alerts(cmd) => commands::alerts::run(&mut ctx, cmd).await,
         Command::Runs(cmd) => commands::runs::run(&mut ctx, cmd).await,
         Command::Status(format) => commands::status::run(&mut ctx, format.format).await,
+        Command::Sync(SyncCommand::Plants(args)) => {
+            commands::sync::run(&mut ctx, RunKind::Plants, args).await
+        }
+        Command::Sync(SyncCommand::Alerts(args)) => {
+            commands::sync::run(&mut ctx, RunKind::Alerts, args).await
+        }
         Command::Init(_) | Command::Config(_) => Ok(()),
     }
 }
@@ -121,6 +133,8 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Runs(R::List { .. }) => "runs-list",
         Command::Runs(R::Show { .. }) => "runs-show",
         Command::Status(_) => "status",
+        Command::Sync(SyncCommand::Plants(_)) => "sync-plants",
+        Command::Sync(SyncCommand::Alerts(_)) => "sync-alerts",
     }
 }
 

@@ -26,4 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod logging;
+pub mod simulator;
 pub mod store;
+pub mod sync;
+pub mod vendors;

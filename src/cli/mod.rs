@@ -61,6 +61,36 @@ pub enum Command {
     Runs(RunsCommand),
     /// Counts, per-vendor health and the database file.
     Status(FormatArg),
+    /// Sync plants or alerts from the vendors now.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+}
+
+/// `sync ...`.
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Pull every plant of the selected vendors.
+    Plants(SyncArgs),
+    /// Pull the alerts of the selected vendors.
+    Alerts(SyncArgs),
+}
+
+/// Which vendors a manual sync takes, and how to print the result.
+#[derive(Debug, Args, Clone)]
+pub struct SyncArgs {
+    /// Only this vendor (id or unique name).
+    #[arg(long)]
+    pub vendor: Option<String>,
+    /// Only this organization (id or name).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Include vendors of organizations with auto-sync off (every active vendor with an
+    /// organization).
+    #[arg(long)]
+    pub force: bool,
+    /// Output format (json prints the original system's response object).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 /// `init`.

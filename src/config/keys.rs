@@ -111,6 +111,33 @@ pub const SYNC_DEFAULT_INTERVAL: Key = Key {
     doc: "Sync interval given to an organization created without --interval (1-1440)",
     secret: false,
 };
+/// Timeout of one vendor request.
+pub const SYNC_REQUEST_TIMEOUT: Key = Key {
+    name: "sync.request_timeout_seconds",
+    env: &["PLANTSYNC_SYNC_REQUEST_TIMEOUT_SECONDS"],
+    flag: None,
+    default: Some("25"),
+    doc: "Timeout of one vendor HTTP request, seconds (1-300)",
+    secret: false,
+};
+/// Deadline of one vendor's whole sync.
+pub const SYNC_VENDOR_DEADLINE: Key = Key {
+    name: "sync.vendor_deadline_seconds",
+    env: &["PLANTSYNC_SYNC_VENDOR_DEADLINE_SECONDS"],
+    flag: None,
+    default: Some("600"),
+    doc: "A vendor's whole sync (all pages, retries included) must finish within this, seconds (10-86400)",
+    secret: false,
+};
+/// Lookback of the first alert sync.
+pub const SYNC_ALERT_LOOKBACK: Key = Key {
+    name: "sync.alert_lookback_hours",
+    env: &["PLANTSYNC_SYNC_ALERT_LOOKBACK_HOURS"],
+    flag: None,
+    default: Some("72"),
+    doc: "How far back an alert sync asks the vendor when it has not synced alerts recently, hours (1-8760)",
+    secret: false,
+};
 /// Bearer secret of `GET /api/cron/sync-plants`.
 pub const CRON_SECRET: Key = Key {
     name: "api.cron_secret",
@@ -133,6 +160,9 @@ pub const ALL: &[Key] = &[
     SYNC_WINDOW_END,
     SYNC_CONCURRENCY,
     SYNC_DEFAULT_INTERVAL,
+    SYNC_REQUEST_TIMEOUT,
+    SYNC_VENDOR_DEADLINE,
+    SYNC_ALERT_LOOKBACK,
     CRON_SECRET,
 ];
 

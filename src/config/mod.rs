@@ -149,6 +149,12 @@ pub struct Settings {
     pub sync_concurrency: Setting<u32>,
     /// Interval of new organizations.
     pub default_interval_minutes: Setting<u32>,
+    /// Timeout of one vendor request, seconds.
+    pub request_timeout_seconds: Setting<u32>,
+    /// Deadline of one vendor's sync, seconds.
+    pub vendor_deadline_seconds: Setting<u32>,
+    /// Lookback of alert syncs, hours.
+    pub alert_lookback_hours: Setting<u32>,
     /// `CRON_SECRET`.
     pub cron_secret: Setting<Option<Secret>>,
 }
@@ -200,6 +206,12 @@ impl Settings {
             sync_concurrency: layers.typed(&keys::SYNC_CONCURRENCY, |t| int_in(t, 1, 64))?,
             default_interval_minutes: layers
                 .typed(&keys::SYNC_DEFAULT_INTERVAL, |t| int_in(t, 1, 1440))?,
+            request_timeout_seconds: layers
+                .typed(&keys::SYNC_REQUEST_TIMEOUT, |t| int_in(t, 1, 300))?,
+            vendor_deadline_seconds: layers
+                .typed(&keys::SYNC_VENDOR_DEADLINE, |t| int_in(t, 10, 86_400))?,
+            alert_lookback_hours: layers
+                .typed(&keys::SYNC_ALERT_LOOKBACK, |t| int_in(t, 1, 8760))?,
             cron_secret: layers.typed(&keys::CRON_SECRET, |t| {
                 Ok(if t.is_empty() { None } else { Some(Secret::new(t)) })
             })?,
@@ -226,6 +238,9 @@ impl Settings {
             row(&keys::SYNC_WINDOW_END, &self.window_end, TimeOfDay::to_string),
             row(&keys::SYNC_CONCURRENCY, &self.sync_concurrency, u32::to_string),
             row(&keys::SYNC_DEFAULT_INTERVAL, &self.default_interval_minutes, u32::to_string),
+            row(&keys::SYNC_REQUEST_TIMEOUT, &self.request_timeout_seconds, u32::to_string),
+            row(&keys::SYNC_VENDOR_DEADLINE, &self.vendor_deadline_seconds, u32::to_string),
+            row(&keys::SYNC_ALERT_LOOKBACK, &self.alert_lookback_hours, u32::to_string),
             row(&keys::CRON_SECRET, &self.cron_secret, |v| match v {
                 Some(secret) => secret.to_string(),
                 None => "(not set)".to_owned(),

@@ -11,6 +11,7 @@ mod records;
 mod secret;
 mod summary;
 mod time;
+mod token;
 
 pub use credentials::{CredentialField, Credentials};
 pub use enums::{AlertStatus, ParseEnumError, RunKind, RunSource, RunStatus, Severity, VendorKind};
@@ -22,3 +23,4 @@ pub use records::{
 pub use secret::{REDACTED, Secret};
 pub use summary::{SyncSummary, VendorResult};
 pub use time::{ParseTimestampError, TimeOfDay, Timestamp};
+pub use token::{TOKEN_REUSE_MARGIN_SECONDS, Token};

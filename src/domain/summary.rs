@@ -1,8 +1,10 @@
 //! The run summary in the original system's JSON shape, which callers of
-//! `/api/cron/sync-plants` already parse: keys and nesting must not change.
+//! `/api/cron/sync-plants` already parse: keys and nesting must not change. An alert run
+//! has the same shape with `totalAlertsSynced`, `totalAlertsCreated`, `totalAlertsUpdated`.
 
-use super::{OrgId, VendorId};
-use serde::{Deserialize, Serialize};
+use super::{OrgId, RunKind, VendorId};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Result of one vendor within a run (`summary.results[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,21 +33,22 @@ pub struct VendorResult {
 }
 
 /// A whole run (`summary`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncSummary {
+    /// Plants or alerts: picks the names of the three totals.
+    pub kind: RunKind,
     /// Vendors that ran.
     pub total_vendors: u64,
     /// Vendors that succeeded.
     pub successful: u64,
     /// Vendors that failed.
     pub failed: u64,
-    /// Sum of `synced`.
-    pub total_plants_synced: u64,
+    /// Sum of `synced` (`totalPlantsSynced` / `totalAlertsSynced`).
+    pub total_synced: u64,
     /// Sum of `created`.
-    pub total_plants_created: u64,
+    pub total_created: u64,
     /// Sum of `updated`.
-    pub total_plants_updated: u64,
+    pub total_updated: u64,
     /// Wall time of the run, milliseconds.
     pub duration: u64,
     /// One entry per vendor.
@@ -54,18 +57,38 @@ pub struct SyncSummary {
 
 impl SyncSummary {
     /// Builds the totals from the per-vendor results.
-    pub fn from_results(results: Vec<VendorResult>, duration_ms: u64) -> Self {
+    pub fn from_results(kind: RunKind, results: Vec<VendorResult>, duration_ms: u64) -> Self {
         let successful = results.iter().filter(|r| r.success).count() as u64;
         Self {
+            kind,
             total_vendors: results.len() as u64,
             successful,
             failed: results.len() as u64 - successful,
-            total_plants_synced: results.iter().map(|r| r.synced).sum(),
-            total_plants_created: results.iter().map(|r| r.created).sum(),
-            total_plants_updated: results.iter().map(|r| r.updated).sum(),
+            total_synced: results.iter().map(|r| r.synced).sum(),
+            total_created: results.iter().map(|r| r.created).sum(),
+            total_updated: results.iter().map(|r| r.updated).sum(),
             duration: duration_ms,
             results,
         }
+    }
+}
+
+impl Serialize for SyncSummary {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (synced, created, updated) = match self.kind {
+            RunKind::Plants => ("totalPlantsSynced", "totalPlantsCreated", "totalPlantsUpdated"),
+            RunKind::Alerts => ("totalAlertsSynced", "totalAlertsCreated", "totalAlertsUpdated"),
+        };
+        let mut out = serializer.serialize_struct("SyncSummary", 8)?;
+        out.serialize_field("totalVendors", &self.total_vendors)?;
+        out.serialize_field("successful", &self.successful)?;
+        out.serialize_field("failed", &self.failed)?;
+        out.serialize_field(synced, &self.total_synced)?;
+        out.serialize_field(created, &self.total_created)?;
+        out.serialize_field(updated, &self.total_updated)?;
+        out.serialize_field("duration", &self.duration)?;
+        out.serialize_field("results", &self.results)?;
+        out.end()
     }
 }
 
@@ -76,6 +99,7 @@ mod tests {
     #[test]
     fn keys_match_the_original_system() {
         let summary = SyncSummary::from_results(
+            RunKind::Plants,
             vec![VendorResult {
                 vendor_id: VendorId(1),
                 vendor_name: "Solarman Vendor 1".into(),
@@ -102,5 +126,9 @@ mod tests {
                     "updated": 240, "total": 250, "error": null}]
             })
         );
+        let alerts = SyncSummary::from_results(RunKind::Alerts, vec![], 5);
+        let json = serde_json::to_value(&alerts).unwrap();
+        assert_eq!(json["totalAlertsSynced"], 0);
+        assert!(json.get("totalPlantsSynced").is_none());
     }
 }

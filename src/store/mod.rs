@@ -24,6 +24,7 @@ mod plants;
 mod runs;
 mod seq;
 mod status;
+mod sync;
 mod vendors;
 
 pub use alerts::{AlertFilter, AlertUpsertOutcome};
@@ -32,6 +33,7 @@ pub use orgs::OrgPatch;
 pub use plants::{PlantFilter, PlantSort, UpsertCounts};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
 pub use status::{StoreStatus, VendorHealth};
+pub use sync::{SyncSelection, SyncTarget, VendorOutcome};
 pub use vendors::{VendorFilter, VendorPatch, VendorWithCredentials};
 
 use rusqlite::{Connection, OpenFlags};

@@ -245,14 +245,25 @@ impl Store {
     }
 
     /// Marks the vendor's active plants that were not listed since `since` (the start of a
-    /// complete listing) as inactive; returns how many.
+    /// complete listing) as inactive, except those in `still_listed` (listed but unreadable
+    /// rows); returns how many.
     pub async fn deactivate_plants_not_seen_since(
         &self,
         vendor_id: VendorId,
         since: Timestamp,
+        still_listed: Vec<String>,
     ) -> Result<u64> {
         self.write(move |conn| {
             let tx = conn.transaction()?;
+            if !still_listed.is_empty() {
+                // Listed rows that did not decode still exist at the vendor: mark them seen.
+                let mut touch = tx.prepare_cached(
+                    "UPDATE plants SET last_refreshed_at = ?1 WHERE vendor_id = ?2 AND vendor_plant_id = ?3",
+                )?;
+                for id in &still_listed {
+                    touch.execute(params![since, vendor_id, id])?;
+                }
+            }
             let change = seq::current(&tx)? + 1;
             let changed = tx.execute(
                 "UPDATE plants SET is_active = 0, change_seq = ?1,
@@ -439,7 +450,7 @@ mod tests {
         store.upsert_plants(v, vec![plant("1", None), plant("2", None)], t1).await.unwrap();
         let t2 = Timestamp::from_unix_millis(t1.as_datetime().timestamp_millis() + 1000).unwrap();
         store.upsert_plants(v, vec![plant("1", None)], t2).await.unwrap();
-        assert_eq!(store.deactivate_plants_not_seen_since(v, t2).await.unwrap(), 1);
+        assert_eq!(store.deactivate_plants_not_seen_since(v, t2, vec![]).await.unwrap(), 1);
         assert!(!one(&store, v, "2").await.is_active);
         assert!(one(&store, v, "1").await.is_active);
         let back = store.upsert_plants(v, vec![plant("2", None)], Timestamp::now()).await.unwrap();

@@ -117,7 +117,7 @@ fn write_credentials(conn: &Connection, id: VendorId, creds: &Credentials) -> Re
     Ok(())
 }
 
-fn read_credentials(conn: &Connection, id: VendorId) -> Result<Credentials> {
+pub(super) fn read_credentials(conn: &Connection, id: VendorId) -> Result<Credentials> {
     let creds = conn
         .query_row(
             "SELECT username, password, app_id, app_secret, api_key, company_id

@@ -7,6 +7,7 @@ pub mod org;
 pub mod plants;
 pub mod runs;
 pub mod status;
+pub mod sync;
 pub mod vendor;
 
 use crate::config::Settings;

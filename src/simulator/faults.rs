@@ -1,0 +1,307 @@
+//! Fault evaluation: trigger counting, the per-request plan, and the vendor-neutral parts of
+//! misbehaving (latency, HTML errors, plant-list paging faults, truncation, slow bodies).
+//!
+//! Each request attributed to an account is counted once, and every trigger is evaluated at
+//! that moment into a [`Plan`]. The handler then walks the plan in the documented order:
+//! `preflight` (latency, HTTP error, rate limit), its own auth checks and normal handling,
+//! the plant-list transformations ([`plant_page`], [`mangle_plant`]), and finally
+//! [`Plan::finish`] (truncation, slow body). Vendor files only supply the vendor's spelling
+//! of each signal, so a new vendor gets every fault for free.
+
+use super::transport::SlowBody;
+use super::{Endpoint, Faults, Trigger};
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value};
+use std::ops::Range;
+use std::time::Duration;
+
+/// Fault switches of an account and the requests counted since they were installed.
+#[derive(Debug)]
+pub(crate) struct FaultState {
+    faults: Faults,
+    /// Requests per endpoint since the faults were installed.
+    per_endpoint: [u64; 5],
+    /// Requests to any endpoint since the faults were installed.
+    total: u64,
+}
+
+impl FaultState {
+    /// Fresh counts for `faults`.
+    pub(crate) fn new(faults: Faults) -> Self {
+        Self { faults, per_endpoint: [0; 5], total: 0 }
+    }
+
+    /// Counts one request to `endpoint` and decides which faults it gets.
+    pub(crate) fn plan(&mut self, endpoint: Endpoint) -> Plan {
+        self.per_endpoint[endpoint.slot()] += 1;
+        self.total += 1;
+        let fires = |trigger: &Trigger| {
+            if trigger.endpoint.is_some_and(|e| e != endpoint) {
+                return false;
+            }
+            let count = if trigger.endpoint.is_some() {
+                self.per_endpoint[endpoint.slot()]
+            } else {
+                self.total
+            };
+            trigger.fires_at(count)
+        };
+        let f = &self.faults;
+        Plan {
+            latency: f.latency,
+            http_error: f.http_error.filter(|(_, t)| fires(t)).map(|(status, _)| status),
+            rate_limited: f.rate_limit.is_some_and(|t| fires(&t)),
+            truncate: f.truncated_json.is_some_and(|t| fires(&t)),
+            slow_body: f.slow_body.filter(|(_, t)| fires(t)).map(|(delay, _)| delay),
+            faults: f.clone(),
+        }
+    }
+}
+
+impl Trigger {
+    /// Whether the request numbered `count` (1-based) is one this trigger fails.
+    fn fires_at(&self, count: u64) -> bool {
+        let first = u64::from(self.nth.max(1));
+        count >= first && (self.times == u32::MAX || count - first < u64::from(self.times))
+    }
+}
+
+/// The faults one request gets, decided when it was counted.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Sleep before anything else.
+    latency: Duration,
+    /// Answer with this HTTP status and an HTML page.
+    http_error: Option<u16>,
+    /// Answer with the vendor's rate-limit signal.
+    rate_limited: bool,
+    /// Send only the first half of the body.
+    truncate: bool,
+    /// Hold the body back this long after the headers.
+    slow_body: Option<Duration>,
+    /// The account's switches at the time (token limit, login rejection, plant faults).
+    pub faults: Faults,
+}
+
+impl Plan {
+    /// Latency, then the HTTP error or the rate-limit signal (built by `rate_limit`) if they
+    /// fire. `None` means: go on with the auth checks and normal handling. Both signals are
+    /// final and get no body faults.
+    pub(crate) async fn preflight(&self, rate_limit: impl FnOnce() -> Reply) -> Option<Response> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        if let Some(status) = self.http_error {
+            return Some(html_error(status));
+        }
+        if self.rate_limited {
+            return Some(rate_limit().into_response(false));
+        }
+        None
+    }
+
+    /// Renders `reply` with the body faults of this request (truncation, slow body).
+    pub(crate) fn finish(&self, reply: Reply) -> Response {
+        let mut response = reply.into_response(self.truncate);
+        if let Some(delay) = self.slow_body {
+            response.extensions_mut().insert(SlowBody(delay));
+        }
+        response
+    }
+}
+
+/// A JSON answer before the body faults are applied.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    status: StatusCode,
+    body: Value,
+    retry_after: Option<u32>,
+}
+
+impl Reply {
+    /// HTTP 200 with `body`.
+    pub(crate) fn ok(body: Value) -> Self {
+        Self { status: StatusCode::OK, body, retry_after: None }
+    }
+
+    /// `status` with `body`.
+    pub(crate) fn with_status(status: StatusCode, body: Value) -> Self {
+        Self { status, body, retry_after: None }
+    }
+
+    /// Adds a `Retry-After` header (seconds).
+    pub(crate) fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The HTTP response; `truncate` keeps only the first half of the body bytes (with the
+    /// JSON content type still claimed).
+    pub(crate) fn into_response(self, truncate: bool) -> Response {
+        let mut bytes = serde_json::to_vec(&self.body).unwrap_or_default();
+        if truncate {
+            bytes.truncate(bytes.len() / 2);
+        }
+        let mut response = Response::new(Body::from(bytes));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// What a gateway in front of the portal sends when it fails: an HTML page, not JSON.
+fn html_error(status: u16) -> Response {
+    let status = StatusCode::from_u16(status)
+        .ok()
+        .filter(|s| s.is_server_error() || s.is_client_error())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let title = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("Error"));
+    let mut response =
+        Response::new(Body::from(format!("<html><body><h1>{title}</h1></body></html>")));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+/// The positions (into the current listing of `len` plants) that plant-list page `page`
+/// (1-based) of `size` shows, after the paging faults.
+pub(crate) fn plant_page(faults: &Faults, len: usize, page: u64, size: usize) -> Range<usize> {
+    let page = page.max(1);
+    if faults.empty_pages_from.is_some_and(|from| page >= u64::from(from.max(1))) {
+        return 0..0;
+    }
+    let before = usize::try_from(page - 1).unwrap_or(usize::MAX);
+    // With duplicates, each page after the first starts with the previous page's last
+    // plant, so pages advance by `size - 1`.
+    let stride = if faults.duplicate_ids_across_pages { size.saturating_sub(1) } else { size };
+    let start = before.saturating_mul(stride).min(len);
+    start..start.saturating_add(size).min(len)
+}
+
+/// Applies the per-plant faults to a rendered plant: `wrong_type_plant` turns the capacity
+/// into `true`, `missing_field_plant` drops the id.
+pub(crate) fn mangle_plant(
+    faults: &Faults,
+    plant_index: usize,
+    item: &mut Map<String, Value>,
+    id_key: &str,
+    capacity_key: &str,
+) {
+    if faults.wrong_type_plant == Some(plant_index) {
+        item.insert(capacity_key.to_owned(), Value::Bool(true));
+    }
+    if faults.missing_field_plant == Some(plant_index) {
+        item.remove(id_key);
+    }
+}
+
+/// Reads a paging number that clients send as a number or a numeric string.
+pub(crate) fn number_field(body: &Value, key: &str) -> Option<u64> {
+    match body.get(key)? {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Reads a signed number (timestamps) sent as a number or a numeric string.
+pub(crate) fn signed_field(body: &Value, key: &str) -> Option<i64> {
+    match body.get(key)? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Reads a text field, accepting numbers as their decimal text.
+pub(crate) fn text_field(body: &Value, key: &str) -> Option<String> {
+    match body.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Page number and size of a request (`page_key`, `size`), with defaults and a cap.
+pub(crate) fn paging(body: &Value, page_key: &str, default_size: u64, cap: u64) -> (u64, usize) {
+    let page = number_field(body, page_key).unwrap_or(1).max(1);
+    let size = number_field(body, "size").filter(|&s| s > 0).unwrap_or(default_size).min(cap);
+    (page, usize::try_from(size).unwrap_or(usize::MAX))
+}
+
+/// The items of page `page` of `items` with page size `size`.
+pub(crate) fn page_of<T: Clone>(items: &[T], page: u64, size: usize) -> Vec<T> {
+    let skip = usize::try_from(page.saturating_sub(1)).unwrap_or(usize::MAX).saturating_mul(size);
+    items.iter().skip(skip).take(size).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_for(faults: Faults, requests: &[Endpoint]) -> Vec<Plan> {
+        let mut state = FaultState::new(faults);
+        requests.iter().map(|&e| state.plan(e)).collect()
+    }
+
+    #[test]
+    fn triggers_count_per_endpoint_or_overall() {
+        use Endpoint::*;
+        let faults = Faults {
+            rate_limit: Some(Trigger::once(Some(PlantList), 2)),
+            truncated_json: Some(Trigger::from(None, 3)),
+            http_error: Some((502, Trigger::always(Some(Alerts)))),
+            ..Faults::none()
+        };
+        let plans = plan_for(faults, &[PlantList, Login, PlantList, PlantList, Alerts]);
+        let limited: Vec<bool> = plans.iter().map(|p| p.rate_limited).collect();
+        assert_eq!(limited, [false, false, true, false, false]);
+        let truncated: Vec<bool> = plans.iter().map(|p| p.truncate).collect();
+        assert_eq!(truncated, [false, false, true, true, true]);
+        let errors: Vec<Option<u16>> = plans.iter().map(|p| p.http_error).collect();
+        assert_eq!(errors, [None, None, None, None, Some(502)]);
+    }
+
+    #[test]
+    fn trigger_windows() {
+        let t = Trigger { endpoint: None, nth: 2, times: 2 };
+        let fired: Vec<bool> = (1..=5).map(|c| t.fires_at(c)).collect();
+        assert_eq!(fired, [false, true, true, false, false]);
+        assert!(Trigger::always(None).fires_at(1) && Trigger::always(None).fires_at(u64::MAX));
+        assert!(!Trigger::once(None, 3).fires_at(4));
+        assert!(Trigger { endpoint: None, nth: 0, times: 1 }.fires_at(1));
+    }
+
+    #[test]
+    fn paging_faults() {
+        let none = Faults::none();
+        assert_eq!(plant_page(&none, 25, 1, 10), 0..10);
+        assert_eq!(plant_page(&none, 25, 3, 10), 20..25);
+        assert_eq!(plant_page(&none, 25, 4, 10), 25..25);
+        let dup = Faults { duplicate_ids_across_pages: true, ..Faults::none() };
+        assert_eq!(plant_page(&dup, 25, 1, 10), 0..10);
+        assert_eq!(plant_page(&dup, 25, 2, 10), 9..19);
+        assert_eq!(plant_page(&dup, 25, 3, 10), 18..25);
+        let empty = Faults { empty_pages_from: Some(2), ..Faults::none() };
+        assert_eq!(plant_page(&empty, 25, 1, 10), 0..10);
+        assert_eq!(plant_page(&empty, 25, 2, 10), 0..0);
+    }
+
+    #[test]
+    fn lenient_request_fields() {
+        let body = serde_json::json!({"page": "2", "size": 500, "ts": 1.7e9, "id": 42});
+        assert_eq!(paging(&body, "page", 20, 100), (2, 100));
+        assert_eq!(paging(&serde_json::json!({}), "page", 20, 100), (1, 20));
+        assert_eq!(signed_field(&body, "ts"), Some(1_700_000_000));
+        assert_eq!(text_field(&body, "id").as_deref(), Some("42"));
+        assert_eq!(page_of(&[1, 2, 3, 4, 5], 2, 2), [3, 4]);
+    }
+}

@@ -1,0 +1,373 @@
+//! Wire-compatible fake vendor servers for the demo and the tests.
+//!
+//! The simulator owns everything a vendor portal would own: the accounts and their
+//! credentials, the tokens it issued, the plants, devices and alerts it serves, and the fault
+//! switches that make it misbehave the way the real portals do (see `vendor-apis.md` §6 and
+//! §7). It speaks real HTTP on loopback, so the adapters are tested through the same
+//! `reqwest` client, timeouts and JSON decoding they use in production.
+//!
+//! # Design
+//!
+//! * One axum server serves every account of every vendor; each vendor lives under its own
+//!   path prefix (`/solarman`, `/sungrow`), which the adapters take as their base URL.
+//!   Adding a vendor kind means one more file with a `router()` and one line in
+//!   [`Simulator::start_on`]'s router merge.
+//! * Accounts are identified the way the vendor does it (app id, user name, token), never by
+//!   a test-only header, so a client that sends the wrong credentials fails as it would in
+//!   production.
+//! * Generated data (`data.rs`) is a pure function of the seed, the account index and the
+//!   server's start time, using a tiny splitmix64 generator (no `rand` dependency).
+//! * Faults (`faults.rs`) are evaluated per request in a fixed order: latency, HTTP error,
+//!   rate limit, auth and token checks, normal handling, plant-list body transformations,
+//!   truncation, slow body. Triggers count from the moment the faults were installed.
+//! * A slow body must reach the client *after* the status line and headers. Without a
+//!   `Stream` trait in our dependencies, the connection wrapper in `transport.rs` holds the
+//!   body bytes back on the socket instead; the client sees the same thing on the wire.
+
+mod data;
+mod faults;
+mod solarman;
+mod state;
+mod sungrow;
+#[cfg(test)]
+mod tests;
+mod transport;
+
+use crate::domain::VendorKind;
+use state::SimState;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Which endpoint family a request belongs to (for counters and fault triggers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// Login / token call.
+    Login,
+    /// Plant (station) list page.
+    PlantList,
+    /// Per-plant realtime data (Solarman `station/v1.0/realTime`).
+    Realtime,
+    /// Device list (Solarman `station/v1.0/device`).
+    Devices,
+    /// Alert / fault list.
+    Alerts,
+}
+
+impl Endpoint {
+    /// Every endpoint, in declaration order.
+    pub const ALL: [Endpoint; 5] = [
+        Endpoint::Login,
+        Endpoint::PlantList,
+        Endpoint::Realtime,
+        Endpoint::Devices,
+        Endpoint::Alerts,
+    ];
+
+    /// Position in [`Endpoint::ALL`], used to index per-endpoint counters.
+    const fn slot(self) -> usize {
+        match self {
+            Endpoint::Login => 0,
+            Endpoint::PlantList => 1,
+            Endpoint::Realtime => 2,
+            Endpoint::Devices => 3,
+            Endpoint::Alerts => 4,
+        }
+    }
+}
+
+/// When a fault fires: on the `nth` (1-based) request to `endpoint` (any endpoint when
+/// `None`) of one account, and on the `times - 1` requests after it. `times = u32::MAX`
+/// means "from then on".
+///
+/// Requests are counted from the moment the faults were installed, at start or by
+/// [`Simulator::set_faults`], so a test can arm a fault in the middle of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trigger {
+    /// Endpoint the trigger counts, or every endpoint.
+    pub endpoint: Option<Endpoint>,
+    /// First request (1-based, counted per account and endpoint) that fails.
+    pub nth: u32,
+    /// How many consecutive requests fail.
+    pub times: u32,
+}
+
+impl Trigger {
+    /// Fires on every request to `endpoint` (every endpoint when `None`).
+    pub const fn always(endpoint: Option<Endpoint>) -> Self {
+        Self { endpoint, nth: 1, times: u32::MAX }
+    }
+
+    /// Fires on the `nth` (1-based) request to `endpoint` only.
+    pub const fn once(endpoint: Option<Endpoint>, nth: u32) -> Self {
+        Self { endpoint, nth, times: 1 }
+    }
+
+    /// Fires on the `nth` (1-based) request to `endpoint` and on every one after it.
+    pub const fn from(endpoint: Option<Endpoint>, nth: u32) -> Self {
+        Self { endpoint, nth, times: u32::MAX }
+    }
+}
+
+/// Fault switches of one account.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Added before every response of this account.
+    pub latency: Duration,
+    /// Respond with this HTTP status (500, 502, 503) and an HTML body.
+    pub http_error: Option<(u16, Trigger)>,
+    /// Respond with the vendor's rate-limit signal.
+    pub rate_limit: Option<Trigger>,
+    /// An issued token stops working after this many authenticated requests.
+    pub token_expires_after: Option<u32>,
+    /// Every login is rejected (wrong password).
+    pub reject_login: bool,
+    /// Cut the JSON body in half.
+    pub truncated_json: Option<Trigger>,
+    /// This plant (0-based index in the account) has a wrongly typed required field.
+    pub wrong_type_plant: Option<usize>,
+    /// This plant lacks its id field.
+    pub missing_field_plant: Option<usize>,
+    /// Plant-list pages from this page number on (1-based) are empty although the total
+    /// says there are more.
+    pub empty_pages_from: Option<u32>,
+    /// Each plant-list page after the first repeats the last plant of the previous page.
+    pub duplicate_ids_across_pages: bool,
+    /// Send headers, then hold the body this long.
+    pub slow_body: Option<(Duration, Trigger)>,
+}
+
+impl Faults {
+    /// No faults: the portal behaves.
+    pub fn none() -> Self {
+        Self::default()
+    }
+}
+
+/// One simulated portal account.
+#[derive(Debug, Clone)]
+pub struct AccountSpec {
+    /// Portal.
+    pub kind: VendorKind,
+    /// Plants in the account.
+    pub plants: usize,
+    /// Alerts per plant.
+    pub alerts_per_plant: usize,
+    /// Fault switches.
+    pub faults: Faults,
+}
+
+impl AccountSpec {
+    /// A well-behaved account of `kind` with `plants` plants and `alerts_per_plant` alerts
+    /// on each.
+    pub fn new(kind: VendorKind, plants: usize, alerts_per_plant: usize) -> Self {
+        Self { kind, plants, alerts_per_plant, faults: Faults::none() }
+    }
+}
+
+/// Everything the simulator serves: the seed of the generated data and the accounts.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Seed of all generated data.
+    pub seed: u64,
+    /// The accounts.
+    pub accounts: Vec<AccountSpec>,
+}
+
+/// The demo portal: one well-behaved account of each implemented kind, 25 plants each with
+/// 2 alerts per plant.
+pub fn demo_config(seed: u64) -> SimulatorConfig {
+    SimulatorConfig {
+        seed,
+        accounts: IMPLEMENTED
+            .iter()
+            .map(|&kind| AccountSpec::new(kind, DEMO_PLANTS, DEMO_ALERTS_PER_PLANT))
+            .collect(),
+    }
+}
+
+/// Plants per account of [`demo_config`].
+const DEMO_PLANTS: usize = 25;
+/// Alerts per plant of [`demo_config`].
+const DEMO_ALERTS_PER_PLANT: usize = 2;
+
+/// The kinds the simulator serves; one entry per vendor file.
+const IMPLEMENTED: &[VendorKind] = &[VendorKind::Solarman, VendorKind::Sungrow];
+
+/// The login credentials of one simulated account, as a user would type them into the
+/// vendor configuration.
+#[derive(Debug, Clone)]
+pub struct SimCredentials {
+    /// Portal of the account.
+    pub kind: VendorKind,
+    /// Solarman `username` / Sungrow `user_account`.
+    pub username: String,
+    /// The plain password (Solarman clients send its lowercase hex SHA-256).
+    pub password: String,
+    /// Solarman `appId` / Sungrow `appkey`.
+    pub app_id: String,
+    /// Solarman `appSecret` / Sungrow secret key (the `x-access-key` header).
+    pub app_secret: String,
+}
+
+/// A running simulator: one loopback HTTP server serving every configured account.
+///
+/// Dropping it stops accepting connections; [`Simulator::shutdown`] also waits for the
+/// server task to finish.
+pub struct Simulator {
+    state: Arc<SimState>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .field("accounts", &self.state.accounts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long [`Simulator::shutdown`] waits for open connections before abandoning them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+impl Simulator {
+    /// Binds `127.0.0.1:0` (a free port) and serves all accounts in the background.
+    ///
+    /// Fails with [`std::io::ErrorKind::InvalidInput`] when an account's kind is not
+    /// simulated yet.
+    pub async fn start(config: SimulatorConfig) -> std::io::Result<Simulator> {
+        Self::start_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Binds `addr` and serves all accounts in the background.
+    ///
+    /// Fails with [`std::io::ErrorKind::InvalidInput`] when an account's kind is not
+    /// simulated yet, or with the bind error.
+    pub async fn start_on(config: SimulatorConfig, addr: SocketAddr) -> std::io::Result<Simulator> {
+        if let Some(spec) = config.accounts.iter().find(|a| !IMPLEMENTED.contains(&a.kind)) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the simulator does not implement vendor kind '{}' yet", spec.kind),
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState::new(&config, chrono::Utc::now().timestamp()));
+
+        let app = axum::Router::new()
+            .nest("/solarman", solarman::router())
+            .nest("/sungrow", sungrow::router())
+            .layer(axum::middleware::from_fn(transport::apply_body_hold))
+            .with_state(Arc::clone(&state))
+            .into_make_service_with_connect_info::<transport::BodyHold>();
+
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = axum::serve(transport::SimListener::new(listener), app)
+            .with_graceful_shutdown(async move {
+                // A dropped sender stops the server as well as an explicit signal.
+                let _ = stopped.await;
+            });
+        let task = tokio::spawn(async move {
+            if let Err(error) = server.await {
+                tracing::warn!(%error, "vendor simulator stopped with an error");
+            }
+        });
+        tracing::debug!(%addr, accounts = config.accounts.len(), "vendor simulator started");
+        Ok(Simulator { state, addr, stop: Some(stop), task: Some(task) })
+    }
+
+    /// `http://127.0.0.1:PORT/solarman` or `.../sungrow`: the vendor base URL; every vendor
+    /// path is appended to it (e.g. `{base}/station/v1.0/list`).
+    pub fn base_url(&self, kind: VendorKind) -> String {
+        format!("http://{}/{}", self.addr, kind.as_str())
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Credentials of account `index` (index into `config.accounts`).
+    ///
+    /// # Panics
+    ///
+    /// When `index` is not an account of the configuration (as every per-account method).
+    pub fn credentials(&self, index: usize) -> SimCredentials {
+        self.state.account(index).creds.clone()
+    }
+
+    /// Requests received so far for account `index` on `endpoint`: every HTTP request that
+    /// reached a handler and was attributed to the account, including failed and faulted
+    /// ones.
+    pub fn requests(&self, index: usize, endpoint: Endpoint) -> u64 {
+        self.state.account(index).requests(endpoint)
+    }
+
+    /// Total logins that succeeded (tokens issued) for account `index`.
+    pub fn tokens_issued(&self, index: usize) -> u64 {
+        self.state.account(index).tokens_issued()
+    }
+
+    /// Replaces the faults of account `index` at run time (e.g. a test fixes the password).
+    /// Trigger counts restart from zero.
+    pub fn set_faults(&self, index: usize, faults: Faults) {
+        self.state.account(index).set_faults(faults);
+    }
+
+    /// The vendor plant ids (as strings) the account currently serves, in listing order.
+    pub fn plant_ids(&self, index: usize) -> Vec<String> {
+        self.plants(index).into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The plants the account currently serves, in listing order: (vendor plant id as
+    /// string, name).
+    pub fn plants(&self, index: usize) -> Vec<(String, String)> {
+        self.state
+            .account(index)
+            .with_data(|data| data.listed().map(|p| (p.id.to_string(), p.name.clone())).collect())
+    }
+
+    /// Removes plant `plant_index` (0-based, as generated) from the account's listing, as
+    /// when a plant vanishes at the vendor. Its devices and alerts vanish with it. Unknown
+    /// indexes are ignored.
+    pub fn remove_plant(&self, index: usize, plant_index: usize) {
+        self.state.account(index).with_data(|data| data.remove(plant_index));
+    }
+
+    /// Marks the account's open alert occurrences as ended and returns how many there were.
+    ///
+    /// Sungrow reports them with `over_time` set to now; Solarman has no end time, so its
+    /// ended alerts stop appearing in `alertList` (which is how a client infers the end).
+    pub fn resolve_alerts(&self, index: usize) -> usize {
+        let now = chrono::Utc::now().timestamp();
+        self.state.account(index).with_data(|data| data.resolve_alerts(now))
+    }
+
+    /// Stops serving: no new connections, open ones are closed once idle (or abandoned after
+    /// a short grace period).
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+        tracing::debug!(addr = %self.addr, "vendor simulator stopped");
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The Solarman OpenAPI as the simulator serves it under `/solarman` (`vendor-apis.md` §1).
+//!
+//! Owns the wire format only: the token call (app id in the query, SHA-256 password in the
+//! body, a JWT-shaped token whose payload carries `exp`), Bearer authentication with HTTP
+//! 401 on a bad token, the station list, realtime, device and alert calls, and Solarman's
+//! rate-limit signal (HTTP 429 with `Retry-After`). Accounts, counting and faults are shared
+//! with the other vendors.
+
+use super::data::{NetStatus, Plant};
+use super::faults::{
+    Reply, mangle_plant, number_field, page_of, paging, plant_page, signed_field, text_field,
+};
+use super::state::{Account, SimState, sha256_hex};
+use super::{Endpoint, Faults};
+use crate::domain::VendorKind;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// `expires_in` of issued tokens, seconds (about 60 days, as the real portal).
+const TOKEN_LIFETIME: i64 = 5_183_999;
+/// Default and maximum `size` of the station list.
+const LIST_SIZE: (u64, u64) = (20, 100);
+/// Default and maximum `size` of the device list.
+const DEVICE_SIZE: (u64, u64) = (20, 200);
+/// Default and maximum `size` of the alert list.
+const ALERT_SIZE: (u64, u64) = (20, 100);
+
+/// The routes, relative to the `/solarman` prefix.
+pub(super) fn router() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/account/v1.0/token", post(token))
+        .route("/station/v1.0/list", post(station_list))
+        .route("/station/v1.0/realTime", post(realtime))
+        .route("/station/v1.0/device", post(devices))
+        .route("/device/v1.0/alertList", post(alert_list))
+}
+
+/// A request body as JSON; a missing or malformed body reads as `{}`.
+fn parse(body: &Bytes) -> Value {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+/// The success envelope with `fields` added.
+fn success(state: &SimState, fields: Value) -> Value {
+    let mut body = json!({"code": null, "msg": null, "success": true,
+        "requestId": state.request_id(16)});
+    if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
+        body.extend(fields);
+    }
+    body
+}
+
+/// A `success:false` answer (HTTP 200, as Solarman reports most errors).
+fn failure(state: &SimState, code: &str, msg: &str) -> Reply {
+    Reply::ok(json!({"code": code, "msg": msg, "success": false,
+        "requestId": state.request_id(16)}))
+}
+
+/// The rate-limit signal.
+fn rate_limited() -> Reply {
+    Reply::with_status(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"success": false, "code": "429", "msg": "Too many requests"}),
+    )
+    .retry_after(1)
+}
+
+/// The answer to a missing, unknown or expired token.
+fn invalid_token() -> Reply {
+    Reply::with_status(
+        StatusCode::UNAUTHORIZED,
+        json!({"code": "2101019", "msg": "auth invalid token", "success": false}),
+    )
+}
+
+/// `POST /account/v1.0/token?appId=`: checks the app and the user, issues a token.
+async fn token(
+    State(state): State<Arc<SimState>>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let body = parse(&body);
+    let app_id = query.get("appId").map(String::as_str).unwrap_or_default();
+    let user = text_field(&body, "username").or_else(|| text_field(&body, "email"));
+    // Attribute by app id, else by user name, as far as the request allows.
+    let account = state.find(VendorKind::Solarman, |c| c.app_id == app_id).or_else(|| {
+        user.as_deref().and_then(|u| state.find(VendorKind::Solarman, |c| c.username == u))
+    });
+    let Some(account) = account else {
+        return failure(&state, "2101006", "invalid username or password").into_response(false);
+    };
+    let plan = account.begin(Endpoint::Login);
+    if let Some(response) = plan.preflight(rate_limited).await {
+        return response;
+    }
+    let creds = &account.creds;
+    let valid = app_id == creds.app_id
+        && text_field(&body, "appSecret").as_deref() == Some(creds.app_secret.as_str())
+        && user.as_deref() == Some(creds.username.as_str())
+        && text_field(&body, "password").as_deref() == Some(sha256_hex(&creds.password).as_str());
+    if !valid || plan.faults.reject_login {
+        return plan.finish(failure(&state, "2101006", "invalid username or password"));
+    }
+    let expires_at = chrono::Utc::now().timestamp() + TOKEN_LIFETIME;
+    let access_token = jwt(&state, account, expires_at);
+    let refresh_token = state.token_material(account);
+    state.issue_token(account, access_token.clone(), expires_at);
+    plan.finish(Reply::ok(success(
+        &state,
+        json!({
+            "access_token": access_token,
+            "token_type": "bearer",
+            "refresh_token": refresh_token,
+            "expires_in": TOKEN_LIFETIME.to_string(),
+            "scope": "all",
+            "uid": 1000 + account.index,
+        }),
+    )))
+}
+
+/// A JWT-shaped token `header.payload.signature` whose payload is `{"exp": expires_at}`.
+fn jwt(state: &SimState, account: &Account, expires_at: i64) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(json!({"exp": expires_at}).to_string());
+    let signature = URL_SAFE_NO_PAD.encode(state.token_material(account));
+    format!("{header}.{payload}.{signature}")
+}
+
+/// The shared path of every Bearer-authenticated call: attribute by token, count, faults,
+/// token check, then `handle`.
+async fn authed(
+    state: &SimState,
+    headers: &HeaderMap,
+    endpoint: Endpoint,
+    body: &Bytes,
+    handle: fn(&SimState, &Account, &Faults, &Value) -> Reply,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .unwrap_or_default();
+    let Some(account) = state.token_owner(token).filter(|a| a.kind == VendorKind::Solarman) else {
+        return invalid_token().into_response(false);
+    };
+    let plan = account.begin(endpoint);
+    if let Some(response) = plan.preflight(rate_limited).await {
+        return response;
+    }
+    if !state.use_token(account, token, plan.faults.token_expires_after) {
+        return plan.finish(invalid_token());
+    }
+    plan.finish(handle(state, account, &plan.faults, &parse(body)))
+}
+
+/// `POST /station/v1.0/list`.
+async fn station_list(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authed(&state, &headers, Endpoint::PlantList, &body, |state, account, faults, body| {
+        let (page, size) = paging(body, "page", LIST_SIZE.0, LIST_SIZE.1);
+        let (total, stations) = account.with_data(|data| {
+            let listed: Vec<&Plant> = data.listed().collect();
+            let shown = plant_page(faults, listed.len(), page, size);
+            let stations: Vec<Value> = listed[shown]
+                .iter()
+                .map(|plant| {
+                    let mut item = station(plant);
+                    mangle_plant(faults, plant.index, &mut item, "id", "installedCapacity");
+                    Value::Object(item)
+                })
+                .collect();
+            (listed.len(), stations)
+        });
+        Reply::ok(success(state, json!({"total": total, "stationList": stations})))
+    })
+    .await
+}
+
+/// One `stationList` item (`vendor-apis.md` §1.3, §1.5).
+fn station(plant: &Plant) -> Map<String, Value> {
+    let status = match plant.status {
+        NetStatus::Normal => "NORMAL",
+        NetStatus::PartialOffline => "PARTIAL_OFFLINE",
+        // Seen in the wild with a leading space (vendor-apis.md §1.3): clients must trim.
+        NetStatus::AllOffline => " ALL_OFFLINE",
+    };
+    let item = json!({
+        "id": plant.id,
+        "name": plant.name,
+        "type": plant.station_type,
+        "installedCapacity": plant.capacity_kw,
+        "locationLat": plant.lat,
+        "locationLng": plant.lng,
+        "locationAddress": plant.address,
+        "regionNationId": plant.region.nation_id,
+        "regionTimezone": plant.region.timezone.name(),
+        "gridInterconnectionType": plant.grid_type,
+        "networkStatus": status,
+        "generationPower": plant.power_w,
+        "batterySoc": null,
+        "lastUpdateTime": plant.last_update as f64,
+        "createdDate": plant.created as f64,
+        "startOperatingTime": plant.created as f64,
+        "stationImage": null,
+    });
+    match item {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// `POST /station/v1.0/realTime`.
+async fn realtime(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    authed(&state, &headers, Endpoint::Realtime, &body, |state, account, _, body| {
+        let id = number_field(body, "stationId");
+        let found = account.with_data(|data| {
+            id.and_then(|id| data.plant_by_id(id)).map(|p| {
+                json!({
+                    "generationPower": p.power_w,
+                    "generationValue": p.today_kwh,
+                    "generationTotal": p.total_kwh,
+                    "lastUpdateTime": p.last_update as f64,
+                })
+            })
+        });
+        match found {
+            Some(fields) => Reply::ok(success(state, fields)),
+            None => station_not_found(state),
+        }
+    })
+    .await
+}
+
+fn station_not_found(state: &SimState) -> Reply {
+    failure(state, "2101030", "station not found")
+}
+
+/// `POST /station/v1.0/device`.
+async fn devices(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    authed(&state, &headers, Endpoint::Devices, &body, |state, account, _, body| {
+        let id = number_field(body, "stationId");
+        let (page, size) = paging(body, "page", DEVICE_SIZE.0, DEVICE_SIZE.1);
+        let found = account.with_data(|data| {
+            id.and_then(|id| data.plant_by_id(id)).map(|p| {
+                let items: Vec<Value> = p
+                    .devices
+                    .iter()
+                    .map(|d| {
+                        json!({
+                            "deviceId": d.id,
+                            "deviceSn": d.sn,
+                            "deviceType": "INVERTER",
+                            "connectStatus": 1,
+                            "collectionTime": p.last_update,
+                        })
+                    })
+                    .collect();
+                (items.len(), page_of(&items, page, size))
+            })
+        });
+        match found {
+            Some((total, items)) => {
+                Reply::ok(success(state, json!({"total": total, "deviceListItems": items})))
+            }
+            None => station_not_found(state),
+        }
+    })
+    .await
+}
+
+/// `POST /device/v1.0/alertList`: the alerts of one device that started inside the
+/// requested window. Only a plant's first device has alerts; ended alerts are no longer
+/// listed (Solarman has no end time, clients infer it from absence).
+async fn alert_list(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    authed(&state, &headers, Endpoint::Alerts, &body, |state, account, _, body| {
+        let sn = text_field(body, "deviceSn");
+        let device_id = number_field(body, "deviceId");
+        let (Some(from), Some(to)) =
+            (signed_field(body, "startTimestamp"), signed_field(body, "endTimestamp"))
+        else {
+            return failure(state, "2101001", "startTimestamp and endTimestamp are required");
+        };
+        let (page, size) = paging(body, "page", ALERT_SIZE.0, ALERT_SIZE.1);
+        let found = account.with_data(|data| {
+            let (plant, device) = data.listed().find_map(|p| {
+                let device = p.devices.iter().enumerate().find(|(_, d)| {
+                    sn.as_deref() == Some(d.sn.as_str()) || device_id == Some(d.id)
+                })?;
+                Some((p, device))
+            })?;
+            let (position, device) = device;
+            let alerts: Vec<Value> = data
+                .live_alerts()
+                .filter(|a| position == 0 && a.plant == plant.index && a.ended.is_none())
+                .filter(|a| (from..=to).contains(&a.time))
+                .map(|a| {
+                    json!({
+                        "alertId": a.id,
+                        "alertName": a.name,
+                        "addr": format!("ERR{}", a.code),
+                        "code": a.code,
+                        "level": a.level,
+                        "influence": a.influence,
+                        "alertTime": a.time,
+                        "description": "",
+                    })
+                })
+                .collect();
+            Some(json!({
+                "deviceSn": device.sn,
+                "deviceId": device.id,
+                "total": alerts.len(),
+                "alertList": page_of(&alerts, page, size),
+            }))
+        });
+        match found {
+            Some(fields) => Reply::ok(success(state, fields)),
+            None => failure(state, "2101031", "device not found"),
+        }
+    })
+    .await
+}

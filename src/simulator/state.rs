@@ -1,0 +1,209 @@
+//! The server's shared state: accounts, their counters and fault switches, issued tokens.
+//!
+//! Handlers only ever hold a lock for a synchronous step (look up, count, render) and never
+//! across an `.await`, so plain `std::sync::Mutex` is enough. A poisoned lock is recovered,
+//! not propagated: the data behind it stays consistent because no step can panic halfway
+//! through an update that matters to a test.
+
+use super::data::{self, AccountData};
+use super::faults::{FaultState, Plan};
+use super::{Endpoint, Faults, SimCredentials, SimulatorConfig};
+use crate::domain::VendorKind;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Locks `mutex`, recovering from poisoning.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lowercase hex SHA-256 of `text` (Solarman's password encoding).
+pub(crate) fn sha256_hex(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// One simulated account.
+#[derive(Debug)]
+pub(crate) struct Account {
+    /// Index into the configuration's accounts.
+    pub index: usize,
+    /// Portal.
+    pub kind: VendorKind,
+    /// Its credentials.
+    pub creds: SimCredentials,
+    /// Generated content, mutated by `remove_plant` and `resolve_alerts`.
+    data: Mutex<AccountData>,
+    /// Fault switches and the trigger counts since they were installed.
+    faults: Mutex<FaultState>,
+    /// Requests per endpoint since start (never reset).
+    requests: [AtomicU64; 5],
+    /// Successful logins.
+    tokens_issued: AtomicU64,
+}
+
+impl Account {
+    /// Requests received on `endpoint`.
+    pub(crate) fn requests(&self, endpoint: Endpoint) -> u64 {
+        self.requests[endpoint.slot()].load(Ordering::SeqCst)
+    }
+
+    /// Successful logins.
+    pub(crate) fn tokens_issued(&self) -> u64 {
+        self.tokens_issued.load(Ordering::SeqCst)
+    }
+
+    /// Replaces the faults; trigger counts restart.
+    pub(crate) fn set_faults(&self, faults: Faults) {
+        *lock(&self.faults) = FaultState::new(faults);
+    }
+
+    /// Runs `f` on the account's content.
+    pub(crate) fn with_data<R>(&self, f: impl FnOnce(&mut AccountData) -> R) -> R {
+        f(&mut lock(&self.data))
+    }
+
+    /// Counts a request attributed to this account and decides which faults it gets.
+    pub(crate) fn begin(&self, endpoint: Endpoint) -> Plan {
+        self.requests[endpoint.slot()].fetch_add(1, Ordering::SeqCst);
+        lock(&self.faults).plan(endpoint)
+    }
+}
+
+/// What the server knows about one issued token.
+#[derive(Debug)]
+struct TokenEntry {
+    /// Owner account.
+    account: usize,
+    /// Authenticated requests made with it.
+    uses: u32,
+    /// Used up by `token_expires_after`; kept so later requests are still attributed.
+    expired: bool,
+    /// Unix seconds after which it is no longer accepted.
+    expires_at: i64,
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(crate) struct SimState {
+    /// The accounts, by configuration index.
+    pub accounts: Vec<Account>,
+    /// Server start, unix seconds: the reference of all generated times.
+    pub started_at: i64,
+    /// Issued tokens.
+    tokens: Mutex<HashMap<String, TokenEntry>>,
+    /// Source of request ids and token uniqueness.
+    serial: AtomicU64,
+    /// Seed of the configuration (mixed into ids so two servers differ).
+    seed: u64,
+}
+
+impl SimState {
+    /// Generates every account of `config`, `started_at` being now.
+    pub(crate) fn new(config: &SimulatorConfig, started_at: i64) -> Self {
+        let accounts = config
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(index, spec)| Account {
+                index,
+                kind: spec.kind,
+                creds: data::credentials(spec.kind, config.seed, index),
+                data: Mutex::new(AccountData::generate(
+                    config.seed,
+                    index,
+                    spec.kind,
+                    spec.plants,
+                    spec.alerts_per_plant,
+                    started_at,
+                )),
+                faults: Mutex::new(FaultState::new(spec.faults.clone())),
+                requests: Default::default(),
+                tokens_issued: AtomicU64::new(0),
+            })
+            .collect();
+        Self {
+            accounts,
+            started_at,
+            tokens: Mutex::new(HashMap::new()),
+            serial: AtomicU64::new(1),
+            seed: config.seed,
+        }
+    }
+
+    /// Account `index`.
+    ///
+    /// # Panics
+    ///
+    /// When there is no such account: a test asked about an account it did not configure.
+    pub(crate) fn account(&self, index: usize) -> &Account {
+        self.accounts.get(index).unwrap_or_else(|| {
+            panic!("simulator has {} accounts, no account {index}", self.accounts.len())
+        })
+    }
+
+    /// The first account of `kind` matching `pred`.
+    pub(crate) fn find(
+        &self,
+        kind: VendorKind,
+        pred: impl Fn(&SimCredentials) -> bool,
+    ) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.kind == kind && pred(&a.creds))
+    }
+
+    /// A fresh value for ids and tokens (never repeats within a server).
+    pub(crate) fn next_serial(&self) -> u64 {
+        self.serial.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// A request id: `hex_len` hex digits, unique within the server.
+    pub(crate) fn request_id(&self, hex_len: usize) -> String {
+        let n = self.next_serial();
+        let text = format!("{:016x}{:016x}", data::mix(self.seed ^ n), n);
+        text[text.len().saturating_sub(hex_len)..].to_owned()
+    }
+
+    /// 64 hex digits derived from the account secret and a fresh serial: token material.
+    pub(crate) fn token_material(&self, account: &Account) -> String {
+        let n = self.next_serial();
+        sha256_hex(&format!("{}:{}:{n}", account.creds.app_secret, self.started_at))
+    }
+
+    /// Records a token issued to `account` by a successful login.
+    pub(crate) fn issue_token(&self, account: &Account, token: String, expires_at: i64) {
+        account.tokens_issued.fetch_add(1, Ordering::SeqCst);
+        lock(&self.tokens).insert(
+            token,
+            TokenEntry { account: account.index, uses: 0, expired: false, expires_at },
+        );
+    }
+
+    /// The account a token was issued to, expired or not.
+    pub(crate) fn token_owner(&self, token: &str) -> Option<&Account> {
+        let owner = lock(&self.tokens).get(token).map(|entry| entry.account);
+        owner.and_then(|index| self.accounts.get(index))
+    }
+
+    /// Authenticates one request of `account` with `token`: true if the token is valid, in
+    /// which case the request counts as one use. After `limit` uses it expires for good.
+    pub(crate) fn use_token(&self, account: &Account, token: &str, limit: Option<u32>) -> bool {
+        let now = chrono::Utc::now().timestamp();
+        let mut tokens = lock(&self.tokens);
+        let Some(entry) = tokens.get_mut(token) else { return false };
+        if entry.account != account.index || entry.expired || now >= entry.expires_at {
+            return false;
+        }
+        if limit.is_some_and(|limit| entry.uses >= limit) {
+            entry.expired = true;
+            return false;
+        }
+        entry.uses += 1;
+        true
+    }
+}

@@ -1,0 +1,314 @@
+//! The Sungrow iSolarCloud OpenAPI ("login" flavour) as the simulator serves it under
+//! `/sungrow` (`vendor-apis.md` §2).
+//!
+//! Owns the wire format only: the `{req_serial_num, result_code, result_msg, result_data}`
+//! envelope that is HTTP 200 even for errors, the `appkey` body field and `x-access-key`
+//! header on every call, the login whose rejection still says `result_code "1"` (only
+//! `login_state` tells), the body `token`, the plant list with `{unit, value}` strings and
+//! both paging spellings, the fault list with `+08:00` local times, and `E999` for rate
+//! limiting. Accounts, counting and faults are shared with the other vendors.
+
+use super::data::{self, Alert, NetStatus, Plant, in_zone, number_text};
+use super::faults::{Reply, mangle_plant, page_of, paging, plant_page, text_field};
+use super::state::{Account, SimState};
+use super::{Endpoint, Faults};
+use crate::domain::VendorKind;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::post;
+use chrono_tz::Asia::Shanghai;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// Default and maximum `size` of the list calls.
+const LIST_SIZE: (u64, u64) = (20, 100);
+
+/// `process_status` of open faults.
+const STATUS_OPEN: &str = "8";
+/// `process_status` of closed faults.
+const STATUS_CLOSED: &str = "9";
+
+/// The routes, relative to the `/sungrow` prefix.
+pub(super) fn router() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/openapi/login", post(login))
+        .route("/openapi/getPowerStationList", post(station_list))
+        .route("/openapi/platform/getFaultAlarmInfo", post(fault_list))
+}
+
+/// A request body as JSON; a missing or malformed body reads as `{}`.
+fn parse(body: &Bytes) -> Value {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+/// The envelope (always HTTP 200).
+fn envelope(state: &SimState, code: &str, msg: &str, data: Value) -> Reply {
+    let mut body = json!({
+        "req_serial_num": state.request_id(32),
+        "result_code": code,
+        "result_msg": msg,
+    });
+    body["result_data"] = data;
+    Reply::ok(body)
+}
+
+/// A successful envelope around `data`.
+fn success(state: &SimState, data: Value) -> Reply {
+    envelope(state, "1", "success", data)
+}
+
+/// The wrong-`appkey` answer.
+fn invalid_appkey(state: &SimState) -> Reply {
+    envelope(state, "er_invalid_appkey", "Invalid appkey", Value::Null)
+}
+
+/// The paging object in the account's spelling: `rowCount`/`pageList` for even account
+/// indexes, `row_count`/`page_list` for odd ones (both occur in the wild, §2.4).
+fn page_data(account: &Account, total: usize, items: Vec<Value>) -> Value {
+    let mut map = Map::new();
+    let (count_key, list_key) =
+        if account.index % 2 == 0 { ("rowCount", "pageList") } else { ("row_count", "page_list") };
+    map.insert(count_key.to_owned(), json!(total));
+    map.insert(list_key.to_owned(), Value::Array(items));
+    Value::Object(map)
+}
+
+/// What a handler of an authenticated call gets.
+struct Call<'a> {
+    state: &'a SimState,
+    account: &'a Account,
+    faults: &'a Faults,
+    body: &'a Value,
+}
+
+/// The shared path of every call: attribute by `appkey` (else by `x-access-key`), count,
+/// faults, key checks, token check (except for the login), then `handle`.
+async fn serve(
+    state: &SimState,
+    headers: &HeaderMap,
+    endpoint: Endpoint,
+    body: &Bytes,
+    handle: fn(Call<'_>) -> Reply,
+) -> Response {
+    let body = parse(body);
+    let appkey = text_field(&body, "appkey").unwrap_or_default();
+    let access_key = header_text(headers, "x-access-key");
+    let account = state
+        .find(VendorKind::Sungrow, |c| c.app_id == appkey)
+        .or_else(|| state.find(VendorKind::Sungrow, |c| c.app_secret == access_key));
+    let Some(account) = account else {
+        return invalid_appkey(state).into_response(false);
+    };
+    let plan = account.begin(endpoint);
+    let rate_limited =
+        || envelope(state, "E999", "The number of visits exceeds the limit", Value::Null);
+    if let Some(response) = plan.preflight(rate_limited).await {
+        return response;
+    }
+    if appkey != account.creds.app_id {
+        return plan.finish(invalid_appkey(state));
+    }
+    if access_key != account.creds.app_secret {
+        return plan.finish(envelope(state, "E912", "Illegal x-access-key", Value::Null));
+    }
+    if endpoint != Endpoint::Login {
+        let token = text_field(&body, "token")
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| header_text(headers, "token"));
+        if !state.use_token(account, &token, plan.faults.token_expires_after) {
+            let reply = envelope(state, "E00003", "er_token_login_invalid", Value::Null);
+            return plan.finish(reply);
+        }
+    }
+    plan.finish(handle(Call { state, account, faults: &plan.faults, body: &body }))
+}
+
+/// A header as text (empty when missing or not text).
+fn header_text(headers: &HeaderMap, name: &str) -> String {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// `POST /openapi/login`. A wrong password is still `result_code "1"`: only `login_state`
+/// says it failed. The account never locks.
+async fn login(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(&state, &headers, Endpoint::Login, &body, |call| {
+        let creds = &call.account.creds;
+        let user = text_field(call.body, "user_account").unwrap_or_default();
+        let password = text_field(call.body, "user_password").unwrap_or_default();
+        if user != creds.username {
+            return success(call.state, json!({"login_state": "-1", "token": null}));
+        }
+        if password != creds.password || call.faults.reject_login {
+            return success(
+                call.state,
+                json!({"login_state": "0", "remain_times": "4", "token": null}),
+            );
+        }
+        let user_id = 10_000 + call.account.index;
+        let material = call.state.token_material(call.account);
+        let token = format!("{user_id}_{}", &material[..32.min(material.len())]);
+        // The portal does not publish a lifetime; a day is long enough for any run.
+        let expires_at = chrono::Utc::now().timestamp() + 86_400;
+        call.state.issue_token(call.account, token.clone(), expires_at);
+        success(
+            call.state,
+            json!({"token": token, "user_id": user_id.to_string(), "login_state": "1"}),
+        )
+    })
+    .await
+}
+
+/// `POST /openapi/getPowerStationList`.
+async fn station_list(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(&state, &headers, Endpoint::PlantList, &body, |call| {
+        let (page, size) = paging(call.body, "curPage", LIST_SIZE.0, LIST_SIZE.1);
+        let started_at = call.state.started_at;
+        let (total, items) = call.account.with_data(|data| {
+            let listed: Vec<&Plant> = data.listed().collect();
+            let shown = plant_page(call.faults, listed.len(), page, size);
+            let items: Vec<Value> = listed[shown]
+                .iter()
+                .map(|plant| {
+                    let open: Vec<&Alert> = data.open_alerts_of(plant.index).collect();
+                    let mut item = station(plant, &open, started_at);
+                    mangle_plant(call.faults, plant.index, &mut item, "ps_id", "total_capcity");
+                    Value::Object(item)
+                })
+                .collect();
+            (listed.len(), items)
+        });
+        success(call.state, page_data(call.account, total, items))
+    })
+    .await
+}
+
+/// A `{unit, value}` object; values are strings.
+fn unit_value(unit: &str, value: &str) -> Value {
+    json!({"unit": unit, "value": value})
+}
+
+/// One `pageList` item (`vendor-apis.md` §2.4, §2.7).
+fn station(plant: &Plant, open_alerts: &[&Alert], started_at: i64) -> Map<String, Value> {
+    let power = if plant.power_in_kw {
+        unit_value("kW", &number_text(plant.power_w / 1000.0, 3))
+    } else {
+        unit_value("W", &number_text(plant.power_w, 0))
+    };
+    let today = if plant.today_placeholder {
+        // The portal's placeholder for "no value" (vendor-apis.md §6.7).
+        unit_value("kWh", "--")
+    } else {
+        unit_value("kWh", &number_text(plant.today_kwh, 1))
+    };
+    let total = if plant.total_in_kwh {
+        unit_value("kWh", &number_text(plant.total_kwh, 1))
+    } else {
+        unit_value("MWh", &number_text(plant.total_kwh / 1000.0, 2))
+    };
+    let fault_status = if open_alerts.iter().any(|a| a.fault_level <= 2) {
+        1
+    } else if open_alerts.is_empty() {
+        3
+    } else {
+        2
+    };
+    let item = json!({
+        "ps_id": plant.id,
+        "ps_name": plant.name,
+        "ps_type": plant.ps_type,
+        "ps_status": if plant.status == NetStatus::AllOffline { 0 } else { 1 },
+        "ps_fault_status": fault_status,
+        "alarm_count": open_alerts.len(),
+        "valid_flag": 1,
+        "latitude": plant.lat,
+        "longitude": plant.lng,
+        "ps_location": plant.address,
+        "ps_current_time_zone": data::gmt_label(plant.region.timezone, started_at),
+        "install_date": in_zone(plant.created, &Shanghai).format("%Y-%m-%d %H:%M:%S").to_string(),
+        "total_capcity": unit_value("kWp", &number_text(plant.capacity_kw, 2)),
+        "curr_power": power,
+        "curr_power_update_time":
+            in_zone(plant.last_update, &Shanghai).format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        "today_energy": today,
+        "total_energy": total,
+    });
+    match item {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Sungrow's `yyyyMMddHHmmss` in server time (Asia/Shanghai).
+fn compact_time(unix: i64) -> String {
+    in_zone(unix, &Shanghai).format("%Y%m%d%H%M%S").to_string()
+}
+
+/// `POST /openapi/platform/getFaultAlarmInfo`: fault occurrences, newest first, filtered by
+/// plant (`ps_id`, empty for all) and `process_status` (8 open, 9 closed, 999 or absent
+/// both). There is no time filter, as in the real API.
+async fn fault_list(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(&state, &headers, Endpoint::Alerts, &body, |call| {
+        let ps_id = text_field(call.body, "ps_id").unwrap_or_default();
+        let status = text_field(call.body, "process_status").unwrap_or_default();
+        let (page, size) = paging(call.body, "page", LIST_SIZE.0, LIST_SIZE.1);
+        let items = call.account.with_data(|data| {
+            let mut alerts: Vec<(&Alert, &Plant)> = data
+                .live_alerts()
+                .filter_map(|a| Some((a, data.plants.get(a.plant)?)))
+                .filter(|(_, p)| ps_id.trim().is_empty() || p.id.to_string() == ps_id.trim())
+                .filter(|(a, _)| match status.trim() {
+                    STATUS_OPEN => a.ended.is_none(),
+                    STATUS_CLOSED => a.ended.is_some(),
+                    _ => true,
+                })
+                .collect();
+            alerts.sort_by_key(|(a, _)| (std::cmp::Reverse(a.time), a.id));
+            alerts.iter().map(|(a, p)| fault(a, p)).collect::<Vec<Value>>()
+        });
+        let total = items.len();
+        success(call.state, page_data(call.account, total, page_of(&items, page, size)))
+    })
+    .await
+}
+
+/// One fault-list item (`vendor-apis.md` §2.5, §2.7).
+fn fault(alert: &Alert, plant: &Plant) -> Value {
+    let device_sn = plant.devices.first().map(|d| d.sn.clone()).unwrap_or_default();
+    json!({
+        "ps_id": plant.id.to_string(),
+        "ps_key": format!("{}_1_1_1", plant.id),
+        "device_sn": device_sn,
+        "device_name": "INV-1",
+        "fault_code": alert.code,
+        "fault_name": alert.name,
+        "fault_level": alert.fault_level,
+        "fault_type": 1,
+        "create_time": compact_time(alert.time),
+        "over_time": alert.ended.map(compact_time).unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_time_is_shanghai_local() {
+        // 2026-04-06T02:00:00Z is 10:00 in Shanghai.
+        assert_eq!(compact_time(1_775_440_800), "20260406100000");
+    }
+}

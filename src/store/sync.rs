@@ -1,0 +1,317 @@
+//! What the sync engine needs from the store: which vendors to sync, their tokens, and
+//! recording each vendor's outcome.
+
+use super::{Result, Store, orgs, seq, vendors};
+use crate::domain::{Credentials, OrgId, RunKind, Secret, Timestamp, Token, Vendor, VendorId};
+use rusqlite::{OptionalExtension, params};
+
+/// Which vendors a run takes.
+#[derive(Debug, Clone, Default)]
+pub struct SyncSelection {
+    /// A person asked for it: every active vendor with an organization, auto-sync or not.
+    /// Otherwise only vendors of organizations with auto-sync on.
+    pub force: bool,
+    /// Only this vendor (id or unique name).
+    pub vendor: Option<String>,
+    /// Only this organization (id or name).
+    pub org: Option<String>,
+}
+
+/// A vendor to sync, with what the adapter needs.
+#[derive(Debug, Clone)]
+pub struct SyncTarget {
+    /// The vendor.
+    pub vendor: Vendor,
+    /// Its credentials.
+    pub credentials: Credentials,
+}
+
+/// How a vendor's sync ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VendorOutcome {
+    /// Complete: `last_synced_at` (or `last_alerts_synced_at`) moves to `at`.
+    Succeeded {
+        /// When the run started.
+        at: Timestamp,
+    },
+    /// Failed: the error is kept and the failure count grows.
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// The credentials were rejected: no login until they change.
+        needs_user_action: bool,
+    },
+}
+
+impl Store {
+    /// The vendors a run takes: active, with an organization (with auto-sync on unless
+    /// forced), narrowed by the selection's vendor and organization.
+    pub async fn vendors_for_sync(&self, selection: SyncSelection) -> Result<Vec<SyncTarget>> {
+        self.read(move |conn| {
+            let org: Option<OrgId> =
+                selection.org.as_deref().map(|r| orgs::resolve(conn, r)).transpose()?.map(|o| o.id);
+            let only: Option<VendorId> = selection
+                .vendor
+                .as_deref()
+                .map(|r| vendors::resolve(conn, r))
+                .transpose()?
+                .map(|v| v.id);
+            let mut stmt = conn.prepare(
+                "SELECT v.id FROM vendors v JOIN organizations o ON o.id = v.org_id
+                 WHERE v.is_active = 1 AND (?1 OR o.auto_sync_enabled = 1)
+                   AND (?2 IS NULL OR v.org_id = ?2) AND (?3 IS NULL OR v.id = ?3)
+                 ORDER BY v.id",
+            )?;
+            let ids: Vec<VendorId> = stmt
+                .query_map(params![selection.force, org, only], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            ids.into_iter()
+                .map(|id| {
+                    Ok(SyncTarget {
+                        vendor: vendors::get(conn, id)?,
+                        credentials: vendors::read_credentials(conn, id)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Records how a vendor's plant or alert sync ended.
+    pub async fn record_vendor_outcome(
+        &self,
+        vendor_id: VendorId,
+        kind: RunKind,
+        outcome: VendorOutcome,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let change = seq::next(&tx)?;
+            match outcome {
+                VendorOutcome::Succeeded { at } => {
+                    let column = match kind {
+                        RunKind::Plants => "last_synced_at",
+                        RunKind::Alerts => "last_alerts_synced_at",
+                    };
+                    tx.execute(
+                        &format!(
+                            "UPDATE vendors SET {column} = ?1, last_error = NULL,
+                                consecutive_failures = 0, needs_user_action = 0, change_seq = ?2,
+                                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                             WHERE id = ?3"
+                        ),
+                        params![at, change, vendor_id],
+                    )?;
+                }
+                VendorOutcome::Failed { error, needs_user_action } => {
+                    tx.execute(
+                        "UPDATE vendors SET last_error = ?1, consecutive_failures = consecutive_failures + 1,
+                            needs_user_action = max(needs_user_action, ?2), change_seq = ?3,
+                            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                         WHERE id = ?4",
+                        params![error, needs_user_action, change, vendor_id],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The cached token of a vendor.
+    pub async fn load_token(&self, vendor_id: VendorId) -> Result<Option<Token>> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT access_token, refresh_token, expires_at, metadata FROM vendor_tokens
+                     WHERE vendor_id = ?1",
+                    [vendor_id],
+                    |row| {
+                        let metadata: String = row.get(3)?;
+                        Ok(Token {
+                            access: Secret::new(row.get::<_, String>(0)?),
+                            refresh: row.get::<_, Option<String>>(1)?.map(Secret::new),
+                            expires_at: row.get(2)?,
+                            metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Caches a vendor's token.
+    pub async fn save_token(&self, vendor_id: VendorId, token: Token) -> Result<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO vendor_tokens (vendor_id, access_token, refresh_token, expires_at, metadata)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (vendor_id) DO UPDATE SET access_token = excluded.access_token,
+                    refresh_token = excluded.refresh_token, expires_at = excluded.expires_at,
+                    metadata = excluded.metadata,
+                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                params![
+                    vendor_id,
+                    token.access.expose(),
+                    token.refresh.as_ref().map(Secret::expose),
+                    token.expires_at,
+                    token.metadata.to_string()
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets a vendor's token.
+    pub async fn clear_token(&self, vendor_id: VendorId) -> Result<()> {
+        self.write(move |conn| {
+            conn.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor_id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Vendor ids of the vendor's active plants (what an alert sync asks about).
+    pub async fn active_plant_ids(&self, vendor_id: VendorId) -> Result<Vec<String>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT vendor_plant_id FROM plants WHERE vendor_id = ?1 AND is_active = 1 ORDER BY id",
+            )?;
+            let ids = stmt.query_map([vendor_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// Resolves the vendor's `ACTIVE` alerts whose keys are not in `open_keys` (the vendor's
+    /// complete list of open alerts); returns how many.
+    pub async fn resolve_alerts_not_open(
+        &self,
+        vendor_id: VendorId,
+        open_keys: Vec<String>,
+    ) -> Result<u64> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS open_alert_keys (key TEXT PRIMARY KEY)",
+                [],
+            )?;
+            tx.execute("DELETE FROM open_alert_keys", [])?;
+            {
+                let mut insert =
+                    tx.prepare_cached("INSERT OR IGNORE INTO open_alert_keys (key) VALUES (?1)")?;
+                for key in &open_keys {
+                    insert.execute([key])?;
+                }
+            }
+            let change = seq::current(&tx)? + 1;
+            let resolved = tx.execute(
+                "UPDATE alerts SET status = 'RESOLVED', change_seq = ?1,
+                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE vendor_id = ?2 AND status = 'ACTIVE'
+                   AND vendor_alert_key NOT IN (SELECT key FROM open_alert_keys)",
+                params![change, vendor_id],
+            )?;
+            if resolved > 0 {
+                seq::set(&tx, change)?;
+            }
+            tx.execute("DELETE FROM open_alert_keys", [])?;
+            tx.commit()?;
+            Ok(resolved as u64)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{NewOrganization, NewVendor, VendorKind};
+    use crate::store::test_support::temp_store;
+
+    #[tokio::test]
+    async fn selection_respects_auto_sync_force_and_org() {
+        let (_dir, store) = temp_store();
+        let on = store
+            .add_org(NewOrganization {
+                name: "On".into(),
+                auto_sync_enabled: true,
+                sync_interval_minutes: 15,
+            })
+            .await
+            .unwrap();
+        let off = store
+            .add_org(NewOrganization {
+                name: "Off".into(),
+                auto_sync_enabled: false,
+                sync_interval_minutes: 15,
+            })
+            .await
+            .unwrap();
+        for (name, org, active) in [
+            ("a", Some(on.id), true),
+            ("b", Some(off.id), true),
+            ("c", None, true),
+            ("d", Some(on.id), false),
+        ] {
+            store
+                .add_vendor(
+                    NewVendor {
+                        name: name.into(),
+                        kind: VendorKind::Sungrow,
+                        org_id: org,
+                        base_url: None,
+                        is_active: active,
+                    },
+                    Credentials::default(),
+                )
+                .await
+                .unwrap();
+        }
+        let names = |targets: Vec<SyncTarget>| {
+            targets.into_iter().map(|t| t.vendor.name).collect::<Vec<_>>()
+        };
+        assert_eq!(names(store.vendors_for_sync(SyncSelection::default()).await.unwrap()), ["a"]);
+        let forced = SyncSelection { force: true, ..Default::default() };
+        assert_eq!(names(store.vendors_for_sync(forced).await.unwrap()), ["a", "b"]);
+        let only_off = SyncSelection { force: true, org: Some("Off".into()), ..Default::default() };
+        assert_eq!(names(store.vendors_for_sync(only_off).await.unwrap()), ["b"]);
+    }
+
+    #[tokio::test]
+    async fn outcomes_update_health() {
+        let (_dir, store) = temp_store();
+        let v = store
+            .add_vendor(
+                NewVendor {
+                    name: "v".into(),
+                    kind: VendorKind::Solarman,
+                    org_id: None,
+                    base_url: None,
+                    is_active: true,
+                },
+                Credentials::default(),
+            )
+            .await
+            .unwrap();
+        let failed = VendorOutcome::Failed { error: "boom".into(), needs_user_action: true };
+        store.record_vendor_outcome(v.id, RunKind::Plants, failed.clone()).await.unwrap();
+        store.record_vendor_outcome(v.id, RunKind::Plants, failed).await.unwrap();
+        let vendor = store.find_vendor("v").await.unwrap();
+        assert_eq!((vendor.consecutive_failures, vendor.needs_user_action), (2, true));
+        assert_eq!(vendor.last_error.as_deref(), Some("boom"));
+        let at = Timestamp::now();
+        store
+            .record_vendor_outcome(v.id, RunKind::Plants, VendorOutcome::Succeeded { at })
+            .await
+            .unwrap();
+        let vendor = store.find_vendor("v").await.unwrap();
+        assert_eq!(
+            (vendor.consecutive_failures, vendor.last_error, vendor.last_synced_at),
+            (0, None, Some(at))
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! One vendor's alert sync: the window sent to the vendor, upserts on occurrence keys,
+//! resolving alerts that left the vendor's open list.
+
+use super::{BATCH_SIZE, Engine, VendorRun, first_few};
+use crate::domain::{Timestamp, VendorAlert};
+use crate::store::SyncTarget;
+use crate::vendors::{self, AlertWindow, VendorError};
+use tracing::{info, warn};
+
+/// Syncs the alerts of `target`.
+pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Timestamp) -> VendorRun {
+    let vendor = &target.vendor;
+    let client = match vendors::build(
+        vendor.kind,
+        vendor.base_url.as_deref(),
+        target.credentials.clone(),
+        engine.http.clone(),
+    ) {
+        Ok(client) => client,
+        Err(error) => return VendorRun::failed(&error),
+    };
+    let window = window(engine, vendor.last_alerts_synced_at, started_at);
+    let plant_ids = match engine.store.active_plant_ids(vendor.id).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            return VendorRun::failed(&VendorError::Permanent(format!(
+                "could not read plants: {e}"
+            )));
+        }
+    };
+    let session = engine.session(target);
+    let listing = match client.list_alerts(&session, window, &plant_ids).await {
+        Ok(listing) => listing,
+        Err(VendorError::Unsupported(what)) => {
+            // Visible, but not a failure: the portal has no alert list for this account.
+            return VendorRun {
+                success: true,
+                error: Some(format!("alerts not supported: {what}")),
+                ..VendorRun::default()
+            };
+        }
+        Err(error) => return VendorRun::failed(&error),
+    };
+
+    let mut run = VendorRun { total: listing.alerts.len() as u64, ..VendorRun::default() };
+    let mut not_stored = Vec::new();
+    for batch in listing.alerts.chunks(BATCH_SIZE) {
+        store_batch(engine, target, batch, &mut run, &mut not_stored).await;
+    }
+    let mut problems: Vec<String> = Vec::new();
+    problems.extend(first_few("alert(s) not stored", &not_stored));
+    problems.extend(first_few("unreadable alert(s) skipped", &listing.skipped));
+    run.success = not_stored.is_empty();
+    if run.success
+        && let Some(open) = listing.open_keys
+    {
+        match engine.store.resolve_alerts_not_open(vendor.id, open).await {
+            Ok(0) => {}
+            Ok(n) => {
+                info!(alerts = n, "alerts no longer open at the vendor were resolved");
+                run.updated += n;
+            }
+            Err(e) => problems.push(format!("could not resolve closed alerts: {e}")),
+        }
+    }
+    run.error = (!problems.is_empty()).then(|| problems.join("; "));
+    run
+}
+
+/// From the last successful alert sync (minus an overlap, so late alerts are caught) or the
+/// configured lookback, whichever is later, to now.
+fn window(engine: &Engine, last: Option<Timestamp>, now: Timestamp) -> AlertWindow {
+    let now_ms = now.as_datetime().timestamp_millis();
+    let lookback_start = now_ms - engine.settings.alert_lookback.as_millis() as i64;
+    let start_ms = last
+        .map(|t| {
+            t.as_datetime().timestamp_millis() - engine.settings.alert_overlap.as_millis() as i64
+        })
+        .map_or(lookback_start, |s| s.max(lookback_start));
+    AlertWindow { start: Timestamp::from_unix_millis(start_ms).unwrap_or(now), end: now }
+}
+
+async fn store_batch(
+    engine: &Engine,
+    target: &SyncTarget,
+    batch: &[VendorAlert],
+    run: &mut VendorRun,
+    not_stored: &mut Vec<String>,
+) {
+    let vendor_id = target.vendor.id;
+    match engine.store.upsert_alerts(vendor_id, batch.to_vec(), Timestamp::now()).await {
+        Ok(outcome) => {
+            run.created += outcome.created;
+            run.updated += outcome.updated;
+            run.unchanged += outcome.unchanged;
+        }
+        Err(batch_error) => {
+            warn!(rows = batch.len(), "alert batch failed ({batch_error}); retrying row by row");
+            for alert in batch {
+                match engine
+                    .store
+                    .upsert_alerts(vendor_id, vec![alert.clone()], Timestamp::now())
+                    .await
+                {
+                    Ok(outcome) => {
+                        run.created += outcome.created;
+                        run.updated += outcome.updated;
+                        run.unchanged += outcome.unchanged;
+                    }
+                    Err(error) => {
+                        not_stored.push(format!("alert {}: {error}", alert.vendor_alert_key))
+                    }
+                }
+            }
+        }
+    }
+}

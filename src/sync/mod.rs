@@ -1,0 +1,412 @@
+//! The sync engine: the one place where vendors and the store meet.
+//!
+//! A run (plants or alerts) picks its vendors from the store, syncs them in parallel under
+//! a concurrency limit, each in its own context span so a vendor's failure stays its own,
+//! records every vendor's result and the run's summary in `sync_runs`, and returns the
+//! summary in the original system's shape.
+//!
+//! # A vendor's success rule
+//!
+//! * Plants: the listing was complete (every page fetched) and every plant that decoded was
+//!   stored. Unreadable rows are skipped and reported in `error` without failing the vendor;
+//!   only then may plants missing from the listing be marked inactive.
+//! * Alerts: the listing finished and every alert that decoded was stored.
+//!
+//! Success moves `last_synced_at` (or `last_alerts_synced_at`) and clears the error;
+//! failure keeps the error and counts consecutive failures. A rejected login marks the
+//! vendor as needing the user's action, and no run logs in to it again until its
+//! credentials change.
+
+mod alerts;
+mod plants;
+mod tokens;
+
+use crate::config::Settings;
+use crate::domain::{RunId, RunKind, RunSource, RunStatus, SyncSummary, Timestamp, VendorResult};
+use crate::store::{NewRunVendor, Store, StoreError, SyncSelection, SyncTarget, VendorOutcome};
+use crate::vendors::{
+    AccountTokens, Http, HttpSettings, RetryPolicy, Session, SessionKey, VendorError,
+};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tracing::{Instrument, info, info_span, warn};
+
+/// Rows per upsert transaction (the original system's batch size).
+pub const BATCH_SIZE: usize = 100;
+
+/// Tuning of the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    /// Vendors synced at once.
+    pub concurrency: usize,
+    /// A vendor's whole sync must finish within this.
+    pub vendor_deadline: Duration,
+    /// Requests one vendor may make in one run (logins and retries included).
+    pub request_budget: u32,
+    /// How far back the first alert sync of a vendor looks.
+    pub alert_lookback: Duration,
+    /// Overlap of consecutive alert windows, so late-arriving alerts are not missed.
+    pub alert_overlap: Duration,
+    /// HTTP timeouts and retries.
+    pub http: HttpSettings,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            vendor_deadline: Duration::from_secs(600),
+            request_budget: 5000,
+            alert_lookback: Duration::from_secs(72 * 3600),
+            alert_overlap: Duration::from_secs(3600),
+            http: HttpSettings::default(),
+        }
+    }
+}
+
+impl EngineSettings {
+    /// The engine's tuning from the validated settings.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            concurrency: settings.sync_concurrency.value as usize,
+            http: HttpSettings {
+                request_timeout: Duration::from_secs(settings.request_timeout_seconds.value.into()),
+                retry: RetryPolicy::default(),
+                ..HttpSettings::default()
+            },
+            vendor_deadline: Duration::from_secs(settings.vendor_deadline_seconds.value.into()),
+            alert_lookback: Duration::from_secs(
+                u64::from(settings.alert_lookback_hours.value) * 3600,
+            ),
+            ..Self::default()
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Plants or alerts.
+    pub kind: RunKind,
+    /// Who asked.
+    pub source: RunSource,
+    /// Which vendors.
+    pub selection: SyncSelection,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The recorded run.
+    pub run_id: RunId,
+    /// Its outcome.
+    pub status: RunStatus,
+    /// The summary in the original shape.
+    pub summary: SyncSummary,
+}
+
+/// Reported as each vendor finishes (for progress displays).
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Vendors finished so far.
+    pub done: usize,
+    /// Vendors in the run.
+    pub total: usize,
+    /// The vendor that just finished.
+    pub result: VendorResult,
+}
+
+/// Why a run could not run at all (a vendor's failure is a result, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The HTTP client could not be built.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The outcome of one vendor inside a run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VendorRun {
+    pub success: bool,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub total: u64,
+    pub error: Option<String>,
+    pub needs_user_action: bool,
+}
+
+impl VendorRun {
+    fn failed(error: &VendorError) -> Self {
+        Self {
+            error: Some(error.to_string()),
+            needs_user_action: error.needs_user_action(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The sync engine. Cheap to share behind an `Arc`.
+pub struct Engine {
+    store: Store,
+    http: Http,
+    settings: EngineSettings,
+    /// Token state per account, shared by every run of this process: its lock keeps two
+    /// runs from logging in to one account at once.
+    accounts: Mutex<HashMap<SessionKey, Arc<AccountTokens>>>,
+}
+
+impl Engine {
+    /// An engine over `store`.
+    pub fn new(store: Store, settings: EngineSettings) -> Result<Arc<Self>, SyncError> {
+        let http = Http::new(settings.http.clone()).map_err(|e| SyncError::Setup(e.to_string()))?;
+        Ok(Arc::new(Self { store, http, settings, accounts: Mutex::new(HashMap::new()) }))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Logins made so far for the vendor's current credentials (for tests and metrics).
+    pub fn logins(&self, target: &SyncTarget) -> u64 {
+        self.account_tokens(target).logins()
+    }
+
+    fn account_tokens(&self, target: &SyncTarget) -> Arc<AccountTokens> {
+        let key = SessionKey { vendor_id: target.vendor.id, fingerprint: fingerprint(target) };
+        let mut accounts = self.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(accounts.entry(key).or_insert_with(|| {
+            AccountTokens::new(Arc::new(tokens::StoreTokens::new(
+                self.store.clone(),
+                target.vendor.id,
+            )))
+        }))
+    }
+
+    fn session(&self, target: &SyncTarget) -> Session {
+        Session::new(self.account_tokens(target), self.http.clone(), self.settings.request_budget)
+    }
+
+    /// Runs a sync and records it. `progress` receives each vendor's result as it finishes.
+    pub async fn run(
+        self: &Arc<Self>,
+        request: RunRequest,
+        progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+    ) -> Result<RunReport, SyncError> {
+        let started = Instant::now();
+        let kind = request.kind;
+        let run_id = self.store.start_run(kind, request.source).await?;
+        let targets = match self.store.vendors_for_sync(request.selection).await {
+            Ok(targets) => targets,
+            Err(error) => {
+                let message = format!("could not select vendors: {error}");
+                self.store
+                    .finish_run(run_id, RunStatus::Failed, Some(message), vec![], None)
+                    .await?;
+                return Err(error.into());
+            }
+        };
+        info!(run = %run_id, vendors = targets.len(), "starting {kind} sync");
+
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(self.settings.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        let total = targets.len();
+        for (index, target) in targets.into_iter().enumerate() {
+            let engine = Arc::clone(self);
+            let semaphore = Arc::clone(&semaphore);
+            let span = info_span!(
+                "vendor",
+                vendor = %target.vendor.id,
+                org = target.vendor.org_id.map(|o| o.to_string()).unwrap_or_default(),
+                operation = format!("sync-{kind}-vendor-{}", target.vendor.id),
+            );
+            tasks.spawn(
+                async move {
+                    let _permit = semaphore.acquire_owned().await;
+                    let started = Instant::now();
+                    let run = engine.sync_vendor(kind, &target).await;
+                    (index, target, run, started.elapsed())
+                }
+                .instrument(span),
+            );
+        }
+
+        let mut finished: Vec<(usize, NewRunVendor, VendorResult)> = Vec::with_capacity(total);
+        while let Some(joined) = tasks.join_next().await {
+            let (index, target, run, elapsed) = match joined {
+                Ok(done) => done,
+                Err(error) => {
+                    // A panic inside one vendor's task: the others go on. Its vendor is not
+                    // known here, so it is logged; the run is marked partial below.
+                    warn!("a vendor task ended abnormally: {error}");
+                    continue;
+                }
+            };
+            let (row, result) = to_results(&target, &run, elapsed);
+            if let Some(progress) = &progress {
+                let _ = progress.send(Progress {
+                    done: finished.len() + 1,
+                    total,
+                    result: result.clone(),
+                });
+            }
+            finished.push((index, row, result));
+        }
+        finished.sort_by_key(|(index, _, _)| *index);
+        let lost = total - finished.len();
+        let (rows, results): (Vec<_>, Vec<_>) =
+            finished.into_iter().map(|(_, row, result)| (row, result)).unzip();
+
+        let summary =
+            SyncSummary::from_results(kind, results, started.elapsed().as_millis() as u64);
+        let status = match (summary.successful, summary.failed as usize + lost) {
+            (_, 0) => RunStatus::Ok,
+            (0, _) => RunStatus::Failed,
+            _ => RunStatus::Partial,
+        };
+        let message = (total == 0).then(|| "no vendors to sync".to_owned());
+        let summary_json = serde_json::to_value(&summary).ok();
+        self.store.finish_run(run_id, status, message, rows, summary_json).await?;
+        info!(
+            run = %run_id,
+            "{kind} sync complete: {}/{} vendors successful, {} synced in {}ms",
+            summary.successful, summary.total_vendors, summary.total_synced, summary.duration
+        );
+        Ok(RunReport { run_id, status, summary })
+    }
+
+    /// One vendor: skips vendors waiting for new credentials, enforces the deadline, records
+    /// the outcome on the vendor.
+    async fn sync_vendor(&self, kind: RunKind, target: &SyncTarget) -> VendorRun {
+        let vendor = &target.vendor;
+        let started_at = Timestamp::now();
+        let run = if vendor.needs_user_action {
+            VendorRun {
+                error: Some(format!(
+                    "not attempted: {} rejected the credentials earlier ({}); update them with \
+                     `plantsync vendor set {} --password`",
+                    vendor.kind,
+                    vendor.last_error.as_deref().unwrap_or("no detail"),
+                    vendor.id
+                )),
+                needs_user_action: true,
+                ..VendorRun::default()
+            }
+        } else {
+            let work = async {
+                match kind {
+                    RunKind::Plants => plants::sync(self, target, started_at).await,
+                    RunKind::Alerts => alerts::sync(self, target, started_at).await,
+                }
+            };
+            match tokio::time::timeout(self.settings.vendor_deadline, work).await {
+                Ok(run) => run,
+                Err(_) => VendorRun::failed(&VendorError::Transient(format!(
+                    "did not finish within the vendor deadline of {}s",
+                    self.settings.vendor_deadline.as_secs()
+                ))),
+            }
+        };
+        if run.needs_user_action {
+            if let Err(e) = self.store.clear_token(vendor.id).await {
+                warn!("could not clear the rejected token: {e}");
+            }
+        }
+        let outcome = if run.success {
+            VendorOutcome::Succeeded { at: started_at }
+        } else {
+            VendorOutcome::Failed {
+                error: run.error.clone().unwrap_or_else(|| "failed".into()),
+                needs_user_action: run.needs_user_action,
+            }
+        };
+        if let Err(e) = self.store.record_vendor_outcome(vendor.id, kind, outcome).await {
+            warn!("could not record the vendor's outcome: {e}");
+        }
+        if run.success {
+            info!(
+                "vendor {}: {}/{} {kind} synced ({} created, {} updated, {} unchanged)",
+                vendor.name,
+                run.created + run.updated + run.unchanged,
+                run.total,
+                run.created,
+                run.updated,
+                run.unchanged
+            );
+        } else {
+            warn!(
+                "vendor {} failed: {}",
+                vendor.name,
+                run.error.as_deref().unwrap_or("unknown error")
+            );
+        }
+        run
+    }
+}
+
+/// A hash of what identifies the account, so changed credentials get a fresh token state.
+fn fingerprint(target: &SyncTarget) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let c = &target.credentials;
+    target.vendor.kind.hash(&mut hasher);
+    target.vendor.base_url.hash(&mut hasher);
+    c.username.hash(&mut hasher);
+    c.app_id.hash(&mut hasher);
+    c.company_id.hash(&mut hasher);
+    for secret in [&c.password, &c.app_secret, &c.api_key] {
+        secret.as_ref().map(|s| s.expose()).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+fn to_results(
+    target: &SyncTarget,
+    run: &VendorRun,
+    elapsed: Duration,
+) -> (NewRunVendor, VendorResult) {
+    let vendor = &target.vendor;
+    let synced = run.created + run.updated + run.unchanged;
+    let row = NewRunVendor {
+        vendor_id: vendor.id,
+        vendor_name: vendor.name.clone(),
+        org_id: vendor.org_id,
+        org_name: vendor.org_name.clone(),
+        success: run.success,
+        created: run.created,
+        updated: run.updated,
+        unchanged: run.unchanged,
+        total: run.total,
+        error: run.error.clone(),
+        duration_ms: elapsed.as_millis() as u64,
+    };
+    let result = VendorResult {
+        vendor_id: vendor.id,
+        vendor_name: vendor.name.clone(),
+        org_id: vendor.org_id,
+        org_name: vendor.org_name.clone(),
+        success: run.success,
+        synced,
+        created: run.created,
+        updated: run.updated,
+        total: run.total,
+        error: run.error.clone(),
+    };
+    (row, result)
+}
+
+/// Joins up to three messages and says how many more there were.
+pub(crate) fn first_few(what: &str, items: &[String]) -> Option<String> {
+    if items.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = items.iter().take(3).map(String::as_str).collect();
+    let more = items.len().saturating_sub(3);
+    let tail = if more > 0 { format!(" (and {more} more)") } else { String::new() };
+    Some(format!("{} {what}: {}{tail}", items.len(), shown.join("; ")))
+}

@@ -1,0 +1,112 @@
+//! One vendor's plant sync: list, upsert in batches, deactivate the vanished.
+
+use super::{BATCH_SIZE, Engine, VendorRun, first_few};
+use crate::domain::{Timestamp, VendorPlant};
+use crate::store::SyncTarget;
+use crate::vendors::{self, VendorError};
+use tracing::{debug, warn};
+
+/// Syncs the plants of `target`; `started_at` is when its sync began.
+pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Timestamp) -> VendorRun {
+    let vendor = &target.vendor;
+    let client = match vendors::build(
+        vendor.kind,
+        vendor.base_url.as_deref(),
+        target.credentials.clone(),
+        engine.http.clone(),
+    ) {
+        Ok(client) => client,
+        Err(error) => return VendorRun::failed(&error),
+    };
+    let session = engine.session(target);
+    let listing = match client.list_plants(&session).await {
+        Ok(listing) => listing,
+        Err(error) => return VendorRun::failed(&error),
+    };
+    debug!(plants = listing.plants.len(), requests = session.requests_made(), "listing fetched");
+
+    let mut run = VendorRun {
+        total: (listing.plants.len() + listing.skipped.len()) as u64,
+        ..VendorRun::default()
+    };
+    let mut not_stored = Vec::new();
+    for batch in listing.plants.chunks(BATCH_SIZE) {
+        store_batch(engine, target, batch, &mut run, &mut not_stored).await;
+    }
+
+    let skipped: Vec<String> = listing
+        .skipped
+        .iter()
+        .map(|(id, reason)| format!("{}: {reason}", id.as_deref().unwrap_or("(no id)")))
+        .collect();
+    let mut problems: Vec<String> = Vec::new();
+    problems.extend(listing.incomplete_reason.clone().map(|r| format!("listing incomplete: {r}")));
+    problems.extend(first_few("plant(s) not stored", &not_stored));
+    problems.extend(first_few("unreadable plant(s) skipped", &skipped));
+    problems.extend(first_few("warning(s)", &listing.warnings));
+
+    run.success = listing.complete && not_stored.is_empty();
+    if run.success {
+        let still_listed = listing.skipped.iter().filter_map(|(id, _)| id.clone()).collect();
+        match engine
+            .store
+            .deactivate_plants_not_seen_since(vendor.id, started_at, still_listed)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                warn!(plants = n, "plants no longer listed by the vendor were marked inactive")
+            }
+            Err(e) => {
+                run.success = false;
+                problems.push(format!("could not mark vanished plants inactive: {e}"));
+            }
+        }
+    }
+    run.error = (!problems.is_empty()).then(|| problems.join("; "));
+    run
+}
+
+/// Upserts one batch in a transaction; if it fails, retries row by row so one bad row never
+/// loses its neighbours.
+async fn store_batch(
+    engine: &Engine,
+    target: &SyncTarget,
+    batch: &[VendorPlant],
+    run: &mut VendorRun,
+    not_stored: &mut Vec<String>,
+) {
+    let vendor_id = target.vendor.id;
+    match engine.store.upsert_plants(vendor_id, batch.to_vec(), Timestamp::now()).await {
+        Ok(counts) => {
+            run.created += counts.created;
+            run.updated += counts.updated;
+            run.unchanged += counts.unchanged;
+        }
+        Err(batch_error) => {
+            warn!(rows = batch.len(), "batch upsert failed ({batch_error}); retrying row by row");
+            for plant in batch {
+                match engine
+                    .store
+                    .upsert_plants(vendor_id, vec![plant.clone()], Timestamp::now())
+                    .await
+                {
+                    Ok(counts) => {
+                        run.created += counts.created;
+                        run.updated += counts.updated;
+                        run.unchanged += counts.unchanged;
+                    }
+                    Err(error) => {
+                        not_stored.push(format!("plant {}: {error}", plant.vendor_plant_id))
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl From<VendorError> for VendorRun {
+    fn from(error: VendorError) -> Self {
+        VendorRun::failed(&error)
+    }
+}

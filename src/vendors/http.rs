@@ -1,0 +1,270 @@
+//! The shared HTTP client: timeouts, user agent, status classification, the retry policy.
+
+use super::VendorError;
+use std::sync::Once;
+use std::time::Duration;
+
+/// Timeouts and retries of vendor calls.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    /// Whole-request timeout (reference clients use 20-30 s).
+    pub request_timeout: Duration,
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Retries of transient errors and rate limits.
+    pub retry: RetryPolicy,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(25),
+            connect_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Capped exponential backoff with full jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// Delay before the first retry (doubled each time).
+    pub base_delay: Duration,
+    /// Cap of the computed delay.
+    pub max_delay: Duration,
+    /// Cap of a vendor's `Retry-After` (a vendor asking for an hour fails the call instead).
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1-based) after `error`, or `None` when the
+    /// vendor asked for longer than [`RetryPolicy::max_retry_after`].
+    pub fn delay(&self, retry: u32, error: &VendorError) -> Option<Duration> {
+        if let VendorError::RateLimited { retry_after: Some(wait), .. } = error {
+            return (*wait <= self.max_retry_after).then_some(*wait);
+        }
+        let exponential = self.base_delay.saturating_mul(1 << retry.saturating_sub(1).min(16));
+        let capped = exponential.min(self.max_delay);
+        // Full jitter: anywhere in [capped/2, capped], so agents do not retry in lockstep.
+        Some(capped / 2 + jitter(capped / 2))
+    }
+}
+
+/// A pseudo-random duration in `[0, max]`; quality is irrelevant, spread is the point.
+fn jitter(max: Duration) -> Duration {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let mut x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ nanos;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    let max_nanos = max.as_nanos() as u64;
+    if max_nanos == 0 { Duration::ZERO } else { Duration::from_nanos(x % (max_nanos + 1)) }
+}
+
+/// A response read to the end.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// `Retry-After` in seconds, when sent.
+    pub retry_after: Option<Duration>,
+    /// Selected headers (lower-case names) adapters need, e.g. `xsrf-token`.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// Parses the body as JSON. The error describes where parsing failed and never quotes
+    /// the body (it may hold a token).
+    pub fn json(&self) -> Result<serde_json::Value, VendorError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            VendorError::Malformed(format!(
+                "{} body of {} bytes is not valid JSON ({e})",
+                content_hint(&self.body),
+                self.body.len()
+            ))
+        })
+    }
+
+    /// The common meaning of the status before the envelope is read: 429 is a rate limit,
+    /// 5xx transient, 401 an expired token, other 4xx permanent. `None` means "read the
+    /// envelope".
+    pub fn classify_status(&self) -> Option<VendorError> {
+        match self.status {
+            200..=299 => None,
+            429 => Some(VendorError::RateLimited {
+                message: "HTTP 429 Too Many Requests".into(),
+                retry_after: self.retry_after,
+            }),
+            401 => Some(VendorError::TokenExpired("HTTP 401".into())),
+            500..=599 => Some(VendorError::Transient(format!(
+                "HTTP {} from the vendor ({} body)",
+                self.status,
+                content_hint(&self.body)
+            ))),
+            403 => Some(VendorError::Permanent(
+                "HTTP 403 Forbidden: the account lacks permission for this call".into(),
+            )),
+            404 => Some(VendorError::Permanent(
+                "HTTP 404 Not Found: check the vendor's base URL".into(),
+            )),
+            other => Some(VendorError::Permanent(format!("unexpected HTTP {other}"))),
+        }
+    }
+}
+
+fn content_hint(body: &[u8]) -> &'static str {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace()).map_or(&[][..], |i| &body[i..]);
+    if start.is_empty() {
+        "an empty"
+    } else if start.starts_with(b"<") {
+        "an HTML"
+    } else if start.starts_with(b"{") || start.starts_with(b"[") {
+        "a JSON"
+    } else {
+        "a non-JSON"
+    }
+}
+
+/// The HTTP client every adapter uses. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Http {
+    client: reqwest::Client,
+    settings: HttpSettings,
+}
+
+static CRYPTO_PROVIDER: Once = Once::new();
+
+impl Http {
+    /// A client with `settings`. Installs the ring TLS provider on first use.
+    pub fn new(settings: HttpSettings) -> Result<Self, VendorError> {
+        CRYPTO_PROVIDER.call_once(|| {
+            // Fails only when another provider is installed already, which is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        #[allow(clippy::disallowed_methods)] // the one place a client is built
+        let client = reqwest::Client::builder()
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.connect_timeout)
+            .user_agent(concat!("plantsync/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(8)
+            .build()
+            .map_err(|e| VendorError::Permanent(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { client, settings })
+    }
+
+    /// The underlying client, for building requests.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The retry policy.
+    pub fn retry(&self) -> RetryPolicy {
+        self.settings.retry
+    }
+
+    /// Sends `request` and reads the whole body. Network failures and timeouts are
+    /// transient; error texts never include the URL (it may carry an API key).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Response, VendorError> {
+        let response = request.send().await.map_err(network_error)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let headers = ["xsrf-token", "set-cookie"]
+            .iter()
+            .flat_map(|name| {
+                response.headers().get_all(*name).iter().filter_map(|v| {
+                    v.to_str().ok().map(|text| ((*name).to_owned(), text.to_owned()))
+                })
+            })
+            .collect();
+        let body = response.bytes().await.map_err(network_error)?.to_vec();
+        Ok(Response { status, retry_after, headers, body })
+    }
+}
+
+fn network_error(error: reqwest::Error) -> VendorError {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "failed while reading the body"
+    } else {
+        "failed"
+    };
+    let detail = error.without_url();
+    VendorError::Transient(format!("request {kind}: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_capped_jittered_and_honours_retry_after() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(4),
+            max_retry_after: Duration::from_secs(60),
+        };
+        let transient = VendorError::Transient("x".into());
+        for retry in 1..=6 {
+            let delay = policy.delay(retry, &transient).unwrap();
+            let expected = Duration::from_secs(1 << (retry - 1)).min(Duration::from_secs(4));
+            assert!(delay >= expected / 2 && delay <= expected, "retry {retry}: {delay:?}");
+        }
+        let limited = |secs| VendorError::RateLimited {
+            message: "x".into(),
+            retry_after: Some(Duration::from_secs(secs)),
+        };
+        assert_eq!(policy.delay(1, &limited(7)), Some(Duration::from_secs(7)));
+        assert_eq!(policy.delay(1, &limited(3600)), None);
+    }
+
+    #[test]
+    fn status_classification() {
+        let response = |status, body: &str| Response {
+            status,
+            retry_after: None,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        };
+        assert!(response(200, "{}").classify_status().is_none());
+        let html = response(502, "<html><body>Bad Gateway</body></html>").classify_status();
+        assert_eq!(
+            html,
+            Some(VendorError::Transient("HTTP 502 from the vendor (an HTML body)".into()))
+        );
+        assert!(matches!(
+            response(429, "").classify_status(),
+            Some(VendorError::RateLimited { .. })
+        ));
+        assert!(matches!(response(401, "").classify_status(), Some(VendorError::TokenExpired(_))));
+        let err = response(200, "{\"access_token\":\"SECRET").json().unwrap_err().to_string();
+        assert!(!err.contains("SECRET") && err.contains("not valid JSON"), "{err}");
+    }
+}

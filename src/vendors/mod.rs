@@ -1,0 +1,165 @@
+//! Vendor adapters: one trait, one folder per portal, one factory.
+//!
+//! # Design
+//!
+//! Each folder holds `client.rs` (requests and envelope classification), `wire.rs` (the
+//! vendor's JSON, private to the folder) and `convert.rs` (wire to domain, pure, tested on
+//! recorded payloads in `tests/fixtures/<vendor>/`). What every adapter shares lives here:
+//!
+//! * [`VendorError`] classifies every failure as auth, rate-limited, transient or permanent
+//!   from the response envelope, not the HTTP status alone (vendors answer HTTP 200 with an
+//!   error code in the body).
+//! * [`Session`] owns the token of one vendor account: reused while more than five minutes
+//!   remain, renewed at most once under a per-account lock when the vendor says it expired,
+//!   and persisted through [`TokenStore`] so a token survives restarts.
+//! * [`http::Http`] is the one HTTP client (timeouts, user agent) with the retry policy:
+//!   capped exponential backoff with jitter for transient errors and rate limits, honouring
+//!   `Retry-After`, never for auth or malformed data, every attempt counted against the
+//!   run's request budget.
+//!
+//! Adding a portal is one folder plus one arm in [`build`].
+
+pub mod http;
+pub mod lenient;
+pub mod paging;
+mod session;
+pub mod solarman;
+pub mod sungrow;
+
+pub use http::{Http, HttpSettings, RetryPolicy};
+pub use session::{AccountTokens, Session, SessionKey, TokenStore};
+
+use crate::domain::{Credentials, Timestamp, VendorAlert, VendorKind, VendorPlant};
+use std::time::Duration;
+
+/// Why a vendor call failed, classified for retries and for the user.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum VendorError {
+    /// The vendor rejected the credentials (wrong password, locked account, bad app key).
+    /// Never retried automatically: the user must change the credentials.
+    #[error("credentials rejected: {0}")]
+    CredentialsRejected(String),
+    /// The token is invalid or expired: log in again once and retry.
+    #[error("token expired or invalid: {0}")]
+    TokenExpired(String),
+    /// Too many requests; wait before the next.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        /// What the vendor said.
+        message: String,
+        /// How long the vendor asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// A failure that may pass: HTTP 5xx, timeouts, connection errors, maintenance.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// A failure that will not pass by retrying: permissions, configuration, bad request.
+    #[error("{0}")]
+    Permanent(String),
+    /// The response could not be understood (truncated or wrongly shaped JSON).
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    /// The run's request budget for this vendor is spent.
+    #[error("request budget of {0} calls for this run is spent")]
+    BudgetExhausted(u32),
+    /// The portal has no such capability for this account (e.g. no alert list).
+    #[error("not supported by this portal: {0}")]
+    Unsupported(String),
+}
+
+impl VendorError {
+    /// Whether waiting and trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Transient(_))
+    }
+
+    /// Whether the user must act (change credentials or settings) before the next try.
+    pub fn needs_user_action(&self) -> bool {
+        matches!(self, Self::CredentialsRejected(_))
+    }
+}
+
+/// What a plant listing returned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlantListing {
+    /// Plants that decoded, de-duplicated by vendor id.
+    pub plants: Vec<VendorPlant>,
+    /// Rows that did not decode: (vendor id if readable, reason). Their plants keep their
+    /// stored values and are not marked inactive.
+    pub skipped: Vec<(Option<String>, String)>,
+    /// Whether every page was fetched (short page or total reached). Only a complete listing
+    /// may mark vanished plants inactive.
+    pub complete: bool,
+    /// Why the listing is incomplete, when it is.
+    pub incomplete_reason: Option<String>,
+    /// Enrichment calls (energy, power) that failed for single plants.
+    pub warnings: Vec<String>,
+}
+
+/// The time window an alert sync asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertWindow {
+    /// Start (inclusive).
+    pub start: Timestamp,
+    /// End (inclusive).
+    pub end: Timestamp,
+}
+
+/// What an alert listing returned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertListing {
+    /// Alert occurrences.
+    pub alerts: Vec<VendorAlert>,
+    /// Rows that did not decode.
+    pub skipped: Vec<String>,
+    /// When the portal lists open alerts completely, their keys: stored active alerts of
+    /// this vendor missing from it are resolved. `None` where the portal has no such list.
+    pub open_keys: Option<Vec<String>>,
+}
+
+/// A portal account's adapter.
+#[async_trait::async_trait]
+pub trait VendorClient: Send + Sync {
+    /// Which portal.
+    fn kind(&self) -> VendorKind;
+
+    /// Logs in with the credentials. A rejection is [`VendorError::CredentialsRejected`].
+    async fn login(&self) -> Result<crate::domain::Token, VendorError>;
+
+    /// Every plant of the account, page by page.
+    async fn list_plants(&self, session: &Session) -> Result<PlantListing, VendorError>;
+
+    /// Alert occurrences in `window` for the account's plants (`plant_ids`: vendor ids of the
+    /// plants plantsync knows, for portals that list alerts per plant or device).
+    async fn list_alerts(
+        &self,
+        session: &Session,
+        window: AlertWindow,
+        plant_ids: &[String],
+    ) -> Result<AlertListing, VendorError>;
+}
+
+/// Builds the adapter of `kind`. `base_url` overrides the portal's default host (regional
+/// hosts, the simulator).
+pub fn build(
+    kind: VendorKind,
+    base_url: Option<&str>,
+    credentials: Credentials,
+    http: Http,
+) -> Result<Box<dyn VendorClient>, VendorError> {
+    let missing = credentials.missing_for(kind);
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|f| f.label(kind)).collect();
+        return Err(VendorError::CredentialsRejected(format!(
+            "missing {}; set them with `plantsync vendor set`",
+            names.join(", ")
+        )));
+    }
+    match kind {
+        VendorKind::Solarman => Ok(Box::new(solarman::Solarman::new(base_url, credentials, http))),
+        VendorKind::Sungrow => Ok(Box::new(sungrow::Sungrow::new(base_url, credentials, http))),
+        VendorKind::SolarEdge | VendorKind::Huawei | VendorKind::Growatt => {
+            Err(VendorError::Unsupported(format!("no {kind} adapter in this version of plantsync")))
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Collecting a paged plant listing: de-duplication by id, skipped rows, the stop rule.
+//!
+//! A listing stops at a short page or once the count reached the vendor's total, with a hard
+//! page cap so a vendor that keeps answering full pages cannot loop us forever.
+
+use super::PlantListing;
+use crate::domain::VendorPlant;
+use std::collections::HashSet;
+
+/// Hard cap of pages per listing (at 100 rows a page: 50,000 plants per account).
+pub const MAX_PAGES: u32 = 500;
+
+/// Accumulates pages of one listing.
+#[derive(Debug, Default)]
+pub struct PlantPages {
+    seen: HashSet<String>,
+    listing: PlantListing,
+}
+
+/// What to do after a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Fetch the next page.
+    Continue,
+    /// The listing is over.
+    Stop,
+}
+
+impl PlantPages {
+    /// Adds one decoded row (or the reason it did not decode).
+    pub fn push(&mut self, row: Result<VendorPlant, (Option<String>, String)>) {
+        match row {
+            Ok(plant) => {
+                if self.seen.insert(plant.vendor_plant_id.clone()) {
+                    self.listing.plants.push(plant);
+                }
+            }
+            Err((id, reason)) => {
+                if let Some(id) = &id {
+                    // Listed but unreadable: it still exists, so it must not be deactivated.
+                    self.seen.insert(id.clone());
+                }
+                self.listing.skipped.push((id, reason));
+            }
+        }
+    }
+
+    /// Decides after page `page` (1-based) that held `rows` rows, asked with `size`, given
+    /// the vendor's `total` when it reports one.
+    pub fn after_page(&mut self, page: u32, rows: usize, size: usize, total: Option<u64>) -> Next {
+        // Skipped rows count too: the vendor listed them.
+        let counted = (self.listing.plants.len() + self.listing.skipped.len()) as u64;
+        if let Some(total) = total
+            && counted >= total
+        {
+            self.listing.complete = true;
+            return Next::Stop;
+        }
+        if rows < size {
+            match total {
+                Some(total) if counted < total => {
+                    self.listing.incomplete_reason = Some(format!(
+                        "the vendor reported {total} plants but its pages ended after {counted}"
+                    ));
+                }
+                _ => self.listing.complete = true,
+            }
+            return Next::Stop;
+        }
+        if page >= MAX_PAGES {
+            self.listing.incomplete_reason =
+                Some(format!("stopped at the cap of {MAX_PAGES} pages"));
+            return Next::Stop;
+        }
+        Next::Continue
+    }
+
+    /// Notes a warning about one plant (e.g. its energy call failed).
+    pub fn warn(&mut self, warning: String) {
+        self.listing.warnings.push(warning);
+    }
+
+    /// Mutable access to the plants collected so far (for enrichment).
+    pub fn plants_mut(&mut self) -> &mut [VendorPlant] {
+        &mut self.listing.plants
+    }
+
+    /// The finished listing.
+    pub fn finish(self) -> PlantListing {
+        self.listing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plant(id: &str) -> Result<VendorPlant, (Option<String>, String)> {
+        Ok(VendorPlant { vendor_plant_id: id.into(), name: id.into(), ..Default::default() })
+    }
+
+    #[test]
+    fn duplicates_are_dropped_and_total_ends_the_listing() {
+        let mut pages = PlantPages::default();
+        pages.push(plant("1"));
+        pages.push(plant("2"));
+        assert_eq!(pages.after_page(1, 2, 2, Some(3)), Next::Continue);
+        pages.push(plant("2"));
+        pages.push(plant("3"));
+        assert_eq!(pages.after_page(2, 2, 2, Some(3)), Next::Stop);
+        let listing = pages.finish();
+        assert!(listing.complete);
+        assert_eq!(listing.plants.len(), 3);
+    }
+
+    #[test]
+    fn empty_page_before_the_total_is_incomplete() {
+        let mut pages = PlantPages::default();
+        pages.push(plant("1"));
+        assert_eq!(pages.after_page(1, 1, 1, Some(5)), Next::Continue);
+        assert_eq!(pages.after_page(2, 0, 1, Some(5)), Next::Stop);
+        let listing = pages.finish();
+        assert!(!listing.complete);
+        assert!(listing.incomplete_reason.unwrap().contains("reported 5 plants"));
+    }
+
+    #[test]
+    fn short_page_without_total_completes() {
+        let mut pages = PlantPages::default();
+        pages.push(plant("1"));
+        assert_eq!(pages.after_page(1, 1, 100, None), Next::Stop);
+        assert!(pages.finish().complete);
+    }
+
+    #[test]
+    fn page_cap_stops_a_runaway_listing() {
+        let mut pages = PlantPages::default();
+        assert_eq!(pages.after_page(MAX_PAGES, 100, 100, None), Next::Stop);
+        assert!(!pages.finish().complete);
+    }
+}

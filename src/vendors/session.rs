@@ -1,0 +1,317 @@
+//! One vendor account's token and one run's request budget.
+//!
+//! The token lives in an [`AccountTokens`] shared by every run of the process for that
+//! account (the engine keeps one per [`SessionKey`]), so its mutex is the per-account lock:
+//! two runs never log in to one account at the same time, and a renewal done by one is seen
+//! by the other. The budget and the retry loop belong to the run's [`Session`].
+
+use super::{Http, VendorClient, VendorError};
+use crate::domain::{Timestamp, Token, VendorId};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use tracing::{debug, warn};
+
+/// Where tokens persist between runs (the store, through the sync engine).
+#[async_trait::async_trait]
+pub trait TokenStore: Send + Sync {
+    /// The cached token, if any.
+    async fn load(&self) -> Option<Token>;
+    /// Caches a new token.
+    async fn save(&self, token: &Token);
+    /// Forgets the cached token (it was rejected).
+    async fn clear(&self);
+}
+
+/// Identifies an account's token state: the vendor and a fingerprint of its credentials and
+/// base URL, so changed credentials never reuse the old account's token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    /// The vendor.
+    pub vendor_id: VendorId,
+    /// Hash of credentials and base URL.
+    pub fingerprint: u64,
+}
+
+/// The token of one account, behind the per-account lock.
+pub struct AccountTokens {
+    current: tokio::sync::Mutex<Option<Token>>,
+    store: Arc<dyn TokenStore>,
+    logins: AtomicU64,
+}
+
+impl AccountTokens {
+    /// Token state persisted through `store`.
+    pub fn new(store: Arc<dyn TokenStore>) -> Arc<Self> {
+        Arc::new(Self { current: tokio::sync::Mutex::new(None), store, logins: AtomicU64::new(0) })
+    }
+
+    /// Logins performed through this state (for tests and metrics).
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
+    }
+}
+
+/// One run's view of an account: its token state, request budget and retry policy.
+pub struct Session {
+    tokens: Arc<AccountTokens>,
+    http: Http,
+    budget: u32,
+    spent: AtomicU32,
+}
+
+impl Session {
+    /// A session that may make at most `budget` requests (logins and retries included).
+    pub fn new(tokens: Arc<AccountTokens>, http: Http, budget: u32) -> Self {
+        Self { tokens, http, budget, spent: AtomicU32::new(0) }
+    }
+
+    /// Requests made so far in this run.
+    pub fn requests_made(&self) -> u32 {
+        self.spent.load(Ordering::Relaxed)
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// A usable token: the cached one while more than five minutes remain, else a new login.
+    pub async fn token(&self, client: &dyn VendorClient) -> Result<Token, VendorError> {
+        let mut current = self.tokens.current.lock().await;
+        let now = Timestamp::now();
+        if let Some(token) = current.as_ref().filter(|t| t.is_reusable_at(now)) {
+            return Ok(token.clone());
+        }
+        if let Some(stored) = self.tokens.store.load().await.filter(|t| t.is_reusable_at(now)) {
+            debug!("reusing the stored token");
+            *current = Some(stored.clone());
+            return Ok(stored);
+        }
+        let fresh = self.login(client).await?;
+        *current = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Replaces `stale`, which the vendor refused, with a new login; if another task already
+    /// replaced it, returns that one instead of logging in again.
+    async fn renew(&self, client: &dyn VendorClient, stale: &Token) -> Result<Token, VendorError> {
+        let mut current = self.tokens.current.lock().await;
+        if let Some(token) = current.as_ref().filter(|t| t.access != stale.access) {
+            return Ok(token.clone());
+        }
+        *current = None;
+        self.tokens.store.clear().await;
+        let fresh = self.login(client).await?;
+        *current = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn login(&self, client: &dyn VendorClient) -> Result<Token, VendorError> {
+        // A rejected login is returned at once (never retried: it could lock the account);
+        // transient failures of the login call are retried like any other call.
+        let token = self.with_retries(|| client.login()).await?;
+        self.tokens.logins.fetch_add(1, Ordering::Relaxed);
+        self.tokens.store.save(&token).await;
+        debug!("logged in");
+        Ok(token)
+    }
+
+    /// Runs an authenticated call: with a valid token, retrying transient failures and rate
+    /// limits, and after a "token expired" answer logging in once more and retrying once.
+    pub async fn call<T, F, Fut>(
+        &self,
+        client: &dyn VendorClient,
+        call: F,
+    ) -> Result<T, VendorError>
+    where
+        F: Fn(Token) -> Fut,
+        Fut: Future<Output = Result<T, VendorError>>,
+    {
+        let token = self.token(client).await?;
+        match self.with_retries(|| call(token.clone())).await {
+            Err(VendorError::TokenExpired(reason)) => {
+                debug!(%reason, "token refused; logging in again");
+                let fresh = self.renew(client, &token).await?;
+                self.with_retries(|| call(fresh.clone())).await.map_err(|error| match error {
+                    VendorError::TokenExpired(reason) => VendorError::TokenExpired(format!(
+                        "refused again right after a fresh login ({reason})"
+                    )),
+                    other => other,
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the policy or budget is spent.
+    pub async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, VendorError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, VendorError>>,
+    {
+        let policy = self.http.retry();
+        let mut tries = 0;
+        loop {
+            if self.spent.fetch_add(1, Ordering::Relaxed) >= self.budget {
+                return Err(VendorError::BudgetExhausted(self.budget));
+            }
+            tries += 1;
+            let error = match attempt().await {
+                Err(error) if error.is_retryable() && tries < policy.max_attempts => error,
+                other => return other,
+            };
+            let Some(delay) = policy.delay(tries, &error) else {
+                return Err(error);
+            };
+            warn!(attempt = tries, delay_ms = delay.as_millis() as u64, %error, "retrying vendor call");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Secret, VendorKind};
+    use crate::vendors::{AlertListing, AlertWindow, HttpSettings, PlantListing, RetryPolicy};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct MemoryTokens(Mutex<Option<Token>>);
+
+    #[async_trait::async_trait]
+    impl TokenStore for MemoryTokens {
+        async fn load(&self) -> Option<Token> {
+            self.0.lock().unwrap().clone()
+        }
+        async fn save(&self, token: &Token) {
+            *self.0.lock().unwrap() = Some(token.clone());
+        }
+        async fn clear(&self) {
+            *self.0.lock().unwrap() = None;
+        }
+    }
+
+    struct FakeVendor {
+        logins: AtomicU32,
+        reject: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl VendorClient for FakeVendor {
+        fn kind(&self) -> VendorKind {
+            VendorKind::Solarman
+        }
+        async fn login(&self) -> Result<Token, VendorError> {
+            if self.reject {
+                return Err(VendorError::CredentialsRejected("wrong password".into()));
+            }
+            let n = self.logins.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(Token {
+                access: Secret::new(format!("token-{n}")),
+                refresh: None,
+                expires_at: Timestamp::from_unix_millis(
+                    Timestamp::now().as_datetime().timestamp_millis() + 3_600_000,
+                ),
+                metadata: serde_json::Value::Null,
+            })
+        }
+        async fn list_plants(&self, _: &Session) -> Result<PlantListing, VendorError> {
+            Ok(PlantListing::default())
+        }
+        async fn list_alerts(
+            &self,
+            _: &Session,
+            _: AlertWindow,
+            _: &[String],
+        ) -> Result<AlertListing, VendorError> {
+            Ok(AlertListing::default())
+        }
+    }
+
+    fn session(budget: u32) -> Session {
+        let http = Http::new(HttpSettings {
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_secs(2),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap();
+        Session::new(AccountTokens::new(Arc::new(MemoryTokens::default())), http, budget)
+    }
+
+    #[tokio::test]
+    async fn expired_token_gives_exactly_one_relogin_then_an_error() {
+        let vendor = FakeVendor { logins: AtomicU32::new(0), reject: false };
+        let session = session(100);
+        let seen = Mutex::new(Vec::new());
+        let result: Result<(), _> = session
+            .call(&vendor, |token| {
+                seen.lock().unwrap().push(token.access.expose().to_owned());
+                async { Err(VendorError::TokenExpired("E00003".into())) }
+            })
+            .await;
+        assert!(matches!(result, Err(VendorError::TokenExpired(m)) if m.contains("refused again")));
+        assert_eq!(*seen.lock().unwrap(), ["token-1", "token-2"]);
+        assert_eq!(vendor.logins.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn valid_token_is_reused_without_login() {
+        let vendor = FakeVendor { logins: AtomicU32::new(0), reject: false };
+        let session = session(100);
+        for _ in 0..3 {
+            session.call(&vendor, |_| async { Ok(()) }).await.unwrap();
+        }
+        assert_eq!(vendor.logins.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn rejected_login_is_tried_once() {
+        let vendor = FakeVendor { logins: AtomicU32::new(0), reject: true };
+        let session = session(100);
+        let result = session.call(&vendor, |_| async { Ok(()) }).await;
+        assert!(matches!(result, Err(VendorError::CredentialsRejected(_))));
+        assert_eq!(session.requests_made(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_back_off_then_give_up_within_budget() {
+        let vendor = FakeVendor { logins: AtomicU32::new(0), reject: false };
+        let session = session(100);
+        let started = tokio::time::Instant::now();
+        let attempts = AtomicU32::new(0);
+        let result: Result<(), _> = session
+            .call(&vendor, |_| {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                async { Err(VendorError::Transient("HTTP 503".into())) }
+            })
+            .await;
+        assert!(matches!(result, Err(VendorError::Transient(_))));
+        assert_eq!(attempts.load(Ordering::SeqCst), 3);
+        // Two waits: [1, 2] s and [2, 4] s of virtual time.
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(3) && waited <= Duration::from_secs(6), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured_and_budget_caps_attempts() {
+        let vendor = FakeVendor { logins: AtomicU32::new(0), reject: false };
+        let session = session(3); // one login + two calls
+        let started = tokio::time::Instant::now();
+        let result: Result<(), _> = session
+            .call(&vendor, |_| async {
+                Err(VendorError::RateLimited {
+                    message: "429".into(),
+                    retry_after: Some(Duration::from_secs(7)),
+                })
+            })
+            .await;
+        assert_eq!(result, Err(VendorError::BudgetExhausted(3)));
+        assert_eq!(started.elapsed(), Duration::from_secs(14));
+    }
+}

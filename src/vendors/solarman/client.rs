@@ -1,0 +1,151 @@
+//! Solarman requests: the token call, authenticated POSTs, envelope classification.
+
+use super::wire::{Envelope, TokenResponse};
+use crate::domain::{Credentials, Secret, Token};
+use crate::vendors::{Http, VendorError};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The international data center (vendor-apis.md §1.1).
+pub(super) const DEFAULT_BASE_URL: &str = "https://globalapi.solarmanpv.com";
+
+/// Solarman's "token invalid" code.
+const TOKEN_INVALID: &str = "2101019";
+/// "Service Currently Unavailable" during migrations and maintenance.
+const SERVICE_UNAVAILABLE: &str = "3201001";
+
+/// Classifies a `success:false` envelope.
+pub(super) fn classify(envelope: &Envelope) -> VendorError {
+    let code = envelope.code.as_deref().unwrap_or("");
+    let msg = envelope.msg.as_deref().unwrap_or("no message");
+    let lower = msg.to_ascii_lowercase();
+    if code == TOKEN_INVALID || lower.contains("token") {
+        VendorError::TokenExpired(format!("Solarman {code}: {msg}"))
+    } else if code == SERVICE_UNAVAILABLE || lower.contains("unavailable") {
+        VendorError::Transient(format!("Solarman {code}: {msg}"))
+    } else if code == "429" || lower.contains("too many") || lower.contains("frequen") {
+        VendorError::RateLimited { message: format!("Solarman {code}: {msg}"), retry_after: None }
+    } else {
+        VendorError::Permanent(format!("Solarman error {code}: {msg}"))
+    }
+}
+
+/// Reads a response: status first, then the envelope.
+fn read(response: &crate::vendors::http::Response) -> Result<Value, VendorError> {
+    if let Some(error) = response.classify_status() {
+        return Err(error);
+    }
+    let value = response.json()?;
+    let envelope: Envelope = serde_json::from_value(value.clone()).unwrap_or_default();
+    if envelope.success == Some(false) {
+        return Err(classify(&envelope));
+    }
+    Ok(value)
+}
+
+/// The HTTP side of the adapter.
+pub(super) struct Client {
+    pub base: String,
+    pub credentials: Credentials,
+    pub http: Http,
+}
+
+impl Client {
+    /// `POST /account/v1.0/token?appId=`; the password travels as lowercase SHA-256 hex.
+    pub async fn login(&self) -> Result<TokenResponse, VendorError> {
+        let c = &self.credentials;
+        let username = c.username.as_deref().unwrap_or_default();
+        let password_hash = hex_sha256(c.password.as_ref().map_or("", Secret::expose));
+        let mut body = serde_json::json!({
+            "appSecret": c.app_secret.as_ref().map_or("", Secret::expose),
+            "password": password_hash,
+        });
+        // The token call takes exactly one of username or email.
+        let login_field = if username.contains('@') { "email" } else { "username" };
+        body[login_field] = Value::String(username.to_owned());
+        if let Some(company) = c.company_id.as_deref().filter(|v| !v.is_empty()) {
+            body["orgId"] = Value::String(company.to_owned());
+        }
+        let request = self
+            .http
+            .client()
+            .post(format!("{}/account/v1.0/token", self.base))
+            .query(&[("appId", c.app_id.as_deref().unwrap_or_default())])
+            .json(&body);
+        let response = self.http.send(request).await?;
+        let value = match read(&response) {
+            Ok(value) => value,
+            Err(VendorError::TokenExpired(reason) | VendorError::Permanent(reason)) => {
+                return Err(VendorError::CredentialsRejected(format!(
+                    "Solarman refused the login ({reason}); check the appId, appSecret, username \
+                     and password"
+                )));
+            }
+            Err(other) => return Err(other),
+        };
+        let token: TokenResponse = serde_json::from_value(value)
+            .map_err(|e| VendorError::Malformed(format!("Solarman token response: {e}")))?;
+        if token.access_token.as_deref().is_none_or(str::is_empty) {
+            // Seen during Solarman outages (vendor-apis.md §6.9): transient, not a rejection.
+            return Err(VendorError::Transient(
+                "Solarman token response without access_token".into(),
+            ));
+        }
+        Ok(token)
+    }
+
+    /// An authenticated `POST {base}{path}?language=en` with a JSON body.
+    pub async fn post(&self, token: &Token, path: &str, body: Value) -> Result<Value, VendorError> {
+        let request = self
+            .http
+            .client()
+            .post(format!("{}{path}", self.base))
+            .query(&[("language", "en")])
+            .bearer_auth(token.access.expose())
+            .json(&body);
+        read(&self.http.send(request).await?)
+    }
+}
+
+/// Lowercase hex SHA-256, as the token call wants the password.
+pub(super) fn hex_sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hash_is_lowercase_hex_sha256() {
+        assert_eq!(
+            hex_sha256("password"),
+            "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"
+        );
+    }
+
+    #[test]
+    fn envelope_codes_are_classified() {
+        let env = |code: &str, msg: &str| Envelope {
+            success: Some(false),
+            code: Some(code.into()),
+            msg: Some(msg.into()),
+        };
+        assert!(matches!(
+            classify(&env("2101019", "auth invalid token")),
+            VendorError::TokenExpired(_)
+        ));
+        assert!(matches!(
+            classify(&env("3201001", "Service Currently Unavailable")),
+            VendorError::Transient(_)
+        ));
+        assert!(matches!(
+            classify(&env("429", "Too many requests")),
+            VendorError::RateLimited { .. }
+        ));
+        assert!(matches!(
+            classify(&env("2101030", "station not found")),
+            VendorError::Permanent(_)
+        ));
+    }
+}

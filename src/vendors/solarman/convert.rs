@@ -1,0 +1,234 @@
+//! Solarman wire records to domain records. Pure: no I/O, tested on recorded payloads.
+
+use super::wire::{AlertRow, RealTime, Station, TokenResponse};
+use crate::domain::{AlertStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant};
+use base64::Engine;
+use serde_json::Value;
+
+/// Default token life when neither the JWT nor `expires_in` says (the original's default).
+const DEFAULT_EXPIRES_IN: i64 = 3600;
+
+/// A token from the token call: expiry from the JWT's `exp` when readable, else
+/// `now + expires_in`.
+pub(super) fn token(response: TokenResponse, now: Timestamp) -> Result<Token, String> {
+    let access = response
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| "the token response has no access_token".to_owned())?;
+    let expires_in = response.expires_in.unwrap_or(DEFAULT_EXPIRES_IN);
+    let expires_at = jwt_expiry(&access).or_else(|| {
+        Timestamp::from_unix_millis(now.as_datetime().timestamp_millis() + expires_in * 1000)
+    });
+    Ok(Token {
+        access: Secret::new(access),
+        refresh: response.refresh_token.map(Secret::new),
+        expires_at,
+        metadata: serde_json::json!({
+            "expires_in": expires_in,
+            "stored_at": now.to_canonical(),
+            "uid": response.uid,
+        }),
+    })
+}
+
+/// The `exp` claim of a JWT, without verifying it (we only need to know when to renew).
+pub(super) fn jwt_expiry(token: &str) -> Option<Timestamp> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    let exp = claims.get("exp")?.as_f64()?;
+    Timestamp::from_unix_millis((exp * 1000.0) as i64)
+}
+
+/// Unix seconds (possibly fractional) to a timestamp, floored to the second.
+fn from_unix_seconds(seconds: f64) -> Option<Timestamp> {
+    (seconds > 0.0).then(|| Timestamp::from_unix_millis(seconds.floor() as i64 * 1000)).flatten()
+}
+
+/// One station row to a plant. `raw` is the row as received.
+pub(super) fn plant(station: Station, raw: &Value) -> Result<VendorPlant, String> {
+    let id = station.id.ok_or_else(|| "station without an id".to_owned())?;
+    Ok(VendorPlant {
+        name: station.name.unwrap_or_else(|| format!("Plant {id}")),
+        // installedCapacity is already kW (vendor-apis.md §1.3).
+        capacity_kw: station.installed_capacity,
+        address: station.location_address,
+        latitude: station.location_lat,
+        longitude: station.location_lng,
+        timezone: station.region_timezone.filter(|zone| zone.parse::<chrono_tz::Tz>().is_ok()),
+        network_status: station.network_status.map(|s| s.trim().to_owned()),
+        current_power_kw: station.generation_power.map(|w| w / 1000.0),
+        daily_energy_kwh: None,
+        total_energy_kwh: None,
+        vendor_updated_at: station.last_update_time.and_then(from_unix_seconds),
+        raw_json: Some(raw.to_string()),
+        vendor_plant_id: id,
+    })
+}
+
+/// Adds what the realtime call knows to a plant from the listing.
+pub(super) fn apply_realtime(plant: &mut VendorPlant, realtime: RealTime) {
+    if let Some(watts) = realtime.generation_power {
+        plant.current_power_kw = Some(watts / 1000.0);
+    }
+    plant.daily_energy_kwh = realtime.generation_value.or(plant.daily_energy_kwh);
+    plant.total_energy_kwh = realtime.generation_total.or(plant.total_energy_kwh);
+    if let Some(updated) = realtime.last_update_time.and_then(from_unix_seconds) {
+        plant.vendor_updated_at = Some(updated);
+    }
+}
+
+/// Solarman `level` (0 info, 1 warning, 2 error) and `influence` (0 none, 1 production,
+/// 2 safety, 3 both) to a severity: safety makes it critical, a production impact makes it at
+/// least medium (the original system's mapping).
+pub(super) fn severity(level: Option<i64>, influence: Option<i64>) -> Severity {
+    let base = match level {
+        Some(0) => Severity::Low,
+        Some(2) => Severity::High,
+        _ => Severity::Medium,
+    };
+    match influence {
+        Some(2 | 3) => Severity::Critical,
+        Some(1) if base == Severity::Low => Severity::Medium,
+        _ => base,
+    }
+}
+
+/// One alert row of a device to an occurrence. The OpenAPI gives no end time, so alerts
+/// stay `ACTIVE` until a person acknowledges them; the key is
+/// `deviceSn|alertId|code|alertTime` because `alertId` names the alert type.
+pub(super) fn alert(
+    station_id: &str,
+    device_sn: &str,
+    row: AlertRow,
+    raw: &Value,
+) -> Result<VendorAlert, String> {
+    let alert_time = row.alert_time.ok_or_else(|| "alert without alertTime".to_owned())?;
+    let started_at = from_unix_seconds(alert_time)
+        .ok_or_else(|| format!("alertTime {alert_time} is not a valid time"))?;
+    let type_id = row.alert_id.clone().or_else(|| row.code.clone()).unwrap_or_default();
+    Ok(VendorAlert {
+        vendor_alert_key: format!(
+            "{device_sn}|{type_id}|{}|{}",
+            row.code.as_deref().unwrap_or(""),
+            alert_time.floor() as i64
+        ),
+        vendor_plant_id: Some(station_id.to_owned()),
+        device_sn: Some(device_sn.to_owned()),
+        severity: severity(row.level, row.influence),
+        status: AlertStatus::Active,
+        code: row.code,
+        title: row.alert_name.unwrap_or_else(|| format!("Alert {type_id}")),
+        description: row.description,
+        started_at: Some(started_at),
+        ended_at: None,
+        raw_json: Some(raw.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::{AlertPage, StationPage};
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/solarman/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn decode(row: &Value) -> Result<VendorPlant, String> {
+        serde_json::from_value::<Station>(row.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|s| plant(s, row))
+    }
+
+    #[test]
+    fn recorded_station_list_converts_with_units_and_times() {
+        let page: StationPage = serde_json::from_value(fixture("station_list.json")).unwrap();
+        let rows = page.station_list.unwrap();
+        let demo = decode(&rows[0]).unwrap();
+        assert_eq!(demo.vendor_plant_id, "895");
+        assert_eq!(demo.capacity_kw, Some(12.5));
+        assert_eq!(demo.current_power_kw, Some(4.51), "generationPower is W");
+        assert_eq!(demo.timezone.as_deref(), Some("Asia/Shanghai"));
+        assert_eq!(demo.vendor_updated_at.unwrap().to_canonical(), "2024-06-10T06:13:20.000Z");
+        assert!(demo.raw_json.unwrap().contains("Nanjie village 8"));
+
+        let shed = decode(&rows[1]).unwrap();
+        assert_eq!(shed.capacity_kw, Some(0.6), "a number sent as a string");
+        assert_eq!(shed.network_status.as_deref(), Some("ALL_OFFLINE"), "padded enum trimmed");
+        assert_eq!(shed.current_power_kw, Some(0.0), "a real zero stays zero");
+        assert_eq!(shed.timezone, None, "an unknown zone is not kept");
+        assert_eq!(shed.latitude, None);
+        assert_eq!(
+            shed.vendor_updated_at.unwrap().to_canonical(),
+            "2024-06-10T06:13:37.000Z",
+            "float seconds floored"
+        );
+
+        assert!(
+            decode(&rows[2]).unwrap_err().contains("installedCapacity")
+                || decode(&rows[2]).is_err()
+        );
+        assert!(decode(&rows[3]).unwrap_err().contains("without an id"));
+    }
+
+    #[test]
+    fn realtime_adds_energy() {
+        let page: StationPage = serde_json::from_value(fixture("station_list.json")).unwrap();
+        let mut demo = decode(&page.station_list.unwrap()[0]).unwrap();
+        let realtime: RealTime = serde_json::from_value(fixture("realtime.json")).unwrap();
+        apply_realtime(&mut demo, realtime);
+        assert_eq!(demo.daily_energy_kwh, Some(18.4));
+        assert_eq!(demo.total_energy_kwh, Some(10234.5));
+        assert_eq!(demo.current_power_kw, Some(3.2));
+    }
+
+    #[test]
+    fn recorded_alerts_get_occurrence_keys_and_severities() {
+        let page: AlertPage = serde_json::from_value(fixture("alert_list.json")).unwrap();
+        let rows = page.alert_list.unwrap();
+        let alerts: Vec<VendorAlert> = rows
+            .iter()
+            .map(|row| {
+                alert("895", "2106123456", serde_json::from_value(row.clone()).unwrap(), row)
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(alerts[0].vendor_alert_key, "2106123456|2|1|1718000123");
+        assert_eq!(alerts[0].severity, Severity::High);
+        assert_eq!(alerts[0].status, AlertStatus::Active);
+        assert_eq!(alerts[1].severity, Severity::Critical, "safety influence");
+        assert_eq!(alerts[1].description.as_deref(), Some("PV insulation low"));
+        assert_eq!(alerts[1].started_at.unwrap().to_canonical(), "2024-06-10T06:20:56.000Z");
+    }
+
+    #[test]
+    fn recorded_token_reads_jwt_expiry() {
+        let response: TokenResponse = serde_json::from_value(fixture("token.json")).unwrap();
+        let token = token(response, Timestamp::now()).unwrap();
+        assert_eq!(token.expires_at.unwrap().to_canonical(), "2027-01-15T08:00:00.000Z");
+        assert!(!format!("{token:?}").contains("eyJhbGci"));
+    }
+
+    #[test]
+    fn severity_follows_level_and_influence() {
+        assert_eq!(severity(Some(0), Some(0)), Severity::Low);
+        assert_eq!(severity(Some(0), Some(1)), Severity::Medium);
+        assert_eq!(severity(Some(1), None), Severity::Medium);
+        assert_eq!(severity(Some(2), Some(1)), Severity::High);
+        assert_eq!(severity(Some(0), Some(2)), Severity::Critical);
+        assert_eq!(severity(None, Some(3)), Severity::Critical);
+    }
+
+    #[test]
+    fn jwt_exp_is_read_and_garbage_ignored() {
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"exp":1800000000}"#);
+        let token = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.sig");
+        assert_eq!(jwt_expiry(&token).unwrap().to_canonical(), "2027-01-15T08:00:00.000Z");
+        assert_eq!(jwt_expiry("not-a-jwt"), None);
+    }
+}

@@ -1,0 +1,197 @@
+//! Solarman OpenAPI (vendor-apis.md §1): token with appId in the query and the password as
+//! SHA-256 hex; `station/v1.0/list` paged by `page`/`size`; daily and total energy from
+//! `station/v1.0/realTime`; alerts from `station/v1.0/device` then `device/v1.0/alertList`
+//! per device, with the lookback window sent as `startTimestamp`/`endTimestamp`.
+
+mod client;
+mod convert;
+mod wire;
+
+use super::paging::{Next, PlantPages};
+use super::{
+    AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError, lenient,
+};
+use crate::domain::{Credentials, Timestamp, Token, VendorKind};
+use client::Client;
+use serde_json::{Value, json};
+
+/// Plants per page of the station list.
+const PAGE_SIZE: usize = 100;
+/// Rows per page of the device and alert lists.
+const SUB_PAGE_SIZE: usize = 100;
+
+/// The Solarman adapter.
+pub struct Solarman {
+    client: Client,
+}
+
+impl Solarman {
+    /// An adapter for one account; `base_url` overrides the international host.
+    pub fn new(base_url: Option<&str>, credentials: Credentials, http: Http) -> Self {
+        let base = base_url.unwrap_or(client::DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+        Self { client: Client { base, credentials, http } }
+    }
+
+    async fn post(
+        &self,
+        session: &Session,
+        path: &'static str,
+        body: Value,
+    ) -> Result<Value, VendorError> {
+        session
+            .call(self, |token: Token| {
+                let body = body.clone();
+                async move { self.client.post(&token, path, body).await }
+            })
+            .await
+    }
+
+    /// The serial numbers of a station's devices (paged).
+    async fn devices(
+        &self,
+        session: &Session,
+        station_id: &str,
+    ) -> Result<Vec<String>, VendorError> {
+        let mut serials = Vec::new();
+        for page in 1..=super::paging::MAX_PAGES {
+            let value = self
+                .post(
+                    session,
+                    "/station/v1.0/device",
+                    json!({"stationId": numeric(station_id), "page": page, "size": SUB_PAGE_SIZE}),
+                )
+                .await?;
+            let parsed: wire::DevicePage = serde_json::from_value(value)
+                .map_err(|e| VendorError::Malformed(format!("Solarman device list: {e}")))?;
+            let rows = parsed.device_list_items.unwrap_or_default();
+            let count = rows.len();
+            serials.extend(rows.into_iter().filter_map(|d| d.device_sn.or(d.device_id)));
+            let total = parsed.total.map_or(usize::MAX, |t| t.max(0) as usize);
+            if count < SUB_PAGE_SIZE || serials.len() >= total {
+                break;
+            }
+        }
+        Ok(serials)
+    }
+}
+
+/// Station ids are integers on the wire; keep strings that are not.
+fn numeric(id: &str) -> Value {
+    id.parse::<i64>().map_or_else(|_| Value::String(id.to_owned()), Value::from)
+}
+
+#[async_trait::async_trait]
+impl VendorClient for Solarman {
+    fn kind(&self) -> VendorKind {
+        VendorKind::Solarman
+    }
+
+    async fn login(&self) -> Result<Token, VendorError> {
+        let response = self.client.login().await?;
+        convert::token(response, Timestamp::now()).map_err(VendorError::Malformed)
+    }
+
+    async fn list_plants(&self, session: &Session) -> Result<PlantListing, VendorError> {
+        let mut pages = PlantPages::default();
+        let mut page = 1;
+        loop {
+            let value = self
+                .post(session, "/station/v1.0/list", json!({"page": page, "size": PAGE_SIZE}))
+                .await?;
+            let parsed: wire::StationPage = serde_json::from_value(value).map_err(|e| {
+                VendorError::Malformed(format!("Solarman station list page {page}: {e}"))
+            })?;
+            let rows = parsed.station_list.unwrap_or_default();
+            let count = rows.len();
+            for row in rows {
+                let id = row.get("id").and_then(|v| lenient::id_from_value(v).ok().flatten());
+                let decoded = serde_json::from_value::<wire::Station>(row.clone())
+                    .map_err(|e| e.to_string())
+                    .and_then(|station| convert::plant(station, &row));
+                pages.push(decoded.map_err(|reason| (id, reason)));
+            }
+            let total = parsed.total.map(|t| t.max(0) as u64);
+            if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
+                break;
+            }
+            page += 1;
+        }
+
+        // Daily and total energy are not in the list: one realtime call per plant.
+        let ids: Vec<String> =
+            pages.plants_mut().iter().map(|p| p.vendor_plant_id.clone()).collect();
+        for (index, id) in ids.iter().enumerate() {
+            match self
+                .post(session, "/station/v1.0/realTime", json!({"stationId": numeric(id)}))
+                .await
+            {
+                Ok(value) => match serde_json::from_value::<wire::RealTime>(value) {
+                    Ok(realtime) => {
+                        convert::apply_realtime(&mut pages.plants_mut()[index], realtime)
+                    }
+                    Err(e) => pages.warn(format!("station {id}: unreadable realtime data ({e})")),
+                },
+                Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
+                    pages.warn(format!("station {id}: realtime data unavailable ({reason})"));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(pages.finish())
+    }
+
+    async fn list_alerts(
+        &self,
+        session: &Session,
+        window: AlertWindow,
+        plant_ids: &[String],
+    ) -> Result<AlertListing, VendorError> {
+        let start = window.start.as_datetime().timestamp();
+        let end = window.end.as_datetime().timestamp();
+        let mut listing = AlertListing::default();
+        for station_id in plant_ids {
+            let serials = match self.devices(session, station_id).await {
+                Ok(serials) => serials,
+                Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
+                    listing
+                        .skipped
+                        .push(format!("station {station_id}: device list unavailable ({reason})"));
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
+            for serial in serials {
+                let mut fetched = 0usize;
+                for page in 1..=super::paging::MAX_PAGES {
+                    let body = json!({
+                        "deviceSn": serial, "startTimestamp": start, "endTimestamp": end,
+                        "page": page, "size": SUB_PAGE_SIZE,
+                    });
+                    let value = self.post(session, "/device/v1.0/alertList", body).await?;
+                    let parsed: wire::AlertPage = serde_json::from_value(value).map_err(|e| {
+                        VendorError::Malformed(format!("Solarman alert list of {serial}: {e}"))
+                    })?;
+                    let rows = parsed.alert_list.unwrap_or_default();
+                    let count = rows.len();
+                    fetched += count;
+                    for row in rows {
+                        match serde_json::from_value::<wire::AlertRow>(row.clone())
+                            .map_err(|e| e.to_string())
+                            .and_then(|parsed| convert::alert(station_id, &serial, parsed, &row))
+                        {
+                            Ok(alert) => listing.alerts.push(alert),
+                            Err(reason) => {
+                                listing.skipped.push(format!("device {serial}: {reason}"))
+                            }
+                        }
+                    }
+                    let total = parsed.total.map_or(usize::MAX, |t| t.max(0) as usize);
+                    if count < SUB_PAGE_SIZE || fetched >= total {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(listing)
+    }
+}

@@ -1,0 +1,151 @@
+//! Sungrow requests: app key in the body, secret key in `x-access-key`, the token in the
+//! body, and the envelope's `result_code` read on every answer.
+
+use super::convert;
+use super::wire::{Envelope, LoginData};
+use crate::domain::{Credentials, Secret, Timestamp, Token};
+use crate::vendors::{Http, VendorError};
+use serde_json::Value;
+
+/// The international gateway (vendor-apis.md §2.1).
+pub(super) const DEFAULT_BASE_URL: &str = "https://gateway.isolarcloud.com.hk";
+
+/// Classifies a `result_code` other than `"1"`.
+pub(super) fn classify(code: &str, message: &str) -> VendorError {
+    let text = format!("Sungrow {code}: {message}");
+    match code {
+        "E00003" => VendorError::TokenExpired(text),
+        "E998" | "E999" => VendorError::RateLimited { message: text, retry_after: None },
+        "E900" | "E912" | "E914" | "E919" | "er_invalid_appkey" => {
+            VendorError::CredentialsRejected(format!(
+                "{text}; check the vendor's app key and secret key"
+            ))
+        }
+        "E994" | "E996" => VendorError::Permanent(format!(
+            "{text}: the call is not available for this account or region; check the base URL"
+        )),
+        _ if message.contains("er_token_login_invalid") => VendorError::TokenExpired(text),
+        _ if message.contains("invalid_appkey") => VendorError::CredentialsRejected(text),
+        _ => VendorError::Permanent(text),
+    }
+}
+
+/// The HTTP side of the adapter.
+pub(super) struct Client {
+    pub base: String,
+    pub credentials: Credentials,
+    pub http: Http,
+}
+
+impl Client {
+    /// POSTs `body` (plus `appkey` and `lang`) to `path`; returns the whole response after
+    /// checking the HTTP status.
+    async fn send(
+        &self,
+        path: &str,
+        mut body: Value,
+        token: Option<&Token>,
+    ) -> Result<Value, VendorError> {
+        let c = &self.credentials;
+        body["appkey"] = Value::String(c.app_id.clone().unwrap_or_default());
+        body["lang"] = Value::String("_en_US".into());
+        let mut request = self
+            .http
+            .client()
+            .post(format!("{}{path}", self.base))
+            .header("x-access-key", c.app_secret.as_ref().map_or("", Secret::expose))
+            .header("sys_code", "901");
+        if let Some(token) = token {
+            body["token"] = Value::String(token.access.expose().to_owned());
+            request = request.header("token", token.access.expose());
+        }
+        let response = self.http.send(request.json(&body)).await?;
+        if let Some(error) = response.classify_status() {
+            return Err(error);
+        }
+        response.json()
+    }
+
+    /// Checks the envelope of a response; returns `result_data`.
+    fn unwrap_envelope(value: Value) -> Result<Value, VendorError> {
+        let envelope: Envelope = serde_json::from_value(value)
+            .map_err(|e| VendorError::Malformed(format!("Sungrow envelope: {e}")))?;
+        match envelope.result_code.as_deref() {
+            Some("1") => Ok(envelope.result_data.unwrap_or(Value::Null)),
+            Some(code) => Err(classify(code, envelope.result_msg.as_deref().unwrap_or(""))),
+            None => Err(VendorError::Malformed("Sungrow response without result_code".into())),
+        }
+    }
+
+    /// An authenticated call; returns `result_data`.
+    pub async fn post(&self, path: &str, body: Value, token: &Token) -> Result<Value, VendorError> {
+        Self::unwrap_envelope(self.send(path, body, Some(token)).await?)
+    }
+
+    /// `POST /openapi/login`. A `"1"` result code is not enough: `login_state` must be `"1"`.
+    /// A gateway that answers in the OAuth shape (`access_token` at the top level or in
+    /// `result_data`) is accepted too.
+    pub async fn login(&self, now: Timestamp) -> Result<Token, VendorError> {
+        let c = &self.credentials;
+        let body = serde_json::json!({
+            "user_account": c.username.as_deref().unwrap_or_default(),
+            "user_password": c.password.as_ref().map_or("", Secret::expose),
+            "login_type": "1",
+        });
+        let response = self.send("/openapi/login", body, None).await?;
+        if response.get("access_token").is_some() {
+            return convert::oauth_token(&response, None, now).map_err(VendorError::Malformed);
+        }
+        let data = match Self::unwrap_envelope(response) {
+            Err(VendorError::TokenExpired(reason) | VendorError::Permanent(reason)) => {
+                return Err(VendorError::CredentialsRejected(format!(
+                    "Sungrow refused the login ({reason})"
+                )));
+            }
+            other => other?,
+        };
+        if data.get("access_token").is_some() {
+            let wrapped = serde_json::json!({ "result_data": data });
+            return convert::oauth_token(&wrapped, None, now).map_err(VendorError::Malformed);
+        }
+        let login: LoginData = serde_json::from_value(data).unwrap_or_default();
+        match login.login_state.as_deref() {
+            Some("1") => convert::login_token(login, now).map_err(VendorError::Malformed),
+            state => {
+                let reason = match state {
+                    Some("-1") => "no such account",
+                    Some("0") => "wrong password",
+                    Some("2") => "account locked after wrong passwords",
+                    Some("5") => "account locked by the administrator",
+                    _ => "login not accepted",
+                };
+                let left = login
+                    .remain_times
+                    .map(|n| format!(", {n} attempt(s) left"))
+                    .unwrap_or_default();
+                Err(VendorError::CredentialsRejected(format!(
+                    "Sungrow refused the login: {reason}{left}; fix the credentials with `plantsync vendor set`"
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_codes_are_classified() {
+        assert!(matches!(
+            classify("E00003", "er_token_login_invalid"),
+            VendorError::TokenExpired(_)
+        ));
+        assert!(matches!(classify("E999", "limit"), VendorError::RateLimited { .. }));
+        assert!(matches!(
+            classify("E912", "Illegal x-access-key"),
+            VendorError::CredentialsRejected(_)
+        ));
+        assert!(matches!(classify("009", "missing ps_key_list"), VendorError::Permanent(_)));
+    }
+}

@@ -1,0 +1,301 @@
+//! Sungrow wire records to domain records. Pure: no I/O, tested on recorded payloads.
+
+use super::wire::{Fault, LoginData, OAuthToken, Station, UnitValue};
+use crate::domain::{AlertStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant};
+use chrono::{DateTime, NaiveDateTime, TimeZone};
+use serde_json::Value;
+
+/// The zone of times Sungrow sends without an offset (its servers' time).
+pub(super) const SERVER_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+/// Lifetime assumed for a login-flow token: Sungrow does not publish one, OAuth defaults to
+/// 7200 s (vendor-apis.md §2.3); an earlier expiry is caught by `E00003` and one re-login.
+const DEFAULT_TOKEN_SECONDS: i64 = 7200;
+
+fn expires_after(now: Timestamp, seconds: i64) -> Option<Timestamp> {
+    Timestamp::from_unix_millis(now.as_datetime().timestamp_millis() + seconds * 1000)
+}
+
+/// A token from the login call's `result_data` (login flow).
+pub(super) fn login_token(data: LoginData, now: Timestamp) -> Result<Token, String> {
+    let access = data.token.filter(|t| !t.is_empty()).ok_or("login succeeded without a token")?;
+    Ok(Token {
+        access: Secret::new(access),
+        refresh: None,
+        expires_at: expires_after(now, DEFAULT_TOKEN_SECONDS),
+        metadata: serde_json::json!({"user_id": data.user_id, "stored_at": now.to_canonical()}),
+    })
+}
+
+/// A token from an OAuth response, whichever shape it came in: fields at the top level
+/// (pysolarcloud) or inside `result_data` (other clients). A refresh response without a new
+/// refresh token keeps `previous_refresh` (pysolarcloud #62).
+pub(super) fn oauth_token(
+    response: &Value,
+    previous_refresh: Option<&Secret>,
+    now: Timestamp,
+) -> Result<Token, String> {
+    let read = |value: &Value| serde_json::from_value::<OAuthToken>(value.clone()).ok();
+    let top = read(response).filter(|t| t.access_token.is_some());
+    let nested = response.get("result_data").and_then(read).filter(|t| t.access_token.is_some());
+    let parsed = top.or(nested).ok_or("no access_token at the top level or in result_data")?;
+    let access = parsed.access_token.unwrap_or_default();
+    let expires_in = parsed.expires_in.unwrap_or(DEFAULT_TOKEN_SECONDS);
+    Ok(Token {
+        access: Secret::new(access),
+        refresh: parsed.refresh_token.map(Secret::new).or_else(|| previous_refresh.cloned()),
+        expires_at: expires_after(now, expires_in),
+        metadata: serde_json::json!({"expires_in": expires_in, "stored_at": now.to_canonical()}),
+    })
+}
+
+/// A `{unit, value}` power reading in kW.
+pub(super) fn power_kw(reading: &UnitValue) -> Result<Option<f64>, String> {
+    scaled(reading, &[("W", -1), ("kW", 0), ("MW", 1)])
+}
+
+/// A `{unit, value}` energy reading in kWh.
+pub(super) fn energy_kwh(reading: &UnitValue) -> Result<Option<f64>, String> {
+    scaled(reading, &[("Wh", -1), ("kWh", 0), ("MWh", 1), ("GWh", 2)])
+}
+
+/// A `{unit, value}` capacity in kW(p).
+pub(super) fn capacity_kw(reading: &UnitValue) -> Result<Option<f64>, String> {
+    scaled(reading, &[("Wp", -1), ("W", -1), ("kWp", 0), ("kW", 0), ("MWp", 1), ("MW", 1)])
+}
+
+/// Scales by powers of 1000 (`-1`: W to kW). Dividing rather than multiplying by 0.001 keeps
+/// `4310 W` at exactly `4.31 kW`.
+fn scaled(reading: &UnitValue, units: &[(&str, i32)]) -> Result<Option<f64>, String> {
+    let Some(value) = reading.value else { return Ok(None) };
+    let unit = reading.unit.as_deref().unwrap_or("").trim();
+    let (_, power) = units
+        .iter()
+        .find(|(name, _)| *name == unit)
+        .ok_or_else(|| format!("unknown unit '{unit}'"))?;
+    let factor = 1000f64.powi(power.abs());
+    Ok(Some(if *power < 0 { value / factor } else { value * factor }))
+}
+
+/// `"GMT+2"` to the IANA `Etc/GMT-2` (POSIX signs are inverted). Offsets that are not whole
+/// hours have no IANA name and give `None`.
+pub(super) fn zone_from_gmt(text: &str) -> Option<String> {
+    let rest = text.trim().strip_prefix("GMT").or_else(|| text.trim().strip_prefix("UTC"))?;
+    if rest.is_empty() || rest == "+0" || rest == "-0" {
+        return Some("Etc/GMT".to_owned());
+    }
+    let (sign, hours) = rest.split_at(1);
+    let hours: u8 = hours.parse().ok().filter(|h| *h <= 14)?;
+    let name = match sign {
+        "+" => format!("Etc/GMT-{hours}"),
+        "-" => format!("Etc/GMT+{hours}"),
+        _ => return None,
+    };
+    name.parse::<chrono_tz::Tz>().is_ok().then_some(name)
+}
+
+/// An ISO time with an offset, or `yyyy-MM-dd HH:mm:ss` / `yyyyMMddHHmmss` in server time.
+pub(super) fn time(text: &str) -> Option<Timestamp> {
+    let text = text.trim();
+    if let Ok(with_offset) = DateTime::parse_from_rfc3339(text) {
+        return Some(Timestamp::from_datetime(&with_offset));
+    }
+    ["%Y-%m-%d %H:%M:%S", "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S"].iter().find_map(|format| {
+        let naive = NaiveDateTime::parse_from_str(text, format).ok()?;
+        SERVER_ZONE.from_local_datetime(&naive).earliest().map(|t| Timestamp::from_datetime(&t))
+    })
+}
+
+/// One station row to a plant.
+pub(super) fn plant(station: Station, raw: &Value) -> Result<VendorPlant, String> {
+    let id = station.ps_id.ok_or("plant without a ps_id")?;
+    let capacity = match &station.total_capcity {
+        Some(reading) => capacity_kw(reading).map_err(|e| format!("total_capcity: {e}"))?,
+        None => station.installed_power,
+    };
+    let power = station
+        .curr_power
+        .as_ref()
+        .map(power_kw)
+        .transpose()
+        .map_err(|e| format!("curr_power: {e}"))?;
+    let today = station
+        .today_energy
+        .as_ref()
+        .map(energy_kwh)
+        .transpose()
+        .map_err(|e| format!("today_energy: {e}"))?;
+    let total = station
+        .total_energy
+        .as_ref()
+        .map(energy_kwh)
+        .transpose()
+        .map_err(|e| format!("total_energy: {e}"))?;
+    Ok(VendorPlant {
+        name: station.ps_name.unwrap_or_else(|| format!("Plant {id}")),
+        capacity_kw: capacity,
+        address: station.ps_location,
+        latitude: station.latitude,
+        longitude: station.longitude,
+        timezone: station.ps_current_time_zone.as_deref().and_then(zone_from_gmt),
+        network_status: station
+            .ps_status
+            .map(|s| if s == 0 { "ALL_OFFLINE" } else { "NORMAL" }.to_owned()),
+        current_power_kw: power.flatten(),
+        daily_energy_kwh: today.flatten(),
+        total_energy_kwh: total.flatten(),
+        vendor_updated_at: station.curr_power_update_time.as_deref().and_then(time),
+        raw_json: Some(raw.to_string()),
+        vendor_plant_id: id,
+    })
+}
+
+/// Sungrow `fault_level` (1 most severe .. 4 least) to a severity. The level names are not
+/// published in English; this order follows the portal's colour coding [U].
+pub(super) fn severity(level: Option<i64>) -> Severity {
+    match level {
+        Some(1) => Severity::Critical,
+        Some(2) => Severity::High,
+        Some(4) => Severity::Low,
+        _ => Severity::Medium,
+    }
+}
+
+/// One fault row to an occurrence keyed `ps_id|ps_key|fault_code|create_time`; resolved only
+/// when the vendor gives `over_time`.
+pub(super) fn alert(fault: Fault, raw: &Value) -> Result<VendorAlert, String> {
+    let ps_id = fault.ps_id.ok_or("fault without ps_id")?;
+    let created = fault.create_time.ok_or("fault without create_time")?;
+    let started_at =
+        time(&created).ok_or_else(|| format!("create_time '{created}' is not a time"))?;
+    let ended_at = match fault.over_time.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(text) => Some(time(text).ok_or_else(|| format!("over_time '{text}' is not a time"))?),
+        None => None,
+    };
+    let code = fault.fault_code.unwrap_or_default();
+    Ok(VendorAlert {
+        vendor_alert_key: format!(
+            "{ps_id}|{}|{code}|{created}",
+            fault.ps_key.as_deref().unwrap_or("")
+        ),
+        vendor_plant_id: Some(ps_id),
+        device_sn: fault.device_sn,
+        severity: severity(fault.fault_level),
+        status: if ended_at.is_some() { AlertStatus::Resolved } else { AlertStatus::Active },
+        title: fault.fault_name.unwrap_or_else(|| format!("Fault {code}")),
+        code: (!code.is_empty()).then_some(code),
+        description: None,
+        started_at: Some(started_at),
+        ended_at,
+        raw_json: Some(raw.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::Page;
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/sungrow/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn rows(name: &str) -> Vec<Value> {
+        let page: Page = serde_json::from_value(fixture(name)["result_data"].clone()).unwrap();
+        page.page_list.unwrap()
+    }
+
+    fn decode(row: &Value) -> Result<VendorPlant, String> {
+        serde_json::from_value::<Station>(row.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|s| plant(s, row))
+    }
+
+    #[test]
+    fn recorded_station_list_converts_units_zones_and_placeholders() {
+        let rows = rows("station_list.json");
+        let farm = decode(&rows[0]).unwrap();
+        assert_eq!(farm.vendor_plant_id, "5425899");
+        assert_eq!(farm.capacity_kw, Some(21.93));
+        assert_eq!(farm.current_power_kw, Some(4.31));
+        assert_eq!(farm.daily_energy_kwh, Some(64.8));
+        assert_eq!(farm.total_energy_kwh, Some(43130.0), "MWh to kWh");
+        assert_eq!(farm.timezone.as_deref(), Some("Etc/GMT-2"));
+        assert_eq!(farm.vendor_updated_at.unwrap().to_canonical(), "2026-04-06T05:05:00.000Z");
+        assert_eq!(farm.network_status.as_deref(), Some("NORMAL"));
+
+        let barn = decode(&rows[1]).unwrap();
+        assert_eq!(barn.current_power_kw, Some(0.0), "kW unit, real zero");
+        assert_eq!(barn.daily_energy_kwh, None, "\"--\" is a placeholder, not zero");
+        assert_eq!(barn.total_energy_kwh, Some(1200.5));
+        assert_eq!(barn.timezone, None, "GMT+5:30 has no IANA Etc zone");
+        assert_eq!(barn.network_status.as_deref(), Some("ALL_OFFLINE"));
+
+        assert!(decode(&rows[2]).unwrap_err().contains("unknown unit 'hp'"));
+    }
+
+    #[test]
+    fn recorded_faults_resolve_only_with_an_end_time() {
+        let alerts: Vec<VendorAlert> = rows("fault_list.json")
+            .iter()
+            .map(|row| alert(serde_json::from_value(row.clone()).unwrap(), row).unwrap())
+            .collect();
+        assert_eq!(alerts[0].vendor_alert_key, "5425899|5425899_1_1_1|10|20260406100000");
+        assert_eq!(alerts[0].status, AlertStatus::Resolved);
+        assert_eq!(alerts[0].ended_at.unwrap().to_canonical(), "2026-04-06T03:00:00.000Z");
+        assert_eq!(alerts[0].severity, Severity::High);
+        assert_eq!(alerts[1].status, AlertStatus::Active);
+        assert_eq!(alerts[1].ended_at, None);
+        assert_eq!(alerts[1].severity, Severity::Critical);
+    }
+
+    fn reading(unit: &str, value: f64) -> UnitValue {
+        UnitValue { unit: Some(unit.into()), value: Some(value) }
+    }
+
+    #[test]
+    fn units_convert_by_their_unit() {
+        assert_eq!(power_kw(&reading("W", 4310.0)), Ok(Some(4.31)));
+        assert_eq!(power_kw(&reading("kW", 4.31)), Ok(Some(4.31)));
+        assert_eq!(energy_kwh(&reading("MWh", 43.13)), Ok(Some(43130.0)));
+        assert_eq!(energy_kwh(&reading("kWh", 0.0)), Ok(Some(0.0)));
+        assert_eq!(capacity_kw(&reading("kWp", 21.93)), Ok(Some(21.93)));
+        assert!(power_kw(&reading("hp", 1.0)).is_err());
+        assert_eq!(energy_kwh(&UnitValue { unit: Some("kWh".into()), value: None }), Ok(None));
+    }
+
+    #[test]
+    fn gmt_offsets_become_etc_zones() {
+        assert_eq!(zone_from_gmt("GMT+2").as_deref(), Some("Etc/GMT-2"));
+        assert_eq!(zone_from_gmt("GMT-5").as_deref(), Some("Etc/GMT+5"));
+        assert_eq!(zone_from_gmt("GMT+5:30"), None);
+        assert_eq!(zone_from_gmt("Europe/Berlin"), None);
+    }
+
+    #[test]
+    fn times_with_and_without_offset() {
+        assert_eq!(
+            time("2026-04-06T13:05:00+08:00").unwrap().to_canonical(),
+            "2026-04-06T05:05:00.000Z"
+        );
+        assert_eq!(time("20260406100000").unwrap().to_canonical(), "2026-04-06T02:00:00.000Z");
+        assert_eq!(time("2024-02-07 08:13:34").unwrap().to_canonical(), "2024-02-07T00:13:34.000Z");
+        assert_eq!(time("yesterday"), None);
+    }
+
+    #[test]
+    fn oauth_tokens_in_either_shape() {
+        let now = Timestamp::now();
+        let top =
+            serde_json::json!({"access_token": "a1", "refresh_token": "r1", "expires_in": 3600});
+        let nested = serde_json::json!({"result_code": "1", "result_data": {"access_token": "a2", "expires_in": "7200"}});
+        let t1 = oauth_token(&top, None, now).unwrap();
+        assert_eq!(t1.access.expose(), "a1");
+        assert_eq!(t1.refresh.as_ref().map(Secret::expose), Some("r1"));
+        let t2 = oauth_token(&nested, t1.refresh.as_ref(), now).unwrap();
+        assert_eq!(t2.access.expose(), "a2");
+        assert_eq!(t2.refresh.as_ref().map(Secret::expose), Some("r1"), "old refresh token kept");
+        assert!(oauth_token(&serde_json::json!({"result_code": "1"}), None, now).is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! Sungrow iSolarCloud JSON, as the vendor spells it (vendor-apis.md §2), including its
+//! misspellings (`total_capcity`) and its two spellings of the paging keys.
+
+use crate::vendors::lenient;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The envelope of every response; `result_code` is the string `"1"` on success.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct Envelope {
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub result_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub result_msg: Option<String>,
+    #[serde(default)]
+    pub result_data: Option<Value>,
+}
+
+/// `result_data` of the login call.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct LoginData {
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub token: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub user_id: Option<String>,
+    /// `"1"` is success even when `result_code` is also `"1"` for a rejected login.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub login_state: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub remain_times: Option<String>,
+}
+
+/// An OAuth token response, found at the top level or inside `result_data`.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct OAuthToken {
+    #[serde(default)]
+    pub access_token: Option<String>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub expires_in: Option<i64>,
+}
+
+/// A paged `result_data`, under either spelling.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct Page {
+    #[serde(
+        default,
+        alias = "rowCount",
+        alias = "row_count",
+        deserialize_with = "lenient::opt_i64"
+    )]
+    pub row_count: Option<i64>,
+    #[serde(default, alias = "pageList", alias = "page_list", alias = "page_data")]
+    pub page_list: Option<Vec<Value>>,
+}
+
+/// A `{unit, value}` reading; the value is usually a string.
+#[derive(Debug, Deserialize, Clone)]
+pub(super) struct UnitValue {
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub unit: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub value: Option<f64>,
+}
+
+/// One plant of `getPowerStationList`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Station {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub ps_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub ps_name: Option<String>,
+    #[serde(default)]
+    pub total_capcity: Option<UnitValue>,
+    /// kW, in the platform variant.
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub installed_power: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub latitude: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub longitude: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub ps_location: Option<String>,
+    /// `"GMT+2"`, not IANA.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub ps_current_time_zone: Option<String>,
+    /// 1 online, 0 offline.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub ps_status: Option<i64>,
+    #[serde(default)]
+    pub curr_power: Option<UnitValue>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub curr_power_update_time: Option<String>,
+    #[serde(default)]
+    pub today_energy: Option<UnitValue>,
+    #[serde(default)]
+    pub total_energy: Option<UnitValue>,
+}
+
+/// One row of `getFaultAlarmInfo`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Fault {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub ps_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub ps_key: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub device_sn: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub fault_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub fault_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub fault_level: Option<i64>,
+    /// `yyyyMMddHHmmss`, server time.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub create_time: Option<String>,
+    /// End time in the same format; empty while open.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub over_time: Option<String>,
+}
