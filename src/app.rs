@@ -46,7 +46,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     // Everything is validated before anything (log file, database) is written.
-    let settings = Settings::resolve(&inputs)?;
+    let mut settings = Settings::resolve(&inputs)?;
+    if let Command::Simulate(args) = cli.command {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        return runtime.block_on(commands::simulate::run(args, &mut std::io::stdout().lock()));
+    }
+    // The demo never touches the default data dir unless asked to.
+    let demo_in_temp_dir = matches!(cli.command, Command::Demo(_))
+        && settings.data_dir.source == crate::config::Source::Default;
+    if demo_in_temp_dir {
+        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+        settings.data_dir.value =
+            std::env::temp_dir().join(format!("plantsync-demo-{stamp}-{}", std::process::id()));
+    }
     if let Command::Config(ConfigCommand::Show(format)) = &cli.command {
         return commands::config::show(&settings, format.format, &mut std::io::stdout().lock());
     }
@@ -62,22 +74,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
     let store = Store::open(settings.database_path())?;
     // Syncs parse vendor JSON while the writer thread stores it: give them both cores.
-    let runtime = if matches!(cli.command, Command::Sync(_)) {
+    let runtime = if matches!(cli.command, Command::Sync(_) | Command::Demo(_)) {
         tokio::runtime::Builder::new_multi_thread().enable_all().build()?
     } else {
         tokio::runtime::Builder::new_current_thread().enable_all().build()?
     };
     let operation = operation_name(&cli.command);
     let span = tracing::info_span!("command", source = "user", operation);
-    let result = runtime.block_on(dispatch(&store, &settings, cli.command).instrument(span));
+    let result = runtime
+        .block_on(dispatch(&store, &settings, cli.command, demo_in_temp_dir).instrument(span));
     store.close();
     result
 }
 
-async fn dispatch(store: &Store, settings: &Settings, command: Command) -> anyhow::Result<()> {
+async fn dispatch(
+    store: &Store,
+    settings: &Settings,
+    command: Command,
+    demo_in_temp_dir: bool,
+) -> anyhow::Result<()> {
     // Listings can be tens of thousands of lines: buffer rather than flush at every newline.
     let mut stdout = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
-    let result = run_command(store, settings, command, &mut stdout).await;
+    let result = run_command(store, settings, command, demo_in_temp_dir, &mut stdout).await;
     stdout.flush()?;
     result
 }
@@ -86,6 +104,7 @@ async fn run_command(
     store: &Store,
     settings: &Settings,
     command: Command,
+    demo_in_temp_dir: bool,
     stdout: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     let mut ctx = Ctx { store, settings, out: stdout };
@@ -102,7 +121,8 @@ async fn run_command(
         Command::Sync(SyncCommand::Alerts(args)) => {
             commands::sync::run(&mut ctx, RunKind::Alerts, args).await
         }
-        Command::Init(_) | Command::Config(_) => Ok(()),
+        Command::Demo(args) => commands::demo::run(&mut ctx, args.seed, demo_in_temp_dir).await,
+        Command::Init(_) | Command::Config(_) | Command::Simulate(_) => Ok(()),
     }
 }
 
@@ -135,6 +155,8 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Status(_) => "status",
         Command::Sync(SyncCommand::Plants(_)) => "sync-plants",
         Command::Sync(SyncCommand::Alerts(_)) => "sync-alerts",
+        Command::Demo(_) => "demo",
+        Command::Simulate(_) => "simulate",
     }
 }
 

@@ -64,6 +64,76 @@ pub enum Command {
     /// Sync plants or alerts from the vendors now.
     #[command(subcommand)]
     Sync(SyncCommand),
+    /// Try plantsync without accounts: the built-in simulator, a demo organization, a
+    /// plant and an alert sync (in a fresh temporary data dir unless --data-dir is given).
+    Demo(DemoArgs),
+    /// Serve the built-in vendor simulator on loopback until Ctrl-C.
+    Simulate(SimulateArgs),
+}
+
+/// `demo`.
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Seed of the simulated data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// `simulate`: the size of the simulated portals and their fault switches. Faults apply to
+/// every account (or only to `--faulty-account`).
+#[derive(Debug, Args, Clone)]
+pub struct SimulateArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8790)]
+    pub port: u16,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Accounts of each implemented vendor kind.
+    #[arg(long, default_value_t = 1)]
+    pub accounts: usize,
+    /// Plants per account.
+    #[arg(long, default_value_t = 25)]
+    pub plants: usize,
+    /// Alerts per plant.
+    #[arg(long, default_value_t = 2)]
+    pub alerts: usize,
+    /// Apply the faults only to this account (0-based, in the printed order).
+    #[arg(long)]
+    pub faulty_account: Option<usize>,
+    /// Delay every response by this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Answer every plant-list request with this HTTP status and an HTML body (500, 502, 503).
+    #[arg(long)]
+    pub http_error: Option<u16>,
+    /// Answer every plant-list request with the vendor's rate-limit signal.
+    #[arg(long)]
+    pub rate_limit: bool,
+    /// A token stops working after this many requests.
+    #[arg(long)]
+    pub token_expires_after: Option<u32>,
+    /// Reject every login.
+    #[arg(long)]
+    pub reject_login: bool,
+    /// Truncate every plant-list body.
+    #[arg(long)]
+    pub truncated_json: bool,
+    /// Send this plant (0-based) with a wrongly typed field.
+    #[arg(long)]
+    pub wrong_type_plant: Option<usize>,
+    /// Send this plant (0-based) without its id.
+    #[arg(long)]
+    pub missing_field_plant: Option<usize>,
+    /// Plant-list pages from this one (1-based) on are empty.
+    #[arg(long)]
+    pub empty_pages_from: Option<u32>,
+    /// Repeat the last plant of each page at the start of the next.
+    #[arg(long)]
+    pub duplicate_ids: bool,
+    /// Hold every plant-list body this many milliseconds after the headers.
+    #[arg(long)]
+    pub slow_body_ms: Option<u64>,
 }
 
 /// `sync ...`.

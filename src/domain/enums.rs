@@ -77,6 +77,19 @@ text_enum!(
     }
 );
 
+impl VendorKind {
+    /// The portal's product name, for people.
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            Self::Solarman => "Solarman",
+            Self::Sungrow => "Sungrow iSolarCloud",
+            Self::SolarEdge => "SolarEdge",
+            Self::Huawei => "Huawei FusionSolar",
+            Self::Growatt => "Growatt",
+        }
+    }
+}
+
 text_enum!(
     /// How bad an alert is, mapped from each vendor's own levels.
     Severity, "severity", "UPPERCASE", {

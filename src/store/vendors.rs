@@ -218,22 +218,23 @@ impl Store {
             let base_url = patch.base_url.clone().unwrap_or_else(|| vendor.base_url.clone());
             let is_active = patch.is_active.unwrap_or(vendor.is_active);
 
-            let mut credentials_changed = false;
+            // Entering credentials (even the same ones, after the account was unlocked at
+            // the vendor) is the user's action: it clears the flag and the cached token.
+            let credentials_entered = patch.credentials.is_some();
             if let Some(newer) = patch.credentials {
                 let mut creds = read_credentials(&tx, vendor.id)?;
                 let before = creds.clone();
                 creds.merge(newer);
                 if creds != before {
                     write_credentials(&tx, vendor.id, &creds)?;
-                    tx.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor.id])?;
-                    credentials_changed = true;
                 }
+                tx.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor.id])?;
             }
             let settings_changed = name != vendor.name
                 || org_id != vendor.org_id
                 || base_url != vendor.base_url
                 || is_active != vendor.is_active;
-            let needs_user_action = vendor.needs_user_action && !credentials_changed;
+            let needs_user_action = vendor.needs_user_action && !credentials_entered;
             if !settings_changed && needs_user_action == vendor.needs_user_action {
                 tx.commit()?;
                 return Ok(vendor);

@@ -33,6 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{Instrument, info, info_span, warn};
 
+/// How the error of a vendor skipped for rejected credentials begins.
+const NOT_ATTEMPTED: &str = "not attempted:";
+
 /// Rows per upsert transaction (the original system's batch size).
 pub const BATCH_SIZE: usize = 100;
 
@@ -287,17 +290,18 @@ impl Engine {
         let vendor = &target.vendor;
         let started_at = Timestamp::now();
         let run = if vendor.needs_user_action {
-            VendorRun {
-                error: Some(format!(
-                    "not attempted: {} rejected the credentials earlier ({}); update them with \
+            let cause = vendor.last_error.as_deref().unwrap_or("no detail");
+            let message = if cause.starts_with(NOT_ATTEMPTED) {
+                cause.to_owned()
+            } else {
+                format!(
+                    "{NOT_ATTEMPTED} {} rejected the credentials earlier ({cause}); update them with \
                      `plantsync vendor set {} --password`",
-                    vendor.kind,
-                    vendor.last_error.as_deref().unwrap_or("no detail"),
+                    vendor.kind.display_name(),
                     vendor.id
-                )),
-                needs_user_action: true,
-                ..VendorRun::default()
-            }
+                )
+            };
+            VendorRun { error: Some(message), needs_user_action: true, ..VendorRun::default() }
         } else {
             let work = async {
                 match kind {

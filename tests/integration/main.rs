@@ -7,3 +7,4 @@ mod cli;
 mod config;
 mod secrets;
 mod support;
+mod sync;

@@ -3,9 +3,11 @@
 
 pub mod alerts;
 pub mod config;
+pub mod demo;
 pub mod org;
 pub mod plants;
 pub mod runs;
+pub mod simulate;
 pub mod status;
 pub mod sync;
 pub mod vendor;

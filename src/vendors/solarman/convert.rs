@@ -69,7 +69,7 @@ pub(super) fn plant(station: Station, raw: &Value) -> Result<VendorPlant, String
 }
 
 /// Adds what the realtime call knows to a plant from the listing.
-pub(super) fn apply_realtime(plant: &mut VendorPlant, realtime: RealTime) {
+pub(super) fn apply_realtime(plant: &mut VendorPlant, realtime: &RealTime) {
     if let Some(watts) = realtime.generation_power {
         plant.current_power_kw = Some(watts / 1000.0);
     }
@@ -180,7 +180,7 @@ mod tests {
         let page: StationPage = serde_json::from_value(fixture("station_list.json")).unwrap();
         let mut demo = decode(&page.station_list.unwrap()[0]).unwrap();
         let realtime: RealTime = serde_json::from_value(fixture("realtime.json")).unwrap();
-        apply_realtime(&mut demo, realtime);
+        apply_realtime(&mut demo, &realtime);
         assert_eq!(demo.daily_energy_kwh, Some(18.4));
         assert_eq!(demo.total_energy_kwh, Some(10234.5));
         assert_eq!(demo.current_power_kw, Some(3.2));

@@ -127,7 +127,7 @@ impl VendorClient for Solarman {
             {
                 Ok(value) => match serde_json::from_value::<wire::RealTime>(value) {
                     Ok(realtime) => {
-                        convert::apply_realtime(&mut pages.plants_mut()[index], realtime)
+                        convert::apply_realtime(&mut pages.plants_mut()[index], &realtime)
                     }
                     Err(e) => pages.warn(format!("station {id}: unreadable realtime data ({e})")),
                 },

@@ -1,0 +1,125 @@
+//! `plantsync demo`: the simulator in-process, a demo organization with one vendor of each
+//! implemented kind, a plant sync and an alert sync, then a short listing.
+
+use super::Ctx;
+use super::sync::{fail_if_vendors_failed, print, run_with_progress};
+use crate::cli::output::{Format, TABLE_WIDTH, Table, number_cell, text_cell};
+use crate::domain::{
+    CredentialField, Credentials, NewOrganization, NewVendor, RunKind, RunSource, VendorKind,
+};
+use crate::simulator::{Simulator, demo_config};
+use crate::store::{PlantFilter, StoreError, SyncSelection, VendorPatch};
+use crate::sync::{Engine, EngineSettings};
+
+/// Name of the demo organization.
+pub const DEMO_ORG: &str = "Demo Solar Co";
+
+/// Runs the demo against the data dir of `ctx` (the caller chose or created it).
+pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> anyhow::Result<()> {
+    let data_dir = ctx.settings.data_dir.value.display().to_string();
+    if data_dir_is_temporary {
+        writeln!(ctx.out, "plantsync demo: using a fresh temporary data dir {data_dir}")?;
+    } else {
+        writeln!(
+            ctx.out,
+            "plantsync demo: using the data dir {data_dir} (demo rows are added or refreshed)"
+        )?;
+    }
+    let simulator = Simulator::start(demo_config(seed)).await?;
+    writeln!(ctx.out, "built-in vendor simulator listening on http://{}\n", simulator.addr())?;
+
+    let org = match ctx.store.find_org(DEMO_ORG).await {
+        Ok(org) => org,
+        Err(StoreError::NotFound { .. }) => {
+            ctx.store
+                .add_org(NewOrganization {
+                    name: DEMO_ORG.into(),
+                    auto_sync_enabled: true,
+                    sync_interval_minutes: 15,
+                })
+                .await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (index, kind) in [VendorKind::Solarman, VendorKind::Sungrow].into_iter().enumerate() {
+        let sim = simulator.credentials(index);
+        let mut credentials = Credentials::default();
+        credentials.set(CredentialField::Username, sim.username);
+        credentials.set(CredentialField::Password, sim.password);
+        credentials.set(CredentialField::AppId, sim.app_id);
+        credentials.set(CredentialField::AppSecret, sim.app_secret);
+        let name = format!("Demo {}", kind.display_name());
+        let base_url = simulator.base_url(kind);
+        // The simulator's port changes every run: refresh an existing demo vendor.
+        match ctx.store.find_vendor(&name).await {
+            Ok(vendor) => {
+                let patch = VendorPatch {
+                    org: Some(Some(org.id.to_string())),
+                    base_url: Some(Some(base_url)),
+                    is_active: Some(true),
+                    credentials: Some(credentials),
+                    ..VendorPatch::default()
+                };
+                ctx.store.update_vendor(&vendor.id.to_string(), patch).await?;
+            }
+            Err(StoreError::NotFound { .. }) => {
+                let new = NewVendor {
+                    name,
+                    kind,
+                    org_id: Some(org.id),
+                    base_url: Some(base_url),
+                    is_active: true,
+                };
+                ctx.store.add_vendor(new, credentials).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let engine = Engine::new(ctx.store.clone(), EngineSettings::from_settings(ctx.settings))?;
+    let selection = SyncSelection { force: true, vendor: None, org: Some(org.id.to_string()) };
+    let plants =
+        run_with_progress(&engine, RunKind::Plants, RunSource::User, selection.clone()).await?;
+    print(ctx, &plants, Format::Table)?;
+    writeln!(ctx.out)?;
+    let alerts = run_with_progress(&engine, RunKind::Alerts, RunSource::User, selection).await?;
+    print(ctx, &alerts, Format::Table)?;
+    simulator.shutdown().await;
+
+    let listed = ctx
+        .store
+        .list_plants(PlantFilter {
+            org: Some(org.id.to_string()),
+            limit: Some(8),
+            ..PlantFilter::default()
+        })
+        .await?;
+    writeln!(ctx.out, "\nfirst plants of '{DEMO_ORG}':")?;
+    let mut table = Table::default()
+        .column("ID", 2, true)
+        .column("NAME", 10, false)
+        .column("KWP", 6, true)
+        .column("KW NOW", 6, true)
+        .column("KWH TODAY", 9, true)
+        .column("ZONE", 6, false);
+    for p in &listed {
+        table.row(vec![
+            p.id.to_string(),
+            p.name.clone(),
+            number_cell(p.capacity_kw),
+            number_cell(p.current_power_kw),
+            number_cell(p.daily_energy_kwh),
+            text_cell(p.timezone.as_deref()),
+        ]);
+    }
+    write!(ctx.out, "{}", table.render(TABLE_WIDTH))?;
+    let db = ctx.settings.database_path().display().to_string();
+    writeln!(
+        ctx.out,
+        "\ninspect the data:\n  plantsync --data-dir {data_dir} plants list --org '{DEMO_ORG}'\n  \
+         plantsync --data-dir {data_dir} alerts list --status active\n  \
+         plantsync --data-dir {data_dir} runs list\n  sqlite3 {db} 'SELECT name, current_power_kw FROM plants LIMIT 5'"
+    )?;
+    fail_if_vendors_failed(&plants)?;
+    fail_if_vendors_failed(&alerts)
+}

@@ -1,0 +1,72 @@
+//! `plantsync simulate`: the built-in vendor simulator as a standalone server.
+
+use crate::cli::SimulateArgs;
+use crate::domain::VendorKind;
+use crate::simulator::{AccountSpec, Endpoint, Faults, Simulator, SimulatorConfig, Trigger};
+use std::io::Write;
+use std::time::Duration;
+
+/// The faults the flags ask for.
+pub fn faults(args: &SimulateArgs) -> Faults {
+    let plant_list = Trigger::always(Some(Endpoint::PlantList));
+    Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        http_error: args.http_error.map(|status| (status, plant_list)),
+        rate_limit: args.rate_limit.then_some(plant_list),
+        token_expires_after: args.token_expires_after,
+        reject_login: args.reject_login,
+        truncated_json: args.truncated_json.then_some(plant_list),
+        wrong_type_plant: args.wrong_type_plant,
+        missing_field_plant: args.missing_field_plant,
+        empty_pages_from: args.empty_pages_from,
+        duplicate_ids_across_pages: args.duplicate_ids,
+        slow_body: args.slow_body_ms.map(|ms| (Duration::from_millis(ms), plant_list)),
+    }
+}
+
+/// Serves until Ctrl-C, after printing every account's base URL and credentials.
+pub async fn run(args: SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let faults = faults(&args);
+    let kinds = [VendorKind::Solarman, VendorKind::Sungrow];
+    let accounts: Vec<AccountSpec> = (0..args.accounts)
+        .flat_map(|_| kinds)
+        .enumerate()
+        .map(|(index, kind)| {
+            let mut spec = AccountSpec::new(kind, args.plants, args.alerts);
+            if args.faulty_account.is_none_or(|faulty| faulty == index) {
+                spec.faults = faults.clone();
+            }
+            spec
+        })
+        .collect();
+    let count = accounts.len();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
+    let simulator =
+        Simulator::start_on(SimulatorConfig { seed: args.seed, accounts }, addr).await?;
+    writeln!(
+        out,
+        "plantsync vendor simulator on http://{} (seed {})",
+        simulator.addr(),
+        args.seed
+    )?;
+    writeln!(
+        out,
+        "these are throwaway simulator credentials; add an account with the command under it:\n"
+    )?;
+    for index in 0..count {
+        let c = simulator.credentials(index);
+        let base = simulator.base_url(c.kind);
+        writeln!(out, "account {index}: {} at {base}", c.kind)?;
+        writeln!(
+            out,
+            "  printf '%s\\n%s\\n' '{}' '{}' | plantsync vendor add --name 'Sim {} {index}' --kind {} \
+             --org <ORG> --base-url {base} --app-id '{}' --username '{}'",
+            c.app_secret, c.password, c.kind, c.kind, c.app_id, c.username
+        )?;
+    }
+    writeln!(out, "\nCtrl-C stops the simulator.")?;
+    out.flush()?;
+    tokio::signal::ctrl_c().await?;
+    simulator.shutdown().await;
+    Ok(())
+}

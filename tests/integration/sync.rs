@@ -1,0 +1,455 @@
+//! The sync engine against the built-in simulator over real HTTP on loopback, with a real
+//! SQLite file: paging, units, tokens, every fault switch, isolation, alerts.
+
+use plantsync::domain::{
+    AlertStatus, CredentialField, Credentials, NewOrganization, NewVendor, RunKind, RunSource,
+    RunStatus, VendorKind,
+};
+use plantsync::simulator::{AccountSpec, Endpoint, Faults, Simulator, SimulatorConfig, Trigger};
+use plantsync::store::{AlertFilter, PlantFilter, Store, SyncSelection, VendorPatch};
+use plantsync::sync::{Engine, EngineSettings, RunReport, RunRequest};
+use plantsync::vendors::{HttpSettings, RetryPolicy};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A data dir, a simulator and an engine wired together: one vendor per account, named
+/// `acct-<index>`, all in organization "Org" with auto-sync on.
+pub struct Harness {
+    pub _dir: tempfile::TempDir,
+    pub store: Store,
+    pub sim: Simulator,
+    pub engine: Arc<Engine>,
+}
+
+/// Short timeouts and retries so fault tests stay fast.
+pub fn fast_settings() -> EngineSettings {
+    EngineSettings {
+        concurrency: 4,
+        vendor_deadline: Duration::from_secs(30),
+        http: HttpSettings {
+            request_timeout: Duration::from_millis(800),
+            connect_timeout: Duration::from_secs(2),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(40),
+                max_retry_after: Duration::from_secs(2),
+            },
+        },
+        ..EngineSettings::default()
+    }
+}
+
+pub fn credentials_of(sim: &Simulator, index: usize) -> Credentials {
+    let c = sim.credentials(index);
+    let mut creds = Credentials::default();
+    creds.set(CredentialField::Username, c.username);
+    creds.set(CredentialField::Password, c.password);
+    creds.set(CredentialField::AppId, c.app_id);
+    creds.set(CredentialField::AppSecret, c.app_secret);
+    creds
+}
+
+impl Harness {
+    pub async fn new(accounts: Vec<AccountSpec>) -> Self {
+        Self::with_settings(accounts, fast_settings()).await
+    }
+
+    pub async fn with_settings(accounts: Vec<AccountSpec>, settings: EngineSettings) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("plantsync.db")).unwrap();
+        let count = accounts.len();
+        let sim = Simulator::start(SimulatorConfig { seed: 7, accounts }).await.unwrap();
+        let org = store
+            .add_org(NewOrganization {
+                name: "Org".into(),
+                auto_sync_enabled: true,
+                sync_interval_minutes: 15,
+            })
+            .await
+            .unwrap();
+        for index in 0..count {
+            let kind = sim.credentials(index).kind;
+            let vendor = NewVendor {
+                name: format!("acct-{index}"),
+                kind,
+                org_id: Some(org.id),
+                base_url: Some(sim.base_url(kind)),
+                is_active: true,
+            };
+            store.add_vendor(vendor, credentials_of(&sim, index)).await.unwrap();
+        }
+        let engine = Engine::new(store.clone(), settings).unwrap();
+        Self { _dir: dir, store, sim, engine }
+    }
+
+    pub async fn run(&self, kind: RunKind) -> RunReport {
+        let request =
+            RunRequest { kind, source: RunSource::User, selection: SyncSelection::default() };
+        self.engine.run(request, None).await.unwrap()
+    }
+
+    pub async fn plants_of(&self, index: usize) -> Vec<plantsync::domain::Plant> {
+        let filter =
+            PlantFilter { vendor: Some(format!("acct-{index}")), ..PlantFilter::default() };
+        self.store.list_plants(filter).await.unwrap()
+    }
+
+    pub fn error_of(report: &RunReport, index: usize) -> String {
+        report.summary.results[index].error.clone().unwrap_or_default()
+    }
+}
+
+fn account(kind: VendorKind, plants: usize) -> AccountSpec {
+    AccountSpec::new(kind, plants, 1)
+}
+
+fn faulty(kind: VendorKind, plants: usize, faults: Faults) -> AccountSpec {
+    AccountSpec { faults, ..account(kind, plants) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_vendors_page_fully_and_convert_units() {
+    let h =
+        Harness::new(vec![account(VendorKind::Solarman, 250), account(VendorKind::Sungrow, 230)])
+            .await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(report.summary.total_synced, 480);
+    assert_eq!(report.summary.total_created, 480);
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), 3, "250 plants at 100 a page");
+    assert_eq!(h.sim.requests(1, Endpoint::PlantList), 3);
+
+    for index in 0..2 {
+        let stored = h.plants_of(index).await;
+        let mut ids: Vec<String> = stored.iter().map(|p| p.vendor_plant_id.clone()).collect();
+        let mut expected = h.sim.plant_ids(index);
+        ids.sort();
+        expected.sort();
+        assert_eq!(ids, expected, "account {index} stored exactly the vendor's plants");
+    }
+    // Sungrow: every power reading converted by its own unit.
+    for plant in h.plants_of(1).await {
+        let (row, _) = h.store.get_plant(plant.id).await.unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_str(&h.store.get_plant(row.id).await.unwrap().1.unwrap()).unwrap();
+        let value: f64 = raw["curr_power"]["value"].as_str().unwrap().parse().unwrap();
+        let expected = match raw["curr_power"]["unit"].as_str().unwrap() {
+            "W" => value / 1000.0,
+            "kW" => value,
+            other => panic!("unexpected unit {other}"),
+        };
+        assert!(
+            (plant.current_power_kw.unwrap() - expected).abs() < 1e-9,
+            "{} vs {expected}",
+            plant.current_power_kw.unwrap()
+        );
+        assert!(plant.vendor_updated_at.is_some());
+    }
+    // Solarman: W to kW, energies from the realtime call, IANA zone kept, status trimmed.
+    let solarman = h.plants_of(0).await;
+    assert!(solarman.iter().all(|p| p.daily_energy_kwh.is_some() && p.total_energy_kwh.is_some()));
+    assert!(solarman.iter().any(|p| p.timezone.as_deref() == Some("Asia/Kolkata")));
+    assert!(solarman.iter().any(|p| p.network_status.as_deref() == Some("ALL_OFFLINE")));
+    assert!(solarman.iter().all(|p| p.network_status.as_deref().is_none_or(|s| s == s.trim())));
+    assert!(solarman.iter().any(|p| p.current_power_kw == Some(0.0)), "a zero reading stays zero");
+
+    // A second run changes nothing: every plant is unchanged.
+    let again = h.run(RunKind::Plants).await;
+    assert_eq!(again.summary.total_created, 0);
+    assert_eq!(again.summary.total_synced, 480);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_is_reused_across_runs_and_engines() {
+    let h =
+        Harness::new(vec![account(VendorKind::Solarman, 5), account(VendorKind::Sungrow, 5)]).await;
+    h.run(RunKind::Plants).await;
+    h.run(RunKind::Plants).await;
+    h.run(RunKind::Alerts).await;
+    // A new engine (a restarted process) reads the cached token from the store.
+    let restarted = Engine::new(h.store.clone(), fast_settings()).unwrap();
+    let request = RunRequest {
+        kind: RunKind::Plants,
+        source: RunSource::Cron,
+        selection: SyncSelection::default(),
+    };
+    assert_eq!(restarted.run(request, None).await.unwrap().status, RunStatus::Ok);
+    assert_eq!(h.sim.tokens_issued(0), 1);
+    assert_eq!(h.sim.tokens_issued(1), 1);
+    assert_eq!(h.sim.requests(0, Endpoint::Login), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_mid_run_gives_exactly_one_relogin() {
+    let expiring = Faults { token_expires_after: Some(2), ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Sungrow, 250, expiring)]).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(report.summary.total_synced, 250);
+    assert_eq!(
+        h.sim.tokens_issued(0),
+        2,
+        "pages 1-2 on the first token, page 3 after one re-login"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_login_is_tried_once_until_credentials_change() {
+    let rejecting = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(vec![
+        faulty(VendorKind::Sungrow, 5, rejecting.clone()),
+        faulty(VendorKind::Solarman, 5, rejecting),
+    ])
+    .await;
+    let first = h.run(RunKind::Plants).await;
+    assert_eq!(first.status, RunStatus::Failed);
+    assert!(
+        Harness::error_of(&first, 0).contains("wrong password"),
+        "{}",
+        Harness::error_of(&first, 0)
+    );
+    assert!(Harness::error_of(&first, 1).contains("Solarman refused the login"));
+    h.run(RunKind::Plants).await;
+    h.run(RunKind::Alerts).await;
+    assert_eq!(h.sim.requests(0, Endpoint::Login), 1, "never retried automatically");
+    assert_eq!(h.sim.requests(1, Endpoint::Login), 1);
+    let vendor = h.store.find_vendor("acct-0").await.unwrap();
+    assert!(vendor.needs_user_action);
+    assert_eq!(vendor.consecutive_failures, 3);
+
+    // The user fixes the password: the next run logs in and succeeds.
+    h.sim.set_faults(0, Faults::none());
+    let mut creds = Credentials::default();
+    creds.set(CredentialField::Password, h.sim.credentials(0).password);
+    h.store
+        .update_vendor("acct-0", VendorPatch { credentials: Some(creds), ..VendorPatch::default() })
+        .await
+        .unwrap();
+    let fixed = h.run(RunKind::Plants).await;
+    assert!(fixed.summary.results[0].success, "{:?}", fixed.summary.results[0]);
+    assert_eq!(h.sim.requests(0, Endpoint::Login), 2);
+    assert!(!h.store.find_vendor("acct-0").await.unwrap().needs_user_action);
+}
+
+/// Each fault switch fails only its vendor, with a readable message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_is_vendor_scoped_and_readable() {
+    let list = Some(Endpoint::PlantList);
+    let cases: Vec<(VendorKind, Faults, &str)> = vec![
+        (
+            VendorKind::Solarman,
+            Faults { http_error: Some((502, Trigger::always(list))), ..Faults::none() },
+            "HTTP 502 from the vendor (an HTML body)",
+        ),
+        (
+            VendorKind::Sungrow,
+            Faults { http_error: Some((503, Trigger::always(list))), ..Faults::none() },
+            "HTTP 503",
+        ),
+        (
+            VendorKind::Solarman,
+            Faults { rate_limit: Some(Trigger::always(list)), ..Faults::none() },
+            "rate limited: HTTP 429",
+        ),
+        (
+            VendorKind::Sungrow,
+            Faults { rate_limit: Some(Trigger::always(list)), ..Faults::none() },
+            "rate limited: Sungrow E999",
+        ),
+        (
+            VendorKind::Solarman,
+            Faults { truncated_json: Some(Trigger::always(list)), ..Faults::none() },
+            "malformed response",
+        ),
+        (
+            VendorKind::Sungrow,
+            Faults { truncated_json: Some(Trigger::always(list)), ..Faults::none() },
+            "not valid JSON",
+        ),
+        (
+            VendorKind::Sungrow,
+            Faults {
+                slow_body: Some((Duration::from_secs(3), Trigger::always(list))),
+                ..Faults::none()
+            },
+            "request",
+        ),
+        (
+            VendorKind::Solarman,
+            Faults { empty_pages_from: Some(2), ..Faults::none() },
+            "listing incomplete",
+        ),
+    ];
+    let healthy = cases.len();
+    let mut accounts: Vec<AccountSpec> =
+        cases.iter().map(|(kind, faults, _)| faulty(*kind, 150, faults.clone())).collect();
+    accounts.push(account(VendorKind::Sungrow, 150));
+    let h = Harness::new(accounts).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Partial);
+    for (index, (_, _, expected)) in cases.iter().enumerate() {
+        let result = &report.summary.results[index];
+        assert!(!result.success, "case {index} should fail: {result:?}");
+        let error = result.error.clone().unwrap_or_default();
+        assert!(error.contains(expected), "case {index}: {error:?} lacks {expected:?}");
+    }
+    assert!(report.summary.results[healthy].success, "the healthy vendor is unaffected");
+    // Transient faults were retried within the policy (3 attempts), never in a loop.
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), 3);
+    assert_eq!(h.sim.requests(2, Endpoint::PlantList), 3);
+    // A listing that ended early keeps what it read and deactivates nothing.
+    assert_eq!(h.plants_of(7).await.len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rows_are_skipped_and_duplicates_dropped() {
+    let bad_rows =
+        Faults { wrong_type_plant: Some(3), missing_field_plant: Some(120), ..Faults::none() };
+    let duplicates = Faults { duplicate_ids_across_pages: true, ..Faults::none() };
+    let slow = Faults { latency: Duration::from_millis(20), ..Faults::none() };
+    let h = Harness::new(vec![
+        faulty(VendorKind::Solarman, 150, bad_rows.clone()),
+        faulty(VendorKind::Sungrow, 150, bad_rows),
+        faulty(VendorKind::Sungrow, 250, duplicates),
+        faulty(VendorKind::Solarman, 10, slow),
+    ])
+    .await;
+    let report = h.run(RunKind::Plants).await;
+    for index in 0..2 {
+        let result = &report.summary.results[index];
+        assert!(result.success, "one bad plant never fails the page: {result:?}");
+        assert_eq!(result.synced, 148);
+        assert!(
+            result.error.as_deref().unwrap_or("").contains("2 unreadable plant(s) skipped"),
+            "{result:?}"
+        );
+        assert_eq!(h.plants_of(index).await.len(), 148);
+    }
+    let dup = &report.summary.results[2];
+    assert!(dup.success, "{dup:?}");
+    assert_eq!((dup.total, dup.created), (250, 250), "duplicates across pages are stored once");
+    assert!(report.summary.results[3].success);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_vendors_one_failing_gives_three_and_one() {
+    let broken = Faults { http_error: Some((500, Trigger::always(None))), ..Faults::none() };
+    let h = Harness::new(vec![
+        account(VendorKind::Solarman, 20),
+        faulty(VendorKind::Solarman, 20, broken),
+        account(VendorKind::Sungrow, 20),
+        account(VendorKind::Sungrow, 20),
+    ])
+    .await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!((report.summary.successful, report.summary.failed), (3, 1));
+    assert_eq!(report.status, RunStatus::Partial);
+    let json = serde_json::to_value(&report.summary).unwrap();
+    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    for key in [
+        "totalVendors",
+        "successful",
+        "failed",
+        "totalPlantsSynced",
+        "totalPlantsCreated",
+        "totalPlantsUpdated",
+        "duration",
+        "results",
+    ] {
+        assert!(keys.contains(&key), "summary lacks {key}: {keys:?}");
+    }
+    let result_keys: Vec<String> =
+        json["results"][0].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(result_keys.len(), 10, "{result_keys:?}");
+    let failed = h.store.find_vendor("acct-1").await.unwrap();
+    assert_eq!(failed.consecutive_failures, 1);
+    assert!(failed.last_synced_at.is_none());
+    assert!(h.store.find_vendor("acct-0").await.unwrap().last_synced_at.is_some());
+    let recorded = h.store.get_run(report.run_id).await.unwrap();
+    assert_eq!(recorded.run.failed, 1);
+    assert_eq!(recorded.summary.unwrap()["failed"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_batch_falls_back_to_rows_and_keeps_the_good_ones() {
+    let h = Harness::new(vec![account(VendorKind::Sungrow, 150)]).await;
+    let poisoned = h.sim.plant_ids(0)[42].clone();
+    // A row the database refuses: the batch of 100 around it fails, its 99 neighbours must not.
+    {
+        #[allow(clippy::disallowed_methods)]
+        let conn = rusqlite::Connection::open(h.store.path()).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TRIGGER refuse_one BEFORE INSERT ON plants WHEN NEW.vendor_plant_id = '{poisoned}'
+             BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END;"
+        ))
+        .unwrap();
+    }
+    let report = h.run(RunKind::Plants).await;
+    let result = &report.summary.results[0];
+    assert!(!result.success);
+    assert_eq!(result.synced, 149);
+    assert!(result.error.as_deref().unwrap().contains(&format!("plant {poisoned}")), "{result:?}");
+    assert_eq!(h.plants_of(0).await.len(), 149);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_plants_become_inactive() {
+    let h = Harness::new(vec![account(VendorKind::Solarman, 12), account(VendorKind::Sungrow, 12)])
+        .await;
+    h.run(RunKind::Plants).await;
+    let gone_solarman = h.sim.plant_ids(0)[3].clone();
+    let gone_sungrow = h.sim.plant_ids(1)[7].clone();
+    h.sim.remove_plant(0, 3);
+    h.sim.remove_plant(1, 7);
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok);
+    for (index, gone) in [(0, gone_solarman), (1, gone_sungrow)] {
+        let plants = h.plants_of(index).await;
+        assert_eq!(plants.len(), 12, "kept, not deleted");
+        for plant in plants {
+            assert_eq!(plant.is_active, plant.vendor_plant_id != gone, "{}", plant.vendor_plant_id);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_open_and_resolve() {
+    let h = Harness::new(vec![
+        AccountSpec::new(VendorKind::Sungrow, 10, 2),
+        AccountSpec::new(VendorKind::Solarman, 10, 2),
+    ])
+    .await;
+    h.run(RunKind::Plants).await;
+    let first = h.run(RunKind::Alerts).await;
+    assert_eq!(first.status, RunStatus::Ok, "{:?}", first.summary);
+    assert_eq!(
+        serde_json::to_value(&first.summary).unwrap()["totalAlertsSynced"],
+        first.summary.total_synced
+    );
+    let sungrow = AlertFilter { vendor: Some("acct-0".into()), ..AlertFilter::default() };
+    let alerts = h.store.list_alerts(sungrow.clone()).await.unwrap();
+    assert_eq!(alerts.len(), 20);
+    assert!(alerts.iter().all(|a| a.plant_id.is_some()), "alerts are linked to their plants");
+    assert!(alerts.iter().all(|a| (a.status == AlertStatus::Resolved) == a.ended_at.is_some()));
+    let open_before = alerts.iter().filter(|a| a.status == AlertStatus::Active).count();
+    assert!(open_before > 0);
+
+    assert!(h.sim.resolve_alerts(0) > 0);
+    let second = h.run(RunKind::Alerts).await;
+    assert_eq!(second.summary.results[0].updated, open_before as u64);
+    let after = h.store.list_alerts(sungrow).await.unwrap();
+    assert!(after.iter().all(|a| a.status == AlertStatus::Resolved && a.ended_at.is_some()));
+
+    // Solarman: the window is sent, so only alerts inside it come back, once per occurrence.
+    let solarman = h
+        .store
+        .list_alerts(AlertFilter { vendor: Some("acct-1".into()), ..AlertFilter::default() })
+        .await
+        .unwrap();
+    assert_eq!(solarman.len(), 20);
+    let again = h.run(RunKind::Alerts).await;
+    assert_eq!(again.summary.results[1].created, 0, "the same occurrences are not duplicated");
+    assert!(h.sim.requests(1, Endpoint::Alerts) >= 10);
+    assert!(h.store.find_vendor("acct-1").await.unwrap().last_alerts_synced_at.is_some());
+}
