@@ -268,6 +268,9 @@ fn open_writer(path: &Path) -> Result<Connection> {
     // would cost an fsync per batch of 100 plants for no gain in that trade.
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+    // 16 MiB of page cache (default 2 MiB): a sync's upserts touch the table and five
+    // indexes; keeping their hot pages cached makes batches of 100 cheap.
+    conn.pragma_update(None, "cache_size", -16_384).map_err(open_err)?;
     Ok(conn)
 }
 

@@ -236,8 +236,13 @@ impl Store {
     ) -> Result<UpsertCounts> {
         self.write(move |conn| {
             let tx = conn.transaction()?;
-            let vendor = vendors::get(&tx, vendor_id)?;
-            let counts = upsert(&tx, vendor_id, vendor.org_id, &plants, now)?;
+            // Only the organization is needed: not `vendors::get`, whose plant count would
+            // scan the vendor's plants on every batch.
+            let org_id: Option<OrgId> = tx
+                .query_row("SELECT org_id FROM vendors WHERE id = ?1", [vendor_id], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound { what: "vendor", id: vendor_id.to_string() })?;
+            let counts = upsert(&tx, vendor_id, org_id, &plants, now)?;
             tx.commit()?;
             Ok(counts)
         })

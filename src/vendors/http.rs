@@ -104,6 +104,18 @@ impl Response {
         })
     }
 
+    /// Parses the body into `T`; `what` names the call in the error, which never quotes the
+    /// body.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, VendorError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            VendorError::Malformed(format!(
+                "{what}: {} body of {} bytes could not be read ({e})",
+                content_hint(&self.body),
+                self.body.len()
+            ))
+        })
+    }
+
     /// The common meaning of the status before the envelope is read: 429 is a rate limit,
     /// 5xx transient, 401 an expired token, other 4xx permanent. `None` means "read the
     /// envelope".

@@ -2,6 +2,7 @@
 
 use super::wire::{Envelope, TokenResponse};
 use crate::domain::{Credentials, Secret, Token};
+use crate::vendors::http::Response;
 use crate::vendors::{Http, VendorError};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -30,17 +31,16 @@ pub(super) fn classify(envelope: &Envelope) -> VendorError {
     }
 }
 
-/// Reads a response: status first, then the envelope.
-fn read(response: &crate::vendors::http::Response) -> Result<Value, VendorError> {
+/// Checks a response: status first, then the envelope; the caller parses the body.
+fn check(response: Response) -> Result<Response, VendorError> {
     if let Some(error) = response.classify_status() {
         return Err(error);
     }
-    let value = response.json()?;
-    let envelope: Envelope = serde_json::from_value(value.clone()).unwrap_or_default();
+    let envelope: Envelope = response.parse("Solarman response")?;
     if envelope.success == Some(false) {
         return Err(classify(&envelope));
     }
-    Ok(value)
+    Ok(response)
 }
 
 /// The HTTP side of the adapter.
@@ -72,9 +72,8 @@ impl Client {
             .post(format!("{}/account/v1.0/token", self.base))
             .query(&[("appId", c.app_id.as_deref().unwrap_or_default())])
             .json(&body);
-        let response = self.http.send(request).await?;
-        let value = match read(&response) {
-            Ok(value) => value,
+        let response = match check(self.http.send(request).await?) {
+            Ok(response) => response,
             Err(VendorError::TokenExpired(reason) | VendorError::Permanent(reason)) => {
                 return Err(VendorError::CredentialsRejected(format!(
                     "Solarman refused the login ({reason}); check the appId, appSecret, username \
@@ -83,8 +82,7 @@ impl Client {
             }
             Err(other) => return Err(other),
         };
-        let token: TokenResponse = serde_json::from_value(value)
-            .map_err(|e| VendorError::Malformed(format!("Solarman token response: {e}")))?;
+        let token: TokenResponse = response.parse("Solarman token response")?;
         if token.access_token.as_deref().is_none_or(str::is_empty) {
             // Seen during Solarman outages (vendor-apis.md §6.9): transient, not a rejection.
             return Err(VendorError::Transient(
@@ -95,7 +93,7 @@ impl Client {
     }
 
     /// An authenticated `POST {base}{path}?language=en` with a JSON body.
-    pub async fn post(&self, token: &Token, path: &str, body: Value) -> Result<Value, VendorError> {
+    pub async fn post(&self, token: &Token, path: &str, body: Value) -> Result<Response, VendorError> {
         let request = self
             .http
             .client()
@@ -103,7 +101,7 @@ impl Client {
             .query(&[("language", "en")])
             .bearer_auth(token.access.expose())
             .json(&body);
-        read(&self.http.send(request).await?)
+        check(self.http.send(request).await?)
     }
 }
 

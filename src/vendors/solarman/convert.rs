@@ -48,7 +48,7 @@ fn from_unix_seconds(seconds: f64) -> Option<Timestamp> {
 }
 
 /// One station row to a plant. `raw` is the row as received.
-pub(super) fn plant(station: Station, raw: &Value) -> Result<VendorPlant, String> {
+pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> {
     let id = station.id.ok_or_else(|| "station without an id".to_owned())?;
     Ok(VendorPlant {
         name: station.name.unwrap_or_else(|| format!("Plant {id}")),
@@ -63,7 +63,7 @@ pub(super) fn plant(station: Station, raw: &Value) -> Result<VendorPlant, String
         daily_energy_kwh: None,
         total_energy_kwh: None,
         vendor_updated_at: station.last_update_time.and_then(from_unix_seconds),
-        raw_json: Some(raw.to_string()),
+        raw_json: Some(raw.to_owned()),
         vendor_plant_id: id,
     })
 }
@@ -103,7 +103,7 @@ pub(super) fn alert(
     station_id: &str,
     device_sn: &str,
     row: AlertRow,
-    raw: &Value,
+    raw: &str,
 ) -> Result<VendorAlert, String> {
     let alert_time = row.alert_time.ok_or_else(|| "alert without alertTime".to_owned())?;
     let started_at = from_unix_seconds(alert_time)
@@ -124,7 +124,7 @@ pub(super) fn alert(
         description: row.description,
         started_at: Some(started_at),
         ended_at: None,
-        raw_json: Some(raw.to_string()),
+        raw_json: Some(raw.to_owned()),
     })
 }
 
@@ -133,20 +133,24 @@ mod tests {
     use super::super::wire::{AlertPage, StationPage};
     use super::*;
 
-    fn fixture(name: &str) -> Value {
+    fn fixture_text(name: &str) -> String {
         let path = format!("{}/tests/fixtures/solarman/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        std::fs::read_to_string(path).unwrap()
     }
 
-    fn decode(row: &Value) -> Result<VendorPlant, String> {
-        serde_json::from_value::<Station>(row.clone())
+    fn fixture(name: &str) -> Value {
+        serde_json::from_str(&fixture_text(name)).unwrap()
+    }
+
+    fn decode(row: &serde_json::value::RawValue) -> Result<VendorPlant, String> {
+        serde_json::from_str::<Station>(row.get())
             .map_err(|e| e.to_string())
-            .and_then(|s| plant(s, row))
+            .and_then(|s| plant(s, row.get()))
     }
 
     #[test]
     fn recorded_station_list_converts_with_units_and_times() {
-        let page: StationPage = serde_json::from_value(fixture("station_list.json")).unwrap();
+        let page: StationPage = serde_json::from_str(&fixture_text("station_list.json")).unwrap();
         let rows = page.station_list.unwrap();
         let demo = decode(&rows[0]).unwrap();
         assert_eq!(demo.vendor_plant_id, "895");
@@ -177,7 +181,7 @@ mod tests {
 
     #[test]
     fn realtime_adds_energy() {
-        let page: StationPage = serde_json::from_value(fixture("station_list.json")).unwrap();
+        let page: StationPage = serde_json::from_str(&fixture_text("station_list.json")).unwrap();
         let mut demo = decode(&page.station_list.unwrap()[0]).unwrap();
         let realtime: RealTime = serde_json::from_value(fixture("realtime.json")).unwrap();
         apply_realtime(&mut demo, &realtime);
@@ -188,12 +192,12 @@ mod tests {
 
     #[test]
     fn recorded_alerts_get_occurrence_keys_and_severities() {
-        let page: AlertPage = serde_json::from_value(fixture("alert_list.json")).unwrap();
+        let page: AlertPage = serde_json::from_str(&fixture_text("alert_list.json")).unwrap();
         let rows = page.alert_list.unwrap();
         let alerts: Vec<VendorAlert> = rows
             .iter()
             .map(|row| {
-                alert("895", "2106123456", serde_json::from_value(row.clone()).unwrap(), row)
+                alert("895", "2106123456", serde_json::from_str(row.get()).unwrap(), row.get())
                     .unwrap()
             })
             .collect();

@@ -8,8 +8,9 @@ mod convert;
 mod wire;
 
 use super::paging::{Next, PlantPages};
+use super::http::Response;
 use super::{
-    AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError, lenient,
+    AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError,
 };
 use crate::domain::{Credentials, Timestamp, Token, VendorKind};
 use client::Client;
@@ -37,7 +38,7 @@ impl Solarman {
         session: &Session,
         path: &'static str,
         body: Value,
-    ) -> Result<Value, VendorError> {
+    ) -> Result<Response, VendorError> {
         session
             .call(self, |token: Token| {
                 let body = body.clone();
@@ -54,15 +55,14 @@ impl Solarman {
     ) -> Result<Vec<String>, VendorError> {
         let mut serials = Vec::new();
         for page in 1..=super::paging::MAX_PAGES {
-            let value = self
+            let parsed: wire::DevicePage = self
                 .post(
                     session,
                     "/station/v1.0/device",
                     json!({"stationId": numeric(station_id), "page": page, "size": SUB_PAGE_SIZE}),
                 )
-                .await?;
-            let parsed: wire::DevicePage = serde_json::from_value(value)
-                .map_err(|e| VendorError::Malformed(format!("Solarman device list: {e}")))?;
+                .await?
+                .parse("Solarman device list")?;
             let rows = parsed.device_list_items.unwrap_or_default();
             let count = rows.len();
             serials.extend(rows.into_iter().filter_map(|d| d.device_sn.or(d.device_id)));
@@ -95,20 +95,20 @@ impl VendorClient for Solarman {
         let mut pages = PlantPages::default();
         let mut page = 1;
         loop {
-            let value = self
+            let parsed: wire::StationPage = self
                 .post(session, "/station/v1.0/list", json!({"page": page, "size": PAGE_SIZE}))
-                .await?;
-            let parsed: wire::StationPage = serde_json::from_value(value).map_err(|e| {
-                VendorError::Malformed(format!("Solarman station list page {page}: {e}"))
-            })?;
+                .await?
+                .parse(&format!("Solarman station list page {page}"))?;
             let rows = parsed.station_list.unwrap_or_default();
             let count = rows.len();
             for row in rows {
-                let id = row.get("id").and_then(|v| lenient::id_from_value(v).ok().flatten());
-                let decoded = serde_json::from_value::<wire::Station>(row.clone())
+                // Each row is decoded on its own, from its raw text, so one bad row fails alone.
+                let text = row.get();
+                let decoded = serde_json::from_str::<wire::Station>(text)
                     .map_err(|e| e.to_string())
-                    .and_then(|station| convert::plant(station, &row));
-                pages.push(decoded.map_err(|reason| (id, reason)));
+                    .and_then(|station| convert::plant(station, text));
+                let id = || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
+                pages.push(decoded.map_err(|reason| (id(), reason)));
             }
             let total = parsed.total.map(|t| t.max(0) as u64);
             if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
@@ -125,7 +125,7 @@ impl VendorClient for Solarman {
                 .post(session, "/station/v1.0/realTime", json!({"stationId": numeric(id)}))
                 .await
             {
-                Ok(value) => match serde_json::from_value::<wire::RealTime>(value) {
+                Ok(response) => match response.parse::<wire::RealTime>("Solarman realtime") {
                     Ok(realtime) => {
                         convert::apply_realtime(&mut pages.plants_mut()[index], &realtime)
                     }
@@ -167,17 +167,17 @@ impl VendorClient for Solarman {
                         "deviceSn": serial, "startTimestamp": start, "endTimestamp": end,
                         "page": page, "size": SUB_PAGE_SIZE,
                     });
-                    let value = self.post(session, "/device/v1.0/alertList", body).await?;
-                    let parsed: wire::AlertPage = serde_json::from_value(value).map_err(|e| {
-                        VendorError::Malformed(format!("Solarman alert list of {serial}: {e}"))
-                    })?;
+                    let parsed: wire::AlertPage = self
+                        .post(session, "/device/v1.0/alertList", body)
+                        .await?
+                        .parse(&format!("Solarman alert list of {serial}"))?;
                     let rows = parsed.alert_list.unwrap_or_default();
                     let count = rows.len();
                     fetched += count;
                     for row in rows {
-                        match serde_json::from_value::<wire::AlertRow>(row.clone())
+                        match serde_json::from_str::<wire::AlertRow>(row.get())
                             .map_err(|e| e.to_string())
-                            .and_then(|parsed| convert::alert(station_id, &serial, parsed, &row))
+                            .and_then(|parsed| convert::alert(station_id, &serial, parsed, row.get()))
                         {
                             Ok(alert) => listing.alerts.push(alert),
                             Err(reason) => {

@@ -2,7 +2,7 @@
 
 use crate::vendors::lenient;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The envelope every response carries.
 #[derive(Debug, Deserialize, Default)]
@@ -37,7 +37,14 @@ pub(super) struct StationPage {
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub total: Option<i64>,
     #[serde(default)]
-    pub station_list: Option<Vec<Value>>,
+    pub station_list: Option<Vec<Box<RawValue>>>,
+}
+
+/// Just the id of a row, to report a row that does not decode.
+#[derive(Debug, Deserialize)]
+pub(super) struct IdProbe {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub id: Option<String>,
 }
 
 /// One `stationList` row.
@@ -114,7 +121,7 @@ pub(super) struct AlertPage {
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub total: Option<i64>,
     #[serde(default)]
-    pub alert_list: Option<Vec<Value>>,
+    pub alert_list: Option<Vec<Box<RawValue>>>,
 }
 
 /// One alert row.

@@ -2,9 +2,11 @@
 //! body, and the envelope's `result_code` read on every answer.
 
 use super::convert;
-use super::wire::{Envelope, LoginData};
+use super::wire::{Data, LoginData, Status};
 use crate::domain::{Credentials, Secret, Timestamp, Token};
+use crate::vendors::http::Response;
 use crate::vendors::{Http, VendorError};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The international gateway (vendor-apis.md §2.1).
@@ -38,14 +40,9 @@ pub(super) struct Client {
 }
 
 impl Client {
-    /// POSTs `body` (plus `appkey` and `lang`) to `path`; returns the whole response after
+    /// POSTs `body` (plus `appkey` and `lang`) to `path`; returns the response after
     /// checking the HTTP status.
-    async fn send(
-        &self,
-        path: &str,
-        mut body: Value,
-        token: Option<&Token>,
-    ) -> Result<Value, VendorError> {
+    async fn send(&self, path: &str, mut body: Value, token: Option<&Token>) -> Result<Response, VendorError> {
         let c = &self.credentials;
         body["appkey"] = Value::String(c.app_id.clone().unwrap_or_default());
         body["lang"] = Value::String("_en_US".into());
@@ -63,23 +60,25 @@ impl Client {
         if let Some(error) = response.classify_status() {
             return Err(error);
         }
-        response.json()
+        Ok(response)
     }
 
-    /// Checks the envelope of a response; returns `result_data`.
-    fn unwrap_envelope(value: Value) -> Result<Value, VendorError> {
-        let envelope: Envelope = serde_json::from_value(value)
-            .map_err(|e| VendorError::Malformed(format!("Sungrow envelope: {e}")))?;
-        match envelope.result_code.as_deref() {
-            Some("1") => Ok(envelope.result_data.unwrap_or(Value::Null)),
-            Some(code) => Err(classify(code, envelope.result_msg.as_deref().unwrap_or(""))),
+    /// Checks the envelope's `result_code`.
+    fn check(response: &Response) -> Result<(), VendorError> {
+        let status: Status = response.parse("Sungrow response")?;
+        match status.result_code.as_deref() {
+            Some("1") => Ok(()),
+            Some(code) => Err(classify(code, status.result_msg.as_deref().unwrap_or(""))),
             None => Err(VendorError::Malformed("Sungrow response without result_code".into())),
         }
     }
 
-    /// An authenticated call; returns `result_data`.
-    pub async fn post(&self, path: &str, body: Value, token: &Token) -> Result<Value, VendorError> {
-        Self::unwrap_envelope(self.send(path, body, Some(token)).await?)
+    /// An authenticated call; returns its `result_data` as `T`.
+    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: Value, token: &Token) -> Result<Option<T>, VendorError> {
+        let response = self.send(path, body, Some(token)).await?;
+        Self::check(&response)?;
+        let data: Data<T> = response.parse(&format!("Sungrow {path}"))?;
+        Ok(data.result_data)
     }
 
     /// `POST /openapi/login`. A `"1"` result code is not enough: `login_state` must be `"1"`.
@@ -93,16 +92,18 @@ impl Client {
             "login_type": "1",
         });
         let response = self.send("/openapi/login", body, None).await?;
-        if response.get("access_token").is_some() {
-            return convert::oauth_token(&response, None, now).map_err(VendorError::Malformed);
+        let value = response.json()?;
+        if value.get("access_token").is_some() {
+            return convert::oauth_token(&value, None, now).map_err(VendorError::Malformed);
         }
-        let data = match Self::unwrap_envelope(response) {
+        let data = match Self::check(&response) {
             Err(VendorError::TokenExpired(reason) | VendorError::Permanent(reason)) => {
                 return Err(VendorError::CredentialsRejected(format!(
                     "Sungrow refused the login ({reason})"
                 )));
             }
-            other => other?,
+            Err(other) => return Err(other),
+            Ok(()) => value.get("result_data").cloned().unwrap_or(Value::Null),
         };
         if data.get("access_token").is_some() {
             let wrapped = serde_json::json!({ "result_data": data });

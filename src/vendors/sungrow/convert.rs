@@ -107,7 +107,7 @@ pub(super) fn time(text: &str) -> Option<Timestamp> {
 }
 
 /// One station row to a plant.
-pub(super) fn plant(station: Station, raw: &Value) -> Result<VendorPlant, String> {
+pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> {
     let id = station.ps_id.ok_or("plant without a ps_id")?;
     let capacity = match &station.total_capcity {
         Some(reading) => capacity_kw(reading).map_err(|e| format!("total_capcity: {e}"))?,
@@ -145,7 +145,7 @@ pub(super) fn plant(station: Station, raw: &Value) -> Result<VendorPlant, String
         daily_energy_kwh: today.flatten(),
         total_energy_kwh: total.flatten(),
         vendor_updated_at: station.curr_power_update_time.as_deref().and_then(time),
-        raw_json: Some(raw.to_string()),
+        raw_json: Some(raw.to_owned()),
         vendor_plant_id: id,
     })
 }
@@ -163,7 +163,7 @@ pub(super) fn severity(level: Option<i64>) -> Severity {
 
 /// One fault row to an occurrence keyed `ps_id|ps_key|fault_code|create_time`; resolved only
 /// when the vendor gives `over_time`.
-pub(super) fn alert(fault: Fault, raw: &Value) -> Result<VendorAlert, String> {
+pub(super) fn alert(fault: Fault, raw: &str) -> Result<VendorAlert, String> {
     let ps_id = fault.ps_id.ok_or("fault without ps_id")?;
     let created = fault.create_time.ok_or("fault without create_time")?;
     let started_at =
@@ -187,7 +187,7 @@ pub(super) fn alert(fault: Fault, raw: &Value) -> Result<VendorAlert, String> {
         description: None,
         started_at: Some(started_at),
         ended_at,
-        raw_json: Some(raw.to_string()),
+        raw_json: Some(raw.to_owned()),
     })
 }
 
@@ -201,15 +201,15 @@ mod tests {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
-    fn rows(name: &str) -> Vec<Value> {
-        let page: Page = serde_json::from_value(fixture(name)["result_data"].clone()).unwrap();
+    fn rows(name: &str) -> Vec<Box<serde_json::value::RawValue>> {
+        let page: Page = serde_json::from_str(&fixture(name)["result_data"].to_string()).unwrap();
         page.page_list.unwrap()
     }
 
-    fn decode(row: &Value) -> Result<VendorPlant, String> {
-        serde_json::from_value::<Station>(row.clone())
+    fn decode(row: &serde_json::value::RawValue) -> Result<VendorPlant, String> {
+        serde_json::from_str::<Station>(row.get())
             .map_err(|e| e.to_string())
-            .and_then(|s| plant(s, row))
+            .and_then(|s| plant(s, row.get()))
     }
 
     #[test]
@@ -239,7 +239,7 @@ mod tests {
     fn recorded_faults_resolve_only_with_an_end_time() {
         let alerts: Vec<VendorAlert> = rows("fault_list.json")
             .iter()
-            .map(|row| alert(serde_json::from_value(row.clone()).unwrap(), row).unwrap())
+            .map(|row| alert(serde_json::from_str(row.get()).unwrap(), row.get()).unwrap())
             .collect();
         assert_eq!(alerts[0].vendor_alert_key, "5425899|5425899_1_1_1|10|20260406100000");
         assert_eq!(alerts[0].status, AlertStatus::Resolved);

@@ -13,7 +13,7 @@ mod wire;
 
 use super::paging::{Next, PlantPages};
 use super::{
-    AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError, lenient,
+    AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError,
 };
 use crate::domain::{AlertStatus, Credentials, Timestamp, Token, VendorKind};
 use client::Client;
@@ -39,16 +39,14 @@ impl Sungrow {
         session: &Session,
         path: &'static str,
         body: Value,
-        page: u32,
     ) -> Result<wire::Page, VendorError> {
         let data = session
             .call(self, |token: Token| {
                 let body = body.clone();
-                async move { self.client.post(path, body, &token).await }
+                async move { self.client.post::<wire::Page>(path, body, &token).await }
             })
             .await?;
-        serde_json::from_value(data)
-            .map_err(|e| VendorError::Malformed(format!("Sungrow {path} page {page}: {e}")))
+        Ok(data.unwrap_or_default())
     }
 }
 
@@ -67,15 +65,17 @@ impl VendorClient for Sungrow {
         let mut page = 1;
         loop {
             let body = json!({"curPage": page, "size": PAGE_SIZE});
-            let parsed = self.page(session, "/openapi/getPowerStationList", body, page).await?;
+            let parsed = self.page(session, "/openapi/getPowerStationList", body).await?;
             let rows = parsed.page_list.unwrap_or_default();
             let count = rows.len();
             for row in rows {
-                let id = row.get("ps_id").and_then(|v| lenient::id_from_value(v).ok().flatten());
-                let decoded = serde_json::from_value::<wire::Station>(row.clone())
+                // Each row is decoded on its own, from its raw text, so one bad row fails alone.
+                let text = row.get();
+                let decoded = serde_json::from_str::<wire::Station>(text)
                     .map_err(|e| e.to_string())
-                    .and_then(|station| convert::plant(station, &row));
-                pages.push(decoded.map_err(|reason| (id, reason)));
+                    .and_then(|station| convert::plant(station, text));
+                let id = || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.ps_id);
+                pages.push(decoded.map_err(|reason| (id(), reason)));
             }
             let total = parsed.row_count.map(|t| t.max(0) as u64);
             if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
@@ -99,15 +99,14 @@ impl VendorClient for Sungrow {
             // ps_id "" asks for every plant of the account; 999 = open and closed.
             let body =
                 json!({"ps_id": "", "process_status": "999", "page": page, "size": PAGE_SIZE});
-            let parsed =
-                self.page(session, "/openapi/platform/getFaultAlarmInfo", body, page).await?;
+            let parsed = self.page(session, "/openapi/platform/getFaultAlarmInfo", body).await?;
             let rows = parsed.page_list.unwrap_or_default();
             let count = rows.len();
             fetched += count;
             for row in rows {
-                let decoded = serde_json::from_value::<wire::Fault>(row.clone())
+                let decoded = serde_json::from_str::<wire::Fault>(row.get())
                     .map_err(|e| e.to_string())
-                    .and_then(|fault| convert::alert(fault, &row));
+                    .and_then(|fault| convert::alert(fault, row.get()));
                 match decoded {
                     Ok(alert) if alert.status == AlertStatus::Active => {
                         open_keys.push(alert.vendor_alert_key.clone());

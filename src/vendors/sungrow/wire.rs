@@ -3,17 +3,23 @@
 
 use crate::vendors::lenient;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// The envelope of every response; `result_code` is the string `"1"` on success.
+/// The envelope's status alone, read before the data so an error answer whose
+/// `result_data` has an unexpected shape is still classified by its code.
 #[derive(Debug, Deserialize, Default)]
-pub(super) struct Envelope {
+pub(super) struct Status {
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub result_code: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub result_msg: Option<String>,
-    #[serde(default)]
-    pub result_data: Option<Value>,
+}
+
+/// A successful response's data, typed.
+#[derive(Debug, Deserialize)]
+pub(super) struct Data<T> {
+    #[serde(default = "Option::default")]
+    pub result_data: Option<T>,
 }
 
 /// `result_data` of the login call.
@@ -52,7 +58,7 @@ pub(super) struct Page {
     )]
     pub row_count: Option<i64>,
     #[serde(default, alias = "pageList", alias = "page_list", alias = "page_data")]
-    pub page_list: Option<Vec<Value>>,
+    pub page_list: Option<Vec<Box<RawValue>>>,
 }
 
 /// A `{unit, value}` reading; the value is usually a string.
@@ -62,6 +68,13 @@ pub(super) struct UnitValue {
     pub unit: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_f64")]
     pub value: Option<f64>,
+}
+
+/// Just the id of a row, to report a row that does not decode.
+#[derive(Debug, Deserialize)]
+pub(super) struct IdProbe {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub ps_id: Option<String>,
 }
 
 /// One plant of `getPowerStationList`.
