@@ -31,7 +31,9 @@ fn plants(round: u32) -> Vec<VendorPlant> {
             current_power_kw: Some((i % 900) as f64 / 100.0 + f64::from(round)),
             daily_energy_kwh: Some((i % 600) as f64 / 10.0 + f64::from(round)),
             total_energy_kwh: Some(i as f64 / 3.0),
-            vendor_updated_at: Timestamp::from_unix_millis(1_764_400_000_000 + i64::from(round) * 1000),
+            vendor_updated_at: Timestamp::from_unix_millis(
+                1_764_400_000_000 + i64::from(round) * 1000,
+            ),
             raw_json: Some(format!("{{\"id\":{i},\"round\":{round}}}")),
         })
         .collect()
@@ -104,7 +106,8 @@ fn rate(rows: usize, took: Duration) -> f64 {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("ours.db")).expect("store");

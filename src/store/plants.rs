@@ -241,7 +241,10 @@ impl Store {
             let org_id: Option<OrgId> = tx
                 .query_row("SELECT org_id FROM vendors WHERE id = ?1", [vendor_id], |r| r.get(0))
                 .optional()?
-                .ok_or_else(|| StoreError::NotFound { what: "vendor", id: vendor_id.to_string() })?;
+                .ok_or_else(|| StoreError::NotFound {
+                    what: "vendor",
+                    id: vendor_id.to_string(),
+                })?;
             let counts = upsert(&tx, vendor_id, org_id, &plants, now)?;
             tx.commit()?;
             Ok(counts)

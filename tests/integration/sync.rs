@@ -265,7 +265,7 @@ async fn each_fault_is_vendor_scoped_and_readable() {
         (
             VendorKind::Sungrow,
             Faults { truncated_json: Some(Trigger::always(list)), ..Faults::none() },
-            "not valid JSON",
+            "malformed response: Sungrow",
         ),
         (
             VendorKind::Sungrow,

@@ -93,7 +93,12 @@ impl Client {
     }
 
     /// An authenticated `POST {base}{path}?language=en` with a JSON body.
-    pub async fn post(&self, token: &Token, path: &str, body: Value) -> Result<Response, VendorError> {
+    pub async fn post(
+        &self,
+        token: &Token,
+        path: &str,
+        body: Value,
+    ) -> Result<Response, VendorError> {
         let request = self
             .http
             .client()

@@ -7,11 +7,9 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages};
 use super::http::Response;
-use super::{
-    AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError,
-};
+use super::paging::{Next, PlantPages};
+use super::{AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError};
 use crate::domain::{Credentials, Timestamp, Token, VendorKind};
 use client::Client;
 use serde_json::{Value, json};
@@ -177,8 +175,9 @@ impl VendorClient for Solarman {
                     for row in rows {
                         match serde_json::from_str::<wire::AlertRow>(row.get())
                             .map_err(|e| e.to_string())
-                            .and_then(|parsed| convert::alert(station_id, &serial, parsed, row.get()))
-                        {
+                            .and_then(|parsed| {
+                                convert::alert(station_id, &serial, parsed, row.get())
+                            }) {
                             Ok(alert) => listing.alerts.push(alert),
                             Err(reason) => {
                                 listing.skipped.push(format!("device {serial}: {reason}"))

@@ -42,7 +42,12 @@ pub(super) struct Client {
 impl Client {
     /// POSTs `body` (plus `appkey` and `lang`) to `path`; returns the response after
     /// checking the HTTP status.
-    async fn send(&self, path: &str, mut body: Value, token: Option<&Token>) -> Result<Response, VendorError> {
+    async fn send(
+        &self,
+        path: &str,
+        mut body: Value,
+        token: Option<&Token>,
+    ) -> Result<Response, VendorError> {
         let c = &self.credentials;
         body["appkey"] = Value::String(c.app_id.clone().unwrap_or_default());
         body["lang"] = Value::String("_en_US".into());
@@ -74,7 +79,12 @@ impl Client {
     }
 
     /// An authenticated call; returns its `result_data` as `T`.
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, body: Value, token: &Token) -> Result<Option<T>, VendorError> {
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Value,
+        token: &Token,
+    ) -> Result<Option<T>, VendorError> {
         let response = self.send(path, body, Some(token)).await?;
         Self::check(&response)?;
         let data: Data<T> = response.parse(&format!("Sungrow {path}"))?;

@@ -12,9 +12,7 @@ mod convert;
 mod wire;
 
 use super::paging::{Next, PlantPages};
-use super::{
-    AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError,
-};
+use super::{AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError};
 use crate::domain::{AlertStatus, Credentials, Timestamp, Token, VendorKind};
 use client::Client;
 use serde_json::{Value, json};
