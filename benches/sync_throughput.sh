@@ -35,12 +35,15 @@ VENDORS=$("$BIN" --data-dir "$DATA" vendor list --format csv | tail -n +2 | wc -
 TOTAL=$((VENDORS * PLANTS))
 echo "==> $VENDORS vendors x $PLANTS plants = $TOTAL plants, concurrency 4"
 
+sim_cpu() { awk '{print ($14 + $15) / 100}' "/proc/$SIM/stat"; }
 for round in 1 2; do
+    sim_before=$(sim_cpu)
     /usr/bin/time -f "%e %M %U %S" -o "$WORK/time.txt" \
         "$BIN" --data-dir "$DATA" sync plants --format json > "$WORK/summary.json"
     read -r secs rss_kb user sys < "$WORK/time.txt"
+    sim_secs=$(awk -v a="$(sim_cpu)" -v b="$sim_before" 'BEGIN {printf "%.2f", a - b}')
     synced=$(grep -o '"totalPlantsSynced": [0-9]*' "$WORK/summary.json" | grep -o '[0-9]*$')
     failed=$(grep -o '"failed": [0-9]*' "$WORK/summary.json" | head -1 | grep -o '[0-9]*$')
     rate=$(awk -v n="$synced" -v s="$secs" 'BEGIN {printf "%.0f", n / s}')
-    echo "round $round: $synced plants synced ($failed vendors failed) in ${secs} s = $rate plants/s (goal >= 20000), peak RSS $((rss_kb / 1024)) MB (goal < 100 MB), agent CPU ${user}s user ${sys}s sys"
+    echo "round $round: $synced plants synced ($failed vendors failed) in ${secs} s = $rate plants/s (goal >= 20000), peak RSS $((rss_kb / 1024)) MB (goal < 100 MB), agent CPU ${user}s user ${sys}s sys, simulator CPU ${sim_secs}s"
 done

@@ -174,6 +174,27 @@ impl Store {
         .await
     }
 
+    /// The vendor's last update time of each plant whose energy readings are stored.
+    pub async fn plants_with_energy(
+        &self,
+        vendor_id: VendorId,
+    ) -> Result<std::collections::HashMap<String, Timestamp>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT vendor_plant_id, vendor_updated_at FROM plants
+                 WHERE vendor_id = ?1 AND vendor_updated_at IS NOT NULL
+                   AND daily_energy_kwh IS NOT NULL AND total_energy_kwh IS NOT NULL",
+            )?;
+            let rows = stmt
+                .query_map([vendor_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Timestamp>(1)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     /// Vendor ids of the vendor's active plants (what an alert sync asks about).
     pub async fn active_plant_ids(&self, vendor_id: VendorId) -> Result<Vec<String>> {
         self.read(move |conn| {

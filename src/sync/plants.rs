@@ -3,7 +3,7 @@
 use super::{BATCH_SIZE, Engine, VendorRun, first_few};
 use crate::domain::{Timestamp, VendorPlant};
 use crate::store::SyncTarget;
-use crate::vendors::{self, VendorError};
+use crate::vendors::{self, KnownPlants, VendorError};
 use tracing::{debug, warn};
 
 /// Syncs the plants of `target`; `started_at` is when its sync began.
@@ -18,8 +18,15 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         Ok(client) => client,
         Err(error) => return VendorRun::failed(&error),
     };
+    let known = match engine.store.plants_with_energy(vendor.id).await {
+        Ok(updated_with_energy) => KnownPlants { updated_with_energy },
+        Err(e) => {
+            warn!("could not read stored readings ({e}); fetching every plant's readings");
+            KnownPlants::default()
+        }
+    };
     let session = engine.session(target);
-    let listing = match client.list_plants(&session).await {
+    let listing = match client.list_plants(&session, &known).await {
         Ok(listing) => listing,
         Err(error) => return VendorRun::failed(&error),
     };

@@ -96,6 +96,25 @@ pub struct PlantListing {
     pub warnings: Vec<String>,
 }
 
+/// What plantsync already holds about an account's plants, so an adapter can skip calls
+/// whose answer cannot have changed (rate limits are the main outage cause of these
+/// portals; vendor data refreshes about every five minutes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KnownPlants {
+    /// Vendor plant id to the vendor's last update time stored for it, for plants whose
+    /// energy readings are stored.
+    pub updated_with_energy: std::collections::HashMap<String, Timestamp>,
+}
+
+impl KnownPlants {
+    /// Whether the stored readings of `plant` are as fresh as the vendor's listing says.
+    pub fn is_current(&self, plant: &VendorPlant) -> bool {
+        plant.vendor_updated_at.is_some()
+            && self.updated_with_energy.get(&plant.vendor_plant_id)
+                == plant.vendor_updated_at.as_ref()
+    }
+}
+
 /// The time window an alert sync asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlertWindow {
@@ -126,8 +145,13 @@ pub trait VendorClient: Send + Sync {
     /// Logs in with the credentials. A rejection is [`VendorError::CredentialsRejected`].
     async fn login(&self) -> Result<crate::domain::Token, VendorError>;
 
-    /// Every plant of the account, page by page.
-    async fn list_plants(&self, session: &Session) -> Result<PlantListing, VendorError>;
+    /// Every plant of the account, page by page. `known` tells which stored readings are
+    /// already current, for portals that need a call per plant to read them.
+    async fn list_plants(
+        &self,
+        session: &Session,
+        known: &KnownPlants,
+    ) -> Result<PlantListing, VendorError>;
 
     /// Alert occurrences in `window` for the account's plants (`plant_ids`: vendor ids of the
     /// plants plantsync knows, for portals that list alerts per plant or device).

@@ -174,7 +174,9 @@ impl Session {
 mod tests {
     use super::*;
     use crate::domain::{Secret, VendorKind};
-    use crate::vendors::{AlertListing, AlertWindow, HttpSettings, PlantListing, RetryPolicy};
+    use crate::vendors::{
+        AlertListing, AlertWindow, HttpSettings, KnownPlants, PlantListing, RetryPolicy,
+    };
     use std::sync::Mutex;
     use std::time::Duration;
 
@@ -218,7 +220,11 @@ mod tests {
                 metadata: serde_json::Value::Null,
             })
         }
-        async fn list_plants(&self, _: &Session) -> Result<PlantListing, VendorError> {
+        async fn list_plants(
+            &self,
+            _: &Session,
+            _: &KnownPlants,
+        ) -> Result<PlantListing, VendorError> {
             Ok(PlantListing::default())
         }
         async fn list_alerts(

@@ -158,6 +158,9 @@ async fn both_vendors_page_fully_and_convert_units() {
     let again = h.run(RunKind::Plants).await;
     assert_eq!(again.summary.total_created, 0);
     assert_eq!(again.summary.total_synced, 480);
+    // Solarman's per-plant realtime calls are skipped when lastUpdateTime has not moved.
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 250);
+    assert!(h.plants_of(0).await.iter().all(|p| p.daily_energy_kwh.is_some()), "kept, not erased");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

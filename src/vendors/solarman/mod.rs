@@ -9,7 +9,9 @@ mod wire;
 
 use super::http::Response;
 use super::paging::{Next, PlantPages};
-use super::{AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError};
+use super::{
+    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+};
 use crate::domain::{Credentials, Timestamp, Token, VendorKind};
 use client::Client;
 use serde_json::{Value, json};
@@ -89,7 +91,11 @@ impl VendorClient for Solarman {
         convert::token(response, Timestamp::now()).map_err(VendorError::Malformed)
     }
 
-    async fn list_plants(&self, session: &Session) -> Result<PlantListing, VendorError> {
+    async fn list_plants(
+        &self,
+        session: &Session,
+        known: &KnownPlants,
+    ) -> Result<PlantListing, VendorError> {
         let mut pages = PlantPages::default();
         let mut page = 1;
         loop {
@@ -115,17 +121,23 @@ impl VendorClient for Solarman {
             page += 1;
         }
 
-        // Daily and total energy are not in the list: one realtime call per plant.
-        let ids: Vec<String> =
-            pages.plants_mut().iter().map(|p| p.vendor_plant_id.clone()).collect();
-        for (index, id) in ids.iter().enumerate() {
+        // Daily and total energy are not in the list: one realtime call per plant, skipped
+        // when the station's lastUpdateTime has not moved since the stored readings.
+        let stale: Vec<(usize, String)> = pages
+            .plants_mut()
+            .iter()
+            .enumerate()
+            .filter(|(_, plant)| !known.is_current(plant))
+            .map(|(index, plant)| (index, plant.vendor_plant_id.clone()))
+            .collect();
+        for (index, id) in stale {
             match self
-                .post(session, "/station/v1.0/realTime", json!({"stationId": numeric(id)}))
+                .post(session, "/station/v1.0/realTime", json!({"stationId": numeric(&id)}))
                 .await
             {
                 Ok(response) => match response.parse::<wire::RealTime>("Solarman realtime") {
                     Ok(realtime) => {
-                        convert::apply_realtime(&mut pages.plants_mut()[index], &realtime)
+                        convert::apply_realtime(&mut pages.plants_mut()[index], &realtime);
                     }
                     Err(e) => pages.warn(format!("station {id}: unreadable realtime data ({e})")),
                 },

@@ -12,7 +12,9 @@ mod convert;
 mod wire;
 
 use super::paging::{Next, PlantPages};
-use super::{AlertListing, AlertWindow, Http, PlantListing, Session, VendorClient, VendorError};
+use super::{
+    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+};
 use crate::domain::{AlertStatus, Credentials, Timestamp, Token, VendorKind};
 use client::Client;
 use serde_json::{Value, json};
@@ -58,7 +60,11 @@ impl VendorClient for Sungrow {
         self.client.login(Timestamp::now()).await
     }
 
-    async fn list_plants(&self, session: &Session) -> Result<PlantListing, VendorError> {
+    async fn list_plants(
+        &self,
+        session: &Session,
+        _known: &KnownPlants,
+    ) -> Result<PlantListing, VendorError> {
         let mut pages = PlantPages::default();
         let mut page = 1;
         loop {
