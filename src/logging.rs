@@ -210,7 +210,9 @@ impl Visit for MessageAndFields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match field.name() {
             "message" => self.write(format_args!("{value:?}")),
-            name if LogContext::is_context_field(name) => {}
+            // Context fields are in the brackets; `log.*` fields are the `log` crate's
+            // bridged metadata (file, line), noise in a field office's log.
+            name if LogContext::is_context_field(name) || name.starts_with("log.") => {}
             name => self.write(format_args!("{name}={value:?}")),
         }
     }

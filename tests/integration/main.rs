@@ -8,3 +8,4 @@ mod config;
 mod secrets;
 mod support;
 mod sync;
+mod sync_cli;

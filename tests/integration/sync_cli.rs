@@ -1,0 +1,160 @@
+//! `plantsync sync` and `plantsync demo` through the real binary, against the simulator.
+
+use crate::support::{Sandbox, sqlite3};
+use plantsync::domain::VendorKind;
+use plantsync::simulator::{AccountSpec, Simulator, SimulatorConfig};
+
+fn add_vendors(sandbox: &Sandbox, sim: &Simulator, count: usize) {
+    sandbox.ok(&["org", "add", "Field Office"]);
+    for index in 0..count {
+        let c = sim.credentials(index);
+        let base = sim.base_url(c.kind);
+        let name = format!("v{index}");
+        let mut cmd = sandbox.cmd();
+        cmd.args([
+            "vendor",
+            "add",
+            "--name",
+            &name,
+            "--kind",
+            c.kind.as_str(),
+            "--org",
+            "Field Office",
+        ])
+        .args(["--base-url", &base, "--app-id", &c.app_id, "--username", &c.username])
+        .write_stdin(format!("{}\n{}\n", c.app_secret, c.password))
+        .assert()
+        .success();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_with_trace_logging_leaks_no_secret() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 3,
+        accounts: vec![
+            AccountSpec::new(VendorKind::Solarman, 30, 1),
+            AccountSpec::new(VendorKind::Sungrow, 30, 1),
+        ],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    add_vendors(&sandbox, &sim, 2);
+
+    let mut seen = String::new();
+    for kind in ["plants", "alerts"] {
+        let output = tokio::task::spawn_blocking({
+            let mut cmd = sandbox.cmd();
+            cmd.args(["--log-level", "trace", "sync", kind, "--format", "json"])
+                .env("CRON_SECRET", "cron-secret-xyz");
+            move || cmd.output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+        let response: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(response["success"], true);
+        let summary = &response["summary"];
+        assert_eq!(summary["totalVendors"], 2);
+        assert_eq!(summary["failed"], 0);
+        if kind == "plants" {
+            assert_eq!(response["message"], "Plant sync completed");
+            assert_eq!(summary["totalPlantsSynced"], 60);
+            let result = &summary["results"][0];
+            for key in [
+                "vendorId",
+                "vendorName",
+                "orgId",
+                "orgName",
+                "success",
+                "synced",
+                "created",
+                "updated",
+                "total",
+                "error",
+            ] {
+                assert!(result.get(key).is_some(), "result lacks {key}: {result}");
+            }
+        } else {
+            assert_eq!(summary["totalAlertsSynced"], 60);
+        }
+        seen.push_str(&stdout);
+        seen.push_str(&String::from_utf8_lossy(&output.stderr));
+    }
+    let logs = sandbox.logs();
+    assert!(
+        logs.contains("[USER] [sync-plants-vendor-1] [DEBUG] [Vendor:1] [Org:1] logged in"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("[USER] [sync-alerts-vendor-2] [INFO] [Vendor:2] [Org:1] vendor v1: "),
+        "{logs}"
+    );
+    seen.push_str(&logs);
+
+    let tokens =
+        sqlite3(&sandbox.db(), "SELECT access_token FROM vendor_tokens ORDER BY vendor_id");
+    let mut secrets: Vec<String> = tokens.lines().map(str::to_owned).collect();
+    assert_eq!(secrets.len(), 2, "both tokens cached");
+    for index in 0..2 {
+        let c = sim.credentials(index);
+        let hash: String = {
+            use sha2::Digest;
+            sha2::Sha256::digest(c.password.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        };
+        secrets.extend([c.password, c.app_secret, hash]);
+    }
+    secrets.push("cron-secret-xyz".into());
+    for secret in &secrets {
+        assert!(!seen.contains(secret.as_str()), "a secret leaked into output or logs: {secret}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_vendor_exits_1_after_printing_the_summary() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 4,
+        accounts: vec![AccountSpec::new(VendorKind::Sungrow, 5, 0)],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    add_vendors(&sandbox, &sim, 1);
+    sandbox.ok(&["vendor", "set", "v0", "--base-url", "http://127.0.0.1:9"]);
+    let output = tokio::task::spawn_blocking({
+        let mut cmd = sandbox.cmd();
+        cmd.args(["sync", "plants"]).env("PLANTSYNC_SYNC_REQUEST_TIMEOUT_SECONDS", "2");
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("0/1 vendors successful"), "{stdout}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("1 of 1 vendor(s) failed"));
+    let vendor = sandbox.ok(&["vendor", "show", "v0", "--format", "json"]);
+    let vendor: serde_json::Value = serde_json::from_str(&vendor).unwrap();
+    assert!(vendor["last_error"].as_str().unwrap().contains("could not connect"), "{vendor}");
+    let runs = sandbox.ok(&["runs", "list", "--format", "json"]);
+    assert!(runs.contains("\"status\": \"failed\""), "{runs}");
+    sim.shutdown().await;
+}
+
+#[test]
+fn demo_runs_on_an_embedded_default() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.cmd().args(["demo"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("using the data dir"), "--data-dir is honoured: {stdout}");
+    assert_eq!(stdout.matches("2/2 vendors successful").count(), 2, "{stdout}");
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM plants"), "50\n");
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM alerts"), "100\n");
+    // Running it again refreshes the demo vendors instead of duplicating them.
+    let again = sandbox.cmd().args(["demo"]).output().unwrap();
+    assert!(again.status.success());
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM vendors"), "2\n");
+}
