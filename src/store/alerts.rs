@@ -1,6 +1,6 @@
 //! Alerts: the upsert on the occurrence key and the listings.
 
-use super::{Result, Store, StoreError, orgs, seq, vendors};
+use super::{Result, Store, StoreError, UpsertCounts, orgs, seq, vendors};
 use crate::domain::{
     Alert, AlertId, AlertStatus, PlantId, Severity, Timestamp, VendorAlert, VendorId,
 };
@@ -40,17 +40,6 @@ const CHANGED: &str = "(excluded.plant_id IS NOT NULL AND alerts.plant_id IS NOT
     OR (excluded.description IS NOT NULL AND alerts.description IS NOT excluded.description)
     OR (excluded.started_at IS NOT NULL AND alerts.started_at IS NOT excluded.started_at)
     OR (excluded.ended_at IS NOT NULL AND alerts.ended_at IS NOT excluded.ended_at)";
-
-/// What an alert upsert did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AlertUpsertOutcome {
-    /// New occurrences.
-    pub created: u64,
-    /// Occurrences with a real change (e.g. resolved).
-    pub updated: u64,
-    /// Occurrences reported exactly as stored.
-    pub unchanged: u64,
-}
 
 /// Filters for [`Store::list_alerts`].
 #[derive(Debug, Clone, Default)]
@@ -104,13 +93,13 @@ impl Store {
         vendor_id: VendorId,
         alerts: Vec<VendorAlert>,
         now: Timestamp,
-    ) -> Result<AlertUpsertOutcome> {
+    ) -> Result<UpsertCounts> {
         self.write(move |conn| {
             let tx = conn.transaction()?;
             let max_id_before: i64 =
                 tx.query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |r| r.get(0))?;
             let mut last_seq = seq::current(&tx)?;
-            let mut outcome = AlertUpsertOutcome::default();
+            let mut outcome = UpsertCounts::default();
             {
                 let sql = UPSERT_SQL.replace("{changed}", CHANGED);
                 let mut stmt = tx.prepare_cached(&sql)?;

@@ -27,7 +27,7 @@ mod status;
 mod sync;
 mod vendors;
 
-pub use alerts::{AlertFilter, AlertUpsertOutcome};
+pub use alerts::AlertFilter;
 pub use migrate::SCHEMA_VERSION;
 pub use orgs::OrgPatch;
 pub use plants::{PlantFilter, PlantSort, UpsertCounts};

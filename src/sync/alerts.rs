@@ -1,11 +1,11 @@
 //! One vendor's alert sync: the window sent to the vendor, upserts on occurrence keys,
 //! resolving alerts that left the vendor's open list.
 
-use super::{BATCH_SIZE, Engine, VendorRun, first_few};
+use super::{Engine, VendorRun, first_few, store_in_batches};
 use crate::domain::{Timestamp, VendorAlert};
 use crate::store::SyncTarget;
 use crate::vendors::{self, AlertWindow, VendorError};
-use tracing::{info, warn};
+use tracing::info;
 
 /// Syncs the alerts of `target`.
 pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Timestamp) -> VendorRun {
@@ -44,9 +44,16 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
 
     let mut run = VendorRun { total: listing.alerts.len() as u64, ..VendorRun::default() };
     let mut not_stored = Vec::new();
-    for batch in listing.alerts.chunks(BATCH_SIZE) {
-        store_batch(engine, target, batch, &mut run, &mut not_stored).await;
-    }
+    let vendor_id = vendor.id;
+    let upsert = |rows| engine.store.upsert_alerts(vendor_id, rows, Timestamp::now());
+    store_in_batches(
+        &listing.alerts,
+        |a: &VendorAlert| format!("alert {}", a.vendor_alert_key),
+        upsert,
+        &mut run,
+        &mut not_stored,
+    )
+    .await;
     let mut problems: Vec<String> = Vec::new();
     problems.extend(first_few("alert(s) not stored", &not_stored));
     problems.extend(first_few("unreadable alert(s) skipped", &listing.skipped));
@@ -78,40 +85,4 @@ fn window(engine: &Engine, last: Option<Timestamp>, now: Timestamp) -> AlertWind
         })
         .map_or(lookback_start, |s| s.max(lookback_start));
     AlertWindow { start: Timestamp::from_unix_millis(start_ms).unwrap_or(now), end: now }
-}
-
-async fn store_batch(
-    engine: &Engine,
-    target: &SyncTarget,
-    batch: &[VendorAlert],
-    run: &mut VendorRun,
-    not_stored: &mut Vec<String>,
-) {
-    let vendor_id = target.vendor.id;
-    match engine.store.upsert_alerts(vendor_id, batch.to_vec(), Timestamp::now()).await {
-        Ok(outcome) => {
-            run.created += outcome.created;
-            run.updated += outcome.updated;
-            run.unchanged += outcome.unchanged;
-        }
-        Err(batch_error) => {
-            warn!(rows = batch.len(), "alert batch failed ({batch_error}); retrying row by row");
-            for alert in batch {
-                match engine
-                    .store
-                    .upsert_alerts(vendor_id, vec![alert.clone()], Timestamp::now())
-                    .await
-                {
-                    Ok(outcome) => {
-                        run.created += outcome.created;
-                        run.updated += outcome.updated;
-                        run.unchanged += outcome.unchanged;
-                    }
-                    Err(error) => {
-                        not_stored.push(format!("alert {}: {error}", alert.vendor_alert_key))
-                    }
-                }
-            }
-        }
-    }
 }

@@ -23,7 +23,9 @@ mod tokens;
 
 use crate::config::Settings;
 use crate::domain::{RunId, RunKind, RunSource, RunStatus, SyncSummary, Timestamp, VendorResult};
-use crate::store::{NewRunVendor, Store, StoreError, SyncSelection, SyncTarget, VendorOutcome};
+use crate::store::{
+    NewRunVendor, Store, StoreError, SyncSelection, SyncTarget, UpsertCounts, VendorOutcome,
+};
 use crate::vendors::{
     AccountTokens, Http, HttpSettings, RetryPolicy, Session, SessionKey, VendorError,
 };
@@ -402,6 +404,41 @@ fn to_results(
         error: run.error.clone(),
     };
     (row, result)
+}
+
+/// Stores `rows` in transactions of [`BATCH_SIZE`] through `upsert`; a batch that fails is
+/// retried row by row, so one bad row never loses its neighbours. Counts go to `run`, rows
+/// that could not be stored (named by `key`) to `not_stored`.
+pub(crate) async fn store_in_batches<T, F, Fut>(
+    rows: &[T],
+    key: impl Fn(&T) -> String,
+    upsert: F,
+    run: &mut VendorRun,
+    not_stored: &mut Vec<String>,
+) where
+    T: Clone,
+    F: Fn(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<UpsertCounts, StoreError>>,
+{
+    let mut add = |counts: UpsertCounts| {
+        run.created += counts.created;
+        run.updated += counts.updated;
+        run.unchanged += counts.unchanged;
+    };
+    for batch in rows.chunks(BATCH_SIZE) {
+        match upsert(batch.to_vec()).await {
+            Ok(counts) => add(counts),
+            Err(batch_error) => {
+                warn!(rows = batch.len(), "batch failed ({batch_error}); retrying row by row");
+                for row in batch {
+                    match upsert(vec![row.clone()]).await {
+                        Ok(counts) => add(counts),
+                        Err(error) => not_stored.push(format!("{}: {error}", key(row))),
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Joins up to three messages and says how many more there were.

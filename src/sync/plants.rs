@@ -1,9 +1,9 @@
 //! One vendor's plant sync: list, upsert in batches, deactivate the vanished.
 
-use super::{BATCH_SIZE, Engine, VendorRun, first_few};
+use super::{Engine, VendorRun, first_few, store_in_batches};
 use crate::domain::{Timestamp, VendorPlant};
 use crate::store::SyncTarget;
-use crate::vendors::{self, KnownPlants, VendorError};
+use crate::vendors::{self, KnownPlants};
 use tracing::{debug, warn};
 
 /// Syncs the plants of `target`; `started_at` is when its sync began.
@@ -37,9 +37,16 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         ..VendorRun::default()
     };
     let mut not_stored = Vec::new();
-    for batch in listing.plants.chunks(BATCH_SIZE) {
-        store_batch(engine, target, batch, &mut run, &mut not_stored).await;
-    }
+    let vendor_id = vendor.id;
+    let upsert = |rows| engine.store.upsert_plants(vendor_id, rows, Timestamp::now());
+    store_in_batches(
+        &listing.plants,
+        |p: &VendorPlant| format!("plant {}", p.vendor_plant_id),
+        upsert,
+        &mut run,
+        &mut not_stored,
+    )
+    .await;
 
     let skipped: Vec<String> = listing
         .skipped
@@ -72,48 +79,4 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
     }
     run.error = (!problems.is_empty()).then(|| problems.join("; "));
     run
-}
-
-/// Upserts one batch in a transaction; if it fails, retries row by row so one bad row never
-/// loses its neighbours.
-async fn store_batch(
-    engine: &Engine,
-    target: &SyncTarget,
-    batch: &[VendorPlant],
-    run: &mut VendorRun,
-    not_stored: &mut Vec<String>,
-) {
-    let vendor_id = target.vendor.id;
-    match engine.store.upsert_plants(vendor_id, batch.to_vec(), Timestamp::now()).await {
-        Ok(counts) => {
-            run.created += counts.created;
-            run.updated += counts.updated;
-            run.unchanged += counts.unchanged;
-        }
-        Err(batch_error) => {
-            warn!(rows = batch.len(), "batch upsert failed ({batch_error}); retrying row by row");
-            for plant in batch {
-                match engine
-                    .store
-                    .upsert_plants(vendor_id, vec![plant.clone()], Timestamp::now())
-                    .await
-                {
-                    Ok(counts) => {
-                        run.created += counts.created;
-                        run.updated += counts.updated;
-                        run.unchanged += counts.unchanged;
-                    }
-                    Err(error) => {
-                        not_stored.push(format!("plant {}: {error}", plant.vendor_plant_id))
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl From<VendorError> for VendorRun {
-    fn from(error: VendorError) -> Self {
-        VendorRun::failed(&error)
-    }
 }
