@@ -26,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod logging;
+pub mod schedule;
 pub mod simulator;
 pub mod store;
 pub mod sync;

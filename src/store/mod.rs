@@ -33,7 +33,7 @@ pub use orgs::OrgPatch;
 pub use plants::{PlantFilter, PlantSort, UpsertCounts};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
 pub use status::{StoreStatus, VendorHealth};
-pub use sync::{SyncSelection, SyncTarget, VendorOutcome};
+pub use sync::{ScheduleCandidate, SyncSelection, SyncTarget, VendorOutcome};
 pub use vendors::{VendorFilter, VendorPatch, VendorWithCredentials};
 
 use rusqlite::{Connection, OpenFlags};

@@ -5,6 +5,17 @@ use super::{Result, Store, orgs, seq, vendors};
 use crate::domain::{Credentials, OrgId, RunKind, Secret, Timestamp, Token, Vendor, VendorId};
 use rusqlite::{OptionalExtension, params};
 
+/// A vendor the schedule may sync, with what its due time depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleCandidate {
+    /// The vendor.
+    pub vendor_id: VendorId,
+    /// Its organization's interval, minutes.
+    pub interval_minutes: u32,
+    /// Its last successful plant sync.
+    pub last_synced_at: Option<Timestamp>,
+}
+
 /// Which vendors a run takes.
 #[derive(Debug, Clone, Default)]
 pub struct SyncSelection {
@@ -15,6 +26,8 @@ pub struct SyncSelection {
     pub vendor: Option<String>,
     /// Only this organization (id or name).
     pub org: Option<String>,
+    /// Only these vendors (the schedule's due ones).
+    pub vendor_ids: Option<Vec<VendorId>>,
 }
 
 /// A vendor to sync, with what the adapter needs.
@@ -65,7 +78,9 @@ impl Store {
             let ids: Vec<VendorId> = stmt
                 .query_map(params![selection.force, org, only], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
+            let wanted = selection.vendor_ids;
             ids.into_iter()
+                .filter(|id| wanted.as_ref().is_none_or(|w| w.contains(id)))
                 .map(|id| {
                     Ok(SyncTarget {
                         vendor: vendors::get(conn, id)?,
@@ -73,6 +88,25 @@ impl Store {
                     })
                 })
                 .collect()
+        })
+        .await
+    }
+
+    /// Active vendors of organizations with auto-sync on, with their organization's interval
+    /// and last success: what the schedule computes due times from.
+    pub async fn schedule_candidates(&self) -> Result<Vec<ScheduleCandidate>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT v.id, o.sync_interval_minutes, v.last_synced_at
+                 FROM vendors v JOIN organizations o ON o.id = v.org_id
+                 WHERE v.is_active = 1 AND o.auto_sync_enabled = 1 ORDER BY v.id",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(ScheduleCandidate { vendor_id: r.get(0)?, interval_minutes: r.get(1)?, last_synced_at: r.get(2)? })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
         })
         .await
     }

@@ -64,7 +64,7 @@ impl RetryPolicy {
 }
 
 /// A pseudo-random duration in `[0, max]`; quality is irrelevant, spread is the point.
-fn jitter(max: Duration) -> Duration {
+pub fn jitter(max: Duration) -> Duration {
     use std::sync::atomic::{AtomicU64, Ordering};
     static STATE: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

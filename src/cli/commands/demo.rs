@@ -77,7 +77,8 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
     }
 
     let engine = Engine::new(ctx.store.clone(), EngineSettings::from_settings(ctx.settings))?;
-    let selection = SyncSelection { force: true, vendor: None, org: Some(org.id.to_string()) };
+    let selection =
+        SyncSelection { force: true, org: Some(org.id.to_string()), ..SyncSelection::default() };
     let plants =
         run_with_progress(&engine, RunKind::Plants, RunSource::User, selection.clone()).await?;
     print(ctx, &plants, Format::Table)?;

@@ -36,7 +36,12 @@ pub async fn run(ctx: &mut Ctx<'_>, kind: RunKind, args: SyncArgs) -> anyhow::Re
 
 /// The vendor selection of `args`.
 pub fn selection(args: &SyncArgs) -> SyncSelection {
-    SyncSelection { force: args.force, vendor: args.vendor.clone(), org: args.org.clone() }
+    SyncSelection {
+        force: args.force,
+        vendor: args.vendor.clone(),
+        org: args.org.clone(),
+        vendor_ids: None,
+    }
 }
 
 /// Runs, printing one line per finished vendor on stderr when it is a terminal.

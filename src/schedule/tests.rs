@@ -1,0 +1,223 @@
+//! The loop under tokio's paused time, with a recording runner and an in-memory vendor table.
+
+use super::*;
+use crate::domain::{SyncSummary, VendorId};
+use chrono::{TimeZone, Timelike};
+use std::sync::Mutex as StdMutex;
+
+/// A vendor table whose last-success times the fake runner updates.
+struct Table {
+    rows: StdMutex<Vec<ScheduleCandidate>>,
+}
+
+#[async_trait::async_trait]
+impl Candidates for Table {
+    async fn schedule_candidates(&self) -> Result<Vec<ScheduleCandidate>, String> {
+        Ok(self.rows.lock().unwrap().clone())
+    }
+}
+
+/// Records each run's start (wall clock), lasts `duration`, then marks its vendors synced
+/// at the start time, as the engine does.
+struct Recorder {
+    clock: TokioClock,
+    table: Arc<Table>,
+    duration: Duration,
+    starts: StdMutex<Vec<(RunKind, RunSource, DateTime<Utc>)>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Runner for Recorder {
+    async fn run(&self, request: RunRequest) -> Result<RunReport, String> {
+        let started = self.clock.now();
+        self.starts.lock().unwrap().push((request.kind, request.source, started));
+        let now_running = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now_running, Ordering::SeqCst);
+        tokio::time::sleep(self.duration).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if request.kind == RunKind::Plants {
+            let wanted = request.selection.vendor_ids.clone();
+            for row in self.table.rows.lock().unwrap().iter_mut() {
+                if wanted.as_ref().is_none_or(|w| w.contains(&row.vendor_id)) {
+                    row.last_synced_at = Some(Timestamp::from_datetime(&started));
+                }
+            }
+        }
+        let count = self.starts.lock().unwrap().len() as i64;
+        Ok(RunReport { run_id: RunId(count), status: RunStatus::Ok, summary: SyncSummary::from_results(request.kind, vec![], 0) })
+    }
+}
+
+struct Rig {
+    clock: TokioClock,
+    recorder: Arc<Recorder>,
+    coordinator: Arc<Coordinator>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+fn settings(jitter: Duration) -> ScheduleSettings {
+    ScheduleSettings {
+        plants_enabled: true,
+        plants_cron: "*/15 * * * *".into(),
+        alerts_enabled: false,
+        alerts_cron: "*/30 * * * *".into(),
+        alerts_respect_window: true,
+        window: RestrictedWindow {
+            start: "19:00".parse().unwrap(),
+            end: "06:00".parse().unwrap(),
+            zone: chrono_tz::Asia::Kolkata,
+        },
+        jitter,
+    }
+}
+
+/// Starts the loop at `start` (IST wall clock) with one vendor last synced at `last`.
+fn rig(start: &str, last: Option<&str>, interval: u32, duration: Duration, settings: ScheduleSettings) -> Rig {
+    let ist = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+    let clock = TokioClock::starting_at(ist(start));
+    let table = Arc::new(Table {
+        rows: StdMutex::new(vec![ScheduleCandidate {
+            vendor_id: VendorId(1),
+            interval_minutes: interval,
+            last_synced_at: last.map(|l| Timestamp::from_datetime(&ist(l))),
+        }]),
+    });
+    let recorder = Arc::new(Recorder {
+        clock: clock.clone(),
+        table: Arc::clone(&table),
+        duration,
+        starts: StdMutex::new(vec![]),
+        in_flight: 0.into(),
+        max_in_flight: 0.into(),
+    });
+    let coordinator = Coordinator::new(Arc::clone(&recorder) as Arc<dyn Runner>);
+    let (shutdown, receiver) = tokio::sync::watch::channel(false);
+    tokio::spawn(run_schedule(Arc::clone(&coordinator), table, settings, Arc::new(clock.clone()), receiver));
+    Rig { clock, recorder, coordinator, shutdown }
+}
+
+impl Rig {
+    fn starts_ist(&self) -> Vec<String> {
+        self.recorder
+            .starts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, t)| t.with_timezone(&chrono_tz::Asia::Kolkata).format("%d %H:%M").to_string())
+            .collect()
+    }
+}
+
+async fn advance(minutes: u64) {
+    for _ in 0..minutes {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn missed_slots_coalesce_into_one_run() {
+    // Last success three hours ago: twelve slots missed, one run at the next tick.
+    let r = rig("2026-11-29T10:07:00+05:30", Some("2026-11-29T07:00:00+05:30"), 15, Duration::from_secs(5), settings(Duration::ZERO));
+    advance(40).await;
+    assert_eq!(r.starts_ist(), ["29 10:15", "29 10:30", "29 10:45"]);
+    let _ = r.shutdown.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn window_is_respected_and_one_catch_up_runs_at_its_end() {
+    let r = rig("2026-11-29T18:40:00+05:30", Some("2026-11-29T18:30:00+05:30"), 15, Duration::from_secs(5), settings(Duration::ZERO));
+    advance(12 * 60).await; // to 06:40 the next morning
+    assert_eq!(r.starts_ist(), ["29 18:45", "30 06:00", "30 06:15", "30 06:30"]);
+    assert_eq!(r.coordinator.status().plants.last_decision, Some(Decision::Ran { run_id: Some(RunId(4)) }));
+    let _ = r.shutdown.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_outlasts_its_interval_is_not_stacked() {
+    let r = rig("2026-11-29T10:07:00+05:30", None, 15, Duration::from_secs(40 * 60), settings(Duration::ZERO));
+    advance(90).await;
+    assert_eq!(r.recorder.max_in_flight.load(Ordering::SeqCst), 1);
+    // 10:15 runs until 10:55; 10:30 and 10:45 are coalesced; 11:00 and 11:15 are not due
+    // until the next slot after 10:15's success... 10:30, so 11:00 runs.
+    assert_eq!(r.starts_ist(), ["29 10:15", "29 11:00"]);
+    let _ = r.shutdown.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_is_bounded() {
+    let r = rig("2026-11-29T10:07:00+05:30", None, 15, Duration::from_secs(1), settings(Duration::from_secs(90)));
+    advance(120).await;
+    let starts = r.recorder.starts.lock().unwrap().clone();
+    assert!(starts.len() >= 6, "{starts:?}");
+    for (_, _, at) in starts {
+        let local = at.with_timezone(&chrono_tz::Asia::Kolkata);
+        let past_slot = (local.minute() % 15) as i64 * 60 + local.second() as i64;
+        assert!(past_slot <= 90, "started {past_slot}s after its slot");
+    }
+    let _ = r.shutdown.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_and_resume() {
+    let r = rig("2026-11-29T10:07:00+05:30", None, 15, Duration::from_secs(5), settings(Duration::ZERO));
+    r.coordinator.pause();
+    advance(40).await;
+    assert!(r.starts_ist().is_empty());
+    assert_eq!(r.coordinator.status().plants.last_decision, Some(Decision::Paused));
+    assert!(r.coordinator.status().paused);
+    r.coordinator.resume();
+    advance(15).await;
+    assert_eq!(r.starts_ist(), ["29 11:00"]);
+    let _ = r.shutdown.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn wall_clock_jump_after_suspend_catches_up_once() {
+    let r = rig("2026-11-29T10:07:00+05:30", None, 15, Duration::from_secs(5), settings(Duration::ZERO));
+    advance(10).await; // 10:15 ran
+    assert_eq!(r.starts_ist(), ["29 10:15"]);
+    // The machine sleeps for two hours: tokio time does not move, the wall clock does.
+    r.clock.jump(chrono::Duration::hours(2));
+    advance(1).await;
+    assert_eq!(r.starts_ist(), ["29 10:15", "29 12:17"], "one catch-up right after waking");
+    let _ = r.shutdown.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn disabled_schedule_runs_nothing_but_manual_triggers_work() {
+    let mut s = settings(Duration::ZERO);
+    s.plants_enabled = false;
+    let r = rig("2026-11-29T20:07:00+05:30", None, 15, Duration::from_secs(5), s);
+    advance(30).await;
+    assert!(r.starts_ist().is_empty());
+    assert_eq!(r.coordinator.status().plants.last_decision, Some(Decision::Disabled));
+    // A person's trigger bypasses the window (20:07 is inside it) and the due times.
+    let (joined, result) = r.coordinator.trigger(RunKind::Plants, RunSource::Api, SyncSelection::default()).await;
+    assert_eq!(joined, Joined::Started);
+    assert!(result.is_ok());
+    assert_eq!(r.recorder.starts.lock().unwrap()[0].1, RunSource::Api);
+    let _ = r.shutdown.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_triggers_join_one_run() {
+    let r = rig("2026-11-29T20:07:00+05:30", None, 15, Duration::from_secs(60), settings(Duration::ZERO));
+    let (a, b) = tokio::join!(
+        r.coordinator.trigger(RunKind::Plants, RunSource::Api, SyncSelection::default()),
+        r.coordinator.trigger(RunKind::Plants, RunSource::Tray, SyncSelection::default()),
+    );
+    let mut joined = [a.0, b.0];
+    joined.sort_by_key(|j| *j == Joined::Coalesced);
+    assert_eq!(joined, [Joined::Started, Joined::Coalesced]);
+    assert_eq!(r.recorder.starts.lock().unwrap().len(), 1);
+    assert_eq!(a.1.as_ref().as_ref().unwrap().run_id, b.1.as_ref().as_ref().unwrap().run_id);
+    let _ = r.shutdown.send(true);
+}
+
+#[test]
+fn ist_helper_sanity() {
+    let t = chrono_tz::Asia::Kolkata.with_ymd_and_hms(2026, 11, 29, 6, 0, 0).unwrap();
+    assert_eq!(t.with_timezone(&Utc).to_rfc3339(), "2026-11-29T00:30:00+00:00");
+}
