@@ -2,7 +2,7 @@
 //! errors to exit codes (0 ok, 1 runtime failure, 2 usage or configuration error).
 
 use crate::cli::commands::{self, Ctx, UsageError};
-use crate::cli::{Cli, Command, ConfigCommand, SyncCommand};
+use crate::cli::{Cli, Command, ConfigCommand, SyncCommand, TokenCommand};
 use crate::config::{ConfigError, FlagValues, Inputs, Settings, keys};
 use crate::domain::RunKind;
 use crate::logging::{self, LogOptions};
@@ -47,6 +47,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
     // Everything is validated before anything (log file, database) is written.
     let mut settings = Settings::resolve(&inputs)?;
+    if let Command::Token(command) = &cli.command {
+        let dir = &settings.data_dir.value;
+        let token = match command {
+            TokenCommand::Show => crate::agent::token::load_or_create(dir)?,
+            TokenCommand::Rotate => crate::agent::token::rotate(dir)?,
+        };
+        println!("{}", token.expose());
+        return Ok(());
+    }
+    if let Command::Run = cli.command {
+        return run_agent(settings);
+    }
     if let Command::Simulate(args) = cli.command {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         return runtime.block_on(commands::simulate::run(args, &mut std::io::stdout().lock()));
@@ -87,6 +99,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
+/// `plantsync run`: one agent per data dir, the console at the configured level.
+fn run_agent(settings: Settings) -> anyhow::Result<()> {
+    let (lock, unclean) = crate::agent::lock::AgentLock::acquire(&settings.data_dir.value)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let _log_guard = logging::init(&LogOptions {
+        level: settings.log_level.value.clone(),
+        console_level: None,
+        dir: Some(settings.log_dir()),
+        retention_days: settings.log_retention_days.value as usize,
+        timezone: settings.timezone.value,
+    });
+    let store = Store::open(settings.database_path())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let span = tracing::info_span!("agent", source = "system", operation = "agent");
+    let result = runtime
+        .block_on(crate::agent::run(settings, store.clone(), lock, unclean).instrument(span));
+    store.close();
+    result
+}
+
 async fn dispatch(
     store: &Store,
     settings: &Settings,
@@ -122,7 +154,11 @@ async fn run_command(
             commands::sync::run(&mut ctx, RunKind::Alerts, args).await
         }
         Command::Demo(args) => commands::demo::run(&mut ctx, args.seed, demo_in_temp_dir).await,
-        Command::Init(_) | Command::Config(_) | Command::Simulate(_) => Ok(()),
+        Command::Init(_)
+        | Command::Config(_)
+        | Command::Simulate(_)
+        | Command::Run
+        | Command::Token(_) => Ok(()),
     }
 }
 
@@ -157,6 +193,8 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Sync(SyncCommand::Alerts(_)) => "sync-alerts",
         Command::Demo(_) => "demo",
         Command::Simulate(_) => "simulate",
+        Command::Run => "agent",
+        Command::Token(_) => "token",
     }
 }
 

@@ -21,6 +21,8 @@
 //! Arrows point inwards: `store` and (later) `vendors` never import each other; the sync
 //! engine is the only place where they meet.
 
+pub mod agent;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;

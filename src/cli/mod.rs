@@ -69,6 +69,20 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the built-in vendor simulator on loopback until Ctrl-C.
     Simulate(SimulateArgs),
+    /// Run the agent: the schedule and the loopback control API, until Ctrl-C or SIGTERM.
+    Run,
+    /// Show or rotate the admin token of the loopback API.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print the admin token (created if there is none).
+    Show,
+    /// Replace the admin token; a running agent accepts only the new one from now on.
+    Rotate,
 }
 
 /// `demo`.

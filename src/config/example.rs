@@ -46,7 +46,9 @@ mod tests {
     fn example_parses_and_uncommented_defaults_are_valid() {
         let example = example_config();
         let table: toml::Table = example.parse().expect("commented example is valid TOML");
-        assert!(table.is_empty() || table.keys().all(|k| k == "log" || k == "sync" || k == "api"));
+        assert!(
+            table.keys().all(|k| ["log", "sync", "alerts", "api", "notify"].contains(&k.as_str()))
+        );
         // Uncommenting every key that has a default must give a valid configuration.
         let uncommented: String = example
             .lines()

@@ -138,6 +138,78 @@ pub const SYNC_ALERT_LOOKBACK: Key = Key {
     doc: "How far back an alert sync asks the vendor when it has not synced alerts recently, hours (1-8760)",
     secret: false,
 };
+/// Spread of scheduled run starts.
+pub const SYNC_JITTER: Key = Key {
+    name: "sync.jitter_seconds",
+    env: &["PLANTSYNC_SYNC_JITTER_SECONDS"],
+    flag: None,
+    default: Some("20"),
+    doc: "A scheduled run starts up to this many seconds after its tick, so agents spread out (0-600)",
+    secret: false,
+};
+/// Scheduled alert syncs on/off.
+pub const ALERTS_ENABLED: Key = Key {
+    name: "alerts.enabled",
+    env: &["PLANTSYNC_ALERTS_ENABLED", "ENABLE_ALERT_SYNC_CRON"],
+    flag: None,
+    default: Some("true"),
+    doc: "Run scheduled alert syncs",
+    secret: false,
+};
+/// Cron expression of alert syncs.
+pub const ALERTS_SCHEDULE: Key = Key {
+    name: "alerts.schedule",
+    env: &["PLANTSYNC_ALERTS_SCHEDULE"],
+    flag: None,
+    default: Some("\"*/30 * * * *\""),
+    doc: "Cron expression of scheduled alert syncs, read in `timezone`",
+    secret: false,
+};
+/// Alert syncs and the window.
+pub const ALERTS_RESPECT_WINDOW: Key = Key {
+    name: "alerts.respect_window",
+    env: &["PLANTSYNC_ALERTS_RESPECT_WINDOW"],
+    flag: None,
+    default: Some("true"),
+    doc: "Keep scheduled alert syncs out of the restricted window too",
+    secret: false,
+};
+/// Interface of the control API.
+pub const API_BIND: Key = Key {
+    name: "api.bind",
+    env: &["PLANTSYNC_API_BIND"],
+    flag: None,
+    default: Some("\"127.0.0.1\""),
+    doc: "Address the control API listens on; anything but loopback is logged as a warning",
+    secret: false,
+};
+/// Port of the control API.
+pub const API_PORT: Key = Key {
+    name: "api.port",
+    env: &["PLANTSYNC_API_PORT"],
+    flag: None,
+    default: Some("8787"),
+    doc: "Port of the control API (0 picks a free one, written to <data_dir>/agent.json)",
+    secret: false,
+};
+/// Failures in a row before a notification.
+pub const NOTIFY_THRESHOLD: Key = Key {
+    name: "notify.failure_threshold",
+    env: &["PLANTSYNC_NOTIFY_FAILURE_THRESHOLD"],
+    flag: None,
+    default: Some("3"),
+    doc: "Raise one notification when a vendor fails this many runs in a row (1-100)",
+    secret: false,
+};
+/// Webhook of notifications.
+pub const NOTIFY_WEBHOOK: Key = Key {
+    name: "notify.webhook_url",
+    env: &["PLANTSYNC_NOTIFY_WEBHOOK_URL"],
+    flag: None,
+    default: None,
+    doc: "Optional URL that receives each notification as a JSON POST (retried)",
+    secret: false,
+};
 /// Bearer secret of `GET /api/cron/sync-plants`.
 pub const CRON_SECRET: Key = Key {
     name: "api.cron_secret",
@@ -163,7 +235,15 @@ pub const ALL: &[Key] = &[
     SYNC_REQUEST_TIMEOUT,
     SYNC_VENDOR_DEADLINE,
     SYNC_ALERT_LOOKBACK,
+    SYNC_JITTER,
+    ALERTS_ENABLED,
+    ALERTS_SCHEDULE,
+    ALERTS_RESPECT_WINDOW,
+    API_BIND,
+    API_PORT,
     CRON_SECRET,
+    NOTIFY_THRESHOLD,
+    NOTIFY_WEBHOOK,
 ];
 
 /// The environment variable naming the config file.

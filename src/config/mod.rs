@@ -155,8 +155,24 @@ pub struct Settings {
     pub vendor_deadline_seconds: Setting<u32>,
     /// Lookback of alert syncs, hours.
     pub alert_lookback_hours: Setting<u32>,
+    /// Scheduled run start spread, seconds.
+    pub jitter_seconds: Setting<u32>,
+    /// Scheduled alert syncs on/off.
+    pub alerts_enabled: Setting<bool>,
+    /// Cron expression of alert syncs (validated).
+    pub alerts_schedule: Setting<String>,
+    /// Alert syncs respect the window.
+    pub alerts_respect_window: Setting<bool>,
+    /// Interface of the API.
+    pub api_bind: Setting<std::net::IpAddr>,
+    /// Port of the API.
+    pub api_port: Setting<u16>,
     /// `CRON_SECRET`.
     pub cron_secret: Setting<Option<Secret>>,
+    /// Failures in a row before a notification.
+    pub notify_threshold: Setting<u32>,
+    /// Notification webhook.
+    pub notify_webhook: Setting<Option<String>>,
 }
 
 impl Settings {
@@ -195,12 +211,7 @@ impl Settings {
             })?,
             log_retention_days: layers.typed(&keys::LOG_RETENTION_DAYS, |t| int_in(t, 1, 3650))?,
             sync_enabled: layers.typed(&keys::SYNC_ENABLED, parse_bool)?,
-            sync_schedule: layers.typed(&keys::SYNC_SCHEDULE, |t| {
-                t.trim()
-                    .parse::<croner::Cron>()
-                    .map(|_| t.trim().to_owned())
-                    .map_err(|e| format!("not a cron expression: {e}"))
-            })?,
+            sync_schedule: layers.typed(&keys::SYNC_SCHEDULE, parse_cron)?,
             window_start: layers.typed(&keys::SYNC_WINDOW_START, |t| t.parse::<TimeOfDay>())?,
             window_end: layers.typed(&keys::SYNC_WINDOW_END, |t| t.parse::<TimeOfDay>())?,
             sync_concurrency: layers.typed(&keys::SYNC_CONCURRENCY, |t| int_in(t, 1, 64))?,
@@ -212,8 +223,29 @@ impl Settings {
                 .typed(&keys::SYNC_VENDOR_DEADLINE, |t| int_in(t, 10, 86_400))?,
             alert_lookback_hours: layers
                 .typed(&keys::SYNC_ALERT_LOOKBACK, |t| int_in(t, 1, 8760))?,
+            jitter_seconds: layers.typed(&keys::SYNC_JITTER, |t| int_in(t, 0, 600))?,
+            alerts_enabled: layers.typed(&keys::ALERTS_ENABLED, parse_bool)?,
+            alerts_schedule: layers.typed(&keys::ALERTS_SCHEDULE, parse_cron)?,
+            alerts_respect_window: layers.typed(&keys::ALERTS_RESPECT_WINDOW, parse_bool)?,
+            api_bind: layers.typed(&keys::API_BIND, |t| {
+                t.trim()
+                    .parse::<std::net::IpAddr>()
+                    .map_err(|_| "expected an IP address such as 127.0.0.1".to_owned())
+            })?,
+            api_port: layers.typed(&keys::API_PORT, |t| int_in(t, 0, 65535).map(|p| p as u16))?,
             cron_secret: layers.typed(&keys::CRON_SECRET, |t| {
                 Ok(if t.is_empty() { None } else { Some(Secret::new(t)) })
+            })?,
+            notify_threshold: layers.typed(&keys::NOTIFY_THRESHOLD, |t| int_in(t, 1, 100))?,
+            notify_webhook: layers.typed(&keys::NOTIFY_WEBHOOK, |t| {
+                let t = t.trim();
+                if t.is_empty() {
+                    Ok(None)
+                } else if (t.starts_with("http://") || t.starts_with("https://")) && t.len() > 8 {
+                    Ok(Some(t.to_owned()))
+                } else {
+                    Err("expected an http:// or https:// URL".to_owned())
+                }
             })?,
         })
     }
@@ -241,9 +273,19 @@ impl Settings {
             row(&keys::SYNC_REQUEST_TIMEOUT, &self.request_timeout_seconds, u32::to_string),
             row(&keys::SYNC_VENDOR_DEADLINE, &self.vendor_deadline_seconds, u32::to_string),
             row(&keys::SYNC_ALERT_LOOKBACK, &self.alert_lookback_hours, u32::to_string),
+            row(&keys::SYNC_JITTER, &self.jitter_seconds, u32::to_string),
+            row(&keys::ALERTS_ENABLED, &self.alerts_enabled, bool::to_string),
+            row(&keys::ALERTS_SCHEDULE, &self.alerts_schedule, Clone::clone),
+            row(&keys::ALERTS_RESPECT_WINDOW, &self.alerts_respect_window, bool::to_string),
+            row(&keys::API_BIND, &self.api_bind, std::net::IpAddr::to_string),
+            row(&keys::API_PORT, &self.api_port, u16::to_string),
             row(&keys::CRON_SECRET, &self.cron_secret, |v| match v {
                 Some(secret) => secret.to_string(),
                 None => "(not set)".to_owned(),
+            }),
+            row(&keys::NOTIFY_THRESHOLD, &self.notify_threshold, u32::to_string),
+            row(&keys::NOTIFY_WEBHOOK, &self.notify_webhook, |v| {
+                v.clone().unwrap_or_else(|| "(not set)".to_owned())
             }),
         ]
     }
@@ -360,6 +402,13 @@ impl Layers<'_> {
             }),
         }
     }
+}
+
+fn parse_cron(text: &str) -> Result<String, String> {
+    text.trim()
+        .parse::<croner::Cron>()
+        .map(|_| text.trim().to_owned())
+        .map_err(|e| format!("not a cron expression: {e}"))
 }
 
 fn parse_bool(text: &str) -> Result<bool, String> {

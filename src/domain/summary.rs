@@ -73,6 +73,28 @@ impl SyncSummary {
     }
 }
 
+impl SyncSummary {
+    /// Reads a summary of `kind` back from its JSON (as a running agent's API returns it).
+    pub fn from_json(kind: RunKind, value: &serde_json::Value) -> Option<Self> {
+        let (synced, created, updated) = match kind {
+            RunKind::Plants => ("totalPlantsSynced", "totalPlantsCreated", "totalPlantsUpdated"),
+            RunKind::Alerts => ("totalAlertsSynced", "totalAlertsCreated", "totalAlertsUpdated"),
+        };
+        let number = |key: &str| value.get(key).and_then(serde_json::Value::as_u64);
+        Some(Self {
+            kind,
+            total_vendors: number("totalVendors")?,
+            successful: number("successful")?,
+            failed: number("failed")?,
+            total_synced: number(synced)?,
+            total_created: number(created)?,
+            total_updated: number(updated)?,
+            duration: number("duration")?,
+            results: serde_json::from_value(value.get("results")?.clone()).ok()?,
+        })
+    }
+}
+
 impl Serialize for SyncSummary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (synced, created, updated) = match self.kind {
@@ -126,6 +148,7 @@ mod tests {
                     "updated": 240, "total": 250, "error": null}]
             })
         );
+        assert_eq!(SyncSummary::from_json(RunKind::Plants, &json), Some(summary));
         let alerts = SyncSummary::from_results(RunKind::Alerts, vec![], 5);
         let json = serde_json::to_value(&alerts).unwrap();
         assert_eq!(json["totalAlertsSynced"], 0);

@@ -17,14 +17,19 @@ const DAY: u32 = 1440;
 
 /// The first slot strictly after `last` for an organization syncing every
 /// `interval_minutes` (1..=1440), in the window's zone.
-pub fn next_slot_after(last: DateTime<Utc>, interval_minutes: u32, window: &RestrictedWindow) -> DateTime<Utc> {
+pub fn next_slot_after(
+    last: DateTime<Utc>,
+    interval_minutes: u32,
+    window: &RestrictedWindow,
+) -> DateTime<Utc> {
     let zone = window.zone;
     let local = last.with_timezone(&zone);
     let date = local.date_naive();
     let minute = local.hour() * 60 + local.minute();
     let interval = interval_minutes.clamp(1, DAY);
     let (slot_date, slot_minute) = if interval >= DAY {
-        let anchor = if window.is_enabled() { u32::from(window.end.minutes_since_midnight()) } else { 0 };
+        let anchor =
+            if window.is_enabled() { u32::from(window.end.minutes_since_midnight()) } else { 0 };
         if minute < anchor { (date, anchor) } else { (next_day(date), anchor) }
     } else {
         let next = (minute / interval + 1) * interval;
@@ -34,7 +39,12 @@ pub fn next_slot_after(last: DateTime<Utc>, interval_minutes: u32, window: &Rest
 }
 
 /// Whether a vendor last synced successfully at `last` (never: `None`) is due at `now`.
-pub fn is_due(last: Option<DateTime<Utc>>, interval_minutes: u32, window: &RestrictedWindow, now: DateTime<Utc>) -> bool {
+pub fn is_due(
+    last: Option<DateTime<Utc>>,
+    interval_minutes: u32,
+    window: &RestrictedWindow,
+    now: DateTime<Utc>,
+) -> bool {
     last.is_none_or(|last| now >= next_slot_after(last, interval_minutes, window))
 }
 
@@ -69,7 +79,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn ist(start: &str, end: &str) -> RestrictedWindow {
-        RestrictedWindow { start: start.parse().unwrap(), end: end.parse().unwrap(), zone: chrono_tz::Asia::Kolkata }
+        RestrictedWindow {
+            start: start.parse().unwrap(),
+            end: end.parse().unwrap(),
+            zone: chrono_tz::Asia::Kolkata,
+        }
     }
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -90,7 +104,11 @@ mod tests {
             ("2026-11-29T23:50:00+05:30", 20, "2026-11-30T00:00:00+05:30"),
         ];
         for (last, interval, want) in cases {
-            assert_eq!(next_slot_after(at(last), interval, &w), at(want), "{last} every {interval}");
+            assert_eq!(
+                next_slot_after(at(last), interval, &w),
+                at(want),
+                "{last} every {interval}"
+            );
         }
     }
 
@@ -100,16 +118,31 @@ mod tests {
         let last = at("2026-11-28T18:45:00+05:30");
         // Twelve hours later many slots were missed; it is simply due, once.
         assert!(is_due(Some(last), 15, &w, at("2026-11-29T06:00:00+05:30")));
-        assert!(!is_due(Some(at("2026-11-29T06:00:01+05:30")), 15, &w, at("2026-11-29T06:14:59+05:30")));
+        assert!(!is_due(
+            Some(at("2026-11-29T06:00:01+05:30")),
+            15,
+            &w,
+            at("2026-11-29T06:14:59+05:30")
+        ));
         assert!(is_due(None, 15, &w, at("2026-11-29T06:00:00+05:30")), "never synced is due");
     }
 
     #[test]
     fn daily_without_window_is_at_midnight_and_dst_gaps_move_forward() {
-        let none = RestrictedWindow { start: "00:00".parse().unwrap(), end: "00:00".parse().unwrap(), zone: chrono_tz::Europe::Berlin };
-        assert_eq!(next_slot_after(at("2026-03-28T12:00:00+01:00"), 1440, &none), at("2026-03-29T00:00:00+01:00"));
+        let none = RestrictedWindow {
+            start: "00:00".parse().unwrap(),
+            end: "00:00".parse().unwrap(),
+            zone: chrono_tz::Europe::Berlin,
+        };
+        assert_eq!(
+            next_slot_after(at("2026-03-28T12:00:00+01:00"), 1440, &none),
+            at("2026-03-29T00:00:00+01:00")
+        );
         // 02:00 does not exist in Berlin on 2026-03-29: the slot moves to 03:00 CEST.
-        assert_eq!(next_slot_after(at("2026-03-29T01:30:00+01:00"), 30, &none), at("2026-03-29T03:00:00+02:00"));
+        assert_eq!(
+            next_slot_after(at("2026-03-29T01:30:00+01:00"), 30, &none),
+            at("2026-03-29T03:00:00+02:00")
+        );
     }
 
     proptest! {
@@ -132,7 +165,7 @@ mod tests {
             if interval < DAY {
                 // On a boundary, unless pushed forward out of a DST gap.
                 let gap_shifted = zone.from_local_datetime(&(local.naive_local() - Duration::minutes(60))).single().is_none();
-                prop_assert!(minute % interval == 0 || gap_shifted, "{local} every {interval}");
+                prop_assert!(minute.is_multiple_of(interval) || gap_shifted, "{local} every {interval}");
             } else {
                 prop_assert_eq!(minute, 360);
             }

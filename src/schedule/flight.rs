@@ -41,10 +41,9 @@ impl Flight {
             if let Some(sender) = running.as_ref() {
                 let mut receiver = sender.subscribe();
                 drop(running);
-                let shared = receiver
-                    .recv()
-                    .await
-                    .unwrap_or_else(|_| Arc::new(Err("the running sync ended without a result".into())));
+                let shared = receiver.recv().await.unwrap_or_else(|_| {
+                    Arc::new(Err("the running sync ended without a result".into()))
+                });
                 return (Joined::Coalesced, shared);
             }
             let (sender, _) = broadcast::channel(1);

@@ -213,35 +213,47 @@ impl Coordinator {
     }
 
     fn set_next_tick(&self, kind: RunKind, at: Option<DateTime<Utc>>) {
-        self.with_status(|s| Self::kind_status(s, kind).next_tick_at = at.map(|t| Timestamp::from_datetime(&t)));
+        self.with_status(|s| {
+            Self::kind_status(s, kind).next_tick_at = at.map(|t| Timestamp::from_datetime(&t))
+        });
     }
 
     /// Runs a sync, or joins the one of the same kind already going. The run itself lives in
     /// its own task, so a caller that gives up (a dropped HTTP request) never leaves the
     /// flight stuck.
-    pub async fn trigger(self: &Arc<Self>, kind: RunKind, source: RunSource, selection: SyncSelection) -> (Joined, Shared) {
+    pub async fn trigger(
+        self: &Arc<Self>,
+        kind: RunKind,
+        source: RunSource,
+        selection: SyncSelection,
+    ) -> (Joined, Shared) {
         let this = Arc::clone(self);
-        let task = tokio::spawn(async move {
-            let runner = Arc::clone(&this.runner);
-            let status_owner = Arc::clone(&this);
-            this.flight(kind)
-                .run(|| async move {
-                    status_owner.with_status(|s| Self::kind_status(s, kind).running = true);
-                    let result = runner.run(RunRequest { kind, source, selection }).await;
-                    status_owner.with_status(|s| {
-                        let k = Self::kind_status(s, kind);
-                        k.running = false;
-                        if let Ok(report) = &result {
-                            k.last_run_id = Some(report.run_id);
-                            k.last_run_status = Some(report.status);
-                            k.last_run_finished_at = Some(Timestamp::now());
-                        }
-                    });
-                    result
-                })
-                .await
-        });
-        task.await.unwrap_or_else(|e| (Joined::Started, Arc::new(Err(format!("the sync task failed: {e}")))))
+        let task = tokio::spawn(
+            async move {
+                let runner = Arc::clone(&this.runner);
+                let status_owner = Arc::clone(&this);
+                this.flight(kind)
+                    .run(|| async move {
+                        status_owner.with_status(|s| Self::kind_status(s, kind).running = true);
+                        let result = runner.run(RunRequest { kind, source, selection }).await;
+                        status_owner.with_status(|s| {
+                            let k = Self::kind_status(s, kind);
+                            k.running = false;
+                            if let Ok(report) = &result {
+                                k.last_run_id = Some(report.run_id);
+                                k.last_run_status = Some(report.status);
+                                k.last_run_finished_at = Some(Timestamp::now());
+                            }
+                        });
+                        result
+                    })
+                    .await
+            }
+            .in_current_span(),
+        );
+        task.await.unwrap_or_else(|e| {
+            (Joined::Started, Arc::new(Err(format!("the sync task failed: {e}"))))
+        })
     }
 }
 
@@ -255,7 +267,9 @@ pub async fn run_schedule(
 ) {
     let zone = settings.window.zone;
     let parse = |text: &str| text.parse::<croner::Cron>().ok();
-    let (Some(plants_cron), Some(alerts_cron)) = (parse(&settings.plants_cron), parse(&settings.alerts_cron)) else {
+    let (Some(plants_cron), Some(alerts_cron)) =
+        (parse(&settings.plants_cron), parse(&settings.alerts_cron))
+    else {
         warn!("invalid cron expression; the schedule is not running");
         return;
     };
@@ -268,7 +282,9 @@ pub async fn run_schedule(
         settings.window.describe()
     );
     let next_after = |cron: &croner::Cron, after: DateTime<Utc>| {
-        cron.find_next_occurrence(&after.with_timezone(&zone), false).ok().map(|t| t.with_timezone(&Utc))
+        cron.find_next_occurrence(&after.with_timezone(&zone), false)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     };
     let mut last_check = clock.now();
     loop {
@@ -295,7 +311,11 @@ pub async fn run_schedule(
 }
 
 /// Waits until the wall clock reaches `target`; `false` when asked to shut down.
-async fn sleep_until(clock: &dyn Clock, target: DateTime<Utc>, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+async fn sleep_until(
+    clock: &dyn Clock,
+    target: DateTime<Utc>,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
     loop {
         if *shutdown.borrow() {
             return false;
@@ -334,7 +354,11 @@ async fn tick_once(
         };
         coordinator.record(kind, Decision::Ran { run_id: None }, now);
         let delay = crate::vendors::http::jitter(settings.jitter);
-        info!(vendors = selection.vendor_ids.as_ref().map(Vec::len), jitter_ms = delay.as_millis() as u64, "{kind} tick: starting a run");
+        info!(
+            vendors = selection.vendor_ids.as_ref().map(Vec::len),
+            jitter_ms = delay.as_millis() as u64,
+            "{kind} tick: starting a run"
+        );
         let coordinator = Arc::clone(coordinator);
         let clock = Arc::clone(clock);
         tokio::spawn(
@@ -343,8 +367,12 @@ async fn tick_once(
                 let (joined, result) = coordinator.trigger(kind, RunSource::Cron, selection).await;
                 let run_id = result.as_ref().as_ref().ok().map(|r| r.run_id);
                 match (joined, result.as_ref()) {
-                    (Joined::Coalesced, _) => coordinator.record(kind, Decision::Coalesced, clock.now()),
-                    (Joined::Started, Ok(_)) => coordinator.record(kind, Decision::Ran { run_id }, now),
+                    (Joined::Coalesced, _) => {
+                        coordinator.record(kind, Decision::Coalesced, clock.now())
+                    }
+                    (Joined::Started, Ok(_)) => {
+                        coordinator.record(kind, Decision::Ran { run_id }, now)
+                    }
                     (Joined::Started, Err(e)) => warn!("scheduled {kind} sync failed: {e}"),
                 }
             }
@@ -386,7 +414,14 @@ async fn decide(
     let due: Vec<_> = match kind {
         RunKind::Plants => candidates
             .iter()
-            .filter(|c| due::is_due(c.last_synced_at.map(|t| t.as_datetime()), c.interval_minutes, &settings.window, now))
+            .filter(|c| {
+                due::is_due(
+                    c.last_synced_at.map(|t| t.as_datetime()),
+                    c.interval_minutes,
+                    &settings.window,
+                    now,
+                )
+            })
             .map(|c| c.vendor_id)
             .collect(),
         // Alerts follow their own cron cadence for every auto-sync vendor.

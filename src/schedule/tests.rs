@@ -46,7 +46,11 @@ impl Runner for Recorder {
             }
         }
         let count = self.starts.lock().unwrap().len() as i64;
-        Ok(RunReport { run_id: RunId(count), status: RunStatus::Ok, summary: SyncSummary::from_results(request.kind, vec![], 0) })
+        Ok(RunReport {
+            run_id: RunId(count),
+            status: RunStatus::Ok,
+            summary: SyncSummary::from_results(request.kind, vec![], 0),
+        })
     }
 }
 
@@ -74,7 +78,13 @@ fn settings(jitter: Duration) -> ScheduleSettings {
 }
 
 /// Starts the loop at `start` (IST wall clock) with one vendor last synced at `last`.
-fn rig(start: &str, last: Option<&str>, interval: u32, duration: Duration, settings: ScheduleSettings) -> Rig {
+fn rig(
+    start: &str,
+    last: Option<&str>,
+    interval: u32,
+    duration: Duration,
+    settings: ScheduleSettings,
+) -> Rig {
     let ist = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
     let clock = TokioClock::starting_at(ist(start));
     let table = Arc::new(Table {
@@ -94,7 +104,13 @@ fn rig(start: &str, last: Option<&str>, interval: u32, duration: Duration, setti
     });
     let coordinator = Coordinator::new(Arc::clone(&recorder) as Arc<dyn Runner>);
     let (shutdown, receiver) = tokio::sync::watch::channel(false);
-    tokio::spawn(run_schedule(Arc::clone(&coordinator), table, settings, Arc::new(clock.clone()), receiver));
+    tokio::spawn(run_schedule(
+        Arc::clone(&coordinator),
+        table,
+        settings,
+        Arc::new(clock.clone()),
+        receiver,
+    ));
     Rig { clock, recorder, coordinator, shutdown }
 }
 
@@ -105,7 +121,9 @@ impl Rig {
             .lock()
             .unwrap()
             .iter()
-            .map(|(_, _, t)| t.with_timezone(&chrono_tz::Asia::Kolkata).format("%d %H:%M").to_string())
+            .map(|(_, _, t)| {
+                t.with_timezone(&chrono_tz::Asia::Kolkata).format("%d %H:%M").to_string()
+            })
             .collect()
     }
 }
@@ -119,7 +137,13 @@ async fn advance(minutes: u64) {
 #[tokio::test(start_paused = true)]
 async fn missed_slots_coalesce_into_one_run() {
     // Last success three hours ago: twelve slots missed, one run at the next tick.
-    let r = rig("2026-11-29T10:07:00+05:30", Some("2026-11-29T07:00:00+05:30"), 15, Duration::from_secs(5), settings(Duration::ZERO));
+    let r = rig(
+        "2026-11-29T10:07:00+05:30",
+        Some("2026-11-29T07:00:00+05:30"),
+        15,
+        Duration::from_secs(5),
+        settings(Duration::ZERO),
+    );
     advance(40).await;
     assert_eq!(r.starts_ist(), ["29 10:15", "29 10:30", "29 10:45"]);
     let _ = r.shutdown.send(true);
@@ -127,16 +151,31 @@ async fn missed_slots_coalesce_into_one_run() {
 
 #[tokio::test(start_paused = true)]
 async fn window_is_respected_and_one_catch_up_runs_at_its_end() {
-    let r = rig("2026-11-29T18:40:00+05:30", Some("2026-11-29T18:30:00+05:30"), 15, Duration::from_secs(5), settings(Duration::ZERO));
+    let r = rig(
+        "2026-11-29T18:40:00+05:30",
+        Some("2026-11-29T18:30:00+05:30"),
+        15,
+        Duration::from_secs(5),
+        settings(Duration::ZERO),
+    );
     advance(12 * 60).await; // to 06:40 the next morning
     assert_eq!(r.starts_ist(), ["29 18:45", "30 06:00", "30 06:15", "30 06:30"]);
-    assert_eq!(r.coordinator.status().plants.last_decision, Some(Decision::Ran { run_id: Some(RunId(4)) }));
+    assert_eq!(
+        r.coordinator.status().plants.last_decision,
+        Some(Decision::Ran { run_id: Some(RunId(4)) })
+    );
     let _ = r.shutdown.send(true);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_run_that_outlasts_its_interval_is_not_stacked() {
-    let r = rig("2026-11-29T10:07:00+05:30", None, 15, Duration::from_secs(40 * 60), settings(Duration::ZERO));
+    let r = rig(
+        "2026-11-29T10:07:00+05:30",
+        None,
+        15,
+        Duration::from_secs(40 * 60),
+        settings(Duration::ZERO),
+    );
     advance(90).await;
     assert_eq!(r.recorder.max_in_flight.load(Ordering::SeqCst), 1);
     // 10:15 runs until 10:55; 10:30 and 10:45 are coalesced; 11:00 and 11:15 are not due
@@ -147,7 +186,13 @@ async fn a_run_that_outlasts_its_interval_is_not_stacked() {
 
 #[tokio::test(start_paused = true)]
 async fn jitter_is_bounded() {
-    let r = rig("2026-11-29T10:07:00+05:30", None, 15, Duration::from_secs(1), settings(Duration::from_secs(90)));
+    let r = rig(
+        "2026-11-29T10:07:00+05:30",
+        None,
+        15,
+        Duration::from_secs(1),
+        settings(Duration::from_secs(90)),
+    );
     advance(120).await;
     let starts = r.recorder.starts.lock().unwrap().clone();
     assert!(starts.len() >= 6, "{starts:?}");
@@ -161,7 +206,13 @@ async fn jitter_is_bounded() {
 
 #[tokio::test(start_paused = true)]
 async fn pause_and_resume() {
-    let r = rig("2026-11-29T10:07:00+05:30", None, 15, Duration::from_secs(5), settings(Duration::ZERO));
+    let r = rig(
+        "2026-11-29T10:07:00+05:30",
+        None,
+        15,
+        Duration::from_secs(5),
+        settings(Duration::ZERO),
+    );
     r.coordinator.pause();
     advance(40).await;
     assert!(r.starts_ist().is_empty());
@@ -175,7 +226,13 @@ async fn pause_and_resume() {
 
 #[tokio::test(start_paused = true)]
 async fn wall_clock_jump_after_suspend_catches_up_once() {
-    let r = rig("2026-11-29T10:07:00+05:30", None, 15, Duration::from_secs(5), settings(Duration::ZERO));
+    let r = rig(
+        "2026-11-29T10:07:00+05:30",
+        None,
+        15,
+        Duration::from_secs(5),
+        settings(Duration::ZERO),
+    );
     advance(10).await; // 10:15 ran
     assert_eq!(r.starts_ist(), ["29 10:15"]);
     // The machine sleeps for two hours: tokio time does not move, the wall clock does.
@@ -194,7 +251,8 @@ async fn disabled_schedule_runs_nothing_but_manual_triggers_work() {
     assert!(r.starts_ist().is_empty());
     assert_eq!(r.coordinator.status().plants.last_decision, Some(Decision::Disabled));
     // A person's trigger bypasses the window (20:07 is inside it) and the due times.
-    let (joined, result) = r.coordinator.trigger(RunKind::Plants, RunSource::Api, SyncSelection::default()).await;
+    let (joined, result) =
+        r.coordinator.trigger(RunKind::Plants, RunSource::Api, SyncSelection::default()).await;
     assert_eq!(joined, Joined::Started);
     assert!(result.is_ok());
     assert_eq!(r.recorder.starts.lock().unwrap()[0].1, RunSource::Api);
@@ -203,7 +261,13 @@ async fn disabled_schedule_runs_nothing_but_manual_triggers_work() {
 
 #[tokio::test(start_paused = true)]
 async fn concurrent_triggers_join_one_run() {
-    let r = rig("2026-11-29T20:07:00+05:30", None, 15, Duration::from_secs(60), settings(Duration::ZERO));
+    let r = rig(
+        "2026-11-29T20:07:00+05:30",
+        None,
+        15,
+        Duration::from_secs(60),
+        settings(Duration::ZERO),
+    );
     let (a, b) = tokio::join!(
         r.coordinator.trigger(RunKind::Plants, RunSource::Api, SyncSelection::default()),
         r.coordinator.trigger(RunKind::Plants, RunSource::Tray, SyncSelection::default()),

@@ -35,11 +35,7 @@ impl RestrictedWindow {
         let local = instant.with_timezone(&self.zone);
         let minute = (local.hour() * 60 + local.minute()) as u16;
         let (start, end) = (self.start.minutes_since_midnight(), self.end.minutes_since_midnight());
-        if start < end {
-            minute >= start && minute < end
-        } else {
-            minute >= start || minute < end
-        }
+        if start < end { minute >= start && minute < end } else { minute >= start || minute < end }
     }
 
     /// The first whole minute at or after `instant` outside the window (`instant` itself
@@ -48,7 +44,8 @@ impl RestrictedWindow {
         if !self.contains(instant) {
             return instant;
         }
-        let mut probe = instant - Duration::seconds(i64::from(instant.second()))
+        let mut probe = instant
+            - Duration::seconds(i64::from(instant.second()))
             - Duration::nanoseconds(i64::from(instant.nanosecond()));
         // A window lasts less than a day; two days of minutes covers any DST oddity.
         for _ in 0..(2 * 24 * 60) {
@@ -93,19 +90,38 @@ mod tests {
     /// and on their transition days).
     #[test]
     fn every_minute_of_the_day_for_a_table_of_windows_and_zones() {
-        let windows = [("19:00", "06:00"), ("06:00", "19:00"), ("00:00", "00:00"), ("23:59", "00:01"), ("00:00", "12:00"), ("12:30", "12:31")];
-        let zones: [Tz; 4] = [chrono_tz::Asia::Kolkata, chrono_tz::UTC, chrono_tz::Europe::Berlin, chrono_tz::America::New_York];
+        let windows = [
+            ("19:00", "06:00"),
+            ("06:00", "19:00"),
+            ("00:00", "00:00"),
+            ("23:59", "00:01"),
+            ("00:00", "12:00"),
+            ("12:30", "12:31"),
+        ];
+        let zones: [Tz; 4] = [
+            chrono_tz::Asia::Kolkata,
+            chrono_tz::UTC,
+            chrono_tz::Europe::Berlin,
+            chrono_tz::America::New_York,
+        ];
         for (start, end) in windows {
             for zone in zones {
                 let w = window(start, end, zone);
-                for day in [(2026, 1, 15), (2026, 3, 29), (2026, 3, 8), (2026, 10, 25), (2026, 11, 1)] {
-                    let midnight = zone.with_ymd_and_hms(day.0, day.1, day.2, 0, 0, 0).earliest().unwrap();
+                for day in
+                    [(2026, 1, 15), (2026, 3, 29), (2026, 3, 8), (2026, 10, 25), (2026, 11, 1)]
+                {
+                    let midnight =
+                        zone.with_ymd_and_hms(day.0, day.1, day.2, 0, 0, 0).earliest().unwrap();
                     let mut instant = midnight.with_timezone(&Utc);
                     let next_midnight = (midnight + Duration::days(1)).with_timezone(&Utc);
                     while instant < next_midnight {
                         let local = instant.with_timezone(&zone);
                         let minute = (local.hour() * 60 + local.minute()) as u16;
-                        let want = expected(w.start.minutes_since_midnight(), w.end.minutes_since_midnight(), minute);
+                        let want = expected(
+                            w.start.minutes_since_midnight(),
+                            w.end.minutes_since_midnight(),
+                            minute,
+                        );
                         assert_eq!(w.contains(instant), want, "{start}-{end} {zone} at {local}");
                         instant += Duration::minutes(1);
                     }

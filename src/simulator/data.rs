@@ -431,7 +431,7 @@ fn generate_plant(seed: u64, account: usize, kind: VendorKind, i: usize, start: 
         created,
         devices,
         power_in_kw: i % 4 == 2,
-        total_in_kwh: i % 3 == 0,
+        total_in_kwh: i.is_multiple_of(3),
         today_placeholder: i % 10 == 7,
     }
 }

@@ -72,8 +72,11 @@ fn invalid_appkey(state: &SimState) -> Reply {
 /// indexes, `row_count`/`page_list` for odd ones (both occur in the wild, §2.4).
 fn page_data(account: &Account, total: usize, items: Vec<Value>) -> Value {
     let mut map = Map::new();
-    let (count_key, list_key) =
-        if account.index % 2 == 0 { ("rowCount", "pageList") } else { ("row_count", "page_list") };
+    let (count_key, list_key) = if account.index.is_multiple_of(2) {
+        ("rowCount", "pageList")
+    } else {
+        ("row_count", "page_list")
+    };
     map.insert(count_key.to_owned(), json!(total));
     map.insert(list_key.to_owned(), Value::Array(items));
     Value::Object(map)

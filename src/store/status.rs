@@ -59,6 +59,16 @@ pub struct StoreStatus {
 }
 
 impl Store {
+    /// `PRAGMA integrity_check`: `"ok"` or the problems found.
+    pub async fn integrity_check(&self) -> Result<String> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+            let lines: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(lines.join("; "))
+        })
+        .await
+    }
+
     /// Gathers the status report in one read transaction.
     pub async fn status(&self) -> Result<StoreStatus> {
         let path = self.path().to_path_buf();

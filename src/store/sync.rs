@@ -103,7 +103,11 @@ impl Store {
             )?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok(ScheduleCandidate { vendor_id: r.get(0)?, interval_minutes: r.get(1)?, last_synced_at: r.get(2)? })
+                    Ok(ScheduleCandidate {
+                        vendor_id: r.get(0)?,
+                        interval_minutes: r.get(1)?,
+                        last_synced_at: r.get(2)?,
+                    })
                 })?
                 .collect::<Result<_, _>>()?;
             Ok(rows)

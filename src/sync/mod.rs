@@ -319,10 +319,10 @@ impl Engine {
                 ))),
             }
         };
-        if run.needs_user_action {
-            if let Err(e) = self.store.clear_token(vendor.id).await {
-                warn!("could not clear the rejected token: {e}");
-            }
+        if run.needs_user_action
+            && let Err(e) = self.store.clear_token(vendor.id).await
+        {
+            warn!("could not clear the rejected token: {e}");
         }
         let outcome = if run.success {
             VendorOutcome::Succeeded { at: started_at }

@@ -165,13 +165,28 @@ pub struct Http {
 
 static CRYPTO_PROVIDER: Once = Once::new();
 
+/// Installs the ring TLS provider once per process; every reqwest client needs it first.
+pub fn install_crypto_provider() {
+    CRYPTO_PROVIDER.call_once(|| {
+        // Fails only when another provider is installed already, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A plain client for plantsync's own calls (the agent's API, notification webhooks).
+pub fn plain_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    install_crypto_provider();
+    #[allow(clippy::disallowed_methods)] // built here, with a timeout
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("plantsync/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 impl Http {
     /// A client with `settings`. Installs the ring TLS provider on first use.
     pub fn new(settings: HttpSettings) -> Result<Self, VendorError> {
-        CRYPTO_PROVIDER.call_once(|| {
-            // Fails only when another provider is installed already, which is fine.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        });
+        install_crypto_provider();
         #[allow(clippy::disallowed_methods)] // the one place a client is built
         let client = reqwest::Client::builder()
             .timeout(settings.request_timeout)

@@ -3,6 +3,8 @@
 // Test helpers may panic on setup failures: that is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent;
+mod api;
 mod cli;
 mod config;
 mod secrets;

@@ -51,6 +51,26 @@ impl Sandbox {
         cmd
     }
 
+    /// The same command as [`Sandbox::cmd`], as a `std` command that can be spawned.
+    pub fn spawnable(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("plantsync"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PLANTSYNC_")
+                || key == "CRON_SECRET"
+                || key.starts_with("SYNC_WINDOW")
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("HOME", self.dir.path().join("home"))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        cmd
+    }
+
     /// Runs and returns stdout, asserting success.
     pub fn ok(&self, args: &[&str]) -> String {
         let output = self.cmd().args(args).output().expect("run");

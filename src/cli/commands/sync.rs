@@ -26,12 +26,61 @@ struct Response<'a> {
     summary: &'a crate::domain::SyncSummary,
 }
 
-/// Runs a sync of `kind` and prints its summary.
+/// Runs a sync of `kind` and prints its summary. When an agent runs on the same data dir,
+/// the run goes through its API, so two processes never sync the same data at once.
 pub async fn run(ctx: &mut Ctx<'_>, kind: RunKind, args: SyncArgs) -> anyhow::Result<()> {
-    let engine = Engine::new(ctx.store.clone(), EngineSettings::from_settings(ctx.settings))?;
-    let report = run_with_progress(&engine, kind, RunSource::User, selection(&args)).await?;
+    let report = match crate::agent::lock::running_agent(&ctx.settings.data_dir.value) {
+        Some(agent) => through_agent(ctx, &agent, kind, &args).await?,
+        None => {
+            let engine =
+                Engine::new(ctx.store.clone(), EngineSettings::from_settings(ctx.settings))?;
+            run_with_progress(&engine, kind, RunSource::User, selection(&args)).await?
+        }
+    };
     print(ctx, &report, args.format)?;
     fail_if_vendors_failed(&report)
+}
+
+/// Asks the running agent for the run and waits for its summary.
+async fn through_agent(
+    ctx: &Ctx<'_>,
+    agent: &crate::agent::lock::AgentInfo,
+    kind: RunKind,
+    args: &SyncArgs,
+) -> anyhow::Result<RunReport> {
+    let token = crate::agent::token::read(&ctx.settings.data_dir.value)?;
+    let mut query: Vec<(&str, String)> = vec![("force", args.force.to_string())];
+    query.extend(args.vendor.clone().map(|v| ("vendor", v)));
+    query.extend(args.org.clone().map(|o| ("org", o)));
+    if std::io::stderr().is_terminal() {
+        eprintln!("an agent (pid {}) runs on this data dir: asking it to sync", agent.pid);
+    }
+    // No timeout of our own: the agent answers when its run is done (the vendor deadline
+    // bounds that); a connection error still fails at once.
+    let client = crate::vendors::http::plain_client(std::time::Duration::from_secs(24 * 3600))?;
+    let response = client
+        .post(format!("http://{}/api/cron/sync-{kind}", agent.api))
+        .query(&query)
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("the running agent did not answer: {}", e.without_url()))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    if !status.is_success() {
+        anyhow::bail!("the running agent refused the sync (HTTP {status}): {}", body["error"]);
+    }
+    let summary = crate::domain::SyncSummary::from_json(kind, &body["summary"])
+        .ok_or_else(|| anyhow::anyhow!("the running agent answered without a summary"))?;
+    let run_id = crate::domain::RunId(body["runId"].as_i64().unwrap_or_default());
+    let status = if summary.failed == 0 {
+        crate::domain::RunStatus::Ok
+    } else if summary.successful == 0 {
+        crate::domain::RunStatus::Failed
+    } else {
+        crate::domain::RunStatus::Partial
+    };
+    Ok(RunReport { run_id, status, summary })
 }
 
 /// The vendor selection of `args`.

@@ -1,0 +1,125 @@
+//! `plantsync run` as a real process: one agent per data dir, kill -9 in the middle of a
+//! sync, recovery on restart, a graceful stop on SIGTERM.
+
+use crate::support::{Sandbox, sqlite3};
+use plantsync::domain::VendorKind;
+use plantsync::simulator::{AccountSpec, Faults, Simulator, SimulatorConfig};
+use std::time::{Duration, Instant};
+
+async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn agent_info(sandbox: &Sandbox) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(sandbox.data_dir().join("agent.json")).ok()?).ok()
+}
+
+fn runs(sandbox: &Sandbox) -> String {
+    sqlite3(&sandbox.db(), "SELECT id || ':' || status FROM sync_runs ORDER BY id")
+}
+
+async fn post_sync(api: &str, token: &str) -> reqwest::Result<serde_json::Value> {
+    let client = plantsync::vendors::http::plain_client(Duration::from_secs(120)).unwrap();
+    client
+        .post(format!("http://{api}/api/cron/sync-plants"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_sync_then_restart_recovers() {
+    // Slow vendor: every response waits 150 ms, so a sync of 60 plants takes ~10 s.
+    let slow = Faults { latency: Duration::from_millis(150), ..Faults::none() };
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 9,
+        accounts: vec![AccountSpec {
+            faults: slow,
+            ..AccountSpec::new(VendorKind::Solarman, 60, 0)
+        }],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Office"]);
+    let c = sim.credentials(0);
+    sandbox
+        .cmd()
+        .args(["vendor", "add", "--name", "slow", "--kind", "solarman", "--org", "Office"])
+        .args([
+            "--base-url",
+            &sim.base_url(VendorKind::Solarman),
+            "--app-id",
+            &c.app_id,
+            "--username",
+            &c.username,
+        ])
+        .write_stdin(format!("{}\n{}\n", c.app_secret, c.password))
+        .assert()
+        .success();
+
+    let quiet = [
+        ("PLANTSYNC_API_PORT", "0"),
+        ("PLANTSYNC_SYNC_ENABLED", "false"),
+        ("PLANTSYNC_ALERTS_ENABLED", "false"),
+    ];
+    let mut first = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
+    let info = agent_info(&sandbox).unwrap();
+    assert_eq!(info["pid"].as_u64().unwrap(), u64::from(first.id()));
+
+    // A second agent on the same data dir is refused, naming the first.
+    let second = sandbox.cmd().arg("run").envs(quiet).output().unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&second.stderr).contains(&format!("(pid {})", first.id())));
+
+    let api = info["api"].as_str().unwrap().to_owned();
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let (api2, token2) = (api.clone(), token.clone());
+    let pending = tokio::spawn(async move { post_sync(&api2, &token2).await });
+    wait_for("the run to start", || runs(&sandbox).contains(":running")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.kill().unwrap(); // SIGKILL: no cleanup at all
+    first.wait().unwrap();
+    assert!(pending.await.unwrap().is_err(), "the killed agent never answered");
+    assert_eq!(runs(&sandbox), "1:running\n");
+    let stored = sqlite3(&sandbox.db(), "SELECT count(*) FROM plants");
+    assert!(stored.trim().parse::<u32>().unwrap() < 60);
+
+    // Restart: the unclean stop is noticed, the database checked, the run interrupted.
+    sim.set_faults(0, Faults::none());
+    let mut again = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    wait_for("the restarted agent", || {
+        agent_info(&sandbox).is_some_and(|i| i["pid"].as_u64() == Some(u64::from(again.id())))
+    })
+    .await;
+    let logs = sandbox.logs();
+    assert!(logs.contains("the previous agent did not stop cleanly"), "{logs}");
+    assert!(logs.contains("database integrity check: ok"), "{logs}");
+    assert!(runs(&sandbox).starts_with("1:interrupted\n"), "{}", runs(&sandbox));
+
+    let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
+    let body = post_sync(&api, &token).await.unwrap();
+    assert_eq!(body["summary"]["successful"], 1, "{body}");
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM plants"), "60\n");
+    assert_eq!(runs(&sandbox), "1:interrupted\n2:ok\n");
+
+    // The CLI's sync goes through the running agent instead of syncing beside it.
+    let via_agent = sandbox.ok(&["sync", "plants", "--format", "json"]);
+    assert!(via_agent.contains("\"totalPlantsSynced\": 60"), "{via_agent}");
+    assert_eq!(runs(&sandbox), "1:interrupted\n2:ok\n3:ok\n");
+
+    // SIGTERM: a graceful stop that removes agent.json.
+    std::process::Command::new("kill").arg("-TERM").arg(again.id().to_string()).status().unwrap();
+    let status = again.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(agent_info(&sandbox).is_none());
+    assert!(sandbox.logs().contains("plantsync agent stopped"));
+    sim.shutdown().await;
+}
