@@ -126,3 +126,71 @@ async fn post_with_retries(http: &reqwest::Client, url: &str, notification: &Not
         delay *= 2;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{RunId, RunStatus, SyncSummary, VendorResult};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn report(errors: &[(i64, &str)]) -> RunReport {
+        let results = errors
+            .iter()
+            .map(|(id, error)| VendorResult {
+                vendor_id: VendorId(*id),
+                vendor_name: format!("v{id}"),
+                org_id: None,
+                org_name: None,
+                success: false,
+                synced: 0,
+                created: 0,
+                updated: 0,
+                total: 0,
+                error: Some((*error).into()),
+            })
+            .collect();
+        RunReport { run_id: RunId(1), status: RunStatus::Failed, summary: SyncSummary::from_results(RunKind::Plants, results, 1) }
+    }
+
+    #[test]
+    fn raised_once_at_the_threshold_and_once_for_rejected_credentials() {
+        let notifier = Notifier::new(3, None);
+        let run = report(&[(1, "HTTP 502"), (2, "credentials rejected: wrong password")]);
+        let below = notifier.decide(&run, &[(VendorId(1), 2, false), (VendorId(2), 1, true)]);
+        assert_eq!(below.iter().map(|n| (n.vendor_id, n.event)).collect::<Vec<_>>(), [(VendorId(2), "vendor_needs_action")]);
+        let at = notifier.decide(&run, &[(VendorId(1), 3, false)]);
+        assert_eq!(at.len(), 1);
+        assert_eq!(at[0].event, "vendor_failing");
+        assert!(notifier.decide(&run, &[(VendorId(1), 4, false)]).is_empty(), "not again after the threshold");
+        let skipped = report(&[(2, "not attempted: Sungrow rejected the credentials earlier")]);
+        assert!(notifier.decide(&skipped, &[(VendorId(2), 2, true)]).is_empty(), "not again while waiting");
+    }
+
+    #[tokio::test]
+    async fn webhook_is_retried_until_accepted() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen = Arc::clone(&calls);
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    assert_eq!(body["event"], "vendor_failing");
+                    if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let notifier = Notifier::new(1, Some(url.clone()));
+        let notes = notifier.decide(&report(&[(1, "HTTP 502")]), &[(VendorId(1), 1, false)]);
+        post_with_retries(&notifier.http, &url, &notes[0]).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+}
