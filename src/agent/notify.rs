@@ -150,7 +150,11 @@ mod tests {
                 error: Some((*error).into()),
             })
             .collect();
-        RunReport { run_id: RunId(1), status: RunStatus::Failed, summary: SyncSummary::from_results(RunKind::Plants, results, 1) }
+        RunReport {
+            run_id: RunId(1),
+            status: RunStatus::Failed,
+            summary: SyncSummary::from_results(RunKind::Plants, results, 1),
+        }
     }
 
     #[test]
@@ -158,13 +162,22 @@ mod tests {
         let notifier = Notifier::new(3, None);
         let run = report(&[(1, "HTTP 502"), (2, "credentials rejected: wrong password")]);
         let below = notifier.decide(&run, &[(VendorId(1), 2, false), (VendorId(2), 1, true)]);
-        assert_eq!(below.iter().map(|n| (n.vendor_id, n.event)).collect::<Vec<_>>(), [(VendorId(2), "vendor_needs_action")]);
+        assert_eq!(
+            below.iter().map(|n| (n.vendor_id, n.event)).collect::<Vec<_>>(),
+            [(VendorId(2), "vendor_needs_action")]
+        );
         let at = notifier.decide(&run, &[(VendorId(1), 3, false)]);
         assert_eq!(at.len(), 1);
         assert_eq!(at[0].event, "vendor_failing");
-        assert!(notifier.decide(&run, &[(VendorId(1), 4, false)]).is_empty(), "not again after the threshold");
+        assert!(
+            notifier.decide(&run, &[(VendorId(1), 4, false)]).is_empty(),
+            "not again after the threshold"
+        );
         let skipped = report(&[(2, "not attempted: Sungrow rejected the credentials earlier")]);
-        assert!(notifier.decide(&skipped, &[(VendorId(2), 2, true)]).is_empty(), "not again while waiting");
+        assert!(
+            notifier.decide(&skipped, &[(VendorId(2), 2, true)]).is_empty(),
+            "not again while waiting"
+        );
     }
 
     #[tokio::test]

@@ -110,6 +110,10 @@ async fn kill_9_mid_sync_then_restart_recovers() {
     assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM plants"), "60\n");
     assert_eq!(runs(&sandbox), "1:interrupted\n2:ok\n");
 
+    let status: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
+    assert_eq!(status["agent"]["pid"].as_u64(), Some(u64::from(again.id())));
+
     // The CLI's sync goes through the running agent instead of syncing beside it.
     let via_agent = sandbox.ok(&["sync", "plants", "--format", "json"]);
     assert!(via_agent.contains("\"totalPlantsSynced\": 60"), "{via_agent}");
@@ -120,6 +124,9 @@ async fn kill_9_mid_sync_then_restart_recovers() {
     let status = again.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(agent_info(&sandbox).is_none());
+    let status: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
+    assert!(status["agent"].is_null());
     assert!(sandbox.logs().contains("plantsync agent stopped"));
     sim.shutdown().await;
 }

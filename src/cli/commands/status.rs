@@ -5,11 +5,20 @@ use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json, yes_no,
 };
 
+/// `status --format json`: the store's report and the running agent, if any.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    #[serde(flatten)]
+    store: &'a crate::store::StoreStatus,
+    agent: Option<crate::agent::lock::AgentInfo>,
+}
+
 /// Runs `status`.
 pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
     let status = ctx.store.status().await?;
+    let agent = crate::agent::lock::running_agent(&ctx.settings.data_dir.value);
     match format {
-        Format::Json => write_json(ctx.out, &status),
+        Format::Json => write_json(ctx.out, &Report { store: &status, agent }),
         Format::Csv => write_csv(ctx.out, &status.vendor_health),
         Format::Table => {
             let tz = ctx.tz();
@@ -17,6 +26,13 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
                 ctx.out,
                 "{}",
                 key_values(&[
+                    (
+                        "agent",
+                        agent.map_or_else(
+                            || "not running".to_owned(),
+                            |a| format!("running (pid {}, API http://{})", a.pid, a.api),
+                        ),
+                    ),
                     ("database", status.database_path.clone()),
                     ("size", human_bytes(status.database_bytes)),
                     ("schema version", status.schema_version.to_string()),
