@@ -7,132 +7,170 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-#[derive(Debug, Default)]
-struct Data {
-    runs: BTreeMap<(String, String), u64>,
+/// What the agent has counted since it started.
+#[derive(Debug, Default, Clone)]
+struct Counts {
+    /// (kind, status) to runs.
+    runs: BTreeMap<(RunKind, RunStatus), u64>,
+    /// Vendor id to failed syncs.
     vendor_failures: BTreeMap<String, u64>,
-    synced: BTreeMap<String, u64>,
-    duration_sum: BTreeMap<String, f64>,
-    duration_count: BTreeMap<String, u64>,
-    last_success: BTreeMap<String, i64>,
+    /// Kind to rows synced.
+    synced: BTreeMap<RunKind, u64>,
+    /// Kind to (total seconds, runs).
+    durations: BTreeMap<RunKind, (f64, u64)>,
+    /// Kind to the unix time of the last run that synced at least one vendor.
+    last_success: BTreeMap<RunKind, i64>,
 }
 
-/// What the agent counts while it runs.
+/// The agent's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    data: Mutex<Data>,
+    counts: Mutex<Counts>,
+}
+
+/// Writes one metric family's header.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 impl Metrics {
     /// Counts a finished run.
     pub fn record(&self, report: &RunReport) {
-        let Ok(mut data) = self.data.lock() else { return };
-        let kind = report.summary.kind.as_str().to_owned();
-        *data.runs.entry((kind.clone(), report.status.as_str().to_owned())).or_default() += 1;
-        *data.synced.entry(kind.clone()).or_default() += report.summary.total_synced;
-        *data.duration_sum.entry(kind.clone()).or_default() +=
-            report.summary.duration as f64 / 1000.0;
-        *data.duration_count.entry(kind.clone()).or_default() += 1;
+        let Ok(mut counts) = self.counts.lock() else { return };
+        let kind = report.summary.kind;
+        *counts.runs.entry((kind, report.status)).or_default() += 1;
+        *counts.synced.entry(kind).or_default() += report.summary.total_synced;
+        let duration = counts.durations.entry(kind).or_default();
+        duration.0 += report.summary.duration as f64 / 1000.0;
+        duration.1 += 1;
         for result in report.summary.results.iter().filter(|r| !r.success) {
-            *data.vendor_failures.entry(result.vendor_id.to_string()).or_default() += 1;
+            *counts.vendor_failures.entry(result.vendor_id.to_string()).or_default() += 1;
         }
         if matches!(report.status, RunStatus::Ok | RunStatus::Partial) {
-            data.last_success.insert(kind, Timestamp::now().as_datetime().timestamp());
+            counts.last_success.insert(kind, Timestamp::now().as_datetime().timestamp());
         }
     }
 
-    /// The exposition text; per-vendor gauges come from the store's status.
+    /// The exposition text; the per-vendor and store gauges come from `status`.
     pub fn render(&self, status: &StoreStatus) -> String {
-        let data = self.data.lock().map(|d| Data {
-            runs: d.runs.clone(),
-            vendor_failures: d.vendor_failures.clone(),
-            synced: d.synced.clone(),
-            duration_sum: d.duration_sum.clone(),
-            duration_count: d.duration_count.clone(),
-            last_success: d.last_success.clone(),
-        });
-        let data = data.unwrap_or_default();
+        let counts = self.counts.lock().map(|c| c.clone()).unwrap_or_default();
         let mut out = String::new();
-        let mut family = |name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            name.to_owned()
-        };
-        let runs = family("plantsync_runs_total", "counter", "Sync runs by kind and outcome.");
-        let mut lines = String::new();
-        for ((kind, outcome), n) in &data.runs {
-            let _ = writeln!(lines, "{runs}{{kind=\"{kind}\",status=\"{outcome}\"}} {n}");
+        family(&mut out, "plantsync_runs_total", "counter", "Sync runs by kind and outcome.");
+        for ((kind, outcome), n) in &counts.runs {
+            let _ =
+                writeln!(out, "plantsync_runs_total{{kind=\"{kind}\",status=\"{outcome}\"}} {n}");
         }
-        out.push_str(&lines);
-        lines.clear();
-        let push = |out: &mut String, text: String| out.push_str(&text);
-        let _ = writeln!(
-            out,
-            "# HELP plantsync_synced_total Plants or alerts stored by sync runs.\n# TYPE plantsync_synced_total counter"
+        family(
+            &mut out,
+            "plantsync_synced_total",
+            "counter",
+            "Plants or alerts stored by sync runs.",
         );
-        for kind in [RunKind::Plants, RunKind::Alerts] {
-            let n = data.synced.get(kind.as_str()).copied().unwrap_or(0);
-            push(&mut out, format!("plantsync_synced_total{{kind=\"{kind}\"}} {n}\n"));
+        for kind in RunKind::ALL {
+            let n = counts.synced.get(kind).copied().unwrap_or(0);
+            let _ = writeln!(out, "plantsync_synced_total{{kind=\"{kind}\"}} {n}");
         }
-        let _ = writeln!(
-            out,
-            "# HELP plantsync_run_duration_seconds Wall time of sync runs.\n# TYPE plantsync_run_duration_seconds summary"
+        family(&mut out, "plantsync_run_duration_seconds", "summary", "Wall time of sync runs.");
+        for (kind, (seconds, runs)) in &counts.durations {
+            let _ =
+                writeln!(out, "plantsync_run_duration_seconds_sum{{kind=\"{kind}\"}} {seconds:.3}");
+            let _ = writeln!(out, "plantsync_run_duration_seconds_count{{kind=\"{kind}\"}} {runs}");
+        }
+        family(
+            &mut out,
+            "plantsync_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last run that synced at least one vendor.",
         );
-        for (kind, sum) in &data.duration_sum {
-            let count = data.duration_count.get(kind).copied().unwrap_or(0);
-            push(
-                &mut out,
-                format!(
-                    "plantsync_run_duration_seconds_sum{{kind=\"{kind}\"}} {sum:.3}\nplantsync_run_duration_seconds_count{{kind=\"{kind}\"}} {count}\n"
-                ),
-            );
+        for (kind, at) in &counts.last_success {
+            let _ =
+                writeln!(out, "plantsync_last_success_timestamp_seconds{{kind=\"{kind}\"}} {at}");
         }
-        let _ = writeln!(
-            out,
-            "# HELP plantsync_last_success_timestamp_seconds Unix time of the last run that synced at least one vendor.\n# TYPE plantsync_last_success_timestamp_seconds gauge"
+        family(
+            &mut out,
+            "plantsync_vendor_failures_total",
+            "counter",
+            "Failed vendor syncs since the agent started.",
         );
-        for (kind, at) in &data.last_success {
-            push(
-                &mut out,
-                format!("plantsync_last_success_timestamp_seconds{{kind=\"{kind}\"}} {at}\n"),
-            );
+        for (vendor, n) in &counts.vendor_failures {
+            let _ = writeln!(out, "plantsync_vendor_failures_total{{vendor=\"{vendor}\"}} {n}");
         }
-        let _ = writeln!(
-            out,
-            "# HELP plantsync_vendor_failures_total Failed vendor syncs since the agent started.\n# TYPE plantsync_vendor_failures_total counter"
-        );
-        for (vendor, n) in &data.vendor_failures {
-            push(&mut out, format!("plantsync_vendor_failures_total{{vendor=\"{vendor}\"}} {n}\n"));
-        }
-        let _ = writeln!(
-            out,
-            "# HELP plantsync_vendor_consecutive_failures Failed syncs in a row, per vendor.\n# TYPE plantsync_vendor_consecutive_failures gauge"
+        family(
+            &mut out,
+            "plantsync_vendor_consecutive_failures",
+            "gauge",
+            "Failed syncs in a row, per vendor.",
         );
         for v in &status.vendor_health {
-            push(
-                &mut out,
-                format!(
-                    "plantsync_vendor_consecutive_failures{{vendor=\"{}\",kind=\"{}\"}} {}\n",
-                    v.id, v.kind, v.consecutive_failures
-                ),
+            let _ = writeln!(
+                out,
+                "plantsync_vendor_consecutive_failures{{vendor=\"{}\",kind=\"{}\"}} {}",
+                v.id, v.kind, v.consecutive_failures
             );
         }
+        family(&mut out, "plantsync_plants", "gauge", "Plants in the local store.");
+        let _ = writeln!(out, "plantsync_plants{{active=\"true\"}} {}", status.active_plants);
         let _ = writeln!(
             out,
-            "# HELP plantsync_plants Plants in the local store.\n# TYPE plantsync_plants gauge"
+            "plantsync_plants{{active=\"false\"}} {}",
+            status.plants - status.active_plants
         );
-        push(
-            &mut out,
-            format!(
-                "plantsync_plants{{active=\"true\"}} {}\nplantsync_plants{{active=\"false\"}} {}\n",
-                status.active_plants,
-                status.plants - status.active_plants
-            ),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP plantsync_alerts_active Alerts still active.\n# TYPE plantsync_alerts_active gauge"
-        );
-        push(&mut out, format!("plantsync_alerts_active {}\n", status.active_alerts));
+        family(&mut out, "plantsync_alerts_active", "gauge", "Alerts still active.");
+        let _ = writeln!(out, "plantsync_alerts_active {}", status.active_alerts);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{RunId, SyncSummary, VendorId, VendorResult};
+
+    #[test]
+    fn counts_runs_failures_and_durations() {
+        let metrics = Metrics::default();
+        let failed = VendorResult {
+            vendor_id: VendorId(7),
+            vendor_name: "v".into(),
+            org_id: None,
+            org_name: None,
+            success: false,
+            synced: 0,
+            created: 0,
+            updated: 0,
+            total: 0,
+            error: Some("x".into()),
+        };
+        let report = RunReport {
+            run_id: RunId(1),
+            status: RunStatus::Failed,
+            summary: SyncSummary::from_results(RunKind::Plants, vec![failed], 1500),
+        };
+        metrics.record(&report);
+        metrics.record(&report);
+        let status = StoreStatus {
+            database_path: String::new(),
+            database_bytes: 0,
+            schema_version: 1,
+            organizations: 0,
+            vendors: 0,
+            active_vendors: 0,
+            plants: 5,
+            active_plants: 4,
+            alerts: 0,
+            active_alerts: 0,
+            last_plant_run_at: None,
+            last_alert_run_at: None,
+            vendor_health: vec![],
+        };
+        let text = metrics.render(&status);
+        assert!(
+            text.contains("plantsync_runs_total{kind=\"plants\",status=\"failed\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("plantsync_vendor_failures_total{vendor=\"7\"} 2"));
+        assert!(text.contains("plantsync_run_duration_seconds_sum{kind=\"plants\"} 3.000"));
+        assert!(text.contains("plantsync_plants{active=\"false\"} 1"));
+        assert!(!text.contains("plantsync_last_success_timestamp_seconds{"), "no success yet");
     }
 }
