@@ -13,7 +13,7 @@
 pub mod metrics;
 
 use crate::domain::{RunKind, RunSource, Secret};
-use crate::schedule::{Candidates, Clock, Coordinator, RestrictedWindow, due};
+use crate::schedule::{self, Candidates, Clock, Coordinator, RestrictedWindow};
 use crate::store::{Store, SyncSelection};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -178,29 +178,12 @@ async fn scheduled(state: ApiState, kind: RunKind) -> Response {
         }))
         .into_response();
     }
-    let selection = match kind {
-        RunKind::Plants => match Candidates::schedule_candidates(&state.store).await {
-            Ok(candidates) => SyncSelection {
-                vendor_ids: Some(
-                    candidates
-                        .iter()
-                        .filter(|c| {
-                            due::is_due(
-                                c.last_synced_at.map(|t| t.as_datetime()),
-                                c.interval_minutes,
-                                &state.window,
-                                now,
-                            )
-                        })
-                        .map(|c| c.vendor_id)
-                        .collect(),
-                ),
-                ..SyncSelection::default()
-            },
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        },
-        RunKind::Alerts => SyncSelection::default(),
+    let candidates = match Candidates::schedule_candidates(&state.store).await {
+        Ok(candidates) => candidates,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
     };
+    let due = schedule::due_vendors(kind, &candidates, &state.window, now);
+    let selection = SyncSelection { vendor_ids: Some(due), ..SyncSelection::default() };
     respond(&state, kind, RunSource::Cron, selection).await
 }
 

@@ -383,6 +383,29 @@ async fn tick_once(
     .await;
 }
 
+/// The vendors a scheduled run of `kind` takes at `now`: for plants those whose next slot
+/// has come; alerts follow their own cron cadence for every auto-sync vendor.
+pub fn due_vendors(
+    kind: RunKind,
+    candidates: &[ScheduleCandidate],
+    window: &RestrictedWindow,
+    now: DateTime<Utc>,
+) -> Vec<crate::domain::VendorId> {
+    candidates
+        .iter()
+        .filter(|c| {
+            kind == RunKind::Alerts
+                || due::is_due(
+                    c.last_synced_at.map(|t| t.as_datetime()),
+                    c.interval_minutes,
+                    window,
+                    now,
+                )
+        })
+        .map(|c| c.vendor_id)
+        .collect()
+}
+
 /// The run a tick should start, or why none.
 async fn decide(
     coordinator: &Coordinator,
@@ -411,22 +434,7 @@ async fn decide(
         warn!("cannot read the vendors to schedule: {e}");
         Decision::NotDue
     })?;
-    let due: Vec<_> = match kind {
-        RunKind::Plants => candidates
-            .iter()
-            .filter(|c| {
-                due::is_due(
-                    c.last_synced_at.map(|t| t.as_datetime()),
-                    c.interval_minutes,
-                    &settings.window,
-                    now,
-                )
-            })
-            .map(|c| c.vendor_id)
-            .collect(),
-        // Alerts follow their own cron cadence for every auto-sync vendor.
-        RunKind::Alerts => candidates.iter().map(|c| c.vendor_id).collect(),
-    };
+    let due = due_vendors(kind, &candidates, &settings.window, now);
     if due.is_empty() {
         return Err(Decision::NotDue);
     }
