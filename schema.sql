@@ -43,8 +43,11 @@ CREATE TABLE IF NOT EXISTS vendors (
     is_active              INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
     last_synced_at         TEXT,
     last_alerts_synced_at  TEXT,
-    last_error             TEXT,
+    last_error             TEXT,      -- of the last failed plant sync, cleared on success
     consecutive_failures   INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0),
+    last_alerts_error      TEXT,      -- the same two for alert syncs, kept apart so one kind's
+    alerts_consecutive_failures INTEGER NOT NULL DEFAULT 0   -- success never hides the other's failures
+                           CHECK (alerts_consecutive_failures >= 0),
     -- Set when the vendor rejected the credentials: nothing logs in again until they change,
     -- so plantsync can never lock an account out.
     needs_user_action      INTEGER NOT NULL DEFAULT 0 CHECK (needs_user_action IN (0, 1)),

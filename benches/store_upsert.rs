@@ -21,7 +21,7 @@ fn plants(round: u32) -> Vec<VendorPlant> {
     (0..PLANTS)
         .map(|i| VendorPlant {
             vendor_plant_id: format!("st-{i}"),
-            name: format!("Plant {i:06}"),
+            name: Some(format!("Plant {i:06}")),
             capacity_kw: Some(5.0 + (i % 500) as f64 / 10.0),
             address: Some(format!("Street {}, Pune", i % 997)),
             latitude: Some(18.5 + (i % 100) as f64 / 1000.0),
@@ -64,7 +64,7 @@ fn sql_script(rows: &[VendorPlant], vendor: i64, now: &str) -> String {
              vendor_updated_at = excluded.vendor_updated_at, last_refreshed_at = excluded.last_refreshed_at, \
              raw_json = excluded.raw_json, updated_at = excluded.updated_at;",
             p.vendor_plant_id,
-            p.name,
+            p.name.as_deref().unwrap_or_default(),
             sql_real(p.capacity_kw),
             sql_text(&p.address),
             sql_real(p.latitude),

@@ -32,7 +32,7 @@ pub struct AgentLock {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another agent holds it.
-    #[error("another plantsync agent{} is already running on {dir}; stop it first", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    #[error("another plantsync agent{} is already running on {dir}; stop it first", .pid.map(|p| format!(" (pid {p})")).unwrap_or_else(|| " or sync".to_owned()))]
     Held {
         /// The data dir.
         dir: String,
@@ -67,6 +67,13 @@ fn read_info(data_dir: &Path) -> Option<AgentInfo> {
 }
 
 impl AgentLock {
+    /// Holds the data dir for a CLI sync, so an agent cannot start (and mark the CLI's run
+    /// interrupted) until it is done. Dropped, not released: a stale `agent.json` left by a
+    /// crashed agent must stay for the next agent to see the unclean stop.
+    pub fn acquire_for_cli_sync(data_dir: &Path) -> Result<Self, LockError> {
+        Self::acquire(data_dir).map(|(lock, _)| lock)
+    }
+
     /// Takes the lock of `data_dir`. Returns whether the previous agent stopped uncleanly
     /// (its `agent.json` is still there).
     pub fn acquire(data_dir: &Path) -> Result<(Self, bool), LockError> {
@@ -80,8 +87,16 @@ impl AgentLock {
             .truncate(false)
             .open(data_dir.join(LOCK_FILE))
             .map_err(|source| LockError::Io { dir: dir.clone(), source })?;
-        if file.try_lock().is_err() {
-            return Err(LockError::Held { dir, pid: read_info(data_dir).map(|i| i.pid) });
+        // `running_agent` may hold the lock for an instant while it checks: try a few times.
+        let mut attempts = 0;
+        while file.try_lock().is_err() {
+            attempts += 1;
+            if attempts == 10 {
+                return Err(LockError::Held { dir, pid: read_info(data_dir).map(|i| i.pid) });
+            }
+            // At most 200 ms, and only while another process checks the lock.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let info_path = data_dir.join(INFO_FILE);
         let unclean = info_path.exists();

@@ -124,6 +124,7 @@ pub async fn run(
         data_dir: data_dir.clone(),
         cron_secret: settings.cron_secret.value.clone(),
         window,
+        alerts_respect_window: settings.alerts_respect_window.value,
         clock: Arc::clone(&clock),
         metrics,
         bind,
@@ -158,11 +159,12 @@ pub async fn run(
 
     wait_for_stop_signal().await;
     info!("stopping: no new runs; waiting up to {}s for a running sync", SHUTDOWN_GRACE.as_secs());
+    coordinator.stop_accepting();
     let _ = shutdown_tx.send(true);
     let _ = schedule.await;
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
-    while (coordinator.is_running(crate::domain::RunKind::Plants).await
-        || coordinator.is_running(crate::domain::RunKind::Alerts).await)
+    while (coordinator.is_running(crate::domain::RunKind::Plants)
+        || coordinator.is_running(crate::domain::RunKind::Alerts))
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -177,7 +179,10 @@ pub async fn run(
             "a sync did not finish within the grace period and was recorded as interrupted"
         );
     }
-    let _ = server.await;
+    // An API request still waiting for a run must not hold the stop beyond the grace.
+    if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
+        warn!("the control API still had open requests; closing them");
+    }
     info!("plantsync agent stopped");
     lock.release();
     Ok(())

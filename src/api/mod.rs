@@ -42,6 +42,8 @@ pub struct ApiState {
     pub cron_secret: Option<Secret>,
     /// The restricted window.
     pub window: RestrictedWindow,
+    /// Whether the alerts cron endpoint stays out of the window too.
+    pub alerts_respect_window: bool,
     /// Wall clock.
     pub clock: Arc<dyn Clock>,
     /// Counters.
@@ -165,11 +167,20 @@ async fn manual_alerts(
     manual(state, RunKind::Alerts, query).await
 }
 
-/// The original cron GET: skipped inside the window (HTTP 200, `skipped: true`), else a
-/// run of the vendors that are due.
+/// The original cron GET: skipped inside the window or while paused (HTTP 200,
+/// `skipped: true`), else a run of the vendors that are due.
 async fn scheduled(state: ApiState, kind: RunKind) -> Response {
     let now = state.clock.now();
-    if state.window.contains(now) {
+    if state.coordinator.is_paused() {
+        return Json(json!({
+            "success": false,
+            "skipped": true,
+            "message": "Sync skipped - automatic syncs are paused",
+        }))
+        .into_response();
+    }
+    let respects_window = kind == RunKind::Plants || state.alerts_respect_window;
+    if respects_window && state.window.contains(now) {
         return Json(json!({
             "success": false,
             "skipped": true,

@@ -19,7 +19,8 @@ pub fn parse_since(text: &str, tz: Tz, now: Timestamp) -> Result<Timestamp, Stri
             .ok_or_else(|| format!("'{text}' has no midnight in {tz}"))?;
         return Ok(Timestamp::from_datetime(&local));
     }
-    let split = text.len().saturating_sub(1);
+    // The unit is the last character (not byte: `7д` must be an error, not a panic).
+    let split = text.char_indices().last().map_or(0, |(i, _)| i);
     let (number, unit) = text.split_at(split);
     let seconds_per_unit = match unit {
         "m" => 60,
@@ -56,5 +57,7 @@ mod tests {
             "2026-11-01T00:00:00.000Z"
         );
         assert!(parse_since("soon", tz, now).unwrap_err().contains("invalid --since 'soon'"));
+        assert!(parse_since("7д", tz, now).is_err());
+        assert!(parse_since("", tz, now).is_err());
     }
 }

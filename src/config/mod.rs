@@ -370,7 +370,9 @@ impl Layers<'_> {
             return Some((value.clone(), Source::Flag { flag }));
         }
         for var in key.env {
-            if let Some(value) = self.inputs.env.get(*var) {
+            // An empty variable counts as unset, so `PLANTSYNC_CRON_SECRET=` cannot hide
+            // `CRON_SECRET` and an empty `PLANTSYNC_DATA_DIR` is not the current directory.
+            if let Some(value) = self.inputs.env.get(*var).filter(|v| !v.trim().is_empty()) {
                 return Some((value.clone(), Source::Env { var }));
             }
         }

@@ -178,6 +178,18 @@ fn missing_explicit_config_file_is_an_error() {
 }
 
 #[test]
+fn empty_variables_count_as_unset() {
+    let s = Fixture::new()
+        .env("PLANTSYNC_CRON_SECRET", "")
+        .env("CRON_SECRET", "the-real-one")
+        .env("PLANTSYNC_DATA_DIR", " ")
+        .resolve()
+        .unwrap();
+    assert_eq!(s.cron_secret.value.as_ref().map(Secret::expose), Some("the-real-one"));
+    assert_eq!(s.data_dir.source, Source::Default);
+}
+
+#[test]
 fn secrets_are_redacted_in_debug_and_show() {
     let s = Fixture::new().env("CRON_SECRET", "cron-secret-value-123").resolve().unwrap();
     assert_eq!(s.cron_secret.value.as_ref().map(Secret::expose), Some("cron-secret-value-123"));

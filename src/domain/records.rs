@@ -63,8 +63,12 @@ pub struct Vendor {
     pub last_alerts_synced_at: Option<Timestamp>,
     /// Error of the last failed sync, cleared on success.
     pub last_error: Option<String>,
-    /// Failed syncs in a row.
+    /// Failed plant syncs in a row.
     pub consecutive_failures: u32,
+    /// Error of the last failed alert sync, cleared on success.
+    pub last_alerts_error: Option<String>,
+    /// Failed alert syncs in a row.
+    pub alerts_consecutive_failures: u32,
     /// The vendor rejected the credentials; nothing logs in until they change.
     pub needs_user_action: bool,
     /// Number of plants (active or not).
@@ -143,8 +147,8 @@ pub struct Plant {
 pub struct VendorPlant {
     /// The vendor's id for it.
     pub vendor_plant_id: String,
-    /// Name.
-    pub name: String,
+    /// Name; a new plant without one is stored as `Plant <id>`, a stored name is kept.
+    pub name: Option<String>,
     /// Installed capacity, kW.
     pub capacity_kw: Option<f64>,
     /// Address text.
@@ -273,7 +277,7 @@ pub struct SyncRunVendor {
     pub org_name: Option<String>,
     /// Whether it succeeded.
     pub success: bool,
-    /// Rows created or updated.
+    /// Rows stored: created, updated or unchanged (as `synced` in the summary).
     pub synced: u64,
     /// Rows created.
     pub created: u64,

@@ -139,6 +139,7 @@ pub struct Coordinator {
     plants: flight::Flight,
     alerts: flight::Flight,
     paused: AtomicBool,
+    stopping: AtomicBool,
     status: Mutex<Status>,
 }
 
@@ -150,6 +151,7 @@ impl Coordinator {
             plants: flight::Flight::default(),
             alerts: flight::Flight::default(),
             paused: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
             status: Mutex::new(Status::default()),
         })
     }
@@ -194,14 +196,19 @@ impl Coordinator {
         info!("automatic syncs resumed");
     }
 
+    /// Refuses every new run from now on (the agent is stopping); running ones go on.
+    pub fn stop_accepting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
     /// Whether automatic syncs are paused.
     pub fn is_paused(&self) -> bool {
         self.paused.load(Ordering::SeqCst)
     }
 
     /// Whether a run of `kind` is going.
-    pub async fn is_running(&self, kind: RunKind) -> bool {
-        self.flight(kind).is_running().await
+    pub fn is_running(&self, kind: RunKind) -> bool {
+        self.flight(kind).is_running()
     }
 
     fn record(&self, kind: RunKind, decision: Decision, at: DateTime<Utc>) {
@@ -227,6 +234,12 @@ impl Coordinator {
         source: RunSource,
         selection: SyncSelection,
     ) -> (Joined, Shared) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return (
+                Joined::Started,
+                Arc::new(Err("the agent is stopping; no new sync starts".into())),
+            );
+        }
         let this = Arc::clone(self);
         let task = tokio::spawn(
             async move {
@@ -427,7 +440,7 @@ async fn decide(
     if respects_window && settings.window.contains(now) {
         return Err(Decision::SkippedWindow);
     }
-    if coordinator.is_running(kind).await {
+    if coordinator.is_running(kind) {
         return Err(Decision::Coalesced);
     }
     let candidates = store.schedule_candidates().await.map_err(|e| {

@@ -5,7 +5,7 @@ use crate::domain::{
     Alert, AlertId, AlertStatus, PlantId, Severity, Timestamp, VendorAlert, VendorId,
 };
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 
 /// The upsert. A person's `ACKNOWLEDGED` survives the vendor reporting the alert as still
 /// active; an end time from the vendor resolves it whatever its state.
@@ -95,7 +95,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<UpsertCounts> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let max_id_before: i64 =
                 tx.query_row("SELECT coalesce(max(id), 0) FROM alerts", [], |r| r.get(0))?;
             let mut last_seq = seq::current(&tx)?;
@@ -262,7 +262,7 @@ mod tests {
                 v,
                 vec![VendorPlant {
                     vendor_plant_id: "P1".into(),
-                    name: "P".into(),
+                    name: Some("P".into()),
                     ..Default::default()
                 }],
                 Timestamp::now(),

@@ -2,7 +2,7 @@
 
 use super::{Result, Store, StoreError, codec::count, conflict_on_unique, seq};
 use crate::domain::{NewOrganization, OrgId, Organization};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 const SELECT: &str = "SELECT o.id, o.name, o.auto_sync_enabled, o.sync_interval_minutes,
         (SELECT count(*) FROM vendors v WHERE v.org_id = o.id),
@@ -55,7 +55,7 @@ impl Store {
     /// Creates an organization.
     pub async fn add_org(&self, new: NewOrganization) -> Result<Organization> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let change = seq::next(&tx)?;
             tx.execute(
                 "INSERT INTO organizations (name, auto_sync_enabled, sync_interval_minutes, change_seq)
@@ -92,7 +92,7 @@ impl Store {
     pub async fn update_org(&self, reference: &str, patch: OrgPatch) -> Result<Organization> {
         let reference = reference.to_owned();
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let org = resolve(&tx, &reference)?;
             let name = patch.name.as_deref().map(str::trim).unwrap_or(&org.name).to_owned();
             let auto = patch.auto_sync_enabled.unwrap_or(org.auto_sync_enabled);
@@ -121,7 +121,7 @@ impl Store {
     pub async fn remove_org(&self, reference: &str, detach: bool) -> Result<Organization> {
         let reference = reference.to_owned();
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let org = resolve(&tx, &reference)?;
             if org.vendor_count > 0 && !detach {
                 return Err(StoreError::Conflict(format!(

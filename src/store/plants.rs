@@ -9,7 +9,7 @@
 use super::{Result, Store, StoreError, codec::like_contains, orgs, seq, vendors};
 use crate::domain::{OrgId, Plant, PlantId, Timestamp, VendorId, VendorPlant};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
@@ -31,7 +31,7 @@ const OPTIONAL_COLUMNS: &[&str] = &[
 /// assignments cannot drift apart.
 static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
     let changed = std::iter::once("plants.org_id IS NOT excluded.org_id".to_owned())
-        .chain(std::iter::once("plants.name IS NOT excluded.name".to_owned()))
+        .chain(std::iter::once("(?4 IS NOT NULL AND plants.name IS NOT ?4)".to_owned()))
         .chain(std::iter::once("plants.is_active = 0".to_owned()))
         .chain(
             OPTIONAL_COLUMNS
@@ -48,11 +48,11 @@ static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, {optional},
             last_refreshed_at, is_active, raw_json, change_seq, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+         VALUES (?1, ?2, ?3, coalesce(?4, 'Plant ' || ?3), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
             ?15, 1, ?16, ?17, ?15, ?15)
          ON CONFLICT (vendor_id, vendor_plant_id) DO UPDATE SET
             org_id = excluded.org_id,
-            name = excluded.name,
+            name = coalesce(?4, plants.name),
             {merges},
             last_refreshed_at = excluded.last_refreshed_at,
             is_active = 1,
@@ -235,7 +235,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<UpsertCounts> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Only the organization is needed: not `vendors::get`, whose plant count would
             // scan the vendor's plants on every batch.
             let org_id: Option<OrgId> = tx
@@ -262,7 +262,7 @@ impl Store {
         still_listed: Vec<String>,
     ) -> Result<u64> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if !still_listed.is_empty() {
                 // Listed rows that did not decode still exist at the vendor: mark them seen.
                 let mut touch = tx.prepare_cached(
@@ -380,7 +380,7 @@ mod tests {
     fn plant(id: &str, power: Option<f64>) -> VendorPlant {
         VendorPlant {
             vendor_plant_id: id.into(),
-            name: format!("Plant {id}"),
+            name: Some(format!("Plant {id}")),
             capacity_kw: Some(10.0),
             current_power_kw: power,
             ..Default::default()
@@ -439,6 +439,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_missing_name_never_replaces_a_stored_one() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let nameless = VendorPlant { vendor_plant_id: "9".into(), ..Default::default() };
+        store.upsert_plants(v, vec![nameless.clone()], Timestamp::now()).await.unwrap();
+        assert_eq!(one(&store, v, "9").await.name, "Plant 9", "a new plant gets a fallback");
+        let named = VendorPlant { name: Some("Barn".into()), ..nameless.clone() };
+        store.upsert_plants(v, vec![named], Timestamp::now()).await.unwrap();
+        let counts = store.upsert_plants(v, vec![nameless], Timestamp::now()).await.unwrap();
+        assert_eq!(counts.unchanged, 1);
+        assert_eq!(one(&store, v, "9").await.name, "Barn");
+    }
+
+    #[tokio::test]
     async fn duplicate_in_one_batch_is_counted_once() {
         let (_dir, store) = temp_store();
         let v = vendor(&store).await;
@@ -471,7 +485,7 @@ mod tests {
         let (_dir, store) = temp_store();
         let v = vendor(&store).await;
         let mut plants = vec![plant("1", Some(3.0)), plant("2", Some(1.0)), plant("3", Some(2.0))];
-        plants[0].name = "Zeta 50%".into();
+        plants[0].name = Some("Zeta 50%".into());
         plants[1].network_status = Some("ALL_OFFLINE".into());
         store.upsert_plants(v, plants, Timestamp::now()).await.unwrap();
         let by_power = store

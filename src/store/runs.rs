@@ -4,7 +4,7 @@ use super::{Result, Store, StoreError, codec::count, seq};
 use crate::domain::{
     OrgId, RunId, RunKind, RunSource, RunStatus, SyncRun, SyncRunVendor, Timestamp, VendorId,
 };
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
 
 const SELECT: &str = "SELECT r.id, r.kind, r.source, r.status, r.started_at, r.finished_at,
@@ -91,7 +91,7 @@ impl Store {
     /// Records the start of a run.
     pub async fn start_run(&self, kind: RunKind, source: RunSource) -> Result<RunId> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let change = seq::next(&tx)?;
             tx.execute(
                 "INSERT INTO sync_runs (kind, source, status, started_at, change_seq)
@@ -115,7 +115,7 @@ impl Store {
         summary: Option<serde_json::Value>,
     ) -> Result<()> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             get(&tx, id)?;
             let change = seq::next(&tx)?;
             tx.execute(
@@ -146,7 +146,7 @@ impl Store {
                         r.org_id,
                         r.org_name,
                         r.success,
-                        (r.created + r.updated) as i64,
+                        (r.created + r.updated + r.unchanged) as i64,
                         r.created as i64,
                         r.updated as i64,
                         r.unchanged as i64,
@@ -166,7 +166,7 @@ impl Store {
     pub async fn mark_running_runs_interrupted(&self, message: &str) -> Result<u64> {
         let message = message.to_owned();
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let change = seq::current(&tx)? + 1;
             let n = tx.execute(
                 "UPDATE sync_runs SET status = 'interrupted', finished_at = ?1, message = ?2,
@@ -278,7 +278,10 @@ mod tests {
         let details = store.get_run(run).await.unwrap();
         assert_eq!(details.run.status, RunStatus::Failed);
         assert_eq!(details.run.failed, 1);
-        assert_eq!(details.results[0].synced, 3);
+        assert_eq!(
+            details.results[0].synced, 6,
+            "created + updated + unchanged, as in the summary"
+        );
         assert_eq!(details.summary, Some(serde_json::json!({"totalVendors": 1})));
 
         let stuck = store.start_run(RunKind::Alerts, RunSource::Cron).await.unwrap();

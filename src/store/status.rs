@@ -21,8 +21,12 @@ pub struct VendorHealth {
     pub last_alerts_synced_at: Option<Timestamp>,
     /// Last error.
     pub last_error: Option<String>,
-    /// Failures in a row.
+    /// Plant sync failures in a row.
     pub consecutive_failures: u32,
+    /// Last alert sync error.
+    pub last_alerts_error: Option<String>,
+    /// Alert sync failures in a row.
+    pub alerts_consecutive_failures: u32,
     /// Credentials were rejected; waiting for the user.
     pub needs_user_action: bool,
 }
@@ -102,7 +106,8 @@ impl Store {
             )?;
             let mut stmt = conn.prepare(
                 "SELECT id, name, kind, is_active, last_synced_at, last_alerts_synced_at,
-                        last_error, consecutive_failures, needs_user_action
+                        last_error, consecutive_failures, needs_user_action,
+                        last_alerts_error, alerts_consecutive_failures
                  FROM vendors ORDER BY name, id",
             )?;
             let vendor_health = stmt
@@ -117,6 +122,8 @@ impl Store {
                         last_error: row.get(6)?,
                         consecutive_failures: row.get(7)?,
                         needs_user_action: row.get(8)?,
+                        last_alerts_error: row.get(9)?,
+                        alerts_consecutive_failures: row.get(10)?,
                     })
                 })?
                 .collect::<Result<_, _>>()?;

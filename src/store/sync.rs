@@ -3,7 +3,7 @@
 
 use super::{Result, Store, orgs, seq, vendors};
 use crate::domain::{Credentials, OrgId, RunKind, Secret, Timestamp, Token, Vendor, VendorId};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// A vendor the schedule may sync, with what its due time depends on.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,8 @@ pub struct SyncTarget {
     pub vendor: Vendor,
     /// Its credentials.
     pub credentials: Credentials,
+    /// When the credentials were last entered (a new entry means "try again").
+    pub credentials_entered_at: Option<String>,
 }
 
 /// How a vendor's sync ended.
@@ -85,6 +87,13 @@ impl Store {
                     Ok(SyncTarget {
                         vendor: vendors::get(conn, id)?,
                         credentials: vendors::read_credentials(conn, id)?,
+                        credentials_entered_at: conn
+                            .query_row(
+                                "SELECT updated_at FROM vendor_credentials WHERE vendor_id = ?1",
+                                [id],
+                                |r| r.get(0),
+                            )
+                            .optional()?,
                     })
                 })
                 .collect()
@@ -123,18 +132,20 @@ impl Store {
         outcome: VendorOutcome,
     ) -> Result<()> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let change = seq::next(&tx)?;
+            let (synced_column, error_column, failures_column) = match kind {
+                RunKind::Plants => ("last_synced_at", "last_error", "consecutive_failures"),
+                RunKind::Alerts => {
+                    ("last_alerts_synced_at", "last_alerts_error", "alerts_consecutive_failures")
+                }
+            };
             match outcome {
                 VendorOutcome::Succeeded { at } => {
-                    let column = match kind {
-                        RunKind::Plants => "last_synced_at",
-                        RunKind::Alerts => "last_alerts_synced_at",
-                    };
                     tx.execute(
                         &format!(
-                            "UPDATE vendors SET {column} = ?1, last_error = NULL,
-                                consecutive_failures = 0, needs_user_action = 0, change_seq = ?2,
+                            "UPDATE vendors SET {synced_column} = ?1, {error_column} = NULL,
+                                {failures_column} = 0, needs_user_action = 0, change_seq = ?2,
                                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
                              WHERE id = ?3"
                         ),
@@ -143,10 +154,12 @@ impl Store {
                 }
                 VendorOutcome::Failed { error, needs_user_action } => {
                     tx.execute(
-                        "UPDATE vendors SET last_error = ?1, consecutive_failures = consecutive_failures + 1,
-                            needs_user_action = max(needs_user_action, ?2), change_seq = ?3,
-                            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                         WHERE id = ?4",
+                        &format!(
+                            "UPDATE vendors SET {error_column} = ?1, {failures_column} = {failures_column} + 1,
+                                needs_user_action = max(needs_user_action, ?2), change_seq = ?3,
+                                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                             WHERE id = ?4"
+                        ),
                         params![error, needs_user_action, change, vendor_id],
                     )?;
                 }
@@ -245,15 +258,16 @@ impl Store {
         .await
     }
 
-    /// Resolves the vendor's `ACTIVE` alerts whose keys are not in `open_keys` (the vendor's
-    /// complete list of open alerts); returns how many.
+    /// Resolves the vendor's open (`ACTIVE` or `ACKNOWLEDGED`) alerts whose keys are not in
+    /// `open_keys` (the vendor's complete list of open alerts); returns how many. The vendor
+    /// gave no end time, so `ended_at` stays empty.
     pub async fn resolve_alerts_not_open(
         &self,
         vendor_id: VendorId,
         open_keys: Vec<String>,
     ) -> Result<u64> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS open_alert_keys (key TEXT PRIMARY KEY)",
                 [],
@@ -270,7 +284,7 @@ impl Store {
             let resolved = tx.execute(
                 "UPDATE alerts SET status = 'RESOLVED', change_seq = ?1,
                         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                 WHERE vendor_id = ?2 AND status = 'ACTIVE'
+                 WHERE vendor_id = ?2 AND status IN ('ACTIVE', 'ACKNOWLEDGED')
                    AND vendor_alert_key NOT IN (SELECT key FROM open_alert_keys)",
                 params![change, vendor_id],
             )?;

@@ -6,12 +6,12 @@
 
 use super::{Result, Store, StoreError, codec::count, orgs, seq};
 use crate::domain::{Credentials, NewVendor, OrgId, Secret, Vendor, VendorId, VendorKind};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 const SELECT: &str = "SELECT v.id, v.name, v.kind, v.org_id, o.name, v.base_url, v.is_active,
         v.last_synced_at, v.last_alerts_synced_at, v.last_error, v.consecutive_failures,
         v.needs_user_action, (SELECT count(*) FROM plants p WHERE p.vendor_id = v.id),
-        v.change_seq, v.created_at, v.updated_at
+        v.change_seq, v.created_at, v.updated_at, v.last_alerts_error, v.alerts_consecutive_failures
     FROM vendors v LEFT JOIN organizations o ON o.id = v.org_id";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Vendor> {
@@ -27,6 +27,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Vendor> {
         last_alerts_synced_at: row.get(8)?,
         last_error: row.get(9)?,
         consecutive_failures: row.get(10)?,
+        last_alerts_error: row.get(16)?,
+        alerts_consecutive_failures: row.get(17)?,
         needs_user_action: row.get(11)?,
         plant_count: count(row, 12)?,
         change_seq: row.get(13)?,
@@ -143,7 +145,7 @@ impl Store {
     /// Creates a vendor with its credentials, in one transaction.
     pub async fn add_vendor(&self, new: NewVendor, credentials: Credentials) -> Result<Vendor> {
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if let Some(org) = new.org_id {
                 orgs::get(&tx, org)?;
             }
@@ -207,7 +209,7 @@ impl Store {
     pub async fn update_vendor(&self, reference: &str, patch: VendorPatch) -> Result<Vendor> {
         let reference = reference.to_owned();
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let vendor = resolve(&tx, &reference)?;
             let name = patch.name.as_deref().map(str::trim).unwrap_or(&vendor.name).to_owned();
             let org_id: Option<OrgId> = match &patch.org {
@@ -223,11 +225,9 @@ impl Store {
             let credentials_entered = patch.credentials.is_some();
             if let Some(newer) = patch.credentials {
                 let mut creds = read_credentials(&tx, vendor.id)?;
-                let before = creds.clone();
                 creds.merge(newer);
-                if creds != before {
-                    write_credentials(&tx, vendor.id, &creds)?;
-                }
+                // Written even when unchanged: `updated_at` records the new entry.
+                write_credentials(&tx, vendor.id, &creds)?;
                 tx.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor.id])?;
             }
             let settings_changed = name != vendor.name
@@ -267,7 +267,7 @@ impl Store {
     pub async fn remove_vendor(&self, reference: &str, with_data: bool) -> Result<Vendor> {
         let reference = reference.to_owned();
         self.write(move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let vendor = resolve(&tx, &reference)?;
             if vendor.plant_count > 0 && !with_data {
                 return Err(StoreError::Conflict(format!(

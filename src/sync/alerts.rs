@@ -67,7 +67,10 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
                 info!(alerts = n, "alerts no longer open at the vendor were resolved");
                 run.updated += n;
             }
-            Err(e) => problems.push(format!("could not resolve closed alerts: {e}")),
+            Err(e) => {
+                run.success = false;
+                problems.push(format!("could not resolve closed alerts: {e}"));
+            }
         }
     }
     run.error = (!problems.is_empty()).then(|| problems.join("; "));

@@ -48,7 +48,8 @@ pub struct EngineSettings {
     pub concurrency: usize,
     /// A vendor's whole sync must finish within this.
     pub vendor_deadline: Duration,
-    /// Requests one vendor may make in one run (logins and retries included).
+    /// Requests one vendor may make in one run (logins and retries included). Per-plant
+    /// calls stop short of it, so the listing is always stored.
     pub request_budget: u32,
     /// How far back the first alert sync of a vendor looks.
     pub alert_lookback: Duration,
@@ -63,7 +64,7 @@ impl Default for EngineSettings {
         Self {
             concurrency: 4,
             vendor_deadline: Duration::from_secs(600),
-            request_budget: 5000,
+            request_budget: 20_000,
             alert_lookback: Duration::from_secs(72 * 3600),
             alert_overlap: Duration::from_secs(3600),
             http: HttpSettings::default(),
@@ -195,7 +196,11 @@ impl Engine {
     }
 
     fn session(&self, target: &SyncTarget) -> Session {
+        // Optional per-plant work stops at three quarters of the deadline, leaving time to
+        // store what was listed.
+        let soft = tokio::time::Instant::now() + self.settings.vendor_deadline.mul_f64(0.75);
         Session::new(self.account_tokens(target), self.http.clone(), self.settings.request_budget)
+            .with_soft_deadline(soft)
     }
 
     /// Runs a sync and records it. `progress` receives each vendor's result as it finishes.
@@ -365,6 +370,7 @@ fn fingerprint(target: &SyncTarget) -> u64 {
     c.username.hash(&mut hasher);
     c.app_id.hash(&mut hasher);
     c.company_id.hash(&mut hasher);
+    target.credentials_entered_at.hash(&mut hasher);
     for secret in [&c.password, &c.app_secret, &c.api_key] {
         secret.as_ref().map(|s| s.expose()).hash(&mut hasher);
     }

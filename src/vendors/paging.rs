@@ -56,6 +56,13 @@ impl PlantPages {
             self.listing.complete = true;
             return Next::Stop;
         }
+        if rows == 0 && page == 1 && total.is_none() {
+            // An empty answer that does not even say "0 plants" proves nothing: treating it
+            // as complete would mark every stored plant inactive.
+            self.listing.incomplete_reason =
+                Some("the vendor returned no plants and no total on the first page".into());
+            return Next::Stop;
+        }
         if rows < size {
             match total {
                 Some(total) if counted < total => {
@@ -96,7 +103,7 @@ mod tests {
     use super::*;
 
     fn plant(id: &str) -> Result<VendorPlant, (Option<String>, String)> {
-        Ok(VendorPlant { vendor_plant_id: id.into(), name: id.into(), ..Default::default() })
+        Ok(VendorPlant { vendor_plant_id: id.into(), name: Some(id.into()), ..Default::default() })
     }
 
     #[test]
@@ -129,6 +136,16 @@ mod tests {
         let mut pages = PlantPages::default();
         pages.push(plant("1"));
         assert_eq!(pages.after_page(1, 1, 100, None), Next::Stop);
+        assert!(pages.finish().complete);
+    }
+
+    #[test]
+    fn empty_first_page_is_complete_only_with_a_zero_total() {
+        let mut pages = PlantPages::default();
+        assert_eq!(pages.after_page(1, 0, 100, None), Next::Stop);
+        assert!(!pages.finish().complete);
+        let mut pages = PlantPages::default();
+        assert_eq!(pages.after_page(1, 0, 100, Some(0)), Next::Stop);
         assert!(pages.finish().complete);
     }
 

@@ -38,12 +38,20 @@ pub struct AccountTokens {
     current: tokio::sync::Mutex<Option<Token>>,
     store: Arc<dyn TokenStore>,
     logins: AtomicU64,
+    /// Set when the vendor rejected these credentials: no task logs in with them again
+    /// (a plant and an alert run of the same account must not both try).
+    rejected: std::sync::Mutex<Option<String>>,
 }
 
 impl AccountTokens {
     /// Token state persisted through `store`.
     pub fn new(store: Arc<dyn TokenStore>) -> Arc<Self> {
-        Arc::new(Self { current: tokio::sync::Mutex::new(None), store, logins: AtomicU64::new(0) })
+        Arc::new(Self {
+            current: tokio::sync::Mutex::new(None),
+            store,
+            logins: AtomicU64::new(0),
+            rejected: std::sync::Mutex::new(None),
+        })
     }
 
     /// Logins performed through this state (for tests and metrics).
@@ -58,12 +66,27 @@ pub struct Session {
     http: Http,
     budget: u32,
     spent: AtomicU32,
+    soft_deadline: Option<tokio::time::Instant>,
 }
 
 impl Session {
     /// A session that may make at most `budget` requests (logins and retries included).
     pub fn new(tokens: Arc<AccountTokens>, http: Http, budget: u32) -> Self {
-        Self { tokens, http, budget, spent: AtomicU32::new(0) }
+        Self { tokens, http, budget, spent: AtomicU32::new(0), soft_deadline: None }
+    }
+
+    /// After `at`, optional work (per-plant readings, per-device alerts) should stop so the
+    /// listing itself can still be stored within the vendor's deadline.
+    pub fn with_soft_deadline(mut self, at: tokio::time::Instant) -> Self {
+        self.soft_deadline = Some(at);
+        self
+    }
+
+    /// Whether optional work should stop now: past the soft deadline, or fewer than
+    /// `reserve` requests left in the budget.
+    pub fn should_stop_optional_work(&self, reserve: u32) -> bool {
+        self.soft_deadline.is_some_and(|at| tokio::time::Instant::now() >= at)
+            || self.spent.load(Ordering::Relaxed).saturating_add(reserve) >= self.budget
     }
 
     /// Requests made so far in this run.
@@ -108,9 +131,21 @@ impl Session {
     }
 
     async fn login(&self, client: &dyn VendorClient) -> Result<Token, VendorError> {
+        // Called with the account's token lock held, so the check and the login are one step.
+        if let Some(reason) = self.tokens.rejected.lock().ok().and_then(|r| r.clone()) {
+            return Err(VendorError::CredentialsRejected(reason));
+        }
         // A rejected login is returned at once (never retried: it could lock the account);
         // transient failures of the login call are retried like any other call.
-        let token = self.with_retries(|| client.login()).await?;
+        let token = match self.with_retries(|| client.login()).await {
+            Err(VendorError::CredentialsRejected(reason)) => {
+                if let Ok(mut rejected) = self.tokens.rejected.lock() {
+                    *rejected = Some(reason.clone());
+                }
+                return Err(VendorError::CredentialsRejected(reason));
+            }
+            other => other?,
+        };
         self.tokens.logins.fetch_add(1, Ordering::Relaxed);
         self.tokens.store.save(&token).await;
         debug!("logged in");
@@ -277,12 +312,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rejected_login_is_tried_once() {
+    async fn rejected_login_is_tried_once_even_by_a_second_session() {
         let vendor = FakeVendor { logins: AtomicU32::new(0), reject: true };
         let session = session(100);
         let result = session.call(&vendor, |_| async { Ok(()) }).await;
         assert!(matches!(result, Err(VendorError::CredentialsRejected(_))));
         assert_eq!(session.requests_made(), 1);
+        // Another run of the same account (sharing its token state) does not try again.
+        let other = Session::new(Arc::clone(&session.tokens), session.http.clone(), 100);
+        let again = other.call(&vendor, |_| async { Ok(()) }).await;
+        assert!(matches!(again, Err(VendorError::CredentialsRejected(_))));
+        assert_eq!(other.requests_made(), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -44,6 +44,7 @@ async fn api_with(ist: &str, accounts: Vec<AccountSpec>) -> Api {
             end: "06:00".parse().unwrap(),
             zone: chrono_tz::Asia::Kolkata,
         },
+        alerts_respect_window: true,
         clock: Arc::new(TokioClock::starting_at(start)),
         metrics: Arc::new(Metrics::default()),
         bind: "127.0.0.1".parse().unwrap(),
@@ -172,6 +173,8 @@ async fn concurrent_triggers_share_one_run_and_pause_resume() {
 
     let (status, body) = api.call("POST", "/api/pause", Some(&api.token), &[]).await;
     assert_eq!((status, body["paused"].as_bool()), (200, Some(true)));
+    let (_, skipped) = api.call("GET", "/api/cron/sync-plants", Some(CRON_SECRET), &[]).await;
+    assert_eq!(skipped["skipped"], true, "the cron endpoint respects a pause: {skipped}");
     let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
     assert_eq!(status["schedule"]["paused"], true);
     api.call("POST", "/api/resume", Some(&api.token), &[]).await;

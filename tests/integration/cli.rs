@@ -123,7 +123,7 @@ fn seed_plants(sandbox: &Sandbox) {
         let plants = (1..=5)
             .map(|i| VendorPlant {
                 vendor_plant_id: format!("ps-{i}"),
-                name: format!("Farm {i}"),
+                name: Some(format!("Farm {i}")),
                 capacity_kw: Some(10.0 * f64::from(i)),
                 current_power_kw: Some(f64::from(i)),
                 network_status: Some(if i == 3 { "ALL_OFFLINE" } else { "NORMAL" }.into()),

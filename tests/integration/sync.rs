@@ -219,7 +219,7 @@ async fn rejected_login_is_tried_once_until_credentials_change() {
     assert_eq!(h.sim.requests(1, Endpoint::Login), 1);
     let vendor = h.store.find_vendor("acct-0").await.unwrap();
     assert!(vendor.needs_user_action);
-    assert_eq!(vendor.consecutive_failures, 3);
+    assert_eq!((vendor.consecutive_failures, vendor.alerts_consecutive_failures), (2, 1));
 
     // The user fixes the password: the next run logs in and succeeds.
     h.sim.set_faults(0, Faults::none());

@@ -72,16 +72,28 @@ impl Client {
             .post(format!("{}/account/v1.0/token", self.base))
             .query(&[("appId", c.app_id.as_deref().unwrap_or_default())])
             .json(&body);
-        let response = match check(self.http.send(request).await?) {
-            Ok(response) => response,
-            Err(VendorError::TokenExpired(reason) | VendorError::Permanent(reason)) => {
-                return Err(VendorError::CredentialsRejected(format!(
-                    "Solarman refused the login ({reason}); check the appId, appSecret, username \
-                     and password"
-                )));
+        let response = self.http.send(request).await?;
+        // HTTP-level trouble (a wrong host, a proxy page, an outage) is not a verdict on the
+        // credentials; only 401 and a `success:false` envelope are.
+        match response.classify_status() {
+            Some(VendorError::TokenExpired(_)) => {
+                return Err(rejected("HTTP 401"));
             }
-            Err(other) => return Err(other),
-        };
+            Some(other) => return Err(other),
+            None => {}
+        }
+        let envelope: Envelope = response.parse("Solarman token response")?;
+        if envelope.success == Some(false) {
+            return Err(match classify(&envelope) {
+                retryable @ (VendorError::Transient(_) | VendorError::RateLimited { .. }) => {
+                    retryable
+                }
+                VendorError::TokenExpired(reason) | VendorError::Permanent(reason) => {
+                    rejected(&reason)
+                }
+                other => other,
+            });
+        }
         let token: TokenResponse = response.parse("Solarman token response")?;
         if token.access_token.as_deref().is_none_or(str::is_empty) {
             // Seen during Solarman outages (vendor-apis.md §6.9): transient, not a rejection.
@@ -108,6 +120,12 @@ impl Client {
             .json(&body);
         check(self.http.send(request).await?)
     }
+}
+
+fn rejected(reason: &str) -> VendorError {
+    VendorError::CredentialsRejected(format!(
+        "Solarman refused the login ({reason}); check the appId, appSecret, username and password"
+    ))
 }
 
 /// Lowercase hex SHA-256, as the token call wants the password.

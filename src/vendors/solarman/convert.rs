@@ -51,7 +51,7 @@ fn from_unix_seconds(seconds: f64) -> Option<Timestamp> {
 pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> {
     let id = station.id.ok_or_else(|| "station without an id".to_owned())?;
     Ok(VendorPlant {
-        name: station.name.unwrap_or_else(|| format!("Plant {id}")),
+        name: station.name,
         // installedCapacity is already kW (vendor-apis.md §1.3).
         capacity_kw: station.installed_capacity,
         address: station.location_address,

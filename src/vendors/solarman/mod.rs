@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 
 /// Plants per page of the station list.
 const PAGE_SIZE: usize = 100;
+/// Requests kept back from the budget for the calls that must happen (listing pages).
+const RESERVED_REQUESTS: u32 = 20;
 /// Rows per page of the device and alert lists.
 const SUB_PAGE_SIZE: usize = 100;
 
@@ -103,7 +105,11 @@ impl VendorClient for Solarman {
                 .post(session, "/station/v1.0/list", json!({"page": page, "size": PAGE_SIZE}))
                 .await?
                 .parse(&format!("Solarman station list page {page}"))?;
-            let rows = parsed.station_list.unwrap_or_default();
+            let Some(rows) = parsed.station_list else {
+                return Err(VendorError::Malformed(format!(
+                    "Solarman station list page {page} has no stationList"
+                )));
+            };
             let count = rows.len();
             for row in rows {
                 // Each row is decoded on its own, from its raw text, so one bad row fails alone.
@@ -130,7 +136,15 @@ impl VendorClient for Solarman {
             .filter(|(_, plant)| !known.is_current(plant))
             .map(|(index, plant)| (index, plant.vendor_plant_id.clone()))
             .collect();
-        for (index, id) in stale {
+        let stale_count = stale.len();
+        for (done, (index, id)) in stale.into_iter().enumerate() {
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                pages.warn(format!(
+                    "energy readings of {} plant(s) not refreshed this run (time or request budget)",
+                    stale_count - done
+                ));
+                break;
+            }
             match self
                 .post(session, "/station/v1.0/realTime", json!({"stationId": numeric(&id)}))
                 .await
@@ -143,6 +157,18 @@ impl VendorClient for Solarman {
                 },
                 Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
                     pages.warn(format!("station {id}: realtime data unavailable ({reason})"));
+                }
+                // Readings are optional: a rate limit or outage here keeps the listing.
+                Err(
+                    error @ (VendorError::RateLimited { .. }
+                    | VendorError::Transient(_)
+                    | VendorError::BudgetExhausted(_)),
+                ) => {
+                    pages.warn(format!(
+                        "energy readings of {} plant(s) not refreshed this run: {error}",
+                        stale_count - done
+                    ));
+                    break;
                 }
                 Err(other) => return Err(other),
             }
@@ -159,7 +185,14 @@ impl VendorClient for Solarman {
         let start = window.start.as_datetime().timestamp();
         let end = window.end.as_datetime().timestamp();
         let mut listing = AlertListing::default();
-        for station_id in plant_ids {
+        for (done, station_id) in plant_ids.iter().enumerate() {
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                listing.skipped.push(format!(
+                    "alerts of {} station(s) not fetched this run (time or request budget)",
+                    plant_ids.len() - done
+                ));
+                break;
+            }
             let serials = match self.devices(session, station_id).await {
                 Ok(serials) => serials,
                 Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {

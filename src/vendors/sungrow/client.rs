@@ -106,11 +106,12 @@ impl Client {
         if value.get("access_token").is_some() {
             return convert::oauth_token(&value, None, now).map_err(VendorError::Malformed);
         }
+        // Bad keys (E912, er_invalid_appkey ...) are classified as rejected credentials
+        // already; other codes (E994/E996: wrong region, unknown codes) are not a verdict on
+        // the credentials and stay permanent errors.
         let data = match Self::check(&response) {
-            Err(VendorError::TokenExpired(reason) | VendorError::Permanent(reason)) => {
-                return Err(VendorError::CredentialsRejected(format!(
-                    "Sungrow refused the login ({reason})"
-                )));
+            Err(VendorError::TokenExpired(reason)) => {
+                return Err(VendorError::Permanent(format!("Sungrow login answered {reason}")));
             }
             Err(other) => return Err(other),
             Ok(()) => value.get("result_data").cloned().unwrap_or(Value::Null),

@@ -132,7 +132,7 @@ pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> 
         .transpose()
         .map_err(|e| format!("total_energy: {e}"))?;
     Ok(VendorPlant {
-        name: station.ps_name.unwrap_or_else(|| format!("Plant {id}")),
+        name: station.ps_name,
         capacity_kw: capacity,
         address: station.ps_location,
         latitude: station.latitude,

@@ -46,7 +46,14 @@ impl Sungrow {
                 async move { self.client.post::<wire::Page>(path, body, &token).await }
             })
             .await?;
-        Ok(data.unwrap_or_default())
+        // A success without data, or without a list, is not "no plants": refuse it rather
+        // than let an empty listing mark every plant inactive.
+        match data {
+            Some(page) if page.page_list.is_some() => Ok(page),
+            _ => {
+                Err(VendorError::Malformed(format!("Sungrow {path}: result_data has no page list")))
+            }
+        }
     }
 }
 
