@@ -3,7 +3,8 @@
 //!
 //! # Architecture
 //!
-//! Data flows from triggers through one engine to the edges:
+//! Triggers (the schedule, the loopback API, the CLI) reach one engine, which talks to the
+//! vendors at one edge and to the store at the other:
 //!
 //! * **domain** holds plain types (ids, kinds, records, the original system's summary
 //!   shape, [`domain::Secret`]) and imports nothing of ours.
@@ -12,14 +13,21 @@
 //!   validates into typed [`config::Settings`] before anything is written.
 //! * **store** owns every SQL statement: one writer thread, read-only connections for
 //!   listings, migrations from `schema.sql`, the change sequence for upstream.
+//! * **vendors** has one folder per portal behind the `VendorClient` trait, the session
+//!   (token reuse, one re-login, retries, request budget) and lenient decoding.
+//! * **simulator** serves the vendors' wire formats on loopback with fault switches, for
+//!   the demo and the tests.
+//! * **sync** is the only place vendors and the store meet: runs, batches with a row-by-row
+//!   fallback, the success rule, the summary in the original shape.
+//! * **schedule** decides when: the restricted window and due times (pure), the cron loop,
+//!   and the `Coordinator` through which every trigger starts a run (single flight, pause).
+//! * **api** is the loopback control API; **agent** is `plantsync run` (lock, recovery,
+//!   shutdown, notifications, the admin token).
 //! * **logging** renders the original's context line
 //!   `[timestamp] [SOURCE] [OPERATION] [LEVEL] [Vendor:ID] [Org:ID] message` from tracing
 //!   spans, so nested work inherits its context.
-//! * **cli** defines the commands and their table, JSON and CSV output.
-//! * **app** is the composition root that wires them together for `main`.
-//!
-//! Arrows point inwards: `store` and (later) `vendors` never import each other; the sync
-//! engine is the only place where they meet.
+//! * **cli** defines the commands and their table, JSON and CSV output; **app** is the
+//!   composition root that `main` hands the command line to.
 
 pub mod agent;
 pub mod api;
