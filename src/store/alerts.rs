@@ -91,9 +91,10 @@ impl Store {
     pub async fn upsert_alerts(
         &self,
         vendor_id: VendorId,
-        alerts: Vec<VendorAlert>,
+        alerts: impl Into<std::sync::Arc<[VendorAlert]>>,
         now: Timestamp,
     ) -> Result<UpsertCounts> {
+        let alerts = alerts.into();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let max_id_before: i64 =
@@ -104,7 +105,7 @@ impl Store {
                 let sql = UPSERT_SQL.replace("{changed}", CHANGED);
                 let mut stmt = tx.prepare_cached(&sql)?;
                 let mut seen = std::collections::HashSet::new();
-                for alert in &alerts {
+                for alert in alerts.iter() {
                     let candidate = last_seq + 1;
                     let (id, change_seq): (i64, i64) = stmt.query_row(
                         params![

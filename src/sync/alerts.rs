@@ -29,7 +29,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         }
     };
     let session = engine.session(target);
-    let listing = match client.list_alerts(&session, window, &plant_ids).await {
+    let mut listing = match client.list_alerts(&session, window, &plant_ids).await {
         Ok(listing) => listing,
         Err(VendorError::Unsupported(what)) => {
             // Visible, but not a failure: the portal has no alert list for this account.
@@ -47,7 +47,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
     let vendor_id = vendor.id;
     let upsert = |rows| engine.store.upsert_alerts(vendor_id, rows, Timestamp::now());
     store_in_batches(
-        &listing.alerts,
+        std::mem::take(&mut listing.alerts),
         |a: &VendorAlert| format!("alert {}", a.vendor_alert_key),
         upsert,
         &mut run,

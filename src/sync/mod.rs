@@ -416,14 +416,14 @@ fn to_results(
 /// retried row by row, so one bad row never loses its neighbours. Counts go to `run`, rows
 /// that could not be stored (named by `key`) to `not_stored`.
 pub(crate) async fn store_in_batches<T, F, Fut>(
-    rows: &[T],
+    rows: Vec<T>,
     key: impl Fn(&T) -> String,
     upsert: F,
     run: &mut VendorRun,
     not_stored: &mut Vec<String>,
 ) where
     T: Clone,
-    F: Fn(Vec<T>) -> Fut,
+    F: Fn(Arc<[T]>) -> Fut,
     Fut: std::future::Future<Output = Result<UpsertCounts, StoreError>>,
 {
     let mut add = |counts: UpsertCounts| {
@@ -431,13 +431,19 @@ pub(crate) async fn store_in_batches<T, F, Fut>(
         run.updated += counts.updated;
         run.unchanged += counts.unchanged;
     };
-    for batch in rows.chunks(BATCH_SIZE) {
-        match upsert(batch.to_vec()).await {
+    // Batches are shared, not copied: the fallback below reads the same rows again.
+    let mut rows = rows.into_iter();
+    loop {
+        let batch: Arc<[T]> = rows.by_ref().take(BATCH_SIZE).collect();
+        if batch.is_empty() {
+            break;
+        }
+        match upsert(Arc::clone(&batch)).await {
             Ok(counts) => add(counts),
             Err(batch_error) => {
                 warn!(rows = batch.len(), "batch failed ({batch_error}); retrying row by row");
-                for row in batch {
-                    match upsert(vec![row.clone()]).await {
+                for row in batch.iter() {
+                    match upsert(Arc::from(vec![row.clone()])).await {
                         Ok(counts) => add(counts),
                         Err(error) => not_stored.push(format!("{}: {error}", key(row))),
                     }

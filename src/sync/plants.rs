@@ -26,7 +26,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         }
     };
     let session = engine.session(target);
-    let listing = match client.list_plants(&session, &known).await {
+    let mut listing = match client.list_plants(&session, &known).await {
         Ok(listing) => listing,
         Err(error) => return VendorRun::failed(&error),
     };
@@ -40,7 +40,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
     let vendor_id = vendor.id;
     let upsert = |rows| engine.store.upsert_plants(vendor_id, rows, Timestamp::now());
     store_in_batches(
-        &listing.plants,
+        std::mem::take(&mut listing.plants),
         |p: &VendorPlant| format!("plant {}", p.vendor_plant_id),
         upsert,
         &mut run,

@@ -120,7 +120,7 @@ fn seed_plants(sandbox: &Sandbox) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let store = Store::open(sandbox.db()).unwrap();
-        let plants = (1..=5)
+        let plants: Vec<VendorPlant> = (1..=5)
             .map(|i| VendorPlant {
                 vendor_plant_id: format!("ps-{i}"),
                 name: Some(format!("Farm {i}")),
