@@ -97,21 +97,13 @@ CREATE TABLE IF NOT EXISTS plants (
     vendor_updated_at TEXT,   -- the vendor's own "last update" time, in UTC
     last_refreshed_at TEXT,   -- when plantsync last saw this plant in the vendor's listing
     is_active         INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
+    raw_json          TEXT,   -- the vendor's record as received, for re-parsing
     change_seq        INTEGER NOT NULL DEFAULT 0,
     created_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     UNIQUE (vendor_id, vendor_plant_id)
 );
 CREATE INDEX IF NOT EXISTS idx_plants_org_name ON plants (org_id, name);
-
--- The vendor's record of each plant as received, for re-parsing. Kept apart from `plants`
--- because every sync rewrites a plant row (`last_refreshed_at`) while the record itself
--- changes far less often: a narrow row keeps that rewrite cheap, and the raw text is
--- written only when it differs.
-CREATE TABLE IF NOT EXISTS plant_raw (
-    plant_id  INTEGER PRIMARY KEY REFERENCES plants (id) ON DELETE CASCADE,
-    raw_json  TEXT NOT NULL
-);
 CREATE INDEX IF NOT EXISTS idx_plants_vendor_name ON plants (vendor_id, name);
 CREATE INDEX IF NOT EXISTS idx_plants_name ON plants (name);
 CREATE INDEX IF NOT EXISTS idx_plants_change_seq ON plants (change_seq);

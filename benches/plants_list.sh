@@ -33,12 +33,12 @@ INSERT INTO vendors (id, name, kind, org_id) SELECT id, 'Vendor ' || id, 'solarm
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $PLANTS - 1)
 INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, capacity_kw, address, latitude,
     longitude, timezone, network_status, current_power_kw, daily_energy_kwh, total_energy_kwh,
-    vendor_updated_at, last_refreshed_at, change_seq)
+    vendor_updated_at, last_refreshed_at, raw_json, change_seq)
 SELECT (i % $ORGS) + 1, (i % $ORGS) + 1, 'st-' || i, 'Plant ' || printf('%07d', (i * 7919) % $PLANTS),
     round(5 + (i % 500) / 10.0, 2), 'Street ' || (i % 997) || ', Pune', 18.5 + (i % 100) / 1000.0,
     73.8 + (i % 100) / 1000.0, 'Asia/Kolkata', CASE WHEN i % 17 = 0 THEN 'ALL_OFFLINE' ELSE 'NORMAL' END,
     round((i % 900) / 100.0, 3), round((i % 600) / 10.0, 3), round(i / 3.0, 3),
-    '2026-11-29T06:30:00.000Z', '2026-11-29T06:35:00.000Z', i + 1
+    '2026-11-29T06:30:00.000Z', '2026-11-29T06:35:00.000Z', '{"id":' || i || '}', i + 1
 FROM n;
 UPDATE change_counter SET value = $PLANTS + 1000;
 COMMIT;

@@ -56,15 +56,14 @@ fn sql_script(rows: &[VendorPlant], vendor: i64, now: &str) -> String {
             sql,
             "INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, capacity_kw, address, latitude, longitude, \
              timezone, network_status, current_power_kw, daily_energy_kwh, total_energy_kwh, vendor_updated_at, \
-             last_refreshed_at, created_at, updated_at) VALUES ({vendor}, 1, '{id}', '{}', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, '{now}', '{now}', '{now}') \
+             last_refreshed_at, raw_json, created_at, updated_at) VALUES ({vendor}, 1, '{}', '{}', {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, '{now}', {}, '{now}', '{now}') \
              ON CONFLICT (vendor_id, vendor_plant_id) DO UPDATE SET name = excluded.name, capacity_kw = excluded.capacity_kw, \
              address = excluded.address, latitude = excluded.latitude, longitude = excluded.longitude, timezone = excluded.timezone, \
              network_status = excluded.network_status, current_power_kw = excluded.current_power_kw, \
              daily_energy_kwh = excluded.daily_energy_kwh, total_energy_kwh = excluded.total_energy_kwh, \
              vendor_updated_at = excluded.vendor_updated_at, last_refreshed_at = excluded.last_refreshed_at, \
-             updated_at = excluded.updated_at;\n\
-             INSERT INTO plant_raw (plant_id, raw_json) VALUES ((SELECT id FROM plants WHERE vendor_id = {vendor} AND vendor_plant_id = '{id}'), {}) \
-             ON CONFLICT (plant_id) DO UPDATE SET raw_json = excluded.raw_json;",
+             raw_json = excluded.raw_json, updated_at = excluded.updated_at;",
+            p.vendor_plant_id,
             p.name.as_deref().unwrap_or_default(),
             sql_real(p.capacity_kw),
             sql_text(&p.address),
@@ -77,7 +76,6 @@ fn sql_script(rows: &[VendorPlant], vendor: i64, now: &str) -> String {
             sql_real(p.total_energy_kwh),
             sql_text(&p.vendor_updated_at.map(|t| t.to_canonical())),
             sql_text(&p.raw_json),
-            id = p.vendor_plant_id,
         );
     }
     sql.push_str("COMMIT;\n");

@@ -47,15 +47,16 @@ static UPSERT_SQL: LazyLock<String> = LazyLock::new(|| {
         .join(",\n    ");
     format!(
         "INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, {optional},
-            last_refreshed_at, is_active, change_seq, created_at, updated_at)
+            last_refreshed_at, is_active, raw_json, change_seq, created_at, updated_at)
          VALUES (?1, ?2, ?3, coalesce(?4, 'Plant ' || ?3), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-            ?15, 1, ?16, ?15, ?15)
+            ?15, 1, ?16, ?17, ?15, ?15)
          ON CONFLICT (vendor_id, vendor_plant_id) DO UPDATE SET
             org_id = excluded.org_id,
             name = coalesce(?4, plants.name),
             {merges},
             last_refreshed_at = excluded.last_refreshed_at,
             is_active = 1,
+            raw_json = coalesce(excluded.raw_json, plants.raw_json),
             change_seq = CASE WHEN {changed} THEN excluded.change_seq ELSE plants.change_seq END,
             updated_at = CASE WHEN {changed} THEN excluded.updated_at ELSE plants.updated_at END
          RETURNING id, change_seq",
@@ -177,12 +178,6 @@ fn upsert(
         conn.query_row("SELECT coalesce(max(id), 0) FROM plants", [], |r| r.get(0))?;
     let mut last_seq = seq::current(conn)?;
     let mut stmt = conn.prepare_cached(&UPSERT_SQL)?;
-    // The raw record is rewritten only when it differs from the stored one.
-    let mut raw = conn.prepare_cached(
-        "INSERT INTO plant_raw (plant_id, raw_json) VALUES (?1, ?2)
-         ON CONFLICT (plant_id) DO UPDATE SET raw_json = excluded.raw_json
-         WHERE plant_raw.raw_json IS NOT excluded.raw_json",
-    )?;
     let mut counts = UpsertCounts::default();
     let mut seen = HashSet::with_capacity(plants.len());
     for plant in plants {
@@ -204,13 +199,11 @@ fn upsert(
                 plant.total_energy_kwh,
                 plant.vendor_updated_at,
                 now,
+                plant.raw_json,
                 candidate,
             ],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        if let Some(text) = &plant.raw_json {
-            raw.execute(params![id, text])?;
-        }
         let took_number = change_seq == candidate;
         if took_number {
             last_seq = candidate;
@@ -343,10 +336,7 @@ impl Store {
     pub async fn get_plant(&self, id: PlantId) -> Result<(Plant, Option<String>)> {
         self.read(move |conn| {
             conn.query_row(
-                &format!(
-                    "SELECT {COLUMNS}, (SELECT raw_json FROM plant_raw WHERE plant_id = plants.id)
-                     FROM plants WHERE id = ?1"
-                ),
+                &format!("SELECT {COLUMNS}, raw_json FROM plants WHERE id = ?1"),
                 [id],
                 |row| Ok((from_row(row)?, row.get(20)?)),
             )
