@@ -108,6 +108,19 @@ impl Metrics {
                 v.id, v.kind, v.consecutive_failures
             );
         }
+        family(
+            &mut out,
+            "plantsync_vendor_alert_consecutive_failures",
+            "gauge",
+            "Failed alert syncs in a row, per vendor.",
+        );
+        for v in &status.vendor_health {
+            let _ = writeln!(
+                out,
+                "plantsync_vendor_alert_consecutive_failures{{vendor=\"{}\",kind=\"{}\"}} {}",
+                v.id, v.kind, v.alerts_consecutive_failures
+            );
+        }
         family(&mut out, "plantsync_plants", "gauge", "Plants in the local store.");
         let _ = writeln!(out, "plantsync_plants{{active=\"true\"}} {}", status.active_plants);
         let _ = writeln!(
