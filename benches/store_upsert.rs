@@ -82,6 +82,28 @@ fn sql_script(rows: &[VendorPlant], vendor: i64, now: &str) -> String {
     sql
 }
 
+/// A store at `path` with one organization and one vendor to upsert into.
+async fn bench_store(path: &std::path::Path) -> (Store, VendorId) {
+    let store = Store::open(path).expect("store");
+    let org = store
+        .add_org(NewOrganization {
+            name: "Bench".into(),
+            auto_sync_enabled: true,
+            sync_interval_minutes: 15,
+        })
+        .await
+        .expect("org");
+    let new = NewVendor {
+        name: "Bench".into(),
+        kind: VendorKind::Sungrow,
+        org_id: Some(org.id),
+        base_url: None,
+        is_active: true,
+    };
+    let vendor = store.add_vendor(new, Credentials::default()).await.expect("vendor").id;
+    (store, vendor)
+}
+
 async fn store_run(store: &Store, vendor: VendorId, rows: Vec<VendorPlant>) -> Duration {
     let started = Instant::now();
     for batch in rows.chunks(BATCH) {
@@ -110,33 +132,9 @@ fn main() {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path().join("ours.db")).expect("store");
-        let org = store
-            .add_org(NewOrganization { name: "Bench".into(), auto_sync_enabled: true, sync_interval_minutes: 15 })
-            .await
-            .expect("org");
-        let vendor = store
-            .add_vendor(
-                NewVendor { name: "Bench".into(), kind: VendorKind::Sungrow, org_id: Some(org.id), base_url: None, is_active: true },
-                Credentials::default(),
-            )
-            .await
-            .expect("vendor")
-            .id;
+        let (store, vendor) = bench_store(&dir.path().join("ours.db")).await;
         // The baseline database: same schema, same pragmas (WAL, synchronous=NORMAL).
-        let baseline = Store::open(dir.path().join("cli.db")).expect("baseline store");
-        baseline
-            .add_org(NewOrganization { name: "Bench".into(), auto_sync_enabled: true, sync_interval_minutes: 15 })
-            .await
-            .expect("org");
-        let baseline_vendor = baseline
-            .add_vendor(
-                NewVendor { name: "Bench".into(), kind: VendorKind::Sungrow, org_id: Some(org.id), base_url: None, is_active: true },
-                Credentials::default(),
-            )
-            .await
-            .expect("vendor")
-            .id;
+        let (baseline, baseline_vendor) = bench_store(&dir.path().join("cli.db")).await;
         baseline.close();
 
         println!("upsert of {PLANTS} plants: plantsync store (transactions of {BATCH}) vs sqlite3 CLI (one transaction)");

@@ -1,7 +1,7 @@
 //! Counters for `GET /metrics`, in the Prometheus text format.
 
 use crate::domain::{RunKind, RunStatus, Timestamp};
-use crate::store::StoreStatus;
+use crate::store::{StoreStatus, VendorHealth};
 use crate::sync::RunReport;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,6 +27,9 @@ struct Counts {
 pub struct Metrics {
     counts: Mutex<Counts>,
 }
+
+/// A per-vendor gauge: its name, its help text and how to read it from a vendor's health.
+type VendorGauge = (&'static str, &'static str, fn(&VendorHealth) -> u32);
 
 /// Writes one metric family's header.
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -95,31 +98,24 @@ impl Metrics {
         for (vendor, n) in &counts.vendor_failures {
             let _ = writeln!(out, "plantsync_vendor_failures_total{{vendor=\"{vendor}\"}} {n}");
         }
-        family(
-            &mut out,
-            "plantsync_vendor_consecutive_failures",
-            "gauge",
-            "Failed syncs in a row, per vendor.",
-        );
-        for v in &status.vendor_health {
-            let _ = writeln!(
-                out,
-                "plantsync_vendor_consecutive_failures{{vendor=\"{}\",kind=\"{}\"}} {}",
-                v.id, v.kind, v.consecutive_failures
-            );
-        }
-        family(
-            &mut out,
-            "plantsync_vendor_alert_consecutive_failures",
-            "gauge",
-            "Failed alert syncs in a row, per vendor.",
-        );
-        for v in &status.vendor_health {
-            let _ = writeln!(
-                out,
-                "plantsync_vendor_alert_consecutive_failures{{vendor=\"{}\",kind=\"{}\"}} {}",
-                v.id, v.kind, v.alerts_consecutive_failures
-            );
+        let gauges: [VendorGauge; 2] = [
+            (
+                "plantsync_vendor_consecutive_failures",
+                "Failed plant syncs in a row, per vendor.",
+                |v| v.consecutive_failures,
+            ),
+            (
+                "plantsync_vendor_alert_consecutive_failures",
+                "Failed alert syncs in a row, per vendor.",
+                |v| v.alerts_consecutive_failures,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            family(&mut out, name, "gauge", help);
+            for v in &status.vendor_health {
+                let _ =
+                    writeln!(out, "{name}{{vendor=\"{}\",kind=\"{}\"}} {}", v.id, v.kind, value(v));
+            }
         }
         family(&mut out, "plantsync_plants", "gauge", "Plants in the local store.");
         let _ = writeln!(out, "plantsync_plants{{active=\"true\"}} {}", status.active_plants);
