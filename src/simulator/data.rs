@@ -7,8 +7,9 @@
 //! `rand`: the numbers only need to look varied, and the sequence must never change with a
 //! dependency update.
 //!
-//! The data is vendor-neutral; `solarman.rs` and `sungrow.rs` render it in their wire
-//! formats. A few patterns are fixed by plant index rather than drawn, so every account of a
+//! The data is vendor-neutral; each vendor file renders it in its wire format. Only the
+//! regions, id ranges and alert history differ per kind, where the portals' real customers
+//! differ. A few patterns are fixed by plant index rather than drawn, so every account of a
 //! few plants is guaranteed to contain the awkward cases (offline plants, zero power, unit
 //! changes, placeholders).
 
@@ -68,21 +69,31 @@ const PLANT_SALT: u64 = 0x0050_4C41_4E54;
 const ALERT_SALT: u64 = 0x0041_4C45_5254;
 /// Salt of the credential secrets.
 const SECRET_SALT: u64 = 0x5345_4352_4554;
+/// Salt of the API keys.
+const API_KEY_SALT: u64 = 0x4150_494B_4559;
 
 /// The credentials of account `index`: unique per account, deterministic from the seed.
+///
+/// `api_key` is 32 characters spelled like the vendor's keys: upper-case for SolarEdge,
+/// lower-case hex for Growatt (and the kinds that do not use it).
 pub(crate) fn credentials(kind: VendorKind, seed: u64, index: usize) -> SimCredentials {
     let (user, app, secret) = match kind {
         VendorKind::Sungrow => ("sungrow-user", "sg-app", "sg-secret"),
         VendorKind::Solarman => ("solarman-user", "sm-app", "sm-secret"),
-        other => (other.as_str(), other.as_str(), other.as_str()),
+        VendorKind::Huawei => ("fusion-api", "fs-app", "fs-secret"),
+        VendorKind::SolarEdge => ("solaredge-user", "se-app", "se-secret"),
+        VendorKind::Growatt => ("growatt-user", "gw-app", "gw-secret"),
     };
     let secret_bits = mix(mix(seed ^ SECRET_SALT) ^ index as u64);
+    let key_bits = mix(mix(seed ^ API_KEY_SALT) ^ index as u64);
+    let api_key = format!("{key_bits:016x}{:016x}", mix(key_bits));
     SimCredentials {
         kind,
         username: format!("{user}-{index}"),
         password: format!("sim-pass-{index}-{seed}"),
         app_id: format!("{app}-{index}"),
         app_secret: format!("{secret}-{index}-{secret_bits:016x}"),
+        api_key: if kind == VendorKind::SolarEdge { api_key.to_uppercase() } else { api_key },
     }
 }
 
@@ -93,6 +104,12 @@ pub(crate) struct Region {
     pub timezone: Tz,
     /// Solarman `regionNationId`.
     pub nation_id: u32,
+    /// Country name (SolarEdge `location.country`, Growatt `country`).
+    pub country: &'static str,
+    /// ISO 3166 country code (SolarEdge `location.countryCode`).
+    pub country_code: &'static str,
+    /// ISO 4217 currency of revenues (SolarEdge `currency`).
+    pub currency: &'static str,
     /// Latitude range.
     lat: (f64, f64),
     /// Longitude range.
@@ -103,11 +120,15 @@ pub(crate) struct Region {
     post_code: &'static str,
 }
 
-/// The regions plants cycle through (by plant index), so every account has all time zones.
+/// The regions plants cycle through (by plant index), so every account has all time zones:
+/// Solarman, Sungrow and Growatt.
 static REGIONS: [Region; 3] = [
     Region {
         timezone: chrono_tz::Asia::Kolkata,
         nation_id: 105,
+        country: "India",
+        country_code: "IN",
+        currency: "INR",
         lat: (12.0, 28.5),
         lng: (73.0, 86.0),
         towns: &["Pune", "Jaipur", "Nagpur", "Indore", "Mysuru"],
@@ -116,6 +137,9 @@ static REGIONS: [Region; 3] = [
     Region {
         timezone: chrono_tz::Asia::Shanghai,
         nation_id: 44,
+        country: "China",
+        country_code: "CN",
+        currency: "CNY",
         lat: (23.0, 39.5),
         lng: (104.0, 121.0),
         towns: &["Changsha", "Hefei", "Wuxi", "Jinan", "Nanchang"],
@@ -124,12 +148,121 @@ static REGIONS: [Region; 3] = [
     Region {
         timezone: chrono_tz::Europe::Berlin,
         nation_id: 82,
+        country: "Germany",
+        country_code: "DE",
+        currency: "EUR",
         lat: (47.5, 54.5),
         lng: (6.5, 14.5),
         towns: &["Petersberg", "Freiburg", "Kassel", "Erfurt", "Ulm"],
         post_code: "36",
     },
 ];
+
+/// SolarEdge's regions: its sites carry IANA zones of Europe, Australia and the Americas.
+static SOLAREDGE_REGIONS: [Region; 4] = [
+    Region {
+        timezone: chrono_tz::Europe::Amsterdam,
+        nation_id: 31,
+        country: "Netherlands",
+        country_code: "NL",
+        currency: "EUR",
+        lat: (51.5, 53.2),
+        lng: (4.5, 6.8),
+        towns: &["Hoevelaken", "Utrecht", "Zwolle", "Almere", "Amersfoort"],
+        post_code: "38",
+    },
+    Region {
+        timezone: chrono_tz::Europe::Berlin,
+        nation_id: 82,
+        country: "Germany",
+        country_code: "DE",
+        currency: "EUR",
+        lat: (47.5, 54.5),
+        lng: (6.5, 14.5),
+        towns: &["Petersberg", "Freiburg", "Kassel", "Erfurt", "Ulm"],
+        post_code: "36",
+    },
+    Region {
+        timezone: chrono_tz::Australia::Sydney,
+        nation_id: 61,
+        country: "Australia",
+        country_code: "AU",
+        currency: "AUD",
+        lat: (-34.5, -32.0),
+        lng: (150.0, 151.5),
+        towns: &["Parramatta", "Penrith", "Wollongong", "Gosford", "Liverpool"],
+        post_code: "2",
+    },
+    Region {
+        timezone: chrono_tz::America::New_York,
+        nation_id: 1,
+        country: "United States",
+        country_code: "US",
+        currency: "USD",
+        lat: (40.5, 43.0),
+        lng: (-79.0, -73.5),
+        towns: &["Albany", "Buffalo", "Ithaca", "Syracuse", "Yonkers"],
+        post_code: "12",
+    },
+];
+
+/// FusionSolar's regions: Iberia and Asia, so the grid-connection offsets vary (+00:00 or
+/// +01:00 with daylight saving, +05:30, +08:00).
+static FUSION_REGIONS: [Region; 4] = [
+    Region {
+        timezone: chrono_tz::Europe::Lisbon,
+        nation_id: 351,
+        country: "Portugal",
+        country_code: "PT",
+        currency: "EUR",
+        lat: (37.0, 42.0),
+        lng: (-9.5, -7.0),
+        towns: &["Lisboa", "Porto", "Braga", "Faro", "Coimbra"],
+        post_code: "1",
+    },
+    Region {
+        timezone: chrono_tz::Europe::Madrid,
+        nation_id: 34,
+        country: "Spain",
+        country_code: "ES",
+        currency: "EUR",
+        lat: (36.5, 43.0),
+        lng: (-8.0, 2.0),
+        towns: &["Madrid", "Sevilla", "Valencia", "Zaragoza", "Murcia"],
+        post_code: "28",
+    },
+    Region {
+        timezone: chrono_tz::Asia::Kolkata,
+        nation_id: 105,
+        country: "India",
+        country_code: "IN",
+        currency: "INR",
+        lat: (12.0, 28.5),
+        lng: (73.0, 86.0),
+        towns: &["Pune", "Jaipur", "Nagpur", "Indore", "Mysuru"],
+        post_code: "4",
+    },
+    Region {
+        timezone: chrono_tz::Asia::Shanghai,
+        nation_id: 44,
+        country: "China",
+        country_code: "CN",
+        currency: "CNY",
+        lat: (23.0, 39.5),
+        lng: (104.0, 121.0),
+        towns: &["Changsha", "Hefei", "Wuxi", "Jinan", "Nanchang"],
+        post_code: "41",
+    },
+];
+
+/// The regions the plants of `kind` cycle through.
+fn regions(kind: VendorKind) -> &'static [Region] {
+    match kind {
+        VendorKind::SolarEdge => &SOLAREDGE_REGIONS,
+        VendorKind::Huawei => &FUSION_REGIONS,
+        VendorKind::Solarman | VendorKind::Sungrow | VendorKind::Growatt => &REGIONS,
+    }
+}
 
 /// Words of generated plant names and streets.
 const NAME_FIRST: &[&str] =
@@ -179,8 +312,14 @@ pub(crate) struct Plant {
     pub lat: f64,
     /// Longitude.
     pub lng: f64,
-    /// Street address.
+    /// Street address: `"{street}, {zip} {town}"`.
     pub address: String,
+    /// Street and house number.
+    pub street: String,
+    /// Post code.
+    pub zip: String,
+    /// Town.
+    pub town: &'static str,
     /// Region of the plant.
     pub region: &'static Region,
     /// Solarman `gridInterconnectionType`.
@@ -257,6 +396,9 @@ pub(crate) struct AccountData {
 const ALERT_MIN_AGE: i64 = 10 * 60;
 /// Alerts start at most this long before the server started.
 const ALERT_MAX_AGE: i64 = 3 * 86_400 - 10 * 60;
+/// FusionSolar alarms are raised within this long before the server started, half of them
+/// in each of the two days, so a 24 h window never sees them all.
+const FUSION_ALERT_SPAN: i64 = 2 * 86_400;
 
 impl AccountData {
     /// Generates account `account` of the configuration, `start` being the server start.
@@ -270,15 +412,19 @@ impl AccountData {
     ) -> Self {
         let plants: Vec<Plant> =
             (0..plants).map(|i| generate_plant(seed, account, kind, i, start)).collect();
+        // Growatt has no plant-level alert list: its accounts have no alerts to serve.
+        let alerts_per_plant = if kind == VendorKind::Growatt { 0 } else { alerts_per_plant };
         let mut alerts = Vec::with_capacity(plants.len() * alerts_per_plant);
         for plant in &plants {
             let mut rng = Rng::new(seed, ALERT_SALT, account, plant.index);
             for j in 0..alerts_per_plant {
-                let age = ALERT_MIN_AGE + rng.below((ALERT_MAX_AGE - ALERT_MIN_AGE) as u64) as i64;
+                let age = alert_age(kind, &mut rng, plant.index + j);
                 let time = start - age;
                 let (name, code) = rng.pick(ALERT_TYPES, ("Grid voltage high", "1"));
-                // Solarman has no end time per alert; Sungrow reports about half as over.
-                let ended = (kind == VendorKind::Sungrow && j % 2 == 1).then(|| {
+                // Solarman and SolarEdge report open alerts only; Sungrow and FusionSolar
+                // also report ended ones, about half of them.
+                let reports_ended = matches!(kind, VendorKind::Sungrow | VendorKind::Huawei);
+                let ended = (reports_ended && j % 2 == 1).then(|| {
                     let lasted = 300 + rng.below(6 * 3600) as i64;
                     time + lasted.min(age - 60)
                 });
@@ -345,11 +491,35 @@ impl AccountData {
     }
 }
 
+/// How long before the server start alert number `n` of a plant (counted with the plant
+/// index, so neighbouring plants alternate) was raised. FusionSolar's fall alternately in
+/// the last and the second-to-last day; the other vendors' anywhere in the last three.
+fn alert_age(kind: VendorKind, rng: &mut Rng, n: usize) -> i64 {
+    if kind == VendorKind::Huawei {
+        let day = FUSION_ALERT_SPAN / 2;
+        let older = if n % 2 == 1 { day } else { 0 };
+        older + ALERT_MIN_AGE + rng.below((day - 2 * ALERT_MIN_AGE) as u64) as i64
+    } else {
+        ALERT_MIN_AGE + rng.below((ALERT_MAX_AGE - ALERT_MIN_AGE) as u64) as i64
+    }
+}
+
 /// Vendor plant id: `100000 * (account + 1) + index`, plus a per-vendor offset so the ids
-/// look like the vendor's (Sungrow's are 7 digits). Unique across accounts either way.
+/// look like the vendor's (Sungrow's are 7 digits, FusionSolar's 8 behind `NE=`). Unique
+/// across accounts either way.
 fn plant_id(kind: VendorKind, account: usize, index: usize) -> u64 {
-    let base = if kind == VendorKind::Sungrow { 5_000_000 } else { 0 };
+    let base = match kind {
+        VendorKind::Sungrow => 5_000_000,
+        VendorKind::Huawei => 33_000_000,
+        VendorKind::Solarman | VendorKind::SolarEdge | VendorKind::Growatt => 0,
+    };
     base + 100_000 * (account as u64 + 1) + index as u64
+}
+
+/// The plant id as the vendor spells it: FusionSolar's are `NE=` DN strings, the others'
+/// the decimal number.
+pub(crate) fn vendor_plant_id(kind: VendorKind, id: u64) -> String {
+    if kind == VendorKind::Huawei { format!("NE={id}") } else { id.to_string() }
 }
 
 /// Device id, unique across accounts.
@@ -370,7 +540,8 @@ pub(crate) fn round(value: f64, decimals: i32) -> f64 {
 
 fn generate_plant(seed: u64, account: usize, kind: VendorKind, i: usize, start: i64) -> Plant {
     let mut rng = Rng::new(seed, PLANT_SALT, account, i);
-    let region = &REGIONS[i % REGIONS.len()];
+    let regions = regions(kind);
+    let region = &regions[i % regions.len()];
     // Fixed patterns by index, so small accounts already contain the awkward cases.
     let status = match i % 8 {
         1 => NetStatus::AllOffline,
@@ -396,19 +567,16 @@ fn generate_plant(seed: u64, account: usize, kind: VendorKind, i: usize, start: 
             id: device_id(account, i, d),
             sn: match kind {
                 VendorKind::Sungrow => format!("A2{:03}{:05}{d}", account % 1000, i),
+                VendorKind::Huawei => format!("102{:03}{:05}{d}", account % 1000, i),
                 _ => format!("21{:03}{:05}{d}", account % 1000, i),
             },
         })
         .collect();
+    // Drawn in this order (town, street, number, post code) since the first version.
     let town = rng.pick(region.towns, "Springfield");
-    let address = format!(
-        "{} {}, {}{:03} {}",
-        rng.pick(STREETS, "Main St"),
-        1 + rng.below(120),
-        region.post_code,
-        rng.below(1000),
-        town
-    );
+    let street = format!("{} {}", rng.pick(STREETS, "Main St"), 1 + rng.below(120));
+    let zip = format!("{}{:03}", region.post_code, rng.below(1000));
+    let address = format!("{street}, {zip} {town}");
     let name =
         format!("{} {} {}", rng.pick(NAME_FIRST, "Sunny"), rng.pick(NAME_SECOND, "Roof"), i + 1);
     Plant {
@@ -421,6 +589,9 @@ fn generate_plant(seed: u64, account: usize, kind: VendorKind, i: usize, start: 
         lat: round(rng.range(region.lat.0, region.lat.1), 4),
         lng: round(rng.range(region.lng.0, region.lng.1), 4),
         address,
+        street,
+        zip,
+        town,
         region,
         grid_type: rng.pick(GRID_TYPES, "DISTRIBUTED_FULLY"),
         status,
@@ -527,6 +698,21 @@ mod tests {
     }
 
     #[test]
+    fn alert_history_per_kind() {
+        let fusion = AccountData::generate(3, 0, VendorKind::Huawei, 6, 2, START);
+        assert_eq!(fusion.alerts.len(), 12);
+        assert!(fusion.alerts.iter().all(|a| a.time > START - 2 * 86_400 && a.time < START));
+        // Half in the last day, half in the day before, whatever the seed.
+        assert_eq!(fusion.alerts.iter().filter(|a| a.time > START - 86_400).count(), 6);
+        assert_eq!(fusion.alerts.iter().filter(|a| a.ended.is_some()).count(), 6);
+        let solaredge = AccountData::generate(3, 0, VendorKind::SolarEdge, 6, 2, START);
+        assert!(solaredge.alerts.len() == 12 && solaredge.alerts.iter().all(|a| a.ended.is_none()));
+        assert!(AccountData::generate(3, 0, VendorKind::Growatt, 6, 2, START).alerts.is_empty());
+        assert_eq!(vendor_plant_id(VendorKind::Huawei, fusion.plants[0].id), "NE=33100000");
+        assert_eq!(vendor_plant_id(VendorKind::Growatt, 100_000), "100000");
+    }
+
+    #[test]
     fn sungrow_number_and_offset_spellings() {
         assert_eq!(number_text(21.93, 2), "21.93");
         assert_eq!(number_text(64.80, 2), "64.8");
@@ -547,5 +733,9 @@ mod tests {
         assert_eq!(a.app_secret, credentials(VendorKind::Solarman, 5, 3).app_secret);
         assert_ne!(a.app_secret, credentials(VendorKind::Solarman, 5, 4).app_secret);
         assert_ne!(a.app_secret, credentials(VendorKind::Solarman, 6, 3).app_secret);
+        assert_ne!(a.api_key, credentials(VendorKind::Solarman, 5, 4).api_key);
+        let key = credentials(VendorKind::SolarEdge, 5, 3).api_key;
+        assert_eq!(key, a.api_key.to_uppercase());
+        assert_eq!(credentials(VendorKind::Huawei, 5, 3).username, "fusion-api-3");
     }
 }

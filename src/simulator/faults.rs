@@ -11,7 +11,7 @@
 use super::transport::SlowBody;
 use super::{Endpoint, Faults, Trigger};
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value};
 use std::ops::Range;
@@ -86,6 +86,12 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// Whether [`Plan::preflight`] will answer with the rate-limit signal (it fired and no
+    /// HTTP error comes first), so the account can count it when the request is counted.
+    pub(crate) fn sends_rate_limit(&self) -> bool {
+        self.rate_limited && self.http_error.is_none()
+    }
+
     /// Latency, then the HTTP error or the rate-limit signal (built by `rate_limit`) if they
     /// fire. `None` means: go on with the auth checks and normal handling. Both signals are
     /// final and get no body faults.
@@ -112,23 +118,51 @@ impl Plan {
     }
 }
 
-/// A JSON answer before the body faults are applied.
+/// What a reply carries: JSON for normal answers; plain text or nothing for the answers
+/// some vendors send outside their JSON format (SolarEdge 400/403, an empty 429).
+#[derive(Debug, Clone)]
+enum Payload {
+    /// A JSON document (`application/json`).
+    Json(Value),
+    /// Plain text (`text/plain`).
+    Text(String),
+    /// No body and no content type.
+    Empty,
+}
+
+/// An answer before the body faults are applied.
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
     status: StatusCode,
-    body: Value,
+    payload: Payload,
     retry_after: Option<u32>,
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Reply {
     /// HTTP 200 with `body`.
     pub(crate) fn ok(body: Value) -> Self {
-        Self { status: StatusCode::OK, body, retry_after: None }
+        Self::with_status(StatusCode::OK, body)
     }
 
     /// `status` with `body`.
     pub(crate) fn with_status(status: StatusCode, body: Value) -> Self {
-        Self { status, body, retry_after: None }
+        Self { status, payload: Payload::Json(body), retry_after: None, headers: Vec::new() }
+    }
+
+    /// `status` with a plain-text body.
+    pub(crate) fn text(status: StatusCode, text: &str) -> Self {
+        Self {
+            status,
+            payload: Payload::Text(text.to_owned()),
+            retry_after: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// `status` with an empty body (SolarEdge's 429).
+    pub(crate) fn empty(status: StatusCode) -> Self {
+        Self { status, payload: Payload::Empty, retry_after: None, headers: Vec::new() }
     }
 
     /// Adds a `Retry-After` header (seconds).
@@ -137,19 +171,39 @@ impl Reply {
         self
     }
 
+    /// Adds a response header; a value that is not valid header text is left out (the
+    /// simulator only ever passes tokens and fixed text).
+    pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
     /// The HTTP response; `truncate` keeps only the first half of the body bytes (with the
-    /// JSON content type still claimed).
+    /// content type still claimed).
     pub(crate) fn into_response(self, truncate: bool) -> Response {
-        let mut bytes = serde_json::to_vec(&self.body).unwrap_or_default();
+        let (mut bytes, content_type) = match self.payload {
+            Payload::Json(body) => {
+                (serde_json::to_vec(&body).unwrap_or_default(), Some("application/json"))
+            }
+            Payload::Text(text) => (text.into_bytes(), Some("text/plain; charset=utf-8")),
+            Payload::Empty => (Vec::new(), None),
+        };
         if truncate {
             bytes.truncate(bytes.len() / 2);
         }
         let mut response = Response::new(Body::from(bytes));
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(content_type) = content_type {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        for (name, value) in self.headers {
+            headers.append(name, value);
         }
         response
     }
@@ -184,6 +238,38 @@ pub(crate) fn plant_page(faults: &Faults, len: usize, page: u64, size: usize) ->
     let stride = if faults.duplicate_ids_across_pages { size.saturating_sub(1) } else { size };
     let start = before.saturating_mul(stride).min(len);
     start..start.saturating_add(size).min(len)
+}
+
+/// The positions that a plant-list request for `size` records from the 0-based record
+/// offset `start` shows (SolarEdge's `startIndex`). The paging faults act on page
+/// `start / size + 1`: past `empty_pages_from` the page is empty, and with duplicates the
+/// page is the page-numbered one (starting with the previous page's last plant).
+pub(crate) fn offset_page(faults: &Faults, len: usize, start: usize, size: usize) -> Range<usize> {
+    let page = u64::try_from(start / size.max(1)).unwrap_or(u64::MAX).saturating_add(1);
+    if faults.duplicate_ids_across_pages || faults.empty_pages_from.is_some() {
+        let paged = plant_page(faults, len, page, size);
+        if faults.duplicate_ids_across_pages || paged.is_empty() {
+            return paged;
+        }
+    }
+    let start = start.min(len);
+    start..start.saturating_add(size).min(len)
+}
+
+/// How many pages of `size` a client must fetch to see all `len` plants, paging faults
+/// included: with duplicates each page after the first brings only `size - 1` new plants.
+/// (FusionSolar's `pageCount`.)
+pub(crate) fn page_count(faults: &Faults, len: usize, size: usize) -> usize {
+    let size = size.max(1);
+    if len <= size {
+        return usize::from(len > 0);
+    }
+    let stride = if faults.duplicate_ids_across_pages { size - 1 } else { size };
+    if stride == 0 {
+        // Pages of one plant that never advance: as many pages as plants, for a number.
+        return len;
+    }
+    1 + (len - size).div_ceil(stride)
 }
 
 /// Applies the per-plant faults to a rendered plant: `wrong_type_plant` turns the capacity
@@ -293,6 +379,28 @@ mod tests {
         let empty = Faults { empty_pages_from: Some(2), ..Faults::none() };
         assert_eq!(plant_page(&empty, 25, 1, 10), 0..10);
         assert_eq!(plant_page(&empty, 25, 2, 10), 0..0);
+    }
+
+    #[test]
+    fn offset_paging_and_page_counts() {
+        let none = Faults::none();
+        assert_eq!(offset_page(&none, 25, 0, 10), 0..10);
+        assert_eq!(offset_page(&none, 25, 7, 10), 7..17);
+        assert_eq!(offset_page(&none, 25, 20, 10), 20..25);
+        assert_eq!(offset_page(&none, 25, 30, 10), 25..25);
+        let dup = Faults { duplicate_ids_across_pages: true, ..Faults::none() };
+        assert_eq!(offset_page(&dup, 25, 10, 10), 9..19);
+        let empty = Faults { empty_pages_from: Some(2), ..Faults::none() };
+        assert_eq!(offset_page(&empty, 25, 5, 10), 5..15);
+        assert_eq!(offset_page(&empty, 25, 10, 10), 0..0);
+
+        assert_eq!(page_count(&none, 0, 10), 0);
+        assert_eq!(page_count(&none, 10, 10), 1);
+        assert_eq!(page_count(&none, 25, 10), 3);
+        assert_eq!(page_count(&dup, 25, 10), 3);
+        assert_eq!(page_count(&dup, 28, 10), 3);
+        assert_eq!(page_count(&dup, 29, 10), 4);
+        assert_eq!(page_count(&dup, 3, 1), 3);
     }
 
     #[test]

@@ -9,23 +9,35 @@
 //! # Design
 //!
 //! * One axum server serves every account of every vendor; each vendor lives under its own
-//!   path prefix (`/solarman`, `/sungrow`), which the adapters take as their base URL.
-//!   Adding a vendor kind means one more file with a `router()` and one line in
-//!   [`Simulator::start_on`]'s router merge.
-//! * Accounts are identified the way the vendor does it (app id, user name, token), never by
-//!   a test-only header, so a client that sends the wrong credentials fails as it would in
-//!   production.
+//!   path prefix (`/solarman`, `/sungrow`, `/solaredge`, `/huawei`, `/growatt`), which the
+//!   adapters take as their base URL. Adding a vendor kind means one more file with a
+//!   `router()`, one line in [`Simulator::start_on`]'s router merge and one in `IMPLEMENTED`.
+//! * Accounts are identified the way the vendor does it (app id, user name, token, API key),
+//!   never by a test-only header, so a client that sends the wrong credentials fails as it
+//!   would in production.
+//! * Besides the switchable faults, the portals enforce the limits the real ones document,
+//!   because those are what a client must be built around: SolarEdge's daily budget per key
+//!   and three concurrent requests per source address (HTTP 429), FusionSolar's single
+//!   session per account (a new login ends the previous token) and, when switched on, its
+//!   minimum intervals (`failCode 407`). [`Simulator::rate_limited`] and
+//!   [`Simulator::peak_in_flight`] let tests check that a client stays inside them.
 //! * Generated data (`data.rs`) is a pure function of the seed, the account index and the
 //!   server's start time, using a tiny splitmix64 generator (no `rand` dependency).
 //! * Faults (`faults.rs`) are evaluated per request in a fixed order: latency, HTTP error,
 //!   rate limit, auth and token checks, normal handling, plant-list body transformations,
-//!   truncation, slow body. Triggers count from the moment the faults were installed.
+//!   truncation, slow body. Triggers count from the moment the faults were installed. The
+//!   vendor limits above come right after the auth check (SolarEdge budget, concurrency;
+//!   FusionSolar intervals, which its login checks before the credentials), and Growatt's
+//!   retired domain right before it.
 //! * A slow body must reach the client *after* the status line and headers. Without a
 //!   `Stream` trait in our dependencies, the connection wrapper in `transport.rs` holds the
 //!   body bytes back on the socket instead; the client sees the same thing on the wire.
 
 mod data;
 mod faults;
+mod fusionsolar;
+mod growatt;
+mod solaredge;
 mod solarman;
 mod state;
 mod sungrow;
@@ -138,6 +150,25 @@ pub struct Faults {
     pub duplicate_ids_across_pages: bool,
     /// Send headers, then hold the body this long.
     pub slow_body: Option<(Duration, Trigger)>,
+    /// SolarEdge: requests accepted per API key and UTC day before HTTP 429 (empty body);
+    /// `None` is the real budget of 300. Every request with a valid key counts, refused
+    /// ones included, and the day's count is kept when the faults are replaced.
+    pub solaredge_daily_limit: Option<u32>,
+    /// SolarEdge: the account has no v2 access, so `GET /v2/alerts` answers HTTP 403.
+    pub solaredge_no_v2_alerts: bool,
+    /// SolarEdge: `/sites/list` answers in the shape of the PDF's example,
+    /// `{"Sites":{"count":N,"list":[...]}}`, instead of the real `{"sites":{"count":N,
+    /// "site":[...]}}`.
+    pub solaredge_documented_list_key: bool,
+    /// FusionSolar: enforce the minimum intervals (login 15 s, `stations` 300 s,
+    /// `getStationRealKpi` 65 s, `getAlarmList` 60 s), each multiplied by this scale. A
+    /// request identical to an earlier one of the account (same call, equal JSON body) that
+    /// comes within the scaled interval of it gets `failCode 407`; refused requests count
+    /// as the previous one too. `None` leaves the intervals unenforced.
+    pub fusion_min_interval_scale: Option<f64>,
+    /// Growatt: every request of the account answers `error_code -1` "Please use the new
+    /// domain", as the retired `server*.growatt.com` hosts do.
+    pub growatt_retired_domain: bool,
 }
 
 impl Faults {
@@ -194,23 +225,34 @@ const DEMO_PLANTS: usize = 25;
 /// Alerts per plant of [`demo_config`].
 const DEMO_ALERTS_PER_PLANT: usize = 2;
 
-/// The kinds the simulator serves; one entry per vendor file.
-const IMPLEMENTED: &[VendorKind] = &[VendorKind::Solarman, VendorKind::Sungrow];
+/// The kinds the simulator serves; one entry per vendor file. [`demo_config`] creates its
+/// accounts in this order, so a kind's demo account index is its position here.
+const IMPLEMENTED: &[VendorKind] = &[
+    VendorKind::Solarman,
+    VendorKind::Sungrow,
+    VendorKind::SolarEdge,
+    VendorKind::Huawei,
+    VendorKind::Growatt,
+];
 
 /// The login credentials of one simulated account, as a user would type them into the
-/// vendor configuration.
+/// vendor configuration. Every field is filled for every kind; each kind uses only some.
 #[derive(Debug, Clone)]
 pub struct SimCredentials {
     /// Portal of the account.
     pub kind: VendorKind,
-    /// Solarman `username` / Sungrow `user_account`.
+    /// Solarman `username` / Sungrow `user_account` / FusionSolar `userName`.
     pub username: String,
-    /// The plain password (Solarman clients send its lowercase hex SHA-256).
+    /// The plain password (Solarman clients send its lowercase hex SHA-256) / FusionSolar
+    /// `systemCode`.
     pub password: String,
     /// Solarman `appId` / Sungrow `appkey`.
     pub app_id: String,
     /// Solarman `appSecret` / Sungrow secret key (the `x-access-key` header).
     pub app_secret: String,
+    /// SolarEdge API key (`api_key` query parameter, v2 `X-API-Key` header) / Growatt API
+    /// token (`token` header). Unique per account.
+    pub api_key: String,
 }
 
 /// A running simulator: one loopback HTTP server serving every configured account.
@@ -263,6 +305,9 @@ impl Simulator {
         let app = axum::Router::new()
             .nest("/solarman", solarman::router())
             .nest("/sungrow", sungrow::router())
+            .nest("/solaredge", solaredge::router())
+            .nest("/huawei", fusionsolar::router())
+            .nest("/growatt", growatt::router())
             .layer(axum::middleware::from_fn(transport::apply_body_hold))
             .with_state(Arc::clone(&state))
             .into_make_service_with_connect_info::<transport::BodyHold>();
@@ -282,8 +327,9 @@ impl Simulator {
         Ok(Simulator { state, addr, stop: Some(stop), task: Some(task) })
     }
 
-    /// `http://127.0.0.1:PORT/solarman` or `.../sungrow`: the vendor base URL; every vendor
-    /// path is appended to it (e.g. `{base}/station/v1.0/list`).
+    /// `http://127.0.0.1:PORT/{kind}` (`.../solarman`, `.../sungrow`, `.../solaredge`,
+    /// `.../huawei`, `.../growatt`): the vendor base URL; every vendor path is appended to
+    /// it (e.g. `{base}/station/v1.0/list`).
     pub fn base_url(&self, kind: VendorKind) -> String {
         format!("http://{}/{}", self.addr, kind.as_str())
     }
@@ -314,13 +360,29 @@ impl Simulator {
         self.state.account(index).tokens_issued()
     }
 
+    /// Rate-limit answers account `index` received, whatever the cause: the `rate_limit`
+    /// fault, SolarEdge's daily budget and concurrency limit, FusionSolar's minimum
+    /// intervals. Requests that cannot be attributed (unknown key or token) are not counted.
+    pub fn rate_limited(&self, index: usize) -> u64 {
+        self.state.account(index).rate_limited()
+    }
+
+    /// The most requests of `kind` (all its accounts, attributed or not) the server was
+    /// handling at the same time since it started, from arrival until the handler answered
+    /// (a `slow_body` hold is not included). SolarEdge refuses the fourth concurrent request
+    /// but still counts it here, so a client that keeps to the limit sees at most 3.
+    pub fn peak_in_flight(&self, kind: VendorKind) -> u32 {
+        self.state.peak_in_flight(kind)
+    }
+
     /// Replaces the faults of account `index` at run time (e.g. a test fixes the password).
     /// Trigger counts restart from zero.
     pub fn set_faults(&self, index: usize, faults: Faults) {
         self.state.account(index).set_faults(faults);
     }
 
-    /// The vendor plant ids (as strings) the account currently serves, in listing order.
+    /// The vendor plant ids (as strings, as the vendor spells them: FusionSolar's are
+    /// `NE=...`) the account currently serves, in listing order.
     pub fn plant_ids(&self, index: usize) -> Vec<String> {
         self.plants(index).into_iter().map(|(id, _)| id).collect()
     }
@@ -328,9 +390,12 @@ impl Simulator {
     /// The plants the account currently serves, in listing order: (vendor plant id as
     /// string, name).
     pub fn plants(&self, index: usize) -> Vec<(String, String)> {
-        self.state
-            .account(index)
-            .with_data(|data| data.listed().map(|p| (p.id.to_string(), p.name.clone())).collect())
+        let account = self.state.account(index);
+        account.with_data(|data| {
+            data.listed()
+                .map(|p| (data::vendor_plant_id(account.kind, p.id), p.name.clone()))
+                .collect()
+        })
     }
 
     /// Removes plant `plant_index` (0-based, as generated) from the account's listing, as
@@ -342,8 +407,10 @@ impl Simulator {
 
     /// Marks the account's open alert occurrences as ended and returns how many there were.
     ///
-    /// Sungrow reports them with `over_time` set to now; Solarman has no end time, so its
-    /// ended alerts stop appearing in `alertList` (which is how a client infers the end).
+    /// Sungrow reports them with `over_time` set to now, FusionSolar with `recoveryTime`
+    /// set to now (and `status` 5); Solarman has no end time, so its ended alerts stop
+    /// appearing in `alertList`, and SolarEdge's stop appearing in `/v2/alerts` (which is how
+    /// a client infers the end). Growatt accounts have no alerts.
     pub fn resolve_alerts(&self, index: usize) -> usize {
         let now = chrono::Utc::now().timestamp();
         self.state.account(index).with_data(|data| data.resolve_alerts(now))

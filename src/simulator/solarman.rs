@@ -91,6 +91,7 @@ async fn token(
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
+    let _flight = state.enter(VendorKind::Solarman);
     let body = parse(&body);
     let app_id = query.get("appId").map(String::as_str).unwrap_or_default();
     let user = text_field(&body, "username").or_else(|| text_field(&body, "email"));
@@ -147,6 +148,7 @@ async fn authed(
     body: &Bytes,
     handle: fn(&SimState, &Account, &Faults, &Value) -> Reply,
 ) -> Response {
+    let _flight = state.enter(VendorKind::Solarman);
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

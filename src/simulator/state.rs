@@ -9,10 +9,13 @@ use super::data::{self, AccountData};
 use super::faults::{FaultState, Plan};
 use super::{Endpoint, Faults, SimCredentials, SimulatorConfig};
 use crate::domain::VendorKind;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Locks `mutex`, recovering from poisoning.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -46,6 +49,34 @@ pub(crate) struct Account {
     requests: [AtomicU64; 5],
     /// Successful logins.
     tokens_issued: AtomicU64,
+    /// Rate-limit answers sent, whatever the cause.
+    rate_limited: AtomicU64,
+    /// Requests counted against the vendor's daily budget (SolarEdge).
+    daily: Mutex<DailyCount>,
+    /// Recent requests, for the vendor's minimum intervals (FusionSolar).
+    recent: Mutex<Vec<RecentCall>>,
+}
+
+/// Requests of one UTC day.
+#[derive(Debug, Default)]
+struct DailyCount {
+    /// Days since the epoch (UTC).
+    day: i64,
+    /// Requests counted on that day.
+    count: u32,
+}
+
+/// One request remembered for a minimum-interval check.
+#[derive(Debug)]
+struct RecentCall {
+    /// Which call (the route).
+    route: &'static str,
+    /// Its JSON body; `Value` equality ignores key order, so this is the canonical form.
+    body: Value,
+    /// When it arrived.
+    at: Instant,
+    /// How long an identical request is refused after it.
+    window: Duration,
 }
 
 impl Account {
@@ -69,10 +100,84 @@ impl Account {
         f(&mut lock(&self.data))
     }
 
-    /// Counts a request attributed to this account and decides which faults it gets.
+    /// Counts a request attributed to this account and decides which faults it gets. A
+    /// rate-limit fault that will be answered is counted here too.
     pub(crate) fn begin(&self, endpoint: Endpoint) -> Plan {
         self.requests[endpoint.slot()].fetch_add(1, Ordering::SeqCst);
-        lock(&self.faults).plan(endpoint)
+        let plan = lock(&self.faults).plan(endpoint);
+        if plan.sends_rate_limit() {
+            self.note_rate_limited();
+        }
+        plan
+    }
+
+    /// Rate-limit answers sent to this account.
+    pub(crate) fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::SeqCst)
+    }
+
+    /// Counts one rate-limit answer that a vendor file decided on (budgets, concurrency,
+    /// minimum intervals); fault-driven ones are counted by [`Account::begin`].
+    pub(crate) fn note_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Counts one request against the budget of the UTC day of `unix` and returns the
+    /// day's count so far, this request included. The count survives `set_faults`: it is
+    /// the vendor's bookkeeping, not a fault trigger.
+    pub(crate) fn count_daily(&self, unix: i64) -> u32 {
+        let day = unix.div_euclid(86_400);
+        let mut daily = lock(&self.daily);
+        if daily.day != day {
+            *daily = DailyCount { day, count: 0 };
+        }
+        daily.count = daily.count.saturating_add(1);
+        daily.count
+    }
+
+    /// Records a request to `route` with `body` and says whether an identical one (same
+    /// route, equal JSON) arrived less than its window ago. Every request is recorded,
+    /// refused or not, so retrying too early pushes the next allowed time further out.
+    pub(crate) fn repeated_within(
+        &self,
+        route: &'static str,
+        body: &Value,
+        window: Duration,
+    ) -> bool {
+        let now = Instant::now();
+        let mut recent = lock(&self.recent);
+        recent.retain(|call| now.duration_since(call.at) < call.window);
+        let repeated = recent.iter().any(|call| call.route == route && call.body == *body);
+        recent.retain(|call| call.route != route || call.body != *body);
+        recent.push(RecentCall { route, body: body.clone(), at: now, window });
+        repeated
+    }
+}
+
+/// In-flight requests of one vendor kind.
+#[derive(Debug, Default, Clone, Copy)]
+struct FlightCount {
+    /// Requests being handled now.
+    now: u32,
+    /// The most ever handled at once.
+    peak: u32,
+}
+
+/// One request being handled, for the per-kind concurrency figures; leaving it (drop)
+/// ends the request.
+#[derive(Debug)]
+pub(crate) struct Flight<'a> {
+    state: &'a SimState,
+    kind: VendorKind,
+    /// Requests of the kind in flight when this one arrived, itself included.
+    pub concurrent: u32,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if let Some(count) = lock(&self.state.flights).get_mut(&self.kind) {
+            count.now = count.now.saturating_sub(1);
+        }
     }
 }
 
@@ -87,6 +192,8 @@ struct TokenEntry {
     expired: bool,
     /// Unix seconds after which it is no longer accepted.
     expires_at: i64,
+    /// Sliding lifetime: each accepted use moves `expires_at` this far ahead (FusionSolar).
+    idle_lifetime: Option<i64>,
 }
 
 /// Everything the handlers share.
@@ -102,6 +209,8 @@ pub(crate) struct SimState {
     serial: AtomicU64,
     /// Seed of the configuration (mixed into ids so two servers differ).
     seed: u64,
+    /// In-flight requests per vendor kind.
+    flights: Mutex<HashMap<VendorKind, FlightCount>>,
 }
 
 impl SimState {
@@ -126,6 +235,9 @@ impl SimState {
                 faults: Mutex::new(FaultState::new(spec.faults.clone())),
                 requests: Default::default(),
                 tokens_issued: AtomicU64::new(0),
+                rate_limited: AtomicU64::new(0),
+                daily: Mutex::new(DailyCount::default()),
+                recent: Mutex::new(Vec::new()),
             })
             .collect();
         Self {
@@ -134,7 +246,24 @@ impl SimState {
             tokens: Mutex::new(HashMap::new()),
             serial: AtomicU64::new(1),
             seed: config.seed,
+            flights: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Starts handling a request of `kind`; the request ends when the returned guard drops.
+    /// Every request under a vendor's prefix enters, attributed to an account or not, so
+    /// the figures are what the vendor would see from this client's address.
+    pub(crate) fn enter(&self, kind: VendorKind) -> Flight<'_> {
+        let mut flights = lock(&self.flights);
+        let count = flights.entry(kind).or_default();
+        count.now = count.now.saturating_add(1);
+        count.peak = count.peak.max(count.now);
+        Flight { state: self, kind, concurrent: count.now }
+    }
+
+    /// The most requests of `kind` ever handled at once.
+    pub(crate) fn peak_in_flight(&self, kind: VendorKind) -> u32 {
+        lock(&self.flights).get(&kind).map_or(0, |count| count.peak)
     }
 
     /// Account `index`.
@@ -180,7 +309,36 @@ impl SimState {
         account.tokens_issued.fetch_add(1, Ordering::SeqCst);
         lock(&self.tokens).insert(
             token,
-            TokenEntry { account: account.index, uses: 0, expired: false, expires_at },
+            TokenEntry {
+                account: account.index,
+                uses: 0,
+                expired: false,
+                expires_at,
+                idle_lifetime: None,
+            },
+        );
+    }
+
+    /// Records the token of a new session of `account` that stays valid for
+    /// `idle_lifetime` seconds after its last use. The vendor allows one session per
+    /// account, so every earlier token of the account stops working (it stays known, so
+    /// requests made with it are still attributed).
+    pub(crate) fn issue_session_token(&self, account: &Account, token: String, idle_lifetime: i64) {
+        account.tokens_issued.fetch_add(1, Ordering::SeqCst);
+        let now = chrono::Utc::now().timestamp();
+        let mut tokens = lock(&self.tokens);
+        for entry in tokens.values_mut().filter(|entry| entry.account == account.index) {
+            entry.expired = true;
+        }
+        tokens.insert(
+            token,
+            TokenEntry {
+                account: account.index,
+                uses: 0,
+                expired: false,
+                expires_at: now + idle_lifetime,
+                idle_lifetime: Some(idle_lifetime),
+            },
         );
     }
 
@@ -204,6 +362,9 @@ impl SimState {
             return false;
         }
         entry.uses += 1;
+        if let Some(idle) = entry.idle_lifetime {
+            entry.expires_at = now + idle;
+        }
         true
     }
 }

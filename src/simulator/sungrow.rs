@@ -99,6 +99,7 @@ async fn serve(
     body: &Bytes,
     handle: fn(Call<'_>) -> Reply,
 ) -> Response {
+    let _flight = state.enter(VendorKind::Sungrow);
     let body = parse(body);
     let appkey = text_field(&body, "appkey").unwrap_or_default();
     let access_key = header_text(headers, "x-access-key");

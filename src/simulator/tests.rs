@@ -2,7 +2,7 @@
 //! counters. Each test starts its own server on a free port.
 
 use super::*;
-use crate::domain::VendorKind::{Solarman, Sungrow};
+use crate::domain::VendorKind::{Growatt, Huawei, SolarEdge, Solarman, Sungrow};
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -525,6 +525,7 @@ async fn rate_limit_signals() {
     assert_eq!(limited["result_data"], Value::Null);
     let ok = sg.json("/openapi/getPowerStationList", json!({})).await;
     assert_eq!(ok["result_code"], "1");
+    assert_eq!((sim.rate_limited(0), sim.rate_limited(1)), (1, 1));
 }
 
 #[tokio::test]
@@ -628,28 +629,929 @@ async fn plant_list_body_faults() {
 }
 
 #[tokio::test]
-async fn unimplemented_kinds_and_demo_config() {
-    let error = Simulator::start(config(vec![AccountSpec::new(VendorKind::Huawei, 1, 1)]))
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
-    assert!(error.to_string().contains("huawei"), "{error}");
-
+async fn demo_config_serves_every_kind() {
     let demo = demo_config(7);
-    assert_eq!(demo.accounts.len(), 2);
+    let kinds: Vec<VendorKind> = demo.accounts.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [Solarman, Sungrow, SolarEdge, Huawei, Growatt]);
     assert!(
         demo.accounts
             .iter()
             .all(|a| a.plants == 25 && a.alerts_per_plant == 2 && a.faults == Faults::none())
     );
     let sim = Simulator::start(demo).await.unwrap();
-    assert!(sim.base_url(Sungrow).ends_with("/sungrow"));
+    for kind in VendorKind::ALL {
+        assert!(sim.base_url(*kind).ends_with(&format!("/{kind}")));
+    }
     assert!(sim.base_url(Solarman).starts_with(&format!("http://{}", sim.addr())));
     assert_eq!(sim.plant_ids(0).len(), 25);
-    let all: Vec<String> = sim.plant_ids(0).into_iter().chain(sim.plant_ids(1)).collect();
+    let all: Vec<String> = (0..5).flat_map(|i| sim.plant_ids(i)).collect();
     let mut unique = all.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), 50);
+    assert_eq!(unique.len(), 125);
+    assert!(sim.plant_ids(3).iter().all(|id| id.starts_with("NE=")));
+    let keys: Vec<String> = (0..5).map(|i| sim.credentials(i).api_key).collect();
+    let mut unique_keys = keys.clone();
+    unique_keys.sort();
+    unique_keys.dedup();
+    assert_eq!(unique_keys.len(), 5);
     sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// SolarEdge
+
+/// `GET {base}{path}` with `api_key=key` added to the query.
+async fn se_get_with(sim: &Simulator, path: &str, key: &str) -> reqwest::Response {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let url = format!("{}{path}{separator}api_key={key}", sim.base_url(SolarEdge));
+    client().get(url).send().await.unwrap()
+}
+
+/// `GET {base}{path}` with account `index`'s key.
+async fn se_get(sim: &Simulator, index: usize, path: &str) -> reqwest::Response {
+    se_get_with(sim, path, &sim.credentials(index).api_key).await
+}
+
+/// A successful SolarEdge call's JSON.
+async fn se_json(sim: &Simulator, index: usize, path: &str) -> Value {
+    let response = se_get(sim, index, path).await;
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+/// The ids of a `sites.site` list, as strings.
+fn site_ids(body: &Value) -> Vec<String> {
+    body["sites"]["site"].as_array().unwrap().iter().map(|s| s["id"].to_string()).collect()
+}
+
+/// `n` simultaneous site-list requests of account `index`; their statuses, sorted.
+async fn se_concurrent(sim: &Simulator, index: usize, n: usize) -> Vec<u16> {
+    let http = client();
+    let url = format!(
+        "{}/sites/list?api_key={}",
+        sim.base_url(SolarEdge),
+        sim.credentials(index).api_key
+    );
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort_unstable();
+    statuses
+}
+
+/// A plant of account `index` as generated.
+fn plant_of(sim: &Simulator, index: usize, plant: usize) -> data::Plant {
+    sim.state.account(index).with_data(|d| d.plants[plant].clone())
+}
+
+const SE_TIME: &str = "%Y-%m-%d %H:%M:%S";
+
+#[tokio::test]
+async fn solaredge_site_list_pages_by_record_offset() {
+    let sim = Simulator::start(config(vec![
+        AccountSpec::new(SolarEdge, 25, 1),
+        AccountSpec::new(SolarEdge, 3, 1),
+    ]))
+    .await
+    .unwrap();
+
+    // A wrong or missing key: HTTP 403 and no data, not attributed to any account.
+    let bad = se_get_with(&sim, "/sites/list", "WRONGKEY").await;
+    assert_eq!(bad.status(), 403);
+    assert!(!bad.text().await.unwrap().contains("site"));
+    let url = format!("{}/sites/list", sim.base_url(SolarEdge));
+    assert_eq!(client().get(url).send().await.unwrap().status(), 403);
+    assert_eq!(sim.requests(0, Endpoint::PlantList), 0);
+
+    let first = se_json(
+        &sim,
+        0,
+        "/sites/list?size=10&startIndex=0&sortProperty=Name&sortOrder=ASC&status=Active,Pending",
+    )
+    .await;
+    assert_eq!(first["sites"]["count"], 25);
+    let site = &first["sites"]["site"][0];
+    for key in [
+        "id",
+        "name",
+        "accountId",
+        "status",
+        "peakPower",
+        "lastUpdateTime",
+        "installationDate",
+        "ptoDate",
+        "notes",
+        "type",
+        "currency",
+        "location",
+        "alertQuantity",
+        "alertSeverity",
+        "primaryModule",
+        "uris",
+        "publicSettings",
+    ] {
+        assert!(site.get(key).is_some(), "missing {key} in {site}");
+    }
+    for key in ["country", "city", "address", "address2", "zip", "countryCode", "timeZone"] {
+        assert!(site["location"].get(key).is_some(), "missing location.{key} in {site}");
+    }
+    assert!(site["id"].is_u64() && site["peakPower"].is_f64());
+    assert_eq!(site["ptoDate"], Value::Null);
+    assert_eq!(site["installationDate"].as_str().unwrap().len(), 10);
+    // Local time of the site, without an offset.
+    let plant = plant_of(&sim, 0, 0);
+    assert_eq!(site["location"]["timeZone"], "Europe/Amsterdam");
+    let local = data::in_zone(plant.last_update, &plant.region.timezone).format(SE_TIME);
+    assert_eq!(site["lastUpdateTime"], local.to_string());
+
+    // startIndex is a record offset.
+    let mut ids = Vec::new();
+    for start in [0, 10, 20] {
+        ids.extend(site_ids(
+            &se_json(&sim, 0, &format!("/sites/list?size=10&startIndex={start}")).await,
+        ));
+    }
+    assert_eq!(ids, sim.plant_ids(0));
+    let offset = se_json(&sim, 0, "/sites/list?size=10&startIndex=5").await;
+    assert_eq!(site_ids(&offset), sim.plant_ids(0)[5..15]);
+
+    // The default size is 100; more than 100 is refused in plain text.
+    let all = se_json(&sim, 0, "/sites/list").await;
+    let sites = all["sites"]["site"].as_array().unwrap();
+    assert_eq!(sites.len(), 25);
+    let zones: Vec<&str> =
+        sites.iter().map(|s| s["location"]["timeZone"].as_str().unwrap()).collect();
+    for zone in ["Europe/Amsterdam", "Europe/Berlin", "Australia/Sydney", "America/New_York", "GMT"]
+    {
+        assert!(zones.contains(&zone), "{zone} not in {zones:?}");
+    }
+    assert!(sites.iter().any(|s| s["status"] == "Pending"));
+    assert!(sites.iter().filter(|s| s["status"] == "Active").count() >= 20);
+    assert!(sites.iter().all(|s| s["alertQuantity"] == 1 && s["alertSeverity"] != "NONE"));
+    // A "GMT" site's times are UTC.
+    let gmt = plant_of(&sim, 0, 9);
+    assert_eq!(sites[9]["location"]["timeZone"], "GMT");
+    let utc = data::in_zone(gmt.last_update, &chrono::Utc).format(SE_TIME);
+    assert_eq!(sites[9]["lastUpdateTime"], utc.to_string());
+    let too_big = se_get(&sim, 0, "/sites/list?size=101").await;
+    assert_eq!(too_big.status(), 400);
+    assert!(serde_json::from_str::<Value>(&too_big.text().await.unwrap()).is_err());
+
+    // Accounts see their own sites only.
+    assert_eq!(se_json(&sim, 1, "/sites/list").await["sites"]["count"], 3);
+
+    // The PDF's spelling, when asked for.
+    sim.set_faults(0, Faults { solaredge_documented_list_key: true, ..Faults::none() });
+    let documented = se_json(&sim, 0, "/sites/list?size=5").await;
+    assert!(documented.get("sites").is_none());
+    assert_eq!(documented["Sites"]["count"], 25);
+    assert_eq!(documented["Sites"]["list"].as_array().unwrap().len(), 5);
+    assert_eq!(sim.requests(0, Endpoint::PlantList), 8);
+}
+
+#[tokio::test]
+async fn solaredge_overviews_in_bulk_and_alone() {
+    let sim = Simulator::start(config(vec![
+        AccountSpec::new(SolarEdge, 12, 0),
+        AccountSpec::new(SolarEdge, 2, 0),
+    ]))
+    .await
+    .unwrap();
+    let ids = sim.plant_ids(0);
+    let bulk = se_json(&sim, 0, &format!("/sites/{}/overview", ids[..5].join(","))).await;
+    assert_eq!(bulk["sitesOverviews"]["count"], 5);
+    let list = bulk["sitesOverviews"]["siteEnergyList"].as_array().unwrap();
+    let got: Vec<String> = list.iter().map(|e| e["siteId"].to_string()).collect();
+    assert_eq!(got, ids[..5]);
+    let overview = &list[0]["siteOverview"];
+    let plant = plant_of(&sim, 0, 0);
+    assert_eq!(overview["lifeTimeData"]["energy"], data::round(plant.total_kwh * 1000.0, 1));
+    assert_eq!(overview["lastDayData"]["energy"], data::round(plant.today_kwh * 1000.0, 1));
+    assert!(overview["lifeTimeData"]["revenue"].is_f64());
+    for key in ["lastYearData", "lastMonthData", "lastDayData"] {
+        assert!(overview[key]["energy"].is_f64(), "{key}");
+    }
+    assert_eq!(overview["measuredBy"], "INVERTER");
+    let listed = se_json(&sim, 0, "/sites/list").await;
+    assert_eq!(overview["lastUpdateTime"], listed["sites"]["site"][0]["lastUpdateTime"]);
+    // Some sites produce nothing (night, offline).
+    let powers: Vec<f64> =
+        list.iter().map(|e| e["siteOverview"]["currentPower"]["power"].as_f64().unwrap()).collect();
+    assert!(powers.contains(&0.0) && powers.iter().any(|&p| p > 0.0));
+
+    let single = se_json(&sim, 0, &format!("/site/{}/overview", ids[2])).await;
+    assert_eq!(single["overview"], list[2]["siteOverview"]);
+
+    // A site outside the account refuses the whole call; more than 100 ids are malformed.
+    let foreign = &sim.plant_ids(1)[0];
+    let mixed = format!("/sites/{},{foreign}/overview", ids[0]);
+    assert_eq!(se_get(&sim, 0, &mixed).await.status(), 403);
+    assert_eq!(se_get(&sim, 0, &format!("/site/{foreign}/overview")).await.status(), 403);
+    let many = vec![ids[0].clone(); 101].join(",");
+    assert_eq!(se_get(&sim, 0, &format!("/sites/{many}/overview")).await.status(), 400);
+    // A removed site is no longer the account's.
+    sim.remove_plant(0, 0);
+    assert_eq!(se_get(&sim, 0, &format!("/site/{}/overview", ids[0])).await.status(), 403);
+    assert_eq!(sim.requests(0, Endpoint::Realtime), 6);
+}
+
+#[tokio::test]
+async fn solaredge_daily_budget_and_concurrency_limit() {
+    let budget = Faults { solaredge_daily_limit: Some(3), ..Faults::none() };
+    let slow = Faults { latency: Duration::from_millis(300), ..Faults::none() };
+    let sim = Simulator::start(config(vec![
+        with_faults(SolarEdge, 2, budget),
+        with_faults(SolarEdge, 2, slow),
+    ]))
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(se_get(&sim, 0, "/sites/list").await.status(), 200);
+    }
+    let over = se_get(&sim, 0, "/sites/list").await;
+    assert_eq!(over.status(), 429);
+    assert!(over.bytes().await.unwrap().is_empty());
+    assert_eq!((sim.rate_limited(0), sim.requests(0, Endpoint::PlantList)), (1, 4));
+    // The day's count is the portal's, not a fault trigger: it survives new faults, and
+    // the refused request used the budget too.
+    sim.set_faults(0, Faults { solaredge_daily_limit: Some(5), ..Faults::none() });
+    assert_eq!(se_get(&sim, 0, "/v2/alerts").await.status(), 200);
+    assert_eq!(se_get(&sim, 0, "/sites/list").await.status(), 429);
+    assert_eq!(sim.rate_limited(0), 2);
+    // A rejected key answers 403 and does not touch the budget.
+    sim.set_faults(0, Faults { reject_login: true, ..Faults::none() });
+    assert_eq!(se_get(&sim, 0, "/sites/list").await.status(), 403);
+
+    // Three at once are fine; a fourth and fifth are refused (and counted).
+    assert_eq!(se_concurrent(&sim, 1, 3).await, [200, 200, 200]);
+    assert_eq!(sim.peak_in_flight(SolarEdge), 3);
+    assert_eq!(se_concurrent(&sim, 1, 5).await, [200, 200, 200, 429, 429]);
+    assert_eq!(sim.peak_in_flight(SolarEdge), 5);
+    assert_eq!((sim.rate_limited(1), sim.requests(1, Endpoint::PlantList)), (2, 8));
+    assert_eq!(sim.peak_in_flight(Huawei), 0);
+}
+
+#[tokio::test]
+async fn solaredge_v2_alerts_are_the_open_ones() {
+    let sim = Simulator::start(config(vec![AccountSpec::new(SolarEdge, 4, 2)])).await.unwrap();
+    let url = format!("{}/v2/alerts", sim.base_url(SolarEdge));
+    let key = sim.credentials(0).api_key;
+    let response = client().get(&url).header("X-API-Key", &key).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let alerts: Value = response.json().await.unwrap();
+    let list = alerts.as_array().unwrap();
+    assert_eq!(list.len(), 8);
+    let ids = sim.plant_ids(0);
+    let now = chrono::Utc::now().timestamp();
+    for alert in list {
+        assert!(ids.contains(&alert["siteId"].to_string()), "{alert}");
+        let kind = alert["type"].as_str().unwrap();
+        assert!(
+            [
+                "SITE_COMMUNICATION_FAULT",
+                "INVERTER_BELOW_THRESHOLD_LIMIT",
+                "PANEL_COMMUNICATION_FAULT",
+                "SNOW_ON_SITE"
+            ]
+            .contains(&kind)
+        );
+        assert!((1..=9).contains(&alert["impact"].as_u64().unwrap()));
+        let first = alert["firstTrigger"].as_str().unwrap();
+        assert!(first.ends_with('Z') && first.contains('T'), "{first}");
+        let first = chrono::DateTime::parse_from_rfc3339(first).unwrap().timestamp();
+        assert!(first < now && first > now - 3 * 86_400);
+    }
+    // The v1 query parameter works too; a wrong key does not.
+    assert_eq!(se_json(&sim, 0, "/v2/alerts").await, alerts);
+    let wrong = client().get(&url).header("X-API-Key", "WRONGKEY").send().await.unwrap();
+    assert_eq!(wrong.status(), 403);
+
+    // Ended alerts (and those of removed sites) are gone.
+    sim.remove_plant(0, 3);
+    assert_eq!(se_json(&sim, 0, "/v2/alerts").await.as_array().unwrap().len(), 6);
+    assert_eq!(sim.resolve_alerts(0), 6);
+    assert_eq!(se_json(&sim, 0, "/v2/alerts").await, json!([]));
+    let sites = se_json(&sim, 0, "/sites/list").await;
+    let sites = sites["sites"]["site"].as_array().unwrap();
+    assert!(sites.iter().all(|s| s["alertQuantity"] == 0 && s["alertSeverity"] == "NONE"));
+
+    sim.set_faults(0, Faults { solaredge_no_v2_alerts: true, ..Faults::none() });
+    assert_eq!(se_get(&sim, 0, "/v2/alerts").await.status(), 403);
+    assert_eq!(sim.requests(0, Endpoint::Alerts), 5);
+}
+
+// ---------------------------------------------------------------------------------------
+// FusionSolar
+
+/// `POST /thirdData/login`.
+async fn fs_login(sim: &Simulator, user: &str, code: &str) -> reqwest::Response {
+    client()
+        .post(format!("{}/thirdData/login", sim.base_url(Huawei)))
+        .json(&json!({"userName": user, "systemCode": code}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A FusionSolar session: logs in and posts with the `XSRF-TOKEN` header.
+struct Fs {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Fs {
+    async fn login(sim: &Simulator, index: usize) -> Fs {
+        let creds = sim.credentials(index);
+        let response = fs_login(sim, &creds.username, &creds.password).await;
+        assert_eq!(response.status(), 200);
+        let token = response.headers()["xsrf-token"].to_str().unwrap().to_owned();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["success"], true, "{body}");
+        Fs { http: client(), base: sim.base_url(Huawei), token }
+    }
+
+    async fn json(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("XSRF-TOKEN", &self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+}
+
+fn relogin() -> Value {
+    json!({"success": false, "failCode": 305, "message": "USER_MUST_RELOGIN", "immediately": true, "data": null})
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[tokio::test]
+async fn fusionsolar_login_token_and_single_session() {
+    let sim = Simulator::start(config(vec![
+        AccountSpec::new(Huawei, 3, 1),
+        with_faults(Huawei, 1, Faults { reject_login: true, ..Faults::none() }),
+        with_faults(Huawei, 1, Faults { token_expires_after: Some(1), ..Faults::none() }),
+    ]))
+    .await
+    .unwrap();
+    let creds = sim.credentials(0);
+    let refused = json!({"success": false, "failCode": 20001,
+        "message": "USERNAME_OR_PASSWORD_ERROR", "data": null});
+    let wrong = fs_login(&sim, &creds.username, "wrong").await;
+    assert!(wrong.headers().get("xsrf-token").is_none());
+    assert_eq!(wrong.json::<Value>().await.unwrap(), refused);
+    let unknown: Value = fs_login(&sim, "nobody", &creds.password).await.json().await.unwrap();
+    assert_eq!(unknown, refused);
+    let other = sim.credentials(1);
+    let rejected: Value =
+        fs_login(&sim, &other.username, &other.password).await.json().await.unwrap();
+    assert_eq!(rejected, refused);
+    assert_eq!((sim.tokens_issued(0), sim.tokens_issued(1)), (0, 0));
+    assert_eq!((sim.requests(0, Endpoint::Login), sim.requests(1, Endpoint::Login)), (1, 1));
+
+    // The token comes as a header and as a cookie.
+    let ok = fs_login(&sim, &creds.username, &creds.password).await;
+    let token = ok.headers()["xsrf-token"].to_str().unwrap().to_owned();
+    assert_eq!(
+        ok.headers()["set-cookie"],
+        format!("XSRF-TOKEN={token}; Path=/; HttpOnly").as_str()
+    );
+    let body: Value = ok.json().await.unwrap();
+    assert_eq!((&body["success"], &body["failCode"]), (&json!(true), &json!(0)));
+    assert_eq!((&body["data"], &body["message"]), (&Value::Null, &Value::Null));
+    assert!((body["params"]["currentTime"].as_i64().unwrap() - now_ms()).abs() < 5_000);
+
+    // Accepted from the header in any case, or from the cookie alone.
+    let stations = format!("{}/thirdData/stations", sim.base_url(Huawei));
+    let http = client();
+    for (name, value) in [
+        ("XSRF-TOKEN", token.clone()),
+        ("xsrf-token", token.clone()),
+        ("cookie", format!("lang=en; XSRF-TOKEN={token}")),
+    ] {
+        let body: Value = http
+            .post(&stations)
+            .header(name, value)
+            .json(&json!({"pageNo": 1}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["success"], true, "{name}: {body}");
+    }
+    let anonymous: Value = http
+        .post(&stations)
+        .json(&json!({"pageNo": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(anonymous, relogin());
+
+    // One session per account: a new login ends the previous token.
+    let first = Fs { http: client(), base: sim.base_url(Huawei), token };
+    let second = Fs::login(&sim, 0).await;
+    assert_ne!(first.token, second.token);
+    assert_eq!(first.json("/thirdData/stations", json!({"pageNo": 1})).await, relogin());
+    assert_eq!(second.json("/thirdData/stations", json!({"pageNo": 1})).await["success"], true);
+    assert_eq!(sim.tokens_issued(0), 2);
+    assert_eq!(sim.requests(0, Endpoint::PlantList), 5);
+
+    // token_expires_after: the session ends after that many calls.
+    let short = Fs::login(&sim, 2).await;
+    assert_eq!(short.json("/thirdData/stations", json!({})).await["success"], true);
+    assert_eq!(short.json("/thirdData/stations", json!({})).await, relogin());
+    let renewed = Fs::login(&sim, 2).await;
+    assert_eq!(renewed.json("/thirdData/stations", json!({})).await["success"], true);
+}
+
+#[tokio::test]
+async fn fusionsolar_stations_pages_and_kpis() {
+    let sim = Simulator::start(config(vec![AccountSpec::new(Huawei, 25, 0)])).await.unwrap();
+    let fs = Fs::login(&sim, 0).await;
+    let mut codes = Vec::new();
+    let mut page_no = 1;
+    loop {
+        let body = fs.json("/thirdData/stations", json!({"pageNo": page_no, "pageSize": 10})).await;
+        assert_eq!(body["success"], true);
+        assert!(body["params"]["currentTime"].is_i64());
+        let data = &body["data"];
+        assert_eq!(
+            (&data["pageNo"], &data["pageCount"], &data["total"]),
+            (&json!(page_no), &json!(3), &json!(25))
+        );
+        codes.extend(
+            data["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["plantCode"].as_str().unwrap().to_owned()),
+        );
+        if page_no >= data["pageCount"].as_u64().unwrap() {
+            break;
+        }
+        page_no += 1;
+    }
+    assert_eq!(codes, sim.plant_ids(0));
+    assert!(codes[0].starts_with("NE=3310"));
+
+    let all = fs.json("/thirdData/stations", json!({"pageNo": 1})).await;
+    let list = all["data"]["list"].as_array().unwrap();
+    assert_eq!((list.len(), &all["data"]["pageCount"]), (25, &json!(1)));
+    let row = &list[0];
+    for key in [
+        "plantCode",
+        "plantName",
+        "plantAddress",
+        "latitude",
+        "longitude",
+        "capacity",
+        "contactPerson",
+        "contactMethod",
+        "gridConnectionDate",
+    ] {
+        assert!(row.get(key).is_some(), "missing {key} in {row}");
+    }
+    assert!(row["latitude"].is_string() && row["longitude"].is_string());
+    assert!(row["capacity"].is_f64());
+    let offsets: Vec<String> = list
+        .iter()
+        .map(|p| {
+            let date =
+                chrono::DateTime::parse_from_rfc3339(p["gridConnectionDate"].as_str().unwrap());
+            date.unwrap().offset().to_string()
+        })
+        .collect();
+    assert!(offsets.contains(&"+05:30".to_owned()) && offsets.contains(&"+08:00".to_owned()));
+    let too_big = fs.json("/thirdData/stations", json!({"pageNo": 1, "pageSize": 101})).await;
+    assert_eq!((&too_big["success"], &too_big["failCode"]), (&json!(false), &json!(20400)));
+    let beyond = fs.json("/thirdData/stations", json!({"pageNo": 4, "pageSize": 10})).await;
+    assert_eq!(beyond["data"]["list"], json!([]));
+
+    // KPIs: unknown codes are left out; at most 100 codes.
+    let wanted = format!("{},NE=1", codes[..10].join(","));
+    let kpis = fs.json("/thirdData/getStationRealKpi", json!({"stationCodes": wanted})).await;
+    let rows = kpis["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[0]["stationCode"], codes[0].as_str());
+    let plant = plant_of(&sim, 0, 0);
+    let map = &rows[0]["dataItemMap"];
+    assert_eq!(map["total_power"], data::round(plant.total_kwh, 2));
+    for key in ["day_power", "month_power", "total_power", "day_income", "total_income"] {
+        assert!(map[key].is_number(), "{key} in {map}");
+    }
+    assert_eq!(rows[7]["dataItemMap"]["day_power"], Value::Null);
+    assert_eq!(rows[1]["dataItemMap"]["real_health_state"], 1);
+    assert_eq!(rows[0]["dataItemMap"]["real_health_state"], 3);
+    let many = vec![codes[0].clone(); 101].join(",");
+    let refused = fs.json("/thirdData/getStationRealKpi", json!({"stationCodes": many})).await;
+    assert_eq!((&refused["success"], &refused["failCode"]), (&json!(false), &json!(20006)));
+    assert_eq!(sim.requests(0, Endpoint::Realtime), 2);
+    assert_eq!(sim.requests(0, Endpoint::PlantList), 6);
+}
+
+#[tokio::test]
+async fn fusionsolar_alarm_window_and_recovery() {
+    let sim = Simulator::start(config(vec![AccountSpec::new(Huawei, 4, 2)])).await.unwrap();
+    let fs = Fs::login(&sim, 0).await;
+    let codes = sim.plant_ids(0).join(",");
+    let now = now_ms();
+    let window = |begin: i64, codes: &str| json!({"stationCodes": codes, "beginTime": begin, "endTime": now, "language": "en_US"});
+    let week = fs.json("/thirdData/getAlarmList", window(now - 7 * 86_400_000, &codes)).await;
+    assert_eq!(week["success"], true);
+    let alarms = week["data"].as_array().unwrap();
+    assert_eq!(alarms.len(), 8);
+    let alarm = &alarms[0];
+    for key in [
+        "stationCode",
+        "stationName",
+        "alarmId",
+        "alarmName",
+        "alarmCause",
+        "alarmType",
+        "causeId",
+        "devName",
+        "devTypeId",
+        "esnCode",
+        "lev",
+        "raiseTime",
+        "repairSuggestion",
+        "status",
+    ] {
+        assert!(alarm.get(key).is_some(), "missing {key} in {alarm}");
+    }
+    assert!(alarm["alarmId"].is_u64() && alarm["raiseTime"].is_i64());
+    let recovered: Vec<&Value> =
+        alarms.iter().filter(|a| a.get("recoveryTime").is_some()).collect();
+    assert_eq!(recovered.len(), 4);
+    assert!(recovered.iter().all(|a| a["status"] == 5
+        && a["recoveryTime"].as_i64().unwrap() > a["raiseTime"].as_i64().unwrap()));
+    assert!(alarms.iter().filter(|a| a.get("recoveryTime").is_none()).all(|a| a["status"] == 1));
+    assert!(alarms.iter().all(|a| (1..=4).contains(&a["lev"].as_u64().unwrap())));
+    assert!(alarms.iter().all(|a| a["raiseTime"].as_i64().unwrap() > now - 2 * 86_400_000));
+
+    // A day's window sees the last day's half only; the window is at most 7 days.
+    let day = fs.json("/thirdData/getAlarmList", window(now - 86_400_000, &codes)).await;
+    assert_eq!(day["data"].as_array().unwrap().len(), 4);
+    let wide = fs.json("/thirdData/getAlarmList", window(now - 8 * 86_400_000, &codes)).await;
+    assert_eq!((&wide["success"], &wide["failCode"]), (&json!(false), &json!(20010)));
+    let one = fs
+        .json("/thirdData/getAlarmList", window(now - 7 * 86_400_000, &sim.plant_ids(0)[0]))
+        .await;
+    assert_eq!(one["data"].as_array().unwrap().len(), 2);
+
+    // Resolved alarms get their recovery time.
+    assert_eq!(sim.resolve_alerts(0), 4);
+    let after = fs.json("/thirdData/getAlarmList", window(now - 7 * 86_400_000, &codes)).await;
+    let after = after["data"].as_array().unwrap();
+    assert!(after.iter().all(|a| a["status"] == 5 && a["recoveryTime"].is_i64()));
+    let latest = after.iter().map(|a| a["recoveryTime"].as_i64().unwrap()).max().unwrap();
+    assert!(latest >= now - 1_000);
+    assert_eq!(sim.requests(0, Endpoint::Alerts), 5);
+}
+
+#[tokio::test]
+async fn fusionsolar_minimum_intervals() {
+    let faults = Faults { fusion_min_interval_scale: Some(0.01), ..Faults::none() };
+    let sim = Simulator::start(config(vec![with_faults(Huawei, 8, faults)])).await.unwrap();
+    let creds = sim.credentials(0);
+    let too_frequent = json!({"success": false, "failCode": 407, "message": "ACCESS_FREQUENCY_IS_TOO_HIGH", "data": null});
+
+    // Login: 15 s × 0.01.
+    let _ = Fs::login(&sim, 0).await;
+    let again: Value = fs_login(&sim, &creds.username, &creds.password).await.json().await.unwrap();
+    assert_eq!(again, too_frequent);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let fs = Fs::login(&sim, 0).await;
+    assert_eq!(sim.tokens_issued(0), 2);
+
+    // stations: 300 s × 0.01. An identical body (in any key order) is refused; another
+    // page is a different request.
+    let page1 = fs.json("/thirdData/stations", json!({"pageNo": 1, "pageSize": 5})).await;
+    assert_eq!(page1["success"], true);
+    let repeat: Value = serde_json::from_str(r#"{"pageSize": 5, "pageNo": 1}"#).unwrap();
+    assert_eq!(fs.json("/thirdData/stations", repeat).await, too_frequent);
+    let page2 = fs.json("/thirdData/stations", json!({"pageNo": 2, "pageSize": 5})).await;
+    assert_eq!(page2["success"], true);
+
+    // getStationRealKpi: 65 s × 0.01.
+    let kpi = json!({"stationCodes": sim.plant_ids(0).join(",")});
+    assert_eq!(fs.json("/thirdData/getStationRealKpi", kpi.clone()).await["success"], true);
+    assert_eq!(fs.json("/thirdData/getStationRealKpi", kpi.clone()).await, too_frequent);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(fs.json("/thirdData/getStationRealKpi", kpi).await["success"], true);
+    assert_eq!(sim.rate_limited(0), 3);
+}
+
+// ---------------------------------------------------------------------------------------
+// Growatt
+
+/// `GET {base}{path}` with the `token` header (none when `token` is `None`); the JSON.
+async fn gw_json(sim: &Simulator, token: Option<&str>, path: &str) -> Value {
+    let mut request = client().get(format!("{}{path}", sim.base_url(Growatt)));
+    if let Some(token) = token {
+        request = request.header("token", token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn growatt_token_paging_and_plant_data() {
+    let sim = Simulator::start(config(vec![
+        AccountSpec::new(Growatt, 25, 2),
+        AccountSpec::new(Growatt, 3, 2),
+    ]))
+    .await
+    .unwrap();
+    let denied = json!({"error_code": 10011, "error_msg": "error_permission_denied", "data": null});
+    assert_eq!(gw_json(&sim, Some("wrong"), "/v1/plant/list").await, denied);
+    assert_eq!(gw_json(&sim, None, "/v1/plant/list").await, denied);
+    assert_eq!(sim.requests(0, Endpoint::PlantList), 0);
+
+    let token = sim.credentials(0).api_key;
+    let token = Some(token.as_str());
+    let first = gw_json(&sim, token, "/v1/plant/list?page=1&perpage=10").await;
+    assert_eq!((&first["error_code"], &first["error_msg"]), (&json!(0), &json!("")));
+    assert_eq!(first["data"]["count"], 25);
+    let plant = &first["data"]["plants"][0];
+    for key in [
+        "plant_id",
+        "name",
+        "status",
+        "city",
+        "country",
+        "latitude",
+        "longitude",
+        "peak_power",
+        "current_power",
+        "total_energy",
+        "create_date",
+        "image_url",
+        "installer",
+        "operator",
+        "locale",
+        "user_id",
+    ] {
+        assert!(plant.get(key).is_some(), "missing {key} in {plant}");
+    }
+    assert!(plant["plant_id"].is_u64() && plant["status"].is_u64() && plant["peak_power"].is_f64());
+    for key in ["latitude", "longitude", "current_power", "total_energy"] {
+        assert!(plant[key].is_string(), "{key} in {plant}");
+    }
+    let mut ids = Vec::new();
+    for page in 1..=3 {
+        let body = gw_json(&sim, token, &format!("/v1/plant/list?page={page}&perpage=10")).await;
+        ids.extend(
+            body["data"]["plants"].as_array().unwrap().iter().map(|p| p["plant_id"].to_string()),
+        );
+    }
+    assert_eq!(ids, sim.plant_ids(0));
+    let default = gw_json(&sim, token, "/v1/plant/list").await;
+    assert_eq!(default["data"]["plants"].as_array().unwrap().len(), 20);
+    let all = gw_json(&sim, token, "/v1/plant/list?perpage=100").await;
+    assert!(all["data"]["plants"].as_array().unwrap().iter().any(|p| p["current_power"] == ""));
+    let too_big = gw_json(&sim, token, "/v1/plant/list?page=1&perpage=101").await;
+    assert_eq!(too_big["error_code"], 10002);
+
+    let id = &sim.plant_ids(0)[2];
+    let data = gw_json(&sim, token, &format!("/v1/plant/data?plant_id={id}")).await;
+    assert_eq!(data["error_code"], 0);
+    let data = &data["data"];
+    assert!(data["current_power"].is_number());
+    assert!(data["today_energy"].is_string() && data["total_energy"].is_string());
+    let generated = plant_of(&sim, 0, 2);
+    let local = data::in_zone(generated.last_update, &generated.region.timezone).format(SE_TIME);
+    assert_eq!(data["last_update_time"], local.to_string());
+    let foreign = &sim.plant_ids(1)[0];
+    for path in
+        ["/v1/plant/data?plant_id=1".to_owned(), format!("/v1/plant/data?plant_id={foreign}")]
+    {
+        let missing = gw_json(&sim, token, &path).await;
+        assert_eq!((&missing["error_code"], &missing["data"]), (&json!(10003), &Value::Null));
+    }
+    assert_eq!(sim.requests(0, Endpoint::Realtime), 3);
+    // Growatt has no alert list.
+    assert_eq!(sim.resolve_alerts(0), 0);
+}
+
+#[tokio::test]
+async fn growatt_retired_domain_and_rejected_token() {
+    let sim = Simulator::start(config(vec![
+        with_faults(Growatt, 3, Faults { growatt_retired_domain: true, ..Faults::none() }),
+        with_faults(Growatt, 3, Faults { reject_login: true, ..Faults::none() }),
+    ]))
+    .await
+    .unwrap();
+    let retired = json!({"error_code": -1, "error_msg": "Please use the new domain", "data": null});
+    let token = sim.credentials(0).api_key;
+    assert_eq!(gw_json(&sim, Some(&token), "/v1/plant/list").await, retired);
+    assert_eq!(gw_json(&sim, Some(&token), "/v1/plant/data?plant_id=1").await, retired);
+    assert_eq!(sim.requests(0, Endpoint::PlantList) + sim.requests(0, Endpoint::Realtime), 2);
+
+    let token = sim.credentials(1).api_key;
+    let denied = gw_json(&sim, Some(&token), "/v1/plant/list").await;
+    assert_eq!(denied["error_code"], 10011);
+    sim.set_faults(1, Faults::none());
+    assert_eq!(gw_json(&sim, Some(&token), "/v1/plant/list").await["error_code"], 0);
+    assert_eq!(sim.peak_in_flight(Growatt), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// All three
+
+#[tokio::test]
+async fn new_kinds_rate_limit_signals() {
+    let limit =
+        Faults { rate_limit: Some(Trigger::once(Some(Endpoint::PlantList), 1)), ..Faults::none() };
+    let sim = Simulator::start(config(vec![
+        with_faults(SolarEdge, 3, limit.clone()),
+        with_faults(Huawei, 3, limit.clone()),
+        with_faults(Growatt, 3, limit),
+    ]))
+    .await
+    .unwrap();
+    let limited = se_get(&sim, 0, "/sites/list").await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.bytes().await.unwrap().is_empty());
+    assert_eq!(se_get(&sim, 0, "/sites/list").await.status(), 200);
+
+    let fs = Fs::login(&sim, 1).await;
+    let limited = fs.json("/thirdData/stations", json!({"pageNo": 1})).await;
+    assert_eq!(
+        limited,
+        json!({"success": false, "failCode": 407, "message": "ACCESS_FREQUENCY_IS_TOO_HIGH", "data": null})
+    );
+    assert_eq!(fs.json("/thirdData/stations", json!({"pageNo": 1})).await["success"], true);
+
+    let token = sim.credentials(2).api_key;
+    let limited = gw_json(&sim, Some(&token), "/v1/plant/list").await;
+    assert_eq!(
+        limited,
+        json!({"error_code": 10012, "error_msg": "error_frequently_access", "data": null})
+    );
+    assert_eq!(gw_json(&sim, Some(&token), "/v1/plant/list").await["error_code"], 0);
+    for index in 0..3 {
+        assert_eq!(sim.rate_limited(index), 1, "account {index}");
+    }
+}
+
+#[tokio::test]
+async fn new_kinds_http_error_and_truncation() {
+    let list = Some(Endpoint::PlantList);
+    let faults = Faults {
+        http_error: Some((503, Trigger::once(list, 1))),
+        truncated_json: Some(Trigger::once(list, 2)),
+        ..Faults::none()
+    };
+    let sim = Simulator::start(config(vec![
+        with_faults(SolarEdge, 3, faults.clone()),
+        with_faults(Huawei, 3, faults.clone()),
+        with_faults(Growatt, 3, faults),
+    ]))
+    .await
+    .unwrap();
+    let fs = Fs::login(&sim, 1).await;
+    let http = client();
+    let requests = [
+        http.get(format!(
+            "{}/sites/list?api_key={}",
+            sim.base_url(SolarEdge),
+            sim.credentials(0).api_key
+        )),
+        http.post(format!("{}/thirdData/stations", sim.base_url(Huawei)))
+            .header("XSRF-TOKEN", &fs.token)
+            .json(&json!({"pageNo": 1})),
+        http.get(format!("{}/v1/plant/list", sim.base_url(Growatt)))
+            .header("token", sim.credentials(2).api_key),
+    ];
+    for request in requests {
+        let request = request.build().unwrap();
+        let error = http.execute(request.try_clone().unwrap()).await.unwrap();
+        assert_eq!(error.status(), 503);
+        assert!(error.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let truncated = http.execute(request.try_clone().unwrap()).await.unwrap();
+        assert_eq!(truncated.status(), 200);
+        let bytes = truncated.bytes().await.unwrap();
+        assert!(!bytes.is_empty() && serde_json::from_slice::<Value>(&bytes).is_err());
+        let full = http.execute(request).await.unwrap().bytes().await.unwrap();
+        assert!(serde_json::from_slice::<Value>(&full).is_ok());
+    }
+}
+
+#[tokio::test]
+async fn new_kinds_plant_list_body_faults() {
+    let faults = Faults {
+        wrong_type_plant: Some(1),
+        missing_field_plant: Some(2),
+        duplicate_ids_across_pages: true,
+        ..Faults::none()
+    };
+    let sim = Simulator::start(config(vec![
+        with_faults(SolarEdge, 12, faults.clone()),
+        with_faults(Huawei, 12, faults.clone()),
+        with_faults(Growatt, 12, Faults { empty_pages_from: Some(2), ..faults }),
+    ]))
+    .await
+    .unwrap();
+    let page1 = se_json(&sim, 0, "/sites/list?size=5&startIndex=0").await;
+    let sites = page1["sites"]["site"].as_array().unwrap();
+    assert_eq!(sites[1]["peakPower"], true);
+    assert!(sites[2].get("id").is_none());
+    let page2 = se_json(&sim, 0, "/sites/list?size=5&startIndex=5").await;
+    assert_eq!(page2["sites"]["site"][0]["id"], sites[4]["id"]);
+    assert_eq!(page2["sites"]["count"], 12);
+
+    let fs = Fs::login(&sim, 1).await;
+    let page1 = fs.json("/thirdData/stations", json!({"pageNo": 1, "pageSize": 5})).await;
+    let list = page1["data"]["list"].as_array().unwrap();
+    assert_eq!(list[1]["capacity"], true);
+    assert!(list[2].get("plantCode").is_none());
+    // With the duplicates, pageCount still covers every plant: 5 + 4 + 3.
+    assert_eq!(page1["data"]["pageCount"], 3);
+    let page2 = fs.json("/thirdData/stations", json!({"pageNo": 2, "pageSize": 5})).await;
+    assert_eq!(page2["data"]["list"][0]["plantCode"], list[4]["plantCode"]);
+
+    let token = sim.credentials(2).api_key;
+    let page1 = gw_json(&sim, Some(&token), "/v1/plant/list?page=1&perpage=5").await;
+    let plants = page1["data"]["plants"].as_array().unwrap();
+    assert_eq!(plants[1]["peak_power"], true);
+    assert!(plants[2].get("plant_id").is_none());
+    let page2 = gw_json(&sim, Some(&token), "/v1/plant/list?page=2&perpage=5").await;
+    assert_eq!((&page2["data"]["count"], &page2["data"]["plants"]), (&json!(12), &json!([])));
+}
+
+#[tokio::test]
+async fn new_kinds_same_seed_same_portal() {
+    let cfg = || {
+        config(vec![
+            AccountSpec::new(SolarEdge, 8, 1),
+            AccountSpec::new(Huawei, 8, 1),
+            AccountSpec::new(Growatt, 8, 1),
+        ])
+    };
+    let a = Simulator::start(cfg()).await.unwrap();
+    let b = Simulator::start(cfg()).await.unwrap();
+    let other = Simulator::start(SimulatorConfig { seed: 43, ..cfg() }).await.unwrap();
+    for index in 0..3 {
+        assert_eq!(a.plants(index), b.plants(index));
+        assert_ne!(a.plants(index), other.plants(index));
+        let (ca, cb, co) = (a.credentials(index), b.credentials(index), other.credentials(index));
+        assert_eq!(
+            (&ca.username, &ca.password, &ca.api_key),
+            (&cb.username, &cb.password, &cb.api_key)
+        );
+        assert_ne!(ca.api_key, co.api_key);
+    }
+    let key = a.credentials(0).api_key;
+    assert_eq!(key.len(), 32);
+    assert!(key.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+    assert_ne!(a.credentials(0).api_key, a.credentials(2).api_key);
+
+    // Over the wire: same sites, stations and plants.
+    let pick = |list: &Value, keys: &[&str]| -> Vec<Value> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|item| Value::Array(keys.iter().map(|k| item[*k].clone()).collect()))
+            .collect()
+    };
+    let mut wire = Vec::new();
+    for sim in [&a, &b] {
+        let sites = se_json(sim, 0, "/sites/list").await;
+        let stations =
+            Fs::login(sim, 1).await.json("/thirdData/stations", json!({"pageNo": 1})).await;
+        let token = sim.credentials(2).api_key;
+        let plants = gw_json(sim, Some(&token), "/v1/plant/list").await;
+        wire.push((
+            pick(
+                &sites["sites"]["site"],
+                &["id", "name", "peakPower", "location", "installationDate"],
+            ),
+            pick(&stations["data"]["list"], &["plantCode", "plantName", "capacity", "latitude"]),
+            pick(&plants["data"]["plants"], &["plant_id", "name", "peak_power", "latitude"]),
+        ));
+    }
+    assert_eq!(wire[0], wire[1]);
 }

@@ -8,7 +8,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use std::path::Path;
 
 /// The migration steps, in order; step `i` moves `user_version` from `i` to `i + 1`.
-const STEPS: &[&str] = &[include_str!("../../schema.sql")];
+/// Step 1 is the whole of `schema.sql`, which also carries (with `IF NOT EXISTS`) what
+/// later steps create, so a fresh database runs them as no-ops.
+const STEPS: &[&str] =
+    &[include_str!("../../schema.sql"), include_str!("migrations/0002_request_quotas.sql")];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
@@ -67,6 +70,37 @@ mod tests {
         {
             assert!(names.iter().any(|n| n == table), "{table} missing from {names:?}");
         }
+    }
+
+    fn schema_of(path: &Path) -> Vec<String> {
+        let conn = Connection::open(path).unwrap();
+        let mut stmt = conn.prepare("SELECT sql FROM sqlite_master ORDER BY name").unwrap();
+        stmt.query_map([], |r| r.get::<_, Option<String>>(0))
+            .unwrap()
+            .map(|s| s.unwrap().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn version_1_database_upgrades_to_the_fresh_schema_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.db");
+        drop(Store::open(&fresh).unwrap());
+        // A database as version 1 left it: step 1 without what step 2 added.
+        let old = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&old).unwrap();
+            conn.execute_batch(STEPS[0]).unwrap();
+            conn.execute_batch("DROP TABLE request_quotas; PRAGMA user_version = 1;").unwrap();
+            conn.execute("INSERT INTO organizations (name) VALUES ('Kept')", []).unwrap();
+        }
+        drop(Store::open(&old).unwrap());
+        assert_eq!(schema_of(&old), schema_of(&fresh));
+        let conn = Connection::open(&old).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        let kept: String =
+            conn.query_row("SELECT name FROM organizations", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept, "Kept");
     }
 
     #[test]

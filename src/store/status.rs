@@ -29,6 +29,11 @@ pub struct VendorHealth {
     pub alerts_consecutive_failures: u32,
     /// Credentials were rejected; waiting for the user.
     pub needs_user_action: bool,
+    /// Requests made today (UTC) against the portal's daily quota, for portals with one
+    /// (SolarEdge); counted over every vendor that uses the same key.
+    pub quota_used_today: Option<u32>,
+    /// The portal's daily request limit, for portals with one.
+    pub quota_daily_limit: Option<u32>,
 }
 
 /// What `plantsync status` reports without a running agent.
@@ -107,15 +112,27 @@ impl Store {
             let mut stmt = conn.prepare(
                 "SELECT id, name, kind, is_active, last_synced_at, last_alerts_synced_at,
                         last_error, consecutive_failures, needs_user_action,
-                        last_alerts_error, alerts_consecutive_failures
-                 FROM vendors ORDER BY name, id",
+                        last_alerts_error, alerts_consecutive_failures,
+                        CASE WHEN q.vendor_id IS NULL THEN NULL ELSE
+                          (SELECT coalesce(sum(o.used), 0) FROM request_quotas o
+                            WHERE o.key_hash = q.key_hash AND o.day = ?1) END,
+                        q.daily_limit
+                 FROM vendors LEFT JOIN request_quotas q ON q.vendor_id = vendors.id
+                 ORDER BY name, id",
             )?;
+            let today = super::quota_day();
             let vendor_health = stmt
-                .query_map([], |row| {
+                .query_map([&today], |row| {
+                    let kind: VendorKind = row.get(2)?;
+                    // A vendor that has not called yet today has its whole quota.
+                    let limit = crate::vendors::daily_request_limit(kind);
+                    let quota_daily_limit = row.get::<_, Option<u32>>(12)?.or(limit);
+                    let quota_used_today =
+                        row.get::<_, Option<u32>>(11)?.or(quota_daily_limit.map(|_| 0));
                     Ok(VendorHealth {
                         id: row.get(0)?,
                         name: row.get(1)?,
-                        kind: row.get(2)?,
+                        kind,
                         is_active: row.get(3)?,
                         last_synced_at: row.get(4)?,
                         last_alerts_synced_at: row.get(5)?,
@@ -124,6 +141,8 @@ impl Store {
                         needs_user_action: row.get(8)?,
                         last_alerts_error: row.get(9)?,
                         alerts_consecutive_failures: row.get(10)?,
+                        quota_used_today,
+                        quota_daily_limit,
                     })
                 })?
                 .collect::<Result<_, _>>()?;

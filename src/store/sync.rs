@@ -246,6 +246,20 @@ impl Store {
         .await
     }
 
+    /// When the vendor's oldest alert that is still open started: an alert sync's window
+    /// reaches back to it, so portals that filter alerts by start time report its end.
+    pub async fn oldest_open_alert_start(&self, vendor_id: VendorId) -> Result<Option<Timestamp>> {
+        self.read(move |conn| {
+            Ok(conn.query_row(
+                "SELECT min(started_at) FROM alerts
+                 WHERE vendor_id = ?1 AND status IN ('ACTIVE', 'ACKNOWLEDGED')",
+                [vendor_id],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
     /// Vendor ids of the vendor's active plants (what an alert sync asks about).
     pub async fn active_plant_ids(&self, vendor_id: VendorId) -> Result<Vec<String>> {
         self.read(move |conn| {

@@ -5,7 +5,7 @@ use super::{Engine, VendorRun, first_few, store_in_batches};
 use crate::domain::{Timestamp, VendorAlert};
 use crate::store::SyncTarget;
 use crate::vendors::{self, AlertWindow, VendorError};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Syncs the alerts of `target`.
 pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Timestamp) -> VendorRun {
@@ -19,7 +19,11 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         Ok(client) => client,
         Err(error) => return VendorRun::failed(&error),
     };
-    let window = window(engine, vendor.last_alerts_synced_at, started_at);
+    let oldest_open = engine.store.oldest_open_alert_start(vendor.id).await.unwrap_or_else(|e| {
+        warn!("could not read the oldest open alert ({e}); using the usual window");
+        None
+    });
+    let window = window(engine, vendor.last_alerts_synced_at, oldest_open, started_at);
     let plant_ids = match engine.store.active_plant_ids(vendor.id).await {
         Ok(ids) => ids,
         Err(e) => {
@@ -78,14 +82,25 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
 }
 
 /// From the last successful alert sync (minus an overlap, so late alerts are caught) or the
-/// configured lookback, whichever is later, to now.
-fn window(engine: &Engine, last: Option<Timestamp>, now: Timestamp) -> AlertWindow {
+/// configured lookback, whichever is later, to now; stretched back to the oldest alert
+/// still open (within the lookback), because portals that list alerts by start time
+/// (FusionSolar, Solarman) only report an alert's end inside a window that holds its start.
+fn window(
+    engine: &Engine,
+    last: Option<Timestamp>,
+    oldest_open: Option<Timestamp>,
+    now: Timestamp,
+) -> AlertWindow {
     let now_ms = now.as_datetime().timestamp_millis();
     let lookback_start = now_ms - engine.settings.alert_lookback.as_millis() as i64;
-    let start_ms = last
-        .map(|t| {
-            t.as_datetime().timestamp_millis() - engine.settings.alert_overlap.as_millis() as i64
-        })
-        .map_or(lookback_start, |s| s.max(lookback_start));
+    let since_last = last.map(|t| {
+        t.as_datetime().timestamp_millis() - engine.settings.alert_overlap.as_millis() as i64
+    });
+    let open_start = oldest_open.map(|t| t.as_datetime().timestamp_millis());
+    let start_ms = match (since_last, open_start) {
+        (Some(since), Some(open)) => since.min(open),
+        (since, open) => since.or(open).unwrap_or(lookback_start),
+    }
+    .max(lookback_start);
     AlertWindow { start: Timestamp::from_unix_millis(start_ms).unwrap_or(now), end: now }
 }

@@ -19,6 +19,7 @@
 
 mod alerts;
 mod plants;
+mod quota;
 mod tokens;
 
 use crate::config::Settings;
@@ -199,8 +200,21 @@ impl Engine {
         // Optional per-plant work stops at three quarters of the deadline, leaving time to
         // store what was listed.
         let soft = tokio::time::Instant::now() + self.settings.vendor_deadline.mul_f64(0.75);
-        Session::new(self.account_tokens(target), self.http.clone(), self.settings.request_budget)
-            .with_soft_deadline(soft)
+        let session = Session::new(
+            self.account_tokens(target),
+            self.http.clone(),
+            self.settings.request_budget,
+        )
+        .with_soft_deadline(soft);
+        match crate::vendors::daily_request_limit(target.vendor.kind) {
+            Some(limit) => session.with_daily_quota(Arc::new(quota::StoreQuota::new(
+                self.store.clone(),
+                target.vendor.id,
+                &target.credentials,
+                limit,
+            ))),
+            None => session,
+        }
     }
 
     /// Runs a sync and records it. `progress` receives each vendor's result as it finishes.

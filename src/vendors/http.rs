@@ -13,6 +13,9 @@ pub struct HttpSettings {
     pub connect_timeout: Duration,
     /// Retries of transient errors and rate limits.
     pub retry: RetryPolicy,
+    /// Multiplies the portals' minimum intervals between calls (FusionSolar's 15 s between
+    /// logins, 300 s between station listings...). 1.0 in production; tests shrink it.
+    pub min_interval_scale: f64,
 }
 
 impl Default for HttpSettings {
@@ -21,6 +24,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(25),
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            min_interval_scale: 1.0,
         }
     }
 }
@@ -206,6 +210,11 @@ impl Http {
     /// The retry policy.
     pub fn retry(&self) -> RetryPolicy {
         self.settings.retry
+    }
+
+    /// The factor applied to portals' minimum intervals.
+    pub fn min_interval_scale(&self) -> f64 {
+        self.settings.min_interval_scale
     }
 
     /// Sends `request` and reads the whole body. Network failures and timeouts are

@@ -17,17 +17,25 @@
 //!   `Retry-After`, never for auth or malformed data, every attempt counted against the
 //!   run's request budget.
 //!
+//! * Portal limits live in the adapters: SolarEdge's daily quota goes through
+//!   [`DailyQuota`] (persisted, so it survives restarts) and a process-wide limit of three
+//!   concurrent calls; FusionSolar's minimum intervals through [`Session::pace`].
+//!
 //! Adding a portal is one folder plus one arm in [`build`].
 
+pub mod fusionsolar;
+pub mod growatt;
 pub mod http;
 pub mod lenient;
 pub mod paging;
 mod session;
+pub mod solaredge;
 pub mod solarman;
 pub mod sungrow;
+pub mod zones;
 
 pub use http::{Http, HttpSettings, RetryPolicy};
-pub use session::{AccountTokens, Session, SessionKey, TokenStore};
+pub use session::{AccountTokens, DailyQuota, Session, SessionKey, TokenStore};
 
 use crate::domain::{Credentials, Timestamp, VendorAlert, VendorKind, VendorPlant};
 use std::time::Duration;
@@ -62,6 +70,10 @@ pub enum VendorError {
     /// The run's request budget for this vendor is spent.
     #[error("request budget of {0} calls for this run is spent")]
     BudgetExhausted(u32),
+    /// The portal's daily request quota for this account is spent (SolarEdge: 300 a day);
+    /// no call is made until it resets.
+    #[error("daily request quota spent: {0}")]
+    QuotaSpent(String),
     /// The portal has no such capability for this account (e.g. no alert list).
     #[error("not supported by this portal: {0}")]
     Unsupported(String),
@@ -142,6 +154,19 @@ pub trait VendorClient: Send + Sync {
     /// Which portal.
     fn kind(&self) -> VendorKind;
 
+    /// Whether the portal has a login call. Portals with a static API key (SolarEdge,
+    /// Growatt) answer `false`: their sessions never log in and never cache a token, and an
+    /// auth error from them is a rejection of the key itself.
+    fn needs_login(&self) -> bool {
+        true
+    }
+
+    /// The least time between two logins of one account (FusionSolar: 15 s), honoured by
+    /// the session before every login.
+    fn login_min_interval(&self) -> Option<Duration> {
+        None
+    }
+
     /// Logs in with the credentials. A rejection is [`VendorError::CredentialsRejected`].
     async fn login(&self) -> Result<crate::domain::Token, VendorError>;
 
@@ -163,6 +188,15 @@ pub trait VendorClient: Send + Sync {
     ) -> Result<AlertListing, VendorError>;
 }
 
+/// The daily request quota per key of portals that have one (SolarEdge: 300 a day,
+/// vendor-apis.md §3.2). Every call counts, retries included.
+pub const fn daily_request_limit(kind: VendorKind) -> Option<u32> {
+    match kind {
+        VendorKind::SolarEdge => Some(300),
+        _ => None,
+    }
+}
+
 /// Builds the adapter of `kind`. `base_url` overrides the portal's default host (regional
 /// hosts, the simulator).
 pub fn build(
@@ -182,8 +216,12 @@ pub fn build(
     match kind {
         VendorKind::Solarman => Ok(Box::new(solarman::Solarman::new(base_url, credentials, http))),
         VendorKind::Sungrow => Ok(Box::new(sungrow::Sungrow::new(base_url, credentials, http))),
-        VendorKind::SolarEdge | VendorKind::Huawei | VendorKind::Growatt => {
-            Err(VendorError::Unsupported(format!("no {kind} adapter in this version of plantsync")))
+        VendorKind::SolarEdge => {
+            Ok(Box::new(solaredge::SolarEdge::new(base_url, credentials, http)))
         }
+        VendorKind::Huawei => {
+            Ok(Box::new(fusionsolar::FusionSolar::new(base_url, credentials, http)))
+        }
+        VendorKind::Growatt => Ok(Box::new(growatt::Growatt::new(base_url, credentials, http))),
     }
 }

@@ -1,15 +1,19 @@
-//! One vendor account's token and one run's request budget.
+//! One vendor account's token and pacing, and one run's request budget.
 //!
 //! The token lives in an [`AccountTokens`] shared by every run of the process for that
 //! account (the engine keeps one per [`SessionKey`]), so its mutex is the per-account lock:
 //! two runs never log in to one account at the same time, and a renewal done by one is seen
-//! by the other. The budget and the retry loop belong to the run's [`Session`].
+//! by the other. The same shared state remembers when each paced call was last made
+//! ([`Session::pace`]), so minimum intervals hold across runs. The budget, the portal's
+//! daily quota and the retry loop belong to the run's [`Session`].
 
 use super::{Http, VendorClient, VendorError};
 use crate::domain::{Timestamp, Token, VendorId};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 use tracing::{debug, warn};
 
 /// Where tokens persist between runs (the store, through the sync engine).
@@ -21,6 +25,18 @@ pub trait TokenStore: Send + Sync {
     async fn save(&self, token: &Token);
     /// Forgets the cached token (it was rejected).
     async fn clear(&self);
+}
+
+/// A portal's daily request quota for one key, persisted so it survives restarts (the
+/// store, through the sync engine). Every attempt of a call takes one request.
+#[async_trait::async_trait]
+pub trait DailyQuota: Send + Sync {
+    /// Takes one request of today's quota; [`VendorError::QuotaSpent`] when none is left.
+    async fn take(&self) -> Result<(), VendorError>;
+    /// Requests left today.
+    async fn remaining(&self) -> u32;
+    /// The daily limit.
+    fn limit(&self) -> u32;
 }
 
 /// Identifies an account's token state: the vendor and a fingerprint of its credentials and
@@ -41,6 +57,8 @@ pub struct AccountTokens {
     /// Set when the vendor rejected these credentials: no task logs in with them again
     /// (a plant and an alert run of the same account must not both try).
     rejected: std::sync::Mutex<Option<String>>,
+    /// When each paced call (by key) was last allowed.
+    paced: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 impl AccountTokens {
@@ -51,6 +69,7 @@ impl AccountTokens {
             store,
             logins: AtomicU64::new(0),
             rejected: std::sync::Mutex::new(None),
+            paced: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -67,12 +86,77 @@ pub struct Session {
     budget: u32,
     spent: AtomicU32,
     soft_deadline: Option<tokio::time::Instant>,
+    quota: Option<Arc<dyn DailyQuota>>,
+}
+
+/// Why [`Session::pace`] refused a call: the wait would exceed what the caller accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooSoon {
+    /// How long until the call is allowed.
+    pub wait: Duration,
 }
 
 impl Session {
     /// A session that may make at most `budget` requests (logins and retries included).
     pub fn new(tokens: Arc<AccountTokens>, http: Http, budget: u32) -> Self {
-        Self { tokens, http, budget, spent: AtomicU32::new(0), soft_deadline: None }
+        Self { tokens, http, budget, spent: AtomicU32::new(0), soft_deadline: None, quota: None }
+    }
+
+    /// Counts every attempt against the portal's daily `quota` as well.
+    pub fn with_daily_quota(mut self, quota: Arc<dyn DailyQuota>) -> Self {
+        self.quota = Some(quota);
+        self
+    }
+
+    /// Requests left of the portal's daily quota, when the portal has one.
+    pub async fn daily_remaining(&self) -> Option<u32> {
+        match &self.quota {
+            Some(quota) => Some(quota.remaining().await),
+            None => None,
+        }
+    }
+
+    /// The portal's daily limit, when it has one.
+    pub fn daily_limit(&self) -> Option<u32> {
+        self.quota.as_ref().map(|q| q.limit())
+    }
+
+    /// Honours a minimum interval between calls of one kind (`key`: the endpoint and what
+    /// makes the request distinct) on this account, across runs of this process. Waits when
+    /// the call is due within `max_wait`, else refuses with the time left; either way a
+    /// granted call is recorded as made now. Intervals are multiplied by the HTTP settings'
+    /// `min_interval_scale` (tests shrink them).
+    pub async fn pace(
+        &self,
+        key: &str,
+        interval: Duration,
+        max_wait: Duration,
+    ) -> Result<(), TooSoon> {
+        let scale = self.http.min_interval_scale();
+        let interval = interval.mul_f64(scale);
+        let max_wait = max_wait.mul_f64(scale);
+        loop {
+            let wait = {
+                let mut paced =
+                    self.tokens.paced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = tokio::time::Instant::now();
+                let due = paced.get(key).map_or(now, |last| *last + interval);
+                if due <= now {
+                    paced.insert(key.to_owned(), now);
+                    return Ok(());
+                }
+                due - now
+            };
+            if wait > max_wait {
+                return Err(TooSoon { wait });
+            }
+            debug!(
+                key,
+                wait_ms = wait.as_millis() as u64,
+                "waiting for the portal's minimum interval"
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// After `at`, optional work (per-plant readings, per-device alerts) should stop so the
@@ -100,7 +184,16 @@ impl Session {
     }
 
     /// A usable token: the cached one while more than five minutes remain, else a new login.
+    /// Portals without a login get an empty placeholder (their adapters send the API key).
     pub async fn token(&self, client: &dyn VendorClient) -> Result<Token, VendorError> {
+        if !client.needs_login() {
+            return Ok(Token {
+                access: crate::domain::Secret::new(String::new()),
+                refresh: None,
+                expires_at: None,
+                metadata: serde_json::Value::Null,
+            });
+        }
         let mut current = self.tokens.current.lock().await;
         let now = Timestamp::now();
         if let Some(token) = current.as_ref().filter(|t| t.is_reusable_at(now)) {
@@ -135,6 +228,10 @@ impl Session {
         if let Some(reason) = self.tokens.rejected.lock().ok().and_then(|r| r.clone()) {
             return Err(VendorError::CredentialsRejected(reason));
         }
+        // One session per account on some portals: logins are spaced, never bunched.
+        if let Some(interval) = client.login_min_interval() {
+            let _ = self.pace("login", interval, interval).await;
+        }
         // A rejected login is returned at once (never retried: it could lock the account);
         // transient failures of the login call are retried like any other call.
         let token = match self.with_retries(|| client.login()).await {
@@ -165,6 +262,10 @@ impl Session {
     {
         let token = self.token(client).await?;
         match self.with_retries(|| call(token.clone())).await {
+            Err(VendorError::TokenExpired(reason)) if !client.needs_login() => {
+                // A static key cannot be renewed: the portal refused the key itself.
+                Err(VendorError::CredentialsRejected(reason))
+            }
             Err(VendorError::TokenExpired(reason)) => {
                 debug!(%reason, "token refused; logging in again");
                 let fresh = self.renew(client, &token).await?;
@@ -190,6 +291,10 @@ impl Session {
         loop {
             if self.spent.fetch_add(1, Ordering::Relaxed) >= self.budget {
                 return Err(VendorError::BudgetExhausted(self.budget));
+            }
+            // Retries count against the portal's quota too: that is how the portal counts.
+            if let Some(quota) = &self.quota {
+                quota.take().await?;
             }
             tries += 1;
             let error = match attempt().await {

@@ -7,6 +7,7 @@ mod agent;
 mod api;
 mod cli;
 mod config;
+mod portals;
 mod secrets;
 mod support;
 mod sync;

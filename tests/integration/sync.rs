@@ -35,6 +35,9 @@ pub fn fast_settings() -> EngineSettings {
                 max_delay: Duration::from_millis(40),
                 max_retry_after: Duration::from_secs(2),
             },
+            // FusionSolar's 15 s between logins become 150 ms, its 300 s between station
+            // listings 3 s.
+            min_interval_scale: 0.01,
         },
         ..EngineSettings::default()
     }
@@ -47,6 +50,7 @@ pub fn credentials_of(sim: &Simulator, index: usize) -> Credentials {
     creds.set(CredentialField::Password, c.password);
     creds.set(CredentialField::AppId, c.app_id);
     creds.set(CredentialField::AppSecret, c.app_secret);
+    creds.set(CredentialField::ApiKey, c.api_key);
     creds
 }
 

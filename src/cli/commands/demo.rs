@@ -4,15 +4,30 @@
 use super::Ctx;
 use super::sync::{fail_if_vendors_failed, print, run_with_progress};
 use crate::cli::output::{Format, TABLE_WIDTH, Table, number_cell, text_cell};
-use crate::domain::{
-    CredentialField, Credentials, NewOrganization, NewVendor, RunKind, RunSource, VendorKind,
-};
-use crate::simulator::{Simulator, demo_config};
+use crate::domain::{CredentialField, Credentials, NewOrganization, NewVendor, RunKind, RunSource};
+use crate::simulator::{SimCredentials, Simulator, demo_config};
 use crate::store::{PlantFilter, StoreError, SyncSelection, VendorPatch};
 use crate::sync::{Engine, EngineSettings};
 
 /// Name of the demo organization.
 pub const DEMO_ORG: &str = "Demo Solar Co";
+
+/// The credentials a user would enter for a simulated account: the fields its kind needs.
+fn credentials_of(sim: &SimCredentials) -> Credentials {
+    let mut credentials = Credentials::default();
+    for &field in sim.kind.required_credentials() {
+        let value = match field {
+            CredentialField::Username => sim.username.clone(),
+            CredentialField::Password => sim.password.clone(),
+            CredentialField::AppId => sim.app_id.clone(),
+            CredentialField::AppSecret => sim.app_secret.clone(),
+            CredentialField::ApiKey => sim.api_key.clone(),
+            CredentialField::CompanyId => continue,
+        };
+        credentials.set(field, value);
+    }
+    credentials
+}
 
 /// Runs the demo against the data dir of `ctx` (the caller chose or created it).
 pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> anyhow::Result<()> {
@@ -25,7 +40,9 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
             "plantsync demo: using the data dir {data_dir} (demo rows are added or refreshed)"
         )?;
     }
-    let simulator = Simulator::start(demo_config(seed)).await?;
+    let config = demo_config(seed);
+    let accounts = config.accounts.len();
+    let simulator = Simulator::start(config).await?;
     writeln!(ctx.out, "built-in vendor simulator listening on http://{}\n", simulator.addr())?;
 
     let org = match ctx.store.find_org(DEMO_ORG).await {
@@ -41,13 +58,10 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
         }
         Err(e) => return Err(e.into()),
     };
-    for (index, kind) in [VendorKind::Solarman, VendorKind::Sungrow].into_iter().enumerate() {
+    for index in 0..accounts {
         let sim = simulator.credentials(index);
-        let mut credentials = Credentials::default();
-        credentials.set(CredentialField::Username, sim.username);
-        credentials.set(CredentialField::Password, sim.password);
-        credentials.set(CredentialField::AppId, sim.app_id);
-        credentials.set(CredentialField::AppSecret, sim.app_secret);
+        let kind = sim.kind;
+        let credentials = credentials_of(&sim);
         let name = format!("Demo {}", kind.display_name());
         let base_url = simulator.base_url(kind);
         // The simulator's port changes every run: refresh an existing demo vendor.

@@ -1,8 +1,10 @@
 //! `plantsync simulate`: the built-in vendor simulator as a standalone server.
 
 use crate::cli::SimulateArgs;
-use crate::domain::VendorKind;
-use crate::simulator::{AccountSpec, Endpoint, Faults, Simulator, SimulatorConfig, Trigger};
+use crate::domain::{CredentialField, VendorKind};
+use crate::simulator::{
+    AccountSpec, Endpoint, Faults, SimCredentials, Simulator, SimulatorConfig, Trigger,
+};
 use std::io::Write;
 use std::time::Duration;
 
@@ -21,15 +23,41 @@ pub fn faults(args: &SimulateArgs) -> Faults {
         empty_pages_from: args.empty_pages_from,
         duplicate_ids_across_pages: args.duplicate_ids,
         slow_body: args.slow_body_ms.map(|ms| (Duration::from_millis(ms), plant_list)),
+        ..Faults::none()
     }
+}
+
+/// The `vendor add` command line for a simulated account: non-secret fields as flags,
+/// secrets on stdin in the order `vendor add` prompts for them.
+fn add_command(c: &SimCredentials, index: usize, base: &str) -> String {
+    let mut flags = String::new();
+    let mut secrets = Vec::new();
+    for field in c.kind.required_credentials() {
+        match field {
+            CredentialField::AppId => flags.push_str(&format!(" --app-id '{}'", c.app_id)),
+            CredentialField::Username => flags.push_str(&format!(" --username '{}'", c.username)),
+            CredentialField::Password => secrets.push(c.password.as_str()),
+            CredentialField::AppSecret => secrets.push(c.app_secret.as_str()),
+            CredentialField::ApiKey => secrets.push(c.api_key.as_str()),
+            CredentialField::CompanyId => {}
+        }
+    }
+    let format = "%s\\n".repeat(secrets.len());
+    let quoted: Vec<String> = secrets.iter().map(|s| format!("'{s}'")).collect();
+    format!(
+        "printf '{format}' {} | plantsync vendor add --name 'Sim {kind} {index}' --kind {kind} \
+         --org <ORG> --base-url {base}{flags}",
+        quoted.join(" "),
+        kind = c.kind,
+    )
 }
 
 /// Serves until Ctrl-C, after printing every account's base URL and credentials.
 pub async fn run(args: SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let faults = faults(&args);
-    let kinds = [VendorKind::Solarman, VendorKind::Sungrow];
+    let kinds = VendorKind::ALL;
     let accounts: Vec<AccountSpec> = (0..args.accounts)
-        .flat_map(|_| kinds)
+        .flat_map(|_| kinds.iter().copied())
         .enumerate()
         .map(|(index, kind)| {
             let mut spec = AccountSpec::new(kind, args.plants, args.alerts);
@@ -57,12 +85,7 @@ pub async fn run(args: SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         let c = simulator.credentials(index);
         let base = simulator.base_url(c.kind);
         writeln!(out, "account {index}: {} at {base}", c.kind)?;
-        writeln!(
-            out,
-            "  printf '%s\\n%s\\n' '{}' '{}' | plantsync vendor add --name 'Sim {} {index}' --kind {} \
-             --org <ORG> --base-url {base} --app-id '{}' --username '{}'",
-            c.app_secret, c.password, c.kind, c.kind, c.app_id, c.username
-        )?;
+        writeln!(out, "  {}", add_command(&c, index, &base))?;
     }
     writeln!(out, "\nCtrl-C stops the simulator.")?;
     out.flush()?;

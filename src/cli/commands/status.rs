@@ -70,6 +70,21 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
                     ]);
                 }
                 write!(ctx.out, "\n{}", table.render(TABLE_WIDTH))?;
+                let quotas: Vec<(String, String)> = status
+                    .vendor_health
+                    .iter()
+                    .filter_map(|v| {
+                        let (used, limit) = (v.quota_used_today?, v.quota_daily_limit?);
+                        let left = limit.saturating_sub(used);
+                        Some((v.name.clone(), format!("{left} of {limit} requests left today")))
+                    })
+                    .collect();
+                if !quotas.is_empty() {
+                    writeln!(ctx.out, "\ndaily request quotas (reset at 00:00 UTC):")?;
+                    let rows: Vec<(&str, String)> =
+                        quotas.iter().map(|(name, text)| (name.as_str(), text.clone())).collect();
+                    write!(ctx.out, "{}", key_values(&rows))?;
+                }
             }
             Ok(())
         }

@@ -2,6 +2,7 @@
 
 use super::wire::{Fault, LoginData, OAuthToken, Station, UnitValue};
 use crate::domain::{AlertStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant};
+use crate::vendors::zones::zone_from_gmt;
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde_json::Value;
 
@@ -75,23 +76,6 @@ fn scaled(reading: &UnitValue, units: &[(&str, i32)]) -> Result<Option<f64>, Str
         .ok_or_else(|| format!("unknown unit '{unit}'"))?;
     let factor = 1000f64.powi(power.abs());
     Ok(Some(if *power < 0 { value / factor } else { value * factor }))
-}
-
-/// `"GMT+2"` to the IANA `Etc/GMT-2` (POSIX signs are inverted). Offsets that are not whole
-/// hours have no IANA name and give `None`.
-pub(super) fn zone_from_gmt(text: &str) -> Option<String> {
-    let rest = text.trim().strip_prefix("GMT").or_else(|| text.trim().strip_prefix("UTC"))?;
-    if rest.is_empty() || rest == "+0" || rest == "-0" {
-        return Some("Etc/GMT".to_owned());
-    }
-    let (sign, hours) = rest.split_at(1);
-    let hours: u8 = hours.parse().ok().filter(|h| *h <= 14)?;
-    let name = match sign {
-        "+" => format!("Etc/GMT-{hours}"),
-        "-" => format!("Etc/GMT+{hours}"),
-        _ => return None,
-    };
-    name.parse::<chrono_tz::Tz>().is_ok().then_some(name)
 }
 
 /// An ISO time with an offset, or `yyyy-MM-dd HH:mm:ss` / `yyyyMMddHHmmss` in server time.
@@ -263,14 +247,6 @@ mod tests {
         assert_eq!(capacity_kw(&reading("kWp", 21.93)), Ok(Some(21.93)));
         assert!(power_kw(&reading("hp", 1.0)).is_err());
         assert_eq!(energy_kwh(&UnitValue { unit: Some("kWh".into()), value: None }), Ok(None));
-    }
-
-    #[test]
-    fn gmt_offsets_become_etc_zones() {
-        assert_eq!(zone_from_gmt("GMT+2").as_deref(), Some("Etc/GMT-2"));
-        assert_eq!(zone_from_gmt("GMT-5").as_deref(), Some("Etc/GMT+5"));
-        assert_eq!(zone_from_gmt("GMT+5:30"), None);
-        assert_eq!(zone_from_gmt("Europe/Berlin"), None);
     }
 
     #[test]

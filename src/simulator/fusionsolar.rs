@@ -1,0 +1,382 @@
+//! The Huawei FusionSolar Northbound API ("thirdData") as the simulator serves it under
+//! `/huawei` (`vendor-apis.md` §4).
+//!
+//! Owns the wire format only: `POST` calls with JSON bodies answered with HTTP 200 and the
+//! `{success, failCode, message, data, params}` envelope; the login whose token comes back
+//! in the `xsrf-token` header and the `XSRF-TOKEN` cookie, and is accepted from either on
+//! later calls; one session per account (a new login ends every earlier token, `failCode
+//! 305`); the `stations` list paged by `pageNo`/`pageCount`; the KPI and alarm calls keyed by
+//! comma-separated `NE=` codes; and `failCode 407` for rate limiting, which the
+//! `fusion_min_interval_scale` fault also sends for requests repeated too soon. Accounts,
+//! counting and faults are shared with the other vendors.
+
+use super::data::{self, Alert, NetStatus, Plant, in_zone, number_text, round};
+use super::faults::{
+    Reply, mangle_plant, number_field, page_count, plant_page, signed_field, text_field,
+};
+use super::state::{Account, SimState};
+use super::{Endpoint, Faults};
+use crate::domain::VendorKind;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderName};
+use axum::response::Response;
+use axum::routing::post;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A session ends after this long without a call (seconds); each call extends it.
+const SESSION_IDLE: i64 = 30 * 60;
+/// Default and maximum `pageSize` of `stations`.
+const PAGE_SIZE: (u64, u64) = (100, 100);
+/// Most station codes `getStationRealKpi` accepts.
+const MAX_KPI_STATIONS: usize = 100;
+/// Widest `getAlarmList` window, milliseconds.
+const MAX_ALARM_WINDOW_MS: i64 = 7 * 86_400 * 1000;
+/// Revenue per kWh, in the plant's currency.
+const TARIFF: f64 = 0.1;
+
+/// One call: its route (the key of the minimum intervals), counter and minimum interval.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    path: &'static str,
+    endpoint: Endpoint,
+    min_interval_secs: f64,
+}
+
+const LOGIN: Route =
+    Route { path: "/thirdData/login", endpoint: Endpoint::Login, min_interval_secs: 15.0 };
+const STATIONS: Route =
+    Route { path: "/thirdData/stations", endpoint: Endpoint::PlantList, min_interval_secs: 300.0 };
+const REAL_KPI: Route = Route {
+    path: "/thirdData/getStationRealKpi",
+    endpoint: Endpoint::Realtime,
+    min_interval_secs: 65.0,
+};
+const ALARMS: Route =
+    Route { path: "/thirdData/getAlarmList", endpoint: Endpoint::Alerts, min_interval_secs: 60.0 };
+
+/// The routes, relative to the `/huawei` prefix.
+pub(super) fn router() -> Router<Arc<SimState>> {
+    Router::new()
+        .route(LOGIN.path, post(login))
+        .route(STATIONS.path, post(stations))
+        .route(REAL_KPI.path, post(real_kpi))
+        .route(ALARMS.path, post(alarm_list))
+}
+
+/// A request body as JSON; a missing or malformed body reads as `{}`.
+fn parse(body: &Bytes) -> Value {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+/// The success envelope around `data`, with the server time in `params`.
+fn success(data: Value) -> Reply {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let mut body = json!({
+        "success": true,
+        "failCode": 0,
+        "message": null,
+        "data": null,
+        "params": {"currentTime": now_ms},
+    });
+    body["data"] = data;
+    Reply::ok(body)
+}
+
+/// A failure envelope (HTTP 200, as every FusionSolar answer).
+fn failure(code: u32, message: &str) -> Reply {
+    Reply::ok(json!({"success": false, "failCode": code, "message": message, "data": null}))
+}
+
+/// Wrong user name or system code, or a rejected login.
+fn bad_credentials() -> Reply {
+    failure(20001, "USERNAME_OR_PASSWORD_ERROR")
+}
+
+/// The answer to a missing, unknown, replaced or expired token.
+fn must_relogin() -> Reply {
+    Reply::ok(json!({
+        "success": false,
+        "failCode": 305,
+        "message": "USER_MUST_RELOGIN",
+        "immediately": true,
+        "data": null,
+    }))
+}
+
+/// The rate-limit signal.
+fn too_frequent() -> Reply {
+    failure(407, "ACCESS_FREQUENCY_IS_TOO_HIGH")
+}
+
+/// Whether `body` repeats an identical request to `route` too soon, when the account
+/// enforces minimum intervals. Only checked requests are remembered.
+fn too_soon(account: &Account, faults: &Faults, route: Route, body: &Value) -> bool {
+    let Some(scale) = faults.fusion_min_interval_scale else { return false };
+    let secs = route.min_interval_secs * scale;
+    // NaN, zero or negative scales enforce nothing; huge ones saturate.
+    let window = if secs > 0.0 {
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)
+    } else {
+        Duration::ZERO
+    };
+    account.repeated_within(route.path, body, window)
+}
+
+/// `POST /thirdData/login {userName, systemCode}`: on success the token is in the
+/// `xsrf-token` header and the `XSRF-TOKEN` cookie, and every earlier token of the account
+/// stops working.
+async fn login(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    let _flight = state.enter(VendorKind::Huawei);
+    let body = parse(&body);
+    let user = text_field(&body, "userName").unwrap_or_default();
+    let Some(account) = state.find(VendorKind::Huawei, |c| c.username == user) else {
+        return bad_credentials().into_response(false);
+    };
+    let plan = account.begin(LOGIN.endpoint);
+    if let Some(response) = plan.preflight(too_frequent).await {
+        return response;
+    }
+    if too_soon(account, &plan.faults, LOGIN, &body) {
+        account.note_rate_limited();
+        return plan.finish(too_frequent());
+    }
+    let code = text_field(&body, "systemCode").unwrap_or_default();
+    if code != account.creds.password || plan.faults.reject_login {
+        return plan.finish(bad_credentials());
+    }
+    let material = state.token_material(account);
+    let token = format!("x-{}", &material[..40.min(material.len())]);
+    state.issue_session_token(account, token.clone(), SESSION_IDLE);
+    let reply = success(Value::Null)
+        .header(HeaderName::from_static("xsrf-token"), &token)
+        .header(SET_COOKIE, &format!("XSRF-TOKEN={token}; Path=/; HttpOnly"));
+    plan.finish(reply)
+}
+
+/// The session token of a request: the `XSRF-TOKEN` header (any case), else the
+/// `XSRF-TOKEN` cookie.
+fn request_token(headers: &HeaderMap) -> Option<String> {
+    let header = headers.get("xsrf-token").and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(token) = header.filter(|t| !t.is_empty()) {
+        return Some(token.to_owned());
+    }
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("XSRF-TOKEN"))
+        .map(|(_, value)| value.trim().to_owned())
+        .filter(|token| !token.is_empty())
+}
+
+/// What a handler of an authenticated call gets.
+struct Call<'a> {
+    account: &'a Account,
+    faults: &'a Faults,
+    body: &'a Value,
+}
+
+/// The shared path of every call after the login: attribute by token, count, faults, token
+/// check, minimum interval, then `handle`. The interval is checked after the token so that
+/// a call refused for an ended session can be retried at once after the new login.
+async fn serve(
+    state: &SimState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    route: Route,
+    handle: fn(Call<'_>) -> Reply,
+) -> Response {
+    let _flight = state.enter(VendorKind::Huawei);
+    let token = request_token(headers).unwrap_or_default();
+    let Some(account) = state.token_owner(&token).filter(|a| a.kind == VendorKind::Huawei) else {
+        return must_relogin().into_response(false);
+    };
+    let plan = account.begin(route.endpoint);
+    if let Some(response) = plan.preflight(too_frequent).await {
+        return response;
+    }
+    if !state.use_token(account, &token, plan.faults.token_expires_after) {
+        return plan.finish(must_relogin());
+    }
+    let body = parse(body);
+    if too_soon(account, &plan.faults, route, &body) {
+        account.note_rate_limited();
+        return plan.finish(too_frequent());
+    }
+    plan.finish(handle(Call { account, faults: &plan.faults, body: &body }))
+}
+
+/// `POST /thirdData/stations {pageNo, pageSize?}`.
+async fn stations(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(&state, &headers, &body, STATIONS, |call| {
+        let page = number_field(call.body, "pageNo").unwrap_or(1).max(1);
+        let size = number_field(call.body, "pageSize").filter(|&s| s > 0).unwrap_or(PAGE_SIZE.0);
+        if size > PAGE_SIZE.1 {
+            return failure(20400, "pageSize too large");
+        }
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let data = call.account.with_data(|data| {
+            let listed: Vec<&Plant> = data.listed().collect();
+            let shown = plant_page(call.faults, listed.len(), page, size);
+            let list: Vec<Value> = listed[shown]
+                .iter()
+                .map(|plant| {
+                    let mut item = station(plant);
+                    mangle_plant(call.faults, plant.index, &mut item, "plantCode", "capacity");
+                    Value::Object(item)
+                })
+                .collect();
+            json!({
+                "list": list,
+                "pageNo": page,
+                "pageCount": page_count(call.faults, listed.len(), size),
+                "total": listed.len(),
+            })
+        });
+        success(data)
+    })
+    .await
+}
+
+/// The plant's `NE=` code.
+fn code(plant: &Plant) -> String {
+    data::vendor_plant_id(VendorKind::Huawei, plant.id)
+}
+
+/// One `stations` item (`vendor-apis.md` §4.3, §4.6).
+fn station(plant: &Plant) -> Map<String, Value> {
+    let grid_connected = in_zone(plant.created, &plant.region.timezone);
+    let item = json!({
+        "plantCode": code(plant),
+        "plantName": plant.name,
+        "plantAddress": plant.address,
+        "latitude": number_text(plant.lat, 4),
+        "longitude": number_text(plant.lng, 4),
+        "capacity": plant.capacity_kw,
+        "contactPerson": "",
+        "contactMethod": "",
+        "gridConnectionDate": grid_connected.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+    });
+    match item {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The comma-separated `stationCodes` of a request.
+fn station_codes(body: &Value) -> Vec<String> {
+    text_field(body, "stationCodes")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `POST /thirdData/getStationRealKpi {stationCodes}`: unknown codes are left out.
+async fn real_kpi(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(&state, &headers, &body, REAL_KPI, |call| {
+        let codes = station_codes(call.body);
+        if codes.len() > MAX_KPI_STATIONS {
+            return failure(20006, "too many stations");
+        }
+        let rows: Vec<Value> = call.account.with_data(|data| {
+            codes
+                .iter()
+                .filter_map(|wanted| data.listed().find(|p| code(p) == *wanted))
+                .map(kpi)
+                .collect()
+        });
+        success(Value::Array(rows))
+    })
+    .await
+}
+
+/// One `getStationRealKpi` row. `day_power` is null for the plants whose today's energy
+/// the other vendors show as a placeholder.
+fn kpi(plant: &Plant) -> Value {
+    let health = match plant.status {
+        NetStatus::AllOffline => 1,
+        NetStatus::PartialOffline => 2,
+        NetStatus::Normal => 3,
+    };
+    let day_power = (!plant.today_placeholder).then(|| round(plant.today_kwh, 2));
+    json!({
+        "stationCode": code(plant),
+        "dataItemMap": {
+            "day_power": day_power,
+            "month_power": round((plant.today_kwh * 14.0).min(plant.total_kwh), 2),
+            "total_power": round(plant.total_kwh, 2),
+            "day_income": round(plant.today_kwh * TARIFF, 3),
+            "total_income": round(plant.total_kwh * TARIFF, 2),
+            "real_health_state": health,
+        },
+    })
+}
+
+/// `POST /thirdData/getAlarmList {stationCodes, beginTime, endTime, language}`: the alarms
+/// of those stations raised inside the window (at most 7 days), active and recovered.
+async fn alarm_list(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(&state, &headers, &body, ALARMS, |call| {
+        let (Some(begin), Some(end)) =
+            (signed_field(call.body, "beginTime"), signed_field(call.body, "endTime"))
+        else {
+            return failure(20400, "beginTime and endTime are required");
+        };
+        if end.saturating_sub(begin) > MAX_ALARM_WINDOW_MS {
+            return failure(20010, "time range too large");
+        }
+        let codes = station_codes(call.body);
+        let rows: Vec<Value> = call.account.with_data(|data| {
+            data.live_alerts()
+                .filter(|a| (begin..=end).contains(&a.time.saturating_mul(1000)))
+                .filter_map(|a| Some((a, data.plants.get(a.plant)?)))
+                .filter(|(_, p)| codes.contains(&code(p)))
+                .map(|(a, p)| alarm(a, p))
+                .collect()
+        });
+        success(Value::Array(rows))
+    })
+    .await
+}
+
+/// One `getAlarmList` row (`vendor-apis.md` §4.4, §4.6). `alarmId` identifies the alarm
+/// type; `recoveryTime` appears only once the alarm is over.
+fn alarm(alert: &Alert, plant: &Plant) -> Value {
+    let type_id: u64 = alert.code.parse().unwrap_or(0);
+    let mut row = json!({
+        "stationCode": code(plant),
+        "stationName": plant.name,
+        "alarmId": 2000 + type_id,
+        "alarmName": alert.name,
+        "alarmCause": format!("{} detected by the inverter", alert.name),
+        "alarmType": 2,
+        "causeId": 1 + alert.level,
+        "devName": "Inverter-1",
+        "devTypeId": 1,
+        "esnCode": plant.devices.first().map(|d| d.sn.clone()).unwrap_or_default(),
+        "lev": alert.fault_level,
+        "raiseTime": alert.time.saturating_mul(1000),
+        "repairSuggestion": "Check the inverter and its grid connection; contact the installer if the alarm persists.",
+        "status": if alert.ended.is_some() { 5 } else { 1 },
+    });
+    if let Some(ended) = alert.ended {
+        row["recoveryTime"] = json!(ended.saturating_mul(1000));
+    }
+    row
+}

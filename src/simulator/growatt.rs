@@ -1,0 +1,194 @@
+//! The Growatt OpenAPI v1 as the simulator serves it under `/growatt` (`vendor-apis.md` §5).
+//!
+//! Owns the wire format only: `GET` calls authenticated by the static API token in the
+//! `token` header (no login), the `{data, error_code, error_msg}` envelope that is HTTP 200
+//! even for errors (`10011` for a bad token, `10012` for rate limiting, `-1` from a retired
+//! domain), the plant list paged by `page`/`perpage` with numbers as strings, and the
+//! per-plant data call. Growatt has no plant-level alert list, so neither has the simulator.
+//! Accounts, counting and faults are shared with the other vendors.
+
+use super::data::{NetStatus, Plant, in_zone, number_text, round};
+use super::faults::{Reply, mangle_plant, plant_page};
+use super::state::{Account, SimState};
+use super::{Endpoint, Faults};
+use crate::domain::VendorKind;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Default and maximum `perpage` of the plant list.
+const PER_PAGE: (u64, u64) = (20, 100);
+
+/// The routes, relative to the `/growatt` prefix.
+pub(super) fn router() -> Router<Arc<SimState>> {
+    Router::new().route("/v1/plant/list", get(plant_list)).route("/v1/plant/data", get(plant_data))
+}
+
+/// An error envelope (HTTP 200).
+fn error(code: i32, message: &str) -> Reply {
+    Reply::ok(json!({"error_code": code, "error_msg": message, "data": null}))
+}
+
+/// The success envelope around `data`.
+fn success(data: Value) -> Reply {
+    let mut body = json!({"data": null, "error_code": 0, "error_msg": ""});
+    body["data"] = data;
+    Reply::ok(body)
+}
+
+/// The answer to a missing, unknown or rejected token.
+fn permission_denied() -> Reply {
+    error(10011, "error_permission_denied")
+}
+
+/// The rate-limit signal.
+fn frequently_access() -> Reply {
+    error(10012, "error_frequently_access")
+}
+
+/// What a handler gets.
+struct Call<'a> {
+    account: &'a Account,
+    faults: &'a Faults,
+    query: &'a HashMap<String, String>,
+}
+
+/// The shared path of every call: attribute by token, count, faults, retired domain, token
+/// check, then `handle`. A token that matches no account cannot be attributed, so a retired
+/// domain still answers it with `10011`.
+async fn serve(
+    state: &SimState,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    endpoint: Endpoint,
+    handle: fn(Call<'_>) -> Reply,
+) -> Response {
+    let _flight = state.enter(VendorKind::Growatt);
+    let token = headers.get("token").and_then(|v| v.to_str().ok()).map_or("", str::trim);
+    let account = (!token.is_empty())
+        .then(|| state.find(VendorKind::Growatt, |c| c.api_key == token))
+        .flatten();
+    let Some(account) = account else {
+        return permission_denied().into_response(false);
+    };
+    let plan = account.begin(endpoint);
+    if let Some(response) = plan.preflight(frequently_access).await {
+        return response;
+    }
+    if plan.faults.growatt_retired_domain {
+        return plan.finish(error(-1, "Please use the new domain"));
+    }
+    if plan.faults.reject_login {
+        return plan.finish(permission_denied());
+    }
+    plan.finish(handle(Call { account, faults: &plan.faults, query }))
+}
+
+/// A positive integer query parameter; missing, malformed or zero reads as `None`.
+fn query_number(query: &HashMap<String, String>, name: &str) -> Option<u64> {
+    query.get(name).and_then(|v| v.trim().parse().ok()).filter(|&n| n > 0)
+}
+
+/// `GET /v1/plant/list?page=&perpage=`.
+async fn plant_list(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    serve(&state, &headers, &query, Endpoint::PlantList, |call| {
+        let page = query_number(call.query, "page").unwrap_or(1);
+        let per_page = query_number(call.query, "perpage").unwrap_or(PER_PAGE.0);
+        if per_page > PER_PAGE.1 {
+            return error(10002, "perpage must be at most 100");
+        }
+        let per_page = usize::try_from(per_page).unwrap_or(usize::MAX);
+        let user_id = 30 + call.account.index;
+        let (count, plants) = call.account.with_data(|data| {
+            let listed: Vec<&Plant> = data.listed().collect();
+            let shown = plant_page(call.faults, listed.len(), page, per_page);
+            let plants: Vec<Value> = listed[shown]
+                .iter()
+                .map(|plant| {
+                    let mut item = plant_row(plant, user_id);
+                    mangle_plant(call.faults, plant.index, &mut item, "plant_id", "peak_power");
+                    Value::Object(item)
+                })
+                .collect();
+            (listed.len(), plants)
+        });
+        success(json!({"count": count, "plants": plants}))
+    })
+    .await
+}
+
+/// Growatt's plant `status`: 1 online, 2 partly offline, 0 offline. (The real meanings are
+/// not documented; clients should only rely on "1 is fine".)
+fn status(plant: &Plant) -> u8 {
+    match plant.status {
+        NetStatus::Normal => 1,
+        NetStatus::PartialOffline => 2,
+        NetStatus::AllOffline => 0,
+    }
+}
+
+/// One `plants` item (`vendor-apis.md` §5.2, §5.5). `current_power` is kW as text, and
+/// empty for one plant in ten, as the portal sends it when it has no value.
+fn plant_row(plant: &Plant, user_id: usize) -> Map<String, Value> {
+    let current_power =
+        if plant.index % 10 == 6 { String::new() } else { number_text(plant.power_w / 1000.0, 3) };
+    let item = json!({
+        "plant_id": plant.id,
+        "name": plant.name,
+        "status": status(plant),
+        "city": plant.town,
+        "country": plant.region.country,
+        "latitude": number_text(plant.lat, 4),
+        "longitude": number_text(plant.lng, 4),
+        "peak_power": plant.capacity_kw,
+        "current_power": current_power,
+        "total_energy": number_text(plant.total_kwh, 1),
+        "create_date": in_zone(plant.created, &plant.region.timezone).format("%Y-%m-%d").to_string(),
+        "image_url": format!("{}.png", 1 + plant.index % 5),
+        "installer": "ACME Solar",
+        "operator": "ACME Solar",
+        "locale": "",
+        "user_id": user_id,
+    });
+    match item {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// `GET /v1/plant/data?plant_id=`: current power (kW, a number here), today's and lifetime
+/// energy (kWh, text) and the last data time in the plant's local time.
+async fn plant_data(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    serve(&state, &headers, &query, Endpoint::Realtime, |call| {
+        let id = query_number(call.query, "plant_id");
+        let found = call.account.with_data(|data| {
+            id.and_then(|id| data.plant_by_id(id)).map(|p| {
+                let updated = in_zone(p.last_update, &p.region.timezone);
+                json!({
+                    "current_power": round(p.power_w / 1000.0, 3),
+                    "today_energy": number_text(p.today_kwh, 1),
+                    "total_energy": number_text(p.total_kwh, 1),
+                    "last_update_time": updated.format("%Y-%m-%d %H:%M:%S").to_string(),
+                })
+            })
+        });
+        match found {
+            Some(data) => success(data),
+            None => error(10003, "plant not found"),
+        }
+    })
+    .await
+}

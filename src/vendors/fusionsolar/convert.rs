@@ -1,0 +1,204 @@
+//! FusionSolar wire records to domain records. Pure: no I/O, tested on recorded payloads.
+
+use super::wire::{Alarm, KpiMap, LegacyStation, Station};
+use crate::domain::{AlertStatus, Severity, Timestamp, VendorAlert, VendorPlant};
+use crate::vendors::zones::zone_from_offset;
+
+/// One `/thirdData/stations` row (capacity in kWp). The list has no zone: the offset of
+/// `gridConnectionDate` gives one when it is a whole number of hours.
+pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> {
+    let id = station.plant_code.ok_or("station without a plantCode")?;
+    let timezone = match station.grid_connection_date.as_deref() {
+        Some(text) => {
+            let date = chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|e| format!("gridConnectionDate '{text}': {e}"))?;
+            zone_from_offset(date.offset().local_minus_utc())
+        }
+        None => None,
+    };
+    Ok(VendorPlant {
+        vendor_plant_id: id,
+        name: station.plant_name,
+        capacity_kw: station.capacity,
+        address: station.plant_address,
+        latitude: station.latitude,
+        longitude: station.longitude,
+        timezone,
+        raw_json: Some(raw.to_owned()),
+        ..VendorPlant::default()
+    })
+}
+
+/// One legacy `/thirdData/getStationList` row: its capacity is in **MW**.
+pub(super) fn legacy_plant(station: LegacyStation, raw: &str) -> Result<VendorPlant, String> {
+    let id = station.station_code.ok_or("station without a stationCode")?;
+    Ok(VendorPlant {
+        vendor_plant_id: id,
+        name: station.station_name,
+        capacity_kw: station.capacity.map(|mw| mw * 1000.0),
+        address: station.station_addr,
+        raw_json: Some(raw.to_owned()),
+        ..VendorPlant::default()
+    })
+}
+
+/// Adds a station's real-time KPIs (energy is already in kWh).
+pub(super) fn apply_kpi(plant: &mut VendorPlant, kpi: &KpiMap) {
+    if kpi.day_power.is_some() {
+        plant.daily_energy_kwh = kpi.day_power;
+    }
+    if kpi.total_power.is_some() {
+        plant.total_energy_kwh = kpi.total_power;
+    }
+    plant.network_status = match kpi.real_health_state {
+        Some(1) => Some("DISCONNECTED".into()),
+        Some(2) => Some("FAULTY".into()),
+        Some(3) => Some("HEALTHY".into()),
+        Some(other) => Some(format!("STATE_{other}")),
+        None => plant.network_status.take(),
+    };
+}
+
+/// `lev` as a severity.
+pub(super) fn severity(level: Option<i64>) -> Severity {
+    match level {
+        Some(1) => Severity::Critical,
+        Some(2) => Severity::High,
+        Some(3) => Severity::Medium,
+        _ => Severity::Low,
+    }
+}
+
+fn from_millis(millis: i64, what: &str) -> Result<Timestamp, String> {
+    Timestamp::from_unix_millis(millis).ok_or_else(|| format!("{what} {millis} is not a time"))
+}
+
+/// One alarm. `alarmId` names the alarm type: the occurrence is
+/// `stationCode|esnCode|alarmId|raiseTime`; it is resolved once `recoveryTime` is given.
+pub(super) fn alert(alarm: Alarm, raw: &str) -> Result<VendorAlert, String> {
+    let station = alarm.station_code.ok_or("alarm without a stationCode")?;
+    let alarm_id = alarm.alarm_id.ok_or("alarm without an alarmId")?;
+    let raised = alarm.raise_time.ok_or("alarm without a raiseTime")?;
+    let started_at = from_millis(raised, "raiseTime")?;
+    let ended_at = match alarm.recovery_time.filter(|t| *t > 0) {
+        Some(millis) => Some(from_millis(millis, "recoveryTime")?),
+        None => None,
+    };
+    let description = [alarm.alarm_cause.as_deref(), alarm.repair_suggestion.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok(VendorAlert {
+        vendor_alert_key: format!(
+            "{station}|{}|{alarm_id}|{raised}",
+            alarm.esn_code.as_deref().unwrap_or("")
+        ),
+        vendor_plant_id: Some(station),
+        device_sn: alarm.esn_code,
+        severity: severity(alarm.lev),
+        status: if ended_at.is_some() { AlertStatus::Resolved } else { AlertStatus::Active },
+        title: alarm.alarm_name.unwrap_or_else(|| format!("Alarm {alarm_id}")),
+        code: Some(alarm_id),
+        description: (!description.is_empty()).then_some(description),
+        started_at: Some(started_at),
+        ended_at,
+        raw_json: Some(raw.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::{Data, KpiRow, StationPage};
+    use super::*;
+    use serde_json::value::RawValue;
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/fusionsolar/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn recorded_stations_convert_with_zone_from_the_offset() {
+        let page: Data<StationPage> = serde_json::from_str(&fixture("stations.json")).unwrap();
+        let page = page.data.unwrap();
+        assert_eq!(page.page_count, Some(1));
+        let rows: Vec<Result<VendorPlant, String>> = page
+            .list
+            .unwrap()
+            .iter()
+            .map(|row| {
+                serde_json::from_str::<Station>(row.get())
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| plant(s, row.get()))
+            })
+            .collect();
+        let demo = rows[0].as_ref().unwrap();
+        assert_eq!(demo.vendor_plant_id, "NE=33554875");
+        assert_eq!(demo.capacity_kw, Some(10.2));
+        assert_eq!(demo.latitude, Some(38.72));
+        assert_eq!(demo.longitude, Some(-9.14));
+        assert_eq!(demo.timezone.as_deref(), Some("Etc/GMT-1"));
+        let india = rows[1].as_ref().unwrap();
+        assert_eq!(india.timezone, None, "+05:30 has no IANA Etc zone");
+        assert_eq!(india.latitude, None, "an empty coordinate is not a zero");
+        assert!(rows[2].as_ref().unwrap_err().contains("gridConnectionDate"));
+    }
+
+    #[test]
+    fn legacy_capacity_is_in_megawatts() {
+        let rows: Data<Vec<Box<RawValue>>> =
+            serde_json::from_str(&fixture("station_list_legacy.json")).unwrap();
+        let row = &rows.data.unwrap()[0];
+        let station: LegacyStation = serde_json::from_str(row.get()).unwrap();
+        let plant = legacy_plant(station, row.get()).unwrap();
+        assert_eq!(plant.vendor_plant_id, "NE=33554875");
+        assert_eq!(plant.capacity_kw, Some(5.0));
+    }
+
+    #[test]
+    fn recorded_kpis_add_energy_and_health() {
+        let rows: Data<Vec<KpiRow>> = serde_json::from_str(&fixture("real_kpi.json")).unwrap();
+        let rows = rows.data.unwrap();
+        let mut plant = VendorPlant::default();
+        apply_kpi(&mut plant, rows[0].data_item_map.as_ref().unwrap());
+        assert_eq!(plant.daily_energy_kwh, Some(31.5));
+        assert_eq!(plant.total_energy_kwh, Some(24_811.2));
+        assert_eq!(plant.network_status.as_deref(), Some("HEALTHY"));
+        let mut dark = VendorPlant::default();
+        apply_kpi(&mut dark, rows[1].data_item_map.as_ref().unwrap());
+        assert_eq!(dark.daily_energy_kwh, None, "'--' is no reading, not zero");
+        assert_eq!(dark.total_energy_kwh, Some(0.0));
+        assert_eq!(dark.network_status.as_deref(), Some("DISCONNECTED"));
+    }
+
+    #[test]
+    fn recorded_alarms_get_occurrence_keys_and_recovery() {
+        let rows: Data<Vec<Box<RawValue>>> =
+            serde_json::from_str(&fixture("alarm_list.json")).unwrap();
+        let alerts: Vec<Result<VendorAlert, String>> = rows
+            .data
+            .unwrap()
+            .iter()
+            .map(|row| {
+                serde_json::from_str::<Alarm>(row.get())
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| alert(a, row.get()))
+            })
+            .collect();
+        let open = alerts[0].as_ref().unwrap();
+        assert_eq!(open.vendor_alert_key, "NE=33554875|102XXXXXXX|2064|1718000000000");
+        assert_eq!(open.severity, Severity::High);
+        assert_eq!(open.status, AlertStatus::Active);
+        assert_eq!(open.started_at.unwrap().to_canonical(), "2024-06-10T06:13:20.000Z");
+        assert_eq!(
+            open.description.as_deref(),
+            Some("Grid voltage above threshold; Check grid voltage")
+        );
+        let closed = alerts[1].as_ref().unwrap();
+        assert_eq!(closed.status, AlertStatus::Resolved);
+        assert_eq!(closed.ended_at.unwrap().to_canonical(), "2024-06-10T07:13:20.000Z");
+        assert_eq!(closed.severity, Severity::Critical);
+        assert!(alerts[2].as_ref().unwrap_err().contains("raiseTime"));
+    }
+}

@@ -1,0 +1,312 @@
+//! Huawei FusionSolar Northbound API (vendor-apis.md §4): login with `userName` and
+//! `systemCode` for an XSRF token sent back on every call; stations from
+//! `/thirdData/stations` (`pageNo`/`pageCount`, capacity in kWp; the legacy
+//! `/thirdData/getStationList`, capacity in MW, where the account lacks the new one);
+//! energy and health from `/thirdData/getStationRealKpi` in batches of 100 stations;
+//! alarms from `/thirdData/getAlarmList` in windows of at most 24 hours.
+//!
+//! # Sessions and rate limits
+//!
+//! FusionSolar allows one session per account: a new login ends the previous one. The
+//! session's per-account lock makes sure one process never logs in twice at once for one
+//! account, the token is cached across runs, and a `305` gets exactly one re-login. `407`
+//! is a rate limit; the portal does not publish its limits, so the adapter honours the
+//! minimum intervals one production client uses (§4.5) through [`Session::pace`]: a call
+//! due within `MAX_WAIT` (70 s) waits, a later one is not made (the station list: the sync
+//! fails with the time left; KPIs and alarms: a warning, the listing is kept).
+
+mod client;
+mod convert;
+mod wire;
+
+use super::paging::{Next, PlantPages};
+use super::{
+    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+};
+use crate::domain::{Credentials, Token, VendorKind};
+use client::Client;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// Stations per page and per KPI or alarm call (the portal's maximum).
+const BATCH: usize = 100;
+/// The longest wait for a minimum interval inside a sync.
+const MAX_WAIT: Duration = Duration::from_secs(70);
+/// Least time between two logins of one account.
+const LOGIN_INTERVAL: Duration = Duration::from_secs(15);
+/// Least time between two identical station-list calls.
+const STATIONS_INTERVAL: Duration = Duration::from_secs(300);
+/// Least time between two identical KPI calls.
+const KPI_INTERVAL: Duration = Duration::from_secs(65);
+/// Least time between two identical alarm calls.
+const ALARM_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest alarm window per call (the portal accepts 7 days; long windows time out).
+const ALARM_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Overlap of consecutive alarm windows, so an alarm on a boundary is not missed.
+const ALARM_OVERLAP: Duration = Duration::from_secs(3600);
+/// Requests of the run's budget kept back for the listing.
+const RESERVED_REQUESTS: u32 = 10;
+
+/// The FusionSolar adapter.
+pub struct FusionSolar {
+    client: Client,
+}
+
+/// A paced call's key: the endpoint and its body, as the portal compares requests.
+fn pace_key(path: &str, body: &Value) -> String {
+    format!("{path}:{body}")
+}
+
+impl FusionSolar {
+    /// An adapter for one Northbound API account; `base_url` picks the regional host.
+    pub fn new(base_url: Option<&str>, credentials: Credentials, http: Http) -> Self {
+        let base = base_url.unwrap_or(client::DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+        Self { client: Client { base, credentials, http } }
+    }
+
+    /// A paced, authenticated call returning `data` as `T`.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        session: &Session,
+        path: &'static str,
+        body: Value,
+        interval: Duration,
+    ) -> Result<Option<T>, VendorError> {
+        if let Err(too_soon) = session.pace(&pace_key(path, &body), interval, MAX_WAIT).await {
+            return Err(VendorError::RateLimited {
+                message: format!(
+                    "FusionSolar allows {path} once every {}s per account; not called again \
+                     for {}s",
+                    interval.as_secs(),
+                    too_soon.wait.as_secs().max(1)
+                ),
+                retry_after: Some(too_soon.wait),
+            });
+        }
+        let response = session
+            .call(self, |token: Token| {
+                let body = body.clone();
+                async move { self.client.post(path, &body, &token, interval).await }
+            })
+            .await?;
+        let data: wire::Data<T> = response.parse(&format!("FusionSolar {path}"))?;
+        Ok(data.data)
+    }
+
+    /// The current station list, page by page.
+    async fn stations(&self, session: &Session) -> Result<PlantPages, VendorError> {
+        let mut pages = PlantPages::default();
+        let mut page_no = 1;
+        loop {
+            let body = json!({ "pageNo": page_no, "pageSize": BATCH });
+            let page: wire::StationPage = self
+                .call(session, "/thirdData/stations", body, STATIONS_INTERVAL)
+                .await?
+                .ok_or_else(|| {
+                    VendorError::Malformed(format!("FusionSolar stations page {page_no}: no data"))
+                })?;
+            let Some(rows) = page.list else {
+                return Err(VendorError::Malformed(format!(
+                    "FusionSolar stations page {page_no} has no list"
+                )));
+            };
+            let count = rows.len();
+            for row in rows {
+                let text = row.get();
+                let decoded = serde_json::from_str::<wire::Station>(text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|station| convert::plant(station, text));
+                let id =
+                    || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code);
+                pages.push(decoded.map_err(|reason| (id(), reason)));
+            }
+            let total = page.total.map(|t| t.max(0) as u64);
+            let last_page = page.page_count.is_some_and(|count| i64::from(page_no) >= count);
+            if pages.after_page(page_no, count, BATCH, total) == Next::Stop || last_page {
+                break;
+            }
+            page_no += 1;
+        }
+        Ok(pages)
+    }
+
+    /// The legacy station list: one call, capacity in MW.
+    async fn legacy_stations(&self, session: &Session) -> Result<PlantPages, VendorError> {
+        let rows: Vec<Box<serde_json::value::RawValue>> = self
+            .call(session, "/thirdData/getStationList", json!({}), STATIONS_INTERVAL)
+            .await?
+            .ok_or_else(|| VendorError::Malformed("FusionSolar getStationList: no data".into()))?;
+        let mut pages = PlantPages::default();
+        let count = rows.len();
+        for row in rows {
+            let text = row.get();
+            let decoded = serde_json::from_str::<wire::LegacyStation>(text)
+                .map_err(|e| e.to_string())
+                .and_then(|station| convert::legacy_plant(station, text));
+            let id =
+                || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.station_code);
+            pages.push(decoded.map_err(|reason| (id(), reason)));
+        }
+        // One unpaged answer: it is the whole list.
+        pages.after_page(1, count, count.max(1), Some(count as u64));
+        Ok(pages)
+    }
+
+    /// Adds energy and health from the real-time KPIs, 100 stations a call.
+    async fn add_kpis(&self, session: &Session, pages: &mut PlantPages) {
+        let codes: Vec<String> =
+            pages.plants_mut().iter().map(|p| p.vendor_plant_id.clone()).collect();
+        let chunks: Vec<&[String]> = codes.chunks(BATCH).collect();
+        for (done, chunk) in chunks.iter().enumerate() {
+            let left = || chunks[done..].iter().map(|c| c.len()).sum::<usize>();
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                pages.warn(format!(
+                    "readings of {} station(s) not refreshed this run (time or request budget)",
+                    left()
+                ));
+                return;
+            }
+            let body = json!({ "stationCodes": chunk.join(",") });
+            let rows: Vec<Box<serde_json::value::RawValue>> = match self
+                .call(session, "/thirdData/getStationRealKpi", body, KPI_INTERVAL)
+                .await
+            {
+                Ok(rows) => rows.unwrap_or_default(),
+                Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
+                    pages.warn(format!(
+                        "readings of {} station(s) unavailable: {error}",
+                        chunk.len()
+                    ));
+                    continue;
+                }
+                Err(error) => {
+                    pages.warn(format!("readings of {} station(s) not refreshed: {error}", left()));
+                    return;
+                }
+            };
+            for row in rows {
+                match serde_json::from_str::<wire::KpiRow>(row.get()) {
+                    Ok(wire::KpiRow { station_code: Some(code), data_item_map: Some(kpi) }) => {
+                        if let Some(plant) =
+                            pages.plants_mut().iter_mut().find(|p| p.vendor_plant_id == code)
+                        {
+                            convert::apply_kpi(plant, &kpi);
+                        }
+                    }
+                    Ok(_) => pages.warn("a KPI entry without station or data was skipped".into()),
+                    Err(e) => pages.warn(format!("an unreadable KPI entry was skipped ({e})")),
+                }
+            }
+        }
+    }
+}
+
+/// Splits `window` into spans of at most [`ALARM_WINDOW`] that overlap by
+/// [`ALARM_OVERLAP`], as epoch milliseconds.
+fn alarm_spans(window: AlertWindow) -> Vec<(i64, i64)> {
+    let start = window.start.as_datetime().timestamp_millis();
+    let end = window.end.as_datetime().timestamp_millis();
+    let length = ALARM_WINDOW.as_millis() as i64;
+    let step = length - ALARM_OVERLAP.as_millis() as i64;
+    let mut spans = Vec::new();
+    let mut from = start;
+    loop {
+        let to = (from + length).min(end);
+        spans.push((from, to));
+        if to >= end {
+            return spans;
+        }
+        from += step;
+    }
+}
+
+#[async_trait::async_trait]
+impl VendorClient for FusionSolar {
+    fn kind(&self) -> VendorKind {
+        VendorKind::Huawei
+    }
+
+    fn login_min_interval(&self) -> Option<Duration> {
+        Some(LOGIN_INTERVAL)
+    }
+
+    async fn login(&self) -> Result<Token, VendorError> {
+        self.client.login().await
+    }
+
+    async fn list_plants(
+        &self,
+        session: &Session,
+        _known: &KnownPlants,
+    ) -> Result<PlantListing, VendorError> {
+        let mut pages = match self.stations(session).await {
+            Ok(pages) => pages,
+            // Accounts without the newer interface keep the legacy list (capacity in MW).
+            Err(VendorError::Permanent(reason)) if reason.contains("failCode 401") => {
+                self.legacy_stations(session).await?
+            }
+            Err(other) => return Err(other),
+        };
+        self.add_kpis(session, &mut pages).await;
+        Ok(pages.finish())
+    }
+
+    async fn list_alerts(
+        &self,
+        session: &Session,
+        window: AlertWindow,
+        plant_ids: &[String],
+    ) -> Result<AlertListing, VendorError> {
+        let mut listing = AlertListing::default();
+        let mut seen = HashSet::new();
+        for chunk in plant_ids.chunks(BATCH) {
+            for (begin, end) in alarm_spans(window) {
+                let body = json!({
+                    "stationCodes": chunk.join(","),
+                    "beginTime": begin,
+                    "endTime": end,
+                    "language": "en_US",
+                });
+                let rows: Vec<Box<serde_json::value::RawValue>> = self
+                    .call(session, "/thirdData/getAlarmList", body, ALARM_INTERVAL)
+                    .await?
+                    .unwrap_or_default();
+                for row in rows {
+                    match serde_json::from_str::<wire::Alarm>(row.get())
+                        .map_err(|e| e.to_string())
+                        .and_then(|alarm| convert::alert(alarm, row.get()))
+                    {
+                        // Overlapping windows list an alarm twice: keep one.
+                        Ok(alert) => {
+                            if seen.insert(alert.vendor_alert_key.clone()) {
+                                listing.alerts.push(alert);
+                            }
+                        }
+                        Err(reason) => listing.skipped.push(reason),
+                    }
+                }
+            }
+        }
+        // Alarms raised before the window are not listed, so the list cannot say which
+        // stored alarms ended: only `recoveryTime` resolves them (`open_keys` stays None).
+        Ok(listing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Timestamp;
+
+    #[test]
+    fn alarm_windows_are_at_most_a_day_and_overlap() {
+        let at = |hours: i64| Timestamp::from_unix_millis(hours * 3_600_000).unwrap();
+        let spans = alarm_spans(AlertWindow { start: at(0), end: at(72) });
+        let hours: Vec<(i64, i64)> =
+            spans.iter().map(|(a, b)| (a / 3_600_000, b / 3_600_000)).collect();
+        assert_eq!(hours, [(0, 24), (23, 47), (46, 70), (69, 72)]);
+        let short = alarm_spans(AlertWindow { start: at(5), end: at(6) });
+        assert_eq!(short.len(), 1);
+    }
+}

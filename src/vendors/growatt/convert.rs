@@ -1,0 +1,115 @@
+//! Growatt wire records to domain records. Pure: no I/O, tested on recorded payloads.
+
+use super::wire::{Plant, PlantData};
+use crate::domain::VendorPlant;
+use crate::vendors::zones::{checked_zone, local_time};
+
+/// Growatt's plant `status` as text. The codes are not documented; these are the ones
+/// integrators report, others are kept as their number.
+fn status(code: i64) -> String {
+    match code {
+        0 => "OFFLINE".into(),
+        1 => "NORMAL".into(),
+        2 => "FAULT".into(),
+        3 => "STANDBY".into(),
+        other => format!("STATUS_{other}"),
+    }
+}
+
+/// One plant of the list (power in kW, energy in kWh, capacity in kWp).
+pub(super) fn plant(row: Plant, raw: &str) -> Result<VendorPlant, String> {
+    let id = row.plant_id.ok_or("plant without a plant_id")?;
+    let address = [row.city.as_deref(), row.country.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(VendorPlant {
+        vendor_plant_id: id,
+        name: row.name,
+        capacity_kw: row.peak_power,
+        address: (!address.is_empty()).then_some(address),
+        latitude: row.latitude,
+        longitude: row.longitude,
+        timezone: row.timezone.as_deref().and_then(checked_zone),
+        network_status: row.status.map(status),
+        current_power_kw: row.current_power,
+        daily_energy_kwh: None,
+        total_energy_kwh: row.total_energy,
+        vendor_updated_at: None,
+        raw_json: Some(raw.to_owned()),
+    })
+}
+
+/// Adds `plant/data` readings. Its update time is plant-local: it becomes UTC only when the
+/// plant's zone is known.
+pub(super) fn apply_data(plant: &mut VendorPlant, data: &PlantData) {
+    if data.current_power.is_some() {
+        plant.current_power_kw = data.current_power;
+    }
+    if data.today_energy.is_some() {
+        plant.daily_energy_kwh = data.today_energy;
+    }
+    if data.total_energy.is_some() {
+        plant.total_energy_kwh = data.total_energy;
+    }
+    if let (Some(text), Some(zone)) = (&data.last_update_time, &plant.timezone) {
+        plant.vendor_updated_at = local_time(text, zone);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::{Data, PlantPage};
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/growatt/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn recorded_plant_list_converts_with_text_numbers_and_placeholders() {
+        let page: Data<PlantPage> = serde_json::from_str(&fixture("plant_list.json")).unwrap();
+        let page = page.data.unwrap();
+        assert_eq!(page.count, Some(3));
+        let rows: Vec<Result<VendorPlant, String>> = page
+            .plants
+            .unwrap()
+            .iter()
+            .map(|row| {
+                serde_json::from_str::<Plant>(row.get())
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| plant(p, row.get()))
+            })
+            .collect();
+        let demo = rows[0].as_ref().unwrap();
+        assert_eq!(demo.vendor_plant_id, "24765");
+        assert_eq!(demo.capacity_kw, Some(20.0));
+        assert_eq!(demo.current_power_kw, Some(3.2));
+        assert_eq!(demo.total_energy_kwh, Some(15.7));
+        assert_eq!(demo.latitude, Some(22.6));
+        assert_eq!(demo.address.as_deref(), Some("Shenzhen, China"));
+        assert_eq!(demo.network_status.as_deref(), Some("NORMAL"));
+        let dark = rows[1].as_ref().unwrap();
+        assert_eq!(dark.current_power_kw, None, "\"\" is no reading, not zero");
+        assert_eq!(dark.timezone.as_deref(), Some("Etc/GMT-8"));
+        assert!(rows[2].is_err(), "{:?}", rows[2]);
+    }
+
+    #[test]
+    fn plant_data_adds_energy_and_a_utc_time_when_the_zone_is_known() {
+        let data: Data<PlantData> = serde_json::from_str(&fixture("plant_data.json")).unwrap();
+        let data = data.data.unwrap();
+        let mut zoned =
+            VendorPlant { timezone: Some("Etc/GMT-8".into()), ..VendorPlant::default() };
+        apply_data(&mut zoned, &data);
+        assert_eq!(zoned.daily_energy_kwh, Some(12.4));
+        assert_eq!(zoned.total_energy_kwh, Some(15_730.9));
+        assert_eq!(zoned.current_power_kw, Some(3.25));
+        assert_eq!(zoned.vendor_updated_at.unwrap().to_canonical(), "2024-06-10T05:05:00.000Z");
+        let mut unzoned = VendorPlant::default();
+        apply_data(&mut unzoned, &data);
+        assert_eq!(unzoned.vendor_updated_at, None);
+    }
+}

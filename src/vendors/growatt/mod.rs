@@ -1,0 +1,150 @@
+//! Growatt OpenAPI v1 (vendor-apis.md §5): a static API token in the `token` header;
+//! plants from `/v1/plant/list` (`page`, `perpage` at most 100; current power and lifetime
+//! energy included); today's energy from `/v1/plant/data`, one call per plant.
+//!
+//! Growatt has no plant-level alarm list (only per-device-type ones), so alerts are
+//! reported as unsupported: visible in the run, not a failure. `10012` is a rate limit,
+//! and hammering has led to IP blocks lasting days: the per-plant calls stop at the first
+//! one and the listing is kept. The retired `server*.growatt.com` hosts answer "use the new
+//! domain", which becomes an error naming the base-URL setting to change.
+
+mod client;
+mod convert;
+mod wire;
+
+use super::paging::{Next, PlantPages};
+use super::{
+    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+};
+use crate::domain::{Credentials, Token, VendorKind};
+use client::Client;
+
+/// Plants per page (the portal's maximum).
+const PAGE_SIZE: usize = 100;
+/// Requests of the run's budget kept back for the listing.
+const RESERVED_REQUESTS: u32 = 10;
+
+/// The Growatt adapter.
+pub struct Growatt {
+    client: Client,
+}
+
+impl Growatt {
+    /// An adapter for one API token; `base_url` picks the regional host.
+    pub fn new(base_url: Option<&str>, credentials: Credentials, http: Http) -> Self {
+        let base = base_url.unwrap_or(client::DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+        Self { client: Client { base, credentials, http } }
+    }
+
+    async fn get(
+        &self,
+        session: &Session,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<super::http::Response, VendorError> {
+        session.call(self, |_: Token| self.client.get(path, query)).await
+    }
+
+    /// Today's energy and the freshest power, one call per plant; stops at a rate limit.
+    async fn add_plant_data(&self, session: &Session, pages: &mut PlantPages) {
+        let ids: Vec<String> =
+            pages.plants_mut().iter().map(|p| p.vendor_plant_id.clone()).collect();
+        for (done, id) in ids.iter().enumerate() {
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                pages.warn(format!(
+                    "readings of {} plant(s) not refreshed this run (time or request budget)",
+                    ids.len() - done
+                ));
+                return;
+            }
+            let response =
+                match self.get(session, "/v1/plant/data", &[("plant_id", id.clone())]).await {
+                    Ok(response) => response,
+                    Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
+                        pages.warn(format!("plant {id}: readings unavailable ({error})"));
+                        continue;
+                    }
+                    Err(error) => {
+                        pages.warn(format!(
+                            "readings of {} plant(s) not refreshed this run: {error}",
+                            ids.len() - done
+                        ));
+                        return;
+                    }
+                };
+            match response.parse::<wire::Data<wire::PlantData>>("Growatt plant data") {
+                Ok(wire::Data { data: Some(data) }) => {
+                    convert::apply_data(&mut pages.plants_mut()[done], &data);
+                }
+                Ok(_) => pages.warn(format!("plant {id}: plant data without data")),
+                Err(error) => pages.warn(format!("plant {id}: {error}")),
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl VendorClient for Growatt {
+    fn kind(&self) -> VendorKind {
+        VendorKind::Growatt
+    }
+
+    fn needs_login(&self) -> bool {
+        false
+    }
+
+    async fn login(&self) -> Result<Token, VendorError> {
+        Err(VendorError::Permanent(
+            "Growatt has no login; the API token is sent on every call".into(),
+        ))
+    }
+
+    async fn list_plants(
+        &self,
+        session: &Session,
+        _known: &KnownPlants,
+    ) -> Result<PlantListing, VendorError> {
+        let mut pages = PlantPages::default();
+        let mut page = 1;
+        loop {
+            let query = [("page", page.to_string()), ("perpage", PAGE_SIZE.to_string())];
+            let parsed: wire::Data<wire::PlantPage> = self
+                .get(session, "/v1/plant/list", &query)
+                .await?
+                .parse(&format!("Growatt plant list page {page}"))?;
+            let Some(wire::PlantPage { count, plants: Some(rows) }) = parsed.data else {
+                return Err(VendorError::Malformed(format!(
+                    "Growatt plant list page {page} has no data.plants"
+                )));
+            };
+            let rows_on_page = rows.len();
+            for row in rows {
+                let text = row.get();
+                let decoded = serde_json::from_str::<wire::Plant>(text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|plant| convert::plant(plant, text));
+                let id =
+                    || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id);
+                pages.push(decoded.map_err(|reason| (id(), reason)));
+            }
+            let total = count.map(|t| t.max(0) as u64);
+            if pages.after_page(page, rows_on_page, PAGE_SIZE, total) == Next::Stop {
+                break;
+            }
+            page += 1;
+        }
+        self.add_plant_data(session, &mut pages).await;
+        Ok(pages.finish())
+    }
+
+    async fn list_alerts(
+        &self,
+        _session: &Session,
+        _window: AlertWindow,
+        _plant_ids: &[String],
+    ) -> Result<AlertListing, VendorError> {
+        Err(VendorError::Unsupported(
+            "Growatt's OpenAPI has no plant-level alarm list (only per device type)".into(),
+        ))
+    }
+}

@@ -1,0 +1,82 @@
+//! Growatt OpenAPI v1 JSON, as the vendor spells it (vendor-apis.md §5).
+
+use crate::vendors::lenient;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The envelope every response carries.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Envelope {
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub error_code: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub error_msg: Option<String>,
+}
+
+/// `data` of a response.
+#[derive(Debug, Deserialize)]
+pub(super) struct Data<T> {
+    #[serde(default = "Option::default")]
+    pub data: Option<T>,
+}
+
+/// `GET /v1/plant/list`: rows stay raw so one bad row fails alone.
+#[derive(Debug, Deserialize)]
+pub(super) struct PlantPage {
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub count: Option<i64>,
+    #[serde(default)]
+    pub plants: Option<Vec<Box<RawValue>>>,
+}
+
+/// Just the id of a row, to report a row that does not decode.
+#[derive(Debug, Deserialize)]
+pub(super) struct IdProbe {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub plant_id: Option<String>,
+}
+
+/// One plant of the list.
+#[derive(Debug, Deserialize)]
+pub(super) struct Plant {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub plant_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub status: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub city: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub country: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub latitude: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub longitude: Option<f64>,
+    /// kWp.
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub peak_power: Option<f64>,
+    /// kW, often text, sometimes `""`.
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub current_power: Option<f64>,
+    /// kWh.
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub total_energy: Option<f64>,
+    /// `GMT+8`, when the row carries it (the details call always does).
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub timezone: Option<String>,
+}
+
+/// `GET /v1/plant/data`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PlantData {
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub current_power: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub today_energy: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub total_energy: Option<f64>,
+    /// Plant-local `YYYY-MM-DD HH:MM:SS`.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub last_update_time: Option<String>,
+}

@@ -1,0 +1,384 @@
+//! SolarEdge, FusionSolar and Growatt through the sync engine, against the simulator over
+//! real HTTP with a real SQLite file: paging, units and times, alerts (or "unsupported"),
+//! rate limits and budgets, sessions, and every fault case of vendor-apis.md §7.
+
+use crate::sync::{Harness, fast_settings};
+use plantsync::domain::{AlertStatus, RunKind, RunStatus, VendorKind};
+use plantsync::simulator::{AccountSpec, Endpoint, Faults, Trigger};
+use plantsync::store::{AlertFilter, Store, quota_day};
+use plantsync::sync::Engine;
+use std::time::Duration;
+
+const NEW_KINDS: [VendorKind; 3] = [VendorKind::SolarEdge, VendorKind::Huawei, VendorKind::Growatt];
+
+fn account(kind: VendorKind, plants: usize) -> AccountSpec {
+    AccountSpec::new(kind, plants, 1)
+}
+
+fn faulty(kind: VendorKind, plants: usize, faults: Faults) -> AccountSpec {
+    AccountSpec { faults, ..account(kind, plants) }
+}
+
+fn raw_of(plant: &plantsync::domain::Plant, raw: Option<String>) -> serde_json::Value {
+    serde_json::from_str(&raw.unwrap_or_else(|| panic!("plant {} has no raw record", plant.id)))
+        .unwrap()
+}
+
+/// Every page is fetched with the portal's own paging keys, every plant stored once, with
+/// units and times converted as each portal spells them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_portals_page_fully_and_convert_units_and_times() {
+    let h = Harness::new(NEW_KINDS.iter().map(|&kind| account(kind, 230)).collect()).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(report.summary.total_synced, 690);
+    for (index, kind) in NEW_KINDS.iter().enumerate() {
+        assert_eq!(h.sim.requests(index, Endpoint::PlantList), 3, "230 plants at 100 a page");
+        let mut stored: Vec<String> =
+            h.plants_of(index).await.into_iter().map(|p| p.vendor_plant_id).collect();
+        let mut expected = h.sim.plant_ids(index);
+        stored.sort();
+        expected.sort();
+        assert_eq!(stored, expected, "{kind}: exactly the vendor's plants");
+    }
+
+    // SolarEdge: bulk overviews (100 sites a call), Wh to kWh, site-local times to UTC.
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 3, "3 bulk overview calls for 230 sites");
+    let mut zoned = 0;
+    for plant in h.plants_of(0).await {
+        let raw = raw_of(&plant, h.store.get_plant(plant.id).await.unwrap().1);
+        assert_eq!(plant.capacity_kw, raw["peakPower"].as_f64());
+        assert!(plant.total_energy_kwh.is_some(), "overview read for {}", plant.name);
+        if let (Some(zone), Some(local)) =
+            (raw["location"]["timeZone"].as_str(), raw["lastUpdateTime"].as_str())
+        {
+            let tz: chrono_tz::Tz = zone.parse().unwrap();
+            let naive = chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%d %H:%M:%S").unwrap();
+            let expected =
+                naive.and_local_timezone(tz).earliest().unwrap().with_timezone(&chrono::Utc);
+            assert_eq!(plant.vendor_updated_at.unwrap().as_datetime(), expected, "{local} {zone}");
+            assert_eq!(plant.timezone.as_deref(), Some(zone));
+            zoned += 1;
+        }
+    }
+    assert!(zoned > 100, "site-local times converted: {zoned}");
+
+    // FusionSolar: capacity in kWp, KPIs batched 100 stations a call, zone from the offset.
+    assert_eq!(h.sim.requests(1, Endpoint::Realtime), 3);
+    for plant in h.plants_of(1).await {
+        let raw = raw_of(&plant, h.store.get_plant(plant.id).await.unwrap().1);
+        assert_eq!(plant.capacity_kw, raw["capacity"].as_f64(), "kWp kept as kW");
+        assert!(plant.total_energy_kwh.is_some(), "KPIs read for {}", plant.name);
+        assert!(plant.network_status.is_some());
+        let date = raw["gridConnectionDate"].as_str().unwrap();
+        let offset = chrono::DateTime::parse_from_rfc3339(date).unwrap().offset().local_minus_utc();
+        if offset % 3600 == 0 {
+            assert!(plant.timezone.as_deref().unwrap().starts_with("Etc/GMT"), "{date}");
+        } else {
+            assert_eq!(plant.timezone, None, "{date} has no IANA zone");
+        }
+    }
+
+    // Growatt: numbers as text, "" as no reading, today's energy from plant/data.
+    assert_eq!(h.sim.requests(2, Endpoint::Realtime), 230, "one plant/data call per plant");
+    for plant in h.plants_of(2).await {
+        let raw = raw_of(&plant, h.store.get_plant(plant.id).await.unwrap().1);
+        assert_eq!(plant.capacity_kw, raw["peak_power"].as_f64());
+        assert!(plant.daily_energy_kwh.is_some(), "plant/data read for {}", plant.name);
+    }
+}
+
+/// Alerts: SolarEdge's v2 list of open alerts (those that leave it are resolved),
+/// FusionSolar's alarm windows (resolved by recoveryTime), Growatt unsupported but visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_open_resolve_or_are_visibly_unsupported() {
+    let no_v2 = Faults { solaredge_no_v2_alerts: true, ..Faults::none() };
+    let h = Harness::new(vec![
+        account(VendorKind::SolarEdge, 20),
+        account(VendorKind::Huawei, 20),
+        account(VendorKind::Growatt, 20),
+        faulty(VendorKind::SolarEdge, 5, no_v2),
+    ])
+    .await;
+    h.run(RunKind::Plants).await;
+    let report = h.run(RunKind::Alerts).await;
+    assert_eq!(report.status, RunStatus::Ok, "unsupported is not a failure: {:?}", report.summary);
+    let results = &report.summary.results;
+    assert_eq!(results[0].synced, 20, "one open alert per site");
+    assert!(results[1].synced > 0, "FusionSolar alarms in the window");
+    for index in [2, 3] {
+        assert_eq!(results[index].synced, 0);
+        let error = Harness::error_of(&report, index);
+        assert!(error.starts_with("alerts not supported:"), "{index}: {error}");
+    }
+    assert!(Harness::error_of(&report, 2).contains("Growatt"));
+    assert!(Harness::error_of(&report, 3).contains("v2"));
+    let active = |vendor: &str| {
+        h.store.list_alerts(AlertFilter {
+            vendor: Some(vendor.into()),
+            status: Some(AlertStatus::Active),
+            ..AlertFilter::default()
+        })
+    };
+    assert_eq!(active("acct-0").await.unwrap().len(), 20);
+    let fusion_active = active("acct-1").await.unwrap();
+    assert!(!fusion_active.is_empty());
+    for alert in &fusion_active {
+        let parts: Vec<&str> = alert.vendor_alert_key.split('|').collect();
+        assert_eq!(parts.len(), 4, "stationCode|esnCode|alarmId|raiseTime: {alert:?}");
+    }
+
+    assert!(h.sim.resolve_alerts(0) > 0);
+    assert!(h.sim.resolve_alerts(1) > 0);
+    let again = h.run(RunKind::Alerts).await;
+    assert_eq!(again.status, RunStatus::Ok, "{:?}", again.summary);
+    assert!(active("acct-0").await.unwrap().is_empty(), "left the open list: resolved");
+    assert!(active("acct-1").await.unwrap().is_empty(), "recoveryTime given: resolved");
+    let resolved = h
+        .store
+        .list_alerts(AlertFilter {
+            vendor: Some("acct-1".into()),
+            status: Some(AlertStatus::Resolved),
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(resolved.iter().all(|a| a.ended_at.is_some()), "FusionSolar gives the end time");
+}
+
+/// A rate-limit signal in the middle of a sync: a bounded retry counted against the
+/// budget, then an error of that vendor only; never a loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_mid_sync_is_bounded_and_vendor_scoped() {
+    let second_page =
+        Faults { rate_limit: Some(Trigger::from(Some(Endpoint::PlantList), 2)), ..Faults::none() };
+    let mut accounts: Vec<AccountSpec> =
+        NEW_KINDS.iter().map(|&kind| faulty(kind, 150, second_page.clone())).collect();
+    accounts.push(account(VendorKind::Solarman, 10));
+    let h = Harness::new(accounts).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Partial, "{:?}", report.summary);
+    let expected = [
+        "rate limited: HTTP 429",
+        "rate limited: FusionSolar failCode 407",
+        "rate limited: Growatt error_code 10012",
+    ];
+    for (index, text) in expected.iter().enumerate() {
+        let error = Harness::error_of(&report, index);
+        assert!(error.contains(text), "{}: {error}", NEW_KINDS[index]);
+        // Page 1, then page 2 tried at most as often as the retry policy allows (3).
+        let calls = h.sim.requests(index, Endpoint::PlantList);
+        assert!((2..=4).contains(&calls), "{}: {calls} list calls", NEW_KINDS[index]);
+        assert!(h.plants_of(index).await.is_empty(), "an incomplete listing stores nothing");
+    }
+    assert!(report.summary.results[3].success, "other vendors go on");
+    // Every SolarEdge attempt, the refused ones included, was counted in the daily quota.
+    let quota = h.store.quota_uses(quota_day()).await.unwrap();
+    assert_eq!(u64::from(quota[0].1.used), h.sim.requests(0, Endpoint::PlantList));
+}
+
+/// SolarEdge: an account of 150 sites syncs inside the daily budget; the count survives a
+/// restart and, once spent, no call is made until the reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solaredge_budget_holds_across_syncs_and_restarts() {
+    let h = Harness::new(vec![account(VendorKind::SolarEdge, 150)]).await;
+    let sent = |h: &Harness| {
+        [Endpoint::PlantList, Endpoint::Realtime, Endpoint::Alerts]
+            .iter()
+            .map(|&e| h.sim.requests(0, e))
+            .sum::<u64>()
+    };
+    let used = |store: Store| async move {
+        let status = store.status().await.unwrap();
+        let health = &status.vendor_health[0];
+        assert_eq!(health.quota_daily_limit, Some(300));
+        u64::from(health.quota_used_today.unwrap())
+    };
+    for _ in 0..3 {
+        assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+        h.run(RunKind::Alerts).await;
+    }
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), 6, "two list pages a sync");
+    assert!(h.sim.requests(0, Endpoint::Realtime) <= 6, "at most two bulk overviews a sync");
+    assert_eq!(h.sim.rate_limited(0), 0, "the portal never had to refuse a call");
+    assert_eq!(used(h.store.clone()).await, sent(&h), "every request counted");
+
+    // A restart: a new store handle and engine over the same file keep the count.
+    let path = h.store.path().to_path_buf();
+    let reopened = Store::open(&path).unwrap();
+    assert_eq!(used(reopened.clone()).await, sent(&h));
+    let engine = Engine::new(reopened.clone(), fast_settings()).unwrap();
+
+    // Spend the day down to one request: page 1 goes out, page 2 is not sent.
+    crate::support::sqlite3(&path, "UPDATE request_quotas SET used = 299");
+    let before = sent(&h);
+    let request = plantsync::sync::RunRequest {
+        kind: RunKind::Plants,
+        source: plantsync::domain::RunSource::User,
+        selection: plantsync::store::SyncSelection::default(),
+    };
+    let report = engine.run(request.clone(), None).await.unwrap();
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = report.summary.results[0].error.clone().unwrap_or_default();
+    assert!(error.contains("daily request quota spent") && error.contains("00:00 UTC"), "{error}");
+    assert_eq!(sent(&h), before + 1);
+    assert_eq!(used(reopened.clone()).await, 300);
+    // Spent: the next sync makes no call at all, and the stored plants stay.
+    let report = engine.run(request, None).await.unwrap();
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(sent(&h), before + 1);
+    assert_eq!(h.plants_of(0).await.len(), 150);
+    assert_eq!(h.sim.rate_limited(0), 0);
+}
+
+/// SolarEdge allows three concurrent calls per source IP: five accounts synced at once
+/// never have more than three in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solaredge_never_exceeds_three_concurrent_calls() {
+    let slow = Faults { latency: Duration::from_millis(150), ..Faults::none() };
+    let h =
+        Harness::new((0..5).map(|_| faulty(VendorKind::SolarEdge, 120, slow.clone())).collect())
+            .await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert!(h.sim.peak_in_flight(VendorKind::SolarEdge) <= 3);
+    assert_eq!(h.sim.peak_in_flight(VendorKind::SolarEdge), 3, "the three permits were used");
+    assert!((0..5).all(|i| h.sim.rate_limited(i) == 0));
+}
+
+/// FusionSolar: a token that expires mid-run costs exactly one re-login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusionsolar_expiry_mid_run_gives_exactly_one_relogin() {
+    // 250 stations: 3 list pages and 3 KPI calls; the token dies after the fourth.
+    let expiring = Faults { token_expires_after: Some(4), ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Huawei, 250, expiring)]).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(h.sim.tokens_issued(0), 2, "one login, one re-login after the 305");
+    assert_eq!(h.plants_of(0).await.len(), 250);
+}
+
+/// FusionSolar allows one session per account: a plant and an alert sync at the same time
+/// share one login (a second would end the first session with a 305).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusionsolar_parallel_syncs_share_one_session() {
+    let h = Harness::new(vec![account(VendorKind::Huawei, 120)]).await;
+    let (plants, alerts) = tokio::join!(h.run(RunKind::Plants), h.run(RunKind::Alerts));
+    assert_eq!(plants.status, RunStatus::Ok, "{:?}", plants.summary);
+    assert_eq!(alerts.status, RunStatus::Ok, "{:?}", alerts.summary);
+    assert_eq!(h.sim.tokens_issued(0), 1, "never two logins for one account");
+    // The cached session is reused by the next runs.
+    h.run(RunKind::Plants).await;
+    assert_eq!(h.sim.tokens_issued(0), 1);
+}
+
+/// FusionSolar's minimum intervals (scaled by 0.01 here, in both the portal and plantsync):
+/// a second listing too soon is not sent at all, so the portal never answers 407.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusionsolar_minimum_intervals_are_honoured() {
+    let strict = Faults { fusion_min_interval_scale: Some(0.01), ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Huawei, 150, strict)]).await;
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    let listed = h.sim.requests(0, Endpoint::PlantList);
+    let too_soon = h.run(RunKind::Plants).await;
+    assert_eq!(too_soon.status, RunStatus::Failed);
+    let error = Harness::error_of(&too_soon, 0);
+    assert!(error.contains("once every 300s"), "{error}");
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), listed, "nothing sent too soon");
+    // 300 s scaled is 3 s: after it the listing goes out again.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    assert_eq!(h.sim.rate_limited(0), 0, "the portal never had to say 407");
+}
+
+/// Rejected credentials: FusionSolar's login, SolarEdge's key (403) and Growatt's token
+/// (10011) need the user; each is tried once and no run tries again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_credentials_need_the_user_and_are_not_retried() {
+    let reject = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(NEW_KINDS.iter().map(|&k| faulty(k, 10, reject.clone())).collect()).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    for (index, text) in
+        ["SolarEdge answered HTTP 403", "FusionSolar refused the login", "Growatt error_code 10011"]
+            .iter()
+            .enumerate()
+    {
+        let error = Harness::error_of(&report, index);
+        assert!(error.contains("credentials rejected") && error.contains(text), "{error}");
+        let vendor = h.store.find_vendor(&format!("acct-{index}")).await.unwrap();
+        assert!(vendor.needs_user_action, "{}", NEW_KINDS[index]);
+    }
+    let calls = |h: &Harness| {
+        (0..3)
+            .map(|i| h.sim.requests(i, Endpoint::Login) + h.sim.requests(i, Endpoint::PlantList))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(calls(&h), [1, 1, 1], "one attempt each, never retried");
+    h.run(RunKind::Plants).await;
+    h.run(RunKind::Alerts).await;
+    assert_eq!(calls(&h), [1, 1, 1], "later runs do not try the rejected credentials");
+}
+
+/// Every other fault of the checklist, each failing (or degrading) only its vendor with a
+/// readable message, no panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_fault_is_vendor_scoped_and_readable() {
+    let list = Some(Endpoint::PlantList);
+    let truncated = Faults { truncated_json: Some(Trigger::always(list)), ..Faults::none() };
+    let html = Faults { http_error: Some((503, Trigger::always(list))), ..Faults::none() };
+    let slow = Faults {
+        slow_body: Some((Duration::from_secs(3), Trigger::always(list))),
+        ..Faults::none()
+    };
+    let retired = Faults { growatt_retired_domain: true, ..Faults::none() };
+    let empty_pages = Faults { empty_pages_from: Some(2), ..Faults::none() };
+    let mut cases: Vec<(VendorKind, Faults, &str)> = Vec::new();
+    for kind in NEW_KINDS {
+        cases.push((kind, truncated.clone(), "malformed response"));
+        cases.push((kind, html.clone(), "HTTP 503 from the vendor (an HTML body)"));
+        cases.push((kind, slow.clone(), "request"));
+        cases.push((kind, empty_pages.clone(), "listing incomplete"));
+    }
+    cases.push((VendorKind::Growatt, retired, "--base-url"));
+    let healthy = cases.len();
+    let mut accounts: Vec<AccountSpec> =
+        cases.iter().map(|(kind, faults, _)| faulty(*kind, 150, faults.clone())).collect();
+    accounts.push(account(VendorKind::SolarEdge, 10));
+    let h = Harness::new(accounts).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Partial);
+    for (index, (kind, _, expected)) in cases.iter().enumerate() {
+        let result = &report.summary.results[index];
+        assert!(!result.success, "case {index} ({kind}) should fail: {result:?}");
+        let error = result.error.clone().unwrap_or_default();
+        assert!(error.contains(expected), "case {index} ({kind}): {error:?} lacks {expected:?}");
+    }
+    assert!(report.summary.results[healthy].success, "the healthy vendor is unaffected");
+    // The retired host is a permanent error: asked once, not retried.
+    assert_eq!(h.sim.requests(healthy - 1, Endpoint::PlantList), 1);
+}
+
+/// One bad row is skipped and reported, never the page; the PDF's `list` spelling of
+/// SolarEdge's site list is read too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rows_are_skipped_and_documented_spellings_read() {
+    let bad_rows =
+        Faults { wrong_type_plant: Some(3), missing_field_plant: Some(120), ..Faults::none() };
+    let documented = Faults { solaredge_documented_list_key: true, ..Faults::none() };
+    let mut accounts: Vec<AccountSpec> =
+        NEW_KINDS.iter().map(|&kind| faulty(kind, 150, bad_rows.clone())).collect();
+    accounts.push(faulty(VendorKind::SolarEdge, 120, documented));
+    let h = Harness::new(accounts).await;
+    let report = h.run(RunKind::Plants).await;
+    for (index, kind) in NEW_KINDS.iter().enumerate() {
+        let result = &report.summary.results[index];
+        assert!(result.success, "{kind}: {result:?}");
+        assert_eq!(result.synced, 148, "{kind}");
+        let error = result.error.as_deref().unwrap_or("");
+        assert!(error.contains("2 unreadable plant(s) skipped"), "{error}");
+    }
+    let documented = &report.summary.results[3];
+    assert!(documented.success, "{documented:?}");
+    assert_eq!(documented.synced, 120);
+}
