@@ -117,6 +117,22 @@ impl Metrics {
                     writeln!(out, "{name}{{vendor=\"{}\",kind=\"{}\"}} {}", v.id, v.kind, value(v));
             }
         }
+        family(
+            &mut out,
+            "plantsync_vendor_quota_remaining",
+            "gauge",
+            "Requests left today (UTC) of the portal's daily quota, for portals with one.",
+        );
+        for v in &status.vendor_health {
+            if let (Some(used), Some(limit)) = (v.quota_used_today, v.quota_daily_limit) {
+                let left = limit.saturating_sub(used);
+                let _ = writeln!(
+                    out,
+                    "plantsync_vendor_quota_remaining{{vendor=\"{}\",kind=\"{}\"}} {left}",
+                    v.id, v.kind
+                );
+            }
+        }
         family(&mut out, "plantsync_plants", "gauge", "Plants in the local store.");
         let _ = writeln!(out, "plantsync_plants{{active=\"true\"}} {}", status.active_plants);
         let _ = writeln!(
@@ -133,7 +149,8 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{RunId, SyncSummary, VendorId, VendorResult};
+    use crate::domain::{RunId, SyncSummary, VendorId, VendorKind, VendorResult};
+    use crate::store::VendorHealth;
 
     #[test]
     fn counts_runs_failures_and_durations() {
@@ -170,9 +187,27 @@ mod tests {
             active_alerts: 0,
             last_plant_run_at: None,
             last_alert_run_at: None,
-            vendor_health: vec![],
+            vendor_health: vec![VendorHealth {
+                id: VendorId(3),
+                name: "edge".into(),
+                kind: VendorKind::SolarEdge,
+                is_active: true,
+                last_synced_at: None,
+                last_alerts_synced_at: None,
+                last_error: None,
+                consecutive_failures: 0,
+                last_alerts_error: None,
+                alerts_consecutive_failures: 0,
+                needs_user_action: false,
+                quota_used_today: Some(42),
+                quota_daily_limit: Some(300),
+            }],
         };
         let text = metrics.render(&status);
+        assert!(
+            text.contains("plantsync_vendor_quota_remaining{vendor=\"3\",kind=\"solaredge\"} 258"),
+            "{text}"
+        );
         assert!(
             text.contains("plantsync_runs_total{kind=\"plants\",status=\"failed\"} 2"),
             "{text}"

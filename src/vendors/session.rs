@@ -57,7 +57,8 @@ pub struct AccountTokens {
     /// Set when the vendor rejected these credentials: no task logs in with them again
     /// (a plant and an alert run of the same account must not both try).
     rejected: std::sync::Mutex<Option<String>>,
-    /// When each paced call (by key) was last allowed.
+    /// When each paced call (by key) is next allowed. Entries whose time has passed are
+    /// dropped on the next call, so keys that never repeat (alarm windows) do not pile up.
     paced: std::sync::Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
@@ -140,12 +141,14 @@ impl Session {
                 let mut paced =
                     self.tokens.paced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let now = tokio::time::Instant::now();
-                let due = paced.get(key).map_or(now, |last| *last + interval);
-                if due <= now {
-                    paced.insert(key.to_owned(), now);
-                    return Ok(());
+                paced.retain(|_, due| *due > now);
+                match paced.get(key) {
+                    Some(due) => *due - now,
+                    None => {
+                        paced.insert(key.to_owned(), now + interval);
+                        return Ok(());
+                    }
                 }
-                due - now
             };
             if wait > max_wait {
                 return Err(TooSoon { wait });
@@ -157,6 +160,12 @@ impl Session {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Keys currently remembered by [`Session::pace`] (for tests).
+    #[cfg(test)]
+    fn paced_keys(&self) -> usize {
+        self.tokens.paced.lock().map(|p| p.len()).unwrap_or(0)
     }
 
     /// After `at`, optional work (per-plant readings, per-device alerts) should stop so the
@@ -447,6 +456,26 @@ mod tests {
         // Two waits: [1, 2] s and [2, 4] s of virtual time.
         let waited = started.elapsed();
         assert!(waited >= Duration::from_secs(3) && waited <= Duration::from_secs(6), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pace_waits_refuses_and_forgets_old_keys() {
+        let session = session(100);
+        let minute = Duration::from_secs(60);
+        let started = tokio::time::Instant::now();
+        session.pace("a", minute, minute).await.unwrap();
+        // Due within the accepted wait: waits for it.
+        session.pace("a", minute, minute).await.unwrap();
+        assert_eq!(started.elapsed(), minute);
+        // Due later than the caller accepts: refused with the time left, nothing recorded.
+        let refused = session.pace("a", minute, Duration::from_secs(10)).await.unwrap_err();
+        assert_eq!(refused.wait, minute);
+        // Other keys are independent; passed ones are forgotten.
+        session.pace("b", minute, Duration::ZERO).await.unwrap();
+        assert_eq!(session.paced_keys(), 2);
+        tokio::time::sleep(minute).await;
+        session.pace("c", minute, Duration::ZERO).await.unwrap();
+        assert_eq!(session.paced_keys(), 1, "a and b are past their interval");
     }
 
     #[tokio::test(start_paused = true)]

@@ -359,6 +359,18 @@ async fn each_fault_is_vendor_scoped_and_readable() {
     assert_eq!(h.sim.requests(healthy - 1, Endpoint::PlantList), 1);
 }
 
+/// An account without plants is a complete, empty listing (the portals say "0 in total"),
+/// not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_accounts_sync_to_nothing() {
+    let h = Harness::new(NEW_KINDS.iter().map(|&kind| account(kind, 0)).collect()).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(report.summary.total_synced, 0);
+    let alerts = h.run(RunKind::Alerts).await;
+    assert_eq!(alerts.status, RunStatus::Ok, "{:?}", alerts.summary);
+}
+
 /// One bad row is skipped and reported, never the page; the PDF's `list` spelling of
 /// SolarEdge's site list is read too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,6 +95,13 @@ async fn full_sync_with_trace_logging_leaks_no_secret() {
         seen.push_str(&stdout);
         seen.push_str(&String::from_utf8_lossy(&output.stderr));
     }
+    // SolarEdge's quota is visible offline: its requests were counted.
+    let status = sandbox.cmd().args(["status"]).output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(status.contains("daily request quotas (reset at 00:00 UTC):"), "{status}");
+    let line = status.lines().find(|l| l.starts_with("v2 ")).unwrap_or_default();
+    assert!(line.contains(" of 300 requests left today") && !line.contains(" 300 of"), "{status}");
+    seen.push_str(&status);
     let logs = sandbox.logs();
     assert!(
         logs.contains("[USER] [sync-plants-vendor-1] [DEBUG] [Vendor:1] [Org:1] logged in"),
