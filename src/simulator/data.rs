@@ -120,140 +120,112 @@ pub(crate) struct Region {
     post_code: &'static str,
 }
 
+const INDIA: Region = Region {
+    timezone: chrono_tz::Asia::Kolkata,
+    nation_id: 105,
+    country: "India",
+    country_code: "IN",
+    currency: "INR",
+    lat: (12.0, 28.5),
+    lng: (73.0, 86.0),
+    towns: &["Pune", "Jaipur", "Nagpur", "Indore", "Mysuru"],
+    post_code: "4",
+};
+
+const CHINA: Region = Region {
+    timezone: chrono_tz::Asia::Shanghai,
+    nation_id: 44,
+    country: "China",
+    country_code: "CN",
+    currency: "CNY",
+    lat: (23.0, 39.5),
+    lng: (104.0, 121.0),
+    towns: &["Changsha", "Hefei", "Wuxi", "Jinan", "Nanchang"],
+    post_code: "41",
+};
+
+const GERMANY: Region = Region {
+    timezone: chrono_tz::Europe::Berlin,
+    nation_id: 82,
+    country: "Germany",
+    country_code: "DE",
+    currency: "EUR",
+    lat: (47.5, 54.5),
+    lng: (6.5, 14.5),
+    towns: &["Petersberg", "Freiburg", "Kassel", "Erfurt", "Ulm"],
+    post_code: "36",
+};
+
+const NETHERLANDS: Region = Region {
+    timezone: chrono_tz::Europe::Amsterdam,
+    nation_id: 31,
+    country: "Netherlands",
+    country_code: "NL",
+    currency: "EUR",
+    lat: (51.5, 53.2),
+    lng: (4.5, 6.8),
+    towns: &["Hoevelaken", "Utrecht", "Zwolle", "Almere", "Amersfoort"],
+    post_code: "38",
+};
+
+const AUSTRALIA: Region = Region {
+    timezone: chrono_tz::Australia::Sydney,
+    nation_id: 61,
+    country: "Australia",
+    country_code: "AU",
+    currency: "AUD",
+    lat: (-34.5, -32.0),
+    lng: (150.0, 151.5),
+    towns: &["Parramatta", "Penrith", "Wollongong", "Gosford", "Liverpool"],
+    post_code: "2",
+};
+
+const UNITED_STATES: Region = Region {
+    timezone: chrono_tz::America::New_York,
+    nation_id: 1,
+    country: "United States",
+    country_code: "US",
+    currency: "USD",
+    lat: (40.5, 43.0),
+    lng: (-79.0, -73.5),
+    towns: &["Albany", "Buffalo", "Ithaca", "Syracuse", "Yonkers"],
+    post_code: "12",
+};
+
+const PORTUGAL: Region = Region {
+    timezone: chrono_tz::Europe::Lisbon,
+    nation_id: 351,
+    country: "Portugal",
+    country_code: "PT",
+    currency: "EUR",
+    lat: (37.0, 42.0),
+    lng: (-9.5, -7.0),
+    towns: &["Lisboa", "Porto", "Braga", "Faro", "Coimbra"],
+    post_code: "1",
+};
+
+const SPAIN: Region = Region {
+    timezone: chrono_tz::Europe::Madrid,
+    nation_id: 34,
+    country: "Spain",
+    country_code: "ES",
+    currency: "EUR",
+    lat: (36.5, 43.0),
+    lng: (-8.0, 2.0),
+    towns: &["Madrid", "Sevilla", "Valencia", "Zaragoza", "Murcia"],
+    post_code: "28",
+};
+
 /// The regions plants cycle through (by plant index), so every account has all time zones:
 /// Solarman, Sungrow and Growatt.
-static REGIONS: [Region; 3] = [
-    Region {
-        timezone: chrono_tz::Asia::Kolkata,
-        nation_id: 105,
-        country: "India",
-        country_code: "IN",
-        currency: "INR",
-        lat: (12.0, 28.5),
-        lng: (73.0, 86.0),
-        towns: &["Pune", "Jaipur", "Nagpur", "Indore", "Mysuru"],
-        post_code: "4",
-    },
-    Region {
-        timezone: chrono_tz::Asia::Shanghai,
-        nation_id: 44,
-        country: "China",
-        country_code: "CN",
-        currency: "CNY",
-        lat: (23.0, 39.5),
-        lng: (104.0, 121.0),
-        towns: &["Changsha", "Hefei", "Wuxi", "Jinan", "Nanchang"],
-        post_code: "41",
-    },
-    Region {
-        timezone: chrono_tz::Europe::Berlin,
-        nation_id: 82,
-        country: "Germany",
-        country_code: "DE",
-        currency: "EUR",
-        lat: (47.5, 54.5),
-        lng: (6.5, 14.5),
-        towns: &["Petersberg", "Freiburg", "Kassel", "Erfurt", "Ulm"],
-        post_code: "36",
-    },
-];
+static REGIONS: [Region; 3] = [INDIA, CHINA, GERMANY];
 
 /// SolarEdge's regions: its sites carry IANA zones of Europe, Australia and the Americas.
-static SOLAREDGE_REGIONS: [Region; 4] = [
-    Region {
-        timezone: chrono_tz::Europe::Amsterdam,
-        nation_id: 31,
-        country: "Netherlands",
-        country_code: "NL",
-        currency: "EUR",
-        lat: (51.5, 53.2),
-        lng: (4.5, 6.8),
-        towns: &["Hoevelaken", "Utrecht", "Zwolle", "Almere", "Amersfoort"],
-        post_code: "38",
-    },
-    Region {
-        timezone: chrono_tz::Europe::Berlin,
-        nation_id: 82,
-        country: "Germany",
-        country_code: "DE",
-        currency: "EUR",
-        lat: (47.5, 54.5),
-        lng: (6.5, 14.5),
-        towns: &["Petersberg", "Freiburg", "Kassel", "Erfurt", "Ulm"],
-        post_code: "36",
-    },
-    Region {
-        timezone: chrono_tz::Australia::Sydney,
-        nation_id: 61,
-        country: "Australia",
-        country_code: "AU",
-        currency: "AUD",
-        lat: (-34.5, -32.0),
-        lng: (150.0, 151.5),
-        towns: &["Parramatta", "Penrith", "Wollongong", "Gosford", "Liverpool"],
-        post_code: "2",
-    },
-    Region {
-        timezone: chrono_tz::America::New_York,
-        nation_id: 1,
-        country: "United States",
-        country_code: "US",
-        currency: "USD",
-        lat: (40.5, 43.0),
-        lng: (-79.0, -73.5),
-        towns: &["Albany", "Buffalo", "Ithaca", "Syracuse", "Yonkers"],
-        post_code: "12",
-    },
-];
+static SOLAREDGE_REGIONS: [Region; 4] = [NETHERLANDS, GERMANY, AUSTRALIA, UNITED_STATES];
 
 /// FusionSolar's regions: Iberia and Asia, so the grid-connection offsets vary (+00:00 or
 /// +01:00 with daylight saving, +05:30, +08:00).
-static FUSION_REGIONS: [Region; 4] = [
-    Region {
-        timezone: chrono_tz::Europe::Lisbon,
-        nation_id: 351,
-        country: "Portugal",
-        country_code: "PT",
-        currency: "EUR",
-        lat: (37.0, 42.0),
-        lng: (-9.5, -7.0),
-        towns: &["Lisboa", "Porto", "Braga", "Faro", "Coimbra"],
-        post_code: "1",
-    },
-    Region {
-        timezone: chrono_tz::Europe::Madrid,
-        nation_id: 34,
-        country: "Spain",
-        country_code: "ES",
-        currency: "EUR",
-        lat: (36.5, 43.0),
-        lng: (-8.0, 2.0),
-        towns: &["Madrid", "Sevilla", "Valencia", "Zaragoza", "Murcia"],
-        post_code: "28",
-    },
-    Region {
-        timezone: chrono_tz::Asia::Kolkata,
-        nation_id: 105,
-        country: "India",
-        country_code: "IN",
-        currency: "INR",
-        lat: (12.0, 28.5),
-        lng: (73.0, 86.0),
-        towns: &["Pune", "Jaipur", "Nagpur", "Indore", "Mysuru"],
-        post_code: "4",
-    },
-    Region {
-        timezone: chrono_tz::Asia::Shanghai,
-        nation_id: 44,
-        country: "China",
-        country_code: "CN",
-        currency: "CNY",
-        lat: (23.0, 39.5),
-        lng: (104.0, 121.0),
-        towns: &["Changsha", "Hefei", "Wuxi", "Jinan", "Nanchang"],
-        post_code: "41",
-    },
-];
+static FUSION_REGIONS: [Region; 4] = [PORTUGAL, SPAIN, INDIA, CHINA];
 
 /// The regions the plants of `kind` cycle through.
 fn regions(kind: VendorKind) -> &'static [Region] {

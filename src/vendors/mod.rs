@@ -188,6 +188,12 @@ pub trait VendorClient: Send + Sync {
     ) -> Result<AlertListing, VendorError>;
 }
 
+/// The vendor's base URL (a regional host, the simulator) or the portal's default, without
+/// a trailing slash so paths can be appended.
+fn base_url_or(base_url: Option<&str>, default: &str) -> String {
+    base_url.unwrap_or(default).trim_end_matches('/').to_owned()
+}
+
 /// The daily request quota per key of portals that have one (SolarEdge: 300 a day,
 /// vendor-apis.md §3.2). Every call counts, retries included.
 pub const fn daily_request_limit(kind: VendorKind) -> Option<u32> {

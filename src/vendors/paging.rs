@@ -5,7 +5,18 @@
 
 use super::PlantListing;
 use crate::domain::VendorPlant;
+use serde::de::DeserializeOwned;
 use std::collections::HashSet;
+
+/// Decodes one raw row as the wire type `W` and converts it with `convert` (which also gets
+/// the raw text, to keep it). Rows are decoded one at a time from their own text, so one
+/// bad row fails alone and never its page; the error is the reason, for the report.
+pub fn decode_row<W: DeserializeOwned, T>(
+    text: &str,
+    convert: impl FnOnce(W, &str) -> Result<T, String>,
+) -> Result<T, String> {
+    serde_json::from_str::<W>(text).map_err(|e| e.to_string()).and_then(|row| convert(row, text))
+}
 
 /// Hard cap of pages per listing (at 100 rows a page: 50,000 plants per account).
 pub const MAX_PAGES: u32 = 500;
@@ -43,6 +54,19 @@ impl PlantPages {
                 self.listing.skipped.push((id, reason));
             }
         }
+    }
+
+    /// Decodes one listed row (see [`decode_row`]) and adds it. When it does not decode,
+    /// `id_of` reads just its id from the text, so the plant is reported by id and, being
+    /// listed, not marked inactive.
+    pub fn push_raw<W: DeserializeOwned>(
+        &mut self,
+        text: &str,
+        convert: impl FnOnce(W, &str) -> Result<VendorPlant, String>,
+        id_of: impl FnOnce(&str) -> Option<String>,
+    ) {
+        let decoded = decode_row(text, convert);
+        self.push(decoded.map_err(|reason| (id_of(text), reason)));
     }
 
     /// Decides after page `page` (1-based) that held `rows` rows, asked with `size`, given

@@ -19,7 +19,7 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages};
+use super::paging::{Next, PlantPages, decode_row};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -61,7 +61,7 @@ fn pace_key(path: &str, body: &Value) -> String {
 impl FusionSolar {
     /// An adapter for one Northbound API account; `base_url` picks the regional host.
     pub fn new(base_url: Option<&str>, credentials: Credentials, http: Http) -> Self {
-        let base = base_url.unwrap_or(client::DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+        let base = super::base_url_or(base_url, client::DEFAULT_BASE_URL);
         Self { client: Client { base, credentials, http } }
     }
 
@@ -113,13 +113,9 @@ impl FusionSolar {
             };
             let count = rows.len();
             for row in rows {
-                let text = row.get();
-                let decoded = serde_json::from_str::<wire::Station>(text)
-                    .map_err(|e| e.to_string())
-                    .and_then(|station| convert::plant(station, text));
-                let id =
-                    || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code);
-                pages.push(decoded.map_err(|reason| (id(), reason)));
+                pages.push_raw(row.get(), convert::plant, |text| {
+                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code)
+                });
             }
             let total = page.total.map(|t| t.max(0) as u64);
             let last_page = page.page_count.is_some_and(|count| i64::from(page_no) >= count);
@@ -140,13 +136,9 @@ impl FusionSolar {
         let mut pages = PlantPages::default();
         let count = rows.len();
         for row in rows {
-            let text = row.get();
-            let decoded = serde_json::from_str::<wire::LegacyStation>(text)
-                .map_err(|e| e.to_string())
-                .and_then(|station| convert::legacy_plant(station, text));
-            let id =
-                || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.station_code);
-            pages.push(decoded.map_err(|reason| (id(), reason)));
+            pages.push_raw(row.get(), convert::legacy_plant, |text| {
+                serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.station_code)
+            });
         }
         // One unpaged answer: it is the whole list.
         pages.after_page(1, count, count.max(1), Some(count as u64));
@@ -273,10 +265,7 @@ impl VendorClient for FusionSolar {
                     .await?
                     .unwrap_or_default();
                 for row in rows {
-                    match serde_json::from_str::<wire::Alarm>(row.get())
-                        .map_err(|e| e.to_string())
-                        .and_then(|alarm| convert::alert(alarm, row.get()))
-                    {
+                    match decode_row(row.get(), convert::alert) {
                         // Overlapping windows list an alarm twice: keep one.
                         Ok(alert) => {
                             if seen.insert(alert.vendor_alert_key.clone()) {

@@ -32,7 +32,7 @@ pub struct Growatt {
 impl Growatt {
     /// An adapter for one API token; `base_url` picks the regional host.
     pub fn new(base_url: Option<&str>, credentials: Credentials, http: Http) -> Self {
-        let base = base_url.unwrap_or(client::DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+        let base = super::base_url_or(base_url, client::DEFAULT_BASE_URL);
         Self { client: Client { base, credentials, http } }
     }
 
@@ -119,13 +119,9 @@ impl VendorClient for Growatt {
             };
             let rows_on_page = rows.len();
             for row in rows {
-                let text = row.get();
-                let decoded = serde_json::from_str::<wire::Plant>(text)
-                    .map_err(|e| e.to_string())
-                    .and_then(|plant| convert::plant(plant, text));
-                let id =
-                    || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id);
-                pages.push(decoded.map_err(|reason| (id(), reason)));
+                pages.push_raw(row.get(), convert::plant, |text| {
+                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id)
+                });
             }
             let total = count.map(|t| t.max(0) as u64);
             if pages.after_page(page, rows_on_page, PAGE_SIZE, total) == Next::Stop {

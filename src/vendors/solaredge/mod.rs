@@ -18,7 +18,7 @@ mod convert;
 mod plan;
 mod wire;
 
-use super::paging::{Next, PlantPages};
+use super::paging::{Next, PlantPages, decode_row};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -39,7 +39,7 @@ pub struct SolarEdge {
 impl SolarEdge {
     /// An adapter for one API key; `base_url` overrides the global host.
     pub fn new(base_url: Option<&str>, credentials: Credentials, http: Http) -> Self {
-        let base = base_url.unwrap_or(client::DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+        let base = super::base_url_or(base_url, client::DEFAULT_BASE_URL);
         Self { client: Client { base, credentials, http } }
     }
 
@@ -171,12 +171,9 @@ impl VendorClient for SolarEdge {
             };
             let count = rows.len();
             for row in rows {
-                let text = row.get();
-                let decoded = serde_json::from_str::<wire::Site>(text)
-                    .map_err(|e| e.to_string())
-                    .and_then(|site| convert::plant(site, text));
-                let id = || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
-                pages.push(decoded.map_err(|reason| (id(), reason)));
+                pages.push_raw(row.get(), convert::plant, |text| {
+                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id)
+                });
             }
             let total = sites.count.map(|t| t.max(0) as u64);
             if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
@@ -232,10 +229,7 @@ impl VendorClient for SolarEdge {
         let mut listing = AlertListing::default();
         let mut open_keys = Vec::new();
         for row in rows {
-            match serde_json::from_str::<wire::V2Alert>(row.get())
-                .map_err(|e| e.to_string())
-                .and_then(|alert| convert::alert(alert, row.get()))
-            {
+            match decode_row(row.get(), convert::alert) {
                 Ok(alert) => {
                     open_keys.push(alert.vendor_alert_key.clone());
                     listing.alerts.push(alert);

@@ -8,7 +8,7 @@ mod convert;
 mod wire;
 
 use super::http::Response;
-use super::paging::{Next, PlantPages};
+use super::paging::{Next, PlantPages, decode_row};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -31,7 +31,7 @@ pub struct Solarman {
 impl Solarman {
     /// An adapter for one account; `base_url` overrides the international host.
     pub fn new(base_url: Option<&str>, credentials: Credentials, http: Http) -> Self {
-        let base = base_url.unwrap_or(client::DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+        let base = super::base_url_or(base_url, client::DEFAULT_BASE_URL);
         Self { client: Client { base, credentials, http } }
     }
 
@@ -112,13 +112,9 @@ impl VendorClient for Solarman {
             };
             let count = rows.len();
             for row in rows {
-                // Each row is decoded on its own, from its raw text, so one bad row fails alone.
-                let text = row.get();
-                let decoded = serde_json::from_str::<wire::Station>(text)
-                    .map_err(|e| e.to_string())
-                    .and_then(|station| convert::plant(station, text));
-                let id = || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
-                pages.push(decoded.map_err(|reason| (id(), reason)));
+                pages.push_raw(row.get(), convert::plant, |text| {
+                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id)
+                });
             }
             let total = parsed.total.map(|t| t.max(0) as u64);
             if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
@@ -218,11 +214,9 @@ impl VendorClient for Solarman {
                     let count = rows.len();
                     fetched += count;
                     for row in rows {
-                        match serde_json::from_str::<wire::AlertRow>(row.get())
-                            .map_err(|e| e.to_string())
-                            .and_then(|parsed| {
-                                convert::alert(station_id, &serial, parsed, row.get())
-                            }) {
+                        match decode_row(row.get(), |parsed: wire::AlertRow, text| {
+                            convert::alert(station_id, &serial, parsed, text)
+                        }) {
                             Ok(alert) => listing.alerts.push(alert),
                             Err(reason) => {
                                 listing.skipped.push(format!("device {serial}: {reason}"))

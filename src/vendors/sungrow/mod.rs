@@ -11,7 +11,7 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages};
+use super::paging::{Next, PlantPages, decode_row};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -30,7 +30,7 @@ pub struct Sungrow {
 impl Sungrow {
     /// An adapter for one account; `base_url` picks the regional gateway.
     pub fn new(base_url: Option<&str>, credentials: Credentials, http: Http) -> Self {
-        let base = base_url.unwrap_or(client::DEFAULT_BASE_URL).trim_end_matches('/').to_owned();
+        let base = super::base_url_or(base_url, client::DEFAULT_BASE_URL);
         Self { client: Client { base, credentials, http } }
     }
 
@@ -80,13 +80,9 @@ impl VendorClient for Sungrow {
             let rows = parsed.page_list.unwrap_or_default();
             let count = rows.len();
             for row in rows {
-                // Each row is decoded on its own, from its raw text, so one bad row fails alone.
-                let text = row.get();
-                let decoded = serde_json::from_str::<wire::Station>(text)
-                    .map_err(|e| e.to_string())
-                    .and_then(|station| convert::plant(station, text));
-                let id = || serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.ps_id);
-                pages.push(decoded.map_err(|reason| (id(), reason)));
+                pages.push_raw(row.get(), convert::plant, |text| {
+                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.ps_id)
+                });
             }
             let total = parsed.row_count.map(|t| t.max(0) as u64);
             if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
@@ -115,9 +111,7 @@ impl VendorClient for Sungrow {
             let count = rows.len();
             fetched += count;
             for row in rows {
-                let decoded = serde_json::from_str::<wire::Fault>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|fault| convert::alert(fault, row.get()));
+                let decoded = decode_row(row.get(), convert::alert);
                 match decoded {
                     Ok(alert) if alert.status == AlertStatus::Active => {
                         open_keys.push(alert.vendor_alert_key.clone());
