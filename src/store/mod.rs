@@ -32,7 +32,7 @@ pub use alerts::AlertFilter;
 pub use migrate::SCHEMA_VERSION;
 pub use orgs::OrgPatch;
 pub use plants::{PlantFilter, PlantSort, UpsertCounts};
-pub use quotas::{QuotaUse, quota_day};
+pub use quotas::{QuotaUse, quota_day, quota_key};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
 pub use status::{StoreStatus, VendorHealth};
 pub use sync::{ScheduleCandidate, SyncSelection, SyncTarget, VendorOutcome};

@@ -112,27 +112,15 @@ impl Store {
             let mut stmt = conn.prepare(
                 "SELECT id, name, kind, is_active, last_synced_at, last_alerts_synced_at,
                         last_error, consecutive_failures, needs_user_action,
-                        last_alerts_error, alerts_consecutive_failures,
-                        CASE WHEN q.vendor_id IS NULL THEN NULL ELSE
-                          (SELECT coalesce(sum(o.used), 0) FROM request_quotas o
-                            WHERE o.key_hash = q.key_hash AND o.day = ?1) END,
-                        q.daily_limit
-                 FROM vendors LEFT JOIN request_quotas q ON q.vendor_id = vendors.id
-                 ORDER BY name, id",
+                        last_alerts_error, alerts_consecutive_failures
+                 FROM vendors ORDER BY name, id",
             )?;
-            let today = super::quota_day();
-            let vendor_health = stmt
-                .query_map([&today], |row| {
-                    let kind: VendorKind = row.get(2)?;
-                    // A vendor that has not called yet today has its whole quota.
-                    let limit = crate::vendors::daily_request_limit(kind);
-                    let quota_daily_limit = row.get::<_, Option<u32>>(12)?.or(limit);
-                    let quota_used_today =
-                        row.get::<_, Option<u32>>(11)?.or(quota_daily_limit.map(|_| 0));
+            let mut vendor_health: Vec<VendorHealth> = stmt
+                .query_map([], |row| {
                     Ok(VendorHealth {
                         id: row.get(0)?,
                         name: row.get(1)?,
-                        kind,
+                        kind: row.get(2)?,
                         is_active: row.get(3)?,
                         last_synced_at: row.get(4)?,
                         last_alerts_synced_at: row.get(5)?,
@@ -141,11 +129,21 @@ impl Store {
                         needs_user_action: row.get(8)?,
                         last_alerts_error: row.get(9)?,
                         alerts_consecutive_failures: row.get(10)?,
-                        quota_used_today,
-                        quota_daily_limit,
+                        quota_used_today: None,
+                        quota_daily_limit: None,
                     })
                 })?
                 .collect::<Result<_, _>>()?;
+            // Quotas are counted per API key: each vendor's is looked up by its key's hash.
+            let today = super::quota_day();
+            for health in &mut vendor_health {
+                if let Some(limit) = crate::vendors::daily_request_limit(health.kind) {
+                    let credentials = super::vendors::read_credentials(conn, health.id)?;
+                    let key = super::quota_key(&credentials);
+                    health.quota_used_today = Some(super::quotas::used_on(conn, &key, &today)?);
+                    health.quota_daily_limit = Some(limit);
+                }
+            }
             let database_bytes = ["", "-wal"]
                 .iter()
                 .filter_map(|suffix| {

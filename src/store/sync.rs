@@ -39,6 +39,9 @@ pub struct SyncTarget {
     pub credentials: Credentials,
     /// When the credentials were last entered (a new entry means "try again").
     pub credentials_entered_at: Option<String>,
+    /// Its organization's sync interval, minutes (how often the schedule will call again;
+    /// portals with a daily quota plan by it).
+    pub interval_minutes: u32,
 }
 
 /// How a vendor's sync ended.
@@ -72,19 +75,21 @@ impl Store {
                 .transpose()?
                 .map(|v| v.id);
             let mut stmt = conn.prepare(
-                "SELECT v.id FROM vendors v JOIN organizations o ON o.id = v.org_id
+                "SELECT v.id, o.sync_interval_minutes FROM vendors v
+                 JOIN organizations o ON o.id = v.org_id
                  WHERE v.is_active = 1 AND (?1 OR o.auto_sync_enabled = 1)
                    AND (?2 IS NULL OR v.org_id = ?2) AND (?3 IS NULL OR v.id = ?3)
                  ORDER BY v.id",
             )?;
-            let ids: Vec<VendorId> = stmt
-                .query_map(params![selection.force, org, only], |r| r.get(0))?
+            let ids: Vec<(VendorId, u32)> = stmt
+                .query_map(params![selection.force, org, only], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             let wanted = selection.vendor_ids;
             ids.into_iter()
-                .filter(|id| wanted.as_ref().is_none_or(|w| w.contains(id)))
-                .map(|id| {
+                .filter(|(id, _)| wanted.as_ref().is_none_or(|w| w.contains(id)))
+                .map(|(id, interval_minutes)| {
                     Ok(SyncTarget {
+                        interval_minutes,
                         vendor: vendors::get(conn, id)?,
                         credentials: vendors::read_credentials(conn, id)?,
                         credentials_entered_at: conn

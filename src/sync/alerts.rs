@@ -61,6 +61,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
     let mut problems: Vec<String> = Vec::new();
     problems.extend(first_few("alert(s) not stored", &not_stored));
     problems.extend(first_few("unreadable alert(s) skipped", &listing.skipped));
+    problems.extend(first_few("warning(s)", &listing.warnings));
     run.success = not_stored.is_empty();
     if run.success
         && let Some(open) = listing.open_keys

@@ -23,7 +23,9 @@ mod quota;
 mod tokens;
 
 use crate::config::Settings;
-use crate::domain::{RunId, RunKind, RunSource, RunStatus, SyncSummary, Timestamp, VendorResult};
+use crate::domain::{
+    CredentialField, RunId, RunKind, RunSource, RunStatus, SyncSummary, Timestamp, VendorResult,
+};
 use crate::store::{
     NewRunVendor, Store, StoreError, SyncSelection, SyncTarget, UpsertCounts, VendorOutcome,
 };
@@ -209,7 +211,6 @@ impl Engine {
         match crate::vendors::daily_request_limit(target.vendor.kind) {
             Some(limit) => session.with_daily_quota(Arc::new(quota::StoreQuota::new(
                 self.store.clone(),
-                target.vendor.id,
                 &target.credentials,
                 limit,
             ))),
@@ -315,9 +316,17 @@ impl Engine {
             let message = if cause.starts_with(NOT_ATTEMPTED) {
                 cause.to_owned()
             } else {
+                // The secret to enter again: the API key of static-key portals, else the
+                // password.
+                let flag = if vendor.kind.required_credentials().contains(&CredentialField::ApiKey)
+                {
+                    "--api-key"
+                } else {
+                    "--password"
+                };
                 format!(
                     "{NOT_ATTEMPTED} {} rejected the credentials earlier ({cause}); update them with \
-                     `plantsync vendor set {} --password`",
+                     `plantsync vendor set {} {flag}`",
                     vendor.kind.display_name(),
                     vendor.id
                 )

@@ -131,6 +131,11 @@ impl Response {
                 retry_after: self.retry_after,
             }),
             401 => Some(VendorError::TokenExpired("HTTP 401".into())),
+            300..=399 => Some(VendorError::Permanent(format!(
+                "HTTP {} redirect: the portal has moved; set the vendor's base URL to its new \
+                 host with `plantsync vendor set <vendor> --base-url <URL>`",
+                self.status
+            ))),
             500..=599 => Some(VendorError::Transient(format!(
                 "HTTP {} from the vendor ({} body)",
                 self.status,
@@ -197,6 +202,10 @@ impl Http {
             .connect_timeout(settings.connect_timeout)
             .user_agent(concat!("plantsync/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(8)
+            // A redirect would carry the API key (a query parameter or a custom header,
+            // which reqwest does not strip) to another host: a moved portal is an error that
+            // names the setting to change instead.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| VendorError::Permanent(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self { client, settings })
@@ -300,6 +309,8 @@ mod tests {
             Some(VendorError::RateLimited { .. })
         ));
         assert!(matches!(response(401, "").classify_status(), Some(VendorError::TokenExpired(_))));
+        let moved = response(301, "").classify_status().unwrap().to_string();
+        assert!(moved.contains("--base-url"), "{moved}");
         let err = response(200, "{\"access_token\":\"SECRET").json().unwrap_err().to_string();
         assert!(!err.contains("SECRET") && err.contains("not valid JSON"), "{err}");
     }

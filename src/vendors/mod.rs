@@ -146,6 +146,8 @@ pub struct AlertListing {
     /// When the portal lists open alerts completely, their keys: stored active alerts of
     /// this vendor missing from it are resolved. `None` where the portal has no such list.
     pub open_keys: Option<Vec<String>>,
+    /// What the user should know about this listing (calls left out to keep a quota).
+    pub warnings: Vec<String>,
 }
 
 /// A portal account's adapter.

@@ -26,6 +26,8 @@ pub const MAX_PAGES: u32 = 500;
 pub struct PlantPages {
     seen: HashSet<String>,
     listing: PlantListing,
+    /// Rows of the current page that were not seen before.
+    new_on_page: usize,
 }
 
 /// What to do after a page.
@@ -44,13 +46,13 @@ impl PlantPages {
             Ok(plant) => {
                 if self.seen.insert(plant.vendor_plant_id.clone()) {
                     self.listing.plants.push(plant);
+                    self.new_on_page += 1;
                 }
             }
             Err((id, reason)) => {
-                if let Some(id) = &id {
-                    // Listed but unreadable: it still exists, so it must not be deactivated.
-                    self.seen.insert(id.clone());
-                }
+                // Listed but unreadable: it still exists, so it must not be deactivated.
+                let new = id.as_ref().is_none_or(|id| self.seen.insert(id.clone()));
+                self.new_on_page += usize::from(new);
                 self.listing.skipped.push((id, reason));
             }
         }
@@ -72,12 +74,21 @@ impl PlantPages {
     /// Decides after page `page` (1-based) that held `rows` rows, asked with `size`, given
     /// the vendor's `total` when it reports one.
     pub fn after_page(&mut self, page: u32, rows: usize, size: usize, total: Option<u64>) -> Next {
+        let added = std::mem::take(&mut self.new_on_page);
         // Skipped rows count too: the vendor listed them.
         let counted = (self.listing.plants.len() + self.listing.skipped.len()) as u64;
         if let Some(total) = total
             && counted >= total
         {
             self.listing.complete = true;
+            return Next::Stop;
+        }
+        if rows > 0 && added == 0 {
+            // A portal that ignores the paging parameter answers the same page forever;
+            // on a daily quota, following it would spend the day.
+            self.listing.incomplete_reason = Some(format!(
+                "page {page} only repeated plants already listed (is the paging parameter ignored?)"
+            ));
             return Next::Stop;
         }
         if rows == 0 && page == 1 && total.is_none() {
@@ -98,6 +109,37 @@ impl PlantPages {
             }
             return Next::Stop;
         }
+        if let Some(total) = total
+            && u64::from(page) > total.div_ceil(size.max(1) as u64)
+        {
+            self.listing.incomplete_reason = Some(format!(
+                "the vendor reported {total} plants but its pages ended after {counted}"
+            ));
+            return Next::Stop;
+        }
+        self.continue_below_cap(page)
+    }
+
+    /// Decides after page `page` of a portal that says how many pages there are
+    /// (FusionSolar's `pageCount`): its word decides, whatever the page's length.
+    pub fn after_numbered_page(&mut self, page: u32, page_count: u64, total: Option<u64>) -> Next {
+        self.new_on_page = 0;
+        if u64::from(page) < page_count {
+            return self.continue_below_cap(page);
+        }
+        let counted = (self.listing.plants.len() + self.listing.skipped.len()) as u64;
+        match total {
+            Some(total) if counted < total => {
+                self.listing.incomplete_reason = Some(format!(
+                    "the vendor reported {total} plants but its {page_count} pages held {counted}"
+                ));
+            }
+            _ => self.listing.complete = true,
+        }
+        Next::Stop
+    }
+
+    fn continue_below_cap(&mut self, page: u32) -> Next {
         if page >= MAX_PAGES {
             self.listing.incomplete_reason =
                 Some(format!("stopped at the cap of {MAX_PAGES} pages"));
@@ -109,6 +151,11 @@ impl PlantPages {
     /// Notes a warning about one plant (e.g. its energy call failed).
     pub fn warn(&mut self, warning: String) {
         self.listing.warnings.push(warning);
+    }
+
+    /// The plants collected so far.
+    pub fn plants(&self) -> &[VendorPlant] {
+        &self.listing.plants
     }
 
     /// Mutable access to the plants collected so far (for enrichment).
@@ -176,7 +223,52 @@ mod tests {
     #[test]
     fn page_cap_stops_a_runaway_listing() {
         let mut pages = PlantPages::default();
-        assert_eq!(pages.after_page(MAX_PAGES, 100, 100, None), Next::Stop);
+        pages.push(plant("1"));
+        assert_eq!(pages.after_page(MAX_PAGES, 1, 1, None), Next::Stop);
         assert!(!pages.finish().complete);
+    }
+
+    #[test]
+    fn a_repeated_page_stops_the_listing() {
+        let mut pages = PlantPages::default();
+        pages.push(plant("1"));
+        pages.push(plant("2"));
+        assert_eq!(pages.after_page(1, 2, 2, None), Next::Continue);
+        // The portal ignored the offset and sent page 1 again.
+        pages.push(plant("1"));
+        pages.push(plant("2"));
+        assert_eq!(pages.after_page(2, 2, 2, None), Next::Stop);
+        let listing = pages.finish();
+        assert!(!listing.complete);
+        assert!(listing.incomplete_reason.unwrap().contains("repeated"));
+    }
+
+    #[test]
+    fn pages_beyond_the_total_stop_the_listing() {
+        let mut pages = PlantPages::default();
+        // Total 6 at 2 a page is 3 pages; pages that keep repeating one plant beside a new
+        // one never reach the total, and a fourth page is as far as it is followed.
+        for page in 1..=4u32 {
+            pages.push(plant(&format!("{page}a")));
+            pages.push(plant("repeated"));
+            let next = pages.after_page(page, 2, 2, Some(6));
+            assert_eq!(next, if page < 4 { Next::Continue } else { Next::Stop }, "page {page}");
+        }
+        assert!(!pages.finish().complete);
+    }
+
+    #[test]
+    fn numbered_pages_follow_the_page_count() {
+        let mut pages = PlantPages::default();
+        pages.push(plant("1"));
+        // A short page is not the end when the portal says there are more.
+        assert_eq!(pages.after_numbered_page(1, 2, Some(2)), Next::Continue);
+        pages.push(plant("2"));
+        assert_eq!(pages.after_numbered_page(2, 2, Some(2)), Next::Stop);
+        assert!(pages.finish().complete);
+        let mut short = PlantPages::default();
+        short.push(plant("1"));
+        assert_eq!(short.after_numbered_page(1, 1, Some(5)), Next::Stop);
+        assert!(!short.finish().complete);
     }
 }

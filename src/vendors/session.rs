@@ -88,6 +88,16 @@ pub struct Session {
     spent: AtomicU32,
     soft_deadline: Option<tokio::time::Instant>,
     quota: Option<Arc<dyn DailyQuota>>,
+    sync_interval: Option<Duration>,
+}
+
+/// Which failures a call retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Transient errors and rate limits.
+    All,
+    /// Transient errors only: a rate limit ends the (optional) work.
+    NotRateLimits,
 }
 
 /// Why [`Session::pace`] refused a call: the wait would exceed what the caller accepts.
@@ -100,7 +110,27 @@ pub struct TooSoon {
 impl Session {
     /// A session that may make at most `budget` requests (logins and retries included).
     pub fn new(tokens: Arc<AccountTokens>, http: Http, budget: u32) -> Self {
-        Self { tokens, http, budget, spent: AtomicU32::new(0), soft_deadline: None, quota: None }
+        Self {
+            tokens,
+            http,
+            budget,
+            spent: AtomicU32::new(0),
+            soft_deadline: None,
+            quota: None,
+            sync_interval: None,
+        }
+    }
+
+    /// How often this account is synced (its organization's interval), for adapters that
+    /// plan a daily quota.
+    pub fn with_sync_interval(mut self, interval: Duration) -> Self {
+        self.sync_interval = Some(interval);
+        self
+    }
+
+    /// How often this account is synced, when known.
+    pub fn sync_interval(&self) -> Option<Duration> {
+        self.sync_interval
     }
 
     /// Counts every attempt against the portal's daily `quota` as well.
@@ -160,6 +190,19 @@ impl Session {
             );
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Remembers `key` on this account for `duration` (across runs of this process), e.g.
+    /// "this key has no v2 access", so an answer known to be useless is not asked again.
+    pub fn hold(&self, key: &str, duration: Duration) {
+        let mut paced = self.tokens.paced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        paced.insert(key.to_owned(), tokio::time::Instant::now() + duration);
+    }
+
+    /// Whether `key` is held (by [`Session::hold`] or a recent [`Session::pace`]).
+    pub fn is_held(&self, key: &str) -> bool {
+        let paced = self.tokens.paced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        paced.get(key).is_some_and(|due| *due > tokio::time::Instant::now())
     }
 
     /// Keys currently remembered by [`Session::pace`] (for tests).
@@ -225,6 +268,19 @@ impl Session {
         if let Some(token) = current.as_ref().filter(|t| t.access != stale.access) {
             return Ok(token.clone());
         }
+        // Another process (a CLI sync beside the agent) may have logged in already: on
+        // portals with one session per account, a second login would end its session.
+        let now = Timestamp::now();
+        if let Some(stored) = self
+            .tokens
+            .store
+            .load()
+            .await
+            .filter(|t| t.access != stale.access && t.is_reusable_at(now))
+        {
+            *current = Some(stored.clone());
+            return Ok(stored);
+        }
         *current = None;
         self.tokens.store.clear().await;
         let fresh = self.login(client).await?;
@@ -269,8 +325,37 @@ impl Session {
         F: Fn(Token) -> Fut,
         Fut: Future<Output = Result<T, VendorError>>,
     {
+        self.call_with(client, Retry::All, call).await
+    }
+
+    /// Like [`Session::call`] for optional calls (per-plant readings): a rate limit is
+    /// returned at once instead of waited out and retried, so the adapter stops its optional
+    /// work and keeps what it has ("serve cached data while throttled", vendor-apis.md §6.5;
+    /// hammering a throttled portal has led to IP blocks lasting days).
+    pub async fn call_optional<T, F, Fut>(
+        &self,
+        client: &dyn VendorClient,
+        call: F,
+    ) -> Result<T, VendorError>
+    where
+        F: Fn(Token) -> Fut,
+        Fut: Future<Output = Result<T, VendorError>>,
+    {
+        self.call_with(client, Retry::NotRateLimits, call).await
+    }
+
+    async fn call_with<T, F, Fut>(
+        &self,
+        client: &dyn VendorClient,
+        retry: Retry,
+        call: F,
+    ) -> Result<T, VendorError>
+    where
+        F: Fn(Token) -> Fut,
+        Fut: Future<Output = Result<T, VendorError>>,
+    {
         let token = self.token(client).await?;
-        match self.with_retries(|| call(token.clone())).await {
+        match self.attempts(retry, || call(token.clone())).await {
             Err(VendorError::TokenExpired(reason)) if !client.needs_login() => {
                 // A static key cannot be renewed: the portal refused the key itself.
                 Err(VendorError::CredentialsRejected(reason))
@@ -278,7 +363,7 @@ impl Session {
             Err(VendorError::TokenExpired(reason)) => {
                 debug!(%reason, "token refused; logging in again");
                 let fresh = self.renew(client, &token).await?;
-                self.with_retries(|| call(fresh.clone())).await.map_err(|error| match error {
+                self.attempts(retry, || call(fresh.clone())).await.map_err(|error| match error {
                     VendorError::TokenExpired(reason) => VendorError::TokenExpired(format!(
                         "refused again right after a fresh login ({reason})"
                     )),
@@ -295,6 +380,14 @@ impl Session {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, VendorError>>,
     {
+        self.attempts(Retry::All, attempt).await
+    }
+
+    async fn attempts<T, F, Fut>(&self, retry: Retry, attempt: F) -> Result<T, VendorError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, VendorError>>,
+    {
         let policy = self.http.retry();
         let mut tries = 0;
         loop {
@@ -307,6 +400,9 @@ impl Session {
             }
             tries += 1;
             let error = match attempt().await {
+                Err(error @ VendorError::RateLimited { .. }) if retry == Retry::NotRateLimits => {
+                    return Err(error);
+                }
                 Err(error) if error.is_retryable() && tries < policy.max_attempts => error,
                 other => return other,
             };
@@ -456,6 +552,31 @@ mod tests {
         // Two waits: [1, 2] s and [2, 4] s of virtual time.
         let waited = started.elapsed();
         assert!(waited >= Duration::from_secs(3) && waited <= Duration::from_secs(6), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn optional_calls_do_not_wait_out_rate_limits() {
+        let vendor = FakeVendor { logins: AtomicU32::new(0), reject: false };
+        let session = session(100);
+        let attempts = AtomicU32::new(0);
+        let limited = || VendorError::RateLimited { message: "10012".into(), retry_after: None };
+        let result: Result<(), _> = session
+            .call_optional(&vendor, |_| {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                async { Err(limited()) }
+            })
+            .await;
+        assert_eq!(result, Err(limited()));
+        assert_eq!(attempts.load(Ordering::SeqCst), 1, "no retry of a rate limit");
+        // Transient errors are still retried.
+        let transient = AtomicU32::new(0);
+        let _: Result<(), _> = session
+            .call_optional(&vendor, |_| {
+                transient.fetch_add(1, Ordering::SeqCst);
+                async { Err(VendorError::Transient("503".into())) }
+            })
+            .await;
+        assert_eq!(transient.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test(start_paused = true)]

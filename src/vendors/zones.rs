@@ -15,13 +15,14 @@ pub fn zone_from_gmt(text: &str) -> Option<String> {
     if rest.is_empty() || rest == "+0" || rest == "-0" {
         return Some("Etc/GMT".to_owned());
     }
-    let (sign, hours) = rest.split_at(1);
-    let hours: u8 = hours.parse().ok().filter(|h| *h <= 14)?;
-    let name = match sign {
-        "+" => format!("Etc/GMT-{hours}"),
-        "-" => format!("Etc/GMT+{hours}"),
+    // POSIX names invert the sign. Anything but an ASCII sign and whole hours is no zone.
+    let (posix_sign, hours) = match (rest.strip_prefix('+'), rest.strip_prefix('-')) {
+        (Some(hours), _) => ('-', hours),
+        (_, Some(hours)) => ('+', hours),
         _ => return None,
     };
+    let hours: u8 = hours.parse().ok().filter(|h| *h <= 14)?;
+    let name = format!("Etc/GMT{posix_sign}{hours}");
     name.parse::<chrono_tz::Tz>().is_ok().then_some(name)
 }
 
@@ -70,6 +71,8 @@ mod tests {
         assert_eq!(zone_from_gmt("GMT").as_deref(), Some("Etc/GMT"));
         assert_eq!(zone_from_gmt("GMT+5:30"), None);
         assert_eq!(zone_from_gmt("Europe/Berlin"), None);
+        assert_eq!(zone_from_gmt("GMT\u{2212}8"), None, "a Unicode minus is no zone, no panic");
+        assert_eq!(zone_from_gmt("GMTé"), None);
         assert_eq!(zone_from_offset(3600).as_deref(), Some("Etc/GMT-1"));
         assert_eq!(zone_from_offset(-4 * 3600).as_deref(), Some("Etc/GMT+4"));
         assert_eq!(zone_from_offset(0).as_deref(), Some("Etc/GMT"));

@@ -5,7 +5,7 @@
 use crate::sync::{Harness, fast_settings};
 use plantsync::domain::{AlertStatus, RunKind, RunStatus, VendorKind};
 use plantsync::simulator::{AccountSpec, Endpoint, Faults, Trigger};
-use plantsync::store::{AlertFilter, Store, quota_day};
+use plantsync::store::{AlertFilter, Store};
 use plantsync::sync::Engine;
 use std::time::Duration;
 
@@ -113,6 +113,7 @@ async fn alerts_open_resolve_or_are_visibly_unsupported() {
     }
     assert!(Harness::error_of(&report, 2).contains("Growatt"));
     assert!(Harness::error_of(&report, 3).contains("v2"));
+    assert_eq!(h.sim.requests(3, Endpoint::Alerts), 1);
     let active = |vendor: &str| {
         h.store.list_alerts(AlertFilter {
             vendor: Some(vendor.into()),
@@ -144,6 +145,7 @@ async fn alerts_open_resolve_or_are_visibly_unsupported() {
         .await
         .unwrap();
     assert!(resolved.iter().all(|a| a.ended_at.is_some()), "FusionSolar gives the end time");
+    assert_eq!(h.sim.requests(3, Endpoint::Alerts), 1, "no v2 access is remembered");
 }
 
 /// A rate-limit signal in the middle of a sync: a bounded retry counted against the
@@ -173,8 +175,9 @@ async fn rate_limit_mid_sync_is_bounded_and_vendor_scoped() {
     }
     assert!(report.summary.results[3].success, "other vendors go on");
     // Every SolarEdge attempt, the refused ones included, was counted in the daily quota.
-    let quota = h.store.quota_uses(quota_day()).await.unwrap();
-    assert_eq!(u64::from(quota[0].1.used), h.sim.requests(0, Endpoint::PlantList));
+    let status = h.store.status().await.unwrap();
+    let used = status.vendor_health.iter().find(|v| v.name == "acct-0").unwrap().quota_used_today;
+    assert_eq!(used.map(u64::from), Some(h.sim.requests(0, Endpoint::PlantList)));
 }
 
 /// SolarEdge: an account of 150 sites syncs inside the daily budget; the count survives a
@@ -229,6 +232,35 @@ async fn solaredge_budget_holds_across_syncs_and_restarts() {
     assert_eq!(sent(&h), before + 1);
     assert_eq!(h.plants_of(0).await.len(), 150);
     assert_eq!(h.sim.rate_limited(0), 0);
+}
+
+/// When the quota leaves no overview call, the listing is stored without readings and
+/// without the listing's update time, so the next sync with quota reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solaredge_readings_left_out_for_the_quota_are_read_later() {
+    let h = Harness::new(vec![account(VendorKind::SolarEdge, 150)]).await;
+    // One request so the quota row exists, then leave exactly the two listing pages.
+    h.run(RunKind::Alerts).await;
+    let path = h.store.path().to_path_buf();
+    crate::support::sqlite3(&path, "UPDATE request_quotas SET used = 298");
+    let first = h.run(RunKind::Plants).await;
+    assert_eq!(first.status, RunStatus::Ok, "{:?}", first.summary);
+    let error = Harness::error_of(&first, 0);
+    assert!(error.contains("readings of 150 site(s) not refreshed this run"), "{error}");
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 0);
+    let stored = h.plants_of(0).await;
+    assert_eq!(stored.len(), 150);
+    assert!(stored.iter().all(|p| p.vendor_updated_at.is_none() && p.total_energy_kwh.is_none()));
+
+    crate::support::sqlite3(&path, "UPDATE request_quotas SET used = 0");
+    let second = h.run(RunKind::Plants).await;
+    assert_eq!(second.status, RunStatus::Ok, "{:?}", second.summary);
+    assert!(h.sim.requests(0, Endpoint::Realtime) >= 1, "overviews read once quota allows");
+    let refreshed = h.plants_of(0).await;
+    let read = refreshed.iter().filter(|p| p.total_energy_kwh.is_some()).count();
+    assert!(read >= 100, "at least one bulk call of 100 sites: {read}");
+    let with_time = refreshed.iter().filter(|p| p.vendor_updated_at.is_some()).count();
+    assert_eq!(read, with_time, "an update time only with its readings");
 }
 
 /// SolarEdge allows three concurrent calls per source IP: five accounts synced at once

@@ -105,15 +105,30 @@ impl Client {
                  systemCode with `plantsync vendor set`"
             ))
         };
-        match Self::check(&response) {
-            Ok(()) => {}
-            Err(error @ (VendorError::RateLimited { .. } | VendorError::Transient(_))) => {
-                return Err(error);
+        // HTTP-level trouble (a wrong host, a proxy page, an outage) is not a verdict on the
+        // credentials: only the envelope's refusal is.
+        if let Some(error) = response.classify_status() {
+            return Err(match error {
+                VendorError::TokenExpired(why) => rejected(why),
+                other => other,
+            });
+        }
+        let envelope: Envelope = response.parse("FusionSolar login")?;
+        match (envelope.success, envelope.fail_code.unwrap_or(0)) {
+            (Some(true), 0) => {}
+            (_, 407) => {
+                return Err(VendorError::RateLimited {
+                    message: "FusionSolar failCode 407 on login: ACCESS_FREQUENCY_IS_TOO_HIGH"
+                        .into(),
+                    retry_after: Some(
+                        super::LOGIN_INTERVAL.mul_f64(self.http.min_interval_scale()),
+                    ),
+                });
             }
-            Err(VendorError::Permanent(why) | VendorError::TokenExpired(why)) => {
-                return Err(rejected(why));
+            (_, code) => {
+                let message = envelope.message.as_deref().unwrap_or("no message");
+                return Err(rejected(format!("failCode {code}: {message}")));
             }
-            Err(other) => return Err(other),
         }
         let Some(xsrf) = token_from(&response) else {
             return Err(rejected("no xsrf-token in the answer".into()));

@@ -5,17 +5,16 @@ use crate::domain::{AlertStatus, Severity, Timestamp, VendorAlert, VendorPlant};
 use crate::vendors::zones::zone_from_offset;
 
 /// One `/thirdData/stations` row (capacity in kWp). The list has no zone: the offset of
-/// `gridConnectionDate` gives one when it is a whole number of hours.
+/// `gridConnectionDate` gives one when it is a whole number of hours. That offset is the
+/// one of that date, so a zone with daylight saving is kept as its offset then (Lisbon in
+/// summer becomes `Etc/GMT-1`); an unreadable date only costs the zone, never the plant.
 pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> {
     let id = station.plant_code.ok_or("station without a plantCode")?;
-    let timezone = match station.grid_connection_date.as_deref() {
-        Some(text) => {
-            let date = chrono::DateTime::parse_from_rfc3339(text)
-                .map_err(|e| format!("gridConnectionDate '{text}': {e}"))?;
-            zone_from_offset(date.offset().local_minus_utc())
-        }
-        None => None,
-    };
+    let timezone = station
+        .grid_connection_date
+        .as_deref()
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .and_then(|date| zone_from_offset(date.offset().local_minus_utc()));
     Ok(VendorPlant {
         vendor_plant_id: id,
         name: station.plant_name,
@@ -142,7 +141,8 @@ mod tests {
         let india = rows[1].as_ref().unwrap();
         assert_eq!(india.timezone, None, "+05:30 has no IANA Etc zone");
         assert_eq!(india.latitude, None, "an empty coordinate is not a zero");
-        assert!(rows[2].as_ref().unwrap_err().contains("gridConnectionDate"));
+        let undated = rows[2].as_ref().unwrap();
+        assert_eq!(undated.timezone, None, "an unreadable date costs the zone, not the plant");
     }
 
     #[test]

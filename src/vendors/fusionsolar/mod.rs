@@ -26,7 +26,7 @@ use super::{
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
 use serde_json::{Value, json};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Stations per page and per KPI or alarm call (the portal's maximum).
@@ -34,7 +34,7 @@ const BATCH: usize = 100;
 /// The longest wait for a minimum interval inside a sync.
 const MAX_WAIT: Duration = Duration::from_secs(70);
 /// Least time between two logins of one account.
-const LOGIN_INTERVAL: Duration = Duration::from_secs(15);
+pub(super) const LOGIN_INTERVAL: Duration = Duration::from_secs(15);
 /// Least time between two identical station-list calls.
 const STATIONS_INTERVAL: Duration = Duration::from_secs(300);
 /// Least time between two identical KPI calls.
@@ -45,6 +45,9 @@ const ALARM_INTERVAL: Duration = Duration::from_secs(60);
 const ALARM_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// Overlap of consecutive alarm windows, so an alarm on a boundary is not missed.
 const ALARM_OVERLAP: Duration = Duration::from_secs(3600);
+/// Least time between any two calls of one endpoint on one account, so a sync's pages,
+/// batches and alarm windows never go out as a burst.
+const SPACING: Duration = Duration::from_secs(1);
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
 
@@ -65,14 +68,18 @@ impl FusionSolar {
         Self { client: Client { base, credentials, http } }
     }
 
-    /// A paced, authenticated call returning `data` as `T`.
+    /// A paced, authenticated call returning `data` as `T`. An `optional` call (KPIs) ends
+    /// at a rate limit instead of waiting it out.
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         session: &Session,
         path: &'static str,
         body: Value,
         interval: Duration,
+        optional: bool,
     ) -> Result<Option<T>, VendorError> {
+        // Spacing first: it is short and always waited for.
+        let _ = session.pace(path, SPACING, SPACING).await;
         if let Err(too_soon) = session.pace(&pace_key(path, &body), interval, MAX_WAIT).await {
             return Err(VendorError::RateLimited {
                 message: format!(
@@ -84,12 +91,15 @@ impl FusionSolar {
                 retry_after: Some(too_soon.wait),
             });
         }
-        let response = session
-            .call(self, |token: Token| {
-                let body = body.clone();
-                async move { self.client.post(path, &body, &token, interval).await }
-            })
-            .await?;
+        let attempt = |token: Token| {
+            let body = body.clone();
+            async move { self.client.post(path, &body, &token, interval).await }
+        };
+        let response = if optional {
+            session.call_optional(self, attempt).await?
+        } else {
+            session.call(self, attempt).await?
+        };
         let data: wire::Data<T> = response.parse(&format!("FusionSolar {path}"))?;
         Ok(data.data)
     }
@@ -101,7 +111,7 @@ impl FusionSolar {
         loop {
             let body = json!({ "pageNo": page_no, "pageSize": BATCH });
             let page: wire::StationPage = self
-                .call(session, "/thirdData/stations", body, STATIONS_INTERVAL)
+                .call(session, "/thirdData/stations", body, STATIONS_INTERVAL, false)
                 .await?
                 .ok_or_else(|| {
                     VendorError::Malformed(format!("FusionSolar stations page {page_no}: no data"))
@@ -118,8 +128,14 @@ impl FusionSolar {
                 });
             }
             let total = page.total.map(|t| t.max(0) as u64);
-            let last_page = page.page_count.is_some_and(|count| i64::from(page_no) >= count);
-            if pages.after_page(page_no, count, BATCH, total) == Next::Stop || last_page {
+            // "Loop while pageNo < pageCount" (§4.3): the page count decides, not a short page.
+            let next = match page.page_count {
+                Some(page_count) => {
+                    pages.after_numbered_page(page_no, page_count.max(0) as u64, total)
+                }
+                None => pages.after_page(page_no, count, BATCH, total),
+            };
+            if next == Next::Stop {
                 break;
             }
             page_no += 1;
@@ -130,7 +146,7 @@ impl FusionSolar {
     /// The legacy station list: one call, capacity in MW.
     async fn legacy_stations(&self, session: &Session) -> Result<PlantPages, VendorError> {
         let rows: Vec<Box<serde_json::value::RawValue>> = self
-            .call(session, "/thirdData/getStationList", json!({}), STATIONS_INTERVAL)
+            .call(session, "/thirdData/getStationList", json!({}), STATIONS_INTERVAL, false)
             .await?
             .ok_or_else(|| VendorError::Malformed("FusionSolar getStationList: no data".into()))?;
         let mut pages = PlantPages::default();
@@ -140,50 +156,56 @@ impl FusionSolar {
                 serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.station_code)
             });
         }
-        // One unpaged answer: it is the whole list.
-        pages.after_page(1, count, count.max(1), Some(count as u64));
+        // One unpaged answer: the whole list, unless it is empty (an empty answer proves
+        // nothing, and taking it as complete would deactivate every stored plant).
+        if count == 0 {
+            pages.after_page(1, 0, BATCH, None);
+        } else {
+            pages.after_numbered_page(1, 1, None);
+        }
         Ok(pages)
     }
 
     /// Adds energy and health from the real-time KPIs, 100 stations a call.
     async fn add_kpis(&self, session: &Session, pages: &mut PlantPages) {
-        let codes: Vec<String> =
-            pages.plants_mut().iter().map(|p| p.vendor_plant_id.clone()).collect();
-        let chunks: Vec<&[String]> = codes.chunks(BATCH).collect();
-        for (done, chunk) in chunks.iter().enumerate() {
-            let left = || chunks[done..].iter().map(|c| c.len()).sum::<usize>();
+        let index_of: HashMap<String, usize> = pages
+            .plants()
+            .iter()
+            .enumerate()
+            .map(|(index, plant)| (plant.vendor_plant_id.clone(), index))
+            .collect();
+        let codes: Vec<&str> = pages.plants().iter().map(|p| p.vendor_plant_id.as_str()).collect();
+        let bodies: Vec<(usize, Value)> = codes
+            .chunks(BATCH)
+            .map(|chunk| (chunk.len(), json!({ "stationCodes": chunk.join(",") })))
+            .collect();
+        for (done, (count, body)) in bodies.into_iter().enumerate() {
+            let left = pages.plants().len() - done * BATCH;
             if session.should_stop_optional_work(RESERVED_REQUESTS) {
                 pages.warn(format!(
-                    "readings of {} station(s) not refreshed this run (time or request budget)",
-                    left()
+                    "readings of {left} station(s) not refreshed this run (time or request budget)"
                 ));
                 return;
             }
-            let body = json!({ "stationCodes": chunk.join(",") });
             let rows: Vec<Box<serde_json::value::RawValue>> = match self
-                .call(session, "/thirdData/getStationRealKpi", body, KPI_INTERVAL)
+                .call(session, "/thirdData/getStationRealKpi", body, KPI_INTERVAL, true)
                 .await
             {
                 Ok(rows) => rows.unwrap_or_default(),
                 Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
-                    pages.warn(format!(
-                        "readings of {} station(s) unavailable: {error}",
-                        chunk.len()
-                    ));
+                    pages.warn(format!("readings of {count} station(s) unavailable: {error}"));
                     continue;
                 }
                 Err(error) => {
-                    pages.warn(format!("readings of {} station(s) not refreshed: {error}", left()));
+                    pages.warn(format!("readings of {left} station(s) not refreshed: {error}"));
                     return;
                 }
             };
             for row in rows {
                 match serde_json::from_str::<wire::KpiRow>(row.get()) {
                     Ok(wire::KpiRow { station_code: Some(code), data_item_map: Some(kpi) }) => {
-                        if let Some(plant) =
-                            pages.plants_mut().iter_mut().find(|p| p.vendor_plant_id == code)
-                        {
-                            convert::apply_kpi(plant, &kpi);
+                        if let Some(&index) = index_of.get(&code) {
+                            convert::apply_kpi(&mut pages.plants_mut()[index], &kpi);
                         }
                     }
                     Ok(_) => pages.warn("a KPI entry without station or data was skipped".into()),
@@ -261,7 +283,7 @@ impl VendorClient for FusionSolar {
                     "language": "en_US",
                 });
                 let rows: Vec<Box<serde_json::value::RawValue>> = self
-                    .call(session, "/thirdData/getAlarmList", body, ALARM_INTERVAL)
+                    .call(session, "/thirdData/getAlarmList", body, ALARM_INTERVAL, false)
                     .await?
                     .unwrap_or_default();
                 for row in rows {

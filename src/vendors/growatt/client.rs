@@ -22,7 +22,11 @@ pub(super) fn classify(code: i64, message: &str, wait: Duration) -> VendorError 
             "{text}: the API token is invalid or not allowed from this network; check it with \
              `plantsync vendor set`"
         )),
-        10012 => VendorError::RateLimited { message: text, retry_after: Some(wait) },
+        // 100 and 102 are the "New API"'s interval and frequency limits (§5.4).
+        10012 | 100 | 102 => VendorError::RateLimited { message: text, retry_after: Some(wait) },
+        101 => {
+            VendorError::Permanent(format!("{text}: the API token has no permission for this call"))
+        }
         _ if code == -1 || message.to_ascii_lowercase().contains("new domain") => {
             VendorError::Permanent(format!(
                 "{text}: this Growatt host is retired; set the vendor's base URL to \

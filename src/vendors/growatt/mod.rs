@@ -4,9 +4,10 @@
 //!
 //! Growatt has no plant-level alarm list (only per-device-type ones), so alerts are
 //! reported as unsupported: visible in the run, not a failure. `10012` is a rate limit,
-//! and hammering has led to IP blocks lasting days: the per-plant calls stop at the first
-//! one and the listing is kept. The retired `server*.growatt.com` hosts answer "use the new
-//! domain", which becomes an error naming the base-URL setting to change.
+//! and hammering has led to IP blocks lasting days: the per-plant calls are never retried
+//! after one, they stop there and the listing is kept (the listing itself waits a minute
+//! and retries within the policy). The retired `server*.growatt.com` hosts answer "use the
+//! new domain", which becomes an error naming the base-URL setting to change.
 
 mod client;
 mod convert;

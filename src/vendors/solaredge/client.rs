@@ -54,9 +54,8 @@ impl Client {
             .map_err(|_| VendorError::Transient("the SolarEdge call limiter is closed".into()))?;
         let response = self.http.send(request).await?;
         match response.status {
-            // v1 answers an invalid or unauthorised key with 403; the key is static, so the
-            // session turns this into "credentials rejected".
-            403 => Err(VendorError::TokenExpired(
+            // v1 answers an invalid or unauthorised key with 403; the key is static.
+            403 => Err(VendorError::CredentialsRejected(
                 "SolarEdge answered HTTP 403: the API key is invalid or has no access to this \
                  site; check it with `plantsync vendor set`"
                     .into(),

@@ -11,16 +11,14 @@ fn kilo(value: Option<f64>) -> Option<f64> {
 }
 
 /// One site of the list. Its `lastUpdateTime` is site-local and becomes UTC through the
-/// site's zone; without a zone it is not kept (a wrong instant is worse than none).
+/// site's zone; without a zone, or unreadable, it is not kept (a wrong instant is worse
+/// than none, and a bad optional field never costs the plant).
 pub(super) fn plant(site: Site, raw: &str) -> Result<VendorPlant, String> {
     let id = site.id.ok_or("site without an id")?;
     let location = site.location.unwrap_or_default();
     let timezone = location.time_zone.as_deref().and_then(checked_zone);
     let vendor_updated_at = match (&site.last_update_time, &timezone) {
-        (Some(text), Some(zone)) => Some(
-            local_time(text, zone)
-                .ok_or_else(|| format!("lastUpdateTime '{text}' is not a time in {zone}"))?,
-        ),
+        (Some(text), Some(zone)) => local_time(text, zone),
         _ => None,
     };
     let city_line = [location.zip.as_deref(), location.city.as_deref()]

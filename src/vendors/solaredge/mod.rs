@@ -24,12 +24,26 @@ use super::{
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Sites per list page and per bulk overview call (both SolarEdge's maximum).
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's own budget kept back for listing pages.
 const RESERVED_REQUESTS: u32 = 10;
+/// The limit named in messages when the session has no quota attached.
+const DAILY_LIMIT_FALLBACK: u32 = 300;
+/// The account-level memory that this key has no v2 access.
+const NO_V2_ACCESS: &str = "solaredge-no-v2-access";
+/// How long "no v2 access" is believed before asking again (access can be granted).
+const NO_V2_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// The alert list this key cannot have.
+fn unsupported() -> VendorError {
+    VendorError::Unsupported(
+        "this SolarEdge API key has no access to the v2 alert list, and v1 has none".into(),
+    )
+}
 
 /// The SolarEdge adapter.
 pub struct SolarEdge {
@@ -52,59 +66,91 @@ impl SolarEdge {
         session.call(self, |_: Token| self.client.get(path, query)).await
     }
 
-    /// How many optional calls this sync may make of the daily quota; `per_sync_cost` is
-    /// what one sync's listing and alert calls need.
-    async fn optional_allowance(&self, session: &Session, per_sync_cost: u32) -> u32 {
-        let Some(remaining) = session.daily_remaining().await else { return u32::MAX };
+    /// The quota plan of this sync (`None`: no quota is counted, e.g. in unit tests);
+    /// `per_sync_cost` is what one sync's listing and alert calls need.
+    async fn plan(&self, session: &Session, per_sync_cost: u32) -> Option<plan::Plan> {
+        let remaining = session.daily_remaining().await?;
+        let interval = session.sync_interval().unwrap_or(plan::DEFAULT_INTERVAL);
         let until_reset = plan::until_reset(chrono::Utc::now());
-        let plan = plan::optional_calls(remaining, per_sync_cost, until_reset);
-        match plan.one_call_every {
-            // Paced per account across runs: the spare quota is spread over the day.
-            Some(every) => match session.pace("solaredge-optional", every, Duration::ZERO).await {
-                Ok(()) => 1,
-                Err(_) => 0,
-            },
-            None => plan.calls,
+        Some(plan::optional_calls(remaining, per_sync_cost, until_reset, interval))
+    }
+
+    /// How many optional calls of kind `what` this sync may make; paced per account across
+    /// runs when the spare quota is thin, so it is spread over the day.
+    async fn allowance(&self, session: &Session, plan: Option<plan::Plan>, what: &str) -> usize {
+        match plan {
+            None => usize::MAX,
+            Some(plan::Plan { one_call_every: Some(every), .. }) => {
+                let key = format!("solaredge-optional-{what}");
+                usize::from(session.pace(&key, every, Duration::ZERO).await.is_ok())
+            }
+            Some(plan) => plan.calls as usize,
         }
     }
 
-    /// Fetches overviews of `sites` (indexes into the listing) in bulk calls of 100.
-    async fn add_overviews(&self, session: &Session, pages: &mut PlantPages, sites: Vec<usize>) {
-        let listing_pages = pages.plants_mut().len().div_ceil(PAGE_SIZE).max(1) as u32;
-        let calls_needed = sites.len().div_ceil(PAGE_SIZE);
-        let allowance = self.optional_allowance(session, listing_pages + 1).await as usize;
-        let chunks: Vec<&[usize]> = sites.chunks(PAGE_SIZE).collect();
+    /// Adds overview readings to the stale sites (indexes into the listing), 100 sites a
+    /// call, oldest stored readings first. A stale site whose overview is not read this run
+    /// loses the listing's update time, so the stored one stays and the next sync still
+    /// sees it as stale.
+    async fn add_overviews(
+        &self,
+        session: &Session,
+        pages: &mut PlantPages,
+        known: &KnownPlants,
+        mut stale: Vec<usize>,
+    ) {
+        // Never-read sites first, then the oldest readings: a thin quota rotates over all.
+        stale.sort_by_key(|&i| known.updated_with_energy.get(&pages.plants()[i].vendor_plant_id));
+        let listing_pages = pages.plants().len().div_ceil(PAGE_SIZE).max(1) as u32;
+        let plan = self.plan(session, listing_pages + 1).await;
+        if plan.is_some_and(|p| p.listings_short) {
+            let limit = session.daily_limit().unwrap_or(DAILY_LIMIT_FALLBACK);
+            let shortest = plan::shortest_interval(listing_pages + 1, limit);
+            pages.warn(format!(
+                "at this organization's interval the day's listings need more than the {limit}                  requests SolarEdge allows per key; syncs will fail before 00:00 UTC unless the                  interval is at least {} minutes",
+                shortest.as_secs().div_ceil(60)
+            ));
+        }
+        let allowance = self.allowance(session, plan, "overview").await;
+        let mut refreshed: HashSet<usize> = HashSet::new();
+        let chunks: Vec<&[usize]> = stale.chunks(PAGE_SIZE).collect();
         for (done, chunk) in chunks.iter().enumerate() {
             if done >= allowance || session.should_stop_optional_work(RESERVED_REQUESTS) {
                 let left: usize = chunks[done..].iter().map(|c| c.len()).sum();
                 pages.warn(format!(
-                    "readings of {left} site(s) not refreshed this run: kept within SolarEdge's \
-                     daily quota ({calls_needed} overview call(s) needed, {allowance} planned)"
+                    "readings of {left} site(s) not refreshed this run, to keep within                      SolarEdge's daily quota ({} overview call(s) needed, {} planned)",
+                    chunks.len(),
+                    allowance.min(chunks.len())
                 ));
-                return;
+                break;
             }
-            let ids: Vec<String> =
-                chunk.iter().map(|&i| pages.plants_mut()[i].vendor_plant_id.clone()).collect();
+            let ids: Vec<&str> =
+                chunk.iter().map(|&i| pages.plants()[i].vendor_plant_id.as_str()).collect();
             let path = format!("/sites/{}/overview", ids.join(","));
-            let response = match self.get(session, &path, &[]).await {
-                Ok(response) => response,
-                Err(error) => {
-                    pages.warn(format!("readings of {} site(s) not refreshed: {error}", ids.len()));
-                    if matches!(error, VendorError::Malformed(_) | VendorError::Permanent(_)) {
+            let count = ids.len();
+            let response =
+                match session.call_optional(self, |_: Token| self.client.get(&path, &[])).await {
+                    Ok(response) => response,
+                    Err(error @ (VendorError::Malformed(_) | VendorError::Permanent(_))) => {
+                        pages.warn(format!("readings of {count} site(s) unavailable: {error}"));
                         continue;
                     }
-                    return;
-                }
-            };
+                    Err(error) => {
+                        pages.warn(format!("readings of {count} site(s) not refreshed: {error}"));
+                        break;
+                    }
+                };
             let entries = match response.parse::<wire::BulkOverview>("SolarEdge site overview") {
                 Ok(bulk) => {
                     bulk.sites_overviews.and_then(|o| o.site_energy_list).unwrap_or_default()
                 }
                 Err(error) => {
-                    pages.warn(format!("readings of {} site(s) unreadable: {error}", ids.len()));
+                    pages.warn(format!("readings of {count} site(s) unreadable: {error}"));
                     continue;
                 }
             };
+            let by_id: HashMap<String, usize> =
+                chunk.iter().map(|&i| (pages.plants()[i].vendor_plant_id.clone(), i)).collect();
             for entry in entries {
                 let parsed = serde_json::from_str::<wire::OverviewEntry>(entry.get());
                 let Ok(wire::OverviewEntry { site_id: Some(id), site_overview: Some(overview) }) =
@@ -113,12 +159,14 @@ impl SolarEdge {
                     pages.warn("an unreadable site overview was skipped".into());
                     continue;
                 };
-                if let Some(&index) =
-                    chunk.iter().find(|&&i| pages.plants_mut()[i].vendor_plant_id == id)
-                {
+                if let Some(&index) = by_id.get(&id) {
                     convert::apply_overview(&mut pages.plants_mut()[index], &overview);
+                    refreshed.insert(index);
                 }
             }
+        }
+        for index in stale.into_iter().filter(|i| !refreshed.contains(i)) {
+            pages.plants_mut()[index].vendor_updated_at = None;
         }
     }
 }
@@ -192,7 +240,7 @@ impl VendorClient for SolarEdge {
             .map(|(index, _)| index)
             .collect();
         if !stale.is_empty() {
-            self.add_overviews(session, &mut pages, stale).await;
+            self.add_overviews(session, &mut pages, known, stale).await;
         }
         Ok(pages.finish())
     }
@@ -203,10 +251,14 @@ impl VendorClient for SolarEdge {
         _window: AlertWindow,
         plant_ids: &[String],
     ) -> Result<AlertListing, VendorError> {
+        if session.is_held(NO_V2_ACCESS) {
+            return Err(unsupported());
+        }
         let listing_pages = plant_ids.len().div_ceil(PAGE_SIZE).max(1) as u32;
-        if self.optional_allowance(session, listing_pages + 1).await == 0 {
+        let plan = self.plan(session, listing_pages + 1).await;
+        if self.allowance(session, plan, "alerts").await == 0 {
             return Ok(AlertListing {
-                skipped: vec![
+                warnings: vec![
                     "alerts not fetched this run: SolarEdge's daily quota is kept for plant \
                      listings"
                         .into(),
@@ -216,11 +268,11 @@ impl VendorClient for SolarEdge {
         }
         let response = match session.call(self, |_: Token| self.client.get_v2("/alerts")).await {
             Ok(response) => response,
-            // No v2 access for this key: the v1 API has no alert list (§3.4).
-            Err(VendorError::CredentialsRejected(_)) | Err(VendorError::Permanent(_)) => {
-                return Err(VendorError::Unsupported(
-                    "this SolarEdge API key has no access to the v2 alert list; v1 has none".into(),
-                ));
+            // No v2 access for this key (403/404): v1 has no alert list (§3.4). Remembered
+            // for a day, so the quota is not spent asking again every run.
+            Err(VendorError::CredentialsRejected(_) | VendorError::Permanent(_)) => {
+                session.hold(NO_V2_ACCESS, NO_V2_MEMORY);
+                return Err(unsupported());
             }
             Err(other) => return Err(other),
         };

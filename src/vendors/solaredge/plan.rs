@@ -3,15 +3,14 @@
 //!
 //! The plant listing is what must keep working all day, so the plan first reserves one
 //! listing (and one alert call) for every sync still to come before the quota resets at
-//! 00:00 UTC, assuming a sync every [`ASSUMED_INTERVAL`], and spreads what is left evenly
-//! over those syncs. A sync whose share rounds down to nothing gets one call when it is
-//! its turn (see [`Plan::one_call_every`]).
+//! 00:00 UTC, at the organization's interval, and spreads what is left evenly over those
+//! syncs. A sync whose share rounds down to nothing gets one call when it is its turn (see
+//! [`Plan::one_call_every`]).
 
 use std::time::Duration;
 
-/// The default schedule interval of plantsync; the adapter does not know the
-/// organization's own, and a longer one only leaves more to spare.
-pub(super) const ASSUMED_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// The interval assumed when the organization's is not known (plantsync's default).
+pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// What a sync may spend on optional calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,17 +20,36 @@ pub(super) struct Plan {
     /// When `calls` is 0 but some quota is spare: one call may be made once per this
     /// interval (so the spare is spread over the day, not spent by the first syncs).
     pub one_call_every: Option<Duration>,
+    /// The listings still to come today need more than is left: syncs will fail with a
+    /// spent quota before the reset unless the interval grows.
+    pub listings_short: bool,
 }
 
-/// The plan for a sync, given the requests left today, what one future sync needs for its
-/// listing and alerts (`per_sync_cost`) and the time left until the reset.
-pub(super) fn optional_calls(remaining: u32, per_sync_cost: u32, until_reset: Duration) -> Plan {
-    let future_syncs = (until_reset.as_secs() / ASSUMED_INTERVAL.as_secs()) as u32;
-    let reserve = per_sync_cost.saturating_mul(future_syncs);
+/// The syncs still to come before the reset at one every `interval`.
+fn future_syncs(until_reset: Duration, interval: Duration) -> u32 {
+    (until_reset.as_secs() / interval.as_secs().max(1)) as u32
+}
+
+/// The plan for a sync, given the requests left today, what one sync needs for its listing
+/// and alerts (`per_sync_cost`), the time left until the reset and the sync interval.
+pub(super) fn optional_calls(
+    remaining: u32,
+    per_sync_cost: u32,
+    until_reset: Duration,
+    interval: Duration,
+) -> Plan {
+    let future = future_syncs(until_reset, interval);
+    let reserve = per_sync_cost.saturating_mul(future);
     let spare = remaining.saturating_sub(reserve);
-    let calls = spare / (future_syncs + 1);
+    let calls = spare / (future + 1);
     let one_call_every = (calls == 0 && spare > 0).then(|| until_reset / spare);
-    Plan { calls, one_call_every }
+    Plan { calls, one_call_every, listings_short: reserve > remaining }
+}
+
+/// The shortest interval at which `per_sync_cost` a sync fits in `limit` a day.
+pub(super) fn shortest_interval(per_sync_cost: u32, limit: u32) -> Duration {
+    let syncs_a_day = (limit / per_sync_cost.max(1)).max(1);
+    Duration::from_secs((24 * 3600u64).div_ceil(u64::from(syncs_a_day)))
 }
 
 /// Time left until the quota's day (UTC) ends.
@@ -47,39 +65,45 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
     #[test]
     fn a_fresh_day_spreads_the_spare_quota() {
         // 00:00, 300 left, 2 listing pages + 1 alert call per sync: 96 syncs to come need
         // 288, so 12 are spare, fewer than one per sync: one call every 2 hours.
-        let plan = optional_calls(300, 3, Duration::from_secs(24 * 3600));
+        let plan = optional_calls(300, 3, DAY, DEFAULT_INTERVAL);
         assert_eq!(plan.calls, 0);
         assert_eq!(plan.one_call_every, Some(Duration::from_secs(2 * 3600)));
+        assert!(!plan.listings_short);
         // A small account (1 page) has plenty.
-        let plan = optional_calls(300, 1, Duration::from_secs(24 * 3600));
-        assert_eq!(plan, Plan { calls: 2, one_call_every: None });
+        let plan = optional_calls(300, 1, DAY, DEFAULT_INTERVAL);
+        assert_eq!((plan.calls, plan.one_call_every), (2, None));
+        // An hourly organization has plenty too.
+        let plan = optional_calls(300, 3, DAY, Duration::from_secs(3600));
+        assert_eq!(plan.calls, 9, "(300 - 3 * 24) / 25");
     }
 
     #[test]
     fn late_in_the_day_what_is_left_may_be_spent() {
-        let plan = optional_calls(40, 3, Duration::from_secs(10 * 60));
+        let plan = optional_calls(40, 3, Duration::from_secs(10 * 60), DEFAULT_INTERVAL);
         assert_eq!(plan.calls, 40);
     }
 
     #[test]
-    fn a_spent_quota_allows_nothing() {
-        assert_eq!(
-            optional_calls(0, 1, Duration::from_secs(3600)),
-            Plan { calls: 0, one_call_every: None }
-        );
-        let short = optional_calls(5, 3, Duration::from_secs(3600));
-        assert_eq!(short, Plan { calls: 0, one_call_every: None }, "listings come first");
+    fn a_spent_quota_allows_nothing_and_short_listings_are_flagged() {
+        let spent = optional_calls(0, 1, Duration::from_secs(3600), DEFAULT_INTERVAL);
+        assert_eq!(spent, Plan { calls: 0, one_call_every: None, listings_short: true });
+        // Every 5 minutes, 2 pages: 576 listing calls a day for a quota of 300.
+        let fast = optional_calls(300, 3, DAY, Duration::from_secs(300));
+        assert_eq!((fast.calls, fast.listings_short), (0, true));
+        assert_eq!(shortest_interval(3, 300), Duration::from_secs(864), "100 syncs a day");
     }
 
     #[test]
     fn reset_is_at_utc_midnight() {
         let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
         assert_eq!(until_reset(at("2026-11-29T23:00:00Z")), Duration::from_secs(3600));
-        assert_eq!(until_reset(at("2026-11-29T00:00:00Z")), Duration::from_secs(24 * 3600));
+        assert_eq!(until_reset(at("2026-11-29T00:00:00Z")), DAY);
     }
 
     proptest! {
@@ -90,18 +114,19 @@ mod tests {
             remaining in 0u32..400,
             cost in 1u32..6,
             secs in 1u64..86_400,
+            minutes in 1u64..1440,
         ) {
-            let until = Duration::from_secs(secs);
-            let plan = optional_calls(remaining, cost, until);
-            let future = (secs / ASSUMED_INTERVAL.as_secs()) as u32;
-            let reserve = cost * future;
+            let (until, interval) = (Duration::from_secs(secs), Duration::from_secs(minutes * 60));
+            let plan = optional_calls(remaining, cost, until, interval);
+            let reserve = cost * future_syncs(until, interval);
+            prop_assert_eq!(plan.listings_short, reserve > remaining);
             if remaining >= reserve {
                 prop_assert!(plan.calls + reserve <= remaining);
                 if plan.one_call_every.is_some() {
                     prop_assert!(reserve < remaining);
                 }
             } else {
-                prop_assert_eq!(plan, Plan { calls: 0, one_call_every: None });
+                prop_assert_eq!((plan.calls, plan.one_call_every), (0, None));
             }
         }
     }

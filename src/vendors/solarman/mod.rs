@@ -133,7 +133,8 @@ impl VendorClient for Solarman {
             .map(|(index, plant)| (index, plant.vendor_plant_id.clone()))
             .collect();
         let stale_count = stale.len();
-        for (done, (index, id)) in stale.into_iter().enumerate() {
+        let mut refreshed = vec![false; pages.plants().len()];
+        for (done, (index, id)) in stale.iter().cloned().enumerate() {
             if session.should_stop_optional_work(RESERVED_REQUESTS) {
                 pages.warn(format!(
                     "energy readings of {} plant(s) not refreshed this run (time or request budget)",
@@ -141,13 +142,16 @@ impl VendorClient for Solarman {
                 ));
                 break;
             }
-            match self
-                .post(session, "/station/v1.0/realTime", json!({"stationId": numeric(&id)}))
-                .await
-            {
+            let body = json!({"stationId": numeric(&id)});
+            let realtime = session.call_optional(self, |token: Token| {
+                let body = body.clone();
+                async move { self.client.post(&token, "/station/v1.0/realTime", body).await }
+            });
+            match realtime.await {
                 Ok(response) => match response.parse::<wire::RealTime>("Solarman realtime") {
                     Ok(realtime) => {
                         convert::apply_realtime(&mut pages.plants_mut()[index], &realtime);
+                        refreshed[index] = true;
                     }
                     Err(e) => pages.warn(format!("station {id}: unreadable realtime data ({e})")),
                 },
@@ -169,6 +173,11 @@ impl VendorClient for Solarman {
                 Err(other) => return Err(other),
             }
         }
+        // A plant whose readings were not read keeps its stored update time, so the next
+        // sync still sees its readings as stale.
+        for (index, _) in stale.into_iter().filter(|(index, _)| !refreshed[*index]) {
+            pages.plants_mut()[index].vendor_updated_at = None;
+        }
         Ok(pages.finish())
     }
 
@@ -183,7 +192,7 @@ impl VendorClient for Solarman {
         let mut listing = AlertListing::default();
         for (done, station_id) in plant_ids.iter().enumerate() {
             if session.should_stop_optional_work(RESERVED_REQUESTS) {
-                listing.skipped.push(format!(
+                listing.warnings.push(format!(
                     "alerts of {} station(s) not fetched this run (time or request budget)",
                     plant_ids.len() - done
                 ));
@@ -193,7 +202,7 @@ impl VendorClient for Solarman {
                 Ok(serials) => serials,
                 Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
                     listing
-                        .skipped
+                        .warnings
                         .push(format!("station {station_id}: device list unavailable ({reason})"));
                     continue;
                 }
