@@ -7,7 +7,7 @@
 //! per-plant data call. Growatt has no plant-level alert list, so neither has the simulator.
 //! Accounts, counting and faults are shared with the other vendors.
 
-use super::data::{NetStatus, Plant, in_zone, number_text, round};
+use super::data::{NetStatus, Plant, gmt_label, in_zone, number_text, round};
 use super::faults::{Reply, mangle_plant, plant_page};
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
@@ -26,7 +26,10 @@ const PER_PAGE: (u64, u64) = (20, 100);
 
 /// The routes, relative to the `/growatt` prefix.
 pub(super) fn router() -> Router<Arc<SimState>> {
-    Router::new().route("/v1/plant/list", get(plant_list)).route("/v1/plant/data", get(plant_data))
+    Router::new()
+        .route("/v1/plant/list", get(plant_list))
+        .route("/v1/plant/data", get(plant_data))
+        .route("/v1/plant/details", get(plant_details))
 }
 
 /// An error envelope (HTTP 200).
@@ -182,6 +185,33 @@ async fn plant_data(
                     "today_energy": number_text(p.today_kwh, 1),
                     "total_energy": number_text(p.total_kwh, 1),
                     "last_update_time": updated.format("%Y-%m-%d %H:%M:%S").to_string(),
+                })
+            })
+        });
+        match found {
+            Some(data) => success(data),
+            None => error(10003, "plant not found"),
+        }
+    })
+    .await
+}
+
+/// `GET /v1/plant/details?plant_id=`: the plant's `timezone` as `GMT+8` (counted as
+/// [`Endpoint::Devices`], the per-plant detail calls).
+async fn plant_details(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    serve(&state, &headers, &query, Endpoint::Devices, |call| {
+        let id = query_number(call.query, "plant_id");
+        let found = call.account.with_data(|data| {
+            id.and_then(|id| data.plant_by_id(id)).map(|p| {
+                json!({
+                    "plant_id": p.id,
+                    "name": p.name,
+                    "timezone": gmt_label(p.region.timezone, p.last_update),
+                    "address1": p.town,
                 })
             })
         });

@@ -265,6 +265,24 @@ impl Store {
         .await
     }
 
+    /// The stored time zone of each of the vendor's plants that has one.
+    pub async fn plant_timezones(
+        &self,
+        vendor_id: VendorId,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT vendor_plant_id, timezone FROM plants
+                 WHERE vendor_id = ?1 AND timezone IS NOT NULL",
+            )?;
+            let rows = stmt
+                .query_map([vendor_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     /// Vendor ids of the vendor's active plants (what an alert sync asks about).
     pub async fn active_plant_ids(&self, vendor_id: VendorId) -> Result<Vec<String>> {
         self.read(move |conn| {

@@ -18,9 +18,11 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         Ok(client) => client,
         Err(error) => return VendorRun::failed(&error),
     };
-    let known = match engine.store.plants_with_energy(vendor.id).await {
-        Ok(updated_with_energy) => KnownPlants { updated_with_energy },
-        Err(e) => {
+    let updated_with_energy = engine.store.plants_with_energy(vendor.id).await;
+    let timezones = engine.store.plant_timezones(vendor.id).await;
+    let known = match (updated_with_energy, timezones) {
+        (Ok(updated_with_energy), Ok(timezones)) => KnownPlants { updated_with_energy, timezones },
+        (Err(e), _) | (_, Err(e)) => {
             warn!("could not read stored readings ({e}); fetching every plant's readings");
             KnownPlants::default()
         }

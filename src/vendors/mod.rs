@@ -116,6 +116,9 @@ pub struct KnownPlants {
     /// Vendor plant id to the vendor's last update time stored for it, for plants whose
     /// energy readings are stored.
     pub updated_with_energy: std::collections::HashMap<String, Timestamp>,
+    /// Vendor plant id to the stored time zone, for portals that need a call per plant to
+    /// learn it (Growatt).
+    pub timezones: std::collections::HashMap<String, String>,
 }
 
 impl KnownPlants {

@@ -79,13 +79,32 @@ async fn new_portals_page_fully_and_convert_units_and_times() {
         }
     }
 
-    // Growatt: numbers as text, "" as no reading, today's energy from plant/data.
+    // Growatt: numbers as text, "" as no reading, today's energy from plant/data, the zone
+    // from the details call, once.
     assert_eq!(h.sim.requests(2, Endpoint::Realtime), 230, "one plant/data call per plant");
+    assert_eq!(h.sim.requests(2, Endpoint::Devices), 230, "one details call per new plant");
+    let mut zoned = 0;
     for plant in h.plants_of(2).await {
         let raw = raw_of(&plant, h.store.get_plant(plant.id).await.unwrap().1);
         assert_eq!(plant.capacity_kw, raw["peak_power"].as_f64());
         assert!(plant.daily_energy_kwh.is_some(), "plant/data read for {}", plant.name);
+        // A zone of whole hours gives an Etc zone and a UTC update time; +05:30 gives none.
+        assert_eq!(plant.timezone.is_some(), plant.vendor_updated_at.is_some(), "{plant:?}");
+        zoned += usize::from(plant.timezone.is_some());
     }
+    assert!(zoned > 100, "{zoned} of 230 Growatt plants have a zone");
+    // Growatt alone: FusionSolar's station list may not be asked again this soon.
+    let growatt_only = plantsync::sync::RunRequest {
+        kind: RunKind::Plants,
+        source: plantsync::domain::RunSource::User,
+        selection: plantsync::store::SyncSelection {
+            vendor: Some("acct-2".into()),
+            ..Default::default()
+        },
+    };
+    let again = h.engine.run(growatt_only, None).await.unwrap();
+    assert_eq!(again.status, RunStatus::Ok, "{:?}", again.summary);
+    assert_eq!(h.sim.requests(2, Endpoint::Devices), 230, "zones are read once");
 }
 
 /// Alerts: SolarEdge's v2 list of open alerts (those that leave it are resolved),

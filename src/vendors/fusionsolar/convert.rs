@@ -49,13 +49,14 @@ pub(super) fn apply_kpi(plant: &mut VendorPlant, kpi: &KpiMap) {
     if kpi.total_power.is_some() {
         plant.total_energy_kwh = kpi.total_power;
     }
-    plant.network_status = match kpi.real_health_state {
-        Some(1) => Some("DISCONNECTED".into()),
-        Some(2) => Some("FAULTY".into()),
-        Some(3) => Some("HEALTHY".into()),
-        Some(other) => Some(format!("STATE_{other}")),
-        None => plant.network_status.take(),
-    };
+    if let Some(state) = kpi.real_health_state {
+        plant.network_status = Some(match state {
+            1 => "DISCONNECTED".into(),
+            2 => "FAULTY".into(),
+            3 => "HEALTHY".into(),
+            other => format!("STATE_{other}"),
+        });
+    }
 }
 
 /// `lev` as a severity.

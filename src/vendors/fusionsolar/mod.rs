@@ -11,9 +11,15 @@
 //! session's per-account lock makes sure one process never logs in twice at once for one
 //! account, the token is cached across runs, and a `305` gets exactly one re-login. `407`
 //! is a rate limit; the portal does not publish its limits, so the adapter honours the
-//! minimum intervals one production client uses (§4.5) through [`Session::pace`]: a call
-//! due within `MAX_WAIT` (70 s) waits, a later one is not made (the station list: the sync
-//! fails with the time left; KPIs and alarms: a warning, the listing is kept).
+//! minimum intervals one production client uses (§4.5) between identical calls, and a
+//! second's spacing between any two calls of one endpoint, through [`Session::pace`]: a
+//! call due within `MAX_WAIT` (70 s) waits; a station list asked for sooner is not sent and
+//! the sync fails with the time left. KPIs are optional: a rate limit ends them with a
+//! warning and the listing is kept. An alarm call that fails fails the alert sync, whose
+//! next run asks for the whole window again.
+//!
+//! The token is counted from the login (the portal extends it on each call, which is not
+//! tracked), so an account logs in again about every 25 minutes of use.
 
 mod client;
 mod convert;

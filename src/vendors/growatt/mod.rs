@@ -1,6 +1,8 @@
 //! Growatt OpenAPI v1 (vendor-apis.md §5): a static API token in the `token` header;
 //! plants from `/v1/plant/list` (`page`, `perpage` at most 100; current power and lifetime
-//! energy included); today's energy from `/v1/plant/data`, one call per plant.
+//! energy included); a new plant's zone from `/v1/plant/details` once; today's energy and
+//! the update time (plant-local, to UTC through that zone) from `/v1/plant/data`, one call
+//! per plant.
 //!
 //! Growatt has no plant-level alarm list (only per-device-type ones), so alerts are
 //! reported as unsupported: visible in the run, not a failure. `10012` is a rate limit,
@@ -24,6 +26,8 @@ use client::Client;
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
+/// How long a plant whose zone has no IANA name is left before its details are read again.
+const NO_ZONE_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The Growatt adapter.
 pub struct Growatt {
@@ -44,6 +48,56 @@ impl Growatt {
         query: &[(&str, String)],
     ) -> Result<super::http::Response, VendorError> {
         session.call(self, |_: Token| self.client.get(path, query)).await
+    }
+
+    /// The zone of plants whose zone is not stored yet, from `/v1/plant/details` (the list
+    /// has none): one call per plant in its lifetime, so `plant/data`'s local times become
+    /// UTC. A zone with no IANA name (`GMT+5:30`) is asked again a day later, not every run.
+    async fn add_zones(&self, session: &Session, pages: &mut PlantPages, known: &KnownPlants) {
+        for index in 0..pages.plants().len() {
+            let id = pages.plants()[index].vendor_plant_id.clone();
+            if pages.plants()[index].timezone.is_some() {
+                continue;
+            }
+            if let Some(zone) = known.timezones.get(&id) {
+                pages.plants_mut()[index].timezone = Some(zone.clone());
+                continue;
+            }
+            let no_zone = format!("growatt-no-zone-{id}");
+            if session.is_held(&no_zone) {
+                continue;
+            }
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                pages.warn("plant zones not read this run (time or request budget)".into());
+                return;
+            }
+            let query = [("plant_id", id.clone())];
+            let details = match session
+                .call_optional(self, |_: Token| self.client.get("/v1/plant/details", &query))
+                .await
+            {
+                Ok(response) => response.parse::<wire::Data<wire::PlantDetails>>("Growatt details"),
+                Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => Err(error),
+                Err(error) => {
+                    pages.warn(format!("plant zones not read this run: {error}"));
+                    return;
+                }
+            };
+            let zone = match details {
+                Ok(wire::Data { data: Some(details) }) => {
+                    details.timezone.as_deref().and_then(crate::vendors::zones::zone_from_gmt)
+                }
+                Ok(_) => None,
+                Err(error) => {
+                    pages.warn(format!("plant {id}: details unavailable ({error})"));
+                    None
+                }
+            };
+            match zone {
+                Some(zone) => pages.plants_mut()[index].timezone = Some(zone),
+                None => session.hold(&no_zone, NO_ZONE_MEMORY),
+            }
+        }
     }
 
     /// Today's energy and the freshest power, one call per plant; stops at a rate limit.
@@ -103,7 +157,7 @@ impl VendorClient for Growatt {
     async fn list_plants(
         &self,
         session: &Session,
-        _known: &KnownPlants,
+        known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
         let mut pages = PlantPages::default();
         let mut page = 1;
@@ -130,6 +184,7 @@ impl VendorClient for Growatt {
             }
             page += 1;
         }
+        self.add_zones(session, &mut pages, known).await;
         self.add_plant_data(session, &mut pages).await;
         Ok(pages.finish())
     }

@@ -80,3 +80,11 @@ pub(super) struct PlantData {
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub last_update_time: Option<String>,
 }
+
+/// `GET /v1/plant/details`: what the list lacks, the plant's zone.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PlantDetails {
+    /// `GMT+8`.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub timezone: Option<String>,
+}
