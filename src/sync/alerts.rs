@@ -92,16 +92,45 @@ fn window(
     oldest_open: Option<Timestamp>,
     now: Timestamp,
 ) -> AlertWindow {
-    let now_ms = now.as_datetime().timestamp_millis();
-    let lookback_start = now_ms - engine.settings.alert_lookback.as_millis() as i64;
-    let since_last = last.map(|t| {
-        t.as_datetime().timestamp_millis() - engine.settings.alert_overlap.as_millis() as i64
-    });
-    let open_start = oldest_open.map(|t| t.as_datetime().timestamp_millis());
-    let start_ms = match (since_last, open_start) {
-        (Some(since), Some(open)) => since.min(open),
-        (since, open) => since.or(open).unwrap_or(lookback_start),
-    }
-    .max(lookback_start);
+    let settings = &engine.settings;
+    alert_window(settings.alert_lookback, settings.alert_overlap, last, oldest_open, now)
+}
+
+/// [`window`] on its parameters.
+fn alert_window(
+    lookback: std::time::Duration,
+    overlap: std::time::Duration,
+    last: Option<Timestamp>,
+    oldest_open: Option<Timestamp>,
+    now: Timestamp,
+) -> AlertWindow {
+    let millis = |t: Timestamp| t.as_datetime().timestamp_millis();
+    let lookback_start = millis(now) - lookback.as_millis() as i64;
+    let since_last = last.map_or(lookback_start, |t| millis(t) - overlap.as_millis() as i64);
+    let start_ms = oldest_open.map_or(since_last, |open| since_last.min(millis(open)));
+    let start_ms = start_ms.max(lookback_start);
     AlertWindow { start: Timestamp::from_unix_millis(start_ms).unwrap_or(now), end: now }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn window_follows_the_last_sync_the_oldest_open_alert_and_the_lookback() {
+        let hour = |h: i64| Timestamp::from_unix_millis(h * 3_600_000).unwrap();
+        let (lookback, overlap) = (Duration::from_secs(72 * 3600), Duration::from_secs(3600));
+        let window = |last, open| alert_window(lookback, overlap, last, open, hour(100));
+        assert_eq!(window(None, None).start, hour(28), "first sync: the whole lookback");
+        assert_eq!(window(None, Some(hour(90))).start, hour(28));
+        assert_eq!(window(Some(hour(99)), None).start, hour(98), "the last sync minus overlap");
+        assert_eq!(window(Some(hour(99)), Some(hour(50))).start, hour(50), "back to the open one");
+        assert_eq!(
+            window(Some(hour(99)), Some(hour(5))).start,
+            hour(28),
+            "never past the lookback"
+        );
+        assert_eq!(window(Some(hour(99)), None).end, hour(100));
+    }
 }
