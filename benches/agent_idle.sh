@@ -17,7 +17,7 @@ DATA="$WORK/data"
 cleanup() { kill "$SIM" "$AGENT" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-"$BIN" --data-dir "$DATA" simulate --port "$PORT" --accounts 10 --plants 250 --alerts 0 > "$WORK/sim.txt" 2>&1 &
+"$BIN" --data-dir "$DATA" simulate --port "$PORT" --kinds solarman,sungrow --accounts 10 --plants 250 --alerts 0 > "$WORK/sim.txt" 2>&1 &
 SIM=$!
 for _ in $(seq 100); do grep -q "Ctrl-C" "$WORK/sim.txt" 2>/dev/null && break; sleep 0.1; done
 for org in $(seq 10); do "$BIN" --data-dir "$DATA" org add "Org $org" >/dev/null; done

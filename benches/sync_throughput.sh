@@ -21,7 +21,7 @@ WORK=$(mktemp -d)
 trap 'kill $SIM 2>/dev/null || true; rm -rf "$WORK"' EXIT
 DATA="$WORK/data"
 
-"$BIN" --data-dir "$DATA" simulate --port "$PORT" --accounts "$PER_KIND" --plants "$PLANTS" --alerts 0 \
+"$BIN" --data-dir "$DATA" simulate --port "$PORT" --kinds solarman,sungrow --accounts "$PER_KIND" --plants "$PLANTS" --alerts 0 \
     > "$WORK/sim.txt" 2>&1 &
 SIM=$!
 for _ in $(seq 100); do grep -q "Ctrl-C" "$WORK/sim.txt" 2>/dev/null && break; sleep 0.1; done

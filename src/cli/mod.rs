@@ -103,9 +103,12 @@ pub struct SimulateArgs {
     /// Seed of the generated data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Accounts of each implemented vendor kind.
+    /// Accounts of each vendor kind.
     #[arg(long, default_value_t = 1)]
     pub accounts: usize,
+    /// Only these vendor kinds (comma-separated; default: all five).
+    #[arg(long, value_delimiter = ',', value_name = "KIND,...", value_parser = parse_kind)]
+    pub kinds: Vec<VendorKind>,
     /// Plants per account.
     #[arg(long, default_value_t = 25)]
     pub plants: usize,

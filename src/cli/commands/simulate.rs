@@ -55,7 +55,7 @@ fn add_command(c: &SimCredentials, index: usize, base: &str) -> String {
 /// Serves until Ctrl-C, after printing every account's base URL and credentials.
 pub async fn run(args: SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let faults = faults(&args);
-    let kinds = VendorKind::ALL;
+    let kinds: &[VendorKind] = if args.kinds.is_empty() { VendorKind::ALL } else { &args.kinds };
     let accounts: Vec<AccountSpec> = (0..args.accounts)
         .flat_map(|_| kinds.iter().copied())
         .enumerate()
