@@ -288,6 +288,9 @@ fn station_codes(body: &Value) -> Vec<String> {
 async fn real_kpi(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     serve(&state, &headers, &body, REAL_KPI, |call| {
         let codes = station_codes(call.body);
+        if codes.is_empty() {
+            return failure(20400, "stationCodes is required");
+        }
         if codes.len() > MAX_KPI_STATIONS {
             return failure(20006, "too many stations");
         }
@@ -342,6 +345,9 @@ async fn alarm_list(
             return failure(20010, "time range too large");
         }
         let codes = station_codes(call.body);
+        if codes.is_empty() {
+            return failure(20400, "stationCodes is required");
+        }
         let rows: Vec<Value> = call.account.with_data(|data| {
             data.live_alerts()
                 .filter(|a| (begin..=end).contains(&a.time.saturating_mul(1000)))

@@ -21,6 +21,10 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A January instant: the details call shows a plant's standard (winter) offset, as a
+/// configured portal setting would, not one that changes with daylight saving.
+const STANDARD_TIME: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
+
 /// Default and maximum `perpage` of the plant list.
 const PER_PAGE: (u64, u64) = (20, 100);
 
@@ -210,7 +214,7 @@ async fn plant_details(
                 json!({
                     "plant_id": p.id,
                     "name": p.name,
-                    "timezone": gmt_label(p.region.timezone, p.last_update),
+                    "timezone": gmt_label(p.region.timezone, STANDARD_TIME),
                     "address1": p.town,
                 })
             })

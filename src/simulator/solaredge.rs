@@ -326,14 +326,13 @@ async fn site_overview(
 }
 
 /// `GET /v2/alerts`: the account's open alerts as a bare array (ended ones are gone). The
-/// key comes in the `X-API-Key` header, or the v1 query parameter.
+/// key comes in the `X-API-Key` header only (v2 does not read the v1 query parameter).
 async fn alerts(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let header_key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim);
-    let key = header_key.filter(|k| !k.is_empty()).unwrap_or_else(|| query_key(&query));
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map_or("", str::trim);
     serve(&state, key, &query, Endpoint::Alerts, |call| {
         if call.faults.solaredge_no_v2_alerts {
             return Reply::text(StatusCode::FORBIDDEN, "Forbidden: no v2 API access");

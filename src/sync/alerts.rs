@@ -19,10 +19,14 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         Ok(client) => client,
         Err(error) => return VendorRun::failed(&error),
     };
-    let oldest_open = engine.store.oldest_open_alert_start(vendor.id).await.unwrap_or_else(|e| {
-        warn!("could not read the oldest open alert ({e}); using the usual window");
+    let oldest_open = if client.alert_end_needs_start_in_window() {
+        engine.store.oldest_open_alert_start(vendor.id).await.unwrap_or_else(|e| {
+            warn!("could not read the oldest open alert ({e}); using the usual window");
+            None
+        })
+    } else {
         None
-    });
+    };
     let window = window(engine, vendor.last_alerts_synced_at, oldest_open, started_at);
     let plant_ids = match engine.store.active_plant_ids(vendor.id).await {
         Ok(ids) => ids,
@@ -83,9 +87,9 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
 }
 
 /// From the last successful alert sync (minus an overlap, so late alerts are caught) or the
-/// configured lookback, whichever is later, to now; stretched back to the oldest alert
-/// still open (within the lookback), because portals that list alerts by start time
-/// (FusionSolar, Solarman) only report an alert's end inside a window that holds its start.
+/// configured lookback, whichever is later, to now; for portals that report an alert's end
+/// only inside a window that holds its start (FusionSolar), stretched back to the oldest
+/// alert still open (within the lookback).
 fn window(
     engine: &Engine,
     last: Option<Timestamp>,

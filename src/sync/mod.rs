@@ -207,7 +207,8 @@ impl Engine {
             self.http.clone(),
             self.settings.request_budget,
         )
-        .with_soft_deadline(soft);
+        .with_soft_deadline(soft)
+        .with_sync_interval(Duration::from_secs(u64::from(target.interval_minutes) * 60));
         match crate::vendors::daily_request_limit(target.vendor.kind) {
             Some(limit) => session.with_daily_quota(Arc::new(quota::StoreQuota::new(
                 self.store.clone(),
@@ -485,4 +486,44 @@ pub(crate) fn first_few(what: &str, items: &[String]) -> Option<String> {
     let more = items.len().saturating_sub(3);
     let tail = if more > 0 { format!(" (and {more} more)") } else { String::new() };
     Some(format!("{} {what}: {}{tail}", items.len(), shown.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Credentials, NewOrganization, NewVendor, VendorKind};
+    use crate::store::test_support::temp_store;
+
+    /// The session of a vendor carries what its adapter plans with: the organization's
+    /// interval, and a daily quota where the portal has one.
+    #[tokio::test]
+    async fn sessions_carry_the_interval_and_the_quota() {
+        let (_dir, store) = temp_store();
+        let org = store
+            .add_org(NewOrganization {
+                name: "Every 5".into(),
+                auto_sync_enabled: true,
+                sync_interval_minutes: 5,
+            })
+            .await
+            .unwrap();
+        for (name, kind) in [("edge", VendorKind::SolarEdge), ("sun", VendorKind::Sungrow)] {
+            let vendor = NewVendor {
+                name: name.into(),
+                kind,
+                org_id: Some(org.id),
+                base_url: None,
+                is_active: true,
+            };
+            store.add_vendor(vendor, Credentials::default()).await.unwrap();
+        }
+        let engine = Engine::new(store.clone(), EngineSettings::default()).unwrap();
+        let targets = store.vendors_for_sync(SyncSelection::default()).await.unwrap();
+        let edge = engine.session(&targets[0]);
+        assert_eq!(edge.sync_interval(), Some(Duration::from_secs(300)));
+        assert_eq!(edge.daily_limit(), Some(300));
+        assert_eq!(edge.daily_remaining().await, Some(300));
+        let sun = engine.session(&targets[1]);
+        assert_eq!(sun.daily_limit(), None, "Sungrow has no daily quota");
+    }
 }

@@ -172,6 +172,13 @@ pub trait VendorClient: Send + Sync {
         None
     }
 
+    /// Whether the portal lists alerts by start time and reports an alert's end only in a
+    /// window that holds its start (FusionSolar): then the engine stretches the alert window
+    /// back to the oldest alert still open, so its end is seen.
+    fn alert_end_needs_start_in_window(&self) -> bool {
+        false
+    }
+
     /// Logs in with the credentials. A rejection is [`VendorError::CredentialsRejected`].
     async fn login(&self) -> Result<crate::domain::Token, VendorError>;
 

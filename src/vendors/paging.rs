@@ -28,6 +28,8 @@ pub struct PlantPages {
     listing: PlantListing,
     /// Rows of the current page that were not seen before.
     new_on_page: usize,
+    /// Distinct rows listed so far (plants, and unreadable rows by id or without one).
+    listed: u64,
 }
 
 /// What to do after a page.
@@ -51,9 +53,11 @@ impl PlantPages {
             }
             Err((id, reason)) => {
                 // Listed but unreadable: it still exists, so it must not be deactivated.
-                let new = id.as_ref().is_none_or(|id| self.seen.insert(id.clone()));
-                self.new_on_page += usize::from(new);
-                self.listing.skipped.push((id, reason));
+                // A repeated one is neither reported nor counted again.
+                if id.as_ref().is_none_or(|id| self.seen.insert(id.clone())) {
+                    self.listing.skipped.push((id, reason));
+                    self.new_on_page += 1;
+                }
             }
         }
     }
@@ -75,20 +79,21 @@ impl PlantPages {
     /// the vendor's `total` when it reports one.
     pub fn after_page(&mut self, page: u32, rows: usize, size: usize, total: Option<u64>) -> Next {
         let added = std::mem::take(&mut self.new_on_page);
+        self.listed += added as u64;
         // Skipped rows count too: the vendor listed them.
-        let counted = (self.listing.plants.len() + self.listing.skipped.len()) as u64;
-        if let Some(total) = total
-            && counted >= total
-        {
-            self.listing.complete = true;
-            return Next::Stop;
-        }
+        let counted = self.listed;
         if rows > 0 && added == 0 {
             // A portal that ignores the paging parameter answers the same page forever;
             // on a daily quota, following it would spend the day.
             self.listing.incomplete_reason = Some(format!(
                 "page {page} only repeated plants already listed (is the paging parameter ignored?)"
             ));
+            return Next::Stop;
+        }
+        if let Some(total) = total
+            && counted >= total
+        {
+            self.listing.complete = true;
             return Next::Stop;
         }
         if rows == 0 && page == 1 && total.is_none() {
@@ -123,11 +128,18 @@ impl PlantPages {
     /// Decides after page `page` of a portal that says how many pages there are
     /// (FusionSolar's `pageCount`): its word decides, whatever the page's length.
     pub fn after_numbered_page(&mut self, page: u32, page_count: u64, total: Option<u64>) -> Next {
-        self.new_on_page = 0;
+        let added = std::mem::take(&mut self.new_on_page);
+        self.listed += added as u64;
         if u64::from(page) < page_count {
             return self.continue_below_cap(page);
         }
-        let counted = (self.listing.plants.len() + self.listing.skipped.len()) as u64;
+        let counted = self.listed;
+        if counted == 0 && total.is_none() {
+            // As for unnumbered pages: an empty answer without a total proves nothing.
+            self.listing.incomplete_reason =
+                Some("the vendor returned no plants and no total".into());
+            return Next::Stop;
+        }
         match total {
             Some(total) if counted < total => {
                 self.listing.incomplete_reason = Some(format!(
@@ -258,6 +270,21 @@ mod tests {
     }
 
     #[test]
+    fn repeated_unreadable_rows_never_complete_a_listing() {
+        // A portal that ignores paging: total 3, page of 2 (one unreadable) sent twice.
+        let mut pages = PlantPages::default();
+        pages.push(plant("1"));
+        pages.push(Err((Some("2".into()), "bad".into())));
+        assert_eq!(pages.after_page(1, 2, 2, Some(3)), Next::Continue);
+        pages.push(plant("1"));
+        pages.push(Err((Some("2".into()), "bad".into())));
+        assert_eq!(pages.after_page(2, 2, 2, Some(3)), Next::Stop);
+        let listing = pages.finish();
+        assert!(!listing.complete, "plant 3 was never listed");
+        assert_eq!(listing.skipped.len(), 1, "the repeated bad row is reported once");
+    }
+
+    #[test]
     fn numbered_pages_follow_the_page_count() {
         let mut pages = PlantPages::default();
         pages.push(plant("1"));
@@ -270,5 +297,11 @@ mod tests {
         short.push(plant("1"));
         assert_eq!(short.after_numbered_page(1, 1, Some(5)), Next::Stop);
         assert!(!short.finish().complete);
+        let mut empty = PlantPages::default();
+        assert_eq!(empty.after_numbered_page(1, 1, None), Next::Stop);
+        assert!(!empty.finish().complete, "an empty page without a total proves nothing");
+        let mut none = PlantPages::default();
+        assert_eq!(none.after_numbered_page(1, 0, Some(0)), Next::Stop);
+        assert!(none.finish().complete, "a total of 0 does");
     }
 }

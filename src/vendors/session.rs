@@ -164,8 +164,29 @@ impl Session {
         max_wait: Duration,
     ) -> Result<(), TooSoon> {
         let scale = self.http.min_interval_scale();
-        let interval = interval.mul_f64(scale);
-        let max_wait = max_wait.mul_f64(scale);
+        self.pace_by(key, interval.mul_f64(scale), max_wait.mul_f64(scale)).await
+    }
+
+    /// Whether a call of `key` may be made now, at most once per `interval` (not scaled:
+    /// for plantsync's own spreading of a quota, not a portal's minimum interval). A granted
+    /// call is recorded as made now.
+    pub fn pace_exact(&self, key: &str, interval: Duration) -> bool {
+        let mut paced = self.tokens.paced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = tokio::time::Instant::now();
+        paced.retain(|_, due| *due > now);
+        if paced.contains_key(key) {
+            return false;
+        }
+        paced.insert(key.to_owned(), now + interval);
+        true
+    }
+
+    async fn pace_by(
+        &self,
+        key: &str,
+        interval: Duration,
+        max_wait: Duration,
+    ) -> Result<(), TooSoon> {
         loop {
             let wait = {
                 let mut paced =

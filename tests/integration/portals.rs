@@ -199,6 +199,26 @@ async fn rate_limit_mid_sync_is_bounded_and_vendor_scoped() {
     assert_eq!(used.map(u64::from), Some(h.sim.requests(0, Endpoint::PlantList)));
 }
 
+/// A rate limit on optional per-plant calls ends them at once (never waited out and
+/// retried: hammering a throttled portal has led to IP blocks); the listing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_readings_stop_at_once_and_keep_the_listing() {
+    let first_readings =
+        Faults { rate_limit: Some(Trigger::once(Some(Endpoint::Realtime), 1)), ..Faults::none() };
+    let h = Harness::new(
+        NEW_KINDS.iter().map(|&kind| faulty(kind, 150, first_readings.clone())).collect(),
+    )
+    .await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    for (index, kind) in NEW_KINDS.iter().enumerate() {
+        assert_eq!(h.sim.requests(index, Endpoint::Realtime), 1, "{kind}: one call, no retry");
+        assert_eq!(h.plants_of(index).await.len(), 150, "{kind}: the listing is stored");
+        let error = Harness::error_of(&report, index);
+        assert!(error.contains("not refreshed") && error.contains("rate limited"), "{error}");
+    }
+}
+
 /// SolarEdge: an account of 150 sites syncs inside the daily budget; the count survives a
 /// restart and, once spent, no call is made until the reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +285,9 @@ async fn solaredge_readings_left_out_for_the_quota_are_read_later() {
     let first = h.run(RunKind::Plants).await;
     assert_eq!(first.status, RunStatus::Ok, "{:?}", first.summary);
     let error = Harness::error_of(&first, 0);
-    assert!(error.contains("readings of 150 site(s) not refreshed this run"), "{error}");
+    let expected = "readings of 150 site(s) not refreshed this run, to keep within SolarEdge's \
+                    daily quota";
+    assert!(error.contains(expected), "{error}");
     assert_eq!(h.sim.requests(0, Endpoint::Realtime), 0);
     let stored = h.plants_of(0).await;
     assert_eq!(stored.len(), 150);

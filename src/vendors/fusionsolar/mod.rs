@@ -251,6 +251,10 @@ impl VendorClient for FusionSolar {
         Some(LOGIN_INTERVAL)
     }
 
+    fn alert_end_needs_start_in_window(&self) -> bool {
+        true
+    }
+
     async fn login(&self) -> Result<Token, VendorError> {
         self.client.login().await
     }

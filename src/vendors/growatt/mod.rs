@@ -26,6 +26,8 @@ use client::Client;
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
+/// The account-level memory that the details call is refused.
+const NO_DETAILS_ACCESS: &str = "growatt-no-details-access";
 /// How long a plant whose zone has no IANA name is left before its details are read again.
 const NO_ZONE_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
@@ -67,6 +69,9 @@ impl Growatt {
             if session.is_held(&no_zone) {
                 continue;
             }
+            if session.is_held(NO_DETAILS_ACCESS) {
+                return;
+            }
             if session.should_stop_optional_work(RESERVED_REQUESTS) {
                 pages.warn("plant zones not read this run (time or request budget)".into());
                 return;
@@ -77,7 +82,14 @@ impl Growatt {
                 .await
             {
                 Ok(response) => response.parse::<wire::Data<wire::PlantDetails>>("Growatt details"),
-                Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => Err(error),
+                Err(VendorError::Permanent(reason)) => {
+                    // Not about one plant (no permission for the call): not asked again for
+                    // any plant of the account for a day.
+                    pages.warn(format!("plant zones not read: {reason}"));
+                    session.hold(NO_DETAILS_ACCESS, NO_ZONE_MEMORY);
+                    return;
+                }
+                Err(error @ VendorError::Malformed(_)) => Err(error),
                 Err(error) => {
                     pages.warn(format!("plant zones not read this run: {error}"));
                     return;
@@ -112,21 +124,24 @@ impl Growatt {
                 ));
                 return;
             }
-            let response =
-                match self.get(session, "/v1/plant/data", &[("plant_id", id.clone())]).await {
-                    Ok(response) => response,
-                    Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
-                        pages.warn(format!("plant {id}: readings unavailable ({error})"));
-                        continue;
-                    }
-                    Err(error) => {
-                        pages.warn(format!(
-                            "readings of {} plant(s) not refreshed this run: {error}",
-                            ids.len() - done
-                        ));
-                        return;
-                    }
-                };
+            let query = [("plant_id", id.clone())];
+            let response = match session
+                .call_optional(self, |_: Token| self.client.get("/v1/plant/data", &query))
+                .await
+            {
+                Ok(response) => response,
+                Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
+                    pages.warn(format!("plant {id}: readings unavailable ({error})"));
+                    continue;
+                }
+                Err(error) => {
+                    pages.warn(format!(
+                        "readings of {} plant(s) not refreshed this run: {error}",
+                        ids.len() - done
+                    ));
+                    return;
+                }
+            };
             match response.parse::<wire::Data<wire::PlantData>>("Growatt plant data") {
                 Ok(wire::Data { data: Some(data) }) => {
                     convert::apply_data(&mut pages.plants_mut()[done], &data);

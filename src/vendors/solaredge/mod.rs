@@ -77,12 +77,12 @@ impl SolarEdge {
 
     /// How many optional calls of kind `what` this sync may make; paced per account across
     /// runs when the spare quota is thin, so it is spread over the day.
-    async fn allowance(&self, session: &Session, plan: Option<plan::Plan>, what: &str) -> usize {
+    fn allowance(&self, session: &Session, plan: Option<plan::Plan>, what: &str) -> usize {
         match plan {
             None => usize::MAX,
             Some(plan::Plan { one_call_every: Some(every), .. }) => {
                 let key = format!("solaredge-optional-{what}");
-                usize::from(session.pace(&key, every, Duration::ZERO).await.is_ok())
+                usize::from(session.pace_exact(&key, every))
             }
             Some(plan) => plan.calls as usize,
         }
@@ -107,18 +107,21 @@ impl SolarEdge {
             let limit = session.daily_limit().unwrap_or(DAILY_LIMIT_FALLBACK);
             let shortest = plan::shortest_interval(listing_pages + 1, limit);
             pages.warn(format!(
-                "at this organization's interval the day's listings need more than the {limit}                  requests SolarEdge allows per key; syncs will fail before 00:00 UTC unless the                  interval is at least {} minutes",
+                "at this organization's interval the day's listings need more than the {limit} \
+                 requests SolarEdge allows per key; syncs will fail before 00:00 UTC unless the \
+                 interval is at least {} minutes",
                 shortest.as_secs().div_ceil(60)
             ));
         }
-        let allowance = self.allowance(session, plan, "overview").await;
+        let allowance = self.allowance(session, plan, "overview");
         let mut refreshed: HashSet<usize> = HashSet::new();
         let chunks: Vec<&[usize]> = stale.chunks(PAGE_SIZE).collect();
         for (done, chunk) in chunks.iter().enumerate() {
             if done >= allowance || session.should_stop_optional_work(RESERVED_REQUESTS) {
                 let left: usize = chunks[done..].iter().map(|c| c.len()).sum();
                 pages.warn(format!(
-                    "readings of {left} site(s) not refreshed this run, to keep within                      SolarEdge's daily quota ({} overview call(s) needed, {} planned)",
+                    "readings of {left} site(s) not refreshed this run, to keep within \
+                     SolarEdge's daily quota ({} overview call(s) needed, {} planned)",
                     chunks.len(),
                     allowance.min(chunks.len())
                 ));
@@ -254,9 +257,11 @@ impl VendorClient for SolarEdge {
         if session.is_held(NO_V2_ACCESS) {
             return Err(unsupported());
         }
+        // The plan reserves one alert call for every sync: it is made unless even the
+        // listings no longer fit.
         let listing_pages = plant_ids.len().div_ceil(PAGE_SIZE).max(1) as u32;
         let plan = self.plan(session, listing_pages + 1).await;
-        if self.allowance(session, plan, "alerts").await == 0 {
+        if plan.is_some_and(|p| p.listings_short) {
             return Ok(AlertListing {
                 warnings: vec![
                     "alerts not fetched this run: SolarEdge's daily quota is kept for plant \
