@@ -433,6 +433,16 @@ impl AccountData {
         }
     }
 
+    /// Plant `index` reports new readings: its last update moves to `now` (at least a
+    /// minute later than before) and today's and lifetime energy grow by one kWh.
+    pub(crate) fn touch(&mut self, index: usize, now: i64) {
+        if let Some(plant) = self.plants.get_mut(index) {
+            plant.last_update = now.max(plant.last_update + 60);
+            plant.today_kwh = round(plant.today_kwh + 1.0, 1);
+            plant.total_kwh = round(plant.total_kwh + 1.0, 1);
+        }
+    }
+
     /// A listed plant by vendor id.
     pub(crate) fn plant_by_id(&self, id: u64) -> Option<&Plant> {
         self.listed().find(|p| p.id == id)

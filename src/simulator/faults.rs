@@ -228,7 +228,7 @@ fn html_error(status: u16) -> Response {
 /// The positions (into the current listing of `len` plants) that plant-list page `page`
 /// (1-based) of `size` shows, after the paging faults.
 pub(crate) fn plant_page(faults: &Faults, len: usize, page: u64, size: usize) -> Range<usize> {
-    let page = page.max(1);
+    let page = if faults.ignore_paging { 1 } else { page.max(1) };
     if faults.empty_pages_from.is_some_and(|from| page >= u64::from(from.max(1))) {
         return 0..0;
     }
@@ -245,6 +245,9 @@ pub(crate) fn plant_page(faults: &Faults, len: usize, page: u64, size: usize) ->
 /// `start / size + 1`: past `empty_pages_from` the page is empty, and with duplicates the
 /// page is the page-numbered one (starting with the previous page's last plant).
 pub(crate) fn offset_page(faults: &Faults, len: usize, start: usize, size: usize) -> Range<usize> {
+    if faults.ignore_paging {
+        return 0..size.min(len);
+    }
     let page = u64::try_from(start / size.max(1)).unwrap_or(u64::MAX).saturating_add(1);
     if faults.duplicate_ids_across_pages || faults.empty_pages_from.is_some() {
         let paged = plant_page(faults, len, page, size);
@@ -364,6 +367,14 @@ mod tests {
         assert!(Trigger::always(None).fires_at(1) && Trigger::always(None).fires_at(u64::MAX));
         assert!(!Trigger::once(None, 3).fires_at(4));
         assert!(Trigger { endpoint: None, nth: 0, times: 1 }.fires_at(1));
+    }
+
+    #[test]
+    fn ignored_paging_always_answers_the_first_page() {
+        let ignoring = Faults { ignore_paging: true, ..Faults::none() };
+        assert_eq!(plant_page(&ignoring, 25, 3, 10), 0..10);
+        assert_eq!(offset_page(&ignoring, 25, 20, 10), 0..10);
+        assert_eq!(offset_page(&ignoring, 5, 20, 10), 0..5);
     }
 
     #[test]

@@ -56,6 +56,11 @@ const REAL_KPI: Route = Route {
     endpoint: Endpoint::Realtime,
     min_interval_secs: 65.0,
 };
+const LEGACY_STATIONS: Route = Route {
+    path: "/thirdData/getStationList",
+    endpoint: Endpoint::PlantList,
+    min_interval_secs: 300.0,
+};
 const ALARMS: Route =
     Route { path: "/thirdData/getAlarmList", endpoint: Endpoint::Alerts, min_interval_secs: 60.0 };
 
@@ -64,6 +69,7 @@ pub(super) fn router() -> Router<Arc<SimState>> {
     Router::new()
         .route(LOGIN.path, post(login))
         .route(STATIONS.path, post(stations))
+        .route(LEGACY_STATIONS.path, post(legacy_stations))
         .route(REAL_KPI.path, post(real_kpi))
         .route(ALARMS.path, post(alarm_list))
 }
@@ -219,6 +225,9 @@ async fn serve(
 /// `POST /thirdData/stations {pageNo, pageSize?}`.
 async fn stations(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     serve(&state, &headers, &body, STATIONS, |call| {
+        if call.faults.fusion_legacy_only {
+            return failure(401, "Invalid access to current interface!");
+        }
         let page = number_field(call.body, "pageNo").unwrap_or(1).max(1);
         let size = number_field(call.body, "pageSize").filter(|&s| s > 0).unwrap_or(PAGE_SIZE.0);
         if size > PAGE_SIZE.1 {
@@ -244,6 +253,36 @@ async fn stations(State(state): State<Arc<SimState>>, headers: HeaderMap, body: 
             })
         });
         success(data)
+    })
+    .await
+}
+
+/// `POST /thirdData/getStationList {}`: the legacy list, every station in one answer, with
+/// the capacity in **MW** (`vendor-apis.md` §4.3).
+async fn legacy_stations(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(&state, &headers, &body, LEGACY_STATIONS, |call| {
+        let list: Vec<Value> = call.account.with_data(|data| {
+            data.listed()
+                .map(|plant| {
+                    json!({
+                        "stationCode": code(plant),
+                        "stationName": plant.name,
+                        "stationAddr": plant.address,
+                        "capacity": plant.capacity_kw / 1000.0,
+                        "buildState": null,
+                        "combineType": null,
+                        "aidType": 0,
+                        "stationLinkman": "",
+                        "linkmanPho": "",
+                    })
+                })
+                .collect()
+        });
+        success(Value::Array(list))
     })
     .await
 }

@@ -169,6 +169,12 @@ pub struct Faults {
     /// Growatt: every request of the account answers `error_code -1` "Please use the new
     /// domain", as the retired `server*.growatt.com` hosts do.
     pub growatt_retired_domain: bool,
+    /// Every plant-list request is answered with the first page, whatever its page number
+    /// or offset (a portal, or a proxy, that ignores the paging parameter).
+    pub ignore_paging: bool,
+    /// FusionSolar: the API account lacks the `stations` interface (`failCode 401`) and
+    /// has only the legacy `getStationList` (capacity in MW).
+    pub fusion_legacy_only: bool,
 }
 
 impl Faults {
@@ -403,6 +409,14 @@ impl Simulator {
     /// indexes are ignored.
     pub fn remove_plant(&self, index: usize, plant_index: usize) {
         self.state.account(index).with_data(|data| data.remove(plant_index));
+    }
+
+    /// Plant `plant_index` (0-based, as generated) of account `index` reports new readings:
+    /// its last update time moves on and its energy grows, as a real plant's do every few
+    /// minutes.
+    pub fn touch_plant(&self, index: usize, plant_index: usize) {
+        let now = chrono::Utc::now().timestamp();
+        self.state.account(index).with_data(|data| data.touch(plant_index, now));
     }
 
     /// Marks the account's open alert occurrences as ended and returns how many there were.

@@ -130,10 +130,17 @@ impl PlantPages {
     pub fn after_numbered_page(&mut self, page: u32, page_count: u64, total: Option<u64>) -> Next {
         let added = std::mem::take(&mut self.new_on_page);
         self.listed += added as u64;
+        let counted = self.listed;
         if u64::from(page) < page_count {
+            if page > 1 && added == 0 && total.is_none_or(|total| counted < total) {
+                // Page after page with nothing new: the paging parameter is ignored.
+                self.listing.incomplete_reason = Some(format!(
+                    "page {page} of {page_count} only repeated plants already listed"
+                ));
+                return Next::Stop;
+            }
             return self.continue_below_cap(page);
         }
-        let counted = self.listed;
         if counted == 0 && total.is_none() {
             // As for unnumbered pages: an empty answer without a total proves nothing.
             self.listing.incomplete_reason =

@@ -444,6 +444,75 @@ async fn empty_accounts_sync_to_nothing() {
     assert_eq!(alerts.status, RunStatus::Ok, "{:?}", alerts.summary);
 }
 
+/// A portal (or proxy) that ignores the paging parameter answers page 1 again: the
+/// listing ends at once, incomplete (nothing is deactivated), without walking hundreds of
+/// pages into a daily quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_ignoring_paging_ends_the_listing_at_once() {
+    let ignoring = Faults { ignore_paging: true, ..Faults::none() };
+    let h =
+        Harness::new(NEW_KINDS.iter().map(|&k| faulty(k, 250, ignoring.clone())).collect()).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Failed, "{:?}", report.summary);
+    for (index, kind) in NEW_KINDS.iter().enumerate() {
+        let error = Harness::error_of(&report, index);
+        assert!(error.contains("listing incomplete") && error.contains("repeated"), "{error}");
+        assert_eq!(h.sim.requests(index, Endpoint::PlantList), 2, "{kind}: stopped at page 2");
+        assert_eq!(h.plants_of(index).await.len(), 100, "{kind}: the first page is kept");
+    }
+}
+
+/// FusionSolar accounts without the `stations` interface (failCode 401) are listed from
+/// the legacy `getStationList`, whose capacity is in MW.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusionsolar_legacy_list_capacity_is_read_in_megawatts() {
+    let legacy = Faults { fusion_legacy_only: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Huawei, 130, legacy)]).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), 2, "stations refused, then the legacy list");
+    let plants = h.plants_of(0).await;
+    assert_eq!(plants.len(), 130);
+    for plant in plants {
+        let raw = raw_of(&plant, h.store.get_plant(plant.id).await.unwrap().1);
+        let megawatts = raw["capacity"].as_f64().unwrap();
+        assert!(megawatts < 1.0, "the legacy list is in MW: {raw}");
+        let kilowatts = plant.capacity_kw.unwrap();
+        assert!((kilowatts - megawatts * 1000.0).abs() < 1e-6, "{kilowatts} vs {megawatts} MW");
+    }
+}
+
+/// SolarEdge reads overviews only for sites whose `lastUpdateTime` moved, in one bulk call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solaredge_reads_overviews_only_for_sites_that_moved() {
+    let h = Harness::new(vec![account(VendorKind::SolarEdge, 150)]).await;
+    // Synced once a day, the whole quota is this sync's: the plan does not thin it.
+    let daily = plantsync::store::OrgPatch {
+        sync_interval_minutes: Some(1440),
+        ..plantsync::store::OrgPatch::default()
+    };
+    h.store.update_org("Org", daily).await.unwrap();
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 2, "150 sites: two bulk calls");
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 2, "nothing moved: no overview");
+
+    let before = h.plants_of(0).await;
+    let energy = |plants: &[plantsync::domain::Plant], id: &str| {
+        plants.iter().find(|p| p.vendor_plant_id == id).and_then(|p| p.total_energy_kwh).unwrap()
+    };
+    let ids = h.sim.plant_ids(0);
+    h.sim.touch_plant(0, 3);
+    h.sim.touch_plant(0, 140);
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 3, "one bulk call for the two that moved");
+    let after = h.plants_of(0).await;
+    for id in [&ids[3], &ids[140]] {
+        assert!((energy(&after, id) - energy(&before, id) - 1.0).abs() < 1e-6, "site {id}");
+    }
+    assert_eq!(energy(&after, &ids[4]), energy(&before, &ids[4]), "an unmoved site is kept");
+}
+
 /// One bad row is skipped and reported, never the page; the PDF's `list` spelling of
 /// SolarEdge's site list is read too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
