@@ -180,7 +180,14 @@ pub trait VendorClient: Send + Sync {
     }
 
     /// Logs in with the credentials. A rejection is [`VendorError::CredentialsRejected`].
-    async fn login(&self) -> Result<crate::domain::Token, VendorError>;
+    /// Portals without a login ([`VendorClient::needs_login`] is `false`) keep this default,
+    /// which the session never calls.
+    async fn login(&self) -> Result<crate::domain::Token, VendorError> {
+        Err(VendorError::Permanent(format!(
+            "{} has no login; its API key is sent on every call",
+            self.kind().display_name()
+        )))
+    }
 
     /// Every plant of the account, page by page. `known` tells which stored readings are
     /// already current, for portals that need a call per plant to read them.

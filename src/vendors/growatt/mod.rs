@@ -163,12 +163,6 @@ impl VendorClient for Growatt {
         false
     }
 
-    async fn login(&self) -> Result<Token, VendorError> {
-        Err(VendorError::Permanent(
-            "Growatt has no login; the API token is sent on every call".into(),
-        ))
-    }
-
     async fn list_plants(
         &self,
         session: &Session,

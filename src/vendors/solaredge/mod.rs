@@ -184,12 +184,6 @@ impl VendorClient for SolarEdge {
         false
     }
 
-    async fn login(&self) -> Result<Token, VendorError> {
-        Err(VendorError::Permanent(
-            "SolarEdge has no login; the API key is sent on every call".into(),
-        ))
-    }
-
     async fn list_plants(
         &self,
         session: &Session,
