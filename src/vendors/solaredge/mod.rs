@@ -11,7 +11,8 @@
 //! restarts; at zero no call is made until 00:00 UTC. Every call counts against the key,
 //! and a site's calls are a subset of the key's, so keeping the key's count under 300
 //! keeps every site's too. Listing pages are always made; overview and alert calls are
-//! optional and follow the `plan` module, which keeps enough for the listings of the rest of the day.
+//! optional and follow the `plan` module, which keeps enough for the listings of the rest
+//! of the day.
 
 mod client;
 mod convert;
@@ -75,16 +76,36 @@ impl SolarEdge {
         Some(plan::optional_calls(remaining, per_sync_cost, until_reset, interval))
     }
 
-    /// How many optional calls of kind `what` this sync may make; paced per account across
-    /// runs when the spare quota is thin, so it is spread over the day.
-    fn allowance(&self, session: &Session, plan: Option<plan::Plan>, what: &str) -> usize {
+    /// How many overview calls this sync may make; paced per account across runs when the
+    /// spare quota is thin, so it is spread over the day.
+    fn overview_allowance(&self, session: &Session, plan: Option<plan::Plan>) -> usize {
         match plan {
             None => usize::MAX,
             Some(plan::Plan { one_call_every: Some(every), .. }) => {
-                let key = format!("solaredge-optional-{what}");
-                usize::from(session.pace_exact(&key, every))
+                usize::from(session.pace_exact("solaredge-overviews", every))
             }
             Some(plan) => plan.calls as usize,
+        }
+    }
+
+    /// Says so when the listings still to come today cannot fit in the quota, and which
+    /// interval would fit.
+    fn warn_if_listings_short(
+        &self,
+        session: &Session,
+        pages: &mut PlantPages,
+        plan: Option<plan::Plan>,
+        per_sync_cost: u32,
+    ) {
+        if plan.is_some_and(|p| p.listings_short) {
+            let limit = session.daily_limit().unwrap_or(DAILY_LIMIT_FALLBACK);
+            let shortest = plan::shortest_interval(per_sync_cost, limit);
+            pages.warn(format!(
+                "at this organization's interval the day's listings need more than the {limit} \
+                 requests SolarEdge allows per key; syncs will fail before 00:00 UTC unless the \
+                 interval is at least {} minutes",
+                shortest.as_secs().div_ceil(60)
+            ));
         }
     }
 
@@ -97,23 +118,12 @@ impl SolarEdge {
         session: &Session,
         pages: &mut PlantPages,
         known: &KnownPlants,
+        plan: Option<plan::Plan>,
         mut stale: Vec<usize>,
     ) {
         // Never-read sites first, then the oldest readings: a thin quota rotates over all.
         stale.sort_by_key(|&i| known.updated_with_energy.get(&pages.plants()[i].vendor_plant_id));
-        let listing_pages = pages.plants().len().div_ceil(PAGE_SIZE).max(1) as u32;
-        let plan = self.plan(session, listing_pages + 1).await;
-        if plan.is_some_and(|p| p.listings_short) {
-            let limit = session.daily_limit().unwrap_or(DAILY_LIMIT_FALLBACK);
-            let shortest = plan::shortest_interval(listing_pages + 1, limit);
-            pages.warn(format!(
-                "at this organization's interval the day's listings need more than the {limit} \
-                 requests SolarEdge allows per key; syncs will fail before 00:00 UTC unless the \
-                 interval is at least {} minutes",
-                shortest.as_secs().div_ceil(60)
-            ));
-        }
-        let allowance = self.allowance(session, plan, "overview");
+        let allowance = self.overview_allowance(session, plan);
         let mut refreshed: HashSet<usize> = HashSet::new();
         let chunks: Vec<&[usize]> = stale.chunks(PAGE_SIZE).collect();
         for (done, chunk) in chunks.iter().enumerate() {
@@ -236,8 +246,12 @@ impl VendorClient for SolarEdge {
             .filter(|(_, plant)| !known.is_current(plant))
             .map(|(index, _)| index)
             .collect();
+        // One sync costs its listing pages and the alert call.
+        let per_sync_cost = pages.plants().len().div_ceil(PAGE_SIZE).max(1) as u32 + 1;
+        let plan = self.plan(session, per_sync_cost).await;
+        self.warn_if_listings_short(session, &mut pages, plan, per_sync_cost);
         if !stale.is_empty() {
-            self.add_overviews(session, &mut pages, known, stale).await;
+            self.add_overviews(session, &mut pages, known, plan, stale).await;
         }
         Ok(pages.finish())
     }
