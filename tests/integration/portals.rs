@@ -480,6 +480,11 @@ async fn fusionsolar_legacy_list_capacity_is_read_in_megawatts() {
         let kilowatts = plant.capacity_kw.unwrap();
         assert!((kilowatts - megawatts * 1000.0).abs() < 1e-6, "{kilowatts} vs {megawatts} MW");
     }
+    // The refusal is remembered: later syncs (once the list's interval has passed) go to
+    // the legacy list directly.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), 3, "no second refused stations call");
 }
 
 /// SolarEdge reads overviews only for sites whose `lastUpdateTime` moved, in one bulk call.
