@@ -68,7 +68,8 @@ impl Notifier {
                     kind: report.summary.kind,
                     consecutive_failures: *count,
                     action: format!(
-                        "update the credentials: plantsync vendor set {} --password",
+                        "update the credentials: plantsync vendor set {} --password (--api-key \
+                         for SolarEdge and Growatt)",
                         result.vendor_id
                     ),
                     error,

@@ -65,6 +65,16 @@ impl CredentialField {
 }
 
 impl VendorKind {
+    /// The `vendor set` flag that replaces the secret this kind's portal judges: the API
+    /// key of static-key portals, else the password (FusionSolar: the system code).
+    pub fn secret_flag(self) -> &'static str {
+        if self.required_credentials().contains(&CredentialField::ApiKey) {
+            "--api-key"
+        } else {
+            "--password"
+        }
+    }
+
     /// The credential fields a vendor of this kind cannot sync without, in prompt order.
     pub const fn required_credentials(self) -> &'static [CredentialField] {
         use CredentialField::*;

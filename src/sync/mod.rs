@@ -23,9 +23,7 @@ mod quota;
 mod tokens;
 
 use crate::config::Settings;
-use crate::domain::{
-    CredentialField, RunId, RunKind, RunSource, RunStatus, SyncSummary, Timestamp, VendorResult,
-};
+use crate::domain::{RunId, RunKind, RunSource, RunStatus, SyncSummary, Timestamp, VendorResult};
 use crate::store::{
     NewRunVendor, Store, StoreError, SyncSelection, SyncTarget, UpsertCounts, VendorOutcome,
 };
@@ -317,14 +315,7 @@ impl Engine {
             let message = if cause.starts_with(NOT_ATTEMPTED) {
                 cause.to_owned()
             } else {
-                // The secret to enter again: the API key of static-key portals, else the
-                // password.
-                let flag = if vendor.kind.required_credentials().contains(&CredentialField::ApiKey)
-                {
-                    "--api-key"
-                } else {
-                    "--password"
-                };
+                let flag = vendor.kind.secret_flag();
                 format!(
                     "{NOT_ATTEMPTED} {} rejected the credentials earlier ({cause}); update them with \
                      `plantsync vendor set {} {flag}`",

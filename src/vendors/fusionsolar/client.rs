@@ -102,7 +102,7 @@ impl Client {
         let rejected = |why: String| {
             VendorError::CredentialsRejected(format!(
                 "FusionSolar refused the login ({why}); check the API account's userName and \
-                 systemCode with `plantsync vendor set`"
+                 system code with `plantsync vendor set <vendor> --username <NAME> --password`"
             ))
         };
         // HTTP-level trouble (a wrong host, a proxy page, an outage) is not a verdict on the

@@ -93,10 +93,10 @@ impl FusionSolar {
         if let Err(too_soon) = session.pace(&pace_key(path, &body), interval, MAX_WAIT).await {
             return Err(VendorError::RateLimited {
                 message: format!(
-                    "FusionSolar allows {path} once every {}s per account; not called again \
-                     for {}s",
+                    "FusionSolar allows {path} once every {}s per account (it answers 407 \
+                     otherwise); not asked again yet, try again in about {} minute(s)",
                     interval.as_secs(),
-                    too_soon.wait.as_secs().max(1)
+                    too_soon.wait.as_secs().div_ceil(60).max(1)
                 ),
                 retry_after: Some(too_soon.wait),
             });

@@ -28,7 +28,8 @@ const PAGE_SIZE: usize = 100;
 const RESERVED_REQUESTS: u32 = 10;
 /// The account-level memory that the details call is refused.
 const NO_DETAILS_ACCESS: &str = "growatt-no-details-access";
-/// How long a plant whose zone has no IANA name is left before its details are read again.
+/// How long a plant whose zone has no IANA name, or an account refused the details call,
+/// is left before the details are asked for again.
 const NO_ZONE_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The Growatt adapter.
@@ -82,13 +83,14 @@ impl Growatt {
                 .await
             {
                 Ok(response) => response.parse::<wire::Data<wire::PlantDetails>>("Growatt details"),
-                Err(VendorError::Permanent(reason)) => {
-                    // Not about one plant (no permission for the call): not asked again for
-                    // any plant of the account for a day.
+                Err(VendorError::Permanent(reason)) if reason.contains("error_code 101") => {
+                    // No permission for the call, for any plant: not asked again for any
+                    // plant of the account for a day.
                     pages.warn(format!("plant zones not read: {reason}"));
                     session.hold(NO_DETAILS_ACCESS, NO_ZONE_MEMORY);
                     return;
                 }
+                Err(error @ VendorError::Permanent(_)) => Err(error),
                 Err(error @ VendorError::Malformed(_)) => Err(error),
                 Err(error) => {
                     pages.warn(format!("plant zones not read this run: {error}"));
@@ -97,7 +99,7 @@ impl Growatt {
             };
             let zone = match details {
                 Ok(wire::Data { data: Some(details) }) => {
-                    details.timezone.as_deref().and_then(crate::vendors::zones::zone_from_gmt)
+                    details.timezone.as_deref().and_then(crate::vendors::zones::checked_zone)
                 }
                 Ok(_) => None,
                 Err(error) => {
@@ -112,11 +114,19 @@ impl Growatt {
         }
     }
 
-    /// Today's energy and the freshest power, one call per plant; stops at a rate limit.
-    async fn add_plant_data(&self, session: &Session, pages: &mut PlantPages) {
-        let ids: Vec<String> =
-            pages.plants_mut().iter().map(|p| p.vendor_plant_id.clone()).collect();
-        for (done, id) in ids.iter().enumerate() {
+    /// Today's energy and the freshest power, one call per plant, plants never read or read
+    /// longest ago first (so a rate limit that stops the run does not starve the same plants
+    /// every time); stops at a rate limit.
+    async fn add_plant_data(&self, session: &Session, pages: &mut PlantPages, known: &KnownPlants) {
+        let mut order: Vec<(usize, String)> = pages
+            .plants()
+            .iter()
+            .enumerate()
+            .map(|(index, plant)| (index, plant.vendor_plant_id.clone()))
+            .collect();
+        order.sort_by_key(|(_, id)| known.updated_with_energy.get(id));
+        let ids: Vec<&String> = order.iter().map(|(_, id)| id).collect();
+        for (done, &(index, ref id)) in order.iter().enumerate() {
             if session.should_stop_optional_work(RESERVED_REQUESTS) {
                 pages.warn(format!(
                     "readings of {} plant(s) not refreshed this run (time or request budget)",
@@ -144,7 +154,7 @@ impl Growatt {
             };
             match response.parse::<wire::Data<wire::PlantData>>("Growatt plant data") {
                 Ok(wire::Data { data: Some(data) }) => {
-                    convert::apply_data(&mut pages.plants_mut()[done], &data);
+                    convert::apply_data(&mut pages.plants_mut()[index], &data);
                 }
                 Ok(_) => pages.warn(format!("plant {id}: plant data without data")),
                 Err(error) => pages.warn(format!("plant {id}: {error}")),
@@ -194,7 +204,7 @@ impl VendorClient for Growatt {
             page += 1;
         }
         self.add_zones(session, &mut pages, known).await;
-        self.add_plant_data(session, &mut pages).await;
+        self.add_plant_data(session, &mut pages, known).await;
         Ok(pages.finish())
     }
 

@@ -56,8 +56,8 @@ impl Client {
         match response.status {
             // v1 answers an invalid or unauthorised key with 403; the key is static.
             403 => Err(VendorError::CredentialsRejected(
-                "SolarEdge answered HTTP 403: the API key is invalid or has no access to this \
-                 site; check it with `plantsync vendor set`"
+                "SolarEdge answered HTTP 403: the API key is invalid or lacks access; enter it \
+                 again with `plantsync vendor set <vendor> --api-key`"
                     .into(),
             )),
             400 => Err(VendorError::Permanent("SolarEdge answered HTTP 400 (bad request)".into())),

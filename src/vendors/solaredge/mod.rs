@@ -32,8 +32,6 @@ use std::time::Duration;
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's own budget kept back for listing pages.
 const RESERVED_REQUESTS: u32 = 10;
-/// The limit named in messages when the session has no quota attached.
-const DAILY_LIMIT_FALLBACK: u32 = 300;
 /// The account-level memory that this key has no v2 access.
 const NO_V2_ACCESS: &str = "solaredge-no-v2-access";
 /// How long "no v2 access" is believed before asking again (access can be granted).
@@ -98,12 +96,12 @@ impl SolarEdge {
         per_sync_cost: u32,
     ) {
         if plan.is_some_and(|p| p.listings_short) {
-            let limit = session.daily_limit().unwrap_or(DAILY_LIMIT_FALLBACK);
+            let limit = session.daily_limit().unwrap_or_default();
             let shortest = plan::shortest_interval(per_sync_cost, limit);
             pages.warn(format!(
-                "at this organization's interval the day's listings need more than the {limit} \
-                 requests SolarEdge allows per key; syncs will fail before 00:00 UTC unless the \
-                 interval is at least {} minutes",
+                "synced around the clock at this organization's interval, the day's listings \
+                 need more than the {limit} requests SolarEdge allows per key; syncs may fail \
+                 before 00:00 UTC unless the interval is at least {} minutes",
                 shortest.as_secs().div_ceil(60)
             ));
         }
@@ -146,6 +144,15 @@ impl SolarEdge {
                     Ok(response) => response,
                     Err(error @ (VendorError::Malformed(_) | VendorError::Permanent(_))) => {
                         pages.warn(format!("readings of {count} site(s) unavailable: {error}"));
+                        continue;
+                    }
+                    // The listing went through with this key: a 403 here means one of these
+                    // sites may not be read with it, which fails the whole bulk call (§3.2).
+                    Err(VendorError::CredentialsRejected(_)) => {
+                        pages.warn(format!(
+                            "SolarEdge refused the overview of {count} site(s): one of them is \
+                             not readable with this API key"
+                        ));
                         continue;
                     }
                     Err(error) => {

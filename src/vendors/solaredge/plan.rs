@@ -12,6 +12,9 @@ use std::time::Duration;
 /// The interval assumed when the organization's is not known (plantsync's default).
 pub(super) const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
+/// The alert call of the sync being planned, which comes after its overviews.
+const THIS_SYNCS_ALERT_CALL: u32 = 1;
+
 /// What a sync may spend on optional calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Plan {
@@ -39,7 +42,8 @@ pub(super) fn optional_calls(
     interval: Duration,
 ) -> Plan {
     let future = future_syncs(until_reset, interval);
-    let reserve = per_sync_cost.saturating_mul(future);
+    // Every later sync's listing and alert call, and this sync's own alert call.
+    let reserve = per_sync_cost.saturating_mul(future).saturating_add(THIS_SYNCS_ALERT_CALL);
     let spare = remaining.saturating_sub(reserve);
     let calls = spare / (future + 1);
     let one_call_every = (calls == 0 && spare > 0).then(|| until_reset / spare);
@@ -69,24 +73,25 @@ mod tests {
 
     #[test]
     fn a_fresh_day_spreads_the_spare_quota() {
-        // 00:00, 300 left, 2 listing pages + 1 alert call per sync: 96 syncs to come need
-        // 288, so 12 are spare, fewer than one per sync: one call every 2 hours.
+        // 00:00, 300 left, 2 listing pages + 1 alert call per sync: 96 syncs to come and
+        // this sync's alert call need 289, so 11 are spare, fewer than one per sync: one
+        // call every 24/11 hours.
         let plan = optional_calls(300, 3, DAY, DEFAULT_INTERVAL);
         assert_eq!(plan.calls, 0);
-        assert_eq!(plan.one_call_every, Some(Duration::from_secs(2 * 3600)));
+        assert_eq!(plan.one_call_every, Some(DAY / 11));
         assert!(!plan.listings_short);
         // A small account (1 page) has plenty.
         let plan = optional_calls(300, 1, DAY, DEFAULT_INTERVAL);
         assert_eq!((plan.calls, plan.one_call_every), (2, None));
         // An hourly organization has plenty too.
         let plan = optional_calls(300, 3, DAY, Duration::from_secs(3600));
-        assert_eq!(plan.calls, 9, "(300 - 3 * 24) / 25");
+        assert_eq!(plan.calls, 9, "(300 - 3 * 24 - 1) / 25");
     }
 
     #[test]
     fn late_in_the_day_what_is_left_may_be_spent() {
         let plan = optional_calls(40, 3, Duration::from_secs(10 * 60), DEFAULT_INTERVAL);
-        assert_eq!(plan.calls, 40);
+        assert_eq!(plan.calls, 39, "all but this sync's alert call");
     }
 
     #[test]
@@ -118,7 +123,7 @@ mod tests {
         ) {
             let (until, interval) = (Duration::from_secs(secs), Duration::from_secs(minutes * 60));
             let plan = optional_calls(remaining, cost, until, interval);
-            let reserve = cost * future_syncs(until, interval);
+            let reserve = cost * future_syncs(until, interval) + THIS_SYNCS_ALERT_CALL;
             prop_assert_eq!(plan.listings_short, reserve > remaining);
             if remaining >= reserve {
                 prop_assert!(plan.calls + reserve <= remaining);
