@@ -3,7 +3,7 @@
 //! A listing stops at a short page or once the count reached the vendor's total, with a hard
 //! page cap so a vendor that keeps answering full pages cannot loop us forever.
 
-use super::PlantListing;
+use super::{PlantListing, VendorError};
 use crate::domain::VendorPlant;
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
@@ -30,6 +30,8 @@ pub struct PlantPages {
     new_on_page: usize,
     /// Distinct rows listed so far (plants, and unreadable rows by id or without one).
     listed: u64,
+    /// A page was refused for a rate limit or a spent quota: optional calls must wait too.
+    throttled: bool,
 }
 
 /// What to do after a page.
@@ -167,6 +169,27 @@ impl PlantPages {
         Next::Continue
     }
 
+    /// Ends the listing at page `page`, whose fetch failed with `error`. Later pages count
+    /// for nothing: the plants of the earlier ones are kept (stored, and being an
+    /// incomplete listing, nothing is deactivated), and the error is the listing's reason.
+    /// A failure of the first page has nothing to keep, and rejected credentials must reach
+    /// the user as such: both are returned as the error.
+    pub fn fail_page(&mut self, page: u32, error: VendorError) -> Result<(), VendorError> {
+        if page <= 1 || error.needs_user_action() {
+            return Err(error);
+        }
+        self.throttled =
+            matches!(error, VendorError::RateLimited { .. } | VendorError::QuotaSpent(_));
+        self.listing.incomplete_reason = Some(format!("page {page} failed: {error}"));
+        Ok(())
+    }
+
+    /// Whether the portal throttled the listing: per-plant calls are then not made this run
+    /// (more calls to a portal that just said "too many" would only make it worse).
+    pub fn throttled(&self) -> bool {
+        self.throttled
+    }
+
     /// Notes a warning about one plant (e.g. its energy call failed).
     pub fn warn(&mut self, warning: String) {
         self.listing.warnings.push(warning);
@@ -289,6 +312,23 @@ mod tests {
         let listing = pages.finish();
         assert!(!listing.complete, "plant 3 was never listed");
         assert_eq!(listing.skipped.len(), 1, "the repeated bad row is reported once");
+    }
+
+    #[test]
+    fn a_failed_later_page_keeps_the_earlier_ones() {
+        let limited = || VendorError::RateLimited { message: "407".into(), retry_after: None };
+        let mut pages = PlantPages::default();
+        assert_eq!(pages.fail_page(1, limited()), Err(limited()), "nothing to keep");
+        pages.push(plant("1"));
+        assert_eq!(pages.after_page(1, 1, 1, Some(2)), Next::Continue);
+        assert_eq!(pages.fail_page(2, limited()), Ok(()));
+        assert!(pages.throttled());
+        let rejected = VendorError::CredentialsRejected("10011".into());
+        assert_eq!(pages.fail_page(2, rejected.clone()), Err(rejected), "the user must act");
+        let listing = pages.finish();
+        assert!(!listing.complete);
+        assert_eq!(listing.plants.len(), 1);
+        assert!(listing.incomplete_reason.unwrap().starts_with("page 2 failed: rate limited"));
     }
 
     #[test]

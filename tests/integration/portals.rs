@@ -197,12 +197,20 @@ async fn rate_limit_mid_sync_is_bounded_and_vendor_scoped() {
         "rate limited: Growatt error_code 10012",
     ];
     for (index, text) in expected.iter().enumerate() {
+        let kind = NEW_KINDS[index];
         let error = Harness::error_of(&report, index);
-        assert!(error.contains(text), "{}: {error}", NEW_KINDS[index]);
+        assert!(error.contains("listing incomplete: page 2 failed: "), "{kind}: {error}");
+        assert!(error.contains(text), "{kind}: {error}");
         // Page 1, then page 2 tried at most as often as the retry policy allows (3).
         let calls = h.sim.requests(index, Endpoint::PlantList);
-        assert!((2..=4).contains(&calls), "{}: {calls} list calls", NEW_KINDS[index]);
-        assert!(h.plants_of(index).await.is_empty(), "an incomplete listing stores nothing");
+        assert!((2..=4).contains(&calls), "{kind}: {calls} list calls");
+        // What page 1 listed is kept; an incomplete listing deactivates nothing.
+        let kept = h.plants_of(index).await;
+        assert_eq!(kept.len(), 100, "{kind}: page 1 kept");
+        // A throttling portal gets no per-plant calls, and readings not read keep their
+        // (here: no) update time, so the next sync reads them.
+        assert_eq!(h.sim.requests(index, Endpoint::Realtime), 0, "{kind}");
+        assert!(kept.iter().all(|p| p.vendor_updated_at.is_none()), "{kind}");
     }
     assert!(report.summary.results[3].success, "other vendors go on");
     // Every SolarEdge attempt, the refused ones included, was counted in the daily quota.

@@ -120,16 +120,28 @@ impl FusionSolar {
         let mut page_no = 1;
         loop {
             let body = json!({ "pageNo": page_no, "pageSize": BATCH });
-            let page: wire::StationPage = self
-                .call(session, "/thirdData/stations", body, STATIONS_INTERVAL, false)
-                .await?
-                .ok_or_else(|| {
-                    VendorError::Malformed(format!("FusionSolar stations page {page_no}: no data"))
-                })?;
-            let Some(rows) = page.list else {
-                return Err(VendorError::Malformed(format!(
-                    "FusionSolar stations page {page_no} has no list"
-                )));
+            let fetched = async {
+                let page: wire::StationPage = self
+                    .call(session, "/thirdData/stations", body, STATIONS_INTERVAL, false)
+                    .await?
+                    .ok_or_else(|| {
+                        VendorError::Malformed(format!(
+                            "FusionSolar stations page {page_no}: no data"
+                        ))
+                    })?;
+                match page.list {
+                    Some(rows) => Ok((rows, page.total, page.page_count)),
+                    None => Err(VendorError::Malformed(format!(
+                        "FusionSolar stations page {page_no} has no list"
+                    ))),
+                }
+            };
+            let (rows, total, page_count) = match fetched.await {
+                Ok(fetched) => fetched,
+                Err(error) => {
+                    pages.fail_page(page_no, error)?;
+                    break;
+                }
             };
             let count = rows.len();
             for row in rows {
@@ -137,9 +149,9 @@ impl FusionSolar {
                     serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code)
                 });
             }
-            let total = page.total.map(|t| t.max(0) as u64);
+            let total = total.map(|t| t.max(0) as u64);
             // "Loop while pageNo < pageCount" (§4.3): the page count decides, not a short page.
-            let next = match page.page_count {
+            let next = match page_count {
                 Some(page_count) => {
                     pages.after_numbered_page(page_no, page_count.max(0) as u64, total)
                 }
@@ -282,7 +294,11 @@ impl VendorClient for FusionSolar {
                 Err(other) => return Err(other),
             }
         };
-        self.add_kpis(session, &mut pages).await;
+        if pages.throttled() {
+            pages.warn("station readings not refreshed this run: the portal is throttling".into());
+        } else {
+            self.add_kpis(session, &mut pages).await;
+        }
         Ok(pages.finish())
     }
 

@@ -182,14 +182,24 @@ impl VendorClient for Growatt {
         let mut page = 1;
         loop {
             let query = [("page", page.to_string()), ("perpage", PAGE_SIZE.to_string())];
-            let parsed: wire::Data<wire::PlantPage> = self
-                .get(session, "/v1/plant/list", &query)
-                .await?
-                .parse(&format!("Growatt plant list page {page}"))?;
-            let Some(wire::PlantPage { count, plants: Some(rows) }) = parsed.data else {
-                return Err(VendorError::Malformed(format!(
-                    "Growatt plant list page {page} has no data.plants"
-                )));
+            let fetched = async {
+                let parsed: wire::Data<wire::PlantPage> = self
+                    .get(session, "/v1/plant/list", &query)
+                    .await?
+                    .parse(&format!("Growatt plant list page {page}"))?;
+                match parsed.data {
+                    Some(wire::PlantPage { count, plants: Some(rows) }) => Ok((rows, count)),
+                    _ => Err(VendorError::Malformed(format!(
+                        "Growatt plant list page {page} has no data.plants"
+                    ))),
+                }
+            };
+            let (rows, count) = match fetched.await {
+                Ok(fetched) => fetched,
+                Err(error) => {
+                    pages.fail_page(page, error)?;
+                    break;
+                }
             };
             let rows_on_page = rows.len();
             for row in rows {
@@ -203,8 +213,12 @@ impl VendorClient for Growatt {
             }
             page += 1;
         }
-        self.add_zones(session, &mut pages, known).await;
-        self.add_plant_data(session, &mut pages, known).await;
+        if pages.throttled() {
+            pages.warn("plant readings not refreshed this run: the portal is throttling".into());
+        } else {
+            self.add_zones(session, &mut pages, known).await;
+            self.add_plant_data(session, &mut pages, known).await;
+        }
         Ok(pages.finish())
     }
 

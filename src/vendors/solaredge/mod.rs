@@ -217,19 +217,29 @@ impl VendorClient for SolarEdge {
                 ("sortProperty", "Name".to_owned()),
                 ("sortOrder", "ASC".to_owned()),
             ];
-            let parsed: wire::SitesEnvelope = self
-                .get(session, "/sites/list", &query)
-                .await?
-                .parse(&format!("SolarEdge site list page {page}"))?;
-            let Some(sites) = parsed.sites else {
-                return Err(VendorError::Malformed(format!(
-                    "SolarEdge site list page {page} has no 'sites'"
-                )));
+            let fetched = async {
+                let parsed: wire::SitesEnvelope =
+                    self.get(session, "/sites/list", &query)
+                        .await?
+                        .parse(&format!("SolarEdge site list page {page}"))?;
+                let sites = parsed.sites.ok_or_else(|| {
+                    VendorError::Malformed(format!(
+                        "SolarEdge site list page {page} has no 'sites'"
+                    ))
+                })?;
+                match sites.site.or(sites.list) {
+                    Some(rows) => Ok((rows, sites.count)),
+                    None => Err(VendorError::Malformed(format!(
+                        "SolarEdge site list page {page} has neither sites.site nor sites.list"
+                    ))),
+                }
             };
-            let Some(rows) = sites.site.or(sites.list) else {
-                return Err(VendorError::Malformed(format!(
-                    "SolarEdge site list page {page} has neither sites.site nor sites.list"
-                )));
+            let (rows, total) = match fetched.await {
+                Ok(fetched) => fetched,
+                Err(error) => {
+                    pages.fail_page(page, error)?;
+                    break;
+                }
             };
             let count = rows.len();
             for row in rows {
@@ -237,7 +247,7 @@ impl VendorClient for SolarEdge {
                     serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id)
                 });
             }
-            let total = sites.count.map(|t| t.max(0) as u64);
+            let total = total.map(|t| t.max(0) as u64);
             if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
                 break;
             }
@@ -257,7 +267,13 @@ impl VendorClient for SolarEdge {
         let per_sync_cost = pages.plants().len().div_ceil(PAGE_SIZE).max(1) as u32 + 1;
         let plan = self.plan(session, per_sync_cost).await;
         self.warn_if_listings_short(session, &mut pages, plan, per_sync_cost);
-        if !stale.is_empty() {
+        if pages.throttled() {
+            pages.warn("site readings not refreshed this run: the portal is throttling".into());
+            // Not read: the stored update time stays, so the next sync reads them.
+            for index in stale {
+                pages.plants_mut()[index].vendor_updated_at = None;
+            }
+        } else if !stale.is_empty() {
             self.add_overviews(session, &mut pages, known, plan, stale).await;
         }
         Ok(pages.finish())

@@ -101,14 +101,24 @@ impl VendorClient for Solarman {
         let mut pages = PlantPages::default();
         let mut page = 1;
         loop {
-            let parsed: wire::StationPage = self
-                .post(session, "/station/v1.0/list", json!({"page": page, "size": PAGE_SIZE}))
-                .await?
-                .parse(&format!("Solarman station list page {page}"))?;
-            let Some(rows) = parsed.station_list else {
-                return Err(VendorError::Malformed(format!(
-                    "Solarman station list page {page} has no stationList"
-                )));
+            let fetched = async {
+                let parsed: wire::StationPage = self
+                    .post(session, "/station/v1.0/list", json!({"page": page, "size": PAGE_SIZE}))
+                    .await?
+                    .parse(&format!("Solarman station list page {page}"))?;
+                match parsed.station_list {
+                    Some(rows) => Ok((rows, parsed.total)),
+                    None => Err(VendorError::Malformed(format!(
+                        "Solarman station list page {page} has no stationList"
+                    ))),
+                }
+            };
+            let (rows, total) = match fetched.await {
+                Ok(fetched) => fetched,
+                Err(error) => {
+                    pages.fail_page(page, error)?;
+                    break;
+                }
             };
             let count = rows.len();
             for row in rows {
@@ -116,7 +126,7 @@ impl VendorClient for Solarman {
                     serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id)
                 });
             }
-            let total = parsed.total.map(|t| t.max(0) as u64);
+            let total = total.map(|t| t.max(0) as u64);
             if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
                 break;
             }
@@ -135,6 +145,12 @@ impl VendorClient for Solarman {
         let stale_count = stale.len();
         let mut refreshed = vec![false; pages.plants().len()];
         for (done, (index, id)) in stale.iter().cloned().enumerate() {
+            if pages.throttled() {
+                pages.warn(
+                    "energy readings not refreshed this run: the portal is throttling".into(),
+                );
+                break;
+            }
             if session.should_stop_optional_work(RESERVED_REQUESTS) {
                 pages.warn(format!(
                     "energy readings of {} plant(s) not refreshed this run (time or request budget)",

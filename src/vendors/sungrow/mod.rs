@@ -76,7 +76,13 @@ impl VendorClient for Sungrow {
         let mut page = 1;
         loop {
             let body = json!({"curPage": page, "size": PAGE_SIZE});
-            let parsed = self.page(session, "/openapi/getPowerStationList", body).await?;
+            let parsed = match self.page(session, "/openapi/getPowerStationList", body).await {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    pages.fail_page(page, error)?;
+                    break;
+                }
+            };
             let rows = parsed.page_list.unwrap_or_default();
             let count = rows.len();
             for row in rows {
