@@ -251,16 +251,29 @@ impl Store {
         .await
     }
 
-    /// When the vendor's oldest alert that is still open started: an alert sync's window
-    /// reaches back to it, so portals that filter alerts by start time report its end.
-    pub async fn oldest_open_alert_start(&self, vendor_id: VendorId) -> Result<Option<Timestamp>> {
+    /// The vendor's alerts still open that started before `before`, as (vendor plant id,
+    /// start), oldest first, at most `limit`: portals that report an alert's end only in a
+    /// window holding its start (FusionSolar) are asked about each of them.
+    pub async fn open_alerts_started_before(
+        &self,
+        vendor_id: VendorId,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(String, Timestamp)>> {
         self.read(move |conn| {
-            Ok(conn.query_row(
-                "SELECT min(started_at) FROM alerts
-                 WHERE vendor_id = ?1 AND status IN ('ACTIVE', 'ACKNOWLEDGED')",
-                [vendor_id],
-                |r| r.get(0),
-            )?)
+            let mut stmt = conn.prepare(
+                "SELECT DISTINCT p.vendor_plant_id, a.started_at FROM alerts a
+                 JOIN plants p ON p.id = a.plant_id
+                 WHERE a.vendor_id = ?1 AND a.status IN ('ACTIVE', 'ACKNOWLEDGED')
+                   AND a.started_at IS NOT NULL AND a.started_at < ?2
+                 ORDER BY a.started_at LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![vendor_id, before, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
         })
         .await
     }

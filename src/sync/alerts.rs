@@ -19,11 +19,17 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         Ok(client) => client,
         Err(error) => return VendorRun::failed(&error),
     };
+    // For portals that report an alarm's end only in a window holding its start, the
+    // window reaches back to the oldest alarm still open (within the lookback; older ones
+    // are asked about one by one, see `probe_older_open_alerts`).
     let oldest_open = if client.alert_end_needs_start_in_window() {
-        engine.store.oldest_open_alert_start(vendor.id).await.unwrap_or_else(|e| {
-            warn!("could not read the oldest open alert ({e}); using the usual window");
-            None
-        })
+        match engine.store.open_alerts_started_before(vendor.id, started_at, 1).await {
+            Ok(oldest) => oldest.first().map(|(_, started)| *started),
+            Err(e) => {
+                warn!("could not read the oldest open alert ({e}); using the usual window");
+                None
+            }
+        }
     } else {
         None
     };
@@ -49,6 +55,10 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         }
         Err(error) => return VendorRun::failed(&error),
     };
+    if client.alert_end_needs_start_in_window() {
+        probe_older_open_alerts(engine, target, client.as_ref(), &session, window, &mut listing)
+            .await;
+    }
 
     let mut run = VendorRun { total: listing.alerts.len() as u64, ..VendorRun::default() };
     let mut not_stored = Vec::new();
@@ -86,10 +96,65 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
     run
 }
 
+/// Older open alerts asked about per run (each is one narrow call), oldest first.
+const PROBES_PER_RUN: usize = 20;
+/// Half the width of the window around an older alert's start.
+const PROBE_MARGIN_MS: i64 = 60_000;
+
+/// Asks a portal that reports an alert's end only in a window holding its start
+/// (FusionSolar) about each stored alert still open that started before `window` (which
+/// already reaches back to the lookback): one narrow window around its start, for its plant
+/// only. So an inverter fault that lasts a week is resolved when its `recoveryTime`
+/// appears, without asking for a week of alarms every run. Failures here only leave those
+/// alerts open until a later run: a warning.
+async fn probe_older_open_alerts(
+    engine: &Engine,
+    target: &SyncTarget,
+    client: &dyn vendors::VendorClient,
+    session: &vendors::Session,
+    window: AlertWindow,
+    listing: &mut vendors::AlertListing,
+) {
+    let older = match engine
+        .store
+        .open_alerts_started_before(target.vendor.id, window.start, PROBES_PER_RUN)
+        .await
+    {
+        Ok(older) => older,
+        Err(e) => {
+            listing.warnings.push(format!("could not read older open alerts: {e}"));
+            return;
+        }
+    };
+    let mut known: std::collections::HashSet<String> =
+        listing.alerts.iter().map(|a| a.vendor_alert_key.clone()).collect();
+    for (done, (plant, started)) in older.iter().enumerate() {
+        let at = started.as_datetime().timestamp_millis();
+        let around = |offset: i64| Timestamp::from_unix_millis(at + offset).unwrap_or(*started);
+        let narrow = AlertWindow { start: around(-PROBE_MARGIN_MS), end: around(PROBE_MARGIN_MS) };
+        match client.list_alerts(session, narrow, std::slice::from_ref(plant)).await {
+            Ok(found) => {
+                for alert in found.alerts {
+                    if known.insert(alert.vendor_alert_key.clone()) {
+                        listing.alerts.push(alert);
+                    }
+                }
+                listing.skipped.extend(found.skipped);
+            }
+            Err(error) => {
+                listing.warnings.push(format!(
+                    "could not check whether {} older open alert(s) ended: {error}",
+                    older.len() - done
+                ));
+                return;
+            }
+        }
+    }
+}
+
 /// From the last successful alert sync (minus an overlap, so late alerts are caught) or the
-/// configured lookback, whichever is later, to now; for portals that report an alert's end
-/// only inside a window that holds its start (FusionSolar), stretched back to the oldest
-/// alert still open (within the lookback).
+/// configured lookback, whichever is later, to now; stretched back to `oldest_open` (the
+/// oldest alert still open, given for portals that need it), within the lookback.
 fn window(
     engine: &Engine,
     last: Option<Timestamp>,

@@ -173,8 +173,10 @@ pub trait VendorClient: Send + Sync {
     }
 
     /// Whether the portal lists alerts by start time and reports an alert's end only in a
-    /// window that holds its start (FusionSolar): then the engine stretches the alert window
-    /// back to the oldest alert still open, so its end is seen.
+    /// window that holds its start (FusionSolar): then the engine stretches the run's window
+    /// back to the oldest alert still open (within the lookback), and asks about older ones
+    /// in a narrow window around each one's start, so an end is seen however long ago the
+    /// alert started.
     fn alert_end_needs_start_in_window(&self) -> bool {
         false
     }

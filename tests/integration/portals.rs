@@ -179,6 +179,42 @@ async fn alerts_open_resolve_or_are_visibly_unsupported() {
     assert_eq!(h.sim.requests(3, Endpoint::Alerts), 1, "no v2 access is remembered");
 }
 
+/// A FusionSolar alarm that stays open longer than the lookback is still resolved when it
+/// recovers: the engine asks about it in a narrow window around its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusionsolar_alarms_older_than_the_lookback_are_still_resolved() {
+    let h = Harness::new(vec![account(VendorKind::Huawei, 12)]).await;
+    h.run(RunKind::Plants).await;
+    assert_eq!(h.run(RunKind::Alerts).await.status, RunStatus::Ok);
+    let open = AlertFilter {
+        vendor: Some("acct-0".into()),
+        status: Some(AlertStatus::Active),
+        ..AlertFilter::default()
+    };
+    let before = h.store.list_alerts(open.clone()).await.unwrap();
+    assert!(!before.is_empty());
+    // An engine that looks back one hour only: every stored open alarm is older than that.
+    let short = plantsync::sync::EngineSettings {
+        alert_lookback: Duration::from_secs(3600),
+        ..fast_settings()
+    };
+    let engine = Engine::new(h.store.clone(), short).unwrap();
+    assert!(h.sim.resolve_alerts(0) > 0);
+    let calls = h.sim.requests(0, Endpoint::Alerts);
+    let request = plantsync::sync::RunRequest {
+        kind: RunKind::Alerts,
+        source: plantsync::domain::RunSource::User,
+        selection: plantsync::store::SyncSelection::default(),
+    };
+    let report = engine.run(request, None).await.unwrap();
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert!(h.store.list_alerts(open).await.unwrap().is_empty(), "all recovered alarms resolved");
+    // One call for the window, one narrow call per older open alarm's start.
+    let starts: std::collections::HashSet<_> =
+        before.iter().map(|a| (a.plant_id, a.started_at)).collect();
+    assert_eq!(h.sim.requests(0, Endpoint::Alerts) - calls, 1 + starts.len() as u64);
+}
+
 /// A rate-limit signal in the middle of a sync: a bounded retry counted against the
 /// budget, then an error of that vendor only; never a loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
