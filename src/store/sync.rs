@@ -44,6 +44,15 @@ pub struct SyncTarget {
     pub interval_minutes: u32,
 }
 
+/// What the store holds of a vendor's plants that lets an adapter skip calls.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredPlantState {
+    /// Vendor plant id to the vendor's update time, for plants whose energy is stored.
+    pub updated_with_energy: std::collections::HashMap<String, Timestamp>,
+    /// Vendor plant id to the stored time zone, for plants that have one.
+    pub timezones: std::collections::HashMap<String, String>,
+}
+
 /// How a vendor's sync ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VendorOutcome {
@@ -230,23 +239,28 @@ impl Store {
         .await
     }
 
-    /// The vendor's last update time of each plant whose energy readings are stored.
-    pub async fn plants_with_energy(
-        &self,
-        vendor_id: VendorId,
-    ) -> Result<std::collections::HashMap<String, Timestamp>> {
+    /// What the store holds of the vendor's plants that lets an adapter skip calls: in one
+    /// read, each plant's vendor update time where its energy readings are stored, and each
+    /// plant's time zone where it has one.
+    pub async fn stored_plant_state(&self, vendor_id: VendorId) -> Result<StoredPlantState> {
         self.read(move |conn| {
             let mut stmt = conn.prepare(
-                "SELECT vendor_plant_id, vendor_updated_at FROM plants
-                 WHERE vendor_id = ?1 AND vendor_updated_at IS NOT NULL
-                   AND daily_energy_kwh IS NOT NULL AND total_energy_kwh IS NOT NULL",
+                "SELECT vendor_plant_id, vendor_updated_at,
+                        daily_energy_kwh IS NOT NULL AND total_energy_kwh IS NOT NULL, timezone
+                 FROM plants WHERE vendor_id = ?1",
             )?;
-            let rows = stmt
-                .query_map([vendor_id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Timestamp>(1)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
+            let mut state = StoredPlantState::default();
+            let mut rows = stmt.query([vendor_id])?;
+            while let Some(row) = rows.next()? {
+                let id: String = row.get(0)?;
+                if let (Some(updated), true) = (row.get::<_, Option<Timestamp>>(1)?, row.get(2)?) {
+                    state.updated_with_energy.insert(id.clone(), updated);
+                }
+                if let Some(zone) = row.get::<_, Option<String>>(3)? {
+                    state.timezones.insert(id, zone);
+                }
+            }
+            Ok(state)
         })
         .await
     }
@@ -272,24 +286,6 @@ impl Store {
                 .query_map(params![vendor_id, before, limit as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?
-                .collect::<Result<_, _>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// The stored time zone of each of the vendor's plants that has one.
-    pub async fn plant_timezones(
-        &self,
-        vendor_id: VendorId,
-    ) -> Result<std::collections::HashMap<String, String>> {
-        self.read(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT vendor_plant_id, timezone FROM plants
-                 WHERE vendor_id = ?1 AND timezone IS NOT NULL",
-            )?;
-            let rows = stmt
-                .query_map([vendor_id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         })

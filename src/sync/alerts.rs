@@ -10,12 +10,7 @@ use tracing::{info, warn};
 /// Syncs the alerts of `target`.
 pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Timestamp) -> VendorRun {
     let vendor = &target.vendor;
-    let client = match vendors::build(
-        vendor.kind,
-        vendor.base_url.as_deref(),
-        target.credentials.clone(),
-        engine.http.clone(),
-    ) {
+    let client = match engine.client(target) {
         Ok(client) => client,
         Err(error) => return VendorRun::failed(&error),
     };

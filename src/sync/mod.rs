@@ -196,6 +196,20 @@ impl Engine {
         }))
     }
 
+    /// The adapter of the target's portal, with its credentials and base URL.
+    fn client(
+        &self,
+        target: &SyncTarget,
+    ) -> Result<Box<dyn crate::vendors::VendorClient>, VendorError> {
+        let vendor = &target.vendor;
+        crate::vendors::build(
+            vendor.kind,
+            vendor.base_url.as_deref(),
+            target.credentials.clone(),
+            self.http.clone(),
+        )
+    }
+
     fn session(&self, target: &SyncTarget) -> Session {
         // Optional per-plant work stops at three quarters of the deadline, leaving time to
         // store what was listed.

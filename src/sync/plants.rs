@@ -3,26 +3,22 @@
 use super::{Engine, VendorRun, first_few, store_in_batches};
 use crate::domain::{Timestamp, VendorPlant};
 use crate::store::SyncTarget;
-use crate::vendors::{self, KnownPlants};
+use crate::vendors::KnownPlants;
 use tracing::{debug, warn};
 
 /// Syncs the plants of `target`; `started_at` is when its sync began.
 pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Timestamp) -> VendorRun {
     let vendor = &target.vendor;
-    let client = match vendors::build(
-        vendor.kind,
-        vendor.base_url.as_deref(),
-        target.credentials.clone(),
-        engine.http.clone(),
-    ) {
+    let client = match engine.client(target) {
         Ok(client) => client,
         Err(error) => return VendorRun::failed(&error),
     };
-    let updated_with_energy = engine.store.plants_with_energy(vendor.id).await;
-    let timezones = engine.store.plant_timezones(vendor.id).await;
-    let known = match (updated_with_energy, timezones) {
-        (Ok(updated_with_energy), Ok(timezones)) => KnownPlants { updated_with_energy, timezones },
-        (Err(e), _) | (_, Err(e)) => {
+    let known = match engine.store.stored_plant_state(vendor.id).await {
+        Ok(stored) => KnownPlants {
+            updated_with_energy: stored.updated_with_energy,
+            timezones: stored.timezones,
+        },
+        Err(e) => {
             warn!("could not read stored readings ({e}); fetching every plant's readings");
             KnownPlants::default()
         }

@@ -18,6 +18,18 @@ pub fn decode_row<W: DeserializeOwned, T>(
     serde_json::from_str::<W>(text).map_err(|e| e.to_string()).and_then(|row| convert(row, text))
 }
 
+/// One fetched page of a plant listing: its rows, still raw so each decodes on its own, and
+/// what the vendor says of the whole (its total; the page count, for portals that give one).
+#[derive(Debug, Default)]
+pub struct RawPage {
+    /// The rows.
+    pub rows: Vec<Box<serde_json::value::RawValue>>,
+    /// The number of plants the vendor reports.
+    pub total: Option<i64>,
+    /// The number of pages the vendor reports (FusionSolar's `pageCount`).
+    pub page_count: Option<i64>,
+}
+
 /// Hard cap of pages per listing (at 100 rows a page: 50,000 plants per account).
 pub const MAX_PAGES: u32 = 500;
 
@@ -45,7 +57,7 @@ pub enum Next {
 
 impl PlantPages {
     /// Adds one decoded row (or the reason it did not decode).
-    pub fn push(&mut self, row: Result<VendorPlant, (Option<String>, String)>) {
+    fn push(&mut self, row: Result<VendorPlant, (Option<String>, String)>) {
         match row {
             Ok(plant) => {
                 if self.seen.insert(plant.vendor_plant_id.clone()) {
@@ -67,7 +79,7 @@ impl PlantPages {
     /// Decodes one listed row (see [`decode_row`]) and adds it. When it does not decode,
     /// `id_of` reads just its id from the text, so the plant is reported by id and, being
     /// listed, not marked inactive.
-    pub fn push_raw<W: DeserializeOwned>(
+    fn push_raw<W: DeserializeOwned>(
         &mut self,
         text: &str,
         convert: impl FnOnce(W, &str) -> Result<VendorPlant, String>,
@@ -77,9 +89,41 @@ impl PlantPages {
         self.push(decoded.map_err(|reason| (id_of(text), reason)));
     }
 
+    /// Takes page `page` (1-based) of a listing of `size` rows a page, and says whether to
+    /// fetch the next: every row is decoded as `W` on its own and converted (a row that does
+    /// not is reported by the id `id_of` reads, and not deactivated); a failed page after
+    /// the first ends the listing as incomplete, keeping the earlier pages. The one loop
+    /// body of every adapter's listing.
+    pub fn take_page<W: DeserializeOwned>(
+        &mut self,
+        page: u32,
+        fetched: Result<RawPage, VendorError>,
+        size: usize,
+        convert: impl Fn(W, &str) -> Result<VendorPlant, String>,
+        id_of: impl Fn(&str) -> Option<String>,
+    ) -> Result<Next, VendorError> {
+        let RawPage { rows, total, page_count } = match fetched {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                self.fail_page(page, error)?;
+                return Ok(Next::Stop);
+            }
+        };
+        let count = rows.len();
+        for row in rows {
+            self.push_raw(row.get(), &convert, &id_of);
+        }
+        let total = total.map(|t| t.max(0) as u64);
+        // A page count, where the portal gives one, decides: not the length of a page.
+        Ok(match page_count {
+            Some(page_count) => self.after_numbered_page(page, page_count.max(0) as u64, total),
+            None => self.after_page(page, count, size, total),
+        })
+    }
+
     /// Decides after page `page` (1-based) that held `rows` rows, asked with `size`, given
     /// the vendor's `total` when it reports one.
-    pub fn after_page(&mut self, page: u32, rows: usize, size: usize, total: Option<u64>) -> Next {
+    fn after_page(&mut self, page: u32, rows: usize, size: usize, total: Option<u64>) -> Next {
         let added = std::mem::take(&mut self.new_on_page);
         self.listed += added as u64;
         // Skipped rows count too: the vendor listed them.
@@ -129,7 +173,7 @@ impl PlantPages {
 
     /// Decides after page `page` of a portal that says how many pages there are
     /// (FusionSolar's `pageCount`): its word decides, whatever the page's length.
-    pub fn after_numbered_page(&mut self, page: u32, page_count: u64, total: Option<u64>) -> Next {
+    fn after_numbered_page(&mut self, page: u32, page_count: u64, total: Option<u64>) -> Next {
         let added = std::mem::take(&mut self.new_on_page);
         self.listed += added as u64;
         let counted = self.listed;
@@ -174,7 +218,7 @@ impl PlantPages {
     /// incomplete listing, nothing is deactivated), and the error is the listing's reason.
     /// A failure of the first page has nothing to keep, and rejected credentials must reach
     /// the user as such: both are returned as the error.
-    pub fn fail_page(&mut self, page: u32, error: VendorError) -> Result<(), VendorError> {
+    fn fail_page(&mut self, page: u32, error: VendorError) -> Result<(), VendorError> {
         if page <= 1 || error.needs_user_action() {
             return Err(error);
         }

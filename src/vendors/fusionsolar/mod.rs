@@ -25,7 +25,7 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages, decode_row};
+use super::paging::{Next, PlantPages, RawPage, decode_row};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -117,8 +117,7 @@ impl FusionSolar {
     /// The current station list, page by page.
     async fn stations(&self, session: &Session) -> Result<PlantPages, VendorError> {
         let mut pages = PlantPages::default();
-        let mut page_no = 1;
-        loop {
+        for page_no in 1.. {
             let body = json!({ "pageNo": page_no, "pageSize": BATCH });
             let fetched = async {
                 let page: wire::StationPage = self
@@ -129,38 +128,23 @@ impl FusionSolar {
                             "FusionSolar stations page {page_no}: no data"
                         ))
                     })?;
+                // "Loop while pageNo < pageCount" (§4.3): the page count decides.
                 match page.list {
-                    Some(rows) => Ok((rows, page.total, page.page_count)),
+                    Some(rows) => {
+                        Ok(RawPage { rows, total: page.total, page_count: page.page_count })
+                    }
                     None => Err(VendorError::Malformed(format!(
                         "FusionSolar stations page {page_no} has no list"
                     ))),
                 }
             };
-            let (rows, total, page_count) = match fetched.await {
-                Ok(fetched) => fetched,
-                Err(error) => {
-                    pages.fail_page(page_no, error)?;
-                    break;
-                }
+            let id_of = |text: &str| {
+                serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code)
             };
-            let count = rows.len();
-            for row in rows {
-                pages.push_raw(row.get(), convert::plant, |text| {
-                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code)
-                });
-            }
-            let total = total.map(|t| t.max(0) as u64);
-            // "Loop while pageNo < pageCount" (§4.3): the page count decides, not a short page.
-            let next = match page_count {
-                Some(page_count) => {
-                    pages.after_numbered_page(page_no, page_count.max(0) as u64, total)
-                }
-                None => pages.after_page(page_no, count, BATCH, total),
-            };
+            let next = pages.take_page(page_no, fetched.await, BATCH, convert::plant, id_of)?;
             if next == Next::Stop {
                 break;
             }
-            page_no += 1;
         }
         Ok(pages)
     }
@@ -171,20 +155,14 @@ impl FusionSolar {
             .call(session, "/thirdData/getStationList", json!({}), STATIONS_INTERVAL, false)
             .await?
             .ok_or_else(|| VendorError::Malformed("FusionSolar getStationList: no data".into()))?;
+        // One unpaged answer, the whole list: page 1 of 1 (and, as any listing, an empty one
+        // without a total proves nothing).
         let mut pages = PlantPages::default();
-        let count = rows.len();
-        for row in rows {
-            pages.push_raw(row.get(), convert::legacy_plant, |text| {
-                serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.station_code)
-            });
-        }
-        // One unpaged answer: the whole list, unless it is empty (an empty answer proves
-        // nothing, and taking it as complete would deactivate every stored plant).
-        if count == 0 {
-            pages.after_page(1, 0, BATCH, None);
-        } else {
-            pages.after_numbered_page(1, 1, None);
-        }
+        let page = RawPage { rows, total: None, page_count: Some(1) };
+        let id_of = |text: &str| {
+            serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.station_code)
+        };
+        pages.take_page(1, Ok(page), BATCH, convert::legacy_plant, id_of)?;
         Ok(pages)
     }
 

@@ -15,7 +15,7 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages};
+use super::paging::{Next, PlantPages, RawPage};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -179,8 +179,7 @@ impl VendorClient for Growatt {
         known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
         let mut pages = PlantPages::default();
-        let mut page = 1;
-        loop {
+        for page in 1.. {
             let query = [("page", page.to_string()), ("perpage", PAGE_SIZE.to_string())];
             let fetched = async {
                 let parsed: wire::Data<wire::PlantPage> = self
@@ -188,30 +187,21 @@ impl VendorClient for Growatt {
                     .await?
                     .parse(&format!("Growatt plant list page {page}"))?;
                 match parsed.data {
-                    Some(wire::PlantPage { count, plants: Some(rows) }) => Ok((rows, count)),
+                    Some(wire::PlantPage { count, plants: Some(rows) }) => {
+                        Ok(RawPage { rows, total: count, page_count: None })
+                    }
                     _ => Err(VendorError::Malformed(format!(
                         "Growatt plant list page {page} has no data.plants"
                     ))),
                 }
             };
-            let (rows, count) = match fetched.await {
-                Ok(fetched) => fetched,
-                Err(error) => {
-                    pages.fail_page(page, error)?;
-                    break;
-                }
+            let id_of = |text: &str| {
+                serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id)
             };
-            let rows_on_page = rows.len();
-            for row in rows {
-                pages.push_raw(row.get(), convert::plant, |text| {
-                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id)
-                });
-            }
-            let total = count.map(|t| t.max(0) as u64);
-            if pages.after_page(page, rows_on_page, PAGE_SIZE, total) == Next::Stop {
+            let next = pages.take_page(page, fetched.await, PAGE_SIZE, convert::plant, id_of)?;
+            if next == Next::Stop {
                 break;
             }
-            page += 1;
         }
         if pages.throttled() {
             pages.warn("plant readings not refreshed this run: the portal is throttling".into());

@@ -19,7 +19,7 @@ mod convert;
 mod plan;
 mod wire;
 
-use super::paging::{Next, PlantPages, decode_row};
+use super::paging::{Next, PlantPages, RawPage, decode_row};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -207,12 +207,12 @@ impl VendorClient for SolarEdge {
         known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
         let mut pages = PlantPages::default();
-        let mut page = 1;
-        let mut start_index = 0usize;
-        loop {
+        for page in 1u32.. {
+            // A listing goes on only after a full page, so page N starts at record
+            // (N - 1) * 100: a record offset, not a page number (a known client bug, §6.6).
+            let start_index = (page as usize - 1) * PAGE_SIZE;
             let query = [
                 ("size", PAGE_SIZE.to_string()),
-                // A record offset, not a page number (a known client bug, §6.6).
                 ("startIndex", start_index.to_string()),
                 ("sortProperty", "Name".to_owned()),
                 ("sortOrder", "ASC".to_owned()),
@@ -228,31 +228,18 @@ impl VendorClient for SolarEdge {
                     ))
                 })?;
                 match sites.site.or(sites.list) {
-                    Some(rows) => Ok((rows, sites.count)),
+                    Some(rows) => Ok(RawPage { rows, total: sites.count, page_count: None }),
                     None => Err(VendorError::Malformed(format!(
                         "SolarEdge site list page {page} has neither sites.site nor sites.list"
                     ))),
                 }
             };
-            let (rows, total) = match fetched.await {
-                Ok(fetched) => fetched,
-                Err(error) => {
-                    pages.fail_page(page, error)?;
-                    break;
-                }
-            };
-            let count = rows.len();
-            for row in rows {
-                pages.push_raw(row.get(), convert::plant, |text| {
-                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id)
-                });
-            }
-            let total = total.map(|t| t.max(0) as u64);
-            if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
+            let id_of =
+                |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
+            let next = pages.take_page(page, fetched.await, PAGE_SIZE, convert::plant, id_of)?;
+            if next == Next::Stop {
                 break;
             }
-            start_index += count;
-            page += 1;
         }
 
         // Overviews only for sites whose lastUpdateTime moved since the stored readings.

@@ -8,7 +8,7 @@ mod convert;
 mod wire;
 
 use super::http::Response;
-use super::paging::{Next, PlantPages, decode_row};
+use super::paging::{Next, PlantPages, RawPage, decode_row};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -99,38 +99,25 @@ impl VendorClient for Solarman {
         known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
         let mut pages = PlantPages::default();
-        let mut page = 1;
-        loop {
+        for page in 1.. {
             let fetched = async {
                 let parsed: wire::StationPage = self
                     .post(session, "/station/v1.0/list", json!({"page": page, "size": PAGE_SIZE}))
                     .await?
                     .parse(&format!("Solarman station list page {page}"))?;
                 match parsed.station_list {
-                    Some(rows) => Ok((rows, parsed.total)),
+                    Some(rows) => Ok(RawPage { rows, total: parsed.total, page_count: None }),
                     None => Err(VendorError::Malformed(format!(
                         "Solarman station list page {page} has no stationList"
                     ))),
                 }
             };
-            let (rows, total) = match fetched.await {
-                Ok(fetched) => fetched,
-                Err(error) => {
-                    pages.fail_page(page, error)?;
-                    break;
-                }
-            };
-            let count = rows.len();
-            for row in rows {
-                pages.push_raw(row.get(), convert::plant, |text| {
-                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id)
-                });
-            }
-            let total = total.map(|t| t.max(0) as u64);
-            if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
+            let id_of =
+                |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
+            let next = pages.take_page(page, fetched.await, PAGE_SIZE, convert::plant, id_of)?;
+            if next == Next::Stop {
                 break;
             }
-            page += 1;
         }
 
         // Daily and total energy are not in the list: one realtime call per plant, skipped

@@ -11,7 +11,7 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages, decode_row};
+use super::paging::{Next, PlantPages, RawPage, decode_row};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -73,28 +73,21 @@ impl VendorClient for Sungrow {
         _known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
         let mut pages = PlantPages::default();
-        let mut page = 1;
-        loop {
+        for page in 1.. {
             let body = json!({"curPage": page, "size": PAGE_SIZE});
-            let parsed = match self.page(session, "/openapi/getPowerStationList", body).await {
-                Ok(parsed) => parsed,
-                Err(error) => {
-                    pages.fail_page(page, error)?;
-                    break;
-                }
-            };
-            let rows = parsed.page_list.unwrap_or_default();
-            let count = rows.len();
-            for row in rows {
-                pages.push_raw(row.get(), convert::plant, |text| {
-                    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.ps_id)
+            let fetched =
+                self.page(session, "/openapi/getPowerStationList", body).await.map(|parsed| {
+                    RawPage {
+                        rows: parsed.page_list.unwrap_or_default(),
+                        total: parsed.row_count,
+                        page_count: None,
+                    }
                 });
-            }
-            let total = parsed.row_count.map(|t| t.max(0) as u64);
-            if pages.after_page(page, count, PAGE_SIZE, total) == Next::Stop {
+            let id_of =
+                |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.ps_id);
+            if pages.take_page(page, fetched, PAGE_SIZE, convert::plant, id_of)? == Next::Stop {
                 break;
             }
-            page += 1;
         }
         Ok(pages.finish())
     }
