@@ -4,6 +4,7 @@
 use crate::cli::commands::{self, Ctx, UsageError};
 use crate::cli::{Cli, Command, ConfigCommand, SyncCommand, TokenCommand};
 use crate::config::{ConfigError, FlagValues, Inputs, Settings, keys};
+use crate::datadir::lock::DataDirLock;
 use crate::domain::RunKind;
 use crate::logging::{self, LogOptions};
 use crate::store::Store;
@@ -50,8 +51,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Token(command) = &cli.command {
         let dir = &settings.data_dir.value;
         let token = match command {
-            TokenCommand::Show => crate::agent::token::load_or_create(dir)?,
-            TokenCommand::Rotate => crate::agent::token::rotate(dir)?,
+            TokenCommand::Show => crate::datadir::token::load_or_create(dir)?,
+            TokenCommand::Rotate => crate::datadir::token::rotate(dir)?,
         };
         println!("{}", token.expose());
         return Ok(());
@@ -99,10 +100,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-/// `plantsync run`: one agent per data dir, the console at the configured level.
+/// `plantsync run`: one agent per data dir (waiting while a CLI sync holds it), the
+/// console at the configured level.
 fn run_agent(settings: Settings) -> anyhow::Result<()> {
-    let (lock, unclean) = crate::agent::lock::AgentLock::acquire(&settings.data_dir.value)
-        .map_err(|e| UsageError(e.to_string()))?;
     let _log_guard = logging::init(&LogOptions {
         level: settings.log_level.value.clone(),
         console_level: None,
@@ -110,9 +110,22 @@ fn run_agent(settings: Settings) -> anyhow::Result<()> {
         retention_days: settings.log_retention_days.value as usize,
         timezone: settings.timezone.value,
     });
-    let store = Store::open(settings.database_path())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let span = tracing::info_span!("agent", source = "system", operation = "agent");
+    let data_dir = settings.data_dir.value.clone();
+    let (lock, unclean) = runtime
+        .block_on(
+            DataDirLock::acquire_for_agent(&data_dir, |sync| {
+                tracing::info!(
+                    "a CLI {} sync (pid {}) holds the data dir; starting when it is done",
+                    sync.kind,
+                    sync.pid
+                );
+            })
+            .instrument(span.clone()),
+        )
+        .map_err(|e| UsageError(e.to_string()))?;
+    let store = Store::open(settings.database_path())?;
     let result = runtime
         .block_on(crate::agent::run(settings, store.clone(), lock, unclean).instrument(span));
     store.close();

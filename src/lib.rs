@@ -34,6 +34,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod datadir;
 pub mod domain;
 pub mod logging;
 pub mod schedule;

@@ -2,18 +2,37 @@
 //! vendor rejected its credentials. Always a WARN log line; optionally a JSON POST to a
 //! webhook, retried three times with backoff.
 
-use crate::domain::{RunKind, VendorId};
-use crate::sync::RunReport;
+use crate::domain::{RunKind, RunReport, VendorId};
 use serde::Serialize;
 use std::time::Duration;
 use tracing::warn;
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A vendor failed `notify.failure_threshold` runs in a row.
+    VendorFailing,
+    /// A vendor's portal rejected its credentials: a person must enter them again.
+    VendorNeedsAction,
+}
+
+impl Event {
+    /// How the log line says it.
+    const fn describe(self) -> &'static str {
+        match self {
+            Self::VendorFailing => "keeps failing",
+            Self::VendorNeedsAction => "needs your action",
+        }
+    }
+}
 
 /// One notification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
-    /// `vendor_failing` or `vendor_needs_action`.
-    pub event: &'static str,
+    /// What it is about (`vendor_failing`, `vendor_needs_action` in the JSON).
+    pub event: Event,
     /// The vendor.
     pub vendor_id: VendorId,
     /// Its name.
@@ -57,12 +76,15 @@ impl Notifier {
             else {
                 continue;
             };
+            // A vendor that was not attempted (its credentials were rejected earlier) raised
+            // its notification in the run that met the rejection; the later runs are silent.
+            if report.skipped_for_credentials(result.vendor_id) {
+                continue;
+            }
             let error = result.error.clone().unwrap_or_default();
-            // A rejection is raised by the run that met it, not by the later runs that skip
-            // the vendor ("not attempted").
-            if *needs_action && !error.starts_with("not attempted") {
+            if *needs_action {
                 out.push(Notification {
-                    event: "vendor_needs_action",
+                    event: Event::VendorNeedsAction,
                     vendor_id: result.vendor_id,
                     vendor_name: result.vendor_name.clone(),
                     kind: report.summary.kind,
@@ -76,7 +98,7 @@ impl Notifier {
                 });
             } else if *count == self.threshold {
                 out.push(Notification {
-                    event: "vendor_failing",
+                    event: Event::VendorFailing,
                     vendor_id: result.vendor_id,
                     vendor_name: result.vendor_name.clone(),
                     kind: report.summary.kind,
@@ -97,10 +119,10 @@ impl Notifier {
         for n in notifications {
             warn!(
                 vendor = %n.vendor_id,
-                event = n.event,
+                event = ?n.event,
                 "vendor '{}' {}: {} ({} failure(s) in a row); {}",
                 n.vendor_name,
-                if n.event == "vendor_needs_action" { "needs your action" } else { "keeps failing" },
+                n.event.describe(),
                 n.error,
                 n.consecutive_failures,
                 n.action
@@ -131,7 +153,7 @@ async fn post_with_retries(http: &reqwest::Client, url: &str, notification: &Not
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{RunId, RunStatus, SyncSummary, VendorResult};
+    use crate::domain::{RunId, RunStatus, SkipReason, SyncSummary, VendorResult};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -155,6 +177,7 @@ mod tests {
             run_id: RunId(1),
             status: RunStatus::Failed,
             summary: SyncSummary::from_results(RunKind::Plants, results, 1),
+            skipped: vec![],
         }
     }
 
@@ -165,19 +188,29 @@ mod tests {
         let below = notifier.decide(&run, &[(VendorId(1), 2, false), (VendorId(2), 1, true)]);
         assert_eq!(
             below.iter().map(|n| (n.vendor_id, n.event)).collect::<Vec<_>>(),
-            [(VendorId(2), "vendor_needs_action")]
+            [(VendorId(2), Event::VendorNeedsAction)]
         );
         let at = notifier.decide(&run, &[(VendorId(1), 3, false)]);
         assert_eq!(at.len(), 1);
-        assert_eq!(at[0].event, "vendor_failing");
+        assert_eq!(at[0].event, Event::VendorFailing);
         assert!(
             notifier.decide(&run, &[(VendorId(1), 4, false)]).is_empty(),
             "not again after the threshold"
         );
-        let skipped = report(&[(2, "not attempted: Sungrow rejected the credentials earlier")]);
+        let mut skipped = report(&[(2, "not attempted: Sungrow rejected the credentials earlier")]);
+        skipped.skipped = vec![(VendorId(2), SkipReason::CredentialsRejected)];
         assert!(
             notifier.decide(&skipped, &[(VendorId(2), 2, true)]).is_empty(),
             "not again while waiting"
+        );
+        assert!(
+            notifier.decide(&skipped, &[(VendorId(2), 3, true)]).is_empty(),
+            "nor as 'failing' when the skips reach the threshold"
+        );
+        assert_eq!(
+            serde_json::to_value(&at[0]).unwrap()["event"],
+            "vendor_failing",
+            "the webhook's JSON keeps its spelling"
         );
     }
 

@@ -1,8 +1,7 @@
 //! Counters for `GET /metrics`, in the Prometheus text format.
 
-use crate::domain::{RunKind, RunStatus, Timestamp};
+use crate::domain::{RunKind, RunReport, RunStatus, Timestamp};
 use crate::store::{StoreStatus, VendorHealth};
-use crate::sync::RunReport;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -171,6 +170,7 @@ mod tests {
             run_id: RunId(1),
             status: RunStatus::Failed,
             summary: SyncSummary::from_results(RunKind::Plants, vec![failed], 1500),
+            skipped: vec![],
         };
         metrics.record(&report);
         metrics.record(&report);

@@ -11,10 +11,11 @@
 //! Handlers are thin: they send work to the [`Coordinator`] and read the store.
 
 pub mod metrics;
+pub mod wire;
 
-use crate::domain::{RunKind, RunSource, Secret};
-use crate::schedule::{self, Candidates, Clock, Coordinator, RestrictedWindow};
-use crate::store::{Store, SyncSelection};
+use crate::domain::{RunKind, RunRequest, RunSource, Secret};
+use crate::schedule::{Candidates, Clock, Coordinator, ScheduleSettings, ScheduledBy, Verdict};
+use crate::store::{Selection, Store};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -22,11 +23,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tracing::Instrument;
+use wire::{ErrorBody, PauseResponse, RunResponse, SkipCause, StatusResponse, WindowStatus};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -40,10 +41,8 @@ pub struct ApiState {
     pub data_dir: PathBuf,
     /// `CRON_SECRET`.
     pub cron_secret: Option<Secret>,
-    /// The restricted window.
-    pub window: RestrictedWindow,
-    /// Whether the alerts cron endpoint stays out of the window too.
-    pub alerts_respect_window: bool,
+    /// The schedule's settings: the cron endpoints apply the loop's rule with them.
+    pub schedule: Arc<ScheduleSettings>,
     /// Wall clock.
     pub clock: Arc<dyn Clock>,
     /// Counters.
@@ -54,7 +53,7 @@ pub struct ApiState {
 
 /// A JSON error with its status.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+    (status, Json(ErrorBody { error: message.into() })).into_response()
 }
 
 /// The router with its guards.
@@ -128,7 +127,7 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
     };
     let cron_get = request.method() == axum::http::Method::GET
         && request.uri().path().starts_with("/api/cron/");
-    let admin = crate::agent::token::read(&state.data_dir).ok();
+    let admin = crate::datadir::token::read(&state.data_dir).ok();
     let accepted = admin.as_ref().is_some_and(|t| same(presented, t.expose()))
         || (cron_get && state.cron_secret.as_ref().is_some_and(|s| same(presented, s.expose())));
     if !accepted {
@@ -137,7 +136,8 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
     next.run(request).await
 }
 
-/// Narrowing of a manual run: `?vendor=&org=&force=`.
+/// Narrowing of a manual run: `?vendor=&org=&force=` (vendor and organization by id or
+/// name; `force` defaults to true: a person pressed the button).
 #[derive(Debug, Deserialize, Default)]
 struct ManualQuery {
     vendor: Option<String>,
@@ -167,101 +167,115 @@ async fn manual_alerts(
     manual(state, RunKind::Alerts, query).await
 }
 
-/// The original cron GET: skipped inside the window or while paused (HTTP 200,
-/// `skipped: true`), else a run of the vendors that are due.
+/// The original cron GET: the schedule's own rule ([`Coordinator::decide_scheduled`]),
+/// except that `sync.enabled` governs only the agent's loop, so an external cron still
+/// syncs. Skips answer HTTP 200 with `skipped: true`; otherwise the due vendors run (or the
+/// run going on, when it covers them, is joined) and the answer is their summary.
 async fn scheduled(state: ApiState, kind: RunKind) -> Response {
     let now = state.clock.now();
-    if state.coordinator.is_paused() {
-        return Json(json!({
-            "success": false,
-            "skipped": true,
-            "message": "Sync skipped - automatic syncs are paused",
-        }))
-        .into_response();
-    }
-    let respects_window = kind == RunKind::Plants || state.alerts_respect_window;
-    if respects_window && state.window.contains(now) {
-        return Json(json!({
-            "success": false,
-            "skipped": true,
-            "message": format!("Sync skipped - in restricted time window ({} - {} {})",
-                state.window.start, state.window.end, state.window.zone.name()),
-        }))
-        .into_response();
-    }
-    let candidates = match Candidates::schedule_candidates(&state.store).await {
-        Ok(candidates) => candidates,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    let verdict = state
+        .coordinator
+        .decide_scheduled(
+            &state.store as &dyn Candidates,
+            &state.schedule,
+            kind,
+            ScheduledBy::CronEndpoint,
+            now,
+        )
+        .await;
+    let request = match verdict {
+        Ok(Verdict::Run(request) | Verdict::Covered(request)) => request,
+        Ok(Verdict::Skip(decision)) => {
+            let window = &state.schedule.window;
+            let (cause, message) = match decision {
+                crate::schedule::Decision::Paused => {
+                    (SkipCause::Paused, "Sync skipped - automatic syncs are paused".to_owned())
+                }
+                crate::schedule::Decision::SkippedWindow => (
+                    SkipCause::RestrictedWindow,
+                    format!(
+                        "Sync skipped - in restricted time window ({} - {} {})",
+                        window.start,
+                        window.end,
+                        window.zone.name()
+                    ),
+                ),
+                _ => (SkipCause::NotDue, "Sync skipped - no vendor is due".to_owned()),
+            };
+            return Json(RunResponse::skipped(cause, message, kind)).into_response();
+        }
+        Err(e) => {
+            let body = RunResponse::failed(format!("cannot read the vendors to schedule: {e}"));
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+        }
     };
-    let due = schedule::due_vendors(kind, &candidates, &state.window, now);
-    let selection = SyncSelection { vendor_ids: Some(due), ..SyncSelection::default() };
-    respond(&state, kind, RunSource::Cron, selection).await
+    let span = tracing::info_span!("api", source = "cron", operation = format!("sync-{kind}"));
+    let served = state.coordinator.trigger(request).instrument(span).await;
+    state.coordinator.record_served(kind, &served, now);
+    respond(&served)
 }
 
 /// The manual trigger (the original's SUPERADMIN button): bypasses the window and the due
-/// times, not single flight.
+/// times, not single flight. Names are resolved here: an unknown vendor or organization is
+/// HTTP 400 and nothing is recorded.
 async fn manual(state: ApiState, kind: RunKind, query: ManualQuery) -> Response {
-    let selection = SyncSelection {
-        force: query.force.unwrap_or(true),
-        vendor: query.vendor,
-        org: query.org,
-        vendor_ids: None,
-    };
-    respond(&state, kind, RunSource::Api, selection).await
-}
-
-async fn respond(
-    state: &ApiState,
-    kind: RunKind,
-    source: RunSource,
-    selection: SyncSelection,
-) -> Response {
-    let span =
-        tracing::info_span!("api", source = source.as_str(), operation = format!("sync-{kind}"));
-    let (_, result) = state.coordinator.trigger(kind, source, selection).instrument(span).await;
-    match result.as_ref() {
-        Ok(report) => {
-            let message = match kind {
-                RunKind::Plants => "Plant sync completed",
-                RunKind::Alerts => "Alert sync completed",
-            };
-            Json(json!({ "success": true, "message": message, "runId": report.run_id, "summary": report.summary }))
-                .into_response()
+    let selection =
+        Selection { vendor: query.vendor, org: query.org, force: query.force.unwrap_or(true) };
+    let request: RunRequest = match state
+        .store
+        .resolve_request(kind, RunSource::Api, selection)
+        .await
+    {
+        Ok(request) => request,
+        Err(e) if e.is_usage() => {
+            return (StatusCode::BAD_REQUEST, Json(RunResponse::failed(e.to_string())))
+                .into_response();
         }
         Err(e) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "success": false, "error": e })))
-                .into_response()
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(RunResponse::failed(e.to_string())))
+                .into_response();
         }
+    };
+    let span = tracing::info_span!("api", source = "api", operation = format!("sync-{kind}"));
+    let served = state.coordinator.trigger(request).instrument(span).await;
+    respond(&served)
+}
+
+fn respond(served: &(crate::schedule::Served, crate::schedule::Shared)) -> Response {
+    match served.1.as_ref() {
+        Ok(report) => Json(RunResponse::completed(report, served.0)).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(RunResponse::failed(e.to_string())))
+            .into_response(),
     }
 }
 
 async fn status(State(state): State<ApiState>) -> Response {
-    let store_status = match state.store.status().await {
+    let store = match state.store.status().await {
         Ok(status) => status,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let now = state.clock.now();
-    Json(json!({
-        "schedule": state.coordinator.status(),
-        "window": {
-            "start": state.window.start.to_string(),
-            "end": state.window.end.to_string(),
-            "timezone": state.window.zone.name(),
-            "active": state.window.contains(now),
+    let window = &state.schedule.window;
+    Json(StatusResponse {
+        schedule: state.coordinator.status(),
+        window: WindowStatus {
+            start: window.start.to_string(),
+            end: window.end.to_string(),
+            timezone: window.zone.name().to_owned(),
+            active: window.contains(state.clock.now()),
         },
-        "store": store_status,
-    }))
+        store,
+    })
     .into_response()
 }
 
 async fn pause(State(state): State<ApiState>) -> Response {
     state.coordinator.pause();
-    Json(json!({ "paused": true })).into_response()
+    Json(PauseResponse { paused: true }).into_response()
 }
 
 async fn resume(State(state): State<ApiState>) -> Response {
     state.coordinator.resume();
-    Json(json!({ "paused": false })).into_response()
+    Json(PauseResponse { paused: false }).into_response()
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {

@@ -98,8 +98,8 @@ pub const SYNC_CONCURRENCY: Key = Key {
     name: "sync.concurrency",
     env: &["PLANTSYNC_SYNC_CONCURRENCY"],
     flag: None,
-    default: Some("4"),
-    doc: "How many vendors are synced at the same time (1-64)",
+    default: Some("16"),
+    doc: "How many vendors (portal accounts) are synced at the same time (1-256); the work is waiting on the network, and each portal's own limits still hold",
     secret: false,
 };
 /// Interval given to new organizations.

@@ -14,7 +14,7 @@ mod source;
 
 pub use source::{Setting, Source};
 
-use crate::domain::{Secret, TimeOfDay};
+use crate::domain::{CronSchedule, Secret, TimeOfDay};
 use chrono_tz::Tz;
 use keys::Key;
 use std::collections::HashMap;
@@ -139,8 +139,8 @@ pub struct Settings {
     pub log_retention_days: Setting<u32>,
     /// Scheduled syncs on/off.
     pub sync_enabled: Setting<bool>,
-    /// Cron expression (validated).
-    pub sync_schedule: Setting<String>,
+    /// Cron expression of plant syncs.
+    pub sync_schedule: Setting<CronSchedule>,
     /// Restricted window start.
     pub window_start: Setting<TimeOfDay>,
     /// Restricted window end.
@@ -159,8 +159,8 @@ pub struct Settings {
     pub jitter_seconds: Setting<u32>,
     /// Scheduled alert syncs on/off.
     pub alerts_enabled: Setting<bool>,
-    /// Cron expression of alert syncs (validated).
-    pub alerts_schedule: Setting<String>,
+    /// Cron expression of alert syncs.
+    pub alerts_schedule: Setting<CronSchedule>,
     /// Alert syncs respect the window.
     pub alerts_respect_window: Setting<bool>,
     /// Interface of the API.
@@ -211,10 +211,10 @@ impl Settings {
             })?,
             log_retention_days: layers.typed(&keys::LOG_RETENTION_DAYS, |t| int_in(t, 1, 3650))?,
             sync_enabled: layers.typed(&keys::SYNC_ENABLED, parse_bool)?,
-            sync_schedule: layers.typed(&keys::SYNC_SCHEDULE, parse_cron)?,
+            sync_schedule: layers.typed(&keys::SYNC_SCHEDULE, str::parse::<CronSchedule>)?,
             window_start: layers.typed(&keys::SYNC_WINDOW_START, |t| t.parse::<TimeOfDay>())?,
             window_end: layers.typed(&keys::SYNC_WINDOW_END, |t| t.parse::<TimeOfDay>())?,
-            sync_concurrency: layers.typed(&keys::SYNC_CONCURRENCY, |t| int_in(t, 1, 64))?,
+            sync_concurrency: layers.typed(&keys::SYNC_CONCURRENCY, |t| int_in(t, 1, 256))?,
             default_interval_minutes: layers
                 .typed(&keys::SYNC_DEFAULT_INTERVAL, |t| int_in(t, 1, 1440))?,
             request_timeout_seconds: layers
@@ -225,7 +225,7 @@ impl Settings {
                 .typed(&keys::SYNC_ALERT_LOOKBACK, |t| int_in(t, 1, 8760))?,
             jitter_seconds: layers.typed(&keys::SYNC_JITTER, |t| int_in(t, 0, 600))?,
             alerts_enabled: layers.typed(&keys::ALERTS_ENABLED, parse_bool)?,
-            alerts_schedule: layers.typed(&keys::ALERTS_SCHEDULE, parse_cron)?,
+            alerts_schedule: layers.typed(&keys::ALERTS_SCHEDULE, str::parse::<CronSchedule>)?,
             alerts_respect_window: layers.typed(&keys::ALERTS_RESPECT_WINDOW, parse_bool)?,
             api_bind: layers.typed(&keys::API_BIND, |t| {
                 t.trim()
@@ -265,7 +265,7 @@ impl Settings {
             row(&keys::LOG_LEVEL, &self.log_level, Clone::clone),
             row(&keys::LOG_RETENTION_DAYS, &self.log_retention_days, u32::to_string),
             row(&keys::SYNC_ENABLED, &self.sync_enabled, bool::to_string),
-            row(&keys::SYNC_SCHEDULE, &self.sync_schedule, Clone::clone),
+            row(&keys::SYNC_SCHEDULE, &self.sync_schedule, CronSchedule::to_string),
             row(&keys::SYNC_WINDOW_START, &self.window_start, TimeOfDay::to_string),
             row(&keys::SYNC_WINDOW_END, &self.window_end, TimeOfDay::to_string),
             row(&keys::SYNC_CONCURRENCY, &self.sync_concurrency, u32::to_string),
@@ -275,7 +275,7 @@ impl Settings {
             row(&keys::SYNC_ALERT_LOOKBACK, &self.alert_lookback_hours, u32::to_string),
             row(&keys::SYNC_JITTER, &self.jitter_seconds, u32::to_string),
             row(&keys::ALERTS_ENABLED, &self.alerts_enabled, bool::to_string),
-            row(&keys::ALERTS_SCHEDULE, &self.alerts_schedule, Clone::clone),
+            row(&keys::ALERTS_SCHEDULE, &self.alerts_schedule, CronSchedule::to_string),
             row(&keys::ALERTS_RESPECT_WINDOW, &self.alerts_respect_window, bool::to_string),
             row(&keys::API_BIND, &self.api_bind, std::net::IpAddr::to_string),
             row(&keys::API_PORT, &self.api_port, u16::to_string),
@@ -404,13 +404,6 @@ impl Layers<'_> {
             }),
         }
     }
-}
-
-fn parse_cron(text: &str) -> Result<String, String> {
-    text.trim()
-        .parse::<croner::Cron>()
-        .map(|_| text.trim().to_owned())
-        .map_err(|e| format!("not a cron expression: {e}"))
 }
 
 fn parse_bool(text: &str) -> Result<bool, String> {

@@ -54,9 +54,9 @@ fn defaults_when_nothing_is_given() {
     assert_eq!(s.timezone.value, chrono_tz::Asia::Kolkata);
     assert_eq!(s.window_start.value.to_string(), "19:00");
     assert_eq!(s.window_end.value.to_string(), "06:00");
-    assert_eq!(s.sync_schedule.value, "*/15 * * * *");
+    assert_eq!(s.sync_schedule.value.as_str(), "*/15 * * * *");
     assert!(s.sync_enabled.value);
-    assert_eq!(s.sync_concurrency.value, 4);
+    assert_eq!(s.sync_concurrency.value, 16);
     assert!(s.cron_secret.value.is_none());
     assert_eq!(s.timezone.source, Source::Default);
     assert!(s.config_file.is_none());
@@ -110,7 +110,7 @@ fn plantsync_variable_beats_the_original_name() {
         .resolve()
         .unwrap();
     assert!(!s.sync_enabled.value);
-    assert_eq!(s.sync_schedule.value, "*/5 * * * *");
+    assert_eq!(s.sync_schedule.value.as_str(), "*/5 * * * *");
     let s = Fixture::new()
         .env("ENABLE_PLANT_SYNC_CRON", "false")
         .env("PLANTSYNC_SYNC_ENABLED", "true")

@@ -160,6 +160,18 @@ text_enum!(
     }
 );
 
+impl RunStatus {
+    /// The outcome of a finished run from its vendors' results: every vendor succeeded (or
+    /// there were none), none did, or some did.
+    pub const fn of_vendors(successful: u64, failed: u64) -> Self {
+        match (successful, failed) {
+            (_, 0) => Self::Ok,
+            (0, _) => Self::Failed,
+            _ => Self::Partial,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,21 +5,25 @@
 //! between the two.
 
 mod credentials;
+mod cron;
 mod enums;
 mod ids;
 mod records;
+mod run;
 mod secret;
 mod summary;
 mod time;
 mod token;
 
 pub use credentials::{CredentialField, Credentials};
+pub use cron::CronSchedule;
 pub use enums::{AlertStatus, ParseEnumError, RunKind, RunSource, RunStatus, Severity, VendorKind};
 pub use ids::{AlertId, OrgId, PlantId, RunId, VendorId};
 pub use records::{
     Alert, NewOrganization, NewVendor, Organization, Plant, SyncRun, SyncRunVendor, Vendor,
     VendorAlert, VendorPlant,
 };
+pub use run::{ProgressSnapshot, RunReport, RunRequest, SkipReason};
 pub use secret::{REDACTED, Secret};
 pub use summary::{SyncSummary, VendorResult};
 pub use time::{ParseTimestampError, TimeOfDay, Timestamp};

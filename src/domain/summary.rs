@@ -3,8 +3,9 @@
 //! has the same shape with `totalAlertsSynced`, `totalAlertsCreated`, `totalAlertsUpdated`.
 
 use super::{OrgId, RunKind, VendorId};
+use serde::de::Error as _;
 use serde::ser::SerializeStruct;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Result of one vendor within a run (`summary.results[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,7 +21,9 @@ pub struct VendorResult {
     pub org_name: Option<String>,
     /// Whether the vendor's sync succeeded (see the sync engine's success rule).
     pub success: bool,
-    /// `created + updated`.
+    /// Rows stored in this run: `created + updated` plus the rows listed again unchanged
+    /// (the original system counted every row it upserted, and an unchanged plant was still
+    /// listed and confirmed; `created` and `updated` say which rows changed).
     pub synced: u64,
     /// Rows created.
     pub created: u64,
@@ -43,7 +46,7 @@ pub struct SyncSummary {
     pub successful: u64,
     /// Vendors that failed.
     pub failed: u64,
-    /// Sum of `synced` (`totalPlantsSynced` / `totalAlertsSynced`).
+    /// Sum of `synced`: rows stored (`totalPlantsSynced` / `totalAlertsSynced`).
     pub total_synced: u64,
     /// Sum of `created`.
     pub total_created: u64,
@@ -73,34 +76,17 @@ impl SyncSummary {
     }
 }
 
-impl SyncSummary {
-    /// Reads a summary of `kind` back from its JSON (as a running agent's API returns it).
-    pub fn from_json(kind: RunKind, value: &serde_json::Value) -> Option<Self> {
-        let (synced, created, updated) = match kind {
-            RunKind::Plants => ("totalPlantsSynced", "totalPlantsCreated", "totalPlantsUpdated"),
-            RunKind::Alerts => ("totalAlertsSynced", "totalAlertsCreated", "totalAlertsUpdated"),
-        };
-        let number = |key: &str| value.get(key).and_then(serde_json::Value::as_u64);
-        Some(Self {
-            kind,
-            total_vendors: number("totalVendors")?,
-            successful: number("successful")?,
-            failed: number("failed")?,
-            total_synced: number(synced)?,
-            total_created: number(created)?,
-            total_updated: number(updated)?,
-            duration: number("duration")?,
-            results: serde_json::from_value(value.get("results")?.clone()).ok()?,
-        })
+/// The names of the three totals of `kind`: synced, created, updated.
+const fn total_keys(kind: RunKind) -> (&'static str, &'static str, &'static str) {
+    match kind {
+        RunKind::Plants => ("totalPlantsSynced", "totalPlantsCreated", "totalPlantsUpdated"),
+        RunKind::Alerts => ("totalAlertsSynced", "totalAlertsCreated", "totalAlertsUpdated"),
     }
 }
 
 impl Serialize for SyncSummary {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (synced, created, updated) = match self.kind {
-            RunKind::Plants => ("totalPlantsSynced", "totalPlantsCreated", "totalPlantsUpdated"),
-            RunKind::Alerts => ("totalAlertsSynced", "totalAlertsCreated", "totalAlertsUpdated"),
-        };
+        let (synced, created, updated) = total_keys(self.kind);
         let mut out = serializer.serialize_struct("SyncSummary", 8)?;
         out.serialize_field("totalVendors", &self.total_vendors)?;
         out.serialize_field("successful", &self.successful)?;
@@ -111,6 +97,55 @@ impl Serialize for SyncSummary {
         out.serialize_field("duration", &self.duration)?;
         out.serialize_field("results", &self.results)?;
         out.end()
+    }
+}
+
+/// The summary as JSON carries it: the kind is told by which family of totals is present.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryWire {
+    total_vendors: u64,
+    successful: u64,
+    failed: u64,
+    total_plants_synced: Option<u64>,
+    total_plants_created: Option<u64>,
+    total_plants_updated: Option<u64>,
+    total_alerts_synced: Option<u64>,
+    total_alerts_created: Option<u64>,
+    total_alerts_updated: Option<u64>,
+    duration: u64,
+    results: Vec<VendorResult>,
+}
+
+impl<'de> Deserialize<'de> for SyncSummary {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let w = SummaryWire::deserialize(deserializer)?;
+        let (kind, synced, created, updated) = match (w.total_plants_synced, w.total_alerts_synced)
+        {
+            (Some(synced), None) => {
+                (RunKind::Plants, synced, w.total_plants_created, w.total_plants_updated)
+            }
+            (None, Some(synced)) => {
+                (RunKind::Alerts, synced, w.total_alerts_created, w.total_alerts_updated)
+            }
+            _ => {
+                return Err(D::Error::custom(
+                    "a summary has either totalPlantsSynced or totalAlertsSynced",
+                ));
+            }
+        };
+        let (created_key, updated_key) = (total_keys(kind).1, total_keys(kind).2);
+        Ok(Self {
+            kind,
+            total_vendors: w.total_vendors,
+            successful: w.successful,
+            failed: w.failed,
+            total_synced: synced,
+            total_created: created.ok_or_else(|| D::Error::missing_field(created_key))?,
+            total_updated: updated.ok_or_else(|| D::Error::missing_field(updated_key))?,
+            duration: w.duration,
+            results: w.results,
+        })
     }
 }
 
@@ -148,10 +183,14 @@ mod tests {
                     "updated": 240, "total": 250, "error": null}]
             })
         );
-        assert_eq!(SyncSummary::from_json(RunKind::Plants, &json), Some(summary));
+        assert_eq!(serde_json::from_value::<SyncSummary>(json).unwrap(), summary);
         let alerts = SyncSummary::from_results(RunKind::Alerts, vec![], 5);
         let json = serde_json::to_value(&alerts).unwrap();
         assert_eq!(json["totalAlertsSynced"], 0);
         assert!(json.get("totalPlantsSynced").is_none());
+        assert_eq!(serde_json::from_value::<SyncSummary>(json).unwrap(), alerts);
+        let neither = serde_json::json!({"totalVendors": 0, "successful": 0, "failed": 0,
+            "duration": 0, "results": []});
+        assert!(serde_json::from_value::<SyncSummary>(neither).is_err());
     }
 }

@@ -3,29 +3,31 @@
 //!
 //! # Design
 //!
-//! `window` and `due` are pure. The loop here only decides: at each tick of a kind's cron
-//! expression it skips (disabled, paused, inside the window, nothing due, a run of the kind
-//! still going) or starts a run of exactly the due vendors through the [`Coordinator`],
-//! which is also what the API and the CLI trigger through, so every trigger shares one
-//! single-flight rule per kind. Every decision is logged with the cron context and kept in
-//! [`Status`]. The loop sleeps in chunks of at most 30 s and re-reads the wall clock, so a
+//! `window`, `due` and `rule` are pure. At each tick of a kind's cron expression the loop
+//! applies [`rule::decide`] (the same rule `GET /api/cron/*` applies): it skips (disabled,
+//! paused, inside the window, nothing due, covered by the run going on) or starts a run of
+//! exactly the due vendors through the [`Coordinator`], which every trigger goes through,
+//! so they all share one selection-aware single flight per kind. Every decision is logged
+//! with the cron context and kept in [`Status`]. The loop sleeps in chunks of at most 30 s and re-reads the wall clock, so a
 //! machine waking from sleep catches up at once (tokio's timers do not count suspended
 //! time); missed slots coalesce into one run because due times derive from the last success.
 
 pub mod clock;
 pub mod due;
 mod flight;
+pub mod rule;
 pub mod window;
 
 pub use clock::{Clock, SystemClock, TokioClock};
-pub use flight::{Joined, Shared};
+pub use flight::{CurrentRun, Served, Shared};
+pub use rule::{ScheduledBy, Verdict};
 pub use window::RestrictedWindow;
 
-use crate::domain::{RunId, RunKind, RunSource, RunStatus, Timestamp};
-use crate::store::{ScheduleCandidate, Store, SyncSelection};
-use crate::sync::{Engine, RunReport, RunRequest};
+use crate::domain::{CronSchedule, RunId, RunKind, RunReport, RunRequest, RunStatus, Timestamp};
+use crate::store::{ScheduleCandidate, Store, StoreError};
+use crate::sync::{Engine, Progress};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,17 +36,39 @@ use tracing::{Instrument, info, info_span, warn};
 /// Longest single sleep of the loop before it re-reads the wall clock.
 const MAX_NAP: Duration = Duration::from_secs(30);
 
+/// Why a requested run produced no report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    /// The agent is stopping and starts nothing new.
+    #[error("the agent is stopping; no new sync starts")]
+    Stopping,
+    /// The run could not be recorded or set up (the store or the HTTP client failed).
+    #[error("the sync could not run: {0}")]
+    Failed(String),
+    /// The run's task ended abnormally (a bug: it is logged).
+    #[error("the sync ended abnormally: {0}")]
+    Aborted(String),
+}
+
 /// Runs a sync: the engine in production, a recorder in tests.
 #[async_trait::async_trait]
 pub trait Runner: Send + Sync {
-    /// Runs and records one sync.
-    async fn run(&self, request: RunRequest) -> Result<RunReport, String>;
+    /// Runs and records one sync of the request's vendors; `progress` follows it.
+    async fn run(
+        &self,
+        request: RunRequest,
+        progress: Arc<Progress>,
+    ) -> Result<RunReport, RunError>;
 }
 
 #[async_trait::async_trait]
 impl Runner for Arc<Engine> {
-    async fn run(&self, request: RunRequest) -> Result<RunReport, String> {
-        Engine::run(self, request, None).await.map_err(|e| e.to_string())
+    async fn run(
+        &self,
+        request: RunRequest,
+        progress: Arc<Progress>,
+    ) -> Result<RunReport, RunError> {
+        Engine::run(self, &request, progress).await.map_err(|e| RunError::Failed(e.to_string()))
     }
 }
 
@@ -53,27 +77,27 @@ impl Runner for Arc<Engine> {
 #[async_trait::async_trait]
 pub trait Candidates: Send + Sync {
     /// Active vendors of organizations with auto-sync on.
-    async fn schedule_candidates(&self) -> Result<Vec<ScheduleCandidate>, String>;
+    async fn schedule_candidates(&self) -> Result<Vec<ScheduleCandidate>, StoreError>;
 }
 
 #[async_trait::async_trait]
 impl Candidates for Store {
-    async fn schedule_candidates(&self) -> Result<Vec<ScheduleCandidate>, String> {
-        Store::schedule_candidates(self).await.map_err(|e| e.to_string())
+    async fn schedule_candidates(&self) -> Result<Vec<ScheduleCandidate>, StoreError> {
+        Store::schedule_candidates(self).await
     }
 }
 
 /// What the schedule does.
 #[derive(Debug, Clone)]
 pub struct ScheduleSettings {
-    /// Scheduled plant syncs on (`ENABLE_PLANT_SYNC_CRON`).
+    /// Scheduled plant syncs on (`ENABLE_PLANT_SYNC_CRON`; the agent's loop only).
     pub plants_enabled: bool,
-    /// Cron expression of plant ticks.
-    pub plants_cron: String,
-    /// Scheduled alert syncs on.
+    /// Plant ticks.
+    pub plants_cron: CronSchedule,
+    /// Scheduled alert syncs on (the agent's loop only).
     pub alerts_enabled: bool,
-    /// Cron expression of alert ticks.
-    pub alerts_cron: String,
+    /// Alert ticks.
+    pub alerts_cron: CronSchedule,
     /// Whether alert syncs also stay out of the window.
     pub alerts_respect_window: bool,
     /// The restricted window and the zone of everything.
@@ -82,8 +106,28 @@ pub struct ScheduleSettings {
     pub jitter: Duration,
 }
 
-/// One decision of the schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+impl ScheduleSettings {
+    fn enabled(&self, kind: RunKind) -> bool {
+        match kind {
+            RunKind::Plants => self.plants_enabled,
+            RunKind::Alerts => self.alerts_enabled,
+        }
+    }
+
+    fn respects_window(&self, kind: RunKind) -> bool {
+        kind == RunKind::Plants || self.alerts_respect_window
+    }
+
+    fn cron(&self, kind: RunKind) -> &CronSchedule {
+        match kind {
+            RunKind::Plants => &self.plants_cron,
+            RunKind::Alerts => &self.alerts_cron,
+        }
+    }
+}
+
+/// One decision about a scheduled tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
     /// A run started.
@@ -95,35 +139,41 @@ pub enum Decision {
     SkippedWindow,
     /// No vendor was due.
     NotDue,
-    /// A run of this kind was still going; the tick is covered by it.
+    /// Every due vendor was in the run going on; the tick is covered by it.
     Coalesced,
     /// Automatic syncs are paused.
     Paused,
-    /// Scheduled syncs of this kind are off.
+    /// Scheduled syncs of this kind are off (the agent's loop only).
     Disabled,
+    /// The vendors to schedule could not be read.
+    Unreadable,
 }
 
 /// What is known about one kind.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KindStatus {
     /// Whether a run is going.
     pub running: bool,
+    /// The run going on, with its progress.
+    pub current: Option<CurrentRun>,
+    /// Requests waiting for it (to join it, or to run their own vendors after it).
+    pub waiting: u64,
     /// The last finished run.
     pub last_run_id: Option<RunId>,
     /// Its outcome.
     pub last_run_status: Option<RunStatus>,
     /// When it finished.
     pub last_run_finished_at: Option<Timestamp>,
-    /// The next cron tick.
+    /// The next cron tick of the agent's loop.
     pub next_tick_at: Option<Timestamp>,
-    /// The last decision and when it was taken.
+    /// The last scheduled decision (the loop's or the cron endpoint's).
     pub last_decision: Option<Decision>,
-    /// When.
+    /// When it was taken.
     pub last_decision_at: Option<Timestamp>,
 }
 
 /// The schedule's state, for `GET /api/status` and the tray.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// Automatic syncs paused.
     pub paused: bool,
@@ -133,7 +183,7 @@ pub struct Status {
     pub alerts: KindStatus,
 }
 
-/// The one way to start a run: single flight per kind, pause state, status.
+/// The one way to start a run: selection-aware single flight per kind, pause, status.
 pub struct Coordinator {
     runner: Arc<dyn Runner>,
     plants: flight::Flight,
@@ -163,25 +213,27 @@ impl Coordinator {
         }
     }
 
-    fn with_status<T>(&self, f: impl FnOnce(&mut Status) -> T) -> T {
+    fn with_kind<T>(&self, kind: RunKind, f: impl FnOnce(&mut KindStatus) -> T) -> T {
         let mut status = self.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut status)
-    }
-
-    fn kind_status(status: &mut Status, kind: RunKind) -> &mut KindStatus {
-        match kind {
+        f(match kind {
             RunKind::Plants => &mut status.plants,
             RunKind::Alerts => &mut status.alerts,
-        }
+        })
     }
 
-    /// A snapshot of the status.
+    /// A snapshot of the status, with the runs going on and their progress.
     pub fn status(&self) -> Status {
-        self.with_status(|s| {
-            let mut copy = s.clone();
-            copy.paused = self.is_paused();
-            copy
-        })
+        let mut copy =
+            self.status.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        copy.paused = self.is_paused();
+        for (kind, status) in
+            [(RunKind::Plants, &mut copy.plants), (RunKind::Alerts, &mut copy.alerts)]
+        {
+            status.current = self.flight(kind).current();
+            status.running = status.current.is_some();
+            status.waiting = self.flight(kind).waiting();
+        }
+        copy
     }
 
     /// Pauses automatic syncs (manual triggers still work).
@@ -206,67 +258,110 @@ impl Coordinator {
         self.paused.load(Ordering::SeqCst)
     }
 
-    /// Whether a run of `kind` is going.
-    pub fn is_running(&self, kind: RunKind) -> bool {
-        self.flight(kind).is_running()
+    /// Resolves once no run of either kind is going.
+    pub async fn idle(&self) {
+        self.plants.idle().await;
+        self.alerts.idle().await;
     }
 
     fn record(&self, kind: RunKind, decision: Decision, at: DateTime<Utc>) {
-        self.with_status(|s| {
-            let k = Self::kind_status(s, kind);
+        self.with_kind(kind, |k| {
             k.last_decision = Some(decision);
             k.last_decision_at = Some(Timestamp::from_datetime(&at));
         });
     }
 
     fn set_next_tick(&self, kind: RunKind, at: Option<DateTime<Utc>>) {
-        self.with_status(|s| {
-            Self::kind_status(s, kind).next_tick_at = at.map(|t| Timestamp::from_datetime(&t))
-        });
+        self.with_kind(kind, |k| k.next_tick_at = at.map(|t| Timestamp::from_datetime(&t)));
     }
 
-    /// Runs a sync, or joins the one of the same kind already going. The run itself lives in
-    /// its own task, so a caller that gives up (a dropped HTTP request) never leaves the
-    /// flight stuck.
-    pub async fn trigger(
-        self: &Arc<Self>,
-        kind: RunKind,
-        source: RunSource,
-        selection: SyncSelection,
-    ) -> (Joined, Shared) {
-        if self.stopping.load(Ordering::SeqCst) {
-            return (
-                Joined::Started,
-                Arc::new(Err("the agent is stopping; no new sync starts".into())),
-            );
-        }
+    /// Serves a request: joins the running run of its kind when that covers every vendor
+    /// asked for, else waits for it and runs its own. The answer is always about the
+    /// request's own vendors. The run lives in its own task, so a caller that gives up (a
+    /// dropped HTTP request) never cancels it nor leaves the flight stuck.
+    pub async fn trigger(self: &Arc<Self>, request: RunRequest) -> (Served, Shared) {
         let this = Arc::clone(self);
+        let kind = request.kind;
         let task = tokio::spawn(
             async move {
                 let runner = Arc::clone(&this.runner);
-                let status_owner = Arc::clone(&this);
-                this.flight(kind)
-                    .run(|| async move {
-                        status_owner.with_status(|s| Self::kind_status(s, kind).running = true);
-                        let result = runner.run(RunRequest { kind, source, selection }).await;
-                        status_owner.with_status(|s| {
-                            let k = Self::kind_status(s, kind);
-                            k.running = false;
-                            if let Ok(report) = &result {
-                                k.last_run_id = Some(report.run_id);
-                                k.last_run_status = Some(report.status);
-                                k.last_run_finished_at = Some(Timestamp::now());
-                            }
-                        });
-                        result
+                let stopping = || this.stopping.load(Ordering::SeqCst);
+                let served = this
+                    .flight(kind)
+                    .run(request, stopping, |request, progress| async move {
+                        runner.run(request, progress).await
                     })
-                    .await
+                    .await;
+                if served.0 != Served::Joined
+                    && let Ok(report) = served.1.as_ref()
+                {
+                    this.with_kind(kind, |k| {
+                        k.last_run_id = Some(report.run_id);
+                        k.last_run_status = Some(report.status);
+                        k.last_run_finished_at = Some(Timestamp::now());
+                    });
+                }
+                served
             }
             .in_current_span(),
         );
         task.await.unwrap_or_else(|e| {
-            (Joined::Started, Arc::new(Err(format!("the sync task failed: {e}"))))
+            warn!("a sync task ended abnormally: {e}");
+            (Served::Started, Arc::new(Err(RunError::Aborted(e.to_string()))))
         })
+    }
+
+    /// The one rule for scheduled runs, as both the loop and `GET /api/cron/*` apply it:
+    /// reads the candidates, decides, and records the decision. A covered tick or a run is
+    /// for the caller to trigger (the loop after its jitter, the endpoint at once).
+    pub async fn decide_scheduled(
+        &self,
+        candidates: &dyn Candidates,
+        settings: &ScheduleSettings,
+        kind: RunKind,
+        by: ScheduledBy,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, StoreError> {
+        let vendors = match candidates.schedule_candidates().await {
+            Ok(vendors) => vendors,
+            Err(error) => {
+                self.record(kind, Decision::Unreadable, now);
+                return Err(error);
+            }
+        };
+        let running = self.flight(kind).running_vendors();
+        let verdict = rule::decide(&rule::Tick {
+            kind,
+            by,
+            enabled: settings.enabled(kind),
+            respects_window: settings.respects_window(kind),
+            paused: self.is_paused(),
+            window: &settings.window,
+            now,
+            candidates: &vendors,
+            running: running.as_deref(),
+        });
+        self.record(kind, verdict.decision(), now);
+        Ok(verdict)
+    }
+
+    /// Records that the scheduled run decided at `decided_at` was served (its id, or that
+    /// it joined the run going on).
+    pub fn record_served(
+        &self,
+        kind: RunKind,
+        served: &(Served, Shared),
+        decided_at: DateTime<Utc>,
+    ) {
+        let decision = match (served.0, served.1.as_ref()) {
+            (Served::Joined, _) => Decision::Coalesced,
+            (_, Ok(report)) => Decision::Ran { run_id: Some(report.run_id) },
+            (_, Err(error)) => {
+                warn!("scheduled {kind} sync failed: {error}");
+                return;
+            }
+        };
+        self.record(kind, decision, decided_at);
     }
 }
 
@@ -274,18 +369,11 @@ impl Coordinator {
 pub async fn run_schedule(
     coordinator: Arc<Coordinator>,
     store: Arc<dyn Candidates>,
-    settings: ScheduleSettings,
+    settings: Arc<ScheduleSettings>,
     clock: Arc<dyn Clock>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let zone = settings.window.zone;
-    let parse = |text: &str| text.parse::<croner::Cron>().ok();
-    let (Some(plants_cron), Some(alerts_cron)) =
-        (parse(&settings.plants_cron), parse(&settings.alerts_cron))
-    else {
-        warn!("invalid cron expression; the schedule is not running");
-        return;
-    };
     info!(
         "schedule started: plants '{}' ({}), alerts '{}' ({}), window {}",
         settings.plants_cron,
@@ -294,15 +382,10 @@ pub async fn run_schedule(
         if settings.alerts_enabled { "on" } else { "off" },
         settings.window.describe()
     );
-    let next_after = |cron: &croner::Cron, after: DateTime<Utc>| {
-        cron.find_next_occurrence(&after.with_timezone(&zone), false)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
-    };
     let mut last_check = clock.now();
     loop {
-        let plants_next = next_after(&plants_cron, last_check);
-        let alerts_next = next_after(&alerts_cron, last_check);
+        let plants_next = settings.cron(RunKind::Plants).next_after(last_check, zone);
+        let alerts_next = settings.cron(RunKind::Alerts).next_after(last_check, zone);
         coordinator.set_next_tick(RunKind::Plants, plants_next);
         coordinator.set_next_tick(RunKind::Alerts, alerts_next);
         let Some(next) = [plants_next, alerts_next].into_iter().flatten().min() else {
@@ -316,7 +399,7 @@ pub async fn run_schedule(
         for (kind, tick) in [(RunKind::Plants, plants_next), (RunKind::Alerts, alerts_next)] {
             // Ticks missed while asleep count once: the tick that came due, evaluated now.
             if tick.is_some_and(|t| t <= now) {
-                tick_once(&coordinator, &*store, &settings, &clock, kind, now).await;
+                tick_once(&coordinator, &*store, &settings, kind, now).await;
             }
         }
         last_check = now;
@@ -345,113 +428,48 @@ async fn sleep_until(
     }
 }
 
-/// Decides one tick of `kind` and starts its run in the background.
+/// Decides one tick of `kind` and starts its run in the background, after the jitter.
 async fn tick_once(
     coordinator: &Arc<Coordinator>,
     store: &dyn Candidates,
     settings: &ScheduleSettings,
-    clock: &Arc<dyn Clock>,
     kind: RunKind,
     now: DateTime<Utc>,
 ) {
     let span = info_span!("tick", source = "cron", operation = format!("sync-{kind}"));
     async {
-        let decision = decide(coordinator, store, settings, kind, now).await;
-        let selection = match decision {
-            Ok(selection) => selection,
-            Err(decision) => {
-                info!(decision = ?decision, "{kind} tick: no run");
-                coordinator.record(kind, decision, now);
-                return;
-            }
-        };
-        coordinator.record(kind, Decision::Ran { run_id: None }, now);
+        let request =
+            match coordinator.decide_scheduled(store, settings, kind, ScheduledBy::Loop, now).await
+            {
+                Ok(Verdict::Run(request)) => request,
+                Ok(verdict) => {
+                    // A covered tick needs no waiting: the run going on syncs its vendors.
+                    info!(decision = ?verdict.decision(), "{kind} tick: no run");
+                    return;
+                }
+                Err(error) => {
+                    warn!("cannot read the vendors to schedule: {error}");
+                    return;
+                }
+            };
         let delay = crate::vendors::http::jitter(settings.jitter);
         info!(
-            vendors = selection.vendor_ids.as_ref().map(Vec::len),
+            vendors = request.vendors().len(),
             jitter_ms = delay.as_millis() as u64,
             "{kind} tick: starting a run"
         );
         let coordinator = Arc::clone(coordinator);
-        let clock = Arc::clone(clock);
         tokio::spawn(
             async move {
                 tokio::time::sleep(delay).await;
-                let (joined, result) = coordinator.trigger(kind, RunSource::Cron, selection).await;
-                let run_id = result.as_ref().as_ref().ok().map(|r| r.run_id);
-                match (joined, result.as_ref()) {
-                    (Joined::Coalesced, _) => {
-                        coordinator.record(kind, Decision::Coalesced, clock.now())
-                    }
-                    (Joined::Started, Ok(_)) => {
-                        coordinator.record(kind, Decision::Ran { run_id }, now)
-                    }
-                    (Joined::Started, Err(e)) => warn!("scheduled {kind} sync failed: {e}"),
-                }
+                let served = coordinator.trigger(request).await;
+                coordinator.record_served(kind, &served, now);
             }
             .in_current_span(),
         );
     }
     .instrument(span)
     .await;
-}
-
-/// The vendors a scheduled run of `kind` takes at `now`: for plants those whose next slot
-/// has come; alerts follow their own cron cadence for every auto-sync vendor.
-pub fn due_vendors(
-    kind: RunKind,
-    candidates: &[ScheduleCandidate],
-    window: &RestrictedWindow,
-    now: DateTime<Utc>,
-) -> Vec<crate::domain::VendorId> {
-    candidates
-        .iter()
-        .filter(|c| {
-            kind == RunKind::Alerts
-                || due::is_due(
-                    c.last_synced_at.map(|t| t.as_datetime()),
-                    c.interval_minutes,
-                    window,
-                    now,
-                )
-        })
-        .map(|c| c.vendor_id)
-        .collect()
-}
-
-/// The run a tick should start, or why none.
-async fn decide(
-    coordinator: &Coordinator,
-    store: &dyn Candidates,
-    settings: &ScheduleSettings,
-    kind: RunKind,
-    now: DateTime<Utc>,
-) -> Result<SyncSelection, Decision> {
-    let (enabled, respects_window) = match kind {
-        RunKind::Plants => (settings.plants_enabled, true),
-        RunKind::Alerts => (settings.alerts_enabled, settings.alerts_respect_window),
-    };
-    if !enabled {
-        return Err(Decision::Disabled);
-    }
-    if coordinator.is_paused() {
-        return Err(Decision::Paused);
-    }
-    if respects_window && settings.window.contains(now) {
-        return Err(Decision::SkippedWindow);
-    }
-    if coordinator.is_running(kind) {
-        return Err(Decision::Coalesced);
-    }
-    let candidates = store.schedule_candidates().await.map_err(|e| {
-        warn!("cannot read the vendors to schedule: {e}");
-        Decision::NotDue
-    })?;
-    let due = due_vendors(kind, &candidates, &settings.window, now);
-    if due.is_empty() {
-        return Err(Decision::NotDue);
-    }
-    Ok(SyncSelection { vendor_ids: Some(due), ..SyncSelection::default() })
 }
 
 #[cfg(test)]

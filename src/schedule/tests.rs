@@ -1,7 +1,7 @@
 //! The loop under tokio's paused time, with a recording runner and an in-memory vendor table.
 
 use super::*;
-use crate::domain::{SyncSummary, VendorId};
+use crate::domain::{RunSource, SyncSummary, VendorId};
 use chrono::{TimeZone, Timelike};
 use std::sync::Mutex as StdMutex;
 
@@ -12,7 +12,7 @@ struct Table {
 
 #[async_trait::async_trait]
 impl Candidates for Table {
-    async fn schedule_candidates(&self) -> Result<Vec<ScheduleCandidate>, String> {
+    async fn schedule_candidates(&self) -> Result<Vec<ScheduleCandidate>, StoreError> {
         Ok(self.rows.lock().unwrap().clone())
     }
 }
@@ -30,7 +30,7 @@ struct Recorder {
 
 #[async_trait::async_trait]
 impl Runner for Recorder {
-    async fn run(&self, request: RunRequest) -> Result<RunReport, String> {
+    async fn run(&self, request: RunRequest, _: Arc<Progress>) -> Result<RunReport, RunError> {
         let started = self.clock.now();
         self.starts.lock().unwrap().push((request.kind, request.source, started));
         let now_running = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -38,9 +38,8 @@ impl Runner for Recorder {
         tokio::time::sleep(self.duration).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         if request.kind == RunKind::Plants {
-            let wanted = request.selection.vendor_ids.clone();
             for row in self.table.rows.lock().unwrap().iter_mut() {
-                if wanted.as_ref().is_none_or(|w| w.contains(&row.vendor_id)) {
+                if request.vendors().contains(&row.vendor_id) {
                     row.last_synced_at = Some(Timestamp::from_datetime(&started));
                 }
             }
@@ -50,6 +49,7 @@ impl Runner for Recorder {
             run_id: RunId(count),
             status: RunStatus::Ok,
             summary: SyncSummary::from_results(request.kind, vec![], 0),
+            skipped: vec![],
         })
     }
 }
@@ -64,9 +64,9 @@ struct Rig {
 fn settings(jitter: Duration) -> ScheduleSettings {
     ScheduleSettings {
         plants_enabled: true,
-        plants_cron: "*/15 * * * *".into(),
+        plants_cron: "*/15 * * * *".parse().unwrap(),
         alerts_enabled: false,
-        alerts_cron: "*/30 * * * *".into(),
+        alerts_cron: "*/30 * * * *".parse().unwrap(),
         alerts_respect_window: true,
         window: RestrictedWindow {
             start: "19:00".parse().unwrap(),
@@ -107,7 +107,7 @@ fn rig(
     tokio::spawn(run_schedule(
         Arc::clone(&coordinator),
         table,
-        settings,
+        Arc::new(settings),
         Arc::new(clock.clone()),
         receiver,
     ));
@@ -251,9 +251,9 @@ async fn disabled_schedule_runs_nothing_but_manual_triggers_work() {
     assert!(r.starts_ist().is_empty());
     assert_eq!(r.coordinator.status().plants.last_decision, Some(Decision::Disabled));
     // A person's trigger bypasses the window (20:07 is inside it) and the due times.
-    let (joined, result) =
-        r.coordinator.trigger(RunKind::Plants, RunSource::Api, SyncSelection::default()).await;
-    assert_eq!(joined, Joined::Started);
+    let request = RunRequest::new(RunKind::Plants, RunSource::Api, true, [VendorId(1)]);
+    let (served, result) = r.coordinator.trigger(request).await;
+    assert_eq!(served, Served::Started);
     assert!(result.is_ok());
     assert_eq!(r.recorder.starts.lock().unwrap()[0].1, RunSource::Api);
     let _ = r.shutdown.send(true);
@@ -268,13 +268,14 @@ async fn concurrent_triggers_join_one_run() {
         Duration::from_secs(60),
         settings(Duration::ZERO),
     );
+    let request = |source| RunRequest::new(RunKind::Plants, source, true, [VendorId(1)]);
     let (a, b) = tokio::join!(
-        r.coordinator.trigger(RunKind::Plants, RunSource::Api, SyncSelection::default()),
-        r.coordinator.trigger(RunKind::Plants, RunSource::Tray, SyncSelection::default()),
+        r.coordinator.trigger(request(RunSource::Api)),
+        r.coordinator.trigger(request(RunSource::Tray)),
     );
-    let mut joined = [a.0, b.0];
-    joined.sort_by_key(|j| *j == Joined::Coalesced);
-    assert_eq!(joined, [Joined::Started, Joined::Coalesced]);
+    let mut served = [a.0, b.0];
+    served.sort_by_key(|s| *s == Served::Joined);
+    assert_eq!(served, [Served::Started, Served::Joined]);
     assert_eq!(r.recorder.starts.lock().unwrap().len(), 1);
     assert_eq!(a.1.as_ref().as_ref().unwrap().run_id, b.1.as_ref().as_ref().unwrap().run_id);
     let _ = r.shutdown.send(true);

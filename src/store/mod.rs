@@ -35,7 +35,10 @@ pub use plants::{PlantFilter, PlantSort, UpsertCounts};
 pub use quotas::{QuotaUse, quota_day, quota_key};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
 pub use status::{StoreStatus, VendorHealth};
-pub use sync::{ScheduleCandidate, StoredPlantState, SyncSelection, SyncTarget, VendorOutcome};
+pub use sync::{
+    Ineligible, ScheduleCandidate, Selection, SelectionError, StoredPlantState, SyncTarget,
+    VendorOutcome,
+};
 pub use vendors::{VendorFilter, VendorPatch, VendorWithCredentials};
 
 use rusqlite::{Connection, OpenFlags};

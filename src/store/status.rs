@@ -2,10 +2,10 @@
 
 use super::{Result, SCHEMA_VERSION, Store, codec::count};
 use crate::domain::{Timestamp, VendorId, VendorKind};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One vendor's sync health.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VendorHealth {
     /// Id.
     pub id: VendorId,
@@ -37,7 +37,7 @@ pub struct VendorHealth {
 }
 
 /// What `plantsync status` reports without a running agent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreStatus {
     /// The database file.
     pub database_path: String,

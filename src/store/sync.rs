@@ -1,9 +1,56 @@
 //! What the sync engine needs from the store: which vendors to sync, their tokens, and
 //! recording each vendor's outcome.
 
-use super::{Result, Store, orgs, seq, vendors};
-use crate::domain::{Credentials, OrgId, RunKind, Secret, Timestamp, Token, Vendor, VendorId};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use super::{Result, Store, StoreError, orgs, seq, vendors};
+use crate::domain::{
+    Credentials, OrgId, RunKind, RunRequest, RunSource, Secret, Timestamp, Token, Vendor, VendorId,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// The one rule of which vendors a run may take: active, with an organization, with
+/// auto-sync on unless forced; optionally only those of `org` or among `only`. Returns each
+/// with its organization's interval, by id.
+fn eligible(
+    conn: &Connection,
+    force: bool,
+    org: Option<OrgId>,
+    only: Option<&[VendorId]>,
+) -> Result<Vec<(VendorId, u32)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT v.id, o.sync_interval_minutes FROM vendors v
+         JOIN organizations o ON o.id = v.org_id
+         WHERE v.is_active = 1 AND (?1 OR o.auto_sync_enabled = 1)
+           AND (?2 IS NULL OR v.org_id = ?2)
+         ORDER BY v.id",
+    )?;
+    let rows = stmt
+        .query_map(params![force, org], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(VendorId, u32)>>>()?;
+    Ok(match only {
+        Some(only) => rows.into_iter().filter(|(id, _)| only.binary_search(id).is_ok()).collect(),
+        None => rows,
+    })
+}
+
+/// Whether `org` has auto-sync on.
+fn org_auto_sync(conn: &Connection, org: Option<OrgId>) -> Result<bool> {
+    let on: Option<bool> = conn
+        .query_row("SELECT auto_sync_enabled FROM organizations WHERE id = ?1", [org], |r| r.get(0))
+        .optional()?;
+    Ok(on.unwrap_or(false))
+}
+
+/// Splits a lookup by reference: not found or ambiguous is the selection's fault (the inner
+/// error), anything else the store's (the outer one).
+fn lookup<T>(found: Result<T>) -> Result<Result<T, SelectionError>> {
+    match found {
+        Ok(value) => Ok(Ok(value)),
+        Err(error @ (StoreError::NotFound { .. } | StoreError::Conflict(_))) => {
+            Ok(Err(SelectionError::Unknown(error)))
+        }
+        Err(other) => Err(other),
+    }
+}
 
 /// A vendor the schedule may sync, with what its due time depends on.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,18 +63,78 @@ pub struct ScheduleCandidate {
     pub last_synced_at: Option<Timestamp>,
 }
 
-/// Which vendors a run takes.
-#[derive(Debug, Clone, Default)]
-pub struct SyncSelection {
-    /// A person asked for it: every active vendor with an organization, auto-sync or not.
-    /// Otherwise only vendors of organizations with auto-sync on.
-    pub force: bool,
+/// Which vendors a person (CLI, tray) or an API client asked for, as given: names or ids.
+/// [`Store::resolve_request`] turns it into a [`RunRequest`] of ids, or says what is wrong.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
     /// Only this vendor (id or unique name).
     pub vendor: Option<String>,
     /// Only this organization (id or name).
     pub org: Option<String>,
-    /// Only these vendors (the schedule's due ones).
-    pub vendor_ids: Option<Vec<VendorId>>,
+    /// Include vendors of organizations with auto-sync off.
+    pub force: bool,
+}
+
+/// Why a named vendor cannot be synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ineligible {
+    /// It is disabled.
+    Disabled,
+    /// It has no organization.
+    NoOrganization,
+    /// Its organization has auto-sync off and the request was not forced.
+    AutoSyncOff,
+    /// It is not in the organization the request also named.
+    OtherOrganization,
+}
+
+/// What is wrong with a [`Selection`]: a usage error (the CLI exits 2, the API answers 400),
+/// found before anything is recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectionError {
+    /// No vendor or organization has that id or name, or a name is ambiguous.
+    #[error("{0}")]
+    Unknown(StoreError),
+    /// The vendor exists but a run would not take it.
+    #[error("{}", ineligible_message(.vendor, .reason))]
+    Ineligible {
+        /// The vendor.
+        vendor: Box<Vendor>,
+        /// Why.
+        reason: Ineligible,
+    },
+    /// The store failed while resolving.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl SelectionError {
+    /// Whether the selection itself is wrong (as opposed to the store failing).
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, Self::Store(_))
+    }
+}
+
+fn ineligible_message(vendor: &Vendor, reason: &Ineligible) -> String {
+    let (name, id) = (&vendor.name, vendor.id);
+    match reason {
+        Ineligible::Disabled => format!(
+            "vendor '{name}' (id {id}) is disabled; enable it with `plantsync vendor enable {id}`"
+        ),
+        Ineligible::NoOrganization => format!(
+            "vendor '{name}' (id {id}) has no organization; give it one with `plantsync vendor \
+             set {id} --org <ORG>`"
+        ),
+        Ineligible::AutoSyncOff => format!(
+            "vendor '{name}' (id {id}) belongs to '{}', whose auto-sync is off; pass --force to \
+             sync it anyway",
+            vendor.org_name.as_deref().unwrap_or_default()
+        ),
+        Ineligible::OtherOrganization => format!(
+            "vendor '{name}' (id {id}) is not in that organization (it is in '{}')",
+            vendor.org_name.as_deref().unwrap_or("none")
+        ),
+    }
 }
 
 /// A vendor to sync, with what the adapter needs.
@@ -68,34 +175,78 @@ pub enum VendorOutcome {
         /// The credentials were rejected: no login until they change.
         needs_user_action: bool,
     },
+    /// Not attempted: the credentials were rejected earlier. The failure count grows (the
+    /// vendor is still not syncing); the error stays the rejection that caused it.
+    NotAttempted,
 }
 
 impl Store {
-    /// The vendors a run takes: active, with an organization (with auto-sync on unless
-    /// forced), narrowed by the selection's vendor and organization.
-    pub async fn vendors_for_sync(&self, selection: SyncSelection) -> Result<Vec<SyncTarget>> {
+    /// Resolves what a person or API client asked for into a request of vendor ids: the
+    /// active vendors with an organization (with auto-sync on unless forced), narrowed to the
+    /// named vendor and organization. A name that matches nothing, or a named vendor a run
+    /// would not take, is an error that says why; nothing is recorded either way.
+    pub async fn resolve_request(
+        &self,
+        kind: RunKind,
+        source: RunSource,
+        selection: Selection,
+    ) -> Result<RunRequest, SelectionError> {
+        let resolved = self.read(move |conn| {
+            let org = match selection.org.as_deref().map(|r| lookup(orgs::resolve(conn, r))) {
+                Some(found) => match found? {
+                    Ok(org) => Some(org),
+                    Err(unknown) => return Ok(Err(unknown)),
+                },
+                None => None,
+            };
+            if let Some(reference) = selection.vendor.as_deref() {
+                let vendor = match lookup(vendors::resolve(conn, reference))? {
+                    Ok(vendor) => vendor,
+                    Err(unknown) => return Ok(Err(unknown)),
+                };
+                let reason = if !vendor.is_active {
+                    Some(Ineligible::Disabled)
+                } else if vendor.org_id.is_none() {
+                    Some(Ineligible::NoOrganization)
+                } else if org.as_ref().is_some_and(|o| Some(o.id) != vendor.org_id) {
+                    Some(Ineligible::OtherOrganization)
+                } else if !selection.force && !org_auto_sync(conn, vendor.org_id)? {
+                    Some(Ineligible::AutoSyncOff)
+                } else {
+                    None
+                };
+                return Ok(match reason {
+                    Some(reason) => {
+                        Err(SelectionError::Ineligible { vendor: Box::new(vendor), reason })
+                    }
+                    None => Ok(RunRequest::new(kind, source, selection.force, [vendor.id])),
+                });
+            }
+            let ids = eligible(conn, selection.force, org.map(|o| o.id), None)?;
+            Ok(Ok(RunRequest::new(
+                kind,
+                source,
+                selection.force,
+                ids.into_iter().map(|(id, _)| id),
+            )))
+        });
+        resolved.await.map_err(SelectionError::Store)?
+    }
+
+    /// What the engine needs of the request's vendors, read when the run starts: those
+    /// still eligible by the same rule as [`Store::resolve_request`] (it may have changed
+    /// since the request was made), and the ids that no longer are.
+    pub async fn sync_targets(
+        &self,
+        request: &RunRequest,
+    ) -> Result<(Vec<SyncTarget>, Vec<VendorId>)> {
+        let (wanted, force) = (request.vendors().to_vec(), request.force);
         self.read(move |conn| {
-            let org: Option<OrgId> =
-                selection.org.as_deref().map(|r| orgs::resolve(conn, r)).transpose()?.map(|o| o.id);
-            let only: Option<VendorId> = selection
-                .vendor
-                .as_deref()
-                .map(|r| vendors::resolve(conn, r))
-                .transpose()?
-                .map(|v| v.id);
-            let mut stmt = conn.prepare(
-                "SELECT v.id, o.sync_interval_minutes FROM vendors v
-                 JOIN organizations o ON o.id = v.org_id
-                 WHERE v.is_active = 1 AND (?1 OR o.auto_sync_enabled = 1)
-                   AND (?2 IS NULL OR v.org_id = ?2) AND (?3 IS NULL OR v.id = ?3)
-                 ORDER BY v.id",
-            )?;
-            let ids: Vec<(VendorId, u32)> = stmt
-                .query_map(params![selection.force, org, only], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            let wanted = selection.vendor_ids;
-            ids.into_iter()
-                .filter(|(id, _)| wanted.as_ref().is_none_or(|w| w.contains(id)))
+            let still: Vec<(VendorId, u32)> = eligible(conn, force, None, Some(&wanted))?;
+            let gone =
+                wanted.iter().copied().filter(|id| !still.iter().any(|(s, _)| s == id)).collect();
+            let targets = still
+                .into_iter()
                 .map(|(id, interval_minutes)| {
                     Ok(SyncTarget {
                         interval_minutes,
@@ -110,7 +261,8 @@ impl Store {
                             .optional()?,
                     })
                 })
-                .collect()
+                .collect::<Result<_>>()?;
+            Ok((targets, gone))
         })
         .await
     }
@@ -175,6 +327,17 @@ impl Store {
                              WHERE id = ?4"
                         ),
                         params![error, needs_user_action, change, vendor_id],
+                    )?;
+                }
+                VendorOutcome::NotAttempted => {
+                    tx.execute(
+                        &format!(
+                            "UPDATE vendors SET {failures_column} = {failures_column} + 1,
+                                change_seq = ?1,
+                                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                             WHERE id = ?2"
+                        ),
+                        params![change, vendor_id],
                     )?;
                 }
             }
@@ -390,14 +553,44 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let names = |targets: Vec<SyncTarget>| {
-            targets.into_iter().map(|t| t.vendor.name).collect::<Vec<_>>()
+        let resolve = |vendor: Option<&str>, org: Option<&str>, force: bool| {
+            let selection =
+                Selection { vendor: vendor.map(Into::into), org: org.map(Into::into), force };
+            store.resolve_request(RunKind::Plants, RunSource::User, selection)
         };
-        assert_eq!(names(store.vendors_for_sync(SyncSelection::default()).await.unwrap()), ["a"]);
-        let forced = SyncSelection { force: true, ..Default::default() };
-        assert_eq!(names(store.vendors_for_sync(forced).await.unwrap()), ["a", "b"]);
-        let only_off = SyncSelection { force: true, org: Some("Off".into()), ..Default::default() };
-        assert_eq!(names(store.vendors_for_sync(only_off).await.unwrap()), ["b"]);
+        let ids = |request: RunRequest| request.vendors().iter().map(|v| v.0).collect::<Vec<_>>();
+        // a: on, b: auto-sync off, c: no organization, d: disabled.
+        assert_eq!(ids(resolve(None, None, false).await.unwrap()), [1]);
+        assert_eq!(ids(resolve(None, None, true).await.unwrap()), [1, 2]);
+        assert_eq!(ids(resolve(None, Some("Off"), true).await.unwrap()), [2]);
+        assert!(ids(resolve(None, Some("Off"), false).await.unwrap()).is_empty());
+        assert_eq!(ids(resolve(Some("b"), None, true).await.unwrap()), [2]);
+        let message = |e: SelectionError| (e.is_usage(), e.to_string());
+        let (usage, text) = message(resolve(Some("nope"), None, true).await.unwrap_err());
+        assert!(usage && text.contains("vendor 'nope' not found"), "{text}");
+        let (usage, text) = message(resolve(None, Some("Nowhere"), true).await.unwrap_err());
+        assert!(usage && text.contains("organization 'Nowhere' not found"), "{text}");
+        let (_, text) = message(resolve(Some("b"), None, false).await.unwrap_err());
+        assert!(text.contains("'Off', whose auto-sync is off; pass --force"), "{text}");
+        let (_, text) = message(resolve(Some("c"), None, true).await.unwrap_err());
+        assert!(text.contains("has no organization"), "{text}");
+        let (_, text) = message(resolve(Some("d"), None, true).await.unwrap_err());
+        assert!(text.contains("is disabled; enable it with `plantsync vendor enable 4`"), "{text}");
+        let (_, text) = message(resolve(Some("a"), Some("Off"), true).await.unwrap_err());
+        assert!(text.contains("not in that organization (it is in 'On')"), "{text}");
+
+        // The engine reads the request's vendors again: one disabled since is reported.
+        let request = resolve(None, None, true).await.unwrap();
+        store
+            .update_vendor(
+                "b",
+                crate::store::VendorPatch { is_active: Some(false), ..Default::default() },
+            )
+            .await
+            .unwrap();
+        let (targets, gone) = store.sync_targets(&request).await.unwrap();
+        let names: Vec<_> = targets.into_iter().map(|t| t.vendor.name).collect();
+        assert_eq!((names, gone), (vec!["a".to_owned()], vec![VendorId(2)]));
     }
 
     #[tokio::test]

@@ -1,14 +1,19 @@
 //! One vendor's alert sync: the window sent to the vendor, upserts on occurrence keys,
 //! resolving alerts that left the vendor's open list.
 
-use super::{Engine, VendorRun, first_few, store_in_batches};
+use super::{Engine, Progress, VendorRun, first_few, store_in_batches};
 use crate::domain::{Timestamp, VendorAlert};
 use crate::store::SyncTarget;
 use crate::vendors::{self, AlertWindow, VendorError};
 use tracing::{info, warn};
 
 /// Syncs the alerts of `target`.
-pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Timestamp) -> VendorRun {
+pub(super) async fn sync(
+    engine: &Engine,
+    target: &SyncTarget,
+    started_at: Timestamp,
+    progress: &Progress,
+) -> VendorRun {
     let vendor = &target.vendor;
     let client = match engine.client(target) {
         Ok(client) => client,
@@ -65,6 +70,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         upsert,
         &mut run,
         &mut not_stored,
+        progress,
     )
     .await;
     let mut problems: Vec<String> = Vec::new();

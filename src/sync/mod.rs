@@ -19,14 +19,18 @@
 
 mod alerts;
 mod plants;
+mod progress;
 mod quota;
 mod tokens;
 
+pub use progress::{Progress, VendorFinished};
+
 use crate::config::Settings;
-use crate::domain::{RunId, RunKind, RunSource, RunStatus, SyncSummary, Timestamp, VendorResult};
-use crate::store::{
-    NewRunVendor, Store, StoreError, SyncSelection, SyncTarget, UpsertCounts, VendorOutcome,
+use crate::domain::{
+    RunKind, RunReport, RunRequest, RunStatus, SkipReason, SyncSummary, Timestamp, VendorId,
+    VendorResult,
 };
+use crate::store::{NewRunVendor, Store, StoreError, SyncTarget, UpsertCounts, VendorOutcome};
 use crate::vendors::{
     AccountTokens, Http, HttpSettings, RetryPolicy, Session, SessionKey, VendorError,
 };
@@ -35,9 +39,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{Instrument, info, info_span, warn};
-
-/// How the error of a vendor skipped for rejected credentials begins.
-const NOT_ATTEMPTED: &str = "not attempted:";
 
 /// Rows per upsert transaction (the original system's batch size).
 pub const BATCH_SIZE: usize = 100;
@@ -92,39 +93,6 @@ impl EngineSettings {
     }
 }
 
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct RunRequest {
-    /// Plants or alerts.
-    pub kind: RunKind,
-    /// Who asked.
-    pub source: RunSource,
-    /// Which vendors.
-    pub selection: SyncSelection,
-}
-
-/// A finished run.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// The recorded run.
-    pub run_id: RunId,
-    /// Its outcome.
-    pub status: RunStatus,
-    /// The summary in the original shape.
-    pub summary: SyncSummary,
-}
-
-/// Reported as each vendor finishes (for progress displays).
-#[derive(Debug, Clone)]
-pub struct Progress {
-    /// Vendors finished so far.
-    pub done: usize,
-    /// Vendors in the run.
-    pub total: usize,
-    /// The vendor that just finished.
-    pub result: VendorResult,
-}
-
 /// Why a run could not run at all (a vendor's failure is a result, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -146,6 +114,8 @@ pub(crate) struct VendorRun {
     pub total: u64,
     pub error: Option<String>,
     pub needs_user_action: bool,
+    /// Not attempted at all, and why.
+    pub skipped: Option<SkipReason>,
 }
 
 impl VendorRun {
@@ -173,16 +143,6 @@ impl Engine {
     pub fn new(store: Store, settings: EngineSettings) -> Result<Arc<Self>, SyncError> {
         let http = Http::new(settings.http.clone()).map_err(|e| SyncError::Setup(e.to_string()))?;
         Ok(Arc::new(Self { store, http, settings, accounts: Mutex::new(HashMap::new()) }))
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// Logins made so far for the vendor's current credentials (for tests and metrics).
-    pub fn logins(&self, target: &SyncTarget) -> u64 {
-        self.account_tokens(target).logins()
     }
 
     fn account_tokens(&self, target: &SyncTarget) -> Arc<AccountTokens> {
@@ -231,19 +191,23 @@ impl Engine {
         }
     }
 
-    /// Runs a sync and records it. `progress` receives each vendor's result as it finishes.
+    /// Runs the requested sync and records it; `progress` follows it as it goes.
+    ///
+    /// The request's vendors were resolved when it was made; they are read again here, so a
+    /// vendor disabled or moved out of auto-sync in between is reported as not synced (its
+    /// result says so) rather than synced against the user's last word.
     pub async fn run(
         self: &Arc<Self>,
-        request: RunRequest,
-        progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+        request: &RunRequest,
+        progress: Arc<Progress>,
     ) -> Result<RunReport, SyncError> {
         let started = Instant::now();
         let kind = request.kind;
         let run_id = self.store.start_run(kind, request.source).await?;
-        let targets = match self.store.vendors_for_sync(request.selection).await {
-            Ok(targets) => targets,
+        let (targets, gone) = match self.store.sync_targets(request).await {
+            Ok(found) => found,
             Err(error) => {
-                let message = format!("could not select vendors: {error}");
+                let message = format!("could not read the vendors to sync: {error}");
                 self.store
                     .finish_run(run_id, RunStatus::Failed, Some(message), vec![], None)
                     .await?;
@@ -251,6 +215,7 @@ impl Engine {
             }
         };
         info!(run = %run_id, vendors = targets.len(), "starting {kind} sync");
+        progress.start(targets.len() + gone.len());
 
         let semaphore = Arc::new(tokio::sync::Semaphore::new(self.settings.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
@@ -258,6 +223,7 @@ impl Engine {
         for (index, target) in targets.into_iter().enumerate() {
             let engine = Arc::clone(self);
             let semaphore = Arc::clone(&semaphore);
+            let progress = Arc::clone(&progress);
             let span = info_span!(
                 "vendor",
                 vendor = %target.vendor.id,
@@ -268,7 +234,7 @@ impl Engine {
                 async move {
                     let _permit = semaphore.acquire_owned().await;
                     let started = Instant::now();
-                    let run = engine.sync_vendor(kind, &target).await;
+                    let run = engine.sync_vendor(kind, &target, &progress).await;
                     (index, target, run, started.elapsed())
                 }
                 .instrument(span),
@@ -276,6 +242,7 @@ impl Engine {
         }
 
         let mut finished: Vec<(usize, NewRunVendor, VendorResult)> = Vec::with_capacity(total);
+        let mut skipped: Vec<(VendorId, SkipReason)> = Vec::new();
         while let Some(joined) = tasks.join_next().await {
             let (index, target, run, elapsed) = match joined {
                 Ok(done) => done,
@@ -287,28 +254,26 @@ impl Engine {
                 }
             };
             let (row, result) = to_results(&target, &run, elapsed);
-            if let Some(progress) = &progress {
-                let _ = progress.send(Progress {
-                    done: finished.len() + 1,
-                    total,
-                    result: result.clone(),
-                });
-            }
+            progress.finished(&result);
+            skipped.extend(run.skipped.map(|reason| (target.vendor.id, reason)));
             finished.push((index, row, result));
         }
         finished.sort_by_key(|(index, _, _)| *index);
         let lost = total - finished.len();
-        let (rows, results): (Vec<_>, Vec<_>) =
+        let (mut rows, mut results): (Vec<_>, Vec<_>) =
             finished.into_iter().map(|(_, row, result)| (row, result)).unzip();
+        for id in gone {
+            let (row, result) = no_longer_eligible(id);
+            progress.finished(&result);
+            skipped.push((id, SkipReason::NoLongerEligible));
+            rows.push(row);
+            results.push(result);
+        }
 
         let summary =
             SyncSummary::from_results(kind, results, started.elapsed().as_millis() as u64);
-        let status = match (summary.successful, summary.failed as usize + lost) {
-            (_, 0) => RunStatus::Ok,
-            (0, _) => RunStatus::Failed,
-            _ => RunStatus::Partial,
-        };
-        let message = (total == 0).then(|| "no vendors to sync".to_owned());
+        let status = RunStatus::of_vendors(summary.successful, summary.failed + lost as u64);
+        let message = (summary.total_vendors == 0).then(|| "no vendors to sync".to_owned());
         let summary_json = serde_json::to_value(&summary).ok();
         self.store.finish_run(run_id, status, message, rows, summary_json).await?;
         info!(
@@ -316,33 +281,41 @@ impl Engine {
             "{kind} sync complete: {}/{} vendors successful, {} synced in {}ms",
             summary.successful, summary.total_vendors, summary.total_synced, summary.duration
         );
-        Ok(RunReport { run_id, status, summary })
+        Ok(RunReport { run_id, status, summary, skipped })
     }
 
     /// One vendor: skips vendors waiting for new credentials, enforces the deadline, records
     /// the outcome on the vendor.
-    async fn sync_vendor(&self, kind: RunKind, target: &SyncTarget) -> VendorRun {
+    async fn sync_vendor(
+        &self,
+        kind: RunKind,
+        target: &SyncTarget,
+        progress: &Progress,
+    ) -> VendorRun {
         let vendor = &target.vendor;
         let started_at = Timestamp::now();
         let run = if vendor.needs_user_action {
+            // `last_error` is still the rejection that parked the vendor: a run that does
+            // not attempt it records no error of its own (see `VendorOutcome::NotAttempted`).
             let cause = vendor.last_error.as_deref().unwrap_or("no detail");
-            let message = if cause.starts_with(NOT_ATTEMPTED) {
-                cause.to_owned()
-            } else {
-                let flag = vendor.kind.secret_flag();
-                format!(
-                    "{NOT_ATTEMPTED} {} rejected the credentials earlier ({cause}); update them with \
-                     `plantsync vendor set {} {flag}`",
-                    vendor.kind.display_name(),
-                    vendor.id
-                )
-            };
-            VendorRun { error: Some(message), needs_user_action: true, ..VendorRun::default() }
+            let flag = vendor.kind.secret_flag();
+            let message = format!(
+                "not attempted: {} rejected the credentials earlier ({cause}); update them with \
+                 `plantsync vendor set {} {flag}`",
+                vendor.kind.display_name(),
+                vendor.id
+            );
+            VendorRun {
+                error: Some(message),
+                needs_user_action: true,
+                skipped: Some(SkipReason::CredentialsRejected),
+                ..VendorRun::default()
+            }
         } else {
             let work = async {
                 match kind {
-                    RunKind::Plants => plants::sync(self, target, started_at).await,
-                    RunKind::Alerts => alerts::sync(self, target, started_at).await,
+                    RunKind::Plants => plants::sync(self, target, started_at, progress).await,
+                    RunKind::Alerts => alerts::sync(self, target, started_at, progress).await,
                 }
             };
             match tokio::time::timeout(self.settings.vendor_deadline, work).await {
@@ -354,11 +327,14 @@ impl Engine {
             }
         };
         if run.needs_user_action
+            && run.skipped.is_none()
             && let Err(e) = self.store.clear_token(vendor.id).await
         {
             warn!("could not clear the rejected token: {e}");
         }
-        let outcome = if run.success {
+        let outcome = if run.skipped.is_some() {
+            VendorOutcome::NotAttempted
+        } else if run.success {
             VendorOutcome::Succeeded { at: started_at }
         } else {
             VendorOutcome::Failed {
@@ -388,6 +364,39 @@ impl Engine {
         }
         run
     }
+}
+
+/// The result of a requested vendor that the run no longer takes.
+fn no_longer_eligible(id: VendorId) -> (NewRunVendor, VendorResult) {
+    let error = "not synced: since the request it was disabled, removed, detached from its \
+                 organization, or its organization's auto-sync was turned off"
+        .to_owned();
+    let row = NewRunVendor {
+        vendor_id: id,
+        vendor_name: format!("vendor {id}"),
+        org_id: None,
+        org_name: None,
+        success: false,
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        total: 0,
+        error: Some(error.clone()),
+        duration_ms: 0,
+    };
+    let result = VendorResult {
+        vendor_id: id,
+        vendor_name: row.vendor_name.clone(),
+        org_id: None,
+        org_name: None,
+        success: false,
+        synced: 0,
+        created: 0,
+        updated: 0,
+        total: 0,
+        error: Some(error),
+    };
+    (row, result)
 }
 
 /// A hash of what identifies the account, so changed credentials get a fresh token state.
@@ -450,6 +459,7 @@ pub(crate) async fn store_in_batches<T, F, Fut>(
     upsert: F,
     run: &mut VendorRun,
     not_stored: &mut Vec<String>,
+    progress: &Progress,
 ) where
     T: Clone,
     F: Fn(Arc<[T]>) -> Fut,
@@ -459,6 +469,7 @@ pub(crate) async fn store_in_batches<T, F, Fut>(
         run.created += counts.created;
         run.updated += counts.updated;
         run.unchanged += counts.unchanged;
+        progress.stored(counts.created + counts.updated + counts.unchanged);
     };
     // Batches are shared, not copied: the fallback below reads the same rows again.
     let mut rows = rows.into_iter();
@@ -480,6 +491,19 @@ pub(crate) async fn store_in_batches<T, F, Fut>(
             }
         }
     }
+}
+
+/// Records the runs a dead process left `running` as interrupted. Call it right after
+/// taking the data dir's lock (agent or CLI sync): while it is held nothing else syncs this
+/// database, so every run still `running` belongs to a process that died.
+pub async fn recover_unfinished_runs(store: &Store) -> Result<u64, StoreError> {
+    let runs = store
+        .mark_running_runs_interrupted("the process running it stopped before it finished")
+        .await?;
+    if runs > 0 {
+        warn!(runs, "runs left unfinished by a process that stopped were marked interrupted");
+    }
+    Ok(runs)
 }
 
 /// Joins up to three messages and says how many more there were.
@@ -523,7 +547,13 @@ mod tests {
             store.add_vendor(vendor, Credentials::default()).await.unwrap();
         }
         let engine = Engine::new(store.clone(), EngineSettings::default()).unwrap();
-        let targets = store.vendors_for_sync(SyncSelection::default()).await.unwrap();
+        let request = RunRequest::new(
+            RunKind::Plants,
+            crate::domain::RunSource::User,
+            false,
+            [VendorId(1), VendorId(2)],
+        );
+        let (targets, _) = store.sync_targets(&request).await.unwrap();
         let edge = engine.session(&targets[0]);
         assert_eq!(edge.sync_interval(), Some(Duration::from_secs(300)));
         assert_eq!(edge.daily_limit(), Some(300));

@@ -1,13 +1,18 @@
 //! One vendor's plant sync: list, upsert in batches, deactivate the vanished.
 
-use super::{Engine, VendorRun, first_few, store_in_batches};
+use super::{Engine, Progress, VendorRun, first_few, store_in_batches};
 use crate::domain::{Timestamp, VendorPlant};
 use crate::store::SyncTarget;
 use crate::vendors::KnownPlants;
 use tracing::{debug, warn};
 
 /// Syncs the plants of `target`; `started_at` is when its sync began.
-pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Timestamp) -> VendorRun {
+pub(super) async fn sync(
+    engine: &Engine,
+    target: &SyncTarget,
+    started_at: Timestamp,
+    progress: &Progress,
+) -> VendorRun {
     let vendor = &target.vendor;
     let client = match engine.client(target) {
         Ok(client) => client,
@@ -43,6 +48,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, started_at: Times
         upsert,
         &mut run,
         &mut not_stored,
+        progress,
     )
     .await;
 

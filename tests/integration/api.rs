@@ -3,15 +3,16 @@
 use crate::sync::Harness;
 use plantsync::api::{ApiState, metrics::Metrics, router};
 use plantsync::domain::{Secret, VendorKind};
-use plantsync::schedule::{Coordinator, RestrictedWindow, Runner, TokioClock};
+use plantsync::schedule::{Coordinator, RestrictedWindow, Runner, ScheduleSettings, TokioClock};
 use plantsync::simulator::AccountSpec;
 use std::sync::Arc;
+use std::time::Duration;
 
 struct Api {
     base: String,
     token: String,
     client: reqwest::Client,
-    _harness: Harness,
+    harness: Harness,
 }
 
 const CRON_SECRET: &str = "cron-secret-for-tests";
@@ -24,27 +25,37 @@ async fn api(ist: &str) -> Api {
             AccountSpec::new(VendorKind::Solarman, 20, 1),
             AccountSpec::new(VendorKind::Sungrow, 20, 1),
         ],
+        true,
     )
     .await
 }
 
-async fn api_with(ist: &str, accounts: Vec<AccountSpec>) -> Api {
+/// `loop_enabled` is `sync.enabled` (`ENABLE_PLANT_SYNC_CRON`): the agent's own loop.
+async fn api_with(ist: &str, accounts: Vec<AccountSpec>, loop_enabled: bool) -> Api {
     let harness = Harness::new(accounts).await;
     let data_dir = harness.store.path().parent().unwrap().to_path_buf();
-    let token = plantsync::agent::token::rotate(&data_dir).unwrap();
+    let token = plantsync::datadir::token::rotate(&data_dir).unwrap();
     let runner: Arc<dyn Runner> = Arc::new(Arc::clone(&harness.engine));
     let start = chrono::DateTime::parse_from_rfc3339(ist).unwrap().with_timezone(&chrono::Utc);
-    let state = ApiState {
-        coordinator: Coordinator::new(runner),
-        store: harness.store.clone(),
-        data_dir,
-        cron_secret: Some(Secret::new(CRON_SECRET)),
+    let schedule = ScheduleSettings {
+        plants_enabled: loop_enabled,
+        plants_cron: "*/15 * * * *".parse().unwrap(),
+        alerts_enabled: loop_enabled,
+        alerts_cron: "*/30 * * * *".parse().unwrap(),
+        alerts_respect_window: true,
         window: RestrictedWindow {
             start: "19:00".parse().unwrap(),
             end: "06:00".parse().unwrap(),
             zone: chrono_tz::Asia::Kolkata,
         },
-        alerts_respect_window: true,
+        jitter: Duration::ZERO,
+    };
+    let state = ApiState {
+        coordinator: Coordinator::new(runner),
+        store: harness.store.clone(),
+        data_dir,
+        cron_secret: Some(Secret::new(CRON_SECRET)),
+        schedule: Arc::new(schedule),
         clock: Arc::new(TokioClock::starting_at(start)),
         metrics: Arc::new(Metrics::default()),
         bind: "127.0.0.1".parse().unwrap(),
@@ -52,9 +63,8 @@ async fn api_with(ist: &str, accounts: Vec<AccountSpec>) -> Api {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
-    let client =
-        plantsync::vendors::http::plain_client(std::time::Duration::from_secs(30)).unwrap();
-    Api { base, token: token.expose().to_owned(), client, _harness: harness }
+    let client = plantsync::vendors::http::plain_client(Duration::from_secs(30)).unwrap();
+    Api { base, token: token.expose().to_owned(), client, harness }
 }
 
 impl Api {
@@ -117,11 +127,32 @@ async fn auth_matrix() {
     assert_eq!(body["success"], true);
     assert_eq!(body["message"], "Plant sync completed");
     assert_eq!(body["summary"]["totalVendors"], 2);
+    assert_eq!(body["served"], "started");
     let (status, _) = api.call("GET", "/api/cron/sync-alerts", Some(&token), &[]).await;
     assert_eq!(status, 200);
-    // Nothing is due a second later: a run with no vendors, in the original shape.
+    // Nothing is due a second later: a decision, recorded as such, and no empty run.
+    let runs_before = api.harness.store.list_runs(Default::default()).await.unwrap().len();
     let (_, again) = api.call("GET", "/api/cron/sync-plants", Some(CRON_SECRET), &[]).await;
-    assert_eq!(again["summary"]["totalVendors"], 0, "{again}");
+    assert_eq!(
+        (&again["success"], &again["skipped"], &again["reason"]),
+        (&true.into(), &true.into(), &"not_due".into()),
+        "{again}"
+    );
+    assert_eq!(again["summary"]["totalVendors"], 0, "the original's shape: {again}");
+    assert!(again.get("runId").is_none(), "{again}");
+    assert_eq!(api.harness.store.list_runs(Default::default()).await.unwrap().len(), runs_before);
+    let (_, status) = api.call("GET", "/api/status", Some(&token), &[]).await;
+    assert_eq!(status["schedule"]["plants"]["last_decision"]["decision"], "not_due", "{status}");
+
+    // Unknown names are the caller's mistake: HTTP 400, nothing recorded.
+    for query in ["vendor=nope", "org=Nowhere"] {
+        let path = format!("/api/cron/sync-plants?{query}");
+        let (status, body) = api.call("POST", &path, Some(&token), &[]).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["success"], false);
+        assert!(body["error"].as_str().unwrap().contains("not found"), "{body}");
+    }
+    assert_eq!(api.harness.store.list_runs(Default::default()).await.unwrap().len(), runs_before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,32 +180,107 @@ async fn window_skips_the_cron_get_but_not_the_manual_trigger() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_triggers_share_one_run_and_pause_resume() {
-    // Slow responses make the run outlast the arrival of all three triggers.
-    let slow = plantsync::simulator::Faults {
-        latency: std::time::Duration::from_millis(200),
-        ..Default::default()
-    };
-    let accounts = vec![
-        AccountSpec { faults: slow.clone(), ..AccountSpec::new(VendorKind::Solarman, 20, 1) },
-        AccountSpec { faults: slow, ..AccountSpec::new(VendorKind::Sungrow, 20, 1) },
-    ];
-    let api = api_with("2026-11-29T11:00:00+05:30", accounts).await;
-    let (a, b, c) = tokio::join!(
-        api.call("POST", "/api/cron/sync-plants", Some(&api.token), &[]),
-        api.call("POST", "/api/cron/sync-plants", Some(&api.token), &[]),
-        api.call("POST", "/api/cron/sync-plants?vendor=acct-0", Some(&api.token), &[]),
-    );
-    let ids: Vec<i64> =
-        [&a, &b, &c].iter().map(|(_, body)| body["runId"].as_i64().unwrap()).collect();
-    assert!(ids.iter().all(|id| *id == ids[0]), "one run served every trigger: {ids:?}");
-    let runs = api._harness.store.list_runs(Default::default()).await.unwrap();
-    assert_eq!(runs.len(), 1);
+async fn the_cron_endpoint_syncs_with_the_loop_switched_off() {
+    // ENABLE_PLANT_SYNC_CRON=false stops the agent's own loop, not an external cron.
+    let accounts = vec![AccountSpec::new(VendorKind::Sungrow, 5, 0)];
+    let api = api_with("2026-11-29T11:00:00+05:30", accounts, false).await;
+    let (status, body) = api.call("GET", "/api/cron/sync-plants", Some(CRON_SECRET), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["summary"]["totalPlantsSynced"], 5, "{body}");
+}
 
+impl Api {
+    /// Waits until `waiting` requests wait on the running plant sync (or the test times out).
+    async fn until_waiting(&self, waiting: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, status) = self.call("GET", "/api/status", Some(&self.token), &[]).await;
+            if status["schedule"]["plants"]["waiting"] == waiting {
+                assert_eq!(status["schedule"]["plants"]["running"], true, "{status}");
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never {waiting} waiting: {status}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn post(&self, path: &'static str) -> tokio::task::JoinHandle<serde_json::Value> {
+        let (client, url, token) =
+            (self.client.clone(), format!("{}{path}", self.base), self.token.clone());
+        tokio::spawn(async move {
+            let response = client.post(url).bearer_auth(token).send().await.unwrap();
+            response.json().await.unwrap()
+        })
+    }
+
+    fn cron_get(&self) -> tokio::task::JoinHandle<serde_json::Value> {
+        let (client, url) = (self.client.clone(), format!("{}/api/cron/sync-plants", self.base));
+        tokio::spawn(async move {
+            let response = client.get(url).bearer_auth(CRON_SECRET).send().await.unwrap();
+            response.json().await.unwrap()
+        })
+    }
+}
+
+fn vendors_of(body: &serde_json::Value) -> Vec<String> {
+    let results = body["summary"]["results"].as_array().unwrap();
+    results.iter().map(|r| r["vendorName"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Single flight that respects the selection, made deterministic by holding the Solarman
+/// account's plant list in the simulator until every request is waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_gets_a_run_of_its_own_vendors() {
+    let api = api("2026-11-29T11:00:00+05:30").await;
+    let sim = &api.harness.sim;
+
+    // 1. A manual run of both vendors is going; the cron tick finds both due and covered by
+    //    it, so it joins that run instead of stacking a second.
+    sim.hold(0);
+    let all = api.post("/api/cron/sync-plants");
+    sim.wait_until_held(0).await;
+    let tick = api.cron_get();
+    api.until_waiting(1).await;
+    sim.release(0);
+    let (all, tick) = (all.await.unwrap(), tick.await.unwrap());
+    assert_eq!((&all["served"], &tick["served"]), (&"started".into(), &"joined".into()));
+    assert_eq!(all["runId"], tick["runId"], "one run served both");
+    assert_eq!(vendors_of(&tick), ["acct-0", "acct-1"]);
+    let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
+    assert_eq!(status["schedule"]["plants"]["last_decision"]["decision"], "coalesced");
+
+    // 2. A run of acct-0 alone is going. Another request for acct-0 joins it and hears
+    //    about acct-0 only; a request for both waits for it, then runs its own.
+    sim.hold(0);
+    let first = api.post("/api/cron/sync-plants?vendor=acct-0");
+    sim.wait_until_held(0).await;
+    let same = api.post("/api/cron/sync-plants?vendor=acct-0");
+    let wider = api.post("/api/cron/sync-plants");
+    api.until_waiting(2).await;
+    sim.release(0);
+    let (first, same, wider) = (first.await.unwrap(), same.await.unwrap(), wider.await.unwrap());
+    assert_eq!(vendors_of(&first), ["acct-0"]);
+    assert_eq!((&same["served"], &same["runId"]), (&"joined".into(), &first["runId"]));
+    assert_eq!(vendors_of(&same), ["acct-0"]);
+    assert_eq!(same["summary"]["totalPlantsSynced"], 20);
+    assert_eq!(wider["served"], "queued");
+    assert_ne!(wider["runId"], first["runId"], "its own run, after the narrow one");
+    assert_eq!(vendors_of(&wider), ["acct-0", "acct-1"]);
+    assert_eq!(wider["summary"]["totalPlantsSynced"], 40);
+    let runs = api.harness.store.list_runs(Default::default()).await.unwrap();
+    assert_eq!(runs.len(), 3, "the first run, the narrow one, the wider one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_and_metrics() {
+    let api = api("2026-11-29T11:00:00+05:30").await;
+    let (status, body) = api.call("POST", "/api/cron/sync-plants", Some(&api.token), &[]).await;
+    assert_eq!(status, 200, "{body}");
     let (status, body) = api.call("POST", "/api/pause", Some(&api.token), &[]).await;
     assert_eq!((status, body["paused"].as_bool()), (200, Some(true)));
     let (_, skipped) = api.call("GET", "/api/cron/sync-plants", Some(CRON_SECRET), &[]).await;
     assert_eq!(skipped["skipped"], true, "the cron endpoint respects a pause: {skipped}");
+    assert_eq!(skipped["reason"], "paused");
     let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
     assert_eq!(status["schedule"]["paused"], true);
     api.call("POST", "/api/resume", Some(&api.token), &[]).await;
@@ -182,9 +288,6 @@ async fn concurrent_triggers_share_one_run_and_pause_resume() {
     assert_eq!(status["schedule"]["paused"], false);
     let (_, metrics) = api.call("GET", "/metrics", Some(&api.token), &[]).await;
     let text = metrics.as_str().unwrap();
-    // Whichever trigger arrived first chose the run's vendors (all, or only acct-0).
-    let synced = a.1["summary"]["totalPlantsSynced"].as_u64().unwrap();
-    assert!(synced == 40 || synced == 20, "{a:?}");
-    assert!(text.contains(&format!("plantsync_plants{{active=\"true\"}} {synced}")), "{text}");
+    assert!(text.contains("plantsync_plants{active=\"true\"} 40"), "{text}");
     assert!(text.contains("# TYPE plantsync_runs_total counter"), "{text}");
 }

@@ -106,15 +106,9 @@ async fn new_portals_page_fully_and_convert_units_and_times() {
     }
     assert!(zoned > 100, "{zoned} of 230 Growatt plants have a zone");
     // Growatt alone: FusionSolar's station list may not be asked again this soon.
-    let growatt_only = plantsync::sync::RunRequest {
-        kind: RunKind::Plants,
-        source: plantsync::domain::RunSource::User,
-        selection: plantsync::store::SyncSelection {
-            vendor: Some("acct-2".into()),
-            ..Default::default()
-        },
-    };
-    let again = h.engine.run(growatt_only, None).await.unwrap();
+    let only = plantsync::store::Selection { vendor: Some("acct-2".into()), ..Default::default() };
+    let growatt_only = h.request(RunKind::Plants, only).await;
+    let again = Harness::run_on(&h.engine, &growatt_only).await;
     assert_eq!(again.status, RunStatus::Ok, "{:?}", again.summary);
     assert_eq!(h.sim.requests(2, Endpoint::Devices), 230, "zones are read once");
 }
@@ -201,12 +195,8 @@ async fn fusionsolar_alarms_older_than_the_lookback_are_still_resolved() {
     let engine = Engine::new(h.store.clone(), short).unwrap();
     assert!(h.sim.resolve_alerts(0) > 0);
     let calls = h.sim.requests(0, Endpoint::Alerts);
-    let request = plantsync::sync::RunRequest {
-        kind: RunKind::Alerts,
-        source: plantsync::domain::RunSource::User,
-        selection: plantsync::store::SyncSelection::default(),
-    };
-    let report = engine.run(request, None).await.unwrap();
+    let request = h.request(RunKind::Alerts, Default::default()).await;
+    let report = Harness::run_on(&engine, &request).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
     assert!(h.store.list_alerts(open).await.unwrap().is_empty(), "all recovered alarms resolved");
     // One call for the window, one narrow call per older open alarm's start.
@@ -311,19 +301,15 @@ async fn solaredge_budget_holds_across_syncs_and_restarts() {
     // Spend the day down to one request: page 1 goes out, page 2 is not sent.
     crate::support::sqlite3(&path, "UPDATE request_quotas SET used = 299");
     let before = sent(&h);
-    let request = plantsync::sync::RunRequest {
-        kind: RunKind::Plants,
-        source: plantsync::domain::RunSource::User,
-        selection: plantsync::store::SyncSelection::default(),
-    };
-    let report = engine.run(request.clone(), None).await.unwrap();
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    let report = Harness::run_on(&engine, &request).await;
     assert_eq!(report.status, RunStatus::Failed);
     let error = report.summary.results[0].error.clone().unwrap_or_default();
     assert!(error.contains("daily request quota spent") && error.contains("00:00 UTC"), "{error}");
     assert_eq!(sent(&h), before + 1);
     assert_eq!(used(reopened.clone()).await, 300);
     // Spent: the next sync makes no call at all, and the stored plants stay.
-    let report = engine.run(request, None).await.unwrap();
+    let report = Harness::run_on(&engine, &request).await;
     assert_eq!(report.status, RunStatus::Failed);
     assert_eq!(sent(&h), before + 1);
     assert_eq!(h.plants_of(0).await.len(), 150);

@@ -5,9 +5,10 @@ use plantsync::domain::{
     AlertStatus, CredentialField, Credentials, NewOrganization, NewVendor, RunKind, RunSource,
     RunStatus, VendorKind,
 };
+use plantsync::domain::{RunReport, RunRequest};
 use plantsync::simulator::{AccountSpec, Endpoint, Faults, Simulator, SimulatorConfig, Trigger};
-use plantsync::store::{AlertFilter, PlantFilter, Store, SyncSelection, VendorPatch};
-use plantsync::sync::{Engine, EngineSettings, RunReport, RunRequest};
+use plantsync::store::{AlertFilter, PlantFilter, Selection, Store, VendorPatch};
+use plantsync::sync::{Engine, EngineSettings, Progress};
 use plantsync::vendors::{HttpSettings, RetryPolicy};
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,10 +88,20 @@ impl Harness {
         Self { _dir: dir, store, sim, engine }
     }
 
+    /// A request as `plantsync sync <kind>` makes it, with `selection`.
+    pub async fn request(&self, kind: RunKind, selection: Selection) -> RunRequest {
+        self.store.resolve_request(kind, RunSource::User, selection).await.unwrap()
+    }
+
+    /// Runs `request` on `engine`, recorded.
+    pub async fn run_on(engine: &Arc<Engine>, request: &RunRequest) -> RunReport {
+        engine.run(request, Arc::new(Progress::default())).await.unwrap()
+    }
+
+    /// A sync of every vendor, as `plantsync sync <kind>` runs it.
     pub async fn run(&self, kind: RunKind) -> RunReport {
-        let request =
-            RunRequest { kind, source: RunSource::User, selection: SyncSelection::default() };
-        self.engine.run(request, None).await.unwrap()
+        let request = self.request(kind, Selection::default()).await;
+        Self::run_on(&self.engine, &request).await
     }
 
     pub async fn plants_of(&self, index: usize) -> Vec<plantsync::domain::Plant> {
@@ -176,12 +187,8 @@ async fn token_is_reused_across_runs_and_engines() {
     h.run(RunKind::Alerts).await;
     // A new engine (a restarted process) reads the cached token from the store.
     let restarted = Engine::new(h.store.clone(), fast_settings()).unwrap();
-    let request = RunRequest {
-        kind: RunKind::Plants,
-        source: RunSource::Cron,
-        selection: SyncSelection::default(),
-    };
-    assert_eq!(restarted.run(request, None).await.unwrap().status, RunStatus::Ok);
+    let request = h.request(RunKind::Plants, Selection::default()).await;
+    assert_eq!(Harness::run_on(&restarted, &request).await.status, RunStatus::Ok);
     assert_eq!(h.sim.tokens_issued(0), 1);
     assert_eq!(h.sim.tokens_issued(1), 1);
     assert_eq!(h.sim.requests(0, Endpoint::Login), 1);

@@ -6,7 +6,7 @@ use plantsync::simulator::{AccountSpec, Simulator, SimulatorConfig};
 
 /// Adds every simulated account as a vendor the way a user would: the fields its kind
 /// needs, non-secrets as flags and secrets on stdin in prompt order.
-fn add_vendors(sandbox: &Sandbox, sim: &Simulator, count: usize) {
+pub fn add_vendors(sandbox: &Sandbox, sim: &Simulator, count: usize) {
     sandbox.ok(&["org", "add", "Field Office"]);
     for index in 0..count {
         let c = sim.credentials(index);

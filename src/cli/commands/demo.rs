@@ -2,11 +2,12 @@
 //! implemented kind, a plant sync and an alert sync, then a short listing.
 
 use super::Ctx;
-use super::sync::{fail_if_vendors_failed, print, run_with_progress};
+use super::sync::{fail_if_vendors_failed, print, resolve, run_with_progress};
 use crate::cli::output::{Format, TABLE_WIDTH, Table, number_cell, text_cell};
-use crate::domain::{CredentialField, Credentials, NewOrganization, NewVendor, RunKind, RunSource};
+use crate::datadir::lock::{DataDirLock, SyncAccess};
+use crate::domain::{CredentialField, Credentials, NewOrganization, NewVendor, RunKind};
 use crate::simulator::{SimCredentials, Simulator, demo_config};
-use crate::store::{PlantFilter, StoreError, SyncSelection, VendorPatch};
+use crate::store::{PlantFilter, Selection, StoreError, VendorPatch};
 use crate::sync::{Engine, EngineSettings};
 
 /// Name of the demo organization.
@@ -90,15 +91,33 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
         }
     }
 
+    // The demo syncs like `plantsync sync`: holding the data dir, never beside an agent.
+    let lock = match DataDirLock::acquire_for_sync(
+        &ctx.settings.data_dir.value,
+        RunKind::Plants,
+        |other| {
+            eprintln!("waiting for the sync of another plantsync (pid {}) to finish", other.pid)
+        },
+    )
+    .await?
+    {
+        SyncAccess::Locked(lock) => lock,
+        SyncAccess::Agent(agent) => anyhow::bail!(
+            "an agent (pid {}) runs on {data_dir}: stop it, or run the demo without --data-dir",
+            agent.pid
+        ),
+    };
+    crate::sync::recover_unfinished_runs(ctx.store).await?;
     let engine = Engine::new(ctx.store.clone(), EngineSettings::from_settings(ctx.settings))?;
-    let selection =
-        SyncSelection { force: true, org: Some(org.id.to_string()), ..SyncSelection::default() };
-    let plants =
-        run_with_progress(&engine, RunKind::Plants, RunSource::User, selection.clone()).await?;
+    let selection = Selection { org: Some(org.id.to_string()), force: true, vendor: None };
+    let plants_request = resolve(ctx, RunKind::Plants, selection.clone()).await?;
+    let plants = run_with_progress(&engine, &plants_request).await?;
     print(ctx, &plants, Format::Table)?;
     writeln!(ctx.out)?;
-    let alerts = run_with_progress(&engine, RunKind::Alerts, RunSource::User, selection).await?;
+    let alerts_request = resolve(ctx, RunKind::Alerts, selection).await?;
+    let alerts = run_with_progress(&engine, &alerts_request).await?;
     print(ctx, &alerts, Format::Table)?;
+    drop(lock);
     simulator.shutdown().await;
 
     let listed = ctx

@@ -10,13 +10,13 @@ use crate::cli::output::{
 struct Report<'a> {
     #[serde(flatten)]
     store: &'a crate::store::StoreStatus,
-    agent: Option<crate::agent::lock::AgentInfo>,
+    agent: Option<crate::datadir::lock::AgentInfo>,
 }
 
 /// Runs `status`.
 pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
     let status = ctx.store.status().await?;
-    let agent = crate::agent::lock::running_agent(&ctx.settings.data_dir.value);
+    let agent = crate::datadir::lock::running_agent(&ctx.settings.data_dir.value);
     match format {
         Format::Json => write_json(ctx.out, &Report { store: &status, agent }),
         Format::Csv => write_csv(ctx.out, &status.vendor_health),

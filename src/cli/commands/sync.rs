@@ -1,13 +1,24 @@
 //! `plantsync sync plants|alerts`: a manual run, with progress on a terminal.
+//!
+//! The vendor and organization names are resolved first (a typo exits 2 with nothing
+//! recorded). Then the data dir decides who syncs: when an agent runs on it the request
+//! goes through its API (so two processes never sync one database at once) and the
+//! agent's progress is shown while it runs; otherwise this process takes the data dir's
+//! lock (waiting for another CLI sync to finish), recovers the runs a killed process left
+//! `running`, and syncs itself.
 
-use super::Ctx;
+use super::{Ctx, UsageError};
+use crate::api::wire::{RunResponse, StatusResponse};
 use crate::cli::SyncArgs;
-use crate::cli::output::{Format, TABLE_WIDTH, Table, text_cell, write_json, yes_no};
-use crate::domain::{RunKind, RunSource};
-use crate::store::SyncSelection;
-use crate::sync::{Engine, EngineSettings, Progress, RunReport, RunRequest};
+use crate::cli::output::{Format, TABLE_WIDTH, Table, text_cell, write_json};
+use crate::datadir::lock::{AgentInfo, DataDirLock, SyncAccess};
+use crate::domain::{RunKind, RunReport, RunRequest, RunSource};
+use crate::store::Selection;
+use crate::sync::{Engine, EngineSettings, Progress, VendorFinished};
 use serde::Serialize;
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Some vendors failed: the run is recorded and printed, and the exit code is 1.
 #[derive(Debug, thiserror::Error)]
@@ -26,81 +37,163 @@ struct Response<'a> {
     summary: &'a crate::domain::SyncSummary,
 }
 
-/// Runs a sync of `kind` and prints its summary. When an agent runs on the same data dir,
-/// the run goes through its API, so two processes never sync the same data at once.
+/// How many times the CLI looks for a published agent whose API does not answer.
+const AGENT_UNREACHABLE_TRIES: u32 = 25;
+
+/// How often the CLI asks a running agent how its sync is going.
+const AGENT_PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// The selection of `args`.
+fn selection(args: &SyncArgs) -> Selection {
+    Selection { vendor: args.vendor.clone(), org: args.org.clone(), force: args.force }
+}
+
+/// Resolves the selection into a request, or a usage error (exit 2) saying what is wrong.
+pub async fn resolve(
+    ctx: &Ctx<'_>,
+    kind: RunKind,
+    selection: Selection,
+) -> anyhow::Result<RunRequest> {
+    ctx.store.resolve_request(kind, RunSource::User, selection).await.map_err(|e| {
+        if e.is_usage() { anyhow::Error::new(UsageError(e.to_string())) } else { e.into() }
+    })
+}
+
+/// Runs a sync of `kind` and prints its summary.
 pub async fn run(ctx: &mut Ctx<'_>, kind: RunKind, args: SyncArgs) -> anyhow::Result<()> {
-    let report = match crate::agent::lock::running_agent(&ctx.settings.data_dir.value) {
-        Some(agent) => through_agent(ctx, &agent, kind, &args).await?,
-        None => {
-            let engine =
-                Engine::new(ctx.store.clone(), EngineSettings::from_settings(ctx.settings))?;
-            run_with_progress(&engine, kind, RunSource::User, selection(&args)).await?
+    let request = resolve(ctx, kind, selection(&args)).await?;
+    let dir = ctx.settings.data_dir.value.clone();
+    let mut unreachable = 0;
+    let report = loop {
+        let access = DataDirLock::acquire_for_sync(&dir, kind, |other| {
+            eprintln!(
+                "waiting for the {} sync of another plantsync (pid {}) on this data dir to finish",
+                other.kind, other.pid
+            );
+        })
+        .await?;
+        match access {
+            SyncAccess::Agent(agent) => match through_agent(ctx, &agent, kind, &args).await? {
+                Some(report) => break report,
+                // The agent that was published is gone (it stopped or crashed) or is still
+                // starting: look again, for a few seconds.
+                None => {
+                    unreachable += 1;
+                    if unreachable == AGENT_UNREACHABLE_TRIES {
+                        anyhow::bail!(
+                            "the agent (pid {}) holds this data dir but its API at {} does not \
+                             answer; is it starting or stuck?",
+                            agent.pid,
+                            agent.api
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
+            SyncAccess::Locked(lock) => {
+                crate::sync::recover_unfinished_runs(ctx.store).await?;
+                let engine =
+                    Engine::new(ctx.store.clone(), EngineSettings::from_settings(ctx.settings))?;
+                let report = run_with_progress(&engine, &request).await?;
+                drop(lock);
+                break report;
+            }
         }
     };
     print(ctx, &report, args.format)?;
     fail_if_vendors_failed(&report)
 }
 
-/// Asks the running agent for the run and waits for its summary.
+/// Asks the running agent for the run and waits for its answer, showing the agent's
+/// progress on a terminal. `None`: the agent could not be reached at all (it is gone).
 async fn through_agent(
     ctx: &Ctx<'_>,
-    agent: &crate::agent::lock::AgentInfo,
+    agent: &AgentInfo,
     kind: RunKind,
     args: &SyncArgs,
-) -> anyhow::Result<RunReport> {
-    let token = crate::agent::token::read(&ctx.settings.data_dir.value)?;
+) -> anyhow::Result<Option<RunReport>> {
+    let token = crate::datadir::token::read(&ctx.settings.data_dir.value)?;
     let mut query: Vec<(&str, String)> = vec![("force", args.force.to_string())];
     query.extend(args.vendor.clone().map(|v| ("vendor", v)));
     query.extend(args.org.clone().map(|o| ("org", o)));
-    if std::io::stderr().is_terminal() {
+    let terminal = std::io::stderr().is_terminal();
+    if terminal {
         eprintln!("an agent (pid {}) runs on this data dir: asking it to sync", agent.pid);
     }
     // No timeout of our own: the agent answers when its run is done (the vendor deadline
     // bounds that); a connection error still fails at once.
-    let client = crate::vendors::http::plain_client(std::time::Duration::from_secs(24 * 3600))?;
-    let response = client
+    let client = crate::vendors::http::plain_client(Duration::from_secs(24 * 3600))?;
+    let request = client
         .post(format!("http://{}/api/cron/sync-{kind}", agent.api))
         .query(&query)
         .bearer_auth(token.expose())
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("the running agent did not answer: {}", e.without_url()))?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().await?;
-    if !status.is_success() {
-        anyhow::bail!("the running agent refused the sync (HTTP {status}): {}", body["error"]);
-    }
-    let summary = crate::domain::SyncSummary::from_json(kind, &body["summary"])
-        .ok_or_else(|| anyhow::anyhow!("the running agent answered without a summary"))?;
-    let run_id = crate::domain::RunId(body["runId"].as_i64().unwrap_or_default());
-    let status = if summary.failed == 0 {
-        crate::domain::RunStatus::Ok
-    } else if summary.successful == 0 {
-        crate::domain::RunStatus::Failed
-    } else {
-        crate::domain::RunStatus::Partial
+        .send();
+    tokio::pin!(request);
+    let mut ticker = tokio::time::interval(AGENT_PROGRESS_EVERY);
+    let response = loop {
+        tokio::select! {
+            response = &mut request => break response,
+            _ = ticker.tick(), if terminal => show_agent_progress(&client, agent, &token, kind).await,
+        }
     };
-    Ok(RunReport { run_id, status, summary })
+    let response = match response {
+        Ok(response) => response,
+        Err(e) if e.is_connect() => return Ok(None),
+        Err(e) => anyhow::bail!("the running agent did not answer: {}", e.without_url()),
+    };
+    let status = response.status();
+    let body: RunResponse = response
+        .json()
+        .await
+        .map_err(|e| anyhow::anyhow!("the running agent's answer is unreadable: {e}"))?;
+    let error = body.error.clone().unwrap_or_else(|| "no detail".to_owned());
+    if status == reqwest::StatusCode::BAD_REQUEST {
+        return Err(UsageError(error).into());
+    }
+    if !status.is_success() {
+        anyhow::bail!("the running agent refused the sync (HTTP {status}): {error}");
+    }
+    body.report()
+        .map(Some)
+        .ok_or_else(|| anyhow::anyhow!("the running agent answered without a run: {error}"))
 }
 
-/// The vendor selection of `args`.
-pub fn selection(args: &SyncArgs) -> SyncSelection {
-    SyncSelection {
-        force: args.force,
-        vendor: args.vendor.clone(),
-        org: args.org.clone(),
-        vendor_ids: None,
+/// One progress line about the agent's running sync of `kind`, from `/api/status`.
+async fn show_agent_progress(
+    client: &reqwest::Client,
+    agent: &AgentInfo,
+    token: &crate::domain::Secret,
+    kind: RunKind,
+) {
+    let status = client
+        .get(format!("http://{}/api/status", agent.api))
+        .bearer_auth(token.expose())
+        .timeout(AGENT_PROGRESS_EVERY)
+        .send()
+        .await;
+    let Ok(status) = status else { return };
+    let Ok(status) = status.json::<StatusResponse>().await else { return };
+    let current = match kind {
+        RunKind::Plants => status.schedule.plants.current,
+        RunKind::Alerts => status.schedule.alerts.current,
+    };
+    if let Some(current) = current {
+        let p = current.progress;
+        eprintln!(
+            "[agent] {kind} sync: {} of {} vendors done, {} {kind} stored",
+            p.vendors_done, p.vendors_total, p.rows_stored
+        );
     }
 }
 
-/// Runs, printing one line per finished vendor on stderr when it is a terminal.
+/// Runs `request` here, printing one line per finished vendor on stderr when it is a
+/// terminal.
 pub async fn run_with_progress(
-    engine: &std::sync::Arc<Engine>,
-    kind: RunKind,
-    source: RunSource,
-    selection: SyncSelection,
+    engine: &Arc<Engine>,
+    request: &RunRequest,
 ) -> anyhow::Result<RunReport> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let kind = request.kind;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<VendorFinished>();
     let printer = std::io::stderr().is_terminal().then(|| {
         tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
@@ -110,14 +203,20 @@ pub async fn run_with_progress(
                     format!("FAILED: {}", text_cell(p.result.error.as_deref()))
                 };
                 eprintln!(
-                    "[{}/{}] {}: {} of {} {kind} ({outcome})",
-                    p.done, p.total, p.result.vendor_name, p.result.synced, p.result.total
+                    "[{}/{}] {}: {} of {} {kind} ({outcome}); {} {kind} stored so far",
+                    p.done,
+                    p.total,
+                    p.result.vendor_name,
+                    p.result.synced,
+                    p.result.total,
+                    p.rows_stored
                 );
             }
         })
     });
-    let report =
-        engine.run(RunRequest { kind, source, selection }, printer.is_some().then_some(tx)).await?;
+    let progress =
+        Arc::new(if printer.is_some() { Progress::with_events(tx) } else { Progress::default() });
+    let report = engine.run(request, progress).await?;
     if let Some(printer) = printer {
         let _ = printer.await;
     }
@@ -151,12 +250,13 @@ pub fn print(ctx: &mut Ctx<'_>, report: &RunReport, format: Format) -> anyhow::R
             let noun = summary.kind.as_str();
             writeln!(
                 ctx.out,
-                "{} sync (run {}): {}/{} vendors successful, {} {noun} synced ({} created, {} updated) in {} ms",
+                "{} sync (run {}, {}): {}/{} vendors successful, {} {noun} synced ({} created, {} updated) in {} ms",
                 match summary.kind {
                     RunKind::Plants => "plant",
                     RunKind::Alerts => "alert",
                 },
                 report.run_id,
+                report.status,
                 summary.successful,
                 summary.total_vendors,
                 summary.total_synced,
@@ -185,7 +285,7 @@ pub fn print(ctx: &mut Ctx<'_>, report: &RunReport, format: Format) -> anyhow::R
                 table.row(vec![
                     format!("{} ({})", r.vendor_name, r.vendor_id),
                     text_cell(r.org_name.as_deref()),
-                    yes_no(r.success),
+                    crate::cli::output::yes_no(r.success),
                     r.total.to_string(),
                     r.synced.to_string(),
                     r.created.to_string(),

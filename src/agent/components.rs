@@ -1,0 +1,309 @@
+//! The agent's components, each one job: recovery, notifications and metrics, the control
+//! API, the run drain, the schedule loop.
+
+use super::{Component, Event, notify};
+use crate::api::{self, ApiState, metrics::Metrics};
+use crate::config::Settings;
+use crate::datadir::lock::{AgentInfo, AgentPublisher, DataDirLock};
+use crate::schedule::{Coordinator, RestrictedWindow, ScheduleSettings, SystemClock};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+/// The schedule's settings from the validated settings.
+pub(super) fn schedule_settings(settings: &Settings) -> ScheduleSettings {
+    ScheduleSettings {
+        plants_enabled: settings.sync_enabled.value,
+        plants_cron: settings.sync_schedule.value.clone(),
+        alerts_enabled: settings.alerts_enabled.value,
+        alerts_cron: settings.alerts_schedule.value.clone(),
+        alerts_respect_window: settings.alerts_respect_window.value,
+        window: RestrictedWindow {
+            start: settings.window_start.value,
+            end: settings.window_end.value,
+            zone: settings.timezone.value,
+        },
+        jitter: Duration::from_secs(settings.jitter_seconds.value.into()),
+    }
+}
+
+/// Waits for `task` until `deadline`; a task still running then is aborted and named.
+async fn join_by(task: JoinHandle<()>, deadline: tokio::time::Instant, what: &str) {
+    let abort = task.abort_handle();
+    if tokio::time::timeout_at(deadline, task).await.is_err() {
+        warn!("the {what} did not stop in time; ending it");
+        abort.abort();
+    }
+}
+
+/// After an unclean stop: checks the database; always: records runs a dead process left
+/// `running` as interrupted (nothing else syncs on this data dir while the lock is held).
+pub(super) struct Recovery {
+    store: Store,
+    unclean: bool,
+}
+
+impl Recovery {
+    pub(super) fn new(store: Store, unclean: bool) -> Self {
+        Self { store, unclean }
+    }
+}
+
+#[async_trait::async_trait]
+impl Component for Recovery {
+    fn name(&self) -> &'static str {
+        "recovery"
+    }
+
+    async fn start(&mut self) -> anyhow::Result<()> {
+        if self.unclean {
+            warn!("the previous agent did not stop cleanly; checking the database");
+            match self.store.integrity_check().await {
+                Ok(report) if report == "ok" => info!("database integrity check: ok"),
+                Ok(report) => error!("database integrity check found problems: {report}"),
+                Err(e) => error!("database integrity check could not run: {e}"),
+            }
+        }
+        crate::sync::recover_unfinished_runs(&self.store).await?;
+        Ok(())
+    }
+
+    async fn stop(&mut self, _deadline: tokio::time::Instant) {}
+}
+
+/// Counts every finished run and raises the notifications it calls for.
+pub(super) struct Notifications {
+    notifier: notify::Notifier,
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+impl Notifications {
+    pub(super) fn new(settings: &Settings, store: Store, metrics: Arc<Metrics>) -> Self {
+        let notifier = notify::Notifier::new(
+            settings.notify_threshold.value,
+            settings.notify_webhook.value.clone(),
+        );
+        Self { notifier, store, metrics }
+    }
+}
+
+#[async_trait::async_trait]
+impl Component for Notifications {
+    fn name(&self) -> &'static str {
+        "notifications"
+    }
+
+    async fn start(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn handle(&mut self, event: &Event) {
+        let Event::RunFinished(report) = event;
+        self.metrics.record(report);
+        if report.summary.failed == 0 {
+            return;
+        }
+        let failures: Vec<_> = match self.store.list_vendors(Default::default()).await {
+            Ok(vendors) => vendors
+                .iter()
+                .map(|v| (v.id, v.consecutive_failures, v.needs_user_action))
+                .collect(),
+            Err(e) => {
+                warn!("cannot read vendor health for notifications: {e}");
+                return;
+            }
+        };
+        self.notifier.send(self.notifier.decide(report, &failures));
+    }
+
+    async fn stop(&mut self, _deadline: tokio::time::Instant) {}
+}
+
+/// The loopback control API: binds, publishes `agent.json` for the CLI, serves until
+/// stopped, then gives open requests a moment to finish.
+pub(super) struct ApiComponent {
+    state: Option<ApiState>,
+    address: SocketAddr,
+    data_dir: std::path::PathBuf,
+    publisher: AgentPublisher,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// How long open API requests get after the runs have drained.
+const API_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+impl ApiComponent {
+    pub(super) fn new(
+        settings: &Settings,
+        store: &Store,
+        coordinator: &Arc<Coordinator>,
+        schedule: &Arc<ScheduleSettings>,
+        metrics: Arc<Metrics>,
+        lock: &DataDirLock,
+    ) -> Self {
+        let state = ApiState {
+            coordinator: Arc::clone(coordinator),
+            store: store.clone(),
+            data_dir: settings.data_dir.value.clone(),
+            cron_secret: settings.cron_secret.value.clone(),
+            schedule: Arc::clone(schedule),
+            clock: Arc::new(SystemClock),
+            metrics,
+            bind: settings.api_bind.value,
+        };
+        Self {
+            state: Some(state),
+            address: SocketAddr::new(settings.api_bind.value, settings.api_port.value),
+            data_dir: settings.data_dir.value.clone(),
+            publisher: lock.publisher(),
+            shutdown: None,
+            task: None,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Component for ApiComponent {
+    fn name(&self) -> &'static str {
+        "control API"
+    }
+
+    async fn start(&mut self) -> anyhow::Result<()> {
+        let Some(state) = self.state.take() else {
+            anyhow::bail!("the control API was started twice");
+        };
+        crate::datadir::token::load_or_create(&self.data_dir)?;
+        let bind = self.address.ip();
+        if !bind.is_loopback() {
+            warn!(
+                "the control API listens on {bind}, not only on this machine: the config asked for it"
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(self.address)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.address))?;
+        let address = listener.local_addr()?;
+        self.publisher.publish(&AgentInfo {
+            pid: std::process::id(),
+            api: address.to_string(),
+            started_at: crate::domain::Timestamp::now().to_canonical(),
+        })?;
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.shutdown = Some(shutdown);
+        self.task = Some(tokio::spawn(async move {
+            let app = api::router(state);
+            let stop = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                error!("the control API stopped: {e}");
+            }
+        }));
+        info!(api = %address, "control API listening");
+        Ok(())
+    }
+
+    async fn stop(&mut self, deadline: tokio::time::Instant) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // An API request still waiting for a run must not hold the stop for long.
+            let close_by = deadline.min(tokio::time::Instant::now() + API_CLOSE_WAIT);
+            join_by(task, close_by, "control API (open requests)").await;
+        }
+    }
+}
+
+/// The runs: on stop, no new run starts, a running one gets until the deadline, and one
+/// still going then is recorded as interrupted.
+pub(super) struct Drain {
+    coordinator: Arc<Coordinator>,
+    store: Store,
+}
+
+impl Drain {
+    pub(super) fn new(coordinator: Arc<Coordinator>, store: Store) -> Self {
+        Self { coordinator, store }
+    }
+}
+
+#[async_trait::async_trait]
+impl Component for Drain {
+    fn name(&self) -> &'static str {
+        "run drain"
+    }
+
+    async fn start(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn stop(&mut self, deadline: tokio::time::Instant) {
+        self.coordinator.stop_accepting();
+        if tokio::time::timeout_at(deadline, self.coordinator.idle()).await.is_ok() {
+            return;
+        }
+        match self.store.mark_running_runs_interrupted("the agent was stopped during the run").await
+        {
+            Ok(0) => {}
+            Ok(runs) => warn!(
+                runs,
+                "a sync did not finish within the grace period and was recorded as interrupted"
+            ),
+            Err(e) => warn!("could not record the unfinished sync as interrupted: {e}"),
+        }
+    }
+}
+
+/// The cron loop.
+pub(super) struct ScheduleComponent {
+    coordinator: Arc<Coordinator>,
+    store: Store,
+    settings: Arc<ScheduleSettings>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ScheduleComponent {
+    pub(super) fn new(
+        coordinator: Arc<Coordinator>,
+        store: Store,
+        settings: Arc<ScheduleSettings>,
+    ) -> Self {
+        Self { coordinator, store, settings, shutdown: None, task: None }
+    }
+}
+
+#[async_trait::async_trait]
+impl Component for ScheduleComponent {
+    fn name(&self) -> &'static str {
+        "schedule"
+    }
+
+    async fn start(&mut self) -> anyhow::Result<()> {
+        let (shutdown, stopping) = tokio::sync::watch::channel(false);
+        self.shutdown = Some(shutdown);
+        self.task = Some(tokio::spawn(crate::schedule::run_schedule(
+            Arc::clone(&self.coordinator),
+            Arc::new(self.store.clone()),
+            Arc::clone(&self.settings),
+            Arc::new(SystemClock),
+            stopping,
+        )));
+        Ok(())
+    }
+
+    async fn stop(&mut self, deadline: tokio::time::Instant) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(true);
+        }
+        if let Some(task) = self.task.take() {
+            join_by(task, deadline, "schedule").await;
+        }
+    }
+}

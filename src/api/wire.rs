@@ -1,0 +1,197 @@
+//! The control API's wire types, shared by the server, the CLI client, the tests, and the
+//! tray and upstream code: one `serde` struct per answer, so both sides agree by
+//! construction.
+//!
+//! The run answers keep the original system's shape and key order (`success`, `message`,
+//! `skipped`, `summary`; `{success: false, error}` on failure) and add plantsync's fields
+//! after them (`runId`, `status`, `served`, `reason`), absent when they do not apply.
+
+use crate::domain::{RunId, RunReport, RunStatus, SyncSummary};
+use crate::schedule::{Served, Status};
+use crate::store::StoreStatus;
+use serde::{Deserialize, Serialize};
+
+/// Why a scheduled request ran nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipCause {
+    /// Automatic syncs are paused.
+    Paused,
+    /// Inside the restricted window.
+    RestrictedWindow,
+    /// No vendor was due.
+    NotDue,
+}
+
+/// The answer to `GET`/`POST /api/cron/sync-plants` (and `-alerts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunResponse {
+    /// The run completed (whatever its vendors' outcomes); `false` when it was skipped for
+    /// the window or a pause, or could not run.
+    pub success: bool,
+    /// What happened, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Nothing ran (see `reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<bool>,
+    /// The run's summary in the original shape: about the vendors this request asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SyncSummary>,
+    /// Why the run could not run, or what was wrong with the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The recorded run that answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+    /// Its outcome for the vendors asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RunStatus>,
+    /// Whether this request started the run, joined one going on, or waited for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served: Option<Served>,
+    /// Why nothing ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SkipCause>,
+}
+
+impl RunResponse {
+    fn empty(success: bool) -> Self {
+        Self {
+            success,
+            message: None,
+            skipped: None,
+            summary: None,
+            error: None,
+            run_id: None,
+            status: None,
+            served: None,
+            reason: None,
+        }
+    }
+
+    /// A run that completed.
+    pub fn completed(report: &RunReport, served: Served) -> Self {
+        let message = match report.summary.kind {
+            crate::domain::RunKind::Plants => "Plant sync completed",
+            crate::domain::RunKind::Alerts => "Alert sync completed",
+        };
+        Self {
+            message: Some(message.to_owned()),
+            summary: Some(report.summary.clone()),
+            run_id: Some(report.run_id),
+            status: Some(report.status),
+            served: Some(served),
+            ..Self::empty(true)
+        }
+    }
+
+    /// A scheduled request that ran nothing. Skips for a pause or the window say
+    /// `success: false`, as the original did for the window; "nothing due" is a success
+    /// with an empty summary of `kind`, the shape the original answered with.
+    pub fn skipped(reason: SkipCause, message: String, kind: crate::domain::RunKind) -> Self {
+        let not_due = reason == SkipCause::NotDue;
+        Self {
+            message: Some(message),
+            skipped: Some(true),
+            summary: not_due.then(|| SyncSummary::from_results(kind, vec![], 0)),
+            reason: Some(reason),
+            ..Self::empty(not_due)
+        }
+    }
+
+    /// A request that could not run.
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self { error: Some(error.into()), ..Self::empty(false) }
+    }
+
+    /// The run's report, when a run answered (the CLI prints it).
+    pub fn report(&self) -> Option<RunReport> {
+        Some(RunReport {
+            run_id: self.run_id?,
+            status: self.status?,
+            summary: self.summary.clone()?,
+            skipped: vec![],
+        })
+    }
+}
+
+/// The answer to a refused request (`401`, `403`, `404`): `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What is wrong.
+    pub error: String,
+}
+
+/// The restricted window, as `/api/status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowStatus {
+    /// First restricted minute, `HH:MM`.
+    pub start: String,
+    /// First minute after it.
+    pub end: String,
+    /// Its zone.
+    pub timezone: String,
+    /// Whether it is in force now.
+    pub active: bool,
+}
+
+/// The answer to `GET /api/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// The schedule, the runs going on and their progress.
+    pub schedule: Status,
+    /// The restricted window.
+    pub window: WindowStatus,
+    /// What the database holds.
+    pub store: StoreStatus,
+}
+
+/// The answer to `POST /api/pause` and `/api/resume`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseResponse {
+    /// Whether automatic syncs are paused now.
+    pub paused: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RunKind;
+
+    #[test]
+    fn run_answers_keep_the_original_key_order() {
+        let report = RunReport {
+            run_id: RunId(4),
+            status: RunStatus::Ok,
+            summary: SyncSummary::from_results(RunKind::Plants, vec![], 12),
+            skipped: vec![],
+        };
+        let text =
+            serde_json::to_string(&RunResponse::completed(&report, Served::Started)).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"success":true,"message":"Plant sync completed","summary":{"totalVendors":0,"#
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with(r#""runId":4,"status":"ok","served":"started"}"#), "{text}");
+        let back: RunResponse = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.report(), Some(report));
+
+        let window = RunResponse::skipped(
+            SkipCause::RestrictedWindow,
+            "Sync skipped - in restricted time window (19:00 - 06:00 Asia/Kolkata)".into(),
+            RunKind::Plants,
+        );
+        assert_eq!(
+            serde_json::to_string(&window).unwrap(),
+            r#"{"success":false,"message":"Sync skipped - in restricted time window (19:00 - 06:00 Asia/Kolkata)","skipped":true,"reason":"restricted_window"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&RunResponse::failed("boom")).unwrap(),
+            r#"{"success":false,"error":"boom"}"#
+        );
+    }
+}
