@@ -29,16 +29,19 @@
 //! * **cli** defines the commands and their table, JSON and CSV output; **app** is the
 //!   composition root that `main` hands the command line to.
 
-pub mod agent;
+mod agent;
 pub mod api;
-pub mod app;
-pub mod cli;
-pub mod config;
+mod app;
+mod cli;
+mod config;
 pub mod datadir;
 pub mod domain;
-pub mod logging;
+mod logging;
 pub mod schedule;
 pub mod simulator;
 pub mod store;
 pub mod sync;
 pub mod vendors;
+
+pub use app::main;
+pub use cli::Cli;

@@ -1,8 +1,8 @@
-//! The `plantsync` binary: parse the command line and hand it to [`plantsync::app`].
+//! The `plantsync` binary: parse the command line and hand it to [`plantsync::main`].
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    plantsync::app::main(plantsync::cli::Cli::parse())
+    plantsync::main(plantsync::Cli::parse())
 }

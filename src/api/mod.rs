@@ -255,13 +255,17 @@ async fn status(State(state): State<ApiState>) -> Response {
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     let window = &state.schedule.window;
+    let now = state.clock.now();
+    let active = window.contains(now);
     Json(StatusResponse {
         schedule: state.coordinator.status(),
         window: WindowStatus {
             start: window.start.to_string(),
             end: window.end.to_string(),
             timezone: window.zone.name().to_owned(),
-            active: window.contains(state.clock.now()),
+            active,
+            opens_at: active
+                .then(|| crate::domain::Timestamp::from_datetime(&window.next_open(now))),
         },
         store,
     })

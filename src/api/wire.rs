@@ -135,6 +135,9 @@ pub struct WindowStatus {
     pub timezone: String,
     /// Whether it is in force now.
     pub active: bool,
+    /// When it is in force: when scheduled syncs may run again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<crate::domain::Timestamp>,
 }
 
 /// The answer to `GET /api/status`.

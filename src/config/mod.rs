@@ -12,9 +12,10 @@ pub mod example;
 pub mod keys;
 mod source;
 
+pub use keys::Settings;
 pub use source::{Setting, Source};
 
-use crate::domain::{CronSchedule, Secret, TimeOfDay};
+use crate::domain::Secret;
 use chrono_tz::Tz;
 use keys::Key;
 use std::collections::HashMap;
@@ -124,57 +125,6 @@ pub fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("org", "plantsync", "plantsync")
 }
 
-/// The validated settings.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The config file that was read, if any.
-    pub config_file: Option<PathBuf>,
-    /// Data directory.
-    pub data_dir: Setting<PathBuf>,
-    /// Zone of the schedule and window.
-    pub timezone: Setting<Tz>,
-    /// Log filter directive.
-    pub log_level: Setting<String>,
-    /// Daily log files kept.
-    pub log_retention_days: Setting<u32>,
-    /// Scheduled syncs on/off.
-    pub sync_enabled: Setting<bool>,
-    /// Cron expression of plant syncs.
-    pub sync_schedule: Setting<CronSchedule>,
-    /// Restricted window start.
-    pub window_start: Setting<TimeOfDay>,
-    /// Restricted window end.
-    pub window_end: Setting<TimeOfDay>,
-    /// Vendors synced at once.
-    pub sync_concurrency: Setting<u32>,
-    /// Interval of new organizations.
-    pub default_interval_minutes: Setting<u32>,
-    /// Timeout of one vendor request, seconds.
-    pub request_timeout_seconds: Setting<u32>,
-    /// Deadline of one vendor's sync, seconds.
-    pub vendor_deadline_seconds: Setting<u32>,
-    /// Lookback of alert syncs, hours.
-    pub alert_lookback_hours: Setting<u32>,
-    /// Scheduled run start spread, seconds.
-    pub jitter_seconds: Setting<u32>,
-    /// Scheduled alert syncs on/off.
-    pub alerts_enabled: Setting<bool>,
-    /// Cron expression of alert syncs.
-    pub alerts_schedule: Setting<CronSchedule>,
-    /// Alert syncs respect the window.
-    pub alerts_respect_window: Setting<bool>,
-    /// Interface of the API.
-    pub api_bind: Setting<std::net::IpAddr>,
-    /// Port of the API.
-    pub api_port: Setting<u16>,
-    /// `CRON_SECRET`.
-    pub cron_secret: Setting<Option<Secret>>,
-    /// Failures in a row before a notification.
-    pub notify_threshold: Setting<u32>,
-    /// Notification webhook.
-    pub notify_webhook: Setting<Option<String>>,
-}
-
 impl Settings {
     /// The database file.
     pub fn database_path(&self) -> PathBuf {
@@ -196,98 +146,7 @@ impl Settings {
                 inputs.default_data_dir.clone().ok_or(ConfigError::NoDataDir)?,
             ),
         };
-        Ok(Self {
-            config_file: file.path.clone(),
-            data_dir,
-            timezone: layers.typed(&keys::TIMEZONE, |t| {
-                t.trim().parse::<Tz>().map_err(|_| {
-                    "not an IANA time zone name (e.g. Asia/Kolkata, Europe/Berlin, UTC)".to_owned()
-                })
-            })?,
-            log_level: layers.typed(&keys::LOG_LEVEL, |t| {
-                tracing_subscriber::EnvFilter::try_new(t.trim())
-                    .map(|_| t.trim().to_owned())
-                    .map_err(|e| format!("not a log level or filter: {e}"))
-            })?,
-            log_retention_days: layers.typed(&keys::LOG_RETENTION_DAYS, |t| int_in(t, 1, 3650))?,
-            sync_enabled: layers.typed(&keys::SYNC_ENABLED, parse_bool)?,
-            sync_schedule: layers.typed(&keys::SYNC_SCHEDULE, str::parse::<CronSchedule>)?,
-            window_start: layers.typed(&keys::SYNC_WINDOW_START, |t| t.parse::<TimeOfDay>())?,
-            window_end: layers.typed(&keys::SYNC_WINDOW_END, |t| t.parse::<TimeOfDay>())?,
-            sync_concurrency: layers.typed(&keys::SYNC_CONCURRENCY, |t| int_in(t, 1, 256))?,
-            default_interval_minutes: layers
-                .typed(&keys::SYNC_DEFAULT_INTERVAL, |t| int_in(t, 1, 1440))?,
-            request_timeout_seconds: layers
-                .typed(&keys::SYNC_REQUEST_TIMEOUT, |t| int_in(t, 1, 300))?,
-            vendor_deadline_seconds: layers
-                .typed(&keys::SYNC_VENDOR_DEADLINE, |t| int_in(t, 10, 86_400))?,
-            alert_lookback_hours: layers
-                .typed(&keys::SYNC_ALERT_LOOKBACK, |t| int_in(t, 1, 8760))?,
-            jitter_seconds: layers.typed(&keys::SYNC_JITTER, |t| int_in(t, 0, 600))?,
-            alerts_enabled: layers.typed(&keys::ALERTS_ENABLED, parse_bool)?,
-            alerts_schedule: layers.typed(&keys::ALERTS_SCHEDULE, str::parse::<CronSchedule>)?,
-            alerts_respect_window: layers.typed(&keys::ALERTS_RESPECT_WINDOW, parse_bool)?,
-            api_bind: layers.typed(&keys::API_BIND, |t| {
-                t.trim()
-                    .parse::<std::net::IpAddr>()
-                    .map_err(|_| "expected an IP address such as 127.0.0.1".to_owned())
-            })?,
-            api_port: layers.typed(&keys::API_PORT, |t| int_in(t, 0, 65535).map(|p| p as u16))?,
-            cron_secret: layers.typed(&keys::CRON_SECRET, |t| {
-                Ok(if t.is_empty() { None } else { Some(Secret::new(t)) })
-            })?,
-            notify_threshold: layers.typed(&keys::NOTIFY_THRESHOLD, |t| int_in(t, 1, 100))?,
-            notify_webhook: layers.typed(&keys::NOTIFY_WEBHOOK, |t| {
-                let t = t.trim();
-                if t.is_empty() {
-                    Ok(None)
-                } else if (t.starts_with("http://") || t.starts_with("https://")) && t.len() > 8 {
-                    Ok(Some(t.to_owned()))
-                } else {
-                    Err("expected an http:// or https:// URL".to_owned())
-                }
-            })?,
-        })
-    }
-
-    /// `(key, value as text, source)` of every setting, secrets redacted, for `config show`.
-    pub fn entries(&self) -> Vec<(&'static str, String, &Source)> {
-        fn row<'a, T>(
-            key: &Key,
-            s: &'a Setting<T>,
-            show: impl Fn(&T) -> String,
-        ) -> (&'static str, String, &'a Source) {
-            (key.name, show(&s.value), &s.source)
-        }
-        vec![
-            row(&keys::DATA_DIR, &self.data_dir, |v| v.display().to_string()),
-            row(&keys::TIMEZONE, &self.timezone, |v| v.name().to_owned()),
-            row(&keys::LOG_LEVEL, &self.log_level, Clone::clone),
-            row(&keys::LOG_RETENTION_DAYS, &self.log_retention_days, u32::to_string),
-            row(&keys::SYNC_ENABLED, &self.sync_enabled, bool::to_string),
-            row(&keys::SYNC_SCHEDULE, &self.sync_schedule, CronSchedule::to_string),
-            row(&keys::SYNC_WINDOW_START, &self.window_start, TimeOfDay::to_string),
-            row(&keys::SYNC_WINDOW_END, &self.window_end, TimeOfDay::to_string),
-            row(&keys::SYNC_CONCURRENCY, &self.sync_concurrency, u32::to_string),
-            row(&keys::SYNC_DEFAULT_INTERVAL, &self.default_interval_minutes, u32::to_string),
-            row(&keys::SYNC_REQUEST_TIMEOUT, &self.request_timeout_seconds, u32::to_string),
-            row(&keys::SYNC_VENDOR_DEADLINE, &self.vendor_deadline_seconds, u32::to_string),
-            row(&keys::SYNC_ALERT_LOOKBACK, &self.alert_lookback_hours, u32::to_string),
-            row(&keys::SYNC_JITTER, &self.jitter_seconds, u32::to_string),
-            row(&keys::ALERTS_ENABLED, &self.alerts_enabled, bool::to_string),
-            row(&keys::ALERTS_SCHEDULE, &self.alerts_schedule, CronSchedule::to_string),
-            row(&keys::ALERTS_RESPECT_WINDOW, &self.alerts_respect_window, bool::to_string),
-            row(&keys::API_BIND, &self.api_bind, std::net::IpAddr::to_string),
-            row(&keys::API_PORT, &self.api_port, u16::to_string),
-            row(&keys::CRON_SECRET, &self.cron_secret, |v| match v {
-                Some(secret) => secret.to_string(),
-                None => "(not set)".to_owned(),
-            }),
-            row(&keys::NOTIFY_THRESHOLD, &self.notify_threshold, u32::to_string),
-            row(&keys::NOTIFY_WEBHOOK, &self.notify_webhook, |v| {
-                v.clone().unwrap_or_else(|| "(not set)".to_owned())
-            }),
-        ]
+        Self::from_layers(&layers, file.path.clone(), data_dir)
     }
 }
 
@@ -404,6 +263,47 @@ impl Layers<'_> {
             }),
         }
     }
+}
+
+fn parse_zone(text: &str) -> Result<Tz, String> {
+    text.trim().parse::<Tz>().map_err(|_| {
+        "not an IANA time zone name (e.g. Asia/Kolkata, Europe/Berlin, UTC)".to_owned()
+    })
+}
+
+fn parse_log_filter(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(text.trim())
+        .map(|_| text.trim().to_owned())
+        .map_err(|e| format!("not a log level or filter: {e}"))
+}
+
+fn parse_ip(text: &str) -> Result<std::net::IpAddr, String> {
+    text.trim()
+        .parse::<std::net::IpAddr>()
+        .map_err(|_| "expected an IP address such as 127.0.0.1".to_owned())
+}
+
+fn parse_secret(text: &str) -> Result<Option<Secret>, String> {
+    Ok(if text.is_empty() { None } else { Some(Secret::new(text)) })
+}
+
+fn parse_url(text: &str) -> Result<Option<String>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        Ok(None)
+    } else if (t.starts_with("http://") || t.starts_with("https://")) && t.len() > 8 {
+        Ok(Some(t.to_owned()))
+    } else {
+        Err("expected an http:// or https:// URL".to_owned())
+    }
+}
+
+fn show_secret(value: &Option<Secret>) -> String {
+    value.as_ref().map_or_else(|| "(not set)".to_owned(), ToString::to_string)
+}
+
+fn show_optional(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "(not set)".to_owned())
 }
 
 fn parse_bool(text: &str) -> Result<bool, String> {

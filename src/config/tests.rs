@@ -54,7 +54,7 @@ fn defaults_when_nothing_is_given() {
     assert_eq!(s.timezone.value, chrono_tz::Asia::Kolkata);
     assert_eq!(s.window_start.value.to_string(), "19:00");
     assert_eq!(s.window_end.value.to_string(), "06:00");
-    assert_eq!(s.sync_schedule.value.as_str(), "*/15 * * * *");
+    assert_eq!(s.sync_schedule.value.to_string(), "*/15 * * * *");
     assert!(s.sync_enabled.value);
     assert_eq!(s.sync_concurrency.value, 16);
     assert!(s.cron_secret.value.is_none());
@@ -110,7 +110,7 @@ fn plantsync_variable_beats_the_original_name() {
         .resolve()
         .unwrap();
     assert!(!s.sync_enabled.value);
-    assert_eq!(s.sync_schedule.value.as_str(), "*/5 * * * *");
+    assert_eq!(s.sync_schedule.value.to_string(), "*/5 * * * *");
     let s = Fixture::new()
         .env("ENABLE_PLANT_SYNC_CRON", "false")
         .env("PLANTSYNC_SYNC_ENABLED", "true")
@@ -198,4 +198,16 @@ fn secrets_are_redacted_in_debug_and_show() {
         s.entries().iter().map(|(k, v, src)| format!("{k}={v} ({src})")).collect::<String>();
     assert!(!shown.contains("cron-secret-value-123"), "{shown}");
     assert!(shown.contains("api.cron_secret=**REDACTED** (environment variable CRON_SECRET)"));
+}
+
+#[test]
+fn one_table_drives_the_keys_the_fields_and_config_show() {
+    let s = Fixture::new().resolve().unwrap();
+    let shown: Vec<&str> = s.entries().iter().map(|(key, _, _)| *key).collect();
+    let known: Vec<&str> = keys::ALL.iter().map(|k| k.name).collect();
+    assert_eq!(shown, known, "config show lists every key once, in the table's order");
+    let mut unique = known.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), known.len(), "no key is defined twice");
 }

@@ -22,11 +22,6 @@ impl CronSchedule {
             .ok()
             .map(|t| t.with_timezone(&Utc))
     }
-
-    /// The expression as written (trimmed).
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
 }
 
 impl FromStr for CronSchedule {

@@ -143,7 +143,7 @@ impl FromStr for TimeOfDay {
         if minute > 59 {
             return Err(format!("minute {minute} is out of range (00-59)"));
         }
-        Ok(Self { minutes: hour * 60 + minute })
+        Self::new(hour, minute).ok_or_else(|| format!("{text} is not a time of day"))
     }
 }
 

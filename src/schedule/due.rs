@@ -10,7 +10,7 @@
 //! when there is no window).
 
 use super::window::RestrictedWindow;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 
 /// Minutes in a day.
 const DAY: u32 = 1440;
@@ -65,12 +65,6 @@ fn local_to_utc(zone: chrono_tz::Tz, date: NaiveDate, minute: u32) -> DateTime<U
     }
     // Unreachable for real zones (gaps are at most an hour); fall back to reading as UTC.
     Utc.from_utc_datetime(&naive)
-}
-
-/// The calendar day of `instant` in the window's zone (for logs).
-pub fn local_day(instant: DateTime<Utc>, window: &RestrictedWindow) -> String {
-    let local = instant.with_timezone(&window.zone);
-    format!("{:04}-{:02}-{:02}", local.year(), local.month(), local.day())
 }
 
 #[cfg(test)]

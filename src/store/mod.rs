@@ -39,7 +39,7 @@ pub use sync::{
     Ineligible, ScheduleCandidate, Selection, SelectionError, StoredPlantState, SyncTarget,
     VendorOutcome,
 };
-pub use vendors::{VendorFilter, VendorPatch, VendorWithCredentials};
+pub use vendors::{VendorFilter, VendorPatch};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};

@@ -37,15 +37,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Vendor> {
     })
 }
 
-/// A vendor together with its credentials: what an adapter needs to log in.
-#[derive(Debug, Clone)]
-pub struct VendorWithCredentials {
-    /// The vendor.
-    pub vendor: Vendor,
-    /// Its credentials (secrets redacted in `Debug`).
-    pub credentials: Credentials,
-}
-
 /// A partial change of a vendor; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct VendorPatch {
@@ -187,17 +178,6 @@ impl Store {
         self.read(move |conn| resolve(conn, &reference)).await
     }
 
-    /// A vendor and its credentials, for the sync engine.
-    pub async fn vendor_with_credentials(&self, id: VendorId) -> Result<VendorWithCredentials> {
-        self.read(move |conn| {
-            Ok(VendorWithCredentials {
-                vendor: get(conn, id)?,
-                credentials: read_credentials(conn, id)?,
-            })
-        })
-        .await
-    }
-
     /// Which credential fields of a vendor are set (never their values).
     pub async fn vendor_credential_fields(&self, id: VendorId) -> Result<Credentials> {
         self.read(move |conn| read_credentials(conn, id)).await
@@ -323,8 +303,8 @@ mod tests {
         let listed = store.list_vendors(VendorFilter::default()).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert!(!format!("{listed:?}").contains("s3cret-pw"));
-        let full = store.vendor_with_credentials(vendor.id).await.unwrap();
-        assert_eq!(full.credentials.password.unwrap().expose(), "s3cret-pw");
+        let full = store.vendor_credential_fields(vendor.id).await.unwrap();
+        assert_eq!(full.password.unwrap().expose(), "s3cret-pw");
     }
 
     #[tokio::test]

@@ -175,6 +175,8 @@ async fn window_skips_the_cron_get_but_not_the_manual_trigger() {
     assert_eq!(body["summary"]["totalPlantsSynced"], 40);
     let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
     assert_eq!(status["window"]["active"], true);
+    // 20:00 IST: scheduled syncs may run again at 06:00 IST, 00:30 UTC.
+    assert_eq!(status["window"]["opens_at"], "2026-11-30T00:30:00.000Z", "{status}");
     assert_eq!(status["store"]["plants"], 40);
     assert_eq!(status["schedule"]["plants"]["last_run_status"], "ok");
 }
