@@ -24,6 +24,8 @@ struct Recorder {
     table: Arc<Table>,
     duration: Duration,
     starts: StdMutex<Vec<(RunKind, RunSource, DateTime<Utc>)>>,
+    /// The vendors of each run, in start order.
+    vendors: StdMutex<Vec<Vec<i64>>>,
     in_flight: std::sync::atomic::AtomicUsize,
     max_in_flight: std::sync::atomic::AtomicUsize,
 }
@@ -33,6 +35,7 @@ impl Runner for Recorder {
     async fn run(&self, request: RunRequest, _: Arc<Progress>) -> Result<RunReport, RunError> {
         let started = self.clock.now();
         self.starts.lock().unwrap().push((request.kind, request.source, started));
+        self.vendors.lock().unwrap().push(request.vendors().iter().map(|v| v.0).collect());
         let now_running = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now_running, Ordering::SeqCst);
         tokio::time::sleep(self.duration).await;
@@ -56,6 +59,7 @@ impl Runner for Recorder {
 
 struct Rig {
     clock: TokioClock,
+    table: Arc<Table>,
     recorder: Arc<Recorder>,
     coordinator: Arc<Coordinator>,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -99,6 +103,7 @@ fn rig(
         table: Arc::clone(&table),
         duration,
         starts: StdMutex::new(vec![]),
+        vendors: StdMutex::new(vec![]),
         in_flight: 0.into(),
         max_in_flight: 0.into(),
     });
@@ -106,12 +111,12 @@ fn rig(
     let (shutdown, receiver) = tokio::sync::watch::channel(false);
     tokio::spawn(run_schedule(
         Arc::clone(&coordinator),
-        table,
+        Arc::clone(&table) as Arc<dyn Candidates>,
         Arc::new(settings),
         Arc::new(clock.clone()),
         receiver,
     ));
-    Rig { clock, recorder, coordinator, shutdown }
+    Rig { clock, table, recorder, coordinator, shutdown }
 }
 
 impl Rig {
@@ -278,6 +283,42 @@ async fn concurrent_triggers_join_one_run() {
     assert_eq!(served, [Served::Started, Served::Joined]);
     assert_eq!(r.recorder.starts.lock().unwrap().len(), 1);
     assert_eq!(a.1.as_ref().as_ref().unwrap().run_id, b.1.as_ref().as_ref().unwrap().run_id);
+    let _ = r.shutdown.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tick_during_a_narrower_manual_run_waits_then_syncs_only_the_rest() {
+    // 05:50 IST is inside the window: only a person's run goes; at 06:00 the tick
+    // finds vendors 1 and 2 due while a manual run of vendor 1 (30 min) is going.
+    let r = rig(
+        "2026-11-30T05:50:00+05:30",
+        None,
+        15,
+        Duration::from_secs(30 * 60),
+        settings(Duration::ZERO),
+    );
+    r.table.rows.lock().unwrap().push(ScheduleCandidate {
+        vendor_id: VendorId(2),
+        interval_minutes: 15,
+        last_synced_at: None,
+    });
+    let coordinator = Arc::clone(&r.coordinator);
+    let manual = tokio::spawn(async move {
+        let request = RunRequest::new(RunKind::Plants, RunSource::User, true, [VendorId(1)]);
+        coordinator.trigger(request).await
+    });
+    advance(11).await; // 06:01: the 06:00 tick has been decided
+    assert_eq!(
+        r.coordinator.status().plants.last_decision,
+        Some(Decision::Ran { run_id: None }),
+        "a run of the rest was decided"
+    );
+    assert_eq!(r.coordinator.status().plants.waiting, 1, "it waits for the manual run");
+    advance(30).await;
+    assert_eq!(manual.await.unwrap().0, Served::Started);
+    assert_eq!(*r.recorder.vendors.lock().unwrap(), [vec![1], vec![2]], "vendor 1 once");
+    assert_eq!(r.recorder.max_in_flight.load(Ordering::SeqCst), 1, "never two at once");
+    assert_eq!(r.starts_ist(), ["30 05:50", "30 06:20"]);
     let _ = r.shutdown.send(true);
 }
 
