@@ -3,11 +3,12 @@
 //!
 //! Each request attributed to an account is counted once, and every trigger is evaluated at
 //! that moment into a [`Plan`]. The handler then walks the plan in the documented order:
-//! `preflight` (latency, HTTP error, rate limit), its own auth checks and normal handling,
+//! `preflight` (latch, latency, HTTP error, rate limit), its own auth checks and normal handling,
 //! the plant-list transformations ([`plant_page`], [`mangle_plant`]), and finally
 //! [`Plan::finish`] (truncation, slow body). Vendor files only supply the vendor's spelling
 //! of each signal, so a new vendor gets every fault for free.
 
+use super::state::Latch;
 use super::transport::SlowBody;
 use super::{Endpoint, Faults, Trigger};
 use axum::body::Body;
@@ -15,6 +16,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value};
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Fault switches of an account and the requests counted since they were installed.
@@ -56,6 +58,7 @@ impl FaultState {
             truncate: f.truncated_json.is_some_and(|t| fires(&t)),
             slow_body: f.slow_body.filter(|(_, t)| fires(t)).map(|(delay, _)| delay),
             faults: f.clone(),
+            latch: None,
         }
     }
 }
@@ -83,6 +86,8 @@ pub(crate) struct Plan {
     slow_body: Option<Duration>,
     /// The account's switches at the time (token limit, login rejection, plant faults).
     pub faults: Faults,
+    /// The account's plant-list latch, for plant-list requests (set by `Account::begin`).
+    pub latch: Option<Arc<Latch>>,
 }
 
 impl Plan {
@@ -92,10 +97,14 @@ impl Plan {
         self.rate_limited && self.http_error.is_none()
     }
 
-    /// Latency, then the HTTP error or the rate-limit signal (built by `rate_limit`) if they
+    /// The latch (plant-list requests wait here while the test holds the account), then
+    /// latency, then the HTTP error or the rate-limit signal (built by `rate_limit`) if they
     /// fire. `None` means: go on with the auth checks and normal handling. Both signals are
     /// final and get no body faults.
     pub(crate) async fn preflight(&self, rate_limit: impl FnOnce() -> Reply) -> Option<Response> {
+        if let Some(latch) = &self.latch {
+            latch.pass().await;
+        }
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }

@@ -23,7 +23,8 @@
 //!   [`Simulator::peak_in_flight`] let tests check that a client stays inside them.
 //! * Generated data (`data.rs`) is a pure function of the seed, the account index and the
 //!   server's start time, using a tiny splitmix64 generator (no `rand` dependency).
-//! * Faults (`faults.rs`) are evaluated per request in a fixed order: latency, HTTP error,
+//! * Faults (`faults.rs`) are evaluated per request in a fixed order: the plant-list latch
+//!   ([`Simulator::hold`]), latency, HTTP error,
 //!   rate limit, auth and token checks, normal handling, plant-list body transformations,
 //!   truncation, slow body. Triggers count from the moment the faults were installed. The
 //!   vendor limits above come right after the auth check (SolarEdge budget, concurrency;
@@ -379,6 +380,28 @@ impl Simulator {
     /// but still counts it here, so a client that keeps to the limit sees at most 3.
     pub fn peak_in_flight(&self, kind: VendorKind) -> u32 {
         self.state.peak_in_flight(kind)
+    }
+
+    /// From now on, plant-list requests of account `index` (every portal's plant or site
+    /// list, FusionSolar's legacy list included) wait after being counted and before being
+    /// answered, until [`Simulator::release`]. A test uses it to keep a sync of that vendor
+    /// in flight deterministically (with [`Simulator::wait_until_held`] to know it is).
+    pub fn hold(&self, index: usize) {
+        self.state.account(index).latch().set_held(true);
+    }
+
+    /// Lets the plant-list requests of account `index` through again: those waiting are
+    /// answered at once, later ones do not wait. Releasing an account not held does nothing.
+    pub fn release(&self, index: usize) {
+        self.state.account(index).latch().set_held(false);
+    }
+
+    /// Resolves once at least one plant-list request of account `index` is waiting at the
+    /// latch of [`Simulator::hold`] (at once if one already is), so a test knows a run is
+    /// in flight on that vendor. Never resolves while nothing arrives: bound it with a
+    /// timeout in tests.
+    pub async fn wait_until_held(&self, index: usize) {
+        self.state.account(index).latch().wait_until_held().await;
     }
 
     /// Replaces the faults of account `index` at run time (e.g. a test fixes the password).

@@ -13,8 +13,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Locks `mutex`, recovering from poisoning.
@@ -55,6 +56,64 @@ pub(crate) struct Account {
     daily: Mutex<DailyCount>,
     /// Recent requests, for the vendor's minimum intervals (FusionSolar).
     recent: Mutex<Vec<RecentCall>>,
+    /// The plant-list latch of [`super::Simulator::hold`].
+    latch: Arc<Latch>,
+}
+
+/// A gate in front of an account's plant-list answers, so a test can keep a sync run in
+/// flight on one vendor for as long as it needs (`Simulator::hold` / `release`) and know
+/// when a request is waiting at it (`Simulator::wait_until_held`), without sleeping.
+///
+/// Both halves are `watch` channels: `held` says whether the gate is closed, `waiting`
+/// how many requests stand at it; waiters and watchers await a change of value, so nothing
+/// polls and no wake-up can be missed.
+#[derive(Debug)]
+pub(crate) struct Latch {
+    /// Whether plant-list requests wait.
+    held: watch::Sender<bool>,
+    /// Requests waiting at the gate now.
+    waiting: watch::Sender<usize>,
+}
+
+impl Default for Latch {
+    fn default() -> Self {
+        Self { held: watch::Sender::new(false), waiting: watch::Sender::new(0) }
+    }
+}
+
+/// One request standing at the latch; leaving (drop, also when the client hangs up and
+/// the handler is dropped) takes it off the count.
+struct Waiter<'a>(&'a Latch);
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+impl Latch {
+    /// Closes (`true`) or opens (`false`) the gate.
+    pub(crate) fn set_held(&self, held: bool) {
+        self.held.send_replace(held);
+    }
+
+    /// Waits while the gate is closed; returns at once when it is open.
+    pub(crate) async fn pass(&self) {
+        let mut held = self.held.subscribe();
+        if !*held.borrow_and_update() {
+            return;
+        }
+        self.waiting.send_modify(|n| *n += 1);
+        let _waiter = Waiter(self);
+        // The sender lives as long as `self`, so this only ends by the gate opening.
+        let _ = held.wait_for(|held| !*held).await;
+    }
+
+    /// Resolves once at least one request waits at the gate.
+    pub(crate) async fn wait_until_held(&self) {
+        let mut waiting = self.waiting.subscribe();
+        let _ = waiting.wait_for(|n| *n > 0).await;
+    }
 }
 
 /// Requests of one UTC day.
@@ -100,11 +159,20 @@ impl Account {
         f(&mut lock(&self.data))
     }
 
+    /// The account's plant-list latch.
+    pub(crate) fn latch(&self) -> &Latch {
+        &self.latch
+    }
+
     /// Counts a request attributed to this account and decides which faults it gets. A
-    /// rate-limit fault that will be answered is counted here too.
+    /// rate-limit fault that will be answered is counted here too. Plant-list requests
+    /// carry the account's latch, which [`Plan::preflight`] passes first.
     pub(crate) fn begin(&self, endpoint: Endpoint) -> Plan {
         self.requests[endpoint.slot()].fetch_add(1, Ordering::SeqCst);
-        let plan = lock(&self.faults).plan(endpoint);
+        let mut plan = lock(&self.faults).plan(endpoint);
+        if endpoint == Endpoint::PlantList {
+            plan.latch = Some(Arc::clone(&self.latch));
+        }
         if plan.sends_rate_limit() {
             self.note_rate_limited();
         }
@@ -238,6 +306,7 @@ impl SimState {
                 rate_limited: AtomicU64::new(0),
                 daily: Mutex::new(DailyCount::default()),
                 recent: Mutex::new(Vec::new()),
+                latch: Arc::default(),
             })
             .collect();
         Self {

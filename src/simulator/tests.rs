@@ -1561,3 +1561,66 @@ async fn new_kinds_same_seed_same_portal() {
     }
     assert_eq!(wire[0], wire[1]);
 }
+
+/// Polls `future` once: whether it is already done, without waiting for anything.
+fn ready_now<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    future.poll(&mut cx).is_ready()
+}
+
+#[tokio::test]
+async fn hold_keeps_plant_lists_waiting_until_release() {
+    let sim = Arc::new(
+        Simulator::start(config(vec![
+            AccountSpec::new(Solarman, 5, 1),
+            AccountSpec::new(Growatt, 3, 0),
+        ]))
+        .await
+        .unwrap(),
+    );
+    let sm = Arc::new(Sm::login(&sim, 0).await);
+    // Nothing waits yet, so the watcher is pending.
+    let mut watcher = std::pin::pin!(sim.wait_until_held(0));
+    assert!(!ready_now(watcher.as_mut()));
+
+    sim.hold(0);
+    let held = tokio::spawn({
+        let sm = Arc::clone(&sm);
+        async move { sm.json("/station/v1.0/list", json!({"page": 1, "size": 10})).await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), watcher)
+        .await
+        .expect("request reached the latch");
+    // Counted before it waits; still waiting, since nothing released it.
+    assert_eq!(sim.requests(0, Endpoint::PlantList), 1);
+    assert!(!held.is_finished());
+
+    // Only the plant list of the held account waits: its other calls and other accounts
+    // are answered.
+    let station_id: u64 = sim.plant_ids(0)[0].parse().unwrap();
+    let realtime = sm.json("/station/v1.0/realTime", json!({"stationId": station_id})).await;
+    assert_eq!(realtime["success"], true);
+    let token = sim.credentials(1).api_key;
+    let growatt = gw_json(&sim, Some(&token), "/v1/plant/list").await;
+    assert_eq!(growatt["data"]["count"], 3);
+    assert!(!held.is_finished());
+
+    sim.release(0);
+    let body = held.await.unwrap();
+    assert_eq!((body["success"].clone(), body["total"].clone()), (json!(true), json!(5)));
+    // Released: later requests pass at once, and no one waits any more.
+    let again = sm.json("/station/v1.0/list", json!({"page": 1, "size": 10})).await;
+    assert_eq!(again["total"], 5);
+    assert!(!ready_now(std::pin::pin!(sim.wait_until_held(0))));
+    // Holding again catches the next request.
+    sim.hold(0);
+    let second = tokio::spawn({
+        let sm = Arc::clone(&sm);
+        async move { sm.json("/station/v1.0/list", json!({"page": 2, "size": 2})).await }
+    });
+    tokio::time::timeout(Duration::from_secs(10), sim.wait_until_held(0)).await.unwrap();
+    assert!(!second.is_finished());
+    sim.release(0);
+    assert_eq!(second.await.unwrap()["stationList"].as_array().unwrap().len(), 2);
+    assert_eq!(sim.requests(0, Endpoint::PlantList), 3);
+}
