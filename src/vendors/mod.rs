@@ -11,7 +11,9 @@
 //!   error code in the body).
 //! * [`Session`] owns the token of one vendor account: reused while more than five minutes
 //!   remain, renewed at most once under a per-account lock when the vendor says it expired,
-//!   and persisted through [`TokenStore`] so a token survives restarts.
+//!   and persisted through [`TokenStore`] so a token survives restarts. The account's
+//!   shared state also paces calls ([`Session::pace`]) and remembers facts learnt about
+//!   the account ([`AccountFact`]: no v2 access, legacy-only...) for a while.
 //! * [`http::Http`] is the one HTTP client (timeouts, user agent) with the retry policy:
 //!   capped exponential backoff with jitter for transient errors and rate limits, honouring
 //!   `Retry-After`, never for auth or malformed data, every attempt counted against the
@@ -35,7 +37,9 @@ pub mod sungrow;
 pub mod zones;
 
 pub use http::{Http, HttpSettings, RetryPolicy};
-pub use session::{AccountTokens, DailyQuota, Session, SessionKey, TokenStore};
+pub use session::{
+    AccountFact, AccountTokens, DailyQuota, Session, SessionKey, TokenStore, TooSoon,
+};
 
 use crate::domain::{Credentials, Timestamp, VendorAlert, VendorKind, VendorPlant};
 use std::time::Duration;

@@ -27,7 +27,8 @@ mod wire;
 
 use super::paging::{Next, PlantPages, RawPage, decode_row};
 use super::{
-    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
+    VendorError,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
@@ -54,10 +55,6 @@ const ALARM_OVERLAP: Duration = Duration::from_secs(3600);
 /// Least time between any two calls of one endpoint on one account, so a sync's pages,
 /// batches and alarm windows never go out as a burst.
 const SPACING: Duration = Duration::from_secs(1);
-/// The account-level memory that `stations` is refused and the legacy list is used.
-const LEGACY_ONLY: &str = "fusionsolar-legacy-only";
-/// How long that is believed before `stations` is tried again (access can be granted).
-const LEGACY_ONLY_MEMORY: Duration = Duration::from_secs(24 * 3600);
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
 
@@ -260,13 +257,13 @@ impl VendorClient for FusionSolar {
     ) -> Result<PlantListing, VendorError> {
         // Accounts without the newer interface keep the legacy list (capacity in MW); that
         // is remembered for a day, so the refused call is not repeated every sync.
-        let mut pages = if session.is_held(LEGACY_ONLY) {
+        let mut pages = if session.knows(&AccountFact::FusionSolarLegacyOnly) {
             self.legacy_stations(session).await?
         } else {
             match self.stations(session).await {
                 Ok(pages) => pages,
                 Err(VendorError::Permanent(reason)) if reason.contains("failCode 401") => {
-                    session.hold(LEGACY_ONLY, LEGACY_ONLY_MEMORY);
+                    session.remember(AccountFact::FusionSolarLegacyOnly);
                     self.legacy_stations(session).await?
                 }
                 Err(other) => return Err(other),

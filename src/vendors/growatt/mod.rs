@@ -17,7 +17,8 @@ mod wire;
 
 use super::paging::{Next, PlantPages, RawPage};
 use super::{
-    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
+    VendorError,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
@@ -26,11 +27,6 @@ use client::Client;
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
-/// The account-level memory that the details call is refused.
-const NO_DETAILS_ACCESS: &str = "growatt-no-details-access";
-/// How long a plant whose zone has no IANA name, or an account refused the details call,
-/// is left before the details are asked for again.
-const NO_ZONE_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The Growatt adapter.
 pub struct Growatt {
@@ -66,11 +62,11 @@ impl Growatt {
                 pages.plants_mut()[index].timezone = Some(zone.clone());
                 continue;
             }
-            let no_zone = format!("growatt-no-zone-{id}");
-            if session.is_held(&no_zone) {
+            let no_zone = AccountFact::GrowattPlantWithoutZone(id.clone());
+            if session.knows(&no_zone) {
                 continue;
             }
-            if session.is_held(NO_DETAILS_ACCESS) {
+            if session.knows(&AccountFact::GrowattNoDetailsAccess) {
                 return;
             }
             if session.should_stop_optional_work(RESERVED_REQUESTS) {
@@ -87,7 +83,7 @@ impl Growatt {
                     // No permission for the call, for any plant: not asked again for any
                     // plant of the account for a day.
                     pages.warn(format!("plant zones not read: {reason}"));
-                    session.hold(NO_DETAILS_ACCESS, NO_ZONE_MEMORY);
+                    session.remember(AccountFact::GrowattNoDetailsAccess);
                     return;
                 }
                 Err(error @ VendorError::Permanent(_)) => Err(error),
@@ -109,7 +105,7 @@ impl Growatt {
             };
             match zone {
                 Some(zone) => pages.plants_mut()[index].timezone = Some(zone),
-                None => session.hold(&no_zone, NO_ZONE_MEMORY),
+                None => session.remember(no_zone),
             }
         }
     }

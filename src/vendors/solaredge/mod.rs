@@ -21,21 +21,17 @@ mod wire;
 
 use super::paging::{Next, PlantPages, RawPage, decode_row};
 use super::{
-    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
+    VendorError,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 /// Sites per list page and per bulk overview call (both SolarEdge's maximum).
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's own budget kept back for listing pages.
 const RESERVED_REQUESTS: u32 = 10;
-/// The account-level memory that this key has no v2 access.
-const NO_V2_ACCESS: &str = "solaredge-no-v2-access";
-/// How long "no v2 access" is believed before asking again (access can be granted).
-const NO_V2_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// The alert list this key cannot have.
 fn unsupported() -> VendorError {
@@ -272,7 +268,7 @@ impl VendorClient for SolarEdge {
         _window: AlertWindow,
         plant_ids: &[String],
     ) -> Result<AlertListing, VendorError> {
-        if session.is_held(NO_V2_ACCESS) {
+        if session.knows(&AccountFact::SolarEdgeNoV2Access) {
             return Err(unsupported());
         }
         // The plan reserves one alert call for every sync: it is made unless even the
@@ -294,7 +290,7 @@ impl VendorClient for SolarEdge {
             // No v2 access for this key (403/404): v1 has no alert list (§3.4). Remembered
             // for a day, so the quota is not spent asking again every run.
             Err(VendorError::CredentialsRejected(_) | VendorError::Permanent(_)) => {
-                session.hold(NO_V2_ACCESS, NO_V2_MEMORY);
+                session.remember(AccountFact::SolarEdgeNoV2Access);
                 return Err(unsupported());
             }
             Err(other) => return Err(other),
