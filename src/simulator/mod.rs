@@ -176,6 +176,9 @@ pub struct Faults {
     /// FusionSolar: the API account lacks the `stations` interface (`failCode 401`) and
     /// has only the legacy `getStationList` (capacity in MW).
     pub fusion_legacy_only: bool,
+    /// Growatt: the token may not call `/v1/plant/details` (`error_code 101`, no
+    /// permission); the list and `plant/data` still answer.
+    pub growatt_no_details_access: bool,
 }
 
 impl Faults {

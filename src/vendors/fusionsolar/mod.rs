@@ -262,7 +262,8 @@ impl VendorClient for FusionSolar {
         } else {
             match self.stations(session).await {
                 Ok(pages) => pages,
-                Err(VendorError::Permanent(reason)) if reason.contains("failCode 401") => {
+                // failCode 401 on `stations`: the account may only call the legacy list.
+                Err(VendorError::NoPermission(_)) => {
                     session.remember(AccountFact::FusionSolarLegacyOnly);
                     self.legacy_stations(session).await?
                 }

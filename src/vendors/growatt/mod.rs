@@ -79,7 +79,7 @@ impl Growatt {
                 .await
             {
                 Ok(response) => response.parse::<wire::Data<wire::PlantDetails>>("Growatt details"),
-                Err(VendorError::Permanent(reason)) if reason.contains("error_code 101") => {
+                Err(VendorError::NoPermission(reason)) => {
                     // No permission for the call, for any plant: not asked again for any
                     // plant of the account for a day.
                     pages.warn(format!("plant zones not read: {reason}"));

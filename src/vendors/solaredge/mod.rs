@@ -289,7 +289,7 @@ impl VendorClient for SolarEdge {
             Ok(response) => response,
             // No v2 access for this key (403/404): v1 has no alert list (§3.4). Remembered
             // for a day, so the quota is not spent asking again every run.
-            Err(VendorError::CredentialsRejected(_) | VendorError::Permanent(_)) => {
+            Err(VendorError::NoPermission(_)) => {
                 session.remember(AccountFact::SolarEdgeNoV2Access);
                 return Err(unsupported());
             }
