@@ -15,7 +15,7 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages, RawPage};
+use super::paging::{PlantPages, RawPage};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
     VendorError,
@@ -174,31 +174,24 @@ impl VendorClient for Growatt {
         session: &Session,
         known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
-        let mut pages = PlantPages::default();
-        for page in 1.. {
+        let fetch = |page: u32| async move {
             let query = [("page", page.to_string()), ("perpage", PAGE_SIZE.to_string())];
-            let fetched = async {
-                let parsed: wire::Data<wire::PlantPage> = self
-                    .get(session, "/v1/plant/list", &query)
-                    .await?
-                    .parse(&format!("Growatt plant list page {page}"))?;
-                match parsed.data {
-                    Some(wire::PlantPage { count, plants: Some(rows) }) => {
-                        Ok(RawPage { rows, total: count, page_count: None })
-                    }
-                    _ => Err(VendorError::Malformed(format!(
-                        "Growatt plant list page {page} has no data.plants"
-                    ))),
+            let parsed: wire::Data<wire::PlantPage> = self
+                .get(session, "/v1/plant/list", &query)
+                .await?
+                .parse(&format!("Growatt plant list page {page}"))?;
+            match parsed.data {
+                Some(wire::PlantPage { count, plants: Some(rows) }) => {
+                    Ok(RawPage::new(rows, count))
                 }
-            };
-            let id_of = |text: &str| {
-                serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id)
-            };
-            let next = pages.take_page(page, fetched.await, PAGE_SIZE, convert::plant, id_of)?;
-            if next == Next::Stop {
-                break;
+                _ => Err(VendorError::Malformed(format!(
+                    "Growatt plant list page {page} has no data.plants"
+                ))),
             }
-        }
+        };
+        let id_of =
+            |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id);
+        let mut pages = PlantPages::collect(PAGE_SIZE, fetch, convert::plant, id_of).await?;
         if pages.throttled() {
             pages.warn("plant readings not refreshed this run: the portal is throttling".into());
         } else {

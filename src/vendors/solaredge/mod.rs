@@ -19,7 +19,7 @@ mod convert;
 mod plan;
 mod wire;
 
-use super::paging::{Next, PlantPages, RawPage, decode_row};
+use super::paging::{PlantPages, RawPage, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
     VendorError,
@@ -202,8 +202,7 @@ impl VendorClient for SolarEdge {
         session: &Session,
         known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
-        let mut pages = PlantPages::default();
-        for page in 1u32.. {
+        let fetch = |page: u32| async move {
             // A listing goes on only after a full page, so page N starts at record
             // (N - 1) * 100: a record offset, not a page number (a known client bug, §6.6).
             let start_index = (page as usize - 1) * PAGE_SIZE;
@@ -213,30 +212,23 @@ impl VendorClient for SolarEdge {
                 ("sortProperty", "Name".to_owned()),
                 ("sortOrder", "ASC".to_owned()),
             ];
-            let fetched = async {
-                let parsed: wire::SitesEnvelope =
-                    self.get(session, "/sites/list", &query)
-                        .await?
-                        .parse(&format!("SolarEdge site list page {page}"))?;
-                let sites = parsed.sites.ok_or_else(|| {
-                    VendorError::Malformed(format!(
-                        "SolarEdge site list page {page} has no 'sites'"
-                    ))
-                })?;
-                match sites.site.or(sites.list) {
-                    Some(rows) => Ok(RawPage { rows, total: sites.count, page_count: None }),
-                    None => Err(VendorError::Malformed(format!(
-                        "SolarEdge site list page {page} has neither sites.site nor sites.list"
-                    ))),
-                }
-            };
-            let id_of =
-                |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
-            let next = pages.take_page(page, fetched.await, PAGE_SIZE, convert::plant, id_of)?;
-            if next == Next::Stop {
-                break;
+            let parsed: wire::SitesEnvelope = self
+                .get(session, "/sites/list", &query)
+                .await?
+                .parse(&format!("SolarEdge site list page {page}"))?;
+            let sites = parsed.sites.ok_or_else(|| {
+                VendorError::Malformed(format!("SolarEdge site list page {page} has no 'sites'"))
+            })?;
+            match sites.site.or(sites.list) {
+                Some(rows) => Ok(RawPage::new(rows, sites.count)),
+                None => Err(VendorError::Malformed(format!(
+                    "SolarEdge site list page {page} has neither sites.site nor sites.list"
+                ))),
             }
-        }
+        };
+        let id_of =
+            |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
+        let mut pages = PlantPages::collect(PAGE_SIZE, fetch, convert::plant, id_of).await?;
 
         // Overviews only for sites whose lastUpdateTime moved since the stored readings.
         let stale: Vec<usize> = pages
