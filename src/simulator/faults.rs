@@ -335,6 +335,12 @@ pub(crate) fn paging(body: &Value, page_key: &str, default_size: u64, cap: u64) 
     (page, usize::try_from(size).unwrap_or(usize::MAX))
 }
 
+/// The items of page `page` of a paged sub-list (devices, alerts, faults) after the paging
+/// faults: with `ignore_paging` every request gets the first page.
+pub(crate) fn list_page<T: Clone>(faults: &Faults, items: &[T], page: u64, size: usize) -> Vec<T> {
+    page_of(items, if faults.ignore_paging { 1 } else { page }, size)
+}
+
 /// The items of page `page` of `items` with page size `size`.
 pub(crate) fn page_of<T: Clone>(items: &[T], page: u64, size: usize) -> Vec<T> {
     let skip = usize::try_from(page.saturating_sub(1)).unwrap_or(usize::MAX).saturating_mul(size);
@@ -431,5 +437,8 @@ mod tests {
         assert_eq!(signed_field(&body, "ts"), Some(1_700_000_000));
         assert_eq!(text_field(&body, "id").as_deref(), Some("42"));
         assert_eq!(page_of(&[1, 2, 3, 4, 5], 2, 2), [3, 4]);
+        let ignoring = Faults { ignore_paging: true, ..Faults::none() };
+        assert_eq!(list_page(&ignoring, &[1, 2, 3, 4, 5], 2, 2), [1, 2]);
+        assert_eq!(list_page(&Faults::none(), &[1, 2, 3, 4, 5], 3, 2), [5]);
     }
 }

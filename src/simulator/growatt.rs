@@ -208,6 +208,9 @@ async fn plant_details(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     serve(&state, &headers, &query, Endpoint::Devices, |call| {
+        if call.faults.growatt_no_details_access {
+            return error(101, "no permission");
+        }
         let id = query_number(call.query, "plant_id");
         let found = call.account.with_data(|data| {
             id.and_then(|id| data.plant_by_id(id)).map(|p| {

@@ -170,12 +170,17 @@ pub struct Faults {
     /// Growatt: every request of the account answers `error_code -1` "Please use the new
     /// domain", as the retired `server*.growatt.com` hosts do.
     pub growatt_retired_domain: bool,
-    /// Every plant-list request is answered with the first page, whatever its page number
-    /// or offset (a portal, or a proxy, that ignores the paging parameter).
+    /// Every list request is answered with the first page, whatever its page number or
+    /// offset (a portal, or a proxy, that ignores the paging parameter): the plant lists,
+    /// and the paged lists under them (Solarman's device and alert lists, Sungrow's fault
+    /// list).
     pub ignore_paging: bool,
     /// FusionSolar: the API account lacks the `stations` interface (`failCode 401`) and
     /// has only the legacy `getStationList` (capacity in MW).
     pub fusion_legacy_only: bool,
+    /// Growatt: the token may not call `/v1/plant/details` (`error_code 101`, no
+    /// permission); the list and `plant/data` still answer.
+    pub growatt_no_details_access: bool,
 }
 
 impl Faults {

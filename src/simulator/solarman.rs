@@ -8,7 +8,7 @@
 
 use super::data::{NetStatus, Plant};
 use super::faults::{
-    Reply, mangle_plant, number_field, page_of, paging, plant_page, signed_field, text_field,
+    Reply, list_page, mangle_plant, number_field, paging, plant_page, signed_field, text_field,
 };
 use super::state::{Account, SimState, sha256_hex};
 use super::{Endpoint, Faults};
@@ -255,7 +255,7 @@ fn station_not_found(state: &SimState) -> Reply {
 
 /// `POST /station/v1.0/device`.
 async fn devices(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
-    authed(&state, &headers, Endpoint::Devices, &body, |state, account, _, body| {
+    authed(&state, &headers, Endpoint::Devices, &body, |state, account, faults, body| {
         let id = number_field(body, "stationId");
         let (page, size) = paging(body, "page", DEVICE_SIZE.0, DEVICE_SIZE.1);
         let found = account.with_data(|data| {
@@ -273,7 +273,7 @@ async fn devices(State(state): State<Arc<SimState>>, headers: HeaderMap, body: B
                         })
                     })
                     .collect();
-                (items.len(), page_of(&items, page, size))
+                (items.len(), list_page(faults, &items, page, size))
             })
         });
         match found {
@@ -294,7 +294,7 @@ async fn alert_list(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    authed(&state, &headers, Endpoint::Alerts, &body, |state, account, _, body| {
+    authed(&state, &headers, Endpoint::Alerts, &body, |state, account, faults, body| {
         let sn = text_field(body, "deviceSn");
         let device_id = number_field(body, "deviceId");
         let (Some(from), Some(to)) =
@@ -332,7 +332,7 @@ async fn alert_list(
                 "deviceSn": device.sn,
                 "deviceId": device.id,
                 "total": alerts.len(),
-                "alertList": page_of(&alerts, page, size),
+                "alertList": list_page(faults, &alerts, page, size),
             }))
         });
         match found {

@@ -9,7 +9,7 @@
 //! limiting. Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{self, Alert, NetStatus, Plant, in_zone, number_text};
-use super::faults::{Reply, mangle_plant, page_of, paging, plant_page, text_field};
+use super::faults::{Reply, list_page, mangle_plant, paging, plant_page, text_field};
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
 use crate::domain::VendorKind;
@@ -284,7 +284,8 @@ async fn fault_list(
             alerts.iter().map(|(a, p)| fault(a, p)).collect::<Vec<Value>>()
         });
         let total = items.len();
-        success(call.state, page_data(call.account, total, page_of(&items, page, size)))
+        let shown = list_page(call.faults, &items, page, size);
+        success(call.state, page_data(call.account, total, shown))
     })
     .await
 }

@@ -1384,6 +1384,19 @@ async fn growatt_retired_domain_and_rejected_token() {
     assert_eq!(sim.peak_in_flight(Growatt), 1);
 }
 
+#[tokio::test]
+async fn growatt_details_refused_without_permission() {
+    let refused = Faults { growatt_no_details_access: true, ..Faults::none() };
+    let sim = Simulator::start(config(vec![with_faults(Growatt, 3, refused)])).await.unwrap();
+    let token = sim.credentials(0).api_key;
+    let id = &sim.plant_ids(0)[0];
+    let details = gw_json(&sim, Some(&token), &format!("/v1/plant/details?plant_id={id}")).await;
+    assert_eq!(details["error_code"], 101);
+    let data = gw_json(&sim, Some(&token), &format!("/v1/plant/data?plant_id={id}")).await;
+    assert_eq!(data["error_code"], 0, "only the details call is refused");
+    assert_eq!(gw_json(&sim, Some(&token), "/v1/plant/list").await["data"]["count"], 3);
+}
+
 // ---------------------------------------------------------------------------------------
 // All three
 

@@ -6,12 +6,15 @@
 //! vendor's JSON, private to the folder) and `convert.rs` (wire to domain, pure, tested on
 //! recorded payloads in `tests/fixtures/<vendor>/`). What every adapter shares lives here:
 //!
-//! * [`VendorError`] classifies every failure as auth, rate-limited, transient or permanent
-//!   from the response envelope, not the HTTP status alone (vendors answer HTTP 200 with an
-//!   error code in the body).
+//! * [`VendorError`] classifies every failure as auth, rate-limited, transient, no
+//!   permission or permanent from the response envelope, not the HTTP status alone (vendors
+//!   answer HTTP 200 with an error code in the body). Adapters decide on these variants,
+//!   never on an error's text.
 //! * [`Session`] owns the token of one vendor account: reused while more than five minutes
 //!   remain, renewed at most once under a per-account lock when the vendor says it expired,
-//!   and persisted through [`TokenStore`] so a token survives restarts.
+//!   and persisted through [`TokenStore`] so a token survives restarts. The account's
+//!   shared state also paces calls ([`Session::pace`]) and remembers facts learnt about
+//!   the account ([`AccountFact`]: no v2 access, legacy-only...) for a while.
 //! * [`http::Http`] is the one HTTP client (timeouts, user agent) with the retry policy:
 //!   capped exponential backoff with jitter for transient errors and rate limits, honouring
 //!   `Retry-After`, never for auth or malformed data, every attempt counted against the
@@ -35,7 +38,9 @@ pub mod sungrow;
 pub mod zones;
 
 pub use http::{Http, HttpSettings, RetryPolicy};
-pub use session::{AccountTokens, DailyQuota, Session, SessionKey, TokenStore};
+pub use session::{
+    AccountFact, AccountTokens, DailyQuota, Session, SessionKey, TokenStore, TooSoon,
+};
 
 use crate::domain::{Credentials, Timestamp, VendorAlert, VendorKind, VendorPlant};
 use std::time::Duration;
@@ -61,9 +66,17 @@ pub enum VendorError {
     /// A failure that may pass: HTTP 5xx, timeouts, connection errors, maintenance.
     #[error("temporary failure: {0}")]
     Transient(String),
-    /// A failure that will not pass by retrying: permissions, configuration, bad request.
+    /// A failure that will not pass by retrying: configuration, bad request, an unknown
+    /// error code.
     #[error("{0}")]
     Permanent(String),
+    /// The portal says this account may not call this interface (FusionSolar `failCode
+    /// 401`, Growatt `error_code 101`, Sungrow `E994`/`E996`, SolarEdge's v2 API refused to
+    /// a v1 key): configuration at the portal, not transient and not a verdict on the
+    /// credentials, so adapters fall back to what the account may call, or leave the
+    /// optional work out, and remember it ([`AccountFact`]) rather than ask again.
+    #[error("no permission: {0}")]
+    NoPermission(String),
     /// The response could not be understood (truncated or wrongly shaped JSON).
     #[error("malformed response: {0}")]
     Malformed(String),

@@ -1,12 +1,26 @@
-//! Collecting a paged plant listing: de-duplication by id, skipped rows, the stop rule.
+//! Reading paged lists: one page loop, one set of stop rules, for every list of every
+//! portal (plant listings, and the device, alert and fault lists under them).
 //!
-//! A listing stops at a short page or once the count reached the vendor's total, with a hard
-//! page cap so a vendor that keeps answering full pages cannot loop us forever.
+//! # Design
+//!
+//! Portals page their lists differently (a page number, a record offset, a page count) and
+//! misbehave in the same few ways (vendor-apis.md §6.6): a short page that is not the end,
+//! a total that is never reached, and a portal or proxy that ignores the paging parameter
+//! and answers the same page forever. [`PageRules`] is the pure state machine that decides
+//! after each page: a short page or the total reached ends the list complete, a page that
+//! adds nothing new ends it incomplete, and a hard cap of [`MAX_PAGES`] ends a runaway
+//! list. [`read_pages`] is the one loop that drives it, given how to fetch a page and how
+//! to take its rows (which says how many were new). [`PlantPages`] builds a plant listing
+//! on top of it: rows decoded one at a time, de-duplicated by id, a failed later page kept
+//! as an incomplete listing. A list that did not read to its end says so ([`End`]), so a
+//! caller never takes a partial list for the whole (a Sungrow fault list read short would
+//! resolve alerts that are still open).
 
 use super::{PlantListing, VendorError};
-use crate::domain::VendorPlant;
+use crate::domain::{VendorAlert, VendorPlant};
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
+use std::future::Future;
 
 /// Decodes one raw row as the wire type `W` and converts it with `convert` (which also gets
 /// the raw text, to keep it). Rows are decoded one at a time from their own text, so one
@@ -18,199 +32,314 @@ pub fn decode_row<W: DeserializeOwned, T>(
     serde_json::from_str::<W>(text).map_err(|e| e.to_string()).and_then(|row| convert(row, text))
 }
 
-/// One fetched page of a plant listing: its rows, still raw so each decodes on its own, and
-/// what the vendor says of the whole (its total; the page count, for portals that give one).
-#[derive(Debug, Default)]
-pub struct RawPage {
+/// One fetched page of a list: its rows, and what the vendor says of the whole (its total;
+/// the page count, for portals that give one).
+#[derive(Debug)]
+pub struct Page<R> {
     /// The rows.
-    pub rows: Vec<Box<serde_json::value::RawValue>>,
-    /// The number of plants the vendor reports.
+    pub rows: Vec<R>,
+    /// The number of rows the vendor reports in the whole list.
     pub total: Option<i64>,
     /// The number of pages the vendor reports (FusionSolar's `pageCount`).
     pub page_count: Option<i64>,
 }
 
-/// Hard cap of pages per listing (at 100 rows a page: 50,000 plants per account).
+impl<R> Page<R> {
+    /// A page whose end is decided by its length and the vendor's `total`.
+    pub fn new(rows: Vec<R>, total: Option<i64>) -> Self {
+        Self { rows, total, page_count: None }
+    }
+}
+
+/// A plant-list page whose rows are still raw, so each decodes on its own.
+pub type RawPage = Page<Box<serde_json::value::RawValue>>;
+
+/// Hard cap of pages per list (at 100 rows a page: 50,000 plants per account).
 pub const MAX_PAGES: u32 = 500;
 
-/// Accumulates pages of one listing.
+/// How a list ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// Every page was read: a short page, the vendor's total or its page count said so.
+    Complete,
+    /// The list stopped before its end, for this reason; what was read is all there is.
+    Incomplete(String),
+}
+
+/// A page that could not be fetched; the earlier pages were taken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageFailure {
+    /// The page (1-based).
+    pub page: u32,
+    /// Why.
+    pub error: VendorError,
+}
+
+/// The stop rules of one paged list, decided after each page.
+#[derive(Debug)]
+pub struct PageRules {
+    /// What the rows are, for the reasons ("plants", "alerts").
+    noun: &'static str,
+    /// Distinct rows listed so far.
+    listed: u64,
+}
+
+impl PageRules {
+    /// Rules for a list of `noun` (plural, for the reasons).
+    pub fn new(noun: &'static str) -> Self {
+        Self { noun, listed: 0 }
+    }
+
+    /// Decides after page `page` (1-based), asked with `size`, that held `rows` rows of
+    /// which `added` were new to the list, given the vendor's `total` and `page_count` when
+    /// it reports them. `None`: fetch the next page. A page count, where the portal gives
+    /// one, decides: not the length of a page.
+    pub fn after(
+        &mut self,
+        page: u32,
+        rows: usize,
+        added: usize,
+        size: usize,
+        total: Option<i64>,
+        page_count: Option<i64>,
+    ) -> Option<End> {
+        let total = total.map(|t| t.max(0) as u64);
+        match page_count {
+            Some(count) => self.after_numbered_page(page, added, count.max(0) as u64, total),
+            None => self.after_page(page, rows, added, size, total),
+        }
+    }
+
+    /// After a page of a list whose end is known by a short page or the total.
+    fn after_page(
+        &mut self,
+        page: u32,
+        rows: usize,
+        added: usize,
+        size: usize,
+        total: Option<u64>,
+    ) -> Option<End> {
+        self.listed += added as u64;
+        // Unreadable rows count too: the vendor listed them.
+        let counted = self.listed;
+        let noun = self.noun;
+        if rows > 0 && added == 0 {
+            // A portal that ignores the paging parameter answers the same page forever;
+            // on a daily quota, following it would spend the day.
+            return Some(End::Incomplete(format!(
+                "page {page} only repeated {noun} already listed (is the paging parameter ignored?)"
+            )));
+        }
+        if let Some(total) = total
+            && counted >= total
+        {
+            return Some(End::Complete);
+        }
+        if rows == 0 && page == 1 && total.is_none() {
+            // An empty answer that does not even say "0 plants" proves nothing: treating it
+            // as complete would mark every stored plant inactive.
+            return Some(End::Incomplete(format!(
+                "the vendor returned no {noun} and no total on the first page"
+            )));
+        }
+        let short_of_total = |total: u64| {
+            End::Incomplete(format!(
+                "the vendor reported {total} {noun} but its pages ended after {counted}"
+            ))
+        };
+        if rows < size {
+            return Some(match total {
+                Some(total) if counted < total => short_of_total(total),
+                _ => End::Complete,
+            });
+        }
+        if let Some(total) = total
+            && u64::from(page) > total.div_ceil(size.max(1) as u64)
+        {
+            return Some(short_of_total(total));
+        }
+        Self::below_cap(page)
+    }
+
+    /// After page `page` of a portal that says how many pages there are (FusionSolar's
+    /// `pageCount`): its word decides, whatever the page's length.
+    fn after_numbered_page(
+        &mut self,
+        page: u32,
+        added: usize,
+        page_count: u64,
+        total: Option<u64>,
+    ) -> Option<End> {
+        self.listed += added as u64;
+        let counted = self.listed;
+        let noun = self.noun;
+        if u64::from(page) < page_count {
+            if page > 1 && added == 0 && total.is_none_or(|total| counted < total) {
+                // Page after page with nothing new: the paging parameter is ignored.
+                return Some(End::Incomplete(format!(
+                    "page {page} of {page_count} only repeated {noun} already listed"
+                )));
+            }
+            return Self::below_cap(page);
+        }
+        if counted == 0 && total.is_none() {
+            // As for unnumbered pages: an empty answer without a total proves nothing.
+            return Some(End::Incomplete(format!("the vendor returned no {noun} and no total")));
+        }
+        Some(match total {
+            Some(total) if counted < total => End::Incomplete(format!(
+                "the vendor reported {total} {noun} but its {page_count} pages held {counted}"
+            )),
+            _ => End::Complete,
+        })
+    }
+
+    fn below_cap(page: u32) -> Option<End> {
+        (page >= MAX_PAGES)
+            .then(|| End::Incomplete(format!("stopped at the cap of {MAX_PAGES} pages")))
+    }
+}
+
+/// The one page loop of every paged list: fetches page 1, 2, … with `fetch`, hands each
+/// page's rows to `take` (which answers how many of them were new to the list) and stops
+/// where [`PageRules`] say, with how the list ended. A failed fetch ends the loop with the
+/// page and its error; the rows of earlier pages were taken.
+pub async fn read_pages<R, F, Fut>(
+    noun: &'static str,
+    size: usize,
+    mut fetch: F,
+    mut take: impl FnMut(Vec<R>) -> usize,
+) -> Result<End, PageFailure>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<Page<R>, VendorError>>,
+{
+    let mut rules = PageRules::new(noun);
+    let mut page = 1;
+    loop {
+        let Page { rows, total, page_count } =
+            fetch(page).await.map_err(|error| PageFailure { page, error })?;
+        let count = rows.len();
+        let added = take(rows);
+        if let Some(end) = rules.after(page, count, added, size, total, page_count) {
+            return Ok(end);
+        }
+        page += 1;
+    }
+}
+
+/// The alert rows of one paged alert list, de-duplicated by occurrence key (an unreadable
+/// row by its text), so a page that repeats earlier ones adds nothing new.
+#[derive(Debug, Default)]
+pub struct AlertRows {
+    seen: HashSet<String>,
+    /// The alerts, in listing order.
+    pub alerts: Vec<VendorAlert>,
+    /// Why rows did not decode.
+    pub skipped: Vec<String>,
+}
+
+impl AlertRows {
+    /// Decodes each row as `W` and converts it (see [`decode_row`]); answers how many rows
+    /// were new, for [`read_pages`].
+    pub fn take<W: DeserializeOwned>(
+        &mut self,
+        rows: Vec<Box<serde_json::value::RawValue>>,
+        convert: impl Fn(W, &str) -> Result<VendorAlert, String>,
+    ) -> usize {
+        let mut added = 0;
+        for row in rows {
+            match decode_row(row.get(), &convert) {
+                Ok(alert) => {
+                    if self.seen.insert(alert.vendor_alert_key.clone()) {
+                        self.alerts.push(alert);
+                        added += 1;
+                    }
+                }
+                Err(reason) => {
+                    if self.seen.insert(row.get().to_owned()) {
+                        self.skipped.push(reason);
+                        added += 1;
+                    }
+                }
+            }
+        }
+        added
+    }
+}
+
+/// Accumulates the pages of one plant listing.
 #[derive(Debug, Default)]
 pub struct PlantPages {
     seen: HashSet<String>,
     listing: PlantListing,
-    /// Rows of the current page that were not seen before.
-    new_on_page: usize,
-    /// Distinct rows listed so far (plants, and unreadable rows by id or without one).
-    listed: u64,
     /// A page was refused for a rate limit or a spent quota: optional calls must wait too.
     throttled: bool,
 }
 
-/// What to do after a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    /// Fetch the next page.
-    Continue,
-    /// The listing is over.
-    Stop,
-}
-
 impl PlantPages {
-    /// Adds one decoded row (or the reason it did not decode).
-    fn push(&mut self, row: Result<VendorPlant, (Option<String>, String)>) {
+    /// Reads a whole plant listing of `size` rows a page with `fetch` (page number to
+    /// page): every row is decoded as `W` on its own and converted (a row that does not is
+    /// reported by the id `id_of` reads, and not deactivated); a failed page after the
+    /// first ends the listing as incomplete, keeping the earlier pages. The one listing
+    /// loop of every adapter.
+    pub async fn collect<W, F, Fut>(
+        size: usize,
+        fetch: F,
+        convert: impl Fn(W, &str) -> Result<VendorPlant, String>,
+        id_of: impl Fn(&str) -> Option<String>,
+    ) -> Result<PlantPages, VendorError>
+    where
+        W: DeserializeOwned,
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<RawPage, VendorError>>,
+    {
+        let mut pages = PlantPages::default();
+        let take = |rows: Vec<Box<serde_json::value::RawValue>>| {
+            rows.iter().filter(|row| pages.push_raw(row.get(), &convert, &id_of)).count()
+        };
+        let end = read_pages("plants", size, fetch, take).await;
+        match end {
+            Ok(End::Complete) => pages.listing.complete = true,
+            Ok(End::Incomplete(reason)) => pages.listing.incomplete_reason = Some(reason),
+            Err(PageFailure { page, error }) => pages.fail_page(page, error)?,
+        }
+        Ok(pages)
+    }
+
+    /// Adds one decoded row (or the reason it did not decode); whether it was new.
+    fn push(&mut self, row: Result<VendorPlant, (Option<String>, String)>) -> bool {
         match row {
             Ok(plant) => {
-                if self.seen.insert(plant.vendor_plant_id.clone()) {
+                let new = self.seen.insert(plant.vendor_plant_id.clone());
+                if new {
                     self.listing.plants.push(plant);
-                    self.new_on_page += 1;
                 }
+                new
             }
             Err((id, reason)) => {
                 // Listed but unreadable: it still exists, so it must not be deactivated.
                 // A repeated one is neither reported nor counted again.
-                if id.as_ref().is_none_or(|id| self.seen.insert(id.clone())) {
+                let new = id.as_ref().is_none_or(|id| self.seen.insert(id.clone()));
+                if new {
                     self.listing.skipped.push((id, reason));
-                    self.new_on_page += 1;
                 }
+                new
             }
         }
     }
 
-    /// Decodes one listed row (see [`decode_row`]) and adds it. When it does not decode,
-    /// `id_of` reads just its id from the text, so the plant is reported by id and, being
-    /// listed, not marked inactive.
+    /// Decodes one listed row (see [`decode_row`]) and adds it; whether it was new. When
+    /// it does not decode, `id_of` reads just its id from the text, so the plant is
+    /// reported by id and, being listed, not marked inactive.
     fn push_raw<W: DeserializeOwned>(
         &mut self,
         text: &str,
         convert: impl FnOnce(W, &str) -> Result<VendorPlant, String>,
         id_of: impl FnOnce(&str) -> Option<String>,
-    ) {
+    ) -> bool {
         let decoded = decode_row(text, convert);
-        self.push(decoded.map_err(|reason| (id_of(text), reason)));
-    }
-
-    /// Takes page `page` (1-based) of a listing of `size` rows a page, and says whether to
-    /// fetch the next: every row is decoded as `W` on its own and converted (a row that does
-    /// not is reported by the id `id_of` reads, and not deactivated); a failed page after
-    /// the first ends the listing as incomplete, keeping the earlier pages. The one loop
-    /// body of every adapter's listing.
-    pub fn take_page<W: DeserializeOwned>(
-        &mut self,
-        page: u32,
-        fetched: Result<RawPage, VendorError>,
-        size: usize,
-        convert: impl Fn(W, &str) -> Result<VendorPlant, String>,
-        id_of: impl Fn(&str) -> Option<String>,
-    ) -> Result<Next, VendorError> {
-        let RawPage { rows, total, page_count } = match fetched {
-            Ok(fetched) => fetched,
-            Err(error) => {
-                self.fail_page(page, error)?;
-                return Ok(Next::Stop);
-            }
-        };
-        let count = rows.len();
-        for row in rows {
-            self.push_raw(row.get(), &convert, &id_of);
-        }
-        let total = total.map(|t| t.max(0) as u64);
-        // A page count, where the portal gives one, decides: not the length of a page.
-        Ok(match page_count {
-            Some(page_count) => self.after_numbered_page(page, page_count.max(0) as u64, total),
-            None => self.after_page(page, count, size, total),
-        })
-    }
-
-    /// Decides after page `page` (1-based) that held `rows` rows, asked with `size`, given
-    /// the vendor's `total` when it reports one.
-    fn after_page(&mut self, page: u32, rows: usize, size: usize, total: Option<u64>) -> Next {
-        let added = std::mem::take(&mut self.new_on_page);
-        self.listed += added as u64;
-        // Skipped rows count too: the vendor listed them.
-        let counted = self.listed;
-        if rows > 0 && added == 0 {
-            // A portal that ignores the paging parameter answers the same page forever;
-            // on a daily quota, following it would spend the day.
-            self.listing.incomplete_reason = Some(format!(
-                "page {page} only repeated plants already listed (is the paging parameter ignored?)"
-            ));
-            return Next::Stop;
-        }
-        if let Some(total) = total
-            && counted >= total
-        {
-            self.listing.complete = true;
-            return Next::Stop;
-        }
-        if rows == 0 && page == 1 && total.is_none() {
-            // An empty answer that does not even say "0 plants" proves nothing: treating it
-            // as complete would mark every stored plant inactive.
-            self.listing.incomplete_reason =
-                Some("the vendor returned no plants and no total on the first page".into());
-            return Next::Stop;
-        }
-        if rows < size {
-            match total {
-                Some(total) if counted < total => {
-                    self.listing.incomplete_reason = Some(format!(
-                        "the vendor reported {total} plants but its pages ended after {counted}"
-                    ));
-                }
-                _ => self.listing.complete = true,
-            }
-            return Next::Stop;
-        }
-        if let Some(total) = total
-            && u64::from(page) > total.div_ceil(size.max(1) as u64)
-        {
-            self.listing.incomplete_reason = Some(format!(
-                "the vendor reported {total} plants but its pages ended after {counted}"
-            ));
-            return Next::Stop;
-        }
-        self.continue_below_cap(page)
-    }
-
-    /// Decides after page `page` of a portal that says how many pages there are
-    /// (FusionSolar's `pageCount`): its word decides, whatever the page's length.
-    fn after_numbered_page(&mut self, page: u32, page_count: u64, total: Option<u64>) -> Next {
-        let added = std::mem::take(&mut self.new_on_page);
-        self.listed += added as u64;
-        let counted = self.listed;
-        if u64::from(page) < page_count {
-            if page > 1 && added == 0 && total.is_none_or(|total| counted < total) {
-                // Page after page with nothing new: the paging parameter is ignored.
-                self.listing.incomplete_reason = Some(format!(
-                    "page {page} of {page_count} only repeated plants already listed"
-                ));
-                return Next::Stop;
-            }
-            return self.continue_below_cap(page);
-        }
-        if counted == 0 && total.is_none() {
-            // As for unnumbered pages: an empty answer without a total proves nothing.
-            self.listing.incomplete_reason =
-                Some("the vendor returned no plants and no total".into());
-            return Next::Stop;
-        }
-        match total {
-            Some(total) if counted < total => {
-                self.listing.incomplete_reason = Some(format!(
-                    "the vendor reported {total} plants but its {page_count} pages held {counted}"
-                ));
-            }
-            _ => self.listing.complete = true,
-        }
-        Next::Stop
-    }
-
-    fn continue_below_cap(&mut self, page: u32) -> Next {
-        if page >= MAX_PAGES {
-            self.listing.incomplete_reason =
-                Some(format!("stopped at the cap of {MAX_PAGES} pages"));
-            return Next::Stop;
-        }
-        Next::Continue
+        self.push(decoded.map_err(|reason| (id_of(text), reason)))
     }
 
     /// Ends the listing at page `page`, whose fetch failed with `error`. Later pages count
@@ -258,141 +387,249 @@ impl PlantPages {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::value::RawValue;
 
-    fn plant(id: &str) -> Result<VendorPlant, (Option<String>, String)> {
-        Ok(VendorPlant { vendor_plant_id: id.into(), name: Some(id.into()), ..Default::default() })
+    /// What `rules.after` says of a page of `rows` rows, `added` of them new.
+    fn after(
+        rules: &mut PageRules,
+        page: u32,
+        (rows, added): (usize, usize),
+        size: usize,
+        total: Option<i64>,
+    ) -> Option<End> {
+        rules.after(page, rows, added, size, total, None)
     }
 
-    #[test]
-    fn duplicates_are_dropped_and_total_ends_the_listing() {
-        let mut pages = PlantPages::default();
-        pages.push(plant("1"));
-        pages.push(plant("2"));
-        assert_eq!(pages.after_page(1, 2, 2, Some(3)), Next::Continue);
-        pages.push(plant("2"));
-        pages.push(plant("3"));
-        assert_eq!(pages.after_page(2, 2, 2, Some(3)), Next::Stop);
-        let listing = pages.finish();
-        assert!(listing.complete);
-        assert_eq!(listing.plants.len(), 3);
-    }
-
-    #[test]
-    fn empty_page_before_the_total_is_incomplete() {
-        let mut pages = PlantPages::default();
-        pages.push(plant("1"));
-        assert_eq!(pages.after_page(1, 1, 1, Some(5)), Next::Continue);
-        assert_eq!(pages.after_page(2, 0, 1, Some(5)), Next::Stop);
-        let listing = pages.finish();
-        assert!(!listing.complete);
-        assert!(listing.incomplete_reason.unwrap().contains("reported 5 plants"));
-    }
-
-    #[test]
-    fn short_page_without_total_completes() {
-        let mut pages = PlantPages::default();
-        pages.push(plant("1"));
-        assert_eq!(pages.after_page(1, 1, 100, None), Next::Stop);
-        assert!(pages.finish().complete);
-    }
-
-    #[test]
-    fn empty_first_page_is_complete_only_with_a_zero_total() {
-        let mut pages = PlantPages::default();
-        assert_eq!(pages.after_page(1, 0, 100, None), Next::Stop);
-        assert!(!pages.finish().complete);
-        let mut pages = PlantPages::default();
-        assert_eq!(pages.after_page(1, 0, 100, Some(0)), Next::Stop);
-        assert!(pages.finish().complete);
-    }
-
-    #[test]
-    fn page_cap_stops_a_runaway_listing() {
-        let mut pages = PlantPages::default();
-        pages.push(plant("1"));
-        assert_eq!(pages.after_page(MAX_PAGES, 1, 1, None), Next::Stop);
-        assert!(!pages.finish().complete);
-    }
-
-    #[test]
-    fn a_repeated_page_stops_the_listing() {
-        let mut pages = PlantPages::default();
-        pages.push(plant("1"));
-        pages.push(plant("2"));
-        assert_eq!(pages.after_page(1, 2, 2, None), Next::Continue);
-        // The portal ignored the offset and sent page 1 again.
-        pages.push(plant("1"));
-        pages.push(plant("2"));
-        assert_eq!(pages.after_page(2, 2, 2, None), Next::Stop);
-        let listing = pages.finish();
-        assert!(!listing.complete);
-        assert!(listing.incomplete_reason.unwrap().contains("repeated"));
-    }
-
-    #[test]
-    fn pages_beyond_the_total_stop_the_listing() {
-        let mut pages = PlantPages::default();
-        // Total 6 at 2 a page is 3 pages; pages that keep repeating one plant beside a new
-        // one never reach the total, and a fourth page is as far as it is followed.
-        for page in 1..=4u32 {
-            pages.push(plant(&format!("{page}a")));
-            pages.push(plant("repeated"));
-            let next = pages.after_page(page, 2, 2, Some(6));
-            assert_eq!(next, if page < 4 { Next::Continue } else { Next::Stop }, "page {page}");
+    fn incomplete(end: Option<End>) -> String {
+        match end {
+            Some(End::Incomplete(reason)) => reason,
+            other => panic!("expected an incomplete end, got {other:?}"),
         }
-        assert!(!pages.finish().complete);
+    }
+
+    // One test per rule of `PageRules`.
+
+    #[test]
+    fn rule_total_reached_completes() {
+        let mut rules = PageRules::new("plants");
+        assert_eq!(after(&mut rules, 1, (2, 2), 2, Some(3)), None);
+        assert_eq!(after(&mut rules, 2, (2, 1), 2, Some(3)), Some(End::Complete));
     }
 
     #[test]
-    fn repeated_unreadable_rows_never_complete_a_listing() {
+    fn rule_short_page_completes_unless_short_of_the_total() {
+        let mut rules = PageRules::new("plants");
+        assert_eq!(after(&mut rules, 1, (1, 1), 100, None), Some(End::Complete));
+        let mut rules = PageRules::new("alerts");
+        assert_eq!(after(&mut rules, 1, (1, 1), 1, Some(5)), None);
+        let reason = incomplete(after(&mut rules, 2, (0, 0), 1, Some(5)));
+        assert_eq!(reason, "the vendor reported 5 alerts but its pages ended after 1");
+    }
+
+    #[test]
+    fn rule_empty_first_page_is_complete_only_with_a_zero_total() {
+        let reason = incomplete(after(&mut PageRules::new("plants"), 1, (0, 0), 100, None));
+        assert!(reason.contains("no plants and no total"), "{reason}");
+        assert_eq!(
+            after(&mut PageRules::new("plants"), 1, (0, 0), 100, Some(0)),
+            Some(End::Complete)
+        );
+    }
+
+    #[test]
+    fn rule_a_page_adding_nothing_new_is_incomplete() {
+        let mut rules = PageRules::new("faults");
+        assert_eq!(after(&mut rules, 1, (2, 2), 2, Some(10)), None);
+        // The portal ignored the page number and sent page 1 again.
+        let reason = incomplete(after(&mut rules, 2, (2, 0), 2, Some(10)));
+        assert!(reason.contains("page 2 only repeated faults"), "{reason}");
+    }
+
+    #[test]
+    fn rule_pages_beyond_the_total_stop() {
+        let mut rules = PageRules::new("plants");
+        // Total 6 at 2 a page is 3 pages; pages that keep repeating one row beside a new
+        // one never reach the total, and a fourth page is as far as it is followed.
+        for page in 1..=3 {
+            assert_eq!(after(&mut rules, page, (2, 1), 2, Some(6)), None, "page {page}");
+        }
+        let reason = incomplete(after(&mut rules, 4, (2, 1), 2, Some(6)));
+        assert!(reason.contains("reported 6 plants"), "{reason}");
+    }
+
+    #[test]
+    fn rule_hard_page_cap() {
+        let mut rules = PageRules::new("devices");
+        assert_eq!(after(&mut rules, MAX_PAGES - 1, (1, 1), 1, None), None);
+        let reason = incomplete(after(&mut rules, MAX_PAGES, (1, 1), 1, None));
+        assert!(reason.contains("cap of 500 pages"), "{reason}");
+    }
+
+    #[test]
+    fn rule_numbered_pages_follow_the_page_count() {
+        let mut rules = PageRules::new("plants");
+        // A short page is not the end when the portal says there are more.
+        assert_eq!(rules.after(1, 1, 1, 100, Some(2), Some(2)), None);
+        assert_eq!(rules.after(2, 1, 1, 100, Some(2), Some(2)), Some(End::Complete));
+        let mut short = PageRules::new("plants");
+        assert!(incomplete(short.after(1, 1, 1, 100, Some(5), Some(1))).contains("held 1"));
+        let mut empty = PageRules::new("plants");
+        let reason = incomplete(empty.after(1, 0, 0, 100, None, Some(1)));
+        assert!(reason.contains("no plants and no total"), "an empty page proves nothing");
+        let mut none = PageRules::new("plants");
+        assert_eq!(none.after(1, 0, 0, 100, Some(0), Some(0)), Some(End::Complete));
+        let mut repeated = PageRules::new("plants");
+        assert_eq!(repeated.after(1, 2, 2, 2, None, Some(5)), None);
+        assert!(incomplete(repeated.after(2, 2, 0, 2, None, Some(5))).contains("repeated"));
+    }
+
+    // The loop.
+
+    /// A fetch that answers `pages` in turn (and fails past them).
+    fn scripted<R: Clone>(
+        pages: Vec<Result<Page<R>, VendorError>>,
+    ) -> impl FnMut(u32) -> std::future::Ready<Result<Page<R>, VendorError>> {
+        move |page| {
+            let answer = pages.get(page as usize - 1).map(|p| match p {
+                Ok(p) => {
+                    Ok(Page { rows: p.rows.clone(), total: p.total, page_count: p.page_count })
+                }
+                Err(e) => Err(e.clone()),
+            });
+            std::future::ready(
+                answer.unwrap_or_else(|| Err(VendorError::Permanent("past the script".into()))),
+            )
+        }
+    }
+
+    #[tokio::test]
+    async fn the_loop_takes_every_page_until_the_rules_end_it() {
+        let mut seen = HashSet::new();
+        let pages = vec![
+            Ok(Page::new(vec![1, 2], Some(5))),
+            Ok(Page::new(vec![3, 4], Some(5))),
+            Ok(Page::new(vec![5], Some(5))),
+        ];
+        let end = read_pages("rows", 2, scripted(pages), |rows| {
+            rows.into_iter().filter(|r| seen.insert(*r)).count()
+        })
+        .await;
+        assert_eq!(end, Ok(End::Complete));
+        assert_eq!(seen.len(), 5);
+    }
+
+    #[tokio::test]
+    async fn the_loop_reports_the_failed_page_after_taking_the_earlier_ones() {
+        let mut taken = Vec::new();
+        let limited = VendorError::RateLimited { message: "E999".into(), retry_after: None };
+        let pages = vec![Ok(Page::new(vec![1, 2], Some(4))), Err(limited.clone())];
+        let end = read_pages("rows", 2, scripted(pages), |rows| {
+            let n = rows.len();
+            taken.extend(rows);
+            n
+        })
+        .await;
+        assert_eq!(end, Err(PageFailure { page: 2, error: limited }));
+        assert_eq!(taken, [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_portal_answering_full_new_pages_forever_stops_at_the_cap() {
+        let mut fetched = 0;
+        let fetch = |page: u32| {
+            fetched += 1;
+            std::future::ready(Ok(Page::new(vec![page], None)))
+        };
+        let end = read_pages("rows", 1, fetch, |rows| rows.len()).await;
+        assert!(matches!(end, Ok(End::Incomplete(reason)) if reason.contains("cap")));
+        assert_eq!(fetched, MAX_PAGES);
+    }
+
+    // Plant listings on top of the loop.
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_owned()).unwrap()
+    }
+
+    /// A page of rows `{"id": ..}`; a row `"bad:<id>"` does not convert.
+    fn plant_page(ids: &[&str], total: Option<i64>) -> Result<RawPage, VendorError> {
+        let rows = ids.iter().map(|id| raw(&format!("{{\"id\":\"{id}\"}}"))).collect();
+        Ok(Page::new(rows, total))
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Row {
+        id: String,
+    }
+
+    fn convert(row: Row, _: &str) -> Result<VendorPlant, String> {
+        if row.id.starts_with("bad:") {
+            return Err("unreadable".into());
+        }
+        Ok(VendorPlant { vendor_plant_id: row.id, ..Default::default() })
+    }
+
+    fn id_of(text: &str) -> Option<String> {
+        serde_json::from_str::<Row>(text).ok().map(|r| r.id.trim_start_matches("bad:").to_owned())
+    }
+
+    async fn collect(pages: Vec<Result<RawPage, VendorError>>) -> Result<PlantPages, VendorError> {
+        PlantPages::collect(2, scripted_raw(pages), convert, id_of).await
+    }
+
+    /// [`scripted`] for raw pages (rows are not `Clone`: re-made from their text).
+    fn scripted_raw(
+        pages: Vec<Result<RawPage, VendorError>>,
+    ) -> impl FnMut(u32) -> std::future::Ready<Result<RawPage, VendorError>> {
+        move |page| {
+            let answer = match pages.get(page as usize - 1) {
+                Some(Ok(p)) => Ok(Page {
+                    rows: p.rows.iter().map(|r| raw(r.get())).collect(),
+                    total: p.total,
+                    page_count: p.page_count,
+                }),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(VendorError::Permanent("past the script".into())),
+            };
+            std::future::ready(answer)
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicates_are_dropped_and_the_total_ends_the_listing() {
+        let listing =
+            collect(vec![plant_page(&["1", "2"], Some(3)), plant_page(&["2", "3"], Some(3))])
+                .await
+                .unwrap()
+                .finish();
+        assert!(listing.complete);
+        let ids: Vec<&str> = listing.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+    }
+
+    #[tokio::test]
+    async fn repeated_unreadable_rows_never_complete_a_listing() {
         // A portal that ignores paging: total 3, page of 2 (one unreadable) sent twice.
-        let mut pages = PlantPages::default();
-        pages.push(plant("1"));
-        pages.push(Err((Some("2".into()), "bad".into())));
-        assert_eq!(pages.after_page(1, 2, 2, Some(3)), Next::Continue);
-        pages.push(plant("1"));
-        pages.push(Err((Some("2".into()), "bad".into())));
-        assert_eq!(pages.after_page(2, 2, 2, Some(3)), Next::Stop);
-        let listing = pages.finish();
+        let page = || plant_page(&["1", "bad:2"], Some(3));
+        let listing = collect(vec![page(), page()]).await.unwrap().finish();
         assert!(!listing.complete, "plant 3 was never listed");
-        assert_eq!(listing.skipped.len(), 1, "the repeated bad row is reported once");
+        assert!(listing.incomplete_reason.unwrap().contains("repeated plants"));
+        assert_eq!(listing.skipped, [(Some("2".to_owned()), "unreadable".to_owned())], "once");
     }
 
-    #[test]
-    fn a_failed_later_page_keeps_the_earlier_ones() {
+    #[tokio::test]
+    async fn a_failed_later_page_keeps_the_earlier_ones() {
         let limited = || VendorError::RateLimited { message: "407".into(), retry_after: None };
-        let mut pages = PlantPages::default();
-        assert_eq!(pages.fail_page(1, limited()), Err(limited()), "nothing to keep");
-        pages.push(plant("1"));
-        assert_eq!(pages.after_page(1, 1, 1, Some(2)), Next::Continue);
-        assert_eq!(pages.fail_page(2, limited()), Ok(()));
+        assert_eq!(collect(vec![Err(limited())]).await.err(), Some(limited()), "nothing to keep");
+        let pages = collect(vec![plant_page(&["1", "2"], Some(4)), Err(limited())]).await.unwrap();
         assert!(pages.throttled());
-        let rejected = VendorError::CredentialsRejected("10011".into());
-        assert_eq!(pages.fail_page(2, rejected.clone()), Err(rejected), "the user must act");
         let listing = pages.finish();
         assert!(!listing.complete);
-        assert_eq!(listing.plants.len(), 1);
+        assert_eq!(listing.plants.len(), 2);
         assert!(listing.incomplete_reason.unwrap().starts_with("page 2 failed: rate limited"));
-    }
-
-    #[test]
-    fn numbered_pages_follow_the_page_count() {
-        let mut pages = PlantPages::default();
-        pages.push(plant("1"));
-        // A short page is not the end when the portal says there are more.
-        assert_eq!(pages.after_numbered_page(1, 2, Some(2)), Next::Continue);
-        pages.push(plant("2"));
-        assert_eq!(pages.after_numbered_page(2, 2, Some(2)), Next::Stop);
-        assert!(pages.finish().complete);
-        let mut short = PlantPages::default();
-        short.push(plant("1"));
-        assert_eq!(short.after_numbered_page(1, 1, Some(5)), Next::Stop);
-        assert!(!short.finish().complete);
-        let mut empty = PlantPages::default();
-        assert_eq!(empty.after_numbered_page(1, 1, None), Next::Stop);
-        assert!(!empty.finish().complete, "an empty page without a total proves nothing");
-        let mut none = PlantPages::default();
-        assert_eq!(none.after_numbered_page(1, 0, Some(0)), Next::Stop);
-        assert!(none.finish().complete, "a total of 0 does");
+        // Rejected credentials reach the user as such, whatever the page.
+        let rejected = VendorError::CredentialsRejected("10011".into());
+        let failed = collect(vec![plant_page(&["1", "2"], Some(4)), Err(rejected.clone())]).await;
+        assert_eq!(failed.err(), Some(rejected));
     }
 }

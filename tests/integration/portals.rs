@@ -531,6 +531,25 @@ async fn fusionsolar_legacy_list_capacity_is_read_in_megawatts() {
     assert_eq!(h.sim.requests(0, Endpoint::PlantList), 3, "no second refused stations call");
 }
 
+/// A Growatt token refused the details call (`error_code 101`, no permission) is asked once:
+/// no zone is read, the readings still are, and later syncs do not ask again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn growatt_details_refused_is_asked_once_and_readings_still_read() {
+    let refused = Faults { growatt_no_details_access: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Growatt, 30, refused)]).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    let error = Harness::error_of(&report, 0);
+    assert!(error.contains("plant zones not read: Growatt error_code 101"), "{error}");
+    assert_eq!(h.sim.requests(0, Endpoint::Devices), 1, "one refused details call, not 30");
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 30, "plant/data for every plant");
+    let plants = h.plants_of(0).await;
+    assert_eq!(plants.len(), 30);
+    assert!(plants.iter().all(|p| p.timezone.is_none() && p.daily_energy_kwh.is_some()));
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    assert_eq!(h.sim.requests(0, Endpoint::Devices), 1, "the refusal is remembered");
+}
+
 /// SolarEdge reads overviews only for sites whose `lastUpdateTime` moved, in one bulk call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn solaredge_reads_overviews_only_for_sites_that_moved() {

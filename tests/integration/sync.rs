@@ -467,3 +467,47 @@ async fn alerts_open_and_resolve() {
     assert!(h.sim.requests(1, Endpoint::Alerts) >= 10);
     assert!(h.store.find_vendor("acct-1").await.unwrap().last_alerts_synced_at.is_some());
 }
+
+/// Alert and device lists follow the paging rules of plant listings: a portal that ignores
+/// the paging parameter ends the list at its first repeated page, as incomplete, and a
+/// Sungrow fault list read short resolves nothing (an alert missing from it may be open).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_lists_ignoring_paging_end_incomplete_and_resolve_nothing() {
+    let ignoring = Faults { ignore_paging: true, ..Faults::none() };
+    let h = Harness::new(vec![
+        // 120 faults: more than one page of 100.
+        AccountSpec::new(VendorKind::Sungrow, 60, 2),
+        // 150 alerts on the plant's first device, in a portal ignoring the page number.
+        AccountSpec { faults: ignoring.clone(), ..AccountSpec::new(VendorKind::Solarman, 1, 150) },
+    ])
+    .await;
+    h.run(RunKind::Plants).await;
+    let first = h.run(RunKind::Alerts).await;
+    assert_eq!(Harness::error_of(&first, 0), "", "{:?}", first.summary);
+    let solarman_error = Harness::error_of(&first, 1);
+    assert!(
+        solarman_error.contains("alert list incomplete") && solarman_error.contains("repeated"),
+        "{solarman_error}"
+    );
+    let solarman = AlertFilter { vendor: Some("acct-1".into()), ..AlertFilter::default() };
+    assert_eq!(h.store.list_alerts(solarman).await.unwrap().len(), 100, "the first page is kept");
+
+    let open = AlertFilter {
+        vendor: Some("acct-0".into()),
+        status: Some(AlertStatus::Active),
+        ..AlertFilter::default()
+    };
+    let open_before = h.store.list_alerts(open.clone()).await.unwrap().len();
+    assert_eq!(open_before, 60, "every plant's first fault is open");
+    h.sim.set_faults(0, ignoring);
+    let fault_pages = h.sim.requests(0, Endpoint::Alerts);
+    let second = h.run(RunKind::Alerts).await;
+    let sungrow_error = Harness::error_of(&second, 0);
+    assert!(
+        sungrow_error.contains("fault list incomplete") && sungrow_error.contains("repeated"),
+        "{sungrow_error}"
+    );
+    assert_eq!(h.sim.requests(0, Endpoint::Alerts) - fault_pages, 2, "stopped at page 2");
+    assert_eq!(second.summary.results[0].updated, 0, "nothing resolved");
+    assert_eq!(h.store.list_alerts(open).await.unwrap().len(), open_before);
+}

@@ -21,7 +21,7 @@ pub(super) fn classify(code: i64, message: &str) -> VendorError {
     match code {
         305 => VendorError::TokenExpired(text),
         407 => VendorError::RateLimited { message: text, retry_after: None },
-        401 => VendorError::Permanent(format!(
+        401 => VendorError::NoPermission(format!(
             "{text}: the API account has no permission for this interface; ask the company \
              administrator to grant it"
         )),
@@ -155,8 +155,9 @@ mod tests {
             classify(407, "ACCESS_FREQUENCY_IS_TOO_HIGH"),
             VendorError::RateLimited { .. }
         ));
-        let no_permission = classify(401, "Invalid access to current interface!").to_string();
-        assert!(no_permission.contains("administrator"), "{no_permission}");
+        let no_permission = classify(401, "Invalid access to current interface!");
+        assert!(matches!(&no_permission, VendorError::NoPermission(_)), "{no_permission:?}");
+        assert!(no_permission.to_string().contains("administrator"), "{no_permission}");
         assert!(matches!(classify(20006, "wrong devTypeId"), VendorError::Permanent(_)));
     }
 

@@ -25,9 +25,10 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages, RawPage, decode_row};
+use super::paging::{Page, PlantPages, decode_row};
 use super::{
-    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
+    VendorError,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
@@ -54,10 +55,6 @@ const ALARM_OVERLAP: Duration = Duration::from_secs(3600);
 /// Least time between any two calls of one endpoint on one account, so a sync's pages,
 /// batches and alarm windows never go out as a burst.
 const SPACING: Duration = Duration::from_secs(1);
-/// The account-level memory that `stations` is refused and the legacy list is used.
-const LEGACY_ONLY: &str = "fusionsolar-legacy-only";
-/// How long that is believed before `stations` is tried again (access can be granted).
-const LEGACY_ONLY_MEMORY: Duration = Duration::from_secs(24 * 3600);
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
 
@@ -116,54 +113,45 @@ impl FusionSolar {
 
     /// The current station list, page by page.
     async fn stations(&self, session: &Session) -> Result<PlantPages, VendorError> {
-        let mut pages = PlantPages::default();
-        for page_no in 1.. {
+        let fetch = |page_no: u32| async move {
             let body = json!({ "pageNo": page_no, "pageSize": BATCH });
-            let fetched = async {
-                let page: wire::StationPage = self
-                    .call(session, "/thirdData/stations", body, STATIONS_INTERVAL, false)
-                    .await?
-                    .ok_or_else(|| {
-                        VendorError::Malformed(format!(
-                            "FusionSolar stations page {page_no}: no data"
-                        ))
-                    })?;
-                // "Loop while pageNo < pageCount" (§4.3): the page count decides.
-                match page.list {
-                    Some(rows) => {
-                        Ok(RawPage { rows, total: page.total, page_count: page.page_count })
-                    }
-                    None => Err(VendorError::Malformed(format!(
-                        "FusionSolar stations page {page_no} has no list"
-                    ))),
-                }
-            };
-            let id_of = |text: &str| {
-                serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code)
-            };
-            let next = pages.take_page(page_no, fetched.await, BATCH, convert::plant, id_of)?;
-            if next == Next::Stop {
-                break;
+            let page: wire::StationPage = self
+                .call(session, "/thirdData/stations", body, STATIONS_INTERVAL, false)
+                .await?
+                .ok_or_else(|| {
+                    VendorError::Malformed(format!("FusionSolar stations page {page_no}: no data"))
+                })?;
+            // "Loop while pageNo < pageCount" (§4.3): the page count decides.
+            match page.list {
+                Some(rows) => Ok(Page { rows, total: page.total, page_count: page.page_count }),
+                None => Err(VendorError::Malformed(format!(
+                    "FusionSolar stations page {page_no} has no list"
+                ))),
             }
-        }
-        Ok(pages)
+        };
+        let id_of = |text: &str| {
+            serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code)
+        };
+        PlantPages::collect(BATCH, fetch, convert::plant, id_of).await
     }
 
-    /// The legacy station list: one call, capacity in MW.
+    /// The legacy station list: one call, capacity in MW. One unpaged answer, the whole
+    /// list: page 1 of 1 (and, as any listing, an empty one without a total proves
+    /// nothing).
     async fn legacy_stations(&self, session: &Session) -> Result<PlantPages, VendorError> {
-        let rows: Vec<Box<serde_json::value::RawValue>> = self
-            .call(session, "/thirdData/getStationList", json!({}), STATIONS_INTERVAL, false)
-            .await?
-            .ok_or_else(|| VendorError::Malformed("FusionSolar getStationList: no data".into()))?;
-        // One unpaged answer, the whole list: page 1 of 1 (and, as any listing, an empty one
-        // without a total proves nothing).
-        let mut pages = PlantPages::default();
-        let page = RawPage { rows, total: None, page_count: Some(1) };
+        let fetch = |_: u32| async move {
+            let rows: Vec<Box<serde_json::value::RawValue>> = self
+                .call(session, "/thirdData/getStationList", json!({}), STATIONS_INTERVAL, false)
+                .await?
+                .ok_or_else(|| {
+                    VendorError::Malformed("FusionSolar getStationList: no data".into())
+                })?;
+            Ok(Page { rows, total: None, page_count: Some(1) })
+        };
         let id_of = |text: &str| {
             serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.station_code)
         };
-        pages.take_page(1, Ok(page), BATCH, convert::legacy_plant, id_of)?;
-        Ok(pages)
+        PlantPages::collect(BATCH, fetch, convert::legacy_plant, id_of).await
     }
 
     /// Adds energy and health from the real-time KPIs, 100 stations a call.
@@ -260,13 +248,14 @@ impl VendorClient for FusionSolar {
     ) -> Result<PlantListing, VendorError> {
         // Accounts without the newer interface keep the legacy list (capacity in MW); that
         // is remembered for a day, so the refused call is not repeated every sync.
-        let mut pages = if session.is_held(LEGACY_ONLY) {
+        let mut pages = if session.knows(&AccountFact::FusionSolarLegacyOnly) {
             self.legacy_stations(session).await?
         } else {
             match self.stations(session).await {
                 Ok(pages) => pages,
-                Err(VendorError::Permanent(reason)) if reason.contains("failCode 401") => {
-                    session.hold(LEGACY_ONLY, LEGACY_ONLY_MEMORY);
+                // failCode 401 on `stations`: the account may only call the legacy list.
+                Err(VendorError::NoPermission(_)) => {
+                    session.remember(AccountFact::FusionSolarLegacyOnly);
                     self.legacy_stations(session).await?
                 }
                 Err(other) => return Err(other),

@@ -24,9 +24,10 @@ pub(super) fn classify(code: i64, message: &str, wait: Duration) -> VendorError 
         )),
         // 100 and 102 are the "New API"'s interval and frequency limits (§5.4).
         10012 | 100 | 102 => VendorError::RateLimited { message: text, retry_after: Some(wait) },
-        101 => {
-            VendorError::Permanent(format!("{text}: the API token has no permission for this call"))
-        }
+        // The "New API"'s "no permission" (§5.4); v1 tokens have been seen to answer it too.
+        101 => VendorError::NoPermission(format!(
+            "{text}: the API token has no permission for this call"
+        )),
         _ if code == -1 || message.to_ascii_lowercase().contains("new domain") => {
             VendorError::Permanent(format!(
                 "{text}: this Growatt host is retired; set the vendor's base URL to \
@@ -108,5 +109,7 @@ mod tests {
             "{retired}"
         );
         assert!(matches!(classify(10002, "perpage", wait), VendorError::Permanent(_)));
+        assert!(matches!(classify(101, "no permission", wait), VendorError::NoPermission(_)));
+        assert!(matches!(classify(102, "frequency", wait), VendorError::RateLimited { .. }));
     }
 }

@@ -15,9 +15,10 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages, RawPage};
+use super::paging::{PlantPages, RawPage};
 use super::{
-    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
+    VendorError,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
@@ -26,11 +27,6 @@ use client::Client;
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
-/// The account-level memory that the details call is refused.
-const NO_DETAILS_ACCESS: &str = "growatt-no-details-access";
-/// How long a plant whose zone has no IANA name, or an account refused the details call,
-/// is left before the details are asked for again.
-const NO_ZONE_MEMORY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The Growatt adapter.
 pub struct Growatt {
@@ -66,11 +62,11 @@ impl Growatt {
                 pages.plants_mut()[index].timezone = Some(zone.clone());
                 continue;
             }
-            let no_zone = format!("growatt-no-zone-{id}");
-            if session.is_held(&no_zone) {
+            let no_zone = AccountFact::GrowattPlantWithoutZone(id.clone());
+            if session.knows(&no_zone) {
                 continue;
             }
-            if session.is_held(NO_DETAILS_ACCESS) {
+            if session.knows(&AccountFact::GrowattNoDetailsAccess) {
                 return;
             }
             if session.should_stop_optional_work(RESERVED_REQUESTS) {
@@ -83,11 +79,11 @@ impl Growatt {
                 .await
             {
                 Ok(response) => response.parse::<wire::Data<wire::PlantDetails>>("Growatt details"),
-                Err(VendorError::Permanent(reason)) if reason.contains("error_code 101") => {
+                Err(VendorError::NoPermission(reason)) => {
                     // No permission for the call, for any plant: not asked again for any
                     // plant of the account for a day.
                     pages.warn(format!("plant zones not read: {reason}"));
-                    session.hold(NO_DETAILS_ACCESS, NO_ZONE_MEMORY);
+                    session.remember(AccountFact::GrowattNoDetailsAccess);
                     return;
                 }
                 Err(error @ VendorError::Permanent(_)) => Err(error),
@@ -109,7 +105,7 @@ impl Growatt {
             };
             match zone {
                 Some(zone) => pages.plants_mut()[index].timezone = Some(zone),
-                None => session.hold(&no_zone, NO_ZONE_MEMORY),
+                None => session.remember(no_zone),
             }
         }
     }
@@ -178,31 +174,24 @@ impl VendorClient for Growatt {
         session: &Session,
         known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
-        let mut pages = PlantPages::default();
-        for page in 1.. {
+        let fetch = |page: u32| async move {
             let query = [("page", page.to_string()), ("perpage", PAGE_SIZE.to_string())];
-            let fetched = async {
-                let parsed: wire::Data<wire::PlantPage> = self
-                    .get(session, "/v1/plant/list", &query)
-                    .await?
-                    .parse(&format!("Growatt plant list page {page}"))?;
-                match parsed.data {
-                    Some(wire::PlantPage { count, plants: Some(rows) }) => {
-                        Ok(RawPage { rows, total: count, page_count: None })
-                    }
-                    _ => Err(VendorError::Malformed(format!(
-                        "Growatt plant list page {page} has no data.plants"
-                    ))),
+            let parsed: wire::Data<wire::PlantPage> = self
+                .get(session, "/v1/plant/list", &query)
+                .await?
+                .parse(&format!("Growatt plant list page {page}"))?;
+            match parsed.data {
+                Some(wire::PlantPage { count, plants: Some(rows) }) => {
+                    Ok(RawPage::new(rows, count))
                 }
-            };
-            let id_of = |text: &str| {
-                serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id)
-            };
-            let next = pages.take_page(page, fetched.await, PAGE_SIZE, convert::plant, id_of)?;
-            if next == Next::Stop {
-                break;
+                _ => Err(VendorError::Malformed(format!(
+                    "Growatt plant list page {page} has no data.plants"
+                ))),
             }
-        }
+        };
+        let id_of =
+            |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id);
+        let mut pages = PlantPages::collect(PAGE_SIZE, fetch, convert::plant, id_of).await?;
         if pages.throttled() {
             pages.warn("plant readings not refreshed this run: the portal is throttling".into());
         } else {

@@ -19,23 +19,19 @@ mod convert;
 mod plan;
 mod wire;
 
-use super::paging::{Next, PlantPages, RawPage, decode_row};
+use super::paging::{PlantPages, RawPage, decode_row};
 use super::{
-    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
+    VendorError,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 /// Sites per list page and per bulk overview call (both SolarEdge's maximum).
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's own budget kept back for listing pages.
 const RESERVED_REQUESTS: u32 = 10;
-/// The account-level memory that this key has no v2 access.
-const NO_V2_ACCESS: &str = "solaredge-no-v2-access";
-/// How long "no v2 access" is believed before asking again (access can be granted).
-const NO_V2_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// The alert list this key cannot have.
 fn unsupported() -> VendorError {
@@ -206,8 +202,7 @@ impl VendorClient for SolarEdge {
         session: &Session,
         known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
-        let mut pages = PlantPages::default();
-        for page in 1u32.. {
+        let fetch = |page: u32| async move {
             // A listing goes on only after a full page, so page N starts at record
             // (N - 1) * 100: a record offset, not a page number (a known client bug, §6.6).
             let start_index = (page as usize - 1) * PAGE_SIZE;
@@ -217,30 +212,23 @@ impl VendorClient for SolarEdge {
                 ("sortProperty", "Name".to_owned()),
                 ("sortOrder", "ASC".to_owned()),
             ];
-            let fetched = async {
-                let parsed: wire::SitesEnvelope =
-                    self.get(session, "/sites/list", &query)
-                        .await?
-                        .parse(&format!("SolarEdge site list page {page}"))?;
-                let sites = parsed.sites.ok_or_else(|| {
-                    VendorError::Malformed(format!(
-                        "SolarEdge site list page {page} has no 'sites'"
-                    ))
-                })?;
-                match sites.site.or(sites.list) {
-                    Some(rows) => Ok(RawPage { rows, total: sites.count, page_count: None }),
-                    None => Err(VendorError::Malformed(format!(
-                        "SolarEdge site list page {page} has neither sites.site nor sites.list"
-                    ))),
-                }
-            };
-            let id_of =
-                |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
-            let next = pages.take_page(page, fetched.await, PAGE_SIZE, convert::plant, id_of)?;
-            if next == Next::Stop {
-                break;
+            let parsed: wire::SitesEnvelope = self
+                .get(session, "/sites/list", &query)
+                .await?
+                .parse(&format!("SolarEdge site list page {page}"))?;
+            let sites = parsed.sites.ok_or_else(|| {
+                VendorError::Malformed(format!("SolarEdge site list page {page} has no 'sites'"))
+            })?;
+            match sites.site.or(sites.list) {
+                Some(rows) => Ok(RawPage::new(rows, sites.count)),
+                None => Err(VendorError::Malformed(format!(
+                    "SolarEdge site list page {page} has neither sites.site nor sites.list"
+                ))),
             }
-        }
+        };
+        let id_of =
+            |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
+        let mut pages = PlantPages::collect(PAGE_SIZE, fetch, convert::plant, id_of).await?;
 
         // Overviews only for sites whose lastUpdateTime moved since the stored readings.
         let stale: Vec<usize> = pages
@@ -272,7 +260,7 @@ impl VendorClient for SolarEdge {
         _window: AlertWindow,
         plant_ids: &[String],
     ) -> Result<AlertListing, VendorError> {
-        if session.is_held(NO_V2_ACCESS) {
+        if session.knows(&AccountFact::SolarEdgeNoV2Access) {
             return Err(unsupported());
         }
         // The plan reserves one alert call for every sync: it is made unless even the
@@ -293,8 +281,8 @@ impl VendorClient for SolarEdge {
             Ok(response) => response,
             // No v2 access for this key (403/404): v1 has no alert list (§3.4). Remembered
             // for a day, so the quota is not spent asking again every run.
-            Err(VendorError::CredentialsRejected(_) | VendorError::Permanent(_)) => {
-                session.hold(NO_V2_ACCESS, NO_V2_MEMORY);
+            Err(VendorError::NoPermission(_)) => {
+                session.remember(AccountFact::SolarEdgeNoV2Access);
                 return Err(unsupported());
             }
             Err(other) => return Err(other),

@@ -8,13 +8,14 @@ mod convert;
 mod wire;
 
 use super::http::Response;
-use super::paging::{Next, PlantPages, RawPage, decode_row};
+use super::paging::{AlertRows, End, Page, PlantPages, RawPage, read_pages};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
 use crate::domain::{Credentials, Timestamp, Token, VendorKind};
 use client::Client;
 use serde_json::{Value, json};
+use std::collections::HashSet;
 
 /// Plants per page of the station list.
 const PAGE_SIZE: usize = 100;
@@ -49,31 +50,104 @@ impl Solarman {
             .await
     }
 
-    /// The serial numbers of a station's devices (paged).
+    /// The serial numbers of a station's devices (paged), and whether the list was read to
+    /// its end.
     async fn devices(
         &self,
         session: &Session,
         station_id: &str,
-    ) -> Result<Vec<String>, VendorError> {
-        let mut serials = Vec::new();
-        for page in 1..=super::paging::MAX_PAGES {
+    ) -> Result<(Vec<String>, End), VendorError> {
+        let fetch = |page: u32| async move {
+            let body =
+                json!({"stationId": numeric(station_id), "page": page, "size": SUB_PAGE_SIZE});
             let parsed: wire::DevicePage = self
-                .post(
-                    session,
-                    "/station/v1.0/device",
-                    json!({"stationId": numeric(station_id), "page": page, "size": SUB_PAGE_SIZE}),
-                )
+                .post(session, "/station/v1.0/device", body)
                 .await?
                 .parse("Solarman device list")?;
-            let rows = parsed.device_list_items.unwrap_or_default();
-            let count = rows.len();
-            serials.extend(rows.into_iter().filter_map(|d| d.device_sn.or(d.device_id)));
-            let total = parsed.total.map_or(usize::MAX, |t| t.max(0) as usize);
-            if count < SUB_PAGE_SIZE || serials.len() >= total {
-                break;
+            Ok(Page::new(parsed.device_list_items.unwrap_or_default(), parsed.total))
+        };
+        let mut serials = Vec::new();
+        let mut seen = HashSet::new();
+        let take = |rows: Vec<wire::Device>| {
+            let before = serials.len();
+            for serial in rows.into_iter().filter_map(|d| d.device_sn.or(d.device_id)) {
+                if seen.insert(serial.clone()) {
+                    serials.push(serial);
+                }
             }
+            serials.len() - before
+        };
+        let end = read_pages("devices", SUB_PAGE_SIZE, fetch, take).await.map_err(|f| f.error)?;
+        Ok((serials, end))
+    }
+
+    /// The alerts of one device that started in `window` (paged).
+    async fn device_alerts(
+        &self,
+        session: &Session,
+        station_id: &str,
+        serial: &str,
+        window: AlertWindow,
+    ) -> Result<(AlertRows, End), VendorError> {
+        let (start, end) =
+            (window.start.as_datetime().timestamp(), window.end.as_datetime().timestamp());
+        let fetch = |page: u32| async move {
+            let body = json!({
+                "deviceSn": serial, "startTimestamp": start, "endTimestamp": end,
+                "page": page, "size": SUB_PAGE_SIZE,
+            });
+            let parsed: wire::AlertPage = self
+                .post(session, "/device/v1.0/alertList", body)
+                .await?
+                .parse(&format!("Solarman alert list of {serial}"))?;
+            Ok(Page::new(parsed.alert_list.unwrap_or_default(), parsed.total))
+        };
+        let mut rows = AlertRows::default();
+        let take = |page: Vec<_>| {
+            rows.take(page, |parsed: wire::AlertRow, text: &str| {
+                convert::alert(station_id, serial, parsed, text)
+            })
+        };
+        let ended = read_pages("alerts", SUB_PAGE_SIZE, fetch, take).await.map_err(|f| f.error)?;
+        Ok((rows, ended))
+    }
+
+    /// Every alert of one station in `window`: its devices, then each device's alerts.
+    /// Lists that did not read to their end are kept and named in the warnings.
+    async fn station_alerts(
+        &self,
+        session: &Session,
+        station_id: &str,
+        window: AlertWindow,
+    ) -> Result<AlertListing, VendorError> {
+        let mut listing = AlertListing::default();
+        let serials = match self.devices(session, station_id).await {
+            Ok((serials, End::Complete)) => serials,
+            Ok((serials, End::Incomplete(reason))) => {
+                listing
+                    .warnings
+                    .push(format!("station {station_id}: device list incomplete ({reason})"));
+                serials
+            }
+            Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
+                listing
+                    .warnings
+                    .push(format!("station {station_id}: device list unavailable ({reason})"));
+                return Ok(listing);
+            }
+            Err(other) => return Err(other),
+        };
+        for serial in serials {
+            let (rows, end) = self.device_alerts(session, station_id, &serial, window).await?;
+            if let End::Incomplete(reason) = end {
+                listing.warnings.push(format!("device {serial}: alert list incomplete ({reason})"));
+            }
+            listing.alerts.extend(rows.alerts);
+            listing
+                .skipped
+                .extend(rows.skipped.into_iter().map(|r| format!("device {serial}: {r}")));
         }
-        Ok(serials)
+        Ok(listing)
     }
 }
 
@@ -98,27 +172,21 @@ impl VendorClient for Solarman {
         session: &Session,
         known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
-        let mut pages = PlantPages::default();
-        for page in 1.. {
-            let fetched = async {
-                let parsed: wire::StationPage = self
-                    .post(session, "/station/v1.0/list", json!({"page": page, "size": PAGE_SIZE}))
-                    .await?
-                    .parse(&format!("Solarman station list page {page}"))?;
-                match parsed.station_list {
-                    Some(rows) => Ok(RawPage { rows, total: parsed.total, page_count: None }),
-                    None => Err(VendorError::Malformed(format!(
-                        "Solarman station list page {page} has no stationList"
-                    ))),
-                }
-            };
-            let id_of =
-                |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
-            let next = pages.take_page(page, fetched.await, PAGE_SIZE, convert::plant, id_of)?;
-            if next == Next::Stop {
-                break;
+        let fetch = |page: u32| async move {
+            let parsed: wire::StationPage = self
+                .post(session, "/station/v1.0/list", json!({"page": page, "size": PAGE_SIZE}))
+                .await?
+                .parse(&format!("Solarman station list page {page}"))?;
+            match parsed.station_list {
+                Some(rows) => Ok(RawPage::new(rows, parsed.total)),
+                None => Err(VendorError::Malformed(format!(
+                    "Solarman station list page {page} has no stationList"
+                ))),
             }
-        }
+        };
+        let id_of =
+            |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
+        let mut pages = PlantPages::collect(PAGE_SIZE, fetch, convert::plant, id_of).await?;
 
         // Daily and total energy are not in the list: one realtime call per plant, skipped
         // when the station's lastUpdateTime has not moved since the stored readings.
@@ -190,8 +258,6 @@ impl VendorClient for Solarman {
         window: AlertWindow,
         plant_ids: &[String],
     ) -> Result<AlertListing, VendorError> {
-        let start = window.start.as_datetime().timestamp();
-        let end = window.end.as_datetime().timestamp();
         let mut listing = AlertListing::default();
         for (done, station_id) in plant_ids.iter().enumerate() {
             if session.should_stop_optional_work(RESERVED_REQUESTS) {
@@ -201,46 +267,10 @@ impl VendorClient for Solarman {
                 ));
                 break;
             }
-            let serials = match self.devices(session, station_id).await {
-                Ok(serials) => serials,
-                Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
-                    listing
-                        .warnings
-                        .push(format!("station {station_id}: device list unavailable ({reason})"));
-                    continue;
-                }
-                Err(other) => return Err(other),
-            };
-            for serial in serials {
-                let mut fetched = 0usize;
-                for page in 1..=super::paging::MAX_PAGES {
-                    let body = json!({
-                        "deviceSn": serial, "startTimestamp": start, "endTimestamp": end,
-                        "page": page, "size": SUB_PAGE_SIZE,
-                    });
-                    let parsed: wire::AlertPage = self
-                        .post(session, "/device/v1.0/alertList", body)
-                        .await?
-                        .parse(&format!("Solarman alert list of {serial}"))?;
-                    let rows = parsed.alert_list.unwrap_or_default();
-                    let count = rows.len();
-                    fetched += count;
-                    for row in rows {
-                        match decode_row(row.get(), |parsed: wire::AlertRow, text| {
-                            convert::alert(station_id, &serial, parsed, text)
-                        }) {
-                            Ok(alert) => listing.alerts.push(alert),
-                            Err(reason) => {
-                                listing.skipped.push(format!("device {serial}: {reason}"))
-                            }
-                        }
-                    }
-                    let total = parsed.total.map_or(usize::MAX, |t| t.max(0) as usize);
-                    if count < SUB_PAGE_SIZE || fetched >= total {
-                        break;
-                    }
-                }
-            }
+            let station = self.station_alerts(session, station_id, window).await?;
+            listing.alerts.extend(station.alerts);
+            listing.skipped.extend(station.skipped);
+            listing.warnings.extend(station.warnings);
         }
         Ok(listing)
     }

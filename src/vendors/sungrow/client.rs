@@ -23,7 +23,7 @@ pub(super) fn classify(code: &str, message: &str) -> VendorError {
                 "{text}; check the vendor's app key and secret key"
             ))
         }
-        "E994" | "E996" => VendorError::Permanent(format!(
+        "E994" | "E996" => VendorError::NoPermission(format!(
             "{text}: the call is not available for this account or region; check the base URL"
         )),
         _ if message.contains("er_token_login_invalid") => VendorError::TokenExpired(text),
@@ -107,8 +107,8 @@ impl Client {
             return convert::oauth_token(&value, None, now).map_err(VendorError::Malformed);
         }
         // Bad keys (E912, er_invalid_appkey ...) are classified as rejected credentials
-        // already; other codes (E994/E996: wrong region, unknown codes) are not a verdict on
-        // the credentials and stay permanent errors.
+        // already; other codes (E994/E996: no permission in this region, unknown codes) are
+        // not a verdict on the credentials and stay what they are.
         let data = match Self::check(&response) {
             Err(VendorError::TokenExpired(reason)) => {
                 return Err(VendorError::Permanent(format!("Sungrow login answered {reason}")));
@@ -159,5 +159,7 @@ mod tests {
             VendorError::CredentialsRejected(_)
         ));
         assert!(matches!(classify("009", "missing ps_key_list"), VendorError::Permanent(_)));
+        assert!(matches!(classify("E994", "not open"), VendorError::NoPermission(_)));
+        assert!(matches!(classify("E996", "not open"), VendorError::NoPermission(_)));
     }
 }

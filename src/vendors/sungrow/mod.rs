@@ -11,7 +11,7 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Next, PlantPages, RawPage, decode_row};
+use super::paging::{AlertRows, End, PlantPages, RawPage, read_pages};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
 };
@@ -72,23 +72,14 @@ impl VendorClient for Sungrow {
         session: &Session,
         _known: &KnownPlants,
     ) -> Result<PlantListing, VendorError> {
-        let mut pages = PlantPages::default();
-        for page in 1.. {
+        let fetch = |page: u32| async move {
             let body = json!({"curPage": page, "size": PAGE_SIZE});
-            let fetched =
-                self.page(session, "/openapi/getPowerStationList", body).await.map(|parsed| {
-                    RawPage {
-                        rows: parsed.page_list.unwrap_or_default(),
-                        total: parsed.row_count,
-                        page_count: None,
-                    }
-                });
-            let id_of =
-                |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.ps_id);
-            if pages.take_page(page, fetched, PAGE_SIZE, convert::plant, id_of)? == Next::Stop {
-                break;
-            }
-        }
+            let parsed = self.page(session, "/openapi/getPowerStationList", body).await?;
+            Ok(RawPage::new(parsed.page_list.unwrap_or_default(), parsed.row_count))
+        };
+        let id_of =
+            |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.ps_id);
+        let pages = PlantPages::collect(PAGE_SIZE, fetch, convert::plant, id_of).await?;
         Ok(pages.finish())
     }
 
@@ -98,39 +89,38 @@ impl VendorClient for Sungrow {
         window: AlertWindow,
         _plant_ids: &[String],
     ) -> Result<AlertListing, VendorError> {
-        let mut listing = AlertListing::default();
-        let mut open_keys = Vec::new();
-        let mut fetched = 0usize;
-        for page in 1..=super::paging::MAX_PAGES {
+        let fetch = |page: u32| async move {
             // ps_id "" asks for every plant of the account; 999 = open and closed.
             let body =
                 json!({"ps_id": "", "process_status": "999", "page": page, "size": PAGE_SIZE});
             let parsed = self.page(session, "/openapi/platform/getFaultAlarmInfo", body).await?;
-            let rows = parsed.page_list.unwrap_or_default();
-            let count = rows.len();
-            fetched += count;
-            for row in rows {
-                let decoded = decode_row(row.get(), convert::alert);
-                match decoded {
-                    Ok(alert) if alert.status == AlertStatus::Active => {
-                        open_keys.push(alert.vendor_alert_key.clone());
-                        listing.alerts.push(alert);
-                    }
-                    Ok(alert) => {
-                        let recent = |t: Option<Timestamp>| t.is_some_and(|t| t >= window.start);
-                        if recent(alert.started_at) || recent(alert.ended_at) {
-                            listing.alerts.push(alert);
-                        }
-                    }
-                    Err(reason) => listing.skipped.push(reason),
-                }
-            }
-            let total = parsed.row_count.map_or(usize::MAX, |t| t.max(0) as usize);
-            if count < PAGE_SIZE || fetched >= total {
-                // Only a list read to its end can say which alerts are no longer open.
-                listing.open_keys = Some(open_keys);
-                return Ok(listing);
-            }
+            Ok(RawPage::new(parsed.page_list.unwrap_or_default(), parsed.row_count))
+        };
+        let mut rows = AlertRows::default();
+        let take = |page: Vec<_>| rows.take(page, convert::alert);
+        let end = read_pages("faults", PAGE_SIZE, fetch, take).await.map_err(|f| f.error)?;
+        let open_keys: Vec<String> = rows
+            .alerts
+            .iter()
+            .filter(|alert| alert.status == AlertStatus::Active)
+            .map(|alert| alert.vendor_alert_key.clone())
+            .collect();
+        // Open faults are always kept; closed ones when they started or ended in the window
+        // (the list takes no time filter).
+        let recent = |t: Option<Timestamp>| t.is_some_and(|t| t >= window.start);
+        rows.alerts.retain(|alert| {
+            alert.status == AlertStatus::Active
+                || recent(alert.started_at)
+                || recent(alert.ended_at)
+        });
+        let mut listing =
+            AlertListing { alerts: rows.alerts, skipped: rows.skipped, ..AlertListing::default() };
+        match end {
+            // Only a list read to its end can say which alerts are no longer open.
+            End::Complete => listing.open_keys = Some(open_keys),
+            End::Incomplete(reason) => listing.warnings.push(format!(
+                "fault list incomplete ({reason}); alerts missing from it are not resolved this run"
+            )),
         }
         Ok(listing)
     }

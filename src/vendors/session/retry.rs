@@ -1,0 +1,117 @@
+//! The retry loop every vendor call goes through.
+//!
+//! Transient failures and rate limits are retried with the [`RetryPolicy`]'s capped,
+//! jittered backoff (honouring `Retry-After`); auth errors and malformed answers never are.
+//! Each attempt first takes a request of the run's [`Budget`] (and of the daily quota), so
+//! retries count as the portal counts them: auto-retry made FusionSolar's 407 worse
+//! (vendor-apis.md §6.5). Optional calls ([`Retry::NotRateLimits`]) return a rate limit at
+//! once instead of waiting it out, so the adapter stops its optional work and keeps what it
+//! has.
+
+use super::budget::Budget;
+use crate::vendors::{RetryPolicy, VendorError};
+use std::future::Future;
+use tracing::warn;
+
+/// Which failures a call retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Retry {
+    /// Transient errors and rate limits.
+    All,
+    /// Transient errors only: a rate limit ends the (optional) work.
+    NotRateLimits,
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or the policy or budget is spent.
+pub(super) async fn attempts<T, F, Fut>(
+    budget: &Budget,
+    policy: RetryPolicy,
+    retry: Retry,
+    attempt: F,
+) -> Result<T, VendorError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, VendorError>>,
+{
+    let mut tries = 0;
+    loop {
+        budget.take().await?;
+        tries += 1;
+        let error = match attempt().await {
+            Err(error @ VendorError::RateLimited { .. }) if retry == Retry::NotRateLimits => {
+                return Err(error);
+            }
+            Err(error) if error.is_retryable() && tries < policy.max_attempts => error,
+            other => return other,
+        };
+        let Some(delay) = policy.delay(tries, &error) else {
+            return Err(error);
+        };
+        warn!(attempt = tries, delay_ms = delay.as_millis() as u64, %error, "retrying vendor call");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy { max_attempts: 3, base_delay: Duration::from_secs(2), ..Default::default() }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_errors_back_off_then_give_up() {
+        let started = tokio::time::Instant::now();
+        let tries = AtomicU32::new(0);
+        let result: Result<(), _> = attempts(&Budget::new(100), policy(), Retry::All, || {
+            tries.fetch_add(1, Ordering::SeqCst);
+            async { Err(VendorError::Transient("HTTP 503".into())) }
+        })
+        .await;
+        assert!(matches!(result, Err(VendorError::Transient(_))));
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+        // Two waits: [1, 2] s and [2, 4] s of virtual time.
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(3) && waited <= Duration::from_secs(6), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn optional_calls_do_not_wait_out_rate_limits() {
+        let budget = Budget::new(100);
+        let tries = AtomicU32::new(0);
+        let limited = || VendorError::RateLimited { message: "10012".into(), retry_after: None };
+        let result: Result<(), _> = attempts(&budget, policy(), Retry::NotRateLimits, || {
+            tries.fetch_add(1, Ordering::SeqCst);
+            async { Err(limited()) }
+        })
+        .await;
+        assert_eq!(result, Err(limited()));
+        assert_eq!(tries.load(Ordering::SeqCst), 1, "no retry of a rate limit");
+        // Transient errors are still retried.
+        let transient = AtomicU32::new(0);
+        let _: Result<(), _> = attempts(&budget, policy(), Retry::NotRateLimits, || {
+            transient.fetch_add(1, Ordering::SeqCst);
+            async { Err(VendorError::Transient("503".into())) }
+        })
+        .await;
+        assert_eq!(transient.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn auth_and_malformed_answers_are_not_retried() {
+        for error in [VendorError::TokenExpired("401".into()), VendorError::Malformed("{".into())] {
+            let tries = AtomicU32::new(0);
+            let result: Result<(), _> = attempts(&Budget::new(100), policy(), Retry::All, || {
+                tries.fetch_add(1, Ordering::SeqCst);
+                let error = error.clone();
+                async move { Err(error) }
+            })
+            .await;
+            assert_eq!(result, Err(error));
+            assert_eq!(tries.load(Ordering::SeqCst), 1);
+        }
+    }
+}
