@@ -130,3 +130,42 @@ async fn kill_9_mid_sync_then_restart_recovers() {
     assert!(sandbox.logs().contains("plantsync agent stopped"));
     sim.shutdown().await;
 }
+
+/// SIGTERM during a sync: no new run starts, the running one finishes within the grace
+/// period, the request waiting for it still gets its answer (the API closes last), and
+/// the agent stops cleanly. The simulator's latch holds the run until the stop is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_waits_for_the_running_sync_and_answers_its_request() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 11,
+        accounts: vec![AccountSpec::new(VendorKind::Sungrow, 12, 0)],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    crate::sync_cli::add_vendors(&sandbox, &sim, 1);
+    let quiet = [
+        ("PLANTSYNC_API_PORT", "0"),
+        ("PLANTSYNC_SYNC_ENABLED", "false"),
+        ("PLANTSYNC_ALERTS_ENABLED", "false"),
+    ];
+    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
+    let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+
+    sim.hold(0);
+    let pending = tokio::spawn(async move { post_sync(&api, &token).await });
+    sim.wait_until_held(0).await;
+    std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
+    wait_for("the stop to begin", || sandbox.logs().contains("stopping: no new runs")).await;
+    sim.release(0);
+
+    let body = pending.await.unwrap().expect("the waiting request is answered");
+    assert_eq!(body["summary"]["totalPlantsSynced"], 12, "{body}");
+    let status = tokio::task::spawn_blocking(move || agent.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(runs(&sandbox), "1:ok\n", "finished within the grace, not interrupted");
+    assert!(agent_info(&sandbox).is_none(), "a clean stop removes agent.json");
+    sim.shutdown().await;
+}
