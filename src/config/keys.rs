@@ -7,8 +7,9 @@
 //! the table: its default comes from the platform, not from text.
 
 use super::{
-    ConfigError, Layers, Setting, Source, int_in, parse_bool, parse_ip, parse_log_filter,
-    parse_secret, parse_url, parse_zone, show_optional, show_secret,
+    ConfigError, Layers, Setting, Source, int_in, optional_int_in, parse_bool, parse_ip,
+    parse_log_filter, parse_secret, parse_url, parse_zone, show_optional, show_portal_limit,
+    show_secret,
 };
 use crate::domain::{CronSchedule, Secret, TimeOfDay};
 use chrono_tz::Tz;
@@ -291,6 +292,39 @@ settings! {
         secret: false,
         parse: parse_bool,
         show: bool::to_string,
+    }
+    /// Per-plant calls of one Solarman account in flight at once (unset: the portal's default).
+    solarman_concurrency: Option<u32> => PORTALS_SOLARMAN_CONCURRENCY {
+        name: "portals.solarman.concurrency",
+        env: ["PLANTSYNC_PORTALS_SOLARMAN_CONCURRENCY"],
+        flag: None,
+        default: None,
+        doc: "Per-plant calls (readings, alert lists) of one Solarman account in flight at once (1-32); unset: plantsync's default, 8",
+        secret: false,
+        parse: |t| optional_int_in(t, 1, 32),
+        show: show_portal_limit,
+    }
+    /// Overview calls of SolarEdge in flight at once (unset: the portal's 3 per IP).
+    solaredge_concurrency: Option<u32> => PORTALS_SOLAREDGE_CONCURRENCY {
+        name: "portals.solaredge.concurrency",
+        env: ["PLANTSYNC_PORTALS_SOLAREDGE_CONCURRENCY"],
+        flag: None,
+        default: None,
+        doc: "SolarEdge calls in flight at once, shared by every SolarEdge account (1-3: SolarEdge refuses a fourth per IP); unset: 3",
+        secret: false,
+        parse: |t| optional_int_in(t, 1, 3),
+        show: show_portal_limit,
+    }
+    /// Per-plant calls of one Growatt account in flight at once (unset: the portal's default).
+    growatt_concurrency: Option<u32> => PORTALS_GROWATT_CONCURRENCY {
+        name: "portals.growatt.concurrency",
+        env: ["PLANTSYNC_PORTALS_GROWATT_CONCURRENCY"],
+        flag: None,
+        default: None,
+        doc: "Per-plant calls (details, readings) of one Growatt account in flight at once (1-32); unset: plantsync's default, 4",
+        secret: false,
+        parse: |t| optional_int_in(t, 1, 32),
+        show: show_portal_limit,
     }
     /// Interface of the control API.
     api_bind: IpAddr => API_BIND {

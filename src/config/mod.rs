@@ -302,6 +302,14 @@ fn show_secret(value: &Option<Secret>) -> String {
     value.as_ref().map_or_else(|| "(not set)".to_owned(), ToString::to_string)
 }
 
+fn optional_int_in(text: &str, min: u32, max: u32) -> Result<Option<u32>, String> {
+    if text.trim().is_empty() { Ok(None) } else { int_in(text, min, max).map(Some) }
+}
+
+fn show_portal_limit(value: &Option<u32>) -> String {
+    value.map_or_else(|| "(the portal's default)".to_owned(), |n| n.to_string())
+}
+
 fn show_optional(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "(not set)".to_owned())
 }
