@@ -125,10 +125,20 @@ fn run_agent(settings: Settings) -> anyhow::Result<()> {
             .instrument(span.clone()),
         )
         .map_err(|e| UsageError(e.to_string()))?;
-    let store = Store::open(settings.database_path())?;
+    let store = match Store::open(settings.database_path()) {
+        Ok(store) => store,
+        Err(e) => {
+            lock.release();
+            return Err(e.into());
+        }
+    };
     let result = runtime
-        .block_on(crate::agent::run(settings, store.clone(), lock, unclean).instrument(span));
+        .block_on(crate::agent::run(settings, store.clone(), &lock, unclean).instrument(span));
+    // The data dir is released last: after every task has ended and the store is closed,
+    // so nothing of this agent writes once another process may hold the lock.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     store.close();
+    lock.release();
     result
 }
 

@@ -190,7 +190,7 @@ impl Component for ApiComponent {
         let address = listener.local_addr()?;
         self.publisher.publish(&AgentInfo {
             pid: std::process::id(),
-            api: address.to_string(),
+            api: Some(address.to_string()),
             started_at: crate::domain::Timestamp::now().to_canonical(),
         })?;
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -213,8 +213,10 @@ impl Component for ApiComponent {
             let _ = shutdown.send(());
         }
         if let Some(task) = self.task.take() {
-            // An API request still waiting for a run must not hold the stop for long.
-            let close_by = deadline.min(tokio::time::Instant::now() + API_CLOSE_WAIT);
+            // The runs have drained (or been ended): the answers to requests waiting for
+            // them get a moment to go out, whatever the deadline.
+            let _ = deadline;
+            let close_by = tokio::time::Instant::now() + API_CLOSE_WAIT;
             join_by(task, close_by, "control API (open requests)").await;
         }
     }
@@ -248,6 +250,9 @@ impl Component for Drain {
         if tokio::time::timeout_at(deadline, self.coordinator.idle()).await.is_ok() {
             return;
         }
+        // Ended first, so nothing of the run is written after it is recorded interrupted
+        // (writes already queued still land first: the store's writer keeps their order).
+        self.coordinator.abort_runs();
         match self.store.mark_running_runs_interrupted("the agent was stopped during the run").await
         {
             Ok(0) => {}

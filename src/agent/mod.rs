@@ -76,12 +76,13 @@ impl Runner for EngineRunner {
     }
 }
 
-/// Runs the agent until a stop signal. `lock` is the data dir's, taken by the caller;
-/// `unclean` says the previous agent did not stop cleanly.
+/// Runs the agent until a stop signal. `lock` is the data dir's, taken by the caller, who
+/// releases it once the runtime and the store are closed; `unclean` says the previous
+/// agent did not stop cleanly.
 pub async fn run(
     settings: Settings,
     store: Store,
-    lock: DataDirLock,
+    lock: &DataDirLock,
     unclean: bool,
 ) -> anyhow::Result<()> {
     let (events, mut incoming) = mpsc::unbounded_channel();
@@ -92,7 +93,7 @@ pub async fn run(
     let mut parts: Vec<Box<dyn Component>> = vec![
         Box::new(Recovery::new(store.clone(), unclean)),
         Box::new(Notifications::new(&settings, store.clone(), Arc::clone(&metrics))),
-        Box::new(ApiComponent::new(&settings, &store, &coordinator, &schedule, metrics, &lock)),
+        Box::new(ApiComponent::new(&settings, &store, &coordinator, &schedule, metrics, lock)),
         Box::new(Drain::new(Arc::clone(&coordinator), store.clone())),
         Box::new(ScheduleComponent::new(coordinator, store, schedule)),
     ];
@@ -118,8 +119,13 @@ pub async fn run(
     }
     info!("stopping: no new runs; waiting up to {}s for a running sync", SHUTDOWN_GRACE.as_secs());
     stop_all(&mut parts).await;
+    // Runs that ended during the stop still count and notify.
+    while let Ok(event) = incoming.try_recv() {
+        for part in &mut parts {
+            part.handle(&event).await;
+        }
+    }
     info!("plantsync agent stopped");
-    lock.release();
     Ok(())
 }
 

@@ -136,13 +136,15 @@ async fn require_token(State(state): State<ApiState>, request: Request, next: Ne
     next.run(request).await
 }
 
-/// Narrowing of a manual run: `?vendor=&org=&force=` (vendor and organization by id or
-/// name; `force` defaults to true: a person pressed the button).
+/// Narrowing of a manual run: `?vendor=&org=&force=&source=` (vendor and organization by
+/// id or name; `force` defaults to true: a person pressed the button; `source` says who,
+/// `user` for the CLI, `tray` for the tray, `api` by default).
 #[derive(Debug, Deserialize, Default)]
 struct ManualQuery {
     vendor: Option<String>,
     org: Option<String>,
     force: Option<bool>,
+    source: Option<String>,
 }
 
 async fn cron_plants(State(state): State<ApiState>) -> Response {
@@ -187,11 +189,12 @@ async fn scheduled(state: ApiState, kind: RunKind) -> Response {
         Ok(Verdict::Run(request) | Verdict::Covered(request)) => request,
         Ok(Verdict::Skip(decision)) => {
             let window = &state.schedule.window;
-            let (cause, message) = match decision {
-                crate::schedule::Decision::Paused => {
-                    (SkipCause::Paused, "Sync skipped - automatic syncs are paused".to_owned())
-                }
-                crate::schedule::Decision::SkippedWindow => (
+            let body = match decision {
+                crate::schedule::Decision::Paused => RunResponse::skipped(
+                    SkipCause::Paused,
+                    "Sync skipped - automatic syncs are paused".to_owned(),
+                ),
+                crate::schedule::Decision::SkippedWindow => RunResponse::skipped(
                     SkipCause::RestrictedWindow,
                     format!(
                         "Sync skipped - in restricted time window ({} - {} {})",
@@ -200,9 +203,9 @@ async fn scheduled(state: ApiState, kind: RunKind) -> Response {
                         window.zone.name()
                     ),
                 ),
-                _ => (SkipCause::NotDue, "Sync skipped - no vendor is due".to_owned()),
+                _ => RunResponse::not_due(kind),
             };
-            return Json(RunResponse::skipped(cause, message, kind)).into_response();
+            return Json(body).into_response();
         }
         Err(e) => {
             let body = RunResponse::failed(format!("cannot read the vendors to schedule: {e}"));
@@ -219,13 +222,17 @@ async fn scheduled(state: ApiState, kind: RunKind) -> Response {
 /// times, not single flight. Names are resolved here: an unknown vendor or organization is
 /// HTTP 400 and nothing is recorded.
 async fn manual(state: ApiState, kind: RunKind, query: ManualQuery) -> Response {
+    let source = match query.source.as_deref().map(str::parse::<RunSource>) {
+        None => RunSource::Api,
+        Some(Ok(source @ (RunSource::User | RunSource::Tray | RunSource::Api))) => source,
+        Some(_) => {
+            let message = "source must be user, tray or api".to_owned();
+            return (StatusCode::BAD_REQUEST, Json(RunResponse::failed(message))).into_response();
+        }
+    };
     let selection =
         Selection { vendor: query.vendor, org: query.org, force: query.force.unwrap_or(true) };
-    let request: RunRequest = match state
-        .store
-        .resolve_request(kind, RunSource::Api, selection)
-        .await
-    {
+    let request: RunRequest = match state.store.resolve_request(kind, source, selection).await {
         Ok(request) => request,
         Err(e) if e.is_usage() => {
             return (StatusCode::BAD_REQUEST, Json(RunResponse::failed(e.to_string())))
@@ -244,6 +251,11 @@ async fn manual(state: ApiState, kind: RunKind, query: ManualQuery) -> Response 
 fn respond(served: &(crate::schedule::Served, crate::schedule::Shared)) -> Response {
     match served.1.as_ref() {
         Ok(report) => Json(RunResponse::completed(report, served.0)).into_response(),
+        // A stopping agent: try again shortly (the CLI then syncs by itself).
+        Err(e @ crate::schedule::RunError::Stopping) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(RunResponse::failed(e.to_string())))
+                .into_response()
+        }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(RunResponse::failed(e.to_string())))
             .into_response(),
     }

@@ -73,12 +73,8 @@ impl RunResponse {
 
     /// A run that completed.
     pub fn completed(report: &RunReport, served: Served) -> Self {
-        let message = match report.summary.kind {
-            crate::domain::RunKind::Plants => "Plant sync completed",
-            crate::domain::RunKind::Alerts => "Alert sync completed",
-        };
         Self {
-            message: Some(message.to_owned()),
+            message: Some(completed_message(report.summary.kind).to_owned()),
             summary: Some(report.summary.clone()),
             run_id: Some(report.run_id),
             status: Some(report.status),
@@ -87,17 +83,27 @@ impl RunResponse {
         }
     }
 
-    /// A scheduled request that ran nothing. Skips for a pause or the window say
-    /// `success: false`, as the original did for the window; "nothing due" is a success
-    /// with an empty summary of `kind`, the shape the original answered with.
-    pub fn skipped(reason: SkipCause, message: String, kind: crate::domain::RunKind) -> Self {
-        let not_due = reason == SkipCause::NotDue;
+    /// A scheduled request skipped for a pause or the window: `success: false` and
+    /// `skipped: true`, as the original answered inside the window.
+    pub fn skipped(reason: SkipCause, message: String) -> Self {
         Self {
             message: Some(message),
             skipped: Some(true),
-            summary: not_due.then(|| SyncSummary::from_results(kind, vec![], 0)),
             reason: Some(reason),
-            ..Self::empty(not_due)
+            ..Self::empty(false)
+        }
+    }
+
+    /// A scheduled request with no vendor due: the original's answer when nothing was
+    /// eligible (`success: true`, "Plant sync completed", a summary with no results), with
+    /// `reason: not_due` added. The original counted the vendors that did not run in
+    /// `totalVendors`; here it is 0, the vendors that ran.
+    pub fn not_due(kind: crate::domain::RunKind) -> Self {
+        Self {
+            message: Some(completed_message(kind).to_owned()),
+            summary: Some(SyncSummary::from_results(kind, vec![], 0)),
+            reason: Some(SkipCause::NotDue),
+            ..Self::empty(true)
         }
     }
 
@@ -114,6 +120,14 @@ impl RunResponse {
             summary: self.summary.clone()?,
             skipped: vec![],
         })
+    }
+}
+
+/// The original's message of a finished run of `kind`.
+const fn completed_message(kind: crate::domain::RunKind) -> &'static str {
+    match kind {
+        crate::domain::RunKind::Plants => "Plant sync completed",
+        crate::domain::RunKind::Alerts => "Alert sync completed",
     }
 }
 
@@ -186,12 +200,19 @@ mod tests {
         let window = RunResponse::skipped(
             SkipCause::RestrictedWindow,
             "Sync skipped - in restricted time window (19:00 - 06:00 Asia/Kolkata)".into(),
-            RunKind::Plants,
         );
         assert_eq!(
             serde_json::to_string(&window).unwrap(),
             r#"{"success":false,"message":"Sync skipped - in restricted time window (19:00 - 06:00 Asia/Kolkata)","skipped":true,"reason":"restricted_window"}"#
         );
+        let not_due = serde_json::to_string(&RunResponse::not_due(RunKind::Plants)).unwrap();
+        assert!(
+            not_due.starts_with(
+                r#"{"success":true,"message":"Plant sync completed","summary":{"totalVendors":0,"#
+            ),
+            "{not_due}"
+        );
+        assert!(not_due.ends_with(r#""results":[]},"reason":"not_due"}"#), "{not_due}");
         assert_eq!(
             serde_json::to_string(&RunResponse::failed("boom")).unwrap(),
             r#"{"success":false,"error":"boom"}"#

@@ -211,3 +211,22 @@ fn one_table_drives_the_keys_the_fields_and_config_show() {
     unique.dedup();
     assert_eq!(unique.len(), known.len(), "no key is defined twice");
 }
+
+#[test]
+fn every_secret_key_is_redacted_by_config_show() {
+    let marker = "plain-text-secret-4711";
+    for key in keys::ALL.iter().filter(|k| k.secret) {
+        let mut fixture = Fixture::new();
+        for var in key.env {
+            fixture = fixture.env(var, marker);
+        }
+        let settings = fixture.resolve().unwrap();
+        let shown: Vec<String> = settings.entries().into_iter().map(|(_, v, _)| v).collect();
+        assert!(
+            shown.iter().all(|v| !v.contains(marker)),
+            "{} shown in clear: {shown:?}",
+            key.name
+        );
+        assert!(format!("{settings:?}").find(marker).is_none(), "{} in Debug", key.name);
+    }
+}

@@ -31,17 +31,20 @@ pub const SYNC_FILE: &str = "sync.json";
 
 /// How often a waiting process looks at the lock again.
 const POLL: Duration = Duration::from_millis(100);
-/// How long an agent keeps looking at a lock whose holder it cannot tell yet (a holder
-/// writes its file right after taking the lock).
-const UNKNOWN_HOLDER_GRACE: Duration = Duration::from_millis(500);
+/// How long an agent keeps looking before it concludes that another agent holds the lock:
+/// a holder writes its file right after taking the lock, and a process that only checks
+/// who holds it (`plantsync status`) holds it for an instant, so one look proves nothing.
+const HOLDER_GRACE: Duration = Duration::from_millis(500);
+/// How long a CLI sync waits for a lock whose holder never says who it is.
+const UNKNOWN_HOLDER_WAIT: Duration = Duration::from_secs(30);
 
 /// What a running agent publishes about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentInfo {
     /// Its process id.
     pub pid: u32,
-    /// Where its API listens.
-    pub api: String,
+    /// Where its API listens; `None` while it is starting (recovering, binding).
+    pub api: Option<String>,
     /// When it started.
     pub started_at: String,
 }
@@ -70,6 +73,24 @@ pub enum Holder {
     Unknown,
 }
 
+impl Holder {
+    /// Who holds the lock, for a "waiting for ..." line.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Free => "nobody".to_owned(),
+            Self::Agent(agent) if agent.api.is_none() => {
+                format!("the agent (pid {}) that is starting on this data dir", agent.pid)
+            }
+            Self::Agent(agent) => format!("the agent (pid {}) on this data dir", agent.pid),
+            Self::Sync(sync) => format!(
+                "the {} sync of another plantsync (pid {}) on this data dir",
+                sync.kind, sync.pid
+            ),
+            Self::Unknown => "a process holding this data dir's lock".to_owned(),
+        }
+    }
+}
+
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -81,8 +102,16 @@ pub enum LockError {
         /// The other agent's pid, when known.
         pid: Option<u32>,
     },
-    /// The lock file could not be opened.
-    #[error("cannot open the lock of {dir}: {source}")]
+    /// Another process holds the lock and never said who it is.
+    #[error(
+        "another process holds the lock of {dir} (agent.lock) and does not say who it is; if none should, check for a stuck plantsync"
+    )]
+    Unknown {
+        /// The data dir.
+        dir: String,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("cannot use the lock of {dir}: {source}")]
     Io {
         /// The data dir.
         dir: String,
@@ -111,9 +140,14 @@ pub fn holder(data_dir: &Path) -> Holder {
     let Ok(file) = File::options().read(true).write(true).open(data_dir.join(LOCK_FILE)) else {
         return Holder::Free;
     };
-    if file.try_lock().is_ok() {
-        let _ = file.unlock();
-        return Holder::Free;
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            return Holder::Free;
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        // Locks unsupported here (some network filesystems): nobody can be told apart.
+        Err(std::fs::TryLockError::Error(_)) => return Holder::Unknown,
     }
     if let Some(sync) = read_json::<SyncInfo>(&data_dir.join(SYNC_FILE)) {
         return Holder::Sync(sync);
@@ -154,15 +188,19 @@ enum Look {
     HeldBy(Holder),
 }
 
-fn look(file: File, data_dir: &Path) -> Look {
-    if file.try_lock().is_ok() {
-        return Look::Taken(file);
+fn look(file: File, data_dir: &Path) -> Result<Look, LockError> {
+    match file.try_lock() {
+        Ok(()) => return Ok(Look::Taken(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(source)) => {
+            return Err(LockError::Io { dir: data_dir.display().to_string(), source });
+        }
     }
-    Look::HeldBy(match holder(data_dir) {
+    Ok(Look::HeldBy(match holder(data_dir) {
         // Released between our try and the holder check: try again at once next time.
         Holder::Free => Holder::Unknown,
         other => other,
-    })
+    }))
 }
 
 /// How a CLI sync gets to sync.
@@ -177,42 +215,44 @@ pub enum SyncAccess {
 impl DataDirLock {
     /// Takes the lock for the agent, waiting while a CLI sync holds it (`waiting` is called
     /// once with it). Another agent is an error. Returns whether the previous agent stopped
-    /// uncleanly (its `agent.json` is still there).
+    /// uncleanly (its `agent.json` was still there), after replacing that file with this
+    /// agent's "starting" entry, so nobody talks to the dead agent's address meanwhile.
     pub async fn acquire_for_agent(
         data_dir: &Path,
         mut waiting: impl FnMut(&SyncInfo),
     ) -> Result<(Self, bool), LockError> {
         let mut told = false;
-        let mut unknown_since: Option<tokio::time::Instant> = None;
+        let mut other_since: Option<tokio::time::Instant> = None;
         loop {
-            match look(open_lock_file(data_dir)?, data_dir) {
+            match look(open_lock_file(data_dir)?, data_dir)? {
                 Look::Taken(file) => {
                     // A CLI sync killed with its lock held left its file behind.
                     let _ = std::fs::remove_file(data_dir.join(SYNC_FILE));
                     let unclean = data_dir.join(INFO_FILE).exists();
                     let lock = Self { _file: file, dir: data_dir.to_path_buf(), role: Role::Agent };
+                    lock.publisher().publish(&AgentInfo {
+                        pid: std::process::id(),
+                        api: None,
+                        started_at: Timestamp::now().to_canonical(),
+                    })?;
                     return Ok((lock, unclean));
                 }
                 Look::HeldBy(Holder::Sync(sync)) => {
-                    unknown_since = None;
+                    other_since = None;
                     if !told {
                         waiting(&sync);
                         told = true;
                     }
                 }
-                Look::HeldBy(Holder::Agent(agent)) => {
-                    return Err(LockError::AgentRunning {
-                        dir: data_dir.display().to_string(),
-                        pid: Some(agent.pid),
-                    });
-                }
-                Look::HeldBy(_) => {
-                    let since = *unknown_since.get_or_insert_with(tokio::time::Instant::now);
-                    if since.elapsed() >= UNKNOWN_HOLDER_GRACE {
-                        return Err(LockError::AgentRunning {
-                            dir: data_dir.display().to_string(),
-                            pid: None,
-                        });
+                Look::HeldBy(holder) => {
+                    let since = *other_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= HOLDER_GRACE {
+                        let pid = match holder {
+                            Holder::Agent(agent) => Some(agent.pid),
+                            _ => None,
+                        };
+                        let dir = data_dir.display().to_string();
+                        return Err(LockError::AgentRunning { dir, pid });
                     }
                 }
             }
@@ -221,15 +261,17 @@ impl DataDirLock {
     }
 
     /// Gets a CLI sync of `kind` its way to sync: the lock (waiting while another CLI sync
-    /// holds it; `waiting` is called once with it), or the running agent to ask instead.
+    /// holds it, or an agent is starting; `waiting` is told once what it waits for), or the
+    /// running agent to ask instead.
     pub async fn acquire_for_sync(
         data_dir: &Path,
         kind: RunKind,
-        mut waiting: impl FnMut(&SyncInfo),
+        mut waiting: impl FnMut(&Holder),
     ) -> Result<SyncAccess, LockError> {
         let mut told = false;
+        let mut unknown_since: Option<tokio::time::Instant> = None;
         loop {
-            match look(open_lock_file(data_dir)?, data_dir) {
+            match look(open_lock_file(data_dir)?, data_dir)? {
                 Look::Taken(file) => {
                     let lock = Self { _file: file, dir: data_dir.to_path_buf(), role: Role::Sync };
                     let info = SyncInfo {
@@ -240,14 +282,26 @@ impl DataDirLock {
                     lock.write(SYNC_FILE, &info)?;
                     return Ok(SyncAccess::Locked(lock));
                 }
-                Look::HeldBy(Holder::Agent(agent)) => return Ok(SyncAccess::Agent(agent)),
-                Look::HeldBy(Holder::Sync(sync)) => {
+                Look::HeldBy(Holder::Agent(agent)) if agent.api.is_some() => {
+                    return Ok(SyncAccess::Agent(agent));
+                }
+                Look::HeldBy(holder @ (Holder::Sync(_) | Holder::Agent(_))) => {
+                    unknown_since = None;
                     if !told {
-                        waiting(&sync);
+                        waiting(&holder);
                         told = true;
                     }
                 }
-                Look::HeldBy(_) => {}
+                Look::HeldBy(holder) => {
+                    let since = *unknown_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= UNKNOWN_HOLDER_WAIT {
+                        return Err(LockError::Unknown { dir: data_dir.display().to_string() });
+                    }
+                    if !told && since.elapsed() >= HOLDER_GRACE {
+                        waiting(&holder);
+                        told = true;
+                    }
+                }
             }
             tokio::time::sleep(POLL).await;
         }
@@ -306,25 +360,40 @@ mod tests {
         panic!("nobody should wait here");
     }
 
+    fn never_holder(_: &Holder) {
+        panic!("nobody should wait here");
+    }
+
     #[tokio::test]
     async fn second_agent_fails_naming_the_pid_and_unclean_stop_is_noticed() {
         let dir = tempfile::tempdir().unwrap();
         let (lock, unclean) = DataDirLock::acquire_for_agent(dir.path(), never).await.unwrap();
         assert!(!unclean);
+        assert_eq!(running_agent(dir.path()).unwrap().api, None, "starting: no API yet");
         lock.publisher()
-            .publish(&AgentInfo { pid: 4242, api: "127.0.0.1:1".into(), started_at: "t".into() })
+            .publish(&AgentInfo {
+                pid: 4242,
+                api: Some("127.0.0.1:1".into()),
+                started_at: "t".into(),
+            })
             .unwrap();
         let err = DataDirLock::acquire_for_agent(dir.path(), never).await.unwrap_err().to_string();
         assert!(err.contains("(pid 4242)"), "{err}");
         assert_eq!(running_agent(dir.path()).unwrap().pid, 4242);
         // A CLI sync is sent to the agent.
-        let access = DataDirLock::acquire_for_sync(dir.path(), RunKind::Plants, never).await;
+        let access = DataDirLock::acquire_for_sync(dir.path(), RunKind::Plants, never_holder).await;
         assert!(matches!(access, Ok(SyncAccess::Agent(info)) if info.pid == 4242));
         drop(lock); // dropped without release: like a killed process
         assert!(running_agent(dir.path()).is_none());
         assert_eq!(holder(dir.path()), Holder::Free);
         let (lock, unclean) = DataDirLock::acquire_for_agent(dir.path(), never).await.unwrap();
         assert!(unclean, "agent.json left behind means the last stop was unclean");
+        let starting = running_agent(dir.path()).unwrap();
+        assert_eq!(
+            (starting.pid, starting.api),
+            (std::process::id(), None),
+            "the dead one is gone"
+        );
         lock.release();
         let (_lock, unclean) = DataDirLock::acquire_for_agent(dir.path(), never).await.unwrap();
         assert!(!unclean);
@@ -340,7 +409,7 @@ mod tests {
         )
         .unwrap();
         let Ok(SyncAccess::Locked(first)) =
-            DataDirLock::acquire_for_sync(dir.path(), RunKind::Plants, never).await
+            DataDirLock::acquire_for_sync(dir.path(), RunKind::Plants, never_holder).await
         else {
             panic!("the first sync takes the lock");
         };
@@ -363,6 +432,49 @@ mod tests {
         assert!(!dir.path().join(SYNC_FILE).exists());
         let (lock, unclean) = agent.await.unwrap().unwrap();
         assert!(unclean, "the crashed agent's file is still noticed");
+        lock.release();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_agent_file_and_a_moment_s_look_do_not_stop_an_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(INFO_FILE),
+            r#"{"pid": 1, "api": "127.0.0.1:9", "started_at": "t"}"#,
+        )
+        .unwrap();
+        // Someone (`plantsync status`) holds the lock for 50 ms while the agent starts.
+        let probe = open_lock_file(dir.path()).unwrap();
+        probe.try_lock().unwrap();
+        let path = dir.path().to_path_buf();
+        let agent = tokio::spawn(async move { DataDirLock::acquire_for_agent(&path, never).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        probe.unlock().unwrap();
+        let (lock, unclean) = agent.await.unwrap().expect("a moment's look is not an agent");
+        assert!(unclean);
+        lock.release();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cli_sync_waits_for_a_starting_agent_then_asks_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (lock, _) = DataDirLock::acquire_for_agent(dir.path(), never).await.unwrap();
+        let path = dir.path().to_path_buf();
+        let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&told);
+        let sync = tokio::spawn(async move {
+            DataDirLock::acquire_for_sync(&path, RunKind::Plants, move |h| {
+                seen.lock().unwrap().push(h.clone());
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(!sync.is_finished(), "no address yet: it waits");
+        let info = AgentInfo { pid: 7, api: Some("127.0.0.1:5".into()), started_at: "t".into() };
+        lock.publisher().publish(&info).unwrap();
+        let access = sync.await.unwrap().unwrap();
+        assert!(matches!(access, SyncAccess::Agent(a) if a.api.as_deref() == Some("127.0.0.1:5")));
+        assert!(matches!(told.lock().unwrap().as_slice(), [Holder::Agent(a)] if a.api.is_none()));
         lock.release();
     }
 

@@ -43,10 +43,12 @@ impl RunRequest {
         &self.vendors
     }
 
-    /// Whether every vendor of `other` is one of ours (same kind): a run of `self` answers
-    /// `other` completely.
+    /// Whether a run of `self` answers `other` completely: the same kind, every vendor of
+    /// `other` among ours, and not less forced (a forced request must not be answered by a
+    /// run that read its vendors without force and so may have left some out).
     pub fn covers(&self, other: &RunRequest) -> bool {
         self.kind == other.kind
+            && (self.force || !other.force)
             && other.vendors.iter().all(|v| self.vendors.binary_search(v).is_ok())
     }
 
@@ -148,6 +150,9 @@ mod tests {
         let alerts = RunRequest::new(RunKind::Alerts, RunSource::Cron, false, [VendorId(1)]);
         assert!(!wide.covers(&alerts), "another kind is never covered");
         assert_eq!(request(&[1, 4, 5]).without(wide.vendors()), [VendorId(4), VendorId(5)]);
+        let forced = RunRequest::new(RunKind::Plants, RunSource::User, true, [VendorId(2)]);
+        assert!(!wide.covers(&forced), "a run without force does not answer a forced request");
+        assert!(forced.covers(&request(&[2])));
     }
 
     #[test]

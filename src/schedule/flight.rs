@@ -94,7 +94,10 @@ struct EndOfFlight<'a>(&'a Flight);
 
 impl Drop for EndOfFlight<'_> {
     fn drop(&mut self) {
-        self.0.lock().take();
+        // Slot and signal change together, under the lock `look` holds when it fills the
+        // slot, so `idle` can never see "not busy" while a run is starting.
+        let mut running = self.0.lock();
+        running.take();
         self.0.busy.send_replace(false);
     }
 }
@@ -103,6 +106,8 @@ impl Drop for EndOfFlight<'_> {
 enum Found {
     /// Nothing running: it is now ours.
     Free(broadcast::Sender<Shared>, Arc<Progress>),
+    /// Nothing running, and no new run may start (the agent is stopping).
+    Refused,
     /// Covered by the running run: wait for its result.
     Covered(broadcast::Receiver<Shared>),
     /// Another run: wait for its end, then look again.
@@ -143,15 +148,30 @@ impl Flight {
     /// Resolves once no run is going.
     pub async fn idle(&self) {
         let mut busy = self.busy.subscribe();
-        let _ = busy.wait_for(|busy| !busy).await;
+        loop {
+            // Looked at under the lock: a run is either already in the slot, or it will
+            // see `stopping` there and never start.
+            if self.lock().is_none() {
+                return;
+            }
+            if busy.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
-    fn look(&self, request: &RunRequest) -> Found {
+    /// Looks at the slot; `stopping` is asked under the lock, so a run either starts before
+    /// a stop is decided (and `idle` waits for it) or not at all. An empty request never
+    /// joins: there is nothing to answer it with but someone else's run.
+    fn look(&self, request: &RunRequest, stopping: &impl Fn() -> bool) -> Found {
         let mut running = self.lock();
         match running.as_ref() {
-            Some(current) if current.request.covers(request) => {
+            Some(current) if !request.vendors().is_empty() && current.request.covers(request) => {
                 Found::Covered(current.done.subscribe())
             }
+            // Stopping: a request the running run covers still gets its answer; any other
+            // is refused at once rather than kept waiting for a run it will never get.
+            _ if stopping() => Found::Refused,
             Some(current) => Found::Other(current.done.subscribe()),
             None => {
                 let (done, _) = broadcast::channel(1);
@@ -184,11 +204,9 @@ impl Flight {
     {
         let mut waited = false;
         let (done, progress) = loop {
-            if stopping() {
-                return (Served::Started, Arc::new(Err(RunError::Stopping)));
-            }
-            match self.look(&request) {
+            match self.look(&request, &stopping) {
                 Found::Free(done, progress) => break (done, progress),
+                Found::Refused => return (Served::Started, Arc::new(Err(RunError::Stopping))),
                 Found::Covered(mut receiver) => {
                     let waiting = Waiting::new(&self.waiting);
                     let shared = receiver.recv().await.unwrap_or_else(|_| {

@@ -191,6 +191,8 @@ pub struct Coordinator {
     paused: AtomicBool,
     stopping: AtomicBool,
     status: Mutex<Status>,
+    /// The tasks serving requests, so a stop can end them at its deadline.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl Coordinator {
@@ -203,7 +205,19 @@ impl Coordinator {
             paused: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             status: Mutex::new(Status::default()),
+            tasks: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Ends every run still going (the stop's grace is over): their tasks are aborted, so
+    /// nothing of theirs is written after the caller records them as interrupted.
+    pub fn abort_runs(&self) {
+        let tasks = std::mem::take(
+            &mut *self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for task in tasks {
+            task.abort();
+        }
     }
 
     fn flight(&self, kind: RunKind) -> &flight::Flight {
@@ -305,6 +319,11 @@ impl Coordinator {
             }
             .in_current_span(),
         );
+        {
+            let mut tasks = self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(task.abort_handle());
+        }
         task.await.unwrap_or_else(|e| {
             warn!("a sync task ended abnormally: {e}");
             (Served::Started, Arc::new(Err(RunError::Aborted(e.to_string()))))
@@ -345,8 +364,10 @@ impl Coordinator {
         Ok(verdict)
     }
 
-    /// Records that the scheduled run decided at `decided_at` was served (its id, or that
-    /// it joined the run going on).
+    /// Records how the scheduled run decided at `decided_at` was served: its id, or that
+    /// it joined the run going on. Only that decision is completed: when a later tick has
+    /// decided something since (the run took longer than the cron period), the later
+    /// decision stays.
     pub fn record_served(
         &self,
         kind: RunKind,
@@ -361,7 +382,17 @@ impl Coordinator {
                 return;
             }
         };
-        self.record(kind, decision, decided_at);
+        let decided_at = Timestamp::from_datetime(&decided_at);
+        self.with_kind(kind, |k| {
+            let still_ours = k.last_decision_at == Some(decided_at)
+                && matches!(
+                    k.last_decision,
+                    Some(Decision::Ran { run_id: None } | Decision::Coalesced)
+                );
+            if still_ours {
+                k.last_decision = Some(decision);
+            }
+        });
     }
 }
 
@@ -399,7 +430,13 @@ pub async fn run_schedule(
         for (kind, tick) in [(RunKind::Plants, plants_next), (RunKind::Alerts, alerts_next)] {
             // Ticks missed while asleep count once: the tick that came due, evaluated now.
             if tick.is_some_and(|t| t <= now) {
-                tick_once(&coordinator, &*store, &settings, kind, now).await;
+                // The jitter never reaches the kind's next tick: a run still waiting out its
+                // jitter is invisible to that tick, which would sync the same vendors again.
+                let next = settings.cron(kind).next_after(now, zone);
+                let room =
+                    next.and_then(|n| (n - now).to_std().ok()).map_or(settings.jitter, |r| r / 2);
+                tick_once(&coordinator, &*store, &settings, kind, now, settings.jitter.min(room))
+                    .await;
             }
         }
         last_check = now;
@@ -428,13 +465,15 @@ async fn sleep_until(
     }
 }
 
-/// Decides one tick of `kind` and starts its run in the background, after the jitter.
+/// Decides one tick of `kind` and starts its run in the background, after a random delay
+/// of at most `jitter`.
 async fn tick_once(
     coordinator: &Arc<Coordinator>,
     store: &dyn Candidates,
     settings: &ScheduleSettings,
     kind: RunKind,
     now: DateTime<Utc>,
+    jitter: Duration,
 ) {
     let span = info_span!("tick", source = "cron", operation = format!("sync-{kind}"));
     async {
@@ -452,7 +491,7 @@ async fn tick_once(
                     return;
                 }
             };
-        let delay = crate::vendors::http::jitter(settings.jitter);
+        let delay = crate::vendors::http::jitter(jitter);
         info!(
             vendors = request.vendors().len(),
             jitter_ms = delay.as_millis() as u64,

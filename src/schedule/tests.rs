@@ -322,6 +322,49 @@ async fn a_tick_during_a_narrower_manual_run_waits_then_syncs_only_the_rest() {
     let _ = r.shutdown.send(true);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_long_run_does_not_overwrite_a_later_decision() {
+    // The 10:15 run takes 20 minutes; the 10:30 tick is decided (paused) while it runs.
+    let r = rig(
+        "2026-11-29T10:07:00+05:30",
+        None,
+        15,
+        Duration::from_secs(20 * 60),
+        settings(Duration::ZERO),
+    );
+    advance(10).await; // 10:17: the 10:15 run is going
+    r.coordinator.pause();
+    advance(15).await; // 10:32: the 10:30 tick said "paused"
+    assert_eq!(r.coordinator.status().plants.last_decision, Some(Decision::Paused));
+    advance(5).await; // 10:37: the 10:15 run has ended
+    assert_eq!(r.coordinator.status().plants.last_run_id, Some(RunId(1)));
+    assert_eq!(
+        r.coordinator.status().plants.last_decision,
+        Some(Decision::Paused),
+        "the older run's end does not replace the newer decision"
+    );
+    let _ = r.shutdown.send(true);
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_never_reaches_the_next_tick() {
+    // Ten minutes of jitter on a five-minute schedule: each run starts within 2.5 minutes
+    // of its tick, so no tick sees vendors whose run is still waiting out its jitter.
+    let mut s = settings(Duration::from_secs(600));
+    s.plants_cron = "*/5 * * * *".parse().unwrap();
+    let r = rig("2026-11-29T10:07:00+05:30", None, 5, Duration::from_secs(1), s);
+    advance(60).await;
+    let starts = r.recorder.starts.lock().unwrap().clone();
+    assert!(starts.len() >= 10, "{starts:?}");
+    for (_, _, at) in starts {
+        let local = at.with_timezone(&chrono_tz::Asia::Kolkata);
+        let past_tick = (local.minute() % 5) as i64 * 60 + local.second() as i64;
+        assert!(past_tick <= 150, "started {past_tick}s after its tick");
+    }
+    assert_eq!(r.recorder.max_in_flight.load(Ordering::SeqCst), 1);
+    let _ = r.shutdown.send(true);
+}
+
 #[test]
 fn ist_helper_sanity() {
     let t = chrono_tz::Asia::Kolkata.with_ymd_and_hms(2026, 11, 29, 6, 0, 0).unwrap();

@@ -253,24 +253,35 @@ impl Store {
         .await
     }
 
-    /// Marks the vendor's active plants that were not listed since `since` (the start of a
-    /// complete listing) as inactive, except those in `still_listed` (listed but unreadable
-    /// rows); returns how many.
-    pub async fn deactivate_plants_not_seen_since(
+    /// After a complete listing: marks the vendor's active plants whose ids were not in it
+    /// as inactive, and returns how many. `listed` are the stored plants' ids, `unreadable`
+    /// the ids of listed rows that did not decode (they still exist at the vendor: they
+    /// stay active and are recorded as seen at `seen_at`). The ids, not a time, decide, so
+    /// a plant refreshed in the same millisecond a later run started is still told apart.
+    pub async fn deactivate_plants_not_listed(
         &self,
         vendor_id: VendorId,
-        since: Timestamp,
-        still_listed: Vec<String>,
+        listed: Vec<String>,
+        unreadable: Vec<String>,
+        seen_at: Timestamp,
     ) -> Result<u64> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if !still_listed.is_empty() {
-                // Listed rows that did not decode still exist at the vendor: mark them seen.
+            if !unreadable.is_empty() {
                 let mut touch = tx.prepare_cached(
                     "UPDATE plants SET last_refreshed_at = ?1 WHERE vendor_id = ?2 AND vendor_plant_id = ?3",
                 )?;
-                for id in &still_listed {
-                    touch.execute(params![since, vendor_id, id])?;
+                for id in &unreadable {
+                    touch.execute(params![seen_at, vendor_id, id])?;
+                }
+            }
+            tx.execute("CREATE TEMP TABLE IF NOT EXISTS listed_plant_ids (id TEXT PRIMARY KEY)", [])?;
+            tx.execute("DELETE FROM listed_plant_ids", [])?;
+            {
+                let mut insert =
+                    tx.prepare_cached("INSERT OR IGNORE INTO listed_plant_ids (id) VALUES (?1)")?;
+                for id in listed.iter().chain(&unreadable) {
+                    insert.execute([id])?;
                 }
             }
             let change = seq::current(&tx)? + 1;
@@ -278,12 +289,13 @@ impl Store {
                 "UPDATE plants SET is_active = 0, change_seq = ?1,
                         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
                  WHERE vendor_id = ?2 AND is_active = 1
-                   AND (last_refreshed_at IS NULL OR last_refreshed_at < ?3)",
-                params![change, vendor_id, since],
+                   AND vendor_plant_id NOT IN (SELECT id FROM listed_plant_ids)",
+                params![change, vendor_id],
             )?;
             if changed > 0 {
                 seq::set(&tx, change)?;
             }
+            tx.execute("DELETE FROM listed_plant_ids", [])?;
             tx.commit()?;
             Ok(changed as u64)
         })
@@ -473,12 +485,30 @@ mod tests {
         store.upsert_plants(v, vec![plant("1", None), plant("2", None)], t1).await.unwrap();
         let t2 = Timestamp::from_unix_millis(t1.as_datetime().timestamp_millis() + 1000).unwrap();
         store.upsert_plants(v, vec![plant("1", None)], t2).await.unwrap();
-        assert_eq!(store.deactivate_plants_not_seen_since(v, t2, vec![]).await.unwrap(), 1);
+        let listed = vec!["1".to_owned()];
+        let gone = store.deactivate_plants_not_listed(v, listed, vec![], t2).await.unwrap();
+        assert_eq!(gone, 1);
         assert!(!one(&store, v, "2").await.is_active);
         assert!(one(&store, v, "1").await.is_active);
         let back = store.upsert_plants(v, vec![plant("2", None)], Timestamp::now()).await.unwrap();
         assert_eq!(back.updated, 1, "reactivation is a real change");
         assert!(one(&store, v, "2").await.is_active);
+    }
+
+    #[tokio::test]
+    async fn the_listed_ids_decide_not_the_clock() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        // All in one millisecond: the listing, and the "next run" that no longer lists 3.
+        let t = Timestamp::now();
+        let rows = vec![plant("1", None), plant("2", None), plant("3", None)];
+        store.upsert_plants(v, rows, t).await.unwrap();
+        let listed = vec!["1".to_owned()];
+        let unreadable = vec!["2".to_owned()];
+        assert_eq!(store.deactivate_plants_not_listed(v, listed, unreadable, t).await.unwrap(), 1);
+        assert!(one(&store, v, "1").await.is_active);
+        assert!(one(&store, v, "2").await.is_active, "listed but unreadable: still there");
+        assert!(!one(&store, v, "3").await.is_active);
     }
 
     #[tokio::test]

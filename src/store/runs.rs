@@ -106,6 +106,8 @@ impl Store {
     }
 
     /// Records the end of a run with its per-vendor results and summary, in one transaction.
+    /// A run already recorded as interrupted (a stop's grace ran out) keeps that status;
+    /// its results are still kept.
     pub async fn finish_run(
         &self,
         id: RunId,
@@ -121,7 +123,7 @@ impl Store {
             tx.execute(
                 "UPDATE sync_runs SET status = ?1, finished_at = ?2, message = ?3,
                         summary_json = ?4, change_seq = ?5
-                 WHERE id = ?6",
+                 WHERE id = ?6 AND status = 'running'",
                 params![
                     status,
                     Timestamp::now(),

@@ -103,9 +103,35 @@ pub enum SelectionError {
         /// Why.
         reason: Ineligible,
     },
+    /// Nothing to sync: no vendor a run would take (in the organization, if one was named).
+    #[error("{}", nothing_message(.org.as_deref(), *.auto_sync_off))]
+    NothingToSync {
+        /// The organization named, if any.
+        org: Option<String>,
+        /// Its auto-sync is off and the request was not forced.
+        auto_sync_off: bool,
+    },
     /// The store failed while resolving.
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// Where a request for a vendor that is left out only for the auto-sync switch is told
+/// how to force it, for the CLI and the API alike.
+const FORCE_HINT: &str = "pass --force (through the API, force=true) to sync it anyway";
+
+fn nothing_message(org: Option<&str>, auto_sync_off: bool) -> String {
+    match (org, auto_sync_off) {
+        (Some(org), true) => format!("organization '{org}' has auto-sync off; {FORCE_HINT}"),
+        (Some(org), false) => format!(
+            "organization '{org}' has no active vendor to sync; add one with `plantsync vendor \
+             add --org '{org}'` or enable one with `plantsync vendor enable`"
+        ),
+        (None, _) => "no vendor to sync: a vendor needs to be active and in an organization \
+                      with auto-sync on (or pass --force to include organizations with \
+                      auto-sync off)"
+            .to_owned(),
+    }
 }
 
 impl SelectionError {
@@ -126,8 +152,7 @@ fn ineligible_message(vendor: &Vendor, reason: &Ineligible) -> String {
              set {id} --org <ORG>`"
         ),
         Ineligible::AutoSyncOff => format!(
-            "vendor '{name}' (id {id}) belongs to '{}', whose auto-sync is off; pass --force to \
-             sync it anyway",
+            "vendor '{name}' (id {id}) belongs to '{}', whose auto-sync is off; {FORCE_HINT}",
             vendor.org_name.as_deref().unwrap_or_default()
         ),
         Ineligible::OtherOrganization => format!(
@@ -222,7 +247,16 @@ impl Store {
                     None => Ok(RunRequest::new(kind, source, selection.force, [vendor.id])),
                 });
             }
-            let ids = eligible(conn, selection.force, org.map(|o| o.id), None)?;
+            let ids = eligible(conn, selection.force, org.as_ref().map(|o| o.id), None)?;
+            if ids.is_empty() {
+                // An empty run would record nothing useful, and an empty request would be
+                // answered by whatever else runs: say what is missing instead.
+                return Ok(Err(SelectionError::NothingToSync {
+                    auto_sync_off: org.as_ref().is_some_and(|o| !o.auto_sync_enabled)
+                        && !selection.force,
+                    org: org.map(|o| o.name),
+                }));
+            }
             Ok(Ok(RunRequest::new(
                 kind,
                 source,
@@ -235,16 +269,25 @@ impl Store {
 
     /// What the engine needs of the request's vendors, read when the run starts: those
     /// still eligible by the same rule as [`Store::resolve_request`] (it may have changed
-    /// since the request was made), and the ids that no longer are.
+    /// since the request was made), and those that no longer are (as they are now, or
+    /// `None` when removed).
     pub async fn sync_targets(
         &self,
         request: &RunRequest,
-    ) -> Result<(Vec<SyncTarget>, Vec<VendorId>)> {
+    ) -> Result<(Vec<SyncTarget>, Vec<(VendorId, Option<Vendor>)>)> {
         let (wanted, force) = (request.vendors().to_vec(), request.force);
         self.read(move |conn| {
             let still: Vec<(VendorId, u32)> = eligible(conn, force, None, Some(&wanted))?;
-            let gone =
-                wanted.iter().copied().filter(|id| !still.iter().any(|(s, _)| s == id)).collect();
+            let gone = wanted
+                .iter()
+                .copied()
+                .filter(|id| !still.iter().any(|(s, _)| s == id))
+                .map(|id| match vendors::get(conn, id) {
+                    Ok(vendor) => Ok((id, Some(vendor))),
+                    Err(StoreError::NotFound { .. }) => Ok((id, None)),
+                    Err(other) => Err(other),
+                })
+                .collect::<Result<_>>()?;
             let targets = still
                 .into_iter()
                 .map(|(id, interval_minutes)| {
@@ -559,13 +602,14 @@ mod tests {
             store.resolve_request(RunKind::Plants, RunSource::User, selection)
         };
         let ids = |request: RunRequest| request.vendors().iter().map(|v| v.0).collect::<Vec<_>>();
+        let message = |e: SelectionError| (e.is_usage(), e.to_string());
         // a: on, b: auto-sync off, c: no organization, d: disabled.
         assert_eq!(ids(resolve(None, None, false).await.unwrap()), [1]);
         assert_eq!(ids(resolve(None, None, true).await.unwrap()), [1, 2]);
         assert_eq!(ids(resolve(None, Some("Off"), true).await.unwrap()), [2]);
-        assert!(ids(resolve(None, Some("Off"), false).await.unwrap()).is_empty());
+        let (usage, text) = message(resolve(None, Some("Off"), false).await.unwrap_err());
+        assert!(usage && text.contains("'Off' has auto-sync off; pass --force"), "{text}");
         assert_eq!(ids(resolve(Some("b"), None, true).await.unwrap()), [2]);
-        let message = |e: SelectionError| (e.is_usage(), e.to_string());
         let (usage, text) = message(resolve(Some("nope"), None, true).await.unwrap_err());
         assert!(usage && text.contains("vendor 'nope' not found"), "{text}");
         let (usage, text) = message(resolve(None, Some("Nowhere"), true).await.unwrap_err());
@@ -590,7 +634,12 @@ mod tests {
             .unwrap();
         let (targets, gone) = store.sync_targets(&request).await.unwrap();
         let names: Vec<_> = targets.into_iter().map(|t| t.vendor.name).collect();
-        assert_eq!((names, gone), (vec!["a".to_owned()], vec![VendorId(2)]));
+        assert_eq!(names, ["a"]);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(
+            (gone[0].0, gone[0].1.as_ref().map(|v| v.name.as_str())),
+            (VendorId(2), Some("b"))
+        );
     }
 
     #[tokio::test]

@@ -219,8 +219,10 @@ impl Engine {
 
         let semaphore = Arc::new(tokio::sync::Semaphore::new(self.settings.concurrency.max(1)));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut spawned: HashMap<tokio::task::Id, (usize, SyncTarget)> = HashMap::new();
         let total = targets.len();
         for (index, target) in targets.into_iter().enumerate() {
+            let kept = target.clone();
             let engine = Arc::clone(self);
             let semaphore = Arc::clone(&semaphore);
             let progress = Arc::clone(&progress);
@@ -230,7 +232,7 @@ impl Engine {
                 org = target.vendor.org_id.map(|o| o.to_string()).unwrap_or_default(),
                 operation = format!("sync-{kind}-vendor-{}", target.vendor.id),
             );
-            tasks.spawn(
+            let task = tasks.spawn(
                 async move {
                     let _permit = semaphore.acquire_owned().await;
                     let started = Instant::now();
@@ -239,18 +241,32 @@ impl Engine {
                 }
                 .instrument(span),
             );
+            spawned.insert(task.id(), (index, kept));
         }
 
         let mut finished: Vec<(usize, NewRunVendor, VendorResult)> = Vec::with_capacity(total);
         let mut skipped: Vec<(VendorId, SkipReason)> = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
+        while let Some(joined) = tasks.join_next_with_id().await {
             let (index, target, run, elapsed) = match joined {
-                Ok(done) => done,
+                Ok((_, done)) => done,
                 Err(error) => {
-                    // A panic inside one vendor's task: the others go on. Its vendor is not
-                    // known here, so it is logged; the run is marked partial below.
+                    // A panic inside one vendor's task (a bug): the others go on, and the
+                    // vendor is reported failed so every request hears about it.
                     warn!("a vendor task ended abnormally: {error}");
-                    continue;
+                    let Some((index, target)) = spawned.remove(&error.id()) else { continue };
+                    let run = VendorRun::failed(&VendorError::Permanent(
+                        "its sync ended abnormally (a bug; the log has the details)".into(),
+                    ));
+                    let outcome = VendorOutcome::Failed {
+                        error: run.error.clone().unwrap_or_default(),
+                        needs_user_action: false,
+                    };
+                    if let Err(e) =
+                        self.store.record_vendor_outcome(target.vendor.id, kind, outcome).await
+                    {
+                        warn!("could not record the vendor's outcome: {e}");
+                    }
+                    (index, target, run, Duration::ZERO)
                 }
             };
             let (row, result) = to_results(&target, &run, elapsed);
@@ -262,8 +278,8 @@ impl Engine {
         let lost = total - finished.len();
         let (mut rows, mut results): (Vec<_>, Vec<_>) =
             finished.into_iter().map(|(_, row, result)| (row, result)).unzip();
-        for id in gone {
-            let (row, result) = no_longer_eligible(id);
+        for (id, vendor) in gone {
+            let (row, result) = no_longer_eligible(id, vendor.as_ref());
             progress.finished(&result);
             skipped.push((id, SkipReason::NoLongerEligible));
             rows.push(row);
@@ -314,7 +330,7 @@ impl Engine {
         } else {
             let work = async {
                 match kind {
-                    RunKind::Plants => plants::sync(self, target, started_at, progress).await,
+                    RunKind::Plants => plants::sync(self, target, progress).await,
                     RunKind::Alerts => alerts::sync(self, target, started_at, progress).await,
                 }
             };
@@ -366,16 +382,25 @@ impl Engine {
     }
 }
 
-/// The result of a requested vendor that the run no longer takes.
-fn no_longer_eligible(id: VendorId) -> (NewRunVendor, VendorResult) {
-    let error = "not synced: since the request it was disabled, removed, detached from its \
-                 organization, or its organization's auto-sync was turned off"
-        .to_owned();
+/// The result of a requested vendor that the run no longer takes (`vendor`: as it is now,
+/// unless it was removed).
+fn no_longer_eligible(
+    id: VendorId,
+    vendor: Option<&crate::domain::Vendor>,
+) -> (NewRunVendor, VendorResult) {
+    let error = match vendor {
+        Some(_) => {
+            "not synced: since the request it was disabled, detached from its \
+                    organization, or its organization's auto-sync was turned off"
+        }
+        None => "not synced: it was removed after the request",
+    }
+    .to_owned();
     let row = NewRunVendor {
         vendor_id: id,
-        vendor_name: format!("vendor {id}"),
-        org_id: None,
-        org_name: None,
+        vendor_name: vendor.map_or_else(|| format!("vendor {id}"), |v| v.name.clone()),
+        org_id: vendor.and_then(|v| v.org_id),
+        org_name: vendor.and_then(|v| v.org_name.clone()),
         success: false,
         created: 0,
         updated: 0,
@@ -387,8 +412,8 @@ fn no_longer_eligible(id: VendorId) -> (NewRunVendor, VendorResult) {
     let result = VendorResult {
         vendor_id: id,
         vendor_name: row.vendor_name.clone(),
-        org_id: None,
-        org_name: None,
+        org_id: row.org_id,
+        org_name: row.org_name.clone(),
         success: false,
         synced: 0,
         created: 0,

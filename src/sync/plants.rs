@@ -6,13 +6,8 @@ use crate::store::SyncTarget;
 use crate::vendors::KnownPlants;
 use tracing::{debug, warn};
 
-/// Syncs the plants of `target`; `started_at` is when its sync began.
-pub(super) async fn sync(
-    engine: &Engine,
-    target: &SyncTarget,
-    started_at: Timestamp,
-    progress: &Progress,
-) -> VendorRun {
+/// Syncs the plants of `target`.
+pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progress) -> VendorRun {
     let vendor = &target.vendor;
     let client = match engine.client(target) {
         Ok(client) => client,
@@ -41,6 +36,8 @@ pub(super) async fn sync(
     };
     let mut not_stored = Vec::new();
     let vendor_id = vendor.id;
+    let listed_ids: Vec<String> =
+        listing.plants.iter().map(|p| p.vendor_plant_id.clone()).collect();
     let upsert = |rows| engine.store.upsert_plants(vendor_id, rows, Timestamp::now());
     store_in_batches(
         std::mem::take(&mut listing.plants),
@@ -65,10 +62,10 @@ pub(super) async fn sync(
 
     run.success = listing.complete && not_stored.is_empty();
     if run.success {
-        let still_listed = listing.skipped.iter().filter_map(|(id, _)| id.clone()).collect();
+        let unreadable = listing.skipped.iter().filter_map(|(id, _)| id.clone()).collect();
         match engine
             .store
-            .deactivate_plants_not_seen_since(vendor.id, started_at, still_listed)
+            .deactivate_plants_not_listed(vendor.id, listed_ids, unreadable, Timestamp::now())
             .await
         {
             Ok(0) => {}

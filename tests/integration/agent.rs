@@ -155,10 +155,22 @@ async fn a_stop_waits_for_the_running_sync_and_answers_its_request() {
     let token = sandbox.ok(&["token", "show"]).trim().to_owned();
 
     sim.hold(0);
+    let (api2, token2) = (api.clone(), token.clone());
     let pending = tokio::spawn(async move { post_sync(&api, &token).await });
     sim.wait_until_held(0).await;
     std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
     wait_for("the stop to begin", || sandbox.logs().contains("stopping: no new runs")).await;
+    // A new request while it stops is refused at once (503), not kept waiting.
+    let client = plantsync::vendors::http::plain_client(Duration::from_secs(10)).unwrap();
+    let refused = client
+        .post(format!("http://{api2}/api/cron/sync-alerts"))
+        .bearer_auth(&token2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 503);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("stopping"), "{body}");
     sim.release(0);
 
     let body = pending.await.unwrap().expect("the waiting request is answered");

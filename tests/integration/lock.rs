@@ -125,6 +125,8 @@ async fn unknown_names_exit_2_and_record_nothing_with_or_without_an_agent() {
     };
     refused(&["sync", "plants", "--vendor", "nope"], "vendor 'nope' not found");
     refused(&["sync", "alerts", "--org", "Nowhere"], "organization 'Nowhere' not found");
+    sandbox.ok(&["org", "add", "Empty"]);
+    refused(&["sync", "plants", "--org", "Empty"], "organization 'Empty' has no active vendor");
     sandbox.ok(&["vendor", "disable", "v0"]);
     refused(&["sync", "plants", "--vendor", "v0"], "is disabled; enable it with");
     sandbox.ok(&["vendor", "enable", "v0"]);
@@ -139,5 +141,28 @@ async fn unknown_names_exit_2_and_record_nothing_with_or_without_an_agent() {
     std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
     assert!(exit_of(agent).await.success());
     assert_eq!(runs(&sandbox), "1:ok\n");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_sync_through_an_agent_that_dies_syncs_by_itself() {
+    let sim = simulator(8).await;
+    let sandbox = Sandbox::new();
+    add_vendors(&sandbox, &sim, 1);
+    let (mut agent, _) = spawn(&sandbox, "agent", &["run"]);
+    wait_for("the agent", || {
+        text(&sandbox.data_dir().join("agent.json")).contains("\"api\": \"127.0.0.1")
+    })
+    .await;
+    sim.hold(0);
+    let (cli, cli_err) = spawn(&sandbox, "cli", &["sync", "plants"]);
+    sim.wait_until_held(0).await; // the agent's run, asked for by the CLI, is in flight
+    agent.kill().unwrap(); // SIGKILL: the CLI's request is cut off
+    agent.wait().unwrap();
+    sim.release(0);
+    // The lock is free now: the CLI recovers the dead agent's run and syncs by itself.
+    assert!(exit_of(cli).await.success(), "{}", text(&cli_err));
+    assert_eq!(runs(&sandbox), "1:interrupted\n2:ok\n");
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM plants"), "8\n");
     sim.shutdown().await;
 }

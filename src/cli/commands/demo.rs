@@ -41,6 +41,21 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
             "plantsync demo: using the data dir {data_dir} (demo rows are added or refreshed)"
         )?;
     }
+    // The demo syncs like `plantsync sync`: holding the data dir, never beside an agent, and
+    // it takes the data dir before it changes anything in it.
+    let lock = match DataDirLock::acquire_for_sync(
+        &ctx.settings.data_dir.value,
+        RunKind::Plants,
+        |other| eprintln!("waiting for {} to finish", other.describe()),
+    )
+    .await?
+    {
+        SyncAccess::Locked(lock) => lock,
+        SyncAccess::Agent(agent) => anyhow::bail!(
+            "an agent (pid {}) runs on {data_dir}: stop it, or run the demo without --data-dir",
+            agent.pid
+        ),
+    };
     let config = demo_config(seed);
     let accounts = config.accounts.len();
     let simulator = Simulator::start(config).await?;
@@ -91,22 +106,6 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
         }
     }
 
-    // The demo syncs like `plantsync sync`: holding the data dir, never beside an agent.
-    let lock = match DataDirLock::acquire_for_sync(
-        &ctx.settings.data_dir.value,
-        RunKind::Plants,
-        |other| {
-            eprintln!("waiting for the sync of another plantsync (pid {}) to finish", other.pid)
-        },
-    )
-    .await?
-    {
-        SyncAccess::Locked(lock) => lock,
-        SyncAccess::Agent(agent) => anyhow::bail!(
-            "an agent (pid {}) runs on {data_dir}: stop it, or run the demo without --data-dir",
-            agent.pid
-        ),
-    };
     crate::sync::recover_unfinished_runs(ctx.store).await?;
     let engine = Engine::new(ctx.store.clone(), EngineSettings::from_settings(ctx.settings))?;
     let selection = Selection { org: Some(org.id.to_string()), force: true, vendor: None };

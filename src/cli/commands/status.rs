@@ -30,7 +30,10 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
                         "agent",
                         agent.map_or_else(
                             || "not running".to_owned(),
-                            |a| format!("running (pid {}, API http://{})", a.pid, a.api),
+                            |a| match &a.api {
+                                Some(api) => format!("running (pid {}, API http://{api})", a.pid),
+                                None => format!("starting (pid {})", a.pid),
+                            },
                         ),
                     ),
                     ("database", status.database_path.clone()),

@@ -37,8 +37,9 @@ struct Response<'a> {
     summary: &'a crate::domain::SyncSummary,
 }
 
-/// How many times the CLI looks for a published agent whose API does not answer.
-const AGENT_UNREACHABLE_TRIES: u32 = 25;
+/// How long the CLI keeps looking when the agent it asked is stopping or gone (an agent
+/// stops within its 20 s grace and a few seconds more).
+const AGENT_GONE_WAIT: Duration = Duration::from_secs(45);
 
 /// How often the CLI asks a running agent how its sync is going.
 const AGENT_PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -59,36 +60,37 @@ pub async fn resolve(
     })
 }
 
+/// What asking the agent gave.
+enum AgentAnswer {
+    /// The run's report.
+    Report(RunReport),
+    /// The agent is gone or stopping (connection refused or reset, HTTP 503): the data
+    /// dir's lock will be free soon.
+    Gone,
+}
+
 /// Runs a sync of `kind` and prints its summary.
 pub async fn run(ctx: &mut Ctx<'_>, kind: RunKind, args: SyncArgs) -> anyhow::Result<()> {
     let request = resolve(ctx, kind, selection(&args)).await?;
     let dir = ctx.settings.data_dir.value.clone();
-    let mut unreachable = 0;
+    let give_up = tokio::time::Instant::now() + AGENT_GONE_WAIT;
     let report = loop {
-        let access = DataDirLock::acquire_for_sync(&dir, kind, |other| {
-            eprintln!(
-                "waiting for the {} sync of another plantsync (pid {}) on this data dir to finish",
-                other.kind, other.pid
-            );
+        let access = DataDirLock::acquire_for_sync(&dir, kind, |holder| {
+            eprintln!("waiting for {} to finish", holder.describe());
         })
         .await?;
         match access {
-            SyncAccess::Agent(agent) => match through_agent(ctx, &agent, kind, &args).await? {
-                Some(report) => break report,
-                // The agent that was published is gone (it stopped or crashed) or is still
-                // starting: look again, for a few seconds.
-                None => {
-                    unreachable += 1;
-                    if unreachable == AGENT_UNREACHABLE_TRIES {
-                        anyhow::bail!(
-                            "the agent (pid {}) holds this data dir but its API at {} does not \
-                             answer; is it starting or stuck?",
-                            agent.pid,
-                            agent.api
-                        );
-                    }
+            SyncAccess::Agent(agent) => match through_agent(ctx, &agent, &request, &args).await? {
+                AgentAnswer::Report(report) => break report,
+                // A stopping or vanished agent releases the lock soon: look again, and sync
+                // here once it is free.
+                AgentAnswer::Gone if tokio::time::Instant::now() < give_up => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
+                AgentAnswer::Gone => anyhow::bail!(
+                    "the agent (pid {}) holds this data dir but does not answer; is it stuck?",
+                    agent.pid
+                ),
             },
             SyncAccess::Locked(lock) => {
                 crate::sync::recover_unfinished_runs(ctx.store).await?;
@@ -105,16 +107,22 @@ pub async fn run(ctx: &mut Ctx<'_>, kind: RunKind, args: SyncArgs) -> anyhow::Re
 }
 
 /// Asks the running agent for the run and waits for its answer, showing the agent's
-/// progress on a terminal. `None`: the agent could not be reached at all (it is gone).
+/// progress on a terminal. The vendor is sent by its resolved id, and the source says a
+/// person asked.
 async fn through_agent(
     ctx: &Ctx<'_>,
     agent: &AgentInfo,
-    kind: RunKind,
+    request: &RunRequest,
     args: &SyncArgs,
-) -> anyhow::Result<Option<RunReport>> {
+) -> anyhow::Result<AgentAnswer> {
+    let Some(api) = agent.api.as_deref() else { return Ok(AgentAnswer::Gone) };
+    let kind = request.kind;
     let token = crate::datadir::token::read(&ctx.settings.data_dir.value)?;
-    let mut query: Vec<(&str, String)> = vec![("force", args.force.to_string())];
-    query.extend(args.vendor.clone().map(|v| ("vendor", v)));
+    let mut query: Vec<(&str, String)> =
+        vec![("force", args.force.to_string()), ("source", RunSource::User.to_string())];
+    if args.vendor.is_some() {
+        query.extend(request.vendors().first().map(|id| ("vendor", id.to_string())));
+    }
     query.extend(args.org.clone().map(|o| ("org", o)));
     let terminal = std::io::stderr().is_terminal();
     if terminal {
@@ -123,29 +131,32 @@ async fn through_agent(
     // No timeout of our own: the agent answers when its run is done (the vendor deadline
     // bounds that); a connection error still fails at once.
     let client = crate::vendors::http::plain_client(Duration::from_secs(24 * 3600))?;
-    let request = client
-        .post(format!("http://{}/api/cron/sync-{kind}", agent.api))
+    let sent = client
+        .post(format!("http://{api}/api/cron/sync-{kind}"))
         .query(&query)
         .bearer_auth(token.expose())
         .send();
-    tokio::pin!(request);
+    tokio::pin!(sent);
     let mut ticker = tokio::time::interval(AGENT_PROGRESS_EVERY);
     let response = loop {
         tokio::select! {
-            response = &mut request => break response,
-            _ = ticker.tick(), if terminal => show_agent_progress(&client, agent, &token, kind).await,
+            response = &mut sent => break response,
+            _ = ticker.tick(), if terminal => show_agent_progress(&client, api, &token, kind).await,
         }
     };
-    let response = match response {
-        Ok(response) => response,
-        Err(e) if e.is_connect() => return Ok(None),
-        Err(e) => anyhow::bail!("the running agent did not answer: {}", e.without_url()),
-    };
+    // Refused, reset or cut off: the agent stopped or died; its lock says what next.
+    let Ok(response) = response else { return Ok(AgentAnswer::Gone) };
     let status = response.status();
-    let body: RunResponse = response
-        .json()
-        .await
-        .map_err(|e| anyhow::anyhow!("the running agent's answer is unreadable: {e}"))?;
+    if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        return Ok(AgentAnswer::Gone);
+    }
+    let body: RunResponse = match response.json().await {
+        Ok(body) => body,
+        Err(_) if !status.is_success() => {
+            anyhow::bail!("the running agent refused the sync (HTTP {status})")
+        }
+        Err(e) => anyhow::bail!("the running agent's answer is unreadable: {e}"),
+    };
     let error = body.error.clone().unwrap_or_else(|| "no detail".to_owned());
     if status == reqwest::StatusCode::BAD_REQUEST {
         return Err(UsageError(error).into());
@@ -154,19 +165,19 @@ async fn through_agent(
         anyhow::bail!("the running agent refused the sync (HTTP {status}): {error}");
     }
     body.report()
-        .map(Some)
+        .map(AgentAnswer::Report)
         .ok_or_else(|| anyhow::anyhow!("the running agent answered without a run: {error}"))
 }
 
 /// One progress line about the agent's running sync of `kind`, from `/api/status`.
 async fn show_agent_progress(
     client: &reqwest::Client,
-    agent: &AgentInfo,
+    api: &str,
     token: &crate::domain::Secret,
     kind: RunKind,
 ) {
     let status = client
-        .get(format!("http://{}/api/status", agent.api))
+        .get(format!("http://{api}/api/status"))
         .bearer_auth(token.expose())
         .timeout(AGENT_PROGRESS_EVERY)
         .send()
@@ -264,14 +275,6 @@ pub fn print(ctx: &mut Ctx<'_>, report: &RunReport, format: Format) -> anyhow::R
                 summary.total_updated,
                 summary.duration
             )?;
-            if summary.total_vendors == 0 {
-                writeln!(
-                    ctx.out,
-                    "no vendors to sync: a vendor needs to be active and in an organization \
-                     (with auto-sync on, unless --force is given)"
-                )?;
-                return Ok(());
-            }
             let mut table = Table::default()
                 .column("VENDOR", 8, false)
                 .column("ORG", 5, false)
