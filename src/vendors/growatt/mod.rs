@@ -8,7 +8,8 @@
 //! reported as unsupported: visible in the run, not a failure. `10012` is a rate limit,
 //! and hammering has led to IP blocks lasting days: the per-plant calls are never retried
 //! after one, they stop there and the listing is kept (the listing itself waits a minute
-//! and retries within the policy). The retired `server*.growatt.com` hosts answer "use the
+//! and retries within the policy). The per-plant calls run a few at a time
+//! ([`crate::vendors::PortalConcurrency`]: 4 by default, halved at the first `10012`). The retired `server*.growatt.com` hosts answer "use the
 //! new domain", which becomes an error naming the base-URL setting to change.
 
 mod client;

@@ -157,12 +157,6 @@ impl Session {
         limit
     }
 
-    /// How many of this account's calls may be in flight now: the portal's setting,
-    /// lowered after rate limits (for tests and logs).
-    pub fn concurrency_limit(&self, client: &dyn VendorClient) -> usize {
-        self.limit(client.kind()).current()
-    }
-
     /// Honours a minimum interval between calls of one kind (`key`: the endpoint and what
     /// makes the request distinct) on this account, across runs of this process. Waits when
     /// the call is due within `max_wait`, else refuses with the time left; either way a

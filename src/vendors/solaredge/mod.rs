@@ -12,7 +12,8 @@
 //! and a site's calls are a subset of the key's, so keeping the key's count under 300
 //! keeps every site's too. Listing pages are always made; overview and alert calls are
 //! optional and follow the `plan` module, which keeps enough for the listings of the rest
-//! of the day.
+//! of the day. An account's planned overview calls fan out, at most three at once, and the
+//! client's process-wide semaphore keeps every account of the process to three together.
 
 mod client;
 mod convert;

@@ -2,6 +2,11 @@
 //! SHA-256 hex; `station/v1.0/list` paged by `page`/`size`; daily and total energy from
 //! `station/v1.0/realTime`; alerts from `station/v1.0/device` then `device/v1.0/alertList`
 //! per device, with the lookback window sent as `startTimestamp`/`endTimestamp`.
+//!
+//! The realtime calls (one per station whose readings moved) and the alert lookups (one
+//! station at a time per place) fan out under the account's concurrency limit
+//! ([`crate::vendors::PortalConcurrency`]: 8 by default); the device and alert lists under
+//! a station are paged with the same stop rules as the station list.
 
 mod client;
 mod convert;
