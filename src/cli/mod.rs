@@ -151,6 +151,16 @@ pub struct SimulateArgs {
     /// Hold every plant-list body this many milliseconds after the headers.
     #[arg(long)]
     pub slow_body_ms: Option<u64>,
+    /// Move every plant's readings (last update time, power, energy) at the first request
+    /// at least this many seconds after they last moved (0: at every request), as a real
+    /// portal's do every few minutes. Applies to every account.
+    #[arg(long, value_name = "SECONDS")]
+    pub move_readings_secs: Option<u64>,
+    /// Requests of one account handled at once before the portal answers with its
+    /// rate-limit signal (0: no limit). Default: the portal's own, 10 on Solarman, Sungrow
+    /// and Growatt. Applies to every account.
+    #[arg(long, value_name = "N")]
+    pub account_concurrency: Option<u32>,
 }
 
 /// `sync ...`.

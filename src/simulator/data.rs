@@ -443,6 +443,23 @@ impl AccountData {
         }
     }
 
+    /// Every plant reports new readings at `now`: its last update moves to `now` (at least
+    /// a second later than before), today's and lifetime energy grow by half a kWh, and a
+    /// producing plant's power changes by a few percent (up and down in turn, within its
+    /// capacity). Plants producing nothing stay at zero.
+    pub(crate) fn advance_readings(&mut self, now: i64) {
+        for plant in &mut self.plants {
+            plant.last_update = now.max(plant.last_update + 1);
+            plant.today_kwh = round(plant.today_kwh + 0.5, 1);
+            plant.total_kwh = round(plant.total_kwh + 0.5, 1);
+            if plant.power_w > 0.0 {
+                let factor = if plant.last_update % 2 == 0 { 1.03 } else { 0.97 };
+                plant.power_w =
+                    (plant.power_w * factor).round().clamp(1.0, plant.capacity_kw * 1000.0);
+            }
+        }
+    }
+
     /// A listed plant by vendor id.
     pub(crate) fn plant_by_id(&self, id: u64) -> Option<&Plant> {
         self.listed().find(|p| p.id == id)
@@ -666,6 +683,21 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), 60);
         assert!(a.alerts.iter().all(|x| b.alerts.iter().all(|y| x.id != y.id)));
+    }
+
+    #[test]
+    fn readings_advance_for_every_plant() {
+        let mut data = AccountData::generate(1, 0, VendorKind::Solarman, 8, 0, START);
+        let before = data.plants.clone();
+        data.advance_readings(START);
+        data.advance_readings(START);
+        for (old, new) in before.iter().zip(&data.plants) {
+            assert!(new.last_update > old.last_update && new.last_update >= START, "{new:?}");
+            assert_eq!(new.total_kwh, round(old.total_kwh + 1.0, 1));
+            assert_eq!(new.power_w == 0.0, old.power_w == 0.0, "offline plants stay at zero");
+            assert!(new.power_w <= new.capacity_kw * 1000.0);
+        }
+        assert!(before.iter().zip(&data.plants).any(|(o, n)| o.power_w != n.power_w));
     }
 
     #[test]

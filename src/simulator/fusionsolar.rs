@@ -146,6 +146,7 @@ async fn login(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let Some(account) = state.find(VendorKind::Huawei, |c| c.username == user) else {
         return bad_credentials().into_response(false);
     };
+    let account_flight = account.enter();
     let plan = account.begin(LOGIN.endpoint);
     if let Some(response) = plan.preflight(too_frequent).await {
         return response;
@@ -153,6 +154,9 @@ async fn login(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     if too_soon(account, &plan.faults, LOGIN, &body) {
         account.note_rate_limited();
         return plan.finish(too_frequent());
+    }
+    if account.refuses_concurrency(&account_flight, &plan.faults) {
+        return too_frequent().into_response(false);
     }
     let code = text_field(&body, "systemCode").unwrap_or_default();
     if code != account.creds.password || plan.faults.reject_login {
@@ -207,6 +211,7 @@ async fn serve(
     let Some(account) = state.token_owner(&token).filter(|a| a.kind == VendorKind::Huawei) else {
         return must_relogin().into_response(false);
     };
+    let account_flight = account.enter();
     let plan = account.begin(route.endpoint);
     if let Some(response) = plan.preflight(too_frequent).await {
         return response;
@@ -218,6 +223,9 @@ async fn serve(
     if too_soon(account, &plan.faults, route, &body) {
         account.note_rate_limited();
         return plan.finish(too_frequent());
+    }
+    if account.refuses_concurrency(&account_flight, &plan.faults) {
+        return too_frequent().into_response(false);
     }
     plan.finish(handle(Call { account, faults: &plan.faults, body: &body }))
 }

@@ -83,6 +83,7 @@ async fn serve(
     let Some(account) = account else {
         return permission_denied().into_response(false);
     };
+    let account_flight = account.enter();
     let plan = account.begin(endpoint);
     if let Some(response) = plan.preflight(frequently_access).await {
         return response;
@@ -92,6 +93,9 @@ async fn serve(
     }
     if plan.faults.reject_login {
         return plan.finish(permission_denied());
+    }
+    if account.refuses_concurrency(&account_flight, &plan.faults) {
+        return frequently_access().into_response(false);
     }
     plan.finish(handle(Call { account, faults: &plan.faults, query }))
 }

@@ -19,17 +19,21 @@
 //!   because those are what a client must be built around: SolarEdge's daily budget per key
 //!   and three concurrent requests per source address (HTTP 429), FusionSolar's single
 //!   session per account (a new login ends the previous token) and, when switched on, its
-//!   minimum intervals (`failCode 407`). [`Simulator::rate_limited`] and
-//!   [`Simulator::peak_in_flight`] let tests check that a client stays inside them.
+//!   minimum intervals (`failCode 407`), and a limit of concurrent requests per account
+//!   ([`AccountConcurrency`], ten by default on Solarman, Sungrow and Growatt, answered
+//!   with each portal's own rate-limit signal). [`Simulator::rate_limited`],
+//!   [`Simulator::peak_in_flight`] and [`Simulator::account_peak_in_flight`] let tests check
+//!   that a client stays inside them.
 //! * Generated data (`data.rs`) is a pure function of the seed, the account index and the
 //!   server's start time, using a tiny splitmix64 generator (no `rand` dependency).
 //! * Faults (`faults.rs`) are evaluated per request in a fixed order: the plant-list latch
-//!   ([`Simulator::hold`]), latency, HTTP error,
-//!   rate limit, auth and token checks, normal handling, plant-list body transformations,
-//!   truncation, slow body. Triggers count from the moment the faults were installed. The
+//!   ([`Simulator::hold`]), latency, HTTP error, rate limit, auth and token checks, normal
+//!   handling, plant-list body transformations, truncation, slow body. Triggers count from the moment the faults were installed. The
 //!   vendor limits above come right after the auth check (SolarEdge budget, concurrency;
-//!   FusionSolar intervals, which its login checks before the credentials), and Growatt's
-//!   retired domain right before it.
+//!   FusionSolar intervals, which its login checks before the credentials; then the
+//!   account's concurrency limit), and Growatt's retired domain right before it. A request
+//!   is in flight for the concurrency figures from its attribution to its answer, so one
+//!   waiting at the latch counts.
 //! * A slow body must reach the client *after* the status line and headers. Without a
 //!   `Stream` trait in our dependencies, the connection wrapper in `transport.rs` holds the
 //!   body bytes back on the socket instead; the client sees the same thing on the wire.
@@ -181,6 +185,55 @@ pub struct Faults {
     /// Growatt: the token may not call `/v1/plant/details` (`error_code 101`, no
     /// permission); the list and `plant/data` still answer.
     pub growatt_no_details_access: bool,
+    /// How many requests of this account the portal handles at once; a request arriving
+    /// while that many are in flight gets the portal's own rate-limit signal (Solarman HTTP
+    /// 429, Sungrow `E999`, Growatt `10012`, SolarEdge HTTP 429, FusionSolar `failCode
+    /// 407`) and counts in [`Simulator::rate_limited`]. By default Solarman, Sungrow and
+    /// Growatt accounts take [`DEFAULT_ACCOUNT_CONCURRENCY`]; see [`AccountConcurrency`].
+    pub account_concurrency: AccountConcurrency,
+    /// Every plant's readings move on this often, as a real portal's do every few minutes:
+    /// at the account's first request at least this long after the last move, every
+    /// plant's last update time becomes now (or a second later than before), its energy
+    /// grows and its power changes. `Duration::ZERO` moves them at every request; `None`
+    /// (the default) never, except through [`Simulator::touch_plant`].
+    pub readings_move_every: Option<Duration>,
+}
+
+/// Requests of one account a portal handles at once by default ([`Faults::
+/// account_concurrency`]) on Solarman, Sungrow and Growatt. None of them publishes a
+/// number; ten is above what a client keeping to its own limits sends (plantsync's
+/// defaults are 8 and 4) and below what a client firing every per-plant call at once does,
+/// so "no rate-limit answer at the simulator's defaults" means the client kept a limit.
+pub const DEFAULT_ACCOUNT_CONCURRENCY: u32 = 10;
+
+/// How many requests of one account the simulated portal handles at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccountConcurrency {
+    /// The portal's own rule: [`DEFAULT_ACCOUNT_CONCURRENCY`] for Solarman, Sungrow and
+    /// Growatt; none per account for SolarEdge (it limits per source address, three, which
+    /// the simulator always enforces) and FusionSolar (its minimum intervals are its limit).
+    #[default]
+    PortalDefault,
+    /// At most this many.
+    Limit(u32),
+    /// As many as arrive.
+    Unlimited,
+}
+
+impl AccountConcurrency {
+    /// The limit for an account of `kind`, if any.
+    pub const fn limit(self, kind: VendorKind) -> Option<u32> {
+        match self {
+            AccountConcurrency::Limit(limit) => Some(limit),
+            AccountConcurrency::Unlimited => None,
+            AccountConcurrency::PortalDefault => match kind {
+                VendorKind::Solarman | VendorKind::Sungrow | VendorKind::Growatt => {
+                    Some(DEFAULT_ACCOUNT_CONCURRENCY)
+                }
+                VendorKind::SolarEdge | VendorKind::Huawei => None,
+            },
+        }
+    }
 }
 
 impl Faults {
@@ -265,6 +318,33 @@ pub struct SimCredentials {
     /// SolarEdge API key (`api_key` query parameter, v2 `X-API-Key` header) / Growatt API
     /// token (`token` header). Unique per account.
     pub api_key: String,
+}
+
+/// Counters of a simulator over all its accounts ([`Simulator::stats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimStats {
+    /// Requests attributed to an account.
+    pub requests: u64,
+    /// Rate-limit answers sent, whatever the cause ([`Simulator::rate_limited`], summed).
+    pub rate_limited: u64,
+    /// The most requests of each kind handled at once (kinds that had requests).
+    pub peak_in_flight: Vec<(VendorKind, u32)>,
+    /// The most requests of any one account handled at once.
+    pub account_peak_in_flight: u32,
+}
+
+impl fmt::Display for SimStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} requests, {} rate-limited answers, peak in flight per account {}",
+            self.requests, self.rate_limited, self.account_peak_in_flight
+        )?;
+        for (kind, peak) in &self.peak_in_flight {
+            write!(f, ", {kind} {peak}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A running simulator: one loopback HTTP server serving every configured account.
@@ -406,7 +486,40 @@ impl Simulator {
     /// in flight on that vendor. Never resolves while nothing arrives: bound it with a
     /// timeout in tests.
     pub async fn wait_until_held(&self, index: usize) {
-        self.state.account(index).latch().wait_until_held().await;
+        self.state.account(index).latch().wait_until_waiting(1).await;
+    }
+
+    /// The most requests of account `index` the server was handling at the same time
+    /// (from attribution until the handler answered), since it started or since
+    /// [`Simulator::reset_account_peak`]. Requests refused for the account's concurrency
+    /// limit are counted here too, so a client that keeps to a limit of N sees at most N.
+    pub fn account_peak_in_flight(&self, index: usize) -> u32 {
+        self.state.account(index).peak_in_flight()
+    }
+
+    /// Starts [`Simulator::account_peak_in_flight`] of account `index` over from the
+    /// requests in flight now.
+    pub fn reset_account_peak(&self, index: usize) {
+        self.state.account(index).reset_peak();
+    }
+
+    /// The server's counters over every account: what `plantsync simulate` prints when it
+    /// stops.
+    pub fn stats(&self) -> SimStats {
+        let accounts = &self.state.accounts;
+        SimStats {
+            requests: accounts
+                .iter()
+                .map(|a| Endpoint::ALL.iter().map(|&e| a.requests(e)).sum::<u64>())
+                .sum(),
+            rate_limited: accounts.iter().map(|a| a.rate_limited()).sum(),
+            peak_in_flight: IMPLEMENTED
+                .iter()
+                .map(|&kind| (kind, self.state.peak_in_flight(kind)))
+                .filter(|(_, peak)| *peak > 0)
+                .collect(),
+            account_peak_in_flight: accounts.iter().map(|a| a.peak_in_flight()).max().unwrap_or(0),
+        }
     }
 
     /// Replaces the faults of account `index` at run time (e.g. a test fixes the password).

@@ -101,6 +101,7 @@ async fn serve(
     let Some(account) = account else {
         return invalid_key().into_response(false);
     };
+    let account_flight = account.enter();
     let plan = account.begin(endpoint);
     // A rejected key is not a valid key: its requests do not use the budget.
     let today =
@@ -114,6 +115,9 @@ async fn serve(
     let budget = plan.faults.solaredge_daily_limit.unwrap_or(DAILY_BUDGET);
     if today > budget || flight.concurrent > MAX_CONCURRENT {
         account.note_rate_limited();
+        return plan.finish(rate_limited());
+    }
+    if account.refuses_concurrency(&account_flight, &plan.faults) {
         return plan.finish(rate_limited());
     }
     plan.finish(handle(Call { account, faults: &plan.faults, query }))

@@ -102,9 +102,13 @@ async fn token(
     let Some(account) = account else {
         return failure(&state, "2101006", "invalid username or password").into_response(false);
     };
+    let account_flight = account.enter();
     let plan = account.begin(Endpoint::Login);
     if let Some(response) = plan.preflight(rate_limited).await {
         return response;
+    }
+    if account.refuses_concurrency(&account_flight, &plan.faults) {
+        return rate_limited().into_response(false);
     }
     let creds = &account.creds;
     let valid = app_id == creds.app_id
@@ -158,12 +162,16 @@ async fn authed(
     let Some(account) = state.token_owner(token).filter(|a| a.kind == VendorKind::Solarman) else {
         return invalid_token().into_response(false);
     };
+    let account_flight = account.enter();
     let plan = account.begin(endpoint);
     if let Some(response) = plan.preflight(rate_limited).await {
         return response;
     }
     if !state.use_token(account, token, plan.faults.token_expires_after) {
         return plan.finish(invalid_token());
+    }
+    if account.refuses_concurrency(&account_flight, &plan.faults) {
+        return rate_limited().into_response(false);
     }
     plan.finish(handle(state, account, &plan.faults, &parse(body)))
 }

@@ -58,6 +58,10 @@ pub(crate) struct Account {
     recent: Mutex<Vec<RecentCall>>,
     /// The plant-list latch of [`super::Simulator::hold`].
     latch: Arc<Latch>,
+    /// Requests of this account in flight now, and the most at once.
+    flights: Mutex<FlightCount>,
+    /// When the readings last moved (`Faults::readings_move_every`).
+    readings_moved: Mutex<Instant>,
 }
 
 /// A gate in front of an account's plant-list answers, so a test can keep a sync run in
@@ -109,10 +113,10 @@ impl Latch {
         let _ = held.wait_for(|held| !*held).await;
     }
 
-    /// Resolves once at least one request waits at the gate.
-    pub(crate) async fn wait_until_held(&self) {
+    /// Resolves once at least `count` requests wait at the gate.
+    pub(crate) async fn wait_until_waiting(&self, count: usize) {
         let mut waiting = self.waiting.subscribe();
-        let _ = waiting.wait_for(|n| *n > 0).await;
+        let _ = waiting.wait_for(|n| *n >= count).await;
     }
 }
 
@@ -164,12 +168,48 @@ impl Account {
         &self.latch
     }
 
+    /// Starts handling a request of this account (from its attribution); the request ends
+    /// when the returned guard drops.
+    pub(crate) fn enter(&self) -> AccountFlight<'_> {
+        let mut flights = lock(&self.flights);
+        flights.now = flights.now.saturating_add(1);
+        flights.peak = flights.peak.max(flights.now);
+        AccountFlight { account: self, concurrent: flights.now }
+    }
+
+    /// The most requests of this account handled at once.
+    pub(crate) fn peak_in_flight(&self) -> u32 {
+        lock(&self.flights).peak
+    }
+
+    /// Starts the peak over from the requests in flight now.
+    pub(crate) fn reset_peak(&self) {
+        let mut flights = lock(&self.flights);
+        flights.peak = flights.now;
+    }
+
+    /// Whether `flight` arrived with more of the account's requests in flight than its
+    /// portal handles at once (`Faults::account_concurrency`); if so it is counted as a
+    /// rate-limit answer, which the caller sends in the portal's spelling.
+    pub(crate) fn refuses_concurrency(&self, flight: &AccountFlight<'_>, faults: &Faults) -> bool {
+        let refused =
+            faults.account_concurrency.limit(self.kind).is_some_and(|max| flight.concurrent > max);
+        if refused {
+            self.note_rate_limited();
+        }
+        refused
+    }
+
     /// Counts a request attributed to this account and decides which faults it gets. A
     /// rate-limit fault that will be answered is counted here too. Plant-list requests
-    /// carry the account's latch, which [`Plan::preflight`] passes first.
+    /// carry the account's latch, which [`Plan::preflight`] passes first. When the
+    /// readings are due to move (`Faults::readings_move_every`), they move first.
     pub(crate) fn begin(&self, endpoint: Endpoint) -> Plan {
         self.requests[endpoint.slot()].fetch_add(1, Ordering::SeqCst);
         let mut plan = lock(&self.faults).plan(endpoint);
+        if let Some(every) = plan.faults.readings_move_every {
+            self.move_readings_if_due(every);
+        }
         if endpoint == Endpoint::PlantList {
             plan.latch = Some(Arc::clone(&self.latch));
         }
@@ -177,6 +217,20 @@ impl Account {
             self.note_rate_limited();
         }
         plan
+    }
+
+    /// Moves every plant's readings when at least `every` passed since they last moved.
+    fn move_readings_if_due(&self, every: Duration) {
+        let now = Instant::now();
+        {
+            let mut moved = lock(&self.readings_moved);
+            if now.duration_since(*moved) < every {
+                return;
+            }
+            *moved = now;
+        }
+        let unix = chrono::Utc::now().timestamp();
+        self.with_data(|data| data.advance_readings(unix));
     }
 
     /// Rate-limit answers sent to this account.
@@ -222,7 +276,23 @@ impl Account {
     }
 }
 
-/// In-flight requests of one vendor kind.
+/// One request of an account being handled, for the per-account concurrency figures and
+/// limit; leaving it (drop) ends the request.
+#[derive(Debug)]
+pub(crate) struct AccountFlight<'a> {
+    account: &'a Account,
+    /// Requests of the account in flight when this one arrived, itself included.
+    pub concurrent: u32,
+}
+
+impl Drop for AccountFlight<'_> {
+    fn drop(&mut self) {
+        let mut flights = lock(&self.account.flights);
+        flights.now = flights.now.saturating_sub(1);
+    }
+}
+
+/// In-flight requests of one vendor kind or one account.
 #[derive(Debug, Default, Clone, Copy)]
 struct FlightCount {
     /// Requests being handled now.
@@ -307,6 +377,8 @@ impl SimState {
                 daily: Mutex::new(DailyCount::default()),
                 recent: Mutex::new(Vec::new()),
                 latch: Arc::default(),
+                flights: Mutex::new(FlightCount::default()),
+                readings_moved: Mutex::new(Instant::now()),
             })
             .collect();
         Self {

@@ -109,6 +109,7 @@ async fn serve(
     let Some(account) = account else {
         return invalid_appkey(state).into_response(false);
     };
+    let account_flight = account.enter();
     let plan = account.begin(endpoint);
     let rate_limited =
         || envelope(state, "E999", "The number of visits exceeds the limit", Value::Null);
@@ -129,6 +130,9 @@ async fn serve(
             let reply = envelope(state, "E00003", "er_token_login_invalid", Value::Null);
             return plan.finish(reply);
         }
+    }
+    if account.refuses_concurrency(&account_flight, &plan.faults) {
+        return rate_limited().into_response(false);
     }
     plan.finish(handle(Call { state, account, faults: &plan.faults, body: &body }))
 }

@@ -1637,3 +1637,131 @@ async fn hold_keeps_plant_lists_waiting_until_release() {
     assert_eq!(second.await.unwrap()["stationList"].as_array().unwrap().len(), 2);
     assert_eq!(sim.requests(0, Endpoint::PlantList), 3);
 }
+
+#[tokio::test]
+async fn an_account_gets_the_portals_rate_limit_past_its_concurrency() {
+    let limited = |kind, faults| AccountSpec { faults, ..AccountSpec::new(kind, 5, 0) };
+    let sim = Arc::new(
+        Simulator::start(config(vec![
+            limited(Solarman, Faults::none()),
+            limited(
+                Solarman,
+                Faults { account_concurrency: AccountConcurrency::Unlimited, ..Faults::none() },
+            ),
+            limited(
+                Sungrow,
+                Faults { account_concurrency: AccountConcurrency::Limit(2), ..Faults::none() },
+            ),
+        ]))
+        .await
+        .unwrap(),
+    );
+    // Fill account 0 with ten requests held at the latch: the portal's default limit.
+    let sm = Arc::new(Sm::login(&sim, 0).await);
+    sim.hold(0);
+    let held: Vec<_> = (0..DEFAULT_ACCOUNT_CONCURRENCY)
+        .map(|_| {
+            let sm = Arc::clone(&sm);
+            tokio::spawn(
+                async move { sm.post("/station/v1.0/list", json!({"page": 1})).await.status() },
+            )
+        })
+        .collect();
+    let latch = sim.state.account(0).latch();
+    tokio::time::timeout(Duration::from_secs(10), latch.wait_until_waiting(10)).await.unwrap();
+    let station: u64 = sim.plant_ids(0)[0].parse().unwrap();
+    let eleventh = sm.post("/station/v1.0/realTime", json!({"stationId": station})).await;
+    assert_eq!(eleventh.status(), 429, "Solarman's own signal");
+    assert_eq!(sim.rate_limited(0), 1);
+    assert_eq!(sim.account_peak_in_flight(0), 11);
+    sim.release(0);
+    for request in held {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    // Below the limit again: answered.
+    let later = sm.json("/station/v1.0/realTime", json!({"stationId": station})).await;
+    assert_eq!(later["success"], true);
+    sim.reset_account_peak(0);
+    assert_eq!(sim.account_peak_in_flight(0), 0);
+
+    // Unlimited: eleven at once are all answered.
+    let sm1 = Arc::new(Sm::login(&sim, 1).await);
+    sim.hold(1);
+    let held: Vec<_> = (0..11)
+        .map(|_| {
+            let sm = Arc::clone(&sm1);
+            tokio::spawn(
+                async move { sm.post("/station/v1.0/list", json!({"page": 1})).await.status() },
+            )
+        })
+        .collect();
+    let latch = sim.state.account(1).latch();
+    tokio::time::timeout(Duration::from_secs(10), latch.wait_until_waiting(11)).await.unwrap();
+    let station: u64 = sim.plant_ids(1)[0].parse().unwrap();
+    assert_eq!(
+        sm1.post("/station/v1.0/realTime", json!({"stationId": station})).await.status(),
+        200
+    );
+    sim.release(1);
+    for request in held {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    assert_eq!((sim.rate_limited(1), sim.account_peak_in_flight(1)), (0, 12));
+
+    // A limit of two on Sungrow: the third gets E999.
+    let sg = Arc::new(Sg::login(&sim, 2).await);
+    sim.hold(2);
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let sg = Arc::clone(&sg);
+            tokio::spawn(async move {
+                sg.json("/openapi/getPowerStationList", json!({"curPage": 1})).await
+            })
+        })
+        .collect();
+    let latch = sim.state.account(2).latch();
+    tokio::time::timeout(Duration::from_secs(10), latch.wait_until_waiting(2)).await.unwrap();
+    let third = sg.json("/openapi/platform/getFaultAlarmInfo", json!({"page": 1})).await;
+    assert_eq!(third["result_code"], "E999");
+    sim.release(2);
+    for request in held {
+        assert_eq!(request.await.unwrap()["result_code"], "1");
+    }
+    let stats = sim.stats();
+    assert_eq!((stats.rate_limited, stats.account_peak_in_flight), (2, 12));
+    assert!(stats.to_string().contains("2 rate-limited answers"), "{stats}");
+}
+
+#[tokio::test]
+async fn readings_move_when_due() {
+    let moving = |every| Faults { readings_move_every: Some(every), ..Faults::none() };
+    let sim = Simulator::start(config(vec![
+        with_faults(Solarman, 3, moving(Duration::ZERO)),
+        with_faults(Solarman, 3, moving(Duration::from_secs(3600))),
+    ]))
+    .await
+    .unwrap();
+    let readings = |body: &Value| -> Vec<(f64, f64)> {
+        body["stationList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (s["lastUpdateTime"].as_f64().unwrap(), s["generationPower"].as_f64().unwrap())
+            })
+            .collect()
+    };
+    for (index, moves) in [(0, true), (1, false)] {
+        let sm = Sm::login(&sim, index).await;
+        let first = readings(&sm.json("/station/v1.0/list", json!({"page": 1})).await);
+        let second = readings(&sm.json("/station/v1.0/list", json!({"page": 1})).await);
+        for (a, b) in first.iter().zip(&second) {
+            assert_eq!(b.0 > a.0, moves, "account {index}: {a:?} then {b:?}");
+        }
+        let station: u64 = sim.plant_ids(index)[0].parse().unwrap();
+        let total = |body: Value| body["generationTotal"].as_f64().unwrap();
+        let before = total(sm.json("/station/v1.0/realTime", json!({"stationId": station})).await);
+        let after = total(sm.json("/station/v1.0/realTime", json!({"stationId": station})).await);
+        assert_eq!(after > before, moves, "account {index}: energy {before} then {after}");
+    }
+}

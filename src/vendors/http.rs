@@ -1,6 +1,7 @@
 //! The shared HTTP client: timeouts, user agent, status classification, the retry policy.
 
 use super::VendorError;
+use super::concurrency::PortalConcurrency;
 use std::sync::Once;
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ pub struct HttpSettings {
     /// Multiplies the portals' minimum intervals between calls (FusionSolar's 15 s between
     /// logins, 300 s between station listings...). 1.0 in production; tests shrink it.
     pub min_interval_scale: f64,
+    /// Per-plant calls of one account in flight at once, per portal.
+    pub concurrency: PortalConcurrency,
 }
 
 impl Default for HttpSettings {
@@ -25,6 +28,7 @@ impl Default for HttpSettings {
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             min_interval_scale: 1.0,
+            concurrency: PortalConcurrency::default(),
         }
     }
 }
@@ -224,6 +228,11 @@ impl Http {
     /// The factor applied to portals' minimum intervals.
     pub fn min_interval_scale(&self) -> f64 {
         self.settings.min_interval_scale
+    }
+
+    /// Per-plant calls of one account in flight at once, per portal.
+    pub fn concurrency(&self) -> PortalConcurrency {
+        self.settings.concurrency
     }
 
     /// Sends `request` and reads the whole body. Network failures and timeouts are

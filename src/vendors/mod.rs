@@ -23,9 +23,13 @@
 //! * Portal limits live in the adapters: SolarEdge's daily quota goes through
 //!   [`DailyQuota`] (persisted, so it survives restarts) and a process-wide limit of three
 //!   concurrent calls; FusionSolar's minimum intervals through [`Session::pace`].
+//! * Per-plant calls (readings, details, per-station alerts, bulk overviews) run through
+//!   [`Session::fan_out`]: concurrently, up to the portal's [`PortalConcurrency`] for one
+//!   account, halved for that account at its first rate limit and recovering slowly.
 //!
 //! Adding a portal is one folder plus one arm in [`build`].
 
+pub mod concurrency;
 pub mod fusionsolar;
 pub mod growatt;
 pub mod http;
@@ -37,9 +41,11 @@ pub mod solarman;
 pub mod sungrow;
 pub mod zones;
 
+pub use concurrency::PortalConcurrency;
 pub use http::{Http, HttpSettings, RetryPolicy};
 pub use session::{
-    AccountFact, AccountTokens, DailyQuota, Session, SessionKey, TokenStore, TooSoon,
+    AccountFact, AccountTokens, DailyQuota, FanOut, Session, SessionKey, Stopped, TokenStore,
+    TooSoon,
 };
 
 use crate::domain::{Credentials, Timestamp, VendorAlert, VendorKind, VendorPlant};

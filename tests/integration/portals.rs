@@ -2,7 +2,7 @@
 //! real HTTP with a real SQLite file: paging, units and times, alerts (or "unsupported"),
 //! rate limits and budgets, sessions, and every fault case of vendor-apis.md §7.
 
-use crate::sync::{Harness, fast_settings};
+use crate::sync::{Harness, fast_settings, with_concurrency};
 use plantsync::domain::{AlertStatus, RunKind, RunStatus, VendorKind};
 use plantsync::simulator::{AccountSpec, Endpoint, Faults, Trigger};
 use plantsync::store::{AlertFilter, Store};
@@ -246,11 +246,13 @@ async fn rate_limit_mid_sync_is_bounded_and_vendor_scoped() {
 }
 
 /// A rate limit on optional per-plant calls ends them at once (never waited out and
-/// retried: hammering a throttled portal has led to IP blocks); the listing is kept.
+/// retried: hammering a throttled portal has led to IP blocks); the listing is kept. The
+/// calls already in flight when the signal came finish; no call is launched after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limited_readings_stop_at_once_and_keep_the_listing() {
+    // Every readings call is refused, so the first answer the adapter sees is the signal.
     let first_readings =
-        Faults { rate_limit: Some(Trigger::once(Some(Endpoint::Realtime), 1)), ..Faults::none() };
+        Faults { rate_limit: Some(Trigger::from(Some(Endpoint::Realtime), 1)), ..Faults::none() };
     let h = Harness::new(
         NEW_KINDS.iter().map(|&kind| faulty(kind, 150, first_readings.clone())).collect(),
     )
@@ -258,8 +260,12 @@ async fn rate_limited_readings_stop_at_once_and_keep_the_listing() {
     sync_once_a_day(&h).await;
     let report = h.run(RunKind::Plants).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    // In flight together before the first answer: SolarEdge's 2 bulk calls (150 sites, up
+    // to 3 at once), FusionSolar's 1 (sequential), Growatt's first 4 of 150 (its limit).
+    let launched = [2, 1, 4];
     for (index, kind) in NEW_KINDS.iter().enumerate() {
-        assert_eq!(h.sim.requests(index, Endpoint::Realtime), 1, "{kind}: one call, no retry");
+        let made = h.sim.requests(index, Endpoint::Realtime);
+        assert_eq!(made, launched[index], "{kind}: the first wave only, no retry");
         assert_eq!(h.plants_of(index).await.len(), 150, "{kind}: the listing is stored");
         let error = Harness::error_of(&report, index);
         assert!(error.contains("not refreshed") && error.contains("rate limited"), "{error}");
@@ -361,6 +367,50 @@ async fn solaredge_never_exceeds_three_concurrent_calls() {
     assert!(h.sim.peak_in_flight(VendorKind::SolarEdge) <= 3);
     assert_eq!(h.sim.peak_in_flight(VendorKind::SolarEdge), 3, "the three permits were used");
     assert!((0..5).all(|i| h.sim.rate_limited(i) == 0));
+}
+
+/// SolarEdge's overview calls of several big accounts fan out at once, and the process
+/// still never has more than three SolarEdge calls in flight: the per-IP limit is shared by
+/// every account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solaredge_overview_fan_outs_of_several_accounts_share_three_calls() {
+    let slow = Faults { latency: Duration::from_millis(60), ..Faults::none() };
+    // 350 sites: 4 list pages, then 4 bulk overviews that each account fans out 3 at once.
+    let h =
+        Harness::new((0..4).map(|_| faulty(VendorKind::SolarEdge, 350, slow.clone())).collect())
+            .await;
+    sync_once_a_day(&h).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(h.sim.peak_in_flight(VendorKind::SolarEdge), 3, "three, never more");
+    for index in 0..4 {
+        assert_eq!(Harness::error_of(&report, index), "");
+        assert_eq!(h.sim.rate_limited(index), 0);
+        assert_eq!(h.sim.requests(index, Endpoint::Realtime), 4);
+        assert!(h.plants_of(index).await.iter().all(|p| p.total_energy_kwh.is_some()));
+    }
+}
+
+/// Growatt's per-plant details and data calls run concurrently: with a limit of 3 a big
+/// account reaches 3 in flight and never more, and every plant's readings arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn growatt_fan_out_reaches_its_limit_and_never_exceeds_it() {
+    let slow = Faults { latency: Duration::from_millis(20), ..Faults::none() };
+    let h = Harness::with_settings(
+        vec![faulty(VendorKind::Growatt, 250, slow)],
+        with_concurrency(VendorKind::Growatt, 3),
+    )
+    .await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(Harness::error_of(&report, 0), "");
+    assert_eq!(h.sim.account_peak_in_flight(0), 3);
+    assert_eq!(h.sim.requests(0, Endpoint::Devices), 250, "details once per plant");
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 250, "data once per plant");
+    let plants = h.plants_of(0).await;
+    assert_eq!(plants.len(), 250);
+    assert!(plants.iter().all(|p| p.daily_energy_kwh.is_some()));
+    assert_eq!(h.sim.rate_limited(0), 0);
 }
 
 /// FusionSolar: a token that expires mid-run costs exactly one re-login.
@@ -541,13 +591,14 @@ async fn growatt_details_refused_is_asked_once_and_readings_still_read() {
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
     let error = Harness::error_of(&report, 0);
     assert!(error.contains("plant zones not read: Growatt error_code 101"), "{error}");
-    assert_eq!(h.sim.requests(0, Endpoint::Devices), 1, "one refused details call, not 30");
+    // The first wave of the fan-out (Growatt's limit of 4) was in flight; none after it.
+    assert_eq!(h.sim.requests(0, Endpoint::Devices), 4, "4 refused details calls, not 30");
     assert_eq!(h.sim.requests(0, Endpoint::Realtime), 30, "plant/data for every plant");
     let plants = h.plants_of(0).await;
     assert_eq!(plants.len(), 30);
     assert!(plants.iter().all(|p| p.timezone.is_none() && p.daily_energy_kwh.is_some()));
     assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
-    assert_eq!(h.sim.requests(0, Endpoint::Devices), 1, "the refusal is remembered");
+    assert_eq!(h.sim.requests(0, Endpoint::Devices), 4, "the refusal is remembered");
 }
 
 /// SolarEdge reads overviews only for sites whose `lastUpdateTime` moved, in one bulk call.

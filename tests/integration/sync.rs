@@ -39,6 +39,7 @@ pub fn fast_settings() -> EngineSettings {
             // FusionSolar's 15 s between logins become 150 ms, its 300 s between station
             // listings 3 s.
             min_interval_scale: 0.01,
+            ..HttpSettings::default()
         },
         ..EngineSettings::default()
     }
@@ -510,4 +511,109 @@ async fn alert_lists_ignoring_paging_end_incomplete_and_resolve_nothing() {
     assert_eq!(h.sim.requests(0, Endpoint::Alerts) - fault_pages, 2, "stopped at page 2");
     assert_eq!(second.summary.results[0].updated, 0, "nothing resolved");
     assert_eq!(h.store.list_alerts(open).await.unwrap().len(), open_before);
+}
+
+/// `fast_settings` with `kind`'s per-plant calls limited to `limit` in flight.
+pub fn with_concurrency(kind: VendorKind, limit: usize) -> EngineSettings {
+    let settings = fast_settings();
+    let concurrency = settings.http.concurrency.with(kind, limit);
+    EngineSettings { http: HttpSettings { concurrency, ..settings.http }, ..settings }
+}
+
+/// Solarman's per-plant realtime calls and its alert fan-out run concurrently: with a limit
+/// of 5 a big account reaches 5 calls in flight and never more, and every reading and
+/// alert arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solarman_fan_out_reaches_its_limit_and_never_exceeds_it() {
+    let slow = Faults { latency: Duration::from_millis(30), ..Faults::none() };
+    let spec = AccountSpec { faults: slow, ..AccountSpec::new(VendorKind::Solarman, 250, 1) };
+    let h = Harness::with_settings(vec![spec], with_concurrency(VendorKind::Solarman, 5)).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(Harness::error_of(&report, 0), "");
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 250);
+    assert_eq!(h.sim.account_peak_in_flight(0), 5);
+    let plants = h.plants_of(0).await;
+    assert_eq!(plants.len(), 250);
+    assert!(plants.iter().all(|p| p.total_energy_kwh.is_some() && p.vendor_updated_at.is_some()));
+
+    h.sim.reset_account_peak(0);
+    let alerts = h.run(RunKind::Alerts).await;
+    assert_eq!(alerts.status, RunStatus::Ok, "{:?}", alerts.summary);
+    assert_eq!(Harness::error_of(&alerts, 0), "");
+    assert_eq!(h.sim.account_peak_in_flight(0), 5, "one station per place");
+    let stored = h
+        .store
+        .list_alerts(AlertFilter { vendor: Some("acct-0".into()), ..AlertFilter::default() })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 250, "every station's alert");
+    assert_eq!(h.sim.rate_limited(0), 0);
+}
+
+/// A rate limit in the middle of the readings fan-out: the listing is kept, the readings
+/// not read keep their stored time, and the account's limit halves (8 to 4) for the next
+/// sync of the process, which reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_mid_fan_out_halves_the_accounts_limit_and_keeps_the_listing() {
+    let faults = Faults {
+        latency: Duration::from_millis(20),
+        rate_limit: Some(Trigger::once(Some(Endpoint::Realtime), 40)),
+        ..Faults::none()
+    };
+    let spec = AccountSpec { faults, ..AccountSpec::new(VendorKind::Solarman, 250, 0) };
+    let h = Harness::new(vec![spec]).await;
+    let first = h.run(RunKind::Plants).await;
+    assert_eq!(first.status, RunStatus::Ok, "{:?}", first.summary);
+    let error = Harness::error_of(&first, 0);
+    assert!(error.contains("not refreshed this run: rate limited"), "{error}");
+    assert_eq!(h.sim.account_peak_in_flight(0), 8, "the default limit before the signal");
+    let plants = h.plants_of(0).await;
+    assert_eq!(plants.len(), 250, "the listing is kept");
+    let read = plants.iter().filter(|p| p.total_energy_kwh.is_some()).count();
+    // The 39 calls before the refused 40th, and at most the 7 others in flight with it.
+    assert!((39..=46).contains(&read), "{read} plants read before the signal stopped the rest");
+    assert!(plants.iter().all(|p| p.total_energy_kwh.is_some() == p.vendor_updated_at.is_some()));
+
+    h.sim.reset_account_peak(0);
+    let second = h.run(RunKind::Plants).await;
+    assert_eq!(second.status, RunStatus::Ok, "{:?}", second.summary);
+    assert_eq!(Harness::error_of(&second, 0), "");
+    assert_eq!(h.sim.account_peak_in_flight(0), 4, "halved for the later run");
+    // Every plant read once, plus the one refused call: nothing read twice, nothing retried.
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 251);
+    assert!(h.plants_of(0).await.iter().all(|p| p.total_energy_kwh.is_some()));
+    assert_eq!(h.sim.rate_limited(0), 1);
+}
+
+/// At the simulator's defaults (it refuses an account's eleventh concurrent request) the
+/// default settings never get a rate-limit answer, even with a plant and an alert run of
+/// the same accounts at once and readings that move at every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_settings_get_no_rate_limit_answers_at_the_simulators_defaults() {
+    let moving = Faults {
+        latency: Duration::from_millis(10),
+        readings_move_every: Some(Duration::ZERO),
+        ..Faults::none()
+    };
+    let kinds = [VendorKind::Solarman, VendorKind::Sungrow, VendorKind::Growatt];
+    let h = Harness::new(
+        kinds
+            .iter()
+            .map(|&kind| AccountSpec { faults: moving.clone(), ..AccountSpec::new(kind, 250, 1) })
+            .collect(),
+    )
+    .await;
+    let first = h.run(RunKind::Plants).await;
+    assert_eq!(first.status, RunStatus::Ok, "{:?}", first.summary);
+    let (plants, alerts) = tokio::join!(h.run(RunKind::Plants), h.run(RunKind::Alerts));
+    assert_eq!(plants.status, RunStatus::Ok, "{:?}", plants.summary);
+    assert_eq!(alerts.status, RunStatus::Ok, "{:?}", alerts.summary);
+    for (index, kind) in kinds.iter().enumerate() {
+        assert_eq!(h.sim.rate_limited(index), 0, "{kind}");
+    }
+    // The readings moved, so both plant runs read every plant (Sungrow's list carries them).
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 500);
+    assert_eq!(h.sim.requests(2, Endpoint::Realtime), 500);
+    assert!(h.sim.account_peak_in_flight(0) <= 9, "8 per-plant calls and a listing page");
 }

@@ -3,7 +3,8 @@
 use crate::cli::SimulateArgs;
 use crate::domain::{CredentialField, VendorKind};
 use crate::simulator::{
-    AccountSpec, Endpoint, Faults, SimCredentials, Simulator, SimulatorConfig, Trigger,
+    AccountConcurrency, AccountSpec, Endpoint, Faults, SimCredentials, Simulator, SimulatorConfig,
+    Trigger,
 };
 use std::io::Write;
 use std::time::Duration;
@@ -24,6 +25,35 @@ pub fn faults(args: &SimulateArgs) -> Faults {
         duplicate_ids_across_pages: args.duplicate_ids,
         slow_body: args.slow_body_ms.map(|ms| (Duration::from_millis(ms), plant_list)),
         ..Faults::none()
+    }
+}
+
+/// What every account gets, faulty or not: how its readings move and how many of its
+/// requests the portal handles at once.
+fn portal_behaviour(args: &SimulateArgs, mut faults: Faults) -> Faults {
+    faults.account_concurrency = match args.account_concurrency {
+        None => AccountConcurrency::PortalDefault,
+        Some(0) => AccountConcurrency::Unlimited,
+        Some(limit) => AccountConcurrency::Limit(limit),
+    };
+    faults.readings_move_every = args.move_readings_secs.map(Duration::from_secs);
+    faults
+}
+
+/// Resolves at Ctrl-C (SIGINT) or, on Unix, SIGTERM: how a benchmark script stops the
+/// simulator and reads its counters.
+async fn stop_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
     }
 }
 
@@ -52,7 +82,9 @@ fn add_command(c: &SimCredentials, index: usize, base: &str) -> String {
     )
 }
 
-/// Serves until Ctrl-C, after printing every account's base URL and credentials.
+/// Serves until Ctrl-C (or SIGTERM), after printing every account's base URL and
+/// credentials; prints the server's counters (requests, rate-limit answers, peak
+/// concurrency) when it stops.
 pub async fn run(args: SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let faults = faults(&args);
     let kinds: &[VendorKind] = if args.kinds.is_empty() { VendorKind::ALL } else { &args.kinds };
@@ -61,9 +93,9 @@ pub async fn run(args: SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
         .enumerate()
         .map(|(index, kind)| {
             let mut spec = AccountSpec::new(kind, args.plants, args.alerts);
-            if args.faulty_account.is_none_or(|faulty| faulty == index) {
-                spec.faults = faults.clone();
-            }
+            let faulty = args.faulty_account.is_none_or(|faulty| faulty == index);
+            let own = if faulty { faults.clone() } else { Faults::none() };
+            spec.faults = portal_behaviour(&args, own);
             spec
         })
         .collect();
@@ -89,7 +121,10 @@ pub async fn run(args: SimulateArgs, out: &mut dyn Write) -> anyhow::Result<()> 
     }
     writeln!(out, "\nCtrl-C stops the simulator.")?;
     out.flush()?;
-    tokio::signal::ctrl_c().await?;
+    stop_signal().await?;
+    let stats = simulator.stats();
     simulator.shutdown().await;
+    writeln!(out, "simulator stopped: {stats}")?;
+    out.flush()?;
     Ok(())
 }

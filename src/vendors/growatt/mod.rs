@@ -8,7 +8,8 @@
 //! reported as unsupported: visible in the run, not a failure. `10012` is a rate limit,
 //! and hammering has led to IP blocks lasting days: the per-plant calls are never retried
 //! after one, they stop there and the listing is kept (the listing itself waits a minute
-//! and retries within the policy). The retired `server*.growatt.com` hosts answer "use the
+//! and retries within the policy). The per-plant calls run a few at a time
+//! ([`crate::vendors::PortalConcurrency`]: 4 by default, halved at the first `10012`). The retired `server*.growatt.com` hosts answer "use the
 //! new domain", which becomes an error naming the base-URL setting to change.
 
 mod client;
@@ -17,8 +18,8 @@ mod wire;
 
 use super::paging::{PlantPages, RawPage};
 use super::{
-    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
-    VendorError,
+    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
+    VendorClient, VendorError,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
@@ -53,59 +54,66 @@ impl Growatt {
     /// has none): one call per plant in its lifetime, so `plant/data`'s local times become
     /// UTC. A zone with no IANA name (`GMT+5:30`) is asked again a day later, not every run.
     async fn add_zones(&self, session: &Session, pages: &mut PlantPages, known: &KnownPlants) {
-        for index in 0..pages.plants().len() {
-            let id = pages.plants()[index].vendor_plant_id.clone();
-            if pages.plants()[index].timezone.is_some() {
+        let mut need: Vec<(usize, String)> = Vec::new();
+        for (index, plant) in pages.plants_mut().iter_mut().enumerate() {
+            if plant.timezone.is_some() {
                 continue;
             }
-            if let Some(zone) = known.timezones.get(&id) {
-                pages.plants_mut()[index].timezone = Some(zone.clone());
+            if let Some(zone) = known.timezones.get(&plant.vendor_plant_id) {
+                plant.timezone = Some(zone.clone());
                 continue;
             }
-            let no_zone = AccountFact::GrowattPlantWithoutZone(id.clone());
-            if session.knows(&no_zone) {
-                continue;
+            let id = plant.vendor_plant_id.clone();
+            if !session.knows(&AccountFact::GrowattPlantWithoutZone(id.clone())) {
+                need.push((index, id));
             }
-            if session.knows(&AccountFact::GrowattNoDetailsAccess) {
-                return;
+        }
+        if need.is_empty() || session.knows(&AccountFact::GrowattNoDetailsAccess) {
+            return;
+        }
+        let details = |n: usize| {
+            let query = [("plant_id", need[n].1.clone())];
+            async move {
+                session
+                    .call_optional(self, |_: Token| self.client.get("/v1/plant/details", &query))
+                    .await?
+                    .parse::<wire::Data<wire::PlantDetails>>("Growatt details")
             }
-            if session.should_stop_optional_work(RESERVED_REQUESTS) {
-                pages.warn("plant zones not read this run (time or request budget)".into());
-                return;
-            }
-            let query = [("plant_id", id.clone())];
-            let details = match session
-                .call_optional(self, |_: Token| self.client.get("/v1/plant/details", &query))
-                .await
-            {
-                Ok(response) => response.parse::<wire::Data<wire::PlantDetails>>("Growatt details"),
-                Err(VendorError::NoPermission(reason)) => {
-                    // No permission for the call, for any plant: not asked again for any
-                    // plant of the account for a day.
-                    pages.warn(format!("plant zones not read: {reason}"));
-                    session.remember(AccountFact::GrowattNoDetailsAccess);
-                    return;
-                }
-                Err(error @ VendorError::Permanent(_)) => Err(error),
-                Err(error @ VendorError::Malformed(_)) => Err(error),
-                Err(error) => {
-                    pages.warn(format!("plant zones not read this run: {error}"));
-                    return;
-                }
-            };
-            let zone = match details {
+        };
+        let fan = session.fan_out(self, need.len(), RESERVED_REQUESTS, details).await;
+        for (n, result) in &fan.results {
+            let (index, id) = &need[*n];
+            let zone = match result {
                 Ok(wire::Data { data: Some(details) }) => {
                     details.timezone.as_deref().and_then(crate::vendors::zones::checked_zone)
                 }
                 Ok(_) => None,
-                Err(error) => {
+                Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
                     pages.warn(format!("plant {id}: details unavailable ({error})"));
                     None
                 }
+                // The error that stopped the fan-out, handled below: asked again next run.
+                Err(_) => continue,
             };
             match zone {
-                Some(zone) => pages.plants_mut()[index].timezone = Some(zone),
-                None => session.remember(no_zone),
+                Some(zone) => pages.plants_mut()[*index].timezone = Some(zone),
+                None => session.remember(AccountFact::GrowattPlantWithoutZone(id.clone())),
+            }
+        }
+        let missed = fan.missed();
+        match fan.stopped {
+            None => {}
+            Some(Stopped::Budget) => pages.warn(format!(
+                "zones of {missed} plant(s) not read this run (time or request budget)"
+            )),
+            // No permission for the call, for any plant: not asked again for any plant of
+            // the account for a day.
+            Some(Stopped::Error(VendorError::NoPermission(reason))) => {
+                pages.warn(format!("plant zones not read: {reason}"));
+                session.remember(AccountFact::GrowattNoDetailsAccess);
+            }
+            Some(Stopped::Error(error)) => {
+                pages.warn(format!("zones of {missed} plant(s) not read this run: {error}"));
             }
         }
     }
@@ -121,39 +129,38 @@ impl Growatt {
             .map(|(index, plant)| (index, plant.vendor_plant_id.clone()))
             .collect();
         order.sort_by_key(|(_, id)| known.updated_with_energy.get(id));
-        let ids: Vec<&String> = order.iter().map(|(_, id)| id).collect();
-        for (done, &(index, ref id)) in order.iter().enumerate() {
-            if session.should_stop_optional_work(RESERVED_REQUESTS) {
-                pages.warn(format!(
-                    "readings of {} plant(s) not refreshed this run (time or request budget)",
-                    ids.len() - done
-                ));
-                return;
+        let data = |n: usize| {
+            let query = [("plant_id", order[n].1.clone())];
+            async move {
+                session
+                    .call_optional(self, |_: Token| self.client.get("/v1/plant/data", &query))
+                    .await?
+                    .parse::<wire::Data<wire::PlantData>>("Growatt plant data")
             }
-            let query = [("plant_id", id.clone())];
-            let response = match session
-                .call_optional(self, |_: Token| self.client.get("/v1/plant/data", &query))
-                .await
-            {
-                Ok(response) => response,
-                Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
-                    pages.warn(format!("plant {id}: readings unavailable ({error})"));
-                    continue;
-                }
-                Err(error) => {
-                    pages.warn(format!(
-                        "readings of {} plant(s) not refreshed this run: {error}",
-                        ids.len() - done
-                    ));
-                    return;
-                }
-            };
-            match response.parse::<wire::Data<wire::PlantData>>("Growatt plant data") {
+        };
+        let fan = session.fan_out(self, order.len(), RESERVED_REQUESTS, data).await;
+        for (n, result) in &fan.results {
+            let (index, id) = &order[*n];
+            match result {
                 Ok(wire::Data { data: Some(data) }) => {
-                    convert::apply_data(&mut pages.plants_mut()[index], &data);
+                    convert::apply_data(&mut pages.plants_mut()[*index], data);
                 }
                 Ok(_) => pages.warn(format!("plant {id}: plant data without data")),
-                Err(error) => pages.warn(format!("plant {id}: {error}")),
+                Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
+                    pages.warn(format!("plant {id}: readings unavailable ({error})"));
+                }
+                // The error that stopped the fan-out, reported below.
+                Err(_) => {}
+            }
+        }
+        let missed = fan.missed();
+        match fan.stopped {
+            None => {}
+            Some(Stopped::Budget) => pages.warn(format!(
+                "readings of {missed} plant(s) not refreshed this run (time or request budget)"
+            )),
+            Some(Stopped::Error(error)) => {
+                pages.warn(format!("readings of {missed} plant(s) not refreshed this run: {error}"))
             }
         }
     }

@@ -13,24 +13,32 @@
 //!
 //! What outlives a run lives in [`AccountTokens`], which the engine keeps one of per
 //! [`SessionKey`] for the life of the process: the token cache (whose mutex is the
-//! per-account lock), the pacing map, and the memo of facts learnt about the account
-//! (`memo.rs`, [`AccountFact`]). What belongs to one run (budget, deadline, quota handle)
-//! lives in the [`Session`], which is the only thing adapters see.
+//! per-account lock), the pacing map, the memo of facts learnt about the account
+//! (`memo.rs`, [`AccountFact`]) and the adaptive limit of its concurrent calls
+//! (`limit.rs`), which every attempt reports its rate limits and successes to. What
+//! belongs to one run (budget, deadline, quota handle) lives in the [`Session`], which is
+//! the only thing adapters see; its fan-out (`fanout.rs`, [`Session::fan_out`]) runs an
+//! adapter's per-plant calls under that limit.
 
 mod budget;
+mod fanout;
+mod limit;
 mod memo;
 mod pacing;
 mod retry;
 mod tokens;
 
 pub use budget::DailyQuota;
+pub use fanout::{FanOut, Stopped};
 pub use memo::AccountFact;
 pub use pacing::TooSoon;
 pub use tokens::TokenStore;
 
 use super::{Http, VendorClient, VendorError};
+use crate::domain::VendorKind;
 use crate::domain::{Token, VendorId};
 use budget::Budget;
+use limit::AdaptiveLimit;
 use memo::Memo;
 use pacing::Pacer;
 use retry::Retry;
@@ -51,11 +59,13 @@ pub struct SessionKey {
 }
 
 /// Everything about one account that outlives a run: its token (behind the per-account
-/// lock), when paced calls are next allowed, and the facts remembered about it.
+/// lock), when paced calls are next allowed, the facts remembered about it, and how many
+/// of its calls may be in flight at once.
 pub struct AccountTokens {
     tokens: TokenCache,
     pacing: Pacer,
     memo: Memo,
+    limit: AdaptiveLimit,
 }
 
 impl AccountTokens {
@@ -65,6 +75,7 @@ impl AccountTokens {
             tokens: TokenCache::new(store),
             pacing: Pacer::default(),
             memo: Memo::default(),
+            limit: AdaptiveLimit::default(),
         })
     }
 
@@ -139,6 +150,13 @@ impl Session {
         &self.http
     }
 
+    /// The account's concurrency limit, configured from the settings of portal `kind`.
+    fn limit(&self, kind: VendorKind) -> &AdaptiveLimit {
+        let limit = &self.account.limit;
+        limit.configure(self.http.concurrency().get(kind));
+        limit
+    }
+
     /// Honours a minimum interval between calls of one kind (`key`: the endpoint and what
     /// makes the request distinct) on this account, across runs of this process. Waits when
     /// the call is due within `max_wait`, else refuses with the time left; either way a
@@ -193,7 +211,8 @@ impl Session {
         if let Some(interval) = client.login_min_interval() {
             let _ = self.pace("login", interval, interval).await;
         }
-        self.with_retries(|| client.login()).await
+        let limit = self.limit(client.kind());
+        retry::attempts(&self.budget, self.http.retry(), Retry::All, limit, || client.login()).await
     }
 
     /// Runs an authenticated call: with a valid token, retrying transient failures and rate
@@ -237,7 +256,10 @@ impl Session {
         Fut: Future<Output = Result<T, VendorError>>,
     {
         let token = self.token(client).await?;
-        match self.attempts(retry, || call(token.clone())).await {
+        let limit = self.limit(client.kind());
+        match retry::attempts(&self.budget, self.http.retry(), retry, limit, || call(token.clone()))
+            .await
+        {
             Err(VendorError::TokenExpired(reason)) if !client.needs_login() => {
                 // A static key cannot be renewed: the portal refused the key itself.
                 Err(VendorError::CredentialsRejected(reason))
@@ -245,11 +267,15 @@ impl Session {
             Err(VendorError::TokenExpired(reason)) => {
                 debug!(%reason, "token refused; logging in again");
                 let fresh = self.account.tokens.renew(&token, || self.login(client)).await?;
-                self.attempts(retry, || call(fresh.clone())).await.map_err(|error| match error {
-                    VendorError::TokenExpired(reason) => VendorError::TokenExpired(format!(
-                        "refused again right after a fresh login ({reason})"
-                    )),
-                    other => other,
+                let again = || call(fresh.clone());
+                let policy = self.http.retry();
+                retry::attempts(&self.budget, policy, retry, limit, again).await.map_err(|error| {
+                    match error {
+                        VendorError::TokenExpired(reason) => VendorError::TokenExpired(format!(
+                            "refused again right after a fresh login ({reason})"
+                        )),
+                        other => other,
+                    }
                 })
             }
             other => other,
@@ -257,20 +283,15 @@ impl Session {
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the policy or budget is spent.
+    /// Its rate limits and successes count for the account's concurrency limit like any
+    /// call's.
     pub async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, VendorError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, VendorError>>,
     {
-        self.attempts(Retry::All, attempt).await
-    }
-
-    async fn attempts<T, F, Fut>(&self, retry: Retry, attempt: F) -> Result<T, VendorError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, VendorError>>,
-    {
-        retry::attempts(&self.budget, self.http.retry(), retry, attempt).await
+        let limit = &self.account.limit;
+        retry::attempts(&self.budget, self.http.retry(), Retry::All, limit, attempt).await
     }
 }
 
@@ -285,13 +306,14 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    struct FakeVendor {
+    /// A Solarman-kind vendor that logs in (or is rejected) and lists nothing.
+    pub(super) struct FakeVendor {
         logins: AtomicU32,
         reject: bool,
     }
 
     impl FakeVendor {
-        fn new(reject: bool) -> Self {
+        pub(super) fn new(reject: bool) -> Self {
             Self { logins: AtomicU32::new(0), reject }
         }
     }
@@ -325,7 +347,8 @@ mod tests {
         }
     }
 
-    fn session(budget: u32) -> Session {
+    /// A session of a fresh account that may make `budget` requests.
+    pub(super) fn session(budget: u32) -> Session {
         let http = Http::new(HttpSettings {
             retry: RetryPolicy {
                 max_attempts: 3,

@@ -6,9 +6,11 @@
 //! retries count as the portal counts them: auto-retry made FusionSolar's 407 worse
 //! (vendor-apis.md §6.5). Optional calls ([`Retry::NotRateLimits`]) return a rate limit at
 //! once instead of waiting it out, so the adapter stops its optional work and keeps what it
-//! has.
+//! has. Every attempt tells the account's [`AdaptiveLimit`] how it went: a rate limit
+//! halves the account's concurrency, successes let it recover.
 
 use super::budget::Budget;
+use super::limit::AdaptiveLimit;
 use crate::vendors::{RetryPolicy, VendorError};
 use std::future::Future;
 use tracing::warn;
@@ -22,11 +24,13 @@ pub(super) enum Retry {
     NotRateLimits,
 }
 
-/// Runs `attempt` until it succeeds, fails for good, or the policy or budget is spent.
+/// Runs `attempt` until it succeeds, fails for good, or the policy or budget is spent,
+/// reporting each attempt's rate limit or success to `limit`.
 pub(super) async fn attempts<T, F, Fut>(
     budget: &Budget,
     policy: RetryPolicy,
     retry: Retry,
+    limit: &AdaptiveLimit,
     attempt: F,
 ) -> Result<T, VendorError>
 where
@@ -37,7 +41,14 @@ where
     loop {
         budget.take().await?;
         tries += 1;
-        let error = match attempt().await {
+        let generation = limit.generation();
+        let outcome = attempt().await;
+        match &outcome {
+            Ok(_) => limit.on_success(),
+            Err(VendorError::RateLimited { .. }) => limit.on_rate_limited(generation),
+            Err(_) => {}
+        }
+        let error = match outcome {
             Err(error @ VendorError::RateLimited { .. }) if retry == Retry::NotRateLimits => {
                 return Err(error);
             }
@@ -58,6 +69,12 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
+    fn limit() -> AdaptiveLimit {
+        let limit = AdaptiveLimit::default();
+        limit.configure(8);
+        limit
+    }
+
     fn policy() -> RetryPolicy {
         RetryPolicy { max_attempts: 3, base_delay: Duration::from_secs(2), ..Default::default() }
     }
@@ -66,11 +83,12 @@ mod tests {
     async fn transient_errors_back_off_then_give_up() {
         let started = tokio::time::Instant::now();
         let tries = AtomicU32::new(0);
-        let result: Result<(), _> = attempts(&Budget::new(100), policy(), Retry::All, || {
-            tries.fetch_add(1, Ordering::SeqCst);
-            async { Err(VendorError::Transient("HTTP 503".into())) }
-        })
-        .await;
+        let result: Result<(), _> =
+            attempts(&Budget::new(100), policy(), Retry::All, &limit(), || {
+                tries.fetch_add(1, Ordering::SeqCst);
+                async { Err(VendorError::Transient("HTTP 503".into())) }
+            })
+            .await;
         assert!(matches!(result, Err(VendorError::Transient(_))));
         assert_eq!(tries.load(Ordering::SeqCst), 3);
         // Two waits: [1, 2] s and [2, 4] s of virtual time.
@@ -81,35 +99,60 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn optional_calls_do_not_wait_out_rate_limits() {
         let budget = Budget::new(100);
+        let limit = limit();
         let tries = AtomicU32::new(0);
         let limited = || VendorError::RateLimited { message: "10012".into(), retry_after: None };
-        let result: Result<(), _> = attempts(&budget, policy(), Retry::NotRateLimits, || {
-            tries.fetch_add(1, Ordering::SeqCst);
-            async { Err(limited()) }
-        })
-        .await;
+        let result: Result<(), _> =
+            attempts(&budget, policy(), Retry::NotRateLimits, &limit, || {
+                tries.fetch_add(1, Ordering::SeqCst);
+                async { Err(limited()) }
+            })
+            .await;
         assert_eq!(result, Err(limited()));
         assert_eq!(tries.load(Ordering::SeqCst), 1, "no retry of a rate limit");
+        assert_eq!(limit.current(), 4, "the signal halved the account's concurrency");
         // Transient errors are still retried.
         let transient = AtomicU32::new(0);
-        let _: Result<(), _> = attempts(&budget, policy(), Retry::NotRateLimits, || {
+        let _: Result<(), _> = attempts(&budget, policy(), Retry::NotRateLimits, &limit, || {
             transient.fetch_add(1, Ordering::SeqCst);
             async { Err(VendorError::Transient("503".into())) }
         })
         .await;
         assert_eq!(transient.load(Ordering::SeqCst), 3);
+        assert_eq!(limit.current(), 4, "other errors are no signal");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retried_rate_limits_are_one_signal_each() {
+        let limit = limit();
+        let tries = AtomicU32::new(0);
+        let result = attempts(&Budget::new(100), policy(), Retry::All, &limit, || {
+            let n = tries.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match n {
+                    0 | 1 => {
+                        Err(VendorError::RateLimited { message: "E999".into(), retry_after: None })
+                    }
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(result, Ok(2));
+        assert_eq!(limit.current(), 2, "each refused attempt started after the last halving");
     }
 
     #[tokio::test(start_paused = true)]
     async fn auth_and_malformed_answers_are_not_retried() {
         for error in [VendorError::TokenExpired("401".into()), VendorError::Malformed("{".into())] {
             let tries = AtomicU32::new(0);
-            let result: Result<(), _> = attempts(&Budget::new(100), policy(), Retry::All, || {
-                tries.fetch_add(1, Ordering::SeqCst);
-                let error = error.clone();
-                async move { Err(error) }
-            })
-            .await;
+            let result: Result<(), _> =
+                attempts(&Budget::new(100), policy(), Retry::All, &limit(), || {
+                    tries.fetch_add(1, Ordering::SeqCst);
+                    let error = error.clone();
+                    async move { Err(error) }
+                })
+                .await;
             assert_eq!(result, Err(error));
             assert_eq!(tries.load(Ordering::SeqCst), 1);
         }

@@ -2,6 +2,7 @@
 //! header (v2), at most three in flight per process.
 
 use crate::domain::{Credentials, Secret};
+use crate::vendors::concurrency::SOLAREDGE_MAX_CONCURRENT;
 use crate::vendors::http::Response;
 use crate::vendors::{Http, VendorError};
 use tokio::sync::Semaphore;
@@ -11,7 +12,7 @@ pub(super) const DEFAULT_BASE_URL: &str = "https://monitoringapi.solaredge.com";
 
 /// SolarEdge refuses a fourth concurrent call from one source IP with HTTP 429 (§3.2), so
 /// every SolarEdge call of this process, over all accounts, takes one of three permits.
-static IN_FLIGHT: Semaphore = Semaphore::const_new(3);
+static IN_FLIGHT: Semaphore = Semaphore::const_new(SOLAREDGE_MAX_CONCURRENT);
 
 /// The HTTP side of the adapter.
 pub(super) struct Client {

@@ -12,7 +12,8 @@
 //! and a site's calls are a subset of the key's, so keeping the key's count under 300
 //! keeps every site's too. Listing pages are always made; overview and alert calls are
 //! optional and follow the `plan` module, which keeps enough for the listings of the rest
-//! of the day.
+//! of the day. An account's planned overview calls fan out, at most three at once, and the
+//! client's process-wide semaphore keeps every account of the process to three together.
 
 mod client;
 mod convert;
@@ -21,8 +22,8 @@ mod wire;
 
 use super::paging::{PlantPages, RawPage, decode_row};
 use super::{
-    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
-    VendorError,
+    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
+    VendorClient, VendorError,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
@@ -118,50 +119,53 @@ impl SolarEdge {
         // Never-read sites first, then the oldest readings: a thin quota rotates over all.
         stale.sort_by_key(|&i| known.updated_with_energy.get(&pages.plants()[i].vendor_plant_id));
         let allowance = self.overview_allowance(session, plan);
-        let mut refreshed: HashSet<usize> = HashSet::new();
         let chunks: Vec<&[usize]> = stale.chunks(PAGE_SIZE).collect();
-        for (done, chunk) in chunks.iter().enumerate() {
-            if done >= allowance || session.should_stop_optional_work(RESERVED_REQUESTS) {
-                let left: usize = chunks[done..].iter().map(|c| c.len()).sum();
-                pages.warn(format!(
-                    "readings of {left} site(s) not refreshed this run, to keep within \
-                     SolarEdge's daily quota ({} overview call(s) needed, {} planned)",
-                    chunks.len(),
-                    allowance.min(chunks.len())
-                ));
-                break;
+        let planned = allowance.min(chunks.len());
+        let paths: Vec<String> = chunks[..planned]
+            .iter()
+            .map(|chunk| {
+                let ids: Vec<&str> =
+                    chunk.iter().map(|&i| pages.plants()[i].vendor_plant_id.as_str()).collect();
+                format!("/sites/{}/overview", ids.join(","))
+            })
+            .collect();
+        // Bounded by the account's limit (at most 3) and, inside the client, by the 3
+        // calls in flight that every SolarEdge account of the process shares.
+        let overview = |n: usize| {
+            let path = &paths[n];
+            async move {
+                let response = session
+                    .call_optional(self, |_: Token| self.client.get(path, &[]))
+                    .await
+                    .map_err(|error| match error {
+                        // The listing went through with this key: a 403 here means one of
+                        // these sites may not be read with it, which fails the whole bulk
+                        // call (§3.2). That chunk's failure alone.
+                        VendorError::CredentialsRejected(_) => VendorError::Permanent(
+                            "SolarEdge refused the overview: one of these sites is not \
+                             readable with this API key"
+                                .into(),
+                        ),
+                        other => other,
+                    })?;
+                let bulk = response.parse::<wire::BulkOverview>("SolarEdge site overview")?;
+                Ok(bulk.sites_overviews.and_then(|o| o.site_energy_list).unwrap_or_default())
             }
-            let ids: Vec<&str> =
-                chunk.iter().map(|&i| pages.plants()[i].vendor_plant_id.as_str()).collect();
-            let path = format!("/sites/{}/overview", ids.join(","));
-            let count = ids.len();
-            let response =
-                match session.call_optional(self, |_: Token| self.client.get(&path, &[])).await {
-                    Ok(response) => response,
-                    Err(error @ (VendorError::Malformed(_) | VendorError::Permanent(_))) => {
-                        pages.warn(format!("readings of {count} site(s) unavailable: {error}"));
-                        continue;
-                    }
-                    // The listing went through with this key: a 403 here means one of these
-                    // sites may not be read with it, which fails the whole bulk call (§3.2).
-                    Err(VendorError::CredentialsRejected(_)) => {
-                        pages.warn(format!(
-                            "SolarEdge refused the overview of {count} site(s): one of them is \
-                             not readable with this API key"
-                        ));
-                        continue;
-                    }
-                    Err(error) => {
-                        pages.warn(format!("readings of {count} site(s) not refreshed: {error}"));
-                        break;
-                    }
-                };
-            let entries = match response.parse::<wire::BulkOverview>("SolarEdge site overview") {
-                Ok(bulk) => {
-                    bulk.sites_overviews.and_then(|o| o.site_energy_list).unwrap_or_default()
+        };
+        let fan = session.fan_out(self, planned, RESERVED_REQUESTS, overview).await;
+        let mut refreshed: HashSet<usize> = HashSet::new();
+        let mut stopped_sites = 0;
+        for (n, result) in fan.results {
+            let chunk = chunks[n];
+            let entries = match result {
+                Ok(entries) => entries,
+                Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
+                    pages.warn(format!("readings of {} site(s) unavailable: {error}", chunk.len()));
+                    continue;
                 }
-                Err(error) => {
-                    pages.warn(format!("readings of {count} site(s) unreadable: {error}"));
+                // The error that stopped the fan-out, reported below.
+                Err(_) => {
+                    stopped_sites += chunk.len();
                     continue;
                 }
             };
@@ -180,6 +184,21 @@ impl SolarEdge {
                     refreshed.insert(index);
                 }
             }
+        }
+        let unplanned: usize = chunks[planned..].iter().map(|c| c.len()).sum();
+        let left_out: usize =
+            unplanned + fan.not_attempted.iter().map(|&n| chunks[n].len()).sum::<usize>();
+        match fan.stopped {
+            Some(Stopped::Error(error)) => {
+                let missed = stopped_sites + left_out;
+                pages.warn(format!("readings of {missed} site(s) not refreshed: {error}"));
+            }
+            _ if left_out > 0 => pages.warn(format!(
+                "readings of {left_out} site(s) not refreshed this run, to keep within \
+                 SolarEdge's daily quota ({} overview call(s) needed, {planned} planned)",
+                chunks.len(),
+            )),
+            _ => {}
         }
         for index in stale.into_iter().filter(|i| !refreshed.contains(i)) {
             pages.plants_mut()[index].vendor_updated_at = None;

@@ -2,6 +2,11 @@
 //! SHA-256 hex; `station/v1.0/list` paged by `page`/`size`; daily and total energy from
 //! `station/v1.0/realTime`; alerts from `station/v1.0/device` then `device/v1.0/alertList`
 //! per device, with the lookback window sent as `startTimestamp`/`endTimestamp`.
+//!
+//! The realtime calls (one per station whose readings moved) and the alert lookups (one
+//! station at a time per place) fan out under the account's concurrency limit
+//! ([`crate::vendors::PortalConcurrency`]: 8 by default); the device and alert lists under
+//! a station are paged with the same stop rules as the station list.
 
 mod client;
 mod convert;
@@ -10,7 +15,8 @@ mod wire;
 use super::http::Response;
 use super::paging::{AlertRows, End, Page, PlantPages, RawPage, read_pages};
 use super::{
-    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped, VendorClient,
+    VendorError,
 };
 use crate::domain::{Credentials, Timestamp, Token, VendorKind};
 use client::Client;
@@ -197,51 +203,54 @@ impl VendorClient for Solarman {
             .filter(|(_, plant)| !known.is_current(plant))
             .map(|(index, plant)| (index, plant.vendor_plant_id.clone()))
             .collect();
-        let stale_count = stale.len();
         let mut refreshed = vec![false; pages.plants().len()];
-        for (done, (index, id)) in stale.iter().cloned().enumerate() {
-            if pages.throttled() {
-                pages.warn(
-                    "energy readings not refreshed this run: the portal is throttling".into(),
-                );
-                break;
-            }
-            if session.should_stop_optional_work(RESERVED_REQUESTS) {
-                pages.warn(format!(
-                    "energy readings of {} plant(s) not refreshed this run (time or request budget)",
-                    stale_count - done
-                ));
-                break;
-            }
-            let body = json!({"stationId": numeric(&id)});
-            let realtime = session.call_optional(self, |token: Token| {
-                let body = body.clone();
-                async move { self.client.post(&token, "/station/v1.0/realTime", body).await }
-            });
-            match realtime.await {
-                Ok(response) => match response.parse::<wire::RealTime>("Solarman realtime") {
-                    Ok(realtime) => {
-                        convert::apply_realtime(&mut pages.plants_mut()[index], &realtime);
-                        refreshed[index] = true;
-                    }
-                    Err(e) => pages.warn(format!("station {id}: unreadable realtime data ({e})")),
-                },
-                Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
-                    pages.warn(format!("station {id}: realtime data unavailable ({reason})"));
+        if pages.throttled() {
+            pages.warn("energy readings not refreshed this run: the portal is throttling".into());
+        } else if !stale.is_empty() {
+            let realtime = |n: usize| {
+                let body = json!({"stationId": numeric(&stale[n].1)});
+                async move {
+                    let call = |token: Token| {
+                        let body = body.clone();
+                        async move { self.client.post(&token, "/station/v1.0/realTime", body).await }
+                    };
+                    session
+                        .call_optional(self, call)
+                        .await?
+                        .parse::<wire::RealTime>("Solarman realtime")
                 }
+            };
+            let fan = session.fan_out(self, stale.len(), RESERVED_REQUESTS, realtime).await;
+            for (n, result) in &fan.results {
+                let (index, id) = &stale[*n];
+                match result {
+                    Ok(realtime) => {
+                        convert::apply_realtime(&mut pages.plants_mut()[*index], realtime);
+                        refreshed[*index] = true;
+                    }
+                    Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
+                        pages.warn(format!("station {id}: realtime data unavailable ({reason})"));
+                    }
+                    // The error that stopped the fan-out, reported below.
+                    Err(_) => {}
+                }
+            }
+            let missed = fan.missed();
+            match fan.stopped {
+                None => {}
+                Some(Stopped::Budget) => pages.warn(format!(
+                    "energy readings of {missed} plant(s) not refreshed this run (time or request budget)"
+                )),
                 // Readings are optional: a rate limit or outage here keeps the listing.
-                Err(
+                Some(Stopped::Error(
                     error @ (VendorError::RateLimited { .. }
                     | VendorError::Transient(_)
-                    | VendorError::BudgetExhausted(_)),
-                ) => {
-                    pages.warn(format!(
-                        "energy readings of {} plant(s) not refreshed this run: {error}",
-                        stale_count - done
-                    ));
-                    break;
-                }
-                Err(other) => return Err(other),
+                    | VendorError::BudgetExhausted(_)
+                    | VendorError::NoPermission(_)),
+                )) => pages.warn(format!(
+                    "energy readings of {missed} plant(s) not refreshed this run: {error}"
+                )),
+                Some(Stopped::Error(other)) => return Err(other),
             }
         }
         // A plant whose readings were not read keeps its stored update time, so the next
@@ -258,19 +267,33 @@ impl VendorClient for Solarman {
         window: AlertWindow,
         plant_ids: &[String],
     ) -> Result<AlertListing, VendorError> {
+        let stations = |n: usize| self.station_alerts(session, &plant_ids[n], window);
+        let fan = session.fan_out(self, plant_ids.len(), RESERVED_REQUESTS, stations).await;
         let mut listing = AlertListing::default();
-        for (done, station_id) in plant_ids.iter().enumerate() {
-            if session.should_stop_optional_work(RESERVED_REQUESTS) {
-                listing.warnings.push(format!(
-                    "alerts of {} station(s) not fetched this run (time or request budget)",
-                    plant_ids.len() - done
-                ));
-                break;
+        for (n, result) in fan.results {
+            match result {
+                Ok(station) => {
+                    listing.alerts.extend(station.alerts);
+                    listing.skipped.extend(station.skipped);
+                    listing.warnings.extend(station.warnings);
+                }
+                Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
+                    let station = &plant_ids[n];
+                    listing
+                        .warnings
+                        .push(format!("station {station}: alerts unavailable ({reason})"));
+                }
+                // The error that stopped the fan-out, returned below.
+                Err(_) => {}
             }
-            let station = self.station_alerts(session, station_id, window).await?;
-            listing.alerts.extend(station.alerts);
-            listing.skipped.extend(station.skipped);
-            listing.warnings.extend(station.warnings);
+        }
+        match fan.stopped {
+            None => {}
+            Some(Stopped::Budget) => listing.warnings.push(format!(
+                "alerts of {} station(s) not fetched this run (time or request budget)",
+                fan.not_attempted.len()
+            )),
+            Some(Stopped::Error(error)) => return Err(error),
         }
         Ok(listing)
     }
