@@ -310,7 +310,7 @@ settings! {
         env: ["PLANTSYNC_PORTALS_SOLAREDGE_CONCURRENCY"],
         flag: None,
         default: None,
-        doc: "SolarEdge calls in flight at once, shared by every SolarEdge account (1-3: SolarEdge refuses a fourth per IP); unset: 3",
+        doc: "Overview calls of one SolarEdge account in flight at once (1-3); all SolarEdge accounts together never exceed the 3 per IP SolarEdge allows; unset: 3",
         secret: false,
         parse: |t| optional_int_in(t, 1, 3),
         show: show_portal_limit,

@@ -28,11 +28,12 @@ pub use progress::{Progress, VendorFinished};
 use crate::config::Settings;
 use crate::domain::{
     RunKind, RunReport, RunRequest, RunStatus, SkipReason, SyncSummary, Timestamp, VendorId,
-    VendorResult,
+    VendorKind, VendorResult,
 };
 use crate::store::{NewRunVendor, Store, StoreError, SyncTarget, UpsertCounts, VendorOutcome};
 use crate::vendors::{
-    AccountTokens, Http, HttpSettings, RetryPolicy, Session, SessionKey, VendorError,
+    AccountTokens, Http, HttpSettings, PortalConcurrency, RetryPolicy, Session, SessionKey,
+    VendorError,
 };
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -64,7 +65,7 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
-            concurrency: 4,
+            concurrency: 16,
             vendor_deadline: Duration::from_secs(600),
             request_budget: 20_000,
             alert_lookback: Duration::from_secs(72 * 3600),
@@ -77,11 +78,23 @@ impl Default for EngineSettings {
 impl EngineSettings {
     /// The engine's tuning from the validated settings.
     pub fn from_settings(settings: &Settings) -> Self {
+        // Unset portal limits keep the portals' defaults, which live in `vendors`.
+        let mut portals = PortalConcurrency::default();
+        for (kind, limit) in [
+            (VendorKind::Solarman, settings.solarman_concurrency.value),
+            (VendorKind::SolarEdge, settings.solaredge_concurrency.value),
+            (VendorKind::Growatt, settings.growatt_concurrency.value),
+        ] {
+            if let Some(limit) = limit {
+                portals = portals.with(kind, limit as usize);
+            }
+        }
         Self {
             concurrency: settings.sync_concurrency.value as usize,
             http: HttpSettings {
                 request_timeout: Duration::from_secs(settings.request_timeout_seconds.value.into()),
                 retry: RetryPolicy::default(),
+                concurrency: portals,
                 ..HttpSettings::default()
             },
             vendor_deadline: Duration::from_secs(settings.vendor_deadline_seconds.value.into()),
@@ -545,6 +558,28 @@ pub(crate) fn first_few(what: &str, items: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_settings_reach_the_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = crate::config::Inputs {
+            default_data_dir: Some(dir.path().to_path_buf()),
+            env: [
+                ("PLANTSYNC_PORTALS_SOLARMAN_CONCURRENCY".to_owned(), "3".to_owned()),
+                ("PLANTSYNC_SYNC_CONCURRENCY".to_owned(), "40".to_owned()),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let engine =
+            EngineSettings::from_settings(&crate::config::Settings::resolve(&inputs).unwrap());
+        assert_eq!(engine.concurrency, 40);
+        assert_eq!(engine.http.concurrency.get(VendorKind::Solarman), 3);
+        let defaults = PortalConcurrency::default();
+        for kind in [VendorKind::Growatt, VendorKind::SolarEdge, VendorKind::Sungrow] {
+            assert_eq!(engine.http.concurrency.get(kind), defaults.get(kind), "{kind}: unset");
+        }
+    }
     use crate::domain::{Credentials, NewOrganization, NewVendor, VendorKind};
     use crate::store::test_support::temp_store;
 

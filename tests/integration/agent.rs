@@ -14,8 +14,12 @@ async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// The running agent's `agent.json`, once its API listens (while it starts, `api` is null).
 fn agent_info(sandbox: &Sandbox) -> Option<serde_json::Value> {
-    serde_json::from_str(&std::fs::read_to_string(sandbox.data_dir().join("agent.json")).ok()?).ok()
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sandbox.data_dir().join("agent.json")).ok()?)
+            .ok()?;
+    info["api"].is_string().then_some(info)
 }
 
 fn runs(sandbox: &Sandbox) -> String {
@@ -82,9 +86,11 @@ async fn kill_9_mid_sync_then_restart_recovers() {
     let api = info["api"].as_str().unwrap().to_owned();
     let token = sandbox.ok(&["token", "show"]).trim().to_owned();
     let (api2, token2) = (api.clone(), token.clone());
+    // The simulator holds the plant list, so the kill lands mid-sync whatever the speed.
+    sim.hold(0);
     let pending = tokio::spawn(async move { post_sync(&api2, &token2).await });
-    wait_for("the run to start", || runs(&sandbox).contains(":running")).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sim.wait_until_held(0).await;
+    assert_eq!(runs(&sandbox), "1:running\n");
     first.kill().unwrap(); // SIGKILL: no cleanup at all
     first.wait().unwrap();
     assert!(pending.await.unwrap().is_err(), "the killed agent never answered");
@@ -93,6 +99,7 @@ async fn kill_9_mid_sync_then_restart_recovers() {
     assert!(stored.trim().parse::<u32>().unwrap() < 60);
 
     // Restart: the unclean stop is noticed, the database checked, the run interrupted.
+    sim.release(0);
     sim.set_faults(0, Faults::none());
     let mut again = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
     wait_for("the restarted agent", || {
@@ -123,7 +130,7 @@ async fn kill_9_mid_sync_then_restart_recovers() {
     std::process::Command::new("kill").arg("-TERM").arg(again.id().to_string()).status().unwrap();
     let status = again.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    assert!(agent_info(&sandbox).is_none());
+    assert!(!sandbox.data_dir().join("agent.json").exists());
     let status: serde_json::Value =
         serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
     assert!(status["agent"].is_null());
@@ -178,6 +185,6 @@ async fn a_stop_waits_for_the_running_sync_and_answers_its_request() {
     let status = tokio::task::spawn_blocking(move || agent.wait().unwrap()).await.unwrap();
     assert!(status.success(), "{status:?}");
     assert_eq!(runs(&sandbox), "1:ok\n", "finished within the grace, not interrupted");
-    assert!(agent_info(&sandbox).is_none(), "a clean stop removes agent.json");
+    assert!(!sandbox.data_dir().join("agent.json").exists(), "a clean stop removes agent.json");
     sim.shutdown().await;
 }
