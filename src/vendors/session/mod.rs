@@ -211,8 +211,7 @@ impl Session {
         if let Some(interval) = client.login_min_interval() {
             let _ = self.pace("login", interval, interval).await;
         }
-        let limit = self.limit(client.kind());
-        retry::attempts(&self.budget, self.http.retry(), Retry::All, limit, || client.login()).await
+        self.attempts(client.kind(), Retry::All, || client.login()).await
     }
 
     /// Runs an authenticated call: with a valid token, retrying transient failures and rate
@@ -256,10 +255,7 @@ impl Session {
         Fut: Future<Output = Result<T, VendorError>>,
     {
         let token = self.token(client).await?;
-        let limit = self.limit(client.kind());
-        match retry::attempts(&self.budget, self.http.retry(), retry, limit, || call(token.clone()))
-            .await
-        {
+        match self.attempts(client.kind(), retry, || call(token.clone())).await {
             Err(VendorError::TokenExpired(reason)) if !client.needs_login() => {
                 // A static key cannot be renewed: the portal refused the key itself.
                 Err(VendorError::CredentialsRejected(reason))
@@ -267,15 +263,12 @@ impl Session {
             Err(VendorError::TokenExpired(reason)) => {
                 debug!(%reason, "token refused; logging in again");
                 let fresh = self.account.tokens.renew(&token, || self.login(client)).await?;
-                let again = || call(fresh.clone());
-                let policy = self.http.retry();
-                retry::attempts(&self.budget, policy, retry, limit, again).await.map_err(|error| {
-                    match error {
-                        VendorError::TokenExpired(reason) => VendorError::TokenExpired(format!(
-                            "refused again right after a fresh login ({reason})"
-                        )),
-                        other => other,
-                    }
+                let again = self.attempts(client.kind(), retry, || call(fresh.clone())).await;
+                again.map_err(|error| match error {
+                    VendorError::TokenExpired(reason) => VendorError::TokenExpired(format!(
+                        "refused again right after a fresh login ({reason})"
+                    )),
+                    other => other,
                 })
             }
             other => other,
@@ -292,6 +285,21 @@ impl Session {
     {
         let limit = &self.account.limit;
         retry::attempts(&self.budget, self.http.retry(), Retry::All, limit, attempt).await
+    }
+
+    /// The retry loop for a call to portal `kind`, its signals going to the account's
+    /// limit.
+    async fn attempts<T, F, Fut>(
+        &self,
+        kind: VendorKind,
+        retry: Retry,
+        attempt: F,
+    ) -> Result<T, VendorError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, VendorError>>,
+    {
+        retry::attempts(&self.budget, self.http.retry(), retry, self.limit(kind), attempt).await
     }
 }
 
