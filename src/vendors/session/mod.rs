@@ -79,8 +79,9 @@ impl AccountTokens {
         })
     }
 
-    /// Logins performed through this state (for tests and metrics).
-    pub fn logins(&self) -> u64 {
+    /// Logins performed through this state.
+    #[cfg(test)]
+    fn logins(&self) -> u64 {
         self.tokens.logins()
     }
 }
@@ -143,11 +144,6 @@ impl Session {
     /// Requests made so far in this run.
     pub fn requests_made(&self) -> u32 {
         self.budget.spent()
-    }
-
-    /// The HTTP client.
-    pub fn http(&self) -> &Http {
-        &self.http
     }
 
     /// The account's concurrency limit, configured from the settings of portal `kind`.
@@ -273,18 +269,6 @@ impl Session {
             }
             other => other,
         }
-    }
-
-    /// Runs `attempt` until it succeeds, fails for good, or the policy or budget is spent.
-    /// Its rate limits and successes count for the account's concurrency limit like any
-    /// call's.
-    pub async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, VendorError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, VendorError>>,
-    {
-        let limit = &self.account.limit;
-        retry::attempts(&self.budget, self.http.retry(), Retry::All, limit, attempt).await
     }
 
     /// The retry loop for a call to portal `kind`, its signals going to the account's

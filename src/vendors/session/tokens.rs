@@ -49,6 +49,7 @@ impl TokenCache {
     }
 
     /// Logins performed through this cache.
+    #[cfg(test)]
     pub(super) fn logins(&self) -> u64 {
         self.logins.load(Ordering::Relaxed)
     }
