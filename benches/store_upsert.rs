@@ -328,7 +328,10 @@ async fn store_run(
     let mut counts = UpsertCounts::default();
     let (started, cpu) = (Instant::now(), process_cpu());
     for batch in batches {
-        counts.add(store.upsert_plants(vendor, batch, now).await.expect("upsert"));
+        let batch = store.upsert_plants(vendor, batch, now).await.expect("upsert");
+        counts.created += batch.created;
+        counts.updated += batch.updated;
+        counts.unchanged += batch.unchanged;
     }
     (Took::since(started, cpu), counts)
 }

@@ -110,15 +110,6 @@ pub struct UpsertCounts {
     pub unchanged: u64,
 }
 
-impl UpsertCounts {
-    /// Adds another batch's counts.
-    pub fn add(&mut self, other: UpsertCounts) {
-        self.created += other.created;
-        self.updated += other.updated;
-        self.unchanged += other.unchanged;
-    }
-}
-
 /// Sort orders for [`Store::list_plants`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PlantSort {
@@ -598,10 +589,8 @@ mod tests {
         let (three, four) = (all[2].1, all[3].1);
         assert!(c2 < three && three < four, "{all:?}");
         assert_eq!(counter(&store).await, four);
-        let later =
-            Timestamp::from_unix_millis(Timestamp::now().as_datetime().timestamp_millis() + 60_000)
-                .unwrap();
-        assert_eq!(store.deactivate_plants_not_seen_since(v, later, vec![]).await.unwrap(), 4);
+        let none_listed = store.deactivate_plants_not_listed(v, vec![], vec![], Timestamp::now());
+        assert_eq!(none_listed.await.unwrap(), 4);
         assert!(seqs(&store, v).await.iter().all(|(_, s)| *s == four + 1));
         assert_eq!(counter(&store).await, four + 1);
     }
