@@ -9,8 +9,10 @@
 //! * **domain** holds plain types (ids, kinds, records, the original system's summary
 //!   shape, [`domain::Secret`]) and imports nothing of ours.
 //! * **config** resolves settings once: built-in defaults, then the TOML file, then the
-//!   environment (`PLANTSYNC_*` and the original system's names), then CLI flags; it
-//!   validates into typed [`config::Settings`] before anything is written.
+//!   environment (`PLANTSYNC_*` and the original system's names), then CLI flags, from one
+//!   table of keys; it validates into typed settings before anything is written.
+//! * **datadir** owns the files beside the database: the lock that lets one process sync
+//!   a data dir at a time, and the control API's admin token.
 //! * **store** owns every SQL statement: one writer thread, read-only connections for
 //!   listings, migrations from `schema.sql`, the change sequence for upstream.
 //! * **vendors** has one folder per portal behind the `VendorClient` trait, the session
@@ -19,10 +21,12 @@
 //!   the demo and the tests.
 //! * **sync** is the only place vendors and the store meet: runs, batches with a row-by-row
 //!   fallback, the success rule, the summary in the original shape.
-//! * **schedule** decides when: the restricted window and due times (pure), the cron loop,
-//!   and the `Coordinator` through which every trigger starts a run (single flight, pause).
-//! * **api** is the loopback control API; **agent** is `plantsync run` (lock, recovery,
-//!   shutdown, notifications, the admin token).
+//! * **schedule** decides when: the restricted window, due times and the one rule for
+//!   scheduled runs (pure), the cron loop, and the `Coordinator` through which every
+//!   trigger's [`domain::RunRequest`] goes (single flight that respects the selection).
+//! * **api** is the loopback control API and its wire types; **agent** is `plantsync run`,
+//!   a composition of components (recovery, notifications, the API, the run drain, the
+//!   schedule).
 //! * **logging** renders the original's context line
 //!   `[timestamp] [SOURCE] [OPERATION] [LEVEL] [Vendor:ID] [Org:ID] message` from tracing
 //!   spans, so nested work inherits its context.
