@@ -69,19 +69,8 @@ const PLANTS: usize = 100_000;
 const REPEATS: usize = 3;
 const GOAL: f64 = 0.3;
 
-/// The optional columns, in the store's order (`OPTIONAL_COLUMNS` in `store::plants`).
-const OPTIONAL: &[&str] = &[
-    "capacity_kw",
-    "address",
-    "latitude",
-    "longitude",
-    "timezone",
-    "network_status",
-    "current_power_kw",
-    "daily_energy_kwh",
-    "total_energy_kwh",
-    "vendor_updated_at",
-];
+/// The optional columns, the store's own list.
+const OPTIONAL: &[&str] = plantsync::store::OPTIONAL_PLANT_COLUMNS;
 
 /// Every plant, with readings that differ between rounds so round 2 updates every row.
 fn plants(round: u32) -> Vec<VendorPlant> {

@@ -31,7 +31,9 @@ mod vendors;
 pub use alerts::AlertFilter;
 pub use migrate::SCHEMA_VERSION;
 pub use orgs::OrgPatch;
-pub use plants::{PlantFilter, PlantSort, UpsertCounts};
+pub use plants::{
+    OPTIONAL_COLUMNS as OPTIONAL_PLANT_COLUMNS, PlantFilter, PlantSort, UpsertCounts,
+};
 pub use quotas::{QuotaUse, quota_day, quota_key};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
 pub use status::{StoreStatus, VendorHealth};

@@ -14,7 +14,8 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 /// Columns a vendor may leave out: merged with `coalesce` so absence keeps the stored value.
-const OPTIONAL_COLUMNS: &[&str] = &[
+/// Public so the store benchmark builds its engine-only statement from the same list.
+pub const OPTIONAL_COLUMNS: &[&str] = &[
     "capacity_kw",
     "address",
     "latitude",
