@@ -1,9 +1,12 @@
 //! The control API over real HTTP on loopback, with the real engine and the simulator.
 
 use crate::sync::Harness;
+use plantsync::api::wire::{RunResponse, StatusResponse};
 use plantsync::api::{ApiState, metrics::Metrics, router};
 use plantsync::domain::{Secret, VendorKind};
-use plantsync::schedule::{Coordinator, RestrictedWindow, Runner, ScheduleSettings, TokioClock};
+use plantsync::schedule::{
+    Coordinator, Decision, RestrictedWindow, Runner, ScheduleSettings, Served, TokioClock,
+};
 use plantsync::simulator::AccountSpec;
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,6 +248,11 @@ async fn each_request_gets_a_run_of_its_own_vendors() {
     sim.wait_until_held(1).await;
     let tick = api.cron_get();
     api.until_waiting(1).await;
+    let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
+    let current = &status["schedule"]["plants"]["current"];
+    assert_eq!((&current["vendors"], &current["source"]), (&2.into(), &"api".into()), "{status}");
+    assert_eq!(current["progress"]["vendors_total"], 2, "{status}");
+    assert_eq!(current["progress"]["vendors_done"], 0, "both held: {status}");
     sim.release(0);
     sim.release(1);
     let (all, tick) = (all.await.unwrap(), tick.await.unwrap());
@@ -253,6 +261,12 @@ async fn each_request_gets_a_run_of_its_own_vendors() {
     assert_eq!(vendors_of(&tick), ["acct-0", "acct-1"]);
     let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
     assert_eq!(status["schedule"]["plants"]["last_decision"]["decision"], "coalesced");
+    // The answers are the typed wire structs the CLI and the tray read.
+    let typed: StatusResponse = serde_json::from_value(status).unwrap();
+    assert_eq!(typed.schedule.plants.last_decision, Some(Decision::Coalesced));
+    let typed: RunResponse = serde_json::from_value(tick.clone()).unwrap();
+    assert_eq!(typed.served, Some(Served::Joined));
+    assert_eq!(typed.report().map(|r| r.summary.total_vendors), Some(2));
 
     // 2. A run of acct-0 alone is going. Another request for acct-0 joins it and hears
     //    about acct-0 only; a request for both waits for it, then runs its own.
