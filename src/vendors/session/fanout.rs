@@ -13,6 +13,13 @@
 //!   of that one item (`Permanent`, `Malformed`), because a rate limit, an outage, a spent
 //!   budget or quota, a refused key or a missing permission would fail every later call
 //!   the same way (and optional calls never wait out a rate limit);
+//! * a launched call waiting for a place gives it up the moment a stop-class error comes
+//!   (its wait races a halt signal), instead of waiting for a place just to give up: after
+//!   a halving, places held by another run of the account can stay taken for as long as
+//!   that run's calls take;
+//! * a call that got its place checks the budget and the soft deadline again before it is
+//!   made: the calls launched together were all checked against the same count of requests
+//!   made, and waiting for the place took time;
 //! * calls already in flight finish, and their results are kept;
 //! * it reports every item it did not attempt, so the adapter can keep those plants'
 //!   stored readings and say how many were left out;
@@ -25,6 +32,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::Notify;
 
 /// Why a fan-out stopped launching calls before its last item.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,10 +75,38 @@ fn stops_fan_out(error: &VendorError) -> bool {
     !matches!(error, VendorError::Permanent(_) | VendorError::Malformed(_))
 }
 
+/// What became of one launched item.
+enum Launched<T> {
+    /// The call was made.
+    Made(Result<T, VendorError>),
+    /// Given up before the call: another call's stop-class error halted the fan-out.
+    Halted,
+    /// Given up before the call: once it had its place, optional work had to stop.
+    OutOfBudget,
+}
+
+/// Tells the launched calls still waiting for a place that the fan-out stopped.
+#[derive(Default)]
+struct Halt {
+    halted: AtomicBool,
+    notify: Notify,
+}
+
+impl Halt {
+    fn halt(&self) {
+        self.halted.store(true, Ordering::Relaxed);
+        self.notify.notify_waiters();
+    }
+
+    fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Relaxed)
+    }
+}
+
 impl Session {
     /// Runs `call(index)` for the items `0..count`, at most the account's current limit of
     /// them in flight (its portal's [`crate::vendors::PortalConcurrency`] setting, lowered
-    /// after rate limits), launching none once optional work should stop (`reserve`: the
+    /// after rate limits), making none once optional work should stop (`reserve`: the
     /// requests to keep for the listing, as for [`Session::should_stop_optional_work`]) or
     /// after the first stop-class error. See the module docs.
     pub async fn fan_out<T, F, Fut>(
@@ -85,9 +121,7 @@ impl Session {
         Fut: Future<Output = Result<T, VendorError>>,
     {
         let limit = self.limit(client.kind());
-        // Set by the first stop-class error: a call still waiting for its place then gives
-        // it up instead of being made.
-        let halt = AtomicBool::new(false);
+        let halt = Halt::default();
         let mut running = FuturesUnordered::new();
         let mut results = Vec::new();
         let mut given_up = Vec::new();
@@ -108,22 +142,40 @@ impl Session {
                 next += 1;
                 let halt = &halt;
                 running.push(async move {
-                    let _place = limit.acquire().await;
-                    if halt.load(Ordering::Relaxed) {
-                        return (index, None);
+                    // Registered before the flag is read, so a halt in between is not missed.
+                    let halted = halt.notify.notified();
+                    tokio::pin!(halted);
+                    halted.as_mut().enable();
+                    if halt.is_halted() {
+                        return (index, Launched::Halted);
                     }
-                    (index, Some(call.await))
+                    let _place = tokio::select! {
+                        biased;
+                        () = &mut halted => return (index, Launched::Halted),
+                        place = limit.acquire() => place,
+                    };
+                    if halt.is_halted() {
+                        return (index, Launched::Halted);
+                    }
+                    if self.should_stop_optional_work(reserve) {
+                        return (index, Launched::OutOfBudget);
+                    }
+                    (index, Launched::Made(call.await))
                 });
             }
-            let Some((index, result)) = running.next().await else { break };
-            match result {
-                None => given_up.push(index),
-                Some(result) => {
+            let Some((index, launched)) = running.next().await else { break };
+            match launched {
+                Launched::Halted => given_up.push(index),
+                Launched::OutOfBudget => {
+                    out_of_budget = true;
+                    given_up.push(index);
+                }
+                Launched::Made(result) => {
                     if let Err(error) = &result
                         && stops_fan_out(error)
                         && first_error.is_none()
                     {
-                        halt.store(true, Ordering::Relaxed);
+                        halt.halt();
                         first_error = Some(error.clone());
                     }
                     results.push((index, result));
@@ -282,5 +334,73 @@ mod tests {
         assert_eq!(started.load(Ordering::SeqCst), 4, "four launched (the limit)");
         assert_eq!(fan.results.len(), 1, "one made");
         assert_eq!(fan.not_attempted, (1..10).collect::<Vec<_>>(), "three gave up, six unlaunched");
+    }
+
+    /// The reviewer's case: after a halving, places held by another run of the account
+    /// stay taken for 100 s. The calls waiting for a place give up at the first refusal
+    /// instead of waiting those 100 s just to give up.
+    #[tokio::test(start_paused = true)]
+    async fn a_halted_fan_out_does_not_wait_for_a_place_to_give_up() {
+        let session = limited_session(4);
+        session.account.limit.configure(4);
+        let places: Vec<_> =
+            (0..3).map(|_| session.account.limit.try_acquire().expect("a free place")).collect();
+        let vendor = FakeVendor::new(false);
+        let limited = VendorError::RateLimited { message: "429".into(), retry_after: None };
+        let started = Instant::now();
+        let fan = async {
+            let fan = session
+                .fan_out(&vendor, 10, 0, |_| {
+                    session.call_optional(&vendor, |_| {
+                        let limited = limited.clone();
+                        async move {
+                            sleep(Duration::from_millis(10)).await;
+                            Err::<(), _>(limited)
+                        }
+                    })
+                })
+                .await;
+            (fan, started.elapsed())
+        };
+        let other_run = async {
+            sleep(Duration::from_secs(100)).await;
+            drop(places);
+        };
+        let ((fan, took), ()) = tokio::join!(fan, other_run);
+        assert_eq!(took, Duration::from_millis(10), "done at the refusal");
+        assert_eq!(fan.results.len(), 1, "the one free place made the one call");
+        assert_eq!(fan.stopped, Some(Stopped::Error(limited)));
+        assert_eq!(fan.not_attempted, (1..10).collect::<Vec<_>>());
+        assert_eq!(session.account.limit.current(), 2, "one signal: halved once");
+    }
+
+    /// Calls launched together were all checked against the same requests made; each one
+    /// checks the budget again once it has its place, so the fan-out stops at the reserve
+    /// instead of running into the budget's hard end.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_checks_the_budget_again_once_it_has_its_place() {
+        let base = limited_session(4);
+        // The login and one call; then 2 + the reserve of 1 reaches the budget of 3.
+        let session = Session::new(Arc::clone(&base.account), base.http.clone(), 3);
+        let vendor = FakeVendor::new(false);
+        let made = AtomicUsize::new(0);
+        let made = &made;
+        let fan = session
+            .fan_out(&vendor, 10, 1, |n| {
+                session.call_optional(&vendor, move |_| {
+                    made.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        sleep(Duration::from_millis(10)).await;
+                        Ok(n)
+                    }
+                })
+            })
+            .await;
+        assert_eq!(made.load(Ordering::SeqCst), 1);
+        assert_eq!(indexes(&fan), [0]);
+        assert!(fan.results.iter().all(|(_, result)| result.is_ok()), "{:?}", fan.results);
+        assert_eq!(fan.stopped, Some(Stopped::Budget));
+        assert_eq!(fan.not_attempted, (1..10).collect::<Vec<_>>());
+        assert_eq!(session.requests_made(), 2);
     }
 }

@@ -9,12 +9,17 @@
 //! [`RECOVER_AFTER`] since the last change, up to the configured value.
 //!
 //! Several calls already in flight when the portal starts refusing all get the signal; they
-//! are one signal, not several. Each call notes the limit's *generation* when it starts, and
-//! only a signal from a call of the current generation halves it (and starts the next).
+//! are one signal, not several. And one call is one signal however often it is retried:
+//! each call notes the limit's *generation* once, when it starts ([`AdaptiveLimit::call`]),
+//! and only a signal from a call of the current generation halves the limit (and starts
+//! the next), so a call waiting out a 429 and refused again does not halve it twice.
 //!
-//! It is also the account's semaphore: [`AdaptiveLimit::acquire`] waits while as many
-//! calls as the current limit are in flight, across every run of the account (a plant and
-//! an alert run share it), so lowering the limit takes effect as calls finish.
+//! It is also the semaphore of the account's fan-out calls ([`crate::vendors::Session::
+//! fan_out`]): [`AdaptiveLimit::acquire`] waits while as many of them as the current limit
+//! are in flight, across every run of the account (a plant and an alert run share it), so
+//! lowering the limit takes effect as calls finish. Calls made outside a fan-out (logins,
+//! listing pages, an account-wide alert list) take no place: each run makes those one at a
+//! time, so an account has at most its limit, plus one such call per run, in flight.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -69,6 +74,28 @@ impl Default for AdaptiveLimit {
     }
 }
 
+/// What one call (all its attempts) reports to the limit, tied to the generation it
+/// started in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallSignals<'a> {
+    limit: &'a AdaptiveLimit,
+    generation: u64,
+}
+
+impl CallSignals<'_> {
+    /// An attempt of the call was refused for a rate limit: halves the limit unless a
+    /// signal of the call's generation (this call's earlier attempt, or another call in
+    /// flight with it) already did.
+    pub(crate) fn rate_limited(&self) {
+        self.limit.on_rate_limited(self.generation);
+    }
+
+    /// An attempt of the call succeeded.
+    pub(crate) fn succeeded(&self) {
+        self.limit.on_success();
+    }
+}
+
 /// One call's place under the limit; dropping it frees the place.
 #[derive(Debug)]
 pub(crate) struct Permit<'a>(&'a AdaptiveLimit);
@@ -108,6 +135,12 @@ impl AdaptiveLimit {
     /// The generation a call starting now belongs to.
     pub(crate) fn generation(&self) -> u64 {
         self.lock().generation
+    }
+
+    /// A call starting now: its signals, however many attempts it makes, count as the
+    /// signals of one call of the current generation.
+    pub(crate) fn call(&self) -> CallSignals<'_> {
+        CallSignals { limit: self, generation: self.generation() }
     }
 
     /// A call that started in `generation` was refused for a rate limit: the limit halves

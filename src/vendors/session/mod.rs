@@ -15,10 +15,10 @@
 //! [`SessionKey`] for the life of the process: the token cache (whose mutex is the
 //! per-account lock), the pacing map, the memo of facts learnt about the account
 //! (`memo.rs`, [`AccountFact`]) and the adaptive limit of its concurrent calls
-//! (`limit.rs`), which every attempt reports its rate limits and successes to. What
-//! belongs to one run (budget, deadline, quota handle) lives in the [`Session`], which is
-//! the only thing adapters see; its fan-out (`fanout.rs`, [`Session::fan_out`]) runs an
-//! adapter's per-plant calls under that limit.
+//! (`limit.rs`), which every call reports its rate limits and successes to (one signal per
+//! call, however often it is retried). What belongs to one run (budget, deadline, quota
+//! handle) lives in the [`Session`], which is the only thing adapters see; its fan-out
+//! (`fanout.rs`, [`Session::fan_out`]) runs an adapter's per-plant calls under that limit.
 
 mod budget;
 mod fanout;
@@ -38,7 +38,7 @@ use super::{Http, VendorClient, VendorError};
 use crate::domain::VendorKind;
 use crate::domain::{Token, VendorId};
 use budget::Budget;
-use limit::AdaptiveLimit;
+use limit::{AdaptiveLimit, CallSignals};
 use memo::Memo;
 use pacing::Pacer;
 use retry::Retry;
@@ -207,7 +207,8 @@ impl Session {
         if let Some(interval) = client.login_min_interval() {
             let _ = self.pace("login", interval, interval).await;
         }
-        self.attempts(client.kind(), Retry::All, || client.login()).await
+        let signals = self.limit(client.kind()).call();
+        self.attempts(signals, Retry::All, || client.login()).await
     }
 
     /// Runs an authenticated call: with a valid token, retrying transient failures and rate
@@ -251,7 +252,10 @@ impl Session {
         Fut: Future<Output = Result<T, VendorError>>,
     {
         let token = self.token(client).await?;
-        match self.attempts(client.kind(), retry, || call(token.clone())).await {
+        // One call is one signal to the account's limit, however often it is retried and
+        // whether or not it needs a fresh login on the way.
+        let signals = self.limit(client.kind()).call();
+        match self.attempts(signals, retry, || call(token.clone())).await {
             Err(VendorError::TokenExpired(reason)) if !client.needs_login() => {
                 // A static key cannot be renewed: the portal refused the key itself.
                 Err(VendorError::CredentialsRejected(reason))
@@ -259,7 +263,7 @@ impl Session {
             Err(VendorError::TokenExpired(reason)) => {
                 debug!(%reason, "token refused; logging in again");
                 let fresh = self.account.tokens.renew(&token, || self.login(client)).await?;
-                let again = self.attempts(client.kind(), retry, || call(fresh.clone())).await;
+                let again = self.attempts(signals, retry, || call(fresh.clone())).await;
                 again.map_err(|error| match error {
                     VendorError::TokenExpired(reason) => VendorError::TokenExpired(format!(
                         "refused again right after a fresh login ({reason})"
@@ -271,11 +275,10 @@ impl Session {
         }
     }
 
-    /// The retry loop for a call to portal `kind`, its signals going to the account's
-    /// limit.
+    /// The retry loop for one call, its signals going to the account's limit.
     async fn attempts<T, F, Fut>(
         &self,
-        kind: VendorKind,
+        signals: CallSignals<'_>,
         retry: Retry,
         attempt: F,
     ) -> Result<T, VendorError>
@@ -283,7 +286,7 @@ impl Session {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, VendorError>>,
     {
-        retry::attempts(&self.budget, self.http.retry(), retry, self.limit(kind), attempt).await
+        retry::attempts(&self.budget, self.http.retry(), retry, signals, attempt).await
     }
 }
 

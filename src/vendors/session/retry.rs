@@ -6,11 +6,14 @@
 //! retries count as the portal counts them: auto-retry made FusionSolar's 407 worse
 //! (vendor-apis.md §6.5). Optional calls ([`Retry::NotRateLimits`]) return a rate limit at
 //! once instead of waiting it out, so the adapter stops its optional work and keeps what it
-//! has. Every attempt tells the account's [`AdaptiveLimit`] how it went: a rate limit
-//! halves the account's concurrency, successes let it recover.
+//! has. Every attempt tells the account's limit how it went ([`CallSignals`]): a rate limit
+//! halves the account's concurrency, successes let it recover. The signals of one call are
+//! tied to the limit's generation when the call started, so a call retried after rate
+//! limits halves the limit once, not once per refused attempt: every retry used to count
+//! as a new signal, and one throttling episode took a limit of 8 down to 1.
 
 use super::budget::Budget;
-use super::limit::AdaptiveLimit;
+use super::limit::CallSignals;
 use crate::vendors::{RetryPolicy, VendorError};
 use std::future::Future;
 use tracing::warn;
@@ -25,12 +28,12 @@ pub(super) enum Retry {
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or the policy or budget is spent,
-/// reporting each attempt's rate limit or success to `limit`.
+/// reporting each attempt's rate limit or success through `signals` (one call's).
 pub(super) async fn attempts<T, F, Fut>(
     budget: &Budget,
     policy: RetryPolicy,
     retry: Retry,
-    limit: &AdaptiveLimit,
+    signals: CallSignals<'_>,
     attempt: F,
 ) -> Result<T, VendorError>
 where
@@ -41,11 +44,10 @@ where
     loop {
         budget.take().await?;
         tries += 1;
-        let generation = limit.generation();
         let outcome = attempt().await;
         match &outcome {
-            Ok(_) => limit.on_success(),
-            Err(VendorError::RateLimited { .. }) => limit.on_rate_limited(generation),
+            Ok(_) => signals.succeeded(),
+            Err(VendorError::RateLimited { .. }) => signals.rate_limited(),
             Err(_) => {}
         }
         let error = match outcome {
@@ -65,6 +67,7 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::super::limit::AdaptiveLimit;
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
@@ -84,7 +87,7 @@ mod tests {
         let started = tokio::time::Instant::now();
         let tries = AtomicU32::new(0);
         let result: Result<(), _> =
-            attempts(&Budget::new(100), policy(), Retry::All, &limit(), || {
+            attempts(&Budget::new(100), policy(), Retry::All, limit().call(), || {
                 tries.fetch_add(1, Ordering::SeqCst);
                 async { Err(VendorError::Transient("HTTP 503".into())) }
             })
@@ -103,7 +106,7 @@ mod tests {
         let tries = AtomicU32::new(0);
         let limited = || VendorError::RateLimited { message: "10012".into(), retry_after: None };
         let result: Result<(), _> =
-            attempts(&budget, policy(), Retry::NotRateLimits, &limit, || {
+            attempts(&budget, policy(), Retry::NotRateLimits, limit.call(), || {
                 tries.fetch_add(1, Ordering::SeqCst);
                 async { Err(limited()) }
             })
@@ -113,20 +116,21 @@ mod tests {
         assert_eq!(limit.current(), 4, "the signal halved the account's concurrency");
         // Transient errors are still retried.
         let transient = AtomicU32::new(0);
-        let _: Result<(), _> = attempts(&budget, policy(), Retry::NotRateLimits, &limit, || {
-            transient.fetch_add(1, Ordering::SeqCst);
-            async { Err(VendorError::Transient("503".into())) }
-        })
-        .await;
+        let _: Result<(), _> =
+            attempts(&budget, policy(), Retry::NotRateLimits, limit.call(), || {
+                transient.fetch_add(1, Ordering::SeqCst);
+                async { Err(VendorError::Transient("503".into())) }
+            })
+            .await;
         assert_eq!(transient.load(Ordering::SeqCst), 3);
         assert_eq!(limit.current(), 4, "other errors are no signal");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn retried_rate_limits_are_one_signal_each() {
+    async fn a_call_retried_after_rate_limits_is_one_signal() {
         let limit = limit();
         let tries = AtomicU32::new(0);
-        let result = attempts(&Budget::new(100), policy(), Retry::All, &limit, || {
+        let result = attempts(&Budget::new(100), policy(), Retry::All, limit.call(), || {
             let n = tries.fetch_add(1, Ordering::SeqCst);
             async move {
                 match n {
@@ -139,7 +143,14 @@ mod tests {
         })
         .await;
         assert_eq!(result, Ok(2));
-        assert_eq!(limit.current(), 2, "each refused attempt started after the last halving");
+        assert_eq!(limit.current(), 4, "two refused attempts of one call: one halving");
+        // The next call is a new signal.
+        let _: Result<(), _> =
+            attempts(&Budget::new(100), policy(), Retry::NotRateLimits, limit.call(), || async {
+                Err(VendorError::RateLimited { message: "E999".into(), retry_after: None })
+            })
+            .await;
+        assert_eq!(limit.current(), 2);
     }
 
     #[tokio::test(start_paused = true)]
@@ -147,7 +158,7 @@ mod tests {
         for error in [VendorError::TokenExpired("401".into()), VendorError::Malformed("{".into())] {
             let tries = AtomicU32::new(0);
             let result: Result<(), _> =
-                attempts(&Budget::new(100), policy(), Retry::All, &limit(), || {
+                attempts(&Budget::new(100), policy(), Retry::All, limit().call(), || {
                     tries.fetch_add(1, Ordering::SeqCst);
                     let error = error.clone();
                     async move { Err(error) }
