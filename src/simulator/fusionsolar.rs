@@ -196,9 +196,10 @@ struct Call<'a> {
     body: &'a Value,
 }
 
-/// The shared path of every call after the login: attribute by token, count, faults, token
-/// check, minimum interval, then `handle`. The interval is checked after the token so that
-/// a call refused for an ended session can be retried at once after the new login.
+/// The shared path of every call after the login: attribute by token, count, faults, the
+/// account's concurrency limit, token check, minimum interval, then `handle`. The interval
+/// is checked after the token so that a call refused for an ended session can be retried at
+/// once after the new login.
 async fn serve(
     state: &SimState,
     headers: &HeaderMap,
@@ -216,6 +217,10 @@ async fn serve(
     if let Some(response) = plan.preflight(too_frequent).await {
         return response;
     }
+    // Before the token check: a refused request does not use up `token_expires_after`.
+    if account.refuses_concurrency(&account_flight, &plan.faults) {
+        return too_frequent().into_response(false);
+    }
     if !state.use_token(account, &token, plan.faults.token_expires_after) {
         return plan.finish(must_relogin());
     }
@@ -223,9 +228,6 @@ async fn serve(
     if too_soon(account, &plan.faults, route, &body) {
         account.note_rate_limited();
         return plan.finish(too_frequent());
-    }
-    if account.refuses_concurrency(&account_flight, &plan.faults) {
-        return too_frequent().into_response(false);
     }
     plan.finish(handle(Call { account, faults: &plan.faults, body: &body }))
 }

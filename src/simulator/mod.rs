@@ -28,12 +28,14 @@
 //!   server's start time, using a tiny splitmix64 generator (no `rand` dependency).
 //! * Faults (`faults.rs`) are evaluated per request in a fixed order: the plant-list latch
 //!   ([`Simulator::hold`]), latency, HTTP error, rate limit, auth and token checks, normal
-//!   handling, plant-list body transformations, truncation, slow body. Triggers count from the moment the faults were installed. The
-//!   vendor limits above come right after the auth check (SolarEdge budget, concurrency;
-//!   FusionSolar intervals, which its login checks before the credentials; then the
-//!   account's concurrency limit), and Growatt's retired domain right before it. A request
-//!   is in flight for the concurrency figures from its attribution to its answer, so one
-//!   waiting at the latch counts.
+//!   handling, plant-list body transformations, truncation, slow body. Triggers count from
+//!   the moment the faults were installed. The vendor limits above come right after the
+//!   auth check (SolarEdge budget, concurrency; FusionSolar intervals, which its login
+//!   checks before the credentials), and Growatt's retired domain right before it; the
+//!   account's concurrency limit comes right before the token is checked, so a request it
+//!   refuses does not use up `token_expires_after` (Growatt and SolarEdge use no token). A
+//!   request is in flight for the concurrency figures from its attribution to its answer,
+//!   so one waiting at the latch counts.
 //! * A slow body must reach the client *after* the status line and headers. Without a
 //!   `Stream` trait in our dependencies, the connection wrapper in `transport.rs` holds the
 //!   body bytes back on the socket instead; the client sees the same thing on the wire.

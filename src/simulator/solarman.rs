@@ -144,7 +144,7 @@ fn jwt(state: &SimState, account: &Account, expires_at: i64) -> String {
 }
 
 /// The shared path of every Bearer-authenticated call: attribute by token, count, faults,
-/// token check, then `handle`.
+/// the account's concurrency limit, token check, then `handle`.
 async fn authed(
     state: &SimState,
     headers: &HeaderMap,
@@ -167,11 +167,12 @@ async fn authed(
     if let Some(response) = plan.preflight(rate_limited).await {
         return response;
     }
-    if !state.use_token(account, token, plan.faults.token_expires_after) {
-        return plan.finish(invalid_token());
-    }
+    // Before the token check: a refused request does not use up `token_expires_after`.
     if account.refuses_concurrency(&account_flight, &plan.faults) {
         return rate_limited().into_response(false);
+    }
+    if !state.use_token(account, token, plan.faults.token_expires_after) {
+        return plan.finish(invalid_token());
     }
     plan.finish(handle(state, account, &plan.faults, &parse(body)))
 }

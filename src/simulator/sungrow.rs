@@ -91,7 +91,8 @@ struct Call<'a> {
 }
 
 /// The shared path of every call: attribute by `appkey` (else by `x-access-key`), count,
-/// faults, key checks, token check (except for the login), then `handle`.
+/// faults, key checks, the account's concurrency limit, token check (except for the login),
+/// then `handle`.
 async fn serve(
     state: &SimState,
     headers: &HeaderMap,
@@ -122,6 +123,10 @@ async fn serve(
     if access_key != account.creds.app_secret {
         return plan.finish(envelope(state, "E912", "Illegal x-access-key", Value::Null));
     }
+    // Before the token check: a refused request does not use up `token_expires_after`.
+    if account.refuses_concurrency(&account_flight, &plan.faults) {
+        return rate_limited().into_response(false);
+    }
     if endpoint != Endpoint::Login {
         let token = text_field(&body, "token")
             .filter(|t| !t.is_empty())
@@ -130,9 +135,6 @@ async fn serve(
             let reply = envelope(state, "E00003", "er_token_login_invalid", Value::Null);
             return plan.finish(reply);
         }
-    }
-    if account.refuses_concurrency(&account_flight, &plan.faults) {
-        return rate_limited().into_response(false);
     }
     plan.finish(handle(Call { state, account, faults: &plan.faults, body: &body }))
 }

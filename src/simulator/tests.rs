@@ -1732,6 +1732,41 @@ async fn an_account_gets_the_portals_rate_limit_past_its_concurrency() {
     assert!(stats.to_string().contains("2 rate-limited answers"), "{stats}");
 }
 
+/// A request refused for the account's concurrency limit never reached the token check, so
+/// it does not use up `token_expires_after`.
+#[tokio::test]
+async fn requests_refused_for_concurrency_do_not_use_up_the_token() {
+    let faults = Faults {
+        account_concurrency: AccountConcurrency::Limit(1),
+        token_expires_after: Some(2),
+        ..Faults::none()
+    };
+    let sim =
+        Arc::new(Simulator::start(config(vec![with_faults(Solarman, 3, faults)])).await.unwrap());
+    let sm = Arc::new(Sm::login(&sim, 0).await);
+    sim.hold(0);
+    let held = {
+        let sm = Arc::clone(&sm);
+        tokio::spawn(
+            async move { sm.post("/station/v1.0/list", json!({"page": 1})).await.status() },
+        )
+    };
+    let latch = sim.state.account(0).latch();
+    tokio::time::timeout(Duration::from_secs(10), latch.wait_until_waiting(1)).await.unwrap();
+    let station: u64 = sim.plant_ids(0)[0].parse().unwrap();
+    for _ in 0..3 {
+        let refused = sm.post("/station/v1.0/realTime", json!({"stationId": station})).await;
+        assert_eq!(refused.status(), 429);
+    }
+    sim.release(0);
+    assert_eq!(held.await.unwrap(), 200, "the token's first use");
+    let second = sm.post("/station/v1.0/realTime", json!({"stationId": station})).await;
+    assert_eq!(second.status(), 200, "its second");
+    let third = sm.post("/station/v1.0/realTime", json!({"stationId": station})).await;
+    assert_eq!(third.status(), 401, "used up after two");
+    assert_eq!(sim.rate_limited(0), 3);
+}
+
 #[tokio::test]
 async fn readings_move_when_due() {
     let moving = |every| Faults { readings_move_every: Some(every), ..Faults::none() };

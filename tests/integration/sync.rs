@@ -617,3 +617,40 @@ async fn default_settings_get_no_rate_limit_answers_at_the_simulators_defaults()
     assert_eq!(h.sim.requests(2, Endpoint::Realtime), 500);
     assert!(h.sim.account_peak_in_flight(0) <= 9, "8 per-plant calls and a listing page");
 }
+
+/// A rate limit in Solarman's alert fan-out (per station: its device list, then each
+/// device's alert list) stops it at once: no place waits out the 429 and retries, the
+/// calls in flight with it are one signal (the account's limit halves once, 8 to 4, not
+/// down to 1), and the alerts of the stations read are kept, with a warning naming how
+/// many stations were left out, instead of failing the alert run as a whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_in_the_alert_fan_out_keeps_the_alerts_read_and_halves_once() {
+    let slow = Faults { latency: Duration::from_millis(20), ..Faults::none() };
+    let throttled =
+        Faults { rate_limit: Some(Trigger::from(Some(Endpoint::Alerts), 10)), ..slow.clone() };
+    let spec =
+        AccountSpec { faults: slow.clone(), ..AccountSpec::new(VendorKind::Solarman, 40, 1) };
+    let h = Harness::new(vec![spec]).await;
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    h.sim.set_faults(0, throttled);
+    let report = h.run(RunKind::Alerts).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    let filter = AlertFilter { vendor: Some("acct-0".into()), ..AlertFilter::default() };
+    let stored = h.store.list_alerts(filter).await.unwrap().len();
+    assert!((1..40).contains(&stored), "the stations read before the refusal: {stored}");
+    let error = Harness::error_of(&report, 0);
+    let left_out =
+        format!("alerts of {} station(s) not fetched this run: rate limited", 40 - stored);
+    assert!(error.contains(&left_out), "{error}");
+    assert!(h.sim.rate_limited(0) <= 8, "only calls in flight with the first refusal, once each");
+
+    // The portal answers again: the next run reads every station (in its own window),
+    // four at a time.
+    h.sim.set_faults(0, slow);
+    h.sim.reset_account_peak(0);
+    let devices = h.sim.requests(0, Endpoint::Devices);
+    let again = h.run(RunKind::Alerts).await;
+    assert_eq!(Harness::error_of(&again, 0), "", "{:?}", again.summary);
+    assert_eq!(h.sim.requests(0, Endpoint::Devices) - devices, 40, "every station");
+    assert_eq!(h.sim.account_peak_in_flight(0), 4, "halved once by the one episode");
+}

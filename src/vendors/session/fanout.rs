@@ -20,7 +20,10 @@
 //! * a call that got its place checks the budget and the soft deadline again before it is
 //!   made: the calls launched together were all checked against the same count of requests
 //!   made, and waiting for the place took time;
-//! * calls already in flight finish, and their results are kept;
+//! * calls already in flight finish, and their results are kept; an item that makes several
+//!   calls (a Solarman station: its device list, then each device's alerts) makes no more
+//!   once the fan-out stopped: [`Session::call_optional`] answers them with the error that
+//!   stopped it, so they add no refusals and no second rate-limit signal;
 //! * it reports every item it did not attempt, so the adapter can keep those plants'
 //!   stored readings and say how many were left out;
 //! * results come back in item order, whatever order they finished in, so applying them
@@ -31,7 +34,7 @@ use crate::vendors::{VendorClient, VendorError};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
 /// Why a fan-out stopped launching calls before its last item.
@@ -85,21 +88,41 @@ enum Launched<T> {
     OutOfBudget,
 }
 
-/// Tells the launched calls still waiting for a place that the fan-out stopped.
-#[derive(Default)]
-struct Halt {
-    halted: AtomicBool,
+/// The stop of the fan-out running on a session, set by its first stop-class error: the
+/// launched calls still waiting for a place give up, and the later calls of items already
+/// running are not sent ([`Session::call_optional`] answers them with this error).
+#[derive(Debug, Default)]
+pub(super) struct Halt {
+    error: Mutex<Option<VendorError>>,
     notify: Notify,
 }
 
 impl Halt {
-    fn halt(&self) {
-        self.halted.store(true, Ordering::Relaxed);
+    fn lock(&self) -> MutexGuard<'_, Option<VendorError>> {
+        self.error.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn halt(&self, error: VendorError) {
+        *self.lock() = Some(error);
         self.notify.notify_waiters();
     }
 
+    /// The error that stopped the fan-out running now, if one did.
+    pub(super) fn error(&self) -> Option<VendorError> {
+        self.lock().clone()
+    }
+
     fn is_halted(&self) -> bool {
-        self.halted.load(Ordering::Relaxed)
+        self.lock().is_some()
+    }
+}
+
+/// Lifts the halt when a fan-out ends (or is dropped): the run's later work starts afresh.
+struct Running<'a>(&'a Halt);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() = None;
     }
 }
 
@@ -121,7 +144,9 @@ impl Session {
         Fut: Future<Output = Result<T, VendorError>>,
     {
         let limit = self.limit(client.kind());
-        let halt = Halt::default();
+        let halt = &self.halt;
+        *halt.lock() = None;
+        let _running = Running(halt);
         let mut running = FuturesUnordered::new();
         let mut results = Vec::new();
         let mut given_up = Vec::new();
@@ -140,7 +165,6 @@ impl Session {
                 }
                 let (index, call) = (next, call(next));
                 next += 1;
-                let halt = &halt;
                 running.push(async move {
                     // Registered before the flag is read, so a halt in between is not missed.
                     let halted = halt.notify.notified();
@@ -175,7 +199,7 @@ impl Session {
                         && stops_fan_out(error)
                         && first_error.is_none()
                     {
-                        halt.halt();
+                        halt.halt(error.clone());
                         first_error = Some(error.clone());
                     }
                     results.push((index, result));
@@ -197,7 +221,7 @@ mod tests {
     use crate::domain::VendorKind;
     use crate::vendors::{HttpSettings, PortalConcurrency};
     use std::sync::Arc;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
     use tokio::time::{Instant, sleep};
 
@@ -402,5 +426,42 @@ mod tests {
         assert_eq!(fan.stopped, Some(Stopped::Budget));
         assert_eq!(fan.not_attempted, (1..10).collect::<Vec<_>>());
         assert_eq!(session.requests_made(), 2);
+    }
+
+    /// An item of several calls (a station: its devices, then their alerts) makes no more
+    /// of them once the fan-out stopped: they would be refused too, and each would be a new
+    /// rate-limit signal (the portal throttling once would halve the limit down to one).
+    #[tokio::test(start_paused = true)]
+    async fn items_already_running_send_no_more_calls_after_a_stop() {
+        let session = limited_session(4);
+        let vendor = FakeVendor::new(false);
+        let limited = VendorError::RateLimited { message: "429".into(), retry_after: None };
+        let sent = AtomicUsize::new(0);
+        let (sent, limited) = (&sent, &limited);
+        let call = |millis: u64, answer: Result<(), VendorError>| {
+            session.call_optional(&vendor, move |_| {
+                sent.fetch_add(1, Ordering::SeqCst);
+                let answer = answer.clone();
+                async move {
+                    sleep(Duration::from_millis(millis)).await;
+                    answer
+                }
+            })
+        };
+        // Item 0's first call is refused at 10 ms; items 1-3 are in their first call then.
+        let fan = session
+            .fan_out(&vendor, 4, 0, |n| async move {
+                let first = if n == 0 { Err(limited.clone()) } else { Ok(()) };
+                call(10 * (n as u64 + 1), first).await?;
+                call(10, Err(limited.clone())).await
+            })
+            .await;
+        assert_eq!(sent.load(Ordering::SeqCst), 4, "only the first call of each item was sent");
+        assert_eq!(fan.stopped, Some(Stopped::Error(limited.clone())));
+        assert_eq!(fan.missed(), 4);
+        assert_eq!(session.account.limit.current(), 2, "one signal");
+        // The next fan-out of the run starts afresh.
+        let next = session.fan_out(&vendor, 2, 0, |_| call(10, Ok(()))).await;
+        assert_eq!((next.results.len(), next.stopped), (2, None));
     }
 }

@@ -92,12 +92,20 @@ pub struct Session {
     http: Http,
     budget: Budget,
     sync_interval: Option<Duration>,
+    /// Whether the fan-out running now has stopped, and why.
+    halt: fanout::Halt,
 }
 
 impl Session {
     /// A session that may make at most `budget` requests (logins and retries included).
     pub fn new(tokens: Arc<AccountTokens>, http: Http, budget: u32) -> Self {
-        Self { account: tokens, http, budget: Budget::new(budget), sync_interval: None }
+        Self {
+            account: tokens,
+            http,
+            budget: Budget::new(budget),
+            sync_interval: None,
+            halt: fanout::Halt::default(),
+        }
     }
 
     /// How often this account is synced (its organization's interval), for adapters that
@@ -228,7 +236,9 @@ impl Session {
     /// Like [`Session::call`] for optional calls (per-plant readings): a rate limit is
     /// returned at once instead of waited out and retried, so the adapter stops its optional
     /// work and keeps what it has ("serve cached data while throttled", vendor-apis.md §6.5;
-    /// hammering a throttled portal has led to IP blocks lasting days).
+    /// hammering a throttled portal has led to IP blocks lasting days). Made by an item of a
+    /// fan-out that has stopped, it is not sent at all: it returns the error that stopped
+    /// the fan-out.
     pub async fn call_optional<T, F, Fut>(
         &self,
         client: &dyn VendorClient,
@@ -238,6 +248,9 @@ impl Session {
         F: Fn(Token) -> Fut,
         Fut: Future<Output = Result<T, VendorError>>,
     {
+        if let Some(stopped) = self.halt.error() {
+            return Err(stopped);
+        }
         self.call_with(client, Retry::NotRateLimits, call).await
     }
 

@@ -6,7 +6,13 @@
 //! The realtime calls (one per station whose readings moved) and the alert lookups (one
 //! station at a time per place) fan out under the account's concurrency limit
 //! ([`crate::vendors::PortalConcurrency`]: 8 by default); the device and alert lists under
-//! a station are paged with the same stop rules as the station list.
+//! a station are paged with the same stop rules as the station list. Both are optional
+//! calls: a rate limit is never waited out and retried per place (eight places each
+//! retrying a 429 is the hammering §5.4 and §6.5 warn of), it stops the fan-out. Per-plant
+//! readings not read keep their stored values; the alerts of the stations not read are
+//! left for the next run, and the listing of the others is kept with a warning naming how
+//! many were left out (Solarman's alert list has no end times and sets no `open_keys`, so
+//! a partial listing resolves nothing).
 
 mod client;
 mod convert;
@@ -56,35 +62,41 @@ impl Solarman {
             .await
     }
 
-    /// The serial numbers of a station's devices (paged), and whether the list was read to
-    /// its end.
+    /// [`Solarman::post`] for optional calls (a station's device and alert lists): a rate
+    /// limit is returned at once, never waited out and retried.
+    async fn post_optional(
+        &self,
+        session: &Session,
+        path: &'static str,
+        body: Value,
+    ) -> Result<Response, VendorError> {
+        session
+            .call_optional(self, |token: Token| {
+                let body = body.clone();
+                async move { self.client.post(&token, path, body).await }
+            })
+            .await
+    }
+
+    /// A station's devices (paged), and whether the list was read to its end.
     async fn devices(
         &self,
         session: &Session,
         station_id: &str,
-    ) -> Result<(Vec<String>, End), VendorError> {
+    ) -> Result<(Devices, End), VendorError> {
         let fetch = |page: u32| async move {
             let body =
                 json!({"stationId": numeric(station_id), "page": page, "size": SUB_PAGE_SIZE});
             let parsed: wire::DevicePage = self
-                .post(session, "/station/v1.0/device", body)
+                .post_optional(session, "/station/v1.0/device", body)
                 .await?
                 .parse("Solarman device list")?;
             Ok(Page::new(parsed.device_list_items.unwrap_or_default(), parsed.total))
         };
-        let mut serials = Vec::new();
-        let mut seen = HashSet::new();
-        let take = |rows: Vec<wire::Device>| {
-            let before = serials.len();
-            for serial in rows.into_iter().filter_map(|d| d.device_sn.or(d.device_id)) {
-                if seen.insert(serial.clone()) {
-                    serials.push(serial);
-                }
-            }
-            serials.len() - before
-        };
+        let mut devices = Devices::default();
+        let take = |rows: Vec<wire::Device>| devices.take(rows);
         let end = read_pages("devices", SUB_PAGE_SIZE, fetch, take).await.map_err(|f| f.error)?;
-        Ok((serials, end))
+        Ok((devices, end))
     }
 
     /// The alerts of one device that started in `window` (paged).
@@ -103,7 +115,7 @@ impl Solarman {
                 "page": page, "size": SUB_PAGE_SIZE,
             });
             let parsed: wire::AlertPage = self
-                .post(session, "/device/v1.0/alertList", body)
+                .post_optional(session, "/device/v1.0/alertList", body)
                 .await?
                 .parse(&format!("Solarman alert list of {serial}"))?;
             Ok(Page::new(parsed.alert_list.unwrap_or_default(), parsed.total))
@@ -127,13 +139,13 @@ impl Solarman {
         window: AlertWindow,
     ) -> Result<AlertListing, VendorError> {
         let mut listing = AlertListing::default();
-        let serials = match self.devices(session, station_id).await {
-            Ok((serials, End::Complete)) => serials,
-            Ok((serials, End::Incomplete(reason))) => {
+        let devices = match self.devices(session, station_id).await {
+            Ok((devices, End::Complete)) => devices,
+            Ok((devices, End::Incomplete(reason))) => {
                 listing
                     .warnings
                     .push(format!("station {station_id}: device list incomplete ({reason})"));
-                serials
+                devices
             }
             Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
                 listing
@@ -143,7 +155,14 @@ impl Solarman {
             }
             Err(other) => return Err(other),
         };
-        for serial in serials {
+        if devices.without_serial > 0 {
+            listing.warnings.push(format!(
+                "station {station_id}: {} device(s) listed without a serial number; their \
+                 alerts cannot be asked for",
+                devices.without_serial
+            ));
+        }
+        for serial in devices.serials {
             let (rows, end) = self.device_alerts(session, station_id, &serial, window).await?;
             if let End::Incomplete(reason) = end {
                 listing.warnings.push(format!("device {serial}: alert list incomplete ({reason})"));
@@ -154,6 +173,40 @@ impl Solarman {
                 .extend(rows.skipped.into_iter().map(|r| format!("device {serial}: {r}")));
         }
         Ok(listing)
+    }
+}
+
+/// The devices of one station's device list, as its pages are read.
+#[derive(Debug, Default)]
+struct Devices {
+    seen: HashSet<String>,
+    /// Serial numbers (or device ids where the serial is missing), in listing order.
+    serials: Vec<String>,
+    /// Rows with neither a serial number nor a device id.
+    without_serial: usize,
+}
+
+impl Devices {
+    /// Takes one page's rows; answers how many were new to the list, for the page rules. A
+    /// row without a serial still counts as listed (the vendor's total counts it, and a
+    /// page of them is not a repeated page) but cannot be asked for alerts.
+    fn take(&mut self, rows: Vec<wire::Device>) -> usize {
+        let mut added = 0;
+        for device in rows {
+            match device.device_sn.or(device.device_id) {
+                Some(serial) => {
+                    if self.seen.insert(serial.clone()) {
+                        self.serials.push(serial);
+                        added += 1;
+                    }
+                }
+                None => {
+                    self.without_serial += 1;
+                    added += 1;
+                }
+            }
+        }
+        added
     }
 }
 
@@ -270,6 +323,7 @@ impl VendorClient for Solarman {
         let stations = |n: usize| self.station_alerts(session, &plant_ids[n], window);
         let fan = session.fan_out(self, plant_ids.len(), RESERVED_REQUESTS, stations).await;
         let mut listing = AlertListing::default();
+        let missed = fan.missed();
         for (n, result) in fan.results {
             match result {
                 Ok(station) => {
@@ -290,11 +344,48 @@ impl VendorClient for Solarman {
         match fan.stopped {
             None => {}
             Some(Stopped::Budget) => listing.warnings.push(format!(
-                "alerts of {} station(s) not fetched this run (time or request budget)",
-                fan.not_attempted.len()
+                "alerts of {missed} station(s) not fetched this run (time or request budget)"
             )),
+            // The alerts of the other stations are kept: a throttled or failing portal, or
+            // a spent budget, loses only the stations not read, which the next run asks
+            // for. Nothing is resolved by their absence (no `open_keys`).
+            Some(Stopped::Error(
+                error @ (VendorError::RateLimited { .. }
+                | VendorError::Transient(_)
+                | VendorError::BudgetExhausted(_)
+                | VendorError::QuotaSpent(_)),
+            )) => listing
+                .warnings
+                .push(format!("alerts of {missed} station(s) not fetched this run: {error}")),
             Some(Stopped::Error(error)) => return Err(error),
         }
         Ok(listing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vendors::paging::PageRules;
+
+    fn device(sn: Option<&str>, id: Option<&str>) -> wire::Device {
+        wire::Device { device_sn: sn.map(str::to_owned), device_id: id.map(str::to_owned) }
+    }
+
+    #[test]
+    fn devices_without_a_serial_count_as_listed_not_as_repeats() {
+        let mut devices = Devices::default();
+        let mut rules = PageRules::new("devices");
+        // A full page of two devices without a serial or id: listed, not a repeated page.
+        let added = devices.take(vec![device(None, None), device(None, None)]);
+        assert_eq!(added, 2);
+        assert_eq!(rules.after(1, 2, added, 2, Some(3), None), None, "the next page is read");
+        // The serial wins over the id; the id stands in for a missing serial; repeats are
+        // not new.
+        let page = vec![device(Some("SN1"), Some("7")), device(None, Some("8"))];
+        assert_eq!(devices.take(page), 2);
+        assert_eq!(devices.take(vec![device(Some("SN1"), None)]), 0);
+        assert_eq!(devices.serials, ["SN1", "8"]);
+        assert_eq!(devices.without_serial, 2);
     }
 }
