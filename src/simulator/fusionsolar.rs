@@ -197,7 +197,8 @@ struct Call<'a> {
 }
 
 /// The shared path of every call after the login: attribute by token, count, faults, the
-/// account's concurrency limit, token check, minimum interval, then `handle`. The interval
+/// account's concurrency limit, token check, minimum interval, refused calls
+/// (`no_permission`), then `handle`. The interval
 /// is checked after the token so that a call refused for an ended session can be retried at
 /// once after the new login.
 async fn serve(
@@ -228,6 +229,9 @@ async fn serve(
     if too_soon(account, &plan.faults, route, &body) {
         account.note_rate_limited();
         return plan.finish(too_frequent());
+    }
+    if plan.faults.no_permission.contains(&route.endpoint) {
+        return plan.finish(failure(401, "Invalid access to current interface!"));
     }
     plan.finish(handle(Call { account, faults: &plan.faults, body: &body }))
 }

@@ -66,7 +66,8 @@ struct Call<'a> {
 }
 
 /// The shared path of every call: attribute by token, count, faults, retired domain, token
-/// check, then `handle`. A token that matches no account cannot be attributed, so a retired
+/// check, the account's concurrency limit, its refused calls (`no_permission`), then
+/// `handle`. A token that matches no account cannot be attributed, so a retired
 /// domain still answers it with `10011`.
 async fn serve(
     state: &SimState,
@@ -96,6 +97,9 @@ async fn serve(
     }
     if account.refuses_concurrency(&account_flight, &plan.faults) {
         return frequently_access().into_response(false);
+    }
+    if plan.faults.no_permission.contains(&endpoint) {
+        return plan.finish(error(101, "no permission"));
     }
     plan.finish(handle(Call { account, faults: &plan.faults, query }))
 }

@@ -187,6 +187,13 @@ pub struct Faults {
     /// Growatt: the token may not call `/v1/plant/details` (`error_code 101`, no
     /// permission); the list and `plant/data` still answer.
     pub growatt_no_details_access: bool,
+    /// Calls this account may not make (after the login), answered with the portal's own
+    /// "no permission" code: Sungrow `E994` (its fault list is [`Endpoint::Alerts`]),
+    /// FusionSolar `failCode 401` (`getAlarmList` is [`Endpoint::Alerts`],
+    /// `getStationRealKpi` [`Endpoint::Realtime`]), Growatt `error_code 101` (`plant/data`
+    /// is [`Endpoint::Realtime`]). Solarman and SolarEdge ignore it (SolarEdge's refused v2
+    /// alert list is `solaredge_no_v2_alerts`).
+    pub no_permission: Vec<Endpoint>,
     /// How many requests of this account the portal handles at once; a request arriving
     /// while that many are in flight gets the portal's own rate-limit signal (Solarman HTTP
     /// 429, Sungrow `E999`, Growatt `10012`, SolarEdge HTTP 429, FusionSolar `failCode

@@ -91,8 +91,8 @@ struct Call<'a> {
 }
 
 /// The shared path of every call: attribute by `appkey` (else by `x-access-key`), count,
-/// faults, key checks, the account's concurrency limit, token check (except for the login),
-/// then `handle`.
+/// faults, key checks, the account's concurrency limit, token check and refused calls
+/// (`no_permission`; neither for the login), then `handle`.
 async fn serve(
     state: &SimState,
     headers: &HeaderMap,
@@ -135,6 +135,11 @@ async fn serve(
             let reply = envelope(state, "E00003", "er_token_login_invalid", Value::Null);
             return plan.finish(reply);
         }
+    }
+    if endpoint != Endpoint::Login && plan.faults.no_permission.contains(&endpoint) {
+        let reply =
+            envelope(state, "E994", "The interface is not open to this account", Value::Null);
+        return plan.finish(reply);
     }
     plan.finish(handle(Call { state, account, faults: &plan.faults, body: &body }))
 }

@@ -7,9 +7,11 @@
 //! takes 50 s a sync. Those calls run concurrently (through [`crate::vendors::Session`]'s
 //! fan-out), up to a limit per portal defined here and nowhere else, read from the
 //! vendors' [`crate::vendors::HttpSettings`]. Each portal also has a hard ceiling that no
-//! setting can pass, where its documented limits leave no choice. The limit in force for
-//! one account is adaptive (`session/limit.rs`): it halves at the portal's first
-//! rate-limit signal and recovers slowly up to the value set here.
+//! setting can pass, where its documented limits leave no choice, and the two portals that
+//! limit per source IP (SolarEdge, Growatt) have a cap over every account of the process,
+//! defined here and enforced in their clients. The limit in force for one account is
+//! adaptive (`session/limit.rs`): it halves at the portal's first rate-limit signal and
+//! recovers slowly up to the value set here.
 
 use crate::domain::VendorKind;
 
@@ -18,6 +20,20 @@ use crate::domain::VendorKind;
 /// (the adapter's process-wide semaphore has this many permits), so no account may have
 /// more in flight either.
 pub const SOLAREDGE_MAX_CONCURRENT: usize = 3;
+
+/// Growatt calls in flight at once over every Growatt account of the process (the client's
+/// process-wide semaphore has this many permits), listing pages included.
+///
+/// Growatt's limits count per source IP as much as per token: hammering has led to IP
+/// blocks lasting days (vendor-apis.md §5.4), and a block stops every account behind that
+/// address, not only the one that hammered. Per account the limit is 4, but with 16
+/// vendors synced at once 16 Growatt accounts would put 64 calls in flight from one IP.
+/// Eight is two accounts' worth: at 200 ms round trips it still makes 40 calls a second,
+/// so a first sync of 16 accounts of 250 plants (8,000 details and data calls) takes under
+/// four minutes and a later one (4,000 data calls) under two, inside any sync interval,
+/// while the portal never sees more from this address than two busy accounts would send.
+/// No account may have more in flight either, so it is also Growatt's per-account ceiling.
+pub const GROWATT_MAX_CONCURRENT: usize = 8;
 
 /// The most per-plant calls any account may have in flight, whatever the settings: more
 /// buys little against a portal's own pace and looks like hammering to it.
@@ -39,7 +55,8 @@ pub struct PortalConcurrency {
     /// one-second spacing between calls of an endpoint (vendor-apis.md §4.5) make parallel
     /// calls pointless: they would only wait for each other.
     pub huawei: usize,
-    /// Growatt: `plant/details` and `plant/data` per plant.
+    /// Growatt: `plant/details` and `plant/data` per plant. Never above
+    /// [`GROWATT_MAX_CONCURRENT`], which every Growatt account of the process shares.
     pub growatt: usize,
 }
 
@@ -95,8 +112,9 @@ impl PortalConcurrency {
     pub const fn ceiling(kind: VendorKind) -> usize {
         match kind {
             VendorKind::SolarEdge => SOLAREDGE_MAX_CONCURRENT,
+            VendorKind::Growatt => GROWATT_MAX_CONCURRENT,
             VendorKind::Huawei => 1,
-            VendorKind::Solarman | VendorKind::Sungrow | VendorKind::Growatt => MAX_CONCURRENT,
+            VendorKind::Solarman | VendorKind::Sungrow => MAX_CONCURRENT,
         }
     }
 }
@@ -123,6 +141,7 @@ mod tests {
         assert_eq!(raised.get(VendorKind::SolarEdge), 3, "never above SolarEdge's 3 per IP");
         assert_eq!(raised.get(VendorKind::Huawei), 1, "FusionSolar stays sequential");
         assert_eq!(defaults.with(VendorKind::Solarman, 0).get(VendorKind::Solarman), 1);
-        assert_eq!(defaults.with(VendorKind::Growatt, 1000).get(VendorKind::Growatt), 32);
+        assert_eq!(defaults.with(VendorKind::Solarman, 1000).get(VendorKind::Solarman), 32);
+        assert_eq!(defaults.with(VendorKind::Growatt, 1000).get(VendorKind::Growatt), 8);
     }
 }

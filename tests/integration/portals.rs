@@ -650,3 +650,65 @@ async fn bad_rows_are_skipped_and_documented_spellings_read() {
     assert!(documented.success, "{documented:?}");
     assert_eq!(documented.synced, 120);
 }
+
+/// Growatt: a rate limit in the details step (`10012`) ends the run's per-plant calls
+/// there, as a throttled listing does: no `plant/data` call follows, the listing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn growatt_rate_limited_details_skip_the_data_calls() {
+    let limited =
+        Faults { rate_limit: Some(Trigger::once(Some(Endpoint::Devices), 1)), ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Growatt, 30, limited)]).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    let error = Harness::error_of(&report, 0);
+    assert!(error.contains("not read this run: rate limited: Growatt error_code 10012"), "{error}");
+    assert!(error.contains("plant readings not refreshed this run: the portal is throttling"));
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 0, "no plant/data call after the 10012");
+    assert!(h.sim.requests(0, Endpoint::Devices) <= 4, "the first wave of details, no more");
+    assert_eq!(h.plants_of(0).await.len(), 30, "the listing is kept");
+    // The next run reads them.
+    let next = h.run(RunKind::Plants).await;
+    assert_eq!(Harness::error_of(&next, 0), "", "{:?}", next.summary);
+    assert!(h.plants_of(0).await.iter().all(|p| p.daily_energy_kwh.is_some()));
+}
+
+/// Growatt: a token refused `plant/data` (`error_code 101`) is remembered for a day, like a
+/// refused details call: the plants are still listed, and later syncs do not ask again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn growatt_data_refused_is_asked_once() {
+    let refused = Faults { no_permission: vec![Endpoint::Realtime], ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Growatt, 30, refused)]).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    let error = Harness::error_of(&report, 0);
+    assert!(error.contains("plant readings not read: Growatt error_code 101"), "{error}");
+    let asked = h.sim.requests(0, Endpoint::Realtime);
+    assert!((1..=4).contains(&asked), "the first wave was refused, no more: {asked}");
+    assert_eq!(h.plants_of(0).await.len(), 30);
+    let again = h.run(RunKind::Plants).await;
+    assert_eq!(again.status, RunStatus::Ok, "{:?}", again.summary);
+    assert!(Harness::error_of(&again, 0).contains("may not call /v1/plant/data"));
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), asked, "the refusal is remembered");
+}
+
+/// Growatt blocks by IP (§5.4): however many Growatt accounts sync at once (12 here, each
+/// allowed 4 per-plant calls), the process never has more than
+/// `GROWATT_MAX_CONCURRENT` (8) Growatt calls in flight, and every plant is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn growatt_calls_of_every_account_share_the_process_cap() {
+    let slow = Faults { latency: Duration::from_millis(20), ..Faults::none() };
+    let settings = plantsync::sync::EngineSettings { concurrency: 16, ..fast_settings() };
+    let accounts = (0..12).map(|_| faulty(VendorKind::Growatt, 30, slow.clone())).collect();
+    let h = Harness::with_settings(accounts, settings).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    let cap = plantsync::vendors::concurrency::GROWATT_MAX_CONCURRENT as u32;
+    let peak = h.sim.peak_in_flight(VendorKind::Growatt);
+    assert!(peak <= cap, "{peak} Growatt calls in flight at once");
+    for index in 0..12 {
+        assert_eq!(Harness::error_of(&report, index), "");
+        assert!(h.sim.account_peak_in_flight(index) <= 4);
+        assert_eq!(h.sim.requests(index, Endpoint::Realtime), 30);
+        assert_eq!(h.sim.rate_limited(index), 0);
+    }
+}

@@ -1,15 +1,23 @@
-//! Growatt requests: GET with the static API token in the `token` header, and the
-//! `error_code` envelope read on every answer.
+//! Growatt requests: GET with the static API token in the `token` header, at most
+//! [`GROWATT_MAX_CONCURRENT`] in flight per process, and the `error_code` envelope read on
+//! every answer.
 
 use super::wire::Envelope;
 use crate::domain::{Credentials, Secret};
+use crate::vendors::concurrency::GROWATT_MAX_CONCURRENT;
 use crate::vendors::http::Response;
 use crate::vendors::{Http, VendorError};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// The international host (vendor-apis.md §5.1); `openapi-cn` and `openapi-us` are the
 /// regional ones.
 pub(super) const DEFAULT_BASE_URL: &str = "https://openapi.growatt.com";
+
+/// Hammering Growatt has led to IP blocks lasting days (§5.4), so every Growatt call of
+/// this process, over all accounts, takes one of these permits (see
+/// [`GROWATT_MAX_CONCURRENT`]).
+static IN_FLIGHT: Semaphore = Semaphore::const_new(GROWATT_MAX_CONCURRENT);
 
 /// Integrators report about a minute between detail calls before `10012` clears (§5.4).
 const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
@@ -48,7 +56,8 @@ pub(super) struct Client {
 }
 
 impl Client {
-    /// `GET {base}{path}?{query}` with the token header; status and envelope checked.
+    /// `GET {base}{path}?{query}` with the token header, holding one of the process's
+    /// Growatt permits while it is in flight; status and envelope checked.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Response, VendorError> {
         let token = self.credentials.api_key.as_ref().map_or("", Secret::expose);
         let request = self
@@ -57,7 +66,13 @@ impl Client {
             .get(format!("{}{path}", self.base))
             .query(query)
             .header("token", token);
-        let response = self.http.send(request).await?;
+        let response = {
+            let _permit = IN_FLIGHT
+                .acquire()
+                .await
+                .map_err(|_| VendorError::Transient("the Growatt call limiter is closed".into()))?;
+            self.http.send(request).await?
+        };
         if let Some(error) = response.classify_status() {
             return Err(match error {
                 VendorError::TokenExpired(_) => classify(10011, "HTTP 401", RATE_LIMIT_WAIT),

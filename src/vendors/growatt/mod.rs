@@ -8,9 +8,14 @@
 //! reported as unsupported: visible in the run, not a failure. `10012` is a rate limit,
 //! and hammering has led to IP blocks lasting days: the per-plant calls are never retried
 //! after one, they stop there and the listing is kept (the listing itself waits a minute
-//! and retries within the policy). The per-plant calls run a few at a time
-//! ([`crate::vendors::PortalConcurrency`]: 4 by default, halved at the first `10012`). The retired `server*.growatt.com` hosts answer "use the
-//! new domain", which becomes an error naming the base-URL setting to change.
+//! and retries within the policy). A rate limit (or a spent quota) in the listing or in
+//! the details step skips every later per-plant step of the run. The per-plant calls run a
+//! few at a time ([`crate::vendors::PortalConcurrency`]: 4 by default, halved at the first
+//! `10012`), and every Growatt call of the process shares
+//! [`crate::vendors::concurrency::GROWATT_MAX_CONCURRENT`] places, since the portal's
+//! blocks are per IP. A token refused the details or the data call (`101`) is not asked
+//! again for a day ([`AccountFact`]). The retired `server*.growatt.com` hosts answer "use
+//! the new domain", which becomes an error naming the base-URL setting to change.
 
 mod client;
 mod convert;
@@ -28,6 +33,13 @@ use client::Client;
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
+
+/// Whether a per-plant step was refused for a rate limit or a spent quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Throttled {
+    Yes,
+    No,
+}
 
 /// The Growatt adapter.
 pub struct Growatt {
@@ -53,7 +65,14 @@ impl Growatt {
     /// The zone of plants whose zone is not stored yet, from `/v1/plant/details` (the list
     /// has none): one call per plant in its lifetime, so `plant/data`'s local times become
     /// UTC. A zone with no IANA name (`GMT+5:30`) is asked again a day later, not every run.
-    async fn add_zones(&self, session: &Session, pages: &mut PlantPages, known: &KnownPlants) {
+    /// Answers [`Throttled::Yes`] when the portal refused them for a rate limit or a spent
+    /// quota: the data step must not follow.
+    async fn add_zones(
+        &self,
+        session: &Session,
+        pages: &mut PlantPages,
+        known: &KnownPlants,
+    ) -> Throttled {
         let mut need: Vec<(usize, String)> = Vec::new();
         for (index, plant) in pages.plants_mut().iter_mut().enumerate() {
             if plant.timezone.is_some() {
@@ -69,7 +88,7 @@ impl Growatt {
             }
         }
         if need.is_empty() || session.knows(&AccountFact::GrowattNoDetailsAccess) {
-            return;
+            return Throttled::No;
         }
         let details = |n: usize| {
             let query = [("plant_id", need[n].1.clone())];
@@ -112,16 +131,31 @@ impl Growatt {
                 pages.warn(format!("plant zones not read: {reason}"));
                 session.remember(AccountFact::GrowattNoDetailsAccess);
             }
+            Some(Stopped::Error(
+                error @ (VendorError::RateLimited { .. } | VendorError::QuotaSpent(_)),
+            )) => {
+                pages.warn(format!("zones of {missed} plant(s) not read this run: {error}"));
+                return Throttled::Yes;
+            }
             Some(Stopped::Error(error)) => {
                 pages.warn(format!("zones of {missed} plant(s) not read this run: {error}"));
             }
         }
+        Throttled::No
     }
 
     /// Today's energy and the freshest power, one call per plant, plants never read or read
     /// longest ago first (so a rate limit that stops the run does not starve the same plants
     /// every time); stops at a rate limit.
     async fn add_plant_data(&self, session: &Session, pages: &mut PlantPages, known: &KnownPlants) {
+        if session.knows(&AccountFact::GrowattNoDataAccess) {
+            pages.warn(
+                "plant readings not read: this API token may not call /v1/plant/data (asked \
+                 again a day after the refusal)"
+                    .into(),
+            );
+            return;
+        }
         let mut order: Vec<(usize, String)> = pages
             .plants()
             .iter()
@@ -159,6 +193,11 @@ impl Growatt {
             Some(Stopped::Budget) => pages.warn(format!(
                 "readings of {missed} plant(s) not refreshed this run (time or request budget)"
             )),
+            // No permission for the call, for any plant: not asked again for a day.
+            Some(Stopped::Error(VendorError::NoPermission(reason))) => {
+                pages.warn(format!("plant readings not read: {reason}"));
+                session.remember(AccountFact::GrowattNoDataAccess);
+            }
             Some(Stopped::Error(error)) => {
                 pages.warn(format!("readings of {missed} plant(s) not refreshed this run: {error}"))
             }
@@ -199,10 +238,13 @@ impl VendorClient for Growatt {
         let id_of =
             |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_id);
         let mut pages = PlantPages::collect(PAGE_SIZE, fetch, convert::plant, id_of).await?;
-        if pages.throttled() {
+        // A portal that refused the listing or the details for a rate limit gets no more
+        // per-plant calls this run: more would only make it worse (IP blocks, §5.4).
+        let throttled =
+            pages.throttled() || self.add_zones(session, &mut pages, known).await == Throttled::Yes;
+        if throttled {
             pages.warn("plant readings not refreshed this run: the portal is throttling".into());
         } else {
-            self.add_zones(session, &mut pages, known).await;
             self.add_plant_data(session, &mut pages, known).await;
         }
         Ok(pages.finish())

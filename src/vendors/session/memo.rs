@@ -1,8 +1,9 @@
 //! What plantsync learnt about an account and keeps believing for a while.
 //!
 //! Some answers are facts about the account, not about one call: a SolarEdge key without v2
-//! access, a FusionSolar API account that only has the legacy station list, a Growatt token
-//! refused the details call, a Growatt plant whose zone has no IANA name. Asking again every
+//! access, a FusionSolar API account that only has the legacy station list (or may not read
+//! KPIs or alarms), a Sungrow account without the fault list, a Growatt token refused the
+//! details or data call, a Growatt plant whose zone has no IANA name. Asking again every
 //! sync only spends quota to learn the same thing, but access can be granted later, so each
 //! fact is believed for its own time and then forgotten. The facts are an enum (not string
 //! keys shared with the pacing map), so a typo cannot silently miss a memory and each
@@ -24,6 +25,9 @@ pub enum AccountFact {
     FusionSolarLegacyOnly,
     /// The Growatt token may not call `/v1/plant/details` (`error_code 101`), for any plant.
     GrowattNoDetailsAccess,
+    /// The Growatt token may not call `/v1/plant/data` (`error_code 101`), for any plant:
+    /// plants are listed without today's energy.
+    GrowattNoDataAccess,
     /// The Growatt plant with this vendor id reported a zone without an IANA name
     /// (`GMT+5:30`) or none at all, so its details need not be asked again soon.
     GrowattPlantWithoutZone(String),
@@ -39,6 +43,7 @@ impl AccountFact {
             AccountFact::SolarEdgeNoV2Access
             | AccountFact::FusionSolarLegacyOnly
             | AccountFact::GrowattNoDetailsAccess
+            | AccountFact::GrowattNoDataAccess
             | AccountFact::GrowattPlantWithoutZone(_) => DAY,
         }
     }
