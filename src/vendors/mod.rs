@@ -77,10 +77,12 @@ pub enum VendorError {
     #[error("{0}")]
     Permanent(String),
     /// The portal says this account may not call this interface (FusionSolar `failCode
-    /// 401`, Growatt `error_code 101`, Sungrow `E994`/`E996`, SolarEdge's v2 API refused to
-    /// a v1 key): configuration at the portal, not transient and not a verdict on the
-    /// credentials, so adapters fall back to what the account may call, or leave the
-    /// optional work out, and remember it ([`AccountFact`]) rather than ask again.
+    /// 401`, Growatt `error_code 101`, Sungrow `E994`/`E996` or HTTP 404/405 after the
+    /// login, SolarEdge's v2 API refused to a v1 key): configuration at the portal, not
+    /// transient and not a verdict on the credentials, so adapters fall back to what the
+    /// account may call, leave the optional work out, or report an alert list as
+    /// [`VendorError::Unsupported`], and remember it ([`AccountFact`]) rather than ask
+    /// again.
     #[error("no permission: {0}")]
     NoPermission(String),
     /// The response could not be understood (truncated or wrongly shaped JSON).

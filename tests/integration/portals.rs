@@ -712,3 +712,45 @@ async fn growatt_calls_of_every_account_share_the_process_cap() {
         assert_eq!(h.sim.rate_limited(index), 0);
     }
 }
+
+/// FusionSolar `failCode 401` is a missing interface permission (§4.5): on `getAlarmList`
+/// alerts are unsupported (visible, not a failure), on `getStationRealKpi` the stations are
+/// listed without readings. Both are remembered, so neither refused call is repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusionsolar_alarm_and_kpi_refusals_are_remembered() {
+    let fast = fast_settings();
+    // No minimum intervals, so the runs can follow one another at once.
+    let http = plantsync::vendors::HttpSettings { min_interval_scale: 0.0, ..fast.http };
+    let settings = plantsync::sync::EngineSettings { http, ..fast };
+    let refused = |endpoint| Faults { no_permission: vec![endpoint], ..Faults::none() };
+    let h = Harness::with_settings(
+        vec![
+            faulty(VendorKind::Huawei, 20, refused(Endpoint::Alerts)),
+            faulty(VendorKind::Huawei, 20, refused(Endpoint::Realtime)),
+        ],
+        settings,
+    )
+    .await;
+    for round in 0..2 {
+        let plants = h.run(RunKind::Plants).await;
+        assert_eq!(plants.status, RunStatus::Ok, "{:?}", plants.summary);
+        let error = Harness::error_of(&plants, 1);
+        let expected = if round == 0 {
+            "station readings not read: FusionSolar failCode 401"
+        } else {
+            "may not call getStationRealKpi"
+        };
+        assert!(error.contains(expected), "round {round}: {error}");
+        assert_eq!(h.sim.requests(1, Endpoint::Realtime), 1, "round {round}: asked once");
+        assert!(h.plants_of(1).await.iter().all(|p| p.total_energy_kwh.is_none()));
+        assert_eq!(Harness::error_of(&plants, 0), "");
+
+        let alerts = h.run(RunKind::Alerts).await;
+        assert!(alerts.summary.results[0].success, "{:?}", alerts.summary);
+        let error = Harness::error_of(&alerts, 0);
+        assert!(error.starts_with("alerts not supported:"), "{error}");
+        assert!(error.contains("getAlarmList (failCode 401)"), "{error}");
+        assert_eq!(h.sim.requests(0, Endpoint::Alerts), 1, "round {round}: asked once");
+        assert!(alerts.summary.results[1].success, "{:?}", alerts.summary);
+    }
+}

@@ -654,3 +654,39 @@ async fn a_rate_limit_in_the_alert_fan_out_keeps_the_alerts_read_and_halves_once
     assert_eq!(h.sim.requests(0, Endpoint::Devices) - devices, 40, "every station");
     assert_eq!(h.sim.account_peak_in_flight(0), 4, "halved once by the one episode");
 }
+
+/// Sungrow: an account that may not call the fault list (`E994`, or HTTP 404 from it, "not
+/// available for this account", §2.6) has its alerts reported as unsupported, visible but
+/// not a failure, and is not asked again every sync; a 404 on the login is still a wrong
+/// base URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sungrow_fault_list_refused_is_unsupported_and_asked_once() {
+    let e994 = Faults { no_permission: vec![Endpoint::Alerts], ..Faults::none() };
+    let status = |status, endpoint| Faults {
+        http_error: Some((status, Trigger::always(Some(endpoint)))),
+        ..Faults::none()
+    };
+    let h = Harness::new(vec![
+        faulty(VendorKind::Sungrow, 5, e994),
+        faulty(VendorKind::Sungrow, 5, status(404, Endpoint::Alerts)),
+        faulty(VendorKind::Sungrow, 5, status(405, Endpoint::Alerts)),
+        faulty(VendorKind::Sungrow, 5, status(404, Endpoint::Login)),
+    ])
+    .await;
+    let plants = h.run(RunKind::Plants).await;
+    assert!((0..3).all(|index| plants.summary.results[index].success), "{:?}", plants.summary);
+    let login = Harness::error_of(&plants, 3);
+    assert!(login.contains("HTTP 404") && login.contains("base URL"), "{login}");
+
+    for round in 0..2 {
+        let alerts = h.run(RunKind::Alerts).await;
+        for index in 0..3 {
+            let result = &alerts.summary.results[index];
+            assert!(result.success, "round {round}, {index}: {result:?}");
+            let error = Harness::error_of(&alerts, index);
+            assert!(error.starts_with("alerts not supported:"), "{index}: {error}");
+            assert!(error.contains("may not call the fault list"), "{index}: {error}");
+            assert_eq!(h.sim.requests(index, Endpoint::Alerts), 1, "round {round}: asked once");
+        }
+    }
+}

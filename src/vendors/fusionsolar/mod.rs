@@ -18,6 +18,12 @@
 //! warning and the listing is kept. An alarm call that fails fails the alert sync, whose
 //! next run asks for the whole window again.
 //!
+//! `failCode 401` is a missing interface permission, configuration at the portal (§4.5):
+//! on `stations` the legacy list is used instead, on `getStationRealKpi` the stations are
+//! listed without readings, and on `getAlarmList` alerts are unsupported (visible, not a
+//! failure). Each is remembered for a day ([`AccountFact`]), so the refused call is not
+//! repeated every sync.
+//!
 //! The token is counted from the login (the portal extends it on each call, which is not
 //! tracked), so an account logs in again about every 25 minutes of use.
 
@@ -57,6 +63,15 @@ const ALARM_OVERLAP: Duration = Duration::from_secs(3600);
 const SPACING: Duration = Duration::from_secs(1);
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
+
+/// The alarm list this API account cannot have.
+fn no_alarm_list() -> VendorError {
+    VendorError::Unsupported(
+        "this FusionSolar API account may not call getAlarmList (failCode 401); ask the \
+         company administrator to grant it (asked again a day after the refusal)"
+            .into(),
+    )
+}
 
 /// The FusionSolar adapter.
 pub struct FusionSolar {
@@ -156,6 +171,14 @@ impl FusionSolar {
 
     /// Adds energy and health from the real-time KPIs, 100 stations a call.
     async fn add_kpis(&self, session: &Session, pages: &mut PlantPages) {
+        if session.knows(&AccountFact::FusionSolarNoKpiAccess) {
+            pages.warn(
+                "station readings not read: this API account may not call getStationRealKpi \
+                 (asked again a day after the refusal)"
+                    .into(),
+            );
+            return;
+        }
         let index_of: HashMap<String, usize> = pages
             .plants()
             .iter()
@@ -183,6 +206,11 @@ impl FusionSolar {
                 Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
                     pages.warn(format!("readings of {count} station(s) unavailable: {error}"));
                     continue;
+                }
+                Err(VendorError::NoPermission(reason)) => {
+                    pages.warn(format!("station readings not read: {reason}"));
+                    session.remember(AccountFact::FusionSolarNoKpiAccess);
+                    return;
                 }
                 Err(error) => {
                     pages.warn(format!("readings of {left} station(s) not refreshed: {error}"));
@@ -275,6 +303,9 @@ impl VendorClient for FusionSolar {
         window: AlertWindow,
         plant_ids: &[String],
     ) -> Result<AlertListing, VendorError> {
+        if session.knows(&AccountFact::FusionSolarNoAlarmAccess) {
+            return Err(no_alarm_list());
+        }
         let mut listing = AlertListing::default();
         let mut seen = HashSet::new();
         for chunk in plant_ids.chunks(BATCH) {
@@ -285,10 +316,17 @@ impl VendorClient for FusionSolar {
                     "endTime": end,
                     "language": "en_US",
                 });
-                let rows: Vec<Box<serde_json::value::RawValue>> = self
+                let rows: Vec<Box<serde_json::value::RawValue>> = match self
                     .call(session, "/thirdData/getAlarmList", body, ALARM_INTERVAL, false)
-                    .await?
-                    .unwrap_or_default();
+                    .await
+                {
+                    Ok(rows) => rows.unwrap_or_default(),
+                    Err(VendorError::NoPermission(_)) => {
+                        session.remember(AccountFact::FusionSolarNoAlarmAccess);
+                        return Err(no_alarm_list());
+                    }
+                    Err(other) => return Err(other),
+                };
                 for row in rows {
                     match decode_row(row.get(), convert::alert) {
                         // Overlapping windows list an alarm twice: keep one.

@@ -23,6 +23,15 @@ pub enum AccountFact {
     /// The FusionSolar API account lacks `/thirdData/stations` (`failCode 401`) and is
     /// listed with the legacy `getStationList`.
     FusionSolarLegacyOnly,
+    /// The FusionSolar API account may not call `getStationRealKpi` (`failCode 401`):
+    /// stations are listed without their energy readings.
+    FusionSolarNoKpiAccess,
+    /// The FusionSolar API account may not call `getAlarmList` (`failCode 401`): alerts are
+    /// unsupported for it.
+    FusionSolarNoAlarmAccess,
+    /// The Sungrow account may not call the fault list (`E994`/`E996`, or HTTP 404/405 from
+    /// it): alerts are unsupported for it.
+    SungrowNoFaultListAccess,
     /// The Growatt token may not call `/v1/plant/details` (`error_code 101`), for any plant.
     GrowattNoDetailsAccess,
     /// The Growatt token may not call `/v1/plant/data` (`error_code 101`), for any plant:
@@ -42,6 +51,9 @@ impl AccountFact {
             // settings): once a day is soon enough to notice and cheap on every quota.
             AccountFact::SolarEdgeNoV2Access
             | AccountFact::FusionSolarLegacyOnly
+            | AccountFact::FusionSolarNoKpiAccess
+            | AccountFact::FusionSolarNoAlarmAccess
+            | AccountFact::SungrowNoFaultListAccess
             | AccountFact::GrowattNoDetailsAccess
             | AccountFact::GrowattNoDataAccess
             | AccountFact::GrowattPlantWithoutZone(_) => DAY,

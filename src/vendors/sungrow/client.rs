@@ -41,7 +41,8 @@ pub(super) struct Client {
 
 impl Client {
     /// POSTs `body` (plus `appkey` and `lang`) to `path`; returns the response after
-    /// checking the HTTP status.
+    /// checking the HTTP status. With a token (every call after the login), HTTP 404 and
+    /// 405 are [`VendorError::NoPermission`]; on the login they stay a wrong base URL.
     async fn send(
         &self,
         path: &str,
@@ -62,6 +63,15 @@ impl Client {
             request = request.header("token", token.access.expose());
         }
         let response = self.http.send(request.json(&body)).await?;
+        if token.is_some() && matches!(response.status, 404 | 405) {
+            // The login went through on this base URL, so it is the right host: a 404 or
+            // 405 here is the call not available for this account or region (§2.6).
+            return Err(VendorError::NoPermission(format!(
+                "Sungrow answered HTTP {} to {path}: the call is not available for this \
+                 account or region",
+                response.status
+            )));
+        }
         if let Some(error) = response.classify_status() {
             return Err(error);
         }

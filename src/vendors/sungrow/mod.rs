@@ -5,7 +5,10 @@
 //!
 //! The fault list takes no time filter, so the lookback window is applied here to closed
 //! faults; open faults are always kept, and their complete list lets the engine resolve
-//! stored alerts that are no longer open.
+//! stored alerts that are no longer open. An account that may not call the fault list
+//! (`E994`/`E996`, or HTTP 404/405 from it: "not available for this account", §2.6) has
+//! alerts reported as unsupported, visible but not a failure, and is not asked again for a
+//! day ([`AccountFact::SungrowNoFaultListAccess`]).
 
 mod client;
 mod convert;
@@ -13,7 +16,8 @@ mod wire;
 
 use super::paging::{AlertRows, End, PlantPages, RawPage, read_pages};
 use super::{
-    AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient, VendorError,
+    AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
+    VendorError,
 };
 use crate::domain::{AlertStatus, Credentials, Timestamp, Token, VendorKind};
 use client::Client;
@@ -21,6 +25,16 @@ use serde_json::{Value, json};
 
 /// Rows per page.
 const PAGE_SIZE: usize = 100;
+
+/// The fault list this account cannot have.
+fn no_fault_list() -> VendorError {
+    VendorError::Unsupported(
+        "this Sungrow account may not call the fault list (getFaultAlarmInfo answered E994, \
+         E996 or HTTP 404/405: not available for this account or region); asked again a day \
+         after the refusal"
+            .into(),
+    )
+}
 
 /// The Sungrow adapter.
 pub struct Sungrow {
@@ -89,6 +103,9 @@ impl VendorClient for Sungrow {
         window: AlertWindow,
         _plant_ids: &[String],
     ) -> Result<AlertListing, VendorError> {
+        if session.knows(&AccountFact::SungrowNoFaultListAccess) {
+            return Err(no_fault_list());
+        }
         let fetch = |page: u32| async move {
             // ps_id "" asks for every plant of the account; 999 = open and closed.
             let body =
@@ -98,7 +115,16 @@ impl VendorClient for Sungrow {
         };
         let mut rows = AlertRows::default();
         let take = |page: Vec<_>| rows.take(page, convert::alert);
-        let end = read_pages("faults", PAGE_SIZE, fetch, take).await.map_err(|f| f.error)?;
+        let end = match read_pages("faults", PAGE_SIZE, fetch, take).await {
+            Ok(end) => end,
+            // Configuration at the portal, not a failure of this run: remembered for a day,
+            // so the refused call is not repeated every sync.
+            Err(failure) if matches!(failure.error, VendorError::NoPermission(_)) => {
+                session.remember(AccountFact::SungrowNoFaultListAccess);
+                return Err(no_fault_list());
+            }
+            Err(failure) => return Err(failure.error),
+        };
         let open_keys: Vec<String> = rows
             .alerts
             .iter()
