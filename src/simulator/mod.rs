@@ -150,6 +150,14 @@ pub struct Faults {
     pub wrong_type_plant: Option<usize>,
     /// This plant lacks its id field.
     pub missing_field_plant: Option<usize>,
+    /// Sungrow: this alert (0-based, in the account's generated order: by plant, then
+    /// occurrence) is sent in the fault list with a wrongly typed `create_time`, so its row
+    /// does not decode. Other portals ignore it.
+    pub wrong_type_alert: Option<usize>,
+    /// Sungrow: fault rows carry no `ps_key`, and each fault is listed once per device of
+    /// its plant (a plant-wide event every inverter reports), so two rows of one fault
+    /// differ only in `device_sn`; `rowCount` counts every row.
+    pub sungrow_no_ps_key: bool,
     /// Plant-list pages from this page number on (1-based) are empty although the total
     /// says there are more.
     pub empty_pages_from: Option<u32>,

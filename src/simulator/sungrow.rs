@@ -281,18 +281,24 @@ async fn fault_list(
         let status = text_field(call.body, "process_status").unwrap_or_default();
         let (page, size) = paging(call.body, "page", LIST_SIZE.0, LIST_SIZE.1);
         let items = call.account.with_data(|data| {
-            let mut alerts: Vec<(&Alert, &Plant)> = data
-                .live_alerts()
-                .filter_map(|a| Some((a, data.plants.get(a.plant)?)))
-                .filter(|(_, p)| ps_id.trim().is_empty() || p.id.to_string() == ps_id.trim())
-                .filter(|(a, _)| match status.trim() {
+            let mut alerts: Vec<(usize, &Alert, &Plant)> = data
+                .alerts
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| !data.is_removed(a.plant))
+                .filter_map(|(index, a)| Some((index, a, data.plants.get(a.plant)?)))
+                .filter(|(_, _, p)| ps_id.trim().is_empty() || p.id.to_string() == ps_id.trim())
+                .filter(|(_, a, _)| match status.trim() {
                     STATUS_OPEN => a.ended.is_none(),
                     STATUS_CLOSED => a.ended.is_some(),
                     _ => true,
                 })
                 .collect();
-            alerts.sort_by_key(|(a, _)| (std::cmp::Reverse(a.time), a.id));
-            alerts.iter().map(|(a, p)| fault(a, p)).collect::<Vec<Value>>()
+            alerts.sort_by_key(|(_, a, _)| (std::cmp::Reverse(a.time), a.id));
+            alerts
+                .iter()
+                .flat_map(|&(index, a, p)| fault_rows(call.faults, index, a, p))
+                .collect::<Vec<Value>>()
         });
         let total = items.len();
         let shown = list_page(call.faults, &items, page, size);
@@ -301,21 +307,43 @@ async fn fault_list(
     .await
 }
 
-/// One fault-list item (`vendor-apis.md` §2.5, §2.7).
-fn fault(alert: &Alert, plant: &Plant) -> Value {
-    let device_sn = plant.devices.first().map(|d| d.sn.clone()).unwrap_or_default();
-    json!({
-        "ps_id": plant.id.to_string(),
-        "ps_key": format!("{}_1_1_1", plant.id),
-        "device_sn": device_sn,
-        "device_name": "INV-1",
-        "fault_code": alert.code,
-        "fault_name": alert.name,
-        "fault_level": alert.fault_level,
-        "fault_type": 1,
-        "create_time": compact_time(alert.time),
-        "over_time": alert.ended.map(compact_time).unwrap_or_default(),
-    })
+/// The fault-list items of one fault (`vendor-apis.md` §2.5, §2.7), alert `index` of the
+/// account: one row, for the plant's first device; with `sungrow_no_ps_key`, one row per
+/// device of the plant and none with a `ps_key`; with `wrong_type_alert` at `index`, a
+/// `create_time` that is an object, so the row does not decode.
+fn fault_rows(faults: &Faults, index: usize, alert: &Alert, plant: &Plant) -> Vec<Value> {
+    let devices: Vec<&str> = match plant.devices.first() {
+        Some(first) if !faults.sungrow_no_ps_key => vec![first.sn.as_str()],
+        Some(_) => plant.devices.iter().map(|d| d.sn.as_str()).collect(),
+        None => vec![""],
+    };
+    devices
+        .iter()
+        .enumerate()
+        .map(|(position, device_sn)| {
+            let mut row = json!({
+                "ps_id": plant.id.to_string(),
+                "ps_key": format!("{}_1_1_1", plant.id),
+                "device_sn": device_sn,
+                "device_name": format!("INV-{}", position + 1),
+                "fault_code": alert.code,
+                "fault_name": alert.name,
+                "fault_level": alert.fault_level,
+                "fault_type": 1,
+                "create_time": compact_time(alert.time),
+                "over_time": alert.ended.map(compact_time).unwrap_or_default(),
+            });
+            if faults.sungrow_no_ps_key
+                && let Some(fields) = row.as_object_mut()
+            {
+                fields.remove("ps_key");
+            }
+            if faults.wrong_type_alert == Some(index) {
+                row["create_time"] = json!({"unexpected": "object"});
+            }
+            row
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,11 @@
 //! after each page: a short page or the total reached ends the list complete, a page that
 //! adds nothing new ends it incomplete, and a hard cap of [`MAX_PAGES`] ends a runaway
 //! list. [`read_pages`] is the one loop that drives it, given how to fetch a page and how
-//! to take its rows (which says how many were new). [`PlantPages`] builds a plant listing
+//! to take its rows (which says how many were new, and how many count toward the
+//! vendor's total: [`Added`]). Rows are de-duplicated by key, but a key cannot always tell
+//! two occurrences apart (two rows of one page with the same key are two rows the vendor
+//! counted): such rows count toward the total, so the list can still complete, while the
+//! repeated-page guard looks at new keys only. [`PlantPages`] builds a plant listing
 //! on top of it: rows decoded one at a time, de-duplicated by id, a failed later page kept
 //! as an incomplete listing. A list that did not read to its end says so ([`End`]), so a
 //! caller never takes a partial list for the whole (a Sungrow fault list read short would
@@ -75,6 +79,25 @@ pub struct PageFailure {
     pub error: VendorError,
 }
 
+/// What one page's rows added to a list, as the `take` of [`read_pages`] counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Added {
+    /// Rows new to the list (by key). A page of rows without one only repeated earlier
+    /// pages.
+    pub new: usize,
+    /// Rows that count toward the vendor's total: the new ones, and those repeating a key
+    /// already seen on the same page (the vendor listed them apart; the key cannot tell
+    /// them apart). A row repeating an earlier page does not count: that page was counted.
+    pub listed: usize,
+}
+
+impl From<usize> for Added {
+    /// `new` rows, each counted toward the total.
+    fn from(new: usize) -> Self {
+        Self { new, listed: new }
+    }
+}
+
 /// The stop rules of one paged list, decided after each page.
 #[derive(Debug)]
 pub struct PageRules {
@@ -91,18 +114,20 @@ impl PageRules {
     }
 
     /// Decides after page `page` (1-based), asked with `size`, that held `rows` rows of
-    /// which `added` were new to the list, given the vendor's `total` and `page_count` when
-    /// it reports them. `None`: fetch the next page. A page count, where the portal gives
-    /// one, decides: not the length of a page.
+    /// which `added` were new to the list (or counted toward its total, see [`Added`]),
+    /// given the vendor's `total` and `page_count` when it reports them. `None`: fetch the
+    /// next page. A page count, where the portal gives one, decides: not the length of a
+    /// page.
     pub fn after(
         &mut self,
         page: u32,
         rows: usize,
-        added: usize,
+        added: impl Into<Added>,
         size: usize,
         total: Option<i64>,
         page_count: Option<i64>,
     ) -> Option<End> {
+        let added = added.into();
         let total = total.map(|t| t.max(0) as u64);
         match page_count {
             Some(count) => self.after_numbered_page(page, added, count.max(0) as u64, total),
@@ -115,15 +140,15 @@ impl PageRules {
         &mut self,
         page: u32,
         rows: usize,
-        added: usize,
+        added: Added,
         size: usize,
         total: Option<u64>,
     ) -> Option<End> {
-        self.listed += added as u64;
+        self.listed += added.listed as u64;
         // Unreadable rows count too: the vendor listed them.
         let counted = self.listed;
         let noun = self.noun;
-        if rows > 0 && added == 0 {
+        if rows > 0 && added.new == 0 {
             // A portal that ignores the paging parameter answers the same page forever;
             // on a daily quota, following it would spend the day.
             return Some(End::Incomplete(format!(
@@ -166,15 +191,15 @@ impl PageRules {
     fn after_numbered_page(
         &mut self,
         page: u32,
-        added: usize,
+        added: Added,
         page_count: u64,
         total: Option<u64>,
     ) -> Option<End> {
-        self.listed += added as u64;
+        self.listed += added.listed as u64;
         let counted = self.listed;
         let noun = self.noun;
         if u64::from(page) < page_count {
-            if page > 1 && added == 0 && total.is_none_or(|total| counted < total) {
+            if page > 1 && added.new == 0 && total.is_none_or(|total| counted < total) {
                 // Page after page with nothing new: the paging parameter is ignored.
                 return Some(End::Incomplete(format!(
                     "page {page} of {page_count} only repeated {noun} already listed"
@@ -201,18 +226,20 @@ impl PageRules {
 }
 
 /// The one page loop of every paged list: fetches page 1, 2, … with `fetch`, hands each
-/// page's rows to `take` (which answers how many of them were new to the list) and stops
-/// where [`PageRules`] say, with how the list ended. A failed fetch ends the loop with the
-/// page and its error; the rows of earlier pages were taken.
-pub async fn read_pages<R, F, Fut>(
+/// page's rows to `take` (which answers how many of them were new to the list: a count,
+/// or an [`Added`] where rows can repeat a key within a page) and stops where
+/// [`PageRules`] say, with how the list ended. A failed fetch ends the loop with the page
+/// and its error; the rows of earlier pages were taken.
+pub async fn read_pages<R, F, Fut, A>(
     noun: &'static str,
     size: usize,
     mut fetch: F,
-    mut take: impl FnMut(Vec<R>) -> usize,
+    mut take: impl FnMut(Vec<R>) -> A,
 ) -> Result<End, PageFailure>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<Page<R>, VendorError>>,
+    A: Into<Added>,
 {
     let mut rules = PageRules::new(noun);
     let mut page = 1;
@@ -229,7 +256,8 @@ where
 }
 
 /// The alert rows of one paged alert list, de-duplicated by occurrence key (an unreadable
-/// row by its text), so a page that repeats earlier ones adds nothing new.
+/// row by its text), so a page that repeats earlier ones adds nothing new. Rows of one page
+/// that share a key are kept once but each counts toward the vendor's total ([`Added`]).
 #[derive(Debug, Default)]
 pub struct AlertRows {
     seen: HashSet<String>,
@@ -240,28 +268,32 @@ pub struct AlertRows {
 }
 
 impl AlertRows {
-    /// Decodes each row as `W` and converts it (see [`decode_row`]); answers how many rows
-    /// were new, for [`read_pages`].
+    /// Decodes each row as `W` and converts it (see [`decode_row`]); answers what the page
+    /// added, for [`read_pages`].
     pub fn take<W: DeserializeOwned>(
         &mut self,
         rows: Vec<Box<serde_json::value::RawValue>>,
         convert: impl Fn(W, &str) -> Result<VendorAlert, String>,
-    ) -> usize {
-        let mut added = 0;
+    ) -> Added {
+        let mut added = Added::default();
+        // The keys this page brought: a row repeating one of them is another row the
+        // vendor listed, not a repeat of an earlier page.
+        let mut new_here = HashSet::new();
         for row in rows {
-            match decode_row(row.get(), &convert) {
-                Ok(alert) => {
-                    if self.seen.insert(alert.vendor_alert_key.clone()) {
-                        self.alerts.push(alert);
-                        added += 1;
-                    }
+            let (key, decoded) = match decode_row(row.get(), &convert) {
+                Ok(alert) => (alert.vendor_alert_key.clone(), Ok(alert)),
+                Err(reason) => (row.get().to_owned(), Err(reason)),
+            };
+            if self.seen.insert(key.clone()) {
+                added.new += 1;
+                added.listed += 1;
+                new_here.insert(key);
+                match decoded {
+                    Ok(alert) => self.alerts.push(alert),
+                    Err(reason) => self.skipped.push(reason),
                 }
-                Err(reason) => {
-                    if self.seen.insert(row.get().to_owned()) {
-                        self.skipped.push(reason);
-                        added += 1;
-                    }
-                }
+            } else if new_here.contains(&key) {
+                added.listed += 1;
             }
         }
         added
@@ -446,6 +478,19 @@ mod tests {
     }
 
     #[test]
+    fn rule_rows_sharing_a_key_within_a_page_count_toward_the_total() {
+        // Three rows, two of them with one key: the vendor's total of 3 is reached.
+        let mut rules = PageRules::new("faults");
+        let added = Added { new: 2, listed: 3 };
+        assert_eq!(rules.after(1, 3, added, 100, Some(3), None), Some(End::Complete));
+        // A page that brings no new key is still a repeated page, however it counts.
+        let mut rules = PageRules::new("faults");
+        assert_eq!(rules.after(1, 2, Added { new: 2, listed: 2 }, 2, Some(5), None), None);
+        let repeated = rules.after(2, 2, Added { new: 0, listed: 0 }, 2, Some(5), None);
+        assert!(incomplete(repeated).contains("only repeated faults"));
+    }
+
+    #[test]
     fn rule_pages_beyond_the_total_stop() {
         let mut rules = PageRules::new("plants");
         // Total 6 at 2 a page is 3 pages; pages that keep repeating one row beside a new
@@ -543,6 +588,44 @@ mod tests {
         let end = read_pages("rows", 1, fetch, |rows| rows.len()).await;
         assert!(matches!(end, Ok(End::Incomplete(reason)) if reason.contains("cap")));
         assert_eq!(fetched, MAX_PAGES);
+    }
+
+    #[test]
+    fn alert_rows_sharing_a_key_on_one_page_are_kept_once_and_counted_twice() {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            key: String,
+        }
+        let convert = |row: Row, _: &str| {
+            if row.key == "bad" {
+                return Err("unreadable".to_owned());
+            }
+            Ok(VendorAlert {
+                vendor_alert_key: row.key,
+                vendor_plant_id: None,
+                device_sn: None,
+                severity: crate::domain::Severity::Medium,
+                status: crate::domain::AlertStatus::Active,
+                code: None,
+                title: String::new(),
+                description: None,
+                started_at: None,
+                ended_at: None,
+                raw_json: None,
+            })
+        };
+        let page = |keys: &[&str]| -> Vec<Box<RawValue>> {
+            keys.iter().map(|key| raw(&format!("{{\"key\":\"{key}\"}}"))).collect()
+        };
+        let mut rows = AlertRows::default();
+        let first = rows.take(page(&["a", "b", "a", "bad", "bad"]), convert);
+        assert_eq!(first, Added { new: 3, listed: 5 });
+        // The next page repeats "a" (from page 1) twice and brings "c": only "c" counts.
+        let second = rows.take(page(&["a", "c", "a"]), convert);
+        assert_eq!(second, Added { new: 1, listed: 1 });
+        let keys: Vec<&str> = rows.alerts.iter().map(|a| a.vendor_alert_key.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(rows.skipped, ["unreadable"]);
     }
 
     // Plant listings on top of the loop.

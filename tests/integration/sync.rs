@@ -690,3 +690,56 @@ async fn sungrow_fault_list_refused_is_unsupported_and_asked_once() {
         }
     }
 }
+
+/// Sungrow: a fault row that does not decode may be an open fault, so that run's list sets
+/// no open keys and resolves nothing: an open alert whose row was unreadable stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sungrow_an_unreadable_fault_row_resolves_nothing() {
+    let h = Harness::new(vec![AccountSpec::new(VendorKind::Sungrow, 10, 2)]).await;
+    h.run(RunKind::Plants).await;
+    assert_eq!(Harness::error_of(&h.run(RunKind::Alerts).await, 0), "");
+    let open = AlertFilter {
+        vendor: Some("acct-0".into()),
+        status: Some(AlertStatus::Active),
+        ..AlertFilter::default()
+    };
+    let open_before = h.store.list_alerts(open.clone()).await.unwrap().len();
+    assert_eq!(open_before, 10, "every plant's first fault is open");
+    // Plant 0's first fault, open, comes with a create_time that does not decode.
+    h.sim.set_faults(0, Faults { wrong_type_alert: Some(0), ..Faults::none() });
+    let report = h.run(RunKind::Alerts).await;
+    let error = Harness::error_of(&report, 0);
+    assert!(error.contains("1 unreadable alert(s) skipped"), "{error}");
+    assert!(error.contains("not resolved this run"), "{error}");
+    assert_eq!(report.summary.results[0].updated, 0, "nothing resolved");
+    assert_eq!(h.store.list_alerts(open).await.unwrap().len(), open_before);
+}
+
+/// Sungrow fault rows without `ps_key`, one per device of the plant: keyed by their
+/// device, every occurrence is kept and the list, reaching its `rowCount`, is complete, so
+/// its open keys resolve what ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sungrow_faults_without_ps_key_are_kept_per_device_and_complete() {
+    let no_ps_key = Faults { sungrow_no_ps_key: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Sungrow, 60, no_ps_key)]).await;
+    h.run(RunKind::Plants).await;
+    let report = h.run(RunKind::Alerts).await;
+    assert_eq!(Harness::error_of(&report, 0), "", "{:?}", report.summary);
+    let all = AlertFilter { vendor: Some("acct-0".into()), ..AlertFilter::default() };
+    let stored = h.store.list_alerts(all.clone()).await.unwrap();
+    // ps_id|device|code|create_time: faults of plants with two devices are kept twice.
+    let faults: std::collections::HashSet<(String, String, String)> = stored
+        .iter()
+        .map(|a| {
+            let parts: Vec<&str> = a.vendor_alert_key.split('|').collect();
+            assert!(parts.len() == 4 && !parts[1].is_empty(), "{}", a.vendor_alert_key);
+            (parts[0].to_owned(), parts[2].to_owned(), parts[3].to_owned())
+        })
+        .collect();
+    assert!(stored.len() > faults.len(), "{} rows of {} faults", stored.len(), faults.len());
+    assert!(h.sim.resolve_alerts(0) > 0);
+    let again = h.run(RunKind::Alerts).await;
+    assert_eq!(Harness::error_of(&again, 0), "", "{:?}", again.summary);
+    let stored = h.store.list_alerts(all).await.unwrap();
+    assert!(stored.iter().all(|a| a.status == AlertStatus::Resolved), "over_time resolved them");
+}

@@ -145,8 +145,11 @@ pub(super) fn severity(level: Option<i64>) -> Severity {
     }
 }
 
-/// One fault row to an occurrence keyed `ps_id|ps_key|fault_code|create_time`; resolved only
-/// when the vendor gives `over_time`.
+/// One fault row to an occurrence keyed `ps_id|ps_key|fault_code|create_time` (§2.5);
+/// resolved only when the vendor gives `over_time` (its `"--"` and empty placeholders are
+/// "still open"). A row without `ps_key` takes its `device_sn` in that place: without
+/// either, the faults of two devices of a plant with one code and start time would share a
+/// key, and one of them would be lost.
 pub(super) fn alert(fault: Fault, raw: &str) -> Result<VendorAlert, String> {
     let ps_id = fault.ps_id.ok_or("fault without ps_id")?;
     let created = fault.create_time.ok_or("fault without create_time")?;
@@ -157,11 +160,9 @@ pub(super) fn alert(fault: Fault, raw: &str) -> Result<VendorAlert, String> {
         None => None,
     };
     let code = fault.fault_code.unwrap_or_default();
+    let device = fault.ps_key.as_deref().or(fault.device_sn.as_deref()).unwrap_or("");
     Ok(VendorAlert {
-        vendor_alert_key: format!(
-            "{ps_id}|{}|{code}|{created}",
-            fault.ps_key.as_deref().unwrap_or("")
-        ),
+        vendor_alert_key: format!("{ps_id}|{device}|{code}|{created}"),
         vendor_plant_id: Some(ps_id),
         device_sn: fault.device_sn,
         severity: severity(fault.fault_level),
@@ -232,6 +233,45 @@ mod tests {
         assert_eq!(alerts[1].status, AlertStatus::Active);
         assert_eq!(alerts[1].ended_at, None);
         assert_eq!(alerts[1].severity, Severity::Critical);
+    }
+
+    fn fault(fields: Value) -> Result<VendorAlert, String> {
+        let mut row = serde_json::json!({
+            "ps_id": 7, "ps_key": "7_1_1_1", "device_sn": "SN-A", "fault_code": "12",
+            "fault_level": 2, "create_time": "20260406100000", "over_time": "",
+        });
+        if let (Some(row), Value::Object(fields)) = (row.as_object_mut(), fields) {
+            row.extend(fields);
+        }
+        let text = row.to_string();
+        alert(serde_json::from_str(&text).map_err(|e| e.to_string())?, &text)
+    }
+
+    #[test]
+    fn an_over_time_placeholder_is_still_open() {
+        for placeholder in ["", "--", " -- "] {
+            let open = fault(serde_json::json!({"over_time": placeholder})).unwrap();
+            assert_eq!(
+                (open.status, open.ended_at),
+                (AlertStatus::Active, None),
+                "{placeholder:?}"
+            );
+        }
+        let missing = fault(serde_json::json!({"over_time": null})).unwrap();
+        assert_eq!(missing.status, AlertStatus::Active);
+        assert!(fault(serde_json::json!({"over_time": "soon"})).unwrap_err().contains("over_time"));
+    }
+
+    #[test]
+    fn a_fault_without_ps_key_is_keyed_by_its_device() {
+        let keyed = fault(serde_json::json!({})).unwrap();
+        assert_eq!(keyed.vendor_alert_key, "7|7_1_1_1|12|20260406100000", "ps_key as before");
+        let a = fault(serde_json::json!({"ps_key": null})).unwrap();
+        let b = fault(serde_json::json!({"ps_key": null, "device_sn": "SN-B"})).unwrap();
+        assert_eq!(a.vendor_alert_key, "7|SN-A|12|20260406100000");
+        assert_ne!(a.vendor_alert_key, b.vendor_alert_key, "two devices, two occurrences");
+        let neither = fault(serde_json::json!({"ps_key": null, "device_sn": null})).unwrap();
+        assert_eq!(neither.vendor_alert_key, "7||12|20260406100000");
     }
 
     fn reading(unit: &str, value: f64) -> UnitValue {

@@ -4,8 +4,8 @@
 //! spellings of the paging keys); faults from `/openapi/platform/getFaultAlarmInfo`.
 //!
 //! The fault list takes no time filter, so the lookback window is applied here to closed
-//! faults; open faults are always kept, and their complete list lets the engine resolve
-//! stored alerts that are no longer open. An account that may not call the fault list
+//! faults; open faults are always kept, and their list, when read to its end with every row
+//! understood, lets the engine resolve stored alerts that are no longer open. An account that may not call the fault list
 //! (`E994`/`E996`, or HTTP 404/405 from it: "not available for this account", §2.6) has
 //! alerts reported as unsupported, visible but not a failure, and is not asked again for a
 //! day ([`AccountFact::SungrowNoFaultListAccess`]).
@@ -141,9 +141,16 @@ impl VendorClient for Sungrow {
         });
         let mut listing =
             AlertListing { alerts: rows.alerts, skipped: rows.skipped, ..AlertListing::default() };
+        // Only a list read to its end, every row of it understood, can say which alerts are
+        // no longer open: a row that did not decode may be an open fault, which would be
+        // resolved if it were missing from the open keys (as SolarEdge's list).
         match end {
-            // Only a list read to its end can say which alerts are no longer open.
-            End::Complete => listing.open_keys = Some(open_keys),
+            End::Complete if listing.skipped.is_empty() => listing.open_keys = Some(open_keys),
+            End::Complete => listing.warnings.push(format!(
+                "{} fault row(s) could not be read; alerts missing from the list are not \
+                 resolved this run",
+                listing.skipped.len()
+            )),
             End::Incomplete(reason) => listing.warnings.push(format!(
                 "fault list incomplete ({reason}); alerts missing from it are not resolved this run"
             )),
