@@ -147,7 +147,8 @@ pub struct Engine {
     http: Http,
     settings: EngineSettings,
     /// Token state per account, shared by every run of this process: its lock keeps two
-    /// runs from logging in to one account at once.
+    /// runs from logging in to one account at once. The entries of one vendor (its old and
+    /// new credentials) share one concurrency limit.
     accounts: Mutex<HashMap<SessionKey, Arc<AccountTokens>>>,
 }
 
@@ -159,14 +160,23 @@ impl Engine {
     }
 
     fn account_tokens(&self, target: &SyncTarget) -> Arc<AccountTokens> {
-        let key = SessionKey { vendor_id: target.vendor.id, fingerprint: fingerprint(target) };
+        let vendor_id = target.vendor.id;
+        let key = SessionKey { vendor_id, fingerprint: fingerprint(target) };
         let mut accounts = self.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Arc::clone(accounts.entry(key).or_insert_with(|| {
-            AccountTokens::new(Arc::new(tokens::StoreTokens::new(
-                self.store.clone(),
-                target.vendor.id,
-            )))
-        }))
+        if let Some(account) = accounts.get(&key) {
+            return Arc::clone(account);
+        }
+        // New credentials get a fresh token state but keep the vendor's concurrency limit:
+        // what was learnt about the portal still holds, and a run with the old key may
+        // still be in flight, so the two must not reach twice the limit between them.
+        let limit = accounts
+            .iter()
+            .find(|(known, _)| known.vendor_id == vendor_id)
+            .map_or_else(Arc::default, |(_, account)| account.limit());
+        let store = Arc::new(tokens::StoreTokens::new(self.store.clone(), vendor_id));
+        let account = AccountTokens::new(store, limit);
+        accounts.insert(key, Arc::clone(&account));
+        account
     }
 
     /// The adapter of the target's portal, with its credentials and base URL.

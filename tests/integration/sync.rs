@@ -743,3 +743,32 @@ async fn sungrow_faults_without_ps_key_are_kept_per_device_and_complete() {
     let stored = h.store.list_alerts(all).await.unwrap();
     assert!(stored.iter().all(|a| a.status == AlertStatus::Resolved), "over_time resolved them");
 }
+
+/// The concurrency limit learnt for a vendor outlives its credentials: entering them again
+/// (or a new key) gives a fresh token state, but its runs keep the halved limit, so a run
+/// with the old key and one with the new never reach twice the limit between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_credentials_keep_the_learnt_limit() {
+    let faults = Faults {
+        latency: Duration::from_millis(20),
+        rate_limit: Some(Trigger::once(Some(Endpoint::Realtime), 40)),
+        ..Faults::none()
+    };
+    let spec = AccountSpec { faults, ..AccountSpec::new(VendorKind::Solarman, 250, 0) };
+    let h = Harness::new(vec![spec]).await;
+    let first = h.run(RunKind::Plants).await;
+    assert!(Harness::error_of(&first, 0).contains("rate limited"), "{:?}", first.summary);
+    assert_eq!(h.sim.account_peak_in_flight(0), 8, "the default limit before the signal");
+
+    let mut creds = Credentials::default();
+    creds.set(CredentialField::Password, h.sim.credentials(0).password);
+    h.store
+        .update_vendor("acct-0", VendorPatch { credentials: Some(creds), ..VendorPatch::default() })
+        .await
+        .unwrap();
+    h.sim.reset_account_peak(0);
+    let second = h.run(RunKind::Plants).await;
+    assert_eq!(Harness::error_of(&second, 0), "", "{:?}", second.summary);
+    assert_eq!(h.sim.tokens_issued(0), 2, "the new credentials logged in afresh");
+    assert_eq!(h.sim.account_peak_in_flight(0), 4, "the halved limit is the vendor's");
+}

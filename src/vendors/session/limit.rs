@@ -4,7 +4,9 @@
 //! high is their rate limit (or, on Growatt, an IP block). So the limit in force starts at
 //! the configured value and halves (down to one) at the account's first rate-limit signal,
 //! for the rest of the run and the later runs of the process (it lives in the account's
-//! shared state, next to the token). It recovers slowly: one more call after
+//! shared state, next to the token, and the engine hands one vendor's limit to each of its
+//! credential sets, so a changed key does not start over). It recovers slowly: one more
+//! call after
 //! [`RECOVER_AFTER_CALLS`] successful calls without a signal, and no sooner than
 //! [`RECOVER_AFTER`] since the last change, up to the configured value.
 //!
@@ -50,9 +52,10 @@ struct State {
     configured: bool,
 }
 
-/// One account's limit of concurrent calls.
+/// One vendor account's limit of concurrent calls, adapted to its rate limits. Shared
+/// (behind an `Arc`) by every [`crate::vendors::AccountTokens`] of the vendor.
 #[derive(Debug)]
-pub(crate) struct AdaptiveLimit {
+pub struct AdaptiveLimit {
     state: Mutex<State>,
     freed: Notify,
 }

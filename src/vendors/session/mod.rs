@@ -15,8 +15,9 @@
 //! [`SessionKey`] for the life of the process: the token cache (whose mutex is the
 //! per-account lock), the pacing map, the memo of facts learnt about the account
 //! (`memo.rs`, [`AccountFact`]) and the adaptive limit of its concurrent calls
-//! (`limit.rs`), which every call reports its rate limits and successes to (one signal per
-//! call, however often it is retried). What belongs to one run (budget, deadline, quota
+//! (`limit.rs`, [`AdaptiveLimit`]; one per vendor, kept when its credentials change),
+//! which every call reports its rate limits and successes to (one signal per call, however
+//! often it is retried). What belongs to one run (budget, deadline, quota
 //! handle) lives in the [`Session`], which is the only thing adapters see; its fan-out
 //! (`fanout.rs`, [`Session::fan_out`]) runs an adapter's per-plant calls under that limit.
 
@@ -30,6 +31,7 @@ mod tokens;
 
 pub use budget::DailyQuota;
 pub use fanout::{FanOut, Stopped};
+pub use limit::AdaptiveLimit;
 pub use memo::AccountFact;
 pub use pacing::TooSoon;
 pub use tokens::TokenStore;
@@ -38,7 +40,7 @@ use super::{Http, VendorClient, VendorError};
 use crate::domain::VendorKind;
 use crate::domain::{Token, VendorId};
 use budget::Budget;
-use limit::{AdaptiveLimit, CallSignals};
+use limit::CallSignals;
 use memo::Memo;
 use pacing::Pacer;
 use retry::Retry;
@@ -65,18 +67,25 @@ pub struct AccountTokens {
     tokens: TokenCache,
     pacing: Pacer,
     memo: Memo,
-    limit: AdaptiveLimit,
+    limit: Arc<AdaptiveLimit>,
 }
 
 impl AccountTokens {
-    /// Account state whose token is persisted through `store`.
-    pub fn new(store: Arc<dyn TokenStore>) -> Arc<Self> {
+    /// Account state whose token is persisted through `store`, its calls under `limit`:
+    /// the vendor's limit, which new credentials of the vendor keep (a fresh one for a new
+    /// vendor), so a changed key does not reset what was learnt about the portal.
+    pub fn new(store: Arc<dyn TokenStore>, limit: Arc<AdaptiveLimit>) -> Arc<Self> {
         Arc::new(Self {
             tokens: TokenCache::new(store),
             pacing: Pacer::default(),
             memo: Memo::default(),
-            limit: AdaptiveLimit::default(),
+            limit,
         })
+    }
+
+    /// The limit of this account's concurrent calls, for new credentials of the vendor.
+    pub fn limit(&self) -> Arc<AdaptiveLimit> {
+        Arc::clone(&self.limit)
     }
 
     /// Logins performed through this state.
@@ -366,7 +375,8 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        Session::new(AccountTokens::new(Arc::new(MemoryTokens::default())), http, budget)
+        let account = AccountTokens::new(Arc::new(MemoryTokens::default()), Arc::default());
+        Session::new(account, http, budget)
     }
 
     #[tokio::test]
