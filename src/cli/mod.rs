@@ -152,8 +152,9 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub slow_body_ms: Option<u64>,
     /// Move every plant's readings (last update time, power, energy) at the first request
-    /// at least this many seconds after they last moved (0: at every request), as a real
-    /// portal's do every few minutes. Applies to every account.
+    /// at least this many seconds after they last moved (0: at every request, at most once
+    /// a second: readings never run ahead of the clock), as a real portal's do every few
+    /// minutes. Applies to every account.
     #[arg(long, value_name = "SECONDS")]
     pub move_readings_secs: Option<u64>,
     /// Requests of one account handled at once before the portal answers with its

@@ -443,13 +443,15 @@ impl AccountData {
         }
     }
 
-    /// Every plant reports new readings at `now`: its last update moves to `now` (at least
-    /// a second later than before), today's and lifetime energy grow by half a kWh, and a
+    /// Every plant whose readings are older than `now` reports new ones at `now`: its last
+    /// update moves to `now`, today's and lifetime energy grow by half a kWh, and a
     /// producing plant's power changes by a few percent (up and down in turn, within its
-    /// capacity). Plants producing nothing stay at zero.
+    /// capacity). Plants producing nothing stay at zero. A plant already at `now` (or,
+    /// touched, later) does not move: readings never run ahead of the clock, however often
+    /// this is called within one second.
     pub(crate) fn advance_readings(&mut self, now: i64) {
-        for plant in &mut self.plants {
-            plant.last_update = now.max(plant.last_update + 1);
+        for plant in self.plants.iter_mut().filter(|plant| plant.last_update < now) {
+            plant.last_update = now;
             plant.today_kwh = round(plant.today_kwh + 0.5, 1);
             plant.total_kwh = round(plant.total_kwh + 0.5, 1);
             if plant.power_w > 0.0 {
@@ -686,18 +688,30 @@ mod tests {
     }
 
     #[test]
-    fn readings_advance_for_every_plant() {
+    fn readings_advance_for_plants_behind_the_clock_only() {
         let mut data = AccountData::generate(1, 0, VendorKind::Solarman, 8, 0, START);
         let before = data.plants.clone();
-        data.advance_readings(START);
+        assert!(before.iter().all(|p| p.last_update < START), "generated in the past");
         data.advance_readings(START);
         for (old, new) in before.iter().zip(&data.plants) {
-            assert!(new.last_update > old.last_update && new.last_update >= START, "{new:?}");
-            assert_eq!(new.total_kwh, round(old.total_kwh + 1.0, 1));
+            assert_eq!(new.last_update, START, "{new:?}");
+            assert_eq!(new.total_kwh, round(old.total_kwh + 0.5, 1));
             assert_eq!(new.power_w == 0.0, old.power_w == 0.0, "offline plants stay at zero");
             assert!(new.power_w <= new.capacity_kw * 1000.0);
         }
         assert!(before.iter().zip(&data.plants).any(|(o, n)| o.power_w != n.power_w));
+        // Asked again within the same second: nothing moves, nothing runs ahead of now.
+        let moved = data.plants.clone();
+        data.advance_readings(START);
+        let same = |a: &Plant, b: &Plant| {
+            (a.last_update, a.total_kwh, a.power_w) == (b.last_update, b.total_kwh, b.power_w)
+        };
+        assert!(moved.iter().zip(&data.plants).all(|(a, b)| same(a, b)));
+        // A second later they move again; a plant touched ahead of the clock waits for it.
+        data.touch(0, START);
+        data.advance_readings(START + 1);
+        assert_eq!(data.plants[0].last_update, START + 60, "touched: a minute ahead");
+        assert!(data.plants[1..].iter().all(|p| p.last_update == START + 1));
     }
 
     #[test]

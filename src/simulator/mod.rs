@@ -209,9 +209,10 @@ pub struct Faults {
     /// Growatt accounts take [`DEFAULT_ACCOUNT_CONCURRENCY`]; see [`AccountConcurrency`].
     pub account_concurrency: AccountConcurrency,
     /// Every plant's readings move on this often, as a real portal's do every few minutes:
-    /// at the account's first request at least this long after the last move, every
-    /// plant's last update time becomes now (or a second later than before), its energy
-    /// grows and its power changes. `Duration::ZERO` moves them at every request; `None`
+    /// at the account's first request at least this long after the last move, every plant
+    /// whose last update time is behind now gets now as its update time, its energy grows
+    /// and its power changes. `Duration::ZERO` moves them at every request, so (times being
+    /// whole seconds) at most once a second: readings never run ahead of the clock. `None`
     /// (the default) never, except through [`Simulator::touch_plant`].
     pub readings_move_every: Option<Duration>,
 }

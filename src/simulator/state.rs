@@ -219,7 +219,8 @@ impl Account {
         plan
     }
 
-    /// Moves every plant's readings when at least `every` passed since they last moved.
+    /// Moves the readings of every plant behind the clock when at least `every` passed
+    /// since they last moved.
     fn move_readings_if_due(&self, every: Duration) {
         let now = Instant::now();
         {

@@ -1768,7 +1768,7 @@ async fn requests_refused_for_concurrency_do_not_use_up_the_token() {
 }
 
 #[tokio::test]
-async fn readings_move_when_due() {
+async fn readings_move_when_due_and_never_ahead_of_the_clock() {
     let moving = |every| Faults { readings_move_every: Some(every), ..Faults::none() };
     let sim = Simulator::start(config(vec![
         with_faults(Solarman, 3, moving(Duration::ZERO)),
@@ -1776,27 +1776,27 @@ async fn readings_move_when_due() {
     ]))
     .await
     .unwrap();
-    let readings = |body: &Value| -> Vec<(f64, f64)> {
+    let started = sim.state.started_at;
+    let update_times = |body: &Value| -> Vec<i64> {
         body["stationList"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| {
-                (s["lastUpdateTime"].as_f64().unwrap(), s["generationPower"].as_f64().unwrap())
-            })
+            .map(|s| s["lastUpdateTime"].as_f64().unwrap() as i64)
             .collect()
     };
-    for (index, moves) in [(0, true), (1, false)] {
-        let sm = Sm::login(&sim, index).await;
-        let first = readings(&sm.json("/station/v1.0/list", json!({"page": 1})).await);
-        let second = readings(&sm.json("/station/v1.0/list", json!({"page": 1})).await);
-        for (a, b) in first.iter().zip(&second) {
-            assert_eq!(b.0 > a.0, moves, "account {index}: {a:?} then {b:?}");
-        }
-        let station: u64 = sim.plant_ids(index)[0].parse().unwrap();
-        let total = |body: Value| body["generationTotal"].as_f64().unwrap();
-        let before = total(sm.json("/station/v1.0/realTime", json!({"stationId": station})).await);
-        let after = total(sm.json("/station/v1.0/realTime", json!({"stationId": station})).await);
-        assert_eq!(after > before, moves, "account {index}: energy {before} then {after}");
+    // Moving at every request: the first moves the generated (past) readings to now, and
+    // however many follow within a second, they never run ahead of the clock.
+    let sm = Sm::login(&sim, 0).await;
+    for request in 0..6 {
+        let times = update_times(&sm.json("/station/v1.0/list", json!({"page": 1})).await);
+        let now = chrono::Utc::now().timestamp();
+        assert!(times.iter().all(|&t| t >= started && t <= now), "request {request}: {times:?}");
     }
+    // Hourly: not due yet, so the generated readings stay.
+    let sm = Sm::login(&sim, 1).await;
+    let first = update_times(&sm.json("/station/v1.0/list", json!({"page": 1})).await);
+    let second = update_times(&sm.json("/station/v1.0/list", json!({"page": 1})).await);
+    assert_eq!(first, second);
+    assert!(first.iter().all(|&t| t < started), "{first:?}");
 }

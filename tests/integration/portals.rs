@@ -754,3 +754,23 @@ async fn fusionsolar_alarm_and_kpi_refusals_are_remembered() {
         assert!(alerts.summary.results[1].success, "{:?}", alerts.summary);
     }
 }
+
+/// SolarEdge overviews left out because the run's request budget (or soft deadline) ran
+/// short say so, not that they were left out for the daily quota.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solaredge_overviews_stopped_by_the_run_budget_say_so() {
+    // 350 sites: 4 listing pages, then 4 bulk overviews planned; the budget of 14 keeps
+    // its reserve of 10 for listings, so none is made.
+    let settings = plantsync::sync::EngineSettings { request_budget: 14, ..fast_settings() };
+    let h = Harness::with_settings(vec![account(VendorKind::SolarEdge, 350)], settings).await;
+    sync_once_a_day(&h).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    let error = Harness::error_of(&report, 0);
+    assert!(
+        error.contains("readings of 350 site(s) not refreshed this run (time or request budget)"),
+        "{error}"
+    );
+    assert!(!error.contains("daily quota"), "{error}");
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 0);
+}

@@ -588,7 +588,8 @@ async fn a_rate_limit_mid_fan_out_halves_the_accounts_limit_and_keeps_the_listin
 
 /// At the simulator's defaults (it refuses an account's eleventh concurrent request) the
 /// default settings never get a rate-limit answer, even with a plant and an alert run of
-/// the same accounts at once and readings that move at every request.
+/// the same accounts at once and readings that move (at every request, and for every plant
+/// between the runs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_settings_get_no_rate_limit_answers_at_the_simulators_defaults() {
     let moving = Faults {
@@ -606,6 +607,13 @@ async fn default_settings_get_no_rate_limit_answers_at_the_simulators_defaults()
     .await;
     let first = h.run(RunKind::Plants).await;
     assert_eq!(first.status, RunStatus::Ok, "{:?}", first.summary);
+    // Readings move at most once a second (never ahead of the clock): new readings for
+    // every plant, so the next plant run reads them all whatever the clock says.
+    for index in [0, 2] {
+        for plant in 0..250 {
+            h.sim.touch_plant(index, plant);
+        }
+    }
     let (plants, alerts) = tokio::join!(h.run(RunKind::Plants), h.run(RunKind::Alerts));
     assert_eq!(plants.status, RunStatus::Ok, "{:?}", plants.summary);
     assert_eq!(alerts.status, RunStatus::Ok, "{:?}", alerts.summary);

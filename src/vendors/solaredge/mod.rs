@@ -185,20 +185,26 @@ impl SolarEdge {
                 }
             }
         }
+        // Sites left out of the plan (the quota) and sites of planned calls not made (why
+        // the fan-out stopped) are told apart: only the first is about the quota.
         let unplanned: usize = chunks[planned..].iter().map(|c| c.len()).sum();
-        let left_out: usize =
-            unplanned + fan.not_attempted.iter().map(|&n| chunks[n].len()).sum::<usize>();
+        let not_made: usize = fan.not_attempted.iter().map(|&n| chunks[n].len()).sum();
         match fan.stopped {
             Some(Stopped::Error(error)) => {
-                let missed = stopped_sites + left_out;
+                let missed = stopped_sites + not_made;
                 pages.warn(format!("readings of {missed} site(s) not refreshed: {error}"));
             }
-            _ if left_out > 0 => pages.warn(format!(
-                "readings of {left_out} site(s) not refreshed this run, to keep within \
+            Some(Stopped::Budget) => pages.warn(format!(
+                "readings of {not_made} site(s) not refreshed this run (time or request budget)"
+            )),
+            None => {}
+        }
+        if unplanned > 0 {
+            pages.warn(format!(
+                "readings of {unplanned} site(s) not refreshed this run, to keep within \
                  SolarEdge's daily quota ({} overview call(s) needed, {planned} planned)",
                 chunks.len(),
-            )),
-            _ => {}
+            ));
         }
         for index in stale.into_iter().filter(|i| !refreshed.contains(i)) {
             pages.plants_mut()[index].vendor_updated_at = None;
