@@ -86,6 +86,18 @@ impl Endpoint {
         Endpoint::Alerts,
     ];
 
+    /// The endpoint's name in [`SimStats`]'s text: `login`, `plant-list`, `realtime`,
+    /// `devices`, `alerts`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Login => "login",
+            Endpoint::PlantList => "plant-list",
+            Endpoint::Realtime => "realtime",
+            Endpoint::Devices => "devices",
+            Endpoint::Alerts => "alerts",
+        }
+    }
+
     /// Position in [`Endpoint::ALL`], used to index per-endpoint counters.
     const fn slot(self) -> usize {
         match self {
@@ -343,6 +355,9 @@ pub struct SimCredentials {
 pub struct SimStats {
     /// Requests attributed to an account.
     pub requests: u64,
+    /// The same requests per endpoint, in [`Endpoint::ALL`] order (so a benchmark can check
+    /// that readings were read: [`Endpoint::Realtime`]).
+    pub requests_by_endpoint: Vec<(Endpoint, u64)>,
     /// Rate-limit answers sent, whatever the cause ([`Simulator::rate_limited`], summed).
     pub rate_limited: u64,
     /// The most requests of each kind handled at once (kinds that had requests).
@@ -353,10 +368,15 @@ pub struct SimStats {
 
 impl fmt::Display for SimStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} requests (", self.requests)?;
+        for (n, (endpoint, count)) in self.requests_by_endpoint.iter().enumerate() {
+            let separator = if n == 0 { "" } else { ", " };
+            write!(f, "{separator}{} {count}", endpoint.as_str())?;
+        }
         write!(
             f,
-            "{} requests, {} rate-limited answers, peak in flight per account {}",
-            self.requests, self.rate_limited, self.account_peak_in_flight
+            "), {} rate-limited answers, peak in flight per account {}",
+            self.rate_limited, self.account_peak_in_flight
         )?;
         for (kind, peak) in &self.peak_in_flight {
             write!(f, ", {kind} {peak}")?;
@@ -530,6 +550,10 @@ impl Simulator {
                 .iter()
                 .map(|a| Endpoint::ALL.iter().map(|&e| a.requests(e)).sum::<u64>())
                 .sum(),
+            requests_by_endpoint: Endpoint::ALL
+                .iter()
+                .map(|&e| (e, accounts.iter().map(|a| a.requests(e)).sum()))
+                .collect(),
             rate_limited: accounts.iter().map(|a| a.rate_limited()).sum(),
             peak_in_flight: IMPLEMENTED
                 .iter()

@@ -1730,6 +1730,10 @@ async fn an_account_gets_the_portals_rate_limit_past_its_concurrency() {
     let stats = sim.stats();
     assert_eq!((stats.rate_limited, stats.account_peak_in_flight), (2, 12));
     assert!(stats.to_string().contains("2 rate-limited answers"), "{stats}");
+    let realtime = sim.requests(0, Endpoint::Realtime) + sim.requests(1, Endpoint::Realtime);
+    assert!(stats.to_string().contains(&format!("realtime {realtime},")), "{stats}");
+    let by_endpoint: u64 = stats.requests_by_endpoint.iter().map(|(_, n)| n).sum();
+    assert_eq!(by_endpoint, stats.requests);
 }
 
 /// A request refused for the account's concurrency limit never reached the token check, so

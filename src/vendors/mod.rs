@@ -22,7 +22,9 @@
 //!
 //! * Portal limits live in the adapters: SolarEdge's daily quota goes through
 //!   [`DailyQuota`] (persisted, so it survives restarts) and a process-wide limit of three
-//!   concurrent calls; FusionSolar's minimum intervals through [`Session::pace`].
+//!   concurrent calls; Growatt, whose blocks are per IP, has a process-wide limit of eight
+//!   ([`concurrency::GROWATT_MAX_CONCURRENT`]); FusionSolar's minimum intervals go through
+//!   [`Session::pace`].
 //! * Per-plant calls (readings, details, per-station alerts, bulk overviews) run through
 //!   [`Session::fan_out`]: concurrently, up to the portal's [`PortalConcurrency`] for one
 //!   account, halved for that account at its first rate limit and recovering slowly.
