@@ -90,7 +90,8 @@ enum Launched<T> {
 
 /// The stop of the fan-out running on a session, set by its first stop-class error: the
 /// launched calls still waiting for a place give up, and the later calls of items already
-/// running are not sent ([`Session::call_optional`] answers them with this error).
+/// running are not sent ([`Session::call_optional`] answers them with this error). One per
+/// session: an adapter runs its fan-outs one after another, never one inside another.
 #[derive(Debug, Default)]
 pub(super) struct Halt {
     error: Mutex<Option<VendorError>>,

@@ -6,13 +6,14 @@
 //! The realtime calls (one per station whose readings moved) and the alert lookups (one
 //! station at a time per place) fan out under the account's concurrency limit
 //! ([`crate::vendors::PortalConcurrency`]: 8 by default); the device and alert lists under
-//! a station are paged with the same stop rules as the station list. Both are optional
-//! calls: a rate limit is never waited out and retried per place (eight places each
-//! retrying a 429 is the hammering §5.4 and §6.5 warn of), it stops the fan-out. Per-plant
-//! readings not read keep their stored values; the alerts of the stations not read are
-//! left for the next run, and the listing of the others is kept with a warning naming how
-//! many were left out (Solarman's alert list has no end times and sets no `open_keys`, so
-//! a partial listing resolves nothing).
+//! a station are paged with the same stop rules as the station list. Both fan-outs make
+//! optional calls: a rate limit is never waited out and retried per place (eight places
+//! each retrying a 429 multiply the refusals; retries count against the portal, §6.5), it
+//! stops the fan-out. Readings not read keep their stored values. The alerts of the
+//! stations read are kept, with a warning naming how many stations were left out; those
+//! are asked again by the next run, in its window (from this run's start, less the
+//! overlap). Solarman's alert list has no end times and sets no `open_keys`, so a partial
+//! listing resolves nothing.
 
 mod client;
 mod convert;
@@ -346,9 +347,9 @@ impl VendorClient for Solarman {
             Some(Stopped::Budget) => listing.warnings.push(format!(
                 "alerts of {missed} station(s) not fetched this run (time or request budget)"
             )),
-            // The alerts of the other stations are kept: a throttled or failing portal, or
-            // a spent budget, loses only the stations not read, which the next run asks
-            // for. Nothing is resolved by their absence (no `open_keys`).
+            // The alerts of the stations read are kept: a throttled or failing portal, or a
+            // spent budget, leaves out only the stations not read, which the next run asks
+            // again. Nothing is resolved by their absence (no `open_keys`).
             Some(Stopped::Error(
                 error @ (VendorError::RateLimited { .. }
                 | VendorError::Transient(_)
