@@ -321,9 +321,9 @@ settings! {
         env: ["PLANTSYNC_PORTALS_GROWATT_CONCURRENCY"],
         flag: None,
         default: None,
-        doc: "Per-plant calls (details, readings) of one Growatt account in flight at once (1-32); unset: plantsync's default, 4",
+        doc: "Per-plant calls (details, readings) of one Growatt account in flight at once (1-8); all Growatt accounts together never exceed 8; unset: plantsync's default, 4",
         secret: false,
-        parse: |t| optional_int_in(t, 1, 32),
+        parse: |t| optional_int_in(t, 1, 8),
         show: show_portal_limit,
     }
     /// Interface of the control API.

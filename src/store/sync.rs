@@ -193,6 +193,10 @@ pub enum VendorOutcome {
         /// When the run started.
         at: Timestamp,
     },
+    /// Succeeded with part of the vendor's plants left for the next run (an alert fan-out
+    /// the portal throttled): the error clears, but the last sync time stays, so the next
+    /// run asks the same window again.
+    SucceededInPart,
     /// Failed: the error is kept and the failure count grows.
     Failed {
         /// What went wrong.
@@ -359,6 +363,17 @@ impl Store {
                              WHERE id = ?3"
                         ),
                         params![at, change, vendor_id],
+                    )?;
+                }
+                VendorOutcome::SucceededInPart => {
+                    tx.execute(
+                        &format!(
+                            "UPDATE vendors SET {error_column} = NULL, {failures_column} = 0,
+                                needs_user_action = 0, change_seq = ?1,
+                                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                             WHERE id = ?2"
+                        ),
+                        params![change, vendor_id],
                     )?;
                 }
                 VendorOutcome::Failed { error, needs_user_action } => {

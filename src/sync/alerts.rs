@@ -60,7 +60,11 @@ pub(super) async fn sync(
             .await;
     }
 
-    let mut run = VendorRun { total: listing.alerts.len() as u64, ..VendorRun::default() };
+    let mut run = VendorRun {
+        total: listing.alerts.len() as u64,
+        in_part: listing.partial,
+        ..VendorRun::default()
+    };
     let mut not_stored = Vec::new();
     let vendor_id = vendor.id;
     let upsert = |rows| engine.store.upsert_alerts(vendor_id, rows, Timestamp::now());

@@ -129,6 +129,8 @@ pub(crate) struct VendorRun {
     pub needs_user_action: bool,
     /// Not attempted at all, and why.
     pub skipped: Option<SkipReason>,
+    /// Succeeded, but some plants were left for the next run: the last sync time stays.
+    pub in_part: bool,
 }
 
 impl VendorRun {
@@ -373,6 +375,8 @@ impl Engine {
         }
         let outcome = if run.skipped.is_some() {
             VendorOutcome::NotAttempted
+        } else if run.success && run.in_part {
+            VendorOutcome::SucceededInPart
         } else if run.success {
             VendorOutcome::Succeeded { at: started_at }
         } else {

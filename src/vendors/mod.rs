@@ -174,6 +174,9 @@ pub struct AlertListing {
     pub open_keys: Option<Vec<String>>,
     /// What the user should know about this listing (calls left out to keep a quota).
     pub warnings: Vec<String>,
+    /// Some plants' alerts were not asked this run (a throttled portal, the run's budget):
+    /// the next run must ask the same window again for them.
+    pub partial: bool,
 }
 
 /// A portal account's adapter.

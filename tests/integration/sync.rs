@@ -651,6 +651,11 @@ async fn a_rate_limit_in_the_alert_fan_out_keeps_the_alerts_read_and_halves_once
         format!("alerts of {} station(s) not fetched this run: rate limited", 40 - stored);
     assert!(error.contains(&left_out), "{error}");
     assert!(h.sim.rate_limited(0) <= 8, "only calls in flight with the first refusal, once each");
+    // Stations were left out: the window does not move, so the next run asks the whole
+    // lookback again for them (the first sync's 72 hours here).
+    let vendor = h.store.find_vendor("acct-0").await.unwrap();
+    assert_eq!(vendor.last_alerts_synced_at, None, "the window stays for the next run");
+    assert_eq!(vendor.last_alerts_error, None, "yet the run is no failure");
 
     // The portal answers again: the next run reads every station (in its own window),
     // four at a time.
@@ -661,6 +666,9 @@ async fn a_rate_limit_in_the_alert_fan_out_keeps_the_alerts_read_and_halves_once
     assert_eq!(Harness::error_of(&again, 0), "", "{:?}", again.summary);
     assert_eq!(h.sim.requests(0, Endpoint::Devices) - devices, 40, "every station");
     assert_eq!(h.sim.account_peak_in_flight(0), 4, "halved once by the one episode");
+    let vendor = h.store.find_vendor("acct-0").await.unwrap();
+    assert!(vendor.last_alerts_synced_at.is_some(), "a complete run moves the window");
+    assert_eq!(h.store.list_alerts(AlertFilter::default()).await.unwrap().len(), 40);
 }
 
 /// Sungrow: an account that may not call the fault list (`E994`, or HTTP 404 from it, "not

@@ -344,9 +344,12 @@ impl VendorClient for Solarman {
         }
         match fan.stopped {
             None => {}
-            Some(Stopped::Budget) => listing.warnings.push(format!(
-                "alerts of {missed} station(s) not fetched this run (time or request budget)"
-            )),
+            Some(Stopped::Budget) => {
+                listing.partial = true;
+                listing.warnings.push(format!(
+                    "alerts of {missed} station(s) not fetched this run (time or request budget)"
+                ));
+            }
             // The alerts of the stations read are kept: a throttled or failing portal, or a
             // spent budget, leaves out only the stations not read, which the next run asks
             // again. Nothing is resolved by their absence (no `open_keys`).
@@ -355,9 +358,12 @@ impl VendorClient for Solarman {
                 | VendorError::Transient(_)
                 | VendorError::BudgetExhausted(_)
                 | VendorError::QuotaSpent(_)),
-            )) => listing
-                .warnings
-                .push(format!("alerts of {missed} station(s) not fetched this run: {error}")),
+            )) => {
+                listing.partial = true;
+                listing
+                    .warnings
+                    .push(format!("alerts of {missed} station(s) not fetched this run: {error}"));
+            }
             Some(Stopped::Error(error)) => return Err(error),
         }
         Ok(listing)
