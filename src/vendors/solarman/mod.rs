@@ -55,12 +55,7 @@ impl Solarman {
         path: &'static str,
         body: Value,
     ) -> Result<Response, VendorError> {
-        session
-            .call(self, |token: Token| {
-                let body = body.clone();
-                async move { self.client.post(&token, path, body).await }
-            })
-            .await
+        self.post_as(session, path, body, false).await
     }
 
     /// [`Solarman::post`] for optional calls (a station's device and alert lists): a rate
@@ -71,12 +66,26 @@ impl Solarman {
         path: &'static str,
         body: Value,
     ) -> Result<Response, VendorError> {
-        session
-            .call_optional(self, |token: Token| {
-                let body = body.clone();
-                async move { self.client.post(&token, path, body).await }
-            })
-            .await
+        self.post_as(session, path, body, true).await
+    }
+
+    /// An authenticated POST of `body` to `path`, as a required or an optional call.
+    async fn post_as(
+        &self,
+        session: &Session,
+        path: &'static str,
+        body: Value,
+        optional: bool,
+    ) -> Result<Response, VendorError> {
+        let call = |token: Token| {
+            let body = body.clone();
+            async move { self.client.post(&token, path, body).await }
+        };
+        if optional {
+            session.call_optional(self, call).await
+        } else {
+            session.call(self, call).await
+        }
     }
 
     /// A station's devices (paged), and whether the list was read to its end.
