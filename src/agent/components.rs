@@ -214,7 +214,8 @@ impl Component for ApiComponent {
         }
         if let Some(task) = self.task.take() {
             // The runs have drained (or been ended): the answers to requests waiting for
-            // them get a moment to go out, whatever the deadline.
+            // them get a moment to go out, even past the shared deadline (by at most
+            // `API_CLOSE_WAIT`).
             let _ = deadline;
             let close_by = tokio::time::Instant::now() + API_CLOSE_WAIT;
             join_by(task, close_by, "control API (open requests)").await;
@@ -250,8 +251,9 @@ impl Component for Drain {
         if tokio::time::timeout_at(deadline, self.coordinator.idle()).await.is_ok() {
             return;
         }
-        // Ended first, so nothing of the run is written after it is recorded interrupted
-        // (writes already queued still land first: the store's writer keeps their order).
+        // Ended first; an aborted task stops at its next await, so a write it already queued
+        // may still land after the mark below, which is harmless: a finished run never
+        // overwrites `interrupted` (see `Store::finish_run`).
         self.coordinator.abort_runs();
         match self.store.mark_running_runs_interrupted("the agent was stopped during the run").await
         {

@@ -325,6 +325,11 @@ impl Coordinator {
             tasks.push(task.abort_handle());
         }
         task.await.unwrap_or_else(|e| {
+            // Ended at a stop's deadline: the agent is stopping, which a client handles
+            // (the CLI syncs by itself once the lock is free). Anything else is a bug.
+            if e.is_cancelled() && self.stopping.load(Ordering::SeqCst) {
+                return (Served::Started, Arc::new(Err(RunError::Stopping)));
+            }
             warn!("a sync task ended abnormally: {e}");
             (Served::Started, Arc::new(Err(RunError::Aborted(e.to_string()))))
         })

@@ -17,12 +17,12 @@ use crate::domain::VendorKind;
 
 /// SolarEdge refuses a fourth concurrent call from one source IP with HTTP 429
 /// (vendor-apis.md §3.2). The limit is shared by every SolarEdge account of the process
-/// (the adapter's process-wide semaphore has this many permits), so no account may have
-/// more in flight either.
+/// (the places of [`crate::vendors::Http::source_permit`], one set per process), so no
+/// account may have more in flight either.
 pub const SOLAREDGE_MAX_CONCURRENT: usize = 3;
 
-/// Growatt calls in flight at once over every Growatt account of the process (the client's
-/// process-wide semaphore has this many permits), listing pages included.
+/// Growatt calls in flight at once over every Growatt account of the process (the places
+/// of [`crate::vendors::Http::source_permit`]), listing pages included.
 ///
 /// Growatt's limits count per source IP as much as per token: hammering has led to IP
 /// blocks lasting days (vendor-apis.md §5.4), and a block stops every account behind that

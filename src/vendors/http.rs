@@ -2,7 +2,7 @@
 
 use super::VendorError;
 use super::concurrency::PortalConcurrency;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 /// Timeouts and retries of vendor calls.
@@ -174,6 +174,18 @@ fn content_hint(body: &[u8]) -> &'static str {
 pub struct Http {
     client: reqwest::Client,
     settings: HttpSettings,
+    per_source: Arc<PerSource>,
+}
+
+/// Calls in flight from this machine, for portals that limit them per source address: held
+/// by the one `Http` of a process (the engine's, shared by all its clones), so every
+/// account's calls count together; a test's engine has its own.
+#[derive(Debug)]
+struct PerSource {
+    /// SolarEdge refuses a fourth concurrent call from one source IP with HTTP 429 (§3.2).
+    solaredge: tokio::sync::Semaphore,
+    /// Hammering Growatt has led to IP blocks lasting days (§5.4).
+    growatt: tokio::sync::Semaphore,
 }
 
 static CRYPTO_PROVIDER: Once = Once::new();
@@ -212,7 +224,28 @@ impl Http {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| VendorError::Permanent(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client, settings })
+        let per_source = Arc::new(PerSource {
+            solaredge: tokio::sync::Semaphore::new(super::concurrency::SOLAREDGE_MAX_CONCURRENT),
+            growatt: tokio::sync::Semaphore::new(super::concurrency::GROWATT_MAX_CONCURRENT),
+        });
+        Ok(Self { client, settings, per_source })
+    }
+
+    /// A place among the calls this machine may have in flight to `kind`, for portals that
+    /// limit them per source address (SolarEdge, Growatt); `None` for the others. Hold it
+    /// for the length of the request.
+    pub async fn source_permit(
+        &self,
+        kind: crate::domain::VendorKind,
+    ) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, VendorError> {
+        let semaphore = match kind {
+            crate::domain::VendorKind::SolarEdge => &self.per_source.solaredge,
+            crate::domain::VendorKind::Growatt => &self.per_source.growatt,
+            _ => return Ok(None),
+        };
+        semaphore.acquire().await.map(Some).map_err(|_| {
+            VendorError::Transient(format!("the {} call limiter is closed", kind.display_name()))
+        })
     }
 
     /// The underlying client, for building requests.

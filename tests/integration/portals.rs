@@ -655,8 +655,10 @@ async fn bad_rows_are_skipped_and_documented_spellings_read() {
 /// there, as a throttled listing does: no `plant/data` call follows, the listing is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn growatt_rate_limited_details_skip_the_data_calls() {
+    // Every details call is refused, so no call of the first wave succeeds and frees a
+    // place before the refusal is seen: the count below does not depend on timing.
     let limited =
-        Faults { rate_limit: Some(Trigger::once(Some(Endpoint::Devices), 1)), ..Faults::none() };
+        Faults { rate_limit: Some(Trigger::always(Some(Endpoint::Devices))), ..Faults::none() };
     let h = Harness::new(vec![faulty(VendorKind::Growatt, 30, limited)]).await;
     let report = h.run(RunKind::Plants).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
@@ -666,7 +668,8 @@ async fn growatt_rate_limited_details_skip_the_data_calls() {
     assert_eq!(h.sim.requests(0, Endpoint::Realtime), 0, "no plant/data call after the 10012");
     assert!(h.sim.requests(0, Endpoint::Devices) <= 4, "the first wave of details, no more");
     assert_eq!(h.plants_of(0).await.len(), 30, "the listing is kept");
-    // The next run reads them.
+    // The portal answers again: the next run reads them.
+    h.sim.set_faults(0, Faults::none());
     let next = h.run(RunKind::Plants).await;
     assert_eq!(Harness::error_of(&next, 0), "", "{:?}", next.summary);
     assert!(h.plants_of(0).await.iter().all(|p| p.daily_energy_kwh.is_some()));

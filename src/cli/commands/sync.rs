@@ -73,7 +73,9 @@ enum AgentAnswer {
 pub async fn run(ctx: &mut Ctx<'_>, kind: RunKind, args: SyncArgs) -> anyhow::Result<()> {
     let request = resolve(ctx, kind, selection(&args)).await?;
     let dir = ctx.settings.data_dir.value.clone();
-    let give_up = tokio::time::Instant::now() + AGENT_GONE_WAIT;
+    // Counted from the first time the agent is found gone, not from the start: a run
+    // through the agent may rightly take many minutes before it stops or dies.
+    let mut gone_since: Option<tokio::time::Instant> = None;
     let report = loop {
         let access = DataDirLock::acquire_for_sync(&dir, kind, |holder| {
             eprintln!("waiting for {} to finish", holder.describe());
@@ -84,7 +86,10 @@ pub async fn run(ctx: &mut Ctx<'_>, kind: RunKind, args: SyncArgs) -> anyhow::Re
                 AgentAnswer::Report(report) => break report,
                 // A stopping or vanished agent releases the lock soon: look again, and sync
                 // here once it is free.
-                AgentAnswer::Gone if tokio::time::Instant::now() < give_up => {
+                AgentAnswer::Gone
+                    if gone_since.get_or_insert_with(tokio::time::Instant::now).elapsed()
+                        < AGENT_GONE_WAIT =>
+                {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 AgentAnswer::Gone => anyhow::bail!(

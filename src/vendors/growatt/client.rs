@@ -4,20 +4,13 @@
 
 use super::wire::Envelope;
 use crate::domain::{Credentials, Secret};
-use crate::vendors::concurrency::GROWATT_MAX_CONCURRENT;
 use crate::vendors::http::Response;
 use crate::vendors::{Http, VendorError};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
 /// The international host (vendor-apis.md §5.1); `openapi-cn` and `openapi-us` are the
 /// regional ones.
 pub(super) const DEFAULT_BASE_URL: &str = "https://openapi.growatt.com";
-
-/// Hammering Growatt has led to IP blocks lasting days (§5.4), so every Growatt call of
-/// this process, over all accounts, takes one of these permits (see
-/// [`GROWATT_MAX_CONCURRENT`]).
-static IN_FLIGHT: Semaphore = Semaphore::const_new(GROWATT_MAX_CONCURRENT);
 
 /// Integrators report about a minute between detail calls before `10012` clears (§5.4).
 const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
@@ -67,10 +60,9 @@ impl Client {
             .query(query)
             .header("token", token);
         let response = {
-            let _permit = IN_FLIGHT
-                .acquire()
-                .await
-                .map_err(|_| VendorError::Transient("the Growatt call limiter is closed".into()))?;
+            // Every Growatt call of the process, over all accounts, holds one of
+            // `GROWATT_MAX_CONCURRENT` places (IP blocks lasting days, §5.4).
+            let _permit = self.http.source_permit(crate::domain::VendorKind::Growatt).await?;
             self.http.send(request).await?
         };
         if let Some(error) = response.classify_status() {

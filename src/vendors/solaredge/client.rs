@@ -2,17 +2,11 @@
 //! header (v2), at most three in flight per process.
 
 use crate::domain::{Credentials, Secret};
-use crate::vendors::concurrency::SOLAREDGE_MAX_CONCURRENT;
 use crate::vendors::http::Response;
 use crate::vendors::{Http, VendorError};
-use tokio::sync::Semaphore;
 
 /// The one global host (vendor-apis.md §3.1).
 pub(super) const DEFAULT_BASE_URL: &str = "https://monitoringapi.solaredge.com";
-
-/// SolarEdge refuses a fourth concurrent call from one source IP with HTTP 429 (§3.2), so
-/// every SolarEdge call of this process, over all accounts, takes one of three permits.
-static IN_FLIGHT: Semaphore = Semaphore::const_new(SOLAREDGE_MAX_CONCURRENT);
 
 /// The HTTP side of the adapter.
 pub(super) struct Client {
@@ -53,10 +47,9 @@ impl Client {
         request: reqwest::RequestBuilder,
         api: Api,
     ) -> Result<Response, VendorError> {
-        let _permit = IN_FLIGHT
-            .acquire()
-            .await
-            .map_err(|_| VendorError::Transient("the SolarEdge call limiter is closed".into()))?;
+        // SolarEdge refuses a fourth concurrent call from one source IP (§3.2): every
+        // SolarEdge call of the process, over all accounts, holds one of three places.
+        let _permit = self.http.source_permit(crate::domain::VendorKind::SolarEdge).await?;
         let response = self.http.send(request).await?;
         match classify(api, &response) {
             Some(error) => Err(error),

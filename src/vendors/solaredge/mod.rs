@@ -13,7 +13,8 @@
 //! keeps every site's too. Listing pages are always made; overview and alert calls are
 //! optional and follow the `plan` module, which keeps enough for the listings of the rest
 //! of the day. An account's planned overview calls fan out, at most three at once, and the
-//! client's process-wide semaphore keeps every account of the process to three together.
+//! process's places per source address (`Http::source_permit`) keep every account of the
+//! process to three together.
 
 mod client;
 mod convert;

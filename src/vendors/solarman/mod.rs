@@ -10,10 +10,12 @@
 //! optional calls: a rate limit is never waited out and retried per place (eight places
 //! each retrying a 429 multiply the refusals; retries count against the portal, §6.5), it
 //! stops the fan-out. Readings not read keep their stored values. The alerts of the
-//! stations read are kept, with a warning naming how many stations were left out; those
-//! are asked again by the next run, in its window (from this run's start, less the
-//! overlap). Solarman's alert list has no end times and sets no `open_keys`, so a partial
-//! listing resolves nothing.
+//! stations read are kept, with a warning naming how many stations were left out, and the
+//! listing is partial: the engine then keeps the alert window where the last complete run
+//! left it, so the next run asks the stations left out (and any list not read to its end)
+//! over the same span again. Each run starts at another station, so a portal that
+//! throttles at the same point every run does not starve the same ones. Solarman's alert
+//! list has no end times and sets no `open_keys`, so a partial listing resolves nothing.
 
 mod client;
 mod convert;
@@ -148,16 +150,20 @@ impl Solarman {
         station_id: &str,
         window: AlertWindow,
     ) -> Result<AlertListing, VendorError> {
+        // A list not read to its end leaves alerts unasked: the listing is partial, so the
+        // window stays and the next run asks them again.
         let mut listing = AlertListing::default();
         let devices = match self.devices(session, station_id).await {
             Ok((devices, End::Complete)) => devices,
             Ok((devices, End::Incomplete(reason))) => {
+                listing.partial = true;
                 listing
                     .warnings
                     .push(format!("station {station_id}: device list incomplete ({reason})"));
                 devices
             }
             Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
+                listing.partial = true;
                 listing
                     .warnings
                     .push(format!("station {station_id}: device list unavailable ({reason})"));
@@ -175,6 +181,7 @@ impl Solarman {
         for serial in devices.serials {
             let (rows, end) = self.device_alerts(session, station_id, &serial, window).await?;
             if let End::Incomplete(reason) = end {
+                listing.partial = true;
                 listing.warnings.push(format!("device {serial}: alert list incomplete ({reason})"));
             }
             listing.alerts.extend(rows.alerts);
@@ -184,6 +191,13 @@ impl Solarman {
         }
         Ok(listing)
     }
+}
+
+/// The order in which an alert run asks `count` stations: all of them, starting at one
+/// that moves with the minute of `now`.
+fn rotation(count: usize, now: Timestamp) -> Vec<usize> {
+    let start = usize::try_from(now.as_datetime().timestamp() / 60).unwrap_or(0) % count.max(1);
+    (0..count).map(|n| (start + n) % count.max(1)).collect()
 }
 
 /// The devices of one station's device list, as its pages are read.
@@ -330,7 +344,11 @@ impl VendorClient for Solarman {
         window: AlertWindow,
         plant_ids: &[String],
     ) -> Result<AlertListing, VendorError> {
-        let stations = |n: usize| self.station_alerts(session, &plant_ids[n], window);
+        // Each run starts at another station (the minute of the hour picks where), so a
+        // portal that throttles every run at about the same point still has every station
+        // read within a few runs, well inside the lookback the held window allows.
+        let order = rotation(plant_ids.len(), Timestamp::now());
+        let stations = |n: usize| self.station_alerts(session, &plant_ids[order[n]], window);
         let fan = session.fan_out(self, plant_ids.len(), RESERVED_REQUESTS, stations).await;
         let mut listing = AlertListing::default();
         let missed = fan.missed();
@@ -340,9 +358,11 @@ impl VendorClient for Solarman {
                     listing.alerts.extend(station.alerts);
                     listing.skipped.extend(station.skipped);
                     listing.warnings.extend(station.warnings);
+                    listing.partial |= station.partial;
                 }
                 Err(VendorError::Permanent(reason) | VendorError::Malformed(reason)) => {
-                    let station = &plant_ids[n];
+                    let station = &plant_ids[order[n]];
+                    listing.partial = true;
                     listing
                         .warnings
                         .push(format!("station {station}: alerts unavailable ({reason})"));
@@ -382,6 +402,17 @@ impl VendorClient for Solarman {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_station_is_asked_and_the_start_moves_with_the_minute() {
+        let at = |minutes: i64| Timestamp::from_unix_millis(minutes * 60_000).unwrap();
+        assert_eq!(rotation(4, at(0)), [0, 1, 2, 3]);
+        assert_eq!(rotation(4, at(6)), [2, 3, 0, 1]);
+        assert!(rotation(0, at(6)).is_empty());
+        let mut all = rotation(7, at(123));
+        all.sort_unstable();
+        assert_eq!(all, (0..7).collect::<Vec<_>>());
+    }
     use crate::vendors::paging::PageRules;
 
     fn device(sn: Option<&str>, id: Option<&str>) -> wire::Device {
