@@ -83,6 +83,16 @@ impl RunResponse {
         }
     }
 
+    /// The original system's response object alone (`success`, `message`, `summary`), as
+    /// `plantsync sync --format json` prints it.
+    pub fn original(report: &RunReport) -> Self {
+        Self {
+            message: Some(completed_message(report.summary.kind).to_owned()),
+            summary: Some(report.summary.clone()),
+            ..Self::empty(true)
+        }
+    }
+
     /// A scheduled request skipped for a pause or the window: `success: false` and
     /// `skipped: true`, as the original answered inside the window.
     pub fn skipped(reason: SkipCause, message: String) -> Self {

@@ -15,7 +15,6 @@ use crate::datadir::lock::{AgentInfo, DataDirLock, SyncAccess};
 use crate::domain::{RunKind, RunReport, RunRequest, RunSource};
 use crate::store::Selection;
 use crate::sync::{Engine, EngineSettings, Progress, VendorFinished};
-use serde::Serialize;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,14 +26,6 @@ pub struct VendorsFailed {
     failed: u64,
     total: u64,
     run: crate::domain::RunId,
-}
-
-/// The original system's response object.
-#[derive(Serialize)]
-struct Response<'a> {
-    success: bool,
-    message: &'a str,
-    summary: &'a crate::domain::SyncSummary,
 }
 
 /// How long the CLI keeps looking when the agent it asked is stopping or gone (an agent
@@ -255,12 +246,8 @@ pub fn fail_if_vendors_failed(report: &RunReport) -> anyhow::Result<()> {
 /// Prints a run's summary as a table or as the original response object.
 pub fn print(ctx: &mut Ctx<'_>, report: &RunReport, format: Format) -> anyhow::Result<()> {
     let summary = &report.summary;
-    let message = match summary.kind {
-        RunKind::Plants => "Plant sync completed",
-        RunKind::Alerts => "Alert sync completed",
-    };
     match format {
-        Format::Json => write_json(ctx.out, &Response { success: true, message, summary }),
+        Format::Json => write_json(ctx.out, &RunResponse::original(report)),
         Format::Csv => crate::cli::output::write_csv(ctx.out, &summary.results),
         Format::Table => {
             let noun = summary.kind.as_str();
