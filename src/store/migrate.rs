@@ -4,22 +4,36 @@
 //! step is never edited, so every database walks the same path to the same schema.
 
 use super::{Result, StoreError};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::Path;
 
+/// One migration step.
+enum Step {
+    /// A batch of SQL, idempotent on a fresh database (`IF NOT EXISTS`).
+    Sql(&'static str),
+    /// Work SQL alone cannot make idempotent (adding a column, renaming rows and saying so),
+    /// followed by its batch. Returns what the user should be told.
+    Code(fn(&Transaction<'_>) -> Result<Vec<String>>),
+}
+
 /// The migration steps, in order; step `i` moves `user_version` from `i` to `i + 1`.
-/// Step 1 is the whole of `schema.sql`, which also carries (with `IF NOT EXISTS`) what
-/// later steps create, so a fresh database runs them as no-ops.
-const STEPS: &[&str] =
-    &[include_str!("../../schema.sql"), include_str!("migrations/0002_request_quotas.sql")];
+/// Step 1 is the whole of `schema.sql`, which also carries what later steps create (with
+/// `IF NOT EXISTS`, or as columns a later step adds only when missing), so a fresh database
+/// runs them as no-ops and ends with the same tables, columns and indexes as an upgraded one.
+const STEPS: &[Step] = &[
+    Step::Sql(include_str!("../../schema.sql")),
+    Step::Sql(include_str!("migrations/0002_request_quotas.sql")),
+    Step::Code(step_3),
+];
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: i64 = STEPS.len() as i64;
 
 /// Brings the database up to [`SCHEMA_VERSION`]; a no-op when it is already there.
-pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+/// Returns the notices a step left for the user (vendors renamed), already logged.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<Vec<String>> {
     if user_version(conn)? == SCHEMA_VERSION {
-        return Ok(());
+        return Ok(Vec::new());
     }
     // IMMEDIATE takes the write lock first, so two processes starting together cannot both
     // apply the same step; the version is read again under the lock.
@@ -32,12 +46,78 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             supported: SCHEMA_VERSION,
         });
     }
+    let mut notices = Vec::new();
     for (index, step) in STEPS.iter().enumerate().skip(found.max(0) as usize) {
-        tx.execute_batch(step)?;
+        match step {
+            Step::Sql(batch) => tx.execute_batch(batch)?,
+            Step::Code(run) => notices.extend(run(&tx)?),
+        }
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
     }
     tx.commit()?;
+    for notice in &notices {
+        tracing::warn!("{notice}");
+    }
+    Ok(notices)
+}
+
+/// Step 3: the normalized plant status, the portal's word on a spent quota, unique vendor
+/// names within an organization, and the tables of `0003_hardening.sql`.
+fn step_3(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    add_column_if_missing(
+        tx,
+        "plants",
+        "status",
+        "TEXT NOT NULL DEFAULT 'unknown' \
+         CHECK (status IN ('online', 'partial', 'offline', 'fault', 'unknown'))",
+    )?;
+    add_column_if_missing(tx, "request_quotas", "portal_said", "TEXT")?;
+    let notices = rename_duplicate_vendor_names(tx)?;
+    tx.execute_batch(include_str!("migrations/0003_hardening.sql"))?;
+    Ok(notices)
+}
+
+/// `ALTER TABLE .. ADD COLUMN` unless the table has the column already (a fresh database
+/// got it from `schema.sql`).
+fn add_column_if_missing(
+    tx: &Transaction<'_>,
+    table: &str,
+    column: &str,
+    definition: &str,
+) -> Result<()> {
+    let exists: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |row| row.get(0),
+    )?;
+    if !exists {
+        tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {definition}"))?;
+    }
     Ok(())
+}
+
+/// Gives every vendor whose name repeats an earlier vendor's name in the same organization
+/// the suffix ` (<id>)`, so the unique index can be created; says which were renamed.
+fn rename_duplicate_vendor_names(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    let mut stmt = tx.prepare(
+        "SELECT v.id, v.name, o.name FROM vendors v JOIN organizations o ON o.id = v.org_id
+         WHERE EXISTS (SELECT 1 FROM vendors w
+                       WHERE w.org_id = v.org_id AND w.name = v.name AND w.id < v.id)
+         ORDER BY v.id",
+    )?;
+    let duplicates = stmt
+        .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?)))?
+        .collect::<Result<Vec<(i64, String, String)>, _>>()?;
+    let mut notices = Vec::new();
+    for (id, name, org) in duplicates {
+        let renamed = format!("{name} ({id})");
+        tx.execute("UPDATE vendors SET name = ?1 WHERE id = ?2", rusqlite::params![renamed, id])?;
+        notices.push(format!(
+            "vendor {id} was renamed from '{name}' to '{renamed}': vendor names are now unique \
+             within an organization, and '{org}' had two named '{name}'"
+        ));
+    }
+    Ok(notices)
 }
 
 fn user_version(conn: &Connection) -> Result<i64> {
@@ -72,13 +152,34 @@ mod tests {
         }
     }
 
-    fn schema_of(path: &Path) -> Vec<String> {
+    /// Tables with their columns (name, type, not null, default, key) and the indexes with
+    /// their SQL: what a fresh and an upgraded database must agree on. (The tables' own SQL
+    /// text differs: `ALTER TABLE` appends a column where `schema.sql` writes it.)
+    fn shape_of(path: &Path) -> Vec<String> {
         let conn = Connection::open(path).unwrap();
-        let mut stmt = conn.prepare("SELECT sql FROM sqlite_master ORDER BY name").unwrap();
-        stmt.query_map([], |r| r.get::<_, Option<String>>(0))
-            .unwrap()
-            .map(|s| s.unwrap().unwrap_or_default())
-            .collect()
+        let mut stmt = conn
+            .prepare(
+                "SELECT m.name || '.' || c.name || ' ' || c.type || ' ' || c.\"notnull\" || ' '
+                        || ifnull(c.dflt_value, '-') || ' ' || c.pk
+                 FROM sqlite_master m JOIN pragma_table_info(m.name) c
+                 WHERE m.type = 'table' ORDER BY m.name, c.cid",
+            )
+            .unwrap();
+        let mut shape: Vec<String> =
+            stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        let mut stmt = conn
+            .prepare("SELECT name || ': ' || ifnull(sql, '') FROM sqlite_master WHERE type = 'index' ORDER BY name")
+            .unwrap();
+        shape.extend(stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap));
+        shape
+    }
+
+    /// A database as version 1 left it: step 1 of that time, without what later steps added.
+    fn version_1_database(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(include_str!("migrations/testdata/schema_v2.sql")).unwrap();
+        conn.execute_batch("DROP TABLE request_quotas; PRAGMA user_version = 1;").unwrap();
+        conn
     }
 
     #[test]
@@ -86,21 +187,58 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fresh = dir.path().join("fresh.db");
         drop(Store::open(&fresh).unwrap());
-        // A database as version 1 left it: step 1 without what step 2 added.
         let old = dir.path().join("old.db");
         {
-            let conn = Connection::open(&old).unwrap();
-            conn.execute_batch(STEPS[0]).unwrap();
-            conn.execute_batch("DROP TABLE request_quotas; PRAGMA user_version = 1;").unwrap();
+            let conn = version_1_database(&old);
             conn.execute("INSERT INTO organizations (name) VALUES ('Kept')", []).unwrap();
+            conn.execute("INSERT INTO vendors (name, kind) VALUES ('v', 'solarman')", []).unwrap();
+            conn.execute(
+                "INSERT INTO plants (vendor_id, vendor_plant_id, name) VALUES (1, 'p', 'P')",
+                [],
+            )
+            .unwrap();
         }
         drop(Store::open(&old).unwrap());
-        assert_eq!(schema_of(&old), schema_of(&fresh));
+        assert_eq!(shape_of(&old), shape_of(&fresh));
         let conn = Connection::open(&old).unwrap();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
         let kept: String =
             conn.query_row("SELECT name FROM organizations", [], |r| r.get(0)).unwrap();
         assert_eq!(kept, "Kept");
+        let status: String = conn.query_row("SELECT status FROM plants", [], |r| r.get(0)).unwrap();
+        assert_eq!(status, "unknown", "an old plant has no normalized status until it syncs");
+    }
+
+    #[test]
+    fn duplicate_vendor_names_in_one_organization_are_renamed_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = version_1_database(&path);
+            conn.execute_batch(
+                "INSERT INTO organizations (id, name) VALUES (1, 'North'), (2, 'South');
+                 INSERT INTO vendors (id, name, kind, org_id) VALUES
+                     (1, 'roof', 'solarman', 1), (2, 'roof', 'growatt', 1),
+                     (3, 'roof', 'sungrow', 2), (4, 'roof', 'growatt', NULL),
+                     (5, 'roof', 'growatt', NULL);",
+            )
+            .unwrap();
+        }
+        let mut conn = Connection::open(&path).unwrap();
+        let notices = migrate(&mut conn, &path).unwrap();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(
+            notices[0].contains("vendor 2 was renamed from 'roof' to 'roof (2)'"),
+            "{notices:?}"
+        );
+        let mut stmt = conn.prepare("SELECT name FROM vendors ORDER BY id").unwrap();
+        let names: Vec<String> =
+            stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+        assert_eq!(names, ["roof", "roof (2)", "roof", "roof", "roof"]);
+        let err = conn
+            .execute("INSERT INTO vendors (name, kind, org_id) VALUES ('roof', 'huawei', 2)", [])
+            .unwrap_err();
+        assert!(err.to_string().contains("UNIQUE"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,184 @@
+-- plantsync local store: the single source of the schema.
+--
+-- Applied by `store::migrate` as migration step 1 (`PRAGMA user_version = 1`).
+-- A later change is a new numbered step in `src/store/migrate.rs`; this file is never edited
+-- once shipped, except to append what the new steps create, so a fresh database and an
+-- upgraded one end up identical.
+--
+-- Conventions
+-- * Times are UTC text in ISO-8601 with milliseconds and a `Z` suffix, for example
+--   `2026-11-29T13:05:00.000Z`. They sort lexicographically, `sqlite3` shows them readably,
+--   and `strftime('%Y-%m-%dT%H:%M:%fZ','now')` produces the same shape inside SQL.
+-- * Booleans are INTEGER 0/1 with a CHECK.
+-- * `change_seq` is stamped by the store (never by triggers) from `change_counter` on every
+--   insert or real change of a row, so the upstream push can ask "what changed after N".
+--   An upsert that changes nothing leaves `change_seq` and `updated_at` alone.
+
+CREATE TABLE IF NOT EXISTS change_counter (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO change_counter (id, value) VALUES (1, 0);
+
+CREATE TABLE IF NOT EXISTS organizations (
+    id                    INTEGER PRIMARY KEY,
+    name                  TEXT    NOT NULL UNIQUE CHECK (length(trim(name)) > 0),
+    auto_sync_enabled     INTEGER NOT NULL DEFAULT 1 CHECK (auto_sync_enabled IN (0, 1)),
+    sync_interval_minutes INTEGER NOT NULL DEFAULT 15
+                          CHECK (sync_interval_minutes BETWEEN 1 AND 1440),
+    change_seq            INTEGER NOT NULL DEFAULT 0,
+    created_at            TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at            TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- One monitoring-portal account. A vendor without an organization is never synced
+-- automatically (the original system's rule) but can be synced by hand once it has one.
+CREATE TABLE IF NOT EXISTS vendors (
+    id                     INTEGER PRIMARY KEY,
+    name                   TEXT    NOT NULL CHECK (length(trim(name)) > 0),
+    kind                   TEXT    NOT NULL
+                           CHECK (kind IN ('solarman', 'sungrow', 'solaredge', 'huawei', 'growatt')),
+    org_id                 INTEGER REFERENCES organizations (id) ON DELETE SET NULL,
+    base_url               TEXT,
+    is_active              INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
+    last_synced_at         TEXT,
+    last_alerts_synced_at  TEXT,
+    last_error             TEXT,      -- of the last failed plant sync, cleared on success
+    consecutive_failures   INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0),
+    last_alerts_error      TEXT,      -- the same two for alert syncs, kept apart so one kind's
+    alerts_consecutive_failures INTEGER NOT NULL DEFAULT 0   -- success never hides the other's failures
+                           CHECK (alerts_consecutive_failures >= 0),
+    -- Set when the vendor rejected the credentials: nothing logs in again until they change,
+    -- so plantsync can never lock an account out.
+    needs_user_action      INTEGER NOT NULL DEFAULT 0 CHECK (needs_user_action IN (0, 1)),
+    change_seq             INTEGER NOT NULL DEFAULT 0,
+    created_at             TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at             TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS idx_vendors_org ON vendors (org_id);
+
+-- Credentials live apart from `vendors` so that no listing query can read them by accident:
+-- only `store::vendors::credentials` selects from this table.
+CREATE TABLE IF NOT EXISTS vendor_credentials (
+    vendor_id   INTEGER PRIMARY KEY REFERENCES vendors (id) ON DELETE CASCADE,
+    username    TEXT,   -- Solarman username/email, Sungrow account, FusionSolar userName
+    password    TEXT,   -- Solarman/Sungrow password, FusionSolar systemCode
+    app_id      TEXT,   -- Solarman appId, Sungrow appkey
+    app_secret  TEXT,   -- Solarman appSecret, Sungrow secret key (x-access-key)
+    api_key     TEXT,   -- SolarEdge api_key, Growatt token
+    company_id  TEXT,   -- Solarman business orgId (optional)
+    updated_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE TABLE IF NOT EXISTS vendor_tokens (
+    vendor_id      INTEGER PRIMARY KEY REFERENCES vendors (id) ON DELETE CASCADE,
+    access_token   TEXT NOT NULL,
+    refresh_token  TEXT,
+    expires_at     TEXT,
+    metadata       TEXT NOT NULL DEFAULT '{}',   -- JSON, e.g. {"expires_in":..., "stored_at":...}
+    updated_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE TABLE IF NOT EXISTS plants (
+    id                INTEGER PRIMARY KEY,
+    vendor_id         INTEGER NOT NULL REFERENCES vendors (id) ON DELETE CASCADE,
+    org_id            INTEGER REFERENCES organizations (id) ON DELETE SET NULL,
+    vendor_plant_id   TEXT    NOT NULL,
+    name              TEXT    NOT NULL,
+    capacity_kw       REAL,
+    address           TEXT,
+    latitude          REAL,
+    longitude         REAL,
+    timezone          TEXT,   -- IANA zone when the vendor gives one
+    network_status    TEXT,
+    current_power_kw  REAL,
+    daily_energy_kwh  REAL,
+    total_energy_kwh  REAL,
+    vendor_updated_at TEXT,   -- the vendor's own "last update" time, in UTC
+    last_refreshed_at TEXT,   -- when plantsync last saw this plant in the vendor's listing
+    is_active         INTEGER NOT NULL DEFAULT 1 CHECK (is_active IN (0, 1)),
+    raw_json          TEXT,   -- the vendor's record as received, for re-parsing
+    change_seq        INTEGER NOT NULL DEFAULT 0,
+    created_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (vendor_id, vendor_plant_id)
+);
+CREATE INDEX IF NOT EXISTS idx_plants_org_name ON plants (org_id, name);
+CREATE INDEX IF NOT EXISTS idx_plants_vendor_name ON plants (vendor_id, name);
+CREATE INDEX IF NOT EXISTS idx_plants_name ON plants (name);
+CREATE INDEX IF NOT EXISTS idx_plants_change_seq ON plants (change_seq);
+
+CREATE TABLE IF NOT EXISTS alerts (
+    id                INTEGER PRIMARY KEY,
+    vendor_id         INTEGER NOT NULL REFERENCES vendors (id) ON DELETE CASCADE,
+    -- Vendors identify alert types, not occurrences; the sync builds a stable occurrence key
+    -- (for example `ps_id|ps_key|fault_code|create_time` for Sungrow).
+    vendor_alert_key  TEXT    NOT NULL,
+    plant_id          INTEGER REFERENCES plants (id) ON DELETE CASCADE,
+    device_sn         TEXT,
+    severity          TEXT    NOT NULL DEFAULT 'MEDIUM'
+                      CHECK (severity IN ('LOW', 'MEDIUM', 'HIGH', 'CRITICAL')),
+    status            TEXT    NOT NULL DEFAULT 'ACTIVE'
+                      CHECK (status IN ('ACTIVE', 'RESOLVED', 'ACKNOWLEDGED')),
+    code              TEXT,
+    title             TEXT    NOT NULL,
+    description       TEXT,
+    started_at        TEXT,
+    ended_at          TEXT,
+    raw_json          TEXT,
+    change_seq        INTEGER NOT NULL DEFAULT 0,
+    created_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    updated_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (vendor_id, vendor_alert_key)
+);
+CREATE INDEX IF NOT EXISTS idx_alerts_plant_started ON alerts (plant_id, started_at);
+CREATE INDEX IF NOT EXISTS idx_alerts_started ON alerts (started_at);
+CREATE INDEX IF NOT EXISTS idx_alerts_status ON alerts (status, severity);
+CREATE INDEX IF NOT EXISTS idx_alerts_change_seq ON alerts (change_seq);
+
+-- One row per sync run, whatever started it. `summary_json` keeps the original system's
+-- summary shape (totalVendors, successful, failed, ..., results[]).
+CREATE TABLE IF NOT EXISTS sync_runs (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL CHECK (kind IN ('plants', 'alerts')),
+    source        TEXT NOT NULL CHECK (source IN ('user', 'cron', 'system', 'api', 'tray')),
+    status        TEXT NOT NULL DEFAULT 'running'
+                  CHECK (status IN ('running', 'ok', 'partial', 'failed', 'skipped', 'interrupted')),
+    started_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at   TEXT,
+    message       TEXT,
+    summary_json  TEXT,
+    change_seq    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS idx_sync_runs_kind_started ON sync_runs (kind, started_at);
+
+CREATE TABLE IF NOT EXISTS sync_run_vendors (
+    run_id       INTEGER NOT NULL REFERENCES sync_runs (id) ON DELETE CASCADE,
+    vendor_id    INTEGER NOT NULL,   -- no FK: a run's history outlives a removed vendor
+    vendor_name  TEXT    NOT NULL,
+    org_id       INTEGER,
+    org_name     TEXT,
+    success      INTEGER NOT NULL CHECK (success IN (0, 1)),
+    synced       INTEGER NOT NULL DEFAULT 0,
+    created      INTEGER NOT NULL DEFAULT 0,
+    updated      INTEGER NOT NULL DEFAULT 0,
+    unchanged    INTEGER NOT NULL DEFAULT 0,
+    total        INTEGER NOT NULL DEFAULT 0,
+    error        TEXT,
+    duration_ms  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, vendor_id)
+);
+CREATE INDEX IF NOT EXISTS idx_sync_run_vendors_vendor ON sync_run_vendors (vendor_id);
+
+-- Step 2: daily request quotas of portals that count calls per API key (SolarEdge: 300 a
+-- day). Keyed by the key, not the vendor: changing a vendor's key, or removing and adding
+-- the vendor again, never hands the portal's own count a fresh start, and vendors that
+-- share a key share its count. `key_hash` is a SHA-256 prefix of the key, never the key.
+CREATE TABLE IF NOT EXISTS request_quotas (
+    key_hash     TEXT    NOT NULL,
+    day          TEXT    NOT NULL,   -- the UTC date the count belongs to, YYYY-MM-DD
+    used         INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0),
+    daily_limit  INTEGER NOT NULL CHECK (daily_limit > 0),
+    updated_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (key_hash, day)
+);
