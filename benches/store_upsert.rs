@@ -55,7 +55,8 @@
 //! limit in rows per second, for inserts and for updates.
 
 use plantsync::domain::{
-    Credentials, NewOrganization, NewVendor, Timestamp, VendorId, VendorKind, VendorPlant,
+    Credentials, NewOrganization, NewVendor, PlantStatus, Timestamp, VendorId, VendorKind,
+    VendorPlant,
 };
 use plantsync::store::{Store, UpsertCounts};
 use plantsync::sync::BATCH_SIZE;
@@ -84,6 +85,7 @@ fn plants(round: u32) -> Vec<VendorPlant> {
             longitude: Some(73.8 + (i % 100) as f64 / 1000.0),
             timezone: Some("Asia/Kolkata".into()),
             network_status: Some("NORMAL".into()),
+            status: Some(PlantStatus::Online),
             current_power_kw: Some((i % 900) as f64 / 100.0 + f64::from(round)),
             daily_energy_kwh: Some((i % 600) as f64 / 10.0 + f64::from(round)),
             total_energy_kwh: Some(i as f64 / 3.0),
@@ -235,7 +237,7 @@ fn load_temp(conn: &Connection, rows: &[VendorPlant]) {
         let mut insert = tx
             .prepare(
                 "INSERT INTO temp.src VALUES
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )
             .expect("prepare");
         for (ord, p) in rows.iter().enumerate() {
@@ -254,6 +256,7 @@ fn load_temp(conn: &Connection, rows: &[VendorPlant]) {
                     p.daily_energy_kwh,
                     p.total_energy_kwh,
                     p.vendor_updated_at.map(|t| t.to_canonical()),
+                    p.status.map(|s| s.as_str()),
                     p.raw_json,
                 ])
                 .expect("load");

@@ -1,6 +1,6 @@
 //! Counters for `GET /metrics`, in the Prometheus text format.
 
-use crate::domain::{RunKind, RunReport, RunStatus, Timestamp};
+use crate::domain::{PlantStatus, RunKind, RunReport, RunStatus, Timestamp};
 use crate::store::{StoreStatus, VendorHealth};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -139,6 +139,16 @@ impl Metrics {
             "plantsync_plants{{active=\"false\"}} {}",
             status.plants - status.active_plants
         );
+        family(
+            &mut out,
+            "plantsync_plants_by_status",
+            "gauge",
+            "Active plants by normalized status (online, partial, offline, fault, unknown).",
+        );
+        for status_word in PlantStatus::ALL {
+            let n = status.plants_by_status.get(status_word).copied().unwrap_or(0);
+            let _ = writeln!(out, "plantsync_plants_by_status{{status=\"{status_word}\"}} {n}");
+        }
         family(&mut out, "plantsync_alerts_active", "gauge", "Alerts still active.");
         let _ = writeln!(out, "plantsync_alerts_active {}", status.active_alerts);
         out
@@ -183,6 +193,7 @@ mod tests {
             active_vendors: 0,
             plants: 5,
             active_plants: 4,
+            plants_by_status: BTreeMap::from([(PlantStatus::Online, 3), (PlantStatus::Offline, 1)]),
             alerts: 0,
             active_alerts: 0,
             last_plant_run_at: None,
@@ -204,6 +215,9 @@ mod tests {
             }],
         };
         let text = metrics.render(&status);
+        assert!(text.contains("plantsync_plants_by_status{status=\"online\"} 3\n"), "{text}");
+        assert!(text.contains("plantsync_plants_by_status{status=\"offline\"} 1\n"), "{text}");
+        assert!(text.contains("plantsync_plants_by_status{status=\"fault\"} 0\n"), "{text}");
         assert!(
             text.contains("plantsync_vendor_quota_remaining{vendor=\"3\",kind=\"solaredge\"} 258"),
             "{text}"

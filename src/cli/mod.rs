@@ -10,6 +10,7 @@ mod secrets;
 mod time_arg;
 
 use crate::domain::{AlertStatus, RunKind, RunStatus, Severity, VendorKind};
+use crate::store::StatusFilter;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -399,9 +400,10 @@ pub enum PlantsCommand {
         /// Only this vendor (id or unique name).
         #[arg(long)]
         vendor: Option<String>,
-        /// Only this network status, e.g. NORMAL, ALL_OFFLINE.
-        #[arg(long)]
-        status: Option<String>,
+        /// Only this status: online, partial, offline, fault or unknown (every portal), or a
+        /// portal's own word such as ALL_OFFLINE (that portal's plants only).
+        #[arg(long, value_parser = parse_plant_status)]
+        status: Option<StatusFilter>,
         /// Only active (true) or inactive (false) plants.
         #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
         active: Option<bool>,
@@ -505,6 +507,10 @@ fn parse_kind(text: &str) -> Result<VendorKind, String> {
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
     text.parse().map_err(|e: crate::domain::ParseEnumError| e.to_string())
+}
+
+fn parse_plant_status(text: &str) -> Result<StatusFilter, String> {
+    StatusFilter::parse(text).ok_or_else(|| "the status is blank".to_owned())
 }
 
 fn parse_alert_status(text: &str) -> Result<AlertStatus, String> {

@@ -117,6 +117,25 @@ text_enum!(
 );
 
 text_enum!(
+    /// A plant's state in one vocabulary for every portal, stored beside the vendor's own
+    /// word (`network_status`) so one filter, one listing column and one metric cover all
+    /// five. Each adapter maps its portal's codes in its `convert` module; the table per
+    /// portal is in the README ("Plant status").
+    PlantStatus, "plant status", "lowercase", {
+        /// Every device reports.
+        Online => "online",
+        /// Some devices report, some do not.
+        Partial => "partial",
+        /// Nothing reports.
+        Offline => "offline",
+        /// The portal reports a fault at the plant.
+        Fault => "fault",
+        /// The portal gave no connectivity state, or one plantsync does not know.
+        Unknown => "unknown",
+    }
+);
+
+text_enum!(
     /// What a sync run synchronises.
     RunKind, "run kind", "lowercase", {
         /// Plant listings and readings.
@@ -181,6 +200,8 @@ mod tests {
         assert_eq!(" SolarEdge ".parse::<VendorKind>(), Ok(VendorKind::SolarEdge));
         assert_eq!("critical".parse::<Severity>(), Ok(Severity::Critical));
         assert_eq!("Resolved".parse::<AlertStatus>(), Ok(AlertStatus::Resolved));
+        assert_eq!(" OFFLINE".parse::<PlantStatus>(), Ok(PlantStatus::Offline));
+        assert!("ALL_OFFLINE".parse::<PlantStatus>().is_err(), "a vendor word is not a status");
     }
 
     #[test]

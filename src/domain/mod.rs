@@ -17,7 +17,9 @@ mod token;
 
 pub use credentials::{CredentialField, Credentials};
 pub use cron::CronSchedule;
-pub use enums::{AlertStatus, ParseEnumError, RunKind, RunSource, RunStatus, Severity, VendorKind};
+pub use enums::{
+    AlertStatus, ParseEnumError, PlantStatus, RunKind, RunSource, RunStatus, Severity, VendorKind,
+};
 pub use ids::{AlertId, OrgId, PlantId, RunId, VendorId};
 pub use records::{
     Alert, NewOrganization, NewVendor, Organization, Plant, SyncRun, SyncRunVendor, Vendor,

@@ -1,8 +1,8 @@
 //! The records plantsync keeps, as read from the store, and the observations vendors report.
 
 use super::{
-    AlertId, AlertStatus, OrgId, PlantId, RunId, RunKind, RunSource, RunStatus, Severity,
-    Timestamp, VendorId, VendorKind,
+    AlertId, AlertStatus, OrgId, PlantId, PlantStatus, RunId, RunKind, RunSource, RunStatus,
+    Severity, Timestamp, VendorId, VendorKind,
 };
 use serde::Serialize;
 
@@ -121,6 +121,8 @@ pub struct Plant {
     pub timezone: Option<String>,
     /// The vendor's network status (trimmed), e.g. `NORMAL`, `ALL_OFFLINE`.
     pub network_status: Option<String>,
+    /// The same state in plantsync's vocabulary; `unknown` until the vendor sends one.
+    pub status: PlantStatus,
     /// Current output, kW.
     pub current_power_kw: Option<f64>,
     /// Energy today, kWh.
@@ -161,6 +163,9 @@ pub struct VendorPlant {
     pub timezone: Option<String>,
     /// Network status, trimmed.
     pub network_status: Option<String>,
+    /// The normalized status the adapter mapped from the portal's codes; `None` keeps the
+    /// stored one (the portal did not say).
+    pub status: Option<PlantStatus>,
     /// Current output, kW.
     pub current_power_kw: Option<f64>,
     /// Energy today, kWh.

@@ -32,7 +32,7 @@ pub use alerts::AlertFilter;
 pub use migrate::SCHEMA_VERSION;
 pub use orgs::OrgPatch;
 pub use plants::{
-    OPTIONAL_COLUMNS as OPTIONAL_PLANT_COLUMNS, PlantFilter, PlantSort, UpsertCounts,
+    OPTIONAL_COLUMNS as OPTIONAL_PLANT_COLUMNS, PlantFilter, PlantSort, StatusFilter, UpsertCounts,
 };
 pub use quotas::{QuotaUse, quota_day, quota_key};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};

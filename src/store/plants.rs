@@ -7,7 +7,7 @@
 //! `last_refreshed_at`, which says when the vendor last listed the plant).
 
 use super::{Result, Store, StoreError, codec::like_contains, orgs, seq, vendors};
-use crate::domain::{OrgId, Plant, PlantId, Timestamp, VendorId, VendorPlant};
+use crate::domain::{OrgId, Plant, PlantId, PlantStatus, Timestamp, VendorId, VendorPlant};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 use std::collections::HashSet;
@@ -26,10 +26,11 @@ pub const OPTIONAL_COLUMNS: &[&str] = &[
     "daily_energy_kwh",
     "total_energy_kwh",
     "vendor_updated_at",
+    "status",
 ];
 
 /// The upsert statement in one of its two forms, built from [`OPTIONAL_COLUMNS`] so the
-/// "changed" test and the assignments cannot drift apart. `?17` is the change number offered
+/// "changed" test and the assignments cannot drift apart. `?18` is the change number offered
 /// to the row: a new row takes it, an existing row takes it only if something really changed.
 ///
 /// * [`UPSERT_KEEPING_NAME_SQL`], the one almost every row takes, assigns neither `name` nor
@@ -60,15 +61,12 @@ fn upsert_sql(assigns_name_and_org: bool) -> String {
         .map(|c| (*c).to_owned())
         .chain(std::iter::once("plants.is_active = 0".to_owned()))
         .chain(
-            OPTIONAL_COLUMNS
-                .iter()
-                .map(|c| format!("(excluded.{c} IS NOT NULL AND plants.{c} IS NOT excluded.{c})")),
+            optional_sources().map(|(c, p)| format!("({p} IS NOT NULL AND plants.{c} IS NOT {p})")),
         )
         .collect::<Vec<_>>()
         .join(" OR ");
-    let merges = OPTIONAL_COLUMNS
-        .iter()
-        .map(|c| format!("{c} = coalesce(excluded.{c}, plants.{c})"))
+    let merges = optional_sources()
+        .map(|(c, p)| format!("{c} = coalesce({p}, plants.{c})"))
         .collect::<Vec<_>>()
         .join(",\n    ");
     let (assign, only_if) = if assigns_name_and_org {
@@ -80,7 +78,7 @@ fn upsert_sql(assigns_name_and_org: bool) -> String {
         "INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, {optional},
             last_refreshed_at, is_active, raw_json, change_seq, created_at, updated_at)
          VALUES (?1, ?2, ?3, coalesce(?4, 'Plant ' || ?3), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-            ?15, 1, ?16, ?17, ?15, ?15)
+            coalesce(?15, 'unknown'), ?16, 1, ?17, ?18, ?16, ?16)
          ON CONFLICT (vendor_id, vendor_plant_id) DO UPDATE SET
             {assign}
             {merges},
@@ -92,6 +90,13 @@ fn upsert_sql(assigns_name_and_org: bool) -> String {
          {only_if}",
         optional = OPTIONAL_COLUMNS.join(", "),
     )
+}
+
+/// Each optional column with the parameter that carries the listing's value (`?5` on). The
+/// merge reads the parameter, not `excluded.<column>`: a NOT NULL column (`status`) gets its
+/// default in the inserted row, so `excluded` would never show that the listing left it out.
+fn optional_sources() -> impl Iterator<Item = (&'static str, String)> {
+    OPTIONAL_COLUMNS.iter().zip(5..).map(|(c, i)| (*c, format!("?{i}")))
 }
 
 /// The upsert that keeps the stored name and organization; see [`upsert_sql`].
@@ -149,8 +154,8 @@ pub struct PlantFilter {
     pub org: Option<String>,
     /// Vendor id or unique name.
     pub vendor: Option<String>,
-    /// Network status (case-insensitive), e.g. `NORMAL`.
-    pub status: Option<String>,
+    /// Only plants in this status.
+    pub status: Option<StatusFilter>,
     /// Only active (`true`) or inactive (`false`) plants.
     pub active: Option<bool>,
     /// Substring of the name (case-insensitive for ASCII).
@@ -163,10 +168,35 @@ pub struct PlantFilter {
     pub limit: Option<u64>,
 }
 
+/// A plant status to filter on: plantsync's own word (`offline`), which covers every portal,
+/// or a vendor's own word (`ALL_OFFLINE`), matched case-insensitively against
+/// `network_status`. Parsed once at the edge by [`StatusFilter::parse`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// The normalized status.
+    Normalized(PlantStatus),
+    /// A portal's own word, trimmed.
+    VendorWord(String),
+}
+
+impl StatusFilter {
+    /// A normalized status when `text` is one, else the vendor's word; `None` when blank.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        Some(match text.parse::<PlantStatus>() {
+            Ok(status) => Self::Normalized(status),
+            Err(_) => Self::VendorWord(text.to_owned()),
+        })
+    }
+}
+
 const COLUMNS: &str = "id, vendor_id, org_id, vendor_plant_id, name, capacity_kw, address,
     latitude, longitude, timezone, network_status, current_power_kw, daily_energy_kwh,
     total_energy_kwh, vendor_updated_at, last_refreshed_at, is_active, change_seq, created_at,
-    updated_at";
+    updated_at, status";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Plant> {
     Ok(Plant {
@@ -190,6 +220,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Plant> {
         change_seq: row.get(17)?,
         created_at: row.get(18)?,
         updated_at: row.get(19)?,
+        status: row.get(20)?,
     })
 }
 
@@ -250,6 +281,7 @@ fn upsert(
             plant.daily_energy_kwh,
             plant.total_energy_kwh,
             plant.vendor_updated_at,
+            plant.status,
             now,
             plant.raw_json,
             offered,
@@ -370,9 +402,16 @@ impl Store {
                 args.push(Value::Integer(vendors::resolve(conn, vendor)?.id.0));
                 sql.push_str(&format!(" AND vendor_id = ?{}", args.len()));
             }
-            if let Some(status) = &filter.status {
-                args.push(Value::Text(status.trim().to_owned()));
-                sql.push_str(&format!(" AND network_status = ?{} COLLATE NOCASE", args.len()));
+            match &filter.status {
+                Some(StatusFilter::Normalized(status)) => {
+                    args.push(Value::Text(status.as_str().to_owned()));
+                    sql.push_str(&format!(" AND status = ?{}", args.len()));
+                }
+                Some(StatusFilter::VendorWord(word)) => {
+                    args.push(Value::Text(word.clone()));
+                    sql.push_str(&format!(" AND network_status = ?{} COLLATE NOCASE", args.len()));
+                }
+                None => {}
             }
             if let Some(active) = filter.active {
                 args.push(Value::Integer(i64::from(active)));
@@ -405,7 +444,7 @@ impl Store {
             conn.query_row(
                 &format!("SELECT {COLUMNS}, raw_json FROM plants WHERE id = ?1"),
                 [id],
-                |row| Ok((from_row(row)?, row.get(20)?)),
+                |row| Ok((from_row(row)?, row.get(21)?)),
             )
             .optional()?
             .ok_or_else(|| StoreError::NotFound { what: "plant", id: id.to_string() })
@@ -718,7 +757,8 @@ mod tests {
         let mut plants = vec![plant("1", Some(3.0)), plant("2", Some(1.0)), plant("3", Some(2.0))];
         plants[0].name = Some("Zeta 50%".into());
         plants[1].network_status = Some("ALL_OFFLINE".into());
-        store.upsert_plants(v, plants, Timestamp::now()).await.unwrap();
+        plants[1].status = Some(PlantStatus::Offline);
+        store.upsert_plants(v, plants.clone(), Timestamp::now()).await.unwrap();
         let by_power = store
             .list_plants(PlantFilter {
                 sort: PlantSort::Power,
@@ -733,10 +773,25 @@ mod tests {
             ["1", "3"]
         );
         let offline = store
-            .list_plants(PlantFilter { status: Some("all_offline".into()), ..Default::default() })
+            .list_plants(PlantFilter {
+                status: StatusFilter::parse("all_offline"),
+                ..Default::default()
+            })
             .await
             .unwrap();
         assert_eq!(offline.len(), 1);
+        let normalized =
+            |text: &str| PlantFilter { status: StatusFilter::parse(text), ..Default::default() };
+        assert_eq!(store.list_plants(normalized(" Offline ")).await.unwrap().len(), 1);
+        assert_eq!(store.list_plants(normalized("unknown")).await.unwrap().len(), 2);
+        // A listing that does not say keeps the stored status; a new word replaces it.
+        plants[1].status = None;
+        store.upsert_plants(v, plants.clone(), Timestamp::now()).await.unwrap();
+        assert_eq!(store.list_plants(normalized("offline")).await.unwrap().len(), 1);
+        plants[1].status = Some(PlantStatus::Online);
+        store.upsert_plants(v, plants, Timestamp::now()).await.unwrap();
+        assert!(store.list_plants(normalized("offline")).await.unwrap().is_empty());
+        assert_eq!(StatusFilter::parse("  "), None);
         let search = store
             .list_plants(PlantFilter { search: Some("50%".into()), ..Default::default() })
             .await

@@ -1,8 +1,9 @@
 //! The offline status report: counts, per-vendor health, the database file.
 
 use super::{Result, SCHEMA_VERSION, Store, codec::count};
-use crate::domain::{Timestamp, VendorId, VendorKind};
+use crate::domain::{PlantStatus, Timestamp, VendorId, VendorKind};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One vendor's sync health.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,9 @@ pub struct StoreStatus {
     pub plants: u64,
     /// Active plants.
     pub active_plants: u64,
+    /// Active plants by normalized status; a status no plant has is absent.
+    #[serde(default)]
+    pub plants_by_status: BTreeMap<PlantStatus, u64>,
     /// Alerts.
     pub alerts: u64,
     /// Alerts still active.
@@ -144,6 +148,12 @@ impl Store {
                     health.quota_daily_limit = Some(limit);
                 }
             }
+            let mut stmt = conn.prepare(
+                "SELECT status, count(*) FROM plants WHERE is_active = 1 GROUP BY status",
+            )?;
+            let plants_by_status = stmt
+                .query_map([], |row| Ok((row.get::<_, PlantStatus>(0)?, count(row, 1)?)))?
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
             let database_bytes = ["", "-wal"]
                 .iter()
                 .filter_map(|suffix| {
@@ -170,6 +180,7 @@ impl Store {
                 active_vendors,
                 plants,
                 active_plants,
+                plants_by_status,
                 alerts,
                 active_alerts,
                 last_plant_run_at: counts.1,

@@ -1,7 +1,9 @@
 //! Managing and inspecting through the binary; the same rows through `sqlite3`.
 
 use crate::support::{Sandbox, assert_snapshot, normalize, sqlite3};
-use plantsync::domain::{AlertStatus, Severity, Timestamp, VendorAlert, VendorId, VendorPlant};
+use plantsync::domain::{
+    AlertStatus, PlantStatus, Severity, Timestamp, VendorAlert, VendorId, VendorPlant,
+};
 use plantsync::store::Store;
 
 fn add_org_and_vendor(sandbox: &Sandbox) {
@@ -127,6 +129,7 @@ fn seed_plants(sandbox: &Sandbox) {
                 capacity_kw: Some(10.0 * f64::from(i)),
                 current_power_kw: Some(f64::from(i)),
                 network_status: Some(if i == 3 { "ALL_OFFLINE" } else { "NORMAL" }.into()),
+                status: Some(if i == 3 { PlantStatus::Offline } else { PlantStatus::Online }),
                 raw_json: Some(format!("{{\"ps_id\":{i}}}")),
                 ..Default::default()
             })
@@ -161,6 +164,10 @@ fn plants_and_alerts_listings_filter_and_show() {
     let offline =
         json(&sandbox.ok(&["plants", "list", "--status", "all_offline", "--format", "json"]));
     assert_eq!(offline[0]["name"], "Farm 3");
+    let normalized =
+        json(&sandbox.ok(&["plants", "list", "--status", "offline", "--format", "json"]));
+    assert_eq!(normalized, offline, "plantsync's word and the vendor's find the same plant");
+    assert_eq!(normalized[0]["status"], "offline");
     let top = json(&sandbox.ok(&[
         "plants", "list", "--sort", "capacity", "--desc", "--limit", "2", "--format", "json",
     ]));

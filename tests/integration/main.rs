@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod config;
 mod lock;
+mod plant_status;
 mod portals;
 mod secrets;
 mod support;

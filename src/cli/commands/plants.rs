@@ -73,7 +73,8 @@ fn show(
                 ("current power kW", number_cell(plant.current_power_kw)),
                 ("energy today kWh", number_cell(plant.daily_energy_kwh)),
                 ("energy total kWh", number_cell(plant.total_energy_kwh)),
-                ("network status", text_cell(plant.network_status.as_deref())),
+                ("status", plant.status.to_string()),
+                ("vendor's status", text_cell(plant.network_status.as_deref())),
                 ("address", text_cell(plant.address.as_deref())),
                 ("latitude", number_cell(plant.latitude)),
                 ("longitude", number_cell(plant.longitude)),
@@ -114,7 +115,7 @@ fn print_list(ctx: &mut Ctx<'_>, plants: &[Plant], format: Format) -> anyhow::Re
                     number_cell(p.capacity_kw),
                     number_cell(p.current_power_kw),
                     number_cell(p.daily_energy_kwh),
-                    text_cell(p.network_status.as_deref()),
+                    p.status.to_string(),
                     yes_no(p.is_active),
                 ]);
             }

@@ -1,7 +1,7 @@
 //! FusionSolar wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
 use super::wire::{Alarm, KpiMap, LegacyStation, Station};
-use crate::domain::{AlertStatus, Severity, Timestamp, VendorAlert, VendorPlant};
+use crate::domain::{AlertStatus, PlantStatus, Severity, Timestamp, VendorAlert, VendorPlant};
 use crate::vendors::zones::zone_from_offset;
 
 /// One `/thirdData/stations` row (capacity in kWp). The list has no zone: the offset of
@@ -55,6 +55,12 @@ pub(super) fn apply_kpi(plant: &mut VendorPlant, kpi: &KpiMap) {
             2 => "FAULTY".into(),
             3 => "HEALTHY".into(),
             other => format!("STATE_{other}"),
+        });
+        plant.status = Some(match state {
+            1 => PlantStatus::Offline,
+            2 => PlantStatus::Fault,
+            3 => PlantStatus::Online,
+            _ => PlantStatus::Unknown,
         });
     }
 }

@@ -1,7 +1,7 @@
 //! Growatt wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
 use super::wire::{Plant, PlantData};
-use crate::domain::VendorPlant;
+use crate::domain::{PlantStatus, VendorPlant};
 use crate::vendors::zones::{checked_zone, local_time};
 
 /// Growatt's plant `status` as text. The codes are not documented; these are the ones
@@ -13,6 +13,17 @@ fn status(code: i64) -> String {
         2 => "FAULT".into(),
         3 => "STANDBY".into(),
         other => format!("STATUS_{other}"),
+    }
+}
+
+/// The list's `status`: 0 offline, 1 normal, 2 fault, 3 standby (the inverters report but
+/// wait for sun or grid, so the plant is reachable: `online`).
+fn plant_status(code: i64) -> PlantStatus {
+    match code {
+        0 => PlantStatus::Offline,
+        1 | 3 => PlantStatus::Online,
+        2 => PlantStatus::Fault,
+        _ => PlantStatus::Unknown,
     }
 }
 
@@ -33,6 +44,7 @@ pub(super) fn plant(row: Plant, raw: &str) -> Result<VendorPlant, String> {
         longitude: row.longitude,
         timezone: row.timezone.as_deref().and_then(checked_zone),
         network_status: row.status.map(status),
+        status: row.status.map(plant_status),
         current_power_kw: row.current_power,
         daily_energy_kwh: None,
         total_energy_kwh: row.total_energy,

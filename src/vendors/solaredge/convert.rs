@@ -46,6 +46,9 @@ pub(super) fn plant(site: Site, raw: &str) -> Result<VendorPlant, String> {
         longitude: None,
         timezone,
         network_status: site.status.map(|s| s.to_ascii_uppercase()),
+        // `Active` / `Pending` / `Disabled` is the site's administrative state, not whether
+        // it reports: the list says nothing about connectivity, so the status stays `unknown`.
+        status: None,
         current_power_kw: None,
         daily_energy_kwh: None,
         total_energy_kwh: None,

@@ -1,7 +1,9 @@
 //! Solarman wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
 use super::wire::{AlertRow, RealTime, Station, TokenResponse};
-use crate::domain::{AlertStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant};
+use crate::domain::{
+    AlertStatus, PlantStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant,
+};
 use base64::Engine;
 use serde_json::Value;
 
@@ -47,6 +49,16 @@ fn from_unix_seconds(seconds: f64) -> Option<Timestamp> {
     (seconds > 0.0).then(|| Timestamp::from_unix_millis(seconds.floor() as i64 * 1000)).flatten()
 }
 
+/// `networkStatus` (`NORMAL`, `PARTIAL_OFFLINE`, `ALL_OFFLINE`, padded at times).
+fn plant_status(word: &str) -> PlantStatus {
+    match word.trim().to_ascii_uppercase().as_str() {
+        "NORMAL" => PlantStatus::Online,
+        "PARTIAL_OFFLINE" => PlantStatus::Partial,
+        "ALL_OFFLINE" => PlantStatus::Offline,
+        _ => PlantStatus::Unknown,
+    }
+}
+
 /// One station row to a plant. `raw` is the row as received.
 pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> {
     let id = station.id.ok_or_else(|| "station without an id".to_owned())?;
@@ -58,6 +70,7 @@ pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> 
         latitude: station.location_lat,
         longitude: station.location_lng,
         timezone: station.region_timezone.filter(|zone| zone.parse::<chrono_tz::Tz>().is_ok()),
+        status: station.network_status.as_deref().map(plant_status),
         network_status: station.network_status.map(|s| s.trim().to_owned()),
         current_power_kw: station.generation_power.map(|w| w / 1000.0),
         daily_energy_kwh: None,

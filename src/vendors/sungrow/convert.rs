@@ -1,7 +1,9 @@
 //! Sungrow wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
 use super::wire::{Fault, LoginData, OAuthToken, Station, UnitValue};
-use crate::domain::{AlertStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant};
+use crate::domain::{
+    AlertStatus, PlantStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant,
+};
 use crate::vendors::zones::zone_from_gmt;
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde_json::Value;
@@ -125,12 +127,24 @@ pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> 
         network_status: station
             .ps_status
             .map(|s| if s == 0 { "ALL_OFFLINE" } else { "NORMAL" }.to_owned()),
+        status: plant_status(station.ps_status, station.ps_fault_status),
         current_power_kw: power.flatten(),
         daily_energy_kwh: today.flatten(),
         total_energy_kwh: total.flatten(),
         vendor_updated_at: station.curr_power_update_time.as_deref().and_then(time),
         raw_json: Some(raw.to_owned()),
         vendor_plant_id: id,
+    })
+}
+
+/// `ps_status` (1 online, 0 offline) with `ps_fault_status` (1 fault, 2 alarm, 3 normal): an
+/// online plant with a fault is `fault`; an alarm is a warning, still `online`.
+fn plant_status(online: Option<i64>, fault: Option<i64>) -> Option<PlantStatus> {
+    Some(match (online?, fault) {
+        (0, _) => PlantStatus::Offline,
+        (1, Some(1)) => PlantStatus::Fault,
+        (1, _) => PlantStatus::Online,
+        _ => PlantStatus::Unknown,
     })
 }
 

@@ -101,6 +101,9 @@ pub(super) struct Station {
     /// 1 online, 0 offline.
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub ps_status: Option<i64>,
+    /// 1 fault, 2 alarm, 3 normal.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub ps_fault_status: Option<i64>,
     #[serde(default)]
     pub curr_power: Option<UnitValue>,
     #[serde(default, deserialize_with = "lenient::opt_text")]

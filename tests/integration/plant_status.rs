@@ -1,0 +1,81 @@
+//! The normalized plant status across the five portals: each adapter maps its portal's codes
+//! to one vocabulary, stored beside the vendor's own word, and `--status` filters on it.
+
+use crate::sync::Harness;
+use plantsync::domain::{PlantStatus, RunKind, RunStatus, VendorKind};
+use plantsync::simulator::AccountSpec;
+use plantsync::store::{PlantFilter, StatusFilter};
+use std::collections::BTreeMap;
+
+/// Sixteen plants per portal: the simulator makes plants 1 and 9 all offline and 5 and 13
+/// partly offline, every other plant normal.
+fn counts(plants: &[plantsync::domain::Plant]) -> BTreeMap<PlantStatus, usize> {
+    let mut counts = BTreeMap::new();
+    for plant in plants {
+        *counts.entry(plant.status).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_portal_maps_its_codes_to_one_status_and_the_filter_spans_portals() {
+    use PlantStatus::{Fault, Offline, Online, Partial, Unknown};
+    let kinds = [
+        VendorKind::Solarman,
+        VendorKind::Sungrow,
+        VendorKind::SolarEdge,
+        VendorKind::Huawei,
+        VendorKind::Growatt,
+    ];
+    let h = Harness::new(kinds.iter().map(|k| AccountSpec::new(*k, 16, 1)).collect()).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+
+    let solarman = counts(&h.plants_of(0).await);
+    assert_eq!(solarman, BTreeMap::from([(Online, 12), (Partial, 2), (Offline, 2)]));
+    // Sungrow: `ps_status` 0 is offline; an online plant is `fault` when `ps_fault_status` is 1.
+    let sungrow = counts(&h.plants_of(1).await);
+    assert_eq!(sungrow.get(&Offline), Some(&2), "{sungrow:?}");
+    assert_eq!(sungrow.get(&Online).unwrap_or(&0) + sungrow.get(&Fault).unwrap_or(&0), 14);
+    // SolarEdge's `Active` is administrative: the status stays unknown, the word is kept.
+    let solaredge = h.plants_of(2).await;
+    assert_eq!(counts(&solaredge), BTreeMap::from([(Unknown, 16)]));
+    assert!(solaredge.iter().any(|p| p.network_status.as_deref() == Some("ACTIVE")));
+    assert!(solaredge.iter().any(|p| p.network_status.as_deref() == Some("PENDING")));
+    // FusionSolar's `real_health_state` 1/2/3 and Growatt's 0/1/2: offline, fault, online.
+    for index in [3, 4] {
+        let plants = h.plants_of(index).await;
+        assert_eq!(counts(&plants), BTreeMap::from([(Online, 12), (Offline, 2), (Fault, 2)]));
+    }
+
+    // One filter finds the offline plants of every portal that says so.
+    let offline = h
+        .store
+        .list_plants(PlantFilter {
+            status: StatusFilter::parse("offline"),
+            ..PlantFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(offline.len(), 8);
+    let mut vendors: Vec<i64> = offline.iter().map(|p| p.vendor_id.0).collect();
+    vendors.sort_unstable();
+    vendors.dedup();
+    assert_eq!(vendors.len(), 4, "Solarman, Sungrow, FusionSolar and Growatt plants");
+    // A vendor's own word still filters on that word.
+    let word = h
+        .store
+        .list_plants(PlantFilter {
+            status: StatusFilter::parse("all_offline"),
+            ..PlantFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(word.len(), 4, "Solarman and Sungrow say ALL_OFFLINE");
+
+    // The status report (and so the metrics) counts active plants by status.
+    let status = h.store.status().await.unwrap();
+    assert_eq!(status.plants_by_status.get(&Offline), Some(&8));
+    assert_eq!(status.plants_by_status.get(&Unknown), Some(&16));
+    assert_eq!(status.plants_by_status.values().sum::<u64>(), 80);
+}
