@@ -181,3 +181,52 @@ fn demo_runs_on_an_embedded_default() {
     assert!(again.status.success());
     assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM vendors"), "5\n");
 }
+
+/// Without `--data-dir` the demo works in a fresh temporary dir, keeps it, says so, and every
+/// command it suggests runs as printed (the binary's real path, the dir quoted).
+#[test]
+fn demo_in_a_temporary_dir_keeps_it_and_every_hint_runs() {
+    let sandbox = Sandbox::new();
+    let tmp = sandbox.data_dir().with_file_name("tmp dir");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut demo = std::process::Command::new(assert_cmd::cargo::cargo_bin!("plantsync"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PLANTSYNC_")) {
+        demo.env_remove(key);
+    }
+    let home = sandbox.data_dir().with_file_name("home");
+    demo.env("HOME", &home).env("XDG_DATA_HOME", home.join(".local/share")).env("TMPDIR", &tmp);
+    let output = demo.arg("demo").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let kept: Vec<_> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(kept.len(), 1, "one demo dir, kept: {kept:?}");
+    assert!(kept[0].join("plantsync.db").is_file());
+    assert!(stdout.contains("the demo's data dir is kept"), "{stdout}");
+    assert!(!home.join(".local/share/plantsync").exists(), "the default data dir is untouched");
+
+    let hints: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| *l != "inspect the data:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(hints.len(), 4, "{stdout}");
+    let bin = assert_cmd::cargo::cargo_bin!("plantsync").display().to_string();
+    for hint in &hints[..3] {
+        assert!(hint.starts_with(&bin), "names this binary: {hint}");
+    }
+    for hint in &hints {
+        let ran = std::process::Command::new("sh")
+            .args(["-c", hint])
+            .env("HOME", &home)
+            .env_remove("PLANTSYNC_DATA_DIR")
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "{hint}: {}", String::from_utf8_lossy(&ran.stderr));
+        assert!(!ran.stdout.is_empty(), "{hint} printed nothing");
+    }
+    let remove = stdout.lines().find(|l| l.trim_start().starts_with("rm -rf ")).unwrap();
+    assert!(remove.contains("'") && remove.contains("tmp dir"), "quoted: {remove}");
+    assert!(stdout.contains("vendor add --help"), "says how to go on: {stdout}");
+}

@@ -146,13 +146,55 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
         ]);
     }
     write!(ctx.out, "{}", table.render(TABLE_WIDTH))?;
-    let db = ctx.settings.database_path().display().to_string();
+    let db = shell_word(&ctx.settings.database_path().display().to_string());
+    // The commands name this very binary, so they work from a checkout (`target/release/..`)
+    // as well as after `cargo install`.
+    let bin = std::env::current_exe()
+        .map_or_else(|_| "plantsync".to_owned(), |p| shell_word(&p.display().to_string()));
+    let at = format!("{bin} --data-dir {}", shell_word(&data_dir));
     writeln!(
         ctx.out,
-        "\ninspect the data:\n  plantsync --data-dir {data_dir} plants list --org '{DEMO_ORG}'\n  \
-         plantsync --data-dir {data_dir} alerts list --status active\n  \
-         plantsync --data-dir {data_dir} runs list\n  sqlite3 {db} 'SELECT name, current_power_kw FROM plants LIMIT 5'"
+        "\ninspect the data:\n  {at} plants list --org '{DEMO_ORG}'\n  \
+         {at} alerts list --status active\n  {at} runs list\n  \
+         sqlite3 {db} 'SELECT name, current_power_kw FROM plants LIMIT 5'"
+    )?;
+    if data_dir_is_temporary {
+        writeln!(
+            ctx.out,
+            "\nthe demo's data dir is kept for these commands; remove it when done:\n  \
+             rm -rf {}",
+            shell_word(&data_dir)
+        )?;
+    }
+    writeln!(
+        ctx.out,
+        "\ngo on with your own portal accounts (in your own data dir, not the demo's):\n  \
+         {bin} org add 'My Office'\n  \
+         {bin} vendor add --help      # the five kinds and the credentials each needs\n  \
+         {bin} sync plants\n  \
+         {bin} run                    # the agent, on the schedule `config show` prints"
     )?;
     fail_if_vendors_failed(&plants)?;
     fail_if_vendors_failed(&alerts)
+}
+
+/// `text` as one word for a POSIX shell: unchanged when it is made of safe characters, else
+/// in single quotes.
+fn shell_word(text: &str) -> String {
+    let safe = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
+    if safe { text.to_owned() } else { format!("'{}'", text.replace('\'', r"'\''")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_word("/tmp/plantsync-demo-1"), "/tmp/plantsync-demo-1");
+        assert_eq!(shell_word("/home/a b/x"), "'/home/a b/x'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }
