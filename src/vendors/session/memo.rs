@@ -37,8 +37,8 @@ pub enum AccountFact {
     /// The Growatt token may not call `/v1/plant/data` (`error_code 101`), for any plant:
     /// plants are listed without today's energy.
     GrowattNoDataAccess,
-    /// The Growatt plant with this vendor id reported a zone without an IANA name
-    /// (`GMT+5:30`) or none at all, so its details need not be asked again soon.
+    /// The Growatt plant with this vendor id reported no zone in its details (or text that
+    /// is no zone), so its details need not be asked again soon.
     GrowattPlantWithoutZone(String),
 }
 
