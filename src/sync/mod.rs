@@ -18,6 +18,7 @@
 //! credentials change.
 
 mod alerts;
+mod facts;
 mod plants;
 mod progress;
 mod quota;
@@ -353,19 +354,22 @@ impl Engine {
                 ..VendorRun::default()
             }
         } else {
+            self.load_facts(target).await;
             let work = async {
                 match kind {
                     RunKind::Plants => plants::sync(self, target, progress).await,
                     RunKind::Alerts => alerts::sync(self, target, started_at, progress).await,
                 }
             };
-            match tokio::time::timeout(self.settings.vendor_deadline, work).await {
+            let run = match tokio::time::timeout(self.settings.vendor_deadline, work).await {
                 Ok(run) => run,
                 Err(_) => VendorRun::failed(&VendorError::Transient(format!(
                     "did not finish within the vendor deadline of {}s",
                     self.settings.vendor_deadline.as_secs()
                 ))),
-            }
+            };
+            self.save_facts(target).await;
+            run
         };
         if run.needs_user_action
             && run.skipped.is_none()
