@@ -215,7 +215,9 @@ impl fmt::Display for PlantZone {
 
 /// Text that is neither an IANA zone nor a `±HH:MM` offset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid time zone '{0}' (expected an IANA name such as Asia/Kolkata, or an offset such as +05:30)")]
+#[error(
+    "invalid time zone '{0}' (expected an IANA name such as Asia/Kolkata, or an offset such as +05:30)"
+)]
 pub struct ParseZoneError(String);
 
 impl FromStr for PlantZone {

@@ -282,11 +282,8 @@ pub(crate) fn offset_page(faults: &Faults, len: usize, start: usize, size: usize
         }
     }
     // A plant added at the top after the first page pushed every later offset one down.
-    let start = if faults.row_inserted_while_paging && start >= size.max(1) {
-        start - 1
-    } else {
-        start
-    };
+    let start =
+        if faults.row_inserted_while_paging && start >= size.max(1) { start - 1 } else { start };
     let start = start.min(len);
     start..start.saturating_add(size).min(len)
 }
@@ -437,7 +434,10 @@ mod tests {
         assert_eq!((plant_total(&inserted, 25, 1), plant_total(&inserted, 25, 2)), (25, 26));
         assert_eq!(offset_page(&inserted, 25, 0, 10), 0..10);
         assert_eq!(offset_page(&inserted, 25, 10, 10), 9..19);
-        assert_eq!((offset_total(&inserted, 25, 0, 10), offset_total(&inserted, 25, 10, 10)), (25, 26));
+        assert_eq!(
+            (offset_total(&inserted, 25, 0, 10), offset_total(&inserted, 25, 10, 10)),
+            (25, 26)
+        );
     }
 
     #[test]

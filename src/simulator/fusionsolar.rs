@@ -12,7 +12,8 @@
 
 use super::data::{self, Alert, NetStatus, Plant, in_zone, number_text, round};
 use super::faults::{
-    Reply, mangle_plant, number_field, page_count, plant_page, plant_total, signed_field, text_field,
+    Reply, mangle_plant, number_field, page_count, plant_page, plant_total, signed_field,
+    text_field,
 };
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};

@@ -101,9 +101,9 @@ mod tests {
         store.save_account_facts(a, again).await.unwrap();
         assert_eq!(store.account_facts(a, now).await.unwrap(), [(kept[0].0.clone(), later)]);
         let rows: i64 = store
-            .read(|conn| {
-                Ok(conn.query_row("SELECT count(*) FROM account_facts", [], |r| r.get(0))?)
-            })
+            .read(
+                |conn| Ok(conn.query_row("SELECT count(*) FROM account_facts", [], |r| r.get(0))?),
+            )
             .await
             .unwrap();
         assert_eq!(rows, 1);

@@ -128,3 +128,89 @@ async fn facts_hold_across_engines_until_the_credentials_change() {
     Harness::run_on(&third, &request).await;
     assert_eq!(h.sim.requests(0, Endpoint::Devices), 24, "asked again for the new credentials");
 }
+
+const ALL_KINDS: [VendorKind; 5] = [
+    VendorKind::Solarman,
+    VendorKind::Sungrow,
+    VendorKind::SolarEdge,
+    VendorKind::Huawei,
+    VendorKind::Growatt,
+];
+
+/// A row that does not decode (one with a wrongly typed field, one without its id) is not
+/// a complete listing of the vendor's plants: no stored plant is marked inactive, least of
+/// all the one whose id could not be read, and the run says how many rows it skipped and
+/// is `partial`, for all five portals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_row_marks_no_plant_inactive_and_the_run_is_partial() {
+    let bad_rows =
+        Faults { wrong_type_plant: Some(3), missing_field_plant: Some(120), ..Faults::none() };
+    let h =
+        Harness::new(ALL_KINDS.iter().map(|&kind| faulty(kind, 150, bad_rows.clone())).collect())
+            .await;
+    // Every plant was stored by an earlier sync.
+    for index in 0..ALL_KINDS.len() {
+        let vendor = h.store.find_vendor(&format!("acct-{index}")).await.unwrap();
+        let plants: Vec<plantsync::domain::VendorPlant> = h
+            .sim
+            .plant_ids(index)
+            .into_iter()
+            .map(|id| plantsync::domain::VendorPlant { vendor_plant_id: id, ..Default::default() })
+            .collect();
+        let now = plantsync::domain::Timestamp::now();
+        h.store.upsert_plants(vendor.id, plants, now).await.unwrap();
+    }
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Partial, "{:?}", report.summary);
+    let recorded = h.store.get_run(report.run_id).await.unwrap();
+    assert_eq!(recorded.run.status, RunStatus::Partial);
+    let summary = recorded.summary.unwrap();
+    for (index, kind) in ALL_KINDS.iter().enumerate() {
+        let result = &report.summary.results[index];
+        assert!(result.success, "{kind}: the readable rows were stored: {result:?}");
+        assert_eq!((result.synced, result.skipped_rows), (148, 2), "{kind}");
+        assert_eq!(summary["results"][index]["skippedRows"], 2, "{kind}: in the summary JSON");
+        let plants = h.plants_of(index).await;
+        assert_eq!(plants.len(), 150, "{kind}");
+        let inactive: Vec<&str> =
+            plants.iter().filter(|p| !p.is_active).map(|p| p.vendor_plant_id.as_str()).collect();
+        assert!(inactive.is_empty(), "{kind}: marked inactive although listed: {inactive:?}");
+    }
+    // A listing read cleanly again marks a plant that really vanished inactive.
+    h.sim.set_faults(0, Faults::none());
+    h.sim.remove_plant(0, 7);
+    let solarman =
+        plantsync::store::Selection { vendor: Some("acct-0".into()), ..Default::default() };
+    let clean = Harness::run_on(&h.engine, &h.request(RunKind::Plants, solarman).await).await;
+    assert_eq!(clean.status, RunStatus::Ok, "{:?}", clean.summary);
+    let gone: Vec<_> = h.plants_of(0).await.into_iter().filter(|p| !p.is_active).collect();
+    assert_eq!(gone.len(), 1, "{gone:?}");
+}
+
+/// A portal that repeats page 1's last row at the top of page 2 while its total grows by
+/// one (a plant added at the top while paging) lists every stored plant: the vendor
+/// succeeds, every plant is stored once, and the repeat is counted, for all five portals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_repeated_across_pages_while_the_total_grows_is_no_failure() {
+    let inserted = Faults { row_inserted_while_paging: true, ..Faults::none() };
+    let h =
+        Harness::new(ALL_KINDS.iter().map(|&kind| faulty(kind, 250, inserted.clone())).collect())
+            .await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    let recorded = h.store.get_run(report.run_id).await.unwrap().summary.unwrap();
+    for (index, kind) in ALL_KINDS.iter().enumerate() {
+        let result = &report.summary.results[index];
+        assert!(result.success, "{kind}: {result:?}");
+        assert_eq!(result.error, None, "{kind}");
+        assert_eq!((result.total, result.created, result.duplicate_rows), (250, 250, 1), "{kind}");
+        assert_eq!(recorded["results"][index]["duplicateRows"], 1, "{kind}");
+        let mut stored: Vec<String> =
+            h.plants_of(index).await.into_iter().map(|p| p.vendor_plant_id).collect();
+        let mut expected = h.sim.plant_ids(index);
+        stored.sort();
+        expected.sort();
+        assert_eq!(stored, expected, "{kind}: every plant, once");
+        assert_eq!(h.sim.requests(index, Endpoint::PlantList), 3, "{kind}: three pages");
+    }
+}

@@ -91,9 +91,10 @@ impl AccountFact {
     /// The fact of a stored key; `None` for a key this build does not know (written by a
     /// newer plantsync, or hand-edited): it is ignored.
     pub fn from_key(key: &str) -> Option<Self> {
-        if let Some(plant) = key.strip_prefix(GROWATT_PLANT_WITHOUT_ZONE).and_then(|rest| {
-            rest.strip_prefix(':').filter(|plant| !plant.is_empty())
-        }) {
+        if let Some(plant) = key
+            .strip_prefix(GROWATT_PLANT_WITHOUT_ZONE)
+            .and_then(|rest| rest.strip_prefix(':').filter(|plant| !plant.is_empty()))
+        {
             return Some(AccountFact::GrowattPlantWithoutZone(plant.to_owned()));
         }
         [
