@@ -20,7 +20,8 @@ fn faulty(kind: VendorKind, plants: usize, faults: Faults) -> AccountSpec {
 async fn growatt_says(sim: &Simulator, index: usize, plant_id: &str) -> (String, String) {
     let base = sim.base_url(VendorKind::Growatt);
     let token = sim.credentials(index).api_key;
-    let client = reqwest::Client::new();
+    let client =
+        plantsync::vendors::http::plain_client(std::time::Duration::from_secs(10)).unwrap();
     let get = |path: &'static str| {
         client
             .get(format!("{base}{path}"))
