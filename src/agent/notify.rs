@@ -171,6 +171,8 @@ mod tests {
                 updated: 0,
                 total: 0,
                 error: Some((*error).into()),
+                skipped_rows: 0,
+                duplicate_rows: 0,
             })
             .collect();
         RunReport {

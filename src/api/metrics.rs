@@ -175,6 +175,8 @@ mod tests {
             updated: 0,
             total: 0,
             error: Some("x".into()),
+            skipped_rows: 0,
+            duplicate_rows: 0,
         };
         let report = RunReport {
             run_id: RunId(1),

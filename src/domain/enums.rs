@@ -166,9 +166,10 @@ text_enum!(
     RunStatus, "run status", "lowercase", {
         /// Still going (or the process died; start-up marks those `interrupted`).
         Running => "running",
-        /// Every vendor succeeded.
+        /// Every vendor succeeded and stored every row it listed.
         Ok => "ok",
-        /// Some vendors failed, some succeeded.
+        /// Some vendors failed, some succeeded; or all succeeded but rows they listed could
+        /// not be read (`SyncSummary::status`).
         Partial => "partial",
         /// Every vendor failed, or the run itself failed.
         Failed => "failed",

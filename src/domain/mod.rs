@@ -28,5 +28,5 @@ pub use records::{
 pub use run::{ProgressSnapshot, RunReport, RunRequest, SkipReason};
 pub use secret::{REDACTED, Secret};
 pub use summary::{SyncSummary, VendorResult};
-pub use time::{ParseTimestampError, TimeOfDay, Timestamp};
+pub use time::{ParseTimestampError, ParseZoneError, PlantZone, TimeOfDay, Timestamp};
 pub use token::{TOKEN_REUSE_MARGIN_SECONDS, Token};

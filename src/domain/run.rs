@@ -112,7 +112,7 @@ impl RunReport {
         let summary = SyncSummary::from_results(self.summary.kind, results, self.summary.duration);
         Self {
             run_id: self.run_id,
-            status: RunStatus::of_vendors(summary.successful, summary.failed),
+            status: summary.status(0),
             skipped: self.skipped.iter().filter(|(v, _)| vendors.contains(v)).copied().collect(),
             summary,
         }
@@ -168,6 +168,8 @@ mod tests {
             updated: 0,
             total: 10,
             error: (!success).then(|| "boom".to_owned()),
+            skipped_rows: 0,
+            duplicate_rows: 0,
         };
         let report = RunReport {
             run_id: RunId(7),

@@ -2,7 +2,7 @@
 //! `/api/cron/sync-plants` already parse: keys and nesting must not change. An alert run
 //! has the same shape with `totalAlertsSynced`, `totalAlertsCreated`, `totalAlertsUpdated`.
 
-use super::{OrgId, RunKind, VendorId};
+use super::{OrgId, RunKind, RunStatus, VendorId};
 use serde::de::Error as _;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -33,6 +33,15 @@ pub struct VendorResult {
     pub total: u64,
     /// What went wrong, or `null`.
     pub error: Option<String>,
+    /// Rows the vendor listed that did not decode, so they were not stored (plantsync's
+    /// addition, after the original's keys). A plant listing with one is not a complete
+    /// list of the vendor's plants: nothing is marked inactive, and the run is `partial`.
+    #[serde(default)]
+    pub skipped_rows: u64,
+    /// Rows the vendor listed twice (a row repeated across a page boundary), stored once.
+    /// Not a failure.
+    #[serde(default)]
+    pub duplicate_rows: u64,
 }
 
 /// A whole run (`summary`).
@@ -72,6 +81,20 @@ impl SyncSummary {
             total_updated: results.iter().map(|r| r.updated).sum(),
             duration: duration_ms,
             results,
+        }
+    }
+}
+
+impl SyncSummary {
+    /// The run's outcome (with `lost` more vendors whose sync ended without a result): as
+    /// [`RunStatus::of_vendors`], except that a run whose vendors all succeeded but some
+    /// listed rows that could not be read is `partial`, not `ok`: it did not store
+    /// everything the vendors listed. The one rule for the engine and for
+    /// [`crate::domain::RunReport::only`].
+    pub fn status(&self, lost: u64) -> RunStatus {
+        match RunStatus::of_vendors(self.successful, self.failed + lost) {
+            RunStatus::Ok if self.results.iter().any(|r| r.skipped_rows > 0) => RunStatus::Partial,
+            other => other,
         }
     }
 }
@@ -168,6 +191,8 @@ mod tests {
                 updated: 240,
                 total: 250,
                 error: None,
+                skipped_rows: 0,
+                duplicate_rows: 1,
             }],
             45230,
         );
@@ -180,7 +205,8 @@ mod tests {
                 "duration": 45230,
                 "results": [{"vendorId": 1, "vendorName": "Solarman Vendor 1", "orgId": 3,
                     "orgName": "Organization A", "success": true, "synced": 250, "created": 10,
-                    "updated": 240, "total": 250, "error": null}]
+                    "updated": 240, "total": 250, "error": null, "skippedRows": 0,
+                    "duplicateRows": 1}]
             })
         );
         assert_eq!(serde_json::from_value::<SyncSummary>(json).unwrap(), summary);
@@ -192,5 +218,37 @@ mod tests {
         let neither = serde_json::json!({"totalVendors": 0, "successful": 0, "failed": 0,
             "duration": 0, "results": []});
         assert!(serde_json::from_value::<SyncSummary>(neither).is_err());
+    }
+
+    #[test]
+    fn skipped_rows_make_a_successful_run_partial_and_older_summaries_still_read() {
+        let result = |success: bool, skipped_rows: u64| VendorResult {
+            vendor_id: VendorId(1),
+            vendor_name: "v".into(),
+            org_id: None,
+            org_name: None,
+            success,
+            synced: 10,
+            created: 0,
+            updated: 0,
+            total: 10 + skipped_rows,
+            error: None,
+            skipped_rows,
+            duplicate_rows: 0,
+        };
+        let summary = |results| SyncSummary::from_results(RunKind::Plants, results, 1);
+        assert_eq!(summary(vec![result(true, 0)]).status(0), RunStatus::Ok);
+        assert_eq!(summary(vec![result(true, 2)]).status(0), RunStatus::Partial);
+        assert_eq!(summary(vec![result(true, 0)]).status(1), RunStatus::Partial, "one lost");
+        assert_eq!(summary(vec![result(false, 2)]).status(0), RunStatus::Failed);
+        assert_eq!(summary(vec![]).status(0), RunStatus::Ok);
+        // A summary stored before the counts existed reads with zeros.
+        let old = serde_json::json!({"totalVendors": 1, "successful": 1, "failed": 0,
+            "totalPlantsSynced": 1, "totalPlantsCreated": 1, "totalPlantsUpdated": 0,
+            "duration": 5, "results": [{"vendorId": 1, "vendorName": "v", "orgId": null,
+            "orgName": null, "success": true, "synced": 1, "created": 1, "updated": 0,
+            "total": 1, "error": null}]});
+        let read: SyncSummary = serde_json::from_value(old).unwrap();
+        assert_eq!((read.results[0].skipped_rows, read.results[0].duplicate_rows), (0, 0));
     }
 }

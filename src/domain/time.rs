@@ -99,6 +99,221 @@ mod tests {
     }
 }
 
+/// A plant's time zone, as `plants.timezone` holds it: an IANA name (`Europe/Berlin`, and
+/// `Etc/GMT-8` for a whole-hour offset), or, for an offset that has no IANA name of its own
+/// (India's `+05:30`, Nepal's `+05:45`, Newfoundland's standard `-03:30`), the fixed offset in
+/// one canonical spelling, `±HH:MM`.
+///
+/// # Why a fixed offset and not a guessed city
+///
+/// Portals give such zones as `GMT+5:30` (Growatt's `plant/details`, Sungrow's
+/// `ps_current_time_zone`) or only as the offset of a timestamp (FusionSolar). `+05:30` is
+/// Asia/Kolkata and Asia/Colombo alike; picking one would be a guess, while the offset is
+/// exactly what the portal said and converts the plant's local times correctly. Whole hours
+/// keep their `Etc/GMT∓N` names, as stored before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlantZone {
+    /// An IANA zone.
+    Named(chrono_tz::Tz),
+    /// A fixed offset from UTC without an IANA name.
+    Fixed(chrono::FixedOffset),
+}
+
+/// Offsets beyond this many hours from UTC are no zone on Earth (Kiribati is +14).
+const MAX_OFFSET_HOURS: i32 = 14;
+
+impl PlantZone {
+    /// The zone of a fixed UTC offset in seconds: whole hours as `Etc/GMT∓N` (POSIX signs
+    /// are inverted), other offsets (whole minutes) as themselves. `None` past ±14 hours or
+    /// for an offset with seconds.
+    pub fn from_offset_seconds(offset: i32) -> Option<Self> {
+        if offset.abs() > MAX_OFFSET_HOURS * 3600 || offset % 60 != 0 {
+            return None;
+        }
+        if offset % 3600 == 0 {
+            let hours = offset / 3600;
+            let name = match hours {
+                0 => "Etc/GMT".to_owned(),
+                h if h > 0 => format!("Etc/GMT-{h}"),
+                h => format!("Etc/GMT+{}", -h),
+            };
+            if let Ok(tz) = name.parse::<chrono_tz::Tz>() {
+                return Some(Self::Named(tz));
+            }
+        }
+        chrono::FixedOffset::east_opt(offset).map(Self::Fixed)
+    }
+
+    /// A zone spelled as an offset from GMT or UTC: `GMT+8`, `UTC-5`, `GMT`, `GMT+5:30`,
+    /// `GMT+05:30`, `UTC+5:45`, `GMT+0530`. Anything else (an IANA name, a Unicode minus,
+    /// minutes of 60 or more) is `None`.
+    pub fn from_gmt(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let rest = text.strip_prefix("GMT").or_else(|| text.strip_prefix("UTC"))?.trim_start();
+        if rest.is_empty() {
+            return Self::from_offset_seconds(0);
+        }
+        parse_offset(rest, false).and_then(Self::from_offset_seconds)
+    }
+
+    /// The stored spelling: the IANA name, or `±HH:MM`.
+    pub fn name(&self) -> String {
+        self.to_string()
+    }
+
+    /// A plant-local wall-clock time to UTC. In a DST fold the earlier instant is taken; a
+    /// time in a DST gap is `None`.
+    pub fn to_utc(&self, local: chrono::NaiveDateTime) -> Option<Timestamp> {
+        match self {
+            Self::Named(tz) => {
+                tz.from_local_datetime(&local).earliest().map(|t| Timestamp::from_datetime(&t))
+            }
+            Self::Fixed(offset) => {
+                offset.from_local_datetime(&local).single().map(|t| Timestamp::from_datetime(&t))
+            }
+        }
+    }
+}
+
+/// `+5:30`, `-03:30`, `+0530`, `+8` (hours alone only when `strict` is off) to seconds east.
+fn parse_offset(text: &str, strict: bool) -> Option<i32> {
+    let (sign, digits) = match (text.strip_prefix('+'), text.strip_prefix('-')) {
+        (Some(rest), _) => (1, rest),
+        (_, Some(rest)) => (-1, rest),
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit() || b == b':') {
+        return None;
+    }
+    let (hours, minutes) = match digits.split_once(':') {
+        Some((h, m)) if !h.is_empty() && h.len() <= 2 && m.len() == 2 => (h, m),
+        Some(_) => return None,
+        None if digits.len() == 4 => digits.split_at(2),
+        None if digits.len() <= 2 && !strict => (digits, "0"),
+        None => return None,
+    };
+    let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
+    if minutes >= 60 || hours > MAX_OFFSET_HOURS {
+        return None;
+    }
+    Some(sign * (hours * 3600 + minutes * 60))
+}
+
+impl fmt::Display for PlantZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Named(tz) => f.write_str(tz.name()),
+            Self::Fixed(offset) => {
+                let seconds = offset.local_minus_utc();
+                let sign = if seconds < 0 { '-' } else { '+' };
+                let minutes = seconds.abs() / 60;
+                write!(f, "{sign}{:02}:{:02}", minutes / 60, minutes % 60)
+            }
+        }
+    }
+}
+
+/// Text that is neither an IANA zone nor a `±HH:MM` offset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid time zone '{0}' (expected an IANA name such as Asia/Kolkata, or an offset such as +05:30)"
+)]
+pub struct ParseZoneError(String);
+
+impl FromStr for PlantZone {
+    type Err = ParseZoneError;
+    /// What `plants.timezone` holds: an IANA name or the canonical `±HH:MM` (also `±HHMM`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        if let Ok(tz) = text.parse::<chrono_tz::Tz>() {
+            return Ok(Self::Named(tz));
+        }
+        parse_offset(text, true)
+            .and_then(|seconds| chrono::FixedOffset::east_opt(seconds).map(Self::Fixed))
+            .ok_or_else(|| ParseZoneError(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::*;
+
+    fn gmt(text: &str) -> Option<String> {
+        PlantZone::from_gmt(text).map(|z| z.name())
+    }
+
+    #[test]
+    fn offsets_with_minutes_become_a_canonical_fixed_offset() {
+        for text in ["GMT+5:30", "GMT+05:30", "UTC+5:30", "GMT +05:30", "GMT+0530", " UTC+05:30 "] {
+            assert_eq!(gmt(text).as_deref(), Some("+05:30"), "{text}");
+        }
+        assert_eq!(gmt("UTC+5:45").as_deref(), Some("+05:45"));
+        assert_eq!(gmt("GMT-3:30").as_deref(), Some("-03:30"));
+        assert_eq!(gmt("GMT+12:45").as_deref(), Some("+12:45"));
+        assert_eq!(PlantZone::from_offset_seconds(19_800).unwrap().name(), "+05:30");
+        assert_eq!(PlantZone::from_offset_seconds(-12_600).unwrap().name(), "-03:30");
+    }
+
+    #[test]
+    fn whole_hours_keep_their_etc_names() {
+        assert_eq!(gmt("GMT+8").as_deref(), Some("Etc/GMT-8"));
+        assert_eq!(gmt("GMT+08:00").as_deref(), Some("Etc/GMT-8"));
+        assert_eq!(gmt("UTC-5").as_deref(), Some("Etc/GMT+5"));
+        assert_eq!(gmt("GMT").as_deref(), Some("Etc/GMT"));
+        assert_eq!(gmt("GMT+0").as_deref(), Some("Etc/GMT"));
+        assert_eq!(gmt("GMT-0").as_deref(), Some("Etc/GMT"));
+        assert_eq!(PlantZone::from_offset_seconds(3600).unwrap().name(), "Etc/GMT-1");
+        // Etc/GMT+13 does not exist: the offset is kept as itself.
+        assert_eq!(gmt("GMT-13").as_deref(), Some("-13:00"));
+    }
+
+    #[test]
+    fn what_is_no_zone() {
+        for text in [
+            "GMT+5:60",
+            "GMT+15",
+            "GMT+5:3",
+            "GMT+:30",
+            "GMT5:30",
+            "GMT\u{2212}8",
+            "GMTé",
+            "GMT+5:30:00",
+            "Europe/Berlin",
+            "",
+        ] {
+            assert_eq!(gmt(text), None, "{text}");
+        }
+        assert_eq!(PlantZone::from_offset_seconds(19_830), None, "seconds");
+        assert_eq!(PlantZone::from_offset_seconds(15 * 3600), None);
+    }
+
+    #[test]
+    fn the_stored_spellings_parse_back() {
+        for name in ["Asia/Kolkata", "Etc/GMT-8", "GMT", "+05:30", "-03:30", "+05:45"] {
+            let zone: PlantZone = name.parse().unwrap();
+            assert_eq!(zone.name(), name);
+        }
+        assert_eq!("+0530".parse::<PlantZone>().unwrap().name(), "+05:30");
+        let err = "+5".parse::<PlantZone>().unwrap_err();
+        assert!(err.to_string().contains("'+5'"), "{err}");
+        assert!("Mars/Olympus".parse::<PlantZone>().is_err());
+        assert!("GMT+5:30".parse::<PlantZone>().is_err(), "portal spellings are not stored");
+    }
+
+    #[test]
+    fn local_times_convert_in_both_forms() {
+        let local = chrono::NaiveDate::from_ymd_opt(2024, 6, 10)
+            .and_then(|d| d.and_hms_opt(13, 5, 0))
+            .unwrap();
+        let india: PlantZone = "+05:30".parse().unwrap();
+        assert_eq!(india.to_utc(local).unwrap().to_canonical(), "2024-06-10T07:35:00.000Z");
+        let nepal = PlantZone::from_gmt("UTC+5:45").unwrap();
+        assert_eq!(nepal.to_utc(local).unwrap().to_canonical(), "2024-06-10T07:20:00.000Z");
+        let kolkata: PlantZone = "Asia/Kolkata".parse().unwrap();
+        assert_eq!(kolkata.to_utc(local), india.to_utc(local), "the same instant");
+    }
+}
+
 /// A wall-clock time of day (`HH:MM`, 24-hour), as in `SYNC_WINDOW_START=19:00`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TimeOfDay {

@@ -264,6 +264,8 @@ mod tests {
                 updated: 0,
                 total: 1,
                 error: None,
+                skipped_rows: 0,
+                duplicate_rows: 0,
             })
             .collect();
         Ok(RunReport {

@@ -245,8 +245,25 @@ pub(crate) fn plant_page(faults: &Faults, len: usize, page: u64, size: usize) ->
     // With duplicates, each page after the first starts with the previous page's last
     // plant, so pages advance by `size - 1`.
     let stride = if faults.duplicate_ids_across_pages { size.saturating_sub(1) } else { size };
-    let start = before.saturating_mul(stride).min(len);
+    let mut start = before.saturating_mul(stride);
+    if faults.row_inserted_while_paging && page >= 2 {
+        // A plant added at the top pushed every row one place down.
+        start = start.saturating_sub(1);
+    }
+    let start = start.min(len);
     start..start.saturating_add(size).min(len)
+}
+
+/// The number of plants plant-list page `page` (1-based) reports in the whole list of
+/// `len`: one more from page 2 on when a plant was added while paging.
+pub(crate) fn plant_total(faults: &Faults, len: usize, page: u64) -> usize {
+    if faults.row_inserted_while_paging && page >= 2 { len + 1 } else { len }
+}
+
+/// [`plant_total`] for a request from the 0-based record offset `start` (SolarEdge).
+pub(crate) fn offset_total(faults: &Faults, len: usize, start: usize, size: usize) -> usize {
+    let page = u64::try_from(start / size.max(1)).unwrap_or(u64::MAX).saturating_add(1);
+    plant_total(faults, len, page)
 }
 
 /// The positions that a plant-list request for `size` records from the 0-based record
@@ -264,6 +281,9 @@ pub(crate) fn offset_page(faults: &Faults, len: usize, start: usize, size: usize
             return paged;
         }
     }
+    // A plant added at the top after the first page pushed every later offset one down.
+    let start =
+        if faults.row_inserted_while_paging && start >= size.max(1) { start - 1 } else { start };
     let start = start.min(len);
     start..start.saturating_add(size).min(len)
 }
@@ -405,6 +425,19 @@ mod tests {
         let empty = Faults { empty_pages_from: Some(2), ..Faults::none() };
         assert_eq!(plant_page(&empty, 25, 1, 10), 0..10);
         assert_eq!(plant_page(&empty, 25, 2, 10), 0..0);
+        // A plant added at the top after page 1: later pages start one row back, and the
+        // total they report is one more.
+        let inserted = Faults { row_inserted_while_paging: true, ..Faults::none() };
+        assert_eq!(plant_page(&inserted, 25, 1, 10), 0..10);
+        assert_eq!(plant_page(&inserted, 25, 2, 10), 9..19);
+        assert_eq!(plant_page(&inserted, 25, 3, 10), 19..25);
+        assert_eq!((plant_total(&inserted, 25, 1), plant_total(&inserted, 25, 2)), (25, 26));
+        assert_eq!(offset_page(&inserted, 25, 0, 10), 0..10);
+        assert_eq!(offset_page(&inserted, 25, 10, 10), 9..19);
+        assert_eq!(
+            (offset_total(&inserted, 25, 0, 10), offset_total(&inserted, 25, 10, 10)),
+            (25, 26)
+        );
     }
 
     #[test]

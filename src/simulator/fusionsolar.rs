@@ -12,7 +12,8 @@
 
 use super::data::{self, Alert, NetStatus, Plant, in_zone, number_text, round};
 use super::faults::{
-    Reply, mangle_plant, number_field, page_count, plant_page, signed_field, text_field,
+    Reply, mangle_plant, number_field, page_count, plant_page, plant_total, signed_field,
+    text_field,
 };
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
@@ -262,8 +263,8 @@ async fn stations(State(state): State<Arc<SimState>>, headers: HeaderMap, body: 
             json!({
                 "list": list,
                 "pageNo": page,
-                "pageCount": page_count(call.faults, listed.len(), size),
-                "total": listed.len(),
+                "pageCount": page_count(call.faults, plant_total(call.faults, listed.len(), page), size),
+                "total": plant_total(call.faults, listed.len(), page),
             })
         });
         success(data)

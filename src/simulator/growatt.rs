@@ -8,7 +8,7 @@
 //! Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{NetStatus, Plant, gmt_label, in_zone, number_text, round};
-use super::faults::{Reply, mangle_plant, plant_page};
+use super::faults::{Reply, mangle_plant, plant_page, plant_total};
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
 use crate::domain::VendorKind;
@@ -134,7 +134,7 @@ async fn plant_list(
                     Value::Object(item)
                 })
                 .collect();
-            (listed.len(), plants)
+            (plant_total(call.faults, listed.len(), page), plants)
         });
         success(json!({"count": count, "plants": plants}))
     })
@@ -208,8 +208,9 @@ async fn plant_data(
     .await
 }
 
-/// `GET /v1/plant/details?plant_id=`: the plant's `timezone` as `GMT+8` (counted as
-/// [`Endpoint::Devices`], the per-plant detail calls).
+/// `GET /v1/plant/details?plant_id=`: the plant's `timezone` as `GMT+8` or, in India,
+/// `GMT+5:30` (counted as [`Endpoint::Devices`], the per-plant detail calls); none with
+/// [`Faults::growatt_details_without_zone`].
 async fn plant_details(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,
@@ -220,14 +221,19 @@ async fn plant_details(
             return error(101, "no permission");
         }
         let id = query_number(call.query, "plant_id");
+        let without_zone = call.faults.growatt_details_without_zone;
         let found = call.account.with_data(|data| {
             id.and_then(|id| data.plant_by_id(id)).map(|p| {
-                json!({
+                let mut details = json!({
                     "plant_id": p.id,
                     "name": p.name,
                     "timezone": gmt_label(p.region.timezone, STANDARD_TIME),
                     "address1": p.town,
-                })
+                });
+                if without_zone && let Some(map) = details.as_object_mut() {
+                    map.remove("timezone");
+                }
+                details
             })
         });
         match found {

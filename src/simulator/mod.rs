@@ -175,6 +175,14 @@ pub struct Faults {
     pub empty_pages_from: Option<u32>,
     /// Each plant-list page after the first repeats the last plant of the previous page.
     pub duplicate_ids_across_pages: bool,
+    /// From page 2 on, the plant list is served as if a plant had been added at its top
+    /// after page 1 was sent: every later page starts one row back (page 2 repeats page 1's
+    /// last plant), the total (and FusionSolar's page count) is one more, and the added
+    /// plant itself is never shown, having landed on the page already read.
+    pub row_inserted_while_paging: bool,
+    /// Growatt: `/v1/plant/details` answers without a `timezone` (as for plants whose
+    /// settings have none).
+    pub growatt_details_without_zone: bool,
     /// Send headers, then hold the body this long.
     pub slow_body: Option<(Duration, Trigger)>,
     /// SolarEdge: requests accepted per API key and UTC day before HTTP 429 (empty body);

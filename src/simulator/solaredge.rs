@@ -11,7 +11,7 @@
 //! fault's signal). Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{ALERT_TYPES, Alert, Plant, in_zone, round};
-use super::faults::{Reply, mangle_plant, offset_page};
+use super::faults::{Reply, mangle_plant, offset_page, offset_total};
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
 use crate::domain::VendorKind;
@@ -164,7 +164,7 @@ async fn site_list(
                     Value::Object(item)
                 })
                 .collect();
-            (listed.len(), sites)
+            (offset_total(call.faults, listed.len(), start.unwrap_or(0), size), sites)
         });
         if call.faults.solaredge_documented_list_key {
             Reply::ok(json!({"Sites": {"count": count, "list": sites}}))

@@ -8,7 +8,8 @@
 
 use super::data::{NetStatus, Plant};
 use super::faults::{
-    Reply, list_page, mangle_plant, number_field, paging, plant_page, signed_field, text_field,
+    Reply, list_page, mangle_plant, number_field, paging, plant_page, plant_total, signed_field,
+    text_field,
 };
 use super::state::{Account, SimState, sha256_hex};
 use super::{Endpoint, Faults};
@@ -196,7 +197,7 @@ async fn station_list(
                     Value::Object(item)
                 })
                 .collect();
-            (listed.len(), stations)
+            (plant_total(faults, listed.len(), page), stations)
         });
         Reply::ok(success(state, json!({"total": total, "stationList": stations})))
     })

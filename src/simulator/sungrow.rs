@@ -9,7 +9,7 @@
 //! limiting. Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{self, Alert, NetStatus, Plant, in_zone, number_text};
-use super::faults::{Reply, list_page, mangle_plant, paging, plant_page, text_field};
+use super::faults::{Reply, list_page, mangle_plant, paging, plant_page, plant_total, text_field};
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
 use crate::domain::VendorKind;
@@ -200,7 +200,7 @@ async fn station_list(
                     Value::Object(item)
                 })
                 .collect();
-            (listed.len(), items)
+            (plant_total(call.faults, listed.len(), page), items)
         });
         success(call.state, page_data(call.account, total, items))
     })

@@ -18,6 +18,7 @@
 
 mod alerts;
 mod codec;
+mod facts;
 mod migrate;
 mod orgs;
 mod plants;

@@ -340,34 +340,27 @@ impl Store {
         .await
     }
 
-    /// After a complete listing: marks the vendor's active plants whose ids were not in it
-    /// as inactive, and returns how many. `listed` are the stored plants' ids, `unreadable`
-    /// the ids of listed rows that did not decode (they still exist at the vendor: they
-    /// stay active and are recorded as seen at `seen_at`). The ids, not a time, decide, so
-    /// a plant refreshed in the same millisecond a later run started is still told apart.
+    /// After a complete listing in which every row decoded: marks the vendor's active
+    /// plants whose ids were not in it (`listed`) as inactive, and returns how many. The
+    /// ids, not a time, decide, so a plant refreshed in the same millisecond a later run
+    /// started is still told apart. A listing with an unreadable row must not come here
+    /// (`sync::plants`): its plant may be one whose id could not be read.
     pub async fn deactivate_plants_not_listed(
         &self,
         vendor_id: VendorId,
         listed: Vec<String>,
-        unreadable: Vec<String>,
-        seen_at: Timestamp,
     ) -> Result<u64> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if !unreadable.is_empty() {
-                let mut touch = tx.prepare_cached(
-                    "UPDATE plants SET last_refreshed_at = ?1 WHERE vendor_id = ?2 AND vendor_plant_id = ?3",
-                )?;
-                for id in &unreadable {
-                    touch.execute(params![seen_at, vendor_id, id])?;
-                }
-            }
-            tx.execute("CREATE TEMP TABLE IF NOT EXISTS listed_plant_ids (id TEXT PRIMARY KEY)", [])?;
+            tx.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS listed_plant_ids (id TEXT PRIMARY KEY)",
+                [],
+            )?;
             tx.execute("DELETE FROM listed_plant_ids", [])?;
             {
                 let mut insert =
                     tx.prepare_cached("INSERT OR IGNORE INTO listed_plant_ids (id) VALUES (?1)")?;
-                for id in listed.iter().chain(&unreadable) {
+                for id in &listed {
                     insert.execute([id])?;
                 }
             }
@@ -385,6 +378,31 @@ impl Store {
             tx.execute("DELETE FROM listed_plant_ids", [])?;
             tx.commit()?;
             Ok(changed as u64)
+        })
+        .await
+    }
+
+    /// Records the vendor's plants `ids` as seen at `seen_at` without changing anything
+    /// else: they were listed, but their rows did not decode (they still exist at the
+    /// vendor and keep their stored values).
+    pub async fn mark_plants_seen(
+        &self,
+        vendor_id: VendorId,
+        ids: Vec<String>,
+        seen_at: Timestamp,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut touch = tx.prepare_cached(
+                    "UPDATE plants SET last_refreshed_at = ?1 WHERE vendor_id = ?2 AND vendor_plant_id = ?3",
+                )?;
+                for id in &ids {
+                    touch.execute(params![seen_at, vendor_id, id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
@@ -629,7 +647,7 @@ mod tests {
         let (three, four) = (all[2].1, all[3].1);
         assert!(c2 < three && three < four, "{all:?}");
         assert_eq!(counter(&store).await, four);
-        let none_listed = store.deactivate_plants_not_listed(v, vec![], vec![], Timestamp::now());
+        let none_listed = store.deactivate_plants_not_listed(v, vec![]);
         assert_eq!(none_listed.await.unwrap(), 4);
         assert!(seqs(&store, v).await.iter().all(|(_, s)| *s == four + 1));
         assert_eq!(counter(&store).await, four + 1);
@@ -725,7 +743,7 @@ mod tests {
         let t2 = Timestamp::from_unix_millis(t1.as_datetime().timestamp_millis() + 1000).unwrap();
         store.upsert_plants(v, vec![plant("1", None)], t2).await.unwrap();
         let listed = vec!["1".to_owned()];
-        let gone = store.deactivate_plants_not_listed(v, listed, vec![], t2).await.unwrap();
+        let gone = store.deactivate_plants_not_listed(v, listed).await.unwrap();
         assert_eq!(gone, 1);
         assert!(!one(&store, v, "2").await.is_active);
         assert!(one(&store, v, "1").await.is_active);
@@ -742,12 +760,26 @@ mod tests {
         let t = Timestamp::now();
         let rows = vec![plant("1", None), plant("2", None), plant("3", None)];
         store.upsert_plants(v, rows, t).await.unwrap();
-        let listed = vec!["1".to_owned()];
-        let unreadable = vec!["2".to_owned()];
-        assert_eq!(store.deactivate_plants_not_listed(v, listed, unreadable, t).await.unwrap(), 1);
+        let listed = vec!["1".to_owned(), "2".to_owned()];
+        assert_eq!(store.deactivate_plants_not_listed(v, listed).await.unwrap(), 1);
         assert!(one(&store, v, "1").await.is_active);
-        assert!(one(&store, v, "2").await.is_active, "listed but unreadable: still there");
+        assert!(one(&store, v, "2").await.is_active);
         assert!(!one(&store, v, "3").await.is_active);
+    }
+
+    #[tokio::test]
+    async fn unreadable_plants_are_recorded_as_seen_and_nothing_else() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let t1 = Timestamp::now();
+        store.upsert_plants(v, vec![plant("1", Some(2.0)), plant("2", None)], t1).await.unwrap();
+        let before = one(&store, v, "1").await;
+        let t2 = Timestamp::from_unix_millis(t1.as_datetime().timestamp_millis() + 1000).unwrap();
+        store.mark_plants_seen(v, vec!["1".to_owned(), "9".to_owned()], t2).await.unwrap();
+        let after = one(&store, v, "1").await;
+        assert_eq!(after.last_refreshed_at, Some(t2));
+        assert_eq!((after.change_seq, after.current_power_kw), (before.change_seq, Some(2.0)));
+        assert_eq!(one(&store, v, "2").await.last_refreshed_at, Some(t1), "not named");
     }
 
     #[tokio::test]

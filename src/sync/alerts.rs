@@ -63,6 +63,7 @@ pub(super) async fn sync(
     let mut run = VendorRun {
         total: listing.alerts.len() as u64,
         in_part: listing.partial,
+        skipped_rows: listing.skipped.len() as u64,
         ..VendorRun::default()
     };
     let mut not_stored = Vec::new();

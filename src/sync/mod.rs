@@ -8,8 +8,10 @@
 //! # A vendor's success rule
 //!
 //! * Plants: the listing was complete (every page fetched) and every plant that decoded was
-//!   stored. Unreadable rows are skipped and reported in `error` without failing the vendor;
-//!   only then may plants missing from the listing be marked inactive.
+//!   stored. Unreadable rows are skipped, counted (`skippedRows`) and reported in `error`
+//!   without failing the vendor, but they make the run `partial` (see
+//!   [`SyncSummary::status`]). Plants missing from the listing are marked inactive only
+//!   after a complete listing in which every row decoded (`plants.rs`).
 //! * Alerts: the listing finished and every alert that decoded was stored.
 //!
 //! Success moves `last_synced_at` (or `last_alerts_synced_at`) and clears the error;
@@ -18,6 +20,7 @@
 //! credentials change.
 
 mod alerts;
+mod facts;
 mod plants;
 mod progress;
 mod quota;
@@ -131,6 +134,10 @@ pub(crate) struct VendorRun {
     pub skipped: Option<SkipReason>,
     /// Succeeded, but some plants were left for the next run: the last sync time stays.
     pub in_part: bool,
+    /// Listed rows that did not decode (not stored; the run is `partial`).
+    pub skipped_rows: u64,
+    /// Listed rows that repeated one already listed (stored once).
+    pub duplicate_rows: u64,
 }
 
 impl VendorRun {
@@ -313,7 +320,7 @@ impl Engine {
 
         let summary =
             SyncSummary::from_results(kind, results, started.elapsed().as_millis() as u64);
-        let status = RunStatus::of_vendors(summary.successful, summary.failed + lost as u64);
+        let status = summary.status(lost as u64);
         let message = (summary.total_vendors == 0).then(|| "no vendors to sync".to_owned());
         let summary_json = serde_json::to_value(&summary).ok();
         self.store.finish_run(run_id, status, message, rows, summary_json).await?;
@@ -353,19 +360,22 @@ impl Engine {
                 ..VendorRun::default()
             }
         } else {
+            self.load_facts(target).await;
             let work = async {
                 match kind {
                     RunKind::Plants => plants::sync(self, target, progress).await,
                     RunKind::Alerts => alerts::sync(self, target, started_at, progress).await,
                 }
             };
-            match tokio::time::timeout(self.settings.vendor_deadline, work).await {
+            let run = match tokio::time::timeout(self.settings.vendor_deadline, work).await {
                 Ok(run) => run,
                 Err(_) => VendorRun::failed(&VendorError::Transient(format!(
                     "did not finish within the vendor deadline of {}s",
                     self.settings.vendor_deadline.as_secs()
                 ))),
-            }
+            };
+            self.save_facts(target).await;
+            run
         };
         if run.needs_user_action
             && run.skipped.is_none()
@@ -447,6 +457,8 @@ fn no_longer_eligible(
         updated: 0,
         total: 0,
         error: Some(error),
+        skipped_rows: 0,
+        duplicate_rows: 0,
     };
     (row, result)
 }
@@ -498,6 +510,8 @@ fn to_results(
         updated: run.updated,
         total: run.total,
         error: run.error.clone(),
+        skipped_rows: run.skipped_rows,
+        duplicate_rows: run.duplicate_rows,
     };
     (row, result)
 }

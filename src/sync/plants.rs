@@ -1,10 +1,11 @@
-//! One vendor's plant sync: list, upsert in batches, deactivate the vanished.
+//! One vendor's plant sync: list, upsert in batches, deactivate the vanished (only after a
+//! listing that named every plant: [`Vanished::rule`]).
 
 use super::{Engine, Progress, VendorRun, first_few, store_in_batches};
 use crate::domain::{Timestamp, VendorPlant};
 use crate::store::SyncTarget;
-use crate::vendors::KnownPlants;
-use tracing::{debug, warn};
+use crate::vendors::{KnownPlants, PlantListing};
+use tracing::{debug, info, warn};
 
 /// Syncs the plants of `target`.
 pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progress) -> VendorRun {
@@ -32,8 +33,14 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
 
     let mut run = VendorRun {
         total: (listing.plants.len() + listing.skipped.len()) as u64,
+        skipped_rows: listing.skipped.len() as u64,
+        duplicate_rows: listing.duplicates as u64,
         ..VendorRun::default()
     };
+    if listing.duplicates > 0 {
+        info!(rows = listing.duplicates, "the vendor listed rows twice; each was stored once");
+    }
+    let vanished = Vanished::rule(&listing);
     let mut not_stored = Vec::new();
     let vendor_id = vendor.id;
     let listed_ids: Vec<String> =
@@ -60,24 +67,80 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
     problems.extend(first_few("unreadable plant(s) skipped", &skipped));
     problems.extend(first_few("warning(s)", &listing.warnings));
 
+    // Listed but unreadable: the plants still exist at the vendor, so they were seen now.
+    let unreadable: Vec<String> = listing.skipped.iter().filter_map(|(id, _)| id.clone()).collect();
+    if !unreadable.is_empty()
+        && let Err(e) = engine.store.mark_plants_seen(vendor.id, unreadable, Timestamp::now()).await
+    {
+        warn!("could not record the unreadable plants as seen: {e}");
+    }
     run.success = listing.complete && not_stored.is_empty();
     if run.success {
-        let unreadable = listing.skipped.iter().filter_map(|(id, _)| id.clone()).collect();
-        match engine
-            .store
-            .deactivate_plants_not_listed(vendor.id, listed_ids, unreadable, Timestamp::now())
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => {
-                warn!(plants = n, "plants no longer listed by the vendor were marked inactive")
-            }
-            Err(e) => {
-                run.success = false;
-                problems.push(format!("could not mark vanished plants inactive: {e}"));
-            }
+        match vanished {
+            Vanished::Deactivate => match engine
+                .store
+                .deactivate_plants_not_listed(vendor.id, listed_ids)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => {
+                    warn!(plants = n, "plants no longer listed by the vendor were marked inactive")
+                }
+                Err(e) => {
+                    run.success = false;
+                    problems.push(format!("could not mark vanished plants inactive: {e}"));
+                }
+            },
+            Vanished::Kept(reason) => debug!("no plant marked inactive: {reason}"),
         }
     }
     run.error = (!problems.is_empty()).then(|| problems.join("; "));
     run
+}
+
+/// What a listing allows of the stored plants it did not name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Vanished {
+    /// Every row the vendor listed was read: a stored plant not among them is gone and
+    /// is marked inactive.
+    Deactivate,
+    /// The listing does not name every plant the vendor has, so none is marked inactive.
+    Kept(&'static str),
+}
+
+impl Vanished {
+    /// The one rule. An incomplete listing names only part of the vendor's plants; so does
+    /// one with a row that did not decode, whose id may be unreadable too (a missing or
+    /// wrongly typed id field) or may not be the one the decoded row would have given:
+    /// the stored plant behind it would be marked inactive while it is still listed.
+    fn rule(listing: &PlantListing) -> Self {
+        if !listing.complete {
+            Vanished::Kept("the listing is incomplete")
+        } else if !listing.skipped.is_empty() {
+            Vanished::Kept("a listed row did not decode, so the listing names not every plant")
+        } else {
+            Vanished::Deactivate
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_complete_listing_of_readable_rows_deactivates() {
+        let complete = PlantListing { complete: true, ..PlantListing::default() };
+        assert_eq!(Vanished::rule(&complete), Vanished::Deactivate);
+        let repeated = PlantListing { duplicates: 3, ..complete.clone() };
+        assert_eq!(Vanished::rule(&repeated), Vanished::Deactivate, "repeats hide nothing");
+        for id in [Some("7".to_owned()), None] {
+            let skipped = PlantListing {
+                skipped: vec![(id.clone(), "invalid type".into())],
+                ..complete.clone()
+            };
+            assert!(matches!(Vanished::rule(&skipped), Vanished::Kept(_)), "{id:?}");
+        }
+        assert!(matches!(Vanished::rule(&PlantListing::default()), Vanished::Kept(_)));
+    }
 }

@@ -129,6 +129,9 @@ pub struct PlantListing {
     pub incomplete_reason: Option<String>,
     /// Enrichment calls (energy, power) that failed for single plants.
     pub warnings: Vec<String>,
+    /// Rows that repeated a plant already listed (a row repeated across a page boundary):
+    /// stored once, counted for the run's report.
+    pub duplicates: usize,
 }
 
 /// What plantsync already holds about an account's plants, so an adapter can skip calls

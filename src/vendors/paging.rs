@@ -14,7 +14,13 @@
 //! vendor's total: [`Added`]). Rows are de-duplicated by key, but a key cannot always tell
 //! two occurrences apart (two rows of one page with the same key are two rows the vendor
 //! counted): such rows count toward the total, so the list can still complete, while the
-//! repeated-page guard looks at new keys only. [`PlantPages`] builds a plant listing
+//! repeated-page guard looks at new keys only. A row repeating an earlier page's key does
+//! not count toward the total, but it did fill a place of its page: when a row is added
+//! ahead of the pages read (a new plant at the top of the list), every later row moves one
+//! place down, the next page starts with the last row of the one before, and the total
+//! grows by one. The list then ends (a short page, or the last page by count) with fewer
+//! distinct rows than the total, yet every place up to the total was read: such a list is
+//! complete, and its repeats are reported, not failed. [`PlantPages`] builds a plant listing
 //! on top of it: rows decoded one at a time, de-duplicated by id, a failed later page kept
 //! as an incomplete listing. A list that did not read to its end says so ([`End`]), so a
 //! caller never takes a partial list for the whole (a Sungrow fault list read short would
@@ -105,12 +111,21 @@ pub struct PageRules {
     noun: &'static str,
     /// Distinct rows listed so far.
     listed: u64,
+    /// Rows that repeated a row of an earlier page: they filled places of their pages.
+    repeated: u64,
 }
 
 impl PageRules {
     /// Rules for a list of `noun` (plural, for the reasons).
     pub fn new(noun: &'static str) -> Self {
-        Self { noun, listed: 0 }
+        Self { noun, listed: 0, repeated: 0 }
+    }
+
+    /// Whether the list, ending here, fell short of the vendor's `total`: fewer places read
+    /// (distinct rows and rows repeated from earlier pages) than the total. Distinct rows
+    /// alone may be fewer when a row was added ahead of the pages read (see the module).
+    fn short_of(&self, total: u64) -> bool {
+        self.listed.saturating_add(self.repeated) < total
     }
 
     /// Decides after page `page` (1-based), asked with `size`, that held `rows` rows of
@@ -129,6 +144,8 @@ impl PageRules {
     ) -> Option<End> {
         let added = added.into();
         let total = total.map(|t| t.max(0) as u64);
+        // The rows that did not count toward the total repeated an earlier page's rows.
+        self.repeated += rows.saturating_sub(added.listed) as u64;
         match page_count {
             Some(count) => self.after_numbered_page(page, added, count.max(0) as u64, total),
             None => self.after_page(page, rows, added, size, total),
@@ -174,7 +191,7 @@ impl PageRules {
         };
         if rows < size {
             return Some(match total {
-                Some(total) if counted < total => short_of_total(total),
+                Some(total) if self.short_of(total) => short_of_total(total),
                 _ => End::Complete,
             });
         }
@@ -212,7 +229,7 @@ impl PageRules {
             return Some(End::Incomplete(format!("the vendor returned no {noun} and no total")));
         }
         Some(match total {
-            Some(total) if counted < total => End::Incomplete(format!(
+            Some(total) if self.short_of(total) => End::Incomplete(format!(
                 "the vendor reported {total} {noun} but its {page_count} pages held {counted}"
             )),
             _ => End::Complete,
@@ -341,7 +358,7 @@ impl PlantPages {
 
     /// Adds one decoded row (or the reason it did not decode); whether it was new.
     fn push(&mut self, row: Result<VendorPlant, (Option<String>, String)>) -> bool {
-        match row {
+        let new = match row {
             Ok(plant) => {
                 let new = self.seen.insert(plant.vendor_plant_id.clone());
                 if new {
@@ -358,7 +375,12 @@ impl PlantPages {
                 }
                 new
             }
+        };
+        if !new {
+            // Stored once; counted, so the run can say the portal repeated rows.
+            self.listing.duplicates += 1;
         }
+        new
     }
 
     /// Decodes one listed row (see [`decode_row`]) and adds it; whether it was new. When
@@ -488,6 +510,27 @@ mod tests {
         assert_eq!(rules.after(1, 2, Added { new: 2, listed: 2 }, 2, Some(5), None), None);
         let repeated = rules.after(2, 2, Added { new: 0, listed: 0 }, 2, Some(5), None);
         assert!(incomplete(repeated).contains("only repeated faults"));
+    }
+
+    #[test]
+    fn rule_rows_repeated_across_pages_fill_their_places_toward_the_total() {
+        // 250 plants at 100 a page; after page 1 one is added at the top, so page 2 starts
+        // with page 1's last row and the total says 251: 250 distinct rows, 251 places.
+        let mut rules = PageRules::new("plants");
+        assert_eq!(after(&mut rules, 1, (100, 100), 100, Some(250)), None);
+        assert_eq!(after(&mut rules, 2, (100, 99), 100, Some(251)), None);
+        assert_eq!(after(&mut rules, 3, (51, 51), 100, Some(251)), Some(End::Complete));
+        // The same by page count (FusionSolar).
+        let mut numbered = PageRules::new("plants");
+        assert_eq!(numbered.after(1, 100, 100, 100, Some(250), Some(3)), None);
+        assert_eq!(numbered.after(2, 100, 99, 100, Some(251), Some(3)), None);
+        assert_eq!(numbered.after(3, 51, 51, 100, Some(251), Some(3)), Some(End::Complete));
+        // Repeats do not cover a real gap: two places short stays short.
+        let mut short = PageRules::new("plants");
+        assert_eq!(after(&mut short, 1, (100, 100), 100, Some(250)), None);
+        assert_eq!(after(&mut short, 2, (100, 99), 100, Some(252)), None);
+        let reason = incomplete(after(&mut short, 3, (51, 51), 100, Some(252)));
+        assert_eq!(reason, "the vendor reported 252 plants but its pages ended after 250");
     }
 
     #[test]
@@ -688,6 +731,28 @@ mod tests {
         assert!(listing.complete);
         let ids: Vec<&str> = listing.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
         assert_eq!(ids, ["1", "2", "3"]);
+    }
+
+    #[tokio::test]
+    async fn a_row_repeated_while_the_total_grows_completes_and_is_counted() {
+        // Page 1 of 2 rows says 3; then a plant is added at the top (on page 1, already
+        // read): page 2 repeats "2" and says 4, page 3 is empty. 3 distinct, 4 places.
+        let listing = collect(vec![
+            plant_page(&["1", "2"], Some(3)),
+            plant_page(&["2", "3"], Some(4)),
+            plant_page(&[], Some(4)),
+        ])
+        .await
+        .unwrap()
+        .finish();
+        assert!(listing.complete, "{:?}", listing.incomplete_reason);
+        let ids: Vec<&str> = listing.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert_eq!(listing.duplicates, 1);
+        // Without the repeat, the same end is a listing short of its total.
+        let short =
+            collect(vec![plant_page(&["1", "2"], Some(4)), plant_page(&["3"], Some(4))]).await;
+        assert!(!short.unwrap().finish().complete);
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ mod agent;
 mod api;
 mod cli;
 mod config;
+mod listing;
 mod lock;
 mod plant_status;
 mod portals;

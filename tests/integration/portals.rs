@@ -87,7 +87,11 @@ async fn new_portals_page_fully_and_convert_units_and_times() {
         if offset % 3600 == 0 {
             assert!(plant.timezone.as_deref().unwrap().starts_with("Etc/GMT"), "{date}");
         } else {
-            assert_eq!(plant.timezone, None, "{date} has no IANA zone");
+            // No Etc zone for +05:30: the offset itself, in its canonical spelling.
+            let minutes = offset.abs() / 60;
+            let sign = if offset < 0 { '-' } else { '+' };
+            let canonical = format!("{sign}{:02}:{:02}", minutes / 60, minutes % 60);
+            assert_eq!(plant.timezone.as_deref(), Some(canonical.as_str()), "{date}");
         }
     }
 
@@ -100,11 +104,12 @@ async fn new_portals_page_fully_and_convert_units_and_times() {
         let raw = raw_of(&plant, h.store.get_plant(plant.id).await.unwrap().1);
         assert_eq!(plant.capacity_kw, raw["peak_power"].as_f64());
         assert!(plant.daily_energy_kwh.is_some(), "plant/data read for {}", plant.name);
-        // A zone of whole hours gives an Etc zone and a UTC update time; +05:30 gives none.
-        assert_eq!(plant.timezone.is_some(), plant.vendor_updated_at.is_some(), "{plant:?}");
+        // Every zone (whole hours as Etc/GMT-8, India's GMT+5:30 as +05:30) gives a UTC
+        // update time.
+        assert!(plant.timezone.is_some() && plant.vendor_updated_at.is_some(), "{plant:?}");
         zoned += usize::from(plant.timezone.is_some());
     }
-    assert!(zoned > 100, "{zoned} of 230 Growatt plants have a zone");
+    assert_eq!(zoned, 230, "every Growatt plant has a zone");
     // Growatt alone: FusionSolar's station list may not be asked again this soon.
     let only = plantsync::store::Selection { vendor: Some("acct-2".into()), ..Default::default() };
     let growatt_only = h.request(RunKind::Plants, only).await;

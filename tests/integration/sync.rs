@@ -376,7 +376,11 @@ async fn four_vendors_one_failing_gives_three_and_one() {
     }
     let result_keys: Vec<String> =
         json["results"][0].as_object().unwrap().keys().cloned().collect();
-    assert_eq!(result_keys.len(), 10, "{result_keys:?}");
+    // The original's ten keys, then plantsync's counts of unreadable and repeated rows.
+    assert_eq!(result_keys.len(), 12, "{result_keys:?}");
+    for key in ["skippedRows", "duplicateRows"] {
+        assert!(result_keys.iter().any(|k| k == key), "{result_keys:?}");
+    }
     let failed = h.store.find_vendor("acct-1").await.unwrap();
     assert_eq!(failed.consecutive_failures, 1);
     assert!(failed.last_synced_at.is_none());

@@ -204,10 +204,14 @@ pub async fn run_with_progress(
     let printer = std::io::stderr().is_terminal().then(|| {
         tokio::spawn(async move {
             while let Some(p) = rx.recv().await {
-                let outcome = if p.result.success {
-                    "ok".to_owned()
-                } else {
-                    format!("FAILED: {}", text_cell(p.result.error.as_deref()))
+                let outcome = match (p.result.success, p.result.skipped_rows) {
+                    (true, 0) => "ok".to_owned(),
+                    (true, skipped) => format!("partial: {skipped} unreadable row(s) skipped"),
+                    (false, _) => format!("FAILED: {}", text_cell(p.result.error.as_deref())),
+                };
+                let outcome = match p.result.duplicate_rows {
+                    0 => outcome,
+                    repeated => format!("{outcome}; {repeated} repeated row(s) stored once"),
                 };
                 eprintln!(
                     "[{}/{}] {}: {} of {} {kind} ({outcome}); {} {kind} stored so far",
@@ -253,7 +257,7 @@ pub fn print(ctx: &mut Ctx<'_>, report: &RunReport, format: Format) -> anyhow::R
             let noun = summary.kind.as_str();
             writeln!(
                 ctx.out,
-                "{} sync (run {}, {}): {}/{} vendors successful, {} {noun} synced ({} created, {} updated) in {} ms",
+                "{} sync (run {}, {}): {}/{} vendors successful, {} {noun} synced ({} created, {} updated{}) in {} ms",
                 match summary.kind {
                     RunKind::Plants => "plant",
                     RunKind::Alerts => "alert",
@@ -265,6 +269,10 @@ pub fn print(ctx: &mut Ctx<'_>, report: &RunReport, format: Format) -> anyhow::R
                 summary.total_synced,
                 summary.total_created,
                 summary.total_updated,
+                match summary.results.iter().map(|r| r.skipped_rows).sum::<u64>() {
+                    0 => String::new(),
+                    skipped => format!(", {skipped} unreadable row(s) skipped"),
+                },
                 summary.duration
             )?;
             let mut table = Table::default()

@@ -5,9 +5,10 @@ use crate::domain::{AlertStatus, PlantStatus, Severity, Timestamp, VendorAlert, 
 use crate::vendors::zones::zone_from_offset;
 
 /// One `/thirdData/stations` row (capacity in kWp). The list has no zone: the offset of
-/// `gridConnectionDate` gives one when it is a whole number of hours. That offset is the
-/// one of that date, so a zone with daylight saving is kept as its offset then (Lisbon in
-/// summer becomes `Etc/GMT-1`); an unreadable date only costs the zone, never the plant.
+/// `gridConnectionDate` gives one (`Etc/GMT∓N` for whole hours, else the offset itself,
+/// `+05:30`). That offset is the one of that date, so a zone with daylight saving is kept
+/// as its offset then (Lisbon in summer becomes `Etc/GMT-1`); an unreadable date only costs
+/// the zone, never the plant.
 pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> {
     let id = station.plant_code.ok_or("station without a plantCode")?;
     let timezone = station
@@ -146,7 +147,7 @@ mod tests {
         assert_eq!(demo.longitude, Some(-9.14));
         assert_eq!(demo.timezone.as_deref(), Some("Etc/GMT-1"));
         let india = rows[1].as_ref().unwrap();
-        assert_eq!(india.timezone, None, "+05:30 has no IANA Etc zone");
+        assert_eq!(india.timezone.as_deref(), Some("+05:30"), "no Etc zone: the offset itself");
         assert_eq!(india.latitude, None, "an empty coordinate is not a zero");
         let undated = rows[2].as_ref().unwrap();
         assert_eq!(undated.timezone, None, "an unreadable date costs the zone, not the plant");

@@ -120,6 +120,12 @@ mod tests {
         assert_eq!(zoned.total_energy_kwh, Some(15_730.9));
         assert_eq!(zoned.current_power_kw, Some(3.25));
         assert_eq!(zoned.vendor_updated_at.unwrap().to_canonical(), "2024-06-10T05:05:00.000Z");
+        // India's plants: `plant/details` says `GMT+5:30`, stored as `+05:30`.
+        let zone = checked_zone("GMT+5:30");
+        assert_eq!(zone.as_deref(), Some("+05:30"));
+        let mut india = VendorPlant { timezone: zone, ..VendorPlant::default() };
+        apply_data(&mut india, &data);
+        assert_eq!(india.vendor_updated_at.unwrap().to_canonical(), "2024-06-10T07:35:00.000Z");
         let mut unzoned = VendorPlant::default();
         apply_data(&mut unzoned, &data);
         assert_eq!(unzoned.vendor_updated_at, None);

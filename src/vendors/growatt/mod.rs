@@ -1,8 +1,8 @@
 //! Growatt OpenAPI v1 (vendor-apis.md §5): a static API token in the `token` header;
 //! plants from `/v1/plant/list` (`page`, `perpage` at most 100; current power and lifetime
 //! energy included); a new plant's zone from `/v1/plant/details` once; today's energy and
-//! the update time (plant-local, to UTC through that zone) from `/v1/plant/data`, one call
-//! per plant.
+//! the update time (plant-local, to UTC through that zone: `GMT+8` or `GMT+5:30`) from
+//! `/v1/plant/data`, one call per plant.
 //!
 //! Growatt has no plant-level alarm list (only per-device-type ones), so alerts are
 //! reported as unsupported: visible in the run, not a failure. `10012` is a rate limit,
@@ -64,7 +64,9 @@ impl Growatt {
 
     /// The zone of plants whose zone is not stored yet, from `/v1/plant/details` (the list
     /// has none): one call per plant in its lifetime, so `plant/data`'s local times become
-    /// UTC. A zone with no IANA name (`GMT+5:30`) is asked again a day later, not every run.
+    /// UTC (`GMT+8` becomes `Etc/GMT-8`, India's `GMT+5:30` the fixed offset `+05:30`). A
+    /// plant whose details give no zone is asked again a day later, not every run, and that
+    /// fact is kept in the store, so another process does not ask either.
     /// Answers [`Throttled::Yes`] when the portal refused them for a rate limit or a spent
     /// quota: the data step must not follow.
     async fn add_zones(

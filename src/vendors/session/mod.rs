@@ -38,7 +38,7 @@ pub use tokens::TokenStore;
 
 use super::{Http, VendorClient, VendorError};
 use crate::domain::VendorKind;
-use crate::domain::{Token, VendorId};
+use crate::domain::{Timestamp, Token, VendorId};
 use budget::Budget;
 use limit::CallSignals;
 use memo::Memo;
@@ -86,6 +86,20 @@ impl AccountTokens {
     /// The limit of this account's concurrent calls, for new credentials of the vendor.
     pub fn limit(&self) -> Arc<AdaptiveLimit> {
         Arc::clone(&self.limit)
+    }
+
+    /// Believes facts about this account read from the store, each until its UTC time
+    /// (`memo.rs`: what another process learnt holds here too).
+    pub fn believe_facts(&self, facts: impl IntoIterator<Item = (AccountFact, Timestamp)>) {
+        for (fact, until) in facts {
+            self.memo.believe(fact, until);
+        }
+    }
+
+    /// The facts learnt about this account since the last call, with the UTC time each is
+    /// believed until, for the store.
+    pub fn take_learnt_facts(&self) -> Vec<(AccountFact, Timestamp)> {
+        self.memo.take_learnt()
     }
 
     /// Logins performed through this state.

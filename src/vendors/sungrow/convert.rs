@@ -228,7 +228,7 @@ mod tests {
         assert_eq!(barn.current_power_kw, Some(0.0), "kW unit, real zero");
         assert_eq!(barn.daily_energy_kwh, None, "\"--\" is a placeholder, not zero");
         assert_eq!(barn.total_energy_kwh, Some(1200.5));
-        assert_eq!(barn.timezone, None, "GMT+5:30 has no IANA Etc zone");
+        assert_eq!(barn.timezone.as_deref(), Some("+05:30"), "GMT+5:30 has no Etc zone: itself");
         assert_eq!(barn.network_status.as_deref(), Some("ALL_OFFLINE"));
 
         assert!(decode(&rows[2]).unwrap_err().contains("unknown unit 'hp'"));
