@@ -306,8 +306,8 @@ fn open_file_writer(
     retention_days: usize,
     timezone: Tz,
 ) -> Result<(tracing_appender::non_blocking::NonBlocking, WorkerGuard), String> {
-    let file = daily::DailyFile::open(dir, LOG_FILE_PREFIX, timezone, retention_days)
-        .map_err(|e| {
+    let file =
+        daily::DailyFile::open(dir, LOG_FILE_PREFIX, timezone, retention_days).map_err(|e| {
             let why = crate::datadir::dir::in_words(&e);
             format!("cannot open a log file in {}: {why}", dir.display())
         })?;
@@ -436,6 +436,42 @@ mod tests {
     }
 
     #[test]
+    fn a_quieter_console_shows_the_same_line_as_the_file() {
+        let (console, file) = (Buffer::default(), Buffer::default());
+        let (c, f) = (console.clone(), file.clone());
+        let format = ContextFormat::new(chrono_tz::UTC);
+        let subscriber = Registry::default()
+            .with(ContextLayer)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || c.clone())
+                    .event_format(format.clone())
+                    .with_filter(EventsOnly(filter("warn"))),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || f.clone())
+                    .event_format(format)
+                    .with_filter(filter("info")),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            let command = info_span!("command", source = "user", operation = "sync-plants");
+            let _command = command.enter();
+            let vendor = info_span!("vendor", vendor = 1, operation = "sync-plants-vendor-1");
+            let _vendor = vendor.enter();
+            info!("not on the console");
+            warn!("vendor sg1 failed");
+        });
+        let lines = |b: &Buffer| -> Vec<String> {
+            let text = String::from_utf8(b.0.lock().unwrap().clone()).unwrap();
+            text.lines().map(|l| without_time(l).to_owned()).collect()
+        };
+        let expected = "[USER] [sync-plants-vendor-1] [WARN] [Vendor:1] [Org:-] vendor sg1 failed";
+        assert_eq!(lines(&console), [expected]);
+        assert_eq!(lines(&file).last().map(String::as_str), Some(expected));
+    }
+
+    #[test]
     fn timestamp_is_in_the_configured_zone() {
         let lines = capture(|| info!("tick"));
         let stamp = lines[0].split_once(']').unwrap().0.trim_start_matches('[');
@@ -464,7 +500,10 @@ mod tests {
         let blocker = dir.path().join("file");
         std::fs::write(&blocker, "not a dir").unwrap();
         let err = open_file_writer(&blocker.join("logs"), 3, chrono_tz::UTC).unwrap_err();
-        let expected = format!("cannot open a log file in {}: not a directory", blocker.join("logs").display());
+        let expected = format!(
+            "cannot open a log file in {}: not a directory",
+            blocker.join("logs").display()
+        );
         assert_eq!(err, expected);
     }
 }

@@ -100,6 +100,10 @@ pub fn prepare(path: &Path) -> Result<DataDir, DataDirError> {
             })?;
             return Ok(DataDir { path: owned(), access: DirAccess::Writable });
         }
+        // A parent is a file: it cannot be created, say which parent.
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(DataDirError::Create { path: owned(), why: create_failure(path, &e) });
+        }
         Err(e) => return Err(DataDirError::Inaccessible { path: owned(), why: in_words(&e) }),
     }
     let probe = path.join(format!(".plantsync-probe-{}", std::process::id()));

@@ -29,7 +29,12 @@ pub struct DailyFile {
 
 impl DailyFile {
     /// Creates `dir` if needed and opens today's file, so a problem shows at start-up.
-    pub fn open(dir: &Path, prefix: &'static str, timezone: Tz, retention: usize) -> io::Result<Self> {
+    pub fn open(
+        dir: &Path,
+        prefix: &'static str,
+        timezone: Tz,
+        retention: usize,
+    ) -> io::Result<Self> {
         crate::datadir::dir::create_private_dir(dir)?;
         let mut file = Self {
             dir: dir.to_path_buf(),
