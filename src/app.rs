@@ -24,7 +24,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Err(error) => {
             let message = render(&error);
             eprintln!("plantsync: error: {message}");
-            tracing::info!("command failed: {message}");
+            tracing::info!(target: logging::FILE_ONLY, "command failed: {message}");
             ExitCode::from(exit_code(&error))
         }
     }

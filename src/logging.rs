@@ -38,6 +38,10 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
+/// Target of events for the log file only: what the console already shows another way
+/// (the error a command ends with, which `main` prints on stderr itself).
+pub const FILE_ONLY: &str = "plantsync::file_only";
+
 /// Prefix of the daily log files (`plantsync.2026-11-29.log`).
 pub const LOG_FILE_PREFIX: &str = "plantsync";
 
@@ -314,9 +318,9 @@ fn open_file_writer(
     Ok(tracing_appender::non_blocking(file))
 }
 
-/// A filter that decides which events a layer shows and lets every span through, so the
-/// layer's formatter sees the whole context of the events it does show (see the module
-/// docs).
+/// The console's filter: it decides which events the console shows (never those for the
+/// file only) and lets every span through, so the formatter sees the whole context of the
+/// events it does show (see the module docs).
 struct EventsOnly(EnvFilter);
 
 impl<S> tracing_subscriber::layer::Filter<S> for EventsOnly
@@ -324,7 +328,9 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        meta.is_span() || tracing_subscriber::layer::Filter::enabled(&self.0, meta, cx)
+        meta.is_span()
+            || (meta.target() != FILE_ONLY
+                && tracing_subscriber::layer::Filter::enabled(&self.0, meta, cx))
     }
 
     fn callsite_enabled(
@@ -333,6 +339,8 @@ where
     ) -> tracing::subscriber::Interest {
         if meta.is_span() {
             tracing::subscriber::Interest::always()
+        } else if meta.target() == FILE_ONLY {
+            tracing::subscriber::Interest::never()
         } else {
             tracing_subscriber::layer::Filter::<S>::callsite_enabled(&self.0, meta)
         }

@@ -129,10 +129,20 @@ pub(super) fn quick_check(conn: &Connection, path: &Path) -> Result<()> {
         conn.query_row("PRAGMA quick_check(1)", [], |row| row.get(0));
     match first {
         Ok(line) if line == "ok" => Ok(()),
-        Ok(line) => Err(unusable(path, Unusable::Damaged(line))),
+        Ok(report) => Err(unusable(path, Unusable::Damaged(one_line(&report)))),
         Err(e) if is_damage(&e) => Err(unusable(path, Unusable::Damaged(e.to_string()))),
         Err(e) => Err(StoreError::Open { path: path.to_path_buf(), source: e }),
     }
+}
+
+/// SQLite's report on one line, without its `*** in database main ***` heading.
+fn one_line(report: &str) -> String {
+    let lines: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("*** in database"))
+        .collect();
+    lines.join("; ")
 }
 
 fn is_damage(error: &rusqlite::Error) -> bool {
