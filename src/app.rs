@@ -334,6 +334,29 @@ mod tests {
     }
 
     #[test]
+    fn each_cause_is_said_once_in_words() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read config file /x.toml: {source}")]
+        struct Read {
+            source: std::io::Error,
+        }
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let error = anyhow::Error::new(Read { source: missing });
+        assert_eq!(render(&error), "cannot read config file /x.toml: no such file or directory");
+
+        let sqlite = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            Some("attempt to write a readonly database".into()),
+        );
+        let open = crate::store::StoreError::Open { path: "x.db".into(), source: sqlite };
+        let error = anyhow::Error::new(open).context("opening the store");
+        assert_eq!(
+            render(&error),
+            "opening the store: cannot open database x.db: attempt to write a readonly database"
+        );
+    }
+
+    #[test]
     fn usage_errors_exit_2_others_1() {
         assert_eq!(exit_code(&anyhow::Error::new(UsageError("x".into()))), 2);
         assert_eq!(exit_code(&anyhow::anyhow!("boom")), 1);

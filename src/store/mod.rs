@@ -181,8 +181,8 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, applies pending migrations and
-    /// starts the writer thread. An existing file must look like a SQLite database (see
-    /// [`open::check_existing`]); it is never replaced. Blocking: call it before entering
+    /// starts the writer thread. An existing file must be a SQLite database (not empty,
+    /// SQLite's header); it is never replaced. Blocking: call it before entering
     /// async code or from `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         Self::open_read_write(path.as_ref(), open::Check::Header)
