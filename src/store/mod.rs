@@ -266,11 +266,6 @@ impl Store {
         })
     }
 
-    /// Whether this handle was opened with [`Store::open_read_only`].
-    pub fn is_read_only(&self) -> bool {
-        self.inner.read_only
-    }
-
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
