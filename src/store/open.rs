@@ -247,6 +247,23 @@ mod tests {
         store.close();
     }
 
+    #[tokio::test]
+    async fn a_read_only_store_reads_and_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plantsync.db");
+        Store::open(&path).unwrap().close();
+        let store = Store::open_read_only(&path).unwrap();
+        assert!(store.list_orgs().await.unwrap().is_empty());
+        let new = crate::domain::NewOrganization {
+            name: "x".into(),
+            auto_sync_enabled: true,
+            sync_interval_minutes: 15,
+        };
+        assert!(matches!(store.add_org(new).await, Err(StoreError::ReadOnly { .. })));
+        let missing = Store::open_read_only(dir.path().join("none.db")).unwrap_err();
+        assert!(matches!(missing, StoreError::Unusable { problem: Unusable::Missing, .. }));
+    }
+
     #[test]
     fn uris_escape_what_sqlite_would_parse() {
         assert_eq!(
