@@ -4,6 +4,7 @@
 use crate::cli::commands::{self, Ctx, UsageError};
 use crate::cli::{Cli, Command, ConfigCommand, SyncCommand, TokenCommand};
 use crate::config::{ConfigError, FlagValues, Inputs, Settings, keys};
+use crate::datadir::dir::{self as data_dir, DataDir, DataDirError, DirAccess};
 use crate::datadir::lock::DataDirLock;
 use crate::domain::RunKind;
 use crate::logging::{self, LogOptions};
@@ -21,16 +22,53 @@ pub fn main(cli: Cli) -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("plantsync: error: {error:#}");
-            tracing::info!("command failed: {error:#}");
+            let message = render(&error);
+            eprintln!("plantsync: error: {message}");
+            tracing::info!(target: logging::FILE_ONLY, "command failed: {message}");
             ExitCode::from(exit_code(&error))
         }
     }
 }
 
 fn exit_code(error: &anyhow::Error) -> u8 {
-    let usage = error.chain().any(|cause| cause.is::<ConfigError>() || cause.is::<UsageError>());
+    let usage = error.chain().any(|cause| {
+        cause.is::<ConfigError>() || cause.is::<UsageError>() || cause.is::<DataDirError>()
+    });
     if usage { EXIT_USAGE } else { 1 }
+}
+
+/// The one rule for printing an error and its causes: each cause adds only what the text
+/// so far does not already say, so a type whose message includes its source (thiserror's
+/// `"...: {source}"` with a `source` field) is not followed by that source again; an I/O
+/// error is said in words ("permission denied", not "Permission denied (os error 13)"),
+/// replacing its raw text where a message embedded it; and the chain ends at an I/O or
+/// SQLite error, whose own text is complete (rusqlite's inner error only repeats it with
+/// a number).
+fn render(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let (part, last) = match cause.downcast_ref::<std::io::Error>() {
+            Some(io) => {
+                let raw = io.to_string();
+                let words = data_dir::in_words(io);
+                if text.contains(&raw) {
+                    text = text.replace(&raw, &words);
+                }
+                (words, true)
+            }
+            None => (cause.to_string(), cause.is::<rusqlite::Error>()),
+        };
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+        if last {
+            break;
+        }
+    }
+    text
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -49,7 +87,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Everything is validated before anything (log file, database) is written.
     let mut settings = Settings::resolve(&inputs)?;
     if let Command::Token(command) = &cli.command {
-        let dir = &settings.data_dir.value;
+        let dir = writable_data_dir(&settings)?;
+        let dir = dir.path();
         let token = match command {
             TokenCommand::Show => crate::datadir::token::load_or_create(dir)?,
             TokenCommand::Rotate => crate::datadir::token::rotate(dir)?,
@@ -76,33 +115,78 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return commands::config::show(&settings, format.format, &mut std::io::stdout().lock());
     }
 
+    // The data dir first: a bad path is said once, before logging tries to create files.
+    let dir = data_dir::prepare(&settings.data_dir.value)?;
+    if dir.access() == DirAccess::ReadOnly && !cli.command.only_reads() {
+        return Err(DataDirError::NotWritable(dir.path().to_path_buf()).into());
+    }
     let _log_guard = logging::init(&LogOptions {
         level: settings.log_level.value.clone(),
         // Inspection commands print their data on stdout; keep stderr for problems.
         console_level: Some("warn".to_owned()),
-        dir: Some(settings.log_dir()),
+        // A read-only data dir has no log file; `open_store` says so, once.
+        dir: (dir.access() == DirAccess::Writable).then(|| settings.log_dir()),
         retention_days: settings.log_retention_days.value as usize,
         timezone: settings.timezone.value,
     });
 
-    let store = Store::open(settings.database_path())?;
+    let operation = operation_name(&cli.command);
+    let span = tracing::info_span!("command", source = "user", operation);
+    let store = span.in_scope(|| open_store(&settings, &dir, &cli.command))?;
     // Syncs parse vendor JSON while the writer thread stores it: give them both cores.
     let runtime = if matches!(cli.command, Command::Sync(_) | Command::Demo(_)) {
         tokio::runtime::Builder::new_multi_thread().enable_all().build()?
     } else {
         tokio::runtime::Builder::new_current_thread().enable_all().build()?
     };
-    let operation = operation_name(&cli.command);
-    let span = tracing::info_span!("command", source = "user", operation);
     let result = runtime
         .block_on(dispatch(&store, &settings, cli.command, demo_in_temp_dir).instrument(span));
     store.close();
     result
 }
 
+/// The data dir of a command that writes: created if missing, refused when read-only.
+fn writable_data_dir(settings: &Settings) -> Result<DataDir, DataDirError> {
+    let dir = data_dir::prepare(&settings.data_dir.value)?;
+    match dir.access() {
+        DirAccess::Writable => Ok(dir),
+        DirAccess::ReadOnly => Err(DataDirError::NotWritable(dir.path().to_path_buf())),
+    }
+}
+
+/// Opens the database the way `command` needs it: a command that only reads opens a file
+/// it may not write (or one in a read-only dir) read-only, and says so once; a command
+/// that writes is refused on such a file; a command that syncs checks the file first.
+fn open_store(settings: &Settings, dir: &DataDir, command: &Command) -> anyhow::Result<Store> {
+    let path = settings.database_path();
+    let file_read_only = path.exists() && !data_dir::is_writable_file(&path);
+    if command.only_reads() && dir.access() == DirAccess::ReadOnly {
+        if !path.exists() {
+            return Err(DataDirError::NoDatabase(dir.path().to_path_buf()).into());
+        }
+        let store = Store::open_read_only(&path)?;
+        tracing::warn!(
+            "data dir {} is read-only: reading {} without changing it, and logging to the console only",
+            dir.path().display(),
+            path.display()
+        );
+        return Ok(store);
+    }
+    if file_read_only {
+        if !command.only_reads() {
+            return Err(DataDirError::DatabaseReadOnly(path).into());
+        }
+        let store = Store::open_read_only(&path)?;
+        tracing::warn!("database {} is read-only: reading it without changing it", path.display());
+        return Ok(store);
+    }
+    Ok(if command.syncs() { Store::open_checked(&path)? } else { Store::open(&path)? })
+}
+
 /// `plantsync run`: one agent per data dir (waiting while a CLI sync holds it), the
 /// console at the configured level.
 fn run_agent(settings: Settings) -> anyhow::Result<()> {
+    let dir = writable_data_dir(&settings)?;
     let _log_guard = logging::init(&LogOptions {
         level: settings.log_level.value.clone(),
         console_level: None,
@@ -110,26 +194,26 @@ fn run_agent(settings: Settings) -> anyhow::Result<()> {
         retention_days: settings.log_retention_days.value as usize,
         timezone: settings.timezone.value,
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // The database is opened (and checked) before the lock is taken: an agent that refuses
+    // its database leaves nothing behind, not even `agent.lock`.
     let span = tracing::info_span!("agent", source = "system", operation = "agent");
-    let data_dir = settings.data_dir.value.clone();
-    let (lock, unclean) = runtime
-        .block_on(
-            DataDirLock::acquire_for_agent(&data_dir, |sync| {
-                tracing::info!(
-                    "a CLI {} sync (pid {}) holds the data dir; starting when it is done",
-                    sync.kind,
-                    sync.pid
-                );
-            })
-            .instrument(span.clone()),
-        )
-        .map_err(|e| UsageError(e.to_string()))?;
-    let store = match Store::open(settings.database_path()) {
-        Ok(store) => store,
+    let store = span.in_scope(|| open_store(&settings, &dir, &Command::Run))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let locked = runtime.block_on(
+        DataDirLock::acquire_for_agent(dir.path(), |sync| {
+            tracing::info!(
+                "a CLI {} sync (pid {}) holds the data dir; starting when it is done",
+                sync.kind,
+                sync.pid
+            );
+        })
+        .instrument(span.clone()),
+    );
+    let (lock, unclean) = match locked {
+        Ok(locked) => locked,
         Err(e) => {
-            lock.release();
-            return Err(e.into());
+            store.close();
+            return Err(UsageError(e.to_string()).into());
         }
     };
     let result = runtime
@@ -247,6 +331,29 @@ mod tests {
         assert_eq!(operation_name(&plants), "plants-show");
         let status = Command::Status(crate::cli::FormatArg { format: crate::cli::Format::Table });
         assert_eq!(operation_name(&status), "status");
+    }
+
+    #[test]
+    fn each_cause_is_said_once_in_words() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read config file /x.toml: {source}")]
+        struct Read {
+            source: std::io::Error,
+        }
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let error = anyhow::Error::new(Read { source: missing });
+        assert_eq!(render(&error), "cannot read config file /x.toml: no such file or directory");
+
+        let sqlite = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            Some("attempt to write a readonly database".into()),
+        );
+        let open = crate::store::StoreError::Open { path: "x.db".into(), source: sqlite };
+        let error = anyhow::Error::new(open).context("opening the store");
+        assert_eq!(
+            render(&error),
+            "opening the store: cannot open database x.db: attempt to write a readonly database"
+        );
     }
 
     #[test]

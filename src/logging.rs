@@ -13,9 +13,17 @@
 //! run around it, and the innermost value of a field wins. [`ContextLayer`] records those
 //! fields when a span opens; [`ContextFormat`] renders the line.
 //!
-//! Output goes to stderr and to a daily-rolling file in `<data_dir>/logs` with a bounded
-//! number of files. A log file that cannot be opened degrades to stderr with one warning:
-//! logging never stops the agent.
+//! Output goes to stderr and to a daily file in `<data_dir>/logs` ([`daily`]: named by the
+//! date its lines carry, in the configured zone) with a bounded number of files. A log
+//! file that cannot be opened degrades to stderr with one warning: logging never stops the
+//! agent.
+//!
+//! Both outputs render the same line. The console is quieter (warnings only for
+//! inspection commands), but its filter only ever drops events, never spans
+//! ([`EventsOnly`]): a span the console's filter disabled would be invisible to its
+//! formatter, and a warning inside a vendor's sync would lose its `[Vendor:N]` there.
+
+mod daily;
 
 use chrono_tz::Tz;
 use std::fmt;
@@ -29,6 +37,10 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
+
+/// Target of events for the log file only: what the console already shows another way
+/// (the error a command ends with, which `main` prints on stderr itself).
+pub const FILE_ONLY: &str = "plantsync::file_only";
 
 /// Prefix of the daily log files (`plantsync.2026-11-29.log`).
 pub const LOG_FILE_PREFIX: &str = "plantsync";
@@ -260,11 +272,11 @@ pub fn init(options: &LogOptions) -> LogGuard {
         .with_ansi(false)
         .with_writer(std::io::stderr)
         .event_format(format.clone())
-        .with_filter(filter(console_filter));
+        .with_filter(EventsOnly(filter(console_filter)));
 
     let mut file_problem = None;
     let (file_layer, guard) = match &options.dir {
-        Some(dir) => match open_file_writer(dir, options.retention_days) {
+        Some(dir) => match open_file_writer(dir, options.retention_days, options.timezone) {
             Ok((writer, guard)) => {
                 let layer = tracing_subscriber::fmt::layer()
                     .with_ansi(false)
@@ -296,17 +308,68 @@ fn filter(directive: &str) -> EnvFilter {
 fn open_file_writer(
     dir: &std::path::Path,
     retention_days: usize,
+    timezone: Tz,
 ) -> Result<(tracing_appender::non_blocking::NonBlocking, WorkerGuard), String> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("cannot create log directory {}: {e}", dir.display()))?;
-    let appender = tracing_appender::rolling::RollingFileAppender::builder()
-        .rotation(tracing_appender::rolling::Rotation::DAILY)
-        .filename_prefix(LOG_FILE_PREFIX)
-        .filename_suffix("log")
-        .max_log_files(retention_days.max(1))
-        .build(dir)
-        .map_err(|e| format!("cannot open a log file in {}: {e}", dir.display()))?;
-    Ok(tracing_appender::non_blocking(appender))
+    let file =
+        daily::DailyFile::open(dir, LOG_FILE_PREFIX, timezone, retention_days).map_err(|e| {
+            let why = crate::datadir::dir::in_words(&e);
+            format!("cannot open a log file in {}: {why}", dir.display())
+        })?;
+    Ok(tracing_appender::non_blocking(file))
+}
+
+/// The console's filter: it decides which events the console shows (never those for the
+/// file only) and lets every span through, so the formatter sees the whole context of the
+/// events it does show (see the module docs).
+struct EventsOnly(EnvFilter);
+
+impl<S> tracing_subscriber::layer::Filter<S> for EventsOnly
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        meta.is_span()
+            || (meta.target() != FILE_ONLY
+                && tracing_subscriber::layer::Filter::enabled(&self.0, meta, cx))
+    }
+
+    fn callsite_enabled(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if meta.is_span() {
+            tracing::subscriber::Interest::always()
+        } else if meta.target() == FILE_ONLY {
+            tracing::subscriber::Interest::never()
+        } else {
+            tracing_subscriber::layer::Filter::<S>::callsite_enabled(&self.0, meta)
+        }
+    }
+
+    // No level hint: spans of every level must reach the layer, whatever the event level.
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        None
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        tracing_subscriber::layer::Filter::on_new_span(&self.0, attrs, id, ctx);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        tracing_subscriber::layer::Filter::on_record(&self.0, id, values, ctx);
+    }
+
+    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+        tracing_subscriber::layer::Filter::on_enter(&self.0, id, ctx);
+    }
+
+    fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
+        tracing_subscriber::layer::Filter::on_exit(&self.0, id, ctx);
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        tracing_subscriber::layer::Filter::on_close(&self.0, id, ctx);
+    }
 }
 
 #[cfg(test)]
@@ -381,6 +444,42 @@ mod tests {
     }
 
     #[test]
+    fn a_quieter_console_shows_the_same_line_as_the_file() {
+        let (console, file) = (Buffer::default(), Buffer::default());
+        let (c, f) = (console.clone(), file.clone());
+        let format = ContextFormat::new(chrono_tz::UTC);
+        let subscriber = Registry::default()
+            .with(ContextLayer)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || c.clone())
+                    .event_format(format.clone())
+                    .with_filter(EventsOnly(filter("warn"))),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || f.clone())
+                    .event_format(format)
+                    .with_filter(filter("info")),
+            );
+        tracing::subscriber::with_default(subscriber, || {
+            let command = info_span!("command", source = "user", operation = "sync-plants");
+            let _command = command.enter();
+            let vendor = info_span!("vendor", vendor = 1, operation = "sync-plants-vendor-1");
+            let _vendor = vendor.enter();
+            info!("not on the console");
+            warn!("vendor sg1 failed");
+        });
+        let lines = |b: &Buffer| -> Vec<String> {
+            let text = String::from_utf8(b.0.lock().unwrap().clone()).unwrap();
+            text.lines().map(|l| without_time(l).to_owned()).collect()
+        };
+        let expected = "[USER] [sync-plants-vendor-1] [WARN] [Vendor:1] [Org:-] vendor sg1 failed";
+        assert_eq!(lines(&console), [expected]);
+        assert_eq!(lines(&file).last().map(String::as_str), Some(expected));
+    }
+
+    #[test]
     fn timestamp_is_in_the_configured_zone() {
         let lines = capture(|| info!("tick"));
         let stamp = lines[0].split_once(']').unwrap().0.trim_start_matches('[');
@@ -408,7 +507,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blocker = dir.path().join("file");
         std::fs::write(&blocker, "not a dir").unwrap();
-        let err = open_file_writer(&blocker.join("logs"), 3).unwrap_err();
-        assert!(err.contains("cannot create log directory"), "{err}");
+        let err = open_file_writer(&blocker.join("logs"), 3, chrono_tz::UTC).unwrap_err();
+        let expected = format!(
+            "cannot open a log file in {}: not a directory",
+            blocker.join("logs").display()
+        );
+        assert_eq!(err, expected);
     }
 }

@@ -77,6 +77,36 @@ pub enum Command {
     Token(TokenCommand),
 }
 
+impl Command {
+    /// Whether the command only reads the database (listings, `show`, `status`): such a
+    /// command also works on a copy or a file it may not write, opened read-only.
+    pub fn only_reads(&self) -> bool {
+        match self {
+            Self::Org(OrgCommand::List(_))
+            | Self::Vendor(VendorCommand::List { .. } | VendorCommand::Show { .. })
+            | Self::Plants(_)
+            | Self::Alerts(_)
+            | Self::Runs(_)
+            | Self::Status(_) => true,
+            Self::Init(_)
+            | Self::Config(_)
+            | Self::Org(_)
+            | Self::Vendor(_)
+            | Self::Sync(_)
+            | Self::Demo(_)
+            | Self::Simulate(_)
+            | Self::Run
+            | Self::Token(_) => false,
+        }
+    }
+
+    /// Whether the command syncs (and so writes a lot): its database is checked first with
+    /// `PRAGMA quick_check`, so a damaged file is refused before a sync writes into it.
+    pub fn syncs(&self) -> bool {
+        matches!(self, Self::Sync(_) | Self::Demo(_) | Self::Run)
+    }
+}
+
 /// `token ...`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {

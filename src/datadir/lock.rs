@@ -111,7 +111,7 @@ pub enum LockError {
         dir: String,
     },
     /// The lock file could not be opened or locked.
-    #[error("cannot use the lock of {dir}: {source}")]
+    #[error("cannot use the lock of {dir}: {}", super::dir::in_words(.source))]
     Io {
         /// The data dir.
         dir: String,
@@ -172,8 +172,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
 
 fn open_lock_file(data_dir: &Path) -> Result<File, LockError> {
     let io = |source| LockError::Io { dir: data_dir.display().to_string(), source };
-    std::fs::create_dir_all(data_dir).map_err(io)?;
-    File::options()
+    super::dir::create_private_dir(data_dir).map_err(io)?;
+    super::dir::private_file_options()
         .read(true)
         .write(true)
         .create(true)
@@ -310,7 +310,7 @@ impl DataDirLock {
     fn write<T: Serialize>(&self, name: &str, value: &T) -> Result<(), LockError> {
         let io = |source| LockError::Io { dir: self.dir.display().to_string(), source };
         let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other).map_err(io)?;
-        std::fs::write(self.dir.join(name), bytes).map_err(io)
+        super::dir::write_private(&self.dir.join(name), &bytes).map_err(io)
     }
 
     /// What the agent uses to publish where its API listens, once it knows (only the
@@ -338,7 +338,7 @@ impl AgentPublisher {
     pub fn publish(&self, info: &AgentInfo) -> Result<(), LockError> {
         let io = |source| LockError::Io { dir: self.dir.display().to_string(), source };
         let bytes = serde_json::to_vec_pretty(info).map_err(std::io::Error::other).map_err(io)?;
-        std::fs::write(self.dir.join(INFO_FILE), bytes).map_err(io)
+        super::dir::write_private(&self.dir.join(INFO_FILE), &bytes).map_err(io)
     }
 }
 

@@ -8,7 +8,11 @@
 //! * `sync.json`: the pid of the CLI sync holding the lock (removed when it ends).
 //! * `admin-token`: the control API's bearer token (mode 0600).
 //!
+//! [`dir`] prepares the data dir itself (created 0700, checked, probed for writing) and
+//! holds the helpers every file plantsync creates goes through (0600).
+//!
 //! The API, the agent and the CLI all use this module; none of them owns these files.
 
+pub mod dir;
 pub mod lock;
 pub mod token;

@@ -45,19 +45,15 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<Secret> {
 
 /// Writes a new token (owner-only) and returns it.
 pub fn rotate(data_dir: &Path) -> std::io::Result<Secret> {
-    std::fs::create_dir_all(data_dir)?;
+    super::dir::create_private_dir(data_dir)?;
     let token = random_token()?;
     let path = token_path(data_dir);
     let temp = path.with_extension("new");
     {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&temp)?;
+        // A `.new` left by a crash may be readable by others: remove it, create it 0600.
+        let _ = std::fs::remove_file(&temp);
+        let mut file =
+            super::dir::private_file_options().write(true).create_new(true).open(&temp)?;
         std::io::Write::write_all(&mut file, token.as_bytes())?;
         file.sync_all()?;
     }

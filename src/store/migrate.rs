@@ -120,7 +120,7 @@ fn rename_duplicate_vendor_names(tx: &Transaction<'_>) -> Result<Vec<String>> {
     Ok(notices)
 }
 
-fn user_version(conn: &Connection) -> Result<i64> {
+pub(super) fn user_version(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
 }
 

@@ -20,6 +20,7 @@ mod alerts;
 mod codec;
 mod facts;
 mod migrate;
+mod open;
 mod orgs;
 mod plants;
 mod quotas;
@@ -31,6 +32,7 @@ mod vendors;
 
 pub use alerts::AlertFilter;
 pub use migrate::SCHEMA_VERSION;
+pub use open::Unusable;
 pub use orgs::OrgPatch;
 pub use plants::{
     OPTIONAL_COLUMNS as OPTIONAL_PLANT_COLUMNS, PlantFilter, PlantSort, StatusFilter, UpsertCounts,
@@ -60,7 +62,7 @@ const MAX_IDLE_READERS: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database file could not be opened or prepared.
-    #[error("cannot open database {path}: {source}")]
+    #[error("cannot open database {}: {source}", .path.display())]
     Open {
         /// The file.
         path: PathBuf,
@@ -68,7 +70,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The data directory could not be created.
-    #[error("cannot create data directory {path}: {source}")]
+    #[error("cannot create data directory {}: {}", .path.display(), crate::datadir::dir::in_words(.source))]
     CreateDir {
         /// The directory.
         path: PathBuf,
@@ -77,7 +79,8 @@ pub enum StoreError {
     },
     /// The file was written by a newer plantsync.
     #[error(
-        "database {path} has schema version {found}, newer than this plantsync supports ({supported}); upgrade plantsync"
+        "database {} has schema version {found}, newer than this plantsync supports ({supported}); upgrade plantsync",
+        .path.display()
     )]
     TooNew {
         /// The file.
@@ -106,6 +109,41 @@ pub enum StoreError {
         /// What is wrong with it.
         detail: String,
     },
+    /// The file could not be created.
+    #[error("cannot create database {}: {why}", .path.display())]
+    Create {
+        /// The file.
+        path: PathBuf,
+        /// Why, in words.
+        why: String,
+    },
+    /// The file exists but is not a usable database; it was left untouched.
+    #[error("database {} {problem}", .path.display())]
+    Unusable {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it and what to do.
+        problem: open::Unusable,
+    },
+    /// A write on a store opened read-only.
+    #[error("database {} is open read-only: this command cannot change it", .path.display())]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A read-only file of an older schema: reading it would need a migration.
+    #[error(
+        "database {} has schema version {found} and cannot be written; this plantsync reads version {supported}: copy the file to a writable directory and run plantsync on the copy once (it upgrades the copy), or read it with the plantsync that wrote it",
+        .path.display()
+    )]
+    OldSchemaReadOnly {
+        /// The file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// What this build reads.
+        supported: i64,
+    },
     /// Any other SQLite failure.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -127,6 +165,10 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
+    /// What readers open: the path, or a `file:` URI for a read-only copy (see
+    /// [`open::read_only_target`]).
+    reader_target: String,
+    read_only: bool,
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -140,33 +182,86 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the database at `path`, applies pending migrations and
-    /// starts the writer thread. Blocking: call it before entering async code or from
-    /// `spawn_blocking`.
+    /// starts the writer thread. An existing file must be a SQLite database (not empty,
+    /// SQLite's header); it is never replaced. Blocking: call it before entering
+    /// async code or from `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_read_write(path.as_ref(), open::Check::Header)
+    }
+
+    /// [`Store::open`] after `PRAGMA quick_check`, for the processes that are about to
+    /// write a lot (the agent at start, a CLI sync, the demo): a damaged page is refused
+    /// before a sync writes into it. Inspection commands skip it: it reads every page
+    /// (about 70 ms for 100,000 plants), more than a listing takes.
+    pub fn open_checked(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_read_write(path.as_ref(), open::Check::Quick)
+    }
+
+    fn open_read_write(path: &Path, check: open::Check) -> Result<Self> {
+        let path = path.to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir)?;
+            crate::datadir::dir::create_private_dir(dir)
+                .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
         }
+        open::create_or_check(&path)?;
         let mut conn = open_writer(&path)?;
-        restrict_file_permissions(&path);
+        if check == open::Check::Quick {
+            open::quick_check(&conn, &path)?;
+        }
         migrate::migrate(&mut conn, &path)?;
+        Self::start(path.clone(), path.display().to_string(), Some(conn))
+    }
 
-        let (tx, rx) = mpsc::channel::<WriteJob>();
-        let writer_thread = std::thread::Builder::new()
-            .name("plantsync-db-writer".into())
-            .spawn(move || {
-                // Jobs run in arrival order; the thread ends when every sender is dropped.
-                for job in rx {
-                    job(&mut conn);
-                }
-            })
-            .map_err(|e| StoreError::Conflict(format!("cannot start database writer: {e}")))?;
+    /// Opens an existing database without ever writing to it or beside it: no migration,
+    /// no writer (writes fail with [`StoreError::ReadOnly`]). For inspecting a copy or a
+    /// file the process may not write. A file of an older schema is refused with the
+    /// version it has and the one this build reads (reading it would need the migration it
+    /// cannot run).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        open::check_existing(&path)?;
+        let target = open::read_only_target(&path)?;
+        let reader = open_reader(&path, &target)?;
+        let found = migrate::user_version(&reader)?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { path, found, supported: SCHEMA_VERSION });
+        }
+        if found < SCHEMA_VERSION {
+            return Err(StoreError::OldSchemaReadOnly { path, found, supported: SCHEMA_VERSION });
+        }
+        let store = Self::start(path, target, None)?;
+        if let Ok(mut pool) = store.inner.readers.lock() {
+            pool.push(reader);
+        }
+        Ok(store)
+    }
 
+    fn start(path: PathBuf, reader_target: String, writer: Option<Connection>) -> Result<Self> {
+        let (sender, writer_thread) = match writer {
+            Some(mut conn) => {
+                let (tx, rx) = mpsc::channel::<WriteJob>();
+                let thread = std::thread::Builder::new()
+                    .name("plantsync-db-writer".into())
+                    .spawn(move || {
+                        // Jobs run in arrival order; the thread ends when every sender is dropped.
+                        for job in rx {
+                            job(&mut conn);
+                        }
+                    })
+                    .map_err(|e| {
+                        StoreError::Conflict(format!("cannot start database writer: {e}"))
+                    })?;
+                (Some(tx), Some(thread))
+            }
+            None => (None, None),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
+                read_only: sender.is_none(),
                 path,
-                writer: Mutex::new(Some(tx)),
-                writer_thread: Mutex::new(Some(writer_thread)),
+                reader_target,
+                writer: Mutex::new(sender),
+                writer_thread: Mutex::new(writer_thread),
                 readers: Mutex::new(Vec::new()),
             }),
         })
@@ -204,6 +299,9 @@ impl Store {
             // The caller may have given up (cancelled task); the result is then dropped.
             let _ = reply_tx.send(f(conn));
         });
+        if self.inner.read_only {
+            return Err(StoreError::ReadOnly { path: self.inner.path.clone() });
+        }
         {
             let writer = self.inner.writer.lock().map_err(|_| StoreError::Closed)?;
             let sender = writer.as_ref().ok_or(StoreError::Closed)?;
@@ -222,7 +320,7 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             let conn = match inner.readers.lock().ok().and_then(|mut pool| pool.pop()) {
                 Some(conn) => conn,
-                None => open_reader(&inner.path)?,
+                None => open_reader(&inner.path, &inner.reader_target)?,
             };
             let result = f(&conn);
             if let Ok(mut pool) = inner.readers.lock()
@@ -235,32 +333,6 @@ impl Store {
         .await
         .map_err(|_| StoreError::Closed)?
     }
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)
-        .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Credentials live in the database: keep the directory private to its owner.
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    }
-    Ok(())
-}
-
-/// The database holds vendor credentials, so it is readable by its owner only.
-fn restrict_file_permissions(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }
 
 #[allow(clippy::disallowed_methods)] // the one place that opens connections
@@ -287,12 +359,13 @@ fn open_writer(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-fn open_reader(path: &Path) -> Result<Connection> {
+/// A read-only connection to `target` (the path, or a `file:` URI) of the database `path`.
+fn open_reader(path: &Path, target: &str) -> Result<Connection> {
     let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    let conn = Connection::open_with_flags(target, flags).map_err(open_err)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
     Ok(conn)
 }

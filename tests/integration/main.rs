@@ -7,6 +7,7 @@ mod agent;
 mod api;
 mod cli;
 mod config;
+mod files;
 mod listing;
 mod lock;
 mod plant_status;

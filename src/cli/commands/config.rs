@@ -53,10 +53,11 @@ pub fn init(path: &Path, force: bool, out: &mut dyn Write) -> anyhow::Result<()>
         ))
         .into());
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    // The file may come to hold `api.cron_secret`: owner-only, like everything plantsync creates.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::datadir::dir::create_private_dir(dir)?;
     }
-    std::fs::write(path, example_config())?;
+    crate::datadir::dir::write_private(path, example_config().as_bytes())?;
     writeln!(out, "wrote example configuration to {}", path.display())?;
     Ok(())
 }

@@ -1,0 +1,294 @@
+//! The data dir itself, and the one way plantsync creates anything in it.
+//!
+//! # Modes
+//!
+//! The database holds the vendors' credentials, so every directory plantsync creates is
+//! `0700` and every file it creates or rewrites is `0600`, set when the file is created
+//! (`O_CREAT` with the mode), never chmod-ed afterwards, so there is no instant in which
+//! another user could open it. The helpers here are the only place that decides a mode;
+//! the lock, the token, the log files, the store and `init` use them.
+//!
+//! A directory that already exists is left as it is: it may be the user's own (a data dir
+//! they made group-readable for a backup user), and the files inside it are owner-only
+//! whatever the directory's mode. plantsync never loosens a mode.
+//!
+//! # Preparing
+//!
+//! [`prepare`] runs before logging and the store, so a bad `--data-dir` is reported once,
+//! in words, before anything else tried to create files in it: "is a file, not a
+//! directory", "permission denied". It also says whether the process may write there, so
+//! inspection commands can read a read-only copy instead of failing on it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Whether the process may create files in the data dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirAccess {
+    /// It may: everything works.
+    Writable,
+    /// It may not (a read-only copy, another user's dir): only reading is possible.
+    ReadOnly,
+}
+
+/// A data dir that exists and is a directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    path: PathBuf,
+    access: DirAccess,
+}
+
+impl DataDir {
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether files can be created in it.
+    pub fn access(&self) -> DirAccess {
+        self.access
+    }
+}
+
+/// Why the data dir cannot be used. Each says one cause, in words; all are usage errors
+/// (the user named, or configured, a path plantsync cannot use).
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    /// The path exists and is not a directory.
+    #[error("data dir {} is a file, not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// It could not be created.
+    #[error("cannot create data dir {}: {}", .path.display(), .why)]
+    Create {
+        /// The directory.
+        path: PathBuf,
+        /// Why, in words.
+        why: String,
+    },
+    /// It exists but the process may not write there, and the command must.
+    #[error("cannot write to data dir {}: permission denied", .0.display())]
+    NotWritable(PathBuf),
+    /// A read-only data dir without a database: nothing to read, and none can be made.
+    #[error("data dir {} has no database and is read-only, so none can be created there: permission denied", .0.display())]
+    NoDatabase(PathBuf),
+    /// The database exists but the process may not write it, and the command must.
+    #[error("cannot write to database {}: permission denied", .0.display())]
+    DatabaseReadOnly(PathBuf),
+    /// It could not be looked at.
+    #[error("cannot use data dir {}: {}", .path.display(), .why)]
+    Inaccessible {
+        /// The directory.
+        path: PathBuf,
+        /// Why, in words.
+        why: String,
+    },
+}
+
+/// Makes sure `path` is a usable data dir: creates it (and its missing parents) with mode
+/// 0700 when it does not exist, refuses a path that is a file, and finds out whether files
+/// can be created in it (by creating and removing a probe file: the only test that holds
+/// for every user, root included, and every filesystem, read-only mounts included).
+pub fn prepare(path: &Path) -> Result<DataDir, DataDirError> {
+    let owned = || path.to_path_buf();
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(DataDirError::NotADirectory(owned())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            create_private_dir(path).map_err(|e| DataDirError::Create {
+                path: owned(),
+                why: create_failure(path, &e),
+            })?;
+            return Ok(DataDir { path: owned(), access: DirAccess::Writable });
+        }
+        // A parent is a file: it cannot be created, say which parent.
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(DataDirError::Create { path: owned(), why: create_failure(path, &e) });
+        }
+        Err(e) => return Err(DataDirError::Inaccessible { path: owned(), why: in_words(&e) }),
+    }
+    let probe = path.join(format!(".plantsync-probe-{}", std::process::id()));
+    let access = match private_file_options().write(true).create_new(true).open(&probe) {
+        Ok(file) => {
+            drop(file);
+            let _ = std::fs::remove_file(&probe);
+            DirAccess::Writable
+        }
+        Err(_) => DirAccess::ReadOnly,
+    };
+    Ok(DataDir { path: owned(), access })
+}
+
+/// Whether the process may write the existing file `path` (a file that cannot be
+/// opened for another reason counts as writable: opening it says why).
+pub fn is_writable_file(path: &Path) -> bool {
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => true,
+        Err(e) => {
+            !matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem)
+        }
+    }
+}
+
+/// Why creating `path` failed: names the ancestor that is a file, when one is.
+fn create_failure(path: &Path, error: &io::Error) -> String {
+    let file_ancestor = path.ancestors().skip(1).find(|a| a.is_file());
+    match file_ancestor {
+        Some(file) => format!("{} is a file, not a directory", file.display()),
+        None => in_words(error),
+    }
+}
+
+/// Creates `dir` and its missing parents, each with mode 0700. An existing directory is
+/// left as it is (see the module docs).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Open options whose `create` makes the file with mode 0600.
+pub fn private_file_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)] // `mut` is needed on unix only
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Writes `bytes` to `path` (created 0600, or replaced), made owner-only even when an
+/// older plantsync left it readable by others.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = private_file_options().write(true).create(true).truncate(true).open(path)?;
+    restrict(path)?;
+    io::Write::write_all(&mut file, bytes)
+}
+
+/// Makes a file plantsync owns readable by its owner only (for files an older plantsync
+/// created with the default mode).
+pub fn restrict(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// An I/O error's cause in words, without the OS error number: "permission denied",
+/// "no such file or directory", "not a directory". Messages say the cause once and in
+/// words; the number adds nothing a field office can act on.
+pub fn in_words(error: &io::Error) -> String {
+    use io::ErrorKind as K;
+    let words = match error.kind() {
+        K::NotFound => "no such file or directory",
+        K::PermissionDenied => "permission denied",
+        K::AlreadyExists => "it already exists",
+        K::NotADirectory => "not a directory",
+        K::IsADirectory => "is a directory",
+        K::ReadOnlyFilesystem => "read-only file system",
+        K::StorageFull => "no space left on the device",
+        K::DirectoryNotEmpty => "directory not empty",
+        K::InvalidFilename => "invalid file name",
+        _ => return strip_os_code(&error.to_string()),
+    };
+    words.to_owned()
+}
+
+/// `"Some text (os error 5)"` to `"some text"`.
+fn strip_os_code(text: &str) -> String {
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => &text[..at],
+        _ => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_missing_dir_is_created_private_with_its_parents() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/b/data");
+        let prepared = prepare(&dir).unwrap();
+        assert_eq!(prepared.access(), DirAccess::Writable);
+        #[cfg(unix)]
+        for created in [root.path().join("a"), root.path().join("a/b"), dir.clone()] {
+            assert_eq!(mode(&created), 0o700, "{}", created.display());
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "the probe is gone");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_dir_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o750)).unwrap();
+        prepare(root.path()).unwrap();
+        assert_eq!(mode(root.path()), 0o750);
+    }
+
+    #[test]
+    fn a_file_is_not_a_data_dir() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let err = prepare(&file).unwrap_err().to_string();
+        assert_eq!(err, format!("data dir {} is a file, not a directory", file.display()));
+        let err = prepare(&file.join("sub")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "cannot create data dir {}: {} is a file, not a directory",
+                file.join("sub").display(),
+                file.display()
+            )
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_created_0600_and_old_ones_tightened() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("x.json");
+        write_private(&path, b"{}").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, b"{}").unwrap();
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn io_errors_in_words() {
+        let denied = io::Error::from_raw_os_error(13);
+        assert_eq!(in_words(&denied), "permission denied");
+        assert_eq!(strip_os_code("Too many links (os error 31)"), "too many links");
+    }
+}

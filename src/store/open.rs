@@ -1,0 +1,274 @@
+//! What the store checks before it opens a file, and how it reads one it may not write.
+//!
+//! # Never replace a file
+//!
+//! SQLite treats a zero-byte file as an empty database and writes a fresh schema into it;
+//! it writes into a file with a damaged page until it trips over the damage. A zero-byte
+//! or foreign `plantsync.db` is a lost database (a failed copy, a full disk, the wrong
+//! file), so the store tells a file it created itself from one it found: it creates the
+//! database with `create_new` (mode 0600, see [`crate::datadir::dir`]), and any file it
+//! did not create must start with SQLite's header. The processes that are about to write
+//! a lot (the agent at start, syncs) also run `PRAGMA quick_check` first; inspection
+//! commands do not, since it reads every page (about 70 ms for 100,000 plants, 0.7 s for
+//! a million: more than a listing takes). A refused file is left exactly as it was.
+//!
+//! # Reading a read-only copy
+//!
+//! A WAL database needs its `-shm` file even to be read. When the directory is read-only
+//! and there is no `-shm`, SQLite cannot create one: the store then opens the file with
+//! `immutable=1`, which is exact when there is no write-ahead log to read (a copy taken
+//! after a clean stop). A copy with a non-empty `-wal` and no `-shm` in a read-only
+//! directory cannot be read correctly (`immutable` would ignore the log's commits), so it
+//! is refused with what to do.
+
+use super::{Result, StoreError};
+use crate::datadir::dir;
+use rusqlite::Connection;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// How much checking an open does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Check {
+    /// The header of an existing file (every open).
+    Header,
+    /// The header, then `PRAGMA quick_check` (before syncing).
+    Quick,
+}
+
+/// Why an existing file is not opened. Each says what to do; the file is left untouched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    /// There is no such file (reading only: nothing to create).
+    #[error("does not exist")]
+    Missing,
+    /// A directory where the file should be.
+    #[error("is a directory, not a database file")]
+    IsDirectory,
+    /// Zero bytes: not something plantsync leaves behind.
+    #[error(
+        "is empty (0 bytes); plantsync left it as it is: restore it from a backup, or delete it to start a fresh database"
+    )]
+    Empty,
+    /// Not SQLite's header.
+    #[error(
+        "is not a SQLite database; plantsync left it as it is: restore it from a backup, or move it away to start a fresh database"
+    )]
+    NotSqlite,
+    /// `PRAGMA quick_check` found a problem (its first line).
+    #[error(
+        "is damaged (SQLite's quick check: {0}); plantsync left it as it is: stop every plantsync using it and restore it from a backup (sqlite3's .recover may salvage rows)"
+    )]
+    Damaged(String),
+    /// It cannot be read at all.
+    #[error("cannot be read: {0}")]
+    Unreadable(String),
+    /// A write-ahead log that cannot be read (see the module docs).
+    #[error(
+        "cannot be read here: its write-ahead log (-wal) has commits but there is no -shm file and the directory is read-only; copy the database and its -wal file to a writable directory and inspect the copy"
+    )]
+    WalWithoutShm,
+}
+
+fn unusable(path: &Path, problem: Unusable) -> StoreError {
+    StoreError::Unusable { path: path.to_path_buf(), problem }
+}
+
+/// Creates the database file (0600) when there is none; otherwise checks the one found
+/// ([`check_existing`]) and makes it owner-only (an older plantsync created it 0644).
+pub(super) fn create_or_check(path: &Path) -> Result<()> {
+    match dir::private_file_options().write(true).create_new(true).open(path) {
+        // Ours and empty: SQLite makes it a fresh database.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            check_existing(path)?;
+            // Best effort: a file of another owner that we may still write stays as it is.
+            let _ = dir::restrict(path);
+            Ok(())
+        }
+        Err(e) => Err(StoreError::Create { path: path.to_path_buf(), why: dir::in_words(&e) }),
+    }
+}
+
+/// SQLite's 16-byte magic at the start of every database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// The database header's size: a shorter file is not a database.
+const HEADER_LEN: u64 = 100;
+
+/// Refuses a file that is not a SQLite database (missing, empty, another format).
+pub(super) fn check_existing(path: &Path) -> Result<()> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(unusable(path, Unusable::Missing));
+        }
+        Err(e) => return Err(unusable(path, Unusable::Unreadable(dir::in_words(&e)))),
+    };
+    if meta.is_dir() {
+        return Err(unusable(path, Unusable::IsDirectory));
+    }
+    if meta.len() == 0 {
+        return Err(unusable(path, Unusable::Empty));
+    }
+    let mut magic = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut magic));
+    match read {
+        Ok(()) if &magic == SQLITE_MAGIC && meta.len() >= HEADER_LEN => Ok(()),
+        Ok(()) => Err(unusable(path, Unusable::NotSqlite)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(unusable(path, Unusable::NotSqlite))
+        }
+        Err(e) => Err(unusable(path, Unusable::Unreadable(dir::in_words(&e)))),
+    }
+}
+
+/// `PRAGMA quick_check`: every page's structure, without the slower index cross-checks of
+/// `integrity_check` (which the agent runs after an unclean stop).
+pub(super) fn quick_check(conn: &Connection, path: &Path) -> Result<()> {
+    let first: std::result::Result<String, rusqlite::Error> =
+        conn.query_row("PRAGMA quick_check(1)", [], |row| row.get(0));
+    match first {
+        Ok(line) if line == "ok" => Ok(()),
+        Ok(report) => Err(unusable(path, Unusable::Damaged(one_line(&report)))),
+        Err(e) if is_damage(&e) => Err(unusable(path, Unusable::Damaged(e.to_string()))),
+        Err(e) => Err(StoreError::Open { path: path.to_path_buf(), source: e }),
+    }
+}
+
+/// SQLite's report on one line, without its `*** in database main ***` heading.
+fn one_line(report: &str) -> String {
+    let lines: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("*** in database"))
+        .collect();
+    lines.join("; ")
+}
+
+fn is_damage(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// What read-only connections to `path` open: the path itself when SQLite can read it
+/// that way, else an `immutable=1` URI when that is exact (see the module docs).
+pub(super) fn read_only_target(path: &Path) -> Result<String> {
+    let plain = path.display().to_string();
+    let probe = super::open_reader(path, &plain)
+        .and_then(|conn| Ok(conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?));
+    let error = match probe {
+        Ok(()) => return Ok(plain),
+        Err(StoreError::Sqlite(e) | StoreError::Open { source: e, .. }) => e,
+        Err(other) => return Err(other),
+    };
+    if is_damage(&error) {
+        return Err(unusable(path, Unusable::Damaged(error.to_string())));
+    }
+    let cannot_make_shm = matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    ) && !sibling(path, "-shm").exists();
+    if !cannot_make_shm {
+        return Err(StoreError::Open { path: path.to_path_buf(), source: error });
+    }
+    let wal_len = std::fs::metadata(sibling(path, "-wal")).map(|m| m.len()).unwrap_or(0);
+    if wal_len > 0 {
+        return Err(unusable(path, Unusable::WalWithoutShm));
+    }
+    Ok(immutable_uri(path))
+}
+
+/// `plantsync.db` to `plantsync.db-wal`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// `file:` URI of `path` for a file nobody changes while it is read.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.display().to_string().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            '\\' if cfg!(windows) => uri.push('/'),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro&immutable=1");
+    uri
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn refused(path: &Path) -> Unusable {
+        match Store::open(path) {
+            Err(StoreError::Unusable { problem, .. }) => problem,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_plantsync_creates_becomes_a_database_one_it_finds_empty_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plantsync.db");
+        Store::open(&path).unwrap().close();
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+
+        let empty = dir.path().join("empty.db");
+        std::fs::write(&empty, b"").unwrap();
+        assert_eq!(refused(&empty), Unusable::Empty);
+        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "left as it was");
+
+        let text = dir.path().join("text.db");
+        std::fs::write(&text, b"name,kw\nroof,5\n").unwrap();
+        assert_eq!(refused(&text), Unusable::NotSqlite);
+        assert_eq!(std::fs::read(&text).unwrap(), b"name,kw\nroof,5\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_is_created_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plantsync.db");
+        let store = Store::open(&path).unwrap();
+        for file in [path.clone(), sibling(&path, "-wal"), sibling(&path, "-shm")] {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", file.display());
+        }
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn a_read_only_store_reads_and_refuses_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plantsync.db");
+        Store::open(&path).unwrap().close();
+        let store = Store::open_read_only(&path).unwrap();
+        assert!(store.list_orgs().await.unwrap().is_empty());
+        let new = crate::domain::NewOrganization {
+            name: "x".into(),
+            auto_sync_enabled: true,
+            sync_interval_minutes: 15,
+        };
+        assert!(matches!(store.add_org(new).await, Err(StoreError::ReadOnly { .. })));
+        let missing = Store::open_read_only(dir.path().join("none.db")).unwrap_err();
+        assert!(matches!(missing, StoreError::Unusable { problem: Unusable::Missing, .. }));
+    }
+
+    #[test]
+    fn uris_escape_what_sqlite_would_parse() {
+        assert_eq!(
+            immutable_uri(Path::new("/a b/50%?#/x.db")),
+            "file:/a b/50%25%3f%23/x.db?mode=ro&immutable=1"
+        );
+    }
+}

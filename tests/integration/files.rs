@@ -1,0 +1,514 @@
+//! The files plantsync creates and the files it is given: modes, read-only copies, empty,
+//! foreign and damaged databases, bad paths, the log file's name, the same log line on
+//! stderr and in the file. Everything through the real binary on real files.
+
+use crate::support::{Sandbox, sqlite3};
+use crate::sync_cli::add_vendors;
+use plantsync::domain::VendorKind;
+use plantsync::simulator::{AccountSpec, Faults, Simulator, SimulatorConfig};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A log line without its timestamp, which differs between the console and the file.
+fn without_time(line: &str) -> &str {
+    line.split_once("] ").map_or(line, |(_, rest)| rest)
+}
+
+async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Every directory under `root` (itself included) with its mode, and every file.
+#[cfg(unix)]
+fn modes(root: &Path) -> Vec<(String, u32)> {
+    let mut found = vec![(root.display().to_string(), mode(root))];
+    for entry in std::fs::read_dir(root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(modes(&path));
+        } else {
+            found.push((path.display().to_string(), mode(&path)));
+        }
+    }
+    found
+}
+
+#[cfg(unix)]
+fn assert_owner_only(root: &Path, when: &str) {
+    for (path, mode) in modes(root) {
+        let expected = if Path::new(&path).is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, expected, "{when}: {path} is {mode:o}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_file_plantsync_creates_is_owner_only() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 8,
+        accounts: vec![AccountSpec::new(VendorKind::Solarman, 10, 1)],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    let config = sandbox.dir.path().join("conf/plantsync/config.toml");
+    sandbox.ok(&["init", "--config", config.to_str().unwrap()]);
+    assert_eq!(mode(&config), 0o600);
+    assert_eq!(mode(config.parent().unwrap()), 0o700);
+    assert_eq!(mode(&sandbox.dir.path().join("conf")), 0o700);
+
+    add_vendors(&sandbox, &sim, 1);
+    // A CLI sync, held mid-run by the simulator, so its `sync.json` can be looked at.
+    sim.hold(0);
+    let mut cmd = sandbox.cmd();
+    cmd.args(["sync", "plants"]);
+    let sync = tokio::task::spawn_blocking(move || cmd.output().unwrap());
+    sim.wait_until_held(0).await;
+    assert_owner_only(&sandbox.data_dir(), "during a CLI sync");
+    assert!(sandbox.data_dir().join("sync.json").exists());
+    sim.release(0);
+    let output = sync.await.unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    sandbox.ok(&["token", "show"]);
+    assert_owner_only(&sandbox.data_dir(), "after a sync");
+
+    let quiet = [
+        ("PLANTSYNC_API_PORT", "0"),
+        ("PLANTSYNC_SYNC_ENABLED", "false"),
+        ("PLANTSYNC_ALERTS_ENABLED", "false"),
+    ];
+    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    let info = sandbox.data_dir().join("agent.json");
+    wait_for("the agent's API", || {
+        std::fs::read_to_string(&info).is_ok_and(|text| text.contains("\"api\": \"127."))
+    })
+    .await;
+    assert_owner_only(&sandbox.data_dir(), "while the agent runs");
+    std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
+    assert!(agent.wait().unwrap().success());
+    assert_owner_only(&sandbox.data_dir(), "after the agent stopped");
+
+    // The demo, in a data dir of its own (a fresh one, as without --data-dir).
+    let demo = Sandbox::new();
+    let output = demo.cmd().args(["demo"]).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_owner_only(&demo.data_dir(), "after the demo");
+    sim.shutdown().await;
+}
+
+/// Whether the tests run as root, which ignores file modes.
+fn is_root() -> bool {
+    let output = std::process::Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&output.stdout).trim() == "0"
+}
+
+/// The binary as a user who may not write `dir`'s files: `nobody` (through util-linux's
+/// `setpriv`) when the tests run as root, the current user otherwise. HOME is `home`.
+fn as_reader(home: &Path) -> std::process::Command {
+    let bin = assert_cmd::cargo::cargo_bin!("plantsync");
+    let mut cmd = if is_root() {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin);
+        cmd
+    } else {
+        std::process::Command::new(bin)
+    };
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PLANTSYNC_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("HOME", home).env("XDG_CONFIG_HOME", home.join(".config"));
+    cmd
+}
+
+/// A directory every user may enter (tempdirs are private to their owner).
+#[cfg(unix)]
+fn public_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    dir
+}
+
+/// Copies `files` of the sandbox's data dir into `into/name`, readable by everyone,
+/// writable by nobody but root.
+#[cfg(unix)]
+fn read_only_copy(sandbox: &Sandbox, into: &Path, name: &str, files: &[&str]) -> PathBuf {
+    let copy = into.join(name);
+    std::fs::create_dir(&copy).unwrap();
+    for file in files {
+        let to = copy.join(file);
+        std::fs::copy(sandbox.data_dir().join(file), &to).unwrap();
+        chmod(&to, 0o444);
+    }
+    chmod(&copy, 0o555);
+    copy
+}
+
+#[cfg(unix)]
+fn inspect(home: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
+    as_reader(home).arg("--data-dir").arg(dir).args(args).output().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_copy_is_inspected_without_writing() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Alpha Solar"]);
+    let expected = sandbox.ok(&["org", "list", "--format", "json"]);
+    let public = public_tempdir();
+
+    // A copy taken after a clean stop: the database alone, in a read-only directory.
+    let plain = read_only_copy(&sandbox, public.path(), "plain", &["plantsync.db"]);
+    for args in [&["org", "list", "--format", "json"][..], &["status", "--format", "json"]] {
+        let output = inspect(public.path(), &plain, args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        let lines: Vec<&str> = std::str::from_utf8(&output.stderr).unwrap().lines().collect();
+        let operation = if args[0] == "org" { "org-list" } else { "status" };
+        let said = format!(
+            "[USER] [{operation}] [WARN] [Vendor:-] [Org:-] data dir {} is read-only: reading {}/plantsync.db without changing it, and logging to the console only",
+            plain.display(),
+            plain.display()
+        );
+        assert_eq!(lines.iter().map(|l| without_time(l)).collect::<Vec<_>>(), [said.as_str()]);
+    }
+    let listed = inspect(public.path(), &plain, &["org", "list", "--format", "json"]);
+    assert_eq!(String::from_utf8(listed.stdout).unwrap(), expected);
+    let mut names: Vec<String> = std::fs::read_dir(&plain)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["plantsync.db"], "nothing was created beside the copy");
+
+    // A writing command on it: refused, one line, exit 2.
+    let output = inspect(public.path(), &plain, &["org", "add", "Beta"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "plantsync: error: cannot write to data dir {}: permission denied\n",
+            plain.display()
+        )
+    );
+
+    // A read-only file in a directory the reader may write.
+    let writable = public.path().join("writable");
+    std::fs::create_dir(&writable).unwrap();
+    std::fs::copy(sandbox.db(), writable.join("plantsync.db")).unwrap();
+    chmod(&writable.join("plantsync.db"), 0o444);
+    chmod(&writable, 0o777);
+    let output = inspect(public.path(), &writable, &["org", "list", "--format", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+    let said: Vec<String> = stderr(&output).lines().map(|l| without_time(l).to_owned()).collect();
+    assert_eq!(
+        said,
+        [format!(
+            "[USER] [org-list] [WARN] [Vendor:-] [Org:-] database {}/plantsync.db is read-only: reading it without changing it",
+            writable.display()
+        )]
+    );
+    let output = inspect(public.path(), &writable, &["org", "add", "Beta"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "plantsync: error: cannot write to database {}/plantsync.db: permission denied\n",
+            writable.display()
+        )
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_copy_that_cannot_be_read_correctly_says_what_to_do() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Alpha Solar"]);
+    let public = public_tempdir();
+
+    // A live database's files: its write-ahead log has commits the main file lacks.
+    let live = plantsync::store::Store::open(sandbox.db()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let beta = plantsync::domain::NewOrganization {
+            name: "Beta Energy".into(),
+            auto_sync_enabled: true,
+            sync_interval_minutes: 15,
+        };
+        live.add_org(beta).await.unwrap();
+    });
+    let wal = read_only_copy(&sandbox, public.path(), "wal", &["plantsync.db", "plantsync.db-wal"]);
+    // With its -shm too, the copy reads like the original, log included.
+    let full = read_only_copy(
+        &sandbox,
+        public.path(),
+        "full",
+        &["plantsync.db", "plantsync.db-wal", "plantsync.db-shm"],
+    );
+    live.close();
+    let output = inspect(public.path(), &full, &["org", "list", "--format", "csv"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8(output.stdout).unwrap().contains("Beta Energy"));
+
+    let output = inspect(public.path(), &wal, &["org", "list"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output).lines().last().unwrap(),
+        format!(
+            "plantsync: error: database {}/plantsync.db cannot be read here: its write-ahead log (-wal) has commits but there is no -shm file and the directory is read-only; copy the database and its -wal file to a writable directory and inspect the copy",
+            wal.display()
+        )
+    );
+
+    // An older schema: reading it would need the migration a read-only file cannot get.
+    let old = public.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::copy(sandbox.db(), old.join("plantsync.db")).unwrap();
+    sqlite3(&old.join("plantsync.db"), "PRAGMA user_version = 2");
+    chmod(&old.join("plantsync.db"), 0o444);
+    chmod(&old, 0o555);
+    let output = inspect(public.path(), &old, &["org", "list"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output).lines().last().unwrap(),
+        format!(
+            "plantsync: error: database {}/plantsync.db has schema version 2 and cannot be written; this plantsync reads version {}: copy the file to a writable directory and run plantsync on the copy once (it upgrades the copy), or read it with the plantsync that wrote it",
+            old.display(),
+            plantsync::store::SCHEMA_VERSION
+        )
+    );
+}
+
+#[test]
+fn an_empty_or_foreign_database_is_refused_and_left_as_it_is() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.data_dir()).unwrap();
+    std::fs::write(sandbox.db(), b"").unwrap();
+    let db = sandbox.db().display().to_string();
+    let empty = format!(
+        "plantsync: error: database {db} is empty (0 bytes); plantsync left it as it is: restore it from a backup, or delete it to start a fresh database"
+    );
+    let output = sandbox.cmd().arg("status").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output), format!("{empty}\n"));
+
+    // The agent refuses it too, and leaves no lock or agent file behind.
+    let output = sandbox.cmd().arg("run").env("PLANTSYNC_API_PORT", "0").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output).lines().last(), Some(empty.as_str()));
+    assert!(!sandbox.data_dir().join("agent.lock").exists());
+    assert!(!sandbox.data_dir().join("agent.json").exists());
+    assert_eq!(std::fs::metadata(sandbox.db()).unwrap().len(), 0, "never overwritten");
+
+    std::fs::write(sandbox.db(), b"id,name\n1,Roof\n").unwrap();
+    let output = sandbox.cmd().args(["org", "list"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "plantsync: error: database {db} is not a SQLite database; plantsync left it as it is: restore it from a backup, or move it away to start a fresh database\n"
+        )
+    );
+    assert_eq!(std::fs::read(sandbox.db()).unwrap(), b"id,name\n1,Roof\n");
+
+    // A database that did not exist is created, as always.
+    std::fs::remove_file(sandbox.db()).unwrap();
+    sandbox.ok(&["status"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_page_stops_a_sync_before_it_writes() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 5,
+        accounts: vec![AccountSpec::new(VendorKind::Sungrow, 10, 1)],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    add_vendors(&sandbox, &sim, 1);
+    sandbox.ok(&["sync", "alerts"]);
+    // Damage a page a plant sync never reads: the alerts table's root.
+    let root: u64 =
+        sqlite3(&sandbox.db(), "SELECT rootpage FROM sqlite_master WHERE name = 'alerts'")
+            .trim()
+            .parse()
+            .unwrap();
+    let page_size: u64 = sqlite3(&sandbox.db(), "PRAGMA page_size").trim().parse().unwrap();
+    let mut bytes = std::fs::read(sandbox.db()).unwrap();
+    let start = ((root - 1) * page_size) as usize;
+    bytes[start..start + 64].fill(0xEE);
+    std::fs::write(sandbox.db(), &bytes).unwrap();
+
+    let output = tokio::task::spawn_blocking({
+        let mut cmd = sandbox.cmd();
+        cmd.args(["sync", "plants"]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    let prefix = format!(
+        "plantsync: error: database {} is damaged (SQLite's quick check: Tree {root} page {root}",
+        sandbox.db().display()
+    );
+    assert!(said.starts_with(&prefix), "{said}");
+    assert!(
+        said.ends_with("); plantsync left it as it is: stop every plantsync using it and restore it from a backup (sqlite3's .recover may salvage rows)\n"),
+        "{said}"
+    );
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert_eq!(std::fs::read(sandbox.db()).unwrap(), bytes, "the file is left as it was");
+    sim.shutdown().await;
+}
+
+#[cfg(unix)]
+#[test]
+fn bad_paths_are_said_once_in_words_with_exit_2() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let home = sandbox.dir.path().join("home");
+    let run = |args: &[&str], dir: &Path| {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("plantsync"));
+        cmd.env("HOME", &home).env("XDG_CONFIG_HOME", home.join(".config"));
+        cmd.arg("--data-dir").arg(dir).args(args).output().unwrap()
+    };
+    let cases = [
+        (
+            run(&["status"], &file),
+            format!("data dir {} is a file, not a directory", file.display()),
+        ),
+        (
+            run(&["org", "add", "X"], &file.join("sub")),
+            format!(
+                "cannot create data dir {}: {} is a file, not a directory",
+                file.join("sub").display(),
+                file.display()
+            ),
+        ),
+        (
+            sandbox
+                .cmd()
+                .args(["--config", "/nonexistent/plantsync.toml", "status"])
+                .output()
+                .unwrap(),
+            "cannot read config file /nonexistent/plantsync.toml: no such file or directory"
+                .to_owned(),
+        ),
+    ];
+    for (output, message) in cases {
+        assert_eq!(stderr(&output), format!("plantsync: error: {message}\n"));
+        assert_eq!(output.status.code(), Some(2), "{message}");
+    }
+
+    // Directories the user may not write (as `nobody` when the tests run as root).
+    let public = public_tempdir();
+    let locked = public.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    chmod(&locked, 0o555);
+    let cases = [
+        (
+            &["org", "add", "X"][..],
+            &locked,
+            format!("cannot write to data dir {}: permission denied", locked.display()),
+        ),
+        (
+            &["status"][..],
+            &locked,
+            format!(
+                "data dir {} has no database and is read-only, so none can be created there: permission denied",
+                locked.display()
+            ),
+        ),
+        (
+            &["status"][..],
+            &locked.join("data"),
+            format!("cannot create data dir {}: permission denied", locked.join("data").display()),
+        ),
+    ];
+    for (args, dir, message) in cases {
+        let output = inspect(public.path(), dir, args);
+        assert_eq!(stderr(&output), format!("plantsync: error: {message}\n"), "{args:?}");
+        assert_eq!(output.status.code(), Some(2), "{message}");
+    }
+}
+
+#[test]
+fn the_log_file_is_named_by_the_date_of_its_lines() {
+    // A zone whose date differs from UTC's now (with an hour to spare either side): 14
+    // hours ahead from 11:00 UTC on, 12 hours behind before.
+    let now = chrono::Utc::now();
+    let zone = if chrono::Timelike::hour(&now) >= 11 { "Pacific/Kiritimati" } else { "Etc/GMT+12" };
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["--timezone", zone, "org", "add", "Night Shift"]);
+    let logs = sandbox.data_dir().join("logs");
+    let files: Vec<PathBuf> =
+        std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_owned();
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let line = text.lines().find(|l| l.contains("organization 'Night Shift' created")).unwrap();
+    let stamp = &line[1..line.find(']').unwrap()];
+    let local = chrono::DateTime::parse_from_rfc3339(stamp).unwrap();
+    assert_eq!(name, format!("plantsync.{}.log", local.format("%Y-%m-%d")));
+    assert_ne!(
+        local.with_timezone(&chrono::Utc).date_naive(),
+        local.date_naive(),
+        "the zone was chosen so that the UTC date differs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_failure_reads_the_same_on_stderr_and_in_the_file() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 6,
+        accounts: vec![AccountSpec {
+            faults: Faults { reject_login: true, ..Faults::none() },
+            ..AccountSpec::new(VendorKind::Sungrow, 3, 0)
+        }],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    add_vendors(&sandbox, &sim, 1);
+    let output = tokio::task::spawn_blocking({
+        let mut cmd = sandbox.cmd();
+        cmd.args(["sync", "plants"]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    let failed = said.lines().find(|l| l.contains("vendor v0 failed")).expect("a failure line");
+    assert!(
+        failed.contains("] [USER] [sync-plants-vendor-1] [WARN] [Vendor:1] [Org:1] "),
+        "{failed}"
+    );
+    let logs = sandbox.logs();
+    let logged = logs.lines().find(|l| l.contains("vendor v0 failed")).expect("in the file");
+    assert_eq!(without_time(failed), without_time(logged));
+    sim.shutdown().await;
+}
