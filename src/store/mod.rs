@@ -20,7 +20,9 @@ mod alerts;
 mod codec;
 mod migrate;
 mod orgs;
+mod pacing;
 mod plants;
+mod probes;
 mod quotas;
 mod runs;
 mod seq;
@@ -31,10 +33,12 @@ mod vendors;
 pub use alerts::AlertFilter;
 pub use migrate::SCHEMA_VERSION;
 pub use orgs::OrgPatch;
+pub use pacing::account_hash;
 pub use plants::{
     OPTIONAL_COLUMNS as OPTIONAL_PLANT_COLUMNS, PlantFilter, PlantSort, UpsertCounts,
 };
-pub use quotas::{QuotaUse, quota_day, quota_key};
+pub use probes::{KeyProbe, Parked, RefusedCredential, key_probe_backoff};
+pub use quotas::{QuotaDay, QuotaUse, quota_key};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
 pub use status::{StoreStatus, VendorHealth};
 pub use sync::{
