@@ -62,6 +62,8 @@ pub struct QuotaDay {
     pub date: String,
     /// The zone the date is read in.
     pub zone: Tz,
+    /// When the day began (the last local midnight in `zone`).
+    pub starts_at: DateTime<Utc>,
     /// The next local midnight in `zone`.
     pub resets_at: DateTime<Utc>,
 }
@@ -78,25 +80,24 @@ impl QuotaDay {
             // The smallest offset from UTC: that zone's days start and end last.
             .min_by_key(|zone| now.with_timezone(zone).offset().fix().local_minus_utc())
             .unwrap_or(Tz::UTC);
-        let local = now.with_timezone(&zone).date_naive();
+        let today = now.with_timezone(&zone).date_naive();
+        let tomorrow = today.succ_opt().unwrap_or(NaiveDate::MAX);
         Self {
-            date: local.format("%Y-%m-%d").to_string(),
+            date: today.format("%Y-%m-%d").to_string(),
             zone,
-            resets_at: next_midnight(zone, now),
+            starts_at: day_start(zone, today).unwrap_or(now - chrono::Duration::days(1)),
+            resets_at: day_start(zone, tomorrow).unwrap_or(now + chrono::Duration::days(1)),
         }
     }
 }
 
-/// The first local midnight of `zone` after `now` (the start of the next local day; where
-/// a DST change skips midnight, the first instant of that day).
-fn next_midnight(zone: Tz, now: DateTime<Utc>) -> DateTime<Utc> {
-    let tomorrow: NaiveDate =
-        now.with_timezone(&zone).date_naive().succ_opt().unwrap_or(NaiveDate::MAX);
-    (0..24)
-        .find_map(|hour| {
-            tomorrow.and_hms_opt(hour, 0, 0).and_then(|t| zone.from_local_datetime(&t).earliest())
-        })
-        .map_or(now + chrono::Duration::days(1), |t| t.with_timezone(&Utc))
+/// The first instant of `date` in `zone` (local midnight; where a DST change skips
+/// midnight, the first hour that exists).
+fn day_start(zone: Tz, date: NaiveDate) -> Option<DateTime<Utc>> {
+    (0..24).find_map(|hour| {
+        let local = date.and_hms_opt(hour, 0, 0)?;
+        zone.from_local_datetime(&local).earliest().map(|t| t.with_timezone(&Utc))
+    })
 }
 
 /// What a quota is counted under: a SHA-256 prefix of the API key, enough to tell keys
@@ -120,12 +121,20 @@ pub(super) fn quota_day_of(
     Ok(QuotaDay::of(zones.iter().map(String::as_str), now))
 }
 
-/// `key`'s use on `day`.
+/// A time as the store writes it (`updated_at`), so it compares with them as text.
+fn sql_time(at: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_datetime(&at)
+}
+
+/// `key`'s use on `day`. A row of the key written since the day began under another date
+/// (the zone became known, or changed, during the day) is the same portal day's count.
 pub(super) fn use_on(conn: &Connection, key: &str, limit: u32, day: &QuotaDay) -> Result<QuotaUse> {
     let row: Option<(u32, Option<String>)> = conn
         .query_row(
-            "SELECT used, portal_said FROM request_quotas WHERE key_hash = ?1 AND day = ?2",
-            params![key, day.date],
+            "SELECT used, portal_said FROM request_quotas
+             WHERE key_hash = ?1 AND (day = ?2 OR (updated_at >= ?3 AND updated_at < ?4))
+             ORDER BY day = ?2 DESC, used DESC LIMIT 1",
+            params![key, day.date, sql_time(day.starts_at), sql_time(day.resets_at)],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;
@@ -140,17 +149,22 @@ pub(super) fn use_on(conn: &Connection, key: &str, limit: u32, day: &QuotaDay) -
     })
 }
 
-/// Drops counts no day can need any more: the key's earlier days, and any key's rows not
-/// touched for three days (local dates of different zones differ by at most one).
-fn drop_old_days(conn: &Connection, key: &str, day: &QuotaDay) -> Result<()> {
+/// Before a write: a row of the key written since the day began under another date takes
+/// the day's date (unless the day has its own row), then the key's rows of earlier days,
+/// and any key's rows untouched for three days, are dropped.
+fn settle_day(conn: &Connection, key: &str, day: &QuotaDay, now: DateTime<Utc>) -> Result<()> {
+    let started = sql_time(day.starts_at);
     conn.execute(
-        "DELETE FROM request_quotas WHERE key_hash = ?1 AND day < ?2",
-        params![key, day.date],
+        "UPDATE OR IGNORE request_quotas SET day = ?2
+         WHERE key_hash = ?1 AND day <> ?2 AND updated_at >= ?3 AND updated_at < ?4",
+        params![key, day.date, started, sql_time(day.resets_at)],
     )?;
     conn.execute(
-        "DELETE FROM request_quotas WHERE updated_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-3 days')",
-        [],
+        "DELETE FROM request_quotas WHERE key_hash = ?1 AND day <> ?2 AND updated_at < ?3",
+        params![key, day.date, started],
     )?;
+    let stale = sql_time(now - chrono::Duration::days(3));
+    conn.execute("DELETE FROM request_quotas WHERE updated_at < ?1", params![stale])?;
     Ok(())
 }
 
@@ -168,18 +182,18 @@ impl Store {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let day = quota_day_of(&tx, vendor_id, now)?;
-            drop_old_days(&tx, &key, &day)?;
+            settle_day(&tx, &key, &day, now)?;
             let before = use_on(&tx, &key, limit, &day)?;
             if before.used >= limit {
+                tx.commit()?;
                 return Ok(Err(before));
             }
             tx.execute(
-                "INSERT INTO request_quotas (key_hash, day, used, daily_limit)
-                 VALUES (?1, ?2, 1, ?3)
+                "INSERT INTO request_quotas (key_hash, day, used, daily_limit, updated_at)
+                 VALUES (?1, ?2, 1, ?3, ?4)
                  ON CONFLICT (key_hash, day) DO UPDATE SET used = used + 1,
-                    daily_limit = excluded.daily_limit,
-                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                params![key, day.date, limit],
+                    daily_limit = excluded.daily_limit, updated_at = excluded.updated_at",
+                params![key, day.date, limit, sql_time(now)],
             )?;
             tx.commit()?;
             Ok(Ok(QuotaUse { used: before.used + 1, ..before }))
@@ -201,13 +215,15 @@ impl Store {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let day = quota_day_of(&tx, vendor_id, now)?;
+            settle_day(&tx, &key, &day, now)?;
             tx.execute(
-                "INSERT INTO request_quotas (key_hash, day, used, daily_limit, portal_said)
-                 VALUES (?1, ?2, ?3, ?3, ?4)
+                "INSERT INTO request_quotas (key_hash, day, used, daily_limit, portal_said,
+                    updated_at)
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5)
                  ON CONFLICT (key_hash, day) DO UPDATE SET used = max(used, excluded.used),
                     daily_limit = excluded.daily_limit, portal_said = excluded.portal_said,
-                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-                params![key, day.date, limit, said],
+                    updated_at = excluded.updated_at",
+                params![key, day.date, limit, said, sql_time(now)],
             )?;
             let after = use_on(&tx, &key, limit, &day)?;
             tx.commit()?;
@@ -295,6 +311,43 @@ mod tests {
         // A zone whose midnight is skipped by a DST change (Santiago, 2026-09-06).
         let skipped = QuotaDay::of(["America/Santiago"], at("2026-09-05T12:00:00Z"));
         assert_eq!(skipped.resets_at, at("2026-09-06T04:00:00Z"));
+    }
+
+    /// The first sync of a key knows no site zone yet and counts by the UTC date; once its
+    /// sites' zone is known, that count is the same portal day's, not lost.
+    #[tokio::test]
+    async fn a_count_made_before_the_zone_was_known_stays_the_days() {
+        let (_dir, store) = temp_store();
+        let vendor = crate::domain::NewVendor {
+            name: "edge".into(),
+            kind: crate::domain::VendorKind::SolarEdge,
+            org_id: None,
+            base_url: None,
+            is_active: true,
+        };
+        let v = store.add_vendor(vendor, Credentials::default()).await.unwrap().id;
+        // 02:00 UTC on the 30th: still the 29th in Los Angeles, whose day began at 08:00 UTC.
+        let now = at("2026-11-30T02:00:00Z");
+        let said = "HTTP 429".to_owned();
+        store.quota_spent_by_portal("k".into(), v, 300, said, now).await.unwrap();
+        let plant = crate::domain::VendorPlant {
+            vendor_plant_id: "1".into(),
+            name: Some("site".into()),
+            timezone: Some("America/Los_Angeles".into()),
+            ..crate::domain::VendorPlant::default()
+        };
+        store.upsert_plants(v, std::sync::Arc::from(vec![plant]), Timestamp::now()).await.unwrap();
+        let later = at("2026-11-30T03:00:00Z");
+        let today = store.quota_use("k".into(), v, 300, later).await.unwrap();
+        assert_eq!((today.day.as_str(), today.used), ("2026-11-29", 300));
+        assert_eq!(today.resets_at.to_canonical(), "2026-11-30T08:00:00.000Z");
+        assert!(store.take_quota_request("k".into(), v, 300, later).await.unwrap().is_err());
+        // At LA's midnight the count starts again.
+        let next = at("2026-11-30T08:00:00Z");
+        assert_eq!(
+            store.take_quota_request("k".into(), v, 300, next).await.unwrap().unwrap().used,
+            1
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod agent;
 mod api;
 mod cli;
 mod config;
+mod limits;
 mod lock;
 mod portals;
 mod secrets;
