@@ -13,11 +13,13 @@ use sha2::{Digest, Sha256};
 /// not pile up.
 const KEEP_FOR_HOURS: i64 = 24;
 
-/// What an account's calls are recorded under: a SHA-256 prefix of its login, enough to
-/// tell accounts apart and useless to an attacker (vendors sharing one login share its
-/// pace, as the portal does).
-pub fn account_hash(login: &str) -> String {
-    Sha256::digest(login.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+/// What an account's calls are recorded under: a SHA-256 prefix of its host (`""` for the
+/// portal's default) and login, enough to tell accounts apart and useless to an attacker.
+/// Vendors sharing one login on one host share its pace, as the portal does; the same
+/// login on another regional host (or another simulator) is another account.
+pub fn account_hash(host: &str, login: &str) -> String {
+    let text = format!("{host}\n{login}");
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 impl Store {
@@ -79,7 +81,8 @@ mod tests {
     async fn calls_are_kept_per_account_and_endpoint_and_old_ones_dropped() {
         let (_dir, store) = temp_store();
         let at = |s: &str| s.parse::<Timestamp>().unwrap();
-        let (a, b) = (account_hash("api-user"), account_hash("other"));
+        let (a, b) = (account_hash("", "api-user"), account_hash("", "other"));
+        assert_ne!(a, account_hash("https://eu5.fusionsolar.huawei.com", "api-user"));
         assert_eq!(a.len(), 16);
         assert!(!a.contains("api"));
         store

@@ -229,9 +229,12 @@ impl Engine {
         let mut session = Session::new(self.account_tokens(target), self.http.clone(), budget)
             .with_soft_deadline(soft)
             .with_sync_interval(Duration::from_secs(u64::from(target.interval_minutes) * 60));
-        // Minimum intervals are per account login: calls of other processes count too.
+        // Minimum intervals are per account (host and login): calls of other processes
+        // count too.
         if let Some(login) = target.credentials.username.as_deref() {
-            let log = pacing::StoreCallLog::new(self.store.clone(), login, self.clock.clone());
+            let host = target.vendor.base_url.as_deref().unwrap_or_default();
+            let log =
+                pacing::StoreCallLog::new(self.store.clone(), host, login, self.clock.clone());
             session = session.with_call_log(Arc::new(log));
         }
         match crate::vendors::daily_request_limit(target.vendor.kind) {

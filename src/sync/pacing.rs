@@ -20,9 +20,10 @@ pub struct StoreCallLog {
 }
 
 impl StoreCallLog {
-    /// The call log of the account that logs in as `login`.
-    pub fn new(store: Store, login: &str, clock: WallClock) -> Self {
-        Self { store, account: account_hash(login), clock }
+    /// The call log of the account that logs in as `login` on `host` (`""`: the
+    /// portal's default).
+    pub fn new(store: Store, host: &str, login: &str, clock: WallClock) -> Self {
+        Self { store, account: account_hash(host, login), clock }
     }
 }
 

@@ -270,15 +270,18 @@ impl VendorClient for SolarEdge {
         // One sync costs its listing pages and the alert call.
         let per_sync_cost = pages.plants().len().div_ceil(PAGE_SIZE).max(1) as u32 + 1;
         let plan = self.plan(session, per_sync_cost).await;
-        self.warn_if_listings_short(session, &mut pages, plan, per_sync_cost);
         if pages.throttled() {
             pages.warn("site readings not refreshed this run: the portal is throttling".into());
             // Not read: the stored update time stays, so the next sync reads them.
             for index in stale {
                 pages.plants_mut()[index].vendor_updated_at = None;
             }
-        } else if !stale.is_empty() {
-            self.add_overviews(session, &mut pages, known, plan, stale).await;
+        } else {
+            // Not after a refused page: a quota the portal spent is no sign of the interval.
+            self.warn_if_listings_short(session, &mut pages, plan, per_sync_cost);
+            if !stale.is_empty() {
+                self.add_overviews(session, &mut pages, known, plan, stale).await;
+            }
         }
         Ok(pages.finish())
     }
