@@ -113,10 +113,10 @@ async fn refused_static_keys_are_probed_with_one_call_passwords_never() {
     let engine = clock.engine(&h);
     let request = h.request(RunKind::Plants, Default::default()).await;
     let report = Harness::run_on(&engine, &request).await;
-    for index in 0..kinds.len() {
+    for (index, kind) in kinds.iter().enumerate() {
         assert!(Harness::error_of(&report, index).contains("credentials rejected"));
         let vendor = h.store.find_vendor(&format!("acct-{index}")).await.unwrap();
-        assert!(vendor.needs_user_action, "{}", kinds[index]);
+        assert!(vendor.needs_user_action, "{kind}");
     }
     let first: Vec<u64> = (0..kinds.len()).map(|i| calls(&h, i)).collect();
     assert_eq!(first, [1, 1, 1, 1, 1], "one call each");
