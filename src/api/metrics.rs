@@ -214,6 +214,9 @@ mod tests {
                 needs_user_action: false,
                 quota_used_today: Some(42),
                 quota_daily_limit: Some(300),
+                quota_resets_at: None,
+                quota_portal_said: None,
+                next_key_probe_at: None,
             }],
         };
         let text = metrics.render(&status);

@@ -22,7 +22,9 @@ mod facts;
 mod migrate;
 mod open;
 mod orgs;
+mod pacing;
 mod plants;
+mod probes;
 mod quotas;
 mod runs;
 mod seq;
@@ -34,10 +36,12 @@ pub use alerts::AlertFilter;
 pub use migrate::SCHEMA_VERSION;
 pub use open::Unusable;
 pub use orgs::OrgPatch;
+pub use pacing::account_hash;
 pub use plants::{
     OPTIONAL_COLUMNS as OPTIONAL_PLANT_COLUMNS, PlantFilter, PlantSort, StatusFilter, UpsertCounts,
 };
-pub use quotas::{QuotaUse, quota_day, quota_key};
+pub use probes::{KeyProbe, Parked, RefusedCredential, key_probe_backoff};
+pub use quotas::{QuotaDay, QuotaUse, quota_key};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
 pub use status::{StoreStatus, VendorHealth};
 pub use sync::{

@@ -35,6 +35,17 @@ pub struct VendorHealth {
     pub quota_used_today: Option<u32>,
     /// The portal's daily request limit, for portals with one.
     pub quota_daily_limit: Option<u32>,
+    /// When the portal's day ends and the count starts again, for portals with a quota.
+    #[serde(default)]
+    pub quota_resets_at: Option<Timestamp>,
+    /// What the portal said when it refused a call for a spent quota today (HTTP 429 before
+    /// our count reached the limit), for portals with a quota.
+    #[serde(default)]
+    pub quota_portal_said: Option<String>,
+    /// A refused static key (SolarEdge, Growatt) is tried again with one call at this
+    /// time; `None` when the vendor's key is not waiting for a probe.
+    #[serde(default)]
+    pub next_key_probe_at: Option<Timestamp>,
 }
 
 /// What `plantsync status` reports without a running agent.
@@ -135,17 +146,29 @@ impl Store {
                         alerts_consecutive_failures: row.get(10)?,
                         quota_used_today: None,
                         quota_daily_limit: None,
+                        quota_resets_at: None,
+                        quota_portal_said: None,
+                        next_key_probe_at: None,
                     })
                 })?
                 .collect::<Result<_, _>>()?;
-            // Quotas are counted per API key: each vendor's is looked up by its key's hash.
-            let today = super::quota_day();
+            // Quotas are counted per API key: each vendor's is looked up by its key's hash, in
+            // the portal's day of its sites.
+            let now = chrono::Utc::now();
             for health in &mut vendor_health {
                 if let Some(limit) = crate::vendors::daily_request_limit(health.kind) {
                     let credentials = super::vendors::read_credentials(conn, health.id)?;
                     let key = super::quota_key(&credentials);
-                    health.quota_used_today = Some(super::quotas::used_on(conn, &key, &today)?);
+                    let day = super::quotas::quota_day_of(conn, health.id, now)?;
+                    let today = super::quotas::use_on(conn, &key, limit, &day)?;
+                    health.quota_used_today = Some(today.used);
                     health.quota_daily_limit = Some(limit);
+                    health.quota_resets_at = Some(today.resets_at);
+                    health.quota_portal_said = today.portal_said;
+                }
+                if health.needs_user_action {
+                    health.next_key_probe_at =
+                        super::probes::get(conn, health.id)?.map(|p| p.next_probe_at);
                 }
             }
             let mut stmt = conn.prepare(

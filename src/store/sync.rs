@@ -174,6 +174,9 @@ pub struct SyncTarget {
     /// Its organization's sync interval, minutes (how often the schedule will call again;
     /// portals with a daily quota plan by it).
     pub interval_minutes: u32,
+    /// This run is the one-call probe of the vendor's refused static key (see
+    /// `store::Parked`): set by the engine, never by the store.
+    pub key_probe: bool,
 }
 
 /// What the store holds of a vendor's plants that lets an adapter skip calls.
@@ -297,6 +300,7 @@ impl Store {
                 .map(|(id, interval_minutes)| {
                     Ok(SyncTarget {
                         interval_minutes,
+                        key_probe: false,
                         vendor: vendors::get(conn, id)?,
                         credentials: vendors::read_credentials(conn, id)?,
                         credentials_entered_at: conn

@@ -17,10 +17,13 @@
 //! Success moves `last_synced_at` (or `last_alerts_synced_at`) and clears the error;
 //! failure keeps the error and counts consecutive failures. A rejected login marks the
 //! vendor as needing the user's action, and no run logs in to it again until its
-//! credentials change.
+//! credentials change. A refused static key (SolarEdge, Growatt) also needs the user's
+//! action, but cannot lock the account: plant syncs probe it again with one call at a
+//! growing backoff, and clear the vendor when it answers (`store::Parked`).
 
 mod alerts;
 mod facts;
+mod pacing;
 mod plants;
 mod progress;
 mod quota;
@@ -33,7 +36,10 @@ use crate::domain::{
     RunKind, RunReport, RunRequest, RunStatus, SkipReason, SyncSummary, Timestamp, VendorId,
     VendorKind, VendorResult,
 };
-use crate::store::{NewRunVendor, Store, StoreError, SyncTarget, UpsertCounts, VendorOutcome};
+use crate::store::{
+    NewRunVendor, Parked, RefusedCredential, Store, StoreError, SyncTarget, UpsertCounts,
+    VendorOutcome,
+};
 use crate::vendors::{
     AccountTokens, Http, HttpSettings, PortalConcurrency, RetryPolicy, Session, SessionKey,
     VendorError,
@@ -46,6 +52,14 @@ use tracing::{Instrument, info, info_span, warn};
 
 /// Rows per upsert transaction (the original system's batch size).
 pub const BATCH_SIZE: usize = 100;
+
+/// Requests the probe of a refused static key may make: its first call answers whether
+/// the key works; nothing more is spent on a key that may still be refused.
+const KEY_PROBE_REQUESTS: u32 = 1;
+
+/// The wall clock the engine decides by (key probes, quota days, call times); tests
+/// inject one ([`Engine::with_clock`]) instead of sleeping for an hour.
+pub type WallClock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// Tuning of the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,13 +173,24 @@ pub struct Engine {
     /// runs from logging in to one account at once. The entries of one vendor (its old and
     /// new credentials) share one concurrency limit.
     accounts: Mutex<HashMap<SessionKey, Arc<AccountTokens>>>,
+    clock: WallClock,
 }
 
 impl Engine {
     /// An engine over `store`.
     pub fn new(store: Store, settings: EngineSettings) -> Result<Arc<Self>, SyncError> {
+        Self::with_clock(store, settings, Arc::new(Timestamp::now))
+    }
+
+    /// An engine over `store` that reads the time from `clock`.
+    pub fn with_clock(
+        store: Store,
+        settings: EngineSettings,
+        clock: WallClock,
+    ) -> Result<Arc<Self>, SyncError> {
         let http = Http::new(settings.http.clone()).map_err(|e| SyncError::Setup(e.to_string()))?;
-        Ok(Arc::new(Self { store, http, settings, accounts: Mutex::new(HashMap::new()) }))
+        let accounts = Mutex::new(HashMap::new());
+        Ok(Arc::new(Self { store, http, settings, accounts, clock }))
     }
 
     fn account_tokens(&self, target: &SyncTarget) -> Arc<AccountTokens> {
@@ -206,18 +231,26 @@ impl Engine {
         // Optional per-plant work stops at three quarters of the deadline, leaving time to
         // store what was listed.
         let soft = tokio::time::Instant::now() + self.settings.vendor_deadline.mul_f64(0.75);
-        let session = Session::new(
-            self.account_tokens(target),
-            self.http.clone(),
-            self.settings.request_budget,
-        )
-        .with_soft_deadline(soft)
-        .with_sync_interval(Duration::from_secs(u64::from(target.interval_minutes) * 60));
+        let budget =
+            if target.key_probe { KEY_PROBE_REQUESTS } else { self.settings.request_budget };
+        let mut session = Session::new(self.account_tokens(target), self.http.clone(), budget)
+            .with_soft_deadline(soft)
+            .with_sync_interval(Duration::from_secs(u64::from(target.interval_minutes) * 60));
+        // Minimum intervals are per account (host and login): calls of other processes
+        // count too.
+        if let Some(login) = target.credentials.username.as_deref() {
+            let host = target.vendor.base_url.as_deref().unwrap_or_default();
+            let log =
+                pacing::StoreCallLog::new(self.store.clone(), host, login, self.clock.clone());
+            session = session.with_call_log(Arc::new(log));
+        }
         match crate::vendors::daily_request_limit(target.vendor.kind) {
             Some(limit) => session.with_daily_quota(Arc::new(quota::StoreQuota::new(
                 self.store.clone(),
+                target.vendor.id,
                 &target.credentials,
                 limit,
+                self.clock.clone(),
             ))),
             None => session,
         }
@@ -342,41 +375,32 @@ impl Engine {
     ) -> VendorRun {
         let vendor = &target.vendor;
         let started_at = Timestamp::now();
-        let run = if vendor.needs_user_action {
-            // `last_error` is still the rejection that parked the vendor: a run that does
-            // not attempt it records no error of its own (see `VendorOutcome::NotAttempted`).
-            let cause = vendor.last_error.as_deref().unwrap_or("no detail");
-            let flag = vendor.kind.secret_flag();
-            let message = format!(
-                "not attempted: {} rejected the credentials earlier ({cause}); update them with \
-                 `plantsync vendor set {} {flag}`",
-                vendor.kind.display_name(),
-                vendor.id
-            );
-            VendorRun {
-                error: Some(message),
-                needs_user_action: true,
-                skipped: Some(SkipReason::CredentialsRejected),
-                ..VendorRun::default()
-            }
-        } else {
-            self.load_facts(target).await;
-            let work = async {
-                match kind {
-                    RunKind::Plants => plants::sync(self, target, progress).await,
-                    RunKind::Alerts => alerts::sync(self, target, started_at, progress).await,
-                }
-            };
-            let run = match tokio::time::timeout(self.settings.vendor_deadline, work).await {
-                Ok(run) => run,
-                Err(_) => VendorRun::failed(&VendorError::Transient(format!(
-                    "did not finish within the vendor deadline of {}s",
-                    self.settings.vendor_deadline.as_secs()
-                ))),
-            };
-            self.save_facts(target).await;
-            run
+        let parked = match vendor.needs_user_action {
+            true => Some(self.parked(kind, vendor).await),
+            false => None,
         };
+        let mut run = match parked {
+            None => self.attempt(kind, target, started_at, progress).await,
+            Some(Parked::Probe) => self.probe_key(target, started_at, progress).await,
+            Some(waiting) => not_attempted(vendor, waiting),
+        };
+        if run.needs_user_action
+            && run.skipped.is_none()
+            && RefusedCredential::of(vendor.kind) == RefusedCredential::StaticKey
+        {
+            // A refused key is probed again later; a refused password never is.
+            let first = !vendor.needs_user_action;
+            match self.store.record_key_refusal(vendor.id, first, (self.clock)()).await {
+                Ok(probe) => info!(
+                    refusals = probe.refusals,
+                    "the API key was refused; probed again after {}", probe.next_probe_at
+                ),
+                Err(e) => {
+                    warn!("could not schedule the key's probe: {e}");
+                    run.error = run.error.map(|e| format!("{e} (and its probe was not scheduled)"));
+                }
+            }
+        }
         if run.needs_user_action
             && run.skipped.is_none()
             && let Err(e) = self.store.clear_token(vendor.id).await
@@ -416,6 +440,113 @@ impl Engine {
             );
         }
         run
+    }
+}
+
+impl Engine {
+    /// The vendor's sync, bounded by the vendor deadline.
+    async fn attempt(
+        &self,
+        kind: RunKind,
+        target: &SyncTarget,
+        started_at: Timestamp,
+        progress: &Progress,
+    ) -> VendorRun {
+        self.load_facts(target).await;
+        let work = async {
+            match kind {
+                RunKind::Plants => plants::sync(self, target, progress).await,
+                RunKind::Alerts => alerts::sync(self, target, started_at, progress).await,
+            }
+        };
+        let run = match tokio::time::timeout(self.settings.vendor_deadline, work).await {
+            Ok(run) => run,
+            Err(_) => VendorRun::failed(&VendorError::Transient(format!(
+                "did not finish within the vendor deadline of {}s",
+                self.settings.vendor_deadline.as_secs()
+            ))),
+        };
+        // Also after the deadline: what was learnt before it still holds.
+        self.save_facts(target).await;
+        run
+    }
+
+    /// What a run does with a vendor parked for refused credentials ([`Parked::decide`]).
+    /// Plant syncs claim a due probe; alert syncs leave it to them (a Growatt alert sync
+    /// makes no call that could answer it), so they wait either way.
+    async fn parked(&self, kind: RunKind, vendor: &crate::domain::Vendor) -> Parked {
+        let now = (self.clock)();
+        let decided = match kind {
+            RunKind::Plants => self.store.claim_key_probe(vendor.id, vendor.kind, now).await,
+            RunKind::Alerts => self.store.key_probe(vendor.id).await.map(|probe| {
+                match Parked::decide(vendor.kind, probe.as_ref(), now) {
+                    Parked::Probe => Parked::WaitUntil(now),
+                    other => other,
+                }
+            }),
+        };
+        decided.unwrap_or_else(|e| {
+            warn!("could not read the key's probe ({e}); not trying the vendor");
+            Parked::ForTheUser
+        })
+    }
+
+    /// The one-call probe of a refused static key: the vendor's plant sync with a budget
+    /// of one request. The key is accepted when the portal answered a call with it (the
+    /// vendor is then cleared, whatever else the one request could not do); refused again,
+    /// the caller schedules the next probe; unanswered (an outage), it stays parked until
+    /// the probe already claimed for later.
+    async fn probe_key(
+        &self,
+        target: &SyncTarget,
+        started_at: Timestamp,
+        progress: &Progress,
+    ) -> VendorRun {
+        let probing = SyncTarget { key_probe: true, ..target.clone() };
+        let account = self.account_tokens(&probing);
+        let answered_before = account.calls_answered();
+        let mut run = self.attempt(RunKind::Plants, &probing, started_at, progress).await;
+        if run.needs_user_action {
+            return run;
+        }
+        let vendor = &target.vendor;
+        if account.calls_answered() > answered_before {
+            match self.store.key_accepted(vendor.id).await {
+                Ok(()) => info!("the refused API key works again; the vendor is cleared"),
+                Err(e) => warn!("could not clear the vendor after its key worked: {e}"),
+            }
+        } else {
+            let why = run.error.take().unwrap_or_else(|| "no answer".into());
+            run.success = false;
+            run.error = Some(format!(
+                "the refused API key was tried again but the portal did not answer ({why}); \
+                 it stays waiting for the next probe"
+            ));
+        }
+        run
+    }
+}
+
+/// The run of a parked vendor that is not tried: its stored error stays the refusal that
+/// parked it (see `VendorOutcome::NotAttempted`), the run's says why and what to do.
+fn not_attempted(vendor: &crate::domain::Vendor, parked: Parked) -> VendorRun {
+    let cause = vendor.last_error.as_deref().unwrap_or("no detail");
+    let (name, flag, id) = (vendor.kind.display_name(), vendor.kind.secret_flag(), vendor.id);
+    let message = match parked {
+        Parked::WaitUntil(at) => format!(
+            "not attempted: {name} refused the API key earlier ({cause}); plantsync tries it \
+             again with one call after {at}, or update it with `plantsync vendor set {id} {flag}`"
+        ),
+        _ => format!(
+            "not attempted: {name} rejected the credentials earlier ({cause}); update them with \
+             `plantsync vendor set {id} {flag}`"
+        ),
+    };
+    VendorRun {
+        error: Some(message),
+        needs_user_action: true,
+        skipped: Some(SkipReason::CredentialsRejected),
+        ..VendorRun::default()
     }
 }
 

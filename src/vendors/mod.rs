@@ -46,8 +46,8 @@ pub mod zones;
 pub use concurrency::PortalConcurrency;
 pub use http::{Http, HttpSettings, RetryPolicy};
 pub use session::{
-    AccountFact, AccountTokens, AdaptiveLimit, DailyQuota, FanOut, Session, SessionKey, Stopped,
-    TokenStore, TooSoon,
+    AccountFact, AccountTokens, AdaptiveLimit, CallLog, DailyQuota, FanOut, Session, SessionKey,
+    Stopped, TokenStore, TooSoon,
 };
 
 use crate::domain::{Credentials, Timestamp, VendorAlert, VendorKind, VendorPlant};

@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod files;
 mod listing;
+mod limits;
 mod lock;
 mod plant_status;
 mod portals;

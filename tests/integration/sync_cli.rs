@@ -98,7 +98,7 @@ async fn full_sync_with_trace_logging_leaks_no_secret() {
     // SolarEdge's quota is visible offline: its requests were counted.
     let status = sandbox.cmd().args(["status"]).output().unwrap();
     let status = String::from_utf8_lossy(&status.stdout).to_string();
-    assert!(status.contains("daily request quotas (reset at 00:00 UTC):"), "{status}");
+    assert!(status.contains("daily request quotas (the portal's day):"), "{status}");
     let line = status.lines().find(|l| l.starts_with("v2 ")).unwrap_or_default();
     assert!(line.contains(" of 300 requests left today") && !line.contains(" 300 of"), "{status}");
     seen.push_str(&status);

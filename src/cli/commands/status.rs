@@ -79,14 +79,36 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
                     .filter_map(|v| {
                         let (used, limit) = (v.quota_used_today?, v.quota_daily_limit?);
                         let left = limit.saturating_sub(used);
-                        Some((v.name.clone(), format!("{left} of {limit} requests left today")))
+                        let mut text = format!("{left} of {limit} requests left today");
+                        if let Some(at) = &v.quota_resets_at {
+                            text.push_str(&format!(" (resets {})", time_cell(Some(at), tz)));
+                        }
+                        if let Some(said) = &v.quota_portal_said {
+                            text.push_str(&format!("; the portal refused a call: {said}"));
+                        }
+                        Some((v.name.clone(), text))
                     })
                     .collect();
                 if !quotas.is_empty() {
-                    writeln!(ctx.out, "\ndaily request quotas (reset at 00:00 UTC):")?;
+                    writeln!(ctx.out, "\ndaily request quotas (the portal's day):")?;
                     let rows: Vec<(&str, String)> =
                         quotas.iter().map(|(name, text)| (name.as_str(), text.clone())).collect();
                     write!(ctx.out, "{}", key_values(&rows))?;
+                }
+                let probes: Vec<(&str, String)> = status
+                    .vendor_health
+                    .iter()
+                    .filter_map(|v| {
+                        let at = v.next_key_probe_at.as_ref()?;
+                        Some((
+                            v.name.as_str(),
+                            format!("tried again after {}", time_cell(Some(at), tz)),
+                        ))
+                    })
+                    .collect();
+                if !probes.is_empty() {
+                    writeln!(ctx.out, "\nrefused API keys (one call each, until they work):")?;
+                    write!(ctx.out, "{}", key_values(&probes))?;
                 }
             }
             Ok(())

@@ -133,10 +133,16 @@ struct VendorDetails<'a> {
     vendor: &'a Vendor,
     credentials_set: Vec<&'static str>,
     credentials_missing: Vec<&'static str>,
+    /// When a refused static key is tried again with one call; `null` otherwise.
+    next_key_probe_at: Option<crate::domain::Timestamp>,
 }
 
 async fn show(ctx: &mut Ctx<'_>, vendor: &Vendor, format: Format) -> anyhow::Result<()> {
     let creds = ctx.store.vendor_credential_fields(vendor.id).await?;
+    let next_key_probe_at = match vendor.needs_user_action {
+        true => ctx.store.key_probe(vendor.id).await?.map(|p| p.next_probe_at),
+        false => None,
+    };
     let all = [
         CredentialField::Username,
         CredentialField::Password,
@@ -149,6 +155,7 @@ async fn show(ctx: &mut Ctx<'_>, vendor: &Vendor, format: Format) -> anyhow::Res
         vendor,
         credentials_set: all.iter().filter(|f| creds.has(**f)).map(|f| f.as_str()).collect(),
         credentials_missing: creds.missing_for(vendor.kind).iter().map(|f| f.as_str()).collect(),
+        next_key_probe_at,
     };
     match format {
         Format::Json => write_json(ctx.out, &details),
@@ -167,13 +174,27 @@ async fn show(ctx: &mut Ctx<'_>, vendor: &Vendor, format: Format) -> anyhow::Res
                 ("last alert sync", time_cell(vendor.last_alerts_synced_at.as_ref(), tz)),
                 ("last error", text_cell(vendor.last_error.as_deref())),
                 ("failures in a row", vendor.consecutive_failures.to_string()),
-                ("needs your action", yes_no(vendor.needs_user_action)),
+                ("needs your action", needs_action_cell(vendor, next_key_probe_at.as_ref(), tz)),
                 ("credentials set", list_or_dash(&details.credentials_set)),
                 ("credentials missing", list_or_dash(&details.credentials_missing)),
             ]);
             write!(ctx.out, "{text}")?;
             Ok(())
         }
+    }
+}
+
+/// "yes", with when a refused key is tried again, or "no".
+fn needs_action_cell(
+    vendor: &Vendor,
+    next_probe: Option<&crate::domain::Timestamp>,
+    tz: chrono_tz::Tz,
+) -> String {
+    match next_probe {
+        Some(at) if vendor.needs_user_action => {
+            format!("yes (the key is tried again with one call after {})", time_cell(Some(at), tz))
+        }
+        _ => yes_no(vendor.needs_user_action),
     }
 }
 

@@ -44,7 +44,13 @@ use std::time::Duration;
 
 /// Stations per page and per KPI or alarm call (the portal's maximum).
 const BATCH: usize = 100;
-/// The longest wait for a minimum interval inside a sync.
+/// The longest wait for a minimum interval (ours, or the portal's after a `407`) inside a
+/// sync; a longer one fails the call with the time left instead. 70 s covers the 60 s and
+/// 65 s intervals of the alarm and KPI calls, so a sync's second batch, or a sync right
+/// after another, waits a minute rather than fails. The 300 s and 600 s ones are not
+/// waited for: a run waits for all its vendors, and every other request of its kind waits
+/// for the run (one run of a kind at a time), so five minutes asleep in one vendor would
+/// hold back every sync of the agent; the next scheduled sync comes anyway.
 const MAX_WAIT: Duration = Duration::from_secs(70);
 /// Least time between two logins of one account.
 pub(super) const LOGIN_INTERVAL: Duration = Duration::from_secs(15);
@@ -78,6 +84,31 @@ pub struct FusionSolar {
     client: Client,
 }
 
+/// The error of a call not made (or refused with `407`) because its minimum interval has
+/// not passed: what happened (`what`), the interval and the time left, in words.
+fn too_soon(path: &str, interval: Duration, wait: Duration, what: &str) -> VendorError {
+    VendorError::RateLimited {
+        message: format!(
+            "FusionSolar allows {path} once every {}s per account (it answers 407 otherwise); \
+             it {what}: try again in {}",
+            interval.as_secs(),
+            in_words(wait)
+        ),
+        retry_after: Some(wait),
+    }
+}
+
+/// A wait as people say it: "40 seconds", "about 5 minutes", "about 2 hours".
+fn in_words(wait: Duration) -> String {
+    let secs = wait.as_secs_f64().ceil() as u64;
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    match secs {
+        0..=89 => plural(secs.max(1), "second"),
+        90..=5399 => format!("about {}", plural(secs.div_ceil(60), "minute")),
+        _ => format!("about {}", plural((secs + 1800) / 3600, "hour")),
+    }
+}
+
 /// A paced call's key: the endpoint and its body, as the portal compares requests.
 fn pace_key(path: &str, body: &Value) -> String {
     format!("{path}:{body}")
@@ -102,16 +133,8 @@ impl FusionSolar {
     ) -> Result<Option<T>, VendorError> {
         // Spacing first: it is short and always waited for.
         let _ = session.pace(path, SPACING, SPACING).await;
-        if let Err(too_soon) = session.pace(&pace_key(path, &body), interval, MAX_WAIT).await {
-            return Err(VendorError::RateLimited {
-                message: format!(
-                    "FusionSolar allows {path} once every {}s per account (it answers 407 \
-                     otherwise); not asked again yet, try again in about {} minute(s)",
-                    interval.as_secs(),
-                    too_soon.wait.as_secs().div_ceil(60).max(1)
-                ),
-                retry_after: Some(too_soon.wait),
-            });
+        if let Err(early) = session.pace(&pace_key(path, &body), interval, MAX_WAIT).await {
+            return Err(too_soon(path, interval, early.wait, "was not asked yet"));
         }
         let attempt = |token: Token| {
             let body = body.clone();
@@ -120,7 +143,26 @@ impl FusionSolar {
         let response = if optional {
             session.call_optional(self, attempt).await?
         } else {
-            session.call(self, attempt).await?
+            // A 407 is the portal's minimum interval: waited out once when short, else the
+            // vendor fails with the time left. Never retried more: every retry is counted
+            // by the portal too (vendor-apis.md §6.5).
+            match session.call_without_rate_limit_retries(self, attempt).await {
+                Err(VendorError::RateLimited { retry_after, .. }) => {
+                    let wait = retry_after.unwrap_or(interval);
+                    if wait > MAX_WAIT.mul_f64(self.client.http.min_interval_scale()) {
+                        return Err(too_soon(path, interval, wait, "answered 407"));
+                    }
+                    tokio::time::sleep(wait).await;
+                    match session.call_without_rate_limit_retries(self, attempt).await {
+                        Err(VendorError::RateLimited { retry_after, .. }) => {
+                            let wait = retry_after.unwrap_or(interval);
+                            return Err(too_soon(path, interval, wait, "answered 407 again"));
+                        }
+                        other => other?,
+                    }
+                }
+                other => other?,
+            }
         };
         let data: wire::Data<T> = response.parse(&format!("FusionSolar {path}"))?;
         Ok(data.data)
@@ -350,6 +392,27 @@ impl VendorClient for FusionSolar {
 mod tests {
     use super::*;
     use crate::domain::Timestamp;
+
+    #[test]
+    fn waits_are_said_in_words() {
+        let words = |secs| in_words(Duration::from_secs(secs));
+        assert_eq!(words(0), "1 second");
+        assert_eq!(words(40), "40 seconds");
+        assert_eq!(words(240), "about 4 minutes");
+        assert_eq!(words(300), "about 5 minutes");
+        assert_eq!(words(7200), "about 2 hours");
+        let error = too_soon(
+            "/thirdData/stations",
+            Duration::from_secs(300),
+            Duration::from_secs(290),
+            "answered 407",
+        );
+        assert_eq!(
+            error.to_string(),
+            "rate limited: FusionSolar allows /thirdData/stations once every 300s per account \
+             (it answers 407 otherwise); it answered 407: try again in about 5 minutes"
+        );
+    }
 
     #[test]
     fn alarm_windows_are_at_most_a_day_and_overlap() {

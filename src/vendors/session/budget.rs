@@ -4,6 +4,11 @@
 //! budget, and on portals with a daily quota (SolarEdge: 300 a key) one of the persisted
 //! quota as well, because that is how the portal counts. The budget also knows the run's
 //! soft deadline, so optional per-plant work stops in time for the listing to be stored.
+//!
+//! The portal has the last word on its quota: when it refuses a call for a spent quota
+//! before our count reaches the limit (another client on the key, a smaller allowance),
+//! the quota is spent for the rest of the portal's day ([`DailyQuota::spent_by_portal`])
+//! and the call is not retried.
 
 use crate::vendors::VendorError;
 use std::sync::Arc;
@@ -20,6 +25,11 @@ pub trait DailyQuota: Send + Sync {
     async fn remaining(&self) -> u32;
     /// The daily limit.
     fn limit(&self) -> u32;
+    /// How long until the portal's day ends and the quota is whole again.
+    async fn until_reset(&self) -> std::time::Duration;
+    /// The portal refused a call for a spent quota, saying `said`: nothing is left until
+    /// its day ends. Returns the error the call ends with.
+    async fn spent_by_portal(&self, said: String) -> VendorError;
 }
 
 /// What one run may still spend on one account.
@@ -81,6 +91,23 @@ impl Budget {
     pub(super) fn daily_limit(&self) -> Option<u32> {
         self.quota.as_ref().map(|q| q.limit())
     }
+
+    /// Time until the daily quota is whole again, when the portal has one.
+    pub(super) async fn daily_until_reset(&self) -> Option<std::time::Duration> {
+        match &self.quota {
+            Some(quota) => Some(quota.until_reset().await),
+            None => None,
+        }
+    }
+
+    /// An attempt was refused by the portal for a spent quota (`said`): the daily quota,
+    /// if counted, is spent until the portal's day ends. The error the call ends with.
+    pub(super) async fn spent_by_portal(&self, said: String) -> VendorError {
+        match &self.quota {
+            Some(quota) => quota.spent_by_portal(said).await,
+            None => VendorError::QuotaSpent(said),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,6 +133,13 @@ mod tests {
         fn limit(&self) -> u32 {
             300
         }
+        async fn until_reset(&self) -> Duration {
+            Duration::from_secs(3600)
+        }
+        async fn spent_by_portal(&self, said: String) -> VendorError {
+            self.0.store(0, Ordering::SeqCst);
+            VendorError::QuotaSpent(format!("{said}; no call until the day ends"))
+        }
     }
 
     #[tokio::test]
@@ -118,6 +152,20 @@ mod tests {
         assert!(matches!(budget.take().await, Err(VendorError::QuotaSpent(_))));
         assert_eq!(budget.take().await, Err(VendorError::BudgetExhausted(3)));
         assert_eq!((budget.spent(), budget.daily_limit()), (4, Some(300)));
+    }
+
+    #[tokio::test]
+    async fn the_portal_saying_spent_empties_the_quota() {
+        let mut budget = Budget::new(10);
+        budget.set_daily_quota(Arc::new(Quota(AtomicU32::new(200))));
+        let error = budget.spent_by_portal("HTTP 429".into()).await;
+        assert_eq!(error, VendorError::QuotaSpent("HTTP 429; no call until the day ends".into()));
+        assert_eq!(budget.daily_remaining().await, Some(0));
+        assert!(matches!(budget.take().await, Err(VendorError::QuotaSpent(_))));
+        assert_eq!(budget.daily_until_reset().await, Some(Duration::from_secs(3600)));
+        // Without a counted quota the portal's word is the error itself.
+        let uncounted = Budget::new(10).spent_by_portal("HTTP 429".into()).await;
+        assert_eq!(uncounted, VendorError::QuotaSpent("HTTP 429".into()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -33,7 +33,7 @@ pub use budget::DailyQuota;
 pub use fanout::{FanOut, Stopped};
 pub use limit::AdaptiveLimit;
 pub use memo::AccountFact;
-pub use pacing::TooSoon;
+pub use pacing::{CallLog, TooSoon};
 pub use tokens::TokenStore;
 
 use super::{Http, VendorClient, VendorError};
@@ -46,6 +46,7 @@ use pacing::Pacer;
 use retry::Retry;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokens::TokenCache;
 use tracing::debug;
@@ -68,6 +69,9 @@ pub struct AccountTokens {
     pacing: Pacer,
     memo: Memo,
     limit: Arc<AdaptiveLimit>,
+    /// Calls the portal answered without an error, over every run: a refused static key
+    /// that answers again is accepted (the engine compares it before and after a probe).
+    answered: AtomicU64,
 }
 
 impl AccountTokens {
@@ -80,7 +84,13 @@ impl AccountTokens {
             pacing: Pacer::default(),
             memo: Memo::default(),
             limit,
+            answered: AtomicU64::new(0),
         })
+    }
+
+    /// Calls of this account the portal answered without an error so far.
+    pub fn calls_answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
     }
 
     /// The limit of this account's concurrent calls, for new credentials of the vendor.
@@ -115,6 +125,8 @@ pub struct Session {
     http: Http,
     budget: Budget,
     sync_interval: Option<Duration>,
+    /// Calls made by other processes, for [`Session::pace`].
+    call_log: Option<Arc<dyn CallLog>>,
     /// Whether the fan-out running now has stopped, and why.
     halt: fanout::Halt,
 }
@@ -127,8 +139,16 @@ impl Session {
             http,
             budget: Budget::new(budget),
             sync_interval: None,
+            call_log: None,
             halt: fanout::Halt::default(),
         }
+    }
+
+    /// Paced calls also honour the calls other processes made on this account, as `log`
+    /// recorded them (and are recorded there).
+    pub fn with_call_log(mut self, log: Arc<dyn CallLog>) -> Self {
+        self.call_log = Some(log);
+        self
     }
 
     /// How often this account is synced (its organization's interval), for adapters that
@@ -159,6 +179,11 @@ impl Session {
         self.budget.daily_limit()
     }
 
+    /// How long until the portal's daily quota is whole again, when it has one.
+    pub async fn daily_until_reset(&self) -> Option<Duration> {
+        self.budget.daily_until_reset().await
+    }
+
     /// After `at`, optional work (per-plant readings, per-device alerts) should stop so the
     /// listing itself can still be stored within the vendor's deadline.
     pub fn with_soft_deadline(mut self, at: tokio::time::Instant) -> Self {
@@ -185,7 +210,8 @@ impl Session {
     }
 
     /// Honours a minimum interval between calls of one kind (`key`: the endpoint and what
-    /// makes the request distinct) on this account, across runs of this process. Waits when
+    /// makes the request distinct) on this account, across runs of this process and, with
+    /// a call log ([`Session::with_call_log`]), of other processes. Waits when
     /// the call is due within `max_wait`, else refuses with the time left; either way a
     /// granted call is recorded as made now. Intervals are multiplied by the HTTP settings'
     /// `min_interval_scale` (tests shrink them).
@@ -196,7 +222,8 @@ impl Session {
         max_wait: Duration,
     ) -> Result<(), TooSoon> {
         let scale = self.http.min_interval_scale();
-        self.account.pacing.pace(key, interval.mul_f64(scale), max_wait.mul_f64(scale)).await
+        let (interval, max_wait) = (interval.mul_f64(scale), max_wait.mul_f64(scale));
+        self.account.pacing.pace(key, interval, max_wait, self.call_log.as_deref()).await
     }
 
     /// Whether a call of `key` may be made now, at most once per `interval` (not scaled:
@@ -277,6 +304,21 @@ impl Session {
         self.call_with(client, Retry::NotRateLimits, call).await
     }
 
+    /// Like [`Session::call`], but a rate limit is returned at once instead of retried, for
+    /// adapters that handle it themselves (FusionSolar's `407` means the endpoint's known
+    /// minimum interval: the adapter waits it out once, or says how long is left).
+    pub async fn call_without_rate_limit_retries<T, F, Fut>(
+        &self,
+        client: &dyn VendorClient,
+        call: F,
+    ) -> Result<T, VendorError>
+    where
+        F: Fn(Token) -> Fut,
+        Fut: Future<Output = Result<T, VendorError>>,
+    {
+        self.call_with(client, Retry::NotRateLimits, call).await
+    }
+
     async fn call_with<T, F, Fut>(
         &self,
         client: &dyn VendorClient,
@@ -291,7 +333,7 @@ impl Session {
         // One call is one signal to the account's limit, however often it is retried and
         // whether or not it needs a fresh login on the way.
         let signals = self.limit(client.kind()).call();
-        match self.attempts(signals, retry, || call(token.clone())).await {
+        let result = match self.attempts(signals, retry, || call(token.clone())).await {
             Err(VendorError::TokenExpired(reason)) if !client.needs_login() => {
                 // A static key cannot be renewed: the portal refused the key itself.
                 Err(VendorError::CredentialsRejected(reason))
@@ -308,7 +350,11 @@ impl Session {
                 })
             }
             other => other,
+        };
+        if result.is_ok() {
+            self.account.answered.fetch_add(1, Ordering::Relaxed);
         }
+        result
     }
 
     /// The retry loop for one call, its signals going to the account's limit.

@@ -7,7 +7,13 @@
 //! allowed. Keys whose time has passed are dropped on the next call, so keys that never
 //! repeat (alarm windows) do not pile up. It only paces calls: facts learnt about the
 //! account (no v2 access, legacy-only) are the memo's (`memo.rs`), not string keys here.
+//!
+//! The map only knows this process. A [`CallLog`] (the store's `endpoint_calls`, through
+//! the sync engine) also knows the calls other processes made: two CLI syncs a few seconds
+//! apart, or a CLI sync right after the agent's. Before a call, the later of the two
+//! "next allowed" times counts; a granted call is written to both.
 
+use crate::domain::Timestamp;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -20,6 +26,25 @@ use tracing::debug;
 pub struct TooSoon {
     /// How long until the call is allowed.
     pub wait: Duration,
+}
+
+/// When each paced call of an account was last made, over every process on this machine
+/// (persisted by the store through the sync engine).
+#[async_trait::async_trait]
+pub trait CallLog: Send + Sync {
+    /// The wall-clock time now (injectable, as the engine's clock).
+    fn now(&self) -> Timestamp;
+    /// When a call of `key` was last made, if recorded.
+    async fn last_called(&self, key: &str) -> Option<Timestamp>;
+    /// Records a call of `key` made `at`.
+    async fn record(&self, key: &str, at: Timestamp);
+}
+
+/// How long until a call of `key` is allowed by what `log` recorded, `interval` apart.
+async fn logged_wait(log: &dyn CallLog, key: &str, interval: Duration) -> Duration {
+    let Some(last) = log.last_called(key).await else { return Duration::ZERO };
+    let elapsed = (log.now().as_datetime() - last.as_datetime()).to_std().unwrap_or_default();
+    interval.saturating_sub(elapsed)
 }
 
 /// When each paced call of one account is next allowed.
@@ -39,24 +64,41 @@ impl Pacer {
     /// Grants a call of `key` now if none was made within its interval; otherwise waits
     /// for it when it is due within `max_wait`, else refuses with the time left. A granted
     /// call is recorded as made now, next allowed `interval` later.
+    ///
+    /// With a `log`, calls other processes made count too: its wait is read once, first,
+    /// and waited for (or refused) like this process's own.
     pub(super) async fn pace(
         &self,
         key: &str,
         interval: Duration,
         max_wait: Duration,
+        log: Option<&dyn CallLog>,
     ) -> Result<(), TooSoon> {
+        let mut logged = match log {
+            Some(log) => logged_wait(log, key, interval).await,
+            None => Duration::ZERO,
+        };
         loop {
             let wait = {
                 let now = Instant::now();
                 let mut due = self.current(now);
                 match due.get(key) {
-                    Some(at) => *at - now,
-                    None => {
+                    Some(at) => (*at - now).max(logged),
+                    None if logged.is_zero() => {
                         due.insert(key.to_owned(), now + interval);
-                        return Ok(());
+                        Duration::ZERO
                     }
+                    None => logged,
                 }
             };
+            if wait.is_zero() {
+                if let Some(log) = log {
+                    log.record(key, log.now()).await;
+                }
+                return Ok(());
+            }
+            // Another process's call is waited for once; this process's are read again.
+            logged = Duration::ZERO;
             if wait > max_wait {
                 return Err(TooSoon { wait });
             }
@@ -91,25 +133,67 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[tokio::test(start_paused = true)]
     async fn pace_waits_refuses_and_forgets_old_keys() {
         let pacer = Pacer::default();
         let minute = Duration::from_secs(60);
         let started = Instant::now();
-        pacer.pace("a", minute, minute).await.unwrap();
+        pacer.pace("a", minute, minute, None).await.unwrap();
         // Due within the accepted wait: waits for it.
-        pacer.pace("a", minute, minute).await.unwrap();
+        pacer.pace("a", minute, minute, None).await.unwrap();
         assert_eq!(started.elapsed(), minute);
         // Due later than the caller accepts: refused with the time left, nothing recorded.
-        let refused = pacer.pace("a", minute, Duration::from_secs(10)).await.unwrap_err();
+        let refused = pacer.pace("a", minute, Duration::from_secs(10), None).await.unwrap_err();
         assert_eq!(refused.wait, minute);
         // Other keys are independent; passed ones are forgotten.
-        pacer.pace("b", minute, Duration::ZERO).await.unwrap();
+        pacer.pace("b", minute, Duration::ZERO, None).await.unwrap();
         assert_eq!(pacer.keys(), 2);
         tokio::time::sleep(minute).await;
-        pacer.pace("c", minute, Duration::ZERO).await.unwrap();
+        pacer.pace("c", minute, Duration::ZERO, None).await.unwrap();
         assert_eq!(pacer.keys(), 1, "a and b are past their interval");
+    }
+
+    /// A log shared by two "processes" (pacers), on a clock that tokio's paused time moves.
+    #[derive(Default)]
+    struct SharedLog {
+        calls: Mutex<HashMap<String, Timestamp>>,
+        start: std::sync::OnceLock<Instant>,
+    }
+
+    #[async_trait::async_trait]
+    impl CallLog for SharedLog {
+        fn now(&self) -> Timestamp {
+            let start = *self.start.get_or_init(Instant::now);
+            let millis = 1_800_000_000_000 + start.elapsed().as_millis() as i64;
+            Timestamp::from_unix_millis(millis).unwrap()
+        }
+        async fn last_called(&self, key: &str) -> Option<Timestamp> {
+            self.calls.lock().unwrap().get(key).copied()
+        }
+        async fn record(&self, key: &str, at: Timestamp) {
+            self.calls.lock().unwrap().insert(key.to_owned(), at);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_processes_calls_count_through_the_log() {
+        let log = SharedLog::default();
+        let (first, second) = (Pacer::default(), Pacer::default());
+        let minute = Duration::from_secs(60);
+        first.pace("stations", minute * 5, minute, Some(&log)).await.unwrap();
+        // A fresh process: its own map is empty, the log says five minutes are not up.
+        let refused = second.pace("stations", minute * 5, minute, Some(&log)).await.unwrap_err();
+        assert_eq!(refused.wait, minute * 5);
+        // Four minutes and a half later the rest is short enough to wait for.
+        tokio::time::advance(Duration::from_secs(270)).await;
+        let started = Instant::now();
+        second.pace("stations", minute * 5, minute, Some(&log)).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        // The granted call was written to the log for the next process.
+        let third = Pacer::default();
+        assert!(third.pace("stations", minute * 5, Duration::ZERO, Some(&log)).await.is_err());
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,7 +10,9 @@
 //! halves the account's concurrency, successes let it recover. The signals of one call are
 //! tied to the limit's generation when the call started, so a call retried after rate
 //! limits halves the limit once, not once per refused attempt: every retry used to count
-//! as a new signal, and one throttling episode took a limit of 8 down to 1.
+//! as a new signal, and one throttling episode took a limit of 8 down to 1. An attempt the
+//! portal refuses for a spent daily quota ([`VendorError::QuotaSpent`]) spends the counted
+//! quota for the rest of the portal's day and ends the call.
 
 use super::budget::Budget;
 use super::limit::CallSignals;
@@ -44,7 +46,12 @@ where
     loop {
         budget.take().await?;
         tries += 1;
-        let outcome = attempt().await;
+        let outcome = match attempt().await {
+            // The portal says the day's quota is spent: it is, until its day ends; never
+            // retried (every retry would be refused, and counted).
+            Err(VendorError::QuotaSpent(said)) => Err(budget.spent_by_portal(said).await),
+            other => other,
+        };
         match &outcome {
             Ok(_) => signals.succeeded(),
             Err(VendorError::RateLimited { .. }) => signals.rate_limited(),

@@ -8,7 +8,10 @@
 //! SolarEdge allows 300 requests a day per key and per site, and 3 concurrent calls per
 //! source IP. Every call (retries included) takes one request of a persisted per-key count
 //! ([`crate::vendors::DailyQuota`]) before it is sent, so the budget holds across runs and
-//! restarts; at zero no call is made until 00:00 UTC. Every call counts against the key,
+//! restarts; at zero no call is made until the portal's day ends (the sites' local
+//! midnight, see `store::QuotaDay`). A 429 is the portal saying the quota is spent (its
+//! count is the one that matters: another client may share the key): it is not retried,
+//! and the count is set to the limit until that day ends. Every call counts against the key,
 //! and a site's calls are a subset of the key's, so keeping the key's count under 300
 //! keeps every site's too. Listing pages are always made; overview and alert calls are
 //! optional and follow the `plan` module, which keeps enough for the listings of the rest
@@ -67,8 +70,8 @@ impl SolarEdge {
     /// `per_sync_cost` is what one sync's listing and alert calls need.
     async fn plan(&self, session: &Session, per_sync_cost: u32) -> Option<plan::Plan> {
         let remaining = session.daily_remaining().await?;
+        let until_reset = session.daily_until_reset().await?;
         let interval = session.sync_interval().unwrap_or(plan::DEFAULT_INTERVAL);
-        let until_reset = plan::until_reset(chrono::Utc::now());
         Some(plan::optional_calls(remaining, per_sync_cost, until_reset, interval))
     }
 
@@ -99,7 +102,7 @@ impl SolarEdge {
             pages.warn(format!(
                 "synced around the clock at this organization's interval, the day's listings \
                  need more than the {limit} requests SolarEdge allows per key; syncs may fail \
-                 before 00:00 UTC unless the interval is at least {} minutes",
+                 before SolarEdge's day ends unless the interval is at least {} minutes",
                 shortest.as_secs().div_ceil(60)
             ));
         }
@@ -267,15 +270,18 @@ impl VendorClient for SolarEdge {
         // One sync costs its listing pages and the alert call.
         let per_sync_cost = pages.plants().len().div_ceil(PAGE_SIZE).max(1) as u32 + 1;
         let plan = self.plan(session, per_sync_cost).await;
-        self.warn_if_listings_short(session, &mut pages, plan, per_sync_cost);
         if pages.throttled() {
             pages.warn("site readings not refreshed this run: the portal is throttling".into());
             // Not read: the stored update time stays, so the next sync reads them.
             for index in stale {
                 pages.plants_mut()[index].vendor_updated_at = None;
             }
-        } else if !stale.is_empty() {
-            self.add_overviews(session, &mut pages, known, plan, stale).await;
+        } else {
+            // Not after a refused page: a quota the portal spent is no sign of the interval.
+            self.warn_if_listings_short(session, &mut pages, plan, per_sync_cost);
+            if !stale.is_empty() {
+                self.add_overviews(session, &mut pages, known, plan, stale).await;
+            }
         }
         Ok(pages.finish())
     }

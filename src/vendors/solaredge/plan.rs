@@ -2,8 +2,8 @@
 //! daily quota of 300 requests per key.
 //!
 //! The plant listing is what must keep working all day, so the plan first reserves one
-//! listing (and one alert call) for every sync still to come before the quota resets at
-//! 00:00 UTC, at the organization's interval, and spreads what is left evenly over those
+//! listing (and one alert call) for every sync still to come before the quota resets (at
+//! the end of the portal's day, which the quota says), at the organization's interval, and spreads what is left evenly over those
 //! syncs. A sync whose share rounds down to nothing gets one call when it is its turn (see
 //! [`Plan::one_call_every`]).
 
@@ -56,14 +56,6 @@ pub(super) fn shortest_interval(per_sync_cost: u32, limit: u32) -> Duration {
     Duration::from_secs((24 * 3600u64).div_ceil(u64::from(syncs_a_day)))
 }
 
-/// Time left until the quota's day (UTC) ends.
-pub(super) fn until_reset(now: chrono::DateTime<chrono::Utc>) -> Duration {
-    let tomorrow = now.date_naive().succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0));
-    tomorrow
-        .map(|t| (t.and_utc() - now).to_std().unwrap_or_default())
-        .unwrap_or(Duration::from_secs(1))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,13 +94,6 @@ mod tests {
         let fast = optional_calls(300, 3, DAY, Duration::from_secs(300));
         assert_eq!((fast.calls, fast.listings_short), (0, true));
         assert_eq!(shortest_interval(3, 300), Duration::from_secs(864), "100 syncs a day");
-    }
-
-    #[test]
-    fn reset_is_at_utc_midnight() {
-        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
-        assert_eq!(until_reset(at("2026-11-29T23:00:00Z")), Duration::from_secs(3600));
-        assert_eq!(until_reset(at("2026-11-29T00:00:00Z")), DAY);
     }
 
     proptest! {

@@ -1,0 +1,223 @@
+//! The portals' limits as the portals keep them, through the engine against the simulator:
+//! SolarEdge's quota spent by the portal's word, refused static keys probed again at a
+//! backoff (passwords never), FusionSolar's minimum intervals across processes.
+
+use crate::sync::{Harness, fast_settings};
+use plantsync::domain::{RunKind, RunStatus, Timestamp, VendorKind};
+use plantsync::simulator::{AccountSpec, Endpoint, Faults};
+use plantsync::sync::Engine;
+use std::sync::{Arc, Mutex};
+
+fn faulty(kind: VendorKind, plants: usize, faults: Faults) -> AccountSpec {
+    AccountSpec { faults, ..AccountSpec::new(kind, plants, 1) }
+}
+
+/// Every call the simulator counted for account `index`.
+fn calls(h: &Harness, index: usize) -> u64 {
+    Endpoint::ALL.iter().map(|&e| h.sim.requests(index, e)).sum()
+}
+
+/// A wall clock the test moves: an hour passes without sleeping an hour.
+#[derive(Clone)]
+struct TestClock(Arc<Mutex<Timestamp>>);
+
+impl TestClock {
+    fn new() -> Self {
+        Self(Arc::new(Mutex::new(Timestamp::now())))
+    }
+    fn advance(&self, minutes: i64) {
+        let mut now = self.0.lock().unwrap();
+        let moved = now.as_datetime() + chrono::Duration::minutes(minutes);
+        *now = Timestamp::from_datetime(&moved);
+    }
+    fn engine(&self, h: &Harness) -> Arc<Engine> {
+        let clock = self.0.clone();
+        Engine::with_clock(
+            h.store.clone(),
+            fast_settings(),
+            Arc::new(move || *clock.lock().unwrap()),
+        )
+        .unwrap()
+    }
+}
+
+/// SolarEdge answers 429 for a spent day before our count reaches 300 (another client on
+/// the key, a smaller allowance): the key's day is spent at once, the call is not retried,
+/// no later sync calls the portal that day, and `status` says what the portal said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solaredge_429_spends_the_keys_day_at_once() {
+    // The portal allows this key one request today: page 1 of 2 goes through.
+    let small = Faults { solaredge_daily_limit: Some(1), ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::SolarEdge, 150, small)]).await;
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = Harness::error_of(&report, 0);
+    assert!(
+        error.contains("page 2 failed: daily request quota spent: SolarEdge answered HTTP 429"),
+        "{error}"
+    );
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), 2, "page 2 asked once, never retried");
+    let health = h.store.status().await.unwrap().vendor_health.remove(0);
+    assert_eq!((health.quota_used_today, health.quota_daily_limit), (Some(300), Some(300)));
+    let said = health.quota_portal_said.clone().unwrap_or_default();
+    assert_eq!(said, "SolarEdge answered HTTP 429 Too Many Requests (an empty body)");
+    assert!(health.quota_resets_at.is_some());
+
+    // The rest of the portal's day: no sync calls the portal.
+    let before = calls(&h, 0);
+    let plants = h.run(RunKind::Plants).await;
+    let alerts = h.run(RunKind::Alerts).await;
+    assert_eq!(calls(&h, 0), before, "nothing sent after the portal said the day is spent");
+    let error = Harness::error_of(&plants, 0);
+    assert!(error.contains("daily request quota spent: SolarEdge answered HTTP 429"), "{error}");
+    assert!(error.contains("before plantsync's count reached 300"), "{error}");
+    assert!(error.contains("plantsync calls again after 00:00 "), "{error}");
+    let error = Harness::error_of(&alerts, 0);
+    assert!(error.contains("alerts not fetched this run: SolarEdge's daily quota"), "{error}");
+    assert_eq!(h.plants_of(0).await.len(), 100, "page 1 kept");
+
+    // `plantsync status` shows it, from the same database.
+    let output = assert_cmd::Command::cargo_bin("plantsync")
+        .unwrap()
+        .env_clear()
+        .env("HOME", h._dir.path())
+        .arg("--data-dir")
+        .arg(h._dir.path())
+        .arg("status")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("0 of 300 requests left today"), "{text}");
+    assert!(
+        text.contains("SolarEdge answered HTTP 429 Too Many Requests (an empty body)"),
+        "{text}"
+    );
+}
+
+/// A static key refused once (SolarEdge 403, Growatt 10011) parks the vendor, is probed
+/// again with one call after an hour, and clears the vendor when it works; before its time
+/// no sync calls the portal. A password refusal is never tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_static_keys_are_probed_with_one_call_passwords_never() {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let kinds = [
+        VendorKind::SolarEdge,
+        VendorKind::Growatt,
+        VendorKind::Solarman,
+        VendorKind::Sungrow,
+        VendorKind::Huawei,
+    ];
+    let h = Harness::new(kinds.iter().map(|&k| faulty(k, 10, refused.clone())).collect()).await;
+    let clock = TestClock::new();
+    let engine = clock.engine(&h);
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    let report = Harness::run_on(&engine, &request).await;
+    for (index, kind) in kinds.iter().enumerate() {
+        assert!(Harness::error_of(&report, index).contains("credentials rejected"));
+        let vendor = h.store.find_vendor(&format!("acct-{index}")).await.unwrap();
+        assert!(vendor.needs_user_action, "{kind}");
+    }
+    let first: Vec<u64> = (0..kinds.len()).map(|i| calls(&h, i)).collect();
+    assert_eq!(first, [1, 1, 1, 1, 1], "one call each");
+    let status = h.store.status().await.unwrap();
+    let probe_of = |name: &str| {
+        status.vendor_health.iter().find(|v| v.name == name).unwrap().next_key_probe_at
+    };
+    assert!(probe_of("acct-0").is_some() && probe_of("acct-1").is_some());
+    assert_eq!((probe_of("acct-2"), probe_of("acct-4")), (None, None), "passwords: no probe");
+
+    // The portals would accept every credential now.
+    for index in 0..kinds.len() {
+        h.sim.set_faults(index, Faults::none());
+    }
+    // Half an hour later: no sync calls any portal.
+    clock.advance(30);
+    let report = Harness::run_on(&engine, &request).await;
+    Harness::run_on(&engine, &h.request(RunKind::Alerts, Default::default()).await).await;
+    assert_eq!((0..kinds.len()).map(|i| calls(&h, i)).collect::<Vec<_>>(), first);
+    let waiting = Harness::error_of(&report, 0);
+    assert!(waiting.contains("plantsync tries it again with one call after"), "{waiting}");
+
+    // After the hour: one call each for the keys, which clears them; passwords stay.
+    clock.advance(31);
+    let report = Harness::run_on(&engine, &request).await;
+    let probed: Vec<u64> = (0..kinds.len()).map(|i| calls(&h, i)).collect();
+    assert_eq!(probed, [2, 2, 1, 1, 1], "{:?}", report.summary);
+    for (index, parked) in [(0, false), (1, false), (2, true), (3, true), (4, true)] {
+        let vendor = h.store.find_vendor(&format!("acct-{index}")).await.unwrap();
+        assert_eq!(vendor.needs_user_action, parked, "{}", kinds[index]);
+    }
+    assert_eq!(h.store.status().await.unwrap().vendor_health[0].next_key_probe_at, None);
+    // A day later the passwords are still not tried.
+    clock.advance(25 * 60);
+    Harness::run_on(&engine, &request).await;
+    assert_eq!((2..5).map(|i| calls(&h, i)).collect::<Vec<_>>(), [1, 1, 1]);
+}
+
+/// A key refused again at its probe waits twice as long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_refused_at_its_probe_waits_twice_as_long() {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::SolarEdge, 10, refused)]).await;
+    let clock = TestClock::new();
+    let engine = clock.engine(&h);
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    Harness::run_on(&engine, &request).await;
+    clock.advance(61);
+    Harness::run_on(&engine, &request).await;
+    assert_eq!(calls(&h, 0), 2, "the probe");
+    // An hour and a half later: still inside the doubled wait of two hours.
+    clock.advance(90);
+    Harness::run_on(&engine, &request).await;
+    assert_eq!(calls(&h, 0), 2);
+    clock.advance(31);
+    Harness::run_on(&engine, &request).await;
+    assert_eq!(calls(&h, 0), 3, "the second probe");
+    assert!(h.store.find_vendor("acct-0").await.unwrap().needs_user_action);
+}
+
+/// FusionSolar's station list may be called once every 300 s (scaled to 3 s here, in the
+/// portal and in plantsync): a second engine over the same database (another process: a
+/// CLI sync after the agent's) does not send it, and fails that vendor alone with the time
+/// left, in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusionsolar_intervals_hold_across_processes() {
+    let strict = Faults { fusion_min_interval_scale: Some(0.01), ..Faults::none() };
+    let h = Harness::new(vec![
+        faulty(VendorKind::Huawei, 150, strict),
+        AccountSpec::new(VendorKind::Solarman, 5, 1),
+    ])
+    .await;
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    let listed = h.sim.requests(0, Endpoint::PlantList);
+    let other_process = Engine::new(h.store.clone(), fast_settings()).unwrap();
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    let report = Harness::run_on(&other_process, &request).await;
+    assert_eq!(report.status, RunStatus::Partial, "{:?}", report.summary);
+    let error = Harness::error_of(&report, 0);
+    assert!(error.contains("once every 300s per account"), "{error}");
+    assert!(error.contains("try again in ") && error.contains(" second"), "{error}");
+    assert!(report.summary.results[1].success, "the other vendor syncs");
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), listed, "nothing sent too soon");
+    assert_eq!(h.sim.rate_limited(0), 0, "the portal never had to say 407");
+}
+
+/// A 407 from the portal itself (another client of the account) is waited out once when
+/// the wait is short; a long one fails the vendor with the time left, after one call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusionsolar_407_is_waited_out_once_or_fails_with_the_time_left() {
+    // The portal enforces the intervals at full length; plantsync's are scaled down, so
+    // its own pacing lets the second listing out and the portal answers 407.
+    let strict = Faults { fusion_min_interval_scale: Some(1.0), ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Huawei, 50, strict)]).await;
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let listed = h.sim.requests(0, Endpoint::PlantList);
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Failed);
+    let error = Harness::error_of(&report, 0);
+    // 300 s scaled by 0.01: in production the same text says "about 5 minutes".
+    assert!(error.contains("it answered 407: try again in 3 seconds"), "{error}");
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), listed + 1, "one call, no retry");
+}
