@@ -200,9 +200,7 @@ impl Component for ApiComponent {
             let stop = async move {
                 let _ = stopped.await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-                error!("the control API stopped: {e}");
-            }
+            api::serve(listener, app, api::ServeLimits::default(), stop).await;
         }));
         info!(api = %address, "control API listening");
         Ok(())
