@@ -117,6 +117,17 @@ impl RunResponse {
         }
     }
 
+    /// A run the agent's stop ended: `success: false`, the error in words, and the run
+    /// recorded as `interrupted` (its id when the store could say).
+    pub fn interrupted(error: impl Into<String>, run_id: Option<RunId>) -> Self {
+        Self {
+            error: Some(error.into()),
+            run_id,
+            status: Some(RunStatus::Interrupted),
+            ..Self::empty(false)
+        }
+    }
+
     /// A request that could not run.
     pub fn failed(error: impl Into<String>) -> Self {
         Self { error: Some(error.into()), ..Self::empty(false) }

@@ -48,6 +48,30 @@ pub enum RunError {
     /// The run's task ended abnormally (a bug: it is logged).
     #[error("the sync ended abnormally: {0}")]
     Aborted(String),
+    /// The agent stopped before the run finished (its grace was over, or a second stop
+    /// signal asked to end it now): the run was ended and recorded as interrupted.
+    #[error("{}", interrupted_message(*run_id))]
+    Interrupted {
+        /// The run recorded as interrupted (unknown when the store could not say).
+        run_id: Option<RunId>,
+    },
+}
+
+fn interrupted_message(run_id: Option<RunId>) -> String {
+    let run = run_id.map_or_else(|| "the sync".to_owned(), |id| format!("sync run {id}"));
+    format!("the agent was stopped before the sync finished; {run} was recorded as interrupted")
+}
+
+/// Where a stop stands with the runs still going when its grace is over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Interrupt {
+    /// Runs go on.
+    #[default]
+    None,
+    /// Runs must end now: their work is dropped, they wait to hear how they were recorded.
+    Cut,
+    /// The runs that were going were recorded as interrupted (at most one per kind).
+    Recorded(Vec<(RunKind, RunId)>),
 }
 
 /// Runs a sync: the engine in production, a recorder in tests.
@@ -191,8 +215,8 @@ pub struct Coordinator {
     paused: AtomicBool,
     stopping: AtomicBool,
     status: Mutex<Status>,
-    /// The tasks serving requests, so a stop can end them at its deadline.
-    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// A stop's word to the runs going on (see [`Coordinator::cut_runs`]).
+    interrupt: tokio::sync::watch::Sender<Interrupt>,
 }
 
 impl Coordinator {
@@ -205,18 +229,49 @@ impl Coordinator {
             paused: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             status: Mutex::new(Status::default()),
-            tasks: Mutex::new(Vec::new()),
+            interrupt: tokio::sync::watch::channel(Interrupt::None).0,
         })
     }
 
-    /// Ends every run still going (the stop's grace is over): their tasks are aborted, so
-    /// nothing of theirs is written after the caller records them as interrupted.
-    pub fn abort_runs(&self) {
-        let tasks = std::mem::take(
-            &mut *self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        for task in tasks {
-            task.abort();
+    /// Ends every run still going (the stop's grace is over): each run's work is dropped
+    /// at its next await, so nothing more of it is written, and the requests it serves wait
+    /// for [`Coordinator::runs_interrupted`] to answer them. Unlike aborting the tasks, the
+    /// run's result still travels the flight: the requests that joined it hear it was
+    /// interrupted, and those queued behind it are refused (the agent is stopping).
+    pub fn cut_runs(&self) {
+        self.interrupt.send_replace(Interrupt::Cut);
+    }
+
+    /// Says how the runs ended by [`Coordinator::cut_runs`] were recorded (the interrupted
+    /// run of each kind), so their requests are answered with it.
+    pub fn runs_interrupted(&self, runs: Vec<(RunKind, RunId)>) {
+        self.interrupt.send_replace(Interrupt::Recorded(runs));
+    }
+
+    /// The work of a run: the runner's, unless a stop cuts it (see [`Self::cut_runs`]).
+    async fn work(
+        &self,
+        request: RunRequest,
+        progress: Arc<Progress>,
+    ) -> Result<RunReport, RunError> {
+        let kind = request.kind;
+        let (mut cut, mut recorded) = (self.interrupt.subscribe(), self.interrupt.subscribe());
+        tokio::select! {
+            result = self.runner.run(request, progress) => result,
+            // The runner's future is dropped before this arm runs: nothing more of it runs.
+            true = async { cut.wait_for(|i| *i != Interrupt::None).await.is_ok() } => {
+                let run_id = recorded
+                    .wait_for(|i| matches!(i, Interrupt::Recorded(_)))
+                    .await
+                    .ok()
+                    .and_then(|r| match &*r {
+                        Interrupt::Recorded(runs) => {
+                            runs.iter().find(|(k, _)| *k == kind).map(|(_, id)| *id)
+                        }
+                        _ => None,
+                    });
+                Err(RunError::Interrupted { run_id })
+            }
         }
     }
 
@@ -298,14 +353,9 @@ impl Coordinator {
         let kind = request.kind;
         let task = tokio::spawn(
             async move {
-                let runner = Arc::clone(&this.runner);
                 let stopping = || this.stopping.load(Ordering::SeqCst);
-                let served = this
-                    .flight(kind)
-                    .run(request, stopping, |request, progress| async move {
-                        runner.run(request, progress).await
-                    })
-                    .await;
+                let work = |request, progress| this.work(request, progress);
+                let served = this.flight(kind).run(request, stopping, work).await;
                 if served.0 != Served::Joined
                     && let Ok(report) = served.1.as_ref()
                 {
@@ -319,14 +369,9 @@ impl Coordinator {
             }
             .in_current_span(),
         );
-        {
-            let mut tasks = self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            tasks.retain(|t| !t.is_finished());
-            tasks.push(task.abort_handle());
-        }
         task.await.unwrap_or_else(|e| {
-            // Ended at a stop's deadline: the agent is stopping, which a client handles
-            // (the CLI syncs by itself once the lock is free). Anything else is a bug.
+            // Ended with the runtime: the agent is stopping, which a client handles (the CLI
+            // syncs by itself once the lock is free). Anything else is a bug.
             if e.is_cancelled() && self.stopping.load(Ordering::SeqCst) {
                 return (Served::Started, Arc::new(Err(RunError::Stopping)));
             }

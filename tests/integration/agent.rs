@@ -188,3 +188,63 @@ async fn a_stop_waits_for_the_running_sync_and_answers_its_request() {
     assert!(!sandbox.data_dir().join("agent.json").exists(), "a clean stop removes agent.json");
     sim.shutdown().await;
 }
+
+/// SIGTERM while a sync the simulator holds cannot finish: a second SIGTERM ends the grace
+/// at once, the run is recorded as interrupted, and the client that waited on it gets a
+/// JSON answer naming that run as interrupted, not a dropped connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_that_ends_a_sync_answers_its_request_with_the_interrupted_run() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 12,
+        accounts: vec![AccountSpec::new(VendorKind::Sungrow, 12, 0)],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    crate::sync_cli::add_vendors(&sandbox, &sim, 1);
+    let quiet = [
+        ("PLANTSYNC_API_PORT", "0"),
+        ("PLANTSYNC_SYNC_ENABLED", "false"),
+        ("PLANTSYNC_ALERTS_ENABLED", "false"),
+    ];
+    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
+    let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+
+    sim.hold(0);
+    let pending = tokio::spawn(async move {
+        let client = plantsync::vendors::http::plain_client(Duration::from_secs(120)).unwrap();
+        let response = client
+            .post(format!("http://{api}/api/cron/sync-plants"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok::<_, reqwest::Error>((status, response.json::<serde_json::Value>().await?))
+    });
+    sim.wait_until_held(0).await;
+    let term =
+        || std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status();
+    term().unwrap();
+    wait_for("the stop to begin", || sandbox.logs().contains("stopping: no new runs")).await;
+    term().unwrap();
+
+    let (status, body) = pending.await.unwrap().expect("the waiting request is answered");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        (&body["success"], &body["status"], &body["runId"]),
+        (&false.into(), &"interrupted".into(), &1.into()),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("run 1 was recorded as interrupted"),
+        "{body}"
+    );
+    let exit = tokio::task::spawn_blocking(move || agent.wait().unwrap()).await.unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(runs(&sandbox), "1:interrupted\n");
+    assert!(sandbox.logs().contains("a second stop signal: ending the running sync now"));
+    sim.release(0);
+    sim.shutdown().await;
+}

@@ -356,9 +356,8 @@ async fn a_second_host_or_an_absolute_target_is_refused() {
         format!(
             "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n{auth}Connection: close\r\n\r\n"
         ),
-        format!(
-            "GET /healthz HTTP/1.1\r\nHost: evil.example\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-        ),
+        "GET /healthz HTTP/1.1\r\nHost: evil.example\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            .to_owned(),
         format!(
             "GET http://evil.example/api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
         ),
