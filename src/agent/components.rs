@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-/// The schedule's settings from the validated settings.
-pub(super) fn schedule_settings(settings: &Settings) -> ScheduleSettings {
+/// The schedule's settings from the validated settings (the agent's, and `status`'s when
+/// no agent runs).
+pub(crate) fn schedule_settings(settings: &Settings) -> ScheduleSettings {
     ScheduleSettings {
         plants_enabled: settings.sync_enabled.value,
         plants_cron: settings.sync_schedule.value.clone(),

@@ -22,6 +22,7 @@ use crate::domain::RunReport;
 use crate::schedule::{Coordinator, RunError, Runner};
 use crate::store::Store;
 use crate::sync::{Engine, EngineSettings, Progress};
+pub(crate) use components::schedule_settings;
 use components::{ApiComponent, Drain, Notifications, Recovery, ScheduleComponent};
 use std::sync::Arc;
 use std::time::Duration;

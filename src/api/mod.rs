@@ -324,19 +324,15 @@ async fn status(State(state): State<ApiState>) -> Response {
         Ok(status) => status,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let window = &state.schedule.window;
+    let candidates = match state.store.schedule_candidates().await {
+        Ok(candidates) => candidates,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
     let now = state.clock.now();
-    let active = window.contains(now);
     Json(StatusResponse {
+        next: state.schedule.next_runs(state.coordinator.is_paused(), &candidates, now),
         schedule: state.coordinator.status(),
-        window: WindowStatus {
-            start: window.start.to_string(),
-            end: window.end.to_string(),
-            timezone: window.zone.name().to_owned(),
-            active,
-            opens_at: active
-                .then(|| crate::domain::Timestamp::from_datetime(&window.next_open(now))),
-        },
+        window: WindowStatus::of(&state.schedule.window, now),
         store,
     })
     .into_response()

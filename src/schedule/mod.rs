@@ -20,7 +20,7 @@ pub mod window;
 
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use flight::{CurrentRun, Served, Shared};
-pub use rule::{ScheduledBy, Verdict};
+pub use rule::{NextRun, ScheduledBy, Verdict};
 pub use window::RestrictedWindow;
 
 use crate::domain::{CronSchedule, RunId, RunKind, RunReport, RunRequest, RunStatus, Timestamp};
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 /// Longest single sleep of the loop before it re-reads the wall clock.
 const MAX_NAP: Duration = Duration::from_secs(30);
@@ -148,6 +148,40 @@ impl ScheduleSettings {
             RunKind::Alerts => &self.alerts_cron,
         }
     }
+
+    /// The next scheduled run of each kind after `now` that will really happen, by the
+    /// loop's own rule ([`rule::next_run`]), for vendors `candidates`.
+    pub fn next_runs(
+        &self,
+        paused: bool,
+        candidates: &[ScheduleCandidate],
+        now: DateTime<Utc>,
+    ) -> NextRuns {
+        let next = |kind| {
+            let tick = rule::Tick {
+                kind,
+                by: ScheduledBy::Loop,
+                enabled: self.enabled(kind),
+                respects_window: self.respects_window(kind),
+                paused,
+                window: &self.window,
+                now,
+                candidates,
+                running: None,
+            };
+            rule::next_run(&tick, self.cron(kind))
+        };
+        NextRuns { plants: next(RunKind::Plants), alerts: next(RunKind::Alerts) }
+    }
+}
+
+/// The next scheduled run of each kind that will really happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextRuns {
+    /// Plant syncs.
+    pub plants: NextRun,
+    /// Alert syncs.
+    pub alerts: NextRun,
 }
 
 /// One decision about a scheduled tick.
@@ -163,6 +197,8 @@ pub enum Decision {
     SkippedWindow,
     /// No vendor was due.
     NotDue,
+    /// No vendor to sync at all: none is active in an organization with auto-sync on.
+    NoVendors,
     /// Every due vendor was in the run going on; the tick is covered by it.
     Coalesced,
     /// Automatic syncs are paused.
@@ -171,6 +207,24 @@ pub enum Decision {
     Disabled,
     /// The vendors to schedule could not be read.
     Unreadable,
+}
+
+impl std::fmt::Display for Decision {
+    /// The decision in words, as logs and people read it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ran { .. } => "a run started",
+            Self::SkippedWindow => "inside the restricted window",
+            Self::NotDue => "no vendor is due yet",
+            Self::NoVendors => {
+                "no vendor to sync (none is active in an organization with auto-sync on)"
+            }
+            Self::Coalesced => "the run going on covers the due vendors",
+            Self::Paused => "automatic syncs are paused",
+            Self::Disabled => "scheduled syncs of this kind are off",
+            Self::Unreadable => "the vendors to schedule could not be read",
+        })
+    }
 }
 
 /// What is known about one kind.
@@ -455,15 +509,10 @@ pub async fn run_schedule(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let zone = settings.window.zone;
-    info!(
-        "schedule started: plants '{}' ({}), alerts '{}' ({}), window {}",
-        settings.plants_cron,
-        if settings.plants_enabled { "on" } else { "off" },
-        settings.alerts_cron,
-        if settings.alerts_enabled { "on" } else { "off" },
-        settings.window.describe()
-    );
     let mut last_check = clock.now();
+    // The last decision each kind's ticks logged; the start-up line counts as saying "no
+    // vendor to sync", so the first tick does not say it again.
+    let mut said = announce(&coordinator, &*store, &settings, last_check).await;
     loop {
         let plants_next = settings.cron(RunKind::Plants).next_after(last_check, zone);
         let alerts_next = settings.cron(RunKind::Alerts).next_after(last_check, zone);
@@ -485,11 +534,85 @@ pub async fn run_schedule(
                 let next = settings.cron(kind).next_after(now, zone);
                 let room =
                     next.and_then(|n| (n - now).to_std().ok()).map_or(settings.jitter, |r| r / 2);
-                tick_once(&coordinator, &*store, &settings, kind, now, settings.jitter.min(room))
-                    .await;
+                let said = match kind {
+                    RunKind::Plants => &mut said.0,
+                    RunKind::Alerts => &mut said.1,
+                };
+                let jitter = settings.jitter.min(room);
+                tick_once(&coordinator, &*store, &settings, kind, now, jitter, said).await;
             }
         }
         last_check = now;
+    }
+}
+
+/// The decisions the ticks of each kind last logged (plants, alerts).
+type Said = (Option<Decision>, Option<Decision>);
+
+/// The start-up line: what the schedule is and what it will do next (the window now, the
+/// pause, the next run of each kind that will really happen, or that there is no vendor to
+/// sync). Returns what it said, so the ticks say only what changes.
+async fn announce(
+    coordinator: &Coordinator,
+    store: &dyn Candidates,
+    settings: &ScheduleSettings,
+    now: DateTime<Utc>,
+) -> Said {
+    let zone = settings.window.zone;
+    let switch = |on: bool| if on { "on" } else { "off" };
+    let mut said = (None, None);
+    let next = match store.schedule_candidates().await {
+        Ok(candidates) if candidates.is_empty() => {
+            said = (Some(Decision::NoVendors), Some(Decision::NoVendors));
+            "no vendor to sync yet: nothing syncs on schedule until one is active in an \
+             organization with auto-sync on (`plantsync vendor add --org ORG ...`)"
+                .to_owned()
+        }
+        Ok(candidates) => {
+            let next = settings.next_runs(coordinator.is_paused(), &candidates, now);
+            format!(
+                "next plant sync {}, next alert sync {}",
+                next.plants.describe(zone, now),
+                next.alerts.describe(zone, now)
+            )
+        }
+        Err(error) => format!("the vendors to schedule could not be read: {error}"),
+    };
+    let window = if settings.window.is_enabled() {
+        format!("window {} ({})", settings.window.describe(), window_now(&settings.window, now))
+    } else {
+        "no restricted window".to_owned()
+    };
+    info!(
+        "schedule started: plants '{}' ({}), alerts '{}' ({}), {window}; {next}",
+        settings.plants_cron,
+        switch(settings.plants_enabled),
+        settings.alerts_cron,
+        switch(settings.alerts_enabled),
+    );
+    said
+}
+
+/// Whether the window holds scheduled syncs back at `now`, in words: `closed until 06:00`,
+/// `open until 19:00`, or `no window`.
+pub fn window_now(window: &RestrictedWindow, now: DateTime<Utc>) -> String {
+    let closed_until = window.contains(now).then(|| window.next_open(now));
+    describe_window(window.is_enabled(), closed_until, &window.start.to_string(), window.zone, now)
+}
+
+/// [`window_now`] from what was decided about the window (as `/api/status` reports it):
+/// whether there is one, until when it holds syncs back if it does now, and its start.
+pub fn describe_window(
+    enabled: bool,
+    closed_until: Option<DateTime<Utc>>,
+    start: &str,
+    zone: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> String {
+    match closed_until {
+        _ if !enabled => "no window".to_owned(),
+        Some(until) => format!("closed until {}", rule::local_when(until, zone, now)),
+        None => format!("open until {start}"),
     }
 }
 
@@ -524,6 +647,7 @@ async fn tick_once(
     kind: RunKind,
     now: DateTime<Utc>,
     jitter: Duration,
+    said: &mut Option<Decision>,
 ) {
     let span = info_span!("tick", source = "cron", operation = format!("sync-{kind}"));
     async {
@@ -533,7 +657,15 @@ async fn tick_once(
                 Ok(Verdict::Run(request)) => request,
                 Ok(verdict) => {
                     // A covered tick needs no waiting: the run going on syncs its vendors.
-                    info!(decision = ?verdict.decision(), "{kind} tick: no run");
+                    // Said when it changes: a quiet night or an empty table is not news at
+                    // every tick.
+                    let decision = verdict.decision();
+                    if said.as_ref() == Some(&decision) {
+                        debug!("{kind} tick: no run: {decision}");
+                    } else {
+                        info!("{kind} tick: no run: {decision}");
+                        *said = Some(decision);
+                    }
                     return;
                 }
                 Err(error) => {
@@ -541,6 +673,7 @@ async fn tick_once(
                     return;
                 }
             };
+        *said = None;
         let delay = crate::vendors::http::jitter(jitter);
         info!(
             vendors = request.vendors().len(),

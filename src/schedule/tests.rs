@@ -370,3 +370,49 @@ fn ist_helper_sanity() {
     let t = chrono_tz::Asia::Kolkata.with_ymd_and_hms(2026, 11, 29, 6, 0, 0).unwrap();
     assert_eq!(t.with_timezone(&Utc).to_rfc3339(), "2026-11-29T00:30:00+00:00");
 }
+
+/// What `status` and the start-up line call the next run is what the loop then does: at
+/// 20:00 IST, inside the window, the first run is the first tick at or after 06:00 IST.
+#[tokio::test(start_paused = true)]
+async fn the_next_run_said_is_the_run_the_loop_makes() {
+    for (start, interval) in [("2026-11-29T20:00:00+05:30", 15), ("2026-11-29T10:07:00+05:30", 60)]
+    {
+        let settings = settings(Duration::ZERO);
+        let r = rig(
+            start,
+            Some("2026-11-29T10:00:00+05:30"),
+            interval,
+            Duration::from_secs(5),
+            settings.clone(),
+        );
+        let candidates = r.table.schedule_candidates().await.unwrap();
+        let said = settings.next_runs(false, &candidates, r.clock.now());
+        let NextRun::At { at, vendors: 1 } = said.plants else {
+            panic!("a run of the one vendor is coming: {said:?}");
+        };
+        advance(11 * 60).await;
+        let first = r.recorder.starts.lock().unwrap().first().map(|(_, _, t)| *t);
+        assert_eq!(first, Some(at.as_datetime()), "{start} every {interval}: {said:?}");
+        let _ = r.shutdown.send(true);
+    }
+}
+
+#[test]
+fn decisions_read_as_words() {
+    for decision in [
+        Decision::Ran { run_id: None },
+        Decision::SkippedWindow,
+        Decision::NotDue,
+        Decision::NoVendors,
+        Decision::Coalesced,
+        Decision::Paused,
+        Decision::Disabled,
+        Decision::Unreadable,
+    ] {
+        let words = decision.to_string();
+        let debug = format!("{decision:?}");
+        assert!(!words.contains(debug.split(' ').next().unwrap()), "{words} names {debug}");
+        assert!(words.contains(' ') && words.chars().all(|c| !c.is_uppercase()), "{words}");
+    }
+    assert_eq!(Decision::SkippedWindow.to_string(), "inside the restricted window");
+}

@@ -180,6 +180,11 @@ async fn window_skips_the_cron_get_but_not_the_manual_trigger() {
             .contains("Sync skipped - in restricted time window (19:00 - 06:00"),
         "{body}"
     );
+    // The next run that will happen is the first tick at or after 06:00 IST (the ticks
+    // until then are skipped), not the next tick at 20:15; both vendors are due then.
+    let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
+    let next = serde_json::json!({"next": "at", "at": "2026-11-30T00:30:00.000Z", "vendors": 2});
+    assert_eq!((&status["next"]["plants"], &status["next"]["alerts"]), (&next, &next), "{status}");
     let (status, body) = api.call("POST", "/api/cron/sync-plants", Some(&api.token), &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["summary"]["successful"], 2);
@@ -188,6 +193,7 @@ async fn window_skips_the_cron_get_but_not_the_manual_trigger() {
     assert_eq!(status["window"]["active"], true);
     // 20:00 IST: scheduled syncs may run again at 06:00 IST, 00:30 UTC.
     assert_eq!(status["window"]["opens_at"], "2026-11-30T00:30:00.000Z", "{status}");
+
     assert_eq!(status["store"]["plants"], 40);
     assert_eq!(status["schedule"]["plants"]["last_run_status"], "ok");
 }
@@ -312,9 +318,11 @@ async fn pause_resume_and_metrics() {
     assert_eq!(skipped["reason"], "paused");
     let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
     assert_eq!(status["schedule"]["paused"], true);
+    assert_eq!(status["next"]["plants"], serde_json::json!({"next": "paused"}), "{status}");
     api.call("POST", "/api/resume", Some(&api.token), &[]).await;
     let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
     assert_eq!(status["schedule"]["paused"], false);
+    assert_eq!(status["next"]["plants"]["next"], "at", "{status}");
     let (_, metrics) = api.call("GET", "/metrics", Some(&api.token), &[]).await;
     let text = metrics.as_str().unwrap();
     assert!(text.contains("plantsync_plants{active=\"true\"} 40"), "{text}");
