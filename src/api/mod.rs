@@ -13,7 +13,7 @@
 //!
 //! Every answer that is not a success is JSON (`{"error": ...}`, or the run answer's
 //! `{"success": false, "error": ...}`): unknown routes, wrong methods and malformed query
-//! strings too, which axum would otherwise answer in plain text. [`serve`] adds what
+//! strings too, which axum would otherwise answer in plain text. [`serve()`] adds what
 //! `axum::serve` lacks: a header-read (and idle) timeout and a connection cap.
 
 pub mod metrics;

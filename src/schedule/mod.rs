@@ -8,7 +8,9 @@
 //! paused, inside the window, nothing due, covered by the run going on) or starts a run of
 //! exactly the due vendors through the [`Coordinator`], which every trigger goes through,
 //! so they all share one selection-aware single flight per kind. Every decision is logged
-//! with the cron context and kept in [`Status`]. The loop sleeps in chunks of at most 30 s and re-reads the wall clock, so a
+//! in words with the cron context (when it changes from the kind's last one) and kept in
+//! [`Status`]. What will happen next ([`ScheduleSettings::next_runs`], for `status` and the
+//! start-up line) is [`rule::next_run`]: the coming ticks walked through the same rule. The loop sleeps in chunks of at most 30 s and re-reads the wall clock, so a
 //! machine waking from sleep catches up at once (tokio's timers do not count suspended
 //! time); missed slots coalesce into one run because due times derive from the last success.
 

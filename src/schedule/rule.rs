@@ -190,7 +190,7 @@ pub fn local_when(at: DateTime<Utc>, zone: chrono_tz::Tz, now: DateTime<Utc>) ->
 
 /// The next scheduled run of `tick.kind` after `tick.now` that will really happen: the
 /// cron ticks of `cron` are walked through [`decide`] itself (so the window, the pause, the
-/// switch and the due times are this rule's and no copy of it), up to [`HORIZON`]. The
+/// switch and the due times are this rule's and no copy of it), up to eight days. The
 /// vendors' last syncs are taken as they are now, and a run going on is taken to be over
 /// by then (`tick.running` is not looked at).
 pub fn next_run(tick: &Tick<'_>, cron: &CronSchedule) -> NextRun {

@@ -416,3 +416,50 @@ fn decisions_read_as_words() {
     }
     assert_eq!(Decision::SkippedWindow.to_string(), "inside the restricted window");
 }
+
+/// A runner whose runs never finish on their own.
+struct Forever;
+
+#[async_trait::async_trait]
+impl Runner for Forever {
+    async fn run(&self, _: RunRequest, _: Arc<Progress>) -> Result<RunReport, RunError> {
+        std::future::pending().await
+    }
+}
+
+/// A stop that cuts the running run answers everyone it serves with the interrupted run,
+/// and refuses the request queued behind it (its own run never started).
+#[tokio::test(start_paused = true)]
+async fn a_cut_run_answers_its_requests_with_the_interrupted_run() {
+    let coordinator = Coordinator::new(Arc::new(Forever));
+    let request = |ids: &[i64]| {
+        RunRequest::new(RunKind::Plants, RunSource::Api, true, ids.iter().map(|i| VendorId(*i)))
+    };
+    let (a, b, c) = (Arc::clone(&coordinator), Arc::clone(&coordinator), Arc::clone(&coordinator));
+    let started = tokio::spawn(async move { a.trigger(request(&[1, 2])).await });
+    while coordinator.status().plants.current.is_none() {
+        tokio::task::yield_now().await;
+    }
+    let joined = tokio::spawn(async move { b.trigger(request(&[1])).await });
+    let queued = tokio::spawn(async move { c.trigger(request(&[3])).await });
+    while coordinator.status().plants.waiting < 2 {
+        tokio::task::yield_now().await;
+    }
+    coordinator.stop_accepting();
+    coordinator.cut_runs();
+    coordinator.runs_interrupted(vec![(RunKind::Plants, RunId(7))]);
+    let interrupted = RunError::Interrupted { run_id: Some(RunId(7)) };
+    let (started, joined, queued) =
+        (started.await.unwrap(), joined.await.unwrap(), queued.await.unwrap());
+    assert_eq!(
+        (started.0, started.1.as_ref().clone()),
+        (Served::Started, Err(interrupted.clone()))
+    );
+    assert_eq!((joined.0, joined.1.as_ref().clone()), (Served::Joined, Err(interrupted.clone())));
+    assert_eq!(queued.1.as_ref().clone(), Err(RunError::Stopping));
+    assert_eq!(
+        interrupted.to_string(),
+        "the agent was stopped before the sync finished; sync run 7 was recorded as interrupted"
+    );
+    coordinator.idle().await;
+}
