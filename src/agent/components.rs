@@ -1,20 +1,22 @@
 //! The agent's components, each one job: recovery, notifications and metrics, the control
 //! API, the run drain, the schedule loop.
 
-use super::{Component, Event, notify};
+use super::{Component, Deadline, Event, notify};
 use crate::api::{self, ApiState, metrics::Metrics};
 use crate::config::Settings;
 use crate::datadir::lock::{AgentInfo, AgentPublisher, DataDirLock};
+use crate::domain::RunStatus;
 use crate::schedule::{Coordinator, RestrictedWindow, ScheduleSettings, SystemClock};
-use crate::store::Store;
+use crate::store::{RunFilter, Store};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-/// The schedule's settings from the validated settings.
-pub(super) fn schedule_settings(settings: &Settings) -> ScheduleSettings {
+/// The schedule's settings from the validated settings (the agent's, and `status`'s when
+/// no agent runs).
+pub(crate) fn schedule_settings(settings: &Settings) -> ScheduleSettings {
     ScheduleSettings {
         plants_enabled: settings.sync_enabled.value,
         plants_cron: settings.sync_schedule.value.clone(),
@@ -31,9 +33,9 @@ pub(super) fn schedule_settings(settings: &Settings) -> ScheduleSettings {
 }
 
 /// Waits for `task` until `deadline`; a task still running then is aborted and named.
-async fn join_by(task: JoinHandle<()>, deadline: tokio::time::Instant, what: &str) {
+async fn join_by(task: JoinHandle<()>, deadline: &Deadline, what: &str) {
     let abort = task.abort_handle();
-    if tokio::time::timeout_at(deadline, task).await.is_err() {
+    if deadline.within(task).await.is_none() {
         warn!("the {what} did not stop in time; ending it");
         abort.abort();
     }
@@ -71,7 +73,7 @@ impl Component for Recovery {
         Ok(())
     }
 
-    async fn stop(&mut self, _deadline: tokio::time::Instant) {}
+    async fn stop(&mut self, _deadline: &Deadline) {}
 }
 
 /// Counts every finished run and raises the notifications it calls for.
@@ -120,7 +122,7 @@ impl Component for Notifications {
         self.notifier.send(self.notifier.decide(report, &failures));
     }
 
-    async fn stop(&mut self, _deadline: tokio::time::Instant) {}
+    async fn stop(&mut self, _deadline: &Deadline) {}
 }
 
 /// The loopback control API: binds, publishes `agent.json` for the CLI, serves until
@@ -200,15 +202,13 @@ impl Component for ApiComponent {
             let stop = async move {
                 let _ = stopped.await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-                error!("the control API stopped: {e}");
-            }
+            api::serve(listener, app, api::ServeLimits::default(), stop).await;
         }));
         info!(api = %address, "control API listening");
         Ok(())
     }
 
-    async fn stop(&mut self, deadline: tokio::time::Instant) {
+    async fn stop(&mut self, _deadline: &Deadline) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -216,9 +216,11 @@ impl Component for ApiComponent {
             // The runs have drained (or been ended): the answers to requests waiting for
             // them get a moment to go out, even past the shared deadline (by at most
             // `API_CLOSE_WAIT`).
-            let _ = deadline;
-            let close_by = tokio::time::Instant::now() + API_CLOSE_WAIT;
-            join_by(task, close_by, "control API (open requests)").await;
+            let abort = task.abort_handle();
+            if tokio::time::timeout(API_CLOSE_WAIT, task).await.is_err() {
+                warn!("the control API (open requests) did not stop in time; ending it");
+                abort.abort();
+            }
         }
     }
 }
@@ -246,15 +248,23 @@ impl Component for Drain {
         Ok(())
     }
 
-    async fn stop(&mut self, deadline: tokio::time::Instant) {
+    async fn stop(&mut self, deadline: &Deadline) {
         self.coordinator.stop_accepting();
-        if tokio::time::timeout_at(deadline, self.coordinator.idle()).await.is_ok() {
+        if deadline.within(self.coordinator.idle()).await.is_some() {
             return;
         }
-        // Ended first; an aborted task stops at its next await, so a write it already queued
+        // Ended first; a run's work stops at its next await, so a write it already queued
         // may still land after the mark below, which is harmless: a finished run never
         // overwrites `interrupted` (see `Store::finish_run`).
-        self.coordinator.abort_runs();
+        self.coordinator.cut_runs();
+        let running = RunFilter { status: Some(RunStatus::Running), ..RunFilter::default() };
+        let going: Vec<_> = match self.store.list_runs(running).await {
+            Ok(runs) => runs.into_iter().map(|r| (r.kind, r.id)).collect(),
+            Err(e) => {
+                warn!("could not read which syncs are still running: {e}");
+                Vec::new()
+            }
+        };
         match self.store.mark_running_runs_interrupted("the agent was stopped during the run").await
         {
             Ok(0) => {}
@@ -263,6 +273,11 @@ impl Component for Drain {
                 "a sync did not finish within the grace period and was recorded as interrupted"
             ),
             Err(e) => warn!("could not record the unfinished sync as interrupted: {e}"),
+        }
+        // The requests those runs serve are answered with it; the API closes after this.
+        self.coordinator.runs_interrupted(going);
+        if tokio::time::timeout(API_CLOSE_WAIT, self.coordinator.idle()).await.is_err() {
+            warn!("a sync did not end when asked to");
         }
     }
 }
@@ -305,7 +320,7 @@ impl Component for ScheduleComponent {
         Ok(())
     }
 
-    async fn stop(&mut self, deadline: tokio::time::Instant) {
+    async fn stop(&mut self, deadline: &Deadline) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(true);
         }

@@ -8,9 +8,10 @@
 //! the upstream push will be one more. [`run`] starts them in order, hands every agent-wide
 //! [`Event`] (a finished run) to each, and on SIGINT/SIGTERM stops them in reverse order:
 //! the schedule stops ticking, the drain waits for a running sync (up to
-//! [`SHUTDOWN_GRACE`], then records it as interrupted), and only then the API closes, so a
-//! request waiting for that sync gets its answer. Shutdown waits on the components'
-//! own completion signals, never on a poll.
+//! [`SHUTDOWN_GRACE`], or until a second stop signal asks to end it now, then ends it and
+//! records it as interrupted), and only then the API closes, so a request waiting for that
+//! sync gets its answer (HTTP 503 naming the interrupted run). Shutdown waits on the
+//! components' own completion signals, never on a poll.
 
 mod components;
 pub mod notify;
@@ -21,6 +22,7 @@ use crate::domain::RunReport;
 use crate::schedule::{Coordinator, RunError, Runner};
 use crate::store::Store;
 use crate::sync::{Engine, EngineSettings, Progress};
+pub(crate) use components::schedule_settings;
 use components::{ApiComponent, Drain, Notifications, Recovery, ScheduleComponent};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +54,42 @@ pub trait Component: Send {
     }
 
     /// Stops it: its tasks end, waiting for their work at most until `deadline`.
-    async fn stop(&mut self, deadline: tokio::time::Instant);
+    async fn stop(&mut self, deadline: &Deadline);
+}
+
+/// When a stop's grace is over: at its end, or sooner when a second stop signal asks to
+/// end now (a person pressing Ctrl-C again, `systemctl kill` after `stop`).
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    at: tokio::time::Instant,
+    now: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Deadline {
+    /// A grace of `grace` from now, cut short when `now` turns true.
+    fn new(grace: Duration, now: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { at: tokio::time::Instant::now() + grace, now }
+    }
+
+    /// Resolves once the grace is over.
+    pub async fn reached(&self) {
+        let mut now = self.now.clone();
+        tokio::select! {
+            () = tokio::time::sleep_until(self.at) => {}
+            asked = async { now.wait_for(|now| *now).await.is_ok() } => if !asked {
+                // No second signal can come any more: only the time ends the grace.
+                tokio::time::sleep_until(self.at).await;
+            },
+        }
+    }
+
+    /// `work`'s output, or `None` when the grace is over first.
+    pub async fn within<F: std::future::Future>(&self, work: F) -> Option<F::Output> {
+        tokio::select! {
+            output = work => Some(output),
+            () = self.reached() => None,
+        }
+    }
 }
 
 /// The engine as the coordinator's runner: every finished run becomes an [`Event`].
@@ -100,16 +137,16 @@ pub async fn run(
     for (started, part) in parts.iter_mut().enumerate() {
         if let Err(error) = part.start().await {
             warn!("the {} did not start: {error:#}", part.name());
-            stop_all(&mut parts[..started]).await;
+            let (_never, now) = tokio::sync::watch::channel(false);
+            stop_all(&mut parts[..started], &Deadline::new(SHUTDOWN_GRACE, now)).await;
             return Err(error);
         }
     }
     info!(pid = std::process::id(), "plantsync agent running; stop with Ctrl-C or SIGTERM");
-    let stop = wait_for_stop_signal();
-    tokio::pin!(stop);
+    let mut signals = StopSignals::new();
     loop {
         tokio::select! {
-            () = &mut stop => break,
+            () = signals.next() => break,
             Some(event) = incoming.recv() => {
                 for part in &mut parts {
                     part.handle(&event).await;
@@ -117,8 +154,20 @@ pub async fn run(
             }
         }
     }
-    info!("stopping: no new runs; waiting up to {}s for a running sync", SHUTDOWN_GRACE.as_secs());
-    stop_all(&mut parts).await;
+    info!(
+        "stopping: no new runs; waiting up to {}s for a running sync (stop again to end it now)",
+        SHUTDOWN_GRACE.as_secs()
+    );
+    let (hurry, now) = tokio::sync::watch::channel(false);
+    let second = tokio::spawn(async move {
+        signals.next().await;
+        info!("a second stop signal: ending the running sync now");
+        let _ = hurry.send(true);
+        // Kept until the stop is over, so the grace is only cut by the signal.
+        hurry.closed().await;
+    });
+    stop_all(&mut parts, &Deadline::new(SHUTDOWN_GRACE, now)).await;
+    second.abort();
     // Runs that ended during the stop still count and notify.
     while let Ok(event) = incoming.try_recv() {
         for part in &mut parts {
@@ -130,32 +179,42 @@ pub async fn run(
 }
 
 /// Stops `parts` in reverse order of their start, with one deadline for all.
-async fn stop_all(parts: &mut [Box<dyn Component>]) {
-    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+async fn stop_all(parts: &mut [Box<dyn Component>], deadline: &Deadline) {
     for part in parts.iter_mut().rev() {
         part.stop(deadline).await;
     }
 }
 
-/// SIGINT or SIGTERM on Unix; Ctrl-C elsewhere.
-async fn wait_for_stop_signal() {
+/// The stop signals, SIGINT or SIGTERM on Unix (Ctrl-C elsewhere), listened to for the
+/// agent's whole life: the first stops the agent, a second ends the grace.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self { term: signal(SignalKind::terminate()).ok() }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
         }
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Resolves at the next stop signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(term) = self.term.as_mut() {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

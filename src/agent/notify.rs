@@ -18,6 +18,14 @@ pub enum Event {
 }
 
 impl Event {
+    /// Its name in the webhook's JSON and the log line's `event` field.
+    const fn key(self) -> &'static str {
+        match self {
+            Self::VendorFailing => "vendor_failing",
+            Self::VendorNeedsAction => "vendor_needs_action",
+        }
+    }
+
     /// How the log line says it.
     const fn describe(self) -> &'static str {
         match self {
@@ -119,7 +127,7 @@ impl Notifier {
         for n in notifications {
             warn!(
                 vendor = %n.vendor_id,
-                event = ?n.event,
+                event = n.event.key(),
                 "vendor '{}' {}: {} ({} failure(s) in a row); {}",
                 n.vendor_name,
                 n.event.describe(),
@@ -214,6 +222,9 @@ mod tests {
             "vendor_failing",
             "the webhook's JSON keeps its spelling"
         );
+        for event in [Event::VendorFailing, Event::VendorNeedsAction] {
+            assert_eq!(serde_json::to_value(event).unwrap(), event.key(), "the log says it so too");
+        }
     }
 
     #[tokio::test]

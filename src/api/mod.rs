@@ -4,19 +4,28 @@
 //! # Security
 //!
 //! It listens on 127.0.0.1 unless the config names another address (logged as a warning).
-//! Every request must carry a loopback `Host` (or the configured address) and no `Origin`
-//! header, which shuts out DNS rebinding and browser cross-site requests. Everything but
+//! Every request must carry exactly one `Host` header, naming a loopback address (or the
+//! configured one), an origin-form target (`/api/status`, not `http://evil.example/...`)
+//! and no `Origin` header, which shuts out DNS rebinding and browser cross-site requests. Everything but
 //! `/healthz` needs `Authorization: Bearer <token>`, compared in constant time: the admin
 //! token from the data dir, or for `GET /api/cron/*` the `CRON_SECRET` when one is set.
 //! Handlers are thin: they send work to the [`Coordinator`] and read the store.
+//!
+//! Every answer that is not a success is JSON (`{"error": ...}`, or the run answer's
+//! `{"success": false, "error": ...}`): unknown routes, wrong methods and malformed query
+//! strings too, which axum would otherwise answer in plain text. [`serve()`] adds what
+//! `axum::serve` lacks: a header-read (and idle) timeout and a connection cap.
 
 pub mod metrics;
+pub mod serve;
 pub mod wire;
+
+pub use serve::{ServeLimits, serve};
 
 use crate::domain::{RunKind, RunRequest, RunSource, Secret};
 use crate::schedule::{Candidates, Clock, Coordinator, ScheduleSettings, ScheduledBy, Verdict};
 use crate::store::{Selection, Store};
-use axum::extract::{Query, Request, State};
+use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -70,11 +79,17 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(protected)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method")
+        })
         .layer(middleware::from_fn_with_state(state.clone(), loopback_only))
         .with_state(state)
 }
 
-/// Rejects a non-loopback `Host` and any `Origin`.
+/// Rejects a second `Host`, an absolute-form target, a non-loopback `Host` and any
+/// `Origin`. A proxy or a second header must not let another name through: only the one
+/// `Host` is read, and a target that names a host of its own is refused outright (HTTP
+/// says the target's authority wins over `Host`, so checking `Host` alone is not enough).
 async fn loopback_only(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     if request.headers().contains_key(header::ORIGIN) {
         return error(
@@ -82,7 +97,18 @@ async fn loopback_only(State(state): State<ApiState>, request: Request, next: Ne
             "requests from web pages (with an Origin header) are refused",
         );
     }
-    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if request.uri().scheme().is_some() || request.uri().authority().is_some() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "absolute-form request targets are refused; send the path only (GET /api/status)",
+        );
+    }
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let (first, second) = (hosts.next(), hosts.next());
+    if second.is_some() {
+        return error(StatusCode::BAD_REQUEST, "a request must carry one Host header, not several");
+    }
+    let host = first.and_then(|h| h.to_str().ok()).unwrap_or("");
     if !is_allowed_host(host, state.bind) {
         return error(
             StatusCode::FORBIDDEN,
@@ -147,6 +173,31 @@ struct ManualQuery {
     source: Option<String>,
 }
 
+/// `Query`, whose rejection (a malformed query string, `force=maybe`) is the run answer's
+/// JSON `{"success": false, "error": ...}` with HTTP 400 instead of axum's plain text.
+struct RunQuery<T>(T);
+
+impl<T, S> FromRequestParts<S> for RunQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(query)) => Ok(Self(query)),
+            Err(rejection) => {
+                let message = format!("bad query string: {}", rejection.body_text());
+                Err((rejection.status(), Json(RunResponse::failed(message))).into_response())
+            }
+        }
+    }
+}
+
 async fn cron_plants(State(state): State<ApiState>) -> Response {
     scheduled(state, RunKind::Plants).await
 }
@@ -157,14 +208,14 @@ async fn cron_alerts(State(state): State<ApiState>) -> Response {
 
 async fn manual_plants(
     State(state): State<ApiState>,
-    Query(query): Query<ManualQuery>,
+    RunQuery(query): RunQuery<ManualQuery>,
 ) -> Response {
     manual(state, RunKind::Plants, query).await
 }
 
 async fn manual_alerts(
     State(state): State<ApiState>,
-    Query(query): Query<ManualQuery>,
+    RunQuery(query): RunQuery<ManualQuery>,
 ) -> Response {
     manual(state, RunKind::Alerts, query).await
 }
@@ -256,6 +307,13 @@ fn respond(served: &(crate::schedule::Served, crate::schedule::Shared)) -> Respo
             (StatusCode::SERVICE_UNAVAILABLE, Json(RunResponse::failed(e.to_string())))
                 .into_response()
         }
+        // Ended by the stop: said so, with the run recorded as interrupted; still 503, the
+        // agent is going away and a client may sync again without it.
+        Err(e @ crate::schedule::RunError::Interrupted { run_id }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(RunResponse::interrupted(e.to_string(), *run_id)),
+        )
+            .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Json(RunResponse::failed(e.to_string())))
             .into_response(),
     }
@@ -266,19 +324,15 @@ async fn status(State(state): State<ApiState>) -> Response {
         Ok(status) => status,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    let window = &state.schedule.window;
+    let candidates = match state.store.schedule_candidates().await {
+        Ok(candidates) => candidates,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
     let now = state.clock.now();
-    let active = window.contains(now);
     Json(StatusResponse {
+        next: state.schedule.next_runs(state.coordinator.is_paused(), &candidates, now),
         schedule: state.coordinator.status(),
-        window: WindowStatus {
-            start: window.start.to_string(),
-            end: window.end.to_string(),
-            timezone: window.zone.name().to_owned(),
-            active,
-            opens_at: active
-                .then(|| crate::domain::Timestamp::from_datetime(&window.next_open(now))),
-        },
+        window: WindowStatus::of(&state.schedule.window, now),
         store,
     })
     .into_response()

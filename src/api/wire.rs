@@ -117,6 +117,17 @@ impl RunResponse {
         }
     }
 
+    /// A run the agent's stop ended: `success: false`, the error in words, and the run
+    /// recorded as `interrupted` (its id when the store could say).
+    pub fn interrupted(error: impl Into<String>, run_id: Option<RunId>) -> Self {
+        Self {
+            error: Some(error.into()),
+            run_id,
+            status: Some(RunStatus::Interrupted),
+            ..Self::empty(false)
+        }
+    }
+
     /// A request that could not run.
     pub fn failed(error: impl Into<String>) -> Self {
         Self { error: Some(error.into()), ..Self::empty(false) }
@@ -164,6 +175,35 @@ pub struct WindowStatus {
     pub opens_at: Option<crate::domain::Timestamp>,
 }
 
+impl WindowStatus {
+    /// The window and whether it holds scheduled syncs back at `now`.
+    pub fn of(
+        window: &crate::schedule::RestrictedWindow,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let active = window.contains(now);
+        Self {
+            start: window.start.to_string(),
+            end: window.end.to_string(),
+            timezone: window.zone.name().to_owned(),
+            active,
+            opens_at: active
+                .then(|| crate::domain::Timestamp::from_datetime(&window.next_open(now))),
+        }
+    }
+
+    /// In words: `19:00-06:00 Asia/Kolkata: closed until 06:00 tomorrow`.
+    pub fn describe(&self, now: chrono::DateTime<chrono::Utc>) -> String {
+        if self.start == self.end {
+            return "none".to_owned();
+        }
+        let zone = self.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let until = self.opens_at.map(|t| t.as_datetime());
+        let words = crate::schedule::describe_window(true, until, &self.start, zone, now);
+        format!("{}-{} {}: {words}", self.start, self.end, self.timezone)
+    }
+}
+
 /// The answer to `GET /api/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusResponse {
@@ -171,6 +211,9 @@ pub struct StatusResponse {
     pub schedule: Status,
     /// The restricted window.
     pub window: WindowStatus,
+    /// The next scheduled run of each kind that will really happen (the loop's own rule
+    /// applied to the coming cron ticks, with the pause and the vendors as they are now).
+    pub next: crate::schedule::NextRuns,
     /// What the database holds.
     pub store: StoreStatus,
 }

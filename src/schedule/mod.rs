@@ -8,7 +8,9 @@
 //! paused, inside the window, nothing due, covered by the run going on) or starts a run of
 //! exactly the due vendors through the [`Coordinator`], which every trigger goes through,
 //! so they all share one selection-aware single flight per kind. Every decision is logged
-//! with the cron context and kept in [`Status`]. The loop sleeps in chunks of at most 30 s and re-reads the wall clock, so a
+//! in words with the cron context (when it changes from the kind's last one) and kept in
+//! [`Status`]. What will happen next ([`ScheduleSettings::next_runs`], for `status` and the
+//! start-up line) is [`rule::next_run`]: the coming ticks walked through the same rule. The loop sleeps in chunks of at most 30 s and re-reads the wall clock, so a
 //! machine waking from sleep catches up at once (tokio's timers do not count suspended
 //! time); missed slots coalesce into one run because due times derive from the last success.
 
@@ -20,7 +22,7 @@ pub mod window;
 
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use flight::{CurrentRun, Served, Shared};
-pub use rule::{ScheduledBy, Verdict};
+pub use rule::{NextRun, ScheduledBy, Verdict};
 pub use window::RestrictedWindow;
 
 use crate::domain::{CronSchedule, RunId, RunKind, RunReport, RunRequest, RunStatus, Timestamp};
@@ -31,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 /// Longest single sleep of the loop before it re-reads the wall clock.
 const MAX_NAP: Duration = Duration::from_secs(30);
@@ -48,6 +50,30 @@ pub enum RunError {
     /// The run's task ended abnormally (a bug: it is logged).
     #[error("the sync ended abnormally: {0}")]
     Aborted(String),
+    /// The agent stopped before the run finished (its grace was over, or a second stop
+    /// signal asked to end it now): the run was ended and recorded as interrupted.
+    #[error("{}", interrupted_message(*run_id))]
+    Interrupted {
+        /// The run recorded as interrupted (unknown when the store could not say).
+        run_id: Option<RunId>,
+    },
+}
+
+fn interrupted_message(run_id: Option<RunId>) -> String {
+    let run = run_id.map_or_else(|| "the sync".to_owned(), |id| format!("sync run {id}"));
+    format!("the agent was stopped before the sync finished; {run} was recorded as interrupted")
+}
+
+/// Where a stop stands with the runs still going when its grace is over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Interrupt {
+    /// Runs go on.
+    #[default]
+    None,
+    /// Runs must end now: their work is dropped, they wait to hear how they were recorded.
+    Cut,
+    /// The runs that were going were recorded as interrupted (at most one per kind).
+    Recorded(Vec<(RunKind, RunId)>),
 }
 
 /// Runs a sync: the engine in production, a recorder in tests.
@@ -124,6 +150,40 @@ impl ScheduleSettings {
             RunKind::Alerts => &self.alerts_cron,
         }
     }
+
+    /// The next scheduled run of each kind after `now` that will really happen, by the
+    /// loop's own rule ([`rule::next_run`]), for vendors `candidates`.
+    pub fn next_runs(
+        &self,
+        paused: bool,
+        candidates: &[ScheduleCandidate],
+        now: DateTime<Utc>,
+    ) -> NextRuns {
+        let next = |kind| {
+            let tick = rule::Tick {
+                kind,
+                by: ScheduledBy::Loop,
+                enabled: self.enabled(kind),
+                respects_window: self.respects_window(kind),
+                paused,
+                window: &self.window,
+                now,
+                candidates,
+                running: None,
+            };
+            rule::next_run(&tick, self.cron(kind))
+        };
+        NextRuns { plants: next(RunKind::Plants), alerts: next(RunKind::Alerts) }
+    }
+}
+
+/// The next scheduled run of each kind that will really happen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextRuns {
+    /// Plant syncs.
+    pub plants: NextRun,
+    /// Alert syncs.
+    pub alerts: NextRun,
 }
 
 /// One decision about a scheduled tick.
@@ -139,6 +199,8 @@ pub enum Decision {
     SkippedWindow,
     /// No vendor was due.
     NotDue,
+    /// No vendor to sync at all: none is active in an organization with auto-sync on.
+    NoVendors,
     /// Every due vendor was in the run going on; the tick is covered by it.
     Coalesced,
     /// Automatic syncs are paused.
@@ -147,6 +209,24 @@ pub enum Decision {
     Disabled,
     /// The vendors to schedule could not be read.
     Unreadable,
+}
+
+impl std::fmt::Display for Decision {
+    /// The decision in words, as logs and people read it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ran { .. } => "a run started",
+            Self::SkippedWindow => "inside the restricted window",
+            Self::NotDue => "no vendor is due yet",
+            Self::NoVendors => {
+                "no vendor to sync (none is active in an organization with auto-sync on)"
+            }
+            Self::Coalesced => "the run going on covers the due vendors",
+            Self::Paused => "automatic syncs are paused",
+            Self::Disabled => "scheduled syncs of this kind are off",
+            Self::Unreadable => "the vendors to schedule could not be read",
+        })
+    }
 }
 
 /// What is known about one kind.
@@ -191,8 +271,8 @@ pub struct Coordinator {
     paused: AtomicBool,
     stopping: AtomicBool,
     status: Mutex<Status>,
-    /// The tasks serving requests, so a stop can end them at its deadline.
-    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// A stop's word to the runs going on (see [`Coordinator::cut_runs`]).
+    interrupt: tokio::sync::watch::Sender<Interrupt>,
 }
 
 impl Coordinator {
@@ -205,18 +285,49 @@ impl Coordinator {
             paused: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             status: Mutex::new(Status::default()),
-            tasks: Mutex::new(Vec::new()),
+            interrupt: tokio::sync::watch::channel(Interrupt::None).0,
         })
     }
 
-    /// Ends every run still going (the stop's grace is over): their tasks are aborted, so
-    /// nothing of theirs is written after the caller records them as interrupted.
-    pub fn abort_runs(&self) {
-        let tasks = std::mem::take(
-            &mut *self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        for task in tasks {
-            task.abort();
+    /// Ends every run still going (the stop's grace is over): each run's work is dropped
+    /// at its next await, so nothing more of it is written, and the requests it serves wait
+    /// for [`Coordinator::runs_interrupted`] to answer them. Unlike aborting the tasks, the
+    /// run's result still travels the flight: the requests that joined it hear it was
+    /// interrupted, and those queued behind it are refused (the agent is stopping).
+    pub fn cut_runs(&self) {
+        self.interrupt.send_replace(Interrupt::Cut);
+    }
+
+    /// Says how the runs ended by [`Coordinator::cut_runs`] were recorded (the interrupted
+    /// run of each kind), so their requests are answered with it.
+    pub fn runs_interrupted(&self, runs: Vec<(RunKind, RunId)>) {
+        self.interrupt.send_replace(Interrupt::Recorded(runs));
+    }
+
+    /// The work of a run: the runner's, unless a stop cuts it (see [`Self::cut_runs`]).
+    async fn work(
+        &self,
+        request: RunRequest,
+        progress: Arc<Progress>,
+    ) -> Result<RunReport, RunError> {
+        let kind = request.kind;
+        let (mut cut, mut recorded) = (self.interrupt.subscribe(), self.interrupt.subscribe());
+        tokio::select! {
+            result = self.runner.run(request, progress) => result,
+            // The runner's future is dropped before this arm runs: nothing more of it runs.
+            true = async { cut.wait_for(|i| *i != Interrupt::None).await.is_ok() } => {
+                let run_id = recorded
+                    .wait_for(|i| matches!(i, Interrupt::Recorded(_)))
+                    .await
+                    .ok()
+                    .and_then(|r| match &*r {
+                        Interrupt::Recorded(runs) => {
+                            runs.iter().find(|(k, _)| *k == kind).map(|(_, id)| *id)
+                        }
+                        _ => None,
+                    });
+                Err(RunError::Interrupted { run_id })
+            }
         }
     }
 
@@ -298,14 +409,9 @@ impl Coordinator {
         let kind = request.kind;
         let task = tokio::spawn(
             async move {
-                let runner = Arc::clone(&this.runner);
                 let stopping = || this.stopping.load(Ordering::SeqCst);
-                let served = this
-                    .flight(kind)
-                    .run(request, stopping, |request, progress| async move {
-                        runner.run(request, progress).await
-                    })
-                    .await;
+                let work = |request, progress| this.work(request, progress);
+                let served = this.flight(kind).run(request, stopping, work).await;
                 if served.0 != Served::Joined
                     && let Ok(report) = served.1.as_ref()
                 {
@@ -319,14 +425,9 @@ impl Coordinator {
             }
             .in_current_span(),
         );
-        {
-            let mut tasks = self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            tasks.retain(|t| !t.is_finished());
-            tasks.push(task.abort_handle());
-        }
         task.await.unwrap_or_else(|e| {
-            // Ended at a stop's deadline: the agent is stopping, which a client handles
-            // (the CLI syncs by itself once the lock is free). Anything else is a bug.
+            // Ended with the runtime: the agent is stopping, which a client handles (the CLI
+            // syncs by itself once the lock is free). Anything else is a bug.
             if e.is_cancelled() && self.stopping.load(Ordering::SeqCst) {
                 return (Served::Started, Arc::new(Err(RunError::Stopping)));
             }
@@ -410,15 +511,10 @@ pub async fn run_schedule(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let zone = settings.window.zone;
-    info!(
-        "schedule started: plants '{}' ({}), alerts '{}' ({}), window {}",
-        settings.plants_cron,
-        if settings.plants_enabled { "on" } else { "off" },
-        settings.alerts_cron,
-        if settings.alerts_enabled { "on" } else { "off" },
-        settings.window.describe()
-    );
     let mut last_check = clock.now();
+    // The last decision each kind's ticks logged; the start-up line counts as saying "no
+    // vendor to sync", so the first tick does not say it again.
+    let mut said = announce(&coordinator, &*store, &settings, last_check).await;
     loop {
         let plants_next = settings.cron(RunKind::Plants).next_after(last_check, zone);
         let alerts_next = settings.cron(RunKind::Alerts).next_after(last_check, zone);
@@ -440,11 +536,85 @@ pub async fn run_schedule(
                 let next = settings.cron(kind).next_after(now, zone);
                 let room =
                     next.and_then(|n| (n - now).to_std().ok()).map_or(settings.jitter, |r| r / 2);
-                tick_once(&coordinator, &*store, &settings, kind, now, settings.jitter.min(room))
-                    .await;
+                let said = match kind {
+                    RunKind::Plants => &mut said.0,
+                    RunKind::Alerts => &mut said.1,
+                };
+                let jitter = settings.jitter.min(room);
+                tick_once(&coordinator, &*store, &settings, kind, now, jitter, said).await;
             }
         }
         last_check = now;
+    }
+}
+
+/// The decisions the ticks of each kind last logged (plants, alerts).
+type Said = (Option<Decision>, Option<Decision>);
+
+/// The start-up line: what the schedule is and what it will do next (the window now, the
+/// pause, the next run of each kind that will really happen, or that there is no vendor to
+/// sync). Returns what it said, so the ticks say only what changes.
+async fn announce(
+    coordinator: &Coordinator,
+    store: &dyn Candidates,
+    settings: &ScheduleSettings,
+    now: DateTime<Utc>,
+) -> Said {
+    let zone = settings.window.zone;
+    let switch = |on: bool| if on { "on" } else { "off" };
+    let mut said = (None, None);
+    let next = match store.schedule_candidates().await {
+        Ok(candidates) if candidates.is_empty() => {
+            said = (Some(Decision::NoVendors), Some(Decision::NoVendors));
+            "no vendor to sync yet: nothing syncs on schedule until one is active in an \
+             organization with auto-sync on (`plantsync vendor add --org ORG ...`)"
+                .to_owned()
+        }
+        Ok(candidates) => {
+            let next = settings.next_runs(coordinator.is_paused(), &candidates, now);
+            format!(
+                "next plant sync {}, next alert sync {}",
+                next.plants.describe(zone, now),
+                next.alerts.describe(zone, now)
+            )
+        }
+        Err(error) => format!("the vendors to schedule could not be read: {error}"),
+    };
+    let window = if settings.window.is_enabled() {
+        format!("window {} ({})", settings.window.describe(), window_now(&settings.window, now))
+    } else {
+        "no restricted window".to_owned()
+    };
+    info!(
+        "schedule started: plants '{}' ({}), alerts '{}' ({}), {window}; {next}",
+        settings.plants_cron,
+        switch(settings.plants_enabled),
+        settings.alerts_cron,
+        switch(settings.alerts_enabled),
+    );
+    said
+}
+
+/// Whether the window holds scheduled syncs back at `now`, in words: `closed until 06:00`,
+/// `open until 19:00`, or `no window`.
+pub fn window_now(window: &RestrictedWindow, now: DateTime<Utc>) -> String {
+    let closed_until = window.contains(now).then(|| window.next_open(now));
+    describe_window(window.is_enabled(), closed_until, &window.start.to_string(), window.zone, now)
+}
+
+/// [`window_now`] from what was decided about the window (as `/api/status` reports it):
+/// whether there is one, until when it holds syncs back if it does now, and its start.
+pub fn describe_window(
+    enabled: bool,
+    closed_until: Option<DateTime<Utc>>,
+    start: &str,
+    zone: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> String {
+    match closed_until {
+        _ if !enabled => "no window".to_owned(),
+        Some(until) => format!("closed until {}", rule::local_when(until, zone, now)),
+        None => format!("open until {start}"),
     }
 }
 
@@ -479,6 +649,7 @@ async fn tick_once(
     kind: RunKind,
     now: DateTime<Utc>,
     jitter: Duration,
+    said: &mut Option<Decision>,
 ) {
     let span = info_span!("tick", source = "cron", operation = format!("sync-{kind}"));
     async {
@@ -488,7 +659,15 @@ async fn tick_once(
                 Ok(Verdict::Run(request)) => request,
                 Ok(verdict) => {
                     // A covered tick needs no waiting: the run going on syncs its vendors.
-                    info!(decision = ?verdict.decision(), "{kind} tick: no run");
+                    // Said when it changes: a quiet night or an empty table is not news at
+                    // every tick.
+                    let decision = verdict.decision();
+                    if said.as_ref() == Some(&decision) {
+                        debug!("{kind} tick: no run: {decision}");
+                    } else {
+                        info!("{kind} tick: no run: {decision}");
+                        *said = Some(decision);
+                    }
                     return;
                 }
                 Err(error) => {
@@ -496,6 +675,7 @@ async fn tick_once(
                     return;
                 }
             };
+        *said = None;
         let delay = crate::vendors::http::jitter(jitter);
         info!(
             vendors = request.vendors().len(),

@@ -8,9 +8,10 @@
 //! pause, the restricted window and the due times hold for both.
 
 use super::{Decision, RestrictedWindow};
-use crate::domain::{RunKind, RunRequest, RunSource, VendorId};
+use crate::domain::{CronSchedule, RunKind, RunRequest, RunSource, Timestamp, VendorId};
 use crate::store::ScheduleCandidate;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// Who asks for a scheduled run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +102,9 @@ pub fn decide(tick: &Tick<'_>) -> Verdict {
     if tick.respects_window && tick.window.contains(tick.now) {
         return Verdict::Skip(Decision::SkippedWindow);
     }
+    if tick.candidates.is_empty() {
+        return Verdict::Skip(Decision::NoVendors);
+    }
     let due = RunRequest::new(
         tick.kind,
         RunSource::Cron,
@@ -124,10 +128,95 @@ pub fn decide(tick: &Tick<'_>) -> Verdict {
     }
 }
 
+/// How far ahead [`next_run`] looks: a week and a day covers any daily interval, window
+/// and DST change.
+const HORIZON: chrono::TimeDelta = chrono::TimeDelta::days(8);
+
+/// At most this many ticks are walked (a cron with seconds ticks too often to walk a week).
+const MAX_TICKS: usize = 20_000;
+
+/// The scheduled run that will really happen next, as [`next_run`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "next", rename_all = "snake_case")]
+pub enum NextRun {
+    /// The first tick whose decision is to run, and how many vendors that run takes.
+    At {
+        /// The tick (a run starts up to `sync.jitter_seconds` after it).
+        at: Timestamp,
+        /// The vendors due then.
+        vendors: u64,
+    },
+    /// Automatic syncs are paused: nothing runs on schedule until they are resumed.
+    Paused,
+    /// Scheduled runs of the kind are off (`sync.enabled` / `alerts.enabled`).
+    Disabled,
+    /// No vendor to sync: none is active in an organization with auto-sync on.
+    NoVendors,
+    /// No tick within the horizon (eight days) would run.
+    NotSoon,
+}
+
+impl NextRun {
+    /// In words, for the CLI and the log, with times in `zone` relative to `now`
+    /// ("06:00 tomorrow (2 vendors)").
+    pub fn describe(&self, zone: chrono_tz::Tz, now: DateTime<Utc>) -> String {
+        match self {
+            Self::At { at, vendors } => {
+                let noun = if *vendors == 1 { "vendor" } else { "vendors" };
+                format!("{} ({vendors} {noun})", local_when(at.as_datetime(), zone, now))
+            }
+            Self::Paused => "none while automatic syncs are paused".to_owned(),
+            Self::Disabled => "none: scheduled syncs of this kind are off".to_owned(),
+            Self::NoVendors => "none: no vendor to sync (add one with `plantsync vendor add`, \
+                                in an organization with auto-sync on)"
+                .to_owned(),
+            Self::NotSoon => "none in the next 8 days".to_owned(),
+        }
+    }
+}
+
+/// `at` on the clock of `zone`: `06:00` today, `06:00 tomorrow`, else the date too.
+pub fn local_when(at: DateTime<Utc>, zone: chrono_tz::Tz, now: DateTime<Utc>) -> String {
+    let (at, today) = (at.with_timezone(&zone), now.with_timezone(&zone).date_naive());
+    let time = at.format("%H:%M");
+    if at.date_naive() == today {
+        time.to_string()
+    } else if today.succ_opt() == Some(at.date_naive()) {
+        format!("{time} tomorrow")
+    } else {
+        at.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+/// The next scheduled run of `tick.kind` after `tick.now` that will really happen: the
+/// cron ticks of `cron` are walked through [`decide`] itself (so the window, the pause, the
+/// switch and the due times are this rule's and no copy of it), up to eight days. The
+/// vendors' last syncs are taken as they are now, and a run going on is taken to be over
+/// by then (`tick.running` is not looked at).
+pub fn next_run(tick: &Tick<'_>, cron: &CronSchedule) -> NextRun {
+    let zone = tick.window.zone;
+    let mut after = tick.now;
+    for _ in 0..MAX_TICKS {
+        let Some(at) = cron.next_after(after, zone).filter(|at| *at - tick.now <= HORIZON) else {
+            break;
+        };
+        match decide(&Tick { now: at, running: None, ..*tick }) {
+            Verdict::Run(request) | Verdict::Covered(request) => {
+                let vendors = request.vendors().len() as u64;
+                return NextRun::At { at: Timestamp::from_datetime(&at), vendors };
+            }
+            Verdict::Skip(Decision::Disabled) => return NextRun::Disabled,
+            Verdict::Skip(Decision::Paused) => return NextRun::Paused,
+            Verdict::Skip(Decision::NoVendors) => return NextRun::NoVendors,
+            Verdict::Skip(_) => after = at,
+        }
+    }
+    NextRun::NotSoon
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Timestamp;
 
     fn window() -> RestrictedWindow {
         RestrictedWindow {
@@ -200,6 +289,64 @@ mod tests {
         let covered = tick(ScheduledBy::CronEndpoint, true, false, day, Some(&both));
         assert!(matches!(&covered, Verdict::Covered(r) if ids(r) == [2, 3]), "{covered:?}");
         assert_eq!(covered.decision(), Decision::Coalesced);
+    }
+
+    /// `next_run` at `now` for plants every `*/15` with the 19:00-06:00 IST window.
+    fn next_at(now: &str, paused: bool, candidates: &[ScheduleCandidate]) -> NextRun {
+        let (w, cron): (_, CronSchedule) = (window(), "*/15 * * * *".parse().unwrap());
+        let tick = Tick {
+            kind: RunKind::Plants,
+            by: ScheduledBy::Loop,
+            enabled: true,
+            respects_window: true,
+            paused,
+            window: &w,
+            now: ist(now),
+            candidates,
+            running: None,
+        };
+        next_run(&tick, &cron)
+    }
+
+    fn at(text: &str, vendors: u64) -> NextRun {
+        NextRun::At { at: Timestamp::from_datetime(&ist(text)), vendors }
+    }
+
+    #[test]
+    fn the_next_run_is_the_first_tick_the_rule_would_run() {
+        let candidates = [candidate(1, Some("2026-11-29T18:50:00+05:30")), candidate(2, None)];
+        // Inside the window at 20:00: every tick until 06:00 is skipped; 06:00 runs.
+        let night = next_at("2026-11-29T20:00:00+05:30", false, &candidates);
+        assert_eq!(night, at("2026-11-30T06:00:00+05:30", 2));
+        assert_eq!(
+            night.describe(chrono_tz::Asia::Kolkata, ist("2026-11-29T20:00:00+05:30")),
+            "06:00 tomorrow (2 vendors)"
+        );
+        // By day, the next tick with a vendor due: 1 synced at 10:16, 15 min, due from 10:30.
+        let day = [candidate(1, Some("2026-11-29T10:16:00+05:30"))];
+        assert_eq!(
+            next_at("2026-11-29T10:14:00+05:30", false, &day),
+            at("2026-11-29T10:30:00+05:30", 1)
+        );
+        assert_eq!(next_at("2026-11-29T20:00:00+05:30", true, &candidates), NextRun::Paused);
+        assert_eq!(next_at("2026-11-29T10:00:00+05:30", false, &[]), NextRun::NoVendors);
+        let none: CronSchedule = "0 0 30 2 *".parse().unwrap();
+        let w = window();
+        let tick = Tick {
+            kind: RunKind::Alerts,
+            by: ScheduledBy::Loop,
+            enabled: true,
+            respects_window: false,
+            paused: false,
+            window: &w,
+            now: ist("2026-11-29T10:00:00+05:30"),
+            candidates: &candidates,
+            running: None,
+        };
+        assert_eq!(next_run(&tick, &none), NextRun::NotSoon, "30 February never comes");
+        let every: CronSchedule = "*/30 * * * *".parse().unwrap();
+        assert_eq!(next_run(&tick, &every), at("2026-11-29T10:30:00+05:30", 2), "alerts: all");
+        assert_eq!(next_run(&Tick { enabled: false, ..tick }, &every), NextRun::Disabled);
     }
 
     #[test]

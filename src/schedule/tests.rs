@@ -370,3 +370,96 @@ fn ist_helper_sanity() {
     let t = chrono_tz::Asia::Kolkata.with_ymd_and_hms(2026, 11, 29, 6, 0, 0).unwrap();
     assert_eq!(t.with_timezone(&Utc).to_rfc3339(), "2026-11-29T00:30:00+00:00");
 }
+
+/// What `status` and the start-up line call the next run is what the loop then does: at
+/// 20:00 IST, inside the window, the first run is the first tick at or after 06:00 IST.
+#[tokio::test(start_paused = true)]
+async fn the_next_run_said_is_the_run_the_loop_makes() {
+    for (start, interval) in [("2026-11-29T20:00:00+05:30", 15), ("2026-11-29T10:07:00+05:30", 60)]
+    {
+        let settings = settings(Duration::ZERO);
+        let r = rig(
+            start,
+            Some("2026-11-29T10:00:00+05:30"),
+            interval,
+            Duration::from_secs(5),
+            settings.clone(),
+        );
+        let candidates = r.table.schedule_candidates().await.unwrap();
+        let said = settings.next_runs(false, &candidates, r.clock.now());
+        let NextRun::At { at, vendors: 1 } = said.plants else {
+            panic!("a run of the one vendor is coming: {said:?}");
+        };
+        advance(11 * 60).await;
+        let first = r.recorder.starts.lock().unwrap().first().map(|(_, _, t)| *t);
+        assert_eq!(first, Some(at.as_datetime()), "{start} every {interval}: {said:?}");
+        let _ = r.shutdown.send(true);
+    }
+}
+
+#[test]
+fn decisions_read_as_words() {
+    for decision in [
+        Decision::Ran { run_id: None },
+        Decision::SkippedWindow,
+        Decision::NotDue,
+        Decision::NoVendors,
+        Decision::Coalesced,
+        Decision::Paused,
+        Decision::Disabled,
+        Decision::Unreadable,
+    ] {
+        let words = decision.to_string();
+        let debug = format!("{decision:?}");
+        assert!(!words.contains(debug.split(' ').next().unwrap()), "{words} names {debug}");
+        assert!(words.contains(' ') && words.chars().all(|c| !c.is_uppercase()), "{words}");
+    }
+    assert_eq!(Decision::SkippedWindow.to_string(), "inside the restricted window");
+}
+
+/// A runner whose runs never finish on their own.
+struct Forever;
+
+#[async_trait::async_trait]
+impl Runner for Forever {
+    async fn run(&self, _: RunRequest, _: Arc<Progress>) -> Result<RunReport, RunError> {
+        std::future::pending().await
+    }
+}
+
+/// A stop that cuts the running run answers everyone it serves with the interrupted run,
+/// and refuses the request queued behind it (its own run never started).
+#[tokio::test(start_paused = true)]
+async fn a_cut_run_answers_its_requests_with_the_interrupted_run() {
+    let coordinator = Coordinator::new(Arc::new(Forever));
+    let request = |ids: &[i64]| {
+        RunRequest::new(RunKind::Plants, RunSource::Api, true, ids.iter().map(|i| VendorId(*i)))
+    };
+    let (a, b, c) = (Arc::clone(&coordinator), Arc::clone(&coordinator), Arc::clone(&coordinator));
+    let started = tokio::spawn(async move { a.trigger(request(&[1, 2])).await });
+    while coordinator.status().plants.current.is_none() {
+        tokio::task::yield_now().await;
+    }
+    let joined = tokio::spawn(async move { b.trigger(request(&[1])).await });
+    let queued = tokio::spawn(async move { c.trigger(request(&[3])).await });
+    while coordinator.status().plants.waiting < 2 {
+        tokio::task::yield_now().await;
+    }
+    coordinator.stop_accepting();
+    coordinator.cut_runs();
+    coordinator.runs_interrupted(vec![(RunKind::Plants, RunId(7))]);
+    let interrupted = RunError::Interrupted { run_id: Some(RunId(7)) };
+    let (started, joined, queued) =
+        (started.await.unwrap(), joined.await.unwrap(), queued.await.unwrap());
+    assert_eq!(
+        (started.0, started.1.as_ref().clone()),
+        (Served::Started, Err(interrupted.clone()))
+    );
+    assert_eq!((joined.0, joined.1.as_ref().clone()), (Served::Joined, Err(interrupted.clone())));
+    assert_eq!(queued.1.as_ref().clone(), Err(RunError::Stopping));
+    assert_eq!(
+        interrupted.to_string(),
+        "the agent was stopped before the sync finished; sync run 7 was recorded as interrupted"
+    );
+    coordinator.idle().await;
+}

@@ -188,3 +188,124 @@ async fn a_stop_waits_for_the_running_sync_and_answers_its_request() {
     assert!(!sandbox.data_dir().join("agent.json").exists(), "a clean stop removes agent.json");
     sim.shutdown().await;
 }
+
+/// SIGTERM while a sync the simulator holds cannot finish: a second SIGTERM ends the grace
+/// at once, the run is recorded as interrupted, and the client that waited on it gets a
+/// JSON answer naming that run as interrupted, not a dropped connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_that_ends_a_sync_answers_its_request_with_the_interrupted_run() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 12,
+        accounts: vec![AccountSpec::new(VendorKind::Sungrow, 12, 0)],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    crate::sync_cli::add_vendors(&sandbox, &sim, 1);
+    let quiet = [
+        ("PLANTSYNC_API_PORT", "0"),
+        ("PLANTSYNC_SYNC_ENABLED", "false"),
+        ("PLANTSYNC_ALERTS_ENABLED", "false"),
+    ];
+    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
+    let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+
+    sim.hold(0);
+    let pending = tokio::spawn(async move {
+        let client = plantsync::vendors::http::plain_client(Duration::from_secs(120)).unwrap();
+        let response = client
+            .post(format!("http://{api}/api/cron/sync-plants"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        Ok::<_, reqwest::Error>((status, response.json::<serde_json::Value>().await?))
+    });
+    sim.wait_until_held(0).await;
+    let term =
+        || std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status();
+    term().unwrap();
+    wait_for("the stop to begin", || sandbox.logs().contains("stopping: no new runs")).await;
+    term().unwrap();
+
+    let (status, body) = pending.await.unwrap().expect("the waiting request is answered");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        (&body["success"], &body["status"], &body["runId"]),
+        (&false.into(), &"interrupted".into(), &1.into()),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("run 1 was recorded as interrupted"),
+        "{body}"
+    );
+    let exit = tokio::task::spawn_blocking(move || agent.wait().unwrap()).await.unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(runs(&sandbox), "1:interrupted\n");
+    assert!(sandbox.logs().contains("a second stop signal: ending the running sync now"));
+    sim.release(0);
+    sim.shutdown().await;
+}
+
+/// `status` and the agent's start-up line say what happens next: without vendors, that
+/// there is nothing to sync (the agent says it once); without an agent, that nothing syncs
+/// on schedule; with a paused agent, that it is paused (from the agent's own answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_the_start_up_line_say_what_happens_next() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Office"]);
+    let offline = sandbox.ok(&["status"]);
+    assert!(offline.contains("no agent runs: nothing syncs on schedule"), "{offline}");
+    assert!(offline.contains("next plant sync    none: no vendor to sync"), "{offline}");
+    assert!(offline.contains("restricted window  19:00-06:00 Asia/Kolkata: "), "{offline}");
+    let json: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
+    let schedule = &json["schedule"];
+    assert_eq!(
+        (&schedule["from_agent"], &schedule["paused"]),
+        (&false.into(), &serde_json::Value::Null)
+    );
+    assert_eq!(schedule["next"]["plants"], serde_json::json!({"next": "no_vendors"}), "{json}");
+
+    // An agent with no vendor says so once, in its start-up line, in words.
+    // No window, so the line does not depend on the hour the test runs at (the window's
+    // words at a fixed clock are the schedule's unit tests).
+    let env = [
+        ("PLANTSYNC_API_PORT", "0"),
+        ("PLANTSYNC_SYNC_WINDOW_START", "00:00"),
+        ("PLANTSYNC_SYNC_WINDOW_END", "00:00"),
+    ];
+    let mut agent = sandbox.spawnable(&["run"]).envs(env).spawn().unwrap();
+    wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
+    wait_for("the schedule's start-up line", || sandbox.logs().contains("schedule started")).await;
+    let logs = sandbox.logs();
+    let started = logs.lines().find(|l| l.contains("schedule started")).unwrap();
+    assert!(started.contains("no restricted window; no vendor to sync yet"), "{started}");
+    assert_eq!(logs.matches("no vendor to sync").count(), 1, "{logs}");
+    for name in ["SkippedWindow", "NotDue", "NoVendors"] {
+        assert!(!logs.contains(name), "{name} in the log: {logs}");
+    }
+
+    // Paused: the agent's answer says so, and no run is coming.
+    let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let client = plantsync::vendors::http::plain_client(Duration::from_secs(10)).unwrap();
+    let paused =
+        client.post(format!("http://{api}/api/pause")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(paused.status().as_u16(), 200);
+    let shown = sandbox.ok(&["status"]);
+    assert!(shown.contains("automatic syncs    paused"), "{shown}");
+    assert!(shown.contains("restricted window  none"), "{shown}");
+    assert!(shown.contains("next plant sync    none while automatic syncs are paused"), "{shown}");
+    let json: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
+    assert_eq!(
+        (&json["schedule"]["from_agent"], &json["schedule"]["paused"]),
+        (&true.into(), &true.into())
+    );
+    std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
+    let exit = tokio::task::spawn_blocking(move || agent.wait().unwrap()).await.unwrap();
+    assert!(exit.success(), "{exit:?}");
+}

@@ -2,7 +2,7 @@
 
 use crate::sync::Harness;
 use plantsync::api::wire::{RunResponse, StatusResponse};
-use plantsync::api::{ApiState, metrics::Metrics, router};
+use plantsync::api::{ApiState, ServeLimits, metrics::Metrics, router, serve};
 use plantsync::domain::{Secret, VendorKind};
 use plantsync::schedule::{
     Coordinator, Decision, RestrictedWindow, Runner, ScheduleSettings, Served, TokioClock,
@@ -35,6 +35,16 @@ async fn api(ist: &str) -> Api {
 
 /// `loop_enabled` is `sync.enabled` (`ENABLE_PLANT_SYNC_CRON`): the agent's own loop.
 async fn api_with(ist: &str, accounts: Vec<AccountSpec>, loop_enabled: bool) -> Api {
+    api_limited(ist, accounts, loop_enabled, ServeLimits::default()).await
+}
+
+/// [`api_with`], served within `limits`.
+async fn api_limited(
+    ist: &str,
+    accounts: Vec<AccountSpec>,
+    loop_enabled: bool,
+    limits: ServeLimits,
+) -> Api {
     let harness = Harness::new(accounts).await;
     let data_dir = harness.store.path().parent().unwrap().to_path_buf();
     let token = plantsync::datadir::token::rotate(&data_dir).unwrap();
@@ -65,7 +75,7 @@ async fn api_with(ist: &str, accounts: Vec<AccountSpec>, loop_enabled: bool) -> 
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    tokio::spawn(serve(listener, router(state), limits, std::future::pending()));
     let client = plantsync::vendors::http::plain_client(Duration::from_secs(30)).unwrap();
     Api { base, token: token.expose().to_owned(), client, harness }
 }
@@ -170,6 +180,11 @@ async fn window_skips_the_cron_get_but_not_the_manual_trigger() {
             .contains("Sync skipped - in restricted time window (19:00 - 06:00"),
         "{body}"
     );
+    // The next run that will happen is the first tick at or after 06:00 IST (the ticks
+    // until then are skipped), not the next tick at 20:15; both vendors are due then.
+    let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
+    let next = serde_json::json!({"next": "at", "at": "2026-11-30T00:30:00.000Z", "vendors": 2});
+    assert_eq!((&status["next"]["plants"], &status["next"]["alerts"]), (&next, &next), "{status}");
     let (status, body) = api.call("POST", "/api/cron/sync-plants", Some(&api.token), &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["summary"]["successful"], 2);
@@ -178,6 +193,7 @@ async fn window_skips_the_cron_get_but_not_the_manual_trigger() {
     assert_eq!(status["window"]["active"], true);
     // 20:00 IST: scheduled syncs may run again at 06:00 IST, 00:30 UTC.
     assert_eq!(status["window"]["opens_at"], "2026-11-30T00:30:00.000Z", "{status}");
+
     assert_eq!(status["store"]["plants"], 40);
     assert_eq!(status["schedule"]["plants"]["last_run_status"], "ok");
 }
@@ -302,11 +318,198 @@ async fn pause_resume_and_metrics() {
     assert_eq!(skipped["reason"], "paused");
     let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
     assert_eq!(status["schedule"]["paused"], true);
+    assert_eq!(status["next"]["plants"], serde_json::json!({"next": "paused"}), "{status}");
     api.call("POST", "/api/resume", Some(&api.token), &[]).await;
     let (_, status) = api.call("GET", "/api/status", Some(&api.token), &[]).await;
     assert_eq!(status["schedule"]["paused"], false);
+    assert_eq!(status["next"]["plants"]["next"], "at", "{status}");
     let (_, metrics) = api.call("GET", "/metrics", Some(&api.token), &[]).await;
     let text = metrics.as_str().unwrap();
     assert!(text.contains("plantsync_plants{active=\"true\"} 40"), "{text}");
     assert!(text.contains("# TYPE plantsync_runs_total counter"), "{text}");
+}
+
+/// Sends `request` as raw bytes on a fresh connection and reads until the server closes it:
+/// the status line's code and the body (for requests reqwest cannot or will not send).
+async fn raw(base: &str, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream =
+        tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let code = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (code, body)
+}
+
+/// The `error` of a JSON error body, or a panic naming what came instead.
+fn json_error(code: u16, body: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(body)
+        .unwrap_or_else(|_| panic!("HTTP {code}: the body is not JSON: {body:?}"));
+    value["error"].as_str().unwrap_or_else(|| panic!("HTTP {code}: no error: {value}")).to_owned()
+}
+
+/// The Host check reads every `Host` header and the request target: a second Host, or an
+/// absolute-form target naming another host, is refused with a JSON error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_host_or_an_absolute_target_is_refused() {
+    let api = api("2026-11-29T11:00:00+05:30").await;
+    let auth = format!("Authorization: Bearer {}\r\n", api.token);
+    let ok =
+        format!("GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n");
+    assert_eq!(raw(&api.base, &ok).await.0, 200, "the well-formed request passes");
+    let requests = [
+        format!(
+            "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n{auth}Connection: close\r\n\r\n"
+        ),
+        "GET /healthz HTTP/1.1\r\nHost: evil.example\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            .to_owned(),
+        format!(
+            "GET http://evil.example/api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+        ),
+        "GET http://127.0.0.1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            .to_owned(),
+    ];
+    for request in requests {
+        let (code, body) = raw(&api.base, &request).await;
+        assert_eq!(code, 400, "{request:?}: {body}");
+        json_error(code, &body);
+    }
+}
+
+/// Bad queries and unknown names are the caller's mistake, answered 400 (404 for a path or
+/// id that does not exist) with a JSON body; so are unknown routes and wrong methods.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_json_with_the_right_status() {
+    let api = api("2026-11-29T11:00:00+05:30").await;
+    let runs_before = api.harness.store.list_runs(Default::default()).await.unwrap().len();
+    let cases: [(&str, &str, u16); 9] = [
+        ("POST", "/api/cron/sync-plants?vendor=abc", 400),
+        ("POST", "/api/cron/sync-plants?vendor=999", 400),
+        ("POST", "/api/cron/sync-alerts?org=999", 400),
+        ("POST", "/api/cron/sync-plants?org=Nowhere", 400),
+        ("POST", "/api/cron/sync-plants?force=maybe", 400),
+        ("POST", "/api/cron/sync-plants?vendor=%FF%FE", 400),
+        ("GET", "/api/nothing", 404),
+        ("DELETE", "/api/status", 405),
+        ("PUT", "/api/pause", 405),
+    ];
+    for (method, path, expected) in cases {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            api.token
+        );
+        let (code, body) = raw(&api.base, &request).await;
+        assert_eq!(code, expected, "{method} {path}: {body}");
+        let error = json_error(code, &body);
+        assert!(!error.is_empty(), "{method} {path}: {body}");
+    }
+    assert_eq!(
+        api.harness.store.list_runs(Default::default()).await.unwrap().len(),
+        runs_before,
+        "nothing was recorded"
+    );
+}
+
+/// Reads until the server closes the connection; the guard only turns a server that never
+/// closes into a failure instead of a hang (no threshold: the close is what is asserted).
+async fn closed_by_server(stream: &mut tokio::net::TcpStream, what: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut seen)).await;
+    assert!(read.is_ok(), "{what}: the server never closed the connection");
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// A connection that never delivers a whole request head (a slowloris trickle, half a head,
+/// nothing at all, or nothing more after an answer) is closed by the server once the
+/// header-read timeout has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_a_whole_request_head_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits =
+        ServeLimits { header_read_timeout: Duration::from_millis(300), max_connections: 16 };
+    let accounts = vec![AccountSpec::new(VendorKind::Sungrow, 1, 0)];
+    let api = api_limited("2026-11-29T11:00:00+05:30", accounts, true, limits).await;
+    let address = api.base.trim_start_matches("http://").to_owned();
+    let connect = || tokio::net::TcpStream::connect(address.clone());
+
+    let mut silent = connect().await.unwrap();
+    assert_eq!(closed_by_server(&mut silent, "a silent connection").await, "");
+
+    let mut half = connect().await.unwrap();
+    half.write_all(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    closed_by_server(&mut half, "half a request head").await;
+
+    // A header line every 50 ms, for ever: the head is never whole.
+    let trickle = connect().await.unwrap();
+    let (mut reader, mut writer) = trickle.into_split();
+    let writing = tokio::spawn(async move {
+        writer.write_all(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n").await?;
+        for n in 0u64.. {
+            writer.write_all(format!("X-Slow-{n}: 1\r\n").as_bytes()).await?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), reader.read_to_end(&mut seen)).await;
+    assert!(read.is_ok(), "a slowloris trickle: the server never closed the connection");
+    writing.abort();
+
+    // A kept-alive connection that asks nothing more after its answer.
+    let mut idle = connect().await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    let answer = closed_by_server(&mut idle, "an idle kept-alive connection").await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer:?}");
+}
+
+/// With `max_connections` open, one more connection is answered 503 (JSON) and closed, while
+/// the open ones keep working; once one closes, a new connection is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = ServeLimits { header_read_timeout: Duration::from_secs(300), max_connections: 4 };
+    let accounts = vec![AccountSpec::new(VendorKind::Sungrow, 1, 0)];
+    let api = api_limited("2026-11-29T11:00:00+05:30", accounts, true, limits).await;
+    let address = api.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    // Accepted in order: this one comes after the four have their places.
+    let mut surplus = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let answer = closed_by_server(&mut surplus, "a connection over the cap").await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    assert!(json_error(503, body).contains("too many open connections"), "{body}");
+
+    // The held connections are served as usual.
+    let mut first = held.remove(0);
+    first
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    first.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    // Its place comes back once the server has closed it (a moment after the client saw the
+    // close): a new connection is served then.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        let (code, _) = raw(&api.base, request).await;
+        if code == 200 {
+            break;
+        }
+        assert_eq!(code, 503, "only the cap may refuse it");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed connection's place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(held);
 }

@@ -1,9 +1,12 @@
 //! `plantsync status`: what the local database holds and how each vendor is doing.
 
 use super::Ctx;
+use crate::api::wire::{StatusResponse, WindowStatus};
 use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json, yes_no,
 };
+use crate::schedule::{NextRun, NextRuns};
+use chrono::{DateTime, Utc};
 
 /// `status --format json`: the store's report and the running agent, if any.
 #[derive(serde::Serialize)]
@@ -11,14 +14,108 @@ struct Report<'a> {
     #[serde(flatten)]
     store: &'a crate::store::StoreStatus,
     agent: Option<crate::datadir::lock::AgentInfo>,
+    schedule: &'a Schedule,
+}
+
+/// What the schedule will do next: the running agent's word when one answers, else what
+/// an agent started with this configuration would do (without one nothing syncs on
+/// schedule; `paused` is then `null`).
+#[derive(Debug, serde::Serialize)]
+struct Schedule {
+    /// Whether this is the running agent's answer.
+    from_agent: bool,
+    /// The restricted window now.
+    window: WindowStatus,
+    /// Whether automatic syncs are paused (`null`: no agent answered).
+    paused: Option<bool>,
+    /// Why the running agent did not answer, when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_error: Option<String>,
+    /// The next scheduled run of each kind that will really happen.
+    next: NextRuns,
+}
+
+impl Schedule {
+    /// Asks the running agent (`api`) first; without one, or when it does not answer,
+    /// applies the schedule's rule to this configuration and the store.
+    async fn read(ctx: &Ctx<'_>, api: Option<&str>, now: DateTime<Utc>) -> anyhow::Result<Self> {
+        let mut agent_error = None;
+        if let Some(api) = api {
+            match ask_agent(ctx, api).await {
+                Ok(status) => {
+                    return Ok(Self {
+                        from_agent: true,
+                        window: status.window,
+                        paused: Some(status.schedule.paused),
+                        agent_error: None,
+                        next: status.next,
+                    });
+                }
+                Err(e) => agent_error = Some(format!("{e:#}")),
+            }
+        }
+        let settings = crate::agent::schedule_settings(ctx.settings);
+        let candidates = ctx.store.schedule_candidates().await?;
+        Ok(Self {
+            from_agent: false,
+            window: WindowStatus::of(&settings.window, now),
+            paused: None,
+            agent_error,
+            next: settings.next_runs(false, &candidates, now),
+        })
+    }
+
+    /// The table's lines: the window, the pause, the next run of each kind.
+    fn lines(&self, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Vec<(&'static str, String)> {
+        let next = |run: &NextRun| {
+            let words = run.describe(tz, now);
+            if self.from_agent || matches!(run, NextRun::NoVendors | NextRun::Disabled) {
+                words
+            } else if self.agent_error.is_some() {
+                format!("{words} by this configuration")
+            } else {
+                format!("none: no agent runs (with one: {words})")
+            }
+        };
+        let automatic = match (self.paused, &self.agent_error) {
+            (Some(true), _) => "paused (manual syncs still run)".to_owned(),
+            (Some(false), _) => "on".to_owned(),
+            (None, Some(error)) => format!("unknown: the agent did not answer ({error})"),
+            (None, None) => {
+                "no agent runs: nothing syncs on schedule (start one with `plantsync run`)"
+                    .to_owned()
+            }
+        };
+        vec![
+            ("restricted window", self.window.describe(now)),
+            ("automatic syncs", automatic),
+            ("next plant sync", next(&self.next.plants)),
+            ("next alert sync", next(&self.next.alerts)),
+        ]
+    }
+}
+
+/// The running agent's `/api/status`.
+async fn ask_agent(ctx: &Ctx<'_>, api: &str) -> anyhow::Result<StatusResponse> {
+    let token = crate::datadir::token::read(&ctx.settings.data_dir.value)?;
+    let client = crate::vendors::http::plain_client(std::time::Duration::from_secs(5))?;
+    let response = client
+        .get(format!("http://{api}/api/status"))
+        .bearer_auth(token.expose())
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(response.json().await?)
 }
 
 /// Runs `status`.
 pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
     let status = ctx.store.status().await?;
     let agent = crate::datadir::lock::running_agent(&ctx.settings.data_dir.value);
+    let now = Utc::now();
+    let schedule = Schedule::read(ctx, agent.as_ref().and_then(|a| a.api.as_deref()), now).await?;
     match format {
-        Format::Json => write_json(ctx.out, &Report { store: &status, agent }),
+        Format::Json => write_json(ctx.out, &Report { store: &status, agent, schedule: &schedule }),
         Format::Csv => write_csv(ctx.out, &status.vendor_health),
         Format::Table => {
             let tz = ctx.tz();
@@ -47,6 +144,9 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
                     ("last alert sync run", time_cell(status.last_alert_run_at.as_ref(), tz)),
                 ])
             )?;
+            // What happens next: the window, the pause, the next runs that will happen.
+            let schedule = key_values(&schedule.lines(tz, now));
+            write!(ctx.out, "\nschedule:\n{schedule}")?;
             if !status.vendor_health.is_empty() {
                 let mut table = Table::default()
                     .column("ID", 2, true)
@@ -125,4 +225,64 @@ fn human_bytes(bytes: u64) -> String {
         unit += 1;
     }
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::{RestrictedWindow, ScheduleSettings};
+    use crate::store::ScheduleCandidate;
+
+    /// The schedule lines at a fixed clock: 20:00 IST, inside the 19:00-06:00 window.
+    #[test]
+    fn the_schedule_lines_at_a_fixed_clock() {
+        let zone = chrono_tz::Asia::Kolkata;
+        let now = DateTime::parse_from_rfc3339("2026-11-29T20:00:00+05:30").unwrap().to_utc();
+        let settings = ScheduleSettings {
+            plants_enabled: true,
+            plants_cron: "*/15 * * * *".parse().unwrap(),
+            alerts_enabled: false,
+            alerts_cron: "*/30 * * * *".parse().unwrap(),
+            alerts_respect_window: true,
+            window: RestrictedWindow {
+                start: "19:00".parse().unwrap(),
+                end: "06:00".parse().unwrap(),
+                zone,
+            },
+            jitter: std::time::Duration::ZERO,
+        };
+        let one = [ScheduleCandidate {
+            vendor_id: crate::domain::VendorId(1),
+            interval_minutes: 15,
+            last_synced_at: None,
+        }];
+        let lines = |paused: Option<bool>, candidates: &[ScheduleCandidate]| {
+            let schedule = Schedule {
+                from_agent: paused.is_some(),
+                window: WindowStatus::of(&settings.window, now),
+                paused,
+                agent_error: None,
+                next: settings.next_runs(paused == Some(true), candidates, now),
+            };
+            schedule.lines(zone, now).into_iter().map(|(_, v)| v).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lines(Some(false), &one),
+            [
+                "19:00-06:00 Asia/Kolkata: closed until 06:00 tomorrow",
+                "on",
+                "06:00 tomorrow (1 vendor)",
+                "none: scheduled syncs of this kind are off",
+            ]
+        );
+        let offline = lines(None, &one);
+        assert_eq!(offline[2], "none: no agent runs (with one: 06:00 tomorrow (1 vendor))");
+        let paused = lines(Some(true), &one);
+        assert_eq!(
+            paused[1..3],
+            ["paused (manual syncs still run)", "none while automatic syncs are paused"]
+        );
+        let empty = lines(Some(false), &[]);
+        assert!(empty[2].starts_with("none: no vendor to sync"), "{empty:?}");
+    }
 }

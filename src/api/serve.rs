@@ -1,0 +1,141 @@
+//! Serving the control API over TCP, with the limits `axum::serve` does not offer.
+//!
+//! # Design
+//!
+//! `axum::serve` keeps a connection open as long as its peer likes: a client that sends
+//! half a request head, or connects and sends nothing, holds a task and a file descriptor
+//! for ever, and enough of them exhaust the process. So the API has its own accept loop:
+//!
+//! - **Header-read timeout, which is also the idle timeout.** hyper starts its header
+//!   timer whenever it waits for a request head: on a fresh connection and again after
+//!   every answer on a kept-alive one. A connection that has not delivered a whole head
+//!   within [`ServeLimits::header_read_timeout`] is closed, whether it trickles bytes
+//!   (slowloris), sends nothing (half-open, idle) or sits idle between requests. A request
+//!   whose head arrived is never cut: a sync may rightly take minutes to answer.
+//! - **A connection cap.** A semaphore holds one place per open connection; when all
+//!   [`ServeLimits::max_connections`] are taken, a new connection gets a JSON 503 and is
+//!   closed at once, so the ones already open (a waiting sync) are not starved.
+//! - **Graceful shutdown.** When `shutdown` resolves, the listener closes, idle connections
+//!   close at once, and a connection with a request in flight closes after its answer.
+//!   The places of the cap double as the count of open connections, so waiting for all
+//!   of them to come back is waiting for the last answer to be written.
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, warn};
+
+/// The limits on connections to the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// How long a connection may take to deliver a whole request head, counted from when
+    /// the server starts waiting for one (on connect, and after each answer): also how long
+    /// an idle connection stays open.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    /// Generous for loopback clients (the CLI, the tray, a local cron), which send a head in
+    /// microseconds and hold a handful of connections.
+    fn default() -> Self {
+        Self { header_read_timeout: Duration::from_secs(10), max_connections: 128 }
+    }
+}
+
+/// The answer to a connection over the cap, written before it is closed. No request has
+/// been read (none may have been sent yet), so it names no endpoint.
+const TOO_MANY: &str =
+    "{\"error\":\"too many open connections to the control API; try again shortly\"}";
+
+/// Serves `app` on `listener` within `limits` until `shutdown` resolves, then waits for
+/// the open connections to finish their answers (the caller bounds that wait).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let places = Arc::new(Semaphore::new(limits.max_connections));
+    let (closing, closed) = watch::channel(false);
+    let mut refusing = false;
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was taken:
+                    // the listener itself is fine; a short pause keeps the loop from spinning.
+                    warn!("the control API could not accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(place) = Arc::clone(&places).try_acquire_owned() else {
+            if !refusing {
+                warn!(
+                    limit = limits.max_connections,
+                    "the control API has as many connections open as it allows; refusing more"
+                );
+                refusing = true;
+            }
+            refuse(&stream);
+            continue;
+        };
+        refusing = false;
+        let service = TowerToHyperService::new(app.clone());
+        let mut closed = closed.clone();
+        tokio::spawn(async move {
+            let _place = place;
+            let mut builder = http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let mut asked_to_close = false;
+            loop {
+                tokio::select! {
+                    result = connection.as_mut() => {
+                        if let Err(e) = result {
+                            // A header timeout, a reset, a malformed head: the peer's doing.
+                            debug!("control API connection ended: {e}");
+                        }
+                        break;
+                    }
+                    changed = closed.changed(), if !asked_to_close => {
+                        asked_to_close = true;
+                        if changed.is_ok() {
+                            connection.as_mut().graceful_shutdown();
+                        }
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    // Every place back: every connection has written its last answer and closed.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = places.acquire_many(all).await;
+}
+
+/// Answers a connection over the cap with a JSON 503 and closes it. The socket is fresh,
+/// so its send buffer takes the few bytes at once; `try_write` never blocks the accept loop.
+fn refuse(stream: &tokio::net::TcpStream) {
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{TOO_MANY}",
+        TOO_MANY.len()
+    );
+    let _ = stream.try_write(answer.as_bytes());
+}
