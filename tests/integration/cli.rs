@@ -231,3 +231,62 @@ fn log_lines_carry_the_user_source_and_operation() {
         "{logs}"
     );
 }
+
+fn refused(sandbox: &Sandbox, args: &[&str], stdin: &str, code: i32, wanted: &str) {
+    let output = sandbox.cmd().args(args).write_stdin(stdin).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(wanted), "{args:?}: {stderr:?} lacks {wanted:?}");
+}
+
+#[test]
+fn blank_names_are_usage_errors_and_vendor_names_are_unique_per_organization() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    let blank_org = "an organization's name cannot be blank";
+    refused(&sandbox, &["org", "add", ""], "", 2, blank_org);
+    refused(&sandbox, &["org", "add", "   "], "", 2, blank_org);
+    refused(&sandbox, &["org", "set", "Alpha Solar", "--name", " \t"], "", 2, blank_org);
+    // Refused before the secret is asked for: stdin is empty, and the error is the name.
+    let blank_vendor = "a vendor's name cannot be blank";
+    let add = ["vendor", "add", "--kind", "growatt", "--org", "Alpha Solar", "--name"];
+    refused(&sandbox, &[&add[..], &["  "]].concat(), "", 2, blank_vendor);
+    refused(&sandbox, &["vendor", "set", "Edge", "--name", ""], "", 2, blank_vendor);
+
+    let taken = "a vendor named 'Roof One' already exists in organization 'Alpha Solar' \
+                 (vendor id 1); choose another name";
+    refused(&sandbox, &[&add[..], &["Roof One"]].concat(), "", 1, taken);
+    // Another organization may have the name; moving it next to the first is refused.
+    let mut cmd = sandbox.cmd();
+    cmd.args(["vendor", "add", "--kind", "growatt", "--org", "Beta Energy", "--name", "Roof One"])
+        .write_stdin("growatt-token\n")
+        .assert()
+        .success();
+    refused(&sandbox, &["vendor", "set", "3", "--org", "Alpha Solar"], "", 1, taken);
+    refused(&sandbox, &["vendor", "set", "Edge", "--org", "1", "--name", "Roof One"], "", 1, taken);
+
+    // `--vendor` with a shared name says how to pick one; `--org` picks it.
+    refused(
+        &sandbox,
+        &["sync", "plants", "--vendor", "Roof One"],
+        "",
+        2,
+        "2 vendors are named 'Roof One' (id 1 in organization 'Alpha Solar', id 3 in \
+         organization 'Beta Energy'); name the vendor by its id or, where the command takes \
+         one, --org",
+    );
+    refused(
+        &sandbox,
+        &["sync", "plants", "--vendor", "Roof One", "--org", "Beta Energy"],
+        "",
+        2,
+        "vendor 'Roof One' (id 3) belongs to 'Beta Energy', whose auto-sync is off",
+    );
+    let rows = sqlite3(&sandbox.db(), "SELECT id, name, org_id FROM vendors ORDER BY id");
+    assert_eq!(rows, "1|Roof One|1\n2|Edge|\n3|Roof One|2\n");
+    assert_eq!(
+        sqlite3(&sandbox.db(), "SELECT name FROM organizations ORDER BY id"),
+        "Alpha Solar\nBeta Energy\n"
+    );
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM sync_runs"), "0\n");
+}

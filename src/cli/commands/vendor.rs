@@ -1,6 +1,6 @@
 //! `plantsync vendor add|list|show|set|enable|disable|remove`.
 
-use super::{Ctx, UsageError};
+use super::{Ctx, UsageError, usage_if_invalid};
 use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json, yes_no,
 };
@@ -19,11 +19,13 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
                 Some(reference) => Some(ctx.store.find_org(reference).await?.id),
                 None => None,
             };
+            ctx.store.check_vendor_name(&name, org_id, None).await.map_err(usage_if_invalid)?;
             let creds = collect_new_credentials(kind, &credentials)?;
             let vendor = ctx
                 .store
                 .add_vendor(NewVendor { name, kind, org_id, base_url, is_active: !disabled }, creds)
-                .await?;
+                .await
+                .map_err(usage_if_invalid)?;
             info!(vendor = %vendor.id, kind = %vendor.kind, "vendor '{}' created", vendor.name);
             show(ctx, &vendor, Format::Table).await?;
         }
@@ -48,6 +50,17 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
             api_key,
         } => {
             let current = ctx.store.find_vendor(&vendor).await?;
+            if name.is_some() || org.is_some() {
+                // Renamed or moved: refused before any secret is asked for.
+                let name = name.as_deref().unwrap_or(&current.name);
+                let org_id = match (&org, no_org) {
+                    (_, true) => None,
+                    (Some(reference), false) => Some(ctx.store.find_org(reference).await?.id),
+                    (None, false) => current.org_id,
+                };
+                let check = ctx.store.check_vendor_name(name, org_id, Some(current.id)).await;
+                check.map_err(usage_if_invalid)?;
+            }
             let mut creds = plain_credentials(&credentials);
             let mut reader = None;
             for (wanted, field) in [
@@ -67,7 +80,11 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
                 is_active: None,
                 credentials: (creds != Credentials::default()).then_some(creds),
             };
-            let updated = ctx.store.update_vendor(&current.id.to_string(), patch).await?;
+            let updated = ctx
+                .store
+                .update_vendor(&current.id.to_string(), patch)
+                .await
+                .map_err(usage_if_invalid)?;
             info!(vendor = %updated.id, "vendor '{}' updated", updated.name);
             show(ctx, &updated, Format::Table).await?;
         }
