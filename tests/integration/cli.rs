@@ -177,6 +177,8 @@ fn plants_and_alerts_listings_filter_and_show() {
     assert_snapshot("plant_show", &one);
     let table = sandbox.ok(&["plants", "list"]);
     assert!(table.ends_with("5 plant(s)\n"), "{table}");
+    // The vendor by name, not by id.
+    assert!(table.lines().nth(1).unwrap().contains("  Farm 1  Roof One  "), "{table}");
 
     let alerts = json(&sandbox.ok(&[
         "alerts",
@@ -198,6 +200,8 @@ fn plants_and_alerts_listings_filter_and_show() {
         "json",
     ]));
     assert_eq!(later, serde_json::json!([]));
+    let table = sandbox.ok(&["alerts", "list"]);
+    assert!(table.contains("Grid power outage") && table.ends_with("\n1 alert(s)\n"), "{table}");
     let shown = sandbox.ok(&["alerts", "show", "1"]);
     assert!(shown.contains("Grid power outage") && shown.contains("A235"), "{shown}");
 
@@ -289,4 +293,52 @@ fn blank_names_are_usage_errors_and_vendor_names_are_unique_per_organization() {
         "Alpha Solar\nBeta Energy\n"
     );
     assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM sync_runs"), "0\n");
+}
+
+/// Off a terminal (here a pipe) tables have no width limit: a long error and a long name
+/// are printed whole, each row on one line.
+#[test]
+fn piped_tables_never_cut_an_error_or_a_name() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    let error = "alerts not supported: iSolarCloud refused getFaultAlarmInfo (E994, no \
+                 permission for this app key); asked again after 2026-11-30 10:15";
+    let name = "Roof One of the very long named rooftop portfolio in Pune";
+    sqlite3(
+        &sandbox.db(),
+        &format!("UPDATE vendors SET last_error = '{error}', name = '{name}' WHERE id = 1"),
+    );
+    let table = sandbox.ok(&["vendor", "list"]);
+    let row = table.lines().find(|line| line.contains(name)).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.ends_with(error), "{table}");
+    assert!(!table.contains('…'), "{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
+}
+
+#[test]
+fn vendor_add_help_names_every_kind_and_vendor_show_the_portals_names() {
+    let sandbox = Sandbox::new();
+    let help = sandbox.ok(&["vendor", "add", "--help"]);
+    for kind in ["solarman", "sungrow", "solaredge", "huawei", "growatt"] {
+        assert!(help.contains(&format!("\n  {kind:<10} ")), "{kind}:\n{help}");
+    }
+    assert!(help.contains("flags:    --app-id (Solarman appId), --username\n"), "{help}");
+    assert!(help.contains("secrets:  FusionSolar systemCode (--password)\n"), "{help}");
+    assert!(help.contains("secrets:  Growatt API token (--api-key)\n"), "{help}");
+
+    let mut cmd = sandbox.cmd();
+    cmd.args(["vendor", "add", "--name", "Fusion", "--kind", "huawei", "--username", "api-user"])
+        .write_stdin("system-code-1\n")
+        .assert()
+        .success();
+    let shown = sandbox.ok(&["vendor", "show", "Fusion"]);
+    assert!(
+        shown.contains(
+            "credentials set      FusionSolar API account userName (--username), FusionSolar \
+             systemCode (--password)\n"
+        ),
+        "{shown}"
+    );
+    let shown = json(&sandbox.ok(&["vendor", "show", "Fusion", "--format", "json"]));
+    assert_eq!(shown["credentials_set"], serde_json::json!(["username", "password"]));
 }

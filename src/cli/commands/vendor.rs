@@ -129,7 +129,7 @@ fn collect_new_credentials(kind: VendorKind, args: &CredentialArgs) -> anyhow::R
         .required_credentials()
         .iter()
         .filter(|f| !f.is_secret() && !creds.has(**f))
-        .map(|f| format!("--{} ({})", f.as_str().replace('_', "-"), f.label(kind)))
+        .map(|f| format!("{} ({})", f.flag(), f.label(kind)))
         .collect();
     if !missing_flags.is_empty() {
         return Err(
@@ -141,6 +141,48 @@ fn collect_new_credentials(kind: VendorKind, args: &CredentialArgs) -> anyhow::R
         creds.set(*field, reader.read(field.label(kind))?);
     }
     Ok(creds)
+}
+
+/// The end of `vendor add --help`: every kind, and the flags and secrets it needs, from
+/// the one table of each kind's credential fields (`VendorKind::required_credentials`).
+pub fn add_help() -> String {
+    let mut text = String::from(
+        "Kinds (--kind), and what each needs: the flags on the command line, then the secrets,\n\
+         prompted for or read from stdin one per line, in the order shown.\n",
+    );
+    for kind in VendorKind::ALL.iter().copied() {
+        let (secrets, flags): (Vec<CredentialField>, Vec<CredentialField>) =
+            kind.required_credentials().iter().partition(|f| f.is_secret());
+        text.push_str(&format!("  {:<10} {}\n", kind.as_str(), kind.display_name()));
+        for (what, fields) in [
+            ("flags:", &flags[..]),
+            ("secrets:", &secrets),
+            ("optional:", kind.optional_credentials()),
+        ] {
+            if !fields.is_empty() {
+                let shown: Vec<String> = fields.iter().map(|f| flag_first(*f, kind)).collect();
+                text.push_str(&format!("{:13}{what:<10}{}\n", "", shown.join(", ")));
+            }
+        }
+    }
+    text.push_str(
+        "\nA secret is replaced later by `plantsync vendor set VENDOR` with its flag (the one\n\
+         named beside it, else --password), which asks for the new value.",
+    );
+    text
+}
+
+/// A field for the help: a flag by the flag (and what the portal calls it, where that
+/// differs), a secret by the portal's name (and the `vendor set` flag that replaces it).
+fn flag_first(field: CredentialField, kind: VendorKind) -> String {
+    let described = field.described(kind);
+    if field.is_secret() {
+        described
+    } else if described == field.label(kind) {
+        field.flag().to_owned()
+    } else {
+        format!("{} ({})", field.flag(), field.label(kind))
+    }
 }
 
 /// What `vendor show --format json` prints: the vendor plus which credentials are set.
@@ -162,10 +204,12 @@ async fn show(ctx: &mut Ctx<'_>, vendor: &Vendor, format: Format) -> anyhow::Res
         CredentialField::ApiKey,
         CredentialField::CompanyId,
     ];
+    let set: Vec<CredentialField> = all.iter().copied().filter(|f| creds.has(*f)).collect();
+    let missing = creds.missing_for(vendor.kind);
     let details = VendorDetails {
         vendor,
-        credentials_set: all.iter().filter(|f| creds.has(**f)).map(|f| f.as_str()).collect(),
-        credentials_missing: creds.missing_for(vendor.kind).iter().map(|f| f.as_str()).collect(),
+        credentials_set: set.iter().map(|f| f.as_str()).collect(),
+        credentials_missing: missing.iter().map(|f| f.as_str()).collect(),
     };
     match format {
         Format::Json => write_json(ctx.out, &details),
@@ -185,8 +229,8 @@ async fn show(ctx: &mut Ctx<'_>, vendor: &Vendor, format: Format) -> anyhow::Res
                 ("last error", text_cell(vendor.last_error.as_deref())),
                 ("failures in a row", vendor.consecutive_failures.to_string()),
                 ("needs your action", yes_no(vendor.needs_user_action)),
-                ("credentials set", list_or_dash(&details.credentials_set)),
-                ("credentials missing", list_or_dash(&details.credentials_missing)),
+                ("credentials set", described(&set, vendor.kind)),
+                ("credentials missing", described(&missing, vendor.kind)),
             ]);
             write!(ctx.out, "{text}")?;
             Ok(())
@@ -194,8 +238,13 @@ async fn show(ctx: &mut Ctx<'_>, vendor: &Vendor, format: Format) -> anyhow::Res
     }
 }
 
-fn list_or_dash(items: &[&str]) -> String {
-    if items.is_empty() { "-".to_owned() } else { items.join(", ") }
+/// Fields by the portal's names (with the flag that sets them), as the README and the
+/// prompts name them; JSON keeps the store's field names.
+fn described(fields: &[CredentialField], kind: VendorKind) -> String {
+    if fields.is_empty() {
+        return "-".to_owned();
+    }
+    fields.iter().map(|f| f.described(kind)).collect::<Vec<_>>().join(", ")
 }
 
 fn org_cell(vendor: &Vendor) -> String {
@@ -234,5 +283,39 @@ fn print_list(ctx: &mut Ctx<'_>, vendors: &[Vendor], format: Format) -> anyhow::
             write!(ctx.out, "{}", table.render(TABLE_WIDTH))?;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help is the credential table written out: every kind, each of its fields by the
+    /// portal's name, in prompt order, and nothing a kind does not need.
+    #[test]
+    fn add_help_lists_every_kind_with_its_flags_and_secrets_from_the_table() {
+        let help = add_help();
+        for kind in VendorKind::ALL.iter().copied() {
+            let title = format!("  {:<10} {}", kind.as_str(), kind.display_name());
+            let mut lines = help.lines().skip_while(|line| *line != title);
+            assert!(lines.next().is_some(), "{kind} missing:\n{help}");
+            let section: String =
+                lines.take_while(|line| line.starts_with("             ")).collect();
+            let mut at = 0;
+            for field in kind.required_credentials().iter().filter(|f| !f.is_secret()) {
+                assert!(section.contains(field.flag()), "{kind}: {field:?}\n{section}");
+            }
+            for field in kind.required_credentials().iter().filter(|f| f.is_secret()) {
+                let found = section[at..].find(field.label(kind));
+                at += found.unwrap_or_else(|| panic!("{kind}: {field:?} in order\n{section}"));
+            }
+            for field in [CredentialField::AppId, CredentialField::ApiKey] {
+                if !kind.required_credentials().contains(&field) {
+                    assert!(!section.contains(field.flag()), "{kind} needs no {field:?}");
+                }
+            }
+        }
+        assert!(help.contains("huawei     Huawei FusionSolar"), "{help}");
+        assert!(help.contains("secrets:  FusionSolar systemCode (--password)"), "{help}");
     }
 }
