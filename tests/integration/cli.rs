@@ -342,3 +342,75 @@ fn vendor_add_help_names_every_kind_and_vendor_show_the_portals_names() {
     let shown = json(&sandbox.ok(&["vendor", "show", "Fusion", "--format", "json"]));
     assert_eq!(shown["credentials_set"], serde_json::json!(["username", "password"]));
 }
+
+/// One rule for a sync that selects no vendor: it is no run. The CLI and the manual API
+/// trigger refuse it (exit 2, HTTP 400), the scheduled path (the cron GET, which decides by
+/// the same rule as the agent's loop) answers `not_due`; no path records a run of 0/0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_selects_no_vendor_is_never_recorded_as_a_run() {
+    let sandbox = Sandbox::new();
+    // An office whose only vendor is disabled, and a vendor without an organization: none
+    // is eligible, forced or not.
+    sandbox.ok(&["org", "add", "Office"]);
+    for (name, org) in [("Off", &["--org", "Office"][..]), ("Idle", &[])] {
+        let mut cmd = sandbox.cmd();
+        cmd.args(["vendor", "add", "--kind", "growatt", "--name", name])
+            .args(org)
+            .args(["--base-url", "http://127.0.0.1:9"])
+            .write_stdin("growatt-token\n")
+            .assert()
+            .success();
+    }
+    sandbox.ok(&["vendor", "disable", "Off"]);
+    let nothing = "no vendor to sync: a vendor needs to be active and in an organization";
+    for kind in ["plants", "alerts"] {
+        refused(&sandbox, &["sync", kind], "", 2, nothing);
+        refused(&sandbox, &["sync", kind, "--force"], "", 2, nothing);
+    }
+
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let quiet = [
+        ("PLANTSYNC_API_PORT", "0"),
+        ("PLANTSYNC_SYNC_ENABLED", "false"),
+        ("PLANTSYNC_ALERTS_ENABLED", "false"),
+        // No restricted window, so the answer does not depend on the time of day.
+        ("PLANTSYNC_SYNC_WINDOW_START", "00:00"),
+        ("PLANTSYNC_SYNC_WINDOW_END", "00:00"),
+    ];
+    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    let info_path = sandbox.data_dir().join("agent.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let api = loop {
+        let info: Option<serde_json::Value> =
+            std::fs::read_to_string(&info_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(api) = info.and_then(|i| i["api"].as_str().map(str::to_owned)) {
+            break api;
+        }
+        assert!(std::time::Instant::now() < deadline, "the agent did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let client =
+        plantsync::vendors::http::plain_client(std::time::Duration::from_secs(30)).unwrap();
+    for kind in ["plants", "alerts"] {
+        let url = format!("http://{api}/api/cron/sync-{kind}");
+        let answer = client.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(
+            (&body["success"], &body["reason"]),
+            (&true.into(), &"not_due".into()),
+            "{body}"
+        );
+        assert_eq!(body["summary"]["totalVendors"], 0, "{body}");
+        assert!(body.get("runId").is_none(), "{body}");
+        let answer = client.post(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(answer.status(), 400);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains(nothing), "{body}");
+    }
+    // Through the running agent, the CLI refuses it the same way.
+    refused(&sandbox, &["sync", "plants"], "", 2, nothing);
+    std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
+    assert!(agent.wait().unwrap().success());
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM sync_runs"), "0\n");
+}
