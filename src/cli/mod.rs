@@ -307,6 +307,7 @@ pub struct CredentialArgs {
 #[derive(Debug, Subcommand)]
 pub enum VendorCommand {
     /// Create a vendor; its secrets are prompted for (or read from stdin, one per line).
+    #[command(after_help = commands::vendor::add_help())]
     Add {
         /// Display name.
         #[arg(long)]

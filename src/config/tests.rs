@@ -230,3 +230,50 @@ fn every_secret_key_is_redacted_by_config_show() {
         assert!(format!("{settings:?}").find(marker).is_none(), "{} in Debug", key.name);
     }
 }
+
+/// Every way a cron expression enters (both schedules, the file and each variable) refuses
+/// one that never fires, one finer than a minute and a step past its field, naming the key,
+/// where the value came from and why.
+#[test]
+fn schedules_that_cannot_fire_or_fire_each_second_are_refused_at_every_entry() {
+    let bad = [
+        ("0 0 31 2 *", "it never fires"),
+        ("* * * * * *", "takes no seconds"),
+        ("*/61 * * * *", "step 61 in the minute field"),
+    ];
+    for (value, why) in bad {
+        let cases: Vec<(Fixture, &str, &str)> = vec![
+            (
+                Fixture::new().file(&format!("[sync]\nschedule = \"{value}\"")),
+                "sync.schedule",
+                "key sync.schedule",
+            ),
+            (
+                Fixture::new().file(&format!("[alerts]\nschedule = \"{value}\"")),
+                "alerts.schedule",
+                "key alerts.schedule",
+            ),
+            (
+                Fixture::new().env("PLANTSYNC_SYNC_SCHEDULE", value),
+                "sync.schedule",
+                "environment variable PLANTSYNC_SYNC_SCHEDULE",
+            ),
+            (
+                Fixture::new().env("PLANT_SYNC_CRON_SCHEDULE", value),
+                "sync.schedule",
+                "environment variable PLANT_SYNC_CRON_SCHEDULE",
+            ),
+            (
+                Fixture::new().env("PLANTSYNC_ALERTS_SCHEDULE", value),
+                "alerts.schedule",
+                "environment variable PLANTSYNC_ALERTS_SCHEDULE",
+            ),
+        ];
+        for (fixture, key, origin) in cases {
+            let message = error_of(&fixture);
+            for needle in [&format!("invalid value '{value}' for {key}"), origin, why] {
+                assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+            }
+        }
+    }
+}

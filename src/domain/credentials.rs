@@ -42,6 +42,28 @@ impl CredentialField {
         }
     }
 
+    /// The command-line flag of the field: it takes the value on `vendor add` and `vendor
+    /// set` when the field is not a secret, and asks for a new value on `vendor set` when it
+    /// is (secrets are never flag values).
+    pub const fn flag(self) -> &'static str {
+        match self {
+            Self::Username => "--username",
+            Self::Password => "--password",
+            Self::AppId => "--app-id",
+            Self::AppSecret => "--app-secret",
+            Self::ApiKey => "--api-key",
+            Self::CompanyId => "--company-id",
+        }
+    }
+
+    /// The portal's name of the field with its flag, where the two differ
+    /// (`FusionSolar systemCode (--password)`), so a person can tell which flag sets it.
+    pub fn described(self, kind: VendorKind) -> String {
+        let label = self.label(kind);
+        let same = label.replace(' ', "-").eq_ignore_ascii_case(&self.flag()[2..]);
+        if same { label.to_owned() } else { format!("{label} ({})", self.flag()) }
+    }
+
     /// What the vendor's portal calls this field.
     pub const fn label(self, kind: VendorKind) -> &'static str {
         match (kind, self) {
@@ -72,6 +94,14 @@ impl VendorKind {
             "--api-key"
         } else {
             "--password"
+        }
+    }
+
+    /// Credential fields a vendor of this kind may have but can sync without.
+    pub const fn optional_credentials(self) -> &'static [CredentialField] {
+        match self {
+            Self::Solarman => &[CredentialField::CompanyId],
+            Self::Sungrow | Self::SolarEdge | Self::Growatt | Self::Huawei => &[],
         }
     }
 
@@ -156,6 +186,20 @@ mod tests {
         creds.set(CredentialField::Password, "pw".into());
         assert!(creds.missing_for(VendorKind::Huawei).is_empty());
         assert_eq!(creds.missing_for(VendorKind::Solarman).len(), 2);
+    }
+
+    #[test]
+    fn fields_are_described_by_the_portal_name_and_the_flag_that_sets_them() {
+        assert_eq!(
+            CredentialField::Password.described(VendorKind::Huawei),
+            "FusionSolar systemCode (--password)"
+        );
+        assert_eq!(CredentialField::Password.described(VendorKind::Solarman), "password");
+        assert_eq!(CredentialField::AppId.described(VendorKind::Growatt), "app id");
+        assert_eq!(
+            CredentialField::ApiKey.described(VendorKind::Growatt),
+            "Growatt API token (--api-key)"
+        );
     }
 
     #[test]

@@ -105,6 +105,10 @@ pub enum StoreError {
     /// A change conflicts with existing data (a unique name, a row still in use).
     #[error("{0}")]
     Conflict(String),
+    /// A value refused before anything is written (a blank name): the caller's mistake,
+    /// which the CLI reports as a usage error.
+    #[error("{0}")]
+    Invalid(String),
     /// A stored value could not be decoded (hand-edited or corrupt row).
     #[error("invalid stored value in {column}: {detail}")]
     Corrupt {

@@ -35,6 +35,17 @@ pub struct OrgPatch {
     pub sync_interval_minutes: Option<u32>,
 }
 
+/// The one rule for the name of an organization or a vendor: trimmed, and not blank (an
+/// empty or whitespace-only name cannot be told apart in a listing, nor typed as a
+/// reference). `what` is the thing with its article ("an organization").
+pub(super) fn checked_name(what: &str, name: &str) -> Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(StoreError::Invalid(format!("{what}'s name cannot be blank")));
+    }
+    Ok(name.to_owned())
+}
+
 pub(super) fn get(conn: &Connection, id: OrgId) -> Result<Organization> {
     conn.query_row(&format!("{SELECT} WHERE o.id = ?1"), [id], from_row)
         .optional()?
@@ -54,16 +65,17 @@ pub(super) fn resolve(conn: &Connection, reference: &str) -> Result<Organization
 impl Store {
     /// Creates an organization.
     pub async fn add_org(&self, new: NewOrganization) -> Result<Organization> {
+        let name = checked_name("an organization", &new.name)?;
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let change = seq::next(&tx)?;
             tx.execute(
                 "INSERT INTO organizations (name, auto_sync_enabled, sync_interval_minutes, change_seq)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![new.name.trim(), new.auto_sync_enabled, new.sync_interval_minutes, change],
+                params![name, new.auto_sync_enabled, new.sync_interval_minutes, change],
             )
             .map_err(|e| {
-                conflict_on_unique(e, || format!("an organization named '{}' already exists", new.name))
+                conflict_on_unique(e, || format!("an organization named '{name}' already exists"))
             })?;
             let org = get(&tx, OrgId(tx.last_insert_rowid()))?;
             tx.commit()?;
@@ -91,10 +103,12 @@ impl Store {
     /// Applies `patch`; bumps `updated_at` and `change_seq` only if something changed.
     pub async fn update_org(&self, reference: &str, patch: OrgPatch) -> Result<Organization> {
         let reference = reference.to_owned();
+        let new_name =
+            patch.name.as_deref().map(|n| checked_name("an organization", n)).transpose()?;
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let org = resolve(&tx, &reference)?;
-            let name = patch.name.as_deref().map(str::trim).unwrap_or(&org.name).to_owned();
+            let name = new_name.unwrap_or_else(|| org.name.clone());
             let auto = patch.auto_sync_enabled.unwrap_or(org.auto_sync_enabled);
             let interval = patch.sync_interval_minutes.unwrap_or(org.sync_interval_minutes);
             if name == org.name && auto == org.auto_sync_enabled && interval == org.sync_interval_minutes {
@@ -176,6 +190,22 @@ mod tests {
         let err = store.add_org(new_org("Alpha")).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         assert!(err.to_string().contains("'Alpha' already exists"));
+    }
+
+    #[tokio::test]
+    async fn blank_names_are_refused_as_blank_on_add_and_rename() {
+        let (_dir, store) = temp_store();
+        for blank in ["", "   ", "\t\n"] {
+            let err = store.add_org(new_org(blank)).await.unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{blank:?}: {err}");
+            assert_eq!(err.to_string(), "an organization's name cannot be blank");
+        }
+        store.add_org(new_org("Alpha")).await.unwrap();
+        let rename = OrgPatch { name: Some("  ".into()), ..Default::default() };
+        let err = store.update_org("Alpha", rename).await.unwrap_err();
+        assert_eq!(err.to_string(), "an organization's name cannot be blank");
+        assert_eq!(store.find_org("Alpha").await.unwrap().name, "Alpha");
+        assert_eq!(store.list_orgs().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

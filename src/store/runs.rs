@@ -2,7 +2,7 @@
 
 use super::{Result, Store, StoreError, codec::count, seq};
 use crate::domain::{
-    OrgId, RunId, RunKind, RunSource, RunStatus, SyncRun, SyncRunVendor, Timestamp, VendorId,
+    OrgId, RunId, RunKind, RunRequest, RunStatus, SyncRun, SyncRunVendor, Timestamp, VendorId,
 };
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use serde::Serialize;
@@ -88,8 +88,18 @@ fn get(conn: &Connection, id: RunId) -> Result<SyncRun> {
 }
 
 impl Store {
-    /// Records the start of a run.
-    pub async fn start_run(&self, kind: RunKind, source: RunSource) -> Result<RunId> {
+    /// Records the start of a run of `request`. A request of no vendor is refused and
+    /// nothing is recorded: the one rule for a sync that selects nothing is that it is no
+    /// run (the CLI and the API refuse it at the edge, the schedule records `not_due`), so
+    /// the history never shows runs of 0/0 (docs/architecture.md, "A run").
+    pub async fn start_run(&self, request: &RunRequest) -> Result<RunId> {
+        if request.vendors().is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "a {} run needs at least one vendor; nothing was recorded",
+                request.kind
+            )));
+        }
+        let (kind, source) = (request.kind, request.source);
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let change = seq::next(&tx)?;
@@ -248,12 +258,32 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RunSource;
     use crate::store::test_support::temp_store;
+
+    fn request(kind: RunKind, source: RunSource) -> RunRequest {
+        RunRequest::new(kind, source, false, [VendorId(7)])
+    }
+
+    #[tokio::test]
+    async fn a_request_of_no_vendor_is_no_run() {
+        let (_dir, store) = temp_store();
+        for source in [RunSource::User, RunSource::Cron, RunSource::Api] {
+            let empty = RunRequest::new(RunKind::Plants, source, true, []);
+            let err = store.start_run(&empty).await.unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+            assert_eq!(
+                err.to_string(),
+                "a plants run needs at least one vendor; nothing was recorded"
+            );
+        }
+        assert!(store.list_runs(RunFilter::default()).await.unwrap().is_empty());
+    }
 
     #[tokio::test]
     async fn run_lifecycle_and_interruption() {
         let (_dir, store) = temp_store();
-        let run = store.start_run(RunKind::Plants, RunSource::User).await.unwrap();
+        let run = store.start_run(&request(RunKind::Plants, RunSource::User)).await.unwrap();
         let result = NewRunVendor {
             vendor_id: VendorId(7),
             vendor_name: "Roof".into(),
@@ -286,7 +316,7 @@ mod tests {
         );
         assert_eq!(details.summary, Some(serde_json::json!({"totalVendors": 1})));
 
-        let stuck = store.start_run(RunKind::Alerts, RunSource::Cron).await.unwrap();
+        let stuck = store.start_run(&request(RunKind::Alerts, RunSource::Cron)).await.unwrap();
         assert_eq!(store.mark_running_runs_interrupted("agent stopped").await.unwrap(), 1);
         let runs = store.list_runs(RunFilter::default()).await.unwrap();
         assert_eq!(runs.len(), 2);

@@ -232,7 +232,8 @@ impl Store {
                 None => None,
             };
             if let Some(reference) = selection.vendor.as_deref() {
-                let vendor = match lookup(vendors::resolve(conn, reference))? {
+                let in_org = org.as_ref().map(|o| o.id);
+                let vendor = match lookup(vendors::resolve_in(conn, reference, in_org))? {
                     Ok(vendor) => vendor,
                     Err(unknown) => return Ok(Err(unknown)),
                 };

@@ -70,21 +70,73 @@ pub(super) fn get(conn: &Connection, id: VendorId) -> Result<Vendor> {
 }
 
 /// Finds a vendor by id, or by exact name when `reference` is not a number and the name is
-/// unique.
+/// unique. Names are unique within an organization only, so an ambiguous name is an error
+/// that lists the vendors and says to use the id.
 pub(super) fn resolve(conn: &Connection, reference: &str) -> Result<Vendor> {
+    resolve_in(conn, reference, None)
+}
+
+/// As [`resolve`], for a command that also takes `--org`: among vendors sharing the name,
+/// the one in `org` is taken. With no vendor of that name in `org`, a single vendor of that
+/// name elsewhere is still returned (the caller says it is in another organization).
+pub(super) fn resolve_in(conn: &Connection, reference: &str, org: Option<OrgId>) -> Result<Vendor> {
     if let Ok(id) = reference.parse::<VendorId>() {
         return get(conn, id);
     }
-    let mut stmt = conn.prepare(&format!("{SELECT} WHERE v.name = ?1 ORDER BY v.id"))?;
+    let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE v.name = ?1 ORDER BY v.id"))?;
     let mut found: Vec<Vendor> =
         stmt.query_map([reference.trim()], from_row)?.collect::<Result<_, _>>()?;
+    if org.is_some() && found.iter().filter(|v| v.org_id == org).count() == 1 {
+        found.retain(|v| v.org_id == org);
+    }
     match found.len() {
         0 => Err(StoreError::NotFound { what: "vendor", id: format!("'{reference}'") }),
         1 => Ok(found.remove(0)),
-        n => Err(StoreError::Conflict(format!(
-            "{n} vendors are named '{reference}' (ids {}); use the id",
-            found.iter().map(|v| v.id.to_string()).collect::<Vec<_>>().join(", ")
+        n => {
+            let which: Vec<String> = found
+                .iter()
+                .map(|v| match &v.org_name {
+                    Some(org) => format!("id {} in organization '{org}'", v.id),
+                    None => format!("id {} without an organization", v.id),
+                })
+                .collect();
+            let hint = if org.is_none() && found.iter().any(|v| v.org_id.is_some()) {
+                " or, where the command takes one, --org"
+            } else {
+                ""
+            };
+            Err(StoreError::Conflict(format!(
+                "{n} vendors are named '{}' ({}); name the vendor by its id{hint}",
+                reference.trim(),
+                which.join(", ")
+            )))
+        }
+    }
+}
+
+/// Refuses a name another vendor of `org` already has (vendor names are unique within an
+/// organization), before the unique index would, so the message names both.
+fn check_unique_in_org(
+    conn: &Connection,
+    name: &str,
+    org: Option<OrgId>,
+    except: Option<VendorId>,
+) -> Result<()> {
+    let Some(org) = org else { return Ok(()) };
+    let taken: Option<VendorId> = conn
+        .query_row(
+            "SELECT id FROM vendors WHERE org_id = ?1 AND name = ?2 AND id IS NOT ?3",
+            params![org, name, except],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match taken {
+        Some(other) => Err(StoreError::Conflict(format!(
+            "a vendor named '{name}' already exists in organization '{}' (vendor id {other}); \
+             choose another name",
+            orgs::get(conn, org)?.name
         ))),
+        None => Ok(()),
     }
 }
 
@@ -135,16 +187,18 @@ pub(super) fn read_credentials(conn: &Connection, id: VendorId) -> Result<Creden
 impl Store {
     /// Creates a vendor with its credentials, in one transaction.
     pub async fn add_vendor(&self, new: NewVendor, credentials: Credentials) -> Result<Vendor> {
+        let name = orgs::checked_name("a vendor", &new.name)?;
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if let Some(org) = new.org_id {
                 orgs::get(&tx, org)?;
             }
+            check_unique_in_org(&tx, &name, new.org_id, None)?;
             let change = seq::next(&tx)?;
             tx.execute(
                 "INSERT INTO vendors (name, kind, org_id, base_url, is_active, change_seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![new.name.trim(), new.kind, new.org_id, new.base_url, new.is_active, change],
+                params![name, new.kind, new.org_id, new.base_url, new.is_active, change],
             )?;
             let id = VendorId(tx.last_insert_rowid());
             write_credentials(&tx, id, &credentials)?;
@@ -153,6 +207,19 @@ impl Store {
             Ok(vendor)
         })
         .await
+    }
+
+    /// Whether a vendor (a new one, or `except` renamed or moved) may have this name in this
+    /// organization: not blank, not another vendor's there. Asked before secrets are prompted
+    /// for, so nobody types them for nothing; the writes check again in their transaction.
+    pub async fn check_vendor_name(
+        &self,
+        name: &str,
+        org: Option<OrgId>,
+        except: Option<VendorId>,
+    ) -> Result<()> {
+        let name = orgs::checked_name("a vendor", name)?;
+        self.read(move |conn| check_unique_in_org(conn, &name, org, except)).await
     }
 
     /// Vendors matching `filter`, by name.
@@ -188,15 +255,20 @@ impl Store {
     /// cached token, since both belonged to the old ones.
     pub async fn update_vendor(&self, reference: &str, patch: VendorPatch) -> Result<Vendor> {
         let reference = reference.to_owned();
+        let new_name =
+            patch.name.as_deref().map(|n| orgs::checked_name("a vendor", n)).transpose()?;
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let vendor = resolve(&tx, &reference)?;
-            let name = patch.name.as_deref().map(str::trim).unwrap_or(&vendor.name).to_owned();
+            let name = new_name.unwrap_or_else(|| vendor.name.clone());
             let org_id: Option<OrgId> = match &patch.org {
                 Some(Some(org)) => Some(orgs::resolve(&tx, org)?.id),
                 Some(None) => None,
                 None => vendor.org_id,
             };
+            if name != vendor.name || org_id != vendor.org_id {
+                check_unique_in_org(&tx, &name, org_id, Some(vendor.id))?;
+            }
             let base_url = patch.base_url.clone().unwrap_or_else(|| vendor.base_url.clone());
             let is_active = patch.is_active.unwrap_or(vendor.is_active);
 
@@ -305,6 +377,89 @@ mod tests {
         assert!(!format!("{listed:?}").contains("s3cret-pw"));
         let full = store.vendor_credential_fields(vendor.id).await.unwrap();
         assert_eq!(full.password.unwrap().expose(), "s3cret-pw");
+    }
+
+    fn named(name: &str, org: Option<OrgId>) -> NewVendor {
+        NewVendor { name: name.into(), ..solarman(org) }
+    }
+
+    #[tokio::test]
+    async fn names_are_unique_within_an_organization_on_add_rename_and_move() {
+        let (_dir, store) = temp_store();
+        let (a, b) = (org(&store, "A").await, org(&store, "B").await);
+        let first = store.add_vendor(named("Roof", Some(a)), Credentials::default()).await.unwrap();
+        let err =
+            store.add_vendor(named(" Roof ", Some(a)), Credentials::default()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        let wanted = format!(
+            "a vendor named 'Roof' already exists in organization 'A' (vendor id {}); choose \
+             another name",
+            first.id
+        );
+        assert_eq!(err.to_string(), wanted);
+        assert_eq!(
+            store.check_vendor_name("Roof", Some(a), None).await.unwrap_err().to_string(),
+            wanted
+        );
+        // Another organization, or none, may have the name.
+        let other = store.add_vendor(named("Roof", Some(b)), Credentials::default()).await.unwrap();
+        store.add_vendor(named("Roof", None), Credentials::default()).await.unwrap();
+        // Moving B's "Roof" into A, or renaming A's "Shed" to "Roof", is refused the same way.
+        let moved = VendorPatch { org: Some(Some("A".into())), ..Default::default() };
+        let err = store.update_vendor(&other.id.to_string(), moved).await.unwrap_err();
+        assert_eq!(err.to_string(), wanted);
+        let shed = store.add_vendor(named("Shed", Some(a)), Credentials::default()).await.unwrap();
+        let renamed = VendorPatch { name: Some("Roof".into()), ..Default::default() };
+        let err = store.update_vendor(&shed.id.to_string(), renamed).await.unwrap_err();
+        assert_eq!(err.to_string(), wanted);
+        // Renaming a vendor to its own name is no conflict with itself.
+        let same = VendorPatch { name: Some("Roof".into()), ..Default::default() };
+        store.update_vendor(&first.id.to_string(), same).await.unwrap();
+        store.check_vendor_name("Roof", Some(a), Some(first.id)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn blank_vendor_names_are_refused_as_blank() {
+        let (_dir, store) = temp_store();
+        let err = store.add_vendor(named(" \t", None), Credentials::default()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert_eq!(err.to_string(), "a vendor's name cannot be blank");
+        let vendor = store.add_vendor(named("Roof", None), Credentials::default()).await.unwrap();
+        let blank = VendorPatch { name: Some(String::new()), ..Default::default() };
+        let err = store.update_vendor(&vendor.id.to_string(), blank).await.unwrap_err();
+        assert_eq!(err.to_string(), "a vendor's name cannot be blank");
+    }
+
+    #[tokio::test]
+    async fn a_shared_name_resolves_by_organization_or_says_to_use_the_id() {
+        let (_dir, store) = temp_store();
+        let (a, b) = (org(&store, "A").await, org(&store, "B").await);
+        let in_a = store.add_vendor(named("Roof", Some(a)), Credentials::default()).await.unwrap();
+        let in_b = store.add_vendor(named("Roof", Some(b)), Credentials::default()).await.unwrap();
+        let err = store.find_vendor("Roof").await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "2 vendors are named 'Roof' (id {} in organization 'A', id {} in organization \
+                 'B'); name the vendor by its id or, where the command takes one, --org",
+                in_a.id, in_b.id
+            )
+        );
+        let found = store.read(move |c| resolve_in(c, "Roof", Some(b))).await.unwrap();
+        assert_eq!(found.id, in_b.id);
+        // Org-less vendors may share a name too: --org cannot tell them apart.
+        let (_dir, store) = temp_store();
+        let x = store.add_vendor(named("Roof", None), Credentials::default()).await.unwrap();
+        let y = store.add_vendor(named("Roof", None), Credentials::default()).await.unwrap();
+        let err = store.find_vendor("Roof").await.unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "2 vendors are named 'Roof' (id {} without an organization, id {} without an \
+                 organization); name the vendor by its id",
+                x.id, y.id
+            )
+        );
     }
 
     #[tokio::test]

@@ -268,7 +268,7 @@ impl Engine {
     ) -> Result<RunReport, SyncError> {
         let started = Instant::now();
         let kind = request.kind;
-        let run_id = self.store.start_run(kind, request.source).await?;
+        let run_id = self.store.start_run(request).await?;
         let (targets, gone) = match self.store.sync_targets(request).await {
             Ok(found) => found,
             Err(error) => {
@@ -354,9 +354,8 @@ impl Engine {
         let summary =
             SyncSummary::from_results(kind, results, started.elapsed().as_millis() as u64);
         let status = summary.status(lost as u64);
-        let message = (summary.total_vendors == 0).then(|| "no vendors to sync".to_owned());
         let summary_json = serde_json::to_value(&summary).ok();
-        self.store.finish_run(run_id, status, message, rows, summary_json).await?;
+        self.store.finish_run(run_id, status, None, rows, summary_json).await?;
         info!(
             run = %run_id,
             "{kind} sync complete: {}/{} vendors successful, {} synced in {}ms",

@@ -184,6 +184,8 @@ fn plants_and_alerts_listings_filter_and_show() {
     assert_snapshot("plant_show", &one);
     let table = sandbox.ok(&["plants", "list"]);
     assert!(table.ends_with("5 plant(s)\n"), "{table}");
+    // The vendor by name, not by id.
+    assert!(table.lines().nth(1).unwrap().contains("  Farm 1  Roof One  "), "{table}");
 
     let alerts = json(&sandbox.ok(&[
         "alerts",
@@ -205,6 +207,8 @@ fn plants_and_alerts_listings_filter_and_show() {
         "json",
     ]));
     assert_eq!(later, serde_json::json!([]));
+    let table = sandbox.ok(&["alerts", "list"]);
+    assert!(table.contains("Grid power outage") && table.ends_with("\n1 alert(s)\n"), "{table}");
     let shown = sandbox.ok(&["alerts", "show", "1"]);
     assert!(shown.contains("Grid power outage") && shown.contains("A235"), "{shown}");
 
@@ -237,4 +241,183 @@ fn log_lines_carry_the_user_source_and_operation() {
         logs.contains("] [USER] [vendor-add] [INFO] [Vendor:1] [Org:-] vendor 'Roof One' created"),
         "{logs}"
     );
+}
+
+fn refused(sandbox: &Sandbox, args: &[&str], stdin: &str, code: i32, wanted: &str) {
+    let output = sandbox.cmd().args(args).write_stdin(stdin).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(stderr.contains(wanted), "{args:?}: {stderr:?} lacks {wanted:?}");
+}
+
+#[test]
+fn blank_names_are_usage_errors_and_vendor_names_are_unique_per_organization() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    let blank_org = "an organization's name cannot be blank";
+    refused(&sandbox, &["org", "add", ""], "", 2, blank_org);
+    refused(&sandbox, &["org", "add", "   "], "", 2, blank_org);
+    refused(&sandbox, &["org", "set", "Alpha Solar", "--name", " \t"], "", 2, blank_org);
+    // Refused before the secret is asked for: stdin is empty, and the error is the name.
+    let blank_vendor = "a vendor's name cannot be blank";
+    let add = ["vendor", "add", "--kind", "growatt", "--org", "Alpha Solar", "--name"];
+    refused(&sandbox, &[&add[..], &["  "]].concat(), "", 2, blank_vendor);
+    refused(&sandbox, &["vendor", "set", "Edge", "--name", ""], "", 2, blank_vendor);
+
+    let taken = "a vendor named 'Roof One' already exists in organization 'Alpha Solar' \
+                 (vendor id 1); choose another name";
+    refused(&sandbox, &[&add[..], &["Roof One"]].concat(), "", 1, taken);
+    // Another organization may have the name; moving it next to the first is refused.
+    let mut cmd = sandbox.cmd();
+    cmd.args(["vendor", "add", "--kind", "growatt", "--org", "Beta Energy", "--name", "Roof One"])
+        .write_stdin("growatt-token\n")
+        .assert()
+        .success();
+    refused(&sandbox, &["vendor", "set", "3", "--org", "Alpha Solar"], "", 1, taken);
+    refused(&sandbox, &["vendor", "set", "Edge", "--org", "1", "--name", "Roof One"], "", 1, taken);
+
+    // `--vendor` with a shared name says how to pick one; `--org` picks it.
+    refused(
+        &sandbox,
+        &["sync", "plants", "--vendor", "Roof One"],
+        "",
+        2,
+        "2 vendors are named 'Roof One' (id 1 in organization 'Alpha Solar', id 3 in \
+         organization 'Beta Energy'); name the vendor by its id or, where the command takes \
+         one, --org",
+    );
+    refused(
+        &sandbox,
+        &["sync", "plants", "--vendor", "Roof One", "--org", "Beta Energy"],
+        "",
+        2,
+        "vendor 'Roof One' (id 3) belongs to 'Beta Energy', whose auto-sync is off",
+    );
+    let rows = sqlite3(&sandbox.db(), "SELECT id, name, org_id FROM vendors ORDER BY id");
+    assert_eq!(rows, "1|Roof One|1\n2|Edge|\n3|Roof One|2\n");
+    assert_eq!(
+        sqlite3(&sandbox.db(), "SELECT name FROM organizations ORDER BY id"),
+        "Alpha Solar\nBeta Energy\n"
+    );
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM sync_runs"), "0\n");
+}
+
+/// Off a terminal (here a pipe) tables have no width limit: a long error and a long name
+/// are printed whole, each row on one line.
+#[test]
+fn piped_tables_never_cut_an_error_or_a_name() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    let error = "alerts not supported: iSolarCloud refused getFaultAlarmInfo (E994, no \
+                 permission for this app key); asked again after 2026-11-30 10:15";
+    let name = "Roof One of the very long named rooftop portfolio in Pune";
+    sqlite3(
+        &sandbox.db(),
+        &format!("UPDATE vendors SET last_error = '{error}', name = '{name}' WHERE id = 1"),
+    );
+    let table = sandbox.ok(&["vendor", "list"]);
+    let row = table.lines().find(|line| line.contains(name)).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.ends_with(error), "{table}");
+    assert!(!table.contains('…'), "{table}");
+    assert_eq!(table.lines().count(), 3, "{table}");
+}
+
+#[test]
+fn vendor_add_help_names_every_kind_and_vendor_show_the_portals_names() {
+    let sandbox = Sandbox::new();
+    let help = sandbox.ok(&["vendor", "add", "--help"]);
+    for kind in ["solarman", "sungrow", "solaredge", "huawei", "growatt"] {
+        assert!(help.contains(&format!("\n  {kind:<10} ")), "{kind}:\n{help}");
+    }
+    assert!(help.contains("flags:    --app-id (Solarman appId), --username\n"), "{help}");
+    assert!(help.contains("secrets:  FusionSolar systemCode (--password)\n"), "{help}");
+    assert!(help.contains("secrets:  Growatt API token (--api-key)\n"), "{help}");
+
+    let mut cmd = sandbox.cmd();
+    cmd.args(["vendor", "add", "--name", "Fusion", "--kind", "huawei", "--username", "api-user"])
+        .write_stdin("system-code-1\n")
+        .assert()
+        .success();
+    let shown = sandbox.ok(&["vendor", "show", "Fusion"]);
+    assert!(
+        shown.contains(
+            "credentials set      FusionSolar API account userName (--username), FusionSolar \
+             systemCode (--password)\n"
+        ),
+        "{shown}"
+    );
+    let shown = json(&sandbox.ok(&["vendor", "show", "Fusion", "--format", "json"]));
+    assert_eq!(shown["credentials_set"], serde_json::json!(["username", "password"]));
+}
+
+/// One rule for a sync that selects no vendor: it is no run. The CLI and the manual API
+/// trigger refuse it (exit 2, HTTP 400), the scheduled path (the cron GET, which decides by
+/// the same rule as the agent's loop) answers `not_due`; no path records a run of 0/0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_selects_no_vendor_is_never_recorded_as_a_run() {
+    let sandbox = Sandbox::new();
+    // An office whose only vendor is disabled, and a vendor without an organization: none
+    // is eligible, forced or not.
+    sandbox.ok(&["org", "add", "Office"]);
+    for (name, org) in [("Off", &["--org", "Office"][..]), ("Idle", &[])] {
+        let mut cmd = sandbox.cmd();
+        cmd.args(["vendor", "add", "--kind", "growatt", "--name", name])
+            .args(org)
+            .args(["--base-url", "http://127.0.0.1:9"])
+            .write_stdin("growatt-token\n")
+            .assert()
+            .success();
+    }
+    sandbox.ok(&["vendor", "disable", "Off"]);
+    let nothing = "no vendor to sync: a vendor needs to be active and in an organization";
+    for kind in ["plants", "alerts"] {
+        refused(&sandbox, &["sync", kind], "", 2, nothing);
+        refused(&sandbox, &["sync", kind, "--force"], "", 2, nothing);
+    }
+
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let quiet = [
+        ("PLANTSYNC_API_PORT", "0"),
+        ("PLANTSYNC_SYNC_ENABLED", "false"),
+        ("PLANTSYNC_ALERTS_ENABLED", "false"),
+        // No restricted window, so the answer does not depend on the time of day.
+        ("PLANTSYNC_SYNC_WINDOW_START", "00:00"),
+        ("PLANTSYNC_SYNC_WINDOW_END", "00:00"),
+    ];
+    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    let info_path = sandbox.data_dir().join("agent.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let api = loop {
+        let info: Option<serde_json::Value> =
+            std::fs::read_to_string(&info_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+        if let Some(api) = info.and_then(|i| i["api"].as_str().map(str::to_owned)) {
+            break api;
+        }
+        assert!(std::time::Instant::now() < deadline, "the agent did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let client =
+        plantsync::vendors::http::plain_client(std::time::Duration::from_secs(30)).unwrap();
+    for kind in ["plants", "alerts"] {
+        let url = format!("http://{api}/api/cron/sync-{kind}");
+        let answer = client.get(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(
+            (&body["success"], &body["reason"]),
+            (&true.into(), &"not_due".into()),
+            "{body}"
+        );
+        assert_eq!(body["summary"]["totalVendors"], 0, "{body}");
+        assert!(body.get("runId").is_none(), "{body}");
+        let answer = client.post(&url).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(answer.status(), 400);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains(nothing), "{body}");
+    }
+    // Through the running agent, the CLI refuses it the same way.
+    refused(&sandbox, &["sync", "plants"], "", 2, nothing);
+    std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
+    assert!(agent.wait().unwrap().success());
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM sync_runs"), "0\n");
 }

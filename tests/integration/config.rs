@@ -15,10 +15,23 @@ fn bad_configuration_exits_2_and_writes_nothing() {
         ),
         (&[("PLANTSYNC_TIMEZONE", "Mars/Base")], None, "invalid value 'Mars/Base' for timezone"),
         (
-            &[("PLANT_SYNC_CRON_SCHEDULE", "*/61 * * *")],
+            &[("PLANT_SYNC_CRON_SCHEDULE", "*/61 * * * *")],
             None,
-            "for sync.schedule (from environment variable PLANT_SYNC_CRON_SCHEDULE)",
+            "invalid value '*/61 * * * *' for sync.schedule (from environment variable \
+             PLANT_SYNC_CRON_SCHEDULE): step 61 in the minute field",
         ),
+        (
+            &[("PLANTSYNC_ALERTS_SCHEDULE", "*/5 * * * * *")],
+            None,
+            "for alerts.schedule (from environment variable PLANTSYNC_ALERTS_SCHEDULE): 6 \
+             fields: plantsync schedules to the minute",
+        ),
+        (
+            &[],
+            Some("[sync]\nschedule = \"0 0 31 2 *\"\n"),
+            "invalid value '0 0 31 2 *' for sync.schedule (from config file",
+        ),
+        (&[], Some("[alerts]\nschedule = \"0 0 30 2 *\"\n"), "it never fires"),
         (
             &[],
             Some("[sync]\ndefault_interval_minutes = -5\n"),

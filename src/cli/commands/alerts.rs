@@ -109,7 +109,9 @@ fn print_list(ctx: &mut Ctx<'_>, alerts: &[Alert], format: Format) -> anyhow::Re
                     a.title.clone(),
                 ]);
             }
-            write!(ctx.out, "{}", table.render(TABLE_WIDTH))?;
+            let mut text = table.render(TABLE_WIDTH);
+            text.push_str(&format!("{} alert(s)\n", alerts.len()));
+            ctx.out.write_all(text.as_bytes())?;
             Ok(())
         }
     }

@@ -21,6 +21,15 @@ use std::io::Write;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// A store error that is the caller's mistake (a blank name) is a usage error (exit 2);
+/// any other stays what it is.
+pub fn usage_if_invalid(error: crate::store::StoreError) -> anyhow::Error {
+    match error {
+        crate::store::StoreError::Invalid(message) => UsageError(message).into(),
+        other => other.into(),
+    }
+}
+
 /// What every command gets.
 pub struct Ctx<'a> {
     /// The store.

@@ -1,6 +1,6 @@
 //! `plantsync org add|list|set|remove`.
 
-use super::Ctx;
+use super::{Ctx, usage_if_invalid};
 use crate::cli::OrgCommand;
 use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, time_cell, write_csv, write_json, yes_no,
@@ -22,7 +22,8 @@ pub async fn run(ctx: &mut Ctx<'_>, command: OrgCommand) -> anyhow::Result<()> {
                     auto_sync_enabled: auto_sync,
                     sync_interval_minutes: interval,
                 })
-                .await?;
+                .await
+                .map_err(usage_if_invalid)?;
             info!(org = %org.id, "organization '{}' created", org.name);
             write!(ctx.out, "{}", describe(&org, ctx))?;
         }
@@ -36,7 +37,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: OrgCommand) -> anyhow::Result<()> {
                 auto_sync_enabled: auto_sync,
                 sync_interval_minutes: interval.map(|i| i as u32),
             };
-            let updated = ctx.store.update_org(&org, patch).await?;
+            let updated = ctx.store.update_org(&org, patch).await.map_err(usage_if_invalid)?;
             info!(org = %updated.id, "organization '{}' updated", updated.name);
             write!(ctx.out, "{}", describe(&updated, ctx))?;
         }

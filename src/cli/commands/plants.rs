@@ -6,9 +6,10 @@ use crate::cli::output::{
     write_json, yes_no,
 };
 use crate::cli::{PlantSortArg, PlantsCommand};
-use crate::domain::{Plant, PlantId};
-use crate::store::{PlantFilter, PlantSort};
+use crate::domain::{Plant, PlantId, VendorId};
+use crate::store::{PlantFilter, PlantSort, VendorFilter};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// Runs a `plants` subcommand.
 pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()> {
@@ -32,7 +33,18 @@ pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()
                 limit,
             };
             let plants = ctx.store.list_plants(filter).await?;
-            print_list(ctx, &plants, format.format)
+            // Tables name each plant's vendor; JSON and CSV keep the documented vendor_id.
+            let vendor_names: HashMap<VendorId, String> = match format.format {
+                Format::Table => ctx
+                    .store
+                    .list_vendors(VendorFilter::default())
+                    .await?
+                    .into_iter()
+                    .map(|v| (v.id, v.name))
+                    .collect(),
+                Format::Json | Format::Csv => HashMap::new(),
+            };
+            print_list(ctx, &plants, &vendor_names, format.format)
         }
         PlantsCommand::Show { id, format } => {
             let (plant, raw) = ctx.store.get_plant(PlantId(id)).await?;
@@ -93,7 +105,12 @@ fn show(
     }
 }
 
-fn print_list(ctx: &mut Ctx<'_>, plants: &[Plant], format: Format) -> anyhow::Result<()> {
+fn print_list(
+    ctx: &mut Ctx<'_>,
+    plants: &[Plant],
+    vendor_names: &HashMap<VendorId, String>,
+    format: Format,
+) -> anyhow::Result<()> {
     match format {
         Format::Json => write_json(ctx.out, plants),
         Format::Csv => write_csv(ctx.out, plants),
@@ -101,7 +118,7 @@ fn print_list(ctx: &mut Ctx<'_>, plants: &[Plant], format: Format) -> anyhow::Re
             let mut table = Table::default()
                 .column("ID", 2, true)
                 .column("NAME", 10, false)
-                .column("VENDOR", 6, true)
+                .column("VENDOR", 6, false)
                 .column("KWP", 6, true)
                 .column("KW NOW", 6, true)
                 .column("KWH TODAY", 9, true)
@@ -111,7 +128,10 @@ fn print_list(ctx: &mut Ctx<'_>, plants: &[Plant], format: Format) -> anyhow::Re
                 table.row(vec![
                     p.id.to_string(),
                     p.name.clone(),
-                    p.vendor_id.to_string(),
+                    vendor_names
+                        .get(&p.vendor_id)
+                        .cloned()
+                        .unwrap_or_else(|| p.vendor_id.to_string()),
                     number_cell(p.capacity_kw),
                     number_cell(p.current_power_kw),
                     number_cell(p.daily_energy_kwh),

@@ -1,6 +1,6 @@
 //! `plantsync vendor add|list|show|set|enable|disable|remove`.
 
-use super::{Ctx, UsageError};
+use super::{Ctx, UsageError, usage_if_invalid};
 use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json, yes_no,
 };
@@ -19,11 +19,13 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
                 Some(reference) => Some(ctx.store.find_org(reference).await?.id),
                 None => None,
             };
+            ctx.store.check_vendor_name(&name, org_id, None).await.map_err(usage_if_invalid)?;
             let creds = collect_new_credentials(kind, &credentials)?;
             let vendor = ctx
                 .store
                 .add_vendor(NewVendor { name, kind, org_id, base_url, is_active: !disabled }, creds)
-                .await?;
+                .await
+                .map_err(usage_if_invalid)?;
             info!(vendor = %vendor.id, kind = %vendor.kind, "vendor '{}' created", vendor.name);
             show(ctx, &vendor, Format::Table).await?;
         }
@@ -48,6 +50,17 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
             api_key,
         } => {
             let current = ctx.store.find_vendor(&vendor).await?;
+            if name.is_some() || org.is_some() {
+                // Renamed or moved: refused before any secret is asked for.
+                let name = name.as_deref().unwrap_or(&current.name);
+                let org_id = match (&org, no_org) {
+                    (_, true) => None,
+                    (Some(reference), false) => Some(ctx.store.find_org(reference).await?.id),
+                    (None, false) => current.org_id,
+                };
+                let check = ctx.store.check_vendor_name(name, org_id, Some(current.id)).await;
+                check.map_err(usage_if_invalid)?;
+            }
             let mut creds = plain_credentials(&credentials);
             let mut reader = None;
             for (wanted, field) in [
@@ -67,7 +80,11 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
                 is_active: None,
                 credentials: (creds != Credentials::default()).then_some(creds),
             };
-            let updated = ctx.store.update_vendor(&current.id.to_string(), patch).await?;
+            let updated = ctx
+                .store
+                .update_vendor(&current.id.to_string(), patch)
+                .await
+                .map_err(usage_if_invalid)?;
             info!(vendor = %updated.id, "vendor '{}' updated", updated.name);
             show(ctx, &updated, Format::Table).await?;
         }
@@ -112,7 +129,7 @@ fn collect_new_credentials(kind: VendorKind, args: &CredentialArgs) -> anyhow::R
         .required_credentials()
         .iter()
         .filter(|f| !f.is_secret() && !creds.has(**f))
-        .map(|f| format!("--{} ({})", f.as_str().replace('_', "-"), f.label(kind)))
+        .map(|f| format!("{} ({})", f.flag(), f.label(kind)))
         .collect();
     if !missing_flags.is_empty() {
         return Err(
@@ -124,6 +141,48 @@ fn collect_new_credentials(kind: VendorKind, args: &CredentialArgs) -> anyhow::R
         creds.set(*field, reader.read(field.label(kind))?);
     }
     Ok(creds)
+}
+
+/// The end of `vendor add --help`: every kind, and the flags and secrets it needs, from
+/// the one table of each kind's credential fields (`VendorKind::required_credentials`).
+pub fn add_help() -> String {
+    let mut text = String::from(
+        "Kinds (--kind), and what each needs: the flags on the command line, then the secrets,\n\
+         prompted for or read from stdin one per line, in the order shown.\n",
+    );
+    for kind in VendorKind::ALL.iter().copied() {
+        let (secrets, flags): (Vec<CredentialField>, Vec<CredentialField>) =
+            kind.required_credentials().iter().partition(|f| f.is_secret());
+        text.push_str(&format!("  {:<10} {}\n", kind.as_str(), kind.display_name()));
+        for (what, fields) in [
+            ("flags:", &flags[..]),
+            ("secrets:", &secrets),
+            ("optional:", kind.optional_credentials()),
+        ] {
+            if !fields.is_empty() {
+                let shown: Vec<String> = fields.iter().map(|f| flag_first(*f, kind)).collect();
+                text.push_str(&format!("{:13}{what:<10}{}\n", "", shown.join(", ")));
+            }
+        }
+    }
+    text.push_str(
+        "\nA secret is replaced later by `plantsync vendor set VENDOR` with its flag (the one\n\
+         named beside it, else --password), which asks for the new value.",
+    );
+    text
+}
+
+/// A field for the help: a flag by the flag (and what the portal calls it, where that
+/// differs), a secret by the portal's name (and the `vendor set` flag that replaces it).
+fn flag_first(field: CredentialField, kind: VendorKind) -> String {
+    let described = field.described(kind);
+    if field.is_secret() {
+        described
+    } else if described == field.label(kind) {
+        field.flag().to_owned()
+    } else {
+        format!("{} ({})", field.flag(), field.label(kind))
+    }
 }
 
 /// What `vendor show --format json` prints: the vendor plus which credentials are set.
@@ -151,10 +210,12 @@ async fn show(ctx: &mut Ctx<'_>, vendor: &Vendor, format: Format) -> anyhow::Res
         CredentialField::ApiKey,
         CredentialField::CompanyId,
     ];
+    let set: Vec<CredentialField> = all.iter().copied().filter(|f| creds.has(*f)).collect();
+    let missing = creds.missing_for(vendor.kind);
     let details = VendorDetails {
         vendor,
-        credentials_set: all.iter().filter(|f| creds.has(**f)).map(|f| f.as_str()).collect(),
-        credentials_missing: creds.missing_for(vendor.kind).iter().map(|f| f.as_str()).collect(),
+        credentials_set: set.iter().map(|f| f.as_str()).collect(),
+        credentials_missing: missing.iter().map(|f| f.as_str()).collect(),
         next_key_probe_at,
     };
     match format {
@@ -175,8 +236,8 @@ async fn show(ctx: &mut Ctx<'_>, vendor: &Vendor, format: Format) -> anyhow::Res
                 ("last error", text_cell(vendor.last_error.as_deref())),
                 ("failures in a row", vendor.consecutive_failures.to_string()),
                 ("needs your action", needs_action_cell(vendor, next_key_probe_at.as_ref(), tz)),
-                ("credentials set", list_or_dash(&details.credentials_set)),
-                ("credentials missing", list_or_dash(&details.credentials_missing)),
+                ("credentials set", described(&set, vendor.kind)),
+                ("credentials missing", described(&missing, vendor.kind)),
             ]);
             write!(ctx.out, "{text}")?;
             Ok(())
@@ -198,8 +259,13 @@ fn needs_action_cell(
     }
 }
 
-fn list_or_dash(items: &[&str]) -> String {
-    if items.is_empty() { "-".to_owned() } else { items.join(", ") }
+/// Fields by the portal's names (with the flag that sets them), as the README and the
+/// prompts name them; JSON keeps the store's field names.
+fn described(fields: &[CredentialField], kind: VendorKind) -> String {
+    if fields.is_empty() {
+        return "-".to_owned();
+    }
+    fields.iter().map(|f| f.described(kind)).collect::<Vec<_>>().join(", ")
 }
 
 fn org_cell(vendor: &Vendor) -> String {
@@ -238,5 +304,39 @@ fn print_list(ctx: &mut Ctx<'_>, vendors: &[Vendor], format: Format) -> anyhow::
             write!(ctx.out, "{}", table.render(TABLE_WIDTH))?;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The help is the credential table written out: every kind, each of its fields by the
+    /// portal's name, in prompt order, and nothing a kind does not need.
+    #[test]
+    fn add_help_lists_every_kind_with_its_flags_and_secrets_from_the_table() {
+        let help = add_help();
+        for kind in VendorKind::ALL.iter().copied() {
+            let title = format!("  {:<10} {}", kind.as_str(), kind.display_name());
+            let mut lines = help.lines().skip_while(|line| *line != title);
+            assert!(lines.next().is_some(), "{kind} missing:\n{help}");
+            let section: String =
+                lines.take_while(|line| line.starts_with("             ")).collect();
+            let mut at = 0;
+            for field in kind.required_credentials().iter().filter(|f| !f.is_secret()) {
+                assert!(section.contains(field.flag()), "{kind}: {field:?}\n{section}");
+            }
+            for field in kind.required_credentials().iter().filter(|f| f.is_secret()) {
+                let found = section[at..].find(field.label(kind));
+                at += found.unwrap_or_else(|| panic!("{kind}: {field:?} in order\n{section}"));
+            }
+            for field in [CredentialField::AppId, CredentialField::ApiKey] {
+                if !kind.required_credentials().contains(&field) {
+                    assert!(!section.contains(field.flag()), "{kind} needs no {field:?}");
+                }
+            }
+        }
+        assert!(help.contains("huawei     Huawei FusionSolar"), "{help}");
+        assert!(help.contains("secrets:  FusionSolar systemCode (--password)"), "{help}");
     }
 }
