@@ -37,6 +37,29 @@ async fn post_sync(api: &str, token: &str) -> reqwest::Result<serde_json::Value>
         .await
 }
 
+/// A simulator with one Sungrow account of 12 plants and a started agent on a fresh sandbox
+/// that syncs only when asked: (simulator, sandbox, agent process, API address, token).
+async fn quiet_agent(seed: u64) -> (Simulator, Sandbox, std::process::Child, String, String) {
+    let sim = Simulator::start(SimulatorConfig {
+        seed,
+        accounts: vec![AccountSpec::new(VendorKind::Sungrow, 12, 0)],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    crate::sync_cli::add_vendors(&sandbox, &sim, 1);
+    let quiet = [
+        ("PLANTSYNC_API_PORT", "0"),
+        ("PLANTSYNC_SYNC_ENABLED", "false"),
+        ("PLANTSYNC_ALERTS_ENABLED", "false"),
+    ];
+    let agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
+    let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    (sim, sandbox, agent, api, token)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_sync_then_restart_recovers() {
     // Slow vendor: every response waits 150 ms, so a sync of 60 plants takes ~10 s.
@@ -143,23 +166,7 @@ async fn kill_9_mid_sync_then_restart_recovers() {
 /// the agent stops cleanly. The simulator's latch holds the run until the stop is asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_waits_for_the_running_sync_and_answers_its_request() {
-    let sim = Simulator::start(SimulatorConfig {
-        seed: 11,
-        accounts: vec![AccountSpec::new(VendorKind::Sungrow, 12, 0)],
-    })
-    .await
-    .unwrap();
-    let sandbox = Sandbox::new();
-    crate::sync_cli::add_vendors(&sandbox, &sim, 1);
-    let quiet = [
-        ("PLANTSYNC_API_PORT", "0"),
-        ("PLANTSYNC_SYNC_ENABLED", "false"),
-        ("PLANTSYNC_ALERTS_ENABLED", "false"),
-    ];
-    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
-    wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
-    let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
-    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let (sim, sandbox, mut agent, api, token) = quiet_agent(11).await;
 
     sim.hold(0);
     let (api2, token2) = (api.clone(), token.clone());
@@ -194,23 +201,7 @@ async fn a_stop_waits_for_the_running_sync_and_answers_its_request() {
 /// JSON answer naming that run as interrupted, not a dropped connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_that_ends_a_sync_answers_its_request_with_the_interrupted_run() {
-    let sim = Simulator::start(SimulatorConfig {
-        seed: 12,
-        accounts: vec![AccountSpec::new(VendorKind::Sungrow, 12, 0)],
-    })
-    .await
-    .unwrap();
-    let sandbox = Sandbox::new();
-    crate::sync_cli::add_vendors(&sandbox, &sim, 1);
-    let quiet = [
-        ("PLANTSYNC_API_PORT", "0"),
-        ("PLANTSYNC_SYNC_ENABLED", "false"),
-        ("PLANTSYNC_ALERTS_ENABLED", "false"),
-    ];
-    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
-    wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
-    let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
-    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let (sim, sandbox, mut agent, api, token) = quiet_agent(12).await;
 
     sim.hold(0);
     let pending = tokio::spawn(async move {
