@@ -97,29 +97,42 @@ fn add_column_if_missing(
 }
 
 /// Gives every vendor whose name repeats an earlier vendor's name in the same organization
-/// the suffix ` (<id>)`, so the unique index can be created; says which were renamed.
+/// a free name, ` (<id>)` (or ` (<id>-2)`, ... when the organization already has that one),
+/// so the unique index can be created; says which were renamed.
 fn rename_duplicate_vendor_names(tx: &Transaction<'_>) -> Result<Vec<String>> {
     let mut stmt = tx.prepare(
-        "SELECT v.id, v.name, o.name FROM vendors v JOIN organizations o ON o.id = v.org_id
+        "SELECT v.id, v.org_id, v.name, o.name FROM vendors v JOIN organizations o ON o.id = v.org_id
          WHERE EXISTS (SELECT 1 FROM vendors w
                        WHERE w.org_id = v.org_id AND w.name = v.name AND w.id < v.id)
          ORDER BY v.id",
     )?;
     let duplicates = stmt
-        .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get(2)?)))?
-        .collect::<Result<Vec<(i64, String, String)>, _>>()?;
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+        .collect::<Result<Vec<(i64, i64, String, String)>, _>>()?;
+    let mut taken =
+        tx.prepare("SELECT count(*) > 0 FROM vendors WHERE org_id = ?1 AND name = ?2")?;
     let mut notices = Vec::new();
-    for (id, name, org) in duplicates {
-        let renamed = format!("{name} ({id})");
+    for (id, org_id, name, org) in duplicates {
+        // Each rename is written before the next is chosen, so two renames never collide.
+        let mut renamed = format!("{name} ({id})");
+        for n in 2.. {
+            let in_use: bool =
+                taken.query_row(rusqlite::params![org_id, renamed], |row| row.get(0))?;
+            if !in_use {
+                break;
+            }
+            renamed = format!("{name} ({id}-{n})");
+        }
         tx.execute("UPDATE vendors SET name = ?1 WHERE id = ?2", rusqlite::params![renamed, id])?;
         notices.push(format!(
             "vendor {id} was renamed from '{name}' to '{renamed}': vendor names are now unique \
-             within an organization, and '{org}' had two named '{name}'"
+             within an organization, and an earlier vendor of '{org}' is named '{name}'"
         ));
     }
     Ok(notices)
 }
 
+/// The schema version a database is at (`PRAGMA user_version`).
 pub(super) fn user_version(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
 }
@@ -220,21 +233,25 @@ mod tests {
                  INSERT INTO vendors (id, name, kind, org_id) VALUES
                      (1, 'roof', 'solarman', 1), (2, 'roof', 'growatt', 1),
                      (3, 'roof', 'sungrow', 2), (4, 'roof', 'growatt', NULL),
-                     (5, 'roof', 'growatt', NULL);",
+                     (5, 'roof', 'growatt', NULL), (6, 'roof (2)', 'huawei', 1),
+                     (7, 'roof', 'sungrow', 1), (8, 'roof (7)', 'solaredge', 1);",
             )
             .unwrap();
         }
         let mut conn = Connection::open(&path).unwrap();
         let notices = migrate(&mut conn, &path).unwrap();
-        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert_eq!(notices.len(), 2, "{notices:?}");
         assert!(
-            notices[0].contains("vendor 2 was renamed from 'roof' to 'roof (2)'"),
+            notices[0].contains("vendor 2 was renamed from 'roof' to 'roof (2-2)'"),
             "{notices:?}"
         );
         let mut stmt = conn.prepare("SELECT name FROM vendors ORDER BY id").unwrap();
         let names: Vec<String> =
             stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
-        assert_eq!(names, ["roof", "roof (2)", "roof", "roof", "roof"]);
+        assert_eq!(
+            names,
+            ["roof", "roof (2-2)", "roof", "roof", "roof", "roof (2)", "roof (7-2)", "roof (7)"]
+        );
         let err = conn
             .execute("INSERT INTO vendors (name, kind, org_id) VALUES ('roof', 'huawei', 2)", [])
             .unwrap_err();
