@@ -431,8 +431,9 @@ pub enum PlantsCommand {
         /// Only this vendor (id or unique name).
         #[arg(long)]
         vendor: Option<String>,
-        /// Only this status: online, partial, offline, fault or unknown (every portal), or a
-        /// portal's own word such as ALL_OFFLINE (that portal's plants only).
+        /// Only this status: online, partial, offline, fault or unknown (plantsync's words,
+        /// every portal), or a portal's own word such as ALL_OFFLINE (matched against the
+        /// portal's word, in every portal that uses it).
         #[arg(long, value_parser = parse_plant_status)]
         status: Option<StatusFilter>,
         /// Only active (true) or inactive (false) plants.

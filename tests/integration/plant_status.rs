@@ -34,9 +34,25 @@ async fn every_portal_maps_its_codes_to_one_status_and_the_filter_spans_portals(
     let solarman = counts(&h.plants_of(0).await);
     assert_eq!(solarman, BTreeMap::from([(Online, 12), (Partial, 2), (Offline, 2)]));
     // Sungrow: `ps_status` 0 is offline; an online plant is `fault` when `ps_fault_status` is 1.
-    let sungrow = counts(&h.plants_of(1).await);
-    assert_eq!(sungrow.get(&Offline), Some(&2), "{sungrow:?}");
-    assert_eq!(sungrow.get(&Online).unwrap_or(&0) + sungrow.get(&Fault).unwrap_or(&0), 14);
+    let sungrow = h.plants_of(1).await;
+    assert_eq!(counts(&sungrow).get(&Offline), Some(&2), "{:?}", counts(&sungrow));
+    let mut faulted = 0;
+    for plant in &sungrow {
+        let (_, raw) = h.store.get_plant(plant.id).await.unwrap();
+        let raw: serde_json::Value = serde_json::from_str(&raw.unwrap()).unwrap();
+        let expected = match (raw["ps_status"].as_i64(), raw["ps_fault_status"].as_i64()) {
+            (Some(0), _) => Offline,
+            (Some(1), Some(1)) => Fault,
+            (Some(1), _) => Online,
+            other => panic!("the simulator sent {other:?}"),
+        };
+        assert_eq!(plant.status, expected, "{}: {raw}", plant.name);
+        if expected == Fault {
+            assert_eq!(plant.network_status.as_deref(), Some("FAULT"), "never NORMAL");
+        }
+        faulted += usize::from(expected == Fault);
+    }
+    assert!(faulted > 0, "the simulator's open faults make some online plants faulted");
     // SolarEdge's `Active` is administrative: the status stays unknown, the word is kept.
     let solaredge = h.plants_of(2).await;
     assert_eq!(counts(&solaredge), BTreeMap::from([(Unknown, 16)]));

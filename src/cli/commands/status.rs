@@ -6,6 +6,7 @@ use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json, yes_no,
 };
 use crate::schedule::{NextRun, NextRuns};
+use crate::store::StoreStatus;
 use chrono::{DateTime, Utc};
 
 /// `status --format json`: the store's report and the running agent, if any.
@@ -138,7 +139,7 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
                     ("schema version", status.schema_version.to_string()),
                     ("organizations", status.organizations.to_string()),
                     ("vendors", format!("{} ({} active)", status.vendors, status.active_vendors)),
-                    ("plants", format!("{} ({} active)", status.plants, status.active_plants)),
+                    ("plants", plants_line(&status)),
                     ("alerts", format!("{} ({} active)", status.alerts, status.active_alerts)),
                     ("last plant sync run", time_cell(status.last_plant_run_at.as_ref(), tz)),
                     ("last alert sync run", time_cell(status.last_alert_run_at.as_ref(), tz)),
@@ -227,11 +228,54 @@ fn human_bytes(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
+/// `250 (240 active: 200 online, 30 offline, 10 unknown)`: the active plants by status.
+fn plants_line(status: &StoreStatus) -> String {
+    let by_status = status
+        .plants_by_status
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(word, n)| format!("{n} {word}"))
+        .collect::<Vec<_>>();
+    if by_status.is_empty() {
+        format!("{} ({} active)", status.plants, status.active_plants)
+    } else {
+        format!("{} ({} active: {})", status.plants, status.active_plants, by_status.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::schedule::{RestrictedWindow, ScheduleSettings};
     use crate::store::ScheduleCandidate;
+
+    #[test]
+    fn the_plants_line_counts_active_plants_by_status() {
+        use crate::domain::PlantStatus;
+        let status = |by: &[(PlantStatus, u64)]| StoreStatus {
+            database_path: String::new(),
+            database_bytes: 0,
+            schema_version: 3,
+            organizations: 1,
+            vendors: 1,
+            active_vendors: 1,
+            plants: 250,
+            active_plants: 240,
+            plants_by_status: by.iter().copied().collect(),
+            alerts: 0,
+            active_alerts: 0,
+            last_plant_run_at: None,
+            last_alert_run_at: None,
+            vendor_health: Vec::new(),
+        };
+        let by =
+            [(PlantStatus::Online, 200), (PlantStatus::Offline, 30), (PlantStatus::Unknown, 10)];
+        assert_eq!(
+            plants_line(&status(&by)),
+            "250 (240 active: 200 online, 30 offline, 10 unknown)"
+        );
+        assert_eq!(plants_line(&status(&[])), "250 (240 active)");
+    }
 
     /// The schedule lines at a fixed clock: 20:00 IST, inside the 19:00-06:00 window.
     #[test]

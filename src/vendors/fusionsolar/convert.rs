@@ -116,9 +116,28 @@ pub(super) fn alert(alarm: Alarm, raw: &str) -> Result<VendorAlert, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::wire::{Data, KpiRow, StationPage};
+    use super::super::wire::{Data, KpiMap, KpiRow, StationPage};
     use super::*;
     use serde_json::value::RawValue;
+
+    #[test]
+    fn health_states_map_to_one_status_beside_the_word() {
+        use PlantStatus::{Fault, Offline, Online, Unknown};
+        for (state, normalized, word) in [
+            (1, Offline, "DISCONNECTED"),
+            (2, Fault, "FAULTY"),
+            (3, Online, "HEALTHY"),
+            (4, Unknown, "STATE_4"),
+        ] {
+            let mut plant = VendorPlant::default();
+            apply_kpi(&mut plant, &KpiMap { real_health_state: Some(state), ..KpiMap::default() });
+            assert_eq!(plant.status, Some(normalized), "{state}");
+            assert_eq!(plant.network_status.as_deref(), Some(word), "{state}");
+        }
+        let mut untouched = VendorPlant { status: Some(Fault), ..VendorPlant::default() };
+        apply_kpi(&mut untouched, &KpiMap::default());
+        assert_eq!(untouched.status, Some(Fault), "a KPI without a state keeps the status");
+    }
 
     fn fixture(name: &str) -> String {
         let path = format!("{}/tests/fixtures/fusionsolar/{name}", env!("CARGO_MANIFEST_DIR"));

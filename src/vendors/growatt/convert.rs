@@ -75,6 +75,21 @@ mod tests {
     use super::super::wire::{Data, PlantPage};
     use super::*;
 
+    #[test]
+    fn status_codes_map_to_one_status_beside_the_word() {
+        use PlantStatus::{Fault, Offline, Online, Unknown};
+        for (code, normalized, word) in [
+            (0, Offline, "OFFLINE"),
+            (1, Online, "NORMAL"),
+            (2, Fault, "FAULT"),
+            (3, Online, "STANDBY"),
+            (9, Unknown, "STATUS_9"),
+        ] {
+            assert_eq!(plant_status(code), normalized, "{code}");
+            assert_eq!(status(code), word, "{code}");
+        }
+    }
+
     fn fixture(name: &str) -> String {
         let path = format!("{}/tests/fixtures/growatt/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -146,6 +146,20 @@ mod tests {
     use super::super::wire::{AlertPage, StationPage};
     use super::*;
 
+    #[test]
+    fn network_status_words_map_to_one_status() {
+        use PlantStatus::{Offline, Online, Partial, Unknown};
+        for (word, normalized) in [
+            ("NORMAL", Online),
+            (" ALL_OFFLINE", Offline),
+            ("partial_offline ", Partial),
+            ("NO_DEVICE", Unknown),
+            ("", Unknown),
+        ] {
+            assert_eq!(plant_status(word), normalized, "{word:?}");
+        }
+    }
+
     fn fixture_text(name: &str) -> String {
         let path = format!("{}/tests/fixtures/solarman/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(path).unwrap()

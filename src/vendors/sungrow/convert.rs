@@ -124,9 +124,7 @@ pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> 
         latitude: station.latitude,
         longitude: station.longitude,
         timezone: station.ps_current_time_zone.as_deref().and_then(zone_from_gmt),
-        network_status: station
-            .ps_status
-            .map(|s| if s == 0 { "ALL_OFFLINE" } else { "NORMAL" }.to_owned()),
+        network_status: network_word(station.ps_status, station.ps_fault_status),
         status: plant_status(station.ps_status, station.ps_fault_status),
         current_power_kw: power.flatten(),
         daily_energy_kwh: today.flatten(),
@@ -135,6 +133,18 @@ pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> 
         raw_json: Some(raw.to_owned()),
         vendor_plant_id: id,
     })
+}
+
+/// Sungrow sends codes, not words: its word for the plant, built from both codes so it never
+/// contradicts the normalized status (a faulted plant is not `NORMAL`).
+fn network_word(online: Option<i64>, fault: Option<i64>) -> Option<String> {
+    let word = match (online?, fault) {
+        (0, _) => "ALL_OFFLINE",
+        (_, Some(1)) => "FAULT",
+        (_, Some(2)) => "ALARM",
+        _ => "NORMAL",
+    };
+    Some(word.to_owned())
 }
 
 /// `ps_status` (1 online, 0 offline) with `ps_fault_status` (1 fault, 2 alarm, 3 normal): an
@@ -209,6 +219,23 @@ mod tests {
         serde_json::from_str::<Station>(row.get())
             .map_err(|e| e.to_string())
             .and_then(|s| plant(s, row.get()))
+    }
+
+    #[test]
+    fn the_two_codes_give_one_status_and_a_word_that_agrees() {
+        let cases = [
+            ((Some(1), Some(3)), Some(PlantStatus::Online), Some("NORMAL")),
+            ((Some(1), Some(2)), Some(PlantStatus::Online), Some("ALARM")),
+            ((Some(1), Some(1)), Some(PlantStatus::Fault), Some("FAULT")),
+            ((Some(1), None), Some(PlantStatus::Online), Some("NORMAL")),
+            ((Some(0), Some(1)), Some(PlantStatus::Offline), Some("ALL_OFFLINE")),
+            ((Some(7), None), Some(PlantStatus::Unknown), Some("NORMAL")),
+            ((None, Some(1)), None, None),
+        ];
+        for ((online, fault), status, word) in cases {
+            assert_eq!(plant_status(online, fault), status, "{online:?} {fault:?}");
+            assert_eq!(network_word(online, fault).as_deref(), word, "{online:?} {fault:?}");
+        }
     }
 
     #[test]
