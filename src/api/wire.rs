@@ -192,7 +192,7 @@ impl WindowStatus {
         }
     }
 
-    /// In words: `19:00-06:00 Asia/Kolkata: closed until 06:00 tomorrow`.
+    /// In words: `19:00-06:00 Asia/Kolkata: scheduled syncs wait until 06:00 tomorrow`.
     pub fn describe(&self, now: chrono::DateTime<chrono::Utc>) -> String {
         if self.start == self.end {
             return "none".to_owned();

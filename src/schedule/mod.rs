@@ -595,8 +595,8 @@ async fn announce(
     said
 }
 
-/// Whether the window holds scheduled syncs back at `now`, in words: `closed until 06:00`,
-/// `open until 19:00`, or `no window`.
+/// Whether the window holds scheduled syncs back at `now`, in words: `scheduled syncs wait
+/// until 06:00`, `scheduled syncs run until 19:00`, or `no window`.
 pub fn window_now(window: &RestrictedWindow, now: DateTime<Utc>) -> String {
     let closed_until = window.contains(now).then(|| window.next_open(now));
     describe_window(window.is_enabled(), closed_until, &window.start.to_string(), window.zone, now)
@@ -613,8 +613,8 @@ pub fn describe_window(
 ) -> String {
     match closed_until {
         _ if !enabled => "no window".to_owned(),
-        Some(until) => format!("closed until {}", rule::local_when(until, zone, now)),
-        None => format!("open until {start}"),
+        Some(until) => format!("scheduled syncs wait until {}", rule::local_when(until, zone, now)),
+        None => format!("scheduled syncs run until {start}"),
     }
 }
 

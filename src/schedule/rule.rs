@@ -158,12 +158,12 @@ pub enum NextRun {
 
 impl NextRun {
     /// In words, for the CLI and the log, with times in `zone` relative to `now`
-    /// ("06:00 tomorrow (2 vendors)").
+    /// ("06:00 tomorrow, 2 vendors").
     pub fn describe(&self, zone: chrono_tz::Tz, now: DateTime<Utc>) -> String {
         match self {
             Self::At { at, vendors } => {
                 let noun = if *vendors == 1 { "vendor" } else { "vendors" };
-                format!("{} ({vendors} {noun})", local_when(at.as_datetime(), zone, now))
+                format!("{}, {vendors} {noun}", local_when(at.as_datetime(), zone, now))
             }
             Self::Paused => "none while automatic syncs are paused".to_owned(),
             Self::Disabled => "none: scheduled syncs of this kind are off".to_owned(),
@@ -320,7 +320,7 @@ mod tests {
         assert_eq!(night, at("2026-11-30T06:00:00+05:30", 2));
         assert_eq!(
             night.describe(chrono_tz::Asia::Kolkata, ist("2026-11-29T20:00:00+05:30")),
-            "06:00 tomorrow (2 vendors)"
+            "06:00 tomorrow, 2 vendors"
         );
         // By day, the next tick with a vendor due: 1 synced at 10:16, 15 min, due from 10:30.
         let day = [candidate(1, Some("2026-11-29T10:16:00+05:30"))];

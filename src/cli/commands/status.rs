@@ -75,7 +75,7 @@ impl Schedule {
             } else if self.agent_error.is_some() {
                 format!("{words} by this configuration")
             } else {
-                format!("none: no agent runs (with one: {words})")
+                format!("none: no agent runs; with one: {words}")
             }
         };
         let automatic = match (self.paused, &self.agent_error) {
@@ -313,14 +313,14 @@ mod tests {
         assert_eq!(
             lines(Some(false), &one),
             [
-                "19:00-06:00 Asia/Kolkata: closed until 06:00 tomorrow",
+                "19:00-06:00 Asia/Kolkata: scheduled syncs wait until 06:00 tomorrow",
                 "on",
-                "06:00 tomorrow (1 vendor)",
+                "06:00 tomorrow, 1 vendor",
                 "none: scheduled syncs of this kind are off",
             ]
         );
         let offline = lines(None, &one);
-        assert_eq!(offline[2], "none: no agent runs (with one: 06:00 tomorrow (1 vendor))");
+        assert_eq!(offline[2], "none: no agent runs; with one: 06:00 tomorrow, 1 vendor");
         let paused = lines(Some(true), &one);
         assert_eq!(
             paused[1..3],
