@@ -129,12 +129,12 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
         .await?;
     writeln!(ctx.out, "\nfirst plants of '{DEMO_ORG}':")?;
     let mut table = Table::default()
-        .column("ID", 2, true)
-        .column("NAME", 10, false)
-        .column("KWP", 6, true)
-        .column("KW NOW", 6, true)
-        .column("KWH TODAY", 9, true)
-        .column("ZONE", 6, false);
+        .number("ID")
+        .text("NAME", 10)
+        .number("KWP")
+        .number("KW NOW")
+        .number("KWH TODAY")
+        .whole("ZONE");
     for p in &listed {
         table.row(vec![
             p.id.to_string(),

@@ -281,14 +281,14 @@ fn print_list(ctx: &mut Ctx<'_>, vendors: &[Vendor], format: Format) -> anyhow::
         Format::Csv => write_csv(ctx.out, vendors),
         Format::Table => {
             let mut table = Table::default()
-                .column("ID", 2, true)
-                .column("NAME", 8, false)
-                .column("KIND", 8, false)
-                .column("ORG", 6, false)
-                .column("ON", 3, false)
-                .column("PLANTS", 6, true)
-                .column("LAST SYNC", 16, false)
-                .column("ERROR", 5, false);
+                .number("ID")
+                .text("NAME", 8)
+                .whole("KIND")
+                .text("ORG", 6)
+                .whole("ON")
+                .number("PLANTS")
+                .whole("LAST SYNC")
+                .text("ERROR", 5);
             for v in vendors {
                 table.row(vec![
                     v.id.to_string(),
