@@ -1,6 +1,6 @@
 //! `plantsync alerts list|show`.
 
-use super::{Ctx, UsageError};
+use super::{Ctx, UsageError, usage_if_invalid};
 use crate::cli::AlertsCommand;
 use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json,
@@ -26,7 +26,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: AlertsCommand) -> anyhow::Result<()
                 since,
                 limit,
             };
-            let alerts = ctx.store.list_alerts(filter).await?;
+            let alerts = ctx.store.list_alerts(filter).await.map_err(usage_if_invalid)?;
             print_list(ctx, &alerts, format.format)
         }
         AlertsCommand::Show { id, format } => {

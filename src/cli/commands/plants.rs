@@ -1,13 +1,14 @@
 //! `plantsync plants list|show`.
 
-use super::Ctx;
+use super::{Ctx, usage_if_invalid};
 use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, number_cell, text_cell, time_cell, write_csv,
     write_json, yes_no,
 };
 use crate::cli::{PlantSortArg, PlantsCommand};
+use crate::domain::PlantStatus;
 use crate::domain::{Plant, PlantId, VendorId};
-use crate::store::{PlantFilter, PlantSort, VendorFilter};
+use crate::store::{PlantFilter, PlantSort, StatusFilter, VendorFilter};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -18,7 +19,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()
             let filter = PlantFilter {
                 org,
                 vendor,
-                status,
+                status: status.clone(),
                 active,
                 search,
                 sort: match sort {
@@ -32,7 +33,13 @@ pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()
                 descending: desc,
                 limit,
             };
-            let plants = ctx.store.list_plants(filter).await?;
+            let plants = ctx.store.list_plants(filter).await.map_err(usage_if_invalid)?;
+            if let (true, Some(StatusFilter::VendorWord(word))) = (plants.is_empty(), &status) {
+                let stored = ctx.store.stored_network_statuses().await?;
+                if let Some(hint) = unknown_status_hint(word, &stored) {
+                    eprintln!("plantsync: {hint}");
+                }
+            }
             // Tables name each plant's vendor; JSON and CSV keep the documented vendor_id.
             let vendor_names: HashMap<VendorId, String> = match format.format {
                 Format::Table => ctx
@@ -51,6 +58,26 @@ pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()
             show(ctx, &plant, raw, format.format)
         }
     }
+}
+
+/// What to say when `--status` was a portal's word that no stored plant has (a typo, or a
+/// word of another portal): the words that would match. `None` when some plant has the
+/// word, so the other filters, not the word, left the listing empty. Still exit 0: an
+/// empty listing is an answer.
+fn unknown_status_hint(word: &str, stored: &[String]) -> Option<String> {
+    if stored.iter().any(|s| s.eq_ignore_ascii_case(word)) {
+        return None;
+    }
+    let ours: Vec<&str> = PlantStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let theirs = match stored {
+        [] => "none is stored yet".to_owned(),
+        words => format!("stored here: {}", words.join(", ")),
+    };
+    Some(format!(
+        "no plant has the status '{word}'; --status takes one of {} (every portal) or a \
+         portal's own word ({theirs})",
+        ours.join(", ")
+    ))
 }
 
 #[derive(Serialize)]
