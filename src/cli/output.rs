@@ -125,7 +125,11 @@ impl Table {
     /// Adds a row (one cell per column), each cell made [`printable`].
     pub fn row(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.headers.len());
-        self.rows.push(cells.iter().map(|cell| printable(cell).into_owned()).collect());
+        let cells = cells.into_iter().map(|cell| match printable(&cell) {
+            Cow::Borrowed(_) => cell,
+            Cow::Owned(clean) => clean,
+        });
+        self.rows.push(cells.collect());
     }
 
     /// Renders the header and rows, two spaces between columns, within `width`: wide
