@@ -11,6 +11,7 @@ mod time_arg;
 
 use crate::domain::{AlertStatus, RunKind, RunStatus, Severity, VendorKind};
 use crate::store::StatusFilter;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -312,8 +313,8 @@ pub enum VendorCommand {
         /// Display name.
         #[arg(long)]
         name: String,
-        /// Portal kind.
-        #[arg(long, value_parser = parse_kind)]
+        /// Portal kind (what each needs is listed below).
+        #[arg(long, value_parser = kind_parser(), ignore_case = true)]
         kind: VendorKind,
         /// Organization id or name (without one it is never synced automatically).
         #[arg(long)]
@@ -428,12 +429,13 @@ pub enum PlantsCommand {
         /// Only this organization (id or name).
         #[arg(long)]
         org: Option<String>,
-        /// Only this vendor (id or unique name).
+        /// Only this vendor (id, or name: with --org, the one in that organization).
         #[arg(long)]
         vendor: Option<String>,
         /// Only this status: online, partial, offline, fault or unknown (plantsync's words,
         /// every portal), or a portal's own word such as ALL_OFFLINE (matched against the
-        /// portal's word, in every portal that uses it).
+        /// portal's word, in every portal that uses it; a word no plant has is answered on
+        /// stderr with the words there are).
         #[arg(long, value_parser = parse_plant_status)]
         status: Option<StatusFilter>,
         /// Only active (true) or inactive (false) plants.
@@ -531,6 +533,13 @@ pub enum RunsCommand {
         #[command(flatten)]
         format: FormatArg,
     },
+}
+
+/// The five kinds as clap's possible values, so `--help` lists them and a typo is answered
+/// with them (and a suggestion); any case is accepted, as everywhere.
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = VendorKind> {
+    clap::builder::PossibleValuesParser::new(VendorKind::ALL.iter().map(|k| k.as_str()))
+        .try_map(|text| text.parse::<VendorKind>())
 }
 
 fn parse_kind(text: &str) -> Result<VendorKind, String> {

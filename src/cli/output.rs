@@ -5,16 +5,25 @@
 //! show times in the configured zone.
 //!
 //! Tables are laid out by comfy-table. On a terminal they fit its width by wrapping the
-//! widest cells (an error, a name) onto more lines; nothing is ever cut short, since a cut
-//! error is the one a person needed to read. When stdout is not a terminal (a pipe, a file,
-//! a test) a table has no width limit, so the output is the same wherever it runs and every
-//! row stays on one line for `grep`.
+//! free-text cells (a name, a title, an error, an address) onto more lines; nothing is ever
+//! cut short, since a cut error is the one a person needed to read. Ids, numbers, enum
+//! words and times never wrap: `20` over ` 0` reads as two ids, `offlin`/`e` as nothing, so
+//! such a column is always as wide as its widest value (when those alone are wider than
+//! the terminal, the table is wider than the terminal rather than split). When stdout is not
+//! a terminal (a pipe, a file, a test) a table has no width limit, so the output is the same
+//! wherever it runs and every row stays on one line for `grep`.
+//!
+//! Every cell of a table (and every value of [`key_values`]) is made printable first: plant
+//! names and alert titles come from the portals, so a newline would split a row in two and
+//! an escape sequence would reach the terminal. JSON and CSV keep the text as stored, since
+//! they escape it themselves.
 
 use crate::domain::Timestamp;
 use chrono_tz::Tz;
 use clap::ValueEnum;
 use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, presets};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::Write;
 
 /// How wide a table may be.
@@ -62,29 +71,65 @@ pub enum Format {
     Csv,
 }
 
+/// How a column's cells may be laid out within the width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// Never wrapped: the column is as wide as its widest cell (ids, numbers, enum words,
+    /// times, yes/no).
+    Whole,
+    /// Free text, wrapped at spaces when the table is too wide, down to this many characters.
+    Wrap(usize),
+}
+
 /// A table under construction.
 #[derive(Debug, Default)]
 pub struct Table {
     headers: Vec<&'static str>,
-    min_widths: Vec<usize>,
+    fits: Vec<Fit>,
     right_aligned: Vec<bool>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    /// A column that is not wrapped below `min` characters (so ids and times stay whole
-    /// while a long text wraps); numbers are right-aligned.
-    pub fn column(mut self, header: &'static str, min: usize, right: bool) -> Self {
+    /// A column of values that are read as one token (an id, an enum word, a time): never
+    /// wrapped, left-aligned.
+    pub fn whole(self, header: &'static str) -> Self {
+        self.push(header, Fit::Whole, false)
+    }
+
+    /// A column of numbers (ids, counts, kW): never wrapped, right-aligned.
+    pub fn number(self, header: &'static str) -> Self {
+        self.push(header, Fit::Whole, true)
+    }
+
+    /// A column of free text (a name, a title, an error): wrapped onto more lines when the
+    /// table is too wide, but not below `min` characters.
+    pub fn text(self, header: &'static str, min: usize) -> Self {
+        self.push(header, Fit::Wrap(min.max(1)), false)
+    }
+
+    /// The older way to add a column, for tables that have not said which of their columns
+    /// are free text: a right-aligned one is a [`Table::number`], any other a
+    /// [`Table::text`] wrapped down to `min`.
+    pub fn column(self, header: &'static str, min: usize, right: bool) -> Self {
+        if right { self.number(header) } else { self.text(header, min) }
+    }
+
+    fn push(mut self, header: &'static str, fit: Fit, right: bool) -> Self {
         self.headers.push(header);
-        self.min_widths.push(min.max(1));
+        self.fits.push(fit);
         self.right_aligned.push(right);
         self
     }
 
-    /// Adds a row (one cell per column).
+    /// Adds a row (one cell per column), each cell made [`printable`].
     pub fn row(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.headers.len());
-        self.rows.push(cells);
+        let cells = cells.into_iter().map(|cell| match printable(&cell) {
+            Cow::Borrowed(_) => cell,
+            Cow::Owned(clean) => clean,
+        });
+        self.rows.push(cells.collect());
     }
 
     /// Renders the header and rows, two spaces between columns, within `width`: wide
@@ -112,10 +157,15 @@ impl Table {
             if self.right_aligned[i] {
                 column.set_cell_alignment(CellAlignment::Right);
             }
-            let floor = self.min_widths[i].min(natural[i]) + if i == last { 0 } else { 2 };
-            let floor = u16::try_from(floor).unwrap_or(u16::MAX);
-            column
-                .set_constraint(ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(floor)));
+            let constraint = match self.fits[i] {
+                Fit::Whole => ColumnConstraint::ContentWidth,
+                Fit::Wrap(min) => {
+                    let floor = min.min(natural[i]) + if i == last { 0 } else { 2 };
+                    let floor = u16::try_from(floor).unwrap_or(u16::MAX);
+                    ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(floor))
+                }
+            };
+            column.set_constraint(constraint);
         }
         table.lines().map(|line| line.trim_end().to_owned() + "\n").collect()
     }
@@ -132,10 +182,29 @@ impl Table {
     }
 }
 
-/// Renders `key: value` lines for one record.
+/// Renders `key: value` lines for one record, each value made [`printable`].
 pub fn key_values(pairs: &[(&str, String)]) -> String {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    pairs.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+    pairs.iter().map(|(k, v)| format!("{k:<width$}  {}\n", printable(v))).collect()
+}
+
+/// `text` as it may reach a terminal in a table: a newline, carriage return or tab becomes
+/// a space (one row stays one line), and any other control character (ESC, BEL, DEL, the C1
+/// set) becomes U+FFFD, so no escape sequence from a portal's plant name or alert title
+/// is ever sent to the terminal. Text without control characters is returned as it is.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\n' | '\r' | '\t' => ' ',
+                c if c.is_control() => char::REPLACEMENT_CHARACTER,
+                c => c,
+            })
+            .collect(),
+    )
 }
 
 /// Writes `value` as pretty JSON with a final newline.
@@ -186,11 +255,8 @@ mod tests {
                          getStationRealKpi); waited 70 s and gave up for this run";
 
     fn vendors() -> Table {
-        let mut table = Table::default()
-            .column("ID", 2, true)
-            .column("NAME", 8, false)
-            .column("LAST SYNC", 16, false)
-            .column("ERROR", 5, false);
+        let mut table =
+            Table::default().number("ID").text("NAME", 8).whole("LAST SYNC").text("ERROR", 5);
         table.row(vec![
             "1".into(),
             "Pune FusionSolar".into(),
@@ -233,9 +299,47 @@ mod tests {
         assert_eq!(lines[2], "22  Roof              -                 -");
     }
 
+    /// Whole columns are never split, not even when they alone are wider than the limit:
+    /// the table is wider instead, and only the free text wraps.
+    #[test]
+    fn ids_enum_words_and_times_never_wrap() {
+        let mut table =
+            Table::default().number("ID").whole("STATUS").whole("STARTED").text("TITLE", 4);
+        table.row(vec!["200".into(), "offline".into(), "2026-11-29 10:15".into(), ERROR.into()]);
+        let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+        for width in [20, 30, 50] {
+            let text = table.render(Width::Columns(width));
+            let mut rows = text.lines().skip_while(|l| !l.starts_with("200"));
+            let first = rows.next().unwrap_or_else(|| panic!("{width}: id split:\n{text}"));
+            assert!(first.starts_with("200  offline  2026-11-29 10:15  "), "{width}:\n{text}");
+            // The title wraps in its own column, and all of it is there.
+            let at = "200  offline  2026-11-29 10:15  ".len();
+            let title: String = std::iter::once(first).chain(rows).map(|l| &l[at..]).collect();
+            assert_eq!(squeeze(&title), squeeze(ERROR), "{width}:\n{text}");
+        }
+        // Where everything fits, the table keeps within the width.
+        let text = table.render(Width::Columns(50));
+        assert!(text.lines().all(|l| l.chars().count() <= 50), "{text}");
+    }
+
+    #[test]
+    fn control_characters_become_spaces_or_replacement_characters() {
+        assert_eq!(printable("plain text é"), "plain text é");
+        assert!(matches!(printable("plain"), Cow::Borrowed(_)));
+        assert_eq!(printable("North\nSouth\tEast\r"), "North South East ");
+        assert_eq!(
+            printable("\u{1b}[31mRED\u{1b}[0m\u{7}\u{7f}\u{9b}"),
+            "\u{fffd}[31mRED\u{fffd}[0m\u{fffd}\u{fffd}\u{fffd}"
+        );
+        let mut table = Table::default().number("ID").text("NAME", 4);
+        table.row(vec!["1".into(), "North\nSouth \u{1b}[2J".into()]);
+        assert_eq!(table.render(Width::Unlimited), "ID  NAME\n 1  North South \u{fffd}[2J\n");
+        assert_eq!(key_values(&[("name", "a\nb".into())]), "name  a b\n");
+    }
+
     #[test]
     fn narrow_tables_are_left_alone() {
-        let mut table = Table::default().column("A", 1, false).column("B", 1, true);
+        let mut table = Table::default().whole("A").number("B");
         table.row(vec!["x".into(), "1.00".into()]);
         assert_eq!(table.render(Width::Columns(80)), "A     B\nx  1.00\n");
         assert_eq!(table.render(Width::Unlimited), "A     B\nx  1.00\n");

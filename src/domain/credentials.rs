@@ -64,14 +64,15 @@ impl CredentialField {
         if same { label.to_owned() } else { format!("{label} ({})", self.flag()) }
     }
 
-    /// What the vendor's portal calls this field.
+    /// What the vendor's portal calls this field. No label has parentheses of its own:
+    /// [`CredentialField::described`] and `vendor add --help` add the flag in parentheses.
     pub const fn label(self, kind: VendorKind) -> &'static str {
         match (kind, self) {
             (VendorKind::Solarman, Self::AppId) => "Solarman appId",
             (VendorKind::Solarman, Self::AppSecret) => "Solarman appSecret",
             (VendorKind::Solarman, Self::CompanyId) => "Solarman business orgId",
             (VendorKind::Sungrow, Self::AppId) => "iSolarCloud app key",
-            (VendorKind::Sungrow, Self::AppSecret) => "iSolarCloud secret key (x-access-key)",
+            (VendorKind::Sungrow, Self::AppSecret) => "iSolarCloud secret key, x-access-key",
             (VendorKind::Huawei, Self::Username) => "FusionSolar API account userName",
             (VendorKind::Huawei, Self::Password) => "FusionSolar systemCode",
             (VendorKind::SolarEdge, Self::ApiKey) => "SolarEdge API key",
@@ -199,6 +200,23 @@ mod tests {
         assert_eq!(
             CredentialField::ApiKey.described(VendorKind::Growatt),
             "Growatt API token (--api-key)"
+        );
+    }
+
+    /// `described` adds the flag in parentheses, so a label with its own would read
+    /// `secret key (x-access-key) (--app-secret)`.
+    #[test]
+    fn no_description_has_doubled_parentheses() {
+        use CredentialField::*;
+        for kind in VendorKind::ALL.iter().copied() {
+            for field in [Username, Password, AppId, AppSecret, ApiKey, CompanyId] {
+                let text = field.described(kind);
+                assert!(text.matches('(').count() <= 1, "{kind} {field:?}: {text}");
+            }
+        }
+        assert_eq!(
+            AppSecret.described(VendorKind::Sungrow),
+            "iSolarCloud secret key, x-access-key (--app-secret)"
         );
     }
 

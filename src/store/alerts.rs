@@ -156,12 +156,15 @@ impl Store {
                 "SELECT {COLUMNS} FROM alerts a LEFT JOIN plants p ON p.id = a.plant_id WHERE 1 = 1"
             );
             let mut args: Vec<Value> = Vec::new();
-            if let Some(org) = &filter.org {
-                args.push(Value::Integer(orgs::resolve(conn, org)?.id.0));
+            // The organization first: among vendors sharing a name, it picks the vendor.
+            let org = filter.org.as_deref().map(|o| orgs::resolve(conn, o)).transpose()?;
+            if let Some(org) = &org {
+                args.push(Value::Integer(org.id.0));
                 sql.push_str(&format!(" AND p.org_id = ?{}", args.len()));
             }
             if let Some(vendor) = &filter.vendor {
-                args.push(Value::Integer(vendors::resolve(conn, vendor)?.id.0));
+                let vendor = vendors::resolve_in(conn, vendor, org.map(|o| o.id))?;
+                args.push(Value::Integer(vendor.id.0));
                 sql.push_str(&format!(" AND a.vendor_id = ?{}", args.len()));
             }
             if let Some(plant) = filter.plant {

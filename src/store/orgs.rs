@@ -35,13 +35,22 @@ pub struct OrgPatch {
     pub sync_interval_minutes: Option<u32>,
 }
 
-/// The one rule for the name of an organization or a vendor: trimmed, and not blank (an
+/// The one rule for the name of an organization or a vendor: trimmed, not blank (an
 /// empty or whitespace-only name cannot be told apart in a listing, nor typed as a
-/// reference). `what` is the thing with its article ("an organization").
+/// reference), and free of control characters (a newline would split a listing's row, an
+/// escape sequence would reach the terminal of whoever lists it). `what` is the thing with
+/// its article ("an organization").
 pub(super) fn checked_name(what: &str, name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
         return Err(StoreError::Invalid(format!("{what}'s name cannot be blank")));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(StoreError::Invalid(format!(
+            "{what}'s name contains a control character ('{}'); use a name of one line of \
+             printable text",
+            c.escape_default()
+        )));
     }
     Ok(name.to_owned())
 }

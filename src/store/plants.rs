@@ -412,12 +412,15 @@ impl Store {
         self.read(move |conn| {
             let mut sql = format!("SELECT {COLUMNS} FROM plants WHERE 1 = 1");
             let mut args: Vec<Value> = Vec::new();
-            if let Some(org) = &filter.org {
-                args.push(Value::Integer(orgs::resolve(conn, org)?.id.0));
+            // The organization first: among vendors sharing a name, it picks the vendor.
+            let org = filter.org.as_deref().map(|o| orgs::resolve(conn, o)).transpose()?;
+            if let Some(org) = &org {
+                args.push(Value::Integer(org.id.0));
                 sql.push_str(&format!(" AND org_id = ?{}", args.len()));
             }
             if let Some(vendor) = &filter.vendor {
-                args.push(Value::Integer(vendors::resolve(conn, vendor)?.id.0));
+                let vendor = vendors::resolve_in(conn, vendor, org.map(|o| o.id))?;
+                args.push(Value::Integer(vendor.id.0));
                 sql.push_str(&format!(" AND vendor_id = ?{}", args.len()));
             }
             match &filter.status {
@@ -452,6 +455,20 @@ impl Store {
             let rows =
                 stmt.query_map(params_from_iter(args), from_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    /// The portals' own status words stored (`network_status`), each once, sorted: what
+    /// `plants list --status` can match besides the five normalized words.
+    pub async fn stored_network_statuses(&self) -> Result<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT DISTINCT network_status FROM plants WHERE network_status IS NOT NULL
+                 ORDER BY network_status",
+            )?;
+            let words = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok(words)
         })
         .await
     }

@@ -45,7 +45,7 @@ fn org_auto_sync(conn: &Connection, org: Option<OrgId>) -> Result<bool> {
 fn lookup<T>(found: Result<T>) -> Result<Result<T, SelectionError>> {
     match found {
         Ok(value) => Ok(Ok(value)),
-        Err(error @ (StoreError::NotFound { .. } | StoreError::Conflict(_))) => {
+        Err(error @ (StoreError::NotFound { .. } | StoreError::Invalid(_))) => {
             Ok(Err(SelectionError::Unknown(error)))
         }
         Err(other) => Err(other),

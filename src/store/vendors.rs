@@ -71,7 +71,8 @@ pub(super) fn get(conn: &Connection, id: VendorId) -> Result<Vendor> {
 
 /// Finds a vendor by id, or by exact name when `reference` is not a number and the name is
 /// unique. Names are unique within an organization only, so an ambiguous name is an error
-/// that lists the vendors and says to use the id.
+/// that lists the vendors and says to use the id: [`StoreError::Invalid`], since the
+/// reference is the caller's to fix (the CLI exits 2 for it, as for any usage error).
 pub(super) fn resolve(conn: &Connection, reference: &str) -> Result<Vendor> {
     resolve_in(conn, reference, None)
 }
@@ -105,7 +106,7 @@ pub(super) fn resolve_in(conn: &Connection, reference: &str, org: Option<OrgId>)
             } else {
                 ""
             };
-            Err(StoreError::Conflict(format!(
+            Err(StoreError::Invalid(format!(
                 "{n} vendors are named '{}' ({}); name the vendor by its id{hint}",
                 reference.trim(),
                 which.join(", ")
@@ -436,9 +437,10 @@ mod tests {
         let (a, b) = (org(&store, "A").await, org(&store, "B").await);
         let in_a = store.add_vendor(named("Roof", Some(a)), Credentials::default()).await.unwrap();
         let in_b = store.add_vendor(named("Roof", Some(b)), Credentials::default()).await.unwrap();
-        let err = store.find_vendor("Roof").await.unwrap_err().to_string();
+        let err = store.find_vendor("Roof").await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "the caller's to fix: {err}");
         assert_eq!(
-            err,
+            err.to_string(),
             format!(
                 "2 vendors are named 'Roof' (id {} in organization 'A', id {} in organization \
                  'B'); name the vendor by its id or, where the command takes one, --org",

@@ -105,15 +105,26 @@ fn vendor_set_enable_disable_and_credentials_missing() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("needs --app-id (Solarman appId)"));
-    // A secret missing on stdin is an error too.
-    let output = sandbox
-        .cmd()
-        .args(["vendor", "add", "--name", "Y", "--kind", "growatt"])
-        .write_stdin("")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("Growatt API token"));
+    // A secret missing or empty on stdin is a usage error too.
+    refused(
+        &sandbox,
+        &["vendor", "add", "--name", "Y", "--kind", "growatt"],
+        "",
+        2,
+        "expected the Growatt API token on standard input (one secret per line), found end of \
+         input",
+    );
+    let solarman =
+        ["vendor", "add", "--name", "Z", "--kind", "solarman", "--app-id", "a", "--username", "u"];
+    refused(&sandbox, &solarman, "app-secret\n", 2, "expected the password on standard input");
+    refused(&sandbox, &solarman, "\n", 2, "the Solarman appSecret is empty");
+    refused(
+        &sandbox,
+        &["vendor", "set", "Edge Fleet", "--api-key"],
+        "",
+        2,
+        "new SolarEdge API key",
+    );
     assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM vendors"), "2\n");
 }
 
@@ -184,8 +195,11 @@ fn plants_and_alerts_listings_filter_and_show() {
     assert_snapshot("plant_show", &one);
     let table = sandbox.ok(&["plants", "list"]);
     assert!(table.ends_with("5 plant(s)\n"), "{table}");
-    // The vendor by name, not by id.
-    assert!(table.lines().nth(1).unwrap().contains("  Farm 1  Roof One  "), "{table}");
+    // The vendor by name and id (names may be shared across organizations), and the
+    // normalized status.
+    let row = table.lines().nth(1).unwrap();
+    assert!(row.contains("  Farm 1  Roof One (1)  "), "{table}");
+    assert_eq!(row.split_whitespace().rev().nth(1), Some("online"), "{table}");
 
     let alerts = json(&sandbox.ok(&[
         "alerts",
@@ -329,6 +343,16 @@ fn vendor_add_help_names_every_kind_and_vendor_show_the_portals_names() {
     for kind in ["solarman", "sungrow", "solaredge", "huawei", "growatt"] {
         assert!(help.contains(&format!("\n  {kind:<10} ")), "{kind}:\n{help}");
     }
+    assert!(
+        help.contains("[possible values: solarman, sungrow, solaredge, huawei, growatt]"),
+        "{help}"
+    );
+    assert!(
+        help.contains("secrets:  iSolarCloud secret key, x-access-key (--app-secret), password\n"),
+        "{help}"
+    );
+    assert!(!help.contains(") ("), "doubled parentheses:\n{help}");
+    refused(&sandbox, &["vendor", "add", "--name", "X", "--kind", "solarmen"], "", 2, "'solarman'");
     assert!(help.contains("flags:    --app-id (Solarman appId), --username\n"), "{help}");
     assert!(help.contains("secrets:  FusionSolar systemCode (--password)\n"), "{help}");
     assert!(help.contains("secrets:  Growatt API token (--api-key)\n"), "{help}");
@@ -420,4 +444,246 @@ async fn a_sync_that_selects_no_vendor_is_never_recorded_as_a_run() {
     std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
     assert!(agent.wait().unwrap().success());
     assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM sync_runs"), "0\n");
+}
+
+fn store_of(sandbox: &Sandbox, fill: impl AsyncFnOnce(&Store)) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let store = Store::open(sandbox.db()).unwrap();
+        fill(&store).await;
+        store.close();
+    });
+}
+
+fn portal_plant(id: &str, name: &str) -> VendorPlant {
+    VendorPlant {
+        vendor_plant_id: id.into(),
+        name: Some(name.into()),
+        network_status: Some("NORMAL".into()),
+        status: Some(PlantStatus::Online),
+        ..Default::default()
+    }
+}
+
+fn portal_alert(plant: &str, title: &str) -> VendorAlert {
+    VendorAlert {
+        vendor_alert_key: format!("{plant}|1"),
+        vendor_plant_id: Some(plant.into()),
+        device_sn: None,
+        severity: Severity::Low,
+        status: AlertStatus::Active,
+        code: None,
+        title: title.into(),
+        description: None,
+        started_at: Some("2026-04-06T02:00:00Z".parse().unwrap()),
+        ended_at: None,
+        raw_json: None,
+    }
+}
+
+fn names(listing: &serde_json::Value, field: &str) -> Vec<String> {
+    listing.as_array().unwrap().iter().map(|v| v[field].as_str().unwrap().to_owned()).collect()
+}
+
+/// 'Roof' in Pune and in Mumbai: `--org` picks one in the listings as in `sync`, and a
+/// name that stays ambiguous is a usage error (exit 2) in every command that takes it.
+#[test]
+fn org_picks_a_shared_vendor_name_and_an_ambiguous_one_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+    for org in ["Pune", "Mumbai"] {
+        sandbox.ok(&["org", "add", org]);
+        let mut cmd = sandbox.cmd();
+        cmd.args(["vendor", "add", "--kind", "growatt", "--org", org, "--name", "Roof"])
+            .write_stdin("growatt-token\n")
+            .assert()
+            .success();
+    }
+    store_of(&sandbox, async |store| {
+        for (vendor, plant, name) in [(1, "p1", "Pune Farm"), (2, "m1", "Mumbai Farm")] {
+            let plants = vec![portal_plant(plant, name)];
+            store.upsert_plants(VendorId(vendor), plants, Timestamp::now()).await.unwrap();
+            let alerts = vec![portal_alert(plant, &format!("{name} fault"))];
+            store.upsert_alerts(VendorId(vendor), alerts, Timestamp::now()).await.unwrap();
+        }
+    });
+    let pick = ["--org", "Mumbai", "--vendor", "Roof", "--format", "json"];
+    let plants = json(&sandbox.ok(&[&["plants", "list"][..], &pick].concat()));
+    assert_eq!(names(&plants, "name"), ["Mumbai Farm"]);
+    let alerts = json(&sandbox.ok(&[&["alerts", "list"][..], &pick].concat()));
+    assert_eq!(names(&alerts, "title"), ["Mumbai Farm fault"]);
+    let pune = json(
+        &sandbox.ok(&["plants", "list", "--org", "1", "--vendor", "Roof", "--format", "json"]),
+    );
+    assert_eq!(names(&pune, "name"), ["Pune Farm"]);
+
+    let ambiguous = "2 vendors are named 'Roof' (id 1 in organization 'Pune', id 2 in \
+                     organization 'Mumbai'); name the vendor by its id or, where the command \
+                     takes one, --org";
+    for args in [
+        &["plants", "list", "--vendor", "Roof"][..],
+        &["alerts", "list", "--vendor", "Roof"],
+        &["vendor", "show", "Roof"],
+        &["vendor", "set", "Roof", "--username", "x"],
+        &["vendor", "disable", "Roof"],
+        &["vendor", "remove", "Roof"],
+        &["sync", "plants", "--vendor", "Roof"],
+    ] {
+        refused(&sandbox, args, "", 2, ambiguous);
+    }
+    // A name another vendor of the organization has is a conflict with stored data: exit 1.
+    let taken = "a vendor named 'Roof' already exists in organization 'Pune'";
+    let add = ["vendor", "add", "--kind", "growatt", "--org", "Pune", "--name", "Roof"];
+    refused(&sandbox, &add, "t\n", 1, taken);
+    refused(
+        &sandbox,
+        &["org", "add", "Pune"],
+        "",
+        1,
+        "an organization named 'Pune' already exists",
+    );
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM vendors WHERE is_active = 1"), "2\n");
+}
+
+/// Names the user gives are refused with a control character in them; names that came
+/// from a portal (or an older plantsync) are printed harmlessly: one row, one line, no
+/// escape sequence reaching the terminal. JSON keeps the text as stored.
+#[test]
+fn control_characters_are_refused_in_names_and_never_printed_in_tables() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    let control = "name contains a control character";
+    refused(&sandbox, &["org", "add", "North\nSouth"], "", 2, control);
+    refused(&sandbox, &["org", "add", "\u{1b}[31mRED\u{1b}[0m"], "", 2, control);
+    refused(&sandbox, &["org", "set", "Alpha Solar", "--name", "A\u{7}"], "", 2, control);
+    let add = ["vendor", "add", "--kind", "growatt", "--org", "Alpha Solar", "--name"];
+    refused(&sandbox, &[&add[..], &["Roof\tTwo"]].concat(), "", 2, control);
+    refused(&sandbox, &["vendor", "set", "Edge", "--name", "E\u{1b}dge"], "", 2, control);
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM organizations"), "2\n");
+
+    let hostile = "North\nSouth \u{1b}[31mRED\u{1b}[0m\u{7}";
+    store_of(&sandbox, async |store| {
+        let plants = vec![portal_plant("ps-1", hostile)];
+        store.upsert_plants(VendorId(1), plants, Timestamp::now()).await.unwrap();
+        let alerts = vec![portal_alert("ps-1", hostile)];
+        store.upsert_alerts(VendorId(1), alerts, Timestamp::now()).await.unwrap();
+    });
+    sqlite3(
+        &sandbox.db(),
+        "UPDATE organizations SET name = 'Beta' || char(10) || 'Energy' || char(27) || '[2J' WHERE id = 2",
+    );
+    let shown = "North South \u{fffd}[31mRED\u{fffd}[0m\u{fffd}";
+    for (args, rows) in [
+        (&["plants", "list"][..], 1),
+        (&["alerts", "list"], 1),
+        (&["org", "list"], 2),
+        (&["plants", "show", "1"], 0),
+        (&["alerts", "show", "1"], 0),
+    ] {
+        let text = sandbox.ok(args);
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{args:?}: {text:?}");
+        if rows > 0 {
+            // The header, the rows, and the count line where there is one.
+            let count = usize::from(args[0] != "org");
+            assert_eq!(text.lines().count(), 1 + rows + count, "{args:?}: {text}");
+        }
+        if args[0] != "org" {
+            assert!(text.contains(shown), "{args:?}: {text:?}");
+        }
+    }
+    assert!(sandbox.ok(&["org", "list"]).contains("Beta Energy\u{fffd}[2J"));
+    let raw = json(&sandbox.ok(&["plants", "list", "--format", "json"]));
+    assert_eq!(raw[0]["name"], hostile, "JSON keeps the text and escapes it");
+}
+
+/// A portal's word no stored plant has is answered with the words there are, once, on
+/// stderr; the listing is still an (empty) answer, exit 0.
+#[test]
+fn an_unknown_status_word_lists_the_words_there_are() {
+    let sandbox = Sandbox::new();
+    add_org_and_vendor(&sandbox);
+    seed_plants(&sandbox);
+    let output = sandbox.cmd().args(["plants", "list", "--status", "bogus"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "ID  NAME  VENDOR  KWP  KW NOW  KWH TODAY  STATUS  ON\n0 plant(s)\n"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr,
+        "plantsync: no plant has the status 'bogus'; --status takes one of online, partial, \
+         offline, fault, unknown (every portal) or a portal's own word (stored here: \
+         ALL_OFFLINE, NORMAL)\n"
+    );
+    let output = sandbox
+        .cmd()
+        .args(["plants", "list", "--status", "bogus", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (output.status.code(), json(&String::from_utf8_lossy(&output.stdout))),
+        (Some(0), serde_json::json!([]))
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stderr), stderr);
+    // A word some plant has, left out by another filter, needs no hint.
+    let output = sandbox
+        .cmd()
+        .args(["plants", "list", "--status", "all_offline", "--org", "Beta Energy"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+/// The demo's "go on" lines, run as printed in a shell (in a data dir of their own): the
+/// organization and then a vendor in it are created, so `sync plants` has a vendor to take.
+#[test]
+fn the_demo_go_on_lines_add_a_vendor_the_sync_can_take() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.cmd().args(["demo"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("go on with your own portal accounts"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    let bin = assert_cmd::cargo::cargo_bin!("plantsync").display().to_string();
+    let wanted = ["org add", "vendor add --org", "vendor add --help", "sync plants", "run"];
+    assert_eq!(lines.len(), wanted.len(), "{stdout}");
+    for (line, what) in lines.iter().zip(wanted) {
+        assert!(line.starts_with(&format!("{bin} {what}")), "{line}\n{stdout}");
+    }
+    let own = sandbox.dir.path().join("own");
+    for (line, stdin) in
+        [(lines[0], ""), (lines[1], "the-app-secret\nthe-password\n"), (lines[2], "")]
+    {
+        let ran = std::process::Command::new("sh")
+            .args(["-c", line])
+            .env("HOME", &own)
+            .env("XDG_DATA_HOME", own.join(".local/share"))
+            .env("XDG_CONFIG_HOME", own.join(".config"))
+            .env_remove("PLANTSYNC_DATA_DIR")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write as _;
+                child.stdin.take().unwrap().write_all(stdin.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert!(ran.status.success(), "{line}: {}", String::from_utf8_lossy(&ran.stderr));
+    }
+    let db = std::fs::read_dir(own.join(".local/share")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(
+        sqlite3(
+            &db.join("plantsync.db"),
+            "SELECT v.name, v.kind, o.name FROM vendors v JOIN organizations o ON o.id = v.org_id"
+        ),
+        "Roof A|solarman|My Office\n"
+    );
 }

@@ -1,6 +1,6 @@
 //! `plantsync alerts list|show`.
 
-use super::{Ctx, UsageError};
+use super::{Ctx, UsageError, usage_if_invalid};
 use crate::cli::AlertsCommand;
 use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json,
@@ -26,7 +26,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: AlertsCommand) -> anyhow::Result<()
                 since,
                 limit,
             };
-            let alerts = ctx.store.list_alerts(filter).await?;
+            let alerts = ctx.store.list_alerts(filter).await.map_err(usage_if_invalid)?;
             print_list(ctx, &alerts, format.format)
         }
         AlertsCommand::Show { id, format } => {
@@ -92,27 +92,84 @@ fn print_list(ctx: &mut Ctx<'_>, alerts: &[Alert], format: Format) -> anyhow::Re
         Format::Json => write_json(ctx.out, alerts),
         Format::Csv => write_csv(ctx.out, alerts),
         Format::Table => {
-            let mut table = Table::default()
-                .column("ID", 2, true)
-                .column("STARTED", 16, false)
-                .column("SEV", 4, false)
-                .column("STATUS", 6, false)
-                .column("PLANT", 6, false)
-                .column("TITLE", 10, false);
-            for a in alerts {
-                table.row(vec![
-                    a.id.to_string(),
-                    time_cell(a.started_at.as_ref(), ctx.tz()),
-                    a.severity.to_string(),
-                    a.status.to_string(),
-                    text_cell(a.plant_name.as_deref()),
-                    a.title.clone(),
-                ]);
-            }
-            let mut text = table.render(TABLE_WIDTH);
+            let mut text = table(alerts, ctx.tz()).render(TABLE_WIDTH);
             text.push_str(&format!("{} alert(s)\n", alerts.len()));
             ctx.out.write_all(text.as_bytes())?;
             Ok(())
         }
+    }
+}
+
+/// The alerts as a table, times in `tz`.
+fn table(alerts: &[Alert], tz: chrono_tz::Tz) -> Table {
+    let mut table = Table::default()
+        .number("ID")
+        .whole("STARTED")
+        .whole("SEV")
+        .whole("STATUS")
+        .text("PLANT", 6)
+        .text("TITLE", 10);
+    for a in alerts {
+        table.row(vec![
+            a.id.to_string(),
+            time_cell(a.started_at.as_ref(), tz),
+            a.severity.to_string(),
+            a.status.to_string(),
+            text_cell(a.plant_name.as_deref()),
+            a.title.clone(),
+        ]);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::output::Width;
+    use crate::domain::{AlertStatus, Severity, VendorId};
+
+    fn alert(id: i64, title: &str) -> Alert {
+        let now = Timestamp::now();
+        Alert {
+            id: AlertId(id),
+            vendor_id: VendorId(1),
+            vendor_alert_key: format!("k{id}"),
+            plant_id: Some(PlantId(3)),
+            plant_name: Some("Farm on the ridge".into()),
+            device_sn: None,
+            severity: Severity::Critical,
+            status: AlertStatus::Acknowledged,
+            code: None,
+            title: title.into(),
+            description: None,
+            started_at: Some("2026-04-06T02:00:00Z".parse().unwrap()),
+            ended_at: None,
+            change_seq: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// At 50 columns the id, the time, the severity and the status stay whole; the plant
+    /// name and the title wrap.
+    #[test]
+    fn a_narrow_table_keeps_ids_times_and_enum_words_whole() {
+        let title = "Grid power outage on the feeder of inverter 2";
+        let text = table(&[alert(200, title)], chrono_tz::UTC).render(Width::Columns(50));
+        for whole in ["200", "2026-04-06 02:00", "CRITICAL", "ACKNOWLEDGED"] {
+            assert!(text.contains(whole), "{whole:?} split:\n{text}");
+        }
+        for word in title.split(' ') {
+            assert!(text.contains(word), "{word:?} lost:\n{text}");
+        }
+        assert!(text.lines().nth(1).unwrap().starts_with("200  "), "{text}");
+    }
+
+    #[test]
+    fn control_characters_in_an_alert_title_never_reach_the_table() {
+        let text = table(&[alert(1, "Fan\r\nfault \u{7}\u{9b}2J")], chrono_tz::UTC)
+            .render(Width::Unlimited);
+        assert_eq!(text.lines().count(), 2, "{text:?}");
+        assert!(text.contains("Fan  fault \u{fffd}\u{fffd}2J"), "{text:?}");
     }
 }

@@ -5,7 +5,9 @@ use super::Ctx;
 use super::sync::{fail_if_vendors_failed, print, resolve, run_with_progress};
 use crate::cli::output::{Format, TABLE_WIDTH, Table, number_cell, text_cell};
 use crate::datadir::lock::{DataDirLock, SyncAccess};
-use crate::domain::{CredentialField, Credentials, NewOrganization, NewVendor, RunKind};
+use crate::domain::{
+    CredentialField, Credentials, NewOrganization, NewVendor, RunKind, VendorKind,
+};
 use crate::simulator::{SimCredentials, Simulator, demo_config};
 use crate::store::{PlantFilter, Selection, StoreError, VendorPatch};
 use crate::sync::{Engine, EngineSettings};
@@ -129,12 +131,12 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
         .await?;
     writeln!(ctx.out, "\nfirst plants of '{DEMO_ORG}':")?;
     let mut table = Table::default()
-        .column("ID", 2, true)
-        .column("NAME", 10, false)
-        .column("KWP", 6, true)
-        .column("KW NOW", 6, true)
-        .column("KWH TODAY", 9, true)
-        .column("ZONE", 6, false);
+        .number("ID")
+        .text("NAME", 10)
+        .number("KWP")
+        .number("KW NOW")
+        .number("KWH TODAY")
+        .whole("ZONE");
     for p in &listed {
         table.row(vec![
             p.id.to_string(),
@@ -168,14 +170,41 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
     }
     writeln!(
         ctx.out,
-        "\ngo on with your own portal accounts (in your own data dir, not the demo's):\n  \
-         {bin} org add 'My Office'\n  \
-         {bin} vendor add --help      # the five kinds and the credentials each needs\n  \
-         {bin} sync plants\n  \
-         {bin} run                    # the agent, on the schedule `config show` prints"
+        "\ngo on with your own portal accounts (in your own data dir, not the demo's):\n{}",
+        go_on(&bin)
     )?;
     fail_if_vendors_failed(&plants)?;
     fail_if_vendors_failed(&alerts)
+}
+
+/// The organization and vendor of the "go on" example.
+const EXAMPLE_ORG: &str = "My Office";
+const EXAMPLE_VENDOR: &str = "Roof A";
+
+/// The commands that take a user from the demo to their own accounts, in the order they
+/// work: an organization, a vendor in it (a real `vendor add` line, its flags from the
+/// credential table, so `sync plants` then has a vendor to sync), the reference for the
+/// other kinds, a sync, the agent. `bin` is already a shell word.
+fn go_on(bin: &str) -> String {
+    let kind = VendorKind::Solarman;
+    let (args, secrets) = super::vendor::add_example(kind, EXAMPLE_ORG, EXAMPLE_VENDOR);
+    let add: Vec<String> = args.iter().map(|a| shell_word(a)).collect();
+    [
+        format!("{bin} org add {}", shell_word(EXAMPLE_ORG)),
+        format!(
+            "{bin} {}\n      # then asks for the {}",
+            add.join(" "),
+            secrets.join(", then the ")
+        ),
+        format!("{bin} vendor add --help      # the five kinds and the credentials each needs"),
+        format!("{bin} sync plants"),
+        format!("{bin} run                    # the agent, on the schedule `config show` prints"),
+    ]
+    .iter()
+    .map(|line| format!("  {line}\n"))
+    .collect::<String>()
+    .trim_end()
+    .to_owned()
 }
 
 /// `text` as one word for a POSIX shell: unchanged when it is made of safe characters, else
@@ -188,7 +217,36 @@ fn shell_word(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_word;
+    use super::{go_on, shell_word};
+
+    /// In order, the lines add an organization, then a vendor in it, before the sync (the
+    /// integration test `cli::the_demo_go_on_lines_add_a_vendor_the_sync_can_take` runs
+    /// them in a shell).
+    #[test]
+    fn the_go_on_lines_add_a_vendor_before_they_sync() {
+        let text = go_on("plantsync");
+        let commands: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split("  #").next().unwrap().trim())
+            .collect();
+        assert_eq!(commands.len(), 5, "{text}");
+        assert_eq!(commands[0], "plantsync org add 'My Office'");
+        assert!(
+            commands[1].starts_with(
+                "plantsync vendor add --org 'My Office' --kind solarman --name 'Roof A' --app-id "
+            ),
+            "{text}"
+        );
+        assert_eq!(commands[2], "plantsync vendor add --help");
+        assert_eq!(commands[3], "plantsync sync plants");
+        assert_eq!(commands[4], "plantsync run");
+        assert!(
+            text.contains("# then asks for the Solarman appSecret, then the password"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn shell_words_are_quoted_only_when_needed() {

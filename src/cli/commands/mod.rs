@@ -21,8 +21,9 @@ use std::io::Write;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// A store error that is the caller's mistake (a blank name) is a usage error (exit 2);
-/// any other stays what it is.
+/// A store error that is the caller's mistake (a blank name, a name with a control
+/// character, a vendor name shared by several vendors) is a usage error (exit 2); any other
+/// stays what it is (a duplicate name is a conflict with existing data: exit 1).
 pub fn usage_if_invalid(error: crate::store::StoreError) -> anyhow::Error {
     match error {
         crate::store::StoreError::Invalid(message) => UsageError(message).into(),

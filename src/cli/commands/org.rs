@@ -68,13 +68,13 @@ fn print_list(ctx: &mut Ctx<'_>, orgs: &[Organization], format: Format) -> anyho
         Format::Csv => write_csv(ctx.out, orgs),
         Format::Table => {
             let mut table = Table::default()
-                .column("ID", 2, true)
-                .column("NAME", 10, false)
-                .column("AUTO", 4, false)
-                .column("EVERY", 5, true)
-                .column("VENDORS", 7, true)
-                .column("PLANTS", 6, true)
-                .column("UPDATED", 16, false);
+                .number("ID")
+                .text("NAME", 10)
+                .whole("AUTO")
+                .number("EVERY")
+                .number("VENDORS")
+                .number("PLANTS")
+                .whole("UPDATED");
             for org in orgs {
                 table.row(vec![
                     org.id.to_string(),

@@ -1,13 +1,14 @@
 //! `plantsync plants list|show`.
 
-use super::Ctx;
+use super::{Ctx, usage_if_invalid};
 use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, number_cell, text_cell, time_cell, write_csv,
     write_json, yes_no,
 };
 use crate::cli::{PlantSortArg, PlantsCommand};
+use crate::domain::PlantStatus;
 use crate::domain::{Plant, PlantId, VendorId};
-use crate::store::{PlantFilter, PlantSort, VendorFilter};
+use crate::store::{PlantFilter, PlantSort, StatusFilter, VendorFilter};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -18,7 +19,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()
             let filter = PlantFilter {
                 org,
                 vendor,
-                status,
+                status: status.clone(),
                 active,
                 search,
                 sort: match sort {
@@ -32,7 +33,13 @@ pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()
                 descending: desc,
                 limit,
             };
-            let plants = ctx.store.list_plants(filter).await?;
+            let plants = ctx.store.list_plants(filter).await.map_err(usage_if_invalid)?;
+            if let (true, Some(StatusFilter::VendorWord(word))) = (plants.is_empty(), &status) {
+                let stored = ctx.store.stored_network_statuses().await?;
+                if let Some(hint) = unknown_status_hint(word, &stored) {
+                    eprintln!("plantsync: {hint}");
+                }
+            }
             // Tables name each plant's vendor; JSON and CSV keep the documented vendor_id.
             let vendor_names: HashMap<VendorId, String> = match format.format {
                 Format::Table => ctx
@@ -51,6 +58,26 @@ pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()
             show(ctx, &plant, raw, format.format)
         }
     }
+}
+
+/// What to say when `--status` was a portal's word that no stored plant has (a typo, or a
+/// word of another portal): the words that would match. `None` when some plant has the
+/// word, so the other filters, not the word, left the listing empty. Still exit 0: an
+/// empty listing is an answer.
+fn unknown_status_hint(word: &str, stored: &[String]) -> Option<String> {
+    if stored.iter().any(|s| s.eq_ignore_ascii_case(word)) {
+        return None;
+    }
+    let ours: Vec<&str> = PlantStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let theirs = match stored {
+        [] => "none is stored yet".to_owned(),
+        words => format!("stored here: {}", words.join(", ")),
+    };
+    Some(format!(
+        "no plant has the status '{word}'; --status takes one of {} (every portal) or a \
+         portal's own word ({theirs})",
+        ours.join(", ")
+    ))
 }
 
 #[derive(Serialize)]
@@ -115,34 +142,102 @@ fn print_list(
         Format::Json => write_json(ctx.out, plants),
         Format::Csv => write_csv(ctx.out, plants),
         Format::Table => {
-            let mut table = Table::default()
-                .column("ID", 2, true)
-                .column("NAME", 10, false)
-                .column("VENDOR", 6, false)
-                .column("KWP", 6, true)
-                .column("KW NOW", 6, true)
-                .column("KWH TODAY", 9, true)
-                .column("STATUS", 6, false)
-                .column("ON", 3, false);
-            for p in plants {
-                table.row(vec![
-                    p.id.to_string(),
-                    p.name.clone(),
-                    vendor_names
-                        .get(&p.vendor_id)
-                        .cloned()
-                        .unwrap_or_else(|| p.vendor_id.to_string()),
-                    number_cell(p.capacity_kw),
-                    number_cell(p.current_power_kw),
-                    number_cell(p.daily_energy_kwh),
-                    p.status.to_string(),
-                    yes_no(p.is_active),
-                ]);
-            }
-            let mut text = table.render(TABLE_WIDTH);
+            let mut text = table(plants, vendor_names).render(TABLE_WIDTH);
             text.push_str(&format!("{} plant(s)\n", plants.len()));
             ctx.out.write_all(text.as_bytes())?;
             Ok(())
         }
+    }
+}
+
+/// The plants as a table: the vendor as `Name (id)`, since vendor names may be shared
+/// across organizations, like the sync tables show it.
+fn table(plants: &[Plant], vendor_names: &HashMap<VendorId, String>) -> Table {
+    let mut table = Table::default()
+        .number("ID")
+        .text("NAME", 10)
+        .text("VENDOR", 6)
+        .number("KWP")
+        .number("KW NOW")
+        .number("KWH TODAY")
+        .whole("STATUS")
+        .whole("ON");
+    for p in plants {
+        table.row(vec![
+            p.id.to_string(),
+            p.name.clone(),
+            match vendor_names.get(&p.vendor_id) {
+                Some(name) => format!("{name} ({})", p.vendor_id),
+                None => p.vendor_id.to_string(),
+            },
+            number_cell(p.capacity_kw),
+            number_cell(p.current_power_kw),
+            number_cell(p.daily_energy_kwh),
+            p.status.to_string(),
+            yes_no(p.is_active),
+        ]);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::output::Width;
+    use crate::domain::{PlantStatus, Timestamp};
+
+    fn plant(id: i64, name: &str, status: PlantStatus) -> Plant {
+        let now = Timestamp::now();
+        Plant {
+            id: PlantId(id),
+            vendor_id: VendorId(7),
+            org_id: None,
+            vendor_plant_id: format!("ps-{id}"),
+            name: name.into(),
+            capacity_kw: Some(1234.5),
+            address: None,
+            latitude: None,
+            longitude: None,
+            timezone: None,
+            network_status: None,
+            status,
+            current_power_kw: Some(12.25),
+            daily_energy_kwh: Some(86.5),
+            total_energy_kwh: None,
+            vendor_updated_at: None,
+            last_refreshed_at: None,
+            is_active: true,
+            change_seq: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// At 50 columns ids, numbers and statuses stay whole; only the names wrap.
+    #[test]
+    fn a_narrow_table_keeps_ids_numbers_and_statuses_whole() {
+        let name = "Rooftop array on the east warehouse";
+        let plants =
+            [plant(200, name, PlantStatus::Offline), plant(7, "Barn", PlantStatus::Online)];
+        let names = HashMap::from([(VendorId(7), "Roof".to_owned())]);
+        let text = table(&plants, &names).render(Width::Columns(50));
+        for whole in ["200", "offline", "1234.50", "12.25", "86.50", "online"] {
+            assert!(text.contains(whole), "{whole:?} split:\n{text}");
+        }
+        // Every word of the long name is there; its row starts with the whole id.
+        for word in name.split(' ') {
+            assert!(text.contains(word), "{word:?} lost:\n{text}");
+        }
+        assert!(text.lines().nth(1).unwrap().starts_with("200  "), "{text}");
+    }
+
+    /// A portal's name with a newline or an escape sequence stays on its row, harmless.
+    #[test]
+    fn control_characters_in_a_plant_name_never_reach_the_table() {
+        let plants = [plant(1, "North\nSouth\t\u{1b}[31mRED\u{1b}[0m", PlantStatus::Online)];
+        let text = table(&plants, &HashMap::new()).render(Width::Unlimited);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(text.contains("North South \u{fffd}[31mRED\u{fffd}[0m"), "{text:?}");
     }
 }

@@ -18,14 +18,14 @@ pub async fn run(ctx: &mut Ctx<'_>, command: RunsCommand) -> anyhow::Result<()> 
                 Format::Csv => write_csv(ctx.out, &runs),
                 Format::Table => {
                     let mut table = Table::default()
-                        .column("ID", 2, true)
-                        .column("KIND", 6, false)
-                        .column("SOURCE", 6, false)
-                        .column("STATUS", 6, false)
-                        .column("STARTED", 16, false)
-                        .column("SECS", 4, true)
-                        .column("OK/FAIL", 7, true)
-                        .column("SYNCED", 6, true);
+                        .number("ID")
+                        .whole("KIND")
+                        .whole("SOURCE")
+                        .whole("STATUS")
+                        .whole("STARTED")
+                        .number("SECS")
+                        .number("OK/FAIL")
+                        .number("SYNCED");
                     for r in &runs {
                         table.row(vec![
                             r.id.to_string(),
@@ -66,13 +66,13 @@ pub async fn run(ctx: &mut Ctx<'_>, command: RunsCommand) -> anyhow::Result<()> 
                         ])
                     )?;
                     let mut table = Table::default()
-                        .column("VENDOR", 8, false)
-                        .column("OK", 3, false)
-                        .column("TOTAL", 5, true)
-                        .column("NEW", 4, true)
-                        .column("UPD", 4, true)
-                        .column("SAME", 4, true)
-                        .column("ERROR", 10, false);
+                        .text("VENDOR", 8)
+                        .whole("OK")
+                        .number("TOTAL")
+                        .number("NEW")
+                        .number("UPD")
+                        .number("SAME")
+                        .text("ERROR", 10);
                     for r in &details.results {
                         table.row(vec![
                             format!("{} ({})", r.vendor_name, r.vendor_id),

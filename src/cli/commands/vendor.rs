@@ -34,7 +34,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
             print_list(ctx, &vendors, format.format)?;
         }
         VendorCommand::Show { vendor, format } => {
-            let vendor = ctx.store.find_vendor(&vendor).await?;
+            let vendor = ctx.store.find_vendor(&vendor).await.map_err(usage_if_invalid)?;
             show(ctx, &vendor, format.format).await?;
         }
         VendorCommand::Set {
@@ -49,7 +49,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
             app_secret,
             api_key,
         } => {
-            let current = ctx.store.find_vendor(&vendor).await?;
+            let current = ctx.store.find_vendor(&vendor).await.map_err(usage_if_invalid)?;
             if name.is_some() || org.is_some() {
                 // Renamed or moved: refused before any secret is asked for.
                 let name = name.as_deref().unwrap_or(&current.name);
@@ -91,7 +91,8 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
         VendorCommand::Enable { vendor } => set_active(ctx, &vendor, true).await?,
         VendorCommand::Disable { vendor } => set_active(ctx, &vendor, false).await?,
         VendorCommand::Remove { vendor, force } => {
-            let removed = ctx.store.remove_vendor(&vendor, force).await?;
+            let removed =
+                ctx.store.remove_vendor(&vendor, force).await.map_err(usage_if_invalid)?;
             info!(vendor = %removed.id, plants = removed.plant_count, "vendor '{}' removed", removed.name);
             writeln!(
                 ctx.out,
@@ -105,7 +106,7 @@ pub async fn run(ctx: &mut Ctx<'_>, command: VendorCommand) -> anyhow::Result<()
 
 async fn set_active(ctx: &mut Ctx<'_>, vendor: &str, active: bool) -> anyhow::Result<()> {
     let patch = VendorPatch { is_active: Some(active), ..Default::default() };
-    let updated = ctx.store.update_vendor(vendor, patch).await?;
+    let updated = ctx.store.update_vendor(vendor, patch).await.map_err(usage_if_invalid)?;
     let verb = if active { "enabled" } else { "disabled" };
     info!(vendor = %updated.id, "vendor '{}' {verb}", updated.name);
     writeln!(ctx.out, "{verb} vendor '{}' (id {})", updated.name, updated.id)?;
@@ -170,6 +171,28 @@ pub fn add_help() -> String {
          named beside it, else --password), which asks for the new value.",
     );
     text
+}
+
+/// A `vendor add` command line for a vendor `name` of `kind` in `org`, from the same table:
+/// the arguments (after the binary's name), with a placeholder for each flag the user fills
+/// in (`--app-id YOUR_APP_ID`), and the secrets it then asks for, in order, by the portal's
+/// names (secrets are never flags, so the line cannot carry them).
+pub fn add_example(kind: VendorKind, org: &str, name: &str) -> (Vec<String>, Vec<&'static str>) {
+    let mut args: Vec<String> = ["vendor", "add", "--org", org, "--kind", kind.as_str()]
+        .into_iter()
+        .chain(["--name", name])
+        .map(str::to_owned)
+        .collect();
+    let mut secrets = Vec::new();
+    for field in kind.required_credentials().iter().copied() {
+        if field.is_secret() {
+            secrets.push(field.label(kind));
+        } else {
+            args.push(field.flag().to_owned());
+            args.push(format!("YOUR_{}", field.as_str().to_ascii_uppercase()));
+        }
+    }
+    (args, secrets)
 }
 
 /// A field for the help: a flag by the flag (and what the portal calls it, where that
@@ -281,14 +304,14 @@ fn print_list(ctx: &mut Ctx<'_>, vendors: &[Vendor], format: Format) -> anyhow::
         Format::Csv => write_csv(ctx.out, vendors),
         Format::Table => {
             let mut table = Table::default()
-                .column("ID", 2, true)
-                .column("NAME", 8, false)
-                .column("KIND", 8, false)
-                .column("ORG", 6, false)
-                .column("ON", 3, false)
-                .column("PLANTS", 6, true)
-                .column("LAST SYNC", 16, false)
-                .column("ERROR", 5, false);
+                .number("ID")
+                .text("NAME", 8)
+                .whole("KIND")
+                .text("ORG", 6)
+                .whole("ON")
+                .number("PLANTS")
+                .whole("LAST SYNC")
+                .text("ERROR", 5);
             for v in vendors {
                 table.row(vec![
                     v.id.to_string(),
@@ -338,5 +361,47 @@ mod tests {
         }
         assert!(help.contains("huawei     Huawei FusionSolar"), "{help}");
         assert!(help.contains("secrets:  FusionSolar systemCode (--password)"), "{help}");
+        assert!(
+            help.contains(
+                "secrets:  iSolarCloud secret key, x-access-key (--app-secret), password\n"
+            ),
+            "{help}"
+        );
+        assert!(!help.contains(") ("), "doubled parentheses:\n{help}");
+    }
+
+    /// The example is a command line clap accepts, with every flag the kind needs.
+    #[test]
+    fn the_add_example_of_every_kind_parses_and_names_its_secrets() {
+        use clap::Parser;
+        for kind in VendorKind::ALL.iter().copied() {
+            let (args, secrets) = add_example(kind, "My Office", "Roof A");
+            let cli =
+                crate::cli::Cli::try_parse_from(std::iter::once("plantsync".into()).chain(args))
+                    .unwrap_or_else(|e| panic!("{kind}: {e}"));
+            let crate::cli::Command::Vendor(VendorCommand::Add {
+                kind: parsed,
+                org,
+                name,
+                credentials,
+                ..
+            }) = cli.command
+            else {
+                panic!("{kind}: not vendor add");
+            };
+            assert_eq!(
+                (parsed, org.as_deref(), name.as_str()),
+                (kind, Some("My Office"), "Roof A")
+            );
+            let wanted: Vec<&str> = kind
+                .required_credentials()
+                .iter()
+                .filter(|f| f.is_secret())
+                .map(|f| f.label(kind))
+                .collect();
+            assert_eq!(secrets, wanted, "{kind}");
+            let missing = plain_credentials(&credentials).missing_for(kind);
+            assert!(missing.iter().all(|f| f.is_secret()), "{kind}: {missing:?}");
+        }
     }
 }
