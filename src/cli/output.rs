@@ -108,13 +108,6 @@ impl Table {
         self.push(header, Fit::Wrap(min.max(1)), false)
     }
 
-    /// The older way to add a column, for tables that have not said which of their columns
-    /// are free text: a right-aligned one is a [`Table::number`], any other a
-    /// [`Table::text`] wrapped down to `min`.
-    pub fn column(self, header: &'static str, min: usize, right: bool) -> Self {
-        if right { self.number(header) } else { self.text(header, min) }
-    }
-
     fn push(mut self, header: &'static str, fit: Fit, right: bool) -> Self {
         self.headers.push(header);
         self.fits.push(fit);

@@ -105,7 +105,8 @@ pub enum StoreError {
     /// A change conflicts with existing data (a unique name, a row still in use).
     #[error("{0}")]
     Conflict(String),
-    /// A value refused before anything is written (a blank name): the caller's mistake,
+    /// A value refused before anything is written (a blank name or one with a control
+    /// character, a vendor name several vendors share): the caller's mistake,
     /// which the CLI reports as a usage error.
     #[error("{0}")]
     Invalid(String),

@@ -30,10 +30,7 @@ pub fn show(settings: &Settings, format: Format, out: &mut dyn Write) -> anyhow:
             );
             writeln!(out, "config file: {file}")?;
             writeln!(out, "database:    {}\n", settings.database_path().display())?;
-            let mut table = Table::default()
-                .column("KEY", 10, false)
-                .column("VALUE", 12, false)
-                .column("SOURCE", 20, false);
+            let mut table = Table::default().whole("KEY").text("VALUE", 12).text("SOURCE", 20);
             for e in entries {
                 table.row(vec![e.key.to_owned(), e.value, e.source]);
             }

@@ -150,13 +150,13 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
             write!(ctx.out, "\nschedule:\n{schedule}")?;
             if !status.vendor_health.is_empty() {
                 let mut table = Table::default()
-                    .column("ID", 2, true)
-                    .column("VENDOR", 8, false)
-                    .column("KIND", 8, false)
-                    .column("ON", 3, false)
-                    .column("LAST SYNC", 16, false)
-                    .column("FAILS", 5, true)
-                    .column("LAST ERROR", 10, false);
+                    .number("ID")
+                    .text("VENDOR", 8)
+                    .whole("KIND")
+                    .whole("ON")
+                    .whole("LAST SYNC")
+                    .number("FAILS")
+                    .text("LAST ERROR", 10);
                 for v in &status.vendor_health {
                     let error = if v.needs_user_action {
                         format!("NEEDS ACTION: {}", text_cell(v.last_error.as_deref()))

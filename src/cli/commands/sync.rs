@@ -276,14 +276,14 @@ pub fn print(ctx: &mut Ctx<'_>, report: &RunReport, format: Format) -> anyhow::R
                 summary.duration
             )?;
             let mut table = Table::default()
-                .column("VENDOR", 8, false)
-                .column("ORG", 5, false)
-                .column("OK", 3, false)
-                .column("TOTAL", 5, true)
-                .column("SYNCED", 6, true)
-                .column("NEW", 4, true)
-                .column("UPD", 4, true)
-                .column("ERROR", 12, false);
+                .text("VENDOR", 8)
+                .text("ORG", 5)
+                .whole("OK")
+                .number("TOTAL")
+                .number("SYNCED")
+                .number("NEW")
+                .number("UPD")
+                .text("ERROR", 12);
             for r in &summary.results {
                 table.row(vec![
                     format!("{} ({})", r.vendor_name, r.vendor_id),
