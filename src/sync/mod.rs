@@ -522,7 +522,8 @@ impl Engine {
                 run.success = true;
                 run.in_part = true;
                 run.error = Some(format!(
-                    "the refused API key works again; its probe made one call, and the full                      sync follows at the next run ({left})"
+                    "the refused API key works again; its probe made one call, and the full sync \
+                     follows at the next run ({left})"
                 ));
             }
         } else {
