@@ -29,9 +29,55 @@ pub const OPTIONAL_COLUMNS: &[&str] = &[
     "status",
 ];
 
+/// The optional columns that are `NOT NULL` in the schema, with the value an inserted row
+/// takes when the listing leaves them out. Beside [`OPTIONAL_COLUMNS`], so the insert's
+/// `VALUES` is built from both and no column's place is written down twice: reordering
+/// or adding a column cannot give one column's default to another.
+pub const NOT_NULL_DEFAULTS: &[(&str, &str)] = &[("status", "'unknown'")];
+
+/// The parameters of the upsert after the four fixed ones (`vendor_id`, `org_id`,
+/// `vendor_plant_id`, `name`) and the optional columns (`?5` on): the refresh time, the raw
+/// row and the change number offered.
+struct TrailingParams {
+    now: String,
+    raw_json: String,
+    offered: String,
+}
+
+fn trailing_params() -> TrailingParams {
+    let first = 5 + OPTIONAL_COLUMNS.len();
+    TrailingParams {
+        now: format!("?{first}"),
+        raw_json: format!("?{}", first + 1),
+        offered: format!("?{}", first + 2),
+    }
+}
+
+/// The value `plant` offers for the optional column `column`, bound in the order of
+/// [`OPTIONAL_COLUMNS`]. A column without a field here would bind NULL (keeping the
+/// stored value): the test `every_optional_column_is_bound_from_its_field` catches it.
+fn optional_value<'a>(plant: &'a VendorPlant, column: &str) -> &'a dyn rusqlite::ToSql {
+    match column {
+        "capacity_kw" => &plant.capacity_kw,
+        "address" => &plant.address,
+        "latitude" => &plant.latitude,
+        "longitude" => &plant.longitude,
+        "timezone" => &plant.timezone,
+        "network_status" => &plant.network_status,
+        "current_power_kw" => &plant.current_power_kw,
+        "daily_energy_kwh" => &plant.daily_energy_kwh,
+        "total_energy_kwh" => &plant.total_energy_kwh,
+        "vendor_updated_at" => &plant.vendor_updated_at,
+        "status" => &plant.status,
+        _ => &rusqlite::types::Null,
+    }
+}
+
 /// The upsert statement in one of its two forms, built from [`OPTIONAL_COLUMNS`] so the
-/// "changed" test and the assignments cannot drift apart. `?18` is the change number offered
-/// to the row: a new row takes it, an existing row takes it only if something really changed.
+/// "changed" test and the assignments cannot drift apart (and the `VALUES` with
+/// [`NOT_NULL_DEFAULTS`]). The last parameter is the change number offered to the row
+/// ([`trailing_params`]): a new row takes it, an existing row takes it only if something
+/// really changed.
 ///
 /// * [`UPSERT_KEEPING_NAME_SQL`], the one almost every row takes, assigns neither `name` nor
 ///   `org_id` and applies only if both are as stored (a listing without a name counts as the
@@ -69,6 +115,14 @@ fn upsert_sql(assigns_name_and_org: bool) -> String {
         .map(|(c, p)| format!("{c} = coalesce({p}, plants.{c})"))
         .collect::<Vec<_>>()
         .join(",\n    ");
+    let inserted = optional_sources()
+        .map(|(c, p)| match NOT_NULL_DEFAULTS.iter().find(|(column, _)| *column == c) {
+            Some((_, default)) => format!("coalesce({p}, {default})"),
+            None => p,
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let TrailingParams { now, raw_json, offered } = trailing_params();
     let (assign, only_if) = if assigns_name_and_org {
         ("org_id = excluded.org_id,\n            name = coalesce(?4, plants.name),", "")
     } else {
@@ -77,8 +131,8 @@ fn upsert_sql(assigns_name_and_org: bool) -> String {
     format!(
         "INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, {optional},
             last_refreshed_at, is_active, raw_json, change_seq, created_at, updated_at)
-         VALUES (?1, ?2, ?3, coalesce(?4, 'Plant ' || ?3), ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-            coalesce(?15, 'unknown'), ?16, 1, ?17, ?18, ?16, ?16)
+         VALUES (?1, ?2, ?3, coalesce(?4, 'Plant ' || ?3), {inserted},
+            {now}, 1, {raw_json}, {offered}, {now}, {now})
          ON CONFLICT (vendor_id, vendor_plant_id) DO UPDATE SET
             {assign}
             {merges},
@@ -266,33 +320,22 @@ fn upsert(
     let mut keeping = conn.prepare_cached(&UPSERT_KEEPING_NAME_SQL)?;
     let mut full = None;
     for (offered, plant) in (counter + 1..).zip(plants) {
-        let args = params![
-            vendor_id,
-            org_id,
-            plant.vendor_plant_id,
-            plant.name,
-            plant.capacity_kw,
-            plant.address,
-            plant.latitude,
-            plant.longitude,
-            plant.timezone,
-            plant.network_status,
-            plant.current_power_kw,
-            plant.daily_energy_kwh,
-            plant.total_energy_kwh,
-            plant.vendor_updated_at,
-            plant.status,
-            now,
-            plant.raw_json,
-            offered,
-        ];
+        // In the order of the statement's parameters (see `upsert_sql`).
+        let fixed: [&dyn rusqlite::ToSql; 4] =
+            [&vendor_id, &org_id, &plant.vendor_plant_id, &plant.name];
+        let trailing: [&dyn rusqlite::ToSql; 3] = [&now, &plant.raw_json, &offered];
+        let args: Vec<&dyn rusqlite::ToSql> = fixed
+            .into_iter()
+            .chain(OPTIONAL_COLUMNS.iter().map(|column| optional_value(plant, column)))
+            .chain(trailing)
+            .collect();
         // Nothing written: the plant exists with another name or organization.
-        if keeping.execute(args)? == 0 {
+        if keeping.execute(params_from_iter(&args))? == 0 {
             let full = match &mut full {
                 Some(full) => full,
                 None => full.insert(conn.prepare_cached(&UPSERT_SQL)?),
             };
-            full.execute(args)?;
+            full.execute(params_from_iter(&args))?;
         }
     }
     let (changed, created, highest): (i64, i64, Option<i64>) = conn
@@ -493,6 +536,47 @@ mod tests {
     use super::*;
     use crate::domain::{Credentials, NewOrganization, NewVendor, VendorKind};
     use crate::store::test_support::temp_store;
+
+    /// Every optional column binds its own field, and its `VALUES` entry names its own
+    /// parameter with its own default: nothing depends on where a column sits in the list.
+    #[test]
+    fn every_optional_column_is_bound_from_its_field() {
+        use rusqlite::types::{ToSqlOutput, Value as SqlValue};
+        let plant = VendorPlant {
+            vendor_plant_id: "1".into(),
+            capacity_kw: Some(1.0),
+            address: Some("a".into()),
+            latitude: Some(1.0),
+            longitude: Some(1.0),
+            timezone: Some("UTC".into()),
+            network_status: Some("ok".into()),
+            current_power_kw: Some(1.0),
+            daily_energy_kwh: Some(1.0),
+            total_energy_kwh: Some(1.0),
+            vendor_updated_at: Some(Timestamp::now()),
+            status: Some(PlantStatus::Online),
+            ..VendorPlant::default()
+        };
+        for column in OPTIONAL_COLUMNS {
+            let bound = optional_value(&plant, column).to_sql().unwrap();
+            let null = matches!(bound, ToSqlOutput::Owned(SqlValue::Null))
+                || matches!(bound, ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Null));
+            assert!(!null, "{column} has no field bound");
+        }
+        let sql = upsert_sql(false);
+        for (column, param) in optional_sources() {
+            let expected = match NOT_NULL_DEFAULTS.iter().find(|(c, _)| *c == column) {
+                Some((_, default)) => format!("coalesce({param}, {default})"),
+                None => param.clone(),
+            };
+            assert!(sql.contains(&format!("{expected},")), "{column}: {sql}");
+        }
+        let TrailingParams { offered, .. } = trailing_params();
+        assert_eq!(offered, format!("?{}", 7 + OPTIONAL_COLUMNS.len()));
+        assert!(!sql.contains(&format!("?{}", 8 + OPTIONAL_COLUMNS.len())), "no parameter past it");
+        // The one NOT NULL column with a default: a listing without a status inserts it.
+        assert_eq!(NOT_NULL_DEFAULTS, [("status", "'unknown'")]);
+    }
 
     async fn vendor(store: &Store) -> VendorId {
         let org = store

@@ -65,6 +65,9 @@ pub enum Parked {
     WaitUntil(Timestamp),
     /// A static key whose probe is due: one call may be made now.
     Probe,
+    /// A static key whose probe is due, in a run that does not probe (an alert sync, which
+    /// may make no call that could answer it): the next plant sync makes it.
+    ProbeByPlantSync,
 }
 
 impl Parked {

@@ -30,8 +30,9 @@ pub struct VendorHealth {
     pub alerts_consecutive_failures: u32,
     /// Credentials were rejected; waiting for the user.
     pub needs_user_action: bool,
-    /// Requests made today (UTC) against the portal's daily quota, for portals with one
-    /// (SolarEdge); counted over every vendor that uses the same key.
+    /// Requests made in the portal's current day against its daily quota, for portals with
+    /// one (SolarEdge: the day of the key's sites, UTC until they are known; see
+    /// `store::QuotaDay`); counted over every vendor that uses the same key.
     pub quota_used_today: Option<u32>,
     /// The portal's daily request limit, for portals with one.
     pub quota_daily_limit: Option<u32>,
@@ -159,7 +160,7 @@ impl Store {
                 if let Some(limit) = crate::vendors::daily_request_limit(health.kind) {
                     let credentials = super::vendors::read_credentials(conn, health.id)?;
                     let key = super::quota_key(&credentials);
-                    let day = super::quotas::quota_day_of(conn, health.id, now)?;
+                    let day = super::quotas::quota_day_of(conn, &key, health.id, now)?;
                     let today = super::quotas::use_on(conn, &key, limit, &day)?;
                     health.quota_used_today = Some(today.used);
                     health.quota_daily_limit = Some(limit);

@@ -3,15 +3,67 @@
 //! deadline too), so a second process (a CLI sync, the agent after a restart) asks the
 //! portal nothing one of them already learnt.
 //!
-//! A fact learnt before the vendor's credentials were last entered is about the old
-//! credentials (a key without v2 access, a token without the details call), so it is not
-//! believed: the new ones are asked afresh.
+//! A fact is about the credentials it was learnt with (a key without v2 access, a token
+//! without the details call): each is stored under its fact's key and a fingerprint of
+//! those credentials ([`fact_key`]), and only the facts of the credentials a sync uses are
+//! believed, so new credentials are asked afresh. The fingerprint, not the time a fact was
+//! learnt, decides: a sync still running on the old key that learns a fact after the user
+//! entered a new one would otherwise hand the fact to the new key.
+//!
+//! The fingerprint is a short SHA-256 prefix of the credential fields and the time they
+//! were entered (entering the same key again also means "ask again"), never the secrets
+//! themselves; it lives in the fact's text, so `account_facts (vendor_id, fact, until)`
+//! keeps its shape. Rows of other credentials expire with their day like any other.
 
 use super::Engine;
 use crate::domain::Timestamp;
 use crate::store::SyncTarget;
 use crate::vendors::AccountFact;
+use sha2::{Digest, Sha256};
 use tracing::warn;
+
+/// Separates a fact's key from the fingerprint of its credentials in `account_facts.fact`
+/// (a fingerprint is hex, so the last one separates).
+const FINGERPRINT_SEPARATOR: char = '@';
+
+/// A fingerprint of the credentials of `target` (and the base URL they sign in at), as
+/// 12 hex digits: enough to tell credentials apart, useless to recover them.
+fn credentials_fingerprint(target: &SyncTarget) -> String {
+    let c = &target.credentials;
+    let mut hash = Sha256::new();
+    let fields = [
+        Some(target.vendor.kind.as_str()),
+        target.vendor.base_url.as_deref(),
+        c.username.as_deref(),
+        c.password.as_ref().map(|s| s.expose()),
+        c.app_id.as_deref(),
+        c.app_secret.as_ref().map(|s| s.expose()),
+        c.api_key.as_ref().map(|s| s.expose()),
+        c.company_id.as_deref(),
+        target.credentials_entered_at.as_deref(),
+    ];
+    for field in fields {
+        // Length-prefixed, so no two sets of fields hash alike by shifting text.
+        let text = field.unwrap_or_default();
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(field.map_or(0u8, |_| 1u8).to_le_bytes());
+        hash.update(text.as_bytes());
+    }
+    hash.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The stored key of `fact` learnt with the credentials of fingerprint `fingerprint`.
+fn fact_key(fact: &AccountFact, fingerprint: &str) -> String {
+    format!("{}{FINGERPRINT_SEPARATOR}{fingerprint}", fact.key())
+}
+
+/// The fact of a stored key, if it was learnt with the credentials of `fingerprint` (keys
+/// of other credentials, and those stored before fingerprints, are not believed: that
+/// costs one call to learn them again).
+fn fact_of(stored: &str, fingerprint: &str) -> Option<AccountFact> {
+    let (key, of) = stored.rsplit_once(FINGERPRINT_SEPARATOR)?;
+    (of == fingerprint).then(|| AccountFact::from_key(key)).flatten()
+}
 
 impl Engine {
     /// Believes the stored facts about the account of `target`. A failure to read them
@@ -24,28 +76,111 @@ impl Engine {
                 return;
             }
         };
-        let entered: Option<Timestamp> =
-            target.credentials_entered_at.as_deref().and_then(|text| text.parse().ok());
-        let facts = stored.into_iter().filter_map(|(key, until)| {
-            let fact = AccountFact::from_key(&key)?;
-            let learnt_at = until.as_datetime()
-                - chrono::Duration::from_std(fact.lifetime()).unwrap_or(chrono::Duration::zero());
-            let about_these_credentials = entered.is_none_or(|e| learnt_at >= e.as_datetime());
-            about_these_credentials.then_some((fact, until))
-        });
+        let fingerprint = credentials_fingerprint(target);
+        let facts = stored
+            .into_iter()
+            .filter_map(|(key, until)| Some((fact_of(&key, &fingerprint)?, until)));
         self.account_tokens(target).believe_facts(facts);
     }
 
-    /// Writes the facts learnt about the account of `target` during its sync.
+    /// Writes the facts learnt about the account of `target` during its sync, under the
+    /// fingerprint of the credentials the sync used (`target`'s, read when it started).
     pub(super) async fn save_facts(&self, target: &SyncTarget) {
+        let fingerprint = credentials_fingerprint(target);
         let learnt: Vec<(String, Timestamp)> = self
             .account_tokens(target)
             .take_learnt_facts()
             .into_iter()
-            .map(|(fact, until)| (fact.key(), until))
+            .map(|(fact, until)| (fact_key(&fact, &fingerprint), until))
             .collect();
         if let Err(e) = self.store.save_account_facts(target.vendor.id, learnt).await {
             warn!("could not keep what was learnt about the account: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        CredentialField, Credentials, NewOrganization, NewVendor, RunKind, RunRequest, RunSource,
+        VendorKind,
+    };
+    use crate::store::test_support::temp_store;
+    use crate::store::{Store, VendorPatch};
+    use crate::sync::{Engine, EngineSettings};
+    use crate::vendors::{Http, HttpSettings, Session};
+
+    fn token(text: &str) -> Credentials {
+        let mut credentials = Credentials::default();
+        credentials.set(CredentialField::ApiKey, text.into());
+        credentials
+    }
+
+    async fn target(store: &Store) -> SyncTarget {
+        let request =
+            RunRequest::new(RunKind::Plants, RunSource::User, false, [crate::domain::VendorId(1)]);
+        store.sync_targets(&request).await.unwrap().0.remove(0)
+    }
+
+    /// Whether a fresh engine (another process) believes `fact` for `target`.
+    async fn believed(store: &Store, target: &SyncTarget, fact: &AccountFact) -> bool {
+        let engine = Engine::new(store.clone(), EngineSettings::default()).unwrap();
+        engine.load_facts(target).await;
+        let http = Http::new(HttpSettings::default()).unwrap();
+        Session::new(engine.account_tokens(target), http, 1).knows(fact)
+    }
+
+    /// A sync still running on the old key learns a fact after the user entered a new key:
+    /// it is the old key's, and the new key does not inherit it.
+    #[tokio::test]
+    async fn a_fact_learnt_on_old_credentials_is_not_believed_for_new_ones() {
+        let (_dir, store) = temp_store();
+        let org = NewOrganization {
+            name: "Org".into(),
+            auto_sync_enabled: true,
+            sync_interval_minutes: 15,
+        };
+        let org = store.add_org(org).await.unwrap();
+        let vendor = NewVendor {
+            name: "grow".into(),
+            kind: VendorKind::Growatt,
+            org_id: Some(org.id),
+            base_url: None,
+            is_active: true,
+        };
+        store.add_vendor(vendor, token("OLD-TOKEN")).await.unwrap();
+        let engine = Engine::new(store.clone(), EngineSettings::default()).unwrap();
+        let old = target(&store).await;
+        // The user enters a new token while the old one's sync runs.
+        let patch = VendorPatch { credentials: Some(token("NEW-TOKEN")), ..Default::default() };
+        store.update_vendor("grow", patch).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        // Then the old sync learns something and ends.
+        let http = Http::new(HttpSettings::default()).unwrap();
+        Session::new(engine.account_tokens(&old), http, 1)
+            .remember(AccountFact::GrowattNoDetailsAccess);
+        engine.save_facts(&old).await;
+        let new = target(&store).await;
+        assert!(!believed(&store, &new, &AccountFact::GrowattNoDetailsAccess).await);
+        assert!(
+            believed(&store, &old, &AccountFact::GrowattNoDetailsAccess).await,
+            "the old key's"
+        );
+        // The store holds the fingerprint, never the secret.
+        let stored = store.account_facts(old.vendor.id, Timestamp::now()).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        let (key, _) = &stored[0];
+        assert!(key.starts_with("growatt_no_details_access@"), "{key}");
+        assert!(!key.contains("TOKEN"), "{key}");
+    }
+
+    #[test]
+    fn stored_keys_name_their_credentials() {
+        let fact = AccountFact::GrowattPlantWithoutZone("7@x".into());
+        let key = fact_key(&fact, "0123456789ab");
+        assert_eq!(fact_of(&key, "0123456789ab"), Some(fact));
+        assert_eq!(fact_of(&key, "ba9876543210"), None, "other credentials");
+        assert_eq!(fact_of("growatt_no_data_access", "0123456789ab"), None, "no fingerprint");
     }
 }

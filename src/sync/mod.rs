@@ -472,14 +472,15 @@ impl Engine {
 
     /// What a run does with a vendor parked for refused credentials ([`Parked::decide`]).
     /// Plant syncs claim a due probe; alert syncs leave it to them (a Growatt alert sync
-    /// makes no call that could answer it), so they wait either way.
+    /// makes no call that could answer it), so they wait either way: for the probe's time,
+    /// or, when it is due, for the next plant sync ([`Parked::ProbeByPlantSync`]).
     async fn parked(&self, kind: RunKind, vendor: &crate::domain::Vendor) -> Parked {
         let now = (self.clock)();
         let decided = match kind {
             RunKind::Plants => self.store.claim_key_probe(vendor.id, vendor.kind, now).await,
             RunKind::Alerts => self.store.key_probe(vendor.id).await.map(|probe| {
                 match Parked::decide(vendor.kind, probe.as_ref(), now) {
-                    Parked::Probe => Parked::WaitUntil(now),
+                    Parked::Probe => Parked::ProbeByPlantSync,
                     other => other,
                 }
             }),
@@ -492,7 +493,9 @@ impl Engine {
 
     /// The one-call probe of a refused static key: the vendor's plant sync with a budget
     /// of one request. The key is accepted when the portal answered a call with it (the
-    /// vendor is then cleared, whatever else the one request could not do); refused again,
+    /// vendor is then cleared); what the one request could not do (page 2 of a longer
+    /// listing) is left to the full sync of the next run, so the probe succeeded in part,
+    /// not failed (it would count a failure just as the vendor recovers). Refused again,
     /// the caller schedules the next probe; unanswered (an outage), it stays parked until
     /// the probe already claimed for later.
     async fn probe_key(
@@ -513,6 +516,15 @@ impl Engine {
             match self.store.key_accepted(vendor.id).await {
                 Ok(()) => info!("the refused API key works again; the vendor is cleared"),
                 Err(e) => warn!("could not clear the vendor after its key worked: {e}"),
+            }
+            if !run.success {
+                let left = run.error.take().unwrap_or_else(|| "not all of it was read".into());
+                run.success = true;
+                run.in_part = true;
+                run.error = Some(format!(
+                    "the refused API key works again; its probe made one call, and the full sync \
+                     follows at the next run ({left})"
+                ));
             }
         } else {
             let why = run.error.take().unwrap_or_else(|| "no answer".into());
@@ -535,6 +547,10 @@ fn not_attempted(vendor: &crate::domain::Vendor, parked: Parked) -> VendorRun {
         Parked::WaitUntil(at) => format!(
             "not attempted: {name} refused the API key earlier ({cause}); plantsync tries it \
              again with one call after {at}, or update it with `plantsync vendor set {id} {flag}`"
+        ),
+        Parked::ProbeByPlantSync => format!(
+            "not attempted: {name} refused the API key earlier ({cause}); the next plant sync \
+             tries it again with one call, or update it with `plantsync vendor set {id} {flag}`"
         ),
         _ => format!(
             "not attempted: {name} rejected the credentials earlier ({cause}); update them with \

@@ -37,8 +37,8 @@ impl StoreQuota {
             None => format!("all {} requests this API key may make today are used", self.limit),
         };
         VendorError::QuotaSpent(format!(
-            "{why}; plantsync calls again after 00:00 {} ({})",
-            today.zone, today.resets_at
+            "{why}; plantsync calls again after {} {} ({})",
+            today.resets_local, today.zone, today.resets_at
         ))
     }
 

@@ -46,8 +46,8 @@ pub mod zones;
 pub use concurrency::PortalConcurrency;
 pub use http::{Http, HttpSettings, RetryPolicy};
 pub use session::{
-    AccountFact, AccountTokens, AdaptiveLimit, CallLog, DailyQuota, FanOut, Session, SessionKey,
-    Stopped, TokenStore, TooSoon,
+    AccountFact, AccountTokens, AdaptiveLimit, CallLog, DailyQuota, FanOut, PaceGrant, Session,
+    SessionKey, Stopped, TokenStore, TooSoon, Work, answered_by_portal,
 };
 
 use crate::domain::{Credentials, Timestamp, VendorAlert, VendorKind, VendorPlant};

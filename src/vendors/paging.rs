@@ -20,7 +20,11 @@
 //! place down, the next page starts with the last row of the one before, and the total
 //! grows by one. The list then ends (a short page, or the last page by count) with fewer
 //! distinct rows than the total, yet every place up to the total was read: such a list is
-//! complete, and its repeats are reported, not failed. [`PlantPages`] builds a plant listing
+//! complete, and its repeats are reported, not failed. Repeats are credited only up to how
+//! much the total grew while the list was read: a repeat while the total stayed the same
+//! (a plant renamed in a list sorted by name moves from one page to the next, and
+//! another row moves the other way, unread) is no place of a new row, so it covers no
+//! missing one, and a list whose only "growth" is a repeat stays short of its total. [`PlantPages`] builds a plant listing
 //! on top of it: rows decoded one at a time, de-duplicated by id, a failed later page kept
 //! as an incomplete listing. A list that did not read to its end says so ([`End`]), so a
 //! caller never takes a partial list for the whole (a Sungrow fault list read short would
@@ -113,19 +117,25 @@ pub struct PageRules {
     listed: u64,
     /// Rows that repeated a row of an earlier page: they filled places of their pages.
     repeated: u64,
+    /// The vendor's total on the first page that gave one: how much it grew since bounds
+    /// how many repeats are places of rows added ahead of the pages read.
+    first_total: Option<u64>,
 }
 
 impl PageRules {
     /// Rules for a list of `noun` (plural, for the reasons).
     pub fn new(noun: &'static str) -> Self {
-        Self { noun, listed: 0, repeated: 0 }
+        Self { noun, listed: 0, repeated: 0, first_total: None }
     }
 
     /// Whether the list, ending here, fell short of the vendor's `total`: fewer places read
-    /// (distinct rows and rows repeated from earlier pages) than the total. Distinct rows
-    /// alone may be fewer when a row was added ahead of the pages read (see the module).
+    /// than the total. Distinct rows alone may be fewer when rows were added ahead of the
+    /// pages read (see the module), so repeats count too, but only as many as the total
+    /// grew since the first page: a repeat while the total did not grow is a row that moved
+    /// (renamed, in a list sorted by name), and a row moved the other way was never read.
     fn short_of(&self, total: u64) -> bool {
-        self.listed.saturating_add(self.repeated) < total
+        let grew = total.saturating_sub(self.first_total.unwrap_or(total));
+        self.listed.saturating_add(self.repeated.min(grew)) < total
     }
 
     /// Decides after page `page` (1-based), asked with `size`, that held `rows` rows of
@@ -144,6 +154,7 @@ impl PageRules {
     ) -> Option<End> {
         let added = added.into();
         let total = total.map(|t| t.max(0) as u64);
+        self.first_total = self.first_total.or(total);
         // The rows that did not count toward the total repeated an earlier page's rows.
         self.repeated += rows.saturating_sub(added.listed) as u64;
         match page_count {
@@ -534,6 +545,31 @@ mod tests {
     }
 
     #[test]
+    fn rule_a_repeat_while_the_total_did_not_grow_covers_no_missing_row() {
+        // 250 plants sorted by name; one is renamed while paging, so page 2 starts with page
+        // 1's last row and the renamed plant is never read: 249 distinct rows, one repeat,
+        // the total unchanged. That is no complete listing.
+        let mut rules = PageRules::new("plants");
+        assert_eq!(after(&mut rules, 1, (100, 100), 100, Some(250)), None);
+        assert_eq!(after(&mut rules, 2, (100, 99), 100, Some(250)), None);
+        let reason = incomplete(after(&mut rules, 3, (50, 50), 100, Some(250)));
+        assert_eq!(reason, "the vendor reported 250 plants but its pages ended after 249");
+        // The same by page count.
+        let mut numbered = PageRules::new("plants");
+        assert_eq!(numbered.after(1, 100, 100, 100, Some(250), Some(3)), None);
+        assert_eq!(numbered.after(2, 100, 99, 100, Some(250), Some(3)), None);
+        assert!(
+            incomplete(numbered.after(3, 50, 50, 100, Some(250), Some(3))).contains("held 249")
+        );
+        // Two repeats while the total grew by one: one of them is a missing row.
+        let mut grew = PageRules::new("plants");
+        assert_eq!(after(&mut grew, 1, (100, 100), 100, Some(250)), None);
+        assert_eq!(after(&mut grew, 2, (100, 98), 100, Some(251)), None);
+        let reason = incomplete(after(&mut grew, 3, (51, 51), 100, Some(251)));
+        assert_eq!(reason, "the vendor reported 251 plants but its pages ended after 249");
+    }
+
+    #[test]
     fn rule_pages_beyond_the_total_stop() {
         let mut rules = PageRules::new("plants");
         // Total 6 at 2 a page is 3 pages; pages that keep repeating one row beside a new
@@ -753,6 +789,22 @@ mod tests {
         let short =
             collect(vec![plant_page(&["1", "2"], Some(4)), plant_page(&["3"], Some(4))]).await;
         assert!(!short.unwrap().finish().complete);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_id_within_one_page_covers_no_missing_row() {
+        // Total 3, pages of 2: page 1 lists plant 1 twice, page 2 plant 2; plant 3 was never
+        // listed, and the total never grew.
+        let listing = collect(vec![plant_page(&["1", "1"], Some(3)), plant_page(&["2"], Some(3))])
+            .await
+            .unwrap()
+            .finish();
+        assert!(!listing.complete, "plant 3 was never listed");
+        assert_eq!(
+            listing.incomplete_reason.as_deref(),
+            Some("the vendor reported 3 plants but its pages ended after 2")
+        );
+        assert_eq!(listing.duplicates, 1);
     }
 
     #[tokio::test]

@@ -177,21 +177,28 @@ async fn a_key_refused_at_its_probe_waits_twice_as_long() {
     assert!(h.store.find_vendor("acct-0").await.unwrap().needs_user_action);
 }
 
-/// FusionSolar's station list may be called once every 300 s (scaled to 3 s here, in the
-/// portal and in plantsync): a second engine over the same database (another process: a
-/// CLI sync after the agent's) does not send it, and fails that vendor alone with the time
-/// left, in words.
+/// Engine settings whose FusionSolar intervals are a tenth of the portal's: the station
+/// list's 300 s are 30 s, far beyond any delay between two steps of a test on a slow
+/// machine, while the longest wait (70 s, 7 s here) still refuses it; a login waits 1.5 s.
+fn tenth_intervals() -> plantsync::sync::EngineSettings {
+    let fast = fast_settings();
+    let http = plantsync::vendors::HttpSettings { min_interval_scale: 0.1, ..fast.http };
+    plantsync::sync::EngineSettings { http, ..fast }
+}
+
+/// FusionSolar's station list may be called once every 300 s (30 s here, in the portal
+/// and in plantsync): a second engine over the same database (another process: a CLI sync
+/// after the agent's) does not send it, and fails that vendor alone with the time left, in
+/// words.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fusionsolar_intervals_hold_across_processes() {
-    let strict = Faults { fusion_min_interval_scale: Some(0.01), ..Faults::none() };
-    let h = Harness::new(vec![
-        faulty(VendorKind::Huawei, 150, strict),
-        AccountSpec::new(VendorKind::Solarman, 5, 1),
-    ])
-    .await;
+    let strict = Faults { fusion_min_interval_scale: Some(0.1), ..Faults::none() };
+    let accounts =
+        vec![faulty(VendorKind::Huawei, 150, strict), AccountSpec::new(VendorKind::Solarman, 5, 1)];
+    let h = Harness::with_settings(accounts, tenth_intervals()).await;
     assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
     let listed = h.sim.requests(0, Endpoint::PlantList);
-    let other_process = Engine::new(h.store.clone(), fast_settings()).unwrap();
+    let other_process = Engine::new(h.store.clone(), tenth_intervals()).unwrap();
     let request = h.request(RunKind::Plants, Default::default()).await;
     let report = Harness::run_on(&other_process, &request).await;
     assert_eq!(report.status, RunStatus::Partial, "{:?}", report.summary);
@@ -203,8 +210,115 @@ async fn fusionsolar_intervals_hold_across_processes() {
     assert_eq!(h.sim.rate_limited(0), 0, "the portal never had to say 407");
 }
 
+/// A call that never reached the portal does not count toward its interval: a FusionSolar
+/// sync whose login is refused sends no station list, so the sync right after the
+/// credentials were fixed (in another process too) lists the stations at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_counts_as_no_station_list_call() {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let h =
+        Harness::with_settings(vec![faulty(VendorKind::Huawei, 20, refused)], tenth_intervals())
+            .await;
+    let report = h.run(RunKind::Plants).await;
+    assert!(Harness::error_of(&report, 0).contains("credentials rejected"), "{report:?}");
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), 0);
+    // The user fixes the credentials (the portal accepts them now) and syncs again, from
+    // the same process and from another one.
+    h.sim.set_faults(0, Faults::none());
+    let entered = plantsync::store::VendorPatch {
+        credentials: Some(crate::sync::credentials_of(&h.sim, 0)),
+        ..Default::default()
+    };
+    h.store.update_vendor("acct-0", entered).await.unwrap();
+    let other_process = Engine::new(h.store.clone(), tenth_intervals()).unwrap();
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    let report = Harness::run_on(&other_process, &request).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(h.sim.requests(0, Endpoint::PlantList), 1);
+    assert_eq!(h.plants_of(0).await.len(), 20);
+}
+
+/// A refused key whose account has more than one page of plants: its probe (one call)
+/// reads page 1 and accepts the key; the rest is the next run's. That is a success in
+/// part, not a failure: the failure count is not bumped just as the vendor recovers, and
+/// the next run syncs everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_that_reads_part_of_a_long_listing_is_a_success_in_part() {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Growatt, 150, refused)]).await;
+    let clock = TestClock::new();
+    let engine = clock.engine(&h);
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    Harness::run_on(&engine, &request).await;
+    assert!(h.store.find_vendor("acct-0").await.unwrap().needs_user_action);
+    h.sim.set_faults(0, Faults::none());
+    clock.advance(61);
+    let report = Harness::run_on(&engine, &request).await;
+    assert_eq!(calls(&h, 0), 2, "the probe made one call");
+    let result = &report.summary.results[0];
+    assert!(result.success, "{result:?}");
+    let said = result.error.clone().unwrap_or_default();
+    assert!(said.contains("the refused API key works again"), "{said}");
+    assert!(said.contains("the full sync follows at the next run"), "{said}");
+    let vendor = h.store.find_vendor("acct-0").await.unwrap();
+    assert!(!vendor.needs_user_action);
+    let health = h.store.status().await.unwrap().vendor_health.remove(0);
+    assert_eq!(health.consecutive_failures, 0, "a recovery, not one more failure");
+    assert_eq!(health.last_error, None);
+    // The next run is the full sync.
+    let full = Harness::run_on(&engine, &request).await;
+    assert_eq!(full.status, RunStatus::Ok, "{:?}", full.summary);
+    assert_eq!(h.plants_of(0).await.len(), 150);
+}
+
+/// An alert sync of a refused key whose probe is due leaves it to the plant sync, and says
+/// so (not "after" a time that has already come).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_sync_says_the_next_plant_sync_probes_a_due_key() {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::SolarEdge, 10, refused)]).await;
+    let clock = TestClock::new();
+    let engine = clock.engine(&h);
+    Harness::run_on(&engine, &h.request(RunKind::Plants, Default::default()).await).await;
+    clock.advance(61);
+    let report =
+        Harness::run_on(&engine, &h.request(RunKind::Alerts, Default::default()).await).await;
+    let said = Harness::error_of(&report, 0);
+    assert!(said.contains("the next plant sync tries it again with one call"), "{said}");
+    assert!(!said.contains(" after "), "{said}");
+    assert_eq!(calls(&h, 0), 1, "the alert sync made no call");
+}
+
+/// A 407 from the portal itself (another client of the account) on a call whose interval
+/// is short (alarms, 60 s, 0.6 s here) is waited out once, and the call then succeeds:
+/// two calls, no failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fusionsolar_407_on_a_short_interval_is_waited_out_once_and_succeeds() {
+    // The portal refuses the first alarm call with 407, then answers.
+    let once = Faults {
+        rate_limit: Some(plantsync::simulator::Trigger {
+            endpoint: Some(Endpoint::Alerts),
+            nth: 1,
+            times: 1,
+        }),
+        ..Faults::none()
+    };
+    // An hour's look-back: one alarm window, one call.
+    let settings = plantsync::sync::EngineSettings {
+        alert_lookback: std::time::Duration::from_secs(3600),
+        ..fast_settings()
+    };
+    let h = Harness::with_settings(vec![faulty(VendorKind::Huawei, 5, once)], settings).await;
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    let report = h.run(RunKind::Alerts).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert_eq!(Harness::error_of(&report, 0), "");
+    assert_eq!(h.sim.requests(0, Endpoint::Alerts), 2, "the refused call, then once more");
+}
+
 /// A 407 from the portal itself (another client of the account) is waited out once when
-/// the wait is short; a long one fails the vendor with the time left, after one call.
+/// the wait is short (above); a long one fails the vendor with the time left, after one
+/// call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fusionsolar_407_is_waited_out_once_or_fails_with_the_time_left() {
     // The portal enforces the intervals at full length; plantsync's are scaled down, so

@@ -34,7 +34,7 @@ mod wire;
 use super::paging::{Page, PlantPages, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
-    VendorError,
+    VendorError, Work, answered_by_portal,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
@@ -132,37 +132,50 @@ impl FusionSolar {
         optional: bool,
     ) -> Result<Option<T>, VendorError> {
         // Spacing first: it is short and always waited for.
-        let _ = session.pace(path, SPACING, SPACING).await;
-        if let Err(early) = session.pace(&pace_key(path, &body), interval, MAX_WAIT).await {
-            return Err(too_soon(path, interval, early.wait, "was not asked yet"));
-        }
+        let spaced = session.pace(path, SPACING, SPACING).await.ok();
+        let paced = match session.pace(&pace_key(path, &body), interval, MAX_WAIT).await {
+            Ok(paced) => paced,
+            Err(early) => return Err(too_soon(path, interval, early.wait, "was not asked yet")),
+        };
+        // The call counts toward its intervals only once the portal answered it: a login
+        // refused on the way, or an outage, never sent it (and must not hold back the sync
+        // right after the credentials were fixed).
         let attempt = |token: Token| {
             let body = body.clone();
-            async move { self.client.post(path, &body, &token, interval).await }
+            let (spaced, paced) = (spaced.as_ref(), &paced);
+            async move {
+                let result = self.client.post(path, &body, &token, interval).await;
+                if answered_by_portal(&result) {
+                    paced.sent().await;
+                    if let Some(spaced) = spaced {
+                        spaced.sent().await;
+                    }
+                }
+                result
+            }
         };
-        let response = if optional {
-            session.call_optional(self, attempt).await?
-        } else {
+        let work = if optional { Work::Optional } else { Work::HandlesRateLimits };
+        let response = match session.call_returning_rate_limits(self, work, attempt).await {
+            // Optional calls (KPIs) end at a rate limit.
+            Err(error @ VendorError::RateLimited { .. }) if optional => return Err(error),
             // A 407 is the portal's minimum interval: waited out once when short, else the
             // vendor fails with the time left. Never retried more: every retry is counted
             // by the portal too (vendor-apis.md §6.5).
-            match session.call_without_rate_limit_retries(self, attempt).await {
-                Err(VendorError::RateLimited { retry_after, .. }) => {
-                    let wait = retry_after.unwrap_or(interval);
-                    if wait > MAX_WAIT.mul_f64(self.client.http.min_interval_scale()) {
-                        return Err(too_soon(path, interval, wait, "answered 407"));
-                    }
-                    tokio::time::sleep(wait).await;
-                    match session.call_without_rate_limit_retries(self, attempt).await {
-                        Err(VendorError::RateLimited { retry_after, .. }) => {
-                            let wait = retry_after.unwrap_or(interval);
-                            return Err(too_soon(path, interval, wait, "answered 407 again"));
-                        }
-                        other => other?,
-                    }
+            Err(VendorError::RateLimited { retry_after, .. }) => {
+                let wait = retry_after.unwrap_or(interval);
+                if wait > MAX_WAIT.mul_f64(self.client.http.min_interval_scale()) {
+                    return Err(too_soon(path, interval, wait, "answered 407"));
                 }
-                other => other?,
+                tokio::time::sleep(wait).await;
+                match session.call_returning_rate_limits(self, work, attempt).await {
+                    Err(VendorError::RateLimited { retry_after, .. }) => {
+                        let wait = retry_after.unwrap_or(interval);
+                        return Err(too_soon(path, interval, wait, "answered 407 again"));
+                    }
+                    other => other?,
+                }
             }
+            other => other?,
         };
         let data: wire::Data<T> = response.parse(&format!("FusionSolar {path}"))?;
         Ok(data.data)

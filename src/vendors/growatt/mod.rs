@@ -24,7 +24,7 @@ mod wire;
 use super::paging::{PlantPages, RawPage};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
-    VendorClient, VendorError,
+    VendorClient, VendorError, Work,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
@@ -96,7 +96,9 @@ impl Growatt {
             let query = [("plant_id", need[n].1.clone())];
             async move {
                 session
-                    .call_optional(self, |_: Token| self.client.get("/v1/plant/details", &query))
+                    .call_returning_rate_limits(self, Work::Optional, |_: Token| {
+                        self.client.get("/v1/plant/details", &query)
+                    })
                     .await?
                     .parse::<wire::Data<wire::PlantDetails>>("Growatt details")
             }
@@ -169,7 +171,9 @@ impl Growatt {
             let query = [("plant_id", order[n].1.clone())];
             async move {
                 session
-                    .call_optional(self, |_: Token| self.client.get("/v1/plant/data", &query))
+                    .call_returning_rate_limits(self, Work::Optional, |_: Token| {
+                        self.client.get("/v1/plant/data", &query)
+                    })
                     .await?
                     .parse::<wire::Data<wire::PlantData>>("Growatt plant data")
             }

@@ -22,7 +22,7 @@
 //!   made, and waiting for the place took time;
 //! * calls already in flight finish, and their results are kept; an item that makes several
 //!   calls (a Solarman station: its device list, then each device's alerts) makes no more
-//!   once the fan-out stopped: [`Session::call_optional`] answers them with the error that
+//!   once the fan-out stopped: [`Session::call_returning_rate_limits`] answers them with the error that
 //!   stopped it, so they add no refusals and no second rate-limit signal;
 //! * it reports every item it did not attempt, so the adapter can keep those plants'
 //!   stored readings and say how many were left out;
@@ -90,7 +90,7 @@ enum Launched<T> {
 
 /// The stop of the fan-out running on a session, set by its first stop-class error: the
 /// launched calls still waiting for a place give up, and the later calls of items already
-/// running are not sent ([`Session::call_optional`] answers them with this error). One per
+/// running are not sent ([`Session::call_returning_rate_limits`] answers them with this error). One per
 /// session: an adapter runs its fan-outs one after another, never one inside another.
 #[derive(Debug, Default)]
 pub(super) struct Halt {
@@ -217,6 +217,7 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Work;
     use super::super::tests::{FakeVendor, session};
     use super::*;
     use crate::domain::VendorKind;
@@ -376,7 +377,7 @@ mod tests {
         let fan = async {
             let fan = session
                 .fan_out(&vendor, 10, 0, |_| {
-                    session.call_optional(&vendor, |_| {
+                    session.call_returning_rate_limits(&vendor, Work::Optional, |_| {
                         let limited = limited.clone();
                         async move {
                             sleep(Duration::from_millis(10)).await;
@@ -412,7 +413,7 @@ mod tests {
         let made = &made;
         let fan = session
             .fan_out(&vendor, 10, 1, |n| {
-                session.call_optional(&vendor, move |_| {
+                session.call_returning_rate_limits(&vendor, Work::Optional, move |_| {
                     made.fetch_add(1, Ordering::SeqCst);
                     async move {
                         sleep(Duration::from_millis(10)).await;
@@ -440,7 +441,7 @@ mod tests {
         let sent = AtomicUsize::new(0);
         let (sent, limited) = (&sent, &limited);
         let call = |millis: u64, answer: Result<(), VendorError>| {
-            session.call_optional(&vendor, move |_| {
+            session.call_returning_rate_limits(&vendor, Work::Optional, move |_| {
                 sent.fetch_add(1, Ordering::SeqCst);
                 let answer = answer.clone();
                 async move {

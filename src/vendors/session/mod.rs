@@ -33,7 +33,7 @@ pub use budget::DailyQuota;
 pub use fanout::{FanOut, Stopped};
 pub use limit::AdaptiveLimit;
 pub use memo::AccountFact;
-pub use pacing::{CallLog, TooSoon};
+pub use pacing::{CallLog, PaceGrant, TooSoon};
 pub use tokens::TokenStore;
 
 use super::{Http, VendorClient, VendorError};
@@ -50,6 +50,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokens::TokenCache;
 use tracing::debug;
+
+/// What a call that returns rate limits at once is
+/// ([`Session::call_returning_rate_limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Optional work (per-plant readings, per-device alerts): a rate limit ends it, and a
+    /// fan-out that has stopped sends no more of it.
+    Optional,
+    /// A call the adapter needs and whose rate limit it handles itself (FusionSolar's
+    /// listing waits a short `407` out once).
+    HandlesRateLimits,
+}
+
+/// Whether a call's `result` is the portal's answer, so the call counts as made toward a
+/// minimum interval: anything but a transient failure (no connection, a timeout, a 5xx
+/// of an outage), which the portal did not answer in its own words.
+pub fn answered_by_portal<T>(result: &Result<T, VendorError>) -> bool {
+    !matches!(result, Err(VendorError::Transient(_)))
+}
 
 /// Identifies an account's token state: the vendor and a fingerprint of its credentials and
 /// base URL, so changed credentials never reuse the old account's token.
@@ -214,13 +233,16 @@ impl Session {
     /// a call log ([`Session::with_call_log`]), of other processes. Waits when
     /// the call is due within `max_wait`, else refuses with the time left; either way a
     /// granted call is recorded as made now. Intervals are multiplied by the HTTP settings'
-    /// `min_interval_scale` (tests shrink them).
+    /// `min_interval_scale` (tests shrink them). The grant holds the call's place; say
+    /// [`PaceGrant::sent`] once the portal answered it (see [`answered_by_portal`]), else
+    /// dropping it gives the place back: a call that never reached the portal (a refused
+    /// login, an outage) holds back no later call, here or in another process.
     pub async fn pace(
         &self,
         key: &str,
         interval: Duration,
         max_wait: Duration,
-    ) -> Result<(), TooSoon> {
+    ) -> Result<PaceGrant<'_>, TooSoon> {
         let scale = self.http.min_interval_scale();
         let (interval, max_wait) = (interval.mul_f64(scale), max_wait.mul_f64(scale));
         self.account.pacing.pace(key, interval, max_wait, self.call_log.as_deref()).await
@@ -262,11 +284,19 @@ impl Session {
     /// rejected login is returned at once (never retried: it could lock the account);
     /// transient failures of the login call are retried like any other call.
     async fn login(&self, client: &dyn VendorClient) -> Result<Token, VendorError> {
-        if let Some(interval) = client.login_min_interval() {
-            let _ = self.pace("login", interval, interval).await;
-        }
+        let paced = match client.login_min_interval() {
+            Some(interval) => self.pace("login", interval, interval).await.ok(),
+            None => None,
+        };
         let signals = self.limit(client.kind()).call();
-        self.attempts(signals, Retry::All, || client.login()).await
+        self.attempts(signals, Retry::All, || async {
+            let result = client.login().await;
+            if let Some(paced) = paced.as_ref().filter(|_| answered_by_portal(&result)) {
+                paced.sent().await;
+            }
+            result
+        })
+        .await
     }
 
     /// Runs an authenticated call: with a valid token, retrying transient failures and rate
@@ -283,39 +313,32 @@ impl Session {
         self.call_with(client, Retry::All, call).await
     }
 
-    /// Like [`Session::call`] for optional calls (per-plant readings): a rate limit is
-    /// returned at once instead of waited out and retried, so the adapter stops its optional
-    /// work and keeps what it has ("serve cached data while throttled", vendor-apis.md §6.5;
-    /// hammering a throttled portal has led to IP blocks lasting days). Made by an item of a
-    /// fan-out that has stopped, it is not sent at all: it returns the error that stopped
-    /// the fan-out.
-    pub async fn call_optional<T, F, Fut>(
+    /// Like [`Session::call`], but a rate limit is returned at once instead of waited out
+    /// and retried (transient failures are still retried), for two kinds of call ([`Work`]):
+    ///
+    /// * [`Work::Optional`] (per-plant readings): the adapter stops its optional work and
+    ///   keeps what it has ("serve cached data while throttled", vendor-apis.md §6.5;
+    ///   hammering a throttled portal has led to IP blocks lasting days). Made by an item
+    ///   of a fan-out that has stopped, it is not sent at all: it returns the error that
+    ///   stopped the fan-out.
+    /// * [`Work::HandlesRateLimits`]: the adapter handles the rate limit itself
+    ///   (FusionSolar's `407` means the endpoint's known minimum interval: the adapter
+    ///   waits it out once, or says how long is left); always sent.
+    pub async fn call_returning_rate_limits<T, F, Fut>(
         &self,
         client: &dyn VendorClient,
+        work: Work,
         call: F,
     ) -> Result<T, VendorError>
     where
         F: Fn(Token) -> Fut,
         Fut: Future<Output = Result<T, VendorError>>,
     {
-        if let Some(stopped) = self.halt.error() {
+        if work == Work::Optional
+            && let Some(stopped) = self.halt.error()
+        {
             return Err(stopped);
         }
-        self.call_with(client, Retry::NotRateLimits, call).await
-    }
-
-    /// Like [`Session::call`], but a rate limit is returned at once instead of retried, for
-    /// adapters that handle it themselves (FusionSolar's `407` means the endpoint's known
-    /// minimum interval: the adapter waits it out once, or says how long is left).
-    pub async fn call_without_rate_limit_retries<T, F, Fut>(
-        &self,
-        client: &dyn VendorClient,
-        call: F,
-    ) -> Result<T, VendorError>
-    where
-        F: Fn(Token) -> Fut,
-        Fut: Future<Output = Result<T, VendorError>>,
-    {
         self.call_with(client, Retry::NotRateLimits, call).await
     }
 

@@ -11,10 +11,19 @@
 //! The map only knows this process. A [`CallLog`] (the store's `endpoint_calls`, through
 //! the sync engine) also knows the calls other processes made: two CLI syncs a few seconds
 //! apart, or a CLI sync right after the agent's. Before a call, the later of the two
-//! "next allowed" times counts; a granted call is written to both.
+//! "next allowed" times counts.
+//!
+//! A granted call is a [`PaceGrant`]: it holds the call's place in this process's map (so
+//! two runs of the process do not both send it), but is written to the log only when the
+//! adapter says the call went out ([`PaceGrant::sent`]). A grant dropped unsent (the login
+//! was refused, the portal could not be reached) gives its place back: a call the portal
+//! never received does not hold back the next sync (FusionSolar's station list would
+//! otherwise refuse a sync right after the credentials were fixed for five minutes, in
+//! every process).
 
 use crate::domain::Timestamp;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -47,6 +56,52 @@ async fn logged_wait(log: &dyn CallLog, key: &str, interval: Duration) -> Durati
     interval.saturating_sub(elapsed)
 }
 
+/// A call [`Pacer::pace`] granted. Say [`PaceGrant::sent`] once the call went out to the
+/// portal; dropped without that, the call was never made and its place is given back.
+#[must_use = "a grant dropped unsent gives its place back at once"]
+pub struct PaceGrant<'a> {
+    pacer: &'a Pacer,
+    key: String,
+    /// When this grant's call makes the next one allowed, as put in the map.
+    due: Instant,
+    log: Option<&'a dyn CallLog>,
+    sent: AtomicBool,
+}
+
+impl std::fmt::Debug for PaceGrant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaceGrant")
+            .field("key", &self.key)
+            .field("sent", &self.sent.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PaceGrant<'_> {
+    /// The call went out to the portal (it answered, whatever it said): it counts, here
+    /// and, through the log, for other processes. Said again for a retry, the later time
+    /// counts.
+    pub async fn sent(&self) {
+        self.sent.store(true, Ordering::Relaxed);
+        if let Some(log) = self.log {
+            log.record(&self.key, log.now()).await;
+        }
+    }
+}
+
+impl Drop for PaceGrant<'_> {
+    fn drop(&mut self) {
+        if self.sent.load(Ordering::Relaxed) {
+            return;
+        }
+        // Never sent: the place is free again, unless a later grant took it meanwhile.
+        let mut due = self.pacer.due.lock().unwrap_or_else(PoisonError::into_inner);
+        if due.get(&self.key) == Some(&self.due) {
+            due.remove(&self.key);
+        }
+    }
+}
+
 /// When each paced call of one account is next allowed.
 #[derive(Debug, Default)]
 pub(super) struct Pacer {
@@ -63,17 +118,18 @@ impl Pacer {
 
     /// Grants a call of `key` now if none was made within its interval; otherwise waits
     /// for it when it is due within `max_wait`, else refuses with the time left. A granted
-    /// call is recorded as made now, next allowed `interval` later.
+    /// call takes its place in this process's map, next allowed `interval` later, and is
+    /// written to `log` when its [`PaceGrant`] says it was sent.
     ///
     /// With a `log`, calls other processes made count too: its wait is read once, first,
     /// and waited for (or refused) like this process's own.
-    pub(super) async fn pace(
-        &self,
+    pub(super) async fn pace<'a>(
+        &'a self,
         key: &str,
         interval: Duration,
         max_wait: Duration,
-        log: Option<&dyn CallLog>,
-    ) -> Result<(), TooSoon> {
+        log: Option<&'a dyn CallLog>,
+    ) -> Result<PaceGrant<'a>, TooSoon> {
         let mut logged = match log {
             Some(log) => logged_wait(log, key, interval).await,
             None => Duration::ZERO,
@@ -85,18 +141,19 @@ impl Pacer {
                 match due.get(key) {
                     Some(at) => (*at - now).max(logged),
                     None if logged.is_zero() => {
-                        due.insert(key.to_owned(), now + interval);
-                        Duration::ZERO
+                        let next = now + interval;
+                        due.insert(key.to_owned(), next);
+                        return Ok(PaceGrant {
+                            pacer: self,
+                            key: key.to_owned(),
+                            due: next,
+                            log,
+                            sent: AtomicBool::new(false),
+                        });
                     }
                     None => logged,
                 }
             };
-            if wait.is_zero() {
-                if let Some(log) = log {
-                    log.record(key, log.now()).await;
-                }
-                return Ok(());
-            }
             // Another process's call is waited for once; this process's are read again.
             logged = Duration::ZERO;
             if wait > max_wait {
@@ -140,18 +197,18 @@ mod tests {
         let pacer = Pacer::default();
         let minute = Duration::from_secs(60);
         let started = Instant::now();
-        pacer.pace("a", minute, minute, None).await.unwrap();
+        pacer.pace("a", minute, minute, None).await.unwrap().sent().await;
         // Due within the accepted wait: waits for it.
-        pacer.pace("a", minute, minute, None).await.unwrap();
+        pacer.pace("a", minute, minute, None).await.unwrap().sent().await;
         assert_eq!(started.elapsed(), minute);
         // Due later than the caller accepts: refused with the time left, nothing recorded.
         let refused = pacer.pace("a", minute, Duration::from_secs(10), None).await.unwrap_err();
         assert_eq!(refused.wait, minute);
         // Other keys are independent; passed ones are forgotten.
-        pacer.pace("b", minute, Duration::ZERO, None).await.unwrap();
+        pacer.pace("b", minute, Duration::ZERO, None).await.unwrap().sent().await;
         assert_eq!(pacer.keys(), 2);
         tokio::time::sleep(minute).await;
-        pacer.pace("c", minute, Duration::ZERO, None).await.unwrap();
+        pacer.pace("c", minute, Duration::ZERO, None).await.unwrap().sent().await;
         assert_eq!(pacer.keys(), 1, "a and b are past their interval");
     }
 
@@ -182,18 +239,40 @@ mod tests {
         let log = SharedLog::default();
         let (first, second) = (Pacer::default(), Pacer::default());
         let minute = Duration::from_secs(60);
-        first.pace("stations", minute * 5, minute, Some(&log)).await.unwrap();
+        first.pace("stations", minute * 5, minute, Some(&log)).await.unwrap().sent().await;
         // A fresh process: its own map is empty, the log says five minutes are not up.
         let refused = second.pace("stations", minute * 5, minute, Some(&log)).await.unwrap_err();
         assert_eq!(refused.wait, minute * 5);
         // Four minutes and a half later the rest is short enough to wait for.
         tokio::time::advance(Duration::from_secs(270)).await;
         let started = Instant::now();
-        second.pace("stations", minute * 5, minute, Some(&log)).await.unwrap();
+        second.pace("stations", minute * 5, minute, Some(&log)).await.unwrap().sent().await;
         assert_eq!(started.elapsed(), Duration::from_secs(30));
         // The granted call was written to the log for the next process.
         let third = Pacer::default();
         assert!(third.pace("stations", minute * 5, Duration::ZERO, Some(&log)).await.is_err());
+    }
+
+    /// A granted call that never went out (the login was refused, the portal could not be
+    /// reached) is not recorded, here or in the log: the next call is granted at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_grant_never_sent_gives_its_place_back() {
+        let log = SharedLog::default();
+        let pacer = Pacer::default();
+        let minute = Duration::from_secs(60);
+        let unsent = pacer.pace("stations", minute * 5, Duration::ZERO, Some(&log)).await.unwrap();
+        // While it is held, a second call of the key waits its turn.
+        assert!(pacer.pace("stations", minute * 5, Duration::ZERO, Some(&log)).await.is_err());
+        drop(unsent);
+        assert_eq!(log.last_called("stations").await, None, "never sent, never logged");
+        let again = pacer.pace("stations", minute * 5, Duration::ZERO, Some(&log)).await.unwrap();
+        again.sent().await;
+        assert!(log.last_called("stations").await.is_some());
+        drop(again);
+        // Sent, it holds, in this process and through the log in another.
+        assert!(pacer.pace("stations", minute * 5, Duration::ZERO, Some(&log)).await.is_err());
+        let other = Pacer::default();
+        assert!(other.pace("stations", minute * 5, Duration::ZERO, Some(&log)).await.is_err());
     }
 
     #[tokio::test(start_paused = true)]

@@ -27,7 +27,7 @@ mod wire;
 use super::paging::{PlantPages, RawPage, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
-    VendorClient, VendorError,
+    VendorClient, VendorError, Work,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
@@ -139,7 +139,9 @@ impl SolarEdge {
             let path = &paths[n];
             async move {
                 let response = session
-                    .call_optional(self, |_: Token| self.client.get(path, &[]))
+                    .call_returning_rate_limits(self, Work::Optional, |_: Token| {
+                        self.client.get(path, &[])
+                    })
                     .await
                     .map_err(|error| match error {
                         // The listing went through with this key: a 403 here means one of

@@ -25,7 +25,7 @@ use super::http::Response;
 use super::paging::{AlertRows, End, Page, PlantPages, RawPage, read_pages};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped, VendorClient,
-    VendorError,
+    VendorError, Work,
 };
 use crate::domain::{Credentials, Timestamp, Token, VendorKind};
 use client::Client;
@@ -84,7 +84,7 @@ impl Solarman {
             async move { self.client.post(&token, path, body).await }
         };
         if optional {
-            session.call_optional(self, call).await
+            session.call_returning_rate_limits(self, Work::Optional, call).await
         } else {
             session.call(self, call).await
         }
@@ -292,7 +292,7 @@ impl VendorClient for Solarman {
                         async move { self.client.post(&token, "/station/v1.0/realTime", body).await }
                     };
                     session
-                        .call_optional(self, call)
+                        .call_returning_rate_limits(self, Work::Optional, call)
                         .await?
                         .parse::<wire::RealTime>("Solarman realtime")
                 }
