@@ -19,7 +19,10 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Runs a parsed command line to completion and returns the process exit code.
 pub fn main(cli: Cli) -> ExitCode {
-    match run(cli) {
+    // The log file's writer outlives `run`, so the final error reaches the file too; it is
+    // dropped (flushing the file) only after that line.
+    let mut log = None;
+    let code = match run(cli, &mut log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let message = render(&error);
@@ -27,7 +30,9 @@ pub fn main(cli: Cli) -> ExitCode {
             tracing::info!(target: logging::FILE_ONLY, "command failed: {message}");
             ExitCode::from(exit_code(&error))
         }
-    }
+    };
+    drop(log);
+    code
 }
 
 fn exit_code(error: &anyhow::Error) -> u8 {
@@ -71,7 +76,9 @@ fn render(error: &anyhow::Error) -> String {
     text
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; `log` receives the log file's guard once logging is set up, for
+/// [`main`] to keep until the outcome is logged.
+fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     let mut flags = FlagValues::default();
     flags.set(&keys::DATA_DIR, cli.data_dir.as_ref().map(|p| p.display().to_string()));
     flags.set(&keys::TIMEZONE, cli.timezone.clone());
@@ -97,7 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Command::Run = cli.command {
-        return run_agent(settings);
+        return run_agent(settings, log);
     }
     if let Command::Simulate(args) = cli.command {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -120,7 +127,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if dir.access() == DirAccess::ReadOnly && !cli.command.only_reads() {
         return Err(DataDirError::NotWritable(dir.path().to_path_buf()).into());
     }
-    let _log_guard = logging::init(&LogOptions {
+    *log = Some(logging::init(&LogOptions {
         level: settings.log_level.value.clone(),
         // Inspection commands print their data on stdout; keep stderr for problems.
         console_level: Some("warn".to_owned()),
@@ -128,7 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         dir: (dir.access() == DirAccess::Writable).then(|| settings.log_dir()),
         retention_days: settings.log_retention_days.value as usize,
         timezone: settings.timezone.value,
-    });
+    }));
 
     let operation = operation_name(&cli.command);
     let span = tracing::info_span!("command", source = "user", operation);
@@ -185,15 +192,15 @@ fn open_store(settings: &Settings, dir: &DataDir, command: &Command) -> anyhow::
 
 /// `plantsync run`: one agent per data dir (waiting while a CLI sync holds it), the
 /// console at the configured level.
-fn run_agent(settings: Settings) -> anyhow::Result<()> {
+fn run_agent(settings: Settings, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     let dir = writable_data_dir(&settings)?;
-    let _log_guard = logging::init(&LogOptions {
+    *log = Some(logging::init(&LogOptions {
         level: settings.log_level.value.clone(),
         console_level: None,
         dir: Some(settings.log_dir()),
         retention_days: settings.log_retention_days.value as usize,
         timezone: settings.timezone.value,
-    });
+    }));
     // The database is opened (and checked) before the lock is taken: an agent that refuses
     // its database leaves nothing behind, not even `agent.lock`.
     let span = tracing::info_span!("agent", source = "system", operation = "agent");

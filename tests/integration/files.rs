@@ -604,3 +604,21 @@ async fn a_vendor_failure_reads_the_same_on_stderr_and_in_the_file() {
     assert_eq!(without_time(failed), without_time(logged));
     sim.shutdown().await;
 }
+
+#[test]
+fn the_error_a_command_ends_with_is_in_the_log_file() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "A"]);
+    let output = sandbox.cmd().args(["org", "add", "A"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    let cause = said.trim_end().strip_prefix("plantsync: error: ").unwrap();
+    let logged: Vec<String> = sandbox
+        .logs()
+        .lines()
+        .filter(|line| line.contains("command failed"))
+        .map(|line| without_time(line).to_owned())
+        .collect();
+    assert_eq!(logged.len(), 1, "{}", sandbox.logs());
+    assert!(logged[0].ends_with(&format!("command failed: {cause}")), "{logged:?}");
+}
