@@ -110,13 +110,28 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         return runtime.block_on(commands::simulate::run(args, &mut std::io::stdout().lock()));
     }
-    // The demo never touches the default data dir unless asked to.
-    let demo_in_temp_dir = matches!(cli.command, Command::Demo(_))
-        && settings.data_dir.source == crate::config::Source::Default;
+    // The demo writes into a data dir only when one is given with `--data-dir`: never into
+    // the configured one (PLANTSYNC_DATA_DIR, the config file's `data_dir`), which holds
+    // real vendors. Its own dir is created exclusively under a random name (0700), so
+    // another user of a shared machine cannot have prepared it (or a symlink) in advance;
+    // it is kept for the commands the demo prints.
+    let demo_in_temp_dir = matches!(cli.command, Command::Demo(_)) && cli.data_dir.is_none();
     if demo_in_temp_dir {
-        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-        settings.data_dir.value =
-            std::env::temp_dir().join(format!("plantsync-demo-{stamp}-{}", std::process::id()));
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("plantsync-demo-");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o700));
+        }
+        let created = builder.tempdir().map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the demo's temporary data dir in {}: {}",
+                std::env::temp_dir().display(),
+                data_dir::in_words(&e)
+            )
+        })?;
+        settings.data_dir.value = created.keep();
     }
     if let Command::Config(ConfigCommand::Show(format)) = &cli.command {
         return commands::config::show(&settings, format.format, &mut std::io::stdout().lock());

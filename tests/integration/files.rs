@@ -622,3 +622,34 @@ fn the_error_a_command_ends_with_is_in_the_log_file() {
     assert_eq!(logged.len(), 1, "{}", sandbox.logs());
     assert!(logged[0].ends_with(&format!("command failed: {cause}")), "{logged:?}");
 }
+
+/// The demo writes only into a dir given with `--data-dir`: a configured one holds real
+/// vendors. Its own dir has a random name, created exclusively, owner-only.
+#[cfg(unix)]
+#[test]
+fn the_demo_uses_a_fresh_private_dir_unless_given_data_dir_on_the_command_line() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Real Org"]);
+    let before = sha256(&sandbox.db());
+    let tmp = sandbox.dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let home = sandbox.dir.path().join("home");
+    let mut demo = std::process::Command::new(assert_cmd::cargo::cargo_bin!("plantsync"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PLANTSYNC_")) {
+        demo.env_remove(key);
+    }
+    demo.env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("TMPDIR", &tmp)
+        .env("PLANTSYNC_DATA_DIR", sandbox.data_dir());
+    let output = demo.arg("demo").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(sha256(&sandbox.db()), before, "the configured data dir is untouched");
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM vendors"), "0\n");
+    let kept: Vec<PathBuf> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let name = kept[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(name.starts_with("plantsync-demo-"), "{name}");
+    assert_eq!(mode(&kept[0]), 0o700);
+    assert!(kept[0].join("plantsync.db").is_file());
+}
