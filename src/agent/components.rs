@@ -265,17 +265,27 @@ impl Component for Drain {
                 Vec::new()
             }
         };
-        match self.store.mark_running_runs_interrupted("the agent was stopped during the run").await
+        let marked = match self
+            .store
+            .mark_running_runs_interrupted("the agent was stopped during the run")
+            .await
         {
-            Ok(0) => {}
-            Ok(runs) => warn!(
-                runs,
-                "a sync did not finish within the grace period and was recorded as interrupted"
-            ),
-            Err(e) => warn!("could not record the unfinished sync as interrupted: {e}"),
-        }
-        // The requests those runs serve are answered with it; the API closes after this.
-        self.coordinator.runs_interrupted(going);
+            Ok(0) => true,
+            Ok(runs) => {
+                warn!(
+                    runs,
+                    "a sync did not finish within the grace period and was recorded as interrupted"
+                );
+                true
+            }
+            Err(e) => {
+                warn!("could not record the unfinished sync as interrupted: {e}");
+                false
+            }
+        };
+        // The requests those runs serve are answered with what happened to them (a run
+        // without a row yet is only said to be stopped); the API closes after this.
+        self.coordinator.runs_interrupted(going, marked);
         if tokio::time::timeout(API_CLOSE_WAIT, self.coordinator.idle()).await.is_err() {
             warn!("a sync did not end when asked to");
         }

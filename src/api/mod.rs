@@ -309,7 +309,7 @@ fn respond(served: &(crate::schedule::Served, crate::schedule::Shared)) -> Respo
         }
         // Ended by the stop: said so, with the run recorded as interrupted; still 503, the
         // agent is going away and a client may sync again without it.
-        Err(e @ crate::schedule::RunError::Interrupted { run_id }) => (
+        Err(e @ crate::schedule::RunError::Interrupted { run_id, .. }) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(RunResponse::interrupted(e.to_string(), *run_id)),
         )
