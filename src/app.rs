@@ -42,8 +42,8 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if usage { EXIT_USAGE } else { 1 }
 }
 
-/// The one rule for printing an error and its causes: each cause adds only what the text
-/// so far does not already say, so a type whose message includes its source (thiserror's
+/// The one rule for printing an error and its causes: a cause the text so far already ends
+/// with is not said again, so a type whose message includes its source (thiserror's
 /// `"...: {source}"` with a `source` field) is not followed by that source again; an I/O
 /// error is said in words ("permission denied", not "Permission denied (os error 13)"),
 /// replacing its raw text where a message embedded it; and the chain ends at an I/O or
@@ -63,7 +63,9 @@ fn render(error: &anyhow::Error) -> String {
             }
             None => (cause.to_string(), cause.is::<rusqlite::Error>()),
         };
-        if !text.contains(&part) {
+        // Only a cause the text so far ends with is already said (a message that embeds
+        // its source); the same words earlier (a path that contains them) are not it.
+        if !text.ends_with(&part) {
             if !text.is_empty() {
                 text.push_str(": ");
             }
@@ -376,6 +378,19 @@ mod tests {
             render(&error),
             "opening the store: cannot open database x.db: attempt to write a readonly database"
         );
+    }
+
+    #[test]
+    fn a_cause_is_skipped_only_when_the_text_ends_with_it() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let error =
+            anyhow::Error::new(denied).context("cannot open /srv/permission denied/plantsync.db");
+        assert_eq!(
+            render(&error),
+            "cannot open /srv/permission denied/plantsync.db: permission denied"
+        );
+        let error = anyhow::anyhow!("timed out").context("sync run 4 timed out twice");
+        assert_eq!(render(&error), "sync run 4 timed out twice: timed out");
     }
 
     #[test]
