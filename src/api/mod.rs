@@ -392,8 +392,7 @@ mod tests {
         for ok in ["[::1]", "[::1]:80", "[::1]:8787"] {
             assert!(is_allowed_host(ok, lo), "{ok}");
         }
-        for bad in ["[::1]evil", "[::1].evil.com:80", "[::1", "[::1]:", "[::1]:80x", "localhost:"]
-        {
+        for bad in ["[::1]evil", "[::1].evil.com:80", "[::1", "[::1]:", "[::1]:80x", "localhost:"] {
             assert!(!is_allowed_host(bad, lo), "{bad}");
         }
     }
