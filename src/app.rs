@@ -19,7 +19,10 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Runs a parsed command line to completion and returns the process exit code.
 pub fn main(cli: Cli) -> ExitCode {
-    match run(cli) {
+    // The log file's writer outlives `run`, so the final error reaches the file too; it is
+    // dropped (flushing the file) only after that line.
+    let mut log = None;
+    let code = match run(cli, &mut log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let message = render(&error);
@@ -27,7 +30,9 @@ pub fn main(cli: Cli) -> ExitCode {
             tracing::info!(target: logging::FILE_ONLY, "command failed: {message}");
             ExitCode::from(exit_code(&error))
         }
-    }
+    };
+    drop(log);
+    code
 }
 
 fn exit_code(error: &anyhow::Error) -> u8 {
@@ -37,8 +42,8 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if usage { EXIT_USAGE } else { 1 }
 }
 
-/// The one rule for printing an error and its causes: each cause adds only what the text
-/// so far does not already say, so a type whose message includes its source (thiserror's
+/// The one rule for printing an error and its causes: a cause the text so far already ends
+/// with is not said again, so a type whose message includes its source (thiserror's
 /// `"...: {source}"` with a `source` field) is not followed by that source again; an I/O
 /// error is said in words ("permission denied", not "Permission denied (os error 13)"),
 /// replacing its raw text where a message embedded it; and the chain ends at an I/O or
@@ -58,7 +63,9 @@ fn render(error: &anyhow::Error) -> String {
             }
             None => (cause.to_string(), cause.is::<rusqlite::Error>()),
         };
-        if !text.contains(&part) {
+        // Only a cause the text so far ends with is already said (a message that embeds
+        // its source); the same words earlier (a path that contains them) are not it.
+        if !text.ends_with(&part) {
             if !text.is_empty() {
                 text.push_str(": ");
             }
@@ -71,7 +78,9 @@ fn render(error: &anyhow::Error) -> String {
     text
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; `log` receives the log file's guard once logging is set up, for
+/// [`main`] to keep until the outcome is logged.
+fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     let mut flags = FlagValues::default();
     flags.set(&keys::DATA_DIR, cli.data_dir.as_ref().map(|p| p.display().to_string()));
     flags.set(&keys::TIMEZONE, cli.timezone.clone());
@@ -97,19 +106,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Command::Run = cli.command {
-        return run_agent(settings);
+        return run_agent(settings, log);
     }
     if let Command::Simulate(args) = cli.command {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         return runtime.block_on(commands::simulate::run(args, &mut std::io::stdout().lock()));
     }
-    // The demo never touches the default data dir unless asked to.
-    let demo_in_temp_dir = matches!(cli.command, Command::Demo(_))
-        && settings.data_dir.source == crate::config::Source::Default;
+    // The demo writes into a data dir only when one is given with `--data-dir`: never into
+    // the configured one (PLANTSYNC_DATA_DIR, the config file's `data_dir`), which holds
+    // real vendors. Its own dir is created exclusively under a random name (0700), so
+    // another user of a shared machine cannot have prepared it (or a symlink) in advance;
+    // it is kept for the commands the demo prints.
+    let demo_in_temp_dir = matches!(cli.command, Command::Demo(_)) && cli.data_dir.is_none();
     if demo_in_temp_dir {
-        let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-        settings.data_dir.value =
-            std::env::temp_dir().join(format!("plantsync-demo-{stamp}-{}", std::process::id()));
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("plantsync-demo-");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o700));
+        }
+        let created = builder.tempdir().map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the demo's temporary data dir in {}: {}",
+                std::env::temp_dir().display(),
+                data_dir::in_words(&e)
+            )
+        })?;
+        settings.data_dir.value = created.keep();
     }
     if let Command::Config(ConfigCommand::Show(format)) = &cli.command {
         return commands::config::show(&settings, format.format, &mut std::io::stdout().lock());
@@ -120,7 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if dir.access() == DirAccess::ReadOnly && !cli.command.only_reads() {
         return Err(DataDirError::NotWritable(dir.path().to_path_buf()).into());
     }
-    let _log_guard = logging::init(&LogOptions {
+    *log = Some(logging::init(&LogOptions {
         level: settings.log_level.value.clone(),
         // Inspection commands print their data on stdout; keep stderr for problems.
         console_level: Some("warn".to_owned()),
@@ -128,7 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         dir: (dir.access() == DirAccess::Writable).then(|| settings.log_dir()),
         retention_days: settings.log_retention_days.value as usize,
         timezone: settings.timezone.value,
-    });
+    }));
 
     let operation = operation_name(&cli.command);
     let span = tracing::info_span!("command", source = "user", operation);
@@ -185,15 +209,15 @@ fn open_store(settings: &Settings, dir: &DataDir, command: &Command) -> anyhow::
 
 /// `plantsync run`: one agent per data dir (waiting while a CLI sync holds it), the
 /// console at the configured level.
-fn run_agent(settings: Settings) -> anyhow::Result<()> {
+fn run_agent(settings: Settings, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     let dir = writable_data_dir(&settings)?;
-    let _log_guard = logging::init(&LogOptions {
+    *log = Some(logging::init(&LogOptions {
         level: settings.log_level.value.clone(),
         console_level: None,
         dir: Some(settings.log_dir()),
         retention_days: settings.log_retention_days.value as usize,
         timezone: settings.timezone.value,
-    });
+    }));
     // The database is opened (and checked) before the lock is taken: an agent that refuses
     // its database leaves nothing behind, not even `agent.lock`.
     let span = tracing::info_span!("agent", source = "system", operation = "agent");
@@ -354,6 +378,19 @@ mod tests {
             render(&error),
             "opening the store: cannot open database x.db: attempt to write a readonly database"
         );
+    }
+
+    #[test]
+    fn a_cause_is_skipped_only_when_the_text_ends_with_it() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let error =
+            anyhow::Error::new(denied).context("cannot open /srv/permission denied/plantsync.db");
+        assert_eq!(
+            render(&error),
+            "cannot open /srv/permission denied/plantsync.db: permission denied"
+        );
+        let error = anyhow::anyhow!("timed out").context("sync run 4 timed out twice");
+        assert_eq!(render(&error), "sync run 4 timed out twice: timed out");
     }
 
     #[test]

@@ -188,7 +188,7 @@ impl Component for ApiComponent {
         }
         let listener = tokio::net::TcpListener::bind(self.address)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", self.address))?;
+            .map_err(|e| anyhow::anyhow!(listen_failure(self.address, &e)))?;
         let address = listener.local_addr()?;
         self.publisher.publish(&AgentInfo {
             pid: std::process::id(),
@@ -265,17 +265,27 @@ impl Component for Drain {
                 Vec::new()
             }
         };
-        match self.store.mark_running_runs_interrupted("the agent was stopped during the run").await
+        let marked = match self
+            .store
+            .mark_running_runs_interrupted("the agent was stopped during the run")
+            .await
         {
-            Ok(0) => {}
-            Ok(runs) => warn!(
-                runs,
-                "a sync did not finish within the grace period and was recorded as interrupted"
-            ),
-            Err(e) => warn!("could not record the unfinished sync as interrupted: {e}"),
-        }
-        // The requests those runs serve are answered with it; the API closes after this.
-        self.coordinator.runs_interrupted(going);
+            Ok(0) => true,
+            Ok(runs) => {
+                warn!(
+                    runs,
+                    "a sync did not finish within the grace period and was recorded as interrupted"
+                );
+                true
+            }
+            Err(e) => {
+                warn!("could not record the unfinished sync as interrupted: {e}");
+                false
+            }
+        };
+        // The requests those runs serve are answered with what happened to them (a run
+        // without a row yet is only said to be stopped); the API closes after this.
+        self.coordinator.runs_interrupted(going, marked);
         if tokio::time::timeout(API_CLOSE_WAIT, self.coordinator.idle()).await.is_err() {
             warn!("a sync did not end when asked to");
         }
@@ -327,5 +337,26 @@ impl Component for ScheduleComponent {
         if let Some(task) = self.task.take() {
             join_by(task, deadline, "schedule").await;
         }
+    }
+}
+
+/// Why the API cannot listen, in words ("address already in use", not the OS's number).
+fn listen_failure(address: SocketAddr, error: &std::io::Error) -> String {
+    format!("cannot listen on {address}: {}", crate::datadir::dir::in_words(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_said_in_words() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = taken.local_addr().unwrap();
+        let error = std::net::TcpListener::bind(address).unwrap_err();
+        assert_eq!(
+            listen_failure(address, &error),
+            format!("cannot listen on {address}: address already in use")
+        );
     }
 }

@@ -186,10 +186,17 @@ async fn stop_all(parts: &mut [Box<dyn Component>], deadline: &Deadline) {
 }
 
 /// The stop signals, SIGINT or SIGTERM on Unix (Ctrl-C elsewhere), listened to for the
-/// agent's whole life: the first stops the agent, a second ends the grace.
+/// agent's whole life: the first stops the agent, a second ends the grace. Each is one
+/// stream registered once, so a signal that arrives while nothing awaits it (between the
+/// first stop and the wait for a second) is kept for the next `next`, not lost as it would
+/// be by a fresh `ctrl_c()` future, which only sees signals after its first poll.
 struct StopSignals {
     #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
     term: Option<tokio::signal::unix::Signal>,
+    #[cfg(windows)]
+    ctrl_c: Option<tokio::signal::windows::CtrlC>,
 }
 
 impl StopSignals {
@@ -197,24 +204,48 @@ impl StopSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            Self { term: signal(SignalKind::terminate()).ok() }
+            Self {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
+            }
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        {
+            Self { ctrl_c: tokio::signal::windows::ctrl_c().ok() }
+        }
+        #[cfg(not(any(unix, windows)))]
         {
             Self {}
         }
     }
 
-    /// Resolves at the next stop signal.
+    /// Resolves at the next stop signal (never, when none could be registered).
     async fn next(&mut self) {
         #[cfg(unix)]
-        if let Some(term) = self.term.as_mut() {
+        {
+            let int = async {
+                match self.int.as_mut() {
+                    Some(int) => drop(int.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
+            let term = async {
+                match self.term.as_mut() {
+                    Some(term) => drop(term.recv().await),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                () = int => {}
+                () = term => {}
             }
-            return;
         }
+        #[cfg(windows)]
+        match self.ctrl_c.as_mut() {
+            Some(ctrl_c) => drop(ctrl_c.recv().await),
+            None => std::future::pending().await,
+        }
+        #[cfg(not(any(unix, windows)))]
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -119,13 +119,23 @@ async fn loopback_only(State(state): State<ApiState>, request: Request, next: Ne
 }
 
 /// `127.0.0.1`, `localhost`, `[::1]` (with any port), or the configured bind address.
+/// The whole value must be a host and an optional `:port` of digits: `[::1]evil`,
+/// `[::1].evil.com:80`, `[::1` and `localhost:` are not this machine.
 fn is_allowed_host(host: &str, bind: IpAddr) -> bool {
+    let is_port = |port: &str| !port.is_empty() && port.chars().all(|c| c.is_ascii_digit());
     let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
+        let Some((name, after)) = rest.split_once(']') else { return false };
+        match after.strip_prefix(':') {
+            None if after.is_empty() => name,
+            Some(port) if is_port(port) => name,
+            _ => return false,
+        }
     } else {
-        host.rsplit_once(':').map_or(host, |(name, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) { name } else { host }
-        })
+        match host.rsplit_once(':') {
+            None => host,
+            Some((name, port)) if is_port(port) => name,
+            Some(_) => return false,
+        }
     };
     let name = name.to_ascii_lowercase();
     name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip == bind)
@@ -309,7 +319,7 @@ fn respond(served: &(crate::schedule::Served, crate::schedule::Shared)) -> Respo
         }
         // Ended by the stop: said so, with the run recorded as interrupted; still 503, the
         // agent is going away and a client may sync again without it.
-        Err(e @ crate::schedule::RunError::Interrupted { run_id }) => (
+        Err(e @ crate::schedule::RunError::Interrupted { run_id, .. }) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(RunResponse::interrupted(e.to_string(), *run_id)),
         )
@@ -374,6 +384,17 @@ mod tests {
             assert!(!is_allowed_host(bad, lo), "{bad}");
         }
         assert!(is_allowed_host("192.168.1.5:8787", "192.168.1.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_bracketed_host_is_followed_by_nothing_or_a_port() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        for ok in ["[::1]", "[::1]:80", "[::1]:8787"] {
+            assert!(is_allowed_host(ok, lo), "{ok}");
+        }
+        for bad in ["[::1]evil", "[::1].evil.com:80", "[::1", "[::1]:", "[::1]:80x", "localhost:"] {
+            assert!(!is_allowed_host(bad, lo), "{bad}");
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!   whose head arrived is never cut: a sync may rightly take minutes to answer.
 //! - **A connection cap.** A semaphore holds one place per open connection; when all
 //!   [`ServeLimits::max_connections`] are taken, a new connection gets a JSON 503 and is
-//!   closed at once, so the ones already open (a waiting sync) are not starved.
+//!   closed (after a bounded drain, so the answer is not overtaken by a reset), so the ones
+//!   already open (a waiting sync) are not starved.
 //! - **Graceful shutdown.** When `shutdown` resolves, the listener closes, idle connections
 //!   close at once, and a connection with a request in flight closes after its answer.
 //!   The places of the cap double as the count of open connections, so waiting for all
@@ -66,6 +67,7 @@ pub async fn serve(
     let places = Arc::new(Semaphore::new(limits.max_connections));
     let (closing, closed) = watch::channel(false);
     let mut refusing = false;
+    let mut accept_warnings = Throttle::new(ACCEPT_WARNING_EVERY);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -75,8 +77,19 @@ pub async fn serve(
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     // Out of file descriptors, or a connection reset before it was taken:
-                    // the listener itself is fine; a short pause keeps the loop from spinning.
-                    warn!("the control API could not accept a connection: {e}");
+                    // the listener itself is fine; a short pause keeps the loop from spinning,
+                    // and the warning is said at most once a minute (EMFILE lasts).
+                    if let Some(more) = accept_warnings.allow(std::time::Instant::now()) {
+                        let also = if more > 0 {
+                            format!(" ({more} more since the last warning)")
+                        } else {
+                            String::new()
+                        };
+                        warn!(
+                            "the control API could not accept a connection: {}{also}",
+                            crate::datadir::dir::in_words(&e)
+                        );
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -90,7 +103,7 @@ pub async fn serve(
                 );
                 refusing = true;
             }
-            refuse(&stream);
+            refuse(stream);
             continue;
         };
         refusing = false;
@@ -129,13 +142,81 @@ pub async fn serve(
     let _ = places.acquire_many(all).await;
 }
 
+/// How often a failing `accept` is said at most.
+const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(60);
+
+/// At most one warning per `every`; counts the ones it held back.
+#[derive(Debug)]
+struct Throttle {
+    every: Duration,
+    last: Option<std::time::Instant>,
+    held_back: u64,
+}
+
+impl Throttle {
+    fn new(every: Duration) -> Self {
+        Self { every, last: None, held_back: 0 }
+    }
+
+    /// `Some(held back since the last one)` when a warning may be said `now`.
+    fn allow(&mut self, now: std::time::Instant) -> Option<u64> {
+        if self.last.is_some_and(|last| now.duration_since(last) < self.every) {
+            self.held_back += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held_back))
+    }
+}
+
+/// How long, and how much, a refused connection is read before it is closed.
+const REFUSE_DRAIN: Duration = Duration::from_secs(1);
+const REFUSE_DRAIN_BYTES: usize = 64 * 1024;
+
 /// Answers a connection over the cap with a JSON 503 and closes it. The socket is fresh,
 /// so its send buffer takes the few bytes at once; `try_write` never blocks the accept loop.
-fn refuse(stream: &tokio::net::TcpStream) {
+/// Closing a socket with unread bytes (the request the client already sent) makes the
+/// kernel send a reset, which can overtake the answer: so a small task shuts the write side
+/// (the client sees the answer, then the end) and reads what the client sent, for at most
+/// [`REFUSE_DRAIN`] and [`REFUSE_DRAIN_BYTES`], before it closes.
+fn refuse(stream: tokio::net::TcpStream) {
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{TOO_MANY}",
         TOO_MANY.len()
     );
     let _ = stream.try_write(answer.as_bytes());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = stream;
+        let _ = stream.shutdown().await;
+        let drain = async {
+            let mut buffer = [0u8; 4096];
+            let mut read = 0;
+            while read < REFUSE_DRAIN_BYTES {
+                match stream.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => read += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(REFUSE_DRAIN, drain).await;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lasting_accept_failure_is_said_once_a_minute_with_a_count() {
+        let start = std::time::Instant::now();
+        let mut throttle = Throttle::new(Duration::from_secs(60));
+        assert_eq!(throttle.allow(start), Some(0));
+        for ms in (50..60_000).step_by(50) {
+            assert_eq!(throttle.allow(start + Duration::from_millis(ms)), None, "{ms} ms");
+        }
+        assert_eq!(throttle.allow(start + Duration::from_secs(60)), Some(1199));
+        assert_eq!(throttle.allow(start + Duration::from_secs(61)), None);
+    }
 }

@@ -106,16 +106,40 @@ pub fn prepare(path: &Path) -> Result<DataDir, DataDirError> {
         }
         Err(e) => return Err(DataDirError::Inaccessible { path: owned(), why: in_words(&e) }),
     }
-    let probe = path.join(format!(".plantsync-probe-{}", std::process::id()));
-    let access = match private_file_options().write(true).create_new(true).open(&probe) {
-        Ok(file) => {
-            drop(file);
-            let _ = std::fs::remove_file(&probe);
-            DirAccess::Writable
-        }
-        Err(_) => DirAccess::ReadOnly,
-    };
+    let access = probe(path)
+        .map_err(|e| DataDirError::Inaccessible { path: owned(), why: probe_failure(&e) })?;
     Ok(DataDir { path: owned(), access })
+}
+
+/// Creates and removes a probe file under a fresh random name (`create_new`, retried on a
+/// name that exists), so a probe left by a killed process, even one of the same pid (1 in
+/// every container), never decides anything.
+fn probe(dir: &Path) -> io::Result<DirAccess> {
+    let created = tempfile::Builder::new().prefix(".plantsync-probe-").tempfile_in(dir);
+    access_from(created.map(drop))
+}
+
+/// What creating the probe says about the directory: only "permission denied" and a
+/// read-only file system mean read-only; anything else (a full disk, too many open files)
+/// is a problem to report, not a read-only directory.
+fn access_from(created: io::Result<()>) -> io::Result<DirAccess> {
+    match created {
+        Ok(()) => Ok(DirAccess::Writable),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Ok(DirAccess::ReadOnly)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Why the probe could not be created, in words.
+fn probe_failure(error: &io::Error) -> String {
+    format!("cannot create a file in it: {}", in_words(error))
 }
 
 /// Whether the process may write the existing file `path` (a file that cannot be
@@ -163,12 +187,29 @@ pub fn private_file_options() -> std::fs::OpenOptions {
     options
 }
 
-/// Writes `bytes` to `path` (created 0600, or replaced), made owner-only even when an
-/// older plantsync left it readable by others.
+/// Replaces `path` with `bytes`, atomically: they are written to a new file beside it
+/// (created 0600 with `create_new` under a random name) that is then renamed over it. A
+/// reader sees the old content or the new, never a truncated file, and the new file is
+/// owner-only from its first byte whatever mode the old one had.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = private_file_options().write(true).create(true).truncate(true).open(path)?;
-    restrict(path)?;
-    io::Write::write_all(&mut file, bytes)
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut builder = tempfile::Builder::new();
+    let prefix = format!(".{name}.");
+    builder.prefix(&prefix).suffix(".new");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    let mut temp = builder.tempfile_in(dir)?;
+    io::Write::write_all(&mut temp, bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Makes a file plantsync owns readable by its owner only (for files an older plantsync
@@ -282,6 +323,50 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         write_private(&path, b"{}").unwrap();
         assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn a_probe_left_by_a_killed_process_of_the_same_pid_changes_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        // What a `kill -9` left behind, under the name this very process would have used.
+        let stale = root.path().join(format!(".plantsync-probe-{}", std::process::id()));
+        std::fs::write(&stale, "").unwrap();
+        assert_eq!(prepare(root.path()).unwrap().access(), DirAccess::Writable);
+        let names: Vec<_> = std::fs::read_dir(root.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "only the stale probe remains, the new one is gone");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_denied_and_read_only_file_systems_mean_read_only() {
+        let from = |code| access_from(Err(io::Error::from_raw_os_error(code)));
+        assert_eq!(from(13).unwrap(), DirAccess::ReadOnly, "EACCES");
+        assert_eq!(from(30).unwrap(), DirAccess::ReadOnly, "EROFS");
+        assert_eq!(
+            probe_failure(&from(28).unwrap_err()),
+            "cannot create a file in it: no space left on the device"
+        );
+        assert_eq!(
+            probe_failure(&from(24).unwrap_err()),
+            "cannot create a file in it: too many open files"
+        );
+    }
+
+    #[test]
+    fn a_private_file_is_replaced_whole_never_rewritten_in_place() {
+        use std::io::Read;
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("agent.json");
+        write_private(&path, b"old content").unwrap();
+        // A reader that opened the file before the rewrite keeps reading the old file.
+        let mut reader = std::fs::File::open(&path).unwrap();
+        write_private(&path, b"new").unwrap();
+        let mut seen = String::new();
+        reader.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "old content");
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        let names: Vec<_> = std::fs::read_dir(root.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "no temporary file is left");
     }
 
     #[cfg(unix)]

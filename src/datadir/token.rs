@@ -34,17 +34,39 @@ pub fn read(data_dir: &Path) -> std::io::Result<Secret> {
     Ok(Secret::new(token))
 }
 
+/// Why the token file could not be read or written: names the file, says the cause in
+/// words (the token itself never appears).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} the admin token {}: {}", .path.display(), super::dir::in_words(.source))]
+pub struct TokenError {
+    /// "read" or "write".
+    action: &'static str,
+    /// The token file.
+    path: PathBuf,
+    /// What failed.
+    #[source]
+    source: std::io::Error,
+}
+
 /// Reads the token, creating it when there is none.
-pub fn load_or_create(data_dir: &Path) -> std::io::Result<Secret> {
+pub fn load_or_create(data_dir: &Path) -> Result<Secret, TokenError> {
     match read(data_dir) {
         Ok(token) => Ok(token),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => rotate(data_dir),
-        Err(e) => Err(e),
+        Err(source) => Err(TokenError { action: "read", path: token_path(data_dir), source }),
     }
 }
 
 /// Writes a new token (owner-only) and returns it.
-pub fn rotate(data_dir: &Path) -> std::io::Result<Secret> {
+pub fn rotate(data_dir: &Path) -> Result<Secret, TokenError> {
+    write_new(data_dir).map_err(|source| TokenError {
+        action: "write",
+        path: token_path(data_dir),
+        source,
+    })
+}
+
+fn write_new(data_dir: &Path) -> std::io::Result<Secret> {
     super::dir::create_private_dir(data_dir)?;
     let token = random_token()?;
     let path = token_path(data_dir);
@@ -81,5 +103,19 @@ mod tests {
         let second = rotate(dir.path()).unwrap();
         assert_ne!(second, first);
         assert_eq!(read(dir.path()).unwrap(), second);
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_read_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(token_path(dir.path())).unwrap();
+        let error = load_or_create(dir.path()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cannot read the admin token {}: is a directory",
+                token_path(dir.path()).display()
+            )
+        );
     }
 }

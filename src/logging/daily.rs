@@ -9,8 +9,9 @@
 //! by the UTC date, which split a local day over two files). A write that does not start
 //! with a timestamp goes to the file of the current date in the zone.
 //!
-//! Files are created owner-only (0600) in a directory created 0700, and at every new file
-//! the oldest are removed so that `retention` files remain.
+//! Files are created owner-only (0600) in a directory created 0700 (again, if it was
+//! deleted while the process runs), and at every new file those dated `retention` days or
+//! more before today are removed; the file being written never is.
 
 use chrono_tz::Tz;
 use std::fs::File;
@@ -57,34 +58,44 @@ impl DailyFile {
         chrono::Utc::now().with_timezone(&self.timezone).format("%Y-%m-%d").to_string()
     }
 
+    /// Opens the file of `date`. The directory is created again first (someone may have
+    /// deleted `logs/` while the process runs: without this every later switch would fail
+    /// and every line be lost). On failure the current file, if any, stays in use.
     fn switch_to(&mut self, date: String) -> io::Result<()> {
+        crate::datadir::dir::create_private_dir(&self.dir)?;
         let path = self.dir.join(Self::file_name(self.prefix, &date));
         let file =
             crate::datadir::dir::private_file_options().create(true).append(true).open(&path)?;
         // A file an older plantsync created world-readable.
         let _ = crate::datadir::dir::restrict(&path);
         self.current = Some((date, file));
-        self.prune();
+        if let Ok(today) = chrono::NaiveDate::parse_from_str(&self.today(), "%Y-%m-%d") {
+            self.prune(today);
+        }
         Ok(())
     }
 
-    /// Removes the oldest files beyond `retention` (names sort by date).
-    fn prune(&self) {
+    /// Removes the files dated `retention` days or more before `today`. The date, not the
+    /// count, decides: a file dated in the future (a clock set wrong once) takes no place of
+    /// today's, and the file being written is never removed whatever its date.
+    fn prune(&self, today: chrono::NaiveDate) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return };
+        let Some(oldest_kept) =
+            today.checked_sub_days(chrono::Days::new(self.retention as u64 - 1))
+        else {
+            return;
+        };
         let start = format!("{}.", self.prefix);
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter_map(|entry| entry.file_name().into_string().ok())
-            .filter(|name| {
-                name.strip_prefix(&start)
-                    .and_then(|rest| rest.strip_suffix(".log"))
-                    .is_some_and(is_date)
-            })
-            .collect();
-        names.sort();
-        let excess = names.len().saturating_sub(self.retention);
-        for name in &names[..excess] {
-            let _ = std::fs::remove_file(self.dir.join(name));
+        let current = self.current.as_ref().map(|(date, _)| date.as_str());
+        for name in entries.flatten().filter_map(|entry| entry.file_name().into_string().ok()) {
+            let Some(date) = name.strip_prefix(&start).and_then(|rest| rest.strip_suffix(".log"))
+            else {
+                continue;
+            };
+            let Ok(day) = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d") else { continue };
+            if is_date(date) && day < oldest_kept && Some(date) != current {
+                let _ = std::fs::remove_file(self.dir.join(&name));
+            }
         }
     }
 }
@@ -107,7 +118,12 @@ impl Write for DailyFile {
             None => self.today(),
         };
         if self.current.as_ref().is_none_or(|(current, _)| *current != date) {
-            self.switch_to(date)?;
+            // A line is better in the previous day's file than lost.
+            if let Err(e) = self.switch_to(date)
+                && self.current.is_none()
+            {
+                return Err(e);
+            }
         }
         match &mut self.current {
             Some((_, file)) => file.write_all(line).map(|()| line.len()),
@@ -150,20 +166,62 @@ mod tests {
         assert_eq!(earlier, "[2026-11-29T23:59:59.999+05:30] [SYSTEM] earlier\n");
     }
 
+    fn day(offset: i64) -> String {
+        (chrono::Utc::now().date_naive() + chrono::TimeDelta::days(offset))
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+
+    fn line(date: &str) -> Vec<u8> {
+        format!("[{date}T00:00:00.000+00:00] x\n").into_bytes()
+    }
+
     #[test]
-    fn only_the_newest_files_are_kept() {
+    fn files_older_than_the_retention_are_removed_by_date() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("logs");
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("notes.txt"), "mine").unwrap();
-        let mut file = DailyFile::open(&dir, "plantsync", chrono_tz::UTC, 2).unwrap();
-        for day in ["2030-01-01", "2030-01-02", "2030-01-03"] {
-            file.write_all(format!("[{day}T00:00:00.000+00:00] x\n").as_bytes()).unwrap();
+        // A file from a clock set years ahead once, and two old ones.
+        for date in ["2999-01-01", &day(-2), &day(-5)] {
+            std::fs::write(dir.join(DailyFile::file_name("plantsync", date)), "old").unwrap();
         }
-        assert_eq!(
-            names(&dir),
-            ["notes.txt", "plantsync.2030-01-02.log", "plantsync.2030-01-03.log"]
-        );
+        let _file = DailyFile::open(&dir, "plantsync", chrono_tz::UTC, 2).unwrap();
+        let mut expected = vec![
+            "notes.txt".to_owned(),
+            DailyFile::file_name("plantsync", "2999-01-01"),
+            DailyFile::file_name("plantsync", &day(0)),
+        ];
+        expected.sort();
+        assert_eq!(names(&dir), expected, "the future file takes no place of today's");
+    }
+
+    #[test]
+    fn the_file_being_written_is_never_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("logs");
+        let mut file = DailyFile::open(&dir, "plantsync", chrono_tz::UTC, 1).unwrap();
+        // Lines dated long ago (a replayed timestamp): their file is the current one.
+        file.write_all(&line(&day(-30))).unwrap();
+        file.write_all(&line(&day(-30))).unwrap();
+        let old = dir.join(DailyFile::file_name("plantsync", &day(-30)));
+        assert_eq!(std::fs::read(&old).unwrap(), [line(&day(-30)), line(&day(-30))].concat());
+    }
+
+    #[test]
+    fn a_deleted_log_dir_is_created_again_and_no_line_is_lost() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("logs");
+        let mut file = DailyFile::open(&dir, "plantsync", chrono_tz::UTC, 3).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        file.write_all(&line(&day(1))).unwrap();
+        let tomorrow = dir.join(DailyFile::file_name("plantsync", &day(1)));
+        assert_eq!(std::fs::read(&tomorrow).unwrap(), line(&day(1)));
+
+        // When the new file cannot be made, the line goes to the current one.
+        std::fs::create_dir(dir.join(DailyFile::file_name("plantsync", &day(2)))).unwrap();
+        file.write_all(&line(&day(2))).unwrap();
+        assert_eq!(std::fs::read(&tomorrow).unwrap(), [line(&day(1)), line(&day(2))].concat());
     }
 
     #[cfg(unix)]

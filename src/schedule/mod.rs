@@ -51,17 +51,27 @@ pub enum RunError {
     #[error("the sync ended abnormally: {0}")]
     Aborted(String),
     /// The agent stopped before the run finished (its grace was over, or a second stop
-    /// signal asked to end it now): the run was ended and recorded as interrupted.
-    #[error("{}", interrupted_message(*run_id))]
+    /// signal asked to end it now): the run was ended, and recorded as interrupted when
+    /// `recorded` says so.
+    #[error("{}", interrupted_message(*run_id, *recorded))]
     Interrupted {
-        /// The run recorded as interrupted (unknown when the store could not say).
+        /// The run's row (unknown when the store could not say, or the run had none yet).
         run_id: Option<RunId>,
+        /// Whether its row now says `interrupted` (false when marking it failed).
+        recorded: bool,
     },
 }
 
-fn interrupted_message(run_id: Option<RunId>) -> String {
-    let run = run_id.map_or_else(|| "the sync".to_owned(), |id| format!("sync run {id}"));
-    format!("the agent was stopped before the sync finished; {run} was recorded as interrupted")
+/// Says only what is true: a run is named as recorded only when marking it succeeded.
+fn interrupted_message(run_id: Option<RunId>, recorded: bool) -> String {
+    let stopped = "the agent was stopped before the sync finished";
+    match (run_id, recorded) {
+        (Some(id), true) => format!("{stopped}; sync run {id} was recorded as interrupted"),
+        (Some(id), false) => format!(
+            "{stopped}; sync run {id} could not be recorded as interrupted (the agent's log says why)"
+        ),
+        (None, _) => stopped.to_owned(),
+    }
 }
 
 /// Where a stop stands with the runs still going when its grace is over.
@@ -72,8 +82,9 @@ enum Interrupt {
     None,
     /// Runs must end now: their work is dropped, they wait to hear how they were recorded.
     Cut,
-    /// The runs that were going were recorded as interrupted (at most one per kind).
-    Recorded(Vec<(RunKind, RunId)>),
+    /// What the stop did with the runs that were going (at most one per kind): `marked`
+    /// when their rows now say interrupted.
+    Recorded { runs: Vec<(RunKind, RunId)>, marked: bool },
 }
 
 /// Runs a sync: the engine in production, a recorder in tests.
@@ -298,10 +309,11 @@ impl Coordinator {
         self.interrupt.send_replace(Interrupt::Cut);
     }
 
-    /// Says how the runs ended by [`Coordinator::cut_runs`] were recorded (the interrupted
-    /// run of each kind), so their requests are answered with it.
-    pub fn runs_interrupted(&self, runs: Vec<(RunKind, RunId)>) {
-        self.interrupt.send_replace(Interrupt::Recorded(runs));
+    /// Says how the runs ended by [`Coordinator::cut_runs`] were recorded (the run of each
+    /// kind that had a row, and whether those rows were `marked` interrupted), so their
+    /// requests are answered with only what is true.
+    pub fn runs_interrupted(&self, runs: Vec<(RunKind, RunId)>, marked: bool) {
+        self.interrupt.send_replace(Interrupt::Recorded { runs, marked });
     }
 
     /// The work of a run: the runner's, unless a stop cuts it (see [`Self::cut_runs`]).
@@ -316,17 +328,19 @@ impl Coordinator {
             result = self.runner.run(request, progress) => result,
             // The runner's future is dropped before this arm runs: nothing more of it runs.
             true = async { cut.wait_for(|i| *i != Interrupt::None).await.is_ok() } => {
-                let run_id = recorded
-                    .wait_for(|i| matches!(i, Interrupt::Recorded(_)))
+                let (run_id, recorded) = recorded
+                    .wait_for(|i| matches!(i, Interrupt::Recorded { .. }))
                     .await
                     .ok()
                     .and_then(|r| match &*r {
-                        Interrupt::Recorded(runs) => {
-                            runs.iter().find(|(k, _)| *k == kind).map(|(_, id)| *id)
-                        }
+                        Interrupt::Recorded { runs, marked } => runs
+                            .iter()
+                            .find(|(k, _)| *k == kind)
+                            .map(|(_, id)| (Some(*id), *marked)),
                         _ => None,
-                    });
-                Err(RunError::Interrupted { run_id })
+                    })
+                    .unwrap_or((None, false));
+                Err(RunError::Interrupted { run_id, recorded })
             }
         }
     }

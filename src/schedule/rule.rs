@@ -132,7 +132,8 @@ pub fn decide(tick: &Tick<'_>) -> Verdict {
 /// and DST change.
 const HORIZON: chrono::TimeDelta = chrono::TimeDelta::days(8);
 
-/// At most this many ticks are walked (a cron with seconds ticks too often to walk a week).
+/// At most this many ticks are walked. Schedules are five-field crons, at most one tick a
+/// minute, so the horizon holds at most 11,520 of them: the cap only bounds the walk.
 const MAX_TICKS: usize = 20_000;
 
 /// The scheduled run that will really happen next, as [`next_run`] finds it.

@@ -447,8 +447,8 @@ async fn a_cut_run_answers_its_requests_with_the_interrupted_run() {
     }
     coordinator.stop_accepting();
     coordinator.cut_runs();
-    coordinator.runs_interrupted(vec![(RunKind::Plants, RunId(7))]);
-    let interrupted = RunError::Interrupted { run_id: Some(RunId(7)) };
+    coordinator.runs_interrupted(vec![(RunKind::Plants, RunId(7))], true);
+    let interrupted = RunError::Interrupted { run_id: Some(RunId(7)), recorded: true };
     let (started, joined, queued) =
         (started.await.unwrap(), joined.await.unwrap(), queued.await.unwrap());
     assert_eq!(
@@ -462,4 +462,20 @@ async fn a_cut_run_answers_its_requests_with_the_interrupted_run() {
         "the agent was stopped before the sync finished; sync run 7 was recorded as interrupted"
     );
     coordinator.idle().await;
+}
+
+#[test]
+fn an_interrupted_run_is_said_recorded_only_when_it_was() {
+    let said = |run_id, recorded| RunError::Interrupted { run_id, recorded }.to_string();
+    assert_eq!(
+        said(Some(RunId(7)), true),
+        "the agent was stopped before the sync finished; sync run 7 was recorded as interrupted"
+    );
+    assert_eq!(
+        said(Some(RunId(7)), false),
+        "the agent was stopped before the sync finished; sync run 7 could not be recorded as interrupted (the agent's log says why)"
+    );
+    // No row yet (or none could be read): nothing is claimed about the record.
+    assert_eq!(said(None, true), "the agent was stopped before the sync finished");
+    assert_eq!(said(None, false), "the agent was stopped before the sync finished");
 }

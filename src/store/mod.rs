@@ -212,11 +212,9 @@ impl Store {
             crate::datadir::dir::create_private_dir(dir)
                 .map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
         }
-        open::create_or_check(&path)?;
+        // Every check runs before the writer's pragmas change the file.
+        open::create_or_check(&path, check)?;
         let mut conn = open_writer(&path)?;
-        if check == open::Check::Quick {
-            open::quick_check(&conn, &path)?;
-        }
         migrate::migrate(&mut conn, &path)?;
         Self::start(path.clone(), path.display().to_string(), Some(conn))
     }
@@ -232,6 +230,9 @@ impl Store {
         let target = open::read_only_target(&path)?;
         let reader = open_reader(&path, &target)?;
         let found = migrate::user_version(&reader)?;
+        if found == 0 && open::has_schema(&reader)? {
+            return Err(StoreError::Unusable { path, problem: Unusable::Foreign });
+        }
         if found > SCHEMA_VERSION {
             return Err(StoreError::TooNew { path, found, supported: SCHEMA_VERSION });
         }

@@ -14,12 +14,20 @@
 //!
 //! # Reading a read-only copy
 //!
-//! A WAL database needs its `-shm` file even to be read. When the directory is read-only
-//! and there is no `-shm`, SQLite cannot create one: the store then opens the file with
-//! `immutable=1`, which is exact when there is no write-ahead log to read (a copy taken
-//! after a clean stop). A copy with a non-empty `-wal` and no `-shm` in a read-only
-//! directory cannot be read correctly (`immutable` would ignore the log's commits), so it
-//! is refused with what to do.
+//! A WAL database needs its `-shm` file even to be read, and a read-only connection in a
+//! directory it may write creates `-shm` and `-wal` beside the file (with the file's
+//! mode: a 0400 `-shm` that later breaks every writer). So the reader's target is chosen
+//! from the files that exist, never by trying ([`read_only_target`]): without `-shm` and
+//! without a `-wal` holding commits, `immutable=1` (exact, creates nothing); with `-shm`,
+//! the path; a `-wal` with commits but no `-shm` cannot be read without creating one
+//! (`immutable` would ignore the log's commits), so it is refused with what to do.
+//!
+//! # Checking before writing
+//!
+//! The writer's first pragma (`journal_mode=WAL`) rewrites the header of a rollback-journal
+//! file, so the checks of a file it found run before, on a read-only connection with no
+//! pragmas ([`pre_write_check`]): a database of another application (schema version 0
+//! with tables) is refused, never migrated, and `quick_check` when asked.
 
 use super::{Result, StoreError};
 use crate::datadir::dir;
@@ -63,11 +71,16 @@ pub enum Unusable {
     /// It cannot be read at all.
     #[error("cannot be read: {0}")]
     Unreadable(String),
-    /// A write-ahead log that cannot be read (see the module docs).
+    /// A write-ahead log that cannot be read without writing beside it (see the module docs).
     #[error(
-        "cannot be read here: its write-ahead log (-wal) has commits but there is no -shm file and the directory is read-only; copy the database and its -wal file to a writable directory and inspect the copy"
+        "cannot be read without changing it: its write-ahead log (-wal) has commits but there is no -shm file; copy the database and its -wal file to a directory you may write and inspect the copy"
     )]
     WalWithoutShm,
+    /// A SQLite database plantsync did not create (schema version 0 with tables in it).
+    #[error(
+        "is a SQLite database of another application, not a plantsync database; plantsync left it as it is: point --data-dir at another directory, or move the file away to start a fresh database"
+    )]
+    Foreign,
 }
 
 fn unusable(path: &Path, problem: Unusable) -> StoreError {
@@ -75,13 +88,15 @@ fn unusable(path: &Path, problem: Unusable) -> StoreError {
 }
 
 /// Creates the database file (0600) when there is none; otherwise checks the one found
-/// ([`check_existing`]) and makes it owner-only (an older plantsync created it 0644).
-pub(super) fn create_or_check(path: &Path) -> Result<()> {
+/// ([`check_existing`], [`pre_write_check`]) and makes it owner-only (an older plantsync
+/// created it 0644).
+pub(super) fn create_or_check(path: &Path, check: Check) -> Result<()> {
     match dir::private_file_options().write(true).create_new(true).open(path) {
         // Ours and empty: SQLite makes it a fresh database.
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             check_existing(path)?;
+            pre_write_check(path, check)?;
             // Best effort: a file of another owner that we may still write stays as it is.
             let _ = dir::restrict(path);
             Ok(())
@@ -152,32 +167,92 @@ fn is_damage(error: &rusqlite::Error) -> bool {
     )
 }
 
-/// What read-only connections to `path` open: the path itself when SQLite can read it
-/// that way, else an `immutable=1` URI when that is exact (see the module docs).
+/// What read-only connections to `path` open, chosen from the files beside it (never by
+/// trying: a read-only connection SQLite may write beside creates `-shm` and `-wal`):
+///
+/// * a `-shm` file: the path itself, read through the shared memory the writer keeps;
+/// * no `-shm` and a `-wal` with commits: refused, whatever the directory's mode (reading
+///   it would create the `-shm` beside it, and `immutable` would ignore the log);
+/// * no `-shm` and no (or an empty) `-wal`: an `immutable=1` URI, exact for that file
+///   and creating nothing.
 pub(super) fn read_only_target(path: &Path) -> Result<String> {
-    let plain = path.display().to_string();
-    let probe = super::open_reader(path, &plain)
-        .and_then(|conn| Ok(conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?));
-    let error = match probe {
-        Ok(()) => return Ok(plain),
-        Err(StoreError::Sqlite(e) | StoreError::Open { source: e, .. }) => e,
-        Err(other) => return Err(other),
+    match Beside::look(path) {
+        Beside::Shm => Ok(path.display().to_string()),
+        Beside::WalWithoutShm => Err(unusable(path, Unusable::WalWithoutShm)),
+        Beside::Nothing => Ok(immutable_uri(path)),
+    }
+}
+
+/// What a check before writing reads (see [`pre_write_check`]): the same as
+/// [`read_only_target`], except that a `-wal` without `-shm` is read through the path (the
+/// writer is about to create that `-shm` and replay the log anyway).
+fn check_target(path: &Path) -> String {
+    match Beside::look(path) {
+        Beside::Nothing => immutable_uri(path),
+        Beside::Shm | Beside::WalWithoutShm => path.display().to_string(),
+    }
+}
+
+/// The files SQLite keeps beside a database, as far as choosing how to read it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Beside {
+    /// A `-shm` file (a live or cleanly copied WAL database).
+    Shm,
+    /// A `-wal` with commits and no `-shm`.
+    WalWithoutShm,
+    /// Neither (a `-wal` of zero bytes holds nothing), and no hot rollback journal.
+    Nothing,
+}
+
+impl Beside {
+    fn look(path: &Path) -> Self {
+        if sibling(path, "-shm").exists() {
+            return Self::Shm;
+        }
+        let len = |suffix| std::fs::metadata(sibling(path, suffix)).map(|m| m.len()).unwrap_or(0);
+        if len("-wal") > 0 {
+            return Self::WalWithoutShm;
+        }
+        // A rollback journal with content must be played back: `immutable` would not.
+        if len("-journal") > 0 { Self::Shm } else { Self::Nothing }
+    }
+}
+
+/// The checks of an existing file before the writer opens it, on a read-only connection
+/// with no pragmas, so a refused file is left exactly as it was (the writer's
+/// `journal_mode=WAL` rewrites the header): a file of another application is refused
+/// ([`Unusable::Foreign`]), and with [`Check::Quick`] a damaged one.
+pub(super) fn pre_write_check(path: &Path, check: Check) -> Result<()> {
+    let conn = super::open_reader(path, &check_target(path))?;
+    let read = |e: rusqlite::Error| {
+        if is_damage(&e) {
+            unusable(path, Unusable::Damaged(e.to_string()))
+        } else {
+            StoreError::Open { path: path.to_path_buf(), source: e }
+        }
     };
-    if is_damage(&error) {
-        return Err(unusable(path, Unusable::Damaged(error.to_string())));
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(read)?;
+    if version == 0
+        && has_schema(&conn).map_err(|e| match e {
+            StoreError::Sqlite(e) => read(e),
+            other => other,
+        })?
+    {
+        return Err(unusable(path, Unusable::Foreign));
     }
-    let cannot_make_shm = matches!(
-        error.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
-    ) && !sibling(path, "-shm").exists();
-    if !cannot_make_shm {
-        return Err(StoreError::Open { path: path.to_path_buf(), source: error });
+    if check == Check::Quick {
+        quick_check(&conn, path)?;
     }
-    let wal_len = std::fs::metadata(sibling(path, "-wal")).map(|m| m.len()).unwrap_or(0);
-    if wal_len > 0 {
-        return Err(unusable(path, Unusable::WalWithoutShm));
-    }
-    Ok(immutable_uri(path))
+    Ok(())
+}
+
+/// Whether the database has any table, index, view or trigger: at schema version 0 that
+/// means another application made it (plantsync's first step sets the version in the same
+/// transaction that creates its tables).
+pub(super) fn has_schema(conn: &Connection) -> Result<bool> {
+    let entries: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
+    Ok(entries > 0)
 }
 
 /// `plantsync.db` to `plantsync.db-wal`.

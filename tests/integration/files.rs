@@ -229,6 +229,15 @@ fn a_read_only_copy_is_inspected_without_writing() {
             writable.display()
         )]
     );
+    let output = inspect(public.path(), &writable, &["status"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // The directory may be written (its log file is there), the database's own never.
+    let beside: Vec<String> = std::fs::read_dir(&writable)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("plantsync.db"))
+        .collect();
+    assert_eq!(beside, ["plantsync.db"], "nothing was created beside the read-only file");
     let output = inspect(public.path(), &writable, &["org", "add", "Beta"]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
@@ -276,7 +285,7 @@ fn a_read_only_copy_that_cannot_be_read_correctly_says_what_to_do() {
     assert_eq!(
         stderr(&output).lines().last().unwrap(),
         format!(
-            "plantsync: error: database {}/plantsync.db cannot be read here: its write-ahead log (-wal) has commits but there is no -shm file and the directory is read-only; copy the database and its -wal file to a writable directory and inspect the copy",
+            "plantsync: error: database {}/plantsync.db cannot be read without changing it: its write-ahead log (-wal) has commits but there is no -shm file; copy the database and its -wal file to a directory you may write and inspect the copy",
             wal.display()
         )
     );
@@ -335,6 +344,89 @@ fn an_empty_or_foreign_database_is_refused_and_left_as_it_is() {
     // A database that did not exist is created, as always.
     std::fs::remove_file(sandbox.db()).unwrap();
     sandbox.ok(&["status"]);
+}
+
+fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn a_database_of_another_application_is_refused_and_left_as_it_is() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.data_dir()).unwrap();
+    sqlite3(&sandbox.db(), "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)");
+    let before = sha256(&sandbox.db());
+    let said = format!(
+        "plantsync: error: database {} is a SQLite database of another application, not a plantsync database; plantsync left it as it is: point --data-dir at another directory, or move the file away to start a fresh database\n",
+        sandbox.db().display()
+    );
+    for args in [&["org", "add", "Alpha"][..], &["status"], &["sync", "plants"]] {
+        let output = sandbox.cmd().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(stderr(&output), said, "{args:?}");
+        assert_eq!(sha256(&sandbox.db()), before, "{args:?} left the file as it was");
+    }
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT name FROM sqlite_master").trim(), "invoices");
+    assert_eq!(sqlite3(&sandbox.db(), "PRAGMA journal_mode").trim(), "delete");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_database_of_another_application_is_refused_read_only_too() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.data_dir()).unwrap();
+    sqlite3(&sandbox.db(), "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)");
+    let public = public_tempdir();
+    let copy = read_only_copy(&sandbox, public.path(), "copy", &["plantsync.db"]);
+    let output = inspect(public.path(), &copy, &["status"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).ends_with(&format!(
+            "plantsync: error: database {}/plantsync.db is a SQLite database of another application, not a plantsync database; plantsync left it as it is: point --data-dir at another directory, or move the file away to start a fresh database\n",
+            copy.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_rollback_journal_database_is_refused_before_anything_changes_it() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 6,
+        accounts: vec![AccountSpec::new(VendorKind::Sungrow, 10, 1)],
+    })
+    .await
+    .unwrap();
+    let sandbox = Sandbox::new();
+    add_vendors(&sandbox, &sim, 1);
+    sandbox.ok(&["sync", "alerts"]);
+    // A copy converted to a rollback journal (sqlite3's default), then damaged.
+    assert_eq!(sqlite3(&sandbox.db(), "PRAGMA journal_mode = DELETE").trim(), "delete");
+    let root: u64 =
+        sqlite3(&sandbox.db(), "SELECT rootpage FROM sqlite_master WHERE name = 'alerts'")
+            .trim()
+            .parse()
+            .unwrap();
+    let page_size: u64 = sqlite3(&sandbox.db(), "PRAGMA page_size").trim().parse().unwrap();
+    let mut bytes = std::fs::read(sandbox.db()).unwrap();
+    let start = ((root - 1) * page_size) as usize;
+    bytes[start..start + 64].fill(0xEE);
+    std::fs::write(sandbox.db(), &bytes).unwrap();
+    let before = sha256(&sandbox.db());
+
+    let output = tokio::task::spawn_blocking({
+        let mut cmd = sandbox.cmd();
+        cmd.args(["sync", "plants"]);
+        move || cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains(" is damaged (SQLite's quick check: "), "{}", stderr(&output));
+    assert_eq!(sha256(&sandbox.db()), before, "the header still says rollback journal");
+    sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -511,4 +603,53 @@ async fn a_vendor_failure_reads_the_same_on_stderr_and_in_the_file() {
     let logged = logs.lines().find(|l| l.contains("vendor v0 failed")).expect("in the file");
     assert_eq!(without_time(failed), without_time(logged));
     sim.shutdown().await;
+}
+
+#[test]
+fn the_error_a_command_ends_with_is_in_the_log_file() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "A"]);
+    let output = sandbox.cmd().args(["org", "add", "A"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    let cause = said.trim_end().strip_prefix("plantsync: error: ").unwrap();
+    let logged: Vec<String> = sandbox
+        .logs()
+        .lines()
+        .filter(|line| line.contains("command failed"))
+        .map(|line| without_time(line).to_owned())
+        .collect();
+    assert_eq!(logged.len(), 1, "{}", sandbox.logs());
+    assert!(logged[0].ends_with(&format!("command failed: {cause}")), "{logged:?}");
+}
+
+/// The demo writes only into a dir given with `--data-dir`: a configured one holds real
+/// vendors. Its own dir has a random name, created exclusively, owner-only.
+#[cfg(unix)]
+#[test]
+fn the_demo_uses_a_fresh_private_dir_unless_given_data_dir_on_the_command_line() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Real Org"]);
+    let before = sha256(&sandbox.db());
+    let tmp = sandbox.dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let home = sandbox.dir.path().join("home");
+    let mut demo = std::process::Command::new(assert_cmd::cargo::cargo_bin!("plantsync"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("PLANTSYNC_")) {
+        demo.env_remove(key);
+    }
+    demo.env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("TMPDIR", &tmp)
+        .env("PLANTSYNC_DATA_DIR", sandbox.data_dir());
+    let output = demo.arg("demo").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(sha256(&sandbox.db()), before, "the configured data dir is untouched");
+    assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM vendors"), "0\n");
+    let kept: Vec<PathBuf> = std::fs::read_dir(&tmp).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let name = kept[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(name.starts_with("plantsync-demo-"), "{name}");
+    assert_eq!(mode(&kept[0]), 0o700);
+    assert!(kept[0].join("plantsync.db").is_file());
 }
