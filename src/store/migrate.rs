@@ -68,8 +68,8 @@ fn step_3(tx: &Transaction<'_>) -> Result<Vec<String>> {
         tx,
         "plants",
         "status",
-        "TEXT NOT NULL DEFAULT 'unknown' \
-         CHECK (status IN ('online', 'partial', 'offline', 'fault', 'unknown'))",
+        // As `schema.sql` writes it (no CHECK: see there).
+        "TEXT NOT NULL DEFAULT 'unknown'",
     )?;
     add_column_if_missing(tx, "request_quotas", "portal_said", "TEXT")?;
     let notices = rename_duplicate_vendor_names(tx)?;

@@ -37,4 +37,3 @@ CREATE TABLE IF NOT EXISTS key_probes (
 -- their `org_id` to NULL and must not fail); the store checks names when they are assigned.
 CREATE UNIQUE INDEX IF NOT EXISTS idx_vendors_org_name ON vendors (org_id, name)
     WHERE org_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS idx_plants_status ON plants (status);
