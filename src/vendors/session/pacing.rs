@@ -56,8 +56,9 @@ async fn logged_wait(log: &dyn CallLog, key: &str, interval: Duration) -> Durati
     interval.saturating_sub(elapsed)
 }
 
-/// A call [`Pacer::pace`] granted. Say [`PaceGrant::sent`] once the call went out to the
-/// portal; dropped without that, the call was never made and its place is given back.
+/// A call the pacer granted (`Pacer::pace`). Say [`PaceGrant::sent`] once the call went
+/// out to the portal; dropped without that, the call was never made and its place is given
+/// back.
 #[must_use = "a grant dropped unsent gives its place back at once"]
 pub struct PaceGrant<'a> {
     pacer: &'a Pacer,
