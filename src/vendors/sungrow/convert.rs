@@ -140,9 +140,10 @@ pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> 
 fn network_word(online: Option<i64>, fault: Option<i64>) -> Option<String> {
     let word = match (online?, fault) {
         (0, _) => "ALL_OFFLINE",
-        (_, Some(1)) => "FAULT",
-        (_, Some(2)) => "ALARM",
-        _ => "NORMAL",
+        (1, Some(1)) => "FAULT",
+        (1, Some(2)) => "ALARM",
+        (1, _) => "NORMAL",
+        (other, _) => return Some(format!("PS_STATUS_{other}")),
     };
     Some(word.to_owned())
 }
@@ -229,7 +230,8 @@ mod tests {
             ((Some(1), Some(1)), Some(PlantStatus::Fault), Some("FAULT")),
             ((Some(1), None), Some(PlantStatus::Online), Some("NORMAL")),
             ((Some(0), Some(1)), Some(PlantStatus::Offline), Some("ALL_OFFLINE")),
-            ((Some(7), None), Some(PlantStatus::Unknown), Some("NORMAL")),
+            ((Some(7), None), Some(PlantStatus::Unknown), Some("PS_STATUS_7")),
+            ((Some(7), Some(1)), Some(PlantStatus::Unknown), Some("PS_STATUS_7")),
             ((None, Some(1)), None, None),
         ];
         for ((online, fault), status, word) in cases {
