@@ -81,6 +81,11 @@ enum Fit {
     Wrap(usize),
 }
 
+/// Words of free text up to this long are never split when a column wraps: every word of a
+/// plant, vendor or organization name fits (`iSolarCloud` is 11), while a rare long token
+/// (`getStationRealKpi);` in an error) cannot force the table wider than the terminal.
+const WHOLE_WORDS_UP_TO: usize = 16;
+
 /// A table under construction.
 #[derive(Debug, Default)]
 pub struct Table {
@@ -145,6 +150,7 @@ impl Table {
         };
         let last = self.headers.len().saturating_sub(1);
         let natural = self.natural_widths();
+        let longest_words = self.longest_words();
         for (i, column) in table.column_iter_mut().enumerate() {
             column.set_padding((0, if i == last { 0 } else { 2 }));
             if self.right_aligned[i] {
@@ -153,7 +159,12 @@ impl Table {
             let constraint = match self.fits[i] {
                 Fit::Whole => ColumnConstraint::ContentWidth,
                 Fit::Wrap(min) => {
-                    let floor = min.min(natural[i]) + if i == last { 0 } else { 2 };
+                    // Wrapped at spaces: never narrower than its longest word (up to
+                    // `WHOLE_WORDS_UP_TO`), so a name is not split inside a word
+                    // (`Growat`/`t`); only a longer token, such as an endpoint in an
+                    // error, may be split to keep the table within the width.
+                    let floor = min.max(longest_words[i].min(WHOLE_WORDS_UP_TO)).min(natural[i])
+                        + if i == last { 0 } else { 2 };
                     let floor = u16::try_from(floor).unwrap_or(u16::MAX);
                     ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(floor))
                 }
@@ -161,6 +172,18 @@ impl Table {
             column.set_constraint(constraint);
         }
         table.lines().map(|line| line.trim_end().to_owned() + "\n").collect()
+    }
+
+    /// The longest word (run of non-spaces) of each column's cells and header, in characters.
+    fn longest_words(&self) -> Vec<usize> {
+        let longest = |text: &str| text.split_whitespace().map(|w| w.chars().count()).max();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| longest(h).unwrap_or(0)).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(longest(cell).unwrap_or(0));
+            }
+        }
+        widths
     }
 
     /// The widest cell (or header) of each column, in characters.
@@ -280,6 +303,28 @@ mod tests {
         // Short columns keep their values whole.
         assert!(text.contains("2026-11-29 10:15"), "{text}");
         assert!(text.lines().nth(1).unwrap().starts_with(" 1  "), "{text}");
+    }
+
+    /// Text wraps at spaces, never inside a word: `Sungrow iSolarCloud (2)` may take three
+    /// lines at 30 columns, but `Sungro`/`w` never appears.
+    #[test]
+    fn text_wraps_between_words_never_inside_one() {
+        let mut table = Table::default().number("ID").text("VENDOR", 6).text("ERROR", 6);
+        let error = "could not connect to the portal (connection refused)";
+        table.row(vec!["2".into(), "Demo Sungrow iSolarCloud (2)".into(), error.into()]);
+        for width in [20, 30, 50] {
+            let text = table.render(Width::Columns(width));
+            let words: Vec<&str> = text.lines().skip(1).flat_map(str::split_whitespace).collect();
+            let expected: Vec<&str> = std::iter::once("2")
+                .chain("Demo Sungrow iSolarCloud (2)".split(' '))
+                .chain(error.split(' '))
+                .collect();
+            let mut sorted_words = words.clone();
+            let mut sorted_expected = expected.clone();
+            sorted_words.sort_unstable();
+            sorted_expected.sort_unstable();
+            assert_eq!(sorted_words, sorted_expected, "at {width}: every word whole\n{text}");
+        }
     }
 
     #[test]
