@@ -72,7 +72,7 @@ impl CredentialField {
             (VendorKind::Solarman, Self::AppSecret) => "Solarman appSecret",
             (VendorKind::Solarman, Self::CompanyId) => "Solarman business orgId",
             (VendorKind::Sungrow, Self::AppId) => "iSolarCloud app key",
-            (VendorKind::Sungrow, Self::AppSecret) => "iSolarCloud secret key, x-access-key",
+            (VendorKind::Sungrow, Self::AppSecret) => "iSolarCloud x-access-key secret",
             (VendorKind::Huawei, Self::Username) => "FusionSolar API account userName",
             (VendorKind::Huawei, Self::Password) => "FusionSolar systemCode",
             (VendorKind::SolarEdge, Self::ApiKey) => "SolarEdge API key",
@@ -216,7 +216,7 @@ mod tests {
         }
         assert_eq!(
             AppSecret.described(VendorKind::Sungrow),
-            "iSolarCloud secret key, x-access-key (--app-secret)"
+            "iSolarCloud x-access-key secret (--app-secret)"
         );
     }
 

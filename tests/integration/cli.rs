@@ -348,7 +348,7 @@ fn vendor_add_help_names_every_kind_and_vendor_show_the_portals_names() {
         "{help}"
     );
     assert!(
-        help.contains("secrets:  iSolarCloud secret key, x-access-key (--app-secret), password\n"),
+        help.contains("secrets:  iSolarCloud x-access-key secret (--app-secret), password\n"),
         "{help}"
     );
     assert!(!help.contains(") ("), "doubled parentheses:\n{help}");

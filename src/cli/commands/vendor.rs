@@ -363,7 +363,7 @@ mod tests {
         assert!(help.contains("secrets:  FusionSolar systemCode (--password)"), "{help}");
         assert!(
             help.contains(
-                "secrets:  iSolarCloud secret key, x-access-key (--app-secret), password\n"
+                "secrets:  iSolarCloud x-access-key secret (--app-secret), password\n"
             ),
             "{help}"
         );
