@@ -152,6 +152,10 @@ pub(crate) struct VendorRun {
     pub skipped_rows: u64,
     /// Listed rows that repeated one already listed (stored once).
     pub duplicate_rows: u64,
+    /// Failed only because the request budget stopped the listing before a later page
+    /// ([`crate::vendors::PlantListing::stopped_by_budget`]), and every decoded row was
+    /// stored: what a key probe's one request leaves undone, not a failure of the key.
+    pub left_to_budget: bool,
 }
 
 impl VendorRun {
@@ -492,12 +496,15 @@ impl Engine {
     }
 
     /// The one-call probe of a refused static key: the vendor's plant sync with a budget
-    /// of one request. The key is accepted when the portal answered a call with it (the
-    /// vendor is then cleared); what the one request could not do (page 2 of a longer
-    /// listing) is left to the full sync of the next run, so the probe succeeded in part,
-    /// not failed (it would count a failure just as the vendor recovers). Refused again,
-    /// the caller schedules the next probe; unanswered (an outage), it stays parked until
-    /// the probe already claimed for later.
+    /// of one request. The key is accepted when the portal answered a call with it (its
+    /// parked state is then cleared, whatever else the run did). The run is a success in
+    /// part only when what it left undone is what the one request could not do (page 2 of
+    /// a longer listing: [`VendorRun::left_to_budget`]), which the full sync of the next
+    /// run does; counting that as a failure would bump the count just as the vendor
+    /// recovers. Any other failure (a body that did not decode, a store write that
+    /// failed) stays the run's failure with its own error: the key works, the sync did
+    /// not. Refused again, the caller schedules the next probe; unanswered (an outage), it
+    /// stays parked until the probe already claimed for later.
     async fn probe_key(
         &self,
         target: &SyncTarget,
@@ -519,12 +526,16 @@ impl Engine {
             }
             if !run.success {
                 let left = run.error.take().unwrap_or_else(|| "not all of it was read".into());
-                run.success = true;
-                run.in_part = true;
-                run.error = Some(format!(
-                    "the refused API key works again; its probe made one call, and the full sync \
-                     follows at the next run ({left})"
-                ));
+                run.error = Some(if run.left_to_budget {
+                    run.success = true;
+                    run.in_part = true;
+                    format!(
+                        "the refused API key works again; its probe made one call, and the full \
+                         sync follows at the next run ({left})"
+                    )
+                } else {
+                    format!("the refused API key works again, but its probe's sync failed: {left}")
+                });
             }
         } else {
             let why = run.error.take().unwrap_or_else(|| "no answer".into());

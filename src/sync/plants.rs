@@ -75,6 +75,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
         warn!("could not record the unreadable plants as seen: {e}");
     }
     run.success = listing.complete && not_stored.is_empty();
+    run.left_to_budget = !run.success && listing.stopped_by_budget && not_stored.is_empty();
     if run.success {
         match vanished {
             Vanished::Deactivate => match engine

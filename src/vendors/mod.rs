@@ -127,6 +127,10 @@ pub struct PlantListing {
     pub complete: bool,
     /// Why the listing is incomplete, when it is.
     pub incomplete_reason: Option<String>,
+    /// The listing is incomplete only because the run's request budget was spent before a
+    /// later page was asked for (a key probe's one request): the portal refused nothing,
+    /// the rest was never asked. Set by [`paging::PlantPages`], read by the key probe.
+    pub stopped_by_budget: bool,
     /// Enrichment calls (energy, power) that failed for single plants.
     pub warnings: Vec<String>,
     /// Rows that repeated a plant already listed (a row repeated across a page boundary):

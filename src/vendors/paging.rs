@@ -418,6 +418,7 @@ impl PlantPages {
         }
         self.throttled =
             matches!(error, VendorError::RateLimited { .. } | VendorError::QuotaSpent(_));
+        self.listing.stopped_by_budget = matches!(error, VendorError::BudgetExhausted(_));
         self.listing.incomplete_reason = Some(format!("page {page} failed: {error}"));
         Ok(())
     }

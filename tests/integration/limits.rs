@@ -271,6 +271,41 @@ async fn a_probe_that_reads_part_of_a_long_listing_is_a_success_in_part() {
     assert_eq!(h.plants_of(0).await.len(), 150);
 }
 
+/// A refused key whose probe is answered, but with a listing that fails for its own reason
+/// (an empty page 1 that says 150 plants): the key works (the portal answered it), so its
+/// parked state is cleared, but the sync failed and says why. It is no success in part:
+/// only a listing that the one request stopped is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_whose_listing_fails_otherwise_clears_the_key_but_fails() {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Growatt, 150, refused)]).await;
+    let clock = TestClock::new();
+    let engine = clock.engine(&h);
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    Harness::run_on(&engine, &request).await;
+    let before = h.store.status().await.unwrap().vendor_health.remove(0);
+    h.sim.set_faults(0, Faults { empty_pages_from: Some(1), ..Faults::none() });
+    clock.advance(61);
+    let report = Harness::run_on(&engine, &request).await;
+    assert_eq!(calls(&h, 0), 2, "the probe made one call");
+    let result = &report.summary.results[0];
+    assert!(!result.success, "{result:?}");
+    assert_eq!(report.status, RunStatus::Failed);
+    let said = result.error.clone().unwrap_or_default();
+    assert!(
+        said.contains("the refused API key works again, but its probe's sync failed"),
+        "{said}"
+    );
+    assert!(!said.contains("the full sync follows"), "{said}");
+    let vendor = h.store.find_vendor("acct-0").await.unwrap();
+    assert!(!vendor.needs_user_action, "the key works: no longer parked");
+    assert_eq!(h.store.key_probe(vendor.id).await.unwrap(), None);
+    let health = h.store.status().await.unwrap().vendor_health.remove(0);
+    assert_eq!(health.consecutive_failures, before.consecutive_failures + 1);
+    assert_eq!(health.last_synced_at, before.last_synced_at, "not synced");
+    assert!(health.last_error.is_some());
+}
+
 /// An alert sync of a refused key whose probe is due leaves it to the plant sync, and says
 /// so (not "after" a time that has already come).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
