@@ -145,7 +145,7 @@ mod tests {
             assert!(matches!(Vanished::rule(&skipped), Vanished::Kept(_)), "{id:?}");
         }
         assert!(matches!(Vanished::rule(&PlantListing::default()), Vanished::Kept(_)));
-        let moved = PlantListing { total_changed: true, ..complete.clone() };
+        let moved = PlantListing { total_changed: true, ..complete };
         assert!(matches!(Vanished::rule(&moved), Vanished::Kept(_)), "the total changed");
     }
 }

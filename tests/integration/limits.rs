@@ -210,6 +210,54 @@ async fn fusionsolar_intervals_hold_across_processes() {
     assert_eq!(h.sim.rate_limited(0), 0, "the portal never had to say 407");
 }
 
+/// A FusionSolar account whose portal holds its station list (the latch) under `settings`:
+/// the first sync's station list is cut off in flight, then another process syncs.
+/// Returns that sync's error and how many station lists the portal received in all.
+async fn station_list_cut_off(settings: plantsync::sync::EngineSettings) -> (String, u64) {
+    let strict = Faults { fusion_min_interval_scale: Some(0.1), ..Faults::none() };
+    let h = Harness::with_settings(vec![faulty(VendorKind::Huawei, 20, strict)], settings).await;
+    h.sim.hold(0);
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Failed, "{:?}", report.summary);
+    let sent = h.sim.requests(0, Endpoint::PlantList);
+    assert!(sent >= 1, "the station list reached the portal");
+    h.sim.release(0);
+    let other_process = Engine::new(h.store.clone(), tenth_intervals()).unwrap();
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    let report = Harness::run_on(&other_process, &request).await;
+    assert_eq!(h.sim.rate_limited(0), 0, "the portal never had to say 407");
+    (Harness::error_of(&report, 0), h.sim.requests(0, Endpoint::PlantList) - sent)
+}
+
+/// A station list cut off in flight by the vendor deadline (the portal holds its answer)
+/// may have reached the portal, which counts it: it is recorded, so another process does
+/// not send it again within the interval (the portal would answer 407).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_off_in_flight_still_counts_toward_its_interval() {
+    let fast = tenth_intervals();
+    let http = plantsync::vendors::HttpSettings {
+        request_timeout: std::time::Duration::from_secs(60),
+        ..fast.http
+    };
+    let settings = plantsync::sync::EngineSettings {
+        vendor_deadline: std::time::Duration::from_secs(2),
+        http,
+        ..fast
+    };
+    let (error, sent_again) = station_list_cut_off(settings).await;
+    assert!(error.contains("once every 300s per account"), "{error}");
+    assert_eq!(sent_again, 0, "not sent again too soon");
+}
+
+/// The same for a station list that timed out after it was sent (every attempt: the
+/// request timeout is shorter than the portal's hold): it counts too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_timed_out_still_counts_toward_its_interval() {
+    let (error, sent_again) = station_list_cut_off(tenth_intervals()).await;
+    assert!(error.contains("once every 300s per account"), "{error}");
+    assert_eq!(sent_again, 0, "not sent again too soon");
+}
+
 /// A call that never reached the portal does not count toward its interval: a FusionSolar
 /// sync whose login is refused sends no station list, so the sync right after the
 /// credentials were fixed (in another process too) lists the stations at once.
