@@ -77,6 +77,9 @@ pub struct EngineSettings {
     pub alert_overlap: Duration,
     /// HTTP timeouts and retries.
     pub http: HttpSettings,
+    /// Whether the agent schedules plant syncs (`sync.enabled`): an alert sync that leaves
+    /// a due key probe to the next plant sync says how that comes, when none is scheduled.
+    pub scheduled_plant_syncs: bool,
 }
 
 impl Default for EngineSettings {
@@ -88,6 +91,7 @@ impl Default for EngineSettings {
             alert_lookback: Duration::from_secs(72 * 3600),
             alert_overlap: Duration::from_secs(3600),
             http: HttpSettings::default(),
+            scheduled_plant_syncs: true,
         }
     }
 }
@@ -118,6 +122,7 @@ impl EngineSettings {
             alert_lookback: Duration::from_secs(
                 u64::from(settings.alert_lookback_hours.value) * 3600,
             ),
+            scheduled_plant_syncs: settings.sync_enabled.value,
             ..Self::default()
         }
     }
@@ -385,7 +390,7 @@ impl Engine {
         let mut run = match parked {
             None => self.attempt(kind, target, started_at, progress).await,
             Some(Parked::Probe) => self.probe_key(target, started_at, progress).await,
-            Some(waiting) => not_attempted(vendor, waiting),
+            Some(waiting) => not_attempted(vendor, waiting, self.settings.scheduled_plant_syncs),
         };
         if run.needs_user_action
             && run.skipped.is_none()
@@ -550,8 +555,14 @@ impl Engine {
 }
 
 /// The run of a parked vendor that is not tried: its stored error stays the refusal that
-/// parked it (see `VendorOutcome::NotAttempted`), the run's says why and what to do.
-fn not_attempted(vendor: &crate::domain::Vendor, parked: Parked) -> VendorRun {
+/// parked it (see `VendorOutcome::NotAttempted`), the run's says why and what to do. A
+/// probe left to the next plant sync says how that comes when the agent schedules none
+/// (`scheduled_plant_syncs` false): by `plantsync sync plants`.
+fn not_attempted(
+    vendor: &crate::domain::Vendor,
+    parked: Parked,
+    scheduled_plant_syncs: bool,
+) -> VendorRun {
     let cause = vendor.last_error.as_deref().unwrap_or("no detail");
     let (name, flag, id) = (vendor.kind.display_name(), vendor.kind.secret_flag(), vendor.id);
     let message = match parked {
@@ -559,9 +570,14 @@ fn not_attempted(vendor: &crate::domain::Vendor, parked: Parked) -> VendorRun {
             "not attempted: {name} refused the API key earlier ({cause}); plantsync tries it \
              again with one call after {at}, or update it with `plantsync vendor set {id} {flag}`"
         ),
-        Parked::ProbeByPlantSync => format!(
+        Parked::ProbeByPlantSync if scheduled_plant_syncs => format!(
             "not attempted: {name} refused the API key earlier ({cause}); the next plant sync \
              tries it again with one call, or update it with `plantsync vendor set {id} {flag}`"
+        ),
+        Parked::ProbeByPlantSync => format!(
+            "not attempted: {name} refused the API key earlier ({cause}); a plant sync tries \
+             it again with one call, and none is scheduled (`sync.enabled` is off): run \
+             `plantsync sync plants`, or update the key with `plantsync vendor set {id} {flag}`"
         ),
         _ => format!(
             "not attempted: {name} rejected the credentials earlier ({cause}); update them with \
@@ -752,6 +768,7 @@ mod tests {
             env: [
                 ("PLANTSYNC_PORTALS_SOLARMAN_CONCURRENCY".to_owned(), "3".to_owned()),
                 ("PLANTSYNC_SYNC_CONCURRENCY".to_owned(), "40".to_owned()),
+                ("PLANTSYNC_SYNC_ENABLED".to_owned(), "false".to_owned()),
             ]
             .into(),
             ..Default::default()
@@ -759,6 +776,7 @@ mod tests {
         let engine =
             EngineSettings::from_settings(&crate::config::Settings::resolve(&inputs).unwrap());
         assert_eq!(engine.concurrency, 40);
+        assert!(!engine.scheduled_plant_syncs, "sync.enabled is off");
         assert_eq!(engine.http.concurrency.get(VendorKind::Solarman), 3);
         let defaults = PortalConcurrency::default();
         for kind in [VendorKind::Growatt, VendorKind::SolarEdge, VendorKind::Sungrow] {

@@ -372,6 +372,30 @@ async fn an_alert_sync_says_the_next_plant_sync_probes_a_due_key() {
     assert_eq!(calls(&h, 0), 1, "the alert sync made no call");
 }
 
+/// With no plant syncs scheduled (`sync.enabled` off, alerts on), no plant sync comes by
+/// itself: the alert sync says to run one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_sync_says_to_run_a_plant_sync_when_none_is_scheduled() {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::SolarEdge, 10, refused)]).await;
+    let clock = TestClock::new();
+    let settings =
+        plantsync::sync::EngineSettings { scheduled_plant_syncs: false, ..fast_settings() };
+    let time = clock.0.clone();
+    let engine =
+        Engine::with_clock(h.store.clone(), settings, Arc::new(move || *time.lock().unwrap()))
+            .unwrap();
+    Harness::run_on(&engine, &h.request(RunKind::Plants, Default::default()).await).await;
+    clock.advance(61);
+    let report =
+        Harness::run_on(&engine, &h.request(RunKind::Alerts, Default::default()).await).await;
+    let said = Harness::error_of(&report, 0);
+    assert!(said.contains("none is scheduled (`sync.enabled` is off)"), "{said}");
+    assert!(said.contains("run `plantsync sync plants`"), "{said}");
+    assert!(!said.contains("the next plant sync"), "{said}");
+    assert_eq!(calls(&h, 0), 1, "the alert sync made no call");
+}
+
 /// A 407 from the portal itself (another client of the account) on a call whose interval
 /// is short (alarms, 60 s, 0.6 s here) is waited out once, and the call then succeeds:
 /// two calls, no failure.
