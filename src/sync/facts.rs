@@ -213,7 +213,7 @@ mod tests {
         let mut renamed = first.clone();
         renamed.credentials.set(CredentialField::Username, "other-user".into());
         assert_ne!(credentials_fingerprint(&renamed), fingerprint);
-        let mut later = first.clone();
+        let mut later = first;
         later.credentials_entered_at = Some("2026-12-01T10:00:00.001Z".into());
         assert_ne!(credentials_fingerprint(&later), fingerprint);
     }
