@@ -70,6 +70,32 @@ impl Store {
         })
         .await
     }
+
+    /// Takes back the call of `endpoint` recorded `at`, which never left: its record is
+    /// `previous` again (none: removed), unless a later call was recorded meanwhile.
+    pub async fn restore_endpoint_call(
+        &self,
+        account_hash: String,
+        endpoint: String,
+        at: Timestamp,
+        previous: Option<Timestamp>,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            let matching = "account_hash = ?1 AND endpoint = ?2 AND last_called_at = ?3";
+            match previous {
+                Some(previous) => conn.execute(
+                    &format!("UPDATE endpoint_calls SET last_called_at = ?4 WHERE {matching}"),
+                    params![account_hash, endpoint, at, previous],
+                )?,
+                None => conn.execute(
+                    &format!("DELETE FROM endpoint_calls WHERE {matching}"),
+                    params![account_hash, endpoint, at],
+                )?,
+            };
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -564,18 +564,54 @@ mod tests {
             assert!(!null, "{column} has no field bound");
         }
         let sql = upsert_sql(false);
+        // Each inserted column with the value the VALUES list gives it, by position: not a
+        // search of the whole text, where the DO UPDATE's coalesce has the same parameters.
+        let columns = parenthesized_list(&sql, "INSERT INTO plants (");
+        let values = parenthesized_list(&sql, "VALUES (");
+        assert_eq!(columns.len(), values.len(), "{sql}");
+        let inserted: std::collections::HashMap<&str, &str> =
+            columns.iter().map(String::as_str).zip(values.iter().map(String::as_str)).collect();
         for (column, param) in optional_sources() {
             let expected = match NOT_NULL_DEFAULTS.iter().find(|(c, _)| *c == column) {
                 Some((_, default)) => format!("coalesce({param}, {default})"),
                 None => param.clone(),
             };
-            assert!(sql.contains(&format!("{expected},")), "{column}: {sql}");
+            assert_eq!(inserted.get(column).copied(), Some(expected.as_str()), "{column}: {sql}");
         }
         let TrailingParams { offered, .. } = trailing_params();
         assert_eq!(offered, format!("?{}", 7 + OPTIONAL_COLUMNS.len()));
         assert!(!sql.contains(&format!("?{}", 8 + OPTIONAL_COLUMNS.len())), "no parameter past it");
         // The one NOT NULL column with a default: a listing without a status inserts it.
         assert_eq!(NOT_NULL_DEFAULTS, [("status", "'unknown'")]);
+    }
+
+    /// The items of the parenthesized list that follows `opening` in `sql` (which ends
+    /// with the opening parenthesis), split at its top-level commas and trimmed.
+    fn parenthesized_list(sql: &str, opening: &str) -> Vec<String> {
+        let start = sql.find(opening).unwrap_or_else(|| panic!("no {opening} in {sql}"));
+        let (mut depth, mut items, mut item) = (0usize, Vec::new(), String::new());
+        for c in sql[start + opening.len()..].chars() {
+            match c {
+                '(' => depth += 1,
+                ')' if depth == 0 => break,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(std::mem::take(&mut item).trim().to_owned());
+                    continue;
+                }
+                _ => {}
+            }
+            item.push(c);
+        }
+        items.push(item.trim().to_owned());
+        items
+    }
+
+    #[test]
+    fn a_parenthesized_list_splits_at_top_level_commas() {
+        let sql = "INSERT INTO t (a, b) VALUES (?1, coalesce(?2, 'x')) ON CONFLICT (a)";
+        assert_eq!(parenthesized_list(sql, "VALUES ("), ["?1", "coalesce(?2, 'x')"]);
+        assert_eq!(parenthesized_list(sql, "INSERT INTO t ("), ["a", "b"]);
     }
 
     async fn vendor(store: &Store) -> VendorId {

@@ -23,7 +23,7 @@
 //! the portal said, so no call is sent until the day ends and `status` shows why.
 
 use super::{Result, Store};
-use crate::domain::{Credentials, PlantZone, Secret, Timestamp, VendorId};
+use crate::domain::{Credentials, PlantZone, Secret, Timestamp, VendorId, VendorKind};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -142,7 +142,10 @@ fn key_hash(key: &str) -> String {
 /// The portal's day at `now` for `key` (the key of `vendor_id`), from the zones of the
 /// plants of every vendor that uses the key: the count belongs to the key, so every vendor
 /// of the key must see the same day (a second vendor with the key and no plants yet would
-/// otherwise count by the UTC day, beside the first vendor's local day).
+/// otherwise count by the UTC day, beside the first vendor's local day). Only SolarEdge
+/// vendors' keys are read and hashed (the only portal with a daily quota): another
+/// portal's token that happens to match is no SolarEdge key, and reading every vendor's
+/// secret on every request would widen where they travel for nothing.
 pub(super) fn quota_day_of(
     conn: &Connection,
     key: &str,
@@ -152,10 +155,13 @@ pub(super) fn quota_day_of(
     let mut vendors = vec![vendor_id];
     {
         let mut keys = conn.prepare_cached(
-            "SELECT vendor_id, api_key FROM vendor_credentials WHERE api_key IS NOT NULL",
+            "SELECT c.vendor_id, c.api_key FROM vendor_credentials c
+             JOIN vendors v ON v.id = c.vendor_id
+             WHERE v.kind = ?1 AND c.api_key IS NOT NULL",
         )?;
-        let rows =
-            keys.query_map([], |r| Ok((r.get::<_, VendorId>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = keys.query_map([VendorKind::SolarEdge.as_str()], |r| {
+            Ok((r.get::<_, VendorId>(0)?, r.get::<_, String>(1)?))
+        })?;
         for row in rows {
             let (id, api_key) = row?;
             if id != vendor_id && key_hash(&api_key) == key {
@@ -432,6 +438,29 @@ mod tests {
         assert_eq!(refused.unwrap_err().portal_said.as_deref(), Some("HTTP 429"));
         let spent = store.quota_use(key.clone(), first, 300, later).await.unwrap();
         assert_eq!((spent.used, spent.portal_said.as_deref()), (300, Some("HTTP 429")));
+    }
+
+    /// Another portal's token equal to a SolarEdge key is no vendor of that key: its
+    /// plants' zones do not move the key's day.
+    #[tokio::test]
+    async fn only_solaredge_vendors_share_a_keys_day() {
+        let (_dir, store) = temp_store();
+        let edge = solaredge(&store, "edge", "SAME-TEXT").await;
+        let growatt = crate::domain::NewVendor {
+            name: "grow".into(),
+            kind: VendorKind::Growatt,
+            org_id: None,
+            base_url: None,
+            is_active: true,
+        };
+        let mut token = Credentials::default();
+        token.set(crate::domain::CredentialField::ApiKey, "SAME-TEXT".into());
+        let key = quota_key(&token);
+        let growatt = store.add_vendor(growatt, token).await.unwrap().id;
+        plant_in(&store, growatt, "America/Los_Angeles").await;
+        let night = at("2026-11-30T01:00:00Z");
+        let taken = store.take_quota_request(key, edge, 300, night).await.unwrap().unwrap();
+        assert_eq!((taken.day.as_str(), taken.zone.as_str()), ("2026-11-30", "UTC"));
     }
 
     /// Whatever day another view reads (the UTC day, before any site was known), a count

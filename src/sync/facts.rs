@@ -10,10 +10,13 @@
 //! learnt, decides: a sync still running on the old key that learns a fact after the user
 //! entered a new one would otherwise hand the fact to the new key.
 //!
-//! The fingerprint is a short SHA-256 prefix of the credential fields and the time they
-//! were entered (entering the same key again also means "ask again"), never the secrets
-//! themselves; it lives in the fact's text, so `account_facts (vendor_id, fact, until)`
-//! keeps its shape. Rows of other credentials expire with their day like any other.
+//! The fingerprint is a short SHA-256 prefix of the portal kind, base URL, the credentials'
+//! identifiers that are not secret (username, app id, company id) and the time they were
+//! entered, which changes on every entry (entering the same key again also means "ask
+//! again"). No secret is an input: a short unsalted hash over a password or key would let
+//! anyone holding a copy of the database try a dictionary of weak secrets against it
+//! offline. It lives in the fact's text, so `account_facts (vendor_id, fact, until)` keeps
+//! its shape. Rows of other credentials expire with their day like any other.
 
 use super::Engine;
 use crate::domain::Timestamp;
@@ -26,8 +29,9 @@ use tracing::warn;
 /// (a fingerprint is hex, so the last one separates).
 const FINGERPRINT_SEPARATOR: char = '@';
 
-/// A fingerprint of the credentials of `target` (and the base URL they sign in at), as
-/// 12 hex digits: enough to tell credentials apart, useless to recover them.
+/// A fingerprint of the credentials of `target` as entered (and the base URL they sign
+/// in at), as 12 hex digits: the time they were entered tells one entry from the next;
+/// no secret field is an input (see the module).
 fn credentials_fingerprint(target: &SyncTarget) -> String {
     let c = &target.credentials;
     let mut hash = Sha256::new();
@@ -35,10 +39,7 @@ fn credentials_fingerprint(target: &SyncTarget) -> String {
         Some(target.vendor.kind.as_str()),
         target.vendor.base_url.as_deref(),
         c.username.as_deref(),
-        c.password.as_ref().map(|s| s.expose()),
         c.app_id.as_deref(),
-        c.app_secret.as_ref().map(|s| s.expose()),
-        c.api_key.as_ref().map(|s| s.expose()),
         c.company_id.as_deref(),
         target.credentials_entered_at.as_deref(),
     ];
@@ -173,6 +174,48 @@ mod tests {
         let (key, _) = &stored[0];
         assert!(key.starts_with("growatt_no_details_access@"), "{key}");
         assert!(!key.contains("TOKEN"), "{key}");
+    }
+
+    /// No secret is an input of the fingerprint: two different secrets entered at the same
+    /// instant give the same one (what tells entries apart is the time of the entry), so a
+    /// stolen `account_facts` row cannot be checked against guessed passwords.
+    #[tokio::test]
+    async fn the_fingerprint_has_no_secret_as_input() {
+        let (_dir, store) = temp_store();
+        let org = NewOrganization {
+            name: "Org".into(),
+            auto_sync_enabled: true,
+            sync_interval_minutes: 15,
+        };
+        let org = store.add_org(org).await.unwrap();
+        let vendor = NewVendor {
+            name: "fusion".into(),
+            kind: VendorKind::Huawei,
+            org_id: Some(org.id),
+            base_url: None,
+            is_active: true,
+        };
+        let mut entered = Credentials::default();
+        entered.set(CredentialField::Username, "api-user".into());
+        entered.set(CredentialField::Password, "summer2026".into());
+        store.add_vendor(vendor, entered).await.unwrap();
+        let first = target(&store).await;
+        assert!(first.credentials_entered_at.is_some());
+        let fingerprint = credentials_fingerprint(&first);
+        for field in
+            [CredentialField::Password, CredentialField::AppSecret, CredentialField::ApiKey]
+        {
+            let mut other = first.clone();
+            other.credentials.set(field, "another-secret".into());
+            assert_eq!(credentials_fingerprint(&other), fingerprint, "{field:?} is an input");
+        }
+        // What is not secret still tells credentials apart.
+        let mut renamed = first.clone();
+        renamed.credentials.set(CredentialField::Username, "other-user".into());
+        assert_ne!(credentials_fingerprint(&renamed), fingerprint);
+        let mut later = first;
+        later.credentials_entered_at = Some("2026-12-01T10:00:00.001Z".into());
+        assert_ne!(credentials_fingerprint(&later), fingerprint);
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct EngineSettings {
     pub alert_overlap: Duration,
     /// HTTP timeouts and retries.
     pub http: HttpSettings,
+    /// Whether the agent schedules plant syncs (`sync.enabled`): an alert sync that leaves
+    /// a due key probe to the next plant sync says how that comes, when none is scheduled.
+    pub scheduled_plant_syncs: bool,
 }
 
 impl Default for EngineSettings {
@@ -88,6 +91,7 @@ impl Default for EngineSettings {
             alert_lookback: Duration::from_secs(72 * 3600),
             alert_overlap: Duration::from_secs(3600),
             http: HttpSettings::default(),
+            scheduled_plant_syncs: true,
         }
     }
 }
@@ -118,6 +122,7 @@ impl EngineSettings {
             alert_lookback: Duration::from_secs(
                 u64::from(settings.alert_lookback_hours.value) * 3600,
             ),
+            scheduled_plant_syncs: settings.sync_enabled.value,
             ..Self::default()
         }
     }
@@ -152,6 +157,10 @@ pub(crate) struct VendorRun {
     pub skipped_rows: u64,
     /// Listed rows that repeated one already listed (stored once).
     pub duplicate_rows: u64,
+    /// Failed only because the request budget stopped the listing before a later page
+    /// ([`crate::vendors::PlantListing::stopped_by_budget`]), and every decoded row was
+    /// stored: what a key probe's one request leaves undone, not a failure of the key.
+    pub left_to_budget: bool,
 }
 
 impl VendorRun {
@@ -381,7 +390,7 @@ impl Engine {
         let mut run = match parked {
             None => self.attempt(kind, target, started_at, progress).await,
             Some(Parked::Probe) => self.probe_key(target, started_at, progress).await,
-            Some(waiting) => not_attempted(vendor, waiting),
+            Some(waiting) => not_attempted(vendor, waiting, self.settings.scheduled_plant_syncs),
         };
         if run.needs_user_action
             && run.skipped.is_none()
@@ -492,12 +501,15 @@ impl Engine {
     }
 
     /// The one-call probe of a refused static key: the vendor's plant sync with a budget
-    /// of one request. The key is accepted when the portal answered a call with it (the
-    /// vendor is then cleared); what the one request could not do (page 2 of a longer
-    /// listing) is left to the full sync of the next run, so the probe succeeded in part,
-    /// not failed (it would count a failure just as the vendor recovers). Refused again,
-    /// the caller schedules the next probe; unanswered (an outage), it stays parked until
-    /// the probe already claimed for later.
+    /// of one request. The key is accepted when the portal answered a call with it (its
+    /// parked state is then cleared, whatever else the run did). The run is a success in
+    /// part only when what it left undone is what the one request could not do (page 2 of
+    /// a longer listing: [`VendorRun::left_to_budget`]), which the full sync of the next
+    /// run does; counting that as a failure would bump the count just as the vendor
+    /// recovers. Any other failure (a body that did not decode, a store write that
+    /// failed) stays the run's failure with its own error: the key works, the sync did
+    /// not. Refused again, the caller schedules the next probe; unanswered (an outage), it
+    /// stays parked until the probe already claimed for later.
     async fn probe_key(
         &self,
         target: &SyncTarget,
@@ -519,12 +531,16 @@ impl Engine {
             }
             if !run.success {
                 let left = run.error.take().unwrap_or_else(|| "not all of it was read".into());
-                run.success = true;
-                run.in_part = true;
-                run.error = Some(format!(
-                    "the refused API key works again; its probe made one call, and the full sync \
-                     follows at the next run ({left})"
-                ));
+                run.error = Some(if run.left_to_budget {
+                    run.success = true;
+                    run.in_part = true;
+                    format!(
+                        "the refused API key works again; its probe made one call, and the full \
+                         sync follows at the next run ({left})"
+                    )
+                } else {
+                    format!("the refused API key works again, but its probe's sync failed: {left}")
+                });
             }
         } else {
             let why = run.error.take().unwrap_or_else(|| "no answer".into());
@@ -539,8 +555,14 @@ impl Engine {
 }
 
 /// The run of a parked vendor that is not tried: its stored error stays the refusal that
-/// parked it (see `VendorOutcome::NotAttempted`), the run's says why and what to do.
-fn not_attempted(vendor: &crate::domain::Vendor, parked: Parked) -> VendorRun {
+/// parked it (see `VendorOutcome::NotAttempted`), the run's says why and what to do. A
+/// probe left to the next plant sync says how that comes when the agent schedules none
+/// (`scheduled_plant_syncs` false): by `plantsync sync plants`.
+fn not_attempted(
+    vendor: &crate::domain::Vendor,
+    parked: Parked,
+    scheduled_plant_syncs: bool,
+) -> VendorRun {
     let cause = vendor.last_error.as_deref().unwrap_or("no detail");
     let (name, flag, id) = (vendor.kind.display_name(), vendor.kind.secret_flag(), vendor.id);
     let message = match parked {
@@ -548,9 +570,14 @@ fn not_attempted(vendor: &crate::domain::Vendor, parked: Parked) -> VendorRun {
             "not attempted: {name} refused the API key earlier ({cause}); plantsync tries it \
              again with one call after {at}, or update it with `plantsync vendor set {id} {flag}`"
         ),
-        Parked::ProbeByPlantSync => format!(
+        Parked::ProbeByPlantSync if scheduled_plant_syncs => format!(
             "not attempted: {name} refused the API key earlier ({cause}); the next plant sync \
              tries it again with one call, or update it with `plantsync vendor set {id} {flag}`"
+        ),
+        Parked::ProbeByPlantSync => format!(
+            "not attempted: {name} refused the API key earlier ({cause}); a plant sync tries \
+             it again with one call, and none is scheduled (`sync.enabled` is off): run \
+             `plantsync sync plants`, or update the key with `plantsync vendor set {id} {flag}`"
         ),
         _ => format!(
             "not attempted: {name} rejected the credentials earlier ({cause}); update them with \
@@ -741,6 +768,7 @@ mod tests {
             env: [
                 ("PLANTSYNC_PORTALS_SOLARMAN_CONCURRENCY".to_owned(), "3".to_owned()),
                 ("PLANTSYNC_SYNC_CONCURRENCY".to_owned(), "40".to_owned()),
+                ("PLANTSYNC_SYNC_ENABLED".to_owned(), "false".to_owned()),
             ]
             .into(),
             ..Default::default()
@@ -748,6 +776,7 @@ mod tests {
         let engine =
             EngineSettings::from_settings(&crate::config::Settings::resolve(&inputs).unwrap());
         assert_eq!(engine.concurrency, 40);
+        assert!(!engine.scheduled_plant_syncs, "sync.enabled is off");
         assert_eq!(engine.http.concurrency.get(VendorKind::Solarman), 3);
         let defaults = PortalConcurrency::default();
         for kind in [VendorKind::Growatt, VendorKind::SolarEdge, VendorKind::Sungrow] {

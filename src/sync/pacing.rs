@@ -61,6 +61,13 @@ impl CallLog for StoreCallLog {
             warn!("could not record the endpoint call: {e}");
         }
     }
+
+    async fn restore(&self, key: &str, at: Timestamp, previous: Option<Timestamp>) {
+        let (account, endpoint) = (self.account.clone(), endpoint(key));
+        if let Err(e) = self.store.restore_endpoint_call(account, endpoint, at, previous).await {
+            warn!("could not take back the endpoint call that was never sent: {e}");
+        }
+    }
 }
 
 #[cfg(test)]

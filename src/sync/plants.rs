@@ -75,6 +75,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
         warn!("could not record the unreadable plants as seen: {e}");
     }
     run.success = listing.complete && not_stored.is_empty();
+    run.left_to_budget = !run.success && listing.stopped_by_budget && not_stored.is_empty();
     if run.success {
         match vanished {
             Vanished::Deactivate => match engine
@@ -116,6 +117,8 @@ impl Vanished {
     fn rule(listing: &PlantListing) -> Self {
         if !listing.complete {
             Vanished::Kept("the listing is incomplete")
+        } else if listing.total_changed {
+            Vanished::Kept("the vendor's total changed while the listing was read")
         } else if !listing.skipped.is_empty() {
             Vanished::Kept("a listed row did not decode, so the listing names not every plant")
         } else {
@@ -142,5 +145,7 @@ mod tests {
             assert!(matches!(Vanished::rule(&skipped), Vanished::Kept(_)), "{id:?}");
         }
         assert!(matches!(Vanished::rule(&PlantListing::default()), Vanished::Kept(_)));
+        let moved = PlantListing { total_changed: true, ..complete };
+        assert!(matches!(Vanished::rule(&moved), Vanished::Kept(_)), "the total changed");
     }
 }

@@ -302,8 +302,12 @@ fn network_error(error: reqwest::Error) -> VendorError {
     } else {
         "failed"
     };
+    // A connection that could not be made never sent the request. Any timeout stays a
+    // timeout: whether the request left is not known, so it counts as sent.
+    let unreachable = error.is_connect() && !error.is_timeout();
     let detail = error.without_url();
-    VendorError::Transient(format!("request {kind}: {detail}"))
+    let said = format!("request {kind}: {detail}");
+    if unreachable { VendorError::Unreachable(said) } else { VendorError::Transient(said) }
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ pub use concurrency::PortalConcurrency;
 pub use http::{Http, HttpSettings, RetryPolicy};
 pub use session::{
     AccountFact, AccountTokens, AdaptiveLimit, CallLog, DailyQuota, FanOut, PaceGrant, Session,
-    SessionKey, Stopped, TokenStore, TooSoon, Work, answered_by_portal,
+    SessionKey, Stopped, TokenStore, TooSoon, Work, may_have_left,
 };
 
 use crate::domain::{Credentials, Timestamp, VendorAlert, VendorKind, VendorPlant};
@@ -74,6 +74,12 @@ pub enum VendorError {
     /// A failure that may pass: HTTP 5xx, timeouts, connection errors, maintenance.
     #[error("temporary failure: {0}")]
     Transient(String),
+    /// The connection to the portal could not be made (refused, no route, a failed TLS
+    /// handshake): transient like [`VendorError::Transient`], and the request provably
+    /// never left, so it holds back no minimum interval (a timeout or a cancelled call
+    /// may have reached the portal, and is [`VendorError::Transient`]).
+    #[error("temporary failure: {0}")]
+    Unreachable(String),
     /// A failure that will not pass by retrying: configuration, bad request, an unknown
     /// error code.
     #[error("{0}")]
@@ -105,7 +111,7 @@ pub enum VendorError {
 impl VendorError {
     /// Whether waiting and trying again may help.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Transient(_))
+        matches!(self, Self::RateLimited { .. } | Self::Transient(_) | Self::Unreachable(_))
     }
 
     /// Whether the user must act (change credentials or settings) before the next try.
@@ -127,6 +133,14 @@ pub struct PlantListing {
     pub complete: bool,
     /// Why the listing is incomplete, when it is.
     pub incomplete_reason: Option<String>,
+    /// The listing is incomplete only because the run's request budget was spent before a
+    /// later page was asked for (a key probe's one request): the portal refused nothing,
+    /// the rest was never asked. Set by [`paging::PlantPages`], read by the key probe.
+    pub stopped_by_budget: bool,
+    /// The vendor's total changed while the pages were read (either way): rows may have
+    /// moved across a page boundary unread, so even a complete listing may not name every
+    /// plant, and marks none inactive ([`paging::PageRules::total_changed`]).
+    pub total_changed: bool,
     /// Enrichment calls (energy, power) that failed for single plants.
     pub warnings: Vec<String>,
     /// Rows that repeated a plant already listed (a row repeated across a page boundary):

@@ -24,7 +24,11 @@
 //! much the total grew while the list was read: a repeat while the total stayed the same
 //! (a plant renamed in a list sorted by name moves from one page to the next, and
 //! another row moves the other way, unread) is no place of a new row, so it covers no
-//! missing one, and a list whose only "growth" is a repeat stays short of its total. [`PlantPages`] builds a plant listing
+//! missing one, and a list whose only "growth" is a repeat stays short of its total. A total
+//! that changed at all while the list was read ([`PageRules::total_changed`]) says the list
+//! moved under the pages: a row deleted ahead of them moves the next row onto a page
+//! already read, unseen, and the smaller total is still reached; such a plant listing is
+//! stored but names perhaps not every plant. [`PlantPages`] builds a plant listing
 //! on top of it: rows decoded one at a time, de-duplicated by id, a failed later page kept
 //! as an incomplete listing. A list that did not read to its end says so ([`End`]), so a
 //! caller never takes a partial list for the whole (a Sungrow fault list read short would
@@ -120,12 +124,23 @@ pub struct PageRules {
     /// The vendor's total on the first page that gave one: how much it grew since bounds
     /// how many repeats are places of rows added ahead of the pages read.
     first_total: Option<u64>,
+    /// A later page's total differed from `first_total`, in either direction.
+    total_changed: bool,
 }
 
 impl PageRules {
     /// Rules for a list of `noun` (plural, for the reasons).
     pub fn new(noun: &'static str) -> Self {
-        Self { noun, listed: 0, repeated: 0, first_total: None }
+        Self { noun, listed: 0, repeated: 0, first_total: None, total_changed: false }
+    }
+
+    /// Whether the vendor's total changed while the list was read (in either direction).
+    /// The list changed under the pages: a row deleted ahead of the pages read moves the
+    /// row after the boundary onto the page already read, so it is never seen, yet the
+    /// smaller total is reached. Such a list, even complete by the rules, may lack a row
+    /// that still exists: it must not count as naming every row.
+    pub fn total_changed(&self) -> bool {
+        self.total_changed
     }
 
     /// Whether the list, ending here, fell short of the vendor's `total`: fewer places read
@@ -155,6 +170,7 @@ impl PageRules {
         let added = added.into();
         let total = total.map(|t| t.max(0) as u64);
         self.first_total = self.first_total.or(total);
+        self.total_changed |= total.is_some() && total != self.first_total;
         // The rows that did not count toward the total repeated an earlier page's rows.
         self.repeated += rows.saturating_sub(added.listed) as u64;
         match page_count {
@@ -261,6 +277,23 @@ impl PageRules {
 pub async fn read_pages<R, F, Fut, A>(
     noun: &'static str,
     size: usize,
+    fetch: F,
+    take: impl FnMut(Vec<R>) -> A,
+) -> Result<End, PageFailure>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<Page<R>, VendorError>>,
+    A: Into<Added>,
+{
+    let mut rules = PageRules::new(noun);
+    read_pages_by(&mut rules, size, fetch, take).await
+}
+
+/// [`read_pages`] by the caller's `rules`, so it can ask them afterwards (whether the
+/// total changed while the list was read).
+async fn read_pages_by<R, F, Fut, A>(
+    rules: &mut PageRules,
+    size: usize,
     mut fetch: F,
     mut take: impl FnMut(Vec<R>) -> A,
 ) -> Result<End, PageFailure>
@@ -269,7 +302,6 @@ where
     Fut: Future<Output = Result<Page<R>, VendorError>>,
     A: Into<Added>,
 {
-    let mut rules = PageRules::new(noun);
     let mut page = 1;
     loop {
         let Page { rows, total, page_count } =
@@ -358,7 +390,9 @@ impl PlantPages {
         let take = |rows: Vec<Box<serde_json::value::RawValue>>| {
             rows.iter().filter(|row| pages.push_raw(row.get(), &convert, &id_of)).count()
         };
-        let end = read_pages("plants", size, fetch, take).await;
+        let mut rules = PageRules::new("plants");
+        let end = read_pages_by(&mut rules, size, fetch, take).await;
+        pages.listing.total_changed = rules.total_changed();
         match end {
             Ok(End::Complete) => pages.listing.complete = true,
             Ok(End::Incomplete(reason)) => pages.listing.incomplete_reason = Some(reason),
@@ -418,6 +452,7 @@ impl PlantPages {
         }
         self.throttled =
             matches!(error, VendorError::RateLimited { .. } | VendorError::QuotaSpent(_));
+        self.listing.stopped_by_budget = matches!(error, VendorError::BudgetExhausted(_));
         self.listing.incomplete_reason = Some(format!("page {page} failed: {error}"));
         Ok(())
     }
@@ -567,6 +602,27 @@ mod tests {
         assert_eq!(after(&mut grew, 2, (100, 98), 100, Some(251)), None);
         let reason = incomplete(after(&mut grew, 3, (51, 51), 100, Some(251)));
         assert_eq!(reason, "the vendor reported 251 plants but its pages ended after 249");
+    }
+
+    #[test]
+    fn rule_a_total_changed_since_the_first_page_is_known() {
+        // 250 plants, pages of 100; a plant ahead is deleted after page 1: the row at place
+        // 101 moves onto page 1, unread; pages 2 and 3 hold 100 and 49 of the new 249.
+        let mut shrunk = PageRules::new("plants");
+        assert_eq!(after(&mut shrunk, 1, (100, 100), 100, Some(250)), None);
+        assert!(!shrunk.total_changed());
+        assert_eq!(after(&mut shrunk, 2, (100, 100), 100, Some(249)), None);
+        assert_eq!(after(&mut shrunk, 3, (49, 49), 100, Some(249)), Some(End::Complete));
+        assert!(shrunk.total_changed(), "249 of 250 places: one row moved unread");
+        let mut grown = PageRules::new("plants");
+        assert_eq!(after(&mut grown, 1, (100, 100), 100, Some(250)), None);
+        assert_eq!(after(&mut grown, 2, (100, 99), 100, Some(251)), None);
+        assert_eq!(after(&mut grown, 3, (51, 51), 100, Some(251)), Some(End::Complete));
+        assert!(grown.total_changed());
+        let mut steady = PageRules::new("plants");
+        assert_eq!(after(&mut steady, 1, (100, 100), 100, Some(150)), None);
+        assert_eq!(after(&mut steady, 2, (50, 50), 100, Some(150)), Some(End::Complete));
+        assert!(!steady.total_changed());
     }
 
     #[test]
@@ -789,6 +845,33 @@ mod tests {
         let short =
             collect(vec![plant_page(&["1", "2"], Some(4)), plant_page(&["3"], Some(4))]).await;
         assert!(!short.unwrap().finish().complete);
+    }
+
+    #[tokio::test]
+    async fn a_total_that_changed_while_paging_names_not_every_plant() {
+        // Pages of 2, total 5; after page 1 plant "1" is deleted, so "3" moves onto page 1
+        // (already read) and is never seen: page 2 is "4", "5"... as the vendor now pages
+        // them, and the smaller total 4 is reached. Complete by the rules, but "3" exists.
+        let shrunk =
+            collect(vec![plant_page(&["1", "2"], Some(5)), plant_page(&["4", "5"], Some(4))])
+                .await
+                .unwrap()
+                .finish();
+        assert!(shrunk.complete, "{:?}", shrunk.incomplete_reason);
+        assert!(shrunk.total_changed, "the total shrank: not every plant was read");
+        // Grown too: either way the list changed under the pages.
+        let grown = collect(vec![
+            plant_page(&["1", "2"], Some(3)),
+            plant_page(&["2", "3"], Some(4)),
+            plant_page(&[], Some(4)),
+        ])
+        .await
+        .unwrap()
+        .finish();
+        assert!(grown.complete && grown.total_changed);
+        let steady =
+            collect(vec![plant_page(&["1", "2"], Some(3)), plant_page(&["3"], Some(3))]).await;
+        assert!(!steady.unwrap().finish().total_changed);
     }
 
     #[tokio::test]

@@ -210,6 +210,54 @@ async fn fusionsolar_intervals_hold_across_processes() {
     assert_eq!(h.sim.rate_limited(0), 0, "the portal never had to say 407");
 }
 
+/// A FusionSolar account whose portal holds its station list (the latch) under `settings`:
+/// the first sync's station list is cut off in flight, then another process syncs.
+/// Returns that sync's error and how many station lists the portal received in all.
+async fn station_list_cut_off(settings: plantsync::sync::EngineSettings) -> (String, u64) {
+    let strict = Faults { fusion_min_interval_scale: Some(0.1), ..Faults::none() };
+    let h = Harness::with_settings(vec![faulty(VendorKind::Huawei, 20, strict)], settings).await;
+    h.sim.hold(0);
+    let report = h.run(RunKind::Plants).await;
+    assert_eq!(report.status, RunStatus::Failed, "{:?}", report.summary);
+    let sent = h.sim.requests(0, Endpoint::PlantList);
+    assert!(sent >= 1, "the station list reached the portal");
+    h.sim.release(0);
+    let other_process = Engine::new(h.store.clone(), tenth_intervals()).unwrap();
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    let report = Harness::run_on(&other_process, &request).await;
+    assert_eq!(h.sim.rate_limited(0), 0, "the portal never had to say 407");
+    (Harness::error_of(&report, 0), h.sim.requests(0, Endpoint::PlantList) - sent)
+}
+
+/// A station list cut off in flight by the vendor deadline (the portal holds its answer)
+/// may have reached the portal, which counts it: it is recorded, so another process does
+/// not send it again within the interval (the portal would answer 407).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_off_in_flight_still_counts_toward_its_interval() {
+    let fast = tenth_intervals();
+    let http = plantsync::vendors::HttpSettings {
+        request_timeout: std::time::Duration::from_secs(60),
+        ..fast.http
+    };
+    let settings = plantsync::sync::EngineSettings {
+        vendor_deadline: std::time::Duration::from_secs(2),
+        http,
+        ..fast
+    };
+    let (error, sent_again) = station_list_cut_off(settings).await;
+    assert!(error.contains("once every 300s per account"), "{error}");
+    assert_eq!(sent_again, 0, "not sent again too soon");
+}
+
+/// The same for a station list that timed out after it was sent (every attempt: the
+/// request timeout is shorter than the portal's hold): it counts too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_timed_out_still_counts_toward_its_interval() {
+    let (error, sent_again) = station_list_cut_off(tenth_intervals()).await;
+    assert!(error.contains("once every 300s per account"), "{error}");
+    assert_eq!(sent_again, 0, "not sent again too soon");
+}
+
 /// A call that never reached the portal does not count toward its interval: a FusionSolar
 /// sync whose login is refused sends no station list, so the sync right after the
 /// credentials were fixed (in another process too) lists the stations at once.
@@ -271,6 +319,41 @@ async fn a_probe_that_reads_part_of_a_long_listing_is_a_success_in_part() {
     assert_eq!(h.plants_of(0).await.len(), 150);
 }
 
+/// A refused key whose probe is answered, but with a listing that fails for its own reason
+/// (an empty page 1 that says 150 plants): the key works (the portal answered it), so its
+/// parked state is cleared, but the sync failed and says why. It is no success in part:
+/// only a listing that the one request stopped is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_whose_listing_fails_otherwise_clears_the_key_but_fails() {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Growatt, 150, refused)]).await;
+    let clock = TestClock::new();
+    let engine = clock.engine(&h);
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    Harness::run_on(&engine, &request).await;
+    let before = h.store.status().await.unwrap().vendor_health.remove(0);
+    h.sim.set_faults(0, Faults { empty_pages_from: Some(1), ..Faults::none() });
+    clock.advance(61);
+    let report = Harness::run_on(&engine, &request).await;
+    assert_eq!(calls(&h, 0), 2, "the probe made one call");
+    let result = &report.summary.results[0];
+    assert!(!result.success, "{result:?}");
+    assert_eq!(report.status, RunStatus::Failed);
+    let said = result.error.clone().unwrap_or_default();
+    assert!(
+        said.contains("the refused API key works again, but its probe's sync failed"),
+        "{said}"
+    );
+    assert!(!said.contains("the full sync follows"), "{said}");
+    let vendor = h.store.find_vendor("acct-0").await.unwrap();
+    assert!(!vendor.needs_user_action, "the key works: no longer parked");
+    assert_eq!(h.store.key_probe(vendor.id).await.unwrap(), None);
+    let health = h.store.status().await.unwrap().vendor_health.remove(0);
+    assert_eq!(health.consecutive_failures, before.consecutive_failures + 1);
+    assert_eq!(health.last_synced_at, before.last_synced_at, "not synced");
+    assert!(health.last_error.is_some());
+}
+
 /// An alert sync of a refused key whose probe is due leaves it to the plant sync, and says
 /// so (not "after" a time that has already come).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,6 +369,30 @@ async fn an_alert_sync_says_the_next_plant_sync_probes_a_due_key() {
     let said = Harness::error_of(&report, 0);
     assert!(said.contains("the next plant sync tries it again with one call"), "{said}");
     assert!(!said.contains(" after "), "{said}");
+    assert_eq!(calls(&h, 0), 1, "the alert sync made no call");
+}
+
+/// With no plant syncs scheduled (`sync.enabled` off, alerts on), no plant sync comes by
+/// itself: the alert sync says to run one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_sync_says_to_run_a_plant_sync_when_none_is_scheduled() {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::SolarEdge, 10, refused)]).await;
+    let clock = TestClock::new();
+    let settings =
+        plantsync::sync::EngineSettings { scheduled_plant_syncs: false, ..fast_settings() };
+    let time = clock.0.clone();
+    let engine =
+        Engine::with_clock(h.store.clone(), settings, Arc::new(move || *time.lock().unwrap()))
+            .unwrap();
+    Harness::run_on(&engine, &h.request(RunKind::Plants, Default::default()).await).await;
+    clock.advance(61);
+    let report =
+        Harness::run_on(&engine, &h.request(RunKind::Alerts, Default::default()).await).await;
+    let said = Harness::error_of(&report, 0);
+    assert!(said.contains("none is scheduled (`sync.enabled` is off)"), "{said}");
+    assert!(said.contains("run `plantsync sync plants`"), "{said}");
+    assert!(!said.contains("the next plant sync"), "{said}");
     assert_eq!(calls(&h, 0), 1, "the alert sync made no call");
 }
 

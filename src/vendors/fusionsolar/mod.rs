@@ -34,12 +34,13 @@ mod wire;
 use super::paging::{Page, PlantPages, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
-    VendorError, Work, answered_by_portal,
+    VendorError, Work, may_have_left,
 };
 use crate::domain::{Credentials, Token, VendorKind};
 use client::Client;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Stations per page and per KPI or alarm call (the portal's maximum).
@@ -135,22 +136,44 @@ impl FusionSolar {
         let spaced = session.pace(path, SPACING, SPACING).await.ok();
         let paced = match session.pace(&pace_key(path, &body), interval, MAX_WAIT).await {
             Ok(paced) => paced,
-            Err(early) => return Err(too_soon(path, interval, early.wait, "was not asked yet")),
+            Err(early) => {
+                if let Some(spaced) = spaced {
+                    spaced.give_back().await;
+                }
+                return Err(too_soon(path, interval, early.wait, "was not asked yet"));
+            }
         };
-        // The call counts toward its intervals only once the portal answered it: a login
-        // refused on the way, or an outage, never sent it (and must not hold back the sync
-        // right after the credentials were fixed).
+        // Both grants are recorded already: a call cut off in flight (the vendor deadline,
+        // the agent's stop) or timed out may have reached the portal, which counts it.
+        // Given back only when no attempt may have left: a login refused on the way, or no
+        // connection (must not hold back the sync right after the credentials were fixed).
+        let left = AtomicBool::new(false);
+        let outcome = self.paced_call(session, path, &body, interval, optional, &left).await;
+        if !left.load(Ordering::Relaxed) {
+            paced.give_back().await;
+            if let Some(spaced) = spaced {
+                spaced.give_back().await;
+            }
+        }
+        outcome
+    }
+
+    /// The attempts of [`FusionSolar::call`] once paced; `left` is set when one of them
+    /// may have reached the portal.
+    async fn paced_call<T: serde::de::DeserializeOwned>(
+        &self,
+        session: &Session,
+        path: &'static str,
+        body: &Value,
+        interval: Duration,
+        optional: bool,
+        left: &AtomicBool,
+    ) -> Result<Option<T>, VendorError> {
         let attempt = |token: Token| {
             let body = body.clone();
-            let (spaced, paced) = (spaced.as_ref(), &paced);
             async move {
                 let result = self.client.post(path, &body, &token, interval).await;
-                if answered_by_portal(&result) {
-                    paced.sent().await;
-                    if let Some(spaced) = spaced {
-                        spaced.sent().await;
-                    }
-                }
+                left.fetch_or(may_have_left(&result), Ordering::Relaxed);
                 result
             }
         };

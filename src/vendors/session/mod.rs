@@ -46,7 +46,7 @@ use pacing::Pacer;
 use retry::Retry;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokens::TokenCache;
 use tracing::debug;
@@ -63,11 +63,11 @@ pub enum Work {
     HandlesRateLimits,
 }
 
-/// Whether a call's `result` is the portal's answer, so the call counts as made toward a
-/// minimum interval: anything but a transient failure (no connection, a timeout, a 5xx
-/// of an outage), which the portal did not answer in its own words.
-pub fn answered_by_portal<T>(result: &Result<T, VendorError>) -> bool {
-    !matches!(result, Err(VendorError::Transient(_)))
+/// Whether the request behind a call's `result` may have reached the portal: anything
+/// but a connection that could not be made ([`VendorError::Unreachable`]). A paced call
+/// whose every attempt never left gives its place back ([`PaceGrant::give_back`]).
+pub fn may_have_left<T>(result: &Result<T, VendorError>) -> bool {
+    !matches!(result, Err(VendorError::Unreachable(_)))
 }
 
 /// Identifies an account's token state: the vendor and a fingerprint of its credentials and
@@ -233,10 +233,10 @@ impl Session {
     /// a call log ([`Session::with_call_log`]), of other processes. Waits when
     /// the call is due within `max_wait`, else refuses with the time left; either way a
     /// granted call is recorded as made now. Intervals are multiplied by the HTTP settings'
-    /// `min_interval_scale` (tests shrink them). The grant holds the call's place; say
-    /// [`PaceGrant::sent`] once the portal answered it (see [`answered_by_portal`]), else
-    /// dropping it gives the place back: a call that never reached the portal (a refused
-    /// login, an outage) holds back no later call, here or in another process.
+    /// `min_interval_scale` (tests shrink them). The grant is recorded at once (a call cut
+    /// off in flight may have reached the portal); [`PaceGrant::give_back`] only when the
+    /// call provably never left ([`VendorError::Unreachable`], a login refused before
+    /// it), so it holds back no later call, here or in another process.
     pub async fn pace(
         &self,
         key: &str,
@@ -289,14 +289,18 @@ impl Session {
             None => None,
         };
         let signals = self.limit(client.kind()).call();
-        self.attempts(signals, Retry::All, || async {
-            let result = client.login().await;
-            if let Some(paced) = paced.as_ref().filter(|_| answered_by_portal(&result)) {
-                paced.sent().await;
-            }
-            result
-        })
-        .await
+        let left = AtomicBool::new(false);
+        let result = self
+            .attempts(signals, Retry::All, || async {
+                let result = client.login().await;
+                left.fetch_or(may_have_left(&result), Ordering::Relaxed);
+                result
+            })
+            .await;
+        if let Some(paced) = paced.filter(|_| !left.load(Ordering::Relaxed)) {
+            paced.give_back().await;
+        }
+        result
     }
 
     /// Runs an authenticated call: with a valid token, retrying transient failures and rate

@@ -322,6 +322,7 @@ impl VendorClient for Solarman {
                 Some(Stopped::Error(
                     error @ (VendorError::RateLimited { .. }
                     | VendorError::Transient(_)
+                    | VendorError::Unreachable(_)
                     | VendorError::BudgetExhausted(_)
                     | VendorError::NoPermission(_)),
                 )) => pages.warn(format!(
@@ -385,6 +386,7 @@ impl VendorClient for Solarman {
             Some(Stopped::Error(
                 error @ (VendorError::RateLimited { .. }
                 | VendorError::Transient(_)
+                | VendorError::Unreachable(_)
                 | VendorError::BudgetExhausted(_)
                 | VendorError::QuotaSpent(_)),
             )) => {
