@@ -620,7 +620,10 @@ fn the_error_a_command_ends_with_is_in_the_log_file() {
         .map(|line| without_time(line).to_owned())
         .collect();
     assert_eq!(logged.len(), 1, "{}", sandbox.logs());
-    assert!(logged[0].ends_with(&format!("command failed: {cause}")), "{logged:?}");
+    assert_eq!(
+        logged[0],
+        format!("[USER] [org-add] [ERROR] [Vendor:-] [Org:-] command failed: {cause}")
+    );
 }
 
 /// The demo writes only into a dir given with `--data-dir`: a configured one holds real
