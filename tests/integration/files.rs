@@ -836,3 +836,27 @@ fn an_older_world_readable_database_and_log_become_owner_only() {
     }
     drop(older);
 }
+
+#[cfg(unix)]
+#[test]
+fn init_force_on_a_symlinked_config_file_writes_its_target() {
+    let sandbox = Sandbox::new();
+    let dotfiles = sandbox.dir.path().join("dotfiles");
+    std::fs::create_dir(&dotfiles).unwrap();
+    let target = dotfiles.join("plantsync.toml");
+    std::fs::write(&target, "# mine\n").unwrap();
+    let link = sandbox.dir.path().join("config.toml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    sandbox.ok(&["init", "--config", link.to_str().unwrap(), "--force"]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "still a link");
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert_ne!(written, "# mine\n");
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), written);
+    assert_eq!(mode(&target), 0o600);
+    let mut beside: Vec<String> = std::fs::read_dir(&dotfiles)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["plantsync.toml"], "no temporary file is left");
+}
