@@ -186,7 +186,7 @@ impl Throttle {
 const REFUSE_DRAIN: Duration = Duration::from_secs(1);
 const REFUSE_DRAIN_BYTES: usize = 64 * 1024;
 
-/// Refused connections drained at once, at most (see [`refuse`]).
+/// Refused connections drained at once, at most: past that one is closed at once.
 pub const MAX_DRAINS: usize = 16;
 
 /// The places of refused connections that are being drained, and (for tests) how many
