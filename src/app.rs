@@ -22,12 +22,17 @@ pub fn main(cli: Cli) -> ExitCode {
     // The log file's writer outlives `run`, so the final error reaches the file too; it is
     // dropped (flushing the file) only after that line.
     let mut log = None;
+    let operation = operation_name(&cli.command);
     let code = match run(cli, &mut log) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let message = render(&error);
             eprintln!("plantsync: error: {message}");
-            tracing::info!(target: logging::FILE_ONLY, "command failed: {message}");
+            // In the command's span, so the line names its source and operation like the
+            // command's own lines; an error, since the command failed.
+            tracing::info_span!("command", source = "user", operation).in_scope(|| {
+                tracing::error!(target: logging::FILE_ONLY, "command failed: {message}");
+            });
             ExitCode::from(exit_code(&error))
         }
     };

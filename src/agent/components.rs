@@ -5,7 +5,7 @@ use super::{Component, Deadline, Event, notify};
 use crate::api::{self, ApiState, metrics::Metrics};
 use crate::config::Settings;
 use crate::datadir::lock::{AgentInfo, AgentPublisher, DataDirLock};
-use crate::domain::RunStatus;
+use crate::domain::{RunId, RunKind, RunStatus};
 use crate::schedule::{Coordinator, RestrictedWindow, ScheduleSettings, SystemClock};
 use crate::store::{RunFilter, Store};
 use std::net::SocketAddr;
@@ -265,31 +265,35 @@ impl Component for Drain {
                 Vec::new()
             }
         };
-        let marked = match self
-            .store
-            .mark_running_runs_interrupted("the agent was stopped during the run")
-            .await
-        {
-            Ok(0) => true,
-            Ok(runs) => {
-                warn!(
-                    runs,
-                    "a sync did not finish within the grace period and was recorded as interrupted"
-                );
-                true
-            }
+        let message = "the agent was stopped during the run";
+        let (told, recorded) = match self.store.mark_running_runs_interrupted(message).await {
+            Ok(changed) => (recorded_runs(going, &changed), true),
             Err(e) => {
                 warn!("could not record the unfinished sync as interrupted: {e}");
-                false
+                (going, false)
             }
         };
-        // The requests those runs serve are answered with what happened to them (a run
-        // without a row yet is only said to be stopped); the API closes after this.
-        self.coordinator.runs_interrupted(going, marked);
+        if recorded && !told.is_empty() {
+            warn!(
+                runs = told.len(),
+                "a sync did not finish within the grace period and was recorded as interrupted"
+            );
+        }
+        // The requests those runs serve are answered with what happened to them; a run
+        // that is not among them (no row yet, or its own end committed before the mark) is
+        // only said to be stopped. The API closes after this.
+        self.coordinator.runs_interrupted(told, recorded);
         if tokio::time::timeout(API_CLOSE_WAIT, self.coordinator.idle()).await.is_err() {
             warn!("a sync did not end when asked to");
         }
     }
+}
+
+/// The runs listed as running that the mark really changed: only those are said to be
+/// recorded as interrupted (one whose `finish_run` committed between the listing and the
+/// mark keeps its own end).
+fn recorded_runs(going: Vec<(RunKind, RunId)>, changed: &[RunId]) -> Vec<(RunKind, RunId)> {
+    going.into_iter().filter(|(_, id)| changed.contains(id)).collect()
 }
 
 /// The cron loop.
@@ -348,6 +352,29 @@ fn listen_failure(address: SocketAddr, error: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run whose own end commits between the drain's listing and its mark is not said to
+    /// be recorded as interrupted; the one the mark changed is.
+    #[tokio::test]
+    async fn only_the_runs_the_mark_changed_are_said_recorded() {
+        use crate::domain::{RunRequest, RunSource, VendorId};
+        let (_dir, store) = crate::store::test_support::temp_store();
+        let plants = RunRequest::new(RunKind::Plants, RunSource::Cron, false, [VendorId(1)]);
+        let alerts = RunRequest::new(RunKind::Alerts, RunSource::Cron, false, [VendorId(1)]);
+        let finished = store.start_run(&plants).await.unwrap();
+        let cut = store.start_run(&alerts).await.unwrap();
+        let running = RunFilter { status: Some(RunStatus::Running), ..RunFilter::default() };
+        let going: Vec<_> =
+            store.list_runs(running).await.unwrap().into_iter().map(|r| (r.kind, r.id)).collect();
+        assert_eq!(going.len(), 2);
+        // The plants run's end lands after the listing, before the mark.
+        store.finish_run(finished, RunStatus::Ok, None, Vec::new(), None).await.unwrap();
+        let changed = store.mark_running_runs_interrupted("stopped").await.unwrap();
+        assert_eq!(changed, [cut]);
+        assert_eq!(recorded_runs(going, &changed), [(RunKind::Alerts, cut)]);
+        let kept = store.get_run(finished).await.unwrap();
+        assert_eq!(kept.run.status, RunStatus::Ok);
+    }
 
     #[test]
     fn a_taken_port_is_said_in_words() {

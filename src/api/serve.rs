@@ -15,7 +15,9 @@
 //! - **A connection cap.** A semaphore holds one place per open connection; when all
 //!   [`ServeLimits::max_connections`] are taken, a new connection gets a JSON 503 and is
 //!   closed (after a bounded drain, so the answer is not overtaken by a reset), so the ones
-//!   already open (a waiting sync) are not starved.
+//!   already open (a waiting sync) are not starved. At most [`MAX_DRAINS`] refused
+//!   connections drain at once; past that one is closed at once, so a flood of connections
+//!   over the cap holds no more than that many sockets beyond the cap.
 //! - **Graceful shutdown.** When `shutdown` resolves, the listener closes, idle connections
 //!   close at once, and a connection with a request in flight closes after its answer.
 //!   The places of the cap double as the count of open connections, so waiting for all
@@ -64,6 +66,17 @@ pub async fn serve(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with(listener, app, limits, shutdown, Arc::new(Drains::new(MAX_DRAINS))).await;
+}
+
+/// [`serve`] with the drains of refused connections given (a test watches them).
+async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+    drains: Arc<Drains>,
+) {
     let places = Arc::new(Semaphore::new(limits.max_connections));
     let (closing, closed) = watch::channel(false);
     let mut refusing = false;
@@ -103,7 +116,7 @@ pub async fn serve(
                 );
                 refusing = true;
             }
-            refuse(stream);
+            refuse(stream, &drains);
             continue;
         };
         refusing = false;
@@ -173,19 +186,50 @@ impl Throttle {
 const REFUSE_DRAIN: Duration = Duration::from_secs(1);
 const REFUSE_DRAIN_BYTES: usize = 64 * 1024;
 
+/// Refused connections drained at once, at most: past that one is closed at once.
+pub const MAX_DRAINS: usize = 16;
+
+/// The places of refused connections that are being drained, and (for tests) how many
+/// were drained at once at most.
+#[derive(Debug)]
+struct Drains {
+    places: Arc<Semaphore>,
+    now: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl Drains {
+    fn new(at_most: usize) -> Self {
+        Self {
+            places: Arc::new(Semaphore::new(at_most)),
+            now: std::sync::atomic::AtomicUsize::new(0),
+            peak: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
 /// Answers a connection over the cap with a JSON 503 and closes it. The socket is fresh,
 /// so its send buffer takes the few bytes at once; `try_write` never blocks the accept loop.
 /// Closing a socket with unread bytes (the request the client already sent) makes the
 /// kernel send a reset, which can overtake the answer: so a small task shuts the write side
 /// (the client sees the answer, then the end) and reads what the client sent, for at most
-/// [`REFUSE_DRAIN`] and [`REFUSE_DRAIN_BYTES`], before it closes.
-fn refuse(stream: tokio::net::TcpStream) {
+/// [`REFUSE_DRAIN`] and [`REFUSE_DRAIN_BYTES`], before it closes. Only [`MAX_DRAINS`]
+/// connections drain at once: past that, the connection is closed at once (its answer may
+/// then be lost to a reset), so a flood cannot pile up sockets.
+fn refuse(stream: tokio::net::TcpStream, drains: &Arc<Drains>) {
+    use std::sync::atomic::Ordering;
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{TOO_MANY}",
         TOO_MANY.len()
     );
     let _ = stream.try_write(answer.as_bytes());
+    let Ok(place) = Arc::clone(&drains.places).try_acquire_owned() else {
+        return;
+    };
+    let now = drains.now.fetch_add(1, Ordering::SeqCst) + 1;
+    drains.peak.fetch_max(now, Ordering::SeqCst);
+    let drains = Arc::clone(drains);
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = stream;
@@ -201,6 +245,9 @@ fn refuse(stream: tokio::net::TcpStream) {
             }
         };
         let _ = tokio::time::timeout(REFUSE_DRAIN, drain).await;
+        drop(stream);
+        drains.now.fetch_sub(1, Ordering::SeqCst);
+        drop(place);
     });
 }
 
@@ -218,5 +265,46 @@ mod tests {
         }
         assert_eq!(throttle.allow(start + Duration::from_secs(60)), Some(1199));
         assert_eq!(throttle.allow(start + Duration::from_secs(61)), None);
+    }
+
+    /// A flood of connections over the cap that send nothing (each drain would wait its
+    /// whole second): no more than the bound drain at once, the rest are closed at once,
+    /// and every one is answered or closed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_connections_drain_at_most_the_bound_at_once() {
+        use tokio::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let limits =
+            ServeLimits { header_read_timeout: Duration::from_secs(60), max_connections: 1 };
+        let drains = Arc::new(Drains::new(4));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_with(
+            listener,
+            Router::new(),
+            limits,
+            async move {
+                let _ = stopped.await;
+            },
+            Arc::clone(&drains),
+        ));
+        // The one place, held by a connection that sends nothing.
+        let holder = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut refused = Vec::new();
+        for _ in 0..40 {
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            // The server has refused it once the client sees the end (after the answer,
+            // or at once); the socket stays open on this side, so a drain lasts its second.
+            let mut seen = Vec::new();
+            let _ = stream.read_to_end(&mut seen).await;
+            refused.push(stream);
+        }
+        let peak = drains.peak.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(peak <= 4, "{peak} refused connections drained at once");
+        assert!(peak >= 1, "the drain still runs within its bound");
+        drop(holder);
+        drop(refused);
+        let _ = stop.send(());
+        server.await.unwrap();
     }
 }

@@ -188,18 +188,22 @@ pub fn private_file_options() -> std::fs::OpenOptions {
 }
 
 /// Replaces `path` with `bytes`, atomically: they are written to a new file beside it
-/// (created 0600 with `create_new` under a random name) that is then renamed over it. A
-/// reader sees the old content or the new, never a truncated file, and the new file is
-/// owner-only from its first byte whatever mode the old one had.
+/// (created 0600 with `create_new` under a random name `.NAME.XXXXXX.new`) that is then
+/// renamed over it. A reader sees the old content or the new, never a truncated file, and
+/// the new file is owner-only from its first byte whatever mode the old one had. A symlink
+/// at `path` is followed first (the new file is made beside its target, which it replaces),
+/// so a linked file (a config file kept elsewhere) stays linked. A process killed between
+/// the two steps leaves its temporary file; [`remove_stale_temps`] clears those.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let path = follow_links(path)?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut builder = tempfile::Builder::new();
-    let prefix = format!(".{name}.");
-    builder.prefix(&prefix).suffix(".new");
+    let prefix = temp_prefix(&name);
+    builder.prefix(&prefix).suffix(TEMP_SUFFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -208,8 +212,54 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut temp = builder.tempfile_in(dir)?;
     io::Write::write_all(&mut temp, bytes)?;
     temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
+    temp.persist(&path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// The end of [`write_private`]'s temporary names.
+const TEMP_SUFFIX: &str = ".new";
+
+/// The start of [`write_private`]'s temporary names for the file `name`.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.")
+}
+
+/// How many links [`follow_links`] follows before it gives up (Linux's own limit).
+const MAX_LINKS: usize = 40;
+
+/// `path` with every symlink at its end followed (a link to a link, a dangling link: the
+/// file it names); a path that is not a symlink is returned as it is.
+fn follow_links(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(parent) if target.is_relative() => parent.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(io::Error::other(format!("{}: too many levels of symbolic links", path.display())))
+}
+
+/// Removes the temporary files [`write_private`] left for `name` in `dir` when a process
+/// was killed mid-write. Only for files one process writes at a time (the lock's
+/// `agent.json`/`sync.json`, while the lock is held): another writer's temporary file
+/// would be removed under it. Best effort.
+pub fn remove_stale_temps(dir: &Path, name: &str) {
+    let prefix = temp_prefix(name);
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(TEMP_SUFFIX) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Makes a file plantsync owns readable by its owner only (for files an older plantsync
@@ -375,5 +425,58 @@ mod tests {
         let denied = io::Error::from_raw_os_error(13);
         assert_eq!(in_words(&denied), "permission denied");
         assert_eq!(strip_os_code("Too many links (os error 31)"), "too many links");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_file_is_rewritten_at_its_target_and_stays_linked() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = root.path().join("dotfiles");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let target = elsewhere.join("config.toml");
+        std::fs::write(&target, b"old").unwrap();
+        let link = root.path().join("config.toml");
+        std::os::unix::fs::symlink("dotfiles/config.toml", &link).unwrap();
+        write_private(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A dangling link: the file it names is created.
+        std::fs::remove_file(&target).unwrap();
+        write_private(&link, b"fresh").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"fresh");
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    }
+
+    #[tokio::test]
+    async fn taking_the_lock_removes_what_a_killed_writer_left() {
+        use crate::datadir::lock::DataDirLock;
+        let root = tempfile::tempdir().unwrap();
+        // What `kill -9` between write and rename leaves, for both of the lock's files.
+        let stale = [".agent.json.Ab12Cd.new", ".sync.json.Zz99Yy.new"];
+        for name in stale {
+            std::fs::write(root.path().join(name), b"{").unwrap();
+        }
+        let other = root.path().join(".plantsync.db.Qq11Ww.new");
+        std::fs::write(&other, b"").unwrap();
+        let (lock, _) = DataDirLock::acquire_for_agent(root.path(), |_| {}).await.unwrap();
+        for name in stale {
+            assert!(!root.path().join(name).exists(), "{name} was removed");
+        }
+        assert!(other.exists(), "only the lock's own temporary files are removed");
+        lock.release();
+        for name in stale {
+            std::fs::write(root.path().join(name), b"{").unwrap();
+        }
+        let access =
+            DataDirLock::acquire_for_sync(root.path(), crate::domain::RunKind::Plants, |_| {})
+                .await
+                .unwrap();
+        for name in stale {
+            assert!(!root.path().join(name).exists(), "{name} was removed by a CLI sync");
+        }
+        drop(access);
     }
 }

@@ -203,6 +203,14 @@ fn look(file: File, data_dir: &Path) -> Result<Look, LockError> {
     }))
 }
 
+/// The temporary files of `agent.json` and `sync.json` a process killed mid-write left
+/// (see [`super::dir::write_private`]): with the lock held, nobody else writes them.
+fn remove_stale_temps(data_dir: &Path) {
+    for name in [INFO_FILE, SYNC_FILE] {
+        super::dir::remove_stale_temps(data_dir, name);
+    }
+}
+
 /// How a CLI sync gets to sync.
 #[derive(Debug)]
 pub enum SyncAccess {
@@ -228,6 +236,7 @@ impl DataDirLock {
                 Look::Taken(file) => {
                     // A CLI sync killed with its lock held left its file behind.
                     let _ = std::fs::remove_file(data_dir.join(SYNC_FILE));
+                    remove_stale_temps(data_dir);
                     let unclean = data_dir.join(INFO_FILE).exists();
                     let lock = Self { _file: file, dir: data_dir.to_path_buf(), role: Role::Agent };
                     lock.publisher().publish(&AgentInfo {
@@ -273,6 +282,7 @@ impl DataDirLock {
         loop {
             match look(open_lock_file(data_dir)?, data_dir)? {
                 Look::Taken(file) => {
+                    remove_stale_temps(data_dir);
                     let lock = Self { _file: file, dir: data_dir.to_path_buf(), role: Role::Sync };
                     let info = SyncInfo {
                         pid: std::process::id(),

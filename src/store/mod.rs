@@ -369,6 +369,16 @@ fn open_writer(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The connection of the checks before writing ([`open::pre_write_check`]): read-write so
+/// SQLite may roll back a hot journal, never creating the file, no pragma.
+fn open_for_check(path: &Path) -> Result<Connection> {
+    let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    Ok(conn)
+}
+
 /// A read-only connection to `target` (the path, or a `file:` URI) of the database `path`.
 fn open_reader(path: &Path, target: &str) -> Result<Connection> {
     let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };

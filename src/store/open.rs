@@ -5,9 +5,10 @@
 //! SQLite treats a zero-byte file as an empty database and writes a fresh schema into it;
 //! it writes into a file with a damaged page until it trips over the damage. A zero-byte
 //! or foreign `plantsync.db` is a lost database (a failed copy, a full disk, the wrong
-//! file), so the store tells a file it created itself from one it found: it creates the
-//! database with `create_new` (mode 0600, see [`crate::datadir::dir`]), and any file it
-//! did not create must start with SQLite's header. The processes that are about to write
+//! file), so the store tells a file it created itself from one it found: it builds a new
+//! database under a temporary name (mode 0600) and hard-links it into place only once it is
+//! complete ([`create_fresh`]: two first runs at once never see each other's half-made
+//! file), and any file it did not create must start with SQLite's header. The processes that are about to write
 //! a lot (the agent at start, syncs) also run `PRAGMA quick_check` first; inspection
 //! commands do not, since it reads every page (about 70 ms for 100,000 plants, 0.7 s for
 //! a million: more than a listing takes). A refused file is left exactly as it was.
@@ -17,17 +18,20 @@
 //! A WAL database needs its `-shm` file even to be read, and a read-only connection in a
 //! directory it may write creates `-shm` and `-wal` beside the file (with the file's
 //! mode: a 0400 `-shm` that later breaks every writer). So the reader's target is chosen
-//! from the files that exist, never by trying ([`read_only_target`]): without `-shm` and
-//! without a `-wal` holding commits, `immutable=1` (exact, creates nothing); with `-shm`,
-//! the path; a `-wal` with commits but no `-shm` cannot be read without creating one
-//! (`immutable` would ignore the log's commits), so it is refused with what to do.
+//! from the files that exist, never by trying ([`read_only_target`]): with `-shm` and
+//! `-wal`, the path; without a `-wal` holding commits, `immutable=1` (exact, creates
+//! nothing; used only on a file or directory this process may not write, where no writer
+//! has it open); a `-wal` with commits but no `-shm`, or a hot rollback journal, cannot be
+//! read without writing (`immutable` would ignore them), so it is refused with what to do.
 //!
 //! # Checking before writing
 //!
 //! The writer's first pragma (`journal_mode=WAL`) rewrites the header of a rollback-journal
-//! file, so the checks of a file it found run before, on a read-only connection with no
-//! pragmas ([`pre_write_check`]): a database of another application (schema version 0
-//! with tables) is refused, never migrated, and `quick_check` when asked.
+//! file, so the checks of a file it found run before, on a read-write connection that
+//! creates nothing and sets no pragma ([`pre_write_check`]; it may roll back a hot journal,
+//! SQLite's ordinary recovery): a database of another application (schema version 0 with
+//! tables) is refused, never migrated, and `quick_check` when asked. The file and its
+//! `-wal`/`-shm` are made owner-only before any connection opens them.
 
 use super::{Result, StoreError};
 use crate::datadir::dir;
@@ -76,6 +80,12 @@ pub enum Unusable {
         "cannot be read without changing it: its write-ahead log (-wal) has commits but there is no -shm file; copy the database and its -wal file to a directory you may write and inspect the copy"
     )]
     WalWithoutShm,
+    /// A rollback journal of a transaction that was cut off: only a connection that may
+    /// write can roll it back.
+    #[error(
+        "cannot be read without changing it: a transaction was cut off and its rollback journal (-journal) must be played back first; open it once where it can be written (plantsync rolls the journal back), or copy the database and its -journal file to a directory you may write and inspect the copy"
+    )]
+    HotJournal,
     /// A SQLite database plantsync did not create (schema version 0 with tables in it).
     #[error(
         "is a SQLite database of another application, not a plantsync database; plantsync left it as it is: point --data-dir at another directory, or move the file away to start a fresh database"
@@ -87,21 +97,64 @@ fn unusable(path: &Path, problem: Unusable) -> StoreError {
     StoreError::Unusable { path: path.to_path_buf(), problem }
 }
 
-/// Creates the database file (0600) when there is none; otherwise checks the one found
-/// ([`check_existing`], [`pre_write_check`]) and makes it owner-only (an older plantsync
-/// created it 0644).
+/// Creates the database when there is none ([`create_fresh`]); otherwise makes the file
+/// found and its `-wal`/`-shm` owner-only (an older plantsync created them 0644) before any
+/// connection opens them, then checks it ([`check_existing`], [`pre_write_check`]).
 pub(super) fn create_or_check(path: &Path, check: Check) -> Result<()> {
-    match dir::private_file_options().write(true).create_new(true).open(path) {
-        // Ours and empty: SQLite makes it a fresh database.
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            check_existing(path)?;
-            pre_write_check(path, check)?;
-            // Best effort: a file of another owner that we may still write stays as it is.
-            let _ = dir::restrict(path);
-            Ok(())
+    let missing = matches!(
+        std::fs::symlink_metadata(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound
+    );
+    // `false`: another process created it first; it is theirs, checked like any file found.
+    if missing && create_fresh(path)? {
+        return Ok(());
+    }
+    check_existing(path)?;
+    // Best effort: a file of another owner that we may still write stays as it is.
+    for file in [path.to_path_buf(), sibling(path, "-wal"), sibling(path, "-shm")] {
+        if file.exists() {
+            let _ = dir::restrict(&file);
         }
-        Err(e) => Err(StoreError::Create { path: path.to_path_buf(), why: dir::in_words(&e) }),
+    }
+    pre_write_check(path, check)
+}
+
+/// Builds a new database under a temporary name beside `path` (0600), migrates it, closes
+/// it, then hard-links it to `path`: `path` never exists half made, so a process that
+/// starts at the same time finds either nothing or a whole database (never the zero-byte
+/// file it would refuse). Returns `false` when another process linked its own first (the
+/// temporary one is removed, theirs is used).
+fn create_fresh(path: &Path) -> Result<bool> {
+    let create_err =
+        |e: &std::io::Error| StoreError::Create { path: path.to_path_buf(), why: dir::in_words(e) };
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".new");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    let temp = builder.tempfile_in(parent).map_err(|e| create_err(&e))?;
+    {
+        let mut conn = super::open_writer(temp.path())?;
+        super::migrate::migrate(&mut conn, temp.path())?;
+        // Closing checkpoints the log into the file and removes its -wal and -shm.
+        conn.close()
+            .map_err(|(_, source)| StoreError::Open { path: path.to_path_buf(), source })?;
+    }
+    let linked = std::fs::hard_link(temp.path(), path);
+    // The temporary name goes either way (dropping `temp` removes it).
+    drop(temp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(create_err(&e)),
     }
 }
 
@@ -170,60 +223,74 @@ fn is_damage(error: &rusqlite::Error) -> bool {
 /// What read-only connections to `path` open, chosen from the files beside it (never by
 /// trying: a read-only connection SQLite may write beside creates `-shm` and `-wal`):
 ///
-/// * a `-shm` file: the path itself, read through the shared memory the writer keeps;
+/// * a hot rollback journal: refused ([`Unusable::HotJournal`]): only a connection that
+///   may write can roll it back, and reading without that would read a half-written file;
+/// * a `-shm` and a `-wal`: the path itself, read through the shared memory the writer
+///   keeps (a live writer always has both);
 /// * no `-shm` and a `-wal` with commits: refused, whatever the directory's mode (reading
 ///   it would create the `-shm` beside it, and `immutable` would ignore the log);
-/// * no `-shm` and no (or an empty) `-wal`: an `immutable=1` URI, exact for that file
-///   and creating nothing.
+/// * otherwise (no `-wal`, or an empty one without `-shm`; a `-shm` without `-wal` holds
+///   nothing): an `immutable=1` URI, exact for that file and creating nothing.
+///
+/// `immutable=1` tells SQLite nobody changes the file while it is read. That holds here:
+/// this path is taken only for a data dir or a database file this process may not write
+/// (`open_store` in `app.rs`), and no writer has the database open (a WAL writer always
+/// keeps a `-wal`). The writer and its checks never open `immutable`.
 pub(super) fn read_only_target(path: &Path) -> Result<String> {
     match Beside::look(path) {
-        Beside::Shm => Ok(path.display().to_string()),
+        Beside::HotJournal => Err(unusable(path, Unusable::HotJournal)),
+        Beside::Live => Ok(path.display().to_string()),
         Beside::WalWithoutShm => Err(unusable(path, Unusable::WalWithoutShm)),
         Beside::Nothing => Ok(immutable_uri(path)),
-    }
-}
-
-/// What a check before writing reads (see [`pre_write_check`]): the same as
-/// [`read_only_target`], except that a `-wal` without `-shm` is read through the path (the
-/// writer is about to create that `-shm` and replay the log anyway).
-fn check_target(path: &Path) -> String {
-    match Beside::look(path) {
-        Beside::Nothing => immutable_uri(path),
-        Beside::Shm | Beside::WalWithoutShm => path.display().to_string(),
     }
 }
 
 /// The files SQLite keeps beside a database, as far as choosing how to read it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Beside {
-    /// A `-shm` file (a live or cleanly copied WAL database).
-    Shm,
+    /// A rollback journal that starts with SQLite's journal magic: a transaction was cut
+    /// off and only a writer can roll it back.
+    HotJournal,
+    /// A `-shm` and a `-wal` (a live or cleanly copied WAL database).
+    Live,
     /// A `-wal` with commits and no `-shm`.
     WalWithoutShm,
-    /// Neither (a `-wal` of zero bytes holds nothing), and no hot rollback journal.
+    /// Nothing to read beside the file (a `-wal` of zero bytes, or a `-shm` alone, holds
+    /// nothing).
     Nothing,
 }
 
+/// The first 8 bytes of a rollback journal that still has to be played back (SQLite
+/// deletes or truncates the file, or zeroes its header, when a transaction ends).
+const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+
 impl Beside {
     fn look(path: &Path) -> Self {
-        if sibling(path, "-shm").exists() {
-            return Self::Shm;
+        let mut magic = [0u8; 8];
+        let journal = std::fs::File::open(sibling(path, "-journal"))
+            .and_then(|mut file| file.read_exact(&mut magic));
+        if journal.is_ok() && magic == JOURNAL_MAGIC {
+            return Self::HotJournal;
         }
-        let len = |suffix| std::fs::metadata(sibling(path, suffix)).map(|m| m.len()).unwrap_or(0);
-        if len("-wal") > 0 {
-            return Self::WalWithoutShm;
+        let shm = sibling(path, "-shm").exists();
+        let wal = std::fs::metadata(sibling(path, "-wal")).ok().map(|m| m.len());
+        match (shm, wal) {
+            (true, Some(_)) => Self::Live,
+            (false, Some(len)) if len > 0 => Self::WalWithoutShm,
+            _ => Self::Nothing,
         }
-        // A rollback journal with content must be played back: `immutable` would not.
-        if len("-journal") > 0 { Self::Shm } else { Self::Nothing }
     }
 }
 
-/// The checks of an existing file before the writer opens it, on a read-only connection
-/// with no pragmas, so a refused file is left exactly as it was (the writer's
-/// `journal_mode=WAL` rewrites the header): a file of another application is refused
-/// ([`Unusable::Foreign`]), and with [`Check::Quick`] a damaged one.
+/// The checks of an existing file before the writer opens it, so a refused file is left
+/// exactly as it was (the writer's `journal_mode=WAL` rewrites the header): a file of
+/// another application is refused ([`Unusable::Foreign`]), and with [`Check::Quick`] a
+/// damaged one. They run on a read-write connection that creates nothing and sets no
+/// pragma: it rolls back a hot journal (SQLite's ordinary recovery, which a read-only
+/// connection cannot do) and leaves the journal mode alone. Never `immutable`: another
+/// process may be writing.
 pub(super) fn pre_write_check(path: &Path, check: Check) -> Result<()> {
-    let conn = super::open_reader(path, &check_target(path))?;
+    let conn = super::open_for_check(path)?;
     let read = |e: rusqlite::Error| {
         if is_damage(&e) {
             unusable(path, Unusable::Damaged(e.to_string()))

@@ -174,23 +174,30 @@ impl Store {
         .await
     }
 
-    /// Marks runs left `running` by a process that died as `interrupted`; returns how many.
-    pub async fn mark_running_runs_interrupted(&self, message: &str) -> Result<u64> {
+    /// Marks the runs still `running` as `interrupted`; returns the ids it changed, in id
+    /// order. Only those were recorded as interrupted: a run whose `finish_run` committed
+    /// first is not among them (callers say "recorded" only for these ids).
+    pub async fn mark_running_runs_interrupted(&self, message: &str) -> Result<Vec<RunId>> {
         let message = message.to_owned();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let change = seq::current(&tx)? + 1;
-            let n = tx.execute(
-                "UPDATE sync_runs SET status = 'interrupted', finished_at = ?1, message = ?2,
-                        change_seq = ?3
-                 WHERE status = 'running'",
-                params![Timestamp::now(), message, change],
-            )?;
-            if n > 0 {
+            let ids: Vec<RunId> = {
+                let mut stmt =
+                    tx.prepare("SELECT id FROM sync_runs WHERE status = 'running' ORDER BY id")?;
+                stmt.query_map([], |row| row.get(0).map(RunId))?.collect::<rusqlite::Result<_>>()?
+            };
+            if !ids.is_empty() {
+                let change = seq::current(&tx)? + 1;
+                tx.execute(
+                    "UPDATE sync_runs SET status = 'interrupted', finished_at = ?1, message = ?2,
+                            change_seq = ?3
+                     WHERE status = 'running'",
+                    params![Timestamp::now(), message, change],
+                )?;
                 seq::set(&tx, change)?;
             }
             tx.commit()?;
-            Ok(n as u64)
+            Ok(ids)
         })
         .await
     }
@@ -317,7 +324,7 @@ mod tests {
         assert_eq!(details.summary, Some(serde_json::json!({"totalVendors": 1})));
 
         let stuck = store.start_run(&request(RunKind::Alerts, RunSource::Cron)).await.unwrap();
-        assert_eq!(store.mark_running_runs_interrupted("agent stopped").await.unwrap(), 1);
+        assert_eq!(store.mark_running_runs_interrupted("agent stopped").await.unwrap(), [stuck]);
         let runs = store.list_runs(RunFilter::default()).await.unwrap();
         assert_eq!(runs.len(), 2);
         let stuck_run = runs.iter().find(|r| r.id == stuck).unwrap();

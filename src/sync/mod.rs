@@ -738,7 +738,8 @@ pub(crate) async fn store_in_batches<T, F, Fut>(
 pub async fn recover_unfinished_runs(store: &Store) -> Result<u64, StoreError> {
     let runs = store
         .mark_running_runs_interrupted("the process running it stopped before it finished")
-        .await?;
+        .await?
+        .len() as u64;
     if runs > 0 {
         warn!(runs, "runs left unfinished by a process that stopped were marked interrupted");
     }

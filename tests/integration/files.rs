@@ -620,7 +620,10 @@ fn the_error_a_command_ends_with_is_in_the_log_file() {
         .map(|line| without_time(line).to_owned())
         .collect();
     assert_eq!(logged.len(), 1, "{}", sandbox.logs());
-    assert!(logged[0].ends_with(&format!("command failed: {cause}")), "{logged:?}");
+    assert_eq!(
+        logged[0],
+        format!("[USER] [org-add] [ERROR] [Vendor:-] [Org:-] command failed: {cause}")
+    );
 }
 
 /// The demo writes only into a dir given with `--data-dir`: a configured one holds real
@@ -652,4 +655,208 @@ fn the_demo_uses_a_fresh_private_dir_unless_given_data_dir_on_the_command_line()
     assert!(name.starts_with("plantsync-demo-"), "{name}");
     assert_eq!(mode(&kept[0]), 0o700);
     assert!(kept[0].join("plantsync.db").is_file());
+}
+
+/// Leaves `db` (journal_mode=DELETE) with a hot rollback journal: a transaction that had
+/// already spilled pages into the file, copied mid-transaction with its journal into `into`.
+fn hot_journal_copy(db: &Path, into: &Path) {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .unwrap();
+    conn.execute_batch(
+        "PRAGMA cache_size = 2;
+         BEGIN;
+         CREATE TABLE scratch(x);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+           INSERT INTO scratch SELECT randomblob(900) FROM n;
+         UPDATE organizations SET name = 'Changed';",
+    )
+    .unwrap();
+    let journal = PathBuf::from(format!("{}-journal", db.display()));
+    assert!(std::fs::metadata(&journal).unwrap().len() > 0, "the transaction spilled");
+    std::fs::copy(db, into.join("plantsync.db")).unwrap();
+    std::fs::copy(&journal, into.join("plantsync.db-journal")).unwrap();
+    drop(conn); // rolls the original back; the copy keeps its hot journal
+}
+
+#[cfg(unix)]
+#[test]
+fn a_hot_rollback_journal_is_rolled_back_by_a_writer_and_refused_read_only() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Alpha Solar"]);
+    assert_eq!(sqlite3(&sandbox.db(), "PRAGMA journal_mode = DELETE").trim(), "delete");
+    let public = public_tempdir();
+
+    // A writable copy: every command works, and the cut-off transaction is rolled back.
+    let writable = Sandbox::new();
+    std::fs::create_dir(writable.data_dir()).unwrap();
+    hot_journal_copy(&sandbox.db(), &writable.data_dir());
+    let listed = writable.ok(&["org", "list", "--format", "csv"]);
+    assert!(listed.contains("Alpha Solar"), "{listed}");
+    assert!(!listed.contains("Changed"), "{listed}");
+    writable.ok(&["org", "add", "Beta Energy"]);
+    let listed = writable.ok(&["org", "list", "--format", "csv"]);
+    assert!(listed.contains("Alpha Solar") && listed.contains("Beta Energy"), "{listed}");
+    assert_eq!(
+        sqlite3(&writable.db(), "SELECT count(*) FROM sqlite_master WHERE name = 'scratch'").trim(),
+        "0",
+        "the journal was played back"
+    );
+    let journal = writable.data_dir().join("plantsync.db-journal");
+    assert!(std::fs::metadata(&journal).map_or(true, |m| m.len() == 0));
+
+    // A read-only copy: refused in words, nothing changed.
+    let copy = public.path().join("hot");
+    std::fs::create_dir(&copy).unwrap();
+    hot_journal_copy(&sandbox.db(), &copy);
+    for file in ["plantsync.db", "plantsync.db-journal"] {
+        chmod(&copy.join(file), 0o444);
+    }
+    chmod(&copy, 0o555);
+    let before = sha256(&copy.join("plantsync.db"));
+    let output = inspect(public.path(), &copy, &["org", "list"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output).lines().last().unwrap(),
+        format!(
+            "plantsync: error: database {}/plantsync.db cannot be read without changing it: a transaction was cut off and its rollback journal (-journal) must be played back first; open it once where it can be written (plantsync rolls the journal back), or copy the database and its -journal file to a directory you may write and inspect the copy",
+            copy.display()
+        )
+    );
+    assert_eq!(sha256(&copy.join("plantsync.db")), before);
+}
+
+#[test]
+fn first_runs_at_once_on_a_fresh_data_dir_all_succeed() {
+    for round in 0..10 {
+        let sandbox = Sandbox::new();
+        let commands: Vec<Vec<String>> = (0..6)
+            .map(|i| match i % 3 {
+                2 => vec!["status".to_owned()],
+                _ => vec!["org".into(), "add".into(), format!("Org {round}-{i}")],
+            })
+            .collect();
+        let children: Vec<_> = commands
+            .iter()
+            .map(|args| {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                sandbox.spawnable(&args).stderr(std::process::Stdio::piped()).spawn().unwrap()
+            })
+            .collect();
+        for (child, args) in children.into_iter().zip(&commands) {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "round {round}, {args:?}: {}", stderr(&output));
+        }
+        let listed = sandbox.ok(&["org", "list", "--format", "csv"]);
+        assert_eq!(listed.lines().count(), 1 + 4, "round {round}: {listed}");
+        let leftovers: Vec<String> = std::fs::read_dir(sandbox.data_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".new"))
+            .collect();
+        assert!(leftovers.is_empty(), "round {round}: {leftovers:?}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_file_with_a_shm_alone_is_read_without_creating_anything() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Alpha Solar"]);
+    let public = public_tempdir();
+    let writable = public.path().join("writable");
+    std::fs::create_dir(&writable).unwrap();
+    std::fs::copy(sandbox.db(), writable.join("plantsync.db")).unwrap();
+    // A -shm left without its -wal (the last writer removed the log first).
+    std::fs::write(writable.join("plantsync.db-shm"), vec![0u8; 32 * 1024]).unwrap();
+    chmod(&writable.join("plantsync.db"), 0o444);
+    chmod(&writable.join("plantsync.db-shm"), 0o444);
+    chmod(&writable, 0o777);
+    let output = inspect(public.path(), &writable, &["org", "list", "--format", "csv"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Alpha Solar"));
+    let mut beside: Vec<String> = std::fs::read_dir(&writable)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("plantsync.db"))
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["plantsync.db", "plantsync.db-shm"], "no -wal was created");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_older_world_readable_database_and_log_become_owner_only() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Alpha Solar"]);
+    // An older plantsync's files: a 0644 database with a 0644 -wal holding commits.
+    let live = plantsync::store::Store::open(sandbox.db()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let beta = plantsync::domain::NewOrganization {
+            name: "Beta Energy".into(),
+            auto_sync_enabled: true,
+            sync_interval_minutes: 15,
+        };
+        live.add_org(beta).await.unwrap();
+    });
+    let wal = sandbox.data_dir().join("plantsync.db-wal");
+    let copy = Sandbox::new();
+    std::fs::create_dir(copy.data_dir()).unwrap();
+    std::fs::copy(sandbox.db(), copy.db()).unwrap();
+    std::fs::copy(&wal, copy.data_dir().join("plantsync.db-wal")).unwrap();
+    live.close();
+    chmod(&copy.db(), 0o644);
+    chmod(&copy.data_dir().join("plantsync.db-wal"), 0o644);
+
+    // That plantsync still has the database open, so its -wal and -shm (created with the
+    // file's mode) stay after each command.
+    let older = rusqlite::Connection::open_with_flags(
+        copy.db(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+    )
+    .unwrap();
+    let orgs: i64 =
+        older.query_row("SELECT count(*) FROM organizations", [], |row| row.get(0)).unwrap();
+    assert_eq!(orgs, 2);
+    assert_eq!(mode(&copy.data_dir().join("plantsync.db-shm")), 0o644);
+
+    for args in [&["status"][..], &["org", "list", "--format", "csv"]] {
+        let output = copy.cmd().args(args).output().unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+        let mut seen = Vec::new();
+        for (path, mode) in modes(&copy.data_dir()) {
+            if Path::new(&path).is_file() && path.contains("plantsync.db") {
+                seen.push(path.rsplit('/').next().unwrap().to_owned());
+                assert_eq!(mode, 0o600, "after {args:?}: {path} is {mode:o}");
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, ["plantsync.db", "plantsync.db-shm", "plantsync.db-wal"]);
+    }
+    drop(older);
+}
+
+#[cfg(unix)]
+#[test]
+fn init_force_on_a_symlinked_config_file_writes_its_target() {
+    let sandbox = Sandbox::new();
+    let dotfiles = sandbox.dir.path().join("dotfiles");
+    std::fs::create_dir(&dotfiles).unwrap();
+    let target = dotfiles.join("plantsync.toml");
+    std::fs::write(&target, "# mine\n").unwrap();
+    let link = sandbox.dir.path().join("config.toml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    sandbox.ok(&["init", "--config", link.to_str().unwrap(), "--force"]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "still a link");
+    let written = std::fs::read_to_string(&target).unwrap();
+    assert_ne!(written, "# mine\n");
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), written);
+    assert_eq!(mode(&target), 0o600);
+    let mut beside: Vec<String> = std::fs::read_dir(&dotfiles)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["plantsync.toml"], "no temporary file is left");
 }

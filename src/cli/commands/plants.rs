@@ -2,8 +2,8 @@
 
 use super::{Ctx, usage_if_invalid};
 use crate::cli::output::{
-    Format, TABLE_WIDTH, Table, key_values, number_cell, text_cell, time_cell, write_csv,
-    write_json, yes_no,
+    Format, TABLE_WIDTH, Table, key_values, number_cell, printable, text_cell, time_cell,
+    write_csv, write_json, yes_no,
 };
 use crate::cli::{PlantSortArg, PlantsCommand};
 use crate::domain::PlantStatus;
@@ -60,6 +60,9 @@ pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()
     }
 }
 
+/// The stored words a status hint names at most.
+const MAX_HINT_WORDS: usize = 20;
+
 /// What to say when `--status` was a portal's word that no stored plant has (a typo, or a
 /// word of another portal): the words that would match. `None` when some plant has the
 /// word, so the other filters, not the word, left the listing empty. Still exit 0: an
@@ -69,13 +72,21 @@ fn unknown_status_hint(word: &str, stored: &[String]) -> Option<String> {
         return None;
     }
     let ours: Vec<&str> = PlantStatus::ALL.iter().map(|s| s.as_str()).collect();
+    // Portals' words go to the terminal: control characters neutralised like a table
+    // cell's, and a long list cut (a portal may report any number of words).
     let theirs = match stored {
         [] => "none is stored yet".to_owned(),
-        words => format!("stored here: {}", words.join(", ")),
+        words => {
+            let shown: Vec<String> =
+                words.iter().take(MAX_HINT_WORDS).map(|w| printable(w).into_owned()).collect();
+            let more = if words.len() > MAX_HINT_WORDS { ", …" } else { "" };
+            format!("stored here: {}{more}", shown.join(", "))
+        }
     };
     Some(format!(
-        "no plant has the status '{word}'; --status takes one of {} (every portal) or a \
+        "no plant has the status '{}'; --status takes one of {} (every portal) or a \
          portal's own word ({theirs})",
+        printable(word),
         ours.join(", ")
     ))
 }
@@ -239,5 +250,19 @@ mod tests {
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert!(text.contains("North South \u{fffd}[31mRED\u{fffd}[0m"), "{text:?}");
+    }
+
+    #[test]
+    fn the_status_hint_neutralises_and_caps_the_stored_words() {
+        let mut stored: Vec<String> = (0..25).map(|i| format!("WORD{i:02}")).collect();
+        stored[0] = "EVIL\u{1b}]0;owned\u{7}".to_owned();
+        let hint = unknown_status_hint("nope\u{1b}[2J", &stored).unwrap();
+        assert!(!hint.chars().any(char::is_control), "{hint:?}");
+        assert!(hint.contains("'nope\u{fffd}[2J'"), "{hint}");
+        assert!(hint.contains("stored here: EVIL\u{fffd}]0;owned\u{fffd}, WORD01"), "{hint}");
+        assert!(hint.contains("WORD19, …)"), "{hint}");
+        assert!(!hint.contains("WORD20"), "{hint}");
+        let few = unknown_status_hint("x", &stored[1..3]).unwrap();
+        assert!(few.ends_with("(stored here: WORD01, WORD02)"), "{few}");
     }
 }
