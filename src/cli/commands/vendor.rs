@@ -362,9 +362,7 @@ mod tests {
         assert!(help.contains("huawei     Huawei FusionSolar"), "{help}");
         assert!(help.contains("secrets:  FusionSolar systemCode (--password)"), "{help}");
         assert!(
-            help.contains(
-                "secrets:  iSolarCloud x-access-key secret (--app-secret), password\n"
-            ),
+            help.contains("secrets:  iSolarCloud x-access-key secret (--app-secret), password\n"),
             "{help}"
         );
         assert!(!help.contains(") ("), "doubled parentheses:\n{help}");
