@@ -286,7 +286,16 @@ where
     A: Into<Added>,
 {
     let mut rules = PageRules::new(noun);
-    read_pages_by(&mut rules, size, fetch, take).await
+    let end = read_pages_by(&mut rules, size, fetch, take).await?;
+    // A total that moved while the list was read means rows may have moved past a page
+    // boundary unread: what was read is kept, but it is not the whole list (a fault list
+    // taken for whole would resolve the faults it missed).
+    Ok(match end {
+        End::Complete if rules.total_changed() => {
+            End::Incomplete(format!("the number of {noun} changed while they were read"))
+        }
+        end => end,
+    })
 }
 
 /// [`read_pages`] by the caller's `rules`, so it can ask them afterwards (whether the
@@ -696,6 +705,18 @@ mod tests {
         .await;
         assert_eq!(end, Ok(End::Complete));
         assert_eq!(seen.len(), 5);
+    }
+
+    /// A row deleted ahead of the reader after page 1 moves another row onto page 1 unread:
+    /// the total shrinks, and the list that looks complete by count is not the whole list.
+    #[tokio::test]
+    async fn a_list_whose_total_changed_while_read_is_incomplete() {
+        let pages = vec![Ok(Page::new(vec![1, 2], Some(5))), Ok(Page::new(vec![4, 5], Some(4)))];
+        let end = read_pages("faults", 2, scripted(pages), |rows| rows.len()).await;
+        assert_eq!(
+            end,
+            Ok(End::Incomplete("the number of faults changed while they were read".into()))
+        );
     }
 
     #[tokio::test]
