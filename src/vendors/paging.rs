@@ -25,10 +25,12 @@
 //! (a plant renamed in a list sorted by name moves from one page to the next, and
 //! another row moves the other way, unread) is no place of a new row, so it covers no
 //! missing one, and a list whose only "growth" is a repeat stays short of its total. A total
-//! that changed at all while the list was read ([`PageRules::total_changed`]) says the list
-//! moved under the pages: a row deleted ahead of them moves the next row onto a page
-//! already read, unseen, and the smaller total is still reached; such a plant listing is
-//! stored but names perhaps not every plant. [`PlantPages`] builds a plant listing
+//! that shrank while the list was read ([`PageRules::total_shrank`]) says the list moved
+//! under the pages: a row deleted among the pages already read moves the first row of the
+//! next page onto a page already read, unseen, and the smaller total is still reached; such
+//! a plant listing is stored but names perhaps not every plant. A total that only grew
+//! misses nothing (a row added among the pages read only repeats a row at the next page's
+//! top), so growth alone leaves a list whole. [`PlantPages`] builds a plant listing
 //! on top of it: rows decoded one at a time, de-duplicated by id, a failed later page kept
 //! as an incomplete listing. A list that did not read to its end says so ([`End`]), so a
 //! caller never takes a partial list for the whole (a Sungrow fault list read short would
@@ -124,23 +126,33 @@ pub struct PageRules {
     /// The vendor's total on the first page that gave one: how much it grew since bounds
     /// how many repeats are places of rows added ahead of the pages read.
     first_total: Option<u64>,
-    /// A later page's total differed from `first_total`, in either direction.
-    total_changed: bool,
+    /// The largest total any page gave so far.
+    max_total: Option<u64>,
+    /// A page's total was below an earlier page's: a row was deleted while the list was
+    /// read.
+    total_shrank: bool,
 }
 
 impl PageRules {
     /// Rules for a list of `noun` (plural, for the reasons).
     pub fn new(noun: &'static str) -> Self {
-        Self { noun, listed: 0, repeated: 0, first_total: None, total_changed: false }
+        Self {
+            noun,
+            listed: 0,
+            repeated: 0,
+            first_total: None,
+            max_total: None,
+            total_shrank: false,
+        }
     }
 
-    /// Whether the vendor's total changed while the list was read (in either direction).
-    /// The list changed under the pages: a row deleted ahead of the pages read moves the
-    /// row after the boundary onto the page already read, so it is never seen, yet the
-    /// smaller total is reached. Such a list, even complete by the rules, may lack a row
-    /// that still exists: it must not count as naming every row.
-    pub fn total_changed(&self) -> bool {
-        self.total_changed
+    /// Whether the vendor's total fell while the list was read. A row deleted among the
+    /// pages already read moves the row after the boundary onto a page already read, so it
+    /// is never seen, yet the smaller total is reached: such a list, even complete by the
+    /// rules, may lack a row that still exists and must not count as naming every row. A
+    /// total that only grew is no such sign (see the module).
+    pub fn total_shrank(&self) -> bool {
+        self.total_shrank
     }
 
     /// Whether the list, ending here, fell short of the vendor's `total`: fewer places read
@@ -170,7 +182,10 @@ impl PageRules {
         let added = added.into();
         let total = total.map(|t| t.max(0) as u64);
         self.first_total = self.first_total.or(total);
-        self.total_changed |= total.is_some() && total != self.first_total;
+        if let Some(total) = total {
+            self.total_shrank |= self.max_total.is_some_and(|max| total < max);
+            self.max_total = Some(self.max_total.map_or(total, |max| max.max(total)));
+        }
         // The rows that did not count toward the total repeated an earlier page's rows.
         self.repeated += rows.saturating_sub(added.listed) as u64;
         match page_count {
@@ -291,15 +306,15 @@ where
     // boundary unread: what was read is kept, but it is not the whole list (a fault list
     // taken for whole would resolve the faults it missed).
     Ok(match end {
-        End::Complete if rules.total_changed() => {
-            End::Incomplete(format!("the number of {noun} changed while they were read"))
+        End::Complete if rules.total_shrank() => {
+            End::Incomplete(format!("the number of {noun} fell while they were read"))
         }
         end => end,
     })
 }
 
 /// [`read_pages`] by the caller's `rules`, so it can ask them afterwards (whether the
-/// total changed while the list was read).
+/// total fell while the list was read).
 async fn read_pages_by<R, F, Fut, A>(
     rules: &mut PageRules,
     size: usize,
@@ -401,7 +416,7 @@ impl PlantPages {
         };
         let mut rules = PageRules::new("plants");
         let end = read_pages_by(&mut rules, size, fetch, take).await;
-        pages.listing.total_changed = rules.total_changed();
+        pages.listing.total_shrank = rules.total_shrank();
         match end {
             Ok(End::Complete) => pages.listing.complete = true,
             Ok(End::Incomplete(reason)) => pages.listing.incomplete_reason = Some(reason),
@@ -614,24 +629,30 @@ mod tests {
     }
 
     #[test]
-    fn rule_a_total_changed_since_the_first_page_is_known() {
+    fn rule_a_total_that_fell_while_paging_is_known_and_growth_is_not_a_sign() {
         // 250 plants, pages of 100; a plant ahead is deleted after page 1: the row at place
         // 101 moves onto page 1, unread; pages 2 and 3 hold 100 and 49 of the new 249.
         let mut shrunk = PageRules::new("plants");
         assert_eq!(after(&mut shrunk, 1, (100, 100), 100, Some(250)), None);
-        assert!(!shrunk.total_changed());
+        assert!(!shrunk.total_shrank());
         assert_eq!(after(&mut shrunk, 2, (100, 100), 100, Some(249)), None);
         assert_eq!(after(&mut shrunk, 3, (49, 49), 100, Some(249)), Some(End::Complete));
-        assert!(shrunk.total_changed(), "249 of 250 places: one row moved unread");
+        assert!(shrunk.total_shrank(), "249 of 250 places: one row moved unread");
         let mut grown = PageRules::new("plants");
         assert_eq!(after(&mut grown, 1, (100, 100), 100, Some(250)), None);
         assert_eq!(after(&mut grown, 2, (100, 99), 100, Some(251)), None);
         assert_eq!(after(&mut grown, 3, (51, 51), 100, Some(251)), Some(End::Complete));
-        assert!(grown.total_changed());
+        assert!(!grown.total_shrank(), "a row added ahead only repeats a row: nothing missed");
+        // Up, then down: a row was deleted after all.
+        let mut both = PageRules::new("plants");
+        assert_eq!(after(&mut both, 1, (100, 100), 100, Some(250)), None);
+        assert_eq!(after(&mut both, 2, (100, 99), 100, Some(251)), None);
+        assert_eq!(after(&mut both, 3, (51, 51), 100, Some(250)), Some(End::Complete));
+        assert!(both.total_shrank(), "complete by count, but the total fell from 251");
         let mut steady = PageRules::new("plants");
         assert_eq!(after(&mut steady, 1, (100, 100), 100, Some(150)), None);
         assert_eq!(after(&mut steady, 2, (50, 50), 100, Some(150)), Some(End::Complete));
-        assert!(!steady.total_changed());
+        assert!(!steady.total_shrank());
     }
 
     #[test]
@@ -710,12 +731,12 @@ mod tests {
     /// A row deleted ahead of the reader after page 1 moves another row onto page 1 unread:
     /// the total shrinks, and the list that looks complete by count is not the whole list.
     #[tokio::test]
-    async fn a_list_whose_total_changed_while_read_is_incomplete() {
+    async fn a_list_whose_total_fell_while_read_is_incomplete() {
         let pages = vec![Ok(Page::new(vec![1, 2], Some(5))), Ok(Page::new(vec![4, 5], Some(4)))];
         let end = read_pages("faults", 2, scripted(pages), |rows| rows.len()).await;
         assert_eq!(
             end,
-            Ok(End::Incomplete("the number of faults changed while they were read".into()))
+            Ok(End::Incomplete("the number of faults fell while they were read".into()))
         );
     }
 
@@ -869,7 +890,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_total_that_changed_while_paging_names_not_every_plant() {
+    async fn a_total_that_fell_while_paging_names_not_every_plant() {
         // Pages of 2, total 5; after page 1 plant "1" is deleted, so "3" moves onto page 1
         // (already read) and is never seen: page 2 is "4", "5"... as the vendor now pages
         // them, and the smaller total 4 is reached. Complete by the rules, but "3" exists.
@@ -879,8 +900,8 @@ mod tests {
                 .unwrap()
                 .finish();
         assert!(shrunk.complete, "{:?}", shrunk.incomplete_reason);
-        assert!(shrunk.total_changed, "the total shrank: not every plant was read");
-        // Grown too: either way the list changed under the pages.
+        assert!(shrunk.total_shrank, "the total shrank: not every plant was read");
+        // Grown: a row added ahead repeats one at the next page's top; none is missed.
         let grown = collect(vec![
             plant_page(&["1", "2"], Some(3)),
             plant_page(&["2", "3"], Some(4)),
@@ -889,10 +910,10 @@ mod tests {
         .await
         .unwrap()
         .finish();
-        assert!(grown.complete && grown.total_changed);
+        assert!(grown.complete && !grown.total_shrank);
         let steady =
             collect(vec![plant_page(&["1", "2"], Some(3)), plant_page(&["3"], Some(3))]).await;
-        assert!(!steady.unwrap().finish().total_changed);
+        assert!(!steady.unwrap().finish().total_shrank);
     }
 
     #[tokio::test]

@@ -149,6 +149,7 @@ async fn an_unreadable_row_marks_no_plant_inactive_and_the_run_is_partial() {
     let h =
         Harness::new(ALL_KINDS.iter().map(|&kind| faulty(kind, 150, bad_rows.clone())).collect())
             .await;
+    h.sync_once_a_day().await;
     // Every plant was stored by an earlier sync.
     for index in 0..ALL_KINDS.len() {
         let vendor = h.store.find_vendor(&format!("acct-{index}")).await.unwrap();
@@ -197,6 +198,7 @@ async fn a_row_repeated_across_pages_while_the_total_grows_is_no_failure() {
     let h =
         Harness::new(ALL_KINDS.iter().map(|&kind| faulty(kind, 250, inserted.clone())).collect())
             .await;
+    h.sync_once_a_day().await;
     let report = h.run(RunKind::Plants).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
     let recorded = h.store.get_run(report.run_id).await.unwrap().summary.unwrap();

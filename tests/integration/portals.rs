@@ -19,17 +19,6 @@ fn faulty(kind: VendorKind, plants: usize, faults: Faults) -> AccountSpec {
     AccountSpec { faults, ..account(kind, plants) }
 }
 
-/// Makes the harness organization sync once a day: SolarEdge's quota plan then has no
-/// later syncs to reserve for, so how many optional calls it allows does not depend on the
-/// hour the test runs at (the plan itself is unit-tested in `solaredge::plan`).
-async fn sync_once_a_day(h: &Harness) {
-    let daily = plantsync::store::OrgPatch {
-        sync_interval_minutes: Some(1440),
-        ..plantsync::store::OrgPatch::default()
-    };
-    h.store.update_org("Org", daily).await.unwrap();
-}
-
 fn raw_of(plant: &plantsync::domain::Plant, raw: Option<String>) -> serde_json::Value {
     serde_json::from_str(&raw.unwrap_or_else(|| panic!("plant {} has no raw record", plant.id)))
         .unwrap()
@@ -40,7 +29,7 @@ fn raw_of(plant: &plantsync::domain::Plant, raw: Option<String>) -> serde_json::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_portals_page_fully_and_convert_units_and_times() {
     let h = Harness::new(NEW_KINDS.iter().map(|&kind| account(kind, 230)).collect()).await;
-    sync_once_a_day(&h).await;
+    h.sync_once_a_day().await;
     let report = h.run(RunKind::Plants).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
     assert_eq!(report.summary.total_synced, 690);
@@ -269,7 +258,7 @@ async fn rate_limited_readings_stop_at_once_and_keep_the_listing() {
         NEW_KINDS.iter().map(|&kind| faulty(kind, 150, first_readings.clone())).collect(),
     )
     .await;
-    sync_once_a_day(&h).await;
+    h.sync_once_a_day().await;
     let report = h.run(RunKind::Plants).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
     // In flight together before the first answer: SolarEdge's 2 bulk calls (150 sites, up
@@ -342,7 +331,7 @@ async fn solaredge_budget_holds_across_syncs_and_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn solaredge_readings_left_out_for_the_quota_are_read_later() {
     let h = Harness::new(vec![account(VendorKind::SolarEdge, 150)]).await;
-    sync_once_a_day(&h).await;
+    h.sync_once_a_day().await;
     // One request so the quota row exists, then leave exactly the two listing pages.
     h.run(RunKind::Alerts).await;
     let path = h.store.path().to_path_buf();
@@ -394,7 +383,7 @@ async fn solaredge_overview_fan_outs_of_several_accounts_share_three_calls() {
     let h =
         Harness::new((0..4).map(|_| faulty(VendorKind::SolarEdge, 350, slow.clone())).collect())
             .await;
-    sync_once_a_day(&h).await;
+    h.sync_once_a_day().await;
     let report = h.run(RunKind::Plants).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
     assert_eq!(h.sim.peak_in_flight(VendorKind::SolarEdge), 3, "three, never more");
@@ -620,7 +609,7 @@ async fn growatt_details_refused_is_asked_once_and_readings_still_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn solaredge_reads_overviews_only_for_sites_that_moved() {
     let h = Harness::new(vec![account(VendorKind::SolarEdge, 150)]).await;
-    sync_once_a_day(&h).await;
+    h.sync_once_a_day().await;
     assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
     assert_eq!(h.sim.requests(0, Endpoint::Realtime), 2, "150 sites: two bulk calls");
     assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
@@ -781,7 +770,7 @@ async fn solaredge_overviews_stopped_by_the_run_budget_say_so() {
     // its reserve of 10 for listings, so none is made.
     let settings = plantsync::sync::EngineSettings { request_budget: 14, ..fast_settings() };
     let h = Harness::with_settings(vec![account(VendorKind::SolarEdge, 350)], settings).await;
-    sync_once_a_day(&h).await;
+    h.sync_once_a_day().await;
     let report = h.run(RunKind::Plants).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
     let error = Harness::error_of(&report, 0);

@@ -105,6 +105,17 @@ impl Harness {
         Self::run_on(&self.engine, &request).await
     }
 
+    /// Makes the organization sync once a day: SolarEdge's quota plan then has no later
+    /// syncs to reserve for, so how many calls it allows does not depend on the hour the test
+    /// runs at (the plan itself is unit-tested in `solaredge::plan`).
+    pub async fn sync_once_a_day(&self) {
+        let daily = plantsync::store::OrgPatch {
+            sync_interval_minutes: Some(1440),
+            ..plantsync::store::OrgPatch::default()
+        };
+        self.store.update_org("Org", daily).await.unwrap();
+    }
+
     pub async fn plants_of(&self, index: usize) -> Vec<plantsync::domain::Plant> {
         let filter =
             PlantFilter { vendor: Some(format!("acct-{index}")), ..PlantFilter::default() };
