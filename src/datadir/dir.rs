@@ -191,11 +191,26 @@ pub fn private_file_options() -> std::fs::OpenOptions {
 /// (created 0600 with `create_new` under a random name `.NAME.XXXXXX.new`) that is then
 /// renamed over it. A reader sees the old content or the new, never a truncated file, and
 /// the new file is owner-only from its first byte whatever mode the old one had. A symlink
-/// at `path` is followed first (the new file is made beside its target, which it replaces),
-/// so a linked file (a config file kept elsewhere) stays linked. A process killed between
-/// the two steps leaves its temporary file; [`remove_stale_temps`] clears those.
+/// at `path` is replaced itself (the rename replaces the link, its target is untouched):
+/// the files of the data dir (`agent.json`, `sync.json`) are written by an agent into a
+/// directory its group may share, and following a link a group member planted there
+/// (`agent.json -> ~agent/.ssh/authorized_keys`) would overwrite any file of the agent's
+/// user. A process killed between the two steps leaves its temporary file;
+/// [`remove_stale_temps`] clears those.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let path = follow_links(path)?;
+    replace_private(path, bytes)
+}
+
+/// [`write_private`] for a file the user names themselves (the config file of
+/// `init --force`): a symlink at `path` is followed first (the new file is made beside its
+/// target, which it replaces), so a linked file (a config file kept with the user's
+/// dotfiles) stays linked. Never for a file in the data dir (see [`write_private`]).
+pub fn write_private_following(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_private(&follow_links(path)?, bytes)
+}
+
+/// Writes `bytes` to a new 0600 file beside `path` and renames it over `path`.
+fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -212,7 +227,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut temp = builder.tempfile_in(dir)?;
     io::Write::write_all(&mut temp, bytes)?;
     temp.as_file().sync_all()?;
-    temp.persist(&path).map_err(|e| e.error)?;
+    temp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
@@ -437,7 +452,7 @@ mod tests {
         std::fs::write(&target, b"old").unwrap();
         let link = root.path().join("config.toml");
         std::os::unix::fs::symlink("dotfiles/config.toml", &link).unwrap();
-        write_private(&link, b"new").unwrap();
+        write_private_following(&link, b"new").unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
         use std::os::unix::fs::PermissionsExt;
@@ -445,9 +460,35 @@ mod tests {
         assert_eq!(mode, 0o600);
         // A dangling link: the file it names is created.
         std::fs::remove_file(&target).unwrap();
-        write_private(&link, b"fresh").unwrap();
+        write_private_following(&link, b"fresh").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"fresh");
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_symlinked_agent_json_is_replaced_and_its_target_left_untouched() {
+        use crate::datadir::lock::DataDirLock;
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        // What a member of a shared data dir's group could plant.
+        let target = root.path().join("authorized_keys");
+        std::fs::write(&target, b"ssh-ed25519 AAAA owner").unwrap();
+        let link = data.join("agent.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let (lock, _) = DataDirLock::acquire_for_agent(&data, |_| {}).await.unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"ssh-ed25519 AAAA owner", "target untouched");
+        let meta = std::fs::symlink_metadata(&link).unwrap();
+        assert!(meta.file_type().is_file(), "the link itself was replaced by the agent's file");
+        assert_eq!(mode(&link), 0o600);
+        lock.release();
+        assert_eq!(std::fs::read(&target).unwrap(), b"ssh-ed25519 AAAA owner");
+        // The same for a direct write.
+        std::os::unix::fs::symlink(&target, data.join("sync.json")).unwrap();
+        write_private(&data.join("sync.json"), b"{}").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"ssh-ed25519 AAAA owner");
+        assert_eq!(std::fs::read(data.join("sync.json")).unwrap(), b"{}");
     }
 
     #[tokio::test]

@@ -860,3 +860,44 @@ fn init_force_on_a_symlinked_config_file_writes_its_target() {
     beside.sort();
     assert_eq!(beside, ["plantsync.toml"], "no temporary file is left");
 }
+
+#[test]
+fn a_missing_database_whose_wal_is_left_is_refused_and_nothing_is_created() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Alpha Solar"]);
+    // What a lost database leaves: its log, with commits, beside where it was.
+    let wal = sandbox.data_dir().join("plantsync.db-wal");
+    std::fs::write(&wal, vec![0x37u8; 4096]).unwrap();
+    std::fs::remove_file(sandbox.db()).unwrap();
+    let before = sha256(&wal);
+    let output = sandbox.cmd().arg("status").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "plantsync: error: database {} is missing but its write-ahead log (-wal) is still there; plantsync created nothing: restore the database file beside it, or move the -wal and -shm files away to start a fresh database\n",
+            sandbox.db().display()
+        )
+    );
+    assert!(!sandbox.db().exists(), "no database was created");
+    assert_eq!(sha256(&wal), before, "the log is left as it was");
+    // Moved away: a fresh database.
+    std::fs::remove_file(&wal).unwrap();
+    sandbox.ok(&["status"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_world_readable_database_of_another_application_keeps_its_mode() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.data_dir()).unwrap();
+    sqlite3(&sandbox.db(), "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)");
+    chmod(&sandbox.db(), 0o644);
+    let before = sha256(&sandbox.db());
+    for args in [&["status"][..], &["sync", "plants"]] {
+        let output = sandbox.cmd().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(mode(&sandbox.db()), 0o644, "{args:?} left the mode as it was");
+        assert_eq!(sha256(&sandbox.db()), before, "{args:?}");
+    }
+}

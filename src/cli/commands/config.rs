@@ -54,7 +54,7 @@ pub fn init(path: &Path, force: bool, out: &mut dyn Write) -> anyhow::Result<()>
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::datadir::dir::create_private_dir(dir)?;
     }
-    crate::datadir::dir::write_private(path, example_config().as_bytes())?;
+    crate::datadir::dir::write_private_following(path, example_config().as_bytes())?;
     writeln!(out, "wrote example configuration to {}", path.display())?;
     Ok(())
 }
