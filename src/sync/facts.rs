@@ -132,24 +132,23 @@ mod tests {
         Session::new(engine.account_tokens(target), http, 1).knows(fact)
     }
 
-    /// A sync still running on the old key learns a fact after the user entered a new key:
-    /// it is the old key's, and the new key does not inherit it.
-    #[tokio::test]
-    async fn a_fact_learnt_on_old_credentials_is_not_believed_for_new_ones() {
-        let (_dir, store) = temp_store();
+    /// A vendor named `name` of `kind`, not yet added, in a new organization of `store`.
+    async fn new_vendor(store: &Store, name: &str, kind: VendorKind) -> NewVendor {
         let org = NewOrganization {
             name: "Org".into(),
             auto_sync_enabled: true,
             sync_interval_minutes: 15,
         };
         let org = store.add_org(org).await.unwrap();
-        let vendor = NewVendor {
-            name: "grow".into(),
-            kind: VendorKind::Growatt,
-            org_id: Some(org.id),
-            base_url: None,
-            is_active: true,
-        };
+        NewVendor { name: name.into(), kind, org_id: Some(org.id), base_url: None, is_active: true }
+    }
+
+    /// A sync still running on the old key learns a fact after the user entered a new key:
+    /// it is the old key's, and the new key does not inherit it.
+    #[tokio::test]
+    async fn a_fact_learnt_on_old_credentials_is_not_believed_for_new_ones() {
+        let (_dir, store) = temp_store();
+        let vendor = new_vendor(&store, "grow", VendorKind::Growatt).await;
         store.add_vendor(vendor, token("OLD-TOKEN")).await.unwrap();
         let engine = Engine::new(store.clone(), EngineSettings::default()).unwrap();
         let old = target(&store).await;
@@ -182,19 +181,7 @@ mod tests {
     #[tokio::test]
     async fn the_fingerprint_has_no_secret_as_input() {
         let (_dir, store) = temp_store();
-        let org = NewOrganization {
-            name: "Org".into(),
-            auto_sync_enabled: true,
-            sync_interval_minutes: 15,
-        };
-        let org = store.add_org(org).await.unwrap();
-        let vendor = NewVendor {
-            name: "fusion".into(),
-            kind: VendorKind::Huawei,
-            org_id: Some(org.id),
-            base_url: None,
-            is_active: true,
-        };
+        let vendor = new_vendor(&store, "fusion", VendorKind::Huawei).await;
         let mut entered = Credentials::default();
         entered.set(CredentialField::Username, "api-user".into());
         entered.set(CredentialField::Password, "summer2026".into());

@@ -286,18 +286,27 @@ async fn a_refused_login_counts_as_no_station_list_call() {
     assert_eq!(h.plants_of(0).await.len(), 20);
 }
 
+/// A Growatt account of `plants` whose token the first plant sync (run here) saw refused:
+/// the vendor is parked, and `clock` decides when its probe is due.
+async fn growatt_with_a_refused_token(
+    plants: usize,
+) -> (Harness, TestClock, Arc<Engine>, plantsync::domain::RunRequest) {
+    let refused = Faults { reject_login: true, ..Faults::none() };
+    let h = Harness::new(vec![faulty(VendorKind::Growatt, plants, refused)]).await;
+    let clock = TestClock::new();
+    let engine = clock.engine(&h);
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    Harness::run_on(&engine, &request).await;
+    (h, clock, engine, request)
+}
+
 /// A refused key whose account has more than one page of plants: its probe (one call)
 /// reads page 1 and accepts the key; the rest is the next run's. That is a success in
 /// part, not a failure: the failure count is not bumped just as the vendor recovers, and
 /// the next run syncs everything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_that_reads_part_of_a_long_listing_is_a_success_in_part() {
-    let refused = Faults { reject_login: true, ..Faults::none() };
-    let h = Harness::new(vec![faulty(VendorKind::Growatt, 150, refused)]).await;
-    let clock = TestClock::new();
-    let engine = clock.engine(&h);
-    let request = h.request(RunKind::Plants, Default::default()).await;
-    Harness::run_on(&engine, &request).await;
+    let (h, clock, engine, request) = growatt_with_a_refused_token(150).await;
     assert!(h.store.find_vendor("acct-0").await.unwrap().needs_user_action);
     h.sim.set_faults(0, Faults::none());
     clock.advance(61);
@@ -325,12 +334,7 @@ async fn a_probe_that_reads_part_of_a_long_listing_is_a_success_in_part() {
 /// only a listing that the one request stopped is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_whose_listing_fails_otherwise_clears_the_key_but_fails() {
-    let refused = Faults { reject_login: true, ..Faults::none() };
-    let h = Harness::new(vec![faulty(VendorKind::Growatt, 150, refused)]).await;
-    let clock = TestClock::new();
-    let engine = clock.engine(&h);
-    let request = h.request(RunKind::Plants, Default::default()).await;
-    Harness::run_on(&engine, &request).await;
+    let (h, clock, engine, request) = growatt_with_a_refused_token(150).await;
     let before = h.store.status().await.unwrap().vendor_health.remove(0);
     h.sim.set_faults(0, Faults { empty_pages_from: Some(1), ..Faults::none() });
     clock.advance(61);
