@@ -391,6 +391,21 @@ fn a_database_of_another_application_is_refused_read_only_too() {
     );
 }
 
+/// Overwrites the start of the alerts table's root page (a page a plant sync never reads)
+/// and returns its number.
+fn damage_the_alerts_root_page(db: &std::path::Path) -> u64 {
+    let root: u64 = sqlite3(db, "SELECT rootpage FROM sqlite_master WHERE name = 'alerts'")
+        .trim()
+        .parse()
+        .unwrap();
+    let page_size: u64 = sqlite3(db, "PRAGMA page_size").trim().parse().unwrap();
+    let mut bytes = std::fs::read(db).unwrap();
+    let start = ((root - 1) * page_size) as usize;
+    bytes[start..start + 64].fill(0xEE);
+    std::fs::write(db, &bytes).unwrap();
+    root
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_rollback_journal_database_is_refused_before_anything_changes_it() {
     let sim = Simulator::start(SimulatorConfig {
@@ -404,16 +419,7 @@ async fn a_damaged_rollback_journal_database_is_refused_before_anything_changes_
     sandbox.ok(&["sync", "alerts"]);
     // A copy converted to a rollback journal (sqlite3's default), then damaged.
     assert_eq!(sqlite3(&sandbox.db(), "PRAGMA journal_mode = DELETE").trim(), "delete");
-    let root: u64 =
-        sqlite3(&sandbox.db(), "SELECT rootpage FROM sqlite_master WHERE name = 'alerts'")
-            .trim()
-            .parse()
-            .unwrap();
-    let page_size: u64 = sqlite3(&sandbox.db(), "PRAGMA page_size").trim().parse().unwrap();
-    let mut bytes = std::fs::read(sandbox.db()).unwrap();
-    let start = ((root - 1) * page_size) as usize;
-    bytes[start..start + 64].fill(0xEE);
-    std::fs::write(sandbox.db(), &bytes).unwrap();
+    damage_the_alerts_root_page(&sandbox.db());
     let before = sha256(&sandbox.db());
 
     let output = tokio::task::spawn_blocking({
@@ -441,16 +447,8 @@ async fn a_damaged_page_stops_a_sync_before_it_writes() {
     add_vendors(&sandbox, &sim, 1);
     sandbox.ok(&["sync", "alerts"]);
     // Damage a page a plant sync never reads: the alerts table's root.
-    let root: u64 =
-        sqlite3(&sandbox.db(), "SELECT rootpage FROM sqlite_master WHERE name = 'alerts'")
-            .trim()
-            .parse()
-            .unwrap();
-    let page_size: u64 = sqlite3(&sandbox.db(), "PRAGMA page_size").trim().parse().unwrap();
-    let mut bytes = std::fs::read(sandbox.db()).unwrap();
-    let start = ((root - 1) * page_size) as usize;
-    bytes[start..start + 64].fill(0xEE);
-    std::fs::write(sandbox.db(), &bytes).unwrap();
+    let root = damage_the_alerts_root_page(&sandbox.db());
+    let bytes = std::fs::read(sandbox.db()).unwrap();
 
     let output = tokio::task::spawn_blocking({
         let mut cmd = sandbox.cmd();
