@@ -117,8 +117,8 @@ impl Vanished {
     fn rule(listing: &PlantListing) -> Self {
         if !listing.complete {
             Vanished::Kept("the listing is incomplete")
-        } else if listing.total_shrank {
-            Vanished::Kept("the vendor's total fell while the listing was read")
+        } else if listing.total_moved {
+            Vanished::Kept("the vendor's total changed while the listing was read")
         } else if !listing.skipped.is_empty() {
             Vanished::Kept("a listed row did not decode, so the listing names not every plant")
         } else {
@@ -145,7 +145,7 @@ mod tests {
             assert!(matches!(Vanished::rule(&skipped), Vanished::Kept(_)), "{id:?}");
         }
         assert!(matches!(Vanished::rule(&PlantListing::default()), Vanished::Kept(_)));
-        let moved = PlantListing { total_shrank: true, ..complete };
-        assert!(matches!(Vanished::rule(&moved), Vanished::Kept(_)), "the total fell");
+        let moved = PlantListing { total_moved: true, ..complete };
+        assert!(matches!(Vanished::rule(&moved), Vanished::Kept(_)), "the total moved");
     }
 }

@@ -137,10 +137,10 @@ pub struct PlantListing {
     /// later page was asked for (a key probe's one request): the portal refused nothing,
     /// the rest was never asked. Set by [`paging::PlantPages`], read by the key probe.
     pub stopped_by_budget: bool,
-    /// The vendor's total fell while the pages were read: a row may have moved across a
-    /// page boundary unread, so even a complete listing may not name every plant, and it
-    /// marks none inactive ([`paging::PageRules::total_shrank`]).
-    pub total_shrank: bool,
+    /// The vendor's total moved while the pages were read, unexplained by repeats: a row
+    /// may have moved across a page boundary unread, so even a complete listing may not name every plant, and it
+    /// marks none inactive ([`paging::PageRules::total_moved`]).
+    pub total_moved: bool,
     /// Enrichment calls (energy, power) that failed for single plants.
     pub warnings: Vec<String>,
     /// Rows that repeated a plant already listed (a row repeated across a page boundary):

@@ -25,12 +25,14 @@
 //! (a plant renamed in a list sorted by name moves from one page to the next, and
 //! another row moves the other way, unread) is no place of a new row, so it covers no
 //! missing one, and a list whose only "growth" is a repeat stays short of its total. A total
-//! that shrank while the list was read ([`PageRules::total_shrank`]) says the list moved
-//! under the pages: a row deleted among the pages already read moves the first row of the
-//! next page onto a page already read, unseen, and the smaller total is still reached; such
-//! a plant listing is stored but names perhaps not every plant. A total that only grew
-//! misses nothing (a row added among the pages read only repeats a row at the next page's
-//! top), so growth alone leaves a list whole. [`PlantPages`] builds a plant listing
+//! that moved while the list was read in a way its repeats do not explain
+//! ([`PageRules::total_moved`]) says the list moved under the pages: a row deleted among
+//! the pages already read moves the first row of the next page onto a page already read,
+//! unseen, and the smaller total is still reached, or, with rows added further on, even a
+//! larger one. Such a plant listing is stored but names perhaps not every plant. The one
+//! move that is known to miss nothing is a row added among the pages read: it repeats a row
+//! at the next page's top, so a total that grew by exactly as many rows as were repeated
+//! (rows added at the top of a newest-first list) leaves the list whole. [`PlantPages`] builds a plant listing
 //! on top of it: rows decoded one at a time, de-duplicated by id, a failed later page kept
 //! as an incomplete listing. A list that did not read to its end says so ([`End`]), so a
 //! caller never takes a partial list for the whole (a Sungrow fault list read short would
@@ -130,29 +132,28 @@ pub struct PageRules {
     max_total: Option<u64>,
     /// A page's total was below an earlier page's: a row was deleted while the list was
     /// read.
-    total_shrank: bool,
+    total_fell: bool,
 }
 
 impl PageRules {
     /// Rules for a list of `noun` (plural, for the reasons).
     pub fn new(noun: &'static str) -> Self {
-        Self {
-            noun,
-            listed: 0,
-            repeated: 0,
-            first_total: None,
-            max_total: None,
-            total_shrank: false,
-        }
+        Self { noun, listed: 0, repeated: 0, first_total: None, max_total: None, total_fell: false }
     }
 
-    /// Whether the vendor's total fell while the list was read. A row deleted among the
-    /// pages already read moves the row after the boundary onto a page already read, so it
-    /// is never seen, yet the smaller total is reached: such a list, even complete by the
-    /// rules, may lack a row that still exists and must not count as naming every row. A
-    /// total that only grew is no such sign (see the module).
-    pub fn total_shrank(&self) -> bool {
-        self.total_shrank
+    /// Whether the vendor's total moved while the list was read in a way the repeats do not
+    /// explain: it fell at some page, or it grew by more rows than repeated across pages. A
+    /// row deleted among the pages already read moves the row after the boundary onto a
+    /// page already read, so it is never seen, and rows added further on can hide that in a
+    /// larger total: such a list, even complete by the rules, may lack a row that still
+    /// exists and must not count as naming every row. Growth matched by as many repeats is
+    /// rows added among the pages read, which miss nothing (see the module).
+    pub fn total_moved(&self) -> bool {
+        let grew = match (self.first_total, self.max_total) {
+            (Some(first), Some(max)) => max.saturating_sub(first),
+            _ => 0,
+        };
+        self.total_fell || grew > self.repeated
     }
 
     /// Whether the list, ending here, fell short of the vendor's `total`: fewer places read
@@ -183,7 +184,7 @@ impl PageRules {
         let total = total.map(|t| t.max(0) as u64);
         self.first_total = self.first_total.or(total);
         if let Some(total) = total {
-            self.total_shrank |= self.max_total.is_some_and(|max| total < max);
+            self.total_fell |= self.max_total.is_some_and(|max| total < max);
             self.max_total = Some(self.max_total.map_or(total, |max| max.max(total)));
         }
         // The rows that did not count toward the total repeated an earlier page's rows.
@@ -306,15 +307,15 @@ where
     // boundary unread: what was read is kept, but it is not the whole list (a fault list
     // taken for whole would resolve the faults it missed).
     Ok(match end {
-        End::Complete if rules.total_shrank() => {
-            End::Incomplete(format!("the number of {noun} fell while they were read"))
+        End::Complete if rules.total_moved() => {
+            End::Incomplete(format!("the number of {noun} changed while they were read"))
         }
         end => end,
     })
 }
 
 /// [`read_pages`] by the caller's `rules`, so it can ask them afterwards (whether the
-/// total fell while the list was read).
+/// total moved while the list was read).
 async fn read_pages_by<R, F, Fut, A>(
     rules: &mut PageRules,
     size: usize,
@@ -416,7 +417,7 @@ impl PlantPages {
         };
         let mut rules = PageRules::new("plants");
         let end = read_pages_by(&mut rules, size, fetch, take).await;
-        pages.listing.total_shrank = rules.total_shrank();
+        pages.listing.total_moved = rules.total_moved();
         match end {
             Ok(End::Complete) => pages.listing.complete = true,
             Ok(End::Incomplete(reason)) => pages.listing.incomplete_reason = Some(reason),
@@ -629,30 +630,37 @@ mod tests {
     }
 
     #[test]
-    fn rule_a_total_that_fell_while_paging_is_known_and_growth_is_not_a_sign() {
+    fn rule_a_total_that_moved_unexplained_while_paging_is_known() {
         // 250 plants, pages of 100; a plant ahead is deleted after page 1: the row at place
         // 101 moves onto page 1, unread; pages 2 and 3 hold 100 and 49 of the new 249.
         let mut shrunk = PageRules::new("plants");
         assert_eq!(after(&mut shrunk, 1, (100, 100), 100, Some(250)), None);
-        assert!(!shrunk.total_shrank());
+        assert!(!shrunk.total_moved());
         assert_eq!(after(&mut shrunk, 2, (100, 100), 100, Some(249)), None);
         assert_eq!(after(&mut shrunk, 3, (49, 49), 100, Some(249)), Some(End::Complete));
-        assert!(shrunk.total_shrank(), "249 of 250 places: one row moved unread");
+        assert!(shrunk.total_moved(), "249 of 250 places: one row moved unread");
         let mut grown = PageRules::new("plants");
         assert_eq!(after(&mut grown, 1, (100, 100), 100, Some(250)), None);
         assert_eq!(after(&mut grown, 2, (100, 99), 100, Some(251)), None);
         assert_eq!(after(&mut grown, 3, (51, 51), 100, Some(251)), Some(End::Complete));
-        assert!(!grown.total_shrank(), "a row added ahead only repeats a row: nothing missed");
+        assert!(!grown.total_moved(), "a row added among the pages read repeats: nothing missed");
         // Up, then down: a row was deleted after all.
         let mut both = PageRules::new("plants");
         assert_eq!(after(&mut both, 1, (100, 100), 100, Some(250)), None);
         assert_eq!(after(&mut both, 2, (100, 99), 100, Some(251)), None);
         assert_eq!(after(&mut both, 3, (51, 51), 100, Some(250)), Some(End::Complete));
-        assert!(both.total_shrank(), "complete by count, but the total fell from 251");
+        assert!(both.total_moved(), "complete by count, but the total fell from 251");
+        // Row 30 deleted after page 1 (old 101 moves onto page 1, unread) and two rows
+        // appended: 251 distinct rows reach the new total 251, yet 101 was never read.
+        let mut hidden = PageRules::new("plants");
+        assert_eq!(after(&mut hidden, 1, (100, 100), 100, Some(250)), None);
+        assert_eq!(after(&mut hidden, 2, (100, 100), 100, Some(251)), None);
+        assert_eq!(after(&mut hidden, 3, (51, 51), 100, Some(251)), Some(End::Complete));
+        assert!(hidden.total_moved(), "grew by 1 with no repeat: something moved");
         let mut steady = PageRules::new("plants");
         assert_eq!(after(&mut steady, 1, (100, 100), 100, Some(150)), None);
         assert_eq!(after(&mut steady, 2, (50, 50), 100, Some(150)), Some(End::Complete));
-        assert!(!steady.total_shrank());
+        assert!(!steady.total_moved());
     }
 
     #[test]
@@ -731,12 +739,12 @@ mod tests {
     /// A row deleted ahead of the reader after page 1 moves another row onto page 1 unread:
     /// the total shrinks, and the list that looks complete by count is not the whole list.
     #[tokio::test]
-    async fn a_list_whose_total_fell_while_read_is_incomplete() {
+    async fn a_list_whose_total_changed_while_read_is_incomplete() {
         let pages = vec![Ok(Page::new(vec![1, 2], Some(5))), Ok(Page::new(vec![4, 5], Some(4)))];
         let end = read_pages("faults", 2, scripted(pages), |rows| rows.len()).await;
         assert_eq!(
             end,
-            Ok(End::Incomplete("the number of faults fell while they were read".into()))
+            Ok(End::Incomplete("the number of faults changed while they were read".into()))
         );
     }
 
@@ -890,7 +898,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_total_that_fell_while_paging_names_not_every_plant() {
+    async fn a_total_that_moved_while_paging_names_not_every_plant() {
         // Pages of 2, total 5; after page 1 plant "1" is deleted, so "3" moves onto page 1
         // (already read) and is never seen: page 2 is "4", "5"... as the vendor now pages
         // them, and the smaller total 4 is reached. Complete by the rules, but "3" exists.
@@ -900,8 +908,8 @@ mod tests {
                 .unwrap()
                 .finish();
         assert!(shrunk.complete, "{:?}", shrunk.incomplete_reason);
-        assert!(shrunk.total_shrank, "the total shrank: not every plant was read");
-        // Grown: a row added ahead repeats one at the next page's top; none is missed.
+        assert!(shrunk.total_moved, "the total shrank: not every plant was read");
+        // Grown by a row added among the pages read: it repeats one at the next page's top.
         let grown = collect(vec![
             plant_page(&["1", "2"], Some(3)),
             plant_page(&["2", "3"], Some(4)),
@@ -910,10 +918,10 @@ mod tests {
         .await
         .unwrap()
         .finish();
-        assert!(grown.complete && !grown.total_shrank);
+        assert!(grown.complete && !grown.total_moved);
         let steady =
             collect(vec![plant_page(&["1", "2"], Some(3)), plant_page(&["3"], Some(3))]).await;
-        assert!(!steady.unwrap().finish().total_shrank);
+        assert!(!steady.unwrap().finish().total_moved);
     }
 
     #[tokio::test]
