@@ -7,6 +7,8 @@ use crate::domain::{
 use crate::vendors::zones::zone_from_gmt;
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::{Mutex, PoisonError};
 
 /// The zone of times Sungrow sends without an offset (its servers' time).
 pub(super) const SERVER_ZONE: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
@@ -52,32 +54,112 @@ pub(super) fn oauth_token(
     })
 }
 
+/// How a unit becomes plantsync's: a value is divided (`W` to kW: dividing rather than
+/// multiplying by 0.001 keeps `4310 W` at exactly `4.31 kW`) or multiplied.
+#[derive(Debug, Clone, Copy)]
+enum Scale {
+    Divide(f64),
+    Multiply(f64),
+}
+
+/// Power units to kW. The portal localizes units to the account's language: the Chinese
+/// spellings are those of the portal's own documentation (`千瓦` kW, `瓦` W, `兆瓦` MW).
+const POWER_UNITS: &[(&str, Scale)] = &[
+    ("W", Scale::Divide(1000.0)),
+    ("瓦", Scale::Divide(1000.0)),
+    ("kW", Scale::Multiply(1.0)),
+    ("千瓦", Scale::Multiply(1.0)),
+    ("MW", Scale::Multiply(1000.0)),
+    ("兆瓦", Scale::Multiply(1000.0)),
+];
+
+/// Energy units to kWh. `度` (one "degree" of electricity) is the kWh of Chinese usage and
+/// the unit of Sungrow's own `getPowerStationList` example; `万度` is 10,000 of them.
+const ENERGY_UNITS: &[(&str, Scale)] = &[
+    ("Wh", Scale::Divide(1000.0)),
+    ("瓦时", Scale::Divide(1000.0)),
+    ("kWh", Scale::Multiply(1.0)),
+    ("千瓦时", Scale::Multiply(1.0)),
+    ("度", Scale::Multiply(1.0)),
+    ("万度", Scale::Multiply(10_000.0)),
+    ("MWh", Scale::Multiply(1000.0)),
+    ("兆瓦时", Scale::Multiply(1000.0)),
+    ("GWh", Scale::Multiply(1_000_000.0)),
+];
+
+/// Capacity units to kW(p).
+const CAPACITY_UNITS: &[(&str, Scale)] = &[
+    ("Wp", Scale::Divide(1000.0)),
+    ("W", Scale::Divide(1000.0)),
+    ("瓦", Scale::Divide(1000.0)),
+    ("kWp", Scale::Multiply(1.0)),
+    ("kW", Scale::Multiply(1.0)),
+    ("千瓦", Scale::Multiply(1.0)),
+    ("MWp", Scale::Multiply(1000.0)),
+    ("MW", Scale::Multiply(1000.0)),
+    ("兆瓦", Scale::Multiply(1000.0)),
+];
+
+/// A reading in a unit plantsync does not know: the reading is left unset (the plant is
+/// kept) and the unit is reported once per listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UnknownUnit(pub String);
+
 /// A `{unit, value}` power reading in kW.
-pub(super) fn power_kw(reading: &UnitValue) -> Result<Option<f64>, String> {
-    scaled(reading, &[("W", -1), ("kW", 0), ("MW", 1)])
+pub(super) fn power_kw(reading: &UnitValue) -> Result<Option<f64>, UnknownUnit> {
+    scaled(reading, POWER_UNITS)
 }
 
 /// A `{unit, value}` energy reading in kWh.
-pub(super) fn energy_kwh(reading: &UnitValue) -> Result<Option<f64>, String> {
-    scaled(reading, &[("Wh", -1), ("kWh", 0), ("MWh", 1), ("GWh", 2)])
+pub(super) fn energy_kwh(reading: &UnitValue) -> Result<Option<f64>, UnknownUnit> {
+    scaled(reading, ENERGY_UNITS)
 }
 
 /// A `{unit, value}` capacity in kW(p).
-pub(super) fn capacity_kw(reading: &UnitValue) -> Result<Option<f64>, String> {
-    scaled(reading, &[("Wp", -1), ("W", -1), ("kWp", 0), ("kW", 0), ("MWp", 1), ("MW", 1)])
+pub(super) fn capacity_kw(reading: &UnitValue) -> Result<Option<f64>, UnknownUnit> {
+    scaled(reading, CAPACITY_UNITS)
 }
 
-/// Scales by powers of 1000 (`-1`: W to kW). Dividing rather than multiplying by 0.001 keeps
-/// `4310 W` at exactly `4.31 kW`.
-fn scaled(reading: &UnitValue, units: &[(&str, i32)]) -> Result<Option<f64>, String> {
+fn scaled(reading: &UnitValue, units: &[(&str, Scale)]) -> Result<Option<f64>, UnknownUnit> {
     let Some(value) = reading.value else { return Ok(None) };
     let unit = reading.unit.as_deref().unwrap_or("").trim();
-    let (_, power) = units
-        .iter()
-        .find(|(name, _)| *name == unit)
-        .ok_or_else(|| format!("unknown unit '{unit}'"))?;
-    let factor = 1000f64.powi(power.abs());
-    Ok(Some(if *power < 0 { value / factor } else { value * factor }))
+    let (_, scale) =
+        units.iter().find(|(name, _)| *name == unit).ok_or_else(|| UnknownUnit(unit.to_owned()))?;
+    Ok(Some(match scale {
+        Scale::Divide(by) => value / by,
+        Scale::Multiply(by) => value * by,
+    }))
+}
+
+/// The units a listing met that plantsync does not know, each once, for one warning.
+#[derive(Debug, Default)]
+pub(super) struct UnknownUnits(Mutex<BTreeSet<String>>);
+
+impl UnknownUnits {
+    /// The reading, or `None` (and the unit noted) when its unit is unknown.
+    fn keep(&self, field: &str, reading: Result<Option<f64>, UnknownUnit>) -> Option<f64> {
+        match reading {
+            Ok(value) => value,
+            Err(UnknownUnit(unit)) => {
+                self.0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(format!("'{unit}' ({field})"));
+                None
+            }
+        }
+    }
+
+    /// One warning naming every unknown unit met, or none.
+    pub(super) fn warning(&self) -> Option<String> {
+        let units = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        (!units.is_empty()).then(|| {
+            format!(
+                "readings in units plantsync does not know were left unset: {}",
+                units.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+    }
 }
 
 /// An ISO time with an offset, or `yyyy-MM-dd HH:mm:ss` / `yyyyMMddHHmmss` in server time.
@@ -92,31 +174,23 @@ pub(super) fn time(text: &str) -> Option<Timestamp> {
     })
 }
 
-/// One station row to a plant.
-pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> {
+/// One station row to a plant. A reading in a unit plantsync does not know is left unset
+/// and noted in `units`: the plant, its name and its other readings are kept.
+pub(super) fn plant(
+    station: Station,
+    raw: &str,
+    units: &UnknownUnits,
+) -> Result<VendorPlant, String> {
     let id = station.ps_id.ok_or("plant without a ps_id")?;
     let capacity = match &station.total_capcity {
-        Some(reading) => capacity_kw(reading).map_err(|e| format!("total_capcity: {e}"))?,
+        Some(reading) => units.keep("total_capcity", capacity_kw(reading)),
         None => station.installed_power,
     };
-    let power = station
-        .curr_power
-        .as_ref()
-        .map(power_kw)
-        .transpose()
-        .map_err(|e| format!("curr_power: {e}"))?;
-    let today = station
-        .today_energy
-        .as_ref()
-        .map(energy_kwh)
-        .transpose()
-        .map_err(|e| format!("today_energy: {e}"))?;
-    let total = station
-        .total_energy
-        .as_ref()
-        .map(energy_kwh)
-        .transpose()
-        .map_err(|e| format!("total_energy: {e}"))?;
+    let power = station.curr_power.as_ref().and_then(|r| units.keep("curr_power", power_kw(r)));
+    let today =
+        station.today_energy.as_ref().and_then(|r| units.keep("today_energy", energy_kwh(r)));
+    let total =
+        station.total_energy.as_ref().and_then(|r| units.keep("total_energy", energy_kwh(r)));
     Ok(VendorPlant {
         name: station.ps_name,
         capacity_kw: capacity,
@@ -126,9 +200,9 @@ pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> 
         timezone: station.ps_current_time_zone.as_deref().and_then(zone_from_gmt),
         network_status: network_word(station.ps_status, station.ps_fault_status),
         status: plant_status(station.ps_status, station.ps_fault_status),
-        current_power_kw: power.flatten(),
-        daily_energy_kwh: today.flatten(),
-        total_energy_kwh: total.flatten(),
+        current_power_kw: power,
+        daily_energy_kwh: today,
+        total_energy_kwh: total,
         vendor_updated_at: station.curr_power_update_time.as_deref().and_then(time),
         raw_json: Some(raw.to_owned()),
         vendor_plant_id: id,
@@ -219,7 +293,46 @@ mod tests {
     fn decode(row: &serde_json::value::RawValue) -> Result<VendorPlant, String> {
         serde_json::from_str::<Station>(row.get())
             .map_err(|e| e.to_string())
-            .and_then(|s| plant(s, row.get()))
+            .and_then(|s| plant(s, row.get(), &UnknownUnits::default()))
+    }
+
+    /// Sungrow's own documentation example: energy in `度`. Before, the unknown unit dropped
+    /// the whole plant (name, 4.025 kWp, 358 W) and the vendor reported 0 synced.
+    #[test]
+    fn the_documentation_example_in_degrees_converts_every_reading() {
+        let units = UnknownUnits::default();
+        let rows = rows("station_list_devdoc_degree_units.json");
+        let station: Station = serde_json::from_str(rows[0].get()).unwrap();
+        let plant = plant(station, rows[0].get(), &units).unwrap();
+        assert_eq!(plant.vendor_plant_id, "700669565");
+        assert_eq!(plant.name.as_deref(), Some("ad优化器572"));
+        assert_eq!(plant.capacity_kw, Some(4.025));
+        assert_eq!(plant.current_power_kw, Some(0.358));
+        assert_eq!(plant.daily_energy_kwh, Some(95.0));
+        assert_eq!(plant.total_energy_kwh, Some(381.6));
+        assert_eq!(units.warning(), None);
+    }
+
+    /// A unit still unknown leaves only that reading unset, keeps the plant, and is named
+    /// once however many plants use it.
+    #[test]
+    fn an_unknown_unit_leaves_its_reading_unset_and_is_reported_once() {
+        let units = UnknownUnits::default();
+        for id in ["1", "2"] {
+            let raw = format!(
+                r#"{{"ps_id":{id},"ps_name":"P{id}","curr_power":{{"unit":"hp","value":"3"}},
+                   "today_energy":{{"unit":"kWh","value":"12.5"}}}}"#
+            );
+            let station: Station = serde_json::from_str(&raw).unwrap();
+            let plant = plant(station, &raw, &units).unwrap();
+            assert_eq!(plant.current_power_kw, None, "the unknown reading is unset");
+            assert_eq!(plant.daily_energy_kwh, Some(12.5), "the others are kept");
+            assert_eq!(plant.name.as_deref(), Some(format!("P{id}").as_str()));
+        }
+        assert_eq!(
+            units.warning().as_deref(),
+            Some("readings in units plantsync does not know were left unset: 'hp' (curr_power)")
+        );
     }
 
     #[test]
@@ -260,7 +373,10 @@ mod tests {
         assert_eq!(barn.timezone.as_deref(), Some("+05:30"), "GMT+5:30 has no Etc zone: itself");
         assert_eq!(barn.network_status.as_deref(), Some("ALL_OFFLINE"));
 
-        assert!(decode(&rows[2]).unwrap_err().contains("unknown unit 'hp'"));
+        // A unit plantsync does not know: the plant is kept, that reading is unset.
+        let odd = decode(&rows[2]).unwrap();
+        assert_eq!((odd.name.as_deref(), odd.capacity_kw), (Some("Odd Units"), Some(3.0)));
+        assert_eq!(odd.current_power_kw, None);
     }
 
     #[test]
@@ -328,7 +444,12 @@ mod tests {
         assert_eq!(energy_kwh(&reading("MWh", 43.13)), Ok(Some(43130.0)));
         assert_eq!(energy_kwh(&reading("kWh", 0.0)), Ok(Some(0.0)));
         assert_eq!(capacity_kw(&reading("kWp", 21.93)), Ok(Some(21.93)));
-        assert!(power_kw(&reading("hp", 1.0)).is_err());
+        assert_eq!(power_kw(&reading("hp", 1.0)), Err(UnknownUnit("hp".into())));
+        assert_eq!(energy_kwh(&reading("度", 381.6)), Ok(Some(381.6)));
+        assert_eq!(energy_kwh(&reading("万度", 4.5)), Ok(Some(45_000.0)));
+        assert_eq!(energy_kwh(&reading("千瓦时", 2.0)), Ok(Some(2.0)));
+        assert_eq!(power_kw(&reading("瓦", 358.0)), Ok(Some(0.358)));
+        assert_eq!(power_kw(&reading("兆瓦", 1.5)), Ok(Some(1500.0)));
         assert_eq!(energy_kwh(&UnitValue { unit: Some("kWh".into()), value: None }), Ok(None));
     }
 

@@ -93,7 +93,12 @@ impl VendorClient for Sungrow {
         };
         let id_of =
             |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.ps_id);
-        let pages = PlantPages::collect(PAGE_SIZE, fetch, convert::plant, id_of).await?;
+        let units = convert::UnknownUnits::default();
+        let plant = |station, raw: &str| convert::plant(station, raw, &units);
+        let mut pages = PlantPages::collect(PAGE_SIZE, fetch, plant, id_of).await?;
+        if let Some(warning) = units.warning() {
+            pages.warn(warning);
+        }
         Ok(pages.finish())
     }
 
