@@ -58,6 +58,8 @@ async fn every_portal_maps_its_codes_to_one_status_and_the_filter_spans_portals(
     assert_eq!(counts(&solaredge), BTreeMap::from([(Unknown, 16)]));
     assert!(solaredge.iter().any(|p| p.network_status.as_deref() == Some("ACTIVE")));
     assert!(solaredge.iter().any(|p| p.network_status.as_deref() == Some("PENDING")));
+    // FusionSolar gives no per-station time: its readings carry the KPI reply's time.
+    assert!(h.plants_of(3).await.iter().all(|p| p.vendor_updated_at.is_some()));
     // FusionSolar's `real_health_state` 1/2/3 and Growatt's 0/1/2: offline, fault, online.
     for index in [3, 4] {
         let plants = h.plants_of(index).await;

@@ -76,6 +76,12 @@ pub(super) fn severity(level: Option<i64>) -> Severity {
     }
 }
 
+/// A reply's `params.currentTime` (epoch milliseconds) as a time; `None` for zero, negative
+/// or out-of-range values, which no reply means as a time.
+pub(super) fn epoch_ms(millis: i64) -> Option<Timestamp> {
+    (millis > 0).then(|| Timestamp::from_unix_millis(millis)).flatten()
+}
+
 fn from_millis(millis: i64, what: &str) -> Result<Timestamp, String> {
     Timestamp::from_unix_millis(millis).ok_or_else(|| format!("{what} {millis} is not a time"))
 }
@@ -119,6 +125,20 @@ mod tests {
     use super::super::wire::{Data, KpiMap, KpiRow, StationPage};
     use super::*;
     use serde_json::value::RawValue;
+
+    /// A live reply: its `params.currentTime` is the readings' time (FusionSolar gives none
+    /// per station).
+    #[test]
+    fn a_recorded_kpi_reply_gives_its_time() {
+        let reply: Data<Vec<KpiRow>> =
+            serde_json::from_str(&fixture("real_kpi_kornsw.json")).unwrap();
+        let at = reply.params.and_then(|p| p.current_time).and_then(epoch_ms).unwrap();
+        assert_eq!(at.to_canonical(), "2022-09-22T15:40:20.278Z");
+        let row = &reply.data.unwrap()[0];
+        assert_eq!(row.station_code.as_deref(), Some("NE=35436844"));
+        assert_eq!(epoch_ms(0), None);
+        assert_eq!(epoch_ms(-5), None);
+    }
 
     #[test]
     fn health_states_map_to_one_status_beside_the_word() {

@@ -131,7 +131,7 @@ impl FusionSolar {
         body: Value,
         interval: Duration,
         optional: bool,
-    ) -> Result<Option<T>, VendorError> {
+    ) -> Result<wire::Data<T>, VendorError> {
         // Spacing first: it is short and always waited for.
         let spaced = session.pace(path, SPACING, SPACING).await.ok();
         let paced = match session.pace(&pace_key(path, &body), interval, MAX_WAIT).await {
@@ -168,7 +168,7 @@ impl FusionSolar {
         interval: Duration,
         optional: bool,
         left: &AtomicBool,
-    ) -> Result<Option<T>, VendorError> {
+    ) -> Result<wire::Data<T>, VendorError> {
         let attempt = |token: Token| {
             let body = body.clone();
             async move {
@@ -200,8 +200,7 @@ impl FusionSolar {
             }
             other => other?,
         };
-        let data: wire::Data<T> = response.parse(&format!("FusionSolar {path}"))?;
-        Ok(data.data)
+        response.parse(&format!("FusionSolar {path}"))
     }
 
     /// The current station list, page by page.
@@ -211,6 +210,7 @@ impl FusionSolar {
             let page: wire::StationPage = self
                 .call(session, "/thirdData/stations", body, STATIONS_INTERVAL, false)
                 .await?
+                .data
                 .ok_or_else(|| {
                     VendorError::Malformed(format!("FusionSolar stations page {page_no}: no data"))
                 })?;
@@ -236,6 +236,7 @@ impl FusionSolar {
             let rows: Vec<Box<serde_json::value::RawValue>> = self
                 .call(session, "/thirdData/getStationList", json!({}), STATIONS_INTERVAL, false)
                 .await?
+                .data
                 .ok_or_else(|| {
                     VendorError::Malformed("FusionSolar getStationList: no data".into())
                 })?;
@@ -276,11 +277,11 @@ impl FusionSolar {
                 ));
                 return;
             }
-            let rows: Vec<Box<serde_json::value::RawValue>> = match self
+            let reply: wire::Data<Vec<Box<serde_json::value::RawValue>>> = match self
                 .call(session, "/thirdData/getStationRealKpi", body, KPI_INTERVAL, true)
                 .await
             {
-                Ok(rows) => rows.unwrap_or_default(),
+                Ok(reply) => reply,
                 Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
                     pages.warn(format!("readings of {count} station(s) unavailable: {error}"));
                     continue;
@@ -295,11 +296,17 @@ impl FusionSolar {
                     return;
                 }
             };
-            for row in rows {
+            // FusionSolar gives no per-station time: the readings are as of the reply.
+            let replied_at = reply.params.and_then(|p| p.current_time).and_then(convert::epoch_ms);
+            for row in reply.data.unwrap_or_default() {
                 match serde_json::from_str::<wire::KpiRow>(row.get()) {
                     Ok(wire::KpiRow { station_code: Some(code), data_item_map: Some(kpi) }) => {
                         if let Some(&index) = index_of.get(&code) {
-                            convert::apply_kpi(&mut pages.plants_mut()[index], &kpi);
+                            let plant = &mut pages.plants_mut()[index];
+                            convert::apply_kpi(plant, &kpi);
+                            if replied_at.is_some() {
+                                plant.vendor_updated_at = replied_at;
+                            }
                         }
                     }
                     Ok(_) => pages.warn("a KPI entry without station or data was skipped".into()),
@@ -398,7 +405,7 @@ impl VendorClient for FusionSolar {
                     .call(session, "/thirdData/getAlarmList", body, ALARM_INTERVAL, false)
                     .await
                 {
-                    Ok(rows) => rows.unwrap_or_default(),
+                    Ok(reply) => reply.data.unwrap_or_default(),
                     Err(VendorError::NoPermission(_)) => {
                         session.remember(AccountFact::FusionSolarNoAlarmAccess);
                         return Err(no_alarm_list());

@@ -16,11 +16,22 @@ pub(super) struct Envelope {
     pub message: Option<String>,
 }
 
-/// `data` of a response.
+/// `data` of a response, with the reply's `params`.
 #[derive(Debug, Deserialize)]
 pub(super) struct Data<T> {
     #[serde(default = "Option::default")]
     pub data: Option<T>,
+    #[serde(default)]
+    pub params: Option<Params>,
+}
+
+/// `params` of a response: the server's time of the reply.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Params {
+    /// Epoch milliseconds.
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub current_time: Option<i64>,
 }
 
 /// `POST /thirdData/stations`: rows stay raw so one bad row fails alone.
