@@ -1,6 +1,6 @@
 //! Growatt wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
-use super::wire::{Plant, PlantData};
+use super::wire::{Plant, PlantData, PlantDetails};
 use crate::domain::{PlantStatus, VendorPlant};
 use crate::vendors::zones::{checked_zone, local_time};
 
@@ -53,6 +53,18 @@ pub(super) fn plant(row: Plant, raw: &str) -> Result<VendorPlant, String> {
     })
 }
 
+/// Takes the coordinates of `plant/details` where the list gave none (it often sends `""`).
+/// Both or neither: half a position is no position.
+pub(super) fn apply_coordinates(plant: &mut VendorPlant, details: &PlantDetails) {
+    if plant.latitude.is_none()
+        && plant.longitude.is_none()
+        && let (Some(latitude), Some(longitude)) = (details.latitude, details.longitude)
+    {
+        plant.latitude = Some(latitude);
+        plant.longitude = Some(longitude);
+    }
+}
+
 /// Adds `plant/data` readings. Its update time is plant-local: it becomes UTC only when the
 /// plant's zone is known.
 pub(super) fn apply_data(plant: &mut VendorPlant, data: &PlantData) {
@@ -88,6 +100,31 @@ mod tests {
             assert_eq!(plant_status(code), normalized, "{code}");
             assert_eq!(status(code), word, "{code}");
         }
+    }
+
+    /// Growatt's documented examples: the list sends `""` coordinates, the details have
+    /// them; a plant takes them from the details, and never half a position.
+    #[test]
+    fn coordinates_come_from_the_details_where_the_list_has_none() {
+        let page: Data<PlantPage> =
+            serde_json::from_str(&fixture("plant_list_apidoc.json")).unwrap();
+        let row = page.data.unwrap().plants.unwrap().remove(0);
+        let raw = row.get().to_owned();
+        let mut listed = plant(serde_json::from_str(&raw).unwrap(), &raw).unwrap();
+        assert_eq!((listed.latitude, listed.longitude), (None, None), "the list's \"\"");
+        let details: Data<PlantDetails> =
+            serde_json::from_str(&fixture("plant_details_apidoc.json")).unwrap();
+        let details = details.data.unwrap();
+        apply_coordinates(&mut listed, &details);
+        assert_eq!((listed.latitude, listed.longitude), (Some(22.6), Some(113.9)));
+        // A position the list gave is kept; half of one is not taken.
+        let mut placed = VendorPlant { latitude: Some(1.0), ..VendorPlant::default() };
+        apply_coordinates(&mut placed, &details);
+        assert_eq!((placed.latitude, placed.longitude), (Some(1.0), None));
+        let half = PlantDetails { longitude: None, ..details };
+        let mut bare = VendorPlant::default();
+        apply_coordinates(&mut bare, &half);
+        assert_eq!((bare.latitude, bare.longitude), (None, None));
     }
 
     fn fixture(name: &str) -> String {

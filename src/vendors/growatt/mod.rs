@@ -108,6 +108,7 @@ impl Growatt {
             let (index, id) = &need[*n];
             let zone = match result {
                 Ok(wire::Data { data: Some(details) }) => {
+                    convert::apply_coordinates(&mut pages.plants_mut()[*index], details);
                     details.timezone.as_deref().and_then(crate::vendors::zones::checked_zone)
                 }
                 Ok(_) => None,

@@ -87,4 +87,9 @@ pub(super) struct PlantDetails {
     /// `GMT+8`.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub timezone: Option<String>,
+    /// Degrees, as text (`"22.6"`); the list often sends `""` where the details have them.
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub latitude: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub longitude: Option<f64>,
 }
