@@ -566,18 +566,24 @@ async fn solarman_fan_out_reaches_its_limit_and_never_exceeds_it() {
     assert_eq!(h.sim.rate_limited(0), 0);
 }
 
-/// A rate limit in the middle of the readings fan-out: the listing is kept, the readings
-/// not read keep their stored time, and the account's limit halves (8 to 4) for the next
-/// sync of the process, which reads them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rate_limit_mid_fan_out_halves_the_accounts_limit_and_keeps_the_listing() {
+/// A Solarman account of 250 plants whose 40th realtime reading is refused for a rate
+/// limit (once), with 20 ms of latency so the fan-out has calls in flight.
+async fn solarman_rate_limited_at_the_40th_reading() -> Harness {
     let faults = Faults {
         latency: Duration::from_millis(20),
         rate_limit: Some(Trigger::once(Some(Endpoint::Realtime), 40)),
         ..Faults::none()
     };
     let spec = AccountSpec { faults, ..AccountSpec::new(VendorKind::Solarman, 250, 0) };
-    let h = Harness::new(vec![spec]).await;
+    Harness::new(vec![spec]).await
+}
+
+/// A rate limit in the middle of the readings fan-out: the listing is kept, the readings
+/// not read keep their stored time, and the account's limit halves (8 to 4) for the next
+/// sync of the process, which reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_mid_fan_out_halves_the_accounts_limit_and_keeps_the_listing() {
+    let h = solarman_rate_limited_at_the_40th_reading().await;
     let first = h.run(RunKind::Plants).await;
     assert_eq!(first.status, RunStatus::Ok, "{:?}", first.summary);
     let error = Harness::error_of(&first, 0);
@@ -780,13 +786,7 @@ async fn sungrow_faults_without_ps_key_are_kept_per_device_and_complete() {
 /// with the old key and one with the new never reach twice the limit between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_credentials_keep_the_learnt_limit() {
-    let faults = Faults {
-        latency: Duration::from_millis(20),
-        rate_limit: Some(Trigger::once(Some(Endpoint::Realtime), 40)),
-        ..Faults::none()
-    };
-    let spec = AccountSpec { faults, ..AccountSpec::new(VendorKind::Solarman, 250, 0) };
-    let h = Harness::new(vec![spec]).await;
+    let h = solarman_rate_limited_at_the_40th_reading().await;
     let first = h.run(RunKind::Plants).await;
     assert!(Harness::error_of(&first, 0).contains("rate limited"), "{:?}", first.summary);
     assert_eq!(h.sim.account_peak_in_flight(0), 8, "the default limit before the signal");

@@ -304,8 +304,8 @@ impl FusionSolar {
                         if let Some(&index) = index_of.get(&code) {
                             let plant = &mut pages.plants_mut()[index];
                             convert::apply_kpi(plant, &kpi);
-                            if replied_at.is_some() {
-                                plant.vendor_updated_at = replied_at;
+                            if let Some(at) = replied_at {
+                                plant.vendor_updated_at = Some(at);
                             }
                         }
                     }
