@@ -161,6 +161,23 @@ impl PlantZone {
         self.to_string()
     }
 
+    /// The plant-local calendar day of an instant.
+    pub fn local_date(&self, time: &Timestamp) -> chrono::NaiveDate {
+        match self {
+            Self::Named(tz) => time.as_datetime().with_timezone(tz).date_naive(),
+            Self::Fixed(offset) => time.as_datetime().with_timezone(offset).date_naive(),
+        }
+    }
+
+    /// The first instant after the plant-local day `day` (its next midnight, or the first
+    /// valid time after it where a DST change skips midnight); `None` only past the
+    /// calendar's end.
+    pub fn end_of_day(&self, day: chrono::NaiveDate) -> Option<Timestamp> {
+        let next = day.succ_opt()?;
+        // A midnight skipped by DST (some zones switch at 00:00): the next hour is valid.
+        (0..3).find_map(|hour| self.to_utc(next.and_hms_opt(hour, 0, 0)?))
+    }
+
     /// A plant-local wall-clock time to UTC. In a DST fold the earlier instant is taken; a
     /// time in a DST gap is `None`.
     pub fn to_utc(&self, local: chrono::NaiveDateTime) -> Option<Timestamp> {
@@ -237,6 +254,19 @@ impl FromStr for PlantZone {
 #[cfg(test)]
 mod zone_tests {
     use super::*;
+
+    #[test]
+    fn local_days_and_their_ends() {
+        let kolkata: PlantZone = "+05:30".parse().unwrap();
+        let late: Timestamp = "2026-11-30T20:00:00Z".parse().unwrap();
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        assert_eq!(kolkata.local_date(&late), day, "20:00 UTC is 01:30 the next day there");
+        assert_eq!(kolkata.end_of_day(day).unwrap().to_canonical(), "2026-12-01T18:30:00.000Z");
+        // Santiago skips midnight into DST on 2024-09-08: the day ends at 01:00 local.
+        let santiago: PlantZone = "America/Santiago".parse().unwrap();
+        let before = chrono::NaiveDate::from_ymd_opt(2024, 9, 7).unwrap();
+        assert_eq!(santiago.end_of_day(before).unwrap().to_canonical(), "2024-09-08T04:00:00.000Z");
+    }
 
     fn gmt(text: &str) -> Option<String> {
         PlantZone::from_gmt(text).map(|z| z.name())

@@ -595,6 +595,17 @@ impl Simulator {
         })
     }
 
+    /// When each plant the account serves last reported (unix seconds), by vendor plant id
+    /// as string, in listing order: what a test compares stored update times with.
+    pub fn last_updates(&self, index: usize) -> Vec<(String, i64)> {
+        let account = self.state.account(index);
+        account.with_data(|data| {
+            data.listed()
+                .map(|p| (data::vendor_plant_id(account.kind, p.id), p.last_update))
+                .collect()
+        })
+    }
+
     /// Removes plant `plant_index` (0-based, as generated) from the account's listing, as
     /// when a plant vanishes at the vendor. Its devices and alerts vanish with it. Unknown
     /// indexes are ignored.

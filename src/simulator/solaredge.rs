@@ -3,7 +3,8 @@
 //!
 //! Owns the wire format only: `GET` calls authenticated by the `api_key` query parameter
 //! (v2: the `X-API-Key` header), HTTP 403 for a bad key, the site list paged by a 0-based
-//! record offset (`startIndex`) under `sites.site`, the bulk and single overviews with
+//! record offset (`startIndex`) under `sites.site` with each site's `lastUpdateTime` a bare
+//! site-local date (as the recorded real lists have it), the bulk and single overviews with
 //! energies in Wh and times in the site's local zone without an offset, and the v2 alert
 //! list as a bare array. SolarEdge's limits are enforced as documented because clients must
 //! be built around them: a daily budget per key and three concurrent requests per source
@@ -196,6 +197,11 @@ fn site_time(plant: &Plant, unix: i64) -> String {
     }
 }
 
+/// `YYYY-MM-DD`, the site-local day of `unix`: the site list's `lastUpdateTime`.
+fn site_day(plant: &Plant, unix: i64) -> String {
+    site_time(plant, unix)[..10].to_owned()
+}
+
 /// The v2 `impact` of an alert, 1..=9, from its generated levels.
 fn impact(alert: &Alert) -> u8 {
     1 + ((alert.fault_level.saturating_sub(1)) * 3 + alert.level) % 9
@@ -221,7 +227,8 @@ fn site(plant: &Plant, account: usize, open: &[&Alert]) -> Map<String, Value> {
         "accountId": 2800 + account,
         "status": if plant.index % 10 == 4 { "Pending" } else { "Active" },
         "peakPower": plant.capacity_kw,
-        "lastUpdateTime": site_time(plant, plant.last_update),
+        // A bare date, as in every recorded real list (the documentation shows a time).
+        "lastUpdateTime": site_day(plant, plant.last_update),
         "installationDate": installed.format("%Y-%m-%d").to_string(),
         "ptoDate": null,
         "notes": "",

@@ -7,7 +7,7 @@
 //! fixed offset in its canonical spelling. The parsing itself lives in [`PlantZone`].
 
 use crate::domain::{PlantZone, Timestamp};
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
 
 /// `"GMT+2"` (or `"UTC+2"`) to the IANA `Etc/GMT-2` (POSIX signs are inverted);
 /// `"GMT+5:30"`, `"GMT+05:30"`, `"UTC+5:45"` to the fixed offsets `+05:30`, `+05:45`.
@@ -31,20 +31,39 @@ pub fn checked_zone(text: &str) -> Option<String> {
     zone_from_gmt(text).or_else(|| text.parse::<PlantZone>().ok().map(|zone| zone.name()))
 }
 
-/// A local `YYYY-MM-DD hh:mm:ss` time (or a bare date, read as midnight) in `zone` (an IANA
-/// name or a stored `±HH:MM` offset), to UTC. In a DST fold the earlier instant is taken;
-/// a time in a DST gap is `None`.
+/// A local `YYYY-MM-DD hh:mm:ss` time in `zone` (an IANA name or a stored `±HH:MM`
+/// offset), to UTC. In a DST fold the earlier instant is taken; a time in a DST gap is
+/// `None`. A bare date is `None` too: it names a day, not an instant, and reading it as
+/// midnight would put the time up to a day off (see [`local_reading`]).
 pub fn local_time(text: &str, zone: &str) -> Option<Timestamp> {
+    match local_reading(text, zone)? {
+        LocalReading::At(time) => Some(time),
+        LocalReading::Day(_) => None,
+    }
+}
+
+/// What a plant-local time text says: an instant, or only a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalReading {
+    /// `YYYY-MM-DD hh:mm:ss` (or with a `T`), converted to UTC.
+    At(Timestamp),
+    /// A bare `YYYY-MM-DD`: some time on that plant-local day (SolarEdge's real site list
+    /// sends its `lastUpdateTime` so).
+    Day(NaiveDate),
+}
+
+/// Reads a plant-local time text in `zone`: an instant, or a bare date as a day; `None`
+/// when unreadable, in a DST gap, or the zone is unknown.
+pub fn local_reading(text: &str, zone: &str) -> Option<LocalReading> {
     let zone: PlantZone = zone.parse().ok()?;
     let text = text.trim();
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Some(LocalReading::Day(day));
+    }
     let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
-        .or_else(|_| {
-            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map(|d| d.and_time(chrono::NaiveTime::MIN))
-        })
         .ok()?;
-    zone.to_utc(naive)
+    zone.to_utc(naive).map(LocalReading::At)
 }
 
 #[cfg(test)]
@@ -79,8 +98,11 @@ mod tests {
         assert_eq!(summer.to_canonical(), "2024-06-10T11:05:00.000Z");
         let winter = local_time("2024-01-10 13:05:00", "Europe/Amsterdam").unwrap();
         assert_eq!(winter.to_canonical(), "2024-01-10T12:05:00.000Z");
-        let date = local_time("2024-01-10", "GMT").unwrap();
-        assert_eq!(date.to_canonical(), "2024-01-10T00:00:00.000Z");
+        // A bare date is a day, not midnight.
+        assert_eq!(local_time("2024-01-10", "GMT"), None);
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap();
+        assert_eq!(local_reading("2024-01-10", "Europe/Amsterdam"), Some(LocalReading::Day(day)));
+        assert_eq!(local_reading("2024-01-10", "Nowhere/City"), None, "no zone, nothing");
         assert_eq!(local_time("2024-03-31 02:30:00", "Europe/Amsterdam"), None, "DST gap");
         assert_eq!(local_time("garbage", "GMT"), None);
         let india = local_time("2024-06-10 13:05:00", "+05:30").unwrap();

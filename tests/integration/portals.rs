@@ -3,9 +3,9 @@
 //! rate limits and budgets, sessions, and every fault case of vendor-apis.md §7.
 
 use crate::sync::{Harness, fast_settings, with_concurrency};
-use plantsync::domain::{AlertStatus, RunKind, RunStatus, VendorKind};
+use plantsync::domain::{AlertStatus, PlantStatus, RunKind, RunStatus, VendorKind};
 use plantsync::simulator::{AccountSpec, Endpoint, Faults, Trigger};
-use plantsync::store::{AlertFilter, Store};
+use plantsync::store::{AlertFilter, PlantFilter, StatusFilter, Store};
 use plantsync::sync::Engine;
 use std::time::Duration;
 
@@ -43,21 +43,23 @@ async fn new_portals_page_fully_and_convert_units_and_times() {
         assert_eq!(stored, expected, "{kind}: exactly the vendor's plants");
     }
 
-    // SolarEdge: bulk overviews (100 sites a call), Wh to kWh, site-local times to UTC.
+    // SolarEdge: bulk overviews (100 sites a call), Wh to kWh, site-local times to UTC: the
+    // overview's time to the second; the list's `lastUpdateTime` is only its local day.
     assert_eq!(h.sim.requests(0, Endpoint::Realtime), 3, "3 bulk overview calls for 230 sites");
+    let reported: std::collections::HashMap<String, i64> =
+        h.sim.last_updates(0).into_iter().collect();
     let mut zoned = 0;
     for plant in h.plants_of(0).await {
         let raw = raw_of(&plant, h.store.get_plant(plant.id).await.unwrap().1);
         assert_eq!(plant.capacity_kw, raw["peakPower"].as_f64());
         assert!(plant.total_energy_kwh.is_some(), "overview read for {}", plant.name);
-        if let (Some(zone), Some(local)) =
+        if let (Some(zone), Some(day)) =
             (raw["location"]["timeZone"].as_str(), raw["lastUpdateTime"].as_str())
         {
+            let updated = plant.vendor_updated_at.unwrap().as_datetime();
+            assert_eq!(updated.timestamp(), reported[&plant.vendor_plant_id], "{}", plant.name);
             let tz: chrono_tz::Tz = zone.parse().unwrap();
-            let naive = chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%d %H:%M:%S").unwrap();
-            let expected =
-                naive.and_local_timezone(tz).earliest().unwrap().with_timezone(&chrono::Utc);
-            assert_eq!(plant.vendor_updated_at.unwrap().as_datetime(), expected, "{local} {zone}");
+            assert_eq!(updated.with_timezone(&tz).format("%Y-%m-%d").to_string(), day, "{zone}");
             assert_eq!(plant.timezone.as_deref(), Some(zone));
             zoned += 1;
         }
@@ -605,30 +607,60 @@ async fn growatt_details_refused_is_asked_once_and_readings_still_read() {
     assert_eq!(h.sim.requests(0, Endpoint::Devices), 4, "the refusal is remembered");
 }
 
-/// SolarEdge reads overviews only for sites whose `lastUpdateTime` moved, in one bulk call.
+/// SolarEdge's real site list gives only the day of each site's last report (the
+/// simulator sends it so), so the overviews refresh the readings on every sync the quota
+/// plan allows, and a site's update time is its overview's, to the second. Whether a site
+/// reports comes from that time's age: silent for more than a day is offline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn solaredge_reads_overviews_only_for_sites_that_moved() {
+async fn solaredge_overviews_give_the_update_times_and_the_status() {
     let h = Harness::new(vec![account(VendorKind::SolarEdge, 150)]).await;
     h.sync_once_a_day().await;
     assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
     assert_eq!(h.sim.requests(0, Endpoint::Realtime), 2, "150 sites: two bulk calls");
-    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
-    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 2, "nothing moved: no overview");
-
+    let reported = |h: &Harness| -> std::collections::HashMap<String, i64> {
+        h.sim.last_updates(0).into_iter().collect()
+    };
+    let check = |plants: &[plantsync::domain::Plant],
+                 last: &std::collections::HashMap<String, i64>| {
+        let now = chrono::Utc::now().timestamp();
+        for plant in plants {
+            let unix = last[&plant.vendor_plant_id];
+            let stored = plant.vendor_updated_at.as_ref().map(|t| t.as_datetime().timestamp());
+            assert_eq!(
+                stored,
+                Some(unix),
+                "{}: the overview's time, not the list's day",
+                plant.name
+            );
+            let expected =
+                if now - unix > 24 * 3600 { PlantStatus::Offline } else { PlantStatus::Online };
+            assert_eq!(plant.status, expected, "{} last reported {}s ago", plant.name, now - unix);
+            assert!(matches!(plant.network_status.as_deref(), Some("ACTIVE" | "PENDING")));
+        }
+    };
     let before = h.plants_of(0).await;
+    check(&before, &reported(&h));
+    let offline = before.iter().filter(|p| p.status == PlantStatus::Offline).count();
+    assert!(offline > 0 && offline < 150, "{offline} silent sites");
+
+    // Two sites report: the list still says only "today", the overviews say what moved.
+    h.sim.touch_plant(0, 3);
+    h.sim.touch_plant(0, 140);
+    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
+    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 4, "the list's day gates nothing");
+    let after = h.plants_of(0).await;
+    check(&after, &reported(&h));
     let energy = |plants: &[plantsync::domain::Plant], id: &str| {
         plants.iter().find(|p| p.vendor_plant_id == id).and_then(|p| p.total_energy_kwh).unwrap()
     };
     let ids = h.sim.plant_ids(0);
-    h.sim.touch_plant(0, 3);
-    h.sim.touch_plant(0, 140);
-    assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
-    assert_eq!(h.sim.requests(0, Endpoint::Realtime), 3, "one bulk call for the two that moved");
-    let after = h.plants_of(0).await;
     for id in [&ids[3], &ids[140]] {
         assert!((energy(&after, id) - energy(&before, id) - 1.0).abs() < 1e-6, "site {id}");
     }
     assert_eq!(energy(&after, &ids[4]), energy(&before, &ids[4]), "an unmoved site is kept");
+    // The normalized filter finds SolarEdge's silent sites.
+    let filter = PlantFilter { status: StatusFilter::parse("offline"), ..PlantFilter::default() };
+    assert_eq!(h.store.list_plants(filter).await.unwrap().len(), offline);
 }
 
 /// One bad row is skipped and reported, never the page; the PDF's `list` spelling of

@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn a_recorded_kpi_reply_gives_its_time() {
         let reply: Data<Vec<KpiRow>> =
-            serde_json::from_str(&fixture("real_kpi_kornsw.json")).unwrap();
+            serde_json::from_str(&fixture("recorded/getStationRealKpi__kornsw.json")).unwrap();
         let at = reply.params.and_then(|p| p.current_time).and_then(epoch_ms).unwrap();
         assert_eq!(at.to_canonical(), "2022-09-22T15:40:20.278Z");
         let row = &reply.data.unwrap()[0];

@@ -107,13 +107,13 @@ mod tests {
     #[test]
     fn coordinates_come_from_the_details_where_the_list_has_none() {
         let page: Data<PlantPage> =
-            serde_json::from_str(&fixture("plant_list_apidoc.json")).unwrap();
+            serde_json::from_str(&fixture("recorded/plant_list__apidoc.json")).unwrap();
         let row = page.data.unwrap().plants.unwrap().remove(0);
         let raw = row.get().to_owned();
         let mut listed = plant(serde_json::from_str(&raw).unwrap(), &raw).unwrap();
         assert_eq!((listed.latitude, listed.longitude), (None, None), "the list's \"\"");
         let details: Data<PlantDetails> =
-            serde_json::from_str(&fixture("plant_details_apidoc.json")).unwrap();
+            serde_json::from_str(&fixture("recorded/plant_details__apidoc.json")).unwrap();
         let details = details.data.unwrap();
         apply_coordinates(&mut listed, &details);
         assert_eq!((listed.latitude, listed.longitude), (Some(22.6), Some(113.9)));

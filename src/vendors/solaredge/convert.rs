@@ -1,26 +1,77 @@
 //! SolarEdge wire records to domain records. Pure: no I/O, tested on recorded payloads.
+//!
+//! # Update times and status
+//!
+//! The real site list sends `lastUpdateTime` as a bare date (`"2016-06-15"`, both recorded
+//! lists), the bulk overview as a site-local time (`"2021-11-01 12:21:07"`). The plant's
+//! update time is the overview's; a list date says only on which day the site last
+//! reported. SolarEdge's `status` (`Active`, `Pending`, `Disabled`) is administrative, so
+//! whether a site reports comes from the age of its last report ([`SILENT_OFFLINE_AFTER`]).
 
 use super::wire::{Overview, Site, V2Alert};
-use crate::domain::{AlertStatus, Severity, Timestamp, VendorAlert, VendorPlant};
+use crate::domain::{
+    AlertStatus, PlantStatus, PlantZone, Severity, Timestamp, VendorAlert, VendorPlant,
+};
 use crate::vendors::lenient;
-use crate::vendors::zones::{checked_zone, local_time};
+use crate::vendors::zones::{LocalReading, checked_zone, local_reading};
+use chrono::NaiveDate;
+
+/// A site whose last report is older than this is offline. Inverters stop reporting after
+/// dark (a winter night at a high latitude goes some 17 hours without a report), so a
+/// shorter threshold would call every site offline every night; a site silent for a whole
+/// day has missed a day's daylight.
+pub(crate) const SILENT_OFFLINE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// Wh (or W) to kWh (or kW).
 fn kilo(value: Option<f64>) -> Option<f64> {
     value.map(|v| v / 1000.0)
 }
 
-/// One site of the list. Its `lastUpdateTime` is site-local and becomes UTC through the
-/// site's zone; without a zone, or unreadable, it is not kept (a wrong instant is worse
-/// than none, and a bad optional field never costs the plant).
-pub(super) fn plant(site: Site, raw: &str) -> Result<VendorPlant, String> {
+/// Whether a site reports, from its last report's time: `Offline` past
+/// [`SILENT_OFFLINE_AFTER`], else `Online`.
+fn status_by_age(last_report: &Timestamp, now: &Timestamp) -> PlantStatus {
+    if now.as_datetime() - last_report.as_datetime() > SILENT_OFFLINE_AFTER {
+        PlantStatus::Offline
+    } else {
+        PlantStatus::Online
+    }
+}
+
+/// What a site's `lastUpdateTime` in the list says, read in its zone.
+fn list_reading(site: &Site, zone: Option<&str>) -> Option<LocalReading> {
+    local_reading(site.last_update_time.as_deref()?, zone?)
+}
+
+/// The plant-local day of a site's last report, when the list gives only a day.
+pub(super) fn listed_day(site: &Site) -> Option<NaiveDate> {
+    let zone = site.location.as_ref()?.time_zone.as_deref().and_then(checked_zone)?;
+    match list_reading(site, Some(&zone))? {
+        LocalReading::Day(day) => Some(day),
+        LocalReading::At(_) => None,
+    }
+}
+
+/// One site of the list, read at `now`. A list time with a clock is the site's update time
+/// (through the site's zone) and dates its status; a bare date is no update time (the
+/// overview gives it) and marks the site offline only when even that day's end is past
+/// [`SILENT_OFFLINE_AFTER`]. Without a zone, or unreadable, nothing is kept (a wrong
+/// instant is worse than none, and a bad optional field never costs the plant).
+pub(super) fn plant(site: Site, raw: &str, now: &Timestamp) -> Result<VendorPlant, String> {
+    let location = site.location.as_ref();
+    let timezone = location.and_then(|l| l.time_zone.as_deref()).and_then(checked_zone);
+    let (vendor_updated_at, status) = match list_reading(&site, timezone.as_deref()) {
+        Some(LocalReading::At(time)) => (Some(time), Some(status_by_age(&time, now))),
+        Some(LocalReading::Day(day)) => {
+            let zone = timezone.as_deref().and_then(|z| z.parse::<PlantZone>().ok());
+            let silent = zone
+                .and_then(|zone| zone.end_of_day(day))
+                .is_some_and(|end| status_by_age(&end, now) == PlantStatus::Offline);
+            (None, silent.then_some(PlantStatus::Offline))
+        }
+        None => (None, None),
+    };
     let id = site.id.ok_or("site without an id")?;
     let location = site.location.unwrap_or_default();
-    let timezone = location.time_zone.as_deref().and_then(checked_zone);
-    let vendor_updated_at = match (&site.last_update_time, &timezone) {
-        (Some(text), Some(zone)) => local_time(text, zone),
-        _ => None,
-    };
     let city_line = [location.zip.as_deref(), location.city.as_deref()]
         .into_iter()
         .flatten()
@@ -35,6 +86,7 @@ pub(super) fn plant(site: Site, raw: &str) -> Result<VendorPlant, String> {
     ]
     .into_iter()
     .flatten()
+    .filter(|part| !part.is_empty())
     .collect::<Vec<_>>()
     .join(", ");
     Ok(VendorPlant {
@@ -45,10 +97,9 @@ pub(super) fn plant(site: Site, raw: &str) -> Result<VendorPlant, String> {
         latitude: None,
         longitude: None,
         timezone,
+        // The administrative word (`ACTIVE`, `PENDING`) stays the vendor's own.
         network_status: site.status.map(|s| s.to_ascii_uppercase()),
-        // `Active` / `Pending` / `Disabled` is the site's administrative state, not whether
-        // it reports: the list says nothing about connectivity, so the status stays `unknown`.
-        status: None,
+        status,
         current_power_kw: None,
         daily_energy_kwh: None,
         total_energy_kwh: None,
@@ -57,8 +108,9 @@ pub(super) fn plant(site: Site, raw: &str) -> Result<VendorPlant, String> {
     })
 }
 
-/// Adds a site's overview readings (Wh and W converted to kWh and kW).
-pub(super) fn apply_overview(plant: &mut VendorPlant, overview: &Overview) {
+/// Adds a site's overview readings (Wh and W converted to kWh and kW), read at `now`: its
+/// `lastUpdateTime`, site-local, is the plant's update time and dates its status.
+pub(super) fn apply_overview(plant: &mut VendorPlant, overview: &Overview, now: &Timestamp) {
     let energy = |e: &Option<super::wire::Energy>| e.as_ref().and_then(|e| e.energy);
     if let Some(power) = overview.current_power.as_ref().and_then(|p| p.power) {
         plant.current_power_kw = kilo(Some(power));
@@ -69,6 +121,33 @@ pub(super) fn apply_overview(plant: &mut VendorPlant, overview: &Overview) {
     if let Some(total) = kilo(energy(&overview.life_time_data)) {
         plant.total_energy_kwh = Some(total);
     }
+    let reading = match (&overview.last_update_time, &plant.timezone) {
+        (Some(text), Some(zone)) => local_reading(text, zone),
+        _ => None,
+    };
+    if let Some(LocalReading::At(time)) = reading {
+        plant.vendor_updated_at = Some(time);
+        plant.status = Some(status_by_age(&time, now));
+    }
+}
+
+/// Whether a site's overview can wait behind the others: the list says its last report was
+/// on a day already over (`listed_day`, plant-local) and the stored readings are from that
+/// day or later, so it has not reported since they were read, as far as the list can tell.
+/// Such sites are read after every other (not never: a report later on that day than the
+/// stored one is possible).
+pub(super) fn no_news_since(
+    listed_day: Option<NaiveDate>,
+    stored: Option<&Timestamp>,
+    zone: Option<&str>,
+    now: &Timestamp,
+) -> bool {
+    let (Some(day), Some(stored), Some(zone)) =
+        (listed_day, stored, zone.and_then(|z| z.parse::<PlantZone>().ok()))
+    else {
+        return false;
+    };
+    day < zone.local_date(now) && day <= zone.local_date(stored)
 }
 
 /// A v2 alert's impact (1-9, or a level name) as a severity.
@@ -131,7 +210,12 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
-    fn decode_sites(name: &str) -> Vec<Result<VendorPlant, String>> {
+    /// A time well after every fixture's readings and one just after a given one.
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn decode_sites_at(name: &str, now: &Timestamp) -> Vec<Result<VendorPlant, String>> {
         let envelope: SitesEnvelope = serde_json::from_str(&fixture(name)).unwrap();
         let page = envelope.sites.unwrap();
         page.site
@@ -141,13 +225,168 @@ mod tests {
             .map(|row| {
                 serde_json::from_str::<Site>(row.get())
                     .map_err(|e| e.to_string())
-                    .and_then(|site| plant(site, row.get()))
+                    .and_then(|site| plant(site, row.get(), now))
             })
             .collect()
     }
 
+    fn decode_sites(name: &str) -> Vec<Result<VendorPlant, String>> {
+        decode_sites_at(name, &at("2024-06-10T12:00:00Z"))
+    }
+
+    /// The first site of a list fixture, as the wire record.
+    fn first_site(name: &str) -> Site {
+        let envelope: SitesEnvelope = serde_json::from_str(&fixture(name)).unwrap();
+        let rows = envelope.sites.unwrap().site.unwrap();
+        serde_json::from_str(rows[0].get()).unwrap()
+    }
+
+    /// A recorded single-site overview (`{"overview": {...}}`).
+    fn single_overview(name: &str) -> Overview {
+        #[derive(serde::Deserialize)]
+        struct Single {
+            overview: Overview,
+        }
+        serde_json::from_str::<Single>(&fixture(name)).unwrap().overview
+    }
+
     #[test]
-    fn recorded_site_list_converts_with_zones_and_local_times() {
+    fn the_recorded_site_lists_give_a_day_not_an_instant() {
+        // Both real lists send `lastUpdateTime` as a bare date: read as midnight it would
+        // be up to a day off, so it is no update time, only the day of the last report.
+        let now = at("2016-06-15T20:00:00Z");
+        let walnut = decode_sites_at("recorded/sites_list__rogaha_pirtle.json", &now);
+        let walnut = walnut[0].as_ref().unwrap();
+        assert_eq!(walnut.vendor_plant_id, "237846");
+        assert_eq!(walnut.name.as_deref(), Some("Pirtle, Brad"));
+        assert_eq!(walnut.capacity_kw, Some(9.62));
+        assert_eq!(walnut.timezone.as_deref(), Some("America/Los_Angeles"));
+        assert_eq!(walnut.network_status.as_deref(), Some("ACTIVE"));
+        assert_eq!(
+            walnut.address.as_deref(),
+            Some("Venado Camino 2616, 94598 Walnut Creek, California, United States")
+        );
+        assert_eq!(walnut.vendor_updated_at, None, "a date is not an instant");
+        assert_eq!(walnut.status, None, "reported today, as far as the list says: not known");
+        let day = NaiveDate::from_ymd_opt(2016, 6, 15).unwrap();
+        assert_eq!(listed_day(&first_site("recorded/sites_list__rogaha_pirtle.json")), Some(day));
+
+        let idan = decode_sites_at("recorded/sites_list__js_idan.json", &now);
+        let idan = idan[0].as_ref().unwrap();
+        assert_eq!(idan.vendor_plant_id, "714303");
+        assert_eq!(idan.name.as_deref(), Some("Idan Cohen Gvaot"));
+        assert_eq!(idan.capacity_kw, Some(7.47));
+        assert_eq!(idan.timezone.as_deref(), Some("Asia/Jerusalem"));
+        assert_eq!(
+            idan.address.as_deref(),
+            Some("Yakinton Street, Yakinton Street, 123456 Giv'ot Bar, Israel")
+        );
+        assert_eq!(idan.vendor_updated_at, None);
+        // Its last report was on 2018-11-14: read on a day before, that day is ahead and
+        // says nothing; read on 2018-11-16, more than a day after that day ended, offline.
+        assert_eq!(idan.status, None);
+        let later =
+            decode_sites_at("recorded/sites_list__js_idan.json", &at("2018-11-16T12:00:00Z"));
+        assert_eq!(later[0].as_ref().unwrap().status, Some(PlantStatus::Offline));
+        // A day after the day's end, not yet: the day may have ended with a report.
+        let next =
+            decode_sites_at("recorded/sites_list__js_idan.json", &at("2018-11-15T12:00:00Z"));
+        assert_eq!(next[0].as_ref().unwrap().status, None);
+    }
+
+    #[test]
+    fn a_recorded_overview_gives_the_update_time_and_the_status() {
+        // The PHP script's live reply, read as if for the Walnut Creek site's zone: on
+        // 2021-11-01 Los Angeles is on daylight time (UTC-7).
+        let overview = single_overview("recorded/site_overview__php_2021-11-01.json");
+        let mut site = VendorPlant {
+            vendor_plant_id: "237846".into(),
+            timezone: Some("America/Los_Angeles".into()),
+            ..Default::default()
+        };
+        apply_overview(&mut site, &overview, &at("2021-11-01T19:30:00Z"));
+        assert_eq!(site.vendor_updated_at.unwrap().to_canonical(), "2021-11-01T19:21:07.000Z");
+        assert_eq!(site.status, Some(PlantStatus::Online));
+        assert_eq!(site.total_energy_kwh, Some(70_125.52));
+        assert_eq!(site.daily_energy_kwh, Some(19.681));
+        assert_eq!(site.current_power_kw, Some(9.418498));
+        // Read more than a day after its last report, the same reply says offline.
+        apply_overview(&mut site, &overview, &at("2021-11-02T19:22:00Z"));
+        assert_eq!(site.status, Some(PlantStatus::Offline));
+        // Without the site's zone there is no instant, and no status from it.
+        let mut zoneless = VendorPlant::default();
+        apply_overview(&mut zoneless, &overview, &at("2021-11-01T19:30:00Z"));
+        assert_eq!((zoneless.vendor_updated_at, zoneless.status), (None, None));
+        assert_eq!(zoneless.daily_energy_kwh, Some(19.681), "the readings still count");
+    }
+
+    #[test]
+    fn every_recorded_overview_decodes_field_by_field() {
+        let zone = |name: &str| VendorPlant { timezone: Some(name.into()), ..Default::default() };
+        for (name, zone_name, time, total, today, power) in [
+            (
+                "recorded/site_overview__fibaro_2021-08-12.json",
+                "Europe/Warsaw",
+                "2021-08-12T11:46:04.000Z",
+                7_827.878,
+                7.373,
+                0.13473499,
+            ),
+            (
+                "recorded/site_overview__mmm_2019-03-10.json",
+                "Europe/Amsterdam",
+                "2019-03-10T15:54:51.000Z",
+                38.513,
+                18.138,
+                0.83386755,
+            ),
+        ] {
+            let mut site = zone(zone_name);
+            apply_overview(&mut site, &single_overview(name), &at(time));
+            assert_eq!(site.vendor_updated_at.unwrap().to_canonical(), time, "{name}");
+            assert_eq!(site.total_energy_kwh, Some(total), "{name}");
+            assert_eq!(site.daily_energy_kwh, Some(today), "{name}");
+            assert_eq!(site.current_power_kw, Some(power), "{name}");
+            assert_eq!(site.status, Some(PlantStatus::Online), "{name}");
+        }
+        // The bulk shape (its author's dummy values, the real field names).
+        let bulk: BulkOverview =
+            serde_json::from_str(&fixture("recorded/sites_overview_bulk__tronbyt_dummy.json"))
+                .unwrap();
+        let entries = bulk.sites_overviews.unwrap().site_energy_list.unwrap();
+        let entry: OverviewEntry = serde_json::from_str(entries[0].get()).unwrap();
+        assert_eq!(entry.site_id.as_deref(), Some("93082"));
+        let mut site = zone("GMT");
+        apply_overview(
+            &mut site,
+            entry.site_overview.as_ref().unwrap(),
+            &at("2024-10-16T20:05:00Z"),
+        );
+        assert_eq!(site.vendor_updated_at.unwrap().to_canonical(), "2024-10-16T20:00:41.000Z");
+        assert_eq!(site.total_energy_kwh, Some(86_302.544));
+        assert_eq!(site.daily_energy_kwh, Some(4.973));
+        assert_eq!(site.current_power_kw, Some(0.0025));
+    }
+
+    #[test]
+    fn sites_silent_since_their_stored_readings_wait_behind_the_others() {
+        let zone = Some("Europe/Amsterdam");
+        let now = at("2024-06-12T10:00:00Z");
+        let day = |d: u32| NaiveDate::from_ymd_opt(2024, 6, d);
+        let stored = at("2024-06-10T17:00:00Z");
+        // Last reported on the 10th, readings stored from the 10th: nothing new.
+        assert!(no_news_since(day(10), Some(&stored), zone, &now));
+        // Reported today (the 12th), or on the 11th after the stored readings: news.
+        assert!(!no_news_since(day(12), Some(&stored), zone, &now));
+        assert!(!no_news_since(day(11), Some(&stored), zone, &now));
+        // Never read, no day, or no zone: never deferred.
+        assert!(!no_news_since(day(10), None, zone, &now));
+        assert!(!no_news_since(None, Some(&stored), zone, &now));
+        assert!(!no_news_since(day(10), Some(&stored), None, &now));
+    }
+
+    #[test]
+    fn documented_site_list_converts_with_zones_and_local_times() {
         let rows = decode_sites("sites_list.json");
         assert_eq!(rows.len(), 4);
         let home = rows[0].as_ref().unwrap();
@@ -182,13 +421,13 @@ mod tests {
         let first: OverviewEntry = serde_json::from_str(entries[0].get()).unwrap();
         assert_eq!(first.site_id.as_deref(), Some("62137"));
         let mut home = VendorPlant { vendor_plant_id: "62137".into(), ..Default::default() };
-        apply_overview(&mut home, first.site_overview.as_ref().unwrap());
+        apply_overview(&mut home, first.site_overview.as_ref().unwrap(), &Timestamp::now());
         assert_eq!(home.total_energy_kwh, Some(30_432.5));
         assert_eq!(home.daily_energy_kwh, Some(21.25));
         assert_eq!(home.current_power_kw, Some(2.5));
         let night: OverviewEntry = serde_json::from_str(entries[1].get()).unwrap();
         let mut dark = VendorPlant::default();
-        apply_overview(&mut dark, night.site_overview.as_ref().unwrap());
+        apply_overview(&mut dark, night.site_overview.as_ref().unwrap(), &Timestamp::now());
         assert_eq!(dark.current_power_kw, Some(0.0), "a zero reading stays zero");
         assert_eq!(dark.daily_energy_kwh, None, "a missing reading is not a zero");
     }

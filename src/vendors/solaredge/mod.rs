@@ -29,9 +29,11 @@ use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
     VendorClient, VendorError, Work,
 };
-use crate::domain::{Credentials, Token, VendorKind};
+use crate::domain::{Credentials, Timestamp, Token, VendorKind};
+use chrono::NaiveDate;
 use client::Client;
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 /// Sites per list page and per bulk overview call (both SolarEdge's maximum).
 const PAGE_SIZE: usize = 100;
@@ -43,6 +45,15 @@ fn unsupported() -> VendorError {
     VendorError::Unsupported(
         "this SolarEdge API key has no access to the v2 alert list, and v1 has none".into(),
     )
+}
+
+/// What one plant listing knows while it reads: the stored plants, the time it reads at,
+/// and the day each site last reported where the list gives only a day.
+struct ListRead<'a> {
+    known: &'a KnownPlants,
+    now: Timestamp,
+    /// Vendor site id to its listed day (a `Mutex`: the listing's converter is shared).
+    days: Mutex<HashMap<String, NaiveDate>>,
 }
 
 /// The SolarEdge adapter.
@@ -109,19 +120,29 @@ impl SolarEdge {
     }
 
     /// Adds overview readings to the stale sites (indexes into the listing), 100 sites a
-    /// call, oldest stored readings first. A stale site whose overview is not read this run
-    /// loses the listing's update time, so the stored one stays and the next sync still
-    /// sees it as stale.
+    /// call: sites with news first, then never-read sites, then the oldest readings. A
+    /// stale site whose overview is not read this run loses the listing's update time, so
+    /// the stored one stays and the next sync still sees it as stale.
     async fn add_overviews(
         &self,
         session: &Session,
         pages: &mut PlantPages,
-        known: &KnownPlants,
+        read: &ListRead<'_>,
         plan: Option<plan::Plan>,
         mut stale: Vec<usize>,
     ) {
-        // Never-read sites first, then the oldest readings: a thin quota rotates over all.
-        stale.sort_by_key(|&i| known.updated_with_energy.get(&pages.plants()[i].vendor_plant_id));
+        // A thin quota rotates over all; sites that cannot have reported since their
+        // stored readings go last, so silent sites never crowd out live ones.
+        {
+            let days = read.days.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            stale.sort_by_cached_key(|&i| {
+                let plant = &pages.plants()[i];
+                let stored = read.known.updated_with_energy.get(&plant.vendor_plant_id);
+                let day = days.get(&plant.vendor_plant_id).copied();
+                let zone = plant.timezone.as_deref();
+                (convert::no_news_since(day, stored, zone, &read.now), stored.copied())
+            });
+        }
         let allowance = self.overview_allowance(session, plan);
         let chunks: Vec<&[usize]> = stale.chunks(PAGE_SIZE).collect();
         let planned = allowance.min(chunks.len());
@@ -186,7 +207,7 @@ impl SolarEdge {
                     continue;
                 };
                 if let Some(&index) = by_id.get(&id) {
-                    convert::apply_overview(&mut pages.plants_mut()[index], &overview);
+                    convert::apply_overview(&mut pages.plants_mut()[index], &overview, &read.now);
                     refreshed.insert(index);
                 }
             }
@@ -259,9 +280,21 @@ impl VendorClient for SolarEdge {
         };
         let id_of =
             |text: &str| serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.id);
-        let mut pages = PlantPages::collect(PAGE_SIZE, fetch, convert::plant, id_of).await?;
+        let read = ListRead { known, now: Timestamp::now(), days: Mutex::default() };
+        let convert = |site: wire::Site, raw: &str| {
+            let day = convert::listed_day(&site);
+            let plant = convert::plant(site, raw, &read.now)?;
+            if let Some(day) = day {
+                let mut days = read.days.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                days.insert(plant.vendor_plant_id.clone(), day);
+            }
+            Ok(plant)
+        };
+        let mut pages = PlantPages::collect(PAGE_SIZE, fetch, convert, id_of).await?;
 
-        // Overviews only for sites whose lastUpdateTime moved since the stored readings.
+        // Overviews for every site whose list time is not the stored one: a bare date (the
+        // real list's shape) says nothing of the readings, so the quota plan alone bounds
+        // them; a time with a clock that did not move skips the site.
         let stale: Vec<usize> = pages
             .plants_mut()
             .iter()
@@ -282,7 +315,7 @@ impl VendorClient for SolarEdge {
             // Not after a refused page: a quota the portal spent is no sign of the interval.
             self.warn_if_listings_short(session, &mut pages, plan, per_sync_cost);
             if !stale.is_empty() {
-                self.add_overviews(session, &mut pages, known, plan, stale).await;
+                self.add_overviews(session, &mut pages, &read, plan, stale).await;
             }
         }
         Ok(pages.finish())

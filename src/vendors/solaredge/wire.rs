@@ -45,7 +45,8 @@ pub(super) struct Site {
     /// kWp.
     #[serde(default, deserialize_with = "lenient::opt_f64")]
     pub peak_power: Option<f64>,
-    /// Site-local `YYYY-MM-DD hh:mm:ss` (or a bare date), no offset.
+    /// Site-local, no offset: a bare `YYYY-MM-DD` in the real lists, `YYYY-MM-DD hh:mm:ss`
+    /// in the documentation.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub last_update_time: Option<String>,
     #[serde(default)]
@@ -103,6 +104,9 @@ pub(super) struct OverviewEntry {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Overview {
+    /// Site-local `YYYY-MM-DD hh:mm:ss`, no offset: the site's last report.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub last_update_time: Option<String>,
     #[serde(default)]
     pub life_time_data: Option<Energy>,
     #[serde(default)]

@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn the_documentation_example_in_degrees_converts_every_reading() {
         let units = UnknownUnits::default();
-        let rows = rows("station_list_devdoc_degree_units.json");
+        let rows = rows("recorded/getPowerStationList__devdoc_example.json");
         let station: Station = serde_json::from_str(rows[0].get()).unwrap();
         let plant = plant(station, rows[0].get(), &units).unwrap();
         assert_eq!(plant.vendor_plant_id, "700669565");
