@@ -178,6 +178,17 @@ pub struct VendorPlant {
     pub raw_json: Option<String>,
 }
 
+impl VendorPlant {
+    /// The plant-local day its energy readings (`daily_energy_kwh`) belong to: the day of
+    /// `vendor_updated_at` in the plant's zone. Never a portal's own date: Sungrow stamps
+    /// readings in its servers' time (+08:00), so a European plant's late-evening reading
+    /// carries the next day's date there. `None` without an update time or a known zone.
+    pub fn readings_day(&self) -> Option<chrono::NaiveDate> {
+        let zone: super::PlantZone = self.timezone.as_deref()?.parse().ok()?;
+        Some(zone.local_date(self.vendor_updated_at.as_ref()?))
+    }
+}
+
 /// One alert occurrence as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {

@@ -171,9 +171,23 @@ async fn login(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Byt
         // The portal does not publish a lifetime; a day is long enough for any run.
         let expires_at = chrono::Utc::now().timestamp() + 86_400;
         call.state.issue_token(call.account, token.clone(), expires_at);
+        // The documentation example's fields (`login__devdoc_example.json`).
         success(
             call.state,
-            json!({"token": token, "user_id": user_id.to_string(), "login_state": "1"}),
+            json!({
+                "user_master_org_id": (530_000 + call.account.index).to_string(),
+                "mobile_tel": null,
+                "user_name": null,
+                "language": "English",
+                "token": token,
+                "err_times": "0",
+                "user_id": user_id.to_string(),
+                "login_state": "1",
+                "disable_time": null,
+                "country_name": "Germany",
+                "user_account": creds.username,
+                "country_id": "50",
+            }),
         )
     })
     .await
@@ -212,21 +226,31 @@ fn unit_value(unit: &str, value: &str) -> Value {
     json!({"unit": unit, "value": value})
 }
 
-/// One `pageList` item (`vendor-apis.md` §2.4, §2.7).
+/// Whether a plant's energies come in `度` (the Chinese "degree", a kWh), as Sungrow's own
+/// documentation example sends them to an account set to Chinese: one plant in eleven.
+fn energy_in_degrees(plant: &Plant) -> bool {
+    plant.index % 11 == 6
+}
+
+/// One `pageList` item, shaped as the recorded replies (a live German plant and Sungrow's
+/// documentation example; `vendor-apis.md` §2.4, §2.7): every reading a `{unit, value}`
+/// pair of strings with its own `*_update_time` in server time, incomes without a unit
+/// and `"--"` where the account has no tariff.
 fn station(plant: &Plant, open_alerts: &[&Alert], started_at: i64) -> Map<String, Value> {
     let power = if plant.power_in_kw {
         unit_value("kW", &number_text(plant.power_w / 1000.0, 3))
     } else {
         unit_value("W", &number_text(plant.power_w, 0))
     };
+    let kwh_unit = if energy_in_degrees(plant) { "度" } else { "kWh" };
     let today = if plant.today_placeholder {
         // The portal's placeholder for "no value" (vendor-apis.md §6.7).
-        unit_value("kWh", "--")
+        unit_value(kwh_unit, "--")
     } else {
-        unit_value("kWh", &number_text(plant.today_kwh, 1))
+        unit_value(kwh_unit, &number_text(plant.today_kwh, 1))
     };
-    let total = if plant.total_in_kwh {
-        unit_value("kWh", &number_text(plant.total_kwh, 1))
+    let total = if plant.total_in_kwh || energy_in_degrees(plant) {
+        unit_value(kwh_unit, &number_text(plant.total_kwh, 1))
     } else {
         unit_value("MWh", &number_text(plant.total_kwh / 1000.0, 2))
     };
@@ -237,6 +261,11 @@ fn station(plant: &Plant, open_alerts: &[&Alert], started_at: i64) -> Map<String
     } else {
         2
     };
+    let server_time =
+        |unix: i64| in_zone(unix, &Shanghai).format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+    let updated = server_time(plant.last_update);
+    let hours = if plant.capacity_kw > 0.0 { plant.today_kwh / plant.capacity_kw } else { 0.0 };
+    let co2_kg = |kwh: f64| number_text(kwh * 0.997, 3);
     let item = json!({
         "ps_id": plant.id,
         "ps_name": plant.name,
@@ -244,18 +273,37 @@ fn station(plant: &Plant, open_alerts: &[&Alert], started_at: i64) -> Map<String
         "ps_status": if plant.status == NetStatus::AllOffline { 0 } else { 1 },
         "ps_fault_status": fault_status,
         "alarm_count": open_alerts.len(),
+        "fault_count": open_alerts.iter().filter(|a| a.fault_level <= 2).count(),
         "valid_flag": 1,
+        "build_status": 2,
+        "connect_type": 1 + plant.index % 2,
+        "grid_connection_status": 0,
+        "grid_connection_time": null,
+        "share_type": "0",
+        "description": null,
         "latitude": plant.lat,
         "longitude": plant.lng,
         "ps_location": plant.address,
         "ps_current_time_zone": data::gmt_label(plant.region.timezone, started_at),
         "install_date": in_zone(plant.created, &Shanghai).format("%Y-%m-%d %H:%M:%S").to_string(),
         "total_capcity": unit_value("kWp", &number_text(plant.capacity_kw, 2)),
+        "total_capcity_update_time": server_time(plant.created),
         "curr_power": power,
-        "curr_power_update_time":
-            in_zone(plant.last_update, &Shanghai).format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        "curr_power_update_time": updated,
         "today_energy": today,
+        "today_energy_update_time": updated,
         "total_energy": total,
+        "total_energy_update_time": updated,
+        "equivalent_hour": unit_value("Hour", &number_text(hours, 2)),
+        "equivalent_hour_update_time": updated,
+        "co2_reduce": unit_value("kg", &co2_kg(plant.today_kwh)),
+        "co2_reduce_update_time": null,
+        "co2_reduce_total": unit_value("kg", &co2_kg(plant.total_kwh)),
+        "co2_reduce_total_update_time": null,
+        "today_income": unit_value("", "--"),
+        "today_income_update_time": null,
+        "total_income": unit_value("", "--"),
+        "total_income_update_time": null,
     });
     match item {
         Value::Object(map) => map,
@@ -263,9 +311,14 @@ fn station(plant: &Plant, open_alerts: &[&Alert], started_at: i64) -> Map<String
     }
 }
 
-/// Sungrow's `yyyyMMddHHmmss` in server time (Asia/Shanghai).
-fn compact_time(unix: i64) -> String {
-    in_zone(unix, &Shanghai).format("%Y%m%d%H%M%S").to_string()
+/// `yyyy-MM-dd HH:mm:ss` in server time (Asia/Shanghai), as the fault list's times.
+fn server_time(unix: i64) -> String {
+    in_zone(unix, &Shanghai).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `yyyyMM` in server time: the middle part of a fault occurrence's id.
+fn month(unix: i64) -> String {
+    in_zone(unix, &Shanghai).format("%Y%m").to_string()
 }
 
 /// `POST /openapi/platform/getFaultAlarmInfo`: fault occurrences, newest first, filtered by
@@ -321,17 +374,26 @@ fn fault_rows(faults: &Faults, index: usize, alert: &Alert, plant: &Plant) -> Ve
         .iter()
         .enumerate()
         .map(|(position, device_sn)| {
+            // Shaped as Sungrow's documented example: `ps_id` a number, `fault_code` an id
+            // of the occurrence beside the type's `fault_type_code`, times as
+            // `yyyy-MM-dd HH:mm:ss` in server time.
             let mut row = json!({
-                "ps_id": plant.id.to_string(),
+                "ps_id": plant.id,
                 "ps_key": format!("{}_1_1_1", plant.id),
+                "ps_name": plant.name,
                 "device_sn": device_sn,
                 "device_name": format!("INV-{}", position + 1),
-                "fault_code": alert.code,
+                "device_model": "SG30T-CN",
+                "device_type": 1,
+                "fault_type_code": alert.code,
+                "fault_code": format!("{}.{}.{:x}", alert.code, month(alert.time), 0xa000_0000_u64 + alert.id),
                 "fault_name": alert.name,
+                "fault_desc": "",
                 "fault_level": alert.fault_level,
                 "fault_type": 1,
-                "create_time": compact_time(alert.time),
-                "over_time": alert.ended.map(compact_time).unwrap_or_default(),
+                "create_time": server_time(alert.time),
+                "over_time": alert.ended.map(server_time).unwrap_or_default(),
+                "uuid": 12_000_000 + alert.id,
             });
             if faults.sungrow_no_ps_key
                 && let Some(fields) = row.as_object_mut()
@@ -351,8 +413,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compact_time_is_shanghai_local() {
+    fn fault_times_are_shanghai_local() {
         // 2026-04-06T02:00:00Z is 10:00 in Shanghai.
-        assert_eq!(compact_time(1_775_440_800), "20260406100000");
+        assert_eq!(server_time(1_775_440_800), "2026-04-06 10:00:00");
+        assert_eq!(month(1_775_440_800), "202604");
     }
 }

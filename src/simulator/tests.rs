@@ -364,6 +364,13 @@ async fn sungrow_login_list_and_both_key_spellings() {
     assert!(list.iter().any(|p| p["today_energy"]["value"] == "--"));
     assert!(list.iter().any(|p| p["total_energy"]["unit"] == "MWh"));
     assert!(list.iter().any(|p| p["ps_status"] == 0));
+    // As recorded: energies in `度` for some plants, each reading with its own update time.
+    assert!(list.iter().any(|p| p["today_energy"]["unit"] == "度"));
+    for p in list {
+        assert_eq!(p["today_energy_update_time"], p["curr_power_update_time"]);
+        assert_eq!(p["today_income"], json!({"unit": "", "value": "--"}));
+        assert!(p["equivalent_hour"]["value"].is_string() && p["co2_reduce_total"]["unit"] == "kg");
+    }
     let zones: Vec<&str> =
         list.iter().map(|p| p["ps_current_time_zone"].as_str().unwrap()).collect();
     assert!(zones.contains(&"GMT+8") && zones.contains(&"GMT+5:30"));
@@ -422,9 +429,12 @@ async fn sungrow_fault_list_filters_and_resolve() {
     let data = &all["result_data"];
     assert_eq!(data["rowCount"], 8);
     let item = &data["pageList"][0];
-    assert!(item["ps_id"].is_string());
+    // As documented: a numeric ps_id, an occurrence id beside the type's code.
+    assert!(item["ps_id"].is_u64());
     assert!(item["ps_key"].as_str().unwrap().ends_with("_1_1_1"));
-    assert_eq!(item["create_time"].as_str().unwrap().len(), 14);
+    assert_eq!(item["create_time"].as_str().unwrap().len(), 19);
+    let type_code = item["fault_type_code"].as_str().unwrap();
+    assert!(item["fault_code"].as_str().unwrap().starts_with(&format!("{type_code}.")));
     let open = sg.json("/openapi/platform/getFaultAlarmInfo", faults("", "8")).await;
     assert_eq!(open["result_data"]["rowCount"], 4);
     let closed = sg.json("/openapi/platform/getFaultAlarmInfo", faults("", "9")).await;
@@ -433,7 +443,7 @@ async fn sungrow_fault_list_filters_and_resolve() {
             .as_str()
             .unwrap()
             .len()
-            == 14)
+            == 19)
     );
     let one =
         sg.json("/openapi/platform/getFaultAlarmInfo", faults(&sim.plant_ids(0)[1], "999")).await;

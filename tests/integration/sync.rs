@@ -156,6 +156,7 @@ async fn both_vendors_page_fully_and_convert_units() {
         assert_eq!(ids, expected, "account {index} stored exactly the vendor's plants");
     }
     // Sungrow: every power reading converted by its own unit.
+    let mut degrees = 0;
     for plant in h.plants_of(1).await {
         let (row, _) = h.store.get_plant(plant.id).await.unwrap();
         let raw: serde_json::Value =
@@ -172,7 +173,25 @@ async fn both_vendors_page_fully_and_convert_units() {
             plant.current_power_kw.unwrap()
         );
         assert!(plant.vendor_updated_at.is_some());
+        // Energies by their unit too, `度` (a kWh, as Sungrow's documentation example) and
+        // MWh; the placeholder `--` is no reading.
+        let energy = |reading: &serde_json::Value| -> Option<f64> {
+            let value: f64 = reading["value"].as_str()?.parse().ok()?;
+            match reading["unit"].as_str().unwrap() {
+                "kWh" | "度" => Some(value),
+                "MWh" => Some(value * 1000.0),
+                other => panic!("unexpected unit {other}"),
+            }
+        };
+        let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+            (a, b) => a == b,
+        };
+        assert!(close(plant.daily_energy_kwh, energy(&raw["today_energy"])), "{}", plant.name);
+        assert!(close(plant.total_energy_kwh, energy(&raw["total_energy"])), "{}", plant.name);
+        degrees += usize::from(raw["total_energy"]["unit"] == "度");
     }
+    assert!(degrees > 0, "plants with energies in 度 are stored with them");
     // Solarman: W to kW, energies from the realtime call, IANA zone kept, status trimmed.
     let solarman = h.plants_of(0).await;
     assert!(solarman.iter().all(|p| p.daily_energy_kwh.is_some() && p.total_energy_kwh.is_some()));
@@ -774,6 +793,16 @@ async fn sungrow_faults_without_ps_key_are_kept_per_device_and_complete() {
         })
         .collect();
     assert!(stored.len() > faults.len(), "{} rows of {} faults", stored.len(), faults.len());
+    // The alert's code is the fault type's, not the occurrence id the key carries.
+    for alert in &stored {
+        let code = alert.code.as_deref().unwrap();
+        assert!(!code.contains('.'), "{code}");
+        assert!(
+            alert.vendor_alert_key.contains(&format!("|{code}.")),
+            "{}",
+            alert.vendor_alert_key
+        );
+    }
     assert!(h.sim.resolve_alerts(0) > 0);
     let again = h.run(RunKind::Alerts).await;
     assert_eq!(Harness::error_of(&again, 0), "", "{:?}", again.summary);

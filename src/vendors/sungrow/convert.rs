@@ -258,17 +258,19 @@ pub(super) fn alert(fault: Fault, raw: &str) -> Result<VendorAlert, String> {
         Some(text) => Some(time(text).ok_or_else(|| format!("over_time '{text}' is not a time"))?),
         None => None,
     };
-    let code = fault.fault_code.unwrap_or_default();
+    let occurrence = fault.fault_code.unwrap_or_default();
     let device = fault.ps_key.as_deref().or(fault.device_sn.as_deref()).unwrap_or("");
+    // The type's code names the alert where the portal sends one beside an occurrence id.
+    let code = fault.fault_type_code.unwrap_or_else(|| occurrence.clone());
     Ok(VendorAlert {
-        vendor_alert_key: format!("{ps_id}|{device}|{code}|{created}"),
+        vendor_alert_key: format!("{ps_id}|{device}|{occurrence}|{created}"),
         vendor_plant_id: Some(ps_id),
         device_sn: fault.device_sn,
         severity: severity(fault.fault_level),
         status: if ended_at.is_some() { AlertStatus::Resolved } else { AlertStatus::Active },
         title: fault.fault_name.unwrap_or_else(|| format!("Fault {code}")),
         code: (!code.is_empty()).then_some(code),
-        description: None,
+        description: fault.fault_desc,
         started_at: Some(started_at),
         ended_at,
         raw_json: Some(raw.to_owned()),
@@ -294,6 +296,119 @@ mod tests {
         serde_json::from_str::<Station>(row.get())
             .map_err(|e| e.to_string())
             .and_then(|s| plant(s, row.get(), &UnknownUnits::default()))
+    }
+
+    /// A live reply (PV_Siegel, Germany, `GMT+2`), closed where the stored copy was cut:
+    /// every field the plant takes. Its readings are stamped `2026-04-06T05:01:52+08:00`,
+    /// server time, which is 23:01 on 2026-04-05 at the plant: the day's 64.8 kWh belong to
+    /// the 5th, the plant's day, not to the server's date.
+    #[test]
+    fn a_live_reply_converts_field_by_field_and_its_readings_keep_the_plants_day() {
+        let units = UnknownUnits::default();
+        let rows = rows("recorded/getPowerStationList__siegel_truncated.json");
+        assert_eq!(rows.len(), 1);
+        let station: Station = serde_json::from_str(rows[0].get()).unwrap();
+        let plant = plant(station, rows[0].get(), &units).unwrap();
+        assert_eq!(plant.vendor_plant_id, "5425899");
+        assert_eq!(plant.name.as_deref(), Some("PV_Siegel"));
+        assert_eq!(plant.capacity_kw, Some(21.93));
+        assert_eq!(plant.address.as_deref(), Some("Geisaer Weg 13, 36100 Petersberg, Deutschland"));
+        assert_eq!(plant.latitude, Some(50.56129590941345));
+        assert_eq!(plant.longitude, Some(9.72615326343812));
+        assert_eq!(plant.timezone.as_deref(), Some("Etc/GMT-2"));
+        assert_eq!(plant.network_status.as_deref(), Some("NORMAL"));
+        assert_eq!(plant.status, Some(PlantStatus::Online));
+        assert_eq!(plant.current_power_kw, Some(0.0), "a real zero at night");
+        assert_eq!(plant.daily_energy_kwh, Some(64.8));
+        assert_eq!(plant.total_energy_kwh, Some(43_130.0), "MWh to kWh");
+        let updated = plant.vendor_updated_at.unwrap();
+        assert_eq!(updated.to_canonical(), "2026-04-05T21:01:52.000Z");
+        assert_eq!(plant.readings_day(), chrono::NaiveDate::from_ymd_opt(2026, 4, 5));
+        assert_eq!(units.warning(), None, "every unit known");
+    }
+
+    /// The stored copy of that reply really ended inside `co2_reduce`: a body cut there is
+    /// a malformed reply, never a page of fewer plants.
+    #[test]
+    fn a_body_cut_where_the_recording_was_cut_is_malformed() {
+        let closed = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/sungrow/recorded/getPowerStationList__siegel_truncated.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let cut_at = closed.find("\"co2_reduce_total\"").unwrap();
+        let cut = format!("{}\"co2_reduce\":{{\"unit\":\"kg\",\"value\"", &closed[..cut_at]);
+        let error = serde_json::from_str::<super::super::wire::Data<Page>>(&cut).unwrap_err();
+        assert!(error.is_eof(), "{error}");
+    }
+
+    /// Sungrow's documented `getFaultAlarmInfo` example, as far as the stored copy goes (it
+    /// stops inside the first row): cut there it is malformed; closed at the cut, the row
+    /// gives its occurrence, the type's code (`60064`, not the occurrence id) and its start
+    /// in server time.
+    #[test]
+    fn the_documented_fault_example_gives_its_occurrence() {
+        let path = format!(
+            "{}/tests/fixtures/sungrow/recorded/getFaultAlarmInfo__cn_openapi_doc_partial.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let cut = std::fs::read_to_string(path).unwrap();
+        let error = serde_json::from_str::<super::super::wire::Data<Page>>(&cut).unwrap_err();
+        assert!(error.is_eof(), "{error}");
+        let closed = format!("{}}}]}}}}", cut.trim_end().trim_end_matches(','));
+        let page: super::super::wire::Data<Page> = serde_json::from_str(&closed).unwrap();
+        let rows = page.result_data.unwrap().page_list.unwrap();
+        let fault: Fault = serde_json::from_str(rows[0].get()).unwrap();
+        let alert = alert(fault, rows[0].get()).unwrap();
+        assert_eq!(
+            alert.vendor_alert_key,
+            "1307933|1307933_1_1_1|60064.202411.47b8b34242077|2024-11-27 07:42:39"
+        );
+        assert_eq!(alert.vendor_plant_id.as_deref(), Some("1307933"));
+        assert_eq!(alert.code.as_deref(), Some("60064"));
+        assert_eq!(alert.title, "Fault 60064", "the example carries no fault_name");
+        assert_eq!(alert.description, None, "an empty fault_desc is no description");
+        assert_eq!(alert.severity, Severity::Critical, "fault_level 1");
+        assert_eq!(alert.status, AlertStatus::Active, "no over_time");
+        assert_eq!(alert.started_at.unwrap().to_canonical(), "2024-11-26T23:42:39.000Z");
+    }
+
+    /// The documentation's reply to an expired token (the same for every endpoint) is the
+    /// expired-token error, which costs one re-login, not the credentials.
+    #[test]
+    fn the_documented_expired_token_reply_is_classified_so() {
+        let reply = fixture("recorded/error_E00003__cn_openapi_doc.json");
+        let code = reply["result_code"].as_str().unwrap();
+        let message = reply["result_msg"].as_str().unwrap();
+        assert!(matches!(
+            super::super::client::classify(code, message),
+            crate::vendors::VendorError::TokenExpired(_)
+        ));
+        assert!(reply["result_data"].is_null());
+    }
+
+    /// The documentation's login example: its token and user id are taken.
+    #[test]
+    fn the_documented_login_reply_gives_its_token() {
+        let reply = fixture("recorded/login__devdoc_example.json");
+        let data: LoginData = serde_json::from_value(reply["result_data"].clone()).unwrap();
+        assert_eq!(data.login_state.as_deref(), Some("1"));
+        let now = Timestamp::now();
+        let token = login_token(data, now).unwrap();
+        assert_eq!(token.access.expose(), "505120_2a62bd4e737e4e8fabc9caaa97f032c6");
+        assert_eq!(token.metadata["user_id"], "5051201");
+        assert!(token.expires_at.is_some());
+    }
+
+    /// The documentation example with `度` replaced by `kWh` (and nothing else) converts
+    /// to the same plant: `度` is a kWh.
+    #[test]
+    fn degrees_and_kwh_give_the_same_plant() {
+        let degrees = rows("recorded/getPowerStationList__devdoc_example.json");
+        let kwh = rows("recorded/getPowerStationList__devdoc_example__unit_kWh.json");
+        let (degrees, kwh) = (decode(&degrees[0]).unwrap(), decode(&kwh[0]).unwrap());
+        let without_raw = |plant: VendorPlant| VendorPlant { raw_json: None, ..plant };
+        assert_eq!(without_raw(degrees), without_raw(kwh));
     }
 
     /// Sungrow's own documentation example: energy in `度`. Before, the unknown unit dropped
@@ -354,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_station_list_converts_units_zones_and_placeholders() {
+    fn documented_station_list_converts_units_zones_and_placeholders() {
         let rows = rows("station_list.json");
         let farm = decode(&rows[0]).unwrap();
         assert_eq!(farm.vendor_plant_id, "5425899");

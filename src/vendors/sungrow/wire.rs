@@ -123,13 +123,22 @@ pub(super) struct Fault {
     pub ps_key: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub device_sn: Option<String>,
+    /// The occurrence's code: in Sungrow's documentation example an id of the occurrence
+    /// (`"60064.202411.47b8b34242077"`), elsewhere the type's code (`"10"`).
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub fault_code: Option<String>,
+    /// The fault type's code (`60064`), where sent beside an occurrence id.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub fault_type_code: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub fault_name: Option<String>,
+    /// A description, often empty.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub fault_desc: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub fault_level: Option<i64>,
-    /// `yyyyMMddHHmmss`, server time.
+    /// Server time: `yyyy-MM-dd HH:mm:ss` in the documentation, `yyyyMMddHHmmss` in
+    /// other clients' replies.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub create_time: Option<String>,
     /// End time in the same format; empty while open.
