@@ -29,7 +29,8 @@ pub struct VendorResult {
     pub created: u64,
     /// Rows updated.
     pub updated: u64,
-    /// Rows the vendor listed.
+    /// Rows the vendor listed; for alerts, plus the stored alerts its complete open list
+    /// resolved by leaving them out (they are `updated` too, so `synced <= total`).
     pub total: u64,
     /// What went wrong, or `null`.
     pub error: Option<String>,

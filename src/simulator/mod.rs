@@ -156,6 +156,9 @@ pub struct Faults {
     pub token_expires_after: Option<u32>,
     /// Every login is rejected (wrong password).
     pub reject_login: bool,
+    /// Every login answers "success" without saying whether it succeeded: Sungrow's
+    /// `result_code "1"` with `result_data` null (a malformed reply, not a refusal).
+    pub malformed_login: bool,
     /// Cut the JSON body in half.
     pub truncated_json: Option<Trigger>,
     /// This plant (0-based index in the account) has a wrongly typed required field.

@@ -154,6 +154,9 @@ fn header_text(headers: &HeaderMap, name: &str) -> String {
 async fn login(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
     serve(&state, &headers, Endpoint::Login, &body, |call| {
         let creds = &call.account.creds;
+        if call.faults.malformed_login {
+            return success(call.state, Value::Null);
+        }
         let user = text_field(call.body, "user_account").unwrap_or_default();
         let password = text_field(call.body, "user_password").unwrap_or_default();
         if user != creds.username {

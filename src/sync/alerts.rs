@@ -83,14 +83,21 @@ pub(super) async fn sync(
     problems.extend(first_few("unreadable alert(s) skipped", &listing.skipped));
     problems.extend(first_few("warning(s)", &listing.warnings));
     run.success = not_stored.is_empty();
+    // The one rule of resolution by absence: only a listing that is the whole open list,
+    // with every row read, says an alert missing from it ended. A skipped row may be the
+    // very alert that would look missing.
     if run.success
+        && listing.skipped.is_empty()
         && let Some(open) = listing.open_keys
     {
         match engine.store.resolve_alerts_not_open(vendor.id, open).await {
             Ok(0) => {}
             Ok(n) => {
                 info!(alerts = n, "alerts no longer open at the vendor were resolved");
+                // Rows the listing covered by their absence: counted in the total too, so
+                // `synced` never exceeds `total`.
                 run.updated += n;
+                run.total += n;
             }
             Err(e) => {
                 run.success = false;

@@ -156,6 +156,12 @@ async fn alerts_open_resolve_or_are_visibly_unsupported() {
     assert_eq!(again.status, RunStatus::Ok, "{:?}", again.summary);
     assert!(active("acct-0").await.unwrap().is_empty(), "left the open list: resolved");
     assert!(active("acct-1").await.unwrap().is_empty(), "recoveryTime given: resolved");
+    // Resolved by their absence: 20 updated, and the total counts them, so synced <= total.
+    let solaredge = &again.summary.results[0];
+    assert_eq!((solaredge.updated, solaredge.synced, solaredge.total), (20, 20, 20));
+    for result in &again.summary.results {
+        assert!(result.synced <= result.total, "{result:?}");
+    }
     let resolved = h
         .store
         .list_alerts(AlertFilter {

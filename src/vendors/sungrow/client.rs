@@ -130,32 +130,73 @@ impl Client {
             let wrapped = serde_json::json!({ "result_data": data });
             return convert::oauth_token(&wrapped, None, now).map_err(VendorError::Malformed);
         }
-        let login: LoginData = serde_json::from_value(data).unwrap_or_default();
-        match login.login_state.as_deref() {
-            Some("1") => convert::login_token(login, now).map_err(VendorError::Malformed),
-            state => {
-                let reason = match state {
-                    Some("-1") => "no such account",
-                    Some("0") => "wrong password",
-                    Some("2") => "account locked after wrong passwords",
-                    Some("5") => "account locked by the administrator",
-                    _ => "login not accepted",
-                };
-                let left = login
-                    .remain_times
-                    .map(|n| format!(", {n} attempt(s) left"))
-                    .unwrap_or_default();
-                Err(VendorError::CredentialsRejected(format!(
-                    "Sungrow refused the login: {reason}{left}; fix the credentials with `plantsync vendor set`"
-                )))
-            }
-        }
+        let login = login_verdict(data)?;
+        convert::login_token(login, now).map_err(VendorError::Malformed)
     }
+}
+
+/// What a login's `result_data` says. Only a documented `login_state` refusal (`-1`, `0`,
+/// `2`, `5`) is a verdict on the credentials, which parks the vendor until the user acts;
+/// a reply without one (`result_data` null or missing, no `login_state`, an unknown
+/// state) says nothing about them: a malformed reply, tried again on the next run.
+fn login_verdict(data: Value) -> Result<LoginData, VendorError> {
+    let malformed = |what: &str| {
+        VendorError::Malformed(format!("Sungrow's login reply {what}: not read as a refusal"))
+    };
+    if !data.is_object() {
+        return Err(malformed("has no result_data"));
+    }
+    let login: LoginData =
+        serde_json::from_value(data).map_err(|_| malformed("has an unreadable result_data"))?;
+    let reason = match login.login_state.as_deref() {
+        Some("1") => return Ok(login),
+        Some("-1") => "no such account",
+        Some("0") => "wrong password",
+        Some("2") => "account locked after wrong passwords",
+        Some("5") => "account locked by the administrator",
+        None => return Err(malformed("has no login_state")),
+        Some(_) => return Err(malformed("has a login_state Sungrow does not document")),
+    };
+    let left = login.remain_times.map(|n| format!(", {n} attempt(s) left")).unwrap_or_default();
+    Err(VendorError::CredentialsRejected(format!(
+        "Sungrow refused the login: {reason}{left}; fix the credentials with `plantsync vendor set`"
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_documented_login_state_refuses_the_credentials() {
+        use serde_json::json;
+        for data in [
+            Value::Null,
+            json!({}),
+            json!({"login_state": null, "token": "t"}),
+            json!({"login_state": "7"}),
+            json!([1, 2]),
+            json!({"login_state": {"nested": 1}}),
+        ] {
+            let error = login_verdict(data.clone()).unwrap_err();
+            assert!(matches!(error, VendorError::Malformed(_)), "{data}: {error:?}");
+            assert!(!error.needs_user_action(), "{data}");
+        }
+        for (state, reason) in [
+            ("-1", "no such account"),
+            ("0", "wrong password"),
+            ("2", "locked"),
+            ("5", "administrator"),
+        ] {
+            let error =
+                login_verdict(json!({"login_state": state, "remain_times": "3"})).unwrap_err();
+            assert!(
+                matches!(&error, VendorError::CredentialsRejected(text) if text.contains(reason)),
+                "{state}: {error:?}"
+            );
+        }
+        assert!(login_verdict(json!({"login_state": "1", "token": "t"})).is_ok());
+    }
 
     #[test]
     fn result_codes_are_classified() {
