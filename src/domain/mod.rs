@@ -12,6 +12,7 @@ mod records;
 mod run;
 mod secret;
 mod summary;
+pub mod text;
 mod time;
 mod token;
 

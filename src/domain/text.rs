@@ -1,0 +1,228 @@
+//! Text that comes from a portal, bounded before plantsync keeps or quotes it.
+//!
+//! A portal's reply is untrusted input: a field may hold a megabyte, a NUL or an escape
+//! sequence. Two rules live here. Errors quote at most a short excerpt of what they met,
+//! with control characters escaped ([`excerpt`], [`json_error`]), so a run's stored error
+//! stays small and printable. Stored text fields are cut to a length that fits their
+//! meaning ([`TextBounds`]), on a character boundary, and the run says which were cut;
+//! an identity (a plant id, an alert key) longer than its bound keeps its head and gains a
+//! hash of the whole, so two long identities never become one.
+
+use super::{VendorAlert, VendorPlant};
+use sha2::{Digest, Sha256};
+
+/// The most characters one quoted part of an error keeps (a row's reason, a portal's word).
+pub const ERROR_PART_CHARS: usize = 300;
+/// The most characters a whole error keeps (a vendor's result in a run).
+pub const ERROR_CHARS: usize = 2000;
+
+/// `text` as it may be quoted in an error: control characters escaped as `\u{..}` (a NUL
+/// or an escape sequence never reaches a terminal or a log line raw), and at most `max`
+/// characters: the head and the tail are kept with `…` between, so both the start of a
+/// decoder's message and its `expected …` end survive a megabyte quoted in the middle.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let escaped: Vec<String> = text
+        .chars()
+        .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect();
+    if escaped.len() <= max {
+        return escaped.concat();
+    }
+    let tail = max / 3;
+    let head = max.saturating_sub(tail + 1);
+    let mut out = escaped[..head].concat();
+    out.push('…');
+    out.push_str(&escaped[escaped.len() - tail..].concat());
+    out
+}
+
+/// A JSON decoder's error in words, bounded: serde's message (which quotes the value it
+/// met) as an [`excerpt`].
+pub fn json_error(error: &serde_json::Error) -> String {
+    excerpt(&error.to_string(), ERROR_PART_CHARS)
+}
+
+/// The most characters each stored text field keeps, by its meaning.
+#[derive(Debug, Clone, Copy)]
+pub struct TextBounds;
+
+impl TextBounds {
+    /// Plant names.
+    pub const NAME: usize = 200;
+    /// Addresses.
+    pub const ADDRESS: usize = 500;
+    /// A portal's status word, a zone name.
+    pub const WORD: usize = 64;
+    /// Alert titles.
+    pub const TITLE: usize = 300;
+    /// Alert descriptions.
+    pub const DESCRIPTION: usize = 4000;
+    /// Alert codes, device serial numbers.
+    pub const CODE: usize = 128;
+    /// A vendor's plant id (an identity: hashed past its bound).
+    pub const PLANT_ID: usize = 128;
+    /// An alert occurrence's key (an identity: hashed past its bound).
+    pub const ALERT_KEY: usize = 512;
+    /// The raw record kept beside a row, in bytes: a bigger one is replaced by a note.
+    pub const RAW_BYTES: usize = 64 * 1024;
+}
+
+/// Cuts `text` to at most `max` characters on a character boundary; whether it cut.
+fn cut(text: &mut String, max: usize) -> bool {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => {
+            text.truncate(end);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Cuts an optional field; its name when it was cut.
+fn cut_field(field: &mut Option<String>, max: usize, name: &'static str) -> Option<&'static str> {
+    field.as_mut().is_some_and(|text| cut(text, max)).then_some(name)
+}
+
+/// An identity longer than `max` characters: its head and `#` with 16 hex digits of the
+/// whole's SHA-256, `max` characters in all, so distinct long identities stay distinct and
+/// the same one always maps to the same text.
+fn cut_identity(text: &mut String, max: usize) -> bool {
+    if text.chars().nth(max).is_none() {
+        return false;
+    }
+    let digest: String =
+        Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect();
+    cut(text, max.saturating_sub(digest.len() + 1));
+    text.push('#');
+    text.push_str(&digest);
+    true
+}
+
+/// A raw record over [`TextBounds::RAW_BYTES`] replaced by a JSON note of its size.
+fn bound_raw(raw: &mut Option<String>) -> Option<&'static str> {
+    let size = raw.as_ref().map(String::len).filter(|&n| n > TextBounds::RAW_BYTES)?;
+    *raw = Some(format!(
+        "{{\"plantsync\":\"the record of {size} bytes was not kept (more than {})\"}}",
+        TextBounds::RAW_BYTES
+    ));
+    Some("raw record")
+}
+
+impl VendorPlant {
+    /// Cuts every text field to its bound ([`TextBounds`]); the names of the fields cut.
+    pub fn bound_texts(&mut self) -> Vec<&'static str> {
+        let mut cut = Vec::new();
+        if cut_identity(&mut self.vendor_plant_id, TextBounds::PLANT_ID) {
+            cut.push("plant id");
+        }
+        cut.extend(cut_field(&mut self.name, TextBounds::NAME, "name"));
+        cut.extend(cut_field(&mut self.address, TextBounds::ADDRESS, "address"));
+        cut.extend(cut_field(&mut self.timezone, TextBounds::WORD, "timezone"));
+        cut.extend(cut_field(&mut self.network_status, TextBounds::WORD, "network status"));
+        cut.extend(bound_raw(&mut self.raw_json));
+        cut
+    }
+}
+
+impl VendorAlert {
+    /// Cuts every text field to its bound ([`TextBounds`]); the names of the fields cut.
+    pub fn bound_texts(&mut self) -> Vec<&'static str> {
+        let mut cut = Vec::new();
+        if cut_identity(&mut self.vendor_alert_key, TextBounds::ALERT_KEY) {
+            cut.push("alert key");
+        }
+        if let Some(plant) = self.vendor_plant_id.as_mut()
+            && cut_identity(plant, TextBounds::PLANT_ID)
+        {
+            cut.push("plant id");
+        }
+        if self::cut(&mut self.title, TextBounds::TITLE) {
+            cut.push("title");
+        }
+        cut.extend(cut_field(&mut self.code, TextBounds::CODE, "code"));
+        cut.extend(cut_field(&mut self.device_sn, TextBounds::CODE, "device"));
+        cut.extend(cut_field(&mut self.description, TextBounds::DESCRIPTION, "description"));
+        cut.extend(bound_raw(&mut self.raw_json));
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_keeps_head_and_tail_and_escapes_controls() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("a\0b\u{1b}[31m", 40), "a\\u{0}b\\u{1b}[31m");
+        let long = format!("invalid type: string \"{}\", expected f64", "A".repeat(1_000_000));
+        let cut = excerpt(&long, 300);
+        assert_eq!(cut.chars().count(), 300);
+        assert!(cut.starts_with("invalid type: string \"AAA"), "{cut}");
+        assert!(cut.ends_with("\", expected f64"), "{cut}");
+        // Multibyte characters are never split.
+        let wide = "é".repeat(1000);
+        assert_eq!(excerpt(&wide, 11).chars().count(), 11);
+    }
+
+    #[test]
+    fn a_decoder_error_quoting_a_megabyte_is_bounded() {
+        let body = format!("{{\"a\": \"{}\u{0}\"}}", "x".repeat(1 << 20)).replace('\0', "\\u0000");
+        let error = serde_json::from_str::<std::collections::HashMap<String, f64>>(&body)
+            .unwrap_err();
+        let text = json_error(&error);
+        assert!(text.chars().count() <= ERROR_PART_CHARS);
+        assert!(text.contains("expected f64"), "{text}");
+        assert!(!text.contains('\0'));
+    }
+
+    #[test]
+    fn plant_fields_are_cut_to_their_bounds_and_ids_stay_distinct() {
+        let long_id = |tail: char| format!("{}{tail}", "9".repeat(300));
+        let mut plant = VendorPlant {
+            vendor_plant_id: long_id('a'),
+            name: Some("ñ".repeat(1_000)),
+            address: Some("x".repeat(1 << 20)),
+            network_status: Some("NORMAL".into()),
+            raw_json: Some(format!("\"{}\"", "r".repeat(100_000))),
+            ..VendorPlant::default()
+        };
+        let cut = plant.bound_texts();
+        assert_eq!(cut, ["plant id", "name", "address", "raw record"]);
+        assert_eq!(plant.vendor_plant_id.chars().count(), TextBounds::PLANT_ID);
+        assert_eq!(plant.name.as_ref().unwrap().chars().count(), TextBounds::NAME);
+        assert_eq!(plant.address.as_ref().unwrap().len(), TextBounds::ADDRESS);
+        assert_eq!(plant.network_status.as_deref(), Some("NORMAL"), "within its bound");
+        let raw: serde_json::Value = serde_json::from_str(plant.raw_json.as_ref().unwrap()).unwrap();
+        assert!(raw["plantsync"].as_str().unwrap().contains("100002 bytes"));
+        let mut other = VendorPlant { vendor_plant_id: long_id('b'), ..VendorPlant::default() };
+        other.bound_texts();
+        assert_ne!(plant.vendor_plant_id, other.vendor_plant_id, "two ids stay two");
+        let mut again = VendorPlant { vendor_plant_id: long_id('a'), ..VendorPlant::default() };
+        again.bound_texts();
+        assert_eq!(plant.vendor_plant_id, again.vendor_plant_id, "the same id maps the same");
+        let mut fine = VendorPlant { vendor_plant_id: "42".into(), ..VendorPlant::default() };
+        assert!(fine.bound_texts().is_empty());
+    }
+
+    #[test]
+    fn alert_fields_are_cut_to_their_bounds() {
+        let mut alert = VendorAlert {
+            vendor_alert_key: "k".repeat(600),
+            vendor_plant_id: Some("1".into()),
+            device_sn: None,
+            severity: crate::domain::Severity::Low,
+            status: crate::domain::AlertStatus::Active,
+            title: "t".repeat(400),
+            code: Some("c".repeat(200)),
+            description: Some("d".repeat(5000)),
+            started_at: None,
+            ended_at: None,
+            raw_json: None,
+        };
+        assert_eq!(alert.bound_texts(), ["alert key", "title", "code", "description"]);
+        assert_eq!(alert.vendor_alert_key.chars().count(), TextBounds::ALERT_KEY);
+        assert_eq!(alert.title.len(), TextBounds::TITLE);
+        assert_eq!(alert.description.as_ref().unwrap().len(), TextBounds::DESCRIPTION);
+    }
+}
