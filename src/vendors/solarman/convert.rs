@@ -356,6 +356,39 @@ mod tests {
     }
 
     #[test]
+    fn the_recorded_pdf_realtime_sample_adds_power_and_time_but_no_energy() {
+        // The same doc station (895) as the PDF list sample; the quoted realtime body
+        // carries no generationValue or generationTotal: the energies stay absent, never 0.
+        let (_, rows) = recorded_rows("station_list__pdfsample_partial.json");
+        let mut plant = decode(&rows[0]).unwrap();
+        let text = fixture_text("recorded/realtime__pdfsample_partial.json");
+        let envelope: super::super::wire::Envelope = serde_json::from_str(&text).unwrap();
+        assert_eq!((envelope.success, envelope.code, envelope.msg), (Some(true), None, None));
+        let realtime: RealTime = serde_json::from_str(&text).unwrap();
+        apply_realtime(&mut plant, &realtime);
+        assert_eq!(plant.current_power_kw, Some(0.678), "generationPower is W");
+        assert_eq!((plant.daily_energy_kwh, plant.total_energy_kwh), (None, None));
+        assert_eq!(plant.vendor_updated_at.unwrap().to_canonical(), "2020-02-02T05:34:52.000Z");
+    }
+
+    #[test]
+    fn the_recorded_pdf_token_sample_expires_after_expires_in() {
+        // The doc's abbreviated token ends in "…": no JWT payload to read, so the expiry is
+        // `expires_in` (a string, "5183999") after the call.
+        let response: TokenResponse =
+            serde_json::from_str(&fixture_text("recorded/token__pdfsample_abbreviated.json"))
+                .unwrap();
+        let now = Timestamp::from_unix_millis(1_700_000_000_000).unwrap();
+        let token = token(response, now).unwrap();
+        let expected = Timestamp::from_unix_millis(1_700_000_000_000 + 5_183_999_000).unwrap();
+        assert_eq!(token.expires_at, Some(expected));
+        assert_eq!(token.metadata["expires_in"], 5_183_999);
+        assert_eq!(token.metadata["uid"], "6681", "a numeric uid kept as text");
+        assert!(token.refresh.is_some());
+        assert!(!format!("{token:?}").contains("eyJhbGci"), "no token text in Debug");
+    }
+
+    #[test]
     fn realtime_adds_energy() {
         let page: StationPage = serde_json::from_str(&fixture_text("station_list.json")).unwrap();
         let mut demo = decode(&page.station_list.unwrap()[0]).unwrap();
