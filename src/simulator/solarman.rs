@@ -1,5 +1,10 @@
 //! The Solarman OpenAPI as the simulator serves it under `/solarman` (`vendor-apis.md` §1).
 //!
+//! The station list's shape is the real recorded one
+//! (`tests/fixtures/solarman/recorded/`, which wins over `vendor-apis.md` where they differ);
+//! realtime follows the PDF example quoted there; token, device and alert calls follow the
+//! documentation, no real body of them being known.
+//!
 //! Owns the wire format only: the token call (app id in the query, SHA-256 password in the
 //! body, a JWT-shaped token whose payload carries `exp`), Bearer authentication with HTTP
 //! 401 on a bad token, the station list, realtime, device and alert calls, and Solarman's
@@ -204,37 +209,58 @@ async fn station_list(
     .await
 }
 
-/// One `stationList` item (`vendor-apis.md` §1.3, §1.5).
+/// One `stationList` item, in the shape of the real recorded list
+/// (`tests/fixtures/solarman/recorded/station_list__unhcr.json`, which wins over
+/// `vendor-apis.md` §1.3 where they differ): every key the portal sends, `null` where it
+/// has no value rather than left out; numbers as numbers (ids and region ids integers,
+/// capacity, power and seconds floats); `networkStatus` unpadded, as recorded (clients
+/// still trim it).
 fn station(plant: &Plant) -> Map<String, Value> {
     let status = match plant.status {
         NetStatus::Normal => "NORMAL",
         NetStatus::PartialOffline => "PARTIAL_OFFLINE",
-        // Seen in the wild with a leading space (vendor-apis.md §1.3): clients must trim.
-        NetStatus::AllOffline => " ALL_OFFLINE",
+        NetStatus::AllOffline => "ALL_OFFLINE",
     };
     let item = json!({
         "id": plant.id,
         "name": plant.name,
-        "type": plant.station_type,
-        "installedCapacity": plant.capacity_kw,
         "locationLat": plant.lat,
         "locationLng": plant.lng,
         "locationAddress": plant.address,
         "regionNationId": plant.region.nation_id,
+        "regionLevel1": region_level1(plant),
+        "regionLevel2": null,
+        "regionLevel3": null,
+        "regionLevel4": null,
+        "regionLevel5": null,
         "regionTimezone": plant.region.timezone.name(),
+        "type": plant.station_type,
         "gridInterconnectionType": plant.grid_type,
-        "networkStatus": status,
-        "generationPower": plant.power_w,
-        "batterySoc": null,
-        "lastUpdateTime": plant.last_update as f64,
-        "createdDate": plant.created as f64,
+        "installedCapacity": plant.capacity_kw,
         "startOperatingTime": plant.created as f64,
         "stationImage": null,
+        "createdDate": plant.created as f64,
+        // A number only for stations with a battery (the recorded ones are
+        // BATTERY_BACKUP); no simulated grid type has one.
+        "batterySoc": null,
+        "networkStatus": status,
+        "generationPower": plant.power_w,
+        "lastUpdateTime": plant.last_update as f64,
+        "contactPhone": null,
+        "ownerName": null,
     });
     match item {
         Value::Object(map) => map,
         _ => Map::new(),
     }
+}
+
+/// `regionLevel1`, the portal's own id of the state or province (2263 for the FCT in the
+/// recording): opaque to clients, so a stable number per town is enough.
+fn region_level1(plant: &Plant) -> u32 {
+    let town =
+        plant.town.bytes().fold(0u32, |sum, b| sum.wrapping_mul(31).wrapping_add(u32::from(b)));
+    2000 + town % 1000
 }
 
 /// `POST /station/v1.0/realTime`.
@@ -243,8 +269,22 @@ async fn realtime(State(state): State<Arc<SimState>>, headers: HeaderMap, body: 
         let id = number_field(body, "stationId");
         let found = account.with_data(|data| {
             id.and_then(|id| data.plant_by_id(id)).map(|p| {
+                // The keys of the PDF's realtime example
+                // (`tests/fixtures/solarman/recorded/realtime__pdfsample_partial.json`),
+                // null where a simulated plant has no meter or battery, plus the day's
+                // and lifetime energy the documentation lists (the quoted example is
+                // partial and has neither).
                 json!({
                     "generationPower": p.power_w,
+                    "usePower": null,
+                    "gridPower": null,
+                    "purchasePower": null,
+                    "wirePower": null,
+                    "chargePower": null,
+                    "dischargePower": null,
+                    "batteryPower": null,
+                    "batterySoc": null,
+                    "irradiateIntensity": null,
                     "generationValue": p.today_kwh,
                     "generationTotal": p.total_kwh,
                     "lastUpdateTime": p.last_update as f64,

@@ -1,4 +1,9 @@
-//! Solarman OpenAPI JSON, as the vendor spells it (vendor-apis.md §1).
+//! Solarman OpenAPI JSON, as the vendor spells it (vendor-apis.md §1). The station row is
+//! checked against a real recorded list (`tests/fixtures/solarman/recorded/`); the token,
+//! realtime, device and alert shapes follow the documentation, no real body being known.
+//! Fields the real row carries that plantsync does not use (`type`, `regionLevel1..5`,
+//! `batterySoc`, `startOperatingTime`, `createdDate`, `contactPhone`, `ownerName`, ...)
+//! are ignored.
 
 use crate::vendors::lenient;
 use serde::Deserialize;
@@ -55,7 +60,7 @@ pub(super) struct Station {
     pub id: Option<String>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub name: Option<String>,
-    /// kW.
+    /// kWp: the real list sends `54.45` for a station delivering 12 kW.
     #[serde(default, deserialize_with = "lenient::opt_f64")]
     pub installed_capacity: Option<f64>,
     #[serde(default, deserialize_with = "lenient::opt_f64")]
@@ -64,6 +69,7 @@ pub(super) struct Station {
     pub location_lng: Option<f64>,
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub location_address: Option<String>,
+    /// An IANA name, backward links included (`Africa/Bangui`, `PRC`).
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub region_timezone: Option<String>,
     /// `NORMAL`, `PARTIAL_OFFLINE`, `ALL_OFFLINE`, sometimes padded.
@@ -72,7 +78,7 @@ pub(super) struct Station {
     /// W.
     #[serde(default, deserialize_with = "lenient::opt_f64")]
     pub generation_power: Option<f64>,
-    /// Unix seconds, possibly fractional.
+    /// Unix seconds as a float (`1730387897.000000000` in the real list).
     #[serde(default, deserialize_with = "lenient::opt_f64")]
     pub last_update_time: Option<f64>,
 }
