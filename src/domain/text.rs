@@ -98,6 +98,34 @@ fn cut_identity(text: &mut String, max: usize) -> bool {
     true
 }
 
+/// A plant id as stored: cut past [`TextBounds::PLANT_ID`] the one way every record
+/// that names the plant (its row, its alerts, an unreadable row's id) cuts it.
+pub fn bound_plant_id(id: &mut String) -> bool {
+    cut_identity(id, TextBounds::PLANT_ID)
+}
+
+/// An alert key as stored: cut past [`TextBounds::ALERT_KEY`] the one way its row and a
+/// listing's open keys cut it, so an open alert with a long key is never taken for gone.
+pub fn bound_alert_key(key: &mut String) -> bool {
+    cut_identity(key, TextBounds::ALERT_KEY)
+}
+
+/// The run's one line about fields cut to their bound (`name (2), address (1)`), or none.
+pub fn cut_fields_note(cut: &[&'static str]) -> Option<String> {
+    if cut.is_empty() {
+        return None;
+    }
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for field in cut {
+        match counts.iter_mut().find(|(name, _)| name == field) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((field, 1)),
+        }
+    }
+    let list: Vec<String> = counts.iter().map(|(name, n)| format!("{name} ({n})")).collect();
+    Some(format!("text longer than plantsync keeps was cut: {}", list.join(", ")))
+}
+
 /// A raw record over [`TextBounds::RAW_BYTES`] replaced by a JSON note of its size.
 fn bound_raw(raw: &mut Option<String>) -> Option<&'static str> {
     let size = raw.as_ref().map(String::len).filter(|&n| n > TextBounds::RAW_BYTES)?;
@@ -112,7 +140,7 @@ impl VendorPlant {
     /// Cuts every text field to its bound ([`TextBounds`]); the names of the fields cut.
     pub fn bound_texts(&mut self) -> Vec<&'static str> {
         let mut cut = Vec::new();
-        if cut_identity(&mut self.vendor_plant_id, TextBounds::PLANT_ID) {
+        if bound_plant_id(&mut self.vendor_plant_id) {
             cut.push("plant id");
         }
         cut.extend(cut_field(&mut self.name, TextBounds::NAME, "name"));
@@ -128,11 +156,11 @@ impl VendorAlert {
     /// Cuts every text field to its bound ([`TextBounds`]); the names of the fields cut.
     pub fn bound_texts(&mut self) -> Vec<&'static str> {
         let mut cut = Vec::new();
-        if cut_identity(&mut self.vendor_alert_key, TextBounds::ALERT_KEY) {
+        if bound_alert_key(&mut self.vendor_alert_key) {
             cut.push("alert key");
         }
         if let Some(plant) = self.vendor_plant_id.as_mut()
-            && cut_identity(plant, TextBounds::PLANT_ID)
+            && bound_plant_id(plant)
         {
             cut.push("plant id");
         }
@@ -168,8 +196,8 @@ mod tests {
     #[test]
     fn a_decoder_error_quoting_a_megabyte_is_bounded() {
         let body = format!("{{\"a\": \"{}\u{0}\"}}", "x".repeat(1 << 20)).replace('\0', "\\u0000");
-        let error = serde_json::from_str::<std::collections::HashMap<String, f64>>(&body)
-            .unwrap_err();
+        let error =
+            serde_json::from_str::<std::collections::HashMap<String, f64>>(&body).unwrap_err();
         let text = json_error(&error);
         assert!(text.chars().count() <= ERROR_PART_CHARS);
         assert!(text.contains("expected f64"), "{text}");
@@ -193,7 +221,8 @@ mod tests {
         assert_eq!(plant.name.as_ref().unwrap().chars().count(), TextBounds::NAME);
         assert_eq!(plant.address.as_ref().unwrap().len(), TextBounds::ADDRESS);
         assert_eq!(plant.network_status.as_deref(), Some("NORMAL"), "within its bound");
-        let raw: serde_json::Value = serde_json::from_str(plant.raw_json.as_ref().unwrap()).unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_str(plant.raw_json.as_ref().unwrap()).unwrap();
         assert!(raw["plantsync"].as_str().unwrap().contains("100002 bytes"));
         let mut other = VendorPlant { vendor_plant_id: long_id('b'), ..VendorPlant::default() };
         other.bound_texts();
@@ -224,5 +253,13 @@ mod tests {
         assert_eq!(alert.vendor_alert_key.chars().count(), TextBounds::ALERT_KEY);
         assert_eq!(alert.title.len(), TextBounds::TITLE);
         assert_eq!(alert.description.as_ref().unwrap().len(), TextBounds::DESCRIPTION);
+        let mut open_key = "k".repeat(600);
+        assert!(bound_alert_key(&mut open_key));
+        assert_eq!(open_key, alert.vendor_alert_key, "a listing's open key cuts the same way");
+        assert_eq!(
+            cut_fields_note(&["title", "code", "title"]).as_deref(),
+            Some("text longer than plantsync keeps was cut: title (2), code (1)")
+        );
+        assert_eq!(cut_fields_note(&[]), None);
     }
 }

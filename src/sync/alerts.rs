@@ -1,8 +1,8 @@
 //! One vendor's alert sync: the window sent to the vendor, upserts on occurrence keys,
 //! resolving alerts that left the vendor's open list.
 
-use super::{Engine, Progress, VendorRun, first_few, store_in_batches};
-use crate::domain::{Timestamp, VendorAlert};
+use super::{Engine, Progress, VendorRun, error_of, first_few, store_in_batches};
+use crate::domain::{Timestamp, VendorAlert, text};
 use crate::store::SyncTarget;
 use crate::vendors::{self, AlertWindow, VendorError};
 use tracing::{info, warn};
@@ -60,6 +60,12 @@ pub(super) async fn sync(
             .await;
     }
 
+    // Bounded before anything reads them: a listing's open keys cut as the rows' keys are.
+    let cut: Vec<&str> = listing.alerts.iter_mut().flat_map(VendorAlert::bound_texts).collect();
+    listing.warnings.extend(text::cut_fields_note(&cut));
+    for key in listing.open_keys.iter_mut().flatten() {
+        text::bound_alert_key(key);
+    }
     let mut run = VendorRun {
         total: listing.alerts.len() as u64,
         in_part: listing.partial,
@@ -105,7 +111,7 @@ pub(super) async fn sync(
             }
         }
     }
-    run.error = (!problems.is_empty()).then(|| problems.join("; "));
+    run.error = error_of(&problems);
     run
 }
 

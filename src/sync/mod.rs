@@ -34,7 +34,7 @@ pub use progress::{Progress, VendorFinished};
 use crate::config::Settings;
 use crate::domain::{
     RunKind, RunReport, RunRequest, RunStatus, SkipReason, SyncSummary, Timestamp, VendorId,
-    VendorKind, VendorResult,
+    VendorKind, VendorResult, text,
 };
 use crate::store::{
     NewRunVendor, Parked, RefusedCredential, Store, StoreError, SyncTarget, UpsertCounts,
@@ -166,7 +166,7 @@ pub(crate) struct VendorRun {
 impl VendorRun {
     fn failed(error: &VendorError) -> Self {
         Self {
-            error: Some(error.to_string()),
+            error: Some(text::excerpt(&error.to_string(), text::ERROR_CHARS)),
             needs_user_action: error.needs_user_action(),
             ..Self::default()
         }
@@ -751,10 +751,17 @@ pub(crate) fn first_few(what: &str, items: &[String]) -> Option<String> {
     if items.is_empty() {
         return None;
     }
-    let shown: Vec<&str> = items.iter().take(3).map(String::as_str).collect();
+    let shown: Vec<String> =
+        items.iter().take(3).map(|item| text::excerpt(item, text::ERROR_PART_CHARS)).collect();
     let more = items.len().saturating_sub(3);
     let tail = if more > 0 { format!(" (and {more} more)") } else { String::new() };
     Some(format!("{} {what}: {}{tail}", items.len(), shown.join("; ")))
+}
+
+/// A vendor's problems as its one stored error, bounded ([`text::ERROR_CHARS`]): whatever
+/// a portal's reply put in them, a run's error stays short and printable.
+pub(crate) fn error_of(problems: &[String]) -> Option<String> {
+    (!problems.is_empty()).then(|| text::excerpt(&problems.join("; "), text::ERROR_CHARS))
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! One vendor's plant sync: list, upsert in batches, deactivate the vanished (only after a
 //! listing that named every plant: [`Vanished::rule`]).
 
-use super::{Engine, Progress, VendorRun, first_few, store_in_batches};
-use crate::domain::{Timestamp, VendorPlant};
+use super::{Engine, Progress, VendorRun, error_of, first_few, store_in_batches};
+use crate::domain::{Timestamp, VendorPlant, text};
 use crate::store::SyncTarget;
 use crate::vendors::{KnownPlants, PlantListing};
 use tracing::{debug, info, warn};
@@ -30,6 +30,12 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
         Err(error) => return VendorRun::failed(&error),
     };
     debug!(plants = listing.plants.len(), requests = session.requests_made(), "listing fetched");
+    // Bounded before anything reads them, ids included (the vanished rule compares them).
+    let cut: Vec<&str> = listing.plants.iter_mut().flat_map(VendorPlant::bound_texts).collect();
+    listing.warnings.extend(text::cut_fields_note(&cut));
+    for id in listing.skipped.iter_mut().filter_map(|(id, _)| id.as_mut()) {
+        text::bound_plant_id(id);
+    }
 
     let mut run = VendorRun {
         total: (listing.plants.len() + listing.skipped.len()) as u64,
@@ -95,7 +101,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
             Vanished::Kept(reason) => debug!("no plant marked inactive: {reason}"),
         }
     }
-    run.error = (!problems.is_empty()).then(|| problems.join("; "));
+    run.error = error_of(&problems);
     run
 }
 
