@@ -19,6 +19,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
+use chrono::Offset;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -202,7 +203,9 @@ async fn plant_data(
         let without_zone = call.faults.growatt_details_without_zone;
         let found = call.account.with_data(|data| {
             id.and_then(|id| data.plant_by_id(id)).map(|p| {
-                let updated = in_zone(p.last_update, &p.region.timezone);
+                // Local to the zone said beside it: the label's fixed offset all year.
+                let offset = in_zone(STANDARD_TIME, &p.region.timezone).offset().fix();
+                let updated = in_zone(p.last_update, &offset);
                 let month = (p.today_kwh * 14.0).min(p.total_kwh);
                 let mut reply = json!({
                     "peak_power_actual": p.capacity_kw,
