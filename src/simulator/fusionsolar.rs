@@ -1,8 +1,12 @@
 //! The Huawei FusionSolar Northbound API ("thirdData") as the simulator serves it under
-//! `/huawei` (`vendor-apis.md` §4).
+//! `/huawei` (`vendor-apis.md` §4). Where a real recorded reply exists
+//! (`tests/fixtures/fusionsolar/recorded/`: the `stations`, legacy list and KPI replies),
+//! the shapes are the recording's, which wins over the documentation; the login and the
+//! alarm list have none and follow `vendor-apis.md`.
 //!
 //! Owns the wire format only: `POST` calls with JSON bodies answered with HTTP 200 and the
-//! `{success, failCode, message, data, params}` envelope; the login whose token comes back
+//! `{success, failCode, message, data, params}` envelope (`stations` sends no `params`, as
+//! recorded); the login whose token comes back
 //! in the `xsrf-token` header and the `XSRF-TOKEN` cookie, and is accepted from either on
 //! later calls; one session per account (a new login ends every earlier token, `failCode
 //! 305`); the `stations` list paged by `pageNo`/`pageCount`; the KPI and alarm calls keyed by
@@ -83,17 +87,18 @@ fn parse(body: &Bytes) -> Value {
         .unwrap_or_else(|| Value::Object(Map::new()))
 }
 
-/// The success envelope around `data`, with the server time in `params`.
+/// The success envelope around `data`, with the server time in `params` (as the recorded
+/// legacy list and KPI replies have it).
 fn success(data: Value) -> Reply {
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let mut body = json!({
-        "success": true,
-        "failCode": 0,
-        "message": null,
-        "data": null,
-        "params": {"currentTime": now_ms},
-    });
+    success_with(data, Map::new())
+}
+
+/// [`success`] with more `params`: the KPI reply echoes its `stationCodes` beside the time.
+fn success_with(data: Value, mut params: Map<String, Value>) -> Reply {
+    params.insert("currentTime".into(), json!(chrono::Utc::now().timestamp_millis()));
+    let mut body = json!({"success": true, "failCode": 0, "message": null, "data": null});
     body["data"] = data;
+    body["params"] = Value::Object(params);
     Reply::ok(body)
 }
 
@@ -263,17 +268,25 @@ async fn stations(State(state): State<Arc<SimState>>, headers: HeaderMap, body: 
             json!({
                 "list": list,
                 "pageNo": page,
+                "pageSize": size,
                 "pageCount": page_count(call.faults, plant_total(call.faults, listed.len(), page), size),
                 "total": plant_total(call.faults, listed.len(), page),
             })
         });
-        success(data)
+        // The recorded reply (KornSW, gen 2): a message, and no `params` at all.
+        Reply::ok(json!({
+            "data": data,
+            "failCode": 0,
+            "message": "get plant list success",
+            "success": true,
+        }))
     })
     .await
 }
 
 /// `POST /thirdData/getStationList {}`: the legacy list, every station in one answer, with
-/// the capacity in **MW** (`vendor-apis.md` §4.3).
+/// the capacity in **MW** (`vendor-apis.md` §4.3), shaped as the two recorded replies
+/// (`aidType` 1, `null` build and combine types, `params.currentTime`).
 async fn legacy_stations(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,
@@ -290,7 +303,7 @@ async fn legacy_stations(
                         "capacity": plant.capacity_kw / 1000.0,
                         "buildState": null,
                         "combineType": null,
-                        "aidType": 0,
+                        "aidType": 1,
                         "stationLinkman": "",
                         "linkmanPho": "",
                     })
@@ -307,7 +320,8 @@ fn code(plant: &Plant) -> String {
     data::vendor_plant_id(VendorKind::Huawei, plant.id)
 }
 
-/// One `stations` item (`vendor-apis.md` §4.3, §4.6).
+/// One `stations` item, shaped as the recorded one: coordinates as text, the contact
+/// fields `null`, `gridConnectionDate` with the plant's offset.
 fn station(plant: &Plant) -> Map<String, Value> {
     let grid_connected = in_zone(plant.created, &plant.region.timezone);
     let item = json!({
@@ -317,8 +331,8 @@ fn station(plant: &Plant) -> Map<String, Value> {
         "latitude": number_text(plant.lat, 4),
         "longitude": number_text(plant.lng, 4),
         "capacity": plant.capacity_kw,
-        "contactPerson": "",
-        "contactMethod": "",
+        "contactPerson": null,
+        "contactMethod": null,
         "gridConnectionDate": grid_connected.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
     });
     match item {
@@ -355,7 +369,10 @@ async fn real_kpi(State(state): State<Arc<SimState>>, headers: HeaderMap, body: 
                 .map(kpi)
                 .collect()
         });
-        success(Value::Array(rows))
+        // The recorded reply echoes the codes asked for in `params`.
+        let mut params = Map::new();
+        params.insert("stationCodes".into(), json!(codes.join(",")));
+        success_with(Value::Array(rows), params)
     })
     .await
 }

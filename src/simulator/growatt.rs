@@ -1,10 +1,12 @@
-//! The Growatt OpenAPI v1 as the simulator serves it under `/growatt` (`vendor-apis.md` §5).
+//! The Growatt OpenAPI v1 as the simulator serves it under `/growatt` (`vendor-apis.md` §5),
+//! in the shapes of Growatt's own documented replies
+//! (`tests/fixtures/growatt/recorded/`), which win over our reading of the documentation.
 //!
 //! Owns the wire format only: `GET` calls authenticated by the static API token in the
 //! `token` header (no login), the `{data, error_code, error_msg}` envelope that is HTTP 200
 //! even for errors (`10011` for a bad token, `10012` for rate limiting, `-1` from a retired
-//! domain), the plant list paged by `page`/`perpage` with numbers as strings, and the
-//! per-plant data call. Growatt has no plant-level alert list, so neither has the simulator.
+//! domain), the plant list paged by `page`/`perpage` with some numbers as strings, and the
+//! per-plant details and data calls. Growatt has no plant-level alert list, so neither has the simulator.
 //! Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{NetStatus, Plant, gmt_label, in_zone, number_text, round};
@@ -17,6 +19,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
+use chrono::Offset;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -151,8 +154,11 @@ fn status(plant: &Plant) -> u8 {
     }
 }
 
-/// One `plants` item (`vendor-apis.md` §5.2, §5.5). `current_power` is kW as text, and
-/// empty for one plant in ten, as the portal sends it when it has no value.
+/// One `plants` item, shaped as Growatt's documented example
+/// (`tests/fixtures/growatt/recorded/plant_list__apidoc.json`): coordinates and
+/// `current_power` (kW) as text, `current_power` empty for one plant in ten as the portal
+/// sends it when it has no value, `total_energy` (kWh) and `peak_power` (kWp) as numbers,
+/// `image_url` and the `latitude_d`/`latitude_f` pair `null`.
 fn plant_row(plant: &Plant, user_id: usize) -> Map<String, Value> {
     let current_power =
         if plant.index % 10 == 6 { String::new() } else { number_text(plant.power_w / 1000.0, 3) };
@@ -166,13 +172,15 @@ fn plant_row(plant: &Plant, user_id: usize) -> Map<String, Value> {
         "longitude": number_text(plant.lng, 4),
         "peak_power": plant.capacity_kw,
         "current_power": current_power,
-        "total_energy": number_text(plant.total_kwh, 1),
+        "total_energy": round(plant.total_kwh, 1),
         "create_date": in_zone(plant.created, &plant.region.timezone).format("%Y-%m-%d").to_string(),
-        "image_url": format!("{}.png", 1 + plant.index % 5),
+        "image_url": null,
         "installer": "ACME Solar",
         "operator": "ACME Solar",
-        "locale": "",
+        "locale": "en-US",
         "user_id": user_id,
+        "latitude_d": null,
+        "latitude_f": null,
     });
     match item {
         Value::Object(map) => map,
@@ -180,8 +188,11 @@ fn plant_row(plant: &Plant, user_id: usize) -> Map<String, Value> {
     }
 }
 
-/// `GET /v1/plant/data?plant_id=`: current power (kW, a number here), today's and lifetime
-/// energy (kWh, text) and the last data time in the plant's local time.
+/// `GET /v1/plant/data?plant_id=`, shaped as Growatt's documented reply
+/// (`recorded/plant_data__apidoc.json`): current power (kW, a number), the energies (kWh,
+/// text), the last data time in the plant's local time and, beside it, that `timezone`
+/// (`GMT+8`). A plant whose settings have no zone
+/// ([`Faults::growatt_details_without_zone`]) has none here either.
 async fn plant_data(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,
@@ -189,15 +200,29 @@ async fn plant_data(
 ) -> Response {
     serve(&state, &headers, &query, Endpoint::Realtime, |call| {
         let id = query_number(call.query, "plant_id");
+        let without_zone = call.faults.growatt_details_without_zone;
         let found = call.account.with_data(|data| {
             id.and_then(|id| data.plant_by_id(id)).map(|p| {
-                let updated = in_zone(p.last_update, &p.region.timezone);
-                json!({
-                    "current_power": round(p.power_w / 1000.0, 3),
-                    "today_energy": number_text(p.today_kwh, 1),
-                    "total_energy": number_text(p.total_kwh, 1),
+                // Local to the zone said beside it: the label's fixed offset all year.
+                let offset = in_zone(STANDARD_TIME, &p.region.timezone).offset().fix();
+                let updated = in_zone(p.last_update, &offset);
+                let month = (p.today_kwh * 14.0).min(p.total_kwh);
+                let mut reply = json!({
+                    "peak_power_actual": p.capacity_kw,
+                    "monthly_energy": number_text(month, 1),
                     "last_update_time": updated.format("%Y-%m-%d %H:%M:%S").to_string(),
-                })
+                    "current_power": round(p.power_w / 1000.0, 3),
+                    "timezone": gmt_label(p.region.timezone, STANDARD_TIME),
+                    "yearly_energy": number_text((month * 6.0).min(p.total_kwh), 1),
+                    "today_energy": number_text(p.today_kwh, 1),
+                    "carbon_offset": number_text(p.total_kwh * 0.6, 1),
+                    "efficiency": "",
+                    "total_energy": number_text(p.total_kwh, 1),
+                });
+                if without_zone && let Some(map) = reply.as_object_mut() {
+                    map.remove("timezone");
+                }
+                reply
             })
         });
         match found {
@@ -208,9 +233,11 @@ async fn plant_data(
     .await
 }
 
-/// `GET /v1/plant/details?plant_id=`: the plant's `timezone` as `GMT+8` or, in India,
-/// `GMT+5:30` (counted as [`Endpoint::Devices`], the per-plant detail calls); none with
-/// [`Faults::growatt_details_without_zone`].
+/// `GET /v1/plant/details?plant_id=`, shaped as Growatt's documented reply
+/// (`recorded/plant_details__apidoc.json`: no `plant_id`, the place in `city`/`country`,
+/// coordinates as text, the many fields nobody filled in as `""`): the plant's `timezone`
+/// as `GMT+8` or, in India, `GMT+5:30` (counted as [`Endpoint::Devices`], the per-plant
+/// detail calls); none with [`Faults::growatt_details_without_zone`].
 async fn plant_details(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,
@@ -224,12 +251,7 @@ async fn plant_details(
         let without_zone = call.faults.growatt_details_without_zone;
         let found = call.account.with_data(|data| {
             id.and_then(|id| data.plant_by_id(id)).map(|p| {
-                let mut details = json!({
-                    "plant_id": p.id,
-                    "name": p.name,
-                    "timezone": gmt_label(p.region.timezone, STANDARD_TIME),
-                    "address1": p.town,
-                });
+                let mut details = details(p, call.account);
                 if without_zone && let Some(map) = details.as_object_mut() {
                     map.remove("timezone");
                 }
@@ -243,3 +265,70 @@ async fn plant_details(
     })
     .await
 }
+
+/// One `plant/details` body, with every key of the documented reply: the fields a plant's
+/// owner never filled in are `""`, as there.
+fn details(plant: &Plant, account: &Account) -> Value {
+    let mut details = json!({
+        "name": plant.name,
+        "city": plant.town,
+        "country": plant.region.country,
+        "timezone": gmt_label(plant.region.timezone, STANDARD_TIME),
+        "latitude": number_text(plant.lat, 4),
+        "longitude": number_text(plant.lng, 4),
+        "peak_power": plant.capacity_kw,
+        "create_date": in_zone(plant.created, &plant.region.timezone).format("%Y-%m-%d").to_string(),
+        "image_url": format!("{}.png", 1 + plant.index % 5),
+        "locale": "en_US",
+        "user_id": 30 + account.index,
+        "currency": "rmb",
+        "ownerorganization": "ACME Solar",
+        "ownercontact": "ACME Solar",
+        "inverters": [{"inverter_md": "", "inverter_num": plant.devices.len(), "inverter_man": "Growatt"}],
+        "dataloggers": [{"datalogger_num": 1, "datalogger_man": "Growatt", "datalogger_md": ""}],
+        "arrays": [{"num_modules": 0, "module_md": "", "module_man": "Growatt"}],
+    });
+    if let Some(map) = details.as_object_mut() {
+        for blank in UNFILLED_DETAILS {
+            map.insert((*blank).to_owned(), json!(""));
+        }
+    }
+    details
+}
+
+/// The keys of the documented details reply that are `""` there.
+const UNFILLED_DETAILS: &[&str] = &[
+    "address1",
+    "address2",
+    "jurisdictionorganization",
+    "jurisdictioncontact",
+    "installed_dc_capacity",
+    "installed_ac_capacity",
+    "installed_panel_area",
+    "designerorganization",
+    "designercontact",
+    "installerorganization",
+    "installercontact",
+    "operatororganization",
+    "operatorcontact",
+    "offtakerorganization",
+    "offtakercontact",
+    "financierorganization",
+    "financiercontact",
+    "description",
+    "fixed_azimuth",
+    "fixed_tilt",
+    "status",
+    "postal",
+    "state",
+    "plant_type",
+    "grid_type",
+    "elevation",
+    "weather_type",
+    "weathersensor_num",
+    "weathersensor_man",
+    "weathersensor_md",
+    "irradiationsensor_type",
+    "tracker_type",
+    "notes",
+];

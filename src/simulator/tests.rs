@@ -1166,11 +1166,13 @@ async fn fusionsolar_stations_pages_and_kpis() {
     loop {
         let body = fs.json("/thirdData/stations", json!({"pageNo": page_no, "pageSize": 10})).await;
         assert_eq!(body["success"], true);
-        assert!(body["params"]["currentTime"].is_i64());
+        // As recorded: a message, and no `params`.
+        assert_eq!(body["message"], "get plant list success");
+        assert!(body.get("params").is_none(), "{body}");
         let data = &body["data"];
         assert_eq!(
-            (&data["pageNo"], &data["pageCount"], &data["total"]),
-            (&json!(page_no), &json!(3), &json!(25))
+            (&data["pageNo"], &data["pageSize"], &data["pageCount"], &data["total"]),
+            (&json!(page_no), &json!(10), &json!(3), &json!(25))
         );
         codes.extend(
             data["list"]
@@ -1206,6 +1208,7 @@ async fn fusionsolar_stations_pages_and_kpis() {
     }
     assert!(row["latitude"].is_string() && row["longitude"].is_string());
     assert!(row["capacity"].is_f64());
+    assert!(row["contactPerson"].is_null() && row["contactMethod"].is_null(), "{row}");
     let offsets: Vec<String> = list
         .iter()
         .map(|p| {
@@ -1223,6 +1226,8 @@ async fn fusionsolar_stations_pages_and_kpis() {
     // KPIs: unknown codes are left out; at most 100 codes.
     let wanted = format!("{},NE=1", codes[..10].join(","));
     let kpis = fs.json("/thirdData/getStationRealKpi", json!({"stationCodes": wanted})).await;
+    assert_eq!(kpis["params"]["stationCodes"], wanted.as_str(), "the codes asked, echoed");
+    assert!((kpis["params"]["currentTime"].as_i64().unwrap() - now_ms()).abs() < 5_000);
     let rows = kpis["data"].as_array().unwrap();
     assert_eq!(rows.len(), 10);
     assert_eq!(rows[0]["stationCode"], codes[0].as_str());
@@ -1240,6 +1245,48 @@ async fn fusionsolar_stations_pages_and_kpis() {
     assert_eq!((&refused["success"], &refused["failCode"]), (&json!(false), &json!(20006)));
     assert_eq!(sim.requests(0, Endpoint::Realtime), 2);
     assert_eq!(sim.requests(0, Endpoint::PlantList), 6);
+}
+
+/// The shape of a JSON value: objects keep their keys, arrays the shape of their first
+/// element, every other value its kind (integers and decimals are both numbers).
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(key, value)| (key.clone(), shape(value))).collect())
+        }
+        Value::Array(items) => Value::Array(items.first().map(shape).into_iter().collect()),
+        Value::Null => json!("null"),
+        Value::Bool(_) => json!("boolean"),
+        Value::Number(_) => json!("number"),
+        Value::String(_) => json!("text"),
+    }
+}
+
+/// A real recorded (or vendor-documented) reply of `tests/fixtures/<vendor>/recorded/`.
+fn recorded(vendor: &str, name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{vendor}/recorded/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The simulator answers in the recorded shapes, key for key and type for type (the
+/// envelope, `params`, the rows): the `stations` reply without `params`, `null` contacts;
+/// the legacy list with `params.currentTime`; the KPI reply echoing its `stationCodes`.
+#[tokio::test]
+async fn fusionsolar_replies_have_the_recorded_shapes() {
+    let sim = Simulator::start(config(vec![AccountSpec::new(Huawei, 3, 0)])).await.unwrap();
+    let fs = Fs::login(&sim, 0).await;
+    let stations = fs.json("/thirdData/stations", json!({"pageNo": 1, "pageSize": 100})).await;
+    assert_eq!(shape(&stations), shape(&recorded("fusionsolar", "stations__kornsw_gen2.json")));
+    let legacy = fs.json("/thirdData/getStationList", json!({})).await;
+    assert_eq!(
+        shape(&legacy),
+        shape(&recorded("fusionsolar", "getStationList__kornsw_legacy.json"))
+    );
+    assert_eq!(legacy["data"][0]["aidType"], 1);
+    let code = &sim.plant_ids(0)[0];
+    let kpi = fs.json("/thirdData/getStationRealKpi", json!({"stationCodes": code})).await;
+    assert_eq!(shape(&kpi), shape(&recorded("fusionsolar", "getStationRealKpi__kornsw.json")));
 }
 
 #[tokio::test]
@@ -1389,9 +1436,10 @@ async fn growatt_token_paging_and_plant_data() {
         assert!(plant.get(key).is_some(), "missing {key} in {plant}");
     }
     assert!(plant["plant_id"].is_u64() && plant["status"].is_u64() && plant["peak_power"].is_f64());
-    for key in ["latitude", "longitude", "current_power", "total_energy"] {
+    for key in ["latitude", "longitude", "current_power"] {
         assert!(plant[key].is_string(), "{key} in {plant}");
     }
+    assert!(plant["total_energy"].is_number(), "a number, as documented: {plant}");
     let mut ids = Vec::new();
     for page in 1..=3 {
         let body = gw_json(&sim, token, &format!("/v1/plant/list?page={page}&perpage=10")).await;
@@ -1414,8 +1462,15 @@ async fn growatt_token_paging_and_plant_data() {
     assert!(data["current_power"].is_number());
     assert!(data["today_energy"].is_string() && data["total_energy"].is_string());
     let generated = plant_of(&sim, 0, 2);
-    let local = data::in_zone(generated.last_update, &generated.region.timezone).format(SE_TIME);
+    // Local to the zone said beside it, whose offset is the standard one all year.
+    let january = chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z").unwrap();
+    let offset = chrono::Offset::fix(
+        data::in_zone(january.timestamp(), &generated.region.timezone).offset(),
+    );
+    let local = data::in_zone(generated.last_update, &offset).format(SE_TIME);
     assert_eq!(data["last_update_time"], local.to_string());
+    let details = gw_json(&sim, token, &format!("/v1/plant/details?plant_id={id}")).await;
+    assert_eq!(data["timezone"], details["data"]["timezone"], "the zone of that local time");
     let foreign = &sim.plant_ids(1)[0];
     for path in
         ["/v1/plant/data?plant_id=1".to_owned(), format!("/v1/plant/data?plant_id={foreign}")]
@@ -1426,6 +1481,36 @@ async fn growatt_token_paging_and_plant_data() {
     assert_eq!(sim.requests(0, Endpoint::Realtime), 3);
     // Growatt has no alert list.
     assert_eq!(sim.resolve_alerts(0), 0);
+}
+
+/// The simulator answers in the shapes of Growatt's documented replies, key for key and
+/// type for type; a plant whose settings have no zone has none in the details or the data.
+#[tokio::test]
+async fn growatt_replies_have_the_documented_shapes() {
+    let sim = Simulator::start(config(vec![
+        AccountSpec::new(Growatt, 3, 0),
+        with_faults(Growatt, 3, Faults { growatt_details_without_zone: true, ..Faults::none() }),
+    ]))
+    .await
+    .unwrap();
+    let token = sim.credentials(0).api_key;
+    let token = Some(token.as_str());
+    let list = gw_json(&sim, token, "/v1/plant/list?page=1&perpage=100").await;
+    assert_eq!(shape(&list), shape(&recorded("growatt", "plant_list__apidoc.json")));
+    let id = &sim.plant_ids(0)[0];
+    let details = gw_json(&sim, token, &format!("/v1/plant/details?plant_id={id}")).await;
+    assert_eq!(shape(&details), shape(&recorded("growatt", "plant_details__apidoc.json")));
+    let data = gw_json(&sim, token, &format!("/v1/plant/data?plant_id={id}")).await;
+    assert_eq!(shape(&data), shape(&recorded("growatt", "plant_data__apidoc.json")));
+    assert_eq!(details["data"]["timezone"], data["data"]["timezone"]);
+
+    let token = sim.credentials(1).api_key;
+    let id = &sim.plant_ids(1)[0];
+    for path in ["/v1/plant/details", "/v1/plant/data"] {
+        let reply = gw_json(&sim, Some(&token), &format!("{path}?plant_id={id}")).await;
+        assert_eq!(reply["error_code"], 0, "{path}");
+        assert!(reply["data"].get("timezone").is_none(), "{path}: {reply}");
+    }
 }
 
 #[tokio::test]

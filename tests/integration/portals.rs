@@ -594,7 +594,8 @@ async fn fusionsolar_legacy_list_capacity_is_read_in_megawatts() {
 }
 
 /// A Growatt token refused the details call (`error_code 101`, no permission) is asked once:
-/// no zone is read, the readings still are, and later syncs do not ask again.
+/// the readings still are, in the zone `plant/data` carries beside its time (so each plant
+/// gets its zone and a UTC update time all the same), and later syncs do not ask again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn growatt_details_refused_is_asked_once_and_readings_still_read() {
     let refused = Faults { growatt_no_details_access: true, ..Faults::none() };
@@ -608,7 +609,14 @@ async fn growatt_details_refused_is_asked_once_and_readings_still_read() {
     assert_eq!(h.sim.requests(0, Endpoint::Realtime), 30, "plant/data for every plant");
     let plants = h.plants_of(0).await;
     assert_eq!(plants.len(), 30);
-    assert!(plants.iter().all(|p| p.timezone.is_none() && p.daily_energy_kwh.is_some()));
+    let reported: std::collections::HashMap<String, i64> =
+        h.sim.last_updates(0).into_iter().collect();
+    for plant in &plants {
+        assert!(plant.timezone.is_some(), "{}: the zone of plant/data", plant.name);
+        let stored = plant.vendor_updated_at.as_ref().map(|t| t.as_datetime().timestamp());
+        assert_eq!(stored, Some(reported[&plant.vendor_plant_id]), "{}", plant.name);
+        assert!(plant.daily_energy_kwh.is_some());
+    }
     assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
     assert_eq!(h.sim.requests(0, Endpoint::Devices), 4, "the refusal is remembered");
 }

@@ -140,6 +140,141 @@ mod tests {
         assert_eq!(epoch_ms(-5), None);
     }
 
+    /// A recorded `stations` body's rows, each decoded and converted on its own.
+    fn recorded_stations(name: &str) -> Vec<Result<VendorPlant, String>> {
+        let page: Data<StationPage> = serde_json::from_str(&fixture(name)).unwrap();
+        let page = page.data.unwrap();
+        assert_eq!((page.page_count, page.total), (Some(1), Some(1)), "{name}");
+        page.list
+            .unwrap()
+            .iter()
+            .map(|row| {
+                serde_json::from_str::<Station>(row.get())
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| plant(s, row.get()))
+            })
+            .collect()
+    }
+
+    /// A recorded legacy body's rows, converted, with the reply's `params.currentTime`.
+    fn recorded_legacy(name: &str) -> (Vec<VendorPlant>, Option<i64>) {
+        let reply: Data<Vec<Box<RawValue>>> = serde_json::from_str(&fixture(name)).unwrap();
+        let rows = reply.data.unwrap();
+        let plants = rows
+            .iter()
+            .map(|row| {
+                let station: LegacyStation = serde_json::from_str(row.get()).unwrap();
+                legacy_plant(station, row.get()).unwrap()
+            })
+            .collect();
+        (plants, reply.params.and_then(|p| p.current_time))
+    }
+
+    /// The real gen-2 row, anonymised by its author: a blank `plantCode` is no id, so the
+    /// row cannot become a plant (the listing reports it, see the adapter's tests).
+    #[test]
+    fn the_recorded_gen2_row_without_a_code_is_unreadable() {
+        let rows = recorded_stations("recorded/stations__kornsw_gen2.json");
+        assert_eq!(rows, [Err("station without a plantCode".to_owned())]);
+    }
+
+    /// The same row with its code filled, field by field: capacity in kWp, the zone from
+    /// `gridConnectionDate`'s `+01:00`, blank name, address and coordinates read as absent
+    /// (never as `""` or zero), no readings (the list has none) and no update time.
+    #[test]
+    fn the_recorded_gen2_row_converts_field_by_field() {
+        let rows = recorded_stations("recorded/stations__kornsw_gen2__plantCode_filled.json");
+        let plant = rows[0].as_ref().unwrap();
+        let raw = plant.raw_json.clone();
+        assert!(raw.as_deref().is_some_and(|r| r.contains("\"plantCode\": \"NE=00000001\"")));
+        assert_eq!(
+            plant,
+            &VendorPlant {
+                vendor_plant_id: "NE=00000001".into(),
+                name: None,
+                capacity_kw: Some(18.0),
+                address: None,
+                latitude: None,
+                longitude: None,
+                timezone: Some("Etc/GMT-1".into()),
+                network_status: None,
+                status: None,
+                current_power_kw: None,
+                daily_energy_kwh: None,
+                total_energy_kwh: None,
+                vendor_updated_at: None,
+                raw_json: raw,
+            }
+        );
+    }
+
+    /// The real legacy lists, field by field. Their `capacity` is in MW: the kornsw capture
+    /// says 0.009 for the station whose inverter, in the same session's `getDevList`, is a
+    /// SUN2000-10KTL-M1 (10 kW), so 9 kWp; read as kWp it would be 9 W. Anonymised values
+    /// (`x`s, placeholders) are kept as sent: they are the station's text.
+    #[test]
+    fn recorded_legacy_lists_convert_field_by_field() {
+        for (name, id, station, address, kilowatts, replied) in [
+            (
+                "recorded/getStationList__kornsw_legacy.json",
+                "xxxxxxxxxxxx",
+                "xx xxxx",
+                "xxxxxxxxxx, 00000 xxxxxxxxxxxxx",
+                9.0,
+                "2022-09-22T15:38:41.280Z",
+            ),
+            (
+                "recorded/getStationList__kornsw_legacy__stationCode_restored.json",
+                "NE=35436844",
+                "xx xxxx",
+                "xxxxxxxxxx, 00000 xxxxxxxxxxxxx",
+                9.0,
+                "2022-09-22T15:38:41.280Z",
+            ),
+            (
+                "recorded/getStationList__otwieracz.json",
+                "StationCode",
+                "StationName",
+                "StationAddr",
+                5.0,
+                "2021-12-28T21:48:39.199Z",
+            ),
+        ] {
+            let (plants, current_time) = recorded_legacy(name);
+            assert_eq!(plants.len(), 1, "{name}");
+            let plant = &plants[0];
+            assert_eq!(plant.vendor_plant_id, id, "{name}");
+            assert_eq!(plant.name.as_deref(), Some(station), "{name}");
+            assert_eq!(plant.address.as_deref(), Some(address), "{name}");
+            assert_eq!(plant.capacity_kw, Some(kilowatts), "{name}: MW × 1000");
+            assert_eq!((plant.latitude, plant.longitude, &plant.timezone), (None, None, &None));
+            assert_eq!((plant.status, plant.vendor_updated_at), (None, None), "{name}");
+            assert_eq!(
+                current_time.and_then(epoch_ms).map(|t| t.to_canonical()).as_deref(),
+                Some(replied),
+                "{name}"
+            );
+        }
+    }
+
+    /// The real KPI reply, every field the adapter reads: energy in kWh, health 3 is online
+    /// (`HEALTHY`); month and income are not stored, and there is no plant power.
+    #[test]
+    fn the_recorded_kpi_reply_converts_field_by_field() {
+        let reply: Data<Vec<KpiRow>> =
+            serde_json::from_str(&fixture("recorded/getStationRealKpi__kornsw.json")).unwrap();
+        let rows = reply.data.unwrap();
+        assert_eq!(rows.len(), 1);
+        let mut plant = VendorPlant::default();
+        apply_kpi(&mut plant, rows[0].data_item_map.as_ref().unwrap());
+        assert_eq!(plant.daily_energy_kwh, Some(31.81));
+        assert_eq!(plant.total_energy_kwh, Some(1007.27));
+        assert_eq!(plant.status, Some(PlantStatus::Online));
+        assert_eq!(plant.network_status.as_deref(), Some("HEALTHY"));
+        assert_eq!(plant.current_power_kw, None, "the KPI call has no plant power");
+        assert_eq!(plant.capacity_kw, None);
+    }
+
     #[test]
     fn health_states_map_to_one_status_beside_the_word() {
         use PlantStatus::{Fault, Offline, Online, Unknown};

@@ -31,7 +31,7 @@ mod client;
 mod convert;
 mod wire;
 
-use super::paging::{Page, PlantPages, decode_row};
+use super::paging::{Page, PlantPages, RawPage, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
     VendorError, Work, may_have_left,
@@ -214,23 +214,12 @@ impl FusionSolar {
                 .ok_or_else(|| {
                     VendorError::Malformed(format!("FusionSolar stations page {page_no}: no data"))
                 })?;
-            // "Loop while pageNo < pageCount" (§4.3): the page count decides.
-            match page.list {
-                Some(rows) => Ok(Page { rows, total: page.total, page_count: page.page_count }),
-                None => Err(VendorError::Malformed(format!(
-                    "FusionSolar stations page {page_no} has no list"
-                ))),
-            }
+            station_page(page_no, page)
         };
-        let id_of = |text: &str| {
-            serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code)
-        };
-        PlantPages::collect(BATCH, fetch, convert::plant, id_of).await
+        PlantPages::collect(BATCH, fetch, convert::plant, plant_code_of).await
     }
 
-    /// The legacy station list: one call, capacity in MW. One unpaged answer, the whole
-    /// list: page 1 of 1 (and, as any listing, an empty one without a total proves
-    /// nothing).
+    /// The legacy station list: one call, capacity in MW (see `legacy_page`).
     async fn legacy_stations(&self, session: &Session) -> Result<PlantPages, VendorError> {
         let fetch = |_: u32| async move {
             let rows: Vec<Box<serde_json::value::RawValue>> = self
@@ -240,12 +229,9 @@ impl FusionSolar {
                 .ok_or_else(|| {
                     VendorError::Malformed("FusionSolar getStationList: no data".into())
                 })?;
-            Ok(Page { rows, total: None, page_count: Some(1) })
+            Ok(legacy_page(rows))
         };
-        let id_of = |text: &str| {
-            serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.station_code)
-        };
-        PlantPages::collect(BATCH, fetch, convert::legacy_plant, id_of).await
+        PlantPages::collect(BATCH, fetch, convert::legacy_plant, station_code_of).await
     }
 
     /// Adds energy and health from the real-time KPIs, 100 stations a call.
@@ -315,6 +301,35 @@ impl FusionSolar {
             }
         }
     }
+}
+
+/// A `stations` page as the page loop reads it. "Loop while pageNo < pageCount" (§4.3):
+/// the page count decides, not the length of the page.
+fn station_page(page_no: u32, page: wire::StationPage) -> Result<RawPage, VendorError> {
+    match page.list {
+        Some(rows) => Ok(Page { rows, total: page.total, page_count: page.page_count }),
+        None => {
+            Err(VendorError::Malformed(format!("FusionSolar stations page {page_no} has no list")))
+        }
+    }
+}
+
+/// The legacy list's one unpaged answer, the whole list: page 1 of 1 (and, as any listing,
+/// an empty one without a total proves nothing).
+fn legacy_page(rows: Vec<Box<serde_json::value::RawValue>>) -> RawPage {
+    Page { rows, total: None, page_count: Some(1) }
+}
+
+/// The `plantCode` of a `stations` row that does not decode, to report it by id. A blank
+/// one (`""`, as in the anonymised recording) is no id: the row is reported without one and
+/// never stored.
+fn plant_code_of(text: &str) -> Option<String> {
+    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.plant_code)
+}
+
+/// The `stationCode` of a legacy row that does not decode.
+fn station_code_of(text: &str) -> Option<String> {
+    serde_json::from_str::<wire::IdProbe>(text).ok().and_then(|p| p.station_code)
 }
 
 /// Splits `window` into spans of at most [`ALARM_WINDOW`] that overlap by
@@ -435,6 +450,70 @@ impl VendorClient for FusionSolar {
 mod tests {
     use super::*;
     use crate::domain::Timestamp;
+
+    fn recorded(name: &str) -> String {
+        let path =
+            format!("{}/tests/fixtures/fusionsolar/recorded/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// A recorded `stations` body through the listing's own page and row decoding.
+    async fn listed(name: &str) -> PlantListing {
+        let body = recorded(name);
+        let fetch = |page_no: u32| {
+            let reply: wire::Data<wire::StationPage> = serde_json::from_str(&body).unwrap();
+            std::future::ready(station_page(page_no, reply.data.unwrap()))
+        };
+        PlantPages::collect(BATCH, fetch, convert::plant, plant_code_of).await.unwrap().finish()
+    }
+
+    /// The real gen-2 reply, anonymised by its author down to a blank `plantCode`: the row is
+    /// listed but has no id, so it is reported as unreadable (without an id) and never
+    /// stored under `""`; the page itself is read to its end by its page count.
+    #[tokio::test]
+    async fn a_recorded_station_without_a_code_is_skipped_not_stored() {
+        let listing = listed("stations__kornsw_gen2.json").await;
+        assert!(listing.plants.is_empty(), "{:?}", listing.plants);
+        assert_eq!(listing.skipped, [(None, "station without a plantCode".to_owned())]);
+        assert!(listing.complete, "one page of one, by its pageCount");
+        assert_eq!(listing.duplicates, 0);
+    }
+
+    /// The same reply with only its `plantCode` filled: one plant, listed completely.
+    #[tokio::test]
+    async fn a_recorded_station_with_its_code_is_listed() {
+        let listing = listed("stations__kornsw_gen2__plantCode_filled.json").await;
+        assert!(listing.skipped.is_empty(), "{:?}", listing.skipped);
+        assert!(listing.complete);
+        let ids: Vec<&str> = listing.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
+        assert_eq!(ids, ["NE=00000001"]);
+        assert_eq!(listing.plants[0].capacity_kw, Some(18.0));
+    }
+
+    /// The real legacy replies through the listing's decoding: capacity in MW, one page.
+    #[tokio::test]
+    async fn recorded_legacy_lists_are_listed_in_kilowatts() {
+        for (name, id, kilowatts) in [
+            ("getStationList__kornsw_legacy.json", "xxxxxxxxxxxx", 9.0),
+            ("getStationList__kornsw_legacy__stationCode_restored.json", "NE=35436844", 9.0),
+            ("getStationList__otwieracz.json", "StationCode", 5.0),
+        ] {
+            let body = recorded(name);
+            let fetch = |_: u32| {
+                let reply: wire::Data<Vec<Box<serde_json::value::RawValue>>> =
+                    serde_json::from_str(&body).unwrap();
+                std::future::ready(Ok(legacy_page(reply.data.unwrap())))
+            };
+            let listing = PlantPages::collect(BATCH, fetch, convert::legacy_plant, station_code_of)
+                .await
+                .unwrap()
+                .finish();
+            assert!(listing.complete && listing.skipped.is_empty(), "{name}: {listing:?}");
+            assert_eq!(listing.plants.len(), 1, "{name}");
+            assert_eq!(listing.plants[0].vendor_plant_id, id, "{name}");
+            assert_eq!(listing.plants[0].capacity_kw, Some(kilowatts), "{name}");
+        }
+    }
 
     #[test]
     fn waits_are_said_in_words() {

@@ -27,10 +27,18 @@ fn plant_status(code: i64) -> PlantStatus {
     }
 }
 
-/// One plant of the list (power in kW, energy in kWh, capacity in kWp).
+/// A text field as entered: Growatt fills a field never entered with `"0"` (its documented
+/// list example has `city`, `installer` and `operator` all `"0"`), which is no place name.
+fn entered(text: Option<&str>) -> Option<&str> {
+    text.filter(|text| *text != "0")
+}
+
+/// One plant of the list (power in kW, energy in kWh, capacity in kWp). A `peak_power` of 0
+/// is a size never entered (no plant has 0 kWp; Growatt's example plant, otherwise blank,
+/// has it), so the capacity is unknown rather than zero.
 pub(super) fn plant(row: Plant, raw: &str) -> Result<VendorPlant, String> {
     let id = row.plant_id.ok_or("plant without a plant_id")?;
-    let address = [row.city.as_deref(), row.country.as_deref()]
+    let address = [entered(row.city.as_deref()), entered(row.country.as_deref())]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
@@ -38,7 +46,7 @@ pub(super) fn plant(row: Plant, raw: &str) -> Result<VendorPlant, String> {
     Ok(VendorPlant {
         vendor_plant_id: id,
         name: row.name,
-        capacity_kw: row.peak_power,
+        capacity_kw: row.peak_power.filter(|kw| *kw > 0.0),
         address: (!address.is_empty()).then_some(address),
         latitude: row.latitude,
         longitude: row.longitude,
@@ -65,9 +73,16 @@ pub(super) fn apply_coordinates(plant: &mut VendorPlant, details: &PlantDetails)
     }
 }
 
-/// Adds `plant/data` readings. Its update time is plant-local: it becomes UTC only when the
-/// plant's zone is known.
+/// Adds `plant/data` readings. Its update time is local to the reply's own `timezone`
+/// (`GMT+8`, as Growatt's documented reply carries it), else to the plant's known zone; it
+/// becomes UTC only when one of them is known. A plant without a zone yet (its details
+/// refused, or without one) takes the reply's.
 pub(super) fn apply_data(plant: &mut VendorPlant, data: &PlantData) {
+    let own_zone = data.timezone.as_deref().and_then(checked_zone);
+    if plant.timezone.is_none() {
+        plant.timezone.clone_from(&own_zone);
+    }
+    let zone = own_zone.as_ref().or(plant.timezone.as_ref());
     if data.current_power.is_some() {
         plant.current_power_kw = data.current_power;
     }
@@ -77,7 +92,7 @@ pub(super) fn apply_data(plant: &mut VendorPlant, data: &PlantData) {
     if data.total_energy.is_some() {
         plant.total_energy_kwh = data.total_energy;
     }
-    if let (Some(text), Some(zone)) = (&data.last_update_time, &plant.timezone) {
+    if let (Some(text), Some(zone)) = (&data.last_update_time, zone) {
         plant.vendor_updated_at = local_time(text, zone);
     }
 }
@@ -125,6 +140,81 @@ mod tests {
         let mut bare = VendorPlant::default();
         apply_coordinates(&mut bare, &half);
         assert_eq!((bare.latitude, bare.longitude), (None, None));
+    }
+
+    /// Growatt's documented list example, field by field. Its plant was never filled in:
+    /// `city`, `installer` and `operator` are `"0"` and `peak_power` is `0`, Growatt's
+    /// defaults for a field never entered, so the address is the country alone and the
+    /// capacity unknown (not 0 kWp); `total_energy` is a number here (0 kWh is a reading),
+    /// `current_power` `""` none; the list has no zone and no update time.
+    #[test]
+    fn the_documented_list_row_converts_field_by_field() {
+        let page: Data<PlantPage> =
+            serde_json::from_str(&fixture("recorded/plant_list__apidoc.json")).unwrap();
+        let page = page.data.unwrap();
+        assert_eq!(page.count, Some(1));
+        let row = page.plants.unwrap().remove(0);
+        let converted = plant(serde_json::from_str(row.get()).unwrap(), row.get()).unwrap();
+        assert_eq!(
+            converted,
+            VendorPlant {
+                vendor_plant_id: "1185".into(),
+                name: Some("9".into()),
+                capacity_kw: None,
+                address: Some("China".into()),
+                latitude: None,
+                longitude: None,
+                timezone: None,
+                network_status: Some("NORMAL".into()),
+                status: Some(PlantStatus::Online),
+                current_power_kw: None,
+                daily_energy_kwh: None,
+                total_energy_kwh: Some(0.0),
+                vendor_updated_at: None,
+                raw_json: Some(row.get().to_owned()),
+            }
+        );
+    }
+
+    /// Growatt's documented details example: the zone `GMT+8` is `Etc/GMT-8`, the
+    /// coordinates are text.
+    #[test]
+    fn the_documented_details_give_the_zone_and_the_position() {
+        let details: Data<PlantDetails> =
+            serde_json::from_str(&fixture("recorded/plant_details__apidoc.json")).unwrap();
+        let details = details.data.unwrap();
+        assert_eq!(
+            details.timezone.as_deref().and_then(checked_zone).as_deref(),
+            Some("Etc/GMT-8")
+        );
+        assert_eq!((details.latitude, details.longitude), (Some(22.6), Some(113.9)));
+    }
+
+    /// Growatt's documented `plant/data` example, field by field: a current power of `0`
+    /// (a number, kW) is a reading; the energies are text in kWh; `last_update_time` is
+    /// local to the reply's own `timezone` (`GMT+8`), so it becomes UTC even for a plant
+    /// whose zone is not known yet (details refused, or without one), which takes that zone.
+    #[test]
+    fn the_documented_plant_data_converts_in_its_own_zone() {
+        let data: Data<PlantData> =
+            serde_json::from_str(&fixture("recorded/plant_data__apidoc.json")).unwrap();
+        let data = data.data.unwrap();
+        let mut unzoned = VendorPlant::default();
+        apply_data(&mut unzoned, &data);
+        assert_eq!(unzoned.current_power_kw, Some(0.0), "0 kW is a reading");
+        assert_eq!(unzoned.daily_energy_kwh, Some(0.0));
+        assert_eq!(unzoned.total_energy_kwh, Some(15.7));
+        assert_eq!(unzoned.timezone.as_deref(), Some("Etc/GMT-8"), "the reply's own zone");
+        assert_eq!(
+            unzoned.vendor_updated_at.map(|t| t.to_canonical()).as_deref(),
+            Some("2018-12-13T03:06:34.000Z")
+        );
+        // A known zone is kept; the time is read in the reply's own.
+        let mut zoned =
+            VendorPlant { timezone: Some("Etc/GMT-8".into()), ..VendorPlant::default() };
+        apply_data(&mut zoned, &data);
+        assert_eq!(zoned.timezone.as_deref(), Some("Etc/GMT-8"));
+        assert_eq!(zoned.vendor_updated_at, unzoned.vendor_updated_at);
     }
 
     fn fixture(name: &str) -> String {

@@ -1,8 +1,10 @@
 //! Growatt OpenAPI v1 (vendor-apis.md §5): a static API token in the `token` header;
 //! plants from `/v1/plant/list` (`page`, `perpage` at most 100; current power and lifetime
-//! energy included); a new plant's zone from `/v1/plant/details` once; today's energy and
-//! the update time (plant-local, to UTC through that zone: `GMT+8` or `GMT+5:30`) from
-//! `/v1/plant/data`, one call per plant.
+//! energy included); a new plant's zone (and its position, where the list sends `""`) from
+//! `/v1/plant/details` once; today's energy and the update time from `/v1/plant/data`, one
+//! call per plant. That time is local to the zone the data reply carries beside it
+//! (`GMT+8` or `GMT+5:30`, as Growatt's documented reply does), else to the plant's known
+//! zone, and so becomes UTC even where the details gave none.
 //!
 //! Growatt has no plant-level alarm list (only per-device-type ones), so alerts are
 //! reported as unsupported: visible in the run, not a failure. `10012` is a rate limit,

@@ -76,9 +76,12 @@ pub(super) struct PlantData {
     pub today_energy: Option<f64>,
     #[serde(default, deserialize_with = "lenient::opt_f64")]
     pub total_energy: Option<f64>,
-    /// Plant-local `YYYY-MM-DD HH:MM:SS`.
+    /// `YYYY-MM-DD HH:MM:SS`, local to `timezone`.
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub last_update_time: Option<String>,
+    /// `GMT+8`: the plant's zone, which Growatt's documented reply carries beside the time.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub timezone: Option<String>,
 }
 
 /// `GET /v1/plant/details`: what the list lacks, the plant's zone.
