@@ -183,8 +183,8 @@ pub struct Faults {
     /// last plant), the total (and FusionSolar's page count) is one more, and the added
     /// plant itself is never shown, having landed on the page already read.
     pub row_inserted_while_paging: bool,
-    /// Growatt: `/v1/plant/details` answers without a `timezone` (as for plants whose
-    /// settings have none).
+    /// Growatt: `/v1/plant/details` and `/v1/plant/data` answer without a `timezone` (as
+    /// for plants whose settings have none).
     pub growatt_details_without_zone: bool,
     /// Send headers, then hold the body this long.
     pub slow_body: Option<(Duration, Trigger)>,
