@@ -26,7 +26,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{COOKIE, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Map, Value, json};
@@ -109,17 +109,23 @@ fn failure(code: u32, message: &str) -> Reply {
 
 /// Wrong user name or system code, or a rejected login.
 fn bad_credentials() -> Reply {
-    failure(20001, "USERNAME_OR_PASSWORD_ERROR")
+    // As the live portal answers (recorded by a public client): HTTP 200, no body.
+    Reply::empty(StatusCode::OK)
+}
+
+/// A login answer that says neither success nor a failCode (`success:false`, failCode 0):
+/// the `malformed_login` fault.
+fn neither_success_nor_failure() -> Reply {
+    Reply::ok(json!({"success": false, "failCode": 0, "data": null, "message": null}))
 }
 
 /// The answer to a missing, unknown, replaced or expired token.
 fn must_relogin() -> Reply {
+    // As recorded from a live account: no `success` key.
     Reply::ok(json!({
-        "success": false,
         "failCode": 305,
         "message": "USER_MUST_RELOGIN",
         "immediately": true,
-        "data": null,
     }))
 }
 
@@ -167,6 +173,9 @@ async fn login(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let code = text_field(&body, "systemCode").unwrap_or_default();
     if code != account.creds.password || plan.faults.reject_login {
         return plan.finish(bad_credentials());
+    }
+    if plan.faults.malformed_login {
+        return plan.finish(neither_success_nor_failure());
     }
     let material = state.token_material(account);
     let token = format!("x-{}", &material[..40.min(material.len())]);

@@ -1066,7 +1066,7 @@ impl Fs {
 }
 
 fn relogin() -> Value {
-    json!({"success": false, "failCode": 305, "message": "USER_MUST_RELOGIN", "immediately": true, "data": null})
+    json!({"failCode": 305, "message": "USER_MUST_RELOGIN", "immediately": true})
 }
 
 fn now_ms() -> i64 {
@@ -1083,17 +1083,16 @@ async fn fusionsolar_login_token_and_single_session() {
     .await
     .unwrap();
     let creds = sim.credentials(0);
-    let refused = json!({"success": false, "failCode": 20001,
-        "message": "USERNAME_OR_PASSWORD_ERROR", "data": null});
+    // A refusal is HTTP 200 with an empty body, as the live portal answers.
     let wrong = fs_login(&sim, &creds.username, "wrong").await;
     assert!(wrong.headers().get("xsrf-token").is_none());
-    assert_eq!(wrong.json::<Value>().await.unwrap(), refused);
-    let unknown: Value = fs_login(&sim, "nobody", &creds.password).await.json().await.unwrap();
-    assert_eq!(unknown, refused);
+    assert_eq!(wrong.status(), 200);
+    assert_eq!(wrong.text().await.unwrap(), "");
+    let unknown = fs_login(&sim, "nobody", &creds.password).await.text().await.unwrap();
+    assert_eq!(unknown, "");
     let other = sim.credentials(1);
-    let rejected: Value =
-        fs_login(&sim, &other.username, &other.password).await.json().await.unwrap();
-    assert_eq!(rejected, refused);
+    let rejected = fs_login(&sim, &other.username, &other.password).await.text().await.unwrap();
+    assert_eq!(rejected, "");
     assert_eq!((sim.tokens_issued(0), sim.tokens_issued(1)), (0, 0));
     assert_eq!((sim.requests(0, Endpoint::Login), sim.requests(1, Endpoint::Login)), (1, 1));
 

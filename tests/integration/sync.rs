@@ -278,25 +278,35 @@ async fn rejected_login_is_tried_once_until_credentials_change() {
 }
 
 /// A login reply that does not say whether it succeeded (Sungrow: `result_code "1"` with
-/// `result_data` null) fails the run as malformed, never parks the vendor: the next run
-/// logs in again, and succeeds once the portal answers properly.
+/// `result_data` null; FusionSolar: `success:false` with failCode 0) fails the run as
+/// malformed, never parks the vendor: the next run logs in again, and succeeds once the
+/// portal answers properly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_login_reply_never_parks_the_vendor() {
     let malformed = Faults { malformed_login: true, ..Faults::none() };
-    let h = Harness::new(vec![faulty(VendorKind::Sungrow, 5, malformed)]).await;
+    let h = Harness::new(vec![
+        faulty(VendorKind::Sungrow, 5, malformed.clone()),
+        faulty(VendorKind::Huawei, 5, malformed),
+    ])
+    .await;
+    let said = ["Sungrow's login reply has no result_data", "neither a success nor a failCode"];
     for attempt in 1..=2 {
         let report = h.run(RunKind::Plants).await;
         assert_eq!(report.status, RunStatus::Failed);
-        let error = Harness::error_of(&report, 0);
-        assert!(error.contains("Sungrow's login reply has no result_data"), "{error}");
-        assert_eq!(h.sim.requests(0, Endpoint::Login), attempt, "tried again every run");
-        let vendor = h.store.find_vendor("acct-0").await.unwrap();
-        assert!(!vendor.needs_user_action, "not a verdict on the credentials");
+        for (index, said) in said.iter().enumerate() {
+            let error = Harness::error_of(&report, index);
+            assert!(error.contains(said), "{error}");
+            assert_eq!(h.sim.requests(index, Endpoint::Login), attempt, "tried again every run");
+            let vendor = h.store.find_vendor(&format!("acct-{index}")).await.unwrap();
+            assert!(!vendor.needs_user_action, "not a verdict on the credentials");
+        }
     }
-    h.sim.set_faults(0, Faults::none());
+    for index in 0..2 {
+        h.sim.set_faults(index, Faults::none());
+    }
     let fixed = h.run(RunKind::Plants).await;
     assert_eq!(fixed.status, RunStatus::Ok, "{:?}", fixed.summary);
-    assert_eq!(fixed.summary.total_synced, 5);
+    assert_eq!(fixed.summary.total_synced, 10);
 }
 
 /// Each fault switch fails only its vendor, with a readable message.

@@ -339,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_kpis_add_energy_and_health() {
+    fn documented_kpis_add_energy_and_health() {
         let rows: Data<Vec<KpiRow>> = serde_json::from_str(&fixture("real_kpi.json")).unwrap();
         let rows = rows.data.unwrap();
         let mut plant = VendorPlant::default();
@@ -354,8 +354,41 @@ mod tests {
         assert_eq!(dark.network_status.as_deref(), Some("DISCONNECTED"));
     }
 
+    /// A live `getAlarmList` reply (identifiers replaced by its recorder), field by field:
+    /// alarms without `recoveryTime` stay open whatever their `status` (1 and 2 here).
     #[test]
-    fn recorded_alarms_get_occurrence_keys_and_recovery() {
+    fn a_live_alarm_list_converts_field_by_field() {
+        let rows: Data<Vec<Box<RawValue>>> =
+            serde_json::from_str(&fixture("recorded/getAlarmList__argia_sanitized.json")).unwrap();
+        let alerts: Vec<VendorAlert> = rows
+            .data
+            .unwrap()
+            .iter()
+            .map(|row| alert(serde_json::from_str::<Alarm>(row.get()).unwrap(), row.get()).unwrap())
+            .collect();
+        assert_eq!(alerts.len(), 3);
+        let logger = &alerts[0];
+        assert_eq!(logger.vendor_alert_key, "NE=00000001|0000A0000000|999999999|1789651007006");
+        assert_eq!(logger.vendor_plant_id.as_deref(), Some("NE=00000001"));
+        assert_eq!(logger.device_sn.as_deref(), Some("0000A0000000"));
+        assert_eq!(logger.title, "Network Connection Error");
+        assert_eq!(logger.code.as_deref(), Some("999999999"));
+        assert_eq!(logger.severity, Severity::High, "lev 2");
+        assert_eq!(logger.status, AlertStatus::Active);
+        assert_eq!(logger.started_at.unwrap().to_canonical(), "2026-09-17T13:16:47.006Z");
+        assert_eq!(logger.ended_at, None);
+        let description = logger.description.as_deref().unwrap();
+        assert!(description.starts_with("The server has not received"), "{description}");
+        assert!(description.contains("; 1. Check whether the device is powered on"));
+        let string = &alerts[2];
+        assert_eq!(string.vendor_plant_id.as_deref(), Some("NE=00000002"));
+        assert_eq!(string.severity, Severity::Medium, "lev 3");
+        assert_eq!(string.status, AlertStatus::Active, "status 2 without recoveryTime");
+        assert_eq!(string.started_at.unwrap().to_canonical(), "2026-09-16T12:00:00.000Z");
+    }
+
+    #[test]
+    fn documented_alarms_get_occurrence_keys_and_recovery() {
         let rows: Data<Vec<Box<RawValue>>> =
             serde_json::from_str(&fixture("alarm_list.json")).unwrap();
         let alerts: Vec<Result<VendorAlert, String>> = rows
