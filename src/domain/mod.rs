@@ -8,6 +8,7 @@ mod credentials;
 mod cron;
 mod enums;
 mod ids;
+pub mod plausible;
 mod records;
 mod run;
 mod secret;

@@ -110,20 +110,25 @@ pub fn bound_alert_key(key: &mut String) -> bool {
     cut_identity(key, TextBounds::ALERT_KEY)
 }
 
-/// The run's one line about fields cut to their bound (`name (2), address (1)`), or none.
-pub fn cut_fields_note(cut: &[&'static str]) -> Option<String> {
-    if cut.is_empty() {
+/// Field names counted, in the order first met: `name (2), address (1)`; `None` for none.
+pub fn count_names(names: &[&'static str]) -> Option<String> {
+    if names.is_empty() {
         return None;
     }
     let mut counts: Vec<(&str, usize)> = Vec::new();
-    for field in cut {
+    for field in names {
         match counts.iter_mut().find(|(name, _)| name == field) {
             Some((_, n)) => *n += 1,
             None => counts.push((field, 1)),
         }
     }
     let list: Vec<String> = counts.iter().map(|(name, n)| format!("{name} ({n})")).collect();
-    Some(format!("text longer than plantsync keeps was cut: {}", list.join(", ")))
+    Some(list.join(", "))
+}
+
+/// The run's one line about fields cut to their bound (`name (2), address (1)`), or none.
+pub fn cut_fields_note(cut: &[&'static str]) -> Option<String> {
+    Some(format!("text longer than plantsync keeps was cut: {}", count_names(cut)?))
 }
 
 /// A raw record over [`TextBounds::RAW_BYTES`] replaced by a JSON note of its size.

@@ -305,19 +305,47 @@ pub(crate) fn page_count(faults: &Faults, len: usize, size: usize) -> usize {
 }
 
 /// Applies the per-plant faults to a rendered plant: `wrong_type_plant` turns the capacity
-/// into `true`, `missing_field_plant` drops the id.
+/// into `true`, `missing_field_plant` drops the id, `implausible_plant` sends a capacity of
+/// 1e308 (in a `{unit, value}` reading, its value), `huge_text_plant` a megabyte of name,
+/// `huge_value_plant` a megabyte of text as the capacity.
 pub(crate) fn mangle_plant(
     faults: &Faults,
     plant_index: usize,
     item: &mut Map<String, Value>,
-    id_key: &str,
-    capacity_key: &str,
+    (id_key, name_key, capacity_key): (&str, &str, &str),
 ) {
+    if faults.huge_text_plant == Some(plant_index) {
+        // A megabyte of name with a NUL and an escape sequence in it.
+        let name = format!("{}\u{0}\u{1b}[2J{}", "N".repeat(1 << 19), "M".repeat(1 << 19));
+        item.insert(name_key.to_owned(), Value::String(name));
+    }
+    if faults.huge_value_plant == Some(plant_index) {
+        // A megabyte of text where the capacity's number belongs: the row is unreadable,
+        // and its reason must not quote it.
+        item.insert(
+            capacity_key.to_owned(),
+            Value::String(format!("{}\u{0}", "9x".repeat(1 << 19))),
+        );
+    }
     if faults.wrong_type_plant == Some(plant_index) {
         item.insert(capacity_key.to_owned(), Value::Bool(true));
     }
     if faults.missing_field_plant == Some(plant_index) {
         item.remove(id_key);
+    }
+    if faults.implausible_plant == Some(plant_index) {
+        let huge = serde_json::json!(1e308);
+        match item.get_mut(capacity_key) {
+            Some(Value::Object(reading)) => {
+                reading.insert("value".to_owned(), Value::String("1e308".into()));
+            }
+            Some(Value::String(_)) => {
+                item.insert(capacity_key.to_owned(), Value::String("1e308".into()));
+            }
+            _ => {
+                item.insert(capacity_key.to_owned(), huge);
+            }
+        }
     }
 }
 

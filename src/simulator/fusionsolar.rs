@@ -270,7 +270,7 @@ async fn stations(State(state): State<Arc<SimState>>, headers: HeaderMap, body: 
                 .iter()
                 .map(|plant| {
                     let mut item = station(plant);
-                    mangle_plant(call.faults, plant.index, &mut item, "plantCode", "capacity");
+                    mangle_plant(call.faults, plant.index, &mut item, ("plantCode", "plantName", "capacity"));
                     Value::Object(item)
                 })
                 .collect();

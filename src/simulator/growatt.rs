@@ -133,7 +133,12 @@ async fn plant_list(
                 .iter()
                 .map(|plant| {
                     let mut item = plant_row(plant, user_id);
-                    mangle_plant(call.faults, plant.index, &mut item, "plant_id", "peak_power");
+                    mangle_plant(
+                        call.faults,
+                        plant.index,
+                        &mut item,
+                        ("plant_id", "name", "peak_power"),
+                    );
                     Value::Object(item)
                 })
                 .collect();

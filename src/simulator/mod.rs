@@ -165,6 +165,12 @@ pub struct Faults {
     pub wrong_type_plant: Option<usize>,
     /// This plant lacks its id field.
     pub missing_field_plant: Option<usize>,
+    /// This plant reports a capacity no plant can have (1e308, in the portal's own shape).
+    pub implausible_plant: Option<usize>,
+    /// This plant's name is a megabyte long, with a NUL and an escape sequence in it.
+    pub huge_text_plant: Option<usize>,
+    /// This plant's capacity is a megabyte of text (with a NUL): an unreadable row.
+    pub huge_value_plant: Option<usize>,
     /// Sungrow: this alert (0-based, in the account's generated order: by plant, then
     /// occurrence) is sent in the fault list with a wrongly typed `create_time`, so its row
     /// does not decode. Other portals ignore it.

@@ -161,7 +161,7 @@ async fn site_list(
                 .map(|plant| {
                     let open: Vec<&Alert> = data.open_alerts_of(plant.index).collect();
                     let mut item = site(plant, call.account.index, &open);
-                    mangle_plant(call.faults, plant.index, &mut item, "id", "peakPower");
+                    mangle_plant(call.faults, plant.index, &mut item, ("id", "name", "peakPower"));
                     Value::Object(item)
                 })
                 .collect();

@@ -198,7 +198,12 @@ async fn station_list(
                 .iter()
                 .map(|plant| {
                     let mut item = station(plant);
-                    mangle_plant(faults, plant.index, &mut item, "id", "installedCapacity");
+                    mangle_plant(
+                        faults,
+                        plant.index,
+                        &mut item,
+                        ("id", "name", "installedCapacity"),
+                    );
                     Value::Object(item)
                 })
                 .collect();

@@ -213,7 +213,12 @@ async fn station_list(
                 .map(|plant| {
                     let open: Vec<&Alert> = data.open_alerts_of(plant.index).collect();
                     let mut item = station(plant, &open, started_at);
-                    mangle_plant(call.faults, plant.index, &mut item, "ps_id", "total_capcity");
+                    mangle_plant(
+                        call.faults,
+                        plant.index,
+                        &mut item,
+                        ("ps_id", "ps_name", "total_capcity"),
+                    );
                     Value::Object(item)
                 })
                 .collect();

@@ -66,6 +66,18 @@ pub(super) async fn sync(
     for key in listing.open_keys.iter_mut().flatten() {
         text::bound_alert_key(key);
     }
+    // An occurrence with an impossible time is not believed: skipped like an unreadable
+    // row, so it overwrites nothing and the listing resolves nothing.
+    let now = Timestamp::now();
+    let mut implausible = Vec::new();
+    listing.alerts.retain(|alert| match alert.implausible(now) {
+        Some(reason) => {
+            implausible.push(format!("{}: {reason}", alert.vendor_alert_key));
+            false
+        }
+        None => true,
+    });
+    listing.skipped.extend(implausible);
     let mut run = VendorRun {
         total: listing.alerts.len() as u64,
         in_part: listing.partial,

@@ -2,7 +2,7 @@
 //! listing that named every plant: [`Vanished::rule`]).
 
 use super::{Engine, Progress, VendorRun, error_of, first_few, store_in_batches};
-use crate::domain::{Timestamp, VendorPlant, text};
+use crate::domain::{Timestamp, VendorPlant, plausible, text};
 use crate::store::SyncTarget;
 use crate::vendors::{KnownPlants, PlantListing};
 use tracing::{debug, info, warn};
@@ -33,6 +33,11 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
     // Bounded before anything reads them, ids included (the vanished rule compares them).
     let cut: Vec<&str> = listing.plants.iter_mut().flat_map(VendorPlant::bound_texts).collect();
     listing.warnings.extend(text::cut_fields_note(&cut));
+    // Values no plant can report are not stored: the stored ones stay.
+    let now = Timestamp::now();
+    let dropped: Vec<&str> =
+        listing.plants.iter_mut().flat_map(|plant| plant.drop_implausible(now)).collect();
+    listing.warnings.extend(plausible::dropped_note(&dropped));
     for id in listing.skipped.iter_mut().filter_map(|(id, _)| id.as_mut()) {
         text::bound_plant_id(id);
     }

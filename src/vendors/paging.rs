@@ -512,6 +512,28 @@ impl PlantPages {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lone surrogate escape (`\ud800`, no valid UTF-16) in one row fails that row alone:
+    /// the page's rows stay raw, so the page and its other rows stand.
+    #[test]
+    fn a_lone_surrogate_in_one_row_fails_that_row_only() {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            rows: Vec<Box<serde_json::value::RawValue>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Row {
+            name: String,
+        }
+        let page = r#"{"rows":[{"name":"a\ud800b"},{"name":"ok"}]}"#;
+        let envelope: Envelope = serde_json::from_str(page).unwrap();
+        let decode = |row: &serde_json::value::RawValue| {
+            decode_row(row.get(), |row: Row, _| Ok::<_, String>(row.name))
+        };
+        let error = decode(&envelope.rows[0]).unwrap_err();
+        assert!(error.contains("escape"), "{error}");
+        assert_eq!(decode(&envelope.rows[1]).unwrap(), "ok");
+    }
     use serde_json::value::RawValue;
 
     /// What `rules.after` says of a page of `rows` rows, `added` of them new.
