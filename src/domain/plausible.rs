@@ -159,7 +159,8 @@ mod tests {
 
     #[test]
     fn what_no_plant_can_report_is_not_stored() {
-        let cases: Vec<(fn(&mut VendorPlant), &str)> = vec![
+        type Spoil = fn(&mut VendorPlant);
+        let cases: Vec<(Spoil, &str)> = vec![
             (|p| p.capacity_kw = Some(1e308), "capacity"),
             (|p| p.capacity_kw = Some(-5.0), "capacity"),
             (|p| p.latitude = Some(123.5), "latitude"),
