@@ -57,6 +57,7 @@ impl FaultState {
             rate_limited: f.rate_limit.is_some_and(|t| fires(&t)),
             truncate: f.truncated_json.is_some_and(|t| fires(&t)),
             slow_body: f.slow_body.filter(|(_, t)| fires(t)).map(|(delay, _)| delay),
+            mutate: f.mutate.map(|seed| super::mutate::reply_seed(seed, self.total)),
             faults: f.clone(),
             latch: None,
         }
@@ -84,6 +85,8 @@ pub(crate) struct Plan {
     truncate: bool,
     /// Hold the body back this long after the headers.
     slow_body: Option<Duration>,
+    /// Spoil a JSON body with the mutations of this seed ([`Faults::mutate`]).
+    mutate: Option<u64>,
     /// The account's switches at the time (token limit, login rejection, plant faults).
     pub faults: Faults,
     /// The account's plant-list latch, for plant-list requests (set by `Account::begin`).
@@ -117,9 +120,10 @@ impl Plan {
         None
     }
 
-    /// Renders `reply` with the body faults of this request (truncation, slow body).
+    /// Renders `reply` with the body faults of this request (mutation, truncation, slow
+    /// body).
     pub(crate) fn finish(&self, reply: Reply) -> Response {
-        let mut response = reply.into_response(self.truncate);
+        let mut response = reply.render(self.truncate, self.mutate);
         if let Some(delay) = self.slow_body {
             response.extensions_mut().insert(SlowBody(delay));
         }
@@ -192,9 +196,19 @@ impl Reply {
     /// The HTTP response; `truncate` keeps only the first half of the body bytes (with the
     /// content type still claimed).
     pub(crate) fn into_response(self, truncate: bool) -> Response {
+        self.render(truncate, None)
+    }
+
+    /// [`Reply::into_response`], a JSON body first spoiled by the mutations of `mutate`
+    /// ([`super::mutate::mutate`]).
+    fn render(self, truncate: bool, mutate: Option<u64>) -> Response {
         let (mut bytes, content_type) = match self.payload {
             Payload::Json(body) => {
-                (serde_json::to_vec(&body).unwrap_or_default(), Some("application/json"))
+                let bytes = match mutate {
+                    Some(seed) => super::mutate::mutate(&body, seed).bytes,
+                    None => serde_json::to_vec(&body).unwrap_or_default(),
+                };
+                (bytes, Some("application/json"))
             }
             Payload::Text(text) => (text.into_bytes(), Some("text/plain; charset=utf-8")),
             Payload::Empty => (Vec::new(), None),

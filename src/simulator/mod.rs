@@ -44,6 +44,7 @@ mod data;
 mod faults;
 mod fusionsolar;
 mod growatt;
+pub mod mutate;
 mod solaredge;
 mod solarman;
 mod state;
@@ -244,6 +245,12 @@ pub struct Faults {
     /// whole seconds) at most once a second: readings never run ahead of the clock. `None`
     /// (the default) never, except through [`Simulator::touch_plant`].
     pub readings_move_every: Option<Duration>,
+    /// Every JSON reply of this account that its handler finishes (the answers to the
+    /// login, the lists and the per-plant calls; not the signals sent before them: an HTML
+    /// error, a rate limit) is spoiled by [`mutate::mutate`], seeded by this seed mixed
+    /// with the account's request count ([`mutate::reply_seed`]): each reply differently,
+    /// the same way on every run whose requests arrive in the same order.
+    pub mutate: Option<u64>,
 }
 
 /// Requests of one account a portal handles at once by default ([`Faults::
