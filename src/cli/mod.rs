@@ -183,6 +183,12 @@ pub struct SimulateArgs {
     /// Hold every plant-list body this many milliseconds after the headers.
     #[arg(long)]
     pub slow_body_ms: Option<u64>,
+    /// Spoil every JSON reply with one to three mutations chosen by this seed (type
+    /// changes, huge numbers, megabyte strings, unicode edge cases, deep nesting,
+    /// truncation, wrong lengths, seconds for milliseconds, impossible zones), each reply
+    /// differently: a fuzzing proxy built in.
+    #[arg(long, value_name = "SEED")]
+    pub mutate: Option<u64>,
     /// Move every plant's readings (last update time, power, energy) at the first request
     /// at least this many seconds after they last moved (0: at every request, at most once
     /// a second: readings never run ahead of the clock), as a real portal's do every few

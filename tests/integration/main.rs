@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod config;
 mod files;
+mod fuzz;
 mod hostile;
 mod limits;
 mod listing;

@@ -24,6 +24,7 @@ pub fn faults(args: &SimulateArgs) -> Faults {
         empty_pages_from: args.empty_pages_from,
         duplicate_ids_across_pages: args.duplicate_ids,
         slow_body: args.slow_body_ms.map(|ms| (Duration::from_millis(ms), plant_list)),
+        mutate: args.mutate,
         ..Faults::none()
     }
 }
