@@ -25,15 +25,32 @@ pub fn excerpt(text: &str, max: usize) -> String {
         .chars()
         .map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() })
         .collect();
-    if escaped.len() <= max {
+    // Counted in characters of the result: an escaped control character is several.
+    let width = |unit: &String| unit.chars().count();
+    if escaped.iter().map(width).sum::<usize>() <= max {
         return escaped.concat();
     }
-    let tail = max / 3;
-    let head = max.saturating_sub(tail + 1);
-    let mut out = escaped[..head].concat();
-    out.push('…');
-    out.push_str(&escaped[escaped.len() - tail..].concat());
-    out
+    let tail_budget = max / 3;
+    let head_budget = max.saturating_sub(tail_budget + 1);
+    let head = fit(escaped.iter(), head_budget);
+    let mut tail = fit(escaped.iter().rev(), tail_budget);
+    tail.reverse();
+    format!("{}…{}", head.concat(), tail.concat())
+}
+
+/// The leading `units` that fit in `budget` characters.
+fn fit<'a>(units: impl Iterator<Item = &'a String>, budget: usize) -> Vec<&'a str> {
+    let mut used = 0;
+    let mut kept = Vec::new();
+    for unit in units {
+        let width = unit.chars().count();
+        if used + width > budget {
+            break;
+        }
+        used += width;
+        kept.push(unit.as_str());
+    }
+    kept
 }
 
 /// A JSON decoder's error in words, bounded: serde's message (which quotes the value it
@@ -196,6 +213,11 @@ mod tests {
         // Multibyte characters are never split.
         let wide = "é".repeat(1000);
         assert_eq!(excerpt(&wide, 11).chars().count(), 11);
+        // Escaped control characters count as the characters they become (found by the
+        // paging test of a converter's reason ending in a NUL): the bound holds.
+        let nuls = excerpt(&"\0".repeat(1000), 300);
+        assert!(nuls.chars().count() <= 300, "{} chars", nuls.chars().count());
+        assert!(nuls.starts_with("\\u{0}") && nuls.ends_with("\\u{0}"), "{nuls}");
     }
 
     #[test]

@@ -556,6 +556,162 @@ pub fn reply_seed(seed: u64, count: u64) -> u64 {
     mix(seed ^ mix(count))
 }
 
+/// What the per-portal property tests (`src/vendors/*/fuzz_tests.rs`) assert of a
+/// decoder's output after the central step of the sync (bound the texts, drop the
+/// implausible), in one place so the five portals are held to one rule.
+#[cfg(test)]
+pub(crate) mod check {
+    use crate::domain::plausible::{
+        MAX_CAPACITY_KW, MAX_DAILY_ENERGY_KWH, MAX_TOTAL_ENERGY_KWH, STANDBY_SHARE, TimeWindow,
+    };
+    use crate::domain::text::{ERROR_CHARS, TextBounds};
+    use crate::domain::{Timestamp, VendorAlert, VendorPlant};
+    use crate::vendors::http::Response;
+    use serde_json::Value;
+
+    /// Cases per property (each mutated reply may hold megabytes).
+    pub(crate) const CASES: u32 = 48;
+
+    /// The JSON fixtures of `vendor` (`tests/fixtures/<vendor>/*.json` and `recorded/`)
+    /// whose names start with one of `prefixes`.
+    pub(crate) fn fixtures(vendor: &str, prefixes: &[&str]) -> Vec<(String, Value)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut out = Vec::new();
+        for dir in [root.join(vendor), root.join(vendor).join("recorded")] {
+            let mut names: Vec<_> = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|e| e == "json"))
+                .collect();
+            names.sort();
+            for path in names {
+                let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                if !prefixes.iter().any(|p| name.starts_with(p)) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if let Ok(value) = serde_json::from_str(&text) {
+                    out.push((name, value));
+                }
+            }
+        }
+        assert!(!out.is_empty(), "no fixture of {vendor} starts with {prefixes:?}");
+        out
+    }
+
+    /// `fixture` mutated by `seed`, as the adapter receives it: an HTTP 200 response.
+    pub(crate) fn reply(fixture: &Value, seed: u64) -> Response {
+        let body = super::mutate(fixture, seed).bytes;
+        Response { status: 200, retry_after: None, headers: Vec::new(), body }
+    }
+
+    /// A decoder's or a classifier's error, as the run would quote it: bounded, printable,
+    /// and saying something.
+    pub(crate) fn error(text: &str) -> Result<(), String> {
+        let chars = text.chars().count();
+        if chars == 0 {
+            return Err("an empty error".into());
+        }
+        // One quoted part and the words around it.
+        if chars > ERROR_CHARS {
+            return Err(format!("an error of {chars} chars"));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(format!(
+                "a raw control character in {:?}",
+                crate::domain::text::excerpt(text, 200)
+            ));
+        }
+        Ok(())
+    }
+
+    fn within(value: Option<f64>, lo: f64, hi: f64) -> bool {
+        value.is_none_or(|v| v.is_finite() && (lo..=hi).contains(&v))
+    }
+
+    fn bounded(text: &Option<String>, max: usize) -> bool {
+        text.as_ref().is_none_or(|t| t.chars().count() <= max)
+    }
+
+    /// `plant` after the sync's central step holds every rule.
+    pub(crate) fn plant(mut plant: VendorPlant, now: Timestamp) -> Result<(), String> {
+        plant.bound_texts();
+        plant.drop_implausible(now);
+        let standby = plant.capacity_kw.map_or(1.0, |c| (c * STANDBY_SHARE).max(1.0));
+        let rules = [
+            ("latitude", within(plant.latitude, -90.0, 90.0)),
+            ("longitude", within(plant.longitude, -180.0, 180.0)),
+            ("capacity", within(plant.capacity_kw, 0.0, MAX_CAPACITY_KW)),
+            ("power", within(plant.current_power_kw, -standby, MAX_CAPACITY_KW)),
+            ("daily energy", within(plant.daily_energy_kwh, 0.0, MAX_DAILY_ENERGY_KWH)),
+            ("total energy", within(plant.total_energy_kwh, 0.0, MAX_TOTAL_ENERGY_KWH)),
+            ("update time", plant.vendor_updated_at.is_none_or(|t| TimeWindow::at(now).holds(&t))),
+            ("id", !plant.vendor_plant_id.is_empty()),
+            ("id bound", plant.vendor_plant_id.chars().count() <= TextBounds::PLANT_ID),
+            ("name bound", bounded(&plant.name, TextBounds::NAME)),
+            ("address bound", bounded(&plant.address, TextBounds::ADDRESS)),
+            ("zone bound", bounded(&plant.timezone, TextBounds::WORD)),
+            ("status bound", bounded(&plant.network_status, TextBounds::WORD)),
+            ("raw bound", plant.raw_json.as_ref().is_none_or(|r| r.len() <= TextBounds::RAW_BYTES)),
+        ];
+        match rules.iter().find(|(_, holds)| !holds) {
+            Some((rule, _)) => Err(format!(
+                "{rule} broken: {}",
+                crate::domain::text::excerpt(&format!("{plant:?}"), 600)
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `alert` after the sync's central step holds every rule, or is skipped for an
+    /// implausible time (with a bounded reason).
+    pub(crate) fn alert(mut alert: VendorAlert, now: Timestamp) -> Result<(), String> {
+        alert.bound_texts();
+        if let Some(reason) = alert.implausible(now) {
+            return error(&reason);
+        }
+        let window = TimeWindow::at(now);
+        let rules = [
+            ("start", alert.started_at.is_none_or(|t| window.holds(&t))),
+            ("end", alert.ended_at.is_none_or(|t| window.holds(&t))),
+            ("key", !alert.vendor_alert_key.is_empty()),
+            ("key bound", alert.vendor_alert_key.chars().count() <= TextBounds::ALERT_KEY),
+            ("title bound", alert.title.chars().count() <= TextBounds::TITLE),
+            ("code bound", bounded(&alert.code, TextBounds::CODE)),
+            ("device bound", bounded(&alert.device_sn, TextBounds::CODE)),
+            ("plant bound", bounded(&alert.vendor_plant_id, TextBounds::PLANT_ID)),
+            ("description bound", bounded(&alert.description, TextBounds::DESCRIPTION)),
+            ("raw bound", alert.raw_json.as_ref().is_none_or(|r| r.len() <= TextBounds::RAW_BYTES)),
+        ];
+        match rules.iter().find(|(_, holds)| !holds) {
+            Some((rule, _)) => Err(format!(
+                "{rule} broken: {}",
+                crate::domain::text::excerpt(&format!("{alert:?}"), 600)
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The rows of a decoded page, each decoded on its own as the adapters do
+    /// ([`crate::vendors::paging::decode_row`]), checked with `each`; a row that does not
+    /// decode must say why in a bounded error.
+    pub(crate) fn rows<W: serde::de::DeserializeOwned, T>(
+        rows: &[Box<serde_json::value::RawValue>],
+        convert: impl Fn(W, &str) -> Result<T, String>,
+        each: impl Fn(T) -> Result<(), String>,
+    ) -> Result<(), String> {
+        for row in rows {
+            match crate::vendors::paging::decode_row(row.get(), &convert) {
+                Ok(decoded) => each(decoded)?,
+                Err(reason) => error(&reason).map_err(|e| format!("row reason: {e}"))?,
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

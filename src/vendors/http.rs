@@ -105,21 +105,25 @@ impl Response {
     pub fn json(&self) -> Result<serde_json::Value, VendorError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             VendorError::Malformed(format!(
-                "{} body of {} bytes is not valid JSON ({e})",
+                "{} body of {} bytes is not valid JSON ({})",
                 content_hint(&self.body),
-                self.body.len()
+                self.body.len(),
+                crate::domain::text::json_error(&e)
             ))
         })
     }
 
     /// Parses the body into `T`; `what` names the call in the error, which never quotes the
-    /// body.
+    /// body beyond the decoder's bounded, escaped excerpt ([`crate::domain::text::json_error`]):
+    /// a value of the wrong type may be a megabyte with a NUL in it.
     pub fn parse<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, VendorError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             VendorError::Malformed(format!(
-                "{what}: {} body of {} bytes could not be read ({e})",
+                "{}: {} body of {} bytes could not be read ({})",
+                crate::domain::text::excerpt(what, crate::domain::text::ERROR_PART_CHARS),
                 content_hint(&self.body),
-                self.body.len()
+                self.body.len(),
+                crate::domain::text::json_error(&e)
             ))
         })
     }
@@ -313,6 +317,31 @@ fn network_error(error: reqwest::Error) -> VendorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A megabyte where a number belongs (found by the Solarman fuzz tests, seed
+    /// 6653364133260691265, a realtime reply): the error is short and escaped.
+    #[test]
+    fn a_decoder_error_is_bounded_and_escaped() {
+        let body = format!("{{\"n\": \"{}\\u001b[2J\"}}", "9".repeat(1 << 20)).into_bytes();
+        let response = Response { status: 200, retry_after: None, headers: Vec::new(), body };
+        #[derive(Debug, serde::Deserialize)]
+        struct Reading {
+            #[allow(dead_code)]
+            n: f64,
+        }
+        for error in [
+            response.parse::<Reading>("Solarman realtime").unwrap_err().to_string(),
+            Response { body: b"{\"a\": \"\\u0000".to_vec(), ..response.clone() }
+                .json()
+                .unwrap_err()
+                .to_string(),
+        ] {
+            assert!(error.chars().count() <= 500, "{} chars", error.chars().count());
+            assert!(!error.chars().any(char::is_control), "{error}");
+        }
+        let error = response.parse::<Reading>("Solarman realtime").unwrap_err().to_string();
+        assert!(error.contains("expected f64"), "{error}");
+    }
 
     #[test]
     fn backoff_is_capped_jittered_and_honours_retry_after() {

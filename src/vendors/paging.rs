@@ -39,19 +39,23 @@
 //! resolve alerts that are still open).
 
 use super::{PlantListing, VendorError};
-use crate::domain::{VendorAlert, VendorPlant};
+use crate::domain::{VendorAlert, VendorPlant, text};
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
 use std::future::Future;
 
 /// Decodes one raw row as the wire type `W` and converts it with `convert` (which also gets
 /// the raw text, to keep it). Rows are decoded one at a time from their own text, so one
-/// bad row fails alone and never its page; the error is the reason, for the report.
+/// bad row fails alone and never its page; the error is the reason, for the report,
+/// bounded and escaped ([`text::excerpt`]) whatever the row held: a decoder's message and
+/// a converter's both quote the value they met, which may be a megabyte or hold a NUL.
 pub fn decode_row<W: DeserializeOwned, T>(
     text: &str,
     convert: impl FnOnce(W, &str) -> Result<T, String>,
 ) -> Result<T, String> {
-    serde_json::from_str::<W>(text).map_err(|e| e.to_string()).and_then(|row| convert(row, text))
+    serde_json::from_str::<W>(text)
+        .map_err(|e| text::json_error(&e))
+        .and_then(|row| convert(row, text).map_err(|e| text::excerpt(&e, text::ERROR_PART_CHARS)))
 }
 
 /// One fetched page of a list: its rows, and what the vendor says of the whole (its total;
@@ -512,6 +516,29 @@ impl PlantPages {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A megabyte of text with a NUL where a number belongs (found by the Solarman fuzz
+    /// tests, seed 8448770078956484199): the row's reason is short and escaped, for the
+    /// decoder's message and the converter's alike.
+    #[test]
+    fn a_rows_reason_is_bounded_and_escaped() {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            #[allow(dead_code)]
+            n: f64,
+        }
+        let huge = format!("{}\\u0000", "x".repeat(1 << 20));
+        let text = format!("{{\"n\": \"{huge}\"}}");
+        let reason = decode_row(&text, |_: Row, _| Ok(())).unwrap_err();
+        assert!(reason.chars().count() <= text::ERROR_PART_CHARS, "{} chars", reason.len());
+        assert!(reason.contains("expected f64"), "{reason}");
+        let converted = decode_row(r#"{"n": 1}"#, |_: Row, _| {
+            Err::<(), _>(format!("bad '{}\0'", "y".repeat(1 << 20)))
+        });
+        let reason = converted.unwrap_err();
+        assert!(reason.chars().count() <= text::ERROR_PART_CHARS, "{} chars", reason.len());
+        assert!(!reason.chars().any(char::is_control), "{reason}");
+    }
 
     /// A lone surrogate escape (`\ud800`, no valid UTF-16) in one row fails that row alone:
     /// the page's rows stay raw, so the page and its other rows stand.

@@ -19,6 +19,8 @@
 
 mod client;
 mod convert;
+#[cfg(test)]
+mod fuzz_tests;
 mod wire;
 
 use super::http::Response;
