@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod config;
 mod files;
+mod keyring;
 mod limits;
 mod listing;
 mod lock;
