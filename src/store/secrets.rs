@@ -469,7 +469,7 @@ fn to_file(
 impl Store {
     /// The install's secrets store as recorded.
     pub async fn secrets_state(&self) -> Result<SecretsState> {
-        self.read(|conn| state(conn)).await
+        self.read(state).await
     }
 
     /// Whether the OS keyring works for this install now (an entry written, read back and
