@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod files;
 mod hostile;
+mod keyring;
 mod limits;
 mod listing;
 mod lock;
