@@ -156,11 +156,7 @@ mod tests {
         page.list
             .unwrap()
             .iter()
-            .map(|row| {
-                serde_json::from_str::<Station>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|s| plant(s, row.get()))
-            })
+            .map(|row| crate::vendors::paging::decode_row(row.get(), plant))
             .collect()
     }
 
@@ -325,11 +321,7 @@ mod tests {
             .list
             .unwrap()
             .iter()
-            .map(|row| {
-                serde_json::from_str::<Station>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|s| plant(s, row.get()))
-            })
+            .map(|row| crate::vendors::paging::decode_row(row.get(), plant))
             .collect();
         let demo = rows[0].as_ref().unwrap();
         assert_eq!(demo.vendor_plant_id, "NE=33554875");
@@ -431,11 +423,7 @@ mod tests {
             .data
             .unwrap()
             .iter()
-            .map(|row| {
-                serde_json::from_str::<Alarm>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|a| alert(a, row.get()))
-            })
+            .map(|row| crate::vendors::paging::decode_row(row.get(), alert))
             .collect();
         let open = alerts[0].as_ref().unwrap();
         assert_eq!(open.vendor_alert_key, "NE=33554875|102XXXXXXX|2064|1718000000000");

@@ -225,11 +225,7 @@ mod tests {
             .plants
             .unwrap()
             .iter()
-            .map(|row| {
-                serde_json::from_str::<Plant>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|p| plant(p, row.get()))
-            })
+            .map(|row| crate::vendors::paging::decode_row(row.get(), plant))
             .collect();
         let demo = rows[0].as_ref().unwrap();
         assert_eq!(demo.vendor_plant_id, "24765");

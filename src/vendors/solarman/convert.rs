@@ -183,9 +183,7 @@ mod tests {
     }
 
     fn decode(row: &serde_json::value::RawValue) -> Result<VendorPlant, String> {
-        serde_json::from_str::<Station>(row.get())
-            .map_err(|e| e.to_string())
-            .and_then(|s| plant(s, row.get()))
+        crate::vendors::paging::decode_row(row.get(), plant)
     }
 
     #[test]
