@@ -67,7 +67,14 @@ CREATE TABLE IF NOT EXISTS vendor_credentials (
     app_secret  TEXT,   -- Solarman appSecret, Sungrow secret key (x-access-key)
     api_key     TEXT,   -- SolarEdge api_key, Growatt token
     company_id  TEXT,   -- Solarman business orgId (optional)
-    updated_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    updated_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    -- Step 4: NULL when the secret fields (password, app_secret, api_key) are the columns
+    -- above; else they are NULL and this lists, comma-separated, the fields the OS keyring
+    -- holds for the vendor ('' when none is set). See `src/secrets`.
+    keyring_fields       TEXT,
+    -- Step 4: the SHA-256 prefix of api_key (`quotas::key_hash`), never the key, so quota
+    -- lookups need no secret wherever the key is kept.
+    api_key_fingerprint  TEXT
 );
 
 CREATE TABLE IF NOT EXISTS vendor_tokens (
@@ -76,7 +83,10 @@ CREATE TABLE IF NOT EXISTS vendor_tokens (
     refresh_token  TEXT,
     expires_at     TEXT,
     metadata       TEXT NOT NULL DEFAULT '{}',   -- JSON, e.g. {"expires_in":..., "stored_at":...}
-    updated_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    updated_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    -- Step 4: 1 when the token's values are an OS keyring entry (access_token is then '' and
+    -- refresh_token NULL here).
+    in_keyring     INTEGER NOT NULL DEFAULT 0 CHECK (in_keyring IN (0, 1))
 );
 
 CREATE TABLE IF NOT EXISTS plants (
@@ -232,3 +242,20 @@ CREATE TABLE IF NOT EXISTS key_probes (
 -- their `org_id` to NULL and must not fail); the store checks names when they are assigned.
 CREATE UNIQUE INDEX IF NOT EXISTS idx_vendors_org_name ON vendors (org_id, name)
     WHERE org_id IS NOT NULL;
+
+-- Step 4: the install's identity and where it keeps vendor secrets (`src/secrets`). The
+-- columns `vendor_credentials.keyring_fields`, `vendor_credentials.api_key_fingerprint` and
+-- `vendor_tokens.in_keyring` are added by `migrate::step_4` before this batch runs.
+
+-- One row. `install_id` names this install's OS keyring entries (a copy of the database
+-- keeps it). `secrets_store` is NULL until the first read-write open chooses it (or the
+-- upgrade of a database whose secrets were already in the file sets 'file').
+CREATE TABLE IF NOT EXISTS install (
+    id                 INTEGER PRIMARY KEY CHECK (id = 1),
+    install_id         TEXT    NOT NULL,
+    secrets_store      TEXT    CHECK (secrets_store IN ('keyring', 'file')),
+    secrets_chosen     TEXT    CHECK (secrets_chosen IN ('auto', 'config', 'moved', 'upgrade')),
+    secrets_chosen_at  TEXT,
+    secrets_note       TEXT    -- why the probe chose the file, in words
+);
+INSERT OR IGNORE INTO install (id, install_id) VALUES (1, lower(hex(randomblob(16))));

@@ -2,7 +2,7 @@
 //! errors to exit codes (0 ok, 1 runtime failure, 2 usage or configuration error).
 
 use crate::cli::commands::{self, Ctx, UsageError};
-use crate::cli::{Cli, Command, ConfigCommand, SyncCommand, TokenCommand};
+use crate::cli::{Cli, Command, ConfigCommand, SecretsCommand, SyncCommand, TokenCommand};
 use crate::config::{ConfigError, FlagValues, Inputs, Settings, keys};
 use crate::datadir::dir::{self as data_dir, DataDir, DataDirError, DirAccess};
 use crate::datadir::lock::DataDirLock;
@@ -141,7 +141,13 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
         settings.data_dir.value = created.keep();
     }
     if let Command::Config(ConfigCommand::Show(format)) = &cli.command {
-        return commands::config::show(&settings, format.format, &mut std::io::stdout().lock());
+        let secrets = secrets_in_use(&settings);
+        return commands::config::show(
+            &settings,
+            secrets.as_ref(),
+            format.format,
+            &mut std::io::stdout().lock(),
+        );
     }
 
     // The data dir first: a bad path is said once, before logging tries to create files.
@@ -168,10 +174,68 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     } else {
         tokio::runtime::Builder::new_current_thread().enable_all().build()?
     };
-    let result = runtime
-        .block_on(dispatch(&store, &settings, cli.command, demo_in_temp_dir).instrument(span));
+    let result = runtime.block_on(
+        async {
+            // The demo's throwaway data dir keeps its simulator secrets in its own file,
+            // never in the user's keyring.
+            settle_secrets(&store, &settings, demo_in_temp_dir).await?;
+            dispatch(&store, &settings, cli.command, demo_in_temp_dir).await
+        }
+        .instrument(span),
+    );
     store.close();
     result
+}
+
+/// Records where a new install keeps its secrets (`secrets.store`; `auto` asks the OS
+/// keyring) at its first read-write open, and says so once: the keyring, or why the file.
+async fn settle_secrets(store: &Store, settings: &Settings, file_only: bool) -> anyhow::Result<()> {
+    use crate::secrets::{Preference, SecretsStore};
+    if store.is_read_only() {
+        return Ok(());
+    }
+    let preference = if file_only {
+        Preference::Forced(SecretsStore::File)
+    } else {
+        settings.secrets_store.value
+    };
+    let settled = store.settle_secrets(preference).await.map_err(commands::usage_if_invalid)?;
+    let state = &settled.state;
+    if settled.chosen_now {
+        match (state.effective(), &state.note) {
+            (SecretsStore::File, Some(note)) => tracing::warn!(
+                "no OS keyring is reachable ({note}): this install keeps vendor secrets in the database file (mode 0600); `plantsync secrets move --to keyring` moves them once one is"
+            ),
+            (store, _) => {
+                tracing::info!("this install keeps vendor secrets in {}", store.describe())
+            }
+        }
+    } else if let Preference::Forced(wanted) = preference
+        && state.store.is_some_and(|s| s != wanted)
+    {
+        tracing::warn!(
+            "secrets.store is {wanted}, but this install keeps its secrets in {}: run `plantsync secrets move --to {wanted}` to move them",
+            state.effective().describe()
+        );
+    }
+    Ok(())
+}
+
+/// What `config show` says of the secrets store in use: the install's record when its
+/// database exists (read-only, without creating anything), `None` before there is one.
+fn secrets_in_use(settings: &Settings) -> Option<Result<crate::store::SecretsState, String>> {
+    let path = settings.database_path();
+    if !path.exists() {
+        return None;
+    }
+    let read = || -> anyhow::Result<crate::store::SecretsState> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let store = Store::open_read_only(&path)?;
+        let state = runtime.block_on(store.secrets_state());
+        store.close();
+        Ok(state?)
+    };
+    Some(read().map_err(|e| render(&e)))
 }
 
 /// The data dir of a command that writes: created if missing, refused when read-only.
@@ -228,6 +292,12 @@ fn run_agent(settings: Settings, log: &mut Option<logging::LogGuard>) -> anyhow:
     let span = tracing::info_span!("agent", source = "system", operation = "agent");
     let store = span.in_scope(|| open_store(&settings, &dir, &Command::Run))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Err(e) =
+        runtime.block_on(settle_secrets(&store, &settings, false).instrument(span.clone()))
+    {
+        store.close();
+        return Err(e);
+    }
     let locked = runtime.block_on(
         DataDirLock::acquire_for_agent(dir.path(), |sync| {
             tracing::info!(
@@ -290,6 +360,9 @@ async fn run_command(
             commands::sync::run(&mut ctx, RunKind::Alerts, args).await
         }
         Command::Demo(args) => commands::demo::run(&mut ctx, args.seed, demo_in_temp_dir).await,
+        Command::Secrets(SecretsCommand::Move { to, format }) => {
+            commands::secrets::move_to(&mut ctx, to, format).await
+        }
         Command::Init(_)
         | Command::Config(_)
         | Command::Simulate(_)
@@ -331,6 +404,7 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Simulate(_) => "simulate",
         Command::Run => "agent",
         Command::Token(_) => "token",
+        Command::Secrets(SecretsCommand::Move { .. }) => "secrets-move",
     }
 }
 

@@ -13,6 +13,8 @@
 //!   table of keys; it validates into typed settings before anything is written.
 //! * **datadir** owns the files beside the database: the lock that lets one process sync
 //!   a data dir at a time, and the control API's admin token.
+//! * **secrets** is where an install keeps vendor secrets: the OS keyring (the `keyring`
+//!   crate) or the database file, chosen per install; only the store calls it.
 //! * **store** owns every SQL statement: one writer thread, read-only connections for
 //!   listings, migrations from `schema.sql`, the change sequence for upstream.
 //! * **vendors** has one folder per portal behind the `VendorClient` trait, the session
@@ -42,6 +44,7 @@ pub mod datadir;
 pub mod domain;
 mod logging;
 pub mod schedule;
+pub mod secrets;
 pub mod simulator;
 pub mod store;
 pub mod sync;

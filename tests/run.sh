@@ -8,9 +8,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the tests need:
-#   sqlite3   the tests read the agent's database with the real sqlite3 CLI
+#   sqlite3          the tests read the agent's database with the real sqlite3 CLI
+#   dbus             dbus-daemon and dbus-send: a private session bus for the keyring test
+#   gnome-keyring    a real Secret Service on that bus (tests/integration/keyring.rs)
+#   libsecret-tools  secret-tool, to look at the entries plantsync wrote
 packages=()
 command -v sqlite3 >/dev/null 2>&1 || packages+=(sqlite3)
+command -v dbus-daemon >/dev/null 2>&1 || packages+=(dbus-daemon)
+command -v dbus-send >/dev/null 2>&1 || packages+=(dbus-bin)
+command -v gnome-keyring-daemon >/dev/null 2>&1 || packages+=(gnome-keyring)
+command -v secret-tool >/dev/null 2>&1 || packages+=(libsecret-tools)
 if ((${#packages[@]})); then
     echo "==> installing system packages: ${packages[*]}"
     sudo=""

@@ -76,6 +76,9 @@ pub enum Command {
     /// Show or rotate the admin token of the loopback API.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Where vendor secrets are kept: the OS keyring or the database file.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
 }
 
 impl Command {
@@ -97,7 +100,8 @@ impl Command {
             | Self::Demo(_)
             | Self::Simulate(_)
             | Self::Run
-            | Self::Token(_) => false,
+            | Self::Token(_)
+            | Self::Secrets(_) => false,
         }
     }
 
@@ -106,6 +110,27 @@ impl Command {
     pub fn syncs(&self) -> bool {
         matches!(self, Self::Sync(_) | Self::Demo(_) | Self::Run)
     }
+}
+
+/// `secrets ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Move every vendor secret (passwords, app secrets, API keys) to the OS keyring or to
+    /// the database file, and keep new ones there. All or nothing: every secret is written
+    /// and read back at the target before the source is cleared. Cached session tokens
+    /// are dropped (each vendor logs in once at its next sync). Running it again is a no-op.
+    Move {
+        /// Where to: keyring or file.
+        #[arg(long, value_name = "keyring|file", value_parser = parse_secrets_store)]
+        to: crate::secrets::SecretsStore,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+fn parse_secrets_store(text: &str) -> Result<crate::secrets::SecretsStore, String> {
+    text.parse()
 }
 
 /// `token ...`.

@@ -46,11 +46,9 @@ mod tests {
     fn example_parses_and_uncommented_defaults_are_valid() {
         let example = example_config();
         let table: toml::Table = example.parse().expect("commented example is valid TOML");
-        assert!(
-            table.keys().all(
-                |k| ["log", "sync", "alerts", "portals", "api", "notify"].contains(&k.as_str())
-            )
-        );
+        assert!(table.keys().all(|k| {
+            ["log", "sync", "alerts", "portals", "api", "secrets", "notify"].contains(&k.as_str())
+        }));
         // Uncommenting every key that has a default must give a valid configuration.
         let uncommented: String = example
             .lines()

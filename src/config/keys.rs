@@ -12,6 +12,7 @@ use super::{
     show_secret,
 };
 use crate::domain::{CronSchedule, Secret, TimeOfDay};
+use crate::secrets::Preference;
 use chrono_tz::Tz;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -358,6 +359,17 @@ settings! {
         secret: true,
         parse: parse_secret,
         show: show_secret,
+    }
+    /// Where a new install keeps vendor secrets.
+    secrets_store: Preference => SECRETS_STORE {
+        name: "secrets.store",
+        env: ["PLANTSYNC_SECRETS_STORE"],
+        flag: None,
+        default: Some("\"auto\""),
+        doc: "Where a new install keeps vendor passwords, app secrets, API keys and tokens: auto (the OS keyring when one answers, else the database file), keyring or file; an existing install keeps its choice (move with `plantsync secrets move --to keyring|file`)",
+        secret: false,
+        parse: str::parse::<Preference>,
+        show: |v: &Preference| v.as_str().to_owned(),
     }
     /// Failures in a row before a notification.
     notify_threshold: u32 => NOTIFY_THRESHOLD {

@@ -36,6 +36,19 @@ impl Timestamp {
         Utc.timestamp_millis_opt(millis).single().map(Self)
     }
 
+    /// From a count since the Unix epoch that a portal sends in seconds or milliseconds,
+    /// told apart by size: below 1e11 it is seconds (1e11 seconds is the year 5138, 1e11
+    /// milliseconds 1973, both outside any plausible reading), else milliseconds; a
+    /// fraction of a second is dropped. `None` for zero, negatives, non-finite values and
+    /// what is out of range. Solarman and FusionSolar are known to mix the two.
+    pub fn from_epoch_seconds_or_millis(value: f64) -> Option<Self> {
+        if !value.is_finite() || value <= 0.0 {
+            return None;
+        }
+        let millis = if value < 1e11 { value.floor() * 1000.0 } else { value.floor() };
+        (millis < 9.2e18).then(|| Self::from_unix_millis(millis as i64)).flatten()
+    }
+
     /// The wrapped `DateTime<Utc>`.
     pub fn as_datetime(&self) -> DateTime<Utc> {
         self.0
@@ -254,6 +267,19 @@ impl FromStr for PlantZone {
 #[cfg(test)]
 mod zone_tests {
     use super::*;
+
+    #[test]
+    fn epoch_counts_in_seconds_or_milliseconds() {
+        let at = |v: f64| Timestamp::from_epoch_seconds_or_millis(v).map(|t| t.to_canonical());
+        let expected = Some("2024-10-31T15:18:17.000Z".to_owned());
+        assert_eq!(at(1_730_387_897.0), expected, "seconds");
+        assert_eq!(at(1_730_387_897.9), expected, "a fraction is dropped");
+        assert_eq!(at(1_730_387_897_000.0), expected, "milliseconds");
+        assert_eq!(at(1_730_387_897_123.0).unwrap(), "2024-10-31T15:18:17.123Z");
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY, 1e308] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn local_days_and_their_ends() {

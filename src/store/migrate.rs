@@ -24,6 +24,7 @@ const STEPS: &[Step] = &[
     Step::Sql(include_str!("../../schema.sql")),
     Step::Sql(include_str!("migrations/0002_request_quotas.sql")),
     Step::Code(step_3),
+    Step::Code(step_4),
 ];
 
 /// The schema version this build creates and understands.
@@ -75,6 +76,43 @@ fn step_3(tx: &Transaction<'_>) -> Result<Vec<String>> {
     let notices = rename_duplicate_vendor_names(tx)?;
     tx.execute_batch(include_str!("migrations/0003_hardening.sql"))?;
     Ok(notices)
+}
+
+/// Step 4: where secrets are kept (`src/secrets`). Existing rows keep their secrets in
+/// the file (`keyring_fields` NULL) and get the fingerprint of their API key; a database
+/// that already holds credentials records the file as its store, since that is where they
+/// are (moving them is `plantsync secrets move --to keyring`).
+fn step_4(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    add_column_if_missing(tx, "vendor_credentials", "keyring_fields", "TEXT")?;
+    add_column_if_missing(tx, "vendor_credentials", "api_key_fingerprint", "TEXT")?;
+    add_column_if_missing(
+        tx,
+        "vendor_tokens",
+        "in_keyring",
+        "INTEGER NOT NULL DEFAULT 0 CHECK (in_keyring IN (0, 1))",
+    )?;
+    tx.execute_batch(include_str!("migrations/0004_secrets.sql"))?;
+    let keys = {
+        let mut stmt = tx.prepare(
+            "SELECT vendor_id, api_key FROM vendor_credentials
+             WHERE api_key IS NOT NULL AND api_key_fingerprint IS NULL",
+        )?;
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    for (vendor, key) in keys {
+        tx.execute(
+            "UPDATE vendor_credentials SET api_key_fingerprint = ?1 WHERE vendor_id = ?2",
+            rusqlite::params![super::quotas::key_hash(&key), vendor],
+        )?;
+    }
+    tx.execute(
+        "UPDATE install SET secrets_store = 'file', secrets_chosen = 'upgrade',
+                secrets_chosen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE secrets_store IS NULL AND EXISTS (SELECT 1 FROM vendor_credentials)",
+        [],
+    )?;
+    Ok(Vec::new())
 }
 
 /// `ALTER TABLE .. ADD COLUMN` unless the table has the column already (a fresh database
@@ -220,6 +258,67 @@ mod tests {
         assert_eq!(kept, "Kept");
         let status: String = conn.query_row("SELECT status FROM plants", [], |r| r.get(0)).unwrap();
         assert_eq!(status, "unknown", "an old plant has no normalized status until it syncs");
+    }
+
+    /// A database as version 3 left it: version 1 walked through steps 2 and 3.
+    fn version_3_database(path: &Path) -> Connection {
+        let mut conn = version_1_database(path);
+        let tx = conn.transaction().unwrap();
+        for step in &STEPS[1..3] {
+            match step {
+                Step::Sql(batch) => tx.execute_batch(batch).unwrap(),
+                Step::Code(run) => drop(run(&tx).unwrap()),
+            }
+        }
+        tx.pragma_update(None, "user_version", 3).unwrap();
+        tx.commit().unwrap();
+        conn
+    }
+
+    #[tokio::test]
+    async fn version_3_database_keeps_its_secrets_in_the_file_with_fingerprints() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.db");
+        drop(Store::open(&fresh).unwrap());
+        let old = dir.path().join("old.db");
+        {
+            let conn = version_3_database(&old);
+            conn.execute_batch(
+                "INSERT INTO vendors (id, name, kind) VALUES (1, 'Edge', 'solaredge'), (2, 'Roof', 'huawei');
+                 INSERT INTO vendor_credentials (vendor_id, api_key) VALUES (1, 'edge-key-1');
+                 INSERT INTO vendor_credentials (vendor_id, username, password) VALUES (2, 'ops', 'pw-2');
+                 INSERT INTO vendor_tokens (vendor_id, access_token) VALUES (2, 'tok-2');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&old).unwrap();
+        assert_eq!(shape_of(&old), shape_of(&fresh));
+        let state = store.secrets_state().await.unwrap();
+        assert_eq!(state.store, Some(crate::secrets::SecretsStore::File));
+        assert_eq!(state.chosen, Some(crate::secrets::Chosen::Upgrade));
+        assert_eq!(state.install_id.len(), 32, "{}", state.install_id);
+        let creds = store.vendor_credentials(crate::domain::VendorId(2)).await.unwrap();
+        assert_eq!(creds.password.unwrap().expose(), "pw-2");
+        let token = store.load_token(crate::domain::VendorId(2)).await.unwrap().unwrap();
+        assert_eq!(token.access.expose(), "tok-2");
+        store.close();
+        let conn = Connection::open(&old).unwrap();
+        let (fingerprint, fields): (String, Option<String>) = conn
+            .query_row(
+                "SELECT api_key_fingerprint, keyring_fields FROM vendor_credentials WHERE vendor_id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(fingerprint, crate::store::quotas::key_hash("edge-key-1"));
+        assert_eq!(fields, None, "the secrets stay in the columns");
+
+        // A version 3 database without credentials has no store yet: its first read-write
+        // open chooses one.
+        let empty = dir.path().join("empty.db");
+        drop(version_3_database(&empty));
+        let store = Store::open(&empty).unwrap();
+        assert_eq!(store.secrets_state().await.unwrap().store, None);
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod plants;
 mod probes;
 mod quotas;
 mod runs;
+mod secrets;
 mod seq;
 mod status;
 mod sync;
@@ -43,6 +44,7 @@ pub use plants::{
 pub use probes::{KeyProbe, Parked, RefusedCredential, key_probe_backoff};
 pub use quotas::{QuotaDay, QuotaUse, quota_key};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
+pub use secrets::{MoveReport, SecretsState, Settled};
 pub use status::{StoreStatus, VendorHealth};
 pub use sync::{
     Ineligible, ScheduleCandidate, Selection, SelectionError, StoredPlantState, SyncTarget,
@@ -159,6 +161,9 @@ pub enum StoreError {
     /// The writer thread has stopped (the process is shutting down).
     #[error("database writer has stopped")]
     Closed,
+    /// The OS keyring that holds this install's secrets failed (unreachable, missing entry).
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
 }
 
 /// Shorthand for store results.
@@ -181,6 +186,8 @@ struct Inner {
     writer: Mutex<Option<mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    /// The OS keyring, used when the install keeps its secrets there (`src/secrets`).
+    keyring: Arc<dyn crate::secrets::Backend>,
 }
 
 impl std::fmt::Debug for Store {
@@ -273,8 +280,29 @@ impl Store {
                 writer: Mutex::new(sender),
                 writer_thread: Mutex::new(writer_thread),
                 readers: Mutex::new(Vec::new()),
+                keyring: Arc::new(crate::secrets::OsKeyring),
             }),
         })
+    }
+
+    /// The same store with `keyring` in place of the OS keyring (the unit tests' in-memory
+    /// one). Only before the handle is cloned.
+    #[cfg(test)]
+    pub(crate) fn with_keyring(mut self, keyring: Arc<dyn crate::secrets::Backend>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.keyring = keyring;
+        }
+        self
+    }
+
+    /// Whether the store was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    /// The keyring handle, for closures that run on the store's threads.
+    fn keyring(&self) -> Arc<dyn crate::secrets::Backend> {
+        Arc::clone(&self.inner.keyring)
     }
 
     /// The database file.

@@ -135,7 +135,7 @@ pub fn quota_key(credentials: &Credentials) -> String {
     key_hash(credentials.api_key.as_ref().map_or("", Secret::expose))
 }
 
-fn key_hash(key: &str) -> String {
+pub(super) fn key_hash(key: &str) -> String {
     Sha256::digest(key.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
@@ -154,19 +154,19 @@ pub(super) fn quota_day_of(
 ) -> Result<QuotaDay> {
     let mut vendors = vec![vendor_id];
     {
+        // The stored fingerprint, never the key: the key may be in the OS keyring, and a
+        // quota lookup has no business reading secrets.
         let mut keys = conn.prepare_cached(
-            "SELECT c.vendor_id, c.api_key FROM vendor_credentials c
+            "SELECT c.vendor_id FROM vendor_credentials c
              JOIN vendors v ON v.id = c.vendor_id
-             WHERE v.kind = ?1 AND c.api_key IS NOT NULL",
+             WHERE v.kind = ?1 AND c.api_key_fingerprint = ?2 AND c.vendor_id != ?3",
         )?;
-        let rows = keys.query_map([VendorKind::SolarEdge.as_str()], |r| {
-            Ok((r.get::<_, VendorId>(0)?, r.get::<_, String>(1)?))
-        })?;
+        let rows = keys
+            .query_map(rusqlite::params![VendorKind::SolarEdge.as_str(), key, vendor_id], |r| {
+                r.get::<_, VendorId>(0)
+            })?;
         for row in rows {
-            let (id, api_key) = row?;
-            if id != vendor_id && key_hash(&api_key) == key {
-                vendors.push(id);
-            }
+            vendors.push(row?);
         }
     }
     let mut stmt = conn.prepare_cached(

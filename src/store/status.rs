@@ -2,6 +2,7 @@
 
 use super::{Result, SCHEMA_VERSION, Store, codec::count};
 use crate::domain::{PlantStatus, Timestamp, VendorId, VendorKind};
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -158,8 +159,19 @@ impl Store {
             let now = chrono::Utc::now();
             for health in &mut vendor_health {
                 if let Some(limit) = crate::vendors::daily_request_limit(health.kind) {
-                    let credentials = super::vendors::read_credentials(conn, health.id)?;
-                    let key = super::quota_key(&credentials);
+                    // The key's stored fingerprint: status reads no secret (nor the keyring).
+                    let key = conn
+                        .query_row(
+                            "SELECT api_key_fingerprint FROM vendor_credentials
+                             WHERE vendor_id = ?1",
+                            [health.id],
+                            |r| r.get::<_, Option<String>>(0),
+                        )
+                        .optional()?
+                        .flatten()
+                        .unwrap_or_else(
+                            || super::quota_key(&crate::domain::Credentials::default()),
+                        );
                     let day = super::quotas::quota_day_of(conn, &key, health.id, now)?;
                     let today = super::quotas::use_on(conn, &key, limit, &day)?;
                     health.quota_used_today = Some(today.used);

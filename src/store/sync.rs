@@ -284,6 +284,7 @@ impl Store {
         request: &RunRequest,
     ) -> Result<(Vec<SyncTarget>, Vec<(VendorId, Option<Vendor>)>)> {
         let (wanted, force) = (request.vendors().to_vec(), request.force);
+        let keyring = self.keyring();
         self.read(move |conn| {
             let still: Vec<(VendorId, u32)> = eligible(conn, force, None, Some(&wanted))?;
             let gone = wanted
@@ -303,7 +304,7 @@ impl Store {
                         interval_minutes,
                         key_probe: false,
                         vendor: vendors::get(conn, id)?,
-                        credentials: vendors::read_credentials(conn, id)?,
+                        credentials: vendors::read_credentials(conn, keyring.as_ref(), id)?,
                         credentials_entered_at: conn
                             .query_row(
                                 "SELECT updated_at FROM vendor_credentials WHERE vendor_id = ?1",
@@ -410,45 +411,67 @@ impl Store {
         .await
     }
 
-    /// The cached token of a vendor.
+    /// The cached token of a vendor (its values from the keyring when the row says so; a
+    /// keyring entry gone is no token).
     pub async fn load_token(&self, vendor_id: VendorId) -> Result<Option<Token>> {
+        let keyring = self.keyring();
         self.read(move |conn| {
-            Ok(conn
+            let row = conn
                 .query_row(
-                    "SELECT access_token, refresh_token, expires_at, metadata FROM vendor_tokens
-                     WHERE vendor_id = ?1",
+                    "SELECT access_token, refresh_token, expires_at, metadata, in_keyring
+                     FROM vendor_tokens WHERE vendor_id = ?1",
                     [vendor_id],
                     |row| {
                         let metadata: String = row.get(3)?;
-                        Ok(Token {
-                            access: Secret::new(row.get::<_, String>(0)?),
-                            refresh: row.get::<_, Option<String>>(1)?.map(Secret::new),
-                            expires_at: row.get(2)?,
-                            metadata: serde_json::from_str(&metadata).unwrap_or_default(),
-                        })
+                        Ok((
+                            Token {
+                                access: Secret::new(row.get::<_, String>(0)?),
+                                refresh: row.get::<_, Option<String>>(1)?.map(Secret::new),
+                                expires_at: row.get(2)?,
+                                metadata: serde_json::from_str(&metadata).unwrap_or_default(),
+                            },
+                            row.get::<_, bool>(4)?,
+                        ))
                     },
                 )
-                .optional()?)
+                .optional()?;
+            let Some((mut token, in_keyring)) = row else { return Ok(None) };
+            if in_keyring {
+                let Some((access, refresh)) =
+                    super::secrets::load_token(conn, keyring.as_ref(), vendor_id)?
+                else {
+                    return Ok(None);
+                };
+                token.access = access;
+                token.refresh = refresh;
+            }
+            Ok(Some(token))
         })
         .await
     }
 
-    /// Caches a vendor's token.
+    /// Caches a vendor's token (its values in the keyring when the install keeps secrets
+    /// there).
     pub async fn save_token(&self, vendor_id: VendorId, token: Token) -> Result<()> {
+        let keyring = self.keyring();
         self.write(move |conn| {
+            let (access, refresh, in_keyring) =
+                super::secrets::store_token(conn, keyring.as_ref(), vendor_id, &token)?;
             conn.execute(
-                "INSERT INTO vendor_tokens (vendor_id, access_token, refresh_token, expires_at, metadata)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO vendor_tokens (vendor_id, access_token, refresh_token, expires_at, metadata,
+                        in_keyring)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (vendor_id) DO UPDATE SET access_token = excluded.access_token,
                     refresh_token = excluded.refresh_token, expires_at = excluded.expires_at,
-                    metadata = excluded.metadata,
+                    metadata = excluded.metadata, in_keyring = excluded.in_keyring,
                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 params![
                     vendor_id,
-                    token.access.expose(),
-                    token.refresh.as_ref().map(Secret::expose),
+                    access,
+                    refresh,
                     token.expires_at,
-                    token.metadata.to_string()
+                    token.metadata.to_string(),
+                    in_keyring
                 ],
             )?;
             Ok(())
@@ -456,10 +479,23 @@ impl Store {
         .await
     }
 
-    /// Forgets a vendor's token.
+    /// Forgets a vendor's token (and its keyring entry, once the row is gone).
     pub async fn clear_token(&self, vendor_id: VendorId) -> Result<()> {
+        let keyring = self.keyring();
         self.write(move |conn| {
+            let in_keyring = conn
+                .query_row(
+                    "SELECT in_keyring FROM vendor_tokens WHERE vendor_id = ?1",
+                    [vendor_id],
+                    |r| r.get::<_, bool>(0),
+                )
+                .optional()?
+                .unwrap_or(false);
             conn.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor_id])?;
+            if in_keyring {
+                let name = super::secrets::token_account(conn, vendor_id)?;
+                super::secrets::delete_entries(keyring.as_ref(), &[name]);
+            }
             Ok(())
         })
         .await

@@ -1,11 +1,15 @@
 //! Vendors (monitoring-portal accounts) and their credentials.
 //!
-//! Credentials sit in `vendor_credentials` and only [`Store::vendor_with_credentials`] reads
-//! them; every listing selects from `vendors` alone, so a secret cannot leak into one by a
-//! careless `SELECT *`.
+//! Credentials sit in `vendor_credentials` and only `read_credentials` reads them (for
+//! the sync's targets and [`Store::vendor_credentials`]); every listing selects from
+//! `vendors` alone, so a secret cannot leak into one by a careless `SELECT *`. The secret
+//! values are in that table or in the OS keyring, as the install keeps them
+//! (`super::secrets`); `write_credentials` and `read_credentials` are the only places
+//! that decide which.
 
-use super::{Result, Store, StoreError, codec::count, orgs, seq};
+use super::{Result, Store, StoreError, codec::count, orgs, quotas, secrets, seq};
 use crate::domain::{Credentials, NewVendor, OrgId, Secret, Vendor, VendorId, VendorKind};
+use crate::secrets::Backend;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 const SELECT: &str = "SELECT v.id, v.name, v.kind, v.org_id, o.name, v.base_url, v.is_active,
@@ -141,54 +145,92 @@ fn check_unique_in_org(
     }
 }
 
-fn write_credentials(conn: &Connection, id: VendorId, creds: &Credentials) -> Result<()> {
+/// Writes a vendor's credentials: the secret values where the install keeps them (the
+/// keyring entries first, so a keyring failure writes nothing), the fingerprint of the API
+/// key for quota lookups, the rest in the row.
+fn write_credentials(
+    conn: &Connection,
+    keyring: &dyn Backend,
+    id: VendorId,
+    creds: &Credentials,
+) -> Result<()> {
+    let stored = secrets::store_credentials(conn, keyring, id, creds)?;
+    let fingerprint = creds.api_key.as_ref().map(|k| quotas::key_hash(k.expose()));
     conn.execute(
-        "INSERT INTO vendor_credentials (vendor_id, username, password, app_id, app_secret, api_key, company_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO vendor_credentials (vendor_id, username, password, app_id, app_secret, api_key,
+                company_id, keyring_fields, api_key_fingerprint)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (vendor_id) DO UPDATE SET username = excluded.username,
             password = excluded.password, app_id = excluded.app_id,
             app_secret = excluded.app_secret, api_key = excluded.api_key,
-            company_id = excluded.company_id,
+            company_id = excluded.company_id, keyring_fields = excluded.keyring_fields,
+            api_key_fingerprint = excluded.api_key_fingerprint,
             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         params![
             id,
             creds.username,
-            creds.password.as_ref().map(Secret::expose),
+            stored.password,
             creds.app_id,
-            creds.app_secret.as_ref().map(Secret::expose),
-            creds.api_key.as_ref().map(Secret::expose),
+            stored.app_secret,
+            stored.api_key,
             creds.company_id,
+            stored.keyring_fields,
+            fingerprint,
         ],
     )?;
     Ok(())
 }
 
-pub(super) fn read_credentials(conn: &Connection, id: VendorId) -> Result<Credentials> {
-    let creds = conn
+/// The credentials row without the keyring: the secret columns as stored and the fields
+/// the keyring holds (`None`: the columns are the values).
+fn read_row(conn: &Connection, id: VendorId) -> Result<(Credentials, Option<String>)> {
+    let row = conn
         .query_row(
-            "SELECT username, password, app_id, app_secret, api_key, company_id
+            "SELECT username, password, app_id, app_secret, api_key, company_id, keyring_fields
              FROM vendor_credentials WHERE vendor_id = ?1",
             [id],
             |row| {
                 let secret = |i| row.get::<_, Option<String>>(i).map(|v| v.map(Secret::new));
-                Ok(Credentials {
-                    username: row.get(0)?,
-                    password: secret(1)?,
-                    app_id: row.get(2)?,
-                    app_secret: secret(3)?,
-                    api_key: secret(4)?,
-                    company_id: row.get(5)?,
-                })
+                Ok((
+                    Credentials {
+                        username: row.get(0)?,
+                        password: secret(1)?,
+                        app_id: row.get(2)?,
+                        app_secret: secret(3)?,
+                        api_key: secret(4)?,
+                        company_id: row.get(5)?,
+                    },
+                    row.get(6)?,
+                ))
             },
         )
         .optional()?;
-    Ok(creds.unwrap_or_default())
+    Ok(row.unwrap_or_default())
 }
+
+/// A vendor's credentials with their secret values, from the file or the keyring (as the
+/// row says): the one reader every use of a secret goes through.
+pub(super) fn read_credentials(
+    conn: &Connection,
+    keyring: &dyn Backend,
+    id: VendorId,
+) -> Result<Credentials> {
+    let (mut creds, keyring_fields) = read_row(conn, id)?;
+    if let Some(fields) = keyring_fields {
+        secrets::fill_from_keyring(conn, keyring, id, &fields, &mut creds)?;
+    }
+    Ok(creds)
+}
+
+/// What marks a secret field as set where the keyring holds it, in
+/// [`Store::vendor_credential_fields`]: never a value.
+const SET_ELSEWHERE: &str = "(set)";
 
 impl Store {
     /// Creates a vendor with its credentials, in one transaction.
     pub async fn add_vendor(&self, new: NewVendor, credentials: Credentials) -> Result<Vendor> {
         let name = orgs::checked_name("a vendor", &new.name)?;
+        let keyring = self.keyring();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if let Some(org) = new.org_id {
@@ -202,7 +244,7 @@ impl Store {
                 params![name, new.kind, new.org_id, new.base_url, new.is_active, change],
             )?;
             let id = VendorId(tx.last_insert_rowid());
-            write_credentials(&tx, id, &credentials)?;
+            write_credentials(&tx, keyring.as_ref(), id, &credentials)?;
             let vendor = get(&tx, id)?;
             tx.commit()?;
             Ok(vendor)
@@ -246,9 +288,43 @@ impl Store {
         self.read(move |conn| resolve(conn, &reference)).await
     }
 
-    /// Which credential fields of a vendor are set (never their values).
+    /// Which credential fields of a vendor are set: the non-secret values, and each set
+    /// secret as a placeholder, never its value. Reads no keyring, so it works when the
+    /// keyring is locked.
     pub async fn vendor_credential_fields(&self, id: VendorId) -> Result<Credentials> {
-        self.read(move |conn| read_credentials(conn, id)).await
+        self.read(move |conn| {
+            let (mut creds, keyring_fields) = read_row(conn, id)?;
+            let mark = |s: &mut Option<Secret>| {
+                if s.as_ref().is_some_and(|v| !v.is_empty()) {
+                    *s = Some(Secret::new(SET_ELSEWHERE));
+                }
+            };
+            mark(&mut creds.password);
+            mark(&mut creds.app_secret);
+            mark(&mut creds.api_key);
+            for field in keyring_fields.as_deref().unwrap_or("").split(',') {
+                match crate::secrets::SecretField::parse(field) {
+                    Some(crate::secrets::SecretField::Password) => {
+                        creds.password = Some(Secret::new(SET_ELSEWHERE));
+                    }
+                    Some(crate::secrets::SecretField::AppSecret) => {
+                        creds.app_secret = Some(Secret::new(SET_ELSEWHERE));
+                    }
+                    Some(crate::secrets::SecretField::ApiKey) => {
+                        creds.api_key = Some(Secret::new(SET_ELSEWHERE));
+                    }
+                    Some(crate::secrets::SecretField::Token) | None => {}
+                }
+            }
+            Ok(creds)
+        })
+        .await
+    }
+
+    /// A vendor's credentials with their secret values (from the file or the keyring).
+    pub async fn vendor_credentials(&self, id: VendorId) -> Result<Credentials> {
+        let keyring = self.keyring();
+        self.read(move |conn| read_credentials(conn, keyring.as_ref(), id)).await
     }
 
     /// Applies `patch` in one transaction. Moving a vendor to another organization moves
@@ -258,6 +334,7 @@ impl Store {
         let reference = reference.to_owned();
         let new_name =
             patch.name.as_deref().map(|n| orgs::checked_name("a vendor", n)).transpose()?;
+        let keyring = self.keyring();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let vendor = resolve(&tx, &reference)?;
@@ -277,11 +354,27 @@ impl Store {
             // the vendor) is the user's action: it clears the flag and the cached token.
             let credentials_entered = patch.credentials.is_some();
             if let Some(newer) = patch.credentials {
-                let mut creds = read_credentials(&tx, vendor.id)?;
+                let mut creds = read_credentials(&tx, keyring.as_ref(), vendor.id)?;
                 creds.merge(newer);
                 // Written even when unchanged: `updated_at` records the new entry.
-                write_credentials(&tx, vendor.id, &creds)?;
+                write_credentials(&tx, keyring.as_ref(), vendor.id, &creds)?;
+                let token_in_keyring = tx
+                    .query_row(
+                        "SELECT in_keyring FROM vendor_tokens WHERE vendor_id = ?1",
+                        [vendor.id],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .optional()?
+                    .unwrap_or(false);
                 tx.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor.id])?;
+                if token_in_keyring {
+                    // The old session belonged to the old credentials; a failure to delete
+                    // it is only logged (the row that pointed at it is gone).
+                    secrets::delete_entries(
+                        keyring.as_ref(),
+                        &[secrets::token_account(&tx, vendor.id)?],
+                    );
+                }
             }
             let settings_changed = name != vendor.name
                 || org_id != vendor.org_id
@@ -319,6 +412,7 @@ impl Store {
     /// still has plants unless `with_data` is set.
     pub async fn remove_vendor(&self, reference: &str, with_data: bool) -> Result<Vendor> {
         let reference = reference.to_owned();
+        let keyring = self.keyring();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let vendor = resolve(&tx, &reference)?;
@@ -329,8 +423,15 @@ impl Store {
                     vendor.name, vendor.id, vendor.plant_count, vendor.id
                 )));
             }
+            let entries = if secrets::vendor_in_keyring(&tx, vendor.id)? {
+                secrets::vendor_accounts(&tx, vendor.id)?
+            } else {
+                Vec::new()
+            };
             tx.execute("DELETE FROM vendors WHERE id = ?1", [vendor.id])?;
             tx.commit()?;
+            // After the commit: an entry is deleted only once nothing points at it.
+            secrets::delete_entries(keyring.as_ref(), &entries);
             Ok(vendor)
         })
         .await
@@ -376,8 +477,13 @@ mod tests {
         let listed = store.list_vendors(VendorFilter::default()).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert!(!format!("{listed:?}").contains("s3cret-pw"));
-        let full = store.vendor_credential_fields(vendor.id).await.unwrap();
+        let full = store.vendor_credentials(vendor.id).await.unwrap();
         assert_eq!(full.password.unwrap().expose(), "s3cret-pw");
+        let fields = store.vendor_credential_fields(vendor.id).await.unwrap();
+        assert!(fields.has(CredentialField::Password));
+        assert!(
+            !format!("{:?}", fields.password.map(|p| p.expose().to_owned())).contains("s3cret")
+        );
     }
 
     fn named(name: &str, org: Option<OrgId>) -> NewVendor {

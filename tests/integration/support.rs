@@ -6,11 +6,21 @@ use std::path::{Path, PathBuf};
 /// A scratch installation: data dir plus an (absent unless written) config file.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// The session bus the commands see: none (an address where no bus listens) unless a
+    /// test starts its own, so no test ever reaches the keyring of the desktop it runs on.
+    pub session_bus: Option<String>,
 }
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir") }
+        Self { dir: tempfile::tempdir().expect("tempdir"), session_bus: None }
+    }
+
+    /// The `DBUS_SESSION_BUS_ADDRESS` of the commands.
+    fn bus_address(&self) -> String {
+        self.session_bus.clone().unwrap_or_else(|| {
+            format!("unix:path={}", self.dir.path().join("no-session-bus").display())
+        })
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -46,6 +56,7 @@ impl Sandbox {
         cmd.env("HOME", self.dir.path().join("home"))
             .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
             .env("XDG_DATA_HOME", self.dir.path().join("home/.local/share"))
+            .env("DBUS_SESSION_BUS_ADDRESS", self.bus_address())
             .arg("--data-dir")
             .arg(self.data_dir());
         cmd
@@ -63,6 +74,7 @@ impl Sandbox {
             }
         }
         cmd.env("HOME", self.dir.path().join("home"))
+            .env("DBUS_SESSION_BUS_ADDRESS", self.bus_address())
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(args)

@@ -13,13 +13,45 @@ struct Entry<'a> {
     source: String,
 }
 
+/// The key of the line that says where the install keeps its secrets now: not a setting
+/// (`secrets.store` is what a new install chooses by), the install's record.
+pub const SECRETS_IN_USE: &str = "secrets.in_use";
+
 /// Prints every setting with its source; secrets are already redacted by `entries`.
-pub fn show(settings: &Settings, format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    let entries: Vec<Entry<'_>> = settings
+/// `secrets` is the install's record of its secrets store (`None`: no database yet), shown
+/// as the last entry, [`SECRETS_IN_USE`].
+pub fn show(
+    settings: &Settings,
+    secrets: Option<&Result<crate::store::SecretsState, String>>,
+    format: Format,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let mut entries: Vec<Entry<'_>> = settings
         .entries()
         .into_iter()
         .map(|(key, value, source)| Entry { key, value, source: source.to_string() })
         .collect();
+    let database = settings.database_path().display().to_string();
+    entries.push(match secrets {
+        None => Entry {
+            key: SECRETS_IN_USE,
+            value: "(no database yet: chosen by secrets.store when it is created)".to_owned(),
+            source: format!("database {database}"),
+        },
+        Some(Ok(state)) => Entry {
+            key: SECRETS_IN_USE,
+            value: match state.store {
+                Some(store) => store.as_str().to_owned(),
+                None => "(not chosen yet)".to_owned(),
+            },
+            source: format!("database {database}: {}", state.describe()),
+        },
+        Some(Err(why)) => Entry {
+            key: SECRETS_IN_USE,
+            value: "(unknown)".to_owned(),
+            source: format!("database {database}: {why}"),
+        },
+    });
     match format {
         Format::Json => write_json(out, &entries),
         Format::Csv => write_csv(out, &entries),

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod org;
 pub mod plants;
 pub mod runs;
+pub mod secrets;
 pub mod simulate;
 pub mod status;
 pub mod sync;

@@ -16,6 +16,71 @@ struct Report<'a> {
     store: &'a crate::store::StoreStatus,
     agent: Option<crate::datadir::lock::AgentInfo>,
     schedule: &'a Schedule,
+    secrets: &'a Secrets,
+}
+
+/// Where this install keeps vendor secrets, and whether the keyring works now.
+#[derive(Debug, serde::Serialize)]
+struct Secrets {
+    /// `keyring` or `file`.
+    store: crate::secrets::SecretsStore,
+    /// How it was chosen (`auto`, `config`, `moved`, `upgrade`; `null` until chosen).
+    chosen: Option<crate::secrets::Chosen>,
+    /// When.
+    chosen_at: Option<crate::domain::Timestamp>,
+    /// Why the probe chose the file.
+    note: Option<String>,
+    /// For the keyring: whether it answered now (an entry written, read back, deleted);
+    /// `null` for the file.
+    keyring_reachable: Option<bool>,
+    /// For an unreachable keyring: why, and what to do.
+    keyring_problem: Option<String>,
+    /// `secrets.store` names the other store: what to run to follow it.
+    config_differs: Option<String>,
+}
+
+impl Secrets {
+    async fn read(ctx: &Ctx<'_>) -> anyhow::Result<(Self, String)> {
+        use crate::secrets::{Preference, Reachability, SecretsError, SecretsStore};
+        let state = ctx.store.secrets_state().await?;
+        let store = state.effective();
+        let (keyring_reachable, keyring_problem) = match store {
+            SecretsStore::File => (None, None),
+            SecretsStore::Keyring => match ctx.store.keyring_reachability().await? {
+                Reachability::Reachable => (Some(true), None),
+                Reachability::Unreachable(reason) => {
+                    (Some(false), Some(SecretsError::Unreachable { reason }.to_string()))
+                }
+            },
+        };
+        let config_differs = match ctx.settings.secrets_store.value {
+            Preference::Forced(wanted) if state.store.is_some_and(|s| s != wanted) => {
+                Some(format!(
+                    "secrets.store is {wanted}: run `plantsync secrets move --to {wanted}` to follow it"
+                ))
+            }
+            _ => None,
+        };
+        let mut line = state.describe();
+        match (&keyring_reachable, &keyring_problem) {
+            (Some(true), _) => line.push_str("; the keyring answers"),
+            (_, Some(problem)) => line.push_str(&format!("; {problem}")),
+            _ => {}
+        }
+        if let Some(differs) = &config_differs {
+            line.push_str(&format!("; {differs}"));
+        }
+        let report = Self {
+            store,
+            chosen: state.chosen,
+            chosen_at: state.chosen_at,
+            note: state.note,
+            keyring_reachable,
+            keyring_problem,
+            config_differs,
+        };
+        Ok((report, line))
+    }
 }
 
 /// What the schedule will do next: the running agent's word when one answers, else what
@@ -115,8 +180,12 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
     let agent = crate::datadir::lock::running_agent(&ctx.settings.data_dir.value);
     let now = Utc::now();
     let schedule = Schedule::read(ctx, agent.as_ref().and_then(|a| a.api.as_deref()), now).await?;
+    let (secrets, secrets_line) = Secrets::read(ctx).await?;
     match format {
-        Format::Json => write_json(ctx.out, &Report { store: &status, agent, schedule: &schedule }),
+        Format::Json => write_json(
+            ctx.out,
+            &Report { store: &status, agent, schedule: &schedule, secrets: &secrets },
+        ),
         Format::Csv => write_csv(ctx.out, &status.vendor_health),
         Format::Table => {
             let tz = ctx.tz();
@@ -137,6 +206,7 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
                     ("database", status.database_path.clone()),
                     ("size", human_bytes(status.database_bytes)),
                     ("schema version", status.schema_version.to_string()),
+                    ("secrets", secrets_line),
                     ("organizations", status.organizations.to_string()),
                     ("vendors", format!("{} ({} active)", status.vendors, status.active_vendors)),
                     ("plants", plants_line(&status)),

@@ -50,20 +50,22 @@ pub(super) fn apply_kpi(plant: &mut VendorPlant, kpi: &KpiMap) {
     if kpi.total_power.is_some() {
         plant.total_energy_kwh = kpi.total_power;
     }
-    if let Some(state) = kpi.real_health_state {
-        plant.network_status = Some(match state {
-            1 => "DISCONNECTED".into(),
-            2 => "FAULTY".into(),
-            3 => "HEALTHY".into(),
-            other => format!("STATE_{other}"),
-        });
-        plant.status = Some(match state {
-            1 => PlantStatus::Offline,
-            2 => PlantStatus::Fault,
-            3 => PlantStatus::Online,
-            _ => PlantStatus::Unknown,
-        });
+    if let Some((word, status)) = kpi.real_health_state.and_then(health) {
+        plant.network_status = Some(word.to_owned());
+        plant.status = Some(status);
     }
+}
+
+/// `real_health_state` 1/2/3 as its word and plantsync's status. Another code says nothing
+/// plantsync can store (`None`): the stored word and status stay, the code stays in the
+/// raw record.
+fn health(state: i64) -> Option<(&'static str, PlantStatus)> {
+    Some(match state {
+        1 => ("DISCONNECTED", PlantStatus::Offline),
+        2 => ("FAULTY", PlantStatus::Fault),
+        3 => ("HEALTHY", PlantStatus::Online),
+        _ => return None,
+    })
 }
 
 /// `lev` as a severity.
@@ -79,11 +81,14 @@ pub(super) fn severity(level: Option<i64>) -> Severity {
 /// A reply's `params.currentTime` (epoch milliseconds) as a time; `None` for zero, negative
 /// or out-of-range values, which no reply means as a time.
 pub(super) fn epoch_ms(millis: i64) -> Option<Timestamp> {
-    (millis > 0).then(|| Timestamp::from_unix_millis(millis)).flatten()
+    Timestamp::from_epoch_seconds_or_millis(millis as f64)
 }
 
+/// Epoch milliseconds as FusionSolar documents them; a value in seconds, which it sends at
+/// times, is read as such ([`Timestamp::from_epoch_seconds_or_millis`]).
 fn from_millis(millis: i64, what: &str) -> Result<Timestamp, String> {
-    Timestamp::from_unix_millis(millis).ok_or_else(|| format!("{what} {millis} is not a time"))
+    Timestamp::from_epoch_seconds_or_millis(millis as f64)
+        .ok_or_else(|| format!("{what} {millis} is not a time"))
 }
 
 /// One alarm. `alarmId` names the alarm type: the occurrence is
@@ -103,9 +108,12 @@ pub(super) fn alert(alarm: Alarm, raw: &str) -> Result<VendorAlert, String> {
         .collect::<Vec<_>>()
         .join("; ");
     Ok(VendorAlert {
+        // The start in milliseconds, as the portal documents it: a start sent in seconds
+        // names the same occurrence.
         vendor_alert_key: format!(
-            "{station}|{}|{alarm_id}|{raised}",
-            alarm.esn_code.as_deref().unwrap_or("")
+            "{station}|{}|{alarm_id}|{}",
+            alarm.esn_code.as_deref().unwrap_or(""),
+            started_at.as_datetime().timestamp_millis()
         ),
         vendor_plant_id: Some(station),
         device_sn: alarm.esn_code,
@@ -148,11 +156,7 @@ mod tests {
         page.list
             .unwrap()
             .iter()
-            .map(|row| {
-                serde_json::from_str::<Station>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|s| plant(s, row.get()))
-            })
+            .map(|row| crate::vendors::paging::decode_row(row.get(), plant))
             .collect()
     }
 
@@ -277,17 +281,26 @@ mod tests {
 
     #[test]
     fn health_states_map_to_one_status_beside_the_word() {
-        use PlantStatus::{Fault, Offline, Online, Unknown};
-        for (state, normalized, word) in [
-            (1, Offline, "DISCONNECTED"),
-            (2, Fault, "FAULTY"),
-            (3, Online, "HEALTHY"),
-            (4, Unknown, "STATE_4"),
-        ] {
+        use PlantStatus::{Fault, Offline, Online};
+        for (state, normalized, word) in
+            [(1, Offline, "DISCONNECTED"), (2, Fault, "FAULTY"), (3, Online, "HEALTHY")]
+        {
             let mut plant = VendorPlant::default();
             apply_kpi(&mut plant, &KpiMap { real_health_state: Some(state), ..KpiMap::default() });
             assert_eq!(plant.status, Some(normalized), "{state}");
             assert_eq!(plant.network_status.as_deref(), Some(word), "{state}");
+        }
+        // An unknown state (7, or -1e308 read as an integer) is no made-up word and never
+        // overwrites a known status: nothing is said.
+        for state in [4, 7, i64::MIN] {
+            let mut known = VendorPlant {
+                status: Some(Fault),
+                network_status: Some("FAULTY".into()),
+                ..VendorPlant::default()
+            };
+            apply_kpi(&mut known, &KpiMap { real_health_state: Some(state), ..KpiMap::default() });
+            assert_eq!(known.status, Some(Fault), "{state}");
+            assert_eq!(known.network_status.as_deref(), Some("FAULTY"), "{state}");
         }
         let mut untouched = VendorPlant { status: Some(Fault), ..VendorPlant::default() };
         apply_kpi(&mut untouched, &KpiMap::default());
@@ -308,11 +321,7 @@ mod tests {
             .list
             .unwrap()
             .iter()
-            .map(|row| {
-                serde_json::from_str::<Station>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|s| plant(s, row.get()))
-            })
+            .map(|row| crate::vendors::paging::decode_row(row.get(), plant))
             .collect();
         let demo = rows[0].as_ref().unwrap();
         assert_eq!(demo.vendor_plant_id, "NE=33554875");
@@ -387,6 +396,25 @@ mod tests {
         assert_eq!(string.started_at.unwrap().to_canonical(), "2026-09-16T12:00:00.000Z");
     }
 
+    /// FusionSolar documents milliseconds and sends seconds at times: read as
+    /// milliseconds, a start in seconds was January 1970. Both name the same occurrence.
+    #[test]
+    fn alarm_times_in_seconds_read_as_the_same_instant() {
+        let alarm = |raise: &str, recovery: &str| {
+            let row = format!(
+                r#"{{"stationCode": "NE=1", "alarmId": 2064, "esnCode": "E", "raiseTime": {raise}, "recoveryTime": {recovery}}}"#
+            );
+            alert(serde_json::from_str(&row).unwrap(), &row).unwrap()
+        };
+        let millis = alarm("1718000000000", "1718003600000");
+        let seconds = alarm("1718000000", "1718003600");
+        assert_eq!(millis.started_at.unwrap().to_canonical(), "2024-06-10T06:13:20.000Z");
+        assert_eq!(seconds.started_at, millis.started_at);
+        assert_eq!(seconds.ended_at, millis.ended_at);
+        assert_eq!(seconds.vendor_alert_key, "NE=1|E|2064|1718000000000");
+        assert_eq!(seconds.vendor_alert_key, millis.vendor_alert_key);
+    }
+
     #[test]
     fn documented_alarms_get_occurrence_keys_and_recovery() {
         let rows: Data<Vec<Box<RawValue>>> =
@@ -395,11 +423,7 @@ mod tests {
             .data
             .unwrap()
             .iter()
-            .map(|row| {
-                serde_json::from_str::<Alarm>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|a| alert(a, row.get()))
-            })
+            .map(|row| crate::vendors::paging::decode_row(row.get(), alert))
             .collect();
         let open = alerts[0].as_ref().unwrap();
         assert_eq!(open.vendor_alert_key, "NE=33554875|102XXXXXXX|2064|1718000000000");

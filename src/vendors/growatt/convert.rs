@@ -4,27 +4,19 @@ use super::wire::{Plant, PlantData, PlantDetails};
 use crate::domain::{PlantStatus, VendorPlant};
 use crate::vendors::zones::{checked_zone, local_time};
 
-/// Growatt's plant `status` as text. The codes are not documented; these are the ones
-/// integrators report, others are kept as their number.
-fn status(code: i64) -> String {
-    match code {
-        0 => "OFFLINE".into(),
-        1 => "NORMAL".into(),
-        2 => "FAULT".into(),
-        3 => "STANDBY".into(),
-        other => format!("STATUS_{other}"),
-    }
-}
-
-/// The list's `status`: 0 offline, 1 normal, 2 fault, 3 standby (the inverters report but
-/// wait for sun or grid, so the plant is reachable: `online`).
-fn plant_status(code: i64) -> PlantStatus {
-    match code {
-        0 => PlantStatus::Offline,
-        1 | 3 => PlantStatus::Online,
-        2 => PlantStatus::Fault,
-        _ => PlantStatus::Unknown,
-    }
+/// Growatt's plant `status` as its word and plantsync's status: 0 offline, 1 normal, 2
+/// fault, 3 standby (the inverters report but wait for sun or grid, so the plant is
+/// reachable: `online`). The codes are not documented; these are the ones integrators
+/// report. Another code says nothing plantsync can store: `None`, so the stored word and
+/// status stay (a new plant is `unknown`) and the code stays in the raw record.
+fn status(code: i64) -> Option<(&'static str, PlantStatus)> {
+    Some(match code {
+        0 => ("OFFLINE", PlantStatus::Offline),
+        1 => ("NORMAL", PlantStatus::Online),
+        2 => ("FAULT", PlantStatus::Fault),
+        3 => ("STANDBY", PlantStatus::Online),
+        _ => return None,
+    })
 }
 
 /// A text field as entered: Growatt fills a field never entered with `"0"` (its documented
@@ -51,8 +43,8 @@ pub(super) fn plant(row: Plant, raw: &str) -> Result<VendorPlant, String> {
         latitude: row.latitude,
         longitude: row.longitude,
         timezone: row.timezone.as_deref().and_then(checked_zone),
-        network_status: row.status.map(status),
-        status: row.status.map(plant_status),
+        network_status: row.status.and_then(status).map(|(word, _)| word.to_owned()),
+        status: row.status.and_then(status).map(|(_, status)| status),
         current_power_kw: row.current_power,
         daily_energy_kwh: None,
         total_energy_kwh: row.total_energy,
@@ -104,16 +96,18 @@ mod tests {
 
     #[test]
     fn status_codes_map_to_one_status_beside_the_word() {
-        use PlantStatus::{Fault, Offline, Online, Unknown};
+        use PlantStatus::{Fault, Offline, Online};
         for (code, normalized, word) in [
             (0, Offline, "OFFLINE"),
             (1, Online, "NORMAL"),
             (2, Fault, "FAULT"),
             (3, Online, "STANDBY"),
-            (9, Unknown, "STATUS_9"),
         ] {
-            assert_eq!(plant_status(code), normalized, "{code}");
-            assert_eq!(status(code), word, "{code}");
+            assert_eq!(status(code), Some((word, normalized)), "{code}");
+        }
+        // An unknown code is no made-up word: nothing is said, the stored status stays.
+        for code in [9, -1, i64::MIN, i64::MAX] {
+            assert_eq!(status(code), None, "{code}");
         }
     }
 
@@ -231,11 +225,7 @@ mod tests {
             .plants
             .unwrap()
             .iter()
-            .map(|row| {
-                serde_json::from_str::<Plant>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|p| plant(p, row.get()))
-            })
+            .map(|row| crate::vendors::paging::decode_row(row.get(), plant))
             .collect();
         let demo = rows[0].as_ref().unwrap();
         assert_eq!(demo.vendor_plant_id, "24765");

@@ -436,14 +436,8 @@ mod tests {
     fn recorded_v2_alerts_get_occurrence_keys_and_severities() {
         let text = fixture("alerts_v2.json");
         let rows: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(&text).unwrap();
-        let alerts: Vec<Result<VendorAlert, String>> = rows
-            .iter()
-            .map(|row| {
-                serde_json::from_str::<V2Alert>(row.get())
-                    .map_err(|e| e.to_string())
-                    .and_then(|a| alert(a, row.get()))
-            })
-            .collect();
+        let alerts: Vec<Result<VendorAlert, String>> =
+            rows.iter().map(|row| crate::vendors::paging::decode_row(row.get(), alert)).collect();
         let first = alerts[0].as_ref().unwrap();
         assert_eq!(
             first.vendor_alert_key,

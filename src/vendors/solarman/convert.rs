@@ -46,24 +46,32 @@ pub(super) fn jwt_expiry(token: &str) -> Option<Timestamp> {
     Timestamp::from_unix_millis((exp * 1000.0) as i64)
 }
 
-/// Unix seconds (possibly fractional) to a timestamp, floored to the second.
+/// Unix seconds (possibly fractional, floored to the second) to a timestamp; a value in
+/// milliseconds, which Solarman sends at times, is read as such
+/// ([`Timestamp::from_epoch_seconds_or_millis`]).
 fn from_unix_seconds(seconds: f64) -> Option<Timestamp> {
-    (seconds > 0.0).then(|| Timestamp::from_unix_millis(seconds.floor() as i64 * 1000)).flatten()
+    Timestamp::from_epoch_seconds_or_millis(seconds).map(|t| {
+        let whole = t.as_datetime().timestamp() * 1000;
+        Timestamp::from_unix_millis(whole).unwrap_or(t)
+    })
 }
 
-/// `networkStatus` (`NORMAL`, `PARTIAL_OFFLINE`, `ALL_OFFLINE`, padded at times).
-fn plant_status(word: &str) -> PlantStatus {
-    match word.trim().to_ascii_uppercase().as_str() {
-        "NORMAL" => PlantStatus::Online,
-        "PARTIAL_OFFLINE" => PlantStatus::Partial,
-        "ALL_OFFLINE" => PlantStatus::Offline,
-        _ => PlantStatus::Unknown,
-    }
+/// `networkStatus` (`NORMAL`, `PARTIAL_OFFLINE`, `ALL_OFFLINE`, padded at times) as the
+/// word and plantsync's status. Another word says nothing plantsync can store (`None`): the
+/// stored word and status stay, the word stays in the raw record.
+fn plant_state(word: &str) -> Option<(&'static str, PlantStatus)> {
+    Some(match word.trim().to_ascii_uppercase().as_str() {
+        "NORMAL" => ("NORMAL", PlantStatus::Online),
+        "PARTIAL_OFFLINE" => ("PARTIAL_OFFLINE", PlantStatus::Partial),
+        "ALL_OFFLINE" => ("ALL_OFFLINE", PlantStatus::Offline),
+        _ => return None,
+    })
 }
 
 /// One station row to a plant. `raw` is the row as received.
 pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> {
     let id = station.id.ok_or_else(|| "station without an id".to_owned())?;
+    let state = station.network_status.as_deref().and_then(plant_state);
     Ok(VendorPlant {
         name: station.name,
         // installedCapacity is already kW (vendor-apis.md §1.3).
@@ -72,8 +80,8 @@ pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> 
         latitude: station.location_lat,
         longitude: station.location_lng,
         timezone: station.region_timezone.filter(|zone| zone.parse::<chrono_tz::Tz>().is_ok()),
-        status: station.network_status.as_deref().map(plant_status),
-        network_status: station.network_status.map(|s| s.trim().to_owned()),
+        status: state.map(|(_, status)| status),
+        network_status: state.map(|(word, _)| word.to_owned()),
         current_power_kw: station.generation_power.map(|w| w / 1000.0),
         daily_energy_kwh: None,
         total_energy_kwh: None,
@@ -128,7 +136,8 @@ pub(super) fn alert(
         vendor_alert_key: format!(
             "{device_sn}|{type_id}|{}|{}",
             row.code.as_deref().unwrap_or(""),
-            alert_time.floor() as i64
+            // Seconds, as documented: a time sent in milliseconds names the same alert.
+            started_at.as_datetime().timestamp()
         ),
         vendor_plant_id: Some(station_id.to_owned()),
         device_sn: Some(device_sn.to_owned()),
@@ -150,15 +159,17 @@ mod tests {
 
     #[test]
     fn network_status_words_map_to_one_status() {
-        use PlantStatus::{Offline, Online, Partial, Unknown};
-        for (word, normalized) in [
-            ("NORMAL", Online),
-            (" ALL_OFFLINE", Offline),
-            ("partial_offline ", Partial),
-            ("NO_DEVICE", Unknown),
-            ("", Unknown),
+        use PlantStatus::{Offline, Online, Partial};
+        for (word, expected) in [
+            ("NORMAL", ("NORMAL", Online)),
+            (" ALL_OFFLINE", ("ALL_OFFLINE", Offline)),
+            ("partial_offline ", ("PARTIAL_OFFLINE", Partial)),
         ] {
-            assert_eq!(plant_status(word), normalized, "{word:?}");
+            assert_eq!(plant_state(word), Some(expected), "{word:?}");
+        }
+        // Another word says nothing: the stored word and status stay.
+        for word in ["NO_DEVICE", "", "\u{0}"] {
+            assert_eq!(plant_state(word), None, "{word:?}");
         }
     }
 
@@ -172,9 +183,7 @@ mod tests {
     }
 
     fn decode(row: &serde_json::value::RawValue) -> Result<VendorPlant, String> {
-        serde_json::from_str::<Station>(row.get())
-            .map_err(|e| e.to_string())
-            .and_then(|s| plant(s, row.get()))
+        crate::vendors::paging::decode_row(row.get(), plant)
     }
 
     #[test]
@@ -416,6 +425,27 @@ mod tests {
         assert_eq!(alerts[1].severity, Severity::Critical, "safety influence");
         assert_eq!(alerts[1].description.as_deref(), Some("PV insulation low"));
         assert_eq!(alerts[1].started_at.unwrap().to_canonical(), "2024-06-10T06:20:56.000Z");
+    }
+
+    /// Solarman sends its times in seconds, at times in milliseconds: read as seconds, the
+    /// milliseconds were the year 58887. Both name the same instant and the same alert.
+    #[test]
+    fn times_in_milliseconds_read_as_the_same_instant() {
+        let station = |time: &str| {
+            let row = format!(r#"{{"id": 895, "name": "A", "lastUpdateTime": {time}}}"#);
+            decode(&serde_json::value::RawValue::from_string(row).unwrap()).unwrap()
+        };
+        let seconds = station("1730387897.000000000").vendor_updated_at.unwrap();
+        assert_eq!(seconds.to_canonical(), "2024-10-31T15:18:17.000Z");
+        assert_eq!(station("1730387897000").vendor_updated_at, Some(seconds));
+        let alert_at = |time: &str| {
+            let row = format!(r#"{{"alertId": 2, "code": "1", "alertTime": {time}}}"#);
+            alert("895", "SN", serde_json::from_str(&row).unwrap(), &row).unwrap()
+        };
+        let (in_seconds, in_millis) = (alert_at("1718000123"), alert_at("1718000123000"));
+        assert_eq!(in_seconds.vendor_alert_key, "SN|2|1|1718000123");
+        assert_eq!(in_millis.vendor_alert_key, in_seconds.vendor_alert_key);
+        assert_eq!(in_millis.started_at, in_seconds.started_at);
     }
 
     #[test]

@@ -191,6 +191,7 @@ pub(super) fn plant(
         station.today_energy.as_ref().and_then(|r| units.keep("today_energy", energy_kwh(r)));
     let total =
         station.total_energy.as_ref().and_then(|r| units.keep("total_energy", energy_kwh(r)));
+    let state = plant_state(station.ps_status, station.ps_fault_status);
     Ok(VendorPlant {
         name: station.ps_name,
         capacity_kw: capacity,
@@ -198,8 +199,8 @@ pub(super) fn plant(
         latitude: station.latitude,
         longitude: station.longitude,
         timezone: station.ps_current_time_zone.as_deref().and_then(zone_from_gmt),
-        network_status: network_word(station.ps_status, station.ps_fault_status),
-        status: plant_status(station.ps_status, station.ps_fault_status),
+        network_status: state.map(|(word, _)| word.to_owned()),
+        status: state.map(|(_, status)| status),
         current_power_kw: power,
         daily_energy_kwh: today,
         total_energy_kwh: total,
@@ -209,27 +210,19 @@ pub(super) fn plant(
     })
 }
 
-/// Sungrow sends codes, not words: its word for the plant, built from both codes so it never
-/// contradicts the normalized status (a faulted plant is not `NORMAL`).
-fn network_word(online: Option<i64>, fault: Option<i64>) -> Option<String> {
-    let word = match (online?, fault) {
-        (0, _) => "ALL_OFFLINE",
-        (1, Some(1)) => "FAULT",
-        (1, Some(2)) => "ALARM",
-        (1, _) => "NORMAL",
-        (other, _) => return Some(format!("PS_STATUS_{other}")),
-    };
-    Some(word.to_owned())
-}
-
-/// `ps_status` (1 online, 0 offline) with `ps_fault_status` (1 fault, 2 alarm, 3 normal): an
-/// online plant with a fault is `fault`; an alarm is a warning, still `online`.
-fn plant_status(online: Option<i64>, fault: Option<i64>) -> Option<PlantStatus> {
+/// Sungrow sends codes, not words: `ps_status` (1 online, 0 offline) with
+/// `ps_fault_status` (1 fault, 2 alarm, 3 normal) as one word built from both, so it never
+/// contradicts the normalized status (a faulted plant is not `NORMAL`), and plantsync's
+/// status: an online plant with a fault is `fault`; an alarm is a warning, still `online`.
+/// Another `ps_status` says nothing plantsync can store (`None`): the stored word and
+/// status stay, the code stays in the raw record.
+fn plant_state(online: Option<i64>, fault: Option<i64>) -> Option<(&'static str, PlantStatus)> {
     Some(match (online?, fault) {
-        (0, _) => PlantStatus::Offline,
-        (1, Some(1)) => PlantStatus::Fault,
-        (1, _) => PlantStatus::Online,
-        _ => PlantStatus::Unknown,
+        (0, _) => ("ALL_OFFLINE", PlantStatus::Offline),
+        (1, Some(1)) => ("FAULT", PlantStatus::Fault),
+        (1, Some(2)) => ("ALARM", PlantStatus::Online),
+        (1, _) => ("NORMAL", PlantStatus::Online),
+        _ => return None,
     })
 }
 
@@ -452,19 +445,21 @@ mod tests {
 
     #[test]
     fn the_two_codes_give_one_status_and_a_word_that_agrees() {
+        use PlantStatus::{Fault, Offline, Online};
         let cases = [
-            ((Some(1), Some(3)), Some(PlantStatus::Online), Some("NORMAL")),
-            ((Some(1), Some(2)), Some(PlantStatus::Online), Some("ALARM")),
-            ((Some(1), Some(1)), Some(PlantStatus::Fault), Some("FAULT")),
-            ((Some(1), None), Some(PlantStatus::Online), Some("NORMAL")),
-            ((Some(0), Some(1)), Some(PlantStatus::Offline), Some("ALL_OFFLINE")),
-            ((Some(7), None), Some(PlantStatus::Unknown), Some("PS_STATUS_7")),
-            ((Some(7), Some(1)), Some(PlantStatus::Unknown), Some("PS_STATUS_7")),
-            ((None, Some(1)), None, None),
+            ((Some(1), Some(3)), Some(("NORMAL", Online))),
+            ((Some(1), Some(2)), Some(("ALARM", Online))),
+            ((Some(1), Some(1)), Some(("FAULT", Fault))),
+            ((Some(1), None), Some(("NORMAL", Online))),
+            ((Some(0), Some(1)), Some(("ALL_OFFLINE", Offline))),
+            // Unknown codes are no made-up word: nothing is said.
+            ((Some(7), None), None),
+            ((Some(7), Some(1)), None),
+            ((Some(i64::MIN), Some(3)), None),
+            ((None, Some(1)), None),
         ];
-        for ((online, fault), status, word) in cases {
-            assert_eq!(plant_status(online, fault), status, "{online:?} {fault:?}");
-            assert_eq!(network_word(online, fault).as_deref(), word, "{online:?} {fault:?}");
+        for ((online, fault), expected) in cases {
+            assert_eq!(plant_state(online, fault), expected, "{online:?} {fault:?}");
         }
     }
 

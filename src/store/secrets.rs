@@ -1,0 +1,736 @@
+//! Where this install's secret values are, and the only code that reads or writes them.
+//!
+//! # Design
+//!
+//! The install's choice ([`SecretsStore`]) is the one row of table `install`, so every
+//! process of a data dir agrees and a copied database says where its secrets are. Each
+//! credentials row also records where its own values are (`keyring_fields`: NULL for the
+//! columns, else the fields the keyring holds), so a reader never depends on the global
+//! choice and a row is always readable, whatever state a move was interrupted in.
+//!
+//! A move ([`Store::move_secrets`]) runs in one write transaction on the writer thread:
+//! every secret is written to the target and read back before the source is cleared, and
+//! the database's side changes only at commit. A failure before the commit leaves the
+//! database as it was (entries already written to the keyring are removed again); keyring
+//! entries are deleted only after the commit that stopped pointing at them.
+
+use super::{Result, Store, StoreError};
+use crate::domain::{Credentials, Secret, Timestamp, Token, VendorId};
+use crate::secrets::{
+    self, Backend, Chosen, Preference, Reachability, SecretField, SecretsError, SecretsStore,
+    account,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::sync::Arc;
+
+/// The install's secrets store as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SecretsState {
+    /// The id that names this install's keyring entries.
+    pub install_id: String,
+    /// The recorded store; `None` until the first read-write open chooses one.
+    pub store: Option<SecretsStore>,
+    /// How it was chosen.
+    pub chosen: Option<Chosen>,
+    /// When.
+    pub chosen_at: Option<Timestamp>,
+    /// Why the probe chose the file, in words.
+    pub note: Option<String>,
+}
+
+impl SecretsState {
+    /// Where new secrets go: the recorded store, the file until one is recorded.
+    pub fn effective(&self) -> SecretsStore {
+        self.store.unwrap_or(SecretsStore::File)
+    }
+
+    /// The state in words: "the OS keyring (chosen automatically: a keyring answered)".
+    pub fn describe(&self) -> String {
+        let how = match (self.chosen, self.effective(), &self.note) {
+            (None, _, _) => "not chosen yet: chosen at the first command that writes".to_owned(),
+            (Some(Chosen::Auto), SecretsStore::Keyring, _) => {
+                "chosen automatically: the keyring answered".to_owned()
+            }
+            (Some(Chosen::Auto), SecretsStore::File, Some(note)) => {
+                format!("chosen automatically: no OS keyring was reachable ({note})")
+            }
+            (Some(Chosen::Auto), SecretsStore::File, None) => {
+                "chosen automatically: no OS keyring was reachable".to_owned()
+            }
+            (Some(Chosen::Config), _, _) => "chosen by secrets.store".to_owned(),
+            (Some(Chosen::Moved), _, _) => "moved with `plantsync secrets move`".to_owned(),
+            (Some(Chosen::Upgrade), _, _) => {
+                "kept from before plantsync knew keyrings; `plantsync secrets move --to keyring` \
+                 moves them"
+                    .to_owned()
+            }
+        };
+        format!("{} ({how})", self.effective().describe())
+    }
+}
+
+/// What [`Store::settle_secrets`] found or chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    /// The state after settling.
+    pub state: SecretsState,
+    /// Whether the choice was made now (the install is new).
+    pub chosen_now: bool,
+}
+
+/// What [`Store::move_secrets`] did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MoveReport {
+    /// Where the secrets were kept before.
+    pub from: SecretsStore,
+    /// Where they are kept now.
+    pub to: SecretsStore,
+    /// Vendors whose secrets moved.
+    pub vendors: usize,
+    /// Secret values moved.
+    pub secrets: usize,
+    /// Cached session tokens dropped (a cache: the next sync logs in once).
+    pub tokens_dropped: usize,
+    /// Keyring entries that could not be deleted after a move to the file (by account).
+    pub left_in_keyring: Vec<String>,
+}
+
+/// The install row.
+pub(super) fn state(conn: &Connection) -> Result<SecretsState> {
+    conn.query_row(
+        "SELECT install_id, secrets_store, secrets_chosen, secrets_chosen_at, secrets_note
+         FROM install WHERE id = 1",
+        [],
+        |row| {
+            let store: Option<String> = row.get(1)?;
+            let chosen: Option<String> = row.get(2)?;
+            Ok(SecretsState {
+                install_id: row.get(0)?,
+                store: store.and_then(|s| s.parse().ok()),
+                chosen: chosen.as_deref().and_then(Chosen::parse),
+                chosen_at: row.get(3)?,
+                note: row.get(4)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::Corrupt {
+        column: "install".into(),
+        detail: "the table has no row".into(),
+    })
+}
+
+fn record(
+    conn: &Connection,
+    store: SecretsStore,
+    chosen: Chosen,
+    note: Option<&str>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE install SET secrets_store = ?1, secrets_chosen = ?2, secrets_note = ?3,
+                secrets_chosen_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE id = 1",
+        params![store.as_str(), chosen.as_str(), note],
+    )?;
+    Ok(())
+}
+
+/// The secret values of `creds` by field.
+fn secret_of(creds: &Credentials, field: SecretField) -> Option<&Secret> {
+    match field {
+        SecretField::Password => creds.password.as_ref(),
+        SecretField::AppSecret => creds.app_secret.as_ref(),
+        SecretField::ApiKey => creds.api_key.as_ref(),
+        SecretField::Token => None,
+    }
+}
+
+fn set_secret(creds: &mut Credentials, field: SecretField, value: Secret) {
+    match field {
+        SecretField::Password => creds.password = Some(value),
+        SecretField::AppSecret => creds.app_secret = Some(value),
+        SecretField::ApiKey => creds.api_key = Some(value),
+        SecretField::Token => {}
+    }
+}
+
+fn parse_fields(list: &str) -> Vec<SecretField> {
+    list.split(',').filter_map(SecretField::parse).collect()
+}
+
+fn join_fields(fields: &[SecretField]) -> String {
+    fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(",")
+}
+
+/// The secret fields `creds` sets, in write order.
+fn set_fields(creds: &Credentials) -> Vec<SecretField> {
+    SecretField::CREDENTIALS
+        .into_iter()
+        .filter(|f| secret_of(creds, *f).is_some_and(|s| !s.is_empty()))
+        .collect()
+}
+
+/// What a credentials row stores of its secrets: the three columns and `keyring_fields`.
+pub(super) struct StoredSecrets {
+    pub password: Option<String>,
+    pub app_secret: Option<String>,
+    pub api_key: Option<String>,
+    pub keyring_fields: Option<String>,
+}
+
+/// Puts the secrets of `creds` where the install keeps them: the keyring entries are
+/// written here (before the caller's row, inside its transaction), and what the row holds
+/// is returned.
+pub(super) fn store_credentials(
+    conn: &Connection,
+    keyring: &dyn Backend,
+    vendor: VendorId,
+    creds: &Credentials,
+) -> Result<StoredSecrets> {
+    let state = state(conn)?;
+    let plain = |s: &Option<Secret>| s.as_ref().map(|v| v.expose().to_owned());
+    Ok(match state.effective() {
+        SecretsStore::File => StoredSecrets {
+            password: plain(&creds.password),
+            app_secret: plain(&creds.app_secret),
+            api_key: plain(&creds.api_key),
+            keyring_fields: None,
+        },
+        SecretsStore::Keyring => {
+            let fields = set_fields(creds);
+            for field in &fields {
+                if let Some(value) = secret_of(creds, *field) {
+                    keyring.set(&account(&state.install_id, vendor, *field), value)?;
+                }
+            }
+            StoredSecrets {
+                password: None,
+                app_secret: None,
+                api_key: None,
+                keyring_fields: Some(join_fields(&fields)),
+            }
+        }
+    })
+}
+
+/// Fills the secret fields of `creds` from the keyring entries `keyring_fields` lists.
+pub(super) fn fill_from_keyring(
+    conn: &Connection,
+    keyring: &dyn Backend,
+    vendor: VendorId,
+    keyring_fields: &str,
+    creds: &mut Credentials,
+) -> Result<()> {
+    let install = state(conn)?.install_id;
+    for field in parse_fields(keyring_fields) {
+        let name = account(&install, vendor, field);
+        let value = keyring.get(&name)?.ok_or_else(|| SecretsError::Missing {
+            vendor,
+            field: field.as_str(),
+            account: name.clone(),
+        })?;
+        set_secret(creds, field, value);
+    }
+    Ok(())
+}
+
+/// Every keyring account a vendor may have, for deleting them with the vendor.
+pub(super) fn vendor_accounts(conn: &Connection, vendor: VendorId) -> Result<Vec<String>> {
+    let install = state(conn)?.install_id;
+    Ok([SecretField::Password, SecretField::AppSecret, SecretField::ApiKey, SecretField::Token]
+        .into_iter()
+        .map(|f| account(&install, vendor, f))
+        .collect())
+}
+
+/// Whether the vendor has anything in the keyring (its credentials or its token).
+pub(super) fn vendor_in_keyring(conn: &Connection, vendor: VendorId) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM vendor_credentials
+                        WHERE vendor_id = ?1 AND keyring_fields IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM vendor_tokens WHERE vendor_id = ?1 AND in_keyring = 1)",
+        [vendor],
+        |r| r.get(0),
+    )?)
+}
+
+/// Deletes `accounts`, saying (in the log, by account) which could not be deleted.
+pub(super) fn delete_entries(keyring: &dyn Backend, accounts: &[String]) -> Vec<String> {
+    let mut left = Vec::new();
+    for name in accounts {
+        if let Err(e) = keyring.delete(name) {
+            tracing::warn!("could not delete the OS keyring entry '{name}': {e}");
+            left.push(name.clone());
+        }
+    }
+    left
+}
+
+/// The token's keyring entry: access and refresh as one JSON value.
+fn token_value(token: &Token) -> Secret {
+    Secret::new(
+        serde_json::json!({
+            "access": token.access.expose(),
+            "refresh": token.refresh.as_ref().map(Secret::expose),
+        })
+        .to_string(),
+    )
+}
+
+/// Where a token's values go: `(access, refresh, in_keyring)` for the row; in keyring
+/// mode the entry is written here.
+pub(super) fn store_token(
+    conn: &Connection,
+    keyring: &dyn Backend,
+    vendor: VendorId,
+    token: &Token,
+) -> Result<(String, Option<String>, bool)> {
+    let state = state(conn)?;
+    Ok(match state.effective() {
+        SecretsStore::File => (
+            token.access.expose().to_owned(),
+            token.refresh.as_ref().map(|r| r.expose().to_owned()),
+            false,
+        ),
+        SecretsStore::Keyring => {
+            keyring.set(
+                &account(&state.install_id, vendor, SecretField::Token),
+                &token_value(token),
+            )?;
+            (String::new(), None, true)
+        }
+    })
+}
+
+/// A token's values from its keyring entry; `None` when the entry is gone (the session is
+/// then simply not reused).
+pub(super) fn load_token(
+    conn: &Connection,
+    keyring: &dyn Backend,
+    vendor: VendorId,
+) -> Result<Option<(Secret, Option<Secret>)>> {
+    let install = state(conn)?.install_id;
+    let Some(value) = keyring.get(&account(&install, vendor, SecretField::Token))? else {
+        return Ok(None);
+    };
+    let json: serde_json::Value = serde_json::from_str(value.expose()).unwrap_or_default();
+    let Some(access) = json["access"].as_str() else { return Ok(None) };
+    Ok(Some((Secret::new(access), json["refresh"].as_str().map(Secret::new))))
+}
+
+/// The token account of `vendor`.
+pub(super) fn token_account(conn: &Connection, vendor: VendorId) -> Result<String> {
+    Ok(account(&state(conn)?.install_id, vendor, SecretField::Token))
+}
+
+/// One credentials row as a move reads it.
+struct Row {
+    vendor: VendorId,
+    password: Option<String>,
+    app_secret: Option<String>,
+    api_key: Option<String>,
+    keyring_fields: Option<String>,
+}
+
+fn rows(conn: &Connection) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare(
+        "SELECT vendor_id, password, app_secret, api_key, keyring_fields
+         FROM vendor_credentials ORDER BY vendor_id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(Row {
+                vendor: r.get(0)?,
+                password: r.get(1)?,
+                app_secret: r.get(2)?,
+                api_key: r.get(3)?,
+                keyring_fields: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+impl Row {
+    fn values(&self) -> Vec<(SecretField, &str)> {
+        [
+            (SecretField::Password, &self.password),
+            (SecretField::AppSecret, &self.app_secret),
+            (SecretField::ApiKey, &self.api_key),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (f, v)))
+        .collect()
+    }
+}
+
+/// Moves every file-held secret into the keyring; see the module's design.
+fn to_keyring(conn: &Connection, keyring: &dyn Backend, report: &mut MoveReport) -> Result<()> {
+    let install = state(conn)?.install_id;
+    let mut written: Vec<String> = Vec::new();
+    let outcome = (|| -> Result<Vec<(VendorId, String)>> {
+        let mut updates = Vec::new();
+        for row in rows(conn)?.into_iter().filter(|r| r.keyring_fields.is_none()) {
+            let values = row.values();
+            for (field, value) in &values {
+                let name = account(&install, row.vendor, *field);
+                let value = Secret::new(*value);
+                keyring.set(&name, &value)?;
+                written.push(name.clone());
+                // Read back before the file's copy is cleared.
+                if keyring.get(&name)?.as_ref() != Some(&value) {
+                    return Err(SecretsError::Unreachable {
+                        reason: format!("entry '{name}' did not read back as written"),
+                    }
+                    .into());
+                }
+                report.secrets += 1;
+            }
+            let fields: Vec<SecretField> = values.iter().map(|(f, _)| *f).collect();
+            updates.push((row.vendor, join_fields(&fields)));
+        }
+        Ok(updates)
+    })();
+    let updates = match outcome {
+        Ok(updates) => updates,
+        Err(e) => {
+            // The database is unchanged; the entries written so far point at nothing.
+            delete_entries(keyring, &written);
+            return Err(e);
+        }
+    };
+    for (vendor, fields) in &updates {
+        conn.execute(
+            "UPDATE vendor_credentials SET password = NULL, app_secret = NULL, api_key = NULL,
+                    keyring_fields = ?1 WHERE vendor_id = ?2",
+            params![fields, vendor],
+        )?;
+    }
+    report.vendors = updates.len();
+    // Cached tokens in the file are secrets too; they are a cache, so they are dropped
+    // rather than moved (the next sync of each vendor logs in once).
+    report.tokens_dropped = conn.execute("DELETE FROM vendor_tokens WHERE in_keyring = 0", [])?;
+    Ok(())
+}
+
+/// Moves every keyring-held secret into the file; returns the entries to delete after the
+/// commit.
+fn to_file(
+    conn: &Connection,
+    keyring: &dyn Backend,
+    report: &mut MoveReport,
+) -> Result<Vec<String>> {
+    let install = state(conn)?.install_id;
+    let mut delete_after = Vec::new();
+    for row in rows(conn)? {
+        let Some(fields) = &row.keyring_fields else { continue };
+        let mut creds = Credentials::default();
+        fill_from_keyring(conn, keyring, row.vendor, fields, &mut creds)?;
+        let expose = |s: &Option<Secret>| s.as_ref().map(|v| v.expose().to_owned());
+        conn.execute(
+            "UPDATE vendor_credentials SET password = ?1, app_secret = ?2, api_key = ?3,
+                    keyring_fields = NULL WHERE vendor_id = ?4",
+            params![
+                expose(&creds.password),
+                expose(&creds.app_secret),
+                expose(&creds.api_key),
+                row.vendor
+            ],
+        )?;
+        // Verify what the file now holds before anything leaves the keyring.
+        let stored = rows(conn)?.into_iter().find(|r| r.vendor == row.vendor);
+        let matches = stored.is_some_and(|r| {
+            r.keyring_fields.is_none()
+                && r.password == expose(&creds.password)
+                && r.app_secret == expose(&creds.app_secret)
+                && r.api_key == expose(&creds.api_key)
+        });
+        if !matches {
+            return Err(StoreError::Corrupt {
+                column: "vendor_credentials".into(),
+                detail: format!("vendor {}'s secrets did not read back as written", row.vendor),
+            });
+        }
+        report.secrets += parse_fields(fields).len();
+        report.vendors += 1;
+        delete_after
+            .extend(parse_fields(fields).into_iter().map(|f| account(&install, row.vendor, f)));
+    }
+    let mut stmt = conn.prepare("SELECT vendor_id FROM vendor_tokens WHERE in_keyring = 1")?;
+    let token_vendors: Vec<VendorId> =
+        stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for vendor in &token_vendors {
+        delete_after.push(account(&install, *vendor, SecretField::Token));
+    }
+    report.tokens_dropped = conn.execute("DELETE FROM vendor_tokens WHERE in_keyring = 1", [])?;
+    Ok(delete_after)
+}
+
+impl Store {
+    /// The install's secrets store as recorded.
+    pub async fn secrets_state(&self) -> Result<SecretsState> {
+        self.read(state).await
+    }
+
+    /// Whether the OS keyring works for this install now (an entry written, read back and
+    /// deleted), on a blocking thread.
+    pub async fn keyring_reachability(&self) -> Result<Reachability> {
+        let keyring = self.keyring();
+        let install = self.secrets_state().await?.install_id;
+        tokio::task::spawn_blocking(move || secrets::probe(&keyring, &install))
+            .await
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Records the install's secrets store if none is recorded yet: `preference` decides,
+    /// `auto` by whether the OS keyring works now. An install that has one keeps it (moving
+    /// is [`Store::move_secrets`]). A forced keyring that does not work is refused, and
+    /// nothing is recorded.
+    pub async fn settle_secrets(&self, preference: Preference) -> Result<Settled> {
+        let current = self.secrets_state().await?;
+        if current.store.is_some() {
+            return Ok(Settled { state: current, chosen_now: false });
+        }
+        let keyring = self.keyring();
+        let install = current.install_id.clone();
+        let probe = move || secrets::probe(&keyring, &install);
+        let (store, chosen, note) = match preference {
+            Preference::Forced(SecretsStore::File) => (SecretsStore::File, Chosen::Config, None),
+            Preference::Forced(SecretsStore::Keyring) => {
+                match tokio::task::spawn_blocking(probe).await.map_err(|_| StoreError::Closed)? {
+                    Reachability::Reachable => (SecretsStore::Keyring, Chosen::Config, None),
+                    Reachability::Unreachable(reason) => {
+                        return Err(StoreError::Invalid(format!(
+                            "secrets.store is keyring, but the OS keyring is not reachable: \
+                             {reason}; unlock it, or set secrets.store to auto or file"
+                        )));
+                    }
+                }
+            }
+            Preference::Auto => {
+                match tokio::task::spawn_blocking(probe).await.map_err(|_| StoreError::Closed)? {
+                    Reachability::Reachable => (SecretsStore::Keyring, Chosen::Auto, None),
+                    Reachability::Unreachable(reason) => {
+                        (SecretsStore::File, Chosen::Auto, Some(reason))
+                    }
+                }
+            }
+        };
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = state(&tx)?;
+            // Another process may have chosen meanwhile: its choice stands.
+            if now.store.is_some() {
+                return Ok(Settled { state: now, chosen_now: false });
+            }
+            record(&tx, store, chosen, note.as_deref())?;
+            let state = state(&tx)?;
+            tx.commit()?;
+            Ok(Settled { state, chosen_now: true })
+        })
+        .await
+    }
+
+    /// Moves every secret (credentials; cached tokens are dropped) to `to` and records it
+    /// as the install's store. Idempotent: what is already there stays. A failure leaves
+    /// every secret readable where it was.
+    pub async fn move_secrets(&self, to: SecretsStore) -> Result<MoveReport> {
+        let keyring = self.keyring();
+        if to == SecretsStore::Keyring {
+            let install = self.secrets_state().await?.install_id;
+            let probe_with = Arc::clone(&keyring);
+            let reach = tokio::task::spawn_blocking(move || secrets::probe(&probe_with, &install))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            if let Reachability::Unreachable(reason) = reach {
+                return Err(SecretsError::Unreachable { reason }.into());
+            }
+        }
+        let (mut report, delete_after) = self
+            .write(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let before = state(&tx)?;
+                let mut report = MoveReport {
+                    from: before.effective(),
+                    to,
+                    vendors: 0,
+                    secrets: 0,
+                    tokens_dropped: 0,
+                    left_in_keyring: Vec::new(),
+                };
+                let delete_after = match to {
+                    SecretsStore::Keyring => {
+                        to_keyring(&tx, keyring.as_ref(), &mut report)?;
+                        Vec::new()
+                    }
+                    SecretsStore::File => to_file(&tx, keyring.as_ref(), &mut report)?,
+                };
+                if before.store != Some(to) {
+                    record(&tx, to, Chosen::Moved, None)?;
+                }
+                tx.commit()?;
+                Ok((report, delete_after))
+            })
+            .await?;
+        if !delete_after.is_empty() {
+            let keyring = self.keyring();
+            report.left_in_keyring = tokio::task::spawn_blocking(move || {
+                delete_entries(keyring.as_ref(), &delete_after)
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CredentialField, NewVendor, VendorKind};
+    use crate::secrets::memory::MemoryKeyring;
+    use crate::store::test_support::temp_store;
+
+    #[allow(clippy::disallowed_methods)] // reads the file behind the store's back
+    fn sql_row(store: &Store, sql: &str) -> String {
+        let conn = Connection::open(store.path()).unwrap();
+        conn.query_row(sql, [], |r| r.get::<_, Option<String>>(0))
+            .unwrap()
+            .unwrap_or_else(|| "NULL".into())
+    }
+
+    fn keyring_store() -> (tempfile::TempDir, Store, Arc<MemoryKeyring>) {
+        let (dir, store) = temp_store();
+        let memory = Arc::new(MemoryKeyring::default());
+        let store = store.with_keyring(Arc::clone(&memory) as Arc<dyn Backend>);
+        (dir, store, memory)
+    }
+
+    async fn add(store: &Store, name: &str, password: &str) -> VendorId {
+        let mut creds = Credentials::default();
+        creds.set(CredentialField::Username, format!("{name}@example.com"));
+        creds.set(CredentialField::Password, password.into());
+        creds.set(CredentialField::AppId, "app".into());
+        creds.set(CredentialField::AppSecret, format!("{password}-app"));
+        let new = NewVendor {
+            name: name.into(),
+            kind: VendorKind::Solarman,
+            org_id: None,
+            base_url: None,
+            is_active: true,
+        };
+        store.add_vendor(new, creds).await.unwrap().id
+    }
+
+    #[tokio::test]
+    async fn auto_chooses_the_keyring_that_works_and_keeps_no_secret_in_the_file() {
+        let (_dir, store, memory) = keyring_store();
+        let settled = store.settle_secrets(Preference::Auto).await.unwrap();
+        assert!(settled.chosen_now);
+        assert_eq!(settled.state.store, Some(SecretsStore::Keyring));
+        let id = add(&store, "Roof", "pw-1").await;
+        assert_eq!(sql_row(&store, "SELECT password FROM vendor_credentials"), "NULL");
+        assert_eq!(
+            sql_row(&store, "SELECT keyring_fields FROM vendor_credentials"),
+            "password,app_secret"
+        );
+        assert_eq!(memory.entries().len(), 2, "{:?}", memory.entries().keys());
+        let creds = store.vendor_credentials(id).await.unwrap();
+        assert_eq!(creds.password.unwrap().expose(), "pw-1");
+        assert_eq!(creds.username.as_deref(), Some("Roof@example.com"));
+        // Settling again keeps the choice.
+        let again = store.settle_secrets(Preference::Forced(SecretsStore::File)).await.unwrap();
+        assert!(!again.chosen_now);
+        assert_eq!(again.state.store, Some(SecretsStore::Keyring));
+    }
+
+    #[tokio::test]
+    async fn a_keyring_that_fails_mid_move_leaves_every_secret_in_the_file() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::File)).await.unwrap();
+        let a = add(&store, "A", "pw-a").await;
+        let b = add(&store, "B", "pw-b").await;
+        // Two vendors, four values: the third write fails.
+        memory.fail_after_writes(Some(3)); // the probe's write, then two entries
+        let err = store.move_secrets(SecretsStore::Keyring).await.unwrap_err();
+        assert!(matches!(err, StoreError::Secrets(SecretsError::Unreachable { .. })), "{err}");
+        memory.fail_after_writes(None);
+        assert!(memory.entries().is_empty(), "written entries are removed again");
+        assert_eq!(store.secrets_state().await.unwrap().store, Some(SecretsStore::File));
+        for (id, pw) in [(a, "pw-a"), (b, "pw-b")] {
+            let creds = store.vendor_credentials(id).await.unwrap();
+            assert_eq!(creds.password.unwrap().expose(), pw);
+        }
+        // Then a move that works, twice (idempotent), and back.
+        let moved = store.move_secrets(SecretsStore::Keyring).await.unwrap();
+        assert_eq!((moved.vendors, moved.secrets), (2, 4));
+        let again = store.move_secrets(SecretsStore::Keyring).await.unwrap();
+        assert_eq!((again.vendors, again.secrets), (0, 0));
+        assert_eq!(
+            sql_row(
+                &store,
+                "SELECT CAST(count(*) AS TEXT) FROM vendor_credentials WHERE password IS NOT NULL OR app_secret IS NOT NULL"
+            ),
+            "0"
+        );
+        assert_eq!(store.vendor_credentials(b).await.unwrap().password.unwrap().expose(), "pw-b");
+        // A keyring that fails on the way back changes nothing either.
+        memory.switch_off(true);
+        store.move_secrets(SecretsStore::File).await.unwrap_err();
+        memory.switch_off(false);
+        assert_eq!(memory.entries().len(), 4);
+        assert_eq!(store.secrets_state().await.unwrap().store, Some(SecretsStore::Keyring));
+        let back = store.move_secrets(SecretsStore::File).await.unwrap();
+        assert_eq!((back.vendors, back.secrets), (2, 4));
+        assert!(back.left_in_keyring.is_empty());
+        assert!(memory.entries().is_empty());
+        assert_eq!(
+            store.vendor_credentials(a).await.unwrap().app_secret.unwrap().expose(),
+            "pw-a-app"
+        );
+    }
+
+    #[tokio::test]
+    async fn tokens_go_to_the_keyring_and_a_move_drops_them() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let id = add(&store, "Roof", "pw").await;
+        let token = Token {
+            access: Secret::new("access-123"),
+            refresh: Some(Secret::new("refresh-456")),
+            expires_at: None,
+            metadata: serde_json::json!({"user": 7}),
+        };
+        store.save_token(id, token.clone()).await.unwrap();
+        assert_eq!(sql_row(&store, "SELECT access_token FROM vendor_tokens"), "");
+        assert_eq!(store.load_token(id).await.unwrap(), Some(token));
+        let report = store.move_secrets(SecretsStore::File).await.unwrap();
+        assert_eq!(report.tokens_dropped, 1);
+        assert!(memory.entries().is_empty());
+        assert_eq!(store.load_token(id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn removing_a_vendor_removes_its_entries() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let keep = add(&store, "Keep", "pw-k").await;
+        add(&store, "Gone", "pw-g").await;
+        assert_eq!(memory.entries().len(), 4);
+        store.remove_vendor("Gone", false).await.unwrap();
+        assert_eq!(memory.entries().len(), 2);
+        assert!(memory.entries().keys().all(|k| k.contains(&format!("vendor-{keep}/"))));
+    }
+
+    #[tokio::test]
+    async fn a_missing_entry_is_said_in_words_without_the_secret() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let id = add(&store, "Roof", "pw-secret-1").await;
+        let name = memory.entries().keys().find(|k| k.ends_with("/password")).cloned().unwrap();
+        memory.delete(&name).unwrap();
+        let err = store.vendor_credentials(id).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("has no password of vendor {id}")), "{err}");
+        assert!(!err.contains("pw-secret-1"), "{err}");
+    }
+}
