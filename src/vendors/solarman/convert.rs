@@ -11,6 +11,9 @@ use serde_json::Value;
 
 /// Default token life when neither the JWT nor `expires_in` says (the original's default).
 const DEFAULT_EXPIRES_IN: i64 = 3600;
+/// The longest token life believed, seconds (ten years): a larger or negative `expires_in`
+/// is a spoiled reply, and `now + expires_in` must not overflow (issue 14's fuzz tests).
+const MAX_EXPIRES_IN: i64 = 10 * 366 * 86_400;
 
 /// A token from the token call: expiry from the JWT's `exp` when readable, else
 /// `now + expires_in`.
@@ -19,7 +22,10 @@ pub(super) fn token(response: TokenResponse, now: Timestamp) -> Result<Token, St
         .access_token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| "the token response has no access_token".to_owned())?;
-    let expires_in = response.expires_in.unwrap_or(DEFAULT_EXPIRES_IN);
+    let expires_in = response
+        .expires_in
+        .filter(|s| (0..=MAX_EXPIRES_IN).contains(s))
+        .unwrap_or(DEFAULT_EXPIRES_IN);
     let expires_at = jwt_expiry(&access).or_else(|| {
         Timestamp::from_unix_millis(now.as_datetime().timestamp_millis() + expires_in * 1000)
     });

@@ -132,13 +132,36 @@ proptest! {
     }
 }
 
-/// Seeds that found defects, kept as regression cases.
+/// Seeds that found defects, kept as regression cases: a `lastUpdateTime` of 1e308 or
+/// 1.8e19 overflowed the conversion to milliseconds (a panic; fixed on main by
+/// `Timestamp::from_epoch_seconds_or_millis`), a megabyte where a number belongs made a
+/// megabyte error (`Response::parse`, `paging::decode_row`), and a megabyte `expires_in`
+/// overflowed the token's expiry (a panic).
 #[test]
 fn regression_seeds() {
-    for seed in 0..200 {
-        assert_eq!(station_lists(seed), Ok(()));
-        assert_eq!(realtime(seed), Ok(()));
-        assert_eq!(alert_lists(seed), Ok(()));
-        assert_eq!(tokens(seed), Ok(()));
+    assert_eq!(station_lists(7_978_324_567_683_130_616), Ok(()));
+    assert_eq!(station_lists(8_448_770_078_956_484_199), Ok(()));
+    assert_eq!(realtime(14_746_115_967_830_535_830), Ok(()));
+    assert_eq!(realtime(6_653_364_133_260_691_265), Ok(()));
+    assert_eq!(alert_lists(10_228_427_480_791_403_342), Ok(()));
+    assert_eq!(tokens(4_676_684_139_442_884_782), Ok(()));
+    assert_eq!(tokens(1718), Ok(()));
+}
+
+/// An `expires_in` no token has (from a megabyte of digits, or 1e308) is not believed: the
+/// default stands, and nothing overflows.
+#[test]
+fn an_impossible_token_lifetime_falls_back_to_the_default() {
+    let now: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+    for expires_in in [i64::MAX, i64::MIN, -5] {
+        let response = wire::TokenResponse {
+            access_token: Some("not-a-jwt".into()),
+            refresh_token: None,
+            expires_in: Some(expires_in),
+            uid: None,
+        };
+        let token = convert::token(response, now).unwrap();
+        let days = (token.expires_at.unwrap().as_datetime() - now.as_datetime()).num_days();
+        assert_eq!(days, 0, "{expires_in}: the default hour");
     }
 }
