@@ -32,6 +32,8 @@
 //!   contradict it is what a real change looks like (an alert that ended leaves
 //!   SolarEdge's open list). A count is only made larger, negative or unreadable, never a
 //!   smaller plausible one, which a real shrinking list also gives.
+//! * A verdict ([`VERDICT_KEYS`]: a login's state, an envelope's code) is never negated:
+//!   Sungrow's `login_state` `"1"` negated is its documented `"-1"`, a real refusal.
 //! * Values that stand in for others are themselves implausible: numbers from
 //!   [`HOSTILE_NUMBERS`] and texts that are no time, so a made-up end time never lands in
 //!   the plausible window.
@@ -71,6 +73,13 @@ pub const IDENTITY_KEYS: &[&str] = &[
     // Growatt
     "plant_id",
 ];
+
+/// Keys whose values are a portal's verdict (a login's state, an envelope's code): never
+/// negated, since `"1"` negated is Sungrow's documented `"-1"` "no such account", a real
+/// refusal. They may still become another kind, a huge number or a spoiled text, which no
+/// portal sends as a verdict.
+pub const VERDICT_KEYS: &[&str] =
+    &["login_state", "result_code", "success", "failCode", "error_code", "code"];
 
 /// Keys that count the rows of a list beside it.
 pub const COUNT_KEYS: &[&str] = &["total", "count", "rowCount", "row_count", "pageCount"];
@@ -271,6 +280,7 @@ impl Mutator {
                 "negated value",
                 |p, v| {
                     free(p, v)
+                        && !key_of(p).is_some_and(|k| VERDICT_KEYS.contains(&k))
                         && (v.is_number()
                             || v.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok()))
                 },

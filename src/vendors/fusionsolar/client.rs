@@ -17,7 +17,11 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// Classifies a failed envelope.
 pub(super) fn classify(code: i64, message: &str) -> VendorError {
-    let text = format!("FusionSolar failCode {code}: {message}");
+    // The portal's words, quoted bounded and escaped (see `domain::text`).
+    let text = format!(
+        "FusionSolar failCode {code}: {}",
+        crate::domain::text::excerpt(message, crate::domain::text::ERROR_PART_CHARS)
+    );
     match code {
         305 => VendorError::TokenExpired(text),
         407 => VendorError::RateLimited { message: text, retry_after: None },

@@ -17,7 +17,11 @@ const RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// Classifies a non-zero `error_code`; `wait` is how long a rate limit asks to wait.
 pub(super) fn classify(code: i64, message: &str, wait: Duration) -> VendorError {
-    let text = format!("Growatt error_code {code}: {message}");
+    // The portal's words, quoted bounded and escaped (see `domain::text`).
+    let text = format!(
+        "Growatt error_code {code}: {}",
+        crate::domain::text::excerpt(message, crate::domain::text::ERROR_PART_CHARS)
+    );
     match code {
         10011 => VendorError::CredentialsRejected(format!(
             "{text}: the API token is invalid or not allowed from this network; check it with \

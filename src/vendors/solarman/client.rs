@@ -17,8 +17,10 @@ const SERVICE_UNAVAILABLE: &str = "3201001";
 
 /// Classifies a `success:false` envelope.
 pub(super) fn classify(envelope: &Envelope) -> VendorError {
-    let code = envelope.code.as_deref().unwrap_or("");
-    let msg = envelope.msg.as_deref().unwrap_or("no message");
+    // The portal's words, quoted bounded and escaped (see `domain::text`).
+    let code = crate::domain::text::excerpt(envelope.code.as_deref().unwrap_or(""), 64);
+    let code = code.as_str();
+    let msg = crate::domain::text::excerpt(envelope.msg.as_deref().unwrap_or("no message"), 300);
     let lower = msg.to_ascii_lowercase();
     if code == TOKEN_INVALID || lower.contains("token") {
         VendorError::TokenExpired(format!("Solarman {code}: {msg}"))

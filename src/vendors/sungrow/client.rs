@@ -14,7 +14,13 @@ pub(super) const DEFAULT_BASE_URL: &str = "https://gateway.isolarcloud.com.hk";
 
 /// Classifies a `result_code` other than `"1"`.
 pub(super) fn classify(code: &str, message: &str) -> VendorError {
-    let text = format!("Sungrow {code}: {message}");
+    // The portal's words, quoted bounded and escaped (a spoiled reply may put a megabyte or
+    // an escape sequence in them).
+    let text = format!(
+        "Sungrow {}: {}",
+        crate::domain::text::excerpt(code, 64),
+        crate::domain::text::excerpt(message, crate::domain::text::ERROR_PART_CHARS)
+    );
     match code {
         "E00003" => VendorError::TokenExpired(text),
         "E998" | "E999" => VendorError::RateLimited { message: text, retry_after: None },
@@ -139,7 +145,7 @@ impl Client {
 /// `2`, `5`) is a verdict on the credentials, which parks the vendor until the user acts;
 /// a reply without one (`result_data` null or missing, no `login_state`, an unknown
 /// state) says nothing about them: a malformed reply, tried again on the next run.
-fn login_verdict(data: Value) -> Result<LoginData, VendorError> {
+pub(super) fn login_verdict(data: Value) -> Result<LoginData, VendorError> {
     let malformed = |what: &str| {
         VendorError::Malformed(format!("Sungrow's login reply {what}: not read as a refusal"))
     };
@@ -157,7 +163,11 @@ fn login_verdict(data: Value) -> Result<LoginData, VendorError> {
         None => return Err(malformed("has no login_state")),
         Some(_) => return Err(malformed("has a login_state Sungrow does not document")),
     };
-    let left = login.remain_times.map(|n| format!(", {n} attempt(s) left")).unwrap_or_default();
+    // The portal's text, bounded and escaped: a spoiled reply may send a megabyte here.
+    let left = login
+        .remain_times
+        .map(|n| format!(", {} attempt(s) left", crate::domain::text::excerpt(&n, 16)))
+        .unwrap_or_default();
     Err(VendorError::CredentialsRejected(format!(
         "Sungrow refused the login: {reason}{left}; fix the credentials with `plantsync vendor set`"
     )))

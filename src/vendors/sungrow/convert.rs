@@ -144,7 +144,8 @@ impl UnknownUnits {
                 self.0
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(format!("'{unit}' ({field})"));
+                    // Bounded and escaped: a unit is the portal's text, of any length.
+                    .insert(format!("'{}' ({field})", crate::domain::text::excerpt(&unit, 32)));
                 None
             }
         }

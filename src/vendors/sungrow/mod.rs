@@ -12,6 +12,8 @@
 
 mod client;
 mod convert;
+#[cfg(test)]
+mod fuzz_tests;
 mod wire;
 
 use super::paging::{AlertRows, End, PlantPages, RawPage, read_pages};
