@@ -580,7 +580,7 @@ pub(crate) mod check {
     use serde_json::Value;
 
     /// Cases per property (each mutated reply may hold megabytes).
-    pub(crate) const CASES: u32 = 48;
+    pub(crate) const CASES: u32 = 32;
 
     /// The JSON fixtures of `vendor` (`tests/fixtures/<vendor>/*.json` and `recorded/`)
     /// whose names start with one of `prefixes`.

@@ -29,6 +29,8 @@
 
 mod client;
 mod convert;
+#[cfg(test)]
+mod fuzz_tests;
 mod wire;
 
 use super::paging::{Page, PlantPages, RawPage, decode_row};

@@ -21,6 +21,8 @@
 
 mod client;
 mod convert;
+#[cfg(test)]
+mod fuzz_tests;
 mod wire;
 
 use super::paging::{PlantPages, RawPage};

@@ -21,6 +21,8 @@
 
 mod client;
 mod convert;
+#[cfg(test)]
+mod fuzz_tests;
 mod plan;
 mod wire;
 
