@@ -18,7 +18,29 @@ pub struct Token {
     pub metadata: serde_json::Value,
 }
 
+/// The longest access token believed, in bytes. Real ones are a few hundred (a Solarman
+/// JWT, a Sungrow or FusionSolar session id); a token travels in a header or a body of
+/// every call, and a megabyte one (a spoiled login reply) made every later call fail with
+/// HTTP 431 until it expired, found by issue 14's fuzz harness.
+pub const MAX_ACCESS_BYTES: usize = 8 * 1024;
+
 impl Token {
+    /// Why this token cannot be a real one (empty, longer than [`MAX_ACCESS_BYTES`], or
+    /// holding a character no HTTP header carries), or `None`. A login answering such a
+    /// token is a malformed reply: it is not kept, and the next run logs in again.
+    pub fn implausible(&self) -> Option<String> {
+        let access = self.access.expose();
+        if access.is_empty() {
+            Some("the token is empty".into())
+        } else if access.len() > MAX_ACCESS_BYTES {
+            Some(format!("the token is {} bytes long (at most {MAX_ACCESS_BYTES})", access.len()))
+        } else if access.chars().any(|c| !c.is_ascii() || c.is_ascii_control()) {
+            Some("the token holds characters no HTTP header carries".into())
+        } else {
+            None
+        }
+    }
+
     /// Whether the token may still be used at `now`: more than five minutes of life left.
     /// A token of unknown lifetime is never reused across runs.
     pub fn is_reusable_at(&self, now: Timestamp) -> bool {
@@ -42,6 +64,17 @@ mod tests {
             }),
             metadata: serde_json::Value::Null,
         }
+    }
+
+    #[test]
+    fn a_token_no_header_can_carry_is_not_believed() {
+        let with =
+            |access: String| Token { access: Secret::new(access), ..token(None, Timestamp::now()) };
+        assert_eq!(with("eyJhbGciOiJSUzI1NiJ9.e30.c2ln".into()).implausible(), None);
+        assert!(with("5".repeat(1 << 20)).implausible().unwrap().contains("bytes long"));
+        assert!(with("a\u{0}b".into()).implausible().is_some());
+        assert!(with("\u{202e}evil".into()).implausible().is_some());
+        assert!(with(String::new()).implausible().is_some());
     }
 
     #[test]

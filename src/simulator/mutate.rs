@@ -34,6 +34,8 @@
 //!   smaller plausible one, which a real shrinking list also gives.
 //! * A verdict ([`VERDICT_KEYS`]: a login's state, an envelope's code) is never negated:
 //!   Sungrow's `login_state` `"1"` negated is its documented `"-1"`, a real refusal.
+//! * A truncated body keeps at least its first byte: an empty HTTP 200 is FusionSolar's
+//!   real answer to a wrong login.
 //! * Values that stand in for others are themselves implausible: numbers from
 //!   [`HOSTILE_NUMBERS`] and texts that are no time, so a made-up end time never lands in
 //!   the plausible window.
@@ -92,7 +94,7 @@ const HUGE: usize = 1 << 20;
 /// How deep a deeply nested value goes (far past any decoder's recursion limit).
 const DEPTH: usize = 1_000;
 /// Salt of the mutation stream.
-const SALT: u64 = 0x004D_5554_4154_45;
+const SALT: u64 = 0x0000_4D55_5441_5445;
 /// Marks where a lone surrogate escape goes; replaced in the serialized text, since a
 /// `Value` cannot hold one.
 const SURROGATE_MARK: &str = "\u{E000}lone-surrogate\u{E000}";
@@ -265,7 +267,7 @@ impl Mutator {
     /// Applies one mutation of `kind` if the document has a node it fits; whether it did.
     fn apply(&mut self, kind: Kind, doc: &mut Value) -> bool {
         let free = |path: &[Step], _: &Value| !is_identity(path) && !is_count(path);
-        let done = match kind {
+        match kind {
             Kind::TypeChange => self.type_change(doc),
             Kind::HugeNumber => self.edit(
                 doc,
@@ -361,8 +363,7 @@ impl Mutator {
                 },
             ),
             Kind::Remove => self.remove(doc),
-        };
-        done
+        }
     }
 
     /// Picks a node `fits` accepts and changes it with `change`; whether there was one.
@@ -554,8 +555,10 @@ pub fn mutate(body: &Value, seed: u64) -> Mutated {
     let text = serde_json::to_string(&doc).unwrap_or_default();
     let mut bytes = text.replace(SURROGATE_MARK, "\\ud800").into_bytes();
     if let Some(share) = mutator.truncate_at {
+        // At least one byte stays: an empty HTTP 200 is FusionSolar's real answer to a
+        // wrong login, a verdict, not a spoiled reply.
         let len = bytes.len() as u64;
-        bytes.truncate(usize::try_from(len * share / 1000).unwrap_or(0));
+        bytes.truncate(usize::try_from(len * share / 1000).unwrap_or(0).max(1));
     }
     Mutated { bytes, applied: mutator.applied }
 }

@@ -79,9 +79,18 @@ pub fn opt_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Strin
     id_from_value(&Value::deserialize(deserializer)?).map_err(de::Error::custom)
 }
 
-/// serde adapter: optional integer (number or numeric string; floats are truncated).
+/// serde adapter: optional integer (number or numeric string; floats are truncated). A
+/// number no integer can hold (1e308, 1.8e19) is an error, not `i64::MAX`: saturated, a
+/// spoiled code would read as a real one (a FusionSolar login's `failCode` of 1e308 as a
+/// refusal that parks the vendor, found by the fuzz tests).
 pub fn opt_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    Ok(opt_f64(deserializer)?.map(|f| f as i64))
+    match opt_f64(deserializer)? {
+        // i64::MAX as f64 is 2^63, itself out of range.
+        Some(f) if !(-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&f) => {
+            Err(de::Error::custom(format!("number {f:e} is out of range for an integer")))
+        }
+        other => Ok(other.map(|f| f as i64)),
+    }
 }
 
 #[cfg(test)]
@@ -103,5 +112,24 @@ mod tests {
         assert_eq!(id_from_value(&json!(895)), Ok(Some("895".into())));
         assert_eq!(id_from_value(&json!("NE=33554875")), Ok(Some("NE=33554875".into())));
         assert!(id_from_value(&json!(1.5)).is_err());
+    }
+
+    #[test]
+    fn an_integer_out_of_range_is_an_error_not_a_saturated_value() {
+        #[derive(serde::Deserialize, Debug)]
+        struct Code {
+            #[serde(default, deserialize_with = "opt_i64")]
+            #[allow(dead_code)]
+            code: Option<i64>,
+        }
+        let read = |text: &str| serde_json::from_str::<Code>(text).map(|c| c.code);
+        for spoiled in [r#"{"code": 1e308}"#, r#"{"code": -1e308}"#, r#"{"code": 1.8e19}"#] {
+            let error = read(spoiled).unwrap_err().to_string();
+            assert!(error.contains("out of range"), "{spoiled}: {error}");
+        }
+        assert_eq!(read(r#"{"code": 407}"#).unwrap(), Some(407));
+        assert_eq!(read(r#"{"code": "12.9"}"#).unwrap(), Some(12));
+        assert_eq!(read(r#"{"code": -0.0}"#).unwrap(), Some(0));
+        assert_eq!(read(r#"{"code": 1718000000000}"#).unwrap(), Some(1_718_000_000_000));
     }
 }

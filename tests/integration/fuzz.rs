@@ -42,10 +42,16 @@ const ALERTS: usize = 1;
 /// Far longer than any run takes: only a hang reaches it.
 const HANG: Duration = Duration::from_secs(120);
 
-/// The faults every account gets: the mutation switch, and no daily quota in the way
-/// (SolarEdge's 300 a day would end the harness, not find anything).
+/// The faults every account gets: the mutation switch, tokens that expire after a few
+/// calls (so login replies are mutated too, not only the first), and no daily quota in the
+/// way (SolarEdge's 300 a day would end the harness, not find anything).
 fn faults(mutate: Option<u64>) -> Faults {
-    Faults { mutate, solaredge_daily_limit: Some(u32::MAX), ..Faults::none() }
+    Faults {
+        mutate,
+        token_expires_after: Some(2),
+        solaredge_daily_limit: Some(u32::MAX),
+        ..Faults::none()
+    }
 }
 
 /// The seed of account `index` in mutated run `run`.
@@ -291,7 +297,7 @@ async fn mutated_replies_never_corrupt_erase_deactivate_or_resolve() {
 
 /// Mutated run `n`, its checks, and a clean run after it; the vendor syncs with an error.
 async fn mutated_run(h: &Harness, base: &[Baseline], n: u64, failures: &mut Vec<String>) -> usize {
-    let kind = if n % 2 == 0 { RunKind::Plants } else { RunKind::Alerts };
+    let kind = if n.is_multiple_of(2) { RunKind::Plants } else { RunKind::Alerts };
     for index in 0..KINDS.len() {
         h.sim.set_faults(index, faults(Some(seed(n, index))));
     }

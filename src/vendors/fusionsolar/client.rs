@@ -51,7 +51,7 @@ fn quota_control(response: &Response) -> Option<VendorError> {
 /// body (how the portal answers a wrong userName or system code, as recorded from a live
 /// account). `success:false` with failCode 0 or none, an unreadable body, or a success
 /// without a token says nothing about the credentials: malformed, retried on the next run.
-fn login_verdict(response: &Response) -> Result<(), VendorError> {
+pub(super) fn login_verdict(response: &Response) -> Result<(), VendorError> {
     let rejected = |why: &str| {
         VendorError::CredentialsRejected(format!(
             "FusionSolar refused the login ({why}); check the API account's userName and \

@@ -125,3 +125,39 @@ proptest! {
         prop_assert_eq!(alarm_lists(seed), Ok(()));
     }
 }
+
+/// A login reply as the portal sends a success (the simulator's shape, no recording of
+/// one being known): spoiled, it is never read as a refusal of the credentials, which
+/// would park the vendor until the user acts; its error is bounded.
+fn logins(seed: u64) -> Result<(), String> {
+    let success = serde_json::json!({
+        "success": true, "failCode": 0, "message": null, "data": null,
+        "params": {"currentTime": 1_718_000_000_000_i64},
+    });
+    match client::login_verdict(&check::reply(&success, seed)) {
+        Ok(()) => Ok(()),
+        Err(crate::vendors::VendorError::CredentialsRejected(why)) => {
+            Err(format!("seed {seed}: a spoiled successful login was read as a refusal: {why}"))
+        }
+        Err(error) => check::error(&error.to_string()).map_err(|e| format!("seed {seed}: {e}")),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: check::CASES, ..ProptestConfig::default() })]
+
+    #[test]
+    fn login_replies_survive_mutation(seed in any::<u64>()) {
+        prop_assert_eq!(logins(seed), Ok(()));
+    }
+}
+
+/// The seed that found it, and more (a login reply is small): no spoiled success parks
+/// the vendor. Before `lenient::opt_i64` refused numbers no integer holds, seed 3's
+/// `failCode` of 1e308 saturated to `i64::MAX` and read as a refusal.
+#[test]
+fn no_spoiled_login_is_a_refusal() {
+    for seed in 0..300 {
+        assert_eq!(logins(seed), Ok(()));
+    }
+}

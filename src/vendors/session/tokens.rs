@@ -122,6 +122,13 @@ impl TokenCache {
             }
             other => other?,
         };
+        // One rule for every portal: a token no call can carry is a malformed reply, never
+        // kept (a megabyte one failed every later call with HTTP 431 until it expired).
+        if let Some(why) = token.implausible() {
+            return Err(VendorError::Malformed(format!(
+                "the login answered no usable token: {why}"
+            )));
+        }
         self.logins.fetch_add(1, Ordering::Relaxed);
         self.store.save(&token).await;
         debug!("logged in");
@@ -185,6 +192,25 @@ pub(super) mod tests {
         assert_eq!(renewed.access.expose(), "fresh");
         assert_eq!((logins.load(Ordering::SeqCst), cache.logins()), (1, 1));
         assert_eq!(store.0.lock().unwrap().as_ref().unwrap().access.expose(), "fresh");
+    }
+
+    /// A login answering a megabyte token (a spoiled reply, found by the end-to-end fuzz
+    /// harness: every later Solarman call failed with HTTP 431) is malformed: the token is
+    /// not kept, and the next call logs in again.
+    #[tokio::test]
+    async fn a_token_no_call_can_carry_is_never_kept() {
+        let store = Arc::new(MemoryTokens::default());
+        let cache = TokenCache::new(store.clone());
+        let huge = "5".repeat(1 << 20);
+        let spoiled = || async { Ok(token(&huge)) };
+        let error = cache.get(spoiled).await.unwrap_err();
+        assert!(
+            matches!(&error, VendorError::Malformed(why) if why.contains("bytes long")),
+            "{error}"
+        );
+        assert!(store.0.lock().unwrap().is_none(), "not persisted");
+        let fine = || async { Ok(token("fine")) };
+        assert_eq!(cache.get(fine).await.unwrap().access.expose(), "fine");
     }
 
     #[tokio::test]
