@@ -167,6 +167,8 @@ pub struct Faults {
     pub missing_field_plant: Option<usize>,
     /// This plant reports a capacity no plant can have (1e308, in the portal's own shape).
     pub implausible_plant: Option<usize>,
+    /// Sungrow: this alert (as `wrong_type_alert` counts) ends in the year 9999.
+    pub implausible_alert_end: Option<usize>,
     /// This plant's name is a megabyte long, with a NUL and an escape sequence in it.
     pub huge_text_plant: Option<usize>,
     /// This plant's capacity is a megabyte of text (with a NUL): an unreadable row.

@@ -411,6 +411,9 @@ fn fault_rows(faults: &Faults, index: usize, alert: &Alert, plant: &Plant) -> Ve
             if faults.wrong_type_alert == Some(index) {
                 row["create_time"] = json!({"unexpected": "object"});
             }
+            if faults.implausible_alert_end == Some(index) {
+                row["over_time"] = json!("9999-12-31 23:59:59");
+            }
             row
         })
         .collect()

@@ -34,7 +34,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
     let cut: Vec<&str> = listing.plants.iter_mut().flat_map(VendorPlant::bound_texts).collect();
     listing.warnings.extend(text::cut_fields_note(&cut));
     // Values no plant can report are not stored: the stored ones stay.
-    let now = Timestamp::now();
+    let now = (engine.clock)();
     let dropped: Vec<&str> =
         listing.plants.iter_mut().flat_map(|plant| plant.drop_implausible(now)).collect();
     listing.warnings.extend(plausible::dropped_note(&dropped));

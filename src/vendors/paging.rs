@@ -51,7 +51,9 @@ pub fn decode_row<W: DeserializeOwned, T>(
     text: &str,
     convert: impl FnOnce(W, &str) -> Result<T, String>,
 ) -> Result<T, String> {
-    serde_json::from_str::<W>(text).map_err(|e| e.to_string()).and_then(|row| convert(row, text))
+    serde_json::from_str::<W>(text)
+        .map_err(|e| crate::domain::text::json_error(&e))
+        .and_then(|row| convert(row, text))
 }
 
 /// One fetched page of a list: its rows, and what the vendor says of the whole (its total;
