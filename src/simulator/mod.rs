@@ -156,8 +156,9 @@ pub struct Faults {
     pub token_expires_after: Option<u32>,
     /// Every login is rejected (wrong password).
     pub reject_login: bool,
-    /// Every login answers "success" without saying whether it succeeded: Sungrow's
-    /// `result_code "1"` with `result_data` null (a malformed reply, not a refusal).
+    /// Every login answers without saying whether the credentials are wrong (a malformed
+    /// reply, not a refusal): Sungrow's `result_code "1"` with `result_data` null,
+    /// FusionSolar's `success:false` with failCode 0, Solarman's bare `success:false`.
     pub malformed_login: bool,
     /// Cut the JSON body in half.
     pub truncated_json: Option<Trigger>,
