@@ -31,6 +31,7 @@
 //!
 //! Adding a portal is one folder plus one arm in [`build`].
 
+mod codes;
 pub mod concurrency;
 pub mod fusionsolar;
 pub mod growatt;
