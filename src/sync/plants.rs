@@ -18,6 +18,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
         Ok(stored) => KnownPlants {
             updated_with_energy: stored.updated_with_energy,
             timezones: stored.timezones,
+            positioned: stored.positioned,
         },
         Err(e) => {
             warn!("could not read stored readings ({e}); fetching every plant's readings");

@@ -168,6 +168,9 @@ pub struct KnownPlants {
     /// Vendor plant id to the stored time zone, for portals that need a call per plant to
     /// learn it (Growatt).
     pub timezones: std::collections::HashMap<String, String>,
+    /// Vendor plant ids whose coordinates are stored, for portals whose list may lack them
+    /// (Growatt's details have them).
+    pub positioned: std::collections::HashSet<String>,
 }
 
 impl KnownPlants {
