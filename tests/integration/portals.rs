@@ -662,9 +662,14 @@ async fn solaredge_overviews_give_the_update_times_and_the_status() {
                 "{}: the overview's time, not the list's day",
                 plant.name
             );
-            let expected =
-                if now - unix > 24 * 3600 { PlantStatus::Offline } else { PlantStatus::Online };
-            assert_eq!(plant.status, expected, "{} last reported {}s ago", plant.name, now - unix);
+            // A site within two minutes of the threshold may have crossed it between the
+            // sync and this check: its status is not judged here.
+            if (now - unix - 24 * 3600).abs() > 120 {
+                let expected =
+                    if now - unix > 24 * 3600 { PlantStatus::Offline } else { PlantStatus::Online };
+                let age = now - unix;
+                assert_eq!(plant.status, expected, "{} last reported {age}s ago", plant.name);
+            }
             assert!(matches!(plant.network_status.as_deref(), Some("ACTIVE" | "PENDING")));
         }
     };

@@ -320,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_stations_convert_with_zone_from_the_offset() {
+    fn documented_stations_convert_with_zone_from_the_offset() {
         let page: Data<StationPage> = serde_json::from_str(&fixture("stations.json")).unwrap();
         let page = page.data.unwrap();
         assert_eq!(page.page_count, Some(1));

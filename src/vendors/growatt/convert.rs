@@ -220,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_plant_list_converts_with_text_numbers_and_placeholders() {
+    fn documented_plant_list_converts_with_text_numbers_and_placeholders() {
         let page: Data<PlantPage> = serde_json::from_str(&fixture("plant_list.json")).unwrap();
         let page = page.data.unwrap();
         assert_eq!(page.count, Some(3));

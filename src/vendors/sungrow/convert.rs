@@ -495,7 +495,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_faults_resolve_only_with_an_end_time() {
+    fn documented_faults_resolve_only_with_an_end_time() {
         let alerts: Vec<VendorAlert> = rows("fault_list.json")
             .iter()
             .map(|row| alert(serde_json::from_str(row.get()).unwrap(), row.get()).unwrap())
