@@ -81,35 +81,59 @@ impl VendorPlant {
         dropped.extend(keep(&mut self.daily_energy_kwh, daily_ok, "daily energy"));
         let total_ok = |v: f64| (0.0..=MAX_TOTAL_ENERGY_KWH).contains(&v);
         dropped.extend(keep(&mut self.total_energy_kwh, total_ok, "total energy"));
+        let readings_dropped = dropped
+            .iter()
+            .any(|field| matches!(*field, "current power" | "daily energy" | "total energy"));
         if self.vendor_updated_at.is_some_and(|t| !TimeWindow::at(now).holds(&t)) {
+            // Readings of an unknown time are no readings of today: they go too.
             self.vendor_updated_at = None;
+            self.current_power_kw = None;
+            self.daily_energy_kwh = None;
+            self.total_energy_kwh = None;
             dropped.push("update time");
+        } else if readings_dropped {
+            // A fresh update time beside a stored (older) reading would date that reading
+            // today, and tell the next sync the readings are current: the time goes too.
+            self.vendor_updated_at = None;
         }
         dropped
     }
 }
 
+/// What the plausibility check did to an alert occurrence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertTimes {
+    /// Both times are plausible (or absent).
+    Plausible,
+    /// The end was impossible (outside the window, or before the start): it is not stored,
+    /// so it overwrites no stored end; the occurrence is kept.
+    EndDropped(String),
+    /// The start is impossible: the occurrence cannot be believed (its start may be part
+    /// of its key) and is not stored.
+    Unbelievable(String),
+}
+
 impl VendorAlert {
-    /// Why this occurrence cannot be believed, at `now`: a start or an end time outside the
-    /// plausible window, or an end before its start. Such a row is not stored (its time may
-    /// be part of its key, and an implausible end must never overwrite a stored one or flip
-    /// a resolved alert open): it is skipped like an unreadable row.
-    pub fn implausible(&self, now: Timestamp) -> Option<String> {
+    /// Checks the occurrence's times at `now` ([`AlertTimes`]): an impossible end is
+    /// unset here, an impossible start is reported for the caller to skip the row.
+    pub fn check_times(&mut self, now: Timestamp) -> AlertTimes {
         let window = TimeWindow::at(now);
-        let outside = |name: &str, time: &Option<Timestamp>| {
-            time.filter(|t| !window.holds(t))
-                .map(|t| format!("{name} {} is not a plausible time", t.to_canonical()))
+        if let Some(start) = self.started_at.filter(|t| !window.holds(t)) {
+            return AlertTimes::Unbelievable(format!(
+                "start {} is not a plausible time",
+                start.to_canonical()
+            ));
+        }
+        let Some(end) = self.ended_at else { return AlertTimes::Plausible };
+        let why = if !window.holds(&end) {
+            format!("end {} is not a plausible time", end.to_canonical())
+        } else if self.started_at.is_some_and(|start| end < start) {
+            format!("end {} is before its start", end.to_canonical())
+        } else {
+            return AlertTimes::Plausible;
         };
-        outside("start", &self.started_at).or_else(|| outside("end", &self.ended_at)).or_else(
-            || match (self.started_at, self.ended_at) {
-                (Some(start), Some(end)) if end < start => Some(format!(
-                    "end {} is before its start {}",
-                    end.to_canonical(),
-                    start.to_canonical()
-                )),
-                _ => None,
-            },
-        )
+        self.ended_at = None;
+        AlertTimes::EndDropped(why)
     }
 }
 
@@ -191,7 +215,15 @@ mod tests {
                 "current power" => expected.current_power_kw = None,
                 "daily energy" => expected.daily_energy_kwh = None,
                 "total energy" => expected.total_energy_kwh = None,
-                _ => expected.vendor_updated_at = None,
+                _ => {
+                    expected.current_power_kw = None;
+                    expected.daily_energy_kwh = None;
+                    expected.total_energy_kwh = None;
+                }
+            }
+            // Readings and their time go together (see `readings_and_their_time_go_together`).
+            if matches!(field, "current power" | "daily energy" | "total energy" | "update time") {
+                expected.vendor_updated_at = None;
             }
             assert_eq!(plant, expected, "{field}");
         }
@@ -208,7 +240,7 @@ mod tests {
             vendor_plant_id: None,
             device_sn: None,
             severity: crate::domain::Severity::Low,
-            status: crate::domain::AlertStatus::Active,
+            status: crate::domain::AlertStatus::Resolved,
             title: "t".into(),
             code: None,
             description: None,
@@ -216,15 +248,40 @@ mod tests {
             ended_at: end.and_then(|e| e.parse().ok()),
             raw_json: None,
         };
-        assert_eq!(
-            alert("2026-11-30T10:00:00Z", Some("2026-11-30T11:00:00Z")).implausible(now()),
-            None
+        let mut fine = alert("2026-11-30T10:00:00Z", Some("2026-11-30T11:00:00Z"));
+        assert_eq!(fine.check_times(now()), AlertTimes::Plausible);
+        assert!(fine.ended_at.is_some());
+        // An end of 9999 overwrites nothing: it is unset, the occurrence kept.
+        let mut far = alert("2026-11-30T10:00:00Z", Some("9999-12-31T00:00:00Z"));
+        let AlertTimes::EndDropped(why) = far.check_times(now()) else { panic!() };
+        assert!(why.starts_with("end 9999-12-31"), "{why}");
+        assert_eq!(far.ended_at, None);
+        let mut backwards = alert("2026-11-30T10:00:00Z", Some("2026-11-29T10:00:00Z"));
+        assert!(
+            matches!(backwards.check_times(now()), AlertTimes::EndDropped(w) if w.contains("before its start"))
         );
-        let far = alert("2026-11-30T10:00:00Z", Some("9999-12-31T00:00:00Z")).implausible(now());
-        assert!(far.unwrap().starts_with("end 9999-12-31"), "an end of 9999 overwrites nothing");
-        let epoch = alert("1970-01-20T10:00:00Z", None).implausible(now()).unwrap();
-        assert!(epoch.starts_with("start 1970-01-20"), "{epoch}");
-        let backwards = alert("2026-11-30T10:00:00Z", Some("2026-11-29T10:00:00Z"));
-        assert!(backwards.implausible(now()).unwrap().contains("before its start"));
+        // A start in 1970 (milliseconds read as seconds) is not believed at all.
+        let mut epoch = alert("1970-01-20T10:00:00Z", None);
+        assert!(
+            matches!(epoch.check_times(now()), AlertTimes::Unbelievable(w) if w.starts_with("start 1970-01-20"))
+        );
+    }
+
+    #[test]
+    fn readings_and_their_time_go_together() {
+        // A reading dropped: the update time goes too, so an older stored reading is not
+        // dated today (and the next sync reads the readings again).
+        let mut negative = VendorPlant { daily_energy_kwh: Some(-3.0), ..good() };
+        assert_eq!(negative.drop_implausible(now()), ["daily energy"]);
+        assert_eq!((negative.daily_energy_kwh, negative.vendor_updated_at), (None, None));
+        assert_eq!(negative.total_energy_kwh, good().total_energy_kwh, "the others stay");
+        // The time dropped: the readings of an unknown time go too.
+        let mut undated =
+            VendorPlant { vendor_updated_at: "1999-12-31T00:00:00Z".parse().ok(), ..good() };
+        assert_eq!(undated.drop_implausible(now()), ["update time"]);
+        let readings =
+            (undated.current_power_kw, undated.daily_energy_kwh, undated.total_energy_kwh);
+        assert_eq!(readings, (None, None, None));
+        assert_eq!(undated.capacity_kw, good().capacity_kw, "what is not a reading stays");
     }
 }

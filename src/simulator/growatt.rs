@@ -163,18 +163,21 @@ fn status(plant: &Plant) -> u8 {
 /// (`tests/fixtures/growatt/recorded/plant_list__apidoc.json`): coordinates and
 /// `current_power` (kW) as text, `current_power` empty for one plant in ten as the portal
 /// sends it when it has no value, `total_energy` (kWh) and `peak_power` (kWp) as numbers,
-/// `image_url` and the `latitude_d`/`latitude_f` pair `null`.
+/// `image_url` and the `latitude_d`/`latitude_f` pair `null`; one plant in four has `""`
+/// coordinates, as the documented example does (its details have them).
 fn plant_row(plant: &Plant, user_id: usize) -> Map<String, Value> {
     let current_power =
         if plant.index % 10 == 6 { String::new() } else { number_text(plant.power_w / 1000.0, 3) };
+    let unplaced = plant.index % 4 == 1;
+    let coordinate = |value: f64| if unplaced { String::new() } else { number_text(value, 4) };
     let item = json!({
         "plant_id": plant.id,
         "name": plant.name,
         "status": status(plant),
         "city": plant.town,
         "country": plant.region.country,
-        "latitude": number_text(plant.lat, 4),
-        "longitude": number_text(plant.lng, 4),
+        "latitude": coordinate(plant.lat),
+        "longitude": coordinate(plant.lng),
         "peak_power": plant.capacity_kw,
         "current_power": current_power,
         "total_energy": round(plant.total_kwh, 1),

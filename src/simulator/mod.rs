@@ -157,8 +157,9 @@ pub struct Faults {
     pub token_expires_after: Option<u32>,
     /// Every login is rejected (wrong password).
     pub reject_login: bool,
-    /// Every login answers "success" without saying whether it succeeded: Sungrow's
-    /// `result_code "1"` with `result_data` null (a malformed reply, not a refusal).
+    /// Every login answers without saying whether the credentials are wrong (a malformed
+    /// reply, not a refusal): Sungrow's `result_code "1"` with `result_data` null,
+    /// FusionSolar's `success:false` with failCode 0, Solarman's bare `success:false`.
     pub malformed_login: bool,
     /// Cut the JSON body in half.
     pub truncated_json: Option<Trigger>,
@@ -168,6 +169,8 @@ pub struct Faults {
     pub missing_field_plant: Option<usize>,
     /// This plant reports a capacity no plant can have (1e308, in the portal's own shape).
     pub implausible_plant: Option<usize>,
+    /// Sungrow: this alert (as `wrong_type_alert` counts) ends in the year 9999.
+    pub implausible_alert_end: Option<usize>,
     /// This plant's name is a megabyte long, with a NUL and an escape sequence in it.
     pub huge_text_plant: Option<usize>,
     /// This plant's capacity is a megabyte of text (with a NUL): an unreadable row.

@@ -679,11 +679,13 @@ pub(crate) mod check {
     }
 
     /// `alert` after the sync's central step holds every rule, or is skipped for an
-    /// implausible time (with a bounded reason).
+    /// implausible start (with a bounded reason); an implausible end is unset.
     pub(crate) fn alert(mut alert: VendorAlert, now: Timestamp) -> Result<(), String> {
         alert.bound_texts();
-        if let Some(reason) = alert.implausible(now) {
-            return error(&reason);
+        match alert.check_times(now) {
+            crate::domain::plausible::AlertTimes::Plausible => {}
+            crate::domain::plausible::AlertTimes::EndDropped(why) => error(&why)?,
+            crate::domain::plausible::AlertTimes::Unbelievable(why) => return error(&why),
         }
         let window = TimeWindow::at(now);
         let rules = [

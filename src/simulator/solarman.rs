@@ -124,6 +124,10 @@ async fn token(
     if !valid || plan.faults.reject_login {
         return plan.finish(failure(&state, "2101006", "invalid username or password"));
     }
+    if plan.faults.malformed_login {
+        // A stub that says neither why nor what: no code, no message.
+        return plan.finish(Reply::ok(serde_json::json!({"success": false})));
+    }
     let expires_at = chrono::Utc::now().timestamp() + TOKEN_LIFETIME;
     let access_token = jwt(&state, account, expires_at);
     let refresh_token = state.token_material(account);

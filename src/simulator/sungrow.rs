@@ -274,6 +274,8 @@ fn station(plant: &Plant, open_alerts: &[&Alert], started_at: i64) -> Map<String
     let updated = server_time(plant.last_update);
     let hours = if plant.capacity_kw > 0.0 { plant.today_kwh / plant.capacity_kw } else { 0.0 };
     let co2_kg = |kwh: f64| number_text(kwh * 0.997, 3);
+    // An account in Chinese gets every unit in Chinese, as the documentation example.
+    let (kg, hour) = if energy_in_degrees(plant) { ("千克", "小时") } else { ("kg", "Hour") };
     let item = json!({
         "ps_id": plant.id,
         "ps_name": plant.name,
@@ -302,11 +304,11 @@ fn station(plant: &Plant, open_alerts: &[&Alert], started_at: i64) -> Map<String
         "today_energy_update_time": updated,
         "total_energy": total,
         "total_energy_update_time": updated,
-        "equivalent_hour": unit_value("Hour", &number_text(hours, 2)),
+        "equivalent_hour": unit_value(hour, &number_text(hours, 2)),
         "equivalent_hour_update_time": updated,
-        "co2_reduce": unit_value("kg", &co2_kg(plant.today_kwh)),
+        "co2_reduce": unit_value(kg, &co2_kg(plant.today_kwh)),
         "co2_reduce_update_time": null,
-        "co2_reduce_total": unit_value("kg", &co2_kg(plant.total_kwh)),
+        "co2_reduce_total": unit_value(kg, &co2_kg(plant.total_kwh)),
         "co2_reduce_total_update_time": null,
         "today_income": unit_value("", "--"),
         "today_income_update_time": null,
@@ -410,6 +412,9 @@ fn fault_rows(faults: &Faults, index: usize, alert: &Alert, plant: &Plant) -> Ve
             }
             if faults.wrong_type_alert == Some(index) {
                 row["create_time"] = json!({"unexpected": "object"});
+            }
+            if faults.implausible_alert_end == Some(index) {
+                row["over_time"] = json!("9999-12-31 23:59:59");
             }
             row
         })

@@ -420,7 +420,9 @@ async fn sungrow_login_list_and_both_key_spellings() {
     for p in list {
         assert_eq!(p["today_energy_update_time"], p["curr_power_update_time"]);
         assert_eq!(p["today_income"], json!({"unit": "", "value": "--"}));
-        assert!(p["equivalent_hour"]["value"].is_string() && p["co2_reduce_total"]["unit"] == "kg");
+        assert!(p["equivalent_hour"]["value"].is_string());
+        let chinese = p["today_energy"]["unit"] == "度";
+        assert_eq!(p["co2_reduce_total"]["unit"], if chinese { "千克" } else { "kg" });
     }
     let zones: Vec<&str> =
         list.iter().map(|p| p["ps_current_time_zone"].as_str().unwrap()).collect();

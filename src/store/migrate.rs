@@ -25,6 +25,7 @@ const STEPS: &[Step] = &[
     Step::Sql(include_str!("migrations/0002_request_quotas.sql")),
     Step::Code(step_3),
     Step::Code(step_4),
+    Step::Code(super::cleanup::step_5),
 ];
 
 /// The schema version this build creates and understands.
@@ -273,6 +274,116 @@ mod tests {
         tx.pragma_update(None, "user_version", 3).unwrap();
         tx.commit().unwrap();
         conn
+    }
+
+    /// Version 4 left what earlier syncs stored from hostile or misread replies: step 5
+    /// clears the impossible values, unmakes made-up words and rekeys misread alerts.
+    #[tokio::test]
+    async fn version_4_database_is_cleaned_of_what_no_portal_meant() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.db");
+        {
+            let mut conn = version_3_database(&old);
+            let tx = conn.transaction().unwrap();
+            let Step::Code(run) = &STEPS[3] else { panic!("step 4 is code") };
+            drop(run(&tx).unwrap());
+            tx.pragma_update(None, "user_version", 4).unwrap();
+            tx.commit().unwrap();
+            conn.execute_batch(
+                "INSERT INTO vendors (id, name, kind) VALUES (1, 'Fusion', 'huawei'),
+                     (2, 'Man', 'solarman'), (3, 'Gro', 'growatt'), (4, 'Sun', 'sungrow');
+                 INSERT INTO plants (vendor_id, vendor_plant_id, name, capacity_kw, latitude,
+                     longitude, current_power_kw, daily_energy_kwh, total_energy_kwh,
+                     vendor_updated_at, network_status)
+                 VALUES (1, 'NE=1', 'Bad', 1e308, 123.5, 1.8e19, -50.0, -1.0, 1e308,
+                         '+58887-01-01T00:00:00.000Z', 'STATE_7'),
+                        (2, '895', 'Good', 5.0, 9.05, 7.52, 0.0, 12.5, 1000.0,
+                         '2024-10-31T15:18:17.000Z', 'NORMAL'),
+                        (3, '24765', 'Zero', 0.0, NULL, NULL, NULL, NULL, NULL, NULL, 'STATUS_9'),
+                        (4, '700669565', 'Sun', 4.0, NULL, NULL, NULL, NULL, NULL,
+                         '1970-01-01T00:00:01.000Z', 'PS_STATUS_7');
+                 INSERT INTO alerts (vendor_id, vendor_alert_key, severity, status, title, started_at, ended_at)
+                 VALUES (1, 'NE=1|E|2064|1718000000', 'HIGH', 'ACTIVE', 'a', '1970-01-20T21:13:20.000Z', NULL),
+                        (1, 'NE=1|E|2065|1718000000', 'HIGH', 'ACTIVE', 'b', '1970-01-20T21:13:20.000Z', '1970-01-20T22:13:20.000Z'),
+                        (1, 'NE=1|E|2065|1718000000000', 'HIGH', 'ACTIVE', 'b', '2024-06-10T06:13:20.000Z', NULL),
+                        (2, 'SN|2|1|1718000123000', 'LOW', 'ACTIVE', 'c', '+56412-01-01T00:00:00.000Z', NULL),
+                        (2, 'SN|2|1|1718000999', 'LOW', 'ACTIVE', 'd', '2024-06-10T06:29:59.000Z', NULL);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&old).unwrap();
+        drop(store);
+        let conn = Connection::open(&old).unwrap();
+        type Row = (
+            String,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<String>,
+            Option<String>,
+        );
+        let plants: Vec<Row> = {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name, capacity_kw, latitude, longitude, current_power_kw,
+                            daily_energy_kwh, total_energy_kwh, vendor_updated_at, network_status
+                     FROM plants ORDER BY vendor_id",
+                )
+                .unwrap();
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let bad = &plants[0];
+        assert_eq!(
+            (bad.1, bad.2, bad.3, bad.4, bad.5, bad.6),
+            (None, None, None, None, None, None)
+        );
+        assert_eq!((bad.7.as_deref(), bad.8.as_deref()), (None, Some("7")));
+        let good = &plants[1];
+        assert_eq!(
+            (good.1, good.2, good.5),
+            (Some(5.0), Some(9.05), Some(12.5)),
+            "a real plant keeps all"
+        );
+        assert_eq!(good.7.as_deref(), Some("2024-10-31T15:18:17.000Z"));
+        assert_eq!((plants[2].1, plants[2].8.as_deref()), (None, Some("9")), "Growatt's 0 kWp");
+        assert_eq!((plants[3].7.as_deref(), plants[3].8.as_deref()), (None, Some("7")));
+        let alerts: Vec<(String, String, Option<String>)> = {
+            let mut stmt = conn
+                .prepare("SELECT vendor_alert_key, started_at, ended_at FROM alerts ORDER BY vendor_alert_key")
+                .unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(
+            alerts,
+            [
+                ("NE=1|E|2064|1718000000000".into(), "2024-06-10T06:13:20.000Z".into(), None),
+                ("NE=1|E|2065|1718000000000".into(), "2024-06-10T06:13:20.000Z".into(), None),
+                ("SN|2|1|1718000123".into(), "2024-06-10T06:15:23.000Z".into(), None),
+                ("SN|2|1|1718000999".into(), "2024-06-10T06:29:59.000Z".into(), None),
+            ],
+            "rekeyed, the duplicate removed, the well-keyed kept"
+        );
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@
 //! Times are stored as UTC text, see [`crate::domain::Timestamp`].
 
 mod alerts;
+mod cleanup;
 mod codec;
 mod facts;
 mod migrate;

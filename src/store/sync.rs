@@ -186,6 +186,8 @@ pub struct StoredPlantState {
     pub updated_with_energy: std::collections::HashMap<String, Timestamp>,
     /// Vendor plant id to the stored time zone, for plants that have one.
     pub timezones: std::collections::HashMap<String, String>,
+    /// Vendor plant ids of plants whose coordinates are stored.
+    pub positioned: std::collections::HashSet<String>,
 }
 
 /// How a vendor's sync ended.
@@ -502,13 +504,14 @@ impl Store {
     }
 
     /// What the store holds of the vendor's plants that lets an adapter skip calls: in one
-    /// read, each plant's vendor update time where its energy readings are stored, and each
-    /// plant's time zone where it has one.
+    /// read, each plant's vendor update time where its energy readings are stored, each
+    /// plant's time zone where it has one, and which plants have coordinates.
     pub async fn stored_plant_state(&self, vendor_id: VendorId) -> Result<StoredPlantState> {
         self.read(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT vendor_plant_id, vendor_updated_at,
-                        daily_energy_kwh IS NOT NULL AND total_energy_kwh IS NOT NULL, timezone
+                        daily_energy_kwh IS NOT NULL AND total_energy_kwh IS NOT NULL, timezone,
+                        latitude IS NOT NULL AND longitude IS NOT NULL
                  FROM plants WHERE vendor_id = ?1",
             )?;
             let mut state = StoredPlantState::default();
@@ -517,6 +520,9 @@ impl Store {
                 let id: String = row.get(0)?;
                 if let (Some(updated), true) = (row.get::<_, Option<Timestamp>>(1)?, row.get(2)?) {
                     state.updated_with_energy.insert(id.clone(), updated);
+                }
+                if row.get::<_, bool>(4)? {
+                    state.positioned.insert(id.clone());
                 }
                 if let Some(zone) = row.get::<_, Option<String>>(3)? {
                     state.timezones.insert(id, zone);

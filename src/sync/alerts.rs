@@ -2,6 +2,7 @@
 //! resolving alerts that left the vendor's open list.
 
 use super::{Engine, Progress, VendorRun, error_of, first_few, store_in_batches};
+use crate::domain::plausible::AlertTimes;
 use crate::domain::{Timestamp, VendorAlert, text};
 use crate::store::SyncTarget;
 use crate::vendors::{self, AlertWindow, VendorError};
@@ -66,22 +67,26 @@ pub(super) async fn sync(
     for key in listing.open_keys.iter_mut().flatten() {
         text::bound_alert_key(key);
     }
-    // An occurrence with an impossible time is not believed: skipped like an unreadable
-    // row, so it overwrites nothing and the listing resolves nothing.
-    let now = Timestamp::now();
-    let mut implausible = Vec::new();
-    listing.alerts.retain(|alert| match alert.implausible(now) {
-        Some(reason) => {
-            implausible.push(format!("{}: {reason}", alert.vendor_alert_key));
+    // Impossible times: an impossible end is not stored (the stored one stays), an
+    // occurrence with an impossible start is not stored at all. Neither blocks resolution
+    // by absence: the adapter built the open keys from the rows it read, this one's too.
+    let now = (engine.clock)();
+    let (mut unbelievable, mut ends_dropped) = (Vec::new(), Vec::new());
+    listing.alerts.retain_mut(|alert| match alert.check_times(now) {
+        AlertTimes::Plausible => true,
+        AlertTimes::EndDropped(why) => {
+            ends_dropped.push(format!("{}: {why}", alert.vendor_alert_key));
+            true
+        }
+        AlertTimes::Unbelievable(why) => {
+            unbelievable.push(format!("{}: {why}", alert.vendor_alert_key));
             false
         }
-        None => true,
     });
-    listing.skipped.extend(implausible);
     let mut run = VendorRun {
         total: listing.alerts.len() as u64,
         in_part: listing.partial,
-        skipped_rows: listing.skipped.len() as u64,
+        skipped_rows: (listing.skipped.len() + unbelievable.len()) as u64,
         ..VendorRun::default()
     };
     let mut not_stored = Vec::new();
@@ -99,6 +104,8 @@ pub(super) async fn sync(
     let mut problems: Vec<String> = Vec::new();
     problems.extend(first_few("alert(s) not stored", &not_stored));
     problems.extend(first_few("unreadable alert(s) skipped", &listing.skipped));
+    problems.extend(first_few("alert(s) with an impossible start skipped", &unbelievable));
+    problems.extend(first_few("impossible alert end(s) not stored", &ends_dropped));
     problems.extend(first_few("warning(s)", &listing.warnings));
     run.success = not_stored.is_empty();
     // The one rule of resolution by absence: only a listing that is the whole open list,

@@ -563,7 +563,7 @@ fn not_attempted(
     parked: Parked,
     scheduled_plant_syncs: bool,
 ) -> VendorRun {
-    let cause = vendor.last_error.as_deref().unwrap_or("no detail");
+    let cause = text::excerpt(vendor.last_error.as_deref().unwrap_or("no detail"), 500);
     let (name, flag, id) = (vendor.kind.display_name(), vendor.kind.secret_flag(), vendor.id);
     let message = match parked {
         Parked::WaitUntil(at) => format!(
@@ -659,6 +659,9 @@ fn to_results(
 ) -> (NewRunVendor, VendorResult) {
     let vendor = &target.vendor;
     let synced = run.created + run.updated + run.unchanged;
+    // The one bound every vendor error passes on its way to the record and the answer,
+    // whatever was added to it after the vendor's own sync (probe notes, causes).
+    let error = run.error.as_deref().map(|e| text::excerpt(e, text::ERROR_CHARS));
     let row = NewRunVendor {
         vendor_id: vendor.id,
         vendor_name: vendor.name.clone(),
@@ -669,7 +672,7 @@ fn to_results(
         updated: run.updated,
         unchanged: run.unchanged,
         total: run.total,
-        error: run.error.clone(),
+        error: error.clone(),
         duration_ms: elapsed.as_millis() as u64,
     };
     let result = VendorResult {
@@ -682,7 +685,7 @@ fn to_results(
         created: run.created,
         updated: run.updated,
         total: run.total,
-        error: run.error.clone(),
+        error,
         skipped_rows: run.skipped_rows,
         duplicate_rows: run.duplicate_rows,
     };

@@ -18,6 +18,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
         Ok(stored) => KnownPlants {
             updated_with_energy: stored.updated_with_energy,
             timezones: stored.timezones,
+            positioned: stored.positioned,
         },
         Err(e) => {
             warn!("could not read stored readings ({e}); fetching every plant's readings");
@@ -34,7 +35,7 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
     let cut: Vec<&str> = listing.plants.iter_mut().flat_map(VendorPlant::bound_texts).collect();
     listing.warnings.extend(text::cut_fields_note(&cut));
     // Values no plant can report are not stored: the stored ones stay.
-    let now = Timestamp::now();
+    let now = (engine.clock)();
     let dropped: Vec<&str> =
         listing.plants.iter_mut().flat_map(|plant| plant.drop_implausible(now)).collect();
     listing.warnings.extend(plausible::dropped_note(&dropped));

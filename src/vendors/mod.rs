@@ -31,6 +31,7 @@
 //!
 //! Adding a portal is one folder plus one arm in [`build`].
 
+mod codes;
 pub mod concurrency;
 pub mod fusionsolar;
 pub mod growatt;
@@ -53,18 +54,26 @@ pub use session::{
 use crate::domain::{Credentials, Timestamp, VendorAlert, VendorKind, VendorPlant};
 use std::time::Duration;
 
+/// A portal's words as a vendor error quotes them: at most
+/// [`crate::domain::text::ERROR_CHARS`] characters and
+/// escaped ([`crate::domain::text::excerpt`]), so no error, log line or stored result carries a megabyte
+/// or a raw control character from a reply, however it was built.
+fn bounded(words: &str) -> String {
+    crate::domain::text::excerpt(words, crate::domain::text::ERROR_CHARS)
+}
+
 /// Why a vendor call failed, classified for retries and for the user.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum VendorError {
     /// The vendor rejected the credentials (wrong password, locked account, bad app key).
     /// Never retried automatically: the user must change the credentials.
-    #[error("credentials rejected: {0}")]
+    #[error("credentials rejected: {}", bounded(.0))]
     CredentialsRejected(String),
     /// The token is invalid or expired: log in again once and retry.
-    #[error("token expired or invalid: {0}")]
+    #[error("token expired or invalid: {}", bounded(.0))]
     TokenExpired(String),
     /// Too many requests; wait before the next.
-    #[error("rate limited: {message}")]
+    #[error("rate limited: {}", bounded(message))]
     RateLimited {
         /// What the vendor said.
         message: String,
@@ -72,17 +81,17 @@ pub enum VendorError {
         retry_after: Option<Duration>,
     },
     /// A failure that may pass: HTTP 5xx, timeouts, connection errors, maintenance.
-    #[error("temporary failure: {0}")]
+    #[error("temporary failure: {}", bounded(.0))]
     Transient(String),
     /// The connection to the portal could not be made (refused, no route, a failed TLS
     /// handshake): transient like [`VendorError::Transient`], and the request provably
     /// never left, so it holds back no minimum interval (a timeout or a cancelled call
     /// may have reached the portal, and is [`VendorError::Transient`]).
-    #[error("temporary failure: {0}")]
+    #[error("temporary failure: {}", bounded(.0))]
     Unreachable(String),
     /// A failure that will not pass by retrying: configuration, bad request, an unknown
     /// error code.
-    #[error("{0}")]
+    #[error("{}", bounded(.0))]
     Permanent(String),
     /// The portal says this account may not call this interface (FusionSolar `failCode
     /// 401`, Growatt `error_code 101`, Sungrow `E994`/`E996` or HTTP 404/405 after the
@@ -91,20 +100,20 @@ pub enum VendorError {
     /// account may call, leave the optional work out, or report an alert list as
     /// [`VendorError::Unsupported`], and remember it ([`AccountFact`]) rather than ask
     /// again.
-    #[error("no permission: {0}")]
+    #[error("no permission: {}", bounded(.0))]
     NoPermission(String),
     /// The response could not be understood (truncated or wrongly shaped JSON).
-    #[error("malformed response: {0}")]
+    #[error("malformed response: {}", bounded(.0))]
     Malformed(String),
     /// The run's request budget for this vendor is spent.
     #[error("request budget of {0} calls for this run is spent")]
     BudgetExhausted(u32),
     /// The portal's daily request quota for this account is spent (SolarEdge: 300 a day);
     /// no call is made until it resets.
-    #[error("daily request quota spent: {0}")]
+    #[error("daily request quota spent: {}", bounded(.0))]
     QuotaSpent(String),
     /// The portal has no such capability for this account (e.g. no alert list).
-    #[error("not supported by this portal: {0}")]
+    #[error("not supported by this portal: {}", bounded(.0))]
     Unsupported(String),
 }
 
@@ -159,6 +168,9 @@ pub struct KnownPlants {
     /// Vendor plant id to the stored time zone, for portals that need a call per plant to
     /// learn it (Growatt).
     pub timezones: std::collections::HashMap<String, String>,
+    /// Vendor plant ids whose coordinates are stored, for portals whose list may lack them
+    /// (Growatt's details have them).
+    pub positioned: std::collections::HashSet<String>,
 }
 
 impl KnownPlants {

@@ -6,6 +6,7 @@ use crate::support::sqlite3;
 use crate::sync::{Harness, fast_settings};
 use plantsync::domain::{RunKind, RunStatus, VendorKind};
 use plantsync::simulator::{AccountSpec, Faults};
+use plantsync::store::AlertFilter;
 
 const KINDS: [VendorKind; 5] = [
     VendorKind::Solarman,
@@ -96,10 +97,47 @@ async fn megabyte_texts_are_cut_and_never_quoted_whole() {
     }
     let path = h.store.path().to_path_buf();
     let longest = sqlite3(&path, "SELECT max(length(error)) FROM sync_run_vendors");
-    assert!(longest.trim().parse::<usize>().unwrap() <= 2000 * 4, "{longest}");
+    assert!(longest.trim().parse::<usize>().unwrap() <= 2000, "{longest}");
     let raw = sqlite3(&path, "SELECT max(length(raw_json)) FROM plants");
     assert!(raw.trim().parse::<usize>().unwrap() <= 64 * 1024, "{raw}");
     let size = std::fs::metadata(&path).unwrap().len()
         + std::fs::metadata(path.with_extension("db-wal")).map_or(0, |m| m.len());
     assert!(size < 4 << 20, "the database holds no megabyte: {size} bytes");
+}
+
+/// An alert's end in the year 9999 (Sungrow's `over_time`) overwrites no stored end: the
+/// stored end stays, the run says so, and it blocks nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_alert_end_overwrites_no_stored_end() {
+    let h = Harness::new(vec![AccountSpec::new(VendorKind::Sungrow, 3, 1)]).await;
+    h.run(RunKind::Plants).await;
+    let all = AlertFilter { vendor: Some("acct-0".into()), ..AlertFilter::default() };
+    assert_eq!(h.run(RunKind::Alerts).await.status, RunStatus::Ok);
+    assert!(h.sim.resolve_alerts(0) > 0);
+    assert_eq!(h.run(RunKind::Alerts).await.status, RunStatus::Ok);
+    let ended: Vec<(String, Option<plantsync::domain::Timestamp>)> = h
+        .store
+        .list_alerts(all.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.vendor_alert_key, a.ended_at))
+        .collect();
+    assert!(ended.iter().all(|(_, end)| end.is_some()), "{ended:?}");
+
+    h.sim.set_faults(0, Faults { implausible_alert_end: Some(0), ..Faults::none() });
+    let report = h.run(RunKind::Alerts).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    let error = Harness::error_of(&report, 0);
+    assert!(error.contains("1 impossible alert end(s) not stored"), "{error}");
+    assert!(error.contains("9999-12-31"), "{error}");
+    let after: Vec<(String, Option<plantsync::domain::Timestamp>)> = h
+        .store
+        .list_alerts(all)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.vendor_alert_key, a.ended_at))
+        .collect();
+    assert_eq!(after, ended, "every stored end stays");
 }

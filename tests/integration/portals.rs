@@ -604,8 +604,10 @@ async fn growatt_details_refused_is_asked_once_and_readings_still_read() {
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
     let error = Harness::error_of(&report, 0);
     assert!(error.contains("plant zones not read: Growatt error_code 101"), "{error}");
-    // The first wave of the fan-out (Growatt's limit of 4) was in flight; none after it.
-    assert_eq!(h.sim.requests(0, Endpoint::Devices), 4, "4 refused details calls, not 30");
+    // At most the first wave of the fan-out (Growatt's limit of 4, fewer while other
+    // accounts of the process hold places) was in flight; none after it.
+    let refused = h.sim.requests(0, Endpoint::Devices);
+    assert!((1..=4).contains(&refused), "{refused} refused details calls, not 30");
     assert_eq!(h.sim.requests(0, Endpoint::Realtime), 30, "plant/data for every plant");
     let plants = h.plants_of(0).await;
     assert_eq!(plants.len(), 30);
@@ -618,7 +620,21 @@ async fn growatt_details_refused_is_asked_once_and_readings_still_read() {
         assert!(plant.daily_energy_kwh.is_some());
     }
     assert_eq!(h.run(RunKind::Plants).await.status, RunStatus::Ok);
-    assert_eq!(h.sim.requests(0, Endpoint::Devices), 4, "the refusal is remembered");
+    assert_eq!(h.sim.requests(0, Endpoint::Devices), refused, "the refusal is remembered");
+
+    // Access granted later (the refusal's day over): the plants whose list row has no
+    // coordinates are asked their details although their zone is known, and only they.
+    let unplaced = plants.iter().filter(|p| p.latitude.is_none()).count();
+    assert_eq!(unplaced, 8, "one plant in four lists \"\" coordinates");
+    h.sim.set_faults(0, Faults::none());
+    crate::support::sqlite3(h.store.path(), "DELETE FROM account_facts");
+    let engine = Engine::new(h.store.clone(), fast_settings()).unwrap();
+    let request = h.request(RunKind::Plants, Default::default()).await;
+    assert_eq!(Harness::run_on(&engine, &request).await.status, RunStatus::Ok);
+    let asked = h.sim.requests(0, Endpoint::Devices) - refused;
+    assert_eq!(asked, 8, "details for the unplaced only");
+    let placed = h.plants_of(0).await;
+    assert!(placed.iter().all(|p| p.latitude.is_some() && p.longitude.is_some()));
 }
 
 /// SolarEdge's real site list gives only the day of each site's last report (the
@@ -646,9 +662,14 @@ async fn solaredge_overviews_give_the_update_times_and_the_status() {
                 "{}: the overview's time, not the list's day",
                 plant.name
             );
-            let expected =
-                if now - unix > 24 * 3600 { PlantStatus::Offline } else { PlantStatus::Online };
-            assert_eq!(plant.status, expected, "{} last reported {}s ago", plant.name, now - unix);
+            // A site within two minutes of the threshold may have crossed it between the
+            // sync and this check: its status is not judged here.
+            if (now - unix - 24 * 3600).abs() > 120 {
+                let expected =
+                    if now - unix > 24 * 3600 { PlantStatus::Offline } else { PlantStatus::Online };
+                let age = now - unix;
+                assert_eq!(plant.status, expected, "{} last reported {age}s ago", plant.name);
+            }
             assert!(matches!(plant.network_status.as_deref(), Some("ACTIVE" | "PENDING")));
         }
     };

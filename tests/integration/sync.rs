@@ -286,10 +286,15 @@ async fn a_malformed_login_reply_never_parks_the_vendor() {
     let malformed = Faults { malformed_login: true, ..Faults::none() };
     let h = Harness::new(vec![
         faulty(VendorKind::Sungrow, 5, malformed.clone()),
-        faulty(VendorKind::Huawei, 5, malformed),
+        faulty(VendorKind::Huawei, 5, malformed.clone()),
+        faulty(VendorKind::Solarman, 5, malformed),
     ])
     .await;
-    let said = ["Sungrow's login reply has no result_data", "neither a success nor a failCode"];
+    let said = [
+        "Sungrow's login reply has no result_data",
+        "neither a success nor a failCode",
+        "success:false without a code or a message",
+    ];
     for attempt in 1..=2 {
         let report = h.run(RunKind::Plants).await;
         assert_eq!(report.status, RunStatus::Failed);
@@ -301,12 +306,12 @@ async fn a_malformed_login_reply_never_parks_the_vendor() {
             assert!(!vendor.needs_user_action, "not a verdict on the credentials");
         }
     }
-    for index in 0..2 {
+    for index in 0..said.len() {
         h.sim.set_faults(index, Faults::none());
     }
     let fixed = h.run(RunKind::Plants).await;
     assert_eq!(fixed.status, RunStatus::Ok, "{:?}", fixed.summary);
-    assert_eq!(fixed.summary.total_synced, 10);
+    assert_eq!(fixed.summary.total_synced, 15);
 }
 
 /// Each fault switch fails only its vendor, with a readable message.

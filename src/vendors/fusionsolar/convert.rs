@@ -2,6 +2,7 @@
 
 use super::wire::{Alarm, KpiMap, LegacyStation, Station};
 use crate::domain::{AlertStatus, PlantStatus, Severity, Timestamp, VendorAlert, VendorPlant};
+use crate::vendors::codes;
 use crate::vendors::zones::zone_from_offset;
 
 /// One `/thirdData/stations` row (capacity in kWp). The list has no zone: the offset of
@@ -51,21 +52,21 @@ pub(super) fn apply_kpi(plant: &mut VendorPlant, kpi: &KpiMap) {
         plant.total_energy_kwh = kpi.total_power;
     }
     if let Some((word, status)) = kpi.real_health_state.and_then(health) {
-        plant.network_status = Some(word.to_owned());
+        plant.network_status = Some(word);
         plant.status = Some(status);
     }
 }
 
-/// `real_health_state` 1/2/3 as its word and plantsync's status. Another code says nothing
-/// plantsync can store (`None`): the stored word and status stay, the code stays in the
-/// raw record.
-fn health(state: i64) -> Option<(&'static str, PlantStatus)> {
-    Some(match state {
+/// `real_health_state` 1/2/3 as its word and plantsync's status. Another code is `unknown`
+/// under its digits, or nothing for garbage ([`codes::unknown_code`]).
+fn health(state: i64) -> Option<(String, PlantStatus)> {
+    let (word, status) = match state {
         1 => ("DISCONNECTED", PlantStatus::Offline),
         2 => ("FAULTY", PlantStatus::Fault),
         3 => ("HEALTHY", PlantStatus::Online),
-        _ => return None,
-    })
+        _ => return codes::unknown_code(state),
+    };
+    Some((word.to_owned(), status))
 }
 
 /// `lev` as a severity.
@@ -290,9 +291,15 @@ mod tests {
             assert_eq!(plant.status, Some(normalized), "{state}");
             assert_eq!(plant.network_status.as_deref(), Some(word), "{state}");
         }
-        // An unknown state (7, or -1e308 read as an integer) is no made-up word and never
-        // overwrites a known status: nothing is said.
-        for state in [4, 7, i64::MIN] {
+        // An unknown state is `unknown` under its digits, never a made-up word.
+        let mut seven = VendorPlant::default();
+        apply_kpi(&mut seven, &KpiMap { real_health_state: Some(7), ..KpiMap::default() });
+        assert_eq!(
+            (seven.status, seven.network_status.as_deref()),
+            (Some(PlantStatus::Unknown), Some("7"))
+        );
+        // Garbage (-1e308 read as an integer) never overwrites a known status.
+        for state in [-1, 5000, i64::MIN] {
             let mut known = VendorPlant {
                 status: Some(Fault),
                 network_status: Some("FAULTY".into()),
@@ -313,7 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_stations_convert_with_zone_from_the_offset() {
+    fn documented_stations_convert_with_zone_from_the_offset() {
         let page: Data<StationPage> = serde_json::from_str(&fixture("stations.json")).unwrap();
         let page = page.data.unwrap();
         assert_eq!(page.page_count, Some(1));

@@ -2,21 +2,22 @@
 
 use super::wire::{Plant, PlantData, PlantDetails};
 use crate::domain::{PlantStatus, VendorPlant};
+use crate::vendors::codes;
 use crate::vendors::zones::{checked_zone, local_time};
 
 /// Growatt's plant `status` as its word and plantsync's status: 0 offline, 1 normal, 2
 /// fault, 3 standby (the inverters report but wait for sun or grid, so the plant is
 /// reachable: `online`). The codes are not documented; these are the ones integrators
-/// report. Another code says nothing plantsync can store: `None`, so the stored word and
-/// status stay (a new plant is `unknown`) and the code stays in the raw record.
-fn status(code: i64) -> Option<(&'static str, PlantStatus)> {
-    Some(match code {
+/// report. Another code is `unknown`, or nothing for garbage ([`codes::unknown_code`]).
+fn status(code: i64) -> Option<(String, PlantStatus)> {
+    let (word, status) = match code {
         0 => ("OFFLINE", PlantStatus::Offline),
         1 => ("NORMAL", PlantStatus::Online),
         2 => ("FAULT", PlantStatus::Fault),
         3 => ("STANDBY", PlantStatus::Online),
-        _ => return None,
-    })
+        _ => return codes::unknown_code(code),
+    };
+    Some((word.to_owned(), status))
 }
 
 /// A text field as entered: Growatt fills a field never entered with `"0"` (its documented
@@ -43,7 +44,7 @@ pub(super) fn plant(row: Plant, raw: &str) -> Result<VendorPlant, String> {
         latitude: row.latitude,
         longitude: row.longitude,
         timezone: row.timezone.as_deref().and_then(checked_zone),
-        network_status: row.status.and_then(status).map(|(word, _)| word.to_owned()),
+        network_status: row.status.and_then(status).map(|(word, _)| word),
         status: row.status.and_then(status).map(|(_, status)| status),
         current_power_kw: row.current_power,
         daily_energy_kwh: None,
@@ -103,10 +104,12 @@ mod tests {
             (2, Fault, "FAULT"),
             (3, Online, "STANDBY"),
         ] {
-            assert_eq!(status(code), Some((word, normalized)), "{code}");
+            assert_eq!(status(code), Some((word.to_owned(), normalized)), "{code}");
         }
-        // An unknown code is no made-up word: nothing is said, the stored status stays.
-        for code in [9, -1, i64::MIN, i64::MAX] {
+        // An unknown code is `unknown` under its own digits, never a made-up word; garbage
+        // says nothing, so the stored status stays.
+        assert_eq!(status(9), Some(("9".to_owned(), PlantStatus::Unknown)));
+        for code in [-1, i64::MIN, i64::MAX] {
             assert_eq!(status(code), None, "{code}");
         }
     }
@@ -217,7 +220,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_plant_list_converts_with_text_numbers_and_placeholders() {
+    fn documented_plant_list_converts_with_text_numbers_and_placeholders() {
         let page: Data<PlantPage> = serde_json::from_str(&fixture("plant_list.json")).unwrap();
         let page = page.data.unwrap();
         assert_eq!(page.count, Some(3));

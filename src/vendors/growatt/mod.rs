@@ -81,11 +81,17 @@ impl Growatt {
     ) -> Throttled {
         let mut need: Vec<(usize, String)> = Vec::new();
         for (index, plant) in pages.plants_mut().iter_mut().enumerate() {
-            if plant.timezone.is_some() {
-                continue;
-            }
-            if let Some(zone) = known.timezones.get(&plant.vendor_plant_id) {
+            if plant.timezone.is_none()
+                && let Some(zone) = known.timezones.get(&plant.vendor_plant_id)
+            {
                 plant.timezone = Some(zone.clone());
+            }
+            // The details hold the zone and, where the list has none, the coordinates: a
+            // plant whose zone came from elsewhere (`plant/data`) still needs them for
+            // its position.
+            let positioned =
+                plant.latitude.is_some() || known.positioned.contains(&plant.vendor_plant_id);
+            if plant.timezone.is_some() && positioned {
                 continue;
             }
             let id = plant.vendor_plant_id.clone();
@@ -123,9 +129,15 @@ impl Growatt {
                 // The error that stopped the fan-out, handled below: asked again next run.
                 Err(_) => continue,
             };
-            match zone {
-                Some(zone) => pages.plants_mut()[*index].timezone = Some(zone),
-                None => session.remember(AccountFact::GrowattPlantWithoutZone(id.clone())),
+            let plant = &mut pages.plants_mut()[*index];
+            let found_zone = zone.is_some();
+            if let Some(zone) = zone {
+                plant.timezone = Some(zone);
+            }
+            // Details that lack what they were asked for (a zone, a position) are asked
+            // again a day later, not every run.
+            if !found_zone || plant.latitude.is_none() {
+                session.remember(AccountFact::GrowattPlantWithoutZone(id.clone()));
             }
         }
         let missed = fan.missed();

@@ -415,7 +415,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_bulk_overview_converts_wh_to_kwh() {
+    fn documented_bulk_overview_converts_wh_to_kwh() {
         let bulk: BulkOverview = serde_json::from_str(&fixture("overview_bulk.json")).unwrap();
         let entries = bulk.sites_overviews.unwrap().site_energy_list.unwrap();
         let first: OverviewEntry = serde_json::from_str(entries[0].get()).unwrap();
@@ -433,7 +433,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_v2_alerts_get_occurrence_keys_and_severities() {
+    fn documented_v2_alerts_get_occurrence_keys_and_severities() {
         let text = fixture("alerts_v2.json");
         let rows: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(&text).unwrap();
         let alerts: Vec<Result<VendorAlert, String>> =

@@ -122,9 +122,12 @@ impl SolarEdge {
     }
 
     /// Adds overview readings to the stale sites (indexes into the listing), 100 sites a
-    /// call: sites with news first, then never-read sites, then the oldest readings. A
-    /// stale site whose overview is not read this run loses the listing's update time, so
-    /// the stored one stays and the next sync still sees it as stale.
+    /// call: first the sites that may have news, never-read ones before the oldest stored
+    /// readings; then the sites whose listed day is over and covered by their stored
+    /// readings. (A site that never gets stored readings with a time, one without a zone,
+    /// counts as never read each time: it takes a place of every first call.) A stale site
+    /// whose overview is not read this run loses the listing's update time, so the stored
+    /// one stays and the next sync still sees it as stale.
     async fn add_overviews(
         &self,
         session: &Session,

@@ -33,6 +33,32 @@ pub(super) fn classify(envelope: &Envelope) -> VendorError {
     }
 }
 
+/// A `success:false` token reply that says nothing about the credentials: no code and no
+/// message (a proxy's or a gateway's stub: malformed), or a server-side failure (a 5xx
+/// code, "system error", "internal", "busy": transient). Such a reply is tried again on
+/// the next run; only a reply that names a reason refuses the credentials and parks the
+/// vendor.
+fn not_a_refusal(envelope: &Envelope) -> Option<VendorError> {
+    let code = envelope.code.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let msg = envelope.msg.as_deref().map(str::trim).filter(|m| !m.is_empty());
+    let (code, msg) = match (code, msg) {
+        (None, None) => {
+            return Some(VendorError::Malformed(
+                "Solarman's token reply says success:false without a code or a message: not \
+                 read as a refusal"
+                    .into(),
+            ));
+        }
+        (code, msg) => (code.unwrap_or(""), msg.unwrap_or("")),
+    };
+    let lower = msg.to_ascii_lowercase();
+    let server_side = code.starts_with('5') && code.len() == 3
+        || ["system error", "internal", "busy", "unavailable", "timeout"]
+            .iter()
+            .any(|w| lower.contains(w));
+    server_side.then(|| VendorError::Transient(format!("Solarman {code}: {msg}")))
+}
+
 /// Checks a response: status first, then the envelope; the caller parses the body.
 fn check(response: Response) -> Result<Response, VendorError> {
     if let Some(error) = response.classify_status() {
@@ -86,6 +112,9 @@ impl Client {
         }
         let envelope: Envelope = response.parse("Solarman token response")?;
         if envelope.success == Some(false) {
+            if let Some(error) = not_a_refusal(&envelope) {
+                return Err(error);
+            }
             return Err(match classify(&envelope) {
                 retryable @ (VendorError::Transient(_) | VendorError::RateLimited { .. }) => {
                     retryable
@@ -138,6 +167,30 @@ pub(super) fn hex_sha256(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_reply_that_names_no_reason_is_no_refusal() {
+        let envelope = |code: Option<&str>, msg: Option<&str>| Envelope {
+            success: Some(false),
+            code: code.map(str::to_owned),
+            msg: msg.map(str::to_owned),
+        };
+        let malformed = not_a_refusal(&envelope(None, None));
+        assert!(matches!(malformed, Some(VendorError::Malformed(_))), "{malformed:?}");
+        assert!(matches!(
+            not_a_refusal(&envelope(Some(" "), Some(""))),
+            Some(VendorError::Malformed(_))
+        ));
+        for (code, msg) in
+            [("500", "system error"), ("2101000", "System busy"), ("", "internal error")]
+        {
+            let error = not_a_refusal(&envelope(Some(code), Some(msg)));
+            assert!(matches!(error, Some(VendorError::Transient(_))), "{code} {msg}: {error:?}");
+        }
+        // A reply that names a reason is the portal's refusal.
+        assert_eq!(not_a_refusal(&envelope(Some("2101019"), Some("the password is wrong"))), None);
+        assert_eq!(not_a_refusal(&envelope(None, Some("appSecret invalid"))), None);
+    }
 
     #[test]
     fn password_hash_is_lowercase_hex_sha256() {

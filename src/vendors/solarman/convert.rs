@@ -6,6 +6,7 @@ use super::wire::{AlertRow, RealTime, Station, TokenResponse};
 use crate::domain::{
     AlertStatus, PlantStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant,
 };
+use crate::vendors::codes;
 use base64::Engine;
 use serde_json::Value;
 
@@ -63,15 +64,16 @@ fn from_unix_seconds(seconds: f64) -> Option<Timestamp> {
 }
 
 /// `networkStatus` (`NORMAL`, `PARTIAL_OFFLINE`, `ALL_OFFLINE`, padded at times) as the
-/// word and plantsync's status. Another word says nothing plantsync can store (`None`): the
-/// stored word and status stay, the word stays in the raw record.
-fn plant_state(word: &str) -> Option<(&'static str, PlantStatus)> {
-    Some(match word.trim().to_ascii_uppercase().as_str() {
+/// word and plantsync's status. Another word is `unknown` under the word as sent, or
+/// nothing for text that is no state word ([`codes::unknown_word`]).
+fn plant_state(word: &str) -> Option<(String, PlantStatus)> {
+    let (word, status) = match word.trim().to_ascii_uppercase().as_str() {
         "NORMAL" => ("NORMAL", PlantStatus::Online),
         "PARTIAL_OFFLINE" => ("PARTIAL_OFFLINE", PlantStatus::Partial),
         "ALL_OFFLINE" => ("ALL_OFFLINE", PlantStatus::Offline),
-        _ => return None,
-    })
+        _ => return codes::unknown_word(word),
+    };
+    Some((word.to_owned(), status))
 }
 
 /// One station row to a plant. `raw` is the row as received.
@@ -86,8 +88,8 @@ pub(super) fn plant(station: Station, raw: &str) -> Result<VendorPlant, String> 
         latitude: station.location_lat,
         longitude: station.location_lng,
         timezone: station.region_timezone.filter(|zone| zone.parse::<chrono_tz::Tz>().is_ok()),
-        status: state.map(|(_, status)| status),
-        network_status: state.map(|(word, _)| word.to_owned()),
+        status: state.as_ref().map(|(_, status)| *status),
+        network_status: state.map(|(word, _)| word),
         current_power_kw: station.generation_power.map(|w| w / 1000.0),
         daily_energy_kwh: None,
         total_energy_kwh: None,
@@ -171,10 +173,11 @@ mod tests {
             (" ALL_OFFLINE", ("ALL_OFFLINE", Offline)),
             ("partial_offline ", ("PARTIAL_OFFLINE", Partial)),
         ] {
-            assert_eq!(plant_state(word), Some(expected), "{word:?}");
+            assert_eq!(plant_state(word), Some((expected.0.to_owned(), expected.1)), "{word:?}");
         }
-        // Another word says nothing: the stored word and status stay.
-        for word in ["NO_DEVICE", "", "\u{0}"] {
+        // An undocumented word is `unknown` under that word; garbage says nothing.
+        assert_eq!(plant_state(" NO_DEVICE"), Some(("NO_DEVICE".to_owned(), PlantStatus::Unknown)));
+        for word in ["", "\u{0}", "two words"] {
             assert_eq!(plant_state(word), None, "{word:?}");
         }
     }

@@ -4,6 +4,7 @@ use super::wire::{Fault, LoginData, OAuthToken, Station, UnitValue};
 use crate::domain::{
     AlertStatus, PlantStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant,
 };
+use crate::vendors::codes;
 use crate::vendors::zones::zone_from_gmt;
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde_json::Value;
@@ -200,8 +201,8 @@ pub(super) fn plant(
         latitude: station.latitude,
         longitude: station.longitude,
         timezone: station.ps_current_time_zone.as_deref().and_then(zone_from_gmt),
-        network_status: state.map(|(word, _)| word.to_owned()),
-        status: state.map(|(_, status)| status),
+        status: state.as_ref().map(|(_, status)| *status),
+        network_status: state.map(|(word, _)| word),
         current_power_kw: power,
         daily_energy_kwh: today,
         total_energy_kwh: total,
@@ -215,16 +216,17 @@ pub(super) fn plant(
 /// `ps_fault_status` (1 fault, 2 alarm, 3 normal) as one word built from both, so it never
 /// contradicts the normalized status (a faulted plant is not `NORMAL`), and plantsync's
 /// status: an online plant with a fault is `fault`; an alarm is a warning, still `online`.
-/// Another `ps_status` says nothing plantsync can store (`None`): the stored word and
-/// status stay, the code stays in the raw record.
-fn plant_state(online: Option<i64>, fault: Option<i64>) -> Option<(&'static str, PlantStatus)> {
-    Some(match (online?, fault) {
+/// Another `ps_status` is `unknown` under its digits, or nothing for garbage
+/// ([`codes::unknown_code`]).
+fn plant_state(online: Option<i64>, fault: Option<i64>) -> Option<(String, PlantStatus)> {
+    let (word, status) = match (online?, fault) {
         (0, _) => ("ALL_OFFLINE", PlantStatus::Offline),
         (1, Some(1)) => ("FAULT", PlantStatus::Fault),
         (1, Some(2)) => ("ALARM", PlantStatus::Online),
         (1, _) => ("NORMAL", PlantStatus::Online),
-        _ => return None,
-    })
+        (other, _) => return codes::unknown_code(other),
+    };
+    Some((word.to_owned(), status))
 }
 
 /// Sungrow `fault_level` (1 most severe .. 4 least) to a severity. The level names are not
@@ -446,6 +448,7 @@ mod tests {
 
     #[test]
     fn the_two_codes_give_one_status_and_a_word_that_agrees() {
+        use PlantStatus::Unknown;
         use PlantStatus::{Fault, Offline, Online};
         let cases = [
             ((Some(1), Some(3)), Some(("NORMAL", Online))),
@@ -453,13 +456,15 @@ mod tests {
             ((Some(1), Some(1)), Some(("FAULT", Fault))),
             ((Some(1), None), Some(("NORMAL", Online))),
             ((Some(0), Some(1)), Some(("ALL_OFFLINE", Offline))),
-            // Unknown codes are no made-up word: nothing is said.
-            ((Some(7), None), None),
-            ((Some(7), Some(1)), None),
+            // An unknown code is `unknown` under its digits, never a made-up word.
+            ((Some(7), None), Some(("7", Unknown))),
+            ((Some(7), Some(1)), Some(("7", Unknown))),
+            // Garbage says nothing: the stored status stays.
             ((Some(i64::MIN), Some(3)), None),
             ((None, Some(1)), None),
         ];
         for ((online, fault), expected) in cases {
+            let expected = expected.map(|(word, status)| (word.to_owned(), status));
             assert_eq!(plant_state(online, fault), expected, "{online:?} {fault:?}");
         }
     }
@@ -491,7 +496,7 @@ mod tests {
     }
 
     #[test]
-    fn recorded_faults_resolve_only_with_an_end_time() {
+    fn documented_faults_resolve_only_with_an_end_time() {
         let alerts: Vec<VendorAlert> = rows("fault_list.json")
             .iter()
             .map(|row| alert(serde_json::from_str(row.get()).unwrap(), row.get()).unwrap())

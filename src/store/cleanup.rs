@@ -1,0 +1,155 @@
+//! Migration step 5: what earlier versions stored from hostile or misread replies, put
+//! right once, by the rules the sync applies to new data.
+//!
+//! Earlier versions stored what no plant can report (a capacity of 1e308, a latitude of
+//! 123.5, a time in the year 58887) and words plantsync made up for unknown codes
+//! (`STATE_7`); the sync no longer does ([`crate::domain::plausible`],
+//! `vendors::codes`), but a merge that keeps a stored value when a listing says nothing
+//! would keep those forever. And alerts whose time a portal sent in the other unit
+//! (FusionSolar seconds, Solarman milliseconds) were keyed by the misread number: the same
+//! occurrence now gets the normalized key, so the old row is rekeyed, or removed where
+//! the normalized one exists already (the same occurrence twice).
+
+use super::Result;
+use crate::domain::Timestamp;
+use crate::domain::plausible::{
+    EARLIEST, MAX_CAPACITY_KW, MAX_DAILY_ENERGY_KWH, MAX_TOTAL_ENERGY_KWH, STANDBY_SHARE,
+};
+use rusqlite::{Transaction, params};
+
+/// Step 5 (no schema change): clears implausible stored values, turns made-up status words
+/// into the portal's digits, and rekeys alerts stored under a misread time.
+pub(super) fn step_5(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    let mut notices = Vec::new();
+    let cleared = clear_implausible_values(tx)?;
+    if cleared > 0 {
+        notices.push(format!(
+            "{cleared} stored plant value(s) no plant can report were cleared; the next sync \
+             fills them"
+        ));
+    }
+    unmake_status_words(tx)?;
+    let (rekeyed, removed) = rekey_misread_alerts(tx)?;
+    if rekeyed + removed > 0 {
+        notices.push(format!(
+            "{rekeyed} alert(s) stored under a time read in the wrong unit were rekeyed, and \
+             {removed} duplicate(s) of alerts stored under the right time were removed"
+        ));
+    }
+    Ok(notices)
+}
+
+/// Sets to NULL every stored plant value outside its plausibility rule.
+fn clear_implausible_values(tx: &Transaction<'_>) -> Result<usize> {
+    let latest = Timestamp::from_datetime(&(chrono::Utc::now() + chrono::TimeDelta::days(2)));
+    let rules: [(&str, String); 7] = [
+        ("latitude", "latitude NOT BETWEEN -90 AND 90".into()),
+        ("longitude", "longitude NOT BETWEEN -180 AND 180".into()),
+        ("capacity_kw", format!("capacity_kw NOT BETWEEN 0 AND {MAX_CAPACITY_KW}")),
+        (
+            "current_power_kw",
+            format!(
+                "current_power_kw > {MAX_CAPACITY_KW} OR current_power_kw < \
+                 -max(1.0, coalesce(capacity_kw, 0) * {STANDBY_SHARE})"
+            ),
+        ),
+        ("daily_energy_kwh", format!("daily_energy_kwh NOT BETWEEN 0 AND {MAX_DAILY_ENERGY_KWH}")),
+        ("total_energy_kwh", format!("total_energy_kwh NOT BETWEEN 0 AND {MAX_TOTAL_ENERGY_KWH}")),
+        // Canonical times are 24 characters and sort as text; a year past 9999 is longer.
+        (
+            "vendor_updated_at",
+            format!(
+                "length(vendor_updated_at) != 24 OR vendor_updated_at < '{EARLIEST}' \
+                 OR vendor_updated_at > '{}'",
+                latest.to_canonical()
+            ),
+        ),
+    ];
+    let mut cleared = 0;
+    for (column, outside) in rules {
+        cleared += tx.execute(
+            &format!(
+                "UPDATE plants SET {column} = NULL WHERE {column} IS NOT NULL AND ({outside})"
+            ),
+            [],
+        )?;
+    }
+    // Growatt's `peak_power` of 0 is a field never entered, not a size (issue 15).
+    cleared += tx.execute(
+        "UPDATE plants SET capacity_kw = NULL WHERE capacity_kw = 0
+         AND vendor_id IN (SELECT id FROM vendors WHERE kind = 'growatt')",
+        [],
+    )?;
+    Ok(cleared)
+}
+
+/// `PS_STATUS_7`, `STATE_7`, `STATUS_7` (words earlier versions made up) become the digits
+/// the portal sent, as new listings store them.
+fn unmake_status_words(tx: &Transaction<'_>) -> Result<()> {
+    for (kind, prefix) in [("sungrow", "PS_STATUS_"), ("huawei", "STATE_"), ("growatt", "STATUS_")]
+    {
+        let from = prefix.len() + 1;
+        tx.execute(
+            &format!(
+                "UPDATE plants SET network_status = substr(network_status, {from})
+                 WHERE network_status LIKE '{prefix}%'
+                 AND vendor_id IN (SELECT id FROM vendors WHERE kind = ?1)"
+            ),
+            [kind],
+        )?;
+    }
+    Ok(())
+}
+
+/// Alerts keyed by a time in the other unit: FusionSolar's key ends in milliseconds (one in
+/// seconds is below 1e11), Solarman's in seconds (one in milliseconds is 1e11 or more).
+/// Each is rekeyed and its start set from the normalized time, or removed where a row with
+/// the normalized key exists. Returns (rekeyed, removed).
+fn rekey_misread_alerts(tx: &Transaction<'_>) -> Result<(usize, usize)> {
+    let rows: Vec<(i64, i64, String, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT a.id, a.vendor_id, a.vendor_alert_key, v.kind FROM alerts a
+             JOIN vendors v ON v.id = a.vendor_id WHERE v.kind IN ('huawei', 'solarman')",
+        )?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<std::result::Result<_, _>>()?
+    };
+    let (mut rekeyed, mut removed) = (0, 0);
+    for (id, vendor, key, kind) in rows {
+        let Some((head, last)) = key.rsplit_once('|') else { continue };
+        let Ok(number) = last.parse::<i64>() else { continue };
+        let millis = match kind.as_str() {
+            "huawei" if (1..100_000_000_000).contains(&number) => number * 1000,
+            "solarman" if number >= 100_000_000_000 => number,
+            _ => continue,
+        };
+        let Some(start) = Timestamp::from_unix_millis(millis) else { continue };
+        let normalized = match kind.as_str() {
+            "huawei" => millis,
+            _ => millis / 1000,
+        };
+        let new_key = format!("{head}|{normalized}");
+        let taken: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM alerts WHERE vendor_id = ?1 AND vendor_alert_key = ?2",
+            params![vendor, new_key],
+            |r| r.get(0),
+        )?;
+        if taken {
+            removed += tx.execute("DELETE FROM alerts WHERE id = ?1", [id])?;
+        } else {
+            rekeyed += tx.execute(
+                "UPDATE alerts SET vendor_alert_key = ?1, started_at = ?2 WHERE id = ?3",
+                params![new_key, start, id],
+            )?;
+        }
+    }
+    // Ends read in the wrong unit were as impossible: cleared, as the sync clears them.
+    tx.execute(
+        &format!(
+            "UPDATE alerts SET ended_at = NULL WHERE ended_at IS NOT NULL
+             AND (length(ended_at) != 24 OR ended_at < '{EARLIEST}')"
+        ),
+        [],
+    )?;
+    Ok((rekeyed, removed))
+}
