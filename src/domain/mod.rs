@@ -31,4 +31,4 @@ pub use run::{ProgressSnapshot, RunReport, RunRequest, SkipReason};
 pub use secret::{REDACTED, Secret};
 pub use summary::{SyncSummary, VendorResult};
 pub use time::{ParseTimestampError, ParseZoneError, PlantZone, TimeOfDay, Timestamp};
-pub use token::{TOKEN_REUSE_MARGIN_SECONDS, Token};
+pub use token::{MAX_TOKEN_BYTES, TOKEN_REUSE_MARGIN_SECONDS, Token};

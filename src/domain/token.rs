@@ -22,18 +22,18 @@ pub struct Token {
 /// JWT, a Sungrow or FusionSolar session id); a token travels in a header or a body of
 /// every call, and a megabyte one (a spoiled login reply) made every later call fail with
 /// HTTP 431 until it expired, found by issue 14's fuzz harness.
-pub const MAX_ACCESS_BYTES: usize = 8 * 1024;
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 impl Token {
-    /// Why this token cannot be a real one (empty, longer than [`MAX_ACCESS_BYTES`], or
+    /// Why this token cannot be a real one (empty, longer than [`MAX_TOKEN_BYTES`], or
     /// holding a character no HTTP header carries), or `None`. A login answering such a
     /// token is a malformed reply: it is not kept, and the next run logs in again.
     pub fn implausible(&self) -> Option<String> {
         let access = self.access.expose();
         if access.is_empty() {
             Some("the token is empty".into())
-        } else if access.len() > MAX_ACCESS_BYTES {
-            Some(format!("the token is {} bytes long (at most {MAX_ACCESS_BYTES})", access.len()))
+        } else if access.len() > MAX_TOKEN_BYTES {
+            Some(format!("the token is {} bytes long (at most {MAX_TOKEN_BYTES})", access.len()))
         } else if access.chars().any(|c| !c.is_ascii() || c.is_ascii_control()) {
             Some("the token holds characters no HTTP header carries".into())
         } else {
