@@ -544,6 +544,41 @@ async fn same_seed_same_portal() {
     assert_ne!(a.credentials(0).app_secret, a.credentials(1).app_secret);
 }
 
+/// `Faults::mutate` spoils every finished reply of the account, each request its own way
+/// and the same way on another server with the same seed; a clean account is untouched.
+#[tokio::test]
+async fn mutated_replies_vary_per_request_and_repeat_per_seed() {
+    let cfg = || config(vec![AccountSpec::new(Solarman, 4, 1)]);
+    let (a, b) = (Simulator::start(cfg()).await.unwrap(), Simulator::start(cfg()).await.unwrap());
+    let (sa, sb) = (Sm::login(&a, 0).await, Sm::login(&b, 0).await);
+    async fn body(sm: &Sm) -> Vec<u8> {
+        sm.post("/station/v1.0/list", json!({})).await.bytes().await.unwrap().to_vec()
+    }
+    let clean = body(&sa).await;
+    assert!(clean == body(&sb).await, "two servers of one seed answer alike");
+    for sim in [&a, &b] {
+        sim.set_faults(0, Faults { mutate: Some(5), ..Faults::none() });
+    }
+    let mut replies = Vec::new();
+    for _ in 0..4 {
+        let (ra, rb) = (body(&sa).await, body(&sb).await);
+        assert!(ra == rb, "the same seed and request number, the same bytes");
+        assert!(ra != clean, "spoiled");
+        replies.push(ra);
+    }
+    replies.dedup();
+    assert!(replies.len() > 1, "each request its own mutations");
+    a.set_faults(0, Faults::none());
+    // The portal's `requestId` counts requests; the rest is the clean reply again.
+    let without_id = |bytes: &[u8]| {
+        let mut value: Value = serde_json::from_slice(bytes).unwrap();
+        value.as_object_mut().unwrap().remove("requestId");
+        value
+    };
+    let again = body(&sa).await;
+    assert!(without_id(&again) == without_id(&clean), "switched off, the portal behaves");
+}
+
 #[tokio::test]
 async fn http_error_is_an_html_page() {
     let faults = Faults {
