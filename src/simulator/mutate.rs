@@ -91,8 +91,10 @@ pub const HOSTILE_NUMBERS: [f64; 5] = [1e308, -1e308, 1.8e19, -0.0, 1e-308];
 
 /// One megabyte, the length of a huge string.
 const HUGE: usize = 1 << 20;
-/// How deep a deeply nested value goes (far past any decoder's recursion limit).
-const DEPTH: usize = 1_000;
+/// How deep a deeply nested value goes: past serde_json's recursion limit of 128, and
+/// applied once per reply, so the simulator's own serializing and dropping of the value
+/// (recursive, on a 2 MB worker stack) stays far from a stack overflow.
+const DEPTH: usize = 300;
 /// Salt of the mutation stream.
 const SALT: u64 = 0x0000_4D55_5441_5445;
 /// Marks where a lone surrogate escape goes; replaced in the serialized text, since a
@@ -250,6 +252,8 @@ struct Mutator {
     rng: Rng,
     /// A length already changed (see the module).
     length_changed: bool,
+    /// A value already nested deeply (once per reply: see [`DEPTH`]).
+    nested: bool,
     /// The body is cut after serialization at this share of its length (per mille).
     truncate_at: Option<u64>,
     applied: Vec<String>,
@@ -316,18 +320,22 @@ impl Mutator {
                     });
                 },
             ),
-            Kind::DeepNesting => self.edit(
-                doc,
-                "deep nesting",
-                |p, _| !p.is_empty() && !is_count(p),
-                |_, v| {
-                    let mut nested = Value::Array(Vec::new());
-                    for _ in 0..DEPTH {
-                        nested = Value::Array(vec![nested]);
-                    }
-                    *v = nested;
-                },
-            ),
+            Kind::DeepNesting if self.nested => false,
+            Kind::DeepNesting => {
+                self.nested = true;
+                self.edit(
+                    doc,
+                    "deep nesting",
+                    |p, _| !p.is_empty() && !is_count(p),
+                    |_, v| {
+                        let mut nested = Value::Array(Vec::new());
+                        for _ in 0..DEPTH {
+                            nested = Value::Array(vec![nested]);
+                        }
+                        *v = nested;
+                    },
+                )
+            }
             Kind::Truncate => {
                 let done = self.truncate_at.is_none();
                 if done {
@@ -536,6 +544,7 @@ pub fn mutate(body: &Value, seed: u64) -> Mutated {
     let mut mutator = Mutator {
         rng: Rng::new(seed, SALT, 0, 0),
         length_changed: false,
+        nested: false,
         truncate_at: None,
         applied: Vec::new(),
     };
