@@ -25,6 +25,7 @@ const STEPS: &[Step] = &[
     Step::Sql(include_str!("migrations/0002_request_quotas.sql")),
     Step::Code(step_3),
     Step::Code(step_4),
+    Step::Sql(include_str!("migrations/0005_upstream.sql")),
 ];
 
 /// The schema version this build creates and understands.
