@@ -79,6 +79,25 @@ impl UpstreamError {
     }
 }
 
+/// The error with its causes, each said once (tokio-postgres keeps the reason a connection
+/// failed in its source), for the record `status` shows.
+fn in_words(error: &UpstreamError) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(next) = cause {
+        let part = match next.downcast_ref::<std::io::Error>() {
+            Some(io) => crate::datadir::dir::in_words(io),
+            None => next.to_string(),
+        };
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = next.source();
+    }
+    text
+}
+
 /// How to push.
 #[derive(Debug, Clone)]
 pub struct PushOptions {
@@ -217,7 +236,7 @@ pub async fn push(
             finished_at: Timestamp::now(),
             ok: outcome.is_ok(),
             rows_sent: report.rows_sent,
-            error: outcome.as_ref().err().map(ToString::to_string),
+            error: outcome.as_ref().err().map(in_words),
         })
         .await;
     outcome?;
