@@ -123,6 +123,8 @@ impl Cluster {
             pid = std::process::id(),
             dir = dir.display()
         );
+        // It outlives this process by design (it waits for its end), so it is never waited for.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .args(["-c", &script])
             .stdin(std::process::Stdio::null())
