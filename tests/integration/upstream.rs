@@ -223,8 +223,7 @@ async fn two_agents_pushing_into_one_database_do_not_collide() {
         assert_eq!(per_agent.len(), 2, "{table}");
         for row in per_agent {
             let agent: String = row.get(0);
-            let sandbox =
-                if a["agent_id"] == agent.as_str() { &first } else { &second };
+            let sandbox = if a["agent_id"] == agent.as_str() { &first } else { &second };
             assert_eq!(row.get::<_, i64>(1), local_count(sandbox, table), "{table} of {agent}");
         }
     }
