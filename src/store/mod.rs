@@ -32,6 +32,7 @@ mod secrets;
 mod seq;
 mod status;
 mod sync;
+mod upstream;
 mod vendors;
 
 pub use alerts::AlertFilter;
@@ -50,6 +51,10 @@ pub use status::{StoreStatus, VendorHealth};
 pub use sync::{
     Ineligible, ScheduleCandidate, Selection, SelectionError, StoredPlantState, SyncTarget,
     VendorOutcome,
+};
+pub use upstream::{
+    ColumnKind, Cursor, LastPush, OutboxBatch, OutboxRow, UpstreamColumn, UpstreamState,
+    UpstreamTable, UpstreamTableState,
 };
 pub use vendors::{VendorFilter, VendorPatch};
 
