@@ -266,6 +266,24 @@ pub(super) fn delete_entries(keyring: &dyn Backend, accounts: &[String]) -> Vec<
     left
 }
 
+/// Clears the old copies of secrets a committed write left in the `-wal`: a checkpoint
+/// that copies the WAL into the database and truncates it to nothing. With
+/// `secure_delete` on (see `open_writer`), the database's pages then hold no old value
+/// either. Run outside a transaction, after the commit of a write that dropped secrets
+/// (a move, new credentials, a removed vendor). A checkpoint another process's open read
+/// holds back is only logged: the copies go at the next checkpoint, and the write stands.
+pub(super) fn scrub(conn: &Connection) {
+    let outcome = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+    match outcome {
+        Ok(0) => {}
+        Ok(_) => tracing::warn!(
+            "another process is reading the database: old copies of secrets stay in its -wal \
+             file until the next checkpoint"
+        ),
+        Err(e) => tracing::warn!("could not checkpoint the database after a secrets change: {e}"),
+    }
+}
+
 /// The token's keyring entry: access and refresh as one JSON value.
 fn token_value(token: &Token) -> Secret {
     Secret::new(
@@ -569,6 +587,7 @@ impl Store {
                     record(&tx, to, Chosen::Moved, None)?;
                 }
                 tx.commit()?;
+                scrub(conn);
                 Ok((report, delete_after))
             })
             .await?;
@@ -688,6 +707,57 @@ mod tests {
             store.vendor_credentials(a).await.unwrap().app_secret.unwrap().expose(),
             "pw-a-app"
         );
+    }
+
+    /// The database file and its WAL, as text, to look for secret values in the raw bytes.
+    fn raw_files(store: &Store) -> String {
+        let mut text = String::new();
+        for suffix in ["", "-wal"] {
+            let mut path = store.path().as_os_str().to_owned();
+            path.push(suffix);
+            if let Ok(bytes) = std::fs::read(&path) {
+                text.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        text
+    }
+
+    #[tokio::test]
+    async fn a_move_to_the_keyring_leaves_no_secret_in_the_files_bytes() {
+        let (_dir, store, _memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::File)).await.unwrap();
+        let mut secrets = Vec::new();
+        for n in 0..6 {
+            let password = format!("pw-secret-{n}-0123456789");
+            let id = add(&store, &format!("Roof {n}"), &password).await;
+            // A password changed in the file, and a cached token there: old bytes too.
+            let mut newer = Credentials::default();
+            let changed = format!("pw-changed-{n}-0123456789");
+            newer.set(CredentialField::Password, changed.clone());
+            let patch =
+                crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+            store.update_vendor(&id.to_string(), patch).await.unwrap();
+            let token = Token {
+                access: Secret::new(format!("access-secret-{n}-0123456789")),
+                refresh: None,
+                expires_at: None,
+                metadata: serde_json::json!({}),
+            };
+            store.save_token(id, token).await.unwrap();
+            secrets.extend([
+                password.clone(),
+                format!("{password}-app"),
+                changed,
+                format!("access-secret-{n}-0123456789"),
+            ]);
+        }
+        let before = raw_files(&store);
+        assert!(secrets.iter().skip(2).step_by(4).all(|s| before.contains(s.as_str())));
+        store.move_secrets(SecretsStore::Keyring).await.unwrap();
+        let raw = raw_files(&store);
+        for secret in &secrets {
+            assert!(!raw.contains(secret.as_str()), "the database's bytes hold {secret}");
+        }
     }
 
     #[tokio::test]

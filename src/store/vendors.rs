@@ -383,6 +383,9 @@ impl Store {
             let needs_user_action = vendor.needs_user_action && !credentials_entered;
             if !settings_changed && needs_user_action == vendor.needs_user_action {
                 tx.commit()?;
+                if credentials_entered {
+                    secrets::scrub(conn);
+                }
                 return Ok(vendor);
             }
             let change = seq::next(&tx)?;
@@ -403,6 +406,9 @@ impl Store {
             }
             let updated = get(&tx, vendor.id)?;
             tx.commit()?;
+            if credentials_entered {
+                secrets::scrub(conn);
+            }
             Ok(updated)
         })
         .await
@@ -430,6 +436,7 @@ impl Store {
             };
             tx.execute("DELETE FROM vendors WHERE id = ?1", [vendor.id])?;
             tx.commit()?;
+            secrets::scrub(conn);
             // After the commit: an entry is deleted only once nothing points at it.
             secrets::delete_entries(keyring.as_ref(), &entries);
             Ok(vendor)

@@ -110,6 +110,14 @@ impl SecretService {
             .env("HOME", sandbox.dir.path().join("home"))
             .output()
             .expect("secret-tool must be installed (libsecret-tools; tests/run.sh installs it)");
+        // No match is a success with no output; a failure (no bus, no service) must not
+        // read as "no entries".
+        assert!(
+            output.status.success(),
+            "secret-tool search failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
         // secret-tool prints the attributes on stderr and the values on stdout.
         format!(
             "{}{}",
@@ -250,6 +258,11 @@ async fn vendor_secrets_live_in_a_real_secret_service_and_move_to_the_file_and_b
         let back = json(&back);
         assert_eq!((back["vendors"].as_u64(), back["secrets"].as_u64()), (Some(2), Some(3)));
         assert_eq!(sqlite3(&sandbox.db(), SECRET_COLUMNS_SET).trim(), "0");
+        // The values the file held are gone from its bytes too (free pages, the -wal).
+        let raw = raw_database(&sandbox);
+        for secret in secrets {
+            assert!(!raw.contains(secret.as_str()), "the moved database's bytes hold a secret");
+        }
         ok(&sandbox, &["sync", "plants"], &mut seen);
         seen.push_str(&sandbox.logs());
     });
