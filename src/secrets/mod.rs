@@ -188,6 +188,17 @@ impl SecretField {
         }
     }
 
+    /// The `plantsync vendor set` flag that enters it (prompted for, never a value on the
+    /// command line); none for the token, which is a cache.
+    pub const fn flag(self) -> &'static str {
+        match self {
+            Self::Password => "--password",
+            Self::AppSecret => "--app-secret",
+            Self::ApiKey => "--api-key",
+            Self::Token => "",
+        }
+    }
+
     /// Parses [`SecretField::as_str`].
     pub fn parse(text: &str) -> Option<Self> {
         [Self::Password, Self::AppSecret, Self::ApiKey, Self::Token]
@@ -211,10 +222,12 @@ pub fn probe_account(install_id: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretsError {
     /// The keyring did not answer or refused access (no session bus, no Secret Service,
-    /// locked, timed out). Nothing was changed by the call.
+    /// locked, timed out). Nothing was changed by the call. Moving the secrets to the file
+    /// reads them from the keyring, so the advice names where to run it.
     #[error(
-        "the OS keyring is not reachable: {reason}; unlock it (or start the session's keyring), \
-         or run `plantsync secrets move --to file` to keep the secrets in the database file"
+        "the OS keyring is not reachable: {reason}; unlock it (or start the session's keyring); \
+         the move to the database file reads the secrets from this keyring, so run `plantsync \
+         secrets move --to file` where it is reachable"
     )]
     Unreachable {
         /// Why, in the platform's words.
@@ -223,15 +236,17 @@ pub enum SecretsError {
     /// An entry the database says exists is not in the keyring (deleted by hand, or the
     /// database was copied from another machine or user).
     #[error(
-        "the OS keyring has no {field} of vendor {vendor} (entry '{account}' of service \
+        "the OS keyring has no {} of vendor {vendor} (entry '{account}' of service \
          '{SERVICE}'): it was deleted, or this database was copied from another install; set it \
-         again with `plantsync vendor set {vendor}`"
+         again with `plantsync vendor set {vendor} {}`",
+        .field.as_str(),
+        .field.flag()
     )]
     Missing {
         /// The vendor.
         vendor: VendorId,
         /// The field.
-        field: &'static str,
+        field: SecretField,
         /// The entry's account.
         account: String,
     },
@@ -243,6 +258,19 @@ pub enum SecretsError {
         /// Why, in words.
         reason: String,
     },
+}
+
+impl SecretsError {
+    /// The field of the entry that failed, when the error is about one entry of a vendor.
+    pub fn field(&self) -> Option<SecretField> {
+        match self {
+            Self::Missing { field, .. } => Some(*field),
+            Self::Refused { account, .. } => {
+                account.rsplit('/').next().and_then(SecretField::parse)
+            }
+            Self::Unreachable { .. } => None,
+        }
+    }
 }
 
 /// A keyring: get, set and delete one text entry by account, under [`SERVICE`].

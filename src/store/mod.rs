@@ -44,7 +44,7 @@ pub use plants::{
 pub use probes::{KeyProbe, Parked, RefusedCredential, key_probe_backoff};
 pub use quotas::{QuotaDay, QuotaUse, quota_key};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
-pub use secrets::{MoveReport, SecretsState, Settled};
+pub use secrets::{MoveReport, NotMoved, SecretsState, Settled};
 pub use status::{StoreStatus, VendorHealth};
 pub use sync::{
     Ineligible, ScheduleCandidate, Selection, SelectionError, StoredPlantState, SyncTarget,

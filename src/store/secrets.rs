@@ -93,6 +93,22 @@ pub struct MoveReport {
     pub tokens_dropped: usize,
     /// Keyring entries that could not be deleted after a move to the file (by account).
     pub left_in_keyring: Vec<String>,
+    /// Secrets a move to the file could not read from the keyring (an entry deleted, or
+    /// refused): the others moved, these fields are unset until entered again.
+    pub not_moved: Vec<NotMoved>,
+}
+
+/// A secret a move could not read, by vendor and field, with why (never a value).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotMoved {
+    /// The vendor.
+    pub vendor_id: VendorId,
+    /// The field (`password`, `app_secret`, `api_key`).
+    pub field: &'static str,
+    /// The `vendor set` flag that enters it again.
+    pub flag: &'static str,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// The install row.
@@ -170,12 +186,16 @@ fn set_fields(creds: &Credentials) -> Vec<SecretField> {
         .collect()
 }
 
-/// What a credentials row stores of its secrets: the three columns and `keyring_fields`.
+/// What a credentials row stores of its secrets: the three columns and `keyring_fields`,
+/// and the keyring entries the row no longer uses (deleted after the caller's commit).
 pub(super) struct StoredSecrets {
     pub password: Option<String>,
     pub app_secret: Option<String>,
     pub api_key: Option<String>,
     pub keyring_fields: Option<String>,
+    /// Accounts of entries the old row pointed at and the new one does not (a secret
+    /// emptied, or the install keeps secrets in the file now).
+    pub stale: Vec<String>,
 }
 
 /// Puts the secrets of `creds` where the install keeps them: the keyring entries are
@@ -188,13 +208,25 @@ pub(super) fn store_credentials(
     creds: &Credentials,
 ) -> Result<StoredSecrets> {
     let state = state(conn)?;
+    let before: Vec<SecretField> = conn
+        .query_row(
+            "SELECT keyring_fields FROM vendor_credentials WHERE vendor_id = ?1",
+            [vendor],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten()
+        .as_deref()
+        .map(parse_fields)
+        .unwrap_or_default();
     let plain = |s: &Option<Secret>| s.as_ref().map(|v| v.expose().to_owned());
-    Ok(match state.effective() {
+    let mut stored = match state.effective() {
         SecretsStore::File => StoredSecrets {
             password: plain(&creds.password),
             app_secret: plain(&creds.app_secret),
             api_key: plain(&creds.api_key),
             keyring_fields: None,
+            stale: Vec::new(),
         },
         SecretsStore::Keyring => {
             let fields = set_fields(creds);
@@ -208,30 +240,50 @@ pub(super) fn store_credentials(
                 app_secret: None,
                 api_key: None,
                 keyring_fields: Some(join_fields(&fields)),
+                stale: Vec::new(),
             }
         }
-    })
+    };
+    let now: Vec<SecretField> =
+        stored.keyring_fields.as_deref().map(parse_fields).unwrap_or_default();
+    stored.stale = before
+        .into_iter()
+        .filter(|f| !now.contains(f))
+        .map(|f| account(&state.install_id, vendor, f))
+        .collect();
+    Ok(stored)
 }
 
-/// Fills the secret fields of `creds` from the keyring entries `keyring_fields` lists.
+/// Fills the secret fields of `creds` from the keyring entries `keyring_fields` lists,
+/// except the fields in `skip` (the ones a caller is about to replace). An unreachable
+/// keyring is the error; an entry that is missing or refused is returned, its field left
+/// unset, so each caller decides: a read for use fails on it, a move or a sync goes on
+/// with the others.
 pub(super) fn fill_from_keyring(
     conn: &Connection,
     keyring: &dyn Backend,
     vendor: VendorId,
     keyring_fields: &str,
     creds: &mut Credentials,
-) -> Result<()> {
+    skip: &[SecretField],
+) -> Result<Vec<SecretsError>> {
     let install = state(conn)?.install_id;
-    for field in parse_fields(keyring_fields) {
+    let mut unread = Vec::new();
+    for field in parse_fields(keyring_fields).into_iter().filter(|f| !skip.contains(f)) {
         let name = account(&install, vendor, field);
-        let value = keyring.get(&name)?.ok_or_else(|| SecretsError::Missing {
-            vendor,
-            field: field.as_str(),
-            account: name.clone(),
-        })?;
-        set_secret(creds, field, value);
+        match keyring.get(&name) {
+            Ok(Some(value)) => set_secret(creds, field, value),
+            Ok(None) => unread.push(SecretsError::Missing { vendor, field, account: name }),
+            Err(refused @ SecretsError::Refused { .. }) => unread.push(refused),
+            Err(other) => return Err(other.into()),
+        }
     }
-    Ok(())
+    Ok(unread)
+}
+
+/// The secret fields `creds` sets at all (an empty value too): what a patch replaces.
+pub(super) fn replaced_fields(creds: &Credentials) -> Vec<SecretField> {
+    SecretField::CREDENTIALS.into_iter().filter(|f| secret_of(creds, *f).is_some()).collect()
 }
 
 /// Every keyring account a vendor may have, for deleting them with the vendor.
@@ -443,7 +495,30 @@ fn to_file(
     for row in rows(conn)? {
         let Some(fields) = &row.keyring_fields else { continue };
         let mut creds = Credentials::default();
-        fill_from_keyring(conn, keyring, row.vendor, fields, &mut creds)?;
+        // What the keyring has moves; a missing or refused entry is named in the report
+        // and its field stays unset, so the vendor and its history stay and `vendor set`
+        // enters it again (refusing the whole move would leave no way out).
+        let unread = fill_from_keyring(conn, keyring, row.vendor, fields, &mut creds, &[])?;
+        let mut skipped = Vec::new();
+        for problem in unread {
+            let field = problem.field();
+            skipped.extend(field);
+            report.not_moved.push(NotMoved {
+                vendor_id: row.vendor,
+                field: field.map_or("?", SecretField::as_str),
+                flag: field.map_or("", SecretField::flag),
+                reason: match &problem {
+                    SecretsError::Missing { .. } => problem.to_string(),
+                    _ => format!(
+                        "{problem}; or enter it again with `plantsync vendor set {} {}`",
+                        row.vendor,
+                        field.map_or("", SecretField::flag)
+                    ),
+                },
+            });
+        }
+        let moved: Vec<SecretField> =
+            parse_fields(fields).into_iter().filter(|f| !skipped.contains(f)).collect();
         let expose = |s: &Option<Secret>| s.as_ref().map(|v| v.expose().to_owned());
         conn.execute(
             "UPDATE vendor_credentials SET password = ?1, app_secret = ?2, api_key = ?3,
@@ -469,10 +544,9 @@ fn to_file(
                 detail: format!("vendor {}'s secrets did not read back as written", row.vendor),
             });
         }
-        report.secrets += parse_fields(fields).len();
+        report.secrets += moved.len();
         report.vendors += 1;
-        delete_after
-            .extend(parse_fields(fields).into_iter().map(|f| account(&install, row.vendor, f)));
+        delete_after.extend(moved.into_iter().map(|f| account(&install, row.vendor, f)));
     }
     let mut stmt = conn.prepare("SELECT vendor_id FROM vendor_tokens WHERE in_keyring = 1")?;
     let token_vendors: Vec<VendorId> =
@@ -575,6 +649,7 @@ impl Store {
                     secrets: 0,
                     tokens_dropped: 0,
                     left_in_keyring: Vec::new(),
+                    not_moved: Vec::new(),
                 };
                 let delete_after = match to {
                     SecretsStore::Keyring => {
@@ -790,6 +865,122 @@ mod tests {
         store.remove_vendor("Gone", false).await.unwrap();
         assert_eq!(memory.entries().len(), 2);
         assert!(memory.entries().keys().all(|k| k.contains(&format!("vendor-{keep}/"))));
+    }
+
+    /// Deletes the vendor's keyring entry of `field` behind the store's back.
+    fn delete_entry(memory: &MemoryKeyring, vendor: VendorId, field: &str) {
+        let suffix = format!("/vendor-{vendor}/{field}");
+        let name = memory.entries().keys().find(|k| k.ends_with(&suffix)).cloned().unwrap();
+        memory.delete(&name).unwrap();
+    }
+
+    #[tokio::test]
+    async fn entering_the_missing_field_repairs_the_vendor() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let id = add(&store, "Roof", "pw-old").await;
+        delete_entry(&memory, id, "password");
+        let mut newer = Credentials::default();
+        newer.set(CredentialField::Password, "pw-new".into());
+        let patch = crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+        store.update_vendor("Roof", patch).await.unwrap();
+        let creds = store.vendor_credentials(id).await.unwrap();
+        assert_eq!(creds.password.unwrap().expose(), "pw-new");
+        assert_eq!(creds.app_secret.unwrap().expose(), "pw-old-app", "the kept field is read");
+        // A field the patch keeps must still be there: said, with the flag that sets it.
+        delete_entry(&memory, id, "app_secret");
+        let mut newer = Credentials::default();
+        newer.set(CredentialField::Password, "pw-newer".into());
+        let patch = crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+        let err = store.update_vendor("Roof", patch).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("`plantsync vendor set {id} --app-secret`")), "{err}");
+        assert_eq!(store.vendor_credentials(id).await.unwrap_err().to_string(), err);
+    }
+
+    #[tokio::test]
+    async fn an_emptied_secret_leaves_no_entry_behind() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let id = add(&store, "Roof", "pw").await;
+        let mut newer = Credentials::default();
+        newer.set(CredentialField::AppSecret, String::new());
+        let patch = crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+        store.update_vendor("Roof", patch).await.unwrap();
+        let names: Vec<String> = memory.entries().into_keys().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].ends_with(&format!("vendor-{id}/password")), "{names:?}");
+        assert_eq!(store.vendor_credentials(id).await.unwrap().app_secret, None);
+    }
+
+    #[tokio::test]
+    async fn a_move_to_the_file_moves_what_the_keyring_has_and_names_the_rest() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let a = add(&store, "A", "pw-a").await;
+        let b = add(&store, "B", "pw-b").await;
+        delete_entry(&memory, a, "app_secret");
+        let report = store.move_secrets(SecretsStore::File).await.unwrap();
+        assert_eq!((report.vendors, report.secrets), (2, 3));
+        assert_eq!(report.not_moved.len(), 1, "{:?}", report.not_moved);
+        let missing = &report.not_moved[0];
+        assert_eq!(
+            (missing.vendor_id, missing.field, missing.flag),
+            (a, "app_secret", "--app-secret")
+        );
+        assert!(missing.reason.contains("has no app_secret of vendor"), "{}", missing.reason);
+        assert!(memory.entries().is_empty());
+        assert_eq!(store.secrets_state().await.unwrap().store, Some(SecretsStore::File));
+        let kept = store.vendor_credentials(a).await.unwrap();
+        assert_eq!((kept.password.unwrap().expose(), kept.app_secret), ("pw-a", None));
+        assert_eq!(
+            store.vendor_credentials(b).await.unwrap().app_secret.unwrap().expose(),
+            "pw-b-app"
+        );
+        // And the way out: the field entered again, in the file now.
+        let mut newer = Credentials::default();
+        newer.set(CredentialField::AppSecret, "pw-a-app-2".into());
+        let patch = crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+        store.update_vendor("A", patch).await.unwrap();
+        assert_eq!(
+            sql_row(
+                &store,
+                &format!("SELECT app_secret FROM vendor_credentials WHERE vendor_id = {a}")
+            ),
+            "pw-a-app-2"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_vendors_missing_entry_is_its_own_and_an_unreachable_keyring_everyones() {
+        use crate::domain::{NewOrganization, RunKind, RunRequest, RunSource};
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let org = NewOrganization {
+            name: "O".into(),
+            auto_sync_enabled: true,
+            sync_interval_minutes: 15,
+        };
+        let org = store.add_org(org).await.unwrap().id;
+        let a = add(&store, "A", "pw-a").await;
+        let b = add(&store, "B", "pw-b").await;
+        for name in ["A", "B"] {
+            let patch = crate::store::VendorPatch {
+                org: Some(Some(org.to_string())),
+                ..Default::default()
+            };
+            store.update_vendor(name, patch).await.unwrap();
+        }
+        delete_entry(&memory, a, "password");
+        let request = RunRequest::new(RunKind::Plants, RunSource::User, false, [a, b]);
+        let (targets, gone) = store.sync_targets(&request).await.unwrap();
+        assert!(gone.is_empty());
+        let by_id = |id| targets.iter().find(|t| t.vendor.id == id).unwrap();
+        assert_eq!(by_id(a).credentials.password, None);
+        assert_eq!(by_id(a).credentials.app_secret.as_ref().unwrap().expose(), "pw-a-app");
+        assert_eq!(by_id(b).credentials.password.as_ref().unwrap().expose(), "pw-b");
+        memory.switch_off(true);
+        let err = store.sync_targets(&request).await.unwrap_err();
+        assert!(matches!(err, StoreError::Secrets(SecretsError::Unreachable { .. })), "{err}");
     }
 
     #[tokio::test]

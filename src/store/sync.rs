@@ -212,6 +212,24 @@ pub enum VendorOutcome {
     NotAttempted,
 }
 
+/// A target's credentials. An unreachable keyring fails the whole run (every vendor would
+/// fail the same way, and nothing is the vendors' fault); one vendor's missing or refused
+/// entry is that vendor's alone: its field stays unset, so the vendor fails as credentials
+/// without that field do (parked until the field is entered: no login can work without it,
+/// and `plantsync vendor set` clears it), the log says which entry and how to set it, and
+/// the other vendors sync.
+fn target_credentials(
+    conn: &Connection,
+    keyring: &dyn crate::secrets::Backend,
+    id: VendorId,
+) -> Result<Credentials> {
+    let (credentials, unread) = vendors::read_credentials_except(conn, keyring, id, &[])?;
+    for problem in unread {
+        tracing::warn!(vendor = %id, "{problem}");
+    }
+    Ok(credentials)
+}
+
 impl Store {
     /// Resolves what a person or API client asked for into a request of vendor ids: the
     /// active vendors with an organization (with auto-sync on unless forced), narrowed to the
@@ -304,7 +322,7 @@ impl Store {
                         interval_minutes,
                         key_probe: false,
                         vendor: vendors::get(conn, id)?,
-                        credentials: vendors::read_credentials(conn, keyring.as_ref(), id)?,
+                        credentials: target_credentials(conn, keyring.as_ref(), id)?,
                         credentials_entered_at: conn
                             .query_row(
                                 "SELECT updated_at FROM vendor_credentials WHERE vendor_id = ?1",
