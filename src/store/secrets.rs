@@ -855,6 +855,63 @@ mod tests {
         assert_eq!(store.load_token(id).await.unwrap(), None);
     }
 
+    /// Another process's store on the same file (its own writer thread and connection),
+    /// with the same keyring.
+    fn second_process(store: &Store, memory: &Arc<MemoryKeyring>) -> Store {
+        Store::open(store.path()).unwrap().with_keyring(Arc::clone(memory) as Arc<dyn Backend>)
+    }
+
+    /// Whether another connection could take the write lock now (no waiting).
+    #[allow(clippy::disallowed_methods)] // a connection of its own, as another process has
+    fn write_lock_free(store: &Store) -> bool {
+        let conn = Connection::open(store.path()).unwrap();
+        conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let free = conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok();
+        free
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_saved_while_a_move_runs_lands_where_the_move_leaves_secrets() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let id = add(&store, "Roof", "pw").await;
+        let token = Token {
+            access: Secret::new("access-while-moving"),
+            refresh: None,
+            expires_at: None,
+            metadata: serde_json::json!({}),
+        };
+        // The agent is writing the token's keyring entry...
+        let (entered, release) = memory.hold_write("/token");
+        let agent = second_process(&store, &memory);
+        let saving = tokio::spawn(async move { agent.save_token(id, token).await });
+        tokio::task::spawn_blocking(move || entered.recv()).await.unwrap().unwrap();
+        // ... and holds the write lock while it does, so a move cannot run in between.
+        assert!(!write_lock_free(&store), "the token's write does not hold the lock");
+        release.send(()).unwrap();
+        saving.await.unwrap().unwrap();
+        // The move that follows sees the token and drops it with its entry.
+        let report = store.move_secrets(SecretsStore::File).await.unwrap();
+        assert_eq!(report.tokens_dropped, 1);
+        assert!(memory.entries().is_empty(), "{:?}", memory.entries().keys());
+        assert_eq!(store.load_token(id).await.unwrap(), None);
+        // A token saved after the move is in the file.
+        let token = Token { access: Secret::new("access-after"), ..plain_token() };
+        store.save_token(id, token.clone()).await.unwrap();
+        assert_eq!(sql_row(&store, "SELECT access_token FROM vendor_tokens"), "access-after");
+        assert!(memory.entries().is_empty());
+        assert_eq!(store.load_token(id).await.unwrap(), Some(token));
+    }
+
+    fn plain_token() -> Token {
+        Token {
+            access: Secret::new("x"),
+            refresh: None,
+            expires_at: None,
+            metadata: serde_json::json!({}),
+        }
+    }
+
     #[tokio::test]
     async fn removing_a_vendor_removes_its_entries() {
         let (_dir, store, memory) = keyring_store();

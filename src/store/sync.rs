@@ -473,9 +473,13 @@ impl Store {
     pub async fn save_token(&self, vendor_id: VendorId, token: Token) -> Result<()> {
         let keyring = self.keyring();
         self.write(move |conn| {
+            // One write transaction from reading where secrets go to the row: a `secrets
+            // move` of another process (the CLI while the agent logs in) waits for it, so
+            // the token never lands in the store the move just left.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (access, refresh, in_keyring) =
-                super::secrets::store_token(conn, keyring.as_ref(), vendor_id, &token)?;
-            conn.execute(
+                super::secrets::store_token(&tx, keyring.as_ref(), vendor_id, &token)?;
+            tx.execute(
                 "INSERT INTO vendor_tokens (vendor_id, access_token, refresh_token, expires_at, metadata,
                         in_keyring)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -492,6 +496,7 @@ impl Store {
                     in_keyring
                 ],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -501,7 +506,10 @@ impl Store {
     pub async fn clear_token(&self, vendor_id: VendorId) -> Result<()> {
         let keyring = self.keyring();
         self.write(move |conn| {
-            let in_keyring = conn
+            // As in `save_token`: the row read, the delete and the entry's removal are not
+            // split by another process's move.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let in_keyring = tx
                 .query_row(
                     "SELECT in_keyring FROM vendor_tokens WHERE vendor_id = ?1",
                     [vendor_id],
@@ -509,9 +517,11 @@ impl Store {
                 )
                 .optional()?
                 .unwrap_or(false);
-            conn.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor_id])?;
+            tx.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor_id])?;
+            let name = super::secrets::token_account(&tx, vendor_id)?;
+            tx.commit()?;
             if in_keyring {
-                let name = super::secrets::token_account(conn, vendor_id)?;
+                // After the commit: an entry is deleted only once nothing points at it.
                 super::secrets::delete_entries(keyring.as_ref(), &[name]);
             }
             Ok(())
