@@ -564,12 +564,31 @@ impl Store {
         self.read(state).await
     }
 
-    /// Whether the OS keyring works for this install now (an entry written, read back and
-    /// deleted), on a blocking thread.
+    /// Whether the OS keyring answers this install now, writing nothing (for `status`,
+    /// which may run often and on a read-only copy): one of the install's own entries is
+    /// read when it has any (so a keyring locked to it says so), else an account that does
+    /// not exist. On a blocking thread.
     pub async fn keyring_reachability(&self) -> Result<Reachability> {
         let keyring = self.keyring();
-        let install = self.secrets_state().await?.install_id;
-        tokio::task::spawn_blocking(move || secrets::probe(&keyring, &install))
+        let name = self
+            .read(|conn| {
+                let install = state(conn)?.install_id;
+                let first: Option<(VendorId, String)> = conn
+                    .query_row(
+                        "SELECT vendor_id, keyring_fields FROM vendor_credentials
+                         WHERE keyring_fields IS NOT NULL AND keyring_fields <> ''
+                         ORDER BY vendor_id LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let entry = first.and_then(|(vendor, fields)| {
+                    parse_fields(&fields).first().map(|f| account(&install, vendor, *f))
+                });
+                Ok(entry.unwrap_or_else(|| secrets::probe_account(&install)))
+            })
+            .await?;
+        tokio::task::spawn_blocking(move || secrets::check_read(&keyring, name))
             .await
             .map_err(|_| StoreError::Closed)
     }
@@ -910,6 +929,21 @@ mod tests {
             expires_at: None,
             metadata: serde_json::json!({}),
         }
+    }
+
+    #[tokio::test]
+    async fn the_status_check_writes_nothing() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        assert_eq!(store.keyring_reachability().await.unwrap(), Reachability::Reachable);
+        add(&store, "Roof", "pw").await;
+        let before = memory.entries();
+        memory.fail_after_writes(Some(0));
+        assert_eq!(store.keyring_reachability().await.unwrap(), Reachability::Reachable);
+        assert_eq!(memory.entries(), before);
+        memory.switch_off(true);
+        let gone = store.keyring_reachability().await.unwrap();
+        assert!(matches!(gone, Reachability::Unreachable(_)), "{gone:?}");
     }
 
     #[tokio::test]
