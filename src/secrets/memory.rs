@@ -18,8 +18,11 @@ pub(crate) struct MemoryKeyring {
     off: std::sync::atomic::AtomicBool,
     /// A write to an account ending in this suffix says so on the first channel and waits
     /// on the second (a latch: the test decides when it returns).
-    hold: Mutex<Option<(String, mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    hold: Mutex<Option<Hold>>,
 }
+
+/// A held write: the account suffix, where to say it started, what releases it.
+type Hold = (String, mpsc::Sender<()>, mpsc::Receiver<()>);
 
 impl MemoryKeyring {
     /// Every entry, for assertions.

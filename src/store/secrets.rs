@@ -885,8 +885,7 @@ mod tests {
     fn write_lock_free(store: &Store) -> bool {
         let conn = Connection::open(store.path()).unwrap();
         conn.busy_timeout(std::time::Duration::ZERO).unwrap();
-        let free = conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok();
-        free
+        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

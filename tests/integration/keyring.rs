@@ -368,7 +368,7 @@ async fn a_deleted_entry_fails_only_its_vendor_and_vendor_set_repairs_it() {
     })
     .await
     .unwrap();
-    let edge_key = sim.credentials(1).api_key.clone();
+    let edge_key = sim.credentials(1).api_key;
     let mut sandbox = Sandbox::new();
     sandbox.secrets_store = None;
     let service = SecretService::start(&sandbox);
