@@ -214,6 +214,24 @@ pub enum VendorOutcome {
     NotAttempted,
 }
 
+/// A target's credentials. An unreachable keyring fails the whole run (every vendor would
+/// fail the same way, and nothing is the vendors' fault); one vendor's missing or refused
+/// entry is that vendor's alone: its field stays unset, so the vendor fails as credentials
+/// without that field do (parked until the field is entered: no login can work without it,
+/// and `plantsync vendor set` clears it), the log says which entry and how to set it, and
+/// the other vendors sync.
+fn target_credentials(
+    conn: &Connection,
+    keyring: &dyn crate::secrets::Backend,
+    id: VendorId,
+) -> Result<Credentials> {
+    let (credentials, unread) = vendors::read_credentials_except(conn, keyring, id, &[])?;
+    for problem in unread {
+        tracing::warn!(vendor = %id, "{problem}");
+    }
+    Ok(credentials)
+}
+
 impl Store {
     /// Resolves what a person or API client asked for into a request of vendor ids: the
     /// active vendors with an organization (with auto-sync on unless forced), narrowed to the
@@ -306,7 +324,7 @@ impl Store {
                         interval_minutes,
                         key_probe: false,
                         vendor: vendors::get(conn, id)?,
-                        credentials: vendors::read_credentials(conn, keyring.as_ref(), id)?,
+                        credentials: target_credentials(conn, keyring.as_ref(), id)?,
                         credentials_entered_at: conn
                             .query_row(
                                 "SELECT updated_at FROM vendor_credentials WHERE vendor_id = ?1",
@@ -457,9 +475,13 @@ impl Store {
     pub async fn save_token(&self, vendor_id: VendorId, token: Token) -> Result<()> {
         let keyring = self.keyring();
         self.write(move |conn| {
+            // One write transaction from reading where secrets go to the row: a `secrets
+            // move` of another process (the CLI while the agent logs in) waits for it, so
+            // the token never lands in the store the move just left.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (access, refresh, in_keyring) =
-                super::secrets::store_token(conn, keyring.as_ref(), vendor_id, &token)?;
-            conn.execute(
+                super::secrets::store_token(&tx, keyring.as_ref(), vendor_id, &token)?;
+            tx.execute(
                 "INSERT INTO vendor_tokens (vendor_id, access_token, refresh_token, expires_at, metadata,
                         in_keyring)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -476,6 +498,7 @@ impl Store {
                     in_keyring
                 ],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -485,7 +508,10 @@ impl Store {
     pub async fn clear_token(&self, vendor_id: VendorId) -> Result<()> {
         let keyring = self.keyring();
         self.write(move |conn| {
-            let in_keyring = conn
+            // As in `save_token`: the row read, the delete and the entry's removal are not
+            // split by another process's move.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let in_keyring = tx
                 .query_row(
                     "SELECT in_keyring FROM vendor_tokens WHERE vendor_id = ?1",
                     [vendor_id],
@@ -493,9 +519,11 @@ impl Store {
                 )
                 .optional()?
                 .unwrap_or(false);
-            conn.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor_id])?;
+            tx.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor_id])?;
+            let name = super::secrets::token_account(&tx, vendor_id)?;
+            tx.commit()?;
             if in_keyring {
-                let name = super::secrets::token_account(conn, vendor_id)?;
+                // After the commit: an entry is deleted only once nothing points at it.
                 super::secrets::delete_entries(keyring.as_ref(), &[name]);
             }
             Ok(())
