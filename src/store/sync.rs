@@ -177,6 +177,10 @@ pub struct SyncTarget {
     /// This run is the one-call probe of the vendor's refused static key (see
     /// `store::Parked`): set by the engine, never by the store.
     pub key_probe: bool,
+    /// Secrets the OS keyring could not give for this vendor (an entry missing or refused),
+    /// each said in words with how to enter it again: the vendor is not tried, and fails
+    /// with them, without being taken for refused credentials.
+    pub unreadable_secrets: Vec<String>,
 }
 
 /// What the store holds of a vendor's plants that lets an adapter skip calls.
@@ -214,22 +218,22 @@ pub enum VendorOutcome {
     NotAttempted,
 }
 
-/// A target's credentials. An unreachable keyring fails the whole run (every vendor would
-/// fail the same way, and nothing is the vendors' fault); one vendor's missing or refused
-/// entry is that vendor's alone: its field stays unset, so the vendor fails as credentials
-/// without that field do (parked until the field is entered: no login can work without it,
-/// and `plantsync vendor set` clears it), the log says which entry and how to set it, and
-/// the other vendors sync.
+/// A target's credentials, and the secrets the keyring could not give. An unreachable
+/// keyring fails the whole run (every vendor would fail the same way, and nothing is the
+/// vendors' fault); one vendor's missing or refused entry is that vendor's alone: the log
+/// and the vendor's result say which entry and how to set it, the engine does not try that
+/// vendor (no call can work without it) and does not park it, and the other vendors sync.
 fn target_credentials(
     conn: &Connection,
     keyring: &dyn crate::secrets::Backend,
     id: VendorId,
-) -> Result<Credentials> {
+) -> Result<(Credentials, Vec<String>)> {
     let (credentials, unread) = vendors::read_credentials_except(conn, keyring, id, &[])?;
-    for problem in unread {
+    let unread: Vec<String> = unread.into_iter().map(|problem| problem.to_string()).collect();
+    for problem in &unread {
         tracing::warn!(vendor = %id, "{problem}");
     }
-    Ok(credentials)
+    Ok((credentials, unread))
 }
 
 impl Store {
@@ -320,11 +324,14 @@ impl Store {
             let targets = still
                 .into_iter()
                 .map(|(id, interval_minutes)| {
+                    let (credentials, unreadable_secrets) =
+                        target_credentials(conn, keyring.as_ref(), id)?;
                     Ok(SyncTarget {
                         interval_minutes,
                         key_probe: false,
+                        unreadable_secrets,
                         vendor: vendors::get(conn, id)?,
-                        credentials: target_credentials(conn, keyring.as_ref(), id)?,
+                        credentials,
                         credentials_entered_at: conn
                             .query_row(
                                 "SELECT updated_at FROM vendor_credentials WHERE vendor_id = ?1",
