@@ -397,7 +397,10 @@ async fn a_deleted_entry_fails_only_its_vendor_and_vendor_set_repairs_it() {
         );
         // Not tried, and not taken for refused credentials: the run's error says which
         // entry and how to enter it again.
-        let error = sqlite3(&sandbox.db(), "SELECT last_error, needs_user_action FROM vendors WHERE id = 2");
+        let error = sqlite3(
+            &sandbox.db(),
+            "SELECT last_error, needs_user_action FROM vendors WHERE id = 2",
+        );
         assert!(error.contains("the OS keyring has no api_key of vendor 2"), "{error}");
         assert!(error.trim_end().ends_with("|0"), "not parked: {error}");
         assert!(!error.contains("credentials rejected"), "{error}");
