@@ -2,7 +2,9 @@
 //! errors to exit codes (0 ok, 1 runtime failure, 2 usage or configuration error).
 
 use crate::cli::commands::{self, Ctx, UsageError};
-use crate::cli::{Cli, Command, ConfigCommand, SecretsCommand, SyncCommand, TokenCommand};
+use crate::cli::{
+    Cli, Command, ConfigCommand, SecretsCommand, SyncCommand, TokenCommand, UpstreamCommand,
+};
 use crate::config::{ConfigError, FlagValues, Inputs, Settings, keys};
 use crate::datadir::dir::{self as data_dir, DataDir, DataDirError, DirAccess};
 use crate::datadir::lock::DataDirLock;
@@ -112,6 +114,11 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     }
     if let Command::Run = cli.command {
         return run_agent(settings, log);
+    }
+    // The central schema needs no data dir: printing it needs nothing, creating it only
+    // the URL.
+    if let Command::Upstream(command) = &cli.command {
+        return commands::push::upstream(&settings, command, &mut std::io::stdout().lock());
     }
     if let Command::Simulate(args) = cli.command {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -363,7 +370,9 @@ async fn run_command(
         Command::Secrets(SecretsCommand::Move { to, format }) => {
             commands::secrets::move_to(&mut ctx, to, format).await
         }
+        Command::Push(args) => commands::push::run(&mut ctx, &args).await,
         Command::Init(_)
+        | Command::Upstream(_)
         | Command::Config(_)
         | Command::Simulate(_)
         | Command::Run
@@ -405,6 +414,9 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Run => "agent",
         Command::Token(_) => "token",
         Command::Secrets(SecretsCommand::Move { .. }) => "secrets-move",
+        Command::Push(_) => "push",
+        Command::Upstream(UpstreamCommand::Schema) => "upstream-schema",
+        Command::Upstream(UpstreamCommand::Init) => "upstream-init",
     }
 }
 

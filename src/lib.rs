@@ -17,6 +17,8 @@
 //!   crate) or the database file, chosen per install; only the store calls it.
 //! * **store** owns every SQL statement: one writer thread, read-only connections for
 //!   listings, migrations from `schema.sql`, the change sequence for upstream.
+//! * **upstream** pushes the store's changed rows to a central PostgreSQL many agents
+//!   share: batches after a watermark, idempotent upserts, the stale-replay rule.
 //! * **vendors** has one folder per portal behind the `VendorClient` trait, the session
 //!   (token reuse, one re-login, retries, request budget) and lenient decoding.
 //! * **simulator** serves the vendors' wire formats on loopback with fault switches, for
@@ -48,6 +50,7 @@ pub mod secrets;
 pub mod simulator;
 pub mod store;
 pub mod sync;
+mod upstream;
 pub mod vendors;
 
 pub use app::main;

@@ -12,12 +12,15 @@ cd "$(dirname "$0")/.."
 #   dbus             dbus-daemon and dbus-send: a private session bus for the keyring test
 #   gnome-keyring    a real Secret Service on that bus (tests/integration/keyring.rs)
 #   libsecret-tools  secret-tool, to look at the entries plantsync wrote
+#   postgresql       initdb and pg_ctl: a throwaway central database for the upstream tests
+#                    (tests/integration/postgres.rs); the service it installs is not used
 packages=()
 command -v sqlite3 >/dev/null 2>&1 || packages+=(sqlite3)
 command -v dbus-daemon >/dev/null 2>&1 || packages+=(dbus-daemon)
 command -v dbus-send >/dev/null 2>&1 || packages+=(dbus-bin)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || packages+=(gnome-keyring)
 command -v secret-tool >/dev/null 2>&1 || packages+=(libsecret-tools)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
 if ((${#packages[@]})); then
     echo "==> installing system packages: ${packages[*]}"
     sudo=""

@@ -79,6 +79,31 @@ pub enum Command {
     /// Where vendor secrets are kept: the OS keyring or the database file.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Push what changed since the last push to the central PostgreSQL (upstream.url).
+    Push(PushArgs),
+    /// The central PostgreSQL schema: print it, or create it.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
+}
+
+/// `push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Send every row again, not only those changed since the last confirmed push.
+    #[arg(long)]
+    pub full: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `upstream ...`.
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Print the SQL of the central tables (schema `plantsync`).
+    Schema,
+    /// Create the central tables over upstream.url (idempotent).
+    Init,
 }
 
 impl Command {
@@ -101,7 +126,9 @@ impl Command {
             | Self::Simulate(_)
             | Self::Run
             | Self::Token(_)
-            | Self::Secrets(_) => false,
+            | Self::Secrets(_)
+            | Self::Push(_)
+            | Self::Upstream(_) => false,
         }
     }
 

@@ -6,6 +6,7 @@
 //! `plantsync init`, so a new key is one entry of it. The data dir is the one key outside
 //! the table: its default comes from the platform, not from text.
 
+use super::upstream::{UpstreamUrl, parse_upstream_url, show_upstream_url};
 use super::{
     ConfigError, Layers, Setting, Source, int_in, optional_int_in, parse_bool, parse_ip,
     parse_log_filter, parse_secret, parse_url, parse_zone, show_optional, show_portal_limit,
@@ -392,5 +393,38 @@ settings! {
         secret: false,
         parse: parse_url,
         show: show_optional,
+    }
+    /// The central PostgreSQL the push sends to (a secret: it may hold the password).
+    upstream_url: Option<UpstreamUrl> => UPSTREAM_URL {
+        name: "upstream.url",
+        env: ["PLANTSYNC_UPSTREAM_URL"],
+        flag: None,
+        default: None,
+        doc: "Central PostgreSQL of `plantsync push`, a postgres:// URL (its password is a secret: shown redacted); plain TCP only for now, sslmode=require is refused",
+        secret: true,
+        parse: parse_upstream_url,
+        show: show_upstream_url,
+    }
+    /// Rows per upstream batch.
+    upstream_batch_rows: u32 => UPSTREAM_BATCH_ROWS {
+        name: "upstream.batch_rows",
+        env: ["PLANTSYNC_UPSTREAM_BATCH_ROWS"],
+        flag: None,
+        default: Some("1000"),
+        doc: "Rows per upstream batch, one statement each (1-10000)",
+        secret: false,
+        parse: |t| int_in(t, 1, 10_000),
+        show: u32::to_string,
+    }
+    /// Whether the vendors' raw JSON travels upstream.
+    upstream_push_raw_json: bool => UPSTREAM_PUSH_RAW_JSON {
+        name: "upstream.push_raw_json",
+        env: ["PLANTSYNC_UPSTREAM_PUSH_RAW_JSON"],
+        flag: None,
+        default: Some("false"),
+        doc: "Also push each plant's and alert's raw vendor record (off: the central raw_json columns stay NULL)",
+        secret: false,
+        parse: parse_bool,
+        show: bool::to_string,
     }
 }

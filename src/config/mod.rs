@@ -11,6 +11,7 @@
 pub mod example;
 pub mod keys;
 mod source;
+pub mod upstream;
 
 pub use keys::Settings;
 pub use source::{Setting, Source};

@@ -201,6 +201,31 @@ fn secrets_are_redacted_in_debug_and_show() {
 }
 
 #[test]
+fn the_upstream_url_password_is_redacted_in_debug_show_and_errors() {
+    let s = Fixture::new()
+        .env("PLANTSYNC_UPSTREAM_URL", "postgres://ops:up-pw-987@db.example/central")
+        .resolve()
+        .unwrap();
+    let url = s.upstream_url.value.as_ref().unwrap();
+    assert_eq!(url.secret().expose(), "postgres://ops:up-pw-987@db.example/central");
+    assert!(!format!("{s:?}").contains("up-pw-987"));
+    let shown =
+        s.entries().iter().map(|(k, v, src)| format!("{k}={v} ({src})")).collect::<String>();
+    assert!(
+        shown.contains("upstream.url=postgres://ops:**REDACTED**@db.example/central"),
+        "{shown}"
+    );
+    assert!(!shown.contains("up-pw-987"), "{shown}");
+    let err = Fixture::new()
+        .env("PLANTSYNC_UPSTREAM_URL", "postgres://ops:up-pw-987@db/c?sslmode=require")
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sslmode=require is not supported"), "{err}");
+    assert!(!err.contains("up-pw-987"), "{err}");
+}
+
+#[test]
 fn one_table_drives_the_keys_the_fields_and_config_show() {
     let s = Fixture::new().resolve().unwrap();
     let shown: Vec<&str> = s.entries().iter().map(|(key, _, _)| *key).collect();
@@ -216,9 +241,14 @@ fn one_table_drives_the_keys_the_fields_and_config_show() {
 fn every_secret_key_is_redacted_by_config_show() {
     let marker = "plain-text-secret-4711";
     for key in keys::ALL.iter().filter(|k| k.secret) {
+        // A value the key accepts, the marker where its secret part goes.
+        let value = match key.name {
+            "upstream.url" => format!("postgres://ops:{marker}@db.example/central"),
+            _ => marker.to_owned(),
+        };
         let mut fixture = Fixture::new();
         for var in key.env {
-            fixture = fixture.env(var, marker);
+            fixture = fixture.env(var, &value);
         }
         let settings = fixture.resolve().unwrap();
         let shown: Vec<String> = settings.entries().into_iter().map(|(_, v, _)| v).collect();

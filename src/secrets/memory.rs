@@ -6,7 +6,7 @@
 use super::{Backend, SecretsError};
 use crate::domain::Secret;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
 
 /// Entries by account, and the failure switch.
 #[derive(Debug, Default)]
@@ -16,7 +16,13 @@ pub(crate) struct MemoryKeyring {
     writes_left: Mutex<Option<usize>>,
     /// Every call fails.
     off: std::sync::atomic::AtomicBool,
+    /// A write to an account ending in this suffix says so on the first channel and waits
+    /// on the second (a latch: the test decides when it returns).
+    hold: Mutex<Option<Hold>>,
 }
+
+/// A held write: the account suffix, where to say it started, what releases it.
+type Hold = (String, mpsc::Sender<()>, mpsc::Receiver<()>);
 
 impl MemoryKeyring {
     /// Every entry, for assertions.
@@ -30,6 +36,17 @@ impl MemoryKeyring {
         if let Ok(mut left) = self.writes_left.lock() {
             *left = n;
         }
+    }
+
+    /// The next write to an account ending in `suffix` sends on the returned receiver's
+    /// sender when it starts, then waits until the returned sender is sent to (or dropped).
+    pub(crate) fn hold_write(&self, suffix: &str) -> (mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel();
+        if let Ok(mut hold) = self.hold.lock() {
+            *hold = Some((suffix.to_owned(), entered_tx, release_rx));
+        }
+        (entered_rx, release_tx)
     }
 
     /// Every call fails as unreachable (`true`) or works again (`false`).
@@ -64,6 +81,14 @@ impl Backend for MemoryKeyring {
     }
 
     fn set(&self, account: &str, value: &Secret) -> Result<(), SecretsError> {
+        let held =
+            self.hold.lock().ok().and_then(|mut hold| {
+                hold.take_if(|(suffix, _, _)| account.ends_with(suffix.as_str()))
+            });
+        if let Some((_, entered, release)) = held {
+            let _ = entered.send(());
+            let _ = release.recv();
+        }
         self.check(true)?;
         self.entries.lock().map_err(|_| gone())?.insert(account.to_owned(), value.expose().into());
         Ok(())

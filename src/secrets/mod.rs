@@ -188,6 +188,17 @@ impl SecretField {
         }
     }
 
+    /// The `plantsync vendor set` flag that enters it (prompted for, never a value on the
+    /// command line); none for the token, which is a cache.
+    pub const fn flag(self) -> &'static str {
+        match self {
+            Self::Password => "--password",
+            Self::AppSecret => "--app-secret",
+            Self::ApiKey => "--api-key",
+            Self::Token => "",
+        }
+    }
+
     /// Parses [`SecretField::as_str`].
     pub fn parse(text: &str) -> Option<Self> {
         [Self::Password, Self::AppSecret, Self::ApiKey, Self::Token]
@@ -202,19 +213,25 @@ pub fn account(install_id: &str, vendor: VendorId, field: SecretField) -> String
     format!("{install_id}/vendor-{vendor}/{}", field.as_str())
 }
 
-/// The account the reachability probe writes and deletes.
+/// An account for one reachability probe: unique per call (process id and a random
+/// number), so two processes probing at once never delete each other's entry.
 pub fn probe_account(install_id: &str) -> String {
-    format!("{install_id}/probe")
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly per instance: a nonce without a dependency.
+    let nonce = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    format!("{install_id}/probe-{}-{nonce:016x}", std::process::id())
 }
 
 /// A keyring failure, in words. Never holds a secret value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretsError {
     /// The keyring did not answer or refused access (no session bus, no Secret Service,
-    /// locked, timed out). Nothing was changed by the call.
+    /// locked, timed out). Nothing was changed by the call. Moving the secrets to the file
+    /// reads them from the keyring, so the advice names where to run it.
     #[error(
-        "the OS keyring is not reachable: {reason}; unlock it (or start the session's keyring), \
-         or run `plantsync secrets move --to file` to keep the secrets in the database file"
+        "the OS keyring is not reachable: {reason}; unlock it (or start the session's keyring); \
+         the move to the database file reads the secrets from this keyring, so run `plantsync \
+         secrets move --to file` where it is reachable"
     )]
     Unreachable {
         /// Why, in the platform's words.
@@ -223,15 +240,17 @@ pub enum SecretsError {
     /// An entry the database says exists is not in the keyring (deleted by hand, or the
     /// database was copied from another machine or user).
     #[error(
-        "the OS keyring has no {field} of vendor {vendor} (entry '{account}' of service \
+        "the OS keyring has no {} of vendor {vendor} (entry '{account}' of service \
          '{SERVICE}'): it was deleted, or this database was copied from another install; set it \
-         again with `plantsync vendor set {vendor}`"
+         again with `plantsync vendor set {vendor} {}`",
+        .field.as_str(),
+        .field.flag()
     )]
     Missing {
         /// The vendor.
         vendor: VendorId,
         /// The field.
-        field: &'static str,
+        field: SecretField,
         /// The entry's account.
         account: String,
     },
@@ -243,6 +262,19 @@ pub enum SecretsError {
         /// Why, in words.
         reason: String,
     },
+}
+
+impl SecretsError {
+    /// The field of the entry that failed, when the error is about one entry of a vendor.
+    pub fn field(&self) -> Option<SecretField> {
+        match self {
+            Self::Missing { field, .. } => Some(*field),
+            Self::Refused { account, .. } => {
+                account.rsplit('/').next().and_then(SecretField::parse)
+            }
+            Self::Unreachable { .. } => None,
+        }
+    }
 }
 
 /// A keyring: get, set and delete one text entry by account, under [`SERVICE`].
@@ -266,15 +298,34 @@ pub fn probe(backend: &std::sync::Arc<dyn Backend>, install_id: &str) -> Reachab
     let outcome = with_timeout(PROBE_TIMEOUT, move || {
         let value = Secret::new("plantsync keyring probe");
         backend.set(&account, &value)?;
-        let read = backend.get(&account)?;
-        backend.delete(&account)?;
-        match read {
-            Some(v) if v == value => Ok(()),
+        // Deleted whatever the read did: a probe leaves no entry behind.
+        let read = backend.get(&account);
+        let deleted = backend.delete(&account);
+        match (read?, deleted) {
+            (Some(v), Ok(())) if v == value => Ok(()),
+            (_, Err(e)) => Err(e),
             _ => Err(SecretsError::Unreachable {
                 reason: "an entry written could not be read back".to_owned(),
             }),
         }
     });
+    in_reachability(outcome)
+}
+
+/// Whether `backend` answers a read of `account` within [`PROBE_TIMEOUT`], writing
+/// nothing: what `status` asks of an install that already keeps its secrets there (it
+/// reads one of its entries, so a keyring that must be unlocked to read them says so). An
+/// entry that is missing or refused is still an answer.
+pub fn check_read(backend: &std::sync::Arc<dyn Backend>, account: String) -> Reachability {
+    let backend = std::sync::Arc::clone(backend);
+    let outcome = with_timeout(PROBE_TIMEOUT, move || match backend.get(&account) {
+        Ok(_) | Err(SecretsError::Refused { .. } | SecretsError::Missing { .. }) => Ok(()),
+        Err(unreachable) => Err(unreachable),
+    });
+    in_reachability(outcome)
+}
+
+fn in_reachability(outcome: Result<(), SecretsError>) -> Reachability {
     match outcome {
         Ok(()) => Reachability::Reachable,
         Err(SecretsError::Unreachable { reason }) => Reachability::Unreachable(reason),
@@ -327,6 +378,17 @@ mod tests {
     #[test]
     fn an_account_names_the_install_vendor_and_field() {
         assert_eq!(account("abc", VendorId(4), SecretField::AppSecret), "abc/vendor-4/app_secret");
+    }
+
+    #[test]
+    fn each_probe_has_its_own_account_and_leaves_no_entry() {
+        let (a, b) = (probe_account("abc"), probe_account("abc"));
+        assert_ne!(a, b);
+        assert!(a.starts_with(&format!("abc/probe-{}-", std::process::id())), "{a}");
+        let memory = std::sync::Arc::new(memory::MemoryKeyring::default());
+        let backend: std::sync::Arc<dyn Backend> = memory.clone();
+        assert_eq!(probe(&backend, "abc"), Reachability::Reachable);
+        assert!(memory.entries().is_empty());
     }
 
     #[test]

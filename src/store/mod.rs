@@ -32,6 +32,7 @@ mod secrets;
 mod seq;
 mod status;
 mod sync;
+mod upstream;
 mod vendors;
 
 pub use alerts::AlertFilter;
@@ -45,11 +46,15 @@ pub use plants::{
 pub use probes::{KeyProbe, Parked, RefusedCredential, key_probe_backoff};
 pub use quotas::{QuotaDay, QuotaUse, quota_key};
 pub use runs::{NewRunVendor, RunDetails, RunFilter};
-pub use secrets::{MoveReport, SecretsState, Settled};
+pub use secrets::{MoveReport, NotMoved, SecretsState, Settled};
 pub use status::{StoreStatus, VendorHealth};
 pub use sync::{
     Ineligible, ScheduleCandidate, Selection, SelectionError, StoredPlantState, SyncTarget,
     VendorOutcome,
+};
+pub use upstream::{
+    ColumnKind, Cursor, LastPush, OutboxBatch, OutboxRow, UpstreamColumn, UpstreamState,
+    UpstreamTable, UpstreamTableState,
 };
 pub use vendors::{VendorFilter, VendorPatch};
 
@@ -387,6 +392,14 @@ fn open_writer(path: &Path) -> Result<Connection> {
     // would cost an fsync per batch of 100 plants for no gain in that trade.
     conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(open_err)?;
+    // Deleted and overwritten content is zeroed, not left in free space: the file holds
+    // vendor secrets (or held them before `secrets move --to keyring`), and the bundled
+    // SQLite is not built with SQLITE_SECURE_DELETE. ON rather than FAST: FAST leaves the
+    // content of pages that go to the freelist. It costs a write of zeros per freed cell,
+    // which the store's workload (upserts, few deletes) barely notices. The old versions
+    // of changed pages are also in the -wal until a checkpoint: `secrets::scrub` checkpoints
+    // after the writes that drop secrets.
+    conn.pragma_update(None, "secure_delete", "ON").map_err(open_err)?;
     // 16 MiB of page cache (default 2 MiB): a sync's upserts touch the table and five
     // indexes; keeping their hot pages cached makes batches of 100 cheap.
     conn.pragma_update(None, "cache_size", -16_384).map_err(open_err)?;

@@ -93,6 +93,22 @@ pub struct MoveReport {
     pub tokens_dropped: usize,
     /// Keyring entries that could not be deleted after a move to the file (by account).
     pub left_in_keyring: Vec<String>,
+    /// Secrets a move to the file could not read from the keyring (an entry deleted, or
+    /// refused): the others moved, these fields are unset until entered again.
+    pub not_moved: Vec<NotMoved>,
+}
+
+/// A secret a move could not read, by vendor and field, with why (never a value).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotMoved {
+    /// The vendor.
+    pub vendor_id: VendorId,
+    /// The field (`password`, `app_secret`, `api_key`).
+    pub field: &'static str,
+    /// The `vendor set` flag that enters it again.
+    pub flag: &'static str,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// The install row.
@@ -170,12 +186,16 @@ fn set_fields(creds: &Credentials) -> Vec<SecretField> {
         .collect()
 }
 
-/// What a credentials row stores of its secrets: the three columns and `keyring_fields`.
+/// What a credentials row stores of its secrets: the three columns and `keyring_fields`,
+/// and the keyring entries the row no longer uses (deleted after the caller's commit).
 pub(super) struct StoredSecrets {
     pub password: Option<String>,
     pub app_secret: Option<String>,
     pub api_key: Option<String>,
     pub keyring_fields: Option<String>,
+    /// Accounts of entries the old row pointed at and the new one does not (a secret
+    /// emptied, or the install keeps secrets in the file now).
+    pub stale: Vec<String>,
 }
 
 /// Puts the secrets of `creds` where the install keeps them: the keyring entries are
@@ -188,13 +208,25 @@ pub(super) fn store_credentials(
     creds: &Credentials,
 ) -> Result<StoredSecrets> {
     let state = state(conn)?;
+    let before: Vec<SecretField> = conn
+        .query_row(
+            "SELECT keyring_fields FROM vendor_credentials WHERE vendor_id = ?1",
+            [vendor],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten()
+        .as_deref()
+        .map(parse_fields)
+        .unwrap_or_default();
     let plain = |s: &Option<Secret>| s.as_ref().map(|v| v.expose().to_owned());
-    Ok(match state.effective() {
+    let mut stored = match state.effective() {
         SecretsStore::File => StoredSecrets {
             password: plain(&creds.password),
             app_secret: plain(&creds.app_secret),
             api_key: plain(&creds.api_key),
             keyring_fields: None,
+            stale: Vec::new(),
         },
         SecretsStore::Keyring => {
             let fields = set_fields(creds);
@@ -208,30 +240,50 @@ pub(super) fn store_credentials(
                 app_secret: None,
                 api_key: None,
                 keyring_fields: Some(join_fields(&fields)),
+                stale: Vec::new(),
             }
         }
-    })
+    };
+    let now: Vec<SecretField> =
+        stored.keyring_fields.as_deref().map(parse_fields).unwrap_or_default();
+    stored.stale = before
+        .into_iter()
+        .filter(|f| !now.contains(f))
+        .map(|f| account(&state.install_id, vendor, f))
+        .collect();
+    Ok(stored)
 }
 
-/// Fills the secret fields of `creds` from the keyring entries `keyring_fields` lists.
+/// Fills the secret fields of `creds` from the keyring entries `keyring_fields` lists,
+/// except the fields in `skip` (the ones a caller is about to replace). An unreachable
+/// keyring is the error; an entry that is missing or refused is returned, its field left
+/// unset, so each caller decides: a read for use fails on it, a move or a sync goes on
+/// with the others.
 pub(super) fn fill_from_keyring(
     conn: &Connection,
     keyring: &dyn Backend,
     vendor: VendorId,
     keyring_fields: &str,
     creds: &mut Credentials,
-) -> Result<()> {
+    skip: &[SecretField],
+) -> Result<Vec<SecretsError>> {
     let install = state(conn)?.install_id;
-    for field in parse_fields(keyring_fields) {
+    let mut unread = Vec::new();
+    for field in parse_fields(keyring_fields).into_iter().filter(|f| !skip.contains(f)) {
         let name = account(&install, vendor, field);
-        let value = keyring.get(&name)?.ok_or_else(|| SecretsError::Missing {
-            vendor,
-            field: field.as_str(),
-            account: name.clone(),
-        })?;
-        set_secret(creds, field, value);
+        match keyring.get(&name) {
+            Ok(Some(value)) => set_secret(creds, field, value),
+            Ok(None) => unread.push(SecretsError::Missing { vendor, field, account: name }),
+            Err(refused @ SecretsError::Refused { .. }) => unread.push(refused),
+            Err(other) => return Err(other.into()),
+        }
     }
-    Ok(())
+    Ok(unread)
+}
+
+/// The secret fields `creds` sets at all (an empty value too): what a patch replaces.
+pub(super) fn replaced_fields(creds: &Credentials) -> Vec<SecretField> {
+    SecretField::CREDENTIALS.into_iter().filter(|f| secret_of(creds, *f).is_some()).collect()
 }
 
 /// Every keyring account a vendor may have, for deleting them with the vendor.
@@ -264,6 +316,24 @@ pub(super) fn delete_entries(keyring: &dyn Backend, accounts: &[String]) -> Vec<
         }
     }
     left
+}
+
+/// Clears the old copies of secrets a committed write left in the `-wal`: a checkpoint
+/// that copies the WAL into the database and truncates it to nothing. With
+/// `secure_delete` on (see `open_writer`), the database's pages then hold no old value
+/// either. Run outside a transaction, after the commit of a write that dropped secrets
+/// (a move, new credentials, a removed vendor). A checkpoint another process's open read
+/// holds back is only logged: the copies go at the next checkpoint, and the write stands.
+pub(super) fn scrub(conn: &Connection) {
+    let outcome = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+    match outcome {
+        Ok(0) => {}
+        Ok(_) => tracing::warn!(
+            "another process is reading the database: old copies of secrets stay in its -wal \
+             file until the next checkpoint"
+        ),
+        Err(e) => tracing::warn!("could not checkpoint the database after a secrets change: {e}"),
+    }
 }
 
 /// The token's keyring entry: access and refresh as one JSON value.
@@ -425,7 +495,30 @@ fn to_file(
     for row in rows(conn)? {
         let Some(fields) = &row.keyring_fields else { continue };
         let mut creds = Credentials::default();
-        fill_from_keyring(conn, keyring, row.vendor, fields, &mut creds)?;
+        // What the keyring has moves; a missing or refused entry is named in the report
+        // and its field stays unset, so the vendor and its history stay and `vendor set`
+        // enters it again (refusing the whole move would leave no way out).
+        let unread = fill_from_keyring(conn, keyring, row.vendor, fields, &mut creds, &[])?;
+        let mut skipped = Vec::new();
+        for problem in unread {
+            let field = problem.field();
+            skipped.extend(field);
+            report.not_moved.push(NotMoved {
+                vendor_id: row.vendor,
+                field: field.map_or("?", SecretField::as_str),
+                flag: field.map_or("", SecretField::flag),
+                reason: match &problem {
+                    SecretsError::Missing { .. } => problem.to_string(),
+                    _ => format!(
+                        "{problem}; or enter it again with `plantsync vendor set {} {}`",
+                        row.vendor,
+                        field.map_or("", SecretField::flag)
+                    ),
+                },
+            });
+        }
+        let moved: Vec<SecretField> =
+            parse_fields(fields).into_iter().filter(|f| !skipped.contains(f)).collect();
         let expose = |s: &Option<Secret>| s.as_ref().map(|v| v.expose().to_owned());
         conn.execute(
             "UPDATE vendor_credentials SET password = ?1, app_secret = ?2, api_key = ?3,
@@ -451,10 +544,9 @@ fn to_file(
                 detail: format!("vendor {}'s secrets did not read back as written", row.vendor),
             });
         }
-        report.secrets += parse_fields(fields).len();
+        report.secrets += moved.len();
         report.vendors += 1;
-        delete_after
-            .extend(parse_fields(fields).into_iter().map(|f| account(&install, row.vendor, f)));
+        delete_after.extend(moved.into_iter().map(|f| account(&install, row.vendor, f)));
     }
     let mut stmt = conn.prepare("SELECT vendor_id FROM vendor_tokens WHERE in_keyring = 1")?;
     let token_vendors: Vec<VendorId> =
@@ -472,12 +564,31 @@ impl Store {
         self.read(state).await
     }
 
-    /// Whether the OS keyring works for this install now (an entry written, read back and
-    /// deleted), on a blocking thread.
+    /// Whether the OS keyring answers this install now, writing nothing (for `status`,
+    /// which may run often and on a read-only copy): one of the install's own entries is
+    /// read when it has any (so a keyring locked to it says so), else an account that does
+    /// not exist. On a blocking thread.
     pub async fn keyring_reachability(&self) -> Result<Reachability> {
         let keyring = self.keyring();
-        let install = self.secrets_state().await?.install_id;
-        tokio::task::spawn_blocking(move || secrets::probe(&keyring, &install))
+        let name = self
+            .read(|conn| {
+                let install = state(conn)?.install_id;
+                let first: Option<(VendorId, String)> = conn
+                    .query_row(
+                        "SELECT vendor_id, keyring_fields FROM vendor_credentials
+                         WHERE keyring_fields IS NOT NULL AND keyring_fields <> ''
+                         ORDER BY vendor_id LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let entry = first.and_then(|(vendor, fields)| {
+                    parse_fields(&fields).first().map(|f| account(&install, vendor, *f))
+                });
+                Ok(entry.unwrap_or_else(|| secrets::probe_account(&install)))
+            })
+            .await?;
+        tokio::task::spawn_blocking(move || secrets::check_read(&keyring, name))
             .await
             .map_err(|_| StoreError::Closed)
     }
@@ -557,6 +668,7 @@ impl Store {
                     secrets: 0,
                     tokens_dropped: 0,
                     left_in_keyring: Vec::new(),
+                    not_moved: Vec::new(),
                 };
                 let delete_after = match to {
                     SecretsStore::Keyring => {
@@ -569,6 +681,7 @@ impl Store {
                     record(&tx, to, Chosen::Moved, None)?;
                 }
                 tx.commit()?;
+                scrub(conn);
                 Ok((report, delete_after))
             })
             .await?;
@@ -690,6 +803,57 @@ mod tests {
         );
     }
 
+    /// The database file and its WAL, as text, to look for secret values in the raw bytes.
+    fn raw_files(store: &Store) -> String {
+        let mut text = String::new();
+        for suffix in ["", "-wal"] {
+            let mut path = store.path().as_os_str().to_owned();
+            path.push(suffix);
+            if let Ok(bytes) = std::fs::read(&path) {
+                text.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        text
+    }
+
+    #[tokio::test]
+    async fn a_move_to_the_keyring_leaves_no_secret_in_the_files_bytes() {
+        let (_dir, store, _memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::File)).await.unwrap();
+        let mut secrets = Vec::new();
+        for n in 0..6 {
+            let password = format!("pw-secret-{n}-0123456789");
+            let id = add(&store, &format!("Roof {n}"), &password).await;
+            // A password changed in the file, and a cached token there: old bytes too.
+            let mut newer = Credentials::default();
+            let changed = format!("pw-changed-{n}-0123456789");
+            newer.set(CredentialField::Password, changed.clone());
+            let patch =
+                crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+            store.update_vendor(&id.to_string(), patch).await.unwrap();
+            let token = Token {
+                access: Secret::new(format!("access-secret-{n}-0123456789")),
+                refresh: None,
+                expires_at: None,
+                metadata: serde_json::json!({}),
+            };
+            store.save_token(id, token).await.unwrap();
+            secrets.extend([
+                password.clone(),
+                format!("{password}-app"),
+                changed,
+                format!("access-secret-{n}-0123456789"),
+            ]);
+        }
+        let before = raw_files(&store);
+        assert!(secrets.iter().skip(2).step_by(4).all(|s| before.contains(s.as_str())));
+        store.move_secrets(SecretsStore::Keyring).await.unwrap();
+        let raw = raw_files(&store);
+        for secret in &secrets {
+            assert!(!raw.contains(secret.as_str()), "the database's bytes hold {secret}");
+        }
+    }
+
     #[tokio::test]
     async fn tokens_go_to_the_keyring_and_a_move_drops_them() {
         let (_dir, store, memory) = keyring_store();
@@ -710,6 +874,77 @@ mod tests {
         assert_eq!(store.load_token(id).await.unwrap(), None);
     }
 
+    /// Another process's store on the same file (its own writer thread and connection),
+    /// with the same keyring.
+    fn second_process(store: &Store, memory: &Arc<MemoryKeyring>) -> Store {
+        Store::open(store.path()).unwrap().with_keyring(Arc::clone(memory) as Arc<dyn Backend>)
+    }
+
+    /// Whether another connection could take the write lock now (no waiting).
+    #[allow(clippy::disallowed_methods)] // a connection of its own, as another process has
+    fn write_lock_free(store: &Store) -> bool {
+        let conn = Connection::open(store.path()).unwrap();
+        conn.busy_timeout(std::time::Duration::ZERO).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_token_saved_while_a_move_runs_lands_where_the_move_leaves_secrets() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let id = add(&store, "Roof", "pw").await;
+        let token = Token {
+            access: Secret::new("access-while-moving"),
+            refresh: None,
+            expires_at: None,
+            metadata: serde_json::json!({}),
+        };
+        // The agent is writing the token's keyring entry...
+        let (entered, release) = memory.hold_write("/token");
+        let agent = second_process(&store, &memory);
+        let saving = tokio::spawn(async move { agent.save_token(id, token).await });
+        tokio::task::spawn_blocking(move || entered.recv()).await.unwrap().unwrap();
+        // ... and holds the write lock while it does, so a move cannot run in between.
+        assert!(!write_lock_free(&store), "the token's write does not hold the lock");
+        release.send(()).unwrap();
+        saving.await.unwrap().unwrap();
+        // The move that follows sees the token and drops it with its entry.
+        let report = store.move_secrets(SecretsStore::File).await.unwrap();
+        assert_eq!(report.tokens_dropped, 1);
+        assert!(memory.entries().is_empty(), "{:?}", memory.entries().keys());
+        assert_eq!(store.load_token(id).await.unwrap(), None);
+        // A token saved after the move is in the file.
+        let token = Token { access: Secret::new("access-after"), ..plain_token() };
+        store.save_token(id, token.clone()).await.unwrap();
+        assert_eq!(sql_row(&store, "SELECT access_token FROM vendor_tokens"), "access-after");
+        assert!(memory.entries().is_empty());
+        assert_eq!(store.load_token(id).await.unwrap(), Some(token));
+    }
+
+    fn plain_token() -> Token {
+        Token {
+            access: Secret::new("x"),
+            refresh: None,
+            expires_at: None,
+            metadata: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_status_check_writes_nothing() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        assert_eq!(store.keyring_reachability().await.unwrap(), Reachability::Reachable);
+        add(&store, "Roof", "pw").await;
+        let before = memory.entries();
+        memory.fail_after_writes(Some(0));
+        assert_eq!(store.keyring_reachability().await.unwrap(), Reachability::Reachable);
+        assert_eq!(memory.entries(), before);
+        memory.switch_off(true);
+        let gone = store.keyring_reachability().await.unwrap();
+        assert!(matches!(gone, Reachability::Unreachable(_)), "{gone:?}");
+    }
+
     #[tokio::test]
     async fn removing_a_vendor_removes_its_entries() {
         let (_dir, store, memory) = keyring_store();
@@ -720,6 +955,122 @@ mod tests {
         store.remove_vendor("Gone", false).await.unwrap();
         assert_eq!(memory.entries().len(), 2);
         assert!(memory.entries().keys().all(|k| k.contains(&format!("vendor-{keep}/"))));
+    }
+
+    /// Deletes the vendor's keyring entry of `field` behind the store's back.
+    fn delete_entry(memory: &MemoryKeyring, vendor: VendorId, field: &str) {
+        let suffix = format!("/vendor-{vendor}/{field}");
+        let name = memory.entries().keys().find(|k| k.ends_with(&suffix)).cloned().unwrap();
+        memory.delete(&name).unwrap();
+    }
+
+    #[tokio::test]
+    async fn entering_the_missing_field_repairs_the_vendor() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let id = add(&store, "Roof", "pw-old").await;
+        delete_entry(&memory, id, "password");
+        let mut newer = Credentials::default();
+        newer.set(CredentialField::Password, "pw-new".into());
+        let patch = crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+        store.update_vendor("Roof", patch).await.unwrap();
+        let creds = store.vendor_credentials(id).await.unwrap();
+        assert_eq!(creds.password.unwrap().expose(), "pw-new");
+        assert_eq!(creds.app_secret.unwrap().expose(), "pw-old-app", "the kept field is read");
+        // A field the patch keeps must still be there: said, with the flag that sets it.
+        delete_entry(&memory, id, "app_secret");
+        let mut newer = Credentials::default();
+        newer.set(CredentialField::Password, "pw-newer".into());
+        let patch = crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+        let err = store.update_vendor("Roof", patch).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("`plantsync vendor set {id} --app-secret`")), "{err}");
+        assert_eq!(store.vendor_credentials(id).await.unwrap_err().to_string(), err);
+    }
+
+    #[tokio::test]
+    async fn an_emptied_secret_leaves_no_entry_behind() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let id = add(&store, "Roof", "pw").await;
+        let mut newer = Credentials::default();
+        newer.set(CredentialField::AppSecret, String::new());
+        let patch = crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+        store.update_vendor("Roof", patch).await.unwrap();
+        let names: Vec<String> = memory.entries().into_keys().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(names[0].ends_with(&format!("vendor-{id}/password")), "{names:?}");
+        assert_eq!(store.vendor_credentials(id).await.unwrap().app_secret, None);
+    }
+
+    #[tokio::test]
+    async fn a_move_to_the_file_moves_what_the_keyring_has_and_names_the_rest() {
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let a = add(&store, "A", "pw-a").await;
+        let b = add(&store, "B", "pw-b").await;
+        delete_entry(&memory, a, "app_secret");
+        let report = store.move_secrets(SecretsStore::File).await.unwrap();
+        assert_eq!((report.vendors, report.secrets), (2, 3));
+        assert_eq!(report.not_moved.len(), 1, "{:?}", report.not_moved);
+        let missing = &report.not_moved[0];
+        assert_eq!(
+            (missing.vendor_id, missing.field, missing.flag),
+            (a, "app_secret", "--app-secret")
+        );
+        assert!(missing.reason.contains("has no app_secret of vendor"), "{}", missing.reason);
+        assert!(memory.entries().is_empty());
+        assert_eq!(store.secrets_state().await.unwrap().store, Some(SecretsStore::File));
+        let kept = store.vendor_credentials(a).await.unwrap();
+        assert_eq!((kept.password.unwrap().expose(), kept.app_secret), ("pw-a", None));
+        assert_eq!(
+            store.vendor_credentials(b).await.unwrap().app_secret.unwrap().expose(),
+            "pw-b-app"
+        );
+        // And the way out: the field entered again, in the file now.
+        let mut newer = Credentials::default();
+        newer.set(CredentialField::AppSecret, "pw-a-app-2".into());
+        let patch = crate::store::VendorPatch { credentials: Some(newer), ..Default::default() };
+        store.update_vendor("A", patch).await.unwrap();
+        assert_eq!(
+            sql_row(
+                &store,
+                &format!("SELECT app_secret FROM vendor_credentials WHERE vendor_id = {a}")
+            ),
+            "pw-a-app-2"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_vendors_missing_entry_is_its_own_and_an_unreachable_keyring_everyones() {
+        use crate::domain::{NewOrganization, RunKind, RunRequest, RunSource};
+        let (_dir, store, memory) = keyring_store();
+        store.settle_secrets(Preference::Forced(SecretsStore::Keyring)).await.unwrap();
+        let org = NewOrganization {
+            name: "O".into(),
+            auto_sync_enabled: true,
+            sync_interval_minutes: 15,
+        };
+        let org = store.add_org(org).await.unwrap().id;
+        let a = add(&store, "A", "pw-a").await;
+        let b = add(&store, "B", "pw-b").await;
+        for name in ["A", "B"] {
+            let patch = crate::store::VendorPatch {
+                org: Some(Some(org.to_string())),
+                ..Default::default()
+            };
+            store.update_vendor(name, patch).await.unwrap();
+        }
+        delete_entry(&memory, a, "password");
+        let request = RunRequest::new(RunKind::Plants, RunSource::User, false, [a, b]);
+        let (targets, gone) = store.sync_targets(&request).await.unwrap();
+        assert!(gone.is_empty());
+        let by_id = |id| targets.iter().find(|t| t.vendor.id == id).unwrap();
+        assert_eq!(by_id(a).credentials.password, None);
+        assert_eq!(by_id(a).credentials.app_secret.as_ref().unwrap().expose(), "pw-a-app");
+        assert_eq!(by_id(b).credentials.password.as_ref().unwrap().expose(), "pw-b");
+        memory.switch_off(true);
+        let err = store.sync_targets(&request).await.unwrap_err();
+        assert!(matches!(err, StoreError::Secrets(SecretsError::Unreachable { .. })), "{err}");
     }
 
     #[tokio::test]

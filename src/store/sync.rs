@@ -177,6 +177,10 @@ pub struct SyncTarget {
     /// This run is the one-call probe of the vendor's refused static key (see
     /// `store::Parked`): set by the engine, never by the store.
     pub key_probe: bool,
+    /// Secrets the OS keyring could not give for this vendor (an entry missing or refused),
+    /// each said in words with how to enter it again: the vendor is not tried, and fails
+    /// with them, without being taken for refused credentials.
+    pub unreadable_secrets: Vec<String>,
 }
 
 /// What the store holds of a vendor's plants that lets an adapter skip calls.
@@ -212,6 +216,24 @@ pub enum VendorOutcome {
     /// Not attempted: the credentials were rejected earlier. The failure count grows (the
     /// vendor is still not syncing); the error stays the rejection that caused it.
     NotAttempted,
+}
+
+/// A target's credentials, and the secrets the keyring could not give. An unreachable
+/// keyring fails the whole run (every vendor would fail the same way, and nothing is the
+/// vendors' fault); one vendor's missing or refused entry is that vendor's alone: the log
+/// and the vendor's result say which entry and how to set it, the engine does not try that
+/// vendor (no call can work without it) and does not park it, and the other vendors sync.
+fn target_credentials(
+    conn: &Connection,
+    keyring: &dyn crate::secrets::Backend,
+    id: VendorId,
+) -> Result<(Credentials, Vec<String>)> {
+    let (credentials, unread) = vendors::read_credentials_except(conn, keyring, id, &[])?;
+    let unread: Vec<String> = unread.into_iter().map(|problem| problem.to_string()).collect();
+    for problem in &unread {
+        tracing::warn!(vendor = %id, "{problem}");
+    }
+    Ok((credentials, unread))
 }
 
 impl Store {
@@ -302,11 +324,14 @@ impl Store {
             let targets = still
                 .into_iter()
                 .map(|(id, interval_minutes)| {
+                    let (credentials, unreadable_secrets) =
+                        target_credentials(conn, keyring.as_ref(), id)?;
                     Ok(SyncTarget {
                         interval_minutes,
                         key_probe: false,
+                        unreadable_secrets,
                         vendor: vendors::get(conn, id)?,
-                        credentials: vendors::read_credentials(conn, keyring.as_ref(), id)?,
+                        credentials,
                         credentials_entered_at: conn
                             .query_row(
                                 "SELECT updated_at FROM vendor_credentials WHERE vendor_id = ?1",
@@ -457,9 +482,13 @@ impl Store {
     pub async fn save_token(&self, vendor_id: VendorId, token: Token) -> Result<()> {
         let keyring = self.keyring();
         self.write(move |conn| {
+            // One write transaction from reading where secrets go to the row: a `secrets
+            // move` of another process (the CLI while the agent logs in) waits for it, so
+            // the token never lands in the store the move just left.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (access, refresh, in_keyring) =
-                super::secrets::store_token(conn, keyring.as_ref(), vendor_id, &token)?;
-            conn.execute(
+                super::secrets::store_token(&tx, keyring.as_ref(), vendor_id, &token)?;
+            tx.execute(
                 "INSERT INTO vendor_tokens (vendor_id, access_token, refresh_token, expires_at, metadata,
                         in_keyring)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -476,6 +505,7 @@ impl Store {
                     in_keyring
                 ],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -485,7 +515,10 @@ impl Store {
     pub async fn clear_token(&self, vendor_id: VendorId) -> Result<()> {
         let keyring = self.keyring();
         self.write(move |conn| {
-            let in_keyring = conn
+            // As in `save_token`: the row read, the delete and the entry's removal are not
+            // split by another process's move.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let in_keyring = tx
                 .query_row(
                     "SELECT in_keyring FROM vendor_tokens WHERE vendor_id = ?1",
                     [vendor_id],
@@ -493,9 +526,11 @@ impl Store {
                 )
                 .optional()?
                 .unwrap_or(false);
-            conn.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor_id])?;
+            tx.execute("DELETE FROM vendor_tokens WHERE vendor_id = ?1", [vendor_id])?;
+            let name = super::secrets::token_account(&tx, vendor_id)?;
+            tx.commit()?;
             if in_keyring {
-                let name = super::secrets::token_account(conn, vendor_id)?;
+                // After the commit: an entry is deleted only once nothing points at it.
                 super::secrets::delete_entries(keyring.as_ref(), &[name]);
             }
             Ok(())

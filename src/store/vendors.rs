@@ -148,12 +148,14 @@ fn check_unique_in_org(
 /// Writes a vendor's credentials: the secret values where the install keeps them (the
 /// keyring entries first, so a keyring failure writes nothing), the fingerprint of the API
 /// key for quota lookups, the rest in the row.
+/// Returns the keyring entries the row no longer uses, for the caller to delete after its
+/// commit.
 fn write_credentials(
     conn: &Connection,
     keyring: &dyn Backend,
     id: VendorId,
     creds: &Credentials,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let stored = secrets::store_credentials(conn, keyring, id, creds)?;
     let fingerprint = creds.api_key.as_ref().map(|k| quotas::key_hash(k.expose()));
     conn.execute(
@@ -178,7 +180,7 @@ fn write_credentials(
             fingerprint,
         ],
     )?;
-    Ok(())
+    Ok(stored.stale)
 }
 
 /// The credentials row without the keyring: the secret columns as stored and the fields
@@ -215,11 +217,28 @@ pub(super) fn read_credentials(
     keyring: &dyn Backend,
     id: VendorId,
 ) -> Result<Credentials> {
-    let (mut creds, keyring_fields) = read_row(conn, id)?;
-    if let Some(fields) = keyring_fields {
-        secrets::fill_from_keyring(conn, keyring, id, &fields, &mut creds)?;
+    let (creds, unread) = read_credentials_except(conn, keyring, id, &[])?;
+    match unread.into_iter().next() {
+        Some(problem) => Err(problem.into()),
+        None => Ok(creds),
     }
-    Ok(creds)
+}
+
+/// As [`read_credentials`], without the keyring fields in `skip` (about to be replaced),
+/// and with the entries that are missing or refused returned beside what could be read
+/// (an unreachable keyring is the error): for the callers that go on without them.
+pub(super) fn read_credentials_except(
+    conn: &Connection,
+    keyring: &dyn Backend,
+    id: VendorId,
+    skip: &[crate::secrets::SecretField],
+) -> Result<(Credentials, Vec<crate::secrets::SecretsError>)> {
+    let (mut creds, keyring_fields) = read_row(conn, id)?;
+    let unread = match keyring_fields {
+        Some(fields) => secrets::fill_from_keyring(conn, keyring, id, &fields, &mut creds, skip)?,
+        None => Vec::new(),
+    };
+    Ok((creds, unread))
 }
 
 /// What marks a secret field as set where the keyring holds it, in
@@ -244,6 +263,7 @@ impl Store {
                 params![name, new.kind, new.org_id, new.base_url, new.is_active, change],
             )?;
             let id = VendorId(tx.last_insert_rowid());
+            // A new vendor's row pointed at no entry before: nothing is stale.
             write_credentials(&tx, keyring.as_ref(), id, &credentials)?;
             let vendor = get(&tx, id)?;
             tx.commit()?;
@@ -353,11 +373,19 @@ impl Store {
             // Entering credentials (even the same ones, after the account was unlocked at
             // the vendor) is the user's action: it clears the flag and the cached token.
             let credentials_entered = patch.credentials.is_some();
+            let mut stale = Vec::new();
             if let Some(newer) = patch.credentials {
-                let mut creds = read_credentials(&tx, keyring.as_ref(), vendor.id)?;
+                // Only the fields the patch keeps are read: a missing keyring entry is
+                // repaired by entering that very field (the others must still be there).
+                let replaced = secrets::replaced_fields(&newer);
+                let (mut creds, unread) =
+                    read_credentials_except(&tx, keyring.as_ref(), vendor.id, &replaced)?;
+                if let Some(problem) = unread.into_iter().next() {
+                    return Err(problem.into());
+                }
                 creds.merge(newer);
                 // Written even when unchanged: `updated_at` records the new entry.
-                write_credentials(&tx, keyring.as_ref(), vendor.id, &creds)?;
+                stale = write_credentials(&tx, keyring.as_ref(), vendor.id, &creds)?;
                 let token_in_keyring = tx
                     .query_row(
                         "SELECT in_keyring FROM vendor_tokens WHERE vendor_id = ?1",
@@ -383,6 +411,10 @@ impl Store {
             let needs_user_action = vendor.needs_user_action && !credentials_entered;
             if !settings_changed && needs_user_action == vendor.needs_user_action {
                 tx.commit()?;
+                if credentials_entered {
+                    secrets::delete_entries(keyring.as_ref(), &stale);
+                    secrets::scrub(conn);
+                }
                 return Ok(vendor);
             }
             let change = seq::next(&tx)?;
@@ -403,6 +435,11 @@ impl Store {
             }
             let updated = get(&tx, vendor.id)?;
             tx.commit()?;
+            if credentials_entered {
+                // After the commit: an entry is deleted only once nothing points at it.
+                secrets::delete_entries(keyring.as_ref(), &stale);
+                secrets::scrub(conn);
+            }
             Ok(updated)
         })
         .await
@@ -430,6 +467,7 @@ impl Store {
             };
             tx.execute("DELETE FROM vendors WHERE id = ?1", [vendor.id])?;
             tx.commit()?;
+            secrets::scrub(conn);
             // After the commit: an entry is deleted only once nothing points at it.
             secrets::delete_entries(keyring.as_ref(), &entries);
             Ok(vendor)

@@ -106,6 +106,13 @@ pub(super) async fn sync(
     problems.extend(first_few("unreadable alert(s) skipped", &listing.skipped));
     problems.extend(first_few("alert(s) with an impossible start skipped", &unbelievable));
     problems.extend(first_few("impossible alert end(s) not stored", &ends_dropped));
+    if listing.open_keys.is_some() && !listing.skipped.is_empty() {
+        listing.warnings.push(format!(
+            "{} alert row(s) could not be read; alerts missing from the list are not \
+             resolved this run",
+            listing.skipped.len()
+        ));
+    }
     problems.extend(first_few("warning(s)", &listing.warnings));
     run.success = not_stored.is_empty();
     // The one rule of resolution by absence: only a listing that is the whole open list,

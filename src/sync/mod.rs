@@ -388,6 +388,12 @@ impl Engine {
             false => None,
         };
         let mut run = match parked {
+            // A secret the keyring could not give: no call can work without it, and the
+            // portal never refused it, so the vendor fails with what to do, not parked.
+            _ if !target.unreadable_secrets.is_empty() => VendorRun {
+                error: Some(target.unreadable_secrets.join("; ")),
+                ..VendorRun::default()
+            },
             None => self.attempt(kind, target, started_at, progress).await,
             Some(Parked::Probe) => self.probe_key(target, started_at, progress).await,
             Some(waiting) => not_attempted(vendor, waiting, self.settings.scheduled_plant_syncs),

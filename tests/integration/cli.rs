@@ -665,6 +665,7 @@ fn the_demo_go_on_lines_add_a_vendor_the_sync_can_take() {
             .env("HOME", &own)
             .env("XDG_DATA_HOME", own.join(".local/share"))
             .env("XDG_CONFIG_HOME", own.join(".config"))
+            .envs(crate::support::no_keyring_env(&own))
             .env_remove("PLANTSYNC_DATA_DIR")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -139,6 +139,7 @@ fn as_reader(home: &Path) -> std::process::Command {
         }
     }
     cmd.env("HOME", home).env("XDG_CONFIG_HOME", home.join(".config"));
+    cmd.envs(crate::support::no_keyring_env(home));
     cmd
 }
 
@@ -483,6 +484,7 @@ fn bad_paths_are_said_once_in_words_with_exit_2() {
     let run = |args: &[&str], dir: &Path| {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("plantsync"));
         cmd.env("HOME", &home).env("XDG_CONFIG_HOME", home.join(".config"));
+        cmd.envs(crate::support::no_keyring_env(&home));
         cmd.arg("--data-dir").arg(dir).args(args).output().unwrap()
     };
     let cases = [
@@ -641,6 +643,7 @@ fn the_demo_uses_a_fresh_private_dir_unless_given_data_dir_on_the_command_line()
     }
     demo.env("HOME", &home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
+        .envs(crate::support::no_keyring_env(&home))
         .env("TMPDIR", &tmp)
         .env("PLANTSYNC_DATA_DIR", sandbox.data_dir());
     let output = demo.arg("demo").output().unwrap();

@@ -110,6 +110,14 @@ impl SecretService {
             .env("HOME", sandbox.dir.path().join("home"))
             .output()
             .expect("secret-tool must be installed (libsecret-tools; tests/run.sh installs it)");
+        // No match is a success with no output; a failure (no bus, no service) must not
+        // read as "no entries".
+        assert!(
+            output.status.success(),
+            "secret-tool search failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
         // secret-tool prints the attributes on stderr and the values on stdout.
         format!(
             "{}{}",
@@ -179,6 +187,7 @@ async fn vendor_secrets_live_in_a_real_secret_service_and_move_to_the_file_and_b
     let (solarman, solaredge) = (sim.credentials(0), sim.credentials(1));
     let secrets = [&solarman.password, &solarman.app_secret, &solaredge.api_key];
     let mut sandbox = Sandbox::new();
+    sandbox.secrets_store = None; // auto: the keyring that answers
     let service = SecretService::start(&sandbox);
     sandbox.session_bus = Some(service.address.clone());
     let mut seen = String::new();
@@ -250,6 +259,11 @@ async fn vendor_secrets_live_in_a_real_secret_service_and_move_to_the_file_and_b
         let back = json(&back);
         assert_eq!((back["vendors"].as_u64(), back["secrets"].as_u64()), (Some(2), Some(3)));
         assert_eq!(sqlite3(&sandbox.db(), SECRET_COLUMNS_SET).trim(), "0");
+        // The values the file held are gone from its bytes too (free pages, the -wal).
+        let raw = raw_database(&sandbox);
+        for secret in secrets {
+            assert!(!raw.contains(secret.as_str()), "the moved database's bytes hold a secret");
+        }
         ok(&sandbox, &["sync", "plants"], &mut seen);
         seen.push_str(&sandbox.logs());
     });
@@ -262,7 +276,10 @@ async fn vendor_secrets_live_in_a_real_secret_service_and_move_to_the_file_and_b
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.matches("the OS keyring is not reachable").count(), 1, "{stderr}");
-        assert!(stderr.contains("plantsync secrets move --to file"), "{stderr}");
+        assert!(
+            stderr.contains("run `plantsync secrets move --to file` where it is reachable"),
+            "{stderr}"
+        );
         assert_eq!(
             sqlite3(&gone.db(), "SELECT count(*) FROM vendors WHERE needs_user_action = 1").trim(),
             "0"
@@ -283,7 +300,8 @@ async fn vendor_secrets_live_in_a_real_secret_service_and_move_to_the_file_and_b
 
 #[test]
 fn without_a_session_bus_a_new_install_keeps_secrets_in_the_file_and_says_so() {
-    let sandbox = Sandbox::new();
+    let mut sandbox = Sandbox::new();
+    sandbox.secrets_store = None; // what auto chooses without a keyring
     let mut seen = String::new();
     let first = run(&sandbox, &["org", "add", "Alpha"], &mut seen);
     assert!(first.status.success());
@@ -323,7 +341,8 @@ fn without_a_session_bus_a_new_install_keeps_secrets_in_the_file_and_says_so() {
     );
 
     // A new install told to use the keyring, without one, is refused (a usage error).
-    let forced = Sandbox::new();
+    let mut forced = Sandbox::new();
+    forced.secrets_store = None;
     let output = forced
         .cmd()
         .env("PLANTSYNC_SECRETS_STORE", "keyring")
@@ -336,4 +355,74 @@ fn without_a_session_bus_a_new_install_keeps_secrets_in_the_file_and_says_so() {
         stderr.contains("secrets.store is keyring, but the OS keyring is not reachable"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_entry_fails_only_its_vendor_and_vendor_set_repairs_it() {
+    let sim = Simulator::start(SimulatorConfig {
+        seed: 15,
+        accounts: vec![
+            AccountSpec::new(VendorKind::Solarman, 2, 0),
+            AccountSpec::new(VendorKind::SolarEdge, 3, 0),
+        ],
+    })
+    .await
+    .unwrap();
+    let edge_key = sim.credentials(1).api_key;
+    let mut sandbox = Sandbox::new();
+    sandbox.secrets_store = None;
+    let service = SecretService::start(&sandbox);
+    sandbox.session_bus = Some(service.address.clone());
+    let mut seen = String::new();
+    tokio::task::block_in_place(|| {
+        add_vendors(&sandbox, &sim, 2);
+        let install = sqlite3(&sandbox.db(), "SELECT install_id FROM install").trim().to_owned();
+        let cleared = Command::new("secret-tool")
+            .args(["clear", "service", "plantsync", "username"])
+            .arg(format!("{install}/vendor-2/api_key"))
+            .env("DBUS_SESSION_BUS_ADDRESS", &service.address)
+            .env("HOME", sandbox.dir.path().join("home"))
+            .output()
+            .unwrap();
+        assert!(cleared.status.success(), "{}", String::from_utf8_lossy(&cleared.stderr));
+        assert!(!service.entries(&sandbox).contains("vendor-2/api_key"));
+
+        // The run goes on: vendor 1 syncs, vendor 2 fails, saying which field and how.
+        let output = run(&sandbox, &["sync", "plants", "--format", "json"], &mut seen);
+        assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            sqlite3(&sandbox.db(), "SELECT vendor_id, count(*) FROM plants GROUP BY vendor_id")
+                .trim(),
+            "1|2"
+        );
+        // Not tried, and not taken for refused credentials: the run's error says which
+        // entry and how to enter it again.
+        let error = sqlite3(
+            &sandbox.db(),
+            "SELECT last_error, needs_user_action FROM vendors WHERE id = 2",
+        );
+        assert!(error.contains("the OS keyring has no api_key of vendor 2"), "{error}");
+        assert!(error.trim_end().ends_with("|0"), "not parked: {error}");
+        assert!(!error.contains("credentials rejected"), "{error}");
+        let logs = sandbox.logs();
+        assert!(
+            logs.contains("the OS keyring has no api_key of vendor 2")
+                && logs.contains("`plantsync vendor set 2 --api-key`"),
+            "{logs}"
+        );
+
+        // Entering the very field that is missing repairs it, and the vendor syncs.
+        let set = sandbox
+            .cmd()
+            .args(["vendor", "set", "2", "--api-key"])
+            .write_stdin(format!("{edge_key}\n"))
+            .output()
+            .unwrap();
+        assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+        ok(&sandbox, &["sync", "plants"], &mut seen);
+        assert_eq!(sqlite3(&sandbox.db(), "SELECT count(*) FROM plants").trim(), "5");
+        assert!(!raw_database(&sandbox).contains(edge_key.as_str()));
+        seen.push_str(&sandbox.logs());
+    });
+    assert!(!seen.contains(edge_key.as_str()), "a secret reached output or logs");
 }

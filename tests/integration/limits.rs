@@ -81,6 +81,7 @@ async fn solaredge_429_spends_the_keys_day_at_once() {
         .unwrap()
         .env_clear()
         .env("HOME", h._dir.path())
+        .envs(crate::support::no_keyring_env(h._dir.path()))
         .arg("--data-dir")
         .arg(h._dir.path())
         .arg("status")

@@ -9,11 +9,47 @@ pub struct Sandbox {
     /// The session bus the commands see: none (an address where no bus listens) unless a
     /// test starts its own, so no test ever reaches the keyring of the desktop it runs on.
     pub session_bus: Option<String>,
+    /// `PLANTSYNC_SECRETS_STORE` of the commands while no test bus is set: `file` unless a
+    /// test clears it to see what `auto` chooses without a keyring.
+    pub secrets_store: Option<&'static str>,
+}
+
+/// The environment that keeps a spawned plantsync away from every keyring: secrets in the
+/// file, a session bus address where no bus listens, and an `XDG_RUNTIME_DIR` without a
+/// bus (zbus falls back to `$XDG_RUNTIME_DIR/bus` when the address does not answer), all
+/// under `dir`. For binaries spawned without [`Sandbox::cmd`].
+pub fn no_keyring_env(dir: &Path) -> [(&'static str, std::ffi::OsString); 3] {
+    [
+        ("PLANTSYNC_SECRETS_STORE", "file".into()),
+        (
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}", dir.join("no-session-bus").display()).into(),
+        ),
+        ("XDG_RUNTIME_DIR", dir.join("no-runtime-dir").into_os_string()),
+    ]
 }
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir"), session_bus: None }
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            session_bus: None,
+            secrets_store: Some("file"),
+        }
+    }
+
+    /// What keeps the commands away from the desktop's keyring: the test's own bus, else
+    /// a dead one (and no runtime dir's bus) and, unless cleared, secrets in the file.
+    fn keyring_env(&self) -> Vec<(&'static str, std::ffi::OsString)> {
+        let dead = self.dir.path();
+        let mut env = vec![
+            ("DBUS_SESSION_BUS_ADDRESS", self.bus_address().into()),
+            ("XDG_RUNTIME_DIR", dead.join("no-runtime-dir").into_os_string()),
+        ];
+        if let (None, Some(store)) = (&self.session_bus, self.secrets_store) {
+            env.push(("PLANTSYNC_SECRETS_STORE", store.into()));
+        }
+        env
     }
 
     /// The `DBUS_SESSION_BUS_ADDRESS` of the commands.
@@ -56,7 +92,7 @@ impl Sandbox {
         cmd.env("HOME", self.dir.path().join("home"))
             .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
             .env("XDG_DATA_HOME", self.dir.path().join("home/.local/share"))
-            .env("DBUS_SESSION_BUS_ADDRESS", self.bus_address())
+            .envs(self.keyring_env())
             .arg("--data-dir")
             .arg(self.data_dir());
         cmd
@@ -74,7 +110,7 @@ impl Sandbox {
             }
         }
         cmd.env("HOME", self.dir.path().join("home"))
-            .env("DBUS_SESSION_BUS_ADDRESS", self.bus_address())
+            .envs(self.keyring_env())
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(args)

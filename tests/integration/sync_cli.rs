@@ -194,7 +194,10 @@ fn demo_in_a_temporary_dir_keeps_it_and_every_hint_runs() {
         demo.env_remove(key);
     }
     let home = sandbox.data_dir().with_file_name("home");
-    demo.env("HOME", &home).env("XDG_DATA_HOME", home.join(".local/share")).env("TMPDIR", &tmp);
+    demo.env("HOME", &home)
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .envs(crate::support::no_keyring_env(&home))
+        .env("TMPDIR", &tmp);
     let output = demo.arg("demo").output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
@@ -220,6 +223,7 @@ fn demo_in_a_temporary_dir_keeps_it_and_every_hint_runs() {
         let ran = std::process::Command::new("sh")
             .args(["-c", hint])
             .env("HOME", &home)
+            .envs(crate::support::no_keyring_env(&home))
             .env_remove("PLANTSYNC_DATA_DIR")
             .output()
             .unwrap();

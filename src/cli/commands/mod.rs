@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod org;
 pub mod plants;
+pub mod push;
 pub mod runs;
 pub mod secrets;
 pub mod simulate;

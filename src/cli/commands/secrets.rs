@@ -4,7 +4,8 @@ use super::Ctx;
 use crate::cli::output::{Format, key_values, write_csv, write_json};
 use crate::secrets::SecretsStore;
 
-/// The report as one CSV row (the accounts left behind space-separated).
+/// The report as one CSV row (the accounts left behind space-separated, the secrets not
+/// moved as `vendor:field` space-separated).
 #[derive(serde::Serialize)]
 struct CsvRow {
     from: SecretsStore,
@@ -13,6 +14,7 @@ struct CsvRow {
     secrets: usize,
     tokens_dropped: usize,
     left_in_keyring: String,
+    not_moved: String,
 }
 
 /// Runs `secrets move`.
@@ -30,6 +32,12 @@ pub async fn move_to(ctx: &mut Ctx<'_>, to: SecretsStore, format: Format) -> any
                 secrets: report.secrets,
                 tokens_dropped: report.tokens_dropped,
                 left_in_keyring: report.left_in_keyring.join(" "),
+                not_moved: report
+                    .not_moved
+                    .iter()
+                    .map(|n| format!("{}:{}", n.vendor_id, n.field))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             }],
         ),
         Format::Table => {
@@ -53,6 +61,9 @@ pub async fn move_to(ctx: &mut Ctx<'_>, to: SecretsStore, format: Format) -> any
                         report.tokens_dropped
                     ),
                 ));
+            }
+            for missing in &report.not_moved {
+                lines.push(("not moved", missing.reason.clone()));
             }
             if !report.left_in_keyring.is_empty() {
                 lines.push((

@@ -17,6 +17,58 @@ struct Report<'a> {
     agent: Option<crate::datadir::lock::AgentInfo>,
     schedule: &'a Schedule,
     secrets: &'a Secrets,
+    upstream: &'a Upstream,
+}
+
+/// The upstream push: where to, what is pending per table, the last push.
+#[derive(Debug, serde::Serialize)]
+struct Upstream {
+    /// `upstream.url`, password redacted (`null`: not configured).
+    target: Option<String>,
+    /// The store's side: agent id, pending rows and watermark per table, the last push.
+    #[serde(flatten)]
+    state: crate::store::UpstreamState,
+}
+
+impl Upstream {
+    async fn read(ctx: &Ctx<'_>) -> anyhow::Result<Self> {
+        Ok(Self {
+            target: ctx.settings.upstream_url.value.as_ref().map(|u| u.shown().to_owned()),
+            state: ctx.store.upstream_state().await?,
+        })
+    }
+
+    /// The table's lines: the target, pending rows per table, the last push.
+    fn lines(&self, tz: chrono_tz::Tz) -> Vec<(&'static str, String)> {
+        let pending: Vec<String> = self
+            .state
+            .tables
+            .iter()
+            .filter(|t| t.pending > 0)
+            .map(|t| format!("{} {}", t.pending, t.table))
+            .collect();
+        let last = match &self.state.last_push {
+            None => "never".to_owned(),
+            Some(p) if p.ok => {
+                format!("{}: ok, {} rows", time_cell(Some(&p.finished_at), tz), p.rows_sent)
+            }
+            Some(p) => format!(
+                "{}: failed after {} rows: {}",
+                time_cell(Some(&p.finished_at), tz),
+                p.rows_sent,
+                text_cell(p.error.as_deref())
+            ),
+        };
+        vec![
+            ("target", self.target.clone().unwrap_or_else(|| "not configured".to_owned())),
+            ("agent id", self.state.agent_id.clone()),
+            (
+                "pending rows",
+                if pending.is_empty() { "none".to_owned() } else { pending.join(", ") },
+            ),
+            ("last push", last),
+        ]
+    }
 }
 
 /// Where this install keeps vendor secrets, and whether the keyring works now.
@@ -181,10 +233,17 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
     let now = Utc::now();
     let schedule = Schedule::read(ctx, agent.as_ref().and_then(|a| a.api.as_deref()), now).await?;
     let (secrets, secrets_line) = Secrets::read(ctx).await?;
+    let upstream = Upstream::read(ctx).await?;
     match format {
         Format::Json => write_json(
             ctx.out,
-            &Report { store: &status, agent, schedule: &schedule, secrets: &secrets },
+            &Report {
+                store: &status,
+                agent,
+                schedule: &schedule,
+                secrets: &secrets,
+                upstream: &upstream,
+            },
         ),
         Format::Csv => write_csv(ctx.out, &status.vendor_health),
         Format::Table => {
@@ -218,6 +277,7 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
             // What happens next: the window, the pause, the next runs that will happen.
             let schedule = key_values(&schedule.lines(tz, now));
             write!(ctx.out, "\nschedule:\n{schedule}")?;
+            write!(ctx.out, "\nupstream:\n{}", key_values(&upstream.lines(tz)))?;
             if !status.vendor_health.is_empty() {
                 let mut table = Table::default()
                     .number("ID")

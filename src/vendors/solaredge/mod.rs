@@ -372,10 +372,9 @@ impl VendorClient for SolarEdge {
                 Err(reason) => listing.skipped.push(reason),
             }
         }
-        // The v2 list is the account's open alerts, whole: those missing from it ended.
-        if listing.skipped.is_empty() {
-            listing.open_keys = Some(open_keys);
-        }
+        // The v2 list is the account's open alerts, whole: those missing from it ended
+        // (when every row of it was read: the sync's rule, `sync::alerts`).
+        listing.open_keys = Some(open_keys);
         Ok(listing)
     }
 }

@@ -148,16 +148,10 @@ impl VendorClient for Sungrow {
         });
         let mut listing =
             AlertListing { alerts: rows.alerts, skipped: rows.skipped, ..AlertListing::default() };
-        // Only a list read to its end, every row of it understood, can say which alerts are
-        // no longer open: a row that did not decode may be an open fault, which would be
-        // resolved if it were missing from the open keys (as SolarEdge's list).
+        // Only a list read to its end can say which alerts are no longer open (and only
+        // with every row of it understood: the sync's rule, `sync::alerts`).
         match end {
-            End::Complete if listing.skipped.is_empty() => listing.open_keys = Some(open_keys),
-            End::Complete => listing.warnings.push(format!(
-                "{} fault row(s) could not be read; alerts missing from the list are not \
-                 resolved this run",
-                listing.skipped.len()
-            )),
+            End::Complete => listing.open_keys = Some(open_keys),
             End::Incomplete(reason) => listing.warnings.push(format!(
                 "fault list incomplete ({reason}); alerts missing from it are not resolved this run"
             )),

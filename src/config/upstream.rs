@@ -1,0 +1,124 @@
+//! The `[upstream]` section's URL: a secret (it may hold the database password), checked
+//! when the config is read and shown only with its password redacted.
+//!
+//! The check and the redaction live here, beside the key, so `config show`, every error and
+//! every log line of the push use the one redacted form.
+
+use crate::domain::{REDACTED, Secret};
+use std::str::FromStr;
+
+/// A checked `upstream.url`: a `postgres://` or `postgresql://` URL, not asking for TLS.
+#[derive(Clone)]
+pub struct UpstreamUrl {
+    url: Secret,
+    shown: String,
+}
+
+impl UpstreamUrl {
+    /// Checks `text`; the reason never quotes it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
+            return Err("expected a postgres:// or postgresql:// URL".to_owned());
+        }
+        let config = tokio_postgres::Config::from_str(text)
+            .map_err(|e| format!("not a PostgreSQL URL plantsync can use: {e}"))?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err("sslmode=require is not supported yet: plantsync connects to \
+                        PostgreSQL over plain TCP (use a private network or a tunnel)"
+                .to_owned());
+        }
+        Ok(Self { url: Secret::new(text), shown: shown_url(text) })
+    }
+
+    /// The URL itself, for the connection only.
+    pub fn secret(&self) -> &Secret {
+        &self.url
+    }
+
+    /// The URL with its password redacted: the only form for messages and logs.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+impl std::fmt::Debug for UpstreamUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl std::fmt::Display for UpstreamUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+/// `url` with its password (in the user part or a `password=` parameter) redacted.
+fn shown_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:{REDACTED}@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                        format!("{k}={REDACTED}")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("&");
+            format!("{path}?{query}")
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Parses the key's text (empty: unset).
+pub(super) fn parse_upstream_url(text: &str) -> Result<Option<UpstreamUrl>, String> {
+    if text.trim().is_empty() { Ok(None) } else { UpstreamUrl::parse(text).map(Some) }
+}
+
+/// What `config show` prints.
+pub(super) fn show_upstream_url(value: &Option<UpstreamUrl>) -> String {
+    value.as_ref().map_or_else(|| "(not set)".to_owned(), |u| u.shown.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_never_shows() {
+        let url = UpstreamUrl::parse("postgres://ops:s3cret@db.example:5433/central").unwrap();
+        assert_eq!(url.shown(), format!("postgres://ops:{REDACTED}@db.example:5433/central"));
+        assert_eq!(format!("{url:?} {url}").matches("s3cret").count(), 0);
+        assert_eq!(url.secret().expose(), "postgres://ops:s3cret@db.example:5433/central");
+        assert_eq!(
+            shown_url("postgresql://db/central?user=ops&password=s3cret"),
+            format!("postgresql://db/central?user=ops&password={REDACTED}")
+        );
+        assert_eq!(shown_url("postgres://ops@db/c"), "postgres://ops@db/c");
+    }
+
+    #[test]
+    fn urls_are_checked_without_quoting_them() {
+        let refused = UpstreamUrl::parse("postgres://ops:pw@db/c?sslmode=require").unwrap_err();
+        assert!(refused.contains("sslmode=require is not supported"), "{refused}");
+        let wrong = UpstreamUrl::parse("https://x.supabase.co").unwrap_err();
+        assert!(wrong.contains("postgres://"), "{wrong}");
+        let bad = UpstreamUrl::parse("postgres://ops:pw-zz@db:notaport/c").unwrap_err();
+        assert!(!bad.contains("pw-zz"), "{bad}");
+    }
+}

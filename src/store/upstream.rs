@@ -1,0 +1,560 @@
+//! The local side of the upstream push: which rows of which tables travel, read in
+//! change order after a cursor, and the watermark of what the central database confirmed.
+//!
+//! # Design
+//!
+//! * **One column list per table** ([`UpstreamTable::columns`]) names each central column,
+//!   the local SQL that reads it and its kind; the upstream module builds the central DDL
+//!   and the upsert from the same list, so the two sides cannot drift. Tables and columns
+//!   that hold secrets (`vendor_credentials`, `vendor_tokens`, `install`) are in no list,
+//!   and a vendor's raw JSON is read only when the caller asks for it.
+//! * **Values travel as text** (`None` for NULL): integers and reals in Rust's exact
+//!   round-trip spelling, booleans as `0`/`1`, times in the store's ISO-8601 UTC text; the
+//!   central upsert casts each to its column's type. One code path for every table.
+//! * **The cursor is `(change_seq, id)`, the watermark only `change_seq`.** One change
+//!   number may stamp many rows (a deactivation stamps all its rows with one), so a batch
+//!   bound may fall inside a group of equal numbers: the cursor goes on after the last row
+//!   sent, while the watermark stored is the highest number whose rows were *all* confirmed
+//!   ([`OutboxBatch::safe_watermark`]). A push cut inside such a group sends the group's
+//!   first rows again next time, which the central stale-replay rule makes harmless.
+
+use super::{Result, Store};
+use crate::domain::Timestamp;
+use rusqlite::types::ValueRef;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+/// A table the upstream push sends, in the order a push sends them (organizations before
+/// the vendors that name them, vendors before their plants, plants before their alerts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamTable {
+    /// `organizations`.
+    Organizations,
+    /// `vendors` (never their credentials or tokens).
+    Vendors,
+    /// `plants`.
+    Plants,
+    /// `alerts`.
+    Alerts,
+    /// `sync_runs` with their summary.
+    SyncRuns,
+}
+
+/// What a column holds, for the central type and cast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// A 64-bit integer.
+    Int,
+    /// A double.
+    Real,
+    /// 0/1 locally, a boolean centrally.
+    Bool,
+    /// Text.
+    Text,
+    /// A UTC time (ISO-8601 text locally).
+    Time,
+}
+
+/// One column the push sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamColumn {
+    /// The central column's name.
+    pub name: &'static str,
+    /// The local SQL expression that reads it (over the table's own columns).
+    local: &'static str,
+    /// Its kind.
+    pub kind: ColumnKind,
+    /// Part of the central natural key (with the agent id).
+    pub key: bool,
+    /// Never NULL.
+    pub not_null: bool,
+    /// The vendor's raw JSON: read only when the config asks for it, else sent as NULL.
+    pub raw: bool,
+}
+
+const fn col(name: &'static str, local: &'static str, kind: ColumnKind) -> UpstreamColumn {
+    UpstreamColumn { name, local, kind, key: false, not_null: false, raw: false }
+}
+const fn key(name: &'static str, local: &'static str, kind: ColumnKind) -> UpstreamColumn {
+    UpstreamColumn { name, local, kind, key: true, not_null: true, raw: false }
+}
+const fn required(name: &'static str, local: &'static str, kind: ColumnKind) -> UpstreamColumn {
+    UpstreamColumn { name, local, kind, key: false, not_null: true, raw: false }
+}
+const fn raw(name: &'static str, local: &'static str) -> UpstreamColumn {
+    UpstreamColumn { name, local, kind: ColumnKind::Text, key: false, not_null: false, raw: true }
+}
+
+use ColumnKind::{Bool, Int, Real, Text, Time};
+
+const ORGANIZATIONS: &[UpstreamColumn] = &[
+    key("org_id", "id", Int),
+    required("name", "name", Text),
+    required("auto_sync_enabled", "auto_sync_enabled", Bool),
+    required("sync_interval_minutes", "sync_interval_minutes", Int),
+    // Organizations are deleted, never deactivated, locally: active while they exist.
+    required("is_active", "1", Bool),
+    required("created_at", "created_at", Time),
+    required("updated_at", "updated_at", Time),
+];
+
+const VENDORS: &[UpstreamColumn] = &[
+    key("vendor_id", "id", Int),
+    col("org_id", "org_id", Int),
+    required("name", "name", Text),
+    required("kind", "kind", Text),
+    col("base_url", "base_url", Text),
+    required("is_active", "is_active", Bool),
+    col("last_synced_at", "last_synced_at", Time),
+    col("last_alerts_synced_at", "last_alerts_synced_at", Time),
+    col("last_error", "last_error", Text),
+    required("consecutive_failures", "consecutive_failures", Int),
+    col("last_alerts_error", "last_alerts_error", Text),
+    required("alerts_consecutive_failures", "alerts_consecutive_failures", Int),
+    required("needs_user_action", "needs_user_action", Bool),
+    required("created_at", "created_at", Time),
+    required("updated_at", "updated_at", Time),
+];
+
+const PLANTS: &[UpstreamColumn] = &[
+    key("vendor_id", "vendor_id", Int),
+    key("vendor_plant_id", "vendor_plant_id", Text),
+    col("org_id", "org_id", Int),
+    required("name", "name", Text),
+    col("capacity_kw", "capacity_kw", Real),
+    col("address", "address", Text),
+    col("latitude", "latitude", Real),
+    col("longitude", "longitude", Real),
+    col("timezone", "timezone", Text),
+    col("network_status", "network_status", Text),
+    required("status", "status", Text),
+    col("current_power_kw", "current_power_kw", Real),
+    col("daily_energy_kwh", "daily_energy_kwh", Real),
+    col("total_energy_kwh", "total_energy_kwh", Real),
+    col("vendor_updated_at", "vendor_updated_at", Time),
+    col("last_refreshed_at", "last_refreshed_at", Time),
+    required("is_active", "is_active", Bool),
+    raw("raw_json", "raw_json"),
+    required("created_at", "created_at", Time),
+    required("updated_at", "updated_at", Time),
+];
+
+const ALERTS: &[UpstreamColumn] = &[
+    key("vendor_id", "vendor_id", Int),
+    key("vendor_alert_key", "vendor_alert_key", Text),
+    // The plant by its natural key: the local plant id means nothing centrally.
+    col(
+        "vendor_plant_id",
+        "(SELECT p.vendor_plant_id FROM plants p WHERE p.id = alerts.plant_id)",
+        Text,
+    ),
+    col("device_sn", "device_sn", Text),
+    required("severity", "severity", Text),
+    required("status", "status", Text),
+    col("code", "code", Text),
+    required("title", "title", Text),
+    col("description", "description", Text),
+    col("started_at", "started_at", Time),
+    col("ended_at", "ended_at", Time),
+    // Alerts are resolved (their status), never deleted one by one, locally.
+    required("is_active", "1", Bool),
+    raw("raw_json", "raw_json"),
+    required("created_at", "created_at", Time),
+    required("updated_at", "updated_at", Time),
+];
+
+const SYNC_RUNS: &[UpstreamColumn] = &[
+    key("run_id", "id", Int),
+    required("kind", "kind", Text),
+    required("source", "source", Text),
+    required("status", "status", Text),
+    required("started_at", "started_at", Time),
+    col("finished_at", "finished_at", Time),
+    col("message", "message", Text),
+    // The original system's summary object (vendor names, counts, errors: no secret).
+    col("summary_json", "summary_json", Text),
+    required("is_active", "1", Bool),
+];
+
+impl UpstreamTable {
+    /// Every table, in push order.
+    pub const ALL: [Self; 5] =
+        [Self::Organizations, Self::Vendors, Self::Plants, Self::Alerts, Self::SyncRuns];
+
+    /// The table's name, locally and centrally.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Organizations => "organizations",
+            Self::Vendors => "vendors",
+            Self::Plants => "plants",
+            Self::Alerts => "alerts",
+            Self::SyncRuns => "sync_runs",
+        }
+    }
+
+    /// The columns sent, in the order of [`OutboxRow::values`].
+    pub fn columns(self) -> &'static [UpstreamColumn] {
+        match self {
+            Self::Organizations => ORGANIZATIONS,
+            Self::Vendors => VENDORS,
+            Self::Plants => PLANTS,
+            Self::Alerts => ALERTS,
+            Self::SyncRuns => SYNC_RUNS,
+        }
+    }
+
+    /// The local query of one batch: `?1`, `?2` the cursor, `?3` the limit.
+    fn select(self, with_raw: bool) -> String {
+        let columns = self
+            .columns()
+            .iter()
+            .map(|c| if c.raw && !with_raw { "NULL" } else { c.local })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let table = self.as_str();
+        format!(
+            "SELECT change_seq, id, {columns} FROM {table}
+             WHERE (change_seq, id) > (?1, ?2) ORDER BY change_seq, id LIMIT ?3"
+        )
+    }
+}
+
+impl std::fmt::Display for UpstreamTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a push goes on in a table: after the row `(seq, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    /// The change number of the last row sent.
+    pub seq: i64,
+    /// Its local id.
+    pub id: i64,
+}
+
+impl Cursor {
+    /// After every row up to the watermark `seq`.
+    pub fn after_watermark(seq: i64) -> Self {
+        Self { seq, id: i64::MAX }
+    }
+}
+
+/// One local row to push.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    /// Its `change_seq`: the central `source_version`.
+    pub seq: i64,
+    /// Its local id (for the cursor).
+    pub id: i64,
+    /// The values of [`UpstreamTable::columns`], as text.
+    pub values: Vec<Option<String>>,
+}
+
+/// One batch read for the push.
+#[derive(Debug, Clone)]
+pub struct OutboxBatch {
+    /// The rows, in `(change_seq, id)` order.
+    pub rows: Vec<OutboxRow>,
+    /// Whether more rows follow.
+    pub more: bool,
+    /// Where the next batch starts.
+    pub next: Cursor,
+    /// What the watermark may become once this batch (and every one before it) is
+    /// confirmed: the last row's number, or one less when more rows of that number follow.
+    pub safe_watermark: i64,
+}
+
+/// One table's state for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpstreamTableState {
+    /// The table.
+    pub table: UpstreamTable,
+    /// Rows changed after the watermark: what the next push sends.
+    pub pending: u64,
+    /// The watermark: every change up to it is confirmed centrally.
+    pub acknowledged_seq: i64,
+    /// When it last moved.
+    pub acknowledged_at: Option<Timestamp>,
+}
+
+/// The last push, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastPush {
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub finished_at: Timestamp,
+    /// Whether every pending row was confirmed.
+    pub ok: bool,
+    /// Rows the upstream confirmed in it.
+    pub rows_sent: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The upstream state of the store for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpstreamState {
+    /// The agent id rows are pushed under.
+    pub agent_id: String,
+    /// Per table.
+    pub tables: Vec<UpstreamTableState>,
+    /// The last push, if any.
+    pub last_push: Option<LastPush>,
+}
+
+/// The agent id as a UUID's text: the install id (32 hex digits of 128 random bits) in the
+/// 8-4-4-4-12 grouping; another grouping is returned as it is.
+fn as_uuid(install_id: &str) -> String {
+    if install_id.len() == 32 && install_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let s = install_id.to_ascii_lowercase();
+        format!("{}-{}-{}-{}-{}", &s[..8], &s[8..12], &s[12..16], &s[16..20], &s[20..])
+    } else {
+        install_id.to_owned()
+    }
+}
+
+fn text_of(value: ValueRef<'_>) -> Option<String> {
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Integer(i) => Some(i.to_string()),
+        // Rust's `Display` of a float is the shortest text that reads back as the same value.
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+    }
+}
+
+/// Reads one batch of `table` after `after`, at most `limit` rows (at least one).
+fn batch(
+    conn: &rusqlite::Connection,
+    table: UpstreamTable,
+    after: Cursor,
+    limit: usize,
+    with_raw: bool,
+) -> Result<OutboxBatch> {
+    let limit = limit.max(1);
+    let width = table.columns().len();
+    let mut stmt = conn.prepare_cached(&table.select(with_raw))?;
+    // One row more than asked tells whether more follow and whether they share the last
+    // row's number.
+    let mut rows: Vec<OutboxRow> = stmt
+        .query_map(params![after.seq, after.id, limit as i64 + 1], |row| {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(text_of(row.get_ref(i + 2)?));
+            }
+            Ok(OutboxRow { seq: row.get(0)?, id: row.get(1)?, values })
+        })?
+        .collect::<Result<_, _>>()?;
+    let peek = (rows.len() > limit).then(|| rows.pop()).flatten();
+    let next = rows.last().map_or(after, |r| Cursor { seq: r.seq, id: r.id });
+    let safe_watermark = match (&peek, rows.last()) {
+        (Some(peek), Some(last)) if peek.seq == last.seq => last.seq - 1,
+        (_, Some(last)) => last.seq,
+        (_, None) => after.seq,
+    };
+    Ok(OutboxBatch { rows, more: peek.is_some(), next, safe_watermark })
+}
+
+impl Store {
+    /// The agent id this install pushes under: the install id of step 4, as a UUID.
+    pub async fn agent_id(&self) -> Result<String> {
+        self.read(|conn| {
+            let id: String =
+                conn.query_row("SELECT install_id FROM install WHERE id = 1", [], |r| r.get(0))?;
+            Ok(as_uuid(&id))
+        })
+        .await
+    }
+
+    /// The watermark of `table`: every change up to it is confirmed centrally.
+    pub async fn upstream_watermark(&self, table: UpstreamTable) -> Result<i64> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT acknowledged_seq FROM upstream_watermarks WHERE table_name = ?1",
+                    [table.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0))
+        })
+        .await
+    }
+
+    /// The rows of `table` after `after`, at most `limit`, in change order; raw vendor JSON
+    /// only when `with_raw`.
+    pub async fn upstream_batch(
+        &self,
+        table: UpstreamTable,
+        after: Cursor,
+        limit: usize,
+        with_raw: bool,
+    ) -> Result<OutboxBatch> {
+        self.read(move |conn| batch(conn, table, after, limit, with_raw)).await
+    }
+
+    /// Records that the central database confirmed every change of `table` up to `seq`.
+    /// The watermark only rises: a late or repeated acknowledgement never lowers it.
+    pub async fn acknowledge_upstream(&self, table: UpstreamTable, seq: i64) -> Result<()> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE upstream_watermarks
+                 SET acknowledged_seq = ?2, acknowledged_at = ?3
+                 WHERE table_name = ?1 AND acknowledged_seq < ?2",
+            )?
+            .execute(params![table.as_str(), seq, Timestamp::now()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records the outcome of a push for `status`.
+    pub async fn record_push(&self, push: LastPush) -> Result<()> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO upstream_last_push
+                     (id, started_at, finished_at, ok, rows_sent, error)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+                params![
+                    push.started_at,
+                    push.finished_at,
+                    push.ok,
+                    push.rows_sent as i64,
+                    push.error
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Pending rows per table, the watermarks and the last push, in one read.
+    pub async fn upstream_state(&self) -> Result<UpstreamState> {
+        self.read(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let id: String =
+                tx.query_row("SELECT install_id FROM install WHERE id = 1", [], |r| r.get(0))?;
+            let mut tables = Vec::new();
+            for table in UpstreamTable::ALL {
+                let (acknowledged_seq, acknowledged_at): (i64, Option<Timestamp>) = tx
+                    .query_row(
+                        "SELECT acknowledged_seq, acknowledged_at FROM upstream_watermarks
+                         WHERE table_name = ?1",
+                        [table.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?
+                    .unwrap_or((0, None));
+                let pending = tx.query_row(
+                    &format!("SELECT count(*) FROM {table} WHERE change_seq > ?1"),
+                    [acknowledged_seq],
+                    |r| super::codec::count(r, 0),
+                )?;
+                tables.push(UpstreamTableState {
+                    table,
+                    pending,
+                    acknowledged_seq,
+                    acknowledged_at,
+                });
+            }
+            let last_push = tx
+                .query_row(
+                    "SELECT started_at, finished_at, ok, rows_sent, error
+                     FROM upstream_last_push WHERE id = 1",
+                    [],
+                    |r| {
+                        Ok(LastPush {
+                            started_at: r.get(0)?,
+                            finished_at: r.get(1)?,
+                            ok: r.get(2)?,
+                            rows_sent: super::codec::count(r, 3)?,
+                            error: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?;
+            Ok(UpstreamState { agent_id: as_uuid(&id), tables, last_push })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::temp_store;
+
+    #[test]
+    fn the_install_id_reads_as_a_uuid() {
+        assert_eq!(
+            as_uuid("0123456789abcdef0123456789ABCDEF"),
+            "01234567-89ab-cdef-0123-456789abcdef"
+        );
+    }
+
+    #[test]
+    fn no_list_reads_a_secret_column() {
+        for table in UpstreamTable::ALL {
+            for column in table.columns() {
+                for word in ["password", "secret", "api_key", "token", "credential"] {
+                    assert!(!column.local.contains(word), "{table}.{} reads {word}", column.name);
+                }
+            }
+            assert!(table.columns().iter().any(|c| c.key), "{table} has no key");
+        }
+    }
+
+    /// A group of rows sharing one change number, cut by the batch bound: the cursor goes
+    /// on inside the group, the safe watermark stays below it until the group is done.
+    #[tokio::test]
+    async fn a_batch_bound_inside_one_change_number_keeps_the_watermark_below_it() {
+        let (_dir, store) = temp_store();
+        store
+            .write(|conn| {
+                conn.execute_batch(
+                    "INSERT INTO vendors (id, name, kind, change_seq) VALUES (1, 'v', 'growatt', 1);
+                     INSERT INTO plants (vendor_id, vendor_plant_id, name, change_seq, raw_json)
+                     VALUES (1, 'a', 'A', 2, '{\"k\":1}'), (1, 'b', 'B', 3, NULL),
+                            (1, 'c', 'C', 3, NULL), (1, 'd', 'D', 3, NULL), (1, 'e', 'E', 4, NULL);
+                     UPDATE change_counter SET value = 4;",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let first = store.upstream_batch(UpstreamTable::Plants, Cursor::default(), 2, false).await;
+        let first = first.unwrap();
+        assert_eq!(first.rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
+        assert!(first.more);
+        assert_eq!(first.safe_watermark, 2, "more rows of number 3 follow");
+        let raw_index = PLANTS.iter().position(|c| c.raw).unwrap();
+        assert_eq!(first.rows[0].values[raw_index], None, "raw JSON only when asked");
+        let second =
+            store.upstream_batch(UpstreamTable::Plants, first.next, 2, false).await.unwrap();
+        assert_eq!(second.rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 3]);
+        assert_eq!(second.safe_watermark, 3, "the next row has number 4");
+        let third =
+            store.upstream_batch(UpstreamTable::Plants, second.next, 2, true).await.unwrap();
+        assert_eq!(third.rows.len(), 1);
+        assert!(!third.more);
+        assert_eq!(third.safe_watermark, 4);
+        let with_raw = store
+            .upstream_batch(UpstreamTable::Plants, Cursor::after_watermark(1), 1, true)
+            .await
+            .unwrap();
+        assert_eq!(with_raw.rows[0].values[raw_index].as_deref(), Some("{\"k\":1}"));
+
+        store.acknowledge_upstream(UpstreamTable::Plants, 3).await.unwrap();
+        store.acknowledge_upstream(UpstreamTable::Plants, 2).await.unwrap();
+        assert_eq!(store.upstream_watermark(UpstreamTable::Plants).await.unwrap(), 3);
+        let state = store.upstream_state().await.unwrap();
+        let plants = state.tables.iter().find(|t| t.table == UpstreamTable::Plants).unwrap();
+        assert_eq!((plants.pending, plants.acknowledged_seq), (1, 3));
+        assert_eq!(state.agent_id.len(), 36);
+        assert_eq!(state.last_push, None);
+    }
+}

@@ -1,0 +1,166 @@
+//! A real, throwaway PostgreSQL for the upstream tests: one cluster per test binary, started
+//! at the first test that asks (`initdb` + `pg_ctl start` on a free loopback port in a
+//! temporary directory, about half a second), one database per test (`CREATE DATABASE`).
+//!
+//! `initdb` refuses to run as root, so as root the cluster runs as the `postgres` user of
+//! Debian's `postgresql` package (`runuser -u postgres --`), which owns its directory. A
+//! watchdog process stops the cluster and removes the directory when the test binary ends,
+//! whichever way it ends. Missing binaries fail the test with what to install: nothing is
+//! skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The shared cluster.
+pub struct Cluster {
+    pub port: u16,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+/// The directory of `initdb` and `pg_ctl`: the newest `/usr/lib/postgresql/*/bin`.
+fn bin_dir() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|bin| bin.join("initdb").is_file() && bin.join("pg_ctl").is_file())
+        .collect();
+    found.sort();
+    found.pop().unwrap_or_else(|| {
+        panic!(
+            "the upstream tests need a real PostgreSQL: no /usr/lib/postgresql/*/bin/initdb; \
+             install Debian's `postgresql` package (tests/run.sh does)"
+        )
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// `program args` as the cluster's user: `postgres` when we are root, else ourselves.
+fn as_cluster_user(program: &Path) -> Command {
+    if is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+fn run(mut cmd: Command, what: &str) {
+    let output = cmd.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Cluster {
+    /// The cluster, started once per test binary.
+    pub fn get() -> &'static Cluster {
+        CLUSTER.get_or_init(Self::start)
+    }
+
+    fn start() -> Cluster {
+        let bin = bin_dir();
+        let started = std::time::Instant::now();
+        // Kept (not removed on drop): the watchdog removes it after the cluster stopped.
+        let dir = tempfile::Builder::new().prefix("plantsync-pg-").tempdir().unwrap().keep();
+        if is_root() {
+            run(
+                {
+                    let mut c = Command::new("chown");
+                    c.arg("postgres:postgres").arg(&dir);
+                    c
+                },
+                "chown of the cluster directory",
+            );
+        }
+        let data = dir.join("data");
+        let mut initdb = as_cluster_user(&bin.join("initdb"));
+        initdb.arg("-D").arg(&data).args(["--auth=trust", "-U", "postgres", "--no-sync"]);
+        run(initdb, "initdb");
+        let port = free_port();
+        let mut start = as_cluster_user(&bin.join("pg_ctl"));
+        start
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                dir.display()
+            ))
+            .args(["-w", "start"]);
+        run(start, "pg_ctl start");
+        eprintln!(
+            "PostgreSQL for the upstream tests: port {port}, started in {:?}",
+            started.elapsed()
+        );
+        // The watchdog: when this test process is gone, stop the cluster and remove it.
+        let stop = format!(
+            "{} {}/pg_ctl -D {} -m immediate -w stop",
+            if is_root() { "runuser -u postgres --" } else { "" },
+            bin.display(),
+            data.display()
+        );
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+            pid = std::process::id(),
+            dir = dir.display()
+        );
+        // It outlives this process by design (it waits for its end), so it is never waited for.
+        #[allow(clippy::zombie_processes)]
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("cannot start the cluster's watchdog");
+        Cluster { port }
+    }
+
+    /// A fresh, empty database of its own for one test; returns its URL.
+    pub async fn database(&self) -> String {
+        let name = format!("t{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::SeqCst));
+        let admin = connect(&self.url("postgres")).await;
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        self.url(&name)
+    }
+
+    /// The URL of database `name`, with a password (the cluster trusts loopback, so any
+    /// password works: the tests check that it never shows).
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+/// The password in every test URL.
+pub const PASSWORD: &str = "central-pw-4711";
+
+/// A client of `url`, its connection driven by a task.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// One `count(*)`-like number from the central database.
+pub async fn number(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
