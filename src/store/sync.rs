@@ -607,6 +607,30 @@ impl Store {
         .await
     }
 
+    /// The stored statuses of the vendor's alerts among `keys` (keys not stored are left
+    /// out): what an occurrence keeps when a listing's word on it cannot be believed.
+    pub async fn stored_alert_statuses(
+        &self,
+        vendor_id: VendorId,
+        keys: Vec<String>,
+    ) -> Result<std::collections::HashMap<String, crate::domain::AlertStatus>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT status FROM alerts WHERE vendor_id = ?1 AND vendor_alert_key = ?2",
+            )?;
+            let mut found = std::collections::HashMap::new();
+            for key in keys {
+                let status: Option<crate::domain::AlertStatus> =
+                    stmt.query_row(params![vendor_id, key], |r| r.get(0)).optional()?;
+                if let Some(status) = status {
+                    found.insert(key, status);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     /// Resolves the vendor's open (`ACTIVE` or `ACKNOWLEDGED`) alerts whose keys are not in
     /// `open_keys` (the vendor's complete list of open alerts); returns how many. The vendor
     /// gave no end time, so `ended_at` stays empty.

@@ -3,7 +3,7 @@
 
 use super::{Engine, Progress, VendorRun, error_of, first_few, store_in_batches};
 use crate::domain::plausible::AlertTimes;
-use crate::domain::{Timestamp, VendorAlert, text};
+use crate::domain::{AlertStatus, Timestamp, VendorAlert, text};
 use crate::store::SyncTarget;
 use crate::vendors::{self, AlertWindow, VendorError};
 use tracing::{info, warn};
@@ -72,10 +72,12 @@ pub(super) async fn sync(
     // by absence: the adapter built the open keys from the rows it read, this one's too.
     let now = (engine.clock)();
     let (mut unbelievable, mut ends_dropped) = (Vec::new(), Vec::new());
+    let mut status_unknown = Vec::new();
     listing.alerts.retain_mut(|alert| match alert.check_times(now) {
         AlertTimes::Plausible => true,
         AlertTimes::EndDropped(why) => {
             ends_dropped.push(format!("{}: {why}", alert.vendor_alert_key));
+            status_unknown.push(alert.vendor_alert_key.clone());
             true
         }
         AlertTimes::Unbelievable(why) => {
@@ -83,6 +85,29 @@ pub(super) async fn sync(
             false
         }
     });
+    // An end that cannot be believed cannot make the occurrence resolved either: it keeps
+    // its stored status (a new one is active), and no listing resolves it by its absence
+    // from the open keys the adapter built from its word.
+    if let Some(open) = listing.open_keys.as_mut() {
+        open.extend(status_unknown.iter().cloned());
+    }
+    if !status_unknown.is_empty() {
+        match engine.store.stored_alert_statuses(vendor.id, status_unknown.clone()).await {
+            Ok(stored) => {
+                for alert in listing.alerts.iter_mut() {
+                    if status_unknown.contains(&alert.vendor_alert_key) {
+                        let kept = stored.get(&alert.vendor_alert_key).copied();
+                        alert.status = kept.unwrap_or(AlertStatus::Active);
+                    }
+                }
+            }
+            // Without the stored status nothing may be said of them: not stored this run.
+            Err(e) => {
+                listing.warnings.push(format!("could not read stored alert statuses: {e}"));
+                listing.alerts.retain(|a| !status_unknown.contains(&a.vendor_alert_key));
+            }
+        }
+    }
     let mut run = VendorRun {
         total: listing.alerts.len() as u64,
         in_part: listing.partial,

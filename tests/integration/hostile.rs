@@ -4,7 +4,7 @@
 
 use crate::support::sqlite3;
 use crate::sync::{Harness, fast_settings};
-use plantsync::domain::{RunKind, RunStatus, VendorKind};
+use plantsync::domain::{AlertStatus, RunKind, RunStatus, VendorKind};
 use plantsync::simulator::{AccountSpec, Faults};
 use plantsync::store::AlertFilter;
 
@@ -140,4 +140,26 @@ async fn an_impossible_alert_end_overwrites_no_stored_end() {
         .map(|a| (a.vendor_alert_key, a.ended_at))
         .collect();
     assert_eq!(after, ended, "every stored end stays");
+}
+
+/// An open alert whose end comes back in the year 9999 stays open: an end that cannot be
+/// believed cannot resolve it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_end_resolves_no_open_alert() {
+    let h = Harness::new(vec![AccountSpec::new(VendorKind::Sungrow, 3, 1)]).await;
+    h.run(RunKind::Plants).await;
+    let all = AlertFilter { vendor: Some("acct-0".into()), ..AlertFilter::default() };
+    assert_eq!(h.run(RunKind::Alerts).await.status, RunStatus::Ok);
+    let statuses = |alerts: Vec<plantsync::domain::Alert>| -> Vec<(String, AlertStatus)> {
+        alerts.into_iter().map(|a| (a.vendor_alert_key, a.status)).collect()
+    };
+    let before = statuses(h.store.list_alerts(all.clone()).await.unwrap());
+    assert!(before.iter().any(|(_, status)| *status == AlertStatus::Active), "{before:?}");
+
+    h.sim.set_faults(0, Faults { implausible_alert_end: Some(0), ..Faults::none() });
+    let report = h.run(RunKind::Alerts).await;
+    assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
+    assert!(Harness::error_of(&report, 0).contains("impossible alert end(s) not stored"));
+    let after = statuses(h.store.list_alerts(all).await.unwrap());
+    assert_eq!(after, before, "no alert changed its status");
 }
