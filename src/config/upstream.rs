@@ -54,24 +54,25 @@ impl std::fmt::Display for UpstreamUrl {
     }
 }
 
-/// `url` with its password (in the user part or a `password=` parameter) redacted.
+/// `url` with its password (in the user part or a `password=` parameter) redacted. The
+/// user part is read as tokio-postgres reads it: everything before the first `@`, whatever
+/// it holds (an unescaped `/` or `?` in a password included), the password after its
+/// first `:`. A query key is compared after percent-decoding (`pass%77ord`).
 fn shown_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{name}:{REDACTED}@{host}"),
-            None => format!("{user}@{host}"),
+    let (user, rest) = match rest.split_once('@') {
+        Some((credentials, after)) => match credentials.split_once(':') {
+            Some((name, _)) => (format!("{name}:{REDACTED}@"), after),
+            None => (format!("{credentials}@"), after),
         },
-        None => authority.to_owned(),
+        None => (String::new(), rest),
     };
-    let tail = match tail.split_once('?') {
+    let shown_rest = match rest.split_once('?') {
         Some((path, query)) => {
             let query = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                    Some((k, _)) if percent_decoded(k).eq_ignore_ascii_case("password") => {
                         format!("{k}={REDACTED}")
                     }
                     _ => pair.to_owned(),
@@ -80,9 +81,34 @@ fn shown_url(url: &str) -> String {
                 .join("&");
             format!("{path}?{query}")
         }
-        None => tail.to_owned(),
+        None => rest.to_owned(),
     };
-    format!("{scheme}://{authority}{tail}")
+    format!("{scheme}://{user}{shown_rest}")
+}
+
+/// `%XX` escapes decoded (bytes that are not UTF-8 become U+FFFD); other text as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parses the key's text (empty: unset).
@@ -110,6 +136,13 @@ mod tests {
             format!("postgresql://db/central?user=ops&password={REDACTED}")
         );
         assert_eq!(shown_url("postgres://ops@db/c"), "postgres://ops@db/c");
+        // A password with an unescaped `/` or `?` is still the password, as tokio-postgres
+        // reads it; a percent-encoded key is still `password`.
+        for url in ["postgres://ops:ab/cd@db/central", "postgres://ops:ab?cd@db/central"] {
+            assert_eq!(shown_url(url), format!("postgres://ops:{REDACTED}@db/central"), "{url}");
+        }
+        let encoded = shown_url("postgres://db/c?pass%77ord=s3cret&user=ops");
+        assert_eq!(encoded, format!("postgres://db/c?pass%77ord={REDACTED}&user=ops"));
     }
 
     #[test]
