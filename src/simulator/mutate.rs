@@ -237,6 +237,17 @@ fn is_identity(path: &[Step]) -> bool {
     key_of(path).is_some_and(|key| IDENTITY_KEYS.contains(&key))
 }
 
+/// The keys of an alert's end (readable impossible values go there too: see
+/// [`Mutator::type_change`]).
+const END_KEYS: [&str; 2] = ["over_time", "recoveryTime"];
+/// Ends in epoch milliseconds no alert can have: the year 9999, and 1900.
+const IMPOSSIBLE_END_MILLIS: [f64; 2] = [253_402_300_799_000.0, 1_000.0];
+
+/// Whether the node at `path` is an alert's end.
+fn is_end(path: &[Step]) -> bool {
+    matches!(path.last(), Some(Step::Key(key)) if END_KEYS.contains(&key.as_str()))
+}
+
 /// Whether the node at `path` is a count (see [`COUNT_KEYS`]).
 fn is_count(path: &[Step]) -> bool {
     matches!(path.last(), Some(Step::Key(key)) if COUNT_KEYS.contains(&key.as_str()))
@@ -399,7 +410,14 @@ impl Mutator {
         };
         self.length_changed |= is_count(&path);
         let Some(node) = at(doc, &path) else { return false };
-        if is_identity(&path) {
+        if is_end(&path) && self.rng.below(2) == 0 {
+            // An end in its own kind but impossible (the year 9999, before the epoch's
+            // plausible window): readable, so the sync's plausibility gate is what meets it.
+            *node = match node {
+                Value::Number(_) => number(IMPOSSIBLE_END_MILLIS[self.rng.below(2) as usize]),
+                _ => Value::String(BAD_TIMES[self.rng.below(2) as usize].into()),
+            };
+        } else if is_identity(&path) {
             *node = match self.rng.below(3) {
                 0 => Value::Bool(self.rng.below(2) == 0),
                 1 => Value::Object(Map::from_iter([("value".to_owned(), node.clone())])),

@@ -66,6 +66,18 @@ fn clear_implausible_values(tx: &Transaction<'_>) -> Result<usize> {
         ),
     ];
     let mut cleared = 0;
+    // Readings of an impossible time go with it, as the sync drops them together.
+    let (_, time_outside) = &rules[6];
+    cleared += tx.execute(
+        &format!(
+            "UPDATE plants SET current_power_kw = NULL, daily_energy_kwh = NULL,
+                 total_energy_kwh = NULL
+             WHERE vendor_updated_at IS NOT NULL AND ({time_outside})
+               AND (current_power_kw IS NOT NULL OR daily_energy_kwh IS NOT NULL
+                    OR total_energy_kwh IS NOT NULL)"
+        ),
+        [],
+    )?;
     for (column, outside) in rules {
         cleared += tx.execute(
             &format!(
@@ -84,18 +96,23 @@ fn clear_implausible_values(tx: &Transaction<'_>) -> Result<usize> {
 }
 
 /// `PS_STATUS_7`, `STATE_7`, `STATUS_7` (words earlier versions made up) become the digits
-/// the portal sent, as new listings store them.
+/// the portal sent, as new listings store them; a code no portal sends as a state
+/// (`STATE_-9223372036854775808`) becomes no word, as `vendors::codes` rules.
 fn unmake_status_words(tx: &Transaction<'_>) -> Result<()> {
     for (kind, prefix) in [("sungrow", "PS_STATUS_"), ("huawei", "STATE_"), ("growatt", "STATUS_")]
     {
-        let from = prefix.len() + 1;
+        let (length, from) = (prefix.len(), prefix.len() + 1);
+        let digits = format!("substr(network_status, {from})");
         tx.execute(
             &format!(
-                "UPDATE plants SET network_status = substr(network_status, {from})
-                 WHERE network_status LIKE '{prefix}%'
+                "UPDATE plants SET network_status = CASE
+                     WHEN {digits} GLOB '[0-9]' OR {digits} GLOB '[0-9][0-9]'
+                       OR {digits} GLOB '[0-9][0-9][0-9]' THEN {digits}
+                     ELSE NULL END
+                 WHERE substr(network_status, 1, {length}) = ?2
                  AND vendor_id IN (SELECT id FROM vendors WHERE kind = ?1)"
             ),
-            [kind],
+            [kind, prefix],
         )?;
     }
     Ok(())
@@ -135,6 +152,22 @@ fn rekey_misread_alerts(tx: &Transaction<'_>) -> Result<(usize, usize)> {
             |r| r.get(0),
         )?;
         if taken {
+            // What a person or the portal decided under the old key (acknowledged,
+            // resolved and when) carries over to the row that stays, unless that one is
+            // further along already; the earlier first sighting is kept.
+            tx.execute(
+                "UPDATE alerts SET
+                     status = CASE
+                         WHEN alerts.status = 'ACTIVE' THEN old.status
+                         WHEN alerts.status = 'ACKNOWLEDGED' AND old.status = 'RESOLVED'
+                             THEN old.status
+                         ELSE alerts.status END,
+                     ended_at = coalesce(alerts.ended_at, old.ended_at),
+                     created_at = min(alerts.created_at, old.created_at)
+                 FROM (SELECT status, ended_at, created_at FROM alerts WHERE id = ?3) AS old
+                 WHERE alerts.vendor_id = ?1 AND alerts.vendor_alert_key = ?2",
+                params![vendor, new_key, id],
+            )?;
             removed += tx.execute("DELETE FROM alerts WHERE id = ?1", [id])?;
         } else {
             rekeyed += tx.execute(
@@ -143,13 +176,16 @@ fn rekey_misread_alerts(tx: &Transaction<'_>) -> Result<(usize, usize)> {
             )?;
         }
     }
-    // Ends read in the wrong unit were as impossible: cleared, as the sync clears them.
+    // Impossible ends (read in the wrong unit, the year 9999, before their start) were
+    // stored by earlier versions: cleared, as the sync no longer stores them.
+    let latest = Timestamp::from_datetime(&(chrono::Utc::now() + chrono::TimeDelta::days(2)));
     tx.execute(
         &format!(
             "UPDATE alerts SET ended_at = NULL WHERE ended_at IS NOT NULL
-             AND (length(ended_at) != 24 OR ended_at < '{EARLIEST}')"
+             AND (length(ended_at) != 24 OR ended_at < '{EARLIEST}' OR ended_at > ?1
+                  OR (started_at IS NOT NULL AND ended_at < started_at))"
         ),
-        [],
+        [latest],
     )?;
     Ok((rekeyed, removed))
 }

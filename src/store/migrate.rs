@@ -308,7 +308,11 @@ mod tests {
                         (1, 'NE=1|E|2065|1718000000', 'HIGH', 'ACTIVE', 'b', '1970-01-20T21:13:20.000Z', '1970-01-20T22:13:20.000Z'),
                         (1, 'NE=1|E|2065|1718000000000', 'HIGH', 'ACTIVE', 'b', '2024-06-10T06:13:20.000Z', NULL),
                         (2, 'SN|2|1|1718000123000', 'LOW', 'ACTIVE', 'c', '+56412-01-01T00:00:00.000Z', NULL),
-                        (2, 'SN|2|1|1718000999', 'LOW', 'ACTIVE', 'd', '2024-06-10T06:29:59.000Z', NULL);",
+                        (2, 'SN|2|1|1718000999', 'LOW', 'ACTIVE', 'd', '2024-06-10T06:29:59.000Z', NULL),
+                        (2, 'SN|2|1|1718000999000', 'LOW', 'ACKNOWLEDGED', 'd', '+56412-02-01T00:00:00.000Z', NULL),
+                        (4, 'Sun|k|10|2024-06-10 10:00:00', 'LOW', 'RESOLVED', 'e', '2024-06-10T02:00:00.000Z', '9999-12-31T23:59:59.000Z');
+                 INSERT INTO plants (vendor_id, vendor_plant_id, name, network_status)
+                 VALUES (1, 'NE=2', 'Garbage code', 'STATE_-9223372036854775808');",
             )
             .unwrap();
         }
@@ -331,7 +335,7 @@ mod tests {
                 .prepare(
                     "SELECT name, capacity_kw, latitude, longitude, current_power_kw,
                             daily_energy_kwh, total_energy_kwh, vendor_updated_at, network_status
-                     FROM plants ORDER BY vendor_id",
+                     FROM plants ORDER BY id",
                 )
                 .unwrap();
             stmt.query_map([], |r| {
@@ -382,9 +386,24 @@ mod tests {
                 ("NE=1|E|2065|1718000000000".into(), "2024-06-10T06:13:20.000Z".into(), None),
                 ("SN|2|1|1718000123".into(), "2024-06-10T06:15:23.000Z".into(), None),
                 ("SN|2|1|1718000999".into(), "2024-06-10T06:29:59.000Z".into(), None),
+                ("Sun|k|10|2024-06-10 10:00:00".into(), "2024-06-10T02:00:00.000Z".into(), None),
             ],
-            "rekeyed, the duplicate removed, the well-keyed kept"
+            "rekeyed, the duplicate removed, the well-keyed kept, the year-9999 end cleared"
         );
+        let acknowledged: String = conn
+            .query_row(
+                "SELECT status FROM alerts WHERE vendor_alert_key = 'SN|2|1|1718000999'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(acknowledged, "ACKNOWLEDGED", "what a person did under the old key stays");
+        let garbage: Option<String> = conn
+            .query_row("SELECT network_status FROM plants WHERE name = 'Garbage code'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(garbage, None, "a code no portal sends is no word");
     }
 
     #[tokio::test]

@@ -389,8 +389,9 @@ impl Engine {
         };
         let mut run = match parked {
             // A secret the keyring could not give: no call can work without it, and the
-            // portal never refused it, so the vendor fails with what to do, not parked.
-            _ if !target.unreadable_secrets.is_empty() => VendorRun {
+            // portal never refused it, so the vendor fails with what to do, not parked. (A
+            // vendor parked for a refusal stays parked: its refusal is what to fix.)
+            None | Some(Parked::Probe) if !target.unreadable_secrets.is_empty() => VendorRun {
                 error: Some(target.unreadable_secrets.join("; ")),
                 ..VendorRun::default()
             },
@@ -429,7 +430,7 @@ impl Engine {
             VendorOutcome::Succeeded { at: started_at }
         } else {
             VendorOutcome::Failed {
-                error: run.error.clone().unwrap_or_else(|| "failed".into()),
+                error: text::excerpt(run.error.as_deref().unwrap_or("failed"), text::ERROR_CHARS),
                 needs_user_action: run.needs_user_action,
             }
         };
