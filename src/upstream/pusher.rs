@@ -58,8 +58,10 @@ pub struct Pusher {
     backoff: Backoff,
     gate: tokio::sync::Mutex<()>,
     plan: Mutex<Plan>,
-    /// A run finished: push unless backing off.
-    synced: Notify,
+    /// Counts finished runs: the loop pushes when it moved since its last push started
+    /// (a run that finished before a push started is covered by it; one that finished
+    /// during a push gets another), unless backing off.
+    synced: watch::Sender<u64>,
     /// The plan changed (a push's outcome): the loop looks at it again.
     replanned: Notify,
     stopping: AtomicBool,
@@ -81,7 +83,7 @@ impl Pusher {
             backoff,
             gate: tokio::sync::Mutex::new(()),
             plan: Mutex::new(Plan::default()),
-            synced: Notify::new(),
+            synced: watch::Sender::new(0),
             replanned: Notify::new(),
             stopping: AtomicBool::new(false),
         }))
@@ -132,7 +134,7 @@ impl Pusher {
     /// A run finished: the loop pushes, unless it is backing off (the rows then wait for
     /// its next attempt). Returns at once.
     pub fn sync_finished(&self) {
-        self.synced.notify_one();
+        self.synced.send_modify(|runs| *runs = runs.wrapping_add(1));
     }
 
     /// The loop of the agent's push component: one push at start (what an earlier run
@@ -140,6 +142,7 @@ impl Pusher {
     /// step; ends when `stop` turns true (a push under way is finished or, past the
     /// component's deadline, dropped: its unconfirmed batch is simply sent again later).
     pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut synced = self.synced.subscribe();
         let mut due = true;
         loop {
             if !due {
@@ -152,7 +155,7 @@ impl Pusher {
                 let woke = tokio::select! {
                     _ = stop.wait_for(|stop| *stop) => Woke::Stop,
                     () = self.replanned.notified() => Woke::Replan,
-                    () = self.synced.notified(), if next.is_none() => Woke::Due,
+                    _ = synced.changed(), if next.is_none() => Woke::Due,
                     () = sleep_until(next) => Woke::Due,
                 };
                 match woke {
@@ -165,6 +168,8 @@ impl Pusher {
             if *stop.borrow() {
                 break;
             }
+            // The runs finished so far are covered by this push.
+            synced.mark_unchanged();
             match self.push(false).await {
                 Ok(report) if report.rows_sent > 0 => info!(
                     rows = report.rows_sent,
