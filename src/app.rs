@@ -308,7 +308,7 @@ fn run_agent(settings: Settings, log: &mut Option<logging::LogGuard>) -> anyhow:
     let locked = runtime.block_on(
         DataDirLock::acquire_for_agent(dir.path(), |sync| {
             tracing::info!(
-                "a CLI {} sync (pid {}) holds the data dir; starting when it is done",
+                "a CLI {} (pid {}) holds the data dir; starting when it is done",
                 sync.kind,
                 sync.pid
             );

@@ -1,5 +1,5 @@
 //! The agent's components, each one job: recovery, notifications and metrics, the control
-//! API, the run drain, the schedule loop.
+//! API, the run drain, the schedule loop, the upstream push.
 
 use super::{Component, Deadline, Event, notify};
 use crate::api::{self, ApiState, metrics::Metrics};
@@ -157,6 +157,7 @@ impl ApiComponent {
             clock: Arc::new(SystemClock),
             metrics,
             bind: settings.api_bind.value,
+            pusher: None,
         };
         Self {
             state: Some(state),
@@ -166,6 +167,16 @@ impl ApiComponent {
             shutdown: None,
             task: None,
         }
+    }
+}
+
+impl ApiComponent {
+    /// Serves `POST /api/push` and the push's state with `pusher`.
+    pub(super) fn with_pusher(mut self, pusher: Option<Arc<crate::upstream::Pusher>>) -> Self {
+        if let Some(state) = self.state.as_mut() {
+            state.pusher = pusher;
+        }
+        self
     }
 }
 
@@ -340,6 +351,57 @@ impl Component for ScheduleComponent {
         }
         if let Some(task) = self.task.take() {
             join_by(task, deadline, "schedule").await;
+        }
+    }
+}
+
+/// The upstream push (when `upstream.url` is set): its own task pushes at start, after
+/// every run that synced a vendor, and on the backoff while the upstream fails
+/// ([`crate::upstream::Pusher`]). It never holds up the engine: a finished run only wakes
+/// the task.
+pub(super) struct PushComponent {
+    pusher: Arc<crate::upstream::Pusher>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl PushComponent {
+    pub(super) fn new(pusher: Arc<crate::upstream::Pusher>) -> Self {
+        Self { pusher, shutdown: None, task: None }
+    }
+}
+
+#[async_trait::async_trait]
+impl Component for PushComponent {
+    fn name(&self) -> &'static str {
+        "upstream push"
+    }
+
+    async fn start(&mut self) -> anyhow::Result<()> {
+        let (shutdown, stopping) = tokio::sync::watch::channel(false);
+        self.shutdown = Some(shutdown);
+        self.task = Some(tokio::spawn(Arc::clone(&self.pusher).run(stopping)));
+        info!(target = self.pusher.target(), "pushing upstream after each sync");
+        Ok(())
+    }
+
+    async fn handle(&mut self, event: &Event) {
+        let Event::RunFinished(report) = event;
+        // A run that synced nothing changed nothing worth a connection.
+        if matches!(report.status, RunStatus::Ok | RunStatus::Partial) {
+            self.pusher.sync_finished();
+        }
+    }
+
+    async fn stop(&mut self, deadline: &Deadline) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(true);
+        }
+        if let Some(task) = self.task.take() {
+            join_by(task, deadline, "upstream push").await;
+        }
+        if deadline.within(self.pusher.stop()).await.is_none() {
+            warn!("an upstream push asked through the API did not end in time");
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Each long-running part is a [`Component`] with `start`, `handle` and `stop` (the shape
 //! of atuin's daemon components): recovery from an unclean stop, the control API, the run
 //! drain (through which every sync goes), the schedule loop, metrics and notifications;
-//! the upstream push will be one more. [`run`] starts them in order, hands every agent-wide
+//! the upstream push (when configured) is one more. [`run`] starts them in order, hands every agent-wide
 //! [`Event`] (a finished run) to each, and on SIGINT/SIGTERM stops them in reverse order:
 //! the schedule stops ticking, the drain waits for a running sync (up to
 //! [`SHUTDOWN_GRACE`], or until a second stop signal asks to end it now, then ends it and
@@ -23,7 +23,7 @@ use crate::schedule::{Coordinator, RunError, Runner};
 use crate::store::Store;
 use crate::sync::{Engine, EngineSettings, Progress};
 pub(crate) use components::schedule_settings;
-use components::{ApiComponent, Drain, Notifications, Recovery, ScheduleComponent};
+use components::{ApiComponent, Drain, Notifications, PushComponent, Recovery, ScheduleComponent};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -127,13 +127,22 @@ pub async fn run(
     let coordinator = Coordinator::new(Arc::new(EngineRunner { engine, events }));
     let metrics = Arc::new(crate::api::metrics::Metrics::default());
     let schedule = Arc::new(components::schedule_settings(&settings));
+    let pusher = crate::upstream::Pusher::from_settings(&settings, store.clone());
+    let api =
+        ApiComponent::new(&settings, &store, &coordinator, &schedule, Arc::clone(&metrics), lock)
+            .with_pusher(pusher.clone());
     let mut parts: Vec<Box<dyn Component>> = vec![
         Box::new(Recovery::new(store.clone(), unclean)),
-        Box::new(Notifications::new(&settings, store.clone(), Arc::clone(&metrics))),
-        Box::new(ApiComponent::new(&settings, &store, &coordinator, &schedule, metrics, lock)),
+        Box::new(Notifications::new(&settings, store.clone(), metrics)),
+        Box::new(api),
         Box::new(Drain::new(Arc::clone(&coordinator), store.clone())),
         Box::new(ScheduleComponent::new(coordinator, store, schedule)),
     ];
+    // Last, so it stops first: a push under way gets the grace, and the API still answers
+    // a `POST /api/push` waiting for it.
+    if let Some(pusher) = pusher {
+        parts.push(Box::new(PushComponent::new(pusher)));
+    }
     for (started, part) in parts.iter_mut().enumerate() {
         if let Err(error) = part.start().await {
             warn!("the {} did not start: {error:#}", part.name());

@@ -1,7 +1,9 @@
 //! Counters for `GET /metrics`, in the Prometheus text format.
 
+use super::wire::UpstreamStatus;
 use crate::domain::{PlantStatus, RunKind, RunReport, RunStatus, Timestamp};
 use crate::store::{StoreStatus, VendorHealth};
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -53,8 +55,14 @@ impl Metrics {
         }
     }
 
-    /// The exposition text; the per-vendor and store gauges come from `status`.
-    pub fn render(&self, status: &StoreStatus) -> String {
+    /// The exposition text; the per-vendor and store gauges come from `status`, the
+    /// upstream ones from `upstream` (read at `now`).
+    pub fn render(
+        &self,
+        status: &StoreStatus,
+        upstream: Option<&UpstreamStatus>,
+        now: DateTime<Utc>,
+    ) -> String {
         let counts = self.counts.lock().map(|c| c.clone()).unwrap_or_default();
         let mut out = String::new();
         family(&mut out, "plantsync_runs_total", "counter", "Sync runs by kind and outcome.");
@@ -151,7 +159,85 @@ impl Metrics {
         }
         family(&mut out, "plantsync_alerts_active", "gauge", "Alerts still active.");
         let _ = writeln!(out, "plantsync_alerts_active {}", status.active_alerts);
+        if let Some(upstream) = upstream {
+            upstream_gauges(&mut out, upstream, now);
+        }
         out
+    }
+}
+
+/// The upstream push's gauges: the queue per table, how old its oldest change is, the
+/// last push and the retry state, so a stall shows on the first scrape after it begins.
+fn upstream_gauges(out: &mut String, upstream: &UpstreamStatus, now: DateTime<Utc>) {
+    let state = &upstream.state;
+    family(
+        out,
+        "plantsync_upstream_pending_rows",
+        "gauge",
+        "Rows changed locally and not yet confirmed by the central database, per table.",
+    );
+    for table in &state.tables {
+        let _ = writeln!(
+            out,
+            "plantsync_upstream_pending_rows{{table=\"{}\"}} {}",
+            table.table, table.pending
+        );
+    }
+    family(
+        out,
+        "plantsync_upstream_oldest_pending_seconds",
+        "gauge",
+        "Age of the oldest pending row's last change (0: nothing pending).",
+    );
+    let oldest =
+        state.oldest_pending_at().map_or(0, |at| (now - at.as_datetime()).num_seconds().max(0));
+    let _ = writeln!(out, "plantsync_upstream_oldest_pending_seconds {oldest}");
+    family(
+        out,
+        "plantsync_upstream_configured",
+        "gauge",
+        "1 when this agent pushes upstream (upstream.url is set).",
+    );
+    let _ = writeln!(out, "plantsync_upstream_configured {}", u8::from(upstream.target.is_some()));
+    if let Some(last) = &state.last_push {
+        family(
+            out,
+            "plantsync_upstream_last_push_success",
+            "gauge",
+            "1 when the last push confirmed every pending row, 0 when it failed.",
+        );
+        let _ = writeln!(out, "plantsync_upstream_last_push_success {}", u8::from(last.ok));
+        family(
+            out,
+            "plantsync_upstream_last_push_timestamp_seconds",
+            "gauge",
+            "Unix time the last push ended.",
+        );
+        let _ = writeln!(
+            out,
+            "plantsync_upstream_last_push_timestamp_seconds {}",
+            last.finished_at.as_datetime().timestamp()
+        );
+    }
+    family(
+        out,
+        "plantsync_upstream_consecutive_failures",
+        "gauge",
+        "Failed pushes in a row (0 after a success).",
+    );
+    let _ = writeln!(out, "plantsync_upstream_consecutive_failures {}", state.retry.failures);
+    if let Some(next) = &state.retry.next_attempt_at {
+        family(
+            out,
+            "plantsync_upstream_next_attempt_timestamp_seconds",
+            "gauge",
+            "Unix time of the agent's next push attempt while it backs off.",
+        );
+        let _ = writeln!(
+            out,
+            "plantsync_upstream_next_attempt_timestamp_seconds {}",
+            next.as_datetime().timestamp()
+        );
     }
 }
 
@@ -219,7 +305,7 @@ mod tests {
                 next_key_probe_at: None,
             }],
         };
-        let text = metrics.render(&status);
+        let text = metrics.render(&status, None, Utc::now());
         assert!(text.contains("plantsync_plants_by_status{status=\"online\"} 3\n"), "{text}");
         assert!(text.contains("plantsync_plants_by_status{status=\"offline\"} 1\n"), "{text}");
         assert!(text.contains("plantsync_plants_by_status{status=\"fault\"} 0\n"), "{text}");

@@ -1,5 +1,5 @@
 //! The loopback control API (axum): the original's cron endpoints, status, pause and
-//! resume, health and metrics.
+//! resume, the upstream push, health and metrics.
 //!
 //! # Security
 //!
@@ -58,6 +58,9 @@ pub struct ApiState {
     pub metrics: Arc<metrics::Metrics>,
     /// The address the API listens on (accepted as a `Host` besides the loopback names).
     pub bind: IpAddr,
+    /// The agent's upstream push (`None`: no `upstream.url`): `POST /api/push` goes
+    /// through it, so it never runs beside the agent's own push.
+    pub pusher: Option<Arc<crate::upstream::Pusher>>,
 }
 
 /// A JSON error with its status.
@@ -73,6 +76,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/status", get(status))
         .route("/api/pause", post(pause))
         .route("/api/resume", post(resume))
+        .route("/api/push", post(push))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -329,10 +333,54 @@ fn respond(served: &(crate::schedule::Served, crate::schedule::Shared)) -> Respo
     }
 }
 
+/// `?full=true` of `POST /api/push`.
+#[derive(Debug, Deserialize, Default)]
+struct PushQuery {
+    full: Option<bool>,
+}
+
+/// `POST /api/push[?full=true]`: one push now through the agent's pusher (after the one
+/// under way, if any); the answer is the push's report, as `plantsync push --format json`
+/// prints it. A failed push is HTTP 502 with the error in words (nothing is lost).
+async fn push(State(state): State<ApiState>, RunQuery(query): RunQuery<PushQuery>) -> Response {
+    let Some(pusher) = state.pusher.as_ref() else {
+        return error(
+            StatusCode::CONFLICT,
+            "this agent has no upstream configured (upstream.url); restart it with one",
+        );
+    };
+    let span = tracing::info_span!("api", source = "api", operation = "push");
+    match pusher.push(query.full.unwrap_or(false)).instrument(span).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e @ crate::upstream::PushError::Stopping) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
+        Err(crate::upstream::PushError::Failed(e)) => {
+            error(StatusCode::BAD_GATEWAY, crate::upstream::in_words(&e))
+        }
+    }
+}
+
+/// The upstream part of `/api/status` and `/metrics`: always the store's queue, with the
+/// target when the agent pushes.
+async fn upstream_status(state: &ApiState) -> Result<wire::UpstreamStatus, Response> {
+    match state.store.upstream_state().await {
+        Ok(upstream) => Ok(wire::UpstreamStatus {
+            target: state.pusher.as_ref().map(|p| p.target().to_owned()),
+            state: upstream,
+        }),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
 async fn status(State(state): State<ApiState>) -> Response {
     let store = match state.store.status().await {
         Ok(status) => status,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let upstream = match upstream_status(&state).await {
+        Ok(upstream) => upstream,
+        Err(response) => return response,
     };
     let candidates = match state.store.schedule_candidates().await {
         Ok(candidates) => candidates,
@@ -344,6 +392,7 @@ async fn status(State(state): State<ApiState>) -> Response {
         schedule: state.coordinator.status(),
         window: WindowStatus::of(&state.schedule.window, now),
         store,
+        upstream: Some(upstream),
     })
     .into_response()
 }
@@ -359,10 +408,14 @@ async fn resume(State(state): State<ApiState>) -> Response {
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {
+    let upstream = match upstream_status(&state).await {
+        Ok(upstream) => upstream,
+        Err(response) => return response,
+    };
     match state.store.status().await {
         Ok(status) => {
-            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&status))
-                .into_response()
+            let text = state.metrics.render(&status, Some(&upstream), state.clock.now());
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }

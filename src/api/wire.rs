@@ -216,6 +216,20 @@ pub struct StatusResponse {
     pub next: crate::schedule::NextRuns,
     /// What the database holds.
     pub store: StoreStatus,
+    /// The upstream push: pending rows, the last push, the retry state.
+    #[serde(default)]
+    pub upstream: Option<UpstreamStatus>,
+}
+
+/// The upstream push's state, as `/api/status` and `status --format json` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamStatus {
+    /// `upstream.url`, password redacted (`null`: not configured).
+    pub target: Option<String>,
+    /// The store's side: agent id, pending rows, oldest pending change and watermark per
+    /// table, the last push, failures in a row, the last error, the next attempt.
+    #[serde(flatten)]
+    pub state: crate::store::UpstreamState,
 }
 
 /// The answer to `POST /api/pause` and `/api/resume`.

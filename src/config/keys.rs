@@ -416,6 +416,28 @@ settings! {
         parse: |t| int_in(t, 1, 10_000),
         show: u32::to_string,
     }
+    /// The agent's first wait after a failed push, and the least it ever waits.
+    upstream_retry_min_seconds: u32 => UPSTREAM_RETRY_MIN_SECONDS {
+        name: "upstream.retry_min_seconds",
+        env: ["PLANTSYNC_UPSTREAM_RETRY_MIN_SECONDS"],
+        flag: None,
+        default: Some("30"),
+        doc: "The agent's wait after a failed push, doubling (with jitter) after each failure in a row; never shorter than this (1-3600)",
+        secret: false,
+        parse: |t| int_in(t, 1, 3600),
+        show: u32::to_string,
+    }
+    /// The longest wait between the agent's push attempts while the link is down.
+    upstream_retry_max_seconds: u32 => UPSTREAM_RETRY_MAX_SECONDS {
+        name: "upstream.retry_max_seconds",
+        env: ["PLANTSYNC_UPSTREAM_RETRY_MAX_SECONDS"],
+        flag: None,
+        default: Some("1800"),
+        doc: "The longest wait between the agent's push attempts while the upstream fails (1-86400; at least retry_min_seconds)",
+        secret: false,
+        parse: |t| int_in(t, 1, 86_400),
+        show: u32::to_string,
+    }
     /// Whether the vendors' raw JSON travels upstream.
     upstream_push_raw_json: bool => UPSTREAM_PUSH_RAW_JSON {
         name: "upstream.push_raw_json",

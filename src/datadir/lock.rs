@@ -49,13 +49,45 @@ pub struct AgentInfo {
     pub started_at: String,
 }
 
+/// What a CLI process holding the lock does: a sync of one kind, or an upstream push (one
+/// push per data dir at a time, like one sync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Work {
+    /// `sync plants`.
+    Plants,
+    /// `sync alerts`.
+    Alerts,
+    /// `push`.
+    Push,
+}
+
+impl From<RunKind> for Work {
+    fn from(kind: RunKind) -> Self {
+        match kind {
+            RunKind::Plants => Self::Plants,
+            RunKind::Alerts => Self::Alerts,
+        }
+    }
+}
+
+impl std::fmt::Display for Work {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Plants => "plants sync",
+            Self::Alerts => "alerts sync",
+            Self::Push => "upstream push",
+        })
+    }
+}
+
 /// What a CLI sync holding the lock publishes about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncInfo {
     /// Its process id.
     pub pid: u32,
-    /// What it syncs.
-    pub kind: RunKind,
+    /// What it does.
+    pub kind: Work,
     /// When it took the lock.
     pub started_at: String,
 }
@@ -83,7 +115,7 @@ impl Holder {
             }
             Self::Agent(agent) => format!("the agent (pid {}) on this data dir", agent.pid),
             Self::Sync(sync) => format!(
-                "the {} sync of another plantsync (pid {}) on this data dir",
+                "the {} of another plantsync (pid {}) on this data dir",
                 sync.kind, sync.pid
             ),
             Self::Unknown => "a process holding this data dir's lock".to_owned(),
@@ -274,9 +306,10 @@ impl DataDirLock {
     /// running agent to ask instead.
     pub async fn acquire_for_sync(
         data_dir: &Path,
-        kind: RunKind,
+        kind: impl Into<Work>,
         mut waiting: impl FnMut(&Holder),
     ) -> Result<SyncAccess, LockError> {
+        let kind = kind.into();
         let mut told = false;
         let mut unknown_since: Option<tokio::time::Instant> = None;
         loop {

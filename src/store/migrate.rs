@@ -27,6 +27,7 @@ const STEPS: &[Step] = &[
     Step::Code(step_4),
     Step::Code(super::cleanup::step_5),
     Step::Sql(include_str!("migrations/0006_upstream.sql")),
+    Step::Sql(include_str!("migrations/0007_upstream_retry.sql")),
 ];
 
 /// The schema version this build creates and understands.

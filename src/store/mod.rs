@@ -53,8 +53,8 @@ pub use sync::{
     VendorOutcome,
 };
 pub use upstream::{
-    ColumnKind, Cursor, LastPush, OutboxBatch, OutboxRow, UpstreamColumn, UpstreamState,
-    UpstreamTable, UpstreamTableState,
+    ColumnKind, Cursor, LastPush, OutboxBatch, OutboxRow, RetryState, UpstreamColumn,
+    UpstreamState, UpstreamTable, UpstreamTableState,
 };
 pub use vendors::{VendorFilter, VendorPatch};
 

@@ -22,11 +22,11 @@ use super::{Result, Store};
 use crate::domain::Timestamp;
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A table the upstream push sends, in the order a push sends them (organizations before
 /// the vendors that name them, vendors before their plants, plants before their alerts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpstreamTable {
     /// `organizations`.
@@ -193,6 +193,15 @@ impl UpstreamTable {
         }
     }
 
+    /// The local SQL of a row's last change time (runs have no `updated_at`: their end,
+    /// else their start).
+    fn changed_at(self) -> &'static str {
+        match self {
+            Self::SyncRuns => "coalesce(finished_at, started_at)",
+            _ => "updated_at",
+        }
+    }
+
     /// The columns sent, in the order of [`OutboxRow::values`].
     pub fn columns(self) -> &'static [UpstreamColumn] {
         match self {
@@ -268,7 +277,7 @@ pub struct OutboxBatch {
 }
 
 /// One table's state for `status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamTableState {
     /// The table.
     pub table: UpstreamTable,
@@ -278,10 +287,14 @@ pub struct UpstreamTableState {
     pub acknowledged_seq: i64,
     /// When it last moved.
     pub acknowledged_at: Option<Timestamp>,
+    /// The last change of the oldest row still pending (`None`: nothing pending): how long
+    /// the queue has waited at least. A row changed twice while pending shows its later
+    /// change, so this never overstates the wait.
+    pub oldest_pending_at: Option<Timestamp>,
 }
 
 /// The last push, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastPush {
     /// When it started.
     pub started_at: Timestamp,
@@ -295,8 +308,21 @@ pub struct LastPush {
     pub error: Option<String>,
 }
 
+/// The retry state of the push (step 7): what a stalled queue looks like.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RetryState {
+    /// Failed pushes in a row (0 after a success).
+    pub failures: u32,
+    /// The last failure's message, kept after later successes.
+    pub last_error: Option<String>,
+    /// When it failed.
+    pub last_error_at: Option<Timestamp>,
+    /// The agent's next automatic attempt while it backs off (`None`: none planned).
+    pub next_attempt_at: Option<Timestamp>,
+}
+
 /// The upstream state of the store for `status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamState {
     /// The agent id rows are pushed under.
     pub agent_id: String,
@@ -304,6 +330,21 @@ pub struct UpstreamState {
     pub tables: Vec<UpstreamTableState>,
     /// The last push, if any.
     pub last_push: Option<LastPush>,
+    /// Failures in a row, the last error, the next attempt.
+    #[serde(default)]
+    pub retry: RetryState,
+}
+
+impl UpstreamState {
+    /// Rows waiting in all tables.
+    pub fn pending(&self) -> u64 {
+        self.tables.iter().map(|t| t.pending).sum()
+    }
+
+    /// The oldest pending row's last change over all tables.
+    pub fn oldest_pending_at(&self) -> Option<Timestamp> {
+        self.tables.iter().filter_map(|t| t.oldest_pending_at).min()
+    }
 }
 
 /// The agent id as a UUID's text: the install id (32 hex digits of 128 random bits) in the
@@ -412,10 +453,20 @@ impl Store {
         .await
     }
 
-    /// Records the outcome of a push for `status`.
+    /// Records the outcome of a push for `status`, and with it the retry state: a success
+    /// resets the failures in a row, a failure counts one and keeps its message.
     pub async fn record_push(&self, push: LastPush) -> Result<()> {
         self.write(move |conn| {
-            conn.execute(
+            let tx = conn.unchecked_transaction()?;
+            match &push.error {
+                None if push.ok => tx.execute("UPDATE upstream_retry SET failures = 0", [])?,
+                error => tx.execute(
+                    "UPDATE upstream_retry
+                     SET failures = failures + 1, last_error = ?1, last_error_at = ?2",
+                    params![error.as_deref().unwrap_or("unknown"), push.finished_at],
+                )?,
+            };
+            tx.execute(
                 "INSERT OR REPLACE INTO upstream_last_push
                      (id, started_at, finished_at, ok, rows_sent, error)
                  VALUES (1, ?1, ?2, ?3, ?4, ?5)",
@@ -427,6 +478,17 @@ impl Store {
                     push.error
                 ],
             )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records the agent's next automatic push attempt (`None`: none planned, the agent
+    /// stopped or the queue is not backing off).
+    pub async fn set_next_push_attempt(&self, at: Option<Timestamp>) -> Result<()> {
+        self.write(move |conn| {
+            conn.execute("UPDATE upstream_retry SET next_attempt_at = ?1", [at])?;
             Ok(())
         })
         .await
@@ -449,16 +511,20 @@ impl Store {
                     )
                     .optional()?
                     .unwrap_or((0, None));
-                let pending = tx.query_row(
-                    &format!("SELECT count(*) FROM {table} WHERE change_seq > ?1"),
+                let (pending, oldest_pending_at) = tx.query_row(
+                    &format!(
+                        "SELECT count(*), min({}) FROM {table} WHERE change_seq > ?1",
+                        table.changed_at()
+                    ),
                     [acknowledged_seq],
-                    |r| super::codec::count(r, 0),
+                    |r| Ok((super::codec::count(r, 0)?, r.get(1)?)),
                 )?;
                 tables.push(UpstreamTableState {
                     table,
                     pending,
                     acknowledged_seq,
                     acknowledged_at,
+                    oldest_pending_at,
                 });
             }
             let last_push = tx
@@ -477,7 +543,23 @@ impl Store {
                     },
                 )
                 .optional()?;
-            Ok(UpstreamState { agent_id: as_uuid(&id), tables, last_push })
+            let retry = tx
+                .query_row(
+                    "SELECT failures, last_error, last_error_at, next_attempt_at
+                     FROM upstream_retry WHERE id = 1",
+                    [],
+                    |r| {
+                        Ok(RetryState {
+                            failures: r.get(0)?,
+                            last_error: r.get(1)?,
+                            last_error_at: r.get(2)?,
+                            next_attempt_at: r.get(3)?,
+                        })
+                    },
+                )
+                .optional()?
+                .unwrap_or_default();
+            Ok(UpstreamState { agent_id: as_uuid(&id), tables, last_push, retry })
         })
         .await
     }

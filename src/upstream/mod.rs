@@ -18,12 +18,16 @@
 //! * **Plain TCP only for now**: a URL asking for TLS (`sslmode=require`) is refused when
 //!   the config is read, never downgraded silently.
 
+pub mod backoff;
+pub mod pusher;
 pub mod schema;
+
+pub use pusher::{PushError, Pusher};
 
 use crate::config::upstream::UpstreamUrl;
 use crate::domain::Timestamp;
 use crate::store::{Cursor, LastPush, OutboxRow, Store, StoreError, UpstreamTable};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -81,7 +85,7 @@ impl UpstreamError {
 
 /// The error with its causes, each said once (tokio-postgres keeps the reason a connection
 /// failed in its source), for the record `status` shows.
-fn in_words(error: &UpstreamError) -> String {
+pub fn in_words(error: &UpstreamError) -> String {
     let mut text = error.to_string();
     let mut cause = std::error::Error::source(error);
     while let Some(next) = cause {
@@ -110,7 +114,7 @@ pub struct PushOptions {
 }
 
 /// One table's part of a push.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableStats {
     /// The table.
     pub table: UpstreamTable,
@@ -125,8 +129,8 @@ pub struct TableStats {
     pub acknowledged_seq: i64,
 }
 
-/// What a push did.
-#[derive(Debug, Clone, Serialize)]
+/// What a push did (also the answer of `POST /api/push`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PushReport {
     /// The agent id the rows went under.
     pub agent_id: String,

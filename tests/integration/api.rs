@@ -72,6 +72,7 @@ async fn api_limited(
         clock: Arc::new(TokioClock::starting_at(start)),
         metrics: Arc::new(Metrics::default()),
         bind: "127.0.0.1".parse().unwrap(),
+        pusher: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -164,3 +164,69 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
 pub async fn number(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
+
+/// A loopback port in front of the cluster that counts every connection made to it: while
+/// up it forwards the connection, while down it closes it at once (the client's connection
+/// ends before the server's first byte, as a central server that is away would refuse it).
+/// The counts are what the tests check a retry schedule by: attempts, never time.
+pub struct Forwarder {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    counts: std::sync::Arc<[AtomicU32; 2]>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Forwarder {
+    /// Starts one in front of `target`, down.
+    pub async fn start(target: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let counts = std::sync::Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
+        let (state, counted) = (up.clone(), counts.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let up = state.load(Ordering::SeqCst);
+                counted[usize::from(up)].fetch_add(1, Ordering::SeqCst);
+                if !up {
+                    drop(inbound);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let mut outbound =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await?;
+                    tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await?;
+                    Ok::<_, std::io::Error>(())
+                });
+            }
+        });
+        Self { port, up, counts, task }
+    }
+
+    /// Forwards from now on (`true`) or closes every new connection (`false`).
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+
+    /// Connections made while it was down.
+    pub fn attempts_while_down(&self) -> u32 {
+        self.counts[0].load(Ordering::SeqCst)
+    }
+
+    /// Connections made while it was up.
+    pub fn attempts_while_up(&self) -> u32 {
+        self.counts[1].load(Ordering::SeqCst)
+    }
+
+    /// `url` (of the cluster) through this forwarder.
+    pub fn url(&self, url: &str) -> String {
+        let name = url.rsplit('/').next().unwrap();
+        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

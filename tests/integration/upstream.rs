@@ -2,7 +2,7 @@
 //! simulator and a real PostgreSQL (`postgres.rs`: one cluster for this binary, one
 //! database per test).
 
-use crate::postgres::{Cluster, PASSWORD, connect, number};
+use crate::postgres::{Cluster, Forwarder, PASSWORD, connect, number};
 use crate::support::{Sandbox, sqlite3};
 use crate::sync_cli::add_vendors;
 use plantsync::domain::VendorKind;
@@ -317,4 +317,218 @@ async fn a_push_while_the_server_is_down_loses_nothing_and_the_next_delivers_onc
         assert_eq!(there, local, "{table}");
     }
     assert_eq!(push(&sandbox, &via_link, &[])["rows_sent"], 0);
+}
+
+/// Polls `ready` (a state, never a time, decides the test): the deadline only keeps a
+/// broken build from hanging.
+async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A running agent that syncs only when asked and pushes to `url`, retrying from 1 s up to
+/// 2 s while the upstream fails: (process, API address, token).
+async fn agent(sandbox: &Sandbox, url: &str) -> (std::process::Child, String, String) {
+    let child = sandbox
+        .spawnable(&["run"])
+        .envs([
+            ("PLANTSYNC_API_PORT", "0"),
+            ("PLANTSYNC_SYNC_ENABLED", "false"),
+            ("PLANTSYNC_ALERTS_ENABLED", "false"),
+            ("PLANTSYNC_UPSTREAM_URL", url),
+            ("PLANTSYNC_UPSTREAM_RETRY_MIN_SECONDS", "1"),
+            ("PLANTSYNC_UPSTREAM_RETRY_MAX_SECONDS", "2"),
+        ])
+        .spawn()
+        .unwrap();
+    let info = sandbox.data_dir().join("agent.json");
+    let mut api = String::new();
+    wait_until("the agent's API", async || {
+        let read = std::fs::read_to_string(&info).ok();
+        let info: Option<Value> = read.and_then(|t| serde_json::from_str(&t).ok());
+        match info.as_ref().and_then(|i| i["api"].as_str()) {
+            Some(address) => {
+                api = address.to_owned();
+                true
+            }
+            None => false,
+        }
+    })
+    .await;
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    (child, api, token)
+}
+
+fn client() -> reqwest::Client {
+    plantsync::vendors::http::plain_client(std::time::Duration::from_secs(120)).unwrap()
+}
+
+async fn api_get(api: &str, token: &str, path: &str) -> reqwest::Response {
+    client().get(format!("http://{api}{path}")).bearer_auth(token).send().await.unwrap()
+}
+
+async fn api_status(api: &str, token: &str) -> Value {
+    api_get(api, token, "/api/status").await.json().await.unwrap()
+}
+
+/// Asks the agent for a plants sync and waits for its answer.
+async fn agent_sync(api: &str, token: &str) {
+    let answer: Value = client()
+        .post(format!("http://{api}/api/cron/sync-plants"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["success"], true, "{answer}");
+}
+
+/// SIGTERM, then the agent's exit.
+fn stop(mut agent: std::process::Child) {
+    let pid = agent.id().to_string();
+    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(agent.wait().unwrap().success());
+}
+
+async fn central_counts(url: &str) -> Vec<i64> {
+    let central = connect(url).await;
+    let mut counts = Vec::new();
+    for table in TABLES {
+        counts.push(number(&central, &format!("SELECT count(*) FROM plantsync.{table}")).await);
+    }
+    counts
+}
+
+fn local_counts(sandbox: &Sandbox) -> Vec<i64> {
+    TABLES.iter().map(|t| local_count(sandbox, t)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_an_upstream_pushes_after_its_first_sync_without_being_asked() {
+    let sim = simulator().await;
+    let sandbox = Sandbox::new();
+    add_vendors(&sandbox, &sim, 2);
+    let url = Cluster::get().database().await;
+    init(&sandbox, &url);
+    let (child, api, token) = agent(&sandbox, &url).await;
+
+    agent_sync(&api, &token).await;
+    // Nobody asks for a push: the agent's own, after the run, delivers the plants.
+    let plants = local_count(&sandbox, "plants");
+    assert!(plants > 0);
+    wait_until("the plants centrally", async || {
+        central_counts(&url).await == local_counts(&sandbox)
+    })
+    .await;
+    wait_until("the push recorded", async || {
+        let status = api_status(&api, &token).await;
+        status["upstream"]["tables"].as_array().unwrap().iter().all(|t| t["pending"] == 0)
+            && status["upstream"]["last_push"]["ok"] == true
+    })
+    .await;
+    let status = api_status(&api, &token).await;
+    let upstream = &status["upstream"];
+    assert!(upstream["target"].as_str().unwrap().contains("**REDACTED**"), "{upstream}");
+    assert_eq!(upstream["retry"]["failures"], 0, "{upstream}");
+    assert!(upstream["retry"]["next_attempt_at"].is_null(), "{upstream}");
+    assert!(!status.to_string().contains(PASSWORD));
+    let metrics = api_get(&api, &token, "/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("plantsync_upstream_pending_rows{table=\"plants\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("plantsync_upstream_last_push_success 1\n"), "{metrics}");
+    assert!(metrics.contains("plantsync_upstream_oldest_pending_seconds 0\n"), "{metrics}");
+
+    // `POST /api/push` needs the admin token and answers with the per-table counts.
+    let refused = client().post(format!("http://{api}/api/push")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    sim.touch_plant(0, 3);
+    agent_sync(&api, &token).await;
+    let pushed: Value = client()
+        .post(format!("http://{api}/api/push?full=true"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pushed["full"], true, "{pushed}");
+    assert_eq!(sent(&pushed, "plants"), plants, "--full sends every plant: {pushed}");
+
+    // `plantsync push` while the agent runs goes through it (the agent holds the data
+    // dir's lock for its whole life: a push of its own could not start).
+    let report = push(&sandbox, &url, &[]);
+    assert_eq!(report["rows_sent"], 0, "the agent's pushes delivered everything: {report}");
+    assert_eq!(report["agent_id"], pushed["agent_id"]);
+    stop(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_server_down_the_agent_retries_on_its_backoff_and_delivers_everything_once_back() {
+    let sim = simulator().await;
+    let sandbox = Sandbox::new();
+    add_vendors(&sandbox, &sim, 2);
+    let cluster = Cluster::get();
+    let url = cluster.database().await;
+    init(&sandbox, &url);
+    let link = Forwarder::start(cluster.port).await;
+    let (child, api, token) = agent(&sandbox, &link.url(&url)).await;
+
+    // Its push at start fails; a sync meanwhile does not bring the next attempt forward.
+    agent_sync(&api, &token).await;
+    wait_until("three failed attempts", async || {
+        api_status(&api, &token).await["upstream"]["retry"]["failures"].as_u64().unwrap() >= 3
+    })
+    .await;
+    // The stall is visible while it lasts: pending rows, the error, the next attempt.
+    let status = api_status(&api, &token).await;
+    let upstream = &status["upstream"];
+    assert_eq!(upstream["last_push"]["ok"], false, "{upstream}");
+    assert!(
+        upstream["retry"]["last_error"].as_str().unwrap().contains("cannot reach"),
+        "{upstream}"
+    );
+    for table in upstream["tables"].as_array().unwrap() {
+        let name = table["table"].as_str().unwrap();
+        assert_eq!(table["pending"].as_i64().unwrap(), local_count(&sandbox, name), "{name}");
+        let waiting = table["pending"] != 0;
+        assert_eq!(!table["oldest_pending_at"].is_null(), waiting, "{name}: {upstream}");
+    }
+    let metrics = api_get(&api, &token, "/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("plantsync_upstream_last_push_success 0\n"), "{metrics}");
+    let plants = format!(
+        "plantsync_upstream_pending_rows{{table=\"plants\"}} {}\n",
+        local_count(&sandbox, "plants")
+    );
+    assert!(metrics.contains(&plants), "{metrics}");
+    assert!(metrics.contains("plantsync_upstream_next_attempt_timestamp_seconds "), "{metrics}");
+    let table = sandbox.cmd().env("PLANTSYNC_UPSTREAM_URL", link.url(&url)).arg("status").output();
+    let table = String::from_utf8(table.unwrap().stdout).unwrap();
+    assert!(table.contains("in a row; next attempt"), "{table}");
+    assert!(table.contains("last error"), "{table}");
+    assert!(!table.contains(PASSWORD) && !metrics.contains(PASSWORD));
+
+    // Back: the next step of the backoff delivers every row, once, in one connection.
+    link.set_up(true);
+    wait_until("every row centrally", async || {
+        central_counts(&url).await == local_counts(&sandbox)
+    })
+    .await;
+    wait_until("the success recorded", async || {
+        api_status(&api, &token).await["upstream"]["last_push"]["ok"] == true
+    })
+    .await;
+    stop(child);
+    let failed = sandbox.logs().matches("push failed (").count() as u32;
+    assert!(failed >= 3, "{failed}");
+    assert_eq!(link.attempts_while_down(), failed, "one connection per failed attempt");
+    assert_eq!(link.attempts_while_up(), 1, "one push delivered everything");
+    assert_eq!(central_counts(&url).await, local_counts(&sandbox));
+    let retry =
+        sqlite3(&sandbox.db(), "SELECT failures, next_attempt_at IS NULL FROM upstream_retry");
+    assert_eq!(retry.trim(), "0|1", "reset by the success, nothing planned after the stop");
 }

@@ -20,55 +20,86 @@ struct Report<'a> {
     upstream: &'a Upstream,
 }
 
-/// The upstream push: where to, what is pending per table, the last push.
-#[derive(Debug, serde::Serialize)]
-struct Upstream {
-    /// `upstream.url`, password redacted (`null`: not configured).
-    target: Option<String>,
-    /// The store's side: agent id, pending rows and watermark per table, the last push.
-    #[serde(flatten)]
-    state: crate::store::UpstreamState,
+/// The upstream push: where to, what is pending per table, the last push, the retries
+/// (the shape of `/api/status`'s `upstream`).
+type Upstream = crate::api::wire::UpstreamStatus;
+
+async fn read_upstream(ctx: &Ctx<'_>) -> anyhow::Result<Upstream> {
+    Ok(Upstream {
+        target: ctx.settings.upstream_url.value.as_ref().map(|u| u.shown().to_owned()),
+        state: ctx.store.upstream_state().await?,
+    })
 }
 
-impl Upstream {
-    async fn read(ctx: &Ctx<'_>) -> anyhow::Result<Self> {
-        Ok(Self {
-            target: ctx.settings.upstream_url.value.as_ref().map(|u| u.shown().to_owned()),
-            state: ctx.store.upstream_state().await?,
-        })
+/// A duration in words, coarse: `45 s`, `12 min`, `3 h`, `2 d`.
+fn span_words(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..172_800 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
     }
+}
 
-    /// The table's lines: the target, pending rows per table, the last push.
-    fn lines(&self, tz: chrono_tz::Tz) -> Vec<(&'static str, String)> {
-        let pending: Vec<String> = self
-            .state
-            .tables
-            .iter()
-            .filter(|t| t.pending > 0)
-            .map(|t| format!("{} {}", t.pending, t.table))
-            .collect();
-        let last = match &self.state.last_push {
-            None => "never".to_owned(),
-            Some(p) if p.ok => {
-                format!("{}: ok, {} rows", time_cell(Some(&p.finished_at), tz), p.rows_sent)
-            }
-            Some(p) => format!(
-                "{}: failed after {} rows: {}",
-                time_cell(Some(&p.finished_at), tz),
-                p.rows_sent,
-                text_cell(p.error.as_deref())
+/// The table's lines: the target, pending rows per table and how old the oldest is, the
+/// last push, and while pushes fail, the failures in a row, the next attempt and the error.
+fn upstream_lines(
+    upstream: &Upstream,
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+) -> Vec<(&'static str, String)> {
+    let state = &upstream.state;
+    let pending: Vec<String> = state
+        .tables
+        .iter()
+        .filter(|t| t.pending > 0)
+        .map(|t| format!("{} {}", t.pending, t.table))
+        .collect();
+    let pending = match state.oldest_pending_at() {
+        _ if pending.is_empty() => "none".to_owned(),
+        Some(oldest) => format!(
+            "{} (oldest change {}, {} ago)",
+            pending.join(", "),
+            time_cell(Some(&oldest), tz),
+            span_words((now - oldest.as_datetime()).num_seconds())
+        ),
+        None => pending.join(", "),
+    };
+    let last = match &state.last_push {
+        None => "never".to_owned(),
+        Some(p) if p.ok => {
+            format!("{}: ok, {} rows", time_cell(Some(&p.finished_at), tz), p.rows_sent)
+        }
+        Some(p) => format!(
+            "{}: failed after {} rows: {}",
+            time_cell(Some(&p.finished_at), tz),
+            p.rows_sent,
+            text_cell(p.error.as_deref())
+        ),
+    };
+    let mut lines = vec![
+        ("target", upstream.target.clone().unwrap_or_else(|| "not configured".to_owned())),
+        ("agent id", state.agent_id.clone()),
+        ("pending rows", pending),
+        ("last push", last),
+    ];
+    let retry = &state.retry;
+    if retry.failures > 0 {
+        let next = match &retry.next_attempt_at {
+            Some(at) => format!(
+                "; next attempt {} (in {})",
+                time_cell(Some(at), tz),
+                span_words((at.as_datetime() - now).num_seconds())
             ),
+            None => String::new(),
         };
-        vec![
-            ("target", self.target.clone().unwrap_or_else(|| "not configured".to_owned())),
-            ("agent id", self.state.agent_id.clone()),
-            (
-                "pending rows",
-                if pending.is_empty() { "none".to_owned() } else { pending.join(", ") },
-            ),
-            ("last push", last),
-        ]
+        lines.push(("failures", format!("{} in a row{next}", retry.failures)));
     }
+    if let (Some(error), Some(at)) = (&retry.last_error, &retry.last_error_at) {
+        lines.push(("last error", format!("{}: {error}", time_cell(Some(at), tz))));
+    }
+    lines
 }
 
 /// Where this install keeps vendor secrets, and whether the keyring works now.
@@ -233,7 +264,7 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
     let now = Utc::now();
     let schedule = Schedule::read(ctx, agent.as_ref().and_then(|a| a.api.as_deref()), now).await?;
     let (secrets, secrets_line) = Secrets::read(ctx).await?;
-    let upstream = Upstream::read(ctx).await?;
+    let upstream = read_upstream(ctx).await?;
     match format {
         Format::Json => write_json(
             ctx.out,
@@ -277,7 +308,8 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
             // What happens next: the window, the pause, the next runs that will happen.
             let schedule = key_values(&schedule.lines(tz, now));
             write!(ctx.out, "\nschedule:\n{schedule}")?;
-            write!(ctx.out, "\nupstream:\n{}", key_values(&upstream.lines(tz)))?;
+            let upstream = key_values(&upstream_lines(&upstream, tz, now));
+            write!(ctx.out, "\nupstream:\n{upstream}")?;
             if !status.vendor_health.is_empty() {
                 let mut table = Table::default()
                     .number("ID")
