@@ -394,6 +394,9 @@ impl Component for PushComponent {
     }
 
     async fn stop(&mut self, deadline: &Deadline) {
+        // Before any wait: no API push starts once the agent stops, even if the grace is
+        // spent by the time `stop` below is polled.
+        self.pusher.begin_stop();
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(true);
         }

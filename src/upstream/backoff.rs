@@ -32,10 +32,15 @@ impl Backoff {
     }
 
     /// The wait after the `failures`-th failure in a row, with `jitter` in `[0, 1)`
-    /// choosing where in 3/4..5/4 of the step it falls; always within floor..=cap.
+    /// choosing where it falls between 3/4 and 5/4 of the step, that span first narrowed
+    /// to floor..=cap (so a wait at the floor or the cap still spreads, rather than
+    /// collapsing onto the bound for half the draws).
     pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
         let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.5 };
-        self.step(failures).mul_f64(0.75 + 0.5 * jitter).clamp(self.floor, self.cap)
+        let step = self.step(failures);
+        let low = step.mul_f64(0.75).clamp(self.floor, self.cap);
+        let high = step.mul_f64(1.25).clamp(self.floor, self.cap);
+        low + (high - low).mul_f64(jitter)
     }
 }
 
@@ -69,8 +74,12 @@ mod tests {
         assert_eq!(backoff.delay(1, 0.999_999).as_secs(), 37);
         assert_eq!(backoff.delay(3, 0.0), S(90));
         assert_eq!(backoff.delay(3, 0.5), S(120));
-        assert_eq!(backoff.delay(20, 0.999), S(1800), "5/4 of the cap is the cap");
+        // At the cap the waits spread over 3/4 of it to the cap, never collapse onto it.
         assert_eq!(backoff.delay(20, 0.0), S(1350));
+        assert_eq!(backoff.delay(20, 0.5), S(1575));
+        assert!(backoff.delay(20, 0.999) <= S(1800) && backoff.delay(20, 0.999) > S(1799));
+        // At the floor likewise: the first step spreads over 30 s to 37.5 s.
+        assert_eq!(backoff.delay(1, 0.5).as_millis(), 33_750);
         assert_eq!(backoff.delay(2, f64::NAN), S(60));
         for _ in 0..1000 {
             let d = backoff.delay(4, jitter());

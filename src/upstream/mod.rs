@@ -34,6 +34,12 @@ use std::time::{Duration, Instant};
 
 /// How long a connection attempt may take before the push gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one statement (a batch, a prepare) may take before the push gives up on it:
+/// a link that drops mid-batch would otherwise hold the push, and every request waiting
+/// for it, for TCP's retries (minutes) or its keepalive (hours), unseen and unretried.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// TCP keepalive on the connection, so a dead link is noticed while waiting for an answer.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 
 /// Errors of a push or `upstream init`.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +56,14 @@ pub enum UpstreamError {
         target: String,
         /// Why.
         source: tokio_postgres::Error,
+    },
+    /// A statement got no answer in [`STATEMENT_TIMEOUT`] (the link dropped mid-push).
+    #[error("the upstream {target} did not answer {what} within {} s; nothing unconfirmed is marked as delivered", STATEMENT_TIMEOUT.as_secs())]
+    Timeout {
+        /// The URL, password redacted.
+        target: String,
+        /// What was sent.
+        what: String,
     },
     /// A statement failed.
     #[error("the upstream {target} refused {what}: {source}{hint}")]
@@ -151,7 +165,11 @@ async fn connect(url: &UpstreamUrl) -> Result<tokio_postgres::Client, UpstreamEr
     let target = url.shown().to_owned();
     let mut config = tokio_postgres::Config::from_str(url.secret().expose())
         .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
-    config.application_name("plantsync").connect_timeout(CONNECT_TIMEOUT);
+    config
+        .application_name("plantsync")
+        .connect_timeout(CONNECT_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE);
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await
@@ -164,12 +182,23 @@ async fn connect(url: &UpstreamUrl) -> Result<tokio_postgres::Client, UpstreamEr
     Ok(client)
 }
 
+/// `work`, or [`UpstreamError::Timeout`] after [`STATEMENT_TIMEOUT`].
+async fn answered<T>(
+    target: &str,
+    what: impl FnOnce() -> String,
+    work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<Result<T, tokio_postgres::Error>, UpstreamError> {
+    tokio::time::timeout(STATEMENT_TIMEOUT, work)
+        .await
+        .map_err(|_| UpstreamError::Timeout { target: target.to_owned(), what: what() })
+}
+
 /// `plantsync upstream init`: applies [`schema::central_schema`] (idempotent).
 pub async fn init(url: &UpstreamUrl) -> Result<(), UpstreamError> {
     let client = connect(url).await?;
-    client
-        .batch_execute(&schema::central_schema())
-        .await
+    let schema = schema::central_schema();
+    answered(url.shown(), || "the schema".into(), client.batch_execute(&schema))
+        .await?
         .map_err(|e| UpstreamError::statement(url.shown(), "the schema".into(), e))
 }
 
@@ -261,7 +290,11 @@ async fn push_tables(
             TableStats { table, sent: 0, applied: 0, batches: 0, acknowledged_seq: watermark };
         let mut cursor =
             if options.full { Cursor::default() } else { Cursor::after_watermark(watermark) };
-        let statement = client.prepare(&schema::upsert(table)).await.map_err(|e| {
+        let upsert = schema::upsert(table);
+        let prepared =
+            answered(&report.target, || format!("the {table} upsert"), client.prepare(&upsert))
+                .await?;
+        let statement = prepared.map_err(|e| {
             UpstreamError::statement(&report.target, format!("the {table} upsert"), e)
         })?;
         loop {
@@ -271,14 +304,14 @@ async fn push_tables(
                 break;
             }
             let rows = dedup(table, batch.rows);
-            let applied =
-                send(&client, &statement, &report.agent_id, table, &rows).await.map_err(|e| {
-                    UpstreamError::statement(
-                        &report.target,
-                        format!("a batch of {} {table}", rows.len()),
-                        e,
-                    )
-                })?;
+            let what = || format!("a batch of {} {table}", rows.len());
+            let sent = answered(
+                &report.target,
+                what,
+                send(&client, &statement, &report.agent_id, table, &rows),
+            )
+            .await?;
+            let applied = sent.map_err(|e| UpstreamError::statement(&report.target, what(), e))?;
             // Confirmed: only now may the watermark move.
             store.acknowledge_upstream(table, batch.safe_watermark).await?;
             stats.acknowledged_seq = stats.acknowledged_seq.max(batch.safe_watermark);

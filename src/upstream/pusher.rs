@@ -170,7 +170,13 @@ impl Pusher {
             }
             // The runs finished so far are covered by this push.
             synced.mark_unchanged();
-            match self.push(false).await {
+            // A stop ends a push under way at once: its unconfirmed batch is sent again
+            // later, and the agent's grace is left to the sync it drains.
+            let pushed = tokio::select! {
+                result = self.push(false) => result,
+                _ = stop.wait_for(|stop| *stop) => break,
+            };
+            match pushed {
                 Ok(report) if report.rows_sent > 0 => info!(
                     rows = report.rows_sent,
                     target = %report.target,
@@ -195,9 +201,15 @@ impl Pusher {
         }
     }
 
-    /// No new push starts from now on; the planned attempt is cleared from the store.
-    pub async fn stop(&self) {
+    /// No new push starts from now on (at once, whatever the caller waits for next).
+    pub fn begin_stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// No new push starts from now on; waits for one under way (an API push) and clears
+    /// the planned attempt from the store.
+    pub async fn stop(&self) {
+        self.begin_stop();
         let _held = self.gate.lock().await;
         if let Err(e) = self.store.set_next_push_attempt(None).await {
             warn!("cannot clear the next push attempt: {e}");

@@ -93,20 +93,26 @@ impl Cluster {
         let mut initdb = as_cluster_user(&bin.join("initdb"));
         initdb.arg("-D").arg(&data).args(["--auth=trust", "-U", "postgres", "--no-sync"]);
         run(initdb, "initdb");
-        let port = free_port();
-        let mut start = as_cluster_user(&bin.join("pg_ctl"));
-        start
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(dir.join("server.log"))
-            .arg("-o")
-            .arg(format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-                dir.display()
-            ))
-            .args(["-w", "start"]);
-        run(start, "pg_ctl start");
+        // A free port can be taken by another test between its probe and the server's
+        // bind: a start that fails is tried again on a new port.
+        let start_on = |port: u16| {
+            let mut start = as_cluster_user(&bin.join("pg_ctl"));
+            start
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(dir.join("server.log"))
+                .arg("-o")
+                .arg(format!(
+                    "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    dir.display()
+                ))
+                .args(["-w", "start"]);
+            start.output().is_ok_and(|output| output.status.success())
+        };
+        let port = (0..5).map(|_| free_port()).find(|&port| start_on(port)).unwrap_or_else(|| {
+            panic!("pg_ctl start failed 5 times; see {}", dir.join("server.log").display())
+        });
         eprintln!(
             "PostgreSQL for the upstream tests: port {port}, started in {:?}",
             started.elapsed()
