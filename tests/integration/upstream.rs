@@ -691,3 +691,45 @@ async fn a_damaged_or_edited_bundle_is_refused_whole_and_nothing_is_pushed() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(central_counts(&url).await, local_counts(&site));
 }
+
+/// The receipt moves the watermark only over rows all present centrally: one plant missing
+/// centrally (deleted there after the import) stops it below that plant, which is sent
+/// again with every plant after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receipt_stops_at_the_first_row_missing_centrally() {
+    let sim = simulator().await;
+    let site = synced(&sim);
+    let url = Cluster::get().database().await;
+    init(&site, &url);
+    let carried = tempfile::tempdir().unwrap();
+    let file = carried.path().join("site.bundle");
+    export(&site, &file);
+    let machine = Sandbox::new();
+    assert!(import(&machine, &url, &file).status.success());
+
+    let middle: String = sqlite3(
+        &site.db(),
+        "SELECT vendor_plant_id || ' ' || change_seq FROM plants ORDER BY change_seq, id
+         LIMIT 1 OFFSET 12",
+    );
+    let parts: Vec<&str> = middle.split_whitespace().collect();
+    let central = connect(&url).await;
+    let gone = central
+        .execute("DELETE FROM plantsync.plants WHERE vendor_plant_id = $1", &[&parts[0]])
+        .await
+        .unwrap();
+    assert_eq!(gone, 1);
+    let from: i64 = parts[1].parse().unwrap();
+    let expected: i64 =
+        sqlite3(&site.db(), &format!("SELECT count(*) FROM plants WHERE change_seq >= {from}"))
+            .trim()
+            .parse()
+            .unwrap();
+
+    let report = push(&site, &url, &[]);
+    assert_eq!(sent(&report, "plants"), expected, "{report}");
+    let applied = table_entry(&report, "plants")["applied"].as_i64().unwrap();
+    assert_eq!(applied, 1, "only the missing plant changes centrally: {report}");
+    assert_eq!(sent(&report, "alerts"), 0, "{report}");
+    assert_eq!(central_counts(&url).await, local_counts(&site));
+}
