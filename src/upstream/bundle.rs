@@ -252,6 +252,8 @@ pub async fn export(
     let temp = builder
         .tempfile_in(dir)
         .map_err(|e| write_error(path, crate::datadir::dir::in_words(&e)))?;
+    // The bundle is a file of its own, not the store: none of the store's pragmas apply.
+    #[allow(clippy::disallowed_methods)]
     let conn = rusqlite::Connection::open(temp.path()).map_err(|e| write_error(path, e))?;
     // One transaction into a new file: no journal file beside it (its mode would be the
     // umask's), and a failure leaves only the temporary file, removed on drop.
@@ -356,8 +358,7 @@ impl Bundle {
                 reason: crate::datadir::dir::in_words(&e),
             });
         }
-        let damaged =
-            |reason: String| BundleError::Damaged { path: shown.clone(), reason: reason.clone() };
+        let damaged = |reason: String| BundleError::Damaged { path: shown.clone(), reason };
         let conn = rusqlite::Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -460,13 +461,16 @@ impl Bundle {
     }
 }
 
+/// One row of `manifest_tables`: name, rows, change range, the two checksums.
+type ManifestRow = (String, i64, Option<i64>, Option<i64>, String, String);
+
 fn read_manifest(conn: &rusqlite::Connection) -> rusqlite::Result<Manifest> {
     let (format, agent_id, created_at, full, raw_json) =
         conn.query_row("SELECT * FROM manifest", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?;
     let mut stmt = conn.prepare("SELECT * FROM manifest_tables")?;
-    let rows: Vec<(String, i64, Option<i64>, Option<i64>, String, String)> = stmt
+    let rows: Vec<ManifestRow> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut tables = Vec::new();
