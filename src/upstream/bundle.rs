@@ -534,3 +534,32 @@ pub async fn import(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checksums(values: &[Option<&str>]) -> (String, String) {
+        let table = UpstreamTable::SyncRuns;
+        let mut all: Vec<Option<String>> = vec![Some("1".into()); table.columns().len()];
+        for (i, v) in values.iter().enumerate() {
+            all[i + 1] = v.map(str::to_owned);
+        }
+        let mut digests = Digests::new();
+        digests.add(table, &OutboxRow { seq: 5, id: 1, values: all });
+        let done = digests.finish(table);
+        (done.checksum, done.content_checksum)
+    }
+
+    /// NULL, an empty text and texts that concatenate alike all differ in the content
+    /// checksum, while the key checksum sees only the key and the version.
+    #[test]
+    fn the_checksums_tell_null_empty_and_shifted_values_apart() {
+        let null = checksums(&[None, Some("ab")]);
+        let empty = checksums(&[Some(""), Some("ab")]);
+        let shifted = checksums(&[Some("a"), Some("b")]);
+        assert_ne!(null.1, empty.1);
+        assert_ne!(empty.1, shifted.1);
+        assert_eq!(null.0, empty.0, "the key (run id) and version are the same");
+    }
+}
