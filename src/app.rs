@@ -117,7 +117,10 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     }
     // The central schema needs no data dir: printing it needs nothing, creating it only
     // the URL.
-    if let Command::Upstream(command) = &cli.command {
+    // (An export reads the data dir's store: it goes the common way below.)
+    if let Command::Upstream(command) = &cli.command
+        && !matches!(command, UpstreamCommand::Export { .. })
+    {
         return commands::push::upstream(&settings, command, &mut std::io::stdout().lock());
     }
     if let Command::Simulate(args) = cli.command {
@@ -371,6 +374,9 @@ async fn run_command(
             commands::secrets::move_to(&mut ctx, to, format).await
         }
         Command::Push(args) => commands::push::run(&mut ctx, &args).await,
+        Command::Upstream(UpstreamCommand::Export { file, full, format }) => {
+            commands::bundle::export(&mut ctx, &file, full, format).await
+        }
         Command::Init(_)
         | Command::Upstream(_)
         | Command::Config(_)
@@ -417,6 +423,8 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Push(_) => "push",
         Command::Upstream(UpstreamCommand::Schema) => "upstream-schema",
         Command::Upstream(UpstreamCommand::Init) => "upstream-init",
+        Command::Upstream(UpstreamCommand::Export { .. }) => "upstream-export",
+        Command::Upstream(UpstreamCommand::Import { .. }) => "upstream-import",
     }
 }
 

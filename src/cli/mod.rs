@@ -104,6 +104,27 @@ pub enum UpstreamCommand {
     Schema,
     /// Create the central tables over upstream.url (idempotent).
     Init,
+    /// Write every row not yet confirmed centrally into an offline bundle FILE (a SQLite
+    /// file, 0600), for a site without a link; nothing is marked as delivered.
+    Export {
+        /// The bundle to write (replaced whole once complete).
+        file: PathBuf,
+        /// Every row, not only those not yet confirmed centrally.
+        #[arg(long)]
+        full: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Check an offline bundle FILE against its manifest and push its rows to upstream.url
+    /// (needs no data dir; importing a bundle twice changes nothing).
+    Import {
+        /// The bundle to import.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 impl Command {
@@ -116,7 +137,8 @@ impl Command {
             | Self::Plants(_)
             | Self::Alerts(_)
             | Self::Runs(_)
-            | Self::Status(_) => true,
+            | Self::Status(_)
+            | Self::Upstream(UpstreamCommand::Export { .. }) => true,
             Self::Init(_)
             | Self::Config(_)
             | Self::Org(_)

@@ -19,7 +19,9 @@
 //!   the config is read, never downgraded silently.
 
 pub mod backoff;
+pub mod bundle;
 pub mod pusher;
+pub mod receipt;
 pub mod schema;
 
 pub use pusher::{PushError, Pusher};
@@ -285,7 +287,19 @@ async fn push_tables(
 ) -> Result<(), UpstreamError> {
     let client = connect(url).await?;
     for table in UpstreamTable::ALL {
-        let watermark = store.upstream_watermark(table).await?;
+        let mut watermark = store.upstream_watermark(table).await?;
+        if !options.full {
+            // What arrived another way (an offline bundle) is not sent again.
+            watermark = receipt::advance(
+                store,
+                &client,
+                &report.target,
+                &report.agent_id,
+                table,
+                watermark,
+            )
+            .await?;
+        }
         let mut stats =
             TableStats { table, sent: 0, applied: 0, batches: 0, acknowledged_seq: watermark };
         let mut cursor =

@@ -48,6 +48,10 @@ pub fn central_schema() -> String {
         sql.push_str("    source_version bigint NOT NULL,\n");
         sql.push_str("    pushed_at timestamptz NOT NULL DEFAULT now(),\n");
         sql.push_str(&format!("    PRIMARY KEY ({})\n);\n", key_columns(table).join(", ")));
+        // The receipt read (rows of one agent above its watermark).
+        sql.push_str(&format!(
+            "CREATE INDEX IF NOT EXISTS {table}_agent_version ON {SCHEMA}.{table} (agent_id, source_version);\n"
+        ));
         if table.columns().iter().any(|c| c.name == "org_id" && !c.key) {
             sql.push_str(&format!(
                 "CREATE INDEX IF NOT EXISTS {table}_agent_org ON {SCHEMA}.{table} (agent_id, org_id);\n"

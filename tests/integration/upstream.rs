@@ -493,3 +493,243 @@ async fn with_the_server_down_the_agent_retries_on_its_backoff_and_delivers_ever
         sqlite3(&sandbox.db(), "SELECT failures, next_attempt_at IS NULL FROM upstream_retry");
     assert_eq!(retry.trim(), "0|1", "reset by the success, nothing planned after the stop");
 }
+
+/// The watermarks of the site, per table in push order.
+fn watermarks(sandbox: &Sandbox) -> Vec<i64> {
+    TABLES
+        .iter()
+        .map(|t| {
+            let sql = format!(
+                "SELECT coalesce((SELECT acknowledged_seq FROM upstream_watermarks
+                                  WHERE table_name = '{t}'), 0)"
+            );
+            sqlite3(&sandbox.db(), &sql).trim().parse().unwrap()
+        })
+        .collect()
+}
+
+/// `upstream export FILE --format json` on the site, without any upstream configured.
+fn export(sandbox: &Sandbox, file: &std::path::Path) -> Value {
+    let output =
+        sandbox.cmd().args(["upstream", "export", "--format", "json"]).arg(file).output().unwrap();
+    assert!(output.status.success(), "export failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// `upstream import FILE --format json` on a connected machine with no data dir.
+fn import(machine: &Sandbox, url: &str, file: &std::path::Path) -> std::process::Output {
+    let output = machine
+        .cmd()
+        .env("PLANTSYNC_UPSTREAM_URL", url)
+        .env("PLANTSYNC_UPSTREAM_BATCH_ROWS", "9")
+        .args(["upstream", "import", "--format", "json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!text.contains(PASSWORD), "{text}");
+    output
+}
+
+fn table_entry<'a>(report: &'a Value, table: &str) -> &'a Value {
+    report["tables"].as_array().unwrap().iter().find(|t| t["table"] == table).unwrap()
+}
+
+fn newest_changes(sandbox: &Sandbox) -> Vec<i64> {
+    TABLES
+        .iter()
+        .map(|t| {
+            sqlite3(&sandbox.db(), &format!("SELECT coalesce(max(change_seq), 0) FROM {t}"))
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_bundle_imported_twice_delivers_once_and_the_sites_next_push_sends_nothing() {
+    let sim = simulator().await;
+    let site = synced(&sim);
+    let url = Cluster::get().database().await;
+    init(&site, &url);
+    let carried = tempfile::tempdir().unwrap();
+    let file = carried.path().join("site.bundle");
+
+    let before = watermarks(&site);
+    let manifest = export(&site, &file);
+    assert_eq!(watermarks(&site), before, "an export moves no watermark");
+    for table in TABLES {
+        assert_eq!(table_entry(&manifest, table)["rows"], local_count(&site, table), "{table}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let names: Vec<_> = std::fs::read_dir(carried.path()).unwrap().map(|e| e.unwrap()).collect();
+    assert_eq!(names.len(), 1, "no temporary file is left beside the bundle");
+    assert_eq!(sqlite3(&file, "SELECT count(raw_json) FROM rows_plants").trim(), "0");
+    let status = site.cmd().args(["status", "--format", "json"]).output().unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    let pending: i64 = status["upstream"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["pending"].as_i64().unwrap())
+        .sum();
+    assert_eq!(pending, local_counts(&site).iter().sum::<i64>(), "still pending at the site");
+
+    // A connected machine with no data dir of its own imports it, twice.
+    let machine = Sandbox::new();
+    let first = import(&machine, &url, &file);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let first: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(first["agent_id"], manifest["agent_id"]);
+    for table in TABLES {
+        let entry = table_entry(&first, table);
+        assert_eq!(entry["rows"], local_count(&site, table), "{table}: {first}");
+        assert_eq!(entry["applied"], local_count(&site, table), "{table}: {first}");
+    }
+    assert_eq!(central_counts(&url).await, local_counts(&site));
+    let second = import(&machine, &url, &file);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let second: Value = serde_json::from_slice(&second.stdout).unwrap();
+    for table in TABLES {
+        let entry = table_entry(&second, table);
+        assert_eq!(entry["rows"], local_count(&site, table), "{table}: {second}");
+        assert_eq!(entry["applied"], 0, "a second import changes nothing: {second}");
+    }
+    assert_eq!(central_counts(&url).await, local_counts(&site));
+    assert!(!machine.data_dir().exists(), "an import needs no data dir and makes none");
+
+    // Back online, the site reads the receipt: nothing more to send.
+    let report = push(&site, &url, &[]);
+    assert_eq!(report["rows_sent"], 0, "{report}");
+    let newest = newest_changes(&site);
+    assert_eq!(watermarks(&site), newest, "the receipt moved every watermark to the newest row");
+
+    // A second bundle; the site changes three plants after it: the receipt confirms the
+    // bundle's rows only, and the push sends exactly the rows changed since.
+    sim.touch_plant(0, 1);
+    site.ok(&["sync", "plants", "--vendor", "v0"]);
+    let manifest = export(&site, &file);
+    for plant in [3, 6, 9] {
+        sim.touch_plant(0, plant);
+    }
+    site.ok(&["sync", "plants", "--vendor", "v0"]);
+    let imported = import(&machine, &url, &file);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    let report = push(&site, &url, &[]);
+    for (table, confirmed) in TABLES.into_iter().zip(newest) {
+        // Central now: up to the bundle's newest row, else what the last push confirmed.
+        let after = table_entry(&manifest, table)["max_seq"].as_i64().unwrap_or(confirmed);
+        let changed_since: i64 = sqlite3(
+            &site.db(),
+            &format!("SELECT count(*) FROM {table} WHERE change_seq > {after}"),
+        )
+        .trim()
+        .parse()
+        .unwrap();
+        assert_eq!(sent(&report, table), changed_since, "{table}: {report}");
+    }
+    assert_eq!(sent(&report, "plants"), 3, "{report}");
+    assert_eq!(central_counts(&url).await, local_counts(&site));
+    assert_eq!(watermarks(&site), newest_changes(&site));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_or_edited_bundle_is_refused_whole_and_nothing_is_pushed() {
+    let sim = simulator().await;
+    let site = synced(&sim);
+    let url = Cluster::get().database().await;
+    init(&site, &url);
+    let carried = tempfile::tempdir().unwrap();
+    let good = carried.path().join("good.bundle");
+    export(&site, &good);
+
+    let variant = |name: &str, edit: &str| {
+        let path = carried.path().join(name);
+        std::fs::copy(&good, &path).unwrap();
+        sqlite3(&path, edit);
+        path
+    };
+    let truncated = carried.path().join("truncated.bundle");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let cases = [
+        (variant("row-removed.bundle", "DELETE FROM rows_plants WHERE ord = 3"), "plants rows"),
+        (
+            variant(
+                "count-edited.bundle",
+                "UPDATE manifest_tables SET row_count = row_count - 1 WHERE table_name = 'alerts'",
+            ),
+            "alerts rows, its manifest says",
+        ),
+        (
+            variant("value-edited.bundle", "UPDATE rows_vendors SET name = 'x' WHERE ord = 1"),
+            "vendors rows do not match",
+        ),
+        (truncated, "not a readable SQLite file"),
+    ];
+    let machine = Sandbox::new();
+    for (path, says) in cases {
+        let output = import(&machine, &url, &path);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(1), "{}: {stderr}", path.display());
+        assert!(stderr.contains(says), "{}: {stderr}", path.display());
+        assert_eq!(stderr.matches("nothing was pushed").count(), 1, "said once: {stderr}");
+        assert_eq!(central_counts(&url).await, vec![0; TABLES.len()], "{}", path.display());
+    }
+    // The good one goes through.
+    let output = import(&machine, &url, &good);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(central_counts(&url).await, local_counts(&site));
+}
+
+/// The receipt moves the watermark only over rows all present centrally: one plant missing
+/// centrally (deleted there after the import) stops it below that plant, which is sent
+/// again with every plant after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receipt_stops_at_the_first_row_missing_centrally() {
+    let sim = simulator().await;
+    let site = synced(&sim);
+    let url = Cluster::get().database().await;
+    init(&site, &url);
+    let carried = tempfile::tempdir().unwrap();
+    let file = carried.path().join("site.bundle");
+    export(&site, &file);
+    let machine = Sandbox::new();
+    assert!(import(&machine, &url, &file).status.success());
+
+    let middle: String = sqlite3(
+        &site.db(),
+        "SELECT vendor_plant_id || ' ' || change_seq FROM plants ORDER BY change_seq, id
+         LIMIT 1 OFFSET 12",
+    );
+    let parts: Vec<&str> = middle.split_whitespace().collect();
+    let central = connect(&url).await;
+    let gone = central
+        .execute("DELETE FROM plantsync.plants WHERE vendor_plant_id = $1", &[&parts[0]])
+        .await
+        .unwrap();
+    assert_eq!(gone, 1);
+    let from: i64 = parts[1].parse().unwrap();
+    let expected: i64 =
+        sqlite3(&site.db(), &format!("SELECT count(*) FROM plants WHERE change_seq >= {from}"))
+            .trim()
+            .parse()
+            .unwrap();
+
+    let report = push(&site, &url, &[]);
+    assert_eq!(sent(&report, "plants"), expected, "{report}");
+    let applied = table_entry(&report, "plants")["applied"].as_i64().unwrap();
+    assert_eq!(applied, 1, "only the missing plant changes centrally: {report}");
+    assert_eq!(sent(&report, "alerts"), 0, "{report}");
+    assert_eq!(central_counts(&url).await, local_counts(&site));
+}

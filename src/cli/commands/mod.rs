@@ -2,6 +2,7 @@
 //! and returns errors for `app` to turn into an exit code.
 
 pub mod alerts;
+pub mod bundle;
 pub mod config;
 pub mod demo;
 pub mod org;

@@ -49,6 +49,16 @@ pub fn upstream(
             writeln!(out, "the central tables are ready in schema plantsync of {url}")?;
             Ok(())
         }
+        UpstreamCommand::Import { file, format } => {
+            let url = url(settings)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let batch_rows = settings.upstream_batch_rows.value as usize;
+            let report = runtime.block_on(upstream::bundle::import(url, file, batch_rows))?;
+            super::bundle::print_import(&report, *format, out)
+        }
+        UpstreamCommand::Export { .. } => {
+            unreachable!("an export reads the store: dispatched with it")
+        }
     }
 }
 
