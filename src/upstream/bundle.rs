@@ -333,7 +333,15 @@ pub async fn export(
     conn.execute_batch("COMMIT").map_err(|e| write_error(path, e))?;
     conn.close().map_err(|(_, e)| write_error(path, e))?;
     temp.as_file().sync_all().map_err(|e| write_error(path, crate::datadir::dir::in_words(&e)))?;
-    temp.persist(path).map_err(|e| write_error(path, crate::datadir::dir::in_words(&e.error)))?;
+    // Never over an existing file (the live store given by mistake, an earlier bundle):
+    // the user names a new file or removes the old one.
+    temp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            write_error(path, "a file of that name exists already; name a new one")
+        } else {
+            write_error(path, crate::datadir::dir::in_words(&e.error))
+        }
+    })?;
     Ok(manifest)
 }
 

@@ -289,8 +289,10 @@ async fn push_tables(
     for table in UpstreamTable::ALL {
         let mut watermark = store.upstream_watermark(table).await?;
         if !options.full {
-            // What arrived another way (an offline bundle) is not sent again.
-            watermark = receipt::advance(
+            // What arrived another way (an offline bundle) is not sent again. The read
+            // only saves work: when it fails, the push goes on from the stored watermark
+            // (sending again what is there changes nothing centrally).
+            match receipt::advance(
                 store,
                 &client,
                 &report.target,
@@ -298,7 +300,15 @@ async fn push_tables(
                 table,
                 watermark,
             )
-            .await?;
+            .await
+            {
+                Ok(confirmed) => watermark = confirmed,
+                Err(e) => tracing::warn!(
+                    "could not read back what the upstream holds of the {table} ({}); \
+                     pushing from the stored watermark",
+                    in_words(&e)
+                ),
+            }
         }
         let mut stats =
             TableStats { table, sent: 0, applied: 0, batches: 0, acknowledged_seq: watermark };

@@ -563,6 +563,14 @@ async fn an_offline_bundle_imported_twice_delivers_once_and_the_sites_next_push_
     let before = watermarks(&site);
     let manifest = export(&site, &file);
     assert_eq!(watermarks(&site), before, "an export moves no watermark");
+    // Never over an existing file: not the live store named by mistake, not this bundle.
+    for existing in [site.db(), file.clone()] {
+        let size = std::fs::metadata(&existing).unwrap().len();
+        let refused = site.cmd().args(["upstream", "export"]).arg(&existing).output().unwrap();
+        assert_eq!(refused.status.code(), Some(1), "{}", existing.display());
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("exists already"));
+        assert_eq!(std::fs::metadata(&existing).unwrap().len(), size, "left as it was");
+    }
     for table in TABLES {
         assert_eq!(table_entry(&manifest, table)["rows"], local_count(&site, table), "{table}");
     }
@@ -618,6 +626,7 @@ async fn an_offline_bundle_imported_twice_delivers_once_and_the_sites_next_push_
     // bundle's rows only, and the push sends exactly the rows changed since.
     sim.touch_plant(0, 1);
     site.ok(&["sync", "plants", "--vendor", "v0"]);
+    let file = carried.path().join("site-2.bundle");
     let manifest = export(&site, &file);
     for plant in [3, 6, 9] {
         sim.touch_plant(0, plant);
