@@ -42,6 +42,12 @@ pub(super) fn step_5(tx: &Transaction<'_>) -> Result<Vec<String>> {
 /// Sets to NULL every stored plant value outside its plausibility rule.
 fn clear_implausible_values(tx: &Transaction<'_>) -> Result<usize> {
     let latest = Timestamp::from_datetime(&(chrono::Utc::now() + chrono::TimeDelta::days(2)));
+    // Canonical times are 24 characters and sort as text; a year past 9999 is longer.
+    let time_outside = format!(
+        "length(vendor_updated_at) != 24 OR vendor_updated_at < '{EARLIEST}' \
+         OR vendor_updated_at > '{}'",
+        latest.to_canonical()
+    );
     let rules: [(&str, String); 7] = [
         ("latitude", "latitude NOT BETWEEN -90 AND 90".into()),
         ("longitude", "longitude NOT BETWEEN -180 AND 180".into()),
@@ -55,19 +61,10 @@ fn clear_implausible_values(tx: &Transaction<'_>) -> Result<usize> {
         ),
         ("daily_energy_kwh", format!("daily_energy_kwh NOT BETWEEN 0 AND {MAX_DAILY_ENERGY_KWH}")),
         ("total_energy_kwh", format!("total_energy_kwh NOT BETWEEN 0 AND {MAX_TOTAL_ENERGY_KWH}")),
-        // Canonical times are 24 characters and sort as text; a year past 9999 is longer.
-        (
-            "vendor_updated_at",
-            format!(
-                "length(vendor_updated_at) != 24 OR vendor_updated_at < '{EARLIEST}' \
-                 OR vendor_updated_at > '{}'",
-                latest.to_canonical()
-            ),
-        ),
+        ("vendor_updated_at", time_outside.clone()),
     ];
     let mut cleared = 0;
     // Readings of an impossible time go with it, as the sync drops them together.
-    let (_, time_outside) = &rules[6];
     cleared += tx.execute(
         &format!(
             "UPDATE plants SET current_power_kw = NULL, daily_energy_kwh = NULL,

@@ -72,12 +72,12 @@ pub(super) async fn sync(
     // by absence: the adapter built the open keys from the rows it read, this one's too.
     let now = (engine.clock)();
     let (mut unbelievable, mut ends_dropped) = (Vec::new(), Vec::new());
-    let mut status_unknown = Vec::new();
+    let mut status_unknown = std::collections::HashSet::new();
     listing.alerts.retain_mut(|alert| match alert.check_times(now) {
         AlertTimes::Plausible => true,
         AlertTimes::EndDropped(why) => {
             ends_dropped.push(format!("{}: {why}", alert.vendor_alert_key));
-            status_unknown.push(alert.vendor_alert_key.clone());
+            status_unknown.insert(alert.vendor_alert_key.clone());
             true
         }
         AlertTimes::Unbelievable(why) => {
@@ -92,7 +92,8 @@ pub(super) async fn sync(
         open.extend(status_unknown.iter().cloned());
     }
     if !status_unknown.is_empty() {
-        match engine.store.stored_alert_statuses(vendor.id, status_unknown.clone()).await {
+        let keys: Vec<String> = status_unknown.iter().cloned().collect();
+        match engine.store.stored_alert_statuses(vendor.id, keys).await {
             Ok(stored) => {
                 for alert in listing.alerts.iter_mut() {
                     if status_unknown.contains(&alert.vendor_alert_key) {

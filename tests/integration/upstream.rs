@@ -32,6 +32,15 @@ fn synced(sim: &Simulator) -> Sandbox {
     sandbox
 }
 
+/// [`synced`], and a central database of its own with the schema applied: the site and the
+/// database's URL.
+async fn site_with_central(sim: &Simulator) -> (Sandbox, String) {
+    let site = synced(sim);
+    let url = Cluster::get().database().await;
+    init(&site, &url);
+    (site, url)
+}
+
 fn local_count(sandbox: &Sandbox, table: &str) -> i64 {
     sqlite3(&sandbox.db(), &format!("SELECT count(*) FROM {table}")).trim().parse().unwrap()
 }
@@ -68,9 +77,7 @@ fn init(sandbox: &Sandbox, url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_push_sends_every_row_in_bounded_batches_and_no_credential() {
     let sim = simulator().await;
-    let sandbox = synced(&sim);
-    let url = Cluster::get().database().await;
-    init(&sandbox, &url);
+    let (sandbox, url) = site_with_central(&sim).await;
     init(&sandbox, &url); // idempotent
 
     let output = sandbox
@@ -145,9 +152,7 @@ async fn a_first_push_sends_every_row_in_bounded_batches_and_no_credential() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_push_sends_only_the_changed_plants() {
     let sim = simulator().await;
-    let sandbox = synced(&sim);
-    let url = Cluster::get().database().await;
-    init(&sandbox, &url);
+    let (sandbox, url) = site_with_central(&sim).await;
     push(&sandbox, &url, &[]);
 
     for plant in [2, 5, 11] {
@@ -172,9 +177,7 @@ async fn an_incremental_push_sends_only_the_changed_plants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_old_batch_does_not_overwrite_newer_central_data() {
     let sim = simulator().await;
-    let sandbox = synced(&sim);
-    let url = Cluster::get().database().await;
-    init(&sandbox, &url);
+    let (sandbox, url) = site_with_central(&sim).await;
     // An old copy of the database (the same agent), as a restored backup would be.
     let old = Sandbox::new();
     std::fs::create_dir_all(old.data_dir()).unwrap();
@@ -554,9 +557,7 @@ fn newest_changes(sandbox: &Sandbox) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_bundle_imported_twice_delivers_once_and_the_sites_next_push_sends_nothing() {
     let sim = simulator().await;
-    let site = synced(&sim);
-    let url = Cluster::get().database().await;
-    init(&site, &url);
+    let (site, url) = site_with_central(&sim).await;
     let carried = tempfile::tempdir().unwrap();
     let file = carried.path().join("site.bundle");
 
@@ -655,9 +656,7 @@ async fn an_offline_bundle_imported_twice_delivers_once_and_the_sites_next_push_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_or_edited_bundle_is_refused_whole_and_nothing_is_pushed() {
     let sim = simulator().await;
-    let site = synced(&sim);
-    let url = Cluster::get().database().await;
-    init(&site, &url);
+    let (site, url) = site_with_central(&sim).await;
     let carried = tempfile::tempdir().unwrap();
     let good = carried.path().join("good.bundle");
     export(&site, &good);
@@ -707,9 +706,7 @@ async fn a_damaged_or_edited_bundle_is_refused_whole_and_nothing_is_pushed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_receipt_stops_at_the_first_row_missing_centrally() {
     let sim = simulator().await;
-    let site = synced(&sim);
-    let url = Cluster::get().database().await;
-    init(&site, &url);
+    let (site, url) = site_with_central(&sim).await;
     let carried = tempfile::tempdir().unwrap();
     let file = carried.path().join("site.bundle");
     export(&site, &file);
