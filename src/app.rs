@@ -119,7 +119,7 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     // the URL.
     // (An export reads the data dir's store: it goes the common way below.)
     if let Command::Upstream(command) = &cli.command
-        && !matches!(command, UpstreamCommand::Export { .. })
+        && !matches!(command, UpstreamCommand::Export { .. } | UpstreamCommand::Rejected { .. })
     {
         return commands::push::upstream(&settings, command, &mut std::io::stdout().lock());
     }
@@ -377,6 +377,9 @@ async fn run_command(
         Command::Upstream(UpstreamCommand::Export { file, full, format }) => {
             commands::bundle::export(&mut ctx, &file, full, format).await
         }
+        Command::Upstream(UpstreamCommand::Rejected { format }) => {
+            commands::push::rejected(&mut ctx, format).await
+        }
         Command::Init(_)
         | Command::Upstream(_)
         | Command::Config(_)
@@ -424,6 +427,7 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Upstream(UpstreamCommand::Schema) => "upstream-schema",
         Command::Upstream(UpstreamCommand::Init) => "upstream-init",
         Command::Upstream(UpstreamCommand::Export { .. }) => "upstream-export",
+        Command::Upstream(UpstreamCommand::Rejected { .. }) => "upstream-rejected",
         Command::Upstream(UpstreamCommand::Import { .. }) => "upstream-import",
     }
 }

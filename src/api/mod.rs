@@ -337,6 +337,8 @@ fn respond(served: &(crate::schedule::Served, crate::schedule::Shared)) -> Respo
 #[derive(Debug, Deserialize, Default)]
 struct PushQuery {
     full: Option<bool>,
+    /// Send the rows set aside again first.
+    retry_rejected: Option<bool>,
 }
 
 /// `POST /api/push[?full=true]`: one push now through the agent's pusher (after the one
@@ -350,7 +352,14 @@ async fn push(State(state): State<ApiState>, RunQuery(query): RunQuery<PushQuery
         );
     };
     let span = tracing::info_span!("api", source = "api", operation = "push");
-    match pusher.push(query.full.unwrap_or(false)).instrument(span).await {
+    match pusher
+        .push(crate::upstream::PushMode {
+            full: query.full.unwrap_or(false),
+            retry_rejected: query.retry_rejected.unwrap_or(false),
+        })
+        .instrument(span)
+        .await
+    {
         Ok(report) => Json(report).into_response(),
         Err(e @ crate::upstream::PushError::Stopping) => {
             error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())

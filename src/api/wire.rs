@@ -222,7 +222,7 @@ pub struct StatusResponse {
 }
 
 /// The upstream push's state, as `/api/status` and `status --format json` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpstreamStatus {
     /// `upstream.url`, password redacted (`null`: not configured).
     pub target: Option<String>,

@@ -92,6 +92,14 @@ pub struct PushArgs {
     /// Send every row again, not only those changed since the last confirmed push.
     #[arg(long)]
     pub full: bool,
+    /// Send the rows the central database refused earlier again first (see `plantsync
+    /// upstream rejected`).
+    #[arg(long)]
+    pub retry_rejected: bool,
+    /// After the push, compare every central row of this agent with the store, key by key,
+    /// print what differs and re-queue it for the next push.
+    #[arg(long)]
+    pub verify: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -112,6 +120,13 @@ pub enum UpstreamCommand {
         /// Every row, not only those not yet confirmed centrally.
         #[arg(long)]
         full: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// List the rows the central database refused (set aside so the queue went on), with
+    /// why; `plantsync push --retry-rejected` sends them again.
+    Rejected {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -138,7 +153,9 @@ impl Command {
             | Self::Alerts(_)
             | Self::Runs(_)
             | Self::Status(_)
-            | Self::Upstream(UpstreamCommand::Export { .. }) => true,
+            | Self::Upstream(UpstreamCommand::Export { .. } | UpstreamCommand::Rejected { .. }) => {
+                true
+            }
             Self::Init(_)
             | Self::Config(_)
             | Self::Org(_)

@@ -28,6 +28,7 @@ const STEPS: &[Step] = &[
     Step::Code(super::cleanup::step_5),
     Step::Sql(include_str!("migrations/0006_upstream.sql")),
     Step::Sql(include_str!("migrations/0007_upstream_retry.sql")),
+    Step::Sql(include_str!("migrations/0008_upstream_queue.sql")),
 ];
 
 /// The schema version this build creates and understands.

@@ -33,6 +33,7 @@ mod seq;
 mod status;
 mod sync;
 mod upstream;
+mod upstream_queue;
 mod vendors;
 
 pub use alerts::AlertFilter;
@@ -55,6 +56,9 @@ pub use sync::{
 pub use upstream::{
     ColumnKind, Cursor, LastPush, OutboxBatch, OutboxRow, RetryState, UpstreamColumn,
     UpstreamState, UpstreamTable, UpstreamTableState,
+};
+pub use upstream_queue::{
+    DeletedRow, KeyedVersion, LocalKey, RejectedEntry, RejectedRow, StoredReceipt,
 };
 pub use vendors::{VendorFilter, VendorPatch};
 

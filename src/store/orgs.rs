@@ -171,6 +171,11 @@ impl Store {
             if vendors + plants > 0 {
                 seq::set(&tx, first)?;
             }
+            super::upstream_queue::tombstone(
+                &tx,
+                super::UpstreamTable::Organizations,
+                &[&org.id.to_string()],
+            )?;
             tx.execute("DELETE FROM organizations WHERE id = ?1", [org.id])?;
             tx.commit()?;
             Ok(org)

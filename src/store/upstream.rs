@@ -62,7 +62,7 @@ pub struct UpstreamColumn {
     /// The central column's name.
     pub name: &'static str,
     /// The local SQL expression that reads it (over the table's own columns).
-    local: &'static str,
+    pub(super) local: &'static str,
     /// Its kind.
     pub kind: ColumnKind,
     /// Part of the central natural key (with the agent id).
@@ -193,6 +193,16 @@ impl UpstreamTable {
         }
     }
 
+    /// The table named `name` (as [`Self::as_str`] spells it).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The local SQL of a row's natural key columns, comma-separated.
+    pub(super) fn key_select(self) -> String {
+        self.columns().iter().filter(|c| c.key).map(|c| c.local).collect::<Vec<_>>().join(", ")
+    }
+
     /// The local SQL of a row's last change time (runs have no `updated_at`: their end,
     /// else their start).
     fn changed_at(self) -> &'static str {
@@ -215,17 +225,21 @@ impl UpstreamTable {
 
     /// The local query of one batch: `?1`, `?2` the cursor, `?3` the limit.
     fn select(self, with_raw: bool) -> String {
+        format!(
+            "{} WHERE (change_seq, id) > (?1, ?2) ORDER BY change_seq, id LIMIT ?3",
+            self.select_rows(with_raw)
+        )
+    }
+
+    /// `SELECT change_seq, id, <the columns> FROM <table>`, for a `WHERE` to follow.
+    pub(super) fn select_rows(self, with_raw: bool) -> String {
         let columns = self
             .columns()
             .iter()
             .map(|c| if c.raw && !with_raw { "NULL" } else { c.local })
             .collect::<Vec<_>>()
             .join(", ");
-        let table = self.as_str();
-        format!(
-            "SELECT change_seq, id, {columns} FROM {table}
-             WHERE (change_seq, id) > (?1, ?2) ORDER BY change_seq, id LIMIT ?3"
-        )
+        format!("SELECT change_seq, id, {columns} FROM {}", self.as_str())
     }
 }
 
@@ -322,7 +336,7 @@ pub struct RetryState {
 }
 
 /// The upstream state of the store for `status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpstreamState {
     /// The agent id rows are pushed under.
     pub agent_id: String,
@@ -333,6 +347,16 @@ pub struct UpstreamState {
     /// Failures in a row, the last error, the next attempt.
     #[serde(default)]
     pub retry: RetryState,
+    /// Rows set aside because the central database refused them
+    /// (`plantsync upstream rejected`).
+    #[serde(default)]
+    pub rejected: u64,
+    /// Deletions waiting for the central database.
+    #[serde(default)]
+    pub deletions_pending: u64,
+    /// The receipt of the last push that read one.
+    #[serde(default)]
+    pub last_receipt: Option<super::upstream_queue::StoredReceipt>,
 }
 
 impl UpstreamState {
@@ -358,7 +382,7 @@ fn as_uuid(install_id: &str) -> String {
     }
 }
 
-fn text_of(value: ValueRef<'_>) -> Option<String> {
+pub(super) fn text_of(value: ValueRef<'_>) -> Option<String> {
     match value {
         ValueRef::Null => None,
         ValueRef::Integer(i) => Some(i.to_string()),
@@ -366,6 +390,19 @@ fn text_of(value: ValueRef<'_>) -> Option<String> {
         ValueRef::Real(f) => Some(f.to_string()),
         ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
     }
+}
+
+/// Reads one [`OutboxRow`] (`change_seq`, `id`, then the columns) of `table`.
+pub(super) fn outbox_row(
+    table: UpstreamTable,
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<OutboxRow> {
+    let width = table.columns().len();
+    let mut values = Vec::with_capacity(width);
+    for i in 0..width {
+        values.push(text_of(row.get_ref(i + 2)?));
+    }
+    Ok(OutboxRow { seq: row.get(0)?, id: row.get(1)?, values })
 }
 
 /// Reads one batch of `table` after `after`, at most `limit` rows (at least one).
@@ -377,18 +414,11 @@ fn batch(
     with_raw: bool,
 ) -> Result<OutboxBatch> {
     let limit = limit.max(1);
-    let width = table.columns().len();
     let mut stmt = conn.prepare_cached(&table.select(with_raw))?;
     // One row more than asked tells whether more follow and whether they share the last
     // row's number.
     let mut rows: Vec<OutboxRow> = stmt
-        .query_map(params![after.seq, after.id, limit as i64 + 1], |row| {
-            let mut values = Vec::with_capacity(width);
-            for i in 0..width {
-                values.push(text_of(row.get_ref(i + 2)?));
-            }
-            Ok(OutboxRow { seq: row.get(0)?, id: row.get(1)?, values })
-        })?
+        .query_map(params![after.seq, after.id, limit as i64 + 1], |row| outbox_row(table, row))?
         .collect::<Result<_, _>>()?;
     let peek = (rows.len() > limit).then(|| rows.pop()).flatten();
     let next = rows.last().map_or(after, |r| Cursor { seq: r.seq, id: r.id });
@@ -559,7 +589,44 @@ impl Store {
                 )
                 .optional()?
                 .unwrap_or_default();
-            Ok(UpstreamState { agent_id: as_uuid(&id), tables, last_push, retry })
+            let rejected = tx.query_row("SELECT count(*) FROM upstream_rejected", [], |r| {
+                super::codec::count(r, 0)
+            })?;
+            let deletions_pending =
+                tx.query_row("SELECT count(*) FROM upstream_deletions", [], |r| {
+                    super::codec::count(r, 0)
+                })?;
+            let last_receipt = tx
+                .query_row(
+                    "SELECT checked_at, ok, tables_json FROM upstream_last_receipt WHERE id = 1",
+                    [],
+                    |r| {
+                        Ok((
+                            r.get::<_, Timestamp>(0)?,
+                            r.get::<_, bool>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    },
+                )
+                .optional()?
+                .map(|(checked_at, ok, json)| {
+                    let value: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+                    super::upstream_queue::StoredReceipt {
+                        checked_at,
+                        ok,
+                        requeued: value["requeued"].as_u64().unwrap_or(0),
+                        tables: value["tables"].clone(),
+                    }
+                });
+            Ok(UpstreamState {
+                agent_id: as_uuid(&id),
+                tables,
+                last_push,
+                retry,
+                rejected,
+                deletions_pending,
+                last_receipt,
+            })
         })
         .await
     }

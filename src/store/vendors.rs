@@ -465,6 +465,12 @@ impl Store {
             } else {
                 Vec::new()
             };
+            // The central database marks the vendor, its plants and its alerts deleted.
+            super::upstream_queue::tombstone(
+                &tx,
+                super::UpstreamTable::Vendors,
+                &[&vendor.id.to_string()],
+            )?;
             tx.execute("DELETE FROM vendors WHERE id = ?1", [vendor.id])?;
             tx.commit()?;
             secrets::scrub(conn);

@@ -21,7 +21,7 @@
 //! * **Written privately and whole**: a 0600 file under a temporary name beside `FILE`,
 //!   renamed over it only once complete, so a half-written bundle never has the name.
 
-use super::{UpstreamError, answered, connect, dedup, schema, send};
+use super::{UpstreamError, dedup};
 use crate::config::upstream::UpstreamUrl;
 use crate::domain::Timestamp;
 use crate::store::{Cursor, OutboxRow, Store, StoreError, UpstreamTable};
@@ -109,7 +109,7 @@ pub struct ImportTable {
     /// Rows in the bundle.
     pub rows: u64,
     /// Rows the central database inserted or changed (0 for a bundle imported before).
-    pub applied: u64,
+    pub applied: Option<u64>,
     /// Batches sent.
     pub batches: u64,
 }
@@ -508,7 +508,7 @@ pub async fn import(
 ) -> Result<ImportReport, BundleError> {
     let bundle = Bundle::open(path)?;
     let target = url.shown().to_owned();
-    let client = connect(url).await?;
+    let central = super::open(url).await?;
     let mut report = ImportReport {
         agent_id: bundle.manifest.agent_id.clone(),
         target: target.clone(),
@@ -516,12 +516,7 @@ pub async fn import(
         tables: Vec::new(),
     };
     for table in UpstreamTable::ALL {
-        let mut stats = ImportTable { table, rows: 0, applied: 0, batches: 0 };
-        let upsert = schema::upsert(table);
-        let statement =
-            answered(&target, || format!("the {table} upsert"), client.prepare(&upsert))
-                .await?
-                .map_err(|e| UpstreamError::statement(&target, format!("the {table} upsert"), e))?;
+        let mut stats = ImportTable { table, rows: 0, applied: Some(0), batches: 0 };
         let mut after = 0;
         loop {
             let rows =
@@ -530,12 +525,16 @@ pub async fn import(
             after = last.id;
             stats.rows += rows.len() as u64;
             let rows = dedup(table, rows);
-            let what = || format!("a batch of {} {table}", rows.len());
-            let applied =
-                answered(&target, what, send(&client, &statement, &report.agent_id, table, &rows))
-                    .await?
-                    .map_err(|e| UpstreamError::statement(&target, what(), e))?;
-            stats.applied += applied;
+            // A refused batch fails the import whole: the site still holds every row as
+            // pending, so nothing is lost, and the error says which table.
+            let applied = central
+                .upsert(&report.agent_id, table, &rows)
+                .await
+                .map_err(|e| BundleError::from(e.error))?;
+            stats.applied = match (stats.applied, applied) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
             stats.batches += 1;
         }
         report.tables.push(stats);

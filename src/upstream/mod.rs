@@ -15,33 +15,38 @@
 //!   vendors' raw JSON only with `upstream.push_raw_json`.
 //! * **The URL is a secret** (`config::upstream::UpstreamUrl`): only its redacted form
 //!   reaches messages, and every error here names the target that way.
+//! * **A refused row never stops the queue**: a batch the central side refuses for what it
+//!   holds ([`central::Refusal::Permanent`]) is split until its bad rows are found; they
+//!   are set aside with their error (`plantsync upstream rejected`) in the transaction that
+//!   moves the watermark past them, and the rest goes through.
+//! * **Deletions travel** as queued tombstones, marked deleted centrally once confirmed.
+//! * **Every push ends with a receipt** ([`verify`]): the central count and checksum per
+//!   table against the store's; a table that differs has its differing rows re-queued.
 //! * **Plain TCP only for now**: a URL asking for TLS (`sslmode=require`) is refused when
 //!   the config is read, never downgraded silently.
 
 pub mod backoff;
 pub mod bundle;
+pub mod central;
+pub mod postgres;
 pub mod pusher;
 pub mod receipt;
 pub mod schema;
+pub mod verify;
 
 pub use pusher::{PushError, Pusher};
 
 use crate::config::upstream::UpstreamUrl;
 use crate::domain::Timestamp;
-use crate::store::{Cursor, LastPush, OutboxRow, Store, StoreError, UpstreamTable};
+use crate::store::{Cursor, LastPush, OutboxRow, RejectedRow, Store, StoreError, UpstreamTable};
+use central::{Central, Refusal, SendError, Tombstone};
+use postgres::STATEMENT_TIMEOUT;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long a connection attempt may take before the push gives up.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one statement (a batch, a prepare) may take before the push gives up on it:
-/// a link that drops mid-batch would otherwise hold the push, and every request waiting
-/// for it, for TCP's retries (minutes) or its keepalive (hours), unseen and unretried.
-const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
-/// TCP keepalive on the connection, so a dead link is noticed while waiting for an answer.
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// Deletions sent per request.
+const DELETIONS_PER_BATCH: usize = 500;
 
 /// Errors of a push or `upstream init`.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +90,7 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    fn statement(target: &str, what: String, source: tokio_postgres::Error) -> Self {
+    pub(crate) fn statement(target: &str, what: String, source: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
         let hint = match source.code() {
             Some(code)
@@ -118,6 +123,15 @@ pub fn in_words(error: &UpstreamError) -> String {
     text
 }
 
+/// What a person asked of a push beyond the changed rows (the CLI's and the API's flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushMode {
+    /// Every row again (`--full`).
+    pub full: bool,
+    /// The rows set aside again first (`--retry-rejected`).
+    pub retry_rejected: bool,
+}
+
 /// How to push.
 #[derive(Debug, Clone)]
 pub struct PushOptions {
@@ -127,6 +141,8 @@ pub struct PushOptions {
     pub raw_json: bool,
     /// Send every row again, whatever the watermarks say (`push --full`).
     pub full: bool,
+    /// Send the rows set aside again first (`push --retry-rejected`).
+    pub retry_rejected: bool,
 }
 
 /// One table's part of a push.
@@ -137,8 +153,11 @@ pub struct TableStats {
     /// Rows sent (after de-duplication inside each batch).
     pub sent: u64,
     /// Rows the central database inserted or changed (a replay of an older or equal
-    /// version changes nothing and is not counted).
-    pub applied: u64,
+    /// version changes nothing and is not counted); `None` when the transport cannot tell.
+    pub applied: Option<u64>,
+    /// Rows the central database refused, set aside in this push.
+    #[serde(default)]
+    pub rejected: u64,
     /// Batches sent.
     pub batches: u64,
     /// The watermark after the push.
@@ -158,50 +177,31 @@ pub struct PushReport {
     pub tables: Vec<TableStats>,
     /// Rows sent in all.
     pub rows_sent: u64,
+    /// Rows set aside in this push (refused by the central database).
+    #[serde(default)]
+    pub rejected: u64,
+    /// Deletions the central database confirmed.
+    #[serde(default)]
+    pub deletions_sent: u64,
+    /// Rows set aside earlier that went through now (`--retry-rejected`).
+    #[serde(default)]
+    pub retried: u64,
+    /// The receipt read after the push (`None` when it could not be read: the push itself
+    /// is still confirmed, batch by batch).
+    #[serde(default)]
+    pub receipt: Option<verify::Receipt>,
     /// Wall time, milliseconds.
     pub duration_ms: u64,
 }
 
-/// Connects to the central PostgreSQL; the connection's own task ends with the client.
-async fn connect(url: &UpstreamUrl) -> Result<tokio_postgres::Client, UpstreamError> {
-    let target = url.shown().to_owned();
-    let mut config = tokio_postgres::Config::from_str(url.secret().expose())
-        .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
-    config
-        .application_name("plantsync")
-        .connect_timeout(CONNECT_TIMEOUT)
-        .keepalives(true)
-        .keepalives_idle(KEEPALIVE_IDLE);
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!("the upstream connection to {target} ended: {e}");
-        }
-    });
-    Ok(client)
-}
-
-/// `work`, or [`UpstreamError::Timeout`] after [`STATEMENT_TIMEOUT`].
-async fn answered<T>(
-    target: &str,
-    what: impl FnOnce() -> String,
-    work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<Result<T, tokio_postgres::Error>, UpstreamError> {
-    tokio::time::timeout(STATEMENT_TIMEOUT, work)
-        .await
-        .map_err(|_| UpstreamError::Timeout { target: target.to_owned(), what: what() })
+/// Connects to the upstream `url` names.
+pub async fn open(url: &UpstreamUrl) -> Result<Box<dyn Central>, UpstreamError> {
+    Ok(Box::new(postgres::PgCentral::connect(url).await?))
 }
 
 /// `plantsync upstream init`: applies [`schema::central_schema`] (idempotent).
 pub async fn init(url: &UpstreamUrl) -> Result<(), UpstreamError> {
-    let client = connect(url).await?;
-    let schema = schema::central_schema();
-    answered(url.shown(), || "the schema".into(), client.batch_execute(&schema))
-        .await?
-        .map_err(|e| UpstreamError::statement(url.shown(), "the schema".into(), e))
+    postgres::PgCentral::connect(url).await?.init().await
 }
 
 /// Keeps one row per natural key, the last (highest change number) of each.
@@ -224,30 +224,65 @@ fn dedup(table: UpstreamTable, rows: Vec<OutboxRow>) -> Vec<OutboxRow> {
         .collect()
 }
 
-/// Sends one batch; returns the rows the central database inserted or changed.
-async fn send(
-    client: &tokio_postgres::Client,
-    statement: &tokio_postgres::Statement,
+/// What one batch's delivery did.
+#[derive(Debug, Default)]
+struct Delivered {
+    /// Rows inserted or changed centrally, when the transport tells.
+    applied: Option<u64>,
+    /// Rows the central side refused for what they hold, with why.
+    rejected: Vec<RejectedRow>,
+}
+
+/// Sends `rows` (keys unique); a batch refused for its rows is split in halves until the
+/// refused rows stand alone, so only they are set aside. A failure that is not the rows'
+/// fault fails the whole delivery: nothing of it is acknowledged.
+async fn deliver(
+    central: &dyn Central,
     agent_id: &str,
     table: UpstreamTable,
     rows: &[OutboxRow],
-) -> Result<u64, tokio_postgres::Error> {
-    let width = table.columns().len();
-    let mut arrays: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows.len()); width + 1];
-    for row in rows {
-        arrays[0].push(Some(row.seq.to_string()));
-        for (i, value) in row.values.iter().enumerate() {
-            arrays[i + 1].push(value.clone());
+) -> Result<Delivered, UpstreamError> {
+    let key: Vec<usize> =
+        table.columns().iter().enumerate().filter(|(_, c)| c.key).map(|(i, _)| i).collect();
+    let mut delivered = Delivered::default();
+    let mut work: Vec<&[OutboxRow]> = vec![rows];
+    while let Some(part) = work.pop() {
+        if part.is_empty() {
+            continue;
+        }
+        match central.upsert(agent_id, table, part).await {
+            Ok(applied) => {
+                delivered.applied = match (delivered.applied, applied) {
+                    (None, None) => None,
+                    (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+                };
+            }
+            Err(SendError { refusal: Refusal::Retry, error }) => return Err(error),
+            Err(SendError { refusal: Refusal::Permanent, error }) if part.len() == 1 => {
+                let row = &part[0];
+                tracing::warn!(
+                    "the upstream refused one of the {table} ({}); set aside, the queue goes on",
+                    in_words(&error)
+                );
+                delivered.rejected.push(RejectedRow {
+                    id: row.id,
+                    seq: row.seq,
+                    key: key.iter().map(|&k| row.values[k].clone()).collect(),
+                    error: crate::domain::text::excerpt(&in_words(&error), 500),
+                });
+            }
+            Err(SendError { refusal: Refusal::Permanent, .. }) => {
+                let (first, second) = part.split_at(part.len() / 2);
+                work.push(second);
+                work.push(first);
+            }
         }
     }
-    let agent = agent_id.to_owned();
-    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&agent];
-    params.extend(arrays.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)));
-    client.execute(statement, &params).await
+    Ok(delivered)
 }
 
-/// Pushes what changed since the watermarks (every row with `full`), and records the
-/// outcome for `status` whatever it is.
+/// Pushes what changed since the watermarks (every row with `full`), then reads the
+/// receipt, and records the outcome for `status` whatever it is.
 pub async fn push(
     store: &Store,
     url: &UpstreamUrl,
@@ -261,9 +296,16 @@ pub async fn push(
         full: options.full,
         tables: Vec::new(),
         rows_sent: 0,
+        rejected: 0,
+        deletions_sent: 0,
+        retried: 0,
+        receipt: None,
         duration_ms: 0,
     };
-    let outcome = push_tables(store, url, options, &mut report).await;
+    let outcome = match open(url).await {
+        Ok(central) => push_to(store, &*central, options, &mut report).await,
+        Err(e) => Err(e),
+    };
     report.duration_ms = started.elapsed().as_millis() as u64;
     let recorded = store
         .record_push(LastPush {
@@ -279,29 +321,103 @@ pub async fn push(
     Ok(report)
 }
 
-async fn push_tables(
+/// The push over an open connection: rows set aside (when asked), every table, the
+/// deletions, then the receipt.
+async fn push_to(
     store: &Store,
-    url: &UpstreamUrl,
+    central: &dyn Central,
     options: &PushOptions,
     report: &mut PushReport,
 ) -> Result<(), UpstreamError> {
-    let client = connect(url).await?;
+    if options.retry_rejected {
+        retry_rejected(store, central, options, report).await?;
+    }
+    push_tables(store, central, options, report).await?;
+    push_deletions(store, central, report).await?;
+    match receipt(store, central, &report.agent_id).await {
+        Ok(receipt) => report.receipt = Some(receipt),
+        Err(e) => tracing::warn!(
+            "could not read the receipt of the push ({}); every batch was confirmed as sent",
+            in_words(&e)
+        ),
+    }
+    Ok(())
+}
+
+/// Reads the receipt, re-queues the rows of any table that differs, and records it.
+async fn receipt(
+    store: &Store,
+    central: &dyn Central,
+    agent_id: &str,
+) -> Result<verify::Receipt, UpstreamError> {
+    let tables = verify::check(store, central, agent_id).await?;
+    // (The receipt is recorded below whatever it found.)
+    let mut requeued = 0;
+    for check in tables.iter().filter(|t| t.verdict == verify::Verdict::Differs) {
+        let found = verify::differences(store, central, agent_id, check.table).await?;
+        tracing::warn!(
+            "the central {} differ from the store ({} rows centrally, {} here): {} rows \
+             re-queued for the next push",
+            check.table,
+            check.central_rows,
+            check.local_rows,
+            found.len()
+        );
+        requeued += verify::requeue(store, check.table, &found).await?;
+    }
+    let receipt = verify::Receipt { checked_at: Timestamp::now(), tables, requeued };
+    store
+        .record_receipt(crate::store::StoredReceipt {
+            checked_at: receipt.checked_at,
+            ok: receipt.ok(),
+            requeued: receipt.requeued,
+            tables: serde_json::to_value(&receipt.tables).unwrap_or_default(),
+        })
+        .await?;
+    Ok(receipt)
+}
+
+/// Sends the rows set aside that are still at their refused version; those taken now
+/// leave the list, those refused again stay with their new error.
+async fn retry_rejected(
+    store: &Store,
+    central: &dyn Central,
+    options: &PushOptions,
+    report: &mut PushReport,
+) -> Result<(), UpstreamError> {
+    for table in UpstreamTable::ALL {
+        let rows = store.rejected_rows(table, options.raw_json).await?;
+        for chunk in rows.chunks(options.batch_rows.max(1)) {
+            let chunk = dedup(table, chunk.to_vec());
+            let delivered = deliver(central, &report.agent_id, table, &chunk).await?;
+            let refused: std::collections::HashSet<i64> =
+                delivered.rejected.iter().map(|r| r.id).collect();
+            let taken: Vec<i64> =
+                chunk.iter().map(|r| r.id).filter(|id| !refused.contains(id)).collect();
+            report.retried += taken.len() as u64;
+            store.clear_rejected(table, taken).await?;
+            if !delivered.rejected.is_empty() {
+                let watermark = store.upstream_watermark(table).await?;
+                store.acknowledge_upstream_batch(table, watermark, delivered.rejected).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn push_tables(
+    store: &Store,
+    central: &dyn Central,
+    options: &PushOptions,
+    report: &mut PushReport,
+) -> Result<(), UpstreamError> {
     for table in UpstreamTable::ALL {
         let mut watermark = store.upstream_watermark(table).await?;
         if !options.full {
             // What arrived another way (an offline bundle) is not sent again. The read
             // only saves work: when it fails, the push goes on from the stored watermark
             // (sending again what is there changes nothing centrally).
-            match receipt::advance(
-                store,
-                &client,
-                &report.target,
-                &report.agent_id,
-                table,
-                watermark,
-            )
-            .await
-            {
+            match receipt::advance(store, central, &report.agent_id, table, watermark).await {
                 Ok(confirmed) => watermark = confirmed,
                 Err(e) => tracing::warn!(
                     "could not read back what the upstream holds of the {table} ({}); \
@@ -310,17 +426,16 @@ async fn push_tables(
                 ),
             }
         }
-        let mut stats =
-            TableStats { table, sent: 0, applied: 0, batches: 0, acknowledged_seq: watermark };
+        let mut stats = TableStats {
+            table,
+            sent: 0,
+            applied: Some(0),
+            rejected: 0,
+            batches: 0,
+            acknowledged_seq: watermark,
+        };
         let mut cursor =
             if options.full { Cursor::default() } else { Cursor::after_watermark(watermark) };
-        let upsert = schema::upsert(table);
-        let prepared =
-            answered(&report.target, || format!("the {table} upsert"), client.prepare(&upsert))
-                .await?;
-        let statement = prepared.map_err(|e| {
-            UpstreamError::statement(&report.target, format!("the {table} upsert"), e)
-        })?;
         loop {
             let batch =
                 store.upstream_batch(table, cursor, options.batch_rows, options.raw_json).await?;
@@ -328,21 +443,22 @@ async fn push_tables(
                 break;
             }
             let rows = dedup(table, batch.rows);
-            let what = || format!("a batch of {} {table}", rows.len());
-            let sent = answered(
-                &report.target,
-                what,
-                send(&client, &statement, &report.agent_id, table, &rows),
-            )
-            .await?;
-            let applied = sent.map_err(|e| UpstreamError::statement(&report.target, what(), e))?;
-            // Confirmed: only now may the watermark move.
-            store.acknowledge_upstream(table, batch.safe_watermark).await?;
+            let delivered = deliver(central, &report.agent_id, table, &rows).await?;
+            let rejected = delivered.rejected.len() as u64;
+            // Confirmed (or set aside): only now may the watermark move.
+            store
+                .acknowledge_upstream_batch(table, batch.safe_watermark, delivered.rejected)
+                .await?;
             stats.acknowledged_seq = stats.acknowledged_seq.max(batch.safe_watermark);
-            stats.sent += rows.len() as u64;
-            stats.applied += applied;
+            stats.sent += rows.len() as u64 - rejected;
+            stats.applied = match (stats.applied, delivered.applied) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+            stats.rejected += rejected;
             stats.batches += 1;
-            report.rows_sent += rows.len() as u64;
+            report.rows_sent += rows.len() as u64 - rejected;
+            report.rejected += rejected;
             cursor = batch.next;
             if !batch.more {
                 break;
@@ -351,6 +467,29 @@ async fn push_tables(
         report.tables.push(stats);
     }
     Ok(())
+}
+
+/// Sends the queued deletions, oldest first, removing each group once confirmed.
+async fn push_deletions(
+    store: &Store,
+    central: &dyn Central,
+    report: &mut PushReport,
+) -> Result<(), UpstreamError> {
+    loop {
+        let queued = store.upstream_deletions(DELETIONS_PER_BATCH).await?;
+        let Some(last) = queued.last().map(|d| d.seq) else { return Ok(()) };
+        let tombstones: Vec<Tombstone> = queued
+            .into_iter()
+            .map(|d| Tombstone { seq: d.seq, table: d.table, key: d.key })
+            .collect();
+        // A deletion cannot hold a bad value: any refusal is retried as it is.
+        central.forget(&report.agent_id, &tombstones).await.map_err(|e| e.error)?;
+        store.confirm_deletions(last).await?;
+        report.deletions_sent += tombstones.len() as u64;
+        if tombstones.len() < DELETIONS_PER_BATCH {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ impl Pusher {
 
     /// Pushes now (waiting for a push already running, never beside it) and replans the
     /// retries from its outcome.
-    pub async fn push(&self, full: bool) -> Result<PushReport, PushError> {
+    pub async fn push(&self, mode: super::PushMode) -> Result<PushReport, PushError> {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(PushError::Stopping);
         }
@@ -104,7 +104,12 @@ impl Pusher {
         if self.stopping.load(Ordering::SeqCst) {
             return Err(PushError::Stopping);
         }
-        let options = PushOptions { batch_rows: self.batch_rows, raw_json: self.raw_json, full };
+        let options = PushOptions {
+            batch_rows: self.batch_rows,
+            raw_json: self.raw_json,
+            full: mode.full,
+            retry_rejected: mode.retry_rejected,
+        };
         let outcome = super::push(&self.store, &self.url, &options).await;
         let plan = {
             let Ok(mut plan) = self.plan.lock() else { return outcome.map_err(Into::into) };
@@ -173,7 +178,7 @@ impl Pusher {
             // A stop ends a push under way at once: its unconfirmed batch is sent again
             // later, and the agent's grace is left to the sync it drains.
             let pushed = tokio::select! {
-                result = self.push(false) => result,
+                result = self.push(super::PushMode::default()) => result,
                 _ = stop.wait_for(|stop| *stop) => break,
             };
             match pushed {

@@ -16,7 +16,8 @@
 //! * **Only rows above the watermark are read back** (index `(agent_id, source_version)`),
 //!   so after ordinary pushes the read returns nothing and costs one index probe per table.
 
-use super::{UpstreamError, answered, schema::SCHEMA};
+use super::UpstreamError;
+use super::central::Central;
 use crate::store::{Cursor, Store, UpstreamTable};
 use std::collections::HashMap;
 
@@ -27,35 +28,18 @@ const CHUNK: usize = 5_000;
 /// `agent_id`; returns the watermark after (`watermark` when nothing is confirmed).
 pub(super) async fn advance(
     store: &Store,
-    client: &tokio_postgres::Client,
-    target: &str,
+    central: &dyn Central,
     agent_id: &str,
     table: UpstreamTable,
     watermark: i64,
 ) -> Result<i64, UpstreamError> {
     let key: Vec<usize> =
         table.columns().iter().enumerate().filter(|(_, c)| c.key).map(|(i, _)| i).collect();
-    let key_sql: Vec<String> =
-        key.iter().map(|&i| format!("{}::text", table.columns()[i].name)).collect();
-    let sql = format!(
-        "SELECT {}, source_version FROM {SCHEMA}.{table}
-         WHERE agent_id = $1::text::uuid AND source_version > $2",
-        key_sql.join(", ")
-    );
-    let what = || format!("the {table} receipt");
-    let agent = agent_id.to_owned();
-    let rows = answered(target, what, client.query(&sql, &[&agent, &watermark]))
-        .await?
-        .map_err(|e| UpstreamError::statement(target, what(), e))?;
+    let rows = central.versions_above(agent_id, table, watermark).await?;
     if rows.is_empty() {
         return Ok(watermark);
     }
-    let central: HashMap<Vec<Option<String>>, i64> = rows
-        .iter()
-        .map(|r| {
-            ((0..key.len()).map(|i| r.get::<_, Option<String>>(i)).collect(), r.get(key.len()))
-        })
-        .collect();
+    let central: HashMap<Vec<Option<String>>, i64> = rows.into_iter().collect();
 
     // Walk the local rows after the watermark in change order, group by group.
     let mut confirmed_up_to = watermark;

@@ -29,14 +29,45 @@ fn key_columns(table: UpstreamTable) -> Vec<&'static str> {
     key
 }
 
-/// The SQL of the central schema, idempotent (`IF NOT EXISTS`): what `plantsync upstream
-/// schema` prints and `plantsync upstream init` applies.
+/// The SQL of one row's checksum: the first 8 bytes of the SHA-256 of its key columns'
+/// text and its version joined by U+001F, as a signed big-endian integer. The receipt
+/// combines them with `bit_xor` (order-free); [`super::verify::checksum`] computes the
+/// same locally.
+fn row_checksum(table: UpstreamTable) -> String {
+    let mut parts: Vec<String> = table
+        .columns()
+        .iter()
+        .filter(|c| c.key)
+        .map(|c| {
+            if c.kind == ColumnKind::Text { c.name.to_owned() } else { format!("{}::text", c.name) }
+        })
+        .collect();
+    parts.push("source_version::text".to_owned());
+    format!(
+        "('x' || encode(substr(sha256(convert_to(concat_ws(E'\\x1f', {}), 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint",
+        parts.join(", ")
+    )
+}
+
+/// The SQL of the central schema, idempotent (`IF NOT EXISTS`, `CREATE OR REPLACE`): what
+/// `plantsync upstream schema` prints and `plantsync upstream init` applies. Needs
+/// PostgreSQL 14 or newer (`bit_xor`, `CREATE OR REPLACE TRIGGER`).
 pub fn central_schema() -> String {
     let mut sql = format!(
         "-- plantsync central schema: every agent pushes its rows here under its agent id.\n\
-         -- An upsert changes a row only when it carries a newer source_version (the agent's\n\
-         -- local change_seq) than the row has, so a replayed old batch changes nothing.\n\
-         CREATE SCHEMA IF NOT EXISTS {SCHEMA};\n"
+         -- A row changes only when it carries a newer source_version (the agent's local\n\
+         -- change_seq) than the row has (trigger keep_newer), so a replayed old batch changes\n\
+         -- nothing, whichever transport (PostgreSQL or PostgREST) sent it.\n\
+         -- PostgreSQL 14 or newer.\n\
+         CREATE SCHEMA IF NOT EXISTS {SCHEMA};\n\
+         \n\
+         CREATE OR REPLACE FUNCTION {SCHEMA}.keep_newer() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+         BEGIN\n\
+         \x20   IF NEW.source_version <= OLD.source_version THEN\n\
+         \x20       RETURN NULL;\n\
+         \x20   END IF;\n\
+         \x20   RETURN NEW;\n\
+         END $$;\n"
     );
     for table in UpstreamTable::ALL {
         sql.push_str(&format!("\nCREATE TABLE IF NOT EXISTS {SCHEMA}.{table} (\n"));
@@ -46,8 +77,13 @@ pub fn central_schema() -> String {
             sql.push_str(&format!("    {} {}{null},\n", column.name, pg_type(column.kind)));
         }
         sql.push_str("    source_version bigint NOT NULL,\n");
+        sql.push_str("    deleted boolean NOT NULL DEFAULT false,\n");
         sql.push_str("    pushed_at timestamptz NOT NULL DEFAULT now(),\n");
         sql.push_str(&format!("    PRIMARY KEY ({})\n);\n", key_columns(table).join(", ")));
+        // A row deleted at the site stays centrally, marked (the receipt leaves it out).
+        sql.push_str(&format!(
+            "ALTER TABLE {SCHEMA}.{table} ADD COLUMN IF NOT EXISTS deleted boolean NOT NULL DEFAULT false;\n"
+        ));
         // The receipt read (rows of one agent above its watermark).
         sql.push_str(&format!(
             "CREATE INDEX IF NOT EXISTS {table}_agent_version ON {SCHEMA}.{table} (agent_id, source_version);\n"
@@ -57,13 +93,91 @@ pub fn central_schema() -> String {
                 "CREATE INDEX IF NOT EXISTS {table}_agent_org ON {SCHEMA}.{table} (agent_id, org_id);\n"
             ));
         }
+        sql.push_str(&format!(
+            "CREATE OR REPLACE TRIGGER keep_newer BEFORE UPDATE ON {SCHEMA}.{table}\n    \
+             FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.keep_newer();\n"
+        ));
     }
+    sql.push_str(&receipt_function());
+    sql.push_str(&forget_function());
     sql
 }
 
+/// `receipt(p_agent)`: per table, the count and combined checksum of the agent's live rows
+/// (what a push compares with the store; PostgREST calls it as `rpc/receipt`).
+fn receipt_function() -> String {
+    let parts: Vec<String> = UpstreamTable::ALL
+        .iter()
+        .map(|&table| {
+            format!(
+                "    SELECT '{table}'::text, count(*), coalesce(bit_xor({}), 0)\n    \
+                 FROM {SCHEMA}.{table} WHERE agent_id = p_agent AND NOT deleted",
+                row_checksum(table)
+            )
+        })
+        .collect();
+    format!(
+        "\nCREATE OR REPLACE FUNCTION {SCHEMA}.receipt(p_agent uuid)\n\
+         RETURNS TABLE (table_name text, row_count bigint, checksum bigint)\n\
+         LANGUAGE sql STABLE AS $$\n{}\n$$;\n",
+        parts.join("\n    UNION ALL\n")
+    )
+}
+
+/// `forget(p_agent, p_deletions)`: marks deleted (and inactive) the rows the site deleted,
+/// each `{"table", "key": [texts], "version"}`, unless the central row is newer; a vendor's
+/// deletion takes its plants and alerts with it, as the site's cascade did. Returns the
+/// rows marked.
+fn forget_function() -> String {
+    let mut branches = String::new();
+    for table in UpstreamTable::ALL {
+        let key: Vec<String> = table
+            .columns()
+            .iter()
+            .filter(|c| c.key)
+            .enumerate()
+            .map(|(i, c)| format!("{} = (d->'key'->>{i})::{}", c.name, pg_type(c.kind)))
+            .collect();
+        let mut statements = vec![format!(
+            "UPDATE {SCHEMA}.{table} SET deleted = true, is_active = false, source_version = v\n            \
+             WHERE agent_id = p_agent AND {} AND source_version < v;\n            \
+             GET DIAGNOSTICS c = ROW_COUNT; n := n + c;",
+            key.join(" AND ")
+        )];
+        if table == UpstreamTable::Vendors {
+            for child in [UpstreamTable::Plants, UpstreamTable::Alerts] {
+                statements.push(format!(
+                    "UPDATE {SCHEMA}.{child} SET deleted = true, is_active = false, source_version = v\n            \
+                     WHERE agent_id = p_agent AND vendor_id = (d->'key'->>0)::bigint AND source_version < v;\n            \
+                     GET DIAGNOSTICS c = ROW_COUNT; n := n + c;"
+                ));
+            }
+        }
+        branches.push_str(&format!(
+            "        WHEN '{table}' THEN\n            {}\n",
+            statements.join("\n            ")
+        ));
+    }
+    format!(
+        "\nCREATE OR REPLACE FUNCTION {SCHEMA}.forget(p_agent uuid, p_deletions jsonb)\n\
+         RETURNS bigint LANGUAGE plpgsql AS $$\n\
+         DECLARE\n    d jsonb;\n    v bigint;\n    c bigint;\n    n bigint := 0;\n\
+         BEGIN\n\
+         \x20   FOR d IN SELECT * FROM jsonb_array_elements(p_deletions) LOOP\n\
+         \x20       v := (d->>'version')::bigint;\n\
+         \x20       CASE d->>'table'\n{branches}\
+         \x20       ELSE RAISE EXCEPTION 'plantsync.forget: unknown table %', d->>'table';\n\
+         \x20       END CASE;\n\
+         \x20   END LOOP;\n\
+         \x20   RETURN n;\n\
+         END $$;\n"
+    )
+}
+
 /// The upsert of one batch of `table`: `$1` the agent id, `$2` the source versions, then
-/// one `text[]` per column; `ON CONFLICT` on the natural key updates a row only when the
-/// batch's version is newer (the stale-replay rule).
+/// one `text[]` per column; `ON CONFLICT` on the natural key updates the row, which the
+/// central trigger `keep_newer` lets through only for a newer version (the stale-replay
+/// rule). A row the site deleted and has again is live again.
 pub fn upsert(table: UpstreamTable) -> String {
     let columns = table.columns();
     let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
@@ -74,14 +188,17 @@ pub fn upsert(table: UpstreamTable) -> String {
         .iter()
         .filter(|c| !c.key)
         .map(|c| format!("{0} = excluded.{0}", c.name))
-        .chain(["source_version = excluded.source_version".to_owned(), "pushed_at = now()".into()])
+        .chain([
+            "source_version = excluded.source_version".to_owned(),
+            "deleted = false".into(),
+            "pushed_at = now()".into(),
+        ])
         .collect();
     format!(
         "INSERT INTO {SCHEMA}.{table} AS central (agent_id, source_version, {names})
          SELECT $1::text::uuid, u.source_version::bigint, {casts}
          FROM UNNEST({arrays}) AS u(source_version, {names})
-         ON CONFLICT ({key}) DO UPDATE SET {updates}
-         WHERE central.source_version < excluded.source_version",
+         ON CONFLICT ({key}) DO UPDATE SET {updates}",
         names = names.join(", "),
         casts = casts.join(", "),
         arrays = arrays.join(", "),
@@ -108,8 +225,13 @@ mod tests {
 
     #[test]
     fn the_upsert_keeps_the_stale_replay_rule() {
+        let schema = central_schema();
+        assert!(schema.contains("IF NEW.source_version <= OLD.source_version THEN"), "{schema}");
+        for table in UpstreamTable::ALL {
+            let trigger = format!("BEFORE UPDATE ON plantsync.{table}");
+            assert!(schema.contains(&trigger), "{table} has no keep_newer trigger");
+        }
         let sql = upsert(UpstreamTable::Plants);
-        assert!(sql.contains("WHERE central.source_version < excluded.source_version"), "{sql}");
         assert!(sql.contains("ON CONFLICT (agent_id, vendor_id, vendor_plant_id)"), "{sql}");
         let arrays = UpstreamTable::Plants.columns().len() + 1;
         assert!(sql.contains(&format!("${}::text[]", arrays + 1)), "{sql}");

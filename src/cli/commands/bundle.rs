@@ -66,16 +66,17 @@ pub fn print_import(
                 table.row(vec![
                     t.table.to_string(),
                     t.rows.to_string(),
-                    t.applied.to_string(),
+                    t.applied.map_or_else(|| "-".to_owned(), |a| a.to_string()),
                     t.batches.to_string(),
                 ]);
             }
             write!(out, "{}", table.render(TABLE_WIDTH))?;
             let rows: u64 = report.tables.iter().map(|t| t.rows).sum();
-            let applied: u64 = report.tables.iter().map(|t| t.applied).sum();
+            let applied: Option<u64> = report.tables.iter().map(|t| t.applied).sum();
+            let applied = applied.map_or_else(|| "all sent".to_owned(), |a| format!("{a} applied"));
             writeln!(
                 out,
-                "imported {rows} rows of agent {} (made {}) to {}: {applied} applied",
+                "imported {rows} rows of agent {} (made {}) to {}: {applied}",
                 report.agent_id, report.created_at, report.target
             )?;
             Ok(())

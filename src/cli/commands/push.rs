@@ -56,8 +56,8 @@ pub fn upstream(
             let report = runtime.block_on(upstream::bundle::import(url, file, batch_rows))?;
             super::bundle::print_import(&report, *format, out)
         }
-        UpstreamCommand::Export { .. } => {
-            unreachable!("an export reads the store: dispatched with it")
+        UpstreamCommand::Export { .. } | UpstreamCommand::Rejected { .. } => {
+            unreachable!("reads the store: dispatched with it")
         }
     }
 }
@@ -69,7 +69,9 @@ pub async fn run(ctx: &mut Ctx<'_>, args: &crate::cli::PushArgs) -> anyhow::Resu
         batch_rows: ctx.settings.upstream_batch_rows.value as usize,
         raw_json: ctx.settings.upstream_push_raw_json.value,
         full: args.full,
+        retry_rejected: args.retry_rejected,
     };
+    let mode = upstream::PushMode { full: args.full, retry_rejected: args.retry_rejected };
     let dir = ctx.settings.data_dir.value.clone();
     let mut gone_since: Option<tokio::time::Instant> = None;
     let report = loop {
@@ -78,7 +80,7 @@ pub async fn run(ctx: &mut Ctx<'_>, args: &crate::cli::PushArgs) -> anyhow::Resu
         })
         .await?;
         match access {
-            SyncAccess::Agent(agent) => match through_agent(ctx, &agent, args.full).await? {
+            SyncAccess::Agent(agent) => match through_agent(ctx, &agent, mode).await? {
                 Some(report) => break report,
                 None if gone_since.get_or_insert_with(tokio::time::Instant::now).elapsed()
                     < AGENT_GONE_WAIT =>
@@ -107,29 +109,189 @@ pub async fn run(ctx: &mut Ctx<'_>, args: &crate::cli::PushArgs) -> anyhow::Resu
         report.rows_sent,
         report.duration_ms
     );
+    let verified = if args.verify { Some(verify_all(ctx.store, url).await?) } else { None };
     match args.format {
-        Format::Json => write_json(ctx.out, &report),
+        Format::Json => match &verified {
+            Some(verified) => {
+                write_json(ctx.out, &serde_json::json!({ "push": &report, "verify": verified }))
+            }
+            None => write_json(ctx.out, &report),
+        },
         Format::Table | Format::Csv => {
+            print_report(&report, ctx.out)?;
+            if let Some(verified) = &verified {
+                print_verified(verified, ctx.out)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_report(report: &PushReport, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut table = Table::default()
+        .whole("TABLE")
+        .number("SENT")
+        .number("APPLIED")
+        .number("REJECTED")
+        .number("BATCHES")
+        .number("WATERMARK")
+        .whole("RECEIPT");
+    for t in &report.tables {
+        let check =
+            report.receipt.as_ref().and_then(|r| r.tables.iter().find(|c| c.table == t.table));
+        table.row(vec![
+            t.table.to_string(),
+            t.sent.to_string(),
+            t.applied.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+            t.rejected.to_string(),
+            t.batches.to_string(),
+            t.acknowledged_seq.to_string(),
+            check.map_or_else(|| "-".to_owned(), receipt_words),
+        ]);
+    }
+    write!(out, "{}", table.render(TABLE_WIDTH))?;
+    writeln!(
+        out,
+        "pushed {} rows as agent {} to {} in {} ms",
+        report.rows_sent, report.agent_id, report.target, report.duration_ms
+    )?;
+    if report.deletions_sent > 0 {
+        writeln!(out, "{} deletions confirmed centrally", report.deletions_sent)?;
+    }
+    if report.retried > 0 {
+        writeln!(out, "{} rows set aside earlier went through", report.retried)?;
+    }
+    if report.rejected > 0 {
+        writeln!(
+            out,
+            "{} rows refused by the upstream were set aside (see `plantsync upstream rejected`)",
+            report.rejected
+        )?;
+    }
+    match &report.receipt {
+        Some(receipt) if receipt.requeued > 0 => writeln!(
+            out,
+            "the receipt found differences: {} rows re-queued for the next push",
+            receipt.requeued
+        )?,
+        Some(_) => {}
+        None => writeln!(out, "the receipt could not be read (see the log)")?,
+    }
+    Ok(())
+}
+
+/// One table's receipt in words.
+fn receipt_words(check: &upstream::verify::TableCheck) -> String {
+    use upstream::verify::Verdict;
+    match check.verdict {
+        Verdict::Matches => format!("{} rows match", check.central_rows),
+        Verdict::Differs => {
+            format!("differs: {} central, {} here", check.central_rows, check.local_rows)
+        }
+        Verdict::Pending => "not compared (rows pending)".to_owned(),
+    }
+}
+
+/// What `push --verify` found.
+#[derive(Debug, serde::Serialize)]
+struct Verified {
+    /// Rows compared per table (local, central).
+    tables: Vec<VerifiedTable>,
+    /// Every row that differs.
+    differences: Vec<upstream::verify::Difference>,
+    /// Rows re-queued (sent again or deleted centrally by the next push).
+    requeued: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct VerifiedTable {
+    table: crate::store::UpstreamTable,
+    differences: usize,
+}
+
+/// The key-by-key comparison of every table, and the re-queue of what differs.
+async fn verify_all(store: &crate::store::Store, url: &UpstreamUrl) -> anyhow::Result<Verified> {
+    let central = upstream::open(url).await?;
+    let agent_id = store.agent_id().await?;
+    let mut verified = Verified { tables: Vec::new(), differences: Vec::new(), requeued: 0 };
+    for table in crate::store::UpstreamTable::ALL {
+        let found = upstream::verify::differences(store, &*central, &agent_id, table).await?;
+        verified.requeued += upstream::verify::requeue(store, table, &found).await?;
+        verified.tables.push(VerifiedTable { table, differences: found.len() });
+        verified.differences.extend(found);
+    }
+    Ok(verified)
+}
+
+fn print_verified(verified: &Verified, out: &mut dyn Write) -> anyhow::Result<()> {
+    if verified.differences.is_empty() {
+        writeln!(out, "verified: every central row of this agent matches the store")?;
+        return Ok(());
+    }
+    let mut table = Table::default()
+        .whole("TABLE")
+        .whole("KEY")
+        .number("HERE")
+        .number("CENTRAL")
+        .whole("DIFFERENCE");
+    for d in &verified.differences {
+        let key: Vec<&str> = d.key.iter().map(|k| k.as_deref().unwrap_or("")).collect();
+        table.row(vec![
+            d.table.to_string(),
+            key.join("/"),
+            d.local_version.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+            d.central_version.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+            d.kind.as_str().to_owned(),
+        ]);
+    }
+    write!(out, "{}", table.render(TABLE_WIDTH))?;
+    writeln!(
+        out,
+        "verified: {} rows differ; {} re-queued: the next push repairs them",
+        verified.differences.len(),
+        verified.requeued
+    )?;
+    Ok(())
+}
+
+/// `upstream rejected`: the rows set aside, with why.
+pub async fn rejected(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
+    let entries = ctx.store.upstream_rejected().await?;
+    match format {
+        Format::Json => write_json(ctx.out, &entries),
+        Format::Table | Format::Csv => {
+            if entries.is_empty() {
+                writeln!(ctx.out, "no row is set aside: the upstream took every row sent")?;
+                return Ok(());
+            }
             let mut table = Table::default()
                 .whole("TABLE")
-                .number("SENT")
-                .number("APPLIED")
-                .number("BATCHES")
-                .number("WATERMARK");
-            for t in &report.tables {
+                .whole("KEY")
+                .number("VERSION")
+                .whole("REFUSED AT")
+                .number("TRIES")
+                .text("WHY", 20);
+            for e in &entries {
+                let key: Vec<&str> = e.key.iter().map(|k| k.as_deref().unwrap_or("")).collect();
+                let version = if e.changed_since {
+                    format!("{} (changed since)", e.seq)
+                } else {
+                    e.seq.to_string()
+                };
                 table.row(vec![
-                    t.table.to_string(),
-                    t.sent.to_string(),
-                    t.applied.to_string(),
-                    t.batches.to_string(),
-                    t.acknowledged_seq.to_string(),
+                    e.table.to_string(),
+                    key.join("/"),
+                    version,
+                    e.rejected_at.to_string(),
+                    e.attempts.to_string(),
+                    e.error.clone(),
                 ]);
             }
             write!(ctx.out, "{}", table.render(TABLE_WIDTH))?;
             writeln!(
                 ctx.out,
-                "pushed {} rows as agent {} to {} in {} ms",
-                report.rows_sent, report.agent_id, report.target, report.duration_ms
+                "{} rows set aside; `plantsync push --retry-rejected` sends them again",
+                entries.len()
             )?;
             Ok(())
         }
@@ -141,7 +303,7 @@ pub async fn run(ctx: &mut Ctx<'_>, args: &crate::cli::PushArgs) -> anyhow::Resu
 async fn through_agent(
     ctx: &Ctx<'_>,
     agent: &AgentInfo,
-    full: bool,
+    mode: upstream::PushMode,
 ) -> anyhow::Result<Option<PushReport>> {
     let Some(api) = agent.api.as_deref() else { return Ok(None) };
     let token = crate::datadir::token::read(&ctx.settings.data_dir.value)?;
@@ -152,7 +314,10 @@ async fn through_agent(
     let client = crate::vendors::http::plain_client(Duration::from_secs(24 * 3600))?;
     let sent = client
         .post(format!("http://{api}/api/push"))
-        .query(&[("full", full.to_string())])
+        .query(&[
+            ("full", mode.full.to_string()),
+            ("retry_rejected", mode.retry_rejected.to_string()),
+        ])
         .bearer_auth(token.expose())
         .send()
         .await;

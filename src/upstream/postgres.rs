@@ -1,0 +1,202 @@
+//! The direct transport: tokio-postgres to the central PostgreSQL, each batch one
+//! `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO UPDATE` ([`super::schema::upsert`]),
+//! prepared once per table and connection.
+//!
+//! Every request answers within [`STATEMENT_TIMEOUT`] or fails as a timeout, and the
+//! connection keeps TCP keepalive on: a link that drops mid-batch is a recorded, retried
+//! failure, not a push that hangs for TCP's retries.
+
+use super::central::{Central, Refusal, RowKey, SendError, TableReceipt, Tombstone};
+use super::{UpstreamError, schema, schema::SCHEMA};
+use crate::config::upstream::UpstreamUrl;
+use crate::store::{OutboxRow, UpstreamTable};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a connection attempt may take before the push gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one statement (a batch, a prepare) may take before the push gives up on it:
+/// a link that drops mid-batch would otherwise hold the push, and every request waiting
+/// for it, for TCP's retries (minutes) or its keepalive (hours), unseen and unretried.
+pub(super) const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// TCP keepalive on the connection, so a dead link is noticed while waiting for an answer.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+
+/// A connection to the central PostgreSQL.
+pub struct PgCentral {
+    client: tokio_postgres::Client,
+    target: String,
+    upserts: tokio::sync::Mutex<HashMap<UpstreamTable, tokio_postgres::Statement>>,
+}
+
+/// Whether PostgreSQL refused a batch for its rows (SQLSTATE class 22: a value out of
+/// range or unreadable; 23: a constraint; 54: a row over a limit) or for anything else.
+fn refusal(error: &tokio_postgres::Error) -> Refusal {
+    match error.code().map(|code| &code.code()[..2]) {
+        Some("22" | "23" | "54") => Refusal::Permanent,
+        _ => Refusal::Retry,
+    }
+}
+
+impl PgCentral {
+    /// Connects; the connection's own task ends with the client.
+    pub async fn connect(url: &UpstreamUrl) -> Result<Self, UpstreamError> {
+        let target = url.shown().to_owned();
+        let mut config = tokio_postgres::Config::from_str(url.secret().expose())
+            .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
+        config
+            .application_name("plantsync")
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE);
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
+        let shown = target.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!("the upstream connection to {shown} ended: {e}");
+            }
+        });
+        Ok(Self { client, target, upserts: tokio::sync::Mutex::new(HashMap::new()) })
+    }
+
+    /// `work`'s answer, or [`UpstreamError::Timeout`] after [`STATEMENT_TIMEOUT`]; a
+    /// refusal is named by `what` and classified by [`refusal`].
+    async fn answered<T>(
+        &self,
+        what: impl Fn() -> String,
+        work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, SendError> {
+        match tokio::time::timeout(STATEMENT_TIMEOUT, work).await {
+            Err(_) => Err(SendError::retry(UpstreamError::Timeout {
+                target: self.target.clone(),
+                what: what(),
+            })),
+            Ok(Err(e)) => Err(SendError {
+                refusal: refusal(&e),
+                error: UpstreamError::statement(&self.target, what(), e),
+            }),
+            Ok(Ok(answer)) => Ok(answer),
+        }
+    }
+
+    /// Applies [`schema::central_schema`] (idempotent).
+    pub async fn init(&self) -> Result<(), UpstreamError> {
+        let sql = schema::central_schema();
+        self.answered(|| "the schema".into(), self.client.batch_execute(&sql))
+            .await
+            .map_err(|e| e.error)
+    }
+
+    async fn upsert_statement(
+        &self,
+        table: UpstreamTable,
+    ) -> Result<tokio_postgres::Statement, SendError> {
+        let mut prepared = self.upserts.lock().await;
+        if let Some(statement) = prepared.get(&table) {
+            return Ok(statement.clone());
+        }
+        let sql = schema::upsert(table);
+        let statement = self
+            .answered(|| format!("the {table} upsert"), self.client.prepare(&sql))
+            .await
+            .map_err(|e| SendError::retry(e.error))?;
+        prepared.insert(table, statement.clone());
+        Ok(statement)
+    }
+}
+
+#[async_trait]
+impl Central for PgCentral {
+    async fn upsert(
+        &self,
+        agent_id: &str,
+        table: UpstreamTable,
+        rows: &[OutboxRow],
+    ) -> Result<Option<u64>, SendError> {
+        let statement = self.upsert_statement(table).await?;
+        let width = table.columns().len();
+        let mut arrays: Vec<Vec<Option<&str>>> = vec![Vec::with_capacity(rows.len()); width + 1];
+        let versions: Vec<String> = rows.iter().map(|row| row.seq.to_string()).collect();
+        for (row, version) in rows.iter().zip(&versions) {
+            arrays[0].push(Some(version));
+            for (i, value) in row.values.iter().enumerate() {
+                arrays[i + 1].push(value.as_deref());
+            }
+        }
+        let agent = agent_id.to_owned();
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&agent];
+        params.extend(arrays.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)));
+        let applied = self
+            .answered(
+                || format!("a batch of {} {table}", rows.len()),
+                self.client.execute(&statement, &params),
+            )
+            .await?;
+        Ok(Some(applied))
+    }
+
+    async fn versions_above(
+        &self,
+        agent_id: &str,
+        table: UpstreamTable,
+        above: i64,
+    ) -> Result<Vec<(RowKey, i64)>, UpstreamError> {
+        let key: Vec<String> =
+            table.columns().iter().filter(|c| c.key).map(|c| format!("{}::text", c.name)).collect();
+        let sql = format!(
+            "SELECT {}, source_version FROM {SCHEMA}.{table}
+             WHERE agent_id = $1::text::uuid AND source_version > $2 AND NOT deleted",
+            key.join(", ")
+        );
+        let agent = agent_id.to_owned();
+        let rows = self
+            .answered(|| format!("the {table} receipt"), self.client.query(&sql, &[&agent, &above]))
+            .await
+            .map_err(|e| e.error)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                ((0..key.len()).map(|i| r.get::<_, Option<String>>(i)).collect(), r.get(key.len()))
+            })
+            .collect())
+    }
+
+    async fn receipt(&self, agent_id: &str) -> Result<Vec<TableReceipt>, UpstreamError> {
+        let sql =
+            format!("SELECT table_name, row_count, checksum FROM {SCHEMA}.receipt($1::text::uuid)");
+        let agent = agent_id.to_owned();
+        let rows = self
+            .answered(|| "the receipt".into(), self.client.query(&sql, &[&agent]))
+            .await
+            .map_err(|e| e.error)?;
+        Ok(UpstreamTable::ALL
+            .iter()
+            .map(|&table| {
+                let found = rows.iter().find(|r| r.get::<_, &str>(0) == table.as_str());
+                TableReceipt {
+                    table,
+                    rows: found.map_or(0, |r| r.get(1)),
+                    checksum: found.map_or(0, |r| r.get(2)),
+                }
+            })
+            .collect())
+    }
+
+    async fn forget(&self, agent_id: &str, tombstones: &[Tombstone]) -> Result<u64, SendError> {
+        let deletions = super::central::deletions_json(tombstones);
+        let sql = format!("SELECT {SCHEMA}.forget($1::text::uuid, $2::text::jsonb)");
+        let agent = agent_id.to_owned();
+        let row = self
+            .answered(
+                || format!("{} deletions", tombstones.len()),
+                self.client.query_one(&sql, &[&agent, &deletions]),
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0).max(0) as u64)
+    }
+}
