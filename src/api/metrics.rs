@@ -194,6 +194,29 @@ fn upstream_gauges(out: &mut String, upstream: &UpstreamStatus, now: DateTime<Ut
     let _ = writeln!(out, "plantsync_upstream_oldest_pending_seconds {oldest}");
     family(
         out,
+        "plantsync_upstream_rejected_rows",
+        "gauge",
+        "Rows the central database refused, set aside (`plantsync upstream rejected`).",
+    );
+    let _ = writeln!(out, "plantsync_upstream_rejected_rows {}", state.rejected);
+    family(
+        out,
+        "plantsync_upstream_pending_deletions",
+        "gauge",
+        "Rows deleted locally whose deletion the central database has not confirmed.",
+    );
+    let _ = writeln!(out, "plantsync_upstream_pending_deletions {}", state.deletions_pending);
+    if let Some(receipt) = &state.last_receipt {
+        family(
+            out,
+            "plantsync_upstream_receipt_ok",
+            "gauge",
+            "1 when the last receipt found no table differing from the store, 0 when one did.",
+        );
+        let _ = writeln!(out, "plantsync_upstream_receipt_ok {}", u8::from(receipt.ok));
+    }
+    family(
+        out,
         "plantsync_upstream_configured",
         "gauge",
         "1 when this agent pushes upstream (upstream.url is set).",

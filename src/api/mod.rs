@@ -339,6 +339,8 @@ struct PushQuery {
     full: Option<bool>,
     /// Send the rows set aside again first.
     retry_rejected: Option<bool>,
+    /// Compare every table key by key after the push.
+    verify: Option<bool>,
 }
 
 /// `POST /api/push[?full=true]`: one push now through the agent's pusher (after the one
@@ -356,6 +358,7 @@ async fn push(State(state): State<ApiState>, RunQuery(query): RunQuery<PushQuery
         .push(crate::upstream::PushMode {
             full: query.full.unwrap_or(false),
             retry_rejected: query.retry_rejected.unwrap_or(false),
+            verify: query.verify.unwrap_or(false),
         })
         .instrument(span)
         .await

@@ -54,7 +54,7 @@ pub use sync::{
     VendorOutcome,
 };
 pub use upstream::{
-    ColumnKind, Cursor, LastPush, OutboxBatch, OutboxRow, RetryState, UpstreamColumn,
+    CentralUpTo, ColumnKind, Cursor, LastPush, OutboxBatch, OutboxRow, RetryState, UpstreamColumn,
     UpstreamState, UpstreamTable, UpstreamTableState,
 };
 pub use upstream_queue::{

@@ -335,6 +335,34 @@ pub struct RetryState {
     pub next_attempt_at: Option<Timestamp>,
 }
 
+/// How far the central database is known to hold the store's changes: the
+/// "safe to shut down" line of `status` and the tray.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CentralUpTo {
+    /// Nothing is confirmed centrally yet, and rows wait.
+    #[default]
+    Nothing,
+    /// Every change is central (as of when the state was read).
+    Everything,
+    /// Every change made before `at` is central: `at` is the oldest change still waiting.
+    Until {
+        /// The oldest change (row or deletion) still waiting.
+        at: Timestamp,
+    },
+}
+
+impl CentralUpTo {
+    /// From what waits: the oldest waiting change, and whether anything was ever confirmed.
+    fn from_queue(oldest_waiting: Option<Timestamp>, anything_confirmed: bool) -> Self {
+        match oldest_waiting {
+            None => Self::Everything,
+            Some(_) if !anything_confirmed => Self::Nothing,
+            Some(at) => Self::Until { at },
+        }
+    }
+}
+
 /// The upstream state of the store for `status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpstreamState {
@@ -357,6 +385,10 @@ pub struct UpstreamState {
     /// The receipt of the last push that read one.
     #[serde(default)]
     pub last_receipt: Option<super::upstream_queue::StoredReceipt>,
+    /// How far the central database holds the store's changes (rows set aside are
+    /// counted in `rejected`, not here).
+    #[serde(default)]
+    pub central_up_to: CentralUpTo,
 }
 
 impl UpstreamState {
@@ -592,10 +624,16 @@ impl Store {
             let rejected = tx.query_row("SELECT count(*) FROM upstream_rejected", [], |r| {
                 super::codec::count(r, 0)
             })?;
-            let deletions_pending =
-                tx.query_row("SELECT count(*) FROM upstream_deletions", [], |r| {
-                    super::codec::count(r, 0)
-                })?;
+            let (deletions_pending, oldest_deletion_at): (u64, Option<Timestamp>) = tx.query_row(
+                "SELECT count(*), min(deleted_at) FROM upstream_deletions",
+                [],
+                |r| Ok((super::codec::count(r, 0)?, r.get(1)?)),
+            )?;
+            let oldest_waiting =
+                tables.iter().filter_map(|t| t.oldest_pending_at).chain(oldest_deletion_at).min();
+            let anything_confirmed = tables.iter().any(|t| t.acknowledged_seq > 0)
+                || last_push.as_ref().is_some_and(|p| p.ok);
+            let central_up_to = CentralUpTo::from_queue(oldest_waiting, anything_confirmed);
             let last_receipt = tx
                 .query_row(
                     "SELECT checked_at, ok, tables_json FROM upstream_last_receipt WHERE id = 1",
@@ -615,6 +653,7 @@ impl Store {
                         checked_at,
                         ok,
                         requeued: value["requeued"].as_u64().unwrap_or(0),
+                        differences: value["differences"].as_u64().unwrap_or(0),
                         tables: value["tables"].clone(),
                     }
                 });
@@ -626,6 +665,7 @@ impl Store {
                 rejected,
                 deletions_pending,
                 last_receipt,
+                central_up_to,
             })
         })
         .await

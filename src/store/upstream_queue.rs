@@ -35,6 +35,9 @@ pub struct StoredReceipt {
     pub ok: bool,
     /// Rows re-queued because they differed.
     pub requeued: u64,
+    /// Rows found differing key by key.
+    #[serde(default)]
+    pub differences: u64,
     /// The per-table checks.
     pub tables: serde_json::Value,
 }
@@ -127,8 +130,11 @@ impl Store {
     /// Records the receipt of the last push.
     pub async fn record_receipt(&self, receipt: StoredReceipt) -> Result<()> {
         self.write(move |conn| {
-            let tables =
-                serde_json::json!({ "requeued": receipt.requeued, "tables": receipt.tables });
+            let tables = serde_json::json!({
+                "requeued": receipt.requeued,
+                "differences": receipt.differences,
+                "tables": receipt.tables,
+            });
             conn.execute(
                 "INSERT OR REPLACE INTO upstream_last_receipt (id, checked_at, ok, tables_json)
                  VALUES (1, ?1, ?2, ?3)",

@@ -130,6 +130,9 @@ pub struct PushMode {
     pub full: bool,
     /// The rows set aside again first (`--retry-rejected`).
     pub retry_rejected: bool,
+    /// Compare every table key by key after the push, not only those whose receipt
+    /// differs (`--verify`).
+    pub verify: bool,
 }
 
 /// How to push.
@@ -143,6 +146,8 @@ pub struct PushOptions {
     pub full: bool,
     /// Send the rows set aside again first (`push --retry-rejected`).
     pub retry_rejected: bool,
+    /// Compare every table key by key after the push (`push --verify`).
+    pub verify: bool,
 }
 
 /// One table's part of a push.
@@ -334,7 +339,7 @@ async fn push_to(
     }
     push_tables(store, central, options, report).await?;
     push_deletions(store, central, report).await?;
-    match receipt(store, central, &report.agent_id).await {
+    match receipt(store, central, &report.agent_id, options.verify).await {
         Ok(receipt) => report.receipt = Some(receipt),
         Err(e) => tracing::warn!(
             "could not read the receipt of the push ({}); every batch was confirmed as sent",
@@ -344,17 +349,22 @@ async fn push_to(
     Ok(())
 }
 
-/// Reads the receipt, re-queues the rows of any table that differs, and records it.
+/// Reads the receipt, compares key by key every table that differs (every table when
+/// `thorough`), re-queues what differs, and records it.
 async fn receipt(
     store: &Store,
     central: &dyn Central,
     agent_id: &str,
+    thorough: bool,
 ) -> Result<verify::Receipt, UpstreamError> {
     let tables = verify::check(store, central, agent_id).await?;
-    // (The receipt is recorded below whatever it found.)
     let mut requeued = 0;
-    for check in tables.iter().filter(|t| t.verdict == verify::Verdict::Differs) {
+    let mut differences = Vec::new();
+    for check in tables.iter().filter(|t| thorough || t.verdict == verify::Verdict::Differs) {
         let found = verify::differences(store, central, agent_id, check.table).await?;
+        if found.is_empty() {
+            continue;
+        }
         tracing::warn!(
             "the central {} differ from the store ({} rows centrally, {} here): {} rows \
              re-queued for the next push",
@@ -364,14 +374,16 @@ async fn receipt(
             found.len()
         );
         requeued += verify::requeue(store, check.table, &found).await?;
+        differences.extend(found);
     }
-    let receipt = verify::Receipt { checked_at: Timestamp::now(), tables, requeued };
+    let receipt = verify::Receipt { checked_at: Timestamp::now(), tables, requeued, differences };
     store
         .record_receipt(crate::store::StoredReceipt {
             checked_at: receipt.checked_at,
             ok: receipt.ok(),
             requeued: receipt.requeued,
             tables: serde_json::to_value(&receipt.tables).unwrap_or_default(),
+            differences: receipt.differences.len() as u64,
         })
         .await?;
     Ok(receipt)

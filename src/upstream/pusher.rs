@@ -109,6 +109,7 @@ impl Pusher {
             raw_json: self.raw_json,
             full: mode.full,
             retry_rejected: mode.retry_rejected,
+            verify: mode.verify,
         };
         let outcome = super::push(&self.store, &self.url, &options).await;
         let plan = {

@@ -117,6 +117,9 @@ pub struct Receipt {
     pub tables: Vec<TableCheck>,
     /// Rows re-queued because they differed.
     pub requeued: u64,
+    /// The rows that differed, found key by key.
+    #[serde(default)]
+    pub differences: Vec<Difference>,
 }
 
 impl Receipt {

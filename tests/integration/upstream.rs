@@ -11,7 +11,7 @@ use serde_json::Value;
 
 const TABLES: [&str; 5] = ["organizations", "vendors", "plants", "alerts", "sync_runs"];
 
-async fn simulator() -> Simulator {
+pub(crate) async fn simulator() -> Simulator {
     Simulator::start(SimulatorConfig {
         seed: 11,
         accounts: vec![
@@ -24,7 +24,7 @@ async fn simulator() -> Simulator {
 }
 
 /// A sandbox with the simulator's two accounts as vendors, plants and alerts synced.
-fn synced(sim: &Simulator) -> Sandbox {
+pub(crate) fn synced(sim: &Simulator) -> Sandbox {
     let sandbox = Sandbox::new();
     add_vendors(&sandbox, sim, 2);
     sandbox.ok(&["sync", "plants"]);
@@ -34,19 +34,19 @@ fn synced(sim: &Simulator) -> Sandbox {
 
 /// [`synced`], and a central database of its own with the schema applied: the site and the
 /// database's URL.
-async fn site_with_central(sim: &Simulator) -> (Sandbox, String) {
+pub(crate) async fn site_with_central(sim: &Simulator) -> (Sandbox, String) {
     let site = synced(sim);
     let url = Cluster::get().database().await;
     init(&site, &url);
     (site, url)
 }
 
-fn local_count(sandbox: &Sandbox, table: &str) -> i64 {
+pub(crate) fn local_count(sandbox: &Sandbox, table: &str) -> i64 {
     sqlite3(&sandbox.db(), &format!("SELECT count(*) FROM {table}")).trim().parse().unwrap()
 }
 
 /// `push --format json` to `url`: its report.
-fn push(sandbox: &Sandbox, url: &str, extra: &[&str]) -> Value {
+pub(crate) fn push(sandbox: &Sandbox, url: &str, extra: &[&str]) -> Value {
     let output = sandbox
         .cmd()
         .env("PLANTSYNC_UPSTREAM_URL", url)
@@ -61,12 +61,12 @@ fn push(sandbox: &Sandbox, url: &str, extra: &[&str]) -> Value {
     serde_json::from_str(&stdout).unwrap()
 }
 
-fn sent(report: &Value, table: &str) -> i64 {
+pub(crate) fn sent(report: &Value, table: &str) -> i64 {
     let entry = report["tables"].as_array().unwrap().iter().find(|t| t["table"] == table);
     entry.unwrap()["sent"].as_i64().unwrap()
 }
 
-fn init(sandbox: &Sandbox, url: &str) {
+pub(crate) fn init(sandbox: &Sandbox, url: &str) {
     let output =
         sandbox.cmd().env("PLANTSYNC_UPSTREAM_URL", url).args(["upstream", "init"]).output();
     let output = output.unwrap();
@@ -359,7 +359,7 @@ fn stop(mut agent: std::process::Child) {
     assert!(agent.wait().unwrap().success());
 }
 
-async fn central_counts(url: &str) -> Vec<i64> {
+pub(crate) async fn central_counts(url: &str) -> Vec<i64> {
     let central = connect(url).await;
     let mut counts = Vec::new();
     for table in TABLES {
@@ -368,7 +368,7 @@ async fn central_counts(url: &str) -> Vec<i64> {
     counts
 }
 
-fn local_counts(sandbox: &Sandbox) -> Vec<i64> {
+pub(crate) fn local_counts(sandbox: &Sandbox) -> Vec<i64> {
     TABLES.iter().map(|t| local_count(sandbox, t)).collect()
 }
 
@@ -538,7 +538,7 @@ fn import(machine: &Sandbox, url: &str, file: &std::path::Path) -> std::process:
     output
 }
 
-fn table_entry<'a>(report: &'a Value, table: &str) -> &'a Value {
+pub(crate) fn table_entry<'a>(report: &'a Value, table: &str) -> &'a Value {
     report["tables"].as_array().unwrap().iter().find(|t| t["table"] == table).unwrap()
 }
 

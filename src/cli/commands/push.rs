@@ -70,8 +70,13 @@ pub async fn run(ctx: &mut Ctx<'_>, args: &crate::cli::PushArgs) -> anyhow::Resu
         raw_json: ctx.settings.upstream_push_raw_json.value,
         full: args.full,
         retry_rejected: args.retry_rejected,
+        verify: args.verify,
     };
-    let mode = upstream::PushMode { full: args.full, retry_rejected: args.retry_rejected };
+    let mode = upstream::PushMode {
+        full: args.full,
+        retry_rejected: args.retry_rejected,
+        verify: args.verify,
+    };
     let dir = ctx.settings.data_dir.value.clone();
     let mut gone_since: Option<tokio::time::Instant> = None;
     let report = loop {
@@ -109,25 +114,13 @@ pub async fn run(ctx: &mut Ctx<'_>, args: &crate::cli::PushArgs) -> anyhow::Resu
         report.rows_sent,
         report.duration_ms
     );
-    let verified = if args.verify { Some(verify_all(ctx.store, url).await?) } else { None };
     match args.format {
-        Format::Json => match &verified {
-            Some(verified) => {
-                write_json(ctx.out, &serde_json::json!({ "push": &report, "verify": verified }))
-            }
-            None => write_json(ctx.out, &report),
-        },
-        Format::Table | Format::Csv => {
-            print_report(&report, ctx.out)?;
-            if let Some(verified) = &verified {
-                print_verified(verified, ctx.out)?;
-            }
-            Ok(())
-        }
+        Format::Json => write_json(ctx.out, &report),
+        Format::Table | Format::Csv => print_report(&report, args.verify, ctx.out),
     }
 }
 
-fn print_report(report: &PushReport, out: &mut dyn Write) -> anyhow::Result<()> {
+fn print_report(report: &PushReport, verify: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut table = Table::default()
         .whole("TABLE")
         .number("SENT")
@@ -169,11 +162,18 @@ fn print_report(report: &PushReport, out: &mut dyn Write) -> anyhow::Result<()> 
         )?;
     }
     match &report.receipt {
-        Some(receipt) if receipt.requeued > 0 => writeln!(
-            out,
-            "the receipt found differences: {} rows re-queued for the next push",
-            receipt.requeued
-        )?,
+        Some(receipt) if !receipt.differences.is_empty() => {
+            print_differences(receipt, out)?;
+            writeln!(
+                out,
+                "{} rows differ from the store; {} re-queued: the next push repairs them",
+                receipt.differences.len(),
+                receipt.requeued
+            )?;
+        }
+        Some(_) if verify => {
+            writeln!(out, "verified: every central row of this agent matches the store")?;
+        }
         Some(_) => {}
         None => writeln!(out, "the receipt could not be read (see the log)")?,
     }
@@ -192,49 +192,18 @@ fn receipt_words(check: &upstream::verify::TableCheck) -> String {
     }
 }
 
-/// What `push --verify` found.
-#[derive(Debug, serde::Serialize)]
-struct Verified {
-    /// Rows compared per table (local, central).
-    tables: Vec<VerifiedTable>,
-    /// Every row that differs.
-    differences: Vec<upstream::verify::Difference>,
-    /// Rows re-queued (sent again or deleted centrally by the next push).
-    requeued: u64,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct VerifiedTable {
-    table: crate::store::UpstreamTable,
-    differences: usize,
-}
-
-/// The key-by-key comparison of every table, and the re-queue of what differs.
-async fn verify_all(store: &crate::store::Store, url: &UpstreamUrl) -> anyhow::Result<Verified> {
-    let central = upstream::open(url).await?;
-    let agent_id = store.agent_id().await?;
-    let mut verified = Verified { tables: Vec::new(), differences: Vec::new(), requeued: 0 };
-    for table in crate::store::UpstreamTable::ALL {
-        let found = upstream::verify::differences(store, &*central, &agent_id, table).await?;
-        verified.requeued += upstream::verify::requeue(store, table, &found).await?;
-        verified.tables.push(VerifiedTable { table, differences: found.len() });
-        verified.differences.extend(found);
-    }
-    Ok(verified)
-}
-
-fn print_verified(verified: &Verified, out: &mut dyn Write) -> anyhow::Result<()> {
-    if verified.differences.is_empty() {
-        writeln!(out, "verified: every central row of this agent matches the store")?;
-        return Ok(());
-    }
+/// The rows the receipt found differing, key by key.
+fn print_differences(
+    receipt: &upstream::verify::Receipt,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let mut table = Table::default()
         .whole("TABLE")
         .whole("KEY")
         .number("HERE")
         .number("CENTRAL")
         .whole("DIFFERENCE");
-    for d in &verified.differences {
+    for d in &receipt.differences {
         let key: Vec<&str> = d.key.iter().map(|k| k.as_deref().unwrap_or("")).collect();
         table.row(vec![
             d.table.to_string(),
@@ -245,12 +214,6 @@ fn print_verified(verified: &Verified, out: &mut dyn Write) -> anyhow::Result<()
         ]);
     }
     write!(out, "{}", table.render(TABLE_WIDTH))?;
-    writeln!(
-        out,
-        "verified: {} rows differ; {} re-queued: the next push repairs them",
-        verified.differences.len(),
-        verified.requeued
-    )?;
     Ok(())
 }
 
@@ -317,6 +280,7 @@ async fn through_agent(
         .query(&[
             ("full", mode.full.to_string()),
             ("retry_rejected", mode.retry_rejected.to_string()),
+            ("verify", mode.verify.to_string()),
         ])
         .bearer_auth(token.expose())
         .send()

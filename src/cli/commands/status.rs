@@ -6,7 +6,7 @@ use crate::cli::output::{
     Format, TABLE_WIDTH, Table, key_values, text_cell, time_cell, write_csv, write_json, yes_no,
 };
 use crate::schedule::{NextRun, NextRuns};
-use crate::store::StoreStatus;
+use crate::store::{CentralUpTo, StoreStatus};
 use chrono::{DateTime, Utc};
 
 /// `status --format json`: the store's report and the running agent, if any.
@@ -78,12 +78,32 @@ fn upstream_lines(
             text_cell(p.error.as_deref())
         ),
     };
+    let mut central = match state.central_up_to {
+        CentralUpTo::Nothing => "nothing is central yet".to_owned(),
+        CentralUpTo::Everything => "everything is central".to_owned(),
+        CentralUpTo::Until { at } => {
+            format!("everything up to {} is central", time_cell(Some(&at), tz))
+        }
+    };
+    if state.rejected > 0 {
+        central.push_str(&format!(
+            ", except {} rows the upstream refused (`plantsync upstream rejected`)",
+            state.rejected
+        ));
+    }
     let mut lines = vec![
         ("target", upstream.target.clone().unwrap_or_else(|| "not configured".to_owned())),
         ("agent id", state.agent_id.clone()),
+        ("central", central),
         ("pending rows", pending),
-        ("last push", last),
     ];
+    if state.deletions_pending > 0 {
+        lines.push(("pending deletions", state.deletions_pending.to_string()));
+    }
+    lines.push(("last push", last));
+    if let Some(receipt) = &state.last_receipt {
+        lines.push(("last receipt", receipt_line(receipt, tz)));
+    }
     let retry = &state.retry;
     if retry.failures > 0 {
         let next = match &retry.next_attempt_at {
@@ -100,6 +120,33 @@ fn upstream_lines(
         lines.push(("last error", format!("{}: {error}", time_cell(Some(at), tz))));
     }
     lines
+}
+
+/// The last receipt in words: every table matching, or which differ and what was done.
+fn receipt_line(receipt: &crate::store::StoredReceipt, tz: chrono_tz::Tz) -> String {
+    use crate::upstream::verify::{TableCheck, Verdict};
+    let at = time_cell(Some(&receipt.checked_at), tz);
+    let tables: Vec<TableCheck> =
+        serde_json::from_value(receipt.tables.clone()).unwrap_or_default();
+    let differing: Vec<String> = tables
+        .iter()
+        .filter(|t| t.verdict == Verdict::Differs)
+        .map(|t| format!("{} ({} central, {} here)", t.table, t.central_rows, t.local_rows))
+        .collect();
+    let pending = tables.iter().filter(|t| t.verdict == Verdict::Pending).count();
+    if !differing.is_empty() {
+        return format!(
+            "{at}: differs: {}; {} rows re-queued for the next push",
+            differing.join(", "),
+            receipt.requeued
+        );
+    }
+    let matching = tables.len() - pending;
+    if pending > 0 {
+        format!("{at}: {matching} tables match, {pending} not compared (rows pending)")
+    } else {
+        format!("{at}: all {matching} tables match")
+    }
 }
 
 /// Where this install keeps vendor secrets, and whether the keyring works now.
