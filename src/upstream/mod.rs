@@ -15,14 +15,18 @@
 //!   vendors' raw JSON only with `upstream.push_raw_json`.
 //! * **The URL is a secret** (`config::upstream::UpstreamUrl`): only its redacted form
 //!   reaches messages, and every error here names the target that way.
-//! * **Plain TCP only for now**: a URL asking for TLS (`sslmode=require`) is refused when
-//!   the config is read, never downgraded silently.
+//! * **TLS by the URL's `sslmode`** ([`tls`]): libpq's five modes, rustls with the ring
+//!   provider, the system's roots plus `sslrootcert=`. Every mode that uses TLS checks the
+//!   certificate chain (`require` too: the connection carries the password), `verify-full`
+//!   the host name as well; a certificate that fails is an error, never a fallback to
+//!   plain TCP.
 
 pub mod backoff;
 pub mod bundle;
 pub mod pusher;
 pub mod receipt;
 pub mod schema;
+pub mod tls;
 
 pub use pusher::{PushError, Pusher};
 
@@ -31,7 +35,6 @@ use crate::domain::Timestamp;
 use crate::store::{Cursor, LastPush, OutboxRow, Store, StoreError, UpstreamTable};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 /// How long a connection attempt may take before the push gives up.
@@ -162,18 +165,18 @@ pub struct PushReport {
     pub duration_ms: u64,
 }
 
-/// Connects to the central PostgreSQL; the connection's own task ends with the client.
+/// Connects to the central PostgreSQL, over TLS as the URL's `sslmode` says; the
+/// connection's own task ends with the client.
 async fn connect(url: &UpstreamUrl) -> Result<tokio_postgres::Client, UpstreamError> {
     let target = url.shown().to_owned();
-    let mut config = tokio_postgres::Config::from_str(url.secret().expose())
-        .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
+    let mut config = url.postgres_config();
     config
         .application_name("plantsync")
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(KEEPALIVE_IDLE);
     let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
+        .connect(tls::MakeRustlsConnect::new(url.tls()))
         .await
         .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
     tokio::spawn(async move {
