@@ -161,8 +161,9 @@ fn split_tls(url: &str) -> Result<(String, UpstreamTls), String> {
             "sslrootcert" => {
                 let path = percent_decoded(value);
                 if path.is_empty() {
-                    return Err("sslrootcert is empty: name a PEM file of CA certificates"
-                        .to_owned());
+                    return Err(
+                        "sslrootcert is empty: name a PEM file of CA certificates".to_owned()
+                    );
                 }
                 tls.root_cert = Some(PathBuf::from(path));
             }
@@ -360,7 +361,10 @@ mod tests {
             "postgres://ops:pw-zz@db/c?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
         )
         .unwrap_err();
-        assert_eq!(missing, "cannot read sslrootcert /nonexistent/ca.pem: no such file or directory");
+        assert_eq!(
+            missing,
+            "cannot read sslrootcert /nonexistent/ca.pem: no such file or directory"
+        );
         let empty = UpstreamUrl::parse("postgres://ops:pw-zz@db/c?sslrootcert=").unwrap_err();
         assert!(empty.contains("sslrootcert is empty"), "{empty}");
         let dir = tempfile::tempdir().unwrap();

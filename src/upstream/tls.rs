@@ -30,7 +30,9 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use sha2::Digest;
 use std::future::Future;
 use std::path::PathBuf;
@@ -61,7 +63,7 @@ pub enum TlsError {
         "the server's certificate is not trusted ({detail}): set sslrootcert=PATH in upstream.url to the CA certificate that signed it"
     )]
     NotTrusted {
-        /// What rustls said.
+        /// Why, in words.
         detail: String,
     },
     /// `verify-full`: the certificate does not name the host.
@@ -99,8 +101,11 @@ impl TlsError {
     fn from_certificate(cause: &CertificateError, host: &str) -> Self {
         let detail = cause.to_string();
         match cause {
-            CertificateError::UnknownIssuer | CertificateError::BadSignature => {
-                Self::NotTrusted { detail }
+            CertificateError::UnknownIssuer => {
+                Self::NotTrusted { detail: "its issuer is not a trusted CA".to_owned() }
+            }
+            CertificateError::BadSignature => {
+                Self::NotTrusted { detail: "its signature does not verify".to_owned() }
             }
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 Self::HostName { host: host.to_owned(), detail }
@@ -235,10 +240,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
