@@ -123,6 +123,16 @@ async fn an_untrusted_certificate_fails_the_push_and_says_to_set_sslrootcert() {
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     }
     assert_nothing_delivered(&site);
+    // The record `status` shows says the same cause (`upstream::in_words`).
+    let (_, status, _) = run(&site, &tls.url_by_name(&db, ""), &["status", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let recorded = status["upstream"]["last_push"]["error"].as_str().unwrap();
+    assert!(
+        recorded
+            .contains("error performing TLS handshake: the server's certificate is not trusted"),
+        "{recorded}"
+    );
+    assert!(recorded.contains("set sslrootcert=PATH"), "{recorded}");
     let central = tls.local(&db).await;
     assert_eq!(number(&central, "SELECT count(*) FROM plantsync.plants").await, 0);
 }
