@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 #   libsecret-tools  secret-tool, to look at the entries plantsync wrote
 #   postgresql       initdb and pg_ctl: a throwaway central database for the upstream tests
 #                    (tests/integration/postgres.rs); the service it installs is not used
+#   openssl          the private CA and server certificate of the TLS-only cluster
+#                    (tests/integration/postgres.rs, TlsCluster)
 packages=()
 command -v sqlite3 >/dev/null 2>&1 || packages+=(sqlite3)
 command -v dbus-daemon >/dev/null 2>&1 || packages+=(dbus-daemon)
@@ -21,6 +23,7 @@ command -v dbus-send >/dev/null 2>&1 || packages+=(dbus-bin)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || packages+=(gnome-keyring)
 command -v secret-tool >/dev/null 2>&1 || packages+=(libsecret-tools)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if ((${#packages[@]})); then
     echo "==> installing system packages: ${packages[*]}"
     sudo=""

@@ -400,7 +400,7 @@ settings! {
         env: ["PLANTSYNC_UPSTREAM_URL"],
         flag: None,
         default: None,
-        doc: "Central PostgreSQL of `plantsync push`, a postgres:// URL (its password is a secret: shown redacted); plain TCP only for now, sslmode=require is refused",
+        doc: "Central PostgreSQL of `plantsync push`, a postgres:// URL (its password is a secret: shown redacted); TLS by `sslmode` (disable, prefer: the default, require, verify-ca, verify-full) and `sslrootcert=PATH`",
         secret: true,
         parse: parse_upstream_url,
         show: show_upstream_url,

@@ -3,15 +3,104 @@
 //!
 //! The check and the redaction live here, beside the key, so `config show`, every error and
 //! every log line of the push use the one redacted form.
+//!
+//! The TLS parameters `sslmode` and `sslrootcert` are read here too, into [`UpstreamTls`],
+//! and taken out of what tokio-postgres sees: it knows only `disable`, `prefer` and
+//! `require` and no root certificate file, while plantsync honours libpq's five modes with
+//! its own connector (`upstream::tls`).
 
 use crate::domain::{REDACTED, Secret};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// A checked `upstream.url`: a `postgres://` or `postgresql://` URL, not asking for TLS.
+/// How the push protects its connection: libpq's `sslmode` values, with one rule of
+/// plantsync's own for `require` (see [`TlsMode::Require`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain TCP; TLS is never asked for.
+    Disable,
+    /// libpq's default: TLS when the server offers it, plain TCP when it refuses. When TLS
+    /// is used the certificate chain is checked as under [`TlsMode::Require`]: a certificate
+    /// that fails is an error, never a reason to fall back to plain TCP.
+    Prefer,
+    /// TLS or no connection, the certificate chain checked against the trusted roots (not
+    /// the host name). Stricter than libpq, which checks nothing here: the connection
+    /// carries the database password, so an unchecked server could take it. A server with
+    /// a self-signed or private-CA certificate needs `sslrootcert=`.
+    Require,
+    /// TLS, the chain checked, not the host name (the same check as `require`).
+    VerifyCa,
+    /// TLS, the chain and the host name checked.
+    VerifyFull,
+}
+
+impl TlsMode {
+    /// The `sslmode` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+
+    /// Whether the certificate must name the host connected to.
+    pub fn checks_host_name(self) -> bool {
+        self == Self::VerifyFull
+    }
+
+    /// What tokio-postgres is told: whether to ask for TLS and whether a refusal ends the
+    /// connection (the checks themselves are the connector's).
+    pub fn postgres_mode(self) -> tokio_postgres::config::SslMode {
+        use tokio_postgres::config::SslMode;
+        match self {
+            Self::Disable => SslMode::Disable,
+            Self::Prefer => SslMode::Prefer,
+            Self::Require | Self::VerifyCa | Self::VerifyFull => SslMode::Require,
+        }
+    }
+}
+
+impl FromStr for TlsMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "disable" => Self::Disable,
+            "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            // libpq's `allow` (plain first, TLS only when plain is refused) is left out: it
+            // tries the password over plain TCP first.
+            _ => {
+                return Err("sslmode must be one of disable, prefer, require, verify-ca, \
+                            verify-full"
+                    .to_owned());
+            }
+        })
+    }
+}
+
+/// The URL's TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// `sslmode` (default [`TlsMode::Prefer`], as libpq's).
+    pub mode: TlsMode,
+    /// `sslrootcert`: a PEM file of CA certificates trusted besides the system's.
+    pub root_cert: Option<PathBuf>,
+}
+
+/// A checked `upstream.url`: a `postgres://` or `postgresql://` URL.
 #[derive(Clone)]
 pub struct UpstreamUrl {
     url: Secret,
     shown: String,
+    tls: UpstreamTls,
+    /// The URL without `sslmode` and `sslrootcert`, parsed (it holds the password).
+    config: tokio_postgres::Config,
 }
 
 impl UpstreamUrl {
@@ -21,17 +110,16 @@ impl UpstreamUrl {
         if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
             return Err("expected a postgres:// or postgresql:// URL".to_owned());
         }
-        let config = tokio_postgres::Config::from_str(text)
+        let (rest, tls) = split_tls(text)?;
+        let config = tokio_postgres::Config::from_str(&rest)
             .map_err(|e| format!("not a PostgreSQL URL plantsync can use: {e}"))?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err("sslmode=require is not supported yet: plantsync connects to \
-                        PostgreSQL over plain TCP (use a private network or a tunnel)"
-                .to_owned());
+        if let Some(path) = &tls.root_cert {
+            check_root_cert(path)?;
         }
-        Ok(Self { url: Secret::new(text), shown: shown_url(text) })
+        Ok(Self { url: Secret::new(text), shown: shown_url(text), tls, config })
     }
 
-    /// The URL itself, for the connection only.
+    /// The URL itself, as configured.
     pub fn secret(&self) -> &Secret {
         &self.url
     }
@@ -39,6 +127,65 @@ impl UpstreamUrl {
     /// The URL with its password redacted: the only form for messages and logs.
     pub fn shown(&self) -> &str {
         &self.shown
+    }
+
+    /// How the connection is protected.
+    pub fn tls(&self) -> &UpstreamTls {
+        &self.tls
+    }
+
+    /// What tokio-postgres connects with: the URL without the TLS parameters, its
+    /// `ssl_mode` set from [`TlsMode::postgres_mode`].
+    pub fn postgres_config(&self) -> tokio_postgres::Config {
+        let mut config = self.config.clone();
+        config.ssl_mode(self.tls.mode.postgres_mode());
+        config
+    }
+}
+
+/// `url` without its `sslmode` and `sslrootcert` parameters, and what they said (the last
+/// one wins, as in libpq). The query is found as tokio-postgres finds it: after the user
+/// part (everything before the first `@`), from the first `?`; keys and values are
+/// percent-decoded.
+fn split_tls(url: &str) -> Result<(String, UpstreamTls), String> {
+    let after_user = url.find('@').map_or(0, |at| at + 1);
+    let mut tls = UpstreamTls { mode: TlsMode::Prefer, root_cert: None };
+    let Some(question) = url[after_user..].find('?').map(|q| after_user + q) else {
+        return Ok((url.to_owned(), tls));
+    };
+    let mut kept = Vec::new();
+    for pair in url[question + 1..].split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match percent_decoded(key).as_str() {
+            "sslmode" => tls.mode = percent_decoded(value).parse()?,
+            "sslrootcert" => {
+                let path = percent_decoded(value);
+                if path.is_empty() {
+                    return Err(
+                        "sslrootcert is empty: name a PEM file of CA certificates".to_owned()
+                    );
+                }
+                tls.root_cert = Some(PathBuf::from(path));
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let base = &url[..question];
+    let rest = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    Ok((rest, tls))
+}
+
+/// A missing or unreadable `sslrootcert` file is a config error now rather than a failed
+/// push later (its certificates are read at each connection, so a renewed file is used).
+fn check_root_cert(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(format!("sslrootcert {} is not a file", path.display())),
+        Err(e) => Err(format!(
+            "cannot read sslrootcert {}: {}",
+            path.display(),
+            crate::datadir::dir::in_words(&e)
+        )),
     }
 }
 
@@ -147,11 +294,83 @@ mod tests {
 
     #[test]
     fn urls_are_checked_without_quoting_them() {
-        let refused = UpstreamUrl::parse("postgres://ops:pw@db/c?sslmode=require").unwrap_err();
-        assert!(refused.contains("sslmode=require is not supported"), "{refused}");
         let wrong = UpstreamUrl::parse("https://x.supabase.co").unwrap_err();
         assert!(wrong.contains("postgres://"), "{wrong}");
         let bad = UpstreamUrl::parse("postgres://ops:pw-zz@db:notaport/c").unwrap_err();
         assert!(!bad.contains("pw-zz"), "{bad}");
+    }
+
+    #[test]
+    fn sslmode_takes_libpq_s_five_values_and_prefer_by_default() {
+        use tokio_postgres::config::SslMode;
+        let mode = |url: &str| UpstreamUrl::parse(url).map(|u| u.tls().mode);
+        assert_eq!(mode("postgres://ops:pw@db/c"), Ok(TlsMode::Prefer));
+        for (text, want, postgres) in [
+            ("disable", TlsMode::Disable, SslMode::Disable),
+            ("prefer", TlsMode::Prefer, SslMode::Prefer),
+            ("require", TlsMode::Require, SslMode::Require),
+            ("verify-ca", TlsMode::VerifyCa, SslMode::Require),
+            ("verify-full", TlsMode::VerifyFull, SslMode::Require),
+        ] {
+            let url = UpstreamUrl::parse(&format!("postgres://ops:pw@db/c?sslmode={text}"))
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(url.tls().mode, want, "{text}");
+            assert_eq!(want.as_str(), text);
+            assert_eq!(url.postgres_config().get_ssl_mode(), postgres, "{text}");
+        }
+        // Percent-encoded, and the last one wins (as in libpq).
+        assert_eq!(mode("postgres://db/c?ssl%6Dode=verify%2Dca"), Ok(TlsMode::VerifyCa));
+        assert_eq!(mode("postgres://db/c?sslmode=disable&sslmode=require"), Ok(TlsMode::Require));
+        let bogus = UpstreamUrl::parse("postgres://ops:pw-zz@db/c?sslmode=bogus").unwrap_err();
+        assert!(bogus.contains("sslmode must be one of disable, prefer, require"), "{bogus}");
+        assert!(!bogus.contains("pw-zz"), "{bogus}");
+    }
+
+    #[test]
+    fn the_tls_parameters_are_taken_out_of_what_tokio_postgres_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not read until a connection").unwrap();
+        let text = format!(
+            "postgres://ops:s3cret@db.example:5433/central?sslmode=verify-full&sslrootcert={}&application_name=x",
+            ca.display()
+        );
+        let url = UpstreamUrl::parse(&text).unwrap();
+        assert_eq!(url.tls(), &UpstreamTls { mode: TlsMode::VerifyFull, root_cert: Some(ca) });
+        // tokio-postgres would refuse verify-full and an unknown sslrootcert: it got neither,
+        // and everything else.
+        let config = url.postgres_config();
+        assert_eq!(config.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
+        assert_eq!(config.get_password(), Some(&b"s3cret"[..]));
+        assert_eq!(config.get_dbname(), Some("central"));
+        assert_eq!(config.get_application_name(), Some("x"));
+        assert_eq!(config.get_ports(), &[5433]);
+        // What the user sees and what `secret()` gives are the URL as written, password
+        // redacted in the one and only there.
+        assert_eq!(url.secret().expose(), text);
+        assert_eq!(url.shown(), text.replace("s3cret", REDACTED));
+        assert_eq!(format!("{url:?}").matches("s3cret").count(), 0);
+        // Only TLS parameters: the query is gone altogether.
+        let (rest, _) = split_tls("postgres://ops:a?b@db/c?sslmode=require").unwrap();
+        assert_eq!(rest, "postgres://ops:a?b@db/c");
+    }
+
+    #[test]
+    fn a_missing_root_certificate_file_is_a_config_error_without_the_password() {
+        let missing = UpstreamUrl::parse(
+            "postgres://ops:pw-zz@db/c?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        )
+        .unwrap_err();
+        assert_eq!(
+            missing,
+            "cannot read sslrootcert /nonexistent/ca.pem: no such file or directory"
+        );
+        let empty = UpstreamUrl::parse("postgres://ops:pw-zz@db/c?sslrootcert=").unwrap_err();
+        assert!(empty.contains("sslrootcert is empty"), "{empty}");
+        let dir = tempfile::tempdir().unwrap();
+        let not_file =
+            UpstreamUrl::parse(&format!("postgres://db/c?sslrootcert={}", dir.path().display()))
+                .unwrap_err();
+        assert!(not_file.contains("is not a file"), "{not_file}");
     }
 }

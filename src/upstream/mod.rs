@@ -22,8 +22,11 @@
 //! * **Deletions travel** as queued tombstones, marked deleted centrally once confirmed.
 //! * **Every push ends with a receipt** ([`verify`]): the central count and checksum per
 //!   table against the store's; a table that differs has its differing rows re-queued.
-//! * **Plain TCP only for now**: a URL asking for TLS (`sslmode=require`) is refused when
-//!   the config is read, never downgraded silently.
+//! * **TLS by the URL's `sslmode`** ([`tls`]): libpq's five modes, rustls with the ring
+//!   provider, the system's roots plus `sslrootcert=`. Every mode that uses TLS checks the
+//!   certificate chain (`require` too: the connection carries the password), `verify-full`
+//!   the host name as well; a certificate that fails is an error, never a fallback to
+//!   plain TCP.
 
 pub mod backoff;
 pub mod bundle;
@@ -32,6 +35,7 @@ pub mod postgres;
 pub mod pusher;
 pub mod receipt;
 pub mod schema;
+pub mod tls;
 pub mod verify;
 
 pub use pusher::{PushError, Pusher};

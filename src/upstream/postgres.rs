@@ -12,7 +12,6 @@ use crate::config::upstream::UpstreamUrl;
 use crate::store::{OutboxRow, UpstreamTable};
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// How long a connection attempt may take before the push gives up.
@@ -41,18 +40,18 @@ fn refusal(error: &tokio_postgres::Error) -> Refusal {
 }
 
 impl PgCentral {
-    /// Connects; the connection's own task ends with the client.
+    /// Connects, over TLS as the URL's `sslmode` says ([`super::tls`]); the connection's
+    /// own task ends with the client.
     pub async fn connect(url: &UpstreamUrl) -> Result<Self, UpstreamError> {
         let target = url.shown().to_owned();
-        let mut config = tokio_postgres::Config::from_str(url.secret().expose())
-            .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
+        let mut config = url.postgres_config();
         config
             .application_name("plantsync")
             .connect_timeout(CONNECT_TIMEOUT)
             .keepalives(true)
             .keepalives_idle(KEEPALIVE_IDLE);
         let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
+            .connect(super::tls::MakeRustlsConnect::new(url.tls()))
             .await
             .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
         let shown = target.clone();

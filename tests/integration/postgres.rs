@@ -5,7 +5,8 @@
 //! `initdb` refuses to run as root, so as root the cluster runs as the `postgres` user of
 //! Debian's `postgresql` package (`runuser -u postgres --`), which owns its directory. A
 //! watchdog process stops the cluster and removes the directory when the test binary ends,
-//! whichever way it ends. Missing binaries fail the test with what to install: nothing is
+//! whichever way it ends. A second cluster, started only by the tests that ask for it,
+//! speaks TLS only ([`TlsCluster`], its certificates made with the `openssl` CLI). Missing binaries fail the test with what to install: nothing is
 //! skipped.
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,80 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Starts a cluster in a new temporary directory (`prefix`), its watchdog too: `configure`
+/// is given the directory and the data dir after `initdb` and returns more server options.
+/// The port and the directory.
+fn launch(prefix: &str, configure: impl Fn(&Path, &Path) -> String) -> (u16, PathBuf) {
+    let bin = bin_dir();
+    let started = std::time::Instant::now();
+    // Kept (not removed on drop): the watchdog removes it after the cluster stopped.
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap().keep();
+    let data = dir.join("data");
+    if is_root() {
+        chown_to_cluster_user(&dir);
+    }
+    let mut initdb = as_cluster_user(&bin.join("initdb"));
+    initdb.arg("-D").arg(&data).args(["--auth=trust", "-U", "postgres", "--no-sync"]);
+    run(initdb, "initdb");
+    let options = configure(&dir, &data);
+    if is_root() {
+        chown_to_cluster_user(&dir);
+    }
+    // A free port can be taken by another test between its probe and the server's
+    // bind: a start that fails is tried again on a new port.
+    let start_on = |port: u16| {
+        let mut start = as_cluster_user(&bin.join("pg_ctl"));
+        start
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off {options}",
+                dir.display()
+            ))
+            .args(["-w", "start"]);
+        start.output().is_ok_and(|output| output.status.success())
+    };
+    let port = (0..5).map(|_| free_port()).find(|&port| start_on(port)).unwrap_or_else(|| {
+        panic!("pg_ctl start failed 5 times; see {}", dir.join("server.log").display())
+    });
+    eprintln!(
+        "PostgreSQL for the upstream tests ({prefix}): port {port}, started in {:?}",
+        started.elapsed()
+    );
+    // The watchdog: when this test process is gone, stop the cluster and remove it.
+    let stop = format!(
+        "{} {}/pg_ctl -D {} -m immediate -w stop",
+        if is_root() { "runuser -u postgres --" } else { "" },
+        bin.display(),
+        data.display()
+    );
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+        pid = std::process::id(),
+        dir = dir.display()
+    );
+    // It outlives this process by design (it waits for its end), so it is never waited for.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cannot start the cluster's watchdog");
+    (port, dir)
+}
+
+/// `chown -R postgres:postgres dir`.
+fn chown_to_cluster_user(dir: &Path) {
+    let mut chown = Command::new("chown");
+    chown.arg("-R").arg("postgres:postgres").arg(dir);
+    run(chown, "chown of the cluster directory");
+}
+
 impl Cluster {
     /// The cluster, started once per test binary.
     pub fn get() -> &'static Cluster {
@@ -75,69 +150,7 @@ impl Cluster {
     }
 
     fn start() -> Cluster {
-        let bin = bin_dir();
-        let started = std::time::Instant::now();
-        // Kept (not removed on drop): the watchdog removes it after the cluster stopped.
-        let dir = tempfile::Builder::new().prefix("plantsync-pg-").tempdir().unwrap().keep();
-        if is_root() {
-            run(
-                {
-                    let mut c = Command::new("chown");
-                    c.arg("postgres:postgres").arg(&dir);
-                    c
-                },
-                "chown of the cluster directory",
-            );
-        }
-        let data = dir.join("data");
-        let mut initdb = as_cluster_user(&bin.join("initdb"));
-        initdb.arg("-D").arg(&data).args(["--auth=trust", "-U", "postgres", "--no-sync"]);
-        run(initdb, "initdb");
-        // A free port can be taken by another test between its probe and the server's
-        // bind: a start that fails is tried again on a new port.
-        let start_on = |port: u16| {
-            let mut start = as_cluster_user(&bin.join("pg_ctl"));
-            start
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(dir.join("server.log"))
-                .arg("-o")
-                .arg(format!(
-                    "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-                    dir.display()
-                ))
-                .args(["-w", "start"]);
-            start.output().is_ok_and(|output| output.status.success())
-        };
-        let port = (0..5).map(|_| free_port()).find(|&port| start_on(port)).unwrap_or_else(|| {
-            panic!("pg_ctl start failed 5 times; see {}", dir.join("server.log").display())
-        });
-        eprintln!(
-            "PostgreSQL for the upstream tests: port {port}, started in {:?}",
-            started.elapsed()
-        );
-        // The watchdog: when this test process is gone, stop the cluster and remove it.
-        let stop = format!(
-            "{} {}/pg_ctl -D {} -m immediate -w stop",
-            if is_root() { "runuser -u postgres --" } else { "" },
-            bin.display(),
-            data.display()
-        );
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
-            pid = std::process::id(),
-            dir = dir.display()
-        );
-        // It outlives this process by design (it waits for its end), so it is never waited for.
-        #[allow(clippy::zombie_processes)]
-        Command::new("sh")
-            .args(["-c", &script])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("cannot start the cluster's watchdog");
+        let (port, _) = launch("plantsync-pg-", |_, _| String::new());
         Cluster { port }
     }
 
@@ -153,6 +166,163 @@ impl Cluster {
     /// password works: the tests check that it never shows).
     pub fn url(&self, name: &str) -> String {
         format!("postgres://postgres:{PASSWORD}@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+/// A second cluster that speaks TLS and refuses anything else over TCP (`hostssl` only in
+/// `pg_hba.conf`, `hostnossl ... reject`), with a password login (SCRAM), so a test that
+/// logs in over TCP proves its bytes went over TLS. Its certificate is signed by a private
+/// CA made for it ([`TlsCluster::ca`]) and names `localhost` only (not `127.0.0.1`), so a
+/// test can connect by a name the certificate lacks. The certificate is signed with
+/// SHA-384, so the channel binding's hash choice is exercised too. Local (Unix socket)
+/// logins are trusted: the tests' own checks connect that way.
+pub struct TlsCluster {
+    pub port: u16,
+    dir: PathBuf,
+}
+
+static TLS_CLUSTER: OnceLock<TlsCluster> = OnceLock::new();
+
+/// `openssl args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let mut cmd = Command::new("openssl");
+    cmd.current_dir(dir).args(args);
+    run(cmd, &format!("openssl {}", args.join(" ")));
+}
+
+impl TlsCluster {
+    /// The cluster, started once per test binary.
+    pub fn get() -> &'static TlsCluster {
+        TLS_CLUSTER.get_or_init(Self::start)
+    }
+
+    fn start() -> TlsCluster {
+        let (port, dir) = launch("plantsync-pg-tls-", |dir, data| {
+            std::fs::write(
+                dir.join("ca.cnf"),
+                "[req]\ndistinguished_name = dn\nx509_extensions = v3_ca\nprompt = no\n\
+                 [dn]\nCN = plantsync test CA\n\
+                 [v3_ca]\nbasicConstraints = critical,CA:TRUE\n\
+                 keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n",
+            )
+            .unwrap();
+            std::fs::write(
+                dir.join("server.ext"),
+                "subjectAltName = DNS:localhost\nbasicConstraints = critical,CA:FALSE\n\
+                 keyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\n",
+            )
+            .unwrap();
+            let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+            openssl(
+                dir,
+                &[
+                    &["req", "-x509", "-config", "ca.cnf"],
+                    &ec[..],
+                    &["-keyout", "ca.key", "-out", "ca.crt", "-days", "3"],
+                ]
+                .concat(),
+            );
+            openssl(
+                dir,
+                &[
+                    &["req", "-new"],
+                    &ec[..],
+                    &["-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"],
+                ]
+                .concat(),
+            );
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "server.csr",
+                    "-CA",
+                    "ca.crt",
+                    "-CAkey",
+                    "ca.key",
+                    "-set_serial",
+                    "2",
+                    "-sha384",
+                    "-days",
+                    "3",
+                    "-extfile",
+                    "server.ext",
+                    "-out",
+                    "server.crt",
+                ],
+            );
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\n\
+                 hostssl all all 127.0.0.1/32 scram-sha-256\n\
+                 hostnossl all all 127.0.0.1/32 reject\n\
+                 hostssl all all ::1/128 scram-sha-256\n\
+                 hostnossl all all ::1/128 reject\n",
+            )
+            .unwrap();
+            format!(
+                "-c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+                dir.display()
+            )
+        });
+        let mut psql = as_cluster_user(&bin_dir().join("psql"));
+        psql.arg("-h").arg(&dir).args(["-p", &port.to_string(), "-U", "postgres", "-d"]).args([
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("ALTER ROLE postgres PASSWORD '{PASSWORD}'"),
+        ]);
+        run(psql, "psql setting the password");
+        TlsCluster { port, dir }
+    }
+
+    /// The private CA's certificate (PEM), the one to name as `sslrootcert`.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// A client of database `name` over the Unix socket (no TLS there), for the checks.
+    pub async fn local(&self, name: &str) -> tokio_postgres::Client {
+        let mut config = tokio_postgres::Config::new();
+        config.host_path(&self.dir).port(self.port).user("postgres").dbname(name);
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+
+    /// A fresh, empty database of its own for one test; returns its name.
+    pub async fn database(&self) -> String {
+        let name =
+            format!("tls{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::SeqCst));
+        let admin = self.local("postgres").await;
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        name
+    }
+
+    /// The URL of database `name` by the certificate's name, `localhost` (its address
+    /// given as `hostaddr`, so the connection goes to the IPv4 socket the server listens on
+    /// and the name is only what the certificate is checked against), with the password and
+    /// `params`.
+    pub fn url_by_name(&self, name: &str, params: &str) -> String {
+        let params = if params.is_empty() { String::new() } else { format!("&{params}") };
+        format!(
+            "postgres://postgres:{PASSWORD}@localhost:{}/{name}?hostaddr=127.0.0.1{params}",
+            self.port
+        )
+    }
+
+    /// The URL of database `name` by address, `127.0.0.1`: a name the certificate lacks.
+    pub fn url_by_address(&self, name: &str, params: &str) -> String {
+        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{}/{name}?{params}", self.port)
     }
 }
 
