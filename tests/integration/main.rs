@@ -22,4 +22,5 @@ mod support;
 mod sync;
 mod sync_cli;
 mod upstream;
+mod upstream_queue;
 mod upstream_tls;

@@ -1,0 +1,229 @@
+//! The upstream queue beyond the rows themselves, through the real binary against a real
+//! PostgreSQL: rows the central database refuses are set aside while the rest goes on,
+//! the receipt after every push and `push --verify` find what differs centrally and the
+//! next push repairs it, and local deletions travel.
+
+use crate::postgres::connect;
+use crate::support::sqlite3;
+use crate::upstream::{
+    central_counts, local_counts, push, sent, simulator, site_with_central, table_entry,
+};
+use serde_json::Value;
+
+/// The plant `offset` places into the store's change order, by vendor plant id.
+fn plant_at(site: &crate::support::Sandbox, offset: usize) -> String {
+    sqlite3(
+        &site.db(),
+        &format!(
+            "SELECT vendor_plant_id FROM plants ORDER BY change_seq, id LIMIT 1 OFFSET {offset}"
+        ),
+    )
+    .trim()
+    .to_owned()
+}
+
+fn json(site: &crate::support::Sandbox, args: &[&str]) -> Value {
+    serde_json::from_str(&site.ok(args)).unwrap()
+}
+
+fn verdicts(report: &Value) -> Vec<(String, String)> {
+    report["receipt"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (t["table"].as_str().unwrap().to_owned(), t["verdict"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn all_match(report: &Value) -> bool {
+    verdicts(report).iter().all(|(_, v)| v == "matches")
+}
+
+/// A central CHECK constraint refuses one plant: with batches of 7, that plant's batch is
+/// split until the plant stands alone; it is set aside with PostgreSQL's reason, every
+/// other plant arrives, the watermark passes it (the next push sends nothing), and once the
+/// constraint is gone `--retry-rejected` delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_the_upstream_refuses_is_set_aside_and_the_queue_goes_on() {
+    let sim = simulator().await;
+    let (site, url) = site_with_central(&sim).await;
+    let refused = plant_at(&site, 11);
+    let central = connect(&url).await;
+    central
+        .batch_execute(&format!(
+            "ALTER TABLE plantsync.plants ADD CONSTRAINT no_such_plant
+             CHECK (vendor_plant_id <> '{refused}')"
+        ))
+        .await
+        .unwrap();
+
+    let plants = local_counts(&site)[2];
+    let report = site_push(&site, &url, &[], "7");
+    assert_eq!(report["rejected"], 1, "{report}");
+    assert_eq!(sent(&report, "plants"), plants - 1, "{report}");
+    assert_eq!(table_entry(&report, "plants")["rejected"], 1, "{report}");
+    let counts = central_counts(&url).await;
+    assert_eq!(counts[2], plants - 1);
+    assert_eq!(counts[3], local_counts(&site)[3], "the alerts after the plants went through");
+
+    let rejected = json(&site, &["upstream", "rejected", "--format", "json"]);
+    let entries = rejected.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{rejected}");
+    assert_eq!(entries[0]["table"], "plants");
+    assert_eq!(entries[0]["key"][1], refused.as_str());
+    let why = entries[0]["error"].as_str().unwrap();
+    assert!(why.contains("no_such_plant"), "the constraint is named: {why}");
+    let status = site.ok(&["status"]);
+    assert!(status.contains("except 1 rows the upstream refused"), "{status}");
+
+    let again = site_push(&site, &url, &[], "7");
+    assert_eq!(again["rows_sent"], 0, "the refused plant is not sent on every push: {again}");
+
+    central
+        .batch_execute("ALTER TABLE plantsync.plants DROP CONSTRAINT no_such_plant")
+        .await
+        .unwrap();
+    let retried = site_push(&site, &url, &["--retry-rejected"], "7");
+    assert_eq!(retried["retried"], 1, "{retried}");
+    assert_eq!(central_counts(&url).await, local_counts(&site));
+    assert!(all_match(&retried), "{retried}");
+    let rejected = json(&site, &["upstream", "rejected", "--format", "json"]);
+    assert_eq!(rejected, serde_json::json!([]));
+    let status = json(&site, &["status", "--format", "json"]);
+    assert_eq!(status["upstream"]["central_up_to"]["state"], "everything", "{status}");
+}
+
+/// `push` with `upstream.batch_rows` set.
+fn site_push(site: &crate::support::Sandbox, url: &str, extra: &[&str], batch: &str) -> Value {
+    let output = site
+        .cmd()
+        .env("PLANTSYNC_UPSTREAM_URL", url)
+        .env("PLANTSYNC_UPSTREAM_BATCH_ROWS", batch)
+        .args(["push", "--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Three things go wrong centrally after a push: a plant is deleted there, another is set
+/// back to an older version, and a row this agent never had appears. `push --verify` lists
+/// each (and the cheap receipt already sees the plants differ); the next push sends the
+/// two plants and marks the stranger deleted, and every table matches again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_what_differs_centrally_and_the_next_push_repairs_it() {
+    let sim = simulator().await;
+    let (site, url) = site_with_central(&sim).await;
+    let first = push(&site, &url, &[]);
+    assert!(all_match(&first), "a first push leaves every table matching: {first}");
+
+    let (gone, older) = (plant_at(&site, 3), plant_at(&site, 20));
+    let central = connect(&url).await;
+    let deleted = central
+        .execute("DELETE FROM plantsync.plants WHERE vendor_plant_id = $1", &[&gone])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    // Set back past the trigger (a restore of an old dump would do this).
+    central
+        .batch_execute(&format!(
+            "ALTER TABLE plantsync.plants DISABLE TRIGGER keep_newer;
+             UPDATE plantsync.plants SET source_version = 1, name = 'stale'
+             WHERE vendor_plant_id = '{older}';
+             ALTER TABLE plantsync.plants ENABLE TRIGGER keep_newer;
+             INSERT INTO plantsync.plants (agent_id, vendor_id, vendor_plant_id, name, status,
+                 is_active, created_at, updated_at, source_version)
+             SELECT agent_id, vendor_id, 'stranger', 'Stranger', 'unknown', true, now(), now(), 2
+             FROM plantsync.plants LIMIT 1;"
+        ))
+        .await
+        .unwrap();
+
+    let verified = push(&site, &url, &["--verify"]);
+    let differences = verified["receipt"]["differences"].as_array().unwrap();
+    let mut found: Vec<(String, String)> = differences
+        .iter()
+        .map(|d| (d["key"][1].as_str().unwrap().to_owned(), d["kind"].as_str().unwrap().to_owned()))
+        .collect();
+    found.sort();
+    let mut expected = vec![
+        (gone.clone(), "missing_centrally".to_owned()),
+        (older.clone(), "older_centrally".to_owned()),
+        ("stranger".to_owned(), "only_centrally".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(found, expected, "{verified}");
+    assert_eq!(verified["receipt"]["requeued"], 3, "{verified}");
+    let plants = verdicts(&verified).into_iter().find(|(t, _)| t == "plants").unwrap();
+    assert_eq!(plants.1, "differs", "the cheap receipt saw it too: {verified}");
+    let table = site.cmd().env("PLANTSYNC_UPSTREAM_URL", &url).args(["status"]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.contains("3 rows re-queued"), "{table}");
+
+    let repaired = push(&site, &url, &[]);
+    assert_eq!(sent(&repaired, "plants"), 2, "only the two plants travel: {repaired}");
+    assert_eq!(repaired["deletions_sent"], 1, "{repaired}");
+    assert!(all_match(&repaired), "{repaired}");
+    let name: String = central
+        .query_one("SELECT name FROM plantsync.plants WHERE vendor_plant_id = $1", &[&older])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(name, "stale");
+    let stranger: bool = central
+        .query_one("SELECT deleted FROM plantsync.plants WHERE vendor_plant_id = 'stranger'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(stranger, "the row this agent never had is marked deleted, not dropped");
+    let clean = push(&site, &url, &["--verify"]);
+    assert_eq!(clean["receipt"]["differences"], serde_json::json!([]), "{clean}");
+}
+
+/// A vendor removed locally (with its plants and alerts) is marked deleted centrally with
+/// them, once, and the receipt, which counts only live rows, matches afterwards. Status
+/// shows the deletion pending until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendor_removed_locally_is_marked_deleted_centrally_with_its_plants() {
+    let sim = simulator().await;
+    let (site, url) = site_with_central(&sim).await;
+    push(&site, &url, &[]);
+    let vendor: i64 = sqlite3(&site.db(), "SELECT min(id) FROM vendors").trim().parse().unwrap();
+    let plants: i64 =
+        sqlite3(&site.db(), &format!("SELECT count(*) FROM plants WHERE vendor_id = {vendor}"))
+            .trim()
+            .parse()
+            .unwrap();
+    assert!(plants > 0);
+    site.ok(&["vendor", "remove", &vendor.to_string(), "--force"]);
+    let status = json(&site, &["status", "--format", "json"]);
+    assert_eq!(status["upstream"]["deletions_pending"], 1, "{status}");
+    assert_eq!(status["upstream"]["central_up_to"]["state"], "until", "{status}");
+
+    let report = push(&site, &url, &[]);
+    assert_eq!(report["deletions_sent"], 1, "{report}");
+    assert!(all_match(&report), "{report}");
+    let central = connect(&url).await;
+    let marked: i64 = central
+        .query_one(
+            "SELECT count(*) FROM plantsync.plants WHERE vendor_id = $1 AND deleted AND NOT is_active",
+            &[&vendor],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(marked, plants);
+    let vendor_gone: bool = central
+        .query_one("SELECT deleted FROM plantsync.vendors WHERE vendor_id = $1", &[&vendor])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(vendor_gone);
+    let again = push(&site, &url, &[]);
+    assert_eq!(again["deletions_sent"], 0, "a confirmed deletion is not sent again: {again}");
+    let status = json(&site, &["status", "--format", "json"]);
+    assert_eq!(status["upstream"]["central_up_to"]["state"], "everything", "{status}");
+}
