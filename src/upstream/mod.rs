@@ -67,6 +67,15 @@ pub enum UpstreamError {
         /// What was sent.
         what: String,
     },
+    /// The connection broke while a statement was under way (a link cut mid-batch): the
+    /// server did not refuse anything, and tokio-postgres says only "connection closed".
+    #[error("the connection to the upstream {target} broke during {what}")]
+    Lost {
+        /// The URL, password redacted.
+        target: String,
+        /// What was under way.
+        what: String,
+    },
     /// A statement failed.
     #[error("the upstream {target} refused {what}: {source}{hint}")]
     Statement {
@@ -87,6 +96,9 @@ pub enum UpstreamError {
 impl UpstreamError {
     fn statement(target: &str, what: String, source: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
+        if source.is_closed() {
+            return Self::Lost { target: target.to_owned(), what };
+        }
         let hint = match source.code() {
             Some(code)
                 if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::INVALID_SCHEMA_NAME =>
@@ -176,9 +188,11 @@ async fn connect(url: &UpstreamUrl) -> Result<tokio_postgres::Client, UpstreamEr
         .connect(tokio_postgres::NoTls)
         .await
         .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
+    // Only a debug line: a connection that ends under a statement fails that statement,
+    // whose error the caller reports (said once, there).
     tokio::spawn(async move {
         if let Err(e) = connection.await {
-            tracing::warn!("the upstream connection to {target} ended: {e}");
+            tracing::debug!("the upstream connection to {target} ended: {e}");
         }
     });
     Ok(client)

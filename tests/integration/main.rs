@@ -22,3 +22,4 @@ mod support;
 mod sync;
 mod sync_cli;
 mod upstream;
+mod upstream_faults;
