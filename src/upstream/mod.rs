@@ -317,6 +317,8 @@ async fn push_tables(
             .await
             {
                 Ok(confirmed) => watermark = confirmed,
+                // A broken connection cannot push either: fail here, said once.
+                Err(e @ UpstreamError::Lost { .. }) => return Err(e),
                 Err(e) => tracing::warn!(
                     "could not read back what the upstream holds of the {table} ({}); \
                      pushing from the stored watermark",

@@ -155,8 +155,14 @@ fn marker_in_faulty_batch(sandbox: &Sandbox) -> String {
 /// covers exactly them: the tables before the plants whole, the plants up to the last
 /// confirmed batch, nothing of the tables after.
 async fn assert_only_the_confirmed_batches_acknowledged(sandbox: &Sandbox, url: &str) {
+    assert_acknowledged_up_to(sandbox, url, (FAULTY_BATCH - 1) * BATCH_ROWS).await;
+}
+
+/// Checks, after a push that failed among the plants with their first `confirmed` rows
+/// confirmed, that exactly those and the tables before are central, and that each
+/// watermark covers exactly them.
+async fn assert_acknowledged_up_to(sandbox: &Sandbox, url: &str, confirmed: usize) {
     let plants = local_rows(sandbox, "plants");
-    let confirmed = (FAULTY_BATCH - 1) * BATCH_ROWS;
     assert!(plants.len() > confirmed + BATCH_ROWS, "the fault falls inside the plants");
     for (table, _, _) in TABLES {
         let local = local_rows(sandbox, table);
@@ -257,6 +263,27 @@ async fn a_connection_cut_inside_a_batch_acknowledges_only_the_confirmed_batches
     assert!(!status.to_string().contains(PASSWORD));
 
     // An intact path: the rest arrives, every row once.
+    assert_the_next_push_delivers_the_rest(&sandbox, &url).await;
+}
+
+/// The receipt read (what the central database already holds) is the first statement of a
+/// table: a link cut under it fails the push there, said once, and moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cut_during_the_receipt_read_fails_the_push_there_once() {
+    let sim = simulator().await;
+    let sandbox = synced(&sim);
+    let cluster = Cluster::get();
+    let url = cluster.database().await;
+    init(&sandbox, &url);
+    // The plants' receipt query, and no other statement, reads their versions back.
+    let link =
+        FaultyLink::start(cluster.port, Fault::Cut, "source_version FROM plantsync.plants").await;
+
+    let output = push_command(&sandbox, &link.url(&url)).output().unwrap();
+    assert!(link.has_fired(), "the cut fell inside the push");
+    let stderr = assert_failed_once_in_words(&output);
+    assert!(stderr.ends_with(" broke during the plants receipt\n"), "what was cut: {stderr}");
+    assert_acknowledged_up_to(&sandbox, &url, 0).await;
     assert_the_next_push_delivers_the_rest(&sandbox, &url).await;
 }
 
