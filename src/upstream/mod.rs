@@ -67,14 +67,21 @@ pub enum UpstreamError {
         /// What was sent.
         what: String,
     },
-    /// The connection broke while a statement was under way (a link cut mid-batch): the
-    /// server did not refuse anything, and tokio-postgres says only "connection closed".
-    #[error("the connection to the upstream {target} broke during {what}")]
+    /// The connection broke while a statement was under way (a link cut mid-batch, the
+    /// server shutting down): nothing was refused, the batch is simply sent again. A type
+    /// of its own so nothing mistakes it for a rejection of the rows.
+    #[error(
+        "the connection to the upstream {target} broke during {what}{}",
+        reason.as_ref().map(|r| format!(" (the server said: {r})")).unwrap_or_default()
+    )]
     Lost {
         /// The URL, password redacted.
         target: String,
         /// What was under way.
         what: String,
+        /// The server's words when it ended the connection itself (a restart), else none
+        /// (tokio-postgres says only "connection closed").
+        reason: Option<String>,
     },
     /// A statement failed.
     #[error("the upstream {target} refused {what}: {source}{hint}")]
@@ -96,8 +103,11 @@ pub enum UpstreamError {
 impl UpstreamError {
     fn statement(target: &str, what: String, source: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
-        if source.is_closed() {
-            return Self::Lost { target: target.to_owned(), what };
+        let shutdown = [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN];
+        let ended = source.code().is_some_and(|code| shutdown.contains(code));
+        if source.is_closed() || ended {
+            let reason = source.as_db_error().filter(|_| ended).map(|db| db.message().to_owned());
+            return Self::Lost { target: target.to_owned(), what, reason };
         }
         let hint = match source.code() {
             Some(code)
