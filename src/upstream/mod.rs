@@ -76,6 +76,22 @@ pub enum UpstreamError {
         /// What was sent.
         what: String,
     },
+    /// The connection broke while a statement was under way (a link cut mid-batch, the
+    /// server shutting down): nothing was refused, the batch is simply sent again. A type
+    /// of its own so nothing mistakes it for a rejection of the rows.
+    #[error(
+        "the connection to the upstream {target} broke during {what}{}",
+        reason.as_ref().map(|r| format!(" (the server said: {r})")).unwrap_or_default()
+    )]
+    Lost {
+        /// The URL, password redacted.
+        target: String,
+        /// What was under way.
+        what: String,
+        /// The server's words when it ended the connection itself (a restart), else none
+        /// (tokio-postgres says only "connection closed").
+        reason: Option<String>,
+    },
     /// A statement failed.
     #[error("the upstream {target} refused {what}: {source}{hint}")]
     Statement {
@@ -96,6 +112,12 @@ pub enum UpstreamError {
 impl UpstreamError {
     pub(crate) fn statement(target: &str, what: String, source: tokio_postgres::Error) -> Self {
         use tokio_postgres::error::SqlState;
+        let shutdown = [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN];
+        let ended = source.code().is_some_and(|code| shutdown.contains(code));
+        if source.is_closed() || ended {
+            let reason = source.as_db_error().filter(|_| ended).map(|db| db.message().to_owned());
+            return Self::Lost { target: target.to_owned(), what, reason };
+        }
         let hint = match source.code() {
             Some(code)
                 if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::INVALID_SCHEMA_NAME =>
@@ -435,6 +457,8 @@ async fn push_tables(
             // (sending again what is there changes nothing centrally).
             match receipt::advance(store, central, &report.agent_id, table, watermark).await {
                 Ok(confirmed) => watermark = confirmed,
+                // A broken connection cannot push either: fail here, said once.
+                Err(e @ UpstreamError::Lost { .. }) => return Err(e),
                 Err(e) => tracing::warn!(
                     "could not read back what the upstream holds of the {table} ({}); \
                      pushing from the stored watermark",

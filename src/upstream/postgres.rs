@@ -55,9 +55,11 @@ impl PgCentral {
             .await
             .map_err(|source| UpstreamError::Connect { target: target.clone(), source })?;
         let shown = target.clone();
+        // Only a debug line: a connection that ends under a statement fails that statement,
+        // whose error the caller reports (said once, there).
         tokio::spawn(async move {
             if let Err(e) = connection.await {
-                tracing::warn!("the upstream connection to {shown} ended: {e}");
+                tracing::debug!("the upstream connection to {shown} ended: {e}");
             }
         });
         Ok(Self { client, target, upserts: tokio::sync::Mutex::new(HashMap::new()) })

@@ -22,5 +22,6 @@ mod support;
 mod sync;
 mod sync_cli;
 mod upstream;
+mod upstream_faults;
 mod upstream_queue;
 mod upstream_tls;

@@ -8,15 +8,24 @@
 //! whichever way it ends. A second cluster, started only by the tests that ask for it,
 //! speaks TLS only ([`TlsCluster`], its certificates made with the `openssl` CLI). Missing binaries fail the test with what to install: nothing is
 //! skipped.
+//!
+//! A test that restarts its server takes a [`Cluster::private`] one (a restart of the shared
+//! one would cut every test running beside it). [`FaultyLink`] is the loopback proxy of the
+//! fault tests: it cuts or stalls one connection at a chosen point of what the client sends.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// The shared cluster.
+/// A cluster: the shared one ([`Cluster::get`]) or a test's own ([`Cluster::private`],
+/// stopped and removed when dropped).
 pub struct Cluster {
     pub port: u16,
+    /// Its data directory (for `pg_ctl`).
+    data: PathBuf,
+    /// The directory holding `data`, the socket and the server's log.
+    dir: PathBuf,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -149,9 +158,26 @@ impl Cluster {
         CLUSTER.get_or_init(Self::start)
     }
 
+    /// A cluster of this test's own, for a test that restarts it; stopped and removed when
+    /// dropped (and by its watchdog if the test process dies first).
+    pub fn private() -> Cluster {
+        Self::start()
+    }
+
+    /// `pg_ctl restart -m fast`: the server ends every connection (as a central server
+    /// restarted for maintenance does) and comes back on the same port with the same data.
+    pub fn restart(&self) {
+        let mut restart = as_cluster_user(&bin_dir().join("pg_ctl"));
+        // `-l` as at the start: without it the server would write to our pipe, and keep it
+        // open, so the call would never end.
+        restart.arg("-D").arg(&self.data).arg("-l").arg(self.dir.join("server.log"));
+        restart.args(["-m", "fast", "-w", "restart"]);
+        run(restart, "pg_ctl restart");
+    }
+
     fn start() -> Cluster {
-        let (port, _) = launch("plantsync-pg-", |_, _| String::new());
-        Cluster { port }
+        let (port, dir) = launch("plantsync-pg-", |_, _| String::new());
+        Cluster { port, data: dir.join("data"), dir }
     }
 
     /// A fresh, empty database of its own for one test; returns its URL.
@@ -326,6 +352,16 @@ impl TlsCluster {
     }
 }
 
+/// Only a private cluster is ever dropped (the shared one lives in a static).
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let mut stop = as_cluster_user(&bin_dir().join("pg_ctl"));
+        stop.arg("-D").arg(&self.data).args(["-m", "immediate", "-w", "stop"]);
+        let _ = stop.output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The password in every test URL.
 pub const PASSWORD: &str = "central-pw-4711";
 
@@ -405,4 +441,170 @@ impl Drop for Forwarder {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What a [`FaultyLink`] does to the connection whose client→server bytes reach its marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Resets both directions at once (zero linger, then close: a TCP RST to either side),
+    /// as a link that drops does: the server gets part of a message and never its end, the
+    /// client gets no answer.
+    Cut,
+    /// Forwards nothing more from the client until [`FaultyLink::release`] (what the server
+    /// sends still reaches the client): a push held mid-message, for as long as the test
+    /// needs to restart the server or kill the agent, with no timer deciding anything.
+    Stall,
+}
+
+/// A loopback proxy in front of the cluster that cuts or stalls the first connection whose
+/// client→server stream reaches `marker`, right after the marker's last byte; every other
+/// connection, and that one after a release, passes untouched.
+///
+/// Why a marker and not a byte count: the count of bytes before a given batch depends on the
+/// database's name (in the startup message), the agent id, the data and the driver's
+/// message layout, so a fixed count would land elsewhere with every change of those; the
+/// text of a value the test chose (a plant's name, sent in its batch only) puts the fault
+/// inside that batch's message, whatever comes before it. The bytes before the marker are
+/// forwarded, the rest of the message is not: the server never executes that batch.
+pub struct FaultyLink {
+    pub port: u16,
+    fired: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    released: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultyLink {
+    /// Starts one in front of `target` (a loopback port) that does `fault` at `marker`.
+    pub async fn start(target: u16, fault: Fault, marker: &str) -> Self {
+        assert!(!marker.is_empty());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let fired = std::sync::Arc::new(tokio::sync::watch::Sender::new(false));
+        let released = std::sync::Arc::new(tokio::sync::watch::Sender::new(false));
+        let marker = std::sync::Arc::new(marker.as_bytes().to_vec());
+        let (on_fire, on_release) = (fired.clone(), released.clone());
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (fired, released, marker) =
+                    (on_fire.clone(), on_release.subscribe(), marker.clone());
+                connections.spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    else {
+                        return;
+                    };
+                    let _ = relay(inbound, outbound, fault, &marker, &fired, released).await;
+                });
+            }
+        });
+        Self { port, fired, released, task }
+    }
+
+    /// Waits until the fault happened (the marker passed; for a stall, the connection is
+    /// held from then on). Bounded only so a broken build cannot hang the suite.
+    pub async fn fired(&self) {
+        let mut fired = self.fired.subscribe();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            fired.wait_for(|fired| *fired),
+        );
+        assert!(waited.await.is_ok(), "the link's marker never passed");
+    }
+
+    /// Whether the fault happened.
+    pub fn has_fired(&self) -> bool {
+        *self.fired.borrow()
+    }
+
+    /// Lets a stalled connection go on (what it held is forwarded; a connection whose
+    /// client or server is gone meanwhile ends).
+    pub fn release(&self) {
+        self.released.send_replace(true);
+    }
+
+    /// `url` (of a cluster) through this link.
+    pub fn url(&self, url: &str) -> String {
+        let name = url.rsplit('/').next().unwrap();
+        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for FaultyLink {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops its JoinSet, which aborts every connection.
+        self.task.abort();
+    }
+}
+
+/// Forwards both directions of one connection until either side closes, doing `fault` once
+/// (across all connections of the link: `fired`) right after `marker` in the client's bytes.
+async fn relay(
+    mut inbound: tokio::net::TcpStream,
+    mut outbound: tokio::net::TcpStream,
+    fault: Fault,
+    marker: &[u8],
+    fired: &tokio::sync::watch::Sender<bool>,
+    mut released: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut from_client, mut from_server) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    // The client's last bytes, for a marker split across two reads.
+    let mut tail: Vec<u8> = Vec::new();
+    // What a stall holds back (the bytes after the marker).
+    let mut held: Option<Vec<u8>> = None;
+    loop {
+        tokio::select! {
+            read = inbound.read(&mut from_client), if held.is_none() => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(());
+                }
+                let chunk = &from_client[..n];
+                let at = (!*fired.borrow()).then(|| marker_end(&tail, chunk, marker)).flatten();
+                let Some(end) = at else {
+                    outbound.write_all(chunk).await?;
+                    tail.extend_from_slice(chunk);
+                    let keep = tail.len().saturating_sub(marker.len());
+                    tail.drain(..keep);
+                    continue;
+                };
+                // One fault per link: the first connection to get here does it.
+                if fired.send_replace(true) {
+                    outbound.write_all(chunk).await?;
+                    continue;
+                }
+                outbound.write_all(&chunk[..end]).await?;
+                outbound.flush().await?;
+                match fault {
+                    Fault::Cut => {
+                        inbound.set_zero_linger()?;
+                        outbound.set_zero_linger()?;
+                        return Ok(());
+                    }
+                    Fault::Stall => held = Some(chunk[end..].to_vec()),
+                }
+            }
+            () = async { drop(released.wait_for(|released| *released).await) }, if held.is_some() => {
+                if let Some(rest) = held.take() {
+                    outbound.write_all(&rest).await?;
+                }
+            }
+            read = outbound.read(&mut from_server) => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(());
+                }
+                inbound.write_all(&from_server[..n]).await?;
+            }
+        }
+    }
+}
+
+/// Where `marker` ends in `chunk` (an index into it) when it occurs in `tail` + `chunk` and
+/// ends inside `chunk`.
+fn marker_end(tail: &[u8], chunk: &[u8], marker: &[u8]) -> Option<usize> {
+    let joined = [tail, chunk].concat();
+    let start = joined.windows(marker.len()).position(|w| w == marker)?;
+    let end = start + marker.len();
+    (end > tail.len()).then(|| end - tail.len())
 }
