@@ -19,7 +19,7 @@
 //!   database holds for this agent, so the rows are pending again (a store restored from
 //!   an older copy, whose counter went back, catches up with the central versions too).
 
-use super::upstream::{UpstreamTable, outbox_row};
+use super::upstream::{CentralUpTo, UpstreamTable, outbox_row};
 use super::{Result, Store, seq};
 use crate::domain::Timestamp;
 use rusqlite::params;
@@ -391,5 +391,124 @@ impl Store {
             Ok(stamped)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::temp_store;
+
+    async fn seeded() -> (tempfile::TempDir, Store) {
+        let (dir, store) = temp_store();
+        store
+            .write(|conn| {
+                conn.execute_batch(
+                    "INSERT INTO vendors (id, name, kind, change_seq) VALUES (1, 'v', 'growatt', 1);
+                     INSERT INTO plants (id, vendor_id, vendor_plant_id, name, change_seq)
+                     VALUES (1, 1, 'a', 'A', 2), (2, 1, 'b', 'B', 3), (3, 1, 'c', 'C', 4);
+                     UPDATE change_counter SET value = 4;",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    fn refused(id: i64, seq: i64) -> RejectedRow {
+        RejectedRow { id, seq, key: vec![Some("1".into()), None], error: "no".into() }
+    }
+
+    /// Setting aside and moving the watermark are one write; an entry names one version:
+    /// only a row still at it is sent again, and the entry goes once a newer version of
+    /// the row is confirmed (not while that version is still pending).
+    #[tokio::test]
+    async fn a_set_aside_row_is_retried_only_at_its_version_and_leaves_once_a_newer_is_confirmed() {
+        let (_dir, store) = seeded().await;
+        let plants = UpstreamTable::Plants;
+        store.acknowledge_upstream_batch(plants, 4, vec![refused(2, 3)]).await.unwrap();
+        assert_eq!(store.upstream_watermark(plants).await.unwrap(), 4);
+        let entries = store.upstream_rejected().await.unwrap();
+        assert_eq!((entries.len(), entries[0].changed_since), (1, false));
+        let retry = store.rejected_rows(plants, false).await.unwrap();
+        assert_eq!(retry.iter().map(|r| r.id).collect::<Vec<_>>(), [2]);
+
+        // The row changes (version 5, pending): no longer retried as it was, still listed.
+        store
+            .write(|conn| {
+                conn.execute_batch(
+                    "UPDATE plants SET change_seq = 5 WHERE id = 2;
+                     UPDATE change_counter SET value = 5;",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(store.rejected_rows(plants, false).await.unwrap().is_empty());
+        store.acknowledge_upstream_batch(plants, 4, Vec::new()).await.unwrap();
+        let entries = store.upstream_rejected().await.unwrap();
+        assert_eq!((entries.len(), entries[0].changed_since), (1, true));
+        // Version 5 confirmed: the entry goes.
+        store.acknowledge_upstream_batch(plants, 5, Vec::new()).await.unwrap();
+        assert!(store.upstream_rejected().await.unwrap().is_empty());
+        // Refused twice at one version counts the attempts.
+        store.acknowledge_upstream_batch(plants, 5, vec![refused(3, 4)]).await.unwrap();
+        store.acknowledge_upstream_batch(plants, 5, vec![refused(3, 4)]).await.unwrap();
+        assert_eq!(store.upstream_rejected().await.unwrap()[0].attempts, 2);
+    }
+
+    /// A re-queue stamps the rows above both the counter and the highest central version,
+    /// so they are pending again and newer than what the central database holds.
+    #[tokio::test]
+    async fn a_requeue_lifts_rows_above_every_central_version() {
+        let (_dir, store) = seeded().await;
+        let plants = UpstreamTable::Plants;
+        store.acknowledge_upstream(plants, 4).await.unwrap();
+        assert_eq!(store.requeue_upstream(plants, vec![1, 3], 40).await.unwrap(), 2);
+        let (rows, watermark) = store.upstream_versions(plants).await.unwrap();
+        let seqs: Vec<(i64, i64)> = rows.iter().map(|r| (r.id, r.seq)).collect();
+        assert!(seqs.contains(&(1, 41)) && seqs.contains(&(3, 41)) && seqs.contains(&(2, 3)));
+        assert_eq!(watermark, 4);
+        let state = store.upstream_state().await.unwrap();
+        assert_eq!(state.tables.iter().find(|t| t.table == plants).unwrap().pending, 2);
+        // The counter moved too: the next change is above them.
+        let next = store.write(|conn| seq::next(conn)).await.unwrap();
+        assert_eq!(next, 42);
+    }
+
+    /// A deletion takes its own number, waits, says how far the central database is behind,
+    /// and goes once confirmed.
+    #[tokio::test]
+    async fn a_deletion_waits_until_confirmed_and_holds_back_the_central_line() {
+        let (_dir, store) = seeded().await;
+        for table in UpstreamTable::ALL {
+            store.acknowledge_upstream(table, 4).await.unwrap();
+        }
+        assert_eq!(store.upstream_state().await.unwrap().central_up_to, CentralUpTo::Everything);
+        store
+            .write(|conn| {
+                tombstone(conn, UpstreamTable::Vendors, &["1"])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let queued = store.upstream_deletions(10).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!((queued[0].seq, queued[0].table), (5, UpstreamTable::Vendors));
+        assert_eq!(queued[0].key, vec![Some("1".to_owned())]);
+        let state = store.upstream_state().await.unwrap();
+        assert_eq!(state.deletions_pending, 1);
+        assert!(matches!(state.central_up_to, CentralUpTo::Until { .. }), "{state:?}");
+        store.confirm_deletions(5).await.unwrap();
+        assert!(store.upstream_deletions(10).await.unwrap().is_empty());
+        assert_eq!(store.upstream_state().await.unwrap().central_up_to, CentralUpTo::Everything);
+    }
+
+    /// Before anything is confirmed, waiting rows mean nothing is central yet.
+    #[tokio::test]
+    async fn before_the_first_confirmed_push_nothing_is_central() {
+        let (_dir, store) = seeded().await;
+        assert_eq!(store.upstream_state().await.unwrap().central_up_to, CentralUpTo::Nothing);
     }
 }
