@@ -19,7 +19,7 @@
 //!   database holds for this agent, so the rows are pending again (a store restored from
 //!   an older copy, whose counter went back, catches up with the central versions too).
 
-use super::upstream::{CentralUpTo, UpstreamTable, outbox_row};
+use super::upstream::{UpstreamTable, outbox_row};
 use super::{Result, Store, seq};
 use crate::domain::Timestamp;
 use rusqlite::params;
@@ -397,6 +397,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CentralUpTo;
     use crate::store::test_support::temp_store;
 
     async fn seeded() -> (tempfile::TempDir, Store) {

@@ -223,6 +223,20 @@ pub struct ExportOptions {
     pub raw_json: bool,
     /// Every row, not only those after the watermarks.
     pub full: bool,
+    /// What may stand at the bundle's path already.
+    pub replace: Replace,
+}
+
+/// Whether an export may take the place of a file already at its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Never (`upstream export`: the user names a new file; the live store named by
+    /// mistake stays whole).
+    Never,
+    /// Only an earlier bundle of this same agent (a `file://` upstream: each push writes
+    /// the whole queue again, so the newer bundle supersedes the older). Anything else at
+    /// the path is left alone and the export fails.
+    OwnBundle,
 }
 
 fn write_error(path: &Path, reason: impl std::fmt::Display) -> BundleError {
@@ -333,6 +347,13 @@ pub async fn export(
     conn.execute_batch("COMMIT").map_err(|e| write_error(path, e))?;
     conn.close().map_err(|(_, e)| write_error(path, e))?;
     temp.as_file().sync_all().map_err(|e| write_error(path, crate::datadir::dir::in_words(&e)))?;
+    if options.replace == Replace::OwnBundle && path.exists() {
+        replaceable(path, &manifest.agent_id)?;
+        return temp
+            .persist(path)
+            .map(|_| manifest)
+            .map_err(|e| write_error(path, crate::datadir::dir::in_words(&e.error)));
+    }
     // Never over an existing file (the live store given by mistake, an earlier bundle):
     // the user names a new file or removes the old one.
     temp.persist_noclobber(path).map_err(|e| {
@@ -343,6 +364,30 @@ pub async fn export(
         }
     })?;
     Ok(manifest)
+}
+
+/// Checks that the file at `path` is a bundle of `agent_id` (read-only, manifest only), so
+/// a `file://` push never replaces anything else.
+fn replaceable(path: &Path, agent_id: &str) -> Result<(), BundleError> {
+    let refuse = || {
+        write_error(
+            path,
+            "a file of that name exists and is not an earlier bundle of this agent; \
+             move it away or point upstream.url elsewhere",
+        )
+    };
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|_| refuse())?;
+    let found: Option<(String, String)> = conn
+        .query_row("SELECT format, agent_id FROM manifest", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ok();
+    match found {
+        Some((format, agent)) if format == FORMAT && agent == agent_id => Ok(()),
+        _ => Err(refuse()),
+    }
 }
 
 /// A bundle opened for import, its manifest checked against its rows.

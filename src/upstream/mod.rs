@@ -107,6 +107,9 @@ pub enum UpstreamError {
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A `file://` upstream's bundle could not be written.
+    #[error("{0}")]
+    Bundle(String),
 }
 
 impl UpstreamError {
@@ -118,11 +121,17 @@ impl UpstreamError {
             let reason = source.as_db_error().filter(|_| ended).map(|db| db.message().to_owned());
             return Self::Lost { target: target.to_owned(), what, reason };
         }
+        // A central schema missing, or made by an older plantsync (no `deleted` column,
+        // no receipt function): `upstream init` creates or completes it, idempotently.
+        let outdated = [
+            SqlState::UNDEFINED_TABLE,
+            SqlState::INVALID_SCHEMA_NAME,
+            SqlState::UNDEFINED_COLUMN,
+            SqlState::UNDEFINED_FUNCTION,
+        ];
         let hint = match source.code() {
-            Some(code)
-                if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::INVALID_SCHEMA_NAME =>
-            {
-                " (run `plantsync upstream init` to create the central tables)"
+            Some(code) if outdated.contains(code) => {
+                " (run `plantsync upstream init` to create or update the central tables)"
             }
             _ => "",
         };
@@ -350,6 +359,39 @@ pub async fn push(
     outcome?;
     recorded?;
     Ok(report)
+}
+
+/// A `file://` upstream: the whole queue (every row not yet confirmed centrally) written
+/// as an offline bundle at `path`, replacing this agent's earlier bundle there and nothing
+/// else. Nothing is confirmed: the site learns what arrived from the central database
+/// itself, at its next online push, so the bundle always carries everything still open.
+pub async fn push_to_file(
+    store: &Store,
+    path: &std::path::Path,
+    options: &PushOptions,
+    report: &mut PushReport,
+) -> Result<(), UpstreamError> {
+    let export = bundle::ExportOptions {
+        batch_rows: options.batch_rows,
+        raw_json: options.raw_json,
+        full: options.full,
+        replace: bundle::Replace::OwnBundle,
+    };
+    let manifest = bundle::export(store, path, &export)
+        .await
+        .map_err(|e| UpstreamError::Bundle(e.to_string()))?;
+    for table in &manifest.tables {
+        report.tables.push(TableStats {
+            table: table.table,
+            sent: table.rows,
+            applied: None,
+            rejected: 0,
+            batches: 1,
+            acknowledged_seq: store.upstream_watermark(table.table).await?,
+        });
+        report.rows_sent += table.rows;
+    }
+    Ok(())
 }
 
 /// The push over an open connection: rows set aside (when asked), every table, the

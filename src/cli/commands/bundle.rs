@@ -22,6 +22,7 @@ pub async fn export(
         batch_rows: ctx.settings.upstream_batch_rows.value as usize,
         raw_json: ctx.settings.upstream_push_raw_json.value,
         full,
+        replace: bundle::Replace::Never,
     };
     let manifest = bundle::export(ctx.store, file, &options).await?;
     match format {
