@@ -4,22 +4,32 @@
 //! The check and the redaction live here, beside the key, so `config show`, every error and
 //! every log line of the push use the one redacted form.
 
+use super::upstream_target::{ApiKey, Transport};
 use crate::domain::{REDACTED, Secret};
 use std::str::FromStr;
 
-/// A checked `upstream.url`: a `postgres://` or `postgresql://` URL, not asking for TLS.
+/// A checked `upstream.url`: a `postgres://` or `postgresql://` URL, not asking for TLS,
+/// or a PostgREST base URL (`super::upstream_target`) with its key.
 #[derive(Clone)]
 pub struct UpstreamUrl {
     url: Secret,
     shown: String,
+    transport: Transport,
+    api_key: ApiKey,
 }
 
 impl UpstreamUrl {
     /// Checks `text`; the reason never quotes it.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
+        if let Some(base) = super::upstream_target::rest_base(text) {
+            let base = base?;
+            let (shown, transport) = (shown_url(&base), Transport::PostgRest);
+            return Ok(Self { url: Secret::new(base), shown, transport, api_key: ApiKey::default() });
+        }
         if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
-            return Err("expected a postgres:// or postgresql:// URL".to_owned());
+            return Err("expected a postgres:// or postgresql:// URL, or a PostgREST https:// URL"
+                .to_owned());
         }
         let config = tokio_postgres::Config::from_str(text)
             .map_err(|e| format!("not a PostgreSQL URL plantsync can use: {e}"))?;
@@ -28,7 +38,23 @@ impl UpstreamUrl {
                         PostgreSQL over plain TCP (use a private network or a tunnel)"
                 .to_owned());
         }
-        Ok(Self { url: Secret::new(text), shown: shown_url(text) })
+        let (shown, transport) = (shown_url(text), Transport::Postgres);
+        Ok(Self { url: Secret::new(text), shown, transport, api_key: ApiKey::default() })
+    }
+
+    /// Which transport the URL names.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// `upstream.api_key`, the credential of a PostgREST URL.
+    pub fn api_key(&self) -> &ApiKey {
+        &self.api_key
+    }
+
+    /// Joins `upstream.api_key` to the URL once every key is resolved.
+    pub(super) fn set_api_key(&mut self, key: Option<Secret>) {
+        self.api_key = ApiKey(key);
     }
 
     /// The URL itself, for the connection only.
@@ -149,7 +175,7 @@ mod tests {
     fn urls_are_checked_without_quoting_them() {
         let refused = UpstreamUrl::parse("postgres://ops:pw@db/c?sslmode=require").unwrap_err();
         assert!(refused.contains("sslmode=require is not supported"), "{refused}");
-        let wrong = UpstreamUrl::parse("https://x.supabase.co").unwrap_err();
+        let wrong = UpstreamUrl::parse("mysql://x.example/c").unwrap_err();
         assert!(wrong.contains("postgres://"), "{wrong}");
         let bad = UpstreamUrl::parse("postgres://ops:pw-zz@db:notaport/c").unwrap_err();
         assert!(!bad.contains("pw-zz"), "{bad}");

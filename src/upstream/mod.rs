@@ -29,6 +29,7 @@ pub mod backoff;
 pub mod bundle;
 pub mod central;
 pub mod postgres;
+pub mod postgrest;
 pub mod pusher;
 pub mod receipt;
 pub mod schema;
@@ -37,6 +38,7 @@ pub mod verify;
 pub use pusher::{PushError, Pusher};
 
 use crate::config::upstream::UpstreamUrl;
+use crate::config::upstream_target::Transport;
 use crate::domain::Timestamp;
 use crate::store::{Cursor, LastPush, OutboxRow, RejectedRow, Store, StoreError, UpstreamTable};
 use central::{Central, Refusal, SendError, Tombstone};
@@ -53,7 +55,7 @@ const DELETIONS_PER_BATCH: usize = 500;
 pub enum UpstreamError {
     /// No `upstream.url` is configured.
     #[error(
-        "no upstream is configured: set upstream.url (or PLANTSYNC_UPSTREAM_URL) to a postgres:// URL"
+        "no upstream is configured: set upstream.url (or PLANTSYNC_UPSTREAM_URL) to a postgres:// URL or a PostgREST https:// URL"
     )]
     NotConfigured,
     /// The server could not be reached or refused the login.
@@ -83,6 +85,48 @@ pub enum UpstreamError {
         source: tokio_postgres::Error,
         /// What to do, when known.
         hint: &'static str,
+    },
+    /// A PostgREST `upstream.url` without `upstream.api_key`.
+    #[error(
+        "the upstream {target} is a PostgREST URL but upstream.api_key (PLANTSYNC_UPSTREAM_API_KEY) is not set: give it a per-device key with rights on the plantsync tables only, never the service-role key"
+    )]
+    NoApiKey {
+        /// The URL.
+        target: String,
+    },
+    /// `upstream init` over PostgREST, which runs no DDL.
+    #[error(
+        "PostgREST cannot create tables: run the SQL that `plantsync upstream schema` prints in the SQL editor of {target}'s database (Supabase: SQL Editor), then expose the schema plantsync (Supabase: API settings, Exposed schemas)"
+    )]
+    NoDdl {
+        /// The URL.
+        target: String,
+    },
+    /// An HTTP request to PostgREST got no answer (the link, DNS, TLS).
+    #[error("cannot reach the upstream {target} ({what}): {reason}")]
+    Request {
+        /// The URL.
+        target: String,
+        /// What was sent.
+        what: String,
+        /// Why, without the URL or the key.
+        reason: String,
+    },
+    /// PostgREST answered with an error status.
+    #[error("the upstream {target} refused {what}: HTTP {status}{}: {message}{hint}", code.as_ref().map(|c| format!(" {c}")).unwrap_or_default())]
+    Http {
+        /// The URL.
+        target: String,
+        /// What was sent.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// PostgREST's `code` (a SQLSTATE or `PGRST...`), when it sent one.
+        code: Option<String>,
+        /// Its message and details, excerpted.
+        message: String,
+        /// What to do, when known.
+        hint: String,
     },
     /// The local store failed.
     #[error(transparent)]
@@ -194,13 +238,20 @@ pub struct PushReport {
     pub duration_ms: u64,
 }
 
-/// Connects to the upstream `url` names.
+/// Connects to the upstream `url` names, by the transport its scheme names.
 pub async fn open(url: &UpstreamUrl) -> Result<Box<dyn Central>, UpstreamError> {
-    Ok(Box::new(postgres::PgCentral::connect(url).await?))
+    match url.transport() {
+        Transport::PostgRest => Ok(Box::new(postgrest::RestCentral::new(url)?)),
+        Transport::Postgres => Ok(Box::new(postgres::PgCentral::connect(url).await?)),
+    }
 }
 
-/// `plantsync upstream init`: applies [`schema::central_schema`] (idempotent).
+/// `plantsync upstream init`: applies [`schema::central_schema`] (idempotent); PostgREST
+/// runs no DDL, so over it this says where to run the schema instead.
 pub async fn init(url: &UpstreamUrl) -> Result<(), UpstreamError> {
+    if url.transport() == Transport::PostgRest {
+        return Err(UpstreamError::NoDdl { target: url.shown().to_owned() });
+    }
     postgres::PgCentral::connect(url).await?.init().await
 }
 
