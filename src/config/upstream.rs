@@ -25,7 +25,12 @@ impl UpstreamUrl {
         if let Some(base) = super::upstream_target::rest_base(text) {
             let base = base?;
             let (shown, transport) = (shown_url(&base), Transport::PostgRest);
-            return Ok(Self { url: Secret::new(base), shown, transport, api_key: ApiKey::default() });
+            return Ok(Self {
+                url: Secret::new(base),
+                shown,
+                transport,
+                api_key: ApiKey::default(),
+            });
         }
         if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
             return Err("expected a postgres:// or postgresql:// URL, or a PostgREST https:// URL"

@@ -48,8 +48,7 @@ fn check(text: &str) -> Result<String, String> {
                     without a query"
             .to_owned());
     }
-    let Some(host) = url.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']'))
-    else {
+    let Some(host) = url.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']')) else {
         return Err("the URL names no host".to_owned());
     };
     let loopback = host

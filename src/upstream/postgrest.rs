@@ -112,8 +112,7 @@ fn bodies(agent_id: &str, table: UpstreamTable, rows: &[OutboxRow]) -> Vec<(usiz
     let (mut body, mut count) = (vec![b'['], 0);
     for row in rows {
         let encoded = object(agent_id, table, row).to_string();
-        if count > 0 && (count == MAX_ROWS || body.len() + 1 + encoded.len() + 1 > MAX_BODY_BYTES)
-        {
+        if count > 0 && (count == MAX_ROWS || body.len() + 1 + encoded.len() + 1 > MAX_BODY_BYTES) {
             body.push(b']');
             out.push((count, std::mem::replace(&mut body, vec![b'['])));
             count = 0;
@@ -233,13 +232,20 @@ impl RestCentral {
             value
         };
         headers.insert("apikey", sensitive(self.key.expose().to_owned()));
-        headers.insert(reqwest::header::AUTHORIZATION, sensitive(format!("Bearer {}", self.key.expose())));
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            sensitive(format!("Bearer {}", self.key.expose())),
+        );
         headers.insert(profile, HeaderValue::from_static(SCHEMA));
         headers
     }
 
     /// Sends `request`; the answer's body, or the failure classified.
-    async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<Vec<u8>, SendError> {
+    async fn send(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, SendError> {
         let failed = |e: reqwest::Error| {
             SendError::retry(if e.is_timeout() {
                 UpstreamError::Timeout { target: self.target.clone(), what: what.to_owned() }
