@@ -113,21 +113,8 @@ pub enum UpstreamError {
         reason: String,
     },
     /// PostgREST answered with an error status.
-    #[error("the upstream {target} refused {what}: HTTP {status}{}: {message}{hint}", code.as_ref().map(|c| format!(" {c}")).unwrap_or_default())]
-    Http {
-        /// The URL.
-        target: String,
-        /// What was sent.
-        what: String,
-        /// The HTTP status.
-        status: u16,
-        /// PostgREST's `code` (a SQLSTATE or `PGRST...`), when it sent one.
-        code: Option<String>,
-        /// Its message and details, excerpted.
-        message: String,
-        /// What to do, when known.
-        hint: String,
-    },
+    #[error(transparent)]
+    Http(Box<postgrest::HttpRefusal>),
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

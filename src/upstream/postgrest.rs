@@ -47,6 +47,25 @@ const PAGE_ROWS: usize = 10_000;
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// An error answer of PostgREST ([`UpstreamError::Http`]): never the key, the body's
+/// message excerpted.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream {target} refused {what}: HTTP {status}{}: {message}{hint}", code.as_ref().map(|c| format!(" {c}")).unwrap_or_default())]
+pub struct HttpRefusal {
+    /// The URL.
+    pub target: String,
+    /// What was sent.
+    pub what: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// PostgREST's `code` (a SQLSTATE or `PGRST...`), when it sent one.
+    pub code: Option<String>,
+    /// Its message and details, excerpted.
+    pub message: String,
+    /// What to do, when known.
+    pub hint: String,
+}
+
 /// A PostgREST upstream.
 pub struct RestCentral {
     client: reqwest::Client,
@@ -272,14 +291,14 @@ impl RestCentral {
         let message = classified.message.replace(self.key.expose(), crate::domain::REDACTED);
         Err(SendError {
             refusal: classified.refusal,
-            error: UpstreamError::Http {
+            error: UpstreamError::Http(Box::new(HttpRefusal {
                 target: self.target.clone(),
                 what: what.to_owned(),
                 status,
                 code: classified.code,
                 message,
                 hint: classified.hint,
-            },
+            })),
         })
     }
 

@@ -355,7 +355,21 @@ async fn central(site: &Sandbox, max_rows: usize) -> (String, String, Arc<Fake>)
     let output = site.cmd().env("PLANTSYNC_UPSTREAM_URL", &url).args(["upstream", "init"]).output();
     let output = output.unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let (rest, fake) = Fake::start(&url, max_rows).await;
+    // The endpoint works as the per-device role `upstream schema` describes, with only its
+    // rights (PostgREST switches to the key's role the same way).
+    let name = url.rsplit('/').next().unwrap();
+    let role = format!("device_{name}");
+    let grants: Vec<String> = site
+        .ok(&["upstream", "schema"])
+        .lines()
+        .filter_map(|line| line.strip_prefix("--   "))
+        .filter(|line| !line.contains("TO authenticator"))
+        .map(|line| line.replace("plantsync_device", &role).replace("NOLOGIN", "LOGIN"))
+        .collect();
+    assert!(grants.len() >= 4, "{grants:?}");
+    connect(&url).await.batch_execute(&grants.join("\n")).await.unwrap();
+    let as_device = url.replacen("//postgres:", &format!("//{role}:"), 1);
+    let (rest, fake) = Fake::start(&as_device, max_rows).await;
     (url, rest, fake)
 }
 
@@ -489,6 +503,20 @@ async fn an_incremental_push_through_postgrest_sends_only_the_changed_rows() {
     let local: i64 =
         sqlite3(&site.db(), "SELECT max(change_seq) FROM plants").trim().parse().unwrap();
     assert_eq!(newest, local);
+    let receipt = report["receipt"]["tables"].as_array().unwrap();
+    assert!(receipt.iter().all(|t| t["verdict"] == "matches"), "{report}");
+
+    // A vendor deleted at the site travels as a deletion (rpc/forget): its rows are marked
+    // deleted centrally, and the receipt still matches.
+    site.ok(&["vendor", "remove", "v1", "--force"]);
+    let report = push(&site, &rest, &[], &[]);
+    assert!(report["deletions_sent"].as_i64().unwrap() >= 1, "{report}");
+    assert!(fake.seen().iter().any(|s| s.path == "/rest/v1/rpc/forget" && s.status == 200));
+    let central = connect(&url).await;
+    let gone = number(&central, "SELECT count(*) FROM plantsync.vendors WHERE deleted").await;
+    assert_eq!(gone, 1);
+    let live = number(&central, "SELECT count(*) FROM plantsync.plants WHERE NOT deleted").await;
+    assert_eq!(live, local_count(&site, "plants"));
     let receipt = report["receipt"]["tables"].as_array().unwrap();
     assert!(receipt.iter().all(|t| t["verdict"] == "matches"), "{report}");
 }
