@@ -15,6 +15,9 @@
 //!   vendors' raw JSON only with `upstream.push_raw_json`.
 //! * **The URL is a secret** (`config::upstream::UpstreamUrl`): only its redacted form
 //!   reaches messages, and every error here names the target that way.
+//! * **Two transports, one push**: `postgres://` goes straight to PostgreSQL
+//!   ([`postgres`]), `https://` through PostgREST / Supabase ([`postgrest`], its key
+//!   `upstream.api_key` as secret as the URL); [`open`] picks one by the URL.
 //! * **A refused row never stops the queue**: a batch the central side refuses for what it
 //!   holds ([`central::Refusal::Permanent`]) is split until its bad rows are found; they
 //!   are set aside with their error (`plantsync upstream rejected`) in the transaction that
