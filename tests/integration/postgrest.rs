@@ -679,3 +679,38 @@ async fn postgrest_requests_stay_within_100_rows_and_1_mb() {
             .await;
     assert_eq!(raw, big as i64 + 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_bundle_imported_through_postgrest_twice_delivers_once() {
+    let sim = simulator(20).await;
+    let site = synced(&sim);
+    let (url, rest, _fake) = central(&site, 100).await;
+    let carried = tempfile::tempdir().unwrap();
+    let file = carried.path().join("site.bundle");
+    let output = site.cmd().args(["upstream", "export"]).arg(&file).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+
+    // A connected machine with no data dir of the site imports it, twice.
+    let machine = Sandbox::new();
+    for _ in 0..2 {
+        let output = machine
+            .cmd()
+            .env("PLANTSYNC_UPSTREAM_URL", &rest)
+            .env("PLANTSYNC_UPSTREAM_API_KEY", KEY)
+            .args(["upstream", "import", "--format", "json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{said}");
+        assert!(!said.contains(KEY) && !String::from_utf8_lossy(&output.stdout).contains(KEY));
+        for table in TABLES {
+            assert_eq!(central_count(&url, table).await, local_count(&site, table), "{table}");
+        }
+    }
+    // The site's next push learns it from the read-back and sends nothing more.
+    let report = push(&site, &rest, &[], &[]);
+    assert_eq!(report["rows_sent"], 0, "{report}");
+    let receipt = report["receipt"]["tables"].as_array().unwrap();
+    assert!(receipt.iter().all(|t| t["verdict"] == "matches"), "{report}");
+}
