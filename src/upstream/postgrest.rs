@@ -71,7 +71,10 @@ pub struct RestCentral {
     client: reqwest::Client,
     /// `<base>/rest/v1`.
     api: String,
+    /// For scrubbing it from a message the server might echo.
     key: Secret,
+    /// `apikey` and `Authorization`, marked sensitive (never in a `Debug` of a request).
+    credentials: [HeaderValue; 2],
     target: String,
 }
 
@@ -149,6 +152,10 @@ fn bodies(agent_id: &str, table: UpstreamTable, rows: &[OutboxRow]) -> Vec<(usiz
     out
 }
 
+/// What a missing table, function or schema means to do.
+const NOT_EXPOSED: &str = " (run the SQL of `plantsync upstream schema` in the central database \
+                           and expose the schema plantsync: Supabase's API settings, Exposed schemas)";
+
 /// PostgREST's error body.
 #[derive(Debug, Default, serde::Deserialize)]
 struct ErrorBody {
@@ -189,12 +196,10 @@ pub fn classify(status: u16, retry_after: Option<u64>, body: &[u8]) -> Classifie
              and functions)"
                 .to_owned(),
         ),
-        404 | 406 if status == 404 || parsed.code.as_deref() == Some("PGRST106") => (
-            Refusal::Retry,
-            " (run the SQL of `plantsync upstream schema` in the central database and expose \
-             the schema plantsync: Supabase's API settings, Exposed schemas)"
-                .to_owned(),
-        ),
+        404 => (Refusal::Retry, NOT_EXPOSED.to_owned()),
+        406 if parsed.code.as_deref() == Some("PGRST106") => {
+            (Refusal::Retry, NOT_EXPOSED.to_owned())
+        }
         429 => (
             Refusal::Retry,
             retry_after
@@ -225,6 +230,19 @@ impl RestCentral {
         let Some(key) = url.api_key().secret().filter(|k| !k.is_empty()).cloned() else {
             return Err(UpstreamError::NoApiKey { target });
         };
+        let sensitive = |text: &str| {
+            let mut value = HeaderValue::from_str(text).map_err(|_| UpstreamError::Request {
+                target: target.clone(),
+                what: "upstream.api_key".into(),
+                reason: "the key holds characters an HTTP header cannot carry (a line break, \
+                         a control character)"
+                    .into(),
+            })?;
+            value.set_sensitive(true);
+            Ok::<_, UpstreamError>(value)
+        };
+        let credentials =
+            [sensitive(key.expose())?, sensitive(&format!("Bearer {}", key.expose()))?];
         crate::vendors::http::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(STATEMENT_TIMEOUT)
@@ -239,22 +257,14 @@ impl RestCentral {
                 reason: e.without_url().to_string(),
             })?;
         let api = format!("{}/rest/v1", url.secret().expose());
-        Ok(Self { client, api, key, target })
+        Ok(Self { client, api, key, credentials, target })
     }
 
     /// The headers of every request: the key (sensitive), the schema.
     fn headers(&self, profile: &'static str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        let sensitive = |text: String| {
-            let mut value = HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""));
-            value.set_sensitive(true);
-            value
-        };
-        headers.insert("apikey", sensitive(self.key.expose().to_owned()));
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            sensitive(format!("Bearer {}", self.key.expose())),
-        );
+        headers.insert("apikey", self.credentials[0].clone());
+        headers.insert(reqwest::header::AUTHORIZATION, self.credentials[1].clone());
         headers.insert(profile, HeaderValue::from_static(SCHEMA));
         headers
     }

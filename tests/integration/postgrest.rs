@@ -598,6 +598,12 @@ async fn a_wrong_or_missing_key_fails_clearly_acknowledges_nothing_and_never_sho
     assert!(!output.status.success());
     assert!(said.contains("upstream.api_key (PLANTSYNC_UPSTREAM_API_KEY) is not set"), "{said}");
     assert_eq!(fake.seen().len(), requests, "no request without a key");
+    // A key no header can carry: said in words, not quoted, nothing sent.
+    let output = push_with(&site, &rest, "line\nbreak-key-31", &[], &[]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(said.contains("cannot carry") && !said.contains("break-key-31"), "{said}");
+    assert_eq!(fake.seen().len(), requests, "no request with an unusable key");
 
     // The right key then delivers everything.
     let report = push(&site, &rest, &[], &[]);
