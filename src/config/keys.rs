@@ -400,10 +400,21 @@ settings! {
         env: ["PLANTSYNC_UPSTREAM_URL"],
         flag: None,
         default: None,
-        doc: "Central PostgreSQL of `plantsync push`, a postgres:// URL (its password is a secret: shown redacted); TLS by `sslmode` (disable, prefer: the default, require, verify-ca, verify-full) and `sslrootcert=PATH`",
+        doc: "Where `plantsync push` sends: a central PostgreSQL postgres:// URL (its password is a secret: shown redacted; TLS by `sslmode`: disable, prefer (the default), require, verify-ca, verify-full, and `sslrootcert=PATH`), a PostgREST/Supabase https:// base URL (key in upstream.api_key), or file:///PATH to write offline bundles there",
         secret: true,
         parse: parse_upstream_url,
         show: show_upstream_url,
+    }
+    /// The PostgREST key of an https:// `upstream.url` (a secret).
+    upstream_api_key: Option<Secret> => UPSTREAM_API_KEY {
+        name: "upstream.api_key",
+        env: ["PLANTSYNC_UPSTREAM_API_KEY"],
+        flag: None,
+        default: None,
+        doc: "Key of a PostgREST/Supabase upstream.url, sent as apikey and Bearer: a per-device key with rights on the plantsync tables and functions only, never Supabase's service-role key (a secret: never shown)",
+        secret: true,
+        parse: parse_secret,
+        show: show_secret,
     }
     /// Rows per upstream batch.
     upstream_batch_rows: u32 => UPSTREAM_BATCH_ROWS {

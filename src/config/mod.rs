@@ -12,6 +12,7 @@ pub mod example;
 pub mod keys;
 mod source;
 pub mod upstream;
+pub mod upstream_target;
 
 pub use keys::Settings;
 pub use source::{Setting, Source};
@@ -147,7 +148,12 @@ impl Settings {
                 inputs.default_data_dir.clone().ok_or(ConfigError::NoDataDir)?,
             ),
         };
-        Self::from_layers(&layers, file.path.clone(), data_dir)
+        let mut settings = Self::from_layers(&layers, file.path.clone(), data_dir)?;
+        let key = settings.upstream_api_key.value.clone();
+        if let Some(url) = settings.upstream_url.value.as_mut() {
+            url.set_api_key(key);
+        }
+        Ok(settings)
     }
 }
 

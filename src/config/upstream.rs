@@ -9,6 +9,7 @@
 //! `require` and no root certificate file, while plantsync honours libpq's five modes with
 //! its own connector (`upstream::tls`).
 
+use super::upstream_target::{ApiKey, Transport};
 use crate::domain::{REDACTED, Secret};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -93,7 +94,8 @@ pub struct UpstreamTls {
     pub root_cert: Option<PathBuf>,
 }
 
-/// A checked `upstream.url`: a `postgres://` or `postgresql://` URL.
+/// A checked `upstream.url`: a `postgres://` or `postgresql://` URL, a PostgREST base URL
+/// (`super::upstream_target`) with its key, or a `file://` path for offline bundles.
 #[derive(Clone)]
 pub struct UpstreamUrl {
     url: Secret,
@@ -101,14 +103,44 @@ pub struct UpstreamUrl {
     tls: UpstreamTls,
     /// The URL without `sslmode` and `sslrootcert`, parsed (it holds the password).
     config: tokio_postgres::Config,
+    transport: Transport,
+    api_key: ApiKey,
+    /// The bundle's path of a `file://` URL.
+    file: Option<PathBuf>,
 }
 
 impl UpstreamUrl {
     /// Checks `text`; the reason never quotes it.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
+        if let Some(base) = super::upstream_target::rest_base(text) {
+            let base = base?;
+            let (shown, transport) = (shown_url(&base), Transport::PostgRest);
+            return Ok(Self {
+                url: Secret::new(base),
+                shown,
+                transport,
+                api_key: ApiKey::default(),
+                tls: UpstreamTls { mode: TlsMode::Prefer, root_cert: None },
+                config: tokio_postgres::Config::new(),
+                file: None,
+            });
+        }
+        if let Some(path) = text.strip_prefix("file://") {
+            let path = file_path(path)?;
+            return Ok(Self {
+                url: Secret::new(text),
+                shown: text.to_owned(),
+                transport: Transport::File,
+                api_key: ApiKey::default(),
+                tls: UpstreamTls { mode: TlsMode::Disable, root_cert: None },
+                config: tokio_postgres::Config::new(),
+                file: Some(path),
+            });
+        }
         if !(text.starts_with("postgres://") || text.starts_with("postgresql://")) {
-            return Err("expected a postgres:// or postgresql:// URL".to_owned());
+            return Err("expected a postgres:// or postgresql:// URL, or a PostgREST https:// URL"
+                .to_owned());
         }
         let (rest, tls) = split_tls(text)?;
         let config = tokio_postgres::Config::from_str(&rest)
@@ -116,7 +148,36 @@ impl UpstreamUrl {
         if let Some(path) = &tls.root_cert {
             check_root_cert(path)?;
         }
-        Ok(Self { url: Secret::new(text), shown: shown_url(text), tls, config })
+        let (shown, transport) = (shown_url(text), Transport::Postgres);
+        Ok(Self {
+            url: Secret::new(text),
+            shown,
+            transport,
+            api_key: ApiKey::default(),
+            tls,
+            config,
+            file: None,
+        })
+    }
+
+    /// The bundle's path, for a `file://` URL.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// Which transport the URL names.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// `upstream.api_key`, the credential of a PostgREST URL.
+    pub fn api_key(&self) -> &ApiKey {
+        &self.api_key
+    }
+
+    /// Joins `upstream.api_key` to the URL once every key is resolved.
+    pub(super) fn set_api_key(&mut self, key: Option<Secret>) {
+        self.api_key = ApiKey(key);
     }
 
     /// The URL itself, as configured.
@@ -141,6 +202,19 @@ impl UpstreamUrl {
         config.ssl_mode(self.tls.mode.postgres_mode());
         config
     }
+}
+
+/// The path of a `file://` URL (`file:///media/usb/site.bundle`): absolute and naming a
+/// file, percent-escapes decoded. Whether its directory exists is the push's question (a
+/// drive not mounted fails the push, never every command that reads the config).
+fn file_path(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(percent_decoded(text.strip_prefix("localhost").unwrap_or(text)));
+    if !path.is_absolute() || path.file_name().is_none() {
+        return Err("a file:// upstream names an absolute path to a bundle file, \
+                    e.g. file:///media/usb/site.bundle"
+            .to_owned());
+    }
+    Ok(path)
 }
 
 /// `url` without its `sslmode` and `sslrootcert` parameters, and what they said (the last
@@ -293,8 +367,24 @@ mod tests {
     }
 
     #[test]
+    fn a_file_url_names_an_absolute_bundle_path() {
+        let url = UpstreamUrl::parse("file:///media/usb%20stick/site.bundle").unwrap();
+        assert_eq!(url.transport(), Transport::File);
+        assert_eq!(url.file(), Some(Path::new("/media/usb stick/site.bundle")));
+        let local = UpstreamUrl::parse("file://localhost/srv/site.bundle").unwrap();
+        assert_eq!(local.file(), Some(Path::new("/srv/site.bundle")));
+        for bad in ["file://site.bundle", "file:///", "file://relative/dir/x"] {
+            let refused = UpstreamUrl::parse(bad).unwrap_err();
+            assert!(refused.contains("absolute path"), "{bad}: {refused}");
+        }
+        // A directory that does not exist (a drive not mounted) is the push's error.
+        assert!(UpstreamUrl::parse("file:///no/such/drive/site.bundle").is_ok());
+        assert_eq!(UpstreamUrl::parse("postgres://db/c").unwrap().file(), None);
+    }
+
+    #[test]
     fn urls_are_checked_without_quoting_them() {
-        let wrong = UpstreamUrl::parse("https://x.supabase.co").unwrap_err();
+        let wrong = UpstreamUrl::parse("mysql://x.example/c").unwrap_err();
         assert!(wrong.contains("postgres://"), "{wrong}");
         let bad = UpstreamUrl::parse("postgres://ops:pw-zz@db:notaport/c").unwrap_err();
         assert!(!bad.contains("pw-zz"), "{bad}");

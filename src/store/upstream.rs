@@ -631,8 +631,9 @@ impl Store {
             )?;
             let oldest_waiting =
                 tables.iter().filter_map(|t| t.oldest_pending_at).chain(oldest_deletion_at).min();
-            let anything_confirmed = tables.iter().any(|t| t.acknowledged_seq > 0)
-                || last_push.as_ref().is_some_and(|p| p.ok);
+            // Only a watermark says the central database has something (a `file://`
+            // push succeeds without confirming anything).
+            let anything_confirmed = tables.iter().any(|t| t.acknowledged_seq > 0);
             let central_up_to = CentralUpTo::from_queue(oldest_waiting, anything_confirmed);
             let last_receipt = tx
                 .query_row(

@@ -223,7 +223,7 @@ impl Store {
                     entries.push(row?);
                 }
             }
-            entries.sort_by(|a, b| a.rejected_at.cmp(&b.rejected_at));
+            entries.sort_by_key(|e| e.rejected_at);
             Ok(entries)
         })
         .await

@@ -3,9 +3,10 @@
 //! # Design
 //!
 //! * **At least once, idempotent.** Rows travel per table in change order after the
-//!   table's watermark, in bounded batches, each one `INSERT ... SELECT FROM UNNEST(...)
-//!   ON CONFLICT DO UPDATE ... WHERE central.source_version < excluded.source_version`
-//!   ([`schema::upsert`]). The watermark moves only after PostgreSQL confirmed the batch,
+//!   table's watermark, in bounded batches, each one upsert ([`schema::upsert`] directly,
+//!   PostgREST's merge-duplicates over HTTP) that the central trigger `keep_newer` lets
+//!   change a row only for a newer `source_version`. The watermark moves only after the
+//!   upstream confirmed the batch,
 //!   so a push that fails anywhere loses nothing and sends the rest (and at worst the
 //!   unconfirmed batch again) next time; a replayed batch changes nothing, and a stale one
 //!   can never overwrite newer central data. Keys are unique inside a batch (PostgreSQL
@@ -15,6 +16,11 @@
 //!   vendors' raw JSON only with `upstream.push_raw_json`.
 //! * **The URL is a secret** (`config::upstream::UpstreamUrl`): only its redacted form
 //!   reaches messages, and every error here names the target that way.
+//! * **Two transports, one push**: `postgres://` goes straight to PostgreSQL
+//!   ([`postgres`]), `https://` through PostgREST / Supabase ([`postgrest`], its key
+//!   `upstream.api_key` as secret as the URL); [`open`] picks one by the URL. A
+//!   `file://` URL has no database: each push writes the queue as this agent's offline
+//!   bundle there ([`bundle`]) and confirms nothing.
 //! * **A refused row never stops the queue**: a batch the central side refuses for what it
 //!   holds ([`central::Refusal::Permanent`]) is split until its bad rows are found; they
 //!   are set aside with their error (`plantsync upstream rejected`) in the transaction that
@@ -32,6 +38,7 @@ pub mod backoff;
 pub mod bundle;
 pub mod central;
 pub mod postgres;
+pub mod postgrest;
 pub mod pusher;
 pub mod receipt;
 pub mod schema;
@@ -41,6 +48,7 @@ pub mod verify;
 pub use pusher::{PushError, Pusher};
 
 use crate::config::upstream::UpstreamUrl;
+use crate::config::upstream_target::Transport;
 use crate::domain::Timestamp;
 use crate::store::{Cursor, LastPush, OutboxRow, RejectedRow, Store, StoreError, UpstreamTable};
 use central::{Central, Refusal, SendError, Tombstone};
@@ -57,7 +65,7 @@ const DELETIONS_PER_BATCH: usize = 500;
 pub enum UpstreamError {
     /// No `upstream.url` is configured.
     #[error(
-        "no upstream is configured: set upstream.url (or PLANTSYNC_UPSTREAM_URL) to a postgres:// URL"
+        "no upstream is configured: set upstream.url (or PLANTSYNC_UPSTREAM_URL) to a postgres:// URL or a PostgREST https:// URL"
     )]
     NotConfigured,
     /// The server could not be reached or refused the login.
@@ -104,6 +112,44 @@ pub enum UpstreamError {
         /// What to do, when known.
         hint: &'static str,
     },
+    /// A PostgREST `upstream.url` without `upstream.api_key`.
+    #[error(
+        "the upstream {target} is a PostgREST URL but upstream.api_key (PLANTSYNC_UPSTREAM_API_KEY) is not set: give it a per-device key with rights on the plantsync tables only, never the service-role key"
+    )]
+    NoApiKey {
+        /// The URL.
+        target: String,
+    },
+    /// `upstream init` over PostgREST, which runs no DDL.
+    #[error(
+        "PostgREST cannot create tables: run the SQL that `plantsync upstream schema` prints in the SQL editor of {target}'s database (Supabase: SQL Editor), then expose the schema plantsync (Supabase: API settings, Exposed schemas)"
+    )]
+    NoDdl {
+        /// The URL.
+        target: String,
+    },
+    /// A `file://` upstream has no database to create tables in or import into.
+    #[error(
+        "the upstream {target} is a file for offline bundles, not a database: `upstream init` \
+         and `upstream import` need a postgres:// or PostgREST https:// upstream.url"
+    )]
+    NoDatabase {
+        /// The URL.
+        target: String,
+    },
+    /// An HTTP request to PostgREST got no answer (the link, DNS, TLS).
+    #[error("cannot reach the upstream {target} ({what}): {reason}")]
+    Request {
+        /// The URL.
+        target: String,
+        /// What was sent.
+        what: String,
+        /// Why, without the URL or the key.
+        reason: String,
+    },
+    /// PostgREST answered with an error status.
+    #[error(transparent)]
+    Http(Box<postgrest::HttpRefusal>),
     /// The local store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -226,21 +272,38 @@ pub struct PushReport {
     /// Rows set aside earlier that went through now (`--retry-rejected`).
     #[serde(default)]
     pub retried: u64,
-    /// The receipt read after the push (`None` when it could not be read: the push itself
-    /// is still confirmed, batch by batch).
+    /// The receipt read after the push (`None` when it could not be read, the push itself
+    /// still confirmed batch by batch, or for a `file://` upstream).
     #[serde(default)]
     pub receipt: Option<verify::Receipt>,
+    /// The bundle written, for a `file://` upstream (nothing is confirmed then).
+    #[serde(default)]
+    pub bundle: Option<String>,
     /// Wall time, milliseconds.
     pub duration_ms: u64,
 }
 
-/// Connects to the upstream `url` names.
+/// Connects to the upstream `url` names, by the transport its scheme names.
 pub async fn open(url: &UpstreamUrl) -> Result<Box<dyn Central>, UpstreamError> {
-    Ok(Box::new(postgres::PgCentral::connect(url).await?))
+    match url.transport() {
+        Transport::PostgRest => Ok(Box::new(postgrest::RestCentral::new(url)?)),
+        Transport::Postgres => Ok(Box::new(postgres::PgCentral::connect(url).await?)),
+        Transport::File => Err(UpstreamError::NoDatabase { target: url.shown().to_owned() }),
+    }
 }
 
-/// `plantsync upstream init`: applies [`schema::central_schema`] (idempotent).
+/// `plantsync upstream init`: applies [`schema::central_schema`] (idempotent); PostgREST
+/// runs no DDL, so over it this says where to run the schema instead.
 pub async fn init(url: &UpstreamUrl) -> Result<(), UpstreamError> {
+    match url.transport() {
+        Transport::PostgRest => {
+            return Err(UpstreamError::NoDdl { target: url.shown().to_owned() });
+        }
+        Transport::File => {
+            return Err(UpstreamError::NoDatabase { target: url.shown().to_owned() });
+        }
+        Transport::Postgres => {}
+    }
     postgres::PgCentral::connect(url).await?.init().await
 }
 
@@ -340,11 +403,15 @@ pub async fn push(
         deletions_sent: 0,
         retried: 0,
         receipt: None,
+        bundle: None,
         duration_ms: 0,
     };
-    let outcome = match open(url).await {
-        Ok(central) => push_to(store, &*central, options, &mut report).await,
-        Err(e) => Err(e),
+    let outcome = match url.file() {
+        Some(path) => push_to_file(store, path, options, &mut report).await,
+        None => match open(url).await {
+            Ok(central) => push_to(store, &*central, options, &mut report).await,
+            Err(e) => Err(e),
+        },
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
     let recorded = store
@@ -365,7 +432,7 @@ pub async fn push(
 /// as an offline bundle at `path`, replacing this agent's earlier bundle there and nothing
 /// else. Nothing is confirmed: the site learns what arrived from the central database
 /// itself, at its next online push, so the bundle always carries everything still open.
-pub async fn push_to_file(
+async fn push_to_file(
     store: &Store,
     path: &std::path::Path,
     options: &PushOptions,
@@ -391,6 +458,7 @@ pub async fn push_to_file(
         });
         report.rows_sent += table.rows;
     }
+    report.bundle = Some(path.display().to_string());
     Ok(())
 }
 

@@ -66,6 +66,7 @@ pub fn central_schema() -> String {
          \x20   IF NEW.source_version <= OLD.source_version THEN\n\
          \x20       RETURN NULL;\n\
          \x20   END IF;\n\
+         \x20   NEW.pushed_at := now();\n\
          \x20   RETURN NEW;\n\
          END $$;\n"
     );
@@ -100,7 +101,28 @@ pub fn central_schema() -> String {
     }
     sql.push_str(&receipt_function());
     sql.push_str(&forget_function());
+    sql.push_str(&device_role_comment());
     sql
+}
+
+/// A trailing comment block (applied as nothing): the rights a per-device role needs to
+/// push through PostgREST (Supabase), and no more, so an operator never has to hand a
+/// device the service-role key.
+fn device_role_comment() -> String {
+    let tables: Vec<String> = UpstreamTable::ALL.iter().map(|t| format!("{SCHEMA}.{t}")).collect();
+    format!(
+        "\n-- PostgREST / Supabase: run the statements above in the SQL editor (PostgREST runs\n\
+         -- no DDL), add {SCHEMA} to the exposed schemas (Supabase: API settings, Exposed\n\
+         -- schemas; PostgREST: db-schemas), and give each device a key of its own whose role\n\
+         -- holds only these rights, never the service-role key:\n\
+         --   CREATE ROLE plantsync_device NOLOGIN;\n\
+         --   GRANT plantsync_device TO authenticator;\n\
+         --   GRANT USAGE ON SCHEMA {SCHEMA} TO plantsync_device;\n\
+         --   GRANT SELECT, INSERT, UPDATE ON {} TO plantsync_device;\n\
+         --   GRANT EXECUTE ON FUNCTION {SCHEMA}.receipt(uuid), {SCHEMA}.forget(uuid, jsonb)\n\
+         --     TO plantsync_device;\n",
+        tables.join(", ")
+    )
 }
 
 /// `receipt(p_agent)`: per table, the count and combined checksum of the agent's live rows
@@ -227,6 +249,11 @@ mod tests {
     fn the_upsert_keeps_the_stale_replay_rule() {
         let schema = central_schema();
         assert!(schema.contains("IF NEW.source_version <= OLD.source_version THEN"), "{schema}");
+        // Every transport's update stamps the push time (PostgREST sends no `now()`).
+        assert!(schema.contains("NEW.pushed_at := now();"), "{schema}");
+        // The per-device role's rights, as comments only: nothing of them is applied.
+        let grants: Vec<&str> = schema.lines().filter(|l| l.contains("GRANT")).collect();
+        assert!(grants.len() >= 4 && grants.iter().all(|l| l.starts_with("--")), "{grants:?}");
         for table in UpstreamTable::ALL {
             let trigger = format!("BEFORE UPDATE ON plantsync.{table}");
             assert!(schema.contains(&trigger), "{table} has no keep_newer trigger");

@@ -70,6 +70,7 @@ pub struct TableCheck {
 /// What one row's difference is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[allow(clippy::enum_variant_names)] // each says where the row stands centrally
 pub enum DifferenceKind {
     /// Confirmed once, absent centrally now (deleted there).
     MissingCentrally,

@@ -17,6 +17,7 @@ mod lock;
 mod plant_status;
 mod portals;
 mod postgres;
+mod postgrest;
 mod secrets;
 mod support;
 mod sync;

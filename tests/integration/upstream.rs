@@ -520,7 +520,7 @@ fn export(sandbox: &Sandbox, file: &std::path::Path) -> Value {
 }
 
 /// `upstream import FILE --format json` on a connected machine with no data dir.
-fn import(machine: &Sandbox, url: &str, file: &std::path::Path) -> std::process::Output {
+pub(crate) fn import(machine: &Sandbox, url: &str, file: &std::path::Path) -> std::process::Output {
     let output = machine
         .cmd()
         .env("PLANTSYNC_UPSTREAM_URL", url)

@@ -4,9 +4,10 @@
 //! next push repairs it, and local deletions travel.
 
 use crate::postgres::connect;
+use crate::support::Sandbox;
 use crate::support::sqlite3;
 use crate::upstream::{
-    central_counts, local_counts, push, sent, simulator, site_with_central, table_entry,
+    central_counts, import, local_counts, push, sent, simulator, site_with_central, table_entry,
 };
 use serde_json::Value;
 
@@ -226,4 +227,69 @@ async fn a_vendor_removed_locally_is_marked_deleted_centrally_with_its_plants() 
     assert_eq!(again["deletions_sent"], 0, "a confirmed deletion is not sent again: {again}");
     let status = json(&site, &["status", "--format", "json"]);
     assert_eq!(status["upstream"]["central_up_to"]["state"], "everything", "{status}");
+}
+
+/// A `file://` upstream: each push writes the whole queue as this agent's bundle at the
+/// path (0600), confirms nothing, and replaces only its own earlier bundle; anything else
+/// at the path is left alone and the push fails saying so. The bundle imports centrally
+/// from another machine, and `upstream init` over a file says it is no database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_upstream_writes_the_queue_as_the_agents_own_bundle() {
+    let sim = simulator().await;
+    let (site, central_url) = site_with_central(&sim).await;
+    let stick = tempfile::tempdir().unwrap();
+    let bundle = stick.path().join("site.bundle");
+    let file_url = format!("file://{}", bundle.display());
+
+    let first = push(&site, &file_url, &[]);
+    let local: i64 = local_counts(&site).iter().sum();
+    assert_eq!(first["rows_sent"], local, "{first}");
+    assert_eq!(first["bundle"], bundle.display().to_string(), "{first}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&bundle).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let status = json(&site, &["status", "--format", "json"]);
+    assert_eq!(status["upstream"]["central_up_to"]["state"], "nothing", "nothing confirmed");
+
+    // The next push replaces the agent's own bundle, with everything still open.
+    site.ok(&["sync", "plants"]);
+    let second = push(&site, &file_url, &[]);
+    assert_eq!(second["rows_sent"].as_i64().unwrap(), local_counts(&site).iter().sum::<i64>());
+
+    let machine = Sandbox::new();
+    let imported = import(&machine, &central_url, &bundle);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert_eq!(central_counts(&central_url).await, local_counts(&site));
+
+    // Anything else at the path stays as it is.
+    let other = stick.path().join("notes.txt");
+    std::fs::write(&other, "field notes").unwrap();
+    let output = site
+        .cmd()
+        .env("PLANTSYNC_UPSTREAM_URL", format!("file://{}", other.display()))
+        .args(["push"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not an earlier bundle of this agent"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "field notes");
+    // Another agent's bundle is not this agent's either.
+    let stranger = crate::upstream::synced(&sim);
+    let output =
+        stranger.cmd().env("PLANTSYNC_UPSTREAM_URL", &file_url).args(["push"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+
+    let init = site
+        .cmd()
+        .env("PLANTSYNC_UPSTREAM_URL", &file_url)
+        .args(["upstream", "init"])
+        .output()
+        .unwrap();
+    assert!(!init.status.success());
+    let said = String::from_utf8_lossy(&init.stderr);
+    assert!(said.contains("is a file for offline bundles, not a database"), "{said}");
 }

@@ -161,6 +161,16 @@ fn print_report(report: &PushReport, verify: bool, out: &mut dyn Write) -> anyho
             report.rejected
         )?;
     }
+    if let Some(bundle) = &report.bundle {
+        writeln!(
+            out,
+            "wrote {} rows into the bundle {bundle}: carry it to a connected machine and run \
+             `plantsync upstream import` there; nothing is marked delivered until the central \
+             database has them",
+            report.rows_sent
+        )?;
+        return Ok(());
+    }
     match &report.receipt {
         Some(receipt) if !receipt.differences.is_empty() => {
             print_differences(receipt, out)?;
