@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Benchmark of the upstream push (issue 11), each figure against its limit measured in the
+# same run, on a throwaway PostgreSQL (initdb + pg_ctl on a free loopback port in a temp
+# dir, fsync on as PostgreSQL's default unless BENCH_PG_FSYNC=off; stopped and removed on
+# exit):
+#
+# 1. A store of ACCOUNTS_PER_KIND x 2 vendors (Solarman, Sungrow) x PLANTS plants (default
+#    50 x 2 x 1,000 = 100,000), synced from `plantsync simulate` (realistic values).
+# 2. Full push: `plantsync push --full --format json` into empty central tables, against
+#    `psql -c "\copy plantsync.plants (...) FROM file CSV"` of the same plant rows (the same
+#    central columns, values and agent id, exported by `sqlite3 -csv`) into the same table,
+#    emptied first (same indexes, same primary key). Both timed from process start to exit,
+#    after a CHECKPOINT, alternating, REPEATS times each (default 3); medians. Goal: push
+#    at most 2x `\copy`.
+# 3. Incremental push: 1,000 plants changed locally (one SQL transaction stamping them with
+#    a change number above the counter and moving the counter, as a plant sync does), then
+#    `plantsync push`, process start to exit, REPEATS times. Goal: under 1 s.
+# 4. Idle agent with an unreachable upstream: `plantsync run` (schedules ticking once a
+#    year) whose upstream.url points at a loopback listener that accepts and at once closes
+#    every connection, counting them, for IDLE_SECONDS (default 120). Goal: no more than one
+#    connection attempt per backoff step (30 s floor doubling, jitter 3/4..5/4 clamped to
+#    the floor; src/upstream/backoff.rs), CPU under 0.1 s per idle minute.
+#
+# As root the cluster runs as the `postgres` user (`runuser -u postgres --`), since initdb
+# refuses root; needs Debian's `postgresql` package, psql, sqlite3 and python3.
+#
+# Usage: benches/upstream_push.sh [IDLE_SECONDS] [ACCOUNTS_PER_KIND] [PLANTS]
+#        (defaults: 120 50 1000; env REPEATS=3, BENCH_PG_FSYNC=on|off, BENCH_PORT=18795)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+IDLE=${1:-120}
+PER_KIND=${2:-50}
+PLANTS=${3:-1000}
+REPEATS=${REPEATS:-3}
+FSYNC=${BENCH_PG_FSYNC:-on}
+SIM_PORT=${BENCH_PORT:-18795}
+CHANGED=1000
+
+for tool in psql sqlite3 python3; do
+    command -v "$tool" >/dev/null || { echo "needs $tool"; exit 2; }
+done
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$PG_BIN/initdb" ] || { echo "needs PostgreSQL's initdb (apt-get install postgresql)"; exit 2; }
+
+cargo build --release --quiet
+BIN=$PWD/target/release/plantsync
+WORK=$(mktemp -d)
+# The cluster's own directory: the server's user must be able to reach it.
+PGDIR=$(mktemp -d /tmp/plantsync-bench-pg-XXXXXX)
+DATA="$WORK/data"
+SIM="" AGENT="" LISTENER=""
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+    for pid in $SIM $AGENT $LISTENER; do kill "$pid" 2>/dev/null || true; done
+    as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$WORK" "$PGDIR"
+}
+trap cleanup EXIT
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$PGDIR"
+
+# Milliseconds of `"$@"` from process start to exit, in $MS; its stdout in $WORK/out.
+timed() {
+    local start end
+    start=$(date +%s%N)
+    "$@" > "$WORK/out"
+    end=$(date +%s%N)
+    MS=$(( (end - start) / 1000000 ))
+}
+# A top-level field of the JSON in $WORK/out.
+field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/out" "$1"; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+as_pg "$PG_BIN/initdb" -D "$PGDIR/data" --auth=trust -U postgres >/dev/null
+PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" \
+    -o "-p $PG_PORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=$FSYNC" -w start >/dev/null
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres)
+"${PSQL[@]}" -d postgres -c "CREATE DATABASE central" >/dev/null
+PSQL+=(-d central)
+URL="postgres://postgres@127.0.0.1:$PG_PORT/central"
+pg_setting() { "${PSQL[@]}" -At -c "SHOW $1"; }
+echo "==> PostgreSQL $("${PSQL[@]}" -At -c 'SHOW server_version') on port $PG_PORT: fsync=$(pg_setting fsync), synchronous_commit=$(pg_setting synchronous_commit), wal_level=$(pg_setting wal_level)"
+
+# --- 1. the store -------------------------------------------------------------------------
+"$BIN" --data-dir "$DATA" simulate --port "$SIM_PORT" --kinds solarman,sungrow --accounts "$PER_KIND" --plants "$PLANTS" --alerts 0 \
+    > "$WORK/sim.txt" 2>&1 &
+SIM=$!
+for _ in $(seq 100); do grep -q "Ctrl-C" "$WORK/sim.txt" 2>/dev/null && break; sleep 0.1; done
+"$BIN" --data-dir "$DATA" org add Bench >/dev/null 2>&1
+grep "plantsync vendor add" "$WORK/sim.txt" | sed "s#plantsync vendor add#$BIN --data-dir $DATA vendor add#; s#<ORG>#Bench#" \
+    > "$WORK/add.sh"
+bash "$WORK/add.sh" >/dev/null
+timed "$BIN" --data-dir "$DATA" sync plants --format json
+kill "$SIM"; wait "$SIM" 2>/dev/null || true; SIM=""
+DB="$DATA/plantsync.db"
+TOTAL=$(sqlite3 "$DB" "SELECT count(*) FROM plants")
+VENDORS=$(sqlite3 "$DB" "SELECT count(*) FROM vendors")
+echo "==> store: $TOTAL plants of $VENDORS vendors, synced from the simulator in $MS ms"
+
+# --- 2. full push against \copy -----------------------------------------------------------
+export PLANTSYNC_UPSTREAM_URL=$URL
+"$BIN" --data-dir "$DATA" upstream init >/dev/null
+TABLES="plantsync.organizations, plantsync.vendors, plantsync.plants, plantsync.alerts, plantsync.sync_runs"
+# Every central column of plantsync.plants but pushed_at (its default, now(), as the push).
+COLUMNS=$("${PSQL[@]}" -At -c "SELECT string_agg(column_name, ', ' ORDER BY ordinal_position)
+    FROM information_schema.columns
+    WHERE table_schema = 'plantsync' AND table_name = 'plants' AND column_name <> 'pushed_at'")
+fresh() { "${PSQL[@]}" -c "TRUNCATE $TABLES" -c "CHECKPOINT"; }
+
+push_ms=() copy_ms=() push_engine=()
+for rep in $(seq "$REPEATS"); do
+    fresh
+    timed "$BIN" --data-dir "$DATA" push --full --format json
+    push_ms+=("$MS")
+    push_engine+=("$(field duration_ms)")
+    sent=$(field rows_sent)
+    if [ "$rep" = 1 ]; then
+        cp "$WORK/out" "$WORK/full.json"
+        AGENT_ID=$(field agent_id)
+        # The same rows as the push sends, in its order and spelling (NULL: an empty field;
+        # booleans 0/1 and ISO-8601 UTC times, which PostgreSQL reads as the push's casts do).
+        # raw_json travels only with upstream.push_raw_json (off): NULL, as the push sends.
+        LOCAL=$(sed -e "s/\bsource_version\b/change_seq/" -e "s/\bagent_id\b/'$AGENT_ID'/" \
+            -e "s/\braw_json\b/NULL/" <<< "$COLUMNS")
+        sqlite3 -csv "$DB" "SELECT $LOCAL FROM plants ORDER BY change_seq, id" > "$WORK/plants.csv"
+    fi
+    central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
+    [ "$central" = "$TOTAL" ] || { echo "push: $central central plants, expected $TOTAL"; exit 1; }
+
+    fresh
+    timed "${PSQL[@]}" -c "\\copy plantsync.plants ($COLUMNS) FROM '$WORK/plants.csv' CSV"
+    copy_ms+=("$MS")
+    central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
+    [ "$central" = "$TOTAL" ] || { echo "\\copy: $central central plants, expected $TOTAL"; exit 1; }
+    echo "    round $rep: push ${push_ms[-1]} ms (its own duration_ms ${push_engine[-1]}, $sent rows in all tables), \\copy ${copy_ms[-1]} ms"
+done
+PUSH=$(median "${push_ms[@]}")
+COPY=$(median "${copy_ms[@]}")
+echo "full push of $TOTAL plants: $PUSH ms, \\copy of the same rows $COPY ms (medians of $REPEATS): $(ratio "$PUSH" "$COPY")x \\copy (goal <= 2.0)"
+python3 -c 'import json, sys
+for t in json.load(open(sys.argv[1]))["tables"]:
+    print("    %(table)s: %(sent)d sent, %(applied)d applied, %(batches)d batches" % t)' "$WORK/full.json"
+# The \copy left every plant central with its current version: what a push leaves too.
+
+# --- 3. incremental push ------------------------------------------------------------------
+inc_ms=()
+for rep in $(seq "$REPEATS"); do
+    sqlite3 "$DB" "BEGIN IMMEDIATE;
+        UPDATE plants SET
+            current_power_kw = round(coalesce(current_power_kw, 0) * 0.9 + 1.25, 3),
+            daily_energy_kwh = round(coalesce(daily_energy_kwh, 0) + 0.75, 3),
+            total_energy_kwh = round(coalesce(total_energy_kwh, 0) + 0.75, 3),
+            vendor_updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+            last_refreshed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+            change_seq = (SELECT value + 1 FROM change_counter WHERE id = 1)
+        WHERE id IN (SELECT id FROM plants ORDER BY random() LIMIT $CHANGED);
+        UPDATE change_counter SET value = value + 1 WHERE id = 1;
+        COMMIT;"
+    timed "$BIN" --data-dir "$DATA" push --format json
+    inc_ms+=("$MS")
+    sent=$(field rows_sent)
+    [ "$sent" = "$CHANGED" ] || { echo "incremental push sent $sent rows, expected $CHANGED"; cat "$WORK/out"; exit 1; }
+    engine=$(field duration_ms)
+    echo "    round $rep: $sent rows in $MS ms (its own duration_ms $engine)"
+done
+INC=$(median "${inc_ms[@]}")
+echo "incremental push of $CHANGED changed plants out of $TOTAL: $INC ms end to end (median of $REPEATS): $(ratio "$INC" 1000)x the 1 s goal (goal < 1.0)"
+
+# --- 4. idle agent, upstream unreachable --------------------------------------------------
+python3 -u - "$WORK/listener" <<'EOF' &
+import socket, sys, time
+out = sys.argv[1]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(out + ".port", "w").write(str(s.getsockname()[1]))
+while True:
+    c, _ = s.accept()
+    c.close()
+    with open(out + ".log", "a") as f:
+        f.write("%.3f\n" % time.time())
+EOF
+LISTENER=$!
+for _ in $(seq 100); do [ -s "$WORK/listener.port" ] && break; sleep 0.1; done
+DEAD_URL="postgres://postgres@127.0.0.1:$(cat "$WORK/listener.port")/central"
+FLOOR=30 CAP=1800
+started=$(date +%s.%N)
+PLANTSYNC_UPSTREAM_URL=$DEAD_URL PLANTSYNC_UPSTREAM_RETRY_MIN_SECONDS=$FLOOR PLANTSYNC_UPSTREAM_RETRY_MAX_SECONDS=$CAP \
+PLANTSYNC_API_PORT=0 PLANT_SYNC_CRON_SCHEDULE="0 0 1 1 *" PLANTSYNC_ALERTS_SCHEDULE="0 0 1 1 *" \
+    "$BIN" --data-dir "$DATA" run > "$WORK/agent.log" 2>&1 &
+AGENT=$!
+TICK=$(getconf CLK_TCK)
+cpu() { awk -v t="$TICK" '{printf "%.3f", ($14 + $15) / t}' "/proc/$AGENT/stat"; }
+for _ in $(seq 100); do [ -f "$DATA/agent.json" ] && break; sleep 0.1; done
+sleep 2
+before=$(cpu) t_before=$(date +%s.%N)
+sleep "$IDLE"
+after=$(cpu) t_after=$(date +%s.%N)
+kill -0 "$AGENT" || { echo "the agent ended:"; cat "$WORK/agent.log"; exit 1; }
+elapsed=$(awk -v a="$t_after" -v b="$started" 'BEGIN {printf "%.1f", a - b}')
+attempts=$(wc -l < "$WORK/listener.log" 2>/dev/null || echo 0)
+# At most one attempt at start plus one per step whose shortest wait (3/4 of the step, never
+# below the floor) has passed; at least those whose longest wait (5/4, capped) has passed.
+bounds=$(awk -v e="$elapsed" -v f="$FLOOR" -v c="$CAP" 'BEGIN {
+    lo = 0; hi = 0; tmin = 0; tmax = 0; step = f
+    for (i = 1; i < 64; i++) {
+        short = step * 0.75; if (short < f) short = f; if (short > c) short = c
+        long = step * 1.25; if (long < f) long = f; if (long > c) long = c
+        tmin += short; tmax += long
+        if (tmin <= e) hi++
+        if (tmax <= e - 5) lo++
+        step *= 2; if (step > c) step = c
+    }
+    print 1 + lo, 1 + hi }')
+read -r least most <<< "$bounds"
+gaps=$(awk 'NR > 1 {printf "%s%.1f", sep, $1 - prev; sep = ", "} {prev = $1}' "$WORK/listener.log" 2>/dev/null)
+idle_cpu=$(awk -v a="$after" -v b="$before" -v s="$(awk -v a="$t_after" -v b="$t_before" 'BEGIN {print a - b}')" \
+    'BEGIN {printf "%.3f", (a - b) * 60 / s}')
+echo "idle agent, upstream unreachable, ${elapsed} s: $attempts connection attempts (backoff allows at most $most, expects at least $least; gaps ${gaps:-none} s): $(ratio "$attempts" "$most")x the limit (goal <= 1.0)"
+echo "idle agent CPU: ${idle_cpu} s per idle minute (clock tick $((1000 / TICK)) ms): $(ratio "$idle_cpu" 0.1)x the goal (goal < 1.0)"
+grep -c "push failed" "$WORK/agent.log" | sed 's/^/    push failures logged by the agent: /'
