@@ -39,6 +39,7 @@ CHANGED=1000
 for tool in psql sqlite3 python3; do
     command -v "$tool" >/dev/null || { echo "needs $tool"; exit 2; }
 done
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)"; exit 2; }
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PG_BIN/initdb" ] || { echo "needs PostgreSQL's initdb (apt-get install postgresql)"; exit 2; }
 
@@ -58,13 +59,33 @@ cleanup() {
 trap cleanup EXIT
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$PGDIR"
 
-# Milliseconds of `"$@"` from process start to exit, in $MS; its stdout in $WORK/out.
+# CPU seconds the cluster used so far: the postmaster with its reaped children (every
+# backend that ended), plus its children still running (checkpointer, WAL writer, ...).
+pg_cpu() {
+    local pm
+    pm=$(head -1 "$PGDIR/data/postmaster.pid")
+    {
+        awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat"
+        for child in $(pgrep -P "$pm"); do awk '{print $14 + $15}' "/proc/$child/stat" 2>/dev/null || true; done
+    } | awk -v t="$(getconf CLK_TCK)" '{s += $1} END {printf "%.2f", s / t}'
+}
+# `"$@"` from process start to exit: milliseconds in $MS, its CPU seconds (user + system)
+# in $CPU, the cluster's CPU seconds meanwhile in $PG_CPU; its stdout in $WORK/out.
 timed() {
-    local start end
+    local start end pg_before children
+    children=$(pgrep -c -P "$(head -1 "$PGDIR/data/postmaster.pid")")
+    pg_before=$(pg_cpu)
     start=$(date +%s%N)
-    "$@" > "$WORK/out"
+    /usr/bin/time -f "%U %S" -o "$WORK/time" "$@" > "$WORK/out"
     end=$(date +%s%N)
     MS=$(( (end - start) / 1000000 ))
+    CPU=$(awk '{printf "%.2f", $1 + $2}' "$WORK/time")
+    # The server reaps a backend a moment after its client left: wait for it.
+    for _ in $(seq 50); do
+        [ "$(pgrep -c -P "$(head -1 "$PGDIR/data/postmaster.pid")")" -le "$children" ] && break
+        sleep 0.02
+    done
+    PG_CPU=$(awk -v a="$(pg_cpu)" -v b="$pg_before" 'BEGIN {printf "%.2f", a - b}')
 }
 # A top-level field of the JSON in $WORK/out.
 field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/out" "$1"; }
@@ -93,10 +114,13 @@ grep "plantsync vendor add" "$WORK/sim.txt" | sed "s#plantsync vendor add#$BIN -
     > "$WORK/add.sh"
 bash "$WORK/add.sh" >/dev/null
 timed "$BIN" --data-dir "$DATA" sync plants --format json
+failed=$(grep -o '"failed": [0-9]*' "$WORK/out" | head -1 | grep -o '[0-9]*$')
+[ "$failed" = 0 ] || { echo "the sync of the store failed for $failed vendors"; exit 1; }
 kill "$SIM"; wait "$SIM" 2>/dev/null || true; SIM=""
 DB="$DATA/plantsync.db"
 TOTAL=$(sqlite3 "$DB" "SELECT count(*) FROM plants")
 VENDORS=$(sqlite3 "$DB" "SELECT count(*) FROM vendors")
+[ "$TOTAL" = $((PER_KIND * 2 * PLANTS)) ] || { echo "the store holds $TOTAL plants, expected $((PER_KIND * 2 * PLANTS))"; exit 1; }
 echo "==> store: $TOTAL plants of $VENDORS vendors, synced from the simulator in $MS ms"
 
 # --- 2. full push against \copy -----------------------------------------------------------
@@ -108,14 +132,30 @@ COLUMNS=$("${PSQL[@]}" -At -c "SELECT string_agg(column_name, ', ' ORDER BY ordi
     FROM information_schema.columns
     WHERE table_schema = 'plantsync' AND table_name = 'plants' AND column_name <> 'pushed_at'")
 fresh() { "${PSQL[@]}" -c "TRUNCATE $TABLES" -c "CHECKPOINT"; }
+# Not a limit but the floor of what the push must do (an upsert that keeps the stale-replay
+# rule, which `\copy` into the table does not): `\copy` into a staging table, then one
+# `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` the push's rule, in one transaction.
+UPDATES=$(tr ',' '\n' <<< "$COLUMNS" | tr -d ' ' | grep -vxE 'agent_id|vendor_id|vendor_plant_id' |
+    sed 's/.*/& = excluded.&/' | paste -sd, -)
+staged_upsert_sql() {
+    cat <<SQL
+BEGIN;
+CREATE TEMP TABLE stage (LIKE plantsync.plants INCLUDING DEFAULTS) ON COMMIT DROP;
+\\copy stage ($COLUMNS) FROM '$WORK/plants.csv' CSV
+INSERT INTO plantsync.plants AS central ($COLUMNS) SELECT $COLUMNS FROM stage
+    ON CONFLICT (agent_id, vendor_id, vendor_plant_id) DO UPDATE SET $UPDATES, pushed_at = now()
+    WHERE central.source_version < excluded.source_version;
+COMMIT;
+SQL
+}
 
-push_ms=() copy_ms=() push_engine=()
+push_ms=() copy_ms=() staged_ms=() push_engine=()
 for rep in $(seq "$REPEATS"); do
     fresh
     timed "$BIN" --data-dir "$DATA" push --full --format json
     push_ms+=("$MS")
     push_engine+=("$(field duration_ms)")
-    sent=$(field rows_sent)
+    sent=$(field rows_sent) push_cpu=$CPU push_pg=$PG_CPU
     if [ "$rep" = 1 ]; then
         cp "$WORK/out" "$WORK/full.json"
         AGENT_ID=$(field agent_id)
@@ -125,20 +165,37 @@ for rep in $(seq "$REPEATS"); do
         LOCAL=$(sed -e "s/\bsource_version\b/change_seq/" -e "s/\bagent_id\b/'$AGENT_ID'/" \
             -e "s/\braw_json\b/NULL/" <<< "$COLUMNS")
         sqlite3 -csv "$DB" "SELECT $LOCAL FROM plants ORDER BY change_seq, id" > "$WORK/plants.csv"
+        staged_upsert_sql > "$WORK/staged.sql"
     fi
     central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
     [ "$central" = "$TOTAL" ] || { echo "push: $central central plants, expected $TOTAL"; exit 1; }
 
     fresh
     timed "${PSQL[@]}" -c "\\copy plantsync.plants ($COLUMNS) FROM '$WORK/plants.csv' CSV"
-    copy_ms+=("$MS")
+    copy_ms+=("$MS") copy_cpu=$CPU copy_pg=$PG_CPU
     central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
     [ "$central" = "$TOTAL" ] || { echo "\\copy: $central central plants, expected $TOTAL"; exit 1; }
-    echo "    round $rep: push ${push_ms[-1]} ms (its own duration_ms ${push_engine[-1]}, $sent rows in all tables), \\copy ${copy_ms[-1]} ms"
+    fresh
+    timed "${PSQL[@]}" -f "$WORK/staged.sql"
+    staged_ms+=("$MS")
+    central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
+    [ "$central" = "$TOTAL" ] || { echo "staged upsert: $central central plants, expected $TOTAL"; exit 1; }
+    echo "    round $rep: push ${push_ms[-1]} ms (its own duration_ms ${push_engine[-1]}, $sent rows in all tables; CPU: plantsync $push_cpu s, server $push_pg s), \\copy ${copy_ms[-1]} ms (CPU: psql $copy_cpu s, server $copy_pg s), staged upsert ${staged_ms[-1]} ms (CPU: psql $CPU s, server $PG_CPU s)"
 done
+if [ -n "${BENCH_PERF:-}" ]; then
+    # One more of each under a system-wide profile (both sides of the connection):
+    # `perf report -i $BENCH_PERF/push.data --comm plantsync,postgres`.
+    mkdir -p "$BENCH_PERF"
+    fresh
+    perf record -a -g -q -o "$BENCH_PERF/push.data" -- "$BIN" --data-dir "$DATA" push --full --format json >/dev/null
+    fresh
+    perf record -a -g -q -o "$BENCH_PERF/copy.data" -- "${PSQL[@]}" -c "\\copy plantsync.plants ($COLUMNS) FROM '$WORK/plants.csv' CSV"
+fi
 PUSH=$(median "${push_ms[@]}")
 COPY=$(median "${copy_ms[@]}")
 echo "full push of $TOTAL plants: $PUSH ms, \\copy of the same rows $COPY ms (medians of $REPEATS): $(ratio "$PUSH" "$COPY")x \\copy (goal <= 2.0)"
+STAGED=$(median "${staged_ms[@]}")
+echo "    (not a limit: \\copy into a staging table + one INSERT ... ON CONFLICT with the push's rule, the least an upsert costs: $STAGED ms, $(ratio "$STAGED" "$COPY")x \\copy; the push is $(ratio "$PUSH" "$STAGED")x it)"
 python3 -c 'import json, sys
 for t in json.load(open(sys.argv[1]))["tables"]:
     print("    %(table)s: %(sent)d sent, %(applied)d applied, %(batches)d batches" % t)' "$WORK/full.json"
@@ -164,7 +221,7 @@ for rep in $(seq "$REPEATS"); do
     sent=$(field rows_sent)
     [ "$sent" = "$CHANGED" ] || { echo "incremental push sent $sent rows, expected $CHANGED"; cat "$WORK/out"; exit 1; }
     engine=$(field duration_ms)
-    echo "    round $rep: $sent rows in $MS ms (its own duration_ms $engine)"
+    echo "    round $rep: $sent rows in $MS ms (its own duration_ms $engine; CPU: plantsync $CPU s, server $PG_CPU s)"
 done
 INC=$(median "${inc_ms[@]}")
 echo "incremental push of $CHANGED changed plants out of $TOTAL: $INC ms end to end (median of $REPEATS): $(ratio "$INC" 1000)x the 1 s goal (goal < 1.0)"
