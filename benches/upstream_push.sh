@@ -75,6 +75,7 @@ timed() {
     local start end pg_before children
     children=$(pgrep -c -P "$(head -1 "$PGDIR/data/postmaster.pid")")
     pg_before=$(pg_cpu)
+    "${PSQL[@]}" -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
     start=$(date +%s%N)
     /usr/bin/time -f "%U %S" -o "$WORK/time" "$@" > "$WORK/out"
     end=$(date +%s%N)
@@ -86,6 +87,9 @@ timed() {
         sleep 0.02
     done
     PG_CPU=$(awk -v a="$(pg_cpu)" -v b="$pg_before" 'BEGIN {printf "%.2f", a - b}')
+    # What the server spent on its WAL meanwhile (written by the backend at its exit).
+    WAL=$("${PSQL[@]}" -At -F ' ' -c "SELECT wal_sync, round(wal_sync_time), round(wal_write_time),
+        pg_size_pretty(wal_bytes) FROM pg_stat_wal" | awk '{printf "WAL %s %s, %s fsyncs taking %s ms, writes %s ms", $4, $5, $1, $2, $3}')
 }
 # A top-level field of the JSON in $WORK/out.
 field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$WORK/out" "$1"; }
@@ -96,7 +100,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 as_pg "$PG_BIN/initdb" -D "$PGDIR/data" --auth=trust -U postgres >/dev/null
 PG_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" \
-    -o "-p $PG_PORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=$FSYNC" -w start >/dev/null
+    -o "-p $PG_PORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=$FSYNC -c track_wal_io_timing=on" -w start >/dev/null
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres)
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE central" >/dev/null
 PSQL+=(-d central)
@@ -155,7 +159,7 @@ for rep in $(seq "$REPEATS"); do
     timed "$BIN" --data-dir "$DATA" push --full --format json
     push_ms+=("$MS")
     push_engine+=("$(field duration_ms)")
-    sent=$(field rows_sent) push_cpu=$CPU push_pg=$PG_CPU
+    sent=$(field rows_sent) push_cpu=$CPU push_pg=$PG_CPU push_wal=$WAL
     if [ "$rep" = 1 ]; then
         cp "$WORK/out" "$WORK/full.json"
         AGENT_ID=$(field agent_id)
@@ -172,7 +176,7 @@ for rep in $(seq "$REPEATS"); do
 
     fresh
     timed "${PSQL[@]}" -c "\\copy plantsync.plants ($COLUMNS) FROM '$WORK/plants.csv' CSV"
-    copy_ms+=("$MS") copy_cpu=$CPU copy_pg=$PG_CPU
+    copy_ms+=("$MS") copy_cpu=$CPU copy_pg=$PG_CPU copy_wal=$WAL
     central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
     [ "$central" = "$TOTAL" ] || { echo "\\copy: $central central plants, expected $TOTAL"; exit 1; }
     fresh
@@ -180,7 +184,7 @@ for rep in $(seq "$REPEATS"); do
     staged_ms+=("$MS")
     central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
     [ "$central" = "$TOTAL" ] || { echo "staged upsert: $central central plants, expected $TOTAL"; exit 1; }
-    echo "    round $rep: push ${push_ms[-1]} ms (its own duration_ms ${push_engine[-1]}, $sent rows in all tables; CPU: plantsync $push_cpu s, server $push_pg s), \\copy ${copy_ms[-1]} ms (CPU: psql $copy_cpu s, server $copy_pg s), staged upsert ${staged_ms[-1]} ms (CPU: psql $CPU s, server $PG_CPU s)"
+    echo "    round $rep: push ${push_ms[-1]} ms (its own duration_ms ${push_engine[-1]}, $sent rows in all tables; CPU: plantsync $push_cpu s, server $push_pg s; $push_wal), \\copy ${copy_ms[-1]} ms (CPU: psql $copy_cpu s, server $copy_pg s; $copy_wal), staged upsert ${staged_ms[-1]} ms (CPU: psql $CPU s, server $PG_CPU s; $WAL)"
 done
 if [ -n "${BENCH_PERF:-}" ]; then
     # One more of each under a system-wide profile (both sides of the connection):
@@ -221,7 +225,7 @@ for rep in $(seq "$REPEATS"); do
     sent=$(field rows_sent)
     [ "$sent" = "$CHANGED" ] || { echo "incremental push sent $sent rows, expected $CHANGED"; cat "$WORK/out"; exit 1; }
     engine=$(field duration_ms)
-    echo "    round $rep: $sent rows in $MS ms (its own duration_ms $engine; CPU: plantsync $CPU s, server $PG_CPU s)"
+    echo "    round $rep: $sent rows in $MS ms (its own duration_ms $engine; CPU: plantsync $CPU s, server $PG_CPU s; $WAL)"
 done
 INC=$(median "${inc_ms[@]}")
 echo "incremental push of $CHANGED changed plants out of $TOTAL: $INC ms end to end (median of $REPEATS): $(ratio "$INC" 1000)x the 1 s goal (goal < 1.0)"
