@@ -135,7 +135,14 @@ TABLES="plantsync.organizations, plantsync.vendors, plantsync.plants, plantsync.
 COLUMNS=$("${PSQL[@]}" -At -c "SELECT string_agg(column_name, ', ' ORDER BY ordinal_position)
     FROM information_schema.columns
     WHERE table_schema = 'plantsync' AND table_name = 'plants' AND column_name <> 'pushed_at'")
+REALS=$("${PSQL[@]}" -At -c "SELECT column_name FROM information_schema.columns
+    WHERE table_schema = 'plantsync' AND table_name = 'plants' AND data_type = 'double precision'")
 fresh() { "${PSQL[@]}" -c "TRUNCATE $TABLES" -c "CHECKPOINT"; }
+# A digest of every central plant, every column but pushed_at: the same rows either way.
+digest() {
+    "${PSQL[@]}" -At -c "SELECT count(*) || ' ' || md5(string_agg(row($COLUMNS)::text, '|'
+        ORDER BY agent_id, vendor_id, vendor_plant_id)) FROM plantsync.plants"
+}
 # Not a limit but the floor of what the push must do (an upsert that keeps the stale-replay
 # rule, which `\copy` into the table does not): `\copy` into a staging table, then one
 # `INSERT ... SELECT ... ON CONFLICT DO UPDATE ... WHERE` the push's rule, in one transaction.
@@ -166,24 +173,27 @@ for rep in $(seq "$REPEATS"); do
         # The same rows as the push sends, in its order and spelling (NULL: an empty field;
         # booleans 0/1 and ISO-8601 UTC times, which PostgreSQL reads as the push's casts do).
         # raw_json travels only with upstream.push_raw_json (off): NULL, as the push sends.
+        # Reals with 17 digits (the CLI's own 15 would round some, e.g. 4019.9999999999995
+        # to 4020, where the push sends the exact value).
         LOCAL=$(sed -e "s/\bsource_version\b/change_seq/" -e "s/\bagent_id\b/'$AGENT_ID'/" \
             -e "s/\braw_json\b/NULL/" <<< "$COLUMNS")
+        for real in $REALS; do
+            LOCAL=$(sed "s/\b$real\b/CASE WHEN $real IS NULL THEN NULL ELSE printf('%!.17g', $real) END/" <<< "$LOCAL")
+        done
         sqlite3 -csv "$DB" "SELECT $LOCAL FROM plants ORDER BY change_seq, id" > "$WORK/plants.csv"
         staged_upsert_sql > "$WORK/staged.sql"
     fi
-    central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
-    [ "$central" = "$TOTAL" ] || { echo "push: $central central plants, expected $TOTAL"; exit 1; }
+    pushed=$(digest)
+    [ "${pushed% *}" = "$TOTAL" ] || { echo "push: ${pushed% *} central plants, expected $TOTAL"; exit 1; }
 
     fresh
     timed "${PSQL[@]}" -c "\\copy plantsync.plants ($COLUMNS) FROM '$WORK/plants.csv' CSV"
     copy_ms+=("$MS") copy_cpu=$CPU copy_pg=$PG_CPU copy_wal=$WAL
-    central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
-    [ "$central" = "$TOTAL" ] || { echo "\\copy: $central central plants, expected $TOTAL"; exit 1; }
+    [ "$(digest)" = "$pushed" ] || { echo "\\copy: the central plants differ from the push's: $(digest), not $pushed"; exit 1; }
     fresh
     timed "${PSQL[@]}" -f "$WORK/staged.sql"
     staged_ms+=("$MS")
-    central=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants")
-    [ "$central" = "$TOTAL" ] || { echo "staged upsert: $central central plants, expected $TOTAL"; exit 1; }
+    [ "$(digest)" = "$pushed" ] || { echo "staged upsert: the central plants differ from the push's"; exit 1; }
     echo "    round $rep: push ${push_ms[-1]} ms (its own duration_ms ${push_engine[-1]}, $sent rows in all tables; CPU: plantsync $push_cpu s, server $push_pg s; $push_wal), \\copy ${copy_ms[-1]} ms (CPU: psql $copy_cpu s, server $copy_pg s; $copy_wal), staged upsert ${staged_ms[-1]} ms (CPU: psql $CPU s, server $PG_CPU s; $WAL)"
 done
 if [ -n "${BENCH_PERF:-}" ]; then
@@ -225,6 +235,9 @@ for rep in $(seq "$REPEATS"); do
     sent=$(field rows_sent)
     [ "$sent" = "$CHANGED" ] || { echo "incremental push sent $sent rows, expected $CHANGED"; cat "$WORK/out"; exit 1; }
     engine=$(field duration_ms)
+    seq=$(sqlite3 "$DB" "SELECT value FROM change_counter")
+    arrived=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants WHERE source_version = $seq")
+    [ "$arrived" = "$CHANGED" ] || { echo "incremental push: $arrived central plants at change $seq, expected $CHANGED"; exit 1; }
     echo "    round $rep: $sent rows in $MS ms (its own duration_ms $engine; CPU: plantsync $CPU s, server $PG_CPU s; $WAL)"
 done
 INC=$(median "${inc_ms[@]}")
