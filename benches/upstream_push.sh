@@ -11,7 +11,12 @@
 #    central columns, values and agent id, exported by `sqlite3 -csv`) into the same table,
 #    emptied first (same indexes, same primary key). Both timed from process start to exit,
 #    after a CHECKPOINT, alternating, REPEATS times each (default 3); medians. Goal: push
-#    at most 2x `\copy`.
+#    at most 2x `\copy`. Both must leave the same central rows (a digest of every column
+#    but pushed_at). Beside them, not a limit: `\copy` into a staging table plus one
+#    `INSERT ... ON CONFLICT` with the push's stale-replay rule (the least an upsert costs).
+#    Each run prints the CPU of the client (plantsync or psql) and of the server, and the
+#    server's WAL: where the time went. BENCH_PERF=DIR adds one system-wide `perf record`
+#    of each (DIR/push.data, DIR/copy.data: `perf report --comm postgres,plantsync`).
 # 3. Incremental push: 1,000 plants changed locally (one SQL transaction stamping them with
 #    a change number above the counter and moving the counter, as a plant sync does), then
 #    `plantsync push`, process start to exit, REPEATS times. Goal: under 1 s.
@@ -25,7 +30,8 @@
 # refuses root; needs Debian's `postgresql` package, psql, sqlite3 and python3.
 #
 # Usage: benches/upstream_push.sh [IDLE_SECONDS] [ACCOUNTS_PER_KIND] [PLANTS]
-#        (defaults: 120 50 1000; env REPEATS=3, BENCH_PG_FSYNC=on|off, BENCH_PORT=18795)
+#        (defaults: 120 50 1000; env REPEATS=3, BENCH_PG_FSYNC=on|off, BENCH_PORT=18795,
+#        BENCH_PERF=DIR; PLANTSYNC_UPSTREAM_BATCH_ROWS reaches the push as usual)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDLE=${1:-120}
