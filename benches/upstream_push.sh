@@ -16,7 +16,7 @@
 #    `INSERT ... ON CONFLICT` with the push's stale-replay rule (the least an upsert costs).
 #    Each run prints the CPU of the client (plantsync or psql) and of the server, and the
 #    server's WAL: where the time went. BENCH_PERF=DIR adds one system-wide `perf record`
-#    of each (DIR/push.data, DIR/copy.data: `perf report --comm postgres,plantsync`).
+#    of each (DIR/push.data, DIR/copy.data: `perf report --comm postgres,plantsync,tokio-rt-worker`).
 # 3. Incremental push: 1,000 plants changed locally (one SQL transaction stamping them with
 #    a change number above the counter and moving the counter, as a plant sync does), then
 #    `plantsync push`, process start to exit, REPEATS times. Goal: under 1 s.
