@@ -204,7 +204,7 @@ for rep in $(seq "$REPEATS"); do
 done
 if [ -n "${BENCH_PERF:-}" ]; then
     # One more of each under a system-wide profile (both sides of the connection):
-    # `perf report -i $BENCH_PERF/push.data --comm plantsync,postgres`.
+    # `perf report -i $BENCH_PERF/push.data --comm postgres,plantsync,tokio-rt-worker`.
     mkdir -p "$BENCH_PERF"
     fresh
     perf record -a -g -q -o "$BENCH_PERF/push.data" -- "$BIN" --data-dir "$DATA" push --full --format json >/dev/null
