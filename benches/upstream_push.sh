@@ -182,7 +182,7 @@ for rep in $(seq "$REPEATS"); do
         # Reals with 17 digits (the CLI's own 15 would round some, e.g. 4019.9999999999995
         # to 4020, where the push sends the exact value).
         LOCAL=$(sed -e "s/\bsource_version\b/change_seq/" -e "s/\bagent_id\b/'$AGENT_ID'/" \
-            -e "s/\braw_json\b/NULL/" <<< "$COLUMNS")
+            -e "s/\braw_json\b/NULL/" -e "s/\bdeleted\b/0/" <<< "$COLUMNS")
         for real in $REALS; do
             LOCAL=$(sed "s/\b$real\b/CASE WHEN $real IS NULL THEN NULL ELSE printf('%!.17g', $real) END/" <<< "$LOCAL")
         done
@@ -219,7 +219,11 @@ echo "    (not a limit: \\copy into a staging table + one INSERT ... ON CONFLICT
 python3 -c 'import json, sys
 for t in json.load(open(sys.argv[1]))["tables"]:
     print("    %(table)s: %(sent)d sent, %(applied)d applied, %(batches)d batches" % t)' "$WORK/full.json"
-# The \copy left every plant central with its current version: what a push leaves too.
+# The rounds above truncated the central tables between runs; the incremental push starts
+# from what a push leaves: every row central in its version (else its receipt would find
+# the truncated tables and re-queue them).
+fresh >/dev/null
+"$BIN" --data-dir "$DATA" push --full --format json > /dev/null
 
 # --- 3. incremental push ------------------------------------------------------------------
 inc_ms=()
@@ -236,12 +240,12 @@ for rep in $(seq "$REPEATS"); do
         WHERE id IN (SELECT id FROM plants ORDER BY random() LIMIT $CHANGED);
         UPDATE change_counter SET value = value + 1 WHERE id = 1;
         COMMIT;"
+    seq=$(sqlite3 "$DB" "SELECT value FROM change_counter")
     timed "$BIN" --data-dir "$DATA" push --format json
     inc_ms+=("$MS")
     sent=$(field rows_sent)
     [ "$sent" = "$CHANGED" ] || { echo "incremental push sent $sent rows, expected $CHANGED"; cat "$WORK/out"; exit 1; }
     engine=$(field duration_ms)
-    seq=$(sqlite3 "$DB" "SELECT value FROM change_counter")
     arrived=$("${PSQL[@]}" -At -c "SELECT count(*) FROM plantsync.plants WHERE source_version = $seq")
     [ "$arrived" = "$CHANGED" ] || { echo "incremental push: $arrived central plants at change $seq, expected $CHANGED"; exit 1; }
     echo "    round $rep: $sent rows in $MS ms (its own duration_ms $engine; CPU: plantsync $CPU s, server $PG_CPU s; $WAL)"

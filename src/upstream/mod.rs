@@ -307,24 +307,23 @@ pub async fn init(url: &UpstreamUrl) -> Result<(), UpstreamError> {
     postgres::PgCentral::connect(url).await?.init().await
 }
 
-/// Keeps one row per natural key, the last (highest change number) of each.
+/// Keeps one row per natural key, the last (highest change number) of each. The keys are
+/// compared by reference: a batch of distinct keys (the usual case) is returned as it is,
+/// with no value copied.
 fn dedup(table: UpstreamTable, rows: Vec<OutboxRow>) -> Vec<OutboxRow> {
     let key: Vec<usize> =
         table.columns().iter().enumerate().filter(|(_, c)| c.key).map(|(i, _)| i).collect();
-    let mut last: HashMap<Vec<Option<String>>, usize> = HashMap::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        last.insert(key.iter().map(|&k| row.values[k].clone()).collect(), i);
-    }
-    if last.len() == rows.len() {
-        return rows;
-    }
-    rows.into_iter()
-        .enumerate()
-        .filter(|(i, row)| {
-            last.get(&key.iter().map(|&k| row.values[k].clone()).collect::<Vec<_>>()) == Some(i)
-        })
-        .map(|(_, row)| row)
-        .collect()
+    let keep: std::collections::HashSet<usize> = {
+        let mut last: HashMap<Vec<&Option<String>>, usize> = HashMap::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            last.insert(key.iter().map(|&k| &row.values[k]).collect(), i);
+        }
+        if last.len() == rows.len() {
+            return rows;
+        }
+        last.into_values().collect()
+    };
+    rows.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, row)| row).collect()
 }
 
 /// What one batch's delivery did.
@@ -584,16 +583,29 @@ async fn push_tables(
             batches: 0,
             acknowledged_seq: watermark,
         };
-        let mut cursor =
+        let cursor =
             if options.full { Cursor::default() } else { Cursor::after_watermark(watermark) };
-        loop {
-            let batch =
-                store.upstream_batch(table, cursor, options.batch_rows, options.raw_json).await?;
+        let read = |after: Cursor| {
+            store.upstream_batch(table, after, options.batch_rows, options.raw_json)
+        };
+        let mut next = Some(read(cursor).await?);
+        while let Some(batch) = next.take() {
             if batch.rows.is_empty() {
                 break;
             }
             let rows = dedup(table, batch.rows);
-            let delivered = deliver(central, &report.agent_id, table, &rows).await?;
+            // The next batch is read while the upstream applies this one (the store's
+            // read connections never wait on the upstream); it is sent only after this
+            // one is confirmed, so the watermarks still move strictly in order.
+            let following = async {
+                match batch.more {
+                    true => read(batch.next).await.map(Some),
+                    false => Ok(None),
+                }
+            };
+            let (delivered, following) =
+                tokio::join!(deliver(central, &report.agent_id, table, &rows), following);
+            let delivered = delivered?;
             let rejected = delivered.rejected.len() as u64;
             // Confirmed (or set aside): only now may the watermark move.
             store
@@ -609,10 +621,7 @@ async fn push_tables(
             stats.batches += 1;
             report.rows_sent += rows.len() as u64 - rejected;
             report.rejected += rejected;
-            cursor = batch.next;
-            if !batch.more {
-                break;
-            }
+            next = following?;
         }
         report.tables.push(stats);
     }

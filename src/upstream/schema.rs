@@ -196,17 +196,41 @@ fn forget_function() -> String {
     )
 }
 
-/// The upsert of one batch of `table`: `$1` the agent id, `$2` the source versions, then
-/// one `text[]` per column; `ON CONFLICT` on the natural key updates the row, which the
-/// central trigger `keep_newer` lets through only for a newer version (the stale-replay
-/// rule). A row the site deleted and has again is live again.
+/// The staging table of `table` on one connection: a temporary copy of the central table's
+/// columns (typed, so COPY parses each value once, with no casts), emptied at every commit.
+pub fn stage_table(table: UpstreamTable) -> String {
+    format!("plantsync_stage_{table}")
+}
+
+/// Creates [`stage_table`] for this connection (idempotent).
+pub fn create_stage(table: UpstreamTable) -> String {
+    format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {SCHEMA}.{table} INCLUDING DEFAULTS)
+         ON COMMIT DELETE ROWS",
+        stage_table(table)
+    )
+}
+
+/// The columns a batch carries, in COPY order: the agent id, the source version, then
+/// [`UpstreamTable::columns`].
+pub fn batch_columns(table: UpstreamTable) -> Vec<&'static str> {
+    let mut names = vec!["agent_id", "source_version"];
+    names.extend(table.columns().iter().map(|c| c.name));
+    names
+}
+
+/// `COPY` of one batch into [`stage_table`] (text format).
+pub fn copy_in(table: UpstreamTable) -> String {
+    format!("COPY {} ({}) FROM STDIN", stage_table(table), batch_columns(table).join(", "))
+}
+
+/// The upsert of a staged batch: `ON CONFLICT` on the natural key updates the row, which
+/// the central trigger `keep_newer` lets through only for a newer version (the
+/// stale-replay rule). A row the site deleted and has again is live again.
 pub fn upsert(table: UpstreamTable) -> String {
-    let columns = table.columns();
-    let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
-    let casts: Vec<String> =
-        columns.iter().map(|c| format!("u.{}::{}", c.name, pg_type(c.kind))).collect();
-    let arrays: Vec<String> = (0..=columns.len()).map(|i| format!("${}::text[]", i + 2)).collect();
-    let updates: Vec<String> = columns
+    let names = batch_columns(table).join(", ");
+    let updates: Vec<String> = table
+        .columns()
         .iter()
         .filter(|c| !c.key)
         .map(|c| format!("{0} = excluded.{0}", c.name))
@@ -217,13 +241,10 @@ pub fn upsert(table: UpstreamTable) -> String {
         ])
         .collect();
     format!(
-        "INSERT INTO {SCHEMA}.{table} AS central (agent_id, source_version, {names})
-         SELECT $1::text::uuid, u.source_version::bigint, {casts}
-         FROM UNNEST({arrays}) AS u(source_version, {names})
+        "INSERT INTO {SCHEMA}.{table} AS central ({names})
+         SELECT {names} FROM {stage}
          ON CONFLICT ({key}) DO UPDATE SET {updates}",
-        names = names.join(", "),
-        casts = casts.join(", "),
-        arrays = arrays.join(", "),
+        stage = stage_table(table),
         key = key_columns(table).join(", "),
         updates = updates.join(", "),
     )
@@ -260,8 +281,9 @@ mod tests {
         }
         let sql = upsert(UpstreamTable::Plants);
         assert!(sql.contains("ON CONFLICT (agent_id, vendor_id, vendor_plant_id)"), "{sql}");
-        let arrays = UpstreamTable::Plants.columns().len() + 1;
-        assert!(sql.contains(&format!("${}::text[]", arrays + 1)), "{sql}");
-        assert!(!sql.contains(&format!("${}::text[]", arrays + 2)), "{sql}");
+        assert!(sql.contains("FROM plantsync_stage_plants"), "{sql}");
+        assert!(sql.contains("deleted = false"), "{sql}");
+        let copy = copy_in(UpstreamTable::Plants);
+        assert!(copy.starts_with("COPY plantsync_stage_plants (agent_id, source_version, vendor_id,"));
     }
 }

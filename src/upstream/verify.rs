@@ -136,17 +136,27 @@ pub async fn check(
     central: &dyn Central,
     agent_id: &str,
 ) -> Result<Vec<TableCheck>, UpstreamError> {
-    let held = central.receipt(agent_id).await?;
+    // The central side and the store's side are computed at once.
+    let local = async {
+        let mut sums = HashMap::new();
+        for table in UpstreamTable::ALL {
+            let (rows, _) = store.upstream_versions(table).await?;
+            let sum = rows.iter().fold(0, |sum, row| sum ^ checksum(&row.key, row.seq));
+            sums.insert(table, (rows.len(), sum));
+        }
+        Ok::<_, UpstreamError>(sums)
+    };
+    let (held, local) = tokio::join!(central.receipt(agent_id), local);
+    let (held, local) = (held?, local?);
     let state = store.upstream_state().await?;
     let rejected: HashSet<UpstreamTable> =
         store.upstream_rejected().await?.into_iter().map(|r| r.table).collect();
     let mut checks = Vec::new();
     for receipt in held {
         let table = receipt.table;
-        let (rows, _) = store.upstream_versions(table).await?;
-        let local_checksum = rows.iter().fold(0, |sum, row| sum ^ checksum(&row.key, row.seq));
+        let (local_rows, local_checksum) = local.get(&table).copied().unwrap_or((0, 0));
         let pending = state.tables.iter().find(|t| t.table == table).is_some_and(|t| t.pending > 0);
-        let matches = receipt.rows == rows.len() as i64 && receipt.checksum == local_checksum;
+        let matches = receipt.rows == local_rows as i64 && receipt.checksum == local_checksum;
         let verdict = if matches {
             Verdict::Matches
         } else if pending || rejected.contains(&table) || state.deletions_pending > 0 {
@@ -156,7 +166,7 @@ pub async fn check(
         };
         checks.push(TableCheck {
             table,
-            local_rows: rows.len() as u64,
+            local_rows: local_rows as u64,
             central_rows: receipt.rows.max(0) as u64,
             local_checksum,
             central_checksum: receipt.checksum,
