@@ -341,3 +341,11 @@ CREATE TABLE IF NOT EXISTS upstream_last_receipt (
     ok          INTEGER NOT NULL CHECK (ok IN (0, 1)),
     tables_json TEXT    NOT NULL
 );
+
+-- When the central database last held every change: the start of the last push that
+-- completed (every table read to its end, every batch confirmed or set aside, nothing
+-- found missing by its receipt). Every change committed before it is central.
+CREATE TABLE IF NOT EXISTS upstream_caught_up (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    at  TEXT    NOT NULL
+);

@@ -340,25 +340,27 @@ pub struct RetryState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CentralUpTo {
-    /// Nothing is confirmed centrally yet, and rows wait.
+    /// Changes wait, and no push has completed yet.
     #[default]
     Nothing,
     /// Every change is central (as of when the state was read).
     Everything,
-    /// Every change made before `at` is central: `at` is the oldest change still waiting.
+    /// Changes wait; every change made before `at` is central.
     Until {
-        /// The oldest change (row or deletion) still waiting.
+        /// The start of the last push that completed.
         at: Timestamp,
     },
 }
 
 impl CentralUpTo {
-    /// From what waits: the oldest waiting change, and whether anything was ever confirmed.
-    fn from_queue(oldest_waiting: Option<Timestamp>, anything_confirmed: bool) -> Self {
-        match oldest_waiting {
-            None => Self::Everything,
-            Some(_) if !anything_confirmed => Self::Nothing,
-            Some(at) => Self::Until { at },
+    /// From whether anything waits and when the central database last held everything
+    /// (a row's `updated_at` is its latest change, so the oldest waiting row's time would
+    /// overstate what is central when a row changed twice while waiting).
+    fn from_queue(waiting: bool, caught_up_at: Option<Timestamp>) -> Self {
+        match (waiting, caught_up_at) {
+            (false, _) => Self::Everything,
+            (true, None) => Self::Nothing,
+            (true, Some(at)) => Self::Until { at },
         }
     }
 }
@@ -624,17 +626,15 @@ impl Store {
             let rejected = tx.query_row("SELECT count(*) FROM upstream_rejected", [], |r| {
                 super::codec::count(r, 0)
             })?;
-            let (deletions_pending, oldest_deletion_at): (u64, Option<Timestamp>) = tx.query_row(
-                "SELECT count(*), min(deleted_at) FROM upstream_deletions",
-                [],
-                |r| Ok((super::codec::count(r, 0)?, r.get(1)?)),
-            )?;
-            let oldest_waiting =
-                tables.iter().filter_map(|t| t.oldest_pending_at).chain(oldest_deletion_at).min();
-            // Only a watermark says the central database has something (a `file://`
-            // push succeeds without confirming anything).
-            let anything_confirmed = tables.iter().any(|t| t.acknowledged_seq > 0);
-            let central_up_to = CentralUpTo::from_queue(oldest_waiting, anything_confirmed);
+            let deletions_pending =
+                tx.query_row("SELECT count(*) FROM upstream_deletions", [], |r| {
+                    super::codec::count(r, 0)
+                })?;
+            let caught_up_at: Option<Timestamp> = tx
+                .query_row("SELECT at FROM upstream_caught_up WHERE id = 1", [], |r| r.get(0))
+                .optional()?;
+            let waiting = deletions_pending > 0 || tables.iter().any(|t| t.pending > 0);
+            let central_up_to = CentralUpTo::from_queue(waiting, caught_up_at);
             let last_receipt = tx
                 .query_row(
                     "SELECT checked_at, ok, tables_json FROM upstream_last_receipt WHERE id = 1",

@@ -65,6 +65,8 @@ pub struct TableReceipt {
     pub rows: i64,
     /// [`super::verify::checksum`] over every row's key and version, combined.
     pub checksum: i64,
+    /// The highest version of this agent's rows of the table, deleted ones included.
+    pub max_version: i64,
 }
 
 /// A local row that no longer exists: centrally its row (for a vendor, with its plants

@@ -413,6 +413,14 @@ pub async fn push(
         },
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
+    // A push that went through (not into a file) and whose receipt found nothing missing
+    // leaves every change committed before it started central.
+    let caught_up = outcome.is_ok()
+        && report.bundle.is_none()
+        && report.receipt.as_ref().is_none_or(|r| r.requeued == 0);
+    if caught_up && let Err(e) = store.record_caught_up(started_at).await {
+        tracing::warn!("cannot record the push's completion: {e}");
+    }
     let recorded = store
         .record_push(LastPush {
             started_at,
@@ -492,23 +500,47 @@ async fn receipt(
     agent_id: &str,
     thorough: bool,
 ) -> Result<verify::Receipt, UpstreamError> {
-    let tables = verify::check(store, central, agent_id).await?;
+    let mut tables = verify::check(store, central, agent_id).await?;
+    // A store restored from an older copy has a counter below versions its agent's central
+    // rows carry: its next changes would be taken for old ones. Move it past them.
+    let highest = tables.iter().map(|t| t.central_max_version).max().unwrap_or(0);
+    if let Some(before) = store.raise_counter(highest).await? {
+        tracing::warn!(
+            "the central database holds changes of this agent up to number {highest}, beyond \
+             this store's {before} (a store restored from an older copy?): new changes now \
+             number above them"
+        );
+    }
     let mut requeued = 0;
     let mut differences = Vec::new();
-    for check in tables.iter().filter(|t| thorough || t.verdict == verify::Verdict::Differs) {
+    for check in tables.iter_mut().filter(|t| thorough || t.verdict == verify::Verdict::Differs) {
         let found = verify::differences(store, central, agent_id, check.table).await?;
         if found.is_empty() {
+            // Rows set aside explain the counts (the key-by-key comparison leaves them out).
+            if check.verdict == verify::Verdict::Differs {
+                check.verdict = verify::Verdict::Matches;
+            }
             continue;
         }
+        let queued = verify::requeue(store, check.table, &found, check.central_max_version).await?;
+        let reported = found.len() as u64 - queued.min(found.len() as u64);
         tracing::warn!(
-            "the central {} differ from the store ({} rows centrally, {} here): {} rows \
-             re-queued for the next push",
+            "the central {} differ from the store ({} rows centrally, {} here): {queued} rows \
+             re-queued for the next push{}",
             check.table,
             check.central_rows,
             check.local_rows,
-            found.len()
+            if reported > 0 {
+                format!(
+                    "; {reported} newer centrally or only there, left alone (see `plantsync \
+                     push --verify`)"
+                )
+            } else {
+                String::new()
+            }
         );
-        requeued += verify::requeue(store, check.table, &found).await?;
+        check.verdict = verify::Verdict::Differs;
+        requeued += queued;
         differences.extend(found);
     }
     let receipt = verify::Receipt { checked_at: Timestamp::now(), tables, requeued, differences };
@@ -585,6 +617,15 @@ async fn push_tables(
         };
         let cursor =
             if options.full { Cursor::default() } else { Cursor::after_watermark(watermark) };
+        // Rows set aside that this push may send again at their refused version (`--full`):
+        // taken now, they leave the list.
+        let set_aside: std::collections::HashSet<i64> = store
+            .upstream_rejected()
+            .await?
+            .into_iter()
+            .filter(|r| r.table == table && !r.changed_since)
+            .map(|r| r.row_id)
+            .collect();
         let read = |after: Cursor| {
             store.upstream_batch(table, after, options.batch_rows, options.raw_json)
         };
@@ -607,6 +648,17 @@ async fn push_tables(
                 tokio::join!(deliver(central, &report.agent_id, table, &rows), following);
             let delivered = delivered?;
             let rejected = delivered.rejected.len() as u64;
+            if !set_aside.is_empty() {
+                let refused: std::collections::HashSet<i64> =
+                    delivered.rejected.iter().map(|r| r.id).collect();
+                let taken: Vec<i64> = rows
+                    .iter()
+                    .map(|r| r.id)
+                    .filter(|id| set_aside.contains(id) && !refused.contains(id))
+                    .collect();
+                report.retried += taken.len() as u64;
+                store.clear_rejected(table, taken).await?;
+            }
             // Confirmed (or set aside): only now may the watermark move.
             store
                 .acknowledge_upstream_batch(table, batch.safe_watermark, delivered.rejected)

@@ -223,8 +223,9 @@ impl Central for PgCentral {
     }
 
     async fn receipt(&self, agent_id: &str) -> Result<Vec<TableReceipt>, UpstreamError> {
-        let sql =
-            format!("SELECT table_name, row_count, checksum FROM {SCHEMA}.receipt($1::text::uuid)");
+        let sql = format!(
+            "SELECT table_name, row_count, checksum, max_version FROM {SCHEMA}.receipt($1::text::uuid)"
+        );
         let agent = agent_id.to_owned();
         let rows = self
             .answered(|| "the receipt".into(), self.client.query(&sql, &[&agent]))
@@ -238,6 +239,7 @@ impl Central for PgCentral {
                     table,
                     rows: found.map_or(0, |r| r.get(1)),
                     checksum: found.map_or(0, |r| r.get(2)),
+                    max_version: found.map_or(0, |r| r.get(3)),
                 }
             })
             .collect())

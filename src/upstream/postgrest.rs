@@ -206,6 +206,11 @@ pub fn classify(status: u16, retry_after: Option<u64>, body: &[u8]) -> Classifie
                 .map(|s| format!(" (the server asks to wait {s} s before the next request)"))
                 .unwrap_or_default(),
         ),
+        // PostgREST answers a row over a limit (SQLSTATE class 54) with 500: still the
+        // row's fault, as over the direct transport.
+        500 if parsed.code.as_deref().is_some_and(|c| c.starts_with("54")) => {
+            (Refusal::Permanent, String::new())
+        }
         408 | 500..=599 => (Refusal::Retry, String::new()),
         413 => (Refusal::Permanent, " (a row larger than the server takes)".to_owned()),
         400..=499 if sqlstate_of_rows => (Refusal::Permanent, String::new()),
@@ -395,7 +400,9 @@ impl Central for RestCentral {
                 let version = row["source_version"].as_i64().unwrap_or_default();
                 found.push((key.iter().map(|k| as_text(&row[*k])).collect(), version));
             }
-            if rows.len() < PAGE_ROWS {
+            // Only an empty page ends the read: a server may cap a page below the limit
+            // asked (Supabase's "Max Rows", 1000 by default) without saying so.
+            if rows.is_empty() {
                 return Ok(found);
             }
         }
@@ -410,7 +417,12 @@ impl Central for RestCentral {
             .map(|&table| {
                 let found = rows.iter().find(|r| r["table_name"] == table.as_str());
                 let number = |name: &str| found.and_then(|r| r[name].as_i64()).unwrap_or(0);
-                TableReceipt { table, rows: number("row_count"), checksum: number("checksum") }
+                TableReceipt {
+                    table,
+                    rows: number("row_count"),
+                    checksum: number("checksum"),
+                    max_version: number("max_version"),
+                }
             })
             .collect())
     }
@@ -500,7 +512,9 @@ mod tests {
         let body = |code: &str| {
             format!(r#"{{"code":"{code}","message":"m","details":"d","hint":null}}"#).into_bytes()
         };
-        for (status, code) in [(409, "23505"), (400, "23502"), (400, "23514"), (400, "22P02")] {
+        for (status, code) in
+            [(409, "23505"), (400, "23502"), (400, "23514"), (400, "22P02"), (500, "54000")]
+        {
             let c = classify(status, None, &body(code));
             assert_eq!(c.refusal, Refusal::Permanent, "{status} {code}");
             assert_eq!(c.code.as_deref(), Some(code));

@@ -126,21 +126,24 @@ fn device_role_comment() -> String {
 }
 
 /// `receipt(p_agent)`: per table, the count and combined checksum of the agent's live rows
-/// (what a push compares with the store; PostgREST calls it as `rpc/receipt`).
+/// (what a push compares with the store), and the highest version the agent's rows carry,
+/// deleted ones too (a store whose counter is below it was restored from an older copy).
+/// PostgREST calls it as `rpc/receipt`.
 fn receipt_function() -> String {
     let parts: Vec<String> = UpstreamTable::ALL
         .iter()
         .map(|&table| {
             format!(
-                "    SELECT '{table}'::text, count(*), coalesce(bit_xor({}), 0)\n    \
-                 FROM {SCHEMA}.{table} WHERE agent_id = p_agent AND NOT deleted",
+                "    SELECT '{table}'::text, count(*) FILTER (WHERE NOT deleted),\n    \
+                 coalesce(bit_xor({}) FILTER (WHERE NOT deleted), 0), coalesce(max(source_version), 0)\n    \
+                 FROM {SCHEMA}.{table} WHERE agent_id = p_agent",
                 row_checksum(table)
             )
         })
         .collect();
     format!(
         "\nCREATE OR REPLACE FUNCTION {SCHEMA}.receipt(p_agent uuid)\n\
-         RETURNS TABLE (table_name text, row_count bigint, checksum bigint)\n\
+         RETURNS TABLE (table_name text, row_count bigint, checksum bigint, max_version bigint)\n\
          LANGUAGE sql STABLE AS $$\n{}\n$$;\n",
         parts.join("\n    UNION ALL\n")
     )
@@ -284,6 +287,8 @@ mod tests {
         assert!(sql.contains("FROM plantsync_stage_plants"), "{sql}");
         assert!(sql.contains("deleted = false"), "{sql}");
         let copy = copy_in(UpstreamTable::Plants);
-        assert!(copy.starts_with("COPY plantsync_stage_plants (agent_id, source_version, vendor_id,"));
+        assert!(
+            copy.starts_with("COPY plantsync_stage_plants (agent_id, source_version, vendor_id,")
+        );
     }
 }

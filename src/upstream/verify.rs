@@ -10,10 +10,13 @@
 //! * **The checksum is order-free**: per row the first 8 bytes of the SHA-256 of its key
 //!   columns' text and its version joined by U+001F, combined with XOR; the central schema
 //!   computes the same ([`super::schema`]), so neither side has to sort or send its keys.
-//! * **A difference is repaired by the queue, never by hand**: a row missing centrally, or
-//!   held in another version, is stamped with a new change number above every central
-//!   version ([`Store::requeue_upstream`]) and the next push sends it; a central row the
-//!   store no longer has is queued as a deletion. Nothing local is ever deleted to match.
+//! * **A difference the store is right about is repaired by the queue**: a row missing
+//!   centrally, or held there in an older version, is stamped with a new change number
+//!   above every central version ([`Store::requeue_upstream`]) and the next push sends it.
+//! * **A difference the store may be wrong about is only reported**: a newer central
+//!   version, or a central row the store lacks, is what a store restored from an older
+//!   copy sees; pushing over them would overwrite newer data and mark later history
+//!   deleted. Nothing local is ever deleted to match, nothing central either.
 
 use super::UpstreamError;
 use super::central::{Central, RowKey};
@@ -45,7 +48,7 @@ pub enum Verdict {
     Matches,
     /// They differ: see the counts; the differing rows were re-queued.
     Differs,
-    /// Not comparable now: rows are pending or set aside (the central database rightly
+    /// Not comparable now: rows or deletions are pending (the central database rightly
     /// holds older versions of them, or none).
     Pending,
 }
@@ -63,6 +66,9 @@ pub struct TableCheck {
     pub local_checksum: i64,
     /// The central checksum.
     pub central_checksum: i64,
+    /// The highest version of this agent's central rows (deleted ones included).
+    #[serde(default)]
+    pub central_max_version: i64,
     /// The outcome.
     pub verdict: Verdict,
 }
@@ -149,8 +155,6 @@ pub async fn check(
     let (held, local) = tokio::join!(central.receipt(agent_id), local);
     let (held, local) = (held?, local?);
     let state = store.upstream_state().await?;
-    let rejected: HashSet<UpstreamTable> =
-        store.upstream_rejected().await?.into_iter().map(|r| r.table).collect();
     let mut checks = Vec::new();
     for receipt in held {
         let table = receipt.table;
@@ -159,7 +163,7 @@ pub async fn check(
         let matches = receipt.rows == local_rows as i64 && receipt.checksum == local_checksum;
         let verdict = if matches {
             Verdict::Matches
-        } else if pending || rejected.contains(&table) || state.deletions_pending > 0 {
+        } else if pending || state.deletions_pending > 0 {
             Verdict::Pending
         } else {
             Verdict::Differs
@@ -170,6 +174,7 @@ pub async fn check(
             central_rows: receipt.rows.max(0) as u64,
             local_checksum,
             central_checksum: receipt.checksum,
+            central_max_version: receipt.max_version,
             verdict,
         });
     }
@@ -240,35 +245,36 @@ pub async fn differences(
     Ok(found)
 }
 
-/// Re-queues what `found` (of one table) lists: rows to send again above every central
-/// version, central rows to delete. Returns the rows queued.
+impl DifferenceKind {
+    /// Whether the store is right and sending the row again repairs it: the central
+    /// database lacks what the store confirmed, or holds an older version of it. A newer
+    /// central version, or a central row the store lacks, is what a store restored from an
+    /// older copy (or a second copy pushing as the same agent) would see: sending the
+    /// store's rows over them would overwrite newer data and delete later history, so those
+    /// are only reported.
+    pub fn repairable(self) -> bool {
+        matches!(self, Self::MissingCentrally | Self::OlderCentrally)
+    }
+}
+
+/// Re-queues the repairable rows `found` (of one table) lists, with new change numbers
+/// above `above` (the highest version the central database holds for this agent's table,
+/// deleted rows included, so the central rule takes them). Returns the rows queued.
 pub async fn requeue(
     store: &Store,
     table: UpstreamTable,
     found: &[Difference],
+    above: i64,
 ) -> Result<u64, UpstreamError> {
-    if found.is_empty() {
+    let repair: Vec<&Difference> = found.iter().filter(|d| d.kind.repairable()).collect();
+    if repair.is_empty() {
         return Ok(0);
     }
-    let above = found.iter().filter_map(|d| d.central_version).max().unwrap_or(0);
+    let above = repair.iter().filter_map(|d| d.central_version).fold(above, i64::max);
     let (rows, _) = store.upstream_versions(table).await?;
     let ids: HashMap<&RowKey, i64> = rows.iter().map(|r| (&r.key, r.id)).collect();
-    let send: Vec<i64> = found
-        .iter()
-        .filter(|d| d.kind != DifferenceKind::OnlyCentrally)
-        .filter_map(|d| ids.get(&d.key).copied())
-        .collect();
-    let delete: Vec<RowKey> = found
-        .iter()
-        .filter(|d| d.kind == DifferenceKind::OnlyCentrally)
-        .map(|d| d.key.clone())
-        .collect();
-    let sent = store.requeue_upstream(table, send, above).await?;
-    let deleted = delete.len();
-    if !delete.is_empty() {
-        store.queue_deletions(table, delete, above).await?;
-    }
-    Ok((sent + deleted) as u64)
+    let send: Vec<i64> = repair.iter().filter_map(|d| ids.get(&d.key).copied()).collect();
+    Ok(store.requeue_upstream(table, send, above).await? as u64)
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@ use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+/// The most rows the endpoint answers per page (Supabase's "Max Rows" is 1000; the test
+/// stores hold a few dozen rows per table, so a small cap makes every read-back page).
+const MAX_ROWS: u32 = 7;
+
 const TABLES: [&str; 5] = ["organizations", "vendors", "plants", "alerts", "sync_runs"];
 /// The per-device key every test configures.
 const KEY: &str = "device-key-5b1e9f0c";
@@ -280,6 +284,9 @@ impl Fake {
         if select.is_empty() || order.is_empty() || limit.is_empty() || filters.len() != 3 {
             return error(400, "TEST03", "the read-back must select, filter, order and page");
         }
+        // A page holds at most MAX_ROWS whatever was asked, as Supabase's "Max Rows" (1000
+        // by default) caps it without saying so: the client must page until a page is empty.
+        let limit = limit.parse::<u32>().unwrap_or(0).min(MAX_ROWS);
         let sql = format!(
             "SELECT coalesce(json_agg(r), '[]'::json)::text FROM (SELECT {select}
              FROM plantsync.{table} WHERE {} ORDER BY {order} LIMIT {limit} OFFSET {offset}) r",

@@ -201,6 +201,35 @@ async fn a_replayed_old_batch_does_not_overwrite_newer_central_data() {
     assert_eq!(after.get::<_, Option<f64>>(0), before.get::<_, Option<f64>>(0));
     let plants = number(&central, "SELECT count(*) FROM plantsync.plants").await;
     assert_eq!(plants, local_count(&sandbox, "plants"));
+
+    // The old copy goes on pushing as an agent: its receipts see the newer central rows and
+    // the site's later run, report them, and touch neither; its counter moves past the
+    // central versions, so its own next changes are not taken for old ones.
+    let receipt = &replay["receipt"];
+    let kinds: Vec<&str> = receipt["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"newer_centrally"), "{receipt}");
+    assert_eq!(receipt["requeued"], 0, "nothing the old copy has is sent over newer rows");
+    for _ in 0..2 {
+        let again = push(&old, &url, &[]);
+        assert_eq!(again["rows_sent"], 0, "{again}");
+    }
+    let after = central.query_one(newer, &[]).await.unwrap();
+    assert_eq!(after.get::<_, i64>(1), before.get::<_, i64>(1));
+    assert_eq!(after.get::<_, Option<f64>>(0), before.get::<_, Option<f64>>(0));
+    for table in TABLES {
+        let sql = format!("SELECT count(*) FROM plantsync.{table} WHERE deleted");
+        let deleted = number(&central, &sql).await;
+        assert_eq!(deleted, 0, "no {table} row marked deleted by the old copy");
+    }
+    let highest = number(&central, "SELECT max(source_version) FROM plantsync.plants").await;
+    let counter: i64 =
+        sqlite3(&old.db(), "SELECT value FROM change_counter").trim().parse().unwrap();
+    assert!(counter >= highest, "the old copy's counter {counter} is past {highest}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,46 +50,71 @@ fn all_match(report: &Value) -> bool {
 async fn a_row_the_upstream_refuses_is_set_aside_and_the_queue_goes_on() {
     let sim = simulator().await;
     let (site, url) = site_with_central(&sim).await;
-    let refused = plant_at(&site, 11);
+    let (refused, second) = (plant_at(&site, 11), plant_at(&site, 12));
     let central = connect(&url).await;
-    central
-        .batch_execute(&format!(
-            "ALTER TABLE plantsync.plants ADD CONSTRAINT no_such_plant
-             CHECK (vendor_plant_id <> '{refused}')"
-        ))
-        .await
-        .unwrap();
+    let constraint = |ids: &[&str]| {
+        let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+        format!(
+            "ALTER TABLE plantsync.plants DROP CONSTRAINT IF EXISTS no_such_plant;
+             ALTER TABLE plantsync.plants ADD CONSTRAINT no_such_plant
+             CHECK (vendor_plant_id NOT IN ({}))",
+            list.join(", ")
+        )
+    };
+    central.batch_execute(&constraint(&[&refused, &second])).await.unwrap();
 
     let plants = local_counts(&site)[2];
     let report = site_push(&site, &url, &[], "7");
-    assert_eq!(report["rejected"], 1, "{report}");
-    assert_eq!(sent(&report, "plants"), plants - 1, "{report}");
-    assert_eq!(table_entry(&report, "plants")["rejected"], 1, "{report}");
+    assert_eq!(report["rejected"], 2, "{report}");
+    assert_eq!(sent(&report, "plants"), plants - 2, "{report}");
+    assert_eq!(table_entry(&report, "plants")["rejected"], 2, "{report}");
     let counts = central_counts(&url).await;
-    assert_eq!(counts[2], plants - 1);
+    assert_eq!(counts[2], plants - 2);
     assert_eq!(counts[3], local_counts(&site)[3], "the alerts after the plants went through");
 
     let rejected = json(&site, &["upstream", "rejected", "--format", "json"]);
     let entries = rejected.as_array().unwrap();
-    assert_eq!(entries.len(), 1, "{rejected}");
+    assert_eq!(entries.len(), 2, "{rejected}");
     assert_eq!(entries[0]["table"], "plants");
-    assert_eq!(entries[0]["key"][1], refused.as_str());
+    let keys: Vec<&str> = entries.iter().map(|e| e["key"][1].as_str().unwrap()).collect();
+    assert!(keys.contains(&refused.as_str()) && keys.contains(&second.as_str()), "{rejected}");
     let why = entries[0]["error"].as_str().unwrap();
     assert!(why.contains("no_such_plant"), "the constraint is named: {why}");
     let status = site.ok(&["status"]);
-    assert!(status.contains("except 1 rows the upstream refused"), "{status}");
+    assert!(status.contains("except 2 rows the upstream refused"), "{status}");
 
+    // With rows set aside the receipt still compares the table key by key: a plant deleted
+    // centrally meanwhile is found and sent again.
+    let gone = plant_at(&site, 20);
+    let deleted = central
+        .execute("DELETE FROM plantsync.plants WHERE vendor_plant_id = $1", &[&gone])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
     let again = site_push(&site, &url, &[], "7");
-    assert_eq!(again["rows_sent"], 0, "the refused plant is not sent on every push: {again}");
+    assert_eq!(again["rows_sent"], 0, "the refused plants are not sent on every push: {again}");
+    assert_eq!(again["receipt"]["requeued"], 1, "{again}");
+    let again = site_push(&site, &url, &[], "7");
+    assert_eq!(sent(&again, "plants"), 1, "the plant deleted centrally: {again}");
 
+    // One of the two is accepted now: --retry-rejected takes it, the other stays listed.
+    central.batch_execute(&constraint(&[&second])).await.unwrap();
+    let retried = site_push(&site, &url, &["--retry-rejected"], "7");
+    assert_eq!(retried["retried"], 1, "{retried}");
+    let rejected = json(&site, &["upstream", "rejected", "--format", "json"]);
+    assert_eq!(rejected.as_array().unwrap().len(), 1, "{rejected}");
+    assert_eq!(rejected[0]["key"][1], second.as_str());
+    assert_eq!(rejected[0]["attempts"], 2, "refused twice at one version: {rejected}");
+
+    // A full push that gets the last one through clears its entry too.
     central
         .batch_execute("ALTER TABLE plantsync.plants DROP CONSTRAINT no_such_plant")
         .await
         .unwrap();
-    let retried = site_push(&site, &url, &["--retry-rejected"], "7");
-    assert_eq!(retried["retried"], 1, "{retried}");
+    let full = site_push(&site, &url, &["--full"], "7");
+    assert_eq!(full["retried"], 1, "{full}");
     assert_eq!(central_counts(&url).await, local_counts(&site));
-    assert!(all_match(&retried), "{retried}");
+    assert!(all_match(&full), "{full}");
     let rejected = json(&site, &["upstream", "rejected", "--format", "json"]);
     assert_eq!(rejected, serde_json::json!([]));
     let status = json(&site, &["status", "--format", "json"]);
@@ -113,7 +138,8 @@ fn site_push(site: &crate::support::Sandbox, url: &str, extra: &[&str], batch: &
 /// Three things go wrong centrally after a push: a plant is deleted there, another is set
 /// back to an older version, and a row this agent never had appears. `push --verify` lists
 /// each (and the cheap receipt already sees the plants differ); the next push sends the
-/// two plants and marks the stranger deleted, and every table matches again.
+/// two plants again. The stranger is only reported: a central row the store lacks is what a
+/// store restored from an older copy sees, and deleting it could delete later history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_finds_what_differs_centrally_and_the_next_push_repairs_it() {
     let sim = simulator().await;
@@ -157,17 +183,16 @@ async fn verify_finds_what_differs_centrally_and_the_next_push_repairs_it() {
     ];
     expected.sort();
     assert_eq!(found, expected, "{verified}");
-    assert_eq!(verified["receipt"]["requeued"], 3, "{verified}");
+    assert_eq!(verified["receipt"]["requeued"], 2, "{verified}");
     let plants = verdicts(&verified).into_iter().find(|(t, _)| t == "plants").unwrap();
     assert_eq!(plants.1, "differs", "the cheap receipt saw it too: {verified}");
     let table = site.cmd().env("PLANTSYNC_UPSTREAM_URL", &url).args(["status"]).output().unwrap();
     let table = String::from_utf8_lossy(&table.stdout).into_owned();
-    assert!(table.contains("3 rows re-queued"), "{table}");
+    assert!(table.contains("2 rows re-queued"), "{table}");
 
     let repaired = push(&site, &url, &[]);
     assert_eq!(sent(&repaired, "plants"), 2, "only the two plants travel: {repaired}");
-    assert_eq!(repaired["deletions_sent"], 1, "{repaired}");
-    assert!(all_match(&repaired), "{repaired}");
+    assert_eq!(repaired["deletions_sent"], 0, "{repaired}");
     let name: String = central
         .query_one("SELECT name FROM plantsync.plants WHERE vendor_plant_id = $1", &[&older])
         .await
@@ -179,9 +204,12 @@ async fn verify_finds_what_differs_centrally_and_the_next_push_repairs_it() {
         .await
         .unwrap()
         .get(0);
-    assert!(stranger, "the row this agent never had is marked deleted, not dropped");
+    assert!(!stranger, "a central row the store lacks is left alone");
     let clean = push(&site, &url, &["--verify"]);
-    assert_eq!(clean["receipt"]["differences"], serde_json::json!([]), "{clean}");
+    let left = clean["receipt"]["differences"].as_array().unwrap();
+    assert_eq!(left.len(), 1, "only the stranger is still reported: {clean}");
+    assert_eq!(left[0]["kind"], "only_centrally");
+    assert_eq!(clean["receipt"]["requeued"], 0);
 }
 
 /// A vendor removed locally (with its plants and alerts) is marked deleted centrally with
