@@ -330,38 +330,6 @@ impl Store {
         .await
     }
 
-    /// Queues deletions of rows the central database holds for this agent that the store
-    /// does not have (deleted before deletions were queued), each with its own number
-    /// above `above`.
-    pub async fn queue_deletions(
-        &self,
-        table: UpstreamTable,
-        keys: Vec<LocalKey>,
-        above: i64,
-    ) -> Result<()> {
-        self.write(move |conn| {
-            let tx = conn.unchecked_transaction()?;
-            let mut next = seq::current(&tx)?.max(above);
-            for key in &keys {
-                next += 1;
-                tx.prepare_cached(
-                    "INSERT INTO upstream_deletions (change_seq, table_name, key_json, deleted_at)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    next,
-                    table.as_str(),
-                    key_text(key),
-                    Timestamp::now()
-                ])?;
-            }
-            seq::set(&tx, next)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
     /// Every row of `table` with its key and change number, and the table's watermark,
     /// read together.
     pub async fn upstream_versions(

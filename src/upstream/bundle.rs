@@ -24,7 +24,7 @@
 use super::{UpstreamError, dedup};
 use crate::config::upstream::UpstreamUrl;
 use crate::domain::Timestamp;
-use crate::store::{Cursor, OutboxRow, Store, StoreError, UpstreamTable};
+use crate::store::{Cursor, DeletedRow, OutboxRow, Store, StoreError, UpstreamTable};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -99,6 +99,31 @@ pub struct Manifest {
     pub raw_json: bool,
     /// Per table, in push order.
     pub tables: Vec<TableManifest>,
+    /// The deletions waiting at the site when the bundle was made.
+    #[serde(default)]
+    pub deletions: DeletionsManifest,
+}
+
+/// The deletions of a bundle's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DeletionsManifest {
+    /// Deletions in the bundle.
+    pub rows: u64,
+    /// SHA-256 over every deletion (its number, table and key), in order.
+    pub checksum: String,
+}
+
+/// The checksum of a bundle's deletions, in change order.
+fn deletions_checksum(deletions: &[DeletedRow]) -> String {
+    let mut hash = Sha256::new();
+    for d in deletions {
+        hash.update(d.seq.to_le_bytes());
+        feed(&mut hash, Some(d.table.as_str()));
+        for part in &d.key {
+            feed(&mut hash, part.as_deref());
+        }
+    }
+    hex(&hash.finalize())
 }
 
 /// One table's part of an import.
@@ -125,6 +150,9 @@ pub struct ImportReport {
     pub created_at: String,
     /// Per table, in push order.
     pub tables: Vec<ImportTable>,
+    /// Deletions sent (marking the central rows deleted, unless newer).
+    #[serde(default)]
+    pub deletions: u64,
 }
 
 /// The running checksums of one table.
@@ -194,7 +222,10 @@ fn create_sql() -> String {
              created_at TEXT NOT NULL, full INTEGER NOT NULL, raw_json INTEGER NOT NULL);
          CREATE TABLE manifest_tables (table_name TEXT PRIMARY KEY, row_count INTEGER NOT NULL,
              min_seq INTEGER, max_seq INTEGER, checksum TEXT NOT NULL,
-             content_checksum TEXT NOT NULL);\n",
+             content_checksum TEXT NOT NULL);
+         CREATE TABLE deletions (change_seq INTEGER PRIMARY KEY, table_name TEXT NOT NULL,
+             key_json TEXT NOT NULL);
+         CREATE TABLE manifest_deletions (row_count INTEGER NOT NULL, checksum TEXT NOT NULL);\n",
     );
     for table in UpstreamTable::ALL {
         let columns: Vec<String> =
@@ -281,6 +312,7 @@ pub async fn export(
         full: options.full,
         raw_json: options.raw_json,
         tables: Vec::new(),
+        deletions: DeletionsManifest::default(),
     };
     for table in UpstreamTable::ALL {
         let mut cursor = if options.full {
@@ -344,6 +376,25 @@ pub async fn export(
         )
         .map_err(|e| write_error(path, e))?;
     }
+    // The deletions still waiting travel too (a site that stays cut off removes vendors as
+    // well); the site drops them from its queue only once it sees them confirmed itself.
+    let deletions = store.upstream_deletions(usize::MAX >> 1).await?;
+    for d in &deletions {
+        conn.execute(
+            "INSERT INTO deletions VALUES (?1, ?2, ?3)",
+            rusqlite::params![d.seq, d.table.as_str(), key_json(&d.key)],
+        )
+        .map_err(|e| write_error(path, e))?;
+    }
+    manifest.deletions = DeletionsManifest {
+        rows: deletions.len() as u64,
+        checksum: deletions_checksum(&deletions),
+    };
+    conn.execute(
+        "INSERT INTO manifest_deletions VALUES (?1, ?2)",
+        rusqlite::params![manifest.deletions.rows as i64, manifest.deletions.checksum],
+    )
+    .map_err(|e| write_error(path, e))?;
     conn.execute_batch("COMMIT").map_err(|e| write_error(path, e))?;
     conn.close().map_err(|(_, e)| write_error(path, e))?;
     temp.as_file().sync_all().map_err(|e| write_error(path, crate::datadir::dir::in_words(&e)))?;
@@ -436,8 +487,47 @@ impl Bundle {
         Ok(bundle)
     }
 
+    /// The bundle's deletions, in change order (none in a bundle made before they travelled).
+    fn deletions(&self) -> rusqlite::Result<Vec<DeletedRow>> {
+        if !carries_deletions(&self.conn)? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT change_seq, table_name, key_json FROM deletions ORDER BY change_seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        let mut deletions = Vec::new();
+        for row in rows {
+            let (seq, table, key) = row?;
+            let Some(table) = UpstreamTable::parse(&table) else {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    1,
+                    format!("table {table}"),
+                    rusqlite::types::Type::Text,
+                ));
+            };
+            let key = serde_json::from_str(&key).map_err(|_| {
+                rusqlite::Error::InvalidColumnType(
+                    2,
+                    "key_json".into(),
+                    rusqlite::types::Type::Text,
+                )
+            })?;
+            deletions.push(DeletedRow { seq, table, key });
+        }
+        Ok(deletions)
+    }
+
     /// Every table's rows against the manifest: count, range, both checksums.
     fn verify(&self) -> Result<(), BundleError> {
+        let deletions = self.deletions().map_err(|e| self.damaged(e))?;
+        if deletions.len() as u64 != self.manifest.deletions.rows
+            || deletions_checksum(&deletions) != self.manifest.deletions.checksum
+        {
+            return Err(self.damaged("its deletions do not match its manifest"));
+        }
         for table in UpstreamTable::ALL {
             let Some(expected) = self.manifest.tables.iter().find(|t| t.table == table) else {
                 return Err(self.damaged(format!("its manifest has no entry for {table}")));
@@ -541,7 +631,33 @@ fn read_manifest(conn: &rusqlite::Connection) -> rusqlite::Result<Manifest> {
             });
         }
     }
-    Ok(Manifest { format, agent_id, created_at, full, raw_json, tables })
+    // Bundles of plantsync 0.1's first upstream release carry no deletions.
+    let deletions = if carries_deletions(conn)? {
+        conn.query_row("SELECT row_count, checksum FROM manifest_deletions", [], |r| {
+            Ok(DeletionsManifest {
+                rows: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(u64::MAX),
+                checksum: r.get(1)?,
+            })
+        })?
+    } else {
+        DeletionsManifest { rows: 0, checksum: deletions_checksum(&[]) }
+    };
+    Ok(Manifest { format, agent_id, created_at, full, raw_json, tables, deletions })
+}
+
+/// Whether the bundle has the deletions' manifest (and so must have the deletions).
+fn carries_deletions(conn: &rusqlite::Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'manifest_deletions'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// A deletion's key as the bundle keeps it.
+fn key_json(key: &[Option<String>]) -> String {
+    serde_json::to_string(key).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// `plantsync upstream import FILE`: verifies the bundle whole, then pushes its rows under
@@ -559,6 +675,7 @@ pub async fn import(
         target: target.clone(),
         created_at: bundle.manifest.created_at.clone(),
         tables: Vec::new(),
+        deletions: 0,
     };
     for table in UpstreamTable::ALL {
         let mut stats = ImportTable { table, rows: 0, applied: Some(0), batches: 0 };
@@ -583,6 +700,18 @@ pub async fn import(
             stats.batches += 1;
         }
         report.tables.push(stats);
+    }
+    let deletions = bundle.deletions().map_err(|e| bundle.damaged(e))?;
+    for chunk in deletions.chunks(500) {
+        let tombstones: Vec<super::central::Tombstone> = chunk
+            .iter()
+            .map(|d| super::central::Tombstone { seq: d.seq, table: d.table, key: d.key.clone() })
+            .collect();
+        central
+            .forget(&report.agent_id, &tombstones)
+            .await
+            .map_err(|e| BundleError::from(e.error))?;
+        report.deletions += tombstones.len() as u64;
     }
     Ok(report)
 }

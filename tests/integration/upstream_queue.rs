@@ -321,3 +321,59 @@ async fn a_file_upstream_writes_the_queue_as_the_agents_own_bundle() {
     let said = String::from_utf8_lossy(&init.stderr);
     assert!(said.contains("is a file for offline bundles, not a database"), "{said}");
 }
+
+/// A site that stays cut off removes a vendor: the bundle carries the deletion, the import
+/// marks the vendor and its plants deleted centrally, the site keeps the deletion queued
+/// until it sees the central database itself, and an edited deletion is refused whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_travels_in_the_offline_bundle() {
+    let sim = simulator().await;
+    let (site, url) = site_with_central(&sim).await;
+    push(&site, &url, &[]);
+    let vendor: i64 = sqlite3(&site.db(), "SELECT min(id) FROM vendors").trim().parse().unwrap();
+    site.ok(&["vendor", "remove", &vendor.to_string(), "--force"]);
+    let stick = tempfile::tempdir().unwrap();
+    let bundle = stick.path().join("site.bundle");
+    let exported: Value = serde_json::from_str(&site.ok(&[
+        "upstream",
+        "export",
+        "--format",
+        "json",
+        bundle.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(exported["deletions"]["rows"], 1, "{exported}");
+
+    // Edited on the way: refused whole, nothing sent.
+    let edited = stick.path().join("edited.bundle");
+    std::fs::copy(&bundle, &edited).unwrap();
+    sqlite3(&edited, "UPDATE deletions SET key_json = '[\"999\"]'");
+    let machine = Sandbox::new();
+    let refused = import(&machine, &url, &edited);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("its deletions do not match its manifest"), "{said}");
+
+    let imported = import(&machine, &url, &bundle);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    let report: Value = serde_json::from_slice(&imported.stdout).unwrap();
+    assert_eq!(report["deletions"], 1, "{report}");
+    let central = connect(&url).await;
+    let live: i64 = central
+        .query_one(
+            "SELECT count(*) FROM plantsync.plants WHERE vendor_id = $1 AND NOT deleted",
+            &[&vendor],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(live, 0, "the vendor's plants are marked deleted centrally");
+
+    let status = json(&site, &["status", "--format", "json"]);
+    assert_eq!(status["upstream"]["deletions_pending"], 1, "kept until the site sees it");
+    let online = push(&site, &url, &[]);
+    assert_eq!(online["deletions_sent"], 1, "{online}");
+    assert!(all_match(&online), "{online}");
+    let status = json(&site, &["status", "--format", "json"]);
+    assert_eq!(status["upstream"]["deletions_pending"], 0);
+}
