@@ -120,7 +120,15 @@ fn device_role_comment() -> String {
          --   GRANT USAGE ON SCHEMA {SCHEMA} TO plantsync_device;\n\
          --   GRANT SELECT, INSERT, UPDATE ON {} TO plantsync_device;\n\
          --   GRANT EXECUTE ON FUNCTION {SCHEMA}.receipt(uuid), {SCHEMA}.forget(uuid, jsonb)\n\
-         --     TO plantsync_device;\n",
+         --     TO plantsync_device;\n\
+         -- Those rights reach every agent's rows. To bind a key to its own agent, put the\n\
+         -- agent id (`plantsync status`) in its JWT as the claim agent_id and, per table:\n\
+         --   ALTER TABLE {SCHEMA}.plants ENABLE ROW LEVEL SECURITY;\n\
+         --   CREATE POLICY own_agent ON {SCHEMA}.plants TO plantsync_device\n\
+         --     USING (agent_id = (current_setting('request.jwt.claims', true)::json\n\
+         --            ->> 'agent_id')::uuid) WITH CHECK (agent_id = (current_setting(\n\
+         --            'request.jwt.claims', true)::json ->> 'agent_id')::uuid);\n\
+         -- (receipt and forget run with the caller's rights, so the policies hold there too.)\n",
         tables.join(", ")
     )
 }

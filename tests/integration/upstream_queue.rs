@@ -377,3 +377,32 @@ async fn a_deletion_travels_in_the_offline_bundle() {
     let status = json(&site, &["status", "--format", "json"]);
     assert_eq!(status["upstream"]["deletions_pending"], 0);
 }
+
+/// The direct transport's COPY text escapes what COPY reads specially: a tab, a newline, a
+/// carriage return, a backslash, and a value spelled `\N` (not NULL) arrive as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn texts_copy_treats_specially_arrive_unchanged() {
+    let sim = simulator().await;
+    let (site, url) = site_with_central(&sim).await;
+    let plant = plant_at(&site, 5);
+    sqlite3(
+        &site.db(),
+        &format!(
+            "UPDATE plants SET name = 'a' || char(9) || 'b' || char(10) || 'c' || char(13) || 'd\\e',
+                 address = '\\N', change_seq = (SELECT value + 1 FROM change_counter)
+             WHERE vendor_plant_id = '{plant}';
+             UPDATE change_counter SET value = value + 1;"
+        ),
+    );
+    push(&site, &url, &[]);
+    let central = connect(&url).await;
+    let row = central
+        .query_one(
+            "SELECT name, address FROM plantsync.plants WHERE vendor_plant_id = $1",
+            &[&plant],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "a\tb\nc\rd\\e");
+    assert_eq!(row.get::<_, Option<String>>(1).as_deref(), Some("\\N"));
+}
