@@ -59,6 +59,10 @@ use std::time::Instant;
 
 /// Deletions sent per request.
 const DELETIONS_PER_BATCH: usize = 500;
+/// A central version above this is no number a store made (2^52: a store changing a
+/// million rows a second would need 140 years): a typing error in a hand-made central
+/// update, not a reason to move the store's counter there.
+const MAX_BELIEVABLE_VERSION: i64 = 1 << 52;
 
 /// Errors of a push or `upstream init`.
 #[derive(Debug, thiserror::Error)]
@@ -415,9 +419,12 @@ pub async fn push(
     report.duration_ms = started.elapsed().as_millis() as u64;
     // A push that went through (not into a file) and whose receipt found nothing missing
     // leaves every change committed before it started central.
+    // (Not when the receipt could not be read, found rows missing, or found the store
+    // restored from an older copy: its changes before this push may be behind newer
+    // central rows.)
     let caught_up = outcome.is_ok()
         && report.bundle.is_none()
-        && report.receipt.as_ref().is_none_or(|r| r.requeued == 0);
+        && report.receipt.as_ref().is_some_and(|r| r.requeued == 0 && r.counter_raised.is_none());
     if caught_up && let Err(e) = store.record_caught_up(started_at).await {
         tracing::warn!("cannot record the push's completion: {e}");
     }
@@ -504,12 +511,19 @@ async fn receipt(
     // A store restored from an older copy has a counter below versions its agent's central
     // rows carry: its next changes would be taken for old ones. Move it past them.
     let highest = tables.iter().map(|t| t.central_max_version).max().unwrap_or(0);
-    if let Some(before) = store.raise_counter(highest).await? {
+    let mut counter_raised = None;
+    if highest > MAX_BELIEVABLE_VERSION {
+        tracing::warn!(
+            "the central database holds a version {highest} of this agent's rows, beyond any \
+             this store could have made: the store's counter is left as it is"
+        );
+    } else if let Some(before) = store.raise_counter(highest).await? {
         tracing::warn!(
             "the central database holds changes of this agent up to number {highest}, beyond \
              this store's {before} (a store restored from an older copy?): new changes now \
-             number above them"
+             number above them; `plantsync push --verify` lists the rows newer centrally"
         );
+        counter_raised = Some((before, highest));
     }
     let mut requeued = 0;
     let mut differences = Vec::new();
@@ -543,7 +557,13 @@ async fn receipt(
         requeued += queued;
         differences.extend(found);
     }
-    let receipt = verify::Receipt { checked_at: Timestamp::now(), tables, requeued, differences };
+    let receipt = verify::Receipt {
+        checked_at: Timestamp::now(),
+        tables,
+        requeued,
+        differences,
+        counter_raised,
+    };
     store
         .record_receipt(crate::store::StoredReceipt {
             checked_at: receipt.checked_at,

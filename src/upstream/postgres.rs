@@ -14,7 +14,6 @@ use super::{UpstreamError, schema, schema::SCHEMA};
 use crate::config::upstream::UpstreamUrl;
 use crate::store::{OutboxRow, UpstreamTable};
 use async_trait::async_trait;
-use std::collections::HashMap;
 use std::time::Duration;
 
 /// How long a connection attempt may take before the push gives up.
@@ -30,7 +29,6 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 pub struct PgCentral {
     client: tokio_postgres::Client,
     target: String,
-    upserts: tokio::sync::Mutex<HashMap<UpstreamTable, tokio_postgres::Statement>>,
 }
 
 /// Whether PostgreSQL refused a batch for its rows (SQLSTATE class 22: a value out of
@@ -65,7 +63,7 @@ impl PgCentral {
                 tracing::debug!("the upstream connection to {shown} ended: {e}");
             }
         });
-        Ok(Self { client, target, upserts: tokio::sync::Mutex::new(HashMap::new()) })
+        Ok(Self { client, target })
     }
 
     /// `work`'s answer, or [`UpstreamError::Timeout`] after [`STATEMENT_TIMEOUT`]; a
@@ -96,45 +94,42 @@ impl PgCentral {
             .map_err(|e| e.error)
     }
 
-    /// The staged upsert of `table`, its staging table created once per connection.
-    async fn upsert_statement(
-        &self,
-        table: UpstreamTable,
-    ) -> Result<tokio_postgres::Statement, SendError> {
-        let mut prepared = self.upserts.lock().await;
-        if let Some(statement) = prepared.get(&table) {
-            return Ok(statement.clone());
-        }
-        let what = || format!("the {table} staging table");
-        let create = schema::create_stage(table);
-        self.answered(what, self.client.batch_execute(&create))
-            .await
-            .map_err(|e| SendError::retry(e.error))?;
-        let sql = schema::upsert(table);
-        let statement = self
-            .answered(|| format!("the {table} upsert"), self.client.prepare(&sql))
-            .await
-            .map_err(|e| SendError::retry(e.error))?;
-        prepared.insert(table, statement.clone());
-        Ok(statement)
-    }
-
     /// One staged batch in one transaction; returns the rows inserted or changed.
+    ///
+    /// Everything happens inside the batch's transaction, with no prepared statement: the
+    /// staging table is created there when the session lacks it (`IF NOT EXISTS`, emptied
+    /// at every commit), so a transaction-mode pooler (PgBouncer, Supabase's pooler), which
+    /// may give each transaction another server session, works as a direct connection
+    /// does. The server's own time limits end a transaction whose answer was given up on
+    /// (it then never commits, and holds no lock for long).
     async fn staged(
         &self,
         table: UpstreamTable,
-        statement: &tokio_postgres::Statement,
         data: bytes::Bytes,
     ) -> Result<u64, tokio_postgres::Error> {
         use futures_util::SinkExt;
-        self.client.batch_execute("BEGIN").await?;
+        let limit = STATEMENT_TIMEOUT.as_secs();
+        self.client
+            .batch_execute(&format!(
+                "BEGIN; SET LOCAL statement_timeout = '{limit}s';
+                 SET LOCAL idle_in_transaction_session_timeout = '{limit}s'; {}",
+                schema::create_stage(table)
+            ))
+            .await?;
         let sink = self.client.copy_in::<_, bytes::Bytes>(&schema::copy_in(table)).await?;
         let mut sink = std::pin::pin!(sink);
         sink.send(data).await?;
         sink.as_mut().finish().await?;
-        let applied = self.client.execute(statement, &[]).await?;
-        self.client.batch_execute("COMMIT").await?;
-        Ok(applied)
+        let answers =
+            self.client.simple_query(&format!("{}; COMMIT", schema::upsert(table))).await?;
+        // The first completion is the INSERT's (the COMMIT's follows).
+        Ok(answers
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::CommandComplete(rows) => Some(*rows),
+                _ => None,
+            })
+            .unwrap_or(0))
     }
 }
 
@@ -177,13 +172,9 @@ impl Central for PgCentral {
         table: UpstreamTable,
         rows: &[OutboxRow],
     ) -> Result<Option<u64>, SendError> {
-        let statement = self.upsert_statement(table).await?;
         let data = bytes::Bytes::from(copy_text(agent_id, rows));
         let outcome = self
-            .answered(
-                || format!("a batch of {} {table}", rows.len()),
-                self.staged(table, &statement, data),
-            )
+            .answered(|| format!("a batch of {} {table}", rows.len()), self.staged(table, data))
             .await;
         if let Err(SendError { refusal: Refusal::Permanent, .. }) = &outcome {
             // A refused batch leaves its transaction aborted: end it, so the connection

@@ -378,6 +378,7 @@ impl Central for RestCentral {
             ["source_version"].iter().chain(&key).map(|c| format!("{c}.asc")).collect();
         let what = format!("the {table} receipt");
         let mut found = Vec::new();
+        let mut first_of_last_page: Option<Value> = None;
         loop {
             let query = [
                 ("select", format!("{},source_version", key.join(","))),
@@ -396,6 +397,16 @@ impl Central for RestCentral {
             let body = self.send(&what, request).await.map_err(|e| e.error)?;
             let page = self.json(&what, &body)?;
             let rows = page.as_array().map(Vec::as_slice).unwrap_or_default();
+            // A server that ignores `offset` would answer the first page forever.
+            if !found.is_empty() && rows.first() == first_of_last_page.as_ref() {
+                return Err(UpstreamError::Request {
+                    target: self.target.clone(),
+                    what: what.clone(),
+                    reason: "the server answered the same page twice (does it ignore offset?)"
+                        .to_owned(),
+                });
+            }
+            first_of_last_page = rows.first().cloned();
             for row in rows {
                 let version = row["source_version"].as_i64().unwrap_or_default();
                 found.push((key.iter().map(|k| as_text(&row[*k])).collect(), version));

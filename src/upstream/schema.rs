@@ -207,18 +207,20 @@ fn forget_function() -> String {
     )
 }
 
-/// The staging table of `table` on one connection: a temporary copy of the central table's
-/// columns (typed, so COPY parses each value once, with no casts), emptied at every commit.
+/// The staging table of `table` in the server session: a temporary copy of the central
+/// table's columns (typed, so COPY parses each value once, with no casts), emptied at
+/// every commit; named in `pg_temp` so nothing on the search path can stand in for it.
 pub fn stage_table(table: UpstreamTable) -> String {
-    format!("plantsync_stage_{table}")
+    format!("pg_temp.plantsync_stage_{table}")
 }
 
-/// Creates [`stage_table`] for this connection (idempotent).
+/// Creates [`stage_table`] when the session lacks it (run inside each batch's
+/// transaction). The role needs the database's `TEMP` right (PostgreSQL grants it to
+/// every role by default).
 pub fn create_stage(table: UpstreamTable) -> String {
     format!(
-        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {SCHEMA}.{table} INCLUDING DEFAULTS)
-         ON COMMIT DELETE ROWS",
-        stage_table(table)
+        "CREATE TEMP TABLE IF NOT EXISTS plantsync_stage_{table}
+         (LIKE {SCHEMA}.{table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
 }
 
@@ -292,11 +294,9 @@ mod tests {
         }
         let sql = upsert(UpstreamTable::Plants);
         assert!(sql.contains("ON CONFLICT (agent_id, vendor_id, vendor_plant_id)"), "{sql}");
-        assert!(sql.contains("FROM plantsync_stage_plants"), "{sql}");
+        assert!(sql.contains("FROM pg_temp.plantsync_stage_plants"), "{sql}");
         assert!(sql.contains("deleted = false"), "{sql}");
         let copy = copy_in(UpstreamTable::Plants);
-        assert!(
-            copy.starts_with("COPY plantsync_stage_plants (agent_id, source_version, vendor_id,")
-        );
+        assert!(copy.starts_with("COPY pg_temp.plantsync_stage_plants (agent_id, source_version,"));
     }
 }

@@ -127,6 +127,10 @@ pub struct Receipt {
     /// The rows that differed, found key by key.
     #[serde(default)]
     pub differences: Vec<Difference>,
+    /// The store's change counter when it was found below the central versions (a store
+    /// restored from an older copy), and the number it moved to.
+    #[serde(default)]
+    pub counter_raised: Option<(i64, i64)>,
 }
 
 impl Receipt {
@@ -198,7 +202,9 @@ pub async fn differences(
         .upstream_rejected()
         .await?
         .into_iter()
-        .filter(|r| r.table == table)
+        // Only entries still naming the row's current version: a row changed since travels
+        // as any change does, and its central copy is compared like any other.
+        .filter(|r| r.table == table && !r.changed_since)
         .map(|r| r.row_id)
         .collect();
     let deleting: HashSet<RowKey> = store

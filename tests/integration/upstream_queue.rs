@@ -169,6 +169,7 @@ async fn verify_finds_what_differs_centrally_and_the_next_push_repairs_it() {
         .await
         .unwrap();
 
+    let before_verify = plantsync::domain::Timestamp::now().to_string();
     let verified = push(&site, &url, &["--verify"]);
     let differences = verified["receipt"]["differences"].as_array().unwrap();
     let mut found: Vec<(String, String)> = differences
@@ -190,6 +191,13 @@ async fn verify_finds_what_differs_centrally_and_the_next_push_repairs_it() {
     let table = String::from_utf8_lossy(&table.stdout).into_owned();
     assert!(table.contains("2 rows re-queued"), "{table}");
 
+    // The re-queued plants wait: the central line holds at the last completed push, which
+    // the verifying push (it found rows missing) was not.
+    let status = json(&site, &["status", "--format", "json"]);
+    let line = &status["upstream"]["central_up_to"];
+    assert_eq!(line["state"], "until", "{status}");
+    let at = line["at"].as_str().unwrap().to_owned();
+    assert!(at < before_verify, "the verifying push is no completed push: {at} {before_verify}");
     let repaired = push(&site, &url, &[]);
     assert_eq!(sent(&repaired, "plants"), 2, "only the two plants travel: {repaired}");
     assert_eq!(repaired["deletions_sent"], 0, "{repaired}");
