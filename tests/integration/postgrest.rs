@@ -7,7 +7,7 @@
 
 use crate::postgres::{Cluster, connect, number};
 use crate::support::{Sandbox, sqlite3};
-use crate::sync_cli::add_vendors;
+use crate::upstream::synced;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -343,15 +343,6 @@ async fn simulator(plants: usize) -> Simulator {
     })
     .await
     .unwrap()
-}
-
-/// A sandbox with the simulator's accounts synced.
-fn synced(sim: &Simulator) -> Sandbox {
-    let sandbox = Sandbox::new();
-    add_vendors(&sandbox, sim, 2);
-    sandbox.ok(&["sync", "plants"]);
-    sandbox.ok(&["sync", "alerts"]);
-    sandbox
 }
 
 /// A central database with the schema applied (`upstream init` over PostgreSQL, as an

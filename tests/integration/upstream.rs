@@ -314,7 +314,7 @@ async fn a_push_while_the_server_is_down_loses_nothing_and_the_next_delivers_onc
 
 /// Polls `ready` (a state, never a time, decides the test): the deadline only keeps a
 /// broken build from hanging.
-async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !ready().await {
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
@@ -382,7 +382,7 @@ async fn agent_sync(api: &str, token: &str) {
 }
 
 /// SIGTERM, then the agent's exit.
-fn stop(mut agent: std::process::Child) {
+pub(crate) fn stop(mut agent: std::process::Child) {
     let pid = agent.id().to_string();
     std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(agent.wait().unwrap().success());

@@ -8,9 +8,7 @@
 
 use crate::postgres::{Cluster, Fault, FaultyLink, PASSWORD, connect, number};
 use crate::support::{Sandbox, sqlite3};
-use crate::sync_cli::add_vendors;
-use plantsync::domain::VendorKind;
-use plantsync::simulator::{AccountSpec, Simulator, SimulatorConfig};
+use crate::upstream::{init, simulator, stop, synced, wait_until};
 use serde_json::Value;
 
 /// The pushed tables, in push order, with the SQL of a row's natural key locally and
@@ -32,34 +30,6 @@ const FAULTY_BATCH: usize = 3;
 /// What `plantsync push` says on failure (src/cli/commands/push.rs).
 const NOTHING_LOST: &str =
     "push failed; nothing is lost: every row not confirmed stays queued for the next push";
-
-async fn simulator() -> Simulator {
-    Simulator::start(SimulatorConfig {
-        seed: 11,
-        accounts: vec![
-            AccountSpec::new(VendorKind::Solarman, 20, 1),
-            AccountSpec::new(VendorKind::Growatt, 10, 0),
-        ],
-    })
-    .await
-    .unwrap()
-}
-
-/// A sandbox with the simulator's two accounts as vendors, plants and alerts synced.
-fn synced(sim: &Simulator) -> Sandbox {
-    let sandbox = Sandbox::new();
-    add_vendors(&sandbox, sim, 2);
-    sandbox.ok(&["sync", "plants"]);
-    sandbox.ok(&["sync", "alerts"]);
-    sandbox
-}
-
-fn init(sandbox: &Sandbox, url: &str) {
-    let output =
-        sandbox.cmd().env("PLANTSYNC_UPSTREAM_URL", url).args(["upstream", "init"]).output();
-    let output = output.unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-}
 
 /// `(key, change_seq)` of every local row of `table`, in push order (the push's cursor).
 fn local_rows(sandbox: &Sandbox, table: &str) -> Vec<(String, i64)> {
@@ -315,16 +285,6 @@ async fn a_central_restart_during_a_push_fails_it_and_the_next_push_delivers_eve
     assert_the_next_push_delivers_the_rest(&sandbox, &link.url(&url)).await;
 }
 
-/// Polls `ready` (a state, never a time, decides the test): the deadline only keeps a
-/// broken build from hanging.
-async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !ready().await {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 /// A running agent that syncs only when asked and pushes to `url` in small batches,
 /// retrying from 1 s up to 2 s while the upstream fails: (process, API address, token).
 /// Waits for the `agent.json` of this process (an agent killed before it left its own).
@@ -410,11 +370,4 @@ async fn an_agent_killed_during_a_push_leaves_a_sound_store_and_delivers_everyth
     assert_eq!(sqlite3(&sandbox.db(), "PRAGMA integrity_check").trim(), "ok");
     let plants = number(&connect(&url).await, "SELECT count(*) FROM plantsync.plants").await;
     assert_eq!(plants, local_rows(&sandbox, "plants").len() as i64);
-}
-
-/// SIGTERM, then the agent's exit.
-fn stop(mut agent: std::process::Child) {
-    let pid = agent.id().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(agent.wait().unwrap().success());
 }
