@@ -129,19 +129,45 @@ async fn notify(text: &DesktopText) -> Result<u32, String> {
     let connection = zbus::Connection::session()
         .await
         .map_err(|e| format!("cannot reach the session bus: {e}"))?;
+    // A server that reads the body as markup would take a `<` or `&` of an error's text as
+    // a tag or an entity: there the body is escaped.
+    const SERVICE: &str = "org.freedesktop.Notifications";
+    let capabilities: Vec<String> = connection
+        .call_method(
+            Some(SERVICE),
+            "/org/freedesktop/Notifications",
+            Some(SERVICE),
+            "GetCapabilities",
+            &(),
+        )
+        .await
+        .ok()
+        .and_then(|reply| reply.body().deserialize().ok())
+        .unwrap_or_default();
+    let body = if capabilities.iter().any(|c| c == "body-markup") {
+        escape_markup(&text.body)
+    } else {
+        text.body.clone()
+    };
     let hints: HashMap<&str, Value<'_>> = HashMap::new();
     let actions: Vec<&str> = Vec::new();
     let reply = connection
         .call_method(
-            Some("org.freedesktop.Notifications"),
+            Some(SERVICE),
             "/org/freedesktop/Notifications",
-            Some("org.freedesktop.Notifications"),
+            Some(SERVICE),
             "Notify",
-            &(APP_NAME, 0u32, "", text.summary.as_str(), text.body.as_str(), actions, hints, -1i32),
+            &(APP_NAME, 0u32, "", text.summary.as_str(), body.as_str(), actions, hints, -1i32),
         )
         .await
         .map_err(|e| format!("the notification server did not take it: {e}"))?;
     reply.body().deserialize::<u32>().map_err(|e| format!("unexpected answer: {e}"))
+}
+
+/// `text` as literal text in the notification spec's body markup.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn escape_markup(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// No sink off Linux ([`resolve`] never turns it on there).
@@ -153,6 +179,11 @@ async fn notify(_text: &DesktopText) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markup_is_escaped_for_servers_that_read_it() {
+        assert_eq!(escape_markup("HTTP 502 <html> & more"), "HTTP 502 &lt;html&gt; &amp; more");
+    }
 
     #[test]
     fn auto_follows_the_session_bus_and_off_wins() {

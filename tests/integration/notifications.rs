@@ -166,10 +166,32 @@ async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// The running agent, killed on drop when a failed assertion ends the test before [`stop`].
+struct Agent(Option<Child>);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The agent on this sandbox, syncing only when asked, with `bus` as its session bus (none
 /// at all when `None`): (process, API address, token).
-async fn agent(sandbox: &Sandbox, bus: Option<&str>) -> (Child, String, String) {
+async fn agent(sandbox: &Sandbox, bus: Option<&str>) -> (Agent, String, String) {
+    agent_with(sandbox, bus, &[]).await
+}
+
+/// [`agent`] with more settings.
+async fn agent_with(
+    sandbox: &Sandbox,
+    bus: Option<&str>,
+    settings: &[(&str, &str)],
+) -> (Agent, String, String) {
     let mut command = sandbox.spawnable(&["run"]);
+    command.envs(settings.iter().copied());
     command.envs([
         ("PLANTSYNC_API_PORT", "0"),
         ("PLANTSYNC_SYNC_ENABLED", "false"),
@@ -180,7 +202,7 @@ async fn agent(sandbox: &Sandbox, bus: Option<&str>) -> (Child, String, String) 
         Some(address) => _ = command.env("DBUS_SESSION_BUS_ADDRESS", address),
         None => _ = command.env_remove("DBUS_SESSION_BUS_ADDRESS"),
     }
-    let child = command.spawn().unwrap();
+    let child = Agent(Some(command.spawn().unwrap()));
     let info = sandbox.data_dir().join("agent.json");
     let mut api = String::new();
     wait_until("the agent's API", async || {
@@ -215,10 +237,11 @@ async fn sync_plants(api: &str, token: &str, query: &str) -> Value {
 }
 
 /// SIGTERM, then the agent's exit.
-fn stop(mut agent: Child) {
-    let pid = agent.id().to_string();
+fn stop(mut agent: Agent) {
+    let mut child = agent.0.take().unwrap();
+    let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(agent.wait().unwrap().success());
+    assert!(child.wait().unwrap().success());
 }
 
 async fn simulator(kind: VendorKind, faults: Faults) -> Simulator {
@@ -289,4 +312,50 @@ async fn without_a_session_bus_the_agent_syncs_and_says_once_that_desktop_notifi
     let off = "desktop notifications are off: no session bus";
     assert_eq!(logs.matches(off).count(), 1, "{logs}");
     assert!(!logs.contains("desktop notification not shown"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upstream_push_reaches_the_desktop_once_without_its_password() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["org", "add", "Field Office"]);
+    // A port nothing listens on: every push is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://site:s3cret-upstream@127.0.0.1:{port}/central?sslmode=disable");
+    let desktop = Desktop::start(&sandbox);
+    let settings = [
+        ("PLANTSYNC_UPSTREAM_URL", url.as_str()),
+        ("PLANTSYNC_UPSTREAM_RETRY_MIN_SECONDS", "1"),
+        ("PLANTSYNC_UPSTREAM_RETRY_MAX_SECONDS", "1"),
+        ("PLANTSYNC_NOTIFY_FAILURE_THRESHOLD", "2"),
+    ];
+    let (child, api, token) = agent_with(&sandbox, Some(&desktop.address), &settings).await;
+    let body = desktop.wait_for("plantsync: the upstream push is stalled").await;
+    assert!(body.starts_with("2 pushes in a row to postgres://site:"), "{body}");
+    assert!(
+        body.ends_with(
+            "Check the network and `upstream.url`, then run `plantsync push` to try now."
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("s3cret-upstream"), "no password in the text: {body}");
+    // The pushes go on failing past the threshold: the status counts them, the desktop
+    // hears of the stall once.
+    wait_until("more failed pushes", async || {
+        let status: Value =
+            plantsync::vendors::http::plain_client(std::time::Duration::from_secs(30))
+                .unwrap()
+                .get(format!("http://{api}/api/status"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        status["upstream"]["retry"]["failures"].as_u64().unwrap_or(0) >= 4
+    })
+    .await;
+    stop(child);
+    let stalls = desktop.received().into_iter().filter(|(_, s, _)| s.contains("stalled")).count();
+    assert_eq!(stalls, 1, "{:?}", desktop.received());
 }
