@@ -24,6 +24,13 @@ command -v gnome-keyring-daemon >/dev/null 2>&1 || packages+=(gnome-keyring)
 command -v secret-tool >/dev/null 2>&1 || packages+=(libsecret-tools)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || packages+=(postgresql)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+# Desktop notifications (tests/integration/notifications.rs): a real notification server
+# on a private session bus. dunst prints what it receives (`dunst -print`) and needs an X
+# display (Xvfb); libnotify-bin's notify-send is for trying it by hand.
+command -v dunst >/dev/null 2>&1 || packages+=(dunst)
+command -v notify-send >/dev/null 2>&1 || packages+=(libnotify-bin)
+command -v Xvfb >/dev/null 2>&1 || packages+=(xvfb)
+command -v dbus-run-session >/dev/null 2>&1 || packages+=(dbus)
 if ((${#packages[@]})); then
     echo "==> installing system packages: ${packages[*]}"
     sudo=""

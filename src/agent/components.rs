@@ -88,6 +88,7 @@ impl Notifications {
         let notifier = notify::Notifier::new(
             settings.notify_threshold.value,
             settings.notify_webhook.value.clone(),
+            settings.notify_desktop.value,
         );
         Self { notifier, store, metrics }
     }
@@ -104,22 +105,34 @@ impl Component for Notifications {
     }
 
     async fn handle(&mut self, event: &Event) {
-        let Event::RunFinished(report) = event;
-        self.metrics.record(report);
-        if report.summary.failed == 0 {
-            return;
-        }
-        let failures: Vec<_> = match self.store.list_vendors(Default::default()).await {
-            Ok(vendors) => vendors
-                .iter()
-                .map(|v| (v.id, v.consecutive_failures, v.needs_user_action))
-                .collect(),
-            Err(e) => {
-                warn!("cannot read vendor health for notifications: {e}");
+        let (report, source) = match event {
+            Event::RunFinished { report, source } => (report, *source),
+            Event::PushEnded(outcome) => {
+                self.notifier.send(self.notifier.decide_stall(outcome).into_iter().collect());
                 return;
             }
         };
-        self.notifier.send(self.notifier.decide(report, &failures));
+        self.metrics.record(report);
+        let mut notices = Vec::new();
+        if report.summary.failed > 0 {
+            match self.store.list_vendors(Default::default()).await {
+                Ok(vendors) => {
+                    let health: Vec<_> = vendors
+                        .iter()
+                        .map(|v| notify::Health {
+                            id: v.id,
+                            kind: v.kind,
+                            failures: v.consecutive_failures,
+                            needs_action: v.needs_user_action,
+                        })
+                        .collect();
+                    notices = self.notifier.decide(report, &health);
+                }
+                Err(e) => warn!("cannot read vendor health for notifications: {e}"),
+            }
+        }
+        notices.extend(self.notifier.decide_finished(report, source));
+        self.notifier.send(notices);
     }
 
     async fn stop(&mut self, _deadline: &Deadline) {}
@@ -386,7 +399,7 @@ impl Component for PushComponent {
     }
 
     async fn handle(&mut self, event: &Event) {
-        let Event::RunFinished(report) = event;
+        let Event::RunFinished { report, .. } = event else { return };
         // A run that synced nothing changed nothing worth a connection.
         if matches!(report.status, RunStatus::Ok | RunStatus::Partial) {
             self.pusher.sync_finished();

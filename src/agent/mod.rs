@@ -14,6 +14,7 @@
 //! components' own completion signals, never on a poll.
 
 mod components;
+pub mod desktop;
 pub mod notify;
 
 use crate::config::Settings;
@@ -36,7 +37,14 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A sync run finished and was recorded.
-    RunFinished(Arc<RunReport>),
+    RunFinished {
+        /// What it did.
+        report: Arc<RunReport>,
+        /// Who asked for it (the notifications tell a person who clicked the tray).
+        source: crate::domain::RunSource,
+    },
+    /// An upstream push ended (the notifications watch for a stall).
+    PushEnded(crate::upstream::pusher::PushOutcome),
 }
 
 /// A long-running part of the agent.
@@ -108,7 +116,9 @@ impl Runner for EngineRunner {
         let report = Engine::run(&self.engine, &request, progress)
             .await
             .map_err(|e| RunError::Failed(e.to_string()))?;
-        let _ = self.events.send(Event::RunFinished(Arc::new(report.clone())));
+        let finished =
+            Event::RunFinished { report: Arc::new(report.clone()), source: request.source };
+        let _ = self.events.send(finished);
         Ok(report)
     }
 }
@@ -124,10 +134,14 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (events, mut incoming) = mpsc::unbounded_channel();
     let engine = Engine::new(store.clone(), EngineSettings::from_settings(&settings))?;
+    let pushes = events.clone();
     let coordinator = Coordinator::new(Arc::new(EngineRunner { engine, events }));
     let metrics = Arc::new(crate::api::metrics::Metrics::default());
     let schedule = Arc::new(components::schedule_settings(&settings));
     let pusher = crate::upstream::Pusher::from_settings(&settings, store.clone());
+    if let Some(pusher) = &pusher {
+        pusher.on_outcome(move |outcome| drop(pushes.send(Event::PushEnded(outcome))));
+    }
     let api =
         ApiComponent::new(&settings, &store, &coordinator, &schedule, Arc::clone(&metrics), lock)
             .with_pusher(pusher.clone());

@@ -12,6 +12,7 @@ use super::{
     parse_log_filter, parse_secret, parse_url, parse_zone, show_optional, show_portal_limit,
     show_secret,
 };
+use crate::agent::notify::DesktopMode;
 use crate::domain::{CronSchedule, Secret, TimeOfDay};
 use crate::secrets::Preference;
 use chrono_tz::Tz;
@@ -393,6 +394,17 @@ settings! {
         secret: false,
         parse: parse_url,
         show: show_optional,
+    }
+    /// Desktop notifications over the session bus (Linux).
+    notify_desktop: DesktopMode => NOTIFY_DESKTOP {
+        name: "notify.desktop",
+        env: ["PLANTSYNC_NOTIFY_DESKTOP"],
+        flag: None,
+        default: Some("\"auto\""),
+        doc: "Desktop notifications through the session bus's notification server (Linux only): auto (on when a session bus is there), on or off",
+        secret: false,
+        parse: str::parse::<DesktopMode>,
+        show: |v: &DesktopMode| v.as_str().to_owned(),
     }
     /// The central PostgreSQL the push sends to (a secret: it may hold the password).
     upstream_url: Option<UpstreamUrl> => UPSTREAM_URL {

@@ -49,6 +49,21 @@ struct Plan {
     next: Option<tokio::time::Instant>,
 }
 
+/// One push's outcome as the agent's notifications see it (the hook of
+/// [`Pusher::on_outcome`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Failures in a row after this push (0: it succeeded).
+    pub failures: u32,
+    /// Why it failed, in words (no secret: the upstream's errors are redacted).
+    pub error: Option<String>,
+    /// The upstream, password redacted.
+    pub target: String,
+}
+
+/// What [`Pusher::on_outcome`] is given.
+type OutcomeHook = Box<dyn Fn(PushOutcome) + Send + Sync>;
+
 /// The agent's pusher (see the module's documentation).
 pub struct Pusher {
     store: Store,
@@ -65,6 +80,8 @@ pub struct Pusher {
     /// The plan changed (a push's outcome): the loop looks at it again.
     replanned: Notify,
     stopping: AtomicBool,
+    /// Told every push's outcome (the agent's notifications: a stalled upstream).
+    outcome_hook: std::sync::OnceLock<OutcomeHook>,
 }
 
 impl Pusher {
@@ -86,7 +103,14 @@ impl Pusher {
             synced: watch::Sender::new(0),
             replanned: Notify::new(),
             stopping: AtomicBool::new(false),
+            outcome_hook: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Calls `hook` with every push's outcome from now on (set once; a second hook is
+    /// ignored). It must return at once: it runs inside the push.
+    pub fn on_outcome(&self, hook: impl Fn(PushOutcome) + Send + Sync + 'static) {
+        let _ = self.outcome_hook.set(Box::new(hook));
     }
 
     /// The upstream, password redacted.
@@ -134,6 +158,13 @@ impl Pusher {
             warn!("cannot record the next push attempt: {e}");
         }
         self.replanned.notify_one();
+        if let Some(hook) = self.outcome_hook.get() {
+            hook(PushOutcome {
+                failures: plan.failures,
+                error: outcome.as_ref().err().map(ToString::to_string),
+                target: self.url.shown().to_owned(),
+            });
+        }
         Ok(outcome?)
     }
 

@@ -14,6 +14,7 @@ mod keyring;
 mod limits;
 mod listing;
 mod lock;
+mod notifications;
 mod plant_status;
 mod portals;
 mod postgres;
