@@ -203,8 +203,12 @@ put_file() {
 save_manifest() {
     make_dir "$manifest_dir"
     printf '%s\n' "$manifest_entries" >"$root$manifest.tmp.$$"
-    chmod 0644 "$root$manifest.tmp.$$"
-    mv -f "$root$manifest.tmp.$$" "$root$manifest"
+    if cmp -s "$root$manifest.tmp.$$" "$root$manifest"; then
+        rm -f "$root$manifest.tmp.$$"
+    else
+        chmod 0644 "$root$manifest.tmp.$$"
+        mv -f "$root$manifest.tmp.$$" "$root$manifest"
+    fi
 }
 
 # --- service manager -------------------------------------------------------------------
@@ -254,6 +258,22 @@ if [ "$action" = uninstall ]; then
     if [ -z "$manifest_entries" ]; then
         say "nothing to uninstall: no install manifest at $root$manifest"
     fi
+    # The data and the config first, so the directories the install made around them
+    # can go too.
+    if [ "$purge" = yes ]; then
+        for dir in "$data_dir" "$config_dir"; do
+            if [ -e "$root$dir" ]; then
+                rm -rf "$root$dir"
+                say "removed $dir"
+            fi
+        done
+    else
+        for dir in "$data_dir" "$config_dir"; do
+            if [ -e "$root$dir" ]; then
+                say "kept $dir (remove it with --purge)"
+            fi
+        done
+    fi
     rm -f "$root$manifest"
     # Newest first: files, then the directories they were in (only when empty: anything
     # the user put there stays).
@@ -271,20 +291,6 @@ if [ "$action" = uninstall ]; then
                 ;;
         esac
     done
-    if [ "$purge" = yes ]; then
-        for dir in "$data_dir" "$config_dir"; do
-            if [ -e "$root$dir" ]; then
-                rm -rf "$root$dir"
-                say "removed $dir"
-            fi
-        done
-    else
-        for dir in "$data_dir" "$config_dir"; do
-            if [ -e "$root$dir" ]; then
-                say "kept $dir (remove it with --purge)"
-            fi
-        done
-    fi
     if manager_reachable; then
         systemctl_mode daemon-reload || true
     fi
