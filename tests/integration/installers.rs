@@ -118,7 +118,10 @@ fn tree(root: &Path) -> Tree {
 
 /// The listing of a tree as "mode path" lines, for exact comparisons with readable diffs.
 fn listing(tree: &Tree) -> Vec<String> {
-    tree.iter().map(|(path, (mode, _, _))| format!("{mode:04o} {path}")).collect()
+    let mut lines: Vec<String> =
+        tree.iter().map(|(path, (mode, _, _))| format!("{mode:04o} {path}")).collect();
+    lines.sort();
+    lines
 }
 
 fn lines(expected: &[&str]) -> Vec<String> {
@@ -253,11 +256,16 @@ fn linux_user_uninstall_keeps_the_data_and_purge_removes_it() {
     assert_eq!(std::fs::read(&db).unwrap(), db_before, "the database is kept as it was");
 
     // Install again, then purge: the data and the config go too, and with them every
-    // directory the install made (only ~/.local/share, which plantsync made, is left).
+    // directory this install made. Left: ~/.config and ~/.local, which were there before
+    // it (the first install's uninstall kept them around the data), and ~/.local/share,
+    // which plantsync made.
     home.install(&["--binary", bin.to_str().unwrap(), "--tray"]);
     let out = home.install(&["--purge"]);
     assert!(stdout(&out).contains("removed"), "{}", stdout(&out));
-    assert_eq!(listing(&tree(&home.home())), lines(&["0700 .local", "0700 .local/share"]));
+    assert_eq!(
+        listing(&tree(&home.home())),
+        lines(&["0700 .config", "0700 .local", "0700 .local/share"])
+    );
 }
 
 #[test]
