@@ -36,11 +36,13 @@ fi
 #   systemd     systemd-analyze verify checks the units the installers write
 #   linting     shellcheck on installer/**/*.sh and the .deb's maintainer scripts
 #   python3     plistlib parses the macOS launchd plists
+#   desktop-file-utils  desktop-file-validate checks the tray's autostart entry
 #   cargo-deb   builds the .deb (a release build, once), which the test installs with dpkg
 installer_packages=()
 command -v systemd-analyze >/dev/null 2>&1 || installer_packages+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || installer_packages+=(shellcheck)
 command -v python3 >/dev/null 2>&1 || installer_packages+=(python3)
+command -v desktop-file-validate >/dev/null 2>&1 || installer_packages+=(desktop-file-utils)
 if ((${#installer_packages[@]})); then
     echo "==> installing system packages for the installer tests: ${installer_packages[*]}"
     sudo=""

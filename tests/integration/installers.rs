@@ -199,6 +199,14 @@ fn linux_user_install_creates_exactly_its_files_and_a_second_run_changes_nothing
         "the autostart entry runs the installed binary's tray:\n{desktop}"
     );
 
+    // Both the entry as shipped (the .deb's) and as installed follow the Desktop Entry spec.
+    require("desktop-file-validate", "desktop-file-utils");
+    run_ok(
+        Command::new("desktop-file-validate")
+            .arg(repo().join("assets/plantsync-tray.desktop"))
+            .arg(home.home().join(".config/autostart/plantsync-tray.desktop")),
+    );
+
     // No user manager answers in this sandbox: the script says what to run instead.
     assert!(
         stdout(&out).contains(
