@@ -39,6 +39,30 @@ if ((${#packages[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}"
 fi
 
+# --- Installers (tests/integration/installers.rs) -------------------------------------
+#   systemd     systemd-analyze verify checks the units the installers write
+#   linting     shellcheck on installer/**/*.sh and the .deb's maintainer scripts
+#   python3     plistlib parses the macOS launchd plists
+#   desktop-file-utils  desktop-file-validate checks the tray's autostart entry
+#   cargo-deb   builds the .deb (a release build, once), which the test installs with dpkg
+installer_packages=()
+command -v systemd-analyze >/dev/null 2>&1 || installer_packages+=(systemd)
+command -v shellcheck >/dev/null 2>&1 || installer_packages+=(shellcheck)
+command -v python3 >/dev/null 2>&1 || installer_packages+=(python3)
+command -v desktop-file-validate >/dev/null 2>&1 || installer_packages+=(desktop-file-utils)
+if ((${#installer_packages[@]})); then
+    echo "==> installing system packages for the installer tests: ${installer_packages[*]}"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${installer_packages[@]}"
+fi
+if ! cargo deb --version 2>/dev/null | grep -q ' 3\.8\.'; then
+    echo "==> installing cargo-deb 3.8"
+    cargo install cargo-deb --locked --version '~3.8'
+fi
+# --- end of the installers block -------------------------------------------------------
+
 for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done

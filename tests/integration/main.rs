@@ -10,6 +10,7 @@ mod config;
 mod files;
 mod fuzz;
 mod hostile;
+mod installers;
 mod keyring;
 mod limits;
 mod listing;
