@@ -138,10 +138,7 @@ fn agent(data_dir: &Path) -> Result<(u32, String, crate::domain::Secret), Look> 
         Ok(token) => Ok((agent.pid, api, token)),
         Err(e) => Err(Look::Unreachable {
             pid: agent.pid,
-            error: format!(
-                "cannot read the admin token: {}",
-                crate::datadir::dir::in_words(&e)
-            ),
+            error: format!("cannot read the admin token: {}", crate::datadir::dir::in_words(&e)),
         }),
     }
 }

@@ -65,9 +65,8 @@ mod id {
 }
 
 fn build_menu() -> anyhow::Result<(Menu, Items)> {
-    let lines: Vec<MenuItem> = (0..LINES)
-        .map(|i| MenuItem::with_id(format!("line-{i}"), "…", false, None))
-        .collect();
+    let lines: Vec<MenuItem> =
+        (0..LINES).map(|i| MenuItem::with_id(format!("line-{i}"), "…", false, None)).collect();
     let items = Items {
         lines,
         sync_plants: MenuItem::with_id(id::SYNC_PLANTS, "Sync plants now", false, None),

@@ -68,7 +68,7 @@ impl IconState {
 }
 
 /// How many status lines the menu has (always the same items; their text changes).
-pub const LINES: usize = 9;
+pub const LINES: usize = 10;
 
 /// Everything the GUI shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,7 +114,8 @@ pub fn view(
                     format!("Agent: {why}; retrying"),
                     unknown("Last plant sync"),
                     unknown("Last alert sync"),
-                    unknown("Next runs"),
+                    unknown("Next plant sync"),
+                    unknown("Next alert sync"),
                     unknown("Window"),
                     unknown("Needs action"),
                     unknown("Syncing"),
@@ -168,10 +169,7 @@ fn status_view(
         "Needs action: nothing".to_owned()
     } else {
         attention.push(format!("new credentials needed for {}", needing.join(", ")));
-        format!(
-            "Needs action: new credentials for {} (plantsync vendor set)",
-            needing.join(", ")
-        )
+        format!("Needs action: new credentials for {} (plantsync vendor set)", needing.join(", "))
     };
 
     let progress = |noun: &str, current: &CurrentRun| {
@@ -181,10 +179,11 @@ fn status_view(
             p.vendors_done, p.vendors_total, p.rows_stored
         )
     };
-    let going: Vec<String> = [("plants", &status.schedule.plants), ("alerts", &status.schedule.alerts)]
-        .into_iter()
-        .filter_map(|(noun, kind)| kind.current.as_ref().map(|c| progress(noun, c)))
-        .collect();
+    let going: Vec<String> =
+        [("plants", &status.schedule.plants), ("alerts", &status.schedule.alerts)]
+            .into_iter()
+            .filter_map(|(noun, kind)| kind.current.as_ref().map(|c| progress(noun, c)))
+            .collect();
     let syncing = if going.is_empty() {
         "Syncing: nothing now".to_owned()
     } else {
@@ -199,7 +198,10 @@ fn status_view(
                 CentralUpTo::Until { at } => format!("everything up to {} is central", when(&at)),
             };
             if up.state.retry.failures > 0 {
-                attention.push(format!("the upstream push failed {} times in a row", up.state.retry.failures));
+                attention.push(format!(
+                    "the upstream push failed {} times in a row",
+                    up.state.retry.failures
+                ));
             }
             format!("Upstream: {} rows pending; {central}", up.state.pending())
         }
@@ -220,14 +222,14 @@ fn status_view(
         icon,
         tooltip,
         lines: [
-            format!("Agent: pid {pid}{}", if paused { ", automatic syncs paused" } else { "" }),
+            format!(
+                "Agent: running (pid {pid}){}",
+                if paused { ", automatic syncs paused" } else { "" }
+            ),
             last("plant", &status.schedule.plants, status.store.last_plant_run_at.as_ref()),
             last("alert", &status.schedule.alerts, status.store.last_alert_run_at.as_ref()),
-            format!(
-                "Next runs: plants {}; alerts {}",
-                status.next.plants.describe(zone, now),
-                status.next.alerts.describe(zone, now)
-            ),
+            format!("Next plant sync: {}", status.next.plants.describe(zone, now)),
+            format!("Next alert sync: {}", status.next.alerts.describe(zone, now)),
             format!("Window: {}", status.window.describe(now)),
             needs_action,
             syncing,
@@ -276,7 +278,10 @@ mod tests {
             chrono_tz::UTC,
             now,
         );
-        assert_eq!(v.lines[0], "Agent: the agent (pid 7) does not answer: connection refused; retrying");
+        assert_eq!(
+            v.lines[0],
+            "Agent: the agent (pid 7) does not answer: connection refused; retrying"
+        );
         assert_eq!(v.lines[LINES - 1], "Last request: Sync plants: ok");
     }
 }

@@ -243,9 +243,6 @@ async fn the_menu_syncs_pauses_and_quits_while_the_agent_runs_on() {
 
     // The first enabled item: "Sync plants now".
     open_menu(&display);
-    if let Some(file) = std::env::var_os("PLANTSYNC_TRAY_SCREENSHOT") {
-        x(&display, "import", &["-window", "root", &file.to_string_lossy()]);
-    }
     choose(&display, &["Down", "Return"]);
     wait_until("a finished plant run from the tray", || tray_runs(&sandbox).trim() == "plants ok");
     let logged = log_of(&log);
@@ -253,6 +250,11 @@ async fn the_menu_syncs_pauses_and_quits_while_the_agent_runs_on() {
 
     // Sync plants, Sync alerts, (Push is disabled: no upstream), Pause.
     open_menu(&display);
+    if let Some(file) = std::env::var_os("PLANTSYNC_TRAY_SCREENSHOT") {
+        // Once the menu shows the run's outcome (the lines refresh every few seconds).
+        std::thread::sleep(Duration::from_secs(4));
+        x(&display, "import", &["-window", "root", &file.to_string_lossy()]);
+    }
     choose(&display, &["Down", "Down", "Down", "Return"]);
     let mut paused = false;
     let deadline = Instant::now() + DEADLINE;
