@@ -181,9 +181,8 @@ fn without_url(e: reqwest::Error) -> String {
 /// Sends `request` and says how it went.
 async fn send(client: &reqwest::Client, data_dir: &Path, request: Request) -> String {
     let label = request.label();
-    let (_, api, token) = match agent(data_dir) {
-        Ok(found) => found,
-        Err(_) => return format!("{label}: no agent answers"),
+    let Ok((_, api, token)) = agent(data_dir) else {
+        return format!("{label}: no agent answers");
     };
     let path = match request {
         Request::Sync(kind) => format!("/api/cron/sync-{kind}"),

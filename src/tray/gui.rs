@@ -162,6 +162,8 @@ fn init_gtk() {
             );
             said = true;
         }
+        // The GTK thread before anything else runs (no async runtime here to block).
+        #[allow(clippy::disallowed_methods)]
         std::thread::sleep(DISPLAY_RETRY);
     }
     if said {

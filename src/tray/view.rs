@@ -97,7 +97,7 @@ pub fn view(
     now: DateTime<Utc>,
 ) -> View {
     let request = format!("Last request: {}", last_request.unwrap_or("none from this tray"));
-    let status = match look {
+    match look {
         Look::Answered { pid, status } => status_view(*pid, status, request, zone, now),
         Look::NoAgent | Look::Unreachable { .. } => {
             let why = match look {
@@ -127,8 +127,7 @@ pub fn view(
                 answered: false,
             }
         }
-    };
-    status
+    }
 }
 
 fn status_view(

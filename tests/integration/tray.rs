@@ -29,6 +29,8 @@ impl Drop for Proc {
     }
 }
 
+/// Polls `ready` on the test's own thread (the simulator runs on a runtime of its own).
+#[allow(clippy::disallowed_methods)]
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
     while !ready() {
@@ -185,12 +187,22 @@ fn agent(sandbox: &Sandbox) -> (Proc, String, String) {
     (child, api, token)
 }
 
+/// The simulator, on a runtime of its own that serves it while the test's thread waits.
+fn simulator_runtime() -> (tokio::runtime::Runtime, plantsync::simulator::Simulator) {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = runtime.block_on(simulator());
+    (runtime, sim)
+}
+
 /// `GET /api/status` of the agent (`None`: it does not answer).
-async fn api_status(api: &str, token: &str) -> Option<Value> {
-    let client = plantsync::vendors::http::plain_client(Duration::from_secs(10)).unwrap();
-    let response =
-        client.get(format!("http://{api}/api/status")).bearer_auth(token).send().await.ok()?;
-    response.error_for_status().ok()?.json().await.ok()
+fn api_status(runtime: &tokio::runtime::Runtime, api: &str, token: &str) -> Option<Value> {
+    runtime.block_on(async {
+        let client = plantsync::vendors::http::plain_client(Duration::from_secs(10)).unwrap();
+        let response =
+            client.get(format!("http://{api}/api/status")).bearer_auth(token).send().await.ok()?;
+        response.error_for_status().ok()?.json().await.ok()
+    })
 }
 
 /// `plantsync tray` on `display` for the sandbox; its stderr (the log) goes to the file
@@ -228,9 +240,9 @@ fn tray_runs(sandbox: &Sandbox) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_menu_syncs_pauses_and_quits_while_the_agent_runs_on() {
-    let sim = simulator().await;
+#[test]
+fn the_menu_syncs_pauses_and_quits_while_the_agent_runs_on() {
+    let (runtime, sim) = simulator_runtime();
     let sandbox = Sandbox::new();
     add_vendors(&sandbox, &sim, 2);
     let (_agent, api, token) = agent(&sandbox);
@@ -252,24 +264,21 @@ async fn the_menu_syncs_pauses_and_quits_while_the_agent_runs_on() {
     open_menu(&display);
     if let Some(file) = std::env::var_os("PLANTSYNC_TRAY_SCREENSHOT") {
         // Once the menu shows the run's outcome (the lines refresh every few seconds).
+        #[allow(clippy::disallowed_methods)]
         std::thread::sleep(Duration::from_secs(4));
         x(&display, "import", &["-window", "root", &file.to_string_lossy()]);
     }
     choose(&display, &["Down", "Down", "Down", "Return"]);
-    let mut paused = false;
-    let deadline = Instant::now() + DEADLINE;
-    while !paused {
-        assert!(Instant::now() < deadline, "the agent never said paused");
-        paused = api_status(&api, &token).await.is_some_and(|s| s["schedule"]["paused"] == true);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("the agent to say paused", || {
+        api_status(&runtime, &api, &token).is_some_and(|s| s["schedule"]["paused"] == true)
+    });
     assert!(log_of(&log).contains("tray: Pause: automatic syncs paused"));
 
     // Up from the top is the last item: "Quit tray".
     open_menu(&display);
     choose(&display, &["Up", "Return"]);
     assert_eq!(exit_code(&mut tray), Some(0), "{}", log_of(&log));
-    let status = api_status(&api, &token).await.expect("the agent still answers");
+    let status = api_status(&runtime, &api, &token).expect("the agent still answers");
     assert_eq!(status["schedule"]["paused"], true);
     // Only the tray's one request ran from it.
     assert_eq!(tray_runs(&sandbox).trim(), "plants ok");
@@ -297,9 +306,9 @@ fn a_tray_started_before_the_display_and_the_tray_host_appears_once_they_do() {
     assert_eq!(logged.matches("no agent runs").count(), 1, "said once: {logged}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_x_server_under_the_tray_leaves_the_agent_running() {
-    let sim = simulator().await;
+#[test]
+fn killing_the_x_server_under_the_tray_leaves_the_agent_running() {
+    let (runtime, sim) = simulator_runtime();
     let sandbox = Sandbox::new();
     add_vendors(&sandbox, &sim, 1);
     let (_agent, api, token) = agent(&sandbox);
@@ -312,7 +321,7 @@ async fn killing_the_x_server_under_the_tray_leaves_the_agent_running() {
     // GTK ends the tray's process when its display goes away; the agent is another one.
     let code = exit_code(&mut tray);
     assert_ne!(code, Some(0), "{}", log_of(&log));
-    assert!(api_status(&api, &token).await.is_some(), "the agent answers");
+    assert!(api_status(&runtime, &api, &token).is_some(), "the agent answers");
     // And it still syncs: `plantsync sync plants` goes through it.
     sandbox.ok(&["sync", "plants"]);
     let runs = sqlite3(&sandbox.db(), "SELECT source || ' ' || status FROM sync_runs");
