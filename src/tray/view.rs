@@ -283,4 +283,105 @@ mod tests {
         );
         assert_eq!(v.lines[LINES - 1], "Last request: Sync plants: ok");
     }
+
+    /// An answer with nothing to report, `paused` or not.
+    fn answer(paused: bool) -> StatusResponse {
+        let store = serde_json::from_value(serde_json::json!({
+            "database_path": "/data/plantsync.db", "database_bytes": 0, "schema_version": 3,
+            "organizations": 1, "vendors": 2, "active_vendors": 2, "plants": 0,
+            "active_plants": 0, "alerts": 0, "active_alerts": 0, "vendor_health": []
+        }))
+        .unwrap();
+        StatusResponse {
+            schedule: crate::schedule::Status { paused, ..Default::default() },
+            window: crate::api::wire::WindowStatus {
+                start: "19:00".into(),
+                end: "06:00".into(),
+                timezone: "Asia/Kolkata".into(),
+                active: false,
+                opens_at: None,
+            },
+            next: crate::schedule::NextRuns {
+                plants: crate::schedule::NextRun::Paused,
+                alerts: crate::schedule::NextRun::Disabled,
+            },
+            store,
+            upstream: None,
+        }
+    }
+
+    fn vendor(name: &str, active: bool, needs_action: bool) -> crate::store::VendorHealth {
+        serde_json::from_value(serde_json::json!({
+            "id": 1, "name": name, "kind": "solarman", "is_active": active,
+            "consecutive_failures": 0, "alerts_consecutive_failures": 0,
+            "needs_user_action": needs_action
+        }))
+        .unwrap()
+    }
+
+    fn answered(status: StatusResponse) -> View {
+        view(&Look::Answered { pid: 9, status: Box::new(status) }, None, chrono_tz::UTC, Utc::now())
+    }
+
+    #[test]
+    fn a_pause_shows_as_the_paused_icon_and_offers_resume() {
+        let v = answered(answer(true));
+        assert_eq!(v.icon, IconState::Paused);
+        assert_eq!(v.lines[0], "Agent: running (pid 9), automatic syncs paused");
+        assert_eq!((v.paused, v.answered, v.can_push), (Some(true), true, false));
+        assert_eq!(v.lines[8], "Upstream: not configured");
+        assert_eq!(answered(answer(false)).icon, IconState::Idle);
+    }
+
+    #[test]
+    fn a_vendor_needing_new_credentials_wins_over_a_pause_and_is_named() {
+        let mut status = answer(true);
+        status.store.vendor_health =
+            vec![vendor("roof", true, true), vendor("old", false, true), vendor("ok", true, false)];
+        let v = answered(status);
+        assert_eq!(v.icon, IconState::Attention);
+        assert_eq!(v.lines[6], "Needs action: new credentials for roof (plantsync vendor set)");
+        assert!(v.tooltip.contains("new credentials needed for roof"), "{}", v.tooltip);
+        assert!(!v.tooltip.contains("old"), "an inactive vendor is not asked about");
+    }
+
+    #[test]
+    fn a_sync_going_on_is_said_in_words_and_does_not_change_the_icon() {
+        let mut status = answer(false);
+        status.schedule.plants.current = Some(CurrentRun {
+            source: crate::domain::RunSource::Tray,
+            vendors: 2,
+            started_at: Timestamp::now(),
+            progress: crate::domain::ProgressSnapshot {
+                vendors_done: 1,
+                vendors_total: 2,
+                rows_stored: 20,
+            },
+        });
+        let v = answered(status);
+        assert_eq!(v.icon, IconState::Idle);
+        assert_eq!(v.lines[7], "Syncing: plants 1 of 2 vendors, 20 rows stored");
+        assert!(v.tooltip.ends_with("(syncing plants 1 of 2 vendors, 20 rows stored)"));
+    }
+
+    #[test]
+    fn a_failed_run_and_a_failing_push_need_attention() {
+        let mut status = answer(false);
+        status.schedule.alerts.last_run_status = Some(RunStatus::Failed);
+        status.schedule.alerts.last_run_finished_at = Some(Timestamp::now());
+        status.upstream = Some(
+            serde_json::from_value(serde_json::json!({
+                "target": "postgres://central/db", "agent_id": "a1", "tables": [],
+                "last_push": null, "retry": {"failures": 3}
+            }))
+            .unwrap(),
+        );
+        let v = answered(status);
+        assert_eq!(v.icon, IconState::Attention);
+        assert!(v.lines[2].ends_with(": failed"), "{}", v.lines[2]);
+        assert_eq!(v.lines[8], "Upstream: 0 rows pending; nothing is central yet");
+        assert!(v.can_push);
+        assert!(v.tooltip.contains("the last alert sync failed"), "{}", v.tooltip);
+        assert!(v.tooltip.contains("the upstream push failed 3 times in a row"), "{}", v.tooltip);
+    }
 }
