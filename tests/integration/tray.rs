@@ -30,12 +30,11 @@ impl Drop for Proc {
 }
 
 /// Polls `ready` on the test's own thread (the simulator runs on a runtime of its own).
-#[allow(clippy::disallowed_methods)]
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
     while !ready() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
+        pause(Duration::from_millis(100));
     }
 }
 
@@ -50,19 +49,38 @@ fn x(display: &str, program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Xvfb on a display it picks itself (`-displayfd`): the process and `:N`.
+/// Xvfb on a display it picks itself (`-displayfd`): the process and `:N`, once a client
+/// can connect to it. A server that says a display and then does not answer on it (seen
+/// with several started at once) is replaced by a new one.
 fn xvfb() -> (Proc, String) {
-    let mut child = Command::new("Xvfb")
-        .args(["-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Xvfb must be installed (package xvfb; tests/run.sh installs it)");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let display = format!(":{}", line.trim());
-    assert!(display.len() > 1, "Xvfb did not say its display");
-    (Proc(child), display)
+    for _ in 0..5 {
+        let mut child = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb must be installed (package xvfb; tests/run.sh installs it)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let (mut server, display) = (Proc(child), format!(":{}", line.trim()));
+        if line.trim().is_empty() {
+            continue;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && server.0.try_wait().unwrap().is_none() {
+            if !x(&display, "xdpyinfo", &[]).is_empty() {
+                return (server, display);
+            }
+            pause(Duration::from_millis(100));
+        }
+    }
+    panic!("no Xvfb answered on the display it said, five times");
+}
+
+/// Sleeps on the test's own thread.
+#[allow(clippy::disallowed_methods)]
+fn pause(duration: Duration) {
+    std::thread::sleep(duration);
 }
 
 /// Xvfb on `display` (a number no server uses).
@@ -89,18 +107,27 @@ fn unused_display() -> String {
         .unwrap()
 }
 
-/// trayer, the XEmbed tray host, once its panel is up.
+/// trayer, the XEmbed tray host, once its panel is up (started again if it exits before).
 fn trayer(display: &str) -> Proc {
-    let child = Command::new("trayer")
-        .args(["--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32"])
-        .args(["--SetDockType", "true", "--transparent", "false", "--tint", "0xffffff"])
-        .env("DISPLAY", display)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("trayer must be installed (package trayer; tests/run.sh installs it)");
-    wait_until("trayer's panel", || panel(display).is_some());
-    Proc(child)
+    let start = || {
+        Command::new("trayer")
+            .args(["--edge", "top", "--align", "right", "--widthtype", "request"])
+            .args(["--height", "32", "--SetDockType", "true", "--transparent", "false"])
+            .args(["--tint", "0xffffff"])
+            .env("DISPLAY", display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("trayer must be installed (package trayer; tests/run.sh installs it)")
+    };
+    let mut host = Proc(start());
+    wait_until("trayer's panel", || {
+        if host.0.try_wait().unwrap().is_some() {
+            host = Proc(start());
+        }
+        panel(display).is_some()
+    });
+    host
 }
 
 /// The id of trayer's panel window.
@@ -141,12 +168,20 @@ fn menu_open(display: &str) -> bool {
     })
 }
 
-/// Opens the menu with a right click on the icon and waits until it is on screen.
+/// Opens the menu with a right click on the icon and waits until it is on screen. A click
+/// the icon was not ready for yet is lost, so it clicks again each few looks until the
+/// menu shows (or the deadline fails the test).
 fn open_menu(display: &str) {
     let (cx, cy) = embedded_icon(display).expect("the icon is embedded");
     let (cx, cy) = (cx.to_string(), cy.to_string());
-    x(display, "xdotool", &["mousemove", &cx, &cy, "click", "3"]);
-    wait_until("the tray's menu", || menu_open(display));
+    let mut looks = 0;
+    wait_until("the tray's menu", || {
+        if looks % 30 == 0 {
+            x(display, "xdotool", &["mousemove", &cx, &cy, "click", "3"]);
+        }
+        looks += 1;
+        menu_open(display)
+    });
 }
 
 /// Presses `keys` in the open menu and waits until it has closed.
@@ -251,7 +286,7 @@ fn the_menu_syncs_pauses_and_quits_while_the_agent_runs_on() {
     let (mut tray, log) = tray(&sandbox, &display);
     wait_until("the icon in trayer", || embedded_icon(&display).is_some());
     // The sync items are enabled once the agent has answered.
-    wait_until("the tray to reach the agent", || log_of(&log).contains("answers"));
+    wait_until("the tray to reach the agent", || log_of(&log).contains(") answers"));
 
     // The first enabled item: "Sync plants now".
     open_menu(&display);
@@ -264,8 +299,7 @@ fn the_menu_syncs_pauses_and_quits_while_the_agent_runs_on() {
     open_menu(&display);
     if let Some(file) = std::env::var_os("PLANTSYNC_TRAY_SCREENSHOT") {
         // Once the menu shows the run's outcome (the lines refresh every few seconds).
-        #[allow(clippy::disallowed_methods)]
-        std::thread::sleep(Duration::from_secs(4));
+        pause(Duration::from_secs(4));
         x(&display, "import", &["-window", "root", &file.to_string_lossy()]);
     }
     choose(&display, &["Down", "Down", "Down", "Return"]);
@@ -316,7 +350,7 @@ fn killing_the_x_server_under_the_tray_leaves_the_agent_running() {
     let _trayer = trayer(&display);
     let (mut tray, log) = tray(&sandbox, &display);
     wait_until("the icon in trayer", || embedded_icon(&display).is_some());
-    wait_until("the tray to reach the agent", || log_of(&log).contains("answers"));
+    wait_until("the tray to reach the agent", || log_of(&log).contains(") answers"));
     drop(xvfb);
     // GTK ends the tray's process when its display goes away; the agent is another one.
     let code = exit_code(&mut tray);
