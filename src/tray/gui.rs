@@ -246,6 +246,17 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         }
         gtk::glib::ControlFlow::Continue
     });
+    // SIGTERM (a session ending) and Ctrl-C end the tray like Quit, so its icon images
+    // are removed rather than left in the temp dir.
+    #[cfg(unix)]
+    for signal in [15, 2]
+    /* SIGTERM, SIGINT */
+    {
+        gtk::glib::unix_signal_add_local(signal, || {
+            gtk::main_quit();
+            gtk::glib::ControlFlow::Break
+        });
+    }
     gtk::main();
     drop(images);
     Ok(())

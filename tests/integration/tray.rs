@@ -23,7 +23,17 @@ const DEADLINE: Duration = Duration::from_secs(60);
 struct Proc(Child);
 
 impl Drop for Proc {
+    /// SIGTERM first, so Xvfb removes its lock file and socket (SIGKILL would leave them
+    /// in /tmp), then SIGKILL for what did not end within 5 s.
     fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let pid = self.0.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+                pause(Duration::from_millis(20));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -91,20 +101,42 @@ fn xvfb_on(display: &str) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("Xvfb must be installed");
-    wait_until("Xvfb", || !x(display, "xdpyinfo", &[]).is_empty());
-    Proc(child)
+    let mut server = Proc(child);
+    wait_until("Xvfb", || {
+        let exited = server.0.try_wait().unwrap();
+        assert!(exited.is_none(), "Xvfb {display} exited ({exited:?}): another server took it?");
+        !x(display, "xdpyinfo", &[]).is_empty()
+    });
+    server
 }
 
-/// A display number no X server uses now (no lock file, no socket).
-fn unused_display() -> String {
-    let start = 200 + std::process::id() % 500;
-    (start..start + 500)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        })
-        .map(|n| format!(":{n}"))
-        .unwrap()
+/// A display number no X server uses now (no lock file, no socket), claimed for this test
+/// by a file of its own created exclusively, so two test processes running at once never
+/// pick the same one between choosing it and starting Xvfb on it.
+struct ClaimedDisplay {
+    display: String,
+    claim: PathBuf,
+}
+
+impl ClaimedDisplay {
+    fn new() -> Self {
+        let start = 200 + std::process::id() % 500;
+        for n in (start..700).chain(200..start) {
+            let claim = PathBuf::from(format!("/tmp/.plantsync-tray-test-display-{n}"));
+            let free = !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists();
+            if free && std::fs::File::create_new(&claim).is_ok() {
+                return Self { display: format!(":{n}"), claim };
+            }
+        }
+        panic!("no free X display number between 200 and 700");
+    }
+}
+
+impl Drop for ClaimedDisplay {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.claim);
+    }
 }
 
 /// trayer, the XEmbed tray host, once its panel is up (started again if it exits before).
@@ -321,7 +353,8 @@ fn the_menu_syncs_pauses_and_quits_while_the_agent_runs_on() {
 #[test]
 fn a_tray_started_before_the_display_and_the_tray_host_appears_once_they_do() {
     let sandbox = Sandbox::new();
-    let display = unused_display();
+    let claimed = ClaimedDisplay::new();
+    let display = claimed.display.clone();
     let (_tray, log) = tray(&sandbox, &display);
     wait_until("the tray to say there is no display", || log_of(&log).contains("no display"));
     let _xvfb = xvfb_on(&display);
@@ -332,9 +365,16 @@ fn a_tray_started_before_the_display_and_the_tray_host_appears_once_they_do() {
     // No tray host yet: nothing is embedded anywhere.
     assert!(embedded_icon(&display).is_none());
     let _trayer = trayer(&display);
-    wait_until("the icon in the tray host that started later", || {
-        embedded_icon(&display).is_some()
-    });
+    let deadline = Instant::now() + DEADLINE;
+    while embedded_icon(&display).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no icon in the tray host that started later; the tray said:\n{}\nthe windows:\n{}",
+            log_of(&log),
+            x(&display, "xwininfo", &["-root", "-tree"])
+        );
+        pause(Duration::from_millis(100));
+    }
     let logged = log_of(&log);
     assert_eq!(logged.matches("no display").count(), 1, "said once: {logged}");
     assert_eq!(logged.matches("no agent runs").count(), 1, "said once: {logged}");
