@@ -41,3 +41,19 @@ pub fn run(_settings: &Settings) -> anyhow::Result<()> {
     )
     .into())
 }
+
+#[cfg(all(test, not(feature = "tray")))]
+mod tests {
+    #[test]
+    fn a_build_without_the_feature_refuses_as_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = crate::config::Inputs {
+            default_data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let settings = crate::config::Settings::resolve(&inputs).unwrap();
+        let error = super::run(&settings).unwrap_err();
+        assert!(error.is::<crate::cli::commands::UsageError>(), "{error}");
+        assert!(error.to_string().contains("--features tray"), "{error}");
+    }
+}
