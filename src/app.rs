@@ -115,6 +115,18 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     if let Command::Run = cli.command {
         return run_agent(settings, log);
     }
+    // The tray is a client of the agent: no store, no lock; it logs to stderr only (the
+    // log files are the agent's).
+    if let Command::Tray = cli.command {
+        *log = Some(logging::init(&LogOptions {
+            level: settings.log_level.value.clone(),
+            console_level: None,
+            dir: None,
+            retention_days: settings.log_retention_days.value as usize,
+            timezone: settings.timezone.value,
+        }));
+        return crate::tray::run(&settings);
+    }
     // The central schema needs no data dir: printing it needs nothing, creating it only
     // the URL.
     // (An export reads the data dir's store: it goes the common way below.)
@@ -385,6 +397,7 @@ async fn run_command(
         | Command::Config(_)
         | Command::Simulate(_)
         | Command::Run
+        | Command::Tray
         | Command::Token(_) => Ok(()),
     }
 }
@@ -421,6 +434,7 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Demo(_) => "demo",
         Command::Simulate(_) => "simulate",
         Command::Run => "agent",
+        Command::Tray => "tray",
         Command::Token(_) => "token",
         Command::Secrets(SecretsCommand::Move { .. }) => "secrets-move",
         Command::Push(_) => "push",

@@ -34,6 +34,8 @@
 //! * **logging** renders the original's context line
 //!   `[timestamp] [SOURCE] [OPERATION] [LEVEL] [Vendor:ID] [Org:ID] message` from tracing
 //!   spans, so nested work inherits its context.
+//! * **tray** is `plantsync tray` (feature `tray`): the desktop's tray icon and menu, a
+//!   client of the running agent's API in a process of its own.
 //! * **cli** defines the commands and their table, JSON and CSV output; **app** is the
 //!   composition root that `main` hands the command line to.
 
@@ -50,6 +52,7 @@ pub mod secrets;
 pub mod simulator;
 pub mod store;
 pub mod sync;
+mod tray;
 mod upstream;
 pub mod vendors;
 

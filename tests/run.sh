@@ -31,6 +31,16 @@ command -v dunst >/dev/null 2>&1 || packages+=(dunst)
 command -v notify-send >/dev/null 2>&1 || packages+=(libnotify-bin)
 command -v Xvfb >/dev/null 2>&1 || packages+=(xvfb)
 command -v dbus-run-session >/dev/null 2>&1 || packages+=(dbus)
+# The tray (feature `tray`; CI builds --all-features, so before the first cargo command):
+#   libgtk-3-dev                 GTK3 headers, to build tray-icon's Linux backend
+#   libayatana-appindicator3-1   the AppIndicator library the tray loads at run time (dlopen)
+#   xvfb xauth                   an X server without a screen (tests/integration/tray.rs)
+#   trayer                       an XEmbed tray host;  xdotool: the test's clicks and keys
+#   x11-utils                    xwininfo, xdpyinfo;   imagemagick: `import` (screenshots)
+#   dbus                         dbus-run-session (the tray's session bus, when there is one)
+for package in libgtk-3-dev libayatana-appindicator3-1 xvfb xauth trayer xdotool x11-utils imagemagick dbus; do
+    dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q "ok installed" || packages+=("$package")
+done
 if ((${#packages[@]})); then
     echo "==> installing system packages: ${packages[*]}"
     sudo=""

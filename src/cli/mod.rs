@@ -73,6 +73,9 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run the agent: the schedule and the loopback control API, until Ctrl-C or SIGTERM.
     Run,
+    /// Show the agent's state in the desktop's tray, with a menu to sync, push, pause and
+    /// resume (a client of the running agent; builds without the `tray` feature say so).
+    Tray,
     /// Show or rotate the admin token of the loopback API.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -164,6 +167,7 @@ impl Command {
             | Self::Demo(_)
             | Self::Simulate(_)
             | Self::Run
+            | Self::Tray
             | Self::Token(_)
             | Self::Secrets(_)
             | Self::Push(_)

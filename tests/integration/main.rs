@@ -24,6 +24,8 @@ mod secrets;
 mod support;
 mod sync;
 mod sync_cli;
+#[cfg(feature = "tray")]
+mod tray;
 mod upstream;
 mod upstream_faults;
 mod upstream_queue;

@@ -1,0 +1,230 @@
+//! The tray's worker thread: a small current-thread tokio runtime that looks at the agent
+//! every few seconds and sends the menu's requests, so the GTK thread never waits on the
+//! network. It finds the agent like the CLI does (the data dir's `agent.json`) and reads
+//! the admin token on every request, so a rotated token or a restarted agent (a new port)
+//! is picked up at once.
+
+use super::view::Look;
+use crate::api::wire::{ErrorBody, PauseResponse, RunResponse, StatusResponse};
+use crate::domain::{RunKind, RunSource};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How often the tray looks at the agent (and so how old a status line can be).
+pub const LOOK_EVERY: Duration = Duration::from_secs(3);
+
+/// What a menu item asks of the agent: the same requests the CLI sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// `POST /api/cron/sync-plants|alerts?source=tray` (`plantsync sync plants|alerts`).
+    Sync(RunKind),
+    /// `POST /api/push` (`plantsync push`).
+    Push,
+    /// `POST /api/pause`.
+    Pause,
+    /// `POST /api/resume`.
+    Resume,
+}
+
+impl Request {
+    /// The menu item's words, for the "Last request" line and the log.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Sync(RunKind::Plants) => "Sync plants",
+            Self::Sync(RunKind::Alerts) => "Sync alerts",
+            Self::Push => "Push",
+            Self::Pause => "Pause",
+            Self::Resume => "Resume",
+        }
+    }
+}
+
+/// What the worker tells the GUI.
+#[derive(Debug)]
+pub enum Event {
+    /// A look at the agent.
+    Looked(Look),
+    /// A request's outcome, in words.
+    Answered(String),
+}
+
+/// Starts the worker; the GUI sends requests with the returned sender and receives
+/// [`Event`]s on `events`. The worker ends when the GUI drops its receiver.
+pub fn spawn(
+    data_dir: PathBuf,
+    events: std::sync::mpsc::Sender<Event>,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedSender<Request>> {
+    let (requests, mut incoming) = tokio::sync::mpsc::unbounded_channel::<Request>();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // No timeout of its own on sync requests (the agent answers when its run is done, the
+    // vendor deadline bounds that); looks have theirs.
+    let client = crate::vendors::http::plain_client(Duration::from_secs(24 * 3600))?;
+    std::thread::Builder::new().name("tray-worker".into()).spawn(move || {
+        runtime.block_on(async move {
+            let mut ticker = tokio::time::interval(LOOK_EVERY);
+            let mut said = Said::Nothing;
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {
+                        let look = look(&client, &data_dir).await;
+                        said.log_change(&look, &data_dir);
+                        if events.send(Event::Looked(look)).is_err() {
+                            break;
+                        }
+                    }
+                    request = incoming.recv() => {
+                        let Some(request) = request else { break };
+                        let (client, dir, events) = (client.clone(), data_dir.clone(), events.clone());
+                        // Its own task: a sync's answer takes as long as the run, and the
+                        // status lines keep refreshing meanwhile.
+                        tokio::spawn(async move {
+                            tracing::info!("tray: {} requested", request.label());
+                            let outcome = send(&client, &dir, request).await;
+                            tracing::info!("tray: {outcome}");
+                            let _ = events.send(Event::Answered(outcome));
+                            let _ = events.send(Event::Looked(look(&client, &dir).await));
+                        });
+                    }
+                }
+            }
+        });
+    })?;
+    Ok(requests)
+}
+
+/// What the log has said about the agent, so each change is logged once (not every look).
+#[derive(Debug, PartialEq, Eq)]
+enum Said {
+    Nothing,
+    NoAgent,
+    Unreachable(u32),
+    Answers(u32),
+}
+
+impl Said {
+    fn log_change(&mut self, look: &Look, data_dir: &Path) {
+        let now = match look {
+            Look::NoAgent => Self::NoAgent,
+            Look::Unreachable { pid, .. } => Self::Unreachable(*pid),
+            Look::Answered { pid, .. } => Self::Answers(*pid),
+        };
+        if now == *self {
+            return;
+        }
+        match look {
+            Look::NoAgent => tracing::warn!(
+                "tray: no agent runs on {} (start it with `plantsync run`); asking again every {} s",
+                data_dir.display(),
+                LOOK_EVERY.as_secs()
+            ),
+            Look::Unreachable { pid, error } => tracing::warn!(
+                "tray: the agent (pid {pid}) does not answer: {error}; asking again every {} s",
+                LOOK_EVERY.as_secs()
+            ),
+            Look::Answered { pid, .. } => tracing::info!("tray: the agent (pid {pid}) answers"),
+        }
+        *self = now;
+    }
+}
+
+/// The agent's address and the admin token, or the look that says why there is none.
+fn agent(data_dir: &Path) -> Result<(u32, String, crate::domain::Secret), Look> {
+    let Some(agent) = crate::datadir::lock::running_agent(data_dir) else {
+        return Err(Look::NoAgent);
+    };
+    // Still starting (recovering, binding): not there yet.
+    let Some(api) = agent.api else { return Err(Look::NoAgent) };
+    match crate::datadir::token::read(data_dir) {
+        Ok(token) => Ok((agent.pid, api, token)),
+        Err(e) => Err(Look::Unreachable {
+            pid: agent.pid,
+            error: format!("cannot read the admin token: {}", crate::datadir::dir::in_words(&e)),
+        }),
+    }
+}
+
+/// One look: `GET /api/status`.
+async fn look(client: &reqwest::Client, data_dir: &Path) -> Look {
+    let (pid, api, token) = match agent(data_dir) {
+        Ok(found) => found,
+        Err(look) => return look,
+    };
+    let answer = async {
+        let response = client
+            .get(format!("http://{api}/api/status"))
+            .bearer_auth(token.expose())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?
+            .error_for_status()?;
+        response.json::<StatusResponse>().await
+    };
+    match answer.await {
+        Ok(status) => Look::Answered { pid, status: Box::new(status) },
+        Err(e) => Look::Unreachable { pid, error: without_url(e) },
+    }
+}
+
+/// A reqwest error in words without its URL (the address is said elsewhere).
+fn without_url(e: reqwest::Error) -> String {
+    if e.is_connect() {
+        "connection refused".to_owned()
+    } else if e.is_timeout() {
+        "no answer within 5 s".to_owned()
+    } else if let Some(status) = e.status() {
+        format!("HTTP {status}")
+    } else {
+        e.without_url().to_string()
+    }
+}
+
+/// Sends `request` and says how it went.
+async fn send(client: &reqwest::Client, data_dir: &Path, request: Request) -> String {
+    let label = request.label();
+    let Ok((_, api, token)) = agent(data_dir) else {
+        return format!("{label}: no agent answers");
+    };
+    let path = match request {
+        Request::Sync(kind) => format!("/api/cron/sync-{kind}"),
+        Request::Push => "/api/push".to_owned(),
+        Request::Pause => "/api/pause".to_owned(),
+        Request::Resume => "/api/resume".to_owned(),
+    };
+    let mut post = client.post(format!("http://{api}{path}")).bearer_auth(token.expose());
+    if let Request::Sync(_) = request {
+        post = post.query(&[("source", RunSource::Tray.to_string())]);
+    }
+    let response = match post.send().await {
+        Ok(response) => response,
+        Err(e) => return format!("{label}: the agent did not answer ({})", without_url(e)),
+    };
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if let Request::Sync(_) = request {
+        return match serde_json::from_str::<RunResponse>(&text) {
+            Ok(body) => match body.report() {
+                Some(report) => format!(
+                    "{label}: {} (run {}, {} vendors)",
+                    report.status, report.run_id, report.summary.total_vendors
+                ),
+                None => format!(
+                    "{label}: {}",
+                    body.error.or(body.message).unwrap_or_else(|| format!("HTTP {status}"))
+                ),
+            },
+            Err(_) => format!("{label}: unreadable answer (HTTP {status})"),
+        };
+    }
+    if !status.is_success() {
+        let error = serde_json::from_str::<ErrorBody>(&text).map(|b| b.error);
+        return format!("{label}: refused: {}", error.unwrap_or_else(|_| format!("HTTP {status}")));
+    }
+    match request {
+        Request::Pause | Request::Resume => match serde_json::from_str::<PauseResponse>(&text) {
+            Ok(PauseResponse { paused: true }) => format!("{label}: automatic syncs paused"),
+            Ok(PauseResponse { paused: false }) => format!("{label}: automatic syncs resumed"),
+            Err(_) => format!("{label}: unreadable answer"),
+        },
+        _ => format!("{label}: done"),
+    }
+}

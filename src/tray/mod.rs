@@ -1,0 +1,59 @@
+//! `plantsync tray`: the tray icon and its menu, as a process of its own.
+//!
+//! The tray is one more client of the running agent's loopback API (the admin token from
+//! the data dir, like the CLI): it never syncs by itself and holds no lock, so a GUI
+//! failure never takes the sync engine down. That matters on Linux, where GTK ends the
+//! whole process when the X server goes away. Without an agent it says so in its menu and
+//! tooltip and keeps asking; without a display it logs that once and keeps trying, and a
+//! tray host that appears later picks the icon up (libappindicator re-registers).
+//!
+//! * `view` turns one look at the agent into the menu's lines, the tooltip and the icon
+//!   state (pure, tested without a display);
+//! * `client` is the worker thread: it polls `GET /api/status` and sends the menu's
+//!   requests (with `source=tray`, so runs record who asked);
+//! * `gui` owns GTK on the main thread.
+//!
+//! Everything but [`run`]'s refusal is behind the cargo feature `tray`: a build without it
+//! has no GTK at all.
+
+#[cfg(feature = "tray")]
+mod client;
+#[cfg(feature = "tray")]
+mod gui;
+#[cfg(feature = "tray")]
+mod view;
+
+use crate::config::Settings;
+
+/// Runs the tray until the user quits it (exit 0), or fails to start (a build without the
+/// feature: a usage error, exit 2).
+#[cfg(feature = "tray")]
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    gui::run(settings)
+}
+
+/// This build has no tray: said in words, exit 2.
+#[cfg(not(feature = "tray"))]
+pub fn run(_settings: &Settings) -> anyhow::Result<()> {
+    Err(crate::cli::commands::UsageError(
+        "this build of plantsync has no tray; build it with `cargo build --release --features tray`"
+            .to_owned(),
+    )
+    .into())
+}
+
+#[cfg(all(test, not(feature = "tray")))]
+mod tests {
+    #[test]
+    fn a_build_without_the_feature_refuses_as_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = crate::config::Inputs {
+            default_data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let settings = crate::config::Settings::resolve(&inputs).unwrap();
+        let error = super::run(&settings).unwrap_err();
+        assert!(error.is::<crate::cli::commands::UsageError>(), "{error}");
+        assert!(error.to_string().contains("--features tray"), "{error}");
+    }
+}
