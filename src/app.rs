@@ -115,6 +115,11 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     if let Command::Run = cli.command {
         return run_agent(settings, log);
     }
+    // Pausing is the running agent's state: asked over its API, no store opened here.
+    if let Command::Pause | Command::Resume = cli.command {
+        let pause = matches!(cli.command, Command::Pause);
+        return commands::pause::run(&settings, pause, &mut std::io::stdout().lock());
+    }
     // The tray is a client of the agent: no store, no lock; it logs to stderr only (the
     // log files are the agent's).
     if let Command::Tray = cli.command {
@@ -398,6 +403,8 @@ async fn run_command(
         | Command::Simulate(_)
         | Command::Run
         | Command::Tray
+        | Command::Pause
+        | Command::Resume
         | Command::Token(_) => Ok(()),
     }
 }
@@ -435,6 +442,8 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Simulate(_) => "simulate",
         Command::Run => "agent",
         Command::Tray => "tray",
+        Command::Pause => "pause",
+        Command::Resume => "resume",
         Command::Token(_) => "token",
         Command::Secrets(SecretsCommand::Move { .. }) => "secrets-move",
         Command::Push(_) => "push",

@@ -76,6 +76,10 @@ pub enum Command {
     /// Show the agent's state in the desktop's tray, with a menu to sync, push, pause and
     /// resume (a client of the running agent; builds without the `tray` feature say so).
     Tray,
+    /// Pause the running agent's automatic syncs (a sync you start still runs).
+    Pause,
+    /// Resume the running agent's automatic syncs.
+    Resume,
     /// Show or rotate the admin token of the loopback API.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -168,6 +172,8 @@ impl Command {
             | Self::Simulate(_)
             | Self::Run
             | Self::Tray
+            | Self::Pause
+            | Self::Resume
             | Self::Token(_)
             | Self::Secrets(_)
             | Self::Push(_)

@@ -249,6 +249,11 @@ async fn status_and_the_start_up_line_say_what_happens_next() {
     sandbox.ok(&["org", "add", "Office"]);
     let offline = sandbox.ok(&["status"]);
     assert!(offline.contains("no agent runs: nothing syncs on schedule"), "{offline}");
+    // Pausing is the running agent's: with none, there is nothing to pause (a usage error).
+    let nothing = sandbox.cmd().arg("pause").output().unwrap();
+    assert_eq!(nothing.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&nothing.stderr);
+    assert!(said.contains("no agent runs on") && said.contains("nothing to pause"), "{said}");
     assert!(offline.contains("next plant sync    none: no vendor to sync"), "{offline}");
     assert!(offline.contains("restricted window  19:00-06:00 Asia/Kolkata: "), "{offline}");
     let json: serde_json::Value =
@@ -279,13 +284,10 @@ async fn status_and_the_start_up_line_say_what_happens_next() {
         assert!(!logs.contains(name), "{name} in the log: {logs}");
     }
 
-    // Paused: the agent's answer says so, and no run is coming.
-    let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
-    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
-    let client = plantsync::vendors::http::plain_client(Duration::from_secs(10)).unwrap();
-    let paused =
-        client.post(format!("http://{api}/api/pause")).bearer_auth(&token).send().await.unwrap();
-    assert_eq!(paused.status().as_u16(), 200);
+    // Paused (`plantsync pause`, the tray's Pause from the CLI): the agent's answer says
+    // so, and no run is coming.
+    let paused = sandbox.ok(&["pause"]);
+    assert!(paused.contains("automatic syncs are paused"), "{paused}");
     let shown = sandbox.ok(&["status"]);
     assert!(shown.contains("automatic syncs    paused"), "{shown}");
     assert!(shown.contains("restricted window  none"), "{shown}");
@@ -296,6 +298,11 @@ async fn status_and_the_start_up_line_say_what_happens_next() {
         (&json["schedule"]["from_agent"], &json["schedule"]["paused"]),
         (&true.into(), &true.into())
     );
+    let resumed = sandbox.ok(&["resume"]);
+    assert!(resumed.contains("run on their schedule again"), "{resumed}");
+    let json: serde_json::Value =
+        serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
+    assert_eq!(json["schedule"]["paused"], false, "{json}");
     std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
     let exit = tokio::task::spawn_blocking(move || agent.wait().unwrap()).await.unwrap();
     assert!(exit.success(), "{exit:?}");

@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod config;
 pub mod demo;
 pub mod org;
+pub mod pause;
 pub mod plants;
 pub mod push;
 pub mod runs;
