@@ -120,6 +120,9 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
         let pause = matches!(cli.command, Command::Pause);
         return commands::pause::run(&settings, pause, &mut std::io::stdout().lock());
     }
+    if let Command::Stop = cli.command {
+        return commands::stop::run(&settings, &mut std::io::stdout().lock());
+    }
     // The tray is a client of the agent: no store, no lock; it logs to stderr only (the
     // log files are the agent's).
     if let Command::Tray = cli.command {
@@ -405,6 +408,7 @@ async fn run_command(
         | Command::Tray
         | Command::Pause
         | Command::Resume
+        | Command::Stop
         | Command::Token(_) => Ok(()),
     }
 }
@@ -444,6 +448,7 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Tray => "tray",
         Command::Pause => "pause",
         Command::Resume => "resume",
+        Command::Stop => "stop",
         Command::Token(_) => "token",
         Command::Secrets(SecretsCommand::Move { .. }) => "secrets-move",
         Command::Push(_) => "push",

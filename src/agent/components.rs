@@ -160,6 +160,7 @@ impl ApiComponent {
         schedule: &Arc<ScheduleSettings>,
         metrics: Arc<Metrics>,
         lock: &DataDirLock,
+        stop: Arc<tokio::sync::Notify>,
     ) -> Self {
         let state = ApiState {
             coordinator: Arc::clone(coordinator),
@@ -171,6 +172,7 @@ impl ApiComponent {
             metrics,
             bind: settings.api_bind.value,
             pusher: None,
+            stop,
         };
         Self {
             state: Some(state),

@@ -142,9 +142,18 @@ pub async fn run(
     if let Some(pusher) = &pusher {
         pusher.on_outcome(move |outcome| drop(pushes.send(Event::PushEnded(outcome))));
     }
-    let api =
-        ApiComponent::new(&settings, &store, &coordinator, &schedule, Arc::clone(&metrics), lock)
-            .with_pusher(pusher.clone());
+    // A stop asked over the API (`POST /api/stop`) counts as a first stop signal.
+    let asked_to_stop = Arc::new(tokio::sync::Notify::new());
+    let api = ApiComponent::new(
+        &settings,
+        &store,
+        &coordinator,
+        &schedule,
+        Arc::clone(&metrics),
+        lock,
+        Arc::clone(&asked_to_stop),
+    )
+    .with_pusher(pusher.clone());
     let mut parts: Vec<Box<dyn Component>> = vec![
         Box::new(Recovery::new(store.clone(), unclean)),
         Box::new(Notifications::new(&settings, store.clone(), metrics)),
@@ -170,6 +179,7 @@ pub async fn run(
     loop {
         tokio::select! {
             () = signals.next() => break,
+            () = asked_to_stop.notified() => break,
             Some(event) = incoming.recv() => {
                 for part in &mut parts {
                     part.handle(&event).await;

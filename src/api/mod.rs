@@ -61,6 +61,9 @@ pub struct ApiState {
     /// The agent's upstream push (`None`: no `upstream.url`): `POST /api/push` goes
     /// through it, so it never runs beside the agent's own push.
     pub pusher: Option<Arc<crate::upstream::Pusher>>,
+    /// Asks the agent to stop as a first SIGTERM would (`POST /api/stop`: the tray's
+    /// "Stop agent", `plantsync stop`).
+    pub stop: Arc<tokio::sync::Notify>,
 }
 
 /// A JSON error with its status.
@@ -77,6 +80,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/pause", post(pause))
         .route("/api/resume", post(resume))
         .route("/api/push", post(push))
+        .route("/api/stop", post(stop))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -417,6 +421,14 @@ async fn pause(State(state): State<ApiState>) -> Response {
 async fn resume(State(state): State<ApiState>) -> Response {
     state.coordinator.resume();
     Json(PauseResponse { paused: false }).into_response()
+}
+
+/// `POST /api/stop`: the agent stops as on a first SIGTERM (no new runs; a running sync
+/// gets the shutdown grace); answers before it goes.
+async fn stop(State(state): State<ApiState>) -> Response {
+    tracing::info!("a stop asked over the API");
+    state.stop.notify_one();
+    (StatusCode::ACCEPTED, Json(serde_json::json!({ "stopping": true }))).into_response()
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {

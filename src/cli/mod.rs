@@ -80,6 +80,9 @@ pub enum Command {
     Pause,
     /// Resume the running agent's automatic syncs.
     Resume,
+    /// Stop the running agent (as SIGTERM does: a sync under way gets the shutdown grace)
+    /// and wait until it is gone.
+    Stop,
     /// Show or rotate the admin token of the loopback API.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -174,6 +177,7 @@ impl Command {
             | Self::Tray
             | Self::Pause
             | Self::Resume
+            | Self::Stop
             | Self::Token(_)
             | Self::Secrets(_)
             | Self::Push(_)

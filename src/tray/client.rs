@@ -24,6 +24,8 @@ pub enum Request {
     Pause,
     /// `POST /api/resume`.
     Resume,
+    /// `POST /api/stop` (`plantsync stop`).
+    Stop,
 }
 
 impl Request {
@@ -35,6 +37,7 @@ impl Request {
             Self::Push => "Push",
             Self::Pause => "Pause",
             Self::Resume => "Resume",
+            Self::Stop => "Stop agent",
         }
     }
 }
@@ -189,6 +192,7 @@ async fn send(client: &reqwest::Client, data_dir: &Path, request: Request) -> St
         Request::Push => "/api/push".to_owned(),
         Request::Pause => "/api/pause".to_owned(),
         Request::Resume => "/api/resume".to_owned(),
+        Request::Stop => "/api/stop".to_owned(),
     };
     let mut post = client.post(format!("http://{api}{path}")).bearer_auth(token.expose());
     if let Request::Sync(_) = request {
@@ -225,6 +229,7 @@ async fn send(client: &reqwest::Client, data_dir: &Path, request: Request) -> St
             Ok(PauseResponse { paused: false }) => format!("{label}: automatic syncs resumed"),
             Err(_) => format!("{label}: unreadable answer"),
         },
+        Request::Stop => format!("{label}: the agent is stopping"),
         _ => format!("{label}: done"),
     }
 }

@@ -62,6 +62,7 @@ mod id {
     pub const OPEN_DATA: &str = "open-data";
     pub const OPEN_LOGS: &str = "open-logs";
     pub const QUIT: &str = "quit";
+    pub const STOP: &str = "stop-agent";
 }
 
 fn build_menu() -> anyhow::Result<(Menu, Items)> {
@@ -89,6 +90,7 @@ fn build_menu() -> anyhow::Result<(Menu, Items)> {
         &MenuItem::with_id(id::OPEN_LOGS, "Open log folder", true, None),
         &PredefinedMenuItem::separator(),
         &MenuItem::with_id(id::QUIT, "Quit tray (the agent keeps running)", true, None),
+        &MenuItem::with_id(id::STOP, "Stop agent", true, None),
     ])?;
     Ok((menu, items))
 }
@@ -231,6 +233,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
                     Some(false) => ask(Request::Pause),
                     None => {}
                 },
+                id::STOP => ask(Request::Stop),
                 id::OPEN_DATA => open_folder(&data_dir),
                 id::OPEN_LOGS => open_folder(&log_dir),
                 id::QUIT => {

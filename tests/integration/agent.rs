@@ -303,7 +303,13 @@ async fn status_and_the_start_up_line_say_what_happens_next() {
     let json: serde_json::Value =
         serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
     assert_eq!(json["schedule"]["paused"], false, "{json}");
-    std::process::Command::new("kill").arg("-TERM").arg(agent.id().to_string()).status().unwrap();
+    // `plantsync stop` (the tray's "Stop agent"): the agent stops as on SIGTERM, cleanly,
+    // and the command returns once it is gone.
+    let stopped = sandbox.ok(&["stop"]);
+    assert!(stopped.contains("is stopping") && stopped.contains("the agent stopped"), "{stopped}");
     let exit = tokio::task::spawn_blocking(move || agent.wait().unwrap()).await.unwrap();
     assert!(exit.success(), "{exit:?}");
+    assert!(sandbox.logs().contains("a stop asked over the API"));
+    let nothing = sandbox.cmd().arg("stop").output().unwrap();
+    assert_eq!(nothing.status.code(), Some(2), "no agent runs any more");
 }

@@ -73,6 +73,7 @@ async fn api_limited(
         metrics: Arc::new(Metrics::default()),
         bind: "127.0.0.1".parse().unwrap(),
         pusher: None,
+        stop: std::sync::Arc::new(tokio::sync::Notify::new()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -340,9 +340,9 @@ fn the_menu_syncs_pauses_and_quits_while_the_agent_runs_on() {
     });
     assert!(log_of(&log).contains("tray: Pause: automatic syncs paused"));
 
-    // Up from the top is the last item: "Quit tray".
+    // Up from the top is the last item, "Stop agent"; one more up is "Quit tray".
     open_menu(&display);
-    choose(&display, &["Up", "Return"]);
+    choose(&display, &["Up", "Up", "Return"]);
     assert_eq!(exit_code(&mut tray), Some(0), "{}", log_of(&log));
     let status = api_status(&runtime, &api, &token).expect("the agent still answers");
     assert_eq!(status["schedule"]["paused"], true);

@@ -13,6 +13,7 @@ pub mod runs;
 pub mod secrets;
 pub mod simulate;
 pub mod status;
+pub mod stop;
 pub mod sync;
 pub mod vendor;
 
