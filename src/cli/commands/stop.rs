@@ -32,20 +32,19 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
             .await?;
         let status = response.status();
         anyhow::ensure!(status.is_success(), "the agent refused to stop (HTTP {status})");
-        Ok(())
-    })?;
-    writeln!(out, "the agent (pid {}) is stopping", agent.pid)?;
-    let started = Instant::now();
-    while crate::datadir::lock::running_agent(dir).is_some_and(|a| a.pid == agent.pid) {
-        if started.elapsed() > GONE_WAIT {
-            anyhow::bail!(
+        writeln!(out, "the agent (pid {}) is stopping", agent.pid)?;
+        let started = Instant::now();
+        while crate::datadir::lock::running_agent(dir).is_some_and(|a| a.pid == agent.pid) {
+            anyhow::ensure!(
+                started.elapsed() < GONE_WAIT,
                 "the agent (pid {}) is still stopping after {} s",
                 agent.pid,
                 GONE_WAIT.as_secs()
             );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        Ok(())
+    })?;
     writeln!(out, "the agent stopped")?;
     Ok(())
 }
