@@ -125,7 +125,7 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     }
     // The tray is a client of the agent: no store, no lock; it logs to stderr only (the
     // log files are the agent's).
-    if let Command::Tray = cli.command {
+    if let Command::Tray(args) = &cli.command {
         *log = Some(logging::init(&LogOptions {
             level: settings.log_level.value.clone(),
             console_level: None,
@@ -133,7 +133,11 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
             retention_days: settings.log_retention_days.value as usize,
             timezone: settings.timezone.value,
         }));
-        return crate::tray::run(&settings);
+        let start = args.start_agent.then(|| crate::tray::AgentStart {
+            data_dir: settings.data_dir.value.clone(),
+            config: cli.config.clone(),
+        });
+        return crate::tray::run(&settings, start);
     }
     // The central schema needs no data dir: printing it needs nothing, creating it only
     // the URL.
@@ -405,7 +409,7 @@ async fn run_command(
         | Command::Config(_)
         | Command::Simulate(_)
         | Command::Run
-        | Command::Tray
+        | Command::Tray(_)
         | Command::Pause
         | Command::Resume
         | Command::Stop
@@ -445,7 +449,7 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Demo(_) => "demo",
         Command::Simulate(_) => "simulate",
         Command::Run => "agent",
-        Command::Tray => "tray",
+        Command::Tray(_) => "tray",
         Command::Pause => "pause",
         Command::Resume => "resume",
         Command::Stop => "stop",

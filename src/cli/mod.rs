@@ -75,7 +75,7 @@ pub enum Command {
     Run,
     /// Show the agent's state in the desktop's tray, with a menu to sync, push, pause and
     /// resume (a client of the running agent; builds without the `tray` feature say so).
-    Tray,
+    Tray(TrayArgs),
     /// Pause the running agent's automatic syncs (a sync you start still runs).
     Pause,
     /// Resume the running agent's automatic syncs.
@@ -94,6 +94,16 @@ pub enum Command {
     /// The central PostgreSQL schema: print it, or create it.
     #[command(subcommand)]
     Upstream(UpstreamCommand),
+}
+
+/// `tray`.
+#[derive(Debug, Args)]
+pub struct TrayArgs {
+    /// When no agent runs on the data dir, start one (`plantsync run`, as its own
+    /// process: it keeps running when the tray ends) and say so; for a desktop without the
+    /// installed service.
+    #[arg(long)]
+    pub start_agent: bool,
 }
 
 /// `push`.
@@ -174,7 +184,7 @@ impl Command {
             | Self::Demo(_)
             | Self::Simulate(_)
             | Self::Run
-            | Self::Tray
+            | Self::Tray(_)
             | Self::Pause
             | Self::Resume
             | Self::Stop

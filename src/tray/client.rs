@@ -56,7 +56,9 @@ pub enum Event {
 pub fn spawn(
     data_dir: PathBuf,
     events: std::sync::mpsc::Sender<Event>,
+    start: Option<super::AgentStart>,
 ) -> anyhow::Result<tokio::sync::mpsc::UnboundedSender<Request>> {
+    let mut starter = start.map(Starter::new);
     let (requests, mut incoming) = tokio::sync::mpsc::unbounded_channel::<Request>();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     // No timeout of its own on sync requests (the agent answers when its run is done, the
@@ -71,6 +73,9 @@ pub fn spawn(
                     _ = ticker.tick() => {
                         let look = look(&client, &data_dir).await;
                         said.log_change(&look, &data_dir);
+                        if let (Look::NoAgent, Some(starter)) = (&look, starter.as_mut()) {
+                            starter.start_if_due();
+                        }
                         if events.send(Event::Looked(look)).is_err() {
                             break;
                         }
@@ -93,6 +98,77 @@ pub fn spawn(
         });
     })?;
     Ok(requests)
+}
+
+/// Starts an agent when none runs (`--start-agent`): at most once a minute, never while the
+/// one it started is still starting. The agent is a process of its own (its own session
+/// too), so it keeps running when the tray ends, whichever way.
+struct Starter {
+    start: super::AgentStart,
+    child: Option<std::process::Child>,
+    tried: Option<std::time::Instant>,
+}
+
+/// The least time between two starts.
+const START_EVERY: Duration = Duration::from_secs(60);
+
+impl Starter {
+    fn new(start: super::AgentStart) -> Self {
+        Self { start, child: None, tried: None }
+    }
+
+    fn start_if_due(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            match child.try_wait() {
+                Ok(None) => return, // still starting (recovering, binding)
+                Ok(Some(status)) => {
+                    tracing::warn!("tray: the agent it started ended ({status}); see its log");
+                    self.child = None;
+                }
+                Err(_) => self.child = None,
+            }
+        }
+        if self.tried.is_some_and(|at| at.elapsed() < START_EVERY) {
+            return;
+        }
+        self.tried = Some(std::time::Instant::now());
+        let exe = match std::env::current_exe() {
+            Ok(exe) => exe,
+            Err(e) => {
+                tracing::warn!("tray: cannot start an agent: {e}");
+                return;
+            }
+        };
+        let mut command = std::process::Command::new(exe);
+        if let Some(config) = &self.start.config {
+            command.arg("--config").arg(config);
+        }
+        command
+            .arg("--data-dir")
+            .arg(&self.start.data_dir)
+            .arg("run")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        #[cfg(unix)]
+        {
+            // Its own session: a signal to the tray's process group (Ctrl-C in a terminal,
+            // the desktop session ending the tray) does not reach it.
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        match command.spawn() {
+            Ok(child) => {
+                tracing::info!(
+                    "tray: no agent ran on {}: started one (pid {}); its log is in the log folder",
+                    self.start.data_dir.display(),
+                    child.id()
+                );
+                self.child = Some(child);
+            }
+            Err(e) => tracing::warn!("tray: cannot start an agent: {e}"),
+        }
+    }
 }
 
 /// What the log has said about the agent, so each change is logged once (not every look).

@@ -174,14 +174,14 @@ fn init_gtk() {
 }
 
 /// Runs the tray until "Quit tray".
-pub fn run(settings: &Settings) -> anyhow::Result<()> {
+pub fn run(settings: &Settings, start: Option<super::AgentStart>) -> anyhow::Result<()> {
     let data_dir: PathBuf = settings.data_dir.value.clone();
     let log_dir = settings.log_dir();
     let zone = settings.timezone.value;
     init_gtk();
 
     let (events_tx, events) = std::sync::mpsc::channel::<Event>();
-    let requests = client::spawn(data_dir.clone(), events_tx)?;
+    let requests = client::spawn(data_dir.clone(), events_tx, start)?;
     let (menu, items) = build_menu()?;
     // The GTK backend writes the icon images to a directory: our own, removed at the end.
     let images = tempfile::Builder::new().prefix("plantsync-tray-").tempdir()?;

@@ -24,17 +24,28 @@ mod gui;
 mod view;
 
 use crate::config::Settings;
+use std::path::PathBuf;
+
+/// How `plantsync tray --start-agent` starts an agent when none runs: the same binary,
+/// `run`, on the tray's data dir and config.
+#[derive(Debug, Clone)]
+pub struct AgentStart {
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// The `--config` given to the tray, if any.
+    pub config: Option<PathBuf>,
+}
 
 /// Runs the tray until the user quits it (exit 0), or fails to start (a build without the
 /// feature: a usage error, exit 2).
 #[cfg(feature = "tray")]
-pub fn run(settings: &Settings) -> anyhow::Result<()> {
-    gui::run(settings)
+pub fn run(settings: &Settings, start: Option<AgentStart>) -> anyhow::Result<()> {
+    gui::run(settings, start)
 }
 
 /// This build has no tray: said in words, exit 2.
 #[cfg(not(feature = "tray"))]
-pub fn run(_settings: &Settings) -> anyhow::Result<()> {
+pub fn run(_settings: &Settings, _start: Option<AgentStart>) -> anyhow::Result<()> {
     Err(crate::cli::commands::UsageError(
         "this build of plantsync has no tray; build it with `cargo build --release --features tray`"
             .to_owned(),
@@ -52,7 +63,7 @@ mod tests {
             ..Default::default()
         };
         let settings = crate::config::Settings::resolve(&inputs).unwrap();
-        let error = super::run(&settings).unwrap_err();
+        let error = super::run(&settings, None).unwrap_err();
         assert!(error.is::<crate::cli::commands::UsageError>(), "{error}");
         assert!(error.to_string().contains("--features tray"), "{error}");
     }

@@ -401,3 +401,43 @@ fn killing_the_x_server_under_the_tray_leaves_the_agent_running() {
     let runs = sqlite3(&sandbox.db(), "SELECT source || ' ' || status FROM sync_runs");
     assert_eq!(runs.trim(), "user ok");
 }
+
+/// `plantsync tray --start-agent` with no agent running starts one (saying so, once), which
+/// the tray then reaches; the agent is a process of its own and keeps running when the
+/// tray ends; `plantsync stop` ends it.
+#[test]
+fn a_tray_asked_to_start_the_agent_starts_one_that_outlives_it() {
+    let (runtime, sim) = simulator_runtime();
+    let sandbox = Sandbox::new();
+    add_vendors(&sandbox, &sim, 2);
+    let (_xvfb, display) = xvfb();
+    let log = sandbox.dir.path().join("tray-start.log");
+    let child = sandbox
+        .spawnable(&["tray", "--start-agent"])
+        .env("DISPLAY", &display)
+        .env("TMPDIR", sandbox.dir.path())
+        // What the agent it starts inherits: an API on a free port, no scheduled syncs.
+        .envs([
+            ("PLANTSYNC_API_PORT", "0"),
+            ("PLANTSYNC_SYNC_ENABLED", "false"),
+            ("PLANTSYNC_ALERTS_ENABLED", "false"),
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let tray = Proc(child);
+    wait_until("the tray to start an agent", || log_of(&log).contains("started one (pid"));
+    wait_until("the tray to reach it", || log_of(&log).contains(") answers"));
+    assert_eq!(log_of(&log).matches("started one").count(), 1, "{}", log_of(&log));
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox.data_dir().join("agent.json")).unwrap(),
+    )
+    .unwrap();
+    let api = info["api"].as_str().unwrap().to_owned();
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+
+    drop(tray); // SIGTERM, then waited for
+    assert!(api_status(&runtime, &api, &token).is_some(), "the agent outlives the tray");
+    let stopped = sandbox.ok(&["stop"]);
+    assert!(stopped.contains("the agent stopped"), "{stopped}");
+}
