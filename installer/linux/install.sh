@@ -317,7 +317,14 @@ if [ ! -f "$binary" ] || [ ! -x "$binary" ]; then
 fi
 "$binary" --version >/dev/null 2>&1 || die "$binary --version failed: not a working plantsync binary"
 
-if [ "$tray" = auto ]; then
+# A site box (--system) has no desktop session to start the tray in: never an autostart
+# entry there, whatever the binary holds.
+if [ "$mode" = system ]; then
+    if [ "$tray" = yes ]; then
+        usage_error "--tray is for a desktop user's install, not --system"
+    fi
+    tray=no
+elif [ "$tray" = auto ]; then
     if "$binary" tray --help >/dev/null 2>&1; then
         tray=yes
     else
