@@ -189,6 +189,12 @@ make_dir() {
 # half-written file).
 put_file() {
     make_dir "$(dirname "$2")"
+    # A file this installer did not write (an older manual install, an admin's own unit) is
+    # never overwritten, nor later removed by --uninstall as if it were ours.
+    if [ -e "$root$2" ] && ! cmp -s "$1" "$root$2" \
+        && ! printf '%s\n' "$manifest_entries" | grep -Fqx -- "file $2"; then
+        die "$root$2 exists and was not written by this installer: move it away first"
+    fi
     if ! cmp -s "$1" "$root$2"; then
         tmp="$root$2.install-tmp.$$"
         cp "$1" "$tmp"

@@ -73,8 +73,8 @@ pub fn spawn(
                     _ = ticker.tick() => {
                         let look = look(&client, &data_dir).await;
                         said.log_change(&look, &data_dir);
-                        if let (Look::NoAgent, Some(starter)) = (&look, starter.as_mut()) {
-                            starter.start_if_due();
+                        if let Some(starter) = starter.as_mut() {
+                            starter.looked(&look);
                         }
                         if events.send(Event::Looked(look)).is_err() {
                             break;
@@ -100,13 +100,17 @@ pub fn spawn(
     Ok(requests)
 }
 
-/// Starts an agent when none runs (`--start-agent`): at most once a minute, never while the
-/// one it started is still starting. The agent is a process of its own (its own session
-/// too), so it keeps running when the tray ends, whichever way.
+/// Starts an agent when none runs (`--start-agent`): only until an agent has been seen
+/// (once one ran, a stop is a person's decision: "Stop agent", `plantsync stop`, the
+/// service), never while anything holds the data dir (an agent still starting, a CLI
+/// sync), at most once a minute. The agent is a process of its own (its own process
+/// group), so a signal to the tray's group does not reach it and it keeps running when
+/// the tray ends.
 struct Starter {
     start: super::AgentStart,
     child: Option<std::process::Child>,
     tried: Option<std::time::Instant>,
+    seen_agent: bool,
 }
 
 /// The least time between two starts.
@@ -114,19 +118,38 @@ const START_EVERY: Duration = Duration::from_secs(60);
 
 impl Starter {
     fn new(start: super::AgentStart) -> Self {
-        Self { start, child: None, tried: None }
+        Self { start, child: None, tried: None, seen_agent: false }
+    }
+
+    /// After each look: reaps the agent it started once that ended, and starts one when
+    /// none runs and none ever answered.
+    fn looked(&mut self, look: &Look) {
+        if let Some(child) = self.child.as_mut()
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            if !self.seen_agent {
+                tracing::warn!("tray: the agent it started ended ({status}); see its log");
+            }
+            self.child = None;
+        }
+        match look {
+            Look::Answered { .. } | Look::Unreachable { .. } => self.seen_agent = true,
+            Look::NoAgent if !self.seen_agent => self.start_if_due(),
+            Look::NoAgent => {}
+        }
     }
 
     fn start_if_due(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            match child.try_wait() {
-                Ok(None) => return, // still starting (recovering, binding)
-                Ok(Some(status)) => {
-                    tracing::warn!("tray: the agent it started ended ({status}); see its log");
-                    self.child = None;
-                }
-                Err(_) => self.child = None,
-            }
+        // Anything holding the data dir (an agent still recovering or binding, a CLI sync)
+        // is not "no agent".
+        if !matches!(
+            crate::datadir::lock::holder(&self.start.data_dir),
+            crate::datadir::lock::Holder::Free
+        ) {
+            return;
+        }
+        if self.child.is_some() {
+            return; // still starting
         }
         if self.tried.is_some_and(|at| at.elapsed() < START_EVERY) {
             return;

@@ -13,14 +13,14 @@
 //!   requests (with `source=tray`, so runs record who asked);
 //! * `gui` owns GTK on the main thread.
 //!
-//! Everything but [`run`]'s refusal is behind the cargo feature `tray`: a build without it
-//! has no GTK at all.
+//! Everything but [`run`]'s refusal is behind the cargo feature `tray`, on Linux only for
+//! now (the main loop is GTK's): a build without it has no GTK at all.
 
-#[cfg(feature = "tray")]
+#[cfg(all(feature = "tray", target_os = "linux"))]
 mod client;
-#[cfg(feature = "tray")]
+#[cfg(all(feature = "tray", target_os = "linux"))]
 mod gui;
-#[cfg(feature = "tray")]
+#[cfg(all(feature = "tray", target_os = "linux"))]
 mod view;
 
 use crate::config::Settings;
@@ -38,7 +38,7 @@ pub struct AgentStart {
 
 /// Runs the tray until the user quits it (exit 0), or fails to start (a build without the
 /// feature: a usage error, exit 2).
-#[cfg(feature = "tray")]
+#[cfg(all(feature = "tray", target_os = "linux"))]
 pub fn run(settings: &Settings, start: Option<AgentStart>) -> anyhow::Result<()> {
     gui::run(settings, start)
 }
@@ -48,6 +48,17 @@ pub fn run(settings: &Settings, start: Option<AgentStart>) -> anyhow::Result<()>
 pub fn run(_settings: &Settings, _start: Option<AgentStart>) -> anyhow::Result<()> {
     Err(crate::cli::commands::UsageError(
         "this build of plantsync has no tray; build it with `cargo build --release --features tray`"
+            .to_owned(),
+    )
+    .into())
+}
+
+/// The tray is Linux's only for now: said in words, exit 2.
+#[cfg(all(feature = "tray", not(target_os = "linux")))]
+pub fn run(_settings: &Settings, _start: Option<AgentStart>) -> anyhow::Result<()> {
+    Err(crate::cli::commands::UsageError(
+        "the tray runs on Linux only in this version; run the agent (`plantsync run`) and use \
+         the CLI (`plantsync status`, `sync`, `pause`, `push`)"
             .to_owned(),
     )
     .into())

@@ -691,3 +691,24 @@ fn deb_package_builds_installs_runs_and_removes_cleanly() {
         run_ok(Command::new("userdel").arg("plantsync"));
     }
 }
+
+/// A file the installer did not write (an earlier manual copy of the binary) is neither
+/// overwritten nor, later, removed: the install stops and says so, and writes nothing.
+#[test]
+fn linux_install_never_overwrites_a_file_it_did_not_write() {
+    let home = Home::new();
+    let bin = home.home().join(".local/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("plantsync"), "#!/bin/sh\necho mine\n").unwrap();
+    let out = home
+        .cmd("sh")
+        .arg(script())
+        .args(["--binary", env!("CARGO_BIN_EXE_plantsync"), "--no-start"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("was not written by this installer"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(bin.join("plantsync")).unwrap(), "#!/bin/sh\necho mine\n");
+    assert!(!home.home().join(".config/systemd").exists(), "nothing else written");
+}

@@ -429,14 +429,41 @@ fn a_tray_asked_to_start_the_agent_starts_one_that_outlives_it() {
     wait_until("the tray to start an agent", || log_of(&log).contains("started one (pid"));
     wait_until("the tray to reach it", || log_of(&log).contains(") answers"));
     assert_eq!(log_of(&log).matches("started one").count(), 1, "{}", log_of(&log));
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+
+    // A stop is a person's decision: the tray, still running, does not start another.
+    let stopped = sandbox.ok(&["stop"]);
+    assert!(stopped.contains("the agent stopped"), "{stopped}");
+    wait_until("the tray to see no agent", || log_of(&log).contains("no agent runs on"));
+    // Two more looks (every 3 s): time enough for a wrong restart to show, not a pass
+    // condition of its own.
+    pause(Duration::from_secs(7));
+    assert_eq!(log_of(&log).matches("started one").count(), 1, "{}", log_of(&log));
+    let status: Value = serde_json::from_str(&sandbox.ok(&["status", "--format", "json"])).unwrap();
+    assert_eq!(status["agent"], Value::Null, "no agent was started again");
+
+    // Started again with the flag, the tray starts one; the agent outlives the tray.
+    drop(tray); // SIGTERM, then waited for
+    let child = sandbox
+        .spawnable(&["tray", "--start-agent"])
+        .env("DISPLAY", &display)
+        .env("TMPDIR", sandbox.dir.path())
+        .envs([
+            ("PLANTSYNC_API_PORT", "0"),
+            ("PLANTSYNC_SYNC_ENABLED", "false"),
+            ("PLANTSYNC_ALERTS_ENABLED", "false"),
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let tray = Proc(child);
+    wait_until("the tray to reach a new agent", || log_of(&log).contains(") answers"));
     let info: Value = serde_json::from_str(
         &std::fs::read_to_string(sandbox.data_dir().join("agent.json")).unwrap(),
     )
     .unwrap();
     let api = info["api"].as_str().unwrap().to_owned();
-    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
-
-    drop(tray); // SIGTERM, then waited for
+    drop(tray);
     assert!(api_status(&runtime, &api, &token).is_some(), "the agent outlives the tray");
     let stopped = sandbox.ok(&["stop"]);
     assert!(stopped.contains("the agent stopped"), "{stopped}");
