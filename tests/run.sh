@@ -60,6 +60,8 @@ command -v systemd-analyze >/dev/null 2>&1 || installer_packages+=(systemd)
 command -v shellcheck >/dev/null 2>&1 || installer_packages+=(shellcheck)
 command -v python3 >/dev/null 2>&1 || installer_packages+=(python3)
 command -v desktop-file-validate >/dev/null 2>&1 || installer_packages+=(desktop-file-utils)
+# dpkg-shlibdeps fills the .deb's `$auto` dependencies (GTK among them).
+command -v dpkg-shlibdeps >/dev/null 2>&1 || installer_packages+=(dpkg-dev)
 if ((${#installer_packages[@]})); then
     echo "==> installing system packages for the installer tests: ${installer_packages[*]}"
     sudo=""
