@@ -132,6 +132,10 @@ pub async fn run(
     lock: &DataDirLock,
     unclean: bool,
 ) -> anyhow::Result<()> {
+    // The stop signals are listened to before anything starts: a SIGTERM that arrives
+    // while the components start (after `agent.json` is published, say) is kept and ends
+    // the agent cleanly once they are up, instead of killing it by the signal's default.
+    let mut signals = StopSignals::new();
     let (events, mut incoming) = mpsc::unbounded_channel();
     let engine = Engine::new(store.clone(), EngineSettings::from_settings(&settings))?;
     let pushes = events.clone();
@@ -175,7 +179,6 @@ pub async fn run(
         }
     }
     info!(pid = std::process::id(), "plantsync agent running; stop with Ctrl-C or SIGTERM");
-    let mut signals = StopSignals::new();
     loop {
         tokio::select! {
             () = signals.next() => break,

@@ -29,6 +29,8 @@ use std::path::PathBuf;
 /// How `plantsync tray --start-agent` starts an agent when none runs: the same binary,
 /// `run`, on the tray's data dir and config.
 #[derive(Debug, Clone)]
+// Read only by the tray itself (a build without it takes and drops the flag).
+#[cfg_attr(not(all(feature = "tray", target_os = "linux")), allow(dead_code))]
 pub struct AgentStart {
     /// The data dir.
     pub data_dir: PathBuf,
