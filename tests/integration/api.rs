@@ -123,6 +123,10 @@ async fn auth_matrix() {
         ("GET", "/metrics", Some(&token), &[], 200),
         ("POST", "/api/cron/sync-plants", Some(CRON_SECRET), &[], 401),
         ("POST", "/api/pause", Some("wrong"), &[], 401),
+        // Stopping the agent takes the admin token, never the cron secret.
+        ("POST", "/api/stop", None, &[], 401),
+        ("POST", "/api/stop", Some(CRON_SECRET), &[], 401),
+        ("POST", "/api/stop", Some(&token), &[("Origin", "http://evil.example")], 403),
         ("GET", "/api/status", Some(&token), &[("Host", "evil.example:80")], 403),
         ("GET", "/api/status", Some(&token), &[("Host", "192.168.0.10")], 403),
         ("GET", "/healthz", None, &[("Host", "attacker.test")], 403),
