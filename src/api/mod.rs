@@ -428,7 +428,7 @@ async fn resume(State(state): State<ApiState>) -> Response {
 async fn stop(State(state): State<ApiState>) -> Response {
     tracing::info!("a stop asked over the API");
     state.stop.notify_one();
-    (StatusCode::ACCEPTED, Json(serde_json::json!({ "stopping": true }))).into_response()
+    (StatusCode::ACCEPTED, Json(wire::StopResponse { stopping: true })).into_response()
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {

@@ -232,6 +232,13 @@ pub struct UpstreamStatus {
     pub state: crate::store::UpstreamState,
 }
 
+/// The answer to `POST /api/stop`: the agent stops once it has answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopResponse {
+    /// Always true: the stop is under way.
+    pub stopping: bool,
+}
+
 /// The answer to `POST /api/pause` and `/api/resume`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PauseResponse {

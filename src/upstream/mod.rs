@@ -610,6 +610,9 @@ async fn push_tables(
     options: &PushOptions,
     report: &mut PushReport,
 ) -> Result<(), UpstreamError> {
+    // Rows set aside that this push may send again at their refused version (`--full`):
+    // taken now, they leave the list. Read once for every table.
+    let rejected = store.upstream_rejected().await?;
     for table in UpstreamTable::ALL {
         let mut watermark = store.upstream_watermark(table).await?;
         if !options.full {
@@ -637,12 +640,8 @@ async fn push_tables(
         };
         let cursor =
             if options.full { Cursor::default() } else { Cursor::after_watermark(watermark) };
-        // Rows set aside that this push may send again at their refused version (`--full`):
-        // taken now, they leave the list.
-        let set_aside: std::collections::HashSet<i64> = store
-            .upstream_rejected()
-            .await?
-            .into_iter()
+        let set_aside: std::collections::HashSet<i64> = rejected
+            .iter()
             .filter(|r| r.table == table && !r.changed_since)
             .map(|r| r.row_id)
             .collect();
