@@ -31,6 +31,9 @@ command -v dunst >/dev/null 2>&1 || packages+=(dunst)
 command -v notify-send >/dev/null 2>&1 || packages+=(libnotify-bin)
 command -v Xvfb >/dev/null 2>&1 || packages+=(xvfb)
 command -v dbus-run-session >/dev/null 2>&1 || packages+=(dbus)
+# The dashboard (tests/integration/dashboard.rs): Debian's headless Chromium loads the
+# agent's pages through the one-time login and dumps the DOM and a screenshot.
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 # The tray (feature `tray`; CI builds --all-features, so before the first cargo command):
 #   libgtk-3-dev                 GTK3 headers, to build tray-icon's Linux backend
 #   libayatana-appindicator3-1   the AppIndicator library the tray loads at run time (dlopen)

@@ -47,7 +47,7 @@ mod tests {
         let example = example_config();
         let table: toml::Table = example.parse().expect("commented example is valid TOML");
         assert!(table.keys().all(|k| {
-            ["log", "sync", "alerts", "portals", "api", "secrets", "notify", "upstream"]
+            ["log", "sync", "alerts", "portals", "api", "secrets", "notify", "upstream", "history"]
                 .contains(&k.as_str())
         }));
         // Uncommenting every key that has a default must give a valid configuration.

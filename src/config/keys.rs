@@ -472,4 +472,37 @@ settings! {
         parse: parse_bool,
         show: bool::to_string,
     }
+    /// Whether plant syncs write the energy history (daily rows and power samples).
+    history_enabled: bool => HISTORY_ENABLED {
+        name: "history.enabled",
+        env: ["PLANTSYNC_HISTORY_ENABLED"],
+        flag: None,
+        default: Some("true"),
+        doc: "Write each plant sync's readings into the energy history (one row per plant and local day, and a power sample per sync); false keeps only the latest readings",
+        secret: false,
+        parse: parse_bool,
+        show: bool::to_string,
+    }
+    /// Days back the backfill looks for gaps.
+    history_backfill_days: u32 => HISTORY_BACKFILL_DAYS {
+        name: "history.backfill_days",
+        env: ["PLANTSYNC_HISTORY_BACKFILL_DAYS"],
+        flag: None,
+        default: Some("30"),
+        doc: "After a plant sync, ask the portal's daily history for the days of the last N that the syncs missed or did not see to their end (0-366; 0 turns the backfill off)",
+        secret: false,
+        parse: |t| int_in(t, 0, 366),
+        show: u32::to_string,
+    }
+    /// Days power samples are kept.
+    history_sample_retention_days: u32 => HISTORY_SAMPLE_RETENTION_DAYS {
+        name: "history.sample_retention_days",
+        env: ["PLANTSYNC_HISTORY_SAMPLE_RETENTION_DAYS"],
+        flag: None,
+        default: Some("90"),
+        doc: "How many days of power samples (the intraday curves) to keep (1-3650); daily rows are kept forever",
+        secret: false,
+        parse: |t| int_in(t, 1, 3650),
+        show: u32::to_string,
+    }
 }

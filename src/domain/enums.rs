@@ -222,3 +222,26 @@ mod tests {
         assert_eq!(serde_json::to_string(&RunStatus::Interrupted).unwrap(), "\"interrupted\"");
     }
 }
+
+text_enum!(
+    /// Where a day's energy in the history came from.
+    DaySource, "day source", "lowercase", {
+        /// The syncs' own readings (today's energy as each plant sync saw it).
+        Live => "live",
+        /// The portal's daily-history endpoint, asked for a day the syncs missed or did
+        /// not see to its end.
+        Backfill => "backfill",
+    }
+);
+
+text_enum!(
+    /// Why a past day has no value from the portal's history (yet).
+    GapState, "gap state", "snake_case", {
+        /// The portal answered for the day without a value (no data for that day): asked
+        /// again a day later, a few times, because late uploads fill past days.
+        NoData => "no_data",
+        /// The portal has no usable history endpoint for this account: the day cannot be
+        /// filled, and is not asked again until the reason is looked at again.
+        Unfillable => "unfillable",
+    }
+);

@@ -20,7 +20,8 @@ mod token;
 pub use credentials::{CredentialField, Credentials};
 pub use cron::CronSchedule;
 pub use enums::{
-    AlertStatus, ParseEnumError, PlantStatus, RunKind, RunSource, RunStatus, Severity, VendorKind,
+    AlertStatus, DaySource, GapState, ParseEnumError, PlantStatus, RunKind, RunSource, RunStatus,
+    Severity, VendorKind,
 };
 pub use ids::{AlertId, OrgId, PlantId, RunId, VendorId};
 pub use records::{

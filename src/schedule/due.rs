@@ -35,7 +35,7 @@ pub fn next_slot_after(
         let next = (minute / interval + 1) * interval;
         if next < DAY { (date, next) } else { (next_day(date), 0) }
     };
-    local_to_utc(zone, slot_date, slot_minute)
+    local_to_utc(zone, slot_date, slot_minute, last)
 }
 
 /// Whether a vendor last synced successfully at `last` (never: `None`) is due at `now`.
@@ -52,13 +52,27 @@ fn next_day(date: NaiveDate) -> NaiveDate {
     date.succ_opt().unwrap_or(date)
 }
 
-/// A local date and minute as UTC; a minute that does not exist (a spring-forward gap)
-/// becomes the first one after the gap.
-fn local_to_utc(zone: chrono_tz::Tz, date: NaiveDate, minute: u32) -> DateTime<Utc> {
+/// A local date and minute as UTC, the first such instant after `after`; a minute that does
+/// not exist (a spring-forward gap) becomes the first one after the gap. A minute that
+/// occurs twice (the hour repeated when clocks go back) is its earlier instant, unless that
+/// is not after `after`: within the repeated hour, the next slot is in its second pass
+/// (found by the schedule's property test: 02:00 CET on 29 October 2028 in Berlin gave a
+/// next slot of 02:01 CEST, an hour in the past).
+fn local_to_utc(
+    zone: chrono_tz::Tz,
+    date: NaiveDate,
+    minute: u32,
+    after: DateTime<Utc>,
+) -> DateTime<Utc> {
     let midnight = NaiveDateTime::new(date, chrono::NaiveTime::MIN);
     let mut naive = midnight + Duration::minutes(i64::from(minute));
     for _ in 0..180 {
-        if let Some(instant) = zone.from_local_datetime(&naive).earliest() {
+        let found = zone.from_local_datetime(&naive);
+        let instant = match (found.earliest(), found.latest()) {
+            (Some(early), _) if early.with_timezone(&Utc) > after => Some(early),
+            (_, late) => late,
+        };
+        if let Some(instant) = instant {
             return instant.with_timezone(&Utc);
         }
         naive += Duration::minutes(1);
@@ -136,6 +150,16 @@ mod tests {
         assert_eq!(
             next_slot_after(at("2026-03-29T01:30:00+01:00"), 30, &none),
             at("2026-03-29T03:00:00+02:00")
+        );
+        // 02:00-03:00 happens twice in Berlin on 2028-10-29: in the second pass (CET) the
+        // next slot is a minute later in that pass, not the same wall time an hour ago.
+        assert_eq!(
+            next_slot_after(at("2028-10-29T02:00:00+01:00"), 1, &none),
+            at("2028-10-29T02:01:00+01:00")
+        );
+        assert_eq!(
+            next_slot_after(at("2028-10-29T02:00:00+02:00"), 15, &none),
+            at("2028-10-29T02:15:00+02:00")
         );
     }
 

@@ -1,8 +1,8 @@
 //! How domain types become SQLite values and back.
 
 use crate::domain::{
-    AlertId, AlertStatus, OrgId, PlantId, PlantStatus, RunId, RunKind, RunSource, RunStatus,
-    Severity, Timestamp, VendorId, VendorKind,
+    AlertId, AlertStatus, DaySource, GapState, OrgId, PlantId, PlantStatus, RunId, RunKind,
+    RunSource, RunStatus, Severity, Timestamp, VendorId, VendorKind,
 };
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
@@ -33,7 +33,17 @@ macro_rules! text_codec {
         }
     )+};
 }
-text_codec!(VendorKind, Severity, AlertStatus, PlantStatus, RunKind, RunSource, RunStatus);
+text_codec!(
+    VendorKind,
+    Severity,
+    AlertStatus,
+    PlantStatus,
+    RunKind,
+    RunSource,
+    RunStatus,
+    DaySource,
+    GapState
+);
 
 macro_rules! id_codec {
     ($($ty:ident),+) => {$(

@@ -29,6 +29,7 @@ const STEPS: &[Step] = &[
     Step::Sql(include_str!("migrations/0006_upstream.sql")),
     Step::Sql(include_str!("migrations/0007_upstream_retry.sql")),
     Step::Sql(include_str!("migrations/0008_upstream_queue.sql")),
+    Step::Sql(include_str!("migrations/0009_history.sql")),
 ];
 
 /// The schema version this build creates and understands.
@@ -488,6 +489,51 @@ mod tests {
             .execute("INSERT INTO vendors (name, kind, org_id) VALUES ('roof', 'huawei', 2)", [])
             .unwrap_err();
         assert!(err.to_string().contains("UNIQUE"), "{err}");
+    }
+
+    /// Step 9 from the schema of step 8 with data in it: the history tables arrive empty,
+    /// the rows stay, and the result has the fresh shape.
+    #[test]
+    fn version_8_database_gains_the_history_tables_and_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.db");
+        drop(Store::open(&fresh).unwrap());
+        let old = dir.path().join("old.db");
+        drop(Store::open(&old).unwrap());
+        {
+            let conn = Connection::open(&old).unwrap();
+            conn.execute_batch(
+                "DROP TABLE plant_days; DROP TABLE power_samples; DROP TABLE history_gaps;
+                 PRAGMA user_version = 8;
+                 INSERT INTO organizations (id, name) VALUES (1, 'North');
+                 INSERT INTO vendors (id, name, kind, org_id) VALUES (1, 'v', 'solarman', 1);
+                 INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, daily_energy_kwh)
+                     VALUES (1, 1, 'p', 'P', 12.5);",
+            )
+            .unwrap();
+        }
+        drop(Store::open(&old).unwrap());
+        assert_eq!(shape_of(&old), shape_of(&fresh));
+        let conn = Connection::open(&old).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        let energy: f64 =
+            conn.query_row("SELECT daily_energy_kwh FROM plants", [], |r| r.get(0)).unwrap();
+        assert_eq!(energy, 12.5);
+        let days: i64 =
+            conn.query_row("SELECT count(*) FROM plant_days", [], |r| r.get(0)).unwrap();
+        assert_eq!(days, 0, "no history is made up for the days before the step");
+        conn.execute(
+            "INSERT INTO plant_days (plant_id, day, energy_kwh, last_reading_at, source, updated_at)
+             VALUES (1, '2026-11-30', 3.0, '2026-11-30T10:00:00Z', 'live', '2026-11-30T10:00:00Z')",
+            [],
+        )
+        .unwrap();
+        let refused = conn.execute(
+            "INSERT INTO plant_days (plant_id, day, last_reading_at, source, updated_at)
+             VALUES (1, '2026-12-01', 'x', 'guess', 'x')",
+            [],
+        );
+        assert!(refused.is_err(), "a source other than live or backfill is refused");
     }
 
     #[test]

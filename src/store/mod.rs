@@ -20,6 +20,7 @@ mod alerts;
 mod cleanup;
 mod codec;
 mod facts;
+mod history;
 mod migrate;
 mod open;
 mod orgs;
@@ -37,6 +38,9 @@ mod upstream_queue;
 mod vendors;
 
 pub use alerts::AlertFilter;
+pub use history::{
+    BackfillCounts, DayRow, GapRow, HistoryPlant, HistoryScope, PlantGaps, PowerSample,
+};
 pub use migrate::SCHEMA_VERSION;
 pub use open::Unusable;
 pub use orgs::OrgPatch;

@@ -363,6 +363,19 @@ impl Store {
         plants: impl Into<std::sync::Arc<[VendorPlant]>>,
         now: Timestamp,
     ) -> Result<UpsertCounts> {
+        self.upsert_plants_recording(vendor_id, plants, now, None).await
+    }
+
+    /// [`Store::upsert_plants`], and with `history` (the configured zone, for plants without
+    /// their own) the batch's readings go into the energy history in the same transaction:
+    /// today's row of each plant and a power sample (`store/history.rs` has the rules).
+    pub async fn upsert_plants_recording(
+        &self,
+        vendor_id: VendorId,
+        plants: impl Into<std::sync::Arc<[VendorPlant]>>,
+        now: Timestamp,
+        history: Option<crate::domain::PlantZone>,
+    ) -> Result<UpsertCounts> {
         let plants = plants.into();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -377,6 +390,9 @@ impl Store {
                     id: vendor_id.to_string(),
                 })?;
             let counts = upsert(&tx, vendor_id, org_id, &plants, now)?;
+            if let Some(fallback) = history {
+                super::history::record_live(&tx, vendor_id, &plants, now, fallback)?;
+            }
             tx.commit()?;
             Ok(counts)
         })

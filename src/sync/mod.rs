@@ -23,12 +23,14 @@
 
 mod alerts;
 mod facts;
+mod history;
 mod pacing;
 mod plants;
 mod progress;
 mod quota;
 mod tokens;
 
+pub use history::{BackfillOutcome, HistorySettings};
 pub use progress::{Progress, VendorFinished};
 
 use crate::config::Settings;
@@ -80,6 +82,9 @@ pub struct EngineSettings {
     /// Whether the agent schedules plant syncs (`sync.enabled`): an alert sync that leaves
     /// a due key probe to the next plant sync says how that comes, when none is scheduled.
     pub scheduled_plant_syncs: bool,
+    /// The energy history: whether syncs write it, the zone of plants without one, the
+    /// backfill's reach and the samples' retention.
+    pub history: HistorySettings,
 }
 
 impl Default for EngineSettings {
@@ -92,6 +97,7 @@ impl Default for EngineSettings {
             alert_overlap: Duration::from_secs(3600),
             http: HttpSettings::default(),
             scheduled_plant_syncs: true,
+            history: HistorySettings::default(),
         }
     }
 }
@@ -123,6 +129,12 @@ impl EngineSettings {
                 u64::from(settings.alert_lookback_hours.value) * 3600,
             ),
             scheduled_plant_syncs: settings.sync_enabled.value,
+            history: HistorySettings {
+                enabled: settings.history_enabled.value,
+                zone: crate::domain::PlantZone::Named(settings.timezone.value),
+                backfill_days: settings.history_backfill_days.value,
+                sample_retention_days: settings.history_sample_retention_days.value,
+            },
             ..Self::default()
         }
     }
@@ -183,6 +195,8 @@ pub struct Engine {
     /// new credentials) share one concurrency limit.
     accounts: Mutex<HashMap<SessionKey, Arc<AccountTokens>>>,
     clock: WallClock,
+    /// The pruning of old power samples a plant run started, while it runs.
+    pruning: Mutex<Option<tokio::task::JoinHandle<u64>>>,
 }
 
 impl Engine {
@@ -199,7 +213,7 @@ impl Engine {
     ) -> Result<Arc<Self>, SyncError> {
         let http = Http::new(settings.http.clone()).map_err(|e| SyncError::Setup(e.to_string()))?;
         let accounts = Mutex::new(HashMap::new());
-        Ok(Arc::new(Self { store, http, settings, accounts, clock }))
+        Ok(Arc::new(Self { store, http, settings, accounts, clock, pruning: Mutex::new(None) }))
     }
 
     fn account_tokens(&self, target: &SyncTarget) -> Arc<AccountTokens> {
@@ -370,7 +384,31 @@ impl Engine {
             "{kind} sync complete: {}/{} vendors successful, {} synced in {}ms",
             summary.successful, summary.total_vendors, summary.total_synced, summary.duration
         );
+        if kind == RunKind::Plants && self.settings.history.enabled {
+            self.start_pruning();
+        }
         Ok(RunReport { run_id, status, summary, skipped })
+    }
+
+    /// Starts pruning old power samples in the background, unless a pruning still runs: the
+    /// run that wrote them has already been recorded, and never waits on it.
+    fn start_pruning(self: &Arc<Self>) {
+        let mut pruning = self.pruning.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pruning.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        let engine = Arc::clone(self);
+        *pruning = Some(tokio::spawn(async move { engine.prune_power_samples().await }));
+    }
+
+    /// Waits for background work a run started (the pruning of old power samples), so a
+    /// process about to exit leaves none cut short. Returns the samples it deleted.
+    pub async fn settle(&self) -> u64 {
+        let task = self.pruning.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match task {
+            Some(task) => task.await.unwrap_or(0),
+            None => 0,
+        }
     }
 
     /// One vendor: skips vendors waiting for new credentials, enforces the deadline, records

@@ -57,7 +57,9 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
     let vendor_id = vendor.id;
     let listed_ids: Vec<String> =
         listing.plants.iter().map(|p| p.vendor_plant_id.clone()).collect();
-    let upsert = |rows| engine.store.upsert_plants(vendor_id, rows, Timestamp::now());
+    // Each batch writes its readings into the history in the same transaction.
+    let history = engine.settings.history.enabled.then_some(engine.settings.history.zone);
+    let upsert = |rows| engine.store.upsert_plants_recording(vendor_id, rows, now, history);
     store_in_batches(
         std::mem::take(&mut listing.plants),
         |p: &VendorPlant| format!("plant {}", p.vendor_plant_id),
@@ -108,6 +110,10 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
         }
     }
     run.error = error_of(&problems);
+    // Optional work after a stored listing: the days the history lacks.
+    if run.success {
+        super::history::backfill(engine, target, client.as_ref(), &session).await;
+    }
     run
 }
 

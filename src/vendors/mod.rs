@@ -35,6 +35,7 @@ mod codes;
 pub mod concurrency;
 pub mod fusionsolar;
 pub mod growatt;
+pub mod history;
 pub mod http;
 pub mod lenient;
 pub mod paging;
@@ -262,6 +263,23 @@ pub trait VendorClient: Send + Sync {
         window: AlertWindow,
         plant_ids: &[String],
     ) -> Result<AlertListing, VendorError>;
+
+    /// The energy of past plant-local days from the portal's daily-history endpoint, for the
+    /// gap backfill ([`history`] says how requests are cut and what a reply means). Calls go
+    /// through `session` like every other (budget, daily quota, pacing). A portal without a
+    /// usable endpoint keeps this default: [`VendorError::Unsupported`] saying why, which the
+    /// engine records on the days as "cannot be filled".
+    async fn daily_history(
+        &self,
+        session: &Session,
+        request: &history::HistoryRequest,
+    ) -> Result<history::HistoryReply, VendorError> {
+        let _ = (session, request);
+        Err(VendorError::Unsupported(format!(
+            "{} offers plantsync no daily-history endpoint",
+            self.kind().display_name()
+        )))
+    }
 }
 
 /// The vendor's base URL (a regional host, the simulator) or the portal's default, without

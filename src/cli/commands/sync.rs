@@ -231,6 +231,8 @@ pub async fn run_with_progress(
     if let Some(printer) = printer {
         let _ = printer.await;
     }
+    // The process exits next: the pruning the run started finishes first.
+    engine.settle().await;
     Ok(report)
 }
 

@@ -1,0 +1,667 @@
+//! The energy history: one row per plant and plant-local day (`plant_days`), power samples
+//! per reading (`power_samples`), and the past days the portal could not fill
+//! (`history_gaps`). Migration step 9.
+//!
+//! # The rules, in one place
+//!
+//! * **Day boundaries** are the plant's own zone (`plants.timezone` through
+//!   [`PlantZone`]), else the configured `timezone` the caller passes as the fallback. A
+//!   reading belongs to the local day of its time: the portal's last-update time, or the
+//!   sync's time when the portal gave none.
+//! * **Live rows never go down**: a day keeps the highest cumulative energy a sync saw
+//!   (inverters report 0 or nothing after dark), and the highest power.
+//! * **A portal's daily figure wins** ([`Store::record_backfill`]): it replaces a live value
+//!   (which stops at the last sync of the day) and an earlier portal figure; a replacement
+//!   that differs is counted in `revisions`. Live readings never change a backfilled day's
+//!   energy (only its peak power).
+//! * **Gaps stay gaps**: a day without a row is no data, never 0. A portal's "no data" for a
+//!   day, and a portal that cannot fill days at all, are kept in `history_gaps` with the
+//!   portal's words, so reports say why and the backfill does not ask again at every sync.
+
+use super::{Result, Store};
+use crate::domain::{
+    DaySource, GapState, OrgId, PlantId, PlantZone, Timestamp, VendorId, VendorPlant,
+};
+use crate::vendors::history::VendorDay;
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::collections::{BTreeSet, HashMap};
+
+/// Two energies closer than this (kWh) are the same value (portals round to 0.1 or 0.01).
+const SAME_ENERGY_KWH: f64 = 0.0005;
+
+/// A portal's "no data" for a day is asked again after this long...
+const NO_DATA_RETRY: chrono::Duration = chrono::Duration::hours(20);
+/// ...at most this many times in all.
+const NO_DATA_ATTEMPTS: u32 = 3;
+/// A portal that could not fill days at all is asked again after this long (its plan or
+/// permissions may change).
+const UNFILLABLE_RETRY: chrono::Duration = chrono::Duration::days(7);
+
+/// Which plants a history read covers; names are resolved to ids at the edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryScope {
+    /// Every plant.
+    All,
+    /// The plants of one organization.
+    Org(OrgId),
+    /// The plants of one vendor (portal account).
+    Vendor(VendorId),
+    /// One plant.
+    Plant(PlantId),
+}
+
+impl HistoryScope {
+    /// The `WHERE` condition on `plants p` and its one parameter (0 for `All`).
+    fn condition(self) -> (&'static str, i64) {
+        match self {
+            Self::All => ("?1 = 0", 0),
+            Self::Org(id) => ("p.org_id = ?1", id.0),
+            Self::Vendor(id) => ("p.vendor_id = ?1", id.0),
+            Self::Plant(id) => ("p.id = ?1", id.0),
+        }
+    }
+}
+
+/// A plant as history reads name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPlant {
+    /// Its id.
+    pub id: PlantId,
+    /// Its name.
+    pub name: String,
+    /// The vendor's id for it.
+    pub vendor_plant_id: String,
+    /// Its vendor (portal account).
+    pub vendor_id: VendorId,
+    /// The vendor's name.
+    pub vendor_name: String,
+    /// Its organization, if any.
+    pub org_id: Option<OrgId>,
+    /// The organization's name.
+    pub org_name: Option<String>,
+    /// Installed capacity, kW.
+    pub capacity_kw: Option<f64>,
+    /// The zone its days are counted in (its own, else the fallback passed in).
+    pub zone: PlantZone,
+    /// Whether the vendor still lists it.
+    pub is_active: bool,
+}
+
+/// One stored day of one plant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DayRow {
+    /// The plant.
+    pub plant_id: PlantId,
+    /// The plant-local day.
+    pub day: NaiveDate,
+    /// The day's energy, kWh; `None` when only power was read that day.
+    pub energy_kwh: Option<f64>,
+    /// The highest power a sync saw that day, kW.
+    pub peak_power_kw: Option<f64>,
+    /// The latest reading that fed a live row, or when the portal's figure was fetched.
+    pub last_reading_at: Timestamp,
+    /// Where the value came from.
+    pub source: DaySource,
+    /// How often a later portal value replaced a different stored one.
+    pub revisions: u32,
+}
+
+/// A past day the portal's history did not fill, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GapRow {
+    /// The plant.
+    pub plant_id: PlantId,
+    /// The plant-local day.
+    pub day: NaiveDate,
+    /// No data for the day, or no way to fill it.
+    pub state: GapState,
+    /// The portal's words, or plantsync's.
+    pub reason: String,
+    /// How often the day was asked.
+    pub attempts: u32,
+    /// When it was last asked.
+    pub last_tried_at: Timestamp,
+}
+
+/// One power sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PowerSample {
+    /// The reading's time.
+    pub at: Timestamp,
+    /// Power, kW.
+    pub power_kw: f64,
+}
+
+/// The past days of one plant the backfill should ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlantGaps {
+    /// The plant.
+    pub plant_id: PlantId,
+    /// The vendor's id for it.
+    pub vendor_plant_id: String,
+    /// The zone its days are counted in.
+    pub zone: PlantZone,
+    /// Missing days (no row) or days only the syncs saw (live), oldest first.
+    pub days: Vec<NaiveDate>,
+}
+
+/// What one [`Store::record_backfill`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackfillCounts {
+    /// Days that had no row and now have the portal's value.
+    pub filled: u64,
+    /// Days whose stored value (live or an earlier portal figure) differed and was replaced.
+    pub revised: u64,
+    /// Days whose stored value the portal confirmed (now `backfill`).
+    pub confirmed: u64,
+    /// Days the portal answered without a value (kept as gaps).
+    pub no_data: u64,
+    /// Rows naming a plant this vendor does not have (dropped).
+    pub unknown_plants: u64,
+}
+
+const LIVE_DAY_SQL: &str = "
+    INSERT INTO plant_days (plant_id, day, energy_kwh, peak_power_kw, last_reading_at, source,
+                            updated_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, 'live', ?6)
+    ON CONFLICT (plant_id, day) DO UPDATE SET
+        energy_kwh = CASE WHEN plant_days.source = 'backfill' THEN plant_days.energy_kwh
+            ELSE max(coalesce(plant_days.energy_kwh, excluded.energy_kwh),
+                     coalesce(excluded.energy_kwh, plant_days.energy_kwh)) END,
+        peak_power_kw = max(coalesce(plant_days.peak_power_kw, excluded.peak_power_kw),
+                            coalesce(excluded.peak_power_kw, plant_days.peak_power_kw)),
+        last_reading_at = CASE WHEN plant_days.source = 'backfill' THEN plant_days.last_reading_at
+            ELSE max(plant_days.last_reading_at, excluded.last_reading_at) END,
+        updated_at = excluded.updated_at";
+
+/// Records the readings of one batch of a vendor's plants, inside the transaction that
+/// upserted them (`store/plants.rs`): today's row of each plant and a power sample. A plant
+/// the batch did not store, or a reading without energy and power, records nothing.
+pub(super) fn record_live(
+    conn: &Connection,
+    vendor_id: VendorId,
+    plants: &[VendorPlant],
+    now: Timestamp,
+    fallback: PlantZone,
+) -> Result<()> {
+    let mut find = conn.prepare_cached(
+        "SELECT id, timezone FROM plants WHERE vendor_id = ?1 AND vendor_plant_id = ?2",
+    )?;
+    let mut day_row = conn.prepare_cached(LIVE_DAY_SQL)?;
+    let mut sample = conn.prepare_cached(
+        "INSERT OR IGNORE INTO power_samples (plant_id, at, power_kw) VALUES (?1, ?2, ?3)",
+    )?;
+    let now_text = now.to_canonical();
+    for plant in plants {
+        if plant.daily_energy_kwh.is_none() && plant.current_power_kw.is_none() {
+            continue;
+        }
+        let found: Option<(PlantId, Option<String>)> = find
+            .query_row(params![vendor_id, plant.vendor_plant_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((plant_id, timezone)) = found else { continue };
+        let zone = zone_or(timezone.as_deref(), fallback);
+        // A reading is never later than the sync that read it.
+        let at = plant.vendor_updated_at.map_or(now, |at| at.min(now));
+        let at_text = at.to_canonical();
+        let day = zone.local_date(&at).to_string();
+        day_row.execute(params![
+            plant_id,
+            day,
+            plant.daily_energy_kwh,
+            plant.current_power_kw,
+            at_text,
+            now_text
+        ])?;
+        if let Some(power) = plant.current_power_kw {
+            sample.execute(params![plant_id, at_text, power])?;
+        }
+    }
+    Ok(())
+}
+
+/// A stored zone text, else `fallback` (a zone that no longer parses counts as none).
+fn zone_or(stored: Option<&str>, fallback: PlantZone) -> PlantZone {
+    stored.and_then(|text| text.parse().ok()).unwrap_or(fallback)
+}
+
+fn parse_day(text: &str) -> rusqlite::Result<NaiveDate> {
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+impl Store {
+    /// Stores what a portal's history answered for `vendor_id`'s plants, each day in one
+    /// transaction with the rest: a value fills or replaces the day ([`DaySource::Backfill`];
+    /// a different earlier value counts as a revision) and clears its gap entry; `None`
+    /// keeps the day a gap, noted `no_data`. Storing the same answer twice changes nothing
+    /// but the fetch time.
+    pub async fn record_backfill(
+        &self,
+        vendor_id: VendorId,
+        days: Vec<VendorDay>,
+        fetched_at: Timestamp,
+    ) -> Result<BackfillCounts> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let counts = backfill(&tx, vendor_id, &days, fetched_at)?;
+            tx.commit()?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    /// Notes that `days` of these plants cannot be filled by the portal, and why (a portal
+    /// without a usable history endpoint): shown by reports, asked again after a week.
+    pub async fn record_unfillable(
+        &self,
+        days: Vec<(PlantId, NaiveDate)>,
+        reason: String,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut note = tx.prepare_cached(GAP_SQL)?;
+                for (plant_id, day) in &days {
+                    note.execute(params![plant_id, day.to_string(), "unfillable", reason, now])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The past days of `vendor_id`'s active plants the backfill should ask for: the `days`
+    /// local days before each plant's today (in its zone, else `fallback`) that have no
+    /// portal figure yet, except those the portal recently said it has no data for or cannot
+    /// fill. Plants with the oldest gap first.
+    pub async fn history_gaps_to_fill(
+        &self,
+        vendor_id: VendorId,
+        days: u32,
+        now: Timestamp,
+        fallback: PlantZone,
+    ) -> Result<Vec<PlantGaps>> {
+        self.read(move |conn| gaps_to_fill(conn, vendor_id, days, now, fallback)).await
+    }
+
+    /// The plants in `scope`, by organization, vendor and name; zones fall back to
+    /// `fallback`.
+    pub async fn history_plants(
+        &self,
+        scope: HistoryScope,
+        fallback: PlantZone,
+    ) -> Result<Vec<HistoryPlant>> {
+        self.read(move |conn| plants_in(conn, scope, fallback)).await
+    }
+
+    /// The stored days of the plants in `scope` from `from` to `to` (inclusive), by plant
+    /// and day.
+    pub async fn history_days(
+        &self,
+        scope: HistoryScope,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DayRow>> {
+        self.read(move |conn| days_in(conn, scope, from, to)).await
+    }
+
+    /// The noted gaps of the plants in `scope` from `from` to `to` (inclusive).
+    pub async fn history_gaps(
+        &self,
+        scope: HistoryScope,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<GapRow>> {
+        self.read(move |conn| gaps_in(conn, scope, from, to)).await
+    }
+
+    /// Each plant's energy on its own today and yesterday (the local days of `now` in its
+    /// zone, else `fallback`), for the plants in `scope` that have either.
+    pub async fn today_and_yesterday(
+        &self,
+        scope: HistoryScope,
+        now: Timestamp,
+        fallback: PlantZone,
+    ) -> Result<HashMap<PlantId, (Option<f64>, Option<f64>)>> {
+        self.read(move |conn| {
+            let plants = plants_in(conn, scope, fallback)?;
+            let days: BTreeSet<NaiveDate> = plants
+                .iter()
+                .flat_map(|p| {
+                    let today = p.zone.local_date(&now);
+                    [today, today.pred_opt().unwrap_or(today)]
+                })
+                .collect();
+            let (Some(first), Some(last)) = (days.first(), days.last()) else {
+                return Ok(HashMap::new());
+            };
+            let rows = days_in(conn, scope, *first, *last)?;
+            let by_key: HashMap<(PlantId, NaiveDate), Option<f64>> =
+                rows.into_iter().map(|r| ((r.plant_id, r.day), r.energy_kwh)).collect();
+            let mut out = HashMap::new();
+            for plant in plants {
+                let today = plant.zone.local_date(&now);
+                let yesterday = today.pred_opt().unwrap_or(today);
+                let t = by_key.get(&(plant.id, today)).copied().flatten();
+                let y = by_key.get(&(plant.id, yesterday)).copied().flatten();
+                if t.is_some() || y.is_some() {
+                    out.insert(plant.id, (t, y));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The power samples of `plant` from `from` to `to` (inclusive), in time order.
+    pub async fn power_samples(
+        &self,
+        plant: PlantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<PowerSample>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT at, power_kw FROM power_samples
+                 WHERE plant_id = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at",
+            )?;
+            let rows = stmt
+                .query_map(params![plant, from, to], |r| {
+                    Ok(PowerSample { at: r.get(0)?, power_kw: r.get(1)? })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Deletes at most `limit` power samples older than `before`, oldest first, in one short
+    /// transaction; returns how many. The caller repeats it (yielding between) until it
+    /// returns less than `limit`, so a sync's writes never wait behind one long delete.
+    pub async fn prune_power_samples(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        self.write(move |conn| {
+            let deleted = conn
+                .prepare_cached(
+                    "DELETE FROM power_samples WHERE id IN
+                         (SELECT id FROM power_samples WHERE at < ?1 ORDER BY at LIMIT ?2)",
+                )?
+                .execute(params![before, limit])?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+}
+
+const GAP_SQL: &str = "
+    INSERT INTO history_gaps (plant_id, day, state, reason, attempts, last_tried_at)
+    VALUES (?1, ?2, ?3, ?4, 1, ?5)
+    ON CONFLICT (plant_id, day) DO UPDATE SET
+        attempts = CASE WHEN history_gaps.state = excluded.state
+                        THEN history_gaps.attempts + 1 ELSE 1 END,
+        state = excluded.state, reason = excluded.reason,
+        last_tried_at = excluded.last_tried_at";
+
+fn backfill(
+    conn: &Connection,
+    vendor_id: VendorId,
+    days: &[VendorDay],
+    fetched_at: Timestamp,
+) -> Result<BackfillCounts> {
+    let mut counts = BackfillCounts::default();
+    let mut find =
+        conn.prepare_cached("SELECT id FROM plants WHERE vendor_id = ?1 AND vendor_plant_id = ?2")?;
+    let mut stored = conn.prepare_cached(
+        "SELECT energy_kwh, source FROM plant_days WHERE plant_id = ?1 AND day = ?2",
+    )?;
+    let mut write = conn.prepare_cached(
+        "INSERT INTO plant_days (plant_id, day, energy_kwh, last_reading_at, source, revisions,
+                                 updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'backfill', ?5, ?4)
+         ON CONFLICT (plant_id, day) DO UPDATE SET
+             energy_kwh = excluded.energy_kwh, source = 'backfill',
+             revisions = plant_days.revisions + excluded.revisions,
+             last_reading_at = excluded.last_reading_at, updated_at = excluded.updated_at",
+    )?;
+    let mut clear_gap =
+        conn.prepare_cached("DELETE FROM history_gaps WHERE plant_id = ?1 AND day = ?2")?;
+    let mut note_gap = conn.prepare_cached(GAP_SQL)?;
+    let mut ids: HashMap<&str, Option<PlantId>> = HashMap::new();
+    for vendor_day in days {
+        let id = match ids.get(vendor_day.vendor_plant_id.as_str()) {
+            Some(id) => *id,
+            None => {
+                let id = find
+                    .query_row(params![vendor_id, vendor_day.vendor_plant_id], |r| r.get(0))
+                    .optional()?;
+                ids.insert(&vendor_day.vendor_plant_id, id);
+                id
+            }
+        };
+        let Some(plant_id) = id else {
+            counts.unknown_plants += 1;
+            continue;
+        };
+        let day = vendor_day.day.to_string();
+        let before: Option<(Option<f64>, DaySource)> =
+            stored.query_row(params![plant_id, day], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let Some(energy) = vendor_day.energy_kwh else {
+            counts.no_data += 1;
+            // A day a sync saw keeps its live value; the portal's "no data" is noted only for
+            // a day without one.
+            if !matches!(before, Some((Some(_), _))) {
+                note_gap.execute(params![
+                    plant_id,
+                    day,
+                    "no_data",
+                    "the portal has no value for this day",
+                    fetched_at
+                ])?;
+            }
+            continue;
+        };
+        let revised = match before {
+            None | Some((None, _)) => {
+                counts.filled += 1;
+                false
+            }
+            Some((Some(old), source)) if (old - energy).abs() <= SAME_ENERGY_KWH => {
+                if source == DaySource::Backfill {
+                    // The same figure again: nothing to write (idempotent per plant and day).
+                    clear_gap.execute(params![plant_id, day])?;
+                    continue;
+                }
+                counts.confirmed += 1;
+                false
+            }
+            Some((Some(_), _)) => {
+                counts.revised += 1;
+                true
+            }
+        };
+        write.execute(params![plant_id, day, energy, fetched_at, i64::from(revised)])?;
+        clear_gap.execute(params![plant_id, day])?;
+    }
+    Ok(counts)
+}
+
+fn gaps_to_fill(
+    conn: &Connection,
+    vendor_id: VendorId,
+    days: u32,
+    now: Timestamp,
+    fallback: PlantZone,
+) -> Result<Vec<PlantGaps>> {
+    if days == 0 {
+        return Ok(Vec::new());
+    }
+    let plants: Vec<(PlantId, String, PlantZone)> = conn
+        .prepare_cached(
+            "SELECT id, vendor_plant_id, timezone FROM plants
+             WHERE vendor_id = ?1 AND is_active = 1 ORDER BY id",
+        )?
+        .query_map([vendor_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, zone_or(r.get::<_, Option<String>>(2)?.as_deref(), fallback)))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // Every plant's window lies within a day of UTC's: read the union once.
+    let utc_today = now.as_datetime().date_naive();
+    let earliest = utc_today - chrono::Duration::days(i64::from(days) + 1);
+    let mut confirmed: HashMap<PlantId, BTreeSet<NaiveDate>> = HashMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT d.plant_id, d.day FROM plant_days d JOIN plants p ON p.id = d.plant_id
+             WHERE p.vendor_id = ?1 AND d.day >= ?2 AND d.source = 'backfill'",
+        )?;
+        let rows = stmt.query_map(params![vendor_id, earliest.to_string()], |r| {
+            Ok((r.get::<_, PlantId>(0)?, parse_day(&r.get::<_, String>(1)?)?))
+        })?;
+        for row in rows {
+            let (plant, day) = row?;
+            confirmed.entry(plant).or_default().insert(day);
+        }
+    }
+    let mut resting: HashMap<PlantId, BTreeSet<NaiveDate>> = HashMap::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT g.plant_id, g.day, g.state, g.attempts, g.last_tried_at
+             FROM history_gaps g JOIN plants p ON p.id = g.plant_id
+             WHERE p.vendor_id = ?1 AND g.day >= ?2",
+        )?;
+        let rows = stmt.query_map(params![vendor_id, earliest.to_string()], |r| {
+            Ok((
+                r.get::<_, PlantId>(0)?,
+                parse_day(&r.get::<_, String>(1)?)?,
+                r.get::<_, GapState>(2)?,
+                r.get::<_, u32>(3)?,
+                r.get::<_, Timestamp>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (plant, day, state, attempts, tried) = row?;
+            let since = now.as_datetime() - tried.as_datetime();
+            let rests = match state {
+                GapState::NoData => attempts >= NO_DATA_ATTEMPTS || since < NO_DATA_RETRY,
+                GapState::Unfillable => since < UNFILLABLE_RETRY,
+            };
+            if rests {
+                resting.entry(plant).or_default().insert(day);
+            }
+        }
+    }
+    let mut out: Vec<PlantGaps> = Vec::new();
+    for (plant_id, vendor_plant_id, zone) in plants {
+        let today = zone.local_date(&now);
+        let first = today - chrono::Duration::days(i64::from(days));
+        let done = confirmed.get(&plant_id);
+        let rests = resting.get(&plant_id);
+        let days: Vec<NaiveDate> = first
+            .iter_days()
+            .take_while(|day| *day < today)
+            .filter(|day| !done.is_some_and(|d| d.contains(day)))
+            .filter(|day| !rests.is_some_and(|d| d.contains(day)))
+            .collect();
+        if !days.is_empty() {
+            out.push(PlantGaps { plant_id, vendor_plant_id, zone, days });
+        }
+    }
+    out.sort_by_key(|gaps| gaps.days.first().copied());
+    Ok(out)
+}
+
+const PLANTS_SQL: &str = "
+    SELECT p.id, p.name, p.vendor_plant_id, p.vendor_id, v.name, p.org_id, o.name,
+           p.capacity_kw, p.timezone, p.is_active
+    FROM plants p JOIN vendors v ON v.id = p.vendor_id
+    LEFT JOIN organizations o ON o.id = p.org_id";
+
+fn plants_in(
+    conn: &Connection,
+    scope: HistoryScope,
+    fallback: PlantZone,
+) -> Result<Vec<HistoryPlant>> {
+    let (condition, param) = scope.condition();
+    let sql = format!("{PLANTS_SQL} WHERE {condition} ORDER BY o.name, v.name, p.name, p.id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map([param], |r| {
+            Ok(HistoryPlant {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                vendor_plant_id: r.get(2)?,
+                vendor_id: r.get(3)?,
+                vendor_name: r.get(4)?,
+                org_id: r.get(5)?,
+                org_name: r.get(6)?,
+                capacity_kw: r.get(7)?,
+                zone: zone_or(r.get::<_, Option<String>>(8)?.as_deref(), fallback),
+                is_active: r.get(9)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn days_in(
+    conn: &Connection,
+    scope: HistoryScope,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DayRow>> {
+    let (condition, param) = scope.condition();
+    let sql = format!(
+        "SELECT d.plant_id, d.day, d.energy_kwh, d.peak_power_kw, d.last_reading_at, d.source,
+                d.revisions
+         FROM plant_days d JOIN plants p ON p.id = d.plant_id
+         WHERE {condition} AND d.day >= ?2 AND d.day <= ?3
+         ORDER BY d.plant_id, d.day"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![param, from.to_string(), to.to_string()], |r| {
+            Ok(DayRow {
+                plant_id: r.get(0)?,
+                day: parse_day(&r.get::<_, String>(1)?)?,
+                energy_kwh: r.get(2)?,
+                peak_power_kw: r.get(3)?,
+                last_reading_at: r.get(4)?,
+                source: r.get(5)?,
+                revisions: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn gaps_in(
+    conn: &Connection,
+    scope: HistoryScope,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<GapRow>> {
+    let (condition, param) = scope.condition();
+    let sql = format!(
+        "SELECT g.plant_id, g.day, g.state, g.reason, g.attempts, g.last_tried_at
+         FROM history_gaps g JOIN plants p ON p.id = g.plant_id
+         WHERE {condition} AND g.day >= ?2 AND g.day <= ?3
+         ORDER BY g.plant_id, g.day"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt
+        .query_map(params![param, from.to_string(), to.to_string()], |r| {
+            Ok(GapRow {
+                plant_id: r.get(0)?,
+                day: parse_day(&r.get::<_, String>(1)?)?,
+                state: r.get(2)?,
+                reason: r.get(3)?,
+                attempts: r.get(4)?,
+                last_tried_at: r.get(5)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

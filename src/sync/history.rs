@@ -1,0 +1,276 @@
+//! The energy history's part of a plant sync: the settings, the gap backfill after the
+//! listing was stored, and the pruning of old power samples after a run.
+//!
+//! Live rows need no call of their own: each batch of a plant sync writes today's row and a
+//! power sample in the transaction that stores the plants (`store/history.rs`). The
+//! backfill then asks the portal's daily history for the past days of the last
+//! `backfill_days` that have no portal figure yet (missing, or seen only by the syncs),
+//! through the sync's own session, so the run's request budget, SolarEdge's daily quota,
+//! FusionSolar's pacing and the vendor deadline hold for it as for every other call. It is
+//! optional work: whatever it does, the plant sync's result stays what the listing made it.
+
+use super::Engine;
+use crate::domain::{PlantZone, Timestamp, plausible};
+use crate::store::{BackfillCounts, PlantGaps, SyncTarget};
+use crate::vendors::history::{HistoryPlant, HistoryRequest, VendorDay};
+use crate::vendors::{Session, VendorClient, VendorError};
+use chrono::NaiveDate;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// Power samples deleted per transaction when pruning.
+const PRUNE_BATCH: u32 = 500;
+
+/// What the engine does with the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistorySettings {
+    /// Whether plant syncs write the history at all (`history.enabled`).
+    pub enabled: bool,
+    /// The zone of plants without their own (the configured `timezone`).
+    pub zone: PlantZone,
+    /// Past days the backfill looks at; 0 turns it off (`history.backfill_days`).
+    pub backfill_days: u32,
+    /// Days power samples are kept (`history.sample_retention_days`).
+    pub sample_retention_days: u32,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            zone: PlantZone::Named(chrono_tz::Asia::Kolkata),
+            backfill_days: 30,
+            sample_retention_days: 90,
+        }
+    }
+}
+
+/// What one vendor's backfill did, for the log and the tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackfillOutcome {
+    /// Plants with gaps, and days asked in all.
+    pub plants: usize,
+    /// Plant-days asked.
+    pub days_asked: usize,
+    /// What the store made of the answer.
+    pub counts: BackfillCounts,
+    /// Why not everything asked was read, or why nothing could be.
+    pub incomplete: Option<String>,
+}
+
+/// After a stored listing: asks the portal's history for `target`'s gaps and stores the
+/// answer. `None` when there was nothing to ask.
+pub(super) async fn backfill(
+    engine: &Engine,
+    target: &SyncTarget,
+    client: &dyn VendorClient,
+    session: &Session,
+) -> Option<BackfillOutcome> {
+    let settings = &engine.settings.history;
+    if !settings.enabled || settings.backfill_days == 0 || target.key_probe {
+        return None;
+    }
+    let now = (engine.clock)();
+    let vendor_id = target.vendor.id;
+    let gaps = match engine
+        .store
+        .history_gaps_to_fill(vendor_id, settings.backfill_days, now, settings.zone)
+        .await
+    {
+        Ok(gaps) if gaps.is_empty() => return None,
+        Ok(gaps) => gaps,
+        Err(e) => {
+            warn!("could not read the history's gaps ({e}); no backfill this run");
+            return None;
+        }
+    };
+    let request = request_for(&gaps);
+    let mut outcome = BackfillOutcome {
+        plants: gaps.len(),
+        days_asked: gaps.iter().map(|g| g.days.len()).sum(),
+        ..BackfillOutcome::default()
+    };
+    debug!(plants = outcome.plants, days = outcome.days_asked, "asking the portal's history");
+    match client.daily_history(session, &request).await {
+        Ok(reply) => {
+            let (days, dropped) = keep_asked(reply.days, &gaps, now);
+            if dropped > 0 {
+                info!(
+                    rows = dropped,
+                    "history rows outside the days asked or implausible were not stored"
+                );
+            }
+            for warning in reply.warnings.iter().take(3) {
+                info!("history: {warning}");
+            }
+            match engine.store.record_backfill(vendor_id, days, now).await {
+                Ok(counts) => outcome.counts = counts,
+                Err(e) => {
+                    warn!("could not store the portal's history: {e}");
+                    outcome.incomplete = Some(format!("not stored: {e}"));
+                    return Some(outcome);
+                }
+            }
+            outcome.incomplete = reply.incomplete_reason;
+        }
+        Err(VendorError::Unsupported(reason) | VendorError::NoPermission(reason)) => {
+            let days =
+                gaps.iter().flat_map(|g| g.days.iter().map(|day| (g.plant_id, *day))).collect();
+            if let Err(e) = engine.store.record_unfillable(days, reason.clone(), now).await {
+                warn!("could not note the days the portal cannot fill: {e}");
+            }
+            outcome.incomplete = Some(format!("the portal cannot fill past days: {reason}"));
+        }
+        Err(error) => outcome.incomplete = Some(error.to_string()),
+    }
+    let counts = &outcome.counts;
+    info!(
+        filled = counts.filled,
+        revised = counts.revised,
+        confirmed = counts.confirmed,
+        no_data = counts.no_data,
+        "history backfill of {} day(s) of {} plant(s){}",
+        outcome.days_asked,
+        outcome.plants,
+        outcome.incomplete.as_deref().map(|r| format!(" (incomplete: {r})")).unwrap_or_default()
+    );
+    Some(outcome)
+}
+
+/// One request covering every gap: the plants in the order found (oldest gap first) and the
+/// span from the oldest gap to the newest. Days inside the span that are no gap of a plant
+/// come back too and only confirm what is stored.
+fn request_for(gaps: &[PlantGaps]) -> HistoryRequest {
+    let days = gaps.iter().flat_map(|g| g.days.iter().copied());
+    let (from, to) =
+        days.fold((NaiveDate::MAX, NaiveDate::MIN), |(lo, hi), d| (lo.min(d), hi.max(d)));
+    HistoryRequest {
+        plants: gaps
+            .iter()
+            .map(|g| HistoryPlant { vendor_plant_id: g.vendor_plant_id.clone(), zone: g.zone })
+            .collect(),
+        from,
+        to,
+    }
+}
+
+/// The rows of a reply that answer what was asked: a plant asked about, a finished day of
+/// its own (never its today, whose figure is partial) within the span, an energy a plant
+/// can make in a day. Returns them and how many others were dropped.
+fn keep_asked(days: Vec<VendorDay>, gaps: &[PlantGaps], now: Timestamp) -> (Vec<VendorDay>, usize) {
+    let request = request_for(gaps);
+    let today: HashMap<&str, NaiveDate> =
+        gaps.iter().map(|g| (g.vendor_plant_id.as_str(), g.zone.local_date(&now))).collect();
+    let mut seen = HashSet::new();
+    let total = days.len();
+    let kept: Vec<VendorDay> = days
+        .into_iter()
+        .filter(|d| {
+            today.get(d.vendor_plant_id.as_str()).is_some_and(|today| d.day < *today)
+                && (request.from..=request.to).contains(&d.day)
+                && d.energy_kwh.is_none_or(|e| {
+                    e.is_finite() && (0.0..=plausible::MAX_DAILY_ENERGY_KWH).contains(&e)
+                })
+                && seen.insert((d.vendor_plant_id.clone(), d.day))
+        })
+        .collect();
+    let dropped = total - kept.len();
+    (kept, dropped)
+}
+
+impl Engine {
+    /// Deletes the power samples older than the retention, in batches of a few hundred rows
+    /// (each its own short transaction, yielding between), so syncs writing at the same
+    /// time wait at most one batch. Returns how many were deleted.
+    pub async fn prune_power_samples(&self) -> u64 {
+        let days = i64::from(self.settings.history.sample_retention_days);
+        let Some(before) = (self.clock)()
+            .as_datetime()
+            .checked_sub_signed(chrono::Duration::days(days))
+            .map(|t| Timestamp::from_datetime(&t))
+        else {
+            return 0;
+        };
+        let mut deleted = 0;
+        loop {
+            match self.store.prune_power_samples(before, PRUNE_BATCH).await {
+                Ok(n) => {
+                    deleted += n;
+                    if n < u64::from(PRUNE_BATCH) {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!("could not prune old power samples: {e}");
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if deleted > 0 {
+            info!(samples = deleted, "pruned power samples older than {days} days");
+        }
+        deleted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PlantId;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    fn gaps(id: &str, zone: PlantZone, days: &[&str]) -> PlantGaps {
+        PlantGaps {
+            plant_id: PlantId(1),
+            vendor_plant_id: id.into(),
+            zone,
+            days: days.iter().map(|d| day(d)).collect(),
+        }
+    }
+
+    #[test]
+    fn one_request_spans_every_gap_and_keeps_the_plants_order() {
+        let utc = PlantZone::Named(chrono_tz::UTC);
+        let found =
+            [gaps("a", utc, &["2026-11-03", "2026-11-04"]), gaps("b", utc, &["2026-11-20"])];
+        let request = request_for(&found);
+        assert_eq!((request.from, request.to), (day("2026-11-03"), day("2026-11-20")));
+        let ids: Vec<&str> = request.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn only_finished_days_asked_about_with_plausible_values_are_kept() {
+        // 2026-12-01 20:00 UTC: already 2 December in Kolkata, still 1 December in UTC.
+        let now: Timestamp = "2026-12-01T20:00:00Z".parse().unwrap();
+        let kolkata = PlantZone::Named(chrono_tz::Asia::Kolkata);
+        let utc = PlantZone::Named(chrono_tz::UTC);
+        let found =
+            [gaps("in", kolkata, &["2026-11-30", "2026-12-01"]), gaps("utc", utc, &["2026-11-30"])];
+        let row = |id: &str, d: &str, e: Option<f64>| VendorDay {
+            vendor_plant_id: id.into(),
+            day: day(d),
+            energy_kwh: e,
+        };
+        let (kept, dropped) = keep_asked(
+            vec![
+                row("in", "2026-12-01", Some(4.0)),   // finished in Kolkata
+                row("utc", "2026-12-01", Some(4.0)),  // today in UTC: partial
+                row("utc", "2026-11-30", Some(-1.0)), // impossible
+                row("utc", "2026-11-30", None),       // no data: kept as such
+                row("utc", "2026-11-30", Some(2.0)),  // a repeat of the day
+                row("stranger", "2026-11-30", Some(1.0)),
+                row("in", "2026-10-01", Some(1.0)), // outside the span
+            ],
+            &found,
+            now,
+        );
+        assert_eq!(kept, vec![row("in", "2026-12-01", Some(4.0)), row("utc", "2026-11-30", None)]);
+        assert_eq!(dropped, 5);
+    }
+}
