@@ -665,3 +665,402 @@ fn gaps_in(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Credentials, NewOrganization, NewVendor, VendorKind};
+    use crate::store::test_support::temp_store;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    const KOLKATA: PlantZone = PlantZone::Named(chrono_tz::Asia::Kolkata);
+
+    async fn vendor(store: &Store) -> VendorId {
+        let org = store
+            .add_org(NewOrganization {
+                name: "Org".into(),
+                auto_sync_enabled: true,
+                sync_interval_minutes: 15,
+            })
+            .await
+            .unwrap();
+        let new = NewVendor {
+            name: "V".into(),
+            kind: VendorKind::Solarman,
+            org_id: Some(org.id),
+            base_url: None,
+            is_active: true,
+        };
+        store.add_vendor(new, Credentials::default()).await.unwrap().id
+    }
+
+    fn reading(
+        id: &str,
+        zone: Option<&str>,
+        at: &str,
+        kwh: Option<f64>,
+        kw: Option<f64>,
+    ) -> VendorPlant {
+        VendorPlant {
+            vendor_plant_id: id.into(),
+            timezone: zone.map(Into::into),
+            vendor_updated_at: Some(ts(at)),
+            daily_energy_kwh: kwh,
+            current_power_kw: kw,
+            ..VendorPlant::default()
+        }
+    }
+
+    async fn sync(store: &Store, vendor: VendorId, plants: Vec<VendorPlant>, now: &str) {
+        store.upsert_plants_recording(vendor, plants, ts(now), Some(KOLKATA)).await.unwrap();
+    }
+
+    async fn days(store: &Store) -> Vec<(NaiveDate, Option<f64>, Option<f64>, DaySource, u32)> {
+        store
+            .history_days(HistoryScope::All, day("2000-01-01"), day("2100-01-01"))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.day, r.energy_kwh, r.peak_power_kw, r.source, r.revisions))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_late_zero_at_night_never_lowers_the_day() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        // Kolkata is +05:30: 06:30Z is noon there, 17:00Z is 22:30 the same local day.
+        sync(
+            &store,
+            v,
+            vec![reading("p", None, "2026-11-30T06:30:00Z", Some(10.0), Some(4.0))],
+            "2026-11-30T06:31:00Z",
+        )
+        .await;
+        sync(
+            &store,
+            v,
+            vec![reading("p", None, "2026-11-30T12:00:00Z", Some(18.5), Some(1.0))],
+            "2026-11-30T12:01:00Z",
+        )
+        .await;
+        sync(
+            &store,
+            v,
+            vec![reading("p", None, "2026-11-30T17:00:00Z", Some(0.0), Some(0.0))],
+            "2026-11-30T17:01:00Z",
+        )
+        .await;
+        sync(
+            &store,
+            v,
+            vec![reading("p", None, "2026-11-30T17:30:00Z", None, None)],
+            "2026-11-30T17:31:00Z",
+        )
+        .await;
+        assert_eq!(
+            days(&store).await,
+            vec![(day("2026-11-30"), Some(18.5), Some(4.0), DaySource::Live, 0)]
+        );
+        let row = &store
+            .history_days(HistoryScope::All, day("2026-11-30"), day("2026-11-30"))
+            .await
+            .unwrap()[0];
+        assert_eq!(row.last_reading_at, ts("2026-11-30T17:00:00Z"), "the zero was still a reading");
+        let samples = store
+            .power_samples(row.plant_id, ts("2026-11-30T00:00:00Z"), ts("2026-12-01T00:00:00Z"))
+            .await
+            .unwrap();
+        let powers: Vec<f64> = samples.iter().map(|s| s.power_kw).collect();
+        assert_eq!(powers, [4.0, 1.0, 0.0], "one sample per reading with power");
+    }
+
+    #[tokio::test]
+    async fn each_plant_counts_days_in_its_own_zone_and_dst_moves_the_boundary() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        // 2026-11-30T20:00Z is already 1 December in Kolkata (the fallback), still 30
+        // November in New York (-05:00 in winter).
+        let at = "2026-11-30T20:00:00Z";
+        sync(
+            &store,
+            v,
+            vec![
+                reading("in", None, at, Some(1.0), None),
+                reading("ny", Some("America/New_York"), at, Some(2.0), None),
+            ],
+            at,
+        )
+        .await;
+        // Berlin on the night clocks go back (2026-10-25, 03:00 CEST -> 02:00 CET): 22:30Z
+        // on the 24th is 00:30 CEST on the 25th; 22:30Z on the 25th is 23:30 CET, still the
+        // 25th (a 25-hour day).
+        let berlin = Some("Europe/Berlin");
+        sync(
+            &store,
+            v,
+            vec![reading("de", berlin, "2026-10-24T22:30:00Z", Some(0.5), None)],
+            "2026-10-24T22:31:00Z",
+        )
+        .await;
+        sync(
+            &store,
+            v,
+            vec![reading("de", berlin, "2026-10-25T22:30:00Z", Some(9.0), None)],
+            "2026-10-25T22:31:00Z",
+        )
+        .await;
+        let plants = store.history_plants(HistoryScope::All, KOLKATA).await.unwrap();
+        let id =
+            |vendor_id: &str| plants.iter().find(|p| p.vendor_plant_id == vendor_id).unwrap().id;
+        let rows = store
+            .history_days(HistoryScope::All, day("2026-10-01"), day("2026-12-31"))
+            .await
+            .unwrap();
+        let of = |plant: PlantId| -> Vec<(String, Option<f64>)> {
+            rows.iter()
+                .filter(|r| r.plant_id == plant)
+                .map(|r| (r.day.to_string(), r.energy_kwh))
+                .collect()
+        };
+        assert_eq!(of(id("in")), [("2026-12-01".to_owned(), Some(1.0))]);
+        assert_eq!(of(id("ny")), [("2026-11-30".to_owned(), Some(2.0))]);
+        assert_eq!(of(id("de")), [("2026-10-25".to_owned(), Some(9.0))]);
+        let recent = store.today_and_yesterday(HistoryScope::All, ts(at), KOLKATA).await.unwrap();
+        assert_eq!(recent[&id("in")], (Some(1.0), None));
+        assert_eq!(recent[&id("ny")], (Some(2.0), None));
+        let next_day = store
+            .today_and_yesterday(HistoryScope::All, ts("2026-12-01T20:00:00Z"), KOLKATA)
+            .await
+            .unwrap();
+        assert_eq!(next_day[&id("in")], (None, Some(1.0)));
+    }
+
+    #[tokio::test]
+    async fn the_portals_figure_replaces_live_values_and_counts_revisions() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        sync(
+            &store,
+            v,
+            vec![reading("p", None, "2026-11-29T10:00:00Z", Some(12.0), Some(3.0))],
+            "2026-11-29T10:01:00Z",
+        )
+        .await;
+        let vd = |d: &str, e: Option<f64>| VendorDay {
+            vendor_plant_id: "p".into(),
+            day: day(d),
+            energy_kwh: e,
+        };
+        let fetched = ts("2026-12-01T08:00:00Z");
+        let counts = store
+            .record_backfill(
+                v,
+                vec![
+                    vd("2026-11-28", Some(20.0)),
+                    vd("2026-11-29", Some(25.0)),
+                    vd("2026-11-30", None),
+                ],
+                fetched,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            counts,
+            BackfillCounts { filled: 1, revised: 1, confirmed: 0, no_data: 1, unknown_plants: 0 }
+        );
+        // The same answer again changes nothing; a changed one is a revision.
+        let again =
+            store.record_backfill(v, vec![vd("2026-11-28", Some(20.0))], fetched).await.unwrap();
+        assert_eq!(again, BackfillCounts::default());
+        let changed =
+            store.record_backfill(v, vec![vd("2026-11-28", Some(21.0))], fetched).await.unwrap();
+        assert_eq!(changed.revised, 1);
+        // A late live reading of a backfilled day does not undo the portal's figure.
+        sync(
+            &store,
+            v,
+            vec![reading("p", None, "2026-11-29T11:00:00Z", Some(30.0), Some(5.0))],
+            "2026-12-01T09:00:00Z",
+        )
+        .await;
+        assert_eq!(
+            days(&store).await,
+            vec![
+                (day("2026-11-28"), Some(21.0), None, DaySource::Backfill, 1),
+                (day("2026-11-29"), Some(25.0), Some(5.0), DaySource::Backfill, 1),
+            ]
+        );
+        let gaps = store
+            .history_gaps(HistoryScope::All, day("2026-11-01"), day("2026-12-31"))
+            .await
+            .unwrap();
+        assert_eq!(gaps.len(), 1);
+        assert_eq!((gaps[0].day, gaps[0].state), (day("2026-11-30"), GapState::NoData));
+        // The day filled later clears its gap.
+        store.record_backfill(v, vec![vd("2026-11-30", Some(7.0))], fetched).await.unwrap();
+        assert!(
+            store
+                .history_gaps(HistoryScope::All, day("2026-11-01"), day("2026-12-31"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let unknown = store
+            .record_backfill(
+                v,
+                vec![VendorDay {
+                    vendor_plant_id: "nobody".into(),
+                    day: day("2026-11-30"),
+                    energy_kwh: Some(1.0),
+                }],
+                fetched,
+            )
+            .await
+            .unwrap();
+        assert_eq!(unknown.unknown_plants, 1);
+    }
+
+    #[tokio::test]
+    async fn the_gaps_to_fill_are_the_unconfirmed_past_days_oldest_first() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let now = "2026-12-01T08:00:00Z"; // 13:30 on 1 December in Kolkata
+        sync(
+            &store,
+            v,
+            vec![
+                reading("a", None, now, Some(1.0), None),
+                reading("b", None, now, Some(1.0), None),
+            ],
+            now,
+        )
+        .await;
+        let vd = |id: &str, d: &str, e: Option<f64>| VendorDay {
+            vendor_plant_id: id.into(),
+            day: day(d),
+            energy_kwh: e,
+        };
+        store
+            .record_backfill(
+                v,
+                vec![
+                    vd("a", "2026-11-25", Some(3.0)),
+                    vd("b", "2026-11-24", Some(3.0)),
+                    vd("b", "2026-11-23", None),
+                ],
+                ts(now),
+            )
+            .await
+            .unwrap();
+        let gaps = store.history_gaps_to_fill(v, 7, ts(now), KOLKATA).await.unwrap();
+        let listed: Vec<(String, Vec<String>)> = gaps
+            .iter()
+            .map(|g| (g.vendor_plant_id.clone(), g.days.iter().map(ToString::to_string).collect()))
+            .collect();
+        // Seven days before today (24 Nov .. 30 Nov); today is never a gap. a: 25 Nov is
+        // confirmed. b: 24 Nov confirmed, 23 Nov is outside the window anyway.
+        assert_eq!(
+            listed,
+            [
+                (
+                    "a".to_owned(),
+                    [
+                        "2026-11-24",
+                        "2026-11-26",
+                        "2026-11-27",
+                        "2026-11-28",
+                        "2026-11-29",
+                        "2026-11-30"
+                    ]
+                    .map(String::from)
+                    .to_vec()
+                ),
+                (
+                    "b".to_owned(),
+                    [
+                        "2026-11-25",
+                        "2026-11-26",
+                        "2026-11-27",
+                        "2026-11-28",
+                        "2026-11-29",
+                        "2026-11-30"
+                    ]
+                    .map(String::from)
+                    .to_vec()
+                ),
+            ]
+        );
+        // "No data" rests for a while, then is asked again, at most three times.
+        store.record_backfill(v, vec![vd("a", "2026-11-24", None)], ts(now)).await.unwrap();
+        let soon =
+            store.history_gaps_to_fill(v, 7, ts("2026-12-01T10:00:00Z"), KOLKATA).await.unwrap();
+
+        let a_gaps = |gaps: &[PlantGaps]| {
+            gaps.iter().find(|g| g.vendor_plant_id == "a").unwrap().days.clone()
+        };
+        assert!(!a_gaps(&soon).contains(&day("2026-11-24")));
+        let next_day =
+            store.history_gaps_to_fill(v, 8, ts("2026-12-02T08:00:00Z"), KOLKATA).await.unwrap();
+        assert!(a_gaps(&next_day).contains(&day("2026-11-24")), "asked again a day later");
+        for _ in 0..2 {
+            store.record_backfill(v, vec![vd("a", "2026-11-24", None)], ts(now)).await.unwrap();
+        }
+        let later =
+            store.history_gaps_to_fill(v, 30, ts("2026-12-10T08:00:00Z"), KOLKATA).await.unwrap();
+        assert!(!a_gaps(&later).contains(&day("2026-11-24")), "three times no data: left alone");
+        // A portal that cannot fill: the days rest for a week.
+        let b = gaps[1].plant_id;
+        store
+            .record_unfillable(vec![(b, day("2026-11-30"))], "no endpoint".into(), ts(now))
+            .await
+            .unwrap();
+        let b_gaps = |gaps: &[PlantGaps]| {
+            gaps.iter().find(|g| g.vendor_plant_id == "b").unwrap().days.clone()
+        };
+        let tomorrow =
+            store.history_gaps_to_fill(v, 7, ts("2026-12-02T08:00:00Z"), KOLKATA).await.unwrap();
+        assert!(!b_gaps(&tomorrow).contains(&day("2026-11-30")));
+        let week =
+            store.history_gaps_to_fill(v, 14, ts("2026-12-08T09:00:00Z"), KOLKATA).await.unwrap();
+        assert!(b_gaps(&week).contains(&day("2026-11-30")));
+        assert!(store.history_gaps_to_fill(v, 0, ts(now), KOLKATA).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn pruning_deletes_old_samples_in_batches_and_keeps_days() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        for hour in 0..10 {
+            let at = format!("2026-08-01T{hour:02}:00:00Z");
+            sync(&store, v, vec![reading("p", None, &at, Some(f64::from(hour)), Some(1.0))], &at)
+                .await;
+        }
+        sync(
+            &store,
+            v,
+            vec![reading("p", None, "2026-11-30T10:00:00Z", Some(1.0), Some(2.0))],
+            "2026-11-30T10:00:00Z",
+        )
+        .await;
+        let before = ts("2026-09-01T00:00:00Z");
+        assert_eq!(store.prune_power_samples(before, 4).await.unwrap(), 4);
+        assert_eq!(store.prune_power_samples(before, 4).await.unwrap(), 4);
+        assert_eq!(store.prune_power_samples(before, 4).await.unwrap(), 2);
+        assert_eq!(store.prune_power_samples(before, 4).await.unwrap(), 0);
+        let plant = store.history_plants(HistoryScope::All, KOLKATA).await.unwrap()[0].id;
+        let left = store
+            .power_samples(plant, ts("2000-01-01T00:00:00Z"), ts("2100-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(days(&store).await.len(), 2, "daily rows are kept forever");
+    }
+}
