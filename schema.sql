@@ -268,12 +268,12 @@ INSERT OR IGNORE INTO install (id, install_id) VALUES (1, lower(hex(randomblob(1
 -- upstream confirmed a batch, so a push that fails half-way sends the rest next time.
 CREATE TABLE IF NOT EXISTS upstream_watermarks (
     table_name       TEXT    PRIMARY KEY
-                     CHECK (table_name IN ('organizations', 'vendors', 'plants', 'alerts', 'sync_runs')),
+                     CHECK (table_name IN ('organizations', 'vendors', 'plants', 'alerts', 'sync_runs', 'plant_days')),
     acknowledged_seq INTEGER NOT NULL DEFAULT 0 CHECK (acknowledged_seq >= 0),
     acknowledged_at  TEXT
 );
 INSERT OR IGNORE INTO upstream_watermarks (table_name) VALUES
-    ('organizations'), ('vendors'), ('plants'), ('alerts'), ('sync_runs');
+    ('organizations'), ('vendors'), ('plants'), ('alerts'), ('sync_runs'), ('plant_days');
 
 -- The last push and its result, for `plantsync status`. `error` is plantsync's own message
 -- (it never holds the upstream URL's password).
@@ -311,7 +311,7 @@ INSERT OR IGNORE INTO upstream_retry (id) VALUES (1);
 -- change is, and its entry is dropped once that version is confirmed.
 CREATE TABLE IF NOT EXISTS upstream_rejected (
     table_name   TEXT    NOT NULL
-                 CHECK (table_name IN ('organizations', 'vendors', 'plants', 'alerts', 'sync_runs')),
+                 CHECK (table_name IN ('organizations', 'vendors', 'plants', 'alerts', 'sync_runs', 'plant_days')),
     row_id       INTEGER NOT NULL,
     seq          INTEGER NOT NULL,
     key_json     TEXT    NOT NULL,
@@ -328,7 +328,7 @@ CREATE TABLE IF NOT EXISTS upstream_rejected (
 CREATE TABLE IF NOT EXISTS upstream_deletions (
     change_seq  INTEGER PRIMARY KEY,
     table_name  TEXT    NOT NULL
-                CHECK (table_name IN ('organizations', 'vendors', 'plants', 'alerts', 'sync_runs')),
+                CHECK (table_name IN ('organizations', 'vendors', 'plants', 'alerts', 'sync_runs', 'plant_days')),
     key_json    TEXT    NOT NULL,
     deleted_at  TEXT    NOT NULL
 );
@@ -350,8 +350,10 @@ CREATE TABLE IF NOT EXISTS upstream_caught_up (
     at  TEXT    NOT NULL
 );
 
--- Step 9: energy history. Daily rows are kept forever; power samples for a retention
--- (`history.sample_retention_days`), pruned in small batches after syncs.
+-- Step 9: energy history. Daily rows are kept forever and pushed upstream like plants;
+-- power samples are kept for a retention (`history.sample_retention_days`), pruned in small
+-- batches after syncs, and stay local. (The step's code first lets the upstream tables name
+-- `plant_days`: `store/migrate.rs`, `step_9`.)
 
 -- One row per plant and plant-local day (the plant's zone, else the configured
 -- `timezone`). `energy_kwh` is the day's energy: live rows keep the highest cumulative
@@ -361,6 +363,7 @@ CREATE TABLE IF NOT EXISTS upstream_caught_up (
 -- value differed from the stored one and replaced it. `last_reading_at` is the UTC time of
 -- the latest reading that fed a live row, or when the portal's figure was fetched.
 CREATE TABLE IF NOT EXISTS plant_days (
+    id              INTEGER PRIMARY KEY,
     plant_id        INTEGER NOT NULL REFERENCES plants (id) ON DELETE CASCADE,
     day             TEXT    NOT NULL,   -- YYYY-MM-DD, plant-local
     energy_kwh      REAL,
@@ -368,9 +371,12 @@ CREATE TABLE IF NOT EXISTS plant_days (
     last_reading_at TEXT    NOT NULL,
     source          TEXT    NOT NULL CHECK (source IN ('live', 'backfill')),
     revisions       INTEGER NOT NULL DEFAULT 0 CHECK (revisions >= 0),
+    -- Like every pushed table's: the change number of the row's last real change.
+    change_seq      INTEGER NOT NULL DEFAULT 0,
     updated_at      TEXT    NOT NULL,
-    PRIMARY KEY (plant_id, day)
-) WITHOUT ROWID;
+    UNIQUE (plant_id, day)
+);
+CREATE INDEX IF NOT EXISTS idx_plant_days_change_seq ON plant_days (change_seq);
 CREATE INDEX IF NOT EXISTS idx_plant_days_day ON plant_days (day);
 
 -- One row per plant and reading (the reading's time, UTC), for intraday curves.
@@ -395,3 +401,6 @@ CREATE TABLE IF NOT EXISTS history_gaps (
     last_tried_at  TEXT    NOT NULL,
     PRIMARY KEY (plant_id, day)
 ) WITHOUT ROWID;
+
+-- The daily rows are pushed upstream from change 0.
+INSERT OR IGNORE INTO upstream_watermarks (table_name) VALUES ('plant_days');

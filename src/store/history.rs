@@ -18,7 +18,7 @@
 //!   day, and a portal that cannot fill days at all, are kept in `history_gaps` with the
 //!   portal's words, so reports say why and the backfill does not ask again at every sync.
 
-use super::{Result, Store};
+use super::{Result, Store, seq};
 use crate::domain::{
     DaySource, GapState, OrgId, PlantId, PlantZone, Timestamp, VendorId, VendorPlant,
 };
@@ -161,19 +161,40 @@ pub struct BackfillCounts {
     pub unknown_plants: u64,
 }
 
-const LIVE_DAY_SQL: &str = "
-    INSERT INTO plant_days (plant_id, day, energy_kwh, peak_power_kw, last_reading_at, source,
-                            updated_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, 'live', ?6)
-    ON CONFLICT (plant_id, day) DO UPDATE SET
-        energy_kwh = CASE WHEN plant_days.source = 'backfill' THEN plant_days.energy_kwh
+/// A live reading's day row: inserted, or merged into the stored one by the rules above.
+/// The row takes a change number (`?7`) only when a value really changes, so an unchanged
+/// reading queues nothing upstream.
+static LIVE_DAY_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let energy = "CASE WHEN plant_days.source = 'backfill' THEN plant_days.energy_kwh
             ELSE max(coalesce(plant_days.energy_kwh, excluded.energy_kwh),
-                     coalesce(excluded.energy_kwh, plant_days.energy_kwh)) END,
-        peak_power_kw = max(coalesce(plant_days.peak_power_kw, excluded.peak_power_kw),
-                            coalesce(excluded.peak_power_kw, plant_days.peak_power_kw)),
-        last_reading_at = CASE WHEN plant_days.source = 'backfill' THEN plant_days.last_reading_at
-            ELSE max(plant_days.last_reading_at, excluded.last_reading_at) END,
-        updated_at = excluded.updated_at";
+                     coalesce(excluded.energy_kwh, plant_days.energy_kwh)) END";
+    let peak = "max(coalesce(plant_days.peak_power_kw, excluded.peak_power_kw),
+                    coalesce(excluded.peak_power_kw, plant_days.peak_power_kw))";
+    let last = "CASE WHEN plant_days.source = 'backfill' THEN plant_days.last_reading_at
+            ELSE max(plant_days.last_reading_at, excluded.last_reading_at) END";
+    format!(
+        "INSERT INTO plant_days (plant_id, day, energy_kwh, peak_power_kw, last_reading_at,
+                                 source, updated_at, change_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'live', ?6, ?7)
+         ON CONFLICT (plant_id, day) DO UPDATE SET
+             energy_kwh = {energy}, peak_power_kw = {peak}, last_reading_at = {last},
+             updated_at = excluded.updated_at, change_seq = excluded.change_seq
+         WHERE ({energy}) IS NOT plant_days.energy_kwh
+            OR ({peak}) IS NOT plant_days.peak_power_kw
+            OR ({last}) IS NOT plant_days.last_reading_at"
+    )
+});
+
+/// Moves the change counter past the numbers rows of `plant_days` took above `counter`.
+fn settle_counter(conn: &Connection, counter: i64) -> Result<()> {
+    let highest: Option<i64> = conn
+        .prepare_cached("SELECT max(change_seq) FROM plant_days WHERE change_seq > ?1")?
+        .query_row([counter], |r| r.get(0))?;
+    if let Some(highest) = highest {
+        seq::set(conn, highest)?;
+    }
+    Ok(())
+}
 
 /// Records the readings of one batch of a vendor's plants, inside the transaction that
 /// upserted them (`store/plants.rs`): today's row of each plant and a power sample. A plant
@@ -188,7 +209,9 @@ pub(super) fn record_live(
     let mut find = conn.prepare_cached(
         "SELECT id, timezone FROM plants WHERE vendor_id = ?1 AND vendor_plant_id = ?2",
     )?;
-    let mut day_row = conn.prepare_cached(LIVE_DAY_SQL)?;
+    let mut day_row = conn.prepare_cached(&LIVE_DAY_SQL)?;
+    let counter = seq::current(conn)?;
+    let mut offered = counter;
     let mut sample = conn.prepare_cached(
         "INSERT OR IGNORE INTO power_samples (plant_id, at, power_kw) VALUES (?1, ?2, ?3)",
     )?;
@@ -206,19 +229,21 @@ pub(super) fn record_live(
         let at = plant.vendor_updated_at.map_or(now, |at| at.min(now));
         let at_text = at.to_canonical();
         let day = zone.local_date(&at).to_string();
+        offered += 1;
         day_row.execute(params![
             plant_id,
             day,
             plant.daily_energy_kwh,
             plant.current_power_kw,
             at_text,
-            now_text
+            now_text,
+            offered
         ])?;
         if let Some(power) = plant.current_power_kw {
             sample.execute(params![plant_id, at_text, power])?;
         }
     }
-    Ok(())
+    settle_counter(conn, counter)
 }
 
 /// A stored zone text, else `fallback` (a zone that no longer parses counts as none).
@@ -420,17 +445,21 @@ fn backfill(
     )?;
     let mut write = conn.prepare_cached(
         "INSERT INTO plant_days (plant_id, day, energy_kwh, last_reading_at, source, revisions,
-                                 updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'backfill', ?5, ?4)
+                                 updated_at,
+                                 change_seq)
+         VALUES (?1, ?2, ?3, ?4, 'backfill', ?5, ?4, ?6)
          ON CONFLICT (plant_id, day) DO UPDATE SET
              energy_kwh = excluded.energy_kwh, source = 'backfill',
              revisions = plant_days.revisions + excluded.revisions,
-             last_reading_at = excluded.last_reading_at, updated_at = excluded.updated_at",
+             last_reading_at = excluded.last_reading_at, updated_at = excluded.updated_at,
+             change_seq = excluded.change_seq",
     )?;
     let mut clear_gap =
         conn.prepare_cached("DELETE FROM history_gaps WHERE plant_id = ?1 AND day = ?2")?;
     let mut note_gap = conn.prepare_cached(GAP_SQL)?;
     let mut ids: HashMap<&str, Option<PlantId>> = HashMap::new();
+    let counter = seq::current(conn)?;
+    let mut offered = counter;
     for vendor_day in days {
         let id = match ids.get(vendor_day.vendor_plant_id.as_str()) {
             Some(id) => *id,
@@ -483,9 +512,11 @@ fn backfill(
                 true
             }
         };
-        write.execute(params![plant_id, day, energy, fetched_at, i64::from(revised)])?;
+        offered += 1;
+        write.execute(params![plant_id, day, energy, fetched_at, i64::from(revised), offered])?;
         clear_gap.execute(params![plant_id, day])?;
     }
+    settle_counter(conn, counter)?;
     Ok(counts)
 }
 
@@ -667,6 +698,7 @@ fn gaps_in(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // one test reads change numbers behind the store's back
 mod tests {
     use super::*;
     use crate::domain::{Credentials, NewOrganization, NewVendor, VendorKind};
@@ -1062,5 +1094,47 @@ mod tests {
             .unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(days(&store).await.len(), 2, "daily rows are kept forever");
+    }
+
+    /// The daily rows are pushed upstream like plants: a real change takes a new change
+    /// number, above every earlier one; the same reading again takes none.
+    #[tokio::test]
+    async fn a_day_takes_a_change_number_only_when_it_changes() {
+        let (dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let seq_of = || {
+            let conn = Connection::open(dir.path().join("plantsync.db")).unwrap();
+            conn.query_row(
+                "SELECT d.change_seq, (SELECT value FROM change_counter) FROM plant_days d",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .unwrap()
+        };
+        let at = "2026-11-30T06:30:00Z";
+        sync(&store, v, vec![reading("p", None, at, Some(10.0), Some(4.0))], at).await;
+        let (first, counter) = seq_of();
+        assert!(first > 0 && counter >= first, "{first} {counter}");
+        sync(&store, v, vec![reading("p", None, at, Some(10.0), Some(4.0))], at).await;
+        assert_eq!(seq_of().0, first, "the same reading changes nothing");
+        sync(
+            &store,
+            v,
+            vec![reading("p", None, "2026-11-30T07:00:00Z", Some(11.0), Some(3.0))],
+            at,
+        )
+        .await;
+        let (second, counter) = seq_of();
+        assert!(second > first && counter >= second, "{second} {counter}");
+        let vd = VendorDay {
+            vendor_plant_id: "p".into(),
+            day: day("2026-11-30"),
+            energy_kwh: Some(12.0),
+        };
+        store.record_backfill(v, vec![vd.clone()], ts("2026-12-01T08:00:00Z")).await.unwrap();
+        let (third, counter) = seq_of();
+        assert!(third > second && counter >= third, "{third} {counter}");
+        store.record_backfill(v, vec![vd], ts("2026-12-01T09:00:00Z")).await.unwrap();
+        assert_eq!(seq_of().0, third, "the same figure again changes nothing");
     }
 }

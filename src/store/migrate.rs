@@ -29,7 +29,7 @@ const STEPS: &[Step] = &[
     Step::Sql(include_str!("migrations/0006_upstream.sql")),
     Step::Sql(include_str!("migrations/0007_upstream_retry.sql")),
     Step::Sql(include_str!("migrations/0008_upstream_queue.sql")),
-    Step::Sql(include_str!("migrations/0009_history.sql")),
+    Step::Code(step_9),
 ];
 
 /// The schema version this build creates and understands.
@@ -122,6 +122,48 @@ fn step_4(tx: &Transaction<'_>) -> Result<Vec<String>> {
 
 /// `ALTER TABLE .. ADD COLUMN` unless the table has the column already (a fresh database
 /// got it from `schema.sql`).
+/// The upstream tables that name the pushed tables in a CHECK (steps 6 and 8).
+const UPSTREAM_NAMED_TABLES: [&str; 3] =
+    ["upstream_watermarks", "upstream_rejected", "upstream_deletions"];
+
+/// Step 9: the energy history (`0009_history.sql`). Its daily rows are pushed upstream, so
+/// the upstream tables that list the pushed tables in a CHECK must accept `plant_days`:
+/// SQLite cannot change a CHECK, so each such table is rebuilt with the same definition
+/// plus that name, its rows copied (a table that already names it, as `schema.sql` makes
+/// them, is left alone).
+fn step_9(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    const LISTED: &str = "'alerts', 'sync_runs')";
+    for table in UPSTREAM_NAMED_TABLES {
+        let sql: String = tx.query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?;
+        if sql.contains("'plant_days'") {
+            continue;
+        }
+        if !sql.contains(LISTED) {
+            return Err(StoreError::Corrupt {
+                column: format!("{table} (schema)"),
+                detail: "its CHECK of table names is not the one steps 6 and 8 wrote".into(),
+            });
+        }
+        let rebuilt = sql.replacen(LISTED, "'alerts', 'sync_runs', 'plant_days')", 1).replacen(
+            &format!("CREATE TABLE {table}"),
+            &format!("CREATE TABLE {table}_step9"),
+            1,
+        );
+        tx.execute_batch(&format!(
+            "{rebuilt};
+             INSERT INTO {table}_step9 SELECT * FROM {table};
+             DROP TABLE {table};
+             ALTER TABLE {table}_step9 RENAME TO {table};"
+        ))?;
+    }
+    tx.execute_batch(include_str!("migrations/0009_history.sql"))?;
+    Ok(Vec::new())
+}
+
 fn add_column_if_missing(
     tx: &Transaction<'_>,
     table: &str,
@@ -502,6 +544,22 @@ mod tests {
         drop(Store::open(&old).unwrap());
         {
             let conn = Connection::open(&old).unwrap();
+            // Step 8's upstream tables, whose CHECKs do not name plant_days yet.
+            conn.execute_batch(
+                "DROP TABLE upstream_watermarks; DROP TABLE upstream_rejected;
+                 DROP TABLE upstream_deletions;",
+            )
+            .unwrap();
+            conn.execute_batch(include_str!("migrations/0006_upstream.sql")).unwrap();
+            conn.execute_batch(include_str!("migrations/0008_upstream_queue.sql")).unwrap();
+            conn.execute_batch(
+                "UPDATE upstream_watermarks SET acknowledged_seq = 7 WHERE table_name = 'plants';
+                 INSERT INTO upstream_rejected (table_name, row_id, seq, key_json, error, rejected_at)
+                     VALUES ('plants', 1, 3, '[]', 'refused', '2026-11-30T10:00:00Z');
+                 INSERT INTO upstream_deletions (change_seq, table_name, key_json, deleted_at)
+                     VALUES (9, 'vendors', '[2]', '2026-11-30T10:00:00Z');",
+            )
+            .unwrap();
             conn.execute_batch(
                 "DROP TABLE plant_days; DROP TABLE power_samples; DROP TABLE history_gaps;
                  PRAGMA user_version = 8;
@@ -534,6 +592,31 @@ mod tests {
             [],
         );
         assert!(refused.is_err(), "a source other than live or backfill is refused");
+        // The upstream tables kept their rows and now accept the daily rows.
+        let (acked, rejected, deletions): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT acknowledged_seq FROM upstream_watermarks WHERE table_name = 'plants'),
+                        (SELECT count(*) FROM upstream_rejected WHERE seq = 3),
+                        (SELECT count(*) FROM upstream_deletions WHERE change_seq = 9)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((acked, rejected, deletions), (7, 1, 1));
+        let watermark: i64 = conn
+            .query_row(
+                "SELECT acknowledged_seq FROM upstream_watermarks WHERE table_name = 'plant_days'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(watermark, 0);
+        conn.execute(
+            "INSERT INTO upstream_rejected (table_name, row_id, seq, key_json, error, rejected_at)
+             VALUES ('plant_days', 1, 4, '[]', 'refused', '2026-11-30T10:00:00Z')",
+            [],
+        )
+        .unwrap();
     }
 
     #[test]

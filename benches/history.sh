@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Benchmark: what the energy history costs and how fast its reports answer.
+#
+# Part 1, the sync: plant syncs of ACCOUNTS Solarman accounts x PLANTS plants from the
+# built-in simulator (its own process, loopback), with the history written
+# (history.enabled=true) and without (false), in alternating order, REPEATS times each,
+# after a first sync that created every plant. The backfill is off in both
+# (history.backfill_days=0): it makes calls only for days the syncs missed, which a steady
+# site has none of; part 1 measures the writes every sync adds. Goal: the sync with history
+# at most 1.10x the sync without, medians of the same run.
+#
+# Part 2, the reads: a store of 1,000 plants with two years of daily rows and 90 days of
+# power samples (every 15 minutes: 8.64 million), generated with the sqlite3 CLI; then
+# `plantsync report daily --org O --month M --format csv` (process start to exit) and the
+# dashboard page `GET /` of a running agent, REPEATS times each, medians. Goal: each under
+# 200 ms. The limit measured beside them: the sqlite3 CLI running the report's own query
+# (the month's rows of the organization, grouped by plant and day) on the same file.
+#
+# Usage: benches/history.sh [ACCOUNTS] [PLANTS] [REPEATS]   (defaults: 10 1000 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ACCOUNTS=${1:-10}
+PLANTS=${2:-1000}
+REPEATS=${3:-5}
+PORT=${BENCH_PORT:-18791}
+API_PORT=${BENCH_API_PORT:-18792}
+
+command -v sqlite3 >/dev/null || { echo "needs sqlite3"; exit 2; }
+command -v curl >/dev/null || { echo "needs curl"; exit 2; }
+cargo build --release --quiet
+BIN=$PWD/target/release/plantsync
+WORK=$(mktemp -d)
+SIM=""
+AGENT=""
+trap 'kill $SIM $AGENT 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+now_ms() { date +%s%3N; }
+
+# --- Part 1: the sync with and without history ----------------------------------------
+DATA="$WORK/sync"
+"$BIN" --data-dir "$DATA" simulate --port "$PORT" --kinds solarman --accounts "$ACCOUNTS" \
+    --plants "$PLANTS" --alerts 0 > "$WORK/sim.txt" 2>&1 &
+SIM=$!
+for _ in $(seq 100); do grep -q "Ctrl-C" "$WORK/sim.txt" 2>/dev/null && break; sleep 0.1; done
+"$BIN" --data-dir "$DATA" org add Bench >/dev/null
+grep "plantsync vendor add" "$WORK/sim.txt" | sed "s#plantsync vendor add#$BIN --data-dir $DATA vendor add#; s#<ORG>#Bench#" \
+    > "$WORK/add.sh"
+bash "$WORK/add.sh" >/dev/null
+export PLANTSYNC_HISTORY_BACKFILL_DAYS=0
+PLANTSYNC_HISTORY_ENABLED=true "$BIN" --data-dir "$DATA" sync plants --format json > /dev/null
+sync_ms() {
+    local start end
+    start=$(now_ms)
+    PLANTSYNC_HISTORY_ENABLED=$1 "$BIN" --data-dir "$DATA" sync plants --format json > "$WORK/summary.json"
+    end=$(now_ms)
+    grep -q '"failed": 0' "$WORK/summary.json" || { echo "a vendor failed"; cat "$WORK/summary.json"; exit 1; }
+    echo $((end - start))
+}
+: > "$WORK/on.txt"; : > "$WORK/off.txt"
+for i in $(seq "$REPEATS"); do
+    if ((i % 2)); then
+        sync_ms true >> "$WORK/on.txt"; sync_ms false >> "$WORK/off.txt"
+    else
+        sync_ms false >> "$WORK/off.txt"; sync_ms true >> "$WORK/on.txt"
+    fi
+done
+on=$(median < "$WORK/on.txt"); off=$(median < "$WORK/off.txt")
+samples=$(sqlite3 "$DATA/plantsync.db" "SELECT count(*) FROM power_samples")
+echo "sync of $((ACCOUNTS * PLANTS)) plants: with history ${on} ms, without ${off} ms (medians of $REPEATS; runs: on $(tr '\n' ' ' < "$WORK/on.txt"), off $(tr '\n' ' ' < "$WORK/off.txt")) = $(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.3f", a / b}')x (goal <= 1.10x); $samples power samples written"
+kill "$SIM" 2>/dev/null || true; SIM=""
+unset PLANTSYNC_HISTORY_BACKFILL_DAYS
+
+# --- Part 2: reports and the dashboard on two years of history ------------------------
+DATA="$WORK/reads"
+"$BIN" --data-dir "$DATA" org add Bench >/dev/null
+DB="$DATA/plantsync.db"
+start=$(now_ms)
+sqlite3 "$DB" <<'SQL'
+PRAGMA journal_mode = WAL;
+BEGIN;
+-- A vendor without credentials: the agent below never syncs (its schedule is off).
+INSERT INTO vendors (id, name, kind, org_id) VALUES (1, 'bench', 'solarman', 1);
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, capacity_kw, timezone,
+                    daily_energy_kwh, current_power_kw, status, vendor_updated_at)
+SELECT 1, 1, 'p' || i, printf('Plant %04d', i), 5 + i % 200, 'Asia/Kolkata', 10, 2, 'online',
+       strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+FROM n;
+WITH RECURSIVE d(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM d WHERE k < 729)
+INSERT INTO plant_days (plant_id, day, energy_kwh, peak_power_kw, last_reading_at, source,
+                        updated_at)
+SELECT p.id, date('now', '-' || d.k || ' days'), p.capacity_kw * (3 + (p.id * 7 + d.k) % 20 / 10.0),
+       p.capacity_kw * 0.8, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || d.k || ' days'),
+       CASE WHEN d.k % 9 = 0 THEN 'backfill' ELSE 'live' END,
+       strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+FROM plants p, d;
+COMMIT;
+BEGIN;
+WITH RECURSIVE s(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM s WHERE k < 90 * 96 - 1)
+INSERT INTO power_samples (plant_id, at, power_kw)
+SELECT p.id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (s.k * 15) || ' minutes'),
+       p.capacity_kw * ((s.k % 96) / 96.0)
+FROM plants p, s;
+COMMIT;
+SQL
+end=$(now_ms)
+echo "generated $(sqlite3 "$DB" "SELECT count(*) FROM plant_days") daily rows and $(sqlite3 "$DB" "SELECT count(*) FROM power_samples") power samples in $(( (end - start) / 1000 )) s ($(du -h "$DB" | cut -f1))"
+
+MONTH=$(date -d "$(date +%Y-%m-01) -1 month" +%Y-%m)
+report_ms() {
+    local start end
+    start=$(now_ms)
+    "$BIN" --data-dir "$DATA" report daily --org Bench --month "$MONTH" --format csv > "$WORK/report.csv"
+    end=$(now_ms)
+    echo $((end - start))
+}
+query_ms() {
+    local start end
+    start=$(now_ms)
+    sqlite3 -csv "$DB" "SELECT d.plant_id, d.day, d.energy_kwh, d.source FROM plant_days d
+        JOIN plants p ON p.id = d.plant_id WHERE p.org_id = 1
+        AND d.day >= '$MONTH-01' AND d.day <= '$MONTH-31' ORDER BY d.plant_id, d.day" > "$WORK/query.csv"
+    end=$(now_ms)
+    echo $((end - start))
+}
+: > "$WORK/report.txt"; : > "$WORK/query.txt"
+for _ in $(seq "$REPEATS"); do report_ms >> "$WORK/report.txt"; query_ms >> "$WORK/query.txt"; done
+rows=$(($(wc -l < "$WORK/report.csv") - 1))
+report=$(median < "$WORK/report.txt"); query=$(median < "$WORK/query.txt")
+echo "report daily for $MONTH ($rows CSV rows): ${report} ms (goal < 200 ms); the sqlite3 CLI's query of the same rows ${query} ms; ratio $(awk -v a="$report" -v b="$query" 'BEGIN {printf "%.2f", a / b}')x"
+
+# The dashboard: an agent with its schedule off, a session from a one-time login code.
+PLANTSYNC_SYNC_ENABLED=false PLANTSYNC_ALERTS_ENABLED=false PLANTSYNC_API_PORT=$API_PORT \
+    "$BIN" --data-dir "$DATA" run > "$WORK/agent.txt" 2>&1 &
+AGENT=$!
+for _ in $(seq 100); do [ -s "$DATA/agent.json" ] && break; sleep 0.1; done
+URL=$("$BIN" --data-dir "$DATA" dashboard --print-url)
+curl -s -c "$WORK/cookies" -o /dev/null "$URL"
+page_ms() {
+    local start end code
+    start=$(now_ms)
+    code=$(curl -s -b "$WORK/cookies" -o "$WORK/page.html" -w '%{http_code}' "http://127.0.0.1:$API_PORT/")
+    end=$(now_ms)
+    [ "$code" = 200 ] || { echo "dashboard answered $code"; exit 1; }
+    echo $((end - start))
+}
+: > "$WORK/page.txt"
+page_ms > /dev/null
+for _ in $(seq "$REPEATS"); do page_ms >> "$WORK/page.txt"; done
+page=$(median < "$WORK/page.txt")
+echo "dashboard GET / with 1000 plants: ${page} ms (goal < 200 ms), $(wc -c < "$WORK/page.html") bytes"
