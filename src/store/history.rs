@@ -30,6 +30,9 @@ use std::collections::{BTreeSet, HashMap};
 /// Two energies closer than this (kWh) are the same value (portals round to 0.1 or 0.01).
 const SAME_ENERGY_KWH: f64 = 0.0005;
 
+/// A portal's figure is final once fetched this long after its day ended ([`is_final`]).
+const FINAL_AFTER: chrono::Duration = chrono::Duration::hours(24);
+
 /// A portal's "no data" for a day is asked again after this long...
 const NO_DATA_RETRY: chrono::Duration = chrono::Duration::hours(20);
 /// ...at most this many times in all.
@@ -302,7 +305,8 @@ impl Store {
 
     /// The past days of `vendor_id`'s active plants the backfill should ask for: the `days`
     /// local days before each plant's today (in its zone, else `fallback`) that have no
-    /// portal figure yet, except those the portal recently said it has no data for or cannot
+    /// final portal figure yet (none, or one fetched within a day of the day's end: see
+    /// [`is_final`]), except those the portal recently said it has no data for or cannot
     /// fill. Plants with the oldest gap first.
     pub async fn history_gaps_to_fill(
         &self,
@@ -520,6 +524,15 @@ fn backfill(
     Ok(counts)
 }
 
+/// Whether a portal's figure for `day` fetched at `fetched` is final: fetched a whole day
+/// after the day ended. Portals fill and revise a day while late uploads arrive (SolarEdge
+/// after an outage), so a figure fetched sooner (yesterday's, fetched today) is asked once
+/// more, and a revision then replaces it; public clients likewise treat only "today and
+/// yesterday" as open.
+fn is_final(zone: PlantZone, day: NaiveDate, fetched: Timestamp) -> bool {
+    zone.end_of_day(day).is_some_and(|end| fetched.as_datetime() - end.as_datetime() >= FINAL_AFTER)
+}
+
 fn gaps_to_fill(
     conn: &Connection,
     vendor_id: VendorId,
@@ -542,18 +555,27 @@ fn gaps_to_fill(
     // Every plant's window lies within a day of UTC's: read the union once.
     let utc_today = now.as_datetime().date_naive();
     let earliest = utc_today - chrono::Duration::days(i64::from(days) + 1);
+    let zones: HashMap<PlantId, PlantZone> = plants.iter().map(|(id, _, z)| (*id, *z)).collect();
     let mut confirmed: HashMap<PlantId, BTreeSet<NaiveDate>> = HashMap::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT d.plant_id, d.day FROM plant_days d JOIN plants p ON p.id = d.plant_id
+            "SELECT d.plant_id, d.day, d.last_reading_at FROM plant_days d
+             JOIN plants p ON p.id = d.plant_id
              WHERE p.vendor_id = ?1 AND d.day >= ?2 AND d.source = 'backfill'",
         )?;
         let rows = stmt.query_map(params![vendor_id, earliest.to_string()], |r| {
-            Ok((r.get::<_, PlantId>(0)?, parse_day(&r.get::<_, String>(1)?)?))
+            Ok((
+                r.get::<_, PlantId>(0)?,
+                parse_day(&r.get::<_, String>(1)?)?,
+                r.get::<_, Timestamp>(2)?,
+            ))
         })?;
         for row in rows {
-            let (plant, day) = row?;
-            confirmed.entry(plant).or_default().insert(day);
+            let (plant, day, fetched) = row?;
+            let Some(zone) = zones.get(&plant) else { continue };
+            if is_final(*zone, day, fetched) {
+                confirmed.entry(plant).or_default().insert(day);
+            }
         }
     }
     let mut resting: HashMap<PlantId, BTreeSet<NaiveDate>> = HashMap::new();
@@ -1136,5 +1158,33 @@ mod tests {
         assert!(third > second && counter >= third, "{third} {counter}");
         store.record_backfill(v, vec![vd], ts("2026-12-01T09:00:00Z")).await.unwrap();
         assert_eq!(seq_of().0, third, "the same figure again changes nothing");
+    }
+
+    /// Yesterday's figure, fetched today, is asked once more the next day (portals revise
+    /// days while late uploads arrive); fetched then, it is final.
+    #[tokio::test]
+    async fn a_figure_fetched_within_a_day_of_its_end_is_asked_once_more() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let now = "2026-12-01T08:00:00Z";
+        sync(&store, v, vec![reading("a", None, now, Some(1.0), None)], now).await;
+        let vd = VendorDay {
+            vendor_plant_id: "a".into(),
+            day: day("2026-11-30"),
+            energy_kwh: Some(5.0),
+        };
+        store.record_backfill(v, vec![vd.clone()], ts(now)).await.unwrap();
+        let asked =
+            |gaps: Vec<PlantGaps>| gaps.into_iter().flat_map(|g| g.days).collect::<Vec<_>>();
+        let next =
+            store.history_gaps_to_fill(v, 2, ts("2026-12-02T07:00:00Z"), KOLKATA).await.unwrap();
+        assert_eq!(asked(next), [day("2026-11-30"), day("2026-12-01")]);
+        let revised = VendorDay { energy_kwh: Some(5.5), ..vd };
+        let counts =
+            store.record_backfill(v, vec![revised], ts("2026-12-02T07:00:00Z")).await.unwrap();
+        assert_eq!(counts.revised, 1);
+        let after =
+            store.history_gaps_to_fill(v, 2, ts("2026-12-02T08:00:00Z"), KOLKATA).await.unwrap();
+        assert_eq!(asked(after), [day("2026-12-01")], "fetched a day after its end: final");
     }
 }
