@@ -159,6 +159,11 @@ pub(super) fn csv_number(value: Option<f64>) -> String {
     value.map(|v| format!("{v:.2}")).unwrap_or_default()
 }
 
+/// A CSV writer for spreadsheets: RFC 4180, so records end with CRLF.
+pub(super) fn csv_writer(out: &mut dyn Write) -> csv::Writer<&mut dyn Write> {
+    csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out)
+}
+
 /// Where a day's row came from, or that it is a gap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -305,7 +310,7 @@ fn print_days(out: &mut dyn Write, rows: &[PlantDay<'_>], format: Format) -> any
     match format {
         Format::Json => write_json(out, rows),
         Format::Csv => {
-            let mut csv = csv::Writer::from_writer(out);
+            let mut csv = csv_writer(out);
             csv.write_record([
                 "date",
                 "plant_id",
@@ -380,7 +385,7 @@ fn print_totals(out: &mut dyn Write, rows: &[OrgDay<'_>], format: Format) -> any
     match format {
         Format::Json => write_json(out, rows),
         Format::Csv => {
-            let mut csv = csv::Writer::from_writer(out);
+            let mut csv = csv_writer(out);
             csv.write_record([
                 "date",
                 "org_id",
@@ -410,13 +415,17 @@ fn print_totals(out: &mut dyn Write, rows: &[OrgDay<'_>], format: Format) -> any
                 .number("PLANTS WITH DATA")
                 .whole("NOTE");
             for r in rows {
-                let complete = r.plants_with_data == r.plants;
+                let note = match (r.plants_with_data, r.plants) {
+                    (0, _) => "no plant has a value",
+                    (with, all) if with < all => "gaps not counted",
+                    _ => "",
+                };
                 table.row(vec![
                     r.date.to_string(),
                     r.org.unwrap_or("(no organization)").to_owned(),
                     number_cell(r.energy_kwh),
                     format!("{}/{}", r.plants_with_data, r.plants),
-                    if complete { "" } else { "partial: gaps not counted" }.to_owned(),
+                    note.to_owned(),
                 ]);
             }
             write!(out, "{}", table.render(TABLE_WIDTH))?;

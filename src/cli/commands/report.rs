@@ -6,7 +6,7 @@
 //! `plants with data` row per day. A total with no known value at all is empty too.
 
 use super::Ctx;
-use super::history::{Grid, csv_number, has_begun, tidy, usage_if_unknown};
+use super::history::{Grid, csv_number, csv_writer, has_begun, tidy, usage_if_unknown};
 use crate::cli::ReportCommand;
 use crate::cli::output::{Format, TABLE_WIDTH, Table, number_cell, write_json};
 use crate::domain::{OrgId, PlantId, PlantZone, Timestamp, VendorId};
@@ -204,9 +204,9 @@ impl<'a> Report<'a> {
 
 /// RFC 4180 CSV: a header row (`plant_id,plant,vendor`, one ISO date per day,
 /// `total_kwh,days_with_data`), one row per plant, a `total` row and a `plants with data
-/// (of N)` row. Numbers have two decimals and a `.`; gaps are empty.
+/// (of N)` row. Numbers have two decimals and a `.`; gaps are empty; records end with CRLF.
 fn write_csv(out: &mut dyn Write, report: &Report<'_>) -> anyhow::Result<()> {
-    let mut csv = csv::Writer::from_writer(out);
+    let mut csv = csv_writer(out);
     let mut header: Vec<String> = vec!["plant_id".into(), "plant".into(), "vendor".into()];
     header.extend(report.days.iter().map(NaiveDate::to_string));
     header.extend(["total_kwh".into(), "days_with_data".into()]);
