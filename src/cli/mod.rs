@@ -61,7 +61,8 @@ pub enum Command {
     /// Inspect the sync history.
     #[command(subcommand)]
     Runs(RunsCommand),
-    /// Daily energy per plant (or per organization with --total), gaps shown as gaps.
+    /// Daily energy per plant (or per organization with --total) over plant-local days,
+    /// gaps shown as gaps.
     History(HistoryArgs),
     /// Reports over the energy history.
     #[command(subcommand)]
@@ -677,7 +678,7 @@ pub struct HistoryArgs {
     /// every plant.
     #[arg(long, group = "scope", value_name = "ORG")]
     pub org: Option<String>,
-    /// First day, YYYY-MM-DD (default: 30 days before --to).
+    /// First day, YYYY-MM-DD, a plant-local day (default: 30 days before --to).
     #[arg(long, value_name = "DATE", value_parser = parse_day)]
     pub from: Option<chrono::NaiveDate>,
     /// Last day, YYYY-MM-DD (default: today in the configured zone, whose value is the
