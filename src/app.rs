@@ -386,6 +386,8 @@ async fn run_command(
         Command::Plants(cmd) => commands::plants::run(&mut ctx, cmd).await,
         Command::Alerts(cmd) => commands::alerts::run(&mut ctx, cmd).await,
         Command::Runs(cmd) => commands::runs::run(&mut ctx, cmd).await,
+        Command::History(args) => commands::history::run(&mut ctx, args).await,
+        Command::Report(cmd) => commands::report::run(&mut ctx, cmd).await,
         Command::Status(format) => commands::status::run(&mut ctx, format.format).await,
         Command::Sync(SyncCommand::Plants(args)) => {
             commands::sync::run(&mut ctx, RunKind::Plants, args).await
@@ -443,6 +445,8 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Alerts(A::Show { .. }) => "alerts-show",
         Command::Runs(R::List { .. }) => "runs-list",
         Command::Runs(R::Show { .. }) => "runs-show",
+        Command::History(_) => "history",
+        Command::Report(crate::cli::ReportCommand::Daily { .. }) => "report-daily",
         Command::Status(_) => "status",
         Command::Sync(SyncCommand::Plants(_)) => "sync-plants",
         Command::Sync(SyncCommand::Alerts(_)) => "sync-alerts",

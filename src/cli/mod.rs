@@ -61,6 +61,12 @@ pub enum Command {
     /// Inspect the sync history.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Daily energy per plant (or per organization with --total) over plant-local days,
+    /// gaps shown as gaps.
+    History(HistoryArgs),
+    /// Reports over the energy history.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Counts, per-vendor health and the database file.
     Status(FormatArg),
     /// Sync plants or alerts from the vendors now.
@@ -172,6 +178,8 @@ impl Command {
             | Self::Plants(_)
             | Self::Alerts(_)
             | Self::Runs(_)
+            | Self::History(_)
+            | Self::Report(_)
             | Self::Status(_)
             | Self::Upstream(UpstreamCommand::Export { .. } | UpstreamCommand::Rejected { .. }) => {
                 true
@@ -654,6 +662,63 @@ pub enum RunsCommand {
         #[command(flatten)]
         format: FormatArg,
     },
+}
+
+/// `history`: which plants, which days, how.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("scope").multiple(false))]
+pub struct HistoryArgs {
+    /// Only this plant (its id, as `plantsync plants list` shows it).
+    #[arg(long, group = "scope", value_name = "ID")]
+    pub plant: Option<i64>,
+    /// Only this vendor's plants (id or unique name).
+    #[arg(long, group = "scope", value_name = "VENDOR")]
+    pub vendor: Option<String>,
+    /// Only this organization's plants (id or name). Without --plant, --vendor or --org:
+    /// every plant.
+    #[arg(long, group = "scope", value_name = "ORG")]
+    pub org: Option<String>,
+    /// First day, YYYY-MM-DD, a plant-local day (default: 30 days before --to).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last day, YYYY-MM-DD (default: today in the configured zone, whose value is the
+    /// live reading so far, not the day's final figure).
+    #[arg(long, value_name = "DATE", value_parser = parse_day)]
+    pub to: Option<chrono::NaiveDate>,
+    /// One row per organization and day: the sum of the plants with a value, and how many
+    /// of its plants have one.
+    #[arg(long)]
+    pub total: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `report ...`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// One organization's month as a plant x day matrix of energy (kWh), with totals per
+    /// plant and per day; gaps are empty cells, never 0.
+    Daily {
+        /// Organization id or name.
+        #[arg(long)]
+        org: String,
+        /// The month, YYYY-MM.
+        #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+        month: commands::report::Month,
+        /// Output format (csv: RFC 4180, two decimals with a `.`, for spreadsheets).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+fn parse_day(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map_err(|_| format!("'{text}' is not a date YYYY-MM-DD"))
+}
+
+fn parse_month(text: &str) -> Result<commands::report::Month, String> {
+    text.parse()
 }
 
 /// The five kinds as clap's possible values, so `--help` lists them and a typo is answered

@@ -606,7 +606,7 @@ fn an_unknown_status_word_lists_the_words_there_are() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        "ID  NAME  VENDOR  KWP  KW NOW  KWH TODAY  STATUS  ON\n0 plant(s)\n"
+        "ID  NAME  VENDOR  KWP  KW NOW  KWH TODAY  KWH YESTERDAY  STATUS  ON\n0 plant(s)\n"
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(

@@ -20,6 +20,7 @@ mod plant_status;
 mod portals;
 mod postgres;
 mod postgrest;
+mod reports;
 mod secrets;
 mod support;
 mod sync;

@@ -7,8 +7,8 @@ use crate::cli::output::{
 };
 use crate::cli::{PlantSortArg, PlantsCommand};
 use crate::domain::PlantStatus;
-use crate::domain::{Plant, PlantId, VendorId};
-use crate::store::{PlantFilter, PlantSort, StatusFilter, VendorFilter};
+use crate::domain::{Plant, PlantId, PlantZone, Timestamp, VendorId};
+use crate::store::{HistoryScope, PlantFilter, PlantSort, StatusFilter, VendorFilter};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -51,7 +51,16 @@ pub async fn run(ctx: &mut Ctx<'_>, command: PlantsCommand) -> anyhow::Result<()
                     .collect(),
                 Format::Json | Format::Csv => HashMap::new(),
             };
-            print_list(ctx, &plants, &vendor_names, format.format)
+            let days = ctx
+                .store
+                .today_and_yesterday(
+                    HistoryScope::All,
+                    Timestamp::now(),
+                    PlantZone::Named(ctx.tz()),
+                )
+                .await?;
+            let history = History { days, enabled: ctx.settings.history_enabled.value };
+            print_list(ctx, &plants, &vendor_names, &history, format.format)
         }
         PlantsCommand::Show { id, format } => {
             let (plant, raw) = ctx.store.get_plant(PlantId(id)).await?;
@@ -143,17 +152,66 @@ fn show(
     }
 }
 
+/// Each plant's energy on its own today and yesterday (plant-local days, from the energy
+/// history), and whether plant syncs write the history.
+struct History {
+    days: HashMap<PlantId, (Option<f64>, Option<f64>)>,
+    enabled: bool,
+}
+
+impl History {
+    fn of(&self, plant: PlantId) -> HistoryDays {
+        let (today, yesterday) = self.days.get(&plant).copied().unwrap_or_default();
+        HistoryDays { energy_today_kwh: today, energy_yesterday_kwh: yesterday }
+    }
+
+    /// The table's today: the history's; with the history off, the last reading as before.
+    fn table_today(&self, plant: &Plant) -> Option<f64> {
+        if self.enabled { self.of(plant.id).energy_today_kwh } else { plant.daily_energy_kwh }
+    }
+}
+
+/// The listing's history fields, after the plant's own (JSON and CSV).
+#[derive(Debug, Clone, Copy, Serialize)]
+struct HistoryDays {
+    /// The energy history's value for the plant's local today, kWh.
+    energy_today_kwh: Option<f64>,
+    /// The energy history's value for the plant's local yesterday, kWh.
+    energy_yesterday_kwh: Option<f64>,
+}
+
+/// A plant of the JSON listing: its fields, then the history's days.
+#[derive(Serialize)]
+struct ListedPlant<'a> {
+    #[serde(flatten)]
+    plant: &'a Plant,
+    #[serde(flatten)]
+    days: HistoryDays,
+}
+
 fn print_list(
     ctx: &mut Ctx<'_>,
     plants: &[Plant],
     vendor_names: &HashMap<VendorId, String>,
+    history: &History,
     format: Format,
 ) -> anyhow::Result<()> {
     match format {
-        Format::Json => write_json(ctx.out, plants),
-        Format::Csv => write_csv(ctx.out, plants),
+        Format::Json => {
+            let listed: Vec<ListedPlant<'_>> = plants
+                .iter()
+                .map(|plant| ListedPlant { plant, days: history.of(plant.id) })
+                .collect();
+            write_json(ctx.out, &listed)
+        }
+        // csv cannot flatten; a tuple of structs is one record with both structs' fields.
+        Format::Csv => {
+            let rows: Vec<(&Plant, HistoryDays)> =
+                plants.iter().map(|plant| (plant, history.of(plant.id))).collect();
+            write_csv(ctx.out, &rows)
+        }
         Format::Table => {
-            let mut text = table(plants, vendor_names).render(TABLE_WIDTH);
+            let mut text = table(plants, vendor_names, history).render(TABLE_WIDTH);
             text.push_str(&format!("{} plant(s)\n", plants.len()));
             ctx.out.write_all(text.as_bytes())?;
             Ok(())
@@ -162,8 +220,9 @@ fn print_list(
 }
 
 /// The plants as a table: the vendor as `Name (id)`, since vendor names may be shared
-/// across organizations, like the sync tables show it.
-fn table(plants: &[Plant], vendor_names: &HashMap<VendorId, String>) -> Table {
+/// across organizations, like the sync tables show it; today and yesterday are the
+/// plant's own local days, from the energy history.
+fn table(plants: &[Plant], vendor_names: &HashMap<VendorId, String>, history: &History) -> Table {
     let mut table = Table::default()
         .number("ID")
         .text("NAME", 10)
@@ -171,6 +230,7 @@ fn table(plants: &[Plant], vendor_names: &HashMap<VendorId, String>) -> Table {
         .number("KWP")
         .number("KW NOW")
         .number("KWH TODAY")
+        .number("KWH YESTERDAY")
         .whole("STATUS")
         .whole("ON");
     for p in plants {
@@ -183,7 +243,8 @@ fn table(plants: &[Plant], vendor_names: &HashMap<VendorId, String>) -> Table {
             },
             number_cell(p.capacity_kw),
             number_cell(p.current_power_kw),
-            number_cell(p.daily_energy_kwh),
+            number_cell(history.table_today(p)),
+            number_cell(history.of(p.id).energy_yesterday_kwh),
             p.status.to_string(),
             yes_no(p.is_active),
         ]);
@@ -231,7 +292,8 @@ mod tests {
         let plants =
             [plant(200, name, PlantStatus::Offline), plant(7, "Barn", PlantStatus::Online)];
         let names = HashMap::from([(VendorId(7), "Roof".to_owned())]);
-        let text = table(&plants, &names).render(Width::Columns(50));
+        let off = History { days: HashMap::new(), enabled: false };
+        let text = table(&plants, &names, &off).render(Width::Columns(50));
         for whole in ["200", "offline", "1234.50", "12.25", "86.50", "online"] {
             assert!(text.contains(whole), "{whole:?} split:\n{text}");
         }
@@ -246,10 +308,28 @@ mod tests {
     #[test]
     fn control_characters_in_a_plant_name_never_reach_the_table() {
         let plants = [plant(1, "North\nSouth\t\u{1b}[31mRED\u{1b}[0m", PlantStatus::Online)];
-        let text = table(&plants, &HashMap::new()).render(Width::Unlimited);
+        let off = History { days: HashMap::new(), enabled: false };
+        let text = table(&plants, &HashMap::new(), &off).render(Width::Unlimited);
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert!(text.contains("North South \u{fffd}[31mRED\u{fffd}[0m"), "{text:?}");
+    }
+
+    /// With the history on, today and yesterday are the history's (the last reading may be
+    /// from before the plant's midnight); unknown is `-`, never 0.
+    #[test]
+    fn today_and_yesterday_come_from_the_history() {
+        let plants = [plant(1, "East", PlantStatus::Online), plant(2, "West", PlantStatus::Online)];
+        let history = History {
+            days: HashMap::from([(PlantId(1), (Some(3.5), Some(41.25)))]),
+            enabled: true,
+        };
+        let text = table(&plants, &HashMap::new(), &history).render(Width::Unlimited);
+        let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines[0][6..10], ["KWH", "TODAY", "KWH", "YESTERDAY"], "{text}");
+        assert_eq!(lines[1][5..7], ["3.50", "41.25"], "{text}");
+        assert_eq!(lines[2][5..7], ["-", "-"], "{text}");
+        assert!(!text.contains("86.50"), "the last reading is not today's value:\n{text}");
     }
 
     #[test]
