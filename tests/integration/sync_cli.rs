@@ -214,9 +214,9 @@ fn demo_in_a_temporary_dir_keeps_it_and_every_hint_runs() {
         .take_while(|l| l.starts_with("  "))
         .map(str::trim)
         .collect();
-    assert_eq!(hints.len(), 4, "{stdout}");
+    assert_eq!(hints.len(), 5, "{stdout}");
     let bin = assert_cmd::cargo::cargo_bin!("plantsync").display().to_string();
-    for hint in &hints[..3] {
+    for hint in &hints[..4] {
         assert!(hint.starts_with(&bin), "names this binary: {hint}");
     }
     for hint in &hints {

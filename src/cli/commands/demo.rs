@@ -158,6 +158,7 @@ pub async fn run(ctx: &mut Ctx<'_>, seed: u64, data_dir_is_temporary: bool) -> a
         ctx.out,
         "\ninspect the data:\n  {at} plants list --org '{DEMO_ORG}'\n  \
          {at} alerts list --status active\n  {at} runs list\n  \
+         {at} history --org '{DEMO_ORG}' --total\n  \
          sqlite3 {db} 'SELECT name, current_power_kw FROM plants LIMIT 5'"
     )?;
     if data_dir_is_temporary {
