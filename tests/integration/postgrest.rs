@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 /// stores hold a few dozen rows per table, so a small cap makes every read-back page).
 const MAX_ROWS: u32 = 7;
 
-const TABLES: [&str; 5] = ["organizations", "vendors", "plants", "alerts", "sync_runs"];
+const TABLES: [&str; 6] =
+    ["organizations", "vendors", "plants", "plant_days", "alerts", "sync_runs"];
 /// The per-device key every test configures.
 const KEY: &str = "device-key-5b1e9f0c";
 /// What PostgREST's upsert must be asked for.
@@ -55,6 +56,7 @@ fn on_conflict(table: &str) -> &'static str {
         "organizations" => "agent_id,org_id",
         "vendors" => "agent_id,vendor_id",
         "plants" => "agent_id,vendor_id,vendor_plant_id",
+        "plant_days" => "agent_id,vendor_id,vendor_plant_id,day",
         "alerts" => "agent_id,vendor_id,vendor_alert_key",
         "sync_runs" => "agent_id,run_id",
         other => panic!("no table {other}"),
