@@ -14,7 +14,10 @@
 //!   the row count, the change-number range and two SHA-256 checksums, one over (key,
 //!   source version) in order (what a central receipt can be compared with) and one over
 //!   every value. Import checks all of it before it connects: a damaged, truncated or
-//!   edited bundle is refused whole, with one message, and nothing is pushed.
+//!   edited bundle is refused whole, with one message, and nothing is pushed. A bundle of
+//!   an earlier build lacks the tables pushed since (`plant_days`: neither their manifest
+//!   entry nor their rows table) and imports without them; the site still holds those rows
+//!   as pending.
 //! * **Export moves no watermark.** The site learns what arrived from the central database
 //!   itself ([`super::receipt`], at its next online push), so a bundle lost on the way
 //!   loses nothing: the rows are still pending, and the next bundle or push carries them.
