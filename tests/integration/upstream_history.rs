@@ -293,3 +293,34 @@ async fn an_offline_bundle_carries_the_days_and_an_older_one_still_imports() {
     assert_eq!(table_entry(&report, "plant_days")["applied"], days, "{report}");
     assert_eq!(central_counts(&elsewhere).await, local_counts(&site));
 }
+
+/// A central schema made before the days travelled (no `plantsync.plant_days`): the push
+/// delivers the tables before the days, then fails saying to run `upstream init`, with
+/// nothing lost; after `init` the next push delivers the days and the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_central_schema_from_before_the_days_is_completed_by_init() {
+    let sim = simulator().await;
+    let (site, url) = site_with_central(&sim).await;
+    connect(&url).await.batch_execute("DROP TABLE plantsync.plant_days").await.unwrap();
+
+    let output = site.cmd().env("PLANTSYNC_UPSTREAM_URL", &url).arg("push").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("plant_days") && stderr.contains("plantsync upstream init"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing is lost"), "{stderr}");
+    let central = connect(&url).await;
+    let plants = number(&central, "SELECT count(*) FROM plantsync.plants").await;
+    assert_eq!(plants, local_count(&site, "plants"), "the tables before the days went");
+    assert_eq!(number(&central, "SELECT count(*) FROM plantsync.alerts").await, 0);
+
+    init(&site, &url);
+    let report = push(&site, &url, &[]);
+    assert_eq!(sent(&report, "plants"), 0, "{report}");
+    assert_eq!(sent(&report, "plant_days"), local_count(&site, "plant_days"), "{report}");
+    assert_eq!(sent(&report, "alerts"), local_count(&site, "alerts"), "{report}");
+    assert!(verdicts_match(&report), "{report}");
+    assert_eq!(central_counts(&url).await, local_counts(&site));
+}
