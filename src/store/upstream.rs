@@ -25,7 +25,8 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// A table the upstream push sends, in the order a push sends them (organizations before
-/// the vendors that name them, vendors before their plants, plants before their alerts).
+/// the vendors that name them, vendors before their plants, plants before their days and
+/// alerts). The power samples (`power_samples`) are in none: they stay local.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpstreamTable {
@@ -35,6 +36,8 @@ pub enum UpstreamTable {
     Vendors,
     /// `plants`.
     Plants,
+    /// `plant_days`: one row per plant and plant-local day (the energy history).
+    PlantDays,
     /// `alerts`.
     Alerts,
     /// `sync_runs` with their summary.
@@ -54,6 +57,8 @@ pub enum ColumnKind {
     Text,
     /// A UTC time (ISO-8601 text locally).
     Time,
+    /// A calendar day (`YYYY-MM-DD` text locally), a `date` centrally.
+    Date,
 }
 
 /// One column the push sends.
@@ -86,7 +91,7 @@ const fn raw(name: &'static str, local: &'static str) -> UpstreamColumn {
     UpstreamColumn { name, local, kind: ColumnKind::Text, key: false, not_null: false, raw: true }
 }
 
-use ColumnKind::{Bool, Int, Real, Text, Time};
+use ColumnKind::{Bool, Date, Int, Real, Text, Time};
 
 const ORGANIZATIONS: &[UpstreamColumn] = &[
     key("org_id", "id", Int),
@@ -164,6 +169,28 @@ const ALERTS: &[UpstreamColumn] = &[
     required("updated_at", "updated_at", Time),
 ];
 
+/// The plant by its natural key (the local plant id means nothing centrally), then the
+/// plant-local day. No `org_id`: a day's row never changes once the day is over, so an
+/// organization copied into it would go stale when its plant moves; central reports join
+/// `plantsync.plants` on (agent_id, vendor_id, vendor_plant_id) for it.
+const PLANT_DAYS: &[UpstreamColumn] = &[
+    key("vendor_id", "(SELECT p.vendor_id FROM plants p WHERE p.id = plant_days.plant_id)", Int),
+    key(
+        "vendor_plant_id",
+        "(SELECT p.vendor_plant_id FROM plants p WHERE p.id = plant_days.plant_id)",
+        Text,
+    ),
+    key("day", "day", Date),
+    col("energy_kwh", "energy_kwh", Real),
+    col("peak_power_kw", "peak_power_kw", Real),
+    required("last_reading_at", "last_reading_at", Time),
+    required("source", "source", Text),
+    required("revisions", "revisions", Int),
+    // Days are deleted only with their plant, never one by one, locally.
+    required("is_active", "1", Bool),
+    required("updated_at", "updated_at", Time),
+];
+
 const SYNC_RUNS: &[UpstreamColumn] = &[
     key("run_id", "id", Int),
     required("kind", "kind", Text),
@@ -179,8 +206,14 @@ const SYNC_RUNS: &[UpstreamColumn] = &[
 
 impl UpstreamTable {
     /// Every table, in push order.
-    pub const ALL: [Self; 5] =
-        [Self::Organizations, Self::Vendors, Self::Plants, Self::Alerts, Self::SyncRuns];
+    pub const ALL: [Self; 6] = [
+        Self::Organizations,
+        Self::Vendors,
+        Self::Plants,
+        Self::PlantDays,
+        Self::Alerts,
+        Self::SyncRuns,
+    ];
 
     /// The table's name, locally and centrally.
     pub fn as_str(self) -> &'static str {
@@ -188,6 +221,7 @@ impl UpstreamTable {
             Self::Organizations => "organizations",
             Self::Vendors => "vendors",
             Self::Plants => "plants",
+            Self::PlantDays => "plant_days",
             Self::Alerts => "alerts",
             Self::SyncRuns => "sync_runs",
         }
@@ -218,6 +252,7 @@ impl UpstreamTable {
             Self::Organizations => ORGANIZATIONS,
             Self::Vendors => VENDORS,
             Self::Plants => PLANTS,
+            Self::PlantDays => PLANT_DAYS,
             Self::Alerts => ALERTS,
             Self::SyncRuns => SYNC_RUNS,
         }
@@ -685,6 +720,69 @@ mod tests {
             "01234567-89ab-cdef-0123-456789abcdef"
         );
     }
+
+    /// A day travels under its plant's natural key and its day, never the local plant id,
+    /// and counts as pending until confirmed.
+    #[tokio::test]
+    async fn a_day_row_reads_under_its_plant_s_natural_key() {
+        let (_dir, store) = temp_store();
+        store
+            .write(|conn| {
+                conn.execute_batch(
+                    "INSERT INTO vendors (id, name, kind, change_seq) VALUES (3, 'v', 'growatt', 1);
+                     INSERT INTO plants (id, vendor_id, vendor_plant_id, name, change_seq)
+                     VALUES (9, 3, 'P-9', 'A', 2);
+                     INSERT INTO plant_days (plant_id, day, energy_kwh, peak_power_kw,
+                                             last_reading_at, source, revisions, change_seq,
+                                             updated_at)
+                     VALUES (9, '2026-11-30', 12.5, NULL, '2026-11-30T16:00:00.000Z', 'backfill',
+                             1, 3, '2026-12-01T08:00:00.000Z'),
+                            (9, '2026-12-01', NULL, 2.25, '2026-12-01T09:00:00.000Z', 'live',
+                             0, 4, '2026-12-01T09:00:00.000Z');
+                     UPDATE change_counter SET value = 4;",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let days = UpstreamTable::PlantDays;
+        assert_eq!(UpstreamTable::parse("plant_days"), Some(days));
+        let plants_at = UpstreamTable::ALL.iter().position(|&t| t == UpstreamTable::Plants);
+        let days_at = UpstreamTable::ALL.iter().position(|&t| t == days);
+        assert!(plants_at < days_at, "days are pushed after their plants");
+        let batch = store.upstream_batch(days, Cursor::default(), 10, false).await.unwrap();
+        let names: Vec<&str> = days.columns().iter().map(|c| c.name).collect();
+        let row = |i: usize| -> Vec<(&str, Option<&str>)> {
+            names.iter().copied().zip(batch.rows[i].values.iter().map(|v| v.as_deref())).collect()
+        };
+        assert_eq!(
+            row(0),
+            [
+                ("vendor_id", Some("3")),
+                ("vendor_plant_id", Some("P-9")),
+                ("day", Some("2026-11-30")),
+                ("energy_kwh", Some("12.5")),
+                ("peak_power_kw", None),
+                ("last_reading_at", Some("2026-11-30T16:00:00.000Z")),
+                ("source", Some("backfill")),
+                ("revisions", Some("1")),
+                ("is_active", Some("1")),
+                ("updated_at", Some("2026-12-01T08:00:00.000Z")),
+            ]
+        );
+        assert_eq!(row(1)[2], ("day", Some("2026-12-01")));
+        let (keys, watermark) = store.upstream_versions(days).await.unwrap();
+        let keys: Vec<LocalKeyed> = keys.into_iter().map(|k| (k.key, k.seq)).collect();
+        let key = |day: &str| vec![Some("3".to_owned()), Some("P-9".to_owned()), Some(day.into())];
+        assert_eq!(keys, [(key("2026-11-30"), 3), (key("2026-12-01"), 4)]);
+        assert_eq!(watermark, 0);
+        store.acknowledge_upstream(days, 3).await.unwrap();
+        let state = store.upstream_state().await.unwrap();
+        let pending = state.tables.iter().find(|t| t.table == days).unwrap();
+        assert_eq!((pending.pending, pending.acknowledged_seq), (1, 3));
+    }
+
+    type LocalKeyed = (Vec<Option<String>>, i64);
 
     #[test]
     fn no_list_reads_a_secret_column() {

@@ -14,7 +14,10 @@
 //!   the row count, the change-number range and two SHA-256 checksums, one over (key,
 //!   source version) in order (what a central receipt can be compared with) and one over
 //!   every value. Import checks all of it before it connects: a damaged, truncated or
-//!   edited bundle is refused whole, with one message, and nothing is pushed.
+//!   edited bundle is refused whole, with one message, and nothing is pushed. A bundle of
+//!   an earlier build lacks the tables pushed since (`plant_days`: neither their manifest
+//!   entry nor their rows table) and imports without them; the site still holds those rows
+//!   as pending.
 //! * **Export moves no watermark.** The site learns what arrived from the central database
 //!   itself ([`super::receipt`], at its next online push), so a bundle lost on the way
 //!   loses nothing: the rows are still pending, and the next bundle or push carries them.
@@ -31,6 +34,11 @@ use std::path::Path;
 
 /// The bundle format this build writes and reads.
 pub const FORMAT: &str = "plantsync-bundle-1";
+
+/// Tables pushed since the format's first release: a bundle made by an earlier build has
+/// neither their manifest entry nor their rows table, and is read as carrying none of
+/// their rows (the site still holds them as pending: its next bundle or push sends them).
+const ADDED_LATER: [UpstreamTable; 1] = [UpstreamTable::PlantDays];
 
 /// Errors of an export or an import.
 #[derive(Debug, thiserror::Error)]
@@ -446,6 +454,9 @@ struct Bundle {
     conn: rusqlite::Connection,
     manifest: Manifest,
     path: String,
+    /// The tables it carries, in push order (every one, but for [`ADDED_LATER`] ones in a
+    /// bundle made before them).
+    carried: Vec<UpstreamTable>,
 }
 
 impl Bundle {
@@ -482,8 +493,8 @@ impl Bundle {
                 manifest.format
             )));
         }
-        let bundle = Self { conn, manifest, path: shown };
-        bundle.verify()?;
+        let mut bundle = Self { conn, manifest, path: shown, carried: Vec::new() };
+        bundle.carried = bundle.verify()?;
         Ok(bundle)
     }
 
@@ -520,16 +531,35 @@ impl Bundle {
         Ok(deletions)
     }
 
-    /// Every table's rows against the manifest: count, range, both checksums.
-    fn verify(&self) -> Result<(), BundleError> {
+    /// Whether the bundle has a rows table for `table`.
+    fn has_rows_table(&self, table: UpstreamTable) -> rusqlite::Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [rows_table(table)],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+    }
+
+    /// Every table's rows against the manifest: count, range, both checksums. Returns the
+    /// tables the bundle carries.
+    fn verify(&self) -> Result<Vec<UpstreamTable>, BundleError> {
         let deletions = self.deletions().map_err(|e| self.damaged(e))?;
         if deletions.len() as u64 != self.manifest.deletions.rows
             || deletions_checksum(&deletions) != self.manifest.deletions.checksum
         {
             return Err(self.damaged("its deletions do not match its manifest"));
         }
+        let mut carried = Vec::new();
         for table in UpstreamTable::ALL {
             let Some(expected) = self.manifest.tables.iter().find(|t| t.table == table) else {
+                // Made before the table travelled: no entry and no rows table, nothing else.
+                let older = ADDED_LATER.contains(&table)
+                    && !self.has_rows_table(table).map_err(|e| self.damaged(e))?;
+                if older {
+                    continue;
+                }
                 return Err(self.damaged(format!("its manifest has no entry for {table}")));
             };
             let names: Vec<String> = self
@@ -576,8 +606,9 @@ impl Bundle {
                     self.damaged(format!("its {table} rows do not match its manifest's checksum"))
                 );
             }
+            carried.push(table);
         }
-        Ok(())
+        Ok(carried)
     }
 
     /// Rows of `table` after the position `after`, at most `limit`, in order; each row's
@@ -677,7 +708,7 @@ pub async fn import(
         tables: Vec::new(),
         deletions: 0,
     };
-    for table in UpstreamTable::ALL {
+    for table in bundle.carried.clone() {
         let mut stats = ImportTable { table, rows: 0, applied: Some(0), batches: 0 };
         let mut after = 0;
         loop {

@@ -193,8 +193,12 @@ impl Central for PgCentral {
         table: UpstreamTable,
         above: i64,
     ) -> Result<Vec<(RowKey, i64)>, UpstreamError> {
-        let key: Vec<String> =
-            table.columns().iter().filter(|c| c.key).map(|c| format!("{}::text", c.name)).collect();
+        let key: Vec<String> = table
+            .columns()
+            .iter()
+            .filter(|c| c.key)
+            .map(|c| schema::key_text(c.name, c.kind))
+            .collect();
         let sql = format!(
             "SELECT {}, source_version FROM {SCHEMA}.{table}
              WHERE agent_id = $1::text::uuid AND source_version > $2 AND NOT deleted",

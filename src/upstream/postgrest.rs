@@ -96,7 +96,7 @@ pub fn typed(kind: ColumnKind, text: Option<&str>) -> Value {
             "0" | "false" => Value::Bool(false),
             _ => as_text(),
         },
-        ColumnKind::Text | ColumnKind::Time => as_text(),
+        ColumnKind::Text | ColumnKind::Time | ColumnKind::Date => as_text(),
     }
 }
 

@@ -20,6 +20,17 @@ fn pg_type(kind: ColumnKind) -> &'static str {
         ColumnKind::Bool => "boolean",
         ColumnKind::Text => "text",
         ColumnKind::Time => "timestamptz",
+        ColumnKind::Date => "date",
+    }
+}
+
+/// The SQL of a key column's value as the text the store holds for it: `YYYY-MM-DD` for a
+/// day whatever the session's `DateStyle` (a `date::text` would follow it).
+pub fn key_text(name: &str, kind: ColumnKind) -> String {
+    match kind {
+        ColumnKind::Text => name.to_owned(),
+        ColumnKind::Date => format!("to_char({name}, 'YYYY-MM-DD')"),
+        _ => format!("{name}::text"),
     }
 }
 
@@ -34,14 +45,8 @@ fn key_columns(table: UpstreamTable) -> Vec<&'static str> {
 /// combines them with `bit_xor` (order-free); [`super::verify::checksum`] computes the
 /// same locally.
 fn row_checksum(table: UpstreamTable) -> String {
-    let mut parts: Vec<String> = table
-        .columns()
-        .iter()
-        .filter(|c| c.key)
-        .map(|c| {
-            if c.kind == ColumnKind::Text { c.name.to_owned() } else { format!("{}::text", c.name) }
-        })
-        .collect();
+    let mut parts: Vec<String> =
+        table.columns().iter().filter(|c| c.key).map(|c| key_text(c.name, c.kind)).collect();
     parts.push("source_version::text".to_owned());
     format!(
         "('x' || encode(substr(sha256(convert_to(concat_ws(E'\\x1f', {}), 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint",
@@ -92,6 +97,13 @@ pub fn central_schema() -> String {
         if table.columns().iter().any(|c| c.name == "org_id" && !c.key) {
             sql.push_str(&format!(
                 "CREATE INDEX IF NOT EXISTS {table}_agent_org ON {SCHEMA}.{table} (agent_id, org_id);\n"
+            ));
+        }
+        // Reports over a range of days across an agent's plants (the key serves one plant's).
+        for day in table.columns().iter().filter(|c| c.kind == ColumnKind::Date) {
+            sql.push_str(&format!(
+                "CREATE INDEX IF NOT EXISTS {table}_agent_{0} ON {SCHEMA}.{table} (agent_id, {0});\n",
+                day.name
             ));
         }
         sql.push_str(&format!(
@@ -159,8 +171,8 @@ fn receipt_function() -> String {
 
 /// `forget(p_agent, p_deletions)`: marks deleted (and inactive) the rows the site deleted,
 /// each `{"table", "key": [texts], "version"}`, unless the central row is newer; a vendor's
-/// deletion takes its plants and alerts with it, as the site's cascade did. Returns the
-/// rows marked.
+/// deletion takes its plants, their days and its alerts with it, a plant's its days, as the
+/// site's cascade did. Returns the rows marked.
 fn forget_function() -> String {
     let mut branches = String::new();
     for table in UpstreamTable::ALL {
@@ -177,14 +189,24 @@ fn forget_function() -> String {
              GET DIAGNOSTICS c = ROW_COUNT; n := n + c;",
             key.join(" AND ")
         )];
-        if table == UpstreamTable::Vendors {
-            for child in [UpstreamTable::Plants, UpstreamTable::Alerts] {
-                statements.push(format!(
-                    "UPDATE {SCHEMA}.{child} SET deleted = true, is_active = false, source_version = v\n            \
-                     WHERE agent_id = p_agent AND vendor_id = (d->'key'->>0)::bigint AND source_version < v;\n            \
-                     GET DIAGNOSTICS c = ROW_COUNT; n := n + c;"
-                ));
-            }
+        // The rows the site's cascade deleted with it, by the parent's key.
+        let (children, parent_key): (&[UpstreamTable], &str) = match table {
+            UpstreamTable::Vendors => (
+                &[UpstreamTable::Plants, UpstreamTable::PlantDays, UpstreamTable::Alerts],
+                "vendor_id = (d->'key'->>0)::bigint",
+            ),
+            UpstreamTable::Plants => (
+                &[UpstreamTable::PlantDays],
+                "vendor_id = (d->'key'->>0)::bigint AND vendor_plant_id = (d->'key'->>1)::text",
+            ),
+            _ => (&[], ""),
+        };
+        for child in children {
+            statements.push(format!(
+                "UPDATE {SCHEMA}.{child} SET deleted = true, is_active = false, source_version = v\n            \
+                 WHERE agent_id = p_agent AND {parent_key} AND source_version < v;\n            \
+                 GET DIAGNOSTICS c = ROW_COUNT; n := n + c;"
+            ));
         }
         branches.push_str(&format!(
             "        WHEN '{table}' THEN\n            {}\n",
@@ -274,6 +296,9 @@ mod tests {
         assert!(sql.contains("PRIMARY KEY (agent_id, vendor_id, vendor_alert_key)"), "{sql}");
         assert!(sql.contains("PRIMARY KEY (agent_id, run_id)"), "{sql}");
         assert!(sql.contains("ON plantsync.plants (agent_id, org_id)"), "{sql}");
+        assert!(sql.contains("PRIMARY KEY (agent_id, vendor_id, vendor_plant_id, day)"), "{sql}");
+        assert!(sql.contains("    day date NOT NULL,\n"), "{sql}");
+        assert!(sql.contains("ON plantsync.plant_days (agent_id, day)"), "{sql}");
         for word in ["password", "secret", "api_key", "token"] {
             assert!(!sql.contains(word), "the central schema has {word}");
         }
@@ -298,5 +323,33 @@ mod tests {
         assert!(sql.contains("deleted = false"), "{sql}");
         let copy = copy_in(UpstreamTable::Plants);
         assert!(copy.starts_with("COPY pg_temp.plantsync_stage_plants (agent_id, source_version,"));
+        let days = upsert(UpstreamTable::PlantDays);
+        assert!(days.contains("ON CONFLICT (agent_id, vendor_id, vendor_plant_id, day)"), "{days}");
+    }
+
+    /// A day's key reads back as the store's `YYYY-MM-DD` whatever the session's DateStyle,
+    /// in the receipt's checksum too; a vendor's or a plant's deletion takes its days.
+    #[test]
+    fn days_compare_as_the_store_spells_them_and_go_with_their_plant() {
+        assert_eq!(key_text("day", ColumnKind::Date), "to_char(day, 'YYYY-MM-DD')");
+        assert_eq!(key_text("vendor_id", ColumnKind::Int), "vendor_id::text");
+        let receipt = receipt_function();
+        assert!(receipt.contains("'plant_days'::text"), "{receipt}");
+        assert!(
+            receipt.contains("vendor_plant_id, to_char(day, 'YYYY-MM-DD'), source_version::text")
+        );
+        let forget = forget_function();
+        let vendors = forget.split("WHEN 'vendors'").nth(1).unwrap();
+        let vendors = vendors.split("WHEN 'plants'").next().unwrap();
+        for child in ["plants", "plant_days", "alerts"] {
+            assert!(
+                vendors.contains(&format!("UPDATE plantsync.{child} SET deleted")),
+                "{vendors}"
+            );
+        }
+        let plants = forget.split("WHEN 'plants'").nth(1).unwrap();
+        let plants = plants.split("WHEN 'plant_days'").next().unwrap();
+        assert!(plants.contains("UPDATE plantsync.plant_days SET deleted"), "{plants}");
+        assert!(forget.contains("day = (d->'key'->>2)::date"), "{forget}");
     }
 }

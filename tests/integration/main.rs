@@ -29,5 +29,6 @@ mod sync_cli;
 mod tray;
 mod upstream;
 mod upstream_faults;
+mod upstream_history;
 mod upstream_queue;
 mod upstream_tls;

@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 /// stores hold a few dozen rows per table, so a small cap makes every read-back page).
 const MAX_ROWS: u32 = 7;
 
-const TABLES: [&str; 5] = ["organizations", "vendors", "plants", "alerts", "sync_runs"];
+const TABLES: [&str; 6] =
+    ["organizations", "vendors", "plants", "plant_days", "alerts", "sync_runs"];
 /// The per-device key every test configures.
 const KEY: &str = "device-key-5b1e9f0c";
 /// What PostgREST's upsert must be asked for.
@@ -55,6 +56,7 @@ fn on_conflict(table: &str) -> &'static str {
         "organizations" => "agent_id,org_id",
         "vendors" => "agent_id,vendor_id",
         "plants" => "agent_id,vendor_id,vendor_plant_id",
+        "plant_days" => "agent_id,vendor_id,vendor_plant_id,day",
         "alerts" => "agent_id,vendor_id,vendor_alert_key",
         "sync_runs" => "agent_id,run_id",
         other => panic!("no table {other}"),
@@ -488,13 +490,33 @@ async fn an_incremental_push_through_postgrest_sends_only_the_changed_rows() {
     let (url, rest, fake) = central(&site, 100).await;
     push(&site, &rest, &[], &[]);
     let before = fake.upserts("plants").len();
+    let days_before = fake.upserts("plant_days").len();
+    let confirmed: i64 = sqlite3(
+        &site.db(),
+        "SELECT acknowledged_seq FROM upstream_watermarks WHERE table_name = 'plant_days'",
+    )
+    .trim()
+    .parse()
+    .unwrap();
 
     for plant in [2, 5, 11] {
         sim.touch_plant(0, plant);
     }
     site.ok(&["sync", "plants", "--vendor", "v0"]);
+    // The days the sync changed (today's rows of the touched plants, at most).
+    let changed_days: i64 = sqlite3(
+        &site.db(),
+        &format!("SELECT count(*) FROM plant_days WHERE change_seq > {confirmed}"),
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    assert!((1..=3).contains(&changed_days), "{changed_days}");
     let report = push(&site, &rest, &[], &[]);
     assert_eq!(table_entry(&report, "plants")["sent"], 3, "{report}");
+    assert_eq!(table_entry(&report, "plant_days")["sent"], changed_days, "{report}");
+    let days: usize = fake.upserts("plant_days")[days_before..].iter().map(|s| s.rows).sum();
+    assert_eq!(days as i64, changed_days, "only the changed days travelled");
     let plants = fake.upserts("plants");
     let rows: Vec<usize> = plants[before..].iter().map(|s| s.rows).collect();
     assert_eq!(rows, [3], "only the changed plants travelled: {plants:?}");
@@ -518,6 +540,11 @@ async fn an_incremental_push_through_postgrest_sends_only_the_changed_rows() {
     assert_eq!(gone, 1);
     let live = number(&central, "SELECT count(*) FROM plantsync.plants WHERE NOT deleted").await;
     assert_eq!(live, local_count(&site, "plants"));
+    // Its plants' days with them.
+    let live = number(&central, "SELECT count(*) FROM plantsync.plant_days WHERE NOT deleted");
+    assert_eq!(live.await, local_count(&site, "plant_days"));
+    let gone = "SELECT count(*) FROM plantsync.plant_days WHERE deleted AND NOT is_active";
+    assert!(number(&central, gone).await > 0);
     let receipt = report["receipt"]["tables"].as_array().unwrap();
     assert!(receipt.iter().all(|t| t["verdict"] == "matches"), "{report}");
 }

@@ -9,7 +9,8 @@ use plantsync::domain::VendorKind;
 use plantsync::simulator::{AccountSpec, Simulator, SimulatorConfig};
 use serde_json::Value;
 
-const TABLES: [&str; 5] = ["organizations", "vendors", "plants", "alerts", "sync_runs"];
+const TABLES: [&str; 6] =
+    ["organizations", "vendors", "plants", "plant_days", "alerts", "sync_runs"];
 
 pub(crate) async fn simulator() -> Simulator {
     Simulator::start(SimulatorConfig {

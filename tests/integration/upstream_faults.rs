@@ -14,10 +14,16 @@ use serde_json::Value;
 /// The pushed tables, in push order, with the SQL of a row's natural key locally and
 /// centrally (the central key of the upserts, without the agent id: one agent per database
 /// here).
-const TABLES: [(&str, &str, &str); 5] = [
+const TABLES: [(&str, &str, &str); 6] = [
     ("organizations", "id", "org_id::text"),
     ("vendors", "id", "vendor_id::text"),
     ("plants", "vendor_id || '/' || vendor_plant_id", "vendor_id || '/' || vendor_plant_id"),
+    (
+        "plant_days",
+        "(SELECT p.vendor_id || '/' || p.vendor_plant_id FROM plants p WHERE p.id = plant_id)
+         || '/' || day",
+        "vendor_id || '/' || vendor_plant_id || '/' || to_char(day, 'YYYY-MM-DD')",
+    ),
     ("alerts", "vendor_id || '/' || vendor_alert_key", "vendor_id || '/' || vendor_alert_key"),
     ("sync_runs", "id", "run_id::text"),
 ];

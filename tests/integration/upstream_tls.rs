@@ -9,7 +9,8 @@ use crate::sync_cli::add_vendors;
 use plantsync::domain::VendorKind;
 use plantsync::simulator::{AccountSpec, Simulator, SimulatorConfig};
 
-const TABLES: [&str; 5] = ["organizations", "vendors", "plants", "alerts", "sync_runs"];
+const TABLES: [&str; 6] =
+    ["organizations", "vendors", "plants", "plant_days", "alerts", "sync_runs"];
 
 async fn simulator() -> Simulator {
     Simulator::start(SimulatorConfig {
