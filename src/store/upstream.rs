@@ -205,14 +205,16 @@ const SYNC_RUNS: &[UpstreamColumn] = &[
 ];
 
 impl UpstreamTable {
-    /// Every table, in push order.
+    /// Every table, in push order. The days go last: a central schema made before they
+    /// travelled (no `plantsync.plant_days` until `upstream init` runs again) still takes
+    /// every other table, and the push then fails at the days saying what to run.
     pub const ALL: [Self; 6] = [
         Self::Organizations,
         Self::Vendors,
         Self::Plants,
-        Self::PlantDays,
         Self::Alerts,
         Self::SyncRuns,
+        Self::PlantDays,
     ];
 
     /// The table's name, locally and centrally.

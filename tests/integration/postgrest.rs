@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 const MAX_ROWS: u32 = 7;
 
 const TABLES: [&str; 6] =
-    ["organizations", "vendors", "plants", "plant_days", "alerts", "sync_runs"];
+    ["organizations", "vendors", "plants", "alerts", "sync_runs", "plant_days"];
 /// The per-device key every test configures.
 const KEY: &str = "device-key-5b1e9f0c";
 /// What PostgREST's upsert must be asked for.

@@ -10,7 +10,7 @@ use plantsync::simulator::{AccountSpec, Simulator, SimulatorConfig};
 use serde_json::Value;
 
 const TABLES: [&str; 6] =
-    ["organizations", "vendors", "plants", "plant_days", "alerts", "sync_runs"];
+    ["organizations", "vendors", "plants", "alerts", "sync_runs", "plant_days"];
 
 pub(crate) async fn simulator() -> Simulator {
     Simulator::start(SimulatorConfig {

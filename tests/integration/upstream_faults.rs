@@ -18,14 +18,14 @@ const TABLES: [(&str, &str, &str); 6] = [
     ("organizations", "id", "org_id::text"),
     ("vendors", "id", "vendor_id::text"),
     ("plants", "vendor_id || '/' || vendor_plant_id", "vendor_id || '/' || vendor_plant_id"),
+    ("alerts", "vendor_id || '/' || vendor_alert_key", "vendor_id || '/' || vendor_alert_key"),
+    ("sync_runs", "id", "run_id::text"),
     (
         "plant_days",
         "(SELECT p.vendor_id || '/' || p.vendor_plant_id FROM plants p WHERE p.id = plant_id)
          || '/' || day",
         "vendor_id || '/' || vendor_plant_id || '/' || to_char(day, 'YYYY-MM-DD')",
     ),
-    ("alerts", "vendor_id || '/' || vendor_alert_key", "vendor_id || '/' || vendor_alert_key"),
-    ("sync_runs", "id", "run_id::text"),
 ];
 
 /// Rows per batch: small, so the plants take several batches.

@@ -10,7 +10,7 @@ use plantsync::domain::VendorKind;
 use plantsync::simulator::{AccountSpec, Simulator, SimulatorConfig};
 
 const TABLES: [&str; 6] =
-    ["organizations", "vendors", "plants", "plant_days", "alerts", "sync_runs"];
+    ["organizations", "vendors", "plants", "alerts", "sync_runs", "plant_days"];
 
 async fn simulator() -> Simulator {
     Simulator::start(SimulatorConfig {
