@@ -149,6 +149,23 @@ pub struct PlantGaps {
     pub days: Vec<NaiveDate>,
 }
 
+/// The history at a glance, for `plantsync status`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct HistorySummary {
+    /// Stored plant-days.
+    pub days: u64,
+    /// Of them, days holding the portal's own figure.
+    pub backfilled: u64,
+    /// The earliest stored day.
+    pub first_day: Option<NaiveDate>,
+    /// Past days the portal said it has no value for (asked again later).
+    pub no_data_days: u64,
+    /// Past days the portal cannot fill (no usable history endpoint).
+    pub unfillable_days: u64,
+    /// Stored power samples.
+    pub power_samples: u64,
+}
+
 /// What one [`Store::record_backfill`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BackfillCounts {
@@ -383,6 +400,37 @@ impl Store {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    /// The history at a glance ([`HistorySummary`]).
+    pub async fn history_summary(&self) -> Result<HistorySummary> {
+        self.read(|conn| {
+            let summary = conn
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM plant_days),
+                            (SELECT count(*) FROM plant_days WHERE source = 'backfill'),
+                            (SELECT min(day) FROM plant_days),
+                            (SELECT count(*) FROM history_gaps WHERE state = 'no_data'),
+                            (SELECT count(*) FROM history_gaps WHERE state = 'unfillable'),
+                            (SELECT count(*) FROM power_samples)",
+                )?
+                .query_row([], |r| {
+                    Ok(HistorySummary {
+                        days: super::codec::count(r, 0)?,
+                        backfilled: super::codec::count(r, 1)?,
+                        first_day: r
+                            .get::<_, Option<String>>(2)?
+                            .as_deref()
+                            .map(parse_day)
+                            .transpose()?,
+                        no_data_days: super::codec::count(r, 3)?,
+                        unfillable_days: super::codec::count(r, 4)?,
+                        power_samples: super::codec::count(r, 5)?,
+                    })
+                })?;
+            Ok(summary)
         })
         .await
     }
@@ -980,6 +1028,18 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(unknown.unknown_plants, 1);
+        let summary = store.history_summary().await.unwrap();
+        assert_eq!(
+            summary,
+            HistorySummary {
+                days: 3,
+                backfilled: 3,
+                first_day: Some(day("2026-11-28")),
+                no_data_days: 0,
+                unfillable_days: 0,
+                power_samples: 2,
+            }
+        );
     }
 
     #[tokio::test]

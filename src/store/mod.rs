@@ -39,7 +39,8 @@ mod vendors;
 
 pub use alerts::AlertFilter;
 pub use history::{
-    BackfillCounts, DayRow, GapRow, HistoryPlant, HistoryScope, PlantGaps, PowerSample,
+    BackfillCounts, DayRow, GapRow, HistoryPlant, HistoryScope, HistorySummary, PlantGaps,
+    PowerSample,
 };
 pub use migrate::SCHEMA_VERSION;
 pub use open::Unusable;

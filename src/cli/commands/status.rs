@@ -18,6 +18,7 @@ struct Report<'a> {
     schedule: &'a Schedule,
     secrets: &'a Secrets,
     upstream: &'a Upstream,
+    history: &'a crate::store::HistorySummary,
 }
 
 /// The upstream push: where to, what is pending per table, the last push, the retries
@@ -312,6 +313,7 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
     let schedule = Schedule::read(ctx, agent.as_ref().and_then(|a| a.api.as_deref()), now).await?;
     let (secrets, secrets_line) = Secrets::read(ctx).await?;
     let upstream = read_upstream(ctx).await?;
+    let history = ctx.store.history_summary().await?;
     match format {
         Format::Json => write_json(
             ctx.out,
@@ -321,6 +323,7 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
                 schedule: &schedule,
                 secrets: &secrets,
                 upstream: &upstream,
+                history: &history,
             },
         ),
         Format::Csv => write_csv(ctx.out, &status.vendor_health),
@@ -348,6 +351,7 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
                     ("vendors", format!("{} ({} active)", status.vendors, status.active_vendors)),
                     ("plants", plants_line(&status)),
                     ("alerts", format!("{} ({} active)", status.alerts, status.active_alerts)),
+                    ("history", history_line(&history)),
                     ("last plant sync run", time_cell(status.last_plant_run_at.as_ref(), tz)),
                     ("last alert sync run", time_cell(status.last_alert_run_at.as_ref(), tz)),
                 ])
@@ -426,6 +430,25 @@ pub async fn run(ctx: &mut Ctx<'_>, format: Format) -> anyhow::Result<()> {
     }
 }
 
+/// The energy history in one line: how much, since when, from where, and the gaps the
+/// portals cannot fill (never hidden).
+fn history_line(history: &crate::store::HistorySummary) -> String {
+    let Some(first) = history.first_day else {
+        return "no days yet".to_owned();
+    };
+    let mut line = format!(
+        "{} plant-days since {first} ({} from the portals' history), {} power samples",
+        history.days, history.backfilled, history.power_samples
+    );
+    if history.unfillable_days > 0 {
+        line.push_str(&format!("; {} past days cannot be filled", history.unfillable_days));
+    }
+    if history.no_data_days > 0 {
+        line.push_str(&format!("; {} without data at the portal", history.no_data_days));
+    }
+    line
+}
+
 fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
@@ -457,6 +480,20 @@ mod tests {
     use super::*;
     use crate::schedule::{RestrictedWindow, ScheduleSettings};
     use crate::store::ScheduleCandidate;
+
+    #[test]
+    fn the_history_line_says_how_much_since_when_and_the_gaps() {
+        let mut history = crate::store::HistorySummary::default();
+        assert_eq!(history_line(&history), "no days yet");
+        history.first_day = "2026-11-01".parse().ok();
+        (history.days, history.backfilled, history.power_samples) = (60, 20, 900);
+        (history.unfillable_days, history.no_data_days) = (3, 2);
+        assert_eq!(
+            history_line(&history),
+            "60 plant-days since 2026-11-01 (20 from the portals' history), 900 power samples; \
+             3 past days cannot be filled; 2 without data at the portal"
+        );
+    }
 
     #[test]
     fn the_plants_line_counts_active_plants_by_status() {
