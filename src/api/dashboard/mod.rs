@@ -191,8 +191,8 @@ async fn plant(State(d): State<Dashboard>, headers: HeaderMap, Path(id): Path<St
     }
 }
 
-/// `GET /login?code=`: a valid code becomes a session cookie and a 303 to `/`, so the
-/// spent URL is what the history keeps.
+/// `GET /login?code=[&next=/plants/ID]`: a valid code becomes a session cookie and a 303
+/// to `/` (or the plant page `next` names), so the spent URL is what the history keeps.
 async fn login(
     State(d): State<Dashboard>,
     Query(query): Query<HashMap<String, String>>,
@@ -212,7 +212,7 @@ async fn login(
             // `Secure` is impossible: the API speaks plain HTTP on loopback, and a browser
             // would not send a Secure cookie there.
             let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
-            let mut response = see_other("/");
+            let mut response = see_other(back_to(query.get("next").map(String::as_str)));
             match HeaderValue::from_str(&cookie) {
                 Ok(value) => _ = response.headers_mut().insert(header::SET_COOKIE, value),
                 Err(e) => return d.failed("cannot set the session cookie", &e),

@@ -17,13 +17,13 @@ use chrono::NaiveDate;
 use maud::{Markup, html};
 
 /// The drawing area of the bar chart, in SVG user units (the SVG scales to its box).
-const WIDTH: f64 = 600.0;
+const WIDTH: f64 = 800.0;
 /// Height of the bars' area.
-const HEIGHT: f64 = 160.0;
+const HEIGHT: f64 = 180.0;
 /// Space under the bars for the day labels.
-const LABELS: f64 = 18.0;
+const LABELS: f64 = 22.0;
 /// Space left of the bars for the scale.
-const LEFT: f64 = 44.0;
+const LEFT: f64 = 76.0;
 
 /// One day of a bar chart.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -100,7 +100,7 @@ pub fn day_bars(id: &str, label: &str, bars: &[DayBar]) -> Markup {
         figure.chart {
             svg viewBox=(format!("0 0 {WIDTH} {total_height}")) role="img"
                 aria-label=(format!("{label}: {} days, highest {}", bars.len(), kwh(max)))
-                preserveAspectRatio="none" {
+                {
                 @if shows_source {
                     defs {
                         pattern id=(hatch) width="6" height="6" patternUnits="userSpaceOnUse"
@@ -111,7 +111,7 @@ pub fn day_bars(id: &str, label: &str, bars: &[DayBar]) -> Markup {
                     }
                 }
                 line.axis x1=(LEFT) y1=(HEIGHT) x2=(WIDTH) y2=(HEIGHT) {}
-                text.scale x=(LEFT - 4.0) y="12" text-anchor="end" { (format!("{max:.0}")) }
+                text.scale x=(LEFT - 4.0) y="2" dominant-baseline="hanging" text-anchor="end" { (format!("{max:.0}")) }
                 text.scale x=(LEFT - 4.0) y=(HEIGHT) text-anchor="end" { "0" }
                 text.scale x="2" y=(HEIGHT / 2.0) { "kWh" }
                 @for (i, bar) in bars.iter().enumerate() {
@@ -137,9 +137,15 @@ pub fn day_bars(id: &str, label: &str, bars: &[DayBar]) -> Markup {
                             }
                         }
                     }
-                    @if i % 7 == 0 || i + 1 == bars.len() {
-                        text.day x=(fmt(x + bar_width / 2.0)) y=(fmt(total_height - 4.0))
-                            text-anchor="middle" { (bar.day.format("%d.%m")) }
+                    @if (i % 7 == 0 && i + 4 <= bars.len()) || i + 1 == bars.len() {
+                        @let (at, anchor) = if i + 1 == bars.len() {
+                            (x + bar_width, "end")
+                        } else {
+                            (x + bar_width / 2.0, "middle")
+                        };
+                        text.day x=(fmt(at)) y=(fmt(total_height - 4.0)) text-anchor=(anchor) {
+                            (bar.day.format("%d.%m"))
+                        }
                     }
                 }
             }
@@ -206,9 +212,9 @@ pub fn power_curve(label: &str, points: &[PowerPoint]) -> Markup {
         figure.chart {
             svg viewBox=(format!("0 0 {WIDTH} {total_height}")) role="img"
                 aria-label=(format!("{label}: {} readings, highest {}", points.len(), kw(max)))
-                preserveAspectRatio="none" {
+                {
                 line.axis x1=(LEFT) y1=(HEIGHT) x2=(WIDTH) y2=(HEIGHT) {}
-                text.scale x=(LEFT - 4.0) y="12" text-anchor="end" { (format!("{max:.1}")) }
+                text.scale x=(LEFT - 4.0) y="2" dominant-baseline="hanging" text-anchor="end" { (format!("{max:.1}")) }
                 text.scale x=(LEFT - 4.0) y=(HEIGHT) text-anchor="end" { "0" }
                 text.scale x="2" y=(HEIGHT / 2.0) { "kW" }
                 @for hour in [0u32, 6, 12, 18, 24] {
