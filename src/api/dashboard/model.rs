@@ -181,8 +181,9 @@ pub struct PlantPage {
     pub today_kwh: Option<f64>,
     /// Its 30 days, oldest first, with their sources.
     pub bars: Vec<DayBar>,
-    /// The past days the portal could not fill, and why.
-    pub gaps: Vec<(NaiveDate, String)>,
+    /// The past days the portal could not fill, and why: runs of days with one reason
+    /// (first day, last day, reason).
+    pub gaps: Vec<(NaiveDate, NaiveDate, String)>,
     /// Today's power, in time order.
     pub power: Vec<PowerPoint>,
 }
@@ -220,12 +221,9 @@ pub async fn plant_page(
             DayBar { day: *day, energy_kwh, source }
         })
         .collect();
-    let gaps = store
-        .history_gaps(scope, days[0], today)
-        .await?
-        .into_iter()
-        .map(|g| (g.day, g.reason))
-        .collect();
+    let gaps = runs_of(
+        store.history_gaps(scope, days[0], today).await?.into_iter().map(|g| (g.day, g.reason)),
+    );
     let start = named.zone.end_of_day(today.pred_opt().unwrap_or(today));
     let end = named.zone.end_of_day(today);
     let power = match (start, end) {
@@ -255,6 +253,22 @@ pub async fn plant_page(
         power,
         plant,
     }))
+}
+
+/// Consecutive days with the same reason, as one run each (`days` in day order).
+fn runs_of(
+    days: impl IntoIterator<Item = (NaiveDate, String)>,
+) -> Vec<(NaiveDate, NaiveDate, String)> {
+    let mut runs: Vec<(NaiveDate, NaiveDate, String)> = Vec::new();
+    for (day, reason) in days {
+        match runs.last_mut() {
+            Some((_, last, words)) if *words == reason && last.succ_opt() == Some(day) => {
+                *last = day;
+            }
+            _ => runs.push((day, day, reason)),
+        }
+    }
+    runs
 }
 
 /// The wall-clock time of `at` in `zone`.
@@ -400,6 +414,14 @@ mod tests {
         assert_eq!(names(&rows), ["beta", "gamma", "Alpha"], "no value sorts last");
         sort_plants(&mut rows, SortKey::Status, Order::Asc);
         assert_eq!(names(&rows), ["Alpha", "beta", "gamma"]);
+    }
+
+    #[test]
+    fn gap_days_with_one_reason_are_one_run() {
+        let d = |n| NaiveDate::from_ymd_opt(2026, 11, n).unwrap();
+        let r = |t: &str| t.to_owned();
+        let runs = runs_of([(d(1), r("a")), (d(2), r("a")), (d(3), r("b")), (d(5), r("b"))]);
+        assert_eq!(runs, [(d(1), d(2), r("a")), (d(3), d(3), r("b")), (d(5), d(5), r("b"))]);
     }
 
     #[test]

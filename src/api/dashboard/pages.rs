@@ -390,8 +390,11 @@ pub fn plant(f: &Frame<'_>, page: &PlantPage) -> Markup {
             @if !page.gaps.is_empty() {
                 h3 { "Days the portal could not fill" }
                 div.scroll { table {
-                    thead { tr { th scope="col" { "Day" } th scope="col" { "Why" } } }
-                    tbody { @for (day, reason) in &page.gaps { tr { th scope="row" { (day) } td { (reason) } } } }
+                    thead { tr { th scope="col" { "Days" } th scope="col" { "Why" } } }
+                    tbody { @for (first, last, reason) in &page.gaps { tr {
+                        th scope="row" { (first) @if first != last { " to " (last) } }
+                        td { (reason) }
+                    } } }
                 } }
             }
         }
