@@ -176,6 +176,7 @@ async fn chromium_logs_in_once_and_the_page_shows_the_stores_numbers() {
     assert!(dom.contains("<h1>"), "{dom}");
     let (today, yesterday) = store_energy(&sandbox, org).await;
     assert!(yesterday >= 4321.5, "the chosen figure is in the store: {yesterday}");
+    assert!(today > 0.0, "the sync stored today's energy: {today}");
     let section = org_section(&dom, org);
     assert_eq!(text_after(section, "data-energy=\"today\""), kwh(today), "today");
     assert_eq!(text_after(section, "data-energy=\"yesterday\""), kwh(yesterday), "yesterday");
@@ -374,6 +375,10 @@ async fn the_pages_need_a_session_a_code_works_once_and_sync_needs_the_csrf_toke
         .await
         .unwrap();
     assert_eq!(bare.status(), 403);
+    let get = http.get(&sync).header("Cookie", &cookie).send().await.unwrap();
+    assert_eq!(get.status(), 405, "a sync is a POST");
+    let junk = post(vec![("org", "not-a-number".into()), ("csrf", csrf.clone())], own.clone());
+    assert_eq!(junk.await.unwrap().status(), 400);
     assert_eq!(runs(), before, "no refused form ran a sync");
 
     let answer = post(vec![org_field, ("csrf", csrf.clone()), ("back", "/".into())], own.clone())

@@ -30,6 +30,7 @@ use super::ApiState;
 use crate::domain::{PlantId, RunKind, RunSource};
 use crate::store::Selection;
 use auth::{CodeRefused, Logins};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -83,8 +84,15 @@ pub fn router(api: ApiState) -> Router {
         .route("/login", get(login))
         .route("/sync", post(sync))
         .route("/logout", post(logout))
+        .method_not_allowed_fallback(wrong_method)
         .merge(code)
         .with_state(state)
+}
+
+/// A page asked with a method it does not take (`GET /sync`).
+async fn wrong_method(State(d): State<Dashboard>) -> Response {
+    let words = "This address does not take that kind of request. Go back to the dashboard.";
+    html(StatusCode::METHOD_NOT_ALLOWED, pages::message(&d.frame(None, None), "Not here", words))
 }
 
 /// An HTML answer with the headers every page carries: no caching (a page shows the
@@ -249,6 +257,12 @@ impl Dashboard {
         self.logins.check_csrf(&id, csrf, now).then_some(id)
     }
 
+    /// The 400 page of a form body that is not one of the dashboard's forms.
+    fn unreadable_form(&self) -> Response {
+        let words = "This form could not be read. Go back, reload the page and try again.";
+        html(StatusCode::BAD_REQUEST, pages::message(&self.frame(None, None), "Bad form", words))
+    }
+
     /// The 403 page of a form without its session's CSRF token.
     fn forbidden(&self) -> Response {
         html(
@@ -282,8 +296,9 @@ fn back_to(back: Option<&str>) -> &str {
 async fn sync(
     State(d): State<Dashboard>,
     headers: HeaderMap,
-    Form(form): Form<PageForm>,
+    form: Result<Form<PageForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else { return d.unreadable_form() };
     let Some(id) = d.checked(&headers, &form) else { return d.forbidden() };
     let mut said = Vec::new();
     for kind in [RunKind::Plants, RunKind::Alerts] {
@@ -319,8 +334,9 @@ async fn sync(
 async fn logout(
     State(d): State<Dashboard>,
     headers: HeaderMap,
-    Form(form): Form<PageForm>,
+    form: Result<Form<PageForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else { return d.unreadable_form() };
     let Some(id) = d.checked(&headers, &form) else { return d.forbidden() };
     d.logins.end(&id);
     let mut response = see_other("/");
