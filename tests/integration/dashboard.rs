@@ -413,7 +413,7 @@ async fn the_pages_need_a_session_a_code_works_once_and_sync_needs_the_csrf_toke
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_browser_the_command_prints_the_login_url() {
+async fn the_command_opens_the_browser_or_prints_the_login_url() {
     let sim = simulator().await;
     let (sandbox, _, _) = seeded(&sim).await;
     let agent = agent(&sandbox).await;
@@ -426,6 +426,23 @@ async fn without_a_browser_the_command_prints_the_login_url() {
     // The printed link works (once).
     let answer = client().get(url).send().await.unwrap();
     assert_eq!(answer.status(), 303);
+    // With a browser opener (a stand-in `xdg-open` that notes its argument): it gets the
+    // link, and the command does not print it.
+    let bin = sandbox.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let noted = sandbox.dir.path().join("opened");
+    let opener = bin.join("xdg-open");
+    std::fs::write(&opener, format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", noted.display()))
+        .unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let output = sandbox.cmd().arg("dashboard").env("PATH", &bin).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let out = String::from_utf8(output.stdout).unwrap();
+    assert!(out.contains("opened the dashboard in the browser"), "{out}");
+    let opened = std::fs::read_to_string(&noted).unwrap();
+    assert!(opened.starts_with(&format!("http://{}/login?code=", agent.api)), "{opened}");
+    assert!(!out.contains(&opened), "the link is not printed when a browser opened it");
+    assert_eq!(client().get(&opened).send().await.unwrap().status(), 303);
     drop(agent);
     // No agent: said so, exit 2.
     let output = sandbox.cmd().args(["dashboard", "--print-url"]).output().unwrap();
