@@ -33,7 +33,7 @@ impl Drop for Agent {
     }
 }
 
-async fn agent(sandbox: &Sandbox) -> Agent {
+async fn start_agent(sandbox: &Sandbox) -> Agent {
     let child = sandbox
         .spawnable(&["run"])
         .envs([
@@ -169,7 +169,7 @@ async fn store_energy(sandbox: &Sandbox, org: OrgId) -> (f64, f64) {
 async fn chromium_logs_in_once_and_the_page_shows_the_stores_numbers() {
     let sim = simulator().await;
     let (sandbox, org, plant) = seeded(&sim).await;
-    let agent = agent(&sandbox).await;
+    let agent = start_agent(&sandbox).await;
     let profile = tempfile::tempdir().unwrap();
 
     let dom = chromium(profile.path(), 1280, 900, "--dump-dom".into(), login_url(&sandbox)).await;
@@ -271,7 +271,7 @@ fn raw(api: &str, request: &str) -> String {
 async fn the_pages_need_a_session_a_code_works_once_and_sync_needs_the_csrf_token() {
     let sim = simulator().await;
     let (sandbox, org, _) = seeded(&sim).await;
-    let agent = agent(&sandbox).await;
+    let agent = start_agent(&sandbox).await;
     let (api, token) = (agent.api.clone(), agent.token.clone());
     let http = client();
     let mut pages = Vec::new();
@@ -409,6 +409,14 @@ async fn the_pages_need_a_session_a_code_works_once_and_sync_needs_the_csrf_toke
     }
     assert!(!sandbox.logs().contains(&session), "the session id is never logged");
     assert!(!sandbox.logs().contains(&code), "the code is never logged");
+
+    // Sessions live in the agent's memory: a restarted agent knows none.
+    drop(agent);
+    assert!(!sandbox.data_dir().join("agent.json").exists(), "the stopped agent unpublished");
+    let agent = start_agent(&sandbox).await;
+    let answer =
+        http.get(format!("http://{}/", agent.api)).header("Cookie", &cookie).send().await.unwrap();
+    assert_eq!(answer.status(), 401, "a restart logs out");
     drop(agent);
 }
 
@@ -416,7 +424,7 @@ async fn the_pages_need_a_session_a_code_works_once_and_sync_needs_the_csrf_toke
 async fn the_command_opens_the_browser_or_prints_the_login_url() {
     let sim = simulator().await;
     let (sandbox, _, _) = seeded(&sim).await;
-    let agent = agent(&sandbox).await;
+    let agent = start_agent(&sandbox).await;
     let output = sandbox.cmd().arg("dashboard").env("PATH", "/nonexistent").output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let out = String::from_utf8(output.stdout).unwrap();

@@ -127,32 +127,27 @@ impl Logins {
 
     /// The live session of cookie value `id` (and its flash, taken), marking it used.
     pub fn session(&self, id: &str, now: Instant) -> Option<SessionView> {
-        let mut inner = self.lock();
-        let key = digest(id);
-        let session = inner.sessions.get_mut(&key)?;
-        if now.duration_since(session.last_seen) >= SESSION_IDLE {
-            inner.sessions.remove(&key);
-            return None;
-        }
-        session.last_seen = now;
-        Some(SessionView { csrf: session.csrf.clone(), flash: session.flash.take() })
+        Self::touch(&mut self.lock(), id, now)
+            .map(|s| SessionView { csrf: s.csrf.clone(), flash: s.flash.take() })
     }
 
     /// Whether `presented` is the CSRF token of session `id` (constant time); marks it used.
     pub fn check_csrf(&self, id: &str, presented: &str, now: Instant) -> bool {
-        self.session_csrf(id, now).is_some_and(|csrf| super::super::same(&csrf, presented))
+        Self::touch(&mut self.lock(), id, now)
+            .is_some_and(|s| super::super::same(&s.csrf, presented))
     }
 
-    fn session_csrf(&self, id: &str, now: Instant) -> Option<String> {
-        let mut inner = self.lock();
+    /// The live session `id`, marked used at `now`; an idle one is removed.
+    fn touch<'a>(inner: &'a mut Inner, id: &str, now: Instant) -> Option<&'a mut Session> {
         let key = digest(id);
-        let session = inner.sessions.get_mut(&key)?;
-        if now.duration_since(session.last_seen) >= SESSION_IDLE {
+        if inner.sessions.get(&key).is_some_and(|s| now.duration_since(s.last_seen) >= SESSION_IDLE)
+        {
             inner.sessions.remove(&key);
             return None;
         }
+        let session = inner.sessions.get_mut(&key)?;
         session.last_seen = now;
-        Some(session.csrf.clone())
+        Some(session)
     }
 
     /// Leaves `message` for the next page of session `id`.
