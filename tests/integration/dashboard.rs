@@ -190,14 +190,10 @@ async fn chromium_logs_in_once_and_the_page_shows_the_stores_numbers() {
         .unwrap();
     let row = &dom[dom.find(&format!("data-plant=\"{plant}\"")).expect("the plant's row")..];
     let row = &row[..row.find("</tr>").unwrap()];
-    match energy.get(&plant).and_then(|e| e.0) {
-        Some(value) => {
-            let shown: f64 = text_between(row, "data-kwh=\"", "\"").parse().unwrap();
-            assert!((shown - value).abs() < 0.0005, "{shown} vs {value}");
-            assert!(row.contains(&kwh(value)), "{row}");
-        }
-        None => assert!(row.contains("no data"), "{row}"),
-    }
+    let value = energy.get(&plant).and_then(|e| e.0).expect("the sync stored the plant's today");
+    let shown: f64 = text_between(row, "data-kwh=\"", "\"").parse().unwrap();
+    assert!((shown - value).abs() < 0.0005, "{shown} vs {value}");
+    assert!(row.contains(&kwh(value)), "{row}");
 
     // An open alert's title is listed.
     let alerts = store
@@ -217,10 +213,20 @@ async fn chromium_logs_in_once_and_the_page_shows_the_stores_numbers() {
     let url = format!("{}&next=/plants/{plant}", login_url(&sandbox));
     let page = chromium(profile.path(), 1280, 900, "--dump-dom".into(), url).await;
     let shown = text_after(&page, "data-energy=\"today\"");
-    assert_eq!(shown, energy.get(&plant).and_then(|e| e.0).map_or("no data".to_owned(), kwh));
+    assert_eq!(shown, kwh(value));
     assert!(page.contains("portal history (backfill)"), "the legend marks the sources");
     assert!(page.contains("4,322 kWh (portal history)"), "yesterday's bar is the portal's figure");
     assert!(page.contains("Power today"));
+    // Today's power curve has a point per sample of the plant-local today.
+    let named = store.history_plants(HistoryScope::Plant(plant), fallback).await.unwrap();
+    let zone = named[0].zone;
+    let today = zone.local_date(&Timestamp::now());
+    let (start, end) =
+        (zone.end_of_day(today.pred_opt().unwrap()).unwrap(), zone.end_of_day(today).unwrap());
+    let samples = store.power_samples(plant, start, end).await.unwrap();
+    assert!(!samples.is_empty(), "the sync stored a power sample of the plant");
+    assert_eq!(page.matches("<circle").count(), samples.len(), "one point per sample");
+    assert!(page.contains("<polyline"));
 
     // Screenshots: the desktop width and a phone's.
     let shots = tempfile::tempdir().unwrap();
