@@ -343,6 +343,7 @@ async fn the_pages_need_a_session_a_code_works_once_and_sync_needs_the_csrf_toke
     assert_eq!(answer.headers()["cache-control"], "no-store");
     let page = answer.text().await.unwrap();
     let csrf = text_between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    assert!(page.contains("(before this agent started)"), "the CLI's runs are the last ones");
     assert_eq!(csrf.len(), 64);
     pages.push(page);
 
@@ -408,6 +409,9 @@ async fn the_pages_need_a_session_a_code_works_once_and_sync_needs_the_csrf_toke
         .await
         .unwrap();
     assert!(page.contains("Plants sync: ok"), "the flash says what ran");
+    let schedule = &page[page.find("id=\"schedule\"").unwrap()..];
+    let last = text_between(schedule, "Plant syncs: last run</dt><dd>", "</dd>");
+    assert!(last.ends_with(" (ok)") && !last.contains("before"), "the agent's own run: {last}");
     pages.push(page);
 
     for page in &pages {

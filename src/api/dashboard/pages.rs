@@ -120,8 +120,18 @@ pub fn not_logged_in(frame_data: &Frame<'_>) -> Markup {
 
 fn schedule_section(status: &StatusResponse, zone: chrono_tz::Tz, now: DateTime<Utc>) -> Markup {
     let kinds = [
-        ("Plant syncs", &status.schedule.plants, &status.next.plants),
-        ("Alert syncs", &status.schedule.alerts, &status.next.alerts),
+        (
+            "Plant syncs",
+            &status.schedule.plants,
+            &status.next.plants,
+            status.store.last_plant_run_at,
+        ),
+        (
+            "Alert syncs",
+            &status.schedule.alerts,
+            &status.next.alerts,
+            status.store.last_alert_run_at,
+        ),
     ];
     html! {
         section.card aria-labelledby="schedule" {
@@ -131,13 +141,14 @@ fn schedule_section(status: &StatusResponse, zone: chrono_tz::Tz, now: DateTime<
                 dd { @if status.schedule.paused { "paused (syncs you start still run)" } @else { "on" } }
                 dt { "Restricted window" }
                 dd { (status.window.describe(now)) }
-                @for (name, kind, next) in kinds {
+                @for (name, kind, next, recorded) in kinds {
                     dt { (name) ": last run" }
                     dd {
-                        @match (&kind.last_run_finished_at, kind.last_run_status) {
-                            (Some(at), Some(outcome)) => { (when(at, zone)) " (" (outcome) ")" }
-                            (Some(at), None) => { (when(at, zone)) }
-                            _ => { "none since the agent started" }
+                        @match (&kind.last_run_finished_at, kind.last_run_status, recorded) {
+                            (Some(at), Some(outcome), _) => { (when(at, zone)) " (" (outcome) ")" }
+                            (Some(at), None, _) => { (when(at, zone)) }
+                            (None, _, Some(at)) => { "started " (when(&at, zone)) " (before this agent started)" }
+                            (None, _, None) => { "none yet" }
                         }
                         @if let Some(current) = &kind.current {
                             " · running now (" (current.vendors) " vendors, since "
