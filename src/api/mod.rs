@@ -7,14 +7,17 @@
 //! It listens on 127.0.0.1 unless the config names another address (logged as a warning).
 //! Every request must carry exactly one `Host` header, naming a loopback address (or the
 //! configured one), an origin-form target (`/api/status`, not `http://evil.example/...`)
-//! and no `Origin` header, which shuts out DNS rebinding and browser cross-site requests. Everything but
-//! `/healthz` needs `Authorization: Bearer <token>`, compared in constant time: the admin
-//! token from the data dir, or for `GET /api/cron/*` the `CRON_SECRET` when one is set.
-//! Handlers are thin: they send work to the [`Coordinator`] and read the store.
+//! and no `Origin` header (the dashboard's pages: none or their own), which shuts out DNS
+//! rebinding and browser cross-site requests. Everything but `/healthz` and the
+//! dashboard's pages (which take their session cookie instead) needs
+//! `Authorization: Bearer <token>`, compared in constant time: the admin token from the
+//! data dir, or for `GET /api/cron/*` the `CRON_SECRET` when one is set. Handlers are thin:
+//! they send work to the [`Coordinator`] and read the store.
 //!
 //! Every answer that is not a success is JSON (`{"error": ...}`, or the run answer's
-//! `{"success": false, "error": ...}`): unknown routes, wrong methods and malformed query
-//! strings too, which axum would otherwise answer in plain text. [`serve()`] adds what
+//! `{"success": false, "error": ...}`), the dashboard's pages aside (HTML): unknown
+//! routes, wrong methods and malformed query strings too, which axum would otherwise answer
+//! in plain text. [`serve()`] adds what
 //! `axum::serve` lacks: a header-read (and idle) timeout and a connection cap.
 
 pub mod dashboard;
@@ -99,8 +102,8 @@ pub fn router(state: ApiState) -> Router {
 
 /// Rejects a second `Host`, an absolute-form target, a non-loopback `Host` and any
 /// `Origin` (the dashboard's pages accept their own, `http://<Host>`, which a browser
-/// sends with a form's POST; never another). A proxy or a second header must not let another name through: only the one
-/// `Host` is read, and a target that names a host of its own is refused outright (HTTP
+/// sends with a form's POST; never another, nor `null`). A proxy or a second header must
+/// not let another name through: only the one `Host` is read, and a target that names a host of its own is refused outright (HTTP
 /// says the target's authority wins over `Host`, so checking `Host` alone is not enough).
 async fn loopback_only(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let page = dashboard::is_page(request.uri().path());

@@ -63,7 +63,6 @@ fn frame(frame: &Frame<'_>, title: &str, nav: Option<&Markup>, body: &Markup) ->
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
                 title { (title) " - plantsync" }
                 style { (PreEscaped(STYLE)) }
             }
