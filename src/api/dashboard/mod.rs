@@ -222,7 +222,8 @@ async fn login(
             // No `Domain`: the cookie is host-only, sent back to this API's host alone; no
             // `Max-Age`: it ends with the browser (the agent ends idle sessions itself).
             // `Secure` is impossible: the API speaks plain HTTP on loopback, and a browser
-            // would not send a Secure cookie there.
+            // would not send a Secure cookie there. Cookies are not tied to a port: another
+            // server on this loopback name would receive it too (it opens only these pages).
             let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/");
             let mut response = see_other(back_to(query.get("next").map(String::as_str)));
             match HeaderValue::from_str(&cookie) {
