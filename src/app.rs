@@ -123,6 +123,10 @@ fn run(cli: Cli, log: &mut Option<logging::LogGuard>) -> anyhow::Result<()> {
     if let Command::Stop = cli.command {
         return commands::stop::run(&settings, &mut std::io::stdout().lock());
     }
+    // The dashboard is the running agent's: a login code asked over its API, no store.
+    if let Command::Dashboard(args) = &cli.command {
+        return commands::dashboard::run(&settings, args.print_url, &mut std::io::stdout().lock());
+    }
     // The tray is a client of the agent: no store, no lock; it logs to stderr only (the
     // log files are the agent's).
     if let Command::Tray(args) = &cli.command {
@@ -414,6 +418,7 @@ async fn run_command(
         | Command::Tray(_)
         | Command::Pause
         | Command::Resume
+        | Command::Dashboard(_)
         | Command::Stop
         | Command::Token(_) => Ok(()),
     }
@@ -456,6 +461,7 @@ fn operation_name(command: &Command) -> &'static str {
         Command::Tray(_) => "tray",
         Command::Pause => "pause",
         Command::Resume => "resume",
+        Command::Dashboard(_) => "dashboard",
         Command::Stop => "stop",
         Command::Token(_) => "token",
         Command::Secrets(SecretsCommand::Move { .. }) => "secrets-move",

@@ -1,21 +1,26 @@
 //! The loopback control API (axum): the original's cron endpoints, status, pause and
-//! resume, the upstream push, health and metrics.
+//! resume, the upstream push, health and metrics; and the local dashboard's pages
+//! ([`dashboard`]: HTML, with its own login and the page's own `Origin` accepted).
 //!
 //! # Security
 //!
 //! It listens on 127.0.0.1 unless the config names another address (logged as a warning).
 //! Every request must carry exactly one `Host` header, naming a loopback address (or the
 //! configured one), an origin-form target (`/api/status`, not `http://evil.example/...`)
-//! and no `Origin` header, which shuts out DNS rebinding and browser cross-site requests. Everything but
-//! `/healthz` needs `Authorization: Bearer <token>`, compared in constant time: the admin
-//! token from the data dir, or for `GET /api/cron/*` the `CRON_SECRET` when one is set.
-//! Handlers are thin: they send work to the [`Coordinator`] and read the store.
+//! and no `Origin` header (the dashboard's pages: none or their own), which shuts out DNS
+//! rebinding and browser cross-site requests. Everything but `/healthz` and the
+//! dashboard's pages (which take their session cookie instead) needs
+//! `Authorization: Bearer <token>`, compared in constant time: the admin token from the
+//! data dir, or for `GET /api/cron/*` the `CRON_SECRET` when one is set. Handlers are thin:
+//! they send work to the [`Coordinator`] and read the store.
 //!
 //! Every answer that is not a success is JSON (`{"error": ...}`, or the run answer's
-//! `{"success": false, "error": ...}`): unknown routes, wrong methods and malformed query
-//! strings too, which axum would otherwise answer in plain text. [`serve()`] adds what
+//! `{"success": false, "error": ...}`), the dashboard's pages aside (HTML): unknown
+//! routes, wrong methods and malformed query strings too, which axum would otherwise answer
+//! in plain text. [`serve()`] adds what
 //! `axum::serve` lacks: a header-read (and idle) timeout and a connection cap.
 
+pub mod dashboard;
 pub mod metrics;
 pub mod serve;
 pub mod wire;
@@ -90,16 +95,19 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(|| async {
             error(StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method")
         })
-        .layer(middleware::from_fn_with_state(state.clone(), loopback_only))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(dashboard::router(state.clone()))
+        .layer(middleware::from_fn_with_state(state, loopback_only))
 }
 
 /// Rejects a second `Host`, an absolute-form target, a non-loopback `Host` and any
-/// `Origin`. A proxy or a second header must not let another name through: only the one
-/// `Host` is read, and a target that names a host of its own is refused outright (HTTP
+/// `Origin` (the dashboard's pages accept their own, `http://<Host>`, which a browser
+/// sends with a form's POST; never another, nor `null`). A proxy or a second header must
+/// not let another name through: only the one `Host` is read, and a target that names a host of its own is refused outright (HTTP
 /// says the target's authority wins over `Host`, so checking `Host` alone is not enough).
 async fn loopback_only(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    if request.headers().contains_key(header::ORIGIN) {
+    let page = dashboard::is_page(request.uri().path());
+    if !page && request.headers().contains_key(header::ORIGIN) {
         return error(
             StatusCode::FORBIDDEN,
             "requests from web pages (with an Origin header) are refused",
@@ -122,6 +130,11 @@ async fn loopback_only(State(state): State<ApiState>, request: Request, next: Ne
             StatusCode::FORBIDDEN,
             format!("host '{host}' is not this machine's loopback address"),
         );
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN)
+        && !dashboard::is_own_origin(origin, host)
+    {
+        return error(StatusCode::FORBIDDEN, "requests from another site's page are refused");
     }
     next.run(request).await
 }
@@ -390,27 +403,28 @@ async fn upstream_status(state: &ApiState) -> Result<wire::UpstreamStatus, Respo
 }
 
 async fn status(State(state): State<ApiState>) -> Response {
-    let store = match state.store.status().await {
-        Ok(status) => status,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    let upstream = match upstream_status(&state).await {
-        Ok(upstream) => upstream,
-        Err(response) => return response,
-    };
-    let candidates = match state.store.schedule_candidates().await {
-        Ok(candidates) => candidates,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
+    match status_response(&state).await {
+        Ok(status) => Json(status).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// What `GET /api/status` answers (the dashboard shows the same): the schedule, the
+/// window, the next runs that will really happen, the store and the upstream.
+async fn status_response(state: &ApiState) -> Result<StatusResponse, Response> {
+    let internal =
+        |e: crate::store::StoreError| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let store = state.store.status().await.map_err(internal)?;
+    let upstream = upstream_status(state).await?;
+    let candidates = state.store.schedule_candidates().await.map_err(internal)?;
     let now = state.clock.now();
-    Json(StatusResponse {
+    Ok(StatusResponse {
         next: state.schedule.next_runs(state.coordinator.is_paused(), &candidates, now),
         schedule: state.coordinator.status(),
         window: WindowStatus::of(&state.schedule.window, now),
         store,
         upstream: Some(upstream),
     })
-    .into_response()
 }
 
 async fn pause(State(state): State<ApiState>) -> Response {

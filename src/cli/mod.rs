@@ -86,6 +86,8 @@ pub enum Command {
     Pause,
     /// Resume the running agent's automatic syncs.
     Resume,
+    /// Open the running agent's dashboard in the browser, logged in with a one-time link.
+    Dashboard(DashboardArgs),
     /// Stop the running agent (as SIGTERM does: a sync under way gets the shutdown grace)
     /// and wait until it is gone.
     Stop,
@@ -110,6 +112,14 @@ pub struct TrayArgs {
     /// installed service.
     #[arg(long)]
     pub start_agent: bool,
+}
+
+/// `dashboard`.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Print the one-time login URL (valid for 60 s) instead of opening a browser.
+    #[arg(long)]
+    pub print_url: bool,
 }
 
 /// `push`.
@@ -195,6 +205,7 @@ impl Command {
             | Self::Tray(_)
             | Self::Pause
             | Self::Resume
+            | Self::Dashboard(_)
             | Self::Stop
             | Self::Token(_)
             | Self::Secrets(_)

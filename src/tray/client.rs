@@ -26,6 +26,8 @@ pub enum Request {
     Resume,
     /// `POST /api/stop` (`plantsync stop`).
     Stop,
+    /// A one-time login code, then the browser at the dashboard (`plantsync dashboard`).
+    OpenDashboard,
 }
 
 impl Request {
@@ -38,6 +40,7 @@ impl Request {
             Self::Pause => "Pause",
             Self::Resume => "Resume",
             Self::Stop => "Stop agent",
+            Self::OpenDashboard => "Open dashboard",
         }
     }
 }
@@ -281,12 +284,37 @@ fn without_url(e: reqwest::Error) -> String {
 }
 
 /// Sends `request` and says how it went.
+/// "Open dashboard": what `plantsync dashboard` does, the outcome in words (never the URL:
+/// its code is a credential until used).
+async fn open_dashboard(
+    client: &reqwest::Client,
+    api: &str,
+    token: &crate::domain::Secret,
+) -> String {
+    let label = Request::OpenDashboard.label();
+    let url = match crate::api::dashboard::client::login_url(client, api, token).await {
+        Ok(url) => url,
+        Err(e) => return format!("{label}: {e}"),
+    };
+    let opened =
+        tokio::task::spawn_blocking(move || crate::api::dashboard::client::open_browser(&url))
+            .await;
+    match opened {
+        Ok(Ok(())) => format!("{label}: opened in the browser"),
+        Ok(Err(e)) => format!(
+            "{label}: no browser could be started ({e}); run `plantsync dashboard --print-url`"
+        ),
+        Err(e) => format!("{label}: {e}"),
+    }
+}
+
 async fn send(client: &reqwest::Client, data_dir: &Path, request: Request) -> String {
     let label = request.label();
     let Ok((_, api, token)) = agent(data_dir) else {
         return format!("{label}: no agent answers");
     };
     let path = match request {
+        Request::OpenDashboard => return open_dashboard(client, &api, &token).await,
         Request::Sync(kind) => format!("/api/cron/sync-{kind}"),
         Request::Push => "/api/push".to_owned(),
         Request::Pause => "/api/pause".to_owned(),

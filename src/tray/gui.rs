@@ -59,6 +59,7 @@ mod id {
     pub const SYNC_ALERTS: &str = "sync-alerts";
     pub const PUSH: &str = "push";
     pub const PAUSE: &str = "pause";
+    pub const OPEN_DASHBOARD: &str = "open-dashboard";
     pub const OPEN_DATA: &str = "open-data";
     pub const OPEN_LOGS: &str = "open-logs";
     pub const QUIT: &str = "quit";
@@ -86,6 +87,7 @@ fn build_menu() -> anyhow::Result<(Menu, Items)> {
         &items.push,
         &items.pause,
         &PredefinedMenuItem::separator(),
+        &MenuItem::with_id(id::OPEN_DASHBOARD, Request::OpenDashboard.label(), true, None),
         &MenuItem::with_id(id::OPEN_DATA, "Open data folder", true, None),
         &MenuItem::with_id(id::OPEN_LOGS, "Open log folder", true, None),
         &PredefinedMenuItem::separator(),
@@ -234,6 +236,7 @@ pub fn run(settings: &Settings, start: Option<super::AgentStart>) -> anyhow::Res
                     None => {}
                 },
                 id::STOP => ask(Request::Stop),
+                id::OPEN_DASHBOARD => ask(Request::OpenDashboard),
                 id::OPEN_DATA => open_folder(&data_dir),
                 id::OPEN_LOGS => open_folder(&log_dir),
                 id::QUIT => {

@@ -7,6 +7,7 @@ mod agent;
 mod api;
 mod cli;
 mod config;
+mod dashboard;
 mod files;
 mod fuzz;
 mod hostile;

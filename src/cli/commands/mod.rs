@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod bundle;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod history;
 pub mod org;
