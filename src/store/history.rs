@@ -575,8 +575,8 @@ fn backfill(
 /// Whether a portal's figure for `day` fetched at `fetched` is final: fetched a whole day
 /// after the day ended. Portals fill and revise a day while late uploads arrive (SolarEdge
 /// after an outage), so a figure fetched sooner (yesterday's, fetched today) is asked once
-/// more, and a revision then replaces it; public clients likewise treat only "today and
-/// yesterday" as open.
+/// more when a final one can be had (from a day after the day's end), and a revision then
+/// replaces it; public clients likewise treat only "today and yesterday" as open.
 fn is_final(zone: PlantZone, day: NaiveDate, fetched: Timestamp) -> bool {
     zone.end_of_day(day).is_some_and(|end| fetched.as_datetime() - end.as_datetime() >= FINAL_AFTER)
 }
@@ -621,7 +621,9 @@ fn gaps_to_fill(
         for row in rows {
             let (plant, day, fetched) = row?;
             let Some(zone) = zones.get(&plant) else { continue };
-            if is_final(*zone, day, fetched) {
+            // A figure that is not final yet is asked once more, when a final one can be
+            // had: a day after the day's end, not at every sync before.
+            if is_final(*zone, day, fetched) || !is_final(*zone, day, now) {
                 confirmed.entry(plant).or_default().insert(day);
             }
         }
@@ -1236,6 +1238,11 @@ mod tests {
         store.record_backfill(v, vec![vd.clone()], ts(now)).await.unwrap();
         let asked =
             |gaps: Vec<PlantGaps>| gaps.into_iter().flat_map(|g| g.days).collect::<Vec<_>>();
+        // Not at every sync before a final figure can be had...
+        let soon =
+            store.history_gaps_to_fill(v, 2, ts("2026-12-01T12:00:00Z"), KOLKATA).await.unwrap();
+        assert_eq!(asked(soon), [day("2026-11-29")]);
+        // ...but once a day has passed since the day's end (18:30Z on 30 November).
         let next =
             store.history_gaps_to_fill(v, 2, ts("2026-12-02T07:00:00Z"), KOLKATA).await.unwrap();
         assert_eq!(asked(next), [day("2026-11-30"), day("2026-12-01")]);
