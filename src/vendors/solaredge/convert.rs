@@ -8,10 +8,11 @@
 //! reported. SolarEdge's `status` (`Active`, `Pending`, `Disabled`) is administrative, so
 //! whether a site reports comes from the age of its last report ([`SILENT_OFFLINE_AFTER`]).
 
-use super::wire::{Overview, Site, V2Alert};
+use super::wire::{EnergyValue, Overview, Site, V2Alert};
 use crate::domain::{
     AlertStatus, PlantStatus, PlantZone, Severity, Timestamp, VendorAlert, VendorPlant,
 };
+use crate::vendors::history::VendorDay;
 use crate::vendors::lenient;
 use crate::vendors::zones::{LocalReading, checked_zone, local_reading};
 use chrono::NaiveDate;
@@ -197,6 +198,34 @@ pub(super) fn alert(row: V2Alert, raw: &str) -> Result<VendorAlert, String> {
         started_at: Some(started_at),
         ended_at: None,
         raw_json: Some(raw.to_owned()),
+    })
+}
+
+/// kWh per unit of an energy series' `unit` (`Wh` when it says none); `None` for a unit
+/// that is no energy unit.
+pub(super) fn kwh_per_unit(unit: Option<&str>) -> Option<f64> {
+    match unit.map(str::trim) {
+        None | Some("Wh") => Some(0.001),
+        Some("kWh") => Some(1.0),
+        Some("MWh") => Some(1000.0),
+        Some(_) => None,
+    }
+}
+
+/// One `values` entry of site `site_id`: the site-local day from `date`
+/// (`YYYY-MM-DD 00:00:00`), the value times `kwh_per_unit`; `null` is "no data" (`None`).
+pub(super) fn energy_day(
+    site_id: &str,
+    value: EnergyValue,
+    kwh_per_unit: f64,
+) -> Result<VendorDay, String> {
+    let date = value.date.ok_or("an energy value without a date")?;
+    let day = NaiveDate::parse_from_str(date.get(..10).unwrap_or(&date), "%Y-%m-%d")
+        .map_err(|_| format!("an energy value dated '{date}', not YYYY-MM-DD"))?;
+    Ok(VendorDay {
+        vendor_plant_id: site_id.to_owned(),
+        day,
+        energy_kwh: value.value.map(|v| v * kwh_per_unit),
     })
 }
 

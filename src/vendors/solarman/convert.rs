@@ -2,11 +2,12 @@
 //! station lists in `tests/fixtures/solarman/recorded/` and, where no recording exists
 //! (token, realtime, alerts), on fixtures written from the documentation.
 
-use super::wire::{AlertRow, RealTime, Station, TokenResponse};
+use super::wire::{AlertRow, HistoryItem, RealTime, Station, TokenResponse};
 use crate::domain::{
     AlertStatus, PlantStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant,
 };
 use crate::vendors::codes;
+use crate::vendors::history::VendorDay;
 use base64::Engine;
 use serde_json::Value;
 
@@ -109,6 +110,27 @@ pub(super) fn apply_realtime(plant: &mut VendorPlant, realtime: &RealTime) {
     if let Some(updated) = realtime.last_update_time.and_then(from_unix_seconds) {
         plant.vendor_updated_at = Some(updated);
     }
+}
+
+/// One `stationDataItems` row of station `station_id`: the day from its integer
+/// `year`/`month`/`day` (the plant's local day), `generationValue` in kWh as it is; a row
+/// without a value is "no data" (`None`), never 0.
+pub(super) fn history_day(station_id: &str, item: HistoryItem) -> Result<VendorDay, String> {
+    let part = |value: Option<i64>, name: &str| {
+        value
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| format!("a history row without a valid {name}"))
+    };
+    let (year, month, day) = (item.year, part(item.month, "month")?, part(item.day, "day")?);
+    let year =
+        year.and_then(|y| i32::try_from(y).ok()).ok_or("a history row without a valid year")?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day)
+        .ok_or_else(|| format!("a history row dated {year}-{month}-{day}, no such day"))?;
+    Ok(VendorDay {
+        vendor_plant_id: station_id.to_owned(),
+        day: date,
+        energy_kwh: item.generation_value,
+    })
 }
 
 /// Solarman `level` (0 info, 1 warning, 2 error) and `influence` (0 none, 1 production,

@@ -1,10 +1,11 @@
 //! Sungrow wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
-use super::wire::{Fault, LoginData, OAuthToken, Station, UnitValue};
+use super::wire::{Fault, LoginData, OAuthToken, PointRow, Station, UnitValue};
 use crate::domain::{
     AlertStatus, PlantStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant,
 };
 use crate::vendors::codes;
+use crate::vendors::history::VendorDay;
 use crate::vendors::zones::zone_from_gmt;
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde_json::Value;
@@ -270,6 +271,19 @@ pub(super) fn alert(fault: Fault, raw: &str) -> Result<VendorAlert, String> {
         started_at: Some(started_at),
         ended_at,
         raw_json: Some(raw.to_owned()),
+    })
+}
+
+/// One `p83022` row of plant `ps_id`: the day from `time_stamp` (`yyyyMMdd`, the plant's
+/// local day), the value from Wh text to kWh; a row without a value is "no data".
+pub(super) fn history_day(ps_id: &str, row: PointRow) -> Result<VendorDay, String> {
+    let stamp = row.time_stamp.ok_or("a p83022 row without time_stamp")?;
+    let day = chrono::NaiveDate::parse_from_str(stamp.get(..8).unwrap_or(&stamp), "%Y%m%d")
+        .map_err(|_| format!("a p83022 row stamped '{stamp}', not yyyyMMdd"))?;
+    Ok(VendorDay {
+        vendor_plant_id: ps_id.to_owned(),
+        day,
+        energy_kwh: row.peak.map(|wh| wh / 1000.0),
     })
 }
 
