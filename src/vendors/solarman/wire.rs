@@ -163,7 +163,7 @@ pub(super) struct HistoryPage {
 }
 
 /// One day of the history (the other energies, `useValue`, `gridValue`..., are not used).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct HistoryItem {
     #[serde(default, deserialize_with = "lenient::opt_i64")]
