@@ -124,6 +124,31 @@ impl HistoryReply {
     }
 }
 
+/// How long one place of a daily allowance is held ([`take_daily_place`]).
+pub const ALLOWANCE_DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Takes one of `places` places of a portal's daily allowance of calls of `key` on the
+/// session's account (FusionSolar's daily KPI calls, Growatt's ten `plant/energy` calls):
+/// each place is held for 24 hours from the call, a rolling day, through
+/// [`super::Session::pace`], so other processes' calls count (the call log) and tests
+/// shrink it with the pacing scale. Held whatever the call's fate: the portals count
+/// attempts. `Err` is how long until a place frees up.
+pub async fn take_daily_place(
+    session: &super::Session,
+    key: &str,
+    places: usize,
+) -> Result<(), std::time::Duration> {
+    let mut soonest = ALLOWANCE_DAY;
+    for place in 0..places {
+        let key = format!("{key}:daily-place:{place}");
+        match session.pace(&key, ALLOWANCE_DAY, std::time::Duration::ZERO).await {
+            Ok(_held) => return Ok(()),
+            Err(early) => soonest = soonest.min(early.wait),
+        }
+    }
+    Err(soonest)
+}
+
 /// `from..=to` cut into windows of at most `max_days` days (at least one), oldest first;
 /// empty when `to` is before `from`.
 pub fn windows(from: NaiveDate, to: NaiveDate, max_days: u32) -> Vec<(NaiveDate, NaiveDate)> {

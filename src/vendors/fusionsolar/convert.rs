@@ -1,8 +1,10 @@
 //! FusionSolar wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
-use super::wire::{Alarm, KpiMap, LegacyStation, Station};
+use super::wire::{Alarm, KpiDayRow, KpiMap, LegacyStation, Station};
+use crate::domain::PlantZone;
 use crate::domain::{AlertStatus, PlantStatus, Severity, Timestamp, VendorAlert, VendorPlant};
 use crate::vendors::codes;
+use crate::vendors::history::VendorDay;
 use crate::vendors::zones::zone_from_offset;
 
 /// One `/thirdData/stations` row (capacity in kWp). The list has no zone: the offset of
@@ -126,6 +128,26 @@ pub(super) fn alert(alarm: Alarm, raw: &str) -> Result<VendorAlert, String> {
         started_at: Some(started_at),
         ended_at,
         raw_json: Some(raw.to_owned()),
+    })
+}
+
+/// One `getKpiStationDay` row: the day is the station-local date of its `collectTime`
+/// (local midnight, so read in the station's zone, `zone_of` its code: in UTC a day of a
+/// zone east of it would come out a day early); the energy is `PVYield`, else
+/// `inverter_power`; an empty map is "no data".
+pub(super) fn kpi_day(
+    row: KpiDayRow,
+    zone_of: impl Fn(&str) -> Option<PlantZone>,
+) -> Result<VendorDay, String> {
+    let code = row.station_code.ok_or("a daily KPI row without stationCode")?;
+    let zone = zone_of(&code).ok_or("a daily KPI row of a station not asked about")?;
+    let at =
+        from_millis(row.collect_time.ok_or("a daily KPI row without collectTime")?, "collectTime")?;
+    let map = row.data_item_map.unwrap_or_default();
+    Ok(VendorDay {
+        vendor_plant_id: code,
+        day: zone.local_date(&at),
+        energy_kwh: map.pv_yield.or(map.inverter_power),
     })
 }
 

@@ -1,8 +1,9 @@
 //! Growatt wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
-use super::wire::{Plant, PlantData, PlantDetails};
+use super::wire::{EnergyRow, Plant, PlantData, PlantDetails};
 use crate::domain::{PlantStatus, VendorPlant};
 use crate::vendors::codes;
+use crate::vendors::history::VendorDay;
 use crate::vendors::zones::{checked_zone, local_time};
 
 /// Growatt's plant `status` as its word and plantsync's status: 0 offline, 1 normal, 2
@@ -88,6 +89,15 @@ pub(super) fn apply_data(plant: &mut VendorPlant, data: &PlantData) {
     if let (Some(text), Some(zone)) = (&data.last_update_time, zone) {
         plant.vendor_updated_at = local_time(text, zone);
     }
+}
+
+/// One `energys` row of plant `plant_id`: the plant-local day from `date`, `energy` in kWh
+/// (text or number); a row without a value is "no data", never 0.
+pub(super) fn energy_day(plant_id: &str, row: EnergyRow) -> Result<VendorDay, String> {
+    let date = row.date.ok_or("an energy row without a date")?;
+    let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .map_err(|_| format!("an energy row dated '{date}', not YYYY-MM-DD"))?;
+    Ok(VendorDay { vendor_plant_id: plant_id.to_owned(), day, energy_kwh: row.energy })
 }
 
 #[cfg(test)]

@@ -16,6 +16,16 @@
 //! over the same span again. Each run starts at another station, so a portal that
 //! throttles at the same point every run does not starve the same ones. Solarman's alert
 //! list has no end times and sets no `open_keys`, so a partial listing resolves nothing.
+//!
+//! # Daily history
+//!
+//! Past days come from `station/v1.0/history` with `timeType 2` (days, `yyyy-MM-dd`), one
+//! station and at most 30 days a call, oldest windows first; the reply is flat
+//! (`stationDataItems` beside `success`), one row per day keyed by integer `year`/`month`/
+//! `day`, `generationValue` in kWh (vendor-history-apis.md §1). A day the portal leaves
+//! out stays a gap; a row without a value is "no data". The calls are optional (a rate
+//! limit stops the backfill with what was read, never retried) and stop with the run's
+//! budget; the portal's 300 calls per 10 s are far above what one sync's backfill makes.
 
 mod client;
 mod convert;
