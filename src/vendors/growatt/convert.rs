@@ -276,3 +276,39 @@ mod tests {
         assert_eq!(unzoned.vendor_updated_at, None);
     }
 }
+
+#[cfg(test)]
+mod history_tests {
+    use super::super::wire::{Data, Energies};
+    use super::*;
+    use crate::vendors::paging::decode_row;
+    use chrono::NaiveDate;
+
+    /// The documented reply of vendor-history-apis.md §5: kWh as text, `"0"` a real zero.
+    #[test]
+    fn energy_strings_in_kwh_become_days() {
+        let body = r#"{"error_code":0,"error_msg":"","data":{"count":4,"time_unit":"day",
+          "energys":[{"date":"2018-12-12","energy":"0"},{"date":"2018-12-13","energy":"7.6"},
+                     {"date":"2018-12-14","energy":""},{"date":"2018-12","energy":"1"}]}}"#;
+        let reply: Data<Energies> = serde_json::from_str(body).unwrap();
+        let read: Vec<Result<VendorDay, String>> = reply
+            .data
+            .unwrap()
+            .energys
+            .unwrap()
+            .iter()
+            .map(|row| decode_row(row.get(), |row, _| energy_day("9", row)))
+            .collect();
+        let ok = |d: u32, kwh: Option<f64>| {
+            Ok(VendorDay {
+                vendor_plant_id: "9".into(),
+                day: NaiveDate::from_ymd_opt(2018, 12, d).unwrap(),
+                energy_kwh: kwh,
+            })
+        };
+        assert_eq!(read[0], ok(12, Some(0.0)), "the portal's own zero stays a zero");
+        assert_eq!(read[1], ok(13, Some(7.6)));
+        assert_eq!(read[2], ok(14, None), "an empty value is no data");
+        assert!(read[3].is_err(), "a month row is no day");
+    }
+}

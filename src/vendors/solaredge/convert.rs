@@ -479,3 +479,73 @@ mod tests {
         assert!(alerts[2].as_ref().unwrap_err().contains("firstTrigger"));
     }
 }
+
+#[cfg(test)]
+mod history_tests {
+    use super::super::wire::{BulkEnergy, EnergyValue, SiteEnergy, SiteEnergyEntry};
+    use super::*;
+    use crate::vendors::paging::decode_row;
+
+    fn days_of(
+        values: &[Box<serde_json::value::RawValue>],
+        site: &str,
+        unit: Option<&str>,
+    ) -> Vec<Result<VendorDay, String>> {
+        let factor = kwh_per_unit(unit).unwrap();
+        values
+            .iter()
+            .map(|v| decode_row(v.get(), |v: EnergyValue, _| energy_day(site, v, factor)))
+            .collect()
+    }
+
+    /// The single-site reply of vendor-history-apis.md §3: Wh, `null` for no data.
+    #[test]
+    fn site_energy_in_wh_with_null_for_no_data() {
+        let body = r#"{"energy":{"timeUnit":"DAY","unit":"Wh","measuredBy":"INVERTER",
+          "values":[{"date":"2019-05-27 00:00:00","value":14679.0},
+                    {"date":"2013-06-01 00:00:00","value":null},
+                    {"date":"27/05/2019","value":1.0}]}}"#;
+        let reply: SiteEnergy = serde_json::from_str(body).unwrap();
+        let series = reply.energy.unwrap();
+        let read = days_of(&series.values.unwrap(), "1", series.unit.as_deref());
+        let day = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            read[0],
+            Ok(VendorDay {
+                vendor_plant_id: "1".into(),
+                day: day("2019-05-27"),
+                energy_kwh: Some(14.679)
+            })
+        );
+        assert_eq!(
+            read[1],
+            Ok(VendorDay { vendor_plant_id: "1".into(), day: day("2013-06-01"), energy_kwh: None }),
+            "null is no data, not 0"
+        );
+        assert!(read[2].is_err());
+    }
+
+    /// The bulk reply: one entry per site, the unit on the whole.
+    #[test]
+    fn bulk_energy_names_each_site() {
+        let body = r#"{"sitesEnergy":{"timeUnit":"DAY","unit":"Wh","count":2,"siteEnergyList":[
+          {"siteId":1,"energyValues":{"measuredBy":"INVERTER","values":[{"date":"2024-05-01 00:00:00","value":"2500"}]}},
+          {"siteId":"2","energyValues":{"measuredBy":"METER","values":[{"date":"2024-05-01 00:00:00","value":null}]}}]}}"#;
+        let reply: BulkEnergy = serde_json::from_str(body).unwrap();
+        let series = reply.sites_energy.unwrap();
+        let mut found = Vec::new();
+        for entry in series.site_energy_list.unwrap() {
+            let entry: SiteEnergyEntry = serde_json::from_str(entry.get()).unwrap();
+            let id = entry.site_id.unwrap();
+            for day in
+                days_of(&entry.energy_values.unwrap().values.unwrap(), &id, series.unit.as_deref())
+            {
+                let day = day.unwrap();
+                found.push((day.vendor_plant_id, day.energy_kwh));
+            }
+        }
+        assert_eq!(found, [("1".to_owned(), Some(2.5)), ("2".to_owned(), None)]);
+        assert_eq!(kwh_per_unit(Some("kWh")), Some(1.0));
+        assert_eq!(kwh_per_unit(Some("W")), None, "no energy unit: not read");
+    }
+}

@@ -506,3 +506,40 @@ mod tests {
         assert_eq!(jwt_expiry("not-a-jwt"), None);
     }
 }
+
+#[cfg(test)]
+mod history_tests {
+    use super::super::wire::HistoryPage;
+    use super::*;
+    use crate::vendors::paging::decode_row;
+    use chrono::NaiveDate;
+
+    /// The flat `timeType 2` reply of vendor-history-apis.md §1, with the shapes a lenient
+    /// reader must take: a value as text, a value missing, a row of no real day.
+    #[test]
+    fn flat_station_data_items_become_days_in_kwh() {
+        let body = r#"{"code":null,"msg":null,"success":true,"requestId":"4f2a","total":5,
+          "stationDataItems":[
+            {"year":2024,"month":5,"day":1,"generationValue":31.2,"useValue":18.4,"gridValue":15.0,
+             "buyValue":2.2,"chargeValue":4.1,"dischargeValue":3.9,"fullPowerHours":3.1},
+            {"year":2024,"month":5,"day":2,"generationValue":"12.5"},
+            {"year":"2024","month":"5","day":"3","generationValue":null},
+            {"year":2024,"month":13,"day":1,"generationValue":1.0},
+            {"year":2024,"month":5,"day":4,"generationValue":{"kWh":1}}]}"#;
+        let page: HistoryPage = serde_json::from_str(body).unwrap();
+        let rows = page.station_data_items.unwrap();
+        let read: Vec<Result<VendorDay, String>> = rows
+            .iter()
+            .map(|row| decode_row(row.get(), |item, _| history_day("77", item)))
+            .collect();
+        let day = |d: u32| NaiveDate::from_ymd_opt(2024, 5, d).unwrap();
+        let ok = |d: u32, kwh: Option<f64>| {
+            Ok(VendorDay { vendor_plant_id: "77".into(), day: day(d), energy_kwh: kwh })
+        };
+        assert_eq!(read[0], ok(1, Some(31.2)));
+        assert_eq!(read[1], ok(2, Some(12.5)), "a number as text");
+        assert_eq!(read[2], ok(3, None), "no value is no data, not 0");
+        assert!(read[3].as_ref().unwrap_err().contains("no such day"), "{:?}", read[3]);
+        assert!(read[4].is_err(), "an object where a number belongs fails that row alone");
+    }
+}

@@ -609,3 +609,42 @@ mod tests {
         assert!(oauth_token(&serde_json::json!({"result_code": "1"}), None, now).is_err());
     }
 }
+
+#[cfg(test)]
+mod history_tests {
+    use super::super::wire::{Data, PlantPoints};
+    use super::*;
+    use crate::vendors::paging::decode_row;
+    use chrono::NaiveDate;
+    use serde_json::value::RawValue;
+    use std::collections::HashMap;
+
+    /// The plant-level reply of vendor-history-apis.md §2: Wh as text with four decimals
+    /// under the data type's number, `yyyyMMdd` stamps; placeholders and a bad stamp.
+    #[test]
+    fn p83022_strings_in_wh_become_days_in_kwh() {
+        let body = r#"{"req_serial_num":"a1","result_code":"1","result_msg":"success",
+          "result_data":{"1598299":{"p83022":[
+            {"2":"371600.0000","time_stamp":"20240823"},
+            {"2":"--","time_stamp":"20240824"},
+            {"2":"12","time_stamp":"2024-08-25"},
+            {"2":"2500.5","time_stamp":"20240826000000"}]}}}"#;
+        let data: Data<HashMap<String, Box<RawValue>>> = serde_json::from_str(body).unwrap();
+        let plants = data.result_data.unwrap();
+        let points: PlantPoints = serde_json::from_str(plants["1598299"].get()).unwrap();
+        let read: Vec<Result<VendorDay, String>> = points
+            .p83022
+            .unwrap()
+            .iter()
+            .map(|row| decode_row(row.get(), |row, _| history_day("1598299", row)))
+            .collect();
+        let day = |d: u32| NaiveDate::from_ymd_opt(2024, 8, d).unwrap();
+        let ok = |d: u32, kwh: Option<f64>| {
+            Ok(VendorDay { vendor_plant_id: "1598299".into(), day: day(d), energy_kwh: kwh })
+        };
+        assert_eq!(read[0], ok(23, Some(371.6)), "Wh to kWh");
+        assert_eq!(read[1], ok(24, None), "a placeholder is no data, not 0");
+        assert!(read[2].as_ref().unwrap_err().contains("not yyyyMMdd"), "{:?}", read[2]);
+        assert_eq!(read[3], ok(26, Some(2.5005)), "a stamp with a time keeps its day");
+    }
+}
