@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod files;
 mod fuzz;
+mod history_vendors;
 mod hostile;
 mod installers;
 mod keyring;

@@ -201,23 +201,25 @@ pub(super) fn alert(row: V2Alert, raw: &str) -> Result<VendorAlert, String> {
     })
 }
 
-/// kWh per unit of an energy series' `unit` (`Wh` when it says none); `None` for a unit
-/// that is no energy unit.
-pub(super) fn kwh_per_unit(unit: Option<&str>) -> Option<f64> {
+/// Units of an energy series' `unit` in one kWh (`Wh` when it says none: 1000); `None`
+/// for a unit that is no energy unit. A divisor, so 294900 Wh is 294.9 kWh exactly as
+/// written, not 294.90000000000003.
+pub(super) fn units_per_kwh(unit: Option<&str>) -> Option<f64> {
     match unit.map(str::trim) {
-        None | Some("Wh") => Some(0.001),
+        None | Some("Wh") => Some(1000.0),
         Some("kWh") => Some(1.0),
-        Some("MWh") => Some(1000.0),
+        Some("MWh") => Some(0.001),
         Some(_) => None,
     }
 }
 
 /// One `values` entry of site `site_id`: the site-local day from `date`
-/// (`YYYY-MM-DD 00:00:00`), the value times `kwh_per_unit`; `null` is "no data" (`None`).
+/// (`YYYY-MM-DD 00:00:00`), the value divided by `units_per_kwh`; `null` is "no data"
+/// (`None`).
 pub(super) fn energy_day(
     site_id: &str,
     value: EnergyValue,
-    kwh_per_unit: f64,
+    units_per_kwh: f64,
 ) -> Result<VendorDay, String> {
     let date = value.date.ok_or("an energy value without a date")?;
     let day = NaiveDate::parse_from_str(date.get(..10).unwrap_or(&date), "%Y-%m-%d")
@@ -225,7 +227,7 @@ pub(super) fn energy_day(
     Ok(VendorDay {
         vendor_plant_id: site_id.to_owned(),
         day,
-        energy_kwh: value.value.map(|v| v * kwh_per_unit),
+        energy_kwh: value.value.map(|v| v / units_per_kwh),
     })
 }
 
@@ -491,7 +493,7 @@ mod history_tests {
         site: &str,
         unit: Option<&str>,
     ) -> Vec<Result<VendorDay, String>> {
-        let factor = kwh_per_unit(unit).unwrap();
+        let factor = units_per_kwh(unit).unwrap();
         values
             .iter()
             .map(|v| decode_row(v.get(), |v: EnergyValue, _| energy_day(site, v, factor)))
@@ -545,7 +547,7 @@ mod history_tests {
             }
         }
         assert_eq!(found, [("1".to_owned(), Some(2.5)), ("2".to_owned(), None)]);
-        assert_eq!(kwh_per_unit(Some("kWh")), Some(1.0));
-        assert_eq!(kwh_per_unit(Some("W")), None, "no energy unit: not read");
+        assert_eq!(units_per_kwh(Some("kWh")), Some(1.0));
+        assert_eq!(units_per_kwh(Some("W")), None, "no energy unit: not read");
     }
 }

@@ -326,7 +326,7 @@ impl SolarEdge {
         }
         let mut days = Vec::new();
         for (site, unit, values) in series_of {
-            let Some(factor) = convert::kwh_per_unit(unit.as_deref()) else {
+            let Some(factor) = convert::units_per_kwh(unit.as_deref()) else {
                 warnings.push(format!("site {site}: energy in an unknown unit, not read"));
                 continue;
             };
