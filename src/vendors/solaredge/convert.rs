@@ -224,11 +224,11 @@ pub(super) fn energy_day(
     let date = value.date.ok_or("an energy value without a date")?;
     let day = NaiveDate::parse_from_str(date.get(..10).unwrap_or(&date), "%Y-%m-%d")
         .map_err(|_| format!("an energy value dated '{date}', not YYYY-MM-DD"))?;
-    Ok(VendorDay {
-        vendor_plant_id: site_id.to_owned(),
-        day,
-        energy_kwh: value.value.map(|v| v / units_per_kwh),
-    })
+    let energy_kwh = value.value.map(|v| v / units_per_kwh);
+    if energy_kwh.is_some_and(|kwh| !kwh.is_finite()) {
+        return Err(format!("an energy value on {day} beyond any number"));
+    }
+    Ok(VendorDay { vendor_plant_id: site_id.to_owned(), day, energy_kwh })
 }
 
 #[cfg(test)]
