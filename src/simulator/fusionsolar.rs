@@ -10,7 +10,8 @@
 //! in the `xsrf-token` header and the `XSRF-TOKEN` cookie, and is accepted from either on
 //! later calls; one session per account (a new login ends every earlier token, `failCode
 //! 305`); the `stations` list paged by `pageNo`/`pageCount`; the KPI and alarm calls keyed by
-//! comma-separated `NE=` codes; and `failCode 407` for rate limiting, which the
+//! comma-separated `NE=` codes (the daily KPIs one row per day of `collectTime`'s month,
+//! stamped with the station-local midnight); and `failCode 407` for rate limiting, which the
 //! `fusion_min_interval_scale` fault also sends for requests repeated too soon. Accounts,
 //! counting and faults are shared with the other vendors.
 
@@ -96,13 +97,14 @@ fn parse(body: &Bytes) -> Value {
 
 /// The success envelope around `data`, with the server time in `params` (as the recorded
 /// legacy list and KPI replies have it).
-fn success(data: Value) -> Reply {
-    success_with(data, Map::new())
+fn success(data: Value, account: &Account) -> Reply {
+    success_with(data, Map::new(), account)
 }
 
 /// [`success`] with more `params`: the KPI reply echoes its `stationCodes` beside the time.
-fn success_with(data: Value, mut params: Map<String, Value>) -> Reply {
-    params.insert("currentTime".into(), json!(chrono::Utc::now().timestamp_millis()));
+fn success_with(data: Value, mut params: Map<String, Value>, account: &Account) -> Reply {
+    // The simulator's clock: a frozen day's readings are stamped with that day.
+    params.insert("currentTime".into(), json!(account.now().saturating_mul(1000)));
     let mut body = json!({"success": true, "failCode": 0, "message": null, "data": null});
     body["data"] = data;
     body["params"] = Value::Object(params);
@@ -187,7 +189,7 @@ async fn login(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let material = state.token_material(account);
     let token = format!("x-{}", &material[..40.min(material.len())]);
     state.issue_session_token(account, token.clone(), SESSION_IDLE);
-    let reply = success(Value::Null)
+    let reply = success(Value::Null, account)
         .header(HeaderName::from_static("xsrf-token"), &token)
         .header(SET_COOKIE, &format!("XSRF-TOKEN={token}; Path=/; HttpOnly"));
     plan.finish(reply)
@@ -326,7 +328,7 @@ async fn legacy_stations(
                 })
                 .collect()
         });
-        success(Value::Array(list))
+        success(Value::Array(list), call.account)
     })
     .await
 }
@@ -388,7 +390,7 @@ async fn real_kpi(State(state): State<Arc<SimState>>, headers: HeaderMap, body: 
         // The recorded reply echoes the codes asked for in `params`.
         let mut params = Map::new();
         params.insert("stationCodes".into(), json!(codes.join(",")));
-        success_with(Value::Array(rows), params)
+        success_with(Value::Array(rows), params, call.account)
     })
     .await
 }
@@ -442,7 +444,7 @@ async fn kpi_day(State(state): State<Arc<SimState>>, headers: HeaderMap, body: B
             }
             rows
         });
-        success(Value::Array(rows))
+        success(Value::Array(rows), call.account)
     })
     .await
 }
@@ -509,7 +511,7 @@ async fn alarm_list(
                 .map(|(a, p)| alarm(a, p))
                 .collect()
         });
-        success(Value::Array(rows))
+        success(Value::Array(rows), call.account)
     })
     .await
 }

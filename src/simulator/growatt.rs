@@ -6,7 +6,8 @@
 //! `token` header (no login), the `{data, error_code, error_msg}` envelope that is HTTP 200
 //! even for errors (`10011` for a bad token, `10012` for rate limiting, `-1` from a retired
 //! domain), the plant list paged by `page`/`perpage` with some numbers as strings, and the
-//! per-plant details and data calls. Growatt has no plant-level alert list, so neither has the simulator.
+//! per-plant details, data and daily energy (`plant/energy`, 7 days at most, kWh as text)
+//! calls. Growatt has no plant-level alert list, so neither has the simulator.
 //! Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{NetStatus, Plant, gmt_label, in_zone, number_text, round};

@@ -25,7 +25,12 @@
 //!   [`Simulator::peak_in_flight`] and [`Simulator::account_peak_in_flight`] let tests check
 //!   that a client stays inside them.
 //! * Generated data (`data.rs`) is a pure function of the seed, the account index and the
-//!   server's start time, using a tiny splitmix64 generator (no `rand` dependency).
+//!   server's start time, using a tiny splitmix64 generator (no `rand` dependency). The
+//!   daily history of past days (`history.rs`) is one of the seed, the plant and the day,
+//!   which tests read ([`Simulator::history_kwh`]) and revise ([`Simulator::set_history`]);
+//!   each portal serves it in its own wire format ([`Endpoint::History`]), with the same
+//!   fault switches as every other call. The simulator's clock ([`Simulator::set_now`])
+//!   decides each plant's "today" there, SolarEdge's daily count and the readings' times.
 //! * Faults (`faults.rs`) are evaluated per request in a fixed order: the plant-list latch
 //!   ([`Simulator::hold`]), latency, HTTP error, rate limit, auth and token checks, normal
 //!   handling, plant-list body transformations, truncation, slow body. Triggers count from
@@ -218,7 +223,8 @@ pub struct Faults {
     /// "site":[...]}}`.
     pub solaredge_documented_list_key: bool,
     /// FusionSolar: enforce the minimum intervals (login 15 s, `stations` 300 s,
-    /// `getStationRealKpi` 65 s, `getAlarmList` 60 s), each multiplied by this scale. A
+    /// `getStationRealKpi` 65 s, `getAlarmList` and `getKpiStationDay` 60 s), each
+    /// multiplied by this scale. A
     /// request identical to an earlier one of the account (same call, equal JSON body) that
     /// comes within the scaled interval of it gets `failCode 407`; refused requests count
     /// as the previous one too. `None` leaves the intervals unenforced.
@@ -241,8 +247,9 @@ pub struct Faults {
     /// "no permission" code: Sungrow `E994` (its fault list is [`Endpoint::Alerts`]),
     /// FusionSolar `failCode 401` (`getAlarmList` is [`Endpoint::Alerts`],
     /// `getStationRealKpi` [`Endpoint::Realtime`]), Growatt `error_code 101` (`plant/data`
-    /// is [`Endpoint::Realtime`]). Solarman and SolarEdge ignore it (SolarEdge's refused v2
-    /// alert list is `solaredge_no_v2_alerts`).
+    /// is [`Endpoint::Realtime`]); on each of the three, [`Endpoint::History`] is its
+    /// daily-history call. Solarman and SolarEdge ignore it (SolarEdge's refused v2 alert
+    /// list is `solaredge_no_v2_alerts`).
     pub no_permission: Vec<Endpoint>,
     /// How many requests of this account the portal handles at once; a request arriving
     /// while that many are in flight gets the portal's own rate-limit signal (Solarman HTTP

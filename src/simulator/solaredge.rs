@@ -5,8 +5,9 @@
 //! (v2: the `X-API-Key` header), HTTP 403 for a bad key, the site list paged by a 0-based
 //! record offset (`startIndex`) under `sites.site` with each site's `lastUpdateTime` a bare
 //! site-local date (as the recorded real lists have it), the bulk and single overviews with
-//! energies in Wh and times in the site's local zone without an offset, and the v2 alert
-//! list as a bare array. SolarEdge's limits are enforced as documented because clients must
+//! energies in Wh and times in the site's local zone without an offset, the bulk and
+//! single daily energy (`timeUnit=DAY`, a year at most, Wh, `null` for no data), and the v2
+//! alert list as a bare array. SolarEdge's limits are enforced as documented because clients must
 //! be built around them: a daily budget per key and three concurrent requests per source
 //! address, both answered with HTTP 429 and an empty body (which is also the `rate_limit`
 //! fault's signal). Accounts, counting and faults are shared with the other vendors.

@@ -7,7 +7,8 @@
 //!
 //! Owns the wire format only: the token call (app id in the query, SHA-256 password in the
 //! body, a JWT-shaped token whose payload carries `exp`), Bearer authentication with HTTP
-//! 401 on a bad token, the station list, realtime, device and alert calls, and Solarman's
+//! 401 on a bad token, the station list, realtime, device, alert and daily-history
+//! (`station/v1.0/history`, `timeType 2`, at most 30 days) calls, and Solarman's
 //! rate-limit signal (HTTP 429 with `Retry-After`). Accounts, counting and faults are shared
 //! with the other vendors.
 

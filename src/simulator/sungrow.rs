@@ -5,7 +5,8 @@
 //! envelope that is HTTP 200 even for errors, the `appkey` body field and `x-access-key`
 //! header on every call, the login whose rejection still says `result_code "1"` (only
 //! `login_state` tells), the body `token`, the plant list with `{unit, value}` strings and
-//! both paging spellings, the fault list with `+08:00` local times, and `E999` for rate
+//! both paging spellings, the fault list with `+08:00` local times, the plant-level daily
+//! history (`p83022` in Wh as text, never today), and `E999` for rate
 //! limiting. Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{self, Alert, NetStatus, Plant, in_zone, number_text};
