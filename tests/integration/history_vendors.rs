@@ -479,3 +479,29 @@ async fn spoiled_history_replies_never_panic() {
         sim.shutdown().await;
     }
 }
+
+/// Where the spare quota is thinner than a call a sync (an account of 150 sites: 96 syncs
+/// of two pages and an alert call leave 5 spare a day), the backfill makes one call per
+/// share of the day (24 h / 5), across runs: the next run right after makes none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solaredge_spreads_a_thin_spare_over_the_day() {
+    let sim = start(vec![AccountSpec::new(VendorKind::SolarEdge, 150, 0)]).await;
+    let account = Account::new(&sim, 0, http(0.0));
+    // The listing tells the adapter what a sync costs.
+    account.client.list_plants(&account.session(100), &KnownPlants::default()).await.unwrap();
+    let to = two_days_ago();
+    let asked = request(&sim.plant_ids(0), &HashMap::new(), to - Days::new(29), to);
+    let fresh_day = || {
+        let quota = Arc::new(TestQuota {
+            left: AtomicU32::new(300),
+            until_reset: Duration::from_secs(86_400),
+        });
+        account.session(100).with_daily_quota(quota).with_sync_interval(Duration::from_secs(900))
+    };
+    let first = account.client.daily_history(&fresh_day(), &asked).await.unwrap();
+    assert_eq!(sim.requests(0, Endpoint::History), 1, "one of the two 100-site calls");
+    assert!(first.incomplete_reason.unwrap().contains("1 of 2 history call(s)"));
+    let second = account.client.daily_history(&fresh_day(), &asked).await.unwrap();
+    assert_eq!(sim.requests(0, Endpoint::History), 1, "its share of the day is taken");
+    assert!(second.incomplete_reason.unwrap().contains("2 of 2 history call(s)"));
+}

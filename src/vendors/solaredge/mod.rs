@@ -326,14 +326,17 @@ impl SolarEdge {
         }
         let mut days = Vec::new();
         for (site, unit, values) in series_of {
+            // The portal's id, bounded for the warnings (a spoiled reply may send a
+            // megabyte there); the day keeps it whole, and the engine drops ids not asked.
+            let named = crate::domain::text::excerpt(&site, 64);
             let Some(factor) = convert::units_per_kwh(unit.as_deref()) else {
-                warnings.push(format!("site {site}: energy in an unknown unit, not read"));
+                warnings.push(format!("site {named}: energy in an unknown unit, not read"));
                 continue;
             };
             for value in values {
                 match decode_row(value.get(), |v, _| convert::energy_day(&site, v, factor)) {
                     Ok(day) => days.push(day),
-                    Err(reason) => warnings.push(format!("site {site}: {reason}")),
+                    Err(reason) => warnings.push(format!("site {named}: {reason}")),
                 }
             }
         }
