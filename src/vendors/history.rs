@@ -89,39 +89,49 @@ impl HistoryReply {
     }
 
     /// Takes in a history call that failed with `error` (`what`: the call, in words, e.g.
-    /// "station 12, 2024-05-01 to 2024-05-30"), `answered` calls having succeeded before it.
-    /// A call the portal could not answer (`Permanent`, `Malformed`) is a warning and the
-    /// others go on; a refusal of the account before any call was answered (no permission,
-    /// unsupported, rejected credentials) is the whole request's answer, returned as the
-    /// error (the engine records "cannot be filled" for the first two); anything else (a
-    /// rate limit, an outage, the budget, a spent quota) stops the reply, which keeps what
-    /// was read.
+    /// "station 12, 2024-05-01 to 2024-05-30"), `answered` calls having succeeded before it,
+    /// and says whether the other calls go on:
+    ///
+    /// * a call the portal could not answer (`Permanent`, `Malformed`) is a warning, and
+    ///   the reply is incomplete (its days stay gaps, asked again later), but the other
+    ///   calls go on;
+    /// * a refusal of the account before any call was answered (no permission, unsupported,
+    ///   rejected credentials) is the whole request's answer, returned as the error (the
+    ///   engine records "cannot be filled" for the first two);
+    /// * anything else (a rate limit, an outage, the budget, a spent quota, a refusal after
+    ///   some answers) stops the reply, which keeps what was read.
     pub fn failed(
         &mut self,
         error: super::VendorError,
         answered: usize,
         what: &str,
-    ) -> Result<(), super::VendorError> {
+    ) -> Result<AfterFailure, super::VendorError> {
         use super::VendorError as E;
         match error {
             E::Permanent(_) | E::Malformed(_) => {
                 self.warnings.push(format!("{what}: history unavailable ({error})"));
-                Ok(())
+                self.incomplete_reason
+                    .get_or_insert_with(|| format!("a history call failed ({what}: {error})"));
+                Ok(AfterFailure::GoOn)
             }
             E::NoPermission(_) | E::Unsupported(_) | E::CredentialsRejected(_) if answered == 0 => {
                 Err(error)
             }
             other => {
                 self.stop(format!("history calls stopped at {what}: {other}"));
-                Ok(())
+                Ok(AfterFailure::Stop)
             }
         }
     }
+}
 
-    /// Whether the reply has stopped.
-    pub fn stopped(&self) -> bool {
-        self.incomplete_reason.is_some()
-    }
+/// What follows a failed history call ([`HistoryReply::failed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// The other calls go on.
+    GoOn,
+    /// No more calls: the reply ends with what was read.
+    Stop,
 }
 
 /// How long one place of a daily allowance is held ([`take_daily_place`]).
@@ -239,5 +249,29 @@ mod tests {
         reply.stop("first".into());
         reply.stop("second".into());
         assert_eq!(reply.incomplete_reason.as_deref(), Some("first"));
+    }
+
+    #[test]
+    fn a_failed_call_goes_on_stops_or_answers_for_the_request() {
+        use crate::vendors::VendorError as E;
+        let mut reply = HistoryReply::default();
+        let bad = E::Permanent("HTTP 404".into());
+        assert_eq!(reply.failed(bad, 0, "station 1"), Ok(AfterFailure::GoOn));
+        assert_eq!(reply.warnings.len(), 1);
+        assert!(
+            reply.incomplete_reason.as_deref().unwrap().contains("station 1"),
+            "its days stay gaps"
+        );
+        let limited = E::RateLimited { message: "429".into(), retry_after: None };
+        assert_eq!(reply.failed(limited, 0, "station 2"), Ok(AfterFailure::Stop));
+        let refused = E::NoPermission("E994".into());
+        assert_eq!(HistoryReply::default().failed(refused.clone(), 0, "x"), Err(refused.clone()));
+        let mut later = HistoryReply::default();
+        assert_eq!(
+            later.failed(refused, 2, "x"),
+            Ok(AfterFailure::Stop),
+            "after answers: keep them"
+        );
+        assert!(later.incomplete_reason.is_some());
     }
 }

@@ -51,7 +51,7 @@ mod convert;
 mod fuzz_tests;
 mod wire;
 
-use super::history::{self, HistoryReply, HistoryRequest};
+use super::history::{self, AfterFailure, HistoryReply, HistoryRequest};
 use super::paging::{Page, PlantPages, RawPage, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
@@ -475,8 +475,7 @@ impl VendorClient for FusionSolar {
             {
                 Ok(reply) => reply.data.unwrap_or_default(),
                 Err(error) => {
-                    reply.failed(error, answered, &what)?;
-                    if reply.stopped() {
+                    if reply.failed(error, answered, &what)? == AfterFailure::Stop {
                         break;
                     }
                     continue;

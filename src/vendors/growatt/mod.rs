@@ -37,7 +37,7 @@ mod convert;
 mod fuzz_tests;
 mod wire;
 
-use super::history::{self, HistoryReply, HistoryRequest};
+use super::history::{self, AfterFailure, HistoryReply, HistoryRequest};
 use super::paging::{PlantPages, RawPage, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
@@ -360,8 +360,7 @@ impl VendorClient for Growatt {
             let rows = match result {
                 Ok(wire::Data { data }) => data.and_then(|d| d.energys).unwrap_or_default(),
                 Err(error) => {
-                    reply.failed(error, answered, &what)?;
-                    if reply.stopped() {
+                    if reply.failed(error, answered, &what)? == AfterFailure::Stop {
                         break;
                     }
                     continue;

@@ -40,7 +40,7 @@ mod fuzz_tests;
 mod plan;
 mod wire;
 
-use super::history::{HistoryReply, HistoryRequest, VendorDay};
+use super::history::{AfterFailure, HistoryReply, HistoryRequest, VendorDay};
 use super::paging::{PlantPages, RawPage, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
@@ -476,8 +476,7 @@ impl VendorClient for SolarEdge {
             let (series, warnings) = match result {
                 Ok(read) => read,
                 Err(error) => {
-                    reply.failed(error, answered, &what)?;
-                    if reply.stopped() {
+                    if reply.failed(error, answered, &what)? == AfterFailure::Stop {
                         break;
                     }
                     continue;

@@ -33,7 +33,7 @@ mod convert;
 mod fuzz_tests;
 mod wire;
 
-use super::history::{HistoryReply, HistoryRequest};
+use super::history::{AfterFailure, HistoryReply, HistoryRequest};
 use super::http::Response;
 use super::paging::{AlertRows, End, Page, PlantPages, RawPage, decode_row, read_pages};
 use super::{
@@ -391,8 +391,9 @@ impl VendorClient for Solarman {
             let rows = match page {
                 Ok(page) => page.station_data_items.unwrap_or_default(),
                 Err(error) => {
-                    reply.failed(error, answered, &format!("station {id}, {from} to {to}"))?;
-                    if reply.stopped() {
+                    if reply.failed(error, answered, &format!("station {id}, {from} to {to}"))?
+                        == AfterFailure::Stop
+                    {
                         break;
                     }
                     continue;

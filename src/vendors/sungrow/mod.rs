@@ -16,7 +16,7 @@ mod convert;
 mod fuzz_tests;
 mod wire;
 
-use super::history::{HistoryReply, HistoryRequest};
+use super::history::{AfterFailure, HistoryReply, HistoryRequest};
 use super::paging::{AlertRows, End, PlantPages, RawPage, decode_row, read_pages};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
@@ -169,8 +169,7 @@ impl VendorClient for Sungrow {
             let plants = match data {
                 Ok(data) => data.unwrap_or_default(),
                 Err(error) => {
-                    reply.failed(error, answered, &what)?;
-                    if reply.stopped() {
+                    if reply.failed(error, answered, &what)? == AfterFailure::Stop {
                         break;
                     }
                     continue;
