@@ -362,6 +362,8 @@ pub(crate) struct AccountData {
     removed: Vec<bool>,
     /// Every alert, ordered by plant then occurrence.
     pub alerts: Vec<Alert>,
+    /// The daily energy of past days (`history.rs`).
+    pub history: super::history::HistoryBook,
 }
 
 /// Alerts start at least this long before the server started.
@@ -413,7 +415,8 @@ impl AccountData {
                 });
             }
         }
-        Self { removed: vec![false; plants.len()], plants, alerts }
+        let history = super::history::HistoryBook::new(seed, account);
+        Self { removed: vec![false; plants.len()], plants, alerts, history }
     }
 
     /// The plants still listed, in index order.
@@ -440,6 +443,17 @@ impl AccountData {
             plant.last_update = now.max(plant.last_update + 60);
             plant.today_kwh = round(plant.today_kwh + 1.0, 1);
             plant.total_kwh = round(plant.total_kwh + 1.0, 1);
+        }
+    }
+
+    /// Plant `index` reports exactly these readings (unknown indexes are ignored): what a
+    /// test plays a day with.
+    pub(crate) fn set_readings(&mut self, index: usize, today_kwh: f64, power_w: f64, at: i64) {
+        if let Some(plant) = self.plants.get_mut(index) {
+            plant.total_kwh = round(plant.total_kwh + (today_kwh - plant.today_kwh).max(0.0), 1);
+            plant.today_kwh = today_kwh;
+            plant.power_w = power_w;
+            plant.last_update = at;
         }
     }
 

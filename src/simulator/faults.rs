@@ -24,7 +24,7 @@ use std::time::Duration;
 pub(crate) struct FaultState {
     faults: Faults,
     /// Requests per endpoint since the faults were installed.
-    per_endpoint: [u64; 5],
+    per_endpoint: [u64; 6],
     /// Requests to any endpoint since the faults were installed.
     total: u64,
 }
@@ -32,7 +32,7 @@ pub(crate) struct FaultState {
 impl FaultState {
     /// Fresh counts for `faults`.
     pub(crate) fn new(faults: Faults) -> Self {
-        Self { faults, per_endpoint: [0; 5], total: 0 }
+        Self { faults, per_endpoint: [0; 6], total: 0 }
     }
 
     /// Counts one request to `endpoint` and decides which faults it gets.

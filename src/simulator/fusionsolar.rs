@@ -10,7 +10,8 @@
 //! in the `xsrf-token` header and the `XSRF-TOKEN` cookie, and is accepted from either on
 //! later calls; one session per account (a new login ends every earlier token, `failCode
 //! 305`); the `stations` list paged by `pageNo`/`pageCount`; the KPI and alarm calls keyed by
-//! comma-separated `NE=` codes; and `failCode 407` for rate limiting, which the
+//! comma-separated `NE=` codes (the daily KPIs one row per day of `collectTime`'s month,
+//! stamped with the station-local midnight); and `failCode 407` for rate limiting, which the
 //! `fusion_min_interval_scale` fault also sends for requests repeated too soon. Accounts,
 //! counting and faults are shared with the other vendors.
 
@@ -19,6 +20,7 @@ use super::faults::{
     Reply, mangle_plant, number_field, page_count, plant_page, plant_total, signed_field,
     text_field,
 };
+use super::history;
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
 use crate::domain::VendorKind;
@@ -66,6 +68,11 @@ const LEGACY_STATIONS: Route = Route {
     endpoint: Endpoint::PlantList,
     min_interval_secs: 300.0,
 };
+const KPI_DAY: Route = Route {
+    path: "/thirdData/getKpiStationDay",
+    endpoint: Endpoint::History,
+    min_interval_secs: 60.0,
+};
 const ALARMS: Route =
     Route { path: "/thirdData/getAlarmList", endpoint: Endpoint::Alerts, min_interval_secs: 60.0 };
 
@@ -77,6 +84,7 @@ pub(super) fn router() -> Router<Arc<SimState>> {
         .route(LEGACY_STATIONS.path, post(legacy_stations))
         .route(REAL_KPI.path, post(real_kpi))
         .route(ALARMS.path, post(alarm_list))
+        .route(KPI_DAY.path, post(kpi_day))
 }
 
 /// A request body as JSON; a missing or malformed body reads as `{}`.
@@ -89,13 +97,14 @@ fn parse(body: &Bytes) -> Value {
 
 /// The success envelope around `data`, with the server time in `params` (as the recorded
 /// legacy list and KPI replies have it).
-fn success(data: Value) -> Reply {
-    success_with(data, Map::new())
+fn success(data: Value, account: &Account) -> Reply {
+    success_with(data, Map::new(), account)
 }
 
 /// [`success`] with more `params`: the KPI reply echoes its `stationCodes` beside the time.
-fn success_with(data: Value, mut params: Map<String, Value>) -> Reply {
-    params.insert("currentTime".into(), json!(chrono::Utc::now().timestamp_millis()));
+fn success_with(data: Value, mut params: Map<String, Value>, account: &Account) -> Reply {
+    // The simulator's clock: a frozen day's readings are stamped with that day.
+    params.insert("currentTime".into(), json!(account.now().saturating_mul(1000)));
     let mut body = json!({"success": true, "failCode": 0, "message": null, "data": null});
     body["data"] = data;
     body["params"] = Value::Object(params);
@@ -180,7 +189,7 @@ async fn login(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
     let material = state.token_material(account);
     let token = format!("x-{}", &material[..40.min(material.len())]);
     state.issue_session_token(account, token.clone(), SESSION_IDLE);
-    let reply = success(Value::Null)
+    let reply = success(Value::Null, account)
         .header(HeaderName::from_static("xsrf-token"), &token)
         .header(SET_COOKIE, &format!("XSRF-TOKEN={token}; Path=/; HttpOnly"));
     plan.finish(reply)
@@ -319,7 +328,7 @@ async fn legacy_stations(
                 })
                 .collect()
         });
-        success(Value::Array(list))
+        success(Value::Array(list), call.account)
     })
     .await
 }
@@ -381,9 +390,75 @@ async fn real_kpi(State(state): State<Arc<SimState>>, headers: HeaderMap, body: 
         // The recorded reply echoes the codes asked for in `params`.
         let mut params = Map::new();
         params.insert("stationCodes".into(), json!(codes.join(",")));
-        success_with(Value::Array(rows), params)
+        success_with(Value::Array(rows), params, call.account)
     })
     .await
+}
+
+/// `POST /thirdData/getKpiStationDay {stationCodes, collectTime}` (at most 100 codes,
+/// `collectTime` epoch ms): for each known station, one row per day of the calendar month
+/// holding `collectTime` in the station's own zone, from its grid connection to its today
+/// (today partial), each stamped with the station-local midnight in epoch ms, as the real
+/// portal does (vendor-history-apis.md §4). A day without data is a row with an empty
+/// `dataItemMap`. The values vary in shape by station as the portal's do: numbers, numbers
+/// as text, or a `null` `PVYield` beside the legacy `inverter_power`.
+async fn kpi_day(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(&state, &headers, &body, KPI_DAY, |call| {
+        let codes = station_codes(call.body);
+        if codes.is_empty() {
+            return failure(20400, "stationCodes is required");
+        }
+        if codes.len() > MAX_KPI_STATIONS {
+            return failure(20006, "too many stations");
+        }
+        let Some(collect) = signed_field(call.body, "collectTime") else {
+            return failure(20400, "collectTime is required");
+        };
+        let now = call.account.now();
+        let rows: Vec<Value> = call.account.with_data(|data| {
+            let mut rows = Vec::new();
+            for wanted in &codes {
+                let Some(plant) = data.listed().find(|p| code(p) == *wanted) else { continue };
+                let zone = &plant.region.timezone;
+                let asked = in_zone(collect.div_euclid(1000), zone).date_naive();
+                let (first, last) = history::month_of(asked);
+                let created = in_zone(plant.created, zone).date_naive();
+                let today = history::today_of(plant, now);
+                for day in history::days(first.max(created), last.min(today), 31) {
+                    let Some(midnight) = day
+                        .and_hms_opt(0, 0, 0)
+                        .and_then(|t| t.and_local_timezone(*zone).earliest())
+                    else {
+                        continue;
+                    };
+                    let map = match data.history.kwh(plant, day, now) {
+                        None => json!({}),
+                        Some(kwh) => day_items(plant, kwh),
+                    };
+                    rows.push(json!({
+                        "collectTime": midnight.timestamp_millis(),
+                        "stationCode": code(plant),
+                        "dataItemMap": map,
+                    }));
+                }
+            }
+            rows
+        });
+        success(Value::Array(rows), call.account)
+    })
+    .await
+}
+
+/// One day's `dataItemMap`, in one of the portal's shapes by station.
+fn day_items(plant: &Plant, kwh: f64) -> Value {
+    let kwh = round(kwh, 2);
+    match plant.index % 3 {
+        0 => json!({"PVYield": kwh, "inverter_power": kwh, "installed_capacity": plant.capacity_kw,
+            "perpower_ratio": round(kwh / plant.capacity_kw, 3), "use_power": null}),
+        1 => json!({"PVYield": kwh.to_string(), "inverter_power": kwh.to_string(),
+            "installed_capacity": plant.capacity_kw.to_string()}),
+        _ => json!({"PVYield": null, "inverter_power": kwh, "ongrid_power": null}),
+    }
 }
 
 /// One `getStationRealKpi` row. `day_power` is null for the plants whose today's energy
@@ -436,7 +511,7 @@ async fn alarm_list(
                 .map(|(a, p)| alarm(a, p))
                 .collect()
         });
-        success(Value::Array(rows))
+        success(Value::Array(rows), call.account)
     })
     .await
 }

@@ -6,11 +6,13 @@
 //! `token` header (no login), the `{data, error_code, error_msg}` envelope that is HTTP 200
 //! even for errors (`10011` for a bad token, `10012` for rate limiting, `-1` from a retired
 //! domain), the plant list paged by `page`/`perpage` with some numbers as strings, and the
-//! per-plant details and data calls. Growatt has no plant-level alert list, so neither has the simulator.
+//! per-plant details, data and daily energy (`plant/energy`, 7 days at most, kWh as text)
+//! calls. Growatt has no plant-level alert list, so neither has the simulator.
 //! Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{NetStatus, Plant, gmt_label, in_zone, number_text, round};
 use super::faults::{Reply, mangle_plant, plant_page, plant_total};
+use super::history;
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
 use crate::domain::VendorKind;
@@ -37,6 +39,7 @@ pub(super) fn router() -> Router<Arc<SimState>> {
         .route("/v1/plant/list", get(plant_list))
         .route("/v1/plant/data", get(plant_data))
         .route("/v1/plant/details", get(plant_details))
+        .route("/v1/plant/energy", get(plant_energy))
 }
 
 /// An error envelope (HTTP 200).
@@ -340,3 +343,55 @@ const UNFILLED_DETAILS: &[&str] = &[
     "tracker_type",
     "notes",
 ];
+
+/// The most days one `time_unit=day` energy call may span (vendor-history-apis.md §5).
+const ENERGY_DAYS: i64 = 7;
+
+/// `GET /v1/plant/energy?plant_id&start_date&end_date&time_unit=day&page&perpage`
+/// (`YYYY-MM-DD`, inclusive, plant-local): `data.energys = [{"date", "energy"}]`, the
+/// day's energy in kWh as text, one row a day with data up to the plant's today (partial),
+/// paged by `page`/`perpage`. A day without data has no row. Other time units and spans
+/// over 7 days are refused (`error_code 10002`), as is an unknown plant (`10003`).
+async fn plant_energy(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    serve(&state, &headers, &query, Endpoint::History, |call| {
+        if call.query.get("time_unit").map(|unit| unit.trim()) != Some("day") {
+            return error(10002, "time_unit must be day, month or year");
+        }
+        let date = |key: &str| call.query.get(key).and_then(|text| history::parse_dashed(text));
+        let (Some(start), Some(end)) = (date("start_date"), date("end_date")) else {
+            return error(10002, "start_date and end_date are required");
+        };
+        if end < start || (end - start).num_days() >= ENERGY_DAYS {
+            return error(10002, "the interval cannot exceed 7 days");
+        }
+        let page = query_number(call.query, "page").unwrap_or(1);
+        let per_page = query_number(call.query, "perpage").unwrap_or(PER_PAGE.0).min(PER_PAGE.1);
+        let id = query_number(call.query, "plant_id");
+        let now = call.account.now();
+        let rows = call.account.with_data(|data| {
+            let plant = id.and_then(|id| data.plant_by_id(id))?;
+            let rows: Vec<Value> = history::days(start, end, ENERGY_DAYS as usize)
+                .into_iter()
+                .filter_map(|day| {
+                    let kwh = data.history.kwh(plant, day, now)?;
+                    Some(json!({"date": day.to_string(), "energy": number_text(kwh, 1)}))
+                })
+                .collect();
+            Some(rows)
+        });
+        let Some(rows) = rows else { return error(10003, "plant not found") };
+        let skip = usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX);
+        let shown: Vec<Value> = rows
+            .iter()
+            .skip(skip)
+            .take(usize::try_from(per_page).unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        success(json!({"count": rows.len(), "time_unit": "day", "energys": shown}))
+    })
+    .await
+}

@@ -25,7 +25,12 @@
 //!   [`Simulator::peak_in_flight`] and [`Simulator::account_peak_in_flight`] let tests check
 //!   that a client stays inside them.
 //! * Generated data (`data.rs`) is a pure function of the seed, the account index and the
-//!   server's start time, using a tiny splitmix64 generator (no `rand` dependency).
+//!   server's start time, using a tiny splitmix64 generator (no `rand` dependency). The
+//!   daily history of past days (`history.rs`) is one of the seed, the plant and the day,
+//!   which tests read ([`Simulator::history_kwh`]) and revise ([`Simulator::set_history`]);
+//!   each portal serves it in its own wire format ([`Endpoint::History`]), with the same
+//!   fault switches as every other call. The simulator's clock ([`Simulator::set_now`])
+//!   decides each plant's "today" there, SolarEdge's daily count and the readings' times.
 //! * Faults (`faults.rs`) are evaluated per request in a fixed order: the plant-list latch
 //!   ([`Simulator::hold`]), latency, HTTP error, rate limit, auth and token checks, normal
 //!   handling, plant-list body transformations, truncation, slow body. Triggers count from
@@ -44,6 +49,7 @@ mod data;
 mod faults;
 mod fusionsolar;
 mod growatt;
+mod history;
 pub mod mutate;
 mod solaredge;
 mod solarman;
@@ -54,6 +60,7 @@ mod tests;
 mod transport;
 
 use crate::domain::VendorKind;
+use chrono::NaiveDate;
 use state::SimState;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -75,20 +82,25 @@ pub enum Endpoint {
     Devices,
     /// Alert / fault list.
     Alerts,
+    /// Daily energy history (Solarman `station/v1.0/history`, Sungrow
+    /// `getPowerStationPointDayMonthYearDataList`, SolarEdge `energy`, FusionSolar
+    /// `getKpiStationDay`, Growatt `plant/energy`).
+    History,
 }
 
 impl Endpoint {
     /// Every endpoint, in declaration order.
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::Login,
         Endpoint::PlantList,
         Endpoint::Realtime,
         Endpoint::Devices,
         Endpoint::Alerts,
+        Endpoint::History,
     ];
 
     /// The endpoint's name in [`SimStats`]'s text: `login`, `plant-list`, `realtime`,
-    /// `devices`, `alerts`.
+    /// `devices`, `alerts`, `history`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Endpoint::Login => "login",
@@ -96,6 +108,7 @@ impl Endpoint {
             Endpoint::Realtime => "realtime",
             Endpoint::Devices => "devices",
             Endpoint::Alerts => "alerts",
+            Endpoint::History => "history",
         }
     }
 
@@ -107,6 +120,7 @@ impl Endpoint {
             Endpoint::Realtime => 2,
             Endpoint::Devices => 3,
             Endpoint::Alerts => 4,
+            Endpoint::History => 5,
         }
     }
 }
@@ -209,7 +223,8 @@ pub struct Faults {
     /// "site":[...]}}`.
     pub solaredge_documented_list_key: bool,
     /// FusionSolar: enforce the minimum intervals (login 15 s, `stations` 300 s,
-    /// `getStationRealKpi` 65 s, `getAlarmList` 60 s), each multiplied by this scale. A
+    /// `getStationRealKpi` 65 s, `getAlarmList` and `getKpiStationDay` 60 s), each
+    /// multiplied by this scale. A
     /// request identical to an earlier one of the account (same call, equal JSON body) that
     /// comes within the scaled interval of it gets `failCode 407`; refused requests count
     /// as the previous one too. `None` leaves the intervals unenforced.
@@ -232,8 +247,9 @@ pub struct Faults {
     /// "no permission" code: Sungrow `E994` (its fault list is [`Endpoint::Alerts`]),
     /// FusionSolar `failCode 401` (`getAlarmList` is [`Endpoint::Alerts`],
     /// `getStationRealKpi` [`Endpoint::Realtime`]), Growatt `error_code 101` (`plant/data`
-    /// is [`Endpoint::Realtime`]). Solarman and SolarEdge ignore it (SolarEdge's refused v2
-    /// alert list is `solaredge_no_v2_alerts`).
+    /// is [`Endpoint::Realtime`]); on each of the three, [`Endpoint::History`] is its
+    /// daily-history call. Solarman and SolarEdge ignore it (SolarEdge's refused v2 alert
+    /// list is `solaredge_no_v2_alerts`).
     pub no_permission: Vec<Endpoint>,
     /// How many requests of this account the portal handles at once; a request arriving
     /// while that many are in flight gets the portal's own rate-limit signal (Solarman HTTP
@@ -636,7 +652,7 @@ impl Simulator {
     /// its last update time moves on and its energy grows, as a real plant's do every few
     /// minutes.
     pub fn touch_plant(&self, index: usize, plant_index: usize) {
-        let now = chrono::Utc::now().timestamp();
+        let now = self.state.clock.now();
         self.state.account(index).with_data(|data| data.touch(plant_index, now));
     }
 
@@ -647,8 +663,65 @@ impl Simulator {
     /// appearing in `alertList`, and SolarEdge's stop appearing in `/v2/alerts` (which is how
     /// a client infers the end). Growatt accounts have no alerts.
     pub fn resolve_alerts(&self, index: usize) -> usize {
-        let now = chrono::Utc::now().timestamp();
+        let now = self.state.clock.now();
         self.state.account(index).with_data(|data| data.resolve_alerts(now))
+    }
+
+    /// Freezes the simulator's clock at `unix` seconds (`None`: the real clock again). It
+    /// is what the history calls take as now (each plant's local today: today and later
+    /// days have no history row, Sungrow leaves today out), what SolarEdge counts its daily
+    /// budget by (the UTC day), and the time [`Simulator::touch_plant`],
+    /// [`Simulator::resolve_alerts`] and `Faults::readings_move_every` stamp. Token
+    /// lifetimes stay on the real clock: a client judges a token's expiry by its own clock,
+    /// and a frozen past would make every fresh token look expired to it.
+    pub fn set_now(&self, unix: Option<i64>) {
+        self.state.clock.set(unix);
+    }
+
+    /// The energy (kWh) the portal's history keeps for plant `plant_index` (0-based, as
+    /// generated) of account `index` on the plant-local `day`, by the simulator's clock:
+    /// `None` when the portal has no data for it (before the plant's creation, after its
+    /// today, a day taken away with [`Simulator::set_history`] or
+    /// [`Simulator::set_no_data`], an unknown plant); for its today, the live reading. Each
+    /// portal serves this value in its own unit and shape.
+    pub fn history_kwh(&self, index: usize, plant_index: usize, day: NaiveDate) -> Option<f64> {
+        let account = self.state.account(index);
+        let now = account.now();
+        account.with_data(|data| {
+            let plant = data.plants.get(plant_index)?;
+            data.history.kwh(plant, day, now)
+        })
+    }
+
+    /// Revises what the history of plant `plant_index` of account `index` says for `day`:
+    /// `Some(kWh)` from now on, `None` for "no data" (each portal's own way: no row,
+    /// `null`, an empty `dataItemMap`).
+    pub fn set_history(&self, index: usize, plant_index: usize, day: NaiveDate, kwh: Option<f64>) {
+        self.state.account(index).with_data(|data| data.history.revise(plant_index, day, kwh));
+    }
+
+    /// Account `index`'s portal answers "no data" for `day` for every plant (as after an
+    /// outage of the portal's data collection).
+    pub fn set_no_data(&self, index: usize, day: NaiveDate) {
+        self.state.account(index).with_data(|data| data.history.set_no_data(day));
+    }
+
+    /// Plant `plant_index` of account `index` reports exactly these readings: today's
+    /// energy (kWh), the current power (W) and its last update (unix seconds); its lifetime
+    /// energy grows by what today's grew. Unlike [`Simulator::touch_plant`], which moves
+    /// them on by a step, this lets a test feed the readings of a simulated day. Today's
+    /// history row (partial) follows `today_kwh`.
+    pub fn set_readings(
+        &self,
+        index: usize,
+        plant_index: usize,
+        today_kwh: f64,
+        power_w: f64,
+        last_update_unix: i64,
+    ) {
+        self.state
+            .account(index)
+            .with_data(|data| data.set_readings(plant_index, today_kwh, power_w, last_update_unix));
     }
 
     /// Stops serving: no new connections, open ones are closed once idle (or abandoned after

@@ -5,14 +5,16 @@
 //! (v2: the `X-API-Key` header), HTTP 403 for a bad key, the site list paged by a 0-based
 //! record offset (`startIndex`) under `sites.site` with each site's `lastUpdateTime` a bare
 //! site-local date (as the recorded real lists have it), the bulk and single overviews with
-//! energies in Wh and times in the site's local zone without an offset, and the v2 alert
-//! list as a bare array. SolarEdge's limits are enforced as documented because clients must
+//! energies in Wh and times in the site's local zone without an offset, the bulk and
+//! single daily energy (`timeUnit=DAY`, a year at most, Wh, `null` for no data), and the v2
+//! alert list as a bare array. SolarEdge's limits are enforced as documented because clients must
 //! be built around them: a daily budget per key and three concurrent requests per source
 //! address, both answered with HTTP 429 and an empty body (which is also the `rate_limit`
 //! fault's signal). Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{ALERT_TYPES, Alert, Plant, in_zone, round};
 use super::faults::{Reply, mangle_plant, offset_page, offset_total};
+use super::history;
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
 use crate::domain::VendorKind;
@@ -57,6 +59,8 @@ pub(super) fn router() -> Router<Arc<SimState>> {
         .route("/sites/{ids}/overview", get(sites_overview))
         .route("/site/{id}/overview", get(site_overview))
         .route("/v2/alerts", get(alerts))
+        .route("/sites/{ids}/energy", get(sites_energy))
+        .route("/site/{id}/energy", get(site_energy))
 }
 
 /// The answer to a missing, unknown or rejected key: HTTP 403, no data.
@@ -105,8 +109,7 @@ async fn serve(
     let account_flight = account.enter();
     let plan = account.begin(endpoint);
     // A rejected key is not a valid key: its requests do not use the budget.
-    let today =
-        if plan.faults.reject_login { 0 } else { account.count_daily(Utc::now().timestamp()) };
+    let today = if plan.faults.reject_login { 0 } else { account.count_daily(account.now()) };
     if let Some(response) = plan.preflight(rate_limited).await {
         return response;
     }
@@ -292,6 +295,109 @@ fn overviews(account: &Account, ids: &str) -> Result<Vec<(u64, Value)>, Reply> {
             })
             .collect()
     })
+}
+
+/// The most days of one `timeUnit=DAY` energy call (a year; HTTP 403 beyond it,
+/// vendor-history-apis.md §3).
+const ENERGY_DAYS: i64 = 366;
+
+/// The daily energy values of the sites `ids` (comma-separated) for the query's
+/// `startDate`..`endDate` (inclusive, `YYYY-MM-DD`, the sites' local days): per site, one
+/// `{"date": "YYYY-MM-DD 00:00:00", "value": Wh | null}` a day of the span, `null` where the
+/// portal has no data (days before the site existed, after its today, taken away). Refused
+/// as SolarEdge does: HTTP 400 for a missing date or another time unit, 403 for a span over
+/// a year or a site outside the key's account.
+fn energies(
+    account: &Account,
+    ids: &str,
+    query: &HashMap<String, String>,
+) -> Result<Vec<(u64, Value)>, Reply> {
+    let ids: Vec<&str> = ids.split(',').map(str::trim).collect();
+    if ids.len() > MAX_BULK_IDS {
+        return Err(bad_request("at most 100 site ids per call"));
+    }
+    if query.get("timeUnit").map(|unit| unit.trim()) != Some("DAY") {
+        return Err(bad_request("timeUnit must be DAY here"));
+    }
+    let date = |key: &str| query.get(key).and_then(|text| history::parse_dashed(text));
+    let (Some(start), Some(end)) = (date("startDate"), date("endDate")) else {
+        return Err(bad_request("startDate and endDate are required (YYYY-MM-DD)"));
+    };
+    if end < start || (end - start).num_days() >= ENERGY_DAYS {
+        return Err(Reply::text(
+            StatusCode::FORBIDDEN,
+            "Forbidden: the requested time frame exceeds one year for timeUnit DAY",
+        ));
+    }
+    let now = account.now();
+    account.with_data(|data| {
+        ids.iter()
+            .map(|id| {
+                let plant = id
+                    .parse()
+                    .ok()
+                    .and_then(|id| data.plant_by_id(id))
+                    .ok_or_else(not_permitted)?;
+                let values: Vec<Value> = history::days(start, end, ENERGY_DAYS as usize)
+                    .into_iter()
+                    .map(|day| {
+                        let wh =
+                            data.history.kwh(plant, day, now).map(|kwh| (kwh * 1000.0).round());
+                        json!({"date": format!("{day} 00:00:00"), "value": wh})
+                    })
+                    .collect();
+                Ok((plant.id, Value::Array(values)))
+            })
+            .collect()
+    })
+}
+
+/// `GET /sites/{id1,id2,...}/energy?timeUnit=DAY&startDate&endDate`: the bulk form.
+async fn sites_energy(
+    State(state): State<Arc<SimState>>,
+    Path(ids): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    serve(&state, query_key(&query), &query, Endpoint::History, |call| {
+        match energies(call.account, &ids, call.query) {
+            Ok(list) => {
+                let list: Vec<Value> = list
+                    .into_iter()
+                    .map(|(id, values)| {
+                        json!({"siteId": id, "energyValues": {"measuredBy": "INVERTER", "values": values}})
+                    })
+                    .collect();
+                Reply::ok(json!({"sitesEnergy": {
+                    "timeUnit": "DAY", "unit": "Wh", "count": list.len(), "siteEnergyList": list,
+                }}))
+            }
+            Err(reply) => reply,
+        }
+    })
+    .await
+}
+
+/// `GET /site/{id}/energy?timeUnit=DAY&startDate&endDate`: one site.
+async fn site_energy(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    serve(&state, query_key(&query), &query, Endpoint::History, |call| {
+        if id.contains(',') {
+            return not_permitted();
+        }
+        match energies(call.account, &id, call.query) {
+            Ok(list) => match list.into_iter().next() {
+                Some((_, values)) => Reply::ok(json!({"energy": {
+                    "timeUnit": "DAY", "unit": "Wh", "measuredBy": "INVERTER", "values": values,
+                }})),
+                None => not_permitted(),
+            },
+            Err(reply) => reply,
+        }
+    })
+    .await
 }
 
 /// `GET /sites/{id1,id2,...}/overview`: one request for up to 100 sites.

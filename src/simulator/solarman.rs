@@ -7,15 +7,17 @@
 //!
 //! Owns the wire format only: the token call (app id in the query, SHA-256 password in the
 //! body, a JWT-shaped token whose payload carries `exp`), Bearer authentication with HTTP
-//! 401 on a bad token, the station list, realtime, device and alert calls, and Solarman's
+//! 401 on a bad token, the station list, realtime, device, alert and daily-history
+//! (`station/v1.0/history`, `timeType 2`, at most 30 days) calls, and Solarman's
 //! rate-limit signal (HTTP 429 with `Retry-After`). Accounts, counting and faults are shared
 //! with the other vendors.
 
-use super::data::{NetStatus, Plant};
+use super::data::{self, NetStatus, Plant};
 use super::faults::{
     Reply, list_page, mangle_plant, number_field, paging, plant_page, plant_total, signed_field,
     text_field,
 };
+use super::history;
 use super::state::{Account, SimState, sha256_hex};
 use super::{Endpoint, Faults};
 use crate::domain::VendorKind;
@@ -27,6 +29,7 @@ use axum::response::Response;
 use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Datelike;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,6 +51,56 @@ pub(super) fn router() -> Router<Arc<SimState>> {
         .route("/station/v1.0/realTime", post(realtime))
         .route("/station/v1.0/device", post(devices))
         .route("/device/v1.0/alertList", post(alert_list))
+        .route("/station/v1.0/history", post(history))
+}
+
+/// The most days one `timeType 2` history call may span (the portal answers `2101012`
+/// beyond it, vendor-history-apis.md §1).
+const HISTORY_DAYS: i64 = 30;
+
+/// `POST /station/v1.0/history {stationId, timeType: 2, startTime, endTime}` (`yyyy-MM-dd`,
+/// both inclusive): the flat `stationDataItems`, one per day with data (a day without is
+/// left out), keyed by integer `year`/`month`/`day`, energies in kWh. Other time types are
+/// refused (`2101006`), as is a span over 30 days (`2101012`).
+async fn history(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    authed(&state, &headers, Endpoint::History, &body, |state, account, _, body| {
+        if number_field(body, "timeType") != Some(2) {
+            return failure(state, "2101006", "invalid param: timeType");
+        }
+        let start = text_field(body, "startTime").as_deref().and_then(history::parse_dashed);
+        let end = text_field(body, "endTime").as_deref().and_then(history::parse_dashed);
+        let (Some(start), Some(end)) = (start, end.or(start)) else {
+            return failure(state, "2101015", "time format error");
+        };
+        if end < start || (end - start).num_days() >= HISTORY_DAYS {
+            return failure(state, "2101012", "time range exceeded");
+        }
+        let id = number_field(body, "stationId");
+        let now = account.now();
+        let items = account.with_data(|data| {
+            let plant = id.and_then(|id| data.plant_by_id(id))?;
+            let items: Vec<Value> = history::days(start, end, HISTORY_DAYS as usize)
+                .into_iter()
+                .filter_map(|day| {
+                    let kwh = data.history.kwh(plant, day, now)?;
+                    Some(json!({
+                        "year": day.year(), "month": day.month(), "day": day.day(),
+                        "generationValue": kwh, "useValue": null, "gridValue": null,
+                        "buyValue": null, "chargeValue": null, "dischargeValue": null,
+                        "fullPowerHours": data::round(kwh / plant.capacity_kw, 2),
+                    }))
+                })
+                .collect();
+            Some(items)
+        });
+        match items {
+            Some(items) => {
+                Reply::ok(success(state, json!({"total": items.len(), "stationDataItems": items})))
+            }
+            None => failure(state, "2101030", "station not found"),
+        }
+    })
+    .await
 }
 
 /// A request body as JSON; a missing or malformed body reads as `{}`.

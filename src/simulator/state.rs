@@ -7,6 +7,7 @@
 
 use super::data::{self, AccountData};
 use super::faults::{FaultState, Plan};
+use super::history::SimClock;
 use super::{Endpoint, Faults, SimCredentials, SimulatorConfig};
 use crate::domain::VendorKind;
 use serde_json::Value;
@@ -47,7 +48,7 @@ pub(crate) struct Account {
     /// Fault switches and the trigger counts since they were installed.
     faults: Mutex<FaultState>,
     /// Requests per endpoint since start (never reset).
-    requests: [AtomicU64; 5],
+    requests: [AtomicU64; 6],
     /// Successful logins.
     tokens_issued: AtomicU64,
     /// Rate-limit answers sent, whatever the cause.
@@ -62,6 +63,8 @@ pub(crate) struct Account {
     flights: Mutex<FlightCount>,
     /// When the readings last moved (`Faults::readings_move_every`).
     readings_moved: Mutex<Instant>,
+    /// The simulator's clock, shared by every account.
+    clock: Arc<SimClock>,
 }
 
 /// A gate in front of an account's plant-list answers, so a test can keep a sync run in
@@ -230,8 +233,13 @@ impl Account {
             }
             *moved = now;
         }
-        let unix = chrono::Utc::now().timestamp();
+        let unix = self.clock.now();
         self.with_data(|data| data.advance_readings(unix));
+    }
+
+    /// Unix seconds now by the simulator's clock.
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// Rate-limit answers sent to this account.
@@ -350,11 +358,15 @@ pub(crate) struct SimState {
     seed: u64,
     /// In-flight requests per vendor kind.
     flights: Mutex<HashMap<VendorKind, FlightCount>>,
+    /// The simulator's clock ([`SimClock`]): what the history calls, SolarEdge's daily
+    /// budget and the readings take as now.
+    pub clock: Arc<SimClock>,
 }
 
 impl SimState {
     /// Generates every account of `config`, `started_at` being now.
     pub(crate) fn new(config: &SimulatorConfig, started_at: i64) -> Self {
+        let clock = Arc::new(SimClock::default());
         let accounts = config
             .accounts
             .iter()
@@ -380,6 +392,7 @@ impl SimState {
                 latch: Arc::default(),
                 flights: Mutex::new(FlightCount::default()),
                 readings_moved: Mutex::new(Instant::now()),
+                clock: Arc::clone(&clock),
             })
             .collect();
         Self {
@@ -389,6 +402,7 @@ impl SimState {
             serial: AtomicU64::new(1),
             seed: config.seed,
             flights: Mutex::new(HashMap::new()),
+            clock,
         }
     }
 

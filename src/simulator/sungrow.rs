@@ -5,11 +5,13 @@
 //! envelope that is HTTP 200 even for errors, the `appkey` body field and `x-access-key`
 //! header on every call, the login whose rejection still says `result_code "1"` (only
 //! `login_state` tells), the body `token`, the plant list with `{unit, value}` strings and
-//! both paging spellings, the fault list with `+08:00` local times, and `E999` for rate
+//! both paging spellings, the fault list with `+08:00` local times, the plant-level daily
+//! history (`p83022` in Wh as text, never today), and `E999` for rate
 //! limiting. Accounts, counting and faults are shared with the other vendors.
 
 use super::data::{self, Alert, NetStatus, Plant, in_zone, number_text};
 use super::faults::{Reply, list_page, mangle_plant, paging, plant_page, plant_total, text_field};
+use super::history;
 use super::state::{Account, SimState};
 use super::{Endpoint, Faults};
 use crate::domain::VendorKind;
@@ -37,6 +39,67 @@ pub(super) fn router() -> Router<Arc<SimState>> {
         .route("/openapi/login", post(login))
         .route("/openapi/getPowerStationList", post(station_list))
         .route("/openapi/platform/getFaultAlarmInfo", post(fault_list))
+        .route("/openapi/platform/getPowerStationPointDayMonthYearDataList", post(history))
+}
+
+/// The most plants of one history call (as the device call's 50 ps_keys,
+/// vendor-history-apis.md §2).
+const HISTORY_PLANTS: usize = 50;
+/// The most days one day-resolution history call may span.
+const HISTORY_DAYS: i64 = 100;
+
+/// `POST /openapi/platform/getPowerStationPointDayMonthYearDataList {ps_id_list,
+/// data_point: "p83022", query_type: "1", data_type: "2", start_time, end_time}`
+/// (`yyyyMMdd`, inclusive): `result_data["<ps_id>"].p83022 = [{"2": "<Wh>", "time_stamp":
+/// "yyyyMMdd"}]`, the plant's daily yield in Wh as text with four decimals. Days without
+/// data and the plant's today have no row; unknown plants no key. More than 50 plants or
+/// 100 days, another point or resolution, are refused (`result_code "009"`).
+async fn history(State(state): State<Arc<SimState>>, headers: HeaderMap, body: Bytes) -> Response {
+    serve(&state, &headers, Endpoint::History, &body, |call| {
+        let refuse = |what: &str| envelope(call.state, "009", what, Value::Null);
+        let ids: Vec<u64> = match call.body.get("ps_id_list").and_then(Value::as_array) {
+            Some(list) => list
+                .iter()
+                .filter_map(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
+                .collect(),
+            None => return refuse("ps_id_list is required"),
+        };
+        if ids.is_empty() || ids.len() > HISTORY_PLANTS {
+            return refuse("ps_id_list must name 1 to 50 plants");
+        }
+        let point = text_field(call.body, "data_point").unwrap_or_default();
+        let (query, kind) = (text_field(call.body, "query_type"), text_field(call.body, "data_type"));
+        if point != "p83022" || query.as_deref() != Some("1") || kind.as_deref() != Some("2") {
+            return refuse("unsupported data_point, query_type or data_type");
+        }
+        let day = |key: &str| text_field(call.body, key).as_deref().and_then(history::parse_compact);
+        let (Some(start), Some(end)) = (day("start_time"), day("end_time")) else {
+            return refuse("start_time and end_time must be yyyyMMdd");
+        };
+        if end < start || (end - start).num_days() >= HISTORY_DAYS {
+            return refuse("the time span exceeds 100 days");
+        }
+        let now = call.account.now();
+        let data = call.account.with_data(|data| {
+            let mut map = Map::new();
+            for id in ids {
+                let Some(plant) = data.plant_by_id(id) else { continue };
+                let today = history::today_of(plant, now);
+                let rows: Vec<Value> = history::days(start, end, HISTORY_DAYS as usize)
+                    .into_iter()
+                    .filter(|day| *day < today)
+                    .filter_map(|day| {
+                        let wh = (data.history.kwh(plant, day, now)? * 1000.0).round();
+                        Some(json!({"2": format!("{wh:.4}"), "time_stamp": day.format("%Y%m%d").to_string()}))
+                    })
+                    .collect();
+                map.insert(id.to_string(), json!({ "p83022": rows }));
+            }
+            Value::Object(map)
+        });
+        success(call.state, data)
+    })
+    .await
 }
 
 /// A request body as JSON; a missing or malformed body reads as `{}`.

@@ -1991,3 +1991,134 @@ async fn readings_move_when_due_and_never_ahead_of_the_clock() {
     assert_eq!(first, second);
     assert!(first.iter().all(|&t| t < started), "{first:?}");
 }
+
+use chrono::Datelike;
+
+/// Plant 0 of account `index`: its vendor id as the portal spells it, its zone and its
+/// local today by the simulator's clock.
+fn history_plant(sim: &Simulator, index: usize) -> (String, chrono_tz::Tz, chrono::NaiveDate) {
+    let account = sim.state.account(index);
+    let now = account.now();
+    account.with_data(|data| {
+        let plant = &data.plants[0];
+        let id = data::vendor_plant_id(account.kind, plant.id);
+        (id, plant.region.timezone, history::today_of(plant, now))
+    })
+}
+
+/// The five daily-history endpoints in their portals' shapes, by a frozen clock: values
+/// are the simulator's, today is partial (Sungrow leaves it out), later days have none,
+/// and each portal's span and size limits are enforced.
+#[tokio::test]
+async fn history_endpoints_serve_each_portals_shape_by_the_frozen_clock() {
+    let kinds = [Solarman, Sungrow, SolarEdge, Huawei, Growatt];
+    let sim = Simulator::start(config(kinds.iter().map(|&k| AccountSpec::new(k, 2, 0)).collect()))
+        .await
+        .unwrap();
+    // Three days ahead: "today" is the clock's, not the machine's.
+    sim.set_now(Some(chrono::Utc::now().timestamp() + 3 * 86_400));
+    let days = |today: chrono::NaiveDate, back: u64| today - chrono::Days::new(back);
+    let kwh = |index: usize, day| sim.history_kwh(index, 0, day);
+
+    // Solarman: flat items, today included (partial), a 31-day span refused.
+    let (id, _, today) = history_plant(&sim, 0);
+    let sm = Sm::login(&sim, 0).await;
+    let body = |from: chrono::NaiveDate, to: chrono::NaiveDate| {
+        json!({"stationId": id.parse::<u64>().unwrap(), "timeType": 2,
+               "startTime": from.to_string(), "endTime": to.to_string()})
+    };
+    let reply = sm.json("/station/v1.0/history", body(days(today, 5), today)).await;
+    let items = reply["stationDataItems"].as_array().unwrap();
+    assert_eq!(items.len(), 6, "{reply}");
+    let last = &items[5];
+    assert_eq!(
+        (last["year"].as_i64(), last["day"].as_u64()),
+        (Some(i64::from(today.year())), Some(u64::from(today.day())))
+    );
+    assert_eq!(last["generationValue"].as_f64(), kwh(0, today));
+    assert_eq!(items[0]["generationValue"].as_f64(), kwh(0, days(today, 5)));
+    let refused = sm.json("/station/v1.0/history", body(days(today, 30), today)).await;
+    assert_eq!(refused["code"], "2101012", "{refused}");
+
+    // Sungrow: Wh as text, today left out, more than 50 plants refused.
+    let (id, _, today) = history_plant(&sim, 1);
+    let sg = Sg::login(&sim, 1).await;
+    let path = "/openapi/platform/getPowerStationPointDayMonthYearDataList";
+    let request = |ids: Value| {
+        json!({"ps_id_list": ids, "data_point": "p83022", "query_type": "1", "data_type": "2",
+               "start_time": days(today, 3).format("%Y%m%d").to_string(),
+               "end_time": today.format("%Y%m%d").to_string(), "order": "0"})
+    };
+    let reply = sg.json(path, request(json!([id.parse::<u64>().unwrap()]))).await;
+    let rows = reply["result_data"][&id]["p83022"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "today is not returned: {reply}");
+    let wh: f64 = rows[0]["2"].as_str().unwrap().parse().unwrap();
+    assert!((wh - kwh(1, days(today, 3)).unwrap() * 1000.0).abs() < 1e-6);
+    assert_eq!(rows[2]["time_stamp"], days(today, 1).format("%Y%m%d").to_string());
+    let too_many = sg.json(path, request(json!((0..51).collect::<Vec<u32>>()))).await;
+    assert_eq!(too_many["result_code"], "009");
+
+    // SolarEdge: a value per day, null after today and where the portal has no data; a
+    // span over a year is HTTP 403.
+    let (id, _, today) = history_plant(&sim, 2);
+    sim.set_history(2, 0, days(today, 2), None);
+    let range = |from: chrono::NaiveDate, to: chrono::NaiveDate| {
+        format!("/site/{id}/energy?timeUnit=DAY&startDate={from}&endDate={to}")
+    };
+    let reply = se_json(&sim, 2, &range(days(today, 3), today + chrono::Days::new(1))).await;
+    let values = reply["energy"]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 5);
+    assert_eq!(values[0]["date"], format!("{} 00:00:00", days(today, 3)));
+    assert_eq!(values[0]["value"].as_f64(), kwh(2, days(today, 3)).map(|k| (k * 1000.0).round()));
+    assert_eq!(values[1]["value"], Value::Null, "revised to no data");
+    assert_eq!(values[4]["value"], Value::Null, "tomorrow");
+    let too_long = se_get(&sim, 2, &range(days(today, 400), today)).await;
+    assert_eq!(too_long.status(), 403);
+
+    // FusionSolar: the month of collectTime, a row a day up to today, each stamped with the
+    // station's local midnight; a day without data has an empty dataItemMap.
+    let (code, zone, today) = history_plant(&sim, 3);
+    sim.set_history(3, 0, today.with_day(1).unwrap(), None);
+    let fs = Fs::login(&sim, 3).await;
+    let collect = sim.state.account(3).now() * 1000;
+    let reply = fs
+        .json("/thirdData/getKpiStationDay", json!({"stationCodes": code, "collectTime": collect}))
+        .await;
+    let rows = reply["data"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.len() <= today.day() as usize, "{reply}");
+    for row in rows {
+        let local = data::in_zone(row["collectTime"].as_i64().unwrap() / 1000, &zone);
+        assert_eq!(local.time(), chrono::NaiveTime::MIN, "local midnight: {row}");
+        assert_eq!(local.month(), today.month());
+        let value = row["dataItemMap"]["PVYield"].as_f64();
+        assert_eq!(value, kwh(3, local.date_naive()).map(|k| data::round(k, 2)), "{row}");
+    }
+    let first = rows.iter().find(|row| {
+        let at = row["collectTime"].as_i64().unwrap() / 1000;
+        data::in_zone(at, &zone).day() == 1
+    });
+    if let Some(first) = first {
+        assert_eq!(first["dataItemMap"], json!({}), "the 1st revised to no data");
+    }
+
+    // Growatt: kWh as text, 7 days at most.
+    let (id, _, today) = history_plant(&sim, 4);
+    let token = sim.credentials(4).api_key;
+    let energy = |back: u64| {
+        format!(
+            "/v1/plant/energy?plant_id={id}&start_date={}&end_date={}&time_unit=day&page=1&perpage=100",
+            days(today, back),
+            today
+        )
+    };
+    let reply = gw_json(&sim, Some(&token), &energy(6)).await;
+    let rows = reply["data"]["energys"].as_array().unwrap();
+    assert_eq!(rows.len(), 7, "{reply}");
+    let first: f64 = rows[0]["energy"].as_str().unwrap().parse().unwrap();
+    assert_eq!(Some(first), kwh(4, days(today, 6)));
+    let refused = gw_json(&sim, Some(&token), &energy(7)).await;
+    assert_eq!(refused["error_code"], 10002);
+
+    let counted: Vec<u64> = (0..5).map(|index| sim.requests(index, Endpoint::History)).collect();
+    assert_eq!(counted, [2, 2, 2, 1, 2], "refused requests are counted too");
+}

@@ -2,7 +2,7 @@
 //! real HTTP with a real SQLite file: paging, units and times, alerts (or "unsupported"),
 //! rate limits and budgets, sessions, and every fault case of vendor-apis.md §7.
 
-use crate::sync::{Harness, fast_settings, with_concurrency};
+use crate::sync::{Harness, fast_settings, no_backfill, with_concurrency};
 use plantsync::domain::{AlertStatus, PlantStatus, RunKind, RunStatus, VendorKind};
 use plantsync::simulator::{AccountSpec, Endpoint, Faults, Trigger};
 use plantsync::store::{AlertFilter, PlantFilter, StatusFilter, Store};
@@ -289,7 +289,7 @@ async fn rate_limited_readings_stop_at_once_and_keep_the_listing() {
 async fn solaredge_budget_holds_across_syncs_and_restarts() {
     let h = Harness::new(vec![account(VendorKind::SolarEdge, 150)]).await;
     let sent = |h: &Harness| {
-        [Endpoint::PlantList, Endpoint::Realtime, Endpoint::Alerts]
+        [Endpoint::PlantList, Endpoint::Realtime, Endpoint::Alerts, Endpoint::History]
             .iter()
             .map(|&e| h.sim.requests(0, e))
             .sum::<u64>()
@@ -430,7 +430,9 @@ async fn growatt_fan_out_reaches_its_limit_and_never_exceeds_it() {
 async fn fusionsolar_expiry_mid_run_gives_exactly_one_relogin() {
     // 250 stations: 3 list pages and 3 KPI calls; the token dies after the fourth.
     let expiring = Faults { token_expires_after: Some(4), ..Faults::none() };
-    let h = Harness::new(vec![faulty(VendorKind::Huawei, 250, expiring)]).await;
+    // The listing's logins alone: the history backfill after it would spend tokens too.
+    let h = Harness::with_settings(vec![faulty(VendorKind::Huawei, 250, expiring)], no_backfill())
+        .await;
     let report = h.run(RunKind::Plants).await;
     assert_eq!(report.status, RunStatus::Ok, "{:?}", report.summary);
     assert_eq!(h.sim.tokens_issued(0), 2, "one login, one re-login after the 305");

@@ -1,8 +1,10 @@
 //! FusionSolar wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
-use super::wire::{Alarm, KpiMap, LegacyStation, Station};
+use super::wire::{Alarm, KpiDayRow, KpiMap, LegacyStation, Station};
+use crate::domain::PlantZone;
 use crate::domain::{AlertStatus, PlantStatus, Severity, Timestamp, VendorAlert, VendorPlant};
 use crate::vendors::codes;
+use crate::vendors::history::VendorDay;
 use crate::vendors::zones::zone_from_offset;
 
 /// One `/thirdData/stations` row (capacity in kWp). The list has no zone: the offset of
@@ -126,6 +128,36 @@ pub(super) fn alert(alarm: Alarm, raw: &str) -> Result<VendorAlert, String> {
         started_at: Some(started_at),
         ended_at,
         raw_json: Some(raw.to_owned()),
+    })
+}
+
+/// The local day whose midnight in `zone` is nearest to `at`.
+fn nearest_midnight(zone: &PlantZone, at: &Timestamp) -> chrono::NaiveDate {
+    let half_day = chrono::TimeDelta::hours(12);
+    let shifted =
+        at.as_datetime().checked_add_signed(half_day).map(|t| Timestamp::from_datetime(&t));
+    zone.local_date(shifted.as_ref().unwrap_or(at))
+}
+
+/// One `getKpiStationDay` row: the day is the station-local date of its `collectTime`,
+/// the station's local midnight, read in the station's zone (`zone_of` its code: read as a
+/// UTC date, a day of a zone east of UTC comes out a day early) and taken to the nearest
+/// local midnight, so a stored zone that is a fixed offset (FusionSolar's zones come from
+/// an offset) still names the right day across the station's DST change. The energy is
+/// `PVYield`, else `inverter_power`; an empty map is "no data".
+pub(super) fn kpi_day(
+    row: KpiDayRow,
+    zone_of: impl Fn(&str) -> Option<PlantZone>,
+) -> Result<VendorDay, String> {
+    let code = row.station_code.ok_or("a daily KPI row without stationCode")?;
+    let zone = zone_of(&code).ok_or("a daily KPI row of a station not asked about")?;
+    let at =
+        from_millis(row.collect_time.ok_or("a daily KPI row without collectTime")?, "collectTime")?;
+    let map = row.data_item_map.unwrap_or_default();
+    Ok(VendorDay {
+        vendor_plant_id: code,
+        day: nearest_midnight(&zone, &at),
+        energy_kwh: map.pv_yield.or(map.inverter_power),
     })
 }
 
@@ -446,5 +478,84 @@ mod tests {
         assert_eq!(closed.ended_at.unwrap().to_canonical(), "2024-06-10T07:13:20.000Z");
         assert_eq!(closed.severity, Severity::Critical);
         assert!(alerts[2].as_ref().unwrap_err().contains("raiseTime"));
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::super::wire::{Data, KpiDayRow};
+    use super::*;
+    use crate::vendors::paging::decode_row;
+    use chrono::NaiveDate;
+    use serde_json::value::RawValue;
+
+    fn read(body: &str, zone: &str) -> Vec<Result<VendorDay, String>> {
+        let zone: PlantZone = zone.parse().unwrap();
+        let reply: Data<Vec<Box<RawValue>>> = serde_json::from_str(body).unwrap();
+        reply
+            .data
+            .unwrap()
+            .iter()
+            .map(|row| {
+                decode_row(row.get(), |row: KpiDayRow, _| {
+                    kpi_day(row, |code| (code != "NE=9").then_some(zone))
+                })
+            })
+            .collect()
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    /// The real reply of vendor-history-apis.md §4 (issue #271): `1761951600000` is
+    /// 2025-10-31T23:00Z, 1 November 00:00 CET; read as a UTC date it would be 31 October.
+    #[test]
+    fn collect_time_is_the_station_local_midnight_in_cet() {
+        let body = r#"{"success":true,"failCode":0,"data":[{"collectTime":1761951600000,
+          "stationCode":"NE=123456789","dataItemMap":{"PVYield":17.98,"inverter_power":17.98,
+          "inverterYield":14.59,"use_power":13.88,"ongrid_power":5.9,"buyPower":5.19,
+          "installed_capacity":10.0,"power_profit":-5.99}},
+          {"collectTime":1762038000000,"stationCode":"NE=123456789","dataItemMap":{}},
+          {"collectTime":"1762124400000","stationCode":"NE=123456789","dataItemMap":{"PVYield":null,"inverter_power":"4.77"}},
+          {"collectTime":1762210800000,"stationCode":"NE=9","dataItemMap":{"PVYield":1}},
+          {"collectTime":1762297200000,"stationCode":"NE=123456789","dataItemMap":{"PVYield":true}}]}"#;
+        for zone in ["Europe/Berlin", "Etc/GMT-1"] {
+            let rows = read(body, zone);
+            let ok = |d: &str, kwh: Option<f64>| {
+                Ok(VendorDay {
+                    vendor_plant_id: "NE=123456789".into(),
+                    day: day(d),
+                    energy_kwh: kwh,
+                })
+            };
+            assert_eq!(rows[0], ok("2025-11-01", Some(17.98)), "{zone}: PVYield, local day");
+            assert_eq!(rows[1], ok("2025-11-02", None), "an empty dataItemMap is no data");
+            assert_eq!(
+                rows[2],
+                ok("2025-11-03", Some(4.77)),
+                "inverter_power when PVYield is null"
+            );
+            assert!(rows[3].as_ref().unwrap_err().contains("not asked"));
+            assert!(rows[4].is_err(), "a boolean fails that row alone");
+        }
+    }
+
+    /// The doc sample `1501776000000` is 00:00 on 4 August 2017 in UTC+8 (16:00Z on the
+    /// 3rd); a summer midnight of Berlin (22:00Z) read in a stored fixed `Etc/GMT-1` is
+    /// still its own day.
+    #[test]
+    fn collect_time_in_utc_plus_8_and_across_dst() {
+        let body = r#"{"success":true,"failCode":0,"data":[
+          {"collectTime":1501776000000,"stationCode":"NE=1","dataItemMap":{"inverter_power":"30.5"}}]}"#;
+        let rows = read(body, "Asia/Shanghai");
+        assert_eq!(rows[0].as_ref().unwrap().day, day("2017-08-04"));
+        assert_eq!(rows[0].as_ref().unwrap().energy_kwh, Some(30.5));
+        // 2024-07-01 00:00 CEST = 2024-06-30T22:00Z.
+        let summer = r#"{"success":true,"failCode":0,"data":[
+          {"collectTime":1719784800000,"stationCode":"NE=1","dataItemMap":{"PVYield":3}}]}"#;
+        for zone in ["Europe/Berlin", "Etc/GMT-1"] {
+            assert_eq!(read(summer, zone)[0].as_ref().unwrap().day, day("2024-07-01"), "{zone}");
+        }
     }
 }

@@ -161,3 +161,48 @@ fn no_spoiled_login_is_a_refusal() {
         assert_eq!(logins(seed), Ok(()));
     }
 }
+
+/// The daily-history decoder on mutated replies of the documented shape
+/// (vendor-history-apis.md): no panic, finite values, bounded row errors.
+mod history {
+    use super::super::{convert, wire};
+    use crate::simulator::mutate::check;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// A decoded day: a value, when there is one, is a finite number (the engine's
+    /// plausibility rule drops the rest).
+    #[allow(clippy::needless_pass_by_value)] // `check::rows` hands each row over by value
+    fn day(day: crate::vendors::history::VendorDay) -> Result<(), String> {
+        match day.energy_kwh {
+            Some(kwh) if !kwh.is_finite() => Err(format!("a day of {kwh} kWh")),
+            _ => Ok(()),
+        }
+    }
+
+    fn history(seed: u64) -> Result<(), String> {
+        let fixture = json!({"success":true,"failCode":0,"data":[
+            {"collectTime":1_761_951_600_000_i64,"stationCode":"NE=1","dataItemMap":{"PVYield":17.98,"inverter_power":17.98}},
+            {"collectTime":1_762_038_000_000_i64,"stationCode":"NE=1","dataItemMap":{}}]});
+        let response = check::reply(&fixture, seed);
+        match response
+            .parse::<wire::Data<Vec<Box<serde_json::value::RawValue>>>>("FusionSolar day KPIs")
+        {
+            Ok(data) => {
+                let zone: crate::domain::PlantZone = "Europe/Berlin".parse().map_err(|_| "zone")?;
+                let rows = data.data.unwrap_or_default();
+                check::rows(&rows, |row, _| convert::kpi_day(row, |_| Some(zone)), day)
+            }
+            Err(error) => check::error(&error.to_string()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: check::CASES, ..ProptestConfig::default() })]
+
+        #[test]
+        fn history_survives_mutation(seed in any::<u64>()) {
+            prop_assert_eq!(history(seed), Ok(()));
+        }
+    }
+}

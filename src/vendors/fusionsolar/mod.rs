@@ -24,6 +24,24 @@
 //! failure). Each is remembered for a day ([`AccountFact`]), so the refused call is not
 //! repeated every sync.
 //!
+//! # Daily history
+//!
+//! Past days come from `/thirdData/getKpiStationDay {stationCodes, collectTime}`, which
+//! answers one row per day of the calendar month holding `collectTime`, for up to 100
+//! stations: one call per month and 100 stations, oldest month first. `collectTime` is
+//! sent as the 15th of the month at noon UTC, inside that month in every zone; each row's
+//! own `collectTime` is the station-local midnight, read in the station's zone. The energy
+//! is `PVYield`, else `inverter_power`; an empty `dataItemMap` is "no data". The calls go
+//! through the same pacing as the adapter's others (a second between calls of the
+//! endpoint, 60 s between identical ones, a `407` ends the backfill with what was read),
+//! and within Huawei's daily allowance for the KPI calls of Roundup(plants / 100) + 24 a
+//! day per user (§4.5; plantsync's syncs make none of them): each call takes one of that
+//! many places, each held for 24 hours (a rolling day, through [`Session::pace`], so it
+//! is shared with other processes through the call log and scaled like the intervals in
+//! tests), counted from the stations asked about (at most the account's, so never more
+//! than the portal allows). With every place taken the backfill stops and says when one
+//! frees up.
+//!
 //! The token is counted from the login (the portal extends it on each call, which is not
 //! tracked), so an account logs in again about every 25 minutes of use.
 
@@ -33,12 +51,14 @@ mod convert;
 mod fuzz_tests;
 mod wire;
 
+use super::history::{self, AfterFailure, HistoryReply, HistoryRequest};
 use super::paging::{Page, PlantPages, RawPage, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
     VendorError, Work, may_have_left,
 };
-use crate::domain::{Credentials, Token, VendorKind};
+use crate::domain::{Credentials, Timestamp, Token, VendorKind};
+use chrono::{Datelike, NaiveDate};
 use client::Client;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -72,6 +92,12 @@ const ALARM_OVERLAP: Duration = Duration::from_secs(3600);
 const SPACING: Duration = Duration::from_secs(1);
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
+/// The daily KPI call.
+const KPI_DAY_PATH: &str = "/thirdData/getKpiStationDay";
+/// Least time between two identical daily KPI calls ("one-minute access frequency").
+const KPI_DAY_INTERVAL: Duration = Duration::from_secs(60);
+/// The daily KPI calls Huawei allows beyond one per 100 plants.
+const ALLOWANCE_BASE: usize = 24;
 
 /// The alarm list this API account cannot have.
 fn no_alarm_list() -> VendorError {
@@ -397,6 +423,74 @@ impl VendorClient for FusionSolar {
             self.add_kpis(session, &mut pages).await;
         }
         Ok(pages.finish())
+    }
+
+    async fn daily_history(
+        &self,
+        session: &Session,
+        request: &HistoryRequest,
+    ) -> Result<HistoryReply, VendorError> {
+        let now = Timestamp::now();
+        let mut reply = HistoryReply::default();
+        let codes: Vec<&str> = request.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
+        let calls: Vec<(NaiveDate, &[&str])> = history::months(request.from, request.to)
+            .into_iter()
+            .flat_map(|month| codes.chunks(BATCH).map(move |chunk| (month, chunk)))
+            .collect();
+        let places = codes.len().div_ceil(BATCH) + ALLOWANCE_BASE;
+        let mut answered = 0;
+        for (n, &(month, chunk)) in calls.iter().enumerate() {
+            let left = calls.len() - n;
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                reply.stop(format!(
+                    "{left} of {} history call(s) not made this run (time or request budget)",
+                    calls.len()
+                ));
+                break;
+            }
+            if let Err(wait) = history::take_daily_place(session, KPI_DAY_PATH, places).await {
+                reply.stop(format!(
+                    "{left} of {} history call(s) left for later: FusionSolar allows {places} \
+                     daily KPI calls a day for these stations, all made; the next in {}",
+                    calls.len(),
+                    in_words(wait)
+                ));
+                break;
+            }
+            let collect = month
+                .with_day(15)
+                .and_then(|d| d.and_hms_opt(12, 0, 0))
+                .map_or(0, |t| t.and_utc().timestamp_millis());
+            let body = json!({ "stationCodes": chunk.join(","), "collectTime": collect });
+            let what = format!("{} station(s), {}", chunk.len(), month.format("%Y-%m"));
+            let rows = match self
+                .call::<Vec<Box<serde_json::value::RawValue>>>(
+                    session,
+                    KPI_DAY_PATH,
+                    body,
+                    KPI_DAY_INTERVAL,
+                    true,
+                )
+                .await
+            {
+                Ok(reply) => reply.data.unwrap_or_default(),
+                Err(error) => {
+                    if reply.failed(error, answered, &what)? == AfterFailure::Stop {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            answered += 1;
+            for row in rows {
+                match decode_row(row.get(), |row, _| convert::kpi_day(row, |c| request.zone_of(c)))
+                {
+                    Ok(day) => reply.keep(request, day, &now),
+                    Err(reason) => reply.warnings.push(format!("{what}: {reason}")),
+                }
+            }
+        }
+        Ok(reply)
     }
 
     async fn list_alerts(

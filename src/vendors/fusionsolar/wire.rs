@@ -144,3 +144,27 @@ pub(super) struct Alarm {
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub recovery_time: Option<i64>,
 }
+
+/// One `/thirdData/getKpiStationDay` row (vendor-history-apis.md §4): a station's day,
+/// stamped with the station-local midnight in epoch ms.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct KpiDayRow {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub station_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub collect_time: Option<i64>,
+    /// Empty (`{}`) or `null` on a day without data.
+    #[serde(default)]
+    pub data_item_map: Option<KpiDayMap>,
+}
+
+/// A day's KPIs, kWh: `PVYield` is the day's PV yield, `inverter_power` its legacy,
+/// ambiguous name (equal to it in every sample).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub(super) struct KpiDayMap {
+    #[serde(default, rename = "PVYield", deserialize_with = "lenient::opt_f64")]
+    pub pv_yield: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub inverter_power: Option<f64>,
+}

@@ -1,8 +1,9 @@
 //! Growatt wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
-use super::wire::{Plant, PlantData, PlantDetails};
+use super::wire::{EnergyRow, Plant, PlantData, PlantDetails};
 use crate::domain::{PlantStatus, VendorPlant};
 use crate::vendors::codes;
+use crate::vendors::history::VendorDay;
 use crate::vendors::zones::{checked_zone, local_time};
 
 /// Growatt's plant `status` as its word and plantsync's status: 0 offline, 1 normal, 2
@@ -88,6 +89,15 @@ pub(super) fn apply_data(plant: &mut VendorPlant, data: &PlantData) {
     if let (Some(text), Some(zone)) = (&data.last_update_time, zone) {
         plant.vendor_updated_at = local_time(text, zone);
     }
+}
+
+/// One `energys` row of plant `plant_id`: the plant-local day from `date`, `energy` in kWh
+/// (text or number); a row without a value is "no data", never 0.
+pub(super) fn energy_day(plant_id: &str, row: EnergyRow) -> Result<VendorDay, String> {
+    let date = row.date.ok_or("an energy row without a date")?;
+    let day = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+        .map_err(|_| format!("an energy row dated '{date}', not YYYY-MM-DD"))?;
+    Ok(VendorDay { vendor_plant_id: plant_id.to_owned(), day, energy_kwh: row.energy })
 }
 
 #[cfg(test)]
@@ -264,5 +274,41 @@ mod tests {
         let mut unzoned = VendorPlant::default();
         apply_data(&mut unzoned, &data);
         assert_eq!(unzoned.vendor_updated_at, None);
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::super::wire::{Data, Energies};
+    use super::*;
+    use crate::vendors::paging::decode_row;
+    use chrono::NaiveDate;
+
+    /// The documented reply of vendor-history-apis.md §5: kWh as text, `"0"` a real zero.
+    #[test]
+    fn energy_strings_in_kwh_become_days() {
+        let body = r#"{"error_code":0,"error_msg":"","data":{"count":4,"time_unit":"day",
+          "energys":[{"date":"2018-12-12","energy":"0"},{"date":"2018-12-13","energy":"7.6"},
+                     {"date":"2018-12-14","energy":""},{"date":"2018-12","energy":"1"}]}}"#;
+        let reply: Data<Energies> = serde_json::from_str(body).unwrap();
+        let read: Vec<Result<VendorDay, String>> = reply
+            .data
+            .unwrap()
+            .energys
+            .unwrap()
+            .iter()
+            .map(|row| decode_row(row.get(), |row, _| energy_day("9", row)))
+            .collect();
+        let ok = |d: u32, kwh: Option<f64>| {
+            Ok(VendorDay {
+                vendor_plant_id: "9".into(),
+                day: NaiveDate::from_ymd_opt(2018, 12, d).unwrap(),
+                energy_kwh: kwh,
+            })
+        };
+        assert_eq!(read[0], ok(12, Some(0.0)), "the portal's own zero stays a zero");
+        assert_eq!(read[1], ok(13, Some(7.6)));
+        assert_eq!(read[2], ok(14, None), "an empty value is no data");
+        assert!(read[3].is_err(), "a month row is no day");
     }
 }

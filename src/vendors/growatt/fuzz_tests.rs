@@ -89,3 +89,44 @@ proptest! {
         prop_assert_eq!(plant_data(seed), Ok(()));
     }
 }
+
+/// The daily-history decoder on mutated replies of the documented shape
+/// (vendor-history-apis.md): no panic, finite values, bounded row errors.
+mod history {
+    use super::super::{convert, wire};
+    use crate::simulator::mutate::check;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// A decoded day: a value, when there is one, is a finite number (the engine's
+    /// plausibility rule drops the rest).
+    #[allow(clippy::needless_pass_by_value)] // `check::rows` hands each row over by value
+    fn day(day: crate::vendors::history::VendorDay) -> Result<(), String> {
+        match day.energy_kwh {
+            Some(kwh) if !kwh.is_finite() => Err(format!("a day of {kwh} kWh")),
+            _ => Ok(()),
+        }
+    }
+
+    fn history(seed: u64) -> Result<(), String> {
+        let fixture = json!({"error_code":0,"error_msg":"","data":{"count":2,"time_unit":"day",
+            "energys":[{"date":"2018-12-12","energy":"0"},{"date":"2018-12-13","energy":"7.6"}]}});
+        let response = check::reply(&fixture, seed);
+        match response.parse::<wire::Data<wire::Energies>>("Growatt plant energy") {
+            Ok(data) => {
+                let rows = data.data.and_then(|d| d.energys).unwrap_or_default();
+                check::rows(&rows, |row, _| convert::energy_day("1", row), day)
+            }
+            Err(error) => check::error(&error.to_string()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: check::CASES, ..ProptestConfig::default() })]
+
+        #[test]
+        fn history_survives_mutation(seed in any::<u64>()) {
+            prop_assert_eq!(history(seed), Ok(()));
+        }
+    }
+}

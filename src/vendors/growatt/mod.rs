@@ -18,6 +18,18 @@
 //! blocks are per IP. A token refused the details or the data call (`101`) is not asked
 //! again for a day ([`AccountFact`]). The retired `server*.growatt.com` hosts answer "use
 //! the new domain", which becomes an error naming the base-URL setting to change.
+//!
+//! # Daily history
+//!
+//! Past days come from `GET /v1/plant/energy?time_unit=day` (kWh, often as text), at most
+//! 7 days a call and one plant a call, oldest days first. Growatt's documentation allows
+//! this call "once every 5 minutes" and "only 10 calls a day" (vendor-history-apis.md §5),
+//! so every call is paced through [`Session::pace`]: at most one per 5 minutes per
+//! account (never waited for: a run makes one and leaves the rest to later syncs) and at
+//! most 10 per rolling day (each call holds one of 10 places for 24 hours), both shared
+//! with other processes through the call log. That is 70 plant-days a day at most: a long
+//! backfill takes days, and each reply says what is left and when. `10012` stops it too.
+//! `time_unit=month` is not used: its rows are monthly totals, not days.
 
 mod client;
 mod convert;
@@ -25,18 +37,29 @@ mod convert;
 mod fuzz_tests;
 mod wire;
 
-use super::paging::{PlantPages, RawPage};
+use super::history::{self, AfterFailure, HistoryReply, HistoryRequest};
+use super::paging::{PlantPages, RawPage, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
     VendorClient, VendorError, Work,
 };
-use crate::domain::{Credentials, Token, VendorKind};
+use crate::domain::{Credentials, Timestamp, Token, VendorKind};
+use chrono::NaiveDate;
 use client::Client;
+use std::time::Duration;
 
 /// Plants per page (the portal's maximum).
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's budget kept back for the listing.
 const RESERVED_REQUESTS: u32 = 10;
+/// The daily energy call.
+const ENERGY_PATH: &str = "/v1/plant/energy";
+/// The most days of one `time_unit=day` call.
+const ENERGY_DAYS: u32 = 7;
+/// Least time between two energy calls of one account.
+const ENERGY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// Energy calls Growatt allows a day.
+const ENERGY_CALLS_A_DAY: usize = 10;
 
 /// Whether a per-plant step was refused for a rate limit or a spent quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +294,87 @@ impl VendorClient for Growatt {
             self.add_plant_data(session, &mut pages, known).await;
         }
         Ok(pages.finish())
+    }
+
+    async fn daily_history(
+        &self,
+        session: &Session,
+        request: &HistoryRequest,
+    ) -> Result<HistoryReply, VendorError> {
+        let now = Timestamp::now();
+        let mut reply = HistoryReply::default();
+        let calls: Vec<((NaiveDate, NaiveDate), &str)> = request
+            .windows(ENERGY_DAYS)
+            .into_iter()
+            .flat_map(|w| request.plants.iter().map(move |p| (w, p.vendor_plant_id.as_str())))
+            .collect();
+        let mut answered = 0;
+        for (n, &((from, to), id)) in calls.iter().enumerate() {
+            let left = calls.len() - n;
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                reply.stop(format!(
+                    "{left} of {} history call(s) not made this run (time or request budget)",
+                    calls.len()
+                ));
+                break;
+            }
+            let paced = match session.pace(ENERGY_PATH, ENERGY_INTERVAL, Duration::ZERO).await {
+                Ok(paced) => paced,
+                Err(early) => {
+                    reply.stop(format!(
+                        "{left} of {} history call(s) left for later: Growatt allows \
+                         plant/energy once every 5 minutes (the next in {}s)",
+                        calls.len(),
+                        early.wait.as_secs()
+                    ));
+                    break;
+                }
+            };
+            if let Err(wait) =
+                history::take_daily_place(session, ENERGY_PATH, ENERGY_CALLS_A_DAY).await
+            {
+                paced.give_back().await;
+                reply.stop(format!(
+                    "{left} of {} history call(s) left for later: Growatt allows plant/energy \
+                     {ENERGY_CALLS_A_DAY} times a day, all made (a place frees up in {} min)",
+                    calls.len(),
+                    wait.as_secs().div_ceil(60)
+                ));
+                break;
+            }
+            let query = [
+                ("plant_id", id.to_owned()),
+                ("start_date", from.format("%Y-%m-%d").to_string()),
+                ("end_date", to.format("%Y-%m-%d").to_string()),
+                ("time_unit", "day".to_owned()),
+                ("page", "1".to_owned()),
+                ("perpage", PAGE_SIZE.to_string()),
+            ];
+            let what = format!("plant {id}, {from} to {to}");
+            let result = session
+                .call_returning_rate_limits(self, Work::Optional, |_: Token| {
+                    self.client.get(ENERGY_PATH, &query)
+                })
+                .await
+                .and_then(|r| r.parse::<wire::Data<wire::Energies>>("Growatt plant energy"));
+            let rows = match result {
+                Ok(wire::Data { data }) => data.and_then(|d| d.energys).unwrap_or_default(),
+                Err(error) => {
+                    if reply.failed(error, answered, &what)? == AfterFailure::Stop {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            answered += 1;
+            for row in rows {
+                match decode_row(row.get(), |row, _| convert::energy_day(id, row)) {
+                    Ok(day) => reply.keep(request, day, &now),
+                    Err(reason) => reply.warnings.push(format!("{what}: {reason}")),
+                }
+            }
+        }
+        Ok(reply)
     }
 
     async fn list_alerts(

@@ -96,3 +96,20 @@ pub(super) struct PlantDetails {
     #[serde(default, deserialize_with = "lenient::opt_f64")]
     pub longitude: Option<f64>,
 }
+
+/// `data` of `GET /v1/plant/energy?time_unit=day` (vendor-history-apis.md §5); rows stay
+/// raw so one bad row fails alone.
+#[derive(Debug, Deserialize)]
+pub(super) struct Energies {
+    #[serde(default)]
+    pub energys: Option<Vec<Box<RawValue>>>,
+}
+
+/// One day: `date` `YYYY-MM-DD` (plant-local), `energy` kWh, often as text.
+#[derive(Debug, Deserialize)]
+pub(super) struct EnergyRow {
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub date: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub energy: Option<f64>,
+}

@@ -8,10 +8,11 @@
 //! reported. SolarEdge's `status` (`Active`, `Pending`, `Disabled`) is administrative, so
 //! whether a site reports comes from the age of its last report ([`SILENT_OFFLINE_AFTER`]).
 
-use super::wire::{Overview, Site, V2Alert};
+use super::wire::{EnergyValue, Overview, Site, V2Alert};
 use crate::domain::{
     AlertStatus, PlantStatus, PlantZone, Severity, Timestamp, VendorAlert, VendorPlant,
 };
+use crate::vendors::history::VendorDay;
 use crate::vendors::lenient;
 use crate::vendors::zones::{LocalReading, checked_zone, local_reading};
 use chrono::NaiveDate;
@@ -198,6 +199,36 @@ pub(super) fn alert(row: V2Alert, raw: &str) -> Result<VendorAlert, String> {
         ended_at: None,
         raw_json: Some(raw.to_owned()),
     })
+}
+
+/// Units of an energy series' `unit` in one kWh (`Wh` when it says none: 1000); `None`
+/// for a unit that is no energy unit. A divisor, so 294900 Wh is 294.9 kWh exactly as
+/// written, not 294.90000000000003.
+pub(super) fn units_per_kwh(unit: Option<&str>) -> Option<f64> {
+    match unit.map(str::trim) {
+        None | Some("Wh") => Some(1000.0),
+        Some("kWh") => Some(1.0),
+        Some("MWh") => Some(0.001),
+        Some(_) => None,
+    }
+}
+
+/// One `values` entry of site `site_id`: the site-local day from `date`
+/// (`YYYY-MM-DD 00:00:00`), the value divided by `units_per_kwh`; `null` is "no data"
+/// (`None`).
+pub(super) fn energy_day(
+    site_id: &str,
+    value: EnergyValue,
+    units_per_kwh: f64,
+) -> Result<VendorDay, String> {
+    let date = value.date.ok_or("an energy value without a date")?;
+    let day = NaiveDate::parse_from_str(date.get(..10).unwrap_or(&date), "%Y-%m-%d")
+        .map_err(|_| format!("an energy value dated '{date}', not YYYY-MM-DD"))?;
+    let energy_kwh = value.value.map(|v| v / units_per_kwh);
+    if energy_kwh.is_some_and(|kwh| !kwh.is_finite()) {
+        return Err(format!("an energy value on {day} beyond any number"));
+    }
+    Ok(VendorDay { vendor_plant_id: site_id.to_owned(), day, energy_kwh })
 }
 
 #[cfg(test)]
@@ -448,5 +479,75 @@ mod tests {
         assert_eq!(first.vendor_plant_id.as_deref(), Some("62137"));
         assert_eq!(alerts[1].as_ref().unwrap().severity, Severity::Low);
         assert!(alerts[2].as_ref().unwrap_err().contains("firstTrigger"));
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::super::wire::{BulkEnergy, EnergyValue, SiteEnergy, SiteEnergyEntry};
+    use super::*;
+    use crate::vendors::paging::decode_row;
+
+    fn days_of(
+        values: &[Box<serde_json::value::RawValue>],
+        site: &str,
+        unit: Option<&str>,
+    ) -> Vec<Result<VendorDay, String>> {
+        let factor = units_per_kwh(unit).unwrap();
+        values
+            .iter()
+            .map(|v| decode_row(v.get(), |v: EnergyValue, _| energy_day(site, v, factor)))
+            .collect()
+    }
+
+    /// The single-site reply of vendor-history-apis.md §3: Wh, `null` for no data.
+    #[test]
+    fn site_energy_in_wh_with_null_for_no_data() {
+        let body = r#"{"energy":{"timeUnit":"DAY","unit":"Wh","measuredBy":"INVERTER",
+          "values":[{"date":"2019-05-27 00:00:00","value":14679.0},
+                    {"date":"2013-06-01 00:00:00","value":null},
+                    {"date":"27/05/2019","value":1.0}]}}"#;
+        let reply: SiteEnergy = serde_json::from_str(body).unwrap();
+        let series = reply.energy.unwrap();
+        let read = days_of(&series.values.unwrap(), "1", series.unit.as_deref());
+        let day = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            read[0],
+            Ok(VendorDay {
+                vendor_plant_id: "1".into(),
+                day: day("2019-05-27"),
+                energy_kwh: Some(14.679)
+            })
+        );
+        assert_eq!(
+            read[1],
+            Ok(VendorDay { vendor_plant_id: "1".into(), day: day("2013-06-01"), energy_kwh: None }),
+            "null is no data, not 0"
+        );
+        assert!(read[2].is_err());
+    }
+
+    /// The bulk reply: one entry per site, the unit on the whole.
+    #[test]
+    fn bulk_energy_names_each_site() {
+        let body = r#"{"sitesEnergy":{"timeUnit":"DAY","unit":"Wh","count":2,"siteEnergyList":[
+          {"siteId":1,"energyValues":{"measuredBy":"INVERTER","values":[{"date":"2024-05-01 00:00:00","value":"2500"}]}},
+          {"siteId":"2","energyValues":{"measuredBy":"METER","values":[{"date":"2024-05-01 00:00:00","value":null}]}}]}}"#;
+        let reply: BulkEnergy = serde_json::from_str(body).unwrap();
+        let series = reply.sites_energy.unwrap();
+        let mut found = Vec::new();
+        for entry in series.site_energy_list.unwrap() {
+            let entry: SiteEnergyEntry = serde_json::from_str(entry.get()).unwrap();
+            let id = entry.site_id.unwrap();
+            for day in
+                days_of(&entry.energy_values.unwrap().values.unwrap(), &id, series.unit.as_deref())
+            {
+                let day = day.unwrap();
+                found.push((day.vendor_plant_id, day.energy_kwh));
+            }
+        }
+        assert_eq!(found, [("1".to_owned(), Some(2.5)), ("2".to_owned(), None)]);
+        assert_eq!(units_per_kwh(Some("kWh")), Some(1.0));
+        assert_eq!(units_per_kwh(Some("W")), None, "no energy unit: not read");
     }
 }

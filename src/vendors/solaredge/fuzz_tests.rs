@@ -93,3 +93,57 @@ proptest! {
         prop_assert_eq!(alert_lists(seed), Ok(()));
     }
 }
+
+/// The daily-history decoder on mutated replies of the documented shape
+/// (vendor-history-apis.md): no panic, finite values, bounded row errors.
+mod history {
+    use super::super::{convert, wire};
+    use crate::simulator::mutate::check;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// A decoded day: a value, when there is one, is a finite number (the engine's
+    /// plausibility rule drops the rest).
+    #[allow(clippy::needless_pass_by_value)] // `check::rows` hands each row over by value
+    fn day(day: crate::vendors::history::VendorDay) -> Result<(), String> {
+        match day.energy_kwh {
+            Some(kwh) if !kwh.is_finite() => Err(format!("a day of {kwh} kWh")),
+            _ => Ok(()),
+        }
+    }
+
+    fn history(seed: u64) -> Result<(), String> {
+        let fixture = json!({"sitesEnergy":{"timeUnit":"DAY","unit":"Wh","count":1,"siteEnergyList":[
+            {"siteId":1,"energyValues":{"measuredBy":"INVERTER","values":[
+                {"date":"2019-05-27 00:00:00","value":14679.0},{"date":"2019-05-28 00:00:00","value":null}]}}]}});
+        let response = check::reply(&fixture, seed);
+        match response.parse::<wire::BulkEnergy>("SolarEdge sites energy") {
+            Ok(bulk) => {
+                let Some(series) = bulk.sites_energy else { return Ok(()) };
+                let Some(factor) = convert::units_per_kwh(series.unit.as_deref()) else {
+                    return Ok(());
+                };
+                for entry in series.site_energy_list.unwrap_or_default() {
+                    let Ok(entry) = serde_json::from_str::<wire::SiteEnergyEntry>(entry.get())
+                    else {
+                        continue;
+                    };
+                    let id = entry.site_id.unwrap_or_default();
+                    let rows = entry.energy_values.and_then(|v| v.values).unwrap_or_default();
+                    check::rows(&rows, |v, _| convert::energy_day(&id, v, factor), day)?;
+                }
+                Ok(())
+            }
+            Err(error) => check::error(&error.to_string()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: check::CASES, ..ProptestConfig::default() })]
+
+        #[test]
+        fn history_survives_mutation(seed in any::<u64>()) {
+            prop_assert_eq!(history(seed), Ok(()));
+        }
+    }
+}

@@ -18,6 +18,20 @@
 //! of the day. An account's planned overview calls fan out, at most three at once, and the
 //! process's places per source address (`Http::source_permit`) keep every account of the
 //! process to three together.
+//!
+//! # Daily history
+//!
+//! Past days come from the bulk `GET /sites/{ids}/energy?timeUnit=DAY` (100 sites and a
+//! year a call; the single-site `/site/{id}/energy` for one site), Wh converted to kWh, a
+//! `null` value "no data". These calls are optional like the overviews, and never take
+//! what the day's syncs need: before they start, the `plan` module is asked again with the
+//! quota left after this sync's own calls, and the backfill makes at most the calls it
+//! allows one sync's optional work (where the spare is thin, one call per the plan's
+//! interval, paced across runs). The listings and alert calls of every sync still to come
+//! before the quota resets, and the plan's unplanned slack, are kept back: the backfill
+//! stops where it would reach into them, says so in the reply, and the rest is asked after
+//! a later sync, oldest days first. A 429 (the portal says the quota is spent) stops it
+//! too. One sync's cost is counted from this adapter's last listing (its site count).
 
 mod client;
 mod convert;
@@ -26,6 +40,7 @@ mod fuzz_tests;
 mod plan;
 mod wire;
 
+use super::history::{AfterFailure, HistoryReply, HistoryRequest, VendorDay};
 use super::paging::{PlantPages, RawPage, decode_row};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
@@ -34,13 +49,18 @@ use super::{
 use crate::domain::{Credentials, Timestamp, Token, VendorKind};
 use chrono::NaiveDate;
 use client::Client;
+use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Sites per list page and per bulk overview call (both SolarEdge's maximum).
 const PAGE_SIZE: usize = 100;
 /// Requests of the run's own budget kept back for listing pages.
 const RESERVED_REQUESTS: u32 = 10;
+/// The most days of one daily energy call (SolarEdge allows a year; 365 stays inside it in
+/// leap years too).
+const HISTORY_DAYS: u32 = 365;
 
 /// The alert list this key cannot have.
 fn unsupported() -> VendorError {
@@ -61,13 +81,15 @@ struct ListRead<'a> {
 /// The SolarEdge adapter.
 pub struct SolarEdge {
     client: Client,
+    /// Sites of the last listing, for what one sync costs (0: not listed yet).
+    listed_sites: AtomicUsize,
 }
 
 impl SolarEdge {
     /// An adapter for one API key; `base_url` overrides the global host.
     pub fn new(base_url: Option<&str>, credentials: Credentials, http: Http) -> Self {
         let base = super::base_url_or(base_url, client::DEFAULT_BASE_URL);
-        Self { client: Client { base, credentials, http } }
+        Self { client: Client { base, credentials, http }, listed_sites: AtomicUsize::new(0) }
     }
 
     async fn get(
@@ -244,6 +266,84 @@ impl SolarEdge {
     }
 }
 
+impl SolarEdge {
+    /// The daily energy of `sites` from `from` to `to` (one call: the single-site form for
+    /// one site), and the rows that did not decode, in words.
+    async fn energy(
+        &self,
+        session: &Session,
+        sites: &[&str],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<(Vec<VendorDay>, Vec<String>), VendorError> {
+        let query = [
+            ("timeUnit", "DAY".to_owned()),
+            ("startDate", from.format("%Y-%m-%d").to_string()),
+            ("endDate", to.format("%Y-%m-%d").to_string()),
+        ];
+        let path = match sites {
+            [one] => format!("/site/{one}/energy"),
+            many => format!("/sites/{}/energy", many.join(",")),
+        };
+        let response = session
+            .call_returning_rate_limits(self, Work::Optional, |_: Token| {
+                self.client.get(&path, &query)
+            })
+            .await
+            .map_err(|error| match error {
+                // The listing went through with this key: a 403 here is this call refused
+                // (a site not readable with the key, a span the portal will not serve).
+                VendorError::CredentialsRejected(_) => VendorError::Permanent(
+                    "SolarEdge refused the energy call (HTTP 403): a site is not readable \
+                     with this API key, or the span is too long"
+                        .into(),
+                ),
+                other => other,
+            })?;
+        let mut warnings = Vec::new();
+        // (site, unit, values) of every site in the reply.
+        let mut series_of: Vec<(String, Option<String>, Vec<Box<RawValue>>)> = Vec::new();
+        if let [one] = sites {
+            let reply: wire::SiteEnergy = response.parse("SolarEdge site energy")?;
+            let series = reply.energy.ok_or_else(|| {
+                VendorError::Malformed("SolarEdge site energy has no 'energy'".into())
+            })?;
+            series_of.push(((*one).to_owned(), series.unit, series.values.unwrap_or_default()));
+        } else {
+            let reply: wire::BulkEnergy = response.parse("SolarEdge sites energy")?;
+            let series = reply.sites_energy.ok_or_else(|| {
+                VendorError::Malformed("SolarEdge sites energy has no 'sitesEnergy'".into())
+            })?;
+            for entry in series.site_energy_list.unwrap_or_default() {
+                match serde_json::from_str::<wire::SiteEnergyEntry>(entry.get()) {
+                    Ok(wire::SiteEnergyEntry { site_id: Some(id), energy_values }) => {
+                        let values = energy_values.and_then(|v| v.values).unwrap_or_default();
+                        series_of.push((id, series.unit.clone(), values));
+                    }
+                    _ => warnings.push("an unreadable site energy entry was skipped".into()),
+                }
+            }
+        }
+        let mut days = Vec::new();
+        for (site, unit, values) in series_of {
+            // The portal's id, bounded for the warnings (a spoiled reply may send a
+            // megabyte there); the day keeps it whole, and the engine drops ids not asked.
+            let named = crate::domain::text::excerpt(&site, 64);
+            let Some(factor) = convert::units_per_kwh(unit.as_deref()) else {
+                warnings.push(format!("site {named}: energy in an unknown unit, not read"));
+                continue;
+            };
+            for value in values {
+                match decode_row(value.get(), |v, _| convert::energy_day(&site, v, factor)) {
+                    Ok(day) => days.push(day),
+                    Err(reason) => warnings.push(format!("site {named}: {reason}")),
+                }
+            }
+        }
+        Ok((days, warnings))
+    }
+}
+
 #[async_trait::async_trait]
 impl VendorClient for SolarEdge {
     fn kind(&self) -> VendorKind {
@@ -296,6 +396,7 @@ impl VendorClient for SolarEdge {
             Ok(plant)
         };
         let mut pages = PlantPages::collect(PAGE_SIZE, fetch, convert, id_of).await?;
+        self.listed_sites.store(pages.plants().len(), Ordering::Relaxed);
 
         // Overviews for every site whose list time is not the stored one: a bare date (the
         // real list's shape) says nothing of the readings, so the quota plan alone bounds
@@ -324,6 +425,70 @@ impl VendorClient for SolarEdge {
             }
         }
         Ok(pages.finish())
+    }
+
+    async fn daily_history(
+        &self,
+        session: &Session,
+        request: &HistoryRequest,
+    ) -> Result<HistoryReply, VendorError> {
+        let now = Timestamp::now();
+        let mut reply = HistoryReply::default();
+        let ids: Vec<&str> = request.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
+        let calls: Vec<((NaiveDate, NaiveDate), &[&str])> = request
+            .windows(HISTORY_DAYS)
+            .into_iter()
+            .flat_map(|window| ids.chunks(PAGE_SIZE).map(move |chunk| (window, chunk)))
+            .collect();
+        // What one sync costs: its listing pages (the account has at least the sites asked
+        // about) and its alert call.
+        let sites = self.listed_sites.load(Ordering::Relaxed).max(ids.len());
+        let per_sync_cost = sites.div_ceil(PAGE_SIZE).max(1) as u32 + 1;
+        let allowance = match self.plan(session, per_sync_cost).await {
+            None => usize::MAX,
+            Some(plan::Plan { one_call_every: Some(every), .. }) if !calls.is_empty() => {
+                usize::from(session.pace_exact("solaredge-history", every))
+            }
+            Some(plan) => plan.calls as usize,
+        };
+        let mut answered = 0;
+        for (n, &((from, to), chunk)) in calls.iter().enumerate() {
+            if n >= allowance {
+                let left = session.daily_remaining().await.unwrap_or_default();
+                reply.stop(format!(
+                    "{} of {} history call(s) left for a later sync: SolarEdge's daily quota \
+                     is kept for the syncs still to come today ({left} request(s) left)",
+                    calls.len() - n,
+                    calls.len()
+                ));
+                break;
+            }
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                reply.stop(format!(
+                    "{} of {} history call(s) not made this run (time or request budget)",
+                    calls.len() - n,
+                    calls.len()
+                ));
+                break;
+            }
+            let what = format!("{} site(s), {from} to {to}", chunk.len());
+            let result = self.energy(session, chunk, from, to).await;
+            let (series, warnings) = match result {
+                Ok(read) => read,
+                Err(error) => {
+                    if reply.failed(error, answered, &what)? == AfterFailure::Stop {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            answered += 1;
+            reply.warnings.extend(warnings);
+            for day in series {
+                reply.keep(request, day, &now);
+            }
+        }
+        Ok(reply)
     }
 
     async fn list_alerts(

@@ -144,3 +144,58 @@ pub(super) struct V2Alert {
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub first_trigger: Option<String>,
 }
+
+/// `GET /sites/{ids}/energy?timeUnit=DAY` (vendor-history-apis.md §3).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct BulkEnergy {
+    #[serde(default)]
+    pub sites_energy: Option<EnergySeries>,
+}
+
+/// `GET /site/{id}/energy?timeUnit=DAY`.
+#[derive(Debug, Deserialize)]
+pub(super) struct SiteEnergy {
+    #[serde(default)]
+    pub energy: Option<EnergySeries>,
+}
+
+/// The energy of one site (`values`) or of several (`siteEnergyList`), with its `unit`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct EnergySeries {
+    /// `Wh` on every documented reply.
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub values: Option<Vec<Box<RawValue>>>,
+    #[serde(default)]
+    pub site_energy_list: Option<Vec<Box<RawValue>>>,
+}
+
+/// One site of a bulk energy reply.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct SiteEnergyEntry {
+    #[serde(default, deserialize_with = "lenient::opt_id")]
+    pub site_id: Option<String>,
+    #[serde(default)]
+    pub energy_values: Option<EnergyValues>,
+}
+
+/// A bulk entry's values.
+#[derive(Debug, Deserialize)]
+pub(super) struct EnergyValues {
+    #[serde(default)]
+    pub values: Option<Vec<Box<RawValue>>>,
+}
+
+/// One day: `date` as `YYYY-MM-DD 00:00:00` in the site's zone, `value` in the series'
+/// unit or `null` (no data).
+#[derive(Debug, Deserialize)]
+pub(super) struct EnergyValue {
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub date: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub value: Option<f64>,
+}

@@ -2,11 +2,12 @@
 //! station lists in `tests/fixtures/solarman/recorded/` and, where no recording exists
 //! (token, realtime, alerts), on fixtures written from the documentation.
 
-use super::wire::{AlertRow, RealTime, Station, TokenResponse};
+use super::wire::{AlertRow, HistoryItem, RealTime, Station, TokenResponse};
 use crate::domain::{
     AlertStatus, PlantStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant,
 };
 use crate::vendors::codes;
+use crate::vendors::history::VendorDay;
 use base64::Engine;
 use serde_json::Value;
 
@@ -109,6 +110,27 @@ pub(super) fn apply_realtime(plant: &mut VendorPlant, realtime: &RealTime) {
     if let Some(updated) = realtime.last_update_time.and_then(from_unix_seconds) {
         plant.vendor_updated_at = Some(updated);
     }
+}
+
+/// One `stationDataItems` row of station `station_id`: the day from its integer
+/// `year`/`month`/`day` (the plant's local day), `generationValue` in kWh as it is; a row
+/// without a value is "no data" (`None`), never 0.
+pub(super) fn history_day(station_id: &str, item: HistoryItem) -> Result<VendorDay, String> {
+    let part = |value: Option<i64>, name: &str| {
+        value
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| format!("a history row without a valid {name}"))
+    };
+    let (year, month, day) = (item.year, part(item.month, "month")?, part(item.day, "day")?);
+    let year =
+        year.and_then(|y| i32::try_from(y).ok()).ok_or("a history row without a valid year")?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, month, day)
+        .ok_or_else(|| format!("a history row dated {year}-{month}-{day}, no such day"))?;
+    Ok(VendorDay {
+        vendor_plant_id: station_id.to_owned(),
+        day: date,
+        energy_kwh: item.generation_value,
+    })
 }
 
 /// Solarman `level` (0 info, 1 warning, 2 error) and `influence` (0 none, 1 production,
@@ -482,5 +504,42 @@ mod tests {
         let token = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.sig");
         assert_eq!(jwt_expiry(&token).unwrap().to_canonical(), "2027-01-15T08:00:00.000Z");
         assert_eq!(jwt_expiry("not-a-jwt"), None);
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::super::wire::HistoryPage;
+    use super::*;
+    use crate::vendors::paging::decode_row;
+    use chrono::NaiveDate;
+
+    /// The flat `timeType 2` reply of vendor-history-apis.md §1, with the shapes a lenient
+    /// reader must take: a value as text, a value missing, a row of no real day.
+    #[test]
+    fn flat_station_data_items_become_days_in_kwh() {
+        let body = r#"{"code":null,"msg":null,"success":true,"requestId":"4f2a","total":5,
+          "stationDataItems":[
+            {"year":2024,"month":5,"day":1,"generationValue":31.2,"useValue":18.4,"gridValue":15.0,
+             "buyValue":2.2,"chargeValue":4.1,"dischargeValue":3.9,"fullPowerHours":3.1},
+            {"year":2024,"month":5,"day":2,"generationValue":"12.5"},
+            {"year":"2024","month":"5","day":"3","generationValue":null},
+            {"year":2024,"month":13,"day":1,"generationValue":1.0},
+            {"year":2024,"month":5,"day":4,"generationValue":{"kWh":1}}]}"#;
+        let page: HistoryPage = serde_json::from_str(body).unwrap();
+        let rows = page.station_data_items.unwrap();
+        let read: Vec<Result<VendorDay, String>> = rows
+            .iter()
+            .map(|row| decode_row(row.get(), |item, _| history_day("77", item)))
+            .collect();
+        let day = |d: u32| NaiveDate::from_ymd_opt(2024, 5, d).unwrap();
+        let ok = |d: u32, kwh: Option<f64>| {
+            Ok(VendorDay { vendor_plant_id: "77".into(), day: day(d), energy_kwh: kwh })
+        };
+        assert_eq!(read[0], ok(1, Some(31.2)));
+        assert_eq!(read[1], ok(2, Some(12.5)), "a number as text");
+        assert_eq!(read[2], ok(3, None), "no value is no data, not 0");
+        assert!(read[3].as_ref().unwrap_err().contains("no such day"), "{:?}", read[3]);
+        assert!(read[4].is_err(), "an object where a number belongs fails that row alone");
     }
 }

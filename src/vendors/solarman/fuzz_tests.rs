@@ -165,3 +165,46 @@ fn an_impossible_token_lifetime_falls_back_to_the_default() {
         assert_eq!(days, 0, "{expires_in}: the default hour");
     }
 }
+
+/// The daily-history decoder on mutated replies of the documented shape
+/// (vendor-history-apis.md): no panic, finite values, bounded row errors.
+mod history {
+    use super::super::{convert, wire};
+    use crate::simulator::mutate::check;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// A decoded day: a value, when there is one, is a finite number (the engine's
+    /// plausibility rule drops the rest).
+    #[allow(clippy::needless_pass_by_value)] // `check::rows` hands each row over by value
+    fn day(day: crate::vendors::history::VendorDay) -> Result<(), String> {
+        match day.energy_kwh {
+            Some(kwh) if !kwh.is_finite() => Err(format!("a day of {kwh} kWh")),
+            _ => Ok(()),
+        }
+    }
+
+    fn history(seed: u64) -> Result<(), String> {
+        let fixture = json!({"code":null,"msg":null,"success":true,"requestId":"r","total":2,
+            "stationDataItems":[{"year":2024,"month":5,"day":1,"generationValue":31.2,"useValue":18.4},
+                                {"year":2024,"month":5,"day":2,"generationValue":"12.5"}]});
+        let response = check::reply(&fixture, seed);
+        match response.parse::<wire::HistoryPage>("Solarman station history") {
+            Ok(page) => check::rows(
+                &page.station_data_items.unwrap_or_default(),
+                |item, _| convert::history_day("1", item),
+                day,
+            ),
+            Err(error) => check::error(&error.to_string()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: check::CASES, ..ProptestConfig::default() })]
+
+        #[test]
+        fn history_survives_mutation(seed in any::<u64>()) {
+            prop_assert_eq!(history(seed), Ok(()));
+        }
+    }
+}

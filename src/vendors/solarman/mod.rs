@@ -16,6 +16,16 @@
 //! over the same span again. Each run starts at another station, so a portal that
 //! throttles at the same point every run does not starve the same ones. Solarman's alert
 //! list has no end times and sets no `open_keys`, so a partial listing resolves nothing.
+//!
+//! # Daily history
+//!
+//! Past days come from `station/v1.0/history` with `timeType 2` (days, `yyyy-MM-dd`), one
+//! station and at most 30 days a call, oldest windows first; the reply is flat
+//! (`stationDataItems` beside `success`), one row per day keyed by integer `year`/`month`/
+//! `day`, `generationValue` in kWh (vendor-history-apis.md §1). A day the portal leaves
+//! out stays a gap; a row without a value is "no data". The calls are optional (a rate
+//! limit stops the backfill with what was read, never retried) and stop with the run's
+//! budget; the portal's 300 calls per 10 s are far above what one sync's backfill makes.
 
 mod client;
 mod convert;
@@ -23,13 +33,15 @@ mod convert;
 mod fuzz_tests;
 mod wire;
 
+use super::history::{AfterFailure, HistoryReply, HistoryRequest};
 use super::http::Response;
-use super::paging::{AlertRows, End, Page, PlantPages, RawPage, read_pages};
+use super::paging::{AlertRows, End, Page, PlantPages, RawPage, decode_row, read_pages};
 use super::{
     AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped, VendorClient,
     VendorError, Work,
 };
 use crate::domain::{Credentials, Timestamp, Token, VendorKind};
+use chrono::NaiveDate;
 use client::Client;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -38,6 +50,8 @@ use std::collections::HashSet;
 const PAGE_SIZE: usize = 100;
 /// Requests kept back from the budget for the calls that must happen (listing pages).
 const RESERVED_REQUESTS: u32 = 20;
+/// The most days one `timeType 2` history call may span (vendor-history-apis.md §1).
+const HISTORY_DAYS: u32 = 30;
 /// Rows per page of the device and alert lists.
 const SUB_PAGE_SIZE: usize = 100;
 
@@ -339,6 +353,61 @@ impl VendorClient for Solarman {
             pages.plants_mut()[index].vendor_updated_at = None;
         }
         Ok(pages.finish())
+    }
+
+    async fn daily_history(
+        &self,
+        session: &Session,
+        request: &HistoryRequest,
+    ) -> Result<HistoryReply, VendorError> {
+        let now = Timestamp::now();
+        let mut reply = HistoryReply::default();
+        let calls: Vec<((NaiveDate, NaiveDate), &str)> = request
+            .windows(HISTORY_DAYS)
+            .into_iter()
+            .flat_map(|window| {
+                request.plants.iter().map(move |p| (window, p.vendor_plant_id.as_str()))
+            })
+            .collect();
+        let mut answered = 0;
+        for (n, &((from, to), id)) in calls.iter().enumerate() {
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                reply.stop(format!(
+                    "{} of {} history call(s) not made this run (time or request budget)",
+                    calls.len() - n,
+                    calls.len()
+                ));
+                break;
+            }
+            let body = json!({
+                "stationId": numeric(id), "timeType": 2,
+                "startTime": from.format("%Y-%m-%d").to_string(),
+                "endTime": to.format("%Y-%m-%d").to_string(),
+            });
+            let page = match self.post_optional(session, "/station/v1.0/history", body).await {
+                Ok(response) => response.parse::<wire::HistoryPage>("Solarman station history"),
+                Err(error) => Err(error),
+            };
+            let rows = match page {
+                Ok(page) => page.station_data_items.unwrap_or_default(),
+                Err(error) => {
+                    if reply.failed(error, answered, &format!("station {id}, {from} to {to}"))?
+                        == AfterFailure::Stop
+                    {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            answered += 1;
+            for row in rows {
+                match decode_row(row.get(), |item, _| convert::history_day(id, item)) {
+                    Ok(day) => reply.keep(request, day, &now),
+                    Err(reason) => reply.warnings.push(format!("station {id}: {reason}")),
+                }
+            }
+        }
+        Ok(reply)
     }
 
     async fn list_alerts(

@@ -152,3 +152,27 @@ pub(super) struct AlertRow {
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub description: Option<String>,
 }
+
+/// `POST /station/v1.0/history` with `timeType 2`: flat, the rows beside `success`
+/// (vendor-history-apis.md §1); rows stay raw so one bad row fails alone.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct HistoryPage {
+    #[serde(default)]
+    pub station_data_items: Option<Vec<Box<RawValue>>>,
+}
+
+/// One day of the history (the other energies, `useValue`, `gridValue`..., are not used).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct HistoryItem {
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub year: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub month: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub day: Option<i64>,
+    /// kWh of the day.
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub generation_value: Option<f64>,
+}

@@ -1,10 +1,11 @@
 //! Sungrow wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
-use super::wire::{Fault, LoginData, OAuthToken, Station, UnitValue};
+use super::wire::{Fault, LoginData, OAuthToken, PointRow, Station, UnitValue};
 use crate::domain::{
     AlertStatus, PlantStatus, Secret, Severity, Timestamp, Token, VendorAlert, VendorPlant,
 };
 use crate::vendors::codes;
+use crate::vendors::history::VendorDay;
 use crate::vendors::zones::zone_from_gmt;
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde_json::Value;
@@ -270,6 +271,19 @@ pub(super) fn alert(fault: Fault, raw: &str) -> Result<VendorAlert, String> {
         started_at: Some(started_at),
         ended_at,
         raw_json: Some(raw.to_owned()),
+    })
+}
+
+/// One `p83022` row of plant `ps_id`: the day from `time_stamp` (`yyyyMMdd`, the plant's
+/// local day), the value from Wh text to kWh; a row without a value is "no data".
+pub(super) fn history_day(ps_id: &str, row: PointRow) -> Result<VendorDay, String> {
+    let stamp = row.time_stamp.ok_or("a p83022 row without time_stamp")?;
+    let day = chrono::NaiveDate::parse_from_str(stamp.get(..8).unwrap_or(&stamp), "%Y%m%d")
+        .map_err(|_| format!("a p83022 row stamped '{stamp}', not yyyyMMdd"))?;
+    Ok(VendorDay {
+        vendor_plant_id: ps_id.to_owned(),
+        day,
+        energy_kwh: row.peak.map(|wh| wh / 1000.0),
     })
 }
 
@@ -593,5 +607,44 @@ mod tests {
         assert_eq!(t2.access.expose(), "a2");
         assert_eq!(t2.refresh.as_ref().map(Secret::expose), Some("r1"), "old refresh token kept");
         assert!(oauth_token(&serde_json::json!({"result_code": "1"}), None, now).is_err());
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::super::wire::{Data, PlantPoints};
+    use super::*;
+    use crate::vendors::paging::decode_row;
+    use chrono::NaiveDate;
+    use serde_json::value::RawValue;
+    use std::collections::HashMap;
+
+    /// The plant-level reply of vendor-history-apis.md §2: Wh as text with four decimals
+    /// under the data type's number, `yyyyMMdd` stamps; placeholders and a bad stamp.
+    #[test]
+    fn p83022_strings_in_wh_become_days_in_kwh() {
+        let body = r#"{"req_serial_num":"a1","result_code":"1","result_msg":"success",
+          "result_data":{"1598299":{"p83022":[
+            {"2":"371600.0000","time_stamp":"20240823"},
+            {"2":"--","time_stamp":"20240824"},
+            {"2":"12","time_stamp":"2024-08-25"},
+            {"2":"2500.5","time_stamp":"20240826000000"}]}}}"#;
+        let data: Data<HashMap<String, Box<RawValue>>> = serde_json::from_str(body).unwrap();
+        let plants = data.result_data.unwrap();
+        let points: PlantPoints = serde_json::from_str(plants["1598299"].get()).unwrap();
+        let read: Vec<Result<VendorDay, String>> = points
+            .p83022
+            .unwrap()
+            .iter()
+            .map(|row| decode_row(row.get(), |row, _| history_day("1598299", row)))
+            .collect();
+        let day = |d: u32| NaiveDate::from_ymd_opt(2024, 8, d).unwrap();
+        let ok = |d: u32, kwh: Option<f64>| {
+            Ok(VendorDay { vendor_plant_id: "1598299".into(), day: day(d), energy_kwh: kwh })
+        };
+        assert_eq!(read[0], ok(23, Some(371.6)), "Wh to kWh");
+        assert_eq!(read[1], ok(24, None), "a placeholder is no data, not 0");
+        assert!(read[2].as_ref().unwrap_err().contains("not yyyyMMdd"), "{:?}", read[2]);
+        assert_eq!(read[3], ok(26, Some(2.5005)), "a stamp with a time keeps its day");
     }
 }

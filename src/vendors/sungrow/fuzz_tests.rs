@@ -130,3 +130,54 @@ fn regression_seeds() {
     assert_eq!(station_lists(5_200_304_713_924_245_409), Ok(()));
     assert_eq!(logins(7_781_462_322_613_739_696), Ok(()));
 }
+
+/// The daily-history decoder on mutated replies of the documented shape
+/// (vendor-history-apis.md): no panic, finite values, bounded row errors.
+mod history {
+    use super::super::{convert, wire};
+    use crate::simulator::mutate::check;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// A decoded day: a value, when there is one, is a finite number (the engine's
+    /// plausibility rule drops the rest).
+    #[allow(clippy::needless_pass_by_value)] // `check::rows` hands each row over by value
+    fn day(day: crate::vendors::history::VendorDay) -> Result<(), String> {
+        match day.energy_kwh {
+            Some(kwh) if !kwh.is_finite() => Err(format!("a day of {kwh} kWh")),
+            _ => Ok(()),
+        }
+    }
+
+    fn history(seed: u64) -> Result<(), String> {
+        let fixture = json!({"req_serial_num":"a","result_code":"1","result_msg":"success",
+            "result_data":{"1598299":{"p83022":[{"2":"371600.0000","time_stamp":"20240823"},
+                                                 {"2":"--","time_stamp":"20240824"}]}}});
+        let response = check::reply(&fixture, seed);
+        let parsed = response.parse::<wire::Data<
+            std::collections::HashMap<String, Box<serde_json::value::RawValue>>,
+        >>("Sungrow history");
+        match parsed {
+            Ok(data) => {
+                for (id, points) in data.result_data.unwrap_or_default() {
+                    let Ok(points) = serde_json::from_str::<wire::PlantPoints>(points.get()) else {
+                        continue;
+                    };
+                    let rows = points.p83022.unwrap_or_default();
+                    check::rows(&rows, |row, _| convert::history_day(&id, row), day)?;
+                }
+                Ok(())
+            }
+            Err(error) => check::error(&error.to_string()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: check::CASES, ..ProptestConfig::default() })]
+
+        #[test]
+        fn history_survives_mutation(seed in any::<u64>()) {
+            prop_assert_eq!(history(seed), Ok(()));
+        }
+    }
+}

@@ -16,17 +16,39 @@ mod convert;
 mod fuzz_tests;
 mod wire;
 
-use super::paging::{AlertRows, End, PlantPages, RawPage, read_pages};
+use super::history::{AfterFailure, HistoryReply, HistoryRequest};
+use super::paging::{AlertRows, End, PlantPages, RawPage, decode_row, read_pages};
 use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
-    VendorError,
+    VendorError, Work,
 };
 use crate::domain::{AlertStatus, Credentials, Timestamp, Token, VendorKind};
+use chrono::NaiveDate;
 use client::Client;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 
 /// Rows per page.
 const PAGE_SIZE: usize = 100;
+/// The plant-level daily-history call.
+const HISTORY_PATH: &str = "/openapi/platform/getPowerStationPointDayMonthYearDataList";
+/// The most days of one day-resolution history call.
+const HISTORY_DAYS: u32 = 100;
+/// The most plants of one history call.
+const HISTORY_PLANTS: usize = 50;
+/// Requests of the run's budget kept back from the history calls.
+const RESERVED_REQUESTS: u32 = 5;
+
+/// Plant ids are integers on the wire; keep strings that are not.
+fn numeric(id: &str) -> Value {
+    id.parse::<i64>().map_or_else(|_| Value::String(id.to_owned()), Value::from)
+}
+
+/// A vendor-given key, bounded and escaped for a warning.
+fn excerpt(text: &str) -> String {
+    crate::domain::text::excerpt(text, 64)
+}
 
 /// The fault list this account cannot have.
 fn no_fault_list() -> VendorError {
@@ -102,6 +124,79 @@ impl VendorClient for Sungrow {
             pages.warn(warning);
         }
         Ok(pages.finish())
+    }
+
+    async fn daily_history(
+        &self,
+        session: &Session,
+        request: &HistoryRequest,
+    ) -> Result<HistoryReply, VendorError> {
+        let now = Timestamp::now();
+        let mut reply = HistoryReply::default();
+        let ids: Vec<&str> = request.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
+        let calls: Vec<((NaiveDate, NaiveDate), &[&str])> = request
+            .windows(HISTORY_DAYS)
+            .into_iter()
+            .flat_map(|window| ids.chunks(HISTORY_PLANTS).map(move |chunk| (window, chunk)))
+            .collect();
+        let mut answered = 0;
+        for (n, &((from, to), chunk)) in calls.iter().enumerate() {
+            if session.should_stop_optional_work(RESERVED_REQUESTS) {
+                reply.stop(format!(
+                    "{} of {} history call(s) not made this run (time or request budget)",
+                    calls.len() - n,
+                    calls.len()
+                ));
+                break;
+            }
+            let body = json!({
+                "ps_id_list": chunk.iter().map(|id| numeric(id)).collect::<Vec<_>>(),
+                "data_point": "p83022", "query_type": "1", "data_type": "2",
+                "start_time": from.format("%Y%m%d").to_string(),
+                "end_time": to.format("%Y%m%d").to_string(), "order": "0",
+            });
+            let what = format!("{} plant(s), {from} to {to}", chunk.len());
+            let data = session
+                .call_returning_rate_limits(self, Work::Optional, |token: Token| {
+                    let body = body.clone();
+                    async move {
+                        self.client
+                            .post::<HashMap<String, Box<RawValue>>>(HISTORY_PATH, body, &token)
+                            .await
+                    }
+                })
+                .await;
+            let plants = match data {
+                Ok(data) => data.unwrap_or_default(),
+                Err(error) => {
+                    if reply.failed(error, answered, &what)? == AfterFailure::Stop {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            answered += 1;
+            for (ps_id, points) in plants {
+                let rows = match serde_json::from_str::<wire::PlantPoints>(points.get()) {
+                    Ok(points) => points.p83022.unwrap_or_default(),
+                    Err(_) => {
+                        reply
+                            .warnings
+                            .push(format!("plant {}: unreadable history", excerpt(&ps_id)));
+                        continue;
+                    }
+                };
+                for row in rows {
+                    match decode_row(row.get(), |row, _| convert::history_day(&ps_id, row)) {
+                        Ok(day) => reply.keep(request, day, &now),
+                        Err(reason) => {
+                            reply.warnings.push(format!("plant {}: {reason}", excerpt(&ps_id)))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(reply)
     }
 
     async fn list_alerts(

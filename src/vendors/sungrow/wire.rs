@@ -145,3 +145,22 @@ pub(super) struct Fault {
     #[serde(default, deserialize_with = "lenient::opt_text")]
     pub over_time: Option<String>,
 }
+
+/// One plant's entry in the `result_data` of
+/// `getPowerStationPointDayMonthYearDataList` (vendor-history-apis.md §2): the point's
+/// rows, kept raw so one bad row fails alone.
+#[derive(Debug, Deserialize, Default)]
+pub(super) struct PlantPoints {
+    #[serde(default)]
+    pub p83022: Option<Vec<Box<RawValue>>>,
+}
+
+/// One day of a point: the value under the data type's number (`"2"`, the day's peak of
+/// the daily counter) as text in Wh, and the day as `yyyyMMdd`.
+#[derive(Debug, Deserialize)]
+pub(super) struct PointRow {
+    #[serde(default, rename = "2", deserialize_with = "lenient::opt_f64")]
+    pub peak: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_text")]
+    pub time_stamp: Option<String>,
+}
