@@ -94,7 +94,7 @@ pub(super) async fn backfill(
     debug!(plants = outcome.plants, days = outcome.days_asked, "asking the portal's history");
     match client.daily_history(session, &request).await {
         Ok(reply) => {
-            let (days, dropped) = keep_asked(reply.days, &gaps, now);
+            let (days, dropped) = keep_asked(reply.days, &gaps, &request, now);
             if dropped > 0 {
                 info!(
                     rows = dropped,
@@ -158,8 +158,12 @@ fn request_for(gaps: &[PlantGaps]) -> HistoryRequest {
 /// The rows of a reply that answer what was asked: a plant asked about, a finished day of
 /// its own (never its today, whose figure is partial) within the span, an energy a plant
 /// can make in a day. Returns them and how many others were dropped.
-fn keep_asked(days: Vec<VendorDay>, gaps: &[PlantGaps], now: Timestamp) -> (Vec<VendorDay>, usize) {
-    let request = request_for(gaps);
+fn keep_asked(
+    days: Vec<VendorDay>,
+    gaps: &[PlantGaps],
+    request: &HistoryRequest,
+    now: Timestamp,
+) -> (Vec<VendorDay>, usize) {
     let today: HashMap<&str, NaiveDate> =
         gaps.iter().map(|g| (g.vendor_plant_id.as_str(), g.zone.local_date(&now))).collect();
     let mut seen = HashSet::new();
@@ -268,6 +272,7 @@ mod tests {
                 row("in", "2026-10-01", Some(1.0)), // outside the span
             ],
             &found,
+            &request_for(&found),
             now,
         );
         assert_eq!(kept, vec![row("in", "2026-12-01", Some(4.0)), row("utc", "2026-11-30", None)]);
