@@ -375,6 +375,19 @@ const ALERT_MAX_AGE: i64 = 3 * 86_400 - 10 * 60;
 const FUSION_ALERT_SPAN: i64 = 2 * 86_400;
 
 impl AccountData {
+    /// The portal's day at `unix` for a daily request budget (days since the common era):
+    /// the local date in the westernmost zone of the account's plants, whose days start and
+    /// end last; the UTC date for an account without plants (see `Account::count_daily`).
+    pub(crate) fn portal_day(&self, unix: i64) -> i64 {
+        let westernmost = self
+            .plants
+            .iter()
+            .map(|plant| in_zone(unix, &plant.region.timezone).fixed_offset())
+            .min_by_key(|local| local.offset().local_minus_utc());
+        let date = westernmost.map_or_else(|| in_zone(unix, &Utc).date_naive(), |l| l.date_naive());
+        i64::from(chrono::Datelike::num_days_from_ce(&date))
+    }
+
     /// Generates account `account` of the configuration, `start` being the server start.
     pub(crate) fn generate(
         seed: u64,

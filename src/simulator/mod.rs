@@ -212,7 +212,8 @@ pub struct Faults {
     pub growatt_details_without_zone: bool,
     /// Send headers, then hold the body this long.
     pub slow_body: Option<(Duration, Trigger)>,
-    /// SolarEdge: requests accepted per API key and UTC day before HTTP 429 (empty body);
+    /// SolarEdge: requests accepted per API key and portal day (the local day of the
+    /// account's westernmost site zone) before HTTP 429 (empty body);
     /// `None` is the real budget of 300. Every request with a valid key counts, refused
     /// ones included, and the day's count is kept when the faults are replaced.
     pub solaredge_daily_limit: Option<u32>,
@@ -670,7 +671,7 @@ impl Simulator {
     /// Freezes the simulator's clock at `unix` seconds (`None`: the real clock again). It
     /// is what the history calls take as now (each plant's local today: today and later
     /// days have no history row, Sungrow leaves today out), what SolarEdge counts its daily
-    /// budget by (the UTC day), and the time [`Simulator::touch_plant`],
+    /// budget by (its portal day), and the time [`Simulator::touch_plant`],
     /// [`Simulator::resolve_alerts`] and `Faults::readings_move_every` stamp. Token
     /// lifetimes stay on the real clock: a client judges a token's expiry by its own clock,
     /// and a frozen past would make every fresh token look expired to it.

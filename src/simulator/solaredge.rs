@@ -28,7 +28,8 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Requests per API key and UTC day when the fault does not say otherwise.
+/// Requests per API key and portal day (`Account::count_daily`) when the fault does not
+/// say otherwise.
 const DAILY_BUDGET: u32 = 300;
 /// Concurrent requests per source address (all accounts: the simulator has one client).
 const MAX_CONCURRENT: u32 = 3;

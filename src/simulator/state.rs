@@ -123,10 +123,10 @@ impl Latch {
     }
 }
 
-/// Requests of one UTC day.
+/// Requests of one portal day.
 #[derive(Debug, Default)]
 struct DailyCount {
-    /// Days since the epoch (UTC).
+    /// The day, as days since the common era ([`AccountData::portal_day`]).
     day: i64,
     /// Requests counted on that day.
     count: u32,
@@ -253,11 +253,16 @@ impl Account {
         self.rate_limited.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Counts one request against the budget of the UTC day of `unix` and returns the
+    /// Counts one request against the budget of the portal's day of `unix` and returns the
     /// day's count so far, this request included. The count survives `set_faults`: it is
     /// the vendor's bookkeeping, not a fault trigger.
+    ///
+    /// SolarEdge does not document when its day ends; the simulator reads it as plantsync
+    /// does (`store/quotas.rs`): the local day of the account's westernmost site zone (UTC
+    /// for an account without sites). A simulator counting some other day would make a
+    /// test prove plantsync's guess rather than its plan.
     pub(crate) fn count_daily(&self, unix: i64) -> u32 {
-        let day = unix.div_euclid(86_400);
+        let day = self.with_data(|data| data.portal_day(unix));
         let mut daily = lock(&self.daily);
         if daily.day != day {
             *daily = DailyCount { day, count: 0 };

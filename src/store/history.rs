@@ -281,17 +281,19 @@ impl Store {
     /// Stores what a portal's history answered for `vendor_id`'s plants, each day in one
     /// transaction with the rest: a value fills or replaces the day ([`DaySource::Backfill`];
     /// a different earlier value counts as a revision) and clears its gap entry; `None`
-    /// keeps the day a gap, noted `no_data`. Storing the same answer twice changes nothing
-    /// but the fetch time.
+    /// keeps the day a gap, noted `no_data`. The same figure again changes nothing, but for
+    /// the fetch time of a figure that was not final yet (in the plant's zone, else
+    /// `fallback`): asked once more when it could be final, it is final now.
     pub async fn record_backfill(
         &self,
         vendor_id: VendorId,
         days: Vec<VendorDay>,
         fetched_at: Timestamp,
+        fallback: PlantZone,
     ) -> Result<BackfillCounts> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let counts = backfill(&tx, vendor_id, &days, fetched_at)?;
+            let counts = backfill(&tx, vendor_id, &days, fetched_at, fallback)?;
             tx.commit()?;
             Ok(counts)
         })
@@ -488,12 +490,19 @@ fn backfill(
     vendor_id: VendorId,
     days: &[VendorDay],
     fetched_at: Timestamp,
+    fallback: PlantZone,
 ) -> Result<BackfillCounts> {
     let mut counts = BackfillCounts::default();
-    let mut find =
-        conn.prepare_cached("SELECT id FROM plants WHERE vendor_id = ?1 AND vendor_plant_id = ?2")?;
+    let mut find = conn.prepare_cached(
+        "SELECT id, timezone FROM plants WHERE vendor_id = ?1 AND vendor_plant_id = ?2",
+    )?;
     let mut stored = conn.prepare_cached(
-        "SELECT energy_kwh, source FROM plant_days WHERE plant_id = ?1 AND day = ?2",
+        "SELECT energy_kwh, source, last_reading_at FROM plant_days
+         WHERE plant_id = ?1 AND day = ?2",
+    )?;
+    let mut refetched = conn.prepare_cached(
+        "UPDATE plant_days SET last_reading_at = ?3, updated_at = ?3, change_seq = ?4
+         WHERE plant_id = ?1 AND day = ?2",
     )?;
     let mut write = conn.prepare_cached(
         "INSERT INTO plant_days (plant_id, day, energy_kwh, last_reading_at, source, revisions,
@@ -509,7 +518,7 @@ fn backfill(
     let mut clear_gap =
         conn.prepare_cached("DELETE FROM history_gaps WHERE plant_id = ?1 AND day = ?2")?;
     let mut note_gap = conn.prepare_cached(GAP_SQL)?;
-    let mut ids: HashMap<&str, Option<PlantId>> = HashMap::new();
+    let mut ids: HashMap<&str, Option<(PlantId, PlantZone)>> = HashMap::new();
     let counter = seq::current(conn)?;
     let mut offered = counter;
     for vendor_day in days {
@@ -517,24 +526,28 @@ fn backfill(
             Some(id) => *id,
             None => {
                 let id = find
-                    .query_row(params![vendor_id, vendor_day.vendor_plant_id], |r| r.get(0))
+                    .query_row(params![vendor_id, vendor_day.vendor_plant_id], |r| {
+                        let zone: Option<String> = r.get(1)?;
+                        Ok((r.get(0)?, zone_or(zone.as_deref(), fallback)))
+                    })
                     .optional()?;
                 ids.insert(&vendor_day.vendor_plant_id, id);
                 id
             }
         };
-        let Some(plant_id) = id else {
+        let Some((plant_id, zone)) = id else {
             counts.unknown_plants += 1;
             continue;
         };
         let day = vendor_day.day.to_string();
-        let before: Option<(Option<f64>, DaySource)> =
-            stored.query_row(params![plant_id, day], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+        let before: Option<(Option<f64>, DaySource, Timestamp)> = stored
+            .query_row(params![plant_id, day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
         let Some(energy) = vendor_day.energy_kwh else {
             counts.no_data += 1;
             // A day a sync saw keeps its live value; the portal's "no data" is noted only for
             // a day without one.
-            if !matches!(before, Some((Some(_), _))) {
+            if !matches!(before, Some((Some(_), _, _))) {
                 note_gap.execute(params![
                     plant_id,
                     day,
@@ -546,20 +559,27 @@ fn backfill(
             continue;
         };
         let revised = match before {
-            None | Some((None, _)) => {
+            None | Some((None, _, _)) => {
                 counts.filled += 1;
                 false
             }
-            Some((Some(old), source)) if (old - energy).abs() <= SAME_ENERGY_KWH => {
+            Some((Some(old), source, fetched)) if (old - energy).abs() <= SAME_ENERGY_KWH => {
                 if source == DaySource::Backfill {
-                    // The same figure again: nothing to write (idempotent per plant and day).
+                    // The same figure again: nothing to write (idempotent), unless this
+                    // fetch makes a figure that was not final yet final. Then its fetch time
+                    // moves on, or the day would be asked again at every sync.
+                    let day_of = vendor_day.day;
+                    if !is_final(zone, day_of, fetched) && is_final(zone, day_of, fetched_at) {
+                        offered += 1;
+                        refetched.execute(params![plant_id, day, fetched_at, offered])?;
+                    }
                     clear_gap.execute(params![plant_id, day])?;
                     continue;
                 }
                 counts.confirmed += 1;
                 false
             }
-            Some((Some(_), _)) => {
+            Some((Some(_), _, _)) => {
                 counts.revised += 1;
                 true
             }
@@ -973,6 +993,7 @@ mod tests {
                     vd("2026-11-30", None),
                 ],
                 fetched,
+                KOLKATA,
             )
             .await
             .unwrap();
@@ -981,11 +1002,15 @@ mod tests {
             BackfillCounts { filled: 1, revised: 1, confirmed: 0, no_data: 1, unknown_plants: 0 }
         );
         // The same answer again changes nothing; a changed one is a revision.
-        let again =
-            store.record_backfill(v, vec![vd("2026-11-28", Some(20.0))], fetched).await.unwrap();
+        let again = store
+            .record_backfill(v, vec![vd("2026-11-28", Some(20.0))], fetched, KOLKATA)
+            .await
+            .unwrap();
         assert_eq!(again, BackfillCounts::default());
-        let changed =
-            store.record_backfill(v, vec![vd("2026-11-28", Some(21.0))], fetched).await.unwrap();
+        let changed = store
+            .record_backfill(v, vec![vd("2026-11-28", Some(21.0))], fetched, KOLKATA)
+            .await
+            .unwrap();
         assert_eq!(changed.revised, 1);
         // A late live reading of a backfilled day does not undo the portal's figure.
         sync(
@@ -1009,7 +1034,10 @@ mod tests {
         assert_eq!(gaps.len(), 1);
         assert_eq!((gaps[0].day, gaps[0].state), (day("2026-11-30"), GapState::NoData));
         // The day filled later clears its gap.
-        store.record_backfill(v, vec![vd("2026-11-30", Some(7.0))], fetched).await.unwrap();
+        store
+            .record_backfill(v, vec![vd("2026-11-30", Some(7.0))], fetched, KOLKATA)
+            .await
+            .unwrap();
         assert!(
             store
                 .history_gaps(HistoryScope::All, day("2026-11-01"), day("2026-12-31"))
@@ -1026,6 +1054,7 @@ mod tests {
                     energy_kwh: Some(1.0),
                 }],
                 fetched,
+                KOLKATA,
             )
             .await
             .unwrap();
@@ -1073,6 +1102,7 @@ mod tests {
                     vd("b", "2026-11-23", None),
                 ],
                 ts(now),
+                KOLKATA,
             )
             .await
             .unwrap();
@@ -1115,7 +1145,10 @@ mod tests {
             ]
         );
         // "No data" rests for a while, then is asked again, at most three times.
-        store.record_backfill(v, vec![vd("a", "2026-11-24", None)], ts(now)).await.unwrap();
+        store
+            .record_backfill(v, vec![vd("a", "2026-11-24", None)], ts(now), KOLKATA)
+            .await
+            .unwrap();
         let soon =
             store.history_gaps_to_fill(v, 7, ts("2026-12-01T10:00:00Z"), KOLKATA).await.unwrap();
 
@@ -1127,7 +1160,10 @@ mod tests {
             store.history_gaps_to_fill(v, 8, ts("2026-12-02T08:00:00Z"), KOLKATA).await.unwrap();
         assert!(a_gaps(&next_day).contains(&day("2026-11-24")), "asked again a day later");
         for _ in 0..2 {
-            store.record_backfill(v, vec![vd("a", "2026-11-24", None)], ts(now)).await.unwrap();
+            store
+                .record_backfill(v, vec![vd("a", "2026-11-24", None)], ts(now), KOLKATA)
+                .await
+                .unwrap();
         }
         let later =
             store.history_gaps_to_fill(v, 30, ts("2026-12-10T08:00:00Z"), KOLKATA).await.unwrap();
@@ -1215,10 +1251,13 @@ mod tests {
             day: day("2026-11-30"),
             energy_kwh: Some(12.0),
         };
-        store.record_backfill(v, vec![vd.clone()], ts("2026-12-01T08:00:00Z")).await.unwrap();
+        store
+            .record_backfill(v, vec![vd.clone()], ts("2026-12-01T08:00:00Z"), KOLKATA)
+            .await
+            .unwrap();
         let (third, counter) = seq_of();
         assert!(third > second && counter >= third, "{third} {counter}");
-        store.record_backfill(v, vec![vd], ts("2026-12-01T09:00:00Z")).await.unwrap();
+        store.record_backfill(v, vec![vd], ts("2026-12-01T09:00:00Z"), KOLKATA).await.unwrap();
         assert_eq!(seq_of().0, third, "the same figure again changes nothing");
     }
 
@@ -1235,7 +1274,7 @@ mod tests {
             day: day("2026-11-30"),
             energy_kwh: Some(5.0),
         };
-        store.record_backfill(v, vec![vd.clone()], ts(now)).await.unwrap();
+        store.record_backfill(v, vec![vd.clone()], ts(now), KOLKATA).await.unwrap();
         let asked =
             |gaps: Vec<PlantGaps>| gaps.into_iter().flat_map(|g| g.days).collect::<Vec<_>>();
         // Not at every sync before a final figure can be had...
@@ -1247,11 +1286,61 @@ mod tests {
             store.history_gaps_to_fill(v, 2, ts("2026-12-02T07:00:00Z"), KOLKATA).await.unwrap();
         assert_eq!(asked(next), [day("2026-11-30"), day("2026-12-01")]);
         let revised = VendorDay { energy_kwh: Some(5.5), ..vd };
-        let counts =
-            store.record_backfill(v, vec![revised], ts("2026-12-02T07:00:00Z")).await.unwrap();
+        let counts = store
+            .record_backfill(v, vec![revised], ts("2026-12-02T07:00:00Z"), KOLKATA)
+            .await
+            .unwrap();
         assert_eq!(counts.revised, 1);
         let after =
             store.history_gaps_to_fill(v, 2, ts("2026-12-02T08:00:00Z"), KOLKATA).await.unwrap();
         assert_eq!(asked(after), [day("2026-12-01")], "fetched a day after its end: final");
+    }
+
+    /// The same figure asked once more (it was fetched before it could be final) is final
+    /// now: its fetch time moves on, so the day is not asked at every later sync; a final
+    /// figure arriving again writes nothing.
+    #[tokio::test]
+    async fn the_same_figure_asked_once_more_is_final_and_not_asked_again() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let now = "2026-12-01T08:00:00Z";
+        sync(&store, v, vec![reading("a", None, now, Some(1.0), None)], now).await;
+        let vd = VendorDay {
+            vendor_plant_id: "a".into(),
+            day: day("2026-11-30"),
+            energy_kwh: Some(5.0),
+        };
+        store.record_backfill(v, vec![vd.clone()], ts(now), KOLKATA).await.unwrap();
+        let asked =
+            |gaps: Vec<PlantGaps>| gaps.into_iter().flat_map(|g| g.days).collect::<Vec<_>>();
+        let later = ts("2026-12-02T07:00:00Z");
+        let next = store.history_gaps_to_fill(v, 2, later, KOLKATA).await.unwrap();
+        assert_eq!(asked(next), [day("2026-11-30"), day("2026-12-01")]);
+        let counts = store.record_backfill(v, vec![vd.clone()], later, KOLKATA).await.unwrap();
+        assert_eq!((counts.revised, counts.filled, counts.confirmed), (0, 0, 0));
+        let after = ts("2026-12-02T08:00:00Z");
+        let again = store.history_gaps_to_fill(v, 2, after, KOLKATA).await.unwrap();
+        assert_eq!(asked(again), [day("2026-12-01")], "the 30th is final now");
+
+        let stamp = |store: &Store| {
+            let store = store.clone();
+            async move {
+                store
+                    .read(|conn| {
+                        Ok(conn.query_row(
+                            "SELECT last_reading_at || ' ' || change_seq FROM plant_days
+                             WHERE day = '2026-11-30'",
+                            [],
+                            |r| r.get::<_, String>(0),
+                        )?)
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        let before = stamp(&store).await;
+        assert!(before.starts_with("2026-12-02T07:00:00.000Z "), "{before}");
+        store.record_backfill(v, vec![vd], ts("2026-12-05T07:00:00Z"), KOLKATA).await.unwrap();
+        assert_eq!(stamp(&store).await, before, "a final figure again changes nothing");
     }
 }

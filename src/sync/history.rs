@@ -85,7 +85,7 @@ pub(super) async fn backfill(
             return None;
         }
     };
-    let request = request_for(&gaps);
+    let request = request_for(&gaps, now);
     let mut outcome = BackfillOutcome {
         plants: gaps.len(),
         days_asked: gaps.iter().map(|g| g.days.len()).sum(),
@@ -94,7 +94,7 @@ pub(super) async fn backfill(
     debug!(plants = outcome.plants, days = outcome.days_asked, "asking the portal's history");
     match client.daily_history(session, &request).await {
         Ok(reply) => {
-            let (days, dropped) = keep_asked(reply.days, &gaps, &request, now);
+            let (days, dropped) = keep_asked(reply.days, &gaps, &request);
             if dropped > 0 {
                 info!(
                     rows = dropped,
@@ -104,7 +104,7 @@ pub(super) async fn backfill(
             for warning in reply.warnings.iter().take(3) {
                 info!("history: {warning}");
             }
-            match engine.store.record_backfill(vendor_id, days, now).await {
+            match engine.store.record_backfill(vendor_id, days, now, settings.zone).await {
                 Ok(counts) => outcome.counts = counts,
                 Err(e) => {
                     warn!("could not store the portal's history: {e}");
@@ -141,7 +141,7 @@ pub(super) async fn backfill(
 /// One request covering every gap: the plants in the order found (oldest gap first) and the
 /// span from the oldest gap to the newest. Days inside the span that are no gap of a plant
 /// come back too and only confirm what is stored.
-fn request_for(gaps: &[PlantGaps]) -> HistoryRequest {
+fn request_for(gaps: &[PlantGaps], asked_at: Timestamp) -> HistoryRequest {
     let days = gaps.iter().flat_map(|g| g.days.iter().copied());
     let (from, to) =
         days.fold((NaiveDate::MAX, NaiveDate::MIN), |(lo, hi), d| (lo.min(d), hi.max(d)));
@@ -152,6 +152,7 @@ fn request_for(gaps: &[PlantGaps]) -> HistoryRequest {
             .collect(),
         from,
         to,
+        asked_at,
     }
 }
 
@@ -162,10 +163,10 @@ fn keep_asked(
     days: Vec<VendorDay>,
     gaps: &[PlantGaps],
     request: &HistoryRequest,
-    now: Timestamp,
 ) -> (Vec<VendorDay>, usize) {
+    let now = &request.asked_at;
     let today: HashMap<&str, NaiveDate> =
-        gaps.iter().map(|g| (g.vendor_plant_id.as_str(), g.zone.local_date(&now))).collect();
+        gaps.iter().map(|g| (g.vendor_plant_id.as_str(), g.zone.local_date(now))).collect();
     let mut seen = HashSet::new();
     let total = days.len();
     let kept: Vec<VendorDay> = days
@@ -242,7 +243,7 @@ mod tests {
         let utc = PlantZone::Named(chrono_tz::UTC);
         let found =
             [gaps("a", utc, &["2026-11-03", "2026-11-04"]), gaps("b", utc, &["2026-11-20"])];
-        let request = request_for(&found);
+        let request = request_for(&found, Timestamp::now());
         assert_eq!((request.from, request.to), (day("2026-11-03"), day("2026-11-20")));
         let ids: Vec<&str> = request.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
@@ -272,8 +273,7 @@ mod tests {
                 row("in", "2026-10-01", Some(1.0)), // outside the span
             ],
             &found,
-            &request_for(&found),
-            now,
+            &request_for(&found, now),
         );
         assert_eq!(kept, vec![row("in", "2026-12-01", Some(4.0)), row("utc", "2026-11-30", None)]);
         assert_eq!(dropped, 5);

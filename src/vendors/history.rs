@@ -31,6 +31,10 @@ pub struct HistoryRequest {
     pub from: NaiveDate,
     /// Last day asked (inclusive); never today (the engine asks only finished days).
     pub to: NaiveDate,
+    /// When the engine asked, by its clock: a day is finished when it lies before its
+    /// plant's local day at this time. The adapters judge the rows by it, not by their own
+    /// clock, so the engine and the adapter agree on which days are finished.
+    pub asked_at: Timestamp,
 }
 
 /// One day's energy as a portal's history gives it.
@@ -71,10 +75,12 @@ impl HistoryRequest {
 }
 
 impl HistoryReply {
-    /// Keeps `day` when it is a finished day of its plant at `now` (before the plant's
-    /// local today: today's figure is partial, later days cannot be known). A plant not
-    /// asked about is kept too (the engine drops it).
-    pub fn keep(&mut self, request: &HistoryRequest, day: VendorDay, now: &Timestamp) {
+    /// Keeps `day` when it is a finished day of its plant when the request was made
+    /// ([`HistoryRequest::asked_at`]: before the plant's local today, whose figure is
+    /// partial; later days cannot be known). A plant not asked about is kept too (the
+    /// engine drops it).
+    pub fn keep(&mut self, request: &HistoryRequest, day: VendorDay) {
+        let now = &request.asked_at;
         let finished =
             request.zone_of(&day.vendor_plant_id).is_none_or(|zone| day.day < zone.local_date(now));
         if finished {
@@ -232,17 +238,17 @@ mod tests {
     #[test]
     fn only_finished_days_are_kept() {
         let zone: PlantZone = "Asia/Shanghai".parse().unwrap();
+        // 2024-05-10 17:00 UTC is already 05-11 01:00 in Shanghai: the 10th is finished.
         let request = HistoryRequest {
             plants: vec![HistoryPlant { vendor_plant_id: "1".into(), zone }],
             from: day("2024-05-01"),
             to: day("2024-05-10"),
+            asked_at: "2024-05-10T17:00:00Z".parse().unwrap(),
         };
-        // 2024-05-10 17:00 UTC is already 05-11 01:00 in Shanghai: the 10th is finished.
-        let now: Timestamp = "2024-05-10T17:00:00Z".parse().unwrap();
         let mut reply = HistoryReply::default();
         for d in ["2024-05-10", "2024-05-11", "2024-05-12"] {
             let row = VendorDay { vendor_plant_id: "1".into(), day: day(d), energy_kwh: Some(1.0) };
-            reply.keep(&request, row, &now);
+            reply.keep(&request, row);
         }
         assert_eq!(reply.days.len(), 1);
         assert_eq!(reply.days[0].day, day("2024-05-10"));

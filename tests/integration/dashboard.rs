@@ -148,7 +148,15 @@ async fn seeded(
         day: yesterday,
         energy_kwh: Some(4321.5),
     };
-    store.record_backfill(plant.vendor_id, vec![day], Timestamp::now()).await.unwrap();
+    store
+        .record_backfill(
+            plant.vendor_id,
+            vec![day],
+            Timestamp::now(),
+            plantsync::domain::PlantZone::Named(chrono_tz::Asia::Kolkata),
+        )
+        .await
+        .unwrap();
     (sandbox, org, plant.id)
 }
 

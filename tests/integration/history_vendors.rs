@@ -153,6 +153,7 @@ fn request(
             .collect(),
         from,
         to,
+        asked_at: plantsync::domain::Timestamp::now(),
     }
 }
 

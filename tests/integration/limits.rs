@@ -2,11 +2,11 @@
 //! SolarEdge's quota spent by the portal's word, refused static keys probed again at a
 //! backoff (passwords never), FusionSolar's minimum intervals across processes.
 
-use crate::sync::{Harness, fast_settings};
-use plantsync::domain::{RunKind, RunStatus, Timestamp, VendorKind};
+use crate::sync::{Harness, TestClock, fast_settings};
+use plantsync::domain::{RunKind, RunStatus, VendorKind};
 use plantsync::simulator::{AccountSpec, Endpoint, Faults};
 use plantsync::sync::Engine;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 fn faulty(kind: VendorKind, plants: usize, faults: Faults) -> AccountSpec {
     AccountSpec { faults, ..AccountSpec::new(kind, plants, 1) }
@@ -15,30 +15,6 @@ fn faulty(kind: VendorKind, plants: usize, faults: Faults) -> AccountSpec {
 /// Every call the simulator counted for account `index`.
 fn calls(h: &Harness, index: usize) -> u64 {
     Endpoint::ALL.iter().map(|&e| h.sim.requests(index, e)).sum()
-}
-
-/// A wall clock the test moves: an hour passes without sleeping an hour.
-#[derive(Clone)]
-struct TestClock(Arc<Mutex<Timestamp>>);
-
-impl TestClock {
-    fn new() -> Self {
-        Self(Arc::new(Mutex::new(Timestamp::now())))
-    }
-    fn advance(&self, minutes: i64) {
-        let mut now = self.0.lock().unwrap();
-        let moved = now.as_datetime() + chrono::Duration::minutes(minutes);
-        *now = Timestamp::from_datetime(&moved);
-    }
-    fn engine(&self, h: &Harness) -> Arc<Engine> {
-        let clock = self.0.clone();
-        Engine::with_clock(
-            h.store.clone(),
-            fast_settings(),
-            Arc::new(move || *clock.lock().unwrap()),
-        )
-        .unwrap()
-    }
 }
 
 /// SolarEdge answers 429 for a spent day before our count reaches 300 (another client on

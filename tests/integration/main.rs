@@ -10,6 +10,7 @@ mod config;
 mod dashboard;
 mod files;
 mod fuzz;
+mod history;
 mod history_vendors;
 mod hostile;
 mod installers;

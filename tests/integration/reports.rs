@@ -140,12 +140,18 @@ fn seed_month(sandbox: &Sandbox) {
                     backfill(7, None, "b"),
                 ],
                 fetched,
+                plantsync::domain::PlantZone::Named(chrono_tz::Asia::Kolkata),
             )
             .await
             .unwrap();
         assert_eq!((first.revised, first.filled, first.no_data), (1, 1, 1), "{first:?}");
         let again = store
-            .record_backfill(VendorId(1), vec![backfill(10, Some(REVISED_2), "a")], fetched)
+            .record_backfill(
+                VendorId(1),
+                vec![backfill(10, Some(REVISED_2), "a")],
+                fetched,
+                plantsync::domain::PlantZone::Named(chrono_tz::Asia::Kolkata),
+            )
             .await
             .unwrap();
         assert_eq!(again.revised, 1, "{again:?}");

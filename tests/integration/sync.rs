@@ -5,12 +5,12 @@ use plantsync::domain::{
     AlertStatus, CredentialField, Credentials, NewOrganization, NewVendor, RunKind, RunSource,
     RunStatus, VendorKind,
 };
-use plantsync::domain::{RunReport, RunRequest};
+use plantsync::domain::{RunReport, RunRequest, Timestamp};
 use plantsync::simulator::{AccountSpec, Endpoint, Faults, Simulator, SimulatorConfig, Trigger};
 use plantsync::store::{AlertFilter, PlantFilter, Selection, Store, VendorPatch};
 use plantsync::sync::{Engine, EngineSettings, Progress};
 use plantsync::vendors::{HttpSettings, RetryPolicy};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A data dir, a simulator and an engine wired together: one vendor per account, named
@@ -49,6 +49,41 @@ pub fn fast_settings() -> EngineSettings {
 pub fn no_backfill() -> EngineSettings {
     let history = plantsync::sync::HistorySettings { backfill_days: 0, ..Default::default() };
     EngineSettings { history, ..fast_settings() }
+}
+
+/// A wall clock the test moves: an hour passes without sleeping an hour.
+#[derive(Clone)]
+pub struct TestClock(pub Arc<Mutex<Timestamp>>);
+
+impl TestClock {
+    /// A clock at the real now.
+    pub fn new() -> Self {
+        Self::at(Timestamp::now())
+    }
+    /// A clock at `now`.
+    pub fn at(now: Timestamp) -> Self {
+        Self(Arc::new(Mutex::new(now)))
+    }
+    /// The clock's time.
+    pub fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+    pub fn advance(&self, minutes: i64) {
+        let mut now = self.0.lock().unwrap();
+        let moved = now.as_datetime() + chrono::Duration::minutes(minutes);
+        *now = Timestamp::from_datetime(&moved);
+    }
+    /// An engine on `h`'s store with [`fast_settings`] that takes this clock as its wall
+    /// clock.
+    pub fn engine(&self, h: &Harness) -> Arc<Engine> {
+        self.engine_with(h, fast_settings())
+    }
+    /// An engine on `h`'s store with `settings` that takes this clock as its wall clock.
+    pub fn engine_with(&self, h: &Harness, settings: EngineSettings) -> Arc<Engine> {
+        let clock = self.0.clone();
+        Engine::with_clock(h.store.clone(), settings, Arc::new(move || *clock.lock().unwrap()))
+            .unwrap()
+    }
 }
 
 pub fn credentials_of(sim: &Simulator, index: usize) -> Credentials {

@@ -46,7 +46,15 @@ async fn backfill(site: &Sandbox, vendor: i64, plants: usize, days: &[&str], bas
             })
         })
         .collect();
-    store.record_backfill(VendorId(vendor), rows, Timestamp::now()).await.unwrap();
+    store
+        .record_backfill(
+            VendorId(vendor),
+            rows,
+            Timestamp::now(),
+            plantsync::domain::PlantZone::Named(chrono_tz::Asia::Kolkata),
+        )
+        .await
+        .unwrap();
     closed(store);
 }
 
@@ -73,7 +81,7 @@ async fn the_daily_rows_travel_and_a_revised_day_alone_goes_next() {
     let today = local_count(&site, "plant_days");
     assert!(today > 0, "the sync wrote today's live rows");
     assert!(local_count(&site, "power_samples") > 0, "and power samples");
-    backfill(&site, 1, 3, &["2026-11-20", "2026-11-21"], 10.5).await;
+    backfill(&site, 1, 3, &["2025-11-20", "2025-11-21"], 10.5).await;
     let days = local_count(&site, "plant_days");
     assert_eq!(days, today + 6);
     // A central database whose sessions spell dates day-first.
@@ -110,12 +118,12 @@ async fn the_daily_rows_travel_and_a_revised_day_alone_goes_next() {
             "SELECT to_char(day, 'YYYY-MM-DD'), energy_kwh, source, revisions, is_active,
                     source_version
              FROM plantsync.plant_days WHERE vendor_id = 1 AND vendor_plant_id = $1
-             AND day = DATE '2026-11-21'",
+             AND day = DATE '2025-11-21'",
             &[first],
         )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, String>(0), "2026-11-21");
+    assert_eq!(row.get::<_, String>(0), "2025-11-21");
     assert_eq!(row.get::<_, f64>(1), 11.5);
     assert_eq!(row.get::<_, String>(2), "backfill");
     assert_eq!(row.get::<_, i64>(3), 0);
@@ -124,7 +132,7 @@ async fn the_daily_rows_travel_and_a_revised_day_alone_goes_next() {
         &site.db(),
         &format!(
             "SELECT d.change_seq FROM plant_days d JOIN plants p ON p.id = d.plant_id
-             WHERE p.vendor_id = 1 AND p.vendor_plant_id = '{first}' AND d.day = '2026-11-21'"
+             WHERE p.vendor_id = 1 AND p.vendor_plant_id = '{first}' AND d.day = '2025-11-21'"
         ),
     )
     .trim()
@@ -143,12 +151,17 @@ async fn the_daily_rows_travel_and_a_revised_day_alone_goes_next() {
     // The portal revises one day of one plant: that day alone travels.
     let revised = |energy: f64| VendorDay {
         vendor_plant_id: first.clone(),
-        day: day("2026-11-21"),
+        day: day("2025-11-21"),
         energy_kwh: Some(energy),
     };
     let record = async |energy: f64| {
         let store = Store::open(site.db()).unwrap();
-        let counts = store.record_backfill(VendorId(1), vec![revised(energy)], Timestamp::now());
+        let counts = store.record_backfill(
+            VendorId(1),
+            vec![revised(energy)],
+            Timestamp::now(),
+            plantsync::domain::PlantZone::Named(chrono_tz::Asia::Kolkata),
+        );
         let counts = counts.await.unwrap();
         closed(store);
         counts
@@ -162,7 +175,7 @@ async fn the_daily_rows_travel_and_a_revised_day_alone_goes_next() {
     let row = central
         .query_one(
             "SELECT energy_kwh, revisions FROM plantsync.plant_days
-             WHERE vendor_id = 1 AND vendor_plant_id = $1 AND day = DATE '2026-11-21'",
+             WHERE vendor_id = 1 AND vendor_plant_id = $1 AND day = DATE '2025-11-21'",
             &[first],
         )
         .await
@@ -185,8 +198,8 @@ async fn the_daily_rows_travel_and_a_revised_day_alone_goes_next() {
 async fn a_vendor_removed_locally_marks_its_days_deleted_centrally() {
     let sim = simulator().await;
     let (site, url) = site_with_central(&sim).await;
-    backfill(&site, 1, 4, &["2026-11-25"], 3.0).await;
-    backfill(&site, 2, 2, &["2026-11-25"], 4.0).await;
+    backfill(&site, 1, 4, &["2025-11-25"], 3.0).await;
+    backfill(&site, 2, 2, &["2025-11-25"], 4.0).await;
     push(&site, &url, &[]);
     let days_of = |vendor: i64| -> i64 {
         sqlite3(
@@ -234,7 +247,7 @@ async fn a_vendor_removed_locally_marks_its_days_deleted_centrally() {
 async fn an_offline_bundle_carries_the_days_and_an_older_one_still_imports() {
     let sim = simulator().await;
     let (site, url) = site_with_central(&sim).await;
-    backfill(&site, 1, 2, &["2026-11-28", "2026-11-29"], 7.0).await;
+    backfill(&site, 1, 2, &["2025-11-28", "2025-11-29"], 7.0).await;
     let days = local_count(&site, "plant_days");
     let carried = tempfile::tempdir().unwrap();
     let file = carried.path().join("site.bundle");

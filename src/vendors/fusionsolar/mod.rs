@@ -57,7 +57,7 @@ use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, VendorClient,
     VendorError, Work, may_have_left,
 };
-use crate::domain::{Credentials, Timestamp, Token, VendorKind};
+use crate::domain::{Credentials, Token, VendorKind};
 use chrono::{Datelike, NaiveDate};
 use client::Client;
 use serde_json::{Value, json};
@@ -430,7 +430,6 @@ impl VendorClient for FusionSolar {
         session: &Session,
         request: &HistoryRequest,
     ) -> Result<HistoryReply, VendorError> {
-        let now = Timestamp::now();
         let mut reply = HistoryReply::default();
         let codes: Vec<&str> = request.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
         let calls: Vec<(NaiveDate, &[&str])> = history::months(request.from, request.to)
@@ -485,7 +484,7 @@ impl VendorClient for FusionSolar {
             for row in rows {
                 match decode_row(row.get(), |row, _| convert::kpi_day(row, |c| request.zone_of(c)))
                 {
-                    Ok(day) => reply.keep(request, day, &now),
+                    Ok(day) => reply.keep(request, day),
                     Err(reason) => reply.warnings.push(format!("{what}: {reason}")),
                 }
             }

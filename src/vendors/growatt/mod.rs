@@ -43,7 +43,7 @@ use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
     VendorClient, VendorError, Work,
 };
-use crate::domain::{Credentials, Timestamp, Token, VendorKind};
+use crate::domain::{Credentials, Token, VendorKind};
 use chrono::NaiveDate;
 use client::Client;
 use std::time::Duration;
@@ -301,7 +301,6 @@ impl VendorClient for Growatt {
         session: &Session,
         request: &HistoryRequest,
     ) -> Result<HistoryReply, VendorError> {
-        let now = Timestamp::now();
         let mut reply = HistoryReply::default();
         let calls: Vec<((NaiveDate, NaiveDate), &str)> = request
             .windows(ENERGY_DAYS)
@@ -369,7 +368,7 @@ impl VendorClient for Growatt {
             answered += 1;
             for row in rows {
                 match decode_row(row.get(), |row, _| convert::energy_day(id, row)) {
-                    Ok(day) => reply.keep(request, day, &now),
+                    Ok(day) => reply.keep(request, day),
                     Err(reason) => reply.warnings.push(format!("{what}: {reason}")),
                 }
             }

@@ -432,7 +432,6 @@ impl VendorClient for SolarEdge {
         session: &Session,
         request: &HistoryRequest,
     ) -> Result<HistoryReply, VendorError> {
-        let now = Timestamp::now();
         let mut reply = HistoryReply::default();
         let ids: Vec<&str> = request.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
         let calls: Vec<((NaiveDate, NaiveDate), &[&str])> = request
@@ -485,7 +484,7 @@ impl VendorClient for SolarEdge {
             answered += 1;
             reply.warnings.extend(warnings);
             for day in series {
-                reply.keep(request, day, &now);
+                reply.keep(request, day);
             }
         }
         Ok(reply)

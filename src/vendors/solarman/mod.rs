@@ -360,7 +360,6 @@ impl VendorClient for Solarman {
         session: &Session,
         request: &HistoryRequest,
     ) -> Result<HistoryReply, VendorError> {
-        let now = Timestamp::now();
         let mut reply = HistoryReply::default();
         let calls: Vec<((NaiveDate, NaiveDate), &str)> = request
             .windows(HISTORY_DAYS)
@@ -402,7 +401,7 @@ impl VendorClient for Solarman {
             answered += 1;
             for row in rows {
                 match decode_row(row.get(), |item, _| convert::history_day(id, item)) {
-                    Ok(day) => reply.keep(request, day, &now),
+                    Ok(day) => reply.keep(request, day),
                     Err(reason) => reply.warnings.push(format!("station {id}: {reason}")),
                 }
             }

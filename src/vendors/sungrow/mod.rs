@@ -131,7 +131,6 @@ impl VendorClient for Sungrow {
         session: &Session,
         request: &HistoryRequest,
     ) -> Result<HistoryReply, VendorError> {
-        let now = Timestamp::now();
         let mut reply = HistoryReply::default();
         let ids: Vec<&str> = request.plants.iter().map(|p| p.vendor_plant_id.as_str()).collect();
         let calls: Vec<((NaiveDate, NaiveDate), &[&str])> = request
@@ -188,7 +187,7 @@ impl VendorClient for Sungrow {
                 };
                 for row in rows {
                     match decode_row(row.get(), |row, _| convert::history_day(&ps_id, row)) {
-                        Ok(day) => reply.keep(request, day, &now),
+                        Ok(day) => reply.keep(request, day),
                         Err(reason) => {
                             reply.warnings.push(format!("plant {}: {reason}", excerpt(&ps_id)))
                         }
