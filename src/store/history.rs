@@ -325,7 +325,7 @@ impl Store {
     /// The past days of `vendor_id`'s active plants the backfill should ask for: the `days`
     /// local days before each plant's today (in its zone, else `fallback`) that have no
     /// final portal figure yet (none, or one fetched within a day of the day's end: see
-    /// [`is_final`]), except those the portal recently said it has no data for or cannot
+    /// `is_final`), except those the portal recently said it has no data for or cannot
     /// fill. Plants with the oldest gap first.
     pub async fn history_gaps_to_fill(
         &self,
@@ -1261,22 +1261,33 @@ mod tests {
         assert_eq!(seq_of().0, third, "the same figure again changes nothing");
     }
 
-    /// Yesterday's figure, fetched today, is asked once more the next day (portals revise
-    /// days while late uploads arrive); fetched then, it is final.
-    #[tokio::test]
-    async fn a_figure_fetched_within_a_day_of_its_end_is_asked_once_more() {
-        let (_dir, store) = temp_store();
-        let v = vendor(&store).await;
+    /// Plant "a" of a new vendor, synced on 1 December 08:00 UTC, and its 30 November
+    /// figure (5 kWh) fetched then, before it can be final (the 30th ends at 18:30 UTC in
+    /// Kolkata).
+    async fn yesterdays_figure_fetched(store: &Store) -> (VendorId, VendorDay) {
+        let v = vendor(store).await;
         let now = "2026-12-01T08:00:00Z";
-        sync(&store, v, vec![reading("a", None, now, Some(1.0), None)], now).await;
+        sync(store, v, vec![reading("a", None, now, Some(1.0), None)], now).await;
         let vd = VendorDay {
             vendor_plant_id: "a".into(),
             day: day("2026-11-30"),
             energy_kwh: Some(5.0),
         };
         store.record_backfill(v, vec![vd.clone()], ts(now), KOLKATA).await.unwrap();
-        let asked =
-            |gaps: Vec<PlantGaps>| gaps.into_iter().flat_map(|g| g.days).collect::<Vec<_>>();
+        (v, vd)
+    }
+
+    /// The days of `gaps`, in order.
+    fn asked(gaps: Vec<PlantGaps>) -> Vec<NaiveDate> {
+        gaps.into_iter().flat_map(|g| g.days).collect()
+    }
+
+    /// Yesterday's figure, fetched today, is asked once more the next day (portals revise
+    /// days while late uploads arrive); fetched then, it is final.
+    #[tokio::test]
+    async fn a_figure_fetched_within_a_day_of_its_end_is_asked_once_more() {
+        let (_dir, store) = temp_store();
+        let (v, vd) = yesterdays_figure_fetched(&store).await;
         // Not at every sync before a final figure can be had...
         let soon =
             store.history_gaps_to_fill(v, 2, ts("2026-12-01T12:00:00Z"), KOLKATA).await.unwrap();
@@ -1302,17 +1313,7 @@ mod tests {
     #[tokio::test]
     async fn the_same_figure_asked_once_more_is_final_and_not_asked_again() {
         let (_dir, store) = temp_store();
-        let v = vendor(&store).await;
-        let now = "2026-12-01T08:00:00Z";
-        sync(&store, v, vec![reading("a", None, now, Some(1.0), None)], now).await;
-        let vd = VendorDay {
-            vendor_plant_id: "a".into(),
-            day: day("2026-11-30"),
-            energy_kwh: Some(5.0),
-        };
-        store.record_backfill(v, vec![vd.clone()], ts(now), KOLKATA).await.unwrap();
-        let asked =
-            |gaps: Vec<PlantGaps>| gaps.into_iter().flat_map(|g| g.days).collect::<Vec<_>>();
+        let (v, vd) = yesterdays_figure_fetched(&store).await;
         let later = ts("2026-12-02T07:00:00Z");
         let next = store.history_gaps_to_fill(v, 2, later, KOLKATA).await.unwrap();
         assert_eq!(asked(next), [day("2026-11-30"), day("2026-12-01")]);
