@@ -12,7 +12,7 @@
 use super::Engine;
 use crate::domain::{PlantZone, Timestamp, plausible};
 use crate::store::{BackfillCounts, PlantGaps, SyncTarget};
-use crate::vendors::history::{HistoryPlant, HistoryRequest, VendorDay};
+use crate::vendors::history::{Answered, HistoryPlant, HistoryRequest, VendorDay};
 use crate::vendors::{Session, VendorClient, VendorError};
 use chrono::NaiveDate;
 use std::collections::{HashMap, HashSet};
@@ -94,7 +94,8 @@ pub(super) async fn backfill(
     debug!(plants = outcome.plants, days = outcome.days_asked, "asking the portal's history");
     match client.daily_history(session, &request).await {
         Ok(reply) => {
-            let (days, dropped) = keep_asked(reply.days, &gaps, &request);
+            let (mut days, dropped) = keep_asked(reply.days, &gaps, &request);
+            days.extend(left_out(&days, &gaps, &reply.answered));
             if dropped > 0 {
                 info!(
                     rows = dropped,
@@ -156,9 +157,11 @@ fn request_for(gaps: &[PlantGaps], asked_at: Timestamp) -> HistoryRequest {
     }
 }
 
-/// The rows of a reply that answer what was asked: a plant asked about, a finished day of
-/// its own (never its today, whose figure is partial) within the span, an energy a plant
-/// can make in a day. Returns them and how many others were dropped.
+/// The rows of a reply that answer what was asked: a gap of a plant asked about (the span
+/// covers other plants' gaps too: their already-final days are not written again, nor a
+/// resting "no data" day counted as asked), a finished day of its own (never its today,
+/// whose figure is partial), an energy a plant can make in a day. Returns them and how many
+/// others were dropped.
 fn keep_asked(
     days: Vec<VendorDay>,
     gaps: &[PlantGaps],
@@ -167,6 +170,10 @@ fn keep_asked(
     let now = &request.asked_at;
     let today: HashMap<&str, NaiveDate> =
         gaps.iter().map(|g| (g.vendor_plant_id.as_str(), g.zone.local_date(now))).collect();
+    let asked: HashSet<(&str, NaiveDate)> = gaps
+        .iter()
+        .flat_map(|g| g.days.iter().map(move |d| (g.vendor_plant_id.as_str(), *d)))
+        .collect();
     let mut seen = HashSet::new();
     let total = days.len();
     let kept: Vec<VendorDay> = days
@@ -174,6 +181,7 @@ fn keep_asked(
         .filter(|d| {
             today.get(d.vendor_plant_id.as_str()).is_some_and(|today| d.day < *today)
                 && (request.from..=request.to).contains(&d.day)
+                && asked.contains(&(d.vendor_plant_id.as_str(), d.day))
                 && d.energy_kwh.is_none_or(|e| {
                     e.is_finite() && (0.0..=plausible::MAX_DAILY_ENERGY_KWH).contains(&e)
                 })
@@ -182,6 +190,20 @@ fn keep_asked(
         .collect();
     let dropped = total - kept.len();
     (kept, dropped)
+}
+
+/// The gap days a call the portal answered covered but returned no row for: the portal's
+/// "no data" (Solarman, Sungrow and Growatt leave such days out, FusionSolar's rows start at
+/// the grid connection), noted as such so they rest instead of being asked at every sync.
+fn left_out(kept: &[VendorDay], gaps: &[PlantGaps], answered: &[Answered]) -> Vec<VendorDay> {
+    let returned: HashSet<(&str, NaiveDate)> =
+        kept.iter().map(|d| (d.vendor_plant_id.as_str(), d.day)).collect();
+    gaps.iter()
+        .flat_map(|g| g.days.iter().map(move |day| (g.vendor_plant_id.as_str(), *day)))
+        .filter(|(plant, day)| !returned.contains(&(*plant, *day)))
+        .filter(|(plant, day)| answered.iter().any(|call| call.covers(plant, *day)))
+        .map(|(plant, day)| VendorDay { vendor_plant_id: plant.to_owned(), day, energy_kwh: None })
+        .collect()
 }
 
 impl Engine {
@@ -255,8 +277,11 @@ mod tests {
         let now: Timestamp = "2026-12-01T20:00:00Z".parse().unwrap();
         let kolkata = PlantZone::Named(chrono_tz::Asia::Kolkata);
         let utc = PlantZone::Named(chrono_tz::UTC);
-        let found =
-            [gaps("in", kolkata, &["2026-11-30", "2026-12-01"]), gaps("utc", utc, &["2026-11-30"])];
+        let found = [
+            gaps("in", kolkata, &["2026-11-30", "2026-12-01"]),
+            gaps("utc", utc, &["2026-11-30"]),
+            gaps("x", kolkata, &["2026-11-30"]),
+        ];
         let row = |id: &str, d: &str, e: Option<f64>| VendorDay {
             vendor_plant_id: id.into(),
             day: day(d),
@@ -271,11 +296,32 @@ mod tests {
                 row("utc", "2026-11-30", Some(2.0)),  // a repeat of the day
                 row("stranger", "2026-11-30", Some(1.0)),
                 row("in", "2026-10-01", Some(1.0)), // outside the span
+                row("x", "2026-12-01", Some(1.0)),  // in the span, but no gap of x's
             ],
             &found,
             &request_for(&found, now),
         );
         assert_eq!(kept, vec![row("in", "2026-12-01", Some(4.0)), row("utc", "2026-11-30", None)]);
-        assert_eq!(dropped, 5);
+        assert_eq!(dropped, 6);
+    }
+
+    #[test]
+    fn gap_days_an_answered_call_left_out_are_no_data() {
+        let utc = PlantZone::Named(chrono_tz::UTC);
+        let found = [
+            gaps("a", utc, &["2026-11-01", "2026-11-02", "2026-11-20"]),
+            gaps("b", utc, &["2026-11-02"]),
+        ];
+        let kept = [VendorDay {
+            vendor_plant_id: "a".into(),
+            day: day("2026-11-01"),
+            energy_kwh: Some(3.0),
+        }];
+        // One call answered for a (1st to 10th); b's call was never made.
+        let answered =
+            [Answered { plants: vec!["a".into()], from: day("2026-11-01"), to: day("2026-11-10") }];
+        let none =
+            |d: &str| VendorDay { vendor_plant_id: "a".into(), day: day(d), energy_kwh: None };
+        assert_eq!(left_out(&kept, &found, &answered), [none("2026-11-02")]);
     }
 }

@@ -7,6 +7,10 @@ use crate::store::SyncTarget;
 use crate::vendors::{KnownPlants, PlantListing};
 use tracing::{debug, info, warn};
 
+/// Past the session's soft deadline (three quarters of the vendor deadline), the share of
+/// the deadline a running backfill may still take: it ends at 0.9 of the deadline.
+const BACKFILL_GRACE: f64 = 0.15;
+
 /// Syncs the plants of `target`.
 pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progress) -> VendorRun {
     let vendor = &target.vendor;
@@ -110,9 +114,23 @@ pub(super) async fn sync(engine: &Engine, target: &SyncTarget, progress: &Progre
         }
     }
     run.error = error_of(&problems);
-    // Optional work after a stored listing: the days the history lacks.
+    // Optional work after a stored listing: the days the history lacks. A history call
+    // started just before the soft deadline may take long (retries); the backfill is cut
+    // well before the vendor's deadline, which would fail the vendor whose plants are
+    // stored. What it stored before stays; the rest is asked after a later sync.
     if run.success {
-        super::history::backfill(engine, target, client.as_ref(), &session).await;
+        let backfill = super::history::backfill(engine, target, client.as_ref(), &session);
+        match session.soft_deadline() {
+            Some(soft) => {
+                let cut = soft + engine.settings.vendor_deadline.mul_f64(BACKFILL_GRACE);
+                if tokio::time::timeout_at(cut, backfill).await.is_err() {
+                    info!("history backfill cut short by the vendor deadline; asked again later");
+                }
+            }
+            None => {
+                backfill.await;
+            }
+        }
     }
     run
 }

@@ -60,6 +60,28 @@ pub struct HistoryReply {
     pub incomplete_reason: Option<String>,
     /// Rows that did not decode, in words (their days stay gaps).
     pub warnings: Vec<String>,
+    /// The calls the portal answered: a day of a plant inside one that came back without a
+    /// row is the portal's "no data" (most portals leave such days out rather than send
+    /// `null`), so the engine notes it and does not ask it at every sync.
+    pub answered: Vec<Answered>,
+}
+
+/// One history call the portal answered: these plants, from `from` to `to` (inclusive).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    /// The vendor plant ids the call asked about.
+    pub plants: Vec<String>,
+    /// First day the call covered.
+    pub from: NaiveDate,
+    /// Last day the call covered.
+    pub to: NaiveDate,
+}
+
+impl Answered {
+    /// Whether the call covered `plant` on `day`.
+    pub fn covers(&self, plant: &str, day: NaiveDate) -> bool {
+        (self.from..=self.to).contains(&day) && self.plants.iter().any(|p| p == plant)
+    }
 }
 
 impl HistoryRequest {
@@ -86,6 +108,12 @@ impl HistoryReply {
         if finished {
             self.days.push(day);
         }
+    }
+
+    /// Notes that the portal answered the call for `plants` from `from` to `to`.
+    pub fn answered(&mut self, plants: &[&str], from: NaiveDate, to: NaiveDate) {
+        let plants = plants.iter().map(|p| (*p).to_owned()).collect();
+        self.answered.push(Answered { plants, from, to });
     }
 
     /// The reply stops here for `reason` (the first reason given is kept: it is the one

@@ -9,7 +9,7 @@
 use crate::sync::{Harness, TestClock, fast_settings};
 use chrono::{Days, NaiveDate, Utc};
 use plantsync::domain::{
-    DaySource, PlantZone, RunKind, RunReport, RunStatus, Timestamp, VendorId, VendorKind,
+    DaySource, GapState, PlantZone, RunKind, RunReport, RunStatus, Timestamp, VendorId, VendorKind,
 };
 use plantsync::simulator::{AccountSpec, Endpoint, Faults};
 use plantsync::store::{DayRow, HistoryPlant, HistoryScope};
@@ -293,7 +293,7 @@ async fn a_portal_that_refuses_its_history_leaves_days_visibly_unfillable() {
         .await
         .unwrap();
     assert_eq!(gaps.len(), 2 * 30, "every past day of both plants: {gaps:?}");
-    assert!(gaps.iter().all(|g| g.state == plantsync::domain::GapState::Unfillable));
+    assert!(gaps.iter().all(|g| g.state == GapState::Unfillable));
     run.advance(15);
     ok(&run.sync().await);
     assert_eq!(run.history_calls(1), 1, "an unfillable portal rests");
@@ -318,4 +318,29 @@ async fn a_portal_that_refuses_its_history_leaves_days_visibly_unfillable() {
     assert!(row.starts_with(&format!("{past},{},", plant.id.0)), "{text}");
     assert!(row.contains(",,,gap,0,unfillable,"), "a gap, not 0: {text}");
     assert!(row.contains("E994"), "the portal's words: {text}");
+}
+
+/// Days the portal leaves out of its answer (Solarman sends no row for a day without data)
+/// are its "no data": noted as such, shown as gaps, and not asked at the next sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn days_the_portal_leaves_out_are_noted_no_data_and_rest() {
+    let t0 = first_evening();
+    let run = Days3::new(vec![AccountSpec::new(VendorKind::Solarman, 3, 1)], t0).await;
+    let outage = FALLBACK.local_date(&t0) - Days::new(4);
+    run.h.sim.set_no_data(0, outage);
+    ok(&run.sync().await);
+    let plants = run.plants(0).await;
+    let vendor = HistoryScope::Vendor(VendorId(1));
+    let gaps = run.h.store.history_gaps(vendor, day("2000-01-01"), day("2100-01-01")).await;
+    let gaps: Vec<(i64, NaiveDate, GapState)> =
+        gaps.unwrap().into_iter().map(|g| (g.plant_id.0, g.day, g.state)).collect();
+    let expected: Vec<(i64, NaiveDate, GapState)> =
+        plants.iter().map(|(_, p)| (p.id.0, outage, GapState::NoData)).collect();
+    assert_eq!(gaps, expected, "the left-out day of every plant, noted");
+    let days = run.days(0).await;
+    assert!(plants.iter().all(|(_, p)| !days.contains_key(&(p.id.0, outage))), "a gap, not 0");
+    let asked = run.history_calls(0);
+    run.advance(15);
+    ok(&run.sync().await);
+    assert_eq!(run.history_calls(0), asked, "a no-data day rests");
 }

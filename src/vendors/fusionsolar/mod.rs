@@ -481,6 +481,8 @@ impl VendorClient for FusionSolar {
                 }
             };
             answered += 1;
+            let last = month.checked_add_months(chrono::Months::new(1)).and_then(|m| m.pred_opt());
+            reply.answered(chunk, month, last.unwrap_or(month));
             for row in rows {
                 match decode_row(row.get(), |row, _| convert::kpi_day(row, |c| request.zone_of(c)))
                 {

@@ -366,6 +366,7 @@ impl VendorClient for Growatt {
                 }
             };
             answered += 1;
+            reply.answered(&[id], from, to);
             for row in rows {
                 match decode_row(row.get(), |row, _| convert::energy_day(id, row)) {
                     Ok(day) => reply.keep(request, day),

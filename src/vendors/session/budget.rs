@@ -68,6 +68,11 @@ impl Budget {
         Ok(())
     }
 
+    /// When optional work should stop, if the run has such a time.
+    pub(super) fn soft_deadline(&self) -> Option<Instant> {
+        self.soft_deadline
+    }
+
     /// Past the soft deadline, or fewer than `reserve` requests left.
     pub(super) fn should_stop_optional_work(&self, reserve: u32) -> bool {
         self.soft_deadline.is_some_and(|at| Instant::now() >= at)

@@ -210,6 +210,11 @@ impl Session {
         self
     }
 
+    /// When optional work should stop ([`Session::with_soft_deadline`]), if ever.
+    pub fn soft_deadline(&self) -> Option<tokio::time::Instant> {
+        self.budget.soft_deadline()
+    }
+
     /// Whether optional work should stop now: past the soft deadline, or fewer than
     /// `reserve` requests left in the budget.
     pub fn should_stop_optional_work(&self, reserve: u32) -> bool {

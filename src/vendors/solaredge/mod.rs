@@ -482,6 +482,7 @@ impl VendorClient for SolarEdge {
                 }
             };
             answered += 1;
+            reply.answered(chunk, from, to);
             reply.warnings.extend(warnings);
             for day in series {
                 reply.keep(request, day);

@@ -399,6 +399,7 @@ impl VendorClient for Solarman {
                 }
             };
             answered += 1;
+            reply.answered(&[id], from, to);
             for row in rows {
                 match decode_row(row.get(), |item, _| convert::history_day(id, item)) {
                     Ok(day) => reply.keep(request, day),

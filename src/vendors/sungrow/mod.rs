@@ -175,6 +175,7 @@ impl VendorClient for Sungrow {
                 }
             };
             answered += 1;
+            reply.answered(chunk, from, to);
             for (ps_id, points) in plants {
                 let rows = match serde_json::from_str::<wire::PlantPoints>(points.get()) {
                     Ok(points) => points.p83022.unwrap_or_default(),
