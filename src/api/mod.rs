@@ -23,6 +23,7 @@
 pub mod dashboard;
 pub mod metrics;
 pub mod serve;
+pub mod upstream_words;
 pub mod wire;
 
 pub use serve::{ServeLimits, serve};

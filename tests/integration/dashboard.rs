@@ -8,7 +8,7 @@
 //! `dashboard-phone.png` at 360 px; docs/ has them).
 
 use crate::support::{Sandbox, sqlite3};
-use crate::upstream::{simulator, synced, wait_until};
+use crate::upstream::{published_api, simulator, synced};
 use plantsync::api::dashboard::svg::kwh;
 use plantsync::domain::{AlertStatus, OrgId, PlantZone, Timestamp};
 use plantsync::store::{AlertFilter, HistoryScope, PlantFilter, Store};
@@ -43,21 +43,7 @@ async fn start_agent(sandbox: &Sandbox) -> Agent {
         ])
         .spawn()
         .unwrap();
-    let info = sandbox.data_dir().join("agent.json");
-    let mut api = String::new();
-    wait_until("the agent's API", async || {
-        let read = std::fs::read_to_string(&info).ok();
-        let info: Option<Value> = read.and_then(|t| serde_json::from_str(&t).ok());
-        match info.as_ref().and_then(|i| i["api"].as_str()) {
-            Some(address) => {
-                api = address.to_owned();
-                true
-            }
-            None => false,
-        }
-    })
-    .await;
-    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let (api, token) = published_api(sandbox, child.id()).await;
     Agent { child, api, token }
 }
 

@@ -203,21 +203,8 @@ async fn agent_with(
         None => _ = command.env_remove("DBUS_SESSION_BUS_ADDRESS"),
     }
     let child = Agent(Some(command.spawn().unwrap()));
-    let info = sandbox.data_dir().join("agent.json");
-    let mut api = String::new();
-    wait_until("the agent's API", async || {
-        let read = std::fs::read_to_string(&info).ok();
-        let info: Option<Value> = read.and_then(|t| serde_json::from_str(&t).ok());
-        match info.as_ref().and_then(|i| i["api"].as_str()) {
-            Some(address) => {
-                api = address.to_owned();
-                true
-            }
-            None => false,
-        }
-    })
-    .await;
-    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let pid = child.0.as_ref().map_or(0, Child::id);
+    let (api, token) = crate::upstream::published_api(sandbox, pid).await;
     (child, api, token)
 }
 

@@ -323,6 +323,29 @@ pub(crate) async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool)
     }
 }
 
+/// Waits until the agent with process id `pid` has published its API in `agent.json` (an
+/// agent killed before it left its own leaves an older one): its API address and the admin
+/// token.
+pub(crate) async fn published_api(sandbox: &Sandbox, pid: u32) -> (String, String) {
+    let info = sandbox.data_dir().join("agent.json");
+    let mut api = String::new();
+    wait_until("the agent's API", async || {
+        let read = std::fs::read_to_string(&info).ok();
+        let info: Option<Value> = read.and_then(|t| serde_json::from_str(&t).ok());
+        let info = info.filter(|i| i["pid"] == pid);
+        match info.as_ref().and_then(|i| i["api"].as_str()) {
+            Some(address) => {
+                api = address.to_owned();
+                true
+            }
+            None => false,
+        }
+    })
+    .await;
+    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    (api, token)
+}
+
 /// A running agent that syncs only when asked and pushes to `url`, retrying from 1 s up to
 /// 2 s while the upstream fails: (process, API address, token).
 async fn agent(sandbox: &Sandbox, url: &str) -> (std::process::Child, String, String) {
@@ -338,21 +361,7 @@ async fn agent(sandbox: &Sandbox, url: &str) -> (std::process::Child, String, St
         ])
         .spawn()
         .unwrap();
-    let info = sandbox.data_dir().join("agent.json");
-    let mut api = String::new();
-    wait_until("the agent's API", async || {
-        let read = std::fs::read_to_string(&info).ok();
-        let info: Option<Value> = read.and_then(|t| serde_json::from_str(&t).ok());
-        match info.as_ref().and_then(|i| i["api"].as_str()) {
-            Some(address) => {
-                api = address.to_owned();
-                true
-            }
-            None => false,
-        }
-    })
-    .await;
-    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let (api, token) = published_api(sandbox, child.id()).await;
     (child, api, token)
 }
 

@@ -8,7 +8,7 @@
 
 use crate::postgres::{Cluster, Fault, FaultyLink, PASSWORD, connect, number};
 use crate::support::{Sandbox, sqlite3};
-use crate::upstream::{init, simulator, stop, synced, wait_until};
+use crate::upstream::{init, published_api, simulator, stop, synced, wait_until};
 use serde_json::Value;
 
 /// The pushed tables, in push order, with the SQL of a row's natural key locally and
@@ -308,22 +308,7 @@ async fn agent(sandbox: &Sandbox, url: &str) -> (std::process::Child, String, St
         ])
         .spawn()
         .unwrap();
-    let info = sandbox.data_dir().join("agent.json");
-    let mut api = String::new();
-    wait_until("the agent's API", async || {
-        let read = std::fs::read_to_string(&info).ok();
-        let info: Option<Value> = read.and_then(|t| serde_json::from_str(&t).ok());
-        let info = info.filter(|i| i["pid"] == child.id());
-        match info.as_ref().and_then(|i| i["api"].as_str()) {
-            Some(address) => {
-                api = address.to_owned();
-                true
-            }
-            None => false,
-        }
-    })
-    .await;
-    let token = sandbox.ok(&["token", "show"]).trim().to_owned();
+    let (api, token) = published_api(sandbox, child.id()).await;
     (child, api, token)
 }
 

@@ -327,11 +327,7 @@ async fn sync(
             Err(e) => format!("{kind} sync failed: {e}"),
         });
     }
-    let mut message = said.join("; ");
-    if let Some(first) = message.get(..1) {
-        message = first.to_uppercase() + &message[1..];
-    }
-    d.logins.flash(&id, message);
+    d.logins.flash(&id, pages::capitalized(&said.join("; ")));
     see_other(back_to(form.back.as_deref()))
 }
 

@@ -4,9 +4,9 @@
 
 use super::model::{Order, OrgView, PlantPage, PlantRow, SortKey};
 use super::svg::{self, kwh};
-use crate::api::wire::{StatusResponse, UpstreamStatus};
+use crate::api::upstream_words;
+use crate::api::wire::StatusResponse;
 use crate::domain::{PlantZone, Timestamp};
-use crate::store::CentralUpTo;
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
@@ -162,59 +162,16 @@ fn schedule_section(status: &StatusResponse, zone: chrono_tz::Tz, now: DateTime<
     }
 }
 
-/// The upstream part of the status in words (as `plantsync status` says it).
-fn upstream_lines(upstream: &UpstreamStatus, zone: chrono_tz::Tz) -> Vec<(&'static str, String)> {
-    let state = &upstream.state;
-    let mut central = match state.central_up_to {
-        CentralUpTo::Nothing => "nothing is central yet".to_owned(),
-        CentralUpTo::Everything => "everything is central".to_owned(),
-        CentralUpTo::Until { at } => format!("everything up to {} is central", when(&at, zone)),
-    };
-    if state.rejected > 0 {
-        central.push_str(&format!(", except {} rows the upstream refused", state.rejected));
-    }
-    let pending: Vec<String> = state
-        .tables
-        .iter()
-        .filter(|t| t.pending > 0)
-        .map(|t| format!("{} {}", t.pending, t.table))
-        .collect();
-    let last = match &state.last_push {
-        None => "never".to_owned(),
-        Some(p) if p.ok => format!("{}: ok, {} rows", when(&p.finished_at, zone), p.rows_sent),
-        Some(p) => format!(
-            "{}: failed after {} rows: {}",
-            when(&p.finished_at, zone),
-            p.rows_sent,
-            p.error.as_deref().unwrap_or("no error said")
-        ),
-    };
-    let mut lines = vec![
-        ("Target", upstream.target.clone().unwrap_or_else(|| "not configured".to_owned())),
-        ("Central", central),
-        ("Pending rows", if pending.is_empty() { "none".to_owned() } else { pending.join(", ") }),
-        ("Last push", last),
-    ];
-    if state.retry.failures > 0 {
-        let next = state
-            .retry
-            .next_attempt_at
-            .map(|at| format!("; next attempt {}", when(&at, zone)))
-            .unwrap_or_default();
-        lines.push(("Failures", format!("{} in a row{next}", state.retry.failures)));
-    }
-    lines
-}
-
-fn upstream_section(status: &StatusResponse, zone: chrono_tz::Tz) -> Markup {
+/// The upstream part of the status, in `plantsync status`'s words.
+fn upstream_section(status: &StatusResponse, zone: chrono_tz::Tz, now: DateTime<Utc>) -> Markup {
     html! {
         section.card aria-labelledby="upstream" {
             h2 #upstream { "Upstream" }
             @match &status.upstream {
                 Some(upstream) => {
                     dl.facts {
-                        @for (name, value) in upstream_lines(upstream, zone) {
-                            dt { (name) } dd { (value) }
+                        @for (name, value) in upstream_words::lines(upstream, zone, now) {
+                            dt { (capitalized(name)) } dd { (value) }
                         }
                     }
                 }
@@ -222,6 +179,12 @@ fn upstream_section(status: &StatusResponse, zone: chrono_tz::Tz) -> Markup {
             }
         }
     }
+}
+
+/// `text` with its first letter in upper case (a label of `plantsync status` as a heading).
+pub(super) fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The link of a sortable column's heading.
@@ -358,7 +321,7 @@ pub fn overview(
         }
         div.grid {
             (schedule_section(status, f.zone, f.now))
-            (upstream_section(status, f.zone))
+            (upstream_section(status, f.zone, f.now))
         }
     };
     frame(f, "Dashboard", Some(&nav), &body)
