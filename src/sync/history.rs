@@ -15,7 +15,7 @@ use crate::store::{BackfillCounts, PlantGaps, SyncTarget};
 use crate::vendors::history::{Answered, HistoryPlant, HistoryRequest, VendorDay};
 use crate::vendors::{Session, VendorClient, VendorError};
 use chrono::NaiveDate;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 use tracing::{debug, info, warn};
 
@@ -48,7 +48,7 @@ impl Default for HistorySettings {
 
 /// What one vendor's backfill did, for the log and the tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BackfillOutcome {
+pub(super) struct BackfillOutcome {
     /// Plants with gaps, and days asked in all.
     pub plants: usize,
     /// Plant-days asked.
@@ -94,7 +94,7 @@ pub(super) async fn backfill(
     debug!(plants = outcome.plants, days = outcome.days_asked, "asking the portal's history");
     match client.daily_history(session, &request).await {
         Ok(reply) => {
-            let (mut days, dropped) = keep_asked(reply.days, &gaps, &request);
+            let (mut days, dropped) = keep_asked(reply.days, &gaps);
             days.extend(left_out(&days, &gaps, &reply.answered));
             if dropped > 0 {
                 info!(
@@ -157,19 +157,12 @@ fn request_for(gaps: &[PlantGaps], asked_at: Timestamp) -> HistoryRequest {
     }
 }
 
-/// The rows of a reply that answer what was asked: a gap of a plant asked about (the span
-/// covers other plants' gaps too: their already-final days are not written again, nor a
-/// resting "no data" day counted as asked), a finished day of its own (never its today,
-/// whose figure is partial), an energy a plant can make in a day. Returns them and how many
-/// others were dropped.
-fn keep_asked(
-    days: Vec<VendorDay>,
-    gaps: &[PlantGaps],
-    request: &HistoryRequest,
-) -> (Vec<VendorDay>, usize) {
-    let now = &request.asked_at;
-    let today: HashMap<&str, NaiveDate> =
-        gaps.iter().map(|g| (g.vendor_plant_id.as_str(), g.zone.local_date(now))).collect();
+/// The rows of a reply that answer what was asked: a gap of a plant asked about (gaps are
+/// finished days of the plant's own zone, never its today, whose figure is partial; the
+/// span covers other plants' gaps too, whose already-final days are not written again, nor
+/// a resting "no data" day counted as asked), once, with an energy a plant can make in a
+/// day. Returns them and how many others were dropped.
+fn keep_asked(days: Vec<VendorDay>, gaps: &[PlantGaps]) -> (Vec<VendorDay>, usize) {
     let asked: HashSet<(&str, NaiveDate)> = gaps
         .iter()
         .flat_map(|g| g.days.iter().map(move |d| (g.vendor_plant_id.as_str(), *d)))
@@ -179,9 +172,7 @@ fn keep_asked(
     let kept: Vec<VendorDay> = days
         .into_iter()
         .filter(|d| {
-            today.get(d.vendor_plant_id.as_str()).is_some_and(|today| d.day < *today)
-                && (request.from..=request.to).contains(&d.day)
-                && asked.contains(&(d.vendor_plant_id.as_str(), d.day))
+            asked.contains(&(d.vendor_plant_id.as_str(), d.day))
                 && d.energy_kwh.is_none_or(|e| {
                     e.is_finite() && (0.0..=plausible::MAX_DAILY_ENERGY_KWH).contains(&e)
                 })
@@ -273,8 +264,8 @@ mod tests {
 
     #[test]
     fn only_finished_days_asked_about_with_plausible_values_are_kept() {
-        // 2026-12-01 20:00 UTC: already 2 December in Kolkata, still 1 December in UTC.
-        let now: Timestamp = "2026-12-01T20:00:00Z".parse().unwrap();
+        // The gaps as `history_gaps_to_fill` finds them at 2026-12-01 20:00 UTC: already
+        // 2 December in Kolkata (the 1st is finished), still 1 December in UTC.
         let kolkata = PlantZone::Named(chrono_tz::Asia::Kolkata);
         let utc = PlantZone::Named(chrono_tz::UTC);
         let found = [
@@ -299,7 +290,6 @@ mod tests {
                 row("x", "2026-12-01", Some(1.0)),  // in the span, but no gap of x's
             ],
             &found,
-            &request_for(&found, now),
         );
         assert_eq!(kept, vec![row("in", "2026-12-01", Some(4.0)), row("utc", "2026-11-30", None)]);
         assert_eq!(dropped, 6);

@@ -30,7 +30,7 @@ mod progress;
 mod quota;
 mod tokens;
 
-pub use history::{BackfillOutcome, HistorySettings};
+pub use history::HistorySettings;
 pub use progress::{Progress, VendorFinished};
 
 use crate::config::Settings;
