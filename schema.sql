@@ -379,15 +379,16 @@ CREATE TABLE IF NOT EXISTS plant_days (
 CREATE INDEX IF NOT EXISTS idx_plant_days_change_seq ON plant_days (change_seq);
 CREATE INDEX IF NOT EXISTS idx_plant_days_day ON plant_days (day);
 
--- One row per plant and reading (the reading's time, UTC), for intraday curves.
+-- One row per plant and reading (the reading's time, UTC), for intraday curves. Keyed by
+-- time first (step 10; step 9 had a row id, a (plant_id, at) key and an index on `at`): a
+-- sync's samples then go to the end of one B-tree instead of one page per plant, and old
+-- ones are pruned from its start. A plant's curve reads the day's rows of every plant.
 CREATE TABLE IF NOT EXISTS power_samples (
-    id        INTEGER PRIMARY KEY,
     plant_id  INTEGER NOT NULL REFERENCES plants (id) ON DELETE CASCADE,
     at        TEXT    NOT NULL,
     power_kw  REAL    NOT NULL,
-    UNIQUE (plant_id, at)
-);
-CREATE INDEX IF NOT EXISTS idx_power_samples_at ON power_samples (at);
+    PRIMARY KEY (at, plant_id)
+) WITHOUT ROWID;
 
 -- Past days the portal's history could not fill (`domain::GapState`), with the portal's
 -- reason, so reports show why a gap stays a gap and the backfill does not ask again at
@@ -404,3 +405,34 @@ CREATE TABLE IF NOT EXISTS history_gaps (
 
 -- The daily rows are pushed upstream from change 0.
 INSERT OR IGNORE INTO upstream_watermarks (table_name) VALUES ('plant_days');
+
+-- Step 10: what a sync that writes history costs, measured with `benches/history.sh` (see
+-- docs/architecture.md, "Energy history").
+--
+-- 1. `power_samples` is keyed by time first (the table is rebuilt by `migrate::step_10`
+--    before this batch when it still has step 9's shape). Step 9 kept a row id, a unique
+--    (plant_id, at) index and an index on `at`: every sync added an entry at the end of each
+--    plant's range, one page per plant once a plant had a day of samples, and with 10,000
+--    plants that made the history cost 3x the plants' own upsert. Keyed (at, plant_id), a
+--    sync's samples go to the end of one B-tree, and pruning deletes from its start. The
+--    index on `at` is no longer needed.
+DROP INDEX IF EXISTS idx_power_samples_at;
+
+-- 2. When a vendor's history gap search next has anything to find. The search reads every
+--    active plant's last N days (`store/history.rs`, `gaps_to_fill`): at a 15-minute sync
+--    cadence that is the dearest part of a sync that writes history, and its answer changes
+--    only at a few known times. A search that found nothing to ask notes here until when its
+--    answer cannot change by time alone (the earliest next local midnight of the vendor's
+--    plants, a portal figure turning final, a resting gap due again), and what the answer
+--    depended on: the settings and the number of active plants. Syncs before that time skip
+--    the search (`Store::history_settled`); a new, removed or reactivated plant, another
+--    setting, or a clock set back before the search make the next sync search again. Local
+--    only: never pushed upstream.
+CREATE TABLE IF NOT EXISTS history_settled (
+    vendor_id      INTEGER PRIMARY KEY REFERENCES vendors (id) ON DELETE CASCADE,
+    backfill_days  INTEGER NOT NULL,
+    zone           TEXT    NOT NULL,   -- the configured zone of plants without their own
+    active_plants  INTEGER NOT NULL,
+    searched_at    TEXT    NOT NULL,
+    until          TEXT    NOT NULL
+);

@@ -3,11 +3,20 @@
 #
 # Part 1, the sync: plant syncs of ACCOUNTS Solarman accounts x PLANTS plants from the
 # built-in simulator (its own process, loopback), with the history written
-# (history.enabled=true) and without (false), in alternating order, REPEATS times each,
-# after a first sync that created every plant. The backfill is off in both
-# (history.backfill_days=0): it makes calls only for days the syncs missed, which a steady
-# site has none of; part 1 measures the writes every sync adds. Goal: the sync with history
-# at most 1.10x the sync without, medians of the same run.
+# (history.enabled=true) and without (false), in alternating order, REPEATS times each, on the
+# default settings otherwise (a 30-day backfill). The simulator moves every plant's readings
+# once a second (`--move-readings-secs 1`) and the bench waits a second before each sync, so
+# every sync sees new readings, as a site does every 15 minutes: the plants are updated, and
+# the history gets a higher day value and a new power sample for every plant. A first sync
+# creates every plant and backfills their 30 days from the simulator's history; the measured
+# syncs then have no gap to fill (a steady site). Goal: the sync with history at most 1.10x
+# the sync without, medians of the same run. Also measured, REPEATS times: a sync with
+# history whose gap search is not skipped (the note of the last search deleted first), what
+# the first sync after a plant's midnight or a change to the plants pays. Run twice: on
+# loopback with no delay (the agent's own work against a simulator on the same cores: the
+# hard case), and with every response delayed BENCH_LATENCY_MS (default 200, as in
+# `benches/sync_latency.sh`) for a tenth of the plants, where the time goes where it goes in
+# production: waiting for the portal.
 #
 # Part 2, the reads: a store of 1,000 plants with two years of daily rows and 90 days of
 # power samples (every 15 minutes: 8.64 million), generated with the sqlite3 CLI; then
@@ -24,6 +33,7 @@ PLANTS=${2:-1000}
 REPEATS=${3:-5}
 PORT=${BENCH_PORT:-18791}
 API_PORT=${BENCH_API_PORT:-18792}
+LATENCY=${BENCH_LATENCY_MS:-200}
 
 command -v sqlite3 >/dev/null || { echo "needs sqlite3"; exit 2; }
 command -v curl >/dev/null || { echo "needs curl"; exit 2; }
@@ -38,38 +48,58 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 now_ms() { date +%s%3N; }
 
 # --- Part 1: the sync with and without history ----------------------------------------
-DATA="$WORK/sync"
-"$BIN" --data-dir "$DATA" simulate --port "$PORT" --kinds solarman --accounts "$ACCOUNTS" \
-    --plants "$PLANTS" --alerts 0 > "$WORK/sim.txt" 2>&1 &
-SIM=$!
-for _ in $(seq 100); do grep -q "Ctrl-C" "$WORK/sim.txt" 2>/dev/null && break; sleep 0.1; done
-"$BIN" --data-dir "$DATA" org add Bench >/dev/null
-grep "plantsync vendor add" "$WORK/sim.txt" | sed "s#plantsync vendor add#$BIN --data-dir $DATA vendor add#; s#<ORG>#Bench#" \
-    > "$WORK/add.sh"
-bash "$WORK/add.sh" >/dev/null
-export PLANTSYNC_HISTORY_BACKFILL_DAYS=0
-PLANTSYNC_HISTORY_ENABLED=true "$BIN" --data-dir "$DATA" sync plants --format json > /dev/null
+# part1 LATENCY_MS PLANTS_PER_ACCOUNT: the measurement above, the simulator answering after
+# LATENCY_MS.
+part1() {
+    local latency=$1 plants=$2
+    DATA="$WORK/sync-$latency"
+    "$BIN" --data-dir "$DATA" simulate --port "$PORT" --kinds solarman --accounts "$ACCOUNTS" \
+        --plants "$plants" --alerts 0 --move-readings-secs 1 --latency-ms "$latency" \
+        > "$WORK/sim.txt" 2>&1 &
+    SIM=$!
+    for _ in $(seq 100); do grep -q "Ctrl-C" "$WORK/sim.txt" 2>/dev/null && break; sleep 0.1; done
+    "$BIN" --data-dir "$DATA" org add Bench >/dev/null 2>&1
+    grep "plantsync vendor add" "$WORK/sim.txt" | sed "s#plantsync vendor add#$BIN --data-dir $DATA vendor add#; s#<ORG>#Bench#" \
+        > "$WORK/add.sh"
+    bash "$WORK/add.sh" >/dev/null 2>&1
+    PLANTSYNC_HISTORY_ENABLED=true "$BIN" --data-dir "$DATA" sync plants --format json > /dev/null
+    local backfilled settled samples_before samples on off search
+    backfilled=$(sqlite3 "$DATA/plantsync.db" "SELECT count(*) FROM plant_days WHERE source = 'backfill'")
+    # The sync that finds every gap filled leaves its note; the measured syncs skip the search.
+    PLANTSYNC_HISTORY_ENABLED=true "$BIN" --data-dir "$DATA" sync plants --format json > /dev/null
+    settled=$(sqlite3 "$DATA/plantsync.db" "SELECT count(*) FROM history_settled")
+    [ "$settled" = "$ACCOUNTS" ] || { echo "expected $ACCOUNTS settled gap searches, found $settled"; exit 1; }
+    samples_before=$(sqlite3 "$DATA/plantsync.db" "SELECT count(*) FROM power_samples")
+    : > "$WORK/on.txt"; : > "$WORK/off.txt"; : > "$WORK/search.txt"
+    for i in $(seq "$REPEATS"); do
+        if ((i % 2)); then
+            sync_ms true >> "$WORK/on.txt"; sync_ms false >> "$WORK/off.txt"
+        else
+            sync_ms false >> "$WORK/off.txt"; sync_ms true >> "$WORK/on.txt"
+        fi
+    done
+    for _ in $(seq "$REPEATS"); do sync_ms true search >> "$WORK/search.txt"; done
+    on=$(median < "$WORK/on.txt"); off=$(median < "$WORK/off.txt"); search=$(median < "$WORK/search.txt")
+    samples=$(( $(sqlite3 "$DATA/plantsync.db" "SELECT count(*) FROM power_samples") - samples_before ))
+    echo "sync of $((ACCOUNTS * plants)) plants, readings moving, ${latency} ms a response: with history ${on} ms, without ${off} ms (medians of $REPEATS; runs: on $(tr '\n' ' ' < "$WORK/on.txt"), off $(tr '\n' ' ' < "$WORK/off.txt")) = $(ratio "$on" "$off")x (goal <= 1.10x); $samples power samples written by the $((2 * REPEATS)) syncs with history, $backfilled days backfilled by the first"
+    echo "  a sync with history that searches the gaps (the first after a midnight or a change to the plants): ${search} ms (runs $(tr '\n' ' ' < "$WORK/search.txt")) = $(ratio "$search" "$off")x the sync without"
+    kill "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || true; SIM=""
+}
 sync_ms() {
     local start end
+    sleep 1.1 # the readings move
+    [ "${2:-}" = search ] && sqlite3 "$DATA/plantsync.db" "DELETE FROM history_settled"
     start=$(now_ms)
     PLANTSYNC_HISTORY_ENABLED=$1 "$BIN" --data-dir "$DATA" sync plants --format json > "$WORK/summary.json"
     end=$(now_ms)
     grep -q '"failed": 0' "$WORK/summary.json" || { echo "a vendor failed"; cat "$WORK/summary.json"; exit 1; }
     echo $((end - start))
 }
-: > "$WORK/on.txt"; : > "$WORK/off.txt"
-for i in $(seq "$REPEATS"); do
-    if ((i % 2)); then
-        sync_ms true >> "$WORK/on.txt"; sync_ms false >> "$WORK/off.txt"
-    else
-        sync_ms false >> "$WORK/off.txt"; sync_ms true >> "$WORK/on.txt"
-    fi
-done
-on=$(median < "$WORK/on.txt"); off=$(median < "$WORK/off.txt")
-samples=$(sqlite3 "$DATA/plantsync.db" "SELECT count(*) FROM power_samples")
-echo "sync of $((ACCOUNTS * PLANTS)) plants: with history ${on} ms, without ${off} ms (medians of $REPEATS; runs: on $(tr '\n' ' ' < "$WORK/on.txt"), off $(tr '\n' ' ' < "$WORK/off.txt")) = $(awk -v a="$on" -v b="$off" 'BEGIN {printf "%.3f", a / b}')x (goal <= 1.10x); $samples power samples written"
-kill "$SIM" 2>/dev/null || true; SIM=""
-unset PLANTSYNC_HISTORY_BACKFILL_DAYS
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
+# On loopback: the agent's own work, the simulator on the same cores (the hard case).
+part1 0 "$PLANTS"
+# With the round trips of the latency bench (`benches/sync_latency.sh`), a tenth of the plants.
+part1 "$LATENCY" $((PLANTS / 10))
 
 # --- Part 2: reports and the dashboard on two years of history ------------------------
 DATA="$WORK/reads"
@@ -101,7 +131,7 @@ WITH RECURSIVE s(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM s WHERE k < 90 * 96
 INSERT INTO power_samples (plant_id, at, power_kw)
 SELECT p.id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (s.k * 15) || ' minutes'),
        p.capacity_kw * ((s.k % 96) / 96.0)
-FROM plants p, s;
+FROM s CROSS JOIN plants p; -- in time order, the samples' key
 COMMIT;
 SQL
 end=$(now_ms)

@@ -149,6 +149,20 @@ pub struct PlantGaps {
     pub days: Vec<NaiveDate>,
 }
 
+/// What one gap search of a vendor's history found ([`Store::history_gaps_to_fill`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GapSearch {
+    /// The plants with days to ask, the plant with the oldest gap first.
+    pub gaps: Vec<PlantGaps>,
+    /// The vendor's active plants the search looked at.
+    pub active_plants: u64,
+    /// The earliest time the answer can change by time alone: a plant's next local midnight
+    /// (its window moves on), a portal figure becoming final enough to ask again, a resting
+    /// gap due again. Until then, only a change to the plants or the settings can give
+    /// another answer ([`Store::settle_history`]).
+    pub unchanged_until: Timestamp,
+}
+
 /// The history at a glance, for `plantsync status`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct HistorySummary {
@@ -326,14 +340,14 @@ impl Store {
     /// local days before each plant's today (in its zone, else `fallback`) that have no
     /// final portal figure yet (none, or one fetched within a day of the day's end: see
     /// `is_final`), except those the portal recently said it has no data for or cannot
-    /// fill. Plants with the oldest gap first.
+    /// fill. Plants with the oldest gap first; with the time until which this answer holds.
     pub async fn history_gaps_to_fill(
         &self,
         vendor_id: VendorId,
         days: u32,
         now: Timestamp,
         fallback: PlantZone,
-    ) -> Result<Vec<PlantGaps>> {
+    ) -> Result<GapSearch> {
         self.read(move |conn| gaps_to_fill(conn, vendor_id, days, now, fallback)).await
     }
 
@@ -464,13 +478,15 @@ impl Store {
 
     /// Deletes at most `limit` power samples older than `before`, oldest first, in one short
     /// transaction; returns how many. The caller repeats it (yielding between) until it
-    /// returns less than `limit`, so a sync's writes never wait behind one long delete.
+    /// returns less than `limit`, so a sync's writes never wait behind one long delete. The
+    /// samples are keyed by time first, so this reads only the rows it deletes.
     pub async fn prune_power_samples(&self, before: Timestamp, limit: u32) -> Result<u64> {
         self.write(move |conn| {
             let deleted = conn
                 .prepare_cached(
-                    "DELETE FROM power_samples WHERE id IN
-                         (SELECT id FROM power_samples WHERE at < ?1 ORDER BY at LIMIT ?2)",
+                    "DELETE FROM power_samples WHERE (at, plant_id) IN
+                         (SELECT at, plant_id FROM power_samples WHERE at < ?1
+                          ORDER BY at LIMIT ?2)",
                 )?
                 .execute(params![before, limit])?;
             Ok(deleted as u64)
@@ -603,15 +619,31 @@ fn is_final(zone: PlantZone, day: NaiveDate, fetched: Timestamp) -> bool {
     zone.end_of_day(day).is_some_and(|end| fetched.as_datetime() - end.as_datetime() >= FINAL_AFTER)
 }
 
+/// The earlier of `a` and `b` (either may be missing: past the calendar's end).
+fn sooner(a: Timestamp, b: Option<Timestamp>) -> Timestamp {
+    b.map_or(a, |b| a.min(b))
+}
+
+/// `time` + `by`, if the calendar goes that far.
+fn later_by(time: Timestamp, by: chrono::Duration) -> Option<Timestamp> {
+    time.as_datetime().checked_add_signed(by).map(|t| Timestamp::from_datetime(&t))
+}
+
 fn gaps_to_fill(
     conn: &Connection,
     vendor_id: VendorId,
     days: u32,
     now: Timestamp,
     fallback: PlantZone,
-) -> Result<Vec<PlantGaps>> {
+) -> Result<GapSearch> {
+    // With no plant, the answer holds until one appears (the plant count) or, at the latest,
+    // the configured zone's next midnight.
+    let mut unchanged_until = sooner(
+        later_by(now, chrono::Duration::days(1)).unwrap_or(now),
+        fallback.end_of_day(fallback.local_date(&now)),
+    );
     if days == 0 {
-        return Ok(Vec::new());
+        return Ok(GapSearch { gaps: Vec::new(), active_plants: 0, unchanged_until });
     }
     let plants: Vec<(PlantId, String, PlantZone)> = conn
         .prepare_cached(
@@ -645,8 +677,12 @@ fn gaps_to_fill(
             let Some(zone) = zones.get(&plant) else { continue };
             // A figure that is not final yet is asked once more, when a final one can be
             // had: a day after the day's end, not at every sync before.
-            if is_final(*zone, day, fetched) || !is_final(*zone, day, now) {
+            if is_final(*zone, day, fetched) {
                 confirmed.entry(plant).or_default().insert(day);
+            } else if !is_final(*zone, day, now) {
+                confirmed.entry(plant).or_default().insert(day);
+                let askable = zone.end_of_day(day).and_then(|end| later_by(end, FINAL_AFTER));
+                unchanged_until = sooner(unchanged_until, askable);
             }
         }
     }
@@ -669,18 +705,26 @@ fn gaps_to_fill(
         for row in rows {
             let (plant, day, state, attempts, tried) = row?;
             let since = now.as_datetime() - tried.as_datetime();
-            let rests = match state {
-                GapState::NoData => attempts >= NO_DATA_ATTEMPTS || since < NO_DATA_RETRY,
-                GapState::Unfillable => since < UNFILLABLE_RETRY,
+            // Until when the gap rests; `None`: for good (it leaves the window some day).
+            let (rests, due) = match state {
+                GapState::NoData if attempts >= NO_DATA_ATTEMPTS => (true, None),
+                GapState::NoData => (since < NO_DATA_RETRY, later_by(tried, NO_DATA_RETRY)),
+                GapState::Unfillable => {
+                    (since < UNFILLABLE_RETRY, later_by(tried, UNFILLABLE_RETRY))
+                }
             };
             if rests {
                 resting.entry(plant).or_default().insert(day);
+                unchanged_until = sooner(unchanged_until, due);
             }
         }
     }
+    let active_plants = plants.len() as u64;
     let mut out: Vec<PlantGaps> = Vec::new();
     for (plant_id, vendor_plant_id, zone) in plants {
         let today = zone.local_date(&now);
+        // At the plant's next midnight today becomes a past day of its window.
+        unchanged_until = sooner(unchanged_until, zone.end_of_day(today));
         let first = today - chrono::Duration::days(i64::from(days));
         let done = confirmed.get(&plant_id);
         let rests = resting.get(&plant_id);
@@ -695,7 +739,7 @@ fn gaps_to_fill(
         }
     }
     out.sort_by_key(|gaps| gaps.days.first().copied());
-    Ok(out)
+    Ok(GapSearch { gaps: out, active_plants, unchanged_until })
 }
 
 const PLANTS_SQL: &str = "
@@ -1113,7 +1157,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let gaps = store.history_gaps_to_fill(v, 7, ts(now), KOLKATA).await.unwrap();
+        let gaps = store.history_gaps_to_fill(v, 7, ts(now), KOLKATA).await.unwrap().gaps;
         let listed: Vec<(String, Vec<String>)> = gaps
             .iter()
             .map(|g| (g.vendor_plant_id.clone(), g.days.iter().map(ToString::to_string).collect()))
@@ -1156,15 +1200,21 @@ mod tests {
             .record_backfill(v, vec![vd("a", "2026-11-24", None)], ts(now), KOLKATA)
             .await
             .unwrap();
-        let soon =
-            store.history_gaps_to_fill(v, 7, ts("2026-12-01T10:00:00Z"), KOLKATA).await.unwrap();
+        let soon = store
+            .history_gaps_to_fill(v, 7, ts("2026-12-01T10:00:00Z"), KOLKATA)
+            .await
+            .unwrap()
+            .gaps;
 
         let a_gaps = |gaps: &[PlantGaps]| {
             gaps.iter().find(|g| g.vendor_plant_id == "a").unwrap().days.clone()
         };
         assert!(!a_gaps(&soon).contains(&day("2026-11-24")));
-        let next_day =
-            store.history_gaps_to_fill(v, 8, ts("2026-12-02T08:00:00Z"), KOLKATA).await.unwrap();
+        let next_day = store
+            .history_gaps_to_fill(v, 8, ts("2026-12-02T08:00:00Z"), KOLKATA)
+            .await
+            .unwrap()
+            .gaps;
         assert!(a_gaps(&next_day).contains(&day("2026-11-24")), "asked again a day later");
         for _ in 0..2 {
             store
@@ -1172,8 +1222,11 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let later =
-            store.history_gaps_to_fill(v, 30, ts("2026-12-10T08:00:00Z"), KOLKATA).await.unwrap();
+        let later = store
+            .history_gaps_to_fill(v, 30, ts("2026-12-10T08:00:00Z"), KOLKATA)
+            .await
+            .unwrap()
+            .gaps;
         assert!(!a_gaps(&later).contains(&day("2026-11-24")), "three times no data: left alone");
         // A portal that cannot fill: the days rest for a week.
         let b = gaps[1].plant_id;
@@ -1184,13 +1237,19 @@ mod tests {
         let b_gaps = |gaps: &[PlantGaps]| {
             gaps.iter().find(|g| g.vendor_plant_id == "b").unwrap().days.clone()
         };
-        let tomorrow =
-            store.history_gaps_to_fill(v, 7, ts("2026-12-02T08:00:00Z"), KOLKATA).await.unwrap();
+        let tomorrow = store
+            .history_gaps_to_fill(v, 7, ts("2026-12-02T08:00:00Z"), KOLKATA)
+            .await
+            .unwrap()
+            .gaps;
         assert!(!b_gaps(&tomorrow).contains(&day("2026-11-30")));
-        let week =
-            store.history_gaps_to_fill(v, 14, ts("2026-12-08T09:00:00Z"), KOLKATA).await.unwrap();
+        let week = store
+            .history_gaps_to_fill(v, 14, ts("2026-12-08T09:00:00Z"), KOLKATA)
+            .await
+            .unwrap()
+            .gaps;
         assert!(b_gaps(&week).contains(&day("2026-11-30")));
-        assert!(store.history_gaps_to_fill(v, 0, ts(now), KOLKATA).await.unwrap().is_empty());
+        assert!(store.history_gaps_to_fill(v, 0, ts(now), KOLKATA).await.unwrap().gaps.is_empty());
     }
 
     #[tokio::test]
@@ -1296,12 +1355,18 @@ mod tests {
         let (_dir, store) = temp_store();
         let (v, vd) = yesterdays_figure_fetched(&store).await;
         // Not at every sync before a final figure can be had...
-        let soon =
-            store.history_gaps_to_fill(v, 2, ts("2026-12-01T12:00:00Z"), KOLKATA).await.unwrap();
+        let soon = store
+            .history_gaps_to_fill(v, 2, ts("2026-12-01T12:00:00Z"), KOLKATA)
+            .await
+            .unwrap()
+            .gaps;
         assert_eq!(asked(soon), [day("2026-11-29")]);
         // ...but once a day has passed since the day's end (18:30Z on 30 November).
-        let next =
-            store.history_gaps_to_fill(v, 2, ts("2026-12-02T07:00:00Z"), KOLKATA).await.unwrap();
+        let next = store
+            .history_gaps_to_fill(v, 2, ts("2026-12-02T07:00:00Z"), KOLKATA)
+            .await
+            .unwrap()
+            .gaps;
         assert_eq!(asked(next), [day("2026-11-30"), day("2026-12-01")]);
         let revised = VendorDay { energy_kwh: Some(5.5), ..vd };
         let counts = store
@@ -1309,8 +1374,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(counts.revised, 1);
-        let after =
-            store.history_gaps_to_fill(v, 2, ts("2026-12-02T08:00:00Z"), KOLKATA).await.unwrap();
+        let after = store
+            .history_gaps_to_fill(v, 2, ts("2026-12-02T08:00:00Z"), KOLKATA)
+            .await
+            .unwrap()
+            .gaps;
         assert_eq!(asked(after), [day("2026-12-01")], "fetched a day after its end: final");
     }
 
@@ -1322,12 +1390,12 @@ mod tests {
         let (_dir, store) = temp_store();
         let (v, vd) = yesterdays_figure_fetched(&store).await;
         let later = ts("2026-12-02T07:00:00Z");
-        let next = store.history_gaps_to_fill(v, 2, later, KOLKATA).await.unwrap();
+        let next = store.history_gaps_to_fill(v, 2, later, KOLKATA).await.unwrap().gaps;
         assert_eq!(asked(next), [day("2026-11-30"), day("2026-12-01")]);
         let counts = store.record_backfill(v, vec![vd.clone()], later, KOLKATA).await.unwrap();
         assert_eq!((counts.revised, counts.filled, counts.confirmed), (0, 0, 0));
         let after = ts("2026-12-02T08:00:00Z");
-        let again = store.history_gaps_to_fill(v, 2, after, KOLKATA).await.unwrap();
+        let again = store.history_gaps_to_fill(v, 2, after, KOLKATA).await.unwrap().gaps;
         assert_eq!(asked(again), [day("2026-12-01")], "the 30th is final now");
 
         let stamp = |store: &Store| {

@@ -30,6 +30,7 @@ const STEPS: &[Step] = &[
     Step::Sql(include_str!("migrations/0007_upstream_retry.sql")),
     Step::Sql(include_str!("migrations/0008_upstream_queue.sql")),
     Step::Code(step_9),
+    Step::Code(step_10),
 ];
 
 /// The schema version this build creates and understands.
@@ -161,6 +162,33 @@ fn step_9(tx: &Transaction<'_>) -> Result<Vec<String>> {
         ))?;
     }
     tx.execute_batch(include_str!("migrations/0009_history.sql"))?;
+    Ok(Vec::new())
+}
+
+/// Step 10: the power samples keyed by time (`0010_history_speed.sql` says why). A table
+/// still in step 9's shape is rebuilt in time order, its rows copied; one that has the new
+/// key (a fresh database, from `schema.sql`) is left alone. Then the batch.
+fn step_10(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    let sql: String = tx.query_row(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'power_samples'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !sql.contains("WITHOUT ROWID") {
+        tx.execute_batch(
+            "CREATE TABLE power_samples_step10 (
+                 plant_id  INTEGER NOT NULL REFERENCES plants (id) ON DELETE CASCADE,
+                 at        TEXT    NOT NULL,
+                 power_kw  REAL    NOT NULL,
+                 PRIMARY KEY (at, plant_id)
+             ) WITHOUT ROWID;
+             INSERT INTO power_samples_step10 (plant_id, at, power_kw)
+                 SELECT plant_id, at, power_kw FROM power_samples ORDER BY at, plant_id;
+             DROP TABLE power_samples;
+             ALTER TABLE power_samples_step10 RENAME TO power_samples;",
+        )?;
+    }
+    tx.execute_batch(include_str!("migrations/0010_history_speed.sql"))?;
     Ok(Vec::new())
 }
 
@@ -561,7 +589,8 @@ mod tests {
             )
             .unwrap();
             conn.execute_batch(
-                "DROP TABLE plant_days; DROP TABLE power_samples; DROP TABLE history_gaps;
+                "DROP TABLE history_settled;
+                 DROP TABLE plant_days; DROP TABLE power_samples; DROP TABLE history_gaps;
                  PRAGMA user_version = 8;
                  INSERT INTO organizations (id, name) VALUES (1, 'North');
                  INSERT INTO vendors (id, name, kind, org_id) VALUES (1, 'v', 'solarman', 1);
@@ -617,6 +646,67 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    /// Step 10 from the schema of step 9 with history in it: the samples are keyed by time
+    /// (their rows kept), the gap-search table arrives empty (every vendor searches at its
+    /// next sync), the daily rows stay, and the result has the fresh shape.
+    #[test]
+    fn version_9_database_gains_the_gap_search_table_and_keeps_its_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.db");
+        drop(Store::open(&fresh).unwrap());
+        let old = dir.path().join("old.db");
+        drop(Store::open(&old).unwrap());
+        {
+            let conn = Connection::open(&old).unwrap();
+            // Step 9's samples: a row id, a (plant_id, at) key, an index on `at`.
+            conn.execute_batch("DROP TABLE history_settled; DROP TABLE power_samples;").unwrap();
+            conn.execute_batch(include_str!("migrations/0009_history.sql")).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 9;
+                 INSERT INTO organizations (id, name) VALUES (1, 'North');
+                 INSERT INTO vendors (id, name, kind, org_id) VALUES (1, 'v', 'solarman', 1);
+                 INSERT INTO plants (id, vendor_id, org_id, vendor_plant_id, name)
+                     VALUES (1, 1, 1, 'p', 'P');
+                 INSERT INTO plant_days (plant_id, day, energy_kwh, last_reading_at, source,
+                                         updated_at)
+                     VALUES (1, '2026-11-30', 3.5, '2026-12-01T10:00:00Z', 'backfill',
+                             '2026-12-01T10:00:00Z');
+                 INSERT INTO power_samples (plant_id, at, power_kw)
+                     VALUES (1, '2026-11-30T10:00:00Z', 1.25), (1, '2026-11-30T09:45:00Z', 1.0);",
+            )
+            .unwrap();
+        }
+        drop(Store::open(&old).unwrap());
+        assert_eq!(shape_of(&old), shape_of(&fresh));
+        let conn = Connection::open(&old).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        let (energy, settled): (f64, i64) = conn
+            .query_row(
+                "SELECT (SELECT energy_kwh FROM plant_days), (SELECT count(*) FROM history_settled)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((energy, settled), (3.5, 0));
+        let samples: Vec<(String, f64)> = conn
+            .prepare("SELECT at, power_kw FROM power_samples")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let first = ("2026-11-30T09:45:00Z".to_owned(), 1.0);
+        assert_eq!(samples, [first, ("2026-11-30T10:00:00Z".to_owned(), 1.25)], "kept, by time");
+        let time_index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'idx_power_samples_at'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(time_index, 0);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod cleanup;
 mod codec;
 mod facts;
 mod history;
+mod history_settled;
 mod migrate;
 mod open;
 mod orgs;
@@ -39,8 +40,8 @@ mod vendors;
 
 pub use alerts::AlertFilter;
 pub use history::{
-    BackfillCounts, DayRow, GapRow, HistoryPlant, HistoryScope, HistorySummary, PlantGaps,
-    PowerSample,
+    BackfillCounts, DayRow, GapRow, GapSearch, HistoryPlant, HistoryScope, HistorySummary,
+    PlantGaps, PowerSample,
 };
 pub use migrate::SCHEMA_VERSION;
 pub use open::Unusable;

@@ -73,18 +73,29 @@ pub(super) async fn backfill(
     }
     let now = (engine.clock)();
     let vendor_id = target.vendor.id;
-    let gaps = match engine
-        .store
-        .history_gaps_to_fill(vendor_id, settings.backfill_days, now, settings.zone)
-        .await
-    {
-        Ok(gaps) if gaps.is_empty() => return None,
-        Ok(gaps) => gaps,
+    let (days, zone) = (settings.backfill_days, settings.zone);
+    // The search reads every active plant's window; an earlier one that found nothing
+    // still holds until its time unless the plants or the settings changed.
+    match engine.store.history_settled(vendor_id, days, zone, now).await {
+        Ok(true) => return None,
+        Ok(false) => {}
+        Err(e) => debug!("could not read when the history was last complete ({e}); searching"),
+    }
+    let search = match engine.store.history_gaps_to_fill(vendor_id, days, now, zone).await {
+        Ok(search) => search,
         Err(e) => {
             warn!("could not read the history's gaps ({e}); no backfill this run");
             return None;
         }
     };
+    // Without the note the next sync searches again: dearer, never wrong.
+    if let Err(e) = engine.store.settle_history(vendor_id, days, zone, &search, now).await {
+        debug!("could not note the history's gap search ({e})");
+    }
+    if search.gaps.is_empty() {
+        return None;
+    }
+    let gaps = search.gaps;
     let request = request_for(&gaps, now);
     let mut outcome = BackfillOutcome {
         plants: gaps.len(),
