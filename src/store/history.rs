@@ -286,9 +286,32 @@ fn zone_or(stored: Option<&str>, fallback: PlantZone) -> PlantZone {
 }
 
 fn parse_day(text: &str) -> rusqlite::Result<NaiveDate> {
-    text.parse().map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+    match date_prefix(text).filter(|_| text.len() == 10) {
+        Some(day) => Ok(day),
+        None => text.parse().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        }),
+    }
+}
+
+/// The date a stored `YYYY-MM-DD...` text (a day, or a canonical UTC time) begins with,
+/// read without chrono's general parser: the gap search reads two per stored day.
+fn date_prefix(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        let digits = text.get(range)?;
+        digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok())?
+    };
+    NaiveDate::from_ymd_opt(i32::try_from(number(0..4)?).ok()?, number(5..7)?, number(8..10)?)
+}
+
+/// A figure fetched on this UTC date or later is final in every zone: a day ends at most
+/// 12 h into the UTC date after it (UTC-12), and [`FINAL_AFTER`] is a day.
+fn surely_final_from(day: NaiveDate) -> NaiveDate {
+    day + chrono::Duration::days(3)
 }
 
 impl Store {
@@ -665,16 +688,19 @@ fn gaps_to_fill(
              JOIN plants p ON p.id = d.plant_id
              WHERE p.vendor_id = ?1 AND d.day >= ?2 AND d.source = 'backfill'",
         )?;
-        let rows = stmt.query_map(params![vendor_id, earliest.to_string()], |r| {
-            Ok((
-                r.get::<_, PlantId>(0)?,
-                parse_day(&r.get::<_, String>(1)?)?,
-                r.get::<_, Timestamp>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (plant, day, fetched) = row?;
+        let mut rows = stmt.query(params![vendor_id, earliest.to_string()])?;
+        while let Some(r) = rows.next()? {
+            let plant: PlantId = r.get(0)?;
             let Some(zone) = zones.get(&plant) else { continue };
+            let day = parse_day(r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?)?;
+            let fetched_text = r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+            // Most figures were fetched days after their day: final, whatever the zone,
+            // without reading the time or the zone's day end.
+            if date_prefix(fetched_text).is_some_and(|d| d >= surely_final_from(day)) {
+                confirmed.entry(plant).or_default().insert(day);
+                continue;
+            }
+            let fetched: Timestamp = r.get(2)?;
             // A figure that is not final yet is asked once more, when a final one can be
             // had: a day after the day's end, not at every sync before.
             if is_final(*zone, day, fetched) {
@@ -1280,6 +1306,29 @@ mod tests {
             .unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(days(&store).await.len(), 2, "daily rows are kept forever");
+    }
+
+    /// The gap search's short cut agrees with the rule it skips: a figure fetched on the
+    /// third UTC date after its day is final in the zones furthest from UTC, and the fast
+    /// date reader reads what chrono reads, and nothing else.
+    #[test]
+    fn a_figure_fetched_three_utc_dates_later_is_final_in_every_zone() {
+        let zones = ["Etc/GMT+12", "Pacific/Kiritimati", "America/Santiago", "Asia/Kolkata"];
+        for day in [day("2026-03-08"), day("2026-11-01"), day("2026-12-31")] {
+            let from = surely_final_from(day).and_hms_opt(0, 0, 0).unwrap().and_utc();
+            for zone in zones {
+                let zone: PlantZone = zone.parse().unwrap();
+                assert!(is_final(zone, day, Timestamp::from_datetime(&from)), "{zone} {day}");
+            }
+        }
+        assert_eq!(date_prefix("2026-12-02T10:00:00.000Z"), Some(day("2026-12-02")));
+        assert_eq!(parse_day("2026-02-28").unwrap(), day("2026-02-28"));
+        for bad in ["2026-02-30", "2026-1-02", "+202-12-02", "2026-12-0x", "2026-1-2x", ""] {
+            assert_eq!(date_prefix(bad), None, "{bad}");
+        }
+        for bad in ["2026-02-30", "2026-12-0x", "2026-12-02x", ""] {
+            assert!(parse_day(bad).is_err(), "{bad}");
+        }
     }
 
     /// The daily rows are pushed upstream like plants: a real change takes a new change

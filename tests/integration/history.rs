@@ -167,6 +167,10 @@ async fn a_day_the_agent_was_off_is_backfilled_and_revised_figures_replace_store
         assert_eq!(row.energy_kwh, Some(5.0 + *index as f64), "a night zero never lowers a day");
     }
     assert_eq!(run.history_calls(0), asked, "the second sync of the day asks no history");
+    // It found no gap and noted so: the syncs until the first plant's midnight skip the
+    // search (day 3 below shows the midnight ending the note).
+    let store = &run.h.store;
+    assert!(store.history_settled(VendorId(1), 30, FALLBACK, run.clock.now()).await.unwrap());
 
     // Day 2 passes without the agent; on day 3 the portal has revised plant 0's day 1.
     let day1 = |plant: &HistoryPlant| local_day(plant, t0);
