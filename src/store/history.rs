@@ -154,8 +154,11 @@ pub struct PlantGaps {
 pub struct GapSearch {
     /// The plants with days to ask, the plant with the oldest gap first.
     pub gaps: Vec<PlantGaps>,
-    /// The vendor's active plants the search looked at.
+    /// How many active plants of the vendor the search looked at...
     pub active_plants: u64,
+    /// ...and the sum of their ids, so that one plant leaving while another arrives is
+    /// told apart from no change ([`Store::history_settled`]).
+    pub active_ids_sum: i64,
     /// The earliest time the answer can change by time alone: a plant's next local midnight
     /// (its window moves on), a portal figure becoming final enough to ask again, a resting
     /// gap due again. Until then, only a change to the plants or the settings can give
@@ -666,7 +669,12 @@ fn gaps_to_fill(
         fallback.end_of_day(fallback.local_date(&now)),
     );
     if days == 0 {
-        return Ok(GapSearch { gaps: Vec::new(), active_plants: 0, unchanged_until });
+        return Ok(GapSearch {
+            gaps: Vec::new(),
+            active_plants: 0,
+            active_ids_sum: 0,
+            unchanged_until,
+        });
     }
     let plants: Vec<(PlantId, String, PlantZone)> = conn
         .prepare_cached(
@@ -746,6 +754,7 @@ fn gaps_to_fill(
         }
     }
     let active_plants = plants.len() as u64;
+    let active_ids_sum = plants.iter().map(|(id, _, _)| id.0).fold(0_i64, i64::wrapping_add);
     let mut out: Vec<PlantGaps> = Vec::new();
     for (plant_id, vendor_plant_id, zone) in plants {
         let today = zone.local_date(&now);
@@ -765,7 +774,7 @@ fn gaps_to_fill(
         }
     }
     out.sort_by_key(|gaps| gaps.days.first().copied());
-    Ok(GapSearch { gaps: out, active_plants, unchanged_until })
+    Ok(GapSearch { gaps: out, active_plants, active_ids_sum, unchanged_until })
 }
 
 const PLANTS_SQL: &str = "

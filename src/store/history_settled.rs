@@ -5,8 +5,8 @@
 //! plant of a vendor: run at every 15-minute sync, it would cost more than all the history a
 //! sync writes. Its answer changes only at times it can name itself
 //! ([`GapSearch::unchanged_until`]) or when what it read changes: the vendor's active plants
-//! (one created, removed, reactivated), the settings (the number of days, the configured
-//! zone). A search that found nothing to ask is noted with those inputs, and the syncs
+//! (one created, removed, reactivated; compared by their number and the sum of their ids),
+//! the settings (the number of days, the configured zone). A search that found nothing to ask is noted with those inputs, and the syncs
 //! before its time skip the search. What the note cannot see (a plant's own zone changed,
 //! rows edited with `sqlite3`) waits at most until the note's time, which is never later
 //! than the next midnight of one of the vendor's plants.
@@ -19,7 +19,8 @@ use rusqlite::{OptionalExtension, params};
 impl Store {
     /// Whether an earlier search of `vendor_id`'s gaps, with these settings, found nothing
     /// to ask and nothing it depended on has changed since: its time has not come, the clock
-    /// is not before the search, and the vendor has as many active plants as it saw.
+    /// is not before the search, and the vendor's active plants are the ones it saw (as
+    /// many, with the same sum of ids).
     pub async fn history_settled(
         &self,
         vendor_id: VendorId,
@@ -34,8 +35,9 @@ impl Store {
                     "SELECT 1 FROM history_settled s
                      WHERE s.vendor_id = ?1 AND s.backfill_days = ?2 AND s.zone = ?3
                        AND s.searched_at <= ?4 AND ?4 < s.until
-                       AND s.active_plants = (SELECT count(*) FROM plants
-                                              WHERE vendor_id = ?1 AND is_active = 1)",
+                       AND (s.active_plants, s.active_ids_sum) =
+                           (SELECT count(*), coalesce(sum(id), 0) FROM plants
+                            WHERE vendor_id = ?1 AND is_active = 1)",
                 )?
                 .query_row(params![vendor_id, days, zone, now], |_| Ok(()))
                 .optional()?;
@@ -56,16 +58,21 @@ impl Store {
         now: Timestamp,
     ) -> Result<()> {
         let zone = fallback.to_string();
-        let (empty, active, until) =
-            (search.gaps.is_empty(), search.active_plants as i64, search.unchanged_until);
+        let (empty, active, ids, until) = (
+            search.gaps.is_empty(),
+            search.active_plants as i64,
+            search.active_ids_sum,
+            search.unchanged_until,
+        );
         self.write(move |conn| {
             if empty {
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO history_settled
-                         (vendor_id, backfill_days, zone, active_plants, searched_at, until)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         (vendor_id, backfill_days, zone, active_plants, active_ids_sum,
+                          searched_at, until)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
-                .execute(params![vendor_id, days, zone, active, now, until])?;
+                .execute(params![vendor_id, days, zone, active, ids, now, until])?;
             } else {
                 conn.prepare_cached("DELETE FROM history_settled WHERE vendor_id = ?1")?
                     .execute([vendor_id])?;
@@ -193,10 +200,13 @@ mod tests {
         assert!(store.history_settled(v, 2, KOLKATA, now).await.unwrap());
         store.deactivate_plants_not_listed(v, vec!["a".into()]).await.unwrap();
         assert!(!store.history_settled(v, 2, KOLKATA, now).await.unwrap());
-        // Listed again: as many active plants as the search saw, and the same ones, whose
-        // days it found complete. (One plant leaving while another comes back is missed:
-        // that waits for the note's time.)
+        // Listed again: the same active plants as the search saw, whose days it found
+        // complete.
         store.upsert_plants(v, vec![plant("a"), plant("b")], now).await.unwrap();
         assert!(store.history_settled(v, 2, KOLKATA, now).await.unwrap());
+        // One plant gone and a new one in its place: as many plants, not the same ones.
+        store.upsert_plants(v, vec![plant("c")], now).await.unwrap();
+        store.deactivate_plants_not_listed(v, vec!["a".into(), "c".into()]).await.unwrap();
+        assert!(!store.history_settled(v, 2, KOLKATA, now).await.unwrap());
     }
 }

@@ -16,7 +16,7 @@ DROP INDEX IF EXISTS idx_power_samples_at;
 --    only at a few known times. A search that found nothing to ask notes here until when its
 --    answer cannot change by time alone (the earliest next local midnight of the vendor's
 --    plants, a portal figure turning final, a resting gap due again), and what the answer
---    depended on: the settings and the number of active plants. Syncs before that time skip
+--    depended on: the settings and the vendor's active plants. Syncs before that time skip
 --    the search (`Store::history_settled`); a new, removed or reactivated plant, another
 --    setting, or a clock set back before the search make the next sync search again. Local
 --    only: never pushed upstream.
@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS history_settled (
     backfill_days  INTEGER NOT NULL,
     zone           TEXT    NOT NULL,   -- the configured zone of plants without their own
     active_plants  INTEGER NOT NULL,
+    active_ids_sum INTEGER NOT NULL,   -- with the count, tells a swapped plant apart
     searched_at    TEXT    NOT NULL,
     until          TEXT    NOT NULL
 );
