@@ -382,9 +382,11 @@ CREATE INDEX IF NOT EXISTS idx_plant_days_day ON plant_days (day);
 -- One row per plant and reading (the reading's time, UTC), for intraday curves. Keyed by
 -- time first (step 10; step 9 had a row id, a (plant_id, at) key and an index on `at`): a
 -- sync's samples then go to the end of one B-tree instead of one page per plant, and old
--- ones are pruned from its start. A plant's curve reads the day's rows of every plant.
+-- ones are pruned from its start. A plant's curve reads the day's rows of every plant. No
+-- foreign key: with no index led by `plant_id`, a cascade would scan the table once per
+-- deleted plant; `Store::remove_vendor` deletes its plants' samples in one pass.
 CREATE TABLE IF NOT EXISTS power_samples (
-    plant_id  INTEGER NOT NULL REFERENCES plants (id) ON DELETE CASCADE,
+    plant_id  INTEGER NOT NULL,
     at        TEXT    NOT NULL,
     power_kw  REAL    NOT NULL,
     PRIMARY KEY (at, plant_id)
@@ -415,7 +417,9 @@ INSERT OR IGNORE INTO upstream_watermarks (table_name) VALUES ('plant_days');
 --    plant's range, one page per plant once a plant had a day of samples, and with 10,000
 --    plants that made the history cost 3x the plants' own upsert. Keyed (at, plant_id), a
 --    sync's samples go to the end of one B-tree, and pruning deletes from its start. The
---    index on `at` is no longer needed.
+--    index on `at` is no longer needed, nor the foreign key: with no index led by
+--    `plant_id` its cascade would scan the table once per deleted plant, so
+--    `Store::remove_vendor` deletes a vendor's samples itself, in one pass.
 DROP INDEX IF EXISTS idx_power_samples_at;
 
 -- 2. When a vendor's history gap search next has anything to find. The search reads every
@@ -425,9 +429,10 @@ DROP INDEX IF EXISTS idx_power_samples_at;
 --    answer cannot change by time alone (the earliest next local midnight of the vendor's
 --    plants, a portal figure turning final, a resting gap due again), and what the answer
 --    depended on: the settings and the vendor's active plants. Syncs before that time skip
---    the search (`Store::history_settled`); a new, removed or reactivated plant, another
---    setting, or a clock set back before the search make the next sync search again. Local
---    only: never pushed upstream.
+--    the search (`Store::history_settled`); a new plant (which drops the note), a plant
+--    removed or reactivated (told by the number of active plants and the sum of their ids),
+--    another setting, or a clock set back before the search make the next sync search
+--    again. Local only: never pushed upstream.
 CREATE TABLE IF NOT EXISTS history_settled (
     vendor_id      INTEGER PRIMARY KEY REFERENCES vendors (id) ON DELETE CASCADE,
     backfill_days  INTEGER NOT NULL,

@@ -161,8 +161,9 @@ pub struct GapSearch {
     pub active_ids_sum: i64,
     /// The earliest time the answer can change by time alone: a plant's next local midnight
     /// (its window moves on), a portal figure becoming final enough to ask again, a resting
-    /// gap due again. Until then, only a change to the plants or the settings can give
-    /// another answer ([`Store::settle_history`]).
+    /// gap due again. Until then, only a change to the plants (one added, removed,
+    /// reactivated, or its own zone changed) or the settings can give another answer
+    /// ([`Store::settle_history`]).
     pub unchanged_until: Timestamp,
 }
 
@@ -1338,6 +1339,36 @@ mod tests {
         for bad in ["2026-02-30", "2026-12-0x", "2026-12-02x", ""] {
             assert!(parse_day(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Removing a vendor takes its plants' samples with it (they have no foreign key) and
+    /// leaves another vendor's.
+    #[tokio::test]
+    async fn a_removed_vendor_takes_its_samples_and_leaves_the_others() {
+        let (_dir, store) = temp_store();
+        let kept = vendor(&store).await;
+        let new = NewVendor {
+            name: "Gone".into(),
+            kind: VendorKind::Solarman,
+            org_id: None,
+            base_url: None,
+            is_active: true,
+        };
+        let gone = store.add_vendor(new, Credentials::default()).await.unwrap().id;
+        let now = "2026-12-01T08:00:00Z";
+        for v in [kept, gone] {
+            let plants = vec![
+                reading("a", None, now, None, Some(1.0)),
+                reading("b", None, now, None, Some(2.0)),
+            ];
+            sync(&store, v, plants, now).await;
+        }
+        assert_eq!(store.history_summary().await.unwrap().power_samples, 4);
+        store.remove_vendor("Gone", true).await.unwrap();
+        assert_eq!(store.history_summary().await.unwrap().power_samples, 2);
+        let plant = store.history_plants(HistoryScope::Vendor(kept), KOLKATA).await.unwrap()[0].id;
+        let (from, to) = (ts("2026-12-01T00:00:00Z"), ts("2026-12-02T00:00:00Z"));
+        assert_eq!(store.power_samples(plant, from, to).await.unwrap().len(), 1);
     }
 
     /// The daily rows are pushed upstream like plants: a real change takes a new change

@@ -16,6 +16,14 @@ use super::{Result, Store};
 use crate::domain::{PlantZone, Timestamp, VendorId};
 use rusqlite::{OptionalExtension, params};
 
+/// Drops `vendor_id`'s note inside the caller's transaction (the plants upsert, when it
+/// creates a plant: the note's count and sum would tell that too, but not every time).
+pub(super) fn forget(conn: &rusqlite::Connection, vendor_id: VendorId) -> Result<()> {
+    conn.prepare_cached("DELETE FROM history_settled WHERE vendor_id = ?1")?
+        .execute([vendor_id])?;
+    Ok(())
+}
+
 impl Store {
     /// Whether an earlier search of `vendor_id`'s gaps, with these settings, found nothing
     /// to ask and nothing it depended on has changed since: its time has not come, the clock
@@ -74,8 +82,7 @@ impl Store {
                 )?
                 .execute(params![vendor_id, days, zone, active, ids, now, until])?;
             } else {
-                conn.prepare_cached("DELETE FROM history_settled WHERE vendor_id = ?1")?
-                    .execute([vendor_id])?;
+                forget(conn, vendor_id)?;
             }
             Ok(())
         })

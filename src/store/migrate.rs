@@ -165,19 +165,32 @@ fn step_9(tx: &Transaction<'_>) -> Result<Vec<String>> {
     Ok(Vec::new())
 }
 
-/// Step 10: the power samples keyed by time (`0010_history_speed.sql` says why). A table
-/// still in step 9's shape is rebuilt in time order, its rows copied; one that has the new
-/// key (a fresh database, from `schema.sql`) is left alone. Then the batch.
+/// Step 10: the power samples keyed by time, without a foreign key (`0010_history_speed.sql`
+/// says why). A table still in step 9's shape is rebuilt in time order, its rows copied
+/// (said once, with how many); one that has the new key (a fresh database, from
+/// `schema.sql`) is left alone. Then the batch.
 fn step_10(tx: &Transaction<'_>) -> Result<Vec<String>> {
     let sql: String = tx.query_row(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'power_samples'",
         [],
         |r| r.get(0),
     )?;
+    let mut notices = Vec::new();
     if !sql.contains("WITHOUT ROWID") {
+        let rows: i64 = tx.query_row("SELECT count(*) FROM power_samples", [], |r| r.get(0))?;
+        if rows > 0 {
+            tracing::info!(
+                samples = rows,
+                "re-keying the power samples by time (once; a large store takes a while)"
+            );
+            notices.push(format!(
+                "the {rows} power samples are now keyed by time (the file keeps its size: \
+                 `sqlite3 FILE VACUUM` returns the freed pages while no plantsync runs)"
+            ));
+        }
         tx.execute_batch(
             "CREATE TABLE power_samples_step10 (
-                 plant_id  INTEGER NOT NULL REFERENCES plants (id) ON DELETE CASCADE,
+                 plant_id  INTEGER NOT NULL,
                  at        TEXT    NOT NULL,
                  power_kw  REAL    NOT NULL,
                  PRIMARY KEY (at, plant_id)
@@ -189,7 +202,7 @@ fn step_10(tx: &Transaction<'_>) -> Result<Vec<String>> {
         )?;
     }
     tx.execute_batch(include_str!("migrations/0010_history_speed.sql"))?;
-    Ok(Vec::new())
+    Ok(notices)
 }
 
 fn add_column_if_missing(
@@ -699,6 +712,22 @@ mod tests {
             .unwrap();
         let first = ("2026-11-30T09:45:00Z".to_owned(), 1.0);
         assert_eq!(samples, [first, ("2026-11-30T10:00:00Z".to_owned(), 1.25)], "kept, by time");
+        // `shape_of` compares columns and indexes; the key and the foreign keys here.
+        let sql: String = conn
+            .query_row("SELECT sql FROM sqlite_master WHERE name = 'power_samples'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(
+            sql.contains("PRIMARY KEY (at, plant_id)") && sql.contains("WITHOUT ROWID"),
+            "{sql}"
+        );
+        let foreign: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_list('power_samples')", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(foreign, 0);
         let time_index: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'idx_power_samples_at'",

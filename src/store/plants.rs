@@ -390,6 +390,10 @@ impl Store {
                     id: vendor_id.to_string(),
                 })?;
             let counts = upsert(&tx, vendor_id, org_id, &plants, now)?;
+            if counts.created > 0 {
+                // A new plant has no history: the vendor's next gap search must run.
+                super::history_settled::forget(&tx, vendor_id)?;
+            }
             if let Some(fallback) = history {
                 super::history::record_live(&tx, vendor_id, &plants, now, fallback)?;
             }

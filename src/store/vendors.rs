@@ -471,6 +471,13 @@ impl Store {
                 super::UpstreamTable::Vendors,
                 &[&vendor.id.to_string()],
             )?;
+            // The power samples have no foreign key (a cascade would scan them once per
+            // plant): one pass for all of the vendor's plants.
+            tx.execute(
+                "DELETE FROM power_samples
+                 WHERE plant_id IN (SELECT id FROM plants WHERE vendor_id = ?1)",
+                [vendor.id],
+            )?;
             tx.execute("DELETE FROM vendors WHERE id = ?1", [vendor.id])?;
             tx.commit()?;
             secrets::scrub(conn);
