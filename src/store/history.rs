@@ -880,7 +880,7 @@ fn gaps_in(
 #[allow(clippy::disallowed_methods)] // one test reads change numbers behind the store's back
 mod tests {
     use super::*;
-    use crate::domain::{Credentials, NewOrganization, NewVendor, VendorKind};
+    use crate::domain::{Credentials, NewVendor, VendorKind};
     use crate::store::test_support::temp_store;
 
     fn ts(text: &str) -> Timestamp {
@@ -894,22 +894,7 @@ mod tests {
     const KOLKATA: PlantZone = PlantZone::Named(chrono_tz::Asia::Kolkata);
 
     async fn vendor(store: &Store) -> VendorId {
-        let org = store
-            .add_org(NewOrganization {
-                name: "Org".into(),
-                auto_sync_enabled: true,
-                sync_interval_minutes: 15,
-            })
-            .await
-            .unwrap();
-        let new = NewVendor {
-            name: "V".into(),
-            kind: VendorKind::Solarman,
-            org_id: Some(org.id),
-            base_url: None,
-            is_active: true,
-        };
-        store.add_vendor(new, Credentials::default()).await.unwrap().id
+        crate::store::test_support::org_vendor(store, VendorKind::Solarman).await
     }
 
     fn reading(

@@ -92,10 +92,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::{
-        Credentials, NewOrganization, NewVendor, PlantZone, Timestamp, VendorId, VendorKind,
-        VendorPlant,
-    };
+    use crate::domain::{PlantZone, Timestamp, VendorId, VendorKind, VendorPlant};
     use crate::store::Store;
     use crate::store::test_support::temp_store;
     use crate::vendors::history::VendorDay;
@@ -107,22 +104,7 @@ mod tests {
     }
 
     async fn vendor(store: &Store) -> VendorId {
-        let org = store
-            .add_org(NewOrganization {
-                name: "Org".into(),
-                auto_sync_enabled: true,
-                sync_interval_minutes: 15,
-            })
-            .await
-            .unwrap();
-        let new = NewVendor {
-            name: "V".into(),
-            kind: VendorKind::Solarman,
-            org_id: Some(org.id),
-            base_url: None,
-            is_active: true,
-        };
-        store.add_vendor(new, Credentials::default()).await.unwrap().id
+        crate::store::test_support::org_vendor(store, VendorKind::Solarman).await
     }
 
     fn plant(id: &str) -> VendorPlant {

@@ -453,11 +453,32 @@ fn conflict_on_unique(err: rusqlite::Error, message: impl FnOnce() -> String) ->
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::Store;
+    use crate::domain::{Credentials, NewOrganization, NewVendor, VendorId, VendorKind};
 
     /// A store on a real file in a fresh temporary directory.
     pub fn temp_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().join("plantsync.db")).expect("open store");
         (dir, store)
+    }
+
+    /// Organization `Org` with one active vendor `V` of `kind`, without credentials.
+    pub async fn org_vendor(store: &Store, kind: VendorKind) -> VendorId {
+        let org = store
+            .add_org(NewOrganization {
+                name: "Org".into(),
+                auto_sync_enabled: true,
+                sync_interval_minutes: 15,
+            })
+            .await
+            .expect("org");
+        let new = NewVendor {
+            name: "V".into(),
+            kind,
+            org_id: Some(org.id),
+            base_url: None,
+            is_active: true,
+        };
+        store.add_vendor(new, Credentials::default()).await.expect("vendor").id
     }
 }

@@ -554,7 +554,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Credentials, NewOrganization, NewVendor, VendorKind};
+    use crate::domain::VendorKind;
     use crate::store::test_support::temp_store;
 
     /// Every optional column binds its own field, and its `VALUES` entry names its own
@@ -635,28 +635,7 @@ mod tests {
     }
 
     async fn vendor(store: &Store) -> VendorId {
-        let org = store
-            .add_org(NewOrganization {
-                name: "Org".into(),
-                auto_sync_enabled: true,
-                sync_interval_minutes: 15,
-            })
-            .await
-            .unwrap();
-        store
-            .add_vendor(
-                NewVendor {
-                    name: "V".into(),
-                    kind: VendorKind::Sungrow,
-                    org_id: Some(org.id),
-                    base_url: None,
-                    is_active: true,
-                },
-                Credentials::default(),
-            )
-            .await
-            .unwrap()
-            .id
+        crate::store::test_support::org_vendor(store, VendorKind::Sungrow).await
     }
 
     fn plant(id: &str, power: Option<f64>) -> VendorPlant {
