@@ -125,7 +125,16 @@ async fn seeded(
     let store = Store::open(sandbox.db()).unwrap();
     let org = store.list_orgs().await.unwrap()[0].id;
     let plants = store.list_plants(PlantFilter::default()).await.unwrap();
-    let plant = &plants[0];
+    // A plant whose today the sync stored: just after a zone's midnight, a reading the
+    // portal took before it belongs to that zone's yesterday (the simulator's plants span
+    // eight zones, so some plant always has its today).
+    let kolkata = PlantZone::Named(chrono_tz::Asia::Kolkata);
+    let energy =
+        store.today_and_yesterday(HistoryScope::Org(org), Timestamp::now(), kolkata).await.unwrap();
+    let plant = plants
+        .iter()
+        .find(|p| energy.get(&p.id).is_some_and(|(today, _)| today.is_some()))
+        .expect("a plant with today's energy");
     let zone = plantsync::domain::PlantZone::Named(chrono_tz::Asia::Kolkata);
     let zone = plant.timezone.as_deref().and_then(|z| z.parse().ok()).unwrap_or(zone);
     let yesterday = zone.local_date(&Timestamp::now()).pred_opt().unwrap();
