@@ -1,6 +1,7 @@
 //! `plantsync run` as a real process: one agent per data dir, kill -9 in the middle of a
 //! sync, recovery on restart, a graceful stop on SIGTERM.
 
+use crate::support::QUIET_AGENT;
 use crate::support::{Sandbox, sqlite3};
 use plantsync::domain::VendorKind;
 use plantsync::simulator::{AccountSpec, Faults, Simulator, SimulatorConfig};
@@ -48,12 +49,7 @@ async fn quiet_agent(seed: u64) -> (Simulator, Sandbox, std::process::Child, Str
     .unwrap();
     let sandbox = Sandbox::new();
     crate::sync_cli::add_vendors(&sandbox, &sim, 1);
-    let quiet = [
-        ("PLANTSYNC_API_PORT", "0"),
-        ("PLANTSYNC_SYNC_ENABLED", "false"),
-        ("PLANTSYNC_ALERTS_ENABLED", "false"),
-    ];
-    let agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    let agent = sandbox.spawnable(&["run"]).envs(QUIET_AGENT).spawn().unwrap();
     wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
     let api = agent_info(&sandbox).unwrap()["api"].as_str().unwrap().to_owned();
     let token = sandbox.ok(&["token", "show"]).trim().to_owned();
@@ -91,18 +87,13 @@ async fn kill_9_mid_sync_then_restart_recovers() {
         .assert()
         .success();
 
-    let quiet = [
-        ("PLANTSYNC_API_PORT", "0"),
-        ("PLANTSYNC_SYNC_ENABLED", "false"),
-        ("PLANTSYNC_ALERTS_ENABLED", "false"),
-    ];
-    let mut first = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    let mut first = sandbox.spawnable(&["run"]).envs(QUIET_AGENT).spawn().unwrap();
     wait_for("the agent to publish agent.json", || agent_info(&sandbox).is_some()).await;
     let info = agent_info(&sandbox).unwrap();
     assert_eq!(info["pid"].as_u64().unwrap(), u64::from(first.id()));
 
     // A second agent on the same data dir is refused, naming the first.
-    let second = sandbox.cmd().arg("run").envs(quiet).output().unwrap();
+    let second = sandbox.cmd().arg("run").envs(QUIET_AGENT).output().unwrap();
     assert_eq!(second.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&second.stderr).contains(&format!("(pid {})", first.id())));
 
@@ -124,7 +115,7 @@ async fn kill_9_mid_sync_then_restart_recovers() {
     // Restart: the unclean stop is noticed, the database checked, the run interrupted.
     sim.release(0);
     sim.set_faults(0, Faults::none());
-    let mut again = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    let mut again = sandbox.spawnable(&["run"]).envs(QUIET_AGENT).spawn().unwrap();
     wait_for("the restarted agent", || {
         agent_info(&sandbox).is_some_and(|i| i["pid"].as_u64() == Some(u64::from(again.id())))
     })

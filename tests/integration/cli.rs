@@ -1,5 +1,6 @@
 //! Managing and inspecting through the binary; the same rows through `sqlite3`.
 
+use crate::support::QUIET_AGENT;
 use crate::support::{Sandbox, assert_snapshot, normalize, sqlite3};
 use plantsync::domain::{
     AlertStatus, PlantStatus, Severity, Timestamp, VendorAlert, VendorId, VendorPlant,
@@ -401,14 +402,11 @@ async fn a_sync_that_selects_no_vendor_is_never_recorded_as_a_run() {
 
     let token = sandbox.ok(&["token", "show"]).trim().to_owned();
     let quiet = [
-        ("PLANTSYNC_API_PORT", "0"),
-        ("PLANTSYNC_SYNC_ENABLED", "false"),
-        ("PLANTSYNC_ALERTS_ENABLED", "false"),
         // No restricted window, so the answer does not depend on the time of day.
         ("PLANTSYNC_SYNC_WINDOW_START", "00:00"),
         ("PLANTSYNC_SYNC_WINDOW_END", "00:00"),
     ];
-    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    let mut agent = sandbox.spawnable(&["run"]).envs(QUIET_AGENT).envs(quiet).spawn().unwrap();
     let info_path = sandbox.data_dir().join("agent.json");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let api = loop {

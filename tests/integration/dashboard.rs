@@ -7,6 +7,7 @@
 //! `PLANTSYNC_DASHBOARD_SCREENSHOT=DIR` to keep the screenshots (`dashboard.png` at 1280 px,
 //! `dashboard-phone.png` at 360 px; docs/ has them).
 
+use crate::support::QUIET_AGENT;
 use crate::support::{Sandbox, sqlite3};
 use crate::upstream::{published_api, simulator, synced};
 use plantsync::api::dashboard::svg::kwh;
@@ -34,15 +35,7 @@ impl Drop for Agent {
 }
 
 async fn start_agent(sandbox: &Sandbox) -> Agent {
-    let child = sandbox
-        .spawnable(&["run"])
-        .envs([
-            ("PLANTSYNC_API_PORT", "0"),
-            ("PLANTSYNC_SYNC_ENABLED", "false"),
-            ("PLANTSYNC_ALERTS_ENABLED", "false"),
-        ])
-        .spawn()
-        .unwrap();
+    let child = sandbox.spawnable(&["run"]).envs(QUIET_AGENT).spawn().unwrap();
     let (api, token) = published_api(sandbox, child.id()).await;
     Agent { child, api, token }
 }

@@ -2,6 +2,7 @@
 //! foreign and damaged databases, bad paths, the log file's name, the same log line on
 //! stderr and in the file. Everything through the real binary on real files.
 
+use crate::support::QUIET_AGENT;
 use crate::support::{Sandbox, sqlite3};
 use crate::sync_cli::add_vendors;
 use plantsync::domain::VendorKind;
@@ -92,12 +93,7 @@ async fn every_file_plantsync_creates_is_owner_only() {
     sandbox.ok(&["token", "show"]);
     assert_owner_only(&sandbox.data_dir(), "after a sync");
 
-    let quiet = [
-        ("PLANTSYNC_API_PORT", "0"),
-        ("PLANTSYNC_SYNC_ENABLED", "false"),
-        ("PLANTSYNC_ALERTS_ENABLED", "false"),
-    ];
-    let mut agent = sandbox.spawnable(&["run"]).envs(quiet).spawn().unwrap();
+    let mut agent = sandbox.spawnable(&["run"]).envs(QUIET_AGENT).spawn().unwrap();
     let info = sandbox.data_dir().join("agent.json");
     wait_for("the agent's API", || {
         std::fs::read_to_string(&info).is_ok_and(|text| text.contains("\"api\": \"127."))

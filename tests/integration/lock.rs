@@ -3,6 +3,7 @@
 //! killed CLI sync is recovered by the next one, and names are checked before anything is
 //! recorded. The simulator's latch holds a run in flight for as long as a test needs.
 
+use crate::support::QUIET_AGENT;
 use crate::support::{Sandbox, sqlite3};
 use crate::sync_cli::add_vendors;
 use plantsync::domain::VendorKind;
@@ -32,11 +33,7 @@ fn spawn(sandbox: &Sandbox, name: &str, args: &[&str]) -> (Child, std::path::Pat
     let err = sandbox.dir.path().join(format!("{name}.err"));
     let child = sandbox
         .spawnable(args)
-        .envs([
-            ("PLANTSYNC_API_PORT", "0"),
-            ("PLANTSYNC_SYNC_ENABLED", "false"),
-            ("PLANTSYNC_ALERTS_ENABLED", "false"),
-        ])
+        .envs(QUIET_AGENT)
         .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
         .spawn()
         .unwrap();

@@ -7,6 +7,7 @@
 //! Xvfb, dbus and dunst must be installed (`tests/run.sh` installs them): a missing one
 //! fails the test, it is never skipped.
 
+use crate::support::QUIET_AGENT;
 use crate::support::Sandbox;
 use crate::sync_cli::add_vendors;
 use plantsync::domain::VendorKind;
@@ -192,11 +193,7 @@ async fn agent_with(
 ) -> (Agent, String, String) {
     let mut command = sandbox.spawnable(&["run"]);
     command.envs(settings.iter().copied());
-    command.envs([
-        ("PLANTSYNC_API_PORT", "0"),
-        ("PLANTSYNC_SYNC_ENABLED", "false"),
-        ("PLANTSYNC_ALERTS_ENABLED", "false"),
-    ]);
+    command.envs(QUIET_AGENT);
     // The secrets stay in the file the setup chose; only the agent sees the test's bus.
     match bus {
         Some(address) => _ = command.env("DBUS_SESSION_BUS_ADDRESS", address),

@@ -4,6 +4,14 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
 /// A scratch installation: data dir plus an (absent unless written) config file.
+/// The settings of an agent a test starts: its API on a free loopback port, no scheduled
+/// plant or alert syncs (it syncs only when asked).
+pub const QUIET_AGENT: [(&str, &str); 3] = [
+    ("PLANTSYNC_API_PORT", "0"),
+    ("PLANTSYNC_SYNC_ENABLED", "false"),
+    ("PLANTSYNC_ALERTS_ENABLED", "false"),
+];
+
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
     /// The session bus the commands see: none (an address where no bus listens) unless a

@@ -7,6 +7,7 @@
 //! (tests/run.sh installs them). Set `PLANTSYNC_TRAY_SCREENSHOT=FILE` to save a screenshot
 //! of the open menu (docs/tray-menu.png is one).
 
+use crate::support::QUIET_AGENT;
 use crate::support::{Sandbox, sqlite3};
 use crate::sync_cli::add_vendors;
 use crate::upstream::simulator;
@@ -227,15 +228,7 @@ fn choose(display: &str, keys: &[&str]) {
 /// A running agent on the sandbox that syncs only when asked: the process, its API
 /// address and the admin token.
 fn agent(sandbox: &Sandbox) -> (Proc, String, String) {
-    let child = sandbox
-        .spawnable(&["run"])
-        .envs([
-            ("PLANTSYNC_API_PORT", "0"),
-            ("PLANTSYNC_SYNC_ENABLED", "false"),
-            ("PLANTSYNC_ALERTS_ENABLED", "false"),
-        ])
-        .spawn()
-        .unwrap();
+    let child = sandbox.spawnable(&["run"]).envs(QUIET_AGENT).spawn().unwrap();
     let child = Proc(child);
     let info = sandbox.data_dir().join("agent.json");
     let mut api = String::new();
@@ -417,11 +410,7 @@ fn a_tray_asked_to_start_the_agent_starts_one_that_outlives_it() {
         .env("DISPLAY", &display)
         .env("TMPDIR", sandbox.dir.path())
         // What the agent it starts inherits: an API on a free port, no scheduled syncs.
-        .envs([
-            ("PLANTSYNC_API_PORT", "0"),
-            ("PLANTSYNC_SYNC_ENABLED", "false"),
-            ("PLANTSYNC_ALERTS_ENABLED", "false"),
-        ])
+        .envs(QUIET_AGENT)
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
@@ -448,11 +437,7 @@ fn a_tray_asked_to_start_the_agent_starts_one_that_outlives_it() {
         .spawnable(&["tray", "--start-agent"])
         .env("DISPLAY", &display)
         .env("TMPDIR", sandbox.dir.path())
-        .envs([
-            ("PLANTSYNC_API_PORT", "0"),
-            ("PLANTSYNC_SYNC_ENABLED", "false"),
-            ("PLANTSYNC_ALERTS_ENABLED", "false"),
-        ])
+        .envs(QUIET_AGENT)
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();

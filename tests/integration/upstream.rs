@@ -3,6 +3,7 @@
 //! database per test).
 
 use crate::postgres::{Cluster, Forwarder, PASSWORD, connect, number};
+use crate::support::QUIET_AGENT;
 use crate::support::{Sandbox, sqlite3};
 use crate::sync_cli::add_vendors;
 use plantsync::domain::VendorKind;
@@ -351,10 +352,8 @@ pub(crate) async fn published_api(sandbox: &Sandbox, pid: u32) -> (String, Strin
 async fn agent(sandbox: &Sandbox, url: &str) -> (std::process::Child, String, String) {
     let child = sandbox
         .spawnable(&["run"])
+        .envs(QUIET_AGENT)
         .envs([
-            ("PLANTSYNC_API_PORT", "0"),
-            ("PLANTSYNC_SYNC_ENABLED", "false"),
-            ("PLANTSYNC_ALERTS_ENABLED", "false"),
             ("PLANTSYNC_UPSTREAM_URL", url),
             ("PLANTSYNC_UPSTREAM_RETRY_MIN_SECONDS", "1"),
             ("PLANTSYNC_UPSTREAM_RETRY_MAX_SECONDS", "2"),

@@ -7,6 +7,7 @@
 //! row carries the local change number of its row as `source_version`).
 
 use crate::postgres::{Cluster, Fault, FaultyLink, PASSWORD, connect, number};
+use crate::support::QUIET_AGENT;
 use crate::support::{Sandbox, sqlite3};
 use crate::upstream::{init, published_api, simulator, stop, synced, wait_until};
 use serde_json::Value;
@@ -297,10 +298,8 @@ async fn a_central_restart_during_a_push_fails_it_and_the_next_push_delivers_eve
 async fn agent(sandbox: &Sandbox, url: &str) -> (std::process::Child, String, String) {
     let child = sandbox
         .spawnable(&["run"])
+        .envs(QUIET_AGENT)
         .envs([
-            ("PLANTSYNC_API_PORT", "0"),
-            ("PLANTSYNC_SYNC_ENABLED", "false"),
-            ("PLANTSYNC_ALERTS_ENABLED", "false"),
             ("PLANTSYNC_UPSTREAM_URL", url),
             ("PLANTSYNC_UPSTREAM_BATCH_ROWS", &BATCH_ROWS.to_string()),
             ("PLANTSYNC_UPSTREAM_RETRY_MIN_SECONDS", "1"),
