@@ -230,14 +230,37 @@ pub fn write_json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> anyh
     Ok(())
 }
 
-/// Writes `items` as CSV with a header row of their field names.
+/// Writes `items` as CSV with a header row of their field names, every field made
+/// [`spreadsheet_text`]: a listing's CSV is opened in spreadsheets, and its names and
+/// titles come from the portals. Serialized once, then read back field by field: serde's
+/// CSV writer gives no hook per string, and a field that parses as a number is one.
 pub fn write_csv<T: Serialize>(out: &mut dyn Write, items: &[T]) -> anyhow::Result<()> {
-    let mut writer = csv::Writer::from_writer(out);
+    let mut plain = csv::Writer::from_writer(Vec::new());
     for item in items {
-        writer.serialize(item)?;
+        plain.serialize(item)?;
+    }
+    let plain = plain.into_inner().map_err(|e| anyhow::anyhow!("CSV: {}", e.error()))?;
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&plain[..]);
+    let mut writer = csv::Writer::from_writer(out);
+    for record in reader.records() {
+        writer.write_record(record?.iter().map(spreadsheet_text).map(|f| f.into_owned()))?;
     }
     writer.flush()?;
     Ok(())
+}
+
+/// A text field as spreadsheets must read it: one that begins like a formula (`=`, `+`,
+/// `-`, `@`, a tab or a carriage return) is written behind a `'`, which spreadsheets show
+/// as text and never evaluate (OWASP's advice against CSV injection), unless it is a plain
+/// number (`-3.5`), which a spreadsheet reads as the number it is. The one rule for every
+/// CSV plantsync writes.
+pub fn spreadsheet_text(text: &str) -> Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<f64>().is_err() {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// A time for a table: local to `tz`, to the minute; `-` when absent.
@@ -281,6 +304,28 @@ mod tests {
         ]);
         table.row(vec!["22".into(), "Roof".into(), "-".into(), "-".into()]);
         table
+    }
+
+    #[test]
+    fn listing_csv_writes_a_formula_as_text_and_numbers_as_numbers() {
+        #[derive(Serialize)]
+        struct Row {
+            name: &'static str,
+            power_kw: f64,
+            code: Option<&'static str>,
+        }
+        let rows = [
+            Row { name: "=HYPERLINK(\"http://x\",\"y\")", power_kw: -3.5, code: Some("@SUM(A1)") },
+            Row { name: "Pune, \"Roof\"", power_kw: 2.0, code: None },
+        ];
+        let mut out = Vec::new();
+        write_csv(&mut out, &rows).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "name,power_kw,code\n\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-3.5,'@SUM(A1)\n\
+             \"Pune, \"\"Roof\"\"\",2.0,\n"
+        );
     }
 
     #[test]

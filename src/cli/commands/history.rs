@@ -12,7 +12,7 @@
 
 use super::{Ctx, UsageError};
 use crate::cli::HistoryArgs;
-use crate::cli::output::{Format, TABLE_WIDTH, Table, number_cell, write_json};
+use crate::cli::output::{Format, TABLE_WIDTH, Table, number_cell, spreadsheet_text, write_json};
 use crate::domain::{DaySource, GapState, OrgId, PlantId, PlantZone, Timestamp, VendorId};
 use crate::store::{DayRow, GapRow, HistoryPlant, HistoryScope, Store, StoreError};
 use chrono::NaiveDate;
@@ -159,16 +159,10 @@ pub(super) fn csv_number(value: Option<f64>) -> String {
     value.map(|v| format!("{v:.2}")).unwrap_or_default()
 }
 
-/// A portal's or a user's text (a name, a portal's reason) for a spreadsheet: one that
-/// begins like a formula (`=`, `+`, `-`, `@`, a tab or a carriage return) is written behind
-/// a `'`, which spreadsheets show as text and never evaluate (OWASP's advice against CSV
-/// injection). Plantsync's own words and numbers never need it.
+/// A portal's or a user's text (a name, a portal's reason) for a spreadsheet
+/// ([`spreadsheet_text`]). Plantsync's own words and numbers never need it.
 pub(super) fn csv_text(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    }
+    spreadsheet_text(text).into_owned()
 }
 
 /// A CSV writer for spreadsheets: RFC 4180, so records end with CRLF.
@@ -471,10 +465,12 @@ mod tests {
 
     #[test]
     fn texts_that_begin_like_a_formula_are_written_as_text() {
-        for formula in ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+        for formula in
+            ["=HYPERLINK(\"http://x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+        {
             assert_eq!(csv_text(formula), format!("'{formula}"));
         }
-        for plain in ["Pune Roof", "", "1 = 1", "Plant-7", "'quoted"] {
+        for plain in ["Pune Roof", "", "1 = 1", "Plant-7", "'quoted", "-3.5", "+1"] {
             assert_eq!(csv_text(plain), plain);
         }
     }
