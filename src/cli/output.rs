@@ -307,6 +307,18 @@ mod tests {
     }
 
     #[test]
+    fn texts_that_begin_like_a_formula_are_written_as_text() {
+        for formula in
+            ["=HYPERLINK(\"http://x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+        {
+            assert_eq!(spreadsheet_text(formula), format!("'{formula}"));
+        }
+        for plain in ["Pune Roof", "", "1 = 1", "Plant-7", "'quoted", "-3.5", "+1"] {
+            assert_eq!(spreadsheet_text(plain), plain);
+        }
+    }
+
+    #[test]
     fn listing_csv_writes_a_formula_as_text_and_numbers_as_numbers() {
         #[derive(Serialize)]
         struct Row {

@@ -159,12 +159,6 @@ pub(super) fn csv_number(value: Option<f64>) -> String {
     value.map(|v| format!("{v:.2}")).unwrap_or_default()
 }
 
-/// A portal's or a user's text (a name, a portal's reason) for a spreadsheet
-/// ([`spreadsheet_text`]). Plantsync's own words and numbers never need it.
-pub(super) fn csv_text(text: &str) -> String {
-    spreadsheet_text(text).into_owned()
-}
-
 /// A CSV writer for spreadsheets: RFC 4180, so records end with CRLF.
 pub(super) fn csv_writer(out: &mut dyn Write) -> csv::Writer<&mut dyn Write> {
     csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out)
@@ -334,15 +328,15 @@ fn print_days(out: &mut dyn Write, rows: &[PlantDay<'_>], format: Format) -> any
                 csv.write_record([
                     r.date.to_string(),
                     r.plant_id.to_string(),
-                    csv_text(r.plant),
-                    csv_text(r.org.unwrap_or_default()),
-                    csv_text(r.vendor),
+                    spreadsheet_text(r.plant).into_owned(),
+                    spreadsheet_text(r.org.unwrap_or_default()).into_owned(),
+                    spreadsheet_text(r.vendor).into_owned(),
                     csv_number(r.energy_kwh),
                     csv_number(r.peak_power_kw),
                     r.source.as_str().to_owned(),
                     r.revisions.to_string(),
                     r.gap_state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                    csv_text(r.gap_reason.unwrap_or_default()),
+                    spreadsheet_text(r.gap_reason.unwrap_or_default()).into_owned(),
                 ])?;
             }
             csv.flush()?;
@@ -404,7 +398,7 @@ fn print_totals(out: &mut dyn Write, rows: &[OrgDay<'_>], format: Format) -> any
                 csv.write_record([
                     r.date.to_string(),
                     r.org_id.map(|id| id.to_string()).unwrap_or_default(),
-                    csv_text(r.org.unwrap_or_default()),
+                    spreadsheet_text(r.org.unwrap_or_default()).into_owned(),
                     csv_number(r.energy_kwh),
                     r.plants_with_data.to_string(),
                     r.plants.to_string(),
@@ -461,17 +455,5 @@ mod tests {
         assert_eq!(csv_number(Some(1234.5)), "1234.50");
         assert_eq!(csv_number(Some(0.0)), "0.00");
         assert_eq!(csv_number(None), "");
-    }
-
-    #[test]
-    fn texts_that_begin_like_a_formula_are_written_as_text() {
-        for formula in
-            ["=HYPERLINK(\"http://x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx"]
-        {
-            assert_eq!(csv_text(formula), format!("'{formula}"));
-        }
-        for plain in ["Pune Roof", "", "1 = 1", "Plant-7", "'quoted", "-3.5", "+1"] {
-            assert_eq!(csv_text(plain), plain);
-        }
     }
 }

@@ -6,9 +6,9 @@
 //! `plants with data` row per day. A total with no known value at all is empty too.
 
 use super::Ctx;
-use super::history::{Grid, csv_number, csv_text, csv_writer, has_begun, tidy, usage_if_unknown};
+use super::history::{Grid, csv_number, csv_writer, has_begun, tidy, usage_if_unknown};
 use crate::cli::ReportCommand;
-use crate::cli::output::{Format, TABLE_WIDTH, Table, number_cell, write_json};
+use crate::cli::output::{Format, TABLE_WIDTH, Table, number_cell, spreadsheet_text, write_json};
 use crate::domain::{OrgId, PlantId, PlantZone, Timestamp, VendorId};
 use crate::store::{HistoryPlant, HistoryScope};
 use chrono::{Datelike, NaiveDate};
@@ -212,8 +212,11 @@ fn write_csv(out: &mut dyn Write, report: &Report<'_>) -> anyhow::Result<()> {
     header.extend(["total_kwh".into(), "days_with_data".into()]);
     csv.write_record(&header)?;
     for line in &report.plants {
-        let mut record =
-            vec![line.plant_id.to_string(), csv_text(line.plant), csv_text(line.vendor)];
+        let mut record = vec![
+            line.plant_id.to_string(),
+            spreadsheet_text(line.plant).into_owned(),
+            spreadsheet_text(line.vendor).into_owned(),
+        ];
         record.extend(line.energy_kwh.iter().map(|v| csv_number(*v)));
         record.extend([csv_number(line.total_kwh), line.days_with_data.to_string()]);
         csv.write_record(&record)?;
