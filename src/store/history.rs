@@ -234,13 +234,55 @@ fn settle_counter(conn: &Connection, counter: i64) -> Result<()> {
     Ok(())
 }
 
+/// A plant's reading as the history records it, prepared before the batch's write job
+/// (off the one writer thread, which serves every vendor in turn).
+#[derive(Debug, Clone)]
+pub(super) struct LiveReading {
+    /// The reading's time: the portal's, never later than the sync that read it.
+    at: Timestamp,
+    /// `at` as stored.
+    at_text: String,
+    /// The reading's plant-local day, when the listing names a zone (which the upsert
+    /// stores): else the stored zone decides, read in the write.
+    day: Option<String>,
+    energy_kwh: Option<f64>,
+    power_kw: Option<f64>,
+}
+
+impl LiveReading {
+    /// The readings of a batch, in its order; `None` for a listing without energy and power,
+    /// which records nothing.
+    pub(super) fn of_batch(plants: &[VendorPlant], now: Timestamp) -> Vec<Option<Self>> {
+        plants
+            .iter()
+            .map(|plant| {
+                if plant.daily_energy_kwh.is_none() && plant.current_power_kw.is_none() {
+                    return None;
+                }
+                let at = plant.vendor_updated_at.map_or(now, |at| at.min(now));
+                let zone =
+                    plant.timezone.as_deref().and_then(|text| text.parse::<PlantZone>().ok());
+                Some(Self {
+                    at,
+                    at_text: at.to_canonical(),
+                    day: zone.map(|zone| zone.local_date(&at).to_string()),
+                    energy_kwh: plant.daily_energy_kwh,
+                    power_kw: plant.current_power_kw,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Records the readings of one batch of a vendor's plants, inside the transaction that
-/// upserted them (`store/plants.rs`): today's row of each plant and a power sample. A plant
-/// the batch did not store, or a reading without energy and power, records nothing.
+/// upserted them (`store/plants.rs`): today's row of each plant and a power sample.
+/// `readings` ([`LiveReading::of_batch`]) follows the batch's order; a plant the batch did
+/// not store, or a listing without a reading, records nothing.
 pub(super) fn record_live(
     conn: &Connection,
     vendor_id: VendorId,
     plants: &[VendorPlant],
+    readings: &[Option<LiveReading>],
     now: Timestamp,
     fallback: PlantZone,
 ) -> Result<()> {
@@ -254,31 +296,33 @@ pub(super) fn record_live(
         "INSERT OR IGNORE INTO power_samples (plant_id, at, power_kw) VALUES (?1, ?2, ?3)",
     )?;
     let now_text = now.to_canonical();
-    for plant in plants {
-        if plant.daily_energy_kwh.is_none() && plant.current_power_kw.is_none() {
-            continue;
-        }
+    for (plant, reading) in plants.iter().zip(readings) {
+        let Some(reading) = reading else { continue };
         let found: Option<(PlantId, Option<String>)> = find
             .query_row(params![vendor_id, plant.vendor_plant_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((plant_id, timezone)) = found else { continue };
-        let zone = zone_or(timezone.as_deref(), fallback);
-        // A reading is never later than the sync that read it.
-        let at = plant.vendor_updated_at.map_or(now, |at| at.min(now));
-        let at_text = at.to_canonical();
-        let day = zone.local_date(&at).to_string();
+        let stored_day;
+        let day = match &reading.day {
+            Some(day) => day,
+            None => {
+                let zone = zone_or(timezone.as_deref(), fallback);
+                stored_day = zone.local_date(&reading.at).to_string();
+                &stored_day
+            }
+        };
         offered += 1;
         day_row.execute(params![
             plant_id,
             day,
-            plant.daily_energy_kwh,
-            plant.current_power_kw,
-            at_text,
+            reading.energy_kwh,
+            reading.power_kw,
+            reading.at_text,
             now_text,
             offered
         ])?;
-        if let Some(power) = plant.current_power_kw {
-            sample.execute(params![plant_id, at_text, power])?;
+        if let Some(power) = reading.power_kw {
+            sample.execute(params![plant_id, reading.at_text, power])?;
         }
     }
     settle_counter(conn, counter)

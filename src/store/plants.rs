@@ -377,6 +377,9 @@ impl Store {
         history: Option<crate::domain::PlantZone>,
     ) -> Result<UpsertCounts> {
         let plants = plants.into();
+        // Prepared here, on the caller's task: the writer serves every vendor in turn.
+        let readings =
+            history.map(|fallback| (super::history::LiveReading::of_batch(&plants, now), fallback));
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Only the organization is needed: not `vendors::get`, whose plant count would
@@ -394,8 +397,8 @@ impl Store {
                 // A new plant has no history: the vendor's next gap search must run.
                 super::history_settled::forget(&tx, vendor_id)?;
             }
-            if let Some(fallback) = history {
-                super::history::record_live(&tx, vendor_id, &plants, now, fallback)?;
+            if let Some((readings, fallback)) = &readings {
+                super::history::record_live(&tx, vendor_id, &plants, readings, now, *fallback)?;
             }
             tx.commit()?;
             Ok(counts)
