@@ -155,8 +155,11 @@ async fn a_day_the_agent_was_off_is_backfilled_and_revised_figures_replace_store
     let asked = run.history_calls(0);
     assert!(asked > 0);
 
-    // Two hours later, still the same local day everywhere: the inverters say 0.
-    run.advance(120);
+    // An hour later (21:00 UTC), still the same local day everywhere: the inverters say 0.
+    // (Not two: at 22:00 UTC a summer day ends in Berlin, whose plants' day 1 then comes
+    // due for the backfill, and their day 0's figure fetched at 20:00 is final enough to
+    // be asked once more.)
+    run.advance(60);
     for plant in 0..8 {
         run.reading(0, plant, 0.0);
     }
@@ -175,7 +178,7 @@ async fn a_day_the_agent_was_off_is_backfilled_and_revised_figures_replace_store
     // Day 2 passes without the agent; on day 3 the portal has revised plant 0's day 1.
     let day1 = |plant: &HistoryPlant| local_day(plant, t0);
     let day2 = |plant: &HistoryPlant| day1(plant) + Days::new(1);
-    run.advance(48 * 60 - 120);
+    run.advance(48 * 60 - 60);
     let t3 = run.clock.now();
     run.h.sim.set_history(0, 0, day1(&plants[0].1), Some(42.0));
     for plant in 0..8 {
@@ -230,12 +233,19 @@ async fn a_day_the_agent_was_off_is_backfilled_and_revised_figures_replace_store
 /// reads it and the simulator counts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_of_solaredge_syncs_backfills_within_the_daily_quota() {
-    let midnight = Utc::now().date_naive() + Days::new(2);
-    let local = midnight.and_hms_opt(0, 0, 30).unwrap();
-    let start = chrono::TimeZone::from_local_datetime(&chrono_tz::America::New_York, &local)
-        .single()
-        .unwrap()
-        .with_timezone(&Utc);
+    // The 96 slots fill a 24-hour day: not the one New York's clocks skip an hour.
+    let new_york = |day: NaiveDate| {
+        let local = day.and_hms_opt(0, 0, 30).unwrap();
+        chrono::TimeZone::from_local_datetime(&chrono_tz::America::New_York, &local)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    let midnight = (2..)
+        .map(|ahead| Utc::now().date_naive() + Days::new(ahead))
+        .find(|&day| new_york(day + Days::new(1)) - new_york(day) == chrono::Duration::hours(24))
+        .unwrap();
+    let start = new_york(midnight);
     let start = Timestamp::from_datetime(&start);
     let run = Days3::new(vec![AccountSpec::new(VendorKind::SolarEdge, 150, 1)], start).await;
     let alerts = run.h.request(RunKind::Alerts, Default::default()).await;
