@@ -86,7 +86,7 @@ part1() {
     # the medians when the machine's speed drifts during the run.
     pairs=$(paste "$WORK/on.txt" "$WORK/off.txt" | awk '{printf "%.4f\n", $1 / $2}' | median)
     samples=$(( $(sqlite3 "$DATA/plantsync.db" "SELECT count(*) FROM power_samples") - samples_before ))
-    echo "sync of $((ACCOUNTS * plants)) plants, readings moving, ${latency} ms a response: with history ${on} ms, without ${off} ms (medians of $REPEATS; runs: on $(tr '\n' ' ' < "$WORK/on.txt"), off $(tr '\n' ' ' < "$WORK/off.txt")) = $(ratio "$on" "$off")x, median of the pairs' ratios $(printf '%.3f' "$pairs")x (goal <= 1.10x); $samples power samples written by the $((2 * REPEATS)) syncs with history, $backfilled days backfilled by the first"
+    echo "sync of $((ACCOUNTS * plants)) plants, readings moving, ${latency} ms a response: with history ${on} ms, without ${off} ms (medians of $REPEATS; runs: on $(tr '\n' ' ' < "$WORK/on.txt"), off $(tr '\n' ' ' < "$WORK/off.txt")) = $(ratio "$on" "$off")x, median of the pairs' ratios $(ratio "$pairs" 1)x (goal <= 1.10x); $samples power samples written by the $((2 * REPEATS)) syncs with history, $backfilled days backfilled by the first"
     echo "  a sync with history that runs the gap search and finds nothing (what the first sync after a plant's midnight pays before it asks the portal): ${search} ms (runs $(tr '\n' ' ' < "$WORK/search.txt")) = $(ratio "$search" "$off")x the sync without"
     kill "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || true; SIM=""
 }

@@ -242,8 +242,8 @@ pub(super) struct LiveReading {
     at: Timestamp,
     /// `at` as stored.
     at_text: String,
-    /// The reading's plant-local day, when the listing names a zone (which the upsert
-    /// stores): else the stored zone decides, read in the write.
+    /// The reading's plant-local day, when the batch names the plant's zone: else the zone
+    /// stored before the batch decides, read in the write.
     day: Option<String>,
     energy_kwh: Option<f64>,
     power_kw: Option<f64>,
@@ -251,17 +251,32 @@ pub(super) struct LiveReading {
 
 impl LiveReading {
     /// The readings of a batch, in its order; `None` for a listing without energy and power,
-    /// which records nothing.
-    pub(super) fn of_batch(plants: &[VendorPlant], now: Timestamp) -> Vec<Option<Self>> {
+    /// which records nothing. A plant's day follows the zone text its row holds after the
+    /// batch, as the upsert merges it (the last zone the batch names for the plant), the
+    /// configured `fallback` where that text is no zone; left to the write when the batch
+    /// names none.
+    pub(super) fn of_batch(
+        plants: &[VendorPlant],
+        now: Timestamp,
+        fallback: PlantZone,
+    ) -> Vec<Option<Self>> {
+        let mut named: HashMap<&str, &str> = HashMap::new();
+        for plant in plants {
+            if let Some(zone) = plant.timezone.as_deref() {
+                named.insert(plant.vendor_plant_id.as_str(), zone);
+            }
+        }
         plants
             .iter()
             .map(|plant| {
                 if plant.daily_energy_kwh.is_none() && plant.current_power_kw.is_none() {
                     return None;
                 }
+                // A reading is never later than the sync that read it.
                 let at = plant.vendor_updated_at.map_or(now, |at| at.min(now));
-                let zone =
-                    plant.timezone.as_deref().and_then(|text| text.parse::<PlantZone>().ok());
+                let zone = named
+                    .get(plant.vendor_plant_id.as_str())
+                    .map(|text| zone_or(Some(text), fallback));
                 Some(Self {
                     at,
                     at_text: at.to_canonical(),
@@ -1020,6 +1035,32 @@ mod tests {
             .unwrap();
         let powers: Vec<f64> = samples.iter().map(|s| s.power_kw).collect();
         assert_eq!(powers, [4.0, 1.0, 0.0], "one sample per reading with power");
+    }
+
+    /// A plant listed twice in a batch is dated by the zone its row holds after the batch
+    /// (the last one named), both readings alike; a zone text that is no zone dates by the
+    /// configured one.
+    #[tokio::test]
+    async fn a_plant_listed_twice_is_dated_by_the_zone_its_row_keeps() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        // 20:00Z: 1 December in Kolkata, 30 November in Berlin.
+        let at = "2026-11-30T20:00:00Z";
+        let twice = |second: &str| {
+            vec![
+                reading("7", Some("Asia/Kolkata"), at, Some(5.0), None),
+                reading("7", Some(second), at, Some(6.0), None),
+                reading("7", None, at, Some(4.0), None),
+            ]
+        };
+        sync(&store, v, twice("Europe/Berlin"), at).await;
+        let rows: Vec<_> = days(&store).await.into_iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(rows, [(day("2026-11-30"), Some(6.0))], "Berlin's day, the highest value");
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        sync(&store, v, twice("Mars/Olympus"), at).await;
+        let rows: Vec<_> = days(&store).await.into_iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(rows, [(day("2026-12-01"), Some(6.0))], "the configured zone's day");
     }
 
     #[tokio::test]

@@ -378,8 +378,9 @@ impl Store {
     ) -> Result<UpsertCounts> {
         let plants = plants.into();
         // Prepared here, on the caller's task: the writer serves every vendor in turn.
-        let readings =
-            history.map(|fallback| (super::history::LiveReading::of_batch(&plants, now), fallback));
+        let readings = history.map(|fallback| {
+            (super::history::LiveReading::of_batch(&plants, now, fallback), fallback)
+        });
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Only the organization is needed: not `vendors::get`, whose plant count would

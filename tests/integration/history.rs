@@ -340,7 +340,9 @@ async fn a_portal_that_refuses_its_history_leaves_days_visibly_unfillable() {
 async fn days_the_portal_leaves_out_are_noted_no_data_and_rest() {
     let t0 = first_evening();
     let run = Days3::new(vec![AccountSpec::new(VendorKind::Solarman, 3, 1)], t0).await;
-    let outage = FALLBACK.local_date(&t0) - Days::new(4);
+    // Ten days back: the simulator's offline plant reports a reading up to 48 hours older
+    // than the real time, whose live row would fill a day nearer to it.
+    let outage = FALLBACK.local_date(&t0) - Days::new(10);
     run.h.sim.set_no_data(0, outage);
     ok(&run.sync().await);
     let plants = run.plants(0).await;
