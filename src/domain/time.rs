@@ -191,6 +191,23 @@ impl PlantZone {
         (0..3).find_map(|hour| self.to_utc(next.and_hms_opt(hour, 0, 0)?))
     }
 
+    /// [`Self::to_utc`] for a time that has passed by `now`, such as a portal's last update:
+    /// in a DST fold the later instant, unless it is after `now`. (The hour after clocks go
+    /// back is read an hour early otherwise: a site that reported at 01:30 after the change
+    /// looks an hour older than it is.)
+    pub fn to_utc_by(&self, local: chrono::NaiveDateTime, now: &Timestamp) -> Option<Timestamp> {
+        match self {
+            Self::Named(tz) => match tz.from_local_datetime(&local) {
+                chrono::LocalResult::Ambiguous(earlier, later) => {
+                    let later = Timestamp::from_datetime(&later);
+                    Some(if later <= *now { later } else { Timestamp::from_datetime(&earlier) })
+                }
+                other => other.single().map(|t| Timestamp::from_datetime(&t)),
+            },
+            Self::Fixed(_) => self.to_utc(local),
+        }
+    }
+
     /// A plant-local wall-clock time to UTC. In a DST fold the earlier instant is taken; a
     /// time in a DST gap is `None`.
     pub fn to_utc(&self, local: chrono::NaiveDateTime) -> Option<Timestamp> {
@@ -267,6 +284,28 @@ impl FromStr for PlantZone {
 #[cfg(test)]
 mod zone_tests {
     use super::*;
+
+    #[test]
+    fn a_past_time_in_the_hour_clocks_go_back_is_the_later_instant_unless_still_to_come() {
+        let london = PlantZone::Named(chrono_tz::Europe::London);
+        let local = |text: &str| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S");
+        let at = |text: &str| text.parse::<Timestamp>().unwrap();
+        // 2027-10-31: 02:00 BST becomes 01:00 GMT, so 01:30 is 00:30Z and 01:30Z.
+        let fold = local("2027-10-31 01:30:00").unwrap();
+        assert_eq!(london.to_utc(fold), Some(at("2027-10-31T00:30:00Z")), "the earlier");
+        assert_eq!(
+            london.to_utc_by(fold, &at("2027-10-31T05:00:00Z")),
+            Some(at("2027-10-31T01:30:00Z"))
+        );
+        assert_eq!(
+            london.to_utc_by(fold, &at("2027-10-31T01:00:00Z")),
+            Some(at("2027-10-31T00:30:00Z"))
+        );
+        let plain = local("2027-10-31 12:00:00").unwrap();
+        assert_eq!(london.to_utc_by(plain, &at("2027-10-31T05:00:00Z")), london.to_utc(plain));
+        let gap = local("2027-03-28 01:30:00").unwrap();
+        assert_eq!(london.to_utc_by(gap, &at("2027-03-28T05:00:00Z")), None, "a skipped time");
+    }
 
     #[test]
     fn epoch_counts_in_seconds_or_milliseconds() {

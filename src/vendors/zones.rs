@@ -55,6 +55,20 @@ pub enum LocalReading {
 /// Reads a plant-local time text in `zone`: an instant, or a bare date as a day; `None`
 /// when unreadable, in a DST gap, or the zone is unknown.
 pub fn local_reading(text: &str, zone: &str) -> Option<LocalReading> {
+    read_local(text, zone, |zone, naive| zone.to_utc(naive))
+}
+
+/// [`local_reading`] of a time that has passed by `now` (a last update): in a DST fold the
+/// later instant unless it is after `now` ([`PlantZone::to_utc_by`]).
+pub fn past_local_reading(text: &str, zone: &str, now: &Timestamp) -> Option<LocalReading> {
+    read_local(text, zone, |zone, naive| zone.to_utc_by(naive, now))
+}
+
+fn read_local(
+    text: &str,
+    zone: &str,
+    to_utc: impl FnOnce(PlantZone, NaiveDateTime) -> Option<Timestamp>,
+) -> Option<LocalReading> {
     let zone: PlantZone = zone.parse().ok()?;
     let text = text.trim();
     if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
@@ -63,7 +77,7 @@ pub fn local_reading(text: &str, zone: &str) -> Option<LocalReading> {
     let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S"))
         .ok()?;
-    zone.to_utc(naive).map(LocalReading::At)
+    to_utc(zone, naive).map(LocalReading::At)
 }
 
 #[cfg(test)]

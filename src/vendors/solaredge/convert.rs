@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::vendors::history::VendorDay;
 use crate::vendors::lenient;
-use crate::vendors::zones::{LocalReading, checked_zone, local_reading};
+use crate::vendors::zones::{LocalReading, checked_zone, local_reading, past_local_reading};
 use chrono::NaiveDate;
 
 /// A site whose last report is older than this is offline. Inverters stop reporting after
@@ -38,15 +38,15 @@ fn status_by_age(last_report: &Timestamp, now: &Timestamp) -> PlantStatus {
     }
 }
 
-/// What a site's `lastUpdateTime` in the list says, read in its zone.
-fn list_reading(site: &Site, zone: Option<&str>) -> Option<LocalReading> {
-    local_reading(site.last_update_time.as_deref()?, zone?)
+/// What a site's `lastUpdateTime` in the list says, read in its zone at `now`.
+fn list_reading(site: &Site, zone: Option<&str>, now: &Timestamp) -> Option<LocalReading> {
+    past_local_reading(site.last_update_time.as_deref()?, zone?, now)
 }
 
 /// The plant-local day of a site's last report, when the list gives only a day.
 pub(super) fn listed_day(site: &Site) -> Option<NaiveDate> {
     let zone = site.location.as_ref()?.time_zone.as_deref().and_then(checked_zone)?;
-    match list_reading(site, Some(&zone))? {
+    match local_reading(site.last_update_time.as_deref()?, &zone)? {
         LocalReading::Day(day) => Some(day),
         LocalReading::At(_) => None,
     }
@@ -60,7 +60,7 @@ pub(super) fn listed_day(site: &Site) -> Option<NaiveDate> {
 pub(super) fn plant(site: Site, raw: &str, now: &Timestamp) -> Result<VendorPlant, String> {
     let location = site.location.as_ref();
     let timezone = location.and_then(|l| l.time_zone.as_deref()).and_then(checked_zone);
-    let (vendor_updated_at, status) = match list_reading(&site, timezone.as_deref()) {
+    let (vendor_updated_at, status) = match list_reading(&site, timezone.as_deref(), now) {
         Some(LocalReading::At(time)) => (Some(time), Some(status_by_age(&time, now))),
         Some(LocalReading::Day(day)) => {
             let zone = timezone.as_deref().and_then(|z| z.parse::<PlantZone>().ok());
@@ -123,7 +123,7 @@ pub(super) fn apply_overview(plant: &mut VendorPlant, overview: &Overview, now: 
         plant.total_energy_kwh = Some(total);
     }
     let reading = match (&overview.last_update_time, &plant.timezone) {
-        (Some(text), Some(zone)) => local_reading(text, zone),
+        (Some(text), Some(zone)) => past_local_reading(text, zone, now),
         _ => None,
     };
     if let Some(LocalReading::At(time)) = reading {
