@@ -1044,21 +1044,22 @@ mod tests {
     async fn a_plant_listed_twice_is_dated_by_the_zone_its_row_keeps() {
         let (_dir, store) = temp_store();
         let v = vendor(&store).await;
-        // 20:00Z: 1 December in Kolkata, 30 November in Berlin.
+        // 20:00Z: 1 December in Kolkata (the configured zone), 30 November in Berlin.
         let at = "2026-11-30T20:00:00Z";
-        let twice = |second: &str| {
+        let twice = |first: &str, second: &str| {
             vec![
-                reading("7", Some("Asia/Kolkata"), at, Some(5.0), None),
+                reading("7", Some(first), at, Some(5.0), None),
                 reading("7", Some(second), at, Some(6.0), None),
                 reading("7", None, at, Some(4.0), None),
             ]
         };
-        sync(&store, v, twice("Europe/Berlin"), at).await;
+        sync(&store, v, twice("Asia/Kolkata", "Europe/Berlin"), at).await;
         let rows: Vec<_> = days(&store).await.into_iter().map(|r| (r.0, r.1)).collect();
         assert_eq!(rows, [(day("2026-11-30"), Some(6.0))], "Berlin's day, the highest value");
+        // Not the last zone that parses (Berlin's 30 November): the text the row keeps.
         let (_dir, store) = temp_store();
         let v = vendor(&store).await;
-        sync(&store, v, twice("Mars/Olympus"), at).await;
+        sync(&store, v, twice("Europe/Berlin", "Mars/Olympus"), at).await;
         let rows: Vec<_> = days(&store).await.into_iter().map(|r| (r.0, r.1)).collect();
         assert_eq!(rows, [(day("2026-12-01"), Some(6.0))], "the configured zone's day");
     }

@@ -225,6 +225,8 @@ impl SolarEdge {
             };
             let by_id: HashMap<String, usize> =
                 chunk.iter().map(|&i| (pages.plants()[i].vendor_plant_id.clone(), i)).collect();
+            // The answer's own time: no site's update can be later (the DST fold rule).
+            let arrived = Timestamp::now();
             for entry in entries {
                 let parsed = serde_json::from_str::<wire::OverviewEntry>(entry.get());
                 let Ok(wire::OverviewEntry { site_id: Some(id), site_overview: Some(overview) }) =
@@ -234,7 +236,7 @@ impl SolarEdge {
                     continue;
                 };
                 if let Some(&index) = by_id.get(&id) {
-                    convert::apply_overview(&mut pages.plants_mut()[index], &overview, &read.now);
+                    convert::apply_overview(&mut pages.plants_mut()[index], &overview, &arrived);
                     refreshed.insert(index);
                 }
             }
