@@ -26,6 +26,11 @@
 # 200 ms. The limit measured beside them: the sqlite3 CLI running the report's own query
 # (the month's rows of the organization, grouped by plant and day) on the same file.
 #
+# Beside the wall times, the script prints the same syncs' CPU time (user + system) and,
+# where valgrind is installed (BENCH_CALLGRIND=0 to skip: each counted sync takes about 40
+# s), the instructions one sync with history and one without execute in the agent's
+# process: figures a busy or shared machine moves much less than the wall time.
+#
 # Usage: benches/history.sh [ACCOUNTS] [PLANTS] [REPEATS]   (defaults: 10 1000 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +78,7 @@ part1() {
     [ "$settled" = "$ACCOUNTS" ] || { echo "expected $ACCOUNTS settled gap searches, found $settled"; exit 1; }
     samples_before=$(sqlite3 "$DATA/plantsync.db" "SELECT count(*) FROM power_samples")
     : > "$WORK/on.txt"; : > "$WORK/off.txt"; : > "$WORK/search.txt"
+    : > "$WORK/cpu-true.txt"; : > "$WORK/cpu-false.txt"
     for i in $(seq "$REPEATS"); do
         if ((i % 2)); then
             sync_ms true >> "$WORK/on.txt"; sync_ms false >> "$WORK/off.txt"
@@ -87,18 +93,39 @@ part1() {
     pairs=$(paste "$WORK/on.txt" "$WORK/off.txt" | awk '{printf "%.4f\n", $1 / $2}' | median)
     samples=$(( $(sqlite3 "$DATA/plantsync.db" "SELECT count(*) FROM power_samples") - samples_before ))
     echo "sync of $((ACCOUNTS * plants)) plants, readings moving, ${latency} ms a response: with history ${on} ms, without ${off} ms (medians of $REPEATS; runs: on $(tr '\n' ' ' < "$WORK/on.txt"), off $(tr '\n' ' ' < "$WORK/off.txt")) = $(ratio "$on" "$off")x, median of the pairs' ratios $(ratio "$pairs" 1)x (goal <= 1.10x); $samples power samples written by the $((2 * REPEATS)) syncs with history, $backfilled days backfilled by the first"
+    local cpu_on cpu_off
+    cpu_on=$(median < "$WORK/cpu-true.txt"); cpu_off=$(median < "$WORK/cpu-false.txt")
+    echo "  CPU time (user + system) of the same syncs: with history ${cpu_on} ms, without ${cpu_off} ms = $(ratio "$cpu_on" "$cpu_off")x"
+    if [ "${BENCH_CALLGRIND:-1}" != 0 ] && command -v valgrind > /dev/null; then
+        local ins_on ins_off
+        ins_on=$(instructions true); ins_off=$(instructions false)
+        echo "  instructions (callgrind, one sync each): with history $ins_on, without $ins_off = $(ratio "$ins_on" "$ins_off")x"
+    fi
     echo "  a sync with history that runs the gap search and finds nothing (what the first sync after a plant's midnight pays before it asks the portal): ${search} ms (runs $(tr '\n' ' ' < "$WORK/search.txt")) = $(ratio "$search" "$off")x the sync without"
     kill "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || true; SIM=""
 }
+# sync_ms HISTORY [search]: one sync's wall time in ms on stdout; its CPU time (user +
+# system, ms) appended to $WORK/cpu-HISTORY.txt.
 sync_ms() {
-    local start end
+    local start end cpu TIMEFORMAT='%U %S'
     sleep 1.1 # the readings move
     [ "${2:-}" = search ] && sqlite3 "$DATA/plantsync.db" "DELETE FROM history_settled"
     start=$(now_ms)
-    PLANTSYNC_HISTORY_ENABLED=$1 "$BIN" --data-dir "$DATA" sync plants --format json > "$WORK/summary.json"
+    cpu=$( { time PLANTSYNC_HISTORY_ENABLED=$1 "$BIN" --data-dir "$DATA" sync plants --format json > "$WORK/summary.json" 2> "$WORK/sync-err.txt"; } 2>&1 )
     end=$(now_ms)
     grep -q '"failed": 0' "$WORK/summary.json" || { echo "a vendor failed" >&2; cat "$WORK/summary.json" >&2; exit 1; }
+    [ "${2:-}" = search ] || echo "$cpu" | awk '{printf "%d\n", ($1 + $2) * 1000}' >> "$WORK/cpu-$1.txt"
     echo $((end - start))
+}
+# instructions HISTORY: the instructions one sync executes in the agent's process, counted by
+# valgrind's callgrind (the simulator's are not counted): a figure the machine's other load
+# does not move, unlike the times.
+instructions() {
+    sleep 1.1
+    PLANTSYNC_HISTORY_ENABLED=$1 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
+        "$BIN" --data-dir "$DATA" sync plants --format json > "$WORK/summary.json" 2> "$WORK/valgrind.txt"
+    grep -q '"failed": 0' "$WORK/summary.json" || { echo "a vendor failed under valgrind" >&2; cat "$WORK/summary.json" >&2; exit 1; }
+    sed -n 's/^totals: //p' "$WORK/callgrind.out"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 # On loopback: the agent's own work, the simulator on the same cores (the hard case).
@@ -169,15 +196,16 @@ echo "report daily for $MONTH ($rows CSV rows): ${report} ms (goal < 200 ms); th
 PLANTSYNC_SYNC_ENABLED=false PLANTSYNC_ALERTS_ENABLED=false PLANTSYNC_API_PORT=$API_PORT \
     "$BIN" --data-dir "$DATA" run > "$WORK/agent.txt" 2>&1 &
 AGENT=$!
-for _ in $(seq 100); do [ -s "$DATA/agent.json" ] && break; sleep 0.1; done
-URL=$("$BIN" --data-dir "$DATA" dashboard --print-url)
+for _ in $(seq 300); do [ -s "$DATA/agent.json" ] && break; sleep 0.1; done
+[ -s "$DATA/agent.json" ] || { echo "the agent did not start:" >&2; cat "$WORK/agent.txt" >&2; exit 1; }
+URL=$("$BIN" --data-dir "$DATA" dashboard --print-url) || { echo "no dashboard URL" >&2; exit 1; }
 curl -s -c "$WORK/cookies" -o /dev/null "$URL"
 page_ms() {
     local start end code
     start=$(now_ms)
     code=$(curl -s -b "$WORK/cookies" -o "$WORK/page.html" -w '%{http_code}' "http://127.0.0.1:$API_PORT/")
     end=$(now_ms)
-    [ "$code" = 200 ] || { echo "dashboard answered $code"; exit 1; }
+    [ "$code" = 200 ] || { echo "dashboard answered $code" >&2; cat "$WORK/agent.txt" >&2; exit 1; }
     echo $((end - start))
 }
 : > "$WORK/page.txt"

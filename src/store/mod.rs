@@ -418,6 +418,11 @@ fn open_writer(path: &Path) -> Result<Connection> {
     // after a checkpoint so the WAL does not stay large.
     conn.pragma_update(None, "wal_autocheckpoint", 8192).map_err(open_err)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024).map_err(open_err)?;
+    // A plant batch's write job alone prepares up to 16 statements (the upserts, the change
+    // counter, the history's batched and one-by-one statements), rusqlite's default cache
+    // size: one more in a sync and the 50-row history statements would be parsed again
+    // batch after batch.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
