@@ -34,6 +34,7 @@
 # Usage: benches/history.sh [ACCOUNTS] [PLANTS] [REPEATS]   (defaults: 10 1000 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export LC_NUMERIC=C # bash's `time` and awk read decimal points
 ACCOUNTS=${1:-10}
 PLANTS=${2:-1000}
 REPEATS=${3:-5}
@@ -104,17 +105,21 @@ part1() {
     echo "  a sync with history that runs the gap search and finds nothing (what the first sync after a plant's midnight pays before it asks the portal): ${search} ms (runs $(tr '\n' ' ' < "$WORK/search.txt")) = $(ratio "$search" "$off")x the sync without"
     kill "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || true; SIM=""
 }
-# sync_ms HISTORY [search]: one sync's wall time in ms on stdout; its CPU time (user +
-# system, ms) appended to $WORK/cpu-HISTORY.txt.
+# sync_ms HISTORY [search]: one sync's wall time in ms on stdout; for the measured syncs
+# (not the gap-search ones), its CPU time (user + system, ms) appended to
+# $WORK/cpu-HISTORY.txt.
 sync_ms() {
     local start end cpu TIMEFORMAT='%U %S'
     sleep 1.1 # the readings move
     [ "${2:-}" = search ] && sqlite3 "$DATA/plantsync.db" "DELETE FROM history_settled"
     start=$(now_ms)
-    cpu=$( { time PLANTSYNC_HISTORY_ENABLED=$1 "$BIN" --data-dir "$DATA" sync plants --format json > "$WORK/summary.json" 2> "$WORK/sync-err.txt"; } 2>&1 )
+    if ! cpu=$( { time PLANTSYNC_HISTORY_ENABLED=$1 "$BIN" --data-dir "$DATA" sync plants \
+            --format json > "$WORK/summary.json" 2> "$WORK/sync-err.txt"; } 2>&1 ); then
+        echo "the sync failed:" >&2; cat "$WORK/sync-err.txt" "$WORK/summary.json" >&2; exit 1
+    fi
     end=$(now_ms)
     grep -q '"failed": 0' "$WORK/summary.json" || { echo "a vendor failed" >&2; cat "$WORK/summary.json" >&2; exit 1; }
-    [ "${2:-}" = search ] || echo "$cpu" | awk '{printf "%d\n", ($1 + $2) * 1000}' >> "$WORK/cpu-$1.txt"
+    [ "${2:-}" = search ] || echo "$cpu" | awk '{printf "%.0f\n", ($1 + $2) * 1000}' >> "$WORK/cpu-$1.txt"
     echo $((end - start))
 }
 # instructions HISTORY: the instructions one sync executes in the agent's process, counted by
@@ -123,7 +128,8 @@ sync_ms() {
 instructions() {
     sleep 1.1
     PLANTSYNC_HISTORY_ENABLED=$1 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" \
-        "$BIN" --data-dir "$DATA" sync plants --format json > "$WORK/summary.json" 2> "$WORK/valgrind.txt"
+        "$BIN" --data-dir "$DATA" sync plants --format json > "$WORK/summary.json" 2> "$WORK/valgrind.txt" \
+        || { echo "the sync under valgrind failed:" >&2; cat "$WORK/valgrind.txt" >&2; exit 1; }
     grep -q '"failed": 0' "$WORK/summary.json" || { echo "a vendor failed under valgrind" >&2; cat "$WORK/summary.json" >&2; exit 1; }
     sed -n 's/^totals: //p' "$WORK/callgrind.out"
 }

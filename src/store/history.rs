@@ -201,13 +201,14 @@ pub struct BackfillCounts {
 }
 
 /// The readings one statement of [`record_live`] carries. With a statement per reading,
-/// and a query for each plant's id and zone before it, the history cost 37,000 CPU
+/// and a query for each plant's id and zone before it, the history cost 37,100 CPU
 /// instructions a plant (callgrind, `benches/history.sh`): more than the plant's own upsert
 /// (33,000). 50 readings to a statement share SQLite's per-statement work (opening and
 /// closing the cursors of the tables and indexes, resetting), and the plant's id comes from
 /// its unique index inside the statement (no table read): 30,700. The rest is the rows'
-/// own B-tree work (21,800 the day row, 8,600 the sample). A sync's batches of 100 plants
-/// take two statements per table.
+/// own B-tree work (21,800 the day row, 8,600 the sample). A sync's batch of 100 plants
+/// whose zones the listing names takes two statements per table; readings whose zone it
+/// does not name are written one by one after a query for the stored zone.
 const ROWS_PER_STATEMENT: usize = 50;
 
 /// The `ON CONFLICT` merge of a live reading into the stored day row, by the rules above.
@@ -270,11 +271,9 @@ fn samples_sql(rows: usize) -> String {
     )
 }
 
-/// The statements of [`ROWS_PER_STATEMENT`] readings and of one, built once.
-static LIVE_DAYS_FULL_SQL: LazyLock<String> = LazyLock::new(|| live_days_sql(ROWS_PER_STATEMENT));
-static LIVE_DAYS_ONE_SQL: LazyLock<String> = LazyLock::new(|| live_days_sql(1));
-static SAMPLES_FULL_SQL: LazyLock<String> = LazyLock::new(|| samples_sql(ROWS_PER_STATEMENT));
-static SAMPLES_ONE_SQL: LazyLock<String> = LazyLock::new(|| samples_sql(1));
+/// The statements of [`ROWS_PER_STATEMENT`] readings, built once.
+static LIVE_DAYS_SQL: LazyLock<String> = LazyLock::new(|| live_days_sql(ROWS_PER_STATEMENT));
+static SAMPLES_SQL: LazyLock<String> = LazyLock::new(|| samples_sql(ROWS_PER_STATEMENT));
 
 /// The day row of one reading whose day follows the stored zone (the batch named none):
 /// the plant's id is already read, with its zone.
@@ -358,7 +357,8 @@ impl LiveReading {
 /// `readings` ([`LiveReading::of_batch`]) follows the batch's order; a plant the batch did
 /// not store, or a listing without a reading, records nothing. Readings whose day the batch
 /// decided go [`ROWS_PER_STATEMENT`] to a statement; the others (no zone named) read their
-/// plant's stored zone first, one by one.
+/// plant's stored zone first, one by one, after them (a plant's readings are all of one
+/// kind: [`LiveReading::of_batch`] dates every listing of a plant by the last zone named).
 pub(super) fn record_live(
     conn: &Connection,
     vendor_id: VendorId,
@@ -440,13 +440,8 @@ fn write_dated_days(
         statement.raw_bind_parameter(at + 4, &reading.at_text)?;
         statement.raw_bind_parameter(at + 5, offered)
     };
-    let shape = RowsShape {
-        full_sql: &LIVE_DAYS_FULL_SQL,
-        one_sql: &LIVE_DAYS_ONE_SQL,
-        first: 3,
-        width: 6,
-    };
-    execute_rows(conn, shape, rows, leading, row)
+    let shape = RowsShape { sql: &LIVE_DAYS_SQL, first: 3, width: 6 };
+    execute_rows(conn, &shape, rows, leading, row)
 }
 
 /// The power samples of readings with a power (vendor plant id, reading time, power).
@@ -457,47 +452,45 @@ fn write_samples(conn: &Connection, vendor_id: VendorId, rows: &[(&str, &str, f6
         statement.raw_bind_parameter(at + 1, time)?;
         statement.raw_bind_parameter(at + 2, power)
     };
-    let shape =
-        RowsShape { full_sql: &SAMPLES_FULL_SQL, one_sql: &SAMPLES_ONE_SQL, first: 2, width: 3 };
-    execute_rows(conn, shape, rows, leading, row)
+    let shape = RowsShape { sql: &SAMPLES_SQL, first: 2, width: 3 };
+    execute_rows(conn, &shape, rows, leading, row)
 }
 
-/// A statement over many rows ([`live_days_sql`], [`samples_sql`]): its text for
-/// [`ROWS_PER_STATEMENT`] rows and for one, the first row parameter, the parameters a row
-/// takes.
+/// A statement over [`ROWS_PER_STATEMENT`] rows ([`live_days_sql`], [`samples_sql`]): its
+/// text, the first row parameter, the parameters a row takes (the first of them the
+/// plant's vendor id, by which the row joins its plant).
 struct RowsShape<'a> {
-    full_sql: &'a str,
-    one_sql: &'a str,
+    sql: &'a str,
     first: usize,
     width: usize,
 }
 
-/// Executes `shape` over `rows`: [`ROWS_PER_STATEMENT`] to a statement, the rest (fewer)
-/// one by one, so only two texts are ever prepared. `leading` binds the parameters before
-/// the rows', `row` one row's from the index it is given.
+/// Executes `shape` over `rows`, [`ROWS_PER_STATEMENT`] to a statement: the last
+/// statement's unused rows get a NULL vendor id, which joins no plant, so one text serves
+/// every batch (a vendor's few plants, the readings without power at night) and what an
+/// unused row had bound before writes nothing. `leading` binds the parameters before the
+/// rows', `row` one row's from the index it is given.
 fn execute_rows<T>(
     conn: &Connection,
-    shape: RowsShape<'_>,
+    shape: &RowsShape<'_>,
     rows: &[T],
     leading: impl Fn(&mut Statement) -> rusqlite::Result<()>,
     row: impl Fn(&mut Statement, usize, &T) -> rusqlite::Result<()>,
 ) -> Result<()> {
-    let full = rows.len() / ROWS_PER_STATEMENT * ROWS_PER_STATEMENT;
-    let (many, rest) = rows.split_at(full);
-    for (sql, rows, per_statement) in
-        [(shape.full_sql, many, ROWS_PER_STATEMENT), (shape.one_sql, rest, 1)]
-    {
-        if rows.is_empty() {
-            continue;
-        }
-        let mut statement = conn.prepare_cached(sql)?;
-        for rows in rows.chunks(per_statement) {
-            leading(&mut statement)?;
-            for (i, one) in rows.iter().enumerate() {
-                row(&mut statement, shape.first + shape.width * i, one)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut statement = conn.prepare_cached(shape.sql)?;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        leading(&mut statement)?;
+        for i in 0..ROWS_PER_STATEMENT {
+            let at = shape.first + shape.width * i;
+            match chunk.get(i) {
+                Some(one) => row(&mut statement, at, one)?,
+                None => statement.raw_bind_parameter(at, rusqlite::types::Null)?,
             }
-            statement.raw_execute()?;
         }
+        statement.raw_execute()?;
     }
     Ok(())
 }
@@ -1739,18 +1732,21 @@ mod tests {
         assert_eq!(stamp(&store).await, before, "a final figure again changes nothing");
     }
 
-    /// The batched statements (50 readings to one, the rest one by one) record by the same
-    /// rules as one reading at a time: a batch of 125 listings (two full statements and the
-    /// rest), dated by the zone the batch names or, naming none, by the stored one; with and
-    /// without power; a plant listed twice; a listing without a reading; then higher,
-    /// night-zero and unchanged readings.
+    /// The batched statements (50 readings to one, the last one's unused rows empty) record
+    /// by the same rules as one reading at a time: a first sync of 123 readings whose zones
+    /// the batch names (three statements) and a listing without a reading; then 84 such
+    /// readings, two of them a plant's second listing (one in the first statement, one in
+    /// the last), and 41
+    /// whose zone the batch does not name (the stored one decides, one by one): higher,
+    /// night-zero and unchanged readings, with and without power.
     #[tokio::test]
     async fn a_large_batch_records_every_reading_by_the_same_rules() {
         let (_dir, store) = temp_store();
         let v = vendor(&store).await;
         // At 16:00Z it is 17:00 on the 30th in Berlin and 01:00 on the 1st in Tokyo.
-        let tokyo = |i: usize| i % 3 == 0;
-        let power = |i: usize, round: usize| (i % 5 != 0).then_some((i + round) as f64 / 10.0);
+        let tokyo = |i: usize| i.is_multiple_of(3);
+        let power =
+            |i: usize, round: usize| (!i.is_multiple_of(5)).then_some((i + round) as f64 / 10.0);
         #[derive(Clone, Copy, PartialEq)]
         enum Second {
             Unchanged,
@@ -1758,8 +1754,8 @@ mod tests {
             NightZero,
         }
         let second = |i: usize| match i {
-            _ if i % 7 == 0 => Second::Unchanged,
-            _ if i % 2 == 0 => Second::Higher,
+            _ if i.is_multiple_of(7) => Second::Unchanged,
+            _ if i.is_multiple_of(2) => Second::Higher,
             _ => Second::NightZero,
         };
         let zone = |i: usize| Some(if tokyo(i) { "Asia/Tokyo" } else { "Europe/Berlin" });
@@ -1807,8 +1803,22 @@ mod tests {
                     .unwrap()
             }
         };
+        let day_rows = |store: &Store| {
+            let store = store.clone();
+            async move {
+                store
+                    .read(|conn| {
+                        Ok(conn.query_row("SELECT count(*) FROM plant_days", [], |r| {
+                            r.get::<_, i64>(0)
+                        })?)
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(day_rows(&store).await, 123, "one day row per reading plant");
         let before: HashMap<String, _> = read(&store).await.into_iter().collect();
-        assert_eq!(before.len(), 124, "one row per plant: no plant has two days");
+        assert_eq!(before.len(), 124);
         assert_eq!(before["quiet"], (None, None, None, None, 0), "no reading, no history");
 
         // The second sync: the Tokyo plants name no zone (their stored one decides).
@@ -1841,10 +1851,13 @@ mod tests {
             })
             .collect();
         again.push(reading("quiet", None, "2026-11-30T16:30:00Z", None, None));
+        // p2 again among the first statement's rows; p1 again in the last statement.
+        again.insert(3, reading("p2", zone(2), "2026-11-30T16:40:00Z", Some(2000.0), Some(6.0)));
         again.push(reading("p1", zone(1), "2026-11-30T16:40:00Z", Some(1000.0), Some(5.0)));
         sync(&store, v, again, "2026-11-30T16:41:00Z").await;
+        assert_eq!(day_rows(&store).await, 123, "one day row per reading plant");
         let after: HashMap<String, _> = read(&store).await.into_iter().collect();
-        assert_eq!(after.len(), 124, "one row per plant: no plant has two days");
+        assert_eq!(after.len(), 124);
         assert_eq!(after["quiet"], (None, None, None, None, 0), "no reading, no history");
         let first_seq = before.values().filter_map(|row| row.3).max().unwrap();
         for i in 0..123 {
@@ -1854,6 +1867,7 @@ mod tests {
             assert_eq!(day.as_deref(), Some(want_day), "{id}");
             let (want_energy, want_peak, want_samples) = match (i, second(i)) {
                 (1, _) => (1000.0, Some(5.0), 3),
+                (2, _) => (2000.0, Some(6.0), 3),
                 (_, Second::Unchanged) => (i as f64, power(i, 0), i64::from(power(i, 0).is_some())),
                 (_, Second::Higher) => {
                     (i as f64 + 1.0, power(i, 1), 2 * i64::from(power(i, 1).is_some()))
