@@ -42,6 +42,16 @@ pub fn local_time(text: &str, zone: &str) -> Option<Timestamp> {
     }
 }
 
+/// [`local_time`] of a time that has passed by `now` (a portal's last update, `now` the
+/// answer's arrival): in a DST fold the later instant unless it is after `now`
+/// ([`PlantZone::to_utc_by`]).
+pub fn past_local_time(text: &str, zone: &str, now: &Timestamp) -> Option<Timestamp> {
+    match past_local_reading(text, zone, now)? {
+        LocalReading::At(time) => Some(time),
+        LocalReading::Day(_) => None,
+    }
+}
+
 /// What a plant-local time text says: an instant, or only a day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalReading {

@@ -1,10 +1,10 @@
 //! Growatt wire records to domain records. Pure: no I/O, tested on recorded payloads.
 
 use super::wire::{EnergyRow, Plant, PlantData, PlantDetails};
-use crate::domain::{PlantStatus, VendorPlant};
+use crate::domain::{PlantStatus, Timestamp, VendorPlant};
 use crate::vendors::codes;
 use crate::vendors::history::VendorDay;
-use crate::vendors::zones::{checked_zone, local_time};
+use crate::vendors::zones::{checked_zone, past_local_time};
 
 /// Growatt's plant `status` as its word and plantsync's status: 0 offline, 1 normal, 2
 /// fault, 3 standby (the inverters report but wait for sun or grid, so the plant is
@@ -70,8 +70,10 @@ pub(super) fn apply_coordinates(plant: &mut VendorPlant, details: &PlantDetails)
 /// Adds `plant/data` readings. Its update time is local to the reply's own `timezone`
 /// (`GMT+8`, as Growatt's documented reply carries it), else to the plant's known zone; it
 /// becomes UTC only when one of them is known. A plant without a zone yet (its details
-/// refused, or without one) takes the reply's.
-pub(super) fn apply_data(plant: &mut VendorPlant, data: &PlantData) {
+/// refused, or without one) takes the reply's. `arrived` is when the reply arrived: in the
+/// hour a DST change repeats, the update time is the later instant unless that is still to
+/// come ([`past_local_time`]).
+pub(super) fn apply_data(plant: &mut VendorPlant, data: &PlantData, arrived: &Timestamp) {
     let own_zone = data.timezone.as_deref().and_then(checked_zone);
     if plant.timezone.is_none() {
         plant.timezone.clone_from(&own_zone);
@@ -87,7 +89,7 @@ pub(super) fn apply_data(plant: &mut VendorPlant, data: &PlantData) {
         plant.total_energy_kwh = data.total_energy;
     }
     if let (Some(text), Some(zone)) = (&data.last_update_time, zone) {
-        plant.vendor_updated_at = local_time(text, zone);
+        plant.vendor_updated_at = past_local_time(text, zone, arrived);
     }
 }
 
@@ -207,7 +209,7 @@ mod tests {
             serde_json::from_str(&fixture("recorded/plant_data__apidoc.json")).unwrap();
         let data = data.data.unwrap();
         let mut unzoned = VendorPlant::default();
-        apply_data(&mut unzoned, &data);
+        apply_data(&mut unzoned, &data, &Timestamp::now());
         assert_eq!(unzoned.current_power_kw, Some(0.0), "0 kW is a reading");
         assert_eq!(unzoned.daily_energy_kwh, Some(0.0));
         assert_eq!(unzoned.total_energy_kwh, Some(15.7));
@@ -219,9 +221,30 @@ mod tests {
         // A known zone is kept; the time is read in the reply's own.
         let mut zoned =
             VendorPlant { timezone: Some("Etc/GMT-8".into()), ..VendorPlant::default() };
-        apply_data(&mut zoned, &data);
+        apply_data(&mut zoned, &data, &Timestamp::now());
         assert_eq!(zoned.timezone.as_deref(), Some("Etc/GMT-8"));
         assert_eq!(zoned.vendor_updated_at, unzoned.vendor_updated_at);
+    }
+
+    /// In the hour clocks go back (Berlin, 2026-10-25: 02:00-03:00 local twice), an update
+    /// time is the later instant once the reply arrived after it, else the earlier one: read
+    /// always as the earlier, a plant that reported at 02:30 after the change looked an hour
+    /// older than it was.
+    #[test]
+    fn an_update_time_in_the_repeated_hour_is_read_by_the_replys_arrival() {
+        let data: PlantData = serde_json::from_str(
+            r#"{"current_power": 1.5, "last_update_time": "2026-10-25 02:30:00"}"#,
+        )
+        .unwrap();
+        let read = |arrived: &str| {
+            let mut plant =
+                VendorPlant { timezone: Some("Europe/Berlin".into()), ..VendorPlant::default() };
+            apply_data(&mut plant, &data, &arrived.parse().unwrap());
+            plant.vendor_updated_at.map(|t| t.to_canonical())
+        };
+        // 02:30 CEST is 00:30Z; 02:30 CET, an hour later, is 01:30Z.
+        assert_eq!(read("2026-10-25T01:31:00Z").as_deref(), Some("2026-10-25T01:30:00.000Z"));
+        assert_eq!(read("2026-10-25T01:00:00Z").as_deref(), Some("2026-10-25T00:30:00.000Z"));
     }
 
     fn fixture(name: &str) -> String {
@@ -260,7 +283,7 @@ mod tests {
         let data = data.data.unwrap();
         let mut zoned =
             VendorPlant { timezone: Some("Etc/GMT-8".into()), ..VendorPlant::default() };
-        apply_data(&mut zoned, &data);
+        apply_data(&mut zoned, &data, &Timestamp::now());
         assert_eq!(zoned.daily_energy_kwh, Some(12.4));
         assert_eq!(zoned.total_energy_kwh, Some(15_730.9));
         assert_eq!(zoned.current_power_kw, Some(3.25));
@@ -269,10 +292,10 @@ mod tests {
         let zone = checked_zone("GMT+5:30");
         assert_eq!(zone.as_deref(), Some("+05:30"));
         let mut india = VendorPlant { timezone: zone, ..VendorPlant::default() };
-        apply_data(&mut india, &data);
+        apply_data(&mut india, &data, &Timestamp::now());
         assert_eq!(india.vendor_updated_at.unwrap().to_canonical(), "2024-06-10T07:35:00.000Z");
         let mut unzoned = VendorPlant::default();
-        apply_data(&mut unzoned, &data);
+        apply_data(&mut unzoned, &data, &Timestamp::now());
         assert_eq!(unzoned.vendor_updated_at, None);
     }
 }

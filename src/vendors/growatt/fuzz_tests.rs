@@ -58,7 +58,9 @@ fn plant_data(seed: u64) -> Result<(), String> {
             let mut plant = VendorPlant { vendor_plant_id: "1".into(), ..VendorPlant::default() };
             if name.starts_with("plant_data") {
                 match response.parse::<wire::Data<wire::PlantData>>("Growatt plant data") {
-                    Ok(data) => data.data.iter().for_each(|d| convert::apply_data(&mut plant, d)),
+                    Ok(data) => {
+                        data.data.iter().for_each(|d| convert::apply_data(&mut plant, d, &now))
+                    }
                     Err(error) => return check::error(&error.to_string()),
                 }
             } else {

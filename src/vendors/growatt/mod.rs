@@ -43,7 +43,7 @@ use super::{
     AccountFact, AlertListing, AlertWindow, Http, KnownPlants, PlantListing, Session, Stopped,
     VendorClient, VendorError, Work,
 };
-use crate::domain::{Credentials, Token, VendorKind};
+use crate::domain::{Credentials, Timestamp, Token, VendorKind};
 use chrono::NaiveDate;
 use client::Client;
 use std::time::Duration;
@@ -216,14 +216,15 @@ impl Growatt {
                     })
                     .await?
                     .parse::<wire::Data<wire::PlantData>>("Growatt plant data")
+                    .map(|data| (data, Timestamp::now()))
             }
         };
         let fan = session.fan_out(self, order.len(), RESERVED_REQUESTS, data).await;
         for (n, result) in &fan.results {
             let (index, id) = &order[*n];
             match result {
-                Ok(wire::Data { data: Some(data) }) => {
-                    convert::apply_data(&mut pages.plants_mut()[*index], data);
+                Ok((wire::Data { data: Some(data) }, arrived)) => {
+                    convert::apply_data(&mut pages.plants_mut()[*index], data, arrived);
                 }
                 Ok(_) => pages.warn(format!("plant {id}: plant data without data")),
                 Err(error @ (VendorError::Permanent(_) | VendorError::Malformed(_))) => {
