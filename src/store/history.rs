@@ -25,6 +25,7 @@ use crate::domain::{
 use crate::vendors::history::VendorDay;
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Statement, TransactionBehavior, params};
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::LazyLock;
 
@@ -207,8 +208,8 @@ pub struct BackfillCounts {
 /// closing the cursors of the tables and indexes, resetting), and the plant's id comes from
 /// its unique index inside the statement (no table read): 30,700. The rest is the rows'
 /// own B-tree work (21,800 the day row, 8,600 the sample). A sync's batch of 100 plants
-/// whose zones the listing names takes two statements per table; readings whose zone it
-/// does not name are written one by one after a query for the stored zone.
+/// takes two statements per table; a reading whose zone the listing does not name first
+/// takes a query for its plant's stored zone.
 const ROWS_PER_STATEMENT: usize = 50;
 
 /// The `ON CONFLICT` merge of a live reading into the stored day row, by the rules above.
@@ -274,17 +275,6 @@ fn samples_sql(rows: usize) -> String {
 /// The statements of [`ROWS_PER_STATEMENT`] readings, built once.
 static LIVE_DAYS_SQL: LazyLock<String> = LazyLock::new(|| live_days_sql(ROWS_PER_STATEMENT));
 static SAMPLES_SQL: LazyLock<String> = LazyLock::new(|| samples_sql(ROWS_PER_STATEMENT));
-
-/// The day row of one reading whose day follows the stored zone (the batch named none):
-/// the plant's id is already read, with its zone.
-static LIVE_DAY_BY_ID_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO plant_days (plant_id, day, energy_kwh, peak_power_kw, last_reading_at,
-                                 source, updated_at, change_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'live', ?6, ?7)
-         {LIVE_DAY_MERGE}"
-    )
-});
 
 /// Moves the change counter past the numbers rows of `plant_days` took above `counter`.
 fn settle_counter(conn: &Connection, counter: i64) -> Result<()> {
@@ -355,10 +345,9 @@ impl LiveReading {
 /// Records the readings of one batch of a vendor's plants, inside the transaction that
 /// upserted them (`store/plants.rs`): today's row of each plant and a power sample.
 /// `readings` ([`LiveReading::of_batch`]) follows the batch's order; a plant the batch did
-/// not store, or a listing without a reading, records nothing. Readings whose day the batch
-/// decided go [`ROWS_PER_STATEMENT`] to a statement; the others (no zone named) read their
-/// plant's stored zone first, one by one, after them (a plant's readings are all of one
-/// kind: [`LiveReading::of_batch`] dates every listing of a plant by the last zone named).
+/// not store, or a listing without a reading, records nothing. A reading the batch did not
+/// date (it names no zone for the plant) is dated by the plant's stored zone; then the
+/// readings go [`ROWS_PER_STATEMENT`] to a statement.
 pub(super) fn record_live(
     conn: &Connection,
     vendor_id: VendorId,
@@ -369,77 +358,59 @@ pub(super) fn record_live(
 ) -> Result<()> {
     let counter = seq::current(conn)?;
     let now_text = now.to_canonical();
+    let mut stored_zone = conn.prepare_cached(
+        "SELECT timezone FROM plants WHERE vendor_id = ?1 AND vendor_plant_id = ?2",
+    )?;
     // Change numbers are offered in the batch's order, one per reading (a reading whose
     // plant is not found leaves its number unused).
     let mut offered = counter;
-    let mut dated: Vec<(&str, &str, &LiveReading, i64)> = Vec::with_capacity(readings.len());
-    let mut undated: Vec<(&str, &LiveReading, i64)> = Vec::new();
+    let mut rows: Vec<(&str, Cow<'_, str>, &LiveReading, i64)> = Vec::with_capacity(readings.len());
     for (plant, reading) in plants.iter().zip(readings) {
         let Some(reading) = reading else { continue };
         offered += 1;
-        match &reading.day {
-            Some(day) => dated.push((&plant.vendor_plant_id, day, reading, offered)),
-            None => undated.push((&plant.vendor_plant_id, reading, offered)),
-        }
+        let day = match &reading.day {
+            Some(day) => Cow::Borrowed(day.as_str()),
+            None => {
+                let found: Option<Option<String>> = stored_zone
+                    .query_row(params![vendor_id, plant.vendor_plant_id], |r| r.get(0))
+                    .optional()?;
+                let Some(timezone) = found else { continue };
+                let zone = zone_or(timezone.as_deref(), fallback);
+                Cow::Owned(zone.local_date(&reading.at).to_string())
+            }
+        };
+        rows.push((&plant.vendor_plant_id, day, reading, offered));
     }
-    write_dated_days(conn, vendor_id, &now_text, &dated)?;
-    let with_power: Vec<(&str, &str, f64)> = dated
+    write_days(conn, vendor_id, &now_text, &rows)?;
+    let with_power: Vec<(&str, &str, f64)> = rows
         .iter()
         .filter_map(|(id, _, r, _)| Some((*id, r.at_text.as_str(), r.power_kw?)))
         .collect();
     write_samples(conn, vendor_id, &with_power)?;
-    if !undated.is_empty() {
-        let mut find = conn.prepare_cached(
-            "SELECT id, timezone FROM plants WHERE vendor_id = ?1 AND vendor_plant_id = ?2",
-        )?;
-        let mut day_row = conn.prepare_cached(&LIVE_DAY_BY_ID_SQL)?;
-        let mut sample = conn.prepare_cached(
-            "INSERT OR IGNORE INTO power_samples (plant_id, at, power_kw) VALUES (?1, ?2, ?3)",
-        )?;
-        for (vendor_plant_id, reading, offered) in undated {
-            let found: Option<(PlantId, Option<String>)> = find
-                .query_row(params![vendor_id, vendor_plant_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((plant_id, timezone)) = found else { continue };
-            let day = zone_or(timezone.as_deref(), fallback).local_date(&reading.at).to_string();
-            day_row.execute(params![
-                plant_id,
-                day,
-                reading.energy_kwh,
-                reading.power_kw,
-                reading.at_text,
-                now_text,
-                offered
-            ])?;
-            if let Some(power) = reading.power_kw {
-                sample.execute(params![plant_id, reading.at_text, power])?;
-            }
-        }
-    }
     settle_counter(conn, counter)
 }
 
-/// The day rows of readings whose day is known (vendor plant id, day, reading, offered
-/// change number).
-fn write_dated_days(
+/// The day rows of dated readings (vendor plant id, day, reading, offered change number).
+fn write_days(
     conn: &Connection,
     vendor_id: VendorId,
     now_text: &str,
-    rows: &[(&str, &str, &LiveReading, i64)],
+    rows: &[(&str, Cow<'_, str>, &LiveReading, i64)],
 ) -> Result<()> {
     let leading = |statement: &mut Statement| {
         statement.raw_bind_parameter(1, vendor_id)?;
         statement.raw_bind_parameter(2, now_text)
     };
-    let row = |statement: &mut Statement, at: usize, row: &(&str, &str, &LiveReading, i64)| {
-        let (plant, day, reading, offered) = row;
-        statement.raw_bind_parameter(at, plant)?;
-        statement.raw_bind_parameter(at + 1, day)?;
-        statement.raw_bind_parameter(at + 2, reading.energy_kwh)?;
-        statement.raw_bind_parameter(at + 3, reading.power_kw)?;
-        statement.raw_bind_parameter(at + 4, &reading.at_text)?;
-        statement.raw_bind_parameter(at + 5, offered)
-    };
+    let row =
+        |statement: &mut Statement, at: usize, row: &(&str, Cow<'_, str>, &LiveReading, i64)| {
+            let (plant, day, reading, offered) = row;
+            statement.raw_bind_parameter(at, plant)?;
+            statement.raw_bind_parameter(at + 1, day.as_ref())?;
+            statement.raw_bind_parameter(at + 2, reading.energy_kwh)?;
+            statement.raw_bind_parameter(at + 3, reading.power_kw)?;
+            statement.raw_bind_parameter(at + 4, &reading.at_text)?;
+            statement.raw_bind_parameter(at + 5, offered)
+        };
     let shape = RowsShape { sql: &LIVE_DAYS_SQL, first: 3, width: 6 };
     execute_rows(conn, &shape, rows, leading, row)
 }
@@ -1734,11 +1705,10 @@ mod tests {
 
     /// The batched statements (50 readings to one, the last one's unused rows empty) record
     /// by the same rules as one reading at a time: a first sync of 123 readings whose zones
-    /// the batch names (three statements) and a listing without a reading; then 84 such
+    /// the batch names (three statements) and a listing without a reading; then 125
     /// readings, two of them a plant's second listing (one in the first statement, one in
-    /// the last), and 41
-    /// whose zone the batch does not name (the stored one decides, one by one): higher,
-    /// night-zero and unchanged readings, with and without power.
+    /// the last) and 41 whose zone the batch does not name (the stored one decides):
+    /// higher, night-zero and unchanged readings, with and without power.
     #[tokio::test]
     async fn a_large_batch_records_every_reading_by_the_same_rules() {
         let (_dir, store) = temp_store();

@@ -32,19 +32,11 @@ pub fn checked_zone(text: &str) -> Option<String> {
 }
 
 /// A local `YYYY-MM-DD hh:mm:ss` time in `zone` (an IANA name or a stored `±HH:MM`
-/// offset), to UTC. In a DST fold the earlier instant is taken; a time in a DST gap is
-/// `None`. A bare date is `None` too: it names a day, not an instant, and reading it as
-/// midnight would put the time up to a day off (see [`local_reading`]).
-pub fn local_time(text: &str, zone: &str) -> Option<Timestamp> {
-    match local_reading(text, zone)? {
-        LocalReading::At(time) => Some(time),
-        LocalReading::Day(_) => None,
-    }
-}
-
-/// [`local_time`] of a time that has passed by `now` (a portal's last update, `now` the
-/// answer's arrival): in a DST fold the later instant unless it is after `now`
-/// ([`PlantZone::to_utc_by`]).
+/// offset) that has passed by `now` (a portal's last update, `now` the answer's arrival),
+/// to UTC. In a DST fold the later instant unless it is after `now`
+/// ([`PlantZone::to_utc_by`]); a time in a DST gap is `None`. A bare date is `None` too: it
+/// names a day, not an instant, and reading it as midnight would put the time up to a day
+/// off (see [`local_reading`]).
 pub fn past_local_time(text: &str, zone: &str, now: &Timestamp) -> Option<Timestamp> {
     match past_local_reading(text, zone, now)? {
         LocalReading::At(time) => Some(time),
@@ -114,6 +106,10 @@ mod tests {
         assert_eq!(checked_zone("Europe/Amsterdam").as_deref(), Some("Europe/Amsterdam"));
         assert_eq!(checked_zone("GMT").as_deref(), Some("GMT"));
         assert_eq!(checked_zone("Mars/Olympus"), None);
+    }
+
+    fn local_time(text: &str, zone: &str) -> Option<Timestamp> {
+        past_local_time(text, zone, &Timestamp::now())
     }
 
     #[test]
