@@ -118,12 +118,30 @@ CREATE TABLE IF NOT EXISTS plants (
     -- (`benches/store_upsert.rs`); the store only writes the enum's own spellings and
     -- refuses any other on reading. No index either: `--status` scans, like `--search`.
     status            TEXT    NOT NULL DEFAULT 'unknown',
+    -- Step 11: today's live values of the energy history (`store/history.rs`, "The live
+    -- slot"): the plant-local day of the latest reading, the day's highest energy and power
+    -- and its latest reading time, merged by the plant's own upsert at every sync. Readers
+    -- fold the slot into `plant_days`; it is copied into `plant_days` (by the same merge)
+    -- before a push, a bundle or a backfill reads the days. `prev_*` holds the slot a reading
+    -- of another day replaced, until the same transaction copies it into `plant_days` and
+    -- clears it: outside a transaction it is always NULL.
+    live_day          TEXT,
+    live_energy_kwh   REAL,
+    live_peak_kw      REAL,
+    live_reading_at   TEXT,
+    prev_day          TEXT,
+    prev_energy_kwh   REAL,
+    prev_peak_kw      REAL,
+    prev_reading_at   TEXT,
     UNIQUE (vendor_id, vendor_plant_id)
 );
 CREATE INDEX IF NOT EXISTS idx_plants_org_name ON plants (org_id, name);
 CREATE INDEX IF NOT EXISTS idx_plants_vendor_name ON plants (vendor_id, name);
 CREATE INDEX IF NOT EXISTS idx_plants_name ON plants (name);
 CREATE INDEX IF NOT EXISTS idx_plants_change_seq ON plants (change_seq);
+-- Step 11: the replaced slots a batch must still copy (partial: an upsert that leaves
+-- `prev_day` NULL, every one but a plant's first of a day, does no work on it).
+CREATE INDEX IF NOT EXISTS idx_plants_prev_day ON plants (prev_day) WHERE prev_day IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS alerts (
     id                INTEGER PRIMARY KEY,

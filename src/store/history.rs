@@ -1,6 +1,6 @@
 //! The energy history: one row per plant and plant-local day (`plant_days`), power samples
 //! per reading (`power_samples`), and the past days the portal could not fill
-//! (`history_gaps`). Migration step 9.
+//! (`history_gaps`). Migration step 9; today's live values in the plants' rows, step 11.
 //!
 //! # The rules, in one place
 //!
@@ -17,6 +17,28 @@
 //! * **Gaps stay gaps**: a day without a row is no data, never 0. A portal's "no data" for a
 //!   day, and a portal that cannot fill days at all, are kept in `history_gaps` with the
 //!   portal's words, so reports say why and the backfill does not ask again at every sync.
+//!
+//! # The live slot (step 11)
+//!
+//! A sync does not write today's day row. Each plant's row carries a **live slot**
+//! (`plants.live_day`, `live_energy_kwh`, `live_peak_kw`, `live_reading_at`) that the
+//! plant's own upsert merges its reading into ([`slot_assignments`]): the row is rewritten
+//! anyway, so today's values cost a few more columns in it, not a second B-tree write of a
+//! day row and its change-number index at every sync (the day row's upsert was 21,800 CPU
+//! instructions a plant, more than half of the history's cost: `benches/history.sh`).
+//! The day rows take the slot by one rule, [`LiveMerge`]:
+//!
+//! * **a reading of another day** moves the slot to `prev_*` in the same upsert; before
+//!   the batch's transaction ends, [`copy_replaced`] merges the moved slots into
+//!   `plant_days` and clears them (a partial index finds them; it costs nothing when no
+//!   slot moved, as at every sync but a plant's first of a day);
+//! * **what reads `plant_days` alone** first copies the slots in ([`Store::copy_live_days`]:
+//!   the upstream push and the offline bundle; the backfill, which compares the portal's
+//!   figure with the stored day, for its vendor). The slot stays; copying it again changes
+//!   nothing, so a day takes a change number only when its values change;
+//! * **every reader** merges the slot into the day it holds ([`DAYS_WITH_SLOTS`],
+//!   [`SLOTS_WITHOUT_DAY`], [`VALUED`]), and `status` counts a slot that would change its
+//!   day as pending upstream ([`SLOTS_PENDING_SQL`]).
 
 use super::{Result, Store, seq};
 use crate::domain::{
@@ -24,9 +46,9 @@ use crate::domain::{
 };
 use crate::vendors::history::VendorDay;
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, Statement, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
 
 /// Two energies closer than this (kWh) are the same value (portals round to 0.1 or 0.01).
@@ -172,11 +194,11 @@ pub struct GapSearch {
 /// The history at a glance, for `plantsync status`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct HistorySummary {
-    /// Stored plant-days.
+    /// Plant-days with a row or a live slot (today's, not yet copied into `plant_days`).
     pub days: u64,
     /// Of them, days holding the portal's own figure.
     pub backfilled: u64,
-    /// The earliest stored day.
+    /// The earliest day with a row or a live slot.
     pub first_day: Option<NaiveDate>,
     /// Past days the portal said it has no value for (asked again later).
     pub no_data_days: u64,
@@ -201,80 +223,176 @@ pub struct BackfillCounts {
     pub unknown_plants: u64,
 }
 
-/// The readings one statement of [`record_live`] carries. With a statement per reading,
-/// and a query for each plant's id and zone before it, the history cost 37,100 CPU
-/// instructions a plant (callgrind, `benches/history.sh`): more than the plant's own upsert
-/// (33,000). 50 readings to a statement share SQLite's per-statement work (opening and
-/// closing the cursors of the tables and indexes, resetting), and the plant's id comes from
-/// its unique index inside the statement (no table read): 30,700. The rest is the rows'
-/// own B-tree work (21,800 the day row, 8,600 the sample). A sync's batch of 100 plants
-/// takes two statements per table; a reading whose zone the listing does not name first
-/// takes a query for its plant's stored zone.
+/// The samples one statement of [`record_live`] carries. With a statement per reading, and
+/// a query for each plant's id before it, the history cost 37,100 CPU instructions a plant
+/// (callgrind, `benches/history.sh`): more than the plant's own upsert (33,000). 50 samples
+/// to a statement share SQLite's per-statement work (opening and closing the cursors of the
+/// tables and indexes, resetting), and the plant's id comes from its unique index inside the
+/// statement (no table read). A sync's batch of 100 plants takes two statements.
 const ROWS_PER_STATEMENT: usize = 50;
 
-/// The `ON CONFLICT` merge of a live reading into the stored day row, by the rules above.
-/// The row takes its change number only when a value really changes, so an unchanged
-/// reading queues nothing upstream: the `WHERE` says when the merge changes a value, in
-/// words simpler than the merge's own (a higher or first energy on a live row, a higher or
-/// first peak, a later reading on a live row).
-const LIVE_DAY_MERGE: &str = "ON CONFLICT (plant_id, day) DO UPDATE SET
-         energy_kwh = CASE WHEN plant_days.source = 'backfill' THEN plant_days.energy_kwh
-             ELSE max(coalesce(plant_days.energy_kwh, excluded.energy_kwh),
-                      coalesce(excluded.energy_kwh, plant_days.energy_kwh)) END,
-         peak_power_kw = max(coalesce(plant_days.peak_power_kw, excluded.peak_power_kw),
-                             coalesce(excluded.peak_power_kw, plant_days.peak_power_kw)),
-         last_reading_at = CASE WHEN plant_days.source = 'backfill'
-             THEN plant_days.last_reading_at
-             ELSE max(plant_days.last_reading_at, excluded.last_reading_at) END,
-         updated_at = excluded.updated_at, change_seq = excluded.change_seq
-     WHERE (plant_days.source = 'live'
-            AND (excluded.energy_kwh > plant_days.energy_kwh
-                 OR (plant_days.energy_kwh IS NULL AND excluded.energy_kwh IS NOT NULL)
-                 OR excluded.last_reading_at > plant_days.last_reading_at))
-        OR excluded.peak_power_kw > plant_days.peak_power_kw
-        OR (plant_days.peak_power_kw IS NULL AND excluded.peak_power_kw IS NOT NULL)";
+/// A day's values as SQL expressions over some row: the stored day row, the `excluded` row
+/// of an upsert, or a plant's live slot.
+struct DayCols<'a> {
+    energy: &'a str,
+    peak: &'a str,
+    last: &'a str,
+}
 
-/// The day rows of `rows` readings whose plant-local day is known: `?1` the vendor, `?2`
-/// the sync's time; then per reading its plant's vendor id, day, energy, power, reading time
-/// and offered change number. The plant is found by its vendor id inside the statement (its
-/// unique index holds the row id: no table read), and a reading whose plant the vendor does
-/// not have joins nothing.
-fn live_days_sql(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| {
-            let at = 3 + 6 * i;
-            format!("(?{}, ?{}, ?{}, ?{}, ?{}, ?{})", at, at + 1, at + 2, at + 3, at + 4, at + 5)
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+/// The highest of two values either of which may be NULL (SQLite's `max` of a NULL is NULL).
+fn max_of(a: &str, b: &str) -> String {
+    format!("max(coalesce({a}, {b}), coalesce({b}, {a}))")
+}
+
+/// The merge of live values `new` into the stored day `row` (whose source is `source`): the
+/// one rule the syncs' readings follow, wherever they meet a day. A live row keeps the
+/// highest energy, power and reading time; a backfilled row keeps the portal's energy and
+/// fetch time and takes only a higher power. `changes` says, in words simpler than the
+/// merge's own, when the merge changes a value: a higher or first energy on a live row, a
+/// higher or first peak, a later reading on a live row.
+struct LiveMerge {
+    energy: String,
+    peak: String,
+    last: String,
+    changes: String,
+}
+
+impl LiveMerge {
+    fn of(row: &DayCols<'_>, source: &str, new: &DayCols<'_>) -> Self {
+        let (re, rp, rl) = (row.energy, row.peak, row.last);
+        let (ne, np, nl) = (new.energy, new.peak, new.last);
+        Self {
+            energy: format!(
+                "CASE WHEN {source} = 'backfill' THEN {re} ELSE {} END",
+                max_of(re, ne)
+            ),
+            peak: max_of(rp, np),
+            last: format!("CASE WHEN {source} = 'backfill' THEN {rl} ELSE {} END", max_of(rl, nl)),
+            changes: format!(
+                "({source} = 'live'
+                  AND ({ne} > {re} OR ({re} IS NULL AND {ne} IS NOT NULL) OR {nl} > {rl}))
+                 OR {np} > {rp} OR ({rp} IS NULL AND {np} IS NOT NULL)"
+            ),
+        }
+    }
+}
+
+/// The `ON CONFLICT` merge of live values into the stored day row ([`LiveMerge`]). The row
+/// takes its change number only when a value really changes, so an unchanged slot queues
+/// nothing upstream.
+static LIVE_DAY_MERGE: LazyLock<String> = LazyLock::new(|| {
+    let merge = LiveMerge::of(
+        &DayCols {
+            energy: "plant_days.energy_kwh",
+            peak: "plant_days.peak_power_kw",
+            last: "plant_days.last_reading_at",
+        },
+        "plant_days.source",
+        &DayCols {
+            energy: "excluded.energy_kwh",
+            peak: "excluded.peak_power_kw",
+            last: "excluded.last_reading_at",
+        },
+    );
+    format!(
+        "ON CONFLICT (plant_id, day) DO UPDATE SET
+             energy_kwh = {}, peak_power_kw = {}, last_reading_at = {},
+             updated_at = excluded.updated_at, change_seq = excluded.change_seq
+         WHERE {}",
+        merge.energy, merge.peak, merge.last, merge.changes
+    )
+});
+
+/// One of a plant's two slots on its row: `live` (today's values) or `prev` (a slot a
+/// reading of another day replaced, copied and cleared before the transaction ends).
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Live,
+    Prev,
+}
+
+impl Slot {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Prev => "prev",
+        }
+    }
+}
+
+/// Copies the slots `slot` of the plants `filter` selects (SQL on `plants`) into
+/// `plant_days` by [`LIVE_DAY_MERGE`]: `?1` the time, `?2` the change counter, above which
+/// the rows take numbers in the order read (a row the slot leaves as it is leaves its number
+/// unused). No `ORDER BY` in the window: with one, SQLite reads the plants in id order, a
+/// scan of the whole table, instead of the replaced slots through their partial index.
+fn copy_slots_sql(slot: Slot, filter: &str) -> String {
+    let s = slot.prefix();
     format!(
         "INSERT INTO plant_days (plant_id, day, energy_kwh, peak_power_kw, last_reading_at,
                                  source, updated_at, change_seq)
-         SELECT p.id, v.column2, v.column3, v.column4, v.column5, 'live', ?2, v.column6
-         FROM (VALUES {values}) AS v CROSS JOIN plants AS p
-         WHERE p.vendor_id = ?1 AND p.vendor_plant_id = v.column1
-         {LIVE_DAY_MERGE}"
+         SELECT id, {s}_day, {s}_energy_kwh, {s}_peak_kw, {s}_reading_at, 'live', ?1,
+                ?2 + row_number() OVER ()
+         FROM plants WHERE {s}_day IS NOT NULL AND {filter}
+         {}",
+        *LIVE_DAY_MERGE
     )
 }
 
-/// The power samples of `rows` readings: `?1` the vendor, then per reading its plant's
-/// vendor id, reading time and power; a plant the vendor does not have joins nothing.
-fn samples_sql(rows: usize) -> String {
-    let values = (0..rows)
-        .map(|i| format!("(?{}, ?{}, ?{})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "INSERT OR IGNORE INTO power_samples (plant_id, at, power_kw)
-         SELECT p.id, v.column2, v.column3
-         FROM (VALUES {values}) AS v CROSS JOIN plants AS p
-         WHERE p.vendor_id = ?1 AND p.vendor_plant_id = v.column1"
-    )
+static COPY_REPLACED_SQL: LazyLock<String> = LazyLock::new(|| copy_slots_sql(Slot::Prev, "true"));
+/// Every plant's live slot; one vendor's (`?3`, through its `(vendor_id, ...)` indexes).
+static COPY_LIVE_SQL: LazyLock<String> = LazyLock::new(|| copy_slots_sql(Slot::Live, "true"));
+static COPY_VENDOR_LIVE_SQL: LazyLock<String> =
+    LazyLock::new(|| copy_slots_sql(Slot::Live, "vendor_id = ?3"));
+
+/// The plant upsert's assignments of the live slot (`store/plants.rs`), from the reading's
+/// day, energy, power and time in the parameters `day`, `energy`, `power`, `at` (all NULL:
+/// no reading, the slot stays). A reading of the slot's day merges into it by [`max_of`]
+/// (live values only go up: [`LiveMerge`] for two live rows); a reading of another day
+/// moves the slot to `prev_*` (for [`copy_replaced`] to copy into `plant_days`) and starts
+/// a new one. SQLite's `SET` reads the row as it was before the statement.
+pub(super) fn slot_assignments(day: &str, energy: &str, power: &str, at: &str) -> String {
+    let moves = format!(
+        "({day} IS NOT NULL AND plants.live_day IS NOT NULL AND plants.live_day IS NOT {day})"
+    );
+    let same = format!("plants.live_day IS {day}");
+    let live = |column: &str, value: &str| {
+        format!(
+            "live_{column} = CASE WHEN {day} IS NULL THEN plants.live_{column}
+                 WHEN {same} THEN {} ELSE {value} END",
+            max_of(&format!("plants.live_{column}"), value)
+        )
+    };
+    let prev = |column: &str| {
+        format!(
+            "prev_{column} = CASE WHEN {moves} THEN plants.live_{column} ELSE plants.prev_{column} END"
+        )
+    };
+    [
+        prev("day"),
+        prev("energy_kwh"),
+        prev("peak_kw"),
+        prev("reading_at"),
+        format!("live_day = coalesce({day}, plants.live_day)"),
+        live("energy_kwh", energy),
+        live("peak_kw", power),
+        live("reading_at", at),
+    ]
+    .join(",\n            ")
 }
 
-/// The statements of [`ROWS_PER_STATEMENT`] readings, built once.
-static LIVE_DAYS_SQL: LazyLock<String> = LazyLock::new(|| live_days_sql(ROWS_PER_STATEMENT));
-static SAMPLES_SQL: LazyLock<String> = LazyLock::new(|| samples_sql(ROWS_PER_STATEMENT));
+/// The live slot columns a new plant's row is inserted with, in the order of
+/// [`slot_assignments`]'s parameters.
+pub(super) const SLOT_COLUMNS: &str = "live_day, live_energy_kwh, live_peak_kw, live_reading_at";
+
+/// What a plant's upsert writes into its live slot: the reading's plant-local day, energy,
+/// power and time.
+#[derive(Debug, Clone)]
+pub(super) struct LiveSlot<'a> {
+    pub(super) day: Cow<'a, str>,
+    pub(super) energy_kwh: Option<f64>,
+    pub(super) power_kw: Option<f64>,
+    pub(super) at_text: &'a str,
+}
 
 /// Moves the change counter past the numbers rows of `plant_days` took above `counter`.
 fn settle_counter(conn: &Connection, counter: i64) -> Result<()> {
@@ -300,6 +418,9 @@ pub(super) struct LiveReading {
     day: Option<String>,
     energy_kwh: Option<f64>,
     power_kw: Option<f64>,
+    /// Whether an earlier listing of the batch names the same plant: its upsert may have
+    /// moved the slot, which must be copied first ([`copy_replaced`]).
+    repeats: bool,
 }
 
 impl LiveReading {
@@ -319,9 +440,11 @@ impl LiveReading {
                 named.insert(plant.vendor_plant_id.as_str(), zone);
             }
         }
+        let mut seen: HashSet<&str> = HashSet::with_capacity(plants.len());
         plants
             .iter()
             .map(|plant| {
+                let repeats = !seen.insert(plant.vendor_plant_id.as_str());
                 if plant.daily_energy_kwh.is_none() && plant.current_power_kw.is_none() {
                     return None;
                 }
@@ -336,128 +459,158 @@ impl LiveReading {
                     day: zone.map(|zone| zone.local_date(&at).to_string()),
                     energy_kwh: plant.daily_energy_kwh,
                     power_kw: plant.current_power_kw,
+                    repeats,
                 })
             })
             .collect()
     }
+
+    /// Whether an earlier listing of the batch names the same plant.
+    pub(super) fn repeats(&self) -> bool {
+        self.repeats
+    }
 }
 
-/// Records the readings of one batch of a vendor's plants, inside the transaction that
-/// upserted them (`store/plants.rs`): today's row of each plant and a power sample.
-/// `readings` ([`LiveReading::of_batch`]) follows the batch's order; a plant the batch did
-/// not store, or a listing without a reading, records nothing. A reading the batch did not
-/// date (it names no zone for the plant) is dated by the plant's stored zone; then the
-/// readings go [`ROWS_PER_STATEMENT`] to a statement.
+/// The live slots the upsert of a batch writes, in its order ([`LiveReading::of_batch`]). A
+/// reading the batch did not date (it names no zone for the plant) is dated by the plant's
+/// stored zone, else `fallback` (a new plant without a zone stores none).
+pub(super) fn live_slots<'a>(
+    conn: &Connection,
+    vendor_id: VendorId,
+    plants: &[VendorPlant],
+    readings: &'a [Option<LiveReading>],
+    fallback: PlantZone,
+) -> Result<Vec<Option<LiveSlot<'a>>>> {
+    let mut stored_zone = conn.prepare_cached(
+        "SELECT timezone FROM plants WHERE vendor_id = ?1 AND vendor_plant_id = ?2",
+    )?;
+    let mut slots = Vec::with_capacity(readings.len());
+    for (plant, reading) in plants.iter().zip(readings) {
+        let Some(reading) = reading else {
+            slots.push(None);
+            continue;
+        };
+        let day = match &reading.day {
+            Some(day) => Cow::Borrowed(day.as_str()),
+            None => {
+                let timezone: Option<String> = stored_zone
+                    .query_row(params![vendor_id, plant.vendor_plant_id], |r| r.get(0))
+                    .optional()?
+                    .flatten();
+                let zone = zone_or(timezone.as_deref(), fallback);
+                Cow::Owned(zone.local_date(&reading.at).to_string())
+            }
+        };
+        slots.push(Some(LiveSlot {
+            day,
+            energy_kwh: reading.energy_kwh,
+            power_kw: reading.power_kw,
+            at_text: &reading.at_text,
+        }));
+    }
+    Ok(slots)
+}
+
+/// Copies the slots the batch's upserts replaced (a reading of a new day arrived) into
+/// `plant_days` and clears them, with numbers above the change counter; the partial index
+/// on `prev_day` makes both statements free when no slot moved, as at every sync but a
+/// plant's first of a day. Call inside the transaction of the upserts.
+pub(super) fn copy_replaced(conn: &Connection, now_text: &str) -> Result<()> {
+    let counter = seq::current(conn)?;
+    conn.prepare_cached(&COPY_REPLACED_SQL)?.execute(params![now_text, counter])?;
+    // Cleared whether or not the copy changed a row: a moved slot whose values the day
+    // already holds (copied by a push before its day ended) changes nothing, and a slot
+    // left in `prev_*` would be copied again by every later batch.
+    conn.prepare_cached(
+        "UPDATE plants SET prev_day = NULL, prev_energy_kwh = NULL, prev_peak_kw = NULL,
+             prev_reading_at = NULL
+         WHERE prev_day IS NOT NULL",
+    )?
+    .execute([])?;
+    settle_counter(conn, counter)
+}
+
+/// Copies the live slots of `vendor_id`'s plants (every plant's with `None`) into
+/// `plant_days` by [`LIVE_DAY_MERGE`], so that what reads the table alone (the upstream
+/// push, the offline bundle, the backfill's comparison with the stored value) sees every
+/// day. The slots stay: merging them again changes nothing.
+pub(super) fn copy_live(
+    conn: &Connection,
+    vendor_id: Option<VendorId>,
+    now: Timestamp,
+) -> Result<()> {
+    let counter = seq::current(conn)?;
+    let now = now.to_canonical();
+    match vendor_id {
+        Some(vendor_id) => {
+            conn.prepare_cached(&COPY_VENDOR_LIVE_SQL)?.execute(params![now, counter, vendor_id])?
+        }
+        None => conn.prepare_cached(&COPY_LIVE_SQL)?.execute(params![now, counter])?,
+    };
+    settle_counter(conn, counter)
+}
+
+/// Records the rest of one batch's readings, inside the transaction that upserted them
+/// (`store/plants.rs`), whose upserts wrote the live slots ([`live_slots`]): a power sample
+/// for each reading with a power, [`ROWS_PER_STATEMENT`] to a statement, and the slots the
+/// upserts replaced copied into `plant_days`. A plant the batch did not store records
+/// nothing.
 pub(super) fn record_live(
     conn: &Connection,
     vendor_id: VendorId,
     plants: &[VendorPlant],
     readings: &[Option<LiveReading>],
     now: Timestamp,
-    fallback: PlantZone,
 ) -> Result<()> {
-    let counter = seq::current(conn)?;
-    let now_text = now.to_canonical();
-    let mut stored_zone = conn.prepare_cached(
-        "SELECT timezone FROM plants WHERE vendor_id = ?1 AND vendor_plant_id = ?2",
-    )?;
-    // Change numbers are offered in the batch's order, one per reading (a reading whose
-    // plant is not found leaves its number unused).
-    let mut offered = counter;
-    let mut rows: Vec<(&str, Cow<'_, str>, &LiveReading, i64)> = Vec::with_capacity(readings.len());
-    for (plant, reading) in plants.iter().zip(readings) {
-        let Some(reading) = reading else { continue };
-        offered += 1;
-        let day = match &reading.day {
-            Some(day) => Cow::Borrowed(day.as_str()),
-            None => {
-                let found: Option<Option<String>> = stored_zone
-                    .query_row(params![vendor_id, plant.vendor_plant_id], |r| r.get(0))
-                    .optional()?;
-                let Some(timezone) = found else { continue };
-                let zone = zone_or(timezone.as_deref(), fallback);
-                Cow::Owned(zone.local_date(&reading.at).to_string())
-            }
-        };
-        rows.push((&plant.vendor_plant_id, day, reading, offered));
-    }
-    write_days(conn, vendor_id, &now_text, &rows)?;
-    let with_power: Vec<(&str, &str, f64)> = rows
+    let with_power: Vec<(&str, &str, f64)> = plants
         .iter()
-        .filter_map(|(id, _, r, _)| Some((*id, r.at_text.as_str(), r.power_kw?)))
+        .zip(readings)
+        .filter_map(|(plant, reading)| {
+            let reading = reading.as_ref()?;
+            Some((plant.vendor_plant_id.as_str(), reading.at_text.as_str(), reading.power_kw?))
+        })
         .collect();
     write_samples(conn, vendor_id, &with_power)?;
-    settle_counter(conn, counter)
+    copy_replaced(conn, &now.to_canonical())
 }
 
-/// The day rows of dated readings (vendor plant id, day, reading, offered change number).
-fn write_days(
-    conn: &Connection,
-    vendor_id: VendorId,
-    now_text: &str,
-    rows: &[(&str, Cow<'_, str>, &LiveReading, i64)],
-) -> Result<()> {
-    let leading = |statement: &mut Statement| {
-        statement.raw_bind_parameter(1, vendor_id)?;
-        statement.raw_bind_parameter(2, now_text)
-    };
-    let row =
-        |statement: &mut Statement, at: usize, row: &(&str, Cow<'_, str>, &LiveReading, i64)| {
-            let (plant, day, reading, offered) = row;
-            statement.raw_bind_parameter(at, plant)?;
-            statement.raw_bind_parameter(at + 1, day.as_ref())?;
-            statement.raw_bind_parameter(at + 2, reading.energy_kwh)?;
-            statement.raw_bind_parameter(at + 3, reading.power_kw)?;
-            statement.raw_bind_parameter(at + 4, &reading.at_text)?;
-            statement.raw_bind_parameter(at + 5, offered)
-        };
-    let shape = RowsShape { sql: &LIVE_DAYS_SQL, first: 3, width: 6 };
-    execute_rows(conn, &shape, rows, leading, row)
+/// The power samples of `rows` readings: `?1` the vendor, then per reading its plant's
+/// vendor id, reading time and power; a plant the vendor does not have joins nothing.
+fn samples_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|i| format!("(?{}, ?{}, ?{})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT OR IGNORE INTO power_samples (plant_id, at, power_kw)
+         SELECT p.id, v.column2, v.column3
+         FROM (VALUES {values}) AS v CROSS JOIN plants AS p
+         WHERE p.vendor_id = ?1 AND p.vendor_plant_id = v.column1"
+    )
 }
 
-/// The power samples of readings with a power (vendor plant id, reading time, power).
+/// The statement of [`ROWS_PER_STATEMENT`] samples, built once.
+static SAMPLES_SQL: LazyLock<String> = LazyLock::new(|| samples_sql(ROWS_PER_STATEMENT));
+
+/// The power samples of readings with a power (vendor plant id, reading time, power), 50 to
+/// a statement: the last statement's unused rows get a NULL vendor id, which joins no plant,
+/// so one text serves every batch (a vendor's few plants, the readings without power at
+/// night) and what an unused row had bound before writes nothing.
 fn write_samples(conn: &Connection, vendor_id: VendorId, rows: &[(&str, &str, f64)]) -> Result<()> {
-    let leading = |statement: &mut Statement| statement.raw_bind_parameter(1, vendor_id);
-    let row = |statement: &mut Statement, at: usize, (plant, time, power): &(&str, &str, f64)| {
-        statement.raw_bind_parameter(at, plant)?;
-        statement.raw_bind_parameter(at + 1, time)?;
-        statement.raw_bind_parameter(at + 2, power)
-    };
-    let shape = RowsShape { sql: &SAMPLES_SQL, first: 2, width: 3 };
-    execute_rows(conn, &shape, rows, leading, row)
-}
-
-/// A statement over [`ROWS_PER_STATEMENT`] rows ([`live_days_sql`], [`samples_sql`]): its
-/// text, the first row parameter, the parameters a row takes (the first of them the
-/// plant's vendor id, by which the row joins its plant).
-struct RowsShape<'a> {
-    sql: &'a str,
-    first: usize,
-    width: usize,
-}
-
-/// Executes `shape` over `rows`, [`ROWS_PER_STATEMENT`] to a statement: the last
-/// statement's unused rows get a NULL vendor id, which joins no plant, so one text serves
-/// every batch (a vendor's few plants, the readings without power at night) and what an
-/// unused row had bound before writes nothing. `leading` binds the parameters before the
-/// rows', `row` one row's from the index it is given.
-fn execute_rows<T>(
-    conn: &Connection,
-    shape: &RowsShape<'_>,
-    rows: &[T],
-    leading: impl Fn(&mut Statement) -> rusqlite::Result<()>,
-    row: impl Fn(&mut Statement, usize, &T) -> rusqlite::Result<()>,
-) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let mut statement = conn.prepare_cached(shape.sql)?;
+    let mut statement = conn.prepare_cached(&SAMPLES_SQL)?;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        leading(&mut statement)?;
+        statement.raw_bind_parameter(1, vendor_id)?;
         for i in 0..ROWS_PER_STATEMENT {
-            let at = shape.first + shape.width * i;
+            let at = 2 + 3 * i;
             match chunk.get(i) {
-                Some(one) => row(&mut statement, at, one)?,
+                Some((plant, time, power)) => {
+                    statement.raw_bind_parameter(at, plant)?;
+                    statement.raw_bind_parameter(at + 1, time)?;
+                    statement.raw_bind_parameter(at + 2, power)?;
+                }
                 None => statement.raw_bind_parameter(at, rusqlite::types::Null)?,
             }
         }
@@ -516,9 +669,27 @@ impl Store {
     ) -> Result<BackfillCounts> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // The portal's figure is compared with, and replaces, the stored day: today's
+            // live values of the plants go into `plant_days` first.
+            copy_live(&tx, Some(vendor_id), fetched_at)?;
             let counts = backfill(&tx, vendor_id, &days, fetched_at, fallback)?;
             tx.commit()?;
             Ok(counts)
+        })
+        .await
+    }
+
+    /// Copies every plant's live slot (today's live values, merged into the plant's row by
+    /// each sync) into `plant_days`, where what reads the table alone finds it: the upstream
+    /// push and the offline bundle call this first. A day the slot changes takes a change
+    /// number (`now` its `updated_at`); an unchanged one stays as it is, so calling this
+    /// again writes nothing.
+    pub async fn copy_live_days(&self, now: Timestamp) -> Result<()> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            copy_live(&tx, None, now)?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
@@ -570,8 +741,8 @@ impl Store {
         self.read(move |conn| plants_in(conn, scope, fallback)).await
     }
 
-    /// The stored days of the plants in `scope` from `from` to `to` (inclusive), by plant
-    /// and day.
+    /// The days of the plants in `scope` from `from` to `to` (inclusive), by plant and day:
+    /// the stored rows with each plant's live slot merged in (today's values).
     pub async fn history_days(
         &self,
         scope: HistoryScope,
@@ -635,9 +806,12 @@ impl Store {
         self.read(|conn| {
             let summary = conn
                 .prepare_cached(&format!(
-                    "SELECT (SELECT count(*) FROM plant_days),
+                    "SELECT (SELECT count(*) FROM plant_days)
+                                + (SELECT count(*) FROM ({SLOTS_WITHOUT_DAY})),
                             (SELECT count(*) FROM plant_days WHERE source = 'backfill'),
-                            (SELECT min(day) FROM plant_days),
+                            (SELECT min(coalesce(a, b), coalesce(b, a)) FROM
+                                (SELECT (SELECT min(day) FROM plant_days) AS a,
+                                        (SELECT min(live_day) FROM plants) AS b)),
                             (SELECT count(*) FROM history_gaps g
                              WHERE state = 'no_data' AND NOT {VALUED}),
                             (SELECT count(*) FROM history_gaps g
@@ -1001,11 +1175,12 @@ fn days_in(
 ) -> Result<Vec<DayRow>> {
     let (condition, param) = scope.condition();
     let sql = format!(
-        "SELECT d.plant_id, d.day, d.energy_kwh, d.peak_power_kw, d.last_reading_at, d.source,
-                d.revisions
-         FROM plant_days d JOIN plants p ON p.id = d.plant_id
+        "{days}
          WHERE {condition} AND d.day >= ?2 AND d.day <= ?3
-         ORDER BY d.plant_id, d.day"
+         UNION ALL
+         {SLOTS_WITHOUT_DAY} AND {condition} AND p.live_day >= ?2 AND p.live_day <= ?3
+         ORDER BY 1, 2",
+        days = *DAYS_WITH_SLOTS
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
@@ -1024,10 +1199,63 @@ fn days_in(
     Ok(rows)
 }
 
+/// The stored days as readers see them, each with its plant's live slot merged in when the
+/// slot holds that day ([`LiveMerge`], the rule the copy into `plant_days` follows):
+/// `plant_days d JOIN plants p`, for a `WHERE` to follow. The columns of [`DayRow`].
+static DAYS_WITH_SLOTS: LazyLock<String> = LazyLock::new(|| {
+    let merge = LiveMerge::of(
+        &DayCols { energy: "d.energy_kwh", peak: "d.peak_power_kw", last: "d.last_reading_at" },
+        "d.source",
+        &DayCols { energy: "p.live_energy_kwh", peak: "p.live_peak_kw", last: "p.live_reading_at" },
+    );
+    let slot = |merged: &str, stored: &str| {
+        format!("CASE WHEN p.live_day = d.day THEN {merged} ELSE {stored} END")
+    };
+    format!(
+        "SELECT d.plant_id, d.day, {}, {}, {}, d.source, d.revisions
+         FROM plant_days d JOIN plants p ON p.id = d.plant_id",
+        slot(&merge.energy, "d.energy_kwh"),
+        slot(&merge.peak, "d.peak_power_kw"),
+        slot(&merge.last, "d.last_reading_at"),
+    )
+});
+
+/// The live slots whose day has no row in `plant_days` yet (today's, until a push, a bundle
+/// or a backfill copies it), as the rows [`DAYS_WITH_SLOTS`] reads: `plants p`, for more
+/// `AND` conditions to follow.
+const SLOTS_WITHOUT_DAY: &str = "SELECT p.id, p.live_day, p.live_energy_kwh, p.live_peak_kw,
+        p.live_reading_at, 'live', 0
+    FROM plants p
+    WHERE p.live_day IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM plant_days d WHERE d.plant_id = p.id AND d.day = p.live_day)";
+
+/// The live slots a copy into `plant_days` would still change ([`copy_live`]), counted in
+/// `status` as pending upstream beside the rows changed after the watermark (`?1`): a slot
+/// whose day has no row, or whose row is not pending already and the slot would change it.
+/// The columns: how many, and the earliest time their plants were listed (when the slot
+/// last changed at the latest, so the wait is never overstated).
+pub(super) static SLOTS_PENDING_SQL: LazyLock<String> = LazyLock::new(|| {
+    let merge = LiveMerge::of(
+        &DayCols { energy: "d.energy_kwh", peak: "d.peak_power_kw", last: "d.last_reading_at" },
+        "d.source",
+        &DayCols { energy: "p.live_energy_kwh", peak: "p.live_peak_kw", last: "p.live_reading_at" },
+    );
+    format!(
+        "SELECT count(*), min(p.last_refreshed_at) FROM plants p
+         WHERE p.live_day IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM plant_days d
+                           WHERE d.plant_id = p.id AND d.day = p.live_day
+                             AND (d.change_seq > ?1 OR NOT coalesce(({}), 0)))",
+        merge.changes
+    )
+});
+
 /// Whether the noted gap `g` has a value all the same (a live one the portal's history could
-/// not confirm): such a day is no gap to readers.
-const VALUED: &str = "EXISTS (SELECT 1 FROM plant_days d
-    WHERE d.plant_id = g.plant_id AND d.day = g.day AND d.energy_kwh IS NOT NULL)";
+/// not confirm, stored or in the plant's live slot): such a day is no gap to readers.
+const VALUED: &str = "(EXISTS (SELECT 1 FROM plant_days d
+        WHERE d.plant_id = g.plant_id AND d.day = g.day AND d.energy_kwh IS NOT NULL)
+    OR EXISTS (SELECT 1 FROM plants s
+        WHERE s.id = g.plant_id AND s.live_day = g.day AND s.live_energy_kwh IS NOT NULL))";
 
 fn gaps_in(
     conn: &Connection,
@@ -1108,6 +1336,142 @@ mod tests {
             .into_iter()
             .map(|r| (r.day, r.energy_kwh, r.peak_power_kw, r.source, r.revisions))
             .collect()
+    }
+
+    /// The history's days as `plant_days` holds them (plant id, day, energy, change number),
+    /// beside what readers see.
+    async fn stored_days(store: &Store) -> Vec<(String, Option<f64>, i64)> {
+        store
+            .read(|conn| {
+                let mut stmt = conn.prepare(
+                    "SELECT day, energy_kwh, change_seq FROM plant_days ORDER BY plant_id, day",
+                )?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// A sync writes today's values into the plant's live slot, which readers see as the
+    /// day; the first reading of the next day moves the slot into `plant_days` in the same
+    /// transaction (here a push had copied it already: the move changes nothing, and the
+    /// replaced slot is cleared all the same), and starts a new one.
+    #[tokio::test]
+    async fn a_reading_of_a_new_day_moves_the_live_slot_into_the_days() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        // 11:30 and 13:30 on the 30th in Kolkata; then 06:30 on 1 December.
+        let (noon, later, next) =
+            ("2026-11-30T06:00:00Z", "2026-11-30T08:00:00Z", "2026-12-01T01:00:00Z");
+        sync(&store, v, vec![reading("p", None, noon, Some(4.0), Some(2.0))], noon).await;
+        sync(&store, v, vec![reading("p", None, later, Some(9.0), Some(3.5))], later).await;
+        assert_eq!(stored_days(&store).await, vec![], "the slot holds the day");
+        let live = DaySource::Live;
+        assert_eq!(days(&store).await, vec![(day("2026-11-30"), Some(9.0), Some(3.5), live, 0)]);
+        assert_eq!(store.history_summary().await.unwrap().days, 1);
+        // A push copies the slot before the day ends (its change number, once).
+        store.copy_live_days(ts(later)).await.unwrap();
+        let copied = stored_days(&store).await;
+        assert_eq!(copied.len(), 1, "{copied:?}");
+        assert_eq!((copied[0].0.as_str(), copied[0].1), ("2026-11-30", Some(9.0)));
+        assert!(copied[0].2 > 0, "the copied day takes a change number: {copied:?}");
+
+        sync(&store, v, vec![reading("p", None, next, Some(0.5), Some(0.2))], next).await;
+        let stored = stored_days(&store).await;
+        assert_eq!(stored, copied, "the moved slot adds nothing to the copied day");
+        assert_eq!(
+            days(&store).await,
+            vec![
+                (day("2026-11-30"), Some(9.0), Some(3.5), live, 0),
+                (day("2026-12-01"), Some(0.5), Some(0.2), live, 0),
+            ]
+        );
+        let summary = store.history_summary().await.unwrap();
+        assert_eq!((summary.days, summary.first_day), (2, Some(day("2026-11-30"))));
+        // Nothing left in the replaced slot once the transaction ended.
+        let replaced: i64 = store
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT count(*) FROM plants WHERE prev_day IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(replaced, 0);
+    }
+
+    /// One batch listing a plant three times, its readings on either side of its midnight:
+    /// each move of the slot is copied before the next, so every reading counts.
+    #[tokio::test]
+    async fn a_plant_listed_across_its_midnight_in_one_batch_keeps_every_reading() {
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        // 23:30 on the 30th, 00:10 on the 1st, 23:50 on the 30th (Kolkata).
+        let batch = vec![
+            reading("p", None, "2026-11-30T18:00:00Z", Some(5.0), Some(1.0)),
+            reading("p", None, "2026-11-30T18:40:00Z", Some(1.0), Some(0.5)),
+            reading("p", None, "2026-11-30T18:20:00Z", Some(7.0), Some(0.8)),
+        ];
+        sync(&store, v, batch, "2026-11-30T18:41:00Z").await;
+        let live = DaySource::Live;
+        assert_eq!(
+            days(&store).await,
+            vec![
+                (day("2026-11-30"), Some(7.0), Some(1.0), live, 0),
+                (day("2026-12-01"), Some(1.0), Some(0.5), live, 0),
+            ]
+        );
+        // Copied, the store holds the same.
+        store.copy_live_days(ts("2026-11-30T18:42:00Z")).await.unwrap();
+        let stored: Vec<(String, Option<f64>)> =
+            stored_days(&store).await.into_iter().map(|(d, e, _)| (d, e)).collect();
+        assert_eq!(
+            stored,
+            vec![("2026-11-30".to_owned(), Some(7.0)), ("2026-12-01".to_owned(), Some(1.0))]
+        );
+        let numbers: Vec<i64> = stored_days(&store).await.into_iter().map(|r| r.2).collect();
+        let counter: i64 = store
+            .read(|conn| Ok(conn.query_row("SELECT value FROM change_counter", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert!(numbers.iter().all(|n| *n > 0 && *n <= counter), "{numbers:?} {counter}");
+        assert_ne!(numbers[0], numbers[1]);
+    }
+
+    /// `status` counts a live slot as pending upstream while the push has not copied and
+    /// sent it, once, and not when the copied row was confirmed and the slot adds nothing.
+    #[tokio::test]
+    async fn a_live_slot_counts_as_pending_until_its_day_is_sent() {
+        use crate::store::upstream::UpstreamTable;
+        let (_dir, store) = temp_store();
+        let v = vendor(&store).await;
+        let pending = |store: &Store| {
+            let store = store.clone();
+            async move {
+                let state = store.upstream_state().await.unwrap();
+                let days = state.tables.iter().find(|t| t.table == UpstreamTable::PlantDays);
+                days.unwrap().pending
+            }
+        };
+        let at = "2026-11-30T06:00:00Z";
+        sync(&store, v, vec![reading("p", None, at, Some(4.0), Some(2.0))], at).await;
+        assert_eq!(pending(&store).await, 1, "a slot whose day has no row");
+        store.copy_live_days(ts(at)).await.unwrap();
+        assert_eq!(pending(&store).await, 1, "the copied row, counted once");
+        let counter: i64 = store
+            .read(|conn| Ok(conn.query_row("SELECT value FROM change_counter", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        store.acknowledge_upstream(UpstreamTable::PlantDays, counter).await.unwrap();
+        assert_eq!(pending(&store).await, 0, "confirmed, and the slot adds nothing");
+        let later = "2026-11-30T07:00:00Z";
+        sync(&store, v, vec![reading("p", None, later, Some(6.0), Some(1.0))], later).await;
+        assert_eq!(pending(&store).await, 1, "the slot would change the confirmed row");
     }
 
     #[tokio::test]
@@ -1566,7 +1930,8 @@ mod tests {
     }
 
     /// The daily rows are pushed upstream like plants: a real change takes a new change
-    /// number, above every earlier one; the same reading again takes none.
+    /// number, above every earlier one, when the live slot is copied; the same reading again,
+    /// or the same slot copied again, takes none.
     #[tokio::test]
     async fn a_day_takes_a_change_number_only_when_it_changes() {
         let (dir, store) = temp_store();
@@ -1581,11 +1946,16 @@ mod tests {
             .unwrap()
         };
         let at = "2026-11-30T06:30:00Z";
+        // A sync writes the plant's live slot; a push first copies it into `plant_days`.
+        let copy = || store.copy_live_days(ts(at));
         sync(&store, v, vec![reading("p", None, at, Some(10.0), Some(4.0))], at).await;
+        copy().await.unwrap();
         let (first, counter) = seq_of();
         assert!(first > 0 && counter >= first, "{first} {counter}");
         sync(&store, v, vec![reading("p", None, at, Some(10.0), Some(4.0))], at).await;
-        assert_eq!(seq_of().0, first, "the same reading changes nothing");
+        copy().await.unwrap();
+        copy().await.unwrap();
+        assert_eq!(seq_of().0, first, "the same reading changes nothing, copied twice");
         sync(
             &store,
             v,
@@ -1593,6 +1963,7 @@ mod tests {
             at,
         )
         .await;
+        copy().await.unwrap();
         let (second, counter) = seq_of();
         assert!(second > first && counter >= second, "{second} {counter}");
         let vd = VendorDay {
@@ -1742,6 +2113,10 @@ mod tests {
             .collect();
         first.push(reading("quiet", None, "2026-11-30T16:00:00Z", None, None));
         sync(&store, v, first, "2026-11-30T16:01:00Z").await;
+        let copy = |store: &Store, at: &str| {
+            let (store, at) = (store.clone(), ts(at));
+            async move { store.copy_live_days(at).await.unwrap() }
+        };
         let read = |store: &Store| {
             let store = store.clone();
             async move {
@@ -1786,6 +2161,8 @@ mod tests {
                     .unwrap()
             }
         };
+        assert_eq!(day_rows(&store).await, 0, "the sync writes the live slots only");
+        copy(&store, "2026-11-30T16:01:00Z").await;
         assert_eq!(day_rows(&store).await, 123, "one day row per reading plant");
         let before: HashMap<String, _> = read(&store).await.into_iter().collect();
         assert_eq!(before.len(), 124);
@@ -1825,6 +2202,7 @@ mod tests {
         again.insert(3, reading("p2", zone(2), "2026-11-30T16:40:00Z", Some(2000.0), Some(6.0)));
         again.push(reading("p1", zone(1), "2026-11-30T16:40:00Z", Some(1000.0), Some(5.0)));
         sync(&store, v, again, "2026-11-30T16:41:00Z").await;
+        copy(&store, "2026-11-30T16:41:00Z").await;
         assert_eq!(day_rows(&store).await, 123, "one day row per reading plant");
         let after: HashMap<String, _> = read(&store).await.into_iter().collect();
         assert_eq!(after.len(), 124);

@@ -31,6 +31,7 @@ const STEPS: &[Step] = &[
     Step::Sql(include_str!("migrations/0008_upstream_queue.sql")),
     Step::Code(step_9),
     Step::Code(step_10),
+    Step::Code(step_11),
 ];
 
 /// The schema version this build creates and understands.
@@ -203,6 +204,32 @@ fn step_10(tx: &Transaction<'_>) -> Result<Vec<String>> {
     }
     tx.execute_batch(include_str!("migrations/0010_history_speed.sql"))?;
     Ok(notices)
+}
+
+/// The columns step 11 adds to `plants`, with their types.
+const SLOT_COLUMNS: [(&str, &str); 8] = [
+    ("live_day", "TEXT"),
+    ("live_energy_kwh", "REAL"),
+    ("live_peak_kw", "REAL"),
+    ("live_reading_at", "TEXT"),
+    ("prev_day", "TEXT"),
+    ("prev_energy_kwh", "REAL"),
+    ("prev_peak_kw", "REAL"),
+    ("prev_reading_at", "TEXT"),
+];
+
+/// Step 11: the live slot of the energy history on `plants` (`schema.sql` says what each
+/// column holds; `store/history.rs`, "The live slot", why): eight columns added where
+/// missing, and the partial index of the replaced slots. The rows' slots start empty: the
+/// days synced before stay in `plant_days`, where they already are.
+fn step_11(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    for (column, definition) in SLOT_COLUMNS {
+        add_column_if_missing(tx, "plants", column, definition)?;
+    }
+    tx.execute_batch(
+        "CREATE INDEX IF NOT EXISTS idx_plants_prev_day ON plants (prev_day) WHERE prev_day IS NOT NULL;",
+    )?;
+    Ok(Vec::new())
 }
 
 fn add_column_if_missing(
@@ -659,6 +686,75 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    /// Step 11 from the schema of step 10 with history in it: the plants gain their live
+    /// slots, empty; the daily rows stay; the result has the fresh shape; and the first sync
+    /// after it merges its reading with the day the store already holds.
+    #[tokio::test]
+    async fn version_10_database_gains_empty_live_slots_and_keeps_its_days() {
+        use crate::domain::{PlantZone, Timestamp, VendorId, VendorPlant};
+        use crate::store::HistoryScope;
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.db");
+        drop(Store::open(&fresh).unwrap());
+        let old = dir.path().join("old.db");
+        drop(Store::open(&old).unwrap());
+        {
+            let conn = Connection::open(&old).unwrap();
+            conn.execute_batch("DROP INDEX idx_plants_prev_day;").unwrap();
+            for (column, _) in SLOT_COLUMNS {
+                conn.execute_batch(&format!("ALTER TABLE plants DROP COLUMN {column}")).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 10;
+                 INSERT INTO organizations (id, name) VALUES (1, 'North');
+                 INSERT INTO vendors (id, name, kind, org_id) VALUES (1, 'v', 'solarman', 1);
+                 INSERT INTO plants (id, vendor_id, org_id, vendor_plant_id, name, timezone)
+                     VALUES (1, 1, 1, 'p', 'P', 'Asia/Kolkata');
+                 INSERT INTO plant_days (plant_id, day, energy_kwh, peak_power_kw,
+                                         last_reading_at, source, updated_at, change_seq)
+                     VALUES (1, '2026-11-30', 3.5, 2.0, '2026-11-30T08:00:00Z', 'live',
+                             '2026-11-30T08:00:00Z', 4);
+                 UPDATE change_counter SET value = 4;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&old).unwrap();
+        assert_eq!(shape_of(&old), shape_of(&fresh));
+        {
+            let conn = Connection::open(&old).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+            let (slots, days): (i64, i64) = conn
+                .query_row(
+                    "SELECT (SELECT count(*) FROM plants WHERE live_day IS NOT NULL
+                                 OR prev_day IS NOT NULL),
+                            (SELECT count(*) FROM plant_days WHERE energy_kwh = 3.5)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((slots, days), (0, 1), "empty slots, the day kept");
+        }
+        // A lower reading of the same day later: the stored day keeps its 3.5 kWh and takes
+        // the later reading time and the higher power.
+        let reading = VendorPlant {
+            vendor_plant_id: "p".into(),
+            timezone: Some("Asia/Kolkata".into()),
+            vendor_updated_at: Some("2026-11-30T09:00:00Z".parse().unwrap()),
+            daily_energy_kwh: Some(2.0),
+            current_power_kw: Some(2.5),
+            ..VendorPlant::default()
+        };
+        let now: Timestamp = "2026-11-30T09:01:00Z".parse().unwrap();
+        let zone = PlantZone::Named(chrono_tz::Asia::Kolkata);
+        store.upsert_plants_recording(VendorId(1), vec![reading], now, Some(zone)).await.unwrap();
+        let from = "2026-11-01".parse().unwrap();
+        let to = "2026-12-31".parse().unwrap();
+        let days = store.history_days(HistoryScope::All, from, to).await.unwrap();
+        assert_eq!(days.len(), 1, "{days:?}");
+        assert_eq!((days[0].energy_kwh, days[0].peak_power_kw), (Some(3.5), Some(2.5)));
+        assert_eq!(days[0].last_reading_at, "2026-11-30T09:00:00Z".parse().unwrap());
     }
 
     /// Step 10 from the schema of step 9 with history in it: the samples are keyed by time

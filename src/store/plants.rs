@@ -6,7 +6,7 @@
 //! an upsert that changes nothing leaves `updated_at` and `change_seq` alone (it still records
 //! `last_refreshed_at`, which says when the vendor last listed the plant).
 
-use super::{Result, Store, StoreError, codec::like_contains, orgs, seq, vendors};
+use super::{Result, Store, StoreError, codec::like_contains, history, orgs, seq, vendors};
 use crate::domain::{OrgId, Plant, PlantId, PlantStatus, Timestamp, VendorId, VendorPlant};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
@@ -38,18 +38,24 @@ pub const NOT_NULL_DEFAULTS: &[(&str, &str)] = &[("status", "'unknown'")];
 /// The parameters of the upsert after the four fixed ones (`vendor_id`, `org_id`,
 /// `vendor_plant_id`, `name`) and the optional columns (`?5` on): the refresh time, the raw
 /// row and the change number offered.
+/// Then the reading's live slot (`store/history.rs`, [`history::slot_assignments`]): its
+/// day, energy, power and time, all NULL when the history is off or the listing has no
+/// reading.
 struct TrailingParams {
     now: String,
     raw_json: String,
     offered: String,
+    slot: [String; 4],
 }
 
 fn trailing_params() -> TrailingParams {
     let first = 5 + OPTIONAL_COLUMNS.len();
+    let at = |i: usize| format!("?{}", first + i);
     TrailingParams {
-        now: format!("?{first}"),
-        raw_json: format!("?{}", first + 1),
-        offered: format!("?{}", first + 2),
+        now: at(0),
+        raw_json: at(1),
+        offered: at(2),
+        slot: [at(3), at(4), at(5), at(6)],
     }
 }
 
@@ -122,7 +128,9 @@ fn upsert_sql(assigns_name_and_org: bool) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let TrailingParams { now, raw_json, offered } = trailing_params();
+    let TrailingParams { now, raw_json, offered, slot } = trailing_params();
+    let [day, energy, power, at] = &slot;
+    let slot_assignments = history::slot_assignments(day, energy, power, at);
     let (assign, only_if) = if assigns_name_and_org {
         ("org_id = excluded.org_id,\n            name = coalesce(?4, plants.name),", "")
     } else {
@@ -130,12 +138,14 @@ fn upsert_sql(assigns_name_and_org: bool) -> String {
     };
     format!(
         "INSERT INTO plants (vendor_id, org_id, vendor_plant_id, name, {optional},
-            last_refreshed_at, is_active, raw_json, change_seq, created_at, updated_at)
+            last_refreshed_at, is_active, raw_json, change_seq, created_at, updated_at,
+            {slot_columns})
          VALUES (?1, ?2, ?3, coalesce(?4, 'Plant ' || ?3), {inserted},
-            {now}, 1, {raw_json}, {offered}, {now}, {now})
+            {now}, 1, {raw_json}, {offered}, {now}, {now}, {day}, {energy}, {power}, {at})
          ON CONFLICT (vendor_id, vendor_plant_id) DO UPDATE SET
             {assign}
             {merges},
+            {slot_assignments},
             last_refreshed_at = excluded.last_refreshed_at,
             is_active = 1,
             raw_json = coalesce(excluded.raw_json, plants.raw_json),
@@ -143,6 +153,7 @@ fn upsert_sql(assigns_name_and_org: bool) -> String {
             updated_at = CASE WHEN {changed} THEN excluded.updated_at ELSE plants.updated_at END
          {only_if}",
         optional = OPTIONAL_COLUMNS.join(", "),
+        slot_columns = history::SLOT_COLUMNS,
     )
 }
 
@@ -304,12 +315,19 @@ const CHANGED_IN_BATCH_SQL: &str = "SELECT count(*), coalesce(sum(id > ?2), 0), 
 /// above the old counter, the new ones above the largest id before it; every other key it
 /// listed is unchanged. A plant listed twice is one key, counted once: created if the batch
 /// created it, else updated if either listing changed it, else unchanged.
+///
+/// `history`, when the energy history is on, holds the readings of the batch
+/// ([`history::LiveReading::of_batch`]) and the zone of plants without one: each upsert then
+/// also merges its reading into the plant's live slot. A plant listed again after its slot
+/// may have moved to another day has the moved slot copied into `plant_days` first (with
+/// numbers above every number the batch offers), so no second move overwrites it.
 fn upsert(
     conn: &Connection,
     vendor_id: VendorId,
     org_id: Option<OrgId>,
     plants: &[VendorPlant],
     now: Timestamp,
+    history: Option<(&[Option<history::LiveReading>], crate::domain::PlantZone)>,
 ) -> Result<UpsertCounts> {
     let max_id_before: i64 = conn
         .prepare_cached("SELECT coalesce(max(id), 0) FROM plants")?
@@ -317,9 +335,31 @@ fn upsert(
     let counter = seq::current(conn)?;
     // Formatted once for the batch, not once per row.
     let now = now.to_canonical();
+    let slots = match history {
+        Some((readings, fallback)) => {
+            history::live_slots(conn, vendor_id, plants, readings, fallback)?
+        }
+        None => Vec::new(),
+    };
+    let mut copied_between = false;
     let mut keeping = conn.prepare_cached(&UPSERT_KEEPING_NAME_SQL)?;
     let mut full = None;
-    for (offered, plant) in (counter + 1..).zip(plants) {
+    for (i, (offered, plant)) in (counter + 1..).zip(plants).enumerate() {
+        let slot = slots.get(i).and_then(Option::as_ref);
+        if let Some((readings, _)) = history
+            && readings.get(i).and_then(Option::as_ref).is_some_and(history::LiveReading::repeats)
+        {
+            if !copied_between {
+                seq::set(conn, counter + plants.len() as i64)?;
+                copied_between = true;
+            }
+            history::copy_replaced(conn, &now)?;
+        }
+        let null = &rusqlite::types::Null as &dyn rusqlite::ToSql;
+        let slot_args: [&dyn rusqlite::ToSql; 4] = match slot {
+            Some(slot) => [&slot.day, &slot.energy_kwh, &slot.power_kw, &slot.at_text],
+            None => [null; 4],
+        };
         // In the order of the statement's parameters (see `upsert_sql`).
         let fixed: [&dyn rusqlite::ToSql; 4] =
             [&vendor_id, &org_id, &plant.vendor_plant_id, &plant.name];
@@ -328,6 +368,7 @@ fn upsert(
             .into_iter()
             .chain(OPTIONAL_COLUMNS.iter().map(|column| optional_value(plant, column)))
             .chain(trailing)
+            .chain(slot_args)
             .collect();
         // Nothing written: the plant exists with another name or organization.
         if keeping.execute(params_from_iter(&args))? == 0 {
@@ -341,7 +382,11 @@ fn upsert(
     let (changed, created, highest): (i64, i64, Option<i64>) = conn
         .prepare_cached(CHANGED_IN_BATCH_SQL)?
         .query_row(params![counter, max_id_before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    if let Some(highest) = highest {
+    // A copy between the upserts took numbers above every offered one.
+    let floor = if copied_between { seq::current(conn)? } else { counter };
+    if let Some(highest) = highest
+        && highest > floor
+    {
         seq::set(conn, highest)?;
     }
     let listed = plants.iter().map(|p| p.vendor_plant_id.as_str()).collect::<HashSet<_>>().len();
@@ -368,7 +413,8 @@ impl Store {
 
     /// [`Store::upsert_plants`], and with `history` (the configured zone, for plants without
     /// their own) the batch's readings go into the energy history in the same transaction:
-    /// today's row of each plant and a power sample (`store/history.rs` has the rules).
+    /// each plant's live slot (today's values, in its own row) and a power sample
+    /// (`store/history.rs` has the rules).
     pub async fn upsert_plants_recording(
         &self,
         vendor_id: VendorId,
@@ -378,9 +424,8 @@ impl Store {
     ) -> Result<UpsertCounts> {
         let plants = plants.into();
         // Prepared here, on the caller's task: the writer serves every vendor in turn.
-        let readings = history.map(|fallback| {
-            (super::history::LiveReading::of_batch(&plants, now, fallback), fallback)
-        });
+        let readings = history
+            .map(|fallback| (history::LiveReading::of_batch(&plants, now, fallback), fallback));
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             // Only the organization is needed: not `vendors::get`, whose plant count would
@@ -393,13 +438,15 @@ impl Store {
                     what: "vendor",
                     id: vendor_id.to_string(),
                 })?;
-            let counts = upsert(&tx, vendor_id, org_id, &plants, now)?;
+            let live =
+                readings.as_ref().map(|(readings, fallback)| (readings.as_slice(), *fallback));
+            let counts = upsert(&tx, vendor_id, org_id, &plants, now, live)?;
             if counts.created > 0 {
                 // A new plant has no history: the vendor's next gap search must run.
                 super::history_settled::forget(&tx, vendor_id)?;
             }
-            if let Some((readings, fallback)) = &readings {
-                super::history::record_live(&tx, vendor_id, &plants, readings, now, *fallback)?;
+            if let Some((readings, _)) = &readings {
+                history::record_live(&tx, vendor_id, &plants, readings, now)?;
             }
             tx.commit()?;
             Ok(counts)
@@ -602,9 +649,15 @@ mod tests {
             };
             assert_eq!(inserted.get(column).copied(), Some(expected.as_str()), "{column}: {sql}");
         }
-        let TrailingParams { offered, .. } = trailing_params();
-        assert_eq!(offered, format!("?{}", 7 + OPTIONAL_COLUMNS.len()));
-        assert!(!sql.contains(&format!("?{}", 8 + OPTIONAL_COLUMNS.len())), "no parameter past it");
+        let TrailingParams { offered, slot, .. } = trailing_params();
+        let n = OPTIONAL_COLUMNS.len();
+        assert_eq!(offered, format!("?{}", 7 + n));
+        // The live slot's columns, inserted from the four parameters after it.
+        for (i, column) in history::SLOT_COLUMNS.split(", ").enumerate() {
+            assert_eq!(slot[i], format!("?{}", 8 + n + i));
+            assert_eq!(inserted.get(column).copied(), Some(slot[i].as_str()), "{column}: {sql}");
+        }
+        assert!(!sql.contains(&format!("?{}", 12 + n)), "no parameter past them");
         // The one NOT NULL column with a default: a listing without a status inserts it.
         assert_eq!(NOT_NULL_DEFAULTS, [("status", "'unknown'")]);
     }

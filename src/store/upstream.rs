@@ -618,8 +618,23 @@ impl Store {
                         table.changed_at()
                     ),
                     [acknowledged_seq],
-                    |r| Ok((super::codec::count(r, 0)?, r.get(1)?)),
+                    |r| Ok((super::codec::count(r, 0)?, r.get::<_, Option<Timestamp>>(1)?)),
                 )?;
+                // Today's live values wait on the plants' rows until the push copies them.
+                let (pending, oldest_pending_at) = if table == UpstreamTable::PlantDays {
+                    let (slots, slots_oldest): (u64, Option<Timestamp>) = tx.query_row(
+                        &super::history::SLOTS_PENDING_SQL,
+                        [acknowledged_seq],
+                        |r| Ok((super::codec::count(r, 0)?, r.get(1)?)),
+                    )?;
+                    let oldest = match (oldest_pending_at, slots_oldest) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    (pending + slots, oldest)
+                } else {
+                    (pending, oldest_pending_at)
+                };
                 tables.push(UpstreamTableState {
                     table,
                     pending,

@@ -1,8 +1,9 @@
 //! The energy history's part of a plant sync: the settings, the gap backfill after the
 //! listing was stored, and the pruning of old power samples after a run.
 //!
-//! Live rows need no call of their own: each batch of a plant sync writes today's row and a
-//! power sample in the transaction that stores the plants (`store/history.rs`). The
+//! Live values need no call of their own: each batch of a plant sync merges today's values
+//! into each plant's live slot and writes a power sample in the transaction that stores the
+//! plants (`store/history.rs`). The
 //! backfill then asks the portal's daily history for the past days of the last
 //! `backfill_days` that have no portal figure yet (missing, or seen only by the syncs),
 //! through the sync's own session, so the run's request budget, SolarEdge's daily quota,

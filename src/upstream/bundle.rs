@@ -313,6 +313,17 @@ pub async fn export(
     conn.execute_batch("PRAGMA journal_mode = MEMORY; BEGIN;")
         .and_then(|()| conn.execute_batch(&create_sql()))
         .map_err(|e| write_error(path, e))?;
+    // Today's live values wait in the plants' rows: into `plant_days`, which is read below.
+    // A store opened read-only (a copy on a read-only mount) cannot take them: its bundle
+    // carries the days as stored, and says so.
+    if store.is_read_only() {
+        tracing::warn!(
+            "the store is read-only: today's live values, kept in the plants' rows until a \
+             push or an export from a writable store copies them, are not in this bundle"
+        );
+    } else {
+        store.copy_live_days(Timestamp::now()).await?;
+    }
     let mut manifest = Manifest {
         format: FORMAT.to_owned(),
         agent_id: store.agent_id().await?,

@@ -409,11 +409,15 @@ pub async fn push(
         bundle: None,
         duration_ms: 0,
     };
-    let outcome = match url.file() {
-        Some(path) => push_to_file(store, path, options, &mut report).await,
-        None => match open(url).await {
-            Ok(central) => push_to(store, &*central, options, &mut report).await,
-            Err(e) => Err(e),
+    // Today's live values wait in the plants' rows: into `plant_days`, which the push reads.
+    let outcome = match store.copy_live_days(started_at).await {
+        Err(e) => Err(e.into()),
+        Ok(()) => match url.file() {
+            Some(path) => push_to_file(store, path, options, &mut report).await,
+            None => match open(url).await {
+                Ok(central) => push_to(store, &*central, options, &mut report).await,
+                Err(e) => Err(e),
+            },
         },
     };
     report.duration_ms = started.elapsed().as_millis() as u64;

@@ -9,7 +9,9 @@
 //!   on a data dir whose agent runs goes through the API, so it takes the same gate.
 //! * **Never in the engine's way.** The component only wakes the loop's own task when a run
 //!   finished ([`Pusher::sync_finished`] returns at once); the push reads the store through
-//!   its read connections and writes only its watermarks.
+//!   its read connections and writes its watermarks and, first, today's live values into
+//!   the days (`Store::copy_live_days`: one transaction on the writer, a day row for each
+//!   plant whose day changed since the last copy, so at most what the syncs used to write).
 //! * **A dead link costs one attempt per step.** After a failure the loop waits for the
 //!   backoff's next step ([`super::backoff::Backoff`]) and nothing else: a sync finishing
 //!   meanwhile does not bring the attempt forward (its rows wait for it), only a person

@@ -1,9 +1,10 @@
 //! `plantsync upstream export FILE` and `plantsync upstream import FILE`: the offline
 //! bundle's CLI (the bundle itself is `upstream::bundle`).
 //!
-//! Export only reads the store (it takes no lock: the watermarks do not move, and rows
-//! changed meanwhile are read in change order as by a push); import needs no data dir at
-//! all, only `upstream.url`.
+//! Export reads the store (it takes no lock: the watermarks do not move, and rows changed
+//! meanwhile are read in change order as by a push) after copying today's live values into
+//! the days (`Store::copy_live_days`), which a read-only store skips with a warning; import
+//! needs no data dir at all, only `upstream.url`.
 
 use super::Ctx;
 use crate::cli::output::{Format, TABLE_WIDTH, Table, write_json};
